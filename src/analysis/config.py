@@ -1,0 +1,45 @@
+"""Paths and project-wide defaults.
+
+Every path the package and the notebooks use comes from here, so that notebooks run the same
+from JupyterLab, from papermill and from the scheduler. The project root is found by walking up
+from the current directory to the folder holding ``pyproject.toml``; set ``CJL_ROOT`` to
+override it (for example when the package is installed outside the checkout).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+def _find_root() -> Path:
+    env = os.environ.get("CJL_ROOT")
+    if env:
+        return Path(env).resolve()
+    for start in (Path.cwd(), Path(__file__).resolve().parent):
+        for candidate in (start, *start.parents):
+            if (candidate / "pyproject.toml").is_file() and (candidate / "src" / "analysis").is_dir():
+                return candidate
+    return Path.cwd().resolve()
+
+
+PROJECT_ROOT: Path = _find_root()
+DATA_DIR: Path = PROJECT_ROOT / "data"
+SAMPLE_DIR: Path = DATA_DIR / "sample"
+EXTERNAL_DIR: Path = DATA_DIR / "external"
+RAW_DIR: Path = DATA_DIR / "raw"  # read-only input; never written by the package
+REPORTS_DIR: Path = PROJECT_ROOT / "reports"
+NOTEBOOKS_DIR: Path = PROJECT_ROOT / "notebooks"
+SEGMENTS_FILE: Path = REPORTS_DIR / "segments.yml"
+
+SAMPLE_EVENTS: Path = SAMPLE_DIR / "events.csv"
+SAMPLE_MAPPING: Path = SAMPLE_DIR / "mapping.yml"
+
+# Journey defaults (see analysis.journeys.build_journeys)
+INACTIVITY_DAYS: float = 30.0
+LOOKBACK_DAYS: float = 30.0
+
+# Identity stitching default (see analysis.identity.stitch)
+MAX_LINKS: int = 20
+
+DEFAULT_SEED: int = 0
