@@ -1,0 +1,73 @@
+# Customer Journey Lab — `make help` lists the targets.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+SAMPLE := data/sample/events.csv
+SAMPLE_PERSONS ?= 3000
+SEED   ?= 0
+DATA   ?= $(SAMPLE)
+SEGMENTS ?= reports/segments.yml
+export PYTENSOR_FLAGS ?= base_compiledir=$(CURDIR)/.cache/pytensor
+export MPLBACKEND ?= Agg
+export PYDEVD_DISABLE_FILE_VALIDATION = 1
+
+.PHONY: help venv system data test test-fast test-slow notebooks-test reports lint bench lock clean
+
+help: ## List the targets
+	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-14s %s\n", $$1, $$2}'
+
+$(STAMP): requirements.lock pyproject.toml
+	@test -n "$(PYTHON)" || { echo "Python 3.11 not found: install it, or run make PYTHON=/path/to/python3.11"; exit 1; }
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "Python 3.11 is required (found " + sys.version.split()[0] + "); run make PYTHON=/path/to/python3.11")'
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.lock
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
+	touch $(STAMP)
+
+venv: $(STAMP) ## Create .venv from the lock (only when missing or the lock changed)
+
+system: ## Install system packages the tests need (Java for Spark) when missing
+	@command -v java >/dev/null 2>&1 || { \
+	  echo "Java not found: installing default-jre-headless (needed by engine='spark')"; \
+	  $(if $(filter 0,$(shell id -u)),,sudo) apt-get update -qq && \
+	  $(if $(filter 0,$(shell id -u)),,sudo) apt-get install -y -qq default-jre-headless >/dev/null; }
+
+$(SAMPLE): $(STAMP) src/analysis/synth.py
+	$(BIN)/python -m analysis synth --n-persons $(SAMPLE_PERSONS) --seed $(SEED) --out $(SAMPLE)
+
+data: $(SAMPLE) ## Build the synthetic sample data (data/sample/)
+
+test: $(STAMP) system $(SAMPLE) ## Run the test suite and the notebook tests (what CI runs)
+	$(BIN)/python -m pytest -q tests
+	$(BIN)/python -m pytest -q --nbval-lax -p no:randomly notebooks/ --ignore=notebooks/exploratory
+
+test-fast: $(STAMP) $(SAMPLE) ## Unit tests only, without Spark
+	$(BIN)/python -m pytest -q tests -m "not slow and not spark"
+
+test-slow: $(STAMP) system $(SAMPLE) ## Heavy studies marked slow (parameter recovery, scale)
+	$(BIN)/python -m pytest -q tests -m slow
+
+reports: $(STAMP) $(SAMPLE) ## Run the report notebooks for every segment into reports/ (DATA=, SEGMENTS=)
+	$(BIN)/python -m analysis report --data $(DATA) --segments $(SEGMENTS)
+
+lint: $(STAMP) ## ruff
+	$(BIN)/ruff check src tests bench
+
+bench: $(STAMP) system ## Benchmarks (bench/README.md); not tests
+	$(BIN)/python bench/journeys.py
+
+lock: ## Re-resolve requirements.lock from pyproject.toml in a scratch venv
+	rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv
+	.lock-venv/bin/pip install --quiet --upgrade pip
+	.lock-venv/bin/pip install --quiet ".[dev]"
+	{ head -3 requirements.lock; .lock-venv/bin/pip freeze --exclude-editable | grep -v customer-journey-lab; } > requirements.lock.new
+	mv requirements.lock.new requirements.lock && rm -rf .lock-venv
+
+clean: ## Remove the venv, sample data, generated reports and caches
+	rm -rf $(VENV) .cache data/sample/*.csv data/sample/*.parquet
+	find reports -mindepth 1 -maxdepth 1 ! -name segments.yml ! -name README.md -exec rm -rf {} +

@@ -1,0 +1,289 @@
+"""Identity stitching: one person, not five cookies.
+
+Identifiers that appear together on a row (a device id and a login, a hashed e-mail and a CRM
+id) belong to the same person. The persons are the connected components of that co-occurrence
+graph. Two things would wrongly merge people, and both are blocked from linking:
+
+- *placeholders*: values such as ``"unknown"``, ``"0"`` or the hash of an empty string;
+- *super-nodes*: an identifier seen with implausibly many identifiers of one other type (a shop
+  kiosk used by hundreds of logins, a shared family tablet). ``max_links`` sets the threshold.
+
+A blocked identifier still stays on its rows; it just does not link them. Rows whose only
+identifiers are blocked get no ``person_id`` (NA), and the summary counts them.
+
+The heavy part (unpivoting identifiers, distinct identifier combinations, link counts) runs in
+the query engine; only the compact graph of distinct identifier pairs is solved in memory with
+``scipy.sparse.csgraph.connected_components``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import Any
+
+import ibis
+import numpy as np
+import pandas as pd
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
+
+from analysis import config
+from analysis.engine import connect, table, to_pandas
+from analysis.schema import IDENTIFIER_COLUMNS, DataError
+
+_EMPTY_HASHES = {
+    hashlib.md5(b"").hexdigest(),
+    hashlib.sha1(b"").hexdigest(),
+    hashlib.sha256(b"").hexdigest(),
+}
+#: Identifier values that never link rows (compared after trimming and lower-casing).
+DEFAULT_PLACEHOLDERS: frozenset[str] = frozenset(
+    {
+        "", "unknown", "null", "none", "nan", "n/a", "na", "nil", "undefined", "0", "-1", "-",
+        "anonymous", "anon", "guest", "test", "test@test.com", "noemail", "no-email",
+        "00000000-0000-0000-0000-000000000000",
+        *_EMPTY_HASHES,
+    }
+)
+
+
+@dataclass
+class StitchResult:
+    """What :func:`stitch` found.
+
+    Attributes
+    ----------
+    events : pandas.DataFrame
+        The input rows, in their order, with a nullable ``person_id`` (Int64) column.
+    identities : pandas.DataFrame
+        One row per identifier: ``identifier_type, identifier, person_id, rows, links,
+        links_type, blocked, reason``. ``links`` is the largest number of distinct identifiers
+        of one other type (``links_type``) seen on rows with it.
+    summary : dict
+        Counts for reports: rows, identifiers (by type), persons, merges, multi-identifier
+        persons, blocked identifiers (by reason), rows without a person, ``max_links``.
+    """
+
+    events: pd.DataFrame
+    identities: pd.DataFrame
+    summary: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def blocked(self) -> pd.DataFrame:
+        """Identifiers that were not used as links, with the reason."""
+        b = self.identities[self.identities["blocked"]]
+        return b.sort_values(["links", "rows"], ascending=False).reset_index(drop=True)
+
+    def report(self) -> pd.DataFrame:
+        """The summary as a two-column table for notebooks."""
+        s = self.summary
+        rows = [
+            ("rows", s["rows"]),
+            ("identifiers", s["identifiers"]),
+            ("persons", s["persons"]),
+            ("merges (identifiers joined into an existing person)", s["merges"]),
+            ("persons with more than one identifier", s["multi_identifier_persons"]),
+            ("largest person (identifiers)", s["largest_person"]),
+            ("blocked identifiers", s["blocked"]),
+            ("rows without a person (only blocked identifiers)", s["rows_without_person"]),
+            ("max_links", s["max_links"]),
+        ]
+        return pd.DataFrame(rows, columns=["measure", "value"])
+
+
+def _identifier_columns(events: pd.DataFrame, identifiers: list[str] | None) -> list[str]:
+    wanted = list(identifiers) if identifiers is not None else list(IDENTIFIER_COLUMNS)
+    cols = [c for c in wanted if c in events.columns]
+    if not cols:
+        raise DataError(
+            "no identifier column to stitch on",
+            column=wanted,
+            fix="load the data with analysis.load_events (which checks identifiers), or pass "
+            "identifiers=[...] naming the identifier columns",
+        )
+    return cols
+
+
+def stitch(
+    events: pd.DataFrame,
+    *,
+    identifiers: list[str] | None = None,
+    max_links: int = config.MAX_LINKS,
+    placeholders: frozenset[str] | set[str] = DEFAULT_PLACEHOLDERS,
+    engine: str = "duckdb",
+) -> StitchResult:
+    """Assign a ``person_id`` to every row by connecting identifiers that co-occur.
+
+    Parameters
+    ----------
+    events : pandas.DataFrame
+        Touchpoints; needs at least one identifier column (see ``schema.IDENTIFIER_COLUMNS``).
+    identifiers : list of str, optional
+        Identifier columns to use. Default: those of ``schema.IDENTIFIER_COLUMNS`` present.
+    max_links : int, default ``config.MAX_LINKS`` (20)
+        An identifier seen with more than this many distinct identifiers of one other type is a
+        shared device / super-node and does not link rows.
+    placeholders : set of str, default :data:`DEFAULT_PLACEHOLDERS`
+        Values (trimmed, lower-cased) that never link rows.
+    engine : {"duckdb", "spark"}
+        Query engine for the heavy steps.
+
+    Returns
+    -------
+    StitchResult
+        ``person_id`` values are 1..n, numbered in the order of each person's smallest
+        identifier (type, then value), so they do not depend on row order or engine.
+    """
+    if max_links < 1:
+        raise ValueError(f"max_links must be >= 1, got {max_links}")
+    cols = _identifier_columns(events, identifiers)
+    n = len(events)
+    con = connect(engine)
+
+    ids = events[cols].copy()
+    for c in cols:  # identifiers are strings; empty strings are missing
+        ids[c] = ids[c].astype("str").where(ids[c].notna() & (ids[c].astype("str") != ""))
+    ids["_row"] = np.arange(n, dtype=np.int64)
+    t = table(con, ids)
+
+    # 1. distinct identifier combinations (far fewer than rows)
+    combos = t.group_by(cols).aggregate(n_rows=ibis._.count())
+    combos = combos.mutate(_combo=ibis.row_number()).cache()
+
+    # 2. unpivot to (combo, type, value)
+    long = ibis.union(
+        *[
+            combos.filter(combos[c].notnull()).select(
+                "_combo", "n_rows", id_type=ibis.literal(c), id_value=combos[c]
+            )
+            for c in cols
+        ]
+    ).cache()
+
+    # 3. links: distinct identifiers of each other type seen with each identifier
+    a = long.select(a_combo="_combo", a_type="id_type", a_value="id_value")
+    b = long.select(b_combo="_combo", b_type="id_type", b_value="id_value")
+    pairs = (
+        a.join(b, a.a_combo == b.b_combo)
+        .filter(lambda p: p.a_type != p.b_type)
+        .select("a_type", "a_value", "b_type", "b_value")
+        .distinct()
+    )
+    per_type = pairs.group_by(["a_type", "a_value", "b_type"]).aggregate(k=ibis._.count())
+    links = per_type.group_by(["a_type", "a_value"]).aggregate(
+        links=per_type.k.max(), links_type=per_type.b_type.argmax(per_type.k)
+    )
+    rows = long.group_by(["id_type", "id_value"]).aggregate(rows=long.n_rows.sum())
+    nodes_expr = rows.left_join(
+        links, [rows.id_type == links.a_type, rows.id_value == links.a_value]
+    ).select("id_type", "id_value", "rows", "links", "links_type")
+    nodes = to_pandas(con, nodes_expr)
+    nodes = nodes.sort_values(["id_type", "id_value"], kind="stable").reset_index(drop=True)
+    nodes["links"] = nodes["links"].fillna(0).astype("int64")
+    nodes["rows"] = nodes["rows"].astype("int64")
+
+    # 4. block placeholders and super-nodes
+    norm = nodes["id_value"].str.strip().str.lower()
+    is_placeholder = norm.isin({p.strip().lower() for p in placeholders}).to_numpy()
+    is_super = (nodes["links"] > max_links).to_numpy() & ~is_placeholder
+    blocked = is_placeholder | is_super
+    reason = np.full(len(nodes), None, dtype=object)
+    reason[is_placeholder] = "placeholder value"
+    if is_super.any():
+        sup = nodes[is_super]
+        reason[is_super] = (
+            "seen with "
+            + sup["links"].astype(str)
+            + " distinct "
+            + sup["links_type"].astype(str)
+            + f" values (> max_links={max_links})"
+        ).to_numpy()
+    nodes["code"] = np.arange(len(nodes), dtype=np.int64)
+
+    # 5. edges: link each usable identifier of a combination to the combination's first one
+    usable = pd.DataFrame(
+        {"id_type": nodes["id_type"], "id_value": nodes["id_value"], "code": nodes["code"]}
+    )[~blocked]
+    u = table(con, usable)
+    lc = long.join(u, [long.id_type == u.id_type, long.id_value == u.id_value]).select(
+        "_combo", "code"
+    )
+    anchor = lc.group_by("_combo").aggregate(anchor=lc.code.min())
+    edges_expr = (
+        lc.join(anchor, "_combo")
+        .filter(lambda e: e.code != e.anchor)
+        .select("anchor", "code")
+        .distinct()
+    )
+    edges = con.to_pyarrow(edges_expr)
+    src = edges["anchor"].to_numpy()
+    dst = edges["code"].to_numpy()
+    m = len(nodes)
+    graph = coo_matrix((np.ones(len(src), dtype=np.int8), (src, dst)), shape=(m, m))
+    _, label = connected_components(graph, directed=False)
+
+    # person numbering: components ordered by their smallest code (= smallest type, value)
+    label = label.astype(np.int64)
+    usable_codes = nodes["code"].to_numpy()[~blocked]
+    comp_first = pd.Series(usable_codes).groupby(label[usable_codes]).min()
+    order = np.argsort(comp_first.to_numpy(), kind="stable")
+    person_of_label = np.full(m, -1, dtype=np.int64)
+    person_of_label[comp_first.index.to_numpy()[order]] = np.arange(1, len(order) + 1)
+    node_person = np.where(blocked, -1, person_of_label[label])
+
+    # 6. rows → combination → anchor → person
+    row_anchor = t.left_join(
+        combos, [t[c].identical_to(combos[c]) for c in cols]
+    ).select(t._row, combos._combo)
+    row_anchor = row_anchor.left_join(anchor, "_combo").select("_row", "anchor")
+    ra = con.to_pyarrow(row_anchor)
+    rows_idx = ra["_row"].to_numpy()
+    anc = ra["anchor"].to_numpy(zero_copy_only=False)
+    anc_ok = ~np.isnan(anc) if anc.dtype.kind == "f" else np.ones(len(anc), dtype=bool)
+    person = np.full(n, -1, dtype=np.int64)
+    person[rows_idx[anc_ok]] = node_person[anc[anc_ok].astype(np.int64)]
+
+    out = events.copy()
+    out["person_id"] = pd.array(np.where(person > 0, person, 0), dtype="Int64")
+    out.loc[person <= 0, "person_id"] = pd.NA
+
+    nodes["person_id"] = pd.array(node_person, dtype="Int64")
+    nodes.loc[node_person <= 0, "person_id"] = pd.NA
+    nodes["blocked"] = blocked
+    nodes["reason"] = reason
+    identities = nodes.rename(columns={"id_type": "identifier_type", "id_value": "identifier"})[
+        ["identifier_type", "identifier", "person_id", "rows", "links", "links_type", "blocked", "reason"]
+    ]
+
+    n_persons = int(len(order))
+    per_person = identities.loc[~blocked, "person_id"].value_counts()
+    summary = {
+        "rows": n,
+        "identifiers": int(len(nodes)),
+        "identifiers_by_type": nodes.groupby("id_type").size().astype(int).to_dict(),
+        "persons": n_persons,
+        "merges": int((~blocked).sum()) - n_persons,
+        "multi_identifier_persons": int((per_person > 1).sum()),
+        "largest_person": int(per_person.max()) if len(per_person) else 0,
+        "blocked": int(blocked.sum()),
+        "blocked_by_reason": {
+            "placeholder value": int(is_placeholder.sum()),
+            "super-node": int(is_super.sum()),
+        },
+        "rows_without_person": int((person <= 0).sum()),
+        "max_links": max_links,
+        "engine": engine,
+    }
+    return StitchResult(events=out, identities=identities, summary=summary)
+
+
+def stitch_identities(events: pd.DataFrame, **kwargs: Any) -> pd.DataFrame:
+    """``events`` with a ``person_id`` column; see :func:`stitch` for the options.
+
+    The stitching summary is kept in ``result.attrs["stitching"]`` (counts only).
+    """
+    res = stitch(events, **kwargs)
+    out = res.events
+    out.attrs = {**events.attrs, "stitching": res.summary}
+    return out

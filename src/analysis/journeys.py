@@ -1,0 +1,396 @@
+"""Journeys: per person, ordered touchpoints cut at conversion or inactivity (ibis).
+
+A journey is a person's run of touchpoints, ordered by ``timestamp`` (ties broken by
+``event_id``, so the order is deterministic on every engine). It ends
+
+- at a conversion (the converting touchpoint is the journey's last one), or
+- when the next contact comes ``inactivity_days`` or more later.
+
+Each journey has an *outcome*: ``converted``; ``open`` when it has not converted and its last
+contact is less than ``inactivity_days`` before ``as_of`` (it may still go on: censored);
+otherwise ``dropoff``.
+
+Stage transitions use *stage runs*: consecutive touchpoints in the same stage form one visit
+(rows without a stage are skipped), so the counts are those of the jump chain
+``(start) → stage → … → (conversion) | (dropoff) | (open)``.
+
+All steps are ibis expressions; ``engine="duckdb"`` (default) or ``engine="spark"`` run the same
+code and give the same tables.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
+
+import ibis
+import pandas as pd
+
+from analysis import config
+from analysis.engine import check_engine, connect, table, to_pandas
+from analysis.schema import (
+    CONVERSION,
+    DROPOFF,
+    IDENTIFIER_COLUMNS,
+    OPEN,
+    PATH_SEP,
+    START,
+    DataError,
+)
+
+KEYS = ["person_id", "journey_index"]
+REQUIRED = ["event_id", "person_id", "timestamp", "channel", "stage", "conversion"]
+OUTCOME_STATE = {"converted": CONVERSION, "dropoff": DROPOFF, "open": OPEN}
+_DAY = 86400.0
+
+
+def _path(values: ibis.Column, order: ibis.Column) -> ibis.Scalar:
+    """Values joined by " > " in ``order`` (engine-neutral: ordered group_concat is DuckDB-only)."""
+    s = ibis.struct({"o": order, "v": values})
+    return s.collect().sort().map(lambda x: x.v).join(PATH_SEP)
+
+
+def _by_list(by: str | list[str] | None) -> list[str]:
+    if by is None:
+        return []
+    return [by] if isinstance(by, str) else list(by)
+
+
+@dataclass
+class Journeys:
+    """Journeys built by :func:`build_journeys`; tables come back as pandas DataFrames.
+
+    Attributes
+    ----------
+    summary : dict
+        events, events_without_person, persons, journeys, converted, dropoff, open, as_of,
+        inactivity_days, lookback_days, engine.
+    """
+
+    con: Any
+    events: ibis.Table  # annotated events (cached in the engine)
+    inactivity_days: float
+    lookback_days: float
+    as_of: pd.Timestamp
+    engine: str
+    attributes: list[str]
+    summary: dict[str, Any] = field(default_factory=dict)
+
+    # ---------------------------------------------------------------- building blocks (ibis)
+    @cached_property
+    def _journeys_expr(self) -> ibis.Table:
+        ev = self.events
+        j = ev.group_by(KEYS).aggregate(
+            start=ev.timestamp.min(),
+            end=ev.timestamp.max(),
+            _start_secs=ev._secs.min(),
+            _end_secs=ev._secs.max(),
+            n_touchpoints=ev.count(),
+            converted=ev.conversion.any(),
+            revenue=ev.revenue.sum(where=ev.conversion),
+            channels=_path(ev.channel, ev.jpos),
+        )
+        as_of_secs = int(self.as_of.timestamp())
+        outcome = (
+            ibis.cases(
+                (j.converted, "converted"),
+                ((as_of_secs - j._end_secs) < self.inactivity_days * _DAY, "open"),
+                else_="dropoff",
+            )
+        )
+        return j.mutate(outcome=outcome, revenue=j.revenue.fill_null(0.0)).cache()
+
+    @cached_property
+    def _first(self) -> ibis.Table:
+        ev = self.events
+        return ev.filter(ev.jpos == 0).select(*KEYS, *self.attributes).cache()
+
+    @cached_property
+    def _runs(self) -> ibis.Table:
+        ev = self.events
+        st = ev.filter(ev.stage.notnull())
+        w = ibis.window(group_by=KEYS, order_by=[st.jpos])
+        st = st.mutate(_prev=st.stage.lag().over(w))
+        runs = st.filter(st._prev.isnull() | (st._prev != st.stage))
+        rw = ibis.window(group_by=KEYS, order_by=[runs.jpos])
+        return runs.select(
+            *KEYS,
+            "stage",
+            "_secs",
+            run_index=ibis.row_number().over(rw),
+            from_stage=runs.stage.lag().over(rw),
+            next_stage=runs.stage.lead().over(rw),
+            next_secs=runs._secs.lead().over(rw),
+        ).cache()
+
+    def _check_by(self, by: list[str]) -> None:
+        bad = [b for b in by if b not in self.attributes]
+        if bad:
+            raise DataError(
+                f"cannot group by {bad}: not an attribute column of the events",
+                column=bad,
+                fix=f"use one of {self.attributes} (segment and any extra columns of the source)",
+            )
+
+    def _with_by(self, expr: ibis.Table, by: list[str]) -> ibis.Table:
+        if not by:
+            return expr
+        first = self._first.select(*KEYS, *by)
+        return expr.join(first, KEYS)
+
+    # ---------------------------------------------------------------------- public tables
+    @cached_property
+    def journeys(self) -> pd.DataFrame:
+        """One row per journey.
+
+        Columns: ``journey_id, person_id, journey_index, segment, start, end, duration_days,
+        n_touchpoints, converted, revenue, outcome, stages, channels`` and the other attribute
+        columns (their value at the journey's first touchpoint). ``stages`` and ``channels`` are
+        paths joined by " > " (stages as runs, channels as every touchpoint).
+        """
+        j = self._journeys_expr
+        runs = self._runs
+        stages = runs.group_by(KEYS).aggregate(stages=_path(runs.stage, runs.run_index))
+        expr = (
+            j.left_join(stages, KEYS)
+            .select(j, stages.stages)
+            .join(self._first, KEYS)
+            .mutate(duration_days=(j._end_secs - j._start_secs) / _DAY)
+        )
+        df = to_pandas(self.con, expr.drop("_start_secs", "_end_secs"))
+        df = df.sort_values(KEYS, kind="stable").reset_index(drop=True)
+        df["journey_id"] = df["person_id"].astype(str) + "-" + df["journey_index"].astype(str)
+        cols = [
+            "journey_id", "person_id", "journey_index", "segment", "start", "end",
+            "duration_days", "n_touchpoints", "converted", "revenue", "outcome", "stages",
+            "channels",
+        ]
+        cols = [c for c in cols if c in df.columns]
+        extra = [c for c in self.attributes if c not in cols]
+        df = df[cols + extra]
+        return _normalise(df)
+
+    def stage_transitions(self, by: str | list[str] | None = "segment") -> pd.DataFrame:
+        """Counts of stage-run transitions, including start and outcome states.
+
+        Returns ``[*by], from_stage, to_stage, n``. States: ``(start)``, the stages, and the
+        outcomes ``(conversion)``, ``(dropoff)``, ``(open)`` (open = censored: the journey may
+        still go on). Journeys with no staged touchpoint contribute nothing (see
+        ``summary["journeys_without_stage"]``).
+        """
+        by = _by_list(by)
+        self._check_by(by)
+        runs = self._runs
+        j = self._journeys_expr
+        into = runs.select(*KEYS, from_stage=runs.from_stage.fill_null(START), to_stage=runs.stage)
+        last = runs.filter(runs.next_stage.isnull())
+        last = last.join(j.select(*KEYS, "outcome"), KEYS)
+        out_state = last.outcome.cases(*OUTCOME_STATE.items())
+        out = last.select(*KEYS, from_stage=last.stage, to_stage=out_state)
+        trans = self._with_by(ibis.union(into, out), by)
+        counts = trans.group_by([*by, "from_stage", "to_stage"]).aggregate(n=ibis._.count())
+        df = to_pandas(self.con, counts)
+        return _normalise(df.sort_values([*by, "from_stage", "to_stage"]).reset_index(drop=True))
+
+    def stage_durations(self, by: str | list[str] | None = "segment") -> pd.DataFrame:
+        """Time in each stage visit, with right-censoring.
+
+        Returns ``[*by], person_id, journey_index, stage, exit, duration_days, censored``: one row
+        per stage run. The time runs from the run's first touchpoint to the next run's first
+        touchpoint (``exit`` = next stage), to the conversion (``exit`` = ``(conversion)``,
+        not censored), to the last contact for a drop-off (``exit`` = ``(dropoff)``, censored:
+        the person was there at least that long), or to ``as_of`` for an open journey
+        (``exit`` = ``(open)``, censored).
+        """
+        by = _by_list(by)
+        self._check_by(by)
+        runs = self._runs
+        j = self._journeys_expr.select(*KEYS, "outcome", "_end_secs")
+        r = runs.join(j, KEYS)
+        as_of_secs = int(self.as_of.timestamp())
+        has_next = r.next_stage.notnull()
+        end_secs = ibis.cases(
+            (has_next, r.next_secs), (r.outcome == "open", as_of_secs), else_=r._end_secs
+        )
+        exit_state = ibis.cases(
+            (has_next, r.next_stage),
+            (r.outcome == "converted", CONVERSION),
+            (r.outcome == "open", OPEN),
+            else_=DROPOFF,
+        )
+        expr = r.select(
+            *KEYS,
+            "stage",
+            "run_index",
+            exit=exit_state,
+            duration_days=(end_secs - r._secs) / _DAY,
+            censored=~has_next & (r.outcome != "converted"),
+        )
+        expr = self._with_by(expr, by)
+        df = to_pandas(self.con, expr)
+        df = df.sort_values([*by, *KEYS, "run_index"]).reset_index(drop=True)
+        df = df[[*by, *KEYS, "stage", "exit", "duration_days", "censored"]]
+        return _normalise(df)
+
+    def channel_paths(
+        self, by: str | list[str] | None = None, *, include_open: bool = False
+    ) -> pd.DataFrame:
+        """Channel paths in ChannelAttribution's layout: ``[*by], path, conversions, nulls, value``.
+
+        A path is the channels of a journey's touchpoints within ``lookback_days`` before its
+        last touchpoint (the conversion, for converted journeys), in order, joined by " > ",
+        repeats kept. ``conversions`` counts converted journeys with that path, ``nulls`` the
+        others, ``value`` their revenue. Open journeys (censored) are left out unless
+        ``include_open=True``: they may still convert.
+        """
+        by = _by_list(by)
+        self._check_by(by)
+        ev = self.events
+        j = self._journeys_expr
+        if not include_open:
+            j = j.filter(j.outcome != "open")
+        j = j.select(*KEYS, "_end_secs", j_converted=j.converted, j_revenue=j.revenue)
+        e = ev.select(*KEYS, "channel", "jpos", "_secs").join(j, KEYS)
+        e = e.filter(e._secs >= e._end_secs - self.lookback_days * _DAY)
+        paths = e.group_by(KEYS).aggregate(
+            path=_path(e.channel, e.jpos),
+            converted=e.j_converted.any(),
+            revenue=e.j_revenue.max(),
+        )
+        paths = self._with_by(paths, by)
+        agg = paths.group_by([*by, "path"]).aggregate(
+            conversions=paths.converted.cast("int64").sum(),
+            total=paths.count(),
+            value=paths.revenue.sum(),
+        )
+        df = to_pandas(self.con, agg)
+        df["nulls"] = df["total"] - df["conversions"]
+        df = df[[*by, "path", "conversions", "nulls", "value"]]
+        df = df.sort_values([*by, "conversions", "nulls", "path"], ascending=[*[True] * len(by), False, False, True])
+        return _normalise(df.reset_index(drop=True))
+
+
+def _normalise(df: pd.DataFrame) -> pd.DataFrame:
+    """Same dtypes whatever the engine: int64 counts, float64 values, bool flags, str text."""
+    for c in df.columns:
+        s = df[c]
+        if c in ("n", "conversions", "nulls", "n_touchpoints", "journey_index", "person_id"):
+            df[c] = s.astype("int64")
+        elif c in ("value", "revenue", "duration_days"):
+            df[c] = s.astype("float64")
+        elif c in ("converted", "censored"):
+            df[c] = s.astype(bool)
+        elif s.dtype == object:
+            df[c] = s.astype("str")
+    return df
+
+
+def build_journeys(
+    events: pd.DataFrame,
+    *,
+    inactivity_days: float = config.INACTIVITY_DAYS,
+    lookback_days: float = config.LOOKBACK_DAYS,
+    as_of: str | pd.Timestamp | None = None,
+    engine: str = "duckdb",
+) -> Journeys:
+    """Cut stitched touchpoints into journeys.
+
+    Parameters
+    ----------
+    events : pandas.DataFrame
+        Canonical touchpoints with ``person_id`` (from :func:`analysis.stitch_identities`).
+        Required columns: ``event_id, person_id, timestamp, channel, stage, conversion``;
+        ``revenue`` and ``segment`` are used when present. Rows without a ``person_id`` are
+        left out and counted in ``summary["events_without_person"]``.
+    inactivity_days : float, default 30
+        A contact this many days or more after the previous one starts a new journey.
+    lookback_days : float, default 30
+        Attribution window of :meth:`Journeys.channel_paths`.
+    as_of : timestamp, optional
+        End of the data, for telling open journeys from drop-offs. Default: the last timestamp.
+    engine : {"duckdb", "spark"}
+        Query engine.
+
+    Returns
+    -------
+    Journeys
+    """
+    check_engine(engine)
+    if inactivity_days <= 0 or lookback_days <= 0:
+        raise ValueError("inactivity_days and lookback_days must be > 0")
+    missing = [c for c in REQUIRED if c not in events.columns]
+    if missing:
+        fix = (
+            "run analysis.stitch_identities(events) first"
+            if missing == ["person_id"]
+            else "load the data with analysis.load_events, then analysis.stitch_identities"
+        )
+        raise DataError(f"events lack required columns {missing}", column=missing, fix=fix)
+    if len(events) == 0:
+        raise DataError("no events to build journeys from", fix="check the data file and filters")
+
+    data = events.drop(columns=[c for c in IDENTIFIER_COLUMNS if c in events.columns])
+    if "revenue" not in data.columns:
+        data = data.assign(revenue=float("nan"))
+    if "segment" not in data.columns:
+        data = data.assign(segment="all")
+    has_person = data["person_id"].notna()
+    n_without = int((~has_person).sum())
+    data = data[has_person]
+    attributes = [
+        c for c in data.columns
+        if c not in {"event_id", "person_id", "timestamp", "channel", "touchpoint", "online",
+                     "campaign", "stage", "conversion", "revenue", "sentiment"}
+    ]
+    if as_of is None:
+        as_of_ts = pd.Timestamp(events["timestamp"].max())
+    else:
+        as_of_ts = pd.Timestamp(as_of)
+        as_of_ts = as_of_ts.tz_localize("UTC") if as_of_ts.tzinfo is None else as_of_ts.tz_convert("UTC")
+
+    con = connect(engine)
+    t = table(con, data)
+    t = t.mutate(person_id=t.person_id.cast("int64"), conversion=t.conversion.fill_null(False))
+    w = ibis.window(group_by="person_id", order_by=[t.timestamp, t.event_id])
+    secs = t.timestamp.epoch_seconds()
+    t = t.mutate(_secs=secs)
+    prev_secs = t._secs.lag().over(w)
+    prev_conv = t.conversion.lag().over(w)
+    new = prev_secs.isnull() | ((t._secs - prev_secs) >= inactivity_days * _DAY) | prev_conv.fill_null(False)
+    t = t.mutate(_new=new.cast("int64"))
+    cw = ibis.cumulative_window(group_by="person_id", order_by=[t.timestamp, t.event_id])
+    t = t.mutate(journey_index=t._new.sum().over(cw) - 1)
+    jw = ibis.window(group_by=KEYS, order_by=[t.timestamp, t.event_id])
+    t = t.mutate(jpos=ibis.row_number().over(jw)).drop("_new").cache()
+
+    jr = Journeys(
+        con=con,
+        events=t,
+        inactivity_days=float(inactivity_days),
+        lookback_days=float(lookback_days),
+        as_of=as_of_ts,
+        engine=engine,
+        attributes=attributes,
+    )
+    j = jr._journeys_expr
+    counts = to_pandas(con, j.group_by("outcome").aggregate(n=j.count()))
+    by_outcome = dict(zip(counts["outcome"], counts["n"].astype(int), strict=True))
+    n_journeys = sum(by_outcome.values())
+    staged = to_pandas(con, jr._runs.select(*KEYS).distinct().count().name("n").as_table())
+    jr.summary = {
+        "events": int(len(events)),
+        "events_without_person": n_without,
+        "events_used": int(len(data)),
+        "persons": int(data["person_id"].nunique()),
+        "journeys": n_journeys,
+        "converted": by_outcome.get("converted", 0),
+        "dropoff": by_outcome.get("dropoff", 0),
+        "open": by_outcome.get("open", 0),
+        "journeys_without_stage": n_journeys - int(staged["n"].iloc[0]),
+        "as_of": as_of_ts,
+        "inactivity_days": float(inactivity_days),
+        "lookback_days": float(lookback_days),
+        "engine": engine,
+    }
+    return jr
