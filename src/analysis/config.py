@@ -39,7 +39,8 @@ SAMPLE_MAPPING: Path = SAMPLE_DIR / "mapping.yml"
 INACTIVITY_DAYS: float = 30.0
 LOOKBACK_DAYS: float = 30.0
 
-# Identity stitching default (see analysis.identity.stitch)
-MAX_LINKS: int = 20
+# Identity stitching defaults (see analysis.identity.stitch)
+MAX_LINKS: int = 3  # distinct values of one person-level type (user, e-mail, CRM, loyalty) per identifier
+MAX_DEVICE_LINKS: int = 50  # distinct values of one device-level type (device, cookie) per identifier
 
 DEFAULT_SEED: int = 0

@@ -65,8 +65,13 @@ def connect(engine: str = "duckdb"):
     return ibis.pyspark.connect(spark_session())
 
 
-def table(con, data: Any, name: str | None = None) -> ibis.Table:
-    """Make ``data`` (pandas DataFrame, Arrow table or ibis Table) a table of backend ``con``."""
+def table(con, data: Any, name: str | None = None, *, materialize: bool = False) -> ibis.Table:
+    """Make ``data`` (pandas DataFrame, Arrow table or ibis Table) a table of backend ``con``.
+
+    On DuckDB the data is scanned in place (no copy) unless ``materialize=True``, which copies
+    it into a temporary table. Do that for tables used in joins: DuckDB has no statistics for
+    an Arrow scan, guesses one row and may then choose a nested-loop join.
+    """
     if isinstance(data, ibis.Table):
         return data
     name = name or f"cjl_{next(_counter)}"
@@ -78,6 +83,8 @@ def table(con, data: Any, name: str | None = None) -> ibis.Table:
         sdf = con._session.createDataFrame(data)
         sdf.createOrReplaceTempView(name)
         return con.table(name)
+    if materialize:
+        return con.create_table(name, data, temp=True)
     con.con.register(name, data)  # DuckDB scans the Arrow table in place, no copy
     return con.table(name)
 

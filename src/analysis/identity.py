@@ -5,8 +5,13 @@ id) belong to the same person. The persons are the connected components of that 
 graph. Two things would wrongly merge people, and both are blocked from linking:
 
 - *placeholders*: values such as ``"unknown"``, ``"0"`` or the hash of an empty string;
-- *super-nodes*: an identifier seen with implausibly many identifiers of one other type (a shop
-  kiosk used by hundreds of logins, a shared family tablet). ``max_links`` sets the threshold.
+- *super-nodes*: an identifier seen with implausibly many identifiers of one other type. The
+  rule is directional, because the plausible number depends on the type *linked to*:
+  person-level identifiers (``user_id``, ``email_hash``, ``crm_id``, ``loyalty_id``) name one
+  person, so an identifier seen with more than ``max_links`` (default 3) values of one of them
+  is shared (a shop kiosk with many logins, a family tablet, an e-mail placeholder on many CRM
+  records). Device-level identifiers (``device_id``, ``cookie_id``) churn, so a login may be seen
+  with many of them; only more than ``max_device_links`` (default 50) is implausible.
 
 A blocked identifier still stays on its rows; it just does not link them. Rows whose only
 identifiers are blocked get no ``person_id`` (NA), and the summary counts them.
@@ -31,6 +36,9 @@ from scipy.sparse.csgraph import connected_components
 from analysis import config
 from analysis.engine import connect, table, to_pandas
 from analysis.schema import IDENTIFIER_COLUMNS, DataError
+
+#: Identifiers of a device or browser; every other identifier type is taken as person-level.
+DEVICE_TYPES: tuple[str, ...] = ("device_id", "cookie_id")
 
 _EMPTY_HASHES = {
     hashlib.md5(b"").hexdigest(),
@@ -58,8 +66,9 @@ class StitchResult:
         The input rows, in their order, with a nullable ``person_id`` (Int64) column.
     identities : pandas.DataFrame
         One row per identifier: ``identifier_type, identifier, person_id, rows, links,
-        links_type, blocked, reason``. ``links`` is the largest number of distinct identifiers
-        of one other type (``links_type``) seen on rows with it.
+        links_type, blocked, reason``. ``links`` is the number of distinct identifiers of
+        type ``links_type`` seen on rows with it, for the type furthest over (or nearest to) its
+        limit.
     summary : dict
         Counts for reports: rows, identifiers (by type), persons, merges, multi-identifier
         persons, blocked identifiers (by reason), rows without a person, ``max_links``.
@@ -87,7 +96,7 @@ class StitchResult:
             ("largest person (identifiers)", s["largest_person"]),
             ("blocked identifiers", s["blocked"]),
             ("rows without a person (only blocked identifiers)", s["rows_without_person"]),
-            ("max_links", s["max_links"]),
+            ("max_links (person-level) / max_device_links", f"{s['max_links']} / {s['max_device_links']}"),
         ]
         return pd.DataFrame(rows, columns=["measure", "value"])
 
@@ -110,6 +119,8 @@ def stitch(
     *,
     identifiers: list[str] | None = None,
     max_links: int = config.MAX_LINKS,
+    max_device_links: int = config.MAX_DEVICE_LINKS,
+    device_types: tuple[str, ...] = DEVICE_TYPES,
     placeholders: frozenset[str] | set[str] = DEFAULT_PLACEHOLDERS,
     engine: str = "duckdb",
 ) -> StitchResult:
@@ -121,9 +132,13 @@ def stitch(
         Touchpoints; needs at least one identifier column (see ``schema.IDENTIFIER_COLUMNS``).
     identifiers : list of str, optional
         Identifier columns to use. Default: those of ``schema.IDENTIFIER_COLUMNS`` present.
-    max_links : int, default ``config.MAX_LINKS`` (20)
-        An identifier seen with more than this many distinct identifiers of one other type is a
-        shared device / super-node and does not link rows.
+    max_links : int, default ``config.MAX_LINKS`` (3)
+        An identifier seen with more than this many distinct values of one person-level type
+        (any type not in ``device_types``) is shared and does not link rows.
+    max_device_links : int, default ``config.MAX_DEVICE_LINKS`` (50)
+        The same limit for values of one device-level type.
+    device_types : tuple of str, default ``("device_id", "cookie_id")``
+        Identifier types that name a device or browser rather than a person.
     placeholders : set of str, default :data:`DEFAULT_PLACEHOLDERS`
         Values (trimmed, lower-cased) that never link rows.
     engine : {"duckdb", "spark"}
@@ -135,8 +150,8 @@ def stitch(
         ``person_id`` values are 1..n, numbered in the order of each person's smallest
         identifier (type, then value), so they do not depend on row order or engine.
     """
-    if max_links < 1:
-        raise ValueError(f"max_links must be >= 1, got {max_links}")
+    if max_links < 1 or max_device_links < 1:
+        raise ValueError(f"max_links and max_device_links must be >= 1, got {max_links}, {max_device_links}")
     cols = _identifier_columns(events, identifiers)
     n = len(events)
     con = connect(engine)
@@ -171,13 +186,22 @@ def stitch(
         .distinct()
     )
     per_type = pairs.group_by(["a_type", "a_value", "b_type"]).aggregate(k=ibis._.count())
+    limit = ibis.cases((per_type.b_type.isin(list(device_types)), max_device_links), else_=max_links)
+    # worst type per identifier: largest excess over its limit; the type's rank breaks ties so
+    # every engine picks the same one
+    rank = ibis.cases(*[(per_type.b_type == c, i) for i, c in enumerate(cols)], else_=len(cols))
+    per_type = per_type.mutate(excess=per_type.k - limit, cap=limit)
+    per_type = per_type.mutate(score=per_type.excess * 64 + (63 - rank))
     links = per_type.group_by(["a_type", "a_value"]).aggregate(
-        links=per_type.k.max(), links_type=per_type.b_type.argmax(per_type.k)
+        links=per_type.k.argmax(per_type.score),
+        links_type=per_type.b_type.argmax(per_type.score),
+        excess=per_type.excess.max(),
+        cap=per_type.cap.argmax(per_type.score),
     )
     rows = long.group_by(["id_type", "id_value"]).aggregate(rows=long.n_rows.sum())
     nodes_expr = rows.left_join(
         links, [rows.id_type == links.a_type, rows.id_value == links.a_value]
-    ).select("id_type", "id_value", "rows", "links", "links_type")
+    ).select("id_type", "id_value", "rows", "links", "links_type", "excess", "cap")
     nodes = to_pandas(con, nodes_expr)
     nodes = nodes.sort_values(["id_type", "id_value"], kind="stable").reset_index(drop=True)
     nodes["links"] = nodes["links"].fillna(0).astype("int64")
@@ -186,7 +210,7 @@ def stitch(
     # 4. block placeholders and super-nodes
     norm = nodes["id_value"].str.strip().str.lower()
     is_placeholder = norm.isin({p.strip().lower() for p in placeholders}).to_numpy()
-    is_super = (nodes["links"] > max_links).to_numpy() & ~is_placeholder
+    is_super = (nodes["excess"].fillna(0) > 0).to_numpy() & ~is_placeholder
     blocked = is_placeholder | is_super
     reason = np.full(len(nodes), None, dtype=object)
     reason[is_placeholder] = "placeholder value"
@@ -197,7 +221,10 @@ def stitch(
             + sup["links"].astype(str)
             + " distinct "
             + sup["links_type"].astype(str)
-            + f" values (> max_links={max_links})"
+            + " values (> "
+            + np.where(sup["links_type"].isin(device_types), "max_device_links=", "max_links=")
+            + sup["cap"].astype("int64").astype(str)
+            + ")"
         ).to_numpy()
     nodes["code"] = np.arange(len(nodes), dtype=np.int64)
 
@@ -205,17 +232,14 @@ def stitch(
     usable = pd.DataFrame(
         {"id_type": nodes["id_type"], "id_value": nodes["id_value"], "code": nodes["code"]}
     )[~blocked]
-    u = table(con, usable)
+    u = table(con, usable, materialize=True)
     lc = long.join(u, [long.id_type == u.id_type, long.id_value == u.id_value]).select(
         "_combo", "code"
     )
-    anchor = lc.group_by("_combo").aggregate(anchor=lc.code.min())
-    edges_expr = (
-        lc.join(anchor, "_combo")
-        .filter(lambda e: e.code != e.anchor)
-        .select("anchor", "code")
-        .distinct()
-    )
+    # a window, not a join: a join on `code != anchor` can be planned as a nested loop
+    lc = lc.mutate(anchor=lc.code.min().over(group_by="_combo")).cache()
+    anchor = lc.select("_combo", "anchor").distinct()
+    edges_expr = lc.filter(lc.code != lc.anchor).select("anchor", "code").distinct()
     edges = con.to_pyarrow(edges_expr)
     src = edges["anchor"].to_numpy()
     dst = edges["code"].to_numpy()
@@ -273,6 +297,7 @@ def stitch(
         },
         "rows_without_person": int((person <= 0).sum()),
         "max_links": max_links,
+        "max_device_links": max_device_links,
         "engine": engine,
     }
     return StitchResult(events=out, identities=identities, summary=summary)

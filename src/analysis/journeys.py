@@ -31,6 +31,7 @@ from analysis import config
 from analysis.engine import check_engine, connect, table, to_pandas
 from analysis.schema import (
     CONVERSION,
+    DEFAULT_STAGES,
     DROPOFF,
     IDENTIFIER_COLUMNS,
     OPEN,
@@ -42,7 +43,7 @@ from analysis.schema import (
 KEYS = ["person_id", "journey_index"]
 REQUIRED = ["event_id", "person_id", "timestamp", "channel", "stage", "conversion"]
 OUTCOME_STATE = {"converted": CONVERSION, "dropoff": DROPOFF, "open": OPEN}
-_DAY = 86400.0
+_DAY = 86_400_000_000  # microseconds: time arithmetic is done on exact integer µs
 
 
 def _path(values: ibis.Column, order: ibis.Column) -> ibis.Scalar:
@@ -84,18 +85,18 @@ class Journeys:
         j = ev.group_by(KEYS).aggregate(
             start=ev.timestamp.min(),
             end=ev.timestamp.max(),
-            _start_secs=ev._secs.min(),
-            _end_secs=ev._secs.max(),
+            _start_us=ev._us.min(),
+            _end_us=ev._us.max(),
             n_touchpoints=ev.count(),
             converted=ev.conversion.any(),
             revenue=ev.revenue.sum(where=ev.conversion),
             channels=_path(ev.channel, ev.jpos),
         )
-        as_of_secs = int(self.as_of.timestamp())
+        as_of_us = int(self.as_of.value // 1000)
         outcome = (
             ibis.cases(
                 (j.converted, "converted"),
-                ((as_of_secs - j._end_secs) < self.inactivity_days * _DAY, "open"),
+                ((as_of_us - j._end_us) < self.inactivity_days * _DAY, "open"),
                 else_="dropoff",
             )
         )
@@ -117,11 +118,11 @@ class Journeys:
         return runs.select(
             *KEYS,
             "stage",
-            "_secs",
+            "_us",
             run_index=ibis.row_number().over(rw),
             from_stage=runs.stage.lag().over(rw),
             next_stage=runs.stage.lead().over(rw),
-            next_secs=runs._secs.lead().over(rw),
+            next_us=runs._us.lead().over(rw),
         ).cache()
 
     def _check_by(self, by: list[str]) -> None:
@@ -156,9 +157,9 @@ class Journeys:
             j.left_join(stages, KEYS)
             .select(j, stages.stages)
             .join(self._first, KEYS)
-            .mutate(duration_days=(j._end_secs - j._start_secs) / _DAY)
+            .mutate(duration_days=(j._end_us - j._start_us) / _DAY)
         )
-        df = to_pandas(self.con, expr.drop("_start_secs", "_end_secs"))
+        df = to_pandas(self.con, expr.drop("_start_us", "_end_us"))
         df = df.sort_values(KEYS, kind="stable").reset_index(drop=True)
         df["journey_id"] = df["person_id"].astype(str) + "-" + df["journey_index"].astype(str)
         cols = [
@@ -206,12 +207,12 @@ class Journeys:
         by = _by_list(by)
         self._check_by(by)
         runs = self._runs
-        j = self._journeys_expr.select(*KEYS, "outcome", "_end_secs")
+        j = self._journeys_expr.select(*KEYS, "outcome", "_end_us")
         r = runs.join(j, KEYS)
-        as_of_secs = int(self.as_of.timestamp())
+        as_of_us = int(self.as_of.value // 1000)
         has_next = r.next_stage.notnull()
-        end_secs = ibis.cases(
-            (has_next, r.next_secs), (r.outcome == "open", as_of_secs), else_=r._end_secs
+        end_us = ibis.cases(
+            (has_next, r.next_us), (r.outcome == "open", as_of_us), else_=r._end_us
         )
         exit_state = ibis.cases(
             (has_next, r.next_stage),
@@ -224,7 +225,7 @@ class Journeys:
             "stage",
             "run_index",
             exit=exit_state,
-            duration_days=(end_secs - r._secs) / _DAY,
+            duration_days=(end_us - r._us) / _DAY,
             censored=~has_next & (r.outcome != "converted"),
         )
         expr = self._with_by(expr, by)
@@ -250,9 +251,9 @@ class Journeys:
         j = self._journeys_expr
         if not include_open:
             j = j.filter(j.outcome != "open")
-        j = j.select(*KEYS, "_end_secs", j_converted=j.converted, j_revenue=j.revenue)
-        e = ev.select(*KEYS, "channel", "jpos", "_secs").join(j, KEYS)
-        e = e.filter(e._secs >= e._end_secs - self.lookback_days * _DAY)
+        j = j.select(*KEYS, "_end_us", j_converted=j.converted, j_revenue=j.revenue)
+        e = ev.select(*KEYS, "channel", "jpos", "_us").join(j, KEYS)
+        e = e.filter(e._us >= e._end_us - self.lookback_days * _DAY)
         paths = e.group_by(KEYS).aggregate(
             path=_path(e.channel, e.jpos),
             converted=e.j_converted.any(),
@@ -284,6 +285,19 @@ def _normalise(df: pd.DataFrame) -> pd.DataFrame:
         elif s.dtype == object:
             df[c] = s.astype("str")
     return df
+
+
+def channel_stage_counts(events: pd.DataFrame, stages: list[str] | None = None) -> pd.DataFrame:
+    """Touchpoints by channel (rows) × stage (columns), stages in funnel order.
+
+    Rows without a stage are counted in a column ``(no stage)`` when there are any.
+    """
+    stage = events["stage"].fillna("(no stage)")
+    tab = pd.crosstab(events["channel"], stage)
+    order = [s for s in (stages or DEFAULT_STAGES) if s in tab.columns]
+    order += [c for c in tab.columns if c not in order]
+    tab = tab[order]
+    return tab.loc[tab.sum(axis=1).sort_values(ascending=False).index]
 
 
 def build_journeys(
@@ -349,15 +363,15 @@ def build_journeys(
         as_of_ts = pd.Timestamp(as_of)
         as_of_ts = as_of_ts.tz_localize("UTC") if as_of_ts.tzinfo is None else as_of_ts.tz_convert("UTC")
 
+    # exact integer microseconds since the epoch: engines differ in sub-second epoch functions
+    data = data.assign(_us=data["timestamp"].astype("datetime64[us, UTC]").astype("int64"))
     con = connect(engine)
     t = table(con, data)
     t = t.mutate(person_id=t.person_id.cast("int64"), conversion=t.conversion.fill_null(False))
     w = ibis.window(group_by="person_id", order_by=[t.timestamp, t.event_id])
-    secs = t.timestamp.epoch_seconds()
-    t = t.mutate(_secs=secs)
-    prev_secs = t._secs.lag().over(w)
+    prev_us = t._us.lag().over(w)
     prev_conv = t.conversion.lag().over(w)
-    new = prev_secs.isnull() | ((t._secs - prev_secs) >= inactivity_days * _DAY) | prev_conv.fill_null(False)
+    new = prev_us.isnull() | ((t._us - prev_us) >= inactivity_days * _DAY) | prev_conv.fill_null(False)
     t = t.mutate(_new=new.cast("int64"))
     cw = ibis.cumulative_window(group_by="person_id", order_by=[t.timestamp, t.event_id])
     t = t.mutate(journey_index=t._new.sum().over(cw) - 1)

@@ -7,9 +7,12 @@ and their meaning; ``docs`` in the README repeats the table for users.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
+
+if TYPE_CHECKING:
+    import pandera.pandas as pa
 
 # --------------------------------------------------------------------------------------------
 # Columns
@@ -163,6 +166,8 @@ class DataError(ValueError):
         self.column = column
         self.rows = list(rows) if rows is not None else None
         self.fix = fix
+        #: the separate problems when several are reported together (see ``combine_errors``)
+        self.problems: list[DataError] = [self]
         parts = [problem]
         if file:
             parts.append(f"  file:   {file}")
@@ -174,5 +179,246 @@ class DataError(ValueError):
             more = f" (and {len(self.rows) - 5} more)" if len(self.rows) > 5 else ""
             parts.append(f"  rows:   {shown}{more}")
         if fix:
-            parts.append(f"  fix:    {fix}")
+            parts.append("  fix:    " + fix.replace("\n", "\n          "))
         super().__init__("\n".join(parts))
+
+
+# --------------------------------------------------------------------------------------------
+# Combining problems: all file-level problems are reported together, in one DataError
+# --------------------------------------------------------------------------------------------
+
+
+def combine_errors(errors: list[DataError], *, file: str | None = None) -> DataError:
+    """One :class:`DataError` that lists every problem in ``errors`` (numbered).
+
+    The combined error keeps the parts in ``.problems`` and the union of their columns in
+    ``.column``. A single error is returned as it is.
+    """
+    if not errors:
+        raise ValueError("combine_errors needs at least one error")
+    if len(errors) == 1:
+        return errors[0]
+    blocks = []
+    columns: list[str] = []
+    for i, err in enumerate(errors, start=1):
+        lines = [f"{i}. " + err.problem.replace("\n", "\n   ")]
+        if err.column:
+            cols = [err.column] if isinstance(err.column, str) else list(err.column)
+            columns += [c for c in cols if c not in columns]
+            lines.append(f"   column: {', '.join(cols)}")
+        if err.rows:
+            shown = ", ".join(str(r) for r in err.rows[:5])
+            more = f" (and {len(err.rows) - 5} more)" if len(err.rows) > 5 else ""
+            lines.append(f"   rows:   {shown}{more}")
+        if err.fix:
+            lines.append("   fix:    " + err.fix.replace("\n", "\n           "))
+        blocks.append("\n".join(lines))
+    problem = f"{len(errors)} problems with the input (all are listed; nothing was loaded):\n" + "\n".join(blocks)
+    combined = DataError(problem, file=file or errors[0].file, column=columns or None)
+    combined.problems = list(errors)
+    return combined
+
+
+# --------------------------------------------------------------------------------------------
+# The canonical table as a pandera schema: the single statement of the row rules
+# --------------------------------------------------------------------------------------------
+
+#: Error texts of the schema's checks. ``analysis.sources`` maps pandera failure cases back to
+#: quarantine reasons by these texts, so keep them stable.
+CHECK_NOT_EMPTY = "must not be empty"
+CHECK_NOT_RESERVED = "must not be a reserved state name"
+CHECK_STAGE = "must be one of the stage map's stages"
+CHECK_NON_NEGATIVE = "must be >= 0"
+CHECK_FINITE = "must be a finite number"
+CHECK_SENTIMENT_RANGE = "must be in [-1, 1]"
+CHECK_IDENTIFIER = "at least one identifier per row"
+
+
+def _str_dtype() -> pd.StringDtype:
+    # pandas' "str" dtype with the storage pandas uses by default (pyarrow when installed)
+    return pd.Series([], dtype="str").dtype
+
+
+def identifier_columns(df: pd.DataFrame, identifiers: Any = None) -> list[str]:
+    """The identifier columns of ``df``: ``identifiers`` (default: the ones recorded by
+    ``load_events`` in ``df.attrs``, else :data:`IDENTIFIER_COLUMNS`) that ``df`` has."""
+    if identifiers is None:
+        identifiers = (df.attrs.get("load_report") or {}).get("identifiers") or IDENTIFIER_COLUMNS
+    return [c for c in identifiers if c in df.columns]
+
+
+def events_schema(stage_map: StageMap | None = None, identifiers: Any = None) -> pa.DataFrameSchema:
+    """The pandera schema of the canonical touchpoint table.
+
+    Parameters
+    ----------
+    stage_map : StageMap, optional
+        ``stage`` must be one of its stages. ``None``: any stage name (still not reserved).
+    identifiers : sequence of str, optional
+        Identifier columns; default :data:`IDENTIFIER_COLUMNS`. Names beyond the canonical
+        identifiers (e.g. ``account_no``) become required nullable string columns. Every row
+        needs at least one non-missing identifier among those present.
+
+    Returns
+    -------
+    pandera.pandas.DataFrameSchema
+        Not strict: extra attribute columns are allowed. Validate with ``lazy=True`` to get
+        every failure at once (``SchemaErrors.failure_cases``).
+    """
+    import numpy as np
+    import pandera.pandas as pa
+
+    ids = list(IDENTIFIER_COLUMNS if identifiers is None else identifiers)
+    s = _str_dtype()
+
+    def not_empty() -> Any:
+        return pa.Check(lambda x: x.str.strip().str.len() > 0, error=CHECK_NOT_EMPTY)
+
+    def not_reserved() -> Any:
+        return pa.Check(lambda x: ~x.isin(list(RESERVED_STATES)), error=CHECK_NOT_RESERVED)
+
+    cols: dict[str, Any] = {
+        "event_id": pa.Column(s, [not_empty()], nullable=False, unique=True, report_duplicates="exclude_first"),
+        "timestamp": pa.Column(TIMESTAMP_DTYPE, nullable=False),
+    }
+    for c in IDENTIFIER_COLUMNS:
+        cols[c] = pa.Column(s, nullable=True)
+    cols["channel"] = pa.Column(s, [not_empty(), not_reserved()], nullable=False)
+    cols["touchpoint"] = pa.Column(s, [not_empty(), not_reserved()], nullable=False)
+    cols["online"] = pa.Column("bool", nullable=False)
+    cols["campaign"] = pa.Column(s, nullable=True)
+    stage_checks = [not_reserved()]
+    if stage_map is not None:
+        stage_checks.append(pa.Check(lambda x: x.isin(list(stage_map.stages)), error=CHECK_STAGE))
+    cols["stage"] = pa.Column(s, stage_checks, nullable=True)
+    cols["conversion"] = pa.Column("bool", nullable=False)
+    cols["revenue"] = pa.Column(
+        "float64",
+        [pa.Check(lambda x: x >= 0, error=CHECK_NON_NEGATIVE), pa.Check(lambda x: np.isfinite(x), error=CHECK_FINITE)],
+        nullable=True,
+    )
+    cols["sentiment"] = pa.Column(
+        "float64", [pa.Check(lambda x: (x >= -1) & (x <= 1), error=CHECK_SENTIMENT_RANGE)], nullable=True
+    )
+    cols["segment"] = pa.Column(s, [not_empty()], nullable=False)
+    for c in ids:
+        if c not in cols:
+            cols[c] = pa.Column(s, nullable=True)
+
+    def has_identifier(df: pd.DataFrame) -> pd.Series:
+        present = [c for c in ids if c in df.columns]
+        if not present:
+            return pd.Series(False, index=df.index)
+        return df[present].notna().any(axis=1)
+
+    return pa.DataFrameSchema(
+        cols,
+        checks=[pa.Check(has_identifier, error=CHECK_IDENTIFIER, ignore_na=False)],
+        strict=False,
+        coerce=False,
+        name="canonical touchpoints",
+    )
+
+
+def _dtype_ok(series: pd.Series, expected: str) -> bool:
+    if expected == "str":
+        return series.dtype == "str"
+    return str(series.dtype) == expected
+
+
+def validate_canonical(
+    df: pd.DataFrame, stage_map: StageMap | None = None, identifiers: Any = None, *, name: str = "events"
+) -> pd.DataFrame:
+    """Check that ``df`` is a canonical touchpoint table; raise one :class:`DataError` if not.
+
+    Checks the columns and their exact dtypes (:data:`CANONICAL_COLUMNS`), then every row rule
+    of :func:`events_schema` (all problems are reported together). Row numbers in the message
+    are 1-based positions in ``df``.
+
+    Parameters
+    ----------
+    df : DataFrame
+        The table, e.g. from :func:`analysis.load_events` or :func:`analysis.synth.generate`.
+    stage_map : StageMap, optional
+        Check ``stage`` against its stages. Default: the stages recorded by ``load_events`` in
+        ``df.attrs`` if any, else stage names are not checked.
+    identifiers : sequence of str, optional
+        Identifier columns. Default: recorded by ``load_events`` in ``df.attrs``, else
+        :data:`IDENTIFIER_COLUMNS`.
+    name : str
+        How the message names the table.
+
+    Returns
+    -------
+    DataFrame
+        ``df`` itself, unchanged, so calls can be chained.
+    """
+    import pandera.pandas as pa
+
+    if not isinstance(df, pd.DataFrame):
+        raise DataError(f"expected a pandas DataFrame of touchpoints, got {type(df).__name__}", file=name)
+    report = df.attrs.get("load_report") or {}
+    if stage_map is None and report.get("stages"):
+        stage_map = StageMap(stages=tuple(report["stages"]), touchpoints={})
+    if identifiers is None:
+        identifiers = report.get("identifiers") or IDENTIFIER_COLUMNS
+    identifiers = list(identifiers)
+
+    errors: list[DataError] = []
+    missing = [c for c in CANONICAL_COLUMNS if c not in df.columns]
+    missing += [c for c in identifiers if c not in CANONICAL_COLUMNS and c not in df.columns]
+    if missing:
+        errors.append(
+            DataError(
+                f"not a canonical touchpoint table: missing columns {', '.join(missing)}",
+                column=missing,
+                fix="load the data with analysis.load_events(path, mapping), which adds and derives them",
+            )
+        )
+    wrong = []
+    for c, (dtype, _) in CANONICAL_COLUMNS.items():
+        if c in df.columns and not _dtype_ok(df[c], dtype):
+            wrong.append((c, str(df[c].dtype), dtype))
+    for c in identifiers:
+        if c in df.columns and c not in CANONICAL_COLUMNS and not _dtype_ok(df[c], "str"):
+            wrong.append((c, str(df[c].dtype), "str"))
+    if wrong:
+        errors.append(
+            DataError(
+                "wrong dtypes: " + ", ".join(f"{c} is {got}, expected {exp}" for c, got, exp in wrong),
+                column=[c for c, _, _ in wrong],
+                fix="; ".join(f"df[{c!r}] = df[{c!r}].astype({exp!r})" for c, _, exp in wrong),
+            )
+        )
+    if errors:
+        raise combine_errors(errors, file=name)
+
+    positions = pd.RangeIndex(len(df))
+    frame = df.set_axis(positions, axis=0) if not df.index.equals(positions) else df
+    try:
+        events_schema(stage_map, identifiers).validate(frame, lazy=True)
+    except pa.errors.SchemaErrors as exc:
+        fc = exc.failure_cases
+        for (column, check), grp in fc.groupby(["column", "check"], dropna=False, sort=False):
+            idx = grp["index"].dropna().astype("int64").drop_duplicates().sort_values()
+            rows = [int(i) + 1 for i in idx]
+            examples = ", ".join(repr(v) for v in grp["failure_case"].head(3))
+            col = None if column is None or column != column else str(column)
+            what = "rows" if check == CHECK_IDENTIFIER else col
+            if check == CHECK_IDENTIFIER:
+                col = identifier_columns(frame, identifiers) or None
+                problem = f"{len(rows)} rows have no identifier ({', '.join(identifiers)})"
+            else:
+                problem = f"{len(rows) or 'some'} values of {what} fail: {check} (e.g. {examples})"
+            errors.append(
+                DataError(problem, column=col, rows=rows or None, fix="drop or fix these rows; load_events quarantines them")
+            )
+        # a DataFrame-level check reports one failure case per column: keep one error per check
+        seen: set[str] = set()
+        unique_errors = []
+        for e in errors:
+            if e.problem not in seen:
+                seen.add(e.problem)
+                unique_errors.append(e)
+        raise combine_errors(unique_errors, file=name) from None
+    return df

@@ -1,0 +1,99 @@
+"""A straightforward, vectorised pandas implementation of stitching + journeys (the baseline).
+
+Same rules as ``analysis.identity.stitch`` and ``analysis.journeys.build_journeys`` — no row
+loops and no ``groupby().apply``: melt, merge, ``groupby`` aggregations, shifts and cumsums,
+scipy for the connected components (as the candidate). The benchmark checks that both give the
+same transition and path counts, so the comparison is between equal work.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
+
+from analysis.identity import DEFAULT_PLACEHOLDERS
+from analysis.schema import CONVERSION, DROPOFF, IDENTIFIER_COLUMNS, OPEN, START
+
+DAY = pd.Timedelta(days=1)
+
+
+def stitch(events: pd.DataFrame, max_links: int = 20) -> np.ndarray:
+    cols = [c for c in IDENTIFIER_COLUMNS if c in events.columns]
+    long = events[cols].reset_index(drop=True).melt(ignore_index=False, var_name="t", value_name="v")
+    long = long.dropna(subset=["v"])
+    long["row"] = long.index.to_numpy()
+    long["node"] = pd.MultiIndex.from_arrays([long["t"], long["v"]]).factorize(sort=True)[0]
+    node_type = long.drop_duplicates("node").set_index("node")["t"]
+    node_val = long.drop_duplicates("node").set_index("node")["v"]
+    pairs = long[["row", "node"]].merge(long[["row", "node", "t"]], on="row", suffixes=("", "_b"))
+    pairs = pairs[pairs["node"].map(node_type).to_numpy() != pairs["t"].to_numpy()]
+    pairs = pairs.drop_duplicates(["node", "node_b"])
+    links = pairs.groupby(["node", "t"]).size().groupby(level="node").max()
+    n_nodes = int(long["node"].max()) + 1
+    deg = np.zeros(n_nodes, dtype=np.int64)
+    deg[links.index.to_numpy()] = links.to_numpy()
+    placeholder = node_val.sort_index().str.strip().str.lower().isin(DEFAULT_PLACEHOLDERS).to_numpy()
+    blocked = placeholder | (deg > max_links)
+    ok = long[~blocked[long["node"].to_numpy()]]
+    anchor = ok.groupby("row")["node"].min()
+    e = ok.join(anchor.rename("anchor"), on="row")
+    e = e[e["node"] != e["anchor"]].drop_duplicates(["anchor", "node"])
+    g = coo_matrix((np.ones(len(e)), (e["anchor"], e["node"])), shape=(n_nodes, n_nodes))
+    _, label = connected_components(g, directed=False)
+    person = np.full(len(events), -1, dtype=np.int64)
+    person[anchor.index.to_numpy()] = label[anchor.to_numpy()]
+    return person
+
+
+def journeys(events: pd.DataFrame, person: np.ndarray, inactivity_days=30.0, lookback_days=30.0):
+    ev = events[["event_id", "timestamp", "channel", "stage", "conversion", "revenue", "segment"]].copy()
+    ev["person"] = person
+    ev = ev[ev["person"] >= 0].sort_values(["person", "timestamp", "event_id"], kind="stable")
+    same = ev["person"].to_numpy()[1:] == ev["person"].to_numpy()[:-1]
+    gap = np.diff(ev["timestamp"].to_numpy()) >= np.timedelta64(int(inactivity_days * 86400), "s")
+    prev_conv = ev["conversion"].to_numpy()[:-1]
+    new = np.concatenate([[True], ~same | gap | prev_conv])
+    ev["journey"] = np.cumsum(new)
+    as_of = ev["timestamp"].max()
+    j = ev.groupby("journey").agg(
+        person=("person", "first"), segment=("segment", "first"), start=("timestamp", "min"),
+        end=("timestamp", "max"), n=("event_id", "size"), converted=("conversion", "any"),
+        revenue=("revenue", "sum"),
+    )
+    j["outcome"] = np.where(j["converted"], "converted",
+                            np.where(as_of - j["end"] < inactivity_days * DAY, "open", "dropoff"))
+    # stage runs and transitions
+    st = ev[ev["stage"].notna()]
+    jn = st["journey"].to_numpy()
+    sv = st["stage"].to_numpy()
+    run_start = np.concatenate([[True], (jn[1:] != jn[:-1]) | (sv[1:] != sv[:-1])])
+    runs = st[run_start]
+    rj = runs["journey"].to_numpy()
+    first = np.concatenate([[True], rj[1:] != rj[:-1]])
+    last = np.concatenate([rj[1:] != rj[:-1], [True]])
+    frm = np.where(first, START, np.concatenate([[START], runs["stage"].to_numpy()[:-1]]))
+    into = pd.DataFrame({"segment": runs["segment"].to_numpy(), "journey": rj, "from_stage": frm,
+                         "to_stage": runs["stage"].to_numpy()})
+    seg_first = j["segment"]
+    into["segment"] = seg_first.reindex(into["journey"]).to_numpy()
+    lr = runs[last]
+    state = j["outcome"].reindex(lr["journey"]).map(
+        {"converted": CONVERSION, "dropoff": DROPOFF, "open": OPEN}).to_numpy()
+    out = pd.DataFrame({"segment": seg_first.reindex(lr["journey"]).to_numpy(),
+                        "from_stage": lr["stage"].to_numpy(), "to_stage": state})
+    trans = (pd.concat([into.drop(columns="journey"), out])
+             .groupby(["segment", "from_stage", "to_stage"]).size().rename("n").reset_index())
+    # channel paths within the lookback window, closed journeys
+    end = j["end"].reindex(ev["journey"]).to_numpy()
+    closed = (j["outcome"] != "open").reindex(ev["journey"]).to_numpy()
+    w = ev[(ev["timestamp"].to_numpy() >= end - np.timedelta64(int(lookback_days * 86400), "s")) & closed]
+    path = w.groupby("journey", sort=False)["channel"].agg(" > ".join)
+    pj = j.loc[path.index]
+    paths = (pd.DataFrame({"path": path.to_numpy(), "conv": pj["converted"].to_numpy(),
+                           "value": pj["revenue"].to_numpy()})
+             .groupby("path").agg(conversions=("conv", "sum"), total=("conv", "size"), value=("value", "sum"))
+             .reset_index())
+    paths["nulls"] = paths["total"] - paths["conversions"]
+    return j, trans, paths[["path", "conversions", "nulls", "value"]]

@@ -1,0 +1,154 @@
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from analysis.identity import stitch_identities
+from analysis.journeys import build_journeys, channel_stage_counts
+from analysis.schema import CONVERSION, DROPOFF, OPEN, START, DataError
+
+STATE = {"converted": CONVERSION, "dropoff": DROPOFF, "open": OPEN}
+
+
+@pytest.fixture(scope="module")
+def built(synth_data):
+    events, truth = synth_data
+    ev = stitch_identities(events)
+    return ev, truth, build_journeys(ev, as_of=truth.end, inactivity_days=truth.inactivity_days)
+
+
+def test_journeys_match_the_true_journeys(built):
+    ev, truth, jr = built
+    j = jr.journeys
+    true_of = (pd.DataFrame({"person_id": ev["person_id"].astype("int64"),
+                             "person": truth.event_person.reindex(ev["event_id"]).to_numpy()})
+               .drop_duplicates().set_index("person_id")["person"])
+    got = j.assign(person=j["person_id"].map(true_of))
+    cols = ["person", "start", "end", "n", "converted", "revenue", "outcome", "stages"]
+    got = got.rename(columns={"n_touchpoints": "n"})[cols]
+    exp = truth.journeys.rename(columns={"n_events": "n"})[cols]
+    got = got.sort_values(["person", "start"]).reset_index(drop=True)
+    exp = exp.sort_values(["person", "start"]).reset_index(drop=True)
+    assert len(got) == len(exp)
+    for c in ["person", "n", "converted", "outcome", "stages"]:
+        assert (got[c].astype(str).to_numpy() == exp[c].astype(str).to_numpy()).all(), c
+    assert (got["start"].to_numpy() == exp["start"].to_numpy()).all()
+    assert (got["end"].to_numpy() == exp["end"].to_numpy()).all()
+    np.testing.assert_allclose(got["revenue"].to_numpy(), exp["revenue"].fillna(0).to_numpy())
+
+
+def test_stage_transitions_match_truth_counts(built):
+    _, truth, jr = built
+    rows = []
+    for seg, stages, outcome in truth.journeys[["segment", "stages", "outcome"]].itertuples(index=False):
+        seq = [START, *stages.split(" > "), STATE[outcome]]
+        rows += [(seg, a, b) for a, b in zip(seq[:-1], seq[1:], strict=True)]
+    exp = (pd.DataFrame(rows, columns=["segment", "from_stage", "to_stage"])
+           .value_counts().rename("n").reset_index()
+           .sort_values(["segment", "from_stage", "to_stage"]).reset_index(drop=True))
+    got = jr.stage_transitions(by="segment")
+    pd.testing.assert_frame_equal(got[exp.columns].reset_index(drop=True), exp, check_dtype=False)
+    # every journey starts once and ends once
+    assert got.loc[got.from_stage == START, "n"].sum() == jr.summary["journeys"]
+    ends = got[got.to_stage.isin([CONVERSION, DROPOFF, OPEN])]
+    assert ends["n"].sum() == jr.summary["journeys"]
+    assert (got.from_stage != got.to_stage).all(), "runs collapse repeated stages"
+
+
+def test_channel_paths_account_for_every_closed_journey(built):
+    _, _, jr = built
+    p = jr.channel_paths()
+    s = jr.summary
+    assert p["conversions"].sum() == s["converted"]
+    assert p["nulls"].sum() == s["dropoff"]
+    p_open = jr.channel_paths(include_open=True)
+    assert p_open["nulls"].sum() == s["dropoff"] + s["open"]
+    assert list(p.columns) == ["path", "conversions", "nulls", "value"]
+    np.testing.assert_allclose(p["value"].sum(), jr.journeys["revenue"][jr.journeys.outcome != "open"].sum())
+    by = jr.channel_paths(by="segment")
+    assert by["conversions"].sum() == s["converted"]
+
+
+def test_stage_durations_censoring(built):
+    _, _, jr = built
+    d = jr.stage_durations(by="segment")
+    assert (d["duration_days"] >= 0).all()
+    assert (d["censored"] == d["exit"].isin([DROPOFF, OPEN])).all()
+    n_runs = jr.stage_transitions(by=None).query("from_stage == @START or to_stage not in [@CONVERSION, @DROPOFF, @OPEN]")
+    assert len(d) == n_runs["n"].sum()
+
+
+def _one_person(make_events, rows):
+    return stitch_identities(make_events([{**r, "user_id": "u1"} for r in rows]))
+
+
+def test_cut_at_conversion_and_inactivity(make_events):
+    ev = _one_person(make_events, [
+        {"timestamp": "2024-01-01", "stage": "See", "channel": "display"},
+        {"timestamp": "2024-01-02", "stage": "Do", "channel": "direct", "conversion": True, "revenue": 10.0},
+        {"timestamp": "2024-01-03", "stage": "Care", "channel": "email"},
+        {"timestamp": "2024-02-02", "stage": "Think", "channel": "social"},   # exactly 30 days later
+        {"timestamp": "2024-02-20", "stage": "Think", "channel": "email"},
+    ])
+    jr = build_journeys(ev, inactivity_days=30, as_of="2024-03-01")
+    j = jr.journeys
+    assert list(j["n_touchpoints"]) == [2, 1, 2]
+    assert list(j["outcome"]) == ["converted", "dropoff", "open"]
+    assert list(j["stages"]) == ["See > Do", "Care", "Think"]
+    assert list(j["revenue"]) == [10.0, 0.0, 0.0]
+    # as_of far away: the last journey is a drop-off, not open
+    assert list(build_journeys(ev, as_of="2024-06-01").journeys["outcome"]) == ["converted", "dropoff", "dropoff"]
+    # 31-day inactivity keeps the 30-day gap inside one journey
+    assert list(build_journeys(ev, inactivity_days=31, as_of="2024-03-01").journeys["n_touchpoints"]) == [2, 3]
+
+
+def test_ties_are_broken_by_event_id_and_lookback_cuts_paths(make_events):
+    ev = _one_person(make_events, [
+        {"event_id": "b", "timestamp": "2024-01-01", "channel": "email"},
+        {"event_id": "a", "timestamp": "2024-01-01", "channel": "display"},
+        {"event_id": "c", "timestamp": "2024-01-25", "channel": "social"},
+        {"event_id": "d", "timestamp": "2024-02-15", "channel": "direct", "stage": "Do",
+         "conversion": True, "revenue": 5.0},
+    ])
+    jr = build_journeys(ev, lookback_days=30)
+    assert jr.journeys["channels"].iloc[0] == "display > email > social > direct"
+    p = jr.channel_paths()
+    assert list(p["path"]) == ["social > direct"]  # Jan 1 is 45 days before the conversion
+    assert list(build_journeys(ev, lookback_days=60).channel_paths()["path"]) == [
+        "display > email > social > direct"]
+
+
+def test_missing_person_id_says_to_stitch_first(make_events):
+    ev = make_events([{"timestamp": "2024-01-01", "user_id": "u1"}])
+    with pytest.raises(DataError, match="person_id") as e:
+        build_journeys(ev)
+    assert "stitch_identities" in str(e.value)
+
+
+def test_unknown_grouping_column_is_a_clear_error(built):
+    _, _, jr = built
+    with pytest.raises(DataError, match="cannot group by"):
+        jr.stage_transitions(by="no_such_column")
+
+
+def test_channel_stage_counts_orders_stages(synth_small):
+    ev, _ = synth_small
+    tab = channel_stage_counts(ev)
+    assert list(tab.columns)[:4] == ["See", "Think", "Do", "Care"]
+    assert tab.to_numpy().sum() == len(ev)
+
+
+@pytest.mark.spark
+def test_spark_gives_identical_results(synth_small, spark_available):
+    events, truth = synth_small
+    ev = stitch_identities(events)
+    a = build_journeys(ev, as_of=truth.end, engine="duckdb")
+    b = build_journeys(ev, as_of=truth.end, engine="spark")
+    pd.testing.assert_frame_equal(a.journeys, b.journeys)
+    for by in ("segment", None, ["segment", "region"]):
+        pd.testing.assert_frame_equal(a.stage_transitions(by=by), b.stage_transitions(by=by))
+        pd.testing.assert_frame_equal(a.channel_paths(by=by), b.channel_paths(by=by))
+    pd.testing.assert_frame_equal(a.stage_durations(), b.stage_durations())
+    assert {k: v for k, v in a.summary.items() if k != "engine"} == {
+        k: v for k, v in b.summary.items() if k != "engine"}
