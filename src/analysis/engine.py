@@ -61,7 +61,11 @@ def connect(engine: str = "duckdb"):
     """An ibis backend for ``engine``: a fresh in-memory DuckDB, or the shared local Spark."""
     check_engine(engine)
     if engine == "duckdb":
-        return ibis.duckdb.connect()
+        from analysis import config
+
+        spill = config.PROJECT_ROOT / ".cache" / "duckdb"
+        spill.mkdir(parents=True, exist_ok=True)
+        return ibis.duckdb.connect(temp_directory=str(spill))
     return ibis.pyspark.connect(spark_session())
 
 

@@ -190,7 +190,7 @@ def run_reports(
                 **(parameters or {}),
             }
             out_nb = out_dir / nb.name
-            tmp_nb = out_dir / f".{nb.name}.tmp-{os.getpid()}"
+            tmp_nb = out_dir / f".{nb.stem}.tmp-{os.getpid()}.ipynb"
             t0 = time.perf_counter()
             log(f"[{k}/{total}] {seg.name}: {nb.name} …")
             try:
