@@ -13,6 +13,8 @@ graph. Two things would wrongly merge people, and both are blocked from linking:
   records). Device-level identifiers (``device_id``, ``cookie_id``) churn, so a login may be seen
   with many of them; only more than ``max_device_links`` (default 50) is implausible.
 
+Identifier values are compared exactly, as text (``analysis.load_events`` has trimmed them);
+an empty value is missing. Placeholders are matched case-insensitively.
 A blocked identifier still stays on its rows; it just does not link them. Rows whose only
 identifiers are blocked get no ``person_id`` (NA), and the summary counts them.
 
@@ -25,6 +27,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import ibis
@@ -64,19 +67,46 @@ class StitchResult:
     ----------
     events : pandas.DataFrame
         The input rows, in their order, with a nullable ``person_id`` (Int64) column.
-    identities : pandas.DataFrame
-        One row per identifier: ``identifier_type, identifier, person_id, rows, links,
-        links_type, blocked, reason``. ``links`` is the number of distinct identifiers of
-        type ``links_type`` seen on rows with it, for the type furthest over (or nearest to) its
-        limit.
     summary : dict
         Counts for reports: rows, identifiers (by type), persons, merges, multi-identifier
-        persons, blocked identifiers (by reason), rows without a person, ``max_links``.
+        persons, blocked identifiers (by reason), rows without a person, the limits used.
+    identities : pandas.DataFrame
+        One row per identifier: ``identifier_type, identifier, person_id, rows, links,
+        links_type, blocked, reason``; ``links`` is the number of distinct identifiers of type
+        ``links_type`` seen on rows with it, for the type furthest over (or nearest to) its
+        limit. Built from the engine on first access.
     """
 
     events: pd.DataFrame
-    identities: pd.DataFrame
     summary: dict[str, Any] = field(default_factory=dict)
+    _nodes: Any = field(default=None, repr=False)  # ibis table of identifiers, ordered by code
+    _node_person: np.ndarray | None = field(default=None, repr=False)
+    _con: Any = field(default=None, repr=False)
+    _limits: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    @cached_property
+    def identities(self) -> pd.DataFrame:
+        nodes = to_pandas(self._con, self._nodes).sort_values("code").reset_index(drop=True)
+        person = self._node_person[nodes["code"].to_numpy()]
+        nodes["person_id"] = pd.array(np.where(person > 0, person, 0), dtype="Int64")
+        nodes.loc[person <= 0, "person_id"] = pd.NA
+        nodes["links"] = nodes["links"].fillna(0).astype("int64")
+        nodes["rows"] = nodes["rows"].astype("int64")
+        reason = pd.Series(None, index=nodes.index, dtype=object)
+        reason[nodes["placeholder"]] = "placeholder value"
+        sup = nodes["super"] & ~nodes["placeholder"]
+        if sup.any():
+            dev = nodes.loc[sup, "links_type"].isin(self._limits["device_types"])
+            limit_name = np.where(dev, "max_device_links=", "max_links=")
+            reason[sup] = (
+                "seen with " + nodes.loc[sup, "links"].astype(str) + " distinct "
+                + nodes.loc[sup, "links_type"].astype(str) + " values (> " + limit_name
+                + nodes.loc[sup, "cap"].astype("int64").astype(str) + ")"
+            )
+        nodes["reason"] = reason
+        out = nodes.rename(columns={"id_type": "identifier_type", "id_value": "identifier"})
+        return out[["identifier_type", "identifier", "person_id", "rows", "links", "links_type",
+                    "blocked", "reason"]]
 
     @property
     def blocked(self) -> pd.DataFrame:
@@ -140,7 +170,7 @@ def stitch(
     device_types : tuple of str, default ``("device_id", "cookie_id")``
         Identifier types that name a device or browser rather than a person.
     placeholders : set of str, default :data:`DEFAULT_PLACEHOLDERS`
-        Values (trimmed, lower-cased) that never link rows.
+        Values that never link rows (matched case-insensitively).
     engine : {"duckdb", "spark"}
         Query engine for the heavy steps.
 
@@ -155,12 +185,15 @@ def stitch(
     cols = _identifier_columns(events, identifiers)
     n = len(events)
     con = connect(engine)
-
-    ids = events[cols].copy()
-    for c in cols:  # identifiers are strings; empty strings are missing
-        ids[c] = ids[c].astype("str").where(ids[c].notna() & (ids[c].astype("str") != ""))
+    ids = events[cols].copy(deep=False)
+    for c in cols:  # identifiers are strings (a numeric CRM id becomes its text)
+        if not (pd.api.types.is_string_dtype(ids[c]) or ids[c].dtype == object):
+            ids[c] = ids[c].astype("str")
     ids["_row"] = np.arange(n, dtype=np.int64)
     t = table(con, ids)
+    # No strip(): ibis' PySpark compilation of strip() also removes the letter "f" from the ends
+    # ("…caf" → "…ca"). The loader trims values; here they are compared exactly.
+    t = t.mutate(**{c: t[c].cast("string").nullif("") for c in cols})
 
     # 1. distinct identifier combinations (far fewer than rows)
     combos = t.group_by(cols).aggregate(n_rows=ibis._.count())
@@ -199,62 +232,51 @@ def stitch(
         cap=per_type.cap.argmax(per_type.score),
     )
     rows = long.group_by(["id_type", "id_value"]).aggregate(rows=long.n_rows.sum())
-    nodes_expr = rows.left_join(
+    nodes = rows.left_join(
         links, [rows.id_type == links.a_type, rows.id_value == links.a_value]
-    ).select("id_type", "id_value", "rows", "links", "links_type", "excess", "cap")
-    nodes = to_pandas(con, nodes_expr)
-    nodes = nodes.sort_values(["id_type", "id_value"], kind="stable").reset_index(drop=True)
-    nodes["links"] = nodes["links"].fillna(0).astype("int64")
-    nodes["rows"] = nodes["rows"].astype("int64")
+    ).select("id_type", "id_value", "rows", "links", "links_type", "cap", "excess")
 
-    # 4. block placeholders and super-nodes
-    norm = nodes["id_value"].str.strip().str.lower()
-    is_placeholder = norm.isin({p.strip().lower() for p in placeholders}).to_numpy()
-    is_super = (nodes["excess"].fillna(0) > 0).to_numpy() & ~is_placeholder
-    blocked = is_placeholder | is_super
-    reason = np.full(len(nodes), None, dtype=object)
-    reason[is_placeholder] = "placeholder value"
-    if is_super.any():
-        sup = nodes[is_super]
-        reason[is_super] = (
-            "seen with "
-            + sup["links"].astype(str)
-            + " distinct "
-            + sup["links_type"].astype(str)
-            + " values (> "
-            + np.where(sup["links_type"].isin(device_types), "max_device_links=", "max_links=")
-            + sup["cap"].astype("int64").astype(str)
-            + ")"
-        ).to_numpy()
-    nodes["code"] = np.arange(len(nodes), dtype=np.int64)
+    # 4. block placeholders and super-nodes; number identifiers by (type, value)
+    norm = nodes.id_value.lower()
+    placeholder = norm.isin(sorted({p.strip().lower() for p in placeholders}))
+    super_node = nodes.excess.fill_null(0) > 0
+    nodes = nodes.mutate(
+        placeholder=placeholder,
+        super=super_node,
+        blocked=placeholder | super_node,
+        code=ibis.row_number().over(order_by=[nodes.id_type, nodes.id_value]),
+    ).cache()
+    flags = con.to_pyarrow(nodes.select("code", "blocked", "placeholder", "id_type"))
+    m = flags.num_rows
+    order = np.argsort(flags["code"].to_numpy(), kind="stable")
+    blocked = flags["blocked"].to_numpy(zero_copy_only=False)[order]
+    is_placeholder = flags["placeholder"].to_numpy(zero_copy_only=False)[order]
+    id_type = flags["id_type"].to_numpy(zero_copy_only=False)[order]
 
     # 5. edges: link each usable identifier of a combination to the combination's first one
-    usable = pd.DataFrame(
-        {"id_type": nodes["id_type"], "id_value": nodes["id_value"], "code": nodes["code"]}
-    )[~blocked]
-    u = table(con, usable, materialize=True)
-    lc = long.join(u, [long.id_type == u.id_type, long.id_value == u.id_value]).select(
+    usable = nodes.filter(~nodes.blocked).select("id_type", "id_value", "code")
+    lc = long.join(usable, [long.id_type == usable.id_type, long.id_value == usable.id_value]).select(
         "_combo", "code"
     )
     # a window, not a join: a join on `code != anchor` can be planned as a nested loop
     lc = lc.mutate(anchor=lc.code.min().over(group_by="_combo")).cache()
     anchor = lc.select("_combo", "anchor").distinct()
-    edges_expr = lc.filter(lc.code != lc.anchor).select("anchor", "code").distinct()
-    edges = con.to_pyarrow(edges_expr)
+    edges = con.to_pyarrow(lc.filter(lc.code != lc.anchor).select("anchor", "code").distinct())
     src = edges["anchor"].to_numpy()
     dst = edges["code"].to_numpy()
-    m = len(nodes)
     graph = coo_matrix((np.ones(len(src), dtype=np.int8), (src, dst)), shape=(m, m))
     _, label = connected_components(graph, directed=False)
 
     # person numbering: components ordered by their smallest code (= smallest type, value)
     label = label.astype(np.int64)
-    usable_codes = nodes["code"].to_numpy()[~blocked]
-    comp_first = pd.Series(usable_codes).groupby(label[usable_codes]).min()
-    order = np.argsort(comp_first.to_numpy(), kind="stable")
-    person_of_label = np.full(m, -1, dtype=np.int64)
-    person_of_label[comp_first.index.to_numpy()[order]] = np.arange(1, len(order) + 1)
-    node_person = np.where(blocked, -1, person_of_label[label])
+    usable_codes = np.flatnonzero(~blocked)
+    first_code = np.full(label.max() + 1 if m else 0, m, dtype=np.int64)
+    np.minimum.at(first_code, label[usable_codes], usable_codes)
+    comps = np.flatnonzero(first_code < m)
+    comps = comps[np.argsort(first_code[comps], kind="stable")]
+    person_of_label = np.zeros(len(first_code), dtype=np.int64)
+    person_of_label[comps] = np.arange(1, len(comps) + 1)
+    node_person = np.where(blocked, 0, person_of_label[label]) if m else np.zeros(0, np.int64)
 
     # 6. rows → combination → anchor → person
     row_anchor = t.left_join(
@@ -265,42 +287,40 @@ def stitch(
     rows_idx = ra["_row"].to_numpy()
     anc = ra["anchor"].to_numpy(zero_copy_only=False)
     anc_ok = ~np.isnan(anc) if anc.dtype.kind == "f" else np.ones(len(anc), dtype=bool)
-    person = np.full(n, -1, dtype=np.int64)
+    person = np.zeros(n, dtype=np.int64)
     person[rows_idx[anc_ok]] = node_person[anc[anc_ok].astype(np.int64)]
 
-    out = events.copy()
-    out["person_id"] = pd.array(np.where(person > 0, person, 0), dtype="Int64")
-    out.loc[person <= 0, "person_id"] = pd.NA
+    person_id = pd.array(person, dtype="Int64")
+    person_id[person == 0] = pd.NA
+    out = events.assign(person_id=person_id)
 
-    nodes["person_id"] = pd.array(node_person, dtype="Int64")
-    nodes.loc[node_person <= 0, "person_id"] = pd.NA
-    nodes["blocked"] = blocked
-    nodes["reason"] = reason
-    identities = nodes.rename(columns={"id_type": "identifier_type", "id_value": "identifier"})[
-        ["identifier_type", "identifier", "person_id", "rows", "links", "links_type", "blocked", "reason"]
-    ]
-
-    n_persons = int(len(order))
-    per_person = identities.loc[~blocked, "person_id"].value_counts()
+    n_persons = int(len(comps))
+    per_person = np.bincount(node_person[~blocked], minlength=n_persons + 1)[1:]
+    types, counts = np.unique(id_type, return_counts=True)
+    n_super = int((blocked & ~is_placeholder).sum())
     summary = {
         "rows": n,
-        "identifiers": int(len(nodes)),
-        "identifiers_by_type": nodes.groupby("id_type").size().astype(int).to_dict(),
+        "identifiers": int(m),
+        "identifiers_by_type": {str(k): int(v) for k, v in zip(types, counts, strict=True)},
         "persons": n_persons,
         "merges": int((~blocked).sum()) - n_persons,
         "multi_identifier_persons": int((per_person > 1).sum()),
-        "largest_person": int(per_person.max()) if len(per_person) else 0,
+        "largest_person": int(per_person.max()) if n_persons else 0,
         "blocked": int(blocked.sum()),
-        "blocked_by_reason": {
-            "placeholder value": int(is_placeholder.sum()),
-            "super-node": int(is_super.sum()),
-        },
-        "rows_without_person": int((person <= 0).sum()),
+        "blocked_by_reason": {"placeholder value": int(is_placeholder.sum()), "super-node": n_super},
+        "rows_without_person": int((person == 0).sum()),
         "max_links": max_links,
         "max_device_links": max_device_links,
         "engine": engine,
     }
-    return StitchResult(events=out, identities=identities, summary=summary)
+    return StitchResult(
+        events=out,
+        summary=summary,
+        _nodes=nodes.drop("excess"),
+        _node_person=node_person,
+        _con=con,
+        _limits={"device_types": tuple(device_types)},
+    )
 
 
 def stitch_identities(events: pd.DataFrame, **kwargs: Any) -> pd.DataFrame:

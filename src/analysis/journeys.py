@@ -81,49 +81,51 @@ class Journeys:
     # ---------------------------------------------------------------- building blocks (ibis)
     @cached_property
     def _journeys_expr(self) -> ibis.Table:
+        """One row per journey (cached in the engine)."""
         ev = self.events
+        last_key = ibis.cases((ev.stage.notnull(), ev.pos), else_=-1)
         j = ev.group_by(KEYS).aggregate(
-            start=ev.timestamp.min(),
-            end=ev.timestamp.max(),
             _start_us=ev._us.min(),
             _end_us=ev._us.max(),
             n_touchpoints=ev.count(),
             converted=ev.conversion.any(),
             revenue=ev.revenue.sum(where=ev.conversion),
-            channels=_path(ev.channel, ev.jpos),
+            channels=_path(ev.channel, ev.pos),
+            _last_stage=ev.stage.argmax(last_key),
         )
         as_of_us = int(self.as_of.value // 1000)
-        outcome = (
-            ibis.cases(
-                (j.converted, "converted"),
-                ((as_of_us - j._end_us) < self.inactivity_days * _DAY, "open"),
-                else_="dropoff",
-            )
+        outcome = ibis.cases(
+            (j.converted, "converted"),
+            ((as_of_us - j._end_us) < self.inactivity_days * _DAY, "open"),
+            else_="dropoff",
         )
         return j.mutate(outcome=outcome, revenue=j.revenue.fill_null(0.0)).cache()
 
     @cached_property
     def _first(self) -> ibis.Table:
+        """Attribute values at each journey's first touchpoint (cached)."""
         ev = self.events
-        return ev.filter(ev.jpos == 0).select(*KEYS, *self.attributes).cache()
+        return ev.filter(ev._new == 1).select(*KEYS, *self.attributes).cache()
 
     @cached_property
     def _runs(self) -> ibis.Table:
+        """Stage runs: the first staged touchpoint of each visit to a stage (cached).
+
+        One window pass over the staged touchpoints, ordered as the journeys: a touchpoint starts
+        a run when the previous staged one is in another journey or another stage, and that
+        previous stage (or ``(start)``) is where the run came from.
+        """
         ev = self.events
         st = ev.filter(ev.stage.notnull())
-        w = ibis.window(group_by=KEYS, order_by=[st.jpos])
-        st = st.mutate(_prev=st.stage.lag().over(w))
-        runs = st.filter(st._prev.isnull() | (st._prev != st.stage))
-        rw = ibis.window(group_by=KEYS, order_by=[runs.jpos])
-        return runs.select(
-            *KEYS,
-            "stage",
-            "_us",
-            run_index=ibis.row_number().over(rw),
-            from_stage=runs.stage.lag().over(rw),
-            next_stage=runs.stage.lead().over(rw),
-            next_us=runs._us.lead().over(rw),
-        ).cache()
+        w = ibis.window(group_by="person_id", order_by=st.pos)
+        st = st.mutate(_prev_stage=st.stage.lag().over(w), _prev_j=st.journey_index.lag().over(w))
+        same_j = (st._prev_j == st.journey_index).fill_null(False)
+        runs = st.filter(~same_j | (st._prev_stage != st.stage))
+        from_stage = ibis.cases(
+            (((runs._prev_j == runs.journey_index).fill_null(False)), runs._prev_stage),
+            else_=START,
+        )
+        return runs.select(*KEYS, "stage", "_us", "pos", from_stage=from_stage).cache()
 
     def _check_by(self, by: list[str]) -> None:
         bad = [b for b in by if b not in self.attributes]
@@ -152,14 +154,16 @@ class Journeys:
         """
         j = self._journeys_expr
         runs = self._runs
-        stages = runs.group_by(KEYS).aggregate(stages=_path(runs.stage, runs.run_index))
+        stages = runs.group_by(KEYS).aggregate(stages=_path(runs.stage, runs.pos))
         expr = (
             j.left_join(stages, KEYS)
             .select(j, stages.stages)
             .join(self._first, KEYS)
             .mutate(duration_days=(j._end_us - j._start_us) / _DAY)
         )
-        df = to_pandas(self.con, expr.drop("_start_us", "_end_us"))
+        df = to_pandas(self.con, expr.drop("_last_stage"))
+        df["start"] = _from_us(df.pop("_start_us"))
+        df["end"] = _from_us(df.pop("_end_us"))
         df = df.sort_values(KEYS, kind="stable").reset_index(drop=True)
         df["journey_id"] = df["person_id"].astype(str) + "-" + df["journey_index"].astype(str)
         cols = [
@@ -184,11 +188,11 @@ class Journeys:
         self._check_by(by)
         runs = self._runs
         j = self._journeys_expr
-        into = runs.select(*KEYS, from_stage=runs.from_stage.fill_null(START), to_stage=runs.stage)
-        last = runs.filter(runs.next_stage.isnull())
-        last = last.join(j.select(*KEYS, "outcome"), KEYS)
-        out_state = last.outcome.cases(*OUTCOME_STATE.items())
-        out = last.select(*KEYS, from_stage=last.stage, to_stage=out_state)
+        into = runs.select(*KEYS, from_stage=runs.from_stage, to_stage=runs.stage)
+        last = j.filter(j._last_stage.notnull())
+        out = last.select(
+            *KEYS, from_stage=last._last_stage, to_stage=last.outcome.cases(*OUTCOME_STATE.items())
+        )
         trans = self._with_by(ibis.union(into, out), by)
         counts = trans.group_by([*by, "from_stage", "to_stage"]).aggregate(n=ibis._.count())
         df = to_pandas(self.con, counts)
@@ -207,6 +211,12 @@ class Journeys:
         by = _by_list(by)
         self._check_by(by)
         runs = self._runs
+        rw = ibis.window(group_by=KEYS, order_by=runs.pos)
+        runs = runs.mutate(
+            run_index=ibis.row_number().over(rw),
+            next_stage=runs.stage.lead().over(rw),
+            next_us=runs._us.lead().over(rw),
+        )
         j = self._journeys_expr.select(*KEYS, "outcome", "_end_us")
         r = runs.join(j, KEYS)
         as_of_us = int(self.as_of.value // 1000)
@@ -251,13 +261,18 @@ class Journeys:
         j = self._journeys_expr
         if not include_open:
             j = j.filter(j.outcome != "open")
-        j = j.select(*KEYS, "_end_us", j_converted=j.converted, j_revenue=j.revenue)
-        e = ev.select(*KEYS, "channel", "jpos", "_us").join(j, KEYS)
-        e = e.filter(e._us >= e._end_us - self.lookback_days * _DAY)
-        paths = e.group_by(KEYS).aggregate(
-            path=_path(e.channel, e.jpos),
-            converted=e.j_converted.any(),
-            revenue=e.j_revenue.max(),
+        # Journeys no longer than the window keep every touchpoint: their path is `channels`.
+        # Only the (few) longer ones are cut, from their events.
+        window = self.lookback_days * _DAY
+        long = j.filter((j._end_us - j._start_us) > window).select(*KEYS, "_end_us")
+        e = ev.select(*KEYS, "channel", "pos", "_us").join(long, KEYS)
+        e = e.filter(e._us >= e._end_us - window)
+        cut = e.group_by(KEYS).aggregate(cut_path=_path(e.channel, e.pos))
+        paths = j.left_join(cut, KEYS).select(
+            *KEYS,
+            path=cut.cut_path.fill_null(j.channels),
+            converted=j.converted,
+            revenue=j.revenue,
         )
         paths = self._with_by(paths, by)
         agg = paths.group_by([*by, "path"]).aggregate(
@@ -270,6 +285,11 @@ class Journeys:
         df = df[[*by, "path", "conversions", "nulls", "value"]]
         df = df.sort_values([*by, "conversions", "nulls", "path"], ascending=[*[True] * len(by), False, False, True])
         return _normalise(df.reset_index(drop=True))
+
+
+def _from_us(us: pd.Series) -> pd.Series:
+    """Microseconds since the epoch → UTC timestamps."""
+    return pd.to_datetime(us.astype("int64"), unit="us", utc=True).astype("datetime64[us, UTC]")
 
 
 def _normalise(df: pd.DataFrame) -> pd.DataFrame:
@@ -344,39 +364,46 @@ def build_journeys(
     if len(events) == 0:
         raise DataError("no events to build journeys from", fix="check the data file and filters")
 
-    data = events.drop(columns=[c for c in IDENTIFIER_COLUMNS if c in events.columns])
-    if "revenue" not in data.columns:
-        data = data.assign(revenue=float("nan"))
-    if "segment" not in data.columns:
-        data = data.assign(segment="all")
-    has_person = data["person_id"].notna()
-    n_without = int((~has_person).sum())
-    data = data[has_person]
+    if "revenue" not in events.columns:
+        events = events.assign(revenue=float("nan"))
+    if "segment" not in events.columns:
+        events = events.assign(segment="all")
     attributes = [
-        c for c in data.columns
-        if c not in {"event_id", "person_id", "timestamp", "channel", "touchpoint", "online",
-                     "campaign", "stage", "conversion", "revenue", "sentiment"}
+        c for c in events.columns
+        if c not in {*IDENTIFIER_COLUMNS, "event_id", "person_id", "timestamp", "channel",
+                     "touchpoint", "online", "campaign", "stage", "conversion", "revenue",
+                     "sentiment"}
     ]
+    has_person = events["person_id"].notna()
+    n_without = int((~has_person).sum())
+    core = ["event_id", "person_id", "channel", "stage", "conversion", "revenue"]
+    data = events.loc[has_person, core + attributes]
+    # exact integer microseconds since the epoch: engines differ in sub-second epoch functions
+    data = data.assign(
+        _us=events.loc[has_person, "timestamp"].astype("datetime64[us, UTC]").astype("int64")
+    )
     if as_of is None:
         as_of_ts = pd.Timestamp(events["timestamp"].max())
     else:
         as_of_ts = pd.Timestamp(as_of)
         as_of_ts = as_of_ts.tz_localize("UTC") if as_of_ts.tzinfo is None else as_of_ts.tz_convert("UTC")
 
-    # exact integer microseconds since the epoch: engines differ in sub-second epoch functions
-    data = data.assign(_us=data["timestamp"].astype("datetime64[us, UTC]").astype("int64"))
     con = connect(engine)
     t = table(con, data)
     t = t.mutate(person_id=t.person_id.cast("int64"), conversion=t.conversion.fill_null(False))
-    w = ibis.window(group_by="person_id", order_by=[t.timestamp, t.event_id])
-    prev_us = t._us.lag().over(w)
-    prev_conv = t.conversion.lag().over(w)
-    new = prev_us.isnull() | ((t._us - prev_us) >= inactivity_days * _DAY) | prev_conv.fill_null(False)
+    # pass 1 (one sort): previous contact, and the position in the person's timeline
+    w = ibis.window(group_by="person_id", order_by=[t._us, t.event_id])
+    t = t.mutate(_prev_us=t._us.lag().over(w), _prev_conv=t.conversion.lag().over(w),
+                 pos=ibis.row_number().over(w))
+    new = (
+        t._prev_us.isnull()
+        | ((t._us - t._prev_us) >= inactivity_days * _DAY)
+        | t._prev_conv.fill_null(False)
+    )
     t = t.mutate(_new=new.cast("int64"))
-    cw = ibis.cumulative_window(group_by="person_id", order_by=[t.timestamp, t.event_id])
-    t = t.mutate(journey_index=t._new.sum().over(cw) - 1)
-    jw = ibis.window(group_by=KEYS, order_by=[t.timestamp, t.event_id])
-    t = t.mutate(jpos=ibis.row_number().over(jw)).drop("_new").cache()
+    # pass 2: journey number = journeys started so far
+    cw = ibis.cumulative_window(group_by="person_id", order_by=t.pos)
+    t = t.mutate(journey_index=t._new.sum().over(cw) - 1).drop("_prev_us", "_prev_conv").cache()
 
     jr = Journeys(
         con=con,
@@ -388,20 +415,20 @@ def build_journeys(
         attributes=attributes,
     )
     j = jr._journeys_expr
-    counts = to_pandas(con, j.group_by("outcome").aggregate(n=j.count()))
+    counts = to_pandas(con, j.group_by("outcome").aggregate(
+        n=j.count(), unstaged=j._last_stage.isnull().cast("int64").sum()))
     by_outcome = dict(zip(counts["outcome"], counts["n"].astype(int), strict=True))
     n_journeys = sum(by_outcome.values())
-    staged = to_pandas(con, jr._runs.select(*KEYS).distinct().count().name("n").as_table())
     jr.summary = {
         "events": int(len(events)),
         "events_without_person": n_without,
         "events_used": int(len(data)),
-        "persons": int(data["person_id"].nunique()),
+        "persons": int(data["person_id"].nunique()),  # pandas: exact, cheap on one int column
         "journeys": n_journeys,
         "converted": by_outcome.get("converted", 0),
         "dropoff": by_outcome.get("dropoff", 0),
         "open": by_outcome.get("open", 0),
-        "journeys_without_stage": n_journeys - int(staged["n"].iloc[0]),
+        "journeys_without_stage": int(counts["unstaged"].sum()),
         "as_of": as_of_ts,
         "inactivity_days": float(inactivity_days),
         "lookback_days": float(lookback_days),
