@@ -50,11 +50,14 @@ def worker(side: str, path: str) -> dict:
     import pandas as pd
 
     ev = pd.read_parquet(path)
+    import analysis  # imports outside the timed region, for both sides
+
+    sys.path.insert(0, str(ROOT / "bench"))
+    import pandas_baseline as pb
+
     base_rss = rss_mb()
     t0 = time.perf_counter()
     if side == "ours":
-        import analysis
-
         st = analysis.stitch_identities(ev)
         t1 = time.perf_counter()
         jr = analysis.build_journeys(st)
@@ -63,9 +66,6 @@ def worker(side: str, path: str) -> dict:
         paths = jr.channel_paths()
         n_journeys = len(journeys)
     else:
-        sys.path.insert(0, str(ROOT / "bench"))
-        import pandas_baseline as pb
-
         person = pb.stitch(ev)
         t1 = time.perf_counter()
         j, trans, paths = pb.journeys(ev, person)

@@ -49,3 +49,36 @@ def test_select_events_filters_segment_and_dates():
     assert len(select_events(ev, {}, start_date="2024-01-02")) == 2
     with pytest.raises(DataError, match="lack"):
         select_events(ev, {"region": "x"})
+
+
+def _tiny_notebook(path):
+    import nbformat
+
+    nb = nbformat.v4.new_notebook()
+    params = nbformat.v4.new_code_cell('segment: str = "all"  # segment slug\nsegment_filter: dict = {}  # filter\n'
+                                       'data_path: str = ""  # data')
+    params.metadata["tags"] = ["parameters"]
+    nb.cells = [params, nbformat.v4.new_code_cell(
+        'if segment == "bad":\n    raise RuntimeError("boom in " + segment)\nprint("<b>" + segment + "</b>")')]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, path)
+
+
+def test_runner_keeps_going_past_a_failing_segment(tmp_path):
+    from analysis.reports import run_reports
+
+    nb = tmp_path / "tiny.ipynb"
+    _tiny_notebook(nb)
+    out = tmp_path / "reports"
+    logs = []
+    res = run_reports("x.csv", [Segment("bad"), Segment("good")], notebooks=[nb],
+                      reports_dir=out, log=logs.append)
+    assert res.exit_code == 1
+    assert [f[0] for f in res.failed] == ["bad"] and "boom in bad" in res.failed[0][2]
+    assert [o[0] for o in res.ok] == ["good"]
+    html = (out / "good" / "tiny.html").read_text()
+    assert "&lt;b&gt;good&lt;/b&gt;" in html  # printed data is escaped, not markup
+    assert not (out / "bad" / "tiny.html").exists(), "a failed run leaves no finished-looking report"
+    assert (out / "bad" / "tiny.failed.ipynb").exists()
+    assert not list(out.rglob("*.tmp-*")), "no temporary files left behind"
+    assert any("1 of 2 report(s) failed" in line for line in logs)

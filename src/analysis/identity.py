@@ -199,7 +199,8 @@ def stitch(
     combos = t.group_by(cols).aggregate(n_rows=ibis._.count())
     combos = combos.mutate(_combo=ibis.row_number()).cache()
 
-    # 2. unpivot to (combo, type, value)
+    # 2. unpivot to (combo, type, value); number the identifiers by (type, value) once, so
+    #    the joins and counts below run on integers, not on long strings like e-mail hashes
     long = ibis.union(
         *[
             combos.filter(combos[c].notnull()).select(
@@ -208,43 +209,52 @@ def stitch(
             for c in cols
         ]
     ).cache()
+    ident = long.select("id_type", "id_value").distinct()
+    ident = ident.mutate(code=ibis.row_number().over(order_by=[ident.id_type, ident.id_value]))
+    ident = ident.cache()
+    type_idx = {c: i for i, c in enumerate(cols)}
+    lc_all = long.join(ident, [long.id_type == ident.id_type, long.id_value == ident.id_value])
+    lc_all = lc_all.select(
+        "_combo", "n_rows", "code", t_idx=lc_all.id_type.cases(*type_idx.items())
+    ).cache()
 
     # 3. links: distinct identifiers of each other type seen with each identifier
-    a = long.select(a_combo="_combo", a_type="id_type", a_value="id_value")
-    b = long.select(b_combo="_combo", b_type="id_type", b_value="id_value")
+    a = lc_all.select(a_combo="_combo", a_code="code", a_t="t_idx")
+    b = lc_all.select(b_combo="_combo", b_code="code", b_t="t_idx")
     pairs = (
         a.join(b, a.a_combo == b.b_combo)
-        .filter(lambda p: p.a_type != p.b_type)
-        .select("a_type", "a_value", "b_type", "b_value")
+        .filter(lambda p: p.a_t != p.b_t)
+        .select("a_code", "b_t", "b_code")
         .distinct()
     )
-    per_type = pairs.group_by(["a_type", "a_value", "b_type"]).aggregate(k=ibis._.count())
-    limit = ibis.cases((per_type.b_type.isin(list(device_types)), max_device_links), else_=max_links)
-    # worst type per identifier: largest excess over its limit; the type's rank breaks ties so
+    per_type = pairs.group_by(["a_code", "b_t"]).aggregate(k=ibis._.count())
+    device_idx = [type_idx[c] for c in cols if c in device_types]
+    limit = ibis.cases((per_type.b_t.isin(device_idx), max_device_links), else_=max_links)
+    # worst type per identifier: largest excess over its limit; the type's index breaks ties so
     # every engine picks the same one
-    rank = ibis.cases(*[(per_type.b_type == c, i) for i, c in enumerate(cols)], else_=len(cols))
     per_type = per_type.mutate(excess=per_type.k - limit, cap=limit)
-    per_type = per_type.mutate(score=per_type.excess * 64 + (63 - rank))
-    links = per_type.group_by(["a_type", "a_value"]).aggregate(
+    per_type = per_type.mutate(score=per_type.excess * 64 + (63 - per_type.b_t))
+    links = per_type.group_by("a_code").aggregate(
         links=per_type.k.argmax(per_type.score),
-        links_type=per_type.b_type.argmax(per_type.score),
+        links_t=per_type.b_t.argmax(per_type.score),
         excess=per_type.excess.max(),
         cap=per_type.cap.argmax(per_type.score),
     )
-    rows = long.group_by(["id_type", "id_value"]).aggregate(rows=long.n_rows.sum())
-    nodes = rows.left_join(
-        links, [rows.id_type == links.a_type, rows.id_value == links.a_value]
-    ).select("id_type", "id_value", "rows", "links", "links_type", "cap", "excess")
+    rows = lc_all.group_by("code").aggregate(rows=lc_all.n_rows.sum())
+    nodes = (
+        ident.join(rows, "code")
+        .left_join(links, ident.code == links.a_code)
+        .select("id_type", "id_value", "code", "rows", "links", "links_t", "cap", "excess")
+    )
+    nodes = nodes.mutate(
+        links_type=nodes.links_t.cases(*[(i, c) for c, i in type_idx.items()])
+    ).drop("links_t")
 
-    # 4. block placeholders and super-nodes; number identifiers by (type, value)
-    norm = nodes.id_value.lower()
-    placeholder = norm.isin(sorted({p.strip().lower() for p in placeholders}))
+    # 4. block placeholders and super-nodes
+    placeholder = nodes.id_value.lower().isin(sorted({p.strip().lower() for p in placeholders}))
     super_node = nodes.excess.fill_null(0) > 0
     nodes = nodes.mutate(
-        placeholder=placeholder,
-        super=super_node,
-        blocked=placeholder | super_node,
-        code=ibis.row_number().over(order_by=[nodes.id_type, nodes.id_value]),
+        placeholder=placeholder, super=super_node, blocked=placeholder | super_node
     ).cache()
     flags = con.to_pyarrow(nodes.select("code", "blocked", "placeholder", "id_type"))
     m = flags.num_rows
@@ -254,10 +264,8 @@ def stitch(
     id_type = flags["id_type"].to_numpy(zero_copy_only=False)[order]
 
     # 5. edges: link each usable identifier of a combination to the combination's first one
-    usable = nodes.filter(~nodes.blocked).select("id_type", "id_value", "code")
-    lc = long.join(usable, [long.id_type == usable.id_type, long.id_value == usable.id_value]).select(
-        "_combo", "code"
-    )
+    usable = nodes.filter(~nodes.blocked).select(u_code="code")
+    lc = lc_all.join(usable, lc_all.code == usable.u_code).select("_combo", "code")
     # a window, not a join: a join on `code != anchor` can be planned as a nested loop
     lc = lc.mutate(anchor=lc.code.min().over(group_by="_combo")).cache()
     anchor = lc.select("_combo", "anchor").distinct()

@@ -204,7 +204,10 @@ def run_reports(
                 result.ok.append((seg.name, nb.name, dt))
                 log(f"[{k}/{total}] {seg.name}: {nb.name} ok in {dt:.1f} s → {out_nb.with_suffix('.html')}")
             except Exception as exc:  # keep going: one bad segment must not stop the rest
-                first = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+                if hasattr(exc, "ename") and hasattr(exc, "evalue"):  # a cell raised
+                    first = f"{exc.ename}: {exc.evalue}"
+                else:
+                    first = "".join(traceback.format_exception_only(type(exc), exc)).strip()
                 first = "\n".join(first.splitlines()[:6])
                 result.failed.append((seg.name, nb.name, first))
                 log(f"[{k}/{total}] {seg.name}: {nb.name} FAILED: {first.splitlines()[0] if first else exc!r}")
