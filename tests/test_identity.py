@@ -128,3 +128,15 @@ def test_spark_stitching_equals_duckdb(synth_small, spark_available):
     assert {k: v for k, v in a.summary.items() if k != "engine"} == {
         k: v for k, v in b.summary.items() if k != "engine"}
     assert np.all(a.events["event_id"] == b.events["event_id"])
+
+
+def test_hash_mapping_equals_exact_join(synth_small, monkeypatch):
+    """Rows reach their identifier combination by hash, or by the exact join after a collision."""
+    import analysis.identity as identity
+
+    events, _ = synth_small
+    fast = stitch(events)
+    monkeypatch.setattr(identity, "_HASH_JOIN", False)
+    exact = stitch(events)
+    pd.testing.assert_series_equal(fast.events["person_id"], exact.events["person_id"])
+    assert fast.summary == exact.summary

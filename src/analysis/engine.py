@@ -65,7 +65,9 @@ def connect(engine: str = "duckdb"):
 
         spill = config.PROJECT_ROOT / ".cache" / "duckdb"
         spill.mkdir(parents=True, exist_ok=True)
-        return ibis.duckdb.connect(temp_directory=str(spill))
+        # every result is sorted explicitly, so DuckDB need not keep insertion order (faster,
+        # less memory on big materialisations)
+        return ibis.duckdb.connect(temp_directory=str(spill), preserve_insertion_order=False)
     return ibis.pyspark.connect(spark_session())
 
 

@@ -40,6 +40,8 @@ from analysis import config
 from analysis.engine import connect, table, to_pandas
 from analysis.schema import IDENTIFIER_COLUMNS, DataError
 
+_HASH_JOIN = True  # map rows to combinations by hash when collision-free (tests switch it off)
+
 #: Identifiers of a device or browser; every other identifier type is taken as person-level.
 DEVICE_TYPES: tuple[str, ...] = ("device_id", "cookie_id")
 
@@ -195,8 +197,11 @@ def stitch(
     # ("…caf" → "…ca"). The loader trims values; here they are compared exactly.
     t = t.mutate(**{c: t[c].cast("string").nullif("") for c in cols})
 
-    # 1. distinct identifier combinations (far fewer than rows)
-    combos = t.group_by(cols).aggregate(n_rows=ibis._.count())
+    # 1. distinct identifier combinations (far fewer than rows), with a hash of each: rows are
+    #    mapped back to their combination by that one integer instead of a null-safe join on
+    #    every identifier column, when the hashes of the combinations are all distinct
+    t = t.mutate(_h=ibis.struct({c: t[c] for c in cols}).hash())
+    combos = t.group_by(cols).aggregate(n_rows=ibis._.count(), _h=t._h.min())
     combos = combos.mutate(_combo=ibis.row_number()).cache()
 
     # 2. unpivot to (combo, type, value); number the identifiers by (type, value) once, so
@@ -256,12 +261,13 @@ def stitch(
     nodes = nodes.mutate(
         placeholder=placeholder, super=super_node, blocked=placeholder | super_node
     ).cache()
-    flags = con.to_pyarrow(nodes.select("code", "blocked", "placeholder", "id_type"))
+    flags = con.to_pyarrow(nodes.select("code", "blocked", "placeholder"))
     m = flags.num_rows
     order = np.argsort(flags["code"].to_numpy(), kind="stable")
     blocked = flags["blocked"].to_numpy(zero_copy_only=False)[order]
     is_placeholder = flags["placeholder"].to_numpy(zero_copy_only=False)[order]
-    id_type = flags["id_type"].to_numpy(zero_copy_only=False)[order]
+    by_type = to_pandas(con, nodes.group_by("id_type").aggregate(n=nodes.count()))
+    by_type = by_type.sort_values("id_type")
 
     # 5. edges: link each usable identifier of a combination to the combination's first one
     usable = nodes.filter(~nodes.blocked).select(u_code="code")
@@ -278,19 +284,23 @@ def stitch(
     # person numbering: components ordered by their smallest code (= smallest type, value)
     label = label.astype(np.int64)
     usable_codes = np.flatnonzero(~blocked)
-    first_code = np.full(label.max() + 1 if m else 0, m, dtype=np.int64)
-    np.minimum.at(first_code, label[usable_codes], usable_codes)
-    comps = np.flatnonzero(first_code < m)
-    comps = comps[np.argsort(first_code[comps], kind="stable")]
-    person_of_label = np.zeros(len(first_code), dtype=np.int64)
+    # usable codes ascend, so a component's first occurrence is its smallest code
+    comps, first_idx = np.unique(label[usable_codes], return_index=True)
+    comps = comps[np.argsort(usable_codes[first_idx], kind="stable")]
+    person_of_label = np.zeros(label.max() + 1 if m else 0, dtype=np.int64)
     person_of_label[comps] = np.arange(1, len(comps) + 1)
     node_person = np.where(blocked, 0, person_of_label[label]) if m else np.zeros(0, np.int64)
 
     # 6. rows → combination → anchor → person
-    row_anchor = t.left_join(
-        combos, [t[c].identical_to(combos[c]) for c in cols]
-    ).select(t._row, combos._combo)
-    row_anchor = row_anchor.left_join(anchor, "_combo").select("_row", "anchor")
+    counts = to_pandas(con, combos.aggregate(n=combos.count(), n_h=combos._h.nunique()))
+    if _HASH_JOIN and int(counts["n"].iloc[0]) == int(counts["n_h"].iloc[0]):
+        by_hash = combos.select("_h", "_combo").join(anchor, "_combo").select("_h", "anchor")
+        row_anchor = t.select("_row", "_h").join(by_hash, "_h").select("_row", "anchor")
+    else:  # a hash collision (e.g. a 32-bit hash on Spark): the exact join on every column
+        row_anchor = t.left_join(
+            combos, [t[c].identical_to(combos[c]) for c in cols]
+        ).select(t._row, combos._combo)
+        row_anchor = row_anchor.left_join(anchor, "_combo").select("_row", "anchor")
     ra = con.to_pyarrow(row_anchor)
     rows_idx = ra["_row"].to_numpy()
     anc = ra["anchor"].to_numpy(zero_copy_only=False)
@@ -298,18 +308,15 @@ def stitch(
     person = np.zeros(n, dtype=np.int64)
     person[rows_idx[anc_ok]] = node_person[anc[anc_ok].astype(np.int64)]
 
-    person_id = pd.array(person, dtype="Int64")
-    person_id[person == 0] = pd.NA
-    out = events.assign(person_id=person_id)
+    out = events.assign(person_id=pd.arrays.IntegerArray(person, person == 0))
 
     n_persons = int(len(comps))
     per_person = np.bincount(node_person[~blocked], minlength=n_persons + 1)[1:]
-    types, counts = np.unique(id_type, return_counts=True)
     n_super = int((blocked & ~is_placeholder).sum())
     summary = {
         "rows": n,
         "identifiers": int(m),
-        "identifiers_by_type": {str(k): int(v) for k, v in zip(types, counts, strict=True)},
+        "identifiers_by_type": dict(zip(by_type["id_type"], by_type["n"].astype(int), strict=True)),
         "persons": n_persons,
         "merges": int((~blocked).sum()) - n_persons,
         "multi_identifier_persons": int((per_person > 1).sum()),
