@@ -13,12 +13,13 @@ import pandas as pd
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
-from analysis.identity import DEFAULT_PLACEHOLDERS
+from analysis.config import MAX_DEVICE_LINKS, MAX_LINKS
+from analysis.identity import DEFAULT_PLACEHOLDERS, DEVICE_TYPES
 from analysis.schema import CONVERSION, DROPOFF, IDENTIFIER_COLUMNS, OPEN, START
 
 
-
-def stitch(events: pd.DataFrame, max_links: int = 20) -> np.ndarray:
+def stitch(events: pd.DataFrame, max_links: int = MAX_LINKS,
+           max_device_links: int = MAX_DEVICE_LINKS) -> np.ndarray:
     cols = [c for c in IDENTIFIER_COLUMNS if c in events.columns]
     long = events[cols].reset_index(drop=True).melt(ignore_index=False, var_name="t", value_name="v")
     long = long.dropna(subset=["v"])
@@ -29,12 +30,14 @@ def stitch(events: pd.DataFrame, max_links: int = 20) -> np.ndarray:
     pairs = long[["row", "node"]].merge(long[["row", "node", "t"]], on="row", suffixes=("", "_b"))
     pairs = pairs[pairs["node"].map(node_type).to_numpy() != pairs["t"].to_numpy()]
     pairs = pairs.drop_duplicates(["node", "node_b"])
-    links = pairs.groupby(["node", "t"]).size().groupby(level="node").max()
+    per_type = pairs.groupby(["node", "t"]).size().rename("k").reset_index()
+    limit = np.where(per_type["t"].isin(DEVICE_TYPES), max_device_links, max_links)
+    over = per_type.loc[per_type["k"].to_numpy() > limit, "node"].unique()
     n_nodes = int(long["node"].max()) + 1
-    deg = np.zeros(n_nodes, dtype=np.int64)
-    deg[links.index.to_numpy()] = links.to_numpy()
-    placeholder = node_val.sort_index().str.strip().str.lower().isin(DEFAULT_PLACEHOLDERS).to_numpy()
-    blocked = placeholder | (deg > max_links)
+    is_super = np.zeros(n_nodes, dtype=bool)
+    is_super[over] = True
+    placeholder = node_val.sort_index().str.lower().isin(DEFAULT_PLACEHOLDERS).to_numpy()
+    blocked = placeholder | is_super
     ok = long[~blocked[long["node"].to_numpy()]]
     anchor = ok.groupby("row")["node"].min()
     e = ok.join(anchor.rename("anchor"), on="row")

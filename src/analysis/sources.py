@@ -1346,15 +1346,18 @@ def _validate(
 
     offline = {c.lower() for c in OFFLINE_CHANNELS}
     derived_online = ~channel.str.lower().isin(offline).fillna(False).astype(bool)
-    if "online" in target:
-        online, miss, bi = _parse_bool(target["online"], cmap, "online")
-        issues += bi
+    def bool_col(name: str, derived: pd.Series, source: str) -> pd.Series:
+        """A boolean column as given, or derived (from ``source``) where it is absent or empty."""
+        if name not in target:
+            return derived.astype(bool)
+        values, miss, problems = _parse_bool(target[name], cmap, name)
+        issues.extend(problems)
         if miss.any():
-            online = online.mask(miss, derived_online)
-            notes.append(f"{_count(int(miss.sum()), 'empty online value')} derived from the channel")
-        cols["online"] = online.astype(bool)
-    else:
-        cols["online"] = derived_online.astype(bool)
+            values = values.mask(miss, derived)
+            notes.append(f"{_count(int(miss.sum()), f'empty {name} value')} derived from the {source}")
+        return values.astype(bool)
+
+    cols["online"] = bool_col("online", derived_online, "channel")
 
     cols["campaign"] = text_col("campaign")
 
@@ -1373,15 +1376,7 @@ def _validate(
 
     conv_tps = {t.lower() for t in cmap.conversion_touchpoints}
     derived_conv = touchpoint.str.lower().isin(conv_tps).fillna(False).astype(bool)
-    if "conversion" in target:
-        conversion, miss, bi = _parse_bool(target["conversion"], cmap, "conversion")
-        issues += bi
-        if miss.any():
-            conversion = conversion.mask(miss, derived_conv)
-            notes.append(f"{_count(int(miss.sum()), 'empty conversion value')} derived from the touchpoint")
-        cols["conversion"] = conversion.astype(bool)
-    else:
-        cols["conversion"] = derived_conv
+    cols["conversion"] = bool_col("conversion", derived_conv, "touchpoint")
 
     if "revenue" in target:
         cols["revenue"], ri = _parse_revenue(target["revenue"], cmap)
