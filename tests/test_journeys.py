@@ -152,3 +152,16 @@ def test_spark_gives_identical_results(synth_small, spark_available):
     pd.testing.assert_frame_equal(a.stage_durations(), b.stage_durations())
     assert {k: v for k, v in a.summary.items() if k != "engine"} == {
         k: v for k, v in b.summary.items() if k != "engine"}
+
+
+def test_transition_table_is_in_funnel_order_and_sums_counts(built):
+    from analysis.journeys import transition_table
+
+    _, _, jr = built
+    counts = jr.stage_transitions(by="segment")
+    tab = transition_table(counts)
+    assert list(tab.index) == [START, "See", "Think", "Do", "Care"]
+    assert list(tab.columns) == ["See", "Think", "Do", "Care", CONVERSION, DROPOFF, OPEN]
+    assert tab.to_numpy().sum() == counts["n"].sum()
+    assert tab.loc[START].sum() == jr.summary["journeys"]
+    assert str(tab.dtypes.unique()[0]) == "int64"

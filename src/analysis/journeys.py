@@ -320,6 +320,24 @@ def channel_stage_counts(events: pd.DataFrame, stages: list[str] | None = None) 
     return tab.loc[tab.sum(axis=1).sort_values(ascending=False).index]
 
 
+def transition_table(counts: pd.DataFrame, stages: list[str] | None = None) -> pd.DataFrame:
+    """Transition counts as a from × to table in funnel order (summed over any grouping).
+
+    ``counts`` is :meth:`Journeys.stage_transitions` output. Rows: ``(start)`` then the stages;
+    columns: the stages then ``(conversion)``, ``(dropoff)``, ``(open)``. Integer counts.
+    """
+    tab = counts.pivot_table(index="from_stage", columns="to_stage", values="n",
+                             aggfunc="sum", fill_value=0)
+    order = list(stages or DEFAULT_STAGES)
+    seen = set(tab.index) | set(tab.columns)
+    extra = sorted(seen - {START, CONVERSION, DROPOFF, OPEN, *order})
+    rows = [START, *order, *extra]
+    cols = [*order, *extra, CONVERSION, DROPOFF, OPEN]
+    tab = tab.reindex(index=rows, columns=cols, fill_value=0).astype("int64")
+    tab.index.name, tab.columns.name = "from", "to"
+    return tab
+
+
 def build_journeys(
     events: pd.DataFrame,
     *,
