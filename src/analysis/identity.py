@@ -223,37 +223,20 @@ def stitch(
         "_combo", "n_rows", "code", t_idx=lc_all.id_type.cases(*type_idx.items())
     ).cache()
 
-    # 3. links: distinct identifiers of each other type seen with each identifier
-    a = lc_all.select(a_combo="_combo", a_code="code", a_t="t_idx")
-    b = lc_all.select(b_combo="_combo", b_code="code", b_t="t_idx")
-    pairs = (
-        a.join(b, a.a_combo == b.b_combo)
-        .filter(lambda p: p.a_t != p.b_t)
-        .select("a_code", "b_t", "b_code")
-        .distinct()
-    )
-    per_type = pairs.group_by(["a_code", "b_t"]).aggregate(k=ibis._.count())
+    # 3. links: distinct identifiers of each other type seen with each identifier. An identifier
+    #    in k combinations is seen with at most k values of any type, so only those in more
+    #    combinations than the smaller limit can be over a limit; the full counts (for the
+    #    `identities` table) are computed only when that table is asked for.
     device_idx = [type_idx[c] for c in cols if c in device_types]
-    limit = ibis.cases((per_type.b_t.isin(device_idx), max_device_links), else_=max_links)
-    # worst type per identifier: largest excess over its limit; the type's index breaks ties so
-    # every engine picks the same one
-    per_type = per_type.mutate(excess=per_type.k - limit, cap=limit)
-    per_type = per_type.mutate(score=per_type.excess * 64 + (63 - per_type.b_t))
-    links = per_type.group_by("a_code").aggregate(
-        links=per_type.k.argmax(per_type.score),
-        links_t=per_type.b_t.argmax(per_type.score),
-        excess=per_type.excess.max(),
-        cap=per_type.cap.argmax(per_type.score),
-    )
-    rows = lc_all.group_by("code").aggregate(rows=lc_all.n_rows.sum())
+    rows = lc_all.group_by("code").aggregate(rows=lc_all.n_rows.sum(), n_combos=lc_all.count())
+    rows = rows.cache()
+    cand = rows.filter(rows.n_combos > min(max_links, max_device_links)).select(c_code="code")
+    links = _link_counts(lc_all, cand, device_idx, max_links, max_device_links)
     nodes = (
         ident.join(rows, "code")
         .left_join(links, ident.code == links.a_code)
-        .select("id_type", "id_value", "code", "rows", "links", "links_t", "cap", "excess")
+        .select("id_type", "id_value", "code", "rows", "excess")
     )
-    nodes = nodes.mutate(
-        links_type=nodes.links_t.cases(*[(i, c) for c, i in type_idx.items()])
-    ).drop("links_t")
 
     # 4. block placeholders and super-nodes
     placeholder = nodes.id_value.lower().isin(sorted({p.strip().lower() for p in placeholders}))
@@ -261,6 +244,15 @@ def stitch(
     nodes = nodes.mutate(
         placeholder=placeholder, super=super_node, blocked=placeholder | super_node
     ).cache()
+    all_links = _link_counts(lc_all, None, device_idx, max_links, max_device_links)
+    type_name = [(i, c) for c, i in type_idx.items()]
+    identities_expr = (
+        nodes.left_join(all_links, nodes.code == all_links.a_code)
+        .select(nodes, all_links.links, all_links.cap, all_links.links_t)
+    )
+    identities_expr = identities_expr.mutate(
+        links_type=identities_expr.links_t.cases(*type_name)
+    ).drop("links_t", "excess")
     flags = con.to_pyarrow(nodes.select("code", "blocked", "placeholder"))
     m = flags.num_rows
     order = np.argsort(flags["code"].to_numpy(), kind="stable")
@@ -331,10 +323,39 @@ def stitch(
     return StitchResult(
         events=out,
         summary=summary,
-        _nodes=nodes.drop("excess"),
+        _nodes=identities_expr,
         _node_person=node_person,
         _con=con,
         _limits={"device_types": tuple(device_types)},
+    )
+
+
+def _link_counts(lc_all, candidates, device_idx, max_links, max_device_links) -> ibis.Table:
+    """Per identifier code: the other type furthest over its limit, with its count and limit.
+
+    ``lc_all`` holds (_combo, code, t_idx); ``candidates`` (a table of ``c_code``) restricts the
+    identifiers counted, or None for all. Columns: a_code, links, links_t, excess, cap.
+    """
+    a = lc_all if candidates is None else lc_all.join(candidates, lc_all.code == candidates.c_code)
+    a = a.select(a_combo="_combo", a_code="code", a_t="t_idx")
+    b = lc_all.select(b_combo="_combo", b_code="code", b_t="t_idx")
+    pairs = (
+        a.join(b, a.a_combo == b.b_combo)
+        .filter(lambda p: p.a_t != p.b_t)
+        .select("a_code", "b_t", "b_code")
+        .distinct()
+    )
+    per_type = pairs.group_by(["a_code", "b_t"]).aggregate(k=ibis._.count())
+    limit = ibis.cases((per_type.b_t.isin(device_idx), max_device_links), else_=max_links)
+    # worst type per identifier: largest excess over its limit; the type's index breaks ties so
+    # every engine picks the same one
+    per_type = per_type.mutate(excess=per_type.k - limit, cap=limit)
+    per_type = per_type.mutate(score=per_type.excess * 64 + (63 - per_type.b_t))
+    return per_type.group_by("a_code").aggregate(
+        links=per_type.k.argmax(per_type.score),
+        links_t=per_type.b_t.argmax(per_type.score),
+        excess=per_type.excess.max(),
+        cap=per_type.cap.argmax(per_type.score),
     )
 
 
