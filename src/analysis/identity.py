@@ -26,6 +26,8 @@ the query engine; only the compact graph of distinct identifier pairs is solved 
 from __future__ import annotations
 
 import hashlib
+import logging
+import time
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -39,6 +41,8 @@ from scipy.sparse.csgraph import connected_components
 from analysis import config
 from analysis.engine import connect, table, to_pandas
 from analysis.schema import IDENTIFIER_COLUMNS, DataError
+
+log = logging.getLogger(__name__)
 
 _HASH_JOIN = True  # map rows to combinations by hash when collision-free (tests switch it off)
 
@@ -186,6 +190,8 @@ def stitch(
         raise ValueError(f"max_links and max_device_links must be >= 1, got {max_links}, {max_device_links}")
     cols = _identifier_columns(events, identifiers)
     n = len(events)
+    t_start = time.perf_counter()
+    log.info("stitching %s rows on %s (%s)", f"{n:,}", ", ".join(cols), engine)
     con = connect(engine)
     ids = events[cols].copy(deep=False)
     for c in cols:  # identifiers are strings (a numeric CRM id becomes its text)
@@ -320,6 +326,10 @@ def stitch(
         "max_device_links": max_device_links,
         "engine": engine,
     }
+    log.info(
+        "stitched %s identifiers into %s persons (%s blocked) in %.1f s",
+        f"{m:,}", f"{n_persons:,}", summary["blocked"], time.perf_counter() - t_start,
+    )
     return StitchResult(
         events=out,
         summary=summary,

@@ -20,6 +20,8 @@ code and give the same tables.
 
 from __future__ import annotations
 
+import logging
+import time
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -39,6 +41,8 @@ from analysis.schema import (
     START,
     DataError,
 )
+
+log = logging.getLogger(__name__)
 
 KEYS = ["person_id", "journey_index"]
 REQUIRED = ["event_id", "person_id", "timestamp", "channel", "stage", "conversion"]
@@ -397,6 +401,8 @@ def build_journeys(
     core = ["event_id", "person_id", "channel", "stage", "conversion", "revenue"]
     data = events.loc[has_person, core + attributes]
     # exact integer microseconds since the epoch: engines differ in sub-second epoch functions
+    t_start = time.perf_counter()
+    log.info("building journeys from %s touchpoints (%s)", f"{int(has_person.sum()):,}", engine)
     data = data.assign(
         _us=events.loc[has_person, "timestamp"].astype("datetime64[us, UTC]").astype("int64")
     )
@@ -452,4 +458,9 @@ def build_journeys(
         "lookback_days": float(lookback_days),
         "engine": engine,
     }
+    log.info(
+        "%s journeys (%s converted, %s dropped off, %s open) in %.1f s",
+        f"{n_journeys:,}", f"{jr.summary['converted']:,}", f"{jr.summary['dropoff']:,}",
+        f"{jr.summary['open']:,}", time.perf_counter() - t_start,
+    )
     return jr

@@ -11,6 +11,7 @@ Layout: ``reports/<segment>/<notebook>.ipynb`` and ``.html``.
 from __future__ import annotations
 
 import html
+import logging
 import os
 import re
 import sys
@@ -25,6 +26,8 @@ import yaml
 
 from analysis import config
 from analysis.schema import DataError
+
+_logger = logging.getLogger(__name__)
 
 SEGMENT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 MAIN_NOTEBOOKS = ("01_journey_overview.ipynb",)
@@ -155,7 +158,7 @@ def run_reports(
     notebooks: list[str | Path] | None = None,
     reports_dir: str | Path = config.REPORTS_DIR,
     parameters: dict[str, Any] | None = None,
-    log=print,
+    log=None,
 ) -> RunResult:
     """Run every notebook for every segment; never stop at a failure.
 
@@ -169,9 +172,12 @@ def run_reports(
     reports_dir : path, default ``reports/``
     parameters : dict, optional
         Extra papermill parameters for every run (e.g. ``seed``).
+    log : callable, optional
+        Where progress lines go; default: the ``analysis.reports`` logger at INFO.
     """
     import papermill as pm
 
+    log = log or _logger.info  # plain lines: readable in a terminal and in a scheduler's log
     nbs = [Path(n) for n in (notebooks or [config.NOTEBOOKS_DIR / n for n in MAIN_NOTEBOOKS])]
     reports_dir = Path(reports_dir)
     reports_dir.mkdir(parents=True, exist_ok=True)
