@@ -18,8 +18,8 @@ def built(synth_data):
     return ev, truth, build_journeys(ev, as_of=truth.end, inactivity_days=truth.inactivity_days)
 
 
-def test_journeys_match_the_true_journeys(built):
-    ev, truth, jr = built
+def assert_journeys_match_truth(ev, truth, jr):
+    """Every stitched journey is a true journey: person, start, end, size, outcome, stages."""
     j = jr.journeys
     true_of = (pd.DataFrame({"person_id": ev["person_id"].astype("int64"),
                              "person": truth.event_person.reindex(ev["event_id"]).to_numpy()})
@@ -36,6 +36,10 @@ def test_journeys_match_the_true_journeys(built):
     assert (got["start"].to_numpy() == exp["start"].to_numpy()).all()
     assert (got["end"].to_numpy() == exp["end"].to_numpy()).all()
     np.testing.assert_allclose(got["revenue"].to_numpy(), exp["revenue"].fillna(0).to_numpy())
+
+
+def test_journeys_match_the_true_journeys(built):
+    assert_journeys_match_truth(*built)
 
 
 def test_stage_transitions_match_truth_counts(built):
