@@ -27,6 +27,7 @@ from functools import cached_property
 from typing import Any
 
 import ibis
+import numpy as np
 import pandas as pd
 
 from analysis import config
@@ -80,6 +81,7 @@ class Journeys:
     as_of: pd.Timestamp
     engine: str
     attributes: list[str]
+    source: ibis.Table  # the events as given (attributes included), by ``_row``
     summary: dict[str, Any] = field(default_factory=dict)
 
     # ---------------------------------------------------------------- building blocks (ibis)
@@ -109,7 +111,9 @@ class Journeys:
     def _first(self) -> ibis.Table:
         """Attribute values at each journey's first touchpoint (cached)."""
         ev = self.events
-        return ev.filter(ev._new == 1).select(*KEYS, *self.attributes).cache()
+        first = ev.filter(ev._new == 1).select(*KEYS, "_row")
+        src = self.source.select("_row", *self.attributes)
+        return first.join(src, "_row").select(*KEYS, *self.attributes).cache()
 
     @cached_property
     def _runs(self) -> ibis.Table:
@@ -412,8 +416,12 @@ def build_journeys(
         as_of_ts = pd.Timestamp(as_of)
         as_of_ts = as_of_ts.tz_localize("UTC") if as_of_ts.tzinfo is None else as_of_ts.tz_convert("UTC")
 
+    data = data.assign(_row=np.arange(len(data), dtype=np.int64))
     con = connect(engine)
-    t = table(con, data)
+    source = table(con, data)
+    # The windows sort every column they carry, so attributes stay out of them: they are only
+    # needed at each journey's first touchpoint, fetched by row number (see Journeys._first).
+    t = source.select(*core, "_us", "_row")
     t = t.mutate(person_id=t.person_id.cast("int64"), conversion=t.conversion.fill_null(False))
     # pass 1 (one sort): previous contact, and the position in the person's timeline
     w = ibis.window(group_by="person_id", order_by=[t._us, t.event_id])
@@ -437,6 +445,7 @@ def build_journeys(
         as_of=as_of_ts,
         engine=engine,
         attributes=attributes,
+        source=source,
     )
     j = jr._journeys_expr
     counts = to_pandas(con, j.group_by("outcome").aggregate(
