@@ -403,12 +403,12 @@ def build_journeys(
     has_person = events["person_id"].notna()
     n_without = int((~has_person).sum())
     core = ["event_id", "person_id", "channel", "stage", "conversion", "revenue"]
-    data = events.loc[has_person, core + attributes]
-    # exact integer microseconds since the epoch: engines differ in sub-second epoch functions
     t_start = time.perf_counter()
     log.info("building journeys from %s touchpoints (%s)", f"{int(has_person.sum()):,}", engine)
-    data = data.assign(
-        _us=events.loc[has_person, "timestamp"].astype("datetime64[us, UTC]").astype("int64")
+    data = events.loc[has_person, core + attributes].assign(
+        # exact integer microseconds since the epoch: engines differ in sub-second epoch functions
+        _us=events.loc[has_person, "timestamp"].astype("datetime64[us, UTC]").astype("int64"),
+        _row=np.arange(int(has_person.sum()), dtype=np.int64),
     )
     if as_of is None:
         as_of_ts = pd.Timestamp(events["timestamp"].max())
@@ -416,7 +416,6 @@ def build_journeys(
         as_of_ts = pd.Timestamp(as_of)
         as_of_ts = as_of_ts.tz_localize("UTC") if as_of_ts.tzinfo is None else as_of_ts.tz_convert("UTC")
 
-    data = data.assign(_row=np.arange(len(data), dtype=np.int64))
     con = connect(engine)
     source = table(con, data)
     # The windows sort every column they carry, so attributes stay out of them: they are only
