@@ -20,7 +20,6 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 CACHE = ROOT / ".cache" / "bench"
-EVENTS_PER_PERSON = None  # measured from a small sample
 
 
 def rss_mb() -> float:

@@ -111,11 +111,18 @@ def test_no_identifier_column_is_a_clear_error():
         stitch(ev)
 
 
-def test_default_placeholders_cover_empty_hashes():
+def test_hash_of_an_empty_email_links_nobody(make_events):
     import hashlib
 
-    assert hashlib.sha256(b"").hexdigest() in DEFAULT_PLACEHOLDERS
-    assert "unknown" in DEFAULT_PLACEHOLDERS
+    empty = hashlib.sha256(b"").hexdigest()
+    assert empty in DEFAULT_PLACEHOLDERS
+    ev = make_events([
+        {"timestamp": "2024-01-01", "crm_id": "c1", "email_hash": empty},
+        {"timestamp": "2024-01-02", "crm_id": "c2", "email_hash": empty},
+    ])
+    res = stitch(ev)
+    assert res.summary["persons"] == 2
+    assert list(res.blocked["reason"]) == ["placeholder value"]
 
 
 @pytest.mark.spark

@@ -85,6 +85,11 @@ class Journeys:
     summary: dict[str, Any] = field(default_factory=dict)
 
     # ---------------------------------------------------------------- building blocks (ibis)
+    @property
+    def _as_of_us(self) -> int:
+        """``as_of`` in microseconds since the epoch (the unit of ``_us``)."""
+        return int(self.as_of.value // 1000)
+
     @cached_property
     def _journeys_expr(self) -> ibis.Table:
         """One row per journey (cached in the engine)."""
@@ -99,10 +104,9 @@ class Journeys:
             channels=_path(ev.channel, ev.pos),
             _last_stage=ev.stage.argmax(last_key),
         )
-        as_of_us = int(self.as_of.value // 1000)
         outcome = ibis.cases(
             (j.converted, "converted"),
-            ((as_of_us - j._end_us) < self.inactivity_days * _DAY, "open"),
+            ((self._as_of_us - j._end_us) < self.inactivity_days * _DAY, "open"),
             else_="dropoff",
         )
         return j.mutate(outcome=outcome, revenue=j.revenue.fill_null(0.0)).cache()
@@ -227,10 +231,9 @@ class Journeys:
         )
         j = self._journeys_expr.select(*KEYS, "outcome", "_end_us")
         r = runs.join(j, KEYS)
-        as_of_us = int(self.as_of.value // 1000)
         has_next = r.next_stage.notnull()
         end_us = ibis.cases(
-            (has_next, r.next_us), (r.outcome == "open", as_of_us), else_=r._end_us
+            (has_next, r.next_us), (r.outcome == "open", self._as_of_us), else_=r._end_us
         )
         exit_state = ibis.cases(
             (has_next, r.next_stage),

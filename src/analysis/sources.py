@@ -179,6 +179,13 @@ def _yaml_key(key: Any) -> str:
     return str(key).lower() if isinstance(key, bool) else str(key)
 
 
+def _not_mapping_error(level: str, value: Any, file: str | None, fix: str) -> DataError:
+    """A column-map section that should be a mapping (``key: value``) but is not."""
+    return DataError(
+        f"'{level}' in the column map must be a mapping, got {value!r}", file=file, column=level, fix=fix
+    )
+
+
 @dataclass
 class ColumnMap:
     """How a source's columns become the canonical table. Build with :meth:`from_yaml` or
@@ -272,14 +279,10 @@ class ColumnMap:
             if sub is None:
                 return {}
             if not isinstance(sub, dict):
-                errors.append(
-                    DataError(
-                        f"'{level}' in the column map must be a mapping, got {sub!r}",
-                        file=file,
-                        column=level,
-                        fix=f"write it as `{level}: {{key: value}}`; allowed keys: {', '.join(_ALLOWED_KEYS[level])}",
-                    )
-                )
+                errors.append(_not_mapping_error(
+                    level, sub, file,
+                    f"write it as `{level}: {{key: value}}`; allowed keys: {', '.join(_ALLOWED_KEYS[level])}",
+                ))
                 return {}
             out = {}
             for k, v in sub.items():
@@ -317,16 +320,8 @@ class ColumnMap:
             if sub is None:
                 continue
             if not isinstance(sub, dict):
-                errors.append(
-                    DataError(
-                        f"'{level}' in the column map must be a mapping, got {sub!r}",
-                        file=file,
-                        column=level,
-                        fix=f"write it as `{level}: {{timestamp: event_time}}`"
-                        if level == "columns"
-                        else "write it as `defaults: {segment: all}`",
-                    )
-                )
+                example = "{timestamp: event_time}" if level == "columns" else "{segment: all}"
+                errors.append(_not_mapping_error(level, sub, file, f"write it as `{level}: {example}`"))
                 continue
             out: dict[str, Any] = {}
             for k, v in sub.items():
