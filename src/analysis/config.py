@@ -30,6 +30,7 @@ EXTERNAL_DIR: Path = DATA_DIR / "external"
 RAW_DIR: Path = DATA_DIR / "raw"  # read-only input; never written by the package
 REPORTS_DIR: Path = PROJECT_ROOT / "reports"
 NOTEBOOKS_DIR: Path = PROJECT_ROOT / "notebooks"
+CACHE_DIR: Path = PROJECT_ROOT / ".cache"  # compiled-model caches (PyTensor, JAX), DuckDB spill
 SEGMENTS_FILE: Path = REPORTS_DIR / "segments.yml"
 
 SAMPLE_EVENTS: Path = SAMPLE_DIR / "events.csv"

@@ -188,24 +188,49 @@ class Journeys:
         df = df[cols + extra]
         return _normalise(df)
 
-    def stage_transitions(self, by: str | list[str] | None = "segment") -> pd.DataFrame:
+    def stage_transitions(
+        self, by: str | list[str] | None = "segment", *, mature_days: float | None = None
+    ) -> pd.DataFrame:
         """Counts of stage-run transitions, including start and outcome states.
 
         Returns ``[*by], from_stage, to_stage, n``. States: ``(start)``, the stages, and the
         outcomes ``(conversion)``, ``(dropoff)``, ``(open)`` (open = censored: the journey may
         still go on). Journeys with no staged touchpoint contribute nothing (see
         ``summary["journeys_without_stage"]``).
+
+        Parameters
+        ----------
+        by : str or list of str, default "segment"
+            Attribute column(s) of the journey's first touchpoint to count by.
+        mature_days : float, optional
+            Count only moves out of visits entered at least this many days before ``as_of``
+            (for ``(start)``: journeys that started that early). A drop-off becomes visible only
+            ``inactivity_days`` after the last contact while an advance is visible at once, so
+            counts over all visits overstate advancing; with ``mature_days = 2 *
+            inactivity_days`` almost every counted visit's exit is settled. Default: all visits.
         """
         by = _by_list(by)
         self._check_by(by)
         runs = self._runs
         j = self._journeys_expr
-        into = runs.select(*KEYS, from_stage=runs.from_stage, to_stage=runs.stage)
-        last = j.filter(j._last_stage.notnull())
-        out = last.select(
-            *KEYS, from_stage=last._last_stage, to_stage=last.outcome.cases(*OUTCOME_STATE.items())
+        rw = ibis.window(group_by=KEYS, order_by=runs.pos)
+        prev_us = runs._us.lag().over(rw)
+        into = runs.select(
+            *KEYS, from_stage=runs.from_stage, to_stage=runs.stage,
+            _from_us=ibis.cases((prev_us.notnull(), prev_us), else_=runs._us),
         )
-        trans = self._with_by(ibis.union(into, out), by)
+        last_run = runs.group_by(KEYS).aggregate(_from_us=runs._us.max())
+        last = j.filter(j._last_stage.notnull()).join(last_run, KEYS)
+        out = last.select(
+            *KEYS, from_stage=last._last_stage, to_stage=last.outcome.cases(*OUTCOME_STATE.items()),
+            _from_us=last._from_us,
+        )
+        trans = ibis.union(into, out)
+        if mature_days is not None:
+            if not mature_days >= 0:
+                raise ValueError(f"mature_days must be >= 0, got {mature_days}")
+            trans = trans.filter(trans._from_us <= self._as_of_us - int(mature_days * _DAY))
+        trans = self._with_by(trans.drop("_from_us"), by)
         counts = trans.group_by([*by, "from_stage", "to_stage"]).aggregate(n=ibis._.count())
         df = to_pandas(self.con, counts)
         return _normalise(df.sort_values([*by, "from_stage", "to_stage"]).reset_index(drop=True))

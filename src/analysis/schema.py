@@ -115,10 +115,18 @@ class StageMap:
         Stage names in funnel order. Default: See, Think, Do, Care.
     touchpoints : dict
         Touchpoint name → stage. Touchpoints not listed get no stage (reported, not dropped).
+    transitions : dict, optional
+        Allowed moves between stage visits: from-state → list of to-states, where a from-state is
+        ``(start)`` or a stage and a to-state is a stage, ``(conversion)`` or ``(dropoff)``.
+        From-states not listed keep the default. Default (``None``): ``(start)`` → every stage;
+        every stage → every *other* stage, ``(conversion)`` and ``(dropoff)`` (a stage run never
+        follows itself: consecutive touchpoints of one stage are one visit). Models treat
+        every move not allowed here as a structural zero.
     """
 
     stages: tuple[str, ...] = DEFAULT_STAGES
     touchpoints: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_STAGE_MAP))
+    transitions: dict[str, tuple[str, ...]] | None = None
 
     def __post_init__(self) -> None:
         bad = [s for s in self.stages if s in RESERVED_STATES]
@@ -130,15 +138,53 @@ class StageMap:
                 f"stage map sends touchpoints to stages {unknown} that are not among the stages "
                 f"{list(self.stages)}; add them to `stages` or fix the map"
             )
+        if self.transitions is not None:
+            frm, to = self.from_states, self.to_states
+            problems = [f"from-state {k!r} is not (start) or a stage" for k in self.transitions if k not in frm]
+            for k, targets in self.transitions.items():
+                problems += [f"{k!r} → {t!r}: {t!r} is not a stage, (conversion) or (dropoff)"
+                             for t in targets if t not in to]
+                problems += [f"{k!r} → {k!r}: a stage cannot follow itself" for t in targets if t == k]
+            if problems:
+                raise ValueError("invalid stage_map.transitions: " + "; ".join(problems))
+            object.__setattr__(
+                self, "transitions", {str(k): tuple(str(t) for t in v) for k, v in self.transitions.items()}
+            )
+
+    @property
+    def from_states(self) -> list[str]:
+        """States a stage visit can be left from: ``(start)`` and the stages."""
+        return [START, *self.stages]
+
+    @property
+    def to_states(self) -> list[str]:
+        """States a visit can end in: the stages, ``(conversion)`` and ``(dropoff)``."""
+        return [*self.stages, CONVERSION, DROPOFF]
+
+    def allowed(self) -> pd.DataFrame:
+        """Boolean from-state × to-state table of allowed moves (see ``transitions``)."""
+        frm, to = self.from_states, self.to_states
+        out = pd.DataFrame(False, index=pd.Index(frm, name="from_stage"), columns=pd.Index(to, name="to_stage"))
+        out.loc[START, list(self.stages)] = True
+        for s in self.stages:
+            out.loc[s, [t for t in to if t != s]] = True
+        for k, targets in (self.transitions or {}).items():
+            out.loc[k, :] = False
+            out.loc[k, list(targets)] = True
+        return out
 
     @classmethod
     def from_config(cls, cfg: dict[str, Any] | None) -> StageMap:
-        """Build from a dict ``{"stages": [...], "touchpoints": {...}}``; missing keys take defaults."""
+        """Build from a dict ``{"stages": [...], "touchpoints": {...}, "transitions": {...}}``.
+
+        Missing keys take defaults.
+        """
         if not cfg:
             return cls()
         stages = tuple(cfg.get("stages", DEFAULT_STAGES))
         tps = dict(cfg.get("touchpoints", DEFAULT_STAGE_MAP if "stages" not in cfg else {}))
-        return cls(stages=stages, touchpoints=tps)
+        transitions = cfg.get("transitions")
+        return cls(stages=stages, touchpoints=tps, transitions=transitions)
 
     def stage_of(self, touchpoint: pd.Series) -> pd.Series:
         """The stage of each touchpoint (NaN where the map has none)."""

@@ -28,6 +28,7 @@ The column map (YAML; every key optional)::
     stage_map:                   # see schema.StageMap.from_config; default: schema.DEFAULT_STAGE_MAP
       stages: [See, Think, Do, Care]
       touchpoints: {ad_impression: See, purchase: Do}
+      transitions: {Care: [Do, (dropoff)]}   # allowed moves per from-state; default: any other stage or outcome
     conversion_touchpoints: [purchase]     # default: schema.DEFAULT_CONVERSION_TOUCHPOINTS
     read: {delimiter: ",", encoding: utf-8, decimal: "."}    # CSV only
 """
@@ -128,7 +129,7 @@ _ALLOWED_KEYS: dict[str, tuple[str, ...]] = {
     "timestamp": ("format", "timezone"),
     "sentiment": ("scale", "labels"),
     "booleans": ("true", "false"),
-    "stage_map": ("stages", "touchpoints"),
+    "stage_map": ("stages", "touchpoints", "transitions"),
     "read": ("delimiter", "encoding", "decimal"),
 }
 
@@ -460,6 +461,11 @@ class ColumnMap:
                         cfg["stages"] = [str(s) for s in _as_list(sm["stages"])]
                     if "touchpoints" in sm:
                         cfg["touchpoints"] = {str(k): str(v) for k, v in sm["touchpoints"].items()}
+                    if sm.get("transitions") is not None:
+                        if not isinstance(sm["transitions"], dict):
+                            raise ValueError("stage_map.transitions must map from-state → list of to-states")
+                        cfg["transitions"] = {str(k): [str(t) for t in _as_list(v)]
+                                              for k, v in sm["transitions"].items()}
                     kw["stage_map"] = StageMap.from_config(cfg) if cfg else StageMap()
                 except ValueError as exc:
                     errors.append(

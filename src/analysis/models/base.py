@@ -1,0 +1,485 @@
+"""What every model class shares: configs with named priors, sampling, checks, save/load.
+
+The shape follows pymc-marketing's model classes (see ``../shared/DESIGN.md``)::
+
+    model = SomeModel(data, model_config={...}, sampler_config={...})
+    idata = model.fit()            # ArviZ InferenceData; convergence is checked
+    model.check()                  # r-hat, ESS, divergences as a table
+    model.save("fit.nc"); SomeModel.load("fit.nc")
+
+Priors are :class:`Prior` objects or plain dicts (``{"dist": "Gamma", "alpha": 2, "beta": 0.1}``)
+merged over the class's ``default_model_config``; unknown keys are errors that say what exists.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import importlib.util
+import json
+import logging
+import os
+import sys
+import time
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+import arviz as az
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+log = logging.getLogger(__name__)
+
+__all__ = [
+    "BayesianModel",
+    "ConvergenceError",
+    "ConvergenceWarning",
+    "ModelConfigError",
+    "Prior",
+    "interval_table",
+]
+
+#: Width of the credible intervals reported everywhere (equal-tailed).
+INTERVAL = 0.90
+
+
+class ModelConfigError(ValueError):
+    """A model or sampler configuration that cannot be used (unknown key, bad prior…)."""
+
+
+class ConvergenceWarning(UserWarning):
+    """The sampler's output failed a convergence check (``sampler_config["on_fail"] = "warn"``)."""
+
+
+class ConvergenceError(RuntimeError):
+    """The sampler's output failed a convergence check (``sampler_config["on_fail"] = "raise"``)."""
+
+    def __init__(self, message: str, diagnostics: pd.DataFrame) -> None:
+        super().__init__(message)
+        self.diagnostics = diagnostics
+
+
+@dataclass(frozen=True)
+class Prior:
+    """A named PyMC distribution with fixed parameters, e.g. ``Prior("Gamma", alpha=2, beta=0.1)``.
+
+    Written as a dict it is ``{"dist": "Gamma", "alpha": 2, "beta": 0.1}`` (what YAML and
+    papermill parameters can carry).
+    """
+
+    dist: str
+    params: dict[str, Any] = field(default_factory=dict)
+
+    def __init__(self, dist: str, **params: Any) -> None:
+        object.__setattr__(self, "dist", str(dist))
+        object.__setattr__(self, "params", dict(params))
+
+    @classmethod
+    def from_any(cls, value: Any, *, name: str = "prior") -> Prior:
+        if isinstance(value, Prior):
+            return value
+        if isinstance(value, dict) and "dist" in value:
+            params = {k: v for k, v in value.items() if k != "dist"}
+            return cls(value["dist"], **params)
+        raise ModelConfigError(
+            f"{name}: expected a Prior or a dict with a 'dist' key, got {value!r}; "
+            f"example: {{'dist': 'Gamma', 'alpha': 2, 'beta': 0.1}}"
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"dist": self.dist, **self.params}
+
+    def create(self, name: str, **kwargs: Any):
+        """The PyMC random variable (inside a model context)."""
+        import pymc as pm
+
+        cls = getattr(pm, self.dist, None)
+        if cls is None or not hasattr(cls, "dist"):
+            raise ModelConfigError(f"prior {name!r}: {self.dist!r} is not a PyMC distribution")
+        return cls(name, **self.params, **kwargs)
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.params.items())
+        return f"Prior({self.dist!r}{', ' if args else ''}{args})"
+
+
+def _merge(defaults: dict[str, Any], user: dict[str, Any] | None, what: str) -> dict[str, Any]:
+    """``defaults | user`` with unknown keys reported together, with suggestions."""
+    user = dict(user or {})
+    unknown = [k for k in user if k not in defaults]
+    if unknown:
+        hints = []
+        for k in unknown:
+            close = difflib.get_close_matches(k, list(defaults), n=1)
+            hints.append(f"{k!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+        raise ModelConfigError(
+            f"unknown {what} key(s): {', '.join(hints)}; known keys: {', '.join(sorted(defaults))}"
+        )
+    out = dict(defaults)
+    for k, v in user.items():
+        out[k] = Prior.from_any(v, name=f"{what}[{k!r}]") if isinstance(defaults[k], Prior) else v
+    return out
+
+
+def _jsonable(config: dict[str, Any]) -> dict[str, Any]:
+    return {k: (v.to_dict() if isinstance(v, Prior) else v) for k, v in config.items()}
+
+
+def frame_hash(df: pd.DataFrame) -> str:
+    """A content hash of a small table (row order and dtypes normalised)."""
+    df = df.reset_index(drop=True)
+    cols = sorted(df.columns)
+    df = df[cols].sort_values(cols, kind="stable").reset_index(drop=True)
+    h = hashlib.sha256(",".join(cols).encode())
+    h.update(pd.util.hash_pandas_object(df.astype(str), index=False).values.tobytes())
+    return h.hexdigest()[:16]
+
+
+def interval_table(
+    da: xr.DataArray, *, name: str = "value", prob: float = INTERVAL
+) -> pd.DataFrame:
+    """Posterior mean and equal-tailed interval of every cell of ``da`` (dims ``chain``, ``draw``, …).
+
+    Returns a tidy frame: one row per cell, the other dims as columns, then ``mean``, ``lower``,
+    ``upper`` (``prob`` interval, 90% by default).
+    """
+    sample = [d for d in ("chain", "draw") if d in da.dims]
+    lo, hi = (1 - prob) / 2, 1 - (1 - prob) / 2
+    stats = xr.Dataset(
+        {
+            "mean": da.mean(sample),
+            "lower": da.quantile(lo, dim=sample).drop_vars("quantile"),
+            "upper": da.quantile(hi, dim=sample).drop_vars("quantile"),
+        }
+    )
+    out = stats.to_dataframe().reset_index()
+    keep = [d for d in da.dims if d not in sample] + ["mean", "lower", "upper"]
+    out = out[keep]
+    out.attrs["quantity"] = name
+    return out
+
+
+def _isatty() -> bool:
+    try:
+        return sys.stderr.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def available_samplers() -> list[str]:
+    """NUTS back ends that are installed: ``pymc`` always, ``numpyro`` and ``nutpie`` if present."""
+    out = ["pymc"]
+    if importlib.util.find_spec("numpyro") and importlib.util.find_spec("jax"):
+        out.append("numpyro")
+    if importlib.util.find_spec("nutpie"):
+        out.append("nutpie")
+    return out
+
+
+def _jax_cache() -> None:
+    """Keep JAX's compiled programs on disk (``.cache/jax``): a new process then skips most of
+    the XLA compilation that dominates a small model's fit. ``JAX_COMPILATION_CACHE_DIR``
+    overrides the place."""
+    import jax
+
+    from analysis import config
+
+    if jax.config.jax_compilation_cache_dir:
+        return
+    path = os.environ.get("JAX_COMPILATION_CACHE_DIR") or str(config.CACHE_DIR / "jax")
+    jax.config.update("jax_compilation_cache_dir", path)
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+    jax.config.update("jax_persistent_cache_min_entry_size_bytes", -1)
+
+
+class BayesianModel:
+    """Base class: configs, ``fit``, convergence checks, ``save``/``load``.
+
+    Subclasses set ``_model_type``, ``default_model_config``, ``default_sampler_config`` (merged
+    over :attr:`BASE_SAMPLER_CONFIG`), implement :meth:`build_model` and may override
+    :meth:`_postprocess` (add derived draws to the posterior) and :meth:`_fit_data`.
+    """
+
+    _model_type: ClassVar[str] = "BayesianModel"
+    default_model_config: ClassVar[dict[str, Any]] = {}
+    default_sampler_config: ClassVar[dict[str, Any]] = {}
+    #: Variables whose r-hat / ESS are checked (free parameters and their transforms).
+    _check_vars: ClassVar[list[str]] = []
+
+    #: Sampler settings every model understands.
+    #:
+    #: - ``draws``, ``tune``, ``chains``, ``target_accept``, ``random_seed`` as in ``pm.sample``;
+    #: - ``nuts_sampler``: ``"numpyro"`` (JAX; default when installed: fastest cold start here,
+    #:   see ``bench/transitions.py``), ``"pymc"`` or ``"nutpie"``;
+    #: - ``chain_method`` (numpyro): ``"parallel"`` (default; chains one after another on a single
+    #:   CPU device, each fast) or ``"vectorized"`` (lock-step; several times slower here);
+    #: - ``dense_mass``: adapt a dense mass matrix (default True: simplex coordinates are
+    #:   correlated, and with a diagonal one NUTS needs ~10x more steps per draw): numpyro
+    #:   ``dense_mass``, PyMC ``init="jitter+adapt_full"``, nutpie's low-rank modified mass matrix;
+    #: - ``progressbar``: ``None`` shows one only on a terminal;
+    #: - ``rhat_max`` (1.01), ``ess_min_per_chain`` (100, bulk and tail), ``max_divergences`` (0);
+    #: - ``on_fail``: ``"raise"`` (:class:`ConvergenceError`) or ``"warn"`` (:class:`ConvergenceWarning`).
+    BASE_SAMPLER_CONFIG: ClassVar[dict[str, Any]] = {
+        "draws": 1000,
+        "tune": 1000,
+        "chains": 4,
+        "target_accept": 0.9,
+        "random_seed": 0,
+        "nuts_sampler": "auto",
+        "chain_method": "parallel",
+        "dense_mass": True,
+        "progressbar": None,
+        "rhat_max": 1.01,
+        "ess_min_per_chain": 100,
+        "max_divergences": 0,
+        "on_fail": "raise",
+    }
+
+    def __init__(
+        self,
+        data: pd.DataFrame,
+        *,
+        model_config: dict[str, Any] | None = None,
+        sampler_config: dict[str, Any] | None = None,
+    ) -> None:
+        self.model_config = _merge(self.default_model_config, model_config, "model_config")
+        self.sampler_config = _merge(
+            {**self.BASE_SAMPLER_CONFIG, **self.default_sampler_config},
+            sampler_config,
+            "sampler_config",
+        )
+        if self.sampler_config["on_fail"] not in ("raise", "warn"):
+            raise ModelConfigError("sampler_config['on_fail'] must be 'raise' or 'warn'")
+        self.data = data
+        self.idata: az.InferenceData | None = None
+        self.model = None
+        self.diagnostics: pd.DataFrame | None = None
+        self.fit_seconds: float | None = None
+
+    # --------------------------------------------------------------------------- to override
+    def build_model(self):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _postprocess(self, idata: az.InferenceData) -> az.InferenceData:
+        return idata
+
+    def _fit_data(self) -> pd.DataFrame:
+        return self.data
+
+    # --------------------------------------------------------------------------------- fit
+    @property
+    def data_hash(self) -> str:
+        return frame_hash(self._fit_data())
+
+    @staticmethod
+    def _sampler(choice: str) -> str:
+        """The NUTS back end to use for the configured ``nuts_sampler``."""
+        have = available_samplers()
+        if choice == "auto":
+            return "numpyro" if "numpyro" in have else "pymc"
+        if choice not in ("pymc", "numpyro", "nutpie"):
+            raise ModelConfigError(
+                f"nuts_sampler must be 'auto', 'pymc', 'numpyro' or 'nutpie', got {choice!r}"
+            )
+        if choice not in have:
+            raise ModelConfigError(f"nuts_sampler {choice!r} is not installed; installed: {have}")
+        return choice
+
+    def fit(self, **sampler_overrides: Any) -> az.InferenceData:
+        """Sample the posterior with NUTS, add derived draws, check convergence.
+
+        ``sampler_overrides`` update ``sampler_config`` for this call. Returns the
+        InferenceData (also kept as ``self.idata``); raises :class:`ConvergenceError` (or warns)
+        when r-hat, ESS or divergences fail the thresholds in ``sampler_config``.
+        """
+        import pymc as pm
+
+        cfg = _merge(self.sampler_config, sampler_overrides, "sampler_config")
+        sampler = self._sampler(cfg["nuts_sampler"])
+        self.model = self.build_model()
+        progress = _isatty() if cfg["progressbar"] is None else bool(cfg["progressbar"])
+        kwargs: dict[str, Any] = {}
+        dense = bool(cfg["dense_mass"])
+        if sampler == "numpyro":
+            _jax_cache()
+            kwargs["nuts_sampler_kwargs"] = {
+                "chain_method": cfg["chain_method"],
+                "nuts_kwargs": {"dense_mass": dense},
+            }
+        elif sampler == "pymc":
+            kwargs["init"] = "jitter+adapt_full" if dense else "jitter+adapt_diag"
+            kwargs["cores"] = min(int(cfg["chains"]), os.cpu_count() or 1)
+        elif sampler == "nutpie" and dense:
+            kwargs["nuts_sampler_kwargs"] = {"low_rank_modified_mass_matrix": True}
+        log.info(
+            "%s: sampling %d chains × %d draws (+%d tune) with %s",
+            self._model_type,
+            cfg["chains"],
+            cfg["draws"],
+            cfg["tune"],
+            sampler,
+        )
+        t0 = time.perf_counter()
+        with self.model, warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*There are not enough devices.*")
+            idata = pm.sample(
+                draws=int(cfg["draws"]),
+                tune=int(cfg["tune"]),
+                chains=int(cfg["chains"]),
+                target_accept=float(cfg["target_accept"]),
+                random_seed=cfg["random_seed"],
+                nuts_sampler=sampler,
+                progressbar=progress,
+                compute_convergence_checks=False,
+                idata_kwargs={"log_likelihood": False},
+                **kwargs,
+            )
+        self.fit_seconds = time.perf_counter() - t0
+        log.info("%s: sampled in %.1f s", self._model_type, self.fit_seconds)
+        self.idata = self._finish(idata, sampler=sampler, method="nuts")
+        self._enforce(cfg)
+        return self.idata
+
+    def _finish(self, idata: az.InferenceData, *, sampler: str, method: str) -> az.InferenceData:
+        idata = self._postprocess(idata)
+        fit_data = xr.Dataset.from_dataframe(self._fit_data().reset_index(drop=True))
+        fit_data.attrs.update(
+            {
+                "model_type": self._model_type,
+                "model_config": json.dumps(_jsonable(self.model_config)),
+                "sampler_config": json.dumps(_jsonable(self.sampler_config)),
+                "data_hash": self.data_hash,
+                "method": method,
+                "sampler": sampler,
+                "fit_seconds": float(self.fit_seconds or 0.0),
+            }
+        )
+        if "fit_data" in idata.groups():
+            del idata.fit_data
+        idata.add_groups(fit_data=fit_data)
+        return idata
+
+    # ------------------------------------------------------------------------------ checks
+    def check(self) -> pd.DataFrame:
+        """Convergence table: one row per check (r-hat, bulk/tail ESS, divergences) with its
+        value, threshold and ``ok``. Conjugate fits (exact independent draws) pass by design."""
+        idata = self._require_fit()
+        cfg = self.sampler_config
+        chains = idata.posterior.sizes["chain"]
+        ess_min = float(cfg["ess_min_per_chain"]) * chains
+        if idata.fit_data.attrs.get("method") == "conjugate":
+            rows = [("exact draws (conjugate)", 0.0, 0.0, True)]
+        else:
+            var_names = [v for v in self._check_vars if v in idata.posterior]
+            summ = az.summary(idata, var_names=var_names, kind="diagnostics")
+            summ = summ[np.isfinite(summ["r_hat"])]  # constant cells (structural zeros)
+            div = (
+                int(idata.sample_stats["diverging"].sum())
+                if "diverging" in idata.sample_stats
+                else 0
+            )
+            rows = [
+                (
+                    "max r-hat",
+                    float(summ["r_hat"].max()),
+                    float(cfg["rhat_max"]),
+                    bool(summ["r_hat"].max() <= cfg["rhat_max"]),
+                ),
+                (
+                    "min bulk ESS",
+                    float(summ["ess_bulk"].min()),
+                    ess_min,
+                    bool(summ["ess_bulk"].min() >= ess_min),
+                ),
+                (
+                    "min tail ESS",
+                    float(summ["ess_tail"].min()),
+                    ess_min,
+                    bool(summ["ess_tail"].min() >= ess_min),
+                ),
+                (
+                    "divergences",
+                    float(div),
+                    float(cfg["max_divergences"]),
+                    div <= cfg["max_divergences"],
+                ),
+            ]
+        self.diagnostics = pd.DataFrame(rows, columns=["check", "value", "threshold", "ok"])
+        return self.diagnostics
+
+    def _enforce(self, cfg: dict[str, Any]) -> None:
+        diag = self.check()
+        bad = diag[~diag["ok"]]
+        if bad.empty:
+            return
+        lines = "; ".join(
+            f"{r.check} = {r.value:.4g} (threshold {r.threshold:.4g})" for r in bad.itertuples()
+        )
+        msg = (
+            f"{self._model_type}: the sampler did not converge: {lines}. Do not use these results. "
+            "Fixes: more tune/draws (sampler_config), target_accept=0.95+, or a simpler model "
+            "(fewer segments, merged stages); model.check() shows the table."
+        )
+        if cfg["on_fail"] == "raise":
+            raise ConvergenceError(msg, diag)
+        log.warning(msg)
+        warnings.warn(msg, ConvergenceWarning, stacklevel=3)
+
+    def _require_fit(self) -> az.InferenceData:
+        if self.idata is None:
+            raise RuntimeError(
+                f"{self._model_type} is not fitted yet: call .fit() first (or .load())"
+            )
+        return self.idata
+
+    # ----------------------------------------------------------------------------- save/load
+    def save(self, path: str | Path) -> Path:
+        """Write the InferenceData (posterior, configs, data and its hash) to a netCDF file."""
+        idata = self._require_fit()
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".tmp")
+        idata.to_netcdf(str(tmp))
+        tmp.replace(path)
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path, *, data: pd.DataFrame | None = None):
+        """Rebuild a fitted model from :meth:`save`'s file.
+
+        With ``data`` given, its hash must match the one stored (else ``ValueError``): the
+        check that a cached fit belongs to the data at hand.
+        """
+        idata = az.from_netcdf(str(path))
+        if "fit_data" not in idata.groups():
+            raise ValueError(f"{path}: not a saved model (no fit_data group)")
+        attrs = idata.fit_data.attrs
+        if attrs.get("model_type") != cls._model_type:
+            raise ValueError(
+                f"{path}: holds a {attrs.get('model_type')!r}, not a {cls._model_type!r}"
+            )
+        stored = idata.fit_data.to_dataframe().reset_index(drop=True)
+        stored = stored.drop(columns=[c for c in stored.columns if c == "index"], errors="ignore")
+        model = cls._from_fit_data(
+            stored,
+            model_config=json.loads(attrs["model_config"]),
+            sampler_config=json.loads(attrs["sampler_config"]),
+        )
+        if model.data_hash != attrs["data_hash"]:
+            raise ValueError(f"{path}: stored data does not match its hash (file corrupted?)")
+        if data is not None:
+            other = cls._from_fit_data(data, model_config=json.loads(attrs["model_config"]))
+            if other.data_hash != attrs["data_hash"]:
+                raise ValueError(
+                    f"{path}: fitted on other data (hash {attrs['data_hash']}, given {other.data_hash}); refit"
+                )
+        model.idata = idata
+        model.fit_seconds = float(attrs.get("fit_seconds", 0.0))
+        return model
+
+    @classmethod
+    def _from_fit_data(cls, data: pd.DataFrame, **configs: Any):
+        return cls(data, **configs)
