@@ -269,6 +269,10 @@ class BayesianModel:
     def _fit_data(self) -> pd.DataFrame:
         return self.data
 
+    def _extra_attrs(self) -> dict[str, str]:
+        """Constructor arguments besides data and configs, as strings, for :meth:`load`."""
+        return {}
+
     # --------------------------------------------------------------------------------- fit
     @property
     def data_hash(self) -> str:
@@ -355,6 +359,7 @@ class BayesianModel:
                 "method": method,
                 "sampler": sampler,
                 "fit_seconds": float(self.fit_seconds or 0.0),
+                **self._extra_attrs(),
             }
         )
         if "fit_data" in idata.groups():
@@ -374,7 +379,9 @@ class BayesianModel:
             rows = [("exact draws (conjugate)", 0.0, 0.0, True)]
         else:
             var_names = [v for v in self._check_vars if v in idata.posterior]
-            summ = az.summary(idata, var_names=var_names, kind="diagnostics")
+            with warnings.catch_warnings():  # structural zeros are constant: r-hat is NaN there
+                warnings.simplefilter("ignore", RuntimeWarning)
+                summ = az.summary(idata, var_names=var_names, kind="diagnostics")
             summ = summ[np.isfinite(summ["r_hat"])]  # constant cells (structural zeros)
             div = (
                 int(idata.sample_stats["diverging"].sum())
@@ -465,13 +472,14 @@ class BayesianModel:
         stored = stored.drop(columns=[c for c in stored.columns if c == "index"], errors="ignore")
         model = cls._from_fit_data(
             stored,
+            attrs,
             model_config=json.loads(attrs["model_config"]),
             sampler_config=json.loads(attrs["sampler_config"]),
         )
         if model.data_hash != attrs["data_hash"]:
             raise ValueError(f"{path}: stored data does not match its hash (file corrupted?)")
         if data is not None:
-            other = cls._from_fit_data(data, model_config=json.loads(attrs["model_config"]))
+            other = cls._from_fit_data(data, attrs, model_config=json.loads(attrs["model_config"]))
             if other.data_hash != attrs["data_hash"]:
                 raise ValueError(
                     f"{path}: fitted on other data (hash {attrs['data_hash']}, given {other.data_hash}); refit"
@@ -481,5 +489,6 @@ class BayesianModel:
         return model
 
     @classmethod
-    def _from_fit_data(cls, data: pd.DataFrame, **configs: Any):
+    def _from_fit_data(cls, data: pd.DataFrame, attrs: dict[str, Any], **configs: Any):
+        """The model for ``data`` as :meth:`load` rebuilds it (``attrs``: the saved ones)."""
         return cls(data, **configs)

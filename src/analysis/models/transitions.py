@@ -37,6 +37,7 @@ draw. A segment with 40 journeys is pulled towards the mean; one with 40,000 is 
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from typing import Any, ClassVar
@@ -315,9 +316,16 @@ class StageTransitionModel(BayesianModel):
     def _fit_data(self) -> pd.DataFrame:
         return self._table
 
+    def _extra_attrs(self) -> dict[str, str]:
+        moves = {f: [t for t, ok in zip(self.to_states, row, strict=True) if ok]
+                 for f, row in zip(self.from_states, self.allowed, strict=True)}
+        return {"stage_map": json.dumps({"stages": self.stages, "transitions": moves})}
+
     @classmethod
-    def _from_fit_data(cls, data: pd.DataFrame, **configs: Any):
-        return cls(data, **configs)
+    def _from_fit_data(cls, data: pd.DataFrame, attrs: dict[str, Any], **configs: Any):
+        sm = json.loads(attrs["stage_map"])
+        stage_map = StageMap(stages=tuple(sm["stages"]), touchpoints={}, transitions=sm["transitions"])
+        return cls(data, stage_map=stage_map, **configs)
 
     @property
     def n_journeys(self) -> pd.Series:
@@ -944,6 +952,13 @@ class DwellTimeModel(BayesianModel):
 
     def _fit_data(self) -> pd.DataFrame:
         return self._table
+
+    def _extra_attrs(self) -> dict[str, str]:
+        return {"stages": json.dumps(self.stages)}
+
+    @classmethod
+    def _from_fit_data(cls, data: pd.DataFrame, attrs: dict[str, Any], **configs: Any):
+        return cls(data, stages=json.loads(attrs["stages"]), **configs)
 
     def build_model(self):
         import pymc as pm
