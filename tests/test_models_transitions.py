@@ -393,3 +393,34 @@ def test_dwell_input_errors():
         DwellTimeModel(ok.assign(duration_days=[1.0, 40.0]), model_config={"truncate_days": 30})
     with pytest.raises(ModelConfigError, match="dropoff"):
         DwellTimeModel(ok, model_config={"dropoff": "keep"})
+
+
+# ------------------------------------------------------------------------- slow: the study
+@pytest.mark.slow
+def test_recovery_study_over_seeds():
+    """Three seeds × 4 segments × 18 cells: 90% intervals cover the truth 80-97% of the time, the
+    planted friction point is found every time, and a 1% segment is closer to the truth with
+    partial pooling than without."""
+    hits, errs = [], {"partial": 0.0, "none": 0.0}
+    for seed in (1, 2, 3):
+        ev, truth = synth.generate(8000, seed=seed, censor=False, segment_weights=(0.5, 0.3, 0.19, 0.01))
+        jr = analysis.build_journeys(analysis.stitch_identities(ev))
+        counts = jr.stage_transitions(by="segment")
+        tr = truth.transitions[truth.transitions.allowed]
+        pooled = StageTransitionModel(counts, stage_map=truth_map(truth), sampler_config={"random_seed": seed})
+        pooled.fit()
+        assert pooled.check()["ok"].all()
+        t = pooled.transition_probabilities().merge(tr, on=["segment", "from_stage", "to_stage"])
+        hits += list((t["lower"] <= t["p"]) & (t["p"] <= t["upper"]))
+        fp = pooled.friction_point(truth.friction["reduction_share"]).set_index("segment")
+        assert fp.loc[truth.friction["segment"], "stage"] == truth.friction["stage"], seed
+        flat = StageTransitionModel(counts, stage_map=truth_map(truth), model_config={"pooling": "none"})
+        flat.fit(method="conjugate")
+        small = truth.segment_weights.idxmin()
+        for name, m in (("partial", pooled), ("none", flat)):
+            est = m.transition_probabilities().merge(tr, on=["segment", "from_stage", "to_stage"])
+            est = est[est.segment == small]
+            errs[name] += float(((est["mean"] - est["p"]) ** 2).sum())
+    cov = float(np.mean(hits))
+    assert 0.80 <= cov <= 0.97, f"coverage {cov:.3f} over {len(hits)} cells"
+    assert errs["partial"] < errs["none"], errs

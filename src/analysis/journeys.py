@@ -235,7 +235,9 @@ class Journeys:
         df = to_pandas(self.con, counts)
         return _normalise(df.sort_values([*by, "from_stage", "to_stage"]).reset_index(drop=True))
 
-    def stage_durations(self, by: str | list[str] | None = "segment") -> pd.DataFrame:
+    def stage_durations(
+        self, by: str | list[str] | None = "segment", *, mature_days: float | None = None
+    ) -> pd.DataFrame:
         """Time in each stage visit, with right-censoring.
 
         Returns ``[*by], person_id, journey_index, stage, exit, duration_days, censored``: one row
@@ -243,11 +245,17 @@ class Journeys:
         touchpoint (``exit`` = next stage), to the conversion (``exit`` = ``(conversion)``,
         not censored), to the last contact for a drop-off (``exit`` = ``(dropoff)``, censored:
         the person was there at least that long), or to ``as_of`` for an open journey
-        (``exit`` = ``(open)``, censored).
+        (``exit`` = ``(open)``, censored). With ``mature_days``, only visits entered at least that
+        many days before ``as_of`` (as :meth:`stage_transitions`): an open visit may still turn
+        out to be a drop-off, so recent ones blur time-in-stage estimates.
         """
         by = _by_list(by)
         self._check_by(by)
         runs = self._runs
+        if mature_days is not None:
+            if not mature_days >= 0:
+                raise ValueError(f"mature_days must be >= 0, got {mature_days}")
+            runs = runs.filter(runs._us <= self._as_of_us - int(mature_days * _DAY))
         rw = ibis.window(group_by=KEYS, order_by=runs.pos)
         runs = runs.mutate(
             run_index=ibis.row_number().over(rw),

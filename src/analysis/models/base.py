@@ -347,6 +347,34 @@ class BayesianModel:
         self._enforce(cfg)
         return self.idata
 
+    def cache_key(self, **fit_kwargs: Any) -> str:
+        """Hash of everything a fit depends on: model type, data, configs, constructor extras,
+        ``fit`` arguments and the package version."""
+        from analysis import __version__
+
+        parts = [self._model_type, self.data_hash, json.dumps(_jsonable(self.model_config), sort_keys=True),
+                 json.dumps(_jsonable({**self.sampler_config, **fit_kwargs}), sort_keys=True, default=str),
+                 json.dumps(self._extra_attrs(), sort_keys=True), __version__]
+        return hashlib.sha256("|".join(parts).encode()).hexdigest()[:20]
+
+    def fit_cached(self, cache_dir: str | Path | None = None, **fit_kwargs: Any) -> az.InferenceData:
+        """:meth:`fit`, unless a fit of the same data and configs is saved in ``cache_dir``
+        (default ``.cache/models``): then load it (a re-rendered report does not refit).
+        Convergence is checked either way."""
+        from analysis import config
+
+        cache_dir = Path(cache_dir) if cache_dir is not None else config.CACHE_DIR / "models"
+        path = cache_dir / f"{self._model_type}-{self.cache_key(**fit_kwargs)}.nc"
+        if path.exists():
+            loaded = type(self).load(path)
+            self.idata, self.fit_seconds = loaded.idata, loaded.fit_seconds
+            log.info("%s: loaded the cached fit %s", self._model_type, path.name)
+            self._enforce(self.sampler_config)
+            return self.idata
+        idata = self.fit(**fit_kwargs)
+        self.save(path)
+        return idata
+
     def _finish(self, idata: az.InferenceData, *, sampler: str, method: str) -> az.InferenceData:
         idata = self._postprocess(idata)
         fit_data = xr.Dataset.from_dataframe(self._fit_data().reset_index(drop=True))

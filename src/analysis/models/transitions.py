@@ -930,6 +930,7 @@ class DwellTimeModel(BayesianModel):
             )
         self.segments, self.stages = segments, stages
         self._n, self._s1, self._s2 = n, s1, s2
+        self._used = pd.DataFrame({"cell": cell, "days": np.exp(x), "censored": c})
         self._cens_cell = cb["cell"].to_numpy()
         self._cens_x = cb["x"].to_numpy(float)
         self._cens_w = cb["count"].to_numpy(float)
@@ -1021,9 +1022,13 @@ class DwellTimeModel(BayesianModel):
         return self._require_fit().posterior["median_days"]
 
     def survival(self, days: np.ndarray | None = None) -> pd.DataFrame:
-        """P(still in stage after t days) per segment and stage: mean and 90% interval on a grid."""
+        """P(still in stage after t days) per segment and stage: mean and 90% interval on a grid
+        (default: up to the 99th percentile of the durations)."""
         post = self._require_fit().posterior
-        days = np.linspace(0.05, 30, 60) if days is None else np.asarray(days, float)
+        if days is None:
+            top = max(float(np.quantile(self._used["days"], 0.99)), 1.0)
+            days = np.linspace(top / 500, top, 80)
+        days = np.asarray(days, float)
         t = xr.DataArray(days, dims="days", coords={"days": days})
         z = (np.log(t) - post["mu"]) / post["sigma"]
         surv = 1 - xr.apply_ufunc(ndtr, z)
@@ -1034,6 +1039,22 @@ class DwellTimeModel(BayesianModel):
         return interval_table(
             surv.transpose("chain", "draw", "segment", "stage", "days"), name="survival"
         )
+
+    def kaplan_meier(self) -> pd.DataFrame:
+        """Empirical survival (Kaplan-Meier) of the visits the model uses, per segment and stage:
+        ``segment, stage, days, survival`` — the model-free check for :meth:`survival`."""
+        u = self._used.sort_values(["cell", "days", "censored"], kind="stable").reset_index(drop=True)
+        size = u.groupby("cell")["days"].transform("size")
+        at_risk = size - u.groupby("cell").cumcount()
+        step = np.log1p(-(~u["censored"]).astype(float) / at_risk)
+        surv = np.exp(step.groupby(u["cell"]).cumsum())
+        S = len(self.stages)
+        return pd.DataFrame({
+            "segment": np.asarray(self.segments, dtype=object)[u["cell"] // S],
+            "stage": np.asarray(self.stages, dtype=object)[u["cell"] % S],
+            "days": u["days"].to_numpy(),
+            "survival": surv.to_numpy(),
+        })
 
     def summary(self) -> pd.DataFrame:
         """segment, stage, median and mean days (mean, 90% interval), visits (uncensored/censored)."""
