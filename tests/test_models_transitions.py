@@ -424,3 +424,23 @@ def test_recovery_study_over_seeds():
     cov = float(np.mean(hits))
     assert 0.80 <= cov <= 0.97, f"coverage {cov:.3f} over {len(hits)} cells"
     assert errs["partial"] < errs["none"], errs
+
+
+def test_kaplan_meier_without_censoring_is_one_minus_the_ecdf():
+    rng = np.random.default_rng(3)
+    d = pd.DataFrame({"segment": "a", "stage": "See", "duration_days": rng.lognormal(1, 0.5, 200), "censored": False})
+    km = DwellTimeModel(d).kaplan_meier().sort_values("days")
+    ecdf = np.arange(1, 201) / 200
+    np.testing.assert_allclose(km["survival"].to_numpy(), 1 - ecdf, atol=1e-12)
+    # the shortest visit censored: no step there, and the next one is 1/199 (one fewer at risk)
+    d.loc[d.duration_days.idxmin(), "censored"] = True
+    km2 = DwellTimeModel(d).kaplan_meier().sort_values("days")["survival"].to_numpy()
+    assert km2[0] == 1.0 and km2[1] == pytest.approx(1 - 1 / 199) and km2[-1] == 0.0
+
+
+def test_stage_durations_mature_days(censored):
+    jr, _ = censored
+    full = jr.stage_durations(by="segment")
+    mature = jr.stage_durations(by="segment", mature_days=2 * jr.inactivity_days)
+    assert 0 < len(mature) < len(full)
+    assert (mature["exit"] == OPEN).mean() < 0.2 * max((full["exit"] == OPEN).mean(), 1e-9) + 1e-3

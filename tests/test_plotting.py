@@ -30,3 +30,48 @@ def test_plot_top_paths_limits_and_shortens_labels():
     assert len(labels) == 3 and "d" not in labels
     assert any(lab.endswith("…") and len(lab) == 58 for lab in labels)
     plt.close("all")
+
+
+def _conjugate_model(synth_small):
+    import analysis
+    from analysis.models.transitions import StageTransitionModel
+
+    ev, _ = synth_small
+    jr = analysis.build_journeys(analysis.stitch_identities(ev))
+    m = StageTransitionModel(jr.stage_transitions(by="segment"), model_config={"pooling": "none"})
+    m.fit(method="conjugate", draws=200)
+    return m
+
+
+def test_transition_model_figures(synth_small):
+    from analysis.models.base import interval_table
+
+    m = _conjugate_model(synth_small)
+    probs = m.transition_probabilities()
+    seg = m.segments[0]
+    ax = plotting.plot_transition_heatmap(probs, segment=seg)
+    assert len(ax.texts) == int((probs.segment == seg).sum())  # one label per allowed cell
+    assert seg in ax.get_title()
+    conv = interval_table(m.conversion_probability())
+    ax = plotting.plot_conversion_forest(conv, highlight=[seg])
+    assert [t.get_text() for t in ax.get_yticklabels()] == m.from_states
+    assert len(ax.get_legend().get_texts()) == len(m.segments)
+    fr = m.friction()
+    ax = plotting.plot_friction(fr, segment=seg)
+    assert len(ax.patches) == len(m.stages)
+    assert sum("P(worst)" in t.get_text() for t in ax.texts) == len(m.stages)
+    ppc = m.posterior_predictive(n_draws=20)
+    ax = plotting.plot_ppc(ppc)
+    assert len(ax.figure.axes) == 2
+    plt.close("all")
+
+
+def test_plot_dwell_curves_draws_model_and_kaplan_meier():
+    days = [0.5, 1.0, 2.0]
+    surv = pd.DataFrame({"segment": "a", "stage": ["See"] * 3 + ["Do"] * 3, "days": days * 2,
+                         "mean": [0.9, 0.6, 0.3] * 2, "lower": [0.8, 0.5, 0.2] * 2, "upper": [1.0, 0.7, 0.4] * 2})
+    km = pd.DataFrame({"segment": "a", "stage": ["See", "See"], "days": [0.7, 1.5], "survival": [0.8, 0.4]})
+    ax = plotting.plot_dwell_curves(surv, empirical=km)
+    assert len(ax.lines) == 2 + 2  # a model line per stage, a KM step per stage (the Do one empty)
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["See", "Do"]
+    plt.close("all")
