@@ -228,13 +228,17 @@ def stitch(
             for c in cols
         ]
     ).cache()
-    ident = long.select("o_idx", "id_value").distinct()
+    # the rows and combinations of each identifier come with the distinct identifiers (one
+    # hash aggregate), not from a second group-by over the unpivoted combinations
+    ident = long.group_by(["o_idx", "id_value"]).aggregate(
+        rows=long.n_rows.sum(), n_combos=long.count()
+    )
     ident = ident.mutate(code=ibis.row_number().over(order_by=[ident.o_idx, ident.id_value]))
     ident = ident.mutate(id_type=ident.o_idx.cases(*[(r, c) for c, r in name_rank.items()]))
     ident = ident.cache()
     lc_all = long.join(ident, [long.o_idx == ident.o_idx, long.id_value == ident.id_value])
     lc_all = lc_all.select(
-        "_combo", "n_rows", "code",
+        "_combo", "code",
         t_idx=lc_all.o_idx.cases(*[(name_rank[c], i) for c, i in type_idx.items()]).cast("int8"),
     ).cache()
 
@@ -243,22 +247,18 @@ def stitch(
     #    combinations than the smaller limit can be over a limit; the full counts (for the
     #    `identities` table) are computed only when that table is asked for.
     device_idx = [type_idx[c] for c in cols if c in device_types]
-    rows = lc_all.group_by("code").aggregate(rows=lc_all.n_rows.sum(), n_combos=lc_all.count())
-    rows = rows.cache()
-    cand = rows.filter(rows.n_combos > min(max_links, max_device_links)).select(c_code="code")
+    cand = ident.filter(ident.n_combos > min(max_links, max_device_links)).select(c_code="code")
     links = _link_counts(lc_all, cand, device_idx, max_links, max_device_links)
     nodes = (
-        ident.join(rows, "code")
-        .left_join(links, ident.code == links.a_code)
+        ident.left_join(links, ident.code == links.a_code)
         .select("id_type", "id_value", "code", "rows", "excess")
     )
 
     # 4. block placeholders and super-nodes
     placeholder = nodes.id_value.lower().isin(sorted({p.strip().lower() for p in placeholders}))
     super_node = nodes.excess.fill_null(0) > 0
-    nodes = nodes.mutate(
-        placeholder=placeholder, super=super_node, blocked=placeholder | super_node
-    ).cache()
+    nodes = nodes.mutate(placeholder=placeholder, super=super_node)
+    nodes = nodes.mutate(blocked=nodes.placeholder | nodes.super).cache()
     all_links = _link_counts(lc_all, None, device_idx, max_links, max_device_links)
     type_name = [(i, c) for c, i in type_idx.items()]
     identities_expr = (
