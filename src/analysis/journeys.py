@@ -182,16 +182,13 @@ class Journeys:
             j.left_join(stages, KEYS)
             .select(j, stages.stages)
             .join(self._first, KEYS)
-            .mutate(
-                duration_days=(j._end_us - j._start_us) / _DAY,
-                journey_id=j.person_id.cast("string").concat("-", j.journey_index.cast("string")),
-            )
+            .mutate(duration_days=(j._end_us - j._start_us) / _DAY)
         )
-        # sorted and labelled in the engine: pandas' sort and string concatenation of a
-        # million journeys with text columns take seconds
-        df = to_pandas(self.con, expr.drop("_last_stage").order_by(KEYS))
+        df = to_pandas(self.con, expr.drop("_last_stage"))
         df["start"] = _from_us(df.pop("_start_us"))
         df["end"] = _from_us(df.pop("_end_us"))
+        df = df.sort_values(KEYS, kind="stable").reset_index(drop=True)
+        df["journey_id"] = df["person_id"].astype(str) + "-" + df["journey_index"].astype(str)
         cols = [
             "journey_id", "person_id", "journey_index", "segment", "start", "end",
             "duration_days", "n_touchpoints", "converted", "revenue", "outcome", "stages",
