@@ -207,26 +207,39 @@ def stitch(
     #    mapped back to their combination by that one integer instead of a null-safe join on
     #    every identifier column, when the hashes of the combinations are all distinct
     t = t.mutate(_h=ibis.struct({c: t[c] for c in cols}).hash())
-    combos = t.group_by(cols).aggregate(n_rows=ibis._.count(), _h=t._h.min())
-    combos = combos.mutate(_combo=ibis.row_number()).cache()
+    combos = t.group_by(cols).aggregate(n_rows=ibis._.count(), _h=t._h.min()).cache()
+    counts = to_pandas(con, combos.aggregate(n=combos.count(), n_h=combos._h.nunique()))
+    by_hash = _HASH_JOIN and int(counts["n"].iloc[0]) == int(counts["n_h"].iloc[0])
+    # the hash is the combination's key when it is collision-free (no numbering pass needed)
+    combos = combos.mutate(_combo=combos._h) if by_hash else combos.mutate(
+        _combo=ibis.row_number()).cache()
 
     # 2. unpivot to (combo, type, value); number the identifiers by (type, value) once, so
-    #    the joins and counts below run on integers, not on long strings like e-mail hashes
+    #    the joins and counts below run on integers, not on long strings like e-mail hashes.
+    #    The type is carried as a small integer (its rank by name, so ordering by it orders
+    #    by type name): comparing and hashing a literal string per row costs seconds at 10M.
+    type_idx = {c: i for i, c in enumerate(cols)}
+    name_rank = {c: r for r, c in enumerate(sorted(cols))}
     long = ibis.union(
         *[
             combos.filter(combos[c].notnull()).select(
-                "_combo", "n_rows", id_type=ibis.literal(c), id_value=combos[c]
+                "_combo", "n_rows", o_idx=ibis.literal(name_rank[c], "int8"), id_value=combos[c]
             )
             for c in cols
         ]
     ).cache()
-    ident = long.select("id_type", "id_value").distinct()
-    ident = ident.mutate(code=ibis.row_number().over(order_by=[ident.id_type, ident.id_value]))
+    # the rows and combinations of each identifier come with the distinct identifiers (one
+    # hash aggregate), not from a second group-by over the unpivoted combinations
+    ident = long.group_by(["o_idx", "id_value"]).aggregate(
+        rows=long.n_rows.sum(), n_combos=long.count()
+    )
+    ident = ident.mutate(code=ibis.row_number().over(order_by=[ident.o_idx, ident.id_value]))
+    ident = ident.mutate(id_type=ident.o_idx.cases(*[(r, c) for c, r in name_rank.items()]))
     ident = ident.cache()
-    type_idx = {c: i for i, c in enumerate(cols)}
-    lc_all = long.join(ident, [long.id_type == ident.id_type, long.id_value == ident.id_value])
+    lc_all = long.join(ident, [long.o_idx == ident.o_idx, long.id_value == ident.id_value])
     lc_all = lc_all.select(
-        "_combo", "n_rows", "code", t_idx=lc_all.id_type.cases(*type_idx.items())
+        "_combo", "code",
+        t_idx=lc_all.o_idx.cases(*[(name_rank[c], i) for c, i in type_idx.items()]).cast("int8"),
     ).cache()
 
     # 3. links: distinct identifiers of each other type seen with each identifier. An identifier
@@ -234,22 +247,18 @@ def stitch(
     #    combinations than the smaller limit can be over a limit; the full counts (for the
     #    `identities` table) are computed only when that table is asked for.
     device_idx = [type_idx[c] for c in cols if c in device_types]
-    rows = lc_all.group_by("code").aggregate(rows=lc_all.n_rows.sum(), n_combos=lc_all.count())
-    rows = rows.cache()
-    cand = rows.filter(rows.n_combos > min(max_links, max_device_links)).select(c_code="code")
+    cand = ident.filter(ident.n_combos > min(max_links, max_device_links)).select(c_code="code")
     links = _link_counts(lc_all, cand, device_idx, max_links, max_device_links)
     nodes = (
-        ident.join(rows, "code")
-        .left_join(links, ident.code == links.a_code)
+        ident.left_join(links, ident.code == links.a_code)
         .select("id_type", "id_value", "code", "rows", "excess")
     )
 
     # 4. block placeholders and super-nodes
     placeholder = nodes.id_value.lower().isin(sorted({p.strip().lower() for p in placeholders}))
     super_node = nodes.excess.fill_null(0) > 0
-    nodes = nodes.mutate(
-        placeholder=placeholder, super=super_node, blocked=placeholder | super_node
-    ).cache()
+    nodes = nodes.mutate(placeholder=placeholder, super=super_node)
+    nodes = nodes.mutate(blocked=nodes.placeholder | nodes.super).cache()
     all_links = _link_counts(lc_all, None, device_idx, max_links, max_device_links)
     type_name = [(i, c) for c, i in type_idx.items()]
     identities_expr = (
@@ -270,10 +279,11 @@ def stitch(
     # 5. edges: link each usable identifier of a combination to the combination's first one
     usable = nodes.filter(~nodes.blocked).select(u_code="code")
     lc = lc_all.join(usable, lc_all.code == usable.u_code).select("_combo", "code")
-    # a window, not a join: a join on `code != anchor` can be planned as a nested loop
-    lc = lc.mutate(anchor=lc.code.min().over(group_by="_combo")).cache()
-    anchor = lc.select("_combo", "anchor").distinct()
-    edges = con.to_pyarrow(lc.filter(lc.code != lc.anchor).select("anchor", "code").distinct())
+    # a hash aggregate and an equi-join on _combo (`code != anchor` only filters after it): a
+    # window partitioned by 4M combinations sorts them all
+    anchor = lc.group_by("_combo").aggregate(anchor=lc.code.min()).cache()
+    e = lc.join(anchor, "_combo")
+    edges = con.to_pyarrow(e.filter(e.code != e.anchor).select("anchor", "code").distinct())
     src = edges["anchor"].to_numpy()
     dst = edges["code"].to_numpy()
     graph = coo_matrix((np.ones(len(src), dtype=np.int8), (src, dst)), shape=(m, m))
@@ -290,10 +300,9 @@ def stitch(
     node_person = np.where(blocked, 0, person_of_label[label]) if m else np.zeros(0, np.int64)
 
     # 6. rows → combination → anchor → person
-    counts = to_pandas(con, combos.aggregate(n=combos.count(), n_h=combos._h.nunique()))
-    if _HASH_JOIN and int(counts["n"].iloc[0]) == int(counts["n_h"].iloc[0]):
-        by_hash = combos.select("_h", "_combo").join(anchor, "_combo").select("_h", "anchor")
-        row_anchor = t.select("_row", "_h").join(by_hash, "_h").select("_row", "anchor")
+    if by_hash:  # _combo is _h
+        row_anchor = t.select("_row", "_h").join(anchor, t._h == anchor._combo)
+        row_anchor = row_anchor.select("_row", "anchor")
     else:  # a hash collision (e.g. a 32-bit hash on Spark): the exact join on every column
         row_anchor = t.left_join(
             combos, [t[c].identical_to(combos[c]) for c in cols]
