@@ -179,20 +179,29 @@ def available_samplers() -> list[str]:
     return out
 
 
-def _jax_cache() -> None:
-    """Keep JAX's compiled programs on disk (``.cache/jax``): a new process then skips most of
-    the XLA compilation that dominates a small model's fit. ``JAX_COMPILATION_CACHE_DIR``
-    overrides the place."""
+def _jax_setup(chains: int) -> None:
+    """Prepare JAX for a small model's fit.
+
+    - Keep compiled programs on disk (``.cache/jax``; ``JAX_COMPILATION_CACHE_DIR`` overrides
+      it), small ones included: a new process then skips most of the XLA compilation that
+      dominates the fit.
+    - Before JAX starts its CPU backend, ask for one CPU device per chain (at least one per
+      core), so that numpyro runs the chains in parallel (``chain_method="parallel"``) rather
+      than one after another. Has no effect once JAX has started (then chains run in turn).
+    """
     import jax
+    from jax._src import xla_bridge
 
     from analysis import config
 
-    if jax.config.jax_compilation_cache_dir:
-        return
-    path = os.environ.get("JAX_COMPILATION_CACHE_DIR") or str(config.CACHE_DIR / "jax")
-    jax.config.update("jax_compilation_cache_dir", path)
+    if not jax.config.jax_compilation_cache_dir:
+        path = os.environ.get("JAX_COMPILATION_CACHE_DIR") or str(config.CACHE_DIR / "jax")
+        jax.config.update("jax_compilation_cache_dir", path)
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
     jax.config.update("jax_persistent_cache_min_entry_size_bytes", -1)
+    forced = "xla_force_host_platform_device_count" in os.environ.get("XLA_FLAGS", "")
+    if not forced and not xla_bridge.backends_are_initialized() and xla_bridge.num_cpu_devices.value < 0:
+        jax.config.update("jax_num_cpu_devices", max(int(chains), os.cpu_count() or 1))
 
 
 class BayesianModel:
@@ -214,8 +223,9 @@ class BayesianModel:
     #: - ``draws``, ``tune``, ``chains``, ``target_accept``, ``random_seed`` as in ``pm.sample``;
     #: - ``nuts_sampler``: ``"numpyro"`` (JAX; default when installed: fastest cold start here,
     #:   see ``bench/transitions.py``), ``"pymc"`` or ``"nutpie"``;
-    #: - ``chain_method`` (numpyro): ``"parallel"`` (default; chains one after another on a single
-    #:   CPU device, each fast) or ``"vectorized"`` (lock-step; several times slower here);
+    #: - ``chain_method`` (numpyro): ``"parallel"`` (default; one CPU device per chain when JAX
+    #:   has not started yet, else one chain after another) or ``"vectorized"`` (lock-step; several
+    #:   times slower here);
     #: - ``dense_mass``: adapt a dense mass matrix (default True: simplex coordinates are
     #:   correlated, and with a diagonal one NUTS needs ~10x more steps per draw): numpyro
     #:   ``dense_mass``, PyMC ``init="jitter+adapt_full"``, nutpie's low-rank modified mass matrix;
@@ -308,7 +318,7 @@ class BayesianModel:
         kwargs: dict[str, Any] = {}
         dense = bool(cfg["dense_mass"])
         if sampler == "numpyro":
-            _jax_cache()
+            _jax_setup(int(cfg["chains"]))
             kwargs["nuts_sampler_kwargs"] = {
                 "chain_method": cfg["chain_method"],
                 "nuts_kwargs": {"dense_mass": dense},
