@@ -200,8 +200,20 @@ def _jax_setup(chains: int) -> None:
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
     jax.config.update("jax_persistent_cache_min_entry_size_bytes", -1)
     forced = "xla_force_host_platform_device_count" in os.environ.get("XLA_FLAGS", "")
-    if not forced and not xla_bridge.backends_are_initialized() and xla_bridge.num_cpu_devices.value < 0:
+    if (
+        not forced
+        and not xla_bridge.backends_are_initialized()
+        and xla_bridge.num_cpu_devices.value < 0
+    ):
         jax.config.update("jax_num_cpu_devices", max(int(chains), os.cpu_count() or 1))
+
+
+def _first_seed(seed: Any) -> int:
+    if seed is None:
+        return 0
+    if isinstance(seed, (list, tuple)):
+        return int(seed[0])
+    return int(seed)
 
 
 class BayesianModel:
@@ -279,6 +291,14 @@ class BayesianModel:
     def _fit_data(self) -> pd.DataFrame:
         return self.data
 
+    def _initial_points(
+        self, chains: int, rng: np.random.Generator
+    ) -> list[dict[str, np.ndarray]] | None:
+        """Dispersed starting points, one dict per chain (constrained values by variable name),
+        or None for PyMC's jittered ones. Giving them spares the JAX back end an eager, op-by-op
+        (and so compile-heavy) evaluation of the log-density at every jittered point."""
+        return None
+
     def _extra_attrs(self) -> dict[str, str]:
         """Constructor arguments besides data and configs, as strings, for :meth:`load`."""
         return {}
@@ -317,14 +337,22 @@ class BayesianModel:
         progress = _isatty() if cfg["progressbar"] is None else bool(cfg["progressbar"])
         kwargs: dict[str, Any] = {}
         dense = bool(cfg["dense_mass"])
+        starts = self._initial_points(
+            int(cfg["chains"]), np.random.default_rng(_first_seed(cfg["random_seed"]))
+        )
+        if starts is not None:
+            kwargs["initvals"] = starts
         if sampler == "numpyro":
             _jax_setup(int(cfg["chains"]))
             kwargs["nuts_sampler_kwargs"] = {
                 "chain_method": cfg["chain_method"],
                 "nuts_kwargs": {"dense_mass": dense},
             }
+            if starts is not None:
+                kwargs["nuts_sampler_kwargs"]["jitter"] = False
         elif sampler == "pymc":
-            kwargs["init"] = "jitter+adapt_full" if dense else "jitter+adapt_diag"
+            jitter = "" if starts is not None else "jitter+"
+            kwargs["init"] = f"{jitter}adapt_full" if dense else f"{jitter}adapt_diag"
             kwargs["cores"] = min(int(cfg["chains"]), os.cpu_count() or 1)
         elif sampler == "nutpie" and dense:
             kwargs["nuts_sampler_kwargs"] = {"low_rank_modified_mass_matrix": True}
@@ -362,12 +390,21 @@ class BayesianModel:
         ``fit`` arguments and the package version."""
         from analysis import __version__
 
-        parts = [self._model_type, self.data_hash, json.dumps(_jsonable(self.model_config), sort_keys=True),
-                 json.dumps(_jsonable({**self.sampler_config, **fit_kwargs}), sort_keys=True, default=str),
-                 json.dumps(self._extra_attrs(), sort_keys=True), __version__]
+        parts = [
+            self._model_type,
+            self.data_hash,
+            json.dumps(_jsonable(self.model_config), sort_keys=True),
+            json.dumps(
+                _jsonable({**self.sampler_config, **fit_kwargs}), sort_keys=True, default=str
+            ),
+            json.dumps(self._extra_attrs(), sort_keys=True),
+            __version__,
+        ]
         return hashlib.sha256("|".join(parts).encode()).hexdigest()[:20]
 
-    def fit_cached(self, cache_dir: str | Path | None = None, **fit_kwargs: Any) -> az.InferenceData:
+    def fit_cached(
+        self, cache_dir: str | Path | None = None, **fit_kwargs: Any
+    ) -> az.InferenceData:
         """:meth:`fit`, unless a fit of the same data and configs is saved in ``cache_dir``
         (default ``.cache/models``): then load it (a re-rendered report does not refit).
         Convergence is checked either way."""

@@ -323,14 +323,18 @@ class StageTransitionModel(BayesianModel):
         return self._table
 
     def _extra_attrs(self) -> dict[str, str]:
-        moves = {f: [t for t, ok in zip(self.to_states, row, strict=True) if ok]
-                 for f, row in zip(self.from_states, self.allowed, strict=True)}
+        moves = {
+            f: [t for t, ok in zip(self.to_states, row, strict=True) if ok]
+            for f, row in zip(self.from_states, self.allowed, strict=True)
+        }
         return {"stage_map": json.dumps({"stages": self.stages, "transitions": moves})}
 
     @classmethod
     def _from_fit_data(cls, data: pd.DataFrame, attrs: dict[str, Any], **configs: Any):
         sm = json.loads(attrs["stage_map"])
-        stage_map = StageMap(stages=tuple(sm["stages"]), touchpoints={}, transitions=sm["transitions"])
+        stage_map = StageMap(
+            stages=tuple(sm["stages"]), touchpoints={}, transitions=sm["transitions"]
+        )
         return cls(data, stage_map=stage_map, **configs)
 
     @property
@@ -354,6 +358,29 @@ class StageTransitionModel(BayesianModel):
         each group is one batched Dirichlet."""
         k = self.allowed.sum(1)
         return {int(n): np.flatnonzero(k == n) for n in np.unique(k) if n >= 2}
+
+    def _initial_points(self, chains: int, rng: np.random.Generator) -> list[dict[str, np.ndarray]]:
+        """Dispersed starts: rows near the pooled data's proportions (Dirichlet-perturbed) and
+        concentrations spread over the prior's bulk; none are on a boundary."""
+        pooled = self.counts.sum(0) + 1.0
+        points = []
+        for _ in range(chains):
+            start: dict[str, np.ndarray] = {}
+            for k, rows in self._row_groups().items():
+                share = np.stack([pooled[r][self.allowed[r]] for r in rows])
+                share = share / share.sum(1, keepdims=True)
+                if self.model_config["pooling"] == "partial":
+                    start[f"mean_k{k}"] = np.stack([rng.dirichlet(20 * s_ + 1) for s_ in share])
+                else:
+                    start[f"p_k{k}"] = np.stack(
+                        [[rng.dirichlet(20 * s_ + 1) for s_ in share] for _ in self.segments]
+                    )
+            if self.model_config["pooling"] == "partial":
+                start["concentration"] = np.exp(
+                    rng.uniform(np.log(5.0), np.log(200.0), len(self.from_states))
+                )
+            points.append(start)
+        return points
 
     def build_model(self):
         """The PyMC model (see the module docstring).
@@ -1049,18 +1076,22 @@ class DwellTimeModel(BayesianModel):
     def kaplan_meier(self) -> pd.DataFrame:
         """Empirical survival (Kaplan-Meier) of the visits the model uses, per segment and stage:
         ``segment, stage, days, survival`` — the model-free check for :meth:`survival`."""
-        u = self._used.sort_values(["cell", "days", "censored"], kind="stable").reset_index(drop=True)
+        u = self._used.sort_values(["cell", "days", "censored"], kind="stable").reset_index(
+            drop=True
+        )
         size = u.groupby("cell")["days"].transform("size")
         at_risk = size - u.groupby("cell").cumcount()
         step = np.log1p(-(~u["censored"]).astype(float) / at_risk)
         surv = np.exp(step.groupby(u["cell"]).cumsum())
         S = len(self.stages)
-        return pd.DataFrame({
-            "segment": np.asarray(self.segments, dtype=object)[u["cell"] // S],
-            "stage": np.asarray(self.stages, dtype=object)[u["cell"] % S],
-            "days": u["days"].to_numpy(),
-            "survival": surv.to_numpy(),
-        })
+        return pd.DataFrame(
+            {
+                "segment": np.asarray(self.segments, dtype=object)[u["cell"] // S],
+                "stage": np.asarray(self.stages, dtype=object)[u["cell"] % S],
+                "days": u["days"].to_numpy(),
+                "survival": surv.to_numpy(),
+            }
+        )
 
     def summary(self) -> pd.DataFrame:
         """segment, stage, median and mean days (mean, 90% interval), visits (uncensored/censored)."""
