@@ -1081,7 +1081,8 @@ class DwellTimeModel(BayesianModel):
         )
         size = u.groupby("cell")["days"].transform("size")
         at_risk = size - u.groupby("cell").cumcount()
-        step = np.log1p(-(~u["censored"]).astype(float) / at_risk)
+        with np.errstate(divide="ignore"):  # the last visit of a cell: log(0) = -inf, S = 0
+            step = pd.Series(np.log1p(-((~u["censored"]).astype(float) / at_risk).to_numpy()))
         surv = np.exp(step.groupby(u["cell"]).cumsum())
         S = len(self.stages)
         return pd.DataFrame(
