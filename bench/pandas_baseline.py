@@ -21,22 +21,36 @@ from analysis.schema import CONVERSION, DROPOFF, IDENTIFIER_COLUMNS, OPEN, START
 def stitch(events: pd.DataFrame, max_links: int = MAX_LINKS,
            max_device_links: int = MAX_DEVICE_LINKS) -> np.ndarray:
     cols = [c for c in IDENTIFIER_COLUMNS if c in events.columns]
-    long = events[cols].reset_index(drop=True).melt(ignore_index=False, var_name="t", value_name="v")
-    long = long.dropna(subset=["v"])
-    long["row"] = long.index.to_numpy()
-    long["node"] = pd.MultiIndex.from_arrays([long["t"], long["v"]]).factorize(sort=True)[0]
-    node_type = long.drop_duplicates("node").set_index("node")["t"]
-    node_val = long.drop_duplicates("node").set_index("node")["v"]
+    # one node per (type, value): factorize each identifier column on its own (hash-based,
+    # unsorted) and offset the codes -- far cheaper than factorizing (type, value) pairs
+    rows, nodes, tcodes, values, types = [], [], [], [], []
+    offset = 0
+    for i, t in enumerate(cols):
+        code, uniq = pd.factorize(events[t].to_numpy())
+        present = code >= 0
+        rows.append(np.flatnonzero(present))
+        nodes.append(code[present] + offset)
+        tcodes.append(np.full(int(present.sum()), i, dtype=np.int8))
+        values.append(np.asarray(uniq, dtype=object))
+        types.append(np.full(len(uniq), i, dtype=np.int8))
+        offset += len(uniq)
+    long = pd.DataFrame({
+        "row": np.concatenate(rows),
+        "node": np.concatenate(nodes),
+        "t": pd.Categorical.from_codes(np.concatenate(tcodes), categories=cols),
+    })
+    node_type = pd.Series(pd.Categorical.from_codes(np.concatenate(types), categories=cols))
+    node_val = pd.Series(np.concatenate(values))
     pairs = long[["row", "node"]].merge(long[["row", "node", "t"]], on="row", suffixes=("", "_b"))
-    pairs = pairs[pairs["node"].map(node_type).to_numpy() != pairs["t"].to_numpy()]
+    pairs = pairs[node_type.cat.codes.to_numpy()[pairs["node"].to_numpy()] != pairs["t"].cat.codes.to_numpy()]
     pairs = pairs.drop_duplicates(["node", "node_b"])
-    per_type = pairs.groupby(["node", "t"]).size().rename("k").reset_index()
-    limit = np.where(per_type["t"].isin(DEVICE_TYPES), max_device_links, max_links)
+    per_type = pairs.groupby(["node", "t"], observed=True).size().rename("k").reset_index()
+    limit = np.where(per_type["t"].astype(str).isin(DEVICE_TYPES), max_device_links, max_links)
     over = per_type.loc[per_type["k"].to_numpy() > limit, "node"].unique()
     n_nodes = int(long["node"].max()) + 1
     is_super = np.zeros(n_nodes, dtype=bool)
     is_super[over] = True
-    placeholder = node_val.sort_index().str.lower().isin(DEFAULT_PLACEHOLDERS).to_numpy()
+    placeholder = node_val.str.lower().isin(DEFAULT_PLACEHOLDERS).to_numpy()
     blocked = placeholder | is_super
     ok = long[~blocked[long["node"].to_numpy()]]
     anchor = ok.groupby("row")["node"].min()
@@ -53,7 +67,23 @@ def journeys(events: pd.DataFrame, person: np.ndarray, inactivity_days=30.0, loo
     ev = events[["event_id", "channel", "stage", "conversion", "revenue", "segment"]].copy()
     ev["us"] = events["timestamp"].astype("datetime64[us, UTC]").astype("int64")  # int64 µs, vectorised
     ev["person"] = person
-    ev = ev[ev["person"] >= 0].sort_values(["person", "us", "event_id"], kind="stable")
+    ev = ev[ev["person"] >= 0]
+    # order by (person, time, event_id): an integer lexsort, then the rare exact ties (same
+    # person and microsecond) put in event_id order -- not a sort_values of the whole frame
+    p_, u_ = ev["person"].to_numpy(), ev["us"].to_numpy()
+    order = np.lexsort((u_, p_))
+    ps, us_ = p_[order], u_[order]
+    tie = np.zeros(len(order), dtype=bool)
+    dup = (ps[1:] == ps[:-1]) & (us_[1:] == us_[:-1])
+    tie[1:] |= dup
+    tie[:-1] |= dup
+    if tie.any():
+        pos = np.flatnonzero(tie)
+        group = np.cumsum(np.concatenate([[True], ~dup]))[pos]
+        eid = ev["event_id"].to_numpy()[order[pos]]
+        fix = pd.DataFrame({"g": group, "e": eid, "o": order[pos]}).sort_values(["g", "e"], kind="stable")
+        order[pos] = fix["o"].to_numpy()
+    ev = ev.iloc[order]
     same = ev["person"].to_numpy()[1:] == ev["person"].to_numpy()[:-1]
     gap = np.diff(ev["us"].to_numpy()) >= int(inactivity_days * 86400e6)
     prev_conv = ev["conversion"].to_numpy()[:-1]
