@@ -1,0 +1,96 @@
+"""Attribution models: parity with peers on the same input, hand-checked rules, input errors."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from analysis.models.attribution import HEURISTIC_MODELS, explode_paths, heuristic_attribution
+from analysis.schema import DataError
+
+
+@pytest.fixture(scope="module")
+def ca_data():
+    """ChannelAttribution's bundled ``Data.csv``: 10,000 real-format paths."""
+    spec = importlib.util.find_spec("cypack")
+    if spec is None:
+        pytest.fail("channelattribution is not installed (it is in requirements.lock: run make venv)")
+    path = Path(next(iter(spec.submodule_search_locations))) / "data" / "Data.csv"
+    return pd.read_csv(path, sep=";")
+
+
+def test_heuristics_identical_to_channelattribution(ca_data):
+    import ChannelAttribution as ca
+
+    peer = ca.heuristic_models(ca_data, "path", "total_conversions", var_value="total_conversion_value")
+    peer = peer.set_index("channel_name").sort_index()
+    ours = heuristic_attribution(ca_data, conversions="total_conversions", value="total_conversion_value")
+    ours = ours.set_index("channel")
+    assert list(ours.index) == list(peer.index)
+    for theirs, mine in (("first_touch", "first_touch"), ("last_touch", "last_touch"), ("linear_touch", "linear")):
+        for kind in ("conversions", "value"):
+            np.testing.assert_allclose(ours[f"{mine}_{kind}"], peer[f"{theirs}_{kind}"], rtol=1e-12, atol=1e-9)
+
+
+def test_every_model_hands_out_exactly_the_total(ca_data):
+    ours = heuristic_attribution(ca_data, conversions="total_conversions", value="total_conversion_value")
+    for m in HEURISTIC_MODELS:
+        assert ours[f"{m}_conversions"].sum() == pytest.approx(ca_data["total_conversions"].sum())
+        assert ours[f"{m}_value"].sum() == pytest.approx(ca_data["total_conversion_value"].sum())
+
+
+def test_rules_on_hand_computed_paths():
+    paths = pd.DataFrame({
+        "path": ["search > social > email > direct", "direct > direct", "display"],
+        "conversions": [4, 2, 1],
+        "nulls": [0, 0, 5],
+        "value": [40.0, 20.0, 10.0],
+    })
+    out = heuristic_attribution(paths, half_life=1.0).set_index("channel")
+    # last non-direct: path 1 -> email; path 2 is all direct -> direct; path 3 -> display
+    assert out["last_non_direct_conversions"].to_dict() == {
+        "direct": 2.0, "display": 1.0, "email": 4.0, "search": 0.0, "social": 0.0}
+    # U-shape on 4 touches: 40% first, 10% + 10% middle, 40% last; on 2 touches 50/50
+    assert out.loc["search", "position_based_conversions"] == pytest.approx(0.4 * 4)
+    assert out.loc["social", "position_based_conversions"] == pytest.approx(0.1 * 4)
+    assert out.loc["direct", "position_based_conversions"] == pytest.approx(0.4 * 4 + 2)
+    # time decay, half-life 1 touch: weights 1/8, 1/4, 1/2, 1 (normalised by 15/8)
+    assert out.loc["search", "time_decay_conversions"] == pytest.approx(4 * (1 / 8) / (15 / 8))
+    assert out.loc["email", "time_decay_value"] == pytest.approx(40 * (1 / 2) / (15 / 8))
+    assert out.loc["display", "first_touch_value"] == 10.0
+
+
+def test_spaces_around_separators_do_not_matter():
+    a = heuristic_attribution(pd.DataFrame({"path": ["a > b", "a>b"], "conversions": [1, 1]}), models=["linear"])
+    assert a.set_index("channel")["linear_conversions"].to_dict() == {"a": 1.0, "b": 1.0}
+    t = explode_paths(pd.DataFrame({"path": ["x > y > x"]}))
+    assert t["channel"].tolist() == ["x", "y", "x"] and t["length"].tolist() == [3, 3, 3]
+
+
+def test_bad_path_tables_are_named():
+    with pytest.raises(DataError, match=r"missing column\(s\) \['conversions'\]"):
+        heuristic_attribution(pd.DataFrame({"path": ["a"]}))
+    with pytest.raises(DataError, match="missing or negative") as e:
+        heuristic_attribution(pd.DataFrame({"path": ["a", "b"], "conversions": [1, -2]}))
+    assert e.value.rows == [2]
+    with pytest.raises(DataError, match="empty path"):
+        heuristic_attribution(pd.DataFrame({"path": ["a", " "], "conversions": [1, 1]}))
+    with pytest.raises(ValueError, match="unknown model"):
+        heuristic_attribution(pd.DataFrame({"path": ["a"], "conversions": [1]}), models=["u_shape"])
+    with pytest.raises(ValueError, match="position_weights"):
+        heuristic_attribution(pd.DataFrame({"path": ["a"], "conversions": [1]}), position_weights=(0.5, 0.5, 0.5))
+
+
+def test_attributes_journey_paths(synth_small):
+    import analysis
+
+    ev, _ = synth_small
+    paths = analysis.build_journeys(analysis.stitch_identities(ev)).channel_paths()
+    out = heuristic_attribution(paths)
+    assert set(out["channel"]) <= set(ev["channel"])
+    assert out["last_touch_conversions"].sum() == pytest.approx(paths["conversions"].sum())
+    assert out["linear_value"].sum() == pytest.approx(paths["value"].sum())
