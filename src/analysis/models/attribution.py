@@ -15,7 +15,7 @@ import pandas as pd
 
 from analysis.schema import DataError
 
-__all__ = ["HEURISTIC_MODELS", "heuristic_attribution", "explode_paths"]
+__all__ = ["HEURISTIC_MODELS", "explode_paths", "heuristic_attribution", "markov_attribution"]
 
 #: Rule-based models of :func:`heuristic_attribution`, in output order.
 HEURISTIC_MODELS: tuple[str, ...] = (
@@ -150,3 +150,108 @@ def heuristic_attribution(
     credit = pd.DataFrame(cols)
     credit["channel"] = t["channel"].to_numpy()
     return credit.groupby("channel", sort=True).sum().reset_index()
+
+
+def _transition_counts(paths: pd.DataFrame, path: str, conversions: str, nulls: str, sep: str):
+    """Order-1 transition counts over states ``(start)``, channels, ``(conversion)``, ``(null)``.
+
+    Every path is start → c1 → … → cn → conversion (weight: its conversions) and → null (its
+    nulls); repeated consecutive touches of one channel count once (no self-transitions), as in
+    ChannelAttribution.
+    """
+    t = explode_paths(paths, path, sep)
+    pid = t["path_id"].to_numpy()
+    ch = t["channel"].to_numpy()
+    keep = np.ones(len(t), dtype=bool)
+    keep[1:] = (pid[1:] != pid[:-1]) | (ch[1:] != ch[:-1])
+    t = t[keep].reset_index(drop=True)
+    channels = sorted(set(t["channel"]))
+    idx = {c: i + 1 for i, c in enumerate(channels)}
+    n_states = len(channels) + 3  # start, channels, conversion, null
+    conv_s, null_s = n_states - 2, n_states - 1
+    pid = t["path_id"].to_numpy()
+    state = t["channel"].map(idx).to_numpy()
+    w_conv = pd.to_numeric(paths[conversions]).to_numpy(float)
+    w_null = pd.to_numeric(paths[nulls]).to_numpy(float) if nulls is not None else np.zeros(len(paths))
+    total = (w_conv + w_null)[pid]
+    first = np.concatenate([[True], pid[1:] != pid[:-1]])
+    last = np.concatenate([pid[1:] != pid[:-1], [True]])
+    prev = np.where(first, 0, np.concatenate([[0], state[:-1]]))
+    counts = np.zeros((n_states, n_states))
+    np.add.at(counts, (prev, state), total)
+    np.add.at(counts, (state[last], conv_s), w_conv[pid[last]])
+    np.add.at(counts, (state[last], null_s), w_null[pid[last]])
+    return channels, counts
+
+
+def _conversion_from_start(P: np.ndarray, removed: np.ndarray | None = None) -> np.ndarray:
+    """P(absorbed in conversion from start) for transition matrices ``P`` (..., S, S); with
+    ``removed`` (a channel state index per leading batch), that channel becomes a dead end."""
+    S = P.shape[-1]
+    transient = S - 2
+    Q = P[..., :transient, :transient].copy()
+    R = P[..., :transient, S - 2].copy()
+    if removed is not None:
+        for b, r in enumerate(removed):
+            Q[b, :, r] = 0.0  # moving into the removed channel ends the journey without conversion
+            R[b, r] = 0.0
+    b_ = np.linalg.solve(np.eye(transient) - Q, R[..., None])[..., 0]
+    return b_[..., 0]
+
+
+def markov_attribution(
+    paths: pd.DataFrame,
+    *,
+    order: int = 1,
+    path: str = "path",
+    conversions: str = "conversions",
+    nulls: str | None = "nulls",
+    value: str | None = "value",
+    sep: str = ">",
+) -> pd.DataFrame:
+    """Markov-chain removal-effect attribution, solved exactly (absorbing-chain algebra).
+
+    Conventions (peers differ; these are ChannelAttribution's):
+
+    - states ``(start)``, the channels, ``(conversion)``, ``(null)``; a path with ``c``
+      conversions and ``m`` nulls contributes ``c + m`` to each of its moves, ``c`` to its last
+      channel → conversion and ``m`` to last channel → null;
+    - repeated consecutive touches of a channel count once (no self-transitions);
+    - removing a channel sends every journey that would enter it to ``(null)``; its removal
+      effect is ``1 - P(convert | removed) / P(convert)``, and conversions (and value) are shared
+      in proportion to the removal effects.
+
+    Only ``order=1`` so far; orders 2–4 and posterior draws come next (issue 4). ``value`` is
+    shared by the *conversion* removal effects; ChannelAttribution computes a separate
+    value-weighted removal effect (up to 7% apart per channel on its ``Data.csv``): matching
+    that convention is still open.
+
+    Returns
+    -------
+    DataFrame
+        ``channel, removal_effect, conversions`` and, with ``value``, ``value``.
+    """
+    if order != 1:
+        raise NotImplementedError("markov_attribution: only order=1 is implemented so far")
+    if value is not None and value not in paths.columns and value == "value":
+        value = None
+    if nulls is not None and nulls not in paths.columns and nulls == "nulls":
+        nulls = None
+    _check_paths(paths, path, conversions, value)
+    paths = paths.reset_index(drop=True)
+    channels, counts = _transition_counts(paths, path, conversions, nulls, sep)
+    rows = counts.sum(1, keepdims=True)
+    P = np.divide(counts, rows, out=np.zeros_like(counts), where=rows > 0)
+    base = _conversion_from_start(P[None])[0]
+    k = len(channels)
+    removed = _conversion_from_start(np.broadcast_to(P, (k, *P.shape)), removed=np.arange(1, k + 1))
+    effect = 1.0 - removed / base if base > 0 else np.zeros(k)
+    share = effect / effect.sum() if effect.sum() > 0 else np.zeros(k)
+    out = pd.DataFrame({
+        "channel": channels,
+        "removal_effect": effect,
+        "conversions": share * pd.to_numeric(paths[conversions]).sum(),
+    })
+    if value is not None:
+        out["value"] = share * pd.to_numeric(paths[value]).sum()
+    return out
