@@ -131,3 +131,33 @@ def test_markov_removal_effects_by_hand():
     # without a: 1/4 → RE 1/2; without c: 1/4 → RE 1/2; without b: 0 → RE 1
     assert out["removal_effect"].to_dict() == pytest.approx({"a": 0.5, "b": 1.0, "c": 0.5})
     assert out["conversions"].to_dict() == pytest.approx({"a": 0.5, "b": 1.0, "c": 0.5})
+
+
+def test_shapley_identical_to_mta(ca_data):
+    """mta's exact Shapley uses v(S) = conversions of journeys whose channel set lies within S;
+    with that value function ours gives the same shares (mta rounds to 6 decimals)."""
+    from mta import MTA
+
+    from analysis.models.attribution import shapley_attribution
+
+    peer = MTA(data=ca_data[["path", "total_conversions", "total_null"]].copy(),
+               allow_loops=False, add_timepoints=False, sep=" > ").shapley()
+    peer = pd.Series(dict(peer.attribution["shapley"]))
+    ours = shapley_attribution(ca_data, conversions="total_conversions", nulls="total_null",
+                               value_function="conversions").set_index("channel")
+    assert list(ours.index) == sorted(peer.index)
+    np.testing.assert_allclose(ours["share"], peer[ours.index], atol=2e-6)
+    # the two value functions differ: conversion rates credit channels differently
+    rate = shapley_attribution(ca_data, conversions="total_conversions", nulls="total_null").set_index("channel")
+    assert not np.allclose(rate["share"], ours["share"], atol=1e-3)
+
+
+def test_shapley_conversion_rate_by_hand():
+    """v(a) = 1/2, v(b) = 0, v(ab) = 3/6: phi_a = 1/2·1/2 + 1/2·(1/2 - 0) = 1/2, phi_b = 0."""
+    from analysis.models.attribution import shapley_attribution
+
+    paths = pd.DataFrame({"path": ["a", "b", "a > b"], "conversions": [1, 0, 2], "nulls": [1, 2, 0]})
+    out = shapley_attribution(paths).set_index("channel")["shapley"]
+    assert out.to_dict() == pytest.approx({"a": 0.5, "b": 0.0})
+    with pytest.raises(ValueError, match="value_function"):
+        shapley_attribution(paths, value_function="rate")

@@ -15,7 +15,7 @@ import pandas as pd
 
 from analysis.schema import DataError
 
-__all__ = ["HEURISTIC_MODELS", "explode_paths", "heuristic_attribution", "markov_attribution"]
+__all__ = ["HEURISTIC_MODELS", "explode_paths", "heuristic_attribution", "markov_attribution", "shapley_attribution"]
 
 #: Rule-based models of :func:`heuristic_attribution`, in output order.
 HEURISTIC_MODELS: tuple[str, ...] = (
@@ -254,4 +254,78 @@ def markov_attribution(
     })
     if value is not None:
         out["value"] = share * pd.to_numeric(paths[value]).sum()
+    return out
+
+
+def shapley_attribution(
+    paths: pd.DataFrame,
+    *,
+    value_function: str = "conversion_rate",
+    path: str = "path",
+    conversions: str = "conversions",
+    nulls: str | None = "nulls",
+    sep: str = ">",
+    max_channels: int = 20,
+) -> pd.DataFrame:
+    """Exact Shapley values of channels over coalitions (unordered: a journey is its channel set).
+
+    ``v(S)`` is computed from the journeys whose set of channels lies within ``S``:
+
+    - ``"conversion_rate"`` (default): their conversions / their journeys (conversions + nulls);
+      0 when there are none;
+    - ``"conversions"``: their conversions — mta's ``MTA.shapley`` convention.
+
+    All ``2^n`` coalitions are evaluated at once: conversions and nulls are summed per channel
+    set (a bitmask), a subset-sum (zeta) transform gives ``v`` for every coalition, and each
+    channel's value is the weighted sum of its marginal contributions — ``O(n 2^n)``, about a
+    second for 20 channels.
+
+    Returns
+    -------
+    DataFrame
+        ``channel, shapley`` (the value) and ``share`` (shapley / sum), one row per channel.
+    """
+    if value_function not in ("conversion_rate", "conversions"):
+        raise ValueError("value_function must be 'conversion_rate' or 'conversions'")
+    if nulls is not None and nulls not in paths.columns and nulls == "nulls":
+        nulls = None
+    if value_function == "conversion_rate" and nulls is None:
+        raise DataError("shapley_attribution: conversion rates need the nulls column", column="nulls",
+                        fix="pass nulls=... or value_function='conversions'")
+    _check_paths(paths, path, conversions, None)
+    paths = paths.reset_index(drop=True)
+    t = explode_paths(paths, path, sep)
+    channels = sorted(set(t["channel"]))
+    n = len(channels)
+    if n > max_channels:
+        raise ValueError(f"{n} channels: exact Shapley needs 2^{n} coalitions; group channels or raise max_channels")
+    bit = t["channel"].map({c: i for i, c in enumerate(channels)}).to_numpy()
+    mask = np.zeros(len(paths), dtype=np.int64)
+    np.bitwise_or.at(mask, t["path_id"].to_numpy(), np.left_shift(1, bit).astype(np.int64))
+    size = 1 << n
+    conv = np.bincount(mask, weights=pd.to_numeric(paths[conversions]).to_numpy(float), minlength=size)
+    total = conv.copy()
+    if nulls is not None:
+        total += np.bincount(mask, weights=pd.to_numeric(paths[nulls]).to_numpy(float), minlength=size)
+    for i in range(n):  # zeta transform: f(S) = sum over subsets of S
+        for f in (conv, total):
+            view = f.reshape(-1, 2, 1 << i)
+            view[:, 1, :] += view[:, 0, :]
+    if value_function == "conversions":
+        v = conv
+    else:
+        v = np.divide(conv, total, out=np.zeros(size), where=total > 0)
+    masks = np.arange(size)
+    popcount = np.zeros(size, dtype=np.int64)
+    for i in range(n):
+        popcount += (masks >> i) & 1
+    from math import factorial
+
+    weight = np.array([factorial(s) * factorial(n - s - 1) / factorial(n) for s in range(n)])
+    phi = np.empty(n)
+    for i in range(n):
+        without = masks[(masks >> i) & 1 == 0]
+        phi[i] = float((weight[popcount[without]] * (v[without | (1 << i)] - v[without])).sum())
+    out = pd.DataFrame({"channel": channels, "shapley": phi})
+    out["share"] = phi / phi.sum() if phi.sum() != 0 else 0.0
     return out
