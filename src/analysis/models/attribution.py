@@ -152,25 +152,48 @@ def heuristic_attribution(
     return credit.groupby("channel", sort=True).sum().reset_index()
 
 
-def _transition_counts(paths: pd.DataFrame, path: str, conversions: str, nulls: str, sep: str):
-    """Order-1 transition counts over states ``(start)``, channels, ``(conversion)``, ``(null)``.
+def _transition_counts(paths: pd.DataFrame, path: str, conversions: str, nulls: str | None, sep: str,
+                       order: int = 1):
+    """Order-``k`` transition counts over states ``(start)``, channel states, ``(conversion)``,
+    ``(null)`` — ChannelAttribution's conventions.
 
-    Every path is start → c1 → … → cn → conversion (weight: its conversions) and → null (its
-    nulls); repeated consecutive touches of one channel count once (no self-transitions), as in
-    ChannelAttribution.
+    A state is a window of ``k`` consecutive touches (the whole path when it is shorter). Every
+    path is start → s1 → … → sm → conversion (weight: its conversions) and → null (its nulls);
+    each move carries conversions + nulls. A move from a state to itself is not counted (for
+    ``k = 1``: repeated consecutive touches count once).
+
+    Returns the state labels (``" > "``-joined windows), a boolean state × channel membership
+    matrix, the channel names and the count matrix.
     """
     t = explode_paths(paths, path, sep)
     pid = t["path_id"].to_numpy()
-    ch = t["channel"].to_numpy()
-    keep = np.ones(len(t), dtype=bool)
-    keep[1:] = (pid[1:] != pid[:-1]) | (ch[1:] != ch[:-1])
-    t = t[keep].reset_index(drop=True)
+    pos = t["position"].to_numpy()
+    n = t["length"].to_numpy()
+    k = int(order)
+    keep = (pos <= n - k) | ((n < k) & (pos == 0))  # window starts
+    parts = [t["channel"]]
+    for j in range(1, k):
+        parts.append(t.groupby("path_id")["channel"].shift(-j))
+    label = parts[0].astype(str)
+    for j in range(1, k):
+        label = label + np.where(parts[j].isna(), "", " > " + parts[j].fillna("").astype(str))
+    w = pd.DataFrame({"path_id": pid[keep], "state": label.to_numpy()[keep]})
+    # no self-transitions
+    sp, ss = w["path_id"].to_numpy(), w["state"].to_numpy()
+    same = np.zeros(len(w), dtype=bool)
+    same[1:] = (sp[1:] == sp[:-1]) & (ss[1:] == ss[:-1])
+    w = w[~same].reset_index(drop=True)
+    codes, states = pd.factorize(w["state"], sort=True)
     channels = sorted(set(t["channel"]))
-    idx = {c: i + 1 for i, c in enumerate(channels)}
-    n_states = len(channels) + 3  # start, channels, conversion, null
+    member = np.zeros((len(states), len(channels)), dtype=bool)
+    cidx = {c: i for i, c in enumerate(channels)}
+    for si, st in enumerate(states):  # distinct states only (at most a few thousand)
+        for c in st.split(" > "):
+            member[si, cidx[c]] = True
+    n_states = len(states) + 3  # start, states, conversion, null
     conv_s, null_s = n_states - 2, n_states - 1
-    pid = t["path_id"].to_numpy()
-    state = t["channel"].map(idx).to_numpy()
+    pid = w["path_id"].to_numpy()
+    state = codes + 1
     w_conv = pd.to_numeric(paths[conversions]).to_numpy(float)
     w_null = pd.to_numeric(paths[nulls]).to_numpy(float) if nulls is not None else np.zeros(len(paths))
     total = (w_conv + w_null)[pid]
@@ -181,7 +204,7 @@ def _transition_counts(paths: pd.DataFrame, path: str, conversions: str, nulls: 
     np.add.at(counts, (prev, state), total)
     np.add.at(counts, (state[last], conv_s), w_conv[pid[last]])
     np.add.at(counts, (state[last], null_s), w_null[pid[last]])
-    return channels, counts
+    return list(states), member, channels, counts
 
 
 def _conversion_from_start(P: np.ndarray, removed: np.ndarray | None = None) -> np.ndarray:
@@ -191,12 +214,24 @@ def _conversion_from_start(P: np.ndarray, removed: np.ndarray | None = None) -> 
     transient = S - 2
     Q = P[..., :transient, :transient].copy()
     R = P[..., :transient, S - 2].copy()
-    if removed is not None:
-        for b, r in enumerate(removed):
-            Q[b, :, r] = 0.0  # moving into the removed channel ends the journey without conversion
-            R[b, r] = 0.0
+    if removed is not None:  # (batch, transient) mask of dead states
+        Q = np.where(removed[:, None, :], 0.0, Q)  # moving into a removed state ends the journey
+        R = np.where(removed, 0.0, R)
     b_ = np.linalg.solve(np.eye(transient) - Q, R[..., None])[..., 0]
     return b_[..., 0]
+
+
+def _conversion_from_start_sparse(P: np.ndarray, dead: np.ndarray) -> float:
+    """:func:`_conversion_from_start` for one large, sparse transition matrix."""
+    from scipy.sparse import csr_matrix, identity
+    from scipy.sparse.linalg import spsolve
+
+    S = P.shape[0]
+    alive = (~dead).astype(float)
+    Q = csr_matrix(P[: S - 2, : S - 2] * alive[None, :])
+    R = P[: S - 2, S - 2] * alive
+    b = spsolve((identity(S - 2, format="csc") - Q).tocsc(), R)
+    return float(b[0])
 
 
 def markov_attribution(
@@ -213,15 +248,17 @@ def markov_attribution(
 
     Conventions (peers differ; these are ChannelAttribution's):
 
-    - states ``(start)``, the channels, ``(conversion)``, ``(null)``; a path with ``c``
-      conversions and ``m`` nulls contributes ``c + m`` to each of its moves, ``c`` to its last
-      channel → conversion and ``m`` to last channel → null;
-    - repeated consecutive touches of a channel count once (no self-transitions);
-    - removing a channel sends every journey that would enter it to ``(null)``; its removal
-      effect is ``1 - P(convert | removed) / P(convert)``, and conversions (and value) are shared
-      in proportion to the removal effects.
+    - states ``(start)``, windows of ``order`` consecutive touches (the whole path when it is
+      shorter), ``(conversion)``, ``(null)``; a path with ``c`` conversions and ``m`` nulls
+      contributes ``c + m`` to each of its moves, ``c`` to its last state → conversion and ``m``
+      to last state → null;
+    - a move from a state to itself is not counted (order 1: repeated touches count once);
+    - removing a channel sends every journey that would enter a state containing it to
+      ``(null)``; its removal effect is ``1 - P(convert | removed) / P(convert)``, and
+      conversions (and value) are shared in proportion to the removal effects.
 
-    Only ``order=1`` so far; orders 2–4 and posterior draws come next (issue 4). ``value`` is
+    Exact: the absorbing chain is solved, no simulation. Posterior draws (Dirichlet rows) are not
+    there yet (issue 4). ``value`` is
     shared by the *conversion* removal effects; ChannelAttribution computes a separate
     value-weighted removal effect (up to 7% apart per channel on its ``Data.csv``): matching
     that convention is still open.
@@ -231,20 +268,26 @@ def markov_attribution(
     DataFrame
         ``channel, removal_effect, conversions`` and, with ``value``, ``value``.
     """
-    if order != 1:
-        raise NotImplementedError("markov_attribution: only order=1 is implemented so far")
+    if order not in (1, 2, 3, 4):
+        raise ValueError("order must be 1, 2, 3 or 4")
     if value is not None and value not in paths.columns and value == "value":
         value = None
     if nulls is not None and nulls not in paths.columns and nulls == "nulls":
         nulls = None
     _check_paths(paths, path, conversions, value)
     paths = paths.reset_index(drop=True)
-    channels, counts = _transition_counts(paths, path, conversions, nulls, sep)
+    _, member, channels, counts = _transition_counts(paths, path, conversions, nulls, sep, order)
     rows = counts.sum(1, keepdims=True)
     P = np.divide(counts, rows, out=np.zeros_like(counts), where=rows > 0)
-    base = _conversion_from_start(P[None])[0]
     k = len(channels)
-    removed = _conversion_from_start(np.broadcast_to(P, (k, *P.shape)), removed=np.arange(1, k + 1))
+    dead = np.zeros((k, P.shape[0] - 2), dtype=bool)  # transient states: start + channel states
+    dead[:, 1:] = member.T  # removing a channel kills every state that contains it
+    if P.shape[0] <= 400:
+        base = _conversion_from_start(P[None])[0]
+        removed = _conversion_from_start(np.broadcast_to(P, (k, *P.shape)), removed=dead)
+    else:  # higher orders: thousands of states, few moves each -> sparse solves
+        base = _conversion_from_start_sparse(P, np.zeros(P.shape[0] - 2, dtype=bool))
+        removed = np.array([_conversion_from_start_sparse(P, d) for d in dead])
     effect = 1.0 - removed / base if base > 0 else np.zeros(k)
     share = effect / effect.sum() if effect.sum() > 0 else np.zeros(k)
     out = pd.DataFrame({
