@@ -92,6 +92,12 @@ class Journeys:
         """``as_of`` in microseconds since the epoch (the unit of ``_us``)."""
         return int(self.as_of.value // 1000)
 
+    def _entered_by(self, mature_days: float) -> int:
+        """The latest entry time (µs) of a visit that is ``mature_days`` old at ``as_of``."""
+        if not mature_days >= 0:
+            raise ValueError(f"mature_days must be >= 0, got {mature_days}")
+        return self._as_of_us - int(mature_days * _DAY)
+
     @cached_property
     def _journeys_expr(self) -> ibis.Table:
         """One row per journey (cached in the engine)."""
@@ -238,9 +244,7 @@ class Journeys:
         )
         trans = ibis.union(into, out)
         if mature_days is not None:
-            if not mature_days >= 0:
-                raise ValueError(f"mature_days must be >= 0, got {mature_days}")
-            trans = trans.filter(trans._from_us <= self._as_of_us - int(mature_days * _DAY))
+            trans = trans.filter(trans._from_us <= self._entered_by(mature_days))
         trans = self._with_by(trans.drop("_from_us"), by)
         counts = trans.group_by([*by, "from_stage", "to_stage"]).aggregate(n=ibis._.count())
         df = to_pandas(self.con, counts)
@@ -264,9 +268,7 @@ class Journeys:
         self._check_by(by)
         runs = self._runs
         if mature_days is not None:
-            if not mature_days >= 0:
-                raise ValueError(f"mature_days must be >= 0, got {mature_days}")
-            runs = runs.filter(runs._us <= self._as_of_us - int(mature_days * _DAY))
+            runs = runs.filter(runs._us <= self._entered_by(mature_days))
         rw = ibis.window(group_by=KEYS, order_by=runs.pos)
         runs = runs.mutate(
             run_index=ibis.row_number().over(rw),
