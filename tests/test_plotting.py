@@ -75,3 +75,25 @@ def test_plot_dwell_curves_draws_model_and_kaplan_meier():
     assert len(ax.lines) == 2 + 2  # a model line per stage, a KM step per stage (the Do one empty)
     assert [t.get_text() for t in ax.get_legend().get_texts()] == ["See", "Do"]
     plt.close("all")
+
+
+def test_plot_attribution_comparison_sorts_channels_and_draws_intervals():
+    from matplotlib.container import ErrorbarContainer
+
+    nan = float("nan")
+    table = pd.DataFrame({
+        "channel": ["a", "b", "c"] * 3,
+        "model": ["last_touch"] * 3 + ["markov_1"] * 3 + ["bayesian"] * 3,
+        "conversions": [1.0, 5.0, 3.0, 2.0, 4.0, 3.0, 1.0, 6.0, 2.0],
+        "lower": [nan] * 3 + [1.0, 3.0, 2.0] + [0.5, 5.0, 1.0],
+        "upper": [nan] * 3 + [3.0, 5.0, 4.0] + [1.5, 7.0, 3.0],
+    })
+    ax = plotting.plot_attribution_comparison(table)
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["b", "c", "a"]  # by mean, largest first
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert legend == ["last_touch", "markov_1 (90% interval)", "bayesian (90% interval)"]
+    assert sum(isinstance(c, ErrorbarContainer) for c in ax.containers) == 2  # models with intervals
+    ax = plotting.plot_attribution_comparison(table, top=2)
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["b", "c"]
+    assert "top 2" in ax.get_title()
+    plt.close("all")

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
+import numpy as np
 import pandas as pd
 import seaborn as sns
 
@@ -176,3 +177,38 @@ def plot_ppc(ppc: pd.DataFrame, *, ax=None) -> plt.Axes:
     axes[0].figure.suptitle("Posterior predictive check: observed (x) vs predicted 90% interval")
     axes[0].figure.tight_layout()
     return axes[0]
+
+
+# ------------------------------------------------------------------ attribution
+def plot_attribution_comparison(table: pd.DataFrame, *, ax=None, top: int | None = None) -> plt.Axes:
+    """Attributed conversions per channel (rows), one colour per model, side by side; models
+    with intervals (``lower/upper``) get error bars. Channels are sorted by their mean over the
+    models, largest at the top.
+
+    ``table`` is :func:`analysis.models.attribution.compare_attribution` (``channel, model,
+    conversions, lower, upper, share``); ``top`` keeps that many channels.
+    """
+    models = list(dict.fromkeys(table["model"]))
+    order = table.groupby("channel")["conversions"].mean().sort_values(ascending=False)
+    channels = list(order.index[:top] if top else order.index)
+    ax = _ax(ax, figsize=(8, 0.25 * len(channels) * max(len(models), 2) + 1.5))
+    palette = sns.color_palette("tab10" if len(models) <= 10 else "tab20", len(models))
+    step = 0.8 / max(len(models), 1)
+    for i, model in enumerate(models):
+        d = table[table["model"] == model].set_index("channel").reindex(channels)
+        y = np.arange(len(channels)) - 0.4 + step * (i + 0.5)
+        has_iv = {"lower", "upper"} <= set(d.columns) and d["lower"].notna().any()
+        if has_iv:
+            lo = d["lower"].fillna(d["conversions"])
+            hi = d["upper"].fillna(d["conversions"])
+            xerr = [(d["conversions"] - lo).clip(lower=0), (hi - d["conversions"]).clip(lower=0)]
+            ax.errorbar(d["conversions"], y, xerr=xerr, fmt="o", color=palette[i], label=f"{model} (90% interval)", ms=5, capsize=2, lw=1.2)
+        else:
+            ax.plot(d["conversions"], y, "o", color=palette[i], label=model, ms=5)
+    ax.axvline(0, color="grey", lw=0.8)
+    ax.set_yticks(range(len(channels)), channels)
+    ax.set_ylim(len(channels) - 0.5, -0.5)
+    ax.set_xlabel("attributed conversions")
+    ax.set_title("Attributed conversions by model" + (f" (top {len(channels)} channels)" if top else ""))
+    ax.legend(loc="lower right", fontsize=8)
+    return ax
