@@ -191,7 +191,7 @@ def plot_attribution_comparison(table: pd.DataFrame, *, ax=None, top: int | None
     models = list(dict.fromkeys(table["model"]))
     order = table.groupby("channel")["conversions"].mean().sort_values(ascending=False)
     channels = list(order.index[:top] if top else order.index)
-    ax = _ax(ax, figsize=(8, 0.25 * len(channels) * max(len(models), 2) + 1.5))
+    ax = _ax(ax, figsize=(8, min(0.12 * len(channels) * max(len(models), 2) + 1.5, 14)))
     palette = sns.color_palette("tab10" if len(models) <= 10 else "tab20", len(models))
     step = 0.8 / max(len(models), 1)
     for i, model in enumerate(models):
@@ -206,6 +206,8 @@ def plot_attribution_comparison(table: pd.DataFrame, *, ax=None, top: int | None
         else:
             ax.plot(d["conversions"], y, "o", color=palette[i], label=model, ms=5)
     ax.axvline(0, color="grey", lw=0.8)
+    for y in np.arange(len(channels) - 1) + 0.5:  # separate the channels' groups
+        ax.axhline(y, color="lightgrey", lw=0.6)
     ax.set_yticks(range(len(channels)), channels)
     ax.set_ylim(len(channels) - 0.5, -0.5)
     ax.set_xlabel("attributed conversions")
