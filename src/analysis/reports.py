@@ -30,7 +30,7 @@ from analysis.schema import DataError
 _logger = logging.getLogger(__name__)
 
 SEGMENT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
-MAIN_NOTEBOOKS = ("01_journey_overview.ipynb", "02_stage_transitions.ipynb")
+MAIN_NOTEBOOKS = ("01_journey_overview.ipynb", "02_stage_transitions.ipynb", "03_attribution.ipynb")
 
 
 @dataclass(frozen=True)
