@@ -301,6 +301,115 @@ class Journeys:
         df = df[[*by, *KEYS, "stage", "exit", "duration_days", "censored"]]
         return _normalise(df)
 
+    def stage_exposures(
+        self,
+        by: str | list[str] | None = "segment",
+        *,
+        mature_days: float | None = None,
+        carryover_days: tuple[float, ...] = (3.0, 7.0, 14.0),
+    ) -> pd.DataFrame:
+        """Stage visits by exit and channel exposure pattern: the data of
+        :class:`analysis.models.attribution.BayesianAttributionModel`.
+
+        Every stage visit (stage run, as :meth:`stage_transitions`) gets, per channel, an exposure
+        *level*: ``1`` when the channel was touched during the visit (from the visit's first
+        touchpoint to the next visit's), ``2, 3, …`` when it was last touched earlier in the same
+        journey, binned by how many days before the visit started (edges ``carryover_days``,
+        then ``lookback_days``), ``0`` when not touched within ``lookback_days``. Conversion rows
+        and feedback rows (``sentiment`` present) are not exposures: they are outcomes.
+
+        Returns ``[*by], from_stage, to_stage, <one int8 column per channel>, n``: ``n`` visits
+        with that exposure pattern entered ``from_stage`` and left it to ``to_stage`` (a stage,
+        ``(conversion)``, ``(dropoff)`` or ``(open)``). Rows with ``from_stage = (start)`` count
+        journeys by first stage (no exposures). ``mature_days`` as in :meth:`stage_transitions`.
+        ``df.attrs`` holds ``channels`` (the channel columns, sorted) and ``levels`` (level →
+        label, with ``age_days``: the representative age of each carry-over level).
+        """
+        by = _by_list(by)
+        self._check_by(by)
+        edges = sorted(float(d) for d in carryover_days if 0 < float(d) < self.lookback_days)
+        edges.append(self.lookback_days)
+        n_levels = len(edges) + 2
+        runs = self._runs
+        rw = ibis.window(group_by=KEYS, order_by=runs.pos)
+        j = self._journeys_expr.select(*KEYS, "outcome")
+        runs = runs.mutate(r=ibis.row_number().over(rw), _next=runs.stage.lead().over(rw))
+        runs = runs.join(j, KEYS)
+        exit_state = ibis.cases(
+            (runs._next.notnull(), runs._next), else_=runs.outcome.cases(*OUTCOME_STATE.items())
+        )
+        visits = runs.select(*KEYS, "r", "_us", "from_stage", stage=runs.stage, exit=exit_state)
+        if mature_days is not None:
+            visits = visits.filter(visits._us <= self._entered_by(mature_days))
+        visits = visits.cache()
+
+        # every exposure touch gets the number of the visit it falls in (-1: before the first)
+        ev = self.events
+        starts = self._runs.select(*KEYS, "pos", _start=ibis.literal(1))
+        fb = self.source.select("_row", "_feedback")
+        t = ev.filter(~ev.conversion).join(fb, "_row").filter(lambda x: ~x._feedback)
+        t = t.left_join(starts, [*KEYS, "pos"]).select(*KEYS, "pos", "_us", "channel", "_start")
+        cw = ibis.cumulative_window(group_by=KEYS, order_by=t.pos)
+        t = t.mutate(tr=t._start.fill_null(0).sum().over(cw) - 1)
+        touch = t.group_by([*KEYS, "tr", "channel"]).aggregate(_last=t._us.max())
+
+        channels = sorted(to_pandas(self.con, touch.select("channel").distinct())["channel"].astype(str))
+        clash = sorted(set(channels) & {*by, "from_stage", "to_stage", "n"})
+        if clash:
+            raise DataError(
+                f"channel name(s) {clash} clash with column names of the exposure table",
+                column="channel", fix="rename those channels (the column map can map values)",
+            )
+        if n_levels ** len(channels) >= 2**62:
+            raise DataError(
+                f"{len(channels)} channels with {n_levels} exposure levels do not fit one 64-bit "
+                "pattern code", column="channel",
+                fix="group rare channels together, or pass fewer carryover_days",
+            )
+        mult = ibis.memtable(pd.DataFrame({
+            "channel": channels,
+            "_mult": [n_levels**i for i in range(len(channels))],
+        }))
+        v = visits.select(*KEYS, vr=visits.r, _vus=visits._us)
+        x = v.join(touch, KEYS).filter(lambda e: e.tr <= e.vr)
+        x = x.group_by([*KEYS, "vr", "channel"]).aggregate(
+            _in=(x.tr == x.vr).any(),
+            _before=x._last.max(where=x.tr < x.vr),
+            _vus=x._vus.max(),
+        )
+        age = x._vus - x._before
+        level = ibis.cases(
+            (x._in, 1),
+            *[((x._before.notnull() & (age < e * _DAY)), 2 + i) for i, e in enumerate(edges)],
+            else_=0,
+        )
+        x = x.mutate(_level=level.cast("int64")).join(mult, "channel")
+        code = x.group_by([*KEYS, "vr"]).aggregate(_code=(x._level * x._mult).sum())
+        per = visits.left_join(code, [*KEYS, visits.r == code.vr]).select(
+            *KEYS, from_stage=visits.stage, to_stage=visits.exit,
+            _code=code._code.fill_null(0).cast("int64"),
+        )
+        first = visits.filter(visits.r == 0)  # row_number is 0-based
+        first = first.select(*KEYS, from_stage=ibis.literal(START), to_stage=first.stage,
+                             _code=ibis.literal(0, type="int64"))
+        rows = self._with_by(ibis.union(first, per), by)
+        agg = rows.group_by([*by, "from_stage", "to_stage", "_code"]).aggregate(n=ibis._.count())
+        df = to_pandas(self.con, agg)
+        code_values = df.pop("_code").to_numpy(np.int64)
+        for i, c in enumerate(channels):
+            df[c] = ((code_values // n_levels**i) % n_levels).astype("int8")
+        df = df[[*by, "from_stage", "to_stage", *channels, "n"]]
+        df = _normalise(df.sort_values([*by, "from_stage", "to_stage", *channels]).reset_index(drop=True))
+        lo = [0.0, *edges[:-1]]
+        df.attrs["channels"] = list(channels)
+        df.attrs["levels"] = {
+            0: {"label": f"not touched in the last {self.lookback_days:g} days", "age_days": None},
+            1: {"label": "touched during the visit", "age_days": 0.0},
+            **{2 + i: {"label": f"last touched {a:g}-{b:g} days before the visit",
+                       "age_days": (a + b) / 2} for i, (a, b) in enumerate(zip(lo, edges, strict=True))},
+        }
+        return df
+
     def channel_paths(
         self, by: str | list[str] | None = None, *, include_open: bool = False
     ) -> pd.DataFrame:
@@ -461,6 +570,9 @@ def build_journeys(
         # exact integer microseconds since the epoch: engines differ in sub-second epoch functions
         _us=kept["timestamp"].astype("datetime64[us, UTC]").astype("int64"),
         _row=np.arange(len(kept), dtype=np.int64),
+        # feedback (a survey answer) is not a marketing exposure: Journeys.stage_exposures
+        _feedback=(kept["sentiment"].notna().to_numpy() if "sentiment" in kept.columns
+                   else np.zeros(len(kept), dtype=bool)),
     )
     if as_of is None:
         as_of_ts = pd.Timestamp(events["timestamp"].max())
