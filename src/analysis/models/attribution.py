@@ -23,43 +23,126 @@ HEURISTIC_MODELS: tuple[str, ...] = (
 )
 
 
-def _check_paths(paths: pd.DataFrame, path: str, conversions: str, value: str | None) -> None:
+#: State names ChannelAttribution (and our chains) reserve; a channel may not be called so.
+_RESERVED_STATES = ("(start)", "(conversion)", "(null)", "(dropoff)", "(open)")
+_RESERVED_WORDS = ("start", "conversion", "null")  # case-insensitive
+#: Separators people use instead of the one passed (checked when no path contains ``sep``).
+_OTHER_SEPS = ("->", "→", ">", "|", ",", ";", "/")
+
+
+def _check_paths(paths: pd.DataFrame, path: str, conversions: str, value: str | None, *,
+                 nulls: str | None = None, sep: str = ">") -> pd.DataFrame:
+    """Check a path table; every problem found is reported in one :class:`DataError`.
+
+    Returns the touches (:func:`explode_paths` of ``paths`` with a fresh 0-based index) so the
+    caller need not split the paths again."""
     if not isinstance(paths, pd.DataFrame):
         raise TypeError(f"paths: expected a DataFrame (Journeys.channel_paths()), got {type(paths).__name__}")
-    need = [c for c in (path, conversions, value) if c is not None]
+    need = [c for c in (path, conversions, value, nulls) if c is not None]
     missing = [c for c in need if c not in paths.columns]
     if missing:
         raise DataError(
             f"path table: missing column(s) {missing}", column=missing,
             fix="pass jr.channel_paths() or name the columns: heuristic_attribution(df, path=..., conversions=..., value=...)",
         )
+    from analysis.schema import combine_errors
+
+    def rows_of(mask: np.ndarray) -> list[int]:
+        return [int(i) + 1 for i in np.flatnonzero(mask)[:10]]
+
+    errors: list[DataError] = []
+    conv_ok = True
     for c in need[1:]:
         v = pd.to_numeric(paths[c], errors="coerce")
-        bad = v.isna() | (v < 0)
+        bad = (v.isna() | (v < 0) | np.isinf(v)).to_numpy()
         if bad.any():
-            raise DataError(
-                f"path table: {int(bad.sum())} value(s) of {c!r} are missing or negative",
-                column=c, rows=[int(i) + 1 for i in np.flatnonzero(bad.to_numpy())[:10]],
-                fix="conversions and values are numbers >= 0",
-            )
-    empty = paths[path].isna() | (paths[path].astype(str).str.strip() == "")
+            conv_ok = conv_ok and c != conversions
+            errors.append(DataError(
+                f"path table: {int(bad.sum())} value(s) of {c!r} are missing or negative (or infinite)",
+                column=c, rows=rows_of(bad), fix="conversions, nulls and values are finite numbers >= 0",
+            ))
+    text = paths[path].astype(str).str.strip()
+    empty = (paths[path].isna() | (text == "")).to_numpy()
     if empty.any():
-        raise DataError(
-            f"path table: {int(empty.sum())} empty path(s)", column=path,
-            rows=[int(i) + 1 for i in np.flatnonzero(empty.to_numpy())[:10]],
+        errors.append(DataError(
+            f"path table: {int(empty.sum())} empty path(s)", column=path, rows=rows_of(empty),
             fix="drop journeys without a channel touch, or give them a channel such as '(none)'",
-        )
+        ))
+    touches = explode_paths(paths.reset_index(drop=True), path, sep)
+    ch = touches["channel"]
+    blank = ch.to_numpy() == ""
+    in_path = np.zeros(len(paths), dtype=bool)
+    in_path[touches["path_id"].to_numpy()[blank]] = True
+    in_path &= ~empty
+    if in_path.any():
+        errors.append(DataError(
+            f"path table: {int(in_path.sum())} path(s) with an empty channel (two separators in a row, "
+            f"or one at the start or end)", column=path, rows=rows_of(in_path),
+            fix=f"every channel between {sep!r} separators needs a name: 'a > b', not 'a >  > b' or 'a > b >'",
+        ))
+    # a separator other than `sep`: no path contains `sep` (outside the other one), many the other
+    filled = text[~empty]
+    if len(filled):
+        for other in _OTHER_SEPS:
+            if other == sep:
+                continue
+            has_other = filled.str.contains(other, regex=False)
+            rest = filled.str.replace(other, "", regex=False) if sep in other else filled
+            if has_other.mean() >= 0.2 and not rest.str.contains(sep, regex=False).any():
+                rows = np.zeros(len(paths), dtype=bool)
+                rows[np.flatnonzero(~empty)[has_other.to_numpy()]] = True
+                errors.append(DataError(
+                    f"path table: paths look separated by {other!r}, not {sep!r} "
+                    f"({int(has_other.sum())} of {len(filled)} paths contain {other!r})",
+                    column=path, rows=rows_of(rows), fix=f"pass sep={other!r}",
+                ))
+                break
+        else:
+            # "a->b" split on ">" leaves channels ending in "-"
+            dash = (ch.str.endswith("-") & (touches["position"] < touches["length"] - 1)).to_numpy()
+            if sep.strip() == ">" and dash.any():
+                rows = np.zeros(len(paths), dtype=bool)
+                rows[touches["path_id"].to_numpy()[dash]] = True
+                errors.append(DataError(
+                    f"path table: {int(rows.sum())} path(s) look separated by '->', not {sep!r} "
+                    "(channels end in '-')", column=path, rows=rows_of(rows), fix="pass sep='->'",
+                ))
+    # reserved state names as channels
+    names = pd.unique(ch[~blank])
+    reserved = [c for c in names if c in _RESERVED_STATES or c.lower() in _RESERVED_WORDS]
+    if reserved:
+        hit = np.zeros(len(paths), dtype=bool)
+        hit[touches["path_id"].to_numpy()[ch.isin(reserved).to_numpy()]] = True
+        errors.append(DataError(
+            f"path table: channel(s) {sorted(reserved)} use a reserved state name (the chain's "
+            f"{', '.join(_RESERVED_STATES)}; start, conversion, null in any case)", column=path,
+            rows=rows_of(hit), fix="rename the channel(s), e.g. 'null' -> 'null_channel'",
+        ))
+    if conv_ok and float(pd.to_numeric(paths[conversions]).sum()) == 0:
+        errors.append(DataError(
+            f"path table: no conversions ({conversions!r} sums to 0): nothing to attribute "
+            "(removal effects and Shapley shares are undefined)", column=conversions,
+            fix="pass paths that include converting journeys, or the right column: conversions=...",
+        ))
+    if errors:
+        raise combine_errors(errors)
+    return touches
 
 
 def explode_paths(paths: pd.DataFrame, path: str = "path", sep: str = ">") -> pd.DataFrame:
     """One row per touch: ``path_id`` (the row of ``paths``), ``position`` (0-based),
     ``length`` (touches in the path) and ``channel``. Separators may carry spaces
     (``"a > b"`` and ``"a>b"`` are the same path)."""
-    touches = paths[path].astype(str).str.split(sep, regex=False).explode()
-    out = pd.DataFrame({"path_id": touches.index.to_numpy(), "channel": touches.str.strip().to_numpy()})
-    out["position"] = out.groupby("path_id").cumcount().to_numpy()
-    out["length"] = out.groupby("path_id")["position"].transform("size").to_numpy()
-    return out
+    text = paths[path].astype(str).tolist()
+    length = np.fromiter((p.count(sep) + 1 for p in text), dtype=np.int64, count=len(text))
+    channel = [c.strip() for c in sep.join(text).split(sep)] if text else []
+    start = np.repeat(np.cumsum(length) - length, length)
+    return pd.DataFrame({
+        "path_id": np.repeat(paths.index.to_numpy(), length),
+        "channel": np.array(channel, dtype=object),
+        "position": np.arange(len(channel), dtype=np.int64) - start,
+        "length": np.repeat(length, length),
+    })
 
 
 def heuristic_attribution(
@@ -116,10 +199,8 @@ def heuristic_attribution(
         raise ValueError("position_weights must be three shares >= 0 (first, middle, last) that sum to 1")
     if value is not None and value not in paths.columns and value == "value":
         value = None  # default column absent: conversions only
-    _check_paths(paths, path, conversions, value)
+    t = _check_paths(paths, path, conversions, value, sep=sep)
     paths = paths.reset_index(drop=True)
-
-    t = explode_paths(paths, path, sep)
     pos, n = t["position"].to_numpy(), t["length"].to_numpy()
     first, last = pos == 0, pos == n - 1
     weights: dict[str, np.ndarray] = {}
@@ -153,7 +234,7 @@ def heuristic_attribution(
 
 
 def _transition_counts(paths: pd.DataFrame, path: str, conversions: str, nulls: str | None, sep: str,
-                       order: int = 1):
+                       order: int = 1, touches: pd.DataFrame | None = None):
     """Order-``k`` transition counts over states ``(start)``, channel states, ``(conversion)``,
     ``(null)`` — ChannelAttribution's conventions.
 
@@ -163,9 +244,10 @@ def _transition_counts(paths: pd.DataFrame, path: str, conversions: str, nulls: 
     ``k = 1``: repeated consecutive touches count once).
 
     Returns the state labels (``" > "``-joined windows), a boolean state × channel membership
-    matrix, the channel names and the count matrix.
+    matrix, the channel names and the count matrix. ``touches``: :func:`explode_paths` of
+    ``paths`` when already at hand.
     """
-    t = explode_paths(paths, path, sep)
+    t = explode_paths(paths, path, sep) if touches is None else touches
     pid = t["path_id"].to_numpy()
     pos = t["position"].to_numpy()
     n = t["length"].to_numpy()
@@ -289,9 +371,9 @@ def markov_attribution(
         value = None
     if nulls is not None and nulls not in paths.columns and nulls == "nulls":
         nulls = None
-    _check_paths(paths, path, conversions, value)
+    touches = _check_paths(paths, path, conversions, value, nulls=nulls, sep=sep)
     paths = paths.reset_index(drop=True)
-    _, member, channels, counts = _transition_counts(paths, path, conversions, nulls, sep, order)
+    _, member, channels, counts = _transition_counts(paths, path, conversions, nulls, sep, order, touches)
     rows = counts.sum(1, keepdims=True)
     P = np.divide(counts, rows, out=np.zeros_like(counts), where=rows > 0)
     k = len(channels)
@@ -371,9 +453,8 @@ def shapley_attribution(
     if value_function == "conversion_rate" and nulls is None:
         raise DataError("shapley_attribution: conversion rates need the nulls column", column="nulls",
                         fix="pass nulls=... or value_function='conversions'")
-    _check_paths(paths, path, conversions, None)
+    t = _check_paths(paths, path, conversions, None, nulls=nulls, sep=sep)
     paths = paths.reset_index(drop=True)
-    t = explode_paths(paths, path, sep)
     channels = sorted(set(t["channel"]))
     n = len(channels)
     if n > max_channels:
