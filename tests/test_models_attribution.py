@@ -273,3 +273,38 @@ def test_several_problems_are_listed_together():
     assert [(c, r) for _, c, r in found] == [("conversions", [2]), ("path", [2]), ("path", [3]), ("path", [3])]
     assert ["negative" in found[0][0], "empty path" in found[1][0], "empty channel" in found[2][0],
             "reserved" in found[3][0]] == [True] * 4
+
+
+def test_ordered_shapley_by_hand():
+    """a > b > a converts 2: a and b get 1 each (unordered); a's 1 is split over its touches at
+    positions 1 and 3. b > c converts 1: b and c get 1/2 at positions 1 and 2. c fails: nothing."""
+    from analysis.models.attribution import shapley_attribution
+
+    paths = pd.DataFrame({"path": ["a > b > a", "b > c", "c"], "conversions": [2, 1, 0], "nulls": [0, 1, 4]})
+    out, pos = shapley_attribution(paths, value_function="conversions", ordered=True)
+    got = {(r.channel, r.position): r.shapley for r in pos.itertuples()}
+    assert got == pytest.approx({("a", 1): 0.5, ("a", 3): 0.5, ("b", 1): 0.5, ("b", 2): 1.0, ("c", 2): 0.5})
+    assert pos["share"].sum() == pytest.approx(1.0)
+    assert out.set_index("channel")["shapley"].to_dict() == pytest.approx({"a": 1.0, "b": 1.5, "c": 0.5})
+    with pytest.raises(ValueError, match="ordered=True needs value_function='conversions'"):
+        shapley_attribution(paths, ordered=True)
+
+
+def test_ordered_shapley_agrees_with_unordered(ca_data):
+    from analysis.models.attribution import shapley_attribution
+
+    kw = {"conversions": "total_conversions", "nulls": "total_null", "value_function": "conversions"}
+    plain = shapley_attribution(ca_data, **kw).set_index("channel")
+    out, pos = shapley_attribution(ca_data, ordered=True, **kw)
+    out = out.set_index("channel")
+    # per-channel totals are the exact (2^n coalition) Shapley values; totals sum to the same
+    np.testing.assert_allclose(out["shapley"], plain["shapley"], rtol=1e-10)
+    assert pos["shapley"].sum() == pytest.approx(plain["shapley"].sum())
+    assert pos["position"].min() == 1 and pos["position"].max() > 5
+    # every path of length 1: one position, and the unordered result
+    first = ca_data.assign(path=ca_data["path"].str.split(">").str[0].str.strip())
+    plain1 = shapley_attribution(first, **kw).set_index("channel")
+    out1, pos1 = shapley_attribution(first, ordered=True, **kw)
+    assert set(pos1["position"]) == {1}
+    np.testing.assert_allclose(out1.set_index("channel")["shapley"], plain1["shapley"], rtol=1e-10)
+    np.testing.assert_allclose(out1.set_index("channel")["share"], plain1["share"], rtol=1e-10)
