@@ -82,9 +82,10 @@ def _check_paths(paths: pd.DataFrame, path: str, conversions: str, value: str | 
         ))
     # a separator other than `sep`: no path contains `sep` (outside the other one), many the other
     filled = text[~empty]
+    joined = "\n".join(filled.tolist())
     if len(filled):
         for other in _OTHER_SEPS:
-            if other == sep:
+            if other == sep or other not in joined or sep in joined.replace(other, ""):
                 continue
             has_other = filled.str.contains(other, regex=False)
             rest = filled.str.replace(other, "", regex=False) if sep in other else filled
@@ -108,7 +109,7 @@ def _check_paths(paths: pd.DataFrame, path: str, conversions: str, value: str | 
                     "(channels end in '-')", column=path, rows=rows_of(rows), fix="pass sep='->'",
                 ))
     # reserved state names as channels
-    names = pd.unique(ch[~blank])
+    names = pd.unique(ch[~blank].astype(object))
     reserved = [c for c in names if c in _RESERVED_STATES or c.lower() in _RESERVED_WORDS]
     if reserved:
         hit = np.zeros(len(paths), dtype=bool)
@@ -133,13 +134,14 @@ def explode_paths(paths: pd.DataFrame, path: str = "path", sep: str = ">") -> pd
     """One row per touch: ``path_id`` (the row of ``paths``), ``position`` (0-based),
     ``length`` (touches in the path) and ``channel``. Separators may carry spaces
     (``"a > b"`` and ``"a>b"`` are the same path)."""
-    text = paths[path].astype(str).tolist()
+    text = paths[path].to_numpy(dtype=object, na_value="nan").astype(str).tolist()
     length = np.fromiter((p.count(sep) + 1 for p in text), dtype=np.int64, count=len(text))
     channel = [c.strip() for c in sep.join(text).split(sep)] if text else []
+    codes, names = pd.factorize(np.array(channel, dtype=object), sort=True)
     start = np.repeat(np.cumsum(length) - length, length)
     return pd.DataFrame({
         "path_id": np.repeat(paths.index.to_numpy(), length),
-        "channel": np.array(channel, dtype=object),
+        "channel": pd.Categorical.from_codes(codes, categories=pd.Index(names, dtype=object)),
         "position": np.arange(len(channel), dtype=np.int64) - start,
         "length": np.repeat(length, length),
     })
@@ -252,10 +254,19 @@ def _transition_counts(paths: pd.DataFrame, path: str, conversions: str, nulls: 
     pos = t["position"].to_numpy()
     n = t["length"].to_numpy()
     k = int(order)
+    if k == 1:  # states are the channels: integer codes, no labels
+        ch = pd.Categorical(t["channel"])
+        code = ch.codes.astype(np.int64)
+        same = np.zeros(len(code), dtype=bool)
+        same[1:] = (pid[1:] == pid[:-1]) & (code[1:] == code[:-1])
+        channels = [str(c) for c in ch.categories]
+        return _counts_from_states(paths, conversions, nulls, pid[~same], code[~same], channels,
+                                   np.eye(len(channels), dtype=bool), channels)
     keep = (pos <= n - k) | ((n < k) & (pos == 0))  # window starts
-    parts = [t["channel"]]
+    chan = t["channel"].astype(object)
+    parts = [chan]
     for j in range(1, k):
-        parts.append(t.groupby("path_id")["channel"].shift(-j))
+        parts.append(chan.groupby(t["path_id"].to_numpy()).shift(-j))
     label = parts[0].astype(str)
     for j in range(1, k):
         label = label + np.where(parts[j].isna(), "", " > " + parts[j].fillna("").astype(str))
@@ -272,9 +283,15 @@ def _transition_counts(paths: pd.DataFrame, path: str, conversions: str, nulls: 
     for si, st in enumerate(states):  # distinct states only (at most a few thousand)
         for c in st.split(" > "):
             member[si, cidx[c]] = True
+    return _counts_from_states(paths, conversions, nulls, w["path_id"].to_numpy(), codes, list(states), member,
+                               channels)
+
+
+def _counts_from_states(paths, conversions, nulls, pid, codes, states, member, channels):
+    """The count matrix of :func:`_transition_counts` from each path's state sequence
+    (``pid``, ``codes``: rows in path order, self-transitions already dropped)."""
     n_states = len(states) + 3  # start, states, conversion, null
     conv_s, null_s = n_states - 2, n_states - 1
-    pid = w["path_id"].to_numpy()
     state = codes + 1
     w_conv = pd.to_numeric(paths[conversions]).to_numpy(float)
     w_null = pd.to_numeric(paths[nulls]).to_numpy(float) if nulls is not None else np.zeros(len(paths))
@@ -286,7 +303,7 @@ def _transition_counts(paths: pd.DataFrame, path: str, conversions: str, nulls: 
     np.add.at(counts, (prev, state), total)
     np.add.at(counts, (state[last], conv_s), w_conv[pid[last]])
     np.add.at(counts, (state[last], null_s), w_null[pid[last]])
-    return list(states), member, channels, counts
+    return states, member, channels, counts
 
 
 def _conversion_from_start(P: np.ndarray, removed: np.ndarray | None = None) -> np.ndarray:
