@@ -199,3 +199,112 @@ def test_markov_draws_give_intervals_that_shrink_with_data(ca_data):
     assert ratio[main].between(5, 20).all(), ratio[main]
     with pytest.raises(ValueError, match="at most 400 states"):
         markov_attribution(ca_data, order=3, **kw)
+
+
+ALL_PATH_FUNCTIONS = ["heuristic_attribution", "markov_attribution", "shapley_attribution"]
+
+
+def _attribute(name, paths, **kw):
+    from analysis.models import attribution
+
+    return getattr(attribution, name)(paths, **kw)
+
+
+@pytest.mark.parametrize("fn", ALL_PATH_FUNCTIONS)
+def test_empty_channels_inside_paths_are_named(fn):
+    paths = pd.DataFrame({"path": ["a > b", "a >  > b", "b >", "> a"], "conversions": [1, 1, 0, 1],
+                          "nulls": [1, 0, 1, 1]})
+    with pytest.raises(DataError, match="empty channel") as e:
+        _attribute(fn, paths)
+    assert e.value.column == "path" and e.value.rows == [2, 3, 4]
+    assert "'a > b', not 'a >  > b'" in str(e.value) and "fix:" in str(e.value)
+
+
+@pytest.mark.parametrize("fn", ALL_PATH_FUNCTIONS)
+@pytest.mark.parametrize("other", ["|", ",", "/", ";", "→", "->"])
+def test_another_separator_is_recognised(fn, other):
+    paths = pd.DataFrame({"path": [f"a {other} b", "b", f"c {other} a {other} b"], "conversions": [1, 0, 2],
+                          "nulls": [0, 1, 1]})
+    with pytest.raises(DataError, match="paths look separated by") as e:
+        _attribute(fn, paths)
+    assert e.value.fix == f"pass sep={other!r}" and e.value.rows == [1, 3] and e.value.column == "path"
+    out = _attribute(fn, paths, sep=other)  # the suggested fix works
+    assert set(out["channel"]) == {"a", "b", "c"}
+
+
+def test_arrow_separator_among_gt_paths_is_recognised():
+    """Some paths use "->" and others ">": split on ">" the former leave channels ending in "-"."""
+    paths = pd.DataFrame({"path": ["a > b", "b->c", "c -> a -> b"], "conversions": [1, 1, 1]})
+    with pytest.raises(DataError, match="look separated by '->'") as e:
+        heuristic_attribution(paths)
+    assert e.value.fix == "pass sep='->'" and e.value.rows == [2, 3]
+
+
+def test_separator_inside_channel_names_is_not_flagged():
+    """A few channel names with '/' (source / medium) in a '>'-separated table are fine."""
+    paths = pd.DataFrame({"path": ["google / cpc > email", "email", "direct > email", "direct"],
+                          "conversions": [1, 1, 0, 1]})
+    assert "google / cpc" in set(heuristic_attribution(paths)["channel"])
+
+
+@pytest.mark.parametrize("fn", ALL_PATH_FUNCTIONS)
+def test_reserved_channel_names_are_refused(fn):
+    paths = pd.DataFrame({"path": ["a > (start)", "Null > b", "a", "b > (dropoff)"], "conversions": [1, 1, 1, 0],
+                          "nulls": [0, 1, 1, 1]})
+    with pytest.raises(DataError, match="reserved state name") as e:
+        _attribute(fn, paths)
+    assert "'(dropoff)', '(start)', 'Null'" in str(e.value)
+    assert e.value.rows == [1, 2, 4] and e.value.column == "path" and "rename the channel" in e.value.fix
+
+
+@pytest.mark.parametrize("fn", ALL_PATH_FUNCTIONS)
+def test_no_conversions_is_an_error(fn):
+    paths = pd.DataFrame({"path": ["a > b", "b"], "conversions": [0, 0], "nulls": [3, 1]})
+    with pytest.raises(DataError, match="no conversions") as e:
+        _attribute(fn, paths)
+    assert e.value.column == "conversions" and "nothing to attribute" in str(e.value) and e.value.fix
+
+
+def test_several_problems_are_listed_together():
+    paths = pd.DataFrame({"path": ["a > b", "", "a >  > null"], "conversions": [1, -1, 1], "nulls": [0, 1, 1]})
+    with pytest.raises(DataError, match="4 problems") as e:
+        _attribute("markov_attribution", paths)
+    found = [(p.problem, p.column, p.rows) for p in e.value.problems]
+    assert [(c, r) for _, c, r in found] == [("conversions", [2]), ("path", [2]), ("path", [3]), ("path", [3])]
+    assert ["negative" in found[0][0], "empty path" in found[1][0], "empty channel" in found[2][0],
+            "reserved" in found[3][0]] == [True] * 4
+
+
+def test_ordered_shapley_by_hand():
+    """a > b > a converts 2: a and b get 1 each (unordered); a's 1 is split over its touches at
+    positions 1 and 3. b > c converts 1: b and c get 1/2 at positions 1 and 2. c fails: nothing."""
+    from analysis.models.attribution import shapley_attribution
+
+    paths = pd.DataFrame({"path": ["a > b > a", "b > c", "c"], "conversions": [2, 1, 0], "nulls": [0, 1, 4]})
+    out, pos = shapley_attribution(paths, value_function="conversions", ordered=True)
+    got = {(r.channel, r.position): r.shapley for r in pos.itertuples()}
+    assert got == pytest.approx({("a", 1): 0.5, ("a", 3): 0.5, ("b", 1): 0.5, ("b", 2): 1.0, ("c", 2): 0.5})
+    assert pos["share"].sum() == pytest.approx(1.0)
+    assert out.set_index("channel")["shapley"].to_dict() == pytest.approx({"a": 1.0, "b": 1.5, "c": 0.5})
+    with pytest.raises(ValueError, match="ordered=True needs value_function='conversions'"):
+        shapley_attribution(paths, ordered=True)
+
+
+def test_ordered_shapley_agrees_with_unordered(ca_data):
+    from analysis.models.attribution import shapley_attribution
+
+    kw = {"conversions": "total_conversions", "nulls": "total_null", "value_function": "conversions"}
+    plain = shapley_attribution(ca_data, **kw).set_index("channel")
+    out, pos = shapley_attribution(ca_data, ordered=True, **kw)
+    out = out.set_index("channel")
+    # per-channel totals are the exact (2^n coalition) Shapley values; totals sum to the same
+    np.testing.assert_allclose(out["shapley"], plain["shapley"], rtol=1e-10)
+    assert pos["shapley"].sum() == pytest.approx(plain["shapley"].sum())
+    assert pos["position"].min() == 1 and pos["position"].max() > 5
+    # every path of length 1: one position, and the unordered result
+    first = ca_data.assign(path=ca_data["path"].str.split(">").str[0].str.strip())
+    plain1 = shapley_attribution(first, **kw).set_index("channel")
+    out1, pos1 = shapley_attribution(first, ordered=True, **kw)
+    assert set(pos1["position"]) == {1}
+    np.testing.assert_allclose(out1.set_index("channel")["shapley"], plain1["shapley"], rtol=1e-10)
+    np.testing.assert_allclose(out1.set_index("channel")["share"], plain1["share"], rtol=1e-10)

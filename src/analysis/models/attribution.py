@@ -40,43 +40,128 @@ HEURISTIC_MODELS: tuple[str, ...] = (
 )
 
 
-def _check_paths(paths: pd.DataFrame, path: str, conversions: str, value: str | None) -> None:
+#: State names ChannelAttribution (and our chains) reserve; a channel may not be called so.
+_RESERVED_STATES = ("(start)", "(conversion)", "(null)", "(dropoff)", "(open)")
+_RESERVED_WORDS = ("start", "conversion", "null")  # case-insensitive
+#: Separators people use instead of the one passed (checked when no path contains ``sep``).
+_OTHER_SEPS = ("->", "→", ">", "|", ",", ";", "/")
+
+
+def _check_paths(paths: pd.DataFrame, path: str, conversions: str, value: str | None, *,
+                 nulls: str | None = None, sep: str = ">") -> pd.DataFrame:
+    """Check a path table; every problem found is reported in one :class:`DataError`.
+
+    Returns the touches (:func:`explode_paths` of ``paths`` with a fresh 0-based index) so the
+    caller need not split the paths again."""
     if not isinstance(paths, pd.DataFrame):
         raise TypeError(f"paths: expected a DataFrame (Journeys.channel_paths()), got {type(paths).__name__}")
-    need = [c for c in (path, conversions, value) if c is not None]
+    need = [c for c in (path, conversions, value, nulls) if c is not None]
     missing = [c for c in need if c not in paths.columns]
     if missing:
         raise DataError(
             f"path table: missing column(s) {missing}", column=missing,
             fix="pass jr.channel_paths() or name the columns: heuristic_attribution(df, path=..., conversions=..., value=...)",
         )
+    from analysis.schema import combine_errors
+
+    def rows_of(mask: np.ndarray) -> list[int]:
+        return [int(i) + 1 for i in np.flatnonzero(mask)[:10]]
+
+    errors: list[DataError] = []
+    conv_ok = True
     for c in need[1:]:
         v = pd.to_numeric(paths[c], errors="coerce")
-        bad = v.isna() | (v < 0)
+        bad = (v.isna() | (v < 0) | np.isinf(v)).to_numpy()
         if bad.any():
-            raise DataError(
-                f"path table: {int(bad.sum())} value(s) of {c!r} are missing or negative",
-                column=c, rows=[int(i) + 1 for i in np.flatnonzero(bad.to_numpy())[:10]],
-                fix="conversions and values are numbers >= 0",
-            )
-    empty = paths[path].isna() | (paths[path].astype(str).str.strip() == "")
+            conv_ok = conv_ok and c != conversions
+            errors.append(DataError(
+                f"path table: {int(bad.sum())} value(s) of {c!r} are missing or negative (or infinite)",
+                column=c, rows=rows_of(bad), fix="conversions, nulls and values are finite numbers >= 0",
+            ))
+    text = paths[path].astype(str).str.strip()
+    empty = (paths[path].isna() | (text == "")).to_numpy()
     if empty.any():
-        raise DataError(
-            f"path table: {int(empty.sum())} empty path(s)", column=path,
-            rows=[int(i) + 1 for i in np.flatnonzero(empty.to_numpy())[:10]],
+        errors.append(DataError(
+            f"path table: {int(empty.sum())} empty path(s)", column=path, rows=rows_of(empty),
             fix="drop journeys without a channel touch, or give them a channel such as '(none)'",
-        )
+        ))
+    touches = explode_paths(paths.reset_index(drop=True), path, sep)
+    ch = touches["channel"]
+    blank = ch.to_numpy() == ""
+    in_path = np.zeros(len(paths), dtype=bool)
+    in_path[touches["path_id"].to_numpy()[blank]] = True
+    in_path &= ~empty
+    if in_path.any():
+        errors.append(DataError(
+            f"path table: {int(in_path.sum())} path(s) with an empty channel (two separators in a row, "
+            f"or one at the start or end)", column=path, rows=rows_of(in_path),
+            fix=f"every channel between {sep!r} separators needs a name: 'a > b', not 'a >  > b' or 'a > b >'",
+        ))
+    # a separator other than `sep`: no path contains `sep` (outside the other one), many the other
+    filled = text[~empty]
+    joined = "\n".join(filled.tolist())
+    if len(filled):
+        for other in _OTHER_SEPS:
+            if other == sep or other not in joined or sep in joined.replace(other, ""):
+                continue
+            has_other = filled.str.contains(other, regex=False)
+            rest = filled.str.replace(other, "", regex=False) if sep in other else filled
+            if has_other.mean() >= 0.2 and not rest.str.contains(sep, regex=False).any():
+                rows = np.zeros(len(paths), dtype=bool)
+                rows[np.flatnonzero(~empty)[has_other.to_numpy()]] = True
+                errors.append(DataError(
+                    f"path table: paths look separated by {other!r}, not {sep!r} "
+                    f"({int(has_other.sum())} of {len(filled)} paths contain {other!r})",
+                    column=path, rows=rows_of(rows), fix=f"pass sep={other!r}",
+                ))
+                break
+        else:
+            # "a->b" split on ">" leaves channels ending in "-"
+            dash = (ch.str.endswith("-") & (touches["position"] < touches["length"] - 1)).to_numpy()
+            if sep.strip() == ">" and dash.any():
+                rows = np.zeros(len(paths), dtype=bool)
+                rows[touches["path_id"].to_numpy()[dash]] = True
+                errors.append(DataError(
+                    f"path table: {int(rows.sum())} path(s) look separated by '->', not {sep!r} "
+                    "(channels end in '-')", column=path, rows=rows_of(rows), fix="pass sep='->'",
+                ))
+    # reserved state names as channels
+    names = pd.unique(ch[~blank].astype(object))
+    reserved = [c for c in names if c in _RESERVED_STATES or c.lower() in _RESERVED_WORDS]
+    if reserved:
+        hit = np.zeros(len(paths), dtype=bool)
+        hit[touches["path_id"].to_numpy()[ch.isin(reserved).to_numpy()]] = True
+        errors.append(DataError(
+            f"path table: channel(s) {sorted(reserved)} use a reserved state name (the chain's "
+            f"{', '.join(_RESERVED_STATES)}; start, conversion, null in any case)", column=path,
+            rows=rows_of(hit), fix="rename the channel(s), e.g. 'null' -> 'null_channel'",
+        ))
+    if conv_ok and float(pd.to_numeric(paths[conversions]).sum()) == 0:
+        errors.append(DataError(
+            f"path table: no conversions ({conversions!r} sums to 0): nothing to attribute "
+            "(removal effects and Shapley shares are undefined)", column=conversions,
+            fix="pass paths that include converting journeys, or the right column: conversions=...",
+        ))
+    if errors:
+        raise combine_errors(errors)
+    return touches
 
 
 def explode_paths(paths: pd.DataFrame, path: str = "path", sep: str = ">") -> pd.DataFrame:
     """One row per touch: ``path_id`` (the row of ``paths``), ``position`` (0-based),
     ``length`` (touches in the path) and ``channel``. Separators may carry spaces
     (``"a > b"`` and ``"a>b"`` are the same path)."""
-    touches = paths[path].astype(str).str.split(sep, regex=False).explode()
-    out = pd.DataFrame({"path_id": touches.index.to_numpy(), "channel": touches.str.strip().to_numpy()})
-    out["position"] = out.groupby("path_id").cumcount().to_numpy()
-    out["length"] = out.groupby("path_id")["position"].transform("size").to_numpy()
-    return out
+    text = paths[path].to_numpy(dtype=object, na_value="nan").astype(str).tolist()
+    length = np.fromiter((p.count(sep) + 1 for p in text), dtype=np.int64, count=len(text))
+    channel = [c.strip() for c in sep.join(text).split(sep)] if text else []
+    codes, names = pd.factorize(np.array(channel, dtype=object), sort=True)
+    start = np.repeat(np.cumsum(length) - length, length)
+    return pd.DataFrame({
+        "path_id": np.repeat(paths.index.to_numpy(), length),
+        "channel": pd.Categorical.from_codes(codes, categories=pd.Index(names, dtype=object)),
+        "position": np.arange(len(channel), dtype=np.int64) - start,
+        "length": np.repeat(length, length),
+    })
 
 
 def heuristic_attribution(
@@ -133,10 +218,8 @@ def heuristic_attribution(
         raise ValueError("position_weights must be three shares >= 0 (first, middle, last) that sum to 1")
     if value is not None and value not in paths.columns and value == "value":
         value = None  # default column absent: conversions only
-    _check_paths(paths, path, conversions, value)
+    t = _check_paths(paths, path, conversions, value, sep=sep)
     paths = paths.reset_index(drop=True)
-
-    t = explode_paths(paths, path, sep)
     pos, n = t["position"].to_numpy(), t["length"].to_numpy()
     first, last = pos == 0, pos == n - 1
     weights: dict[str, np.ndarray] = {}
@@ -449,7 +532,7 @@ def attribution_holdout(
 
 
 def _transition_counts(paths: pd.DataFrame, path: str, conversions: str, nulls: str | None, sep: str,
-                       order: int = 1):
+                       order: int = 1, touches: pd.DataFrame | None = None):
     """Order-``k`` transition counts over states ``(start)``, channel states, ``(conversion)``,
     ``(null)`` — ChannelAttribution's conventions.
 
@@ -459,17 +542,27 @@ def _transition_counts(paths: pd.DataFrame, path: str, conversions: str, nulls: 
     ``k = 1``: repeated consecutive touches count once).
 
     Returns the state labels (``" > "``-joined windows), a boolean state × channel membership
-    matrix, the channel names and the count matrix.
+    matrix, the channel names and the count matrix. ``touches``: :func:`explode_paths` of
+    ``paths`` when already at hand.
     """
-    t = explode_paths(paths, path, sep)
+    t = explode_paths(paths, path, sep) if touches is None else touches
     pid = t["path_id"].to_numpy()
     pos = t["position"].to_numpy()
     n = t["length"].to_numpy()
     k = int(order)
+    if k == 1:  # states are the channels: integer codes, no labels
+        ch = pd.Categorical(t["channel"])
+        code = ch.codes.astype(np.int64)
+        same = np.zeros(len(code), dtype=bool)
+        same[1:] = (pid[1:] == pid[:-1]) & (code[1:] == code[:-1])
+        channels = [str(c) for c in ch.categories]
+        return _counts_from_states(paths, conversions, nulls, pid[~same], code[~same], channels,
+                                   np.eye(len(channels), dtype=bool), channels)
     keep = (pos <= n - k) | ((n < k) & (pos == 0))  # window starts
-    parts = [t["channel"]]
+    chan = t["channel"].astype(object)
+    parts = [chan]
     for j in range(1, k):
-        parts.append(t.groupby("path_id")["channel"].shift(-j))
+        parts.append(chan.groupby(t["path_id"].to_numpy()).shift(-j))
     label = parts[0].astype(str)
     for j in range(1, k):
         label = label + np.where(parts[j].isna(), "", " > " + parts[j].fillna("").astype(str))
@@ -486,9 +579,15 @@ def _transition_counts(paths: pd.DataFrame, path: str, conversions: str, nulls: 
     for si, st in enumerate(states):  # distinct states only (at most a few thousand)
         for c in st.split(" > "):
             member[si, cidx[c]] = True
+    return _counts_from_states(paths, conversions, nulls, w["path_id"].to_numpy(), codes, list(states), member,
+                               channels)
+
+
+def _counts_from_states(paths, conversions, nulls, pid, codes, states, member, channels):
+    """The count matrix of :func:`_transition_counts` from each path's state sequence
+    (``pid``, ``codes``: rows in path order, self-transitions already dropped)."""
     n_states = len(states) + 3  # start, states, conversion, null
     conv_s, null_s = n_states - 2, n_states - 1
-    pid = w["path_id"].to_numpy()
     state = codes + 1
     w_conv = pd.to_numeric(paths[conversions]).to_numpy(float)
     w_null = pd.to_numeric(paths[nulls]).to_numpy(float) if nulls is not None else np.zeros(len(paths))
@@ -500,7 +599,7 @@ def _transition_counts(paths: pd.DataFrame, path: str, conversions: str, nulls: 
     np.add.at(counts, (prev, state), total)
     np.add.at(counts, (state[last], conv_s), w_conv[pid[last]])
     np.add.at(counts, (state[last], null_s), w_null[pid[last]])
-    return list(states), member, channels, counts
+    return states, member, channels, counts
 
 
 def _conversion_from_start(P: np.ndarray, removed: np.ndarray | None = None) -> np.ndarray:
@@ -585,9 +684,9 @@ def markov_attribution(
         value = None
     if nulls is not None and nulls not in paths.columns and nulls == "nulls":
         nulls = None
-    _check_paths(paths, path, conversions, value)
+    touches = _check_paths(paths, path, conversions, value, nulls=nulls, sep=sep)
     paths = paths.reset_index(drop=True)
-    _, member, channels, counts = _transition_counts(paths, path, conversions, nulls, sep, order)
+    _, member, channels, counts = _transition_counts(paths, path, conversions, nulls, sep, order, touches)
     rows = counts.sum(1, keepdims=True)
     P = np.divide(counts, rows, out=np.zeros_like(counts), where=rows > 0)
     k = len(channels)
@@ -632,6 +731,26 @@ def markov_attribution(
     return out
 
 
+def _ordered_shapley(t: pd.DataFrame, conv: np.ndarray, channels: list[str]) -> pd.DataFrame:
+    """Per-touch ordered Shapley credits (Zhao et al. 2018) for the ``"conversions"`` game.
+
+    ``v(S) = sum over channel sets T within S of R(T)`` (``R(T)``: conversions of the journeys
+    whose channel set is exactly ``T``) is a sum of unanimity games, so channel ``j`` earns
+    ``R(T) / |T|`` from every ``T`` that holds it — per journey, its conversions split equally
+    over its distinct channels. That share is then split equally over the channel's touches in
+    the journey, each touch credited at its 1-based position. Returns ``channel, position,
+    shapley`` summed over journeys (one row per channel and position with credit)."""
+    n = len(channels)
+    code = pd.Categorical(t["channel"], categories=channels).codes.astype(np.int64)
+    pid = t["path_id"].to_numpy()
+    keys, inv, touches_of = np.unique(pid * n + code, return_inverse=True, return_counts=True)
+    distinct = np.bincount(keys // n, minlength=len(conv))  # distinct channels per journey
+    credit = conv[pid] / (distinct[pid] * touches_of[inv])
+    long = pd.DataFrame({"channel": t["channel"].to_numpy(), "position": t["position"].to_numpy() + 1,
+                         "shapley": credit})[credit > 0]
+    return long.groupby(["channel", "position"], sort=True, as_index=False)["shapley"].sum()
+
+
 def shapley_attribution(
     paths: pd.DataFrame,
     *,
@@ -641,7 +760,8 @@ def shapley_attribution(
     nulls: str | None = "nulls",
     sep: str = ">",
     max_channels: int = 20,
-) -> pd.DataFrame:
+    ordered: bool = False,
+) -> pd.DataFrame | tuple[pd.DataFrame, pd.DataFrame]:
     """Exact Shapley values of channels over coalitions (unordered: a journey is its channel set).
 
     ``v(S)`` is computed from the journeys whose set of channels lies within ``S``:
@@ -655,10 +775,38 @@ def shapley_attribution(
     channel's value is the weighted sum of its marginal contributions — ``O(n 2^n)``, about a
     second for 20 channels.
 
+    Parameters
+    ----------
+    paths : DataFrame
+        ``path, conversions[, nulls]``, one row per distinct path.
+    value_function : {"conversion_rate", "conversions"}
+        The coalition value, see above.
+    path, conversions, nulls : str
+        Column names (``nulls`` is needed by ``"conversion_rate"`` only).
+    sep : str
+        Channel separator (surrounding spaces ignored).
+    max_channels : int
+        Refuse more channels than this (``2^n`` coalitions); not used with ``ordered``.
+    ordered : bool
+        Also credit every touch *position* — the ordered Shapley value of Zhao, Mahboobi &
+        Bagheri (2018, "Shapley value methods for attribution modeling in online advertising",
+        arXiv:1804.05327), with ``value_function="conversions"`` only. That game is a sum of
+        unanimity games, one per channel set ``T`` with ``R(T)`` conversions, so the exact
+        Shapley value is ``phi_j = sum over T holding j of R(T) / |T|``: every converting
+        journey's conversions are split equally over its *distinct* channels. With
+        ``ordered=True`` each channel's share of a journey is further split equally over that
+        channel's touches in the journey (``a > b > a`` with 1 conversion: ``a`` earns 1/4 at
+        position 1 and 1/4 at position 3, ``b`` 1/2 at position 2). Positions are 1-based
+        touches as written in the path. Per-channel totals are exactly the unordered values,
+        and no ``2^n`` coalitions are enumerated (linear in the touches).
+
     Returns
     -------
-    DataFrame
+    DataFrame, or (DataFrame, DataFrame) with ``ordered=True``
         ``channel, shapley`` (the value) and ``share`` (shapley / sum), one row per channel.
+        With ``ordered=True`` a second, long table follows: ``channel, position, shapley,
+        share`` — one row per channel and touch position with credit > 0 (``share`` of the total
+        over all channels and positions); summed by channel it gives the first table.
     """
     if value_function not in ("conversion_rate", "conversions"):
         raise ValueError("value_function must be 'conversion_rate' or 'conversions'")
@@ -667,11 +815,21 @@ def shapley_attribution(
     if value_function == "conversion_rate" and nulls is None:
         raise DataError("shapley_attribution: conversion rates need the nulls column", column="nulls",
                         fix="pass nulls=... or value_function='conversions'")
-    _check_paths(paths, path, conversions, None)
+    if ordered and value_function != "conversions":
+        raise ValueError("ordered=True needs value_function='conversions' (Zhao et al.'s per-journey game); "
+                         "conversion rates have no per-journey split over touch positions")
+    t = _check_paths(paths, path, conversions, None, nulls=nulls, sep=sep)
     paths = paths.reset_index(drop=True)
-    t = explode_paths(paths, path, sep)
     channels = sorted(set(t["channel"]))
     n = len(channels)
+    if ordered:
+        long = _ordered_shapley(t, pd.to_numeric(paths[conversions]).to_numpy(float), channels)
+        total = long["shapley"].sum()
+        long["share"] = long["shapley"] / total if total != 0 else 0.0
+        out = long.groupby("channel")["shapley"].sum().reindex(channels, fill_value=0.0)
+        out = out.rename_axis("channel").reset_index()
+        out["share"] = out["shapley"] / total if total != 0 else 0.0
+        return out, long
     if n > max_channels:
         raise ValueError(f"{n} channels: exact Shapley needs 2^{n} coalitions; group channels or raise max_channels")
     bit = t["channel"].map({c: i for i, c in enumerate(channels)}).to_numpy()
