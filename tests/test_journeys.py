@@ -169,3 +169,42 @@ def test_transition_table_is_in_funnel_order_and_sums_counts(built):
     assert tab.to_numpy().sum() == counts["n"].sum()
     assert tab.loc[START].sum() == jr.summary["journeys"]
     assert str(tab.dtypes.unique()[0]) == "int64"
+
+
+def test_stage_exposures_by_hand(make_events):
+    """One journey See → Think → Do → conversion: levels by hand; survey and purchase rows are
+    outcomes, not exposures."""
+    nan = float("nan")
+    ev = make_events([
+        {"timestamp": "2024-01-01T00:00:00Z", "stage": "See", "channel": "display"},
+        {"timestamp": "2024-01-03T12:00:00Z", "stage": "See", "channel": "social"},
+        {"timestamp": "2024-01-05T00:00:00Z", "stage": "Think", "channel": "email"},
+        {"timestamp": "2024-01-06T00:00:00Z", "stage": "Think", "channel": "store", "sentiment": 0.5},
+        {"timestamp": "2024-01-08T00:00:00Z", "stage": "Do", "channel": "direct"},
+        {"timestamp": "2024-01-09T00:00:00Z", "stage": "Do", "channel": "store", "conversion": True,
+         "revenue": 10.0},
+    ])
+    ev["user_id"] = "u1"
+    ev["sentiment"] = ev["sentiment"].astype(float) if "sentiment" in ev else nan
+    jr = build_journeys(stitch_identities(ev))
+    x = jr.stage_exposures(by=None)
+    assert x.attrs["channels"] == ["direct", "display", "email", "social"]  # store: outcomes only
+    got = {(r.from_stage, r.to_stage): (r.direct, r.display, r.email, r.social, r.n)
+           for r in x.itertuples(index=False)}
+    # levels: 1 during the visit; 2 = 0-3 days, 3 = 3-7, 4 = 7-14 days before the visit began
+    assert got == {
+        (START, "See"): (0, 0, 0, 0, 1),
+        ("See", "Think"): (0, 1, 0, 1, 1),
+        ("Think", "Do"): (0, 3, 1, 2, 1),
+        ("Do", CONVERSION): (1, 4, 3, 3, 1),
+    }
+
+
+def test_stage_exposures_count_the_same_moves_as_stage_transitions(built):
+    _, _, jr = built
+    x = jr.stage_exposures(by="segment", mature_days=60)
+    t = jr.stage_transitions(by="segment", mature_days=60)
+    got = x.groupby(["segment", "from_stage", "to_stage"])["n"].sum()
+    exp = t.set_index(["segment", "from_stage", "to_stage"])["n"]
+    pd.testing.assert_series_equal(got.sort_index(), exp.sort_index(), check_dtype=False)
+    assert set(x.attrs["channels"]) <= set(x.columns)

@@ -946,11 +946,12 @@ class BayesianAttributionModel(BayesianModel):
         "beta": Prior("Normal", mu=0.0, sigma=1.0),
         "beta_sigma": Prior("HalfNormal", sigma=0.3),
         "half_life": Prior("LogNormal", mu=float(np.log(7.0)), sigma=1.0),
-        "segment_effects": "noncentered",
+        "segment_effects": "none",
+        "centering_threshold": 100,
     }
-    default_sampler_config: ClassVar[dict[str, Any]] = {"draws": 500, "tune": 500}
+    default_sampler_config: ClassVar[dict[str, Any]] = {"draws": 500, "tune": 1000}
     _check_vars: ClassVar[list[str]] = [
-        "intercept_mu", "intercept_sigma", "alpha", "beta", "beta_sigma", "beta_segment", "half_life",
+        "intercept_mu", "intercept_sigma", "alpha_centered", "beta", "beta_sigma", "beta_segment", "half_life",
     ]
     _DEFAULT_AGES: ClassVar[tuple[float, ...]] = (1.5, 5.0, 10.5, 22.0)
 
@@ -1082,6 +1083,8 @@ class BayesianAttributionModel(BayesianModel):
         self._L = pat[self.channels].to_numpy(np.int64)
         self._pn = pat["n"].to_numpy(float)
         self._pk = pat["k"].to_numpy(float)
+        self._cell_visits = np.bincount(self._pg * S + self._ps, weights=self._pn,
+                                        minlength=G * S).reshape(G, S)
         self.n_journeys = pd.Series(self._start.sum(1), index=pd.Index(self.segments, name="segment"))
         self.n_visits = int(self._pn.sum())
         self.n_patterns = len(pat)
@@ -1121,7 +1124,11 @@ class BayesianAttributionModel(BayesianModel):
             }
             if G > 1:
                 start["intercept_sigma"] = rng.uniform(0.2, 0.6)
-                start["alpha"] = base[None, :] + rng.normal(0, 0.3, (G, S))
+                big = self._cell_visits >= float(self.model_config["centering_threshold"])
+                if big.any():
+                    start["alpha_big"] = base[np.nonzero(big)[1]] + rng.normal(0, 0.3, int(big.sum()))
+                if (~big).any():
+                    start["alpha_z"] = rng.normal(0, 0.5, int((~big).sum()))
                 effects = self.model_config["segment_effects"]
                 if effects != "none":
                     start["beta_sigma"] = rng.uniform(0.05, 0.2)
@@ -1145,11 +1152,22 @@ class BayesianAttributionModel(BayesianModel):
             half_life = cfg["half_life"].create("half_life")
             if G > 1:
                 a_sd = cfg["intercept_sigma"].create("intercept_sigma")
-                # centred: every (segment, stage) has many visits, so the data pin alpha down and
-                # a non-centred alpha would make NUTS crawl along a ridge
-                alpha = pm.Normal("alpha", mu[None, :], a_sd, dims=("segment", "stage"))
+                # mixed centring: a cell with many visits pins its intercept down (centred is
+                # the good geometry), a cell with few leaves it to the prior (non-centred is);
+                # either alone makes NUTS take hundreds of steps per draw on typical data
+                big = self._cell_visits >= float(cfg["centering_threshold"])
+                alpha = pt.zeros((G, len(self.stages)))
+                if big.any():
+                    gb, sb = np.nonzero(big)
+                    a_big = pm.Normal("alpha_big", mu[sb], a_sd, shape=len(gb))
+                    alpha = pt.set_subtensor(alpha[gb, sb], a_big)
+                if (~big).any():
+                    gs, ss = np.nonzero(~big)
+                    z = pm.Normal("alpha_z", 0.0, 1.0, shape=len(gs))
+                    alpha = pt.set_subtensor(alpha[gs, ss], mu[ss] + a_sd * z)
+                alpha = pm.Deterministic("alpha_centered", alpha, dims=("segment", "stage"))
             else:
-                alpha = pm.Deterministic("alpha", mu[None, :], dims=("segment", "stage"))
+                alpha = pm.Deterministic("alpha_centered", mu[None, :], dims=("segment", "stage"))
             effects = cfg["segment_effects"] if G > 1 else "none"
             if effects == "noncentered":
                 b_sd = cfg["beta_sigma"].create("beta_sigma")
@@ -1169,14 +1187,25 @@ class BayesianAttributionModel(BayesianModel):
                 on = self._L == 2 + i
                 if on.any():
                     x = x + decay[i] * on.astype(float)
-            eta = alpha[self._pg, self._ps] + (x * beta_g[self._pg]).sum(-1)
+            # exposures centred on their mean per stage (visit-weighted), so that alpha is the
+            # log-odds at the stage's usual exposure and is not correlated with every beta
+            # (the sampler needs ~10x fewer steps); alpha_raw is re-expressed below
+            S = len(self.stages)
+            onehot = np.zeros((S, len(self._ps)))
+            onehot[self._ps, np.arange(len(self._ps))] = self._pn
+            onehot /= np.maximum(onehot.sum(1, keepdims=True), 1.0)
+            xbar = pt.dot(pt.as_tensor(onehot), x)  # (S, C)
+            eta = alpha[self._pg, self._ps] + ((x - xbar[self._ps]) * beta_g[self._pg]).sum(-1)
+            # the intercept at no exposure (what the counterfactuals use)
+            pm.Deterministic("alpha", alpha - (xbar[None, :, :] * beta_g[:, None, :]).sum(-1),
+                             dims=("segment", "stage"))
             # binomial log-likelihood on logits: k * eta - n * log(1 + e^eta) (+ a constant)
             pm.Potential("loglik", (self._pk * eta - self._pn * pt.softplus(eta)).sum())
         return model
 
     def _postprocess(self, idata: az.InferenceData) -> az.InferenceData:
         post = idata.posterior
-        post = post[[v for v in post.data_vars if not v.startswith("z_")]]
+        post = post[[v for v in post.data_vars if not v.startswith(("z_", "alpha_big", "alpha_z"))]]
         idata.posterior = post.assign_coords(self._coords())
         return idata
 
