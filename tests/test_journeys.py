@@ -208,3 +208,21 @@ def test_stage_exposures_count_the_same_moves_as_stage_transitions(built):
     exp = t.set_index(["segment", "from_stage", "to_stage"])["n"]
     pd.testing.assert_series_equal(got.sort_index(), exp.sort_index(), check_dtype=False)
     assert set(x.attrs["channels"]) <= set(x.columns)
+
+
+def test_channel_paths_exposures_only(make_events):
+    ev = make_events([
+        {"timestamp": "2024-01-01T00:00:00Z", "channel": "display"},
+        {"timestamp": "2024-01-02T00:00:00Z", "channel": "email", "sentiment": 0.2},
+        {"timestamp": "2024-01-03T00:00:00Z", "channel": "store", "conversion": True, "revenue": 5.0},
+        # a second person whose only touchpoint is the purchase
+        {"timestamp": "2024-01-04T00:00:00Z", "channel": "direct", "conversion": True, "revenue": 7.0},
+    ])
+    ev["user_id"] = ["a", "a", "a", "b"]
+    jr = build_journeys(stitch_identities(ev))
+    full = jr.channel_paths().set_index("path")
+    assert set(full.index) == {"display > email > store", "direct"}
+    only = jr.channel_paths(exposures_only=True).set_index("path")
+    assert set(only.index) == {"display", "(none)"}
+    assert only["conversions"].sum() == full["conversions"].sum() == 2
+    assert only.loc["(none)", "value"] == 7.0

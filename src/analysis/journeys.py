@@ -411,7 +411,8 @@ class Journeys:
         return df
 
     def channel_paths(
-        self, by: str | list[str] | None = None, *, include_open: bool = False
+        self, by: str | list[str] | None = None, *, include_open: bool = False,
+        exposures_only: bool = False,
     ) -> pd.DataFrame:
         """Channel paths in ChannelAttribution's layout: ``[*by], path, conversions, nulls, value``.
 
@@ -420,6 +421,12 @@ class Journeys:
         repeats kept. ``conversions`` counts converted journeys with that path, ``nulls`` the
         others, ``value`` their revenue. Open journeys (censored) are left out unless
         ``include_open=True``: they may still convert.
+
+        ``exposures_only=True`` leaves out the touchpoints that are outcomes rather than
+        marketing: the conversion itself (a purchase's channel says where people paid, not what
+        brought them) and feedback (rows with a ``sentiment``), as
+        :meth:`stage_exposures` does. A journey with no other touchpoint gets the path
+        ``"(none)"``, so every journey is still counted.
         """
         by = _by_list(by)
         self._check_by(by)
@@ -427,16 +434,25 @@ class Journeys:
         j = self._journeys_expr
         if not include_open:
             j = j.filter(j.outcome != "open")
-        # Journeys no longer than the window keep every touchpoint: their path is `channels`.
-        # Only the (few) longer ones are cut, from their events.
         window = self.lookback_days * _DAY
-        long = j.filter((j._end_us - j._start_us) > window).select(*KEYS, "_end_us")
-        e = ev.select(*KEYS, "channel", "pos", "_us").join(long, KEYS)
-        e = e.filter(e._us >= e._end_us - window)
-        cut = e.group_by(KEYS).aggregate(cut_path=_path(e.channel, e.pos))
+        if exposures_only:  # every path is rebuilt from the exposure touchpoints
+            fb = self.source.select("_row", "_feedback")
+            e = ev.filter(~ev.conversion).join(fb, "_row").filter(lambda x: ~x._feedback)
+            e = e.select(*KEYS, "channel", "pos", "_us").join(j.select(*KEYS, "_end_us"), KEYS)
+            e = e.filter(e._us >= e._end_us - window)
+            cut = e.group_by(KEYS).aggregate(cut_path=_path(e.channel, e.pos))
+            fallback = ibis.literal("(none)")
+        else:
+            # Journeys no longer than the window keep every touchpoint: their path is `channels`.
+            # Only the (few) longer ones are cut, from their events.
+            long = j.filter((j._end_us - j._start_us) > window).select(*KEYS, "_end_us")
+            e = ev.select(*KEYS, "channel", "pos", "_us").join(long, KEYS)
+            e = e.filter(e._us >= e._end_us - window)
+            cut = e.group_by(KEYS).aggregate(cut_path=_path(e.channel, e.pos))
+            fallback = j.channels
         paths = j.left_join(cut, KEYS).select(
             *KEYS,
-            path=cut.cut_path.fill_null(j.channels),
+            path=cut.cut_path.fill_null(fallback),
             converted=j.converted,
             revenue=j.revenue,
         )

@@ -1,11 +1,18 @@
 """Attribution: which channels move people to convert.
 
-Every entry point takes the path table of :meth:`analysis.Journeys.channel_paths`
+Path models take the path table of :meth:`analysis.Journeys.channel_paths`
 (``path, conversions, nulls, value``; channels joined by ``" > "``, ChannelAttribution's layout),
-so paths from any source can be attributed.
+so paths from any source can be attributed:
 
-So far: :func:`heuristic_attribution` (rule-based models). Markov removal effects, Shapley values
-and the Bayesian model follow (issue 4).
+- :func:`heuristic_attribution`: rule-based credit (first/last touch, linear, time decay, …);
+- :func:`markov_attribution`: removal effects of an order-1..4 chain, solved exactly, with
+  Dirichlet posterior intervals;
+- :func:`shapley_attribution`: exact Shapley values over channel coalitions (ordered variant);
+- :func:`compare_attribution` and :func:`attribution_holdout`: every model in one table, and
+  held-out predictive scores.
+
+:class:`BayesianAttributionModel` takes :meth:`analysis.Journeys.stage_exposures` instead (stage
+visits by channel exposure) and estimates incremental effects by counterfactual removal.
 """
 
 from __future__ import annotations
@@ -32,7 +39,10 @@ from analysis.schema import (
 
 log = logging.getLogger(__name__)
 
-__all__ = ["BayesianAttributionModel", "HEURISTIC_MODELS", "explode_paths", "heuristic_attribution", "markov_attribution", "shapley_attribution"]
+__all__ = [
+    "BayesianAttributionModel", "HEURISTIC_MODELS", "attribution_holdout", "compare_attribution", "explode_paths",
+    "heuristic_attribution", "holdout_split", "markov_attribution", "shapley_attribution",
+]
 
 #: Rule-based models of :func:`heuristic_attribution`, in output order.
 HEURISTIC_MODELS: tuple[str, ...] = (
@@ -656,8 +666,7 @@ def markov_attribution(
       ``(null)``; its removal effect is ``1 - P(convert | removed) / P(convert)``, and
       conversions (and value) are shared in proportion to the removal effects.
 
-    Exact: the absorbing chain is solved, no simulation. Posterior draws (Dirichlet rows) are not
-    there yet (issue 4). ``value`` is
+    Exact: the absorbing chain is solved, no simulation. ``value`` is
     shared by the *conversion* removal effects; ChannelAttribution computes a separate
     value-weighted removal effect (up to 7% apart per channel on its ``Data.csv``): matching
     that convention is still open.
@@ -1286,7 +1295,8 @@ class BayesianAttributionModel(BayesianModel):
         )
 
     def attribution(self, *, prob: float = 0.9, weights: dict[str, float] | pd.Series | None = None,
-                    by_segment: bool = False, max_draws: int | None = 1000, seed: int = 0) -> pd.DataFrame:
+                    by_segment: bool = False, segments: list[str] | None = None,
+                    max_draws: int | None = 1000, seed: int = 0) -> pd.DataFrame:
         """Attribution table, one row per channel (per segment and channel with ``by_segment``).
 
         Columns: ``channel`` (and ``segment``); ``conversions`` (posterior mean of the
@@ -1295,23 +1305,35 @@ class BayesianAttributionModel(BayesianModel):
         conversions per 1,000 journeys) with ``per_1000_lower/_upper``; ``share`` (conversions
         over the sum of all channels' conversions); ``beta`` (log-odds effect per exposure,
         posterior mean) with ``beta_lower/_upper``. ``weights`` mixes the segments for the
-        overall ``per_1000`` (default: their journey counts).
+        overall ``per_1000`` (default: their journey counts). ``segments`` restricts the overall
+        figures to some segments (the model is still fitted on all: partial pooling).
         """
         eff = self.removal_effects(max_draws=max_draws, seed=seed).to_numpy()  # (D, G, C)
         J = self.n_journeys.to_numpy(float)
+        if segments is not None:
+            unknown = sorted(set(map(str, segments)) - set(self.segments))
+            if unknown:
+                raise ValueError(f"segments: unknown {unknown}; the model has {self.segments}")
+            keep = np.isin(self.segments, list(map(str, segments)))
+            J = np.where(keep, J, 0.0)
+            if weights is None and J.sum() == 0:
+                raise ValueError("segments: the chosen segments have no modelled journeys")
         if weights is None:
             wts = J / J.sum()
         else:
             wts = pd.Series(weights, dtype=float).reindex(self.segments)
             if wts.isna().any():
                 raise ValueError(f"weights: missing segment(s) {list(wts.index[wts.isna()])}")
-            wts = (wts / wts.sum()).to_numpy()
+            wts = wts.to_numpy() * (J > 0 if segments is not None else 1.0)
+            wts = wts / wts.sum()
         lo, hi = (1 - prob) / 2, 1 - (1 - prob) / 2
         beta = self._require_fit().posterior["beta"].stack(sample=("chain", "draw")).transpose("sample", ...).to_numpy()
         if by_segment:
-            conv = eff * J[None, :, None]
+            conv = eff * self.n_journeys.to_numpy(float)[None, :, None]
             rows = []
             for gi, g in enumerate(self.segments):
+                if segments is not None and g not in set(map(str, segments)):
+                    continue
                 rows.append(pd.DataFrame({
                     "segment": g, "channel": self.channels,
                     **_interval("conversions", conv[:, gi], lo, hi),
