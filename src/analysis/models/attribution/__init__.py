@@ -1,0 +1,40 @@
+"""Attribution: which channels move people to convert.
+
+Path models take the path table of :meth:`analysis.Journeys.channel_paths`
+(``path, conversions, nulls, value``; channels joined by ``" > "``, ChannelAttribution's layout),
+so paths from any source can be attributed:
+
+- :func:`heuristic_attribution`: rule-based credit (first/last touch, linear, time decay, …);
+- :func:`markov_attribution`: removal effects of an order-1..4 chain, solved exactly, with
+  Dirichlet posterior intervals;
+- :func:`shapley_attribution`: exact Shapley values over channel coalitions (ordered variant);
+- :func:`compare_attribution` and :func:`attribution_holdout`: every model in one table, and
+  held-out predictive scores.
+
+:class:`BayesianAttributionModel` takes :meth:`analysis.Journeys.stage_exposures` instead (stage
+visits by channel exposure) and estimates incremental effects by counterfactual removal.
+"""
+
+from analysis.models.attribution.bayesian import BayesianAttributionModel
+from analysis.models.attribution.compare import (
+    COMPARISON_COLUMNS,
+    _holdout_predictions,
+    attribution_holdout,
+    compare_attribution,
+    holdout_split,
+)
+from analysis.models.attribution.paths import (
+    HEURISTIC_MODELS,
+    _transition_counts,
+    explode_paths,
+    heuristic_attribution,
+    markov_attribution,
+    shapley_attribution,
+)
+
+__all__ = [
+    "BayesianAttributionModel", "COMPARISON_COLUMNS", "HEURISTIC_MODELS", "attribution_holdout",
+    "compare_attribution", "explode_paths", "heuristic_attribution", "holdout_split",
+    "markov_attribution", "shapley_attribution",
+]
+_private = (_holdout_predictions, _transition_counts)  # used by tests

@@ -1,0 +1,520 @@
+"""A Bayesian model of what channels cause: stage visits' exits on channel exposures."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any, ClassVar
+
+import arviz as az
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from analysis.models.base import BayesianModel, Prior
+from analysis.schema import (
+    CONVERSION,
+    DEFAULT_STAGES,
+    DROPOFF,
+    OPEN,
+    START,
+    DataError,
+    combine_errors,
+)
+
+log = logging.getLogger(__name__)
+
+# --------------------------------------------------------------------------------------------
+# Bayesian attribution: a sequential logistic model of stage visits, counterfactual removal
+# --------------------------------------------------------------------------------------------
+
+_LN2 = float(np.log(2.0))
+
+
+class BayesianAttributionModel(BayesianModel):
+    """Which channels move journeys on: a hierarchical logistic model of every stage visit's
+    exit, with carry-over that decays with time, segments partially pooled; attribution by
+    counterfactual removal on every posterior draw.
+
+    Why visits and not whole journeys
+        A journey-level regression of "converted" on "touched channel c" credits whatever
+        channel people meet late in the funnel (a store visit, a direct site visit) simply
+        because reaching the late stages requires having advanced: exposure is a consequence of
+        progress. Here each stage visit is one trial — did the journey move on (to another
+        stage or to the conversion) or drop off? — and its regressors are the channels touched
+        during that visit or earlier in the journey. Progress so far is then part of the
+        condition, not of the outcome. Journey conversion follows from chaining the visits.
+
+    The model
+        For a visit of segment ``g`` to stage ``s`` with exposure levels ``L[c]``
+        (:meth:`analysis.Journeys.stage_exposures`)::
+
+            x[c] = 0 (not touched) | 1 (during the visit) | 2 ** (-age[L] / half_life) (earlier)
+            logit P(move on) = alpha[g, s] + sum_c beta[g, c] * x[c]
+            alpha[g, s] = intercept_mu[s] + intercept_sigma * z_alpha[g, s]
+            beta[g, c]  = beta[c] + beta_sigma * z_beta[g, c]
+
+        fitted on visits aggregated by (segment, stage, exposure pattern): a binomial per
+        pattern, so the cost grows with the number of distinct patterns, not of events. Where a
+        visit goes when it moves on (which stage, or the conversion) and where journeys start
+        are Dirichlet–multinomial (exact conjugate draws).
+
+    Attribution (:meth:`removal_effects`, :meth:`attribution`)
+        On every posterior draw, each segment's stage chain is rebuilt — the probability of
+        moving on from each stage averages the logistic over that stage's observed exposure
+        patterns (Bayesian-bootstrap weights, so the exposure mix's own uncertainty is in the
+        intervals) — and solved for P(convert | journey). Removing channel ``c`` sets its
+        exposures to 0 in every pattern; the drop in P(convert) is its incremental effect
+        (per journey; × journeys = conversions it brought). Effects are not shares of the total:
+        journeys convert without any channel too, and effects interact, so they need not sum
+        to the conversions. ``share`` normalises them for comparison with rule-based models.
+
+    Assumptions to keep in mind: exposure is as good as random *given* segment, stage and the
+    channels already met (no targeting on unobserved intent); a channel's effect is the same in
+    every stage; the exposure mix at a stage does not change when an earlier channel is
+    removed (exact when there is no carry-over). It is a model of observational data, not an
+    experiment.
+
+    Parameters
+    ----------
+    exposures : DataFrame or Journeys
+        :meth:`analysis.Journeys.stage_exposures` output: ``[group], from_stage, to_stage``, one
+        integer exposure-level column per channel, ``n``. Given a :class:`analysis.Journeys`,
+        its ``stage_exposures(by=group, mature_days=2 * inactivity_days)`` is used (only visits
+        whose exit has had time to show). Rows to ``(open)`` are counted but not modelled.
+    group : str or None, default "segment"
+        Column of the partially pooled segments; ``None`` (or absent) → one group ``"all"``.
+    channels : list of str, optional
+        Channel columns; default ``exposures.attrs["channels"]`` or every other integer column.
+    level_ages : list of float, optional
+        Representative age in days of each carry-over level (levels 2, 3, …); default from
+        ``exposures.attrs["levels"]``, else Journeys' defaults (1.5, 5, 10.5, 22).
+    model_config : dict
+        ``intercept_mu`` (Normal(0, 2)): stage log-odds of moving on; ``intercept_sigma``
+        (HalfNormal(1)): spread of segments around it; ``beta`` (Normal(0, 1)): channel
+        effect, log-odds per exposure; ``beta_sigma`` (HalfNormal(0.3)): spread of segments'
+        effects around the channel's; ``half_life`` (LogNormal(log 7, 1)): days for an earlier
+        exposure's weight to halve. Priors may be written as dicts.
+    sampler_config : dict
+        See :attr:`analysis.models.base.BayesianModel.BASE_SAMPLER_CONFIG`.
+    """
+
+    _model_type = "BayesianAttributionModel"
+    default_model_config: ClassVar[dict[str, Any]] = {
+        "intercept_mu": Prior("Normal", mu=0.0, sigma=2.0),
+        "intercept_sigma": Prior("HalfNormal", sigma=1.0),
+        "beta": Prior("Normal", mu=0.0, sigma=1.0),
+        "beta_sigma": Prior("HalfNormal", sigma=0.3),
+        "half_life": Prior("LogNormal", mu=float(np.log(7.0)), sigma=1.0),
+        "segment_effects": "none",
+        "centering_threshold": 100,
+    }
+    default_sampler_config: ClassVar[dict[str, Any]] = {"draws": 500, "tune": 1000}
+    _check_vars: ClassVar[list[str]] = [
+        "intercept_mu", "intercept_sigma", "alpha_centered", "beta", "beta_sigma", "beta_segment", "half_life",
+    ]
+    _DEFAULT_AGES: ClassVar[tuple[float, ...]] = (1.5, 5.0, 10.5, 22.0)
+
+    def __init__(
+        self,
+        exposures: Any,
+        *,
+        group: str | None = "segment",
+        channels: list[str] | None = None,
+        level_ages: list[float] | None = None,
+        model_config: dict[str, Any] | None = None,
+        sampler_config: dict[str, Any] | None = None,
+    ) -> None:
+        if hasattr(exposures, "stage_exposures"):  # a Journeys object
+            jr = exposures
+            exposures = jr.stage_exposures(
+                by=group if group in getattr(jr, "attributes", []) else None,
+                mature_days=2 * jr.inactivity_days,
+            )
+        if not isinstance(exposures, pd.DataFrame):
+            raise TypeError(
+                "exposures: expected Journeys.stage_exposures() output (a DataFrame) or a Journeys "
+                f"object, got {type(exposures).__name__}"
+            )
+        super().__init__(exposures, model_config=model_config, sampler_config=sampler_config)
+        df = exposures
+        if channels is None:
+            channels = df.attrs.get("channels")
+        if channels is None:
+            known = {group, "from_stage", "to_stage", "n"}
+            channels = [c for c in df.columns if c not in known and pd.api.types.is_integer_dtype(df[c])]
+        if level_ages is None:
+            levels = df.attrs.get("levels")
+            if levels:
+                level_ages = [float(v["age_days"]) for k, v in sorted(
+                    ((int(k), v) for k, v in levels.items())) if k >= 2]
+            else:
+                level_ages = list(self._DEFAULT_AGES)
+        self.channels = list(channels)
+        self.level_ages = [float(a) for a in level_ages]
+        self.group = group if (group is not None and group in df.columns) else None
+        self._validate(df)
+        self._prepare(df)
+
+    # ---------------------------------------------------------------------------- the data
+    def _validate(self, df: pd.DataFrame) -> None:
+        what = "stage exposures"
+        need = ["from_stage", "to_stage", "n", *self.channels]
+        missing = [c for c in need if c not in df.columns]
+        if missing:
+            raise DataError(
+                f"{what}: missing column(s) {missing}", column=missing,
+                fix="pass Journeys.stage_exposures(by=...) output (or a Journeys object)",
+            )
+        errors: list[DataError] = []
+        if not self.channels:
+            errors.append(DataError(f"{what}: no channel columns", fix="pass channels=[...]"))
+        n = pd.to_numeric(df["n"], errors="coerce")
+        bad = n.isna() | (n < 0) | (n != n.round())
+        if bad.any():
+            errors.append(DataError(
+                f"{what}: {int(bad.sum())} count(s) in 'n' are not whole numbers >= 0", column="n",
+                rows=[int(i) + 1 for i in np.flatnonzero(bad.to_numpy())[:10]], fix="n counts visits",
+            ))
+        top = 1 + len(self.level_ages)
+        for c in self.channels:
+            v = pd.to_numeric(df[c], errors="coerce")
+            badc = v.isna() | (v < 0) | (v > top) | (v != v.round())
+            if badc.any():
+                errors.append(DataError(
+                    f"{what}: channel column {c!r} has {int(badc.sum())} value(s) that are not exposure "
+                    f"levels 0..{top}", column=c,
+                    rows=[int(i) + 1 for i in np.flatnonzero(badc.to_numpy())[:10]],
+                    fix="levels: 0 not touched, 1 during the visit, 2.. earlier (see Journeys.stage_exposures)",
+                ))
+        reserved = sorted({str(c) for c in self.channels} & {START, CONVERSION, DROPOFF, OPEN})
+        if reserved:
+            errors.append(DataError(f"{what}: channel(s) named like a state: {reserved}", column="channel",
+                                    fix="rename those channels"))
+        if errors:
+            raise combine_errors(errors)
+        visits = df[(df["from_stage"] != START) & (df["to_stage"] != OPEN)]
+        outcomes = visits.groupby(visits["to_stage"] == DROPOFF)["n"].sum()
+        if visits.empty or outcomes.get(True, 0) == 0 or outcomes.get(False, 0) == 0:
+            raise DataError(
+                f"{what}: the model needs settled visits that moved on and visits that dropped off; "
+                f"found {int(outcomes.get(False, 0))} and {int(outcomes.get(True, 0))}",
+                column="to_stage", fix="use more data, or a longer window (mature visits only)",
+            )
+        if int(visits.loc[visits["to_stage"] == CONVERSION, "n"].sum()) == 0:
+            raise DataError(f"{what}: no conversions: nothing to attribute", column="to_stage",
+                            fix="check the conversion column of the touchpoints")
+        if int(df.loc[df["from_stage"] == START, "n"].sum()) == 0:
+            raise DataError(f"{what}: no (start) rows: journeys' first stages are needed", column="from_stage",
+                            fix="pass Journeys.stage_exposures() output unchanged")
+
+    def _prepare(self, df: pd.DataFrame) -> None:
+        labels = df[self.group].astype(str) if self.group else pd.Series("all", index=df.index)
+        self.segments = list(dict.fromkeys(labels))
+        stages = [s for s in dict.fromkeys(df.loc[df["from_stage"] != START, "from_stage"].astype(str))]
+        order = {s: i for i, s in enumerate(DEFAULT_STAGES)}
+        self.stages = sorted(stages, key=lambda s: (order.get(s, len(order)), s))
+        self.n_open = int(df.loc[df["to_stage"] == OPEN, "n"].sum())
+        G, S, C = len(self.segments), len(self.stages), len(self.channels)
+        gi = pd.Categorical(labels, categories=self.segments).codes
+        is_start = (df["from_stage"] == START).to_numpy()
+        to = df["to_stage"].astype(str).to_numpy()
+        n = df["n"].to_numpy(np.int64)
+        # start shares and where visits go when they move on: (g, S) and (g, S, S + 1)
+        targets = [*self.stages, CONVERSION]
+        tidx = {s: i for i, s in enumerate(targets)}
+        sidx = {s: i for i, s in enumerate(self.stages)}
+        self._start = np.zeros((G, S))
+        m = is_start & np.isin(to, self.stages)
+        np.add.at(self._start, (gi[m], [sidx[t] for t in to[m]]), n[m])
+        visit = ~is_start & (to != OPEN)
+        fi = np.array([sidx.get(s, -1) for s in df["from_stage"].astype(str)])
+        self._moves = np.zeros((G, S, S + 1))
+        mv = visit & np.isin(to, targets)
+        np.add.at(self._moves, (gi[mv], fi[mv], [tidx[t] for t in to[mv]]), n[mv])
+        # binomial patterns: (g, stage, levels) → visits, moved on
+        v = df.loc[visit, self.channels].astype(np.int64)
+        key = pd.DataFrame({"g": gi[visit], "s": fi[visit]}).join(v.reset_index(drop=True))
+        key["n"] = n[visit]
+        key["k"] = np.where(to[visit] != DROPOFF, n[visit], 0)
+        pat = key.groupby(["g", "s", *self.channels], sort=True)[["n", "k"]].sum().reset_index()
+        self._pg = pat["g"].to_numpy(np.int64)
+        self._ps = pat["s"].to_numpy(np.int64)
+        self._L = pat[self.channels].to_numpy(np.int64)
+        self._pn = pat["n"].to_numpy(float)
+        self._pk = pat["k"].to_numpy(float)
+        self._cell_visits = np.bincount(self._pg * S + self._ps, weights=self._pn,
+                                        minlength=G * S).reshape(G, S)
+        self.n_journeys = pd.Series(self._start.sum(1), index=pd.Index(self.segments, name="segment"))
+        self.n_visits = int(self._pn.sum())
+        self.n_patterns = len(pat)
+        self._table = df.reset_index(drop=True)
+        log.info("%s: %d visits in %d exposure patterns, %d segments, %d channels",
+                 self._model_type, self.n_visits, self.n_patterns, G, C)
+
+    def _fit_data(self) -> pd.DataFrame:
+        return self._table
+
+    def _extra_attrs(self) -> dict[str, str]:
+        return {"group": json.dumps(self.group), "channels": json.dumps(self.channels),
+                "level_ages": json.dumps(self.level_ages)}
+
+    @classmethod
+    def _from_fit_data(cls, data: pd.DataFrame, attrs: dict[str, Any], **configs: Any):
+        return cls(data, group=json.loads(attrs["group"]), channels=json.loads(attrs["channels"]),
+                   level_ages=json.loads(attrs["level_ages"]), **configs)
+
+    def _coords(self) -> dict[str, list[str]]:
+        return {"segment": self.segments, "stage": self.stages, "channel": self.channels}
+
+    # ---------------------------------------------------------------------------- the model
+    def _initial_points(self, chains: int, rng: np.random.Generator) -> list[dict[str, np.ndarray]]:
+        """Stage intercepts near the pooled share of visits that moved on; small effects."""
+        S = len(self.stages)
+        k = np.bincount(self._ps, weights=self._pk, minlength=S)
+        n = np.bincount(self._ps, weights=self._pn, minlength=S)
+        base = np.log((k + 1) / (n - k + 1))
+        G, C = len(self.segments), len(self.channels)
+        points = []
+        for _ in range(chains):
+            start = {
+                "intercept_mu": base + rng.normal(0, 0.2, S),
+                "beta": rng.normal(0, 0.1, C),
+                "half_life": np.exp(rng.uniform(np.log(2.0), np.log(20.0))),
+            }
+            if G > 1:
+                start["intercept_sigma"] = rng.uniform(0.2, 0.6)
+                big = self._cell_visits >= float(self.model_config["centering_threshold"])
+                if big.any():
+                    start["alpha_big"] = base[np.nonzero(big)[1]] + rng.normal(0, 0.3, int(big.sum()))
+                if (~big).any():
+                    start["alpha_z"] = rng.normal(0, 0.5, int((~big).sum()))
+                effects = self.model_config["segment_effects"]
+                if effects != "none":
+                    start["beta_sigma"] = rng.uniform(0.05, 0.2)
+                if effects == "noncentered":
+                    start["z_beta"] = rng.normal(0, 0.5, (G, C))
+                elif effects == "centered":
+                    start["beta_segment"] = start["beta"][None, :] + rng.normal(0, 0.1, (G, C))
+            points.append(start)
+        return points
+
+    def build_model(self):
+        import pymc as pm
+        import pytensor.tensor as pt
+
+        cfg = self.model_config
+        G = len(self.segments)
+        ages = np.asarray(self.level_ages, dtype=float)
+        with pm.Model(coords=self._coords()) as model:
+            mu = cfg["intercept_mu"].create("intercept_mu", dims="stage")
+            beta = cfg["beta"].create("beta", dims="channel")
+            half_life = cfg["half_life"].create("half_life")
+            if G > 1:
+                a_sd = cfg["intercept_sigma"].create("intercept_sigma")
+                # mixed centring: a cell with many visits pins its intercept down (centred is
+                # the good geometry), a cell with few leaves it to the prior (non-centred is);
+                # either alone makes NUTS take hundreds of steps per draw on typical data
+                big = self._cell_visits >= float(cfg["centering_threshold"])
+                alpha = pt.zeros((G, len(self.stages)))
+                if big.any():
+                    gb, sb = np.nonzero(big)
+                    a_big = pm.Normal("alpha_big", mu[sb], a_sd, shape=len(gb))
+                    alpha = pt.set_subtensor(alpha[gb, sb], a_big)
+                if (~big).any():
+                    gs, ss = np.nonzero(~big)
+                    z = pm.Normal("alpha_z", 0.0, 1.0, shape=len(gs))
+                    alpha = pt.set_subtensor(alpha[gs, ss], mu[ss] + a_sd * z)
+                alpha = pm.Deterministic("alpha_centered", alpha, dims=("segment", "stage"))
+            else:
+                alpha = pm.Deterministic("alpha_centered", mu[None, :], dims=("segment", "stage"))
+            effects = cfg["segment_effects"] if G > 1 else "none"
+            if effects == "noncentered":
+                b_sd = cfg["beta_sigma"].create("beta_sigma")
+                z_b = pm.Normal("z_beta", 0.0, 1.0, dims=("segment", "channel"))
+                beta_g = pm.Deterministic("beta_segment", beta[None, :] + b_sd * z_b,
+                                          dims=("segment", "channel"))
+            elif effects == "centered":
+                b_sd = cfg["beta_sigma"].create("beta_sigma")
+                beta_g = pm.Normal("beta_segment", beta[None, :], b_sd, dims=("segment", "channel"))
+            else:
+                beta_g = pm.Deterministic("beta_segment", pt.broadcast_to(beta[None, :], (G, len(self.channels))),
+                                          dims=("segment", "channel"))
+            # x = 1[during the visit] + sum over carry-over levels of their decayed weight
+            x = pt.as_tensor((self._L == 1).astype(float))
+            decay = pt.exp(-_LN2 * ages / half_life)
+            for i in range(len(ages)):
+                on = self._L == 2 + i
+                if on.any():
+                    x = x + decay[i] * on.astype(float)
+            # exposures centred on their mean per stage (visit-weighted), so that alpha is the
+            # log-odds at the stage's usual exposure and is not correlated with every beta
+            # (the sampler needs ~10x fewer steps); alpha_raw is re-expressed below
+            S = len(self.stages)
+            onehot = np.zeros((S, len(self._ps)))
+            onehot[self._ps, np.arange(len(self._ps))] = self._pn
+            onehot /= np.maximum(onehot.sum(1, keepdims=True), 1.0)
+            xbar = pt.dot(pt.as_tensor(onehot), x)  # (S, C)
+            eta = alpha[self._pg, self._ps] + ((x - xbar[self._ps]) * beta_g[self._pg]).sum(-1)
+            # the intercept at no exposure (what the counterfactuals use)
+            pm.Deterministic("alpha", alpha - (xbar[None, :, :] * beta_g[:, None, :]).sum(-1),
+                             dims=("segment", "stage"))
+            # binomial log-likelihood on logits: k * eta - n * log(1 + e^eta) (+ a constant)
+            pm.Potential("loglik", (self._pk * eta - self._pn * pt.softplus(eta)).sum())
+        return model
+
+    def _postprocess(self, idata: az.InferenceData) -> az.InferenceData:
+        post = idata.posterior
+        post = post[[v for v in post.data_vars if not v.startswith(("z_", "alpha_big", "alpha_z"))]]
+        idata.posterior = post.assign_coords(self._coords())
+        return idata
+
+    # ------------------------------------------------------------------------- attribution
+    def _draws(self, max_draws: int | None, seed: int):
+        post = self._require_fit().posterior
+        alpha = post["alpha"].stack(sample=("chain", "draw")).transpose("sample", ...).to_numpy()
+        beta = post["beta_segment"].stack(sample=("chain", "draw")).transpose("sample", ...).to_numpy()
+        hl = post["half_life"].stack(sample=("chain", "draw")).to_numpy()
+        D = len(hl)
+        idx = np.arange(D)
+        if max_draws is not None and D > max_draws:
+            idx = np.random.default_rng(seed).choice(D, max_draws, replace=False)
+            idx.sort()
+        return alpha[idx], beta[idx], hl[idx], idx
+
+    def removal_effects(self, *, max_draws: int | None = 1000, seed: int = 0,
+                        chunk: int = 100) -> xr.DataArray:
+        """Incremental P(convert | journey) of every channel, per segment and posterior draw.
+
+        Returns a DataArray (sample, segment, channel): P(convert) minus P(convert) with the
+        channel's exposures removed (see the class docstring). ``max_draws`` caps the draws used
+        (a seeded random subset); ``chunk`` draws are processed at once (memory).
+        """
+        alpha, beta, hl, idx = self._draws(max_draws, seed)
+        D, G, S, C = len(hl), len(self.segments), len(self.stages), len(self.channels)
+        rng = np.random.default_rng(seed + 1)
+        ages = np.asarray(self.level_ages, dtype=float)
+        seen_moves = self._moves.sum(0) > 0  # (S, S+1): moves seen in any segment
+        seen_start = self._start.sum(0) > 0
+        out = np.empty((D, G, C + 1))  # P(convert): removed channel c, and the base (last)
+        cell = self._pg * S + self._ps
+        for lo in range(0, D, chunk):
+            sl = slice(lo, min(D, lo + chunk))
+            d = sl.stop - sl.start
+            w_lv = np.concatenate([np.zeros((d, 1)), np.ones((d, 1)),
+                                   np.exp(-_LN2 * ages[None, :] / hl[sl, None])], axis=1)  # (d, levels)
+            x = np.take_along_axis(w_lv[:, None, :], self._L[None].reshape(1, -1, 1).repeat(d, 0), 2)
+            x = x.reshape(d, *self._L.shape)  # (d, P, C)
+            contrib = x * beta[sl][:, self._pg, :]  # (d, P, C)
+            eta = alpha[sl][:, self._pg, self._ps] + contrib.sum(-1)  # (d, P)
+            # Bayesian bootstrap of each (segment, stage)'s exposure mix
+            g = rng.standard_gamma(np.broadcast_to(self._pn, (d, len(self._pn))))
+            tot = np.zeros((d, G * S))
+            for k in range(d):
+                tot[k] = np.bincount(cell, weights=g[k], minlength=G * S)
+            wgt = g / np.where(tot[:, cell] > 0, tot[:, cell], 1.0)
+            etas = np.concatenate([eta[..., None] - contrib, eta[..., None]], -1)  # (d, P, C+1)
+            pm_ = wgt[..., None] / (1.0 + np.exp(-etas))
+            adv = np.zeros((d, G * S, C + 1))
+            for k in range(d):
+                for j in range(C + 1):
+                    adv[k, :, j] = np.bincount(cell, weights=pm_[k, :, j], minlength=G * S)
+            adv = adv.reshape(d, G, S, C + 1)
+            # a stage with no settled visits in a segment: its pooled intercept, no exposures
+            empty = (tot.reshape(d, G, S) == 0)
+            if empty.any():
+                base_adv = 1.0 / (1.0 + np.exp(-alpha[sl]))
+                adv = np.where(empty[..., None], base_adv[..., None], adv)
+            a_mv = np.where(seen_moves, self._moves + 0.5, 0.0)
+            q = np.where(seen_moves, rng.standard_gamma(np.broadcast_to(np.where(seen_moves, a_mv, 1.0),
+                                                                        (d, G, S, S + 1))), 0.0)
+            q /= np.where(q.sum(-1, keepdims=True) > 0, q.sum(-1, keepdims=True), 1.0)
+            a_st = np.where(seen_start, self._start + 0.5, 1.0)
+            pi = np.where(seen_start, rng.standard_gamma(np.broadcast_to(a_st, (d, G, S))), 0.0)
+            pi /= pi.sum(-1, keepdims=True)
+            # chain per (draw, segment, scenario): Q = adv * q[:, :, :, :S], R = adv * q[..., S]
+            Q = adv.transpose(0, 1, 3, 2)[..., None] * q[:, :, None, :, :S]  # (d, G, C+1, S, S)
+            R = adv.transpose(0, 1, 3, 2) * q[:, :, None, :, S]  # (d, G, C+1, S)
+            conv = np.linalg.solve(np.eye(S) - Q, R[..., None])[..., 0]  # (d, G, C+1, S)
+            out[sl] = (pi[:, :, None, :] * conv).sum(-1)
+        effect = out[..., -1:] - out[..., :-1]
+        return xr.DataArray(
+            effect, dims=("sample", "segment", "channel"),
+            coords={"sample": idx, "segment": self.segments, "channel": self.channels},
+            name="removal_effect",
+            attrs={"base": out[..., -1]},
+        )
+
+    def attribution(self, *, prob: float = 0.9, weights: dict[str, float] | pd.Series | None = None,
+                    by_segment: bool = False, segments: list[str] | None = None,
+                    max_draws: int | None = 1000, seed: int = 0) -> pd.DataFrame:
+        """Attribution table, one row per channel (per segment and channel with ``by_segment``).
+
+        Columns: ``channel`` (and ``segment``); ``conversions`` (posterior mean of the
+        conversions among the modelled journeys that the channel brought: removal effect ×
+        journeys), ``conversions_lower/_upper`` (``prob`` interval); ``per_1000`` (incremental
+        conversions per 1,000 journeys) with ``per_1000_lower/_upper``; ``share`` (conversions
+        over the sum of all channels' conversions); ``beta`` (log-odds effect per exposure,
+        posterior mean) with ``beta_lower/_upper``. ``weights`` mixes the segments for the
+        overall ``per_1000`` (default: their journey counts). ``segments`` restricts the overall
+        figures to some segments (the model is still fitted on all: partial pooling).
+        """
+        eff = self.removal_effects(max_draws=max_draws, seed=seed).to_numpy()  # (D, G, C)
+        J = self.n_journeys.to_numpy(float)
+        if segments is not None:
+            unknown = sorted(set(map(str, segments)) - set(self.segments))
+            if unknown:
+                raise ValueError(f"segments: unknown {unknown}; the model has {self.segments}")
+            keep = np.isin(self.segments, list(map(str, segments)))
+            J = np.where(keep, J, 0.0)
+            if weights is None and J.sum() == 0:
+                raise ValueError("segments: the chosen segments have no modelled journeys")
+        if weights is None:
+            wts = J / J.sum()
+        else:
+            wts = pd.Series(weights, dtype=float).reindex(self.segments)
+            if wts.isna().any():
+                raise ValueError(f"weights: missing segment(s) {list(wts.index[wts.isna()])}")
+            wts = wts.to_numpy() * (J > 0 if segments is not None else 1.0)
+            wts = wts / wts.sum()
+        lo, hi = (1 - prob) / 2, 1 - (1 - prob) / 2
+        beta = self._require_fit().posterior["beta"].stack(sample=("chain", "draw")).transpose("sample", ...).to_numpy()
+        if by_segment:
+            conv = eff * self.n_journeys.to_numpy(float)[None, :, None]
+            rows = []
+            for gi, g in enumerate(self.segments):
+                if segments is not None and g not in set(map(str, segments)):
+                    continue
+                rows.append(pd.DataFrame({
+                    "segment": g, "channel": self.channels,
+                    **_interval("conversions", conv[:, gi], lo, hi),
+                    **_interval("per_1000", 1000 * eff[:, gi], lo, hi),
+                }))
+            out = pd.concat(rows, ignore_index=True)
+            tot = out.groupby("segment")["conversions"].transform("sum")
+            out["share"] = np.where(tot != 0, out["conversions"] / tot.where(tot != 0, 1.0), 0.0)
+            return out
+        conv = (eff * J[None, :, None]).sum(1)
+        per = 1000 * (eff * wts[None, :, None]).sum(1)
+        out = pd.DataFrame({
+            "channel": self.channels,
+            **_interval("conversions", conv, lo, hi),
+            **_interval("per_1000", per, lo, hi),
+            **_interval("beta", beta, lo, hi),
+        })
+        tot = out["conversions"].sum()
+        out["share"] = out["conversions"] / tot if tot != 0 else 0.0
+        return out
+
+    def summary(self, prob: float = 0.9) -> pd.DataFrame:
+        """The parameters: stage intercepts, channel effects, spreads and the half-life."""
+        idata = self._require_fit()
+        names = [v for v in ("intercept_mu", "beta", "intercept_sigma", "beta_sigma", "half_life")
+                 if v in idata.posterior]
+        return az.summary(idata, var_names=names, hdi_prob=prob, kind="stats")
+
+
+def _interval(name: str, draws: np.ndarray, lo: float, hi: float) -> dict[str, np.ndarray]:
+    """``name`` (mean over axis 0), ``name_lower``, ``name_upper`` (quantiles)."""
+    return {name: draws.mean(0), f"{name}_lower": np.quantile(draws, lo, axis=0),
+            f"{name}_upper": np.quantile(draws, hi, axis=0)}
