@@ -83,10 +83,12 @@ def test_save_load_round_trip(recovered, tmp_path):
 
 @pytest.mark.slow
 def test_recovery_study_over_seeds():
-    """Four seeds: Spearman >= 0.9 each, and the 90% intervals cover about 90% of the 40 true
-    effects; the model beats last touch on every seed."""
+    """Eight seeds (not the fast test's): Spearman >= 0.9 on average and >= 0.85 on each, the
+    90% intervals cover about 90% of the 80 true effects (the channels of one seed share the
+    fitted intercepts, so misses come in groups: the band is wide), and the model beats last
+    touch on every seed."""
     covered, total, rhos = 0, 0, []
-    for seed in (0, 1, 2, 4):
+    for seed in (0, 1, 2, 4, 5, 6, 7, 8):
         model, truth, jr = _fit(5000, seed)
         out = _against_truth(model, truth)
         rho = spearmanr(out["per_1000"], out["truth"]).statistic
@@ -98,8 +100,9 @@ def test_recovery_study_over_seeds():
         total += len(out)
         assert rho > rho_lt
     print(f"coverage {covered}/{total} = {covered / total:.3f}")
-    assert min(rhos) >= 0.9
-    assert 0.75 <= covered / total <= 1.0
+    print(f"Spearman mean {np.mean(rhos):.3f}, min {min(rhos):.3f}")
+    assert np.mean(rhos) >= 0.9 and min(rhos) >= 0.85
+    assert 0.75 <= covered / total <= 0.98
 
 
 # ------------------------------------------------------------------------------- bad input
