@@ -64,7 +64,9 @@ def _check_paths(paths: pd.DataFrame, path: str, conversions: str, value: str | 
         ))
     touches = explode_paths(paths.reset_index(drop=True), path, sep)
     ch = touches["channel"]
-    blank = ch.to_numpy() == ""
+    code = ch.cat.codes.to_numpy()
+    names = list(ch.cat.categories)  # the distinct channels (sorted): per-row work only on a hit
+    blank = code == names.index("") if "" in names else np.zeros(len(code), dtype=bool)
     in_path = np.zeros(len(paths), dtype=bool)
     in_path[touches["path_id"].to_numpy()[blank]] = True
     in_path &= ~empty
@@ -76,10 +78,16 @@ def _check_paths(paths: pd.DataFrame, path: str, conversions: str, value: str | 
         ))
     # a separator other than `sep`: no path contains `sep` (outside the other one), many the other
     filled = text[~empty]
-    joined = "\n".join(filled.tolist())
     if len(filled):
+        # the paths' bytes back to back: a separator absent there is in no path (no join needed)
+        raw = _text_bytes(_path_text(filled))
+        joined = None
         for other in _OTHER_SEPS:
-            if other == sep or other not in joined or sep in joined.replace(other, ""):
+            if other == sep or other.encode() not in raw:
+                continue
+            if joined is None:
+                joined = "\n".join(filled.tolist())
+            if other not in joined or sep in joined.replace(other, ""):
                 continue
             has_other = filled.str.contains(other, regex=False)
             rest = filled.str.replace(other, "", regex=False) if sep in other else filled
@@ -94,17 +102,18 @@ def _check_paths(paths: pd.DataFrame, path: str, conversions: str, value: str | 
                 break
         else:
             # "a->b" split on ">" leaves channels ending in "-"
-            dash = (ch.str.endswith("-") & (touches["position"] < touches["length"] - 1)).to_numpy()
-            if sep.strip() == ">" and dash.any():
-                rows = np.zeros(len(paths), dtype=bool)
-                rows[touches["path_id"].to_numpy()[dash]] = True
-                errors.append(DataError(
-                    f"path table: {int(rows.sum())} path(s) look separated by '->', not {sep!r} "
-                    "(channels end in '-')", column=path, rows=rows_of(rows), fix="pass sep='->'",
-                ))
+            ends = np.array([c.endswith("-") for c in names], dtype=bool)
+            if sep.strip() == ">" and ends.any():
+                dash = ends[code] & (touches["position"] < touches["length"] - 1).to_numpy()
+                if dash.any():
+                    rows = np.zeros(len(paths), dtype=bool)
+                    rows[touches["path_id"].to_numpy()[dash]] = True
+                    errors.append(DataError(
+                        f"path table: {int(rows.sum())} path(s) look separated by '->', not {sep!r} "
+                        "(channels end in '-')", column=path, rows=rows_of(rows), fix="pass sep='->'",
+                    ))
     # reserved state names as channels
-    names = pd.unique(ch[~blank].astype(object))
-    reserved = [c for c in names if c in _RESERVED_STATES or c.lower() in _RESERVED_WORDS]
+    reserved = [c for c in names if c != "" and (c in _RESERVED_STATES or c.lower() in _RESERVED_WORDS)]
     if reserved:
         hit = np.zeros(len(paths), dtype=bool)
         hit[touches["path_id"].to_numpy()[ch.isin(reserved).to_numpy()]] = True
@@ -124,19 +133,56 @@ def _check_paths(paths: pd.DataFrame, path: str, conversions: str, value: str | 
     return touches
 
 
+def _path_text(col: pd.Series):
+    """The path column as one Arrow string array (missing paths read ``"nan"``, other values as
+    ``str``), without a Python ``str`` per row when the column is already Arrow-backed."""
+    import pyarrow as pa
+
+    if isinstance(col.dtype, pd.StringDtype):
+        arr = pa.array(col, from_pandas=True)
+        if isinstance(arr, pa.ChunkedArray):
+            arr = arr.combine_chunks()
+        return arr.fill_null("nan") if arr.null_count else arr
+    return pa.array(col.to_numpy(dtype=object, na_value="nan").astype(str))
+
+
+def _text_bytes(arr) -> bytes:
+    """The UTF-8 bytes of all strings of an Arrow string array, back to back (no separators)."""
+    import pyarrow as pa
+
+    if len(arr) == 0:
+        return b""
+    _, offsets, data = arr.buffers()
+    width = 8 if pa.types.is_large_string(arr.type) else 4
+    off = np.frombuffer(offsets, dtype=np.int64 if width == 8 else np.int32, count=len(arr) + 1,
+                        offset=arr.offset * width)
+    return b"" if data is None else data.to_pybytes()[int(off[0]):int(off[-1])]
+
+
 def explode_paths(paths: pd.DataFrame, path: str = "path", sep: str = ">") -> pd.DataFrame:
     """One row per touch: ``path_id`` (the row of ``paths``), ``position`` (0-based),
     ``length`` (touches in the path) and ``channel``. Separators may carry spaces
     (``"a > b"`` and ``"a>b"`` are the same path)."""
-    text = paths[path].to_numpy(dtype=object, na_value="nan").astype(str).tolist()
-    length = np.fromiter((p.count(sep) + 1 for p in text), dtype=np.int64, count=len(text))
-    channel = [c.strip() for c in sep.join(text).split(sep)] if text else []
-    codes, names = pd.factorize(np.array(channel, dtype=object), sort=True)
+    import pyarrow.compute as pc
+
+    if not sep and len(paths):
+        raise ValueError("empty separator")
+    if len(paths):  # split in Arrow; only the distinct raw pieces (a few per channel) become Python str
+        pieces = pc.split_pattern(_path_text(paths[path]), sep)
+        length = pc.list_value_length(pieces).to_numpy().astype(np.int64)
+        enc = pc.list_flatten(pieces).dictionary_encode()
+        raw_code = enc.indices.to_numpy().astype(np.int64)
+        stripped = [c.strip() for c in enc.dictionary.to_pylist()]
+    else:
+        length, raw_code, stripped = np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), []
+    names = sorted(set(stripped))
+    where = {c: i for i, c in enumerate(names)}
+    codes = np.array([where[c] for c in stripped], dtype=np.int64)[raw_code]
     start = np.repeat(np.cumsum(length) - length, length)
     return pd.DataFrame({
         "path_id": np.repeat(paths.index.to_numpy(), length),
         "channel": pd.Categorical.from_codes(codes, categories=pd.Index(names, dtype=object)),
-        "position": np.arange(len(channel), dtype=np.int64) - start,
+        "position": np.arange(len(codes), dtype=np.int64) - start,
         "length": np.repeat(length, length),
     })
 
