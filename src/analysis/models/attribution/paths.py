@@ -337,14 +337,15 @@ def _counts_from_states(paths, conversions, nulls, pid, codes, states, member, c
     state = codes + 1
     w_conv = pd.to_numeric(paths[conversions]).to_numpy(float)
     w_null = pd.to_numeric(paths[nulls]).to_numpy(float) if nulls is not None else np.zeros(len(paths))
-    total = (w_conv + w_null)[pid]
-    first = np.concatenate([[True], pid[1:] != pid[:-1]])
-    last = np.concatenate([pid[1:] != pid[:-1], [True]])
-    prev = np.where(first, 0, np.concatenate([[0], state[:-1]]))
-    counts = np.zeros((n_states, n_states))
-    np.add.at(counts, (prev, state), total)
-    np.add.at(counts, (state[last], conv_s), w_conv[pid[last]])
-    np.add.at(counts, (state[last], null_s), w_null[pid[last]])
+    new_path = pid[1:] != pid[:-1]
+    last = np.append(new_path, True)
+    prev = np.zeros_like(state)  # (start) at the first touch of every path
+    prev[1:] = np.where(new_path, 0, state[:-1])
+    # bincount adds in row order, as np.add.at did: the same sums, bit for bit
+    counts = np.bincount(prev * n_states + state, weights=(w_conv + w_null)[pid],
+                         minlength=n_states * n_states).reshape(n_states, n_states)
+    counts[:, conv_s] += np.bincount(state[last], weights=w_conv[pid[last]], minlength=n_states)
+    counts[:, null_s] += np.bincount(state[last], weights=w_null[pid[last]], minlength=n_states)
     return states, member, channels, counts
 
 
