@@ -64,7 +64,9 @@ def _check_paths(paths: pd.DataFrame, path: str, conversions: str, value: str | 
         ))
     touches = explode_paths(paths.reset_index(drop=True), path, sep)
     ch = touches["channel"]
-    blank = ch.to_numpy() == ""
+    code = ch.cat.codes.to_numpy()
+    names = list(ch.cat.categories)  # the distinct channels (sorted): per-row work only on a hit
+    blank = code == names.index("") if "" in names else np.zeros(len(code), dtype=bool)
     in_path = np.zeros(len(paths), dtype=bool)
     in_path[touches["path_id"].to_numpy()[blank]] = True
     in_path &= ~empty
@@ -76,10 +78,16 @@ def _check_paths(paths: pd.DataFrame, path: str, conversions: str, value: str | 
         ))
     # a separator other than `sep`: no path contains `sep` (outside the other one), many the other
     filled = text[~empty]
-    joined = "\n".join(filled.tolist())
     if len(filled):
+        # the paths' bytes back to back: a separator absent there is in no path (no join needed)
+        raw = _text_bytes(_path_text(filled))
+        joined = None
         for other in _OTHER_SEPS:
-            if other == sep or other not in joined or sep in joined.replace(other, ""):
+            if other == sep or other.encode() not in raw:
+                continue
+            if joined is None:
+                joined = "\n".join(filled.tolist())
+            if other not in joined or sep in joined.replace(other, ""):
                 continue
             has_other = filled.str.contains(other, regex=False)
             rest = filled.str.replace(other, "", regex=False) if sep in other else filled
@@ -94,17 +102,18 @@ def _check_paths(paths: pd.DataFrame, path: str, conversions: str, value: str | 
                 break
         else:
             # "a->b" split on ">" leaves channels ending in "-"
-            dash = (ch.str.endswith("-") & (touches["position"] < touches["length"] - 1)).to_numpy()
-            if sep.strip() == ">" and dash.any():
-                rows = np.zeros(len(paths), dtype=bool)
-                rows[touches["path_id"].to_numpy()[dash]] = True
-                errors.append(DataError(
-                    f"path table: {int(rows.sum())} path(s) look separated by '->', not {sep!r} "
-                    "(channels end in '-')", column=path, rows=rows_of(rows), fix="pass sep='->'",
-                ))
+            ends = np.array([c.endswith("-") for c in names], dtype=bool)
+            if sep.strip() == ">" and ends.any():
+                dash = ends[code] & (touches["position"] < touches["length"] - 1).to_numpy()
+                if dash.any():
+                    rows = np.zeros(len(paths), dtype=bool)
+                    rows[touches["path_id"].to_numpy()[dash]] = True
+                    errors.append(DataError(
+                        f"path table: {int(rows.sum())} path(s) look separated by '->', not {sep!r} "
+                        "(channels end in '-')", column=path, rows=rows_of(rows), fix="pass sep='->'",
+                    ))
     # reserved state names as channels
-    names = pd.unique(ch[~blank].astype(object))
-    reserved = [c for c in names if c in _RESERVED_STATES or c.lower() in _RESERVED_WORDS]
+    reserved = [c for c in names if c != "" and (c in _RESERVED_STATES or c.lower() in _RESERVED_WORDS)]
     if reserved:
         hit = np.zeros(len(paths), dtype=bool)
         hit[touches["path_id"].to_numpy()[ch.isin(reserved).to_numpy()]] = True
@@ -124,19 +133,56 @@ def _check_paths(paths: pd.DataFrame, path: str, conversions: str, value: str | 
     return touches
 
 
+def _path_text(col: pd.Series):
+    """The path column as one Arrow string array (missing paths read ``"nan"``, other values as
+    ``str``), without a Python ``str`` per row when the column is already Arrow-backed."""
+    import pyarrow as pa
+
+    if isinstance(col.dtype, pd.StringDtype):
+        arr = pa.array(col, from_pandas=True)
+        if isinstance(arr, pa.ChunkedArray):
+            arr = arr.combine_chunks()
+        return arr.fill_null("nan") if arr.null_count else arr
+    return pa.array(col.to_numpy(dtype=object, na_value="nan").astype(str))
+
+
+def _text_bytes(arr) -> bytes:
+    """The UTF-8 bytes of all strings of an Arrow string array, back to back (no separators)."""
+    import pyarrow as pa
+
+    if len(arr) == 0:
+        return b""
+    _, offsets, data = arr.buffers()
+    width = 8 if pa.types.is_large_string(arr.type) else 4
+    off = np.frombuffer(offsets, dtype=np.int64 if width == 8 else np.int32, count=len(arr) + 1,
+                        offset=arr.offset * width)
+    return b"" if data is None else data.to_pybytes()[int(off[0]):int(off[-1])]
+
+
 def explode_paths(paths: pd.DataFrame, path: str = "path", sep: str = ">") -> pd.DataFrame:
     """One row per touch: ``path_id`` (the row of ``paths``), ``position`` (0-based),
     ``length`` (touches in the path) and ``channel``. Separators may carry spaces
     (``"a > b"`` and ``"a>b"`` are the same path)."""
-    text = paths[path].to_numpy(dtype=object, na_value="nan").astype(str).tolist()
-    length = np.fromiter((p.count(sep) + 1 for p in text), dtype=np.int64, count=len(text))
-    channel = [c.strip() for c in sep.join(text).split(sep)] if text else []
-    codes, names = pd.factorize(np.array(channel, dtype=object), sort=True)
+    import pyarrow.compute as pc
+
+    if not sep and len(paths):
+        raise ValueError("empty separator")
+    if len(paths):  # split in Arrow; only the distinct raw pieces (a few per channel) become Python str
+        pieces = pc.split_pattern(_path_text(paths[path]), sep)
+        length = pc.list_value_length(pieces).to_numpy().astype(np.int64)
+        enc = pc.list_flatten(pieces).dictionary_encode()
+        raw_code = enc.indices.to_numpy().astype(np.int64)
+        stripped = [c.strip() for c in enc.dictionary.to_pylist()]
+    else:
+        length, raw_code, stripped = np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), []
+    names = sorted(set(stripped))
+    where = {c: i for i, c in enumerate(names)}
+    codes = np.array([where[c] for c in stripped], dtype=np.int64)[raw_code]
     start = np.repeat(np.cumsum(length) - length, length)
     return pd.DataFrame({
         "path_id": np.repeat(paths.index.to_numpy(), length),
         "channel": pd.Categorical.from_codes(codes, categories=pd.Index(names, dtype=object)),
-        "position": np.arange(len(channel), dtype=np.int64) - start,
+        "position": np.arange(len(codes), dtype=np.int64) - start,
         "length": np.repeat(length, length),
     })
 
@@ -291,14 +337,15 @@ def _counts_from_states(paths, conversions, nulls, pid, codes, states, member, c
     state = codes + 1
     w_conv = pd.to_numeric(paths[conversions]).to_numpy(float)
     w_null = pd.to_numeric(paths[nulls]).to_numpy(float) if nulls is not None else np.zeros(len(paths))
-    total = (w_conv + w_null)[pid]
-    first = np.concatenate([[True], pid[1:] != pid[:-1]])
-    last = np.concatenate([pid[1:] != pid[:-1], [True]])
-    prev = np.where(first, 0, np.concatenate([[0], state[:-1]]))
-    counts = np.zeros((n_states, n_states))
-    np.add.at(counts, (prev, state), total)
-    np.add.at(counts, (state[last], conv_s), w_conv[pid[last]])
-    np.add.at(counts, (state[last], null_s), w_null[pid[last]])
+    new_path = pid[1:] != pid[:-1]
+    last = np.append(new_path, True)
+    prev = np.zeros_like(state)  # (start) at the first touch of every path
+    prev[1:] = np.where(new_path, 0, state[:-1])
+    # bincount adds in row order, as np.add.at did: the same sums, bit for bit
+    counts = np.bincount(prev * n_states + state, weights=(w_conv + w_null)[pid],
+                         minlength=n_states * n_states).reshape(n_states, n_states)
+    counts[:, conv_s] += np.bincount(state[last], weights=w_conv[pid[last]], minlength=n_states)
+    counts[:, null_s] += np.bincount(state[last], weights=w_null[pid[last]], minlength=n_states)
     return states, member, channels, counts
 
 
@@ -314,6 +361,33 @@ def _conversion_from_start(P: np.ndarray, removed: np.ndarray | None = None) -> 
         R = np.where(removed, 0.0, R)
     b_ = np.linalg.solve(np.eye(transient) - Q, R[..., None])[..., 0]
     return b_[..., 0]
+
+
+def _conversion_with_removals(P: np.ndarray, dead: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """P(conversion from start) for transition matrices ``P`` (..., S, S), as is and with each
+    row of ``dead`` (k, S - 2: transient states a removal kills) removed — from one inverse per
+    matrix instead of ``k + 1`` solves.
+
+    With ``N = (I - Q)^-1`` (expected visits) and ``b = N R`` (conversion from each state), a
+    journey converts with the states ``D`` dead iff it converts before it first enters ``D``;
+    the first entry is at ``d`` with probability ``h_d``, ``N[0, D] = h N[D, D]``, so
+    ``P(convert | D removed) = b_0 - h . b_D`` (exact; equals :func:`_conversion_from_start`
+    with ``removed`` up to float rounding). Returns ``(base (...), removed (..., k))``."""
+    S = P.shape[-1]
+    transient = S - 2
+    N = np.linalg.inv(np.eye(transient) - P[..., :transient, :transient])
+    b = (N @ P[..., :transient, S - 2, None])[..., 0]
+    removed = np.empty((*b.shape[:-1], len(dead)))
+    one = dead.sum(1) == 1  # order 1: every channel kills one state, all at once
+    if one.any():
+        d = dead[one].argmax(1)
+        removed[..., one] = b[..., :1] - N[..., 0, d] / N[..., d, d] * b[..., d]
+    for c in np.flatnonzero(~one):
+        D = np.flatnonzero(dead[c])
+        NDD = N[..., D[:, None], D[None, :]]
+        h = np.linalg.solve(np.swapaxes(NDD, -1, -2), N[..., 0, D, None])[..., 0]
+        removed[..., c] = b[..., 0] - (h * b[..., D]).sum(-1)
+    return b[..., 0], removed
 
 
 def _conversion_from_start_sparse(P: np.ndarray, dead: np.ndarray) -> float:
@@ -364,8 +438,8 @@ def markov_attribution(
     Uncertainty (``draws > 0``): every transition row gets the posterior
     ``Dirichlet(counts + prior_a)`` over the moves seen from that state (a move never seen stays
     impossible), and the removal effects and attributed conversions are recomputed on each of
-    ``draws`` draws (vectorised: one batched solve per draw and channel; chains of up to 400
-    states, i.e. order 1–2 on typical data).
+    ``draws`` draws (vectorised: one batched inverse per draw gives every channel's removal;
+    chains of up to 400 states, i.e. order 1–2 on typical data).
 
     Returns
     -------
@@ -415,9 +489,7 @@ def markov_attribution(
         g = np.where(seen, rng.standard_gamma(np.broadcast_to(alpha, (draws, *alpha.shape))), 0.0)
         tot = g.sum(-1, keepdims=True)
         Pd = np.divide(g, tot, out=np.zeros_like(g), where=tot > 0)
-        base_d = _conversion_from_start(Pd)  # (draws,)
-        rem = np.stack([_conversion_from_start(Pd, removed=np.broadcast_to(dead[c], (draws, dead.shape[1])))
-                        for c in range(k)], -1)  # (draws, k)
+        base_d, rem = _conversion_with_removals(Pd, dead)  # (draws,), (draws, k)
         eff = np.where(base_d[:, None] > 0, 1.0 - rem / base_d[:, None], 0.0)
         tot_eff = eff.sum(1, keepdims=True)
         conv_d = np.divide(eff, tot_eff, out=np.zeros_like(eff), where=tot_eff > 0) * pd.to_numeric(
