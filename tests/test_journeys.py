@@ -226,3 +226,153 @@ def test_channel_paths_exposures_only(make_events):
     assert set(only.index) == {"display", "(none)"}
     assert only["conversions"].sum() == full["conversions"].sum() == 2
     assert only.loc["(none)", "value"] == 7.0
+
+
+# ------------------------------------------------------------------ journey map and paths
+def _map_events(make_events):
+    """Three journeys by hand: a converts (See → Think → Do), b drops off (See → Think),
+    c is open (See); feedback at See (-0.5) and Think (+0.5)."""
+    nan = float("nan")
+    rows = [
+        ("u1", "2024-01-01", "See", "display", "ad_impression", nan, False),
+        ("u1", "2024-01-03", "See", "social", "social_post_view", nan, False),
+        ("u1", "2024-01-05", "Think", "email", "content_read", 0.5, False),
+        ("u1", "2024-01-06", "Do", "direct", "purchase", nan, True),
+        ("u2", "2024-01-02", "See", "display", "ad_impression", -0.5, False),
+        ("u2", "2024-01-04", "Think", "email", "site_visit", nan, False),
+        ("u3", "2024-02-25", "See", "paid_search", "ad_impression", nan, False),
+    ]
+    ev = make_events([
+        {"user_id": u, "timestamp": f"{t}T00:00:00Z", "stage": s, "channel": c, "touchpoint": tp,
+         "sentiment": se, "conversion": conv, "revenue": 10.0 if conv else nan}
+        for u, t, s, c, tp, se, conv in rows
+    ])
+    return stitch_identities(ev)
+
+
+def _cell(m, row, stage, label=""):
+    hit = m[(m["row"] == row) & (m["stage"] == stage) & (m["label"] == label)]
+    assert len(hit) == 1, (row, stage, label)
+    return hit["value"].iloc[0], hit["n"].iloc[0]
+
+
+def test_journey_map_by_hand(make_events):
+    from analysis.journeys import MAP_ROWS, journey_map, journey_map_grid
+
+    ev = _map_events(make_events)
+    jr = build_journeys(ev, as_of="2024-03-01")
+    assert list(jr.journeys["outcome"]) == ["converted", "dropoff", "open"]
+    peers = pd.concat([ev, make_events([
+        *[{"timestamp": "2024-01-01", "stage": "Do", "channel": "store"}] * 3,
+        {"timestamp": "2024-01-01", "stage": "See", "channel": "event"},
+        *[{"timestamp": "2024-01-01", "stage": "Care", "channel": "email"}] * 2,
+    ])], ignore_index=True)
+    m = journey_map(jr, ev, peers=peers)
+    assert list(m["stage"].cat.categories) == ["See", "Think", "Do", "Care"]
+    assert list(m.columns) == ["stage", "row", "rank", "label", "value", "n"]
+    assert set(m["row"]) <= set(MAP_ROWS)
+    # reach: journeys that visited the stage, of 3
+    assert _cell(m, "reach", "See") == (1.0, 3)
+    assert _cell(m, "reach", "Think") == (pytest.approx(2 / 3), 2)
+    assert _cell(m, "reach", "Do") == (pytest.approx(1 / 3), 1)
+    assert _cell(m, "reach", "Care") == (0.0, 0)
+    # advance / drop-off of the settled visits (c's open See visit is left out)
+    assert _cell(m, "advance rate", "See") == (1.0, 2)
+    assert _cell(m, "drop-off rate", "See") == (0.0, 2)
+    assert _cell(m, "advance rate", "Think") == (0.5, 2)
+    assert _cell(m, "drop-off rate", "Think") == (0.5, 2)
+    assert _cell(m, "advance rate", "Do") == (1.0, 1)  # to the conversion
+    assert np.isnan(_cell(m, "advance rate", "Care")[0])
+    # median days of the visits that moved on: See 4 (a) and 2 (b) days; Think 1; Do 0
+    assert _cell(m, "median days in stage", "See") == (3.0, 2)
+    assert _cell(m, "median days in stage", "Think") == (1.0, 1)
+    assert _cell(m, "median days in stage", "Do") == (0.0, 1)
+    assert _cell(m, "sentiment", "See") == (-0.5, 1)
+    assert _cell(m, "sentiment", "Think") == (0.5, 1)
+    assert np.isnan(_cell(m, "sentiment", "Do")[0]) and _cell(m, "sentiment", "Do")[1] == 0
+    # touchpoints and channels: top items with their share of the stage's touchpoints
+    tp = m[(m["row"] == "touchpoints") & (m["stage"] == "See")]
+    assert list(tp["label"]) == ["ad_impression", "social_post_view"]
+    assert list(tp["value"]) == [0.75, 0.25] and list(tp["n"]) == [3, 1]
+    ch = m[(m["row"] == "channels") & (m["stage"] == "See")]
+    assert list(ch["label"]) == ["display", "paid_search", "social"]  # ties by name
+    # absent: what peers use there and these journeys do not
+    absent = m[m["row"] == "absent channels"]
+    got = {(s, lab): (v, n) for s, lab, v, n in absent[["stage", "label", "value", "n"]].itertuples(index=False)}
+    assert got == {("See", "event"): (0.2, 1), ("Do", "store"): (0.75, 3), ("Care", "email"): (1.0, 2)}
+    assert m.attrs["journeys"] == 3 and m.attrs["converted"] == 1
+    # the same with the peers' count table instead of their events
+    m2 = journey_map(jr, ev, peers=channel_stage_counts(peers))
+    pd.testing.assert_frame_equal(m, m2)
+
+    grid = journey_map_grid(m)
+    assert list(grid.columns) == ["See", "Think", "Do", "Care"]
+    assert list(grid.index) == list(MAP_ROWS)
+    assert grid.loc["reach", "Think"] == "2 (67%)"
+    assert grid.loc["touchpoints", "See"] == "ad_impression (75%)\nsocial_post_view (25%)"
+    assert grid.loc["absent channels", "Think"] == "none"
+    assert grid.loc["sentiment", "Do"] == "–"
+    # no peers: no absent-channel row
+    assert "absent channels" not in journey_map_grid(journey_map(jr, ev)).index
+
+
+def test_journey_map_agrees_with_stage_transitions(built):
+    from analysis.journeys import journey_map
+
+    ev, _, jr = built
+    m = journey_map(jr, ev, peers=ev)
+    assert not (m["row"] == "absent channels").any()  # peers = the same events: nothing absent
+    t = jr.stage_transitions(by=None)
+    j = jr.journeys
+    outcomes = {CONVERSION, DROPOFF, OPEN}
+    for s in ["See", "Think", "Do", "Care"]:
+        visited = j["stages"].fillna("").str.split(" > ").map(lambda x, s=s: s in x)
+        v, n = _cell(m, "reach", s)
+        assert n == visited.sum() and v == pytest.approx(visited.mean())
+        assert n <= t.loc[t.to_stage == s, "n"].sum()  # revisits count once
+        out = t[t.from_stage == s].set_index("to_stage")["n"]
+        settled = out.drop(OPEN, errors="ignore").sum()
+        advanced = out[[k for k in out.index if k not in outcomes]].sum() + out.get(CONVERSION, 0)
+        v, n = _cell(m, "advance rate", s)
+        assert n == settled and v == pytest.approx(advanced / settled)
+        assert _cell(m, "drop-off rate", s)[0] == pytest.approx(out.get(DROPOFF, 0) / settled)
+        d = jr.stage_durations(by=None)
+        assert _cell(m, "median days in stage", s)[1] == ((d.stage == s) & ~d.censored).sum()
+    # by segment: one map per segment whose reach adds up to the whole
+    ms = journey_map(jr, ev, by="segment")
+    reach = ms[ms["row"] == "reach"].groupby("stage", observed=True)["n"].sum()
+    whole = m[m["row"] == "reach"].set_index("stage")["n"]
+    assert (reach.to_numpy() == whole.reindex(reach.index).to_numpy()).all()
+    assert set(ms["segment"]) == set(j["segment"])
+
+
+def test_top_paths_table_by_hand(make_events):
+    from analysis.journeys import top_paths_table
+
+    ev = _map_events(make_events)
+    ev.loc[1, "channel"] = "display"  # a: display > display > email > direct
+    jr = build_journeys(ev, as_of="2024-03-01")
+    t = top_paths_table(jr, n=5)
+    assert list(t.columns) == ["kind", "outcome", "rank", "path", "journeys", "share"]
+    got = {(k, o): p for k, o, p in t[["kind", "outcome", "path"]].itertuples(index=False)}
+    assert got == {  # the open journey (c) is left out
+        ("stage", "converted"): "See > Think > Do",
+        ("stage", "dropoff"): "See > Think",
+        ("channel", "converted"): "display > email > direct",
+        ("channel", "dropoff"): "display > email",
+    }
+    assert (t["share"] == 1.0).all()
+    raw = top_paths_table(jr, n=5, collapse=False)
+    assert "display > display > email > direct" in set(raw["path"])
+
+
+def test_top_paths_table_ranks_and_shares(built):
+    from analysis.journeys import top_paths_table
+
+    _, _, jr = built
+    t = top_paths_table(jr, n=4)
+    assert (t.groupby(["kind", "outcome"])["rank"].max() == 4).all()
+    assert (t.groupby(["kind", "outcome"])["share"].sum() <= 1 + 1e-12).all()
+    s = t[(t.kind == "stage") & (t.outcome == "converted")]
+    assert s["journeys"].is_monotonic_decreasing
+    assert s["journeys"].iloc[0] == (jr.journeys.query("outcome == 'converted'")["stages"] == s["path"].iloc[0]).sum()
