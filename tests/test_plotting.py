@@ -5,6 +5,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
+import pytest  # noqa: E402
 
 from analysis import plotting  # noqa: E402
 from analysis.journeys import channel_stage_counts  # noqa: E402
@@ -96,4 +97,117 @@ def test_plot_attribution_comparison_sorts_channels_and_draws_intervals():
     ax = plotting.plot_attribution_comparison(table, top=2)
     assert [t.get_text() for t in ax.get_yticklabels()] == ["b", "c"]
     assert "top 2" in ax.get_title()
+    plt.close("all")
+
+
+# ------------------------------------------------------------------ journey map, flows, paths
+EVIL = "<script>alert(1)</script>"
+
+
+@pytest.fixture(scope="module")
+def mapped(synth_small):
+    import analysis
+    from analysis.journeys import journey_map
+
+    ev, _ = synth_small
+    ev = analysis.stitch_identities(ev)
+    seg = ev[ev["segment"] == ev["segment"].iloc[0]].reset_index(drop=True)
+    jr = analysis.build_journeys(seg)
+    return jr, seg, journey_map(jr, seg, peers=ev)
+
+
+def test_plot_journey_map_draws_a_cell_per_row_and_stage(mapped):
+    from analysis.journeys import journey_map_grid
+
+    _, _, m = mapped
+    grid = journey_map_grid(m)
+    ax = plotting.plot_journey_map(m)
+    assert [t.get_text() for t in ax.get_xticklabels()] == list(grid.columns)
+    assert [t.get_text() for t in ax.get_yticklabels()] == list(grid.index)
+    assert len(ax.patches) == grid.size
+    texts = [t.get_text() for t in ax.texts]
+    assert texts == [grid.loc[r, s] for r in grid.index for s in grid.columns]
+    # sentiment: the most positive stage is greener than the most negative one
+    sent = m[m["row"] == "sentiment"].dropna(subset=["value"]).set_index("stage")["value"]
+    if len(sent) >= 2 and sent.max() > sent.min():
+        stages = list(grid.columns)
+        faces = {s: ax.patches[list(grid.index).index("sentiment") * len(stages) + i].get_facecolor()
+                 for i, s in enumerate(stages)}
+        hi, lo = faces[sent.idxmax()], faces[sent.idxmin()]
+        assert hi[1] - hi[0] > lo[1] - lo[0]  # green minus red
+    plt.close("all")
+
+
+def test_plot_journey_map_refuses_several_groups(synth_small):
+    import analysis
+    from analysis.journeys import journey_map
+
+    ev, _ = synth_small
+    ev = analysis.stitch_identities(ev)
+    jr = analysis.build_journeys(ev)
+    m = journey_map(jr, ev, by="segment")
+    with pytest.raises(ValueError, match="several groups"):
+        plotting.plot_journey_map(m)
+    one = m[m["segment"] == m["segment"].iloc[0]]
+    plotting.plot_journey_map(one)
+    plt.close("all")
+
+
+def test_plot_funnel_steps_and_losses(mapped):
+    _, _, m = mapped
+    ax = plotting.plot_funnel(m)
+    reach = m[m["row"] == "reach"].sort_values("stage")
+    steps = [str(s) for s in reach["stage"]]
+    steps.insert(steps.index("Do") + 1, "converted")
+    texts = [t.get_text() for t in ax.texts]
+    assert [t for t in texts if t in steps] == steps
+    assert len(ax.patches) == len(steps)
+    assert sum(("lost" in t) or ("entered" in t) for t in texts) == len(steps) - 1
+    n_do = int(reach.loc[reach["stage"] == "Do", "n"].iloc[0])
+    assert any(t.startswith(f"{n_do:,} (") for t in texts)
+    plt.close("all")
+
+
+def test_plot_stage_sankey_nodes_and_links_are_the_transitions(mapped):
+    jr, _, _ = mapped
+    t = jr.stage_transitions(by=None)
+    fig = plotting.plot_stage_sankey(t)
+    s = fig.data[0]
+    states = set(t["from_stage"]) | set(t["to_stage"])
+    assert len(s.node.label) == len(states) and set(s.node.label) == states
+    assert len(s.link.value) == len(t)
+    assert sum(s.link.value) == t["n"].sum()
+    pairs = {(s.node.label[a], s.node.label[b]): v for a, b, v in zip(s.link.source, s.link.target, s.link.value, strict=True)}
+    assert pairs == {(f, to): n for f, to, n in t[["from_stage", "to_stage", "n"]].itertuples(index=False)}
+    assert s.node.label[0] == "(start)"
+    # grouped counts are summed
+    fig2 = plotting.plot_stage_sankey(jr.stage_transitions(by="segment"))
+    assert list(fig2.data[0].link.value) == list(s.link.value)
+
+
+def test_plot_stage_sankey_escapes_names_from_data():
+    t = pd.DataFrame({"from_stage": ["(start)", EVIL, EVIL], "to_stage": [EVIL, "(conversion)", "(dropoff)"],
+                      "n": [3, 1, 2]})
+    fig = plotting.plot_stage_sankey(t)
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in fig.data[0].node.label
+    html = fig.to_html(include_plotlyjs=False)
+    assert EVIL not in html and "<script>alert" not in html
+    assert "alert(1)" in html  # the name is still shown, as text
+
+
+def test_plot_outcome_paths_and_matplotlib_text_keep_names(make_events):
+    paths = pd.DataFrame({
+        "kind": ["stage"] * 3 + ["channel"] * 2,
+        "outcome": ["dropoff", "converted", "converted", "converted", "dropoff"],
+        "rank": [1, 1, 2, 1, 1],
+        "path": ["See", "See > Do", "Do", f"{EVIL} > direct", "x" * 80],
+        "journeys": [9, 5, 3, 4, 2],
+        "share": [1.0, 0.625, 0.375, 1.0, 1.0],
+    })
+    ax = plotting.plot_outcome_paths(paths)
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["See > Do", "Do", "See"]  # conversions first
+    assert [t.get_text() for t in ax.texts] == [" 62%", " 38%", " 100%"]
+    ax = plotting.plot_outcome_paths(paths, kind="channel")
+    labels = [t.get_text() for t in ax.get_yticklabels()]
+    assert labels[0] == f"{EVIL} > direct" and labels[1].endswith("…")
     plt.close("all")

@@ -214,3 +214,190 @@ def plot_attribution_comparison(table: pd.DataFrame, *, ax=None, top: int | None
     ax.set_title("Attributed conversions by model" + (f" (top {len(channels)} channels)" if top else ""))
     ax.legend(loc="lower right", fontsize=8)
     return ax
+
+
+# ------------------------------------------------------------------ journey map, flows, paths
+_MAP_CMAPS = {"reach": "Blues", "advance rate": "Greens", "drop-off rate": "Reds",
+              "median days in stage": "Purples", "sentiment": "RdYlGn"}
+_LIST_ROWS = ("touchpoints", "channels", "absent channels")
+_MAP_COLS = {"stage", "row", "rank", "label", "value", "n"}
+
+
+def _one_group(map_table: pd.DataFrame) -> pd.DataFrame:
+    """Refuse a map of several groups (``journey_map(by=…)``): the caller picks one."""
+    by = [c for c in map_table.columns if c not in _MAP_COLS]
+    if by and len(map_table[by].drop_duplicates()) > 1:
+        raise ValueError(f"the map has several groups ({by}); select one, e.g. "
+                         f"map_table[map_table[{by[0]!r}] == …]")
+    return map_table
+
+
+def _short(text: str, width: int = 60) -> str:
+    return text if len(text) <= width else text[: width - 3] + "…"
+
+
+def plot_journey_map(map_table: pd.DataFrame, *, ax=None, max_items: int | None = None,
+                     title: str = "Customer journey map") -> plt.Axes:
+    """The journey map as a grid: stages as columns; rows touchpoints, channels, absent channels
+    (grey, italic), then the KPIs, their cells shaded by value (reach blue, advance green,
+    drop-off red, days purple) and sentiment coloured from red (-1) to green (+1).
+
+    ``map_table`` is :func:`analysis.journeys.journey_map` (one group); ``max_items`` caps the
+    lines of list cells.
+    """
+    from analysis.journeys import journey_map_grid
+
+    m = _one_group(map_table)
+    grid = journey_map_grid(m, max_items=max_items)
+    stages = list(grid.columns)
+    rows = list(grid.index)
+    heights = [max(1, *(str(c).count("\n") + 1 for c in grid.loc[r])) for r in rows]
+    total = sum(heights)
+    ax = _ax(ax, figsize=(2.6 * max(len(stages), 2) + 2.2, 0.32 * total + 0.45 * len(rows) + 1.2))
+    values = m[~m["row"].isin(_LIST_ROWS)].pivot_table(
+        index="row", columns="stage", values="value", observed=False, dropna=False, aggfunc="first")
+    y = 0.0
+    yticks = []
+    for r, h in zip(rows, heights, strict=True):
+        hh = h * 0.32 + 0.45
+        yticks.append(y + hh / 2)
+        vals = values.loc[r] if r in values.index else None
+        if r == "sentiment":
+            norm = plt.Normalize(-1, 1)
+        elif r == "median days in stage" and vals is not None and vals.notna().any():
+            norm = plt.Normalize(0, max(float(vals.max()), 1e-9))
+        else:
+            norm = plt.Normalize(0, 1)
+        cmap = plt.get_cmap(_MAP_CMAPS[r]) if r in _MAP_CMAPS else None
+        for i, s in enumerate(stages):
+            face = "#f2f2f2" if r == "absent channels" else "white"
+            if cmap is not None and vals is not None and pd.notna(vals.get(s)):
+                shade = norm(vals[s])
+                face = cmap(0.1 + 0.8 * shade) if r == "sentiment" else cmap(0.08 + 0.5 * shade)
+            ax.add_patch(plt.Rectangle((i, y), 1, hh, facecolor=face, edgecolor="#9a9a9a", lw=0.8))
+            ax.text(i + 0.5, y + hh / 2, grid.loc[r, s], ha="center", va="center", fontsize=8,
+                    color="#555555" if r == "absent channels" else "black",
+                    style="italic" if r == "absent channels" else "normal", linespacing=1.3)
+        y += hh
+    ax.set_xlim(0, len(stages))
+    ax.set_ylim(y, 0)
+    ax.xaxis.tick_top()
+    ax.set_xticks([i + 0.5 for i in range(len(stages))], stages, fontsize=10, fontweight="bold")
+    ax.set_yticks(yticks, rows)
+    ax.tick_params(length=0)
+    for spine in ax.spines.values():
+        spine.set_visible(False)
+    ax.set_title(title, pad=24)
+    return ax
+
+
+def _funnel_order(states) -> list[str]:
+    from analysis.schema import CONVERSION, DEFAULT_STAGES, DROPOFF, OPEN, START
+
+    outcomes = [CONVERSION, DROPOFF, OPEN]
+    stages = [s for s in DEFAULT_STAGES if s in states]
+    stages += sorted(s for s in states if s not in {START, *outcomes, *stages})
+    return [s for s in [START, *stages, *outcomes] if s in states]
+
+
+def plot_stage_sankey(transitions: pd.DataFrame, *, title: str = "Journeys between stages"):
+    """Sankey of stage-visit moves: ``(start)`` → stages → ``(conversion)``, ``(dropoff)``,
+    ``(open)``; one node per state, one link per move with a count (summed over any grouping
+    columns). Returns a plotly Figure (interactive).
+
+    ``transitions`` is :meth:`Journeys.stage_transitions` (``from_stage, to_stage, n``). Labels
+    come from data, so they are HTML-escaped: plotly treats label text as HTML-like markup.
+    """
+    import plotly.graph_objects as go
+
+    from analysis.reports import escape
+    from analysis.schema import CONVERSION, DROPOFF, OPEN, START
+
+    t = transitions.groupby(["from_stage", "to_stage"], as_index=False)["n"].sum()
+    t = t[t["n"] > 0]
+    nodes = _funnel_order(set(t["from_stage"]) | set(t["to_stage"]))
+    idx = {s: i for i, s in enumerate(nodes)}
+    special = {START: "#8d99ae", CONVERSION: "#2a9d8f", DROPOFF: "#e76f51", OPEN: "#bdbdbd"}
+    colors = [special.get(s, "#457b9d") for s in nodes]
+    labels = [escape(s) for s in nodes]
+    fig = go.Figure(go.Sankey(
+        arrangement="snap",
+        node={"label": labels, "color": colors, "pad": 18, "thickness": 16,
+              "hovertemplate": "%{label}: %{value:,} journeys<extra></extra>"},
+        link={"source": [idx[s] for s in t["from_stage"]], "target": [idx[s] for s in t["to_stage"]],
+              "value": t["n"].astype(int).tolist(),
+              "color": ["rgba(42,157,143,0.35)" if s == CONVERSION else "rgba(231,111,81,0.3)"
+                        if s == DROPOFF else "rgba(120,120,120,0.2)" for s in t["to_stage"]],
+              "hovertemplate": "%{source.label} → %{target.label}: %{value:,}<extra></extra>"},
+    ))
+    fig.update_layout(title_text=escape(title), font_size=12, height=450)
+    return fig
+
+
+def plot_funnel(map_table: pd.DataFrame, *, ax=None, conversion_after: str | None = "Do") -> plt.Axes:
+    """Funnel / fallout: journeys reaching each stage (bars, funnel order) with their share of
+    all journeys, and between steps the share lost (or gained: journeys may enter at any stage).
+
+    ``map_table`` is :func:`analysis.journeys.journey_map` (one group; its ``reach`` rows).
+    ``conversion_after`` inserts a step counting converted journeys (``map_table.attrs``) after
+    that stage (at the end when the stage is absent; None: no such step).
+    """
+    m = _one_group(map_table)
+    r = m[m["row"] == "reach"].sort_values("stage")
+    steps = [str(s) for s in r["stage"]]
+    counts = [int(n) for n in r["n"]]
+    total = m.attrs.get("journeys")
+    if conversion_after is not None and "converted" in m.attrs:
+        at = steps.index(conversion_after) + 1 if conversion_after in steps else len(steps)
+        steps.insert(at, "converted")
+        counts.insert(at, int(m.attrs["converted"]))
+    ax = _ax(ax, figsize=(8, 0.6 * len(steps) + 1.5))
+    top = max([*counts, 1])
+    ys = np.arange(len(steps))
+    colors = ["#2a9d8f" if s == "converted" else "#457b9d" for s in steps]
+    ax.barh(ys, counts, left=[(top - c) / 2 for c in counts], color=colors, height=0.6)
+    for y, c in zip(ys, counts, strict=True):
+        share = f" ({c / total:.0%} of journeys)" if total else ""
+        ax.text((top + c) / 2 + top * 0.01, y, f"{c:,}{share}", va="center", fontsize=8)
+    for y in ys[1:]:
+        prev, cur = counts[y - 1], counts[y]
+        if prev:
+            lost = 1 - cur / prev
+            txt = f"−{lost:.0%} lost" if lost >= 0 else f"+{-lost:.0%} (entered here)"
+            ax.text(-top * 0.02, y - 0.5, txt, va="center", ha="right", fontsize=8,
+                    color="#e76f51" if lost >= 0 else "#2a9d8f")
+    ax.set_yticks([])
+    for y, s in zip(ys, steps, strict=True):  # step names left, the losses between them
+        ax.text(-top * 0.35, y, s, va="center", ha="left", fontsize=10, fontweight="bold")
+    ax.set_ylim(len(steps) - 0.5, -0.7)
+    ax.set_xlim(-top * 0.35, top * 1.35)
+    ax.set_xticks([])
+    ax.set_xlabel("journeys reaching the step")
+    for spine in ax.spines.values():
+        spine.set_visible(False)
+    ax.set_title("Funnel: journeys reaching each stage, and the share lost between steps")
+    return ax
+
+
+def plot_outcome_paths(top_paths: pd.DataFrame, *, kind: str = "stage", ax=None) -> plt.Axes:
+    """The most frequent paths to conversion (green, top) and to drop-off (orange), as bars of
+    journeys annotated with the share of their outcome's journeys.
+
+    ``top_paths`` is :func:`analysis.journeys.top_paths_table`; ``kind`` "stage" or "channel".
+    """
+    t = top_paths[top_paths["kind"] == kind]
+    t = pd.concat([t[t["outcome"] == "converted"], t[t["outcome"] == "dropoff"]])
+    ax = _ax(ax, figsize=(9, 0.38 * len(t) + 1.6))
+    colors = ["#2a9d8f" if o == "converted" else "#e9a23b" for o in t["outcome"]]
+    ys = np.arange(len(t))
+    ax.barh(ys, t["journeys"], color=colors)
+    for y, (n, sh) in enumerate(zip(t["journeys"], t["share"], strict=True)):
+        ax.text(n, y, f" {sh:.0%}", va="center", fontsize=8)
+    ax.set_yticks(ys, [_short(p) for p in t["path"]], fontsize=8)
+    ax.set_ylim(len(t) - 0.5, -0.5)
+    ax.set_xlabel("journeys (label: share of the outcome's journeys)")
+    handles = [plt.Rectangle((0, 0), 1, 1, color=c) for c in ("#2a9d8f", "#e9a23b")]
+    ax.legend(handles, ["to conversion", "to drop-off"], loc="lower right", fontsize=8)
+    ax.set_title(f"Top {kind} paths to conversion and to drop-off")
+    ax.margins(x=0.12)
+    return ax
