@@ -275,7 +275,7 @@ def plot_journey_map(map_table: pd.DataFrame, *, ax=None, max_items: int | None 
                 shade = norm(vals[s])
                 face = cmap(0.1 + 0.8 * shade) if r == "sentiment" else cmap(0.08 + 0.5 * shade)
             ax.add_patch(plt.Rectangle((i, y), 1, hh, facecolor=face, edgecolor="#9a9a9a", lw=0.8))
-            ax.text(i + 0.5, y + hh / 2, grid.loc[r, s], ha="center", va="center", fontsize=8,
+            ax.text(i + 0.5, y + hh / 2, grid.loc[r, s], ha="center", va="center", fontsize=9,
                     color="#555555" if r == "absent channels" else "black",
                     style="italic" if r == "absent channels" else "normal", linespacing=1.3)
         y += hh
