@@ -713,7 +713,7 @@ def render_index(manifest: dict[str, Any]) -> str:
                 "python": m.get("python")}
     timing_rows = "".join(
         f"<tr><td>{escape(s)}</td><td>{escape(nb)}</td><td>{escape(r.get('status'))}</td>"
-        f"<td>{escape(r['seconds']) if 'seconds' in r else '–'}{' (earlier attempt)' if r.get('resumed') else ''}</td></tr>"
+        f"<td>{escape(r['seconds']) if 'seconds' in r else '–'}{' (before resume)' if r.get('resumed') else ''}</td></tr>"
         for s, seg in m.get("segments", {}).items() for nb, r in seg.get("notebooks", {}).items())
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>Customer Journey Lab — run {run_id}</title>
