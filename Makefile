@@ -11,6 +11,7 @@ SAMPLE_PERSONS ?= 3000
 SEED   ?= 0
 DATA   ?= $(SAMPLE)
 SEGMENTS ?= reports/segments.yml
+WORKERS ?= 1
 export PYTENSOR_FLAGS ?= base_compiledir=$(CURDIR)/.cache/pytensor
 export MPLBACKEND ?= Agg
 export PYDEVD_DISABLE_FILE_VALIDATION = 1
@@ -52,8 +53,8 @@ test-fast: $(STAMP) $(SAMPLE) ## Unit tests only, without Spark
 test-slow: $(STAMP) system $(SAMPLE) ## Heavy studies marked slow (parameter recovery, scale)
 	$(BIN)/python -m pytest -q tests -m slow
 
-reports: $(STAMP) $(SAMPLE) ## Run the report notebooks for every segment into reports/ (DATA=, SEGMENTS=)
-	$(BIN)/python -m analysis report --data $(DATA) --segments $(SEGMENTS)
+reports: $(STAMP) $(SAMPLE) ## Run the report notebooks for every segment into reports/<run-id>/ (DATA=, SEGMENTS=, WORKERS=)
+	$(BIN)/python -m analysis report --data $(DATA) --segments $(SEGMENTS) --workers $(WORKERS)
 
 lint: $(STAMP) ## ruff
 	$(BIN)/ruff check src tests bench
@@ -70,6 +71,6 @@ lock: ## Re-resolve requirements.lock from pyproject.toml in a scratch venv
 	{ head -3 requirements.lock; .lock-venv/bin/pip freeze --exclude-editable | grep -v customer-journey-lab; } > requirements.lock.new
 	mv requirements.lock.new requirements.lock && rm -rf .lock-venv
 
-clean: ## Remove the venv, sample data, generated reports and caches
+clean: ## Remove the venv, sample data, report runs (and reports/latest) and caches
 	rm -rf $(VENV) .cache data/sample/*.csv data/sample/*.parquet
 	find reports -mindepth 1 -maxdepth 1 ! -name segments.yml ! -name README.md -exec rm -rf {} +

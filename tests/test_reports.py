@@ -1,9 +1,25 @@
 from __future__ import annotations
 
+import json
+import os
+
 import pandas as pd
 import pytest
 
-from analysis.reports import Segment, check_segment_name, load_segments, segment_dir, select_events
+from analysis.__main__ import main
+from analysis.reports import (
+    HEADLINE_ENV,
+    Segment,
+    check_segment_name,
+    latest_run,
+    load_segments,
+    record_headline,
+    run_dir_for_resume,
+    run_reports,
+    segment_dir,
+    select_events,
+    top_channel_headline,
+)
 from analysis.schema import DataError
 
 
@@ -51,34 +67,159 @@ def test_select_events_filters_segment_and_dates():
         select_events(ev, {"region": "x"})
 
 
+TINY_CODE = """\
+import random
+from pathlib import Path
+
+from analysis.reports import record_headline
+
+if counter_dir:  # one line per execution, to see what a resume re-ran
+    with open(Path(counter_dir) / f"{segment}.count", "a") as f:
+        f.write("run\\n")
+if segment == "bad":
+    raise RuntimeError("boom in " + segment + "\\nsecond line")
+if segment == "B" and marker and Path(marker).exists():
+    raise RuntimeError("marker present")
+print("<b>" + segment + "</b>")
+rng = random.Random(seed)
+record_headline(journeys=len(Path(data_path).read_text().splitlines()), conversion_rate=rng.random(),
+                conversion_lower=0.01, conversion_upper=0.99, friction_stage="Think",
+                top_channel=segment_filter.get("channel", "email"))
+"""
+
+
 def _tiny_notebook(path):
+    """A report template in miniature: a parameters cell, then a cell that records headline
+    figures, or raises for segment "bad" (and while the file ``marker`` exists)."""
     import nbformat
 
     nb = nbformat.v4.new_notebook()
-    params = nbformat.v4.new_code_cell('segment: str = "all"  # segment slug\nsegment_filter: dict = {}  # filter\n'
-                                       'data_path: str = ""  # data')
+    params = nbformat.v4.new_code_cell(
+        'segment: str = "all"  # segment slug\nsegment_filter: dict = {}  # filter\n'
+        'data_path: str = ""  # data\nseed: int = 0  # seed\nmarker: str = ""  # fail while it exists\n'
+        'counter_dir: str = ""  # count executions here')
     params.metadata["tags"] = ["parameters"]
-    nb.cells = [params, nbformat.v4.new_code_cell(
-        'if segment == "bad":\n    raise RuntimeError("boom in " + segment)\nprint("<b>" + segment + "</b>")')]
+    nb.cells = [params, nbformat.v4.new_code_cell(TINY_CODE)]
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nbformat.write(nb, path)
+    return path
 
 
-def test_runner_keeps_going_past_a_failing_segment(tmp_path):
-    from analysis.reports import run_reports
+@pytest.fixture
+def tiny(tmp_path):
+    nb = _tiny_notebook(tmp_path / "tiny.ipynb")
+    data = tmp_path / "events.csv"
+    data.write_text("a\nb\nc\n")
+    return nb, data, tmp_path / "reports"
 
-    nb = tmp_path / "tiny.ipynb"
-    _tiny_notebook(nb)
-    out = tmp_path / "reports"
-    logs = []
-    res = run_reports("x.csv", [Segment("bad"), Segment("good")], notebooks=[nb],
-                      reports_dir=out, log=logs.append)
-    assert res.exit_code == 1
-    assert [f[0] for f in res.failed] == ["bad"] and "boom in bad" in res.failed[0][2]
-    assert [o[0] for o in res.ok] == ["good"]
-    html = (out / "good" / "tiny.html").read_text()
+
+def test_runner_keeps_going_past_a_failing_segment(tiny, tmp_path, caplog):
+    nb, data, out = tiny
+    seg_file = tmp_path / "segments.yml"
+    seg_file.write_text("segments:\n  - name: bad\n  - name: good\n    filter: {segment: good}\n")
+    caplog.set_level("INFO", logger="analysis.reports")
+    code = main(["report", "--data", str(data), "--segments", str(seg_file), "--segment", "bad",
+                 "--segment", "good", "--notebook", str(nb), "--out", str(out), "--workers", "2"])
+    assert code == 1
+    assert "1 of 2 report(s) failed" in caplog.text and "bad / tiny.ipynb: RuntimeError: boom in bad" in caplog.text
+    (run,) = [p for p in out.iterdir() if p.is_dir()]
+    html = (run / "good" / "tiny.html").read_text()
     assert "&lt;b&gt;good&lt;/b&gt;" in html  # printed data is escaped, not markup
-    assert not (out / "bad" / "tiny.html").exists(), "a failed run leaves no finished-looking report"
-    assert (out / "bad" / "tiny.failed.ipynb").exists()
+    assert not (run / "bad" / "tiny.html").exists(), "a failed run leaves no finished-looking report"
+    assert (run / "bad" / "tiny.failed.ipynb").exists()
     assert not list(out.rglob("*.tmp-*")), "no temporary files left behind"
-    assert any("1 of 2 report(s) failed" in line for line in logs)
+    index = (run / "index.html").read_text()
+    assert "RuntimeError: boom in bad" in index and "second line" in index
+    assert '<a href="good/tiny.html">tiny</a>' in index
+    manifest = json.loads((run / "manifest.json").read_text())
+    assert manifest["segments"]["bad"]["status"] == "failed" and manifest["segments"]["good"]["status"] == "ok"
+    assert manifest["headline"]["good"]["journeys"] == 3 and "bad" not in manifest["headline"]
+    import hashlib
+
+    assert manifest["data_files"]["data"]["sha256"] == hashlib.sha256(b"a\nb\nc\n").hexdigest()
+    assert manifest["parameters"]["segments"] == {"bad": {}, "good": {"segment": "good"}}
+    assert set(manifest["segments"]["good"]["notebooks"]["tiny.ipynb"]) >= {"status", "seconds"}
+    assert "papermill" in manifest["packages"]
+    assert not (run / ".complete").exists() and latest_run(out) is None, "latest moves only to complete runs"
+
+
+def test_resume_finishes_an_interrupted_run_without_redoing_reports(tiny, tmp_path, capsys):
+    nb, data, out = tiny
+    marker, counts = tmp_path / "marker", tmp_path / "counts"
+    marker.touch()
+    counts.mkdir()
+    first = run_reports(data, [Segment("A"), Segment("B")], notebooks=[nb], reports_dir=out,
+                        parameters={"marker": str(marker), "counter_dir": str(counts)}, log=lambda m: None)
+    assert first.exit_code == 1 and [f[0] for f in first.failed] == ["B"]
+    run = first.run_dir
+    a_html = run / "A" / "tiny.html"
+    a_mtime = a_html.stat().st_mtime_ns
+    assert not (run / ".complete").exists() and latest_run(out) is None
+    with pytest.raises(ValueError, match="not allowed"):
+        run_dir_for_resume(out, "../../etc")
+
+    marker.unlink()
+    logs: list[str] = []
+    again = run_reports(None, None, reports_dir=out, resume="latest", log=logs.append)
+    assert again.exit_code == 0 and again.run_dir == run
+    assert (counts / "A.count").read_text().count("run") == 1, "A was not executed again"
+    assert (counts / "B.count").read_text().count("run") == 2
+    assert a_html.stat().st_mtime_ns == a_mtime
+    assert (run / "B" / "tiny.html").exists() and not (run / "B" / "tiny.failed.ipynb").exists()
+    assert (run / ".complete").exists() and latest_run(out) == run.resolve()
+    assert any("[1/2] A: tiny.ipynb already done" in line for line in logs)
+    assert any(line.startswith("[2/2] B: tiny.ipynb ok in") for line in logs)
+    manifest = json.loads((run / "manifest.json").read_text())
+    assert manifest["complete"] and set(manifest["headline"]) == {"A", "B"}
+    assert "Incomplete" not in (run / "index.html").read_text()
+    with pytest.raises(Exception, match="no incomplete run"):
+        run_reports(None, None, reports_dir=out, resume="latest", log=lambda m: None)
+    assert main(["report", "--resume", run.name, "--out", str(out)]) == 2  # complete: never redone
+    assert "already complete" in capsys.readouterr().err
+
+
+def test_two_runs_with_the_same_seed_and_data_have_equal_manifests(tiny):
+    nb, data, out = tiny
+    runs = [run_reports(data, [Segment("ent", {"segment": "enterprise"})], notebooks=[nb], reports_dir=out,
+                        parameters={"seed": 7}, log=lambda m: None) for _ in range(2)]
+    assert all(r.exit_code == 0 for r in runs)
+    a, b = (json.loads((r.run_dir / "manifest.json").read_text()) for r in runs)
+    assert a["run_id"] != b["run_id"], "a rerun never overwrites a finished run"
+    assert (runs[0].run_dir / ".complete").exists() and (runs[0].run_dir / "ent" / "tiny.html").exists()
+    assert a["headline"] == b["headline"] and a["parameters"] == b["parameters"]
+    assert a["headline"]["ent"]["journeys"] == 3
+    assert latest_run(out) == runs[1].run_dir.resolve()
+    assert os.path.islink(out / "latest") and not list(out.glob(".latest.tmp-*"))
+
+
+def test_index_escapes_data(tiny):
+    nb, data, out = tiny
+    evil = "<script>alert(1)</script>"
+    res = run_reports(data, [Segment("web", {"channel": evil})], notebooks=[nb], reports_dir=out,
+                      log=lambda m: None)
+    assert res.exit_code == 0
+    index = (res.run_dir / "index.html").read_text()
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in index
+    assert "<script" not in index
+
+
+def test_record_headline_merges_into_the_env_file(tmp_path, monkeypatch):
+    import numpy as np
+
+    monkeypatch.delenv(HEADLINE_ENV, raising=False)
+    assert record_headline(journeys=3) == {"journeys": 3}  # no runner: nothing written
+    target = tmp_path / "h" / "headline.json"
+    monkeypatch.setenv(HEADLINE_ENV, str(target))
+    record_headline(journeys=np.int64(12), conversion_rate=np.float64(0.25))
+    merged = record_headline(top_channel="email")
+    assert merged == {"journeys": 12, "conversion_rate": 0.25, "top_channel": "email"}
+    assert json.loads(target.read_text()) == merged
+
+
+def test_top_channel_prefers_the_bayesian_table():
+    markov = pd.DataFrame({"channel": ["email", "social"], "conversions": [5.0, 9.0]})
+    bayes = pd.DataFrame({"channel": ["email", "social"], "conversions": [4.0, 1.0]})
+    assert top_channel_headline({"markov_1": markov})["top_channel"] == "social"
+    got = top_channel_headline({"markov_1": markov, "bayesian": bayes})
+    assert got == {"top_channel": "email", "top_channel_model": "bayesian", "top_channel_conversions": 4.0}
+    assert top_channel_headline({}) == {}

@@ -3,7 +3,7 @@
 Commands
 --------
 synth   write synthetic touchpoints with known ground truth (the sample data)
-report  run the report notebooks for each segment into reports/
+report  run the report notebooks for each segment into reports/<run-id>/ (+ index.html)
 """
 
 from __future__ import annotations
@@ -58,6 +58,11 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--notebook", action="append", help="notebook to run (repeatable); default: the main job")
     r.add_argument("--out", default=str(config.REPORTS_DIR), help="reports folder (default reports/)")
     r.add_argument("--seed", type=int, default=None, help="seed passed to the notebooks")
+    r.add_argument("--workers", type=int, default=1,
+                   help="segments run at once, each in its own process (default 1)")
+    r.add_argument("--resume", metavar="RUN_ID", default=None,
+                   help="finish an interrupted run (a run id, or 'latest': the newest incomplete run) "
+                        "with its recorded settings, keeping the reports already written")
     r.set_defaults(func=_report)
     return p
 

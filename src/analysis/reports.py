@@ -3,21 +3,33 @@
 Segments are configuration (``reports/segments.yml``): a name plus a filter on event columns.
 The runner keeps going past a failing segment and exits non-zero at the end, listing the
 failures. Outputs are written to a temporary name and renamed, so a crash never leaves a
-half-written report that looks finished.
+half-written report that looks finished; ``--resume`` finishes an interrupted run.
 
-Layout: ``reports/<segment>/<notebook>.ipynb`` and ``.html``.
+Layout::
+
+    reports/<run-id>/<segment>/<notebook>.ipynb, .html   one report per segment and notebook
+    reports/<run-id>/index.html, manifest.json            headline figures, status, provenance
+    reports/<run-id>/.complete                            written when every report succeeded
+    reports/latest -> <run-id>                            the newest complete run
+
+Notebooks report their headline figures with :func:`record_headline`.
 """
 
 from __future__ import annotations
 
+import hashlib
 import html
+import json
 import logging
 import os
 import re
+import subprocess
 import sys
 import time
 import traceback
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -141,10 +153,323 @@ def render_html(nb_path: Path) -> str:
     return body
 
 
+# ------------------------------------------------------------------------------ headline figures
+HEADLINE_ENV = "CJL_HEADLINE_PATH"
+
+
+def _plain(value: Any) -> Any:
+    """JSON-ready: numpy scalars to Python numbers, anything else unknown to ``str``."""
+    if hasattr(value, "item") and callable(value.item):
+        try:
+            return value.item()
+        except (TypeError, ValueError):
+            pass
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return str(value)
+
+
+def record_headline(**figures: Any) -> dict[str, Any]:
+    """Record headline figures of the running report for the run's index page.
+
+    Merges ``figures`` into the JSON file named by the environment variable
+    ``CJL_HEADLINE_PATH`` (set by :func:`run_reports` for each segment); does nothing when it is
+    unset (a notebook run by hand). Returns the merged figures (``figures`` when unset).
+    Recognised keys: ``journeys``, ``conversion_rate`` / ``conversion_lower`` /
+    ``conversion_upper``, ``friction_stage``, ``top_channel``; others are shown as they are.
+    """
+    target = os.environ.get(HEADLINE_ENV)
+    if not target:
+        return dict(figures)
+    path = Path(target)
+    merged: dict[str, Any] = {}
+    if path.is_file():
+        try:
+            merged = json.loads(path.read_text(encoding="utf-8"))
+        except ValueError:
+            merged = {}
+    merged.update(json.loads(json.dumps(figures, default=_plain)))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _atomic_write(path, json.dumps(merged, indent=2, sort_keys=True))
+    return merged
+
+
+def transition_headline(model, groups: list[str] | None = None, reduction: float = 0.2,
+                        prob: float = 0.9) -> dict[str, Any]:
+    """Headline figures of a fitted ``StageTransitionModel`` for a set of its groups.
+
+    The groups' conversion probabilities from ``(start)`` (and friction gains) are averaged per
+    posterior draw, weighted by their journeys, so a segment made of several groups gets one
+    rate with an honest interval. Returns ``conversion_rate``, ``conversion_lower``,
+    ``conversion_upper`` (``prob`` interval), ``conversion_prob``, ``friction_stage`` (largest
+    mean gain in conversion if its drop-off fell by ``reduction``), ``friction_gain`` and
+    ``friction_p_worst`` (share of draws in which that stage has the largest gain).
+    """
+    import numpy as np
+    import xarray as xr
+
+    from analysis.schema import START
+
+    groups = [str(g) for g in (groups or model.segments)]
+    w = model.n_journeys.loc[groups].astype(float)
+    w = xr.DataArray((w / w.sum()).to_numpy(), dims="segment", coords={"segment": groups})
+    conv = (model.conversion_probability().sel(state=START, segment=groups) * w).sum("segment")
+    flat = conv.to_numpy().ravel()
+    lo, hi = np.quantile(flat, [(1 - prob) / 2, 1 - (1 - prob) / 2])
+    gains = (model.stage_gains(reduction).sel(segment=groups) * w).sum("segment")
+    mean_gain = gains.mean(("chain", "draw"))
+    worst = int(mean_gain.argmax("stage"))
+    best_per_draw = gains.argmax("stage").to_numpy()
+    return {
+        "conversion_rate": float(flat.mean()),
+        "conversion_lower": float(lo),
+        "conversion_upper": float(hi),
+        "conversion_prob": float(prob),
+        "friction_stage": str(gains["stage"].to_numpy()[worst]),
+        "friction_gain": float(mean_gain[worst]),
+        "friction_p_worst": float((best_per_draw == worst).mean()),
+    }
+
+
+def top_channel_headline(tables: dict[str, pd.DataFrame]) -> dict[str, Any]:
+    """The channel credited with the most conversions: from the Bayesian attribution table when
+    present, else Markov order 1 (``tables`` as in notebook 03). Empty when neither exists."""
+    for name in ("bayesian", "markov_1"):
+        t = tables.get(name)
+        if t is not None and len(t) and "conversions" in t:
+            row = t.sort_values(["conversions", "channel"], ascending=[False, True]).iloc[0]
+            return {"top_channel": str(row["channel"]), "top_channel_model": name,
+                    "top_channel_conversions": float(row["conversions"])}
+    return {}
+
+
+# ------------------------------------------------------------------------------------- run layout
+RUN_ID = re.compile(r"^\d{8}T\d{6}Z(?:-\d{1,4})?$")
+COMPLETE_MARKER = ".complete"
+KEY_PACKAGES = ("pandas", "numpy", "pymc", "arviz", "numpyro", "jax", "papermill", "nbconvert",
+                "ibis-framework", "duckdb", "seaborn", "matplotlib", "plotly")
+
+
+def new_run_dir(reports_dir: Path, now: datetime | None = None) -> Path:
+    """Create ``reports_dir/<UTC timestamp>`` (``-2``, ``-3``… when taken): never an existing run."""
+    stamp = (now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%SZ")
+    reports_dir.mkdir(parents=True, exist_ok=True)
+    for i in range(1, 10000):
+        run_id = stamp if i == 1 else f"{stamp}-{i}"
+        try:
+            (reports_dir / run_id).mkdir()
+        except FileExistsError:
+            continue
+        return reports_dir / run_id
+    raise RuntimeError(f"no free run id for {stamp} in {reports_dir}")
+
+
+def _run_sort_key(run_id: str) -> tuple[str, int]:
+    stamp, _, n = run_id.partition("-")
+    return stamp, int(n or 1)
+
+
+def list_runs(reports_dir: Path) -> list[Path]:
+    """Run folders under ``reports_dir``, oldest first."""
+    if not reports_dir.is_dir():
+        return []
+    runs = [p for p in reports_dir.iterdir() if p.is_dir() and not p.is_symlink() and RUN_ID.match(p.name)]
+    return sorted(runs, key=lambda p: _run_sort_key(p.name))
+
+
+def run_dir_for_resume(reports_dir: Path, run_id: str) -> Path:
+    """The run folder to finish: ``run_id``, or for ``"latest"`` the newest run without ``.complete``."""
+    reports_dir = Path(reports_dir)
+    if run_id == "latest":
+        pending = [p for p in list_runs(reports_dir) if not (p / COMPLETE_MARKER).exists()]
+        if not pending:
+            raise DataError("no incomplete run to resume", file=str(reports_dir),
+                            fix="start a new run (without --resume)")
+        return pending[-1]
+    if not RUN_ID.match(str(run_id)):
+        raise ValueError(f"run id {run_id!r} is not allowed: expected a UTC timestamp like 20261123T031500Z")
+    run_dir = reports_dir / run_id
+    if not run_dir.is_dir():
+        raise DataError(f"run {run_id} not found", file=str(run_dir), fix="pick a folder of reports/ or 'latest'")
+    if (run_dir / COMPLETE_MARKER).exists():
+        raise DataError(f"run {run_id} is already complete; a finished run is never redone",
+                        file=str(run_dir), fix="start a new run (without --resume)")
+    return run_dir
+
+
+def latest_run(reports_dir: Path) -> Path | None:
+    """The run ``reports/latest`` points to (symlink, or ``latest.txt`` where links fail)."""
+    reports_dir = Path(reports_dir)
+    link = reports_dir / "latest"
+    if link.is_symlink():
+        return (reports_dir / os.readlink(link)).resolve()
+    txt = reports_dir / "latest.txt"
+    if txt.is_file():
+        return (reports_dir / txt.read_text().strip()).resolve()
+    return None
+
+
+def _point_latest(reports_dir: Path, run_dir: Path) -> None:
+    """Move ``reports/latest`` to ``run_dir`` atomically (temp symlink + rename); ``latest.txt`` if
+    symlinks are impossible here."""
+    link = reports_dir / "latest"
+    tmp = reports_dir / f".latest.tmp-{os.getpid()}"
+    try:
+        if tmp.is_symlink() or tmp.exists():
+            tmp.unlink()
+        os.symlink(run_dir.name, tmp, target_is_directory=True)
+        os.replace(tmp, link)
+    except OSError:
+        if tmp.is_symlink():
+            tmp.unlink()
+        _atomic_write(reports_dir / "latest.txt", run_dir.name + "\n")
+        return
+    stale = reports_dir / "latest.txt"
+    if stale.is_file():
+        stale.unlink()
+
+
+# ---------------------------------------------------------------------------------- provenance
+def sha256_file(path: str | Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def package_versions(names: tuple[str, ...] = KEY_PACKAGES) -> dict[str, str]:
+    """Installed versions of the key packages (missing ones left out)."""
+    from importlib import metadata
+
+    out = {}
+    for name in names:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return out
+
+
+def git_state(root: Path = config.PROJECT_ROOT) -> dict[str, Any] | None:
+    """``{"commit", "dirty"}`` of the checkout at ``root``; None outside git (or without git)."""
+    try:
+        commit = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True,
+                                text=True, timeout=20, check=True).stdout.strip()
+        status = subprocess.run(["git", "-C", str(root), "status", "--porcelain"], capture_output=True,
+                                text=True, timeout=60, check=True).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return {"commit": commit, "dirty": bool(status.strip())}
+
+
+def _file_record(path: str | Path) -> dict[str, Any]:
+    p = Path(path)
+    if not p.is_absolute():
+        p = config.PROJECT_ROOT / p
+    if not p.is_file():
+        return {"path": str(path), "sha256": None, "bytes": None}
+    return {"path": str(path), "sha256": sha256_file(p), "bytes": p.stat().st_size}
+
+
+# ------------------------------------------------------------------------------------- the worker
+_PROGRESS = None  # shared counter of finished reports (a multiprocessing.Value), set per process
+
+
+def _init_worker(counter, log_format: str | None) -> None:
+    global _PROGRESS
+    _PROGRESS = counter
+    if log_format and not logging.getLogger().handlers:
+        logging.basicConfig(level=logging.INFO, format=log_format)
+
+
+def _next_k() -> int:
+    if _PROGRESS is None:
+        return 0
+    with _PROGRESS.get_lock():
+        _PROGRESS.value += 1
+        return _PROGRESS.value
+
+
+def _error_lines(exc: BaseException) -> str:
+    if hasattr(exc, "ename") and hasattr(exc, "evalue"):  # a cell raised (papermill)
+        first = f"{exc.ename}: {exc.evalue}"
+    else:
+        first = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+    return "\n".join(first.splitlines()[:6])
+
+
+def _run_segment(task: dict[str, Any], log=None) -> dict[str, Any]:
+    """One segment's notebooks, in order (so cached model fits are reused), in this process.
+
+    Skips notebooks whose HTML already exists (resume). Returns the segment's record; its
+    ``status.json`` is rewritten after every notebook so an interrupted run keeps its timings.
+    """
+    log = log or _logger.info
+    name, total = task["segment"], task["total"]
+    out_dir = segment_dir(Path(task["run_dir"]), name)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for stale in out_dir.glob(".*.tmp-*"):  # left by a killed run
+        stale.unlink()
+    status_file = out_dir / "status.json"
+    record = {"segment": name, "notebooks": {}}
+    if status_file.is_file():
+        record["notebooks"] = json.loads(status_file.read_text(encoding="utf-8")).get("notebooks", {})
+    headline = out_dir / "headline.json"
+    old_env = os.environ.get(HEADLINE_ENV)
+    os.environ[HEADLINE_ENV] = str(headline)  # the papermill kernel inherits it
+    try:
+        for nb_str in task["notebooks"]:
+            nb = Path(nb_str)
+            out_nb = out_dir / nb.name
+            out_html = out_nb.with_suffix(".html")
+            if out_html.is_file():
+                k = _next_k()
+                prev = record["notebooks"].get(nb.name, {})
+                record["notebooks"][nb.name] = {**prev, "status": "ok", "resumed": True}
+                log(f"[{k}/{total}] {name}: {nb.name} already done, kept")
+                continue
+            params = {"segment": name, "segment_filter": task["filter"], "data_path": task["data"],
+                      **task["parameters"]}
+            tmp_nb = out_dir / f".{nb.stem}.tmp-{os.getpid()}.ipynb"
+            t0 = time.perf_counter()
+            try:
+                import papermill as pm
+
+                pm.execute_notebook(str(nb), str(tmp_nb), parameters=params, kernel_name="python3",
+                                    progress_bar=False, cwd=str(config.PROJECT_ROOT))
+                os.replace(tmp_nb, out_nb)
+                _atomic_write(out_html, render_html(out_nb))
+                dt = time.perf_counter() - t0
+                failed_nb = out_dir / f"{nb.stem}.failed.ipynb"
+                if failed_nb.exists():
+                    failed_nb.unlink()
+                record["notebooks"][nb.name] = {"status": "ok", "seconds": round(dt, 3)}
+                log(f"[{_next_k()}/{total}] {name}: {nb.name} ok in {dt:.1f} s → {out_html}")
+            except Exception as exc:  # keep going: one bad notebook must not stop the rest
+                dt = time.perf_counter() - t0
+                first = _error_lines(exc)
+                record["notebooks"][nb.name] = {"status": "failed", "seconds": round(dt, 3), "error": first}
+                log(f"[{_next_k()}/{total}] {name}: {nb.name} FAILED: {first.splitlines()[0] if first else exc!r}")
+                if tmp_nb.exists():
+                    os.replace(tmp_nb, out_dir / f"{nb.stem}.failed.ipynb")
+            _atomic_write(status_file, json.dumps(record, indent=2))
+    finally:
+        if old_env is None:
+            os.environ.pop(HEADLINE_ENV, None)
+        else:
+            os.environ[HEADLINE_ENV] = old_env
+    return record
+
+
+# ----------------------------------------------------------------------------------- the runner
 @dataclass
 class RunResult:
     ok: list[tuple[str, str, float]] = field(default_factory=list)
     failed: list[tuple[str, str, str]] = field(default_factory=list)
+    run_id: str = ""
+    run_dir: Path | None = None
+    manifest: dict[str, Any] = field(default_factory=dict)
 
     @property
     def exit_code(self) -> int:
@@ -152,89 +477,278 @@ class RunResult:
 
 
 def run_reports(
-    data: str | Path,
-    segments: list[Segment],
+    data: str | Path | None,
+    segments: list[Segment] | None,
     *,
     notebooks: list[str | Path] | None = None,
     reports_dir: str | Path = config.REPORTS_DIR,
     parameters: dict[str, Any] | None = None,
+    workers: int = 1,
+    resume: str | None = None,
     log=None,
 ) -> RunResult:
-    """Run every notebook for every segment; never stop at a failure.
+    """Run every notebook for every segment into a new run folder; never stop at a failure.
+
+    Layout: ``reports_dir/<run-id>/<segment>/<notebook>.ipynb`` and ``.html``, the run's
+    ``index.html`` and ``manifest.json``, and ``.complete`` once every report succeeded; only
+    then does ``reports_dir/latest`` move to the run. The run id is the UTC start time
+    (``20261123T031500Z``, ``-2``… when taken).
 
     Parameters
     ----------
     data : path
-        Touchpoint file passed to the notebooks as ``data_path``.
+        Touchpoint file passed to the notebooks as ``data_path`` (ignored with ``resume``).
     segments : list of Segment
+        Ignored with ``resume``.
     notebooks : list of paths, optional
-        Default: ``notebooks/01_journey_overview.ipynb``.
+        Default: the three main notebooks of ``notebooks/``.
     reports_dir : path, default ``reports/``
     parameters : dict, optional
         Extra papermill parameters for every run (e.g. ``seed``).
+    workers : int, default 1
+        Segments run in this many processes at once (each segment's notebooks in order).
+    resume : str, optional
+        A run id, or ``"latest"`` (the newest run without ``.complete``): finish that run with
+        its recorded data, segments, notebooks and parameters, keeping every report whose HTML
+        exists.
     log : callable, optional
-        Where progress lines go; default: the ``analysis.reports`` logger at INFO.
+        Where progress lines go; default: the ``analysis.reports`` logger at INFO. Worker
+        processes (``workers > 1``) log through that logger.
     """
-    import papermill as pm
-
     log = log or _logger.info  # plain lines: readable in a terminal and in a scheduler's log
-    nbs = [Path(n) for n in (notebooks or [config.NOTEBOOKS_DIR / n for n in MAIN_NOTEBOOKS])]
     reports_dir = Path(reports_dir)
-    reports_dir.mkdir(parents=True, exist_ok=True)
-    result = RunResult()
-    total = len(nbs) * len(segments)
-    k = 0
-    for seg in segments:
-        out_dir = segment_dir(reports_dir, seg.name)
-        out_dir.mkdir(parents=True, exist_ok=True)
-        for nb in nbs:
-            k += 1
-            params = {
-                "segment": seg.name,
-                "segment_filter": seg.filter,
-                "data_path": str(data),
-                **(parameters or {}),
-            }
-            out_nb = out_dir / nb.name
-            tmp_nb = out_dir / f".{nb.stem}.tmp-{os.getpid()}.ipynb"
-            t0 = time.perf_counter()
-            log(f"[{k}/{total}] {seg.name}: {nb.name} …")
-            try:
-                pm.execute_notebook(
-                    str(nb), str(tmp_nb), parameters=params, kernel_name="python3",
-                    progress_bar=False, cwd=str(config.PROJECT_ROOT),
-                )
-                os.replace(tmp_nb, out_nb)
-                _atomic_write(out_nb.with_suffix(".html"), render_html(out_nb))
-                dt = time.perf_counter() - t0
-                result.ok.append((seg.name, nb.name, dt))
-                log(f"[{k}/{total}] {seg.name}: {nb.name} ok in {dt:.1f} s → {out_nb.with_suffix('.html')}")
-            except Exception as exc:  # keep going: one bad segment must not stop the rest
-                if hasattr(exc, "ename") and hasattr(exc, "evalue"):  # a cell raised
-                    first = f"{exc.ename}: {exc.evalue}"
-                else:
-                    first = "".join(traceback.format_exception_only(type(exc), exc)).strip()
-                first = "\n".join(first.splitlines()[:6])
-                result.failed.append((seg.name, nb.name, first))
-                log(f"[{k}/{total}] {seg.name}: {nb.name} FAILED: {first.splitlines()[0] if first else exc!r}")
-                if tmp_nb.exists():
-                    failed_nb = out_dir / f"{nb.stem}.failed.ipynb"
-                    os.replace(tmp_nb, failed_nb)
+    t_start = time.perf_counter()
+    if resume:
+        run_dir = run_dir_for_resume(reports_dir, resume)
+        old = json.loads((run_dir / "manifest.json").read_text(encoding="utf-8"))
+        run_params = old["parameters"]
+        started, previous_wall = old.get("started"), float(old.get("wall_seconds") or 0.0)
+        log(f"resuming run {run_dir.name}")
+    else:
+        nbs = [Path(n) for n in (notebooks or [config.NOTEBOOKS_DIR / n for n in MAIN_NOTEBOOKS])]
+        run_params = {
+            "data_path": str(data),
+            "notebooks": [str(n) for n in nbs],
+            "segments": {s.name: s.filter for s in segments or []},
+            "notebook_parameters": dict(parameters or {}),
+        }
+        run_dir = new_run_dir(reports_dir)
+        started, previous_wall = datetime.now(UTC).isoformat(timespec="seconds"), 0.0
+    for name in run_params["segments"]:
+        segment_dir(run_dir, name)  # refuse a bad name before anything runs
+    nbs = [Path(n) for n in run_params["notebooks"]]
+    manifest: dict[str, Any] = {
+        "run_id": run_dir.name,
+        "started": started,
+        "finished": None,
+        "complete": False,
+        "parameters": run_params,
+        "data_files": {"data": _file_record(run_params["data_path"])},
+        "notebook_files": {n.name: _file_record(n) for n in nbs},
+        "packages": package_versions(),
+        "python": sys.version.split()[0],
+        "git": git_state(),
+        "workers": int(workers),
+        "segments": {},
+        "headline": {},
+        "wall_seconds": None,
+    }
+    mapping = run_params["notebook_parameters"].get("mapping_path")
+    if mapping:
+        manifest["data_files"]["mapping"] = _file_record(mapping)
+    _atomic_write(run_dir / "manifest.json", json.dumps(manifest, indent=2, default=_plain))
+
+    total = len(nbs) * len(run_params["segments"])
+    tasks = [{"segment": name, "filter": flt, "notebooks": [str(n) for n in nbs],
+              "data": run_params["data_path"], "parameters": run_params["notebook_parameters"],
+              "run_dir": str(run_dir), "total": total}
+             for name, flt in run_params["segments"].items()]
+    log(f"run {run_dir.name}: {len(tasks)} segment(s) × {len(nbs)} notebook(s), {workers} worker(s)")
+    records: dict[str, dict[str, Any]] = {}
+    import multiprocessing as mp
+
+    if workers <= 1 or len(tasks) <= 1:
+        _init_worker(mp.Value("i", 0), None)
+        try:
+            for task in tasks:
+                records[task["segment"]] = _run_segment(task, log)
+        finally:
+            _init_worker(None, None)
+    else:
+        ctx = mp.get_context("spawn")  # a clean interpreter per worker: no forked threads or sockets
+        counter = ctx.Value("i", 0)
+        fmt = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+        with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker,
+                                 initargs=(counter, fmt)) as pool:
+            futures = {pool.submit(_run_segment, task): task["segment"] for task in tasks}
+            for fut in as_completed(futures):
+                name = futures[fut]
+                try:
+                    records[name] = fut.result()
+                except Exception as exc:  # the worker process itself died
+                    first = _error_lines(exc)
+                    records[name] = {"segment": name, "notebooks": {
+                        n.name: {"status": "failed", "error": first} for n in nbs}}
+                    log(f"{name}: worker FAILED: {first.splitlines()[0] if first else exc!r}")
+
+    result = RunResult(run_id=run_dir.name, run_dir=run_dir)
+    for name in run_params["segments"]:
+        rec = records.get(name, {"notebooks": {}})
+        nb_recs = rec["notebooks"]
+        for n in nbs:
+            r = nb_recs.get(n.name, {"status": "failed", "error": "not run"})
+            if r.get("status") == "ok":
+                result.ok.append((name, n.name, float(r.get("seconds") or 0.0)))
+            else:
+                result.failed.append((name, n.name, r.get("error", "")))
+        failed = [n for n, r in nb_recs.items() if r.get("status") != "ok"]
+        manifest["segments"][name] = {"status": "failed" if failed else "ok", "notebooks": nb_recs}
+        hl = segment_dir(run_dir, name) / "headline.json"
+        if hl.is_file():
+            manifest["headline"][name] = json.loads(hl.read_text(encoding="utf-8"))
+    manifest["complete"] = not result.failed
+    manifest["finished"] = datetime.now(UTC).isoformat(timespec="seconds")
+    manifest["wall_seconds"] = round(previous_wall + time.perf_counter() - t_start, 3)
+    result.manifest = manifest
+    _atomic_write(run_dir / "manifest.json", json.dumps(manifest, indent=2, default=_plain))
+    _atomic_write(run_dir / "index.html", render_index(manifest))
     if result.failed:
-        log(f"{len(result.failed)} of {total} report(s) failed:")
+        log(f"{len(result.failed)} of {total} report(s) failed (run {run_dir.name} left incomplete; "
+            f"finish it with --resume {run_dir.name}):")
         for seg, nb, msg in result.failed:
             log(f"  - {seg} / {nb}: {msg.splitlines()[0] if msg else ''}")
     else:
-        log(f"all {total} report(s) ok in {reports_dir}")
+        (run_dir / COMPLETE_MARKER).write_text(manifest["finished"] + "\n")
+        _point_latest(reports_dir, run_dir)
+        log(f"all {total} report(s) ok in {run_dir}; index: {run_dir / 'index.html'}")
     return result
 
 
+# ------------------------------------------------------------------------------------ index page
 def escape(value: Any) -> str:
     """HTML-escape a value that came from data (channel, campaign, segment names)."""
     return html.escape(str(value), quote=True)
 
 
+def _pct(x: Any) -> str:
+    try:
+        return f"{100 * float(x):.1f}%"
+    except (TypeError, ValueError):
+        return escape(x)
+
+
+def _headline_cells(h: dict[str, Any]) -> list[str]:
+    journeys = f"{int(h['journeys']):,}" if isinstance(h.get("journeys"), (int, float)) else "–"
+    if "conversion_rate" in h:
+        conv = _pct(h["conversion_rate"])
+        if "conversion_lower" in h and "conversion_upper" in h:
+            p = h.get("conversion_prob", 0.9)
+            conv += (f" <span class=small>[{_pct(h['conversion_lower'])} – {_pct(h['conversion_upper'])}, "
+                     f"{_pct(p).replace('.0%', '%')}]</span>")
+    else:
+        conv = "–"
+    friction = escape(h["friction_stage"]) if "friction_stage" in h else "–"
+    if "friction_p_worst" in h:
+        friction += f" <span class=small>(P(worst) {float(h['friction_p_worst']):.2f})</span>"
+    top = escape(h["top_channel"]) if "top_channel" in h else "–"
+    if "top_channel_model" in h:
+        top += f" <span class=small>({escape(h['top_channel_model'])})</span>"
+    return [journeys, conv, friction, top]
+
+
+_KNOWN = {"journeys", "conversion_rate", "conversion_lower", "conversion_upper", "conversion_prob",
+          "friction_stage", "friction_p_worst", "friction_gain", "top_channel", "top_channel_model",
+          "top_channel_conversions"}
+
+_CSS = """body{font-family:system-ui,sans-serif;margin:2em;max-width:80em;color:#222}
+table{border-collapse:collapse;margin:.5em 0 1.5em}td,th{border:1px solid #ccc;padding:.3em .6em;
+text-align:left;vertical-align:top}th{background:#f3f3f3}.ok{color:#176217;font-weight:600}
+.failed{color:#a40000;font-weight:600}pre{margin:.2em 0;white-space:pre-wrap;font-size:.85em;color:#a40000}
+.small{color:#666;font-size:.85em}code{font-size:.9em}"""
+
+
+def render_index(manifest: dict[str, Any]) -> str:
+    """The run's index page: every segment with headline figures, links, status, and the
+    manifest (parameters, data hashes, packages, git, timings). Every value is escaped."""
+    m = manifest
+    run_id = escape(m.get("run_id", ""))
+    nb_names = [Path(n).name for n in m["parameters"]["notebooks"]]
+    rows = []
+    for name, seg in m.get("segments", {}).items():
+        h = m.get("headline", {}).get(name, {})
+        status = seg.get("status", "failed")
+        links, errors = [], []
+        for nb in nb_names:
+            r = seg.get("notebooks", {}).get(nb, {})
+            stem = Path(nb).stem
+            if r.get("status") == "ok":
+                links.append(f'<a href="{escape(name)}/{escape(stem)}.html">{escape(stem)}</a>')
+            else:
+                links.append(f"<span class=failed>{escape(stem)}</span>")
+                errors.append(f"<b>{escape(stem)}</b><pre>{escape(r.get('error', 'not run'))}</pre>")
+        other = "; ".join(f"{escape(k)}: {escape(v)}" for k, v in sorted(h.items()) if k not in _KNOWN)
+        cells = [f"<b>{escape(name)}</b>", f"<span class={'ok' if status == 'ok' else 'failed'}>{escape(status)}</span>"
+                 + "".join(errors), *_headline_cells(h), "<br>".join(links)]
+        if other:
+            cells[-1] += f"<div class=small>{other}</div>"
+        rows.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
+    seg_table = ("<table><tr><th>segment</th><th>status</th><th>journeys</th><th>conversion rate</th>"
+                 "<th>worst friction point</th><th>top channel</th><th>reports</th></tr>" + "".join(rows) + "</table>")
+
+    def kv(d: dict[str, Any]) -> str:
+        return "<table>" + "".join(f"<tr><th>{escape(k)}</th><td><code>{escape(json.dumps(v, default=str) if isinstance(v, (dict, list)) else v)}</code></td></tr>"
+                                   for k, v in d.items()) + "</table>"
+
+    p = m["parameters"]
+    params = {"data_path": p["data_path"], "notebooks": ", ".join(nb_names),
+              **{f"segment {k}": v or "(every row)" for k, v in p["segments"].items()},
+              **{f"parameter {k}": v for k, v in p.get("notebook_parameters", {}).items()}}
+    files = {f"{k} ({v['path']})": (f"sha256 {v['sha256']}, {v['bytes']:,} bytes" if v.get("sha256") else "missing")
+             for k, v in {**m.get("data_files", {}), **m.get("notebook_files", {})}.items()}
+    git = m.get("git") or {}
+    run_info = {"run id": m.get("run_id"), "started": m.get("started"), "finished": m.get("finished"),
+                "complete": m.get("complete"), "workers": m.get("workers"),
+                "wall time (s)": m.get("wall_seconds"),
+                "git commit": (git.get("commit", "") + (" (dirty tree)" if git.get("dirty") else "")) if git else "not available",
+                "python": m.get("python")}
+    timing_rows = "".join(
+        f"<tr><td>{escape(s)}</td><td>{escape(nb)}</td><td>{escape(r.get('status'))}</td>"
+        f"<td>{escape(r['seconds']) if 'seconds' in r else '–'}{' (before resume)' if r.get('resumed') else ''}</td></tr>"
+        for s, seg in m.get("segments", {}).items() for nb, r in seg.get("notebooks", {}).items())
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>Customer Journey Lab — run {run_id}</title>
+<style>{_CSS}</style></head><body>
+<h1>Customer Journey Lab — run {run_id}</h1>
+<p>{'All reports finished.' if m.get('complete') else '<span class=failed>Incomplete run: some reports failed (see below).</span>'}
+Conversion rate: posterior mean with its interval; worst friction point: the stage whose drop-off,
+cut by the notebook's <code>friction_reduction</code>, would raise conversion most.</p>
+<h2>Segments</h2>
+{seg_table}
+<h2>Run</h2>
+{kv(run_info)}
+<h2>Parameters</h2>
+{kv(params)}
+<h2>Input files</h2>
+{kv(files)}
+<h2>Packages</h2>
+{kv(m.get('packages', {}))}
+<h2>Wall time per notebook</h2>
+<table><tr><th>segment</th><th>notebook</th><th>status</th><th>seconds</th></tr>{timing_rows}</table>
+<p class=small>manifest.json beside this page holds the same information.</p>
+</body></html>
+"""
+
+
 def main_report(args) -> int:
+    params: dict[str, Any] = {}
+    if getattr(args, "resume", None):
+        try:
+            run_dir_for_resume(Path(args.out), args.resume)
+        except (DataError, ValueError) as exc:
+            print(f"cannot resume: {exc}", file=sys.stderr)
+            return 2
+        res = run_reports(None, None, reports_dir=args.out, workers=args.workers, resume=args.resume)
+        return res.exit_code
     segs = load_segments(args.segments)
     if args.segment:
         wanted = set(args.segment)
@@ -243,11 +757,10 @@ def main_report(args) -> int:
             print(f"unknown segment(s) {sorted(unknown)}; defined: {[s.name for s in segs]}", file=sys.stderr)
             return 2
         segs = [s for s in segs if s.name in wanted]
-    params: dict[str, Any] = {}
     if args.mapping:
         params["mapping_path"] = str(args.mapping)
     if args.seed is not None:
         params["seed"] = int(args.seed)
     res = run_reports(args.data, segs, notebooks=args.notebook or None,
-                      reports_dir=args.out, parameters=params)
+                      reports_dir=args.out, parameters=params, workers=args.workers)
     return res.exit_code

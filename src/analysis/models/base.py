@@ -21,6 +21,7 @@ import logging
 import os
 import sys
 import time
+import uuid
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -523,9 +524,15 @@ class BayesianModel:
         idata = self._require_fit()
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        idata.to_netcdf(str(tmp))
-        tmp.replace(path)
+        # a name of its own per process: report workers fitting the same model at once must not
+        # write one temporary file together (HDF5 refuses the second writer: "unable to lock file")
+        tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}")
+        try:
+            idata.to_netcdf(str(tmp))
+            tmp.replace(path)
+        finally:
+            if tmp.exists():
+                tmp.unlink()
         return path
 
     @classmethod
