@@ -32,11 +32,15 @@ $(STAMP): requirements.lock pyproject.toml
 
 venv: $(STAMP) ## Create .venv from the lock (only when missing or the lock changed)
 
-system: ## Install system packages the tests need (Java for Spark) when missing
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+
+system: ## Install system packages the tests need when missing: Java (Spark), Chromium (report test)
 	@command -v java >/dev/null 2>&1 || { \
 	  echo "Java not found: installing default-jre-headless (needed by engine='spark')"; \
-	  $(if $(filter 0,$(shell id -u)),,sudo) apt-get update -qq && \
-	  $(if $(filter 0,$(shell id -u)),,sudo) apt-get install -y -qq default-jre-headless >/dev/null; }
+	  $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq default-jre-headless >/dev/null; }
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || { \
+	  echo "Chromium not found: installing Debian's chromium (the reports are checked in a headless browser)"; \
+	  $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium >/dev/null; }
 
 $(SAMPLE): $(STAMP) src/analysis/synth.py
 	$(BIN)/python -m analysis synth --n-persons $(SAMPLE_PERSONS) --seed $(SEED) --out $(SAMPLE)
