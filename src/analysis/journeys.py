@@ -825,10 +825,11 @@ def journey_map(
     return df
 
 
-def journey_map_grid(map_table: pd.DataFrame, *, max_items: int | None = None) -> pd.DataFrame:
+def journey_map_grid(map_table: pd.DataFrame, *, max_items: int | None = None, sep: str = "\n") -> pd.DataFrame:
     """The journey map as text: rows (``MAP_ROWS`` present) × stages, one cell per stage.
 
-    List cells hold one ``name (share)`` per line (at most ``max_items``); KPI cells a formatted
+    List cells hold ``name (share)`` items joined by ``sep`` (default one per line, as the
+    figure draws them; ``"; "`` for a table in HTML), at most ``max_items``; KPI cells a formatted
     number (``reach``: journeys and share; rates as percentages; days; sentiment with its n).
     ``map_table`` is :func:`journey_map` output for one group (filter ``by`` columns first).
     """
@@ -838,7 +839,7 @@ def journey_map_grid(map_table: pd.DataFrame, *, max_items: int | None = None) -
         row = g["row"].iloc[0]
         if row in ("touchpoints", "channels", "absent channels"):
             g = g.sort_values("rank").head(max_items) if max_items else g.sort_values("rank")
-            return "\n".join(f"{lab} ({v:.0%})" for lab, v in zip(g["label"], g["value"], strict=True))
+            return sep.join(f"{lab} ({v:.0%})" for lab, v in zip(g["label"], g["value"], strict=True))
         v, n = g["value"].iloc[0], int(g["n"].iloc[0])
         if pd.isna(v):
             return "–"
