@@ -100,3 +100,21 @@ def test_index_renders_in_chromium(run):
     assert 'href="all/figures.html"' in dom
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in dom and EVIL not in dom
     assert not [c for c in console if "Uncaught" in c or "Error" in c], console
+
+
+def test_real_overview_report_in_chromium(tmp_path):
+    """The journey overview (journey map, Sankey, funnel) of a small synthetic data set, run by
+    the report runner and opened in Chromium: every figure drawn, no script error."""
+    from analysis import config, synth
+
+    events, _ = synth.generate(n_persons=400, seed=2)
+    data = tmp_path / "events.csv"
+    events.to_csv(data, index=False)
+    res = run_reports(data, [Segment("all")], notebooks=[config.NOTEBOOKS_DIR / "01_journey_overview.ipynb"],
+                      reports_dir=tmp_path / "reports")
+    assert res.exit_code == 0, res.failed
+    dom, console = _open(res.run_dir / "all" / "01_journey_overview.html", tmp_path)
+    assert dom.count("data:image/png;base64") >= 6, "matplotlib figures embedded"
+    assert dom.count('class="sankey-node"') >= 4, "plotly drew the Sankey's nodes (stages, outcomes)"
+    assert "Journey map" in dom and "Traceback" not in dom
+    assert not [c for c in console if "Uncaught" in c or "Error" in c], console
