@@ -4,6 +4,12 @@ Every path the package and the notebooks use comes from here, so that notebooks 
 from JupyterLab, from papermill and from the scheduler. The project root is found by walking up
 from the current directory to the folder holding ``pyproject.toml``; set ``CJL_ROOT`` to
 override it (for example when the package is installed outside the checkout).
+
+``CACHE_DIR`` (``.cache/`` under the root: JAX's compilation cache, saved model fits in
+``models/``, DuckDB spill) can be moved with ``CJL_CACHE_DIR``, e.g. to a scratch folder for a
+cold benchmark; the default is unchanged. ``JAX_COMPILATION_CACHE_DIR`` still wins for JAX's
+cache; PyTensor's compiledir is PyTensor's own (``PYTENSOR_FLAGS=base_compiledir=…``; the
+Makefile puts it in ``.cache/pytensor``).
 """
 
 from __future__ import annotations
@@ -30,7 +36,10 @@ EXTERNAL_DIR: Path = DATA_DIR / "external"
 RAW_DIR: Path = DATA_DIR / "raw"  # read-only input; never written by the package
 REPORTS_DIR: Path = PROJECT_ROOT / "reports"
 NOTEBOOKS_DIR: Path = PROJECT_ROOT / "notebooks"
-CACHE_DIR: Path = PROJECT_ROOT / ".cache"  # compiled-model caches (PyTensor, JAX), DuckDB spill
+# compiled-model caches (JAX), saved model fits (models/), DuckDB spill; CJL_CACHE_DIR overrides
+CACHE_DIR: Path = (
+    Path(os.environ["CJL_CACHE_DIR"]).resolve() if os.environ.get("CJL_CACHE_DIR") else PROJECT_ROOT / ".cache"
+)
 SEGMENTS_FILE: Path = REPORTS_DIR / "segments.yml"
 
 SAMPLE_EVENTS: Path = SAMPLE_DIR / "events.csv"

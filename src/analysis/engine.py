@@ -63,7 +63,7 @@ def connect(engine: str = "duckdb"):
     if engine == "duckdb":
         from analysis import config
 
-        spill = config.PROJECT_ROOT / ".cache" / "duckdb"
+        spill = config.CACHE_DIR / "duckdb"
         spill.mkdir(parents=True, exist_ok=True)
         # every result is sorted explicitly, so DuckDB need not keep insertion order (faster,
         # less memory on big materialisations)
