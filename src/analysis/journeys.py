@@ -156,6 +156,14 @@ class Journeys:
         )
         return runs.select(*KEYS, "stage", "_us", "pos", from_stage=from_stage).cache()
 
+    @property
+    def _exposure_events(self) -> ibis.Table:
+        """The touchpoints that are marketing exposures: not the conversion itself, not feedback
+        (a row with a ``sentiment``); those are outcomes."""
+        ev = self.events
+        fb = self.source.select("_row", "_feedback")
+        return ev.filter(~ev.conversion).join(fb, "_row").filter(lambda x: ~x._feedback)
+
     def _check_by(self, by: list[str]) -> None:
         bad = [b for b in by if b not in self.attributes]
         if bad:
@@ -344,11 +352,8 @@ class Journeys:
         visits = visits.cache()
 
         # every exposure touch gets the number of the visit it falls in (-1: before the first)
-        ev = self.events
         starts = self._runs.select(*KEYS, "pos", _start=ibis.literal(1))
-        fb = self.source.select("_row", "_feedback")
-        t = ev.filter(~ev.conversion).join(fb, "_row").filter(lambda x: ~x._feedback)
-        t = t.left_join(starts, [*KEYS, "pos"]).select(*KEYS, "pos", "_us", "channel", "_start")
+        t = self._exposure_events.left_join(starts, [*KEYS, "pos"]).select(*KEYS, "pos", "_us", "channel", "_start")
         cw = ibis.cumulative_window(group_by=KEYS, order_by=t.pos)
         t = t.mutate(tr=t._start.fill_null(0).sum().over(cw) - 1)
         touch = t.group_by([*KEYS, "tr", "channel"]).aggregate(_last=t._us.max())
@@ -436,9 +441,7 @@ class Journeys:
             j = j.filter(j.outcome != "open")
         window = self.lookback_days * _DAY
         if exposures_only:  # every path is rebuilt from the exposure touchpoints
-            fb = self.source.select("_row", "_feedback")
-            e = ev.filter(~ev.conversion).join(fb, "_row").filter(lambda x: ~x._feedback)
-            e = e.select(*KEYS, "channel", "pos", "_us").join(j.select(*KEYS, "_end_us"), KEYS)
+            e = self._exposure_events.select(*KEYS, "channel", "pos", "_us").join(j.select(*KEYS, "_end_us"), KEYS)
             e = e.filter(e._us >= e._end_us - window)
             cut = e.group_by(KEYS).aggregate(cut_path=_path(e.channel, e.pos))
             fallback = ibis.literal("(none)")

@@ -51,8 +51,12 @@ class BayesianAttributionModel(BayesianModel):
 
             x[c] = 0 (not touched) | 1 (during the visit) | 2 ** (-age[L] / half_life) (earlier)
             logit P(move on) = alpha[g, s] + sum_c beta[g, c] * x[c]
-            alpha[g, s] = intercept_mu[s] + intercept_sigma * z_alpha[g, s]
-            beta[g, c]  = beta[c] + beta_sigma * z_beta[g, c]
+            alpha[g, s] ~ Normal(intercept_mu[s], intercept_sigma)
+            beta[g, c]  = beta[c]   (segment_effects="none", the default; else
+                                     ~ Normal(beta[c], beta_sigma), centred or not)
+
+        (alpha is sampled centred in cells with at least ``centering_threshold`` visits and
+        non-centred in the others; exposures are centred per stage while sampling.)
 
         fitted on visits aggregated by (segment, stage, exposure pattern): a binomial per
         pattern, so the cost grows with the number of distinct patterns, not of events. Where a
@@ -398,28 +402,23 @@ class BayesianAttributionModel(BayesianModel):
         seen_start = self._start.sum(0) > 0
         out = np.empty((D, G, C + 1))  # P(convert): removed channel c, and the base (last)
         cell = self._pg * S + self._ps
+        in_cell = np.zeros((G * S, len(cell)))  # (cell, pattern) membership: sums per cell
+        in_cell[cell, np.arange(len(cell))] = 1.0
         for lo in range(0, D, chunk):
             sl = slice(lo, min(D, lo + chunk))
             d = sl.stop - sl.start
             w_lv = np.concatenate([np.zeros((d, 1)), np.ones((d, 1)),
                                    np.exp(-_LN2 * ages[None, :] / hl[sl, None])], axis=1)  # (d, levels)
-            x = np.take_along_axis(w_lv[:, None, :], self._L[None].reshape(1, -1, 1).repeat(d, 0), 2)
-            x = x.reshape(d, *self._L.shape)  # (d, P, C)
+            x = w_lv[:, self._L]  # (d, P, C): the weight of each pattern's exposure level
             contrib = x * beta[sl][:, self._pg, :]  # (d, P, C)
             eta = alpha[sl][:, self._pg, self._ps] + contrib.sum(-1)  # (d, P)
             # Bayesian bootstrap of each (segment, stage)'s exposure mix
             g = rng.standard_gamma(np.broadcast_to(self._pn, (d, len(self._pn))))
-            tot = np.zeros((d, G * S))
-            for k in range(d):
-                tot[k] = np.bincount(cell, weights=g[k], minlength=G * S)
+            tot = g @ in_cell.T  # (d, G*S)
             wgt = g / np.where(tot[:, cell] > 0, tot[:, cell], 1.0)
             etas = np.concatenate([eta[..., None] - contrib, eta[..., None]], -1)  # (d, P, C+1)
             pm_ = wgt[..., None] / (1.0 + np.exp(-etas))
-            adv = np.zeros((d, G * S, C + 1))
-            for k in range(d):
-                for j in range(C + 1):
-                    adv[k, :, j] = np.bincount(cell, weights=pm_[k, :, j], minlength=G * S)
-            adv = adv.reshape(d, G, S, C + 1)
+            adv = np.einsum("kp,dpj->dkj", in_cell, pm_).reshape(d, G, S, C + 1)
             # a stage with no settled visits in a segment: its pooled intercept, no exposures
             empty = (tot.reshape(d, G, S) == 0)
             if empty.any():
@@ -442,7 +441,6 @@ class BayesianAttributionModel(BayesianModel):
             effect, dims=("sample", "segment", "channel"),
             coords={"sample": idx, "segment": self.segments, "channel": self.channels},
             name="removal_effect",
-            attrs={"base": out[..., -1]},
         )
 
     def attribution(self, *, prob: float = 0.9, weights: dict[str, float] | pd.Series | None = None,
