@@ -1,0 +1,26 @@
+"""Sources: a user's exports → the canonical touchpoint table (``analysis.schema``).
+
+- :mod:`analysis.sources.column_map`: the YAML column map, the CSV/Parquet readers and the
+  validation every source goes through (bad rows → quarantine with a reason).
+
+Adapters for known export formats live beside it, one module per format; each returns a
+:class:`LoadResult` like :func:`read_events`.
+"""
+
+from analysis.sources.column_map import (
+    REASONS,
+    ColumnMap,
+    LoadResult,
+    load_events,
+    read_events,
+    validate_events,
+)
+
+__all__ = [
+    "ColumnMap",
+    "LoadResult",
+    "REASONS",
+    "load_events",
+    "read_events",
+    "validate_events",
+]
