@@ -1,0 +1,41 @@
+"""Adapters by name, so a sources file (YAML) can say ``adapter: ga4`` instead of importing code.
+
+Every adapter is a function ``read_<format>(path, **options) -> LoadResult``: it reads one export
+(a file, or a folder where the format is several files), turns it into source rows with canonical
+column names, and passes them through :func:`analysis.sources.validate_events`, so its bad rows
+are quarantined with a reason and ``rows_read == rows_kept + rows_quarantined`` holds for it as
+for any other file. Problems with the file as a whole raise :class:`analysis.DataError`.
+
+Entries are ``"module:function"`` strings, imported only when used.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from typing import Any
+
+from analysis.schema import DataError
+from analysis.sources.column_map import _close
+
+#: name → "module:function" of the adapter (see the module docstring for the contract).
+ADAPTERS: dict[str, str] = {
+    "events": "analysis.sources.column_map:read_events",  # any CSV/Parquet through a column map
+}
+
+
+def get_adapter(name: str) -> Callable[..., Any]:
+    """The adapter function registered as ``name``; a :class:`DataError` naming the known ones
+    (and the closest) when there is none."""
+    try:
+        target = ADAPTERS[name]
+    except (KeyError, TypeError):
+        close = _close(str(name), list(ADAPTERS))
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        raise DataError(
+            f"unknown adapter {name!r}",
+            column="adapter",
+            fix=f"{hint}use one of: {', '.join(sorted(ADAPTERS))}",
+        ) from None
+    module, _, func = target.partition(":")
+    return getattr(importlib.import_module(module), func)
