@@ -344,22 +344,35 @@ class BayesianAttributionModel(BayesianModel):
             else:
                 beta_g = pm.Deterministic("beta_segment", pt.broadcast_to(beta[None, :], (G, len(self.channels))),
                                           dims=("segment", "channel"))
-            # x = 1[during the visit] + sum over carry-over levels of their decayed weight
-            x = pt.as_tensor((self._L == 1).astype(float))
-            decay = pt.exp(-_LN2 * ages / half_life)
-            for i in range(len(ages)):
-                on = self._L == 2 + i
-                if on.any():
-                    x = x + decay[i] * on.astype(float)
-            # exposures centred on their mean per stage (visit-weighted), so that alpha is the
-            # log-odds at the stage's usual exposure and is not correlated with every beta
-            # (the sampler needs ~10x fewer steps); alpha_raw is re-expressed below
-            S = len(self.stages)
-            onehot = np.zeros((S, len(self._ps)))
-            onehot[self._ps, np.arange(len(self._ps))] = self._pn
-            onehot /= np.maximum(onehot.sum(1, keepdims=True), 1.0)
-            xbar = pt.dot(pt.as_tensor(onehot), x)  # (S, C)
-            eta = alpha[self._pg, self._ps] + ((x - xbar[self._ps]) * beta_g[self._pg]).sum(-1)
+            # x = 1[during the visit] + sum over carry-over levels of their decayed weight, and
+            # exposures are centred on their mean per stage (visit-weighted), so that alpha is
+            # the log-odds at the stage's usual exposure and is not correlated with every beta
+            # (the sampler needs ~10x fewer steps); alpha_raw is re-expressed below.
+            # x is linear in the level weights w = [1, decay...], so the centred exposures of
+            # each level are constants (levels, P, C) and the slope is one matrix product per
+            # step: ~3x faster per gradient than building x, and no gathers (whose gradients
+            # are scatter-adds, which XLA runs element by element on CPU)
+            S, P, C = len(self.stages), len(self._ps), len(self.channels)
+            levels = [1] + [2 + i for i in range(len(ages)) if (self._L == 2 + i).any()]
+            decay = pt.exp(-_LN2 * ages[[lv - 2 for lv in levels[1:]]] / half_life)
+            w = pt.concatenate([pt.ones(1), decay]) if len(levels) > 1 else pt.ones(1)
+            weights = np.zeros((S, P))  # per stage: each pattern's share of the stage's visits
+            weights[self._ps, np.arange(P)] = self._pn
+            weights /= np.maximum(weights.sum(1, keepdims=True), 1.0)
+            on = np.stack([(self._L == lv).astype(float) for lv in levels])  # (levels, P, C)
+            level_mean = np.einsum("sp,jpc->jsc", weights, on)  # (levels, S, C)
+            centred = (on - level_mean[:, self._ps, :]).reshape(len(levels) * P, C)
+            xbar = pt.tensordot(w, pt.as_tensor(level_mean), axes=1)  # (S, C) at the current w
+            if effects == "none":
+                per_level = pt.dot(pt.as_tensor(centred), beta).reshape((len(levels), P))
+            else:
+                in_segment = np.zeros((P, G))
+                in_segment[np.arange(P), self._pg] = 1.0
+                per_level = (pt.dot(pt.as_tensor(centred), beta_g.T).reshape((len(levels), P, G))
+                             * in_segment[None]).sum(-1)
+            in_cell = np.zeros((P, G * S))
+            in_cell[np.arange(P), self._pg * S + self._ps] = 1.0
+            eta = pt.dot(pt.as_tensor(in_cell), alpha.reshape((G * S,))) + pt.dot(w, per_level)
             # the intercept at no exposure (what the counterfactuals use)
             pm.Deterministic("alpha", alpha - (xbar[None, :, :] * beta_g[:, None, :]).sum(-1),
                              dims=("segment", "stage"))
