@@ -265,7 +265,7 @@ def _rules_from_yaml(path: Path) -> pd.DataFrame:
     rows = []
     for r in data:  # exact values may be given as a YAML list
         rows.append({str(k): ("|".join(map(str, v)) if isinstance(v, list) else v) for k, v in r.items()})
-    rules = _check_rules(pd.DataFrame(rows), file=file, row_offset=1, what="the YAML file") if rows else None
+    rules = _check_rules(_with_channel(pd.DataFrame(rows)), file=file, row_offset=1, what="the YAML file") if rows else None
     parts = [p for p in (rules, DEFAULT_CHANNEL_GROUPS if include_defaults else None) if p is not None]
     if not parts:
         raise DataError("channel groups: no rules", file=file, fix="list rules under `rules:`")
@@ -273,6 +273,12 @@ def _rules_from_yaml(path: Path) -> pd.DataFrame:
     if unmatched is not None:
         out = pd.concat([out, _catch_all(str(unmatched), file)], ignore_index=True)
     return out
+
+
+def _with_channel(df: pd.DataFrame) -> pd.DataFrame:
+    """Rules given one by one: a rule without ``channel`` is reported per rule, not as a
+    missing column."""
+    return df if "channel" in df.columns else df.assign(channel="")
 
 
 def _catch_all(channel: str, file: str | None) -> pd.DataFrame:
@@ -335,7 +341,7 @@ def channel_groups(rules: Any = None) -> pd.DataFrame:
     if isinstance(rules, pd.DataFrame):
         return _check_rules(rules, file=None, row_offset=1, what="the table")
     if isinstance(rules, Sequence) and all(isinstance(r, dict) for r in rules):
-        return _check_rules(pd.DataFrame(list(rules)), file=None, row_offset=1, what="the list")
+        return _check_rules(_with_channel(pd.DataFrame(list(rules))), file=None, row_offset=1, what="the list")
     raise TypeError(f"rules must be None, a DataFrame, a list of dicts or a path, not {type(rules).__name__}")
 
 

@@ -172,8 +172,8 @@ def read_paths(
             "the start or end)", column=cols["path"], rows=rows_of(blank_channel),
             fix=f"every channel between {sep!r} separators needs a name",
         ))
-    if sep.strip() != ">":
-        inner = raw_path.str.contains(">", regex=False).to_numpy()
+    if sep.strip() != ">":  # a ">" inside a channel would split it in the models
+        inner = raw_path.str.replace(sep, "", regex=False).str.contains(">", regex=False).to_numpy()
         if inner.any():
             errors.append(DataError(
                 f"{int(inner.sum())} path(s) have a channel containing '>', which the models use as separator",
