@@ -88,8 +88,8 @@ from analysis.sources.column_map import ColumnMap, LoadResult, _to_str
 __all__ = ["DEFAULT_GA4_EVENTS", "read_ga4"]
 
 #: GA4 event name → touchpoint. Names not listed are kept as they are (with no stage unless
-#: the stage map has them). Recommended/automatic events:
-#: https://support.google.com/analytics/answer/9322688 and /9267735.
+#: the stage map has them). Covers GA4's automatically collected and recommended e-commerce and
+#: lead events (Google Analytics Help, "Automatically collected events", "Recommended events").
 #: ``session_start`` marks a visit; ``page_view`` stays a page view, so a visit is not counted
 #: once per page (pass ``events={"page_view": "site_visit"}`` to count pages as visits).
 DEFAULT_GA4_EVENTS: dict[str, str] = {
