@@ -7,6 +7,8 @@ Adapters for known export formats live beside it, one module per format; each re
 :class:`LoadResult` like :func:`read_events`.
 """
 
+from analysis.sources.channels import DEFAULT_CHANNEL_GROUPS, group_channels, load_channel_groups
+from analysis.sources.clickstream import read_clickstream
 from analysis.sources.column_map import (
     REASONS,
     ColumnMap,
@@ -15,6 +17,8 @@ from analysis.sources.column_map import (
     read_events,
     validate_events,
 )
+from analysis.sources.ga4 import read_ga4
+from analysis.sources.paths import read_paths
 
 __all__ = [
     "ColumnMap",
@@ -23,4 +27,10 @@ __all__ = [
     "load_events",
     "read_events",
     "validate_events",
+    "DEFAULT_CHANNEL_GROUPS",
+    "group_channels",
+    "load_channel_groups",
+    "read_clickstream",
+    "read_ga4",
+    "read_paths",
 ]

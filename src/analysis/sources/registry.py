@@ -21,6 +21,8 @@ from analysis.sources.column_map import _close
 #: name → "module:function" of the adapter (see the module docstring for the contract).
 ADAPTERS: dict[str, str] = {
     "events": "analysis.sources.column_map:read_events",  # any CSV/Parquet through a column map
+    "ga4": "analysis.sources.ga4:read_ga4",  # GA4 BigQuery export (events_*), Parquet or NDJSON
+    "clickstream": "analysis.sources.clickstream:read_clickstream",  # user/session/event/time log
 }
 
 

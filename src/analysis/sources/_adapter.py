@@ -1,0 +1,323 @@
+"""Shared pieces of the export adapters (GA4, clickstream): NDJSON reading, rows an adapter
+rejects before validation, extra touchpoint stages, generated ids.
+
+Private: the public entry points are the ``read_<format>`` functions of the adapter modules.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import gzip
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from analysis.schema import DataError, StageMap, combine_errors
+from analysis.sources.column_map import ColumnMap, LoadResult, _close, _validate
+
+#: Stages of web touchpoints that adapters produce beyond :data:`analysis.schema.DEFAULT_STAGE_MAP`
+#: (added to a column map's stage map when it lacks them and has the stage).
+EXTRA_STAGES: dict[str, str] = {
+    "page_view": "Think",
+    "product_view": "Think",
+    "product_list_view": "Think",
+    "search": "Think",
+    "add_to_wishlist": "Think",
+    "view_cart": "Do",
+    "remove_from_cart": "Do",
+    "lead": "Do",
+    "sign_up": "Do",
+    "refund": "Care",
+}
+
+NDJSON_SUFFIXES = (".json", ".jsonl", ".ndjson", ".json.gz", ".jsonl.gz", ".ndjson.gz")
+PARQUET_SUFFIXES = (".parquet", ".pq")
+CSV_SUFFIXES = (".csv", ".csv.gz")
+
+
+def file_kind(path: Path, allowed: tuple[str, ...], what: str) -> str:
+    """``"ndjson"``, ``"parquet"`` or ``"csv"`` from the name; a DataError for a missing file or
+    another type (``allowed`` lists the kinds the adapter reads)."""
+    file = str(path)
+    if not path.exists():
+        folder = path.parent if str(path.parent) else Path(".")
+        hint = ""
+        if folder.is_dir():
+            close = _close(path.name, sorted(p.name for p in folder.iterdir()), n=3)
+            if close:
+                hint = f"; did you mean {', '.join(repr(c) for c in close)}?"
+        raise DataError("file not found", file=file, fix=f"check the path{hint}")
+    if path.is_dir():
+        raise DataError("expected a file, got a folder", file=file, fix=f"pass the path of one {what} file")
+    name = path.name.lower()
+    kinds = {"ndjson": NDJSON_SUFFIXES, "parquet": PARQUET_SUFFIXES, "csv": CSV_SUFFIXES}
+    for kind in allowed:
+        if name.endswith(kinds[kind]):
+            if path.stat().st_size == 0:
+                raise DataError("the file is empty (0 bytes)", file=file, fix="export the data again")
+            return kind
+    names = ", ".join(s for k in allowed for s in kinds[k])
+    raise DataError(
+        f"unsupported file type {''.join(path.suffixes) or '(no extension)'!r} for {what}",
+        file=file, fix=f"export as one of: {names}",
+    )
+
+
+def read_ndjson(path: Path, what: str) -> tuple[list[Any], np.ndarray, list[int]]:
+    """Parse newline-delimited JSON (optionally gzip-compressed).
+
+    Returns the parsed records, their line numbers (1-based) and the blank lines. A line that
+    is not valid JSON raises a DataError naming it; a last line cut short says the file is
+    truncated."""
+    file = str(path)
+    try:
+        if path.name.lower().endswith(".gz"):
+            with gzip.open(path, "rt", encoding="utf-8-sig") as fh:
+                text = fh.read()
+        else:
+            text = path.read_text(encoding="utf-8-sig")
+    except (OSError, EOFError) as exc:  # gzip: "Compressed file ended before the end-of-stream marker"
+        raise DataError(
+            f"the file could not be read ({exc}); it looks truncated or damaged", file=file,
+            fix=f"export the {what} again and check that the download completed",
+        ) from None
+    except UnicodeDecodeError as exc:
+        raise DataError(f"the file is not UTF-8 text ({exc.reason} at byte {exc.start})", file=file,
+                        fix="NDJSON exports are UTF-8; export the data again") from None
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()  # the newline after the last record
+    records: list[Any] = []
+    numbers: list[int] = []
+    blank: list[int] = []
+    decode = json.JSONDecoder().decode
+    for i, line in enumerate(lines, start=1):  # parsing JSON is per line by nature
+        if not line.strip():
+            blank.append(i)
+            continue
+        try:
+            records.append(decode(line))
+        except json.JSONDecodeError as exc:
+            last = i == len(lines)
+            cut = last and not text.endswith("\n")
+            problem = (
+                f"line {i} is not valid JSON: {exc.msg} (column {exc.colno})"
+                + ("; it is the last line and has no line end: the file looks truncated" if cut else "")
+            )
+            fix = (
+                f"the export was cut off: export the {what} again (or delete the incomplete last line)"
+                if cut else "each line must be one complete JSON object (newline-delimited JSON); "
+                "fix or remove this line, or export again"
+            )
+            raise DataError(problem, file=file, rows=[i], fix=fix) from None
+        numbers.append(i)
+    if not records:
+        raise DataError("the file has no records", file=file, fix=f"check the {what} export: it produced no rows")
+    not_obj = [n for n, r in zip(numbers, records, strict=True) if not isinstance(r, dict)]
+    if not_obj:
+        raise DataError(
+            f"{len(not_obj)} line(s) hold JSON that is not an object (one record per line expected)",
+            file=file, rows=not_obj, fix="each line must be one JSON object {...}; a JSON array file is not NDJSON",
+        )
+    return records, np.asarray(numbers, dtype="int64"), blank
+
+
+def read_parquet_table(path: Path, what: str):
+    """A pyarrow Table; a DataError naming the file when it is not (complete) Parquet."""
+    import pyarrow.parquet as pq
+
+    try:
+        return pq.read_table(path)
+    except Exception as exc:  # ArrowInvalid, OSError, …
+        raise DataError(
+            f"the file could not be read as Parquet ({exc}); it is truncated, damaged or not Parquet",
+            file=str(path),
+            fix=f"export the {what} again (a Parquet file that was cut off during download cannot be "
+            "read at all), or check that it is Parquet and not CSV/JSON renamed",
+        ) from None
+
+
+# ============================================================================================
+# Rows an adapter rejects before validation
+# ============================================================================================
+
+
+@dataclass
+class Reject:
+    """Rows (0-based positions) an adapter cannot use, with one reason each."""
+
+    category: str
+    column: str | None
+    pos: np.ndarray
+    reason: list[str]
+
+
+def validate_with_rejects(
+    df: pd.DataFrame,
+    *,
+    source: str,
+    cmap: ColumnMap,
+    rows: np.ndarray,
+    rejects: list[Reject],
+    blank_rows: list[int] | None = None,
+    notes: list[str] | None = None,
+) -> LoadResult:
+    """:func:`analysis.sources.validate_events` for rows an adapter has prepared, plus the rows
+    it rejected itself (they join the quarantine with their reasons, counted as read).
+
+    When every row is rejected, a DataError lists the reasons (nothing could be loaded)."""
+    n = len(df)
+    rejects = [r for r in rejects if len(r.pos)]
+    bad = np.zeros(n, dtype=bool)
+    for r in rejects:
+        bad[r.pos] = True
+    if n and bad.all():
+        errors = [
+            DataError(f"{len(r.pos)} row(s): {r.reason[0]}", column=r.column,
+                      rows=[int(x) for x in rows[np.sort(r.pos)][:20]],
+                      fix="fix the export; no row could be used")
+            for r in rejects
+        ]
+        err = combine_errors(errors, file=source)
+        if len(errors) == 1:
+            err = DataError(f"no row could be used: {errors[0].problem}", file=source, column=errors[0].column,
+                            rows=errors[0].rows, fix=errors[0].fix)
+        raise err
+    good = ~bad
+    res = _validate(df.loc[good].reset_index(drop=True), source=source, cmap=cmap, rows=rows[good],
+                    blank_rows=blank_rows)
+    summary = dict(res.summary)
+    summary["notes"] = list(summary["notes"]) + list(notes or [])
+    if not bad.any():
+        summary["rows_read"] = int(n)
+        res.events.attrs["load_report"] = dict(summary)
+        return LoadResult(events=res.events, quarantine=res.quarantine, summary=summary, examples=res.examples)
+
+    parts = pd.concat(
+        [pd.DataFrame({"pos": r.pos.astype("int64"), "category": r.category, "column": r.column,
+                       "reason": r.reason}) for r in rejects],
+        ignore_index=True,
+    ).sort_values("pos", kind="stable")
+    qpos = np.flatnonzero(bad)
+    grouped = parts.groupby("pos", sort=True)
+    reason = grouped["reason"].agg("; ".join).reindex(qpos)
+    column = grouped["column"].agg(
+        lambda x: "; ".join(dict.fromkeys(v for v in x if isinstance(v, str))) or None
+    ).reindex(qpos)
+    qsrc = df.iloc[qpos].reset_index(drop=True)
+    for c in qsrc.columns:
+        if qsrc[c].dtype != "str":
+            qsrc[c] = qsrc[c].astype("str")
+    qsrc.columns = [f"{c} (source)" if c in ("row", "reason", "column") else c for c in qsrc.columns]
+    mine = pd.concat(
+        [pd.DataFrame({"row": rows[qpos].astype("int64"),
+                       "reason": pd.Series(reason.to_numpy(), dtype="str"),
+                       "column": pd.Series(column.to_numpy(), dtype=object)}), qsrc],
+        axis=1,
+    )
+    quarantine = pd.concat([res.quarantine, mine], ignore_index=True)
+    quarantine = quarantine.sort_values("row", kind="stable").reset_index(drop=True)
+    quarantine["column"] = quarantine["column"].astype(object).where(quarantine["column"].notna(), None)
+
+    reasons = dict(summary["reasons"])
+    counts = parts.drop_duplicates(["pos", "category"])["category"].value_counts(sort=True)
+    for cat, k in counts.items():
+        reasons[str(cat)] = reasons.get(str(cat), 0) + int(k)
+    summary["reasons"] = dict(sorted(reasons.items(), key=lambda kv: -kv[1]))
+    examples = dict(res.examples)
+    for r in rejects:
+        first = int(np.argmin(r.pos))
+        examples.setdefault(r.category, {"row": int(rows[r.pos[first]]), "column": r.column,
+                                         "reason": r.reason[first]})
+    summary["rows_read"] = int(n)
+    summary["rows_quarantined"] = int(len(quarantine))
+    res.events.attrs["load_report"] = dict(summary)
+    return LoadResult(events=res.events, quarantine=quarantine, summary=summary, examples=examples)
+
+
+# ============================================================================================
+# Stages, ids, columns
+# ============================================================================================
+
+
+def with_stages(cmap: ColumnMap, extra: dict[str, str]) -> ColumnMap:
+    """``cmap`` with ``extra`` touchpoint → stage entries added where its stage map lacks the
+    touchpoint and has the stage (a user's own stage map always wins)."""
+    sm = cmap.stage_map
+    have = {t.lower() for t in sm.touchpoints}
+    add = {t: s for t, s in extra.items() if t.lower() not in have and s in sm.stages}
+    if not add:
+        return cmap
+    new = StageMap(stages=sm.stages, touchpoints={**sm.touchpoints, **add}, transitions=sm.transitions)
+    return dataclasses.replace(cmap, stage_map=new)
+
+
+def hex_ids(hashes: np.ndarray, prefix: str) -> pd.Series:
+    """``prefix`` + 16 hex digits of each uint64, vectorised."""
+    h = np.asarray(hashes, dtype=np.uint64)
+    shifts = np.arange(60, -1, -4, dtype=np.uint64)
+    nibbles = ((h[:, None] >> shifts) & np.uint64(0xF)).astype(np.uint8)
+    digits = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)[nibbles]
+    text = np.ascontiguousarray(digits).view("S16").ravel().astype("U16")
+    return (prefix + pd.Series(text, dtype="str")).astype("str")
+
+
+def occurrence(df: pd.DataFrame, keys: list[str]) -> np.ndarray:
+    """For each row, how many rows with the same ``keys`` *and different content* came before
+    it (0-based). Rows equal in every column share the number, so exact duplicates get the
+    same generated id and are found as duplicates by validation."""
+    content = pd.util.hash_pandas_object(df.astype("str"), index=False).to_numpy()
+    frame = df[keys].astype("str").assign(_content=content)
+    first = ~frame.duplicated(keep="first").to_numpy()
+    rank = np.zeros(len(df), dtype="int64")
+    rank[first] = frame.loc[first].groupby(keys, sort=False, dropna=False).cumcount().to_numpy()
+    firsts = frame.loc[first].assign(_rank=rank[first])
+    return frame.merge(firsts, on=[*keys, "_content"], how="left")["_rank"].to_numpy(dtype="int64")
+
+
+def pick_column(have: list[str], given: str | None, candidates: tuple[str, ...], what: str, argument: str,
+                file: str, *, required: bool = True) -> str | None:
+    """The source column for ``what``: ``given`` (must exist) or the first of ``candidates``
+    present (case-insensitive); a DataError with close matches when there is none."""
+    lower = {c.lower(): c for c in have}
+    if given is not None:
+        if given in have:
+            return given
+        if given.lower() in lower:
+            return lower[given.lower()]
+        close = _close(given, have)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise DataError(
+            f"{what}: the file has no column {given!r}{hint}", file=file, column=given,
+            fix=f"pass {argument}=<column> naming one of: {', '.join(have[:30])}",
+        )
+    for c in candidates:
+        if c.lower() in lower:
+            return lower[c.lower()]
+    if not required:
+        return None
+    raise DataError(
+        f"{what}: no column found (looked for {', '.join(candidates)})", file=file, column=argument,
+        fix=f"pass {argument}=<column> naming one of the file's columns: {', '.join(have[:30])}",
+    )
+
+
+def fill_from_session(values: pd.DataFrame, has: np.ndarray, session: pd.Series,
+                      ts: pd.Series) -> tuple[pd.DataFrame, np.ndarray]:
+    """Rows without values of their own (``~has``) take those of the first row of their session
+    (by time, then file order) that has them. Returns the filled frame and which rows took
+    them; rows without a session or whose session has none stay as they are."""
+    n = len(values)
+    out = values.copy()
+    in_session = session.notna().to_numpy()
+    order = pd.DataFrame({"sid": session.to_numpy(), "ts": ts.to_numpy(), "pos": np.arange(n)})
+    firsts = order[has & in_session].sort_values(["sid", "ts", "pos"], kind="stable").drop_duplicates("sid")
+    sess = values.iloc[firsts["pos"].to_numpy()].set_axis(firsts["sid"].to_numpy())
+    take = ~has & in_session & session.isin(sess.index).to_numpy()
+    if take.any():
+        out.loc[take, list(values.columns)] = sess.reindex(session[take].to_numpy()).to_numpy()
+    return out, take

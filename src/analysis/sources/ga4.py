@@ -1,0 +1,575 @@
+"""Google Analytics 4 BigQuery export (the ``events_*`` tables) → touchpoints.
+
+GA4 exports one row per event, with nested fields (schema:
+https://support.google.com/analytics/answer/7029846, also
+https://developers.google.com/analytics/bigquery/event-schema). Read it from a Parquet export
+(nested STRUCT/ARRAY columns as BigQuery writes them) or a newline-delimited JSON export
+(``.json``/``.jsonl``/``.ndjson``, optionally ``.gz``; BigQuery writes INT64 values as JSON
+strings, plain numbers are accepted as well).
+
+==========================================================  ===================================
+GA4 field                                                   touchpoint column
+==========================================================  ===================================
+``event_timestamp`` (µs since 1970, UTC)                    ``timestamp``
+``user_pseudo_id`` (the browser/app instance)               ``cookie_id``
+``user_id`` (set by the site on login)                      ``user_id``
+``event_name``                                              ``touchpoint`` (:data:`DEFAULT_GA4_EVENTS`);
+                                                            kept as ``event_name``
+source / medium / campaign (see below)                      ``channel`` (channel grouping),
+                                                            ``campaign``; kept as ``source``,
+                                                            ``medium``, ``source_from``
+``ecommerce.purchase_revenue`` (else the ``value`` param)   ``revenue`` of conversion events
+``ecommerce.transaction_id``                                ``transaction_id``
+``event_params`` ``ga_session_id``                          ``ga_session_id``; ``session_id`` =
+                                                            ``<user_pseudo_id>-<ga_session_id>``
+``event_params`` ``page_location``                          ``page_location``
+``device.category``                                         ``device_category``
+``event_date`` (property time zone)                         ``event_date``
+(none: GA4 has no event id)                                 ``event_id`` = ``ga4-`` + a hash of
+                                                            user_pseudo_id, event_timestamp,
+                                                            event_name and occurrence
+==========================================================  ===================================
+
+``conversion`` is derived from the touchpoint (``purchase`` by default; set
+``conversion_touchpoints`` in ``mapping``), ``stage`` from the stage map, ``online`` is true.
+
+Source, medium and campaign of an event, first found of (``source_from`` says which):
+
+1. ``event``: the event's own ``collected_traffic_source.manual_source/manual_medium/
+   manual_campaign_name`` (event-scoped), else its ``source``/``medium``/``campaign`` event
+   params;
+2. ``session``: those of the first event of the same session (``ga_session_id``) that has
+   them: a session keeps the source it started with;
+3. ``first_user``: ``traffic_source.source/medium/name``, the user's *first* acquisition
+   (user-scoped). By default (``traffic_source_fallback="first_visit"``) only for the session
+   that holds the user's ``first_visit`` (or ``ga_session_number`` 1), where it describes
+   that very visit; ``"always"`` uses it for every session, ``"never"`` not at all;
+4. ``none``: ``(direct)`` / ``(none)``.
+
+Placeholder campaign names such as ``(direct)``, ``(organic)``, ``(not set)`` become a missing
+campaign.
+
+Problems: a file that is not (complete) Parquet or NDJSON, a line that is not JSON (a cut-off
+last line says the file is truncated), or a missing ``event_timestamp``, ``event_name``,
+``event_params`` or identifier column raise :class:`analysis.DataError`. Rows with an
+unreadable ``event_timestamp``, an ``event_params`` element without ``key``, or a nested field
+of the wrong shape go to the quarantine with the reason, as do the rows
+:func:`analysis.sources.validate_events` rejects; nothing is dropped silently.
+
+>>> res = read_ga4("events_20240301.parquet")              # doctest: +SKIP
+>>> res.events[["timestamp", "cookie_id", "channel", "touchpoint"]]   # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from analysis.schema import TIMESTAMP_DTYPE, DataError, combine_errors
+from analysis.sources._adapter import (
+    EXTRA_STAGES,
+    Reject,
+    file_kind,
+    fill_from_session,
+    hex_ids,
+    occurrence,
+    read_ndjson,
+    read_parquet_table,
+    validate_with_rejects,
+    with_stages,
+)
+from analysis.sources.channels import group_channels
+from analysis.sources.column_map import ColumnMap, LoadResult, _to_str
+
+__all__ = ["DEFAULT_GA4_EVENTS", "read_ga4"]
+
+#: GA4 event name → touchpoint. Names not listed are kept as they are (with no stage unless
+#: the stage map has them). Covers GA4's automatically collected and recommended e-commerce and
+#: lead events (Google Analytics Help, "Automatically collected events", "Recommended events").
+#: ``session_start`` marks a visit; ``page_view`` stays a page view, so a visit is not counted
+#: once per page (pass ``events={"page_view": "site_visit"}`` to count pages as visits).
+DEFAULT_GA4_EVENTS: dict[str, str] = {
+    "session_start": "site_visit",
+    "page_view": "page_view",
+    "screen_view": "page_view",
+    "view_item": "product_view",
+    "view_item_list": "product_list_view",
+    "view_search_results": "search",
+    "search": "search",
+    "add_to_wishlist": "add_to_wishlist",
+    "add_to_cart": "add_to_cart",
+    "remove_from_cart": "remove_from_cart",
+    "view_cart": "view_cart",
+    "begin_checkout": "checkout",
+    "purchase": "purchase",
+    "refund": "refund",
+    "generate_lead": "lead",
+    "sign_up": "sign_up",
+    "file_download": "content_read",
+    "video_start": "video_view",
+}
+
+#: event_params keys read by default.
+_PARAMS = ("ga_session_id", "ga_session_number", "page_location", "source", "medium", "campaign", "value")
+
+#: Nested fields read (dotted path in the export).
+_FIELDS: dict[str, str] = {
+    "event_date": "event_date",
+    "event_timestamp": "event_timestamp",
+    "event_name": "event_name",
+    "user_id": "user_id",
+    "user_pseudo_id": "user_pseudo_id",
+    "cts_source": "collected_traffic_source.manual_source",
+    "cts_medium": "collected_traffic_source.manual_medium",
+    "cts_campaign": "collected_traffic_source.manual_campaign_name",
+    "ts_source": "traffic_source.source",
+    "ts_medium": "traffic_source.medium",
+    "ts_campaign": "traffic_source.name",
+    "device_category": "device.category",
+    "purchase_revenue": "ecommerce.purchase_revenue",
+    "transaction_id": "ecommerce.transaction_id",
+}
+_STRUCTS = ("collected_traffic_source", "traffic_source", "device", "ecommerce")
+_VALUE_FIELDS = ("string_value", "int_value", "float_value", "double_value")
+#: Plausible event_timestamp range (µs): 2000-01-01 … 2100-01-01 UTC.
+_TS_RANGE = (946_684_800_000_000, 4_102_444_800_000_000)
+_FALLBACKS = ("first_visit", "always", "never")
+
+
+# ============================================================================================
+# Reading: both formats → flat fields, event_params as a long table, row problems
+# ============================================================================================
+
+
+class _Raw:
+    """What a reader hands on: ``fields`` (one column per :data:`_FIELDS` key present),
+    ``params`` (long: pos, key, string_value, int_value, float_value, double_value),
+    ``rows`` (row numbers for messages), ``rejects``, ``absent`` (nested fields missing)."""
+
+    def __init__(self, n: int, rows: np.ndarray, blank: list[int]) -> None:
+        self.n = n
+        self.rows = rows
+        self.blank = blank
+        self.fields: dict[str, pd.Series] = {}
+        self.params = pd.DataFrame(columns=["pos", "key", *_VALUE_FIELDS])
+        self.rejects: list[Reject] = []
+        self.absent: list[str] = []
+        self.has_event_params = False
+
+
+def _missing_columns(have: set[str], file: str) -> None:
+    errors = []
+    for col in ("event_timestamp", "event_name", "event_params"):
+        if col not in have:
+            errors.append(DataError(
+                f"GA4 export: no {col!r} column", file=file, column=col,
+                fix="export the whole events_* table (SELECT *); GA4 exports always have "
+                f"{col}" + (" (the event parameters, needed for sessions and pages)" if col == "event_params" else ""),
+            ))
+    if not {"user_pseudo_id", "user_id"} & have:
+        errors.append(DataError(
+            "GA4 export: neither 'user_pseudo_id' nor 'user_id': no identifier", file=file,
+            column="user_pseudo_id",
+            fix="export the whole events_* table (SELECT *), including user_pseudo_id",
+        ))
+    if errors:
+        raise combine_errors(errors, file=file)
+
+
+def _from_parquet(path: Path) -> _Raw:
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    file = str(path)
+    table = read_parquet_table(path, "GA4 events table")
+    n = table.num_rows
+    if n == 0:
+        raise DataError("the file has no rows", file=file, fix="check the export: it produced no events")
+    _missing_columns(set(table.column_names), file)
+    raw = _Raw(n, np.arange(1, n + 1, dtype="int64"), [])
+
+    def leaf(dotted: str) -> pd.Series | None:
+        top, *rest = dotted.split(".")
+        if top not in table.column_names:
+            return None
+        arr = table.column(top).combine_chunks()
+        valid = np.ones(n, dtype=bool)
+        walked = top
+        for part in rest:
+            if not pa.types.is_struct(arr.type):
+                raise DataError(
+                    f"GA4 export: column {walked!r} is {arr.type}, expected a RECORD with the field {part!r}",
+                    file=file, column=walked, fix="export the table as BigQuery writes it (nested RECORDs kept)",
+                )
+            if arr.type.get_field_index(part) < 0:
+                return None
+            valid &= arr.is_valid().to_numpy(zero_copy_only=False)
+            arr = arr.field(part)
+            walked += "." + part
+        s = arr.to_pandas()
+        return s.where(valid, None) if not valid.all() else s
+
+    for name, dotted in _FIELDS.items():
+        s = leaf(dotted)
+        if s is None:
+            raw.absent.append(dotted)
+        else:
+            raw.fields[name] = s.reset_index(drop=True)
+
+    ep = table.column("event_params").combine_chunks()
+    if not (pa.types.is_list(ep.type) or pa.types.is_large_list(ep.type)) or not pa.types.is_struct(ep.type.value_type):
+        raise DataError(
+            f"GA4 export: event_params is {ep.type}, expected a repeated RECORD (list of key/value)",
+            file=file, column="event_params", fix="export the table as BigQuery writes it (nested RECORDs kept)",
+        )
+    elem = ep.type.value_type
+    missing = [f for f in ("key", "value") if elem.get_field_index(f) < 0]
+    if missing:
+        raise DataError(
+            f"GA4 export: event_params elements have no {' or '.join(repr(m) for m in missing)} field "
+            f"(they have: {', '.join(f.name for f in elem)})", file=file, column="event_params",
+            fix="export the full events_* table again; each event_params element is {key, value: "
+            "{string_value, int_value, float_value, double_value}}",
+        )
+    raw.has_event_params = True
+    flat = ep.flatten()
+    parent = pc.list_parent_indices(ep).to_numpy()
+    vtype = elem.field("value").type
+    if not pa.types.is_struct(vtype):
+        raise DataError(f"GA4 export: event_params.value is {vtype}, expected a RECORD of typed values",
+                        file=file, column="event_params.value",
+                        fix="export the full events_* table again")
+    value = flat.field("value")
+    long = {"pos": parent, "key": flat.field("key").to_pandas(),
+            "_elem_null": ~flat.is_valid().to_numpy(zero_copy_only=False),
+            "_value_null": ~value.is_valid().to_numpy(zero_copy_only=False)}
+    for f in _VALUE_FIELDS:
+        long[f] = value.field(f).to_pandas() if vtype.get_field_index(f) >= 0 else None
+    raw.params = pd.DataFrame(long)
+    raw.params["_index"] = raw.params.groupby("pos").cumcount() + 1
+    return raw
+
+
+def _from_ndjson(path: Path) -> _Raw:
+    file = str(path)
+    records, rows, blank = read_ndjson(path, "GA4 events table")
+    n = len(records)
+    df = pd.json_normalize(records, sep=".")
+    have = {c.split(".")[0] for c in df.columns}
+    _missing_columns(have, file)
+    raw = _Raw(n, rows, blank)
+
+    for struct in _STRUCTS:  # a RECORD written as a plain value
+        if struct in df.columns:
+            bad = np.flatnonzero(df[struct].notna().to_numpy())
+            if len(bad):
+                raw.rejects.append(Reject(
+                    f"{struct} not a record", struct, bad,
+                    [f"{struct} is {df[struct].iloc[p]!r}, expected a JSON object (a RECORD)" for p in bad],
+                ))
+    for name, dotted in _FIELDS.items():
+        if dotted in df.columns:
+            raw.fields[name] = df[dotted].reset_index(drop=True)
+        else:
+            raw.absent.append(dotted)
+
+    ep = df["event_params"]
+    is_list = ep.map(lambda v: isinstance(v, list)).to_numpy(dtype=bool)
+    not_list = np.flatnonzero(ep.notna().to_numpy() & ~is_list)
+    if len(not_list):
+        raw.rejects.append(Reject(
+            "event_params not a list", "event_params", not_list,
+            [f"event_params is {ep.iloc[p]!r}, expected a list of {{key, value}} objects" for p in not_list],
+        ))
+    raw.has_event_params = True
+    elems = ep[is_list].explode()
+    elems = elems[elems.notna()]  # an empty list explodes to one NaN
+    pos = elems.index.to_numpy(dtype="int64")
+    index = elems.groupby(level=0).cumcount().to_numpy() + 1
+    is_obj = elems.map(lambda v: isinstance(v, dict)).to_numpy(dtype=bool)
+    if (~is_obj).any():
+        bad = np.unique(pos[~is_obj])
+        first = pd.Series(elems[~is_obj].to_numpy(), index=pos[~is_obj]).groupby(level=0).first()
+        idx = pd.Series(index[~is_obj], index=pos[~is_obj]).groupby(level=0).first()
+        raw.rejects.append(Reject(
+            "bad event_params element", "event_params", bad,
+            [f"event_params element {idx[p]} is {first[p]!r}, expected an object {{key, value}}" for p in bad],
+        ))
+    norm = pd.json_normalize(elems[is_obj].tolist(), sep=".") if is_obj.any() else pd.DataFrame()
+    long = pd.DataFrame({"pos": pos[is_obj], "_index": index[is_obj]})
+    long["key"] = norm["key"].to_numpy() if "key" in norm.columns else None
+    long["_elem_null"] = False
+    # value must be an object: {"value": "x"} leaves a plain "value" column
+    plain = norm["value"].notna().to_numpy() if "value" in norm.columns else np.zeros(len(long), bool)
+    has_value = np.zeros(len(long), dtype=bool)
+    for f in _VALUE_FIELDS:
+        col = f"value.{f}"
+        long[f] = norm[col].to_numpy() if col in norm.columns else None
+        if col in norm.columns:
+            has_value |= norm[col].notna().to_numpy()
+    long["_value_null"] = ~has_value & ~plain
+    long["_value_plain"] = plain
+    if plain.any():
+        p = long.loc[plain]
+        bad = p.drop_duplicates("pos")
+        raw.rejects.append(Reject(
+            "bad event_params element", "event_params", bad["pos"].to_numpy(),
+            [f"event_params element {i} ({k!r}) has a plain value, expected an object "
+             "{string_value|int_value|float_value|double_value: …}" for i, k in zip(bad["_index"], bad["key"], strict=True)],
+        ))
+    raw.params = long
+    return raw
+
+
+def _params_problems(raw: _Raw) -> None:
+    """Elements that are null or have no key: reject the row, naming the element."""
+    p = raw.params
+    if not len(p):
+        return
+    keyless = (p["key"].isna() | (p["key"].astype("str").str.strip() == "")).to_numpy() & ~p["_elem_null"].to_numpy()
+    for mask, category, text in (
+        (p["_elem_null"].to_numpy(dtype=bool), "bad event_params element", "is null, expected {key, value}"),
+        (keyless, "event_params element without key", "has no key"),
+    ):
+        if mask.any():
+            first = p.loc[mask].drop_duplicates("pos")
+            raw.rejects.append(Reject(
+                category, "event_params", first["pos"].to_numpy(dtype="int64"),
+                [f"event_params element {i} {text} (each element needs a key such as 'ga_session_id')"
+                 for i in first["_index"]],
+            ))
+
+
+def _pivot_params(raw: _Raw, keys: tuple[str, ...]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Wanted params, one column each: as text (first typed value given) and as numbers."""
+    p = raw.params
+    idx = pd.RangeIndex(raw.n)
+    empty = pd.DataFrame(index=idx, columns=list(keys), dtype=object)
+    if not len(p):
+        return empty, empty.astype("float64")
+    p = p[p["key"].isin(keys)].drop_duplicates(["pos", "key"], keep="first")
+    text = pd.Series(np.nan, index=p.index, dtype=object)
+    num = pd.Series(np.nan, index=p.index, dtype="float64")
+    for f in _VALUE_FIELDS:  # the first typed value present
+        v = p[f]
+        if v is None or not isinstance(v, pd.Series):
+            continue
+        present = v.notna() & text.isna()
+        if f == "string_value":
+            text = text.mask(present, v.astype(object))
+            num = num.fillna(pd.to_numeric(v.where(present), errors="coerce"))
+        else:
+            n_v = pd.to_numeric(v, errors="coerce")
+            as_text = n_v.astype("Int64").astype(str) if f == "int_value" else n_v.astype(str)
+            text = text.mask(present & n_v.notna(), as_text)
+            num = num.fillna(n_v.where(present))
+    frame = p[["pos", "key"]].assign(text=text.to_numpy(), num=num.to_numpy())
+    wide_t = frame.pivot(index="pos", columns="key", values="text").reindex(index=idx, columns=list(keys))
+    wide_n = frame.pivot(index="pos", columns="key", values="num").reindex(index=idx, columns=list(keys))
+    return wide_t, wide_n.astype("float64")
+
+
+# ============================================================================================
+# Building the touchpoint rows
+# ============================================================================================
+
+
+def _text(s: pd.Series | None, n: int) -> pd.Series:
+    if s is None:
+        return pd.Series(np.nan, index=pd.RangeIndex(n), dtype="str")
+    return _to_str(s.reset_index(drop=True), missing_words=False)
+
+
+def _timestamps(raw: _Raw) -> pd.Series:
+    s = raw.fields["event_timestamp"]
+    n = raw.n
+    num = pd.to_numeric(s, errors="coerce")
+    present = s.notna().to_numpy()
+    unreadable = present & num.isna().to_numpy()
+    v = num.to_numpy(dtype="float64", na_value=np.nan)
+    out_of_range = ~unreadable & present & ((v < _TS_RANGE[0]) | (v >= _TS_RANGE[1]))
+    if unreadable.any():
+        pos = np.flatnonzero(unreadable)
+        raw.rejects.append(Reject(
+            "unreadable event_timestamp", "event_timestamp", pos,
+            [f"event_timestamp {s.iloc[p]!r} is not a number (GA4 writes microseconds since "
+             "1970-01-01 UTC as an integer)" for p in pos],
+        ))
+    if out_of_range.any():
+        pos = np.flatnonzero(out_of_range)
+        raw.rejects.append(Reject(
+            "implausible event_timestamp", "event_timestamp", pos,
+            [f"event_timestamp {s.iloc[p]!r} is not microseconds since 1970 between the years 2000 and 2100 "
+             "(seconds or milliseconds?)" for p in pos],
+        ))
+    ok = present & ~unreadable & ~out_of_range
+    micros = np.zeros(n, dtype="int64")
+    micros[ok] = np.rint(v[ok]).astype("int64")
+    ts = pd.Series(pd.to_datetime(micros, unit="us", utc=True), dtype=TIMESTAMP_DTYPE)
+    return ts.where(ok, pd.NaT).astype(TIMESTAMP_DTYPE)
+
+
+_PLACEHOLDER = r"\(.*\)"  # GA4's (direct), (organic), (referral), (not set), (none), …
+
+
+def _traffic(raw: _Raw, params: pd.DataFrame, session_id: pd.Series, ts: pd.Series,
+             event_name: pd.Series, session_number: pd.Series, fallback: str) -> pd.DataFrame:
+    """source, medium, campaign and source_from of each event (see the module docstring)."""
+    n = raw.n
+    f = raw.fields
+
+    def pick(a: str, b: str) -> pd.Series:
+        return _text(f.get(a), n).fillna(params[b].astype("str") if b in params else np.nan)
+
+    ev = pd.DataFrame({"source": pick("cts_source", "source"), "medium": pick("cts_medium", "medium"),
+                       "campaign": pick("cts_campaign", "campaign")})
+    has = (ev["source"].notna() | ev["medium"].notna()).to_numpy()
+    ev.loc[~has, :] = np.nan  # a campaign alone does not say where a visit came from
+    source_from = np.where(has, "event", "none").astype(object)
+
+    out, take = fill_from_session(ev, has, session_id, ts)
+    source_from[take] = "session"
+    in_session = session_id.notna().to_numpy()
+
+    if fallback != "never":
+        user = _text(f.get("ts_source"), n).notna() | _text(f.get("ts_medium"), n).notna()
+        user = user.to_numpy()
+        if fallback == "first_visit":
+            first = (event_name.str.lower() == "first_visit").fillna(False).to_numpy() | (
+                session_number == 1).to_numpy()
+            first_sessions = set(session_id[first & in_session])
+            eligible = first | session_id.isin(first_sessions).to_numpy()
+        else:
+            eligible = np.ones(n, dtype=bool)
+        take = (source_from == "none") & user & eligible
+        if take.any():
+            out.loc[take, "source"] = _text(f.get("ts_source"), n)[take]
+            out.loc[take, "medium"] = _text(f.get("ts_medium"), n)[take]
+            out.loc[take, "campaign"] = _text(f.get("ts_campaign"), n)[take]
+            source_from[take] = "first_user"
+    none = source_from == "none"
+    out.loc[none, "source"] = "(direct)"
+    out.loc[none, "medium"] = "(none)"
+    out["campaign"] = out["campaign"].mask(out["campaign"].str.fullmatch(_PLACEHOLDER).fillna(False))
+    out["source_from"] = pd.Series(source_from, dtype="str")
+    return out.astype("str")
+
+
+def read_ga4(
+    path: str | Path,
+    *,
+    channel_groups: Any = None,
+    events: Mapping[str, str] | None = None,
+    mapping: Any = None,
+    params: tuple[str, ...] | list[str] = (),
+    traffic_source_fallback: str = "first_visit",
+) -> LoadResult:
+    """Read a GA4 BigQuery ``events_*`` export (Parquet or NDJSON) into touchpoints.
+
+    Parameters
+    ----------
+    path : str or Path
+        ``.parquet``/``.pq``, or ``.json``/``.jsonl``/``.ndjson`` (optionally ``.gz``).
+    channel_groups : None, DataFrame, list of dicts or path
+        Rules source/medium/campaign → channel (:func:`analysis.sources.channels.group_channels`);
+        default: GA4's default channel group.
+    events : dict, optional
+        Event name → touchpoint, merged over :data:`DEFAULT_GA4_EVENTS` (case-insensitive).
+        Unlisted event names stay as they are.
+    mapping : None, dict, YAML path or ColumnMap
+        Column map applied to the rows this adapter builds (its canonical names; see
+        :mod:`analysis.sources.column_map`): e.g. ``{"columns": {"segment": "device_category"},
+        "conversion_touchpoints": ["purchase", "lead"]}``.
+    params : sequence of str
+        More ``event_params`` keys to keep as attribute columns (``param_<key>``).
+    traffic_source_fallback : {"first_visit", "always", "never"}
+        When the user-scoped ``traffic_source`` stands in for an event without a source of its
+        own or of its session (see the module docstring).
+
+    Returns
+    -------
+    LoadResult
+        ``events`` canonical; ``quarantine`` with the rows and reasons; ``summary`` with
+        ``rows_read == rows_kept + rows_quarantined`` (rows = events in the export).
+
+    Raises
+    ------
+    DataError
+        A file that cannot be read (truncated Parquet, a line that is not JSON), a missing
+        required column, nested fields of the wrong type throughout.
+
+    Examples
+    --------
+    >>> res = read_ga4("events_20240301.ndjson.gz", mapping={"columns": {"segment": "device_category"}})  # doctest: +SKIP
+    >>> res.summary["rows_read"], res.summary["rows_quarantined"]   # doctest: +SKIP
+    """
+    if traffic_source_fallback not in _FALLBACKS:
+        raise ValueError(f"traffic_source_fallback must be one of {_FALLBACKS}, not {traffic_source_fallback!r}")
+    path = Path(path)
+    file = str(path)
+    kind = file_kind(path, ("parquet", "ndjson"), "GA4 events table")
+    raw = _from_parquet(path) if kind == "parquet" else _from_ndjson(path)
+    n = raw.n
+    _params_problems(raw)
+    keys = tuple(dict.fromkeys([*_PARAMS, *params]))
+    ptext, pnum = _pivot_params(raw, keys)
+
+    cmap = with_stages(ColumnMap.coerce(mapping), EXTRA_STAGES)
+    ts = _timestamps(raw)
+    cookie = _text(raw.fields.get("user_pseudo_id"), n)
+    user = _text(raw.fields.get("user_id"), n)
+    name = _text(raw.fields.get("event_name"), n)
+    table = {k.lower(): v for k, v in {**DEFAULT_GA4_EVENTS, **dict(events or {})}.items()}
+    touchpoint = name.str.lower().map(table).fillna(name).astype("str")
+
+    ga_session = ptext["ga_session_id"].astype("str")
+    session_id = (cookie.fillna("") + "-" + ga_session).where(ga_session.notna()).astype("str")
+    traffic = _traffic(raw, ptext, session_id, ts, name, pnum["ga_session_number"], traffic_source_fallback)
+    channel = group_channels(traffic["source"], traffic["medium"], traffic["campaign"], rules=channel_groups)
+
+    conv = {t.lower() for t in cmap.conversion_touchpoints}
+    is_conv = touchpoint.str.lower().isin(conv).to_numpy()
+    pr = raw.fields.get("purchase_revenue")
+    revenue = pd.Series(pr.to_numpy(dtype=object) if pr is not None else np.nan, index=pd.RangeIndex(n), dtype=object)
+    revenue = revenue.where(revenue.notna(), pnum["value"].astype(object))
+    revenue = revenue.where(is_conv, np.nan)
+
+    df = pd.DataFrame({
+        "timestamp": ts,
+        "cookie_id": cookie,
+        "user_id": user,
+        "channel": channel.to_numpy(),
+        "touchpoint": touchpoint,
+        "campaign": traffic["campaign"],
+        "revenue": revenue,
+        "event_name": name,
+        "event_date": _text(raw.fields.get("event_date"), n),
+        "session_id": session_id,
+        "ga_session_id": ga_session,
+        "page_location": ptext["page_location"].astype("str"),
+        "source": traffic["source"],
+        "medium": traffic["medium"],
+        "source_from": traffic["source_from"],
+        "device_category": _text(raw.fields.get("device_category"), n),
+        "transaction_id": _text(raw.fields.get("transaction_id"), n),
+    })
+    for k in params:
+        df[f"param_{k}"] = ptext[k].astype("str")
+    stamp = _text(raw.fields.get("event_timestamp"), n)
+    keyed = pd.DataFrame({"cookie_id": cookie, "event_timestamp": stamp, "event_name": name})
+    occ = occurrence(pd.concat([keyed, df.drop(columns=["cookie_id", "event_name"])], axis=1),
+                     ["cookie_id", "event_timestamp", "event_name"])
+    h = pd.util.hash_pandas_object(keyed.assign(occurrence=occ).astype("str"), index=False).to_numpy()
+    df.insert(0, "event_id", hex_ids(h, "ga4-"))
+
+    counts = traffic["source_from"].value_counts()
+    notes = ["channels from " + ", ".join(f"{k} ({int(v)} rows)" for k, v in counts.items())
+             + " (see analysis.sources.ga4: event, session, first_user, none = direct)"]
+    if raw.absent:
+        notes.append("not in the export (left empty): " + ", ".join(raw.absent))
+    return validate_with_rejects(df, source=file, cmap=cmap, rows=raw.rows, rejects=raw.rejects,
+                                 blank_rows=raw.blank, notes=notes)
