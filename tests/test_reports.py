@@ -243,3 +243,43 @@ def test_transition_headline_weights_groups_by_journeys():
     assert both["conversion_rate"] == pytest.approx(0.25 * a["conversion_rate"] + 0.75 * b["conversion_rate"])
     assert both["conversion_rate"] == pytest.approx(0.35, abs=0.02)
     assert both["friction_stage"] == "See" and both["friction_gain"] == pytest.approx(0.07, abs=0.015)
+
+
+def test_notebook_imports_lists_every_import(tmp_path):
+    import nbformat
+
+    from analysis.reports import notebook_imports
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("%matplotlib inline\nimport json, os.path\nfrom colorsys import rgb_to_hsv"),
+                nbformat.v4.new_markdown_cell("import nothing"),
+                nbformat.v4.new_code_cell("if True:\n    from . import x\n    import csv as c\n!ls")]
+    path = tmp_path / "n.ipynb"
+    nbformat.write(nb, path)
+    assert notebook_imports(path) == ["json", "os.path", "colorsys", "csv"]
+
+
+def test_each_notebook_gets_a_fresh_kernel_with_its_imports_warmed(tmp_path):
+    """Kernels are started ahead of their notebook (imports warm) but never shared: a name set by
+    one notebook is not seen by the next, and the module only the second notebook imports (in a
+    later cell) is already loaded when its first cell runs."""
+    import nbformat
+
+    def write(name, cells):
+        nb = nbformat.v4.new_notebook()
+        params = nbformat.v4.new_code_cell('segment = "all"\nsegment_filter = {}\ndata_path = ""')
+        params.metadata["tags"] = ["parameters"]
+        nb.cells = [params] + [nbformat.v4.new_code_cell(c) for c in cells]
+        nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+        nbformat.write(nb, tmp_path / name)
+        return tmp_path / name
+
+    first = write("a.ipynb", ["leak = 1"])
+    second = write("b.ipynb", [
+        "import sys\nassert 'leak' not in globals(), 'namespace shared between notebooks'\n"
+        "warm = 'wave' in sys.modules",
+        "import wave\nassert warm, 'the kernel did not import the notebook modules ahead'",
+    ])
+    res = run_reports("unused.csv", [Segment("all")], notebooks=[first, second],
+                      reports_dir=tmp_path / "reports")
+    assert res.exit_code == 0, res.failed

@@ -17,6 +17,7 @@ Notebooks report their headline figures with :func:`record_headline`.
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import html
 import json
@@ -373,6 +374,95 @@ def _file_record(path: str | Path) -> dict[str, Any]:
 
 
 # ------------------------------------------------------------------------------------- the worker
+def notebook_imports(nb_path: str | Path) -> list[str]:
+    """The modules a notebook imports (``import x``, ``from x import y``; anywhere in its code
+    cells, magics skipped), in order of appearance."""
+    nb = json.loads(Path(nb_path).read_text(encoding="utf-8"))
+    mods: list[str] = []
+    for cell in nb.get("cells", []):
+        if cell.get("cell_type") != "code":
+            continue
+        src = cell.get("source", "")
+        src = "".join(src) if isinstance(src, list) else src
+        src = "\n".join(ln for ln in src.splitlines() if not ln.lstrip().startswith(("%", "!")))
+        try:
+            tree = ast.parse(src)
+        except SyntaxError:
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                mods += [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                mods.append(node.module)
+    return list(dict.fromkeys(mods))
+
+
+def warm_imports(modules: list[str] | tuple[str, ...]) -> None:
+    """Import ``modules`` now, ignoring failures (the notebook raises its own import errors).
+    Run in a kernel started ahead of its notebook; binds no names in the kernel's namespace."""
+    import importlib
+
+    for m in modules:
+        try:
+            importlib.import_module(m)
+        except Exception:  # noqa: BLE001 - only a warm-up
+            pass
+
+
+def _start_kernel(nb_path: Path, env: dict[str, str]):
+    """Start a python3 kernel for ``nb_path`` that imports the notebook's modules at start-up.
+
+    Returns its (async) kernel manager at once: the kernel starts and imports (pandas, PyMC,
+    plotly… ~3-5 s) while the previous notebook still runs. The notebook's namespace is untouched
+    (only ``sys.modules`` is warm), so every report still starts from a clean kernel.
+    """
+    from jupyter_client.manager import AsyncKernelManager
+    from jupyter_core.utils import run_sync
+
+    try:
+        km = AsyncKernelManager(kernel_name="python3")
+        warm = f"__import__('analysis.reports', fromlist=['_']).warm_imports({notebook_imports(nb_path)!r})"
+        run_sync(km.start_kernel)(cwd=str(config.PROJECT_ROOT), env=env,
+                                  extra_arguments=[f"--IPKernelApp.exec_lines={warm}"])
+        return km
+    except Exception as exc:  # noqa: BLE001 - papermill then starts a kernel of its own
+        _logger.warning("could not start a kernel ahead for %s (%s); papermill will start one", nb_path, exc)
+        return None
+
+
+def _stop_kernel(km) -> None:
+    from jupyter_core.utils import run_sync
+
+    if km is None:
+        return
+    try:
+        if run_sync(km.is_alive)():
+            run_sync(km.shutdown_kernel)(now=True)
+    except Exception as exc:  # noqa: BLE001 - a kernel that will not stop must not fail the run
+        _logger.warning("could not shut down a kernel: %s", exc)
+
+
+def _register_engine() -> str:
+    """papermill's nbclient engine, on a kernel started by :func:`_start_kernel`; the kernel and
+    its client are shut down after the notebook, as papermill does with its own."""
+    from papermill.clientwrap import PapermillNotebookClient
+    from papermill.engines import NBClientEngine, papermill_engines
+
+    class PrestartedKernelEngine(NBClientEngine):
+        @classmethod
+        def execute_managed_notebook(cls, nb_man, kernel_name, log_output=False, stdout_file=None,
+                                     stderr_file=None, start_timeout=60, execution_timeout=None,
+                                     km=None, **kwargs):
+            client = PapermillNotebookClient(
+                nb_man, km=km, timeout=execution_timeout, startup_timeout=start_timeout,
+                kernel_name=kernel_name, log=logging.getLogger("papermill"), log_output=log_output,
+                stdout_file=stdout_file, stderr_file=stderr_file)
+            return client.execute(cleanup_kc=True)
+
+    papermill_engines.register("cjl-prestarted", PrestartedKernelEngine)
+    return "cjl-prestarted"
+
+
 _PROGRESS = None  # shared counter of finished reports (a multiprocessing.Value), set per process
 
 
@@ -416,28 +506,37 @@ def _run_segment(task: dict[str, Any], log=None) -> dict[str, Any]:
     if status_file.is_file():
         record["notebooks"] = json.loads(status_file.read_text(encoding="utf-8")).get("notebooks", {})
     headline = out_dir / "headline.json"
-    old_env = os.environ.get(HEADLINE_ENV)
-    os.environ[HEADLINE_ENV] = str(headline)  # the papermill kernel inherits it
+    env = {**os.environ, HEADLINE_ENV: str(headline)}  # the kernel's record_headline writes here
+    todo = []
+    for nb_str in task["notebooks"]:
+        nb = Path(nb_str)
+        if (out_dir / nb.name).with_suffix(".html").is_file():
+            prev = record["notebooks"].get(nb.name, {})
+            record["notebooks"][nb.name] = {**prev, "status": "ok", "resumed": True}
+            log(f"[{_next_k()}/{total}] {name}: {nb.name} already done, kept")
+        else:
+            todo.append(nb)
+    if not todo:
+        return record
+    import papermill as pm
+
+    engine = _register_engine()
+    kernels: list[Any] = [None] * len(todo)
     try:
-        for nb_str in task["notebooks"]:
-            nb = Path(nb_str)
+        kernels[0] = _start_kernel(todo[0], env)
+        for i, nb in enumerate(todo):
+            if i + 1 < len(todo):  # the next notebook's kernel warms up while this one runs
+                kernels[i + 1] = _start_kernel(todo[i + 1], env)
             out_nb = out_dir / nb.name
             out_html = out_nb.with_suffix(".html")
-            if out_html.is_file():
-                k = _next_k()
-                prev = record["notebooks"].get(nb.name, {})
-                record["notebooks"][nb.name] = {**prev, "status": "ok", "resumed": True}
-                log(f"[{k}/{total}] {name}: {nb.name} already done, kept")
-                continue
             params = {"segment": name, "segment_filter": task["filter"], "data_path": task["data"],
                       **task["parameters"]}
             tmp_nb = out_dir / f".{nb.stem}.tmp-{os.getpid()}.ipynb"
             t0 = time.perf_counter()
             try:
-                import papermill as pm
-
                 pm.execute_notebook(str(nb), str(tmp_nb), parameters=params, kernel_name="python3",
-                                    progress_bar=False, cwd=str(config.PROJECT_ROOT))
+                                    progress_bar=False, cwd=str(config.PROJECT_ROOT),
+                                    engine_name=engine, km=kernels[i])
                 os.replace(tmp_nb, out_nb)
                 _atomic_write(out_html, render_html(out_nb))
                 dt = time.perf_counter() - t0
@@ -453,12 +552,12 @@ def _run_segment(task: dict[str, Any], log=None) -> dict[str, Any]:
                 log(f"[{_next_k()}/{total}] {name}: {nb.name} FAILED: {first.splitlines()[0] if first else exc!r}")
                 if tmp_nb.exists():
                     os.replace(tmp_nb, out_dir / f"{nb.stem}.failed.ipynb")
+            finally:
+                _stop_kernel(kernels[i])
             _atomic_write(status_file, json.dumps(record, indent=2))
     finally:
-        if old_env is None:
-            os.environ.pop(HEADLINE_ENV, None)
-        else:
-            os.environ[HEADLINE_ENV] = old_env
+        for km in kernels:
+            _stop_kernel(km)
     return record
 
 

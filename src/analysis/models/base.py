@@ -209,6 +209,17 @@ def _jax_setup(chains: int) -> None:
         jax.config.update("jax_num_cpu_devices", max(int(chains), os.cpu_count() or 1))
 
 
+def _code_hash(cls: type) -> str:
+    """sha256 of the source files defining ``cls`` and this base module: a change to the model's
+    code (not only to its data or configs) makes saved fits miss, so none is served stale."""
+    import inspect
+
+    h = hashlib.sha256()
+    for path in sorted({inspect.getfile(cls), __file__}):
+        h.update(Path(path).read_bytes())
+    return h.hexdigest()[:16]
+
+
 def _first_seed(seed: Any) -> int:
     if seed is None:
         return 0
@@ -388,7 +399,7 @@ class BayesianModel:
 
     def cache_key(self, **fit_kwargs: Any) -> str:
         """Hash of everything a fit depends on: model type, data, configs, constructor extras,
-        ``fit`` arguments and the package version."""
+        ``fit`` arguments, the package version and the model's source code."""
         from analysis import __version__
 
         parts = [
@@ -400,6 +411,7 @@ class BayesianModel:
             ),
             json.dumps(self._extra_attrs(), sort_keys=True),
             __version__,
+            _code_hash(type(self)),
         ]
         return hashlib.sha256("|".join(parts).encode()).hexdigest()[:20]
 

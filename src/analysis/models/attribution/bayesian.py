@@ -405,8 +405,18 @@ class BayesianAttributionModel(BayesianModel):
 
         Returns a DataArray (sample, segment, channel): P(convert) minus P(convert) with the
         channel's exposures removed (see the class docstring). ``max_draws`` caps the draws used
-        (a seeded random subset); ``chunk`` draws are processed at once (memory).
+        (a seeded random subset); ``chunk`` draws are processed at once (memory). The result is
+        kept per fit and arguments: a report asking for the overall and the by-segment table
+        computes it once.
         """
+        idata, args = self._require_fit(), (max_draws, seed)
+        memo = self.__dict__.get("_removal_memo")
+        if memo is None or memo[0] is not idata or memo[1] != args:
+            memo = (idata, args, self._removal_effects(max_draws, seed, chunk))
+            self.__dict__["_removal_memo"] = memo
+        return memo[2].copy()
+
+    def _removal_effects(self, max_draws: int | None, seed: int, chunk: int) -> xr.DataArray:
         alpha, beta, hl, idx = self._draws(max_draws, seed)
         D, G, S, C = len(hl), len(self.segments), len(self.stages), len(self.channels)
         rng = np.random.default_rng(seed + 1)

@@ -1,0 +1,45 @@
+"""models.base: fit_cached reuses a saved fit only for the same data, configs and code."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from analysis.models import base
+from analysis.models.transitions import StageTransitionModel
+
+
+def _counts(n_convert: int) -> pd.DataFrame:
+    return pd.DataFrame({
+        "segment": ["a"] * 4,
+        "from_stage": ["(start)", "See", "See", "Do"],
+        "to_stage": ["See", "Do", "(dropoff)", "(conversion)"],
+        "n": [100, 60, 40, n_convert],
+    })
+
+
+def _model(n_convert: int = 30, seed: int = 0) -> StageTransitionModel:
+    return StageTransitionModel(_counts(n_convert), model_config={"pooling": "none"},
+                                sampler_config={"random_seed": seed, "draws": 50, "chains": 2})
+
+
+def test_fit_cached_loads_the_same_fit_and_misses_on_any_change(tmp_path, monkeypatch):
+    first = _model()
+    first.fit_cached(cache_dir=tmp_path, method="conjugate")
+    assert len(list(tmp_path.glob("*.nc"))) == 1
+    calls = []
+    real_fit = StageTransitionModel.fit
+    monkeypatch.setattr(StageTransitionModel, "fit", lambda self, **kw: (calls.append(kw), real_fit(self, **kw))[1])
+    again = _model()
+    again.fit_cached(cache_dir=tmp_path, method="conjugate")
+    assert calls == []  # loaded, not refitted
+    assert (again.idata.posterior["p"] == first.idata.posterior["p"]).all()
+    for changed in (_model(n_convert=31), _model(seed=1)):  # other data, other sampler config
+        changed.fit_cached(cache_dir=tmp_path, method="conjugate")
+    assert len(calls) == 2
+
+
+def test_cache_key_follows_the_model_code(monkeypatch):
+    m = _model()
+    key = m.cache_key()
+    monkeypatch.setattr(base, "_code_hash", lambda cls: "edited")
+    assert m.cache_key() != key
