@@ -5,6 +5,9 @@
 
 Adapters for known export formats live beside it, one module per format; each returns a
 :class:`LoadResult` like :func:`read_events`.
+
+- :mod:`analysis.sources.crm`: CRM contacts and deals, support tickets, survey feedback,
+  offline contacts.
 """
 
 from analysis.sources.column_map import (
@@ -15,6 +18,15 @@ from analysis.sources.column_map import (
     read_events,
     validate_events,
 )
+from analysis.sources.crm import (
+    hash_email,
+    hash_phone,
+    read_contacts,
+    read_deals,
+    read_feedback,
+    read_offline,
+    read_support_tickets,
+)
 
 __all__ = [
     "ColumnMap",
@@ -23,4 +35,11 @@ __all__ = [
     "load_events",
     "read_events",
     "validate_events",
+    "hash_email",
+    "hash_phone",
+    "read_contacts",
+    "read_deals",
+    "read_feedback",
+    "read_offline",
+    "read_support_tickets",
 ]

@@ -21,6 +21,12 @@ from analysis.sources.column_map import _close
 #: name → "module:function" of the adapter (see the module docstring for the contract).
 ADAPTERS: dict[str, str] = {
     "events": "analysis.sources.column_map:read_events",  # any CSV/Parquet through a column map
+    # CRM, sales, support, feedback and offline contacts (analysis.sources.crm)
+    "crm_contacts": "analysis.sources.crm:read_contacts",
+    "crm_deals": "analysis.sources.crm:read_deals",
+    "support_tickets": "analysis.sources.crm:read_support_tickets",
+    "feedback": "analysis.sources.crm:read_feedback",
+    "offline": "analysis.sources.crm:read_offline",
 }
 
 
