@@ -8,6 +8,8 @@ Adapters for known export formats live beside it, one module per format; each re
 
 - :mod:`analysis.sources.crm`: CRM contacts and deals, support tickets, survey feedback,
   offline contacts.
+- :mod:`analysis.sources.combine`: several sources → one touchpoint table
+  (:func:`combine_sources`, :func:`read_sources` for a sources YAML file).
 """
 
 from analysis.sources.column_map import (
@@ -18,6 +20,7 @@ from analysis.sources.column_map import (
     read_events,
     validate_events,
 )
+from analysis.sources.combine import combine_sources, read_sources, source_counts
 from analysis.sources.crm import (
     hash_email,
     hash_phone,
@@ -35,6 +38,9 @@ __all__ = [
     "load_events",
     "read_events",
     "validate_events",
+    "combine_sources",
+    "read_sources",
+    "source_counts",
     "hash_email",
     "hash_phone",
     "read_contacts",
