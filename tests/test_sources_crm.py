@@ -413,3 +413,39 @@ def test_every_reader_keeps_row_accounting_on_parquet(tmp_path):
     assert_accounting(res, 5, 5, 0)
     assert res.events["email_hash"].iloc[0] == sha("jane.doe@example.com")
     assert np.array_equal(res.events["crm_id"].to_numpy(), df["Record ID"].to_numpy())
+
+
+def test_truncation_check_lines_up_with_blank_lines_and_quoted_newlines(tmp_path):
+    text = 'crm_id,created,email,note\n1,2024-01-01,a@x.io,"two\nlines"\n\n2,2024-01-02,b@x.io,ok\n3,2024-01-03,c@x\n'
+    res = read_contacts(write(tmp_path, "c.csv", text))
+    assert_accounting(res, 3, 2, 1)
+    assert res.events["crm_id"].tolist() == ["1", "2"]
+    assert res.quarantine["row"].tolist() == [5] and "3 of 4 fields" in res.quarantine["reason"].iloc[0]
+    assert res.summary["blank_rows"] == 1
+
+
+@pytest.mark.parametrize(
+    ("reader", "name", "options"),
+    [
+        (read_contacts, "hubspot_contacts.csv", {}),
+        (read_deals, "hubspot_deals.csv", {}),
+        (read_deals, "salesforce_opportunities.csv", {}),
+        (read_deals, "salesforce_opportunity_history.csv", {"layout": "history"}),
+        (read_support_tickets, "zendesk_tickets.csv", {}),
+        (read_feedback, "delighted_nps.csv", {"scale": (0, 10)}),
+        (read_offline, "offline_contacts.csv", {}),
+    ],
+)
+def test_every_reader_quarantines_a_row_cut_short(tmp_path, reader, name, options):
+    lines = text_of(name).rstrip("\n").split("\n")
+    lines[-1] = ",".join(lines[-1].split(",")[:2])  # the file ends two fields into its last row
+    full = reader(FIX / name, **options)
+    res = reader(write(tmp_path, name, "\n".join(lines)), **options)
+    s = res.summary
+    assert s["reasons"].get("truncated row", 0) >= 1
+    assert s["rows_read"] == s["rows_kept"] + s["rows_quarantined"]
+    truncated = res.quarantine[res.quarantine["reason"].str.contains("truncated")]
+    assert set(truncated["row"]) == {len(lines)}  # the last line, as a spreadsheet numbers it
+    # the rows of every other record come out as from the intact file
+    from_last = full.events["event_id"].str.contains(rf":{len(lines)}(?::|$)", regex=True)
+    assert res.events["event_id"].tolist() == full.events.loc[~from_last, "event_id"].tolist()  # same file name

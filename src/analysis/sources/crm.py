@@ -29,7 +29,7 @@ role            recognised columns (case and punctuation ignored)      canonical
 ``email``       Email, E-mail, Email Address, SuppliedEmail, …         ``email_hash``
 ``email_hash``  email_hash, hashed_email, email_sha256                 ``email_hash``
 ``crm_id``      contacts: Record ID, Id, ContactId; others: Contact ID  ``crm_id``
-``user_id``     user_id, customer_id (not for contacts)                ``user_id``
+``user_id``     user_id, customer_id                                   ``user_id``
 ``loyalty_id``  loyalty_id, Loyalty ID, card_number, member_id         ``loyalty_id``
 ``phone``       Phone, Phone Number, Mobile Phone Number, caller       ``phone_hash``
 ``cookie_id``,  the canonical names                                    the same
@@ -325,7 +325,7 @@ _ID_ROLES: dict[str, tuple[str, ...]] = {
     "email_hash": ("email_hash", "hashed_email", "email_sha256"),
     "crm_id": ("crm_id", "Contact ID", "ContactId", "contact_id", "Associated Contact IDs",
                "Associated Contact ID"),
-    "user_id": ("user_id", "customer_id", "customer id", "external_id"),
+    "user_id": ("user_id", "customer_id", "customer id"),
     "loyalty_id": ("loyalty_id", "loyalty id", "loyalty card", "card_number", "member_id",
                    "membership_id"),
     "phone": ("phone", "phone number", "mobile phone number", "mobile", "phone_number",
@@ -363,21 +363,19 @@ def _csv_short_rows(path: Path, cmap: ColumnMap, n_fields: int) -> dict[int, int
             short[int(row.number)] = int(row.actual_columns)
         return "skip"
 
-    enc = cmap.encoding
-    try:
+    try:  # streamed in blocks, every column as text: memory stays bounded on big files
         with pa.input_stream(str(path), compression="detect") as stream:
-            pacsv.read_csv(
+            reader = pacsv.open_csv(
                 stream,
-                read_options=pacsv.ReadOptions(encoding=enc, use_threads=False),
-                parse_options=pacsv.ParseOptions(
-                    delimiter=cmap.delimiter, newlines_in_values=True, ignore_empty_lines=False,
-                    invalid_row_handler=handler,
-                ),
+                read_options=pacsv.ReadOptions(encoding=cmap.encoding, use_threads=False, skip_rows=1,
+                                               autogenerate_column_names=True),
+                parse_options=pacsv.ParseOptions(delimiter=cmap.delimiter, newlines_in_values=True,
+                                                 ignore_empty_lines=False, invalid_row_handler=handler),
                 convert_options=pacsv.ConvertOptions(
-                    column_types={}, strings_can_be_null=False, auto_dict_encode=False,
-                    check_utf8=False, include_columns=None,
-                ),
+                    column_types={f"f{i}": pa.string() for i in range(n_fields)}, strings_can_be_null=False),
             )
+            for _ in reader:  # the handler records the short rows
+                pass
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, LookupError, OSError):
         return {}  # pandas read the file; a second parser's doubt is not a reason to fail
     return short
@@ -448,10 +446,10 @@ def _resolve_columns(
 ) -> dict[str, str]:
     """role → source column: ``given`` first, then the first candidate present (normalised)."""
     errors: list[DataError] = []
-    given = dict(given or {})
-    if not isinstance(given, dict):
+    if given is not None and not isinstance(given, dict):
         raise DataError(f"columns must map roles to column names, got {given!r}", file=file,
                         fix=f"e.g. columns={{'{next(iter(roles))}': 'your column'}}")
+    given = dict(given or {})
     by_norm: dict[str, str] = {}
     for c in have:
         by_norm.setdefault(_norm(c), c)
@@ -740,7 +738,7 @@ def _amount_issue(values: pd.Series, cmap: ColumnMap, column: str, idx: np.ndarr
 
 def _sentiment(
     values: pd.Series, scale: tuple[float, float] | None, labels: dict[str, float], *, column: str,
-    option: str, decimal: str,
+    option: str, decimal: str, file: str,
 ) -> tuple[pd.Series, list[_Pre]]:
     """Scores on ``scale`` (linear map to [-1, 1]) or labels → sentiment; out-of-scale scores and
     unreadable values are pre-issues (never clipped)."""
@@ -767,11 +765,11 @@ def _sentiment(
             first, second = (csat, nps) if hi <= 5 and lo >= 1 else (nps, csat)
             raise DataError(
                 f"the {column} column holds numeric scores (from {lo:g} to {hi:g}) but no scale was given",
-                column=column, fix=f"state the scale of the scores, e.g. {first} or {second}",
+                file=file, column=column, fix=f"state the scale of the scores, e.g. {first} or {second}",
             )
         lo, hi = (float(x) for x in scale)
         if not lo < hi:
-            raise DataError(f"{option} must be (low, high) with low < high, got {scale!r}", column=column,
+            raise DataError(f"{option} must be (low, high) with low < high, got {scale!r}", file=file, column=column,
                             fix=f"e.g. {option}=(0, 10)")
         out = (num.notna() & ((num < lo) | (num > hi))).to_numpy()
         if out.any():
@@ -1350,7 +1348,7 @@ def read_support_tickets(
         labels = _table(DEFAULT_SATISFACTION_LABELS, satisfaction_labels)
         prepared["sentiment"], issues = _sentiment(
             df[found["satisfaction"]], satisfaction_scale, labels, column=found["satisfaction"],
-            option="satisfaction_scale", decimal=cmap.decimal)
+            option="satisfaction_scale", decimal=cmap.decimal, file=src.name)
         pre += issues
         prepared["satisfaction"] = df[found["satisfaction"]]
     if "ticket_id" in found:
@@ -1453,11 +1451,8 @@ def read_feedback(
     pre = _truncation(src, n)
     sentiment = pd.Series(np.nan, index=df.index, dtype="float64")
     if "score" in found:
-        try:
-            sentiment, issues = _sentiment(df[found["score"]], scale, table, column=found["score"], option="scale",
-                                           decimal=cmap.decimal)
-        except DataError as exc:
-            raise DataError(exc.problem, file=src.name, column=exc.column, fix=exc.fix) from None
+        sentiment, issues = _sentiment(df[found["score"]], scale, table, column=found["score"], option="scale",
+                                       decimal=cmap.decimal, file=src.name)
         pre += issues
     if "label" in found:
         ltext = _to_str(df[found["label"]])
