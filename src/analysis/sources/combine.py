@@ -92,7 +92,7 @@ def _resolve_path(value: Any, base: Path) -> Any:
 
 def _check_spec(entry: Any, i: int, base: Path, file: str | None) -> tuple[dict[str, Any] | None, list[DataError]]:
     """One sources entry → {name, adapter, fn, path, options}, or the problems with it."""
-    from analysis.sources.registry import ADAPTERS, get_adapter
+    from analysis.sources.registry import get_adapter
 
     where = f"sources entry {i + 1}"
     if not isinstance(entry, Mapping):
@@ -119,8 +119,6 @@ def _check_spec(entry: Any, i: int, base: Path, file: str | None) -> tuple[dict[
                     f"{where}: unknown key {k!r} for adapter {adapter!r}{hint}", file=file, column=k,
                     fix=f"keys of an entry: {', '.join(_SPEC_KEYS)}; options of {adapter!r}: "
                     f"{', '.join(accepted) or '(none)'}"))
-    elif adapter not in ADAPTERS:
-        pass  # reported above
     path = entry.get("path")
     if path is None or str(path).strip() == "":
         errors.append(DataError(f"{where} has no path", file=file, column="path",
