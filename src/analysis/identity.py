@@ -138,7 +138,9 @@ class StitchResult:
 
 
 def _identifier_columns(events: pd.DataFrame, identifiers: list[str] | None) -> list[str]:
-    wanted = list(identifiers) if identifiers is not None else list(IDENTIFIER_COLUMNS)
+    if identifiers is None:  # the loader's list (it includes extra identifiers such as phone_hash)
+        identifiers = (events.attrs.get("load_report") or {}).get("identifiers") or IDENTIFIER_COLUMNS
+    wanted = list(identifiers)
     cols = [c for c in wanted if c in events.columns]
     if not cols:
         raise DataError(
@@ -167,7 +169,10 @@ def stitch(
     events : pandas.DataFrame
         Touchpoints; needs at least one identifier column (see ``schema.IDENTIFIER_COLUMNS``).
     identifiers : list of str, optional
-        Identifier columns to use. Default: those of ``schema.IDENTIFIER_COLUMNS`` present.
+        Identifier columns to use. Default: those recorded by the loader in
+        ``events.attrs["load_report"]["identifiers"]`` (``load_events``, the source adapters,
+        ``combine_sources``; this includes extra identifiers such as ``phone_hash``), else those
+        of ``schema.IDENTIFIER_COLUMNS``; the ones present are used.
     max_links : int, default ``config.MAX_LINKS`` (3)
         An identifier seen with more than this many distinct values of one person-level type
         (any type not in ``device_types``) is shared and does not link rows.

@@ -5,6 +5,11 @@
 
 Adapters for known export formats live beside it, one module per format; each returns a
 :class:`LoadResult` like :func:`read_events`.
+
+- :mod:`analysis.sources.crm`: CRM contacts and deals, support tickets, survey feedback,
+  offline contacts.
+- :mod:`analysis.sources.combine`: several sources → one touchpoint table
+  (:func:`combine_sources`, :func:`read_sources` for a sources YAML file).
 """
 
 from analysis.sources.channels import DEFAULT_CHANNEL_GROUPS, group_channels, load_channel_groups
@@ -16,6 +21,16 @@ from analysis.sources.column_map import (
     load_events,
     read_events,
     validate_events,
+)
+from analysis.sources.combine import combine_sources, read_sources, source_counts
+from analysis.sources.crm import (
+    hash_email,
+    hash_phone,
+    read_contacts,
+    read_deals,
+    read_feedback,
+    read_offline,
+    read_support_tickets,
 )
 from analysis.sources.ga4 import read_ga4
 from analysis.sources.paths import read_paths
@@ -33,4 +48,14 @@ __all__ = [
     "read_clickstream",
     "read_ga4",
     "read_paths",
+    "combine_sources",
+    "read_sources",
+    "source_counts",
+    "hash_email",
+    "hash_phone",
+    "read_contacts",
+    "read_deals",
+    "read_feedback",
+    "read_offline",
+    "read_support_tickets",
 ]

@@ -23,6 +23,12 @@ ADAPTERS: dict[str, str] = {
     "events": "analysis.sources.column_map:read_events",  # any CSV/Parquet through a column map
     "ga4": "analysis.sources.ga4:read_ga4",  # GA4 BigQuery export (events_*), Parquet or NDJSON
     "clickstream": "analysis.sources.clickstream:read_clickstream",  # user/session/event/time log
+    # CRM, sales, support, feedback and offline contacts (analysis.sources.crm)
+    "crm_contacts": "analysis.sources.crm:read_contacts",
+    "crm_deals": "analysis.sources.crm:read_deals",
+    "support_tickets": "analysis.sources.crm:read_support_tickets",
+    "feedback": "analysis.sources.crm:read_feedback",
+    "offline": "analysis.sources.crm:read_offline",
 }
 
 
