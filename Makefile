@@ -12,6 +12,7 @@ SEED   ?= 0
 DATA   ?= $(SAMPLE)
 SEGMENTS ?= reports/segments.yml
 WORKERS ?= 1
+MAPPING ?=
 export PYTENSOR_FLAGS ?= base_compiledir=$(CURDIR)/.cache/pytensor
 export MPLBACKEND ?= Agg
 export PYDEVD_DISABLE_FILE_VALIDATION = 1
@@ -57,8 +58,8 @@ test-fast: $(STAMP) $(SAMPLE) ## Unit tests only, without Spark
 test-slow: $(STAMP) system $(SAMPLE) ## Heavy studies marked slow (parameter recovery, scale)
 	$(BIN)/python -m pytest -q tests -m slow
 
-reports: $(STAMP) $(SAMPLE) ## Run the report notebooks for every segment into reports/<run-id>/ (DATA=, SEGMENTS=, WORKERS=)
-	$(BIN)/python -m analysis report --data $(DATA) --segments $(SEGMENTS) --workers $(WORKERS)
+reports: $(STAMP) $(SAMPLE) ## Run the report notebooks for every segment into reports/<run-id>/ (DATA=, MAPPING=, SEGMENTS=, WORKERS=)
+	$(BIN)/python -m analysis report --data $(DATA) $(if $(MAPPING),--mapping $(MAPPING)) --segments $(SEGMENTS) --workers $(WORKERS)
 
 lint: $(STAMP) ## ruff
 	$(BIN)/ruff check src tests bench

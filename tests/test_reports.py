@@ -82,7 +82,7 @@ if segment == "B" and marker and Path(marker).exists():
     raise RuntimeError("marker present")
 print("<b>" + segment + "</b>")
 rng = random.Random(seed)
-record_headline(journeys=len(Path(data_path).read_text().splitlines()), conversion_rate=rng.random(),
+record_headline(journeys=len(Path(data_path).read_text().splitlines()) - 1, conversion_rate=rng.random(),
                 conversion_lower=0.01, conversion_upper=0.99, friction_stage="Think",
                 top_channel=segment_filter.get("channel", "email"))
 """
@@ -106,10 +106,14 @@ def _tiny_notebook(path):
 
 
 @pytest.fixture
-def tiny(tmp_path):
+def tiny(tmp_path, monkeypatch):
     nb = _tiny_notebook(tmp_path / "tiny.ipynb")
-    data = tmp_path / "events.csv"
-    data.write_text("a\nb\nc\n")
+    data = tmp_path / "events.csv"  # the runner reads and stitches it once before the notebooks
+    data.write_text("event_id,timestamp,user_id,channel,touchpoint,segment\n"
+                    "e1,2024-01-01T10:00:00Z,u1,display,ad_impression,enterprise\n"
+                    "e2,2024-01-02T10:00:00Z,u1,direct,purchase,enterprise\n"
+                    "e3,2024-01-03T10:00:00Z,u2,email,site_visit,good\n")
+    monkeypatch.setattr("analysis.config.CACHE_DIR", tmp_path / "cache")
     return nb, data, tmp_path / "reports"
 
 
@@ -136,7 +140,7 @@ def test_runner_keeps_going_past_a_failing_segment(tiny, tmp_path, caplog):
     assert manifest["headline"]["good"]["journeys"] == 3 and "bad" not in manifest["headline"]
     import hashlib
 
-    assert manifest["data_files"]["data"]["sha256"] == hashlib.sha256(b"a\nb\nc\n").hexdigest()
+    assert manifest["data_files"]["data"]["sha256"] == hashlib.sha256(data.read_bytes()).hexdigest()
     assert manifest["parameters"]["segments"] == {"bad": {}, "good": {"segment": "good"}}
     assert set(manifest["segments"]["good"]["notebooks"]["tiny.ipynb"]) >= {"status", "seconds"}
     assert "papermill" in manifest["packages"]
@@ -259,7 +263,7 @@ def test_notebook_imports_lists_every_import(tmp_path):
     assert notebook_imports(path) == ["json", "os.path", "colorsys", "csv"]
 
 
-def test_each_notebook_gets_a_fresh_kernel_with_its_imports_warmed(tmp_path):
+def test_each_notebook_gets_a_fresh_kernel_with_its_imports_warmed(tiny, tmp_path):
     """Kernels are started ahead of their notebook (imports warm) but never shared: a name set by
     one notebook is not seen by the next, and the module only the second notebook imports (in a
     later cell) is already loaded when its first cell runs."""
@@ -280,6 +284,16 @@ def test_each_notebook_gets_a_fresh_kernel_with_its_imports_warmed(tmp_path):
         "warm = 'wave' in sys.modules",
         "import wave\nassert warm, 'the kernel did not import the notebook modules ahead'",
     ])
-    res = run_reports("unused.csv", [Segment("all")], notebooks=[first, second],
+    res = run_reports(tiny[1], [Segment("all")], notebooks=[first, second],
                       reports_dir=tmp_path / "reports")
     assert res.exit_code == 0, res.failed
+
+
+def test_bad_data_is_one_clear_error_before_any_notebook_runs(tiny, tmp_path, capsys):
+    nb, data, out = tiny
+    data.write_text("event_id,when,user_id\ne1,2024-01-01,u1\n")
+    code = main(["report", "--data", str(data), "--notebook", str(nb), "--out", str(out)])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "missing" in err and str(data) in err
+    assert not out.exists() or not any(out.iterdir())  # no run folder was started

@@ -51,7 +51,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=_synth)
 
     r = sub.add_parser("report", help="run the report notebooks for every segment")
-    r.add_argument("--data", default=str(config.SAMPLE_EVENTS), help="touchpoint file (CSV/Parquet)")
+    r.add_argument("--data", default=str(config.SAMPLE_EVENTS),
+                   help="touchpoint file (CSV/Parquet), or a sources file (YAML) listing several exports")
     r.add_argument("--mapping", default=None, help="YAML column map for the data file")
     r.add_argument("--segments", default=str(config.SEGMENTS_FILE), help="segments YAML")
     r.add_argument("--segment", action="append", help="run only this segment (repeatable)")

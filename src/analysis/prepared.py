@@ -1,11 +1,16 @@
 """Read, validate and stitch a data file once; every notebook of a run reuses the result.
 
+``data`` is one touchpoint file (CSV/Parquet, through a column map) or a *sources file*: a YAML
+listing several exports and their adapters (:func:`analysis.sources.read_sources`), which are
+loaded and combined into one touchpoint table.
+
 Each report notebook starts from the same stitched touchpoints. Reading a CSV, validating every
 row and stitching identities takes a second or more per notebook on the sample and grows with
 the data, so :func:`prepare` keeps the result on disk (``.cache/prepared/``, moved with
 ``CJL_CACHE_DIR``) keyed by everything it depends on:
 
-- the sha256 of the data file and of the column map's file (or of the mapping dict),
+- the sha256 of the data file (for a sources file: of it and of every file it names) and of
+  the column map's file (or of the mapping dict),
 - the stitching options,
 - the package version and the pandas version (the cache is a pickle of DataFrames).
 
@@ -32,11 +37,12 @@ import pandas as pd
 
 from analysis import config
 from analysis.identity import StitchResult, stitch
+from analysis.schema import DataError
 from analysis.sources import LoadResult, read_events
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Prepared", "prepare", "prepare_key"]
+__all__ = ["Prepared", "data_files", "is_sources_file", "load", "prepare", "prepare_key"]
 
 #: Bump when the pickled layout changes.
 _FORMAT = 1
@@ -77,6 +83,43 @@ def _mapping_fingerprint(mapping: Any) -> Any:
     return repr(mapping)  # a ColumnMap: its repr lists its settings
 
 
+def is_sources_file(data: str | Path) -> bool:
+    """Whether ``data`` names a sources file (YAML) rather than one touchpoint file."""
+    return Path(data).suffix.lower() in (".yml", ".yaml")
+
+
+def data_files(data: str | Path) -> list[Path]:
+    """The files ``data`` stands for: itself, and for a sources file every existing file (or
+    every file in a folder) that one of its values names, relative to the YAML's folder."""
+    import yaml
+
+    data = Path(data)
+    if not (is_sources_file(data) and data.is_file()):
+        return [data]
+    found: list[Path] = [data]
+
+    def walk(value: Any) -> None:
+        if isinstance(value, dict):
+            for v in value.values():
+                walk(v)
+        elif isinstance(value, list):
+            for v in value:
+                walk(v)
+        elif isinstance(value, str) and value.strip():
+            p = Path(value).expanduser()
+            p = p if p.is_absolute() else data.parent / p
+            if p.is_file():
+                found.append(p)
+            elif p.is_dir() and p.resolve() != data.parent.resolve():
+                found.extend(sorted(q for q in p.rglob("*") if q.is_file()))
+
+    try:
+        walk(yaml.safe_load(data.read_text(encoding="utf-8")))
+    except yaml.YAMLError:
+        pass  # read_sources reports it, with the line
+    return list(dict.fromkeys(found))
+
+
 def prepare_key(data: str | Path, mapping: Any = None, **stitch_options: Any) -> str:
     """The cache key of :func:`prepare` (hex, 20 characters)."""
     from analysis import __version__
@@ -84,12 +127,27 @@ def prepare_key(data: str | Path, mapping: Any = None, **stitch_options: Any) ->
     data = Path(data)
     parts = {
         "format": _FORMAT,
-        "data": _sha256(data) if data.is_file() else str(data),
+        "data": [[p.name, _sha256(p)] for p in data_files(data)] if data.is_file() else str(data),
         "mapping": _mapping_fingerprint(mapping),
         "stitch": {k: stitch_options[k] for k in sorted(stitch_options)},
         "versions": [__version__, pd.__version__],
     }
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:20]
+
+
+def load(data: str | Path, mapping: Any = None) -> LoadResult:
+    """:func:`analysis.read_events` for a touchpoint file, :func:`analysis.sources.read_sources`
+    for a sources file (which names each source's column map itself)."""
+    if is_sources_file(data):
+        if mapping:
+            raise DataError(
+                "a sources file names each source's column map itself; a separate mapping is not used",
+                file=str(data), column="mapping",
+                fix="drop the mapping (mapping_path / --mapping) or put `mapping: <file>` in the source's entry")
+        from analysis.sources.combine import read_sources
+
+        return read_sources(data)
+    return read_events(data, mapping)
 
 
 def prepare(
@@ -100,12 +158,13 @@ def prepare(
     cache: bool = True,
     cache_dir: str | Path | None = None,
 ) -> Prepared:
-    """:func:`analysis.read_events` then :func:`analysis.identity.stitch`, cached.
+    """:func:`load` then :func:`analysis.identity.stitch`, cached.
 
     Parameters
     ----------
     data : str or Path
-        The touchpoint file (CSV or Parquet), as for :func:`analysis.read_events`.
+        The touchpoint file (CSV or Parquet), as for :func:`analysis.read_events`, or a sources
+        file (``.yml``), as for :func:`analysis.sources.read_sources`.
     mapping : None, dict, YAML path or ColumnMap
         The column map.
     max_links : int
@@ -125,7 +184,7 @@ def prepare(
         As :func:`analysis.read_events` (problems of the file as a whole are never cached).
     """
     if not cache:
-        loaded = read_events(data, mapping)
+        loaded = load(data, mapping)
         stitched = stitch(loaded.events, max_links=max_links)
         return Prepared(loaded, stitched, key="")
     key = prepare_key(data, mapping, max_links=max_links)
@@ -142,7 +201,7 @@ def prepare(
             return prep
         except Exception as exc:  # unreadable (another pandas, a torn file): rebuild it
             log.warning("ignoring the unreadable cache entry %s (%s); rebuilding", path.name, exc)
-    loaded = read_events(data, mapping)
+    loaded = load(data, mapping)
     stitched = stitch(loaded.events, max_links=max_links)
     state = {
         "loaded": loaded,

@@ -373,6 +373,33 @@ def _file_record(path: str | Path) -> dict[str, Any]:
     return {"path": str(path), "sha256": sha256_file(p), "bytes": p.stat().st_size}
 
 
+def _data_records(data: str | Path) -> dict[str, Any]:
+    """Manifest records of the data: the file, and for a sources file every file it names."""
+    from analysis.prepared import data_files
+
+    p = Path(data) if Path(data).is_absolute() else config.PROJECT_ROOT / data
+    records = {"data": _file_record(data)}
+    for f in data_files(p)[1:]:
+        records[f"source: {f.relative_to(p.parent) if f.is_relative_to(p.parent) else f}"] = _file_record(f)
+    return records
+
+
+def _prepare_data(data: str, mapping: str | None, log) -> None:
+    """Read, validate and stitch the data once before any notebook runs (notebooks then load it
+    from the cache): a problem with the file is one clear error now, not one per notebook."""
+    from analysis.prepared import prepare
+
+    def resolve(p: str) -> Path:  # as the notebooks do: relative to the project root
+        return Path(p) if Path(p).is_absolute() else config.PROJECT_ROOT / p
+
+    t0 = time.perf_counter()
+    prep = prepare(resolve(data), resolve(mapping) if mapping else None)
+    s = prep.loaded.summary
+    log(f"data {data}: {s['rows_read']:,} rows read = {s['rows_kept']:,} kept + {s['rows_quarantined']:,} "
+        f"quarantined; {prep.stitched.summary['persons']:,} persons"
+        f"{' (cached)' if prep.from_cache else ''} in {time.perf_counter() - t0:.1f} s")
+
+
 # ------------------------------------------------------------------------------------- the worker
 def notebook_imports(nb_path: str | Path) -> list[str]:
     """The modules a notebook imports (``import x``, ``from x import y``; anywhere in its code
@@ -631,6 +658,7 @@ def run_reports(
             "segments": {s.name: s.filter for s in segments or []},
             "notebook_parameters": dict(parameters or {}),
         }
+        _prepare_data(str(data), run_params["notebook_parameters"].get("mapping_path"), log)
         run_dir = new_run_dir(reports_dir)
         started, previous_wall = datetime.now(UTC).isoformat(timespec="seconds"), 0.0
     for name in run_params["segments"]:
@@ -642,7 +670,7 @@ def run_reports(
         "finished": None,
         "complete": False,
         "parameters": run_params,
-        "data_files": {"data": _file_record(run_params["data_path"])},
+        "data_files": _data_records(run_params["data_path"]),
         "notebook_files": {n.name: _file_record(n) for n in nbs},
         "packages": package_versions(),
         "python": sys.version.split()[0],
@@ -860,6 +888,10 @@ def main_report(args) -> int:
         params["mapping_path"] = str(args.mapping)
     if args.seed is not None:
         params["seed"] = int(args.seed)
-    res = run_reports(args.data, segs, notebooks=args.notebook or None,
-                      reports_dir=args.out, parameters=params, workers=args.workers)
+    try:
+        res = run_reports(args.data, segs, notebooks=args.notebook or None,
+                          reports_dir=args.out, parameters=params, workers=args.workers)
+    except DataError as exc:  # the data cannot be read: say why once, run nothing
+        print(f"cannot run the reports: the data has a problem\n{exc}", file=sys.stderr)
+        return 2
     return res.exit_code
