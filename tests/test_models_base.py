@@ -43,3 +43,34 @@ def test_cache_key_follows_the_model_code(monkeypatch):
     key = m.cache_key()
     monkeypatch.setattr(base, "_code_hash", lambda cls: "edited")
     assert m.cache_key() != key
+
+
+def _fit_in_process(cache_dir: str) -> float:
+    """Fit (or load) in a fresh process; every real fit appends a line to fits.log and takes a
+    second, so that two processes started together overlap."""
+    import time
+
+    real_fit = StageTransitionModel.fit
+
+    def slow_fit(self, **kw):
+        with open(f"{cache_dir}/fits.log", "a") as f:
+            f.write("fit\n")
+        time.sleep(1.0)
+        return real_fit(self, **kw)
+
+    StageTransitionModel.fit = slow_fit
+    m = _model()
+    m.fit_cached(cache_dir=cache_dir, method="conjugate")
+    return float(m.idata.posterior["p"].mean())
+
+
+def test_concurrent_fit_cached_fits_once(tmp_path):
+    """Two processes asking for the same fit: one fits, the other waits on the lock and loads."""
+    import multiprocessing as mp
+
+    ctx = mp.get_context("spawn")
+    with ctx.Pool(2) as pool:
+        means = pool.map(_fit_in_process, [str(tmp_path)] * 2, chunksize=1)
+    assert (tmp_path / "fits.log").read_text().count("fit") == 1
+    assert means[0] == means[1]
+    assert len(list(tmp_path.glob("*.nc"))) == 1

@@ -297,3 +297,31 @@ def test_bad_data_is_one_clear_error_before_any_notebook_runs(tiny, tmp_path, ca
     assert code == 2
     assert "missing" in err and str(data) in err
     assert not out.exists() or not any(out.iterdir())  # no run folder was started
+
+
+def test_workers_run_notebooks_of_a_segment_side_by_side_and_keep_their_headlines(tiny, tmp_path):
+    """With 2 workers the two notebooks of a segment run at once; each kernel records into its
+    own file, and the segment's headline merges them in notebook order (the later wins)."""
+    import nbformat
+
+    def write(name, code):
+        nb = nbformat.v4.new_notebook()
+        params = nbformat.v4.new_code_cell('segment = "all"\nsegment_filter = {}\ndata_path = ""')
+        params.metadata["tags"] = ["parameters"]
+        nb.cells = [params, nbformat.v4.new_code_cell(code)]
+        nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+        nbformat.write(nb, tmp_path / name)
+        return tmp_path / name
+
+    first = write("a.ipynb", "from analysis.reports import record_headline\n"
+                             "record_headline(journeys=len(segment), top_channel='from a')")
+    second = write("b.ipynb", "from analysis.reports import record_headline\n"
+                              "record_headline(friction_stage=segment.upper(), top_channel='from b')")
+    res = run_reports(tiny[1], [Segment("one"), Segment("three")], notebooks=[first, second],
+                      reports_dir=tmp_path / "reports", workers=2)
+    assert res.exit_code == 0, res.failed
+    assert res.manifest["headline"] == {
+        "one": {"journeys": 3, "top_channel": "from b", "friction_stage": "ONE"},
+        "three": {"journeys": 5, "top_channel": "from b", "friction_stage": "THREE"},
+    }
+    assert not (res.run_dir / ".kernels").exists()

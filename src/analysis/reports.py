@@ -436,24 +436,25 @@ def warm_imports(modules: list[str] | tuple[str, ...]) -> None:
             pass
 
 
-def _start_kernel(nb_path: Path, env: dict[str, str]):
-    """Start a python3 kernel for ``nb_path`` that imports the notebook's modules at start-up.
+def _start_kernel(modules: list[str], env: dict[str, str]):
+    """Start a python3 kernel that imports ``modules`` at start-up; return its (async) kernel
+    manager at once, or None when it cannot start (papermill then starts one itself).
 
-    Returns its (async) kernel manager at once: the kernel starts and imports (pandas, PyMC,
-    plotly… ~3-5 s) while the previous notebook still runs. The notebook's namespace is untouched
-    (only ``sys.modules`` is warm), so every report still starts from a clean kernel.
+    The kernel starts and imports (pandas, PyMC, plotly… ~3-5 s) while the worker's previous
+    notebook still runs. Its namespace is untouched (only ``sys.modules`` is warm) and it runs
+    one notebook only, so every report still starts from a clean kernel.
     """
     from jupyter_client.manager import AsyncKernelManager
     from jupyter_core.utils import run_sync
 
     try:
         km = AsyncKernelManager(kernel_name="python3")
-        warm = f"__import__('analysis.reports', fromlist=['_']).warm_imports({notebook_imports(nb_path)!r})"
+        warm = f"__import__('analysis.reports', fromlist=['_']).warm_imports({list(modules)!r})"
         run_sync(km.start_kernel)(cwd=str(config.PROJECT_ROOT), env=env,
                                   extra_arguments=[f"--IPKernelApp.exec_lines={warm}"])
         return km
     except Exception as exc:  # noqa: BLE001 - papermill then starts a kernel of its own
-        _logger.warning("could not start a kernel ahead for %s (%s); papermill will start one", nb_path, exc)
+        _logger.warning("could not start a kernel ahead (%s); papermill will start one", exc)
         return None
 
 
@@ -516,76 +517,93 @@ def _error_lines(exc: BaseException) -> str:
     return "\n".join(first.splitlines()[:6])
 
 
-def _run_segment(task: dict[str, Any], log=None) -> dict[str, Any]:
-    """One segment's notebooks, in order (so cached model fits are reused), in this process.
+def _status_path(out_dir: Path, nb_name: str) -> Path:
+    return out_dir / ".status" / f"{Path(nb_name).stem}.json"
 
-    Skips notebooks whose HTML already exists (resume). Returns the segment's record; its
-    ``status.json`` is rewritten after every notebook so an interrupted run keeps its timings.
-    """
-    log = log or _logger.info
-    name, total = task["segment"], task["total"]
-    out_dir = segment_dir(Path(task["run_dir"]), name)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    for stale in out_dir.glob(".*.tmp-*"):  # left by a killed run
-        stale.unlink()
-    status_file = out_dir / "status.json"
-    record = {"segment": name, "notebooks": {}}
-    if status_file.is_file():
-        record["notebooks"] = json.loads(status_file.read_text(encoding="utf-8")).get("notebooks", {})
-    headline = out_dir / "headline.json"
-    env = {**os.environ, HEADLINE_ENV: str(headline)}  # the kernel's record_headline writes here
-    todo = []
-    for nb_str in task["notebooks"]:
-        nb = Path(nb_str)
-        if (out_dir / nb.name).with_suffix(".html").is_file():
-            prev = record["notebooks"].get(nb.name, {})
-            record["notebooks"][nb.name] = {**prev, "status": "ok", "resumed": True}
-            log(f"[{_next_k()}/{total}] {name}: {nb.name} already done, kept")
-        else:
-            todo.append(nb)
-    if not todo:
-        return record
+
+def _run_notebook(job: dict[str, Any], kernel: tuple[Any, Path] | None, log) -> dict[str, Any]:
+    """One report: papermill on ``kernel`` (manager, headline file), then the HTML. Never raises
+    for a failing notebook: returns its record (status, seconds, error, headline), also written
+    to ``<segment>/.status/<notebook>.json`` (kept by ``--resume``)."""
     import papermill as pm
 
-    engine = _register_engine()
-    kernels: list[Any] = [None] * len(todo)
+    name, nb = job["segment"], Path(job["notebook"])
+    out_dir = segment_dir(Path(job["run_dir"]), name)
+    out_nb = out_dir / nb.name
+    out_html = out_nb.with_suffix(".html")
+    km, headline_file = kernel if kernel is not None else (None, None)
+    params = {"segment": name, "segment_filter": job["filter"], "data_path": job["data"], **job["parameters"]}
+    tmp_nb = out_dir / f".{nb.stem}.tmp-{os.getpid()}.ipynb"
+    t0 = time.perf_counter()
     try:
-        kernels[0] = _start_kernel(todo[0], env)
-        for i, nb in enumerate(todo):
-            if i + 1 < len(todo):  # the next notebook's kernel warms up while this one runs
-                kernels[i + 1] = _start_kernel(todo[i + 1], env)
-            out_nb = out_dir / nb.name
-            out_html = out_nb.with_suffix(".html")
-            params = {"segment": name, "segment_filter": task["filter"], "data_path": task["data"],
-                      **task["parameters"]}
-            tmp_nb = out_dir / f".{nb.stem}.tmp-{os.getpid()}.ipynb"
-            t0 = time.perf_counter()
-            try:
-                pm.execute_notebook(str(nb), str(tmp_nb), parameters=params, kernel_name="python3",
-                                    progress_bar=False, cwd=str(config.PROJECT_ROOT),
-                                    engine_name=engine, km=kernels[i])
-                os.replace(tmp_nb, out_nb)
-                _atomic_write(out_html, render_html(out_nb))
-                dt = time.perf_counter() - t0
-                failed_nb = out_dir / f"{nb.stem}.failed.ipynb"
-                if failed_nb.exists():
-                    failed_nb.unlink()
-                record["notebooks"][nb.name] = {"status": "ok", "seconds": round(dt, 3)}
-                log(f"[{_next_k()}/{total}] {name}: {nb.name} ok in {dt:.1f} s → {out_html}")
-            except Exception as exc:  # keep going: one bad notebook must not stop the rest
-                dt = time.perf_counter() - t0
-                first = _error_lines(exc)
-                record["notebooks"][nb.name] = {"status": "failed", "seconds": round(dt, 3), "error": first}
-                log(f"[{_next_k()}/{total}] {name}: {nb.name} FAILED: {first.splitlines()[0] if first else exc!r}")
-                if tmp_nb.exists():
-                    os.replace(tmp_nb, out_dir / f"{nb.stem}.failed.ipynb")
-            finally:
-                _stop_kernel(kernels[i])
-            _atomic_write(status_file, json.dumps(record, indent=2))
+        pm.execute_notebook(str(nb), str(tmp_nb), parameters=params, kernel_name="python3",
+                            progress_bar=False, cwd=str(config.PROJECT_ROOT),
+                            engine_name=_register_engine(), km=km)
+        os.replace(tmp_nb, out_nb)
+        _atomic_write(out_html, render_html(out_nb))
+        dt = time.perf_counter() - t0
+        failed_nb = out_dir / f"{nb.stem}.failed.ipynb"
+        if failed_nb.exists():
+            failed_nb.unlink()
+        record: dict[str, Any] = {"status": "ok", "seconds": round(dt, 3)}
+        log(f"[{_next_k()}/{job['total']}] {name}: {nb.name} ok in {dt:.1f} s → {out_html}")
+    except Exception as exc:  # keep going: one bad notebook must not stop the rest
+        dt = time.perf_counter() - t0
+        first = _error_lines(exc)
+        record = {"status": "failed", "seconds": round(dt, 3), "error": first}
+        log(f"[{_next_k()}/{job['total']}] {name}: {nb.name} FAILED: {first.splitlines()[0] if first else exc!r}")
+        if tmp_nb.exists():
+            os.replace(tmp_nb, out_dir / f"{nb.stem}.failed.ipynb")
     finally:
-        for km in kernels:
-            _stop_kernel(km)
-    return record
+        _stop_kernel(km)
+    if headline_file is not None and headline_file.is_file():
+        record["headline"] = json.loads(headline_file.read_text(encoding="utf-8"))
+        headline_file.unlink()
+    status = _status_path(out_dir, nb.name)
+    status.parent.mkdir(exist_ok=True)
+    _atomic_write(status, json.dumps(record, indent=2, default=_plain))
+    return {"segment": name, "notebook": nb.name, **record}
+
+
+def _drain(jobs, warm: list[str], log=None) -> list[dict[str, Any]]:
+    """Run reports from the queue ``jobs`` until it is empty; return their records.
+
+    The kernel of the next report is started (and imports the notebooks' modules) while the
+    current one runs. Each kernel gets its own headline file (``CJL_HEADLINE_PATH``), so the
+    figures a notebook records are its own even when workers run notebooks of one segment at
+    the same time.
+    """
+    import queue as queue_mod
+    import uuid
+
+    log = log or _logger.info
+    done: list[dict[str, Any]] = []
+
+    def take():
+        try:
+            return jobs.get(timeout=0.2)
+        except queue_mod.Empty:
+            return None
+
+    def start(run_dir: str):
+        headline = Path(run_dir) / ".kernels" / f"{uuid.uuid4().hex}.json"
+        headline.parent.mkdir(exist_ok=True)
+        km = _start_kernel(warm, {**os.environ, HEADLINE_ENV: str(headline)})
+        return (km, headline) if km is not None else None
+
+    job, kernel = take(), None
+    try:
+        while job is not None:
+            if kernel is None:
+                kernel = start(job["run_dir"])
+            nxt = take()
+            ahead = start(nxt["run_dir"]) if nxt is not None else None
+            done.append(_run_notebook(job, kernel, log))
+            job, kernel = nxt, ahead
+    finally:
+        if kernel is not None:
+            _stop_kernel(kernel[0])
+    return done
 
 
 # ----------------------------------------------------------------------------------- the runner
@@ -632,7 +650,10 @@ def run_reports(
     parameters : dict, optional
         Extra papermill parameters for every run (e.g. ``seed``).
     workers : int, default 1
-        Segments run in this many processes at once (each segment's notebooks in order).
+        Reports (segment × notebook) run at once, each worker a process pulling the next report
+        from a shared queue; a worker's next kernel starts while its current report runs. The
+        notebooks of one segment may run side by side: each reads the prepared data from the
+        cache, and a model fitted by two at once is fitted once (``fit_cached`` locks).
     resume : str, optional
         A run id, or ``"latest"`` (the newest run without ``.complete``): finish that run with
         its recorded data, segments, notebooks and parameters, keeping every report whose HTML
@@ -686,53 +707,82 @@ def run_reports(
     _atomic_write(run_dir / "manifest.json", json.dumps(manifest, indent=2, default=_plain))
 
     total = len(nbs) * len(run_params["segments"])
-    tasks = [{"segment": name, "filter": flt, "notebooks": [str(n) for n in nbs],
-              "data": run_params["data_path"], "parameters": run_params["notebook_parameters"],
-              "run_dir": str(run_dir), "total": total}
-             for name, flt in run_params["segments"].items()]
-    log(f"run {run_dir.name}: {len(tasks)} segment(s) × {len(nbs)} notebook(s), {workers} worker(s)")
-    records: dict[str, dict[str, Any]] = {}
+    records: dict[str, dict[str, dict[str, Any]]] = {name: {} for name in run_params["segments"]}
+    jobs, kept = [], 0
+    for name, flt in run_params["segments"].items():
+        out_dir = segment_dir(run_dir, name)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        for stale in out_dir.glob(".*.tmp-*"):  # left by a killed run
+            stale.unlink()
+        for nb in nbs:
+            if (out_dir / nb.name).with_suffix(".html").is_file():  # finished before (resume)
+                status = _status_path(out_dir, nb.name)
+                prev = json.loads(status.read_text(encoding="utf-8")) if status.is_file() else {}
+                records[name][nb.name] = {**prev, "status": "ok", "resumed": True}
+                kept += 1
+                log(f"[{kept}/{total}] {name}: {nb.name} already done, kept")
+                continue
+            jobs.append({"segment": name, "filter": flt, "notebook": str(nb), "data": run_params["data_path"],
+                         "parameters": run_params["notebook_parameters"], "run_dir": str(run_dir),
+                         "total": total})
+    warm = list(dict.fromkeys(m for nb in nbs if nb.is_file() for m in notebook_imports(nb)))
+    workers = max(1, min(int(workers), len(jobs) or 1))
+    log(f"run {run_dir.name}: {len(run_params['segments'])} segment(s) × {len(nbs)} notebook(s), "
+        f"{len(jobs)} to run, {workers} worker(s)")
     import multiprocessing as mp
 
-    if workers <= 1 or len(tasks) <= 1:
-        _init_worker(mp.Value("i", 0), None)
+    finished: list[dict[str, Any]] = []
+    if workers == 1:
+        import queue as queue_mod
+
+        q: Any = queue_mod.Queue()
+        for job in jobs:
+            q.put(job)
+        _init_worker(mp.Value("i", total - len(jobs)), None)
         try:
-            for task in tasks:
-                records[task["segment"]] = _run_segment(task, log)
+            finished = _drain(q, warm, log)
         finally:
             _init_worker(None, None)
     else:
         ctx = mp.get_context("spawn")  # a clean interpreter per worker: no forked threads or sockets
-        counter = ctx.Value("i", 0)
+        counter = ctx.Value("i", total - len(jobs))
         fmt = "%(asctime)s %(levelname)s %(name)s: %(message)s"
-        with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker,
-                                 initargs=(counter, fmt)) as pool:
-            futures = {pool.submit(_run_segment, task): task["segment"] for task in tasks}
-            for fut in as_completed(futures):
-                name = futures[fut]
-                try:
-                    records[name] = fut.result()
-                except Exception as exc:  # the worker process itself died
-                    first = _error_lines(exc)
-                    records[name] = {"segment": name, "notebooks": {
-                        n.name: {"status": "failed", "error": first} for n in nbs}}
-                    log(f"{name}: worker FAILED: {first.splitlines()[0] if first else exc!r}")
+        with ctx.Manager() as manager:
+            q = manager.Queue()
+            for job in jobs:
+                q.put(job)
+            with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker,
+                                     initargs=(counter, fmt)) as pool:
+                futures = [pool.submit(_drain, q, warm) for _ in range(workers)]
+                for fut in as_completed(futures):
+                    try:
+                        finished += fut.result()
+                    except Exception as exc:  # the worker process itself died
+                        first = _error_lines(exc)
+                        log(f"a worker FAILED: {first.splitlines()[0] if first else exc!r}")
+    for rec in finished:
+        records[rec["segment"]][rec["notebook"]] = {k: v for k, v in rec.items() if k not in ("segment", "notebook")}
 
+    try:
+        (run_dir / ".kernels").rmdir()  # the headline files of kernels; each read and removed
+    except OSError:
+        pass
     result = RunResult(run_id=run_dir.name, run_dir=run_dir)
     for name in run_params["segments"]:
-        rec = records.get(name, {"notebooks": {}})
-        nb_recs = rec["notebooks"]
-        for n in nbs:
-            r = nb_recs.get(n.name, {"status": "failed", "error": "not run"})
+        nb_recs = {n.name: records[name].get(n.name, {"status": "failed", "error": "not run (the worker died)"})
+                   for n in nbs}
+        headline: dict[str, Any] = {}
+        for n in nbs:  # figures of the segment's notebooks, in notebook order
+            r = nb_recs[n.name]
+            headline.update(r.pop("headline", None) or {})
             if r.get("status") == "ok":
                 result.ok.append((name, n.name, float(r.get("seconds") or 0.0)))
             else:
                 result.failed.append((name, n.name, r.get("error", "")))
         failed = [n for n, r in nb_recs.items() if r.get("status") != "ok"]
         manifest["segments"][name] = {"status": "failed" if failed else "ok", "notebooks": nb_recs}
-        hl = segment_dir(run_dir, name) / "headline.json"
-        if hl.is_file():
-            manifest["headline"][name] = json.loads(hl.read_text(encoding="utf-8"))
+        if headline:
+            manifest["headline"][name] = headline
     manifest["complete"] = not result.failed
     manifest["finished"] = datetime.now(UTC).isoformat(timespec="seconds")
     manifest["wall_seconds"] = round(previous_wall + time.perf_counter() - t_start, 3)

@@ -420,20 +420,30 @@ class BayesianModel:
     ) -> az.InferenceData:
         """:meth:`fit`, unless a fit of the same data and configs is saved in ``cache_dir``
         (default ``.cache/models``): then load it (a re-rendered report does not refit).
-        Convergence is checked either way."""
+        Convergence is checked either way.
+
+        Processes asking for the same fit at once (report workers running segments that share
+        a pooled model) take turns on a lock file: one fits, the others wait and load its fit.
+        """
+        import fcntl
+
         from analysis import config
 
         cache_dir = Path(cache_dir) if cache_dir is not None else config.CACHE_DIR / "models"
         path = cache_dir / f"{self._model_type}-{self.cache_key(**fit_kwargs)}.nc"
-        if path.exists():
-            loaded = type(self).load(path)
-            self.idata, self.fit_seconds = loaded.idata, loaded.fit_seconds
-            log.info("%s: loaded the cached fit %s", self._model_type, path.name)
-            self._enforce(self.sampler_config)
-            return self.idata
-        idata = self.fit(**fit_kwargs)
-        self.save(path)
-        return idata
+        if not path.exists():
+            cache_dir.mkdir(parents=True, exist_ok=True)
+            with open(path.with_suffix(".lock"), "w") as lock:
+                fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+                if not path.exists():  # nobody fitted it while we waited
+                    idata = self.fit(**fit_kwargs)
+                    self.save(path)
+                    return idata
+        loaded = type(self).load(path)
+        self.idata, self.fit_seconds = loaded.idata, loaded.fit_seconds
+        log.info("%s: loaded the cached fit %s", self._model_type, path.name)
+        self._enforce(self.sampler_config)
+        return self.idata
 
     def _finish(self, idata: az.InferenceData, *, sampler: str, method: str) -> az.InferenceData:
         idata = self._postprocess(idata)
