@@ -324,4 +324,3 @@ def test_workers_run_notebooks_of_a_segment_side_by_side_and_keep_their_headline
         "one": {"journeys": 3, "top_channel": "from b", "friction_stage": "ONE"},
         "three": {"journeys": 5, "top_channel": "from b", "friction_stage": "THREE"},
     }
-    assert not (res.run_dir / ".kernels").exists()

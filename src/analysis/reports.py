@@ -484,7 +484,8 @@ def _register_engine() -> str:
             client = PapermillNotebookClient(
                 nb_man, km=km, timeout=execution_timeout, startup_timeout=start_timeout,
                 kernel_name=kernel_name, log=logging.getLogger("papermill"), log_output=log_output,
-                stdout_file=stdout_file, stderr_file=stderr_file)
+                stdout_file=stdout_file, stderr_file=stderr_file,
+                shutdown_kernel="immediate")  # every output has arrived: nothing to wait for
             return client.execute(cleanup_kc=True)
 
     papermill_engines.register("cjl-prestarted", PrestartedKernelEngine)
@@ -536,8 +537,11 @@ def _run_notebook(job: dict[str, Any], kernel: tuple[Any, Path] | None, log) -> 
     tmp_nb = out_dir / f".{nb.stem}.tmp-{os.getpid()}.ipynb"
     t0 = time.perf_counter()
     try:
+        # saved once at the end (and on failure), not after every cell: the notebooks embed
+        # plotly.js (~3.5 MB), and saving it after each cell cost seconds per report
         pm.execute_notebook(str(nb), str(tmp_nb), parameters=params, kernel_name="python3",
                             progress_bar=False, cwd=str(config.PROJECT_ROOT),
+                            request_save_on_cell_execute=False,
                             engine_name=_register_engine(), km=km)
         os.replace(tmp_nb, out_nb)
         _atomic_write(out_html, render_html(out_nb))
@@ -565,7 +569,24 @@ def _run_notebook(job: dict[str, Any], kernel: tuple[Any, Path] | None, log) -> 
     return {"segment": name, "notebook": nb.name, **record}
 
 
-def _drain(jobs, warm: list[str], log=None) -> list[dict[str, Any]]:
+def _warm_modules(notebooks: list[Path]) -> list[str]:
+    """The modules the notebooks import, for kernels started ahead."""
+    return list(dict.fromkeys(m for nb in notebooks if Path(nb).is_file() for m in notebook_imports(nb)))
+
+
+def _start_worker_kernel(warm: list[str]) -> tuple[Any, Path] | None:
+    """A kernel started ahead (see :func:`_start_kernel`) with its own headline file."""
+    import tempfile
+    import uuid
+
+    folder = Path(tempfile.gettempdir()) / "cjl-headlines"
+    folder.mkdir(exist_ok=True)
+    headline = folder / f"{os.getpid()}-{uuid.uuid4().hex}.json"
+    km = _start_kernel(warm, {**os.environ, HEADLINE_ENV: str(headline)})
+    return (km, headline) if km is not None else None
+
+
+def _drain(jobs, warm: list[str], log=None, first_kernel: tuple[Any, Path] | None = None) -> list[dict[str, Any]]:
     """Run reports from the queue ``jobs`` until it is empty; return their records.
 
     The kernel of the next report is started (and imports the notebooks' modules) while the
@@ -574,7 +595,6 @@ def _drain(jobs, warm: list[str], log=None) -> list[dict[str, Any]]:
     the same time.
     """
     import queue as queue_mod
-    import uuid
 
     log = log or _logger.info
     done: list[dict[str, Any]] = []
@@ -585,19 +605,13 @@ def _drain(jobs, warm: list[str], log=None) -> list[dict[str, Any]]:
         except queue_mod.Empty:
             return None
 
-    def start(run_dir: str):
-        headline = Path(run_dir) / ".kernels" / f"{uuid.uuid4().hex}.json"
-        headline.parent.mkdir(exist_ok=True)
-        km = _start_kernel(warm, {**os.environ, HEADLINE_ENV: str(headline)})
-        return (km, headline) if km is not None else None
-
-    job, kernel = take(), None
+    job, kernel = take(), first_kernel
     try:
         while job is not None:
             if kernel is None:
-                kernel = start(job["run_dir"])
+                kernel = _start_worker_kernel(warm)
             nxt = take()
-            ahead = start(nxt["run_dir"]) if nxt is not None else None
+            ahead = _start_worker_kernel(warm) if nxt is not None else None
             done.append(_run_notebook(job, kernel, log))
             job, kernel = nxt, ahead
     finally:
@@ -665,6 +679,7 @@ def run_reports(
     log = log or _logger.info  # plain lines: readable in a terminal and in a scheduler's log
     reports_dir = Path(reports_dir)
     t_start = time.perf_counter()
+    early: tuple[Any, Path] | None = None
     if resume:
         run_dir = run_dir_for_resume(reports_dir, resume)
         old = json.loads((run_dir / "manifest.json").read_text(encoding="utf-8"))
@@ -679,7 +694,14 @@ def run_reports(
             "segments": {s.name: s.filter for s in segments or []},
             "notebook_parameters": dict(parameters or {}),
         }
-        _prepare_data(str(data), run_params["notebook_parameters"].get("mapping_path"), log)
+        if int(workers) <= 1:  # the first kernel starts and imports while the data is prepared
+            early = _start_worker_kernel(_warm_modules(nbs))
+        try:
+            _prepare_data(str(data), run_params["notebook_parameters"].get("mapping_path"), log)
+        except BaseException:
+            if early is not None:
+                _stop_kernel(early[0])
+            raise
         run_dir = new_run_dir(reports_dir)
         started, previous_wall = datetime.now(UTC).isoformat(timespec="seconds"), 0.0
     for name in run_params["segments"]:
@@ -725,7 +747,7 @@ def run_reports(
             jobs.append({"segment": name, "filter": flt, "notebook": str(nb), "data": run_params["data_path"],
                          "parameters": run_params["notebook_parameters"], "run_dir": str(run_dir),
                          "total": total})
-    warm = list(dict.fromkeys(m for nb in nbs if nb.is_file() for m in notebook_imports(nb)))
+    warm = _warm_modules(nbs)
     workers = max(1, min(int(workers), len(jobs) or 1))
     log(f"run {run_dir.name}: {len(run_params['segments'])} segment(s) × {len(nbs)} notebook(s), "
         f"{len(jobs)} to run, {workers} worker(s)")
@@ -740,7 +762,8 @@ def run_reports(
             q.put(job)
         _init_worker(mp.Value("i", total - len(jobs)), None)
         try:
-            finished = _drain(q, warm, log)
+            finished = _drain(q, warm, log, first_kernel=early)
+            early = None
         finally:
             _init_worker(None, None)
     else:
@@ -760,13 +783,11 @@ def run_reports(
                     except Exception as exc:  # the worker process itself died
                         first = _error_lines(exc)
                         log(f"a worker FAILED: {first.splitlines()[0] if first else exc!r}")
+    if early is not None:  # not used (nothing left to run, or several workers)
+        _stop_kernel(early[0])
     for rec in finished:
         records[rec["segment"]][rec["notebook"]] = {k: v for k, v in rec.items() if k not in ("segment", "notebook")}
 
-    try:
-        (run_dir / ".kernels").rmdir()  # the headline files of kernels; each read and removed
-    except OSError:
-        pass
     result = RunResult(run_id=run_dir.name, run_dir=run_dir)
     for name in run_params["segments"]:
         nb_recs = {n.name: records[name].get(n.name, {"status": "failed", "error": "not run (the worker died)"})
