@@ -15,6 +15,8 @@ from analysis.sources.column_map import (
     read_events,
     validate_events,
 )
+from analysis.sources.olist import read_olist
+from analysis.sources.uci import read_uci_online_shoppers
 
 __all__ = [
     "ColumnMap",
@@ -22,5 +24,7 @@ __all__ = [
     "REASONS",
     "load_events",
     "read_events",
+    "read_olist",
+    "read_uci_online_shoppers",
     "validate_events",
 ]

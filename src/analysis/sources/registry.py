@@ -21,6 +21,9 @@ from analysis.sources.column_map import _close
 #: name → "module:function" of the adapter (see the module docstring for the contract).
 ADAPTERS: dict[str, str] = {
     "events": "analysis.sources.column_map:read_events",  # any CSV/Parquet through a column map
+    # real public data (data/external/): Olist's lead → deal funnel, UCI online shopper sessions
+    "olist": "analysis.sources.olist:read_olist",
+    "uci_online_shoppers": "analysis.sources.uci:read_uci_online_shoppers",
 }
 
 
