@@ -76,6 +76,7 @@ drop-off rather than as censored.
 from __future__ import annotations
 
 from pathlib import Path
+
 import numpy as np
 import pandas as pd
 
