@@ -1135,10 +1135,21 @@ def expected_time_to_conversion(
     mean time in each stage, on paired posterior draws (the shorter posterior sets the number).
 
     Assumes time in a stage does not depend on where the visit leads (as the models do).
-    Dims: draw, segment, state.
+    A stage of the transition model that no journey entered (e.g. See where the data has no
+    impressions) has no dwell estimate: it gets 0 days, which changes the result only by its
+    posterior visit probability (prior mass alone). Dims: draw, segment, state.
     """
-    if transitions.stages != dwell.stages:
-        raise ValueError(f"stages differ: transitions {transitions.stages} vs dwell {dwell.stages}")
+    extra = [s for s in dwell.stages if s not in transitions.stages]
+    unvisited = [s for s in transitions.stages if s not in dwell.stages]
+    entered = {s: int(transitions.counts[..., transitions.to_states.index(s)].sum()) for s in unvisited}
+    if extra or any(entered.values()):
+        raise ValueError(
+            f"stages differ: transitions {transitions.stages} vs dwell {dwell.stages}"
+            + (f"; stages {[s for s, k in entered.items() if k]} were entered but have no dwell estimate"
+               if any(entered.values()) else "")
+        )
+    if unvisited:
+        log.info("stages %s were never entered: 0 days in them for the time to conversion", unvisited)
     missing = [s for s in transitions.segments if s not in dwell.segments]
     if missing:
         raise ValueError(f"segments {missing} are not in the dwell-time model")
@@ -1146,6 +1157,7 @@ def expected_time_to_conversion(
     m = (
         dwell.mean_days()
         .sel(segment=transitions.segments)
+        .reindex(stage=transitions.stages, fill_value=0.0)
         .stack(sample=_SAMPLE)
         .transpose("sample", ...)
         .to_numpy()
