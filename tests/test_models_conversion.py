@@ -191,3 +191,57 @@ def test_uci_conversion_by_traffic_and_visitor_type():
     grand = raw["Revenue"].mean()
     for t in raw_t[raw_t["size"] <= 3].index:
         assert abs(tt.loc[t, "mean"] - grand) < abs(raw_t.loc[t, "mean"] - grand), t
+
+
+# ------------------------------------------------------------------- time to close (cure model)
+def test_cure_model_inputs():
+    from analysis.models.cure import CureTimeModel
+
+    d = pd.DataFrame({"g": ["a", "a", "b", "b"], "duration_days": [0.0, 3.0, 10.0, 40.0],
+                      "censored": [False, False, True, True]})
+    m = CureTimeModel(d, group="g")
+    assert m.counts.to_dict("list") == {"group": ["a", "b"], "subjects": [2, 2], "events": [2, 0], "censored": [0, 2]}
+    assert m._left.tolist() == [1.0, 0.0] and m._n.tolist() == [1.0, 0.0]  # the 0-day event is left-censored
+    assert CureTimeModel(d)._check_vars == ["a_pi", "a_mu", "sigma"]  # one group: no spreads
+    with pytest.raises(DataError, match="no subject has the event"):
+        CureTimeModel(d.assign(censored=True))
+    with pytest.raises(DataError, match="negative"):
+        CureTimeModel(d.assign(duration_days=-1.0))
+
+
+@pytest.mark.slow
+def test_olist_time_to_close_model_matches_kaplan_meier():
+    """The cure model's share closed by t against a Kaplan-Meier computed here from the raw CSVs."""
+    from analysis.models.cure import CureTimeModel
+    from analysis.sources import read_olist
+    from analysis.sources.olist import JOURNEY_SETTINGS
+
+    leads = pd.read_csv(config.EXTERNAL_DIR / "olist_marketing_funnel/olist_marketing_qualified_leads_dataset.csv")
+    deals = pd.read_csv(config.EXTERNAL_DIR / "olist_marketing_funnel/olist_closed_deals_dataset.csv")
+    first = pd.to_datetime(leads.set_index("mql_id")["first_contact_date"])
+    won = pd.to_datetime(deals.set_index("mql_id")["won_date"]).reindex(first.index)
+    end = max(first.max(), won.max())
+    days = ((won.fillna(end) - first) / pd.Timedelta(days=1)).clip(lower=0).to_numpy()
+    event = won.notna().to_numpy()
+
+    def km_share(t):  # 1 - S(t), plain product-limit
+        s = 1.0
+        for u in np.unique(days[event & (days <= t)]):
+            at_risk = (days >= u).sum()
+            s *= 1 - (event & (days == u)).sum() / at_risk
+        return 1 - s
+
+    ev = analysis.stitch_identities(read_olist(config.EXTERNAL_DIR / "olist_marketing_funnel").events)
+    jr = analysis.build_journeys(ev, **JOURNEY_SETTINGS)
+    dur = jr.stage_durations(by=None)
+    m = CureTimeModel(dur[dur["stage"] == "Think"], sampler_config={"draws": 500, "tune": 500, "chains": 4})
+    m.fit()
+    assert m.check()["ok"].all()
+    got = m.closed_by([7, 30, 90, 180, 365]).set_index("days")["mean"]
+    for t in got.index:
+        assert got[t] == pytest.approx(km_share(t), abs=0.01), t
+    s = m.summary().iloc[0]
+    # more leads close eventually than closed in the data; closers' median is at least the
+    # median of the closes seen (late closers of recent leads are still to come)
+    assert s["p_convert"] > event.mean()
+    assert s["median_days"] > np.median(days[event])

@@ -226,8 +226,8 @@ def read_olist(
     chan_map = {**CHANNELS, **(channels or {})}
     lead_file, deal_file = _files(path, leads, deals)
     cmap = ColumnMap.from_dict({"timestamp": {"timezone": timezone}})
-    ldf, lrows, _ = _read_csv(lead_file, cmap)
-    ddf, drows, _ = _read_csv(deal_file, cmap)
+    ldf, lrows, lblank = _read_csv(lead_file, cmap)
+    ddf, drows, dblank = _read_csv(deal_file, cmap)
     errors = [e for e in (_check_columns(ldf, LEAD_COLUMNS, lead_file), _check_columns(ddf, DEAL_COLUMNS, deal_file)) if e]
     if errors:
         from analysis.schema import combine_errors
@@ -340,5 +340,5 @@ def read_olist(
         file=str(lead_file.parent),
         rejected=rejected,
         notes=notes,
-        extra={"files": {lead_file.name: n, deal_file.name: n_deals}},
+        extra={"files": {lead_file.name: n, deal_file.name: n_deals}, "blank_rows": len(lblank) + len(dblank)},
     )

@@ -131,7 +131,7 @@ def read_uci_online_shoppers(
     """
     csv = _file(path, file)
     cmap = ColumnMap()
-    df, lines, _ = _read_csv(csv, cmap)
+    df, lines, blank = _read_csv(csv, cmap)
     missing = [c for c in REQUIRED if c not in df.columns]
     if missing:
         raise DataError(
@@ -212,4 +212,4 @@ def read_uci_online_shoppers(
     if n_dup:
         notes.append(f"{n_dup} session(s) repeat an earlier row in every column; kept as sessions of their own")
     return combine([(csv.name, res)], file=str(csv), rejected=rejected, notes=notes,
-                   extra={"sessions": int(n), "year": int(year)})
+                   extra={"sessions": int(n), "year": int(year), "blank_rows": len(blank)})
