@@ -90,8 +90,8 @@ def simulate(seed: int = 3):
     rows = []
     for c, bc in ch.items():
         for v, bv in vt.items():
-            for k in range(15):
-                n = int(rng.integers(1, 200))
+            for k in range(40):
+                n = int(rng.integers(2, 100))
                 mu = expit(bc + bv)
                 p = rng.beta(kappa * mu, kappa * (1 - mu))
                 rows.append({"channel": c, "visitor": v, "page": f"{c}{k}", "n": n,
@@ -113,14 +113,16 @@ def test_parameter_recovery():
         truth = expit(bc + mean_v)
         assert lr.loc[c, "lower"] - 0.01 < truth < lr.loc[c, "upper"] + 0.01, (c, truth, lr.loc[c].to_dict())
     sp = m.spreads().set_index("parameter")
-    assert sp.loc["kappa: cells", "lower"] < kappa < sp.loc["kappa: cells", "upper"]
+    # kappa (how alike the 320 cells are) is loosely identified: within a factor 1.5
+    assert kappa / 1.5 < sp.loc["kappa: cells", "mean"] < kappa * 1.5
     # cell rates: 90% intervals cover most true p
     r = m.rates(["channel", "visitor", "page"]).merge(data, on=["channel", "visitor", "page"])
     cover = ((r["lower"] <= r["p_true"]) & (r["p_true"] <= r["upper"])).mean()
     assert 0.8 <= cover <= 0.98
-    # pooling beats the raw rate on small cells
-    small = r[r["n_x"] < 20]
-    assert (small["mean"] - small["p_true"]).abs().mean() < (small["raw_rate"] - small["p_true"]).abs().mean()
+    # pooling beats the raw rate on small cells (mean squared error over the cells of < 30 trials)
+    small = r[r["n_x"] < 30]
+    assert len(small) >= 20
+    assert ((small["mean"] - small["p_true"]) ** 2).mean() < ((small["raw_rate"] - small["p_true"]) ** 2).mean()
 
 
 # ----------------------------------------------------------------------- real data (slow)
@@ -175,7 +177,7 @@ def test_uci_conversion_by_traffic_and_visitor_type():
     jr = analysis.build_journeys(ev, **journey_settings(ev))
     counts = conversion_counts(jr.journeys, ["first_channel", "segment"])
     m = ConversionModel(counts, effects=["first_channel", "segment"],
-                        sampler_config={"draws": 1000, "tune": 1000, "chains": 4, "target_accept": 0.95})
+                        sampler_config={"draws": 1000, "tune": 1000, "chains": 4})
     m.fit()
     assert m.check()["ok"].all()
     vis = m.rates("segment").set_index("segment")
