@@ -109,12 +109,29 @@ def select_events(
     start_date: str | None = None,
     end_date: str | None = None,
 ) -> pd.DataFrame:
-    """Rows of ``events`` in the segment and date range (``end_date`` inclusive, UTC days)."""
+    """Rows of ``events`` in the segment and date range (``end_date`` inclusive, UTC days).
+
+    A filter on a column that only conversion rows carry (e.g. Olist's ``business_segment``,
+    known only for won deals) is refused with a :class:`DataError`: it would keep the converting
+    rows alone, so the segment would be chosen by its outcome.
+    """
     mask = pd.Series(True, index=events.index)
     for col, wanted in (segment_filter or {}).items():
         if col not in events.columns:
             raise DataError(f"segment filter names column {col!r}, which the events lack",
                             column=col, fix=f"filter on one of {list(events.columns)}")
+        if "conversion" in events.columns and col != "conversion":
+            conv = events["conversion"].fillna(False).astype(bool)
+            has = events[col].notna()
+            if (has & conv).any() and not (has & ~conv).any() and (~conv).any():
+                raise DataError(
+                    f"segment filter on {col!r}: the column is set only on conversion rows, so it is "
+                    "known only for people who converted; filtering on it keeps the conversions alone "
+                    "and conditions the segment on its outcome (every such segment converts 100%)",
+                    column=col,
+                    fix="segment by what is known before the outcome (channel, landing page, visitor type, "
+                    f"…); describe converters by {col!r} separately, among conversions only",
+                )
         values = wanted if isinstance(wanted, list) else [wanted]
         mask &= events[col].isin(values)
     if start_date:

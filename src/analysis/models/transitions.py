@@ -784,7 +784,11 @@ class DwellTimeModel(BayesianModel):
         - ``centered`` : bool, default False — non-centred ``mu = mu_stage + tau * z``. With few
           segments ``tau`` is weakly identified; this form with ``target_accept=0.99`` (the
           default here) gave 0 divergences on synthetic data where the centred one did not.
-        - ``min_days`` : float, default 1/1440 (one minute) — shorter durations (ties) are set to it.
+        - ``min_days`` : float, default 1/1440 (one minute) — the resolution: a completed visit
+          shorter than this (ties; a stage whose run starts with the conversion itself lasts 0)
+          is left-censored, known only to be that short (``n_below_resolution`` counts them). A
+          stage all of whose visits are that short and none censored (``instant_stages``) has
+          no dwell to model: its days are 0 (``mu`` = -inf), its parameters stay at their priors.
         - ``bin_width`` : float, default 0.01 — log-day bins of censored durations.
     sampler_config : dict, optional
         As :class:`StageTransitionModel`, but ``target_accept`` defaults to 0.99.
@@ -802,7 +806,13 @@ class DwellTimeModel(BayesianModel):
         "bin_width": 0.01,
     }
     default_sampler_config: ClassVar[dict[str, Any]] = {"target_accept": 0.99}
-    _check_vars: ClassVar[list[str]] = ["mu_stage", "tau", "sigma", "mu"]
+
+    @property
+    def _check_vars(self) -> list[str]:  # type: ignore[override]
+        """With an instantaneous stage ``mu`` holds -inf there: check ``z`` (non-centred) instead."""
+        if self._instant.any() and not self.model_config["centered"]:
+            return ["mu_stage", "tau", "sigma", "z"]
+        return ["mu_stage", "tau", "sigma", "mu"]
 
     def __init__(
         self,
@@ -926,16 +936,22 @@ class DwellTimeModel(BayesianModel):
                 c = c & ~over
                 keep_rows = ~over
                 x, c, cell = x[keep_rows], c[keep_rows], cell[keep_rows]
-        n = np.bincount(cell[~c], minlength=G * S).reshape(G, S)
-        s1 = np.bincount(cell[~c], weights=x[~c], minlength=G * S).reshape(G, S)
-        s2 = np.bincount(cell[~c], weights=x[~c] ** 2, minlength=G * S).reshape(G, S)
+        # visits shorter than min_days (ties; a stage entered by the conversion itself lasts 0) are
+        # known only to be that short: left-censored, not a point at min_days (all-zero stages would
+        # otherwise pull sigma to 0, an unbounded likelihood no sampler survives)
+        short = ~c & (x <= np.log(float(cfg["min_days"])))
+        exact = ~c & ~short
+        left = np.bincount(cell[short], minlength=G * S).reshape(G, S)
+        n = np.bincount(cell[exact], minlength=G * S).reshape(G, S)
+        s1 = np.bincount(cell[exact], weights=x[exact], minlength=G * S).reshape(G, S)
+        s2 = np.bincount(cell[exact], weights=x[exact] ** 2, minlength=G * S).reshape(G, S)
         # censored: bins of log duration per cell
         w = float(cfg["bin_width"])
         xb = np.round(x[c] / w) * w
         cb = pd.DataFrame({"cell": cell[c], "x": xb}).value_counts().reset_index()
-        if n.sum() == 0 and cb.empty:  # every visit was a drop-off or beyond truncate_days
+        if n.sum() + left.sum() == 0 and cb.empty:  # every visit was a drop-off or beyond truncate_days
             raise DataError(f"{what}: no visits", fix="check the input")
-        uncensored_by_stage = n.sum(0)
+        uncensored_by_stage = n.sum(0) + left.sum(0)
         no_exit = [
             stages[s]
             for s in range(S)
@@ -950,6 +966,13 @@ class DwellTimeModel(BayesianModel):
             )
         self.segments, self.stages = segments, stages
         self._n, self._s1, self._s2 = n, s1, s2
+        # a stage every visit of which ends below the resolution (e.g. entered by the conversion
+        # itself) is instantaneous: no dwell to model; its days are 0 (see _postprocess)
+        cens_by_stage = np.bincount(self._cens_cell_of(cb) % S, weights=cb["count"].to_numpy(float), minlength=S)
+        self._instant = (n.sum(0) == 0) & (left.sum(0) > 0) & (cens_by_stage == 0)
+        self.instant_stages = [stages[s] for s in np.flatnonzero(self._instant)]
+        self._left = left * ~self._instant[None, :]
+        self.n_below_resolution = int(left.sum())
         self._used = pd.DataFrame({"cell": cell, "days": np.exp(x), "censored": c})
         self._cens_cell = cb["cell"].to_numpy()
         self._cens_x = cb["x"].to_numpy(float)
@@ -958,7 +981,7 @@ class DwellTimeModel(BayesianModel):
             {
                 "segment": np.repeat(segments, S),
                 "stage": np.tile(stages, G),
-                "uncensored": n.ravel(),
+                "uncensored": (n + left).ravel(),
                 "censored": np.bincount(cell[c], minlength=G * S),
             }
         )
@@ -970,6 +993,10 @@ class DwellTimeModel(BayesianModel):
                 "censored": cens.astype(bool).to_numpy(),
             }
         )
+
+    @staticmethod
+    def _cens_cell_of(cb: pd.DataFrame) -> np.ndarray:
+        return cb["cell"].to_numpy(np.int64) if len(cb) else np.zeros(0, dtype=np.int64)
 
     def _fit_data(self) -> pd.DataFrame:
         return self._table
@@ -1004,6 +1031,9 @@ class DwellTimeModel(BayesianModel):
             # uncensored log-normal on log scale (the Jacobian Σ log d is a constant)
             ll = -n * pt.log(sig) - (s2 - 2 * mu * s1 + n * mu**2) / (2 * sig**2)
             total = ll.sum()
+            if self._left.any():  # shorter than min_days: P(D < min_days)
+                lo = np.log(float(cfg["min_days"]))
+                total = total + (self._left * _log_ndtr((lo - mu) / sig)).sum()
             cm = mu.flatten()[self._cens_cell]
             cs = sig.flatten()[self._cens_cell]
             zc = (self._cens_x - cm) / cs
@@ -1013,7 +1043,7 @@ class DwellTimeModel(BayesianModel):
                 lt = np.log(float(cfg["truncate_days"]))
                 lcdf_t = _log_ndtr((lt - mu) / sig)  # (G, S)
                 lcdf_tc = _log_ndtr((lt - cm) / cs)
-                total = total - (n * lcdf_t).sum()
+                total = total - ((n + self._left) * lcdf_t).sum()
                 total = (
                     total
                     + (self._cens_w * (pm.math.logdiffexp(lcdf_tc, _log_ndtr(zc)) - lcdf_tc)).sum()
@@ -1023,6 +1053,9 @@ class DwellTimeModel(BayesianModel):
 
     def _postprocess(self, idata: az.InferenceData) -> az.InferenceData:
         post = idata.posterior
+        if self._instant.any():  # no dwell: log-days -inf, so median, mean and survival are 0
+            inst = xr.DataArray(self._instant, dims="stage", coords={"stage": post["stage"]})
+            post = post.assign(mu=post["mu"].where(~inst, -np.inf))
         mu, sigma = post["mu"], post["sigma"]
         median = np.exp(mu)
         if self.model_config["truncate_days"] is None:
@@ -1102,10 +1135,21 @@ def expected_time_to_conversion(
     mean time in each stage, on paired posterior draws (the shorter posterior sets the number).
 
     Assumes time in a stage does not depend on where the visit leads (as the models do).
-    Dims: draw, segment, state.
+    A stage of the transition model that no journey entered (e.g. See where the data has no
+    impressions) has no dwell estimate: it gets 0 days, which changes the result only by its
+    posterior visit probability (prior mass alone). Dims: draw, segment, state.
     """
-    if transitions.stages != dwell.stages:
-        raise ValueError(f"stages differ: transitions {transitions.stages} vs dwell {dwell.stages}")
+    extra = [s for s in dwell.stages if s not in transitions.stages]
+    unvisited = [s for s in transitions.stages if s not in dwell.stages]
+    entered = {s: int(transitions.counts[..., transitions.to_states.index(s)].sum()) for s in unvisited}
+    if extra or any(entered.values()):
+        raise ValueError(
+            f"stages differ: transitions {transitions.stages} vs dwell {dwell.stages}"
+            + (f"; stages {[s for s, k in entered.items() if k]} were entered but have no dwell estimate"
+               if any(entered.values()) else "")
+        )
+    if unvisited:
+        log.info("stages %s were never entered: 0 days in them for the time to conversion", unvisited)
     missing = [s for s in transitions.segments if s not in dwell.segments]
     if missing:
         raise ValueError(f"segments {missing} are not in the dwell-time model")
@@ -1113,6 +1157,7 @@ def expected_time_to_conversion(
     m = (
         dwell.mean_days()
         .sel(segment=transitions.segments)
+        .reindex(stage=transitions.stages, fill_value=0.0)
         .stack(sample=_SAMPLE)
         .transpose("sample", ...)
         .to_numpy()

@@ -33,7 +33,9 @@ from analysis.sources.crm import (
     read_support_tickets,
 )
 from analysis.sources.ga4 import read_ga4
+from analysis.sources.olist import read_olist
 from analysis.sources.paths import read_paths
+from analysis.sources.uci import read_uci_online_shoppers
 
 __all__ = [
     "ColumnMap",
@@ -41,6 +43,8 @@ __all__ = [
     "REASONS",
     "load_events",
     "read_events",
+    "read_olist",
+    "read_uci_online_shoppers",
     "validate_events",
     "DEFAULT_CHANNEL_GROUPS",
     "group_channels",

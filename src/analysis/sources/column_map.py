@@ -798,7 +798,12 @@ def load_events(path: str | Path, mapping: Any = None) -> pd.DataFrame:
 
 
 def validate_events(
-    df: pd.DataFrame, *, source: str = "<DataFrame>", mapping: Any = None, first_row: int = 1
+    df: pd.DataFrame,
+    *,
+    source: str = "<DataFrame>",
+    mapping: Any = None,
+    first_row: int = 1,
+    rows: Any = None,
 ) -> LoadResult:
     """Map, parse, check and derive the canonical table from a raw DataFrame.
 
@@ -811,6 +816,9 @@ def validate_events(
     mapping : None, dict, YAML path or ColumnMap
     first_row : int
         Row number of the first row in messages and the quarantine (1 = record numbers).
+    rows : sequence of int, optional
+        The row number of every row instead (one per row; numbers may repeat), for adapters
+        whose rows derive from source lines, e.g. two touchpoints made from one CSV line.
 
     Returns
     -------
@@ -832,7 +840,12 @@ def validate_events(
         raise DataError(f"expected a pandas DataFrame, got {type(df).__name__}", file=source)
     if len(df) == 0:
         raise DataError("no data rows", file=source, fix="pass a DataFrame with at least one row")
-    rows = np.arange(first_row, first_row + len(df), dtype="int64")
+    if rows is None:
+        rows = np.arange(first_row, first_row + len(df), dtype="int64")
+    else:
+        rows = np.asarray(rows, dtype="int64")
+        if rows.shape != (len(df),):
+            raise ValueError(f"rows: expected {len(df)} row numbers (one per row), got shape {rows.shape}")
     df = df.reset_index(drop=True)
     df.columns = [str(c) for c in df.columns]
     return _validate(df, source=source, cmap=cmap, rows=rows)

@@ -29,6 +29,9 @@ ADAPTERS: dict[str, str] = {
     "support_tickets": "analysis.sources.crm:read_support_tickets",
     "feedback": "analysis.sources.crm:read_feedback",
     "offline": "analysis.sources.crm:read_offline",
+    # real public data (data/external/): Olist's lead → deal funnel, UCI online shopper sessions
+    "olist": "analysis.sources.olist:read_olist",
+    "uci_online_shoppers": "analysis.sources.uci:read_uci_online_shoppers",
 }
 
 
