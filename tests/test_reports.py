@@ -324,3 +324,36 @@ def test_workers_run_notebooks_of_a_segment_side_by_side_and_keep_their_headline
         "one": {"journeys": 3, "top_channel": "from b", "friction_stage": "ONE"},
         "three": {"journeys": 5, "top_channel": "from b", "friction_stage": "THREE"},
     }
+
+
+def test_segments_file_parameters_and_notebooks(tmp_path):
+    from analysis.reports import load_run_settings
+
+    f = tmp_path / "segments.yml"
+    f.write_text("segments:\n  - name: a\nparameters:\n  inactivity_days: 600\n"
+                 "notebooks:\n  - notebooks/01_journey_overview.ipynb\n")
+    settings = load_run_settings(f)
+    assert settings["parameters"] == {"inactivity_days": 600}
+    assert [p.name for p in settings["notebooks"]] == ["01_journey_overview.ipynb"]
+    f.write_text("segments:\n  - name: a\nparameter:\n  x: 1\n")
+    with pytest.raises(DataError, match="unknown top-level keys"):
+        load_segments(f)
+    f.write_text("segments:\n  - name: a\nnotebooks:\n  - notebooks/nope.ipynb\n")
+    with pytest.raises(DataError, match="not found"):
+        load_run_settings(f)
+
+
+def test_cli_params_are_checked_against_the_notebooks(tiny, capsys):
+    nb, data, out = tiny
+    code = main(["report", "--data", str(data), "--notebook", str(nb), "--out", str(out),
+                 "--param", "countr_dir=/tmp"])
+    err = capsys.readouterr().err
+    assert code == 2 and "unknown notebook parameter" in err and "did you mean 'counter_dir'" in err
+    assert main(["report", "--data", str(data), "--notebook", str(nb), "--out", str(out),
+                 "--param", "no_equals_sign"]) == 2
+    code = main(["report", "--data", str(data), "--notebook", str(nb), "--out", str(out), "--segment", "all",
+                 "-p", "seed=7", "-p", "marker="])
+    assert code == 0
+    (run,) = [p for p in out.iterdir() if p.is_dir() and not p.is_symlink()]
+    params = json.loads((run / "manifest.json").read_text())["parameters"]["notebook_parameters"]
+    assert params == {"seed": 7, "marker": ""}

@@ -59,8 +59,11 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--notebook", action="append", help="notebook to run (repeatable); default: the main job")
     r.add_argument("--out", default=str(config.REPORTS_DIR), help="reports folder (default reports/)")
     r.add_argument("--seed", type=int, default=None, help="seed passed to the notebooks")
+    r.add_argument("--param", "-p", action="append", metavar="KEY=VALUE",
+                   help="notebook parameter (repeatable; the value is read as YAML: 180, true, [a, b]); "
+                        "wins over the segments file's `parameters:`")
     r.add_argument("--workers", type=int, default=1,
-                   help="segments run at once, each in its own process (default 1)")
+                   help="reports (segment x notebook) run at once, each worker its own process (default 1)")
     r.add_argument("--resume", metavar="RUN_ID", default=None,
                    help="finish an interrupted run (a run id, or 'latest': the newest incomplete run) "
                         "with its recorded settings, keeping the reports already written")

@@ -110,8 +110,8 @@ def data_files(data: str | Path) -> list[Path]:
             p = p if p.is_absolute() else data.parent / p
             if p.is_file():
                 found.append(p)
-            elif p.is_dir() and p.resolve() != data.parent.resolve():
-                found.extend(sorted(q for q in p.rglob("*") if q.is_file()))
+            elif p.is_dir():  # an adapter reading a folder (e.g. Olist's two files)
+                found.extend(sorted(q for q in p.rglob("*") if q.is_file() and not q.name.startswith(".")))
 
     try:
         walk(yaml.safe_load(data.read_text(encoding="utf-8")))

@@ -77,6 +77,11 @@ def load_segments(path: str | Path = config.SEGMENTS_FILE) -> list[Segment]:
         raise DataError("segments file not found", file=str(path),
                         fix="create it (see reports/segments.yml in the repository) or pass --segments")
     raw = yaml.safe_load(path.read_text()) or {}
+    if isinstance(raw, dict):
+        unknown_top = set(raw) - set(RUN_FILE_KEYS)
+        if unknown_top:
+            raise DataError(f"unknown top-level keys {sorted(map(str, unknown_top))}", file=str(path),
+                            fix=f"allowed: {', '.join(RUN_FILE_KEYS)}")
     items = raw.get("segments", []) if isinstance(raw, dict) else None
     if not isinstance(items, list):
         raise DataError("segments file must have a list under `segments:`", file=str(path),
@@ -101,6 +106,50 @@ def load_segments(path: str | Path = config.SEGMENTS_FILE) -> list[Segment]:
     if "all" not in seen:
         segs.insert(0, Segment("all"))
     return segs
+
+
+#: Top-level keys of a segments file: the segments, and optionally notebook parameters and the
+#: notebooks to run for this data (e.g. journey settings that suit a dataset).
+RUN_FILE_KEYS = ("segments", "parameters", "notebooks")
+
+
+def load_run_settings(path: str | Path = config.SEGMENTS_FILE) -> dict[str, Any]:
+    """The optional ``parameters:`` (notebook parameters, a mapping) and ``notebooks:`` (paths,
+    relative to the project root) of a segments file; ``{}``/``[]`` when absent."""
+    path = Path(path)
+    raw = yaml.safe_load(path.read_text()) if path.is_file() else None
+    raw = raw if isinstance(raw, dict) else {}
+    params, nbs = raw.get("parameters") or {}, raw.get("notebooks") or []
+    if not isinstance(params, dict):
+        raise DataError("`parameters:` must be a mapping of notebook parameter: value", file=str(path),
+                        fix="parameters:\n  inactivity_days: 180")
+    if not isinstance(nbs, list) or not all(isinstance(n, str) for n in nbs):
+        raise DataError("`notebooks:` must be a list of notebook paths", file=str(path),
+                        fix="notebooks:\n  - notebooks/01_journey_overview.ipynb")
+    nb_paths = [Path(n) if Path(n).is_absolute() else config.PROJECT_ROOT / n for n in nbs]
+    missing = [str(n) for n in nb_paths if not n.is_file()]
+    if missing:
+        raise DataError(f"notebook(s) not found: {missing}", file=str(path), column="notebooks",
+                        fix="paths are relative to the project root, e.g. notebooks/01_journey_overview.ipynb")
+    return {"parameters": {str(k): v for k, v in params.items()}, "notebooks": nb_paths}
+
+
+def check_parameters(parameters: dict[str, Any], notebooks: list[str | Path]) -> None:
+    """Refuse a parameter that none of ``notebooks`` declares (a typo would otherwise be
+    ignored), naming the closest declared one."""
+    import difflib
+
+    import papermill as pm
+
+    declared: set[str] = set()
+    for nb in notebooks:
+        declared |= set(pm.inspect_notebook(str(nb)))
+    unknown = [k for k in parameters if k not in declared]
+    if unknown:
+        hints = [f"{k!r} (did you mean {close[0]!r}?)" if (close := difflib.get_close_matches(k, declared, 1))
+                 else repr(k) for k in unknown]
+        raise DataError(f"unknown notebook parameter(s): {', '.join(hints)}", column="parameters",
+                        fix=f"the notebooks declare: {', '.join(sorted(declared))}")
 
 
 def select_events(
@@ -972,12 +1021,25 @@ def main_report(args) -> int:
             print(f"unknown segment(s) {sorted(unknown)}; defined: {[s.name for s in segs]}", file=sys.stderr)
             return 2
         segs = [s for s in segs if s.name in wanted]
-    if args.mapping:
-        params["mapping_path"] = str(args.mapping)
-    if args.seed is not None:
-        params["seed"] = int(args.seed)
     try:
-        res = run_reports(args.data, segs, notebooks=args.notebook or None,
+        settings = load_run_settings(args.segments)
+        params.update(settings["parameters"])
+        for item in args.param or []:  # --param key=value (YAML value: 600, true, [a, b], text)
+            key, sep, value = item.partition("=")
+            if not sep or not key.strip():
+                raise DataError(f"--param {item!r} is not key=value", fix="e.g. --param inactivity_days=180")
+            params[key.strip()] = yaml.safe_load(value) if value.strip() else ""
+        if args.mapping:
+            params["mapping_path"] = str(args.mapping)
+        if args.seed is not None:
+            params["seed"] = int(args.seed)
+        notebooks = args.notebook or settings["notebooks"] or None
+        check_parameters(params, notebooks or [config.NOTEBOOKS_DIR / n for n in MAIN_NOTEBOOKS])
+    except DataError as exc:
+        print(f"cannot run the reports:\n{exc}", file=sys.stderr)
+        return 2
+    try:
+        res = run_reports(args.data, segs, notebooks=notebooks,
                           reports_dir=args.out, parameters=params, workers=args.workers)
     except DataError as exc:  # the data cannot be read: say why once, run nothing
         print(f"cannot run the reports: the data has a problem\n{exc}", file=sys.stderr)
