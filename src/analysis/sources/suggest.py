@@ -1,0 +1,443 @@
+"""A starter column map guessed from an export: ``python -m analysis check --suggest-mapping``.
+
+A newcomer's first question about an unknown export is which of its columns is the time, the
+person, the channel and the action. :func:`guess_columns` answers it from the header alone, by
+common names (English, and a few German ones); :func:`suggest_mapping` reads the header and a
+sample of rows and writes a commented YAML column map (:class:`analysis.sources.ColumnMap`) that
+loads as it is when every required column was found, with a comment on every line saying what
+it means and what to check.
+
+================================================  ==================  ==========================
+header name (case, spaces and punctuation         canonical column    notes
+ignored; first match wins)
+================================================  ==================  ==========================
+timestamp, event_time, datetime, date, time, ts,  ``timestamp``       format guessed from the
+created_at, … (a word *date*/*time*/*datum*)                          values; time zone: check
+event_name, event, action, activity, type, …      ``touchpoint``      values not in the stage map
+                                                                      are listed for the map
+channel, utm_medium, medium, utm_source, source   ``channel``         used as they are
+user_id, customer_id, customer, user, member, …   ``user_id``
+cookie_id, client_id, cookie, visitor_id, …       ``cookie_id``
+device_id, device                                 ``device_id``
+email_hash, hashed_email, email, e_mail, …        ``email_hash``      raw addresses: the line is
+                                                                      commented out (hash first)
+crm_id, contact_id, lead_id                       ``crm_id``
+loyalty_id, card_number, member_card              ``loyalty_id``
+campaign, utm_campaign, campaign_name             ``campaign``
+revenue, amount, value, order_value, price, …     ``revenue``         decimal comma detected
+conversion, converted, is_conversion              ``conversion``
+online, is_online                                 ``online``
+stage, funnel_stage                               ``stage``
+sentiment, score, rating, nps, csat               ``sentiment``       a 1–5 or 0–10 scale is set
+segment, customer_segment, customer_type          ``segment``
+event_id, eventid, event_uuid, hit_id             ``event_id``        (a bare ``id`` is not used:
+                                                                      it is rarely unique per row)
+================================================  ==================  ==========================
+
+The full lists are :data:`SYNONYMS` (whole names) and :data:`WORDS` (one word of a longer name,
+e.g. ``Order Date``). Every other column stays an attribute (segments can filter on it).
+
+>>> guess_columns(["Zeitpunkt", "Kunde", "utm_medium", "Aktion", "Umsatz", "Filiale"])
+{'timestamp': 'Zeitpunkt', 'user_id': 'Kunde', 'channel': 'utm_medium', 'touchpoint': 'Aktion', 'revenue': 'Umsatz'}
+"""
+
+from __future__ import annotations
+
+import codecs
+import gzip
+import re
+from collections.abc import Iterable
+from pathlib import Path
+
+import pandas as pd
+
+from analysis.schema import DEFAULT_CONVERSION_TOUCHPOINTS, DEFAULT_STAGE_MAP, DataError
+from analysis.sources.column_map import FALSE_SPELLINGS, TRUE_SPELLINGS, _guess_format, _suffix_kind
+
+__all__ = ["MEANINGS", "SYNONYMS", "WORDS", "guess_columns", "normalise", "suggest_mapping"]
+
+#: Canonical column → whole header names that mean it (normalised: see :func:`normalise`), best
+#: first. Canonical columns are tried in this order and each header column is used once.
+SYNONYMS: dict[str, tuple[str, ...]] = {
+    "event_id": ("event_id", "eventid", "event_uuid", "hit_id", "ereignis_id"),
+    "timestamp": ("timestamp", "event_time", "event_timestamp", "datetime", "date_time", "ts", "time", "date",
+                  "event_date", "created_at", "occurred_at", "created", "when", "zeitpunkt", "zeitstempel",
+                  "datum", "zeit"),
+    "cookie_id": ("cookie_id", "client_id", "cookie", "visitor_id", "anonymous_id", "user_pseudo_id", "cid"),
+    "device_id": ("device_id", "device", "geraet", "geraete_id"),
+    "email_hash": ("email_hash", "hashed_email", "email_sha256", "email", "e_mail", "email_address", "mail"),
+    "crm_id": ("crm_id", "contact_id", "lead_id", "kontakt_id"),
+    "loyalty_id": ("loyalty_id", "loyalty_card", "card_number", "member_card", "kartennummer"),
+    "user_id": ("user_id", "customer_id", "userid", "customerid", "customer", "user", "customer_no",
+                "customer_number", "client", "member_id", "account_id", "kunde", "kunden_id", "kundennummer",
+                "kunden_nr", "kundennr"),
+    "channel": ("channel", "marketing_channel", "channel_group", "utm_medium", "medium", "utm_source", "source",
+                "kanal"),
+    "touchpoint": ("touchpoint", "event_name", "event", "event_type", "action", "activity", "interaction",
+                   "type", "aktion", "ereignis", "aktivitaet"),
+    "campaign": ("campaign", "utm_campaign", "campaign_name", "kampagne"),
+    "revenue": ("revenue", "amount", "value", "order_value", "sales", "price", "umsatz", "betrag", "wert"),
+    "conversion": ("conversion", "converted", "is_conversion", "konversion"),
+    "online": ("online", "is_online"),
+    "stage": ("stage", "funnel_stage", "phase"),
+    "sentiment": ("sentiment", "score", "rating", "nps", "csat", "bewertung"),
+    "segment": ("segment", "customer_segment", "customer_type", "kundengruppe", "kundensegment"),
+}
+
+#: Canonical column → words that name it when they are one whole word of a longer header name
+#: (``Order Date`` → timestamp; words are split at ``_`` after :func:`normalise`).
+WORDS: dict[str, tuple[str, ...]] = {
+    "timestamp": ("timestamp", "datetime", "date", "time", "datum", "zeitpunkt", "zeit"),
+    "cookie_id": ("cookie",),
+    "email_hash": ("email", "mail"),
+    "user_id": ("customer", "user", "kunde", "kunden", "member"),
+    "channel": ("channel", "medium", "kanal"),
+    "touchpoint": ("event", "action", "activity", "aktion"),
+    "campaign": ("campaign", "kampagne"),
+    "revenue": ("revenue", "amount", "umsatz", "betrag"),
+    "sentiment": ("sentiment", "rating", "nps", "csat"),
+    "segment": ("segment",),
+}
+
+#: What each canonical column means, for the comments of the suggested map.
+MEANINGS: dict[str, str] = {
+    "event_id": "unique id of the row (without it: '<file>:<row>')",
+    "timestamp": "when the contact happened (required)",
+    "device_id": "identifier: a device",
+    "cookie_id": "identifier: a browser cookie or client id",
+    "user_id": "identifier: a login or customer number",
+    "email_hash": "identifier: a hashed e-mail address",
+    "crm_id": "identifier: a CRM contact or lead id",
+    "loyalty_id": "identifier: a loyalty card number",
+    "channel": "marketing channel: email, paid_search, store, … (required)",
+    "touchpoint": "what happened: site_visit, purchase, … (required; its stage comes from the stage map)",
+    "campaign": "campaign or creative",
+    "revenue": "value of a conversion (a number >= 0)",
+    "conversion": "yes/no: this contact is a conversion (without it: from the touchpoint)",
+    "online": "yes/no: an online contact (without it: from the channel)",
+    "stage": "See/Think/Do/Care (without it: from the touchpoint by the stage map)",
+    "sentiment": "feedback: a number in [-1, 1], a score with sentiment.scale, or a label",
+    "segment": "the segment a report can run for (without it: 'all')",
+}
+
+_REQUIRED = ("timestamp", "channel", "touchpoint")
+_MAX_VALUES = 40  # touchpoint values listed for the stage map
+_IDENTIFIERS = ("user_id", "cookie_id", "device_id", "email_hash", "crm_id", "loyalty_id")
+# yes/no spellings of other languages the default spellings lack
+_EXTRA_BOOLEANS = {"ja": True, "nein": False, "wahr": True, "falsch": False, "oui": True, "non": False,
+                   "si": True, "sí": True, "x": True}
+_UMLAUTS = str.maketrans({"ä": "ae", "ö": "oe", "ü": "ue", "ß": "ss"})
+
+
+def normalise(name: str) -> str:
+    """A header name as :data:`SYNONYMS` spells it: lower case, umlauts spelled out, every run of
+    other characters one ``_``, camelCase split.
+
+    >>> normalise("  Customer ID"), normalise("eventTime"), normalise("E-Mail"), normalise("Gerät")
+    ('customer_id', 'event_time', 'e_mail', 'geraet')
+    """
+    text = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", str(name).strip())
+    text = text.lower().translate(_UMLAUTS)
+    return re.sub(r"[^a-z0-9]+", "_", text).strip("_")
+
+
+def guess_columns(header: Iterable[str]) -> dict[str, str]:
+    """Canonical column → header column, guessed from the names alone.
+
+    Whole names first (:data:`SYNONYMS`, for every canonical column in turn), then single words
+    of the remaining names (:data:`WORDS`); each header column is used at most once, and a name
+    that already is canonical is matched to itself.
+
+    Parameters
+    ----------
+    header : iterable of str
+        The file's column names, in file order.
+
+    Returns
+    -------
+    dict
+        In the order of :data:`SYNONYMS`; canonical columns with no match are absent.
+
+    Examples
+    --------
+    >>> guess_columns(["Order Date", "Customer ID", "utm_source", "utm_medium", "Event"])
+    {'timestamp': 'Order Date', 'user_id': 'Customer ID', 'channel': 'utm_medium', 'touchpoint': 'Event'}
+    """
+    cols = [str(c) for c in header]
+    norm = {c: normalise(c) for c in cols}
+    found: dict[str, str] = {}
+    used: set[str] = set()
+    for canon, names in SYNONYMS.items():
+        for name in names:
+            hit = next((c for c in cols if c not in used and norm[c] == name), None)
+            if hit is not None:
+                found[canon] = hit
+                used.add(hit)
+                break
+    for canon, words in WORDS.items():
+        if canon in found:
+            continue
+        for word in words:
+            hit = next((c for c in cols if c not in used and word in norm[c].split("_")), None)
+            if hit is not None:
+                found[canon] = hit
+                used.add(hit)
+                break
+    return {c: found[c] for c in SYNONYMS if c in found}
+
+
+# ------------------------------------------------------------------------------ reading a sample
+def _sniff(path: Path) -> tuple[str, str]:
+    """Delimiter (from the header line) and encoding (UTF-8, else cp1252) of a CSV."""
+    opener = gzip.open if path.name.lower().endswith(".gz") else open
+    with opener(path, "rb") as f:
+        head = f.read(1 << 20)
+    try:
+        codecs.getincrementaldecoder("utf-8")().decode(head, final=False)  # a character cut at the end is fine
+        encoding = "utf-8"
+    except UnicodeDecodeError:
+        encoding = "cp1252"
+    first = head.split(b"\n", 1)[0].decode(encoding, errors="replace")
+    counts = {d: first.count(d) for d in (",", ";", "\t", "|")}
+    delimiter = max(counts, key=counts.get) if max(counts.values()) else ","
+    return delimiter, encoding
+
+
+def _sample(path: Path, rows: int) -> tuple[pd.DataFrame, str, str]:
+    """The first ``rows`` rows as text, the delimiter and the encoding (CSV) or ``""`` (Parquet)."""
+    file = str(path)
+    if not path.is_file():
+        raise DataError("file not found" if not path.exists() else "expected a file, got a folder", file=file,
+                        fix="pass the path of one CSV or Parquet export")
+    kind = _suffix_kind(path)
+    if kind is None:
+        raise DataError(f"unsupported file type {''.join(path.suffixes) or '(no extension)'!r}", file=file,
+                        fix="--suggest-mapping reads one CSV (.csv, .csv.gz) or Parquet (.parquet, .pq) file")
+    if kind == "parquet":
+        import pyarrow.parquet as pq
+
+        try:
+            pf = pq.ParquetFile(path)
+            batch = next(pf.iter_batches(batch_size=rows), None)
+        except Exception as exc:  # pyarrow raises several types
+            raise DataError(f"the file could not be read as Parquet: {exc}", file=file,
+                            fix="check that the file is Parquet (not CSV renamed)") from None
+        df = batch.to_pandas() if batch is not None else pf.schema_arrow.empty_table().to_pandas()
+        return df, "", ""
+    delimiter, encoding = _sniff(path)
+    try:
+        df = pd.read_csv(path, sep=delimiter, encoding="utf-8-sig" if encoding == "utf-8" else encoding,
+                         dtype=str, keep_default_na=False, nrows=rows)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise DataError(f"the file could not be read as CSV: {exc}", file=file,
+                        fix="check that it is a CSV export with a header line") from None
+    return df, delimiter, encoding
+
+
+# ------------------------------------------------------------------------------------- rendering
+def _q(value: str) -> str:
+    """A YAML scalar: plain when safe, else double-quoted."""
+    text = str(value)
+    if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_ .\-]*", text) and text.lower() not in (
+            "yes", "no", "true", "false", "on", "off", "null", "y", "n", "~") and not text.endswith(" "):
+        return text
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+class _Lines:
+    """YAML lines with their comments aligned in one column."""
+
+    def __init__(self) -> None:
+        self.rows: list[tuple[str, str]] = []
+
+    def add(self, code: str, comment: str = "") -> None:
+        self.rows.append((code, comment))
+
+    def text(self) -> str:
+        width = max([len(c) for c, m in self.rows if c and m] or [0]) + 2
+        out = []
+        for code, comment in self.rows:
+            if not code:
+                out.append(f"# {comment}" if comment else "")
+            elif comment:
+                out.append(f"{code.ljust(width)}# {comment}")
+            else:
+                out.append(code)
+        return "\n".join(out) + "\n"
+
+
+def _values(s: pd.Series) -> pd.Series:
+    text = s.astype("str").str.strip()
+    return text[(text != "") & s.notna().to_numpy()]
+
+
+def _example(values: pd.Series) -> str:
+    return values.iloc[0] if len(values) else ""
+
+
+def suggest_mapping(path: str | Path, *, sample_rows: int = 5000) -> str:
+    """A starter column map (YAML text, every line commented) for a CSV or Parquet export.
+
+    The columns come from :func:`guess_columns`; a sample of rows adds what the values show: the
+    delimiter and encoding, a decimal comma, the timestamp format (the time zone cannot be seen in
+    the values, so it is left for you to state), yes/no spellings, a sentiment scale, and the
+    touchpoint values the default stage map does not know (listed, commented, for
+    ``stage_map.touchpoints``). A required column that was not found is written as
+    ``TODO``, so loading fails with a message that names it until it is filled in.
+
+    Parameters
+    ----------
+    path : str or Path
+        A CSV (``.csv``, ``.csv.gz``) or Parquet (``.parquet``, ``.pq``) file.
+    sample_rows : int, default 5000
+        Rows read to look at values.
+
+    Returns
+    -------
+    str
+        YAML for :meth:`analysis.sources.ColumnMap.from_yaml`.
+
+    Raises
+    ------
+    DataError
+        When the file cannot be read.
+
+    Examples
+    --------
+    >>> print(suggest_mapping("data/raw/export.csv"))     # doctest: +SKIP
+    """
+    path = Path(path)
+    df, delimiter, encoding = _sample(path, sample_rows)
+    header = [str(c) for c in df.columns]
+    cols = guess_columns(header)
+    out = _Lines()
+    out.add("", f"Column map for {path}, guessed by `python -m analysis check --suggest-mapping`.")
+    out.add("", "Check every line, then try it: python -m analysis check --data FILE --mapping THIS_FILE")
+    out.add("", "Every key is explained in docs/column-map.md; text after '#' is a comment.")
+
+    # ---- how to read the file
+    decimal = ""
+    money = [c for c in ("revenue", "sentiment") if c in cols]
+    for c in money:
+        v = _values(df[cols[c]]) if df[cols[c]].dtype == object or df[cols[c]].dtype == "str" else pd.Series([])
+        if len(v) and v.str.fullmatch(r"[+-]?\d{1,3}(\.\d{3})*,\d+|[+-]?\d+,\d+").mean() > 0.5:
+            decimal = ","
+    if delimiter and (delimiter != "," or encoding != "utf-8" or decimal):
+        out.add("read:", "how to read the CSV")
+        if delimiter != ",":
+            shown = {"\t": '"\\t"'}.get(delimiter, f'"{delimiter}"')
+            out.add(f"  delimiter: {shown}", f"columns are separated by {shown}, not commas")
+        if encoding != "utf-8":
+            out.add(f"  encoding: {encoding}", "the file is not UTF-8; cp1252 is what Excel on Windows writes")
+        if decimal:
+            out.add('  decimal: ","', "numbers are written with a decimal comma (12,50)")
+
+    # ---- columns
+    out.add("columns:", "canonical name: the column of your file that holds it")
+    for canon, src in cols.items():
+        if canon == "email_hash" and _values(df[src]).astype(str).str.contains("@").any():
+            out.add(f"  # email_hash: {_q(src)}",
+                    f"WARNING: '{src}' holds e-mail addresses: hash them first (analysis.sources.crm.hash_email) "
+                    "or load the file with the crm_contacts adapter, which hashes; then uncomment this line")
+            continue
+        if canon == src:
+            out.add(f"  # {canon}: {_q(src)}", f"{MEANINGS[canon]}; already named so: no entry needed")
+            continue
+        out.add(f"  {canon}: {_q(src)}", MEANINGS[canon])
+    for canon in _REQUIRED:
+        if canon not in cols:
+            out.add(f"  {canon}: TODO", f"REQUIRED, {MEANINGS[canon].split(' (')[0]}: no column looked like it; "
+                    "name yours" + (", or delete this line and set defaults: {channel: <one value>}"
+                                    if canon == "channel" else ""))
+    has_id = any(c in cols for c in _IDENTIFIERS) and not (
+        set(cols) & set(_IDENTIFIERS) == {"email_hash"}
+        and _values(df[cols["email_hash"]]).astype(str).str.contains("@").any())
+    if not has_id:
+        out.add("  user_id: TODO", "REQUIRED: at least one identifier (user_id, cookie_id, email_hash, crm_id, …) "
+                "names the person; no column looked like one")
+    for c in header:
+        if c not in cols.values():
+            out.add("", f"'{c}' is not mapped: it is kept as an attribute column (segments can filter on it)")
+
+    # ---- timestamps
+    if "timestamp" in cols and not pd.api.types.is_datetime64_any_dtype(df[cols["timestamp"]].dtype):
+        v = _values(df[cols["timestamp"]]).astype(str)
+        iso = pd.to_datetime(v, format="ISO8601", errors="coerce", utc=True)
+        zoned = v.str.contains(r"(?:[Zz]|[+-]\d{2}:?\d{2})$", regex=True)
+        if len(v) and iso.notna().mean() > 0.9:
+            if zoned.mean() > 0.9:
+                out.add("", f"timestamp: values such as '{_example(v)}' are ISO 8601 with their UTC offset: "
+                        "no format or time zone needed")
+            else:
+                out.add("# timestamp:", "how to read the times")
+                out.add(f"#   format: {_q('%Y-%m-%d %H:%M:%S')}",
+                        f"not needed: values such as '{_example(v)}' are ISO 8601")
+                out.add("#   timezone: Europe/Berlin",
+                        "the zone of these local times (an IANA name); without it they are read as UTC")
+        else:
+            fmt = _guess_format(v) if len(v) else None
+            out.add("timestamp:", "how to read the times")
+            if fmt:
+                note = "; check the order of day and month" if "%d" in fmt and "%m" in fmt else ""
+                out.add(f"  format: {_q(fmt)}", f"guessed from values such as '{_example(v)}'{note}")
+            else:
+                out.add(f"  format: {_q('TODO')}",
+                        f"REQUIRED: values such as '{_example(v)}' are not ISO 8601: write their strftime "
+                        "format, e.g. \"%d.%m.%Y %H:%M\"")
+            if fmt and ("%z" in fmt or "%Z" in fmt):
+                out.add("", "  timezone: not needed, the values carry their offset")
+            else:
+                out.add("  # timezone: Europe/Berlin",
+                        "the zone of these local times (an IANA name); without it they are read as UTC")
+
+    # ---- sentiment scale and yes/no spellings
+    if "sentiment" in cols:
+        v = pd.to_numeric(_values(df[cols["sentiment"]]).astype(str).str.replace(",", ".", regex=False),
+                          errors="coerce").dropna()
+        if len(v) and (v.max() > 1 or v.min() < -1):
+            lo, hi = (1, 5) if v.min() >= 1 and v.max() <= 5 else (0, 10) if v.min() >= 0 and v.max() <= 10 else (
+                float(v.min()), float(v.max()))
+            out.add("sentiment:", "feedback scores are mapped linearly to [-1, 1]")
+            out.add(f"  scale: [{lo:g}, {hi:g}]", f"guessed from values between {v.min():g} and {v.max():g}")
+    known = {*TRUE_SPELLINGS, *FALSE_SPELLINGS}
+    spell: dict[bool, list[str]] = {True: [], False: []}
+    unknown: list[str] = []
+    for c in ("online", "conversion"):
+        if c in cols and not pd.api.types.is_bool_dtype(df[cols[c]].dtype):
+            for value in _values(df[cols[c]]).astype(str).str.lower().unique():
+                if value in known:
+                    continue
+                if value in _EXTRA_BOOLEANS:
+                    spell[_EXTRA_BOOLEANS[value]].append(value)
+                else:
+                    unknown.append(value)
+    if spell[True] or spell[False]:
+        t = ", ".join(_q(x) for x in dict.fromkeys(spell[True]))
+        f = ", ".join(_q(x) for x in dict.fromkeys(spell[False]))
+        out.add(f"booleans: {{true: [{t}], false: [{f}]}}", "how yes and no are spelled in online/conversion")
+    if unknown:
+        out.add("# booleans: {true: [TODO], false: [TODO]}",
+                f"values {', '.join(_q(u) for u in unknown[:5])} of online/conversion are not yes/no spellings: "
+                "list them")
+
+    # ---- touchpoints: the stage map and conversions
+    if "touchpoint" in cols:
+        tps = list(dict.fromkeys(_values(df[cols["touchpoint"]]).astype(str)))
+        default = {k.lower(): v for k, v in DEFAULT_STAGE_MAP.items()}
+        if "stage" not in cols and any(t.lower() not in default for t in tps):
+            out.add("# stage_map:", "the stage (See, Think, Do, Care) of each touchpoint value; uncomment and fill in")
+            out.add("#   touchpoints:", "listing touchpoints replaces the default map: list every value")
+            for t in tps[:_MAX_VALUES]:
+                known_stage = default.get(t.lower())
+                out.add(f"#     {_q(t)}: {known_stage or 'TODO'}",
+                        "as in the default map" if known_stage else "not in the default map")
+            if len(tps) > _MAX_VALUES:
+                out.add("", f"… and {len(tps) - _MAX_VALUES} more touchpoint values in the first {len(df):,} rows")
+        conv = {x.lower() for x in DEFAULT_CONVERSION_TOUCHPOINTS}
+        if "conversion" not in cols and not any(t.lower() in conv for t in tps):
+            out.add("# conversion_touchpoints: [TODO]",
+                    f"the touchpoint value(s) that are a conversion (default: "
+                    f"{', '.join(DEFAULT_CONVERSION_TOUCHPOINTS)}, which this file does not have)")
+    if "segment" not in cols:
+        out.add("# defaults: {segment: all}", "a constant for a column the file lacks (here: the segment of every row)")
+    return out.text()
