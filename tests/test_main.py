@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 
@@ -30,3 +33,84 @@ def test_report_cli_refuses_unknown_segment(tmp_path, capsys):
     code = main(["report", "--segments", str(seg), "--segment", "nope", "--out", str(tmp_path / "r")])
     assert code == 2
     assert "unknown segment" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------------------------ check
+CHECK_CSV = (
+    "when;who;cookie;medium;action;amount\n"
+    "01.03.2024 09:00;u1;c1;email;site_visit;\n"
+    "01.03.2024 09:05;u1;c2;email;purchase;12,50\n"
+    "02.03.2024 10:00;;c2;store;store_visit;\n"       # only the cookie: joins u1 through c2
+    "03.03.2024 11:00;u2;;paid_search;ad_impression;\n"
+    "31.02.2024 11:00;u3;;paid_search;site_visit;\n"  # no 31 February: quarantined
+    "04.03.2024 12:00;u2;;direct;brochure;\n"         # not in the stage map: no stage
+)
+CHECK_MAP = (
+    "read: {delimiter: ';', decimal: ','}\n"
+    "columns: {timestamp: when, user_id: who, cookie_id: cookie, channel: medium, touchpoint: action, revenue: amount}\n"
+    "timestamp: {format: '%d.%m.%Y %H:%M', timezone: Europe/Berlin}\n"
+)
+
+
+def _check_files(tmp_path):
+    data, cmap = tmp_path / "export.csv", tmp_path / "map.yml"
+    data.write_text(CHECK_CSV)
+    cmap.write_text(CHECK_MAP)
+    return data, cmap
+
+
+def test_check_reports_accounting_columns_and_persons(tmp_path, capsys):
+    data, cmap = _check_files(tmp_path)
+    qfile = tmp_path / "out" / "quarantine.csv"
+    code = main(["check", "--data", str(data), "--mapping", str(cmap), "--quarantine", str(qfile)])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "rows read 6 = kept 5 + quarantined 1" in out
+    assert re.search(r"unparseable timestamp\s+1\s+e\.g\. row 6 \(timestamp\)", out)
+    assert re.search(r"timestamp\s+from your column 'when'", out)
+    assert re.search(r"stage\s+derived from the touchpoint by the stage map\s+4\n", out)  # brochure has none
+    assert re.search(r"online\s+derived from the channel", out)
+    assert re.search(r"user_id\s+from your column 'who'\s+4 rows\s+2 distinct", out)
+    assert re.search(r"cookie_id\s+from your column 'cookie'\s+3 rows\s+2 distinct", out)
+    assert "stages: Think 2, Do 1, See 1, (none) 1" in out
+    assert "channels: email 2, store 1, paid_search 1, direct 1" in out
+    assert "conversions: 1 (revenue 12.50)" in out
+    assert "persons after stitching: 2 " in out  # u1 + c1 + c2, and u2
+    q = pd.read_csv(qfile)
+    assert q["row"].tolist() == [6] and q["who"].tolist() == ["u3"]
+    assert "31.02.2024" in q["reason"].iloc[0]
+
+
+def test_check_exits_2_with_the_data_error(tmp_path, capsys):
+    data, cmap = _check_files(tmp_path)
+    cmap.write_text(CHECK_MAP.replace("channel: medium", "channel: medum"))
+    assert main(["check", "--data", str(data), "--mapping", str(cmap)]) == 2
+    err = capsys.readouterr().err
+    assert "source column 'medum'" in err and "did you mean 'medium'" in err
+    assert main(["check", "--data", str(tmp_path / "nope.csv")]) == 2
+    assert "file not found" in capsys.readouterr().err
+
+
+def test_check_a_sources_file(capsys):
+    from analysis.sources.combine import read_sources
+
+    spec = Path(__file__).parent / "fixtures" / "sources" / "crm" / "sources.yml"
+    assert main(["check", "--data", str(spec)]) == 0
+    out = capsys.readouterr().out
+    s = read_sources(spec).summary
+    assert f"rows read {s['rows_read']:,} = kept {s['rows_kept']:,} + quarantined {s['rows_quarantined']:,}" in out
+    for name in ("web", "crm_contacts", "crm_deals", "tickets", "nps", "offline"):
+        assert re.search(rf"^\s*{name}\s", out, flags=re.M), name
+    assert re.search(r"email_hash\s+from the sources", out)
+    # a sources file names its maps itself
+    assert main(["check", "--data", str(spec), "--mapping", "x.yml"]) == 2
+
+
+def test_check_suggest_mapping_prints_a_map_that_loads(tmp_path, capsys):
+    data, _ = _check_files(tmp_path)
+    assert main(["check", "--data", str(data), "--suggest-mapping"]) == 0
+    text = capsys.readouterr().out
+    (tmp_path / "suggested.yml").write_text(text)
+    res = read_events(data, tmp_path / "suggested.yml")
+    assert res.summary["rows_read"] == 6
+    assert main(["check", "--data", str(data), "--suggest-mapping", "--mapping", "m.yml"]) == 2

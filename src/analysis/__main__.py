@@ -4,6 +4,9 @@ Commands
 --------
 synth   write synthetic touchpoints with known ground truth (the sample data)
 report  run the report notebooks for each segment into reports/<run-id>/ (+ index.html)
+check   load a data file as the reports would and say what was found: rows read = kept +
+        quarantined and why, columns, identifiers, stages, channels, persons; or, with
+        --suggest-mapping, print a starter column map for it (docs/bring-your-own-data.md)
 """
 
 from __future__ import annotations
@@ -39,6 +42,153 @@ def _report(args) -> int:
     return main_report(args)
 
 
+# ------------------------------------------------------------------------------------------ check
+#: Where a canonical column comes from when neither the column map nor the file names it.
+_DERIVED = {
+    "event_id": "generated as '<file>:<row>'",
+    "online": "derived from the channel (store, call_center, … are offline)",
+    "stage": "derived from the touchpoint by the stage map",
+    "segment": "'all' for every row",
+}
+
+
+def _header(data: Path, cmap) -> list[str]:
+    """The column names of a CSV/Parquet file (empty when they cannot be read)."""
+    try:
+        if data.name.lower().endswith((".parquet", ".pq")):
+            import pyarrow.parquet as pq
+
+            return [str(c) for c in pq.read_schema(data).names]
+        import pandas as pd
+
+        enc = "utf-8-sig" if cmap.encoding.lower().replace("_", "-") in ("utf-8", "utf8") else cmap.encoding
+        return [str(c) for c in pd.read_csv(data, nrows=0, sep=cmap.delimiter, encoding=enc).columns]
+    except Exception:  # noqa: BLE001 - only used to say where a column came from
+        return []
+
+
+def _counts(s, limit: int = 12) -> str:
+    """``"a 120, b 80, … (3 more)"``; missing values counted as ``(none)``."""
+    vc = s.astype("object").where(s.notna(), "(none)").value_counts(sort=True)
+    parts = [f"{k} {v:,}" for k, v in vc.head(limit).items()]
+    return ", ".join(parts) + (f", … ({len(vc) - limit} more)" if len(vc) > limit else "")
+
+
+def _describe(data: Path, mapping: str | None, loaded, stitched) -> str:
+    """The text ``check`` prints for a loaded data file."""
+    import pandas as pd
+
+    from analysis.prepared import is_sources_file
+    from analysis.schema import CANONICAL_COLUMNS
+    from analysis.sources import ColumnMap
+
+    s = loaded.summary
+    ev = loaded.events
+    lines = [f"{data}" + (f" with column map {mapping}" if mapping else ""), ""]
+    lines.append(f"rows read {s['rows_read']:,} = kept {s['rows_kept']:,} + quarantined {s['rows_quarantined']:,}")
+    if s.get("sources"):
+        from analysis.sources.combine import source_counts
+
+        lines += ["", "per source:", source_counts(loaded).fillna("").to_string(index=False)]
+    if s["rows_quarantined"]:
+        lines += ["", "quarantined rows by reason (--quarantine FILE.csv writes every one):"]
+        rep = loaded.report()
+        width = max(len(r) for r in rep["reason"])
+        for r in rep.itertuples(index=False):  # one line per reason (a handful)
+            where = f" ({r.column})" if isinstance(r.column, str) and r.column else ""
+            lines.append(f"  {r.reason:<{width}} {r.rows:>7,}   e.g. row {r.example_row}{where}: {r.example}")
+    if s.get("notes"):
+        lines += ["", "notes:"] + [f"  - {n}" for n in s["notes"]]
+
+    sources = is_sources_file(data)
+    cmap = ColumnMap() if sources else ColumnMap.coerce(mapping)
+    header = [] if sources else _header(data, cmap)
+
+    def origin(c: str, filled: int) -> str:
+        if sources:
+            return "from the sources" if filled else "absent"
+        if c in cmap.columns:
+            return f"from your column '{cmap.columns[c]}'"
+        if c in cmap.defaults:
+            return f"default {cmap.defaults[c]!r}"
+        if c in header:
+            return "as named in the file"
+        if c == "conversion":
+            return f"derived from the touchpoint ({', '.join(cmap.conversion_touchpoints)})"
+        return _DERIVED.get(c, "absent (no such column)")
+
+    ids = list(s.get("identifiers") or [])
+    lines += ["", "columns (canonical column, where it came from, rows with a value of the rows kept):"]
+    for c in [c for c in CANONICAL_COLUMNS if c not in ids]:
+        filled = int(ev[c].notna().sum()) if c in ev.columns else 0
+        lines.append(f"  {c:<11} {origin(c, filled):<62} {filled:>9,}")
+    extra = [c for c in ev.columns if c not in CANONICAL_COLUMNS and c not in ids]
+    lines.append(f"  other columns, kept as attributes: {', '.join(extra) if extra else '(none)'}")
+
+    lines += ["", "identifiers (where from, rows with a value, distinct values):"]
+    present = [c for c in ids if c in ev.columns and ev[c].notna().any()]
+    for c in present:
+        lines.append(f"  {c:<11} {origin(c, 1):<40} {int(ev[c].notna().sum()):>9,} rows {int(ev[c].nunique()):>9,} distinct")
+    absent = [c for c in ids if c not in present]
+    if absent:
+        lines.append(f"  not in the data: {', '.join(absent)}")
+    if len(ev):
+        n_conv = int(ev["conversion"].sum())
+        lines += ["", f"stages: {_counts(ev['stage'])}",
+                  f"channels: {_counts(ev['channel'])}",
+                  f"touchpoints: {_counts(ev['touchpoint'])}",
+                  f"segments: {_counts(ev['segment'])}",
+                  f"conversions: {n_conv:,}"
+                  + (f" (revenue {pd.to_numeric(ev['revenue']).sum():,.2f})" if ev["revenue"].notna().any() else "")
+                  + ("; none: name the touchpoints that are conversions under conversion_touchpoints in the column "
+                     "map (or map a conversion column)" if n_conv == 0 else ""),
+                  f"time span (UTC): {ev['timestamp'].min():%Y-%m-%d %H:%M} to {ev['timestamp'].max():%Y-%m-%d %H:%M}"]
+    if stitched is not None:
+        st = stitched.summary
+        lines += ["", f"persons after stitching: {st['persons']:,} (from {st['identifiers']:,} identifier values; "
+                      f"{st['blocked']:,} blocked as shared or placeholder; "
+                      f"{st['rows_without_person']:,} rows without a person)"]
+    else:
+        lines += ["", "persons after stitching: none (no row was kept)"]
+    return "\n".join(lines)
+
+
+def _check(args) -> int:
+    from analysis.schema import DataError
+
+    data = Path(args.data)
+    logging.getLogger().setLevel(logging.WARNING)  # the report goes to stdout; no progress lines
+    try:
+        if args.suggest_mapping:
+            from analysis.prepared import is_sources_file
+            from analysis.sources.suggest import suggest_mapping
+
+            if args.mapping:
+                raise DataError("--suggest-mapping writes a new column map; it does not read one",
+                                column="mapping", fix="drop --mapping, or drop --suggest-mapping to check the map")
+            if is_sources_file(data):
+                raise DataError("--suggest-mapping reads one CSV or Parquet export, not a sources file",
+                                file=str(data), fix="run it on each export the sources file lists")
+            sys.stdout.write(suggest_mapping(data))
+            return 0
+        from analysis.identity import stitch
+        from analysis.prepared import load
+
+        loaded = load(data, args.mapping)  # never cached: check reads the file as it is now
+        stitched = stitch(loaded.events) if len(loaded.events) else None
+        if args.quarantine:
+            out = Path(args.quarantine)
+            out.parent.mkdir(parents=True, exist_ok=True)
+            loaded.quarantine.to_csv(out, index=False)
+    except DataError as exc:
+        print(f"cannot use the data:\n{exc}", file=sys.stderr)
+        return 2
+    print(_describe(data, args.mapping, loaded, stitched))
+    if args.quarantine:
+        print(f"\nwrote {len(loaded.quarantine):,} quarantined rows to {args.quarantine}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m analysis", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -68,6 +218,20 @@ def build_parser() -> argparse.ArgumentParser:
                    help="finish an interrupted run (a run id, or 'latest': the newest incomplete run) "
                         "with its recorded settings, keeping the reports already written")
     r.set_defaults(func=_report)
+
+    c = sub.add_parser("check", help="load a data file and say what was found (or --suggest-mapping)",
+                       description="Load a data file as the reports would (not cached) and report rows read = "
+                                   "kept + quarantined, the reasons, the columns found or derived, identifiers, "
+                                   "stages, channels and persons after stitching. Exit status 0 when the file "
+                                   "loads (even with quarantined rows), 2 when it cannot be used.")
+    c.add_argument("--data", required=True,
+                   help="touchpoint file (CSV/Parquet), or a sources file (YAML) listing several exports")
+    c.add_argument("--mapping", default=None, help="YAML column map for the data file")
+    c.add_argument("--quarantine", metavar="OUT.csv", default=None,
+                   help="write the quarantined rows (row, reason, column, source values) to this CSV")
+    c.add_argument("--suggest-mapping", action="store_true",
+                   help="print a starter column map (YAML) guessed from the file's columns and values")
+    c.set_defaults(func=_check)
     return p
 
 
