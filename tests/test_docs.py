@@ -35,8 +35,9 @@ An HTML comment (invisible when the Markdown is rendered) right before a fenced 
 Then the test checks what the walkthrough promises: ``check`` accounts for every row (rows read
 = kept + quarantined, with the four planted problems quarantined and written by
 ``--quarantine``), and the report ran: ``reports/latest/index.html``, one HTML per notebook,
-a complete manifest naming the data and the map, and the segment's journeys equal to a count
-computed here with plain pandas from the CSV.
+a complete manifest naming the data and the map, and the segment's journeys (in the notebook's
+text and in the headline figures) and conversions equal to counts computed here with plain
+pandas from the CSV.
 """
 
 from __future__ import annotations
@@ -212,6 +213,14 @@ def journeys_by_hand(csv: Path, segment_value: str, inactivity_days: float = 30)
     return int(new.sum())
 
 
+def purchases_by_hand(csv: Path, segment_value: str) -> int:
+    """Readable, distinct "Kauf" rows of one Kundengruppe (each ends a converted journey)."""
+    df = pd.read_csv(csv, sep=";", dtype=str, keep_default_na=False).drop_duplicates()
+    local = pd.to_datetime(df["Zeitpunkt"], format="%d.%m.%Y %H:%M", errors="coerce")
+    ok = local.dt.tz_localize("Europe/Berlin", nonexistent="NaT", ambiguous="NaT").notna() & (df["Kunde"] != "")
+    return int((ok & (df["Aktion"] == "Kauf") & (df["Kundengruppe"] == segment_value)).sum())
+
+
 # ------------------------------------------------------------------------------ the walkthrough
 @pytest.fixture
 def project(tmp_path):
@@ -319,9 +328,9 @@ def test_bring_your_own_data_walkthrough_gives_a_report(project):
     found = [int(m.group(1).replace(",", "")) for t in shown for m in [re.search(r"form \*\*([\d,]+)\*\* journeys", t)]
              if m]
     assert found == [expected]
-    headline = manifest["headline"].get(seg["name"], {})
-    if "journeys" in headline:  # notebook 01 records no headline figures (yet)
-        assert headline["journeys"] == expected
+    headline = manifest["headline"][seg["name"]]
+    assert headline["journeys"] == expected
+    assert headline["conversions"] == purchases_by_hand(export, value)  # every Kauf ends a converted journey
 
 
 # ------------------------------------------------------------------------------ the reference pages
