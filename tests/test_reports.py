@@ -357,3 +357,13 @@ def test_cli_params_are_checked_against_the_notebooks(tiny, capsys):
     (run,) = [p for p in out.iterdir() if p.is_dir() and not p.is_symlink()]
     params = json.loads((run / "manifest.json").read_text())["parameters"]["notebook_parameters"]
     assert params == {"seed": 7, "marker": ""}
+
+
+def test_index_shows_attention_in_red_and_escaped():
+    from analysis.reports import render_index
+
+    manifest = {"run_id": "r1", "parameters": {"data_path": "d.csv", "notebooks": ["n.ipynb"], "segments": {"a": {}}},
+                "segments": {"a": {"status": "ok", "notebooks": {"n.ipynb": {"status": "ok", "seconds": 1.0}}}},
+                "headline": {"a": {"journeys": 3, "attention": "model <b>x</b> did not converge"}}}
+    page = render_index(manifest)
+    assert "<div class=failed>model &lt;b&gt;x&lt;/b&gt; did not converge</div>" in page

@@ -243,7 +243,9 @@ def record_headline(**figures: Any) -> dict[str, Any]:
     ``CJL_HEADLINE_PATH`` (set by :func:`run_reports` for each segment); does nothing when it is
     unset (a notebook run by hand). Returns the merged figures (``figures`` when unset).
     Recognised keys: ``journeys``, ``conversion_rate`` / ``conversion_lower`` /
-    ``conversion_upper``, ``friction_stage``, ``top_channel``; others are shown as they are.
+    ``conversion_upper``, ``friction_stage``, ``top_channel``, ``attention`` (a sentence shown in
+    red under the segment's status: a part of the report that could not be shown, and why);
+    others are shown as they are.
     """
     target = os.environ.get(HEADLINE_ENV)
     if not target:
@@ -922,7 +924,7 @@ def _headline_cells(h: dict[str, Any]) -> list[str]:
 
 _KNOWN = {"journeys", "conversion_rate", "conversion_lower", "conversion_upper", "conversion_prob",
           "friction_stage", "friction_p_worst", "friction_gain", "top_channel", "top_channel_model",
-          "top_channel_conversions"}
+          "top_channel_conversions", "attention"}
 
 _CSS = """body{font-family:system-ui,sans-serif;margin:2em;max-width:80em;color:#222}
 table{border-collapse:collapse;margin:.5em 0 1.5em}td,th{border:1px solid #ccc;padding:.3em .6em;
@@ -951,8 +953,9 @@ def render_index(manifest: dict[str, Any]) -> str:
                 links.append(f"<span class=failed>{escape(stem)}</span>")
                 errors.append(f"<b>{escape(stem)}</b><pre>{escape(r.get('error', 'not run'))}</pre>")
         other = "; ".join(f"{escape(k)}: {escape(v)}" for k, v in sorted(h.items()) if k not in _KNOWN)
+        attention = (f"<div class=failed>{escape(h['attention'])}</div>" if h.get("attention") else "")
         cells = [f"<b>{escape(name)}</b>", f"<span class={'ok' if status == 'ok' else 'failed'}>{escape(status)}</span>"
-                 + "".join(errors), *_headline_cells(h), "<br>".join(links)]
+                 + "".join(errors) + attention, *_headline_cells(h), "<br>".join(links)]
         if other:
             cells[-1] += f"<div class=small>{other}</div>"
         rows.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
