@@ -1026,18 +1026,23 @@ def main_report(args) -> int:
         segs = [s for s in segs if s.name in wanted]
     try:
         settings = load_run_settings(args.segments)
-        params.update(settings["parameters"])
+        file_notebooks = settings["notebooks"] or [config.NOTEBOOKS_DIR / n for n in MAIN_NOTEBOOKS]
+        notebooks = args.notebook or settings["notebooks"] or None
+        # the file's parameters are checked against the notebooks it names, the command line's
+        # against those that run (a notebook ignores a parameter it does not declare)
+        check_parameters(settings["parameters"], file_notebooks)
+        cli: dict[str, Any] = {}
         for item in args.param or []:  # --param key=value (YAML value: 600, true, [a, b], text)
             key, sep, value = item.partition("=")
             if not sep or not key.strip():
                 raise DataError(f"--param {item!r} is not key=value", fix="e.g. --param inactivity_days=180")
-            params[key.strip()] = yaml.safe_load(value) if value.strip() else ""
+            cli[key.strip()] = yaml.safe_load(value) if value.strip() else ""
+        check_parameters(cli, notebooks or file_notebooks)
+        params.update({**settings["parameters"], **cli})
         if args.mapping:
             params["mapping_path"] = str(args.mapping)
         if args.seed is not None:
             params["seed"] = int(args.seed)
-        notebooks = args.notebook or settings["notebooks"] or None
-        check_parameters(params, notebooks or [config.NOTEBOOKS_DIR / n for n in MAIN_NOTEBOOKS])
     except DataError as exc:
         print(f"cannot run the reports:\n{exc}", file=sys.stderr)
         return 2
