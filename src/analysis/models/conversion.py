@@ -42,7 +42,7 @@ from scipy.special import expit
 from analysis.models.base import BayesianModel, ModelConfigError, Prior, interval_table
 from analysis.schema import PATH_SEP, DataError, combine_errors
 
-__all__ = ["ConversionModel", "conversion_counts"]
+__all__ = ["ConversionModel", "conversion_counts", "conversion_headline", "model_effects"]
 
 MISSING_LEVEL = "(missing)"
 
@@ -115,6 +115,10 @@ class ConversionModel(BayesianModel):
         (repeated cells are summed; other columns are ignored).
     effects : str or list of str
         Crossed grouping effects with few levels each, e.g. ``["channel", "visitor_type"]``.
+        May be empty (``[]``): every cell is then pooled towards one mean (e.g. a segment of one
+        channel, with landing pages as cells). An effect with a single level adds nothing but a
+        ridge (its ``sigma * z`` and the intercept are not identified apart) and slows NUTS:
+        drop it (:func:`model_effects`).
     cells : str or list of str, optional
         Columns of many small groups (e.g. ``"landing_page_id"``): a cell is a combination of
         effect levels and these, pooled towards its effects' mean. Default: none (a cell is a
@@ -164,8 +168,9 @@ class ConversionModel(BayesianModel):
         super().__init__(counts, model_config=model_config, sampler_config=sampler_config)
         self.effects = [effects] if isinstance(effects, str) else [str(e) for e in effects]
         self.cell_columns = [] if cells is None else [cells] if isinstance(cells, str) else [str(c) for c in cells]
-        if not self.effects:
-            raise ModelConfigError("effects: name at least one grouping column")
+        overlap = set(self.effects) & set(self.cell_columns)
+        if overlap:
+            raise ModelConfigError(f"{sorted(overlap)} named both as effect and as cells: name each column once")
         self._prepare(counts)
 
     # ------------------------------------------------------------------------------ data
@@ -201,7 +206,10 @@ class ConversionModel(BayesianModel):
             raise combine_errors(errors)
         keys = counts[cols].astype("str").fillna(MISSING_LEVEL)
         t = keys.assign(n=vals["n"].astype("int64").to_numpy(), conversions=vals["conversions"].astype("int64").to_numpy())
-        t = t.groupby(cols, sort=True, as_index=False)[["n", "conversions"]].sum()
+        if cols:
+            t = t.groupby(cols, sort=True, as_index=False)[["n", "conversions"]].sum()
+        else:  # no grouping at all: one cell of every trial
+            t = t[["n", "conversions"]].sum().to_frame().T
         t = t[t["n"] > 0].reset_index(drop=True)
         self._table = t
         self.columns = cols
@@ -284,7 +292,7 @@ class ConversionModel(BayesianModel):
             [post[f"sigma_{_var(e)}"].to_numpy()[..., None] for e in self.effects],
             [post[f"z_{_var(e)}"].to_numpy() for e in self.effects],
         )
-        mu = expit(eta)
+        mu = np.broadcast_to(expit(eta), (*eta.shape[:2], len(self.n))).copy()  # no effects: one mean
         kappa = post["kappa"].to_numpy()[..., None]
         rng = np.random.default_rng(_first_seed(self.sampler_config["random_seed"]) + 1)
         p = rng.beta(kappa * mu + self.y, kappa * (1 - mu) + self.n - self.y)
@@ -308,6 +316,22 @@ class ConversionModel(BayesianModel):
         DataFrame
             ``[*by], n, conversions, raw_rate, mean, lower, upper`` (``prob`` interval).
         """
+        groups, draws = self.rate_draws(by)
+        da = xr.DataArray(draws, dims=("chain", "draw", "group"), coords={"group": np.arange(len(groups))})
+        out = interval_table(da, name="rate", prob=prob)
+        return pd.concat([groups, out[["mean", "lower", "upper"]]], axis=1)
+
+    def rate_draws(self, by: str | list[str] | None = None) -> tuple[pd.DataFrame, np.ndarray]:
+        """Posterior draws of each group's rate (its cells' ``p`` weighted by trials), for
+        figures :meth:`rates` does not summarise (e.g. the probability that a group is best).
+
+        Returns
+        -------
+        groups : DataFrame
+            ``[*by], n, conversions, raw_rate``, one row per group (one row for ``by=None``).
+        draws : ndarray
+            ``(chain, draw, group)``, groups in the order of ``groups``.
+        """
         by = [] if by is None else [by] if isinstance(by, str) else list(by)
         bad = [c for c in by if c not in self.columns]
         if bad:
@@ -317,18 +341,15 @@ class ConversionModel(BayesianModel):
             groups = t[by].drop_duplicates().sort_values(by).reset_index(drop=True)
             codes = t[by].merge(groups.reset_index(), on=by, how="left")["index"].to_numpy()
         else:
-            groups, codes = pd.DataFrame(index=[0]), np.zeros(len(t), dtype=np.int64)
+            groups, codes = pd.DataFrame(index=range(1)), np.zeros(len(t), dtype=np.int64)
         G = len(groups)
         W = np.zeros((len(t), G))
         W[np.arange(len(t)), codes] = self.n
         n_g = W.sum(0)
         p = self._require_fit().posterior["p"].to_numpy()
-        da = xr.DataArray((p @ W) / n_g, dims=("chain", "draw", "group"), coords={"group": np.arange(G)})
-        out = interval_table(da, name="rate", prob=prob)
         conv_g = np.bincount(codes, weights=self.y, minlength=G)
-        stats = pd.DataFrame({"n": n_g.astype("int64"), "conversions": conv_g.astype("int64"), "raw_rate": conv_g / n_g})
-        return pd.concat([groups.reset_index(drop=True) if by else pd.DataFrame(index=range(1)), stats,
-                          out[["mean", "lower", "upper"]]], axis=1)
+        groups = groups.assign(n=n_g.astype("int64"), conversions=conv_g.astype("int64"), raw_rate=conv_g / n_g)
+        return groups, (p @ W) / n_g
 
     def level_rates(self, effect: str, prob: float = 0.9) -> pd.DataFrame:
         """Mean rate of a *typical* cell at each level of one effect, the other effects at their
@@ -359,3 +380,91 @@ class ConversionModel(BayesianModel):
         sp = self.spreads().rename(columns={"parameter": "quantity"}).drop(columns="levels")
         cols = ["quantity", "n", "conversions", "raw_rate", "mean", "lower", "upper"]
         return pd.concat([overall, sp], ignore_index=True).reindex(columns=cols)
+
+
+def model_effects(counts: pd.DataFrame, effects: list[str], *, min_levels: int = 2) -> list[str]:
+    """The effects worth modelling: those of ``effects`` with at least ``min_levels`` levels
+    among the groups of ``counts`` that have trials. A segment of one channel has one
+    ``first_channel`` level, and a one-level effect only adds a ridge to the posterior
+    (:class:`ConversionModel`).
+
+    Examples
+    --------
+    >>> c = pd.DataFrame({"ch": ["a", "a"], "vt": ["new", "old"], "n": [3, 4], "conversions": [1, 0]})
+    >>> model_effects(c, ["ch", "vt"])
+    ['vt']
+    """
+    has = counts[pd.to_numeric(counts["n"], errors="coerce") > 0] if "n" in counts else counts
+    return [e for e in effects if has[e].astype("str").fillna(MISSING_LEVEL).nunique() >= min_levels]
+
+
+def conversion_headline(
+    model: ConversionModel, journeys: pd.DataFrame | None = None, *, channel: str | None = None,
+    min_journeys: int = 30, prob: float = 0.9,
+) -> dict[str, Any]:
+    """Headline figures of a fitted :class:`ConversionModel` for a report's index page.
+
+    Parameters
+    ----------
+    model : ConversionModel
+        Fitted on one segment's journeys (one trial per journey).
+    journeys : DataFrame, optional
+        The same journeys (:attr:`analysis.Journeys.journeys`: ``converted``, ``duration_days``)
+        for the median days to conversion.
+    channel : str, optional
+        A column of the model (effect or cells) whose best level is named.
+    min_journeys : int, default 30
+        Levels of ``channel`` with fewer trials are not candidates: a channel of three journeys
+        that all converted is no headline.
+    prob : float, default 0.9
+        Interval probability.
+
+    Returns
+    -------
+    dict
+        - ``journeys``, ``conversions``: the model's trials and conversions (int);
+        - ``conversion_rate``, ``conversion_lower``, ``conversion_upper``, ``conversion_prob``:
+          posterior mean and ``prob`` interval of the rate of all the model's trials (every cell's
+          ``p`` weighted by its trials, draw by draw: the segment's rate over its groups);
+        - ``median_days_to_conversion``: median ``duration_days`` (first touch → conversion) of
+          the converted journeys, a plain descriptive figure (when ``journeys`` has any);
+        - ``highest_rate_channel`` and its ``_rate``, ``_lower``, ``_upper``, ``_journeys`` and
+          ``_p_best`` (share of draws in which it has the highest rate of the candidates), when
+          ``channel`` is given and a level has ``min_journeys`` trials.
+
+    Examples
+    --------
+    >>> conversion_headline(model, jr.journeys, channel="first_channel")    # doctest: +SKIP
+    {'journeys': 3725, 'conversions': 792, 'conversion_rate': 0.213, ...}
+    """
+    overall, draws = model.rate_draws()
+    lo, hi = (1 - prob) / 2, 1 - (1 - prob) / 2
+    d = draws[..., 0].ravel()
+    out: dict[str, Any] = {
+        "journeys": int(overall["n"].iloc[0]),
+        "conversions": int(overall["conversions"].iloc[0]),
+        "conversion_rate": float(d.mean()),
+        "conversion_lower": float(np.quantile(d, lo)),
+        "conversion_upper": float(np.quantile(d, hi)),
+        "conversion_prob": float(prob),
+    }
+    if journeys is not None:
+        won = journeys.loc[journeys["converted"].astype(bool), "duration_days"]
+        if len(won):
+            out["median_days_to_conversion"] = float(won.median())
+    if channel is not None:
+        groups, draws = model.rate_draws(channel)
+        ok = np.flatnonzero(groups["n"].to_numpy() >= min_journeys)
+        if len(ok):
+            cand = draws[..., ok].reshape(-1, len(ok))
+            best = int(np.argmax(cand.mean(0)))
+            g = cand[:, best]
+            out |= {
+                "highest_rate_channel": str(groups[channel].iloc[ok[best]]),
+                "highest_rate_channel_rate": float(g.mean()),
+                "highest_rate_channel_lower": float(np.quantile(g, lo)),
+                "highest_rate_channel_upper": float(np.quantile(g, hi)),
+                "highest_rate_channel_journeys": int(groups["n"].iloc[ok[best]]),
+                "highest_rate_channel_p_best": float((cand.argmax(1) == best).mean()),
+            }
+    return out
