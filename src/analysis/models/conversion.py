@@ -24,7 +24,7 @@ the number of cells, not of trials.
 >>> counts = conversion_counts(jr.journeys, ["first_channel", "landing_page_id"])  # doctest: +SKIP
 >>> model = ConversionModel(counts, effects=["first_channel"], cells=["landing_page_id"])  # doctest: +SKIP
 >>> model.fit()                                                                    # doctest: +SKIP
->>> model.rates("first_channel")       # per level: n, conversions, raw rate, posterior rate
+>>> model.rates("first_channel")  # per level: n, conversions, raw rate, posterior rate  # doctest: +SKIP
 """
 
 from __future__ import annotations
