@@ -151,8 +151,28 @@ def test_model_without_effects_pools_cells_towards_one_mean():
     # no effects and no cells: one cell of every trial
     one = ConversionModel(counts, effects=[])
     assert one.n.tolist() == [60] and one.y.tolist() == [17]
+    assert not one.cell_spread and one._check_vars == ["intercept"]
     with pytest.raises(Exception, match="both as effect and as cells"):
         ConversionModel(counts, effects="page", cells="page")
+
+
+def test_one_effect_without_cells_has_no_cell_spread():
+    """A cell is a level: kappa would duplicate sigma, so the model is binomial-logit (p = mu)."""
+    counts = pd.DataFrame({"channel": ["a", "a", "b"], "n": [10, 30, 20], "conversions": [1, 6, 10]})
+    m = ConversionModel(counts, effects="channel")
+    assert not m.cell_spread and m.n.tolist() == [40, 20]  # rows of one level are one cell
+    assert "kappa" not in m._check_vars
+    model = m.build_model()
+    assert "kappa" not in model.named_vars and "sigma_channel" in model.named_vars
+    # the likelihood is the binomial's: at intercept 0, sigma 1, z = (0, log 3) -> p = 1/2, 3/4
+    point = {"intercept": 0.0, "sigma_channel_log__": 0.0, "z_channel": np.array([0.0, np.log(3.0)])}
+    got = model.compile_fn(model.potentiallogp, inputs=model.value_vars, on_unused_input="ignore")(point)
+    assert float(got) == pytest.approx(7 * np.log(0.5) + 33 * np.log(0.5) + 10 * np.log(0.75) + 10 * np.log(0.25))
+    post = {"intercept": np.zeros((1, 2)), "sigma_channel": np.ones((1, 2)), "z_channel": np.zeros((1, 2, 2))}
+    idata = m._postprocess(az.from_dict(posterior=post, dims={"z_channel": ["level_channel"]}))
+    assert np.array_equal(idata.posterior["p"].to_numpy(), idata.posterior["mu"].to_numpy())
+    # with cells or two effects, the cells keep their spread
+    assert ConversionModel(counts.assign(page=["p", "q", "p"]), effects="channel", cells="page").cell_spread
 
 
 # ------------------------------------------------------------------------ recovery (slow)

@@ -114,6 +114,10 @@ def test_plot_time_to_conversion_steps_share_converted():
     assert list(steps[1].get_xdata()) == [0.0, 1.0, 4.0]
     assert list(steps[1].get_ydata()) == pytest.approx([0.0, 0.25, 0.625])
     assert sum(isinstance(c, ErrorbarContainer) for c in ax.containers) == 2  # a model per group
+    ax = plotting.plot_time_to_conversion(km, by="g", model=model, max_days=10)
+    assert ax.get_xlim() == (0, 10)
+    dots = [c for c in ax.containers if isinstance(c, ErrorbarContainer)]
+    assert [len(c.lines[0].get_xdata()) for c in dots] == [1, 1]  # day 30 is beyond the axis
     ax = plotting.plot_time_to_conversion(km[km["g"] == "a"].drop(columns="g"), top=1)
     assert [ln.get_label() for ln in ax.lines if not ln.get_label().startswith("_")] == ["all (4)"]
     ax = plotting.plot_time_to_conversion(km, by="g", top=1)

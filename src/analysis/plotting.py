@@ -222,7 +222,8 @@ def plot_time_to_conversion(km: pd.DataFrame, *, by: str | None = None, model: p
 
     ``km`` is :func:`analysis.survival.kaplan_meier` (``[by], days, at_risk, …, survival``);
     ``model`` is :meth:`CureTimeModel.closed_by` (``group, days, mean, lower, upper``; with
-    ``by=None`` its single group). ``top`` keeps the groups with the most journeys.
+    ``by=None`` its single group). ``top`` keeps the groups with the most journeys;
+    ``max_days`` ends the axis there (and leaves out the model's dots beyond it).
 
     Examples
     --------
@@ -239,6 +240,8 @@ def plot_time_to_conversion(km: pd.DataFrame, *, by: str | None = None, model: p
         ax.step(x, yv, where="post", color=palette[i], label=f"{_short(str(g), 30)} ({int(n):,})")
         if model is not None:
             m = model[model["group"] == g] if by else model
+            if max_days is not None:
+                m = m[m["days"] <= max_days]
             if len(m):
                 ax.errorbar(m["days"], m["mean"], yerr=[m["mean"] - m["lower"], m["upper"] - m["mean"]], fmt="o",
                             color=palette[i], ms=4, capsize=2)
@@ -250,7 +253,7 @@ def plot_time_to_conversion(km: pd.DataFrame, *, by: str | None = None, model: p
     shown = f", the {len(groups)} largest" if by and km[by].nunique() > len(groups) else ""
     dots = "; dots: model, 90% interval" if model is not None else ""
     ax.set_title(f"Time to conversion (Kaplan–Meier{dots}{shown})")
-    ax.legend(fontsize=8, title=f"{by} (journeys)" if by else None)
+    ax.legend(fontsize=8, title=f"{by} (journeys)" if by else None, loc="upper left", bbox_to_anchor=(1.01, 1))
     return ax
 
 

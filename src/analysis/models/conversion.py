@@ -21,6 +21,11 @@ rows. A landing page with two leads is pulled towards its channel's mean; a chan
 thousand is not. The likelihood is on the counts (sufficient statistics): the cost grows with
 the number of cells, not of trials.
 
+With a single effect and no cells columns (or no grouping at all) every cell *is* a level: the
+beta layer would describe the same spread as ``sigma`` (a ridge between ``kappa`` and ``sigma``
+that NUTS mixes poorly: r-hat 1.02 on the sample's ten channels), so it is left out and
+``p[cell] = mu[cell]`` (a binomial-logit model; no ``kappa``).
+
 >>> counts = conversion_counts(jr.journeys, ["first_channel", "landing_page_id"])  # doctest: +SKIP
 >>> model = ConversionModel(counts, effects=["first_channel"], cells=["landing_page_id"])  # doctest: +SKIP
 >>> model.fit()                                                                    # doctest: +SKIP
@@ -122,7 +127,8 @@ class ConversionModel(BayesianModel):
     cells : str or list of str, optional
         Columns of many small groups (e.g. ``"landing_page_id"``): a cell is a combination of
         effect levels and these, pooled towards its effects' mean. Default: none (a cell is a
-        combination of effect levels; cell-level spread is then their interaction).
+        combination of effect levels; cell-level spread is then their interaction; with one
+        effect there is none, and ``kappa`` is left out: see the module docstring).
     model_config : dict, optional
         - ``intercept`` : Prior, default ``Normal(mu=0, sigma=2.5)`` — log-odds of a typical cell.
         - ``sigma`` : Prior, default ``HalfNormal(sigma=1)`` — spread (log-odds) of each effect's
@@ -172,6 +178,8 @@ class ConversionModel(BayesianModel):
         if overlap:
             raise ModelConfigError(f"{sorted(overlap)} named both as effect and as cells: name each column once")
         self._prepare(counts)
+        #: whether cells scatter around their mean (``kappa``): not when a cell is one effect level
+        self.cell_spread = bool(self.cell_columns) or len(self.effects) >= 2
 
     # ------------------------------------------------------------------------------ data
     def _prepare(self, counts: pd.DataFrame) -> None:
@@ -234,7 +242,7 @@ class ConversionModel(BayesianModel):
 
     @property
     def _check_vars(self) -> list[str]:  # type: ignore[override]
-        return ["intercept", "kappa", *[f"sigma_{_var(e)}" for e in self.effects],
+        return ["intercept", *(["kappa"] if self.cell_spread else []), *[f"sigma_{_var(e)}" for e in self.effects],
                 *[f"z_{_var(e)}" for e in self.effects]]
 
     # ----------------------------------------------------------------------------- model
@@ -244,10 +252,9 @@ class ConversionModel(BayesianModel):
         base = float(np.log(pooled / (1 - pooled)))
         points = []
         for _ in range(chains):
-            start: dict[str, np.ndarray] = {
-                "intercept": np.asarray(base + rng.normal(0, 0.1)),
-                "kappa": np.asarray(np.exp(rng.uniform(np.log(10.0), np.log(100.0)))),
-            }
+            start: dict[str, np.ndarray] = {"intercept": np.asarray(base + rng.normal(0, 0.1))}
+            if self.cell_spread:
+                start["kappa"] = np.asarray(np.exp(rng.uniform(np.log(10.0), np.log(100.0))))
             for e in self.effects:
                 start[f"sigma_{_var(e)}"] = np.asarray(rng.uniform(0.2, 0.8))
                 start[f"z_{_var(e)}"] = rng.normal(0, 0.1, len(self.levels[e]))
@@ -262,7 +269,8 @@ class ConversionModel(BayesianModel):
 
     def build_model(self):
         """The PyMC model (see the module docstring): one beta-binomial ``Potential`` over the
-        cells (the binomial coefficient is a constant and left out)."""
+        cells — binomial without :attr:`cell_spread` — (the binomial coefficient is a constant
+        and left out)."""
         import pymc as pm
         from pytensor.tensor.special import betaln
 
@@ -271,19 +279,25 @@ class ConversionModel(BayesianModel):
         n, y = self.n.astype(float), self.y.astype(float)
         with pm.Model(coords=coords) as model:
             intercept = cfg["intercept"].create("intercept")
-            kappa = cfg["kappa"].create("kappa")
             sigmas, zs = [], []
             for e in self.effects:
                 v = _var(e)
                 sigmas.append(cfg["sigma"].create(f"sigma_{v}"))
                 zs.append(pm.Normal(f"z_{v}", 0.0, 1.0, dims=f"level_{v}"))
-            mu = pm.math.sigmoid(self._eta(intercept, sigmas, zs))
-            a, b = kappa * mu, kappa * (1.0 - mu)
-            pm.Potential("loglik", (betaln(a + y, b + n - y) - betaln(a, b)).sum())
+            eta = self._eta(intercept, sigmas, zs)
+            if self.cell_spread:
+                kappa = cfg["kappa"].create("kappa")
+                mu = pm.math.sigmoid(eta)
+                a, b = kappa * mu, kappa * (1.0 - mu)
+                pm.Potential("loglik", (betaln(a + y, b + n - y) - betaln(a, b)).sum())
+            else:  # a cell is a level: binomial on the logit
+                # log sigmoid(eta) = -log1pexp(-eta), log (1 - sigmoid(eta)) = -log1pexp(eta)
+                pm.Potential("loglik", -(y * pm.math.log1pexp(-eta) + (n - y) * pm.math.log1pexp(eta)).sum())
         return model
 
     def _postprocess(self, idata: az.InferenceData) -> az.InferenceData:
-        """Add every cell's mean (``mu``) and its exact conditional draw of ``p`` (chain, draw, cell)."""
+        """Add every cell's mean (``mu``) and its exact conditional draw of ``p`` (chain, draw,
+        cell); ``p = mu`` without :attr:`cell_spread`."""
         from analysis.models.base import _first_seed
 
         post = idata.posterior
@@ -293,9 +307,12 @@ class ConversionModel(BayesianModel):
             [post[f"z_{_var(e)}"].to_numpy() for e in self.effects],
         )
         mu = np.broadcast_to(expit(eta), (*eta.shape[:2], len(self.n))).copy()  # no effects: one mean
-        kappa = post["kappa"].to_numpy()[..., None]
-        rng = np.random.default_rng(_first_seed(self.sampler_config["random_seed"]) + 1)
-        p = rng.beta(kappa * mu + self.y, kappa * (1 - mu) + self.n - self.y)
+        if self.cell_spread:
+            kappa = post["kappa"].to_numpy()[..., None]
+            rng = np.random.default_rng(_first_seed(self.sampler_config["random_seed"]) + 1)
+            p = rng.beta(kappa * mu + self.y, kappa * (1 - mu) + self.n - self.y)
+        else:
+            p = mu.copy()
         dims = ("chain", "draw", "cell")
         idata.posterior = post.assign(mu=(dims, mu), p=(dims, p)).assign_coords(cell=np.arange(len(self.n)))
         return idata
@@ -366,12 +383,13 @@ class ConversionModel(BayesianModel):
         levels, mean, lower, upper."""
         post = self._require_fit().posterior
         names = [(f"sigma: {e}", f"sigma_{_var(e)}", len(self.levels[e])) for e in self.effects]
-        names.append(("kappa: cells", "kappa", len(self.n)))
+        if self.cell_spread:
+            names.append(("kappa: cells", "kappa", len(self.n)))
         rows = []
         for label, var, k in names:
             t = interval_table(post[var].expand_dims(parameter=[label]), name=var, prob=prob)
             rows.append({"parameter": label, "levels": k, **t[["mean", "lower", "upper"]].iloc[0].to_dict()})
-        return pd.DataFrame(rows)
+        return pd.DataFrame(rows, columns=["parameter", "levels", "mean", "lower", "upper"])
 
     def summary(self) -> pd.DataFrame:
         """The overall posterior rate (all trials) beside the raw rate, then each effect's spread
