@@ -83,6 +83,35 @@ def test_stage_durations_censoring(built):
     assert len(d) == n_runs["n"].sum()
 
 
+def test_time_to_conversion_by_hand(make_events):
+    # person a: display 1 Jan, direct 3 Jan 12:00 (conversion) -> 2.5 days, not censored; then
+    #           email 4 Jan alone (a drop-off by 1 Mar): censored at as_of, 57 days
+    # person b: social 20 Feb, still open on 1 Mar (2024 is a leap year): censored at 10 days
+    ev = stitch_identities(make_events([
+        {"timestamp": "2024-01-01", "channel": "display", "user_id": "a", "region": "north"},
+        {"timestamp": "2024-01-03 12:00", "channel": "direct", "user_id": "a", "conversion": True,
+         "stage": "Do", "region": "south"},
+        {"timestamp": "2024-01-04", "channel": "email", "user_id": "a", "region": "east"},
+        {"timestamp": "2024-02-20", "channel": "social", "user_id": "b", "region": "west"},
+    ]))
+    jr = build_journeys(ev, inactivity_days=14, as_of="2024-03-01")
+    t = jr.time_to_conversion(by=["first_channel", "region"])
+    assert list(t.columns) == ["first_channel", "region", "person_id", "journey_index", "outcome",
+                               "duration_days", "censored"]
+    t = t.sort_values("duration_days").reset_index(drop=True)
+    assert t["first_channel"].tolist() == ["display", "social", "email"]
+    assert t["region"].tolist() == ["north", "west", "east"]  # the first touchpoint's value
+    assert t["outcome"].tolist() == ["converted", "open", "dropoff"]
+    assert t["duration_days"].tolist() == pytest.approx([2.5, 10.0, 57.0])
+    assert t["censored"].tolist() == [False, True, True]
+    # as_of before a journey's last touch: censored at that touch, never a negative time
+    early = build_journeys(ev, inactivity_days=14, as_of="2024-01-02").time_to_conversion()
+    assert (early["duration_days"] >= 0).all()
+    assert early.loc[early["censored"], "duration_days"].sort_values().tolist() == pytest.approx([0.0, 0.0])
+    with pytest.raises(DataError, match="not an attribute"):
+        jr.time_to_conversion(by="nope")
+
+
 def _one_person(make_events, rows):
     return stitch_identities(make_events([{**r, "user_id": "u1"} for r in rows]))
 

@@ -80,6 +80,101 @@ def test_rates_weight_cells_by_trials():
     assert overall["mean"].item() == pytest.approx((1 + 6 + 10) / 60 + 0.005)
 
 
+def _headline_model():
+    # channel x: pages p1 (10 trials), p2 (30); channel y: p1 (20); channel z: 5 trials (too few)
+    counts = pd.DataFrame({
+        "channel": ["x", "x", "y", "z"], "page": ["p1", "p2", "p1", "p3"],
+        "n": [10, 30, 20, 5], "conversions": [1, 6, 10, 5],
+    })
+    m = ConversionModel(counts, effects="channel", cells="page")
+    # 2 chains x 3 draws of the four cells' p (cells sorted by channel, page as above)
+    p = np.array([
+        [[0.10, 0.20, 0.50, 0.9], [0.12, 0.22, 0.40, 0.9], [0.08, 0.18, 0.45, 0.9]],
+        [[0.11, 0.40, 0.30, 0.9], [0.09, 0.21, 0.55, 0.9], [0.10, 0.19, 0.60, 0.9]],
+    ])
+    _hand_fit(m, p)
+    return m, p
+
+
+def test_conversion_headline_by_hand():
+    from analysis.models.conversion import conversion_headline
+
+    m, p = _headline_model()
+    journeys = pd.DataFrame({"converted": [True, True, False, True],
+                             "duration_days": [2.0, 10.0, 99.0, 4.0]})
+    h = conversion_headline(m, journeys, channel="channel", min_journeys=10, prob=0.5)
+    # the segment's rate per draw: every cell's p weighted by its trials (65 in all)
+    overall = (10 * p[..., 0] + 30 * p[..., 1] + 20 * p[..., 2] + 5 * p[..., 3]).ravel() / 65
+    assert h["journeys"] == 65 and h["conversions"] == 22
+    assert h["conversion_rate"] == pytest.approx(overall.mean())
+    assert h["conversion_lower"] == pytest.approx(np.quantile(overall, 0.25))
+    assert h["conversion_upper"] == pytest.approx(np.quantile(overall, 0.75))
+    assert h["conversion_prob"] == 0.5
+    assert h["median_days_to_conversion"] == 4.0  # of 2, 10, 4: the unconverted 99 is not a time to conversion
+    # candidates x (40 trials) and y (20); z converts at 0.9 but has 5 < 10 trials
+    x = ((10 * p[..., 0] + 30 * p[..., 1]) / 40).ravel()
+    y = p[..., 2].ravel()
+    assert y.mean() > x.mean()
+    assert h["highest_rate_channel"] == "y" and h["highest_rate_channel_journeys"] == 20
+    assert h["highest_rate_channel_rate"] == pytest.approx(y.mean())
+    assert h["highest_rate_channel_p_best"] == pytest.approx(np.mean(y > x)) == pytest.approx(5 / 6)  # x wins one draw
+    assert h["highest_rate_channel_lower"] == pytest.approx(np.quantile(y, 0.25))
+    # with z a candidate it is named; without a channel, no such keys
+    assert conversion_headline(m, channel="channel", min_journeys=5)["highest_rate_channel"] == "z"
+    bare = conversion_headline(m)
+    assert "highest_rate_channel" not in bare and "median_days_to_conversion" not in bare
+    # no channel with enough journeys: nothing named rather than a noisy winner
+    assert "highest_rate_channel" not in conversion_headline(m, channel="channel", min_journeys=100)
+
+
+def test_model_effects_drop_single_level_effects():
+    from analysis.models.conversion import model_effects
+
+    c = pd.DataFrame({"ch": ["a", "a", "b"], "vt": ["new", "old", "new"], "one": ["k"] * 3,
+                      "n": [3, 4, 0], "conversions": [1, 0, 0]})
+    # "b" has no trials: ch has one level with trials
+    assert model_effects(c, ["ch", "vt", "one"]) == ["vt"]
+    assert model_effects(c, ["vt"], min_levels=3) == []
+
+
+def test_model_without_effects_pools_cells_towards_one_mean():
+    counts = pd.DataFrame({"page": ["p1", "p2", "p3"], "n": [10, 30, 20], "conversions": [1, 6, 10]})
+    m = ConversionModel(counts, effects=[], cells="page")
+    assert m._check_vars == ["intercept", "kappa"]
+    # the derived draws: one mean for every cell, p from its exact conditional
+    post = {"intercept": np.zeros((2, 50)), "kappa": np.full((2, 50), 1e6)}
+    idata = m._postprocess(az.from_dict(posterior=post))
+    assert idata.posterior["mu"].shape == (2, 50, 3)
+    assert float(idata.posterior["mu"].max()) == float(idata.posterior["mu"].min()) == 0.5
+    # kappa huge: every cell's p sits at the common mean, whatever its own rate
+    assert float(abs(idata.posterior["p"] - 0.5).max()) < 0.01
+    # no effects and no cells: one cell of every trial
+    one = ConversionModel(counts, effects=[])
+    assert one.n.tolist() == [60] and one.y.tolist() == [17]
+    assert not one.cell_spread and one._check_vars == ["intercept"]
+    with pytest.raises(Exception, match="both as effect and as cells"):
+        ConversionModel(counts, effects="page", cells="page")
+
+
+def test_one_effect_without_cells_has_no_cell_spread():
+    """A cell is a level: kappa would duplicate sigma, so the model is binomial-logit (p = mu)."""
+    counts = pd.DataFrame({"channel": ["a", "a", "b"], "n": [10, 30, 20], "conversions": [1, 6, 10]})
+    m = ConversionModel(counts, effects="channel")
+    assert not m.cell_spread and m.n.tolist() == [40, 20]  # rows of one level are one cell
+    assert "kappa" not in m._check_vars
+    model = m.build_model()
+    assert "kappa" not in model.named_vars and "sigma_channel" in model.named_vars
+    # the likelihood is the binomial's: at intercept 0, sigma 1, z = (0, log 3) -> p = 1/2, 3/4
+    point = {"intercept": 0.0, "sigma_channel_log__": 0.0, "z_channel": np.array([0.0, np.log(3.0)])}
+    got = model.compile_fn(model.potentiallogp, inputs=model.value_vars, on_unused_input="ignore")(point)
+    assert float(got) == pytest.approx(7 * np.log(0.5) + 33 * np.log(0.5) + 10 * np.log(0.75) + 10 * np.log(0.25))
+    post = {"intercept": np.zeros((1, 2)), "sigma_channel": np.ones((1, 2)), "z_channel": np.zeros((1, 2, 2))}
+    idata = m._postprocess(az.from_dict(posterior=post, dims={"z_channel": ["level_channel"]}))
+    assert np.array_equal(idata.posterior["p"].to_numpy(), idata.posterior["mu"].to_numpy())
+    # with cells or two effects, the cells keep their spread
+    assert ConversionModel(counts.assign(page=["p", "q", "p"]), effects="channel", cells="page").cell_spread
+
+
 # ------------------------------------------------------------------------ recovery (slow)
 def simulate(seed: int = 3):
     """Channels × visitor types crossed, landing pages within channels; known truth."""

@@ -78,6 +78,53 @@ def test_plot_dwell_curves_draws_model_and_kaplan_meier():
     plt.close("all")
 
 
+def test_plot_conversion_rates_sorts_by_posterior_and_shows_raw_rates():
+    from matplotlib.container import ErrorbarContainer
+
+    rates = pd.DataFrame({
+        "channel": ["a", "b", "c", "d"], "n": [100, 3, 50, 10], "conversions": [10, 3, 20, 1],
+        "raw_rate": [0.1, 1.0, 0.4, 0.1], "mean": [0.11, 0.3, 0.38, 0.12],
+        "lower": [0.06, 0.1, 0.28, 0.05], "upper": [0.17, 0.6, 0.5, 0.25],
+    })
+    ax = plotting.plot_conversion_rates(rates, "channel", overall=0.2)
+    # highest posterior mean on top (matplotlib counts y upwards): c, b, d, a
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["a (100)", "d (10)", "b (3)", "c (50)"]
+    bars = [c for c in ax.containers if isinstance(c, ErrorbarContainer)]
+    assert len(bars) == 1
+    raw = [ln for ln in ax.lines if ln.get_label().startswith("raw rate")][0]
+    assert list(raw.get_xdata()) == [0.1, 0.1, 1.0, 0.4]  # in the rows' order, not pulled
+    assert any(ln.get_label() == "overall" for ln in ax.lines)
+    ax = plotting.plot_conversion_rates(rates, "channel", top=2)
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["a (100)", "c (50)"]
+    assert "2 largest" in ax.get_title()
+    plt.close("all")
+
+
+def test_plot_time_to_conversion_steps_share_converted():
+    from matplotlib.container import ErrorbarContainer
+
+    km = pd.DataFrame({"g": ["a", "a", "b"], "days": [1.0, 4.0, 2.0], "at_risk": [4, 2, 9],
+                       "events": [1, 1, 1], "censored": [1, 0, 0], "survival": [0.75, 0.375, 8 / 9]})
+    model = pd.DataFrame({"group": ["a", "a", "b"], "days": [7.0, 30.0, 7.0], "mean": [0.5, 0.6, 0.1],
+                          "lower": [0.4, 0.5, 0.05], "upper": [0.6, 0.7, 0.2]})
+    ax = plotting.plot_time_to_conversion(km, by="g", model=model)
+    steps = [ln for ln in ax.lines if not ln.get_label().startswith("_")]
+    # groups by journeys (b has 9 at risk at its first time): b first; curves start at 0 converted
+    assert [ln.get_label() for ln in steps] == ["b (9)", "a (4)"]
+    assert list(steps[1].get_xdata()) == [0.0, 1.0, 4.0]
+    assert list(steps[1].get_ydata()) == pytest.approx([0.0, 0.25, 0.625])
+    assert sum(isinstance(c, ErrorbarContainer) for c in ax.containers) == 2  # a model per group
+    ax = plotting.plot_time_to_conversion(km, by="g", model=model, max_days=10)
+    assert ax.get_xlim() == (0, 10)
+    dots = [c for c in ax.containers if isinstance(c, ErrorbarContainer)]
+    assert [len(c.lines[0].get_xdata()) for c in dots] == [1, 1]  # day 30 is beyond the axis
+    ax = plotting.plot_time_to_conversion(km[km["g"] == "a"].drop(columns="g"), top=1)
+    assert [ln.get_label() for ln in ax.lines if not ln.get_label().startswith("_")] == ["all (4)"]
+    ax = plotting.plot_time_to_conversion(km, by="g", top=1)
+    assert "the 1 largest" in ax.get_title()
+    plt.close("all")
+
+
 def test_plot_attribution_comparison_sorts_channels_and_draws_intervals():
     from matplotlib.container import ErrorbarContainer
 

@@ -309,6 +309,49 @@ class Journeys:
         df = df[[*by, *KEYS, "stage", "exit", "duration_days", "censored"]]
         return _normalise(df)
 
+    def time_to_conversion(self, by: str | list[str] | None = None) -> pd.DataFrame:
+        """Days from each journey's first touchpoint to its conversion, right-censored.
+
+        One row per journey: ``[*by], person_id, journey_index, outcome, duration_days,
+        censored``. A converted journey's time runs from its first touchpoint to the conversion
+        (its last touchpoint; ``censored`` False). Every other journey is censored at its
+        follow-up, first touchpoint → ``as_of`` (or its last touchpoint, if that is later): it had
+        not converted by then. Open and dropped-off journeys are treated alike — a drop-off is a
+        journey that did not convert within the data, not one that stopped being at risk at its
+        last contact (censoring it there would overstate conversion) — so ``1 - S(t)`` of a
+        Kaplan–Meier curve over this table is the share of journeys converted within ``t`` days
+        of their first touch (see :mod:`analysis.survival`; for a funnel where most never convert,
+        :class:`analysis.models.cure.CureTimeModel`).
+
+        Parameters
+        ----------
+        by : str or list of str, optional
+            Journey columns to carry: attributes of the first touchpoint (``segment``, any extra
+            column of the source) or ``"first_channel"`` (the channel of the first touchpoint).
+
+        Examples
+        --------
+        >>> jr.time_to_conversion(by="first_channel")               # doctest: +SKIP
+          first_channel  person_id  journey_index    outcome  duration_days  censored
+        0       display          1              0  converted           15.5     False
+        """
+        by = _by_list(by)
+        self._check_by([b for b in by if b != "first_channel"])
+        j = self.journeys
+        out = pd.DataFrame(index=j.index)
+        for b in by:
+            out[b] = (j["channels"].str.split(PATH_SEP, n=1, regex=False).str[0]
+                      if b == "first_channel" else j[b])
+        follow_up = j["end"].where(j["end"] > self.as_of, self.as_of)
+        conv = j["converted"].to_numpy(bool)
+        stop = j["end"].where(conv, follow_up)
+        out["person_id"] = j["person_id"]
+        out["journey_index"] = j["journey_index"]
+        out["outcome"] = j["outcome"]
+        out["duration_days"] = (stop - j["start"]) / pd.Timedelta(days=1)
+        out["censored"] = ~conv
+        return _normalise(out.reset_index(drop=True))
+
     def stage_exposures(
         self,
         by: str | list[str] | None = "segment",

@@ -27,7 +27,7 @@ import pandas as pd
 
 from analysis.schema import DataError
 
-__all__ = ["kaplan_meier", "time_to_event_summary"]
+__all__ = ["kaplan_meier", "share_by", "time_to_event_summary"]
 
 
 def _prepare(df: pd.DataFrame, duration: str, censored: str, by: list[str]) -> pd.DataFrame:
@@ -117,3 +117,27 @@ def time_to_event_summary(
             row[f"share_by_{h:g}d"] = float(1 - before["survival"].iloc[-1]) if len(before) else 0.0
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def share_by(km: pd.DataFrame, days, *, by: str | list[str] | None = None) -> pd.DataFrame:
+    """``1 - S(t)`` of Kaplan–Meier curves at given days: the share with the event within ``t``
+    (a step function: the last step at or before ``t``; 0 before the first event).
+
+    ``km`` is :func:`kaplan_meier` output (grouped by ``by``). Returns ``[*by], days, share``,
+    one row per group and day, to set beside a model's figure (e.g.
+    :meth:`analysis.models.cure.CureTimeModel.closed_by`).
+
+    Examples
+    --------
+    >>> t = pd.DataFrame({"duration_days": [1, 2, 2, 5], "censored": [False, True, False, False]})
+    >>> share_by(kaplan_meier(t), [0.5, 2, 10])["share"].round(3).tolist()
+    [0.0, 0.5, 1.0]
+    """
+    by = [] if by is None else [by] if isinstance(by, str) else list(by)
+    t = np.sort(np.atleast_1d(np.asarray(days, float)))
+    groups = km[by].drop_duplicates().reset_index(drop=True) if by else pd.DataFrame(index=[0])
+    grid = groups.merge(pd.DataFrame({"days": t}), how="cross")
+    curve = km[[*by, "days", "survival"]].astype({"days": float}).sort_values("days")
+    out = pd.merge_asof(grid.sort_values("days"), curve, on="days", by=by or None, direction="backward")
+    out["share"] = 1 - out.pop("survival").fillna(1.0)
+    return out.sort_values([*by, "days"]).reset_index(drop=True)[[*by, "days", "share"]]

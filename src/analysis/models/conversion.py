@@ -21,10 +21,15 @@ rows. A landing page with two leads is pulled towards its channel's mean; a chan
 thousand is not. The likelihood is on the counts (sufficient statistics): the cost grows with
 the number of cells, not of trials.
 
+With a single effect and no cells columns (or no grouping at all) every cell *is* a level: the
+beta layer would describe the same spread as ``sigma`` (a ridge between ``kappa`` and ``sigma``
+that NUTS mixes poorly: r-hat 1.02 on the sample's ten channels), so it is left out and
+``p[cell] = mu[cell]`` (a binomial-logit model; no ``kappa``).
+
 >>> counts = conversion_counts(jr.journeys, ["first_channel", "landing_page_id"])  # doctest: +SKIP
 >>> model = ConversionModel(counts, effects=["first_channel"], cells=["landing_page_id"])  # doctest: +SKIP
 >>> model.fit()                                                                    # doctest: +SKIP
->>> model.rates("first_channel")       # per level: n, conversions, raw rate, posterior rate
+>>> model.rates("first_channel")  # per level: n, conversions, raw rate, posterior rate  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -42,7 +47,7 @@ from scipy.special import expit
 from analysis.models.base import BayesianModel, ModelConfigError, Prior, interval_table
 from analysis.schema import PATH_SEP, DataError, combine_errors
 
-__all__ = ["ConversionModel", "conversion_counts"]
+__all__ = ["ConversionModel", "conversion_counts", "conversion_headline", "model_effects"]
 
 MISSING_LEVEL = "(missing)"
 
@@ -115,10 +120,15 @@ class ConversionModel(BayesianModel):
         (repeated cells are summed; other columns are ignored).
     effects : str or list of str
         Crossed grouping effects with few levels each, e.g. ``["channel", "visitor_type"]``.
+        May be empty (``[]``): every cell is then pooled towards one mean (e.g. a segment of one
+        channel, with landing pages as cells). An effect with a single level adds nothing but a
+        ridge (its ``sigma * z`` and the intercept are not identified apart) and slows NUTS:
+        drop it (:func:`model_effects`).
     cells : str or list of str, optional
         Columns of many small groups (e.g. ``"landing_page_id"``): a cell is a combination of
         effect levels and these, pooled towards its effects' mean. Default: none (a cell is a
-        combination of effect levels; cell-level spread is then their interaction).
+        combination of effect levels; cell-level spread is then their interaction; with one
+        effect there is none, and ``kappa`` is left out: see the module docstring).
     model_config : dict, optional
         - ``intercept`` : Prior, default ``Normal(mu=0, sigma=2.5)`` — log-odds of a typical cell.
         - ``sigma`` : Prior, default ``HalfNormal(sigma=1)`` — spread (log-odds) of each effect's
@@ -164,9 +174,12 @@ class ConversionModel(BayesianModel):
         super().__init__(counts, model_config=model_config, sampler_config=sampler_config)
         self.effects = [effects] if isinstance(effects, str) else [str(e) for e in effects]
         self.cell_columns = [] if cells is None else [cells] if isinstance(cells, str) else [str(c) for c in cells]
-        if not self.effects:
-            raise ModelConfigError("effects: name at least one grouping column")
+        overlap = set(self.effects) & set(self.cell_columns)
+        if overlap:
+            raise ModelConfigError(f"{sorted(overlap)} named both as effect and as cells: name each column once")
         self._prepare(counts)
+        #: whether cells scatter around their mean (``kappa``): not when a cell is one effect level
+        self.cell_spread = bool(self.cell_columns) or len(self.effects) >= 2
 
     # ------------------------------------------------------------------------------ data
     def _prepare(self, counts: pd.DataFrame) -> None:
@@ -201,7 +214,10 @@ class ConversionModel(BayesianModel):
             raise combine_errors(errors)
         keys = counts[cols].astype("str").fillna(MISSING_LEVEL)
         t = keys.assign(n=vals["n"].astype("int64").to_numpy(), conversions=vals["conversions"].astype("int64").to_numpy())
-        t = t.groupby(cols, sort=True, as_index=False)[["n", "conversions"]].sum()
+        if cols:
+            t = t.groupby(cols, sort=True, as_index=False)[["n", "conversions"]].sum()
+        else:  # no grouping at all: one cell of every trial
+            t = t[["n", "conversions"]].sum().to_frame().T
         t = t[t["n"] > 0].reset_index(drop=True)
         self._table = t
         self.columns = cols
@@ -226,7 +242,7 @@ class ConversionModel(BayesianModel):
 
     @property
     def _check_vars(self) -> list[str]:  # type: ignore[override]
-        return ["intercept", "kappa", *[f"sigma_{_var(e)}" for e in self.effects],
+        return ["intercept", *(["kappa"] if self.cell_spread else []), *[f"sigma_{_var(e)}" for e in self.effects],
                 *[f"z_{_var(e)}" for e in self.effects]]
 
     # ----------------------------------------------------------------------------- model
@@ -236,10 +252,9 @@ class ConversionModel(BayesianModel):
         base = float(np.log(pooled / (1 - pooled)))
         points = []
         for _ in range(chains):
-            start: dict[str, np.ndarray] = {
-                "intercept": np.asarray(base + rng.normal(0, 0.1)),
-                "kappa": np.asarray(np.exp(rng.uniform(np.log(10.0), np.log(100.0)))),
-            }
+            start: dict[str, np.ndarray] = {"intercept": np.asarray(base + rng.normal(0, 0.1))}
+            if self.cell_spread:
+                start["kappa"] = np.asarray(np.exp(rng.uniform(np.log(10.0), np.log(100.0))))
             for e in self.effects:
                 start[f"sigma_{_var(e)}"] = np.asarray(rng.uniform(0.2, 0.8))
                 start[f"z_{_var(e)}"] = rng.normal(0, 0.1, len(self.levels[e]))
@@ -254,7 +269,8 @@ class ConversionModel(BayesianModel):
 
     def build_model(self):
         """The PyMC model (see the module docstring): one beta-binomial ``Potential`` over the
-        cells (the binomial coefficient is a constant and left out)."""
+        cells — binomial without :attr:`cell_spread` — (the binomial coefficient is a constant
+        and left out)."""
         import pymc as pm
         from pytensor.tensor.special import betaln
 
@@ -263,19 +279,25 @@ class ConversionModel(BayesianModel):
         n, y = self.n.astype(float), self.y.astype(float)
         with pm.Model(coords=coords) as model:
             intercept = cfg["intercept"].create("intercept")
-            kappa = cfg["kappa"].create("kappa")
             sigmas, zs = [], []
             for e in self.effects:
                 v = _var(e)
                 sigmas.append(cfg["sigma"].create(f"sigma_{v}"))
                 zs.append(pm.Normal(f"z_{v}", 0.0, 1.0, dims=f"level_{v}"))
-            mu = pm.math.sigmoid(self._eta(intercept, sigmas, zs))
-            a, b = kappa * mu, kappa * (1.0 - mu)
-            pm.Potential("loglik", (betaln(a + y, b + n - y) - betaln(a, b)).sum())
+            eta = self._eta(intercept, sigmas, zs)
+            if self.cell_spread:
+                kappa = cfg["kappa"].create("kappa")
+                mu = pm.math.sigmoid(eta)
+                a, b = kappa * mu, kappa * (1.0 - mu)
+                pm.Potential("loglik", (betaln(a + y, b + n - y) - betaln(a, b)).sum())
+            else:  # a cell is a level: binomial on the logit
+                # log sigmoid(eta) = -log1pexp(-eta), log (1 - sigmoid(eta)) = -log1pexp(eta)
+                pm.Potential("loglik", -(y * pm.math.log1pexp(-eta) + (n - y) * pm.math.log1pexp(eta)).sum())
         return model
 
     def _postprocess(self, idata: az.InferenceData) -> az.InferenceData:
-        """Add every cell's mean (``mu``) and its exact conditional draw of ``p`` (chain, draw, cell)."""
+        """Add every cell's mean (``mu``) and its exact conditional draw of ``p`` (chain, draw,
+        cell); ``p = mu`` without :attr:`cell_spread`."""
         from analysis.models.base import _first_seed
 
         post = idata.posterior
@@ -284,10 +306,13 @@ class ConversionModel(BayesianModel):
             [post[f"sigma_{_var(e)}"].to_numpy()[..., None] for e in self.effects],
             [post[f"z_{_var(e)}"].to_numpy() for e in self.effects],
         )
-        mu = expit(eta)
-        kappa = post["kappa"].to_numpy()[..., None]
-        rng = np.random.default_rng(_first_seed(self.sampler_config["random_seed"]) + 1)
-        p = rng.beta(kappa * mu + self.y, kappa * (1 - mu) + self.n - self.y)
+        mu = np.broadcast_to(expit(eta), (*eta.shape[:2], len(self.n))).copy()  # no effects: one mean
+        if self.cell_spread:
+            kappa = post["kappa"].to_numpy()[..., None]
+            rng = np.random.default_rng(_first_seed(self.sampler_config["random_seed"]) + 1)
+            p = rng.beta(kappa * mu + self.y, kappa * (1 - mu) + self.n - self.y)
+        else:
+            p = mu.copy()
         dims = ("chain", "draw", "cell")
         idata.posterior = post.assign(mu=(dims, mu), p=(dims, p)).assign_coords(cell=np.arange(len(self.n)))
         return idata
@@ -308,6 +333,22 @@ class ConversionModel(BayesianModel):
         DataFrame
             ``[*by], n, conversions, raw_rate, mean, lower, upper`` (``prob`` interval).
         """
+        groups, draws = self.rate_draws(by)
+        da = xr.DataArray(draws, dims=("chain", "draw", "group"), coords={"group": np.arange(len(groups))})
+        out = interval_table(da, name="rate", prob=prob)
+        return pd.concat([groups, out[["mean", "lower", "upper"]]], axis=1)
+
+    def rate_draws(self, by: str | list[str] | None = None) -> tuple[pd.DataFrame, np.ndarray]:
+        """Posterior draws of each group's rate (its cells' ``p`` weighted by trials), for
+        figures :meth:`rates` does not summarise (e.g. the probability that a group is best).
+
+        Returns
+        -------
+        groups : DataFrame
+            ``[*by], n, conversions, raw_rate``, one row per group (one row for ``by=None``).
+        draws : ndarray
+            ``(chain, draw, group)``, groups in the order of ``groups``.
+        """
         by = [] if by is None else [by] if isinstance(by, str) else list(by)
         bad = [c for c in by if c not in self.columns]
         if bad:
@@ -317,18 +358,15 @@ class ConversionModel(BayesianModel):
             groups = t[by].drop_duplicates().sort_values(by).reset_index(drop=True)
             codes = t[by].merge(groups.reset_index(), on=by, how="left")["index"].to_numpy()
         else:
-            groups, codes = pd.DataFrame(index=[0]), np.zeros(len(t), dtype=np.int64)
+            groups, codes = pd.DataFrame(index=range(1)), np.zeros(len(t), dtype=np.int64)
         G = len(groups)
         W = np.zeros((len(t), G))
         W[np.arange(len(t)), codes] = self.n
         n_g = W.sum(0)
         p = self._require_fit().posterior["p"].to_numpy()
-        da = xr.DataArray((p @ W) / n_g, dims=("chain", "draw", "group"), coords={"group": np.arange(G)})
-        out = interval_table(da, name="rate", prob=prob)
         conv_g = np.bincount(codes, weights=self.y, minlength=G)
-        stats = pd.DataFrame({"n": n_g.astype("int64"), "conversions": conv_g.astype("int64"), "raw_rate": conv_g / n_g})
-        return pd.concat([groups.reset_index(drop=True) if by else pd.DataFrame(index=range(1)), stats,
-                          out[["mean", "lower", "upper"]]], axis=1)
+        groups = groups.assign(n=n_g.astype("int64"), conversions=conv_g.astype("int64"), raw_rate=conv_g / n_g)
+        return groups, (p @ W) / n_g
 
     def level_rates(self, effect: str, prob: float = 0.9) -> pd.DataFrame:
         """Mean rate of a *typical* cell at each level of one effect, the other effects at their
@@ -345,12 +383,13 @@ class ConversionModel(BayesianModel):
         levels, mean, lower, upper."""
         post = self._require_fit().posterior
         names = [(f"sigma: {e}", f"sigma_{_var(e)}", len(self.levels[e])) for e in self.effects]
-        names.append(("kappa: cells", "kappa", len(self.n)))
+        if self.cell_spread:
+            names.append(("kappa: cells", "kappa", len(self.n)))
         rows = []
         for label, var, k in names:
             t = interval_table(post[var].expand_dims(parameter=[label]), name=var, prob=prob)
             rows.append({"parameter": label, "levels": k, **t[["mean", "lower", "upper"]].iloc[0].to_dict()})
-        return pd.DataFrame(rows)
+        return pd.DataFrame(rows, columns=["parameter", "levels", "mean", "lower", "upper"])
 
     def summary(self) -> pd.DataFrame:
         """The overall posterior rate (all trials) beside the raw rate, then each effect's spread
@@ -359,3 +398,91 @@ class ConversionModel(BayesianModel):
         sp = self.spreads().rename(columns={"parameter": "quantity"}).drop(columns="levels")
         cols = ["quantity", "n", "conversions", "raw_rate", "mean", "lower", "upper"]
         return pd.concat([overall, sp], ignore_index=True).reindex(columns=cols)
+
+
+def model_effects(counts: pd.DataFrame, effects: list[str], *, min_levels: int = 2) -> list[str]:
+    """The effects worth modelling: those of ``effects`` with at least ``min_levels`` levels
+    among the groups of ``counts`` that have trials. A segment of one channel has one
+    ``first_channel`` level, and a one-level effect only adds a ridge to the posterior
+    (:class:`ConversionModel`).
+
+    Examples
+    --------
+    >>> c = pd.DataFrame({"ch": ["a", "a"], "vt": ["new", "old"], "n": [3, 4], "conversions": [1, 0]})
+    >>> model_effects(c, ["ch", "vt"])
+    ['vt']
+    """
+    has = counts[pd.to_numeric(counts["n"], errors="coerce") > 0] if "n" in counts else counts
+    return [e for e in effects if has[e].astype("str").fillna(MISSING_LEVEL).nunique() >= min_levels]
+
+
+def conversion_headline(
+    model: ConversionModel, journeys: pd.DataFrame | None = None, *, channel: str | None = None,
+    min_journeys: int = 30, prob: float = 0.9,
+) -> dict[str, Any]:
+    """Headline figures of a fitted :class:`ConversionModel` for a report's index page.
+
+    Parameters
+    ----------
+    model : ConversionModel
+        Fitted on one segment's journeys (one trial per journey).
+    journeys : DataFrame, optional
+        The same journeys (:attr:`analysis.Journeys.journeys`: ``converted``, ``duration_days``)
+        for the median days to conversion.
+    channel : str, optional
+        A column of the model (effect or cells) whose best level is named.
+    min_journeys : int, default 30
+        Levels of ``channel`` with fewer trials are not candidates: a channel of three journeys
+        that all converted is no headline.
+    prob : float, default 0.9
+        Interval probability.
+
+    Returns
+    -------
+    dict
+        - ``journeys``, ``conversions``: the model's trials and conversions (int);
+        - ``conversion_rate``, ``conversion_lower``, ``conversion_upper``, ``conversion_prob``:
+          posterior mean and ``prob`` interval of the rate of all the model's trials (every cell's
+          ``p`` weighted by its trials, draw by draw: the segment's rate over its groups);
+        - ``median_days_to_conversion``: median ``duration_days`` (first touch → conversion) of
+          the converted journeys, a plain descriptive figure (when ``journeys`` has any);
+        - ``highest_rate_channel`` and its ``_rate``, ``_lower``, ``_upper``, ``_journeys`` and
+          ``_p_best`` (share of draws in which it has the highest rate of the candidates), when
+          ``channel`` is given and a level has ``min_journeys`` trials.
+
+    Examples
+    --------
+    >>> conversion_headline(model, jr.journeys, channel="first_channel")    # doctest: +SKIP
+    {'journeys': 3725, 'conversions': 792, 'conversion_rate': 0.213, ...}
+    """
+    overall, draws = model.rate_draws()
+    lo, hi = (1 - prob) / 2, 1 - (1 - prob) / 2
+    d = draws[..., 0].ravel()
+    out: dict[str, Any] = {
+        "journeys": int(overall["n"].iloc[0]),
+        "conversions": int(overall["conversions"].iloc[0]),
+        "conversion_rate": float(d.mean()),
+        "conversion_lower": float(np.quantile(d, lo)),
+        "conversion_upper": float(np.quantile(d, hi)),
+        "conversion_prob": float(prob),
+    }
+    if journeys is not None:
+        won = journeys.loc[journeys["converted"].astype(bool), "duration_days"]
+        if len(won):
+            out["median_days_to_conversion"] = float(won.median())
+    if channel is not None:
+        groups, draws = model.rate_draws(channel)
+        ok = np.flatnonzero(groups["n"].to_numpy() >= min_journeys)
+        if len(ok):
+            cand = draws[..., ok].reshape(-1, len(ok))
+            best = int(np.argmax(cand.mean(0)))
+            g = cand[:, best]
+            out |= {
+                "highest_rate_channel": str(groups[channel].iloc[ok[best]]),
+                "highest_rate_channel_rate": float(g.mean()),
+                "highest_rate_channel_lower": float(np.quantile(g, lo)),
+                "highest_rate_channel_upper": float(np.quantile(g, hi)),
+                "highest_rate_channel_journeys": int(groups["n"].iloc[ok[best]]),
+                "highest_rate_channel_p_best": float((cand.argmax(1) == best).mean()),
+            }
+    return out
