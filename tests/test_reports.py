@@ -352,11 +352,11 @@ def test_cli_params_are_checked_against_the_notebooks(tiny, capsys):
     assert main(["report", "--data", str(data), "--notebook", str(nb), "--out", str(out),
                  "--param", "no_equals_sign"]) == 2
     code = main(["report", "--data", str(data), "--notebook", str(nb), "--out", str(out), "--segment", "all",
-                 "-p", "seed=7", "-p", "marker="])
+                 "-p", "seed=7", "-p", "marker=2017-02-01", "-p", "counter_dir="])
     assert code == 0
     (run,) = [p for p in out.iterdir() if p.is_dir() and not p.is_symlink()]
     params = json.loads((run / "manifest.json").read_text())["parameters"]["notebook_parameters"]
-    assert params == {"seed": 7, "marker": ""}
+    assert params == {"seed": 7, "marker": "2017-02-01", "counter_dir": ""}  # a date stays text
 
 
 def test_index_shows_attention_in_red_and_escaped():

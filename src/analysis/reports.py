@@ -30,7 +30,7 @@ import time
 import traceback
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -1036,7 +1036,10 @@ def main_report(args) -> int:
             key, sep, value = item.partition("=")
             if not sep or not key.strip():
                 raise DataError(f"--param {item!r} is not key=value", fix="e.g. --param inactivity_days=180")
-            cli[key.strip()] = yaml.safe_load(value) if value.strip() else ""
+            parsed = yaml.safe_load(value) if value.strip() else ""
+            if isinstance(parsed, (date, datetime)):  # YAML reads 2017-02-01 as a date: keep the text
+                parsed = value.strip()
+            cli[key.strip()] = parsed
         check_parameters(cli, notebooks or file_notebooks)
         params.update({**settings["parameters"], **cli})
         if args.mapping:
