@@ -78,9 +78,12 @@ def run(tmp_path_factory):
     nb.cells = [params, nbformat.v4.new_code_cell(FIGURES)]
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nbformat.write(nb, tmp / "figures.ipynb")
-    data = tmp / "events.csv"
-    data.write_text("x\n1\n")
-    res = run_reports(data, [Segment("all")], notebooks=[tmp / "figures.ipynb"], reports_dir=tmp / "reports")
+    data = tmp / "events.csv"  # the runner reads and stitches it once before the notebooks
+    data.write_text("event_id,timestamp,user_id,channel,touchpoint\n"
+                    "e1,2024-01-01T10:00:00Z,u1,display,ad_impression\n")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr("analysis.config.CACHE_DIR", tmp / "cache")
+        res = run_reports(data, [Segment("all")], notebooks=[tmp / "figures.ipynb"], reports_dir=tmp / "reports")
     assert res.exit_code == 0, res.failed
     return res, tmp
 
