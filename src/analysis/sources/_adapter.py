@@ -156,6 +156,28 @@ class Reject:
     reason: list[str]
 
 
+def quarantine_rows(parts: pd.DataFrame, source_rows: pd.DataFrame, rows: np.ndarray) -> pd.DataFrame:
+    """Quarantine table of the rows an adapter rejects itself: ``parts`` has one line per
+    problem (``pos``: 0-based position in ``source_rows``, ``reason``, ``column``); a row's
+    reasons and columns are joined by "; ". Columns: ``row`` (``rows[pos]``), ``reason``,
+    ``column``, then the source values as strings (as :class:`LoadResult` documents)."""
+    grouped = parts.groupby("pos", sort=True)
+    reason = grouped["reason"].agg("; ".join)
+    column = grouped["column"].agg(lambda x: "; ".join(dict.fromkeys(v for v in x if isinstance(v, str))) or None)
+    qpos = reason.index.to_numpy()
+    qsrc = source_rows.iloc[qpos].reset_index(drop=True)
+    for c in qsrc.columns:
+        if qsrc[c].dtype != "str":
+            qsrc[c] = qsrc[c].astype("str")
+    qsrc.columns = [f"{c} (source)" if c in ("row", "reason", "column") else c for c in qsrc.columns]
+    return pd.concat(
+        [pd.DataFrame({"row": rows[qpos].astype("int64"),
+                       "reason": pd.Series(reason.to_numpy(), dtype="str"),
+                       "column": pd.Series(column.to_numpy(), dtype=object)}), qsrc],
+        axis=1,
+    )
+
+
 def validate_with_rejects(
     df: pd.DataFrame,
     *,
@@ -202,23 +224,7 @@ def validate_with_rejects(
                        "reason": r.reason}) for r in rejects],
         ignore_index=True,
     ).sort_values("pos", kind="stable")
-    qpos = np.flatnonzero(bad)
-    grouped = parts.groupby("pos", sort=True)
-    reason = grouped["reason"].agg("; ".join).reindex(qpos)
-    column = grouped["column"].agg(
-        lambda x: "; ".join(dict.fromkeys(v for v in x if isinstance(v, str))) or None
-    ).reindex(qpos)
-    qsrc = df.iloc[qpos].reset_index(drop=True)
-    for c in qsrc.columns:
-        if qsrc[c].dtype != "str":
-            qsrc[c] = qsrc[c].astype("str")
-    qsrc.columns = [f"{c} (source)" if c in ("row", "reason", "column") else c for c in qsrc.columns]
-    mine = pd.concat(
-        [pd.DataFrame({"row": rows[qpos].astype("int64"),
-                       "reason": pd.Series(reason.to_numpy(), dtype="str"),
-                       "column": pd.Series(column.to_numpy(), dtype=object)}), qsrc],
-        axis=1,
-    )
+    mine = quarantine_rows(parts, df, rows)
     quarantine = pd.concat([res.quarantine, mine], ignore_index=True)
     quarantine = quarantine.sort_values("row", kind="stable").reset_index(drop=True)
     quarantine["column"] = quarantine["column"].astype(object).where(quarantine["column"].notna(), None)

@@ -74,6 +74,7 @@ from analysis.schema import (
     StageMap,
     combine_errors,
 )
+from analysis.sources._adapter import quarantine_rows
 from analysis.sources.column_map import (
     CANONICAL_COLUMNS,
     ColumnMap,
@@ -641,21 +642,7 @@ def _finish(
                            "reason": p.reasons[p.mask]}) for p in pre if p.mask.any()],
             ignore_index=True,
         )
-        g = parts.groupby("pos", sort=True)
-        reason = g["reason"].agg("; ".join)
-        column = g["column"].agg(lambda x: "; ".join(dict.fromkeys(v for v in x if v is not None)) or None)
-        qpos = reason.index.to_numpy()
-        qsrc = prepared.iloc[qpos].reset_index(drop=True)
-        for c in qsrc.columns:
-            if qsrc[c].dtype != "str":
-                qsrc[c] = qsrc[c].astype("str")
-        qsrc.columns = [f"{c} (source)" if c in ("row", "reason", "column") else c for c in qsrc.columns]
-        own = pd.concat(
-            [pd.DataFrame({"row": rows[qpos].astype("int64"),
-                           "reason": pd.Series(reason.to_numpy(), dtype="str"),
-                           "column": pd.Series(column.to_numpy(), dtype=object)}), qsrc],
-            axis=1,
-        )
+        own = quarantine_rows(parts, prepared, rows)
         quarantine = pd.concat([quarantine, own], ignore_index=True) if len(quarantine) else own
         quarantine = quarantine.sort_values("row", kind="stable").reset_index(drop=True)
         reasons = dict(summary["reasons"])
