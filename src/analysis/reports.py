@@ -762,8 +762,9 @@ def run_reports(
             "segments": {s.name: s.filter for s in segments or []},
             "notebook_parameters": dict(parameters or {}),
         }
-        if int(workers) <= 1:  # the first kernel starts and imports while the data is prepared
-            early = _start_worker_kernel(_warm_modules(nbs))
+        if int(workers) <= 1:  # the first kernel starts and imports while the data is prepared;
+            # only the first notebook's modules: its report waits for this kernel to be ready
+            early = _start_worker_kernel(_warm_modules(nbs[:1]))
         try:
             _prepare_data(str(data), run_params["notebook_parameters"].get("mapping_path"), log)
         except BaseException:
