@@ -18,6 +18,7 @@ Notebooks report their headline figures with :func:`record_headline`.
 from __future__ import annotations
 
 import ast
+import functools
 import hashlib
 import html
 import json
@@ -137,16 +138,16 @@ def load_run_settings(path: str | Path = config.SEGMENTS_FILE) -> dict[str, Any]
 def check_parameters(parameters: dict[str, Any], notebooks: list[str | Path]) -> None:
     """Refuse a parameter that none of ``notebooks`` declares (a typo would otherwise be
     ignored), naming the closest declared one."""
-    import difflib
-
     import papermill as pm
+
+    from analysis.sources.column_map import _close
 
     declared: set[str] = set()
     for nb in notebooks:
         declared |= set(pm.inspect_notebook(str(nb)))
     unknown = [k for k in parameters if k not in declared]
     if unknown:
-        hints = [f"{k!r} (did you mean {close[0]!r}?)" if (close := difflib.get_close_matches(k, declared, 1))
+        hints = [f"{k!r} (did you mean {close[0]!r}?)" if (close := _close(k, sorted(declared)))
                  else repr(k) for k in unknown]
         raise DataError(f"unknown notebook parameter(s): {', '.join(hints)}", column="parameters",
                         fix=f"the notebooks declare: {', '.join(sorted(declared))}")
@@ -538,9 +539,11 @@ def _stop_kernel(km) -> None:
         _logger.warning("could not shut down a kernel: %s", exc)
 
 
+@functools.cache
 def _register_engine() -> str:
     """papermill's nbclient engine, on a kernel started by :func:`_start_kernel`; the kernel and
-    its client are shut down after the notebook, as papermill does with its own."""
+    its client are shut down after the notebook, as papermill does with its own. Registered
+    once per process."""
     from papermill.clientwrap import PapermillNotebookClient
     from papermill.engines import NBClientEngine, papermill_engines
 
