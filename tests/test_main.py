@@ -114,3 +114,21 @@ def test_check_suggest_mapping_prints_a_map_that_loads(tmp_path, capsys):
     res = read_events(data, tmp_path / "suggested.yml")
     assert res.summary["rows_read"] == 6
     assert main(["check", "--data", str(data), "--suggest-mapping", "--mapping", "m.yml"]) == 2
+
+
+def test_import_analysis_is_light_and_its_public_names_load_on_use():
+    """``import analysis`` (and so ``python -m analysis``) loads no pandas; each public name loads
+    its module when first used, and is the object that module defines."""
+    import subprocess
+    import sys
+
+    from analysis import config
+
+    code = ("import sys, analysis\nlight = 'pandas' not in sys.modules\n"
+            "from analysis.journeys import build_journeys\nfrom analysis.schema import DataError\n"
+            "print(light, analysis.build_journeys is build_journeys, analysis.DataError is DataError,\n"
+            "      callable(analysis.synth.generate), 'load_events' in dir(analysis))\n"
+            "try:\n    analysis.no_such_name\nexcept AttributeError as e:\n    print('AttributeError')")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env={"PYTHONPATH": str(config.PROJECT_ROOT / "src"), "PATH": ""}).stdout.split()
+    assert out == ["True"] * 5 + ["AttributeError"]

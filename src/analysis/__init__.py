@@ -6,25 +6,51 @@ Public API (see README):
 >>> ev = analysis.load_events("data/sample/events.csv")      # doctest: +SKIP
 >>> ev = analysis.stitch_identities(ev)                       # doctest: +SKIP
 >>> jr = analysis.build_journeys(ev)                          # doctest: +SKIP
+
+The names are imported on first use (PEP 562), so ``import analysis`` and the command line
+(``python -m analysis``) do not pay for pandas, ibis and SciPy before they need them.
 """
 
 from __future__ import annotations
 
-from analysis import config, synth  # noqa: F401
-from analysis.identity import stitch_identities
-from analysis.journeys import Journeys, build_journeys
-from analysis.schema import DataError
-from analysis.sources import load_events, read_events
+import importlib
+from typing import TYPE_CHECKING, Any
 
-__all__ = [
-    "DataError",
-    "Journeys",
-    "build_journeys",
-    "config",
-    "load_events",
-    "read_events",
-    "stitch_identities",
-    "synth",
-]
+from analysis import config
+
+if TYPE_CHECKING:  # for type checkers and IDEs; at run time see __getattr__
+    from analysis import synth
+    from analysis.identity import stitch_identities
+    from analysis.journeys import Journeys, build_journeys
+    from analysis.schema import DataError
+    from analysis.sources import load_events, read_events
+
+#: public name → the module that defines it
+_LAZY = {
+    "DataError": "analysis.schema",
+    "Journeys": "analysis.journeys",
+    "build_journeys": "analysis.journeys",
+    "load_events": "analysis.sources",
+    "read_events": "analysis.sources",
+    "stitch_identities": "analysis.identity",
+}
+
+__all__ = ["DataError", "Journeys", "build_journeys", "config", "load_events", "read_events",
+           "stitch_identities", "synth"]
 
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+    elif name == "synth":
+        value = importlib.import_module("analysis.synth")
+    else:
+        raise AttributeError(f"module 'analysis' has no attribute {name!r}")
+    globals()[name] = value  # later lookups are plain attribute reads
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -36,7 +36,6 @@ The column map (YAML; every key optional)::
 from __future__ import annotations
 
 import codecs
-import difflib
 import re
 import warnings
 import zoneinfo
@@ -48,6 +47,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from analysis.errors import close_matches
 from analysis.schema import (
     CANONICAL_COLUMNS,
     CHECK_FINITE,
@@ -150,8 +150,7 @@ _ZONE_RE = r"[T ][^ ]*(?:[Zz]|[+-][0-9]{2}(?::?[0-9]{2})?)$"  # RE2-compatible: 
 # ============================================================================================
 
 
-def _close(name: str, options: Any, n: int = 1) -> list[str]:
-    return difflib.get_close_matches(str(name), [str(o) for o in options], n=n, cutoff=0.6)
+_close = close_matches  # the "did you mean" helper, shared with the report runner
 
 
 def _unknown_key_error(key: Any, level: str, allowed: Any, file: str) -> DataError:
