@@ -74,3 +74,38 @@ def test_concurrent_fit_cached_fits_once(tmp_path):
     assert (tmp_path / "fits.log").read_text().count("fit") == 1
     assert means[0] == means[1]
     assert len(list(tmp_path.glob("*.nc"))) == 1
+
+
+def _as_sampled(model: StageTransitionModel) -> StageTransitionModel:
+    """A conjugate fit dressed as a NUTS one (its draws are exact, so it converges): the
+    convergence checks then run ArviZ's summary, as for a sampled fit."""
+    import numpy as np
+    import xarray as xr
+
+    model.fit(method="conjugate")
+    post = model.idata.posterior
+    model.idata.fit_data.attrs["method"] = "nuts"
+    div = xr.Dataset({"diverging": (("chain", "draw"), np.zeros((post.sizes["chain"], post.sizes["draw"]), bool))},
+                     coords={"chain": post["chain"], "draw": post["draw"]})
+    model.idata.add_groups(sample_stats=div)
+    return model
+
+
+def test_convergence_figures_are_saved_with_the_fit_and_recomputed_when_the_draws_change(tmp_path, monkeypatch):
+    model = _as_sampled(StageTransitionModel(_counts(30), model_config={"pooling": "none"},
+                                             sampler_config={"random_seed": 0, "draws": 500, "chains": 4}))
+    first = model.check()
+    assert first["ok"].all()
+    path = model.save(tmp_path / "m.nc")
+    calls = []
+    real = base.az.summary
+    monkeypatch.setattr(base.az, "summary", lambda *a, **k: (calls.append(1), real(*a, **k))[1])
+    back = StageTransitionModel.load(path)
+    pd.testing.assert_frame_equal(back.check(), first)
+    assert calls == []  # read from the saved fit, not recomputed
+    # other draws (one chain shifted): the stored figures no longer apply, so they are recomputed
+    p = back.idata.posterior["p"]
+    back.idata.posterior["p"] = p.where(p["chain"] != 0, p * 0.5)
+    again = back.check()
+    assert calls == [1]
+    assert not again.set_index("check").loc["max r-hat", "ok"]
