@@ -10,6 +10,7 @@ import arviz as az
 import numpy as np
 import pandas as pd
 import xarray as xr
+from scipy import special
 
 from analysis.models.base import BayesianModel, Prior
 from analysis.schema import (
@@ -424,24 +425,32 @@ class BayesianAttributionModel(BayesianModel):
         seen_moves = self._moves.sum(0) > 0  # (S, S+1): moves seen in any segment
         seen_start = self._start.sum(0) > 0
         out = np.empty((D, G, C + 1))  # P(convert): removed channel c, and the base (last)
+        # patterns ordered by their (segment, stage) cell, so that sums per cell are contiguous
+        # slices (np.add.reduceat) rather than a product with a dense membership matrix
         cell = self._pg * S + self._ps
-        in_cell = np.zeros((G * S, len(cell)))  # (cell, pattern) membership: sums per cell
-        in_cell[cell, np.arange(len(cell))] = 1.0
+        order = np.argsort(cell, kind="stable")
+        cell_o, pg, ps, lv = cell[order], self._pg[order], self._ps[order], self._L[order]
+        cells, starts = np.unique(cell_o, return_index=True)  # the cells that have patterns
+
+        def per_cell(a: np.ndarray) -> np.ndarray:  # (d, P, ...) -> (d, G*S, ...); 0 where no pattern
+            full = np.zeros((a.shape[0], G * S, *a.shape[2:]))
+            full[:, cells] = np.add.reduceat(a, starts, axis=1)
+            return full
+
         for lo in range(0, D, chunk):
             sl = slice(lo, min(D, lo + chunk))
             d = sl.stop - sl.start
             w_lv = np.concatenate([np.zeros((d, 1)), np.ones((d, 1)),
                                    np.exp(-_LN2 * ages[None, :] / hl[sl, None])], axis=1)  # (d, levels)
-            x = w_lv[:, self._L]  # (d, P, C): the weight of each pattern's exposure level
-            contrib = x * beta[sl][:, self._pg, :]  # (d, P, C)
-            eta = alpha[sl][:, self._pg, self._ps] + contrib.sum(-1)  # (d, P)
-            # Bayesian bootstrap of each (segment, stage)'s exposure mix
-            g = rng.standard_gamma(np.broadcast_to(self._pn, (d, len(self._pn))))
-            tot = g @ in_cell.T  # (d, G*S)
-            wgt = g / np.where(tot[:, cell] > 0, tot[:, cell], 1.0)
+            contrib = w_lv[:, lv] * beta[sl][:, pg, :]  # (d, P, C): each pattern's exposure term
+            eta = alpha[sl][:, pg, ps] + contrib.sum(-1)  # (d, P)
+            # Bayesian bootstrap of each (segment, stage)'s exposure mix (drawn in the patterns'
+            # own order, then reordered: the same draws as before the reordering)
+            g = rng.standard_gamma(np.broadcast_to(self._pn, (d, len(self._pn))))[:, order]
+            tot = per_cell(g)  # (d, G*S)
+            wgt = g / np.where(tot[:, cell_o] > 0, tot[:, cell_o], 1.0)
             etas = np.concatenate([eta[..., None] - contrib, eta[..., None]], -1)  # (d, P, C+1)
-            pm_ = wgt[..., None] / (1.0 + np.exp(-etas))
-            adv = np.einsum("kp,dpj->dkj", in_cell, pm_).reshape(d, G, S, C + 1)
+            adv = per_cell(wgt[..., None] * special.expit(etas)).reshape(d, G, S, C + 1)
             # a stage with no settled visits in a segment: its pooled intercept, no exposures
             empty = (tot.reshape(d, G, S) == 0)
             if empty.any():
