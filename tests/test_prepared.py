@@ -57,3 +57,30 @@ def test_a_torn_cache_entry_is_rebuilt(csv, tmp_path):
     assert not again.from_cache
     pd.testing.assert_frame_equal(again.events, first.events)
     assert prepare(csv, cache_dir=cache).from_cache  # rewritten whole
+
+
+def test_prepare_summary_reads_only_the_counts_of_a_cached_entry(csv, tmp_path, monkeypatch):
+    """The report runner checks the data with prepare_summary: on a cached entry it reads the
+    small JSON beside it (no pickle, no pandas); an entry without one gets one."""
+    import pickle
+
+    from analysis.prepared import prepare_summary
+
+    cache = tmp_path / "cache"
+    cold = prepare_summary(csv, cache_dir=cache)
+    fresh = prepare(csv, cache=False)
+    assert not cold["from_cache"]
+    assert cold["loaded"]["rows_read"] == fresh.loaded.summary["rows_read"] == len(pd.read_csv(csv))
+    assert cold["stitched"]["persons"] == fresh.stitched.summary["persons"]
+
+    def no_unpickling(*a, **k):
+        raise AssertionError("the pickle was loaded")
+
+    monkeypatch.setattr(pickle, "load", no_unpickling)
+    warm = prepare_summary(csv, cache_dir=cache)
+    assert warm["from_cache"] and warm["loaded"] == cold["loaded"] and warm["stitched"] == cold["stitched"]
+    monkeypatch.undo()
+    (sidecar,) = cache.glob("*.json")
+    sidecar.unlink()  # an entry written before the summaries existed
+    again = prepare_summary(csv, cache_dir=cache)
+    assert again["from_cache"] and again["loaded"] == cold["loaded"] and sidecar.is_file()

@@ -15,7 +15,10 @@ the data, so :func:`prepare` keeps the result on disk (``.cache/prepared/``, mov
 - the package version and the pandas version (the cache is a pickle of DataFrames).
 
 Change the data, the map or an option and the key changes; nothing is ever served stale. Delete
-the folder to drop the cache; ``prepare(..., cache=False)`` bypasses it.
+the folder to drop the cache; ``prepare(..., cache=False)`` bypasses it. Beside each entry
+(``<key>.pkl``) a small ``<key>.json`` holds its counts: :func:`prepare_summary`, which the
+report runner calls before any notebook runs, reads only that when the entry exists, so the
+runner does not load (or import) pandas, ibis and pandera to re-render a report.
 
 >>> prep = prepare("data/sample/events.csv")                      # doctest: +SKIP
 >>> prep.loaded.summary["rows_read"], prep.stitched.summary["persons"]   # doctest: +SKIP
@@ -31,18 +34,20 @@ import os
 import pickle
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from analysis import config
-from analysis.identity import StitchResult, stitch
-from analysis.schema import DataError
-from analysis.sources import LoadResult, read_events
+from analysis.errors import DataError
+
+if TYPE_CHECKING:  # imported where used: prepare_summary on a cached entry needs none of them
+    import pandas as pd
+
+    from analysis.identity import StitchResult
+    from analysis.sources import LoadResult
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Prepared", "data_files", "is_sources_file", "load", "prepare", "prepare_key"]
+__all__ = ["Prepared", "data_files", "is_sources_file", "load", "prepare", "prepare_key", "prepare_summary"]
 
 #: Bump when the pickled layout changes.
 _FORMAT = 1
@@ -122,6 +127,8 @@ def data_files(data: str | Path) -> list[Path]:
 
 def prepare_key(data: str | Path, mapping: Any = None, **stitch_options: Any) -> str:
     """The cache key of :func:`prepare` (hex, 20 characters)."""
+    from importlib import metadata
+
     from analysis import __version__
 
     data = Path(data)
@@ -130,7 +137,7 @@ def prepare_key(data: str | Path, mapping: Any = None, **stitch_options: Any) ->
         "data": [[p.name, _sha256(p)] for p in data_files(data)] if data.is_file() else str(data),
         "mapping": _mapping_fingerprint(mapping),
         "stitch": {k: stitch_options[k] for k in sorted(stitch_options)},
-        "versions": [__version__, pd.__version__],
+        "versions": [__version__, metadata.version("pandas")],  # the pickle holds DataFrames
     }
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:20]
 
@@ -147,6 +154,8 @@ def load(data: str | Path, mapping: Any = None) -> LoadResult:
         from analysis.sources.combine import read_sources
 
         return read_sources(data)
+    from analysis.sources import read_events
+
     return read_events(data, mapping)
 
 
@@ -183,6 +192,8 @@ def prepare(
     analysis.DataError
         As :func:`analysis.read_events` (problems of the file as a whole are never cached).
     """
+    from analysis.identity import StitchResult, stitch
+
     if not cache:
         loaded = load(data, mapping)
         stitched = stitch(loaded.events, max_links=max_links)
@@ -214,4 +225,55 @@ def prepare(
     with open(tmp, "wb") as f:
         pickle.dump(state, f, protocol=pickle.HIGHEST_PROTOCOL)
     os.replace(tmp, path)  # atomic: a concurrent reader sees the old state or the whole new one
-    return Prepared(loaded, stitched, key=key)
+    prep = Prepared(loaded, stitched, key=key)
+    _write_summary(path.with_suffix(".json"), _summary_of(prep))
+    return prep
+
+
+def _summary_of(prep: Prepared) -> dict[str, Any]:
+    return {"loaded": prep.loaded.summary, "stitched": prep.stitched.summary}
+
+
+def _write_summary(path: Path, summary: dict[str, Any]) -> None:
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    def plain(v: Any) -> Any:  # numpy scalars (counts) as numbers, anything else as text
+        return v.item() if hasattr(v, "item") else str(v)
+
+    tmp.write_text(json.dumps(summary, indent=2, default=plain), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def prepare_summary(
+    data: str | Path,
+    mapping: Any = None,
+    *,
+    max_links: int = config.MAX_LINKS,
+    cache_dir: str | Path | None = None,
+) -> dict[str, Any]:
+    """:func:`prepare` ``data`` (unless its cache entry exists) and return the counts only:
+    ``{"loaded": <the load summary>, "stitched": <the stitch summary>, "from_cache": bool}``.
+
+    When the entry exists, only its small JSON file is read (the report runner checks the data
+    this way before any notebook runs, and a re-rendered report then costs no pandas import);
+    an entry without one (written before it existed) is loaded once and given one.
+
+    Raises
+    ------
+    analysis.DataError
+        As :func:`prepare`.
+    """
+    key = prepare_key(data, mapping, max_links=max_links)
+    folder = Path(cache_dir) if cache_dir is not None else config.CACHE_DIR / "prepared"
+    pkl, sidecar = folder / f"{key}.pkl", folder / f"{key}.json"
+    if pkl.is_file() and sidecar.is_file():
+        try:
+            summary = json.loads(sidecar.read_text(encoding="utf-8"))
+            log.info("prepared data found in the cache (%s)", pkl.name)
+            return {**summary, "from_cache": True}
+        except (OSError, ValueError) as exc:
+            log.warning("ignoring the unreadable cache summary %s (%s)", sidecar.name, exc)
+    prep = prepare(data, mapping, max_links=max_links, cache_dir=cache_dir)
+    summary = _summary_of(prep)
+    if prep.from_cache:
+        _write_summary(sidecar, summary)
+    return {**summary, "from_cache": prep.from_cache}
