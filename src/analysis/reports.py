@@ -33,13 +33,15 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
 import yaml
 
 from analysis import config
-from analysis.schema import DataError
+from analysis.errors import DataError, close_matches
+
+if TYPE_CHECKING:  # pandas is imported where it is used: the runner starts its first kernel first
+    import pandas as pd
 
 _logger = logging.getLogger(__name__)
 
@@ -140,14 +142,12 @@ def check_parameters(parameters: dict[str, Any], notebooks: list[str | Path]) ->
     ignored), naming the closest declared one."""
     import papermill as pm
 
-    from analysis.sources.column_map import _close
-
     declared: set[str] = set()
     for nb in notebooks:
         declared |= set(pm.inspect_notebook(str(nb)))
     unknown = [k for k in parameters if k not in declared]
     if unknown:
-        hints = [f"{k!r} (did you mean {close[0]!r}?)" if (close := _close(k, sorted(declared)))
+        hints = [f"{k!r} (did you mean {close[0]!r}?)" if (close := close_matches(k, sorted(declared)))
                  else repr(k) for k in unknown]
         raise DataError(f"unknown notebook parameter(s): {', '.join(hints)}", column="parameters",
                         fix=f"the notebooks declare: {', '.join(sorted(declared))}")
@@ -165,6 +165,8 @@ def select_events(
     known only for won deals) is refused with a :class:`DataError`: it would keep the converting
     rows alone, so the segment would be chosen by its outcome.
     """
+    import pandas as pd
+
     mask = pd.Series(True, index=events.index)
     for col, wanted in (segment_filter or {}).items():
         if col not in events.columns:
@@ -207,12 +209,14 @@ def _atomic_write(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-def render_html(nb_path: Path) -> str:
-    """The executed notebook as a self-contained HTML page with the code hidden."""
+def render_html(nb: Path | Any) -> str:
+    """The executed notebook (a path, or the notebook papermill returned) as a self-contained
+    HTML page with the code hidden."""
     import nbformat
     from nbconvert import HTMLExporter
 
-    nb = nbformat.read(nb_path, as_version=4)
+    if isinstance(nb, (str, Path)):
+        nb = nbformat.read(nb, as_version=4)
     exporter = HTMLExporter(template_name="lab")
     exporter.exclude_input = True
     exporter.exclude_input_prompt = True
@@ -456,23 +460,25 @@ def _data_records(data: str | Path) -> dict[str, Any]:
 def _prepare_data(data: str, mapping: str | None, log) -> None:
     """Read, validate and stitch the data once before any notebook runs (notebooks then load it
     from the cache): a problem with the file is one clear error now, not one per notebook."""
-    from analysis.prepared import prepare
+    from analysis.prepared import prepare_summary
 
     def resolve(p: str) -> Path:  # as the notebooks do: relative to the project root
         return Path(p) if Path(p).is_absolute() else config.PROJECT_ROOT / p
 
     t0 = time.perf_counter()
-    prep = prepare(resolve(data), resolve(mapping) if mapping else None)
-    s = prep.loaded.summary
+    summary = prepare_summary(resolve(data), resolve(mapping) if mapping else None)
+    s = summary["loaded"]
     log(f"data {data}: {s['rows_read']:,} rows read = {s['rows_kept']:,} kept + {s['rows_quarantined']:,} "
-        f"quarantined; {prep.stitched.summary['persons']:,} persons"
-        f"{' (cached)' if prep.from_cache else ''} in {time.perf_counter() - t0:.1f} s")
+        f"quarantined; {summary['stitched']['persons']:,} persons"
+        f"{' (cached)' if summary['from_cache'] else ''} in {time.perf_counter() - t0:.1f} s")
 
 
 # ------------------------------------------------------------------------------------- the worker
 def notebook_imports(nb_path: str | Path) -> list[str]:
     """The modules a notebook imports (``import x``, ``from x import y``; anywhere in its code
-    cells, magics skipped), in order of appearance."""
+    cells, magics skipped), in order of appearance. For ``from x import y`` both ``x`` and
+    ``x.y`` are listed: ``y`` may be a submodule (names that are not fail fast in
+    :func:`warm_imports`)."""
     nb = json.loads(Path(nb_path).read_text(encoding="utf-8"))
     mods: list[str] = []
     for cell in nb.get("cells", []):
@@ -489,8 +495,22 @@ def notebook_imports(nb_path: str | Path) -> list[str]:
             if isinstance(node, ast.Import):
                 mods += [a.name for a in node.names]
             elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-                mods.append(node.module)
+                mods.append(node.module)  # and the names that may be its submodules
+                mods += [f"{node.module}.{a.name}" for a in node.names if a.name != "*"]  # (``from analysis import plotting``)
     return list(dict.fromkeys(mods))
+
+
+def skip_unused_iri_checker() -> None:
+    """Keep jsonschema from importing its optional IRI checker, ``rfc3987_syntax`` (~1.8 s).
+
+    ``import nbformat`` (papermill, nbconvert, and plotly's notebook renderer) imports
+    ``jsonschema._format``, which imports ``rfc3987_syntax`` when it is installed (it comes with
+    ``jsonschema[format-nongpl]``, a Jupyter dependency); that module builds ~35 Earley parsers
+    at import time (python-jsonschema/jsonschema#1428). No schema these processes validate
+    (nbformat's) uses the ``iri`` formats, so the runner and the kernels it starts mark the module
+    unavailable, which jsonschema handles as "not installed". Does nothing once it is imported.
+    """
+    sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[arg-type]
 
 
 def warm_imports(modules: list[str] | tuple[str, ...]) -> None:
@@ -498,6 +518,7 @@ def warm_imports(modules: list[str] | tuple[str, ...]) -> None:
     Run in a kernel started ahead of its notebook; binds no names in the kernel's namespace."""
     import importlib
 
+    skip_unused_iri_checker()
     for m in modules:
         try:
             importlib.import_module(m)
@@ -505,26 +526,33 @@ def warm_imports(modules: list[str] | tuple[str, ...]) -> None:
             pass
 
 
-def _start_kernel(modules: list[str], env: dict[str, str]):
+async def _start_kernel_async(modules: list[str], env: dict[str, str]):
     """Start a python3 kernel that imports ``modules`` at start-up; return its (async) kernel
-    manager at once, or None when it cannot start (papermill then starts one itself).
+    manager at once (the kernel is not ready yet), or None when it cannot start (papermill then
+    starts one itself).
 
-    The kernel starts and imports (pandas, PyMC, plotly… ~3-5 s) while the worker's previous
-    notebook still runs. Its namespace is untouched (only ``sys.modules`` is warm) and it runs
-    one notebook only, so every report still starts from a clean kernel.
+    The kernel starts and imports (pandas, PyMC, plotly… ~2-4 s) while the worker's current
+    notebook runs. Its namespace is untouched (only ``sys.modules`` is warm) and it runs one
+    notebook only, so every report still starts from a clean kernel.
     """
     from jupyter_client.manager import AsyncKernelManager
-    from jupyter_core.utils import run_sync
 
     try:
         km = AsyncKernelManager(kernel_name="python3")
         warm = f"__import__('analysis.reports', fromlist=['_']).warm_imports({list(modules)!r})"
-        run_sync(km.start_kernel)(cwd=str(config.PROJECT_ROOT), env=env,
-                                  extra_arguments=[f"--IPKernelApp.exec_lines={warm}"])
+        await km.start_kernel(cwd=str(config.PROJECT_ROOT), env=env,
+                              extra_arguments=[f"--IPKernelApp.exec_lines={warm}"])
         return km
     except Exception as exc:  # noqa: BLE001 - papermill then starts a kernel of its own
         _logger.warning("could not start a kernel ahead (%s); papermill will start one", exc)
         return None
+
+
+def _start_kernel(modules: list[str], env: dict[str, str]):
+    """:func:`_start_kernel_async`, from code that is not running an event loop."""
+    from jupyter_core.utils import run_sync
+
+    return run_sync(_start_kernel_async)(modules, env)
 
 
 def _stop_kernel(km) -> None:
@@ -541,9 +569,10 @@ def _stop_kernel(km) -> None:
 
 @functools.cache
 def _register_engine() -> str:
-    """papermill's nbclient engine, on a kernel started by :func:`_start_kernel`; the kernel and
-    its client are shut down after the notebook, as papermill does with its own. Registered
-    once per process."""
+    """papermill's nbclient engine, on a kernel started by :func:`_start_kernel_async`; the kernel and
+    its client are shut down after the notebook, as papermill does with its own. ``on_ready``
+    (optional) is called when the kernel is ready, before the first cell. Registered once per
+    process."""
     from papermill.clientwrap import PapermillNotebookClient
     from papermill.engines import NBClientEngine, papermill_engines
 
@@ -551,11 +580,12 @@ def _register_engine() -> str:
         @classmethod
         def execute_managed_notebook(cls, nb_man, kernel_name, log_output=False, stdout_file=None,
                                      stderr_file=None, start_timeout=60, execution_timeout=None,
-                                     km=None, **kwargs):
+                                     km=None, on_ready=None, **kwargs):
             client = PapermillNotebookClient(
                 nb_man, km=km, timeout=execution_timeout, startup_timeout=start_timeout,
                 kernel_name=kernel_name, log=logging.getLogger("papermill"), log_output=log_output,
                 stdout_file=stdout_file, stderr_file=stderr_file,
+                on_notebook_start=on_ready,  # called once the kernel answers, before the first cell
                 shutdown_kernel="immediate")  # every output has arrived: nothing to wait for
             return client.execute(cleanup_kc=True)
 
@@ -569,6 +599,7 @@ _PROGRESS = None  # shared counter of finished reports (a multiprocessing.Value)
 def _init_worker(counter, log_format: str | None) -> None:
     global _PROGRESS
     _PROGRESS = counter
+    skip_unused_iri_checker()  # a spawned worker imports papermill itself
     if log_format and not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, format=log_format)
 
@@ -593,10 +624,12 @@ def _status_path(out_dir: Path, nb_name: str) -> Path:
     return out_dir / ".status" / f"{Path(nb_name).stem}.json"
 
 
-def _run_notebook(job: dict[str, Any], kernel: tuple[Any, Path] | None, log) -> dict[str, Any]:
+def _run_notebook(job: dict[str, Any], kernel: tuple[Any, Path] | None, log, on_ready=None) -> dict[str, Any]:
     """One report: papermill on ``kernel`` (manager, headline file), then the HTML. Never raises
     for a failing notebook: returns its record (status, seconds, error, headline), also written
-    to ``<segment>/.status/<notebook>.json`` (kept by ``--resume``)."""
+    to ``<segment>/.status/<notebook>.json`` (kept by ``--resume``). ``on_ready`` (a function
+    or coroutine function of keyword arguments) is called once the kernel is ready, before the
+    first cell runs."""
     import papermill as pm
 
     name, nb = job["segment"], Path(job["notebook"])
@@ -610,12 +643,13 @@ def _run_notebook(job: dict[str, Any], kernel: tuple[Any, Path] | None, log) -> 
     try:
         # saved once at the end (and on failure), not after every cell: the notebooks embed
         # plotly.js (~3.5 MB), and saving it after each cell cost seconds per report
-        pm.execute_notebook(str(nb), str(tmp_nb), parameters=params, kernel_name="python3",
-                            progress_bar=False, cwd=str(config.PROJECT_ROOT),
-                            request_save_on_cell_execute=False,
-                            engine_name=_register_engine(), km=km)
+        executed = pm.execute_notebook(str(nb), str(tmp_nb), parameters=params, kernel_name="python3",
+                                       progress_bar=False, cwd=str(config.PROJECT_ROOT),
+                                       request_save_on_cell_execute=False,
+                                       engine_name=_register_engine(), km=km,
+                                       on_ready=on_ready)
         os.replace(tmp_nb, out_nb)
-        _atomic_write(out_html, render_html(out_nb))
+        _atomic_write(out_html, render_html(executed))  # the notebook just written, not read back
         dt = time.perf_counter() - t0
         failed_nb = out_dir / f"{nb.stem}.failed.ipynb"
         if failed_nb.exists():
@@ -645,49 +679,80 @@ def _warm_modules(notebooks: list[Path]) -> list[str]:
     return list(dict.fromkeys(m for nb in notebooks if Path(nb).is_file() for m in notebook_imports(nb)))
 
 
-def _start_worker_kernel(warm: list[str]) -> tuple[Any, Path] | None:
-    """A kernel started ahead (see :func:`_start_kernel`) with its own headline file."""
+def _headline_file() -> Path:
     import tempfile
     import uuid
 
     folder = Path(tempfile.gettempdir()) / "cjl-headlines"
     folder.mkdir(exist_ok=True)
-    headline = folder / f"{os.getpid()}-{uuid.uuid4().hex}.json"
+    return folder / f"{os.getpid()}-{uuid.uuid4().hex}.json"
+
+
+def _start_worker_kernel(warm: list[str]) -> tuple[Any, Path] | None:
+    """A kernel started ahead (see :func:`_start_kernel_async`) with its own headline file."""
+    headline = _headline_file()
     km = _start_kernel(warm, {**os.environ, HEADLINE_ENV: str(headline)})
     return (km, headline) if km is not None else None
 
 
-def _drain(jobs, warm: list[str], log=None, first_kernel: tuple[Any, Path] | None = None) -> list[dict[str, Any]]:
+async def _start_worker_kernel_async(warm: list[str]) -> tuple[Any, Path] | None:
+    """:func:`_start_worker_kernel` inside a running event loop (papermill's, see :func:`_drain`)."""
+    headline = _headline_file()
+    km = await _start_kernel_async(warm, {**os.environ, HEADLINE_ENV: str(headline)})
+    return (km, headline) if km is not None else None
+
+
+def _drain(jobs, warm: dict[str, list[str]], log=None,
+           first_kernel: tuple[Any, Path] | None = None) -> list[dict[str, Any]]:
     """Run reports from the queue ``jobs`` until it is empty; return their records.
 
-    The kernel of the next report is started (and imports the notebooks' modules) while the
-    current one runs. Each kernel gets its own headline file (``CJL_HEADLINE_PATH``), so the
-    figures a notebook records are its own even when workers run notebooks of one segment at
-    the same time.
+    ``warm`` maps a notebook (as in the jobs) to the modules its kernel imports at start-up.
+    The next report is taken from the queue, and its kernel started (importing its notebook's
+    modules), once the current report's kernel is ready: the two kernels do not compete for the
+    CPU while the current one starts, and other workers can take reports meanwhile. Each
+    kernel gets its own headline file (``CJL_HEADLINE_PATH``), so the figures a notebook
+    records are its own even when workers run notebooks of one segment at the same time.
     """
     import queue as queue_mod
 
     log = log or _logger.info
     done: list[dict[str, Any]] = []
 
-    def take():
+    def take():  # every job is queued before any worker starts: an empty queue means done
         try:
-            return jobs.get(timeout=0.2)
+            return jobs.get_nowait()
         except queue_mod.Empty:
             return None
 
+    def modules(job: dict[str, Any]) -> list[str]:
+        return warm.get(job["notebook"], [])
+
     job, kernel = take(), first_kernel
+    nxt: list[dict[str, Any] | None] = []  # the next report, taken once this one's kernel is ready
+    ahead: list[tuple[Any, Path] | None] = []  # and its kernel, started then
     try:
         while job is not None:
             if kernel is None:
-                kernel = _start_worker_kernel(warm)
-            nxt = take()
-            ahead = _start_worker_kernel(warm) if nxt is not None else None
-            done.append(_run_notebook(job, kernel, log))
-            job, kernel = nxt, ahead
+                kernel = _start_worker_kernel(modules(job))
+            nxt.clear()
+            ahead.clear()
+
+            async def start_ahead(**_) -> None:  # papermill calls it in its event loop, when the
+                if not nxt:  # kernel is ready: the next kernel does not compete with this one's
+                    nxt.append(take())  # start, and other workers can take reports meanwhile
+                    if nxt[0] is not None:
+                        ahead.append(await _start_worker_kernel_async(modules(nxt[0])))
+
+            done.append(_run_notebook(job, kernel, log, on_ready=start_ahead))
+            if not nxt:  # the report failed before its kernel was ready
+                nxt.append(take())
+                if nxt[0] is not None:
+                    ahead.append(_start_worker_kernel(modules(nxt[0])))
+            job, kernel = nxt[0], ahead[0] if ahead else None
     finally:
-        if kernel is not None:
-            _stop_kernel(kernel[0])
+        for k in (kernel, *ahead):
+            if k is not None:
+                _stop_kernel(k[0])
     return done
 
 
@@ -715,6 +780,7 @@ def run_reports(
     workers: int = 1,
     resume: str | None = None,
     log=None,
+    first_kernel: tuple[Any, Path] | None = None,
 ) -> RunResult:
     """Run every notebook for every segment into a new run folder; never stop at a failure.
 
@@ -735,10 +801,11 @@ def run_reports(
     parameters : dict, optional
         Extra papermill parameters for every run (e.g. ``seed``).
     workers : int, default 1
-        Reports (segment × notebook) run at once, each worker a process pulling the next report
-        from a shared queue; a worker's next kernel starts while its current report runs. The
-        notebooks of one segment may run side by side: each reads the prepared data from the
-        cache, and a model fitted by two at once is fitted once (``fit_cached`` locks).
+        Reports (segment × notebook) run at once, each worker pulling the next report from a
+        shared queue: this process is the first worker, the others are spawned processes. A
+        worker's next kernel starts while its current report runs. The notebooks of one segment
+        may run side by side: each reads the prepared data from the cache, and a model fitted by
+        two at once is fitted once (``fit_cached`` locks).
     resume : str, optional
         A run id, or ``"latest"`` (the newest run without ``.complete``): finish that run with
         its recorded data, segments, notebooks and parameters, keeping every report whose HTML
@@ -746,11 +813,16 @@ def run_reports(
     log : callable, optional
         Where progress lines go; default: the ``analysis.reports`` logger at INFO. Worker
         processes (``workers > 1``) log through that logger.
+    first_kernel : optional
+        A kernel the caller started ahead for the first report (``_start_worker_kernel`` with the
+        first notebook's imports; the command line starts it before its checks), used by this
+        process's worker; without it, it is started here, before the data is prepared.
     """
+    skip_unused_iri_checker()
     log = log or _logger.info  # plain lines: readable in a terminal and in a scheduler's log
     reports_dir = Path(reports_dir)
     t_start = time.perf_counter()
-    early: tuple[Any, Path] | None = None
+    early = first_kernel
     if resume:
         run_dir = run_dir_for_resume(reports_dir, resume)
         old = json.loads((run_dir / "manifest.json").read_text(encoding="utf-8"))
@@ -765,8 +837,8 @@ def run_reports(
             "segments": {s.name: s.filter for s in segments or []},
             "notebook_parameters": dict(parameters or {}),
         }
-        if int(workers) <= 1:  # the first kernel starts and imports while the data is prepared;
-            # only the first notebook's modules: its report waits for this kernel to be ready
+        if early is None:  # the first kernel starts and imports while the data is prepared;
+            # only the first notebook's modules: its report waits for this kernel
             early = _start_worker_kernel(_warm_modules(nbs[:1]))
         try:
             _prepare_data(str(data), run_params["notebook_parameters"].get("mapping_path"), log)
@@ -819,7 +891,7 @@ def run_reports(
             jobs.append({"segment": name, "filter": flt, "notebook": str(nb), "data": run_params["data_path"],
                          "parameters": run_params["notebook_parameters"], "run_dir": str(run_dir),
                          "total": total})
-    warm = _warm_modules(nbs)
+    warm = {str(nb): _warm_modules([nb]) for nb in nbs}  # a kernel imports its own notebook's modules
     workers = max(1, min(int(workers), len(jobs) or 1))
     log(f"run {run_dir.name}: {len(run_params['segments'])} segment(s) × {len(nbs)} notebook(s), "
         f"{len(jobs)} to run, {workers} worker(s)")
@@ -846,16 +918,24 @@ def run_reports(
             q = manager.Queue()
             for job in jobs:
                 q.put(job)
-            with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker,
+            # this process is one of the workers, on the first kernel (started while the data was
+            # checked); the others are spawned processes pulling from the same queue
+            with ProcessPoolExecutor(max_workers=workers - 1, mp_context=ctx, initializer=_init_worker,
                                      initargs=(counter, fmt)) as pool:
-                futures = [pool.submit(_drain, q, warm) for _ in range(workers)]
+                futures = [pool.submit(_drain, q, warm) for _ in range(workers - 1)]
+                _init_worker(counter, None)
+                try:
+                    finished = _drain(q, warm, log, first_kernel=early)
+                    early = None
+                finally:
+                    _init_worker(None, None)
                 for fut in as_completed(futures):
                     try:
                         finished += fut.result()
                     except Exception as exc:  # the worker process itself died
                         first = _error_lines(exc)
                         log(f"a worker FAILED: {first.splitlines()[0] if first else exc!r}")
-    if early is not None:  # not used (nothing left to run, or several workers)
+    if early is not None:  # not used (nothing left to run)
         _stop_kernel(early[0])
     for rec in finished:
         records[rec["segment"]][rec["notebook"]] = {k: v for k, v in rec.items() if k not in ("segment", "notebook")}
@@ -1011,6 +1091,7 @@ cut by the notebook's <code>friction_reduction</code>, would raise conversion mo
 
 
 def main_report(args) -> int:
+    skip_unused_iri_checker()
     params: dict[str, Any] = {}
     if getattr(args, "resume", None):
         try:
@@ -1028,10 +1109,13 @@ def main_report(args) -> int:
             print(f"unknown segment(s) {sorted(unknown)}; defined: {[s.name for s in segs]}", file=sys.stderr)
             return 2
         segs = [s for s in segs if s.name in wanted]
+    early: tuple[Any, Path] | None = None  # the first report's kernel, started before the checks
     try:
         settings = load_run_settings(args.segments)
         file_notebooks = settings["notebooks"] or [config.NOTEBOOKS_DIR / n for n in MAIN_NOTEBOOKS]
         notebooks = args.notebook or settings["notebooks"] or None
+        if not getattr(args, "resume", None):  # it starts (and imports) while the parameters and data are checked
+            early = _start_worker_kernel(_warm_modules([Path((notebooks or file_notebooks)[0])]))
         # the file's parameters are checked against the notebooks it names, the command line's
         # against those that run (a notebook ignores a parameter it does not declare)
         check_parameters(settings["parameters"], file_notebooks)
@@ -1051,11 +1135,17 @@ def main_report(args) -> int:
         if args.seed is not None:
             params["seed"] = int(args.seed)
     except DataError as exc:
+        if early is not None:
+            _stop_kernel(early[0])
         print(f"cannot run the reports:\n{exc}", file=sys.stderr)
         return 2
+    except BaseException:
+        if early is not None:
+            _stop_kernel(early[0])
+        raise
     try:
-        res = run_reports(args.data, segs, notebooks=notebooks,
-                          reports_dir=args.out, parameters=params, workers=args.workers)
+        res = run_reports(args.data, segs, notebooks=notebooks, reports_dir=args.out, parameters=params,
+                          workers=args.workers, first_kernel=early)
     except DataError as exc:  # the data cannot be read: say why once, run nothing
         print(f"cannot run the reports: the data has a problem\n{exc}", file=sys.stderr)
         return 2
