@@ -12,12 +12,13 @@ Scenarios, in this order:
 
 1. *segment cold*: one segment's full report (all three notebooks, ``--segment``, default
    ``small_business``) with empty caches: every model fitted and every JAX program compiled;
+   with ``--workers 1`` (the notebooks one after another) and, in a second empty scratch
+   folder, with ``--workers 2`` (two notebooks at a time);
 2. *segment cached*: the same segment again with those caches filled (the fits are loaded,
-   nothing is refitted): a re-rendered report;
-
-   1 and 2 run with ``--workers 1`` (the notebooks one after another) and again, in a new empty
-   scratch folder, with ``--workers 2`` (two notebooks at a time);
-3. *all segments*, in a second empty scratch folder: ``--workers 2`` cold (this fills the
+   nothing is refitted): a re-rendered report; ``--repeat`` times (default 3) for each worker
+   count, ``--workers 1`` and ``--workers 2`` alternating, judged on the median (this machine
+   is shared: single runs vary by ±1.5 s);
+3. *all segments*, in another empty scratch folder: ``--workers 2`` cold (this fills the
    caches), then ``--workers 1`` and ``--workers 2`` cached; with ``--cold-whole`` also
    ``--workers 1`` cold in a third empty scratch folder.
 
@@ -211,6 +212,7 @@ def main() -> None:
     ap.add_argument("--skip-whole", action="store_true", help="only scenarios 1 and 2")
     ap.add_argument("--cold-whole", action="store_true", help="also all segments, --workers 1, cold")
     ap.add_argument("--keep", action="store_true", help="keep the scratch folders (printed)")
+    ap.add_argument("--repeat", type=int, default=3, help="cached re-renders per worker count (median judged)")
     args = ap.parse_args()
     if not (ROOT / args.data).is_file() and not Path(args.data).is_file():
         sys.exit(f"{args.data} not found: run `make data`")
@@ -231,12 +233,17 @@ def main() -> None:
         return p
 
     try:
+        folders = {w: scratch() for w in (1, 2)}
+        colds = {w: run_report(f"segment-cold-w{w}", folders[w], args, [args.segment], w) for w in (1, 2)}
+        repeats: dict[int, list[dict]] = {1: [], 2: []}
+        for i in range(max(1, args.repeat)):  # alternating, so that both see the same machine
+            for w in (1, 2):
+                repeats[w].append(run_report(f"segment-cached-w{w}-{i + 1}", folders[w], args, [args.segment], w))
         seg: dict[int, tuple[dict, dict]] = {}
-        for w in (1, 2):  # one segment: its notebooks one after another, then two at a time
-            a = scratch()
-            seg[w] = (run_report(f"segment-cold-w{w}", a, args, [args.segment], w),
-                      run_report(f"segment-cached-w{w}", a, args, [args.segment], w))
-            results["runs"].update({r["label"]: r for r in seg[w]})
+        for w in (1, 2):
+            ranked = sorted(repeats[w], key=lambda r: r["wall_s"])
+            seg[w] = (colds[w], ranked[len(ranked) // 2])  # the median run (the upper one of two)
+            results["runs"].update({r["label"]: r for r in (colds[w], *repeats[w])})
         cold, cached = seg[1]
         whole: list[dict] = []
         if not args.skip_whole:
@@ -249,7 +256,7 @@ def main() -> None:
             results["runs"].update({r["label"]: r for r in whole})
         html = html_times(cached)
         print_notebooks(f"{args.segment}, cold (empty caches)", cold)
-        print_notebooks(f"{args.segment}, cached (fits loaded)", cached, html)
+        print_notebooks(f"{args.segment}, cached (fits loaded), the median of {len(repeats[1])} runs", cached, html)
         if whole:
             print_whole(whole)
     finally:
@@ -263,8 +270,10 @@ def main() -> None:
     for w, (c, r) in seg.items():
         print(f"goal: {args.segment} cold ≤ {GOAL_COLD_S:.0f} s, --workers {w}: {c['wall_s']:.1f} s — "
               f"{'met' if c['wall_s'] <= GOAL_COLD_S else 'NOT met'}")
-        print(f"goal: {args.segment} re-rendered from cache ≤ {GOAL_CACHED_S:.0f} s, --workers {w}: "
-              f"{r['wall_s']:.1f} s — {'met' if r['wall_s'] <= GOAL_CACHED_S else 'NOT met'}")
+        walls = sorted(x["wall_s"] for x in repeats[w])
+        print(f"goal: {args.segment} re-rendered from cache ≤ {GOAL_CACHED_S:.0f} s, --workers {w}: median "
+              f"{r['wall_s']:.1f} s of {len(walls)} (min {walls[0]:.1f}, max {walls[-1]:.1f}) — "
+              f"{'met' if r['wall_s'] <= GOAL_CACHED_S else 'NOT met'}")
     print(f"one segment, --workers 1 / --workers 2: cold {seg[1][0]['wall_s'] / seg[2][0]['wall_s']:.2f}x, "
           f"cached {seg[1][1]['wall_s'] / seg[2][1]['wall_s']:.2f}x")
     by = {r["label"]: r["wall_s"] for r in whole}

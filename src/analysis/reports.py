@@ -513,17 +513,26 @@ def skip_unused_iri_checker() -> None:
     sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[arg-type]
 
 
+#: Modules that a module imports only when first used, warmed with it: journeys open DuckDB
+#: through ibis, whose backend (and pyarrow's dataset layer) loads on the first connect.
+IMPORTED_ON_FIRST_USE: dict[str, tuple[str, ...]] = {
+    "analysis.journeys": ("duckdb", "ibis.backends.duckdb", "pyarrow.dataset"),
+}
+
+
 def warm_imports(modules: list[str] | tuple[str, ...]) -> None:
-    """Import ``modules`` now, ignoring failures (the notebook raises its own import errors).
-    Run in a kernel started ahead of its notebook; binds no names in the kernel's namespace."""
+    """Import ``modules`` now (and what they import on first use, see
+    :data:`IMPORTED_ON_FIRST_USE`), ignoring failures (the notebook raises its own import
+    errors). Run in a kernel started ahead of its notebook; binds no names in its namespace."""
     import importlib
 
     skip_unused_iri_checker()
     for m in modules:
-        try:
-            importlib.import_module(m)
-        except Exception:  # noqa: BLE001 - only a warm-up
-            pass
+        for name in (m, *IMPORTED_ON_FIRST_USE.get(m, ())):
+            try:
+                importlib.import_module(name)
+            except Exception:  # noqa: BLE001 - only a warm-up
+                pass
 
 
 async def _start_kernel_async(modules: list[str], env: dict[str, str]):
