@@ -11,7 +11,8 @@ SAMPLE_PERSONS ?= 3000
 SEED   ?= 0
 DATA   ?= $(SAMPLE)
 SEGMENTS ?= reports/segments.yml
-WORKERS ?= 1
+# reports run at once by `make reports` (bench/README.md: on 2 cores, 2 workers beat 1)
+WORKERS ?= 2
 MAPPING ?=
 export PYTENSOR_FLAGS ?= base_compiledir=$(CURDIR)/.cache/pytensor
 export MPLBACKEND ?= Agg
