@@ -22,6 +22,12 @@ Scenarios, in this order:
    caches), then ``--workers 1`` and ``--workers 2`` cached; with ``--cold-whole`` also
    ``--workers 1`` cold in a third empty scratch folder.
 
+With ``--baseline REV`` the segment is also run by the code and notebooks of git revision REV
+(a temporary ``git worktree``, same data, venv and segments file, its own scratch caches): cold
+once, then cached ``--repeat`` times between this checkout's cached runs, so that both see the
+same machine; the ratio of the medians is printed. A fixed CPU workload ("machine probe") is
+timed before and after: the shared machine's speed varies by ±25 % within an hour.
+
 For every run it reads the run's ``manifest.json`` (seconds per notebook, as the runner timed
 them: papermill execution plus the HTML rendering) and papermill's per-cell timings in the
 executed notebooks, and splits each notebook into: kernel start (papermill start to the first
@@ -59,8 +65,23 @@ def loadavg() -> str:
         return "n/a"
 
 
-def scratch_env(scratch: Path) -> dict[str, str]:
-    src = str(ROOT / "src")
+def machine_probe() -> float:
+    """Seconds for a fixed CPU workload (pure Python and NumPy, ~0.5 s): printed before and
+    after, so that a slower machine (this one is shared) shows in the output."""
+    import numpy as np
+
+    t0 = time.perf_counter()
+    total = 0
+    for i in range(2_000_000):
+        total += i % 7
+    a = np.random.default_rng(0).random((600, 600))
+    for _ in range(5):
+        a = np.tanh(a @ a / 600)
+    return time.perf_counter() - t0
+
+
+def scratch_env(scratch: Path, root: Path = ROOT) -> dict[str, str]:
+    src = str(root / "src")
     pypath = os.environ.get("PYTHONPATH", "")
     return {
         **os.environ,
@@ -136,16 +157,20 @@ def saved_fits(models: Path) -> dict[str, dict]:
     return out
 
 
-def run_report(label: str, scratch: Path, args, segments: list[str] | None, workers: int) -> dict:
+def run_report(label: str, scratch: Path, args, segments: list[str] | None, workers: int,
+               root: Path = ROOT) -> dict:
+    """One timed ``python -m analysis report`` of the checkout at ``root`` (its code and
+    notebooks; the data and segments file of this one)."""
     out = scratch / "reports" / label
     fits_before = set(saved_fits(scratch / "cache" / "models"))
-    cmd = [sys.executable, "-m", "analysis", "report", "--data", args.data, "--segments", args.segments,
+    data = Path(args.data) if Path(args.data).is_absolute() else ROOT / args.data
+    cmd = [sys.executable, "-m", "analysis", "report", "--data", str(data), "--segments", str(ROOT / args.segments),
            "--workers", str(workers), "--out", str(out)]
     for s in segments or []:
         cmd += ["--segment", s]
     load0 = loadavg()
     t0 = time.perf_counter()
-    proc = subprocess.run(cmd, cwd=ROOT, env=scratch_env(scratch), capture_output=True, text=True)
+    proc = subprocess.run(cmd, cwd=root, env=scratch_env(scratch, root), capture_output=True, text=True)
     wall = time.perf_counter() - t0
     load1 = loadavg()
     if proc.returncode != 0:
@@ -213,6 +238,9 @@ def main() -> None:
     ap.add_argument("--cold-whole", action="store_true", help="also all segments, --workers 1, cold")
     ap.add_argument("--keep", action="store_true", help="keep the scratch folders (printed)")
     ap.add_argument("--repeat", type=int, default=3, help="cached re-renders per worker count (median judged)")
+    ap.add_argument("--baseline", metavar="REV", default=None,
+                    help="also re-render the segment from cache with the code and notebooks of git revision REV "
+                         "(a temporary worktree; --workers 1), alternating with this checkout's, and print the ratio")
     args = ap.parse_args()
     if not (ROOT / args.data).is_file() and not Path(args.data).is_file():
         sys.exit(f"{args.data} not found: run `make data`")
@@ -220,10 +248,12 @@ def main() -> None:
     from analysis.reports import load_segments
 
     names = [s.name for s in load_segments(ROOT / args.segments)]
+    probe0 = machine_probe()
     print(f"report pipeline: {args.data}, segments {', '.join(names)}; {os.cpu_count()} CPUs; "
-          f"load before {loadavg()}; {datetime.now(UTC):%Y-%m-%d %H:%M} UTC")
+          f"load before {loadavg()}; machine probe {probe0:.2f} s; {datetime.now(UTC):%Y-%m-%d %H:%M} UTC")
     results: dict = {"data": args.data, "segments": names, "started": datetime.now(UTC).isoformat(),
-                     "load_start": loadavg(), "runs": {}}
+                     "load_start": loadavg(), "probe_start_s": probe0, "runs": {}}
+    base_root: Path | None = None
     scratches: list[Path] = []
 
     def scratch() -> Path:
@@ -235,10 +265,25 @@ def main() -> None:
     try:
         folders = {w: scratch() for w in (1, 2)}
         colds = {w: run_report(f"segment-cold-w{w}", folders[w], args, [args.segment], w) for w in (1, 2)}
+        base_runs: list[dict] = []
+        if args.baseline:
+            base_root = scratch() / "checkout"
+            subprocess.run(["git", "worktree", "add", "--detach", str(base_root), args.baseline], cwd=ROOT,
+                           check=True, capture_output=True)
+            folders["base"] = scratch()
+            results["baseline"] = {"rev": args.baseline, "commit": subprocess.run(
+                ["git", "rev-parse", args.baseline], cwd=ROOT, capture_output=True, text=True).stdout.strip()}
+            base_runs.append(run_report("baseline-cold-w1", folders["base"], args, [args.segment], 1, base_root))
         repeats: dict[int, list[dict]] = {1: [], 2: []}
-        for i in range(max(1, args.repeat)):  # alternating, so that both see the same machine
+        base_cached: list[dict] = []
+        for i in range(max(1, args.repeat)):  # alternating, so that all see the same machine
             for w in (1, 2):
                 repeats[w].append(run_report(f"segment-cached-w{w}-{i + 1}", folders[w], args, [args.segment], w))
+            if args.baseline:
+                base_cached.append(run_report(f"baseline-cached-w1-{i + 1}", folders["base"], args,
+                                              [args.segment], 1, base_root))
+        base_runs += base_cached
+        results["runs"].update({r["label"]: r for r in base_runs})
         seg: dict[int, tuple[dict, dict]] = {}
         for w in (1, 2):
             ranked = sorted(repeats[w], key=lambda r: r["wall_s"])
@@ -260,13 +305,17 @@ def main() -> None:
         if whole:
             print_whole(whole)
     finally:
+        if base_root is not None:
+            subprocess.run(["git", "worktree", "remove", "--force", str(base_root)], cwd=ROOT, capture_output=True)
         for p in scratches:
             if args.keep:
                 print(f"scratch kept: {p}")
             else:
                 shutil.rmtree(p, ignore_errors=True)
 
-    print(f"\nload after {loadavg()}")
+    probe1 = machine_probe()
+    results["probe_end_s"] = probe1
+    print(f"\nload after {loadavg()}; machine probe {probe1:.2f} s (before: {probe0:.2f} s)")
     for w, (c, r) in seg.items():
         print(f"goal: {args.segment} cold ≤ {GOAL_COLD_S:.0f} s, --workers {w}: {c['wall_s']:.1f} s — "
               f"{'met' if c['wall_s'] <= GOAL_COLD_S else 'NOT met'}")
@@ -276,6 +325,13 @@ def main() -> None:
               f"{'met' if r['wall_s'] <= GOAL_CACHED_S else 'NOT met'}")
     print(f"one segment, --workers 1 / --workers 2: cold {seg[1][0]['wall_s'] / seg[2][0]['wall_s']:.2f}x, "
           f"cached {seg[1][1]['wall_s'] / seg[2][1]['wall_s']:.2f}x")
+    if base_cached:
+        b = sorted(x["wall_s"] for x in base_cached)
+        bmed = b[len(b) // 2]
+        print(f"baseline {args.baseline}: cold --workers 1 {base_runs[0]['wall_s']:.1f} s; cached --workers 1 median "
+              f"{bmed:.1f} s (min {b[0]:.1f}, max {b[-1]:.1f}); this checkout / baseline, cached medians: "
+              f"--workers 1 {bmed / seg[1][1]['wall_s']:.2f}x, --workers 2 {bmed / seg[2][1]['wall_s']:.2f}x faster; "
+              f"cold --workers 1 {base_runs[0]['wall_s'] / seg[1][0]['wall_s']:.2f}x")
     by = {r["label"]: r["wall_s"] for r in whole}
     if "all-w1-cached" in by:
         print(f"all segments, cached: --workers 1 {by['all-w1-cached']:.1f} s / --workers 2 "
