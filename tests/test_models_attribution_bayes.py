@@ -186,3 +186,29 @@ def test_likelihood_equals_a_direct_computation(effects):
     eta = alpha_c[pg, ps] + ((x - xbar[ps]) * beta_g[pg]).sum(1)
     expected = (k * eta - n * np.logaddexp(0.0, eta)).sum()
     assert loglik == pytest.approx(expected, rel=1e-10)
+
+
+def test_a_cached_fit_keeps_its_removal_effects_on_disk(recovered, tmp_path, monkeypatch):
+    """Loaded by fit_cached, the model saves its removal effects (keyed by the draws) and a later
+    load reuses them, equal to the computed ones; a fit with other draws does not."""
+    model, _, jr = recovered
+    fresh = model.removal_effects()  # computed in memory (fit(), no cache folder)
+    assert model.derived_cache_dir is None
+    first = BayesianAttributionModel(jr, sampler_config=dict(model.sampler_config))
+    model.save(tmp_path / f"{first._model_type}-{first.cache_key()}.nc")  # where fit_cached looks
+    first.fit_cached(cache_dir=tmp_path)
+    np.testing.assert_array_equal(first.removal_effects().to_numpy(), fresh.to_numpy())
+    assert len(list((tmp_path / "derived").glob("removal-effects-*.npz"))) == 1
+
+    def not_again(*a, **k):
+        raise AssertionError("recomputed")
+
+    again = BayesianAttributionModel(jr, sampler_config=dict(model.sampler_config))
+    again.fit_cached(cache_dir=tmp_path)
+    monkeypatch.setattr(BayesianAttributionModel, "_removal_effects", not_again)
+    loaded = again.removal_effects()
+    np.testing.assert_array_equal(loaded.to_numpy(), fresh.to_numpy())
+    assert list(loaded["channel"].values) == list(fresh["channel"].values)
+    # other draws (another seed's subset): another file, computed
+    with pytest.raises(AssertionError, match="recomputed"):
+        again.removal_effects(seed=1)

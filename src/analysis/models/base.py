@@ -291,6 +291,8 @@ class BayesianModel:
         self.idata: az.InferenceData | None = None
         self.model = None
         self.diagnostics: pd.DataFrame | None = None
+        #: set by :meth:`fit_cached`: where results computed from the draws may be kept
+        self.derived_cache_dir: Path | None = None
         self.fit_seconds: float | None = None
 
     # --------------------------------------------------------------------------- to override
@@ -424,6 +426,10 @@ class BayesianModel:
 
         Processes asking for the same fit at once (report workers running segments that share
         a pooled model) take turns on a lock file: one fits, the others wait and load its fit.
+
+        Afterwards ``derived_cache_dir`` (``cache_dir/derived``) is set: a model may keep costly
+        results computed from the draws there (keyed by the draws themselves), so a re-rendered
+        report does not recompute them either.
         """
         import fcntl
 
@@ -438,9 +444,11 @@ class BayesianModel:
                 if not path.exists():  # nobody fitted it while we waited
                     idata = self.fit(**fit_kwargs)
                     self.save(path)
+                    self.derived_cache_dir = cache_dir / "derived"
                     return idata
         loaded = type(self).load(path)
         self.idata, self.fit_seconds = loaded.idata, loaded.fit_seconds
+        self.derived_cache_dir = cache_dir / "derived"
         log.info("%s: loaded the cached fit %s", self._model_type, path.name)
         self._enforce(self.sampler_config)
         return self.idata

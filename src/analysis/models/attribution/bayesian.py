@@ -408,14 +408,49 @@ class BayesianAttributionModel(BayesianModel):
         channel's exposures removed (see the class docstring). ``max_draws`` caps the draws used
         (a seeded random subset); ``chunk`` draws are processed at once (memory). The result is
         kept per fit and arguments: a report asking for the overall and the by-segment table
-        computes it once.
+        computes it once. A model from :meth:`fit_cached` also keeps it on disk (in
+        ``derived_cache_dir``, keyed by the draws, the chain inputs, the arguments and this
+        module's code), so a re-rendered report loads it.
         """
         idata, args = self._require_fit(), (max_draws, seed)
         memo = self.__dict__.get("_removal_memo")
         if memo is None or memo[0] is not idata or memo[1] != args:
-            memo = (idata, args, self._removal_effects(max_draws, seed, chunk))
+            memo = (idata, args, self._removal_effects_cached(max_draws, seed, chunk))
             self.__dict__["_removal_memo"] = memo
         return memo[2].copy()
+
+    def _removal_effects_cached(self, max_draws: int | None, seed: int, chunk: int) -> xr.DataArray:
+        folder = getattr(self, "derived_cache_dir", None)
+        if folder is None:
+            return self._removal_effects(max_draws, seed, chunk)
+        import hashlib
+        import inspect
+        import os
+        from pathlib import Path
+
+        post = self._require_fit().posterior
+        h = hashlib.sha256(Path(inspect.getfile(type(self))).read_bytes())
+        for arr in (*(post[v].to_numpy() for v in ("alpha", "beta", "half_life")),
+                    self._moves, self._start, self._pn, self._pg, self._ps, self._L):
+            arr = np.ascontiguousarray(arr)
+            h.update(f"{arr.shape}{arr.dtype}".encode())
+            h.update(arr.tobytes())
+        h.update(json.dumps([self.segments, self.channels, list(self.level_ages), max_draws, seed, chunk]).encode())
+        path = Path(folder) / f"removal-effects-{h.hexdigest()[:20]}.npz"
+        if path.is_file():
+            try:
+                with np.load(path) as z:
+                    return xr.DataArray(z["effect"], dims=("sample", "segment", "channel"),
+                                        coords={"sample": z["sample"], "segment": self.segments,
+                                                "channel": self.channels}, name="removal_effect")
+            except (OSError, ValueError, KeyError) as exc:  # torn or foreign: recompute
+                log.warning("ignoring the unreadable %s (%s)", path.name, exc)
+        out = self._removal_effects(max_draws, seed, chunk)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.stem}.tmp-{os.getpid()}.npz")
+        np.savez(tmp, effect=out.to_numpy(), sample=out["sample"].to_numpy())
+        os.replace(tmp, path)  # atomic: another worker sees none or all of it
+        return out
 
     def _removal_effects(self, max_draws: int | None, seed: int, chunk: int) -> xr.DataArray:
         alpha, beta, hl, idx = self._draws(max_draws, seed)
