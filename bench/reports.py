@@ -66,17 +66,18 @@ def loadavg() -> str:
 
 
 def machine_probe() -> float:
-    """Seconds for a fixed CPU workload (pure Python and NumPy, ~0.5 s): printed before and
-    after, so that a slower machine (this one is shared) shows in the output."""
+    """Seconds for a fixed CPU workload (pure Python and NumPy, ~1 s on the development
+    machine): printed before and after, so that a slower machine (this one is shared) shows in
+    the output; compare it between runs."""
     import numpy as np
 
     t0 = time.perf_counter()
     total = 0
-    for i in range(2_000_000):
+    for i in range(8_000_000):
         total += i % 7
-    a = np.random.default_rng(0).random((600, 600))
-    for _ in range(5):
-        a = np.tanh(a @ a / 600)
+    a = np.random.default_rng(0).random((800, 800))
+    for _ in range(10):
+        a = np.tanh(a @ a / 800)
     return time.perf_counter() - t0
 
 

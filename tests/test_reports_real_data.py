@@ -63,3 +63,5 @@ def test_uci_headline_matches_the_raw_file(tmp_path, monkeypatch):
     assert headline["all"]["conversions"] == int(raw["Revenue"].sum()) == 1908
     assert headline["new_visitor"]["journeys"] == int(new.sum())
     assert headline["new_visitor"]["conversions"] == int(raw.loc[new, "Revenue"].sum())
+    # nominal timestamps (time_to_event: false in the segments file): no days-to-conversion figure
+    assert headline["all"].get("median_days_to_conversion") is None
