@@ -109,3 +109,21 @@ def test_convergence_figures_are_saved_with_the_fit_and_recomputed_when_the_draw
     again = back.check()
     assert calls == [1]
     assert not again.set_index("check").loc["max r-hat", "ok"]
+
+
+def test_interval_table_equals_numpy_quantiles_with_and_without_missing_draws():
+    import numpy as np
+    import xarray as xr
+
+    rng = np.random.default_rng(0)
+    da = xr.DataArray(rng.normal(size=(3, 200, 2, 5)), dims=("chain", "draw", "segment", "stage"),
+                      coords={"segment": ["a", "b"], "stage": list("vwxyz")})
+    for missing in (False, True):
+        if missing:
+            da = da.copy()
+            da.values[0, :7, 1, 2] = np.nan  # NaN draws are skipped, not propagated
+        t = base.interval_table(da, prob=0.8).set_index(["segment", "stage"])
+        flat = da.transpose("chain", "draw", ...).to_numpy().reshape(600, 2, 5)
+        np.testing.assert_allclose(t["mean"].to_numpy().reshape(2, 5), np.nanmean(flat, 0))
+        for col, q in (("lower", 0.1), ("upper", 0.9)):
+            np.testing.assert_allclose(t[col].to_numpy().reshape(2, 5), np.nanquantile(flat, q, axis=0))
