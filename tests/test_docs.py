@@ -113,11 +113,14 @@ def commands(block: str) -> list[str]:
 
 def make_reports_argv(cmd: str) -> list[str]:
     """``make reports DATA=… MAPPING=…`` → the arguments of ``python -m analysis`` the Makefile's
-    recipe passes (the recipe is read, so a change there shows up here)."""
-    recipe = re.search(r"^reports:.*\n\t(.*)$", (ROOT / "Makefile").read_text(), flags=re.M).group(1)
+    recipe passes (the recipe and the ``WORKERS ?=`` default are read, so a change there shows
+    up here)."""
+    makefile = (ROOT / "Makefile").read_text()
+    recipe = re.search(r"^reports:.*\n\t(.*)$", makefile, flags=re.M).group(1)
     words = shlex.split(cmd)
     assert words[:2] == ["make", "reports"], cmd
     given = dict(w.split("=", 1) for w in words[2:])
+    given.setdefault("WORKERS", re.search(r"^WORKERS \?= *(\d+)", makefile, flags=re.M).group(1))
     argv = ["report"]
     for var, flag in (("DATA", "--data"), ("MAPPING", "--mapping"), ("SEGMENTS", "--segments"),
                       ("WORKERS", "--workers")):
