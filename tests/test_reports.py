@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 
 import pandas as pd
 import pytest
@@ -385,3 +386,53 @@ def test_index_shows_attention_in_red_and_escaped():
                 "headline": {"a": {"journeys": 3, "attention": "model <b>x</b> did not converge"}}}
     page = render_index(manifest)
     assert "<div class=failed>model &lt;b&gt;x&lt;/b&gt; did not converge</div>" in page
+
+
+def test_describe_images_uses_the_cells_alt_else_the_heading_above(tmp_path):
+    import nbformat
+
+    from analysis.reports import describe_images, render_html
+
+    png = {"image/png": "iVBORw0KGgo="}
+    def fig_cell(n: int, alt: str | None = None, markdown: str | None = None):
+        cell = nbformat.v4.new_code_cell("")
+        outs = [nbformat.v4.new_output("display_data", data={"text/markdown": markdown})] if markdown else []
+        outs += [nbformat.v4.new_output("display_data", data=dict(png)) for _ in range(n)]
+        cell.outputs = outs
+        if alt:
+            cell.metadata["alt"] = alt
+        return cell
+
+    nb = nbformat.v4.new_notebook()
+    kept = fig_cell(1)
+    kept.outputs[0].metadata["image/png"] = {"alt": "written by the notebook"}
+    nb.cells = [fig_cell(1),  # no heading above yet: left to nbconvert
+                nbformat.v4.new_markdown_cell("# Overview\n\n## Top **paths** by `channel`"),
+                fig_cell(1), fig_cell(2), fig_cell(1, alt="Heatmap of touchpoints"), kept,
+                fig_cell(1, markdown="### <b>Segment</b> & more")]
+    assert describe_images(nb) == 6
+    alts = [[o.metadata.get("image/png", {}).get("alt") for o in c.outputs if "image/png" in o.data]
+            for c in nb.cells if c.cell_type == "code"]
+    assert alts == [[None], ["Figure: Top paths by channel"],
+                    ["Figure: Top paths by channel (1 of 2)", "Figure: Top paths by channel (2 of 2)"],
+                    ["Heatmap of touchpoints"], ["written by the notebook"], ["Figure: <b>Segment</b> & more"]]
+    page = render_html(nb)
+    assert 'alt="Figure: Top paths by channel (2 of 2)"' in page
+    assert 'alt="Figure: &lt;b&gt;Segment&lt;/b&gt; &amp; more"' in page, "data in an alt text is escaped"
+    assert page.count("No description has been provided") == 1  # the first image, with no heading
+
+
+def test_every_figure_cell_of_the_notebooks_describes_its_figure():
+    """A figure in a report has an alternative text (screen readers, e-mail clients that block
+    images): each notebook cell that draws with ``analysis.plotting`` says what it shows."""
+    import nbformat
+
+    from analysis import config
+
+    missing = []
+    for path in sorted(config.NOTEBOOKS_DIR.glob("*.ipynb")):
+        for cell in nbformat.read(path, as_version=4).cells:
+            if cell.cell_type == "code" and re.search(r"plotting\.plot_(?!stage_sankey)", cell.source):
+                if len(cell.metadata.get("alt", "")) < 20:
+                    missing.append((path.name, cell.get("id")))
+    assert not missing, f"figure cells without metadata['alt'] (a sentence on what the figure shows): {missing}"

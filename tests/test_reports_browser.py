@@ -22,13 +22,14 @@ import matplotlib.pyplot as plt
 import pandas as pd
 import plotly.graph_objects as go
 import plotly.io as pio
-from IPython.display import display
+from IPython.display import Markdown, display
 
 from analysis import plotting
-from analysis.reports import record_headline
+from analysis.reports import escape, record_headline
 
 %matplotlib inline
 pio.renderers.default = "notebook"  # plotly.js embedded: the page works offline
+display(Markdown(f"## Conversions by {{escape({EVIL!r})}}"))  # a heading with data in it
 channels = pd.DataFrame({{"channel": ["email", {EVIL!r}], "conversions": [3, 5]}})
 fig, ax = plt.subplots(figsize=(4, 3))
 ax.bar(channels["channel"], channels["conversions"])
@@ -95,6 +96,10 @@ def test_report_renders_figures_in_chromium(run):
     assert 'class="main-svg"' in dom, "plotly.js ran and drew its SVG (offline: no CDN)"
     assert not [c for c in console if "Uncaught" in c or "Error" in c], console
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in dom and EVIL not in dom
+    page = (res.run_dir / "all" / "figures.html").read_text()
+    assert 'alt="Figure: Conversions by &lt;script&gt;alert(1)&lt;/script&gt;"' in page, \
+        "the figure's alternative text is the heading above it, escaped"
+    assert "No description has been provided" not in page
 
 
 def test_index_renders_in_chromium(run):
@@ -120,4 +125,6 @@ def test_real_overview_report_in_chromium(tmp_path):
     assert dom.count("data:image/png;base64") >= 6, "matplotlib figures embedded"
     assert dom.count('class="sankey-node"') >= 4, "plotly drew the Sankey's nodes (stages, outcomes)"
     assert "Journey map" in dom and "Traceback" not in dom
+    assert 'alt="Customer journey map: stages as columns' in dom, "figures carry their notebook's description"
+    assert "No description has been provided" not in dom, "every figure has an alternative text"
     assert not [c for c in console if "Uncaught" in c or "Error" in c], console

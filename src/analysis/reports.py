@@ -209,15 +209,66 @@ def _atomic_write(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
+TEMPLATES = Path(__file__).resolve().parent / "templates"  # nbconvert templates: report/
+_HEADING = re.compile(r"^\s{0,3}#{1,6}\s+(.+?)\s*#*\s*$", re.MULTILINE)
+
+
+def _heading_text(markdown: str) -> str | None:
+    """The text of the last heading in ``markdown`` (markup stripped), or None."""
+    found = _HEADING.findall(markdown)
+    if not found:
+        return None
+    text = re.sub(r"[*_`]|\[([^\]]*)\]\([^)]*\)", lambda m: m.group(1) or "", found[-1])
+    return html.unescape(text).strip() or None
+
+
+def describe_images(nb: Any) -> int:
+    """Give every image output of the notebook ``nb`` an alternative text, in place; returns
+    how many were given one.
+
+    The text is the cell's ``metadata["alt"]`` (written in the notebook for each figure cell),
+    else "Figure: <the heading above it>"; a cell with several images numbers them ("… (2 of 3)").
+    An alt already in the output's metadata is kept. The report template escapes it."""
+    heading = None
+    described = 0
+    for cell in nb.cells:
+        if cell.get("cell_type") == "markdown":
+            heading = _heading_text("".join(cell.get("source", ""))) or heading
+            continue
+        images = []
+        for out in cell.get("outputs", []):
+            data = out.get("data", {})
+            md = data.get("text/markdown")
+            if md:
+                heading = _heading_text(md if isinstance(md, str) else "".join(md)) or heading
+            mimes = [m for m in data if m.startswith("image/")]
+            if mimes:
+                images.append((out, mimes))
+        base = cell.get("metadata", {}).get("alt") or (f"Figure: {heading}" if heading else None)
+        if not base:
+            continue
+        for i, (out, mimes) in enumerate(images, 1):
+            text = base if len(images) == 1 else f"{base} ({i} of {len(images)})"
+            meta = out.setdefault("metadata", {})
+            for mime in mimes:
+                if not isinstance(meta.get(mime), dict):
+                    meta[mime] = {}
+                meta[mime].setdefault("alt", text)
+            described += 1
+    return described
+
+
 def render_html(nb: Path | Any) -> str:
     """The executed notebook (a path, or the notebook papermill returned) as a self-contained
-    HTML page with the code hidden."""
+    HTML page with the code hidden, every figure with its alternative text
+    (:func:`describe_images`)."""
     import nbformat
     from nbconvert import HTMLExporter
 
     if isinstance(nb, (str, Path)):
         nb = nbformat.read(nb, as_version=4)
-    exporter = HTMLExporter(template_name="lab")
+    describe_images(nb)
+    exporter = HTMLExporter(template_name="report", extra_template_basedirs=[str(TEMPLATES)])
     exporter.exclude_input = True
     exporter.exclude_input_prompt = True
     exporter.exclude_output_prompt = True
@@ -535,6 +586,27 @@ def warm_imports(modules: list[str] | tuple[str, ...]) -> None:
                 pass
 
 
+@functools.cache
+def _kernel_socket_dir() -> Path | None:
+    """A private folder (mode 0700, removed at exit) for this process's kernels' Unix sockets,
+    or None where they cannot be used (then kernels listen on localhost TCP, as papermill's do).
+
+    IPC keeps a report's data off the network stack, and ipykernel does not warn about
+    unencrypted TCP in every kernel's log. A socket path must fit in ~107 bytes."""
+    import atexit
+    import shutil
+    import tempfile
+
+    if os.name != "posix":
+        return None
+    try:
+        folder = Path(tempfile.mkdtemp(prefix="cjl-kernels-"))
+    except OSError:
+        return None
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    return folder if len(str(folder)) <= 80 else None
+
+
 async def _start_kernel_async(modules: list[str], env: dict[str, str]):
     """Start a python3 kernel that imports ``modules`` at start-up; return its (async) kernel
     manager at once (the kernel is not ready yet), or None when it cannot start (papermill then
@@ -547,7 +619,10 @@ async def _start_kernel_async(modules: list[str], env: dict[str, str]):
     from jupyter_client.manager import AsyncKernelManager
 
     try:
-        km = AsyncKernelManager(kernel_name="python3")
+        sockets = _kernel_socket_dir()
+        km = AsyncKernelManager(kernel_name="python3", transport="ipc" if sockets else "tcp")
+        if sockets:
+            km.ip = str(sockets / "kernel")
         warm = f"__import__('analysis.reports', fromlist=['_']).warm_imports({list(modules)!r})"
         await km.start_kernel(cwd=str(config.PROJECT_ROOT), env=env,
                               extra_arguments=[f"--IPKernelApp.exec_lines={warm}"])
