@@ -258,3 +258,23 @@ def test_plot_outcome_paths_and_matplotlib_text_keep_names(make_events):
     labels = [t.get_text() for t in ax.get_yticklabels()]
     assert labels[0] == f"{EVIL} > direct" and labels[1].endswith("…")
     plt.close("all")
+
+
+def test_show_interactive_embeds_plotlyjs_once_and_loads_nothing_from_the_network(monkeypatch):
+    import re
+
+    import plotly.graph_objects as go
+
+    shown = []
+    monkeypatch.setattr("IPython.display.display", lambda obj: shown.append(obj.data))
+    monkeypatch.setattr(plotting, "_PLOTLYJS_EMBEDDED", False)
+    t = pd.DataFrame({"from_stage": ["(start)", EVIL], "to_stage": [EVIL, "(conversion)"], "n": [3, 1]})
+    plotting.show_interactive(plotting.plot_stage_sankey(t))
+    plotting.show_interactive(go.Figure(go.Bar(x=["a"], y=[1])))
+    plotting.show_interactive(go.Figure(go.Bar(x=["b"], y=[2])), embed_plotlyjs=True)
+    bundle = "* plotly.js v"  # the library's licence header, once per copy
+    assert [html.count(bundle) for html in shown] == [1, 0, 1]
+    for html in shown:
+        assert not re.search(r"<script[^>]*\bsrc=", html), "no script from a CDN (plotly.js, MathJax)"
+        assert "Plotly.newPlot" in html
+    assert EVIL not in shown[0] and "alert(1)" in shown[0]

@@ -6,6 +6,7 @@ strings show as text."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -127,4 +128,6 @@ def test_real_overview_report_in_chromium(tmp_path):
     assert "Journey map" in dom and "Traceback" not in dom
     assert 'alt="Customer journey map: stages as columns' in dom, "figures carry their notebook's description"
     assert "No description has been provided" not in dom, "every figure has an alternative text"
+    page = (res.run_dir / "all" / "01_journey_overview.html").read_text()
+    assert not re.findall(r"<script[^>]*\bsrc=[^>]*>", page), "self-contained: no script from a CDN"
     assert not [c for c in console if "Uncaught" in c or "Error" in c], console

@@ -412,6 +412,27 @@ def plot_stage_sankey(transitions: pd.DataFrame, *, title: str = "Journeys betwe
     return fig
 
 
+_PLOTLYJS_EMBEDDED = False  # plotly.js already in this kernel's outputs (see show_interactive)
+
+
+def show_interactive(fig, *, embed_plotlyjs: bool | None = None) -> None:
+    """Display a plotly figure in the notebook so that its report page is self-contained.
+
+    The figure is an HTML output that nbconvert keeps as it is: plotly.js (~4.8 MB) is embedded
+    with the first figure of the kernel (``embed_plotlyjs=None``; True / False to force), and
+    nothing is loaded from the network. plotly's own ``"notebook"`` renderer also fetches MathJax
+    from a CDN with every figure, which stalls the page where a firewall drops the request and
+    tells a third party each time a report is opened."""
+    global _PLOTLYJS_EMBEDDED
+    from IPython.display import HTML, display
+
+    embed = (not _PLOTLYJS_EMBEDDED) if embed_plotlyjs is None else embed_plotlyjs
+    html = fig.to_html(full_html=False, include_plotlyjs=bool(embed), include_mathjax=False,
+                       default_width="100%", config={"displaylogo": False})
+    _PLOTLYJS_EMBEDDED = _PLOTLYJS_EMBEDDED or bool(embed)
+    display(HTML(html))
+
+
 def plot_funnel(map_table: pd.DataFrame, *, ax=None, conversion_after: str | None = "Do") -> plt.Axes:
     """Funnel / fallout: journeys reaching each stage (bars, funnel order) with their share of
     all journeys, and between steps the share lost (or gained: journeys may enter at any stage).
