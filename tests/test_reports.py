@@ -82,6 +82,12 @@ if segment == "bad":
     raise RuntimeError("boom in " + segment + "\\nsecond line")
 if segment == "B" and marker and Path(marker).exists():
     raise RuntimeError("marker present")
+if segment == "B" and hang_while:  # stands for a long notebook: runs until the file goes
+    import time
+    for _ in range(1200):
+        if not Path(hang_while).exists():
+            break
+        time.sleep(0.1)
 print("<b>" + segment + "</b>")
 rng = random.Random(seed)
 record_headline(journeys=len(Path(data_path).read_text().splitlines()) - 1, conversion_rate=rng.random(),
@@ -99,7 +105,7 @@ def _tiny_notebook(path):
     params = nbformat.v4.new_code_cell(
         'segment: str = "all"  # segment slug\nsegment_filter: dict = {}  # filter\n'
         'data_path: str = ""  # data\nseed: int = 0  # seed\nmarker: str = ""  # fail while it exists\n'
-        'counter_dir: str = ""  # count executions here')
+        'counter_dir: str = ""  # count executions here\nhang_while: str = ""  # B waits while it exists')
     params.metadata["tags"] = ["parameters"]
     nb.cells = [params, nbformat.v4.new_code_cell(TINY_CODE)]
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
@@ -182,6 +188,57 @@ def test_resume_finishes_an_interrupted_run_without_redoing_reports(tiny, tmp_pa
         run_reports(None, None, reports_dir=out, resume="latest", log=lambda m: None)
     assert main(["report", "--resume", run.name, "--out", str(out)]) == 2  # complete: never redone
     assert "already complete" in capsys.readouterr().err
+
+
+def test_a_killed_run_is_finished_by_resume_without_redoing_finished_reports(tiny, tmp_path):
+    """The whole runner process group is SIGKILLed while segment B's notebook runs (A is done):
+    nothing looks finished that is not, and ``--resume`` runs B only and completes the run."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    nb, data, out = tiny
+    hold, counts = tmp_path / "hold", tmp_path / "counts"
+    hold.touch()
+    counts.mkdir()
+    segments = tmp_path / "segments.yml"
+    segments.write_text("segments:\n  - name: A\n  - name: B\n")
+    env = {**os.environ, "CJL_CACHE_DIR": str(tmp_path / "cache")}
+    cmd = [sys.executable, "-m", "analysis", "report", "--data", str(data), "--segments", str(segments),
+           "--segment", "A", "--segment", "B", "--notebook", str(nb), "--out", str(out), "--workers", "1",
+           "--param", f"counter_dir={counts}", "--param", f"hang_while={hold}"]
+    proc = subprocess.Popen(cmd, env=env, start_new_session=True, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 240
+        while not ((counts / "B.count").exists() and list(out.glob("*/A/tiny.html"))):
+            assert proc.poll() is None, f"the run ended before it could be killed: {proc.stderr.read()[-2000:]}"
+            assert time.monotonic() < deadline, "B never started"
+            time.sleep(0.2)
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=60)
+    finally:
+        hold.unlink()  # lets an orphaned kernel of B finish; it writes nothing
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.stderr.close()
+    assert proc.returncode == -signal.SIGKILL
+    [run] = [p for p in out.iterdir() if p.is_dir() and not p.is_symlink()]
+    assert (run / "A" / "tiny.html").is_file()
+    assert not (run / "B" / "tiny.html").exists(), "a killed report never looks finished"
+    assert not (run / ".complete").exists() and latest_run(out) is None
+    a_mtime = (run / "A" / "tiny.html").stat().st_mtime_ns
+
+    assert main(["report", "--resume", "latest", "--out", str(out)]) == 0
+    assert (counts / "A.count").read_text().count("run") == 1, "A was not executed again"
+    assert (counts / "B.count").read_text().count("run") == 2
+    assert (run / "A" / "tiny.html").stat().st_mtime_ns == a_mtime
+    assert (run / "B" / "tiny.html").is_file() and (run / ".complete").exists()
+    assert latest_run(out) == run.resolve()
+    assert not list(run.rglob(".*.tmp-*")), "no temporary file is left in the finished run"
+    manifest = json.loads((run / "manifest.json").read_text())
+    assert manifest["complete"] and set(manifest["headline"]) == {"A", "B"}
 
 
 def test_two_runs_with_the_same_seed_and_data_have_equal_manifests(tiny):
