@@ -212,3 +212,30 @@ def test_a_cached_fit_keeps_its_removal_effects_on_disk(recovered, tmp_path, mon
     # other draws (another seed's subset): another file, computed
     with pytest.raises(AssertionError, match="recomputed"):
         again.removal_effects(seed=1)
+
+
+@pytest.mark.slow
+def test_two_small_segments_converge_with_the_default_settings():
+    """Two segments of 30-60 people each: with only two groups the segment spread of the stage
+    intercepts is barely identified, and at target_accept 0.9 NUTS often failed a check (5 of
+    15 such data sets of 80 and 150 persons tried, mostly divergences; here seeds 1, 7 and 8).
+    With the defaults (``retry_target_accept`` 0.99) every fit converges; where the first try
+    failed, ``fit_note`` says the fit was sampled again."""
+    from analysis.models.base import ConvergenceError
+
+    failed, retried = [], 0
+    for seed in (1, 2, 3, 7, 8):
+        events, _ = synth.generate(n_persons=150, seed=seed)
+        events = analysis.stitch_identities(events[events["segment"].isin(["consumer", "small_business"])])
+        jr = analysis.build_journeys(events, inactivity_days=30)
+        model = BayesianAttributionModel(jr, group="segment", sampler_config={"progressbar": False})
+        assert len(model.segments) == 2
+        try:
+            model.fit()
+        except ConvergenceError as e:
+            failed.append((seed, str(e)))
+            continue
+        assert model.check()["ok"].all()
+        retried += model.fit_note is not None
+    assert not failed, failed
+    assert retried >= 1, "no data set needed the second try: the study no longer tests it"

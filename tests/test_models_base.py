@@ -127,3 +127,42 @@ def test_interval_table_equals_numpy_quantiles_with_and_without_missing_draws():
         np.testing.assert_allclose(t["mean"].to_numpy().reshape(2, 5), np.nanmean(flat, 0))
         for col, q in (("lower", 0.1), ("upper", 0.9)):
             np.testing.assert_allclose(t[col].to_numpy().reshape(2, 5), np.nanquantile(flat, q, axis=0))
+
+
+def test_a_failed_nuts_fit_is_sampled_again_with_smaller_steps_and_says_so(tmp_path, monkeypatch):
+    """``retry_target_accept``: a fit that fails a check is sampled once more at that
+    target_accept; the kept fit carries a note (saved with it); the checks still apply."""
+    import warnings
+
+    import pymc as pm
+
+    seen = []
+    real = pm.sample
+    monkeypatch.setattr(pm, "sample", lambda *a, **k: (seen.append(k["target_accept"]), real(*a, **k))[1])
+    # lenient checks: a short fit of a simple model passes; 4 chains, as every other test asks,
+    # because the first NUTS fit of the process fixes JAX's CPU device count for the rest
+    sampler = {"random_seed": 0, "draws": 200, "tune": 200, "chains": 4, "progressbar": False,
+               "ess_min_per_chain": 25, "rhat_max": 1.05}
+
+    ok = StageTransitionModel(_counts(30), sampler_config=sampler)
+    ok.fit()
+    assert seen == [0.9] and ok.fit_note is None  # passed at the first try: sampled once
+
+    seen.clear()  # a check no fit can pass (divergences <= -1): the retry runs, then the error
+    never = StageTransitionModel(_counts(30), sampler_config={**sampler, "max_divergences": -1, "on_fail": "warn"})
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        never.fit()
+    assert seen == [0.9, 0.99]
+    assert "at target_accept 0.9 it failed (divergences" in never.fit_note and "again at 0.99" in never.fit_note
+    assert never.idata.fit_data.attrs["fit_note"] == never.fit_note
+    assert any("did not converge" in str(w.message) and "sampled twice" in str(w.message) for w in caught)
+    assert StageTransitionModel.load(never.save(tmp_path / "m.nc")).fit_note == never.fit_note
+
+    seen.clear()
+    off = StageTransitionModel(_counts(30), sampler_config={**sampler, "max_divergences": -1, "on_fail": "warn",
+                                                            "retry_target_accept": None})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        off.fit()
+    assert seen == [0.9] and off.fit_note is None

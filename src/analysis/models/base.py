@@ -257,7 +257,11 @@ class BayesianModel:
     #:   ``dense_mass``, PyMC ``init="jitter+adapt_full"``, nutpie's low-rank modified mass matrix;
     #: - ``progressbar``: ``None`` shows one only on a terminal;
     #: - ``rhat_max`` (1.01), ``ess_min_per_chain`` (100, bulk and tail), ``max_divergences`` (0);
-    #: - ``on_fail``: ``"raise"`` (:class:`ConvergenceError`) or ``"warn"`` (:class:`ConvergenceWarning`).
+    #: - ``on_fail``: ``"raise"`` (:class:`ConvergenceError`) or ``"warn"`` (:class:`ConvergenceWarning`);
+    #: - ``retry_target_accept`` (0.99): when a NUTS fit fails a check, sample once more at this
+    #:   ``target_accept`` (smaller steps: what divergences in a funnel, e.g. a segment spread
+    #:   with only two segments, usually need) and keep that fit; ``fit_note`` says so, and the
+    #:   checks still apply to it. ``None``: no second try.
     BASE_SAMPLER_CONFIG: ClassVar[dict[str, Any]] = {
         "draws": 1000,
         "tune": 1000,
@@ -272,6 +276,7 @@ class BayesianModel:
         "ess_min_per_chain": 100,
         "max_divergences": 0,
         "on_fail": "raise",
+        "retry_target_accept": 0.99,
     }
 
     def __init__(
@@ -296,6 +301,8 @@ class BayesianModel:
         #: set by :meth:`fit_cached`: where results computed from the draws may be kept
         self.derived_cache_dir: Path | None = None
         self.fit_seconds: float | None = None
+        #: how the kept fit came about when not at the first try (see ``retry_target_accept``)
+        self.fit_note: str | None = None
 
     # --------------------------------------------------------------------------- to override
     def build_model(self):  # pragma: no cover - abstract
@@ -380,24 +387,46 @@ class BayesianModel:
             cfg["tune"],
             sampler,
         )
+
+        def sample(target_accept: float) -> az.InferenceData:
+            with self.model, warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message=".*There are not enough devices.*")
+                return pm.sample(
+                    draws=int(cfg["draws"]),
+                    tune=int(cfg["tune"]),
+                    chains=int(cfg["chains"]),
+                    target_accept=target_accept,
+                    random_seed=cfg["random_seed"],
+                    nuts_sampler=sampler,
+                    progressbar=progress,
+                    compute_convergence_checks=False,
+                    idata_kwargs={"log_likelihood": False},
+                    **kwargs,
+                )
+
         t0 = time.perf_counter()
-        with self.model, warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message=".*There are not enough devices.*")
-            idata = pm.sample(
-                draws=int(cfg["draws"]),
-                tune=int(cfg["tune"]),
-                chains=int(cfg["chains"]),
-                target_accept=float(cfg["target_accept"]),
-                random_seed=cfg["random_seed"],
-                nuts_sampler=sampler,
-                progressbar=progress,
-                compute_convergence_checks=False,
-                idata_kwargs={"log_likelihood": False},
-                **kwargs,
-            )
+        first = float(cfg["target_accept"])
+        idata = sample(first)
         self.fit_seconds = time.perf_counter() - t0
         log.info("%s: sampled in %.1f s", self._model_type, self.fit_seconds)
+        self.fit_note = None
         self.idata = self._finish(idata, sampler=sampler, method="nuts")
+        retry = cfg.get("retry_target_accept")
+        if retry and float(retry) > first:
+            failed = self._failed_checks(self.check())
+            if failed:
+                log.warning(
+                    "%s: the fit at target_accept %g failed (%s); sampling again at %g",
+                    self._model_type, first, failed, float(retry),
+                )
+                idata = sample(float(retry))
+                self.fit_seconds = time.perf_counter() - t0
+                self.fit_note = (
+                    f"sampled twice: at target_accept {first:g} it failed ({failed}), "
+                    f"so again at {float(retry):g} (smaller steps); this is the second fit"
+                )
+                log.info("%s: sampled again in %.1f s in all", self._model_type, self.fit_seconds)
+                self.idata = self._finish(idata, sampler=sampler, method="nuts")
         self._enforce(cfg)
         return self.idata
 
@@ -449,7 +478,7 @@ class BayesianModel:
                     self.derived_cache_dir = cache_dir / "derived"
                     return idata
         loaded = type(self).load(path)
-        self.idata, self.fit_seconds = loaded.idata, loaded.fit_seconds
+        self.idata, self.fit_seconds, self.fit_note = loaded.idata, loaded.fit_seconds, loaded.fit_note
         self.derived_cache_dir = cache_dir / "derived"
         log.info("%s: loaded the cached fit %s", self._model_type, path.name)
         self._enforce(self.sampler_config)
@@ -467,6 +496,7 @@ class BayesianModel:
                 "method": method,
                 "sampler": sampler,
                 "fit_seconds": float(self.fit_seconds or 0.0),
+                "fit_note": self.fit_note or "",
                 **self._extra_attrs(),
             }
         )
@@ -542,14 +572,21 @@ class BayesianModel:
             attrs["diagnostics"] = json.dumps(values)
         return values
 
+    @staticmethod
+    def _failed_checks(diag: pd.DataFrame) -> str:
+        """The failed rows of a :meth:`check` table in words ("" when all passed)."""
+        return "; ".join(
+            f"{r.check} = {r.value:.4g} (threshold {r.threshold:.4g})"
+            for r in diag[~diag["ok"]].itertuples()
+        )
+
     def _enforce(self, cfg: dict[str, Any]) -> None:
         diag = self.check()
-        bad = diag[~diag["ok"]]
-        if bad.empty:
+        lines = self._failed_checks(diag)
+        if not lines:
             return
-        lines = "; ".join(
-            f"{r.check} = {r.value:.4g} (threshold {r.threshold:.4g})" for r in bad.itertuples()
-        )
+        if self.fit_note:
+            lines += f"; {self.fit_note}"
         msg = (
             f"{self._model_type}: the sampler did not converge: {lines}. Do not use these results. "
             "Fixes: more tune/draws (sampler_config), target_accept=0.95+, or a simpler model "
@@ -617,6 +654,7 @@ class BayesianModel:
                 )
         model.idata = idata
         model.fit_seconds = float(attrs.get("fit_seconds", 0.0))
+        model.fit_note = attrs.get("fit_note") or None
         return model
 
     @classmethod

@@ -483,7 +483,7 @@ class StageTransitionModel(BayesianModel):
             coords=self._coords(),
             dims={"p": ["segment", "from_state", "to_state"]},
         )
-        self.fit_seconds = time.perf_counter() - t0
+        self.fit_seconds, self.fit_note = time.perf_counter() - t0, None
         self.idata = self._finish(idata, sampler="none", method="conjugate")
         self.check()
         return self.idata
