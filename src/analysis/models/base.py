@@ -585,12 +585,16 @@ class BayesianModel:
         lines = self._failed_checks(diag)
         if not lines:
             return
-        if self.fit_note:
-            lines += f"; {self.fit_note}"
+        if self.fit_note:  # smaller steps did not do it: the model is too rich for the data
+            lines += f" ({self.fit_note})"
+            fixes = ("more data, or a simpler model (fewer segments, e.g. group=None; merged "
+                     "stages); more tune/draws (sampler_config) only if the checks barely failed")
+        else:
+            fixes = ("more tune/draws (sampler_config), target_accept=0.95+, or a simpler model "
+                     "(fewer segments, merged stages)")
         msg = (
             f"{self._model_type}: the sampler did not converge: {lines}. Do not use these results. "
-            "Fixes: more tune/draws (sampler_config), target_accept=0.95+, or a simpler model "
-            "(fewer segments, merged stages); model.check() shows the table."
+            f"Fixes: {fixes}; model.check() shows the table."
         )
         if cfg["on_fail"] == "raise":
             raise ConvergenceError(msg, diag)
