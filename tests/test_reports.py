@@ -255,6 +255,35 @@ def test_two_runs_with_the_same_seed_and_data_have_equal_manifests(tiny):
     assert os.path.islink(out / "latest") and not list(out.glob(".latest.tmp-*"))
 
 
+def test_two_cold_runs_of_a_model_notebook_record_identical_posterior_figures(tmp_path, monkeypatch):
+    """The same, on a real report: the stage-transition notebook (two NUTS fits) run twice on
+    the same data and seed, each with empty fit caches (so each run samples its own models),
+    once with one worker and once with two, records the same posterior figures, to the bit."""
+    from analysis import synth
+
+    events, _ = synth.generate(n_persons=600, seed=5)
+    data = tmp_path / "events.csv"
+    events.to_csv(data, index=False)
+    monkeypatch.setenv("JAX_COMPILATION_CACHE_DIR", str(tmp_path / "jax"))  # shared: compiled code only
+    nb = config.NOTEBOOKS_DIR / "02_stage_transitions.ipynb"
+    segs = [Segment("all"), Segment("ent", {"segment": "enterprise"})]
+    manifests = []
+    for workers in (1, 2):
+        cache = tmp_path / f"cache-w{workers}"
+        monkeypatch.setenv("CJL_CACHE_DIR", str(cache))  # the kernels' fit caches
+        monkeypatch.setattr(config, "CACHE_DIR", cache)  # this process's
+        res = run_reports(data, segs, notebooks=[nb], reports_dir=tmp_path / "reports", workers=workers,
+                          parameters={"seed": 11}, log=lambda m: None)
+        assert res.exit_code == 0, res.failed
+        assert len(list((cache / "models").rglob("*.nc"))) >= 2, "this run fitted its own models"
+        manifests.append(res.manifest)
+    a, b = manifests
+    assert a["headline"] == b["headline"]
+    assert a["parameters"] == b["parameters"]
+    assert isinstance(a["headline"]["ent"]["friction_gain"], float), "posterior figures were recorded"
+    assert a["headline"]["all"]["friction_stage"] in {"See", "Think", "Do", "Care"}
+
+
 def test_index_escapes_data(tiny):
     nb, data, out = tiny
     evil = "<script>alert(1)</script>"
@@ -400,6 +429,52 @@ def test_workers_run_notebooks_of_a_segment_side_by_side_and_keep_their_headline
         "one": {"journeys": 3, "top_channel": "from b", "friction_stage": "ONE"},
         "three": {"journeys": 5, "top_channel": "from b", "friction_stage": "THREE"},
     }
+
+
+def test_a_long_report_logs_progress_lines_naming_its_cell(tiny, tmp_path):
+    """While a report runs, a line every ``heartbeat`` seconds says how long it has run and
+    which code cell runs now (a scheduler's log shows the run is alive); with 0, none."""
+    nb, data, out = tiny
+    hold = tmp_path / "hold"
+    hold.touch()  # B's cell waits while the file exists: until three beats were seen in that cell
+    logs: list[str] = []
+
+    def log(line: str) -> None:
+        logs.append(line)
+        if sum("code cell 3" in m for m in logs) == 3:
+            hold.unlink(missing_ok=True)
+
+    res = run_reports(data, [Segment("B")], notebooks=[nb], reports_dir=out, log=log,
+                      parameters={"hang_while": str(hold)}, heartbeat=0.5)
+    assert res.exit_code == 0, res.failed
+    beats = [line for line in logs if "still running" in line]
+    assert len(beats) >= 3, logs
+    # code cells: the parameters, papermill's injected parameters, then the cell that waits
+    assert re.fullmatch(r"… B: tiny\.ipynb still running after \d+ s: code cell 3 of 3 \(import random\), "
+                        r"\d+ s in it", beats[-1]), beats
+    assert logs[-2].startswith("[1/1] B: tiny.ipynb ok in"), "the report's own line follows its beats"
+
+    logs.clear()
+    res = run_reports(data, [Segment("A")], notebooks=[nb], reports_dir=out, log=logs.append, heartbeat=0)
+    assert res.exit_code == 0 and not [line for line in logs if "still running" in line]
+
+
+def test_progress_line_names_the_section_and_first_line_of_the_running_cell():
+    import nbformat
+
+    from analysis.reports import _Heartbeat
+
+    cells = [nbformat.v4.new_markdown_cell("# Report\n## Bayesian *model*"),
+             nbformat.v4.new_code_cell("# fit once, cached\nfit = Model(data).fit()"),
+             nbformat.v4.new_markdown_cell("no heading here"),
+             nbformat.v4.new_code_cell("x = 1")]
+    beat = _Heartbeat("seg: nb.ipynb", 0, None)
+    assert re.fullmatch(r"… seg: nb\.ipynb still running after \d+ s: starting its kernel", beat.line())
+    beat.on_cell(cells[0], 0, cells)  # markdown: nothing changes
+    assert beat.line().endswith("starting its kernel")
+    beat.on_cell(cells[1], 1, cells)
+    assert re.fullmatch(r"… seg: nb\.ipynb still running after \d+ s: code cell 1 of 2 in «Bayesian model» "
+                        r"\(fit = Model\(data\)\.fit\(\)\), \d+ s in it", beat.line())
 
 
 def test_segments_file_parameters_and_notebooks(tmp_path):

@@ -214,6 +214,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "wins over the segments file's `parameters:`")
     r.add_argument("--workers", type=int, default=1,
                    help="reports (segment x notebook) run at once, each worker its own process (default 1)")
+    r.add_argument("--heartbeat", type=float, default=config.REPORT_HEARTBEAT_SECONDS, metavar="SECONDS",
+                   help="while a report runs, a progress line this often: how long, which cell "
+                        f"(default {config.REPORT_HEARTBEAT_SECONDS:g}; 0: a line only when each report ends)")
     r.add_argument("--resume", metavar="RUN_ID", default=None,
                    help="finish an interrupted run (a run id, or 'latest': the newest incomplete run) "
                         "with its recorded settings, keeping the reports already written")

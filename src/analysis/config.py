@@ -54,3 +54,7 @@ MAX_LINKS: int = 3  # distinct values of one person-level type (user, e-mail, CR
 MAX_DEVICE_LINKS: int = 50  # distinct values of one device-level type (device, cookie) per identifier
 
 DEFAULT_SEED: int = 0
+
+# Report runner (see analysis.reports.run_reports): while a report runs, a progress line this
+# often (seconds); a cold model fit takes about a minute on two cores
+REPORT_HEARTBEAT_SECONDS: float = 30.0

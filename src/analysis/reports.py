@@ -655,8 +655,8 @@ def _stop_kernel(km) -> None:
 def _register_engine() -> str:
     """papermill's nbclient engine, on a kernel started by :func:`_start_kernel_async`; the kernel and
     its client are shut down after the notebook, as papermill does with its own. ``on_ready``
-    (optional) is called when the kernel is ready, before the first cell. Registered once per
-    process."""
+    (optional) is called when the kernel is ready, before the first cell; ``on_cell`` (optional)
+    with ``(cell, index, cells)`` as each cell starts. Registered once per process."""
     from papermill.clientwrap import PapermillNotebookClient
     from papermill.engines import NBClientEngine, papermill_engines
 
@@ -664,17 +664,28 @@ def _register_engine() -> str:
         @classmethod
         def execute_managed_notebook(cls, nb_man, kernel_name, log_output=False, stdout_file=None,
                                      stderr_file=None, start_timeout=60, execution_timeout=None,
-                                     km=None, on_ready=None, **kwargs):
+                                     km=None, on_ready=None, on_cell=None, **kwargs):
+            hooks = {}
+            if on_cell is not None:  # (cell, index, all cells) as each cell starts
+                cells = nb_man.nb.cells
+                hooks["on_cell_start"] = lambda cell, cell_index, **_: on_cell(cell, cell_index, cells)
             client = PapermillNotebookClient(
                 nb_man, km=km, timeout=execution_timeout, startup_timeout=start_timeout,
                 kernel_name=kernel_name, log=logging.getLogger("papermill"), log_output=log_output,
                 stdout_file=stdout_file, stderr_file=stderr_file,
                 on_notebook_start=on_ready,  # called once the kernel answers, before the first cell
-                shutdown_kernel="immediate")  # every output has arrived: nothing to wait for
+                shutdown_kernel="immediate",  # every output has arrived: nothing to wait for
+                **hooks)
             return client.execute(cleanup_kc=True)
 
     papermill_engines.register("cjl-prestarted", PrestartedKernelEngine)
     return "cjl-prestarted"
+
+
+def quiet_papermill() -> None:
+    """papermill logs four INFO lines per notebook (input, output, working folder, kernel) that
+    say nothing the runner's own progress lines do not; its warnings and errors still show."""
+    logging.getLogger("papermill").setLevel(logging.WARNING)
 
 
 _PROGRESS = None  # shared counter of finished reports (a multiprocessing.Value), set per process
@@ -686,6 +697,7 @@ def _init_worker(counter, log_format: str | None) -> None:
     skip_unused_iri_checker()  # a spawned worker imports papermill itself
     if log_format and not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, format=log_format)
+        quiet_papermill()
 
 
 def _next_k() -> int:
@@ -708,6 +720,54 @@ def _status_path(out_dir: Path, nb_name: str) -> Path:
     return out_dir / ".status" / f"{Path(nb_name).stem}.json"
 
 
+class _Heartbeat:
+    """While a report runs, a plain line every ``every`` seconds: how long it has run, which
+    code cell runs now and for how long, and that cell's first line (a cold model fit takes
+    a minute, and a scheduler's log should show the run is alive and where). ``every`` 0 or
+    None: silent. Fed by the engine's ``on_cell`` hook; a daemon thread writes the lines."""
+
+    def __init__(self, label: str, every: float | None, log) -> None:
+        import threading
+
+        self.label, self.every, self.log = label, float(every or 0), log
+        self.t0 = self.t_cell = time.monotonic()
+        self.where = "starting its kernel"
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, daemon=True, name=f"heartbeat {label}")
+
+    def on_cell(self, cell, index: int, cells) -> None:
+        if cell.get("cell_type") != "code" or not cell.get("source", "").strip():
+            return
+        code = [i for i, c in enumerate(cells) if c.get("cell_type") == "code" and c.get("source", "").strip()]
+        lines = [ln.strip() for ln in cell["source"].splitlines()]
+        first = next((ln for ln in lines if ln and not ln.startswith("#")), lines[0])
+        first = first if len(first) <= 70 else first[:69] + "…"
+        section = next((h for c in reversed(cells[:index]) if c.get("cell_type") == "markdown"
+                        for h in [_heading_text(c.get("source", ""))] if h), None)
+        self.t_cell = time.monotonic()
+        self.where = (f"code cell {code.index(index) + 1 if index in code else '?'} of {len(code)}"
+                      f"{f' in «{section}»' if section else ''} ({first})")
+
+    def line(self) -> str:
+        now = time.monotonic()
+        cell = f", {now - self.t_cell:.0f} s in it" if self.where.startswith("code cell") else ""
+        return f"… {self.label} still running after {now - self.t0:.0f} s: {self.where}{cell}"
+
+    def _beat(self) -> None:
+        while not self._stop.wait(self.every):
+            self.log(self.line())
+
+    def __enter__(self) -> _Heartbeat:
+        if self.every > 0:
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=5)  # no beat after the report's own line
+
+
 def _run_notebook(job: dict[str, Any], kernel: tuple[Any, Path] | None, log, on_ready=None) -> dict[str, Any]:
     """One report: papermill on ``kernel`` (manager, headline file), then the HTML. Never raises
     for a failing notebook: returns its record (status, seconds, error, headline), also written
@@ -727,11 +787,12 @@ def _run_notebook(job: dict[str, Any], kernel: tuple[Any, Path] | None, log, on_
     try:
         # saved once at the end (and on failure), not after every cell: the notebooks embed
         # plotly.js (~3.5 MB), and saving it after each cell cost seconds per report
-        executed = pm.execute_notebook(str(nb), str(tmp_nb), parameters=params, kernel_name="python3",
-                                       progress_bar=False, cwd=str(config.PROJECT_ROOT),
-                                       request_save_on_cell_execute=False,
-                                       engine_name=_register_engine(), km=km,
-                                       on_ready=on_ready)
+        with _Heartbeat(f"{name}: {nb.name}", job.get("heartbeat"), log) as beat:
+            executed = pm.execute_notebook(str(nb), str(tmp_nb), parameters=params, kernel_name="python3",
+                                           progress_bar=False, cwd=str(config.PROJECT_ROOT),
+                                           request_save_on_cell_execute=False,
+                                           engine_name=_register_engine(), km=km,
+                                           on_ready=on_ready, on_cell=beat.on_cell)
         os.replace(tmp_nb, out_nb)
         _atomic_write(out_html, render_html(executed))  # the notebook just written, not read back
         dt = time.perf_counter() - t0
@@ -865,6 +926,7 @@ def run_reports(
     resume: str | None = None,
     log=None,
     first_kernel: tuple[Any, Path] | None = None,
+    heartbeat: float | None = config.REPORT_HEARTBEAT_SECONDS,
 ) -> RunResult:
     """Run every notebook for every segment into a new run folder; never stop at a failure.
 
@@ -901,6 +963,9 @@ def run_reports(
         A kernel the caller started ahead for the first report (``_start_worker_kernel`` with the
         first notebook's imports; the command line starts it before its checks), used by this
         process's worker; without it, it is started here, before the data is prepared.
+    heartbeat : float, default 30
+        While a report runs, a progress line every this many seconds (how long, which cell);
+        0 or None: only a line when each report ends.
     """
     skip_unused_iri_checker()
     log = log or _logger.info  # plain lines: readable in a terminal and in a scheduler's log
@@ -974,7 +1039,7 @@ def run_reports(
                 continue
             jobs.append({"segment": name, "filter": flt, "notebook": str(nb), "data": run_params["data_path"],
                          "parameters": run_params["notebook_parameters"], "run_dir": str(run_dir),
-                         "total": total})
+                         "total": total, "heartbeat": heartbeat})
     warm = {str(nb): _warm_modules([nb]) for nb in nbs}  # a kernel imports its own notebook's modules
     workers = max(1, min(int(workers), len(jobs) or 1))
     log(f"run {run_dir.name}: {len(run_params['segments'])} segment(s) × {len(nbs)} notebook(s), "
@@ -1176,6 +1241,7 @@ cut by the notebook's <code>friction_reduction</code>, would raise conversion mo
 
 def main_report(args) -> int:
     skip_unused_iri_checker()
+    quiet_papermill()
     params: dict[str, Any] = {}
     if getattr(args, "resume", None):
         try:
@@ -1183,7 +1249,8 @@ def main_report(args) -> int:
         except (DataError, ValueError) as exc:
             print(f"cannot resume: {exc}", file=sys.stderr)
             return 2
-        res = run_reports(None, None, reports_dir=args.out, workers=args.workers, resume=args.resume)
+        res = run_reports(None, None, reports_dir=args.out, workers=args.workers, resume=args.resume,
+                          heartbeat=args.heartbeat)
         return res.exit_code
     segs = load_segments(args.segments)
     if args.segment:
@@ -1229,7 +1296,7 @@ def main_report(args) -> int:
         raise
     try:
         res = run_reports(args.data, segs, notebooks=notebooks, reports_dir=args.out, parameters=params,
-                          workers=args.workers, first_kernel=early)
+                          workers=args.workers, first_kernel=early, heartbeat=args.heartbeat)
     except DataError as exc:  # the data cannot be read: say why once, run nothing
         print(f"cannot run the reports: the data has a problem\n{exc}", file=sys.stderr)
         return 2
