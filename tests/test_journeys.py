@@ -405,3 +405,56 @@ def test_top_paths_table_ranks_and_shares(built):
     s = t[(t.kind == "stage") & (t.outcome == "converted")]
     assert s["journeys"].is_monotonic_decreasing
     assert s["journeys"].iloc[0] == (jr.journeys.query("outcome == 'converted'")["stages"] == s["path"].iloc[0]).sum()
+
+
+def test_stage_flow_counts_the_true_journeys_step_by_step(built):
+    """Each true journey (the generator's record) is walked step by step, one row per step; the
+    flow of the stitched journeys has exactly those links."""
+    from analysis.journeys import LATER_STAGES, stage_flow
+
+    _, truth, jr = built
+    max_steps = 3
+    steps = truth.journeys[["stages", "outcome"]].reset_index(drop=True)
+    steps["stage"] = steps["stages"].str.split(" > ")
+    walked = steps.explode("stage").reset_index(names="journey")
+    walked["step"] = walked.groupby("journey").cumcount() + 1
+    walked = walked[walked["step"] <= max_steps]
+    longer = steps.index[steps["stage"].str.len() > max_steps]
+    later = pd.DataFrame({"journey": longer, "stage": LATER_STAGES, "step": max_steps + 1})
+    ends = steps.reset_index(names="journey")[["journey", "outcome"]]
+    walked = pd.concat([walked[["journey", "stage", "step"]], later], ignore_index=True)
+    last = walked.groupby("journey")["step"].max()
+    ends = ends.assign(stage=ends["outcome"].map(STATE), step=ends["journey"].map(last) + 1)
+    walked = pd.concat([walked, ends[["journey", "stage", "step"]]]).sort_values(["journey", "step"])
+    nxt = walked.groupby("journey")[["stage", "step"]].shift(-1)
+    links = pd.DataFrame({"from_step": walked["step"], "from_stage": walked["stage"],
+                          "to_step": nxt["step"], "to_stage": nxt["stage"]}).dropna()
+    exp = links.value_counts().rename("n").reset_index()
+    exp["to_step"] = exp["to_step"].astype(int)
+
+    got = stage_flow(jr.journeys, max_steps=max_steps)
+    key = ["from_step", "from_stage", "to_step", "to_stage"]
+    pd.testing.assert_frame_equal(got.sort_values(key, ignore_index=True),
+                                  exp[[*key, "n"]].sort_values(key, ignore_index=True), check_dtype=False)
+    n = len(jr.journeys)
+    assert (got["to_step"] == got["from_step"] + 1).all()
+    assert got.loc[got["from_step"] == 1, "n"].sum() == n
+    outcomes = got[got["to_stage"].isin(STATE.values())].groupby("to_stage")["n"].sum()
+    assert outcomes.to_dict() == jr.journeys["outcome"].map(STATE).value_counts().to_dict()
+
+
+def test_stage_flow_by_hand_and_its_errors():
+    from analysis.journeys import stage_flow
+
+    j = pd.DataFrame({"stages": ["See > Think > Do", "See > Think", "See > Think", "Do", None],
+                      "outcome": ["converted", "dropoff", "dropoff", "open", "dropoff"]})
+    got = stage_flow(j, max_steps=2)
+    assert set(map(tuple, got.to_numpy().tolist())) == {
+        (1, "See", 2, "Think", 3), (2, "Think", 3, "(later stages)", 1), (3, "(later stages)", 4, CONVERSION, 1),
+        (2, "Think", 3, DROPOFF, 2), (1, "Do", 2, OPEN, 1), (1, "(no stage)", 2, DROPOFF, 1)}
+    with pytest.raises(DataError, match="outcome"):
+        stage_flow(j.assign(outcome="won"))
+    with pytest.raises(DataError, match="stages"):
+        stage_flow(j.drop(columns="stages"))
+    with pytest.raises(ValueError, match="max_steps"):
+        stage_flow(j, max_steps=0)

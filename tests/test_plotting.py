@@ -242,6 +242,39 @@ def test_plot_stage_sankey_escapes_names_from_data():
     assert "alert(1)" in html  # the name is still shown, as text
 
 
+def test_plot_stage_flow_nodes_links_and_columns(mapped):
+    from analysis.journeys import stage_flow
+
+    jr, _, _ = mapped
+    flow = stage_flow(jr.journeys, max_steps=3)
+    s = plotting.plot_stage_flow(flow).data[0]
+    nodes = list(zip(s.node.x, s.node.label, strict=True))
+    got = {(nodes[a], nodes[b]): v for a, b, v in zip(s.link.source, s.link.target, s.link.value, strict=True)}
+    assert len(got) == len(flow) and sum(s.link.value) == flow["n"].sum()
+    # one column per step, left to right; each link goes one column to the right
+    xs = sorted(set(s.node.x))
+    assert len(xs) == flow["to_step"].max() and xs[0] < 0.01 and xs[-1] > 0.99
+    col = {x: i + 1 for i, x in enumerate(xs)}
+    exp = {((f, a), (t, b)): n for f, a, t, b, n in flow.itertuples(index=False)}
+    assert {((col[x1], a), (col[x2], b)): v for ((x1, a), (x2, b)), v in got.items()} == exp
+    # within a column, stages in funnel order above the outcomes
+    second = sorted((y, label) for x, y, label in zip(s.node.x, s.node.y, s.node.label, strict=True) if x == xs[1])
+    col2 = [label for _, label in second]
+    stages = [x for x in col2 if not x.startswith("(")]
+    assert stages == [x for x in ["See", "Think", "Do", "Care"] if x in stages]
+    assert col2[: len(stages)] == stages
+
+
+def test_plot_stage_flow_escapes_names_from_data():
+    from analysis.journeys import stage_flow
+
+    flow = stage_flow(pd.DataFrame({"stages": [f"See > {EVIL}"], "outcome": ["dropoff"]}))
+    fig = plotting.plot_stage_flow(flow, title=EVIL)
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in fig.data[0].node.label
+    html = fig.to_html(include_plotlyjs=False)
+    assert EVIL not in html and "alert(1)" in html
+
+
 def test_plot_outcome_paths_and_matplotlib_text_keep_names(make_events):
     paths = pd.DataFrame({
         "kind": ["stage"] * 3 + ["channel"] * 2,

@@ -939,3 +939,57 @@ def top_paths_table(jr: Journeys, n: int = 10, *, collapse: bool = True) -> pd.D
     df = df[["kind", "outcome", "rank", "path", "journeys", "share"]]
     df["journeys"] = df["journeys"].astype("int64")
     return df.reset_index(drop=True)
+
+
+LATER_STAGES = "(later stages)"
+
+
+def stage_flow(journeys: pd.DataFrame, *, max_steps: int = 4) -> pd.DataFrame:
+    """Journeys step by step: the links of a flow whose columns are a journey's 1st, 2nd, …
+    stage (runs of one stage count once); a journey's outcome sits in the column after its
+    last stage, so every link goes from one step to the next.
+
+    Unlike :meth:`Journeys.stage_transitions`, which pools every move between two stages (so a
+    journey going back from Do to Think draws a loop), each step is a column of its own: the
+    flow has no cycles and reads left to right, and each column shows how many journeys ended
+    after that many stages, and how. Journeys with more than ``max_steps`` stages pass through
+    ``(later stages)`` (step ``max_steps + 1``) to their outcome (step ``max_steps + 2``).
+
+    Parameters
+    ----------
+    journeys : DataFrame
+        One row per journey with ``stages`` (the stage path, ``"See > Think"``; missing: ``(no
+        stage)``) and ``outcome`` (``converted``, ``dropoff``, ``open``): :attr:`Journeys.journeys`.
+    max_steps : int, default 4
+        Stage columns drawn before ``(later stages)``.
+
+    Returns
+    -------
+    DataFrame
+        ``from_step, from_stage, to_step, to_stage, n`` with ``to_step = from_step + 1``;
+        ``to_stage`` is a stage, ``(later stages)`` or an outcome (``(conversion)``,
+        ``(dropoff)``, ``(open)``). Every journey leaves step 1 once and reaches one outcome,
+        so the links out of step 1, and the links into outcomes, each sum to the journeys.
+    """
+    if max_steps < 1:
+        raise ValueError(f"max_steps must be at least 1, got {max_steps}")
+    missing = [c for c in ("stages", "outcome") if c not in journeys.columns]
+    if missing:
+        raise DataError(f"stage_flow needs the columns {missing}", fix="pass Journeys.journeys")
+    unknown = sorted(set(journeys["outcome"].dropna()) - set(OUTCOME_STATE))
+    if unknown or journeys["outcome"].isna().any():
+        raise DataError(f"outcome values must be {sorted(OUTCOME_STATE)}; found {unknown or ['<missing>']}",
+                        column="outcome", fix="pass Journeys.journeys")
+    paths = (pd.DataFrame({"stages": journeys["stages"].fillna("(no stage)").astype(str),
+                           "outcome": journeys["outcome"].map(OUTCOME_STATE)})
+             .value_counts().rename("n").reset_index())  # distinct paths: few, however many journeys
+    links: dict[tuple[int, str, int, str], int] = {}
+    for stages, outcome, n in paths.itertuples(index=False):
+        seq = stages.split(PATH_SEP)
+        seq = [*seq[:max_steps], LATER_STAGES, outcome] if len(seq) > max_steps else [*seq, outcome]
+        for step, (a, b) in enumerate(zip(seq, seq[1:], strict=False), start=1):
+            key = (step, a, step + 1, b)
+            links[key] = links.get(key, 0) + int(n)
+    out = pd.DataFrame([(*k, n) for k, n in links.items()],
+                       columns=["from_step", "from_stage", "to_step", "to_stage", "n"])
+    return out.sort_values(["from_step", "n"], ascending=[True, False], ignore_index=True)

@@ -412,6 +412,81 @@ def plot_stage_sankey(transitions: pd.DataFrame, *, title: str = "Journeys betwe
     return fig
 
 
+def _ordinal(k: int) -> str:
+    return f"{k}{'th' if 10 <= k % 100 <= 20 else {1: 'st', 2: 'nd', 3: 'rd'}.get(k % 10, 'th')}"
+
+
+def plot_stage_flow(flow: pd.DataFrame, *, title: str = "Journeys step by step"):
+    """Sankey of journeys step by step: columns are the 1st, 2nd, … stage of a journey, then
+    ``(later stages)``; a journey's outcome is drawn in the column after its last stage. It has
+    no loops, unlike :func:`plot_stage_sankey`. Within a column, stages are in funnel order,
+    then the outcomes. Returns a plotly Figure.
+
+    ``flow`` is :func:`analysis.journeys.stage_flow` (``from_step, from_stage, to_step,
+    to_stage, n``). Stage names come from data and are HTML-escaped.
+    """
+    import plotly.graph_objects as go
+
+    from analysis.reports import escape
+    from analysis.schema import CONVERSION, DROPOFF, OPEN
+
+    f = flow[flow["n"] > 0]
+    nodes = pd.concat([f[["from_step", "from_stage", "n"]].set_axis(["step", "stage", "n"], axis=1),
+                       f[["to_step", "to_stage", "n"]].set_axis(["step", "stage", "n"], axis=1)])
+    # a node's size: journeys through it (in or out, whichever is larger: step 1 has no inflow)
+    size = nodes.groupby(["step", "stage"])["n"].sum() / 2
+    inflow = f.groupby(["to_step", "to_stage"])["n"].sum()
+    outflow = f.groupby(["from_step", "from_stage"])["n"].sum()
+    size = pd.Series({k: max(inflow.get(k, 0), outflow.get(k, 0)) for k in size.index}, dtype=float)
+    order = {s: i for i, s in enumerate(_funnel_order(set(nodes["stage"])))}
+    keys = sorted(size.index, key=lambda k: (k[0], order.get(k[1], len(order)), k[1]))
+    idx = {k: i for i, k in enumerate(keys)}
+    steps = sorted({k[0] for k in keys})
+    last = steps[-1]
+    x = {st: 0.001 + 0.998 * i / max(len(steps) - 1, 1) for i, st in enumerate(steps)}
+    # stack each column top-down in funnel order; one scale for all columns, as plotly draws
+    # node heights (the fullest column fills the height), centres in (0, 1)
+    cols = {st: [k for k in keys if k[0] == st] for st in steps}
+    gap = 0.03
+    scale = min((1 - gap * (len(c) - 1)) / (sum(size[k] for k in c) or 1.0) for c in cols.values())
+    ys = {}
+    for col in cols.values():
+        top = 0.0
+        for k in col:
+            h = size[k] * scale
+            ys[k] = min(max(top + h / 2, 0.001), 0.999)
+            top += h + gap
+    special = {CONVERSION: "#2a9d8f", DROPOFF: "#e76f51", OPEN: "#bdbdbd"}
+    colors = [special.get(k[1], "#8d99ae" if k[1].startswith("(") else "#457b9d") for k in keys]
+    def heading(st: int) -> str:
+        col = {k[1] for k in cols[st]}
+        if not col - set(special):
+            return "outcome"
+        return "later stages" if any(c.startswith("(later") for c in col) else f"{_ordinal(st)} stage"
+
+    head = {st: heading(st) for st in steps}
+    fig = go.Figure(go.Sankey(
+        arrangement="snap",
+        node={"label": [escape(k[1]) for k in keys], "color": colors, "pad": 12, "thickness": 16,
+              "x": [x[k[0]] for k in keys], "y": [ys[k] for k in keys],
+              "customdata": [escape(f"ended after {k[0] - 1} stage{'s' if k[0] > 2 else ''}" if k[1] in special
+                                    else head[k[0]]) for k in keys],
+              "hovertemplate": "%{customdata}: %{label}, %{value:,} journeys<extra></extra>"},
+        link={"source": [idx[(a, s)] for a, s in zip(f["from_step"], f["from_stage"], strict=True)],
+              "target": [idx[(b, s)] for b, s in zip(f["to_step"], f["to_stage"], strict=True)],
+              "value": f["n"].astype(int).tolist(),
+              "color": ["rgba(42,157,143,0.35)" if s == CONVERSION else "rgba(231,111,81,0.3)"
+                        if s == DROPOFF else "rgba(120,120,120,0.2)" for s in f["to_stage"]],
+              "hovertemplate": "%{source.label} → %{target.label}: %{value:,} journeys<extra></extra>"},
+    ))
+    for st in steps:
+        fig.add_annotation(x=x[st], y=1.06, xref="paper", yref="paper", showarrow=False,
+                           text=escape(head[st]), font={"size": 11, "color": "#555"},
+                           xanchor="left" if st == steps[0] else "right" if st == last else "center")
+    fig.update_layout(title_text=escape(title), font_size=12, height=480, margin={"t": 90})
+    return fig
+
+
 _PLOTLYJS_EMBEDDED = False  # plotly.js already in this kernel's outputs (see show_interactive)
 
 
