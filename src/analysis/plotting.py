@@ -378,6 +378,14 @@ def _funnel_order(states) -> list[str]:
     return [s for s in [START, *stages, *outcomes] if s in states]
 
 
+def _link_colors(targets) -> list[str]:
+    """Sankey link colours by where the link goes: conversion, drop-off, anything else."""
+    from analysis.schema import CONVERSION, DROPOFF
+
+    return ["rgba(42,157,143,0.35)" if s == CONVERSION else "rgba(231,111,81,0.3)" if s == DROPOFF
+            else "rgba(120,120,120,0.2)" for s in targets]
+
+
 def plot_stage_sankey(transitions: pd.DataFrame, *, title: str = "Journeys between stages"):
     """Sankey of stage-visit moves: ``(start)`` → stages → ``(conversion)``, ``(dropoff)``,
     ``(open)``; one node per state, one link per move with a count (summed over any grouping
@@ -404,8 +412,7 @@ def plot_stage_sankey(transitions: pd.DataFrame, *, title: str = "Journeys betwe
               "hovertemplate": "%{label}: %{value:,} journeys<extra></extra>"},
         link={"source": [idx[s] for s in t["from_stage"]], "target": [idx[s] for s in t["to_stage"]],
               "value": t["n"].astype(int).tolist(),
-              "color": ["rgba(42,157,143,0.35)" if s == CONVERSION else "rgba(231,111,81,0.3)"
-                        if s == DROPOFF else "rgba(120,120,120,0.2)" for s in t["to_stage"]],
+              "color": _link_colors(t["to_stage"]),
               "hovertemplate": "%{source.label} → %{target.label}: %{value:,}<extra></extra>"},
     ))
     fig.update_layout(title_text=escape(title), font_size=12, height=450)
@@ -475,8 +482,7 @@ def plot_stage_flow(flow: pd.DataFrame, *, title: str = "Journeys step by step")
         link={"source": [idx[(a, s)] for a, s in zip(f["from_step"], f["from_stage"], strict=True)],
               "target": [idx[(b, s)] for b, s in zip(f["to_step"], f["to_stage"], strict=True)],
               "value": f["n"].astype(int).tolist(),
-              "color": ["rgba(42,157,143,0.35)" if s == CONVERSION else "rgba(231,111,81,0.3)"
-                        if s == DROPOFF else "rgba(120,120,120,0.2)" for s in f["to_stage"]],
+              "color": _link_colors(f["to_stage"]),
               "hovertemplate": "%{source.label} → %{target.label}: %{value:,} journeys<extra></extra>"},
     ))
     for st in steps:
