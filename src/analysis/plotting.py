@@ -438,14 +438,11 @@ def plot_stage_flow(flow: pd.DataFrame, *, title: str = "Journeys step by step")
     from analysis.schema import CONVERSION, DROPOFF, OPEN
 
     f = flow[flow["n"] > 0]
-    nodes = pd.concat([f[["from_step", "from_stage", "n"]].set_axis(["step", "stage", "n"], axis=1),
-                       f[["to_step", "to_stage", "n"]].set_axis(["step", "stage", "n"], axis=1)])
-    # a node's size: journeys through it (in or out, whichever is larger: step 1 has no inflow)
-    size = nodes.groupby(["step", "stage"])["n"].sum() / 2
-    inflow = f.groupby(["to_step", "to_stage"])["n"].sum()
-    outflow = f.groupby(["from_step", "from_stage"])["n"].sum()
-    size = pd.Series({k: max(inflow.get(k, 0), outflow.get(k, 0)) for k in size.index}, dtype=float)
-    order = {s: i for i, s in enumerate(_funnel_order(set(nodes["stage"])))}
+    # a node's size: journeys through it, in or out (step 1 has no inflow, outcomes no outflow)
+    inflow = f.groupby(["to_step", "to_stage"])["n"].sum().rename_axis(["step", "stage"])
+    outflow = f.groupby(["from_step", "from_stage"])["n"].sum().rename_axis(["step", "stage"])
+    size = pd.concat([inflow, outflow], axis=1).fillna(0).max(axis=1)
+    order = {s: i for i, s in enumerate(_funnel_order(set(size.index.get_level_values("stage"))))}
     keys = sorted(size.index, key=lambda k: (k[0], order.get(k[1], len(order)), k[1]))
     idx = {k: i for i, k in enumerate(keys)}
     steps = sorted({k[0] for k in keys})
@@ -465,6 +462,7 @@ def plot_stage_flow(flow: pd.DataFrame, *, title: str = "Journeys step by step")
             top += h + gap
     special = {CONVERSION: "#2a9d8f", DROPOFF: "#e76f51", OPEN: "#bdbdbd"}
     colors = [special.get(k[1], "#8d99ae" if k[1].startswith("(") else "#457b9d") for k in keys]
+
     def heading(st: int) -> str:
         col = {k[1] for k in cols[st]}
         if not col - set(special):

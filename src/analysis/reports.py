@@ -745,7 +745,7 @@ class _Heartbeat:
         section = next((h for c in reversed(cells[:index]) if c.get("cell_type") == "markdown"
                         for h in [_heading_text(c.get("source", ""))] if h), None)
         self.t_cell = time.monotonic()
-        self.where = (f"code cell {code.index(index) + 1 if index in code else '?'} of {len(code)}"
+        self.where = (f"code cell {code.index(index) + 1} of {len(code)}"
                       f"{f' in «{section}»' if section else ''} ({first})")
 
     def line(self) -> str:
