@@ -49,6 +49,8 @@ log = logging.getLogger(__name__)
 KEYS = ["person_id", "journey_index"]
 REQUIRED = ["event_id", "person_id", "timestamp", "channel", "stage", "conversion"]
 OUTCOME_STATE = {"converted": CONVERSION, "dropoff": DROPOFF, "open": OPEN}
+NO_STAGE = "(no stage)"  # stands for a missing stage in counts and paths
+LATER_STAGES = "(later stages)"  # stage_flow: the steps after max_steps
 _DAY = 86_400_000_000  # microseconds: time arithmetic is done on exact integer µs
 
 
@@ -540,7 +542,7 @@ def channel_stage_counts(events: pd.DataFrame, stages: list[str] | None = None) 
 
     Rows without a stage are counted in a column ``(no stage)`` when there are any.
     """
-    stage = events["stage"].fillna("(no stage)")
+    stage = events["stage"].fillna(NO_STAGE)
     tab = pd.crosstab(events["channel"], stage)
     order = [s for s in (stages or DEFAULT_STAGES) if s in tab.columns]
     order += [c for c in tab.columns if c not in order]
@@ -808,7 +810,7 @@ def journey_map(
 
     seen = set(ev["stage"]) | set(dur["stage"])
     if peer_tab is not None:
-        seen |= set(peer_tab.columns) - {"(no stage)"}
+        seen |= set(peer_tab.columns) - {NO_STAGE}
     order = _stage_order(seen, stages)
     groups = [()] if not by else list(journeys.groupby(by).size().index)
     groups = [g if isinstance(g, tuple) else (g,) for g in groups]
@@ -926,7 +928,7 @@ def top_paths_table(jr: Journeys, n: int = 10, *, collapse: bool = True) -> pd.D
     j = j[j["outcome"].isin(["converted", "dropoff"])]
     out = []
     for kind, col in (("stage", "stages"), ("channel", "channels")):
-        paths = j[col].fillna("(no stage)").astype(str)
+        paths = j[col].fillna(NO_STAGE).astype(str)
         if kind == "channel" and collapse:
             paths = paths.map(_collapse_repeats)
         t = pd.DataFrame({"outcome": j["outcome"].to_numpy(), "path": paths.to_numpy()})
@@ -940,8 +942,6 @@ def top_paths_table(jr: Journeys, n: int = 10, *, collapse: bool = True) -> pd.D
     df["journeys"] = df["journeys"].astype("int64")
     return df.reset_index(drop=True)
 
-
-LATER_STAGES = "(later stages)"
 
 
 def stage_flow(journeys: pd.DataFrame, *, max_steps: int = 4) -> pd.DataFrame:
@@ -980,7 +980,7 @@ def stage_flow(journeys: pd.DataFrame, *, max_steps: int = 4) -> pd.DataFrame:
     if unknown or journeys["outcome"].isna().any():
         raise DataError(f"outcome values must be {sorted(OUTCOME_STATE)}; found {unknown or ['<missing>']}",
                         column="outcome", fix="pass Journeys.journeys")
-    paths = (pd.DataFrame({"stages": journeys["stages"].fillna("(no stage)").astype(str),
+    paths = (pd.DataFrame({"stages": journeys["stages"].fillna(NO_STAGE).astype(str),
                            "outcome": journeys["outcome"].map(OUTCOME_STATE)})
              .value_counts().rename("n").reset_index())  # distinct paths: few, however many journeys
     links: dict[tuple[int, str, int, str], int] = {}

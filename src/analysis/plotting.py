@@ -434,6 +434,7 @@ def plot_stage_flow(flow: pd.DataFrame, *, title: str = "Journeys step by step")
     """
     import plotly.graph_objects as go
 
+    from analysis.journeys import LATER_STAGES
     from analysis.reports import escape
     from analysis.schema import CONVERSION, DROPOFF, OPEN
 
@@ -467,7 +468,7 @@ def plot_stage_flow(flow: pd.DataFrame, *, title: str = "Journeys step by step")
         col = {k[1] for k in cols[st]}
         if not col - set(special):
             return "outcome"
-        return "later stages" if any(c.startswith("(later") for c in col) else f"{_ordinal(st)} stage"
+        return "later stages" if LATER_STAGES in col else f"{_ordinal(st)} stage"
 
     head = {st: heading(st) for st in steps}
     fig = go.Figure(go.Sankey(
