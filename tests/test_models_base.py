@@ -27,8 +27,9 @@ def test_fit_cached_loads_the_same_fit_and_misses_on_any_change(tmp_path, monkey
     first.fit_cached(cache_dir=tmp_path, method="conjugate")
     assert len(list(tmp_path.glob("*.nc"))) == 1
     calls = []
-    real_fit = StageTransitionModel.fit
-    monkeypatch.setattr(StageTransitionModel, "fit", lambda self, **kw: (calls.append(kw), real_fit(self, **kw))[1])
+    real_fit = StageTransitionModel._fit_unchecked
+    monkeypatch.setattr(StageTransitionModel, "_fit_unchecked",
+                        lambda self, **kw: (calls.append(kw), real_fit(self, **kw))[1])
     again = _model()
     again.fit_cached(cache_dir=tmp_path, method="conjugate")
     assert calls == []  # loaded, not refitted
@@ -50,7 +51,7 @@ def _fit_in_process(cache_dir: str) -> float:
     second, so that two processes started together overlap."""
     import time
 
-    real_fit = StageTransitionModel.fit
+    real_fit = StageTransitionModel._fit_unchecked
 
     def slow_fit(self, **kw):
         with open(f"{cache_dir}/fits.log", "a") as f:
@@ -58,7 +59,7 @@ def _fit_in_process(cache_dir: str) -> float:
         time.sleep(1.0)
         return real_fit(self, **kw)
 
-    StageTransitionModel.fit = slow_fit
+    StageTransitionModel._fit_unchecked = slow_fit
     m = _model()
     m.fit_cached(cache_dir=cache_dir, method="conjugate")
     return float(m.idata.posterior["p"].mean())
@@ -154,14 +155,16 @@ def test_a_failed_nuts_fit_is_sampled_again_with_smaller_steps_and_says_so(tmp_p
         warnings.simplefilter("always")
         never.fit()
     assert seen == [0.9, 0.99]
-    assert "at target_accept 0.9 it failed (divergences" in never.fit_note and "again at 0.99" in never.fit_note
+    assert "(target_accept 0.9, 200 tuning steps) failed (divergences" in never.fit_note
+    assert "again with target_accept 0.99" in never.fit_note
     assert never.idata.fit_data.attrs["fit_note"] == never.fit_note
     assert any("did not converge" in str(w.message) and "sampled twice" in str(w.message) for w in caught)
     assert StageTransitionModel.load(never.save(tmp_path / "m.nc")).fit_note == never.fit_note
 
     seen.clear()
     off = StageTransitionModel(_counts(30), sampler_config={**sampler, "max_divergences": -1, "on_fail": "warn",
-                                                            "retry_target_accept": None})
+                                                            "retry_target_accept": None,
+                                                            "retry_tune_factor": None})
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         off.fit()

@@ -34,6 +34,12 @@ import xarray as xr
 
 log = logging.getLogger(__name__)
 
+#: What a fit that fails its convergence checks does (``sampler_config["on_fail"]``).
+ON_FAIL = ("raise", "warn", "fallback")
+#: Sampler settings that do not change the draws: left out of a fit's cache key, so a report
+#: run with ``on_fail="fallback"`` and a user with ``"raise"`` share one cached fit.
+_NOT_IN_KEY = ("on_fail", "progressbar")
+
 __all__ = [
     "BayesianModel",
     "ConvergenceError",
@@ -222,6 +228,23 @@ def _code_hash(cls: type) -> str:
     return h.hexdigest()[:16]
 
 
+def _retry_settings(cfg: dict[str, Any]) -> tuple[float, int, str] | None:
+    """``(target_accept, tune, words)`` of the second try after a failed fit, or None.
+
+    ``target_accept`` rises to ``retry_target_accept`` where that is higher; where it is not
+    (the first fit already took small steps) the tuning grows by ``retry_tune_factor``, so the
+    second try never repeats the first."""
+    first, tune = float(cfg["target_accept"]), int(cfg["tune"])
+    retry = cfg.get("retry_target_accept")
+    factor = cfg.get("retry_tune_factor")
+    if retry and float(retry) > first:
+        return float(retry), tune, f"target_accept {float(retry):g} (smaller steps)"
+    if factor and float(factor) > 1:
+        tune2 = int(round(tune * float(factor)))
+        return first, tune2, f"{tune2} tuning steps (target_accept {first:g} was already in force)"
+    return None
+
+
 def _first_seed(seed: Any) -> int:
     if seed is None:
         return 0
@@ -257,11 +280,19 @@ class BayesianModel:
     #:   ``dense_mass``, PyMC ``init="jitter+adapt_full"``, nutpie's low-rank modified mass matrix;
     #: - ``progressbar``: ``None`` shows one only on a terminal;
     #: - ``rhat_max`` (1.01), ``ess_min_per_chain`` (100, bulk and tail), ``max_divergences`` (0);
-    #: - ``on_fail``: ``"raise"`` (:class:`ConvergenceError`) or ``"warn"`` (:class:`ConvergenceWarning`);
-    #: - ``retry_target_accept`` (0.99): when a NUTS fit fails a check, sample once more at this
-    #:   ``target_accept`` (smaller steps: what divergences in a funnel, e.g. a segment spread
-    #:   with only two segments, usually need) and keep that fit; ``fit_note`` says so, and the
-    #:   checks still apply to it. ``None``: no second try.
+    #: - ``on_fail``: what a fit that fails its checks (after the second try) does:
+    #:   ``"raise"`` (:class:`ConvergenceError`), ``"warn"`` (:class:`ConvergenceWarning`; the
+    #:   failed draws are kept) or ``"fallback"``: the model's nearest model that needs no MCMC
+    #:   (``fallback_name``; e.g. the exact conjugate model without pooling) replaces the draws,
+    #:   ``fallback`` and ``failed_checks`` say so, and ``failed_diagnostics`` keeps the failed
+    #:   table. A model without a fallback raises as with ``"raise"``. Reports use
+    #:   ``"fallback"``: a report never fails because a sampler did not converge on someone's data;
+    #: - ``retry_target_accept`` (0.99) and ``retry_tune_factor`` (2): when a NUTS fit fails a
+    #:   check, sample once more with ``target_accept`` raised to ``retry_target_accept`` (smaller
+    #:   steps: what divergences in a funnel usually need) — or, where the first fit already ran
+    #:   at that value, with ``retry_tune_factor`` times the tuning steps (a better-adapted step
+    #:   size and mass matrix: what low ESS at a high target_accept needs) — and keep that fit;
+    #:   ``fit_note`` says so, and the checks still apply to it. Both ``None``: no second try.
     BASE_SAMPLER_CONFIG: ClassVar[dict[str, Any]] = {
         "draws": 1000,
         "tune": 1000,
@@ -277,7 +308,11 @@ class BayesianModel:
         "max_divergences": 0,
         "on_fail": "raise",
         "retry_target_accept": 0.99,
+        "retry_tune_factor": 2,
     }
+
+    #: What replaces the draws with ``on_fail="fallback"`` (None: no fallback; see :meth:`_fallback_fit`).
+    fallback_name: ClassVar[str | None] = None
 
     def __init__(
         self,
@@ -292,8 +327,11 @@ class BayesianModel:
             sampler_config,
             "sampler_config",
         )
-        if self.sampler_config["on_fail"] not in ("raise", "warn"):
-            raise ModelConfigError("sampler_config['on_fail'] must be 'raise' or 'warn'")
+        if self.sampler_config["on_fail"] not in ON_FAIL:
+            raise ModelConfigError(
+                f"sampler_config['on_fail'] must be one of {list(ON_FAIL)}, "
+                f"got {self.sampler_config['on_fail']!r}"
+            )
         self.data = data
         self.idata: az.InferenceData | None = None
         self.model = None
@@ -303,6 +341,11 @@ class BayesianModel:
         self.fit_seconds: float | None = None
         #: how the kept fit came about when not at the first try (see ``retry_target_accept``)
         self.fit_note: str | None = None
+        #: with ``on_fail="fallback"`` after a failed fit: the model shown instead (else None),
+        #: the failed checks in words, and the failed fit's convergence table
+        self.fallback: str | None = None
+        self.failed_checks: str | None = None
+        self.failed_diagnostics: pd.DataFrame | None = None
 
     # --------------------------------------------------------------------------- to override
     def build_model(self):  # pragma: no cover - abstract
@@ -325,6 +368,12 @@ class BayesianModel:
     def _extra_attrs(self) -> dict[str, str]:
         """Constructor arguments besides data and configs, as strings, for :meth:`load`."""
         return {}
+
+    def _fallback_fit(self) -> az.InferenceData:
+        """Posterior draws of the fallback model (:attr:`fallback_name`), finished with
+        :meth:`_finish` (``method="conjugate"``: exact draws, no MCMC). Models that have one
+        override this and set ``fallback_name``."""
+        raise NotImplementedError
 
     # --------------------------------------------------------------------------------- fit
     @property
@@ -349,14 +398,28 @@ class BayesianModel:
         """Sample the posterior with NUTS, add derived draws, check convergence.
 
         ``sampler_overrides`` update ``sampler_config`` for this call. Returns the
-        InferenceData (also kept as ``self.idata``); raises :class:`ConvergenceError` (or warns)
-        when r-hat, ESS or divergences fail the thresholds in ``sampler_config``.
+        InferenceData (also kept as ``self.idata``). A fit that fails r-hat, ESS or divergence
+        checks is sampled once more (``retry_target_accept``, ``retry_tune_factor``); if that
+        fails too, ``on_fail`` decides: :class:`ConvergenceError`, a warning, or the fallback
+        model's draws.
         """
+        cfg = _merge(self.sampler_config, sampler_overrides, "sampler_config")
+        self._sample_with_retry(cfg)
+        self._enforce(cfg)
+        return self.idata
+
+    def _fit_unchecked(self, **fit_kwargs: Any) -> az.InferenceData:
+        """What :meth:`fit_cached` runs on a cache miss: the fit, before ``on_fail`` applies
+        (a model with other fit methods, e.g. ``method="conjugate"``, overrides this)."""
+        return self._sample_with_retry(_merge(self.sampler_config, fit_kwargs, "sampler_config"))
+
+    def _sample_with_retry(self, cfg: dict[str, Any]) -> az.InferenceData:
+        """NUTS draws into ``self.idata`` (a second fit when the first fails a check), unchecked."""
         import pymc as pm
 
-        cfg = _merge(self.sampler_config, sampler_overrides, "sampler_config")
         sampler = self._sampler(cfg["nuts_sampler"])
         self.model = self.build_model()
+        self.fallback = self.failed_checks = self.failed_diagnostics = None
         progress = _isatty() if cfg["progressbar"] is None else bool(cfg["progressbar"])
         kwargs: dict[str, Any] = {}
         dense = bool(cfg["dense_mass"])
@@ -388,12 +451,12 @@ class BayesianModel:
             sampler,
         )
 
-        def sample(target_accept: float) -> az.InferenceData:
+        def sample(target_accept: float, tune: int) -> az.InferenceData:
             with self.model, warnings.catch_warnings():
                 warnings.filterwarnings("ignore", message=".*There are not enough devices.*")
                 return pm.sample(
                     draws=int(cfg["draws"]),
-                    tune=int(cfg["tune"]),
+                    tune=tune,
                     chains=int(cfg["chains"]),
                     target_accept=target_accept,
                     random_seed=cfg["random_seed"],
@@ -405,29 +468,31 @@ class BayesianModel:
                 )
 
         t0 = time.perf_counter()
-        first = float(cfg["target_accept"])
-        idata = sample(first)
+        first, tune = float(cfg["target_accept"]), int(cfg["tune"])
+        idata = sample(first, tune)
         self.fit_seconds = time.perf_counter() - t0
         log.info("%s: sampled in %.1f s", self._model_type, self.fit_seconds)
         self.fit_note = None
         self.idata = self._finish(idata, sampler=sampler, method="nuts")
-        retry = cfg.get("retry_target_accept")
-        if retry and float(retry) > first:
-            failed = self._failed_checks(self.check())
-            if failed:
-                log.warning(
-                    "%s: the fit at target_accept %g failed (%s); sampling again at %g",
-                    self._model_type, first, failed, float(retry),
-                )
-                idata = sample(float(retry))
-                self.fit_seconds = time.perf_counter() - t0
-                self.fit_note = (
-                    f"sampled twice: at target_accept {first:g} it failed ({failed}), "
-                    f"so again at {float(retry):g} (smaller steps); this is the second fit"
-                )
-                log.info("%s: sampled again in %.1f s in all", self._model_type, self.fit_seconds)
-                self.idata = self._finish(idata, sampler=sampler, method="nuts")
-        self._enforce(cfg)
+        second = _retry_settings(cfg)
+        if second is None:
+            return self.idata
+        failed = self._failed_checks(self.check())
+        if not failed:
+            return self.idata
+        target2, tune2, how = second
+        log.warning(
+            "%s: the fit (target_accept %g, %d tuning steps) failed (%s); sampling again with %s",
+            self._model_type, first, tune, failed, how,
+        )
+        idata = sample(target2, tune2)
+        self.fit_seconds = time.perf_counter() - t0
+        self.fit_note = (
+            f"sampled twice: the first fit (target_accept {first:g}, {tune} tuning steps) failed "
+            f"({failed}), so again with {how}; this is the second fit"
+        )
+        log.info("%s: sampled again in %.1f s in all", self._model_type, self.fit_seconds)
+        self.idata = self._finish(idata, sampler=sampler, method="nuts")
         return self.idata
 
     def cache_key(self, **fit_kwargs: Any) -> str:
@@ -440,7 +505,10 @@ class BayesianModel:
             self.data_hash,
             json.dumps(_jsonable(self.model_config), sort_keys=True),
             json.dumps(
-                _jsonable({**self.sampler_config, **fit_kwargs}), sort_keys=True, default=str
+                _jsonable({k: v for k, v in {**self.sampler_config, **fit_kwargs}.items()
+                           if k not in _NOT_IN_KEY}),
+                sort_keys=True,
+                default=str,
             ),
             json.dumps(self._extra_attrs(), sort_keys=True),
             __version__,
@@ -458,6 +526,10 @@ class BayesianModel:
         Processes asking for the same fit at once (report workers running segments that share
         a pooled model) take turns on a lock file: one fits, the others wait and load its fit.
 
+        The NUTS draws are cached whether or not they pass the checks; ``on_fail`` is applied
+        after loading (with ``"fallback"`` the fallback's exact draws are recomputed: they cost
+        no MCMC).
+
         Afterwards ``derived_cache_dir`` (``cache_dir/derived``) is set: a model may keep costly
         results computed from the draws there (keyed by the draws themselves), so a re-rendered
         report does not recompute them either.
@@ -468,20 +540,25 @@ class BayesianModel:
 
         cache_dir = Path(cache_dir) if cache_dir is not None else config.CACHE_DIR / "models"
         path = cache_dir / f"{self._model_type}-{self.cache_key(**fit_kwargs)}.nc"
+        overrides = {k: v for k, v in fit_kwargs.items() if k in self.sampler_config}
+        cfg = _merge(self.sampler_config, overrides, "sampler_config")
+        self.derived_cache_dir = cache_dir / "derived"
         if not path.exists():
             cache_dir.mkdir(parents=True, exist_ok=True)
             with open(path.with_suffix(".lock"), "w") as lock:
                 fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
                 if not path.exists():  # nobody fitted it while we waited
-                    idata = self.fit(**fit_kwargs)
+                    # saved before it is checked: a fit that fails its checks is cached too, so
+                    # the next segment (or a re-run) does not sample it again to fail again
+                    self._fit_unchecked(**fit_kwargs)
                     self.save(path)
-                    self.derived_cache_dir = cache_dir / "derived"
-                    return idata
+                    self._enforce(cfg)
+                    return self.idata
         loaded = type(self).load(path)
         self.idata, self.fit_seconds, self.fit_note = loaded.idata, loaded.fit_seconds, loaded.fit_note
-        self.derived_cache_dir = cache_dir / "derived"
+        self.fallback = self.failed_checks = self.failed_diagnostics = None
         log.info("%s: loaded the cached fit %s", self._model_type, path.name)
-        self._enforce(self.sampler_config)
+        self._enforce(cfg)
         return self.idata
 
     def _finish(self, idata: az.InferenceData, *, sampler: str, method: str) -> az.InferenceData:
@@ -541,6 +618,7 @@ class BayesianModel:
         and a fingerprint of their draws match: a changed posterior is checked afresh.
         """
         var_names = [v for v in self._check_vars if v in idata.posterior]
+        var_names = var_names or [str(v) for v in idata.posterior.data_vars]  # none of them: check all
         h = hashlib.sha256()
         for v in var_names:
             arr = np.ascontiguousarray(idata.posterior[v].to_numpy())
@@ -596,10 +674,27 @@ class BayesianModel:
             f"{self._model_type}: the sampler did not converge: {lines}. Do not use these results. "
             f"Fixes: {fixes}; model.check() shows the table."
         )
-        if cfg["on_fail"] == "raise":
+        if cfg["on_fail"] == "fallback" and self.fallback_name is not None:
+            self._use_fallback(lines, diag)
+            return
+        if cfg["on_fail"] in ("raise", "fallback"):
             raise ConvergenceError(msg, diag)
         log.warning(msg)
         warnings.warn(msg, ConvergenceWarning, stacklevel=3)
+
+    def _use_fallback(self, failed: str, diag: pd.DataFrame) -> None:
+        """Replace the failed NUTS draws by the fallback model's exact draws, and say so."""
+        tries = "after a second try" if self.fit_note else "at the first try"
+        self.failed_checks, self.failed_diagnostics = failed, diag
+        seconds = self.fit_seconds
+        self.idata = self._fallback_fit()
+        self.fit_seconds = seconds
+        self.fallback = self.fallback_name
+        self.fit_note = (
+            f"the NUTS fit failed its convergence checks {tries} ({failed}); shown instead: "
+            f"{self.fallback_name}"
+        )
+        log.warning("%s: %s", self._model_type, self.fit_note)
 
     def _require_fit(self) -> az.InferenceData:
         if self.idata is None:

@@ -295,9 +295,29 @@ class ConversionModel(BayesianModel):
                 pm.Potential("loglik", -(y * pm.math.log1pexp(-eta) + (n - y) * pm.math.log1pexp(eta)).sum())
         return model
 
+    fallback_name = (
+        "each cell's own rate, Beta(1 + conversions, 1 + non-conversions), exact (no pooling, no "
+        "MCMC): small groups keep their raw rates, with wide intervals"
+    )
+
+    def _fallback_fit(self) -> az.InferenceData:
+        """Exact draws of every cell's rate without pooling: ``p ~ Beta(1 + y, 1 + n - y)``."""
+        from analysis.models.base import _first_seed
+
+        cfg = self.sampler_config
+        rng = np.random.default_rng(_first_seed(cfg["random_seed"]))
+        shape = (int(cfg["chains"]), int(cfg["draws"]), len(self.n))
+        p = rng.beta(1.0 + self.y, 1.0 + self.n - self.y, size=shape)
+        dims = ("chain", "draw", "cell")
+        post = xr.Dataset({"mu": (dims, p), "p": (dims, p)}, coords={"cell": np.arange(len(self.n))})
+        idata = az.InferenceData(posterior=post.assign_coords(chain=np.arange(shape[0]), draw=np.arange(shape[1])))
+        return self._finish(idata, sampler="none", method="conjugate")
+
     def _postprocess(self, idata: az.InferenceData) -> az.InferenceData:
         """Add every cell's mean (``mu``) and its exact conditional draw of ``p`` (chain, draw,
         cell); ``p = mu`` without :attr:`cell_spread`."""
+        if "intercept" not in idata.posterior:  # the fallback's draws: p is there already
+            return idata
         from analysis.models.base import _first_seed
 
         post = idata.posterior
@@ -382,6 +402,8 @@ class ConversionModel(BayesianModel):
         """Each effect's ``sigma`` (log-odds spread of its levels) and ``kappa``: parameter,
         levels, mean, lower, upper."""
         post = self._require_fit().posterior
+        if "intercept" not in post:  # the fallback (no pooling) has no spreads
+            return pd.DataFrame(columns=["parameter", "levels", "mean", "lower", "upper"])
         names = [(f"sigma: {e}", f"sigma_{_var(e)}", len(self.levels[e])) for e in self.effects]
         if self.cell_spread:
             names.append(("kappa: cells", "kappa", len(self.n)))
