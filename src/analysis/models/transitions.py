@@ -436,7 +436,7 @@ class StageTransitionModel(BayesianModel):
         """Partial pooling: draw every segment's rows from their exact conditional."""
         post = idata.posterior
         post = post[[v for v in post.data_vars if not v.startswith(("mean_", "p_"))]]
-        if self.model_config["pooling"] == "partial":
+        if self.model_config["pooling"] == "partial" and "mean" in post:  # not in a fallback's draws
             mean = post["mean"].to_numpy()  # (c, d, F, T)
             kappa = post["concentration"].to_numpy()  # (c, d, F)
             alpha = kappa[:, :, None, :, None] * mean[:, :, None] + self.counts[None, None]
@@ -460,6 +460,13 @@ class StageTransitionModel(BayesianModel):
             raise ModelConfigError(f"method must be 'nuts' or 'conjugate', got {method!r}")
         return super().fit(**sampler_overrides)
 
+    def _fit_unchecked(self, method: str = "nuts", **fit_kwargs: Any) -> az.InferenceData:
+        if method == "conjugate":
+            return self.fit_conjugate(**fit_kwargs)
+        if method != "nuts":
+            raise ModelConfigError(f"method must be 'nuts' or 'conjugate', got {method!r}")
+        return super()._fit_unchecked(**fit_kwargs)
+
     def fit_conjugate(self, **sampler_overrides: Any) -> az.InferenceData:
         """Exact posterior draws of the unpooled model: ``p[g, r] ~ Dirichlet(prior_a + n[g, r])``."""
         if self.model_config["pooling"] != "none":
@@ -467,8 +474,24 @@ class StageTransitionModel(BayesianModel):
                 "the conjugate fit is exact only without pooling: use model_config={'pooling': 'none'} "
                 "(partial pooling needs fit())"
             )
-        cfg = {**self.sampler_config, **sampler_overrides}
         t0 = time.perf_counter()
+        self.idata = self._conjugate_draws({**self.sampler_config, **sampler_overrides})
+        self.fit_seconds, self.fit_note = time.perf_counter() - t0, None
+        self.idata.fit_data.attrs["fit_seconds"] = float(self.fit_seconds)
+        self.fallback = self.failed_checks = self.failed_diagnostics = None
+        self.check()
+        return self.idata
+
+    fallback_name = (
+        "the exact conjugate model without pooling (each segment's transition rows from its own "
+        "counts, Dirichlet(1 + n)): no MCMC, wider intervals for small segments"
+    )
+
+    def _fallback_fit(self) -> az.InferenceData:
+        return self._conjugate_draws(self.sampler_config)
+
+    def _conjugate_draws(self, cfg: dict[str, Any]) -> az.InferenceData:
+        """Exact draws of ``p[g, r] ~ Dirichlet(prior_a + n[g, r])``, finished as a conjugate fit."""
         alpha = np.where(self.allowed[None], float(self.model_config["prior_a"]) + self.counts, 0.0)
         rng = np.random.default_rng(_first_seed(cfg["random_seed"]))
         shape = (int(cfg["chains"]), int(cfg["draws"]), *alpha.shape)
@@ -483,10 +506,7 @@ class StageTransitionModel(BayesianModel):
             coords=self._coords(),
             dims={"p": ["segment", "from_state", "to_state"]},
         )
-        self.fit_seconds, self.fit_note = time.perf_counter() - t0, None
-        self.idata = self._finish(idata, sampler="none", method="conjugate")
-        self.check()
-        return self.idata
+        return self._finish(idata, sampler="none", method="conjugate")
 
     # ------------------------------------------------------------------- posterior quantities
     @property
@@ -1050,6 +1070,41 @@ class DwellTimeModel(BayesianModel):
                 )
             pm.Potential("loglik", total)
         return model
+
+    fallback_name = (
+        "a log-normal per segment and stage fitted exactly to the completed visits (no pooling, "
+        "no MCMC; open visits are left out, so times may read short where many are open: compare "
+        "the Kaplan–Meier curves, which use every visit)"
+    )
+
+    def _fallback_fit(self) -> az.InferenceData:
+        """Exact draws of ``log D ~ Normal(mu[g, s], sigma[s])`` from the completed visits:
+        flat prior on ``mu``, ``sigma²`` scaled-inverse-χ²(1, 1) (one pseudo-visit of log-sd 1,
+        so a stage with one visit per segment still has a proper posterior); visits below the
+        resolution count as lasting ``min_days``; a cell without completed visits draws ``mu``
+        around its stage's mean with sd 1.5 (the default prior's)."""
+        cfg = self.sampler_config
+        rng = np.random.default_rng(_first_seed(cfg["random_seed"]))
+        chains, draws = int(cfg["chains"]), int(cfg["draws"])
+        lo = np.log(float(self.model_config["min_days"]))
+        n = self._n + self._left
+        s1 = self._s1 + self._left * lo
+        s2 = self._s2 + self._left * lo**2
+        has = n > 0
+        xbar = np.where(has, s1 / np.maximum(n, 1), 0.0)
+        ss = np.where(has, s2 - s1 * xbar, 0.0).clip(min=0).sum(0)  # (S,)
+        df = 1.0 + n.sum(0) - has.sum(0)
+        sigma = np.sqrt((1.0 + ss) / rng.chisquare(np.maximum(df, 1.0), (chains, draws, len(ss))))
+        stage_mean = np.where(n.sum(0) > 0, s1.sum(0) / np.maximum(n.sum(0), 1), 1.0)
+        centre = np.where(has, xbar, stage_mean[None, :])
+        spread = np.where(has, sigma[:, :, None, :] / np.sqrt(np.maximum(n, 1)), 1.5)
+        mu = centre + spread * rng.standard_normal((chains, draws, *n.shape))
+        idata = az.from_dict(
+            posterior={"mu": mu, "sigma": sigma},
+            coords={"segment": self.segments, "stage": self.stages},
+            dims={"mu": ["segment", "stage"], "sigma": ["stage"]},
+        )
+        return self._finish(idata, sampler="none", method="conjugate")
 
     def _postprocess(self, idata: az.InferenceData) -> az.InferenceData:
         post = idata.posterior
