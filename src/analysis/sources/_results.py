@@ -133,6 +133,7 @@ def combine(
         "notes": all_notes,
         "identifiers": identifiers,
         "stages": first["stages"],
+        "stage_transitions": first.get("stage_transitions"),
         "mapping": None,
         **(extra or {}),
     }

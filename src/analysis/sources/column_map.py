@@ -1563,6 +1563,8 @@ def _validate(
         "notes": notes,
         "identifiers": ids_in_work,
         "stages": list(sm.stages),
+        # the map's allowed moves (None: the default), so the models get the user's stage map
+        "stage_transitions": {k: list(v) for k, v in sm.transitions.items()} if sm.transitions else None,
         "mapping": cmap.source,
     }
     events.attrs["load_report"] = dict(summary)

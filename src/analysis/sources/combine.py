@@ -303,6 +303,8 @@ def _combine(parts: list[tuple[str, LoadResult, str | None]], *, source_column: 
         st = list(r.summary.get("stages") or [])
         stage_lists.append(tuple(st))
         stages += [s for s in st if s not in stages]
+    moves = list({repr(r.summary.get("stage_transitions")): r.summary.get("stage_transitions")
+                  for _, r, _ in parts}.values())
     if len(set(stage_lists)) > 1:
         notes.append("the sources use different stage lists: " + "; ".join(
             f"{n}: {', '.join(s)}" for n, s in zip(names, stage_lists, strict=True)))
@@ -374,6 +376,8 @@ def _combine(parts: list[tuple[str, LoadResult, str | None]], *, source_column: 
         "notes": all_notes,
         "identifiers": [c for c in identifiers if c in events.columns],
         "stages": stages,
+        # one map's allowed moves when every source shares them (else the default moves)
+        "stage_transitions": (moves[0] if len(moves) == 1 else None),
         "mapping": None,
         "sources": per,
     }
