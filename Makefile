@@ -14,11 +14,14 @@ SEGMENTS ?= reports/segments.yml
 # reports run at once by `make reports` (bench/README.md: on 2 cores, 2 workers beat 1)
 WORKERS ?= 2
 MAPPING ?=
+# notebook parameters, KEY=VALUE separated by spaces (`make reports PARAMS="inactivity_days=0.5 draws=1000"`;
+# `python -m analysis report --list-params` lists them); a value with spaces goes in the segments file
+PARAMS ?=
 export PYTENSOR_FLAGS ?= base_compiledir=$(CURDIR)/.cache/pytensor
 export MPLBACKEND ?= Agg
 export PYDEVD_DISABLE_FILE_VALIDATION = 1
 
-.PHONY: help venv system data test test-fast test-slow notebooks-test reports lint bench lock clean
+.PHONY: help venv system data test test-fast test-slow notebooks-test reports report-params lint bench lock clean
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-14s %s\n", $$1, $$2}'
@@ -59,8 +62,11 @@ test-fast: $(STAMP) $(SAMPLE) ## Unit tests only, without Spark
 test-slow: $(STAMP) system $(SAMPLE) ## Heavy studies marked slow (parameter recovery, scale)
 	$(BIN)/python -m pytest -q tests -m slow
 
-reports: $(STAMP) $(SAMPLE) ## Run the report notebooks for every segment into reports/<run-id>/ (DATA=, MAPPING=, SEGMENTS=, WORKERS=)
-	$(BIN)/python -m analysis report --data $(DATA) $(if $(MAPPING),--mapping $(MAPPING)) --segments $(SEGMENTS) --workers $(WORKERS)
+reports: $(STAMP) $(SAMPLE) ## Run the report notebooks for every segment into reports/<run-id>/ (DATA=, MAPPING=, SEGMENTS=, WORKERS=, PARAMS=)
+	$(BIN)/python -m analysis report --data $(DATA) $(if $(MAPPING),--mapping $(MAPPING)) --segments $(SEGMENTS) --workers $(WORKERS) $(foreach p,$(PARAMS),--param '$(p)')
+
+report-params: $(STAMP) ## List every notebook parameter with its default and meaning (SEGMENTS=)
+	@$(BIN)/python -m analysis report --segments $(SEGMENTS) --list-params
 
 lint: $(STAMP) ## ruff
 	$(BIN)/ruff check src tests bench

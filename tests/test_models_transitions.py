@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 import analysis
+import analysis.sources  # ColumnMap below: loaded here, not by whichever test ran first
 from analysis import synth
 from analysis.models import ConvergenceError, ConvergenceWarning, ModelConfigError
 from analysis.models.base import interval_table

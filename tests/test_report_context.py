@@ -78,3 +78,22 @@ def test_fit_box_names_the_failed_checks_and_escapes_them():
         fit_note = None
 
     assert fit_box("x", Fine()) is None
+
+
+def test_list_params_names_every_parameter_with_its_default_and_notebooks():
+    from analysis.reports import list_parameters
+
+    text = list_parameters(NOTEBOOKS)
+    for name in REPORT_PARAMETERS:
+        assert f"\n  {name} (" in text
+    assert "friction_reduction (float, default 0.2) [02_stage_transitions]" in text
+    assert "inactivity_days (float, default 30.0) [every notebook]" in text
+
+
+def test_make_reports_passes_params_to_the_runner():
+    import subprocess
+
+    out = subprocess.run(["make", "-n", "reports", "PARAMS=inactivity_days=0.5 draws=1000"],
+                         cwd=config.PROJECT_ROOT, capture_output=True, text=True, check=True).stdout
+    line = [ln for ln in out.splitlines() if "analysis report" in ln][-1]
+    assert "--param 'inactivity_days=0.5' --param 'draws=1000'" in line
