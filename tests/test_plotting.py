@@ -29,7 +29,47 @@ def test_plot_top_paths_limits_and_shortens_labels():
     ax = plotting.plot_top_paths(paths, n=3)
     labels = [t.get_text() for t in ax.get_yticklabels()]
     assert len(labels) == 3 and "d" not in labels
-    assert any(lab.endswith("…") and len(lab) == 58 for lab in labels)
+    assert any("…" in lab and len(lab) == 60 for lab in labels)  # start … end, 60 characters
+    plt.close("all")
+
+
+def test_plot_top_paths_keeps_paths_that_share_a_long_prefix_apart():
+    """15 distinct paths sharing their first 60 characters: 15 bars, 15 distinct labels (a cut
+    at 57 characters gave them one label and matplotlib one bar)."""
+    prefix = " > ".join(["paid_search", "email", "display", "social", "organic_search"])  # 60 chars
+    prefix = (prefix + " > direct")[:60]
+    assert len(prefix) == 60
+    paths = pd.DataFrame({"path": [f"{prefix} > step{i:02d} > end" for i in range(15)],
+                          "conversions": range(15), "nulls": [3] * 15})
+    ax = plotting.plot_top_paths(paths, n=15)
+    labels = [t.get_text() for t in ax.get_yticklabels()]
+    assert len(labels) == len(set(labels)) == 15
+    assert all(len(lab) <= 60 for lab in labels)
+    assert len(ax.patches) == 2 * 15  # converted + not converted per path, none stacked onto another
+    widths = sorted(p.get_width() for p in ax.patches[:15])
+    assert widths == list(range(15))  # each path's own conversions, not a sum over merged labels
+    # the same ends, different middles: the counter keeps them apart
+    same_ends = pd.DataFrame({"path": [f"{prefix} > {m} > {prefix}" for m in ("a", "b", "c")],
+                              "conversions": [1, 2, 3], "nulls": [0, 0, 0]})
+    labels = [t.get_text() for t in plotting.plot_top_paths(same_ends, n=3).get_yticklabels()]
+    assert len(set(labels)) == 3 and sum(lab.endswith(("(2)", "(3)")) for lab in labels) == 2
+    plt.close("all")
+
+
+def test_short_times_are_drawn_in_hours_or_minutes():
+    surv = pd.DataFrame({"segment": "a", "stage": "See", "days": [0.01, 0.1, 0.2],
+                         "mean": [0.9, 0.5, 0.1], "lower": [0.8, 0.4, 0.0], "upper": [1.0, 0.6, 0.2]})
+    ax = plotting.plot_dwell_curves(surv)
+    assert ax.get_xlabel() == "hours in stage"
+    assert list(ax.lines[0].get_xdata()) == pytest.approx([0.24, 2.4, 4.8])
+    ax = plotting.plot_dwell_curves(surv.assign(days=surv["days"] / 100))
+    assert ax.get_xlabel() == "minutes in stage"
+    ax = plotting.plot_dwell_curves(surv.assign(days=surv["days"] * 100))
+    assert ax.get_xlabel() == "days in stage"  # not triggered: times of days stay in days
+    km = pd.DataFrame({"days": [0.01, 0.02], "at_risk": [4, 2], "survival": [0.75, 0.5]})
+    ax = plotting.plot_time_to_conversion(km)
+    assert ax.get_xlabel() == "minutes since the journey's first touch"
+    assert list(ax.lines[0].get_xdata()) == pytest.approx([0.0, 14.4, 28.8])
     plt.close("all")
 
 
@@ -289,7 +329,7 @@ def test_plot_outcome_paths_and_matplotlib_text_keep_names(make_events):
     assert [t.get_text() for t in ax.texts] == [" 62%", " 38%", " 100%"]
     ax = plotting.plot_outcome_paths(paths, kind="channel")
     labels = [t.get_text() for t in ax.get_yticklabels()]
-    assert labels[0] == f"{EVIL} > direct" and labels[1].endswith("…")
+    assert labels[0] == f"{EVIL} > direct" and "…" in labels[1] and len(labels[1]) == 60
     plt.close("all")
 
 

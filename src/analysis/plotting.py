@@ -32,13 +32,19 @@ def plot_top_paths(paths: pd.DataFrame, *, n: int = 10, ax=None, **kwargs) -> pl
     """Horizontal bars of the ``n`` most frequent paths, split into conversions and nulls.
 
     ``paths`` has the columns ``path, conversions, nulls`` (as :meth:`Journeys.channel_paths`).
+    One bar per row: long labels keep their start and end (:func:`analysis.headlines.short_labels`)
+    and stay distinct, so paths that share a long prefix are never merged.
     """
+    from analysis.headlines import short_labels
+
     top = paths.assign(total=paths["conversions"] + paths["nulls"]).nlargest(n, "total")
     top = top.iloc[::-1]
     ax = _ax(ax, figsize=(9, 0.4 * len(top) + 1.5))
-    labels = [p if len(p) <= 60 else p[:57] + "…" for p in top["path"]]
-    ax.barh(labels, top["conversions"], color="#2a9d8f", label="converted", **kwargs)
-    ax.barh(labels, top["nulls"], left=top["conversions"], color="#e9c46a", label="not converted")
+    labels = short_labels(top["path"], 60)
+    ys = np.arange(len(top))
+    ax.barh(ys, top["conversions"], color="#2a9d8f", label="converted", **kwargs)
+    ax.barh(ys, top["nulls"], left=top["conversions"], color="#e9c46a", label="not converted")
+    ax.set_yticks(ys, labels)
     ax.set_xlabel("journeys")
     ax.set_title(f"Top {len(top)} channel paths")
     ax.legend(loc="lower right")
@@ -134,17 +140,21 @@ def plot_dwell_curves(survival: pd.DataFrame, *, segment: str | None = None, emp
     ``survival`` is :meth:`DwellTimeModel.survival`; ``empirical`` has ``segment, stage, days,
     survival`` (:func:`analysis.models.transitions.kaplan_meier`).
     """
+    from analysis.headlines import time_unit
+
     segment = segment if segment is not None else survival["segment"].iloc[0]
     s = survival[survival["segment"] == segment]
     ax = _ax(ax, figsize=(8, 4.5))
+    # times below a day in hours (below an hour in minutes): not a curve squeezed against 0 days
+    k, unit = time_unit(float(s["days"].max()) if len(s) else 1.0)
     palette = dict(zip(dict.fromkeys(s["stage"]), sns.color_palette("tab10"), strict=False))
     for stage, d in s.groupby("stage", sort=False):
-        ax.plot(d["days"], d["mean"], color=palette[stage], label=stage)
-        ax.fill_between(d["days"], d["lower"], d["upper"], color=palette[stage], alpha=0.2)
+        ax.plot(d["days"] * k, d["mean"], color=palette[stage], label=stage)
+        ax.fill_between(d["days"] * k, d["lower"], d["upper"], color=palette[stage], alpha=0.2)
         if empirical is not None:
             e = empirical[(empirical["segment"] == segment) & (empirical["stage"] == stage)]
-            ax.step(e["days"], e["survival"], where="post", color=palette[stage], ls="--", lw=1)
-    ax.set_xlabel("days in stage")
+            ax.step(e["days"] * k, e["survival"], where="post", color=palette[stage], ls="--", lw=1)
+    ax.set_xlabel(f"{unit} in stage")
     ax.set_ylabel("P(still in stage)")
     ax.set_ylim(0, 1.02)
     ax.set_title(f"Time in stage, {segment} (model with 90% band; dashed: Kaplan-Meier)")
@@ -197,7 +207,7 @@ def plot_conversion_rates(rates: pd.DataFrame, by: str, *, top: int | None = Non
     r = rates.nlargest(top, "n") if top is not None and len(rates) > top else rates
     r = r.sort_values(["mean", "n"], ascending=[True, True])
     ax = _ax(ax, figsize=(8, 0.4 * len(r) + 1.6))
-    labels = [f"{_short(str(g), 40)} ({n:,})" for g, n in zip(r[by], r["n"], strict=True)]
+    labels = [f"{g} ({n:,})" for g, n in zip(_unique_short(r[by], 40), r["n"], strict=True)]
     y = np.arange(len(r))
     ax.errorbar(r["mean"], y, xerr=[r["mean"] - r["lower"], r["upper"] - r["mean"]], fmt="o", color="#1d3557",
                 capsize=3, label="posterior mean, 90% interval (partially pooled)")
@@ -229,26 +239,31 @@ def plot_time_to_conversion(km: pd.DataFrame, *, by: str | None = None, model: p
     --------
     >>> plot_time_to_conversion(kaplan_meier(tt, by="first_channel"), by="first_channel")  # doctest: +SKIP
     """
+    from analysis.headlines import time_unit
+
     groups = (km.groupby(by, sort=False)["at_risk"].max().sort_values(ascending=False).head(top)
               if by else pd.Series({"all": int(km["at_risk"].max()) if len(km) else 0}))
     ax = _ax(ax, figsize=(8, 4.5))
     palette = sns.color_palette("tab10", max(len(groups), 1))
-    for i, (g, n) in enumerate(groups.items()):
+    # journeys that convert within hours (sessions): the axis in hours or minutes, not 0.0 days
+    k, unit = time_unit(max_days if max_days is not None else float(km["days"].max()) if len(km) else 1.0)
+    names = _unique_short(groups.index, 30)
+    for i, ((g, n), name) in enumerate(zip(groups.items(), names, strict=True)):
         d = km[km[by] == g] if by else km
-        x = np.r_[0.0, d["days"].to_numpy(float)]
+        x = np.r_[0.0, d["days"].to_numpy(float)] * k
         yv = np.r_[0.0, 1 - d["survival"].to_numpy(float)]
-        ax.step(x, yv, where="post", color=palette[i], label=f"{_short(str(g), 30)} ({int(n):,})")
+        ax.step(x, yv, where="post", color=palette[i], label=f"{name} ({int(n):,})")
         if model is not None:
             m = model[model["group"] == g] if by else model
             if max_days is not None:
                 m = m[m["days"] <= max_days]
             if len(m):
-                ax.errorbar(m["days"], m["mean"], yerr=[m["mean"] - m["lower"], m["upper"] - m["mean"]], fmt="o",
+                ax.errorbar(m["days"] * k, m["mean"], yerr=[m["mean"] - m["lower"], m["upper"] - m["mean"]], fmt="o",
                             color=palette[i], ms=4, capsize=2)
     if max_days is not None:
-        ax.set_xlim(0, max_days)
+        ax.set_xlim(0, max_days * k)
     ax.set_ylim(bottom=0)
-    ax.set_xlabel("days since the journey's first touch")
+    ax.set_xlabel(f"{unit} since the journey's first touch")
     ax.set_ylabel("share converted")
     shown = f", the {len(groups)} largest" if by and km[by].nunique() > len(groups) else ""
     dots = "; dots: model, 90% interval" if model is not None else ""
@@ -310,8 +325,11 @@ def _one_group(map_table: pd.DataFrame) -> pd.DataFrame:
     return map_table
 
 
-def _short(text: str, width: int = 60) -> str:
-    return text if len(text) <= width else text[: width - 3] + "…"
+def _unique_short(labels, width: int = 60) -> list[str]:
+    """Labels of at most ``width`` characters that stay distinct (start … end, then a counter)."""
+    from analysis.headlines import short_labels
+
+    return short_labels([str(x) for x in labels], width)
 
 
 def plot_journey_map(map_table: pd.DataFrame, *, ax=None, max_items: int | None = None,
@@ -521,15 +539,13 @@ def plot_funnel(map_table: pd.DataFrame, *, ax=None, conversion_after: str | Non
     ``conversion_after`` inserts a step counting converted journeys (``map_table.attrs``) after
     that stage (at the end when the stage is absent; None: no such step).
     """
+    from analysis.headlines import funnel_losses
+
     m = _one_group(map_table)
-    r = m[m["row"] == "reach"].sort_values("stage")
-    steps = [str(s) for s in r["stage"]]
-    counts = [int(n) for n in r["n"]]
+    f = funnel_losses(m, conversion_after=conversion_after)  # the steps friction_explanation reads
+    steps = list(f["step"])
+    counts = [int(n) for n in f["journeys"]]
     total = m.attrs.get("journeys")
-    if conversion_after is not None and "converted" in m.attrs:
-        at = steps.index(conversion_after) + 1 if conversion_after in steps else len(steps)
-        steps.insert(at, "converted")
-        counts.insert(at, int(m.attrs["converted"]))
     ax = _ax(ax, figsize=(8, 0.6 * len(steps) + 1.5))
     top = max([*counts, 1])
     ys = np.arange(len(steps))
@@ -572,7 +588,12 @@ def plot_outcome_paths(top_paths: pd.DataFrame, *, kind: str = "stage", ax=None)
     ax.barh(ys, t["journeys"], color=colors)
     for y, (n, sh) in enumerate(zip(t["journeys"], t["share"], strict=True)):
         ax.text(n, y, f" {sh:.0%}", va="center", fontsize=8)
-    ax.set_yticks(ys, [_short(p) for p in t["path"]], fontsize=8)
+    # distinct paths keep distinct labels within each outcome (one path may lead to both)
+    outcomes = t["outcome"].to_numpy()
+    labels = np.empty(len(t), dtype=object)
+    for o in dict.fromkeys(outcomes):
+        labels[outcomes == o] = _unique_short(t["path"].to_numpy()[outcomes == o], 60)
+    ax.set_yticks(ys, list(labels), fontsize=8)
     ax.set_ylim(len(t) - 0.5, -0.5)
     ax.set_xlabel("journeys (label: share of the outcome's journeys)")
     handles = [plt.Rectangle((0, 0), 1, 1, color=c) for c in ("#2a9d8f", "#e9a23b")]
