@@ -440,7 +440,7 @@ def model_effects(counts: pd.DataFrame, effects: list[str], *, min_levels: int =
 
 def conversion_headline(
     model: ConversionModel, journeys: pd.DataFrame | None = None, *, channel: str | None = None,
-    min_journeys: int = 30, prob: float = 0.9,
+    min_journeys: int = 30, prob: float = 0.9, span_days: float | None = None,
 ) -> dict[str, Any]:
     """Headline figures of a fitted :class:`ConversionModel` for a report's index page.
 
@@ -458,6 +458,10 @@ def conversion_headline(
         that all converted is no headline.
     prob : float, default 0.9
         Interval probability.
+    span_days : float, optional
+        Days the data span (:func:`analysis.headlines.data_span_days`): a time to conversion
+        beyond it is an extrapolation, never a headline (``median_days_to_conversion_note``
+        says so instead; :func:`analysis.headlines.time_headline`).
 
     Returns
     -------
@@ -491,7 +495,10 @@ def conversion_headline(
     if journeys is not None:
         won = journeys.loc[journeys["converted"].astype(bool), "duration_days"]
         if len(won):
-            out["median_days_to_conversion"] = float(won.median())
+            from analysis.headlines import time_headline
+
+            out |= time_headline("median_days_to_conversion", float(won.median()),
+                                 float("nan") if span_days is None else span_days)
     if channel is not None:
         groups, draws = model.rate_draws(channel)
         ok = np.flatnonzero(groups["n"].to_numpy() >= min_journeys)
