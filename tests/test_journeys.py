@@ -458,3 +458,108 @@ def test_stage_flow_by_hand_and_its_errors():
         stage_flow(j.drop(columns="stages"))
     with pytest.raises(ValueError, match="max_steps"):
         stage_flow(j, max_steps=0)
+
+
+# ------------------------------------------------------------------------- journeys by session
+SESSION_ROWS = [
+    # u1: session s1 (See, Think), s2 (Think, Do: a purchase), s3 (See), then a contact without
+    # a session four days later; u2: one session of two contacts
+    {"event_id": "e1", "timestamp": "2024-01-01 09:00", "user_id": "u1", "session_id": "s1", "stage": "See"},
+    {"event_id": "e2", "timestamp": "2024-01-01 09:10", "user_id": "u1", "session_id": "s1", "stage": "Think"},
+    {"event_id": "e3", "timestamp": "2024-01-02 10:00", "user_id": "u1", "session_id": "s2", "stage": "Think"},
+    {"event_id": "e4", "timestamp": "2024-01-02 10:05", "user_id": "u1", "session_id": "s2", "stage": "Do",
+     "conversion": True},
+    {"event_id": "e5", "timestamp": "2024-01-05 12:00", "user_id": "u1", "session_id": "s3", "stage": "See"},
+    {"event_id": "e6", "timestamp": "2024-01-09 08:00", "user_id": "u1", "session_id": None, "stage": "Think"},
+    {"event_id": "f2", "timestamp": "2024-01-03 09:05", "user_id": "u2", "session_id": "s9", "stage": "Think"},
+    {"event_id": "f1", "timestamp": "2024-01-03 09:05", "user_id": "u2", "session_id": "s9", "stage": "See"},
+]
+
+
+def _cuts(jr):
+    j = jr.journeys
+    return list(zip(j["person_id"], j["n_touchpoints"], j["outcome"], j["stages"], strict=True))
+
+
+def test_journeys_by_session_by_hand(make_events):
+    ev = stitch_identities(make_events(SESSION_ROWS))
+    # by inactivity (30 days): u1's six contacts are one journey up to the purchase, then one open
+    by_gap = build_journeys(ev, as_of="2024-01-10")
+    assert _cuts(by_gap) == [(1, 4, "converted", "See > Think > Do"), (1, 2, "open", "See > Think"),
+                             (2, 2, "open", "See > Think")]
+    assert by_gap.summary["journey_by"] == "inactivity"
+    # by session: s1 is a journey of its own, closed (a drop-off) because s2 started; e6 has no
+    # session, so the 30-day gap rule keeps it with s3; f1 before f2 (same time: by event_id)
+    jr = build_journeys(ev, as_of="2024-01-10", journey_by="session")
+    assert _cuts(jr) == [(1, 2, "dropoff", "See > Think"), (1, 2, "converted", "Think > Do"),
+                         (1, 2, "open", "See > Think"), (2, 2, "open", "See > Think")]
+    assert jr.journeys["session_id"].tolist() == ["s1", "s2", "s3", "s9"]  # at the first touchpoint
+    s = jr.summary
+    assert (s["journey_by"], s["journeys"], s["dropoff"], s["open"], s["events_without_session"]) == (
+        "session", 4, 1, 2, 1)
+    # 2-day inactivity: e6 (no session) is 3.8 days after e5, so a journey of its own; u2's session
+    # ended 7 days before as_of: a drop-off although it is u2's last
+    short = build_journeys(ev, as_of="2024-01-10", journey_by="session", inactivity_days=2)
+    assert _cuts(short) == [(1, 2, "dropoff", "See > Think"), (1, 2, "converted", "Think > Do"),
+                            (1, 1, "dropoff", "See"), (1, 1, "open", "Think"), (2, 2, "dropoff", "See > Think")]
+    # a session seen again after another one is a new journey: consecutive contacts decide
+    back = stitch_identities(make_events([{"timestamp": f"2024-01-01 09:0{i}", "user_id": "u", "session_id": s}
+                                          for i, s in enumerate(["a", "b", "a"])]))
+    assert build_journeys(back, journey_by="session").summary["journeys"] == 3
+
+
+def test_journeys_by_session_errors(make_events):
+    ev = stitch_identities(make_events(SESSION_ROWS).drop(columns="session_id"))
+    with pytest.raises(DataError, match="no session_id column") as e:
+        build_journeys(ev, journey_by="session")
+    assert "clickstream adapter" in str(e.value) and "journey_by='inactivity'" in str(e.value)
+    with pytest.raises(ValueError, match="journey_by must be one of"):
+        build_journeys(ev, journey_by="visit")
+
+
+@pytest.mark.spark
+def test_spark_journeys_by_session(make_events, spark_available):
+    ev = stitch_identities(make_events(SESSION_ROWS))
+    a = build_journeys(ev, as_of="2024-01-10", journey_by="session", inactivity_days=2)
+    b = build_journeys(ev, as_of="2024-01-10", journey_by="session", inactivity_days=2, engine="spark")
+    pd.testing.assert_frame_equal(a.journeys, b.journeys)
+    pd.testing.assert_frame_equal(a.stage_transitions(by=None), b.stage_transitions(by=None))
+    assert a.maturity() == b.maturity()
+
+
+# --------------------------------------------------------------------------------- maturity
+def test_maturity_by_hand(make_events):
+    # visits (stage runs) and the days from entry to their last contact:
+    #   a: See 1 Jan → 17 Jan (16), Think 20 Jan → 21 Jan (1, the unstaged contact counts), Do 22 Jan (0)
+    #   b: See 20 Feb → 22 Feb (2), Think 24 Feb (0; open on 1 Mar)       c: Think 15 Feb (0; dropoff)
+    rows = [("a", "2024-01-01", "See"), ("a", "2024-01-09", "See"), ("a", "2024-01-17", "See"),
+            ("a", "2024-01-20", "Think"), ("a", "2024-01-21", None), ("a", "2024-01-22", "Do"),
+            ("b", "2024-02-20", "See"), ("b", "2024-02-22", "See"), ("b", "2024-02-24", "Think"),
+            ("c", "2024-02-15", "Think")]
+    ev = stitch_identities(make_events([
+        {"user_id": u, "timestamp": t, "stage": s, "conversion": s == "Do"} for u, t, s in rows]))
+    jr = build_journeys(ev, inactivity_days=10, as_of="2024-03-01")
+    # the median span is 0.5 days: 10.5 days before 1 Mar is 19 Feb 12:00; b's two visits are newer
+    m = jr.maturity(quantile=0.5)
+    assert (m.visit_days, m.mature_days, m.visits, m.excluded, m.excluded_open) == (0.5, 10.5, 6, 2, 1)
+    assert m.cutoff == pd.Timestamp("2024-02-19 12:00", tz="UTC")
+    assert (m.first_excluded, m.last_excluded) == (pd.Timestamp("2024-02-20", tz="UTC"),
+                                                    pd.Timestamp("2024-02-24", tz="UTC"))
+    assert m.share_excluded == pytest.approx(2 / 6)
+    assert m.text == ("Only visits entered by 2024-02-19 12:00 UTC (10.5 days before the end of the data) "
+                      "are modelled (their exit has had time to show): 2 of 6 visits (33%) entered from "
+                      "2024-02-20 to 2024-02-24 are left out; 1 of them still open.")
+    # the cut-off is the one stage_durations and stage_transitions apply
+    assert len(jr.stage_durations(by=None, mature_days=m.mature_days)) == m.visits - m.excluded
+    # every span (16 days) would make 26: capped at 2 * inactivity_days = 20 → 10 Feb; c is out too
+    m = jr.maturity(quantile=1.0)
+    assert (m.visit_days, m.mature_days, m.excluded, m.excluded_open) == (16.0, 20.0, 3, 1)
+    assert m.first_excluded == pd.Timestamp("2024-02-15", tz="UTC")
+    # no span: 10 days → 20 Feb 00:00, and a visit entered at that instant is kept
+    m = jr.maturity(quantile=0.0)
+    assert (m.mature_days, m.excluded) == (10.0, 1)
+    assert "1 of 6 visits (17%) entered on 2024-02-24 are left out; 1 of them still open" in m.text
+    assert build_journeys(ev, inactivity_days=10, as_of="2024-09-01").maturity().text.startswith(
+        "All 6 stage visits are modelled")
+    with pytest.raises(ValueError, match="quantile"):
+        jr.maturity(quantile=95)

@@ -4,11 +4,14 @@ A journey is a person's run of touchpoints, ordered by ``timestamp`` (ties broke
 ``event_id``, so the order is deterministic on every engine). It ends
 
 - at a conversion (the converting touchpoint is the journey's last one), or
-- when the next contact comes ``inactivity_days`` or more later.
+- with ``journey_by="inactivity"`` (default): when the next contact comes ``inactivity_days``
+  or more later;
+- with ``journey_by="session"``: when the next contact has another ``session_id`` (between two
+  contacts of which one has no ``session_id``, the inactivity rule decides).
 
 Each journey has an *outcome*: ``converted``; ``open`` when it has not converted and its last
-contact is less than ``inactivity_days`` before ``as_of`` (it may still go on: censored);
-otherwise ``dropoff``.
+contact is less than ``inactivity_days`` before ``as_of`` (it may still go on: censored) and,
+by session, no later session of the person has started; otherwise ``dropoff``.
 
 Stage transitions use *stage runs*: consecutive touchpoints in the same stage form one visit
 (rows without a stage are skipped), so the counts are those of the jump chain
@@ -47,6 +50,8 @@ from analysis.schema import (
 log = logging.getLogger(__name__)
 
 KEYS = ["person_id", "journey_index"]
+JOURNEY_BY = ("inactivity", "session")  # build_journeys(journey_by=...): how journeys are cut
+SESSION = "session_id"  # the attribute column journey_by="session" cuts on
 REQUIRED = ["event_id", "person_id", "timestamp", "channel", "stage", "conversion"]
 OUTCOME_STATE = {"converted": CONVERSION, "dropoff": DROPOFF, "open": OPEN}
 NO_STAGE = "(no stage)"  # stands for a missing stage in counts and paths
@@ -66,6 +71,44 @@ def _by_list(by: str | list[str] | None) -> list[str]:
     return [by] if isinstance(by, str) else list(by)
 
 
+@dataclass(frozen=True)
+class Maturity:
+    """Which stage visits are old enough to model: :meth:`Journeys.maturity`.
+
+    Attributes
+    ----------
+    mature_days : float
+        Pass it as ``mature_days`` to :meth:`Journeys.stage_transitions`,
+        :meth:`Journeys.stage_durations` and :meth:`Journeys.stage_exposures`.
+    cutoff : pandas.Timestamp
+        ``as_of - mature_days``: visits entered later are left out (UTC).
+    quantile, visit_days, inactivity_days : float
+        ``mature_days = min(inactivity_days + visit_days, 2 * inactivity_days)``, where
+        ``visit_days`` is the ``quantile`` of the days from a visit's entry to its last contact.
+    visits, excluded, excluded_open : int
+        Stage visits in all, visits entered after ``cutoff``, and those of them still open.
+    share_excluded : float
+        ``excluded / visits`` (0 without visits).
+    first_excluded, last_excluded : pandas.Timestamp or None
+        Entry times of the earliest and latest visit left out (None when none is).
+    text : str
+        One sentence for a report: what is left out, and why.
+    """
+
+    mature_days: float
+    cutoff: pd.Timestamp
+    quantile: float
+    visit_days: float
+    inactivity_days: float
+    visits: int
+    excluded: int
+    excluded_open: int
+    share_excluded: float
+    first_excluded: pd.Timestamp | None
+    last_excluded: pd.Timestamp | None
+    text: str
+
+
 @dataclass
 class Journeys:
     """Journeys built by :func:`build_journeys`; tables come back as pandas DataFrames.
@@ -74,7 +117,8 @@ class Journeys:
     ----------
     summary : dict
         events, events_without_person, persons, journeys, converted, dropoff, open, as_of,
-        inactivity_days, lookback_days, engine.
+        inactivity_days, lookback_days, journey_by, engine (and, by session,
+        events_without_session).
     """
 
     con: Any
@@ -87,6 +131,7 @@ class Journeys:
     source: ibis.Table  # the events as given (attributes included), by ``_row``
     summary: dict[str, Any] = field(default_factory=dict)
     data: pd.DataFrame | None = field(default=None, repr=False)  # ``source`` in pandas
+    journey_by: str = "inactivity"
 
     # ---------------------------------------------------------------- building blocks (ibis)
     @property
@@ -114,11 +159,10 @@ class Journeys:
             channels=_path(ev.channel, ev.pos),
             _last_stage=ev.stage.argmax(last_key),
         )
-        outcome = ibis.cases(
-            (j.converted, "converted"),
-            ((self._as_of_us - j._end_us) < self.inactivity_days * _DAY, "open"),
-            else_="dropoff",
-        )
+        still = (self._as_of_us - j._end_us) < self.inactivity_days * _DAY
+        if self.journey_by == "session":  # a later session of the person closes a journey
+            still &= j.journey_index == j.journey_index.max().over(ibis.window(group_by="person_id"))
+        outcome = ibis.cases((j.converted, "converted"), (still, "open"), else_="dropoff")
         return j.mutate(outcome=outcome, revenue=j.revenue.fill_null(0.0)).cache()
 
     @cached_property
@@ -310,6 +354,65 @@ class Journeys:
         df = df.sort_values([*by, *KEYS, "run_index"]).reset_index(drop=True)
         df = df[[*by, *KEYS, "stage", "exit", "duration_days", "censored"]]
         return _normalise(df)
+
+    @cached_property
+    def _visit_spans(self) -> pd.DataFrame:
+        """One row per stage visit: ``_entry_us``, ``_last_us`` (its last contact, staged or not,
+        before the next visit) and ``_open`` (the last visit of an open journey)."""
+        starts = self._runs.select(*KEYS, "pos", _start=ibis.literal(1))
+        t = self.events.select(*KEYS, "pos", "_us").left_join(starts, [*KEYS, "pos"])
+        t = t.select(*KEYS, "pos", "_us", "_start")
+        t = t.mutate(_run=t._start.fill_null(0).sum().over(ibis.cumulative_window(group_by=KEYS, order_by=t.pos)))
+        v = t.filter(t._run > 0).group_by([*KEYS, "_run"]).aggregate(_entry_us=t._us.min(), _last_us=t._us.max())
+        v = v.mutate(_is_last=v._run == v._run.max().over(ibis.window(group_by=KEYS)))
+        j = self._journeys_expr.select(*KEYS, "outcome")
+        v = v.join(j, KEYS)
+        v = v.select("_entry_us", "_last_us", _open=v._is_last & (v.outcome == "open"))
+        df = to_pandas(self.con, v)
+        return df.astype({"_entry_us": "int64", "_last_us": "int64", "_open": bool})
+
+    def maturity(self, quantile: float = 0.95) -> Maturity:
+        """The maturity cut-off chosen from the data, and what it leaves out.
+
+        A visit's advance shows at once, its drop-off only ``inactivity_days`` after its last
+        contact, so recent visits overstate advancing. ``mature_days`` is ``inactivity_days``
+        plus the ``quantile`` of the time from a visit's entry to its last contact in that visit
+        (the time until a drop-off can be known), capped at ``2 * inactivity_days``. Visits
+        entered more than ``mature_days`` before ``as_of`` are kept, as
+        ``stage_transitions(mature_days=...)`` keeps them.
+
+        Parameters
+        ----------
+        quantile : float, default 0.95
+            Share of visits whose drop-off is known by ``mature_days`` after their entry.
+
+        Returns
+        -------
+        Maturity
+            ``mature_days``, the cut-off date, visits excluded (share, dates, still open) and a
+            sentence for the report (``text``).
+
+        Examples
+        --------
+        >>> m = jr.maturity()                                        # doctest: +SKIP
+        >>> counts = jr.stage_transitions(by="segment", mature_days=m.mature_days)  # doctest: +SKIP
+        >>> print(m.text)                                            # doctest: +SKIP
+        """
+        if not 0 <= quantile <= 1:
+            raise ValueError(f"quantile must be in [0, 1], got {quantile}")
+        v = self._visit_spans
+        span = (v["_last_us"] - v["_entry_us"]).to_numpy() / _DAY
+        visit_days = float(np.quantile(span, quantile)) if len(span) else 0.0
+        mature_days = min(self.inactivity_days + visit_days, 2 * self.inactivity_days)
+        entered_by = self._entered_by(mature_days)
+        out = v[v["_entry_us"] > entered_by]
+        first, last = (_from_us(out["_entry_us"].agg(["min", "max"])).tolist() if len(out) else (None, None))
+        fig = {"mature_days": mature_days, "cutoff": pd.Timestamp(entered_by, unit="us", tz="UTC"),
+               "visits": len(v), "excluded": len(out), "excluded_open": int(out["_open"].sum()),
+               "first_excluded": first, "last_excluded": last}
+        return Maturity(**fig, quantile=float(quantile), visit_days=visit_days,
+                        inactivity_days=self.inactivity_days,
+                        share_excluded=len(out) / len(v) if len(v) else 0.0, text=_maturity_text(fig))
 
     def time_to_conversion(self, by: str | list[str] | None = None) -> pd.DataFrame:
         """Days from each journey's first touchpoint to its conversion, right-censored.
@@ -522,6 +625,26 @@ def _from_us(us: pd.Series) -> pd.Series:
     return pd.to_datetime(us.astype("int64"), unit="us", utc=True).astype("datetime64[us, UTC]")
 
 
+def _when(ts: pd.Timestamp) -> str:
+    """A UTC time for a sentence: the date alone at midnight, else date and minute."""
+    return f"{ts:%Y-%m-%d}" if ts == ts.normalize() else f"{ts:%Y-%m-%d %H:%M} UTC"
+
+
+def _maturity_text(fig: dict[str, Any]) -> str:
+    """The sentence of :attr:`Maturity.text`."""
+    n, k, days = fig["visits"], fig["excluded"], fig["mature_days"]
+    if n == 0:
+        return "There are no stage visits to model."
+    if k == 0:
+        return (f"All {n:,} stage visits are modelled: each was entered at least {days:.3g} days "
+                "before the end of the data, so its exit has had time to show.")
+    a, b = _when(fig["first_excluded"]), _when(fig["last_excluded"])
+    return (f"Only visits entered by {_when(fig['cutoff'])} ({days:.3g} days before the end of the "
+            f"data) are modelled (their exit has had time to show): {k:,} of {n:,} visits "
+            f"({k / n:.0%}) entered {f'from {a} to {b}' if a != b else f'on {a}'} are left out; "
+            f"{fig['excluded_open']:,} of them still open.")
+
+
 def _normalise(df: pd.DataFrame) -> pd.DataFrame:
     """Same dtypes whatever the engine: int64 counts, float64 values, bool flags, str text."""
     for c in df.columns:
@@ -575,6 +698,7 @@ def build_journeys(
     lookback_days: float = config.LOOKBACK_DAYS,
     as_of: str | pd.Timestamp | None = None,
     engine: str = "duckdb",
+    journey_by: str = "inactivity",
 ) -> Journeys:
     """Cut stitched touchpoints into journeys.
 
@@ -586,21 +710,39 @@ def build_journeys(
         ``revenue`` and ``segment`` are used when present. Rows without a ``person_id`` are
         left out and counted in ``summary["events_without_person"]``.
     inactivity_days : float, default 30
-        A contact this many days or more after the previous one starts a new journey.
+        A contact this many days or more after the previous one starts a new journey (by
+        session: only where one of the two contacts has no ``session_id``). A journey that has
+        not converted is ``open`` until this many days after its last contact, then ``dropoff``.
     lookback_days : float, default 30
         Attribution window of :meth:`Journeys.channel_paths`.
     as_of : timestamp, optional
         End of the data, for telling open journeys from drop-offs. Default: the last timestamp.
     engine : {"duckdb", "spark"}
         Query engine.
+    journey_by : {"inactivity", "session"}, default "inactivity"
+        How journeys are cut besides conversions. ``"inactivity"``: a gap of ``inactivity_days``
+        or more. ``"session"``: a change of ``session_id`` (an attribute column; the clickstream
+        adapter writes it) between a person's consecutive contacts, the order within a session
+        kept (timestamp, then ``event_id``); where either contact has no ``session_id``, the
+        inactivity rule decides. A session journey that has not converted is closed
+        (``dropoff``) once ``inactivity_days`` have passed since its last contact *or* a later
+        session of the same person has started; otherwise it is ``open``.
+        :func:`suggest_journey_settings` suggests the choice from the data.
 
     Returns
     -------
     Journeys
+
+    Raises
+    ------
+    DataError
+        Required columns are missing, there are no events, or ``journey_by="session"`` and the
+        events have no ``session_id`` column.
     """
     check_engine(engine)
     if inactivity_days <= 0 or lookback_days <= 0:
         raise ValueError("inactivity_days and lookback_days must be > 0")
+    _check_journey_by(journey_by, events)
     missing = [c for c in REQUIRED if c not in events.columns]
     if missing:
         fix = (
@@ -648,21 +790,19 @@ def build_journeys(
     source = table(con, data)
     # The windows sort every column they carry, so attributes stay out of them: they are only
     # needed at each journey's first touchpoint, fetched by row number (see Journeys._first).
-    t = source.select(*core, "_us", "_row")
+    by_session = journey_by == "session"
+    t = source.select(*core, "_us", "_row", *([SESSION] if by_session else []))
     t = t.mutate(person_id=t.person_id.cast("int64"), conversion=t.conversion.fill_null(False))
     # pass 1 (one sort): previous contact, and the position in the person's timeline
     w = ibis.window(group_by="person_id", order_by=[t._us, t.event_id])
     t = t.mutate(_prev_us=t._us.lag().over(w), _prev_conv=t.conversion.lag().over(w),
-                 pos=ibis.row_number().over(w))
-    new = (
-        t._prev_us.isnull()
-        | ((t._us - t._prev_us) >= inactivity_days * _DAY)
-        | t._prev_conv.fill_null(False)
-    )
-    t = t.mutate(_new=new.cast("int64"))
+                 pos=ibis.row_number().over(w),
+                 **({"_prev_session": t[SESSION].lag().over(w)} if by_session else {}))
+    t = t.mutate(_new=_starts_journey(t, inactivity_days, by_session).cast("int64"))
     # pass 2: journey number = journeys started so far
     cw = ibis.cumulative_window(group_by="person_id", order_by=t.pos)
-    t = t.mutate(journey_index=t._new.sum().over(cw) - 1).drop("_prev_us", "_prev_conv").cache()
+    t = t.mutate(journey_index=t._new.sum().over(cw) - 1)
+    t = t.select(*core, "_us", "_row", "pos", "_new", "journey_index").cache()
 
     jr = Journeys(
         con=con,
@@ -674,6 +814,7 @@ def build_journeys(
         attributes=attributes,
         source=source,
         data=data,
+        journey_by=journey_by,
     )
     j = jr._journeys_expr
     counts = to_pandas(con, j.group_by("outcome").aggregate(
@@ -695,14 +836,153 @@ def build_journeys(
         "as_of": as_of_ts,
         "inactivity_days": float(inactivity_days),
         "lookback_days": float(lookback_days),
+        "journey_by": journey_by,
         "engine": engine,
     }
+    if by_session:
+        jr.summary["events_without_session"] = int(data[SESSION].isna().sum())
     log.info(
         "%s journeys (%s converted, %s dropped off, %s open) in %.1f s",
         f"{n_journeys:,}", f"{jr.summary['converted']:,}", f"{jr.summary['dropoff']:,}",
         f"{jr.summary['open']:,}", time.perf_counter() - t_start,
     )
     return jr
+
+
+def _check_journey_by(journey_by: str, events: pd.DataFrame) -> None:
+    """``journey_by`` is known, and ``"session"`` has a ``session_id`` column to cut on."""
+    if journey_by not in JOURNEY_BY:
+        raise ValueError(f"journey_by must be one of {JOURNEY_BY}, got {journey_by!r}")
+    if journey_by == "session" and SESSION not in events.columns:
+        raise DataError(
+            f"journey_by='session' cuts journeys at a change of {SESSION}, and the events have no "
+            f"{SESSION} column",
+            column=SESSION,
+            fix=f"load a click log with the clickstream adapter (it writes {SESSION}), or give the "
+            f"events a column named {SESSION}; otherwise use journey_by='inactivity'",
+        )
+
+
+def _starts_journey(t: ibis.Table, inactivity_days: float, by_session: bool) -> ibis.Column:
+    """Whether a touchpoint starts a journey: the person's first, the one after a conversion,
+    and the one after a gap of ``inactivity_days`` or, by session, the first of a new session
+    (the gap decides where either of the two has no session)."""
+    cut = (t._us - t._prev_us) >= inactivity_days * _DAY
+    if by_session:
+        both = t[SESSION].notnull() & t._prev_session.notnull()
+        cut = ibis.cases((both, t[SESSION] != t._prev_session), else_=cut)
+    return t._prev_us.isnull() | cut | t._prev_conv.fill_null(False)
+
+
+# ------------------------------------------------------------ how to cut journeys: a suggestion
+CLICKSTREAM_GAP_HOURS = 1.0  # median gap below this: clickstream-like
+LEAD_GAP_DAYS = 7.0  # median gap of this or more: lead-like (B2B)
+
+
+def _gaps(events: pd.DataFrame) -> tuple[np.ndarray, pd.Series]:
+    """Hours between each person's consecutive events, and events per person."""
+    if "person_id" not in events.columns or "timestamp" not in events.columns:
+        raise DataError("suggest_journey_settings needs person_id and timestamp columns",
+                        column=["person_id", "timestamp"], fix="run analysis.stitch_identities(events) first")
+    ev = events.loc[events["person_id"].notna(), ["person_id", "timestamp"]]
+    person = ev["person_id"].to_numpy("int64")
+    us = ev["timestamp"].astype("datetime64[us, UTC]").astype("int64").to_numpy()
+    order = np.lexsort((us, person))
+    person, us = person[order], us[order]
+    same = person[1:] == person[:-1]
+    return (us[1:] - us[:-1])[same] / 3.6e9, ev.groupby("person_id").size()
+
+
+def _sessions_per_person(events: pd.DataFrame) -> float | None:
+    """Mean distinct ``session_id`` values per person with one (None without any)."""
+    if SESSION not in events.columns or not events[SESSION].notna().any():
+        return None
+    ev = events.loc[events[SESSION].notna() & events["person_id"].notna(), ["person_id", SESSION]]
+    return float(ev.groupby("person_id")[SESSION].nunique().mean()) if len(ev) else None
+
+
+def _duration(hours: float) -> str:
+    """``"4 min"``, ``"3.2 h"``, ``"12 days"``."""
+    if hours < 1:
+        return f"{hours * 60:.0f} min"
+    return f"{hours:.3g} h" if hours < 48 else f"{hours / 24:.3g} days"
+
+
+def _recommend(median_h: float | None, q90_days: float | None, sessions: float | None) -> dict[str, Any]:
+    """journey_by, inactivity_days, kind and reason from the measured gaps."""
+    if median_h is None:
+        return {"journey_by": "inactivity", "inactivity_days": config.INACTIVITY_DAYS, "kind": "unknown",
+                "reason": "no person has two events, so there is no gap to measure: keep the default"}
+    if median_h < CLICKSTREAM_GAP_HOURS:
+        if sessions is not None:
+            return {"journey_by": "session", "inactivity_days": 0.5, "kind": "clickstream",
+                    "reason": "most events are minutes apart and a session_id is present "
+                              "(clickstream-like): cut journeys by session, so that a session "
+                              "abandoned within the day is a drop-off and not merged with the next"}
+        return {"journey_by": "inactivity", "inactivity_days": 0.5, "kind": "clickstream",
+                "reason": "most events are minutes apart (clickstream-like): half a day without "
+                          "a contact ends a journey (a session_id column would allow journey_by=session)"}
+    if median_h >= LEAD_GAP_DAYS * 24:
+        days = float(min(max(90.0, 30.0 * np.ceil(q90_days / 30.0)), 365.0))
+        return {"journey_by": "inactivity", "inactivity_days": days, "kind": "leads",
+                "reason": "events are weeks apart (lead-like, as B2B leads): a long inactivity "
+                          "rule, longer than 9 in 10 gaps, keeps a lead's contacts in one journey"}
+    return {"journey_by": "inactivity", "inactivity_days": config.INACTIVITY_DAYS, "kind": "omnichannel",
+            "reason": "events are hours to days apart (omnichannel-like): the default 30-day "
+                      "inactivity rule fits"}
+
+
+def suggest_journey_settings(events: pd.DataFrame) -> dict[str, Any]:
+    """How to cut journeys for these events: by session or by inactivity, and how long.
+
+    Measures the gaps between each person's consecutive events and the sessions per person,
+    then recommends: clickstream-like data (median gap under an hour) → ``journey_by="session"``
+    when a ``session_id`` column has values, else ``inactivity_days=0.5``; lead-like data (median
+    gap of a week or more, as B2B leads) → a long ``inactivity_days`` (the 90% gap quantile
+    rounded up to 30 days, 90 to 365); anything between (omnichannel) → the default 30 days.
+
+    Parameters
+    ----------
+    events : pandas.DataFrame
+        Stitched touchpoints: ``person_id``, ``timestamp`` and, when there is one, ``session_id``.
+
+    Returns
+    -------
+    dict
+        ``journey_by``, ``inactivity_days`` (arguments of :func:`build_journeys`), ``kind``
+        (``clickstream``, ``leads``, ``omnichannel`` or ``unknown``), ``reason``; the figures
+        ``persons``, ``gaps``, ``median_gap_hours``, ``share_gaps_under_1h``, ``gap_q90_days``,
+        ``events_per_person`` (median), ``sessions_per_person`` (mean; None without sessions);
+        and ``text``, a short paragraph for ``check`` and the reports.
+    """
+    gaps, per_person = _gaps(events)
+    fig = {
+        "persons": int(len(per_person)),
+        "gaps": int(len(gaps)),
+        "median_gap_hours": float(np.median(gaps)) if len(gaps) else None,
+        "share_gaps_under_1h": float((gaps < 1).mean()) if len(gaps) else None,
+        "gap_q90_days": float(np.quantile(gaps, 0.9) / 24) if len(gaps) else None,
+        "events_per_person": float(per_person.median()) if len(per_person) else None,
+        "sessions_per_person": _sessions_per_person(events),
+    }
+    out = {**_recommend(fig["median_gap_hours"], fig["gap_q90_days"], fig["sessions_per_person"]), **fig}
+    out["text"] = _settings_text(out)
+    return out
+
+
+def _settings_text(s: dict[str, Any]) -> str:
+    """The paragraph of :func:`suggest_journey_settings`."""
+    lines = ["journeys (how to cut them):"]
+    if s["gaps"]:
+        lines.append(f"  gaps between a person's consecutive events: {s['gaps']:,}, median "
+                     f"{_duration(s['median_gap_hours'])}, {s['share_gaps_under_1h']:.0%} under 1 hour")
+    per = f"  per person: {s['events_per_person']:.3g} events (median)" if s["persons"] else "  no persons"
+    sess = s["sessions_per_person"]
+    lines.append(per + (f", {sess:.3g} sessions (mean)" if sess is not None else "; no session_id values"))
+    default = " (the default)" if s["journey_by"] == "inactivity" and s["inactivity_days"] == config.INACTIVITY_DAYS else ""
+    lines.append(f"  suggested: journey_by={s['journey_by']}, inactivity_days={s['inactivity_days']:g}{default}")
+    lines.append(f"  why: {s['reason']}")
+    return "\n".join(lines)
 
 
 # ------------------------------------------------------------------ journey map and paths
