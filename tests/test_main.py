@@ -81,6 +81,31 @@ def test_check_reports_accounting_columns_and_persons(tmp_path, capsys):
     assert "31.02.2024" in q["reason"].iloc[0]
 
 
+def test_check_suggests_how_to_cut_journeys(tmp_path, capsys):
+    # the export: gaps of 5 min, 24 h 55 min and 25 h (Berlin times) → median 24.9 h: the default
+    data, cmap = _check_files(tmp_path)
+    assert main(["check", "--data", str(data), "--mapping", str(cmap)]) == 0
+    out = capsys.readouterr().out
+    assert out.endswith(
+        "journeys (how to cut them):\n"
+        "  gaps between a person's consecutive events: 3, median 24.9 h, 33% under 1 hour\n"
+        "  per person: 2.5 events (median); no session_id values\n"
+        "  suggested: journey_by=inactivity, inactivity_days=30 (the default)\n"
+        "  why: events are hours to days apart (omnichannel-like): the default 30-day inactivity rule fits\n")
+    # a click log with a session_id column (kept as an attribute): by session
+    clicks = tmp_path / "clicks.csv"
+    clicks.write_text("timestamp,user_id,session_id,channel,touchpoint\n"
+                      "2024-05-06T09:00:00Z,u1,s1,email,site_visit\n"
+                      "2024-05-06T09:04:00Z,u1,s1,email,purchase\n"
+                      "2024-05-08T18:00:00Z,u1,s2,direct,site_visit\n"
+                      "2024-05-08T18:02:00Z,u1,s2,direct,site_visit\n")
+    assert main(["check", "--data", str(clicks)]) == 0
+    out = capsys.readouterr().out
+    assert "other columns, kept as attributes: session_id" in out
+    assert "median 4 min, 67% under 1 hour" in out and "2 sessions (mean)" in out
+    assert "suggested: journey_by=session, inactivity_days=0.5\n" in out
+
+
 def test_check_exits_2_with_the_data_error(tmp_path, capsys):
     data, cmap = _check_files(tmp_path)
     cmap.write_text(CHECK_MAP.replace("channel: medium", "channel: medum"))

@@ -5,8 +5,9 @@ Commands
 synth   write synthetic touchpoints with known ground truth (the sample data)
 report  run the report notebooks for each segment into reports/<run-id>/ (+ index.html)
 check   load a data file as the reports would and say what was found: rows read = kept +
-        quarantined and why, columns, identifiers, stages, channels, persons; or, with
-        --suggest-mapping, print a starter column map for it (docs/bring-your-own-data.md)
+        quarantined and why, columns, identifiers, stages, channels, persons, and how to cut
+        journeys (by session or inactivity); or, with --suggest-mapping, print a starter column
+        map for it (docs/bring-your-own-data.md)
 """
 
 from __future__ import annotations
@@ -148,6 +149,10 @@ def _describe(data: Path, mapping: str | None, loaded, stitched) -> str:
         lines += ["", f"persons after stitching: {st['persons']:,} (from {st['identifiers']:,} identifier values; "
                       f"{st['blocked']:,} blocked as shared or placeholder; "
                       f"{st['rows_without_person']:,} rows without a person)"]
+        if st["persons"]:
+            from analysis.journeys import suggest_journey_settings
+
+            lines += ["", suggest_journey_settings(stitched.events)["text"]]
     else:
         lines += ["", "persons after stitching: none (no row was kept)"]
     return "\n".join(lines)
@@ -220,12 +225,16 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--resume", metavar="RUN_ID", default=None,
                    help="finish an interrupted run (a run id, or 'latest': the newest incomplete run) "
                         "with its recorded settings, keeping the reports already written")
+    r.add_argument("--list-params", action="store_true",
+                   help="list every parameter of the notebooks that would run (name, default, meaning, "
+                        "which notebooks) and exit")
     r.set_defaults(func=_report)
 
     c = sub.add_parser("check", help="load a data file and say what was found (or --suggest-mapping)",
                        description="Load a data file as the reports would (not cached) and report rows read = "
                                    "kept + quarantined, the reasons, the columns found or derived, identifiers, "
-                                   "stages, channels and persons after stitching. Exit status 0 when the file "
+                                   "stages, channels, persons after stitching, and a suggestion of how to cut "
+                                   "journeys (by session or by inactivity). Exit status 0 when the file "
                                    "loads (even with quarantined rows), 2 when it cannot be used.")
     c.add_argument("--data", required=True,
                    help="touchpoint file (CSV/Parquet), or a sources file (YAML) listing several exports")
