@@ -257,6 +257,9 @@ def test_friction_explanation_against_the_funnel():
     agree = hl.friction_explanation(named, _funnel({"See": 1000, "Think": 800, "Do": 700}, converted=100,
                                                    journeys=1000))
     assert agree.startswith("The funnel agrees with the model") and "different questions" not in agree
+    # journeys are cut at conversion: Care after the converted step is no loss (not triggered)
+    after = _funnel({"See": 1000, "Think": 800, "Do": 700, "Care": 10}, converted=100, journeys=1000)
+    assert hl.friction_explanation(named, after).startswith("The funnel agrees with the model")
     # nothing named: say so, with the P
     vague = hl.friction_explanation({"friction_candidate": "Do", "friction_p_worst": 0.6}, funnel)
     assert vague.startswith("No stage stands out in the model (Do has the largest gain") and "60%" in vague

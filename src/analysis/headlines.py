@@ -518,7 +518,9 @@ def friction_explanation(friction_table: pd.DataFrame | Mapping[str, Any], funne
     named = p_worst >= p_min
     q = friction_question(reduction)
     loss = funnel_losses(funnel_table, conversion_after=conversion_after).dropna(subset=["lost_share"])
-    loss = loss[loss["lost_share"] > 0]
+    # journeys are cut at conversion (after-sales stages come in a later journey): what follows
+    # the converted step is no loss
+    loss = loss[(loss["lost_share"] > 0) & (loss["step"] != "converted")]
     if stage is None:
         return ""
     if loss.empty:
