@@ -35,7 +35,7 @@ from analysis.reports import escape
 
 __all__ = [
     "attribution_identifiable", "attribution_plausible", "data_span_days", "dwell_display",
-    "format_days", "format_interval_days", "friction_explanation", "friction_headline",
+    "format_days", "format_interval_days", "friction_explanation", "friction_headline", "friction_question",
     "funnel_losses", "mark_extrapolation", "md_escape", "ppc_misfits", "short_labels",
     "time_headline", "time_unit", "top_channel_headline", "warning_html",
 ]
