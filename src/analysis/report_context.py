@@ -57,8 +57,13 @@ REPORT_PARAMETERS: dict[str, tuple[Any, str]] = {
     "time_to_event": (True, "time figures (days to conversion, time in stage); False where timestamps are nominal (e.g. UCI)"),
     "on_fail": ("fallback", "a model fit that fails its convergence checks: fallback (show the nearest exact model, "
                             "say so), warn or raise (stop the report)"),
+    "sampler_checks": ({}, "convergence checks and retries of every model fit, e.g. {max_divergences: 0, "
+                           "rhat_max: 1.01, ess_min_per_chain: 100, retry_tune_factor: 2}; empty: the defaults"),
     "seed": (config.DEFAULT_SEED, "random seed (samplers, figures)"),
 }
+
+#: Keys ``sampler_checks`` may set (the rest of a sampler config belongs to each notebook).
+CHECK_KEYS = ("rhat_max", "ess_min_per_chain", "max_divergences", "retry_target_accept", "retry_tune_factor")
 
 #: The column a segments file's filters become when they name several columns (one group per segment).
 SEGMENT_GROUP_COLUMN = "report_segment"
@@ -200,8 +205,10 @@ class ReportContext:
         return self._journeys[key]
 
     def sampler(self, **settings: Any) -> dict[str, Any]:
-        """A model's ``sampler_config``: ``settings`` plus the run's seed and ``on_fail``."""
-        return {**settings, "random_seed": int(self.params["seed"]), "on_fail": self.params["on_fail"]}
+        """A model's ``sampler_config``: ``settings`` plus the run's seed, ``on_fail`` and
+        ``sampler_checks``."""
+        return {**settings, **self.params["sampler_checks"], "random_seed": int(self.params["seed"]),
+                "on_fail": self.params["on_fail"]}
 
     def header(self, **extra: str) -> str:
         """The first line of a report (Markdown; every value escaped)."""
@@ -273,6 +280,10 @@ def open_report(params: Mapping[str, Any]) -> ReportContext:
     if p["on_fail"] not in ("fallback", "warn", "raise"):
         raise DataError(f"on_fail must be 'fallback', 'warn' or 'raise', got {p['on_fail']!r}",
                         column="on_fail", fix="on_fail: fallback")
+    unknown = sorted(set(p["sampler_checks"]) - set(CHECK_KEYS))
+    if unknown:
+        raise DataError(f"sampler_checks has unknown key(s) {unknown}", column="sampler_checks",
+                        fix=f"allowed: {', '.join(CHECK_KEYS)}")
     data_file = _resolve(p["data_path"])
     mapping = _resolve(p["mapping_path"]) if p["mapping_path"] else None
     prep = prepare(data_file, mapping, max_links=int(p["max_links"]))
