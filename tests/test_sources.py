@@ -721,3 +721,20 @@ def test_mapped_optional_column_absent_is_a_file_error(tmp_path):
     assert "source column 'campain_name' to campaign, but the file has no such column" in str(err)
     assert err.column == ["campaign"]
     assert "campaign: <your column>" in err.fix
+
+
+def test_the_column_map_may_fill_session_id_from_another_column(tmp_path):
+    """session_id is not canonical, but a map may name its source column; journeys then cut on it."""
+    import analysis
+
+    csv = tmp_path / "clicks.csv"
+    csv.write_text("ts,uid,visit,action\n2024-01-01T10:00:00Z,u1,s1,site_visit\n"
+                   "2024-01-01T10:05:00Z,u1,s1,add_to_cart\n2024-01-01T12:00:00Z,u1,s2,site_visit\n"
+                   "2024-01-01T12:01:00Z,u1,s2,purchase\n")
+    mp = tmp_path / "map.yml"
+    mp.write_text("columns: {timestamp: ts, user_id: uid, session_id: visit, touchpoint: action, channel: action}\n")
+    res = analysis.read_events(csv, mapping=mp)
+    assert list(res.events["session_id"]) == ["s1", "s1", "s2", "s2"] and "visit" not in res.events
+    jr = analysis.build_journeys(analysis.stitch_identities(res.events), journey_by="session")
+    assert sorted(jr.journeys["outcome"]) == ["converted", "dropoff"]  # by inactivity: one converted journey
+    assert analysis.build_journeys(analysis.stitch_identities(res.events)).summary["journeys"] == 1

@@ -12,7 +12,7 @@ Row-level problems never raise: the row goes to the quarantine with a reason, an
 
 The column map (YAML; every key optional)::
 
-    columns:              # canonical name: source column name
+    columns:              # canonical name (or session_id): source column name
       timestamp: event_time
       user_id: customer_no
       channel: utm_medium
@@ -69,7 +69,12 @@ from analysis.schema import (
     validate_canonical,
 )
 
+#: Attribute columns the map may fill from a source column of another name (kept as attributes,
+#: as text): ``session_id`` is what ``build_journeys(journey_by="session")`` cuts on.
+MAPPABLE_ATTRIBUTES = ("session_id",)
+
 __all__ = [
+    "MAPPABLE_ATTRIBUTES",
     "ColumnMap",
     "LoadResult",
     "REASONS",
@@ -311,7 +316,8 @@ class ColumnMap:
             else:
                 identifiers = tuple(dict.fromkeys(ids))
                 kw["identifiers"] = identifiers
-        known_names = list(CANONICAL_COLUMNS) + [c for c in identifiers if c not in CANONICAL_COLUMNS]
+        known_names = (list(CANONICAL_COLUMNS) + [c for c in identifiers if c not in CANONICAL_COLUMNS]
+                       + [c for c in MAPPABLE_ATTRIBUTES if c not in CANONICAL_COLUMNS])
 
         for level in ("columns", "defaults"):
             if level not in top:
