@@ -313,26 +313,33 @@ def record_headline(**figures: Any) -> dict[str, Any]:
             merged = json.loads(path.read_text(encoding="utf-8"))
         except ValueError:
             merged = {}
-    merged.update(json.loads(json.dumps(figures, default=_plain)))
+    new = json.loads(json.dumps(figures, default=_plain))
+    if merged.get("attention") and new.get("attention") and new["attention"] not in merged["attention"]:
+        new["attention"] = f"{merged['attention']}; {new['attention']}"  # every notebook's, not the last
+    merged.update(new)
     path.parent.mkdir(parents=True, exist_ok=True)
     _atomic_write(path, json.dumps(merged, indent=2, sort_keys=True))
     return merged
 
 
 def transition_headline(model, groups: list[str] | None = None, reduction: float = 0.2,
-                        prob: float = 0.9) -> dict[str, Any]:
+                        prob: float = 0.9, p_min: float = 0.9) -> dict[str, Any]:
     """Headline figures of a fitted ``StageTransitionModel`` for a set of its groups.
 
     The groups' conversion probabilities from ``(start)`` (and friction gains) are averaged per
     posterior draw, weighted by their journeys, so a segment made of several groups gets one
     rate with an honest interval. Returns ``conversion_rate``, ``conversion_lower``,
-    ``conversion_upper`` (``prob`` interval), ``conversion_prob``, ``friction_stage`` (largest
-    mean gain in conversion if its drop-off fell by ``reduction``), ``friction_gain`` and
-    ``friction_p_worst`` (share of draws in which that stage has the largest gain).
+    ``conversion_upper`` (``prob`` interval), ``conversion_prob``; ``friction_candidate`` (the
+    stage with the largest mean gain in conversion if its drop-off fell by ``reduction``),
+    ``friction_gain``, ``friction_p_worst`` (share of draws in which that stage has the largest
+    gain) and ``friction_question`` (the question the stage answers); ``friction_stage`` only
+    when ``friction_p_worst >= p_min``, else ``friction_note`` ("no stage stands out", with the
+    P): see :func:`analysis.headlines.friction_headline`.
     """
     import numpy as np
     import xarray as xr
 
+    from analysis.headlines import friction_headline
     from analysis.schema import START
 
     groups = [str(g) for g in (groups or model.segments)]
@@ -350,22 +357,18 @@ def transition_headline(model, groups: list[str] | None = None, reduction: float
         "conversion_lower": float(lo),
         "conversion_upper": float(hi),
         "conversion_prob": float(prob),
-        "friction_stage": str(gains["stage"].to_numpy()[worst]),
-        "friction_gain": float(mean_gain[worst]),
-        "friction_p_worst": float((best_per_draw == worst).mean()),
+        **friction_headline(str(gains["stage"].to_numpy()[worst]), float(mean_gain[worst]),
+                            float((best_per_draw == worst).mean()), reduction=reduction, p_min=p_min),
     }
 
 
-def top_channel_headline(tables: dict[str, pd.DataFrame]) -> dict[str, Any]:
-    """The channel credited with the most conversions: from the Bayesian attribution table when
-    present, else Markov order 1 (``tables`` as in notebook 03). Empty when neither exists."""
-    for name in ("bayesian", "markov_1"):
-        t = tables.get(name)
-        if t is not None and len(t) and "conversions" in t:
-            row = t.sort_values(["conversions", "channel"], ascending=[False, True]).iloc[0]
-            return {"top_channel": str(row["channel"]), "top_channel_model": name,
-                    "top_channel_conversions": float(row["conversions"])}
-    return {}
+def top_channel_headline(tables: dict[str, pd.DataFrame], converged: bool = True, *, prob: float = 0.9,
+                         bayesian_problem: str = "") -> dict[str, Any]:
+    """The top channel, named only when its interval says so; else a ``top_channel_note``
+    (``tables`` as in notebook 03): see :func:`analysis.headlines.top_channel_headline`."""
+    from analysis.headlines import top_channel_headline as rule
+
+    return rule(tables, converged, prob=prob, bayesian_problem=bayesian_problem)
 
 
 # ------------------------------------------------------------------------------------- run layout
@@ -781,7 +784,9 @@ def _run_notebook(job: dict[str, Any], kernel: tuple[Any, Path] | None, log, on_
     out_nb = out_dir / nb.name
     out_html = out_nb.with_suffix(".html")
     km, headline_file = kernel if kernel is not None else (None, None)
-    params = {"segment": name, "segment_filter": job["filter"], "data_path": job["data"], **job["parameters"]}
+    # every segment's filter too: the pooled models compare the groups the segments file defines
+    params = {"segment": name, "segment_filter": job["filter"], "segments": job.get("segments", {}),
+              "data_path": job["data"], **job["parameters"]}
     tmp_nb = out_dir / f".{nb.stem}.tmp-{os.getpid()}.ipynb"
     t0 = time.perf_counter()
     try:
@@ -1037,7 +1042,8 @@ def run_reports(
                 kept += 1
                 log(f"[{kept}/{total}] {name}: {nb.name} already done, kept")
                 continue
-            jobs.append({"segment": name, "filter": flt, "notebook": str(nb), "data": run_params["data_path"],
+            jobs.append({"segment": name, "filter": flt, "segments": run_params["segments"],
+                         "notebook": str(nb), "data": run_params["data_path"],
                          "parameters": run_params["notebook_parameters"], "run_dir": str(run_dir),
                          "total": total, "heartbeat": heartbeat})
     warm = {str(nb): _warm_modules([nb]) for nb in nbs}  # a kernel imports its own notebook's modules
@@ -1146,18 +1152,33 @@ def _headline_cells(h: dict[str, Any]) -> list[str]:
                      f"{_pct(p).replace('.0%', '%')}]</span>")
     else:
         conv = "–"
-    friction = escape(h["friction_stage"]) if "friction_stage" in h else "–"
-    if "friction_p_worst" in h:
-        friction += f" <span class=small>(P(worst) {float(h['friction_p_worst']):.2f})</span>"
-    top = escape(h["top_channel"]) if "top_channel" in h else "–"
-    if "top_channel_model" in h:
-        top += f" <span class=small>({escape(h['top_channel_model'])})</span>"
+    if "friction_stage" in h:
+        friction = escape(h["friction_stage"])
+        why = [escape(h["friction_question"])] if h.get("friction_question") else []
+        if "friction_p_worst" in h:
+            why.append(f"P(worst) {float(h['friction_p_worst']):.2f}")
+        if why:
+            friction += f" <span class=small>({'; '.join(why)})</span>"
+    else:
+        friction = "–" + (f" <span class=small>{escape(h['friction_note'])}</span>" if h.get("friction_note") else "")
+    if "top_channel" in h:
+        top = escape(h["top_channel"])
+        if "top_channel_model" in h:
+            iv = (f", {float(h['top_channel_conversions']):,.0f} [{float(h['top_channel_lower']):,.0f}–"
+                  f"{float(h['top_channel_upper']):,.0f}] conversions"
+                  if all(k in h for k in ("top_channel_conversions", "top_channel_lower", "top_channel_upper")) else "")
+            top += f" <span class=small>({escape(h['top_channel_model'])}{iv})</span>"
+    else:
+        top = "–" + (f" <span class=small>{escape(h['top_channel_note'])}"
+                     + (f" ({escape(h['top_channel_model'])})" if h.get("top_channel_model") else "")
+                     + "</span>" if h.get("top_channel_note") else "")
     return [journeys, conv, friction, top]
 
 
 _KNOWN = {"journeys", "conversion_rate", "conversion_lower", "conversion_upper", "conversion_prob",
-          "friction_stage", "friction_p_worst", "friction_gain", "top_channel", "top_channel_model",
-          "top_channel_conversions", "attention"}
+          "friction_stage", "friction_p_worst", "friction_gain", "friction_candidate", "friction_question",
+          "friction_note", "top_channel", "top_channel_model", "top_channel_conversions", "top_channel_lower",
+          "top_channel_upper", "top_channel_note", "attention"}
 
 _CSS = """body{font-family:system-ui,sans-serif;margin:2em;max-width:80em;color:#222}
 table{border-collapse:collapse;margin:.5em 0 1.5em}td,th{border:1px solid #ccc;padding:.3em .6em;
@@ -1221,7 +1242,10 @@ def render_index(manifest: dict[str, Any]) -> str:
 <h1>Customer Journey Lab — run {run_id}</h1>
 <p>{'All reports finished.' if m.get('complete') else '<span class=failed>Incomplete run: some reports failed (see below).</span>'}
 Conversion rate: posterior mean with its interval; worst friction point: the stage whose drop-off,
-cut by the notebook's <code>friction_reduction</code>, would raise conversion most.</p>
+cut by the notebook's <code>friction_reduction</code>, would raise conversion most, named only when it
+is the worst stage in at least 90% of the posterior draws; top channel: named only when the model
+converged and its 90% interval excludes zero (Markov: lies above the runner-up's). A "–" says
+nothing stands out, and why.</p>
 <h2>Segments</h2>
 {seg_table}
 <h2>Run</h2>
@@ -1239,10 +1263,43 @@ cut by the notebook's <code>friction_reduction</code>, would raise conversion mo
 """
 
 
+def list_parameters(notebooks: list[str | Path]) -> str:
+    """Every parameter of ``notebooks``: name, type, default, meaning and the notebooks that
+    declare it (the shared ones first, in ``REPORT_PARAMETERS`` order), as plain text."""
+    import papermill as pm
+
+    from analysis.report_context import REPORT_PARAMETERS
+
+    found: dict[str, dict[str, Any]] = {}
+    for nb in notebooks:
+        for name, info in pm.inspect_notebook(str(nb)).items():
+            entry = found.setdefault(name, {**info, "notebooks": []})
+            entry["notebooks"].append(Path(nb).stem)
+    order = [n for n in REPORT_PARAMETERS if n in found] + sorted(n for n in found if n not in REPORT_PARAMETERS)
+    stems = [Path(nb).stem for nb in notebooks]
+    lines = ["Notebook parameters (set with --param KEY=VALUE, `make reports PARAMS=\"KEY=VALUE ...\"`, "
+             "or `parameters:` in the segments file):", ""]
+    for name in order:
+        e = found[name]
+        where = "every notebook" if e["notebooks"] == stems else ", ".join(e["notebooks"])
+        lines.append(f"  {name} ({e['inferred_type_name']}, default {e['default']}) [{where}]")
+        lines.append(f"      {e['help']}")
+    return "\n".join(lines)
+
+
 def main_report(args) -> int:
     skip_unused_iri_checker()
     quiet_papermill()
     params: dict[str, Any] = {}
+    if getattr(args, "list_params", False):
+        try:
+            settings = load_run_settings(args.segments)
+        except DataError as exc:
+            print(f"cannot read the segments file:\n{exc}", file=sys.stderr)
+            return 2
+        nbs = args.notebook or settings["notebooks"] or [config.NOTEBOOKS_DIR / n for n in MAIN_NOTEBOOKS]
+        print(list_parameters(nbs))
+        return 0
     if getattr(args, "resume", None):
         try:
             run_dir_for_resume(Path(args.out), args.resume)
