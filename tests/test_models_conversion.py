@@ -102,7 +102,7 @@ def test_conversion_headline_by_hand():
     m, p = _headline_model()
     journeys = pd.DataFrame({"converted": [True, True, False, True],
                              "duration_days": [2.0, 10.0, 99.0, 4.0]})
-    h = conversion_headline(m, journeys, channel="channel", min_journeys=10, prob=0.5)
+    h = conversion_headline(m, journeys, channel="channel", min_journeys=10, prob=0.5, p_min=0.8)
     # the segment's rate per draw: every cell's p weighted by its trials (65 in all)
     overall = (10 * p[..., 0] + 30 * p[..., 1] + 20 * p[..., 2] + 5 * p[..., 3]).ravel() / 65
     assert h["journeys"] == 65 and h["conversions"] == 22
@@ -119,6 +119,10 @@ def test_conversion_headline_by_hand():
     assert h["highest_rate_channel_rate"] == pytest.approx(y.mean())
     assert h["highest_rate_channel_p_best"] == pytest.approx(np.mean(y > x)) == pytest.approx(5 / 6)  # x wins one draw
     assert h["highest_rate_channel_lower"] == pytest.approx(np.quantile(y, 0.25))
+    # y is best in 5 of 6 draws: named when 0.8 suffices, not at the default 0.9 (a note instead)
+    strict = conversion_headline(m, channel="channel", min_journeys=10)
+    assert "highest_rate_channel" not in strict and strict["highest_rate_channel_candidate"] == "y"
+    assert strict["highest_rate_channel_note"].startswith("no channel stands out: y has the highest rate in 83%")
     # with z a candidate it is named; without a channel, no such keys
     assert conversion_headline(m, channel="channel", min_journeys=5)["highest_rate_channel"] == "z"
     bare = conversion_headline(m)

@@ -1175,8 +1175,10 @@ def journey_map_grid(map_table: pd.DataFrame, *, max_items: int | None = None, s
             return f"{n:,} ({v:.0%})"
         if row in ("advance rate", "drop-off rate"):
             return f"{v:.0%} of {n:,}"
-        if row == "median days in stage":
-            return f"{v:.1f} d (n={n:,})"
+        if row == "median days in stage":  # minutes or hours below a day, not "0.0 d"
+            from analysis.headlines import format_days
+
+            return f"{format_days(v) if n else '–'} (n={n:,})"
         return f"{v:+.2f} (n={n:,})"
 
     show = {"absent channels"} if map_table.attrs.get("peers") else set()

@@ -180,6 +180,13 @@ class ReportContext:
         raise AttributeError(name)
 
     @property
+    def conversion_stage(self) -> str | None:
+        """The stage most conversions are mapped to (``Do`` by default; ``Checkout`` in a map of
+        one's own), where a funnel puts its ``converted`` step; None without conversions."""
+        conv = self.events.loc[self.events["conversion"].fillna(False).astype(bool), "stage"].dropna()
+        return str(conv.mode().iloc[0]) if len(conv) else None
+
+    @property
     def summary(self) -> dict[str, Any]:
         """The load summary (rows read, kept, quarantined, duplicates, notes)."""
         return self.prep.loaded.summary

@@ -440,7 +440,7 @@ def model_effects(counts: pd.DataFrame, effects: list[str], *, min_levels: int =
 
 def conversion_headline(
     model: ConversionModel, journeys: pd.DataFrame | None = None, *, channel: str | None = None,
-    min_journeys: int = 30, prob: float = 0.9, span_days: float | None = None,
+    min_journeys: int = 30, prob: float = 0.9, span_days: float | None = None, p_min: float = 0.9,
 ) -> dict[str, Any]:
     """Headline figures of a fitted :class:`ConversionModel` for a report's index page.
 
@@ -472,9 +472,12 @@ def conversion_headline(
           ``p`` weighted by its trials, draw by draw: the segment's rate over its groups);
         - ``median_days_to_conversion``: median ``duration_days`` (first touch → conversion) of
           the converted journeys, a plain descriptive figure (when ``journeys`` has any);
-        - ``highest_rate_channel`` and its ``_rate``, ``_lower``, ``_upper``, ``_journeys`` and
-          ``_p_best`` (share of draws in which it has the highest rate of the candidates), when
-          ``channel`` is given and a level has ``min_journeys`` trials.
+        - when ``channel`` is given and a level has ``min_journeys`` trials: the level with the
+          highest mean rate as ``highest_rate_channel_candidate`` with its ``_rate``, ``_lower``,
+          ``_upper``, ``_journeys`` and ``_p_best`` (share of draws in which it has the highest
+          rate of the candidates); it is named ``highest_rate_channel`` only when ``_p_best`` is
+          at least ``p_min`` (a headline is a claim), else ``highest_rate_channel_note`` says
+          that no channel stands out.
 
     Examples
     --------
@@ -506,12 +509,20 @@ def conversion_headline(
             cand = draws[..., ok].reshape(-1, len(ok))
             best = int(np.argmax(cand.mean(0)))
             g = cand[:, best]
+            name = str(groups[channel].iloc[ok[best]])
+            p_best = float((cand.argmax(1) == best).mean())
+            if p_best >= p_min:
+                out["highest_rate_channel"] = name
+            else:
+                out["highest_rate_channel_note"] = (
+                    f"no channel stands out: {name} has the highest rate in {p_best:.0%} of the posterior "
+                    f"draws (< {p_min:.0%})")
             out |= {
-                "highest_rate_channel": str(groups[channel].iloc[ok[best]]),
+                "highest_rate_channel_candidate": name,
                 "highest_rate_channel_rate": float(g.mean()),
                 "highest_rate_channel_lower": float(np.quantile(g, lo)),
                 "highest_rate_channel_upper": float(np.quantile(g, hi)),
                 "highest_rate_channel_journeys": int(groups["n"].iloc[ok[best]]),
-                "highest_rate_channel_p_best": float((cand.argmax(1) == best).mean()),
+                "highest_rate_channel_p_best": p_best,
             }
     return out
