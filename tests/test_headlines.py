@@ -176,6 +176,13 @@ def test_durations_below_a_day_and_cells_without_data():
     assert list(d.columns) == ["segment", "stage", "median", "mean", "uncensored", "censored"]
     assert d["median"].tolist() == ["14 [7.2–29] min", "2.0 [1.5–2.5] d", "–"]  # Do: no completed visit
     assert "0.0 d" not in " ".join(d["median"]) + " ".join(d["mean"])
+    # a mean beyond the data's span is an extrapolation, an upper bound beyond it is said so
+    summary.loc[1, ["mean_days", "mean_upper"]] = [400.0, 900.0]
+    summary.loc[0, "mean_upper"] = 200.0
+    d = hl.dwell_display(summary, span_days=182)
+    assert d["mean"].tolist()[:2] == ["29 min [upper bound beyond the data's span]",
+                                      "> 182 d (the data's span): extrapolation"]
+    assert d["median"].tolist() == ["14 [7.2–29] min", "2.0 [1.5–2.5] d", "–"]  # within the span: as before
 
 
 # ------------------------------------------------------------------------------------ posterior predictive

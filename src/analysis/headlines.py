@@ -193,10 +193,12 @@ def time_headline(name: str, days: Any, span_days: float, *, upper: Any = None) 
     return {name: v}
 
 
-def dwell_display(summary: pd.DataFrame) -> pd.DataFrame:
+def dwell_display(summary: pd.DataFrame, span_days: float | None = None) -> pd.DataFrame:
     """``DwellTimeModel.summary()`` as text for a report table: ``segment, stage, median, mean,
     uncensored, censored``, durations in a readable unit (:func:`format_interval_days`: hours or
-    minutes below a day) and ``"–"`` in a cell with no completed (uncensored) visit."""
+    minutes below a day) and ``"–"`` in a cell with no completed (uncensored) visit. With
+    ``span_days``, a figure whose mean or upper bound lies beyond the data's span reads as an
+    extrapolation (a log-normal's mean runs far into its tail when visits mix minutes and weeks)."""
     s = summary
     none = (pd.to_numeric(s["uncensored"], errors="coerce").fillna(0) <= 0).to_numpy() if "uncensored" in s \
         else np.zeros(len(s), dtype=bool)
@@ -205,12 +207,24 @@ def dwell_display(summary: pd.DataFrame) -> pd.DataFrame:
     for col, (m, lo, hi) in {"median": ("median_days", "median_lower", "median_upper"),
                              "mean": ("mean_days", "mean_lower", "mean_upper")}.items():
         if m in s:
-            out[col] = [NO_DATA if n else format_interval_days(a, b, c)
+            out[col] = [NO_DATA if n else _beyond(a, c, span_days) or format_interval_days(a, b, c)
                         for n, a, b, c in zip(none, s[m], s.get(lo, s[m]), s.get(hi, s[m]), strict=True)]
     for c in ("uncensored", "censored"):
         if c in s:
             out[c] = s[c].to_numpy()
     return out
+
+
+def _beyond(mean: Any, upper: Any, span_days: float | None) -> str:
+    """"" within the span (or without one), else the extrapolation text of :func:`dwell_display`."""
+    if span_days is None or not math.isfinite(_num(span_days)):
+        return ""
+    m, hi = _num(mean), _num(upper)
+    if math.isfinite(m) and m > span_days:
+        return f"> {format_days(span_days)} (the data's span): extrapolation"
+    if math.isfinite(hi) and hi > span_days:
+        return f"{format_days(m)} [upper bound beyond the data's span]"
+    return ""
 
 
 # ------------------------------------------------------------------------------------ labels
