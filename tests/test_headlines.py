@@ -311,3 +311,10 @@ def test_md_escape_keeps_data_from_becoming_markup():
     assert hl.md_escape("O'Brien & Co") == "O&#x27;Brien &amp; Co"  # entities left intact
     assert mistune.html(hl.md_escape("O'Brien & Co")).strip() == "<p>O'Brien &amp; Co</p>"  # shown as typed
     assert hl.md_escape("plain words") == "plain words"  # not triggered
+
+
+def test_compact_path_writes_runs_once_with_their_count_and_keeps_paths_distinct():
+    paths = ["direct > " * 13 + "direct", "direct > " * 12 + "direct", "email > email > direct > email"]
+    got = [hl.compact_path(p) for p in paths]
+    assert got == ["direct ×14", "direct ×13", "email ×2 > direct > email"]
+    assert hl.compact_path("search") == "search"

@@ -228,6 +228,25 @@ def _beyond(mean: Any, upper: Any, span_days: float | None) -> str:
 
 
 # ------------------------------------------------------------------------------------ labels
+def compact_path(path: Any, sep: str = " > ") -> str:
+    """A path label with each run of one step written once with its count: ``"email ×3 > direct"``
+    for ``"email > email > email > direct"`` (a clickstream path of one channel repeated 14 times
+    reads ``"direct ×14"``). Distinct paths stay distinct.
+
+    >>> compact_path("a > a > a > b > a")
+    'a ×3 > b > a'
+    """
+    steps = str(path).split(sep)
+    out: list[str] = []
+    run = 0
+    for i, step in enumerate(steps):
+        run += 1
+        if i + 1 == len(steps) or steps[i + 1] != step:
+            out.append(f"{step} ×{run}" if run > 1 else step)
+            run = 0
+    return sep.join(out)
+
+
 def short_labels(labels: Iterable[Any], width: int = 60) -> list[str]:
     """Labels at most ``width`` characters that stay distinct: a long one keeps its start and its
     end with "…" in the middle (paths differ at either end); labels that still collide, while

@@ -32,15 +32,16 @@ def plot_top_paths(paths: pd.DataFrame, *, n: int = 10, ax=None, **kwargs) -> pl
     """Horizontal bars of the ``n`` most frequent paths, split into conversions and nulls.
 
     ``paths`` has the columns ``path, conversions, nulls`` (as :meth:`Journeys.channel_paths`).
-    One bar per row: long labels keep their start and end (:func:`analysis.headlines.short_labels`)
-    and stay distinct, so paths that share a long prefix are never merged.
+    One bar per row: repeats are written once with a count (:func:`analysis.headlines.compact_path`),
+    long labels keep their start and end (:func:`analysis.headlines.short_labels`) and stay
+    distinct, so paths that share a long prefix are never merged.
     """
-    from analysis.headlines import short_labels
+    from analysis.headlines import compact_path, short_labels
 
     top = paths.assign(total=paths["conversions"] + paths["nulls"]).nlargest(n, "total")
     top = top.iloc[::-1]
     ax = _ax(ax, figsize=(9, 0.4 * len(top) + 1.5))
-    labels = short_labels(top["path"], 60)
+    labels = short_labels([compact_path(p) for p in top["path"]], 60)  # "direct ×14", not 14 repeats
     ys = np.arange(len(top))
     ax.barh(ys, top["conversions"], color="#2a9d8f", label="converted", **kwargs)
     ax.barh(ys, top["nulls"], left=top["conversions"], color="#e9c46a", label="not converted")
