@@ -318,3 +318,17 @@ def test_compact_path_writes_runs_once_with_their_count_and_keeps_paths_distinct
     got = [hl.compact_path(p) for p in paths]
     assert got == ["direct ×14", "direct ×13", "email ×2 > direct > email"]
     assert hl.compact_path("search") == "search"
+
+
+def test_index_names_the_highest_rate_channel_only_with_its_figures_or_says_why_not():
+    from analysis.reports import _headline_cells
+
+    named = {"highest_rate_channel": "<b>web</b>", "highest_rate_channel_rate": 0.3,
+             "highest_rate_channel_lower": 0.25, "highest_rate_channel_upper": 0.35,
+             "highest_rate_channel_p_best": 0.95}
+    cell = _headline_cells(named)[3]
+    assert "&lt;b&gt;web&lt;/b&gt; <span class=small>(highest conversion rate, 30.0% [25.0%–35.0%], P(best) 0.95)" in cell
+    note = _headline_cells({"highest_rate_channel_candidate": "web",
+                            "highest_rate_channel_note": "no channel stands out: web …"})[3]
+    assert note.startswith("– ") and "no channel stands out" in note and "candidate" not in note
+    assert _headline_cells({})[3] == "–"

@@ -129,6 +129,9 @@ def test_conversion_headline_by_hand():
     assert "highest_rate_channel" not in bare and "median_days_to_conversion" not in bare
     # no channel with enough journeys: nothing named rather than a noisy winner
     assert "highest_rate_channel" not in conversion_headline(m, channel="channel", min_journeys=100)
+    # one candidate (x alone has 40 trials) is best in every draw, trivially: not named
+    alone = conversion_headline(m, channel="channel", min_journeys=30, p_min=0.5)
+    assert "highest_rate_channel" not in alone and alone["highest_rate_channel_note"].startswith("no channel to compare")
 
 
 def test_model_effects_drop_single_level_effects():

@@ -1172,13 +1172,34 @@ def _headline_cells(h: dict[str, Any]) -> list[str]:
         top = "–" + (f" <span class=small>{escape(h['top_channel_note'])}"
                      + (f" ({escape(h['top_channel_model'])})" if h.get("top_channel_model") else "")
                      + "</span>" if h.get("top_channel_note") else "")
+    rate = _rate_channel_cell(h)
+    if rate:  # notebook 04's channel with the highest conversion rate, under the attribution's
+        top = rate if top == "–" else f"{top}<br>{rate}"
     return [journeys, conv, friction, top]
+
+
+def _rate_channel_cell(h: dict[str, Any]) -> str:
+    """The highest-rate channel (notebook 04) as an index cell: named with its rate, interval and
+    P(best), or its note when none stands out; "" when the notebook did not record one."""
+    if "highest_rate_channel" in h:
+        iv = ""
+        if all(k in h for k in ("highest_rate_channel_rate", "highest_rate_channel_lower", "highest_rate_channel_upper")):
+            iv = (f", {_pct(h['highest_rate_channel_rate'])} [{_pct(h['highest_rate_channel_lower'])}–"
+                  f"{_pct(h['highest_rate_channel_upper'])}]")
+        p = f", P(best) {float(h['highest_rate_channel_p_best']):.2f}" if "highest_rate_channel_p_best" in h else ""
+        return f"{escape(h['highest_rate_channel'])} <span class=small>(highest conversion rate{iv}{p})</span>"
+    if h.get("highest_rate_channel_note"):
+        return f"– <span class=small>{escape(h['highest_rate_channel_note'])}</span>"
+    return ""
 
 
 _KNOWN = {"journeys", "conversion_rate", "conversion_lower", "conversion_upper", "conversion_prob",
           "friction_stage", "friction_p_worst", "friction_gain", "friction_candidate", "friction_question",
           "friction_note", "top_channel", "top_channel_model", "top_channel_conversions", "top_channel_lower",
-          "top_channel_upper", "top_channel_note", "attention"}
+          "top_channel_upper", "top_channel_note", "attention", "highest_rate_channel",
+          "highest_rate_channel_candidate", "highest_rate_channel_note", "highest_rate_channel_rate",
+          "highest_rate_channel_lower", "highest_rate_channel_upper", "highest_rate_channel_journeys",
+          "highest_rate_channel_p_best"}
 
 _CSS = """body{font-family:system-ui,sans-serif;margin:2em;max-width:80em;color:#222}
 table{border-collapse:collapse;margin:.5em 0 1.5em}td,th{border:1px solid #ccc;padding:.3em .6em;

@@ -476,8 +476,9 @@ def conversion_headline(
           highest mean rate as ``highest_rate_channel_candidate`` with its ``_rate``, ``_lower``,
           ``_upper``, ``_journeys`` and ``_p_best`` (share of draws in which it has the highest
           rate of the candidates); it is named ``highest_rate_channel`` only when ``_p_best`` is
-          at least ``p_min`` (a headline is a claim), else ``highest_rate_channel_note`` says
-          that no channel stands out.
+          at least ``p_min`` and there are two candidates or more (a headline is a claim), else
+          ``highest_rate_channel_note`` says that no channel stands out, or that there is
+          nothing to compare.
 
     Examples
     --------
@@ -511,7 +512,10 @@ def conversion_headline(
             g = cand[:, best]
             name = str(groups[channel].iloc[ok[best]])
             p_best = float((cand.argmax(1) == best).mean())
-            if p_best >= p_min:
+            if len(ok) < 2:  # best of one is no finding
+                out["highest_rate_channel_note"] = (
+                    f"no channel to compare: only {name} has {min_journeys} journeys or more")
+            elif p_best >= p_min:
                 out["highest_rate_channel"] = name
             else:
                 out["highest_rate_channel_note"] = (
