@@ -8,8 +8,14 @@ import papermill as pm
 import pytest
 
 from analysis import config
-from analysis.report_context import (OTHER_GROUP, REPORT_PARAMETERS, SEGMENT_GROUP_COLUMN, fit_box,
-                                     model_groups, open_report)
+from analysis.report_context import (
+    OTHER_GROUP,
+    REPORT_PARAMETERS,
+    SEGMENT_GROUP_COLUMN,
+    fit_box,
+    model_groups,
+    open_report,
+)
 
 NOTEBOOKS = sorted(config.NOTEBOOKS_DIR.glob("0*.ipynb"))
 
