@@ -23,6 +23,41 @@ def synth_small():
 
 
 @pytest.fixture(scope="session")
+def mapped(synth_small):
+    """One segment of the small synthetic data: its journeys, events and journey map."""
+    import analysis
+    from analysis.journeys import journey_map
+
+    ev, _ = synth_small
+    ev = analysis.stitch_identities(ev)
+    seg = ev[ev["segment"] == ev["segment"].iloc[0]].reset_index(drop=True)
+    jr = analysis.build_journeys(seg)
+    return jr, seg, journey_map(jr, seg, peers=ev)
+
+
+HAND_CHAIN = [("a", "(start)", "See", 100), ("a", "See", "Do", 50), ("a", "See", "(dropoff)", 50),
+              ("a", "Do", "(conversion)", 20), ("a", "Do", "(dropoff)", 30),
+              ("b", "(start)", "See", 300), ("b", "See", "Do", 150), ("b", "See", "(dropoff)", 150),
+              ("b", "Do", "(conversion)", 120), ("b", "Do", "(dropoff)", 30)]
+
+
+@pytest.fixture
+def hand_chain():
+    """Hand-made chains, fitted exactly (conjugate, no pooling): a converts 0.5 × 0.4 = 0.20,
+    b 0.5 × 0.8 = 0.40 (100 and 300 journeys); ``hand_chain(scale)`` multiplies the counts."""
+    from analysis.models.transitions import StageTransitionModel
+
+    def fit(scale: int = 1) -> StageTransitionModel:
+        counts = pd.DataFrame([(g, f, t, n * scale) for g, f, t, n in HAND_CHAIN],
+                              columns=["segment", "from_stage", "to_stage", "n"])
+        model = StageTransitionModel(counts, model_config={"pooling": "none"})
+        model.fit(method="conjugate")
+        return model
+
+    return fit
+
+
+@pytest.fixture(scope="session")
 def spark_available():
     if shutil.which("java") is None:
         pytest.skip("Java is not installed (make test installs it); engine='spark' cannot run")

@@ -213,23 +213,10 @@ def test_short_labels_stay_distinct():
 
 
 # ------------------------------------------------------------------------------------ friction
-def _transition_model(scale=1):
-    from analysis.models.transitions import StageTransitionModel
-
-    rows = [("a", "(start)", "See", 100), ("a", "See", "Do", 50), ("a", "See", "(dropoff)", 50),
-            ("a", "Do", "(conversion)", 20), ("a", "Do", "(dropoff)", 30),
-            ("b", "(start)", "See", 300), ("b", "See", "Do", 150), ("b", "See", "(dropoff)", 150),
-            ("b", "Do", "(conversion)", 120), ("b", "Do", "(dropoff)", 30)]
-    counts = pd.DataFrame(rows, columns=["segment", "from_stage", "to_stage", "n"])
-    model = StageTransitionModel(counts, model_config={"pooling": "none"})
-    model.fit(method="conjugate")
-    return model
-
-
-def test_friction_stage_named_only_when_p_worst_is_high():
+def test_friction_stage_named_only_when_p_worst_is_high(hand_chain):
     from analysis.reports import transition_headline
 
-    model = _transition_model()
+    model = hand_chain()
     a, b = transition_headline(model, ["a"]), transition_headline(model, ["b"])
     # a (100 journeys): Do has the largest mean gain, but in only ~80% of draws: not named
     assert a["friction_candidate"] == "Do" and a["friction_p_worst"] < 0.9 and "friction_stage" not in a
@@ -272,19 +259,7 @@ def test_friction_explanation_against_the_funnel():
     assert vague.startswith("No stage stands out in the model (Do has the largest gain") and "60%" in vague
 
 
-@pytest.fixture(scope="module")
-def mapped(synth_small):
-    import analysis
-    from analysis.journeys import journey_map
-
-    ev, _ = synth_small
-    ev = analysis.stitch_identities(ev)
-    seg = ev[ev["segment"] == ev["segment"].iloc[0]].reset_index(drop=True)
-    jr = analysis.build_journeys(seg)
-    return jr, seg, journey_map(jr, seg, peers=ev)
-
-
-def test_friction_explanation_reads_the_model_and_the_plotted_funnel(mapped):
+def test_friction_explanation_reads_the_model_and_the_plotted_funnel(mapped, hand_chain):
     """With the model's friction table and journey_map: the same steps as plot_funnel draws."""
     _, _, m = mapped
     steps = hl.funnel_losses(m)
@@ -293,7 +268,7 @@ def test_friction_explanation_reads_the_model_and_the_plotted_funnel(mapped):
     expected.insert(expected.index("Do") + 1, "converted")
     assert list(steps["step"]) == expected
     assert math.isnan(steps["lost_share"].iloc[-1])
-    model = _transition_model()
+    model = hand_chain()
     text = hl.friction_explanation(model.friction(0.2), m, segment="b")
     assert "See" in text and "P(worst)" in text
     with pytest.raises(ValueError, match="several segments"):

@@ -191,18 +191,6 @@ def test_plot_attribution_comparison_sorts_channels_and_draws_intervals():
 EVIL = "<script>alert(1)</script>"
 
 
-@pytest.fixture(scope="module")
-def mapped(synth_small):
-    import analysis
-    from analysis.journeys import journey_map
-
-    ev, _ = synth_small
-    ev = analysis.stitch_identities(ev)
-    seg = ev[ev["segment"] == ev["segment"].iloc[0]].reset_index(drop=True)
-    jr = analysis.build_journeys(seg)
-    return jr, seg, journey_map(jr, seg, peers=ev)
-
-
 def test_plot_journey_map_draws_a_cell_per_row_and_stage(mapped):
     from analysis.journeys import journey_map_grid
 

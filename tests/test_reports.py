@@ -321,19 +321,12 @@ def test_top_channel_prefers_the_bayesian_table():
     assert top_channel_headline({}) == {}
 
 
-def test_transition_headline_weights_groups_by_journeys():
+def test_transition_headline_weights_groups_by_journeys(hand_chain):
     """Hand-made chains: a converts 0.5 × 0.4 = 0.20, b 0.5 × 0.8 = 0.40; together (100 and 300
     journeys) 0.35. Cutting drop-off by 20% gains most at Do for a, at See for a + b."""
-    from analysis.models.transitions import StageTransitionModel
     from analysis.reports import transition_headline
 
-    rows = [("a", "(start)", "See", 100), ("a", "See", "Do", 50), ("a", "See", "(dropoff)", 50),
-            ("a", "Do", "(conversion)", 20), ("a", "Do", "(dropoff)", 30),
-            ("b", "(start)", "See", 300), ("b", "See", "Do", 150), ("b", "See", "(dropoff)", 150),
-            ("b", "Do", "(conversion)", 120), ("b", "Do", "(dropoff)", 30)]
-    counts = pd.DataFrame(rows, columns=["segment", "from_stage", "to_stage", "n"])
-    model = StageTransitionModel(counts, model_config={"pooling": "none"})
-    model.fit(method="conjugate")
+    model = hand_chain()
     a, b, both = (transition_headline(model, g) for g in (["a"], ["b"], None))
     # a's Do is the likeliest friction point, but not at P(worst) >= 0.9: a candidate, not a headline
     assert a["conversion_lower"] < 0.20 < a["conversion_upper"]
