@@ -619,6 +619,85 @@ class Journeys:
         df = df.sort_values([*by, "conversions", "nulls", "path"], ascending=[*[True] * len(by), False, False, True])
         return _normalise(df.reset_index(drop=True))
 
+    def touchpoint_steps(
+        self, by: str | list[str] | None = None, *, events: pd.DataFrame | None = None
+    ) -> pd.DataFrame:
+        """Every touchpoint of every journey, in order: the step table of :mod:`analysis.friction`.
+
+        Parameters
+        ----------
+        by : str or list of str, optional
+            Attribute column(s) to carry, with the value at the journey's first touchpoint (as
+            :meth:`stage_transitions`): every step of a journey is in the journey's segment.
+        events : pandas.DataFrame, optional
+            The events the journeys were built from, for their ``touchpoint`` column
+            (:func:`build_journeys` keeps only ``channel``): pass ``ctx.events`` /
+            the frame given to :func:`build_journeys`. Without it (or without a ``touchpoint``
+            column) the ``channel`` stands for the touchpoint, and ``attrs["touchpoint_from"]``
+            says ``"channel"``.
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per touchpoint, sorted by ``person_id, journey_index, pos``: ``[*by],
+            person_id, journey_index, pos`` (1, 2, … within the journey), ``timestamp`` (UTC),
+            ``touchpoint``, ``stage`` (missing when unstaged), ``conversion`` (this row is the
+            conversion), ``converted`` (the journey converted), ``outcome`` (``converted``,
+            ``dropoff``, ``open``), ``journey_start`` (the journey's first timestamp),
+            ``n_touchpoints``. ``attrs["touchpoint_from"]`` is ``"touchpoint"`` or
+            ``"channel"``.
+
+        Raises
+        ------
+        DataError
+            ``events`` are not the events the journeys were built from (another row count or
+            other ``event_id`` values).
+        """
+        by = _by_list(by)
+        self._check_by(by)
+        ev = self.events
+        first_pos = ev.pos.min().over(ibis.window(group_by=KEYS))
+        e = ev.select(*KEYS, "_row", "_us", "channel", "stage", "conversion",
+                      pos=(ev.pos - first_pos + 1).cast("int64"))
+        j = self._journeys_expr.select(*KEYS, "_start_us", "n_touchpoints", "converted", "outcome")
+        e = self._with_by(e.join(j, KEYS), by)
+        df = to_pandas(self.con, e.order_by([*KEYS, "pos"]))
+
+        rows = df.pop("_row").to_numpy("int64")
+        channel = df.pop("channel")
+        touchpoint, source = None, "channel"
+        if events is not None and "touchpoint" in events.columns:
+            kept = events.loc[events["person_id"].notna()] if events["person_id"].isna().any() else events
+            same = len(kept) == self.summary.get("events_used", len(kept)) and (
+                self.data is None
+                or np.array_equal(kept["event_id"].to_numpy(), self.data["event_id"].to_numpy())
+            )
+            if not same:
+                raise DataError(
+                    "the events passed to touchpoint_steps are not those the journeys were built from",
+                    column="event_id",
+                    fix="pass the same frame that was given to build_journeys (e.g. ctx.events)",
+                )
+            touchpoint, source = kept["touchpoint"].to_numpy(object)[rows], "touchpoint"
+        out = pd.DataFrame({
+            **{b: df[b].to_numpy() for b in by},
+            "person_id": df["person_id"].to_numpy("int64"),
+            "journey_index": df["journey_index"].to_numpy("int64"),
+            "pos": df["pos"].to_numpy("int64"),
+            "timestamp": _from_us(df["_us"]).array,
+            "touchpoint": touchpoint if touchpoint is not None else channel.to_numpy(object),
+            "stage": df["stage"].to_numpy(object),
+            "conversion": df["conversion"].to_numpy(bool),
+            "converted": df["converted"].to_numpy(bool),
+            "outcome": df["outcome"].astype(str).to_numpy(),
+            "journey_start": _from_us(df["_start_us"]).array,
+            "n_touchpoints": df["n_touchpoints"].to_numpy("int64"),
+        })
+        if source == "channel":
+            log.info("touchpoint_steps: no touchpoint column given, the channel stands for it")
+        out.attrs["touchpoint_from"] = source
+        return out
+
 
 def _from_us(us: pd.Series) -> pd.Series:
     """Microseconds since the epoch → UTC timestamps."""
