@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 
+from analysis.friction import pool_beta, step_order, touchpoint_funnel
 from analysis.journeys import build_journeys
 from analysis.schema import DataError
 
@@ -59,3 +61,135 @@ def test_touchpoint_steps_without_events_uses_the_channel(tiny):
     assert "segment" not in s.columns
     with pytest.raises(DataError):
         jr.touchpoint_steps(events=ev.iloc[:-2])
+
+
+# ----------------------------------------------------------------------------- the funnel
+FUNNEL = ["home", "product", "cart", "checkout", "payment"]
+
+
+def checkout_steps(n: int = 3000, seed: int = 1, error_share: float = 0.3) -> pd.DataFrame:
+    """A shop funnel where ``payment_error`` happens only at payment, the last step before the
+    purchase: journeys that meet it mostly fail (20% buy against 80%), often after going back to
+    the cart. A harmless ``wishlist`` visit happens anywhere."""
+    rng = np.random.default_rng(seed)
+    go_on = [0.6, 0.5, 0.7, 0.8]  # home → product → cart → checkout → payment
+    rows = []
+    for j in range(n):
+        path = ["home"]
+        for nxt, p in zip(FUNNEL[1:], go_on, strict=True):
+            if rng.random() >= p:
+                break
+            path.append(nxt)
+        converted = False
+        if path[-1] == "payment":
+            if rng.random() < error_share:
+                path.append("payment_error")
+                converted = rng.random() < 0.2
+                if not converted and rng.random() < 0.6:
+                    path += ["cart", "help"]  # back to the cart, a help page, then gone
+            else:
+                converted = rng.random() < 0.8
+        if rng.random() < 0.3:
+            path.insert(int(rng.integers(1, len(path) + 1)), "wishlist")
+        if converted:
+            path.append("purchase")
+        outcome = "converted" if converted else ("open" if rng.random() < 0.03 else "dropoff")
+        seg = "web" if j % 2 else "app"
+        for i, tp in enumerate(path, start=1):
+            rows.append((seg, j, 0, i, tp, tp == "purchase", converted, outcome))
+    cols = ["segment", "person_id", "journey_index", "pos", "touchpoint", "conversion", "converted", "outcome"]
+    return pd.DataFrame(rows, columns=cols)
+
+
+def test_touchpoint_funnel_conditions_on_depth():
+    steps = checkout_steps()
+    # the naive comparison over all closed journeys: the error looks helpful
+    closed = steps[steps["outcome"] != "open"]
+    j = closed.groupby("person_id").agg(converted=("converted", "first"),
+                                        err=("touchpoint", lambda s: (s == "payment_error").any()))
+    naive_with, naive_without = j.loc[j.err, "converted"].mean(), j.loc[~j.err, "converted"].mean()
+    assert naive_with > naive_without + 0.05, (naive_with, naive_without)
+
+    f = touchpoint_funnel(steps)
+    learned = f.attrs["order"]
+    assert [s for s in learned if s in FUNNEL] == FUNNEL, learned
+    assert learned.index("payment_error") == learned.index("payment") + 1, learned
+    top = f.iloc[0]
+    assert top["touchpoint"] == "payment_error" and top["rank"] == 1
+    assert top["compared_at"] == "payment"
+    assert top["lost_low"] > 0 and top["p_harm"] > 0.99
+    assert top["rate_with"] < 0.35 and top["rate_without"] > 0.7
+    # the comparison is the closed journeys that reached payment and never met the error
+    exp = j[~j.err & closed.groupby("person_id")["touchpoint"].agg(lambda s: (s == "payment").any())]
+    assert top["comparison"] == len(exp) and top["comparison_converted"] == exp["converted"].sum()
+    assert top["exposed"] == j.err.sum()
+    # lost = exposed × (rate_without − rate_with), near the plug-in value
+    plug = top["exposed"] * (top["comparison_converted"] / top["comparison"]
+                             - top["exposed_converted"] / top["exposed"])
+    assert abs(top["lost"] - plug) < 0.05 * abs(plug) + 1
+    assert top["lost_low"] < top["lost"] < top["lost_high"]
+    # steps every buyer passes go with more conversions, not fewer
+    assert (f.set_index("touchpoint").loc[["product", "cart", "checkout"], "lost"] < 0).all()
+    # the error is followed by leaving within a few events, even when it is not the last event
+    err = f.set_index("touchpoint").loc["payment_error"]
+    assert err["hazard"] > 0.6 and err["hazard"] > f.set_index("touchpoint").loc["checkout", "hazard"]
+    assert f.set_index("touchpoint").loc["payment_error", "hazard"] > \
+        touchpoint_funnel(steps, horizon=0).set_index("touchpoint").loc["payment_error", "hazard"]
+
+
+def test_touchpoint_funnel_by_segment_and_given_order():
+    steps = checkout_steps(n=4000, seed=3)
+    f = touchpoint_funnel(steps, by="segment", order=[*FUNNEL, "payment_error"])
+    assert list(f.columns[:6]) == ["segment", "touchpoint", "depth", "compared_at", "reach", "exposed"]
+    firsts = f[f["rank"] == 1]
+    assert set(firsts["segment"]) == {"app", "web"}
+    assert (firsts["touchpoint"] == "payment_error").all()
+    # touchpoints outside the given order have no depth but are still compared
+    assert f.loc[f["touchpoint"] == "wishlist", "depth"].isna().all()
+    assert f.loc[f["touchpoint"] == "payment_error", "depth"].eq(6).all()
+    assert f["reach"].sum() == steps[~steps["conversion"]].drop_duplicates(
+        ["person_id", "touchpoint"]).shape[0]
+
+
+def test_touchpoint_funnel_counts_by_hand():
+    # journeys: a > b > c (buy); a > b > x > c (drop); a > b (drop); a > x (drop); a > b > x > b (open)
+    spec = [("a b c", True), ("a b x c", False), ("a b", False), ("a x", False), ("a b x b", None)]
+    rows = []
+    for j, (path, conv) in enumerate(spec):
+        tps = path.split() + (["buy"] if conv else [])
+        out = "open" if conv is None else ("converted" if conv else "dropoff")
+        rows += [(j, 0, i, tp, tp == "buy", bool(conv), out) for i, tp in enumerate(tps, start=1)]
+    steps = pd.DataFrame(rows, columns=["person_id", "journey_index", "pos", "touchpoint", "conversion",
+                                        "converted", "outcome"])
+    assert step_order(steps) == ["a", "b", "x", "c"]  # mean distinct ranks 1, 2, 2.67, 3
+    assert step_order(steps, ["a", "b"]) == ["a", "b"]
+    f = touchpoint_funnel(steps, min_journeys=1, horizon=0).set_index("touchpoint")
+    # x: met after b in two of its three journeys (depths 2, 1, 2 → lower median 2): compared at b;
+    # exposed: closed journeys that reached b before x: one (a b x c, no purchase);
+    # comparison: closed journeys reaching b or deeper without x: a b c (bought), a b
+    assert f.loc["x", "compared_at"] == "b"
+    assert (f.loc["x", "reach"], f.loc["x", "exposed"], f.loc["x", "exposed_converted"]) == (3, 1, 0)
+    assert (f.loc["x", "comparison"], f.loc["x", "comparison_converted"]) == (2, 1)
+    # no segments: uniform priors, Beta(1 + k, 1 + n - k)
+    assert f.loc["x", "rate_with"] == pytest.approx(1 / 3)
+    assert f.loc["x", "rate_without"] == pytest.approx(2 / 4)
+    # hazard with horizon 0: x was the last event of a x (dropoff); a b x c went on; open left out
+    assert (f.loc["x", "hazard_n"], f.loc["x", "hazard"]) == (2, pytest.approx(2 / 4))
+    assert f.loc["a", "compared_at"] == "(start)" and f.loc["a", "comparison"] == 0
+    assert not f.loc["a", "compared"] and pd.isna(f.loc["a", "lost"])
+    assert "buy" not in f.index  # the conversion is the end, not a step
+
+
+def test_pool_beta():
+    # fewer than three groups: uniform prior
+    a, b = pool_beta([[3, 5]], [[10, 10]])
+    assert (a[0], b[0]) == (1.0, 1.0)
+    # groups that agree are pooled up to the cap (the median group size)
+    a, b = pool_beta([[50, 50, 50, 50]], [[100, 100, 100, 100]])
+    assert a[0] + b[0] == pytest.approx(100) and a[0] / (a[0] + b[0]) == pytest.approx(0.5, abs=0.01)
+    # groups that differ a lot are barely pooled
+    a, b = pool_beta([[5, 50, 95, 10]], [[100, 100, 100, 100]])
+    assert a[0] + b[0] < 5
+    # a row without data keeps a weak prior
+    a, b = pool_beta([[0, 0, 0]], [[0, 0, 0]])
+    assert np.isfinite(a).all() and (a > 0).all() and (b > 0).all()
