@@ -25,8 +25,13 @@ def _synth(args) -> int:
     from analysis import synth
 
     out = Path(args.out)
+    options = {"incidents": args.incident} if args.incident else {}
+    try:
+        events, truth = synth.generate(n_persons=args.n_persons, seed=args.seed, **options)
+    except ValueError as exc:
+        print(f"synth: {exc}", file=sys.stderr)
+        return 2
     out.parent.mkdir(parents=True, exist_ok=True)
-    events, truth = synth.generate(n_persons=args.n_persons, seed=args.seed)
     tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
     if out.suffix in (".parquet", ".pq"):
         events.to_parquet(tmp, index=False)
@@ -34,7 +39,30 @@ def _synth(args) -> int:
         events.to_csv(tmp, index=False)
     os.replace(tmp, out)
     print(f"wrote {len(events):,} touchpoints of {args.n_persons:,} persons (seed {args.seed}) to {out}")
+    for r in truth.incidents[truth.incidents["segment"] == "all"].itertuples():
+        segs = list(truth.incidents.loc[truth.incidents["incident"] == r.incident, "segment"][:-1])
+        print(f"planted incident {r.incident}: {r.touchpoint} at {r.stage} "
+              f"({'every segment' if len(segs) == len(truth.segments) else ', '.join(segs)}), "
+              f"{r.start:%Y-%m-%d} to {r.end:%Y-%m-%d} (end exclusive): {r.errors:,} error events in "
+              f"{r.visits_in_window:,} visits, about {r.conversions_lost:.0f} conversions lost (expected)")
     return 0
+
+
+def _incident_arg(text: str) -> dict:
+    """One ``--incident``: a YAML or JSON mapping (see ``analysis.synth.generate``, option ``incidents``)."""
+    import yaml
+
+    try:
+        value = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise argparse.ArgumentTypeError(f"not YAML/JSON: {exc}") from None
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError(f"expected a mapping like '{_INCIDENT_EXAMPLE}', got {text!r}")
+    return value
+
+
+_INCIDENT_EXAMPLE = ('{touchpoint: payment_error, stage: Do, segments: null, start: 2024-03-03, '
+                     'end: 2024-03-24, p_error: 0.6, advance_multiplier: 0.2}')
 
 
 def _report(args) -> int:
@@ -203,6 +231,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--n-persons", type=int, default=3000, help="persons to simulate (default 3000)")
     s.add_argument("--seed", type=int, default=config.DEFAULT_SEED, help="random seed (default 0)")
     s.add_argument("--out", default=str(config.SAMPLE_EVENTS), help="CSV or Parquet file to write")
+    s.add_argument("--incident", action="append", type=_incident_arg, metavar="YAML",
+                   help="plant an incident (repeatable): an error touchpoint in a stage, for some segments "
+                        f"(null: all) and a UTC window [start, end), e.g. '{_INCIDENT_EXAMPLE}'; "
+                        "its truth is in synth.generate(...)[1].incidents")
     s.set_defaults(func=_synth)
 
     r = sub.add_parser("report", help="run the report notebooks for every segment")

@@ -6,8 +6,8 @@ and leave feedback. It returns a canonical touchpoint table (:data:`analysis.sch
 plus a ``region`` attribute) and a :class:`SynthTruth` holding every parameter and latent
 quantity a model could be asked to recover: transition matrices (the per-segment *base* rows and
 the *marginal* rows a counts-based model estimates), dwell times, channel mixes and channel
-effects, the planted friction, the true persons behind every identifier and event, and the true
-journeys.
+effects, the planted friction (and incidents, when asked for), the true persons behind every
+identifier and event, and the true journeys.
 
 The generative process, per person and journey
 ----------------------------------------------
@@ -46,6 +46,26 @@ The generative process, per person and journey
 9. Censoring (``censor=True``): events at or after the window end are not emitted. A journey
    whose last emitted event is less than ``inactivity_days`` before the window end and that has
    no emitted conversion is ``"open"``.
+10. Incidents (option ``incidents``, default none): an incident is an error touchpoint (e.g.
+    ``"payment_error"``) in one ``stage``, for some ``segments`` (or all), during a UTC window
+    ``[start, end)``. A visit to that stage by a person of those segments *entered* in the window
+    meets the error with probability ``p_error``: one extra event (touchpoint the incident's, the
+    visit's stage, online; channel that of the visit's latest touch before it when a web channel,
+    else ``"direct"``) at a time uniform between the visit's first and last event, cut at the
+    window end, so other touches of the visit usually follow it (people retry, then leave); and
+    the odds of moving on from that visit (every exit but drop-off, conversion included) are
+    multiplied by ``advance_multiplier`` (in [0, 1]). Nothing else changes.
+
+    Common random numbers: the incident-free process is simulated first, exactly as without the
+    option; the incidents then decide, per visit and from their own random stream, whether it
+    meets the error, where, and whether an advance becomes a drop-off (kept with probability
+    ``a'/a``, ``a``/``a'`` the advance probabilities without/with the multiplier: exactly the
+    multiplied exit law, and an error visit that still advances goes where it went without the
+    error). Only what follows a visit that the error turned into a drop-off is simulated anew (the
+    person's possible return journey, from the incidents' stream). So a person who never meets the
+    error keeps every event and attribute they have without the option (only ``event_id``
+    numbers shift), and ``advance_multiplier=1`` gives the incident-free events plus the error
+    events. The truth is :attr:`SynthTruth.incidents`.
 
 Exact marginal transition probabilities
 ---------------------------------------
@@ -271,6 +291,7 @@ DEFAULT_OPTIONS: dict[str, Any] = {
     "n_kiosks": 3,
     "kiosk_share": 0.03,
     "kiosk_row_prob": 0.5,
+    "incidents": (),
 }
 
 _N_FROM = len(FROM_STATES)
@@ -379,6 +400,25 @@ class SynthTruth:
         The true ``journey_id`` of every event, indexed by ``event_id``.
     options : dict
         Every option used (defaults merged with the caller's).
+    incidents : DataFrame
+        The planted incidents (empty without the ``incidents`` option; see the module
+        docstring, step 10): one row per incident and affected segment, then a row with segment
+        ``"all"`` (the sums over its affected segments). Columns: incident (its position in the
+        option), touchpoint, stage, segment, start, end (UTC, end exclusive), p_error,
+        advance_multiplier; visits_in_window (true visits to the stage entered in the window, by
+        persons of the segment: those that could meet the error), error_visits (those that did),
+        errors (error events emitted; fewer than error_visits only when censored),
+        error_journeys (true journeys with an emitted error event); conversions_lost: the
+        *expected* conversions lost to the error, the sum over error visits of
+        ``P(journey converts | the visit without the multiplier) - P(converts | with it)``
+        = ``(1 - a'/a) * sum_j exit[j] * b[j]``, with ``exit`` the visit's exact exit law given
+        the channels it touched, ``a``/``a'`` its advance probability without/with the
+        multiplier and ``b[j]`` the absorbing-chain probability of converting from ``j`` under
+        the incident-free marginal matrices (as ``conversion_probability``); later visits are
+        counted on their own. It ignores the window end (a conversion after it is not seen).
+        conversions_lost_simulated: the common-random-numbers count of the same thing, error
+        visits that the error turned into a drop-off whose journey converts (and is seen) in the
+        incident-free world; its sd around conversions_lost is at most its square root.
     """
 
     seed: int
@@ -419,6 +459,7 @@ class SynthTruth:
     event_person: pd.Series
     event_journey: pd.Series
     options: dict[str, Any] = field(default_factory=dict)
+    incidents: pd.DataFrame = field(default_factory=lambda: _incident_table([], None, np.zeros(0), [], None, 0.0, True))
 
     def transition_matrix(self, segment: str, kind: str = "p") -> pd.DataFrame:
         """One segment's transition matrix (from-state × to-state).
@@ -477,6 +518,13 @@ class SynthTruth:
                 for r in self.channel_effects.sort_values("rank").itertuples()
             ),
         ]
+        for r in self.incidents[self.incidents["segment"] == "all"].itertuples():
+            lines.append(
+                f"  incident {r.incident}: {r.touchpoint} @ {r.stage} {r.start:%Y-%m-%d}..{r.end:%Y-%m-%d} "
+                f"(p_error {r.p_error:g}, advance odds x{r.advance_multiplier:g}): {r.errors:,} errors in "
+                f"{r.visits_in_window:,} visits, {r.conversions_lost:.1f} conversions lost "
+                f"(expected; {r.conversions_lost_simulated} simulated)"
+            )
         return "\n".join(lines)
 
     def __repr__(self) -> str:
@@ -687,12 +735,17 @@ def _marginal(base: np.ndarray, mix: np.ndarray, lam: np.ndarray, beta: np.ndarr
     return out
 
 
-def _conversion_probability(p: np.ndarray) -> np.ndarray:
-    """P(eventually CONVERSION from START) for matrices (..., from, to)."""
+def _absorption(p: np.ndarray) -> np.ndarray:
+    """P(eventually CONVERSION | a stage is entered), (..., stage), for matrices (..., from, to)."""
     q = p[..., 1:, :_N_ST]  # stage -> stage
     r = p[..., 1:, _CONV]  # stage -> conversion
     eye = np.eye(_N_ST)
-    b = np.linalg.solve(eye - q, r[..., None])[..., 0]  # absorption in CONVERSION per stage
+    return np.linalg.solve(eye - q, r[..., None])[..., 0]
+
+
+def _conversion_probability(p: np.ndarray) -> np.ndarray:
+    """P(eventually CONVERSION from START) for matrices (..., from, to)."""
+    b = _absorption(p)  # absorption in CONVERSION per stage
     return (p[..., 0, :_N_ST] * b).sum(-1)
 
 
@@ -811,14 +864,27 @@ class _Sim:
     t_visit: np.ndarray
     t_ch: np.ndarray
     t_off: np.ndarray
-    # journeys
+    # journeys (indexed by journey id - first_journey)
     j_person: np.ndarray
     j_index: np.ndarray
+    # with incidents: the visit / touch of the incident-free simulation a row comes from (-1: new)
+    v_origin: np.ndarray | None = None
+    t_origin: np.ndarray | None = None
 
 
 def _simulate(
-    prm: _Params, opts: dict[str, Any], seg: np.ndarray, rng: np.random.Generator, end_days: float
+    prm: _Params,
+    opts: dict[str, Any],
+    seg: np.ndarray,
+    rng: np.random.Generator,
+    end_days: float,
+    init: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int] | None = None,
 ) -> _Sim:
+    """Simulate stage visits until every journey has ended.
+
+    ``init``: ``(person, t, stage, journey_index, first_journey)`` — start these persons' new
+    journeys (ids ``first_journey, first_journey + 1, …``) instead of every person's first one.
+    """
     n_persons = len(seg)
     censor = bool(opts["censor"])
     start_cum = _cum_table(prm.base[:, 0, :_N_ST])
@@ -833,12 +899,18 @@ def _simulate(
     ret_min, ret_mean = float(opts["return_gap_min_days"]), float(opts["return_gap_mean_days"])
     inact = float(opts["inactivity_days"])
 
-    person = np.arange(n_persons, dtype=np.int64)
-    t = rng.uniform(0.0, end_days, n_persons)
-    stage = _draw(start_cum, seg, rng.random(n_persons), _N_ST)
-    journey = np.arange(n_persons, dtype=np.int64)
-    jidx = np.zeros(n_persons, dtype=np.int64)
-    next_journey = n_persons
+    if init is None:
+        person = np.arange(n_persons, dtype=np.int64)
+        t = rng.uniform(0.0, end_days, n_persons)
+        stage = _draw(start_cum, seg, rng.random(n_persons), _N_ST)
+        jidx = np.zeros(n_persons, dtype=np.int64)
+        first_journey = 0
+    else:
+        person, t, stage, jidx, first_journey = init
+        person, jidx = np.asarray(person, np.int64), np.asarray(jidx, np.int64)
+        t, stage = np.asarray(t, float), np.asarray(stage, np.int64)
+    journey = first_journey + np.arange(len(person), dtype=np.int64)
+    next_journey = first_journey + len(person)
     j_person = [person.copy()]
     j_index = [jidx.copy()]
 
@@ -948,19 +1020,25 @@ def _identities(
     n_persons: int,
     opts: dict[str, Any],
     rng: np.random.Generator,
+    attrs: Mapping[str, np.ndarray] | None = None,
 ) -> dict[str, Any]:
     """Identifier codes per row; rows must be sorted by (person, time).
 
     Returns codes (``-1`` = missing): ``dev`` (``person * 3 + k`` or ``3 * n_persons + kiosk``),
     ``user``/``crm``/``loy`` (the person), ``email`` (the person, or ``n_persons`` for "unknown"),
-    and the person attributes.
+    and the person attributes. ``attrs`` (the person attributes of an earlier call) gives
+    identifiers to further rows of the same persons: nothing person-level is drawn again, and a
+    person's hub stays the one of the earlier rows (when those had one).
     """
     n = len(person)
-    zeros = np.zeros(n_persons, np.int64)
-    n_dev = 1 + _draw(_cum_table(np.asarray(opts["device_probs"], float)[None, :]), zeros,
-                      rng.random(n_persons), 3)
-    has_user = (n_dev >= 2) | (rng.random(n_persons) < float(opts["user_prob"]))
-    has_loy = rng.random(n_persons) < float(opts["loyalty_prob"])
+    if attrs is None:
+        zeros = np.zeros(n_persons, np.int64)
+        n_dev = 1 + _draw(_cum_table(np.asarray(opts["device_probs"], float)[None, :]), zeros,
+                          rng.random(n_persons), 3)
+        has_user = (n_dev >= 2) | (rng.random(n_persons) < float(opts["user_prob"]))
+        has_loy = rng.random(n_persons) < float(opts["loyalty_prob"])
+    else:
+        n_dev, has_user, has_loy = attrs["n_dev"], attrs["has_user"], attrs["has_loy"]
 
     is_online = np.array([c in ONLINE_CHANNELS for c in CHANNELS])[ch]
     touch = kind == 0
@@ -972,12 +1050,15 @@ def _identities(
 
     # kiosk users: a share of all persons, drawn among those with a store touch
     store_touch = touch & is_store
-    cands = np.flatnonzero(np.bincount(person[store_touch], minlength=n_persons))
-    n_k = min(len(cands), int(round(float(opts["kiosk_share"]) * n_persons)))
-    chosen = rng.permutation(cands)[:n_k]
-    kiosk = np.full(n_persons, -1, dtype=np.int64)
-    kiosk[chosen] = np.arange(n_k) % int(opts["n_kiosks"])
-    has_loy |= (kiosk >= 0) & ~has_user
+    if attrs is None:
+        cands = np.flatnonzero(np.bincount(person[store_touch], minlength=n_persons))
+        n_k = min(len(cands), int(round(float(opts["kiosk_share"]) * n_persons)))
+        chosen = rng.permutation(cands)[:n_k]
+        kiosk = np.full(n_persons, -1, dtype=np.int64)
+        kiosk[chosen] = np.arange(n_k) % int(opts["n_kiosks"])
+        has_loy |= (kiosk >= 0) & ~has_user
+    else:
+        kiosk = attrs["kiosk"]
 
     pk = kiosk[person]
     kiosk_row = store_touch & (pk >= 0)
@@ -1013,6 +1094,8 @@ def _identities(
 
     e_app, c_app, l_app = appears(email == 1), appears(crm), appears(loy)
     hub = np.where(has_user, 0, np.where(e_app, 1, np.where(c_app, 2, np.where(l_app, 3, 4))))
+    if attrs is not None:  # keep the hub of the person's earlier rows when they had one
+        hub = np.where(attrs["hub"] != 4, attrs["hub"], hub)
 
     # the first row of every identifier also carries the person's hub
     firsts = np.concatenate(
@@ -1073,6 +1156,429 @@ def _time_order(ts: np.ndarray, person: np.ndarray) -> np.ndarray:
         rows = order[pos]
         order[pos] = rows[np.lexsort((rows, person[rows], ts[rows]))]
     return order
+
+
+# --------------------------------------------------------------------------------------------
+# Rows
+# --------------------------------------------------------------------------------------------
+
+_CAMP_LISTS = [_CAMPAIGNS.get(c, ()) for c in CHANNELS]
+_CAMP_NAMES = [name for lst in _CAMP_LISTS for name in lst]
+_CAMP_OFF = np.cumsum([0] + [len(x) for x in _CAMP_LISTS])[:-1]
+_CAMP_N = np.array([len(x) for x in _CAMP_LISTS])
+
+
+@dataclass
+class _Rows:
+    """Event rows in person order (person, time); ``to_final`` maps the final order to it."""
+
+    visit: np.ndarray
+    kind: np.ndarray  # 0 touch, 1 survey, 2 purchase, 3 incident error
+    ch: np.ndarray
+    ts: np.ndarray
+    person: np.ndarray
+    to_final: np.ndarray
+    key: np.ndarray | None = None  # the row of the incident-free world it is (-1: a new row)
+    inc: np.ndarray | None = None  # the incident of an error row (-1 for the others)
+
+
+def _rows(
+    sim: _Sim,
+    days: float,
+    censor: bool,
+    *,
+    err: Mapping[str, np.ndarray] | None = None,
+    keys: bool = False,
+    ref_sizes: tuple[int, int] | None = None,
+) -> _Rows:
+    """The rows of a simulation (touches, surveys, purchases, error events) in person order.
+
+    ``keys``: also give every row its key in the reference (incident-free) simulation, of sizes
+    ``ref_sizes`` = (touches, visits): a touch's index, ``n_touches + visit`` for a survey,
+    ``n_touches + n_visits + visit`` for a purchase, -1 for rows the reference does not have.
+    """
+    tv = sim.t_visit
+    fbv = np.flatnonzero(sim.v_fb)
+    cvv = np.flatnonzero(sim.v_dest == _CONV)
+    ev = err["visit"] if err is not None else np.zeros(0, np.int64)
+    n_t, n_f, n_c, n_e = len(tv), len(fbv), len(cvv), len(ev)
+    visit = np.concatenate([tv, fbv, cvv, ev])
+    kind = np.concatenate([np.zeros(n_t, np.int8), np.ones(n_f, np.int8), np.full(n_c, 2, np.int8),
+                           np.full(n_e, 3, np.int8)])
+    e_off = err["offset"] if err is not None else np.zeros(0)
+    time = np.concatenate([sim.v_t[tv] + sim.t_off, sim.v_t[fbv] + sim.v_fboff[fbv], sim.v_t[cvv] + sim.v_d[cvv],
+                           sim.v_t[ev] + e_off])
+    store_bit = 1 << _CH["store"]
+    conv_ch = np.where(sim.v_mask[cvv] & store_bit, _CH["store"], _CH["direct"])
+    e_ch = err["ch"] if err is not None else np.zeros(0, np.int8)
+    ch = np.concatenate([sim.t_ch, np.full(n_f, _CH["email"], np.int8), conv_ch.astype(np.int8), e_ch.astype(np.int8)])
+    key = inc = None
+    if keys:
+        n_t0, n_v0 = ref_sizes if ref_sizes is not None else (n_t, len(sim.v_t))
+        t_org = sim.t_origin if sim.t_origin is not None else np.arange(n_t)
+        v_org = sim.v_origin if sim.v_origin is not None else np.arange(len(sim.v_t))
+        fo, co = v_org[fbv], v_org[cvv]
+        key = np.concatenate([t_org, np.where(fo >= 0, n_t0 + fo, -1), np.where(co >= 0, n_t0 + n_v0 + co, -1),
+                              np.full(n_e, -1)]).astype(np.int64)
+        e_inc = err["inc"] if err is not None else np.zeros(0, np.int64)
+        inc = np.concatenate([np.full(n_t + n_f + n_c, -1), e_inc]).astype(np.int64)
+    del tv, fbv, cvv, conv_ch
+    if censor:
+        keep = time < days
+        visit, kind, time, ch = visit[keep], kind[keep], time[keep], ch[keep]
+        if keys:
+            key, inc = key[keep], inc[keep]
+        del keep
+    ts = np.floor(time * _US_PER_DAY).astype(np.int64)
+    del time
+    person = sim.v_person[visit]
+    n_rows = len(visit)
+
+    # ordering: final (timestamp, person, sequence) and per person (person, timestamp)
+    order = _time_order(ts, person)
+    pkey = person[order].astype(np.int32) if len(person) == 0 or person.max() < 2**31 else person[order]
+    op = order[np.argsort(pkey, kind="stable")]
+    del pkey
+    to_final = np.empty(n_rows, np.int64)  # position in person order of every final row
+    to_final[op] = np.arange(n_rows)
+    to_final = to_final[order]
+    return _Rows(
+        visit=visit[op], kind=kind[op], ch=ch[op], ts=ts[op], person=person[op], to_final=to_final,
+        key=key[op] if keys else None, inc=inc[op] if keys else None,
+    )
+
+
+def _row_draws(
+    stage: np.ndarray, pseg: np.ndarray, kind: np.ndarray, ch: np.ndarray, prm: _Params,
+    opts: dict[str, Any], rng: np.random.Generator,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Sentiment (surveys), revenue (purchases) and campaign codes (touches) of rows in person order."""
+    n_rows = len(kind)
+    sent = np.full(n_rows, np.nan)
+    fbr = kind == 1
+    sent[fbr] = np.clip(
+        rng.normal(prm.sent_mu[pseg[fbr], stage[fbr]], float(opts["sentiment_sd"])), -1.0, 1.0
+    )
+    rev = np.full(n_rows, np.nan)
+    cvr = kind == 2
+    rev[cvr] = np.round(np.exp(rng.normal(prm.rev_mu[pseg[cvr]], prm.rev_sigma)), 2)
+    camp_n = _CAMP_N[ch]
+    camp = np.where(
+        (kind == 0) & (camp_n > 0),
+        _CAMP_OFF[ch] + np.minimum((rng.random(n_rows) * camp_n).astype(np.int64), np.maximum(camp_n - 1, 0)),
+        -1,
+    )
+    return sent, rev, camp
+
+
+def _merge_rows(ref: np.ndarray, pos: np.ndarray, new: np.ndarray, fresh: np.ndarray) -> np.ndarray:
+    """Row values: the reference row's value (``ref[pos]``) where it exists, ``fresh`` on new rows."""
+    out = np.empty(len(pos), dtype=np.result_type(ref.dtype, fresh.dtype))
+    out[~new] = ref[pos[~new]]
+    out[new] = fresh
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# Incidents
+# --------------------------------------------------------------------------------------------
+
+_INCIDENT_KEYS = ("touchpoint", "stage", "segments", "start", "end", "p_error", "advance_multiplier")
+#: Channels an error event can carry (web channels); an error after another touch is "direct".
+_WEB = np.array([c in ONLINE_CHANNELS and c != "email" for c in CHANNELS])
+_INCIDENT_COLUMNS = {
+    "incident": "int64",
+    "touchpoint": _STR_DTYPE,
+    "stage": _STR_DTYPE,
+    "segment": _STR_DTYPE,
+    "start": TIMESTAMP_DTYPE,
+    "end": TIMESTAMP_DTYPE,
+    "p_error": "float64",
+    "advance_multiplier": "float64",
+    "visits_in_window": "int64",
+    "error_visits": "int64",
+    "errors": "int64",
+    "error_journeys": "int64",
+    "conversions_lost": "float64",
+    "conversions_lost_simulated": "int64",
+}
+
+
+@dataclass(eq=False)
+class _Incident:
+    touchpoint: str
+    stage: str
+    segments: tuple[str, ...]
+    seg_mask: np.ndarray  # (G,) bool
+    start: pd.Timestamp
+    end: pd.Timestamp
+    t0: float  # days since the window start
+    t1: float
+    p_error: float
+    multiplier: float
+
+
+def _as_utc(value: Any) -> pd.Timestamp:
+    ts = pd.Timestamp(value)
+    if ts is pd.NaT:
+        raise ValueError("missing")
+    return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+
+
+def _resolve_incidents(raw: Any, segs: list[str], start: pd.Timestamp, end: pd.Timestamp) -> list[_Incident]:
+    """Validate the ``incidents`` option (a dict or a list of dicts) against the window and segments."""
+    if raw is None:
+        return []
+    if isinstance(raw, Mapping):
+        raw = [raw]
+    reserved = {tp for m in TOUCHPOINTS.values() for tp in m.values()} | {FEEDBACK_TOUCHPOINT, CONVERSION_TOUCHPOINT}
+    out: list[_Incident] = []
+    problems: list[str] = []
+    for k, inc in enumerate(raw):
+        where = f"incidents[{k}]"
+        if not isinstance(inc, Mapping):
+            problems.append(f"{where} must be a dict with keys {list(_INCIDENT_KEYS)}, got {inc!r}")
+            continue
+        unknown = sorted(set(inc) - set(_INCIDENT_KEYS))
+        missing = [key for key in _INCIDENT_KEYS if key != "segments" and key not in inc]
+        if unknown or missing:
+            problems.append(f"{where}: unknown keys {unknown}, missing keys {missing}; keys are {list(_INCIDENT_KEYS)}"
+                            " (segments optional)")
+            continue
+        before = len(problems)
+        tp = inc["touchpoint"]
+        if not isinstance(tp, str) or not tp.strip():
+            problems.append(f"{where}: touchpoint must be a non-empty string, got {tp!r}")
+        elif tp in reserved:
+            problems.append(f"{where}: touchpoint {tp!r} is an ordinary touchpoint; name the error (e.g. 'payment_error')")
+        if inc["stage"] not in STAGES:
+            problems.append(f"{where}: stage {inc['stage']!r} is not among {list(STAGES)}")
+        sg = inc.get("segments")
+        sg = tuple(segs) if sg is None else (sg,) if isinstance(sg, str) else tuple(sg)
+        bad = sorted(set(sg) - set(segs))
+        if bad or not sg:
+            problems.append(f"{where}: segments must be None or a non-empty list of {segs}; unknown {bad}")
+        try:
+            t_s, t_e = _as_utc(inc["start"]), _as_utc(inc["end"])
+        except (TypeError, ValueError) as exc:
+            problems.append(f"{where}: start and end must be dates or timestamps ({exc})")
+        else:
+            if not t_s < t_e:
+                problems.append(f"{where}: start {t_s} must be before end {t_e} (end exclusive)")
+            elif t_e <= start or t_s >= end:
+                problems.append(f"{where}: the window {t_s} .. {t_e} does not overlap the data window {start} .. {end}")
+        try:
+            p, m = float(inc["p_error"]), float(inc["advance_multiplier"])
+        except (TypeError, ValueError):
+            problems.append(f"{where}: p_error and advance_multiplier must be numbers")
+        else:
+            if not 0.0 <= p <= 1.0:
+                problems.append(f"{where}: p_error must be in [0, 1], got {p}")
+            if not 0.0 <= m <= 1.0:
+                problems.append(f"{where}: advance_multiplier must be in [0, 1] (an incident lowers the odds), got {m}")
+        if len(problems) > before:
+            continue
+        day = pd.Timedelta(days=1)
+        out.append(_Incident(
+            touchpoint=tp, stage=inc["stage"], segments=tuple(s for s in segs if s in sg),
+            seg_mask=np.array([s in sg for s in segs]), start=t_s, end=t_e,
+            t0=(t_s - start) / day, t1=(t_e - start) / day, p_error=p, multiplier=m,
+        ))
+    for a in range(len(out)):
+        for b in range(a + 1, len(out)):
+            x, y = out[a], out[b]
+            if x.stage == y.stage and (x.seg_mask & y.seg_mask).any() and x.start < y.end and y.start < x.end:
+                problems.append(f"incidents {a} and {b} overlap (same stage, segment and time); merge or split them")
+    if problems:
+        raise ValueError("invalid incidents for synth.generate:\n  " + "\n  ".join(problems))
+    return out
+
+
+def _visit_last(sim: _Sim) -> np.ndarray:
+    """Offset (days after the visit's entry) of every visit's last touch or survey."""
+    starts = np.searchsorted(sim.t_visit, np.arange(len(sim.v_t)))
+    last = np.maximum.reduceat(sim.t_off, starts) if len(starts) else np.zeros(0)
+    return np.where(sim.v_fb, np.maximum(last, sim.v_fboff), last)
+
+
+def _error_channel(sim: _Sim, ev: np.ndarray, off: np.ndarray) -> np.ndarray:
+    """Channel of an error event: that of the visit's latest touch at or before it if a web
+    channel, else ``direct``."""
+    which = np.full(len(sim.v_t), -1, np.int64)
+    which[ev] = np.arange(len(ev))
+    ti = np.flatnonzero(which[sim.t_visit] >= 0)
+    e_of = which[sim.t_visit[ti]]
+    ok = sim.t_off[ti] <= off[e_of]
+    ti, e_of = ti[ok], e_of[ok]
+    o = np.lexsort((sim.t_off[ti], e_of))
+    ti, e_of = ti[o], e_of[o]
+    last = np.ones(len(ti), dtype=bool)
+    last[:-1] = e_of[1:] != e_of[:-1]
+    ch = np.full(len(ev), _CH["direct"], np.int64)
+    ch[e_of[last]] = sim.t_ch[ti[last]]
+    return np.where(_WEB[ch], ch, _CH["direct"]).astype(np.int8)
+
+
+@dataclass
+class _Planted:
+    err: dict[str, np.ndarray]  # one row per error visit: visit (final), offset, ch, inc, loss, lost
+
+
+def _plant_incidents(
+    prm: _Params,
+    opts: dict[str, Any],
+    seg: np.ndarray,
+    sim0: _Sim,
+    incs: list[_Incident],
+    p_marg: np.ndarray,
+    rng: np.random.Generator,
+    end_days: float,
+) -> tuple[_Sim, _Planted]:
+    """Plant the incidents in an incident-free simulation, with common random numbers.
+
+    Every visit of ``sim0`` draws whether it meets an error (and where), from ``rng``, in visit
+    order, whatever the multipliers. An error visit whose exit in ``sim0`` advanced keeps it with
+    probability ``a' / a`` (``a``: its advance probability, ``a'``: with the advance odds times
+    the multiplier) and becomes a drop-off otherwise: so exits have exactly the multiplied law,
+    and a visit that advances with the error advances to the same place without it. A person's
+    visits after such a flip are discarded and their life after the drop-off (a possible return
+    journey) is simulated anew from ``rng``; that continuation is planted the same way, until no
+    visit flips. Everything else stays as in ``sim0``.
+    """
+    n_persons, n_seg = len(seg), len(prm.segments)
+    b_to = np.zeros((n_seg, _N_TO))
+    b_to[:, :_N_ST] = _absorption(p_marg)  # P(convert | stage entered), without incidents
+    b_to[:, _CONV] = 1.0
+    base_rows = prm.base[:, 1:, :].reshape(-1, _N_TO)
+    eta_exp = np.exp(_BITS @ prm.beta)
+    mult = np.array([i.multiplier for i in incs])
+    stage_of = np.array([_ST[i.stage] for i in incs])
+    censor = bool(opts["censor"])
+    inact, p_ret = float(opts["inactivity_days"]), float(opts["p_return"])
+    ret_min, ret_mean = float(opts["return_gap_min_days"]), float(opts["return_gap_mean_days"])
+    start_cum = _cum_table(prm.base[:, 0, :_N_ST])
+
+    parts: list[tuple[_Sim, np.ndarray, np.ndarray, dict[str, np.ndarray]]] = []
+    j_person, j_index = [sim0.j_person], [sim0.j_index]
+    n_journeys = len(sim0.j_person)
+    cur = sim0
+    while len(cur.v_t):
+        n = len(cur.v_t)
+        vp, st, t = cur.v_person, cur.v_stage.astype(np.int64), cur.v_t
+        sg = seg[vp]
+        inc_of = np.full(n, -1, np.int64)
+        for k, inc in enumerate(incs):
+            u = rng.random(n)
+            hit = (st == stage_of[k]) & inc.seg_mask[sg] & (t >= inc.t0) & (t < inc.t1) & (u < inc.p_error)
+            inc_of[hit] = k
+        u_pos, u_flip = rng.random(n), rng.random(n)
+        ev = np.flatnonzero(inc_of >= 0)
+        # the visit's exit law without the error (channel-modulated base row), and with it
+        w = base_rows[sg[ev] * _N_ST + st[ev]]
+        w[:, :_DROP] *= eta_exp[cur.v_mask[ev]][:, None]
+        w /= w.sum(1, keepdims=True)
+        a = 1.0 - w[:, _DROP]
+        m = mult[inc_of[ev]]
+        denom = m * a + 1.0 - a
+        ratio = np.divide(m, denom, out=np.zeros_like(m), where=denom > 0)  # a' / a
+        # P(journey converts | visit, no error) - P(... | error) = (1 - a'/a) sum_j w_j b_j
+        shrink = np.divide((1.0 - m) * (1.0 - a), denom, out=np.ones_like(m), where=denom > 0)  # 1 - a'/a
+        loss = shrink * (w[:, :_DROP] * b_to[sg[ev], :_DROP]).sum(1)
+        flip = (cur.v_dest[ev] != _DROP) & (u_flip[ev] >= ratio)
+        # the first flip of a person ends their journey; what came after it in ``cur`` goes
+        first = np.full(n_persons, n, np.int64)
+        np.minimum.at(first, vp[ev[flip]], ev[flip])
+        keep = np.arange(n) <= first[vp]
+        ke = keep[ev]
+        ev, loss, flip = ev[ke], loss[ke], flip[ke]
+        # counterfactual: the flipped visit's journey converts (and is seen) without the error
+        conv_v = cur.v_dest == _CONV
+        if censor:
+            conv_v &= cur.v_t + cur.v_d < end_days
+        fv = ev[flip]
+        lost = np.zeros(len(ev), dtype=bool)
+        lost[flip] = np.isin(cur.v_journey[fv], cur.v_journey[conv_v])
+        last = _visit_last(cur)
+        # uniform between the visit's first and last event, within the incident's window
+        t1 = np.array([i.t1 for i in incs])[inc_of[ev]]
+        off = u_pos[ev] * np.minimum(last[ev], t1 - t[ev])
+        dest = cur.v_dest.copy()
+        dest[fv] = _DROP
+        parts.append((cur, keep, dest, {"visit": ev, "offset": off, "ch": _error_channel(cur, ev, off),
+                                        "inc": inc_of[ev], "loss": loss, "lost": lost}))
+        if not len(fv):
+            break
+        # after the drop-off: a return journey with probability p_return, as in the process
+        nf = len(fv)
+        u_new, gap = rng.random(nf), rng.exponential(1.0, nf)
+        s_new = _draw(start_cum, sg[fv], rng.random(nf), _N_ST)
+        t_new = cur.v_t[fv] + last[fv] + inact + ret_min + ret_mean * gap
+        new = (u_new < p_ret) & (t_new < end_days)
+        if not new.any():
+            break
+        all_j_index = np.concatenate(j_index)
+        init = (vp[fv[new]], t_new[new], s_new[new], all_j_index[cur.v_journey[fv[new]]] + 1, n_journeys)
+        cur = _simulate(prm, opts, seg, rng, end_days, init=init)
+        j_person.append(cur.j_person)
+        j_index.append(cur.j_index)
+        n_journeys += len(cur.j_person)
+
+    # ---- the final world: the kept visits of every phase, in phase order ---------------------
+    acc: dict[str, list[np.ndarray]] = {k: [] for k in (
+        "v_person", "v_journey", "v_stage", "v_t", "v_d", "v_fb", "v_fboff", "v_dest", "v_mask",
+        "t_visit", "t_ch", "t_off", "v_origin", "t_origin")}
+    errs: dict[str, list[np.ndarray]] = {k: [] for k in ("visit", "offset", "ch", "inc", "loss", "lost")}
+    base = 0
+    for phase, (s, keep, dest, err) in enumerate(parts):
+        vmap = np.cumsum(keep) - 1 + base
+        tkeep = keep[s.t_visit]
+        for k in ("v_person", "v_journey", "v_stage", "v_t", "v_d", "v_fb", "v_fboff", "v_mask"):
+            acc[k].append(getattr(s, k)[keep])
+        acc["v_dest"].append(dest[keep])
+        acc["t_visit"].append(vmap[s.t_visit[tkeep]])
+        acc["t_ch"].append(s.t_ch[tkeep])
+        acc["t_off"].append(s.t_off[tkeep])
+        n_kv, n_kt = int(keep.sum()), int(tkeep.sum())
+        acc["v_origin"].append(np.flatnonzero(keep) if phase == 0 else np.full(n_kv, -1, np.int64))
+        acc["t_origin"].append(np.flatnonzero(tkeep) if phase == 0 else np.full(n_kt, -1, np.int64))
+        for k in errs:
+            errs[k].append(vmap[err[k]] if k == "visit" else err[k])
+        base += n_kv
+    sim = _Sim(**{k: np.concatenate(v) for k, v in acc.items()},
+               j_person=np.concatenate(j_person), j_index=np.concatenate(j_index))
+    return sim, _Planted(err={k: np.concatenate(v) for k, v in errs.items()})
+
+
+def _incident_table(
+    incs: list[_Incident], sim: _Sim | None, seg: np.ndarray, segs: list[str],
+    planted: _Planted | None, end_days: float, censor: bool,
+) -> pd.DataFrame:
+    """``SynthTruth.incidents``: one row per incident and affected segment, then its ``all`` row."""
+    records = []
+    if incs:
+        err = planted.err
+        vseg = seg[sim.v_person]
+        eseg = vseg[err["visit"]]
+        emitted = (sim.v_t[err["visit"]] + err["offset"] < end_days) | (not censor)
+        ejour = sim.v_journey[err["visit"]]
+        for k, inc in enumerate(incs):
+            in_w = (sim.v_stage == _ST[inc.stage]) & (sim.v_t >= inc.t0) & (sim.v_t < inc.t1)
+            mine = err["inc"] == k
+            for name, gmask in [(g, vseg == segs.index(g)) for g in inc.segments] + [("all", inc.seg_mask[vseg])]:
+                sel = mine & (gmask[err["visit"]] if name == "all" else eseg == segs.index(name))
+                records.append({
+                    "incident": k, "touchpoint": inc.touchpoint, "stage": inc.stage, "segment": name,
+                    "start": inc.start, "end": inc.end, "p_error": inc.p_error,
+                    "advance_multiplier": inc.multiplier,
+                    "visits_in_window": int((in_w & gmask).sum()),
+                    "error_visits": int(sel.sum()),
+                    "errors": int((sel & emitted).sum()),
+                    "error_journeys": int(len(np.unique(ejour[sel & emitted]))),
+                    "conversions_lost": float(err["loss"][sel].sum()),
+                    "conversions_lost_simulated": int(err["lost"][sel].sum()),
+                })
+    df = pd.DataFrame.from_records(records, columns=list(_INCIDENT_COLUMNS))
+    return df.astype(_INCIDENT_COLUMNS)
 
 
 # --------------------------------------------------------------------------------------------
@@ -1172,6 +1678,17 @@ def generate(n_persons: int = 5000, seed: int = 0, **options: Any) -> tuple[pd.D
           ``kiosk_row_prob`` : float, default 0.5 — share of their store touches on the kiosk
           (their first store touch always is).
 
+        Incidents
+
+        - ``incidents`` : dict or list of dicts, default none — planted incidents (module
+          docstring, step 10), each ``{"touchpoint": "payment_error", "stage": "Do",
+          "segments": None, "start": "2024-03-03", "end": "2024-03-24", "p_error": 0.6,
+          "advance_multiplier": 0.2}``: ``touchpoint`` a new name (not an ordinary
+          touchpoint); ``segments`` None (every segment), a name or a list; ``start``/``end``
+          dates or timestamps (naive = UTC, end exclusive) overlapping the data window;
+          ``p_error`` and ``advance_multiplier`` in [0, 1]. Incidents may not overlap (same
+          stage, a shared segment and overlapping windows). The truth is ``truth.incidents``.
+
     Returns
     -------
     events : DataFrame
@@ -1248,61 +1765,49 @@ def generate(n_persons: int = 5000, seed: int = 0, **options: Any) -> tuple[pd.D
                    rng_pop.random(n_persons), len(rw))
     sim = _simulate(prm, opts, seg, rng_sim, days)
 
-    # ---- rows: touches, surveys, purchases --------------------------------------------------
-    tv = sim.t_visit
-    fbv = np.flatnonzero(sim.v_fb)
-    cvv = np.flatnonzero(sim.v_dest == _CONV)
-    n_t, n_f, n_c = len(tv), len(fbv), len(cvv)
-    visit = np.concatenate([tv, fbv, cvv])
-    kind = np.concatenate([np.zeros(n_t, np.int8), np.ones(n_f, np.int8), np.full(n_c, 2, np.int8)])
-    time = np.concatenate([sim.v_t[tv] + sim.t_off, sim.v_t[fbv] + sim.v_fboff[fbv], sim.v_t[cvv] + sim.v_d[cvv]])
-    store_bit = 1 << _CH["store"]
-    conv_ch = np.where(sim.v_mask[cvv] & store_bit, _CH["store"], _CH["direct"])
-    ch = np.concatenate([sim.t_ch, np.full(n_f, _CH["email"], np.int8), conv_ch.astype(np.int8)])
-    del tv, fbv, cvv, conv_ch
-    if opts["censor"]:
-        keep = time < days
-        visit, kind, time, ch = visit[keep], kind[keep], time[keep], ch[keep]
-        del keep
-    ts = np.floor(time * _US_PER_DAY).astype(np.int64)
-    del time
-    person = sim.v_person[visit]
-    n_rows = len(visit)
-
-    # ---- ordering: final (timestamp, person, sequence) and per person (person, timestamp) -------
-    order = _time_order(ts, person)
-    pkey = person[order].astype(np.int32) if n_persons < 2**31 else person[order]
-    op = order[np.argsort(pkey, kind="stable")]
-    del pkey
-    to_final = np.empty(n_rows, np.int64)  # position in person order of every final row
-    to_final[op] = np.arange(n_rows)
-    to_final = to_final[order]
-    # everything from here on lives in person order; the events take it through ``to_final``
-    visit, kind, ch, ts, person = visit[op], kind[op], ch[op], ts[op], person[op]
-    del op, order
-    stage = sim.v_stage[visit]
-    pseg = seg[person]
-
+    # ---- rows: touches, surveys, purchases (person order) ------------------------------------
+    censor = bool(opts["censor"])
+    incs = _resolve_incidents(opts["incidents"], segs, start, end)
+    rows = _rows(sim, days, censor, keys=bool(incs))
+    stage = sim.v_stage[rows.visit]
+    pseg = seg[rows.person]
     # per-row draws (deterministic: person order is a function of the simulation)
-    sent = np.full(n_rows, np.nan)
-    fbr = kind == 1
-    sent[fbr] = np.clip(
-        rng_ev.normal(prm.sent_mu[pseg[fbr], stage[fbr]], float(opts["sentiment_sd"])), -1.0, 1.0
-    )
-    rev = np.full(n_rows, np.nan)
+    sent, rev, camp = _row_draws(stage, pseg, rows.kind, rows.ch, prm, opts, rng_ev)
+    ids = _identities(rows.person, rows.ch, rows.kind, n_persons, opts, rng_id)
+    planted = None
+    if incs:
+        # The incident-free world above is the common random numbers' reference: rows that
+        # exist in both worlds keep its draws; rows that are new (error events, and what
+        # follows a visit the error turned into a drop-off) draw from separate streams.
+        rng_inc, rng_inc_ev, rng_inc_id = (np.random.default_rng(s) for s in ss.spawn(3))
+        sim0, rows0 = sim, rows
+        sim, planted = _plant_incidents(prm, opts, seg, sim0, incs, p_marg, rng_inc, days)
+        rows = _rows(sim, days, censor, err=planted.err, keys=True,
+                     ref_sizes=(len(sim0.t_visit), len(sim0.v_t)))
+        lookup = np.full(len(sim0.t_visit) + 2 * len(sim0.v_t), -1, np.int64)
+        lookup[rows0.key] = np.arange(len(rows0.key))
+        pos = np.full(len(rows.key), -1, np.int64)
+        known = rows.key >= 0
+        pos[known] = lookup[rows.key[known]]
+        if not (pos[known] >= 0).all():  # pragma: no cover - an invariant of the process
+            raise AssertionError("a row of the incident-free world was lost; please report this")
+        new = ~known
+        del rows0, lookup, known, sim0
+        stage = sim.v_stage[rows.visit]
+        pseg = seg[rows.person]
+        d_new = _row_draws(stage[new], pseg[new], rows.kind[new], rows.ch[new], prm, opts, rng_inc_ev)
+        kind_id = np.where(rows.kind == 3, 0, rows.kind)[new]  # an error event is an online touch
+        ids_new = _identities(rows.person[new], rows.ch[new], kind_id, n_persons, opts, rng_inc_id, attrs=ids)
+        sent, rev, camp = (_merge_rows(a, pos, new, b) for a, b in zip((sent, rev, camp), d_new, strict=True))
+        for key in ("dev", "user", "email", "crm", "loy"):
+            ids_new[key] = _merge_rows(ids[key], pos, new, ids_new[key])
+        ids = ids_new
+        del pos, new, d_new, ids_new, kind_id
+    visit, kind, ch, ts, person, to_final = rows.visit, rows.kind, rows.ch, rows.ts, rows.person, rows.to_final
+    row_inc = rows.inc
+    n_rows = len(visit)
     cvr = kind == 2
-    rev[cvr] = np.round(np.exp(rng_ev.normal(prm.rev_mu[pseg[cvr]], prm.rev_sigma)), 2)
-    camp_lists = [_CAMPAIGNS.get(c, ()) for c in CHANNELS]
-    camp_names = [name for lst in camp_lists for name in lst]
-    camp_off = np.cumsum([0] + [len(x) for x in camp_lists])[:-1]
-    camp_n = np.array([len(x) for x in camp_lists])[ch]
-    camp = np.where(
-        (kind == 0) & (camp_n > 0),
-        camp_off[ch] + np.minimum((rng_ev.random(n_rows) * camp_n).astype(np.int64), np.maximum(camp_n - 1, 0)),
-        -1,
-    )
-    del camp_n
-    ids = _identities(person, ch, kind, n_persons, opts, rng_id)
+    del rows
 
     # ---- events frame -----------------------------------------------------------------------
     w = _digits(n_persons)
@@ -1321,7 +1826,7 @@ def generate(n_persons: int = 5000, seed: int = 0, **options: Any) -> tuple[pd.D
     stage_names = pa.array(list(STAGES), pa.large_string())
     seg_names = pa.array(segs)
     tp_names = sorted({tp for m in TOUCHPOINTS.values() for tp in m.values()}
-                      | {FEEDBACK_TOUCHPOINT, CONVERSION_TOUCHPOINT})
+                      | {FEEDBACK_TOUCHPOINT, CONVERSION_TOUCHPOINT} | {i.touchpoint for i in incs})
     tp_index = {tp: i for i, tp in enumerate(tp_names)}
     tp_table = np.full((_N_ST, _N_CH), -1, np.int64)
     for s, m in TOUCHPOINTS.items():
@@ -1329,6 +1834,9 @@ def generate(n_persons: int = 5000, seed: int = 0, **options: Any) -> tuple[pd.D
             tp_table[_ST[s], _CH[c]] = tp_index[tpn]
     tp = np.where(kind == 0, tp_table[stage, ch],
                   np.where(kind == 1, tp_index[FEEDBACK_TOUCHPOINT], tp_index[CONVERSION_TOUCHPOINT]))
+    if incs:
+        inc_tp = np.array([tp_index[i.touchpoint] for i in incs], np.int64)
+        tp = np.where(kind == 3, inc_tp[np.maximum(row_inc, 0)], tp)
     online = np.array([c in ONLINE_CHANNELS for c in CHANNELS])[ch]
     f = to_final
     start_us = start.value // 1000
@@ -1345,7 +1853,7 @@ def generate(n_persons: int = 5000, seed: int = 0, **options: Any) -> tuple[pd.D
         "channel": _take(pa.array(list(CHANNELS)), ch[f], "channel"),
         "touchpoint": _take(pa.array(tp_names), tp[f], "touchpoint"),
         "online": pd.Series(online[f], name="online"),
-        "campaign": _take(pa.array(camp_names), camp[f], "campaign"),
+        "campaign": _take(pa.array(_CAMP_NAMES), camp[f], "campaign"),
         "stage": _take(stage_names, stage[f], "stage"),
         "conversion": pd.Series(cvr[f], name="conversion"),
         "revenue": pd.Series(rev[f], name="revenue"),
@@ -1585,5 +2093,6 @@ def generate(n_persons: int = 5000, seed: int = 0, **options: Any) -> tuple[pd.D
         event_person=event_person,
         event_journey=event_journey,
         options=opts,
+        incidents=_incident_table(incs, sim, seg, segs, planted, days, censor),
     )
     return events, truth
