@@ -63,6 +63,29 @@ def test_touchpoint_steps_without_events_uses_the_channel(tiny):
         jr.touchpoint_steps(events=ev.iloc[:-2])
 
 
+def test_touchpoint_steps_on_synthetic_journeys(synth_small):
+    from dataclasses import replace
+
+    from analysis.identity import stitch_identities
+
+    events, truth = synth_small
+    ev = stitch_identities(events)
+    jr = build_journeys(ev, as_of=truth.end, inactivity_days=truth.inactivity_days)
+    s = jr.touchpoint_steps(by="segment", events=ev)
+    assert len(s) == jr.summary["events_used"]
+    j = jr.journeys.set_index(["person_id", "journey_index"])
+    per = s.groupby(["person_id", "journey_index"])
+    assert (per.size() == j["n_touchpoints"]).all()
+    assert (per["pos"].max() == j["n_touchpoints"]).all() and (per["pos"].min() == 1).all()
+    assert (per["segment"].first() == j["segment"]).all()
+    assert (per["conversion"].sum() == j["converted"].astype(int)).all()
+    assert (per["timestamp"].min() == j["start"]).all()
+    assert sorted(s["touchpoint"].unique()) == sorted(ev["touchpoint"].unique())
+    # the table from the engine alone (no data in memory) is the same
+    s2 = replace(jr, data=None).touchpoint_steps(by="segment", events=ev)
+    pd.testing.assert_frame_equal(s, s2, check_dtype=False)
+
+
 # ----------------------------------------------------------------------------- the funnel
 FUNNEL = ["home", "product", "cart", "checkout", "payment"]
 

@@ -657,15 +657,31 @@ class Journeys:
         self._check_by(by)
         ev = self.events
         first_pos = ev.pos.min().over(ibis.window(group_by=KEYS))
-        e = ev.select(*KEYS, "_row", "_us", "channel", "stage", "conversion",
+        # text columns are taken from the data in memory by row number (as Journeys._first
+        # does): converting millions of strings out of the engine and back costs more
+        in_memory = self.data is not None
+        e = ev.select(*KEYS, "_row", "_us", "conversion", *([] if in_memory else ["channel", "stage"]),
                       pos=(ev.pos - first_pos + 1).cast("int64"))
-        j = self._journeys_expr.select(*KEYS, "_start_us", "n_touchpoints", "converted", "outcome")
-        e = self._with_by(e.join(j, KEYS), by)
+        j = self._journeys_expr
+        j = j.select(*KEYS, "_start_us", "n_touchpoints", "converted",
+                     _outcome=j.outcome.cases(("converted", 0), ("dropoff", 1), else_=2).cast("int8"))
+        e = e.join(j, KEYS)
+        if not in_memory:
+            e = self._with_by(e, by)
         df = to_pandas(self.con, e.order_by([*KEYS, "pos"]))
+        rows = df["_row"].to_numpy("int64")
+        if in_memory:
+            def take(col: str, idx: np.ndarray) -> pd.Series:
+                return self.data[col].take(idx).reset_index(drop=True)
 
-        rows = df.pop("_row").to_numpy("int64")
-        channel = df.pop("channel")
-        touchpoint, source = None, "channel"
+            starts = np.where(df["pos"].to_numpy() == 1, np.arange(len(rows)), 0)
+            first_row = rows[np.maximum.accumulate(starts)] if len(rows) else rows
+            by_values = {b: take(b, first_row) for b in by}
+            channel, stage = take("channel", rows), take("stage", rows)
+        else:
+            by_values = {b: df[b] for b in by}
+            channel, stage = df["channel"], df["stage"]
+        touchpoint, source = channel, "channel"
         if events is not None and "touchpoint" in events.columns:
             kept = events.loc[events["person_id"].notna()] if events["person_id"].isna().any() else events
             same = len(kept) == self.summary.get("events_used", len(kept)) and (
@@ -678,20 +694,21 @@ class Journeys:
                     column="event_id",
                     fix="pass the same frame that was given to build_journeys (e.g. ctx.events)",
                 )
-            touchpoint, source = kept["touchpoint"].to_numpy(object)[rows], "touchpoint"
+            touchpoint, source = kept["touchpoint"].take(rows).reset_index(drop=True), "touchpoint"
+        outcome = np.array(["converted", "dropoff", "open"], dtype=object)[df["_outcome"].to_numpy("int64")]
         out = pd.DataFrame({
-            **{b: df[b].to_numpy() for b in by},
-            "person_id": df["person_id"].to_numpy("int64"),
-            "journey_index": df["journey_index"].to_numpy("int64"),
-            "pos": df["pos"].to_numpy("int64"),
-            "timestamp": _from_us(df["_us"]).array,
-            "touchpoint": touchpoint if touchpoint is not None else channel.to_numpy(object),
-            "stage": df["stage"].to_numpy(object),
-            "conversion": df["conversion"].to_numpy(bool),
-            "converted": df["converted"].to_numpy(bool),
-            "outcome": df["outcome"].astype(str).to_numpy(),
-            "journey_start": _from_us(df["_start_us"]).array,
-            "n_touchpoints": df["n_touchpoints"].to_numpy("int64"),
+            **by_values,
+            "person_id": df["person_id"].astype("int64"),
+            "journey_index": df["journey_index"].astype("int64"),
+            "pos": df["pos"].astype("int64"),
+            "timestamp": _from_us(df["_us"]),
+            "touchpoint": touchpoint,
+            "stage": stage,
+            "conversion": df["conversion"].astype(bool),
+            "converted": df["converted"].astype(bool),
+            "outcome": pd.Series(outcome, dtype=str),
+            "journey_start": _from_us(df["_start_us"]),
+            "n_touchpoints": df["n_touchpoints"].astype("int64"),
         })
         if source == "channel":
             log.info("touchpoint_steps: no touchpoint column given, the channel stands for it")
