@@ -248,3 +248,10 @@ def test_the_process_invariants_hold_with_incidents():
         base.test_kiosks_are_shared_by_many_persons,
     ):
         check(sample)
+
+
+def test_sample_incident_is_valid_and_visible():
+    ev, tr = synth.generate(3000, seed=0, incidents=[synth.SAMPLE_INCIDENT])
+    row = _all(tr)
+    assert 120 <= row["errors"] <= 220 and 35 <= row["conversions_lost"] <= 70
+    assert synth.SAMPLE_INCIDENT["p_error"] == 0.8  # the module constant is not mutated by generate
