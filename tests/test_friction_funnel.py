@@ -216,3 +216,19 @@ def test_pool_beta():
     # a row without data keeps a weak prior
     a, b = pool_beta([[0, 0, 0]], [[0, 0, 0]])
     assert np.isfinite(a).all() and (a > 0).all() and (b > 0).all()
+
+
+def test_touchpoint_funnel_any_row_order_missing_values_and_two_columns():
+    steps = checkout_steps(n=600, seed=4)
+    steps["platform"] = np.where(steps["person_id"] % 3 == 0, "ios", "android")
+    steps.loc[steps["person_id"] % 7 == 0, "segment"] = None
+    steps.loc[steps.index % 50 == 0, "touchpoint"] = None
+    f = touchpoint_funnel(steps, by=["segment", "platform"])
+    shuffled = touchpoint_funnel(steps.sample(frac=1, random_state=0), by=["segment", "platform"])
+    pd.testing.assert_frame_equal(f, shuffled)
+    assert f["segment"].isna().any() and "(no touchpoint)" in set(f["touchpoint"])
+    # every compared touchpoint × group is ranked, missing segments included
+    assert f.loc[f["compared"], "rank"].notna().all()
+    assert f["reach"].sum() == steps[~steps["conversion"]].assign(
+        touchpoint=steps["touchpoint"].fillna("(no touchpoint)")).drop_duplicates(
+        ["person_id", "touchpoint"]).shape[0]

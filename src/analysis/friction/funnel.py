@@ -33,6 +33,7 @@ from scipy import stats
 
 from analysis.schema import DataError
 
+MISSING_TOUCHPOINT = "(no touchpoint)"  # stands for a missing touchpoint value
 START_STEP = "(start)"  # compared_at of a touchpoint that happens before any step of the order
 STEP_COLUMNS = ["person_id", "journey_index", "pos", "touchpoint", "converted"]
 MIN_GROUPS_TO_POOL = 3  # fewer groups than this: no spread to estimate, a uniform prior
@@ -173,7 +174,8 @@ def _code(steps: pd.DataFrame, by: list[str], *, need_time: bool = False) -> _Co
     else:
         gcodes, groups = np.zeros(n_j, dtype=np.int64), pd.DataFrame(index=[0])
     keep = ~steps["conversion"].to_numpy(bool) if "conversion" in steps.columns else np.ones(len(steps), bool)
-    tp_codes, touchpoints = pd.factorize(steps["touchpoint"].to_numpy(object)[keep])
+    tp = steps["touchpoint"].to_numpy(object)[keep]
+    tp_codes, touchpoints = pd.factorize(np.where(pd.isna(tp), MISSING_TOUCHPOINT, tp))
     stage = steps["stage"].to_numpy(object)[keep] if "stage" in steps.columns else None
     return _Coded(
         touchpoints=[str(t) for t in touchpoints], tp=tp_codes.astype(np.int64),
@@ -185,14 +187,17 @@ def _code(steps: pd.DataFrame, by: list[str], *, need_time: bool = False) -> _Co
 
 
 def _factorize_rows(df: pd.DataFrame) -> tuple[np.ndarray, pd.DataFrame]:
-    """Group code of each row and the distinct groups (sorted), for one or several columns."""
-    if df.shape[1] == 1:
-        codes, uniques = pd.factorize(df.iloc[:, 0], sort=True)
-        return codes.astype(np.int64), pd.DataFrame({df.columns[0]: np.asarray(uniques, dtype=object)})
-    keys = df.astype(str).agg("\x1f".join, axis=1)
-    codes, uniques = pd.factorize(keys, sort=True)
-    groups = pd.DataFrame([u.split("\x1f") for u in uniques], columns=list(df.columns))
-    return codes.astype(np.int64), groups
+    """Group code of each row and the distinct groups (sorted; missing values are a group of
+    their own), for one or several columns."""
+    codes, uniques = zip(*(pd.factorize(df[c], sort=True, use_na_sentinel=False) for c in df.columns),
+                         strict=True)
+    dims = [max(len(u), 1) for u in uniques]
+    combined = np.ravel_multi_index(codes, dims) if len(df) else np.zeros(0, dtype=np.int64)
+    code, distinct = pd.factorize(combined, sort=True)
+    parts = np.unravel_index(np.asarray(distinct, dtype=np.int64), dims)
+    groups = pd.DataFrame({c: np.asarray(u, dtype=object)[i]
+                           for c, u, i in zip(df.columns, uniques, parts, strict=True)})
+    return code.astype(np.int64), groups
 
 
 def _journey_starts(jid: np.ndarray) -> np.ndarray:
@@ -434,7 +439,7 @@ def touchpoint_funnel(
     ranked = out["compared"].to_numpy()
     rank = pd.Series(np.nan, index=out.index)
     if by_cols:
-        rank[ranked] = out[ranked].groupby(by_cols, sort=False).cumcount() + 1
+        rank[ranked] = out[ranked].groupby(by_cols, sort=False, dropna=False).cumcount() + 1
     else:
         rank[ranked] = np.arange(1, ranked.sum() + 1)
     out["rank"] = rank.astype("Int64")
