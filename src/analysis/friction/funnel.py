@@ -85,9 +85,8 @@ def pool_beta(k: np.ndarray, n: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         s = (n * (p - m[:, None]) ** 2).sum(1)
         denom = big_n - (n**2).sum(1) / np.maximum(big_n, 1.0) - (g - 1)
         tau2 = (s - (g - 1) * m * (1 - m)) / denom
-        kappa = np.where(tau2 > 0, m * (1 - m) / tau2 - 1.0, np.inf)
-    typical = np.nanmedian(np.where(has, n, np.nan), axis=1) if (g > 0).all() else np.array(
-        [np.median(r[r > 0]) if (r > 0).any() else 0.0 for r in n])
+        kappa = np.where((tau2 > 0) & (denom > 0), m * (1 - m) / tau2 - 1.0, np.inf)
+    typical = np.array([np.median(r[r > 0]) if (r > 0).any() else 0.0 for r in n])
     cap = np.maximum(2.0, typical)
     kappa = np.clip(np.nan_to_num(kappa, nan=np.inf, posinf=np.inf), 2.0, cap)
     pool = g >= MIN_GROUPS_TO_POOL
