@@ -76,7 +76,7 @@ What it guards against
   than somewhere), the pooled finding is dropped and the segments' own findings stand.
 
 An incident touchpoint (an error event that only exists during the incident) is found by the same
-scan on its *frequency*: the share of journeys that reached its stage and had it, rising in a
+scan on its *frequency*: the share of visits to its stage during which it happened, rising in a
 window (``q_in > 2 q_out`` by default). Its step has no "before" rate, so the conversion is
 measured at its stage: journeys that reached the stage during the window against those outside
 it, and, during the window, with it against without it. Its window (the time it was there) is
@@ -173,11 +173,12 @@ class TimeIndex:
         scored for conversion), ``journeys`` (that reached it), ``depth`` (mean position in the
         journey, from 0, of the first touchpoint at it: deeper steps come later).
     n, n_mature, y : ndarray, shape (steps, groups + 1, bins)
-        Journeys that reached the step in the bin (all / at least ``H`` before ``as_of``) and of
-        the mature ones those that converted within ``H``; the last group is every segment.
+        Reaches of the step in the bin (stage entries, first touchpoint rows; all / at least
+        ``H`` before ``as_of``) and of the mature ones those whose journey converted within ``H``;
+        the last group is every segment.
     k : ndarray, shape (touchpoint steps, groups + 1, bins)
-        For the frequency of a touchpoint: of the journeys that reached its stage in the bin
-        (``n`` of the stage), those that had the touchpoint at or after reaching it.
+        For the frequency of a touchpoint: of the visits to its (most common) stage entered in
+        the bin (``n`` of the stage), those during which it happened.
     """
 
     grain: str
@@ -280,8 +281,10 @@ def time_index(
     levels : sequence of {"stage", "touchpoint"}
         Which steps to index: stages, touchpoints, or both (default).
 
-    A step is reached by a journey's first non-conversion row at that stage (or with that
-    touchpoint); the conversion row itself is the outcome, not a step.
+    A **stage** is reached at every entry into it (a visit: a run of the journey's staged rows at
+    that stage), indexed by the visit's first touchpoint — a journey that comes back to payment
+    during an outage met it then, not when it first got there. A **touchpoint** is reached at its
+    first row in the journey. The conversion row itself is the outcome, never a step.
     """
     by = _by_list(by)
     _check(steps, by)
@@ -341,13 +344,20 @@ def time_index(
         cnt = np.bincount(tp_code[has_st] * n_st + st_code[has_st], minlength=n_tp * n_st).reshape(n_tp, n_st)
         tp_stage = np.where(cnt.sum(1) > 0, cnt.argmax(1), -1)
 
-    # first reach of every (journey, stage) and (journey, touchpoint); last time of touchpoints
+    # stage entries (visits): a staged row starts one when the journey's previous staged row is
+    # at another stage (or there is none); the visit is indexed by its first touchpoint
     ok = st_code >= 0
-    sk = rows_j[ok] * max(n_st, 1) + st_code[ok]
-    fs = _first_rows(sk)
-    st_j, st_s, st_t, st_p = rows_j[ok][fs], st_code[ok][fs], rows_t[ok][fs], rows_pos[ok][fs]
-    stage_reach = np.full((n_j, max(n_st, 1)), -1, dtype=np.int64)
-    stage_reach[st_j, st_s] = st_t
+    sj, ss, stt, sp, sx = rows_j[ok], st_code[ok], rows_t[ok], rows_pos[ok], tp_code[ok]
+    entry = np.ones(len(sj), dtype=bool)
+    if len(sj) > 1:
+        entry[1:] = (sj[1:] != sj[:-1]) | (ss[1:] != ss[:-1])
+    run_id = np.cumsum(entry) - 1
+    st_j, st_s, st_t, st_p = sj[entry], ss[entry], stt[entry], sp[entry]
+    # touchpoints met during a visit to their own (most common) stage: distinct (visit, touchpoint)
+    own = (sx >= 0) & (tp_stage[np.maximum(sx, 0)] == ss)
+    first_own = _first_rows(run_id[own] * max(n_tp, 1) + sx[own])
+    f_run, f_x = run_id[own][first_own], sx[own][first_own]
+    del sj, ss, stt, sp, sx, entry, run_id, own, first_own
 
     ok = tp_code >= 0
     tk = rows_j[ok] * max(n_tp, 1) + tp_code[ok]
@@ -418,15 +428,10 @@ def time_index(
     mc = mature & conv_h
     y = cube(r_s[mc], r_g[mc], r_b[mc])
 
-    # frequency of touchpoints among journeys that reached their stage
+    # frequency of touchpoints among the visits to their stage
     if "touchpoint" in levels and "stage" in levels and n_st:
-        x_stage = tp_stage[tp_x]
-        valid = x_stage >= 0
-        rs = np.where(valid, stage_reach[tp_j, np.maximum(x_stage, 0)], -1)
-        valid &= (rs >= 0) & (tp_last >= rs)
-        kb = (rs[valid] - origin) // g_us
-        k = cube(tp_x[valid], jgroup[tp_j[valid]], kb, n_rows=n_tp)
-        tp_stage_step = np.where(tp_stage >= 0, tp_stage, -1)
+        k = cube(f_x, jgroup[st_j[f_run]], (st_t[f_run] - origin) // g_us, n_rows=n_tp)
+        tp_stage_step = tp_stage.copy()
     else:
         k = np.zeros((n_tp if "touchpoint" in levels else 0, n_groups + 1, n_bins), dtype=np.int64)
         tp_stage_step = np.full(k.shape[0], -1, dtype=np.int64)
@@ -637,7 +642,7 @@ def _as_index(steps_or_index, by, grain, horizon_days, as_of) -> TimeIndex:
 
 
 def _frequency_series(idx: TimeIndex, min_journeys: int):
-    """Rows (touchpoint × group): journeys with the touchpoint, journeys that reached its stage."""
+    """Rows (touchpoint × group): visits to its stage with the touchpoint, visits to its stage."""
     n_lab = len(idx.groups) + 1
     n_tp = idx.k.shape[0]
     f_stage = idx.tp_stage_step
@@ -975,28 +980,28 @@ def _summarise(idx: TimeIndex, f: _Finding, n_m, y_m, phi_rate, n_lab, draws, rn
     }
 
 
-def _touchpoint_profile(idx: TimeIndex, step: int, group: int, a: int, b: int):
-    """Per touchpoint: journeys that reached ``step`` (in ``group``) and had it at or after
-    reaching it, inside and outside bins ``[a, b)``; and the reach rows' journeys."""
-    R = idx._reach
-    n_groups = len(idx.groups)
-    sel = R["s"] == step
-    if group != n_groups:
-        sel &= idx._jgroup[R["j"]] == group
-    j = R["j"][sel]
-    inside = (R["b"][sel] >= a) & (R["b"][sel] < b)
-    n_j = len(idx._jgroup)
-    reach_t = np.full(n_j, -1, dtype=np.int64)
-    reach_t[j] = R["t"][sel]
-    state = np.zeros(n_j, dtype=np.int8)  # 0: not reached, 1: outside, 2: inside
-    state[j] = np.where(inside, 2, 1)
+def _after(idx: TimeIndex, rj: np.ndarray, rt: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Pairs (reach ``i``, touchpoint ``x``): the journey ``rj[i]`` has ``x`` at or after ``rt[i]``."""
     T = idx._tp
-    st = state[T["j"]]
-    ok = (st > 0) & (T["last"] >= reach_t[T["j"]])
-    n_x = len(idx.touchpoints)
-    k_in = np.bincount(T["x"][ok & (st == 2)], minlength=n_x)
-    k_out = np.bincount(T["x"][ok & (st == 1)], minlength=n_x)
-    return k_in, k_out, int(inside.sum()), int((~inside).sum()), sel, inside
+    lo = np.searchsorted(T["j"], rj, "left")
+    cnt = np.searchsorted(T["j"], rj, "right") - lo
+    rep = np.repeat(np.arange(len(rj)), cnt)
+    ti = lo[rep] + (np.arange(int(cnt.sum())) - np.repeat(np.cumsum(cnt) - cnt, cnt))
+    ok = T["last"][ti] >= rt[rep]
+    return rep[ok], T["x"][ti[ok]]
+
+
+def _touchpoint_profile(idx: TimeIndex, step: int, group: int, a: int, b: int):
+    """The reaches of ``step`` (in ``group``), which of them fall in bins ``[a, b)``, and the
+    pairs (reach, touchpoint at or after it)."""
+    R = idx._reach
+    sel = R["s"] == step
+    if group != len(idx.groups):
+        sel &= idx._jgroup[R["j"]] == group
+    sel = np.flatnonzero(sel)
+    inside = (R["b"][sel] >= a) & (R["b"][sel] < b)
+    rep, x = _after(idx, R["j"][sel], R["t"][sel])
+    return sel, inside, rep, x
 
 
 def _row(idx: TimeIndex, f: _Finding, n_lab: int, interval: float) -> dict[str, Any]:
@@ -1004,7 +1009,11 @@ def _row(idx: TimeIndex, f: _Finding, n_lab: int, interval: float) -> dict[str, 
     g_us = GRAIN_US[idx.grain]
     s = f.summary
     # over-represented touchpoints after reaching the step, inside vs outside the window
-    k_in, k_out, n_in, n_out, sel, inside = _touchpoint_profile(idx, f.step, f.group, f.a, f.b)
+    sel, inside, rep, xs = _touchpoint_profile(idx, f.step, f.group, f.a, f.b)
+    n_x = len(idx.touchpoints)
+    k_in = np.bincount(xs[inside[rep]], minlength=n_x)
+    k_out = np.bincount(xs[~inside[rep]], minlength=n_x)
+    n_in, n_out = int(inside.sum()), int((~inside).sum())
     over = []
     step_name = tab["step"].iat[f.step]
     for x in np.flatnonzero(k_in >= 5):
@@ -1018,22 +1027,16 @@ def _row(idx: TimeIndex, f: _Finding, n_lab: int, interval: float) -> dict[str, 
             over.append((name, float(lift)))
     over.sort(key=lambda t: -t[1])
     over = over[:5]
-    # with / without the incident touchpoint during the window (mature reaches only)
+    # with / without the incident touchpoint (at or after the reach) during the window
     r_with = r_without = np.nan
     n_with = 0
     if f.touchpoint is not None:
         R = idx._reach
-        js = R["j"][sel][inside]
-        mat = R["mature"][sel][inside]
-        conv = R["conv_h"][sel][inside]
-        T = idx._tp
-        has = np.zeros(len(idx._jgroup), dtype=bool)
-        reach_t = np.full(len(idx._jgroup), -1, dtype=np.int64)
-        reach_t[js] = R["t"][sel][inside]
-        m = (T["x"] == f.touchpoint) & (reach_t[T["j"]] >= 0) & (T["last"] >= reach_t[T["j"]])
-        has[T["j"][m]] = True
-        w = has[js] & mat
-        wo = ~has[js] & mat
+        has = np.zeros(len(sel), dtype=bool)
+        has[rep[xs == f.touchpoint]] = True
+        mat = R["mature"][sel] & inside
+        conv = R["conv_h"][sel]
+        w, wo = has & mat, ~has & mat
         within = float(tab["within"].iat[f.step]) or 1.0
         n_with = int(w.sum())
         if n_with:
