@@ -231,8 +231,8 @@ def test_sample_data_reports(tmp_path):
         n = re.search(r"^SAMPLE_PERSONS\s*\??=\s*(\d+)", makefile, flags=re.M).group(1)
         seed = re.search(r"^SEED\s*\??=\s*(\d+)", makefile, flags=re.M).group(1)
         events = tmp_path / "sample" / "events.csv"
-        subprocess.run([sys.executable, "-m", "analysis", "synth", "--n-persons", n, "--seed", seed, "--out",
-                        str(events)], cwd=ROOT, check=True, capture_output=True)
+        subprocess.run([sys.executable, "-m", "analysis", "synth", "--n-persons", n, "--seed", seed,
+                        "--sample-incident", "--out", str(events)], cwd=ROOT, check=True, capture_output=True)
     segments_file = config.REPORTS_DIR / "segments.yml"
     run = report(tmp_path, events, segments_file)
     segs = [s["name"] for s in yaml.safe_load(segments_file.read_text())["segments"] if s["name"] != "all"]

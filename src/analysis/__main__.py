@@ -25,7 +25,8 @@ def _synth(args) -> int:
     from analysis import synth
 
     out = Path(args.out)
-    options = {"incidents": args.incident} if args.incident else {}
+    planted = list(args.incident or []) + ([synth.SAMPLE_INCIDENT] if args.sample_incident else [])
+    options = {"incidents": planted} if planted else {}
     try:
         events, truth = synth.generate(n_persons=args.n_persons, seed=args.seed, **options)
     except ValueError as exc:
@@ -235,6 +236,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="plant an incident (repeatable): an error touchpoint in a stage, for some segments "
                         f"(null: all) and a UTC window [start, end), e.g. '{_INCIDENT_EXAMPLE}'; "
                         "its truth is in synth.generate(...)[1].incidents")
+    s.add_argument("--sample-incident", action="store_true",
+                   help="plant synth.SAMPLE_INCIDENT (a payment error at Do, every segment, three weeks of "
+                        "March 2024), as `make data` does for the sample data")
     s.set_defaults(func=_synth)
 
     r = sub.add_parser("report", help="run the report notebooks for every segment")

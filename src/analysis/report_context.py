@@ -234,9 +234,10 @@ class ReportContext:
 
     def note_fit(self, what: str, model: Any) -> str | None:
         """The box to show for a model fit (:func:`fit_box`), noting a fallback for the index."""
-        if getattr(model, "fallback", None):
-            self.attention.append(f"{what}: shown with a fallback model; the Bayesian fit failed its "
-                                  f"convergence checks ({model.failed_checks})")
+        if getattr(model, "fallback", None):  # the checks' figures are in the report's box
+            tries = " twice" if "second" in (model.fit_note or "") else ""
+            self.attention.append(f"{what}: shown with a fallback model (the Bayesian fit failed its "
+                                  f"convergence checks{tries})")
         return fit_box(what, model)
 
 

@@ -46,7 +46,8 @@ if TYPE_CHECKING:  # pandas is imported where it is used: the runner starts its 
 _logger = logging.getLogger(__name__)
 
 SEGMENT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
-MAIN_NOTEBOOKS = ("01_journey_overview.ipynb", "02_stage_transitions.ipynb", "03_attribution.ipynb")
+MAIN_NOTEBOOKS = ("01_journey_overview.ipynb", "02_stage_transitions.ipynb", "03_attribution.ipynb",
+                  "05_friction_over_time.ipynb")
 
 
 @dataclass(frozen=True)
@@ -947,7 +948,7 @@ def run_reports(
     segments : list of Segment
         Ignored with ``resume``.
     notebooks : list of paths, optional
-        Default: the three main notebooks of ``notebooks/``.
+        Default: ``MAIN_NOTEBOOKS`` of ``notebooks/`` (01, 02, 03 and 05).
     reports_dir : path, default ``reports/``
     parameters : dict, optional
         Extra papermill parameters for every run (e.g. ``seed``).
@@ -1175,7 +1176,11 @@ def _headline_cells(h: dict[str, Any]) -> list[str]:
     rate = _rate_channel_cell(h)
     if rate:  # notebook 04's channel with the highest conversion rate, under the attribution's
         top = rate if top == "–" else f"{top}<br>{rate}"
-    return [journeys, conv, friction, top]
+    if h.get("top_incident"):  # notebook 05: the segment's top incident, in words
+        incident = escape(h["top_incident"])
+    else:
+        incident = "–" + (f" <span class=small>{escape(h['incident_note'])}</span>" if h.get("incident_note") else "")
+    return [journeys, conv, friction, top, incident]
 
 
 def _rate_channel_cell(h: dict[str, Any]) -> str:
@@ -1199,7 +1204,8 @@ _KNOWN = {"journeys", "conversion_rate", "conversion_lower", "conversion_upper",
           "top_channel_upper", "top_channel_note", "attention", "highest_rate_channel",
           "highest_rate_channel_candidate", "highest_rate_channel_note", "highest_rate_channel_rate",
           "highest_rate_channel_lower", "highest_rate_channel_upper", "highest_rate_channel_journeys",
-          "highest_rate_channel_p_best"}
+          "highest_rate_channel_p_best", "top_incident", "incident_note", "incident_lost", "incident_lost_low",
+          "incident_lost_high"}
 
 _CSS = """body{font-family:system-ui,sans-serif;margin:2em;max-width:80em;color:#222}
 table{border-collapse:collapse;margin:.5em 0 1.5em}td,th{border:1px solid #ccc;padding:.3em .6em;
@@ -1235,7 +1241,7 @@ def render_index(manifest: dict[str, Any]) -> str:
             cells[-1] += f"<div class=small>{other}</div>"
         rows.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
     seg_table = ("<table><tr><th>segment</th><th>status</th><th>journeys</th><th>conversion rate</th>"
-                 "<th>worst friction point</th><th>top channel</th><th>reports</th></tr>" + "".join(rows) + "</table>")
+                 "<th>worst friction point</th><th>top channel</th><th>top incident</th><th>reports</th></tr>" + "".join(rows) + "</table>")
 
     def kv(d: dict[str, Any]) -> str:
         return "<table>" + "".join(f"<tr><th>{escape(k)}</th><td><code>{escape(json.dumps(v, default=str) if isinstance(v, (dict, list)) else v)}</code></td></tr>"
@@ -1265,8 +1271,9 @@ def render_index(manifest: dict[str, Any]) -> str:
 Conversion rate: posterior mean with its interval; worst friction point: the stage whose drop-off,
 cut by the notebook's <code>friction_reduction</code>, would raise conversion most, named only when it
 is the worst stage in at least 90% of the posterior draws; top channel: named only when the model
-converged and its 90% interval excludes zero (Markov: lies above the runner-up's). A "–" says
-nothing stands out, and why.</p>
+converged and its 90% interval excludes zero (Markov: lies above the runner-up's); top incident: a
+window in which conversion after a step fell, at posterior probability 0.9 or more, with the
+conversions lost (90% interval). A "–" says nothing stands out, and why.</p>
 <h2>Segments</h2>
 {seg_table}
 <h2>Run</h2>

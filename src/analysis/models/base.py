@@ -663,6 +663,9 @@ class BayesianModel:
         lines = self._failed_checks(diag)
         if not lines:
             return
+        if cfg["on_fail"] == "fallback" and self.fallback_name is not None:
+            self._use_fallback(lines, diag)
+            return
         if self.fit_note:  # smaller steps did not do it: the model is too rich for the data
             lines += f" ({self.fit_note})"
             fixes = ("more data, or a simpler model (fewer segments, e.g. group=None; merged "
@@ -674,9 +677,6 @@ class BayesianModel:
             f"{self._model_type}: the sampler did not converge: {lines}. Do not use these results. "
             f"Fixes: {fixes}; model.check() shows the table."
         )
-        if cfg["on_fail"] == "fallback" and self.fallback_name is not None:
-            self._use_fallback(lines, diag)
-            return
         if cfg["on_fail"] in ("raise", "fallback"):
             raise ConvergenceError(msg, diag)
         log.warning(msg)
