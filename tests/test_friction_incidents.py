@@ -31,10 +31,11 @@ T0 = pd.Timestamp("2024-01-01", tz="UTC")
 PLATFORMS = ("web", "ios", "android")
 
 
-def shop_steps(n=6000, days=120, seed=0, incident=None, p_cart=0.6, p_pay=0.7, p_buy=0.6):
+def shop_steps(n=6000, days=120, seed=0, incident=None, p_cart=0.6, p_pay=0.7, p_buy=0.6, chat=False):
     """A step table and the number of purchases the incident took (0 without one).
 
     ``incident``: dict(start=day, end=day, platforms=None or [names], p_error=..., buy_multiplier=...).
+    ``chat``: a ``support_chat`` after payment (5% of payers, 40% of those who met the error).
     """
     rng = np.random.default_rng(seed)
     start = rng.uniform(0, days, n)
@@ -57,7 +58,10 @@ def shop_steps(n=6000, days=120, seed=0, incident=None, p_cart=0.6, p_pay=0.7, p
         buy = np.where(err, buy_err, buy)
     t_err = t_pay + rng.exponential(0.01, n)
     t_buy = np.where(err, t_err, t_pay) + rng.exponential(0.2, n)
+    chats = chat & pay & (rng.random(n) < np.where(err, 0.4, 0.05))
+    t_chat = np.where(err, t_err, t_pay) + 0.001
     parts = [
+        (chats, t_chat, "support_chat", "Do", False),
         (np.ones(n, bool), start, "landing", "Think", False),
         (cart, t_cart, "cart", "Do", False),
         (pay, t_pay, "payment", "Do", False),
@@ -93,7 +97,7 @@ def test_time_grain_rule():
     assert time_grain(2 * 365) == "W"
 
 
-def test_time_index_counts_first_reach_per_bin():
+def test_time_index_counts_reaches_per_bin():
     steps, _ = shop_steps(n=500, days=20, seed=1)
     idx = time_index(steps, by="platform", grain="D")
     assert idx.grain == "D" and idx.groups == ["android", "ios", "web"]
@@ -110,6 +114,31 @@ def test_time_index_counts_first_reach_per_bin():
     assert st.loc[("touchpoint", "payment"), "stage"] == "Do"
     # segments add up to the pooled counts
     assert (idx.n[:, :-1].sum(1) == idx.n[:, -1]).all()
+
+
+def test_row_order_does_not_matter():
+    steps, _ = shop_steps(n=800, days=30, seed=6, incident=dict(start=10, end=20, platforms=None, p_error=0.5,
+                                                                 buy_multiplier=0.2))
+    a = time_index(steps, by="platform")
+    b = time_index(steps.sample(frac=1, random_state=1), by="platform")
+    for cube in ("n", "n_mature", "y", "k"):
+        assert (getattr(a, cube) == getattr(b, cube)).all(), cube
+    pd.testing.assert_frame_equal(a.steps, b.steps)
+
+
+def test_a_stage_is_reached_at_every_visit():
+    """A journey that leaves payment and comes back is at the Do stage twice (two visits)."""
+    rows = [("Think", "landing"), ("Do", "payment"), ("Think", "landing"), ("Do", "payment")]
+    steps = pd.DataFrame({
+        "person_id": 1, "journey_index": 0, "pos": [1, 2, 3, 4],
+        "timestamp": [T0 + pd.Timedelta(days=d) for d in (0, 1, 5, 9)],
+        "stage": [r[0] for r in rows], "touchpoint": [r[1] for r in rows], "conversion": False,
+    })
+    idx = time_index(steps, grain="D")
+    do = int(np.flatnonzero((idx.steps.step == "Do").to_numpy())[0])
+    pay = int(np.flatnonzero((idx.steps.step == "payment").to_numpy())[0])
+    assert list(np.flatnonzero(idx.n[do, -1])) == [1, 9]
+    assert list(np.flatnonzero(idx.n[pay, -1])) == [1], "a touchpoint: its first row"
 
 
 def test_weekly_bins_start_on_monday():
@@ -153,6 +182,19 @@ def test_a_window_in_every_platform_is_found():
     assert top["over_represented"][0][0] == "payment_error" and math.isinf(top["over_represented"][0][1])
     assert top["probability"] >= 0.9
     assert len(found) == 1, found[["step", "segment", "start", "end"]]
+
+
+def test_the_touchpoint_absent_before_names_the_incident():
+    """Support chats rise during the incident too (×8), but they exist outside it: the error
+    event, absent outside the window, names it; the chats are listed as over-represented."""
+    inc = dict(start=40, end=61, platforms=None, p_error=0.6, buy_multiplier=0.1)
+    steps, _ = shop_steps(seed=3, incident=inc, chat=True)
+    found = incidents(steps, by="platform")
+    assert len(found) == 1
+    top = found.iloc[0]
+    assert top["touchpoint"] == "payment_error"
+    names = [name for name, _ in top["over_represented"]]
+    assert names[0] == "payment_error" and "support_chat" in names
 
 
 def test_a_window_in_one_platform_is_named_with_it():

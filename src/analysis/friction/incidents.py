@@ -225,8 +225,9 @@ def _check(steps: pd.DataFrame, by: list[str]) -> None:
         )
 
 
-def _journey_codes(steps: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-    """Row order (person, journey, pos) and the journey code of every row in that order."""
+def _journey_codes(steps: pd.DataFrame) -> tuple[np.ndarray | None, np.ndarray]:
+    """Row order (person, journey, pos) — ``None`` when the rows already are in it, as
+    ``touchpoint_steps`` gives them — and the journey code of every row in that order."""
     p = steps["person_id"].to_numpy()
     if not np.issubdtype(p.dtype, np.number):
         p = pd.factorize(steps["person_id"])[0]
@@ -234,22 +235,45 @@ def _journey_codes(steps: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     j = steps["journey_index"].to_numpy(dtype=np.int64)
     q = steps["pos"].to_numpy(dtype=np.int64)
     n = len(p)
+    order = None
     if n > 1:
-        dp, dj, dq = np.diff(p), np.diff(j), np.diff(q)
-        ordered = bool(((dp > 0) | ((dp == 0) & ((dj > 0) | ((dj == 0) & (dq >= 0))))).all())
+        dp, dj, dq = p[1:] - p[:-1], j[1:] - j[:-1], q[1:] - q[:-1]
+        same_p = dp == 0
+        same_j = same_p & (dj == 0)
+        ordered = bool((dp >= 0).all()) and bool((dj[same_p] >= 0).all()) and bool((dq[same_j] >= 0).all())
+        if not ordered:
+            order = np.lexsort((q, j, p))
+            p, j = p[order], j[order]
+            same_j = (p[1:] == p[:-1]) & (j[1:] == j[:-1])
+        new = np.empty(n, dtype=bool)
+        new[0] = True
+        np.logical_not(same_j, out=new[1:])
     else:
-        ordered = True
-    order = np.arange(n) if ordered else np.lexsort((q, j, p))
-    ps, js = p[order], j[order]
-    new = np.ones(n, dtype=bool)
-    if n > 1:
-        new[1:] = (ps[1:] != ps[:-1]) | (js[1:] != js[:-1])
+        new = np.ones(n, dtype=bool)
     return order, np.cumsum(new) - 1
+
+
+def _take(a: np.ndarray, order: np.ndarray | None) -> np.ndarray:
+    return a if order is None else a[order]
 
 
 def _first_rows(key: np.ndarray) -> np.ndarray:
     """Positions of the first occurrence of every key value (rows in journey order)."""
     return np.flatnonzero(~pd.Series(key).duplicated().to_numpy())
+
+
+def _codes(values: pd.Series, take: np.ndarray) -> tuple[np.ndarray, list[str]]:
+    """Integer codes (``-1``: missing) of ``values[take]`` and the names, sorted, of the values
+    that occur there."""
+    code, uniq = pd.factorize(values)
+    code = np.asarray(code, dtype=np.int64)[take]
+    names = np.array([str(u) for u in uniq], dtype=object)
+    present = np.bincount(code[code >= 0], minlength=len(names)) > 0
+    kept = np.flatnonzero(present)
+    kept = kept[np.argsort(names[kept], kind="stable")]
+    remap = np.full(len(names) + 1, -1, dtype=np.int64)
+    remap[kept] = np.arange(len(kept))
+    return remap[code], [str(x) for x in names[kept]]
 
 
 def time_index(
@@ -297,8 +321,8 @@ def time_index(
         raise DataError("the step table is empty", fix="build journeys from events first")
 
     order, jid = _journey_codes(steps)
-    t = _us(steps["timestamp"])[order]
-    conv = steps["conversion"].to_numpy(dtype=bool)[order]
+    t = _take(_us(steps["timestamp"]), order)
+    conv = _take(steps["conversion"].to_numpy(dtype=bool), order)
     n_j = int(jid[-1]) + 1
     t_min, t_max = int(t.min()), int(t.max())
     end_us = t_max if as_of is None else int(_us([as_of])[0])
@@ -311,7 +335,8 @@ def time_index(
     # journey -> segment
     jfirst = np.flatnonzero(np.r_[True, jid[1:] != jid[:-1]])
     if by:
-        vals = steps[by].iloc[order[jfirst]].astype(object).where(steps[by].iloc[order[jfirst]].notna(), MISSING)
+        first_rows = steps[by].iloc[_take(np.arange(len(steps)), order)[jfirst]]
+        vals = first_rows.astype(object).where(first_rows.notna(), MISSING)
         labels = vals.astype(str).agg(" / ".join, axis=1) if len(by) > 1 else vals[by[0]].astype(str)
         jgroup, uniq = pd.factorize(labels, sort=True)
         groups = [str(u) for u in uniq]
@@ -330,11 +355,12 @@ def time_index(
     keep = ~conv
     rows_j, rows_t = jid[keep], t[keep]
     rows_pos = (np.arange(len(jid)) - np.searchsorted(jid, jid))[keep]  # 0-based within the journey
-    stage_vals = steps["stage"].to_numpy(dtype=object)[order][keep]
-    tp_vals = steps["touchpoint"].to_numpy(dtype=object)[order][keep]
-    st_code, st_names = pd.factorize(stage_vals, sort=True)
-    tp_code, tp_names = pd.factorize(tp_vals, sort=True)
-    st_names, tp_names = [str(s) for s in st_names], [str(s) for s in tp_names]
+    # codes of the text columns, factorized as they come (categorical, arrow or object), then
+    # put in journey order; names of the conversion rows' values are dropped
+    take = np.flatnonzero(keep) if order is None else order[keep]
+    st_code, st_names = _codes(steps["stage"], take)
+    tp_code, tp_names = _codes(steps["touchpoint"], take)
+    del take
     n_st, n_tp = len(st_names), len(tp_names)
 
     # modal stage of each touchpoint
@@ -355,19 +381,30 @@ def time_index(
     st_j, st_s, st_t, st_p = sj[entry], ss[entry], stt[entry], sp[entry]
     # touchpoints met during a visit to their own (most common) stage: distinct (visit, touchpoint)
     own = (sx >= 0) & (tp_stage[np.maximum(sx, 0)] == ss)
-    first_own = _first_rows(run_id[own] * max(n_tp, 1) + sx[own])
-    f_run, f_x = run_id[own][first_own], sx[own][first_own]
-    del sj, ss, stt, sp, sx, entry, run_id, own, first_own
+    key = run_id[own] * max(n_tp, 1) + sx[own]
+    n_keys = (int(run_id[-1]) + 1 if len(run_id) else 0) * max(n_tp, 1)
+    if n_keys <= 50_000_000:  # a bitmap of (visit, touchpoint) pairs: no hashing
+        seen = np.zeros(n_keys, dtype=bool)
+        seen[key] = True
+        key = np.flatnonzero(seen)
+        del seen
+    else:
+        key = key[_first_rows(key)]
+    f_run, f_x = key // max(n_tp, 1), key % max(n_tp, 1)
+    del sj, ss, stt, sp, sx, entry, run_id, own, key
 
-    ok = tp_code >= 0
-    tk = rows_j[ok] * max(n_tp, 1) + tp_code[ok]
-    slot, _ = pd.factorize(tk)  # slots in order of first appearance
-    first_idx = np.flatnonzero(~pd.Series(tk).duplicated(keep="first").to_numpy())
-    last_idx = np.flatnonzero(~pd.Series(tk).duplicated(keep="last").to_numpy())
-    tp_j, tp_x, tp_t = rows_j[ok][first_idx], tp_code[ok][first_idx], rows_t[ok][first_idx]
-    tp_p = rows_pos[ok][first_idx]
-    tp_last = np.empty(len(first_idx), dtype=np.int64)
-    tp_last[slot[last_idx]] = rows_t[ok][last_idx]
+    # first and last row of every (journey, touchpoint): slots numbered in order of appearance,
+    # so the first rows come out in journey order
+    ok = np.flatnonzero(tp_code >= 0)
+    slot, _ = pd.factorize(rows_j[ok] * max(n_tp, 1) + tp_code[ok])
+    n_slots = int(slot.max()) + 1 if len(slot) else 0
+    first_idx = np.full(n_slots, len(ok), dtype=np.int64)
+    np.minimum.at(first_idx, slot, np.arange(len(ok)))
+    tp_last = np.full(n_slots, np.iinfo(np.int64).min, dtype=np.int64)
+    np.maximum.at(tp_last, slot, rows_t[ok])
+    first_idx = ok[first_idx]
+    tp_j, tp_x, tp_t, tp_p = rows_j[first_idx], tp_code[first_idx], rows_t[first_idx], rows_pos[first_idx]
+    del slot, ok, first_idx
 
     # steps: stages then touchpoints
     step_rows, parts = [], []
@@ -529,6 +566,7 @@ class _Finding:
     aw: np.ndarray | None = None
     bw: np.ndarray | None = None
     touchpoint: int | None = None  # touchpoint code (frequency findings)
+    lift: float = 0.0  # the touchpoint's share in the window over outside
     segment: str = ""
     every: bool = False
     also: list = field(default_factory=list)
@@ -804,7 +842,12 @@ def incidents(
                 aw, bw, w = _fixed_post(a, bb)
             else:
                 aw, bw, w = aw[keep], bw[keep], w[keep] / w[keep].sum()
-            findings.append(_Finding("stage", s, g, a, bb, p * p_drop, "frequency", w, aw, bw, touchpoint=x))
+            k_in, n_in = kk[r, a:b].sum(), nn[r, a:b].sum()
+            k_out, n_out = kk[r].sum() - k_in, nn[r].sum() - n_in
+            lift = math.inf if k_out == 0 else (k_in / max(n_in, 1)) / (k_out / max(n_out, 1))
+            nf = _Finding("stage", s, g, a, bb, p * p_drop, "frequency", w, aw, bw, touchpoint=x)
+            nf.lift = lift
+            findings.append(nf)
 
     if not findings:
         return _empty()
@@ -813,21 +856,28 @@ def incidents(
     for f in findings:
         _summarise(idx, f, n_m, y_m, phi_rate, n_lab, draws, rng, interval)
 
-    # ---- merge: a frequency finding into the rate finding of its stage
-    merged: list[_Finding] = []
+    # ---- merge: frequency findings into the rate finding of their stage. Of several touchpoints
+    # that rose at once (an error and the support chats that follow it), the one with the
+    # largest lift names the incident (an event absent outside the window first)
     rate_f = [f for f in findings if f.kind == "rate"]
-    for f in [f for f in findings if f.kind == "frequency"]:
-        same = [r for r in rate_f if r.step == f.step and r.group == f.group and _overlap(r.a, r.b, f.a, f.b)]
-        if same:
-            for r in same:
-                r.touchpoint = f.touchpoint
-                r.a, r.b = f.a, f.b  # the time the touchpoint was there
-                r.aw, r.bw, r.weights = f.aw, f.bw, f.weights
-                r.prob = max(r.prob, f.prob)
-                _summarise(idx, r, n_m, y_m, phi_rate, n_lab, draws, rng, interval)
-        else:
-            merged.append(f)
-    findings = rate_f + merged
+    freq_f = sorted((f for f in findings if f.kind == "frequency"), key=lambda f: (-f.lift, -f.prob))
+    claimed: list[_Finding] = []  # frequency findings that name an incident
+    alone: list[_Finding] = []  # … of those, the ones without a rate finding of their own
+    for f in freq_f:
+        if any(k.step == f.step and k.group == f.group and _overlap(k.a, k.b, f.a, f.b) for k in claimed):
+            continue  # a touchpoint with a larger lift already names this one
+        claimed.append(f)
+        same = [r for r in rate_f if r.step == f.step and r.group == f.group and _overlap(r.a, r.b, f.a, f.b)
+                and r.touchpoint is None]
+        for r in same:
+            r.touchpoint, r.lift = f.touchpoint, f.lift
+            r.a, r.b = f.a, f.b  # the time the touchpoint was there
+            r.aw, r.bw, r.weights = f.aw, f.bw, f.weights
+            r.prob = max(r.prob, f.prob)
+            _summarise(idx, r, n_m, y_m, phi_rate, n_lab, draws, rng, interval)
+        if not same:
+            alone.append(f)
+    findings = rate_f + alone
 
     # ---- every segment or some: pooled findings
     all_g = n_groups
@@ -892,7 +942,7 @@ def incidents(
         cands = every or cluster
         with_tp = [m for m in cands if m.touchpoint is not None]
         if with_tp:  # the incident touchpoint's own stage names it
-            rep = max(with_tp, key=lambda m: m.summary["lost"])
+            rep = max(with_tp, key=lambda m: (m.lift, m.summary["lost"]))
         else:  # the deepest step that holds the whole loss
             top = max(m.summary["lost"] for m in cands)
             whole = [m for m in cands if m.summary["lost_iv"][1] >= top]
