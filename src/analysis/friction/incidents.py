@@ -14,8 +14,9 @@ and a posterior probability. :func:`step_series` gives the rate per bin with the
 The model (and why)
 -------------------
 For one step and segment, bin ``t`` has ``n_t`` journeys that reached the step and ``y_t`` of
-them converted. An *epidemic-window* change-point model (Levin & Kline 1985; the Bayesian form of
-Fearnhead 2006's exact change-point recursions for one window):
+them converted. An *epidemic-window* change-point model (the "epidemic" alternative of Levin &
+Kline 1985: the rate leaves its baseline for a while and comes back), scored exactly with
+conjugate marginal likelihoods as in Fearnhead (2006):
 
 - **no incident** (``M0``): one rate ``q`` in every bin, ``q ~ Beta(1, 1)``;
 - **incident in ``[a, b)``** (``M_ab``): rate ``q_in`` in the window, ``q_out`` everywhere
@@ -31,7 +32,8 @@ longer than half of the series (an incident longer than that is the baseline); t
 over windows gives the window (its mode) and, with the rates drawn per sampled window, the
 intervals. The prior probability that a series has an incident is small: ``expected_incidents
 / number of series scanned`` (0.5 by default: a priori one incident in two reports, all steps ×
-segments together). Because ``E[BF] = 1`` under no incident, Markov's inequality bounds the
+segments together). Because ``E[BF] = 1`` under no incident (exactly for the conjugate Bayes
+factor; the one-sided factor is a normal approximation), Markov's inequality bounds the
 chance that a series with nothing in it reaches posterior probability ``prob`` by
 ``π0 (1 − prob) / ((1 − π0) prob)``; summed over the series, the expected number of false
 alarms per report is at most ``expected_incidents (1 − prob) / prob`` ≈ 0.056 at the defaults,
@@ -1208,7 +1210,8 @@ def detectable_drop(
     Returns a dict: ``level, step, segment`` ("all"), ``grain``, ``window_days``, ``rate`` (the
     step's conversion), ``journeys_in_window``, ``drop`` (relative, e.g. 0.3 for −30%; ``None``
     when not even a complete stop would be seen), ``rate_during``, ``conversions_lost`` (in the
-    window), ``prob`` and ``text`` (:func:`no_incident_text`).
+    window), ``start`` (the bin the probe window starts at), ``prob`` and ``text``
+    (:func:`no_incident_text`).
     """
     idx = _as_index(steps, by, grain, horizon_days, as_of)
     tab = idx.steps
@@ -1304,7 +1307,7 @@ def incident_headline(row: pd.Series | dict, *, conversions: str = "conversions"
     [100–140]". ``conversions`` names what is lost ("purchases", "sign-ups")."""
     r = row
     what = _step_words(r["level"], r["step"])
-    tp = r.get("touchpoint") if hasattr(r, "get") else None
+    tp = r.get("touchpoint")
     if tp is not None and not (isinstance(tp, float) and math.isnan(tp)):
         what += f" ({tp} events)"
     lo = max(float(r["conversions_lost_low"]), 0.0)
