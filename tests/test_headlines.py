@@ -307,3 +307,14 @@ def test_index_names_the_highest_rate_channel_only_with_its_figures_or_says_why_
                             "highest_rate_channel_note": "no channel stands out: web …"})[3]
     assert note.startswith("– ") and "no channel stands out" in note and "candidate" not in note
     assert _headline_cells({})[3] == "–"
+
+
+def test_index_shows_the_top_incident_or_what_the_scan_could_have_seen():
+    from analysis.reports import _headline_cells
+
+    found = _headline_cells({"top_incident": "Do stage (<i>payment_error</i> events), every segment: "
+                                             "conversion 51% → 29% from 3 Mar to 23 Mar 2024"})[4]
+    assert found.startswith("Do stage (&lt;i&gt;payment_error") and "<i>" not in found
+    none = _headline_cells({"incident_note": "No incident found: … could have shown a fall … −40%"})[4]
+    assert none.startswith("– <span class=small>No incident found")
+    assert _headline_cells({})[4] == "–"

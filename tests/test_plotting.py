@@ -339,3 +339,24 @@ def test_show_interactive_embeds_plotlyjs_once_and_loads_nothing_from_the_networ
         assert not re.search(r"<script[^>]*\bsrc=", html), "no script from a CDN (plotly.js, MathJax)"
         assert "Plotly.newPlot" in html
     assert EVIL not in shown[0] and "alert(1)" in shown[0]
+
+
+def test_friction_plots_rank_lost_conversions_and_shade_incident_bins():
+    funnel = pd.DataFrame({"touchpoint": ["payment_error", "chat", "wishlist"],
+                           "compared_at": ["payment", "cart", "product"], "lost": [80.0, 5.0, -3.0],
+                           "lost_low": [60.0, -2.0, -9.0], "lost_high": [95.0, 11.0, 2.0],
+                           "compared": [True, True, False]})
+    ax = plotting.plot_touchpoint_friction(funnel, n=5)
+    labels = [t.get_text() for t in ax.get_yticklabels()]
+    assert labels == ["chat  (at cart)", "payment_error  (at payment)"]  # not compared: left out; largest on top
+    reds = [p for p in ax.patches if p.get_facecolor()[:3] == pytest.approx((0.906, 0.435, 0.318), abs=0.01)]
+    assert len(reds) == 1  # only the loss whose interval excludes zero
+    bins = pd.date_range("2024-01-01", periods=6, freq="D", tz="UTC")
+    series = pd.DataFrame({"level": "stage", "step": "Do", "segment": "all", "bin": bins, "rate": 0.5,
+                           "baseline": 0.5, "band_low": 0.4, "band_high": 0.6, "mature": True,
+                           "incident": [False, False, True, True, False, False]})
+    other = series.assign(level="touchpoint", rate=0.9)  # a touchpoint of the same name
+    ax = plotting.plot_step_series(pd.concat([series, other]), step="Do", level="stage")
+    dots = [c for c in ax.collections if c.get_offsets().shape[0] in (2, 4)]
+    assert sorted(c.get_offsets().shape[0] for c in dots) == [2, 4]  # 2 incident bins, 4 others
+    assert all(abs(y - 0.5) < 1e-9 for c in dots for _, y in c.get_offsets())

@@ -629,15 +629,20 @@ def plot_touchpoint_friction(funnel: pd.DataFrame, *, n: int = 12, ax=None) -> p
     return ax
 
 
-def plot_step_series(series: pd.DataFrame, *, step: str, segment: str = "all", ax=None) -> plt.Axes:
+def plot_step_series(series: pd.DataFrame, *, step: str, segment: str = "all", level: str | None = None,
+                     ax=None) -> plt.Axes:
     """Conversion over time of the journeys that reached ``step`` (one segment): each bin's rate
     (dots), the baseline and its band (the range a bin of that size shows without an incident),
     incident bins shaded.
 
     ``series`` is :func:`analysis.friction.incidents.step_series` (``step, segment, bin, rate,
-    baseline, band_low, band_high, incident, mature``).
+    baseline, band_low, band_high, incident, mature``); ``level`` ("stage" or "touchpoint") tells a
+    stage from a touchpoint of the same name.
     """
-    s = series[(series["step"].astype(str) == str(step)) & (series["segment"].astype(str) == str(segment))]
+    keep = (series["step"].astype(str) == str(step)) & (series["segment"].astype(str) == str(segment))
+    if level is not None and "level" in series:
+        keep &= series["level"].astype(str) == str(level)
+    s = series[keep]
     s = s.sort_values("bin")
     ax = _ax(ax, figsize=(9, 3.6))
     if s.empty:

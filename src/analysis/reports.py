@@ -1205,7 +1205,7 @@ _KNOWN = {"journeys", "conversion_rate", "conversion_lower", "conversion_upper",
           "highest_rate_channel_candidate", "highest_rate_channel_note", "highest_rate_channel_rate",
           "highest_rate_channel_lower", "highest_rate_channel_upper", "highest_rate_channel_journeys",
           "highest_rate_channel_p_best", "top_incident", "incident_note", "incident_lost", "incident_lost_low",
-          "incident_lost_high"}
+          "incident_lost_high", "incident_detectable_drop", "incident_journeys_in_window"}
 
 _CSS = """body{font-family:system-ui,sans-serif;margin:2em;max-width:80em;color:#222}
 table{border-collapse:collapse;margin:.5em 0 1.5em}td,th{border:1px solid #ccc;padding:.3em .6em;
