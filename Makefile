@@ -76,6 +76,7 @@ bench: $(STAMP) system ## Benchmarks (bench/README.md); not tests
 	$(BIN)/python bench/transitions.py
 	$(BIN)/python bench/attribution.py
 	$(BIN)/python bench/reports.py
+	$(BIN)/python bench/friction.py
 
 lock: ## Re-resolve requirements.lock from pyproject.toml in a scratch venv
 	rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv
