@@ -567,3 +567,32 @@ def test_every_figure_cell_of_the_notebooks_describes_its_figure():
                 if len(cell.metadata.get("alt", "")) < 20:
                     missing.append((path.name, cell.get("id")))
     assert not missing, f"figure cells without metadata['alt'] (a sentence on what the figure shows): {missing}"
+
+
+@pytest.mark.parametrize("content, message", [
+    (None, "segments file not found"),
+    ("segments: [\n  - name: a\n", "not valid YAML (line"),
+    ("segments:\n  - name: a\n    filter: {channel: email\n", "not valid YAML"),
+    ("segments:\n  - name: ../../etc\n", "'../../etc' is not allowed"),
+    ("segments:\n  - name: '..\\..'\n", "is not allowed"),
+    ("segments:\n  - name: /etc/passwd\n", "'/etc/passwd' is not allowed"),
+    ("segments:\n  - name: \"evil\\n\"\n", "'evil\\n' is not allowed"),
+    ("segments:\n  - name: \"a\\nb\"\n", "is not allowed"),
+    ("segments:\n  - name: a\n    filter: [channel, email]\n", "`filter:` must be a mapping"),
+    ("segments:\n  - name: a\n  - name: a\n", "defined twice"),
+    (b"segments:\n  - name: caf\xe9\n", "not UTF-8"),
+])
+def test_a_bad_segments_file_is_a_clear_error_and_writes_nothing(tiny, tmp_path, capsys, content, message):
+    nb, data, out = tiny
+    seg_file = tmp_path / "segments.yml"
+    if isinstance(content, bytes):
+        seg_file.write_bytes(content)
+    elif content is not None:
+        seg_file.write_text(content)
+    code = main(["report", "--data", str(data), "--notebook", str(nb), "--out", str(out),
+                 "--segments", str(seg_file)])
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert "cannot read the segments file" in err and message in err and str(seg_file) in err
+    assert "Traceback" not in err
+    assert not out.exists() or not any(out.iterdir()), "nothing is written under the reports folder"

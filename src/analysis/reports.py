@@ -45,7 +45,7 @@ if TYPE_CHECKING:  # pandas is imported where it is used: the runner starts its 
 
 _logger = logging.getLogger(__name__)
 
-SEGMENT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+SEGMENT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")  # whole name (fullmatch: no trailing newline)
 MAIN_NOTEBOOKS = ("01_journey_overview.ipynb", "02_stage_transitions.ipynb", "03_attribution.ipynb",
                   "05_friction_over_time.ipynb")
 
@@ -66,7 +66,7 @@ class Segment:
 
 def check_segment_name(name: str) -> str:
     """Refuse names that are not a plain slug, so a segment can never write outside reports/."""
-    if not isinstance(name, str) or not SEGMENT_NAME.match(name):
+    if not isinstance(name, str) or not SEGMENT_NAME.fullmatch(name):
         raise ValueError(
             f"segment name {name!r} is not allowed: use 1-64 letters, digits, '_' or '-', "
             "starting with a letter or digit (it becomes a folder name under reports/)"
@@ -80,7 +80,7 @@ def load_segments(path: str | Path = config.SEGMENTS_FILE) -> list[Segment]:
     if not path.is_file():
         raise DataError("segments file not found", file=str(path),
                         fix="create it (see reports/segments.yml in the repository) or pass --segments")
-    raw = yaml.safe_load(path.read_text()) or {}
+    raw = _read_yaml(path) or {}
     if isinstance(raw, dict):
         unknown_top = set(raw) - set(RUN_FILE_KEYS)
         if unknown_top:
@@ -97,10 +97,14 @@ def load_segments(path: str | Path = config.SEGMENTS_FILE) -> list[Segment]:
             raise DataError(f"segment #{i} has no name", file=str(path), fix="write `- name: <slug>`")
         unknown = set(item) - {"name", "filter", "description"}
         if unknown:
-            raise DataError(f"segment {item['name']!r} has unknown keys {sorted(unknown)}",
+            raise DataError(f"segment {item['name']!r} has unknown keys {sorted(map(str, unknown))}",
                             file=str(path), fix="allowed keys: name, filter, description")
+        flt = item.get("filter") or {}
+        if not isinstance(flt, dict):
+            raise DataError(f"segment {item['name']!r}: `filter:` must be a mapping of column: value(s)",
+                            file=str(path), fix="filter: {channel: [email, search]}")
         try:
-            seg = Segment(name=str(item["name"]), filter=dict(item.get("filter") or {}))
+            seg = Segment(name=str(item["name"]), filter={str(k): v for k, v in flt.items()})
         except ValueError as exc:
             raise DataError(str(exc), file=str(path)) from None
         if seg.name in seen:
@@ -112,6 +116,28 @@ def load_segments(path: str | Path = config.SEGMENTS_FILE) -> list[Segment]:
     return segs
 
 
+def _read_yaml(path: Path) -> Any:
+    """The YAML document in ``path``; a file that cannot be read or parsed is a :class:`DataError`
+    naming the file and the line."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise DataError("segments file is not UTF-8 text", file=str(path),
+                        fix="save it as UTF-8 YAML (see reports/segments.yml)") from None
+    except OSError as exc:
+        raise DataError(f"segments file cannot be read: {exc.strerror or exc}", file=str(path),
+                        fix="check the path and its permissions, or pass --segments") from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise DataError(f"segments file is not valid YAML{where}: {problem}", file=str(path),
+                        fix="segments:\n  - name: all\n  - name: enterprise\n    filter: {segment: enterprise}"
+                        ) from None
+
+
 #: Top-level keys of a segments file: the segments, and optionally notebook parameters and the
 #: notebooks to run for this data (e.g. journey settings that suit a dataset).
 RUN_FILE_KEYS = ("segments", "parameters", "notebooks")
@@ -121,7 +147,7 @@ def load_run_settings(path: str | Path = config.SEGMENTS_FILE) -> dict[str, Any]
     """The optional ``parameters:`` (notebook parameters, a mapping) and ``notebooks:`` (paths,
     relative to the project root) of a segments file; ``{}``/``[]`` when absent."""
     path = Path(path)
-    raw = yaml.safe_load(path.read_text()) if path.is_file() else None
+    raw = _read_yaml(path) if path.is_file() else None
     raw = raw if isinstance(raw, dict) else {}
     params, nbs = raw.get("parameters") or {}, raw.get("notebooks") or []
     if not isinstance(params, dict):
@@ -1337,7 +1363,11 @@ def main_report(args) -> int:
         res = run_reports(None, None, reports_dir=args.out, workers=args.workers, resume=args.resume,
                           heartbeat=args.heartbeat)
         return res.exit_code
-    segs = load_segments(args.segments)
+    try:  # before anything is written: a bad segments file is one clear message, exit 2
+        segs = load_segments(args.segments)
+    except DataError as exc:
+        print(f"cannot read the segments file:\n{exc}", file=sys.stderr)
+        return 2
     if args.segment:
         wanted = set(args.segment)
         unknown = wanted - {s.name for s in segs}
