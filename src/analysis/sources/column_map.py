@@ -918,6 +918,16 @@ def _guess_format(values: pd.Series) -> str | None:
     return best
 
 
+_EPOCH_UNIT_WORDS = {"s": "seconds", "ms": "milliseconds", "us": "microseconds", "ns": "nanoseconds"}
+
+
+def _epoch_unit(text: pd.Series) -> str:
+    """The unit of Unix epoch numbers from their size: times since 1973 in seconds have 9-10
+    digits (< 1e11 until year 5138), in ms < 1e14, in µs < 1e17, else ns."""
+    mag = float(pd.to_numeric(text.dropna(), errors="coerce").abs().median())
+    return "s" if mag < 1e11 else "ms" if mag < 1e14 else "us" if mag < 1e17 else "ns"
+
+
 def _parse_timestamps(
     s: pd.Series, cmap: ColumnMap, rows: np.ndarray, source_name: str
 ) -> tuple[pd.Series, list[_Issue], DataError | None, int]:
@@ -1027,10 +1037,13 @@ def _parse_timestamps(
         pos = np.flatnonzero(unparsed)[:5]
         shown_vals = text.iloc[pos] if text is not None else s.iloc[pos].astype(str)
         examples = ", ".join(f"row {rows[p]}: {_show(v)}" for p, v in zip(pos, shown_vals, strict=True))
-        if text is not None and text.dropna().head(50).str.fullmatch(r"\d{9,13}(\.\d+)?").all():
+        if text is not None and text.dropna().head(50).str.fullmatch(r"\d{9,19}(\.\d+)?").all():
+            unit = _epoch_unit(text)
+            col = source_name.replace("\\", "\\\\").replace("'", "\\'")
             fix = (
-                "these look like Unix epoch times: convert them to ISO 8601 before loading, e.g. "
-                "df['time'] = pd.to_datetime(df['time'], unit='s', utc=True)"
+                f"these look like Unix epoch times in {_EPOCH_UNIT_WORDS[unit]} (from the size of the "
+                "numbers): convert them to ISO 8601 before loading, e.g. "
+                f"df['{col}'] = pd.to_datetime(pd.to_numeric(df['{col}']), unit='{unit}', utc=True)"
             )
         else:
             guess = _guess_format(text) if text is not None else None
