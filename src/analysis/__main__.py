@@ -99,22 +99,27 @@ def _header(data: Path, cmap) -> list[str]:
 
 def _counts(s, limit: int = 12) -> str:
     """``"a 120, b 80, … (3 more)"``; missing values counted as ``(none)``."""
+    from analysis.sources.suggest import visible
+
     vc = s.astype("object").where(s.notna(), "(none)").value_counts(sort=True)
-    parts = [f"{k} {v:,}" for k, v in vc.head(limit).items()]
+    parts = [f"{visible(k)} {v:,}" for k, v in vc.head(limit).items()]
     return ", ".join(parts) + (f", … ({len(vc) - limit} more)" if len(vc) > limit else "")
 
 
 def _describe(data: Path, mapping: str | None, loaded, stitched) -> str:
-    """The text ``check`` prints for a loaded data file."""
+    """The text ``check`` prints for a loaded data file: every name and value from the data or a
+    path with its control characters escaped (:func:`analysis.sources.suggest.visible`), so that an
+    ANSI sequence or a carriage return in the data is shown, not obeyed by the terminal."""
     import pandas as pd
 
     from analysis.prepared import is_sources_file
     from analysis.schema import CANONICAL_COLUMNS
     from analysis.sources import ColumnMap
+    from analysis.sources.suggest import visible as v
 
     s = loaded.summary
     ev = loaded.events
-    lines = [f"{data}" + (f" with column map {mapping}" if mapping else ""), ""]
+    lines = [v(data) + (f" with column map {v(mapping)}" if mapping else ""), ""]
     lines.append(f"rows read {s['rows_read']:,} = kept {s['rows_kept']:,} + quarantined {s['rows_quarantined']:,}")
     if s.get("sources"):
         from analysis.sources.combine import source_counts
@@ -125,10 +130,10 @@ def _describe(data: Path, mapping: str | None, loaded, stitched) -> str:
         rep = loaded.report()
         width = max(len(r) for r in rep["reason"])
         for r in rep.itertuples(index=False):  # one line per reason (a handful)
-            where = f" ({r.column})" if isinstance(r.column, str) and r.column else ""
-            lines.append(f"  {r.reason:<{width}} {r.rows:>7,}   e.g. row {r.example_row}{where}: {r.example}")
+            where = f" ({v(r.column)})" if isinstance(r.column, str) and r.column else ""
+            lines.append(f"  {r.reason:<{width}} {r.rows:>7,}   e.g. row {r.example_row}{where}: {v(r.example)}")
     if s.get("notes"):
-        lines += ["", "notes:"] + [f"  - {n}" for n in s["notes"]]
+        lines += ["", "notes:"] + [f"  - {v(n)}" for n in s["notes"]]
 
     sources = is_sources_file(data)
     cmap = ColumnMap() if sources else ColumnMap.coerce(mapping)
@@ -138,13 +143,13 @@ def _describe(data: Path, mapping: str | None, loaded, stitched) -> str:
         if sources:
             return "from the sources" if filled else "absent"
         if c in cmap.columns:
-            return f"from your column '{cmap.columns[c]}'"
+            return f"from your column '{v(cmap.columns[c])}'"
         if c in cmap.defaults:
-            return f"default {cmap.defaults[c]!r}"
+            return f"default {v(repr(cmap.defaults[c]))}"
         if c in header:
             return "as named in the file"
         if c == "conversion":
-            return f"derived from the touchpoint ({', '.join(cmap.conversion_touchpoints)})"
+            return f"derived from the touchpoint ({v(', '.join(cmap.conversion_touchpoints))})"
         return _DERIVED.get(c, "absent (no such column)")
 
     ids = list(s.get("identifiers") or [])
@@ -153,7 +158,7 @@ def _describe(data: Path, mapping: str | None, loaded, stitched) -> str:
         filled = int(ev[c].notna().sum()) if c in ev.columns else 0
         lines.append(f"  {c:<11} {origin(c, filled):<62} {filled:>9,}")
     extra = [c for c in ev.columns if c not in CANONICAL_COLUMNS and c not in ids]
-    lines.append(f"  other columns, kept as attributes: {', '.join(extra) if extra else '(none)'}")
+    lines.append(f"  other columns, kept as attributes: {', '.join(v(c) for c in extra) if extra else '(none)'}")
 
     lines += ["", "identifiers (where from, rows with a value, distinct values):"]
     present = [c for c in ids if c in ev.columns and ev[c].notna().any()]
@@ -184,11 +189,13 @@ def _describe(data: Path, mapping: str | None, loaded, stitched) -> str:
             lines += ["", suggest_journey_settings(stitched.events)["text"]]
     else:
         lines += ["", "persons after stitching: none (no row was kept)"]
-    return "\n".join(lines)
+    # a last guard for text that quotes the data (notes, reasons, the journey suggestion)
+    return v("\n".join(lines), keep="\n")
 
 
 def _check(args) -> int:
     from analysis.schema import DataError
+    from analysis.sources.suggest import visible
 
     data = Path(args.data)
     logging.getLogger().setLevel(logging.WARNING)  # the report goes to stdout; no progress lines
@@ -203,7 +210,7 @@ def _check(args) -> int:
             if is_sources_file(data):
                 raise DataError("--suggest-mapping reads one CSV or Parquet export, not a sources file",
                                 file=str(data), fix="run it on each export the sources file lists")
-            sys.stdout.write(suggest_mapping(data))
+            sys.stdout.write(visible(suggest_mapping(data), keep="\n"))  # the map escapes already; a guard
             return 0
         from analysis.identity import stitch
         from analysis.prepared import load
@@ -215,11 +222,11 @@ def _check(args) -> int:
             out.parent.mkdir(parents=True, exist_ok=True)
             loaded.quarantine.to_csv(out, index=False)
     except DataError as exc:
-        print(f"cannot use the data:\n{exc}", file=sys.stderr)
+        print(f"cannot use the data:\n{visible(exc, keep=chr(10))}", file=sys.stderr)
         return 2
     print(_describe(data, args.mapping, loaded, stitched))
     if args.quarantine:
-        print(f"\nwrote {len(loaded.quarantine):,} quarantined rows to {args.quarantine}")
+        print(f"\nwrote {len(loaded.quarantine):,} quarantined rows to {visible(args.quarantine)}")
     return 0
 
 

@@ -46,15 +46,18 @@ from __future__ import annotations
 import codecs
 import gzip
 import re
+import unicodedata
 from collections.abc import Iterable
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from analysis.schema import DEFAULT_CONVERSION_TOUCHPOINTS, DEFAULT_STAGE_MAP, DataError
 from analysis.sources.column_map import FALSE_SPELLINGS, TRUE_SPELLINGS, _guess_format, _suffix_kind
 
-__all__ = ["MEANINGS", "SYNONYMS", "WORDS", "guess_columns", "normalise", "suggest_mapping"]
+__all__ = ["MEANINGS", "SCALES", "SYNONYMS", "WORDS", "guess_columns", "guess_scale", "normalise",
+           "suggest_mapping", "visible"]
 
 #: Canonical column → whole header names that mean it (normalised: see :func:`normalise`), best
 #: first. Canonical columns are tried in this order and each header column is used once.
@@ -234,14 +237,91 @@ def _sample(path: Path, rows: int) -> tuple[pd.DataFrame, str, str]:
     return df, delimiter, encoding
 
 
+# ------------------------------------------------------------------------------ sentiment scale
+#: The score scales a sentiment column is guessed to use, tried in this order (the first that
+#: holds the values wins): 1–5 stars, 1–7 Likert, 1–10, 0–10 (NPS).
+SCALES: tuple[tuple[float, float], ...] = ((1.0, 5.0), (1.0, 7.0), (1.0, 10.0), (0.0, 10.0))
+_SCALE_SHARE = 0.98  # share of the finite values a scale must hold (the rest are outliers)
+
+
+def guess_scale(values: Iterable[float]) -> tuple[tuple[float, float] | None, str]:
+    """The ``sentiment.scale`` of numeric scores, and a comment saying why (or why none).
+
+    Only finite values count (``inf`` and ``NaN`` are ignored), and a scale is one of the common
+    :data:`SCALES` that holds at least 98% of them: a few absurd values (``-3``, ``1e9``) do not
+    stretch it. Values already in [-1, 1] need no scale; values that fit no common scale get none,
+    with a comment saying to state it. Never a bound that is not a finite number.
+
+    >>> guess_scale([1, 2, 5, 4, float("inf")])
+    ((1.0, 5.0), 'guessed from values between 1 and 5; 1 value not a finite number ignored')
+    >>> guess_scale([0.5, -0.2])
+    (None, '')
+    """
+    arr = pd.to_numeric(pd.Series(list(values), dtype="object"), errors="coerce").to_numpy(dtype="float64")
+    finite = arr[np.isfinite(arr)]
+    n_bad = int(len(arr) - len(finite))
+    ignored = f"; {n_bad} value{'s' if n_bad != 1 else ''} not a finite number ignored" if n_bad else ""
+    if not len(finite) or (finite.min() >= -1 and finite.max() <= 1):
+        return None, ""
+    for lo, hi in SCALES:
+        inside = (finite >= lo) & (finite <= hi)
+        if inside.mean() >= _SCALE_SHARE:
+            fit = finite[inside]
+            n_out = int((~inside).sum())
+            outliers = (f"; {n_out} value{'s' if n_out != 1 else ''} outside it (e.g. {finite[~inside][0]:g}) "
+                        "will be quarantined: check them" if n_out else "")
+            return (lo, hi), f"guessed from values between {fit.min():g} and {fit.max():g}{outliers}{ignored}"
+    lo_q, hi_q = (float(x) for x in pd.Series(finite).quantile([0.01, 0.99]))
+    return None, (f"values between {lo_q:g} and {hi_q:g} (1%–99%) fit no common scale (1–5, 1–7, 1–10, 0–10): "
+                  "set sentiment.scale: [low, high] to the scale of your scores, or leave them if they are in [-1, 1]"
+                  + ignored)
+
+
 # ------------------------------------------------------------------------------------- rendering
-def _q(value: str) -> str:
-    """A YAML scalar: plain when safe, else double-quoted."""
+# Characters a terminal or an editor acts on instead of showing: C0/C1 controls (ESC starts ANSI
+# sequences), DEL, line and paragraph separators, and the bidirectional overrides and isolates.
+_INVISIBLE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u200e\u200f\u061c\u202a-\u202e\u2066-\u2069\ufeff]")
+
+
+def _escape_char(ch: str) -> str:
+    code = ord(ch)
+    named = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}.get(ch)
+    return named or (f"\\x{code:02x}" if code <= 0xFF else f"\\u{code:04x}")
+
+
+def visible(text: object, keep: str = "") -> str:
+    r"""``text`` with every control character written out as an escape (``\x1b``, ``\n``, ``\u202e``),
+    so that printing it cannot move the cursor, colour or clear a terminal, or reorder a line;
+    characters in ``keep`` (e.g. ``"\n"`` for a text of several lines) stay as they are.
+
+    >>> visible("\x1b[31mred\x1b[0m"), visible("a\nb"), visible("a\nb", keep="\n") == "a\nb"
+    ('\\x1b[31mred\\x1b[0m', 'a\\nb', True)
+    """
+    return _INVISIBLE.sub(lambda m: m.group() if m.group() in keep else _escape_char(m.group()), str(text))
+
+
+_PLAIN = re.compile(r"[A-Za-z_][A-Za-z0-9_ .\-]*")
+_YAML_WORDS = {"yes", "no", "true", "false", "on", "off", "null", "y", "n", "~"}
+
+
+def _q(value: object) -> str:
+    """A YAML scalar on one line that loads back as exactly ``str(value)``: plain when that is safe
+    (letters, digits, ``_``, ``.``, ``-`` and inner spaces, not a YAML word such as ``yes``), else
+    double-quoted with ``\\``, ``"`` and every control or non-printable character escaped."""
     text = str(value)
-    if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_ .\-]*", text) and text.lower() not in (
-            "yes", "no", "true", "false", "on", "off", "null", "y", "n", "~") and not text.endswith(" "):
+    if _PLAIN.fullmatch(text) and text.lower() not in _YAML_WORDS and text == text.strip():
         return text
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    out = []
+    for ch in text:
+        if ch in '\\"':
+            out.append("\\" + ch)
+        elif _INVISIBLE.match(ch) or unicodedata.category(ch) in ("Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"):
+            code = ord(ch)
+            out.append(f"\\x{code:02x}" if code <= 0xFF else f"\\u{code:04x}" if code <= 0xFFFF
+                       else f"\\U{code:08x}")
+        else:
+            out.append(ch)
+    return '"' + "".join(out) + '"'
 
 
 class _Lines:
@@ -251,7 +331,8 @@ class _Lines:
         self.rows: list[tuple[str, str]] = []
 
     def add(self, code: str, comment: str = "") -> None:
-        self.rows.append((code, comment))
+        # a comment quotes names and values of the file: one line, no control character
+        self.rows.append((visible(code), visible(comment)))
 
     def text(self) -> str:
         width = max([len(c) for c, m in self.rows if c and m] or [0]) + 2
@@ -394,11 +475,12 @@ def suggest_mapping(path: str | Path, *, sample_rows: int = 5000) -> str:
     if "sentiment" in cols:
         v = pd.to_numeric(_values(df[cols["sentiment"]]).astype(str).str.replace(",", ".", regex=False),
                           errors="coerce").dropna()
-        if len(v) and (v.max() > 1 or v.min() < -1):
-            lo, hi = (1, 5) if v.min() >= 1 and v.max() <= 5 else (0, 10) if v.min() >= 0 and v.max() <= 10 else (
-                float(v.min()), float(v.max()))
+        scale, note = guess_scale(v)
+        if scale is not None:
             out.add("sentiment:", "feedback scores are mapped linearly to [-1, 1]")
-            out.add(f"  scale: [{lo:g}, {hi:g}]", f"guessed from values between {v.min():g} and {v.max():g}")
+            out.add(f"  scale: [{scale[0]:g}, {scale[1]:g}]", note)
+        elif note:
+            out.add("# sentiment: {scale: [TODO, TODO]}", note)
     known = {*TRUE_SPELLINGS, *FALSE_SPELLINGS}
     spell: dict[bool, list[str]] = {True: [], False: []}
     unknown: list[str] = []
