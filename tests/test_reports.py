@@ -596,3 +596,61 @@ def test_a_bad_segments_file_is_a_clear_error_and_writes_nothing(tiny, tmp_path,
     assert "cannot read the segments file" in err and message in err and str(seg_file) in err
     assert "Traceback" not in err
     assert not out.exists() or not any(out.iterdir()), "nothing is written under the reports folder"
+
+
+class _Killed(BaseException):
+    """Stands for SIGKILL at one point of the runner (nothing after it runs)."""
+
+
+def test_a_kill_as_a_report_finishes_never_leaves_it_done_without_its_status(tiny, tmp_path, monkeypatch):
+    """Killed when B's report writes its status file: B must not look finished (before the fix
+    its HTML was already visible, so --resume kept it and the run completed with no headline for
+    B), and --resume redoes B and records its headline."""
+    import analysis.reports as reports
+
+    nb, data, out = tiny
+    counts = tmp_path / "counts"
+    counts.mkdir()
+    real = reports._atomic_write
+
+    def killing_write(path, text):
+        if path.parent.name == ".status" and path.parent.parent.name == "B":
+            raise _Killed()
+        return real(path, text)
+
+    monkeypatch.setattr(reports, "_atomic_write", killing_write)
+    with pytest.raises(_Killed):
+        run_reports(data, [Segment("A"), Segment("B")], notebooks=[nb], reports_dir=out,
+                    parameters={"counter_dir": str(counts)}, log=lambda m: None)
+    monkeypatch.setattr(reports, "_atomic_write", real)
+    [run] = [p for p in out.iterdir() if p.is_dir() and not p.is_symlink()]
+    assert (run / "A" / "tiny.html").is_file()
+    assert not (run / "B" / "tiny.html").exists(), "no HTML without its status"
+
+    assert main(["report", "--resume", "latest", "--out", str(out)]) == 0
+    assert (counts / "A.count").read_text().count("run") == 1, "A was kept"
+    assert (counts / "B.count").read_text().count("run") == 2, "B was redone"
+    manifest = json.loads((run / "manifest.json").read_text())
+    assert manifest["complete"] and set(manifest["headline"]) == {"A", "B"}
+    assert manifest["headline"]["B"]["journeys"] == 3
+    assert not list(run.rglob(".*.tmp-*"))
+
+
+def test_resume_redoes_a_report_whose_html_has_no_status(tiny, tmp_path):
+    """A run left by a runner killed between the HTML and its status (an HTML without an ``ok``
+    status file): --resume redoes that report rather than counting it done."""
+    nb, data, out = tiny
+    counts = tmp_path / "counts"
+    counts.mkdir()
+    marker = tmp_path / "marker"
+    marker.touch()  # B fails: the run stays incomplete
+    res = run_reports(data, [Segment("A"), Segment("B")], notebooks=[nb], reports_dir=out,
+                      parameters={"counter_dir": str(counts), "marker": str(marker)}, log=lambda m: None)
+    assert res.exit_code == 1
+    run = res.run_dir
+    (run / "A" / ".status" / "tiny.json").unlink()  # A's HTML is there, its status is not
+    marker.unlink()
+    assert main(["report", "--resume", "latest", "--out", str(out)]) == 0
+    assert (counts / "A.count").read_text().count("run") == 2, "A (HTML without status) was redone"
+    manifest = json.loads((run / "manifest.json").read_text())
+    assert manifest["complete"] and set(manifest["headline"]) == {"A", "B"}

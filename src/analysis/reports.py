@@ -750,6 +750,20 @@ def _status_path(out_dir: Path, nb_name: str) -> Path:
     return out_dir / ".status" / f"{Path(nb_name).stem}.json"
 
 
+def _finished_record(out_dir: Path, nb_name: str) -> dict[str, Any] | None:
+    """The status record of a report finished before (``--resume``), or None when it is to be
+    run: its HTML and an ``ok`` status file must both be there (an HTML without its status, e.g.
+    written by an older runner killed between the two, is redone: its headline figures are lost)."""
+    if not (out_dir / nb_name).with_suffix(".html").is_file():
+        return None
+    status = _status_path(out_dir, nb_name)
+    try:
+        prev = json.loads(status.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return prev if isinstance(prev, dict) and prev.get("status") == "ok" else None
+
+
 class _Heartbeat:
     """While a report runs, a plain line every ``every`` seconds: how long it has run, which
     code cell runs now and for how long, and that cell's first line (a cold model fit takes
@@ -815,6 +829,7 @@ def _run_notebook(job: dict[str, Any], kernel: tuple[Any, Path] | None, log, on_
     params = {"segment": name, "segment_filter": job["filter"], "segments": job.get("segments", {}),
               "data_path": job["data"], **job["parameters"]}
     tmp_nb = out_dir / f".{nb.stem}.tmp-{os.getpid()}.ipynb"
+    tmp_html = out_dir / f".{nb.stem}.tmp-{os.getpid()}.html"
     t0 = time.perf_counter()
     try:
         # saved once at the end (and on failure), not after every cell: the notebooks embed
@@ -826,7 +841,10 @@ def _run_notebook(job: dict[str, Any], kernel: tuple[Any, Path] | None, log, on_
                                            engine_name=_register_engine(), km=km,
                                            on_ready=on_ready, on_cell=beat.on_cell)
         os.replace(tmp_nb, out_nb)
-        _atomic_write(out_html, render_html(executed))  # the notebook just written, not read back
+        # the HTML is written under a temporary name and becomes visible only after the status
+        # file (see below): a report counts as done when both are there, so no kill leaves a
+        # "done" report without its status and headline figures
+        tmp_html.write_text(render_html(executed), encoding="utf-8")  # the notebook just written
         dt = time.perf_counter() - t0
         failed_nb = out_dir / f"{nb.stem}.failed.ipynb"
         if failed_nb.exists():
@@ -848,6 +866,10 @@ def _run_notebook(job: dict[str, Any], kernel: tuple[Any, Path] | None, log, on_
     status = _status_path(out_dir, nb.name)
     status.parent.mkdir(exist_ok=True)
     _atomic_write(status, json.dumps(record, indent=2, default=_plain))
+    if record["status"] == "ok":  # done: the status is written, the HTML appears in one rename
+        os.replace(tmp_html, out_html)
+    elif tmp_html.exists():
+        tmp_html.unlink()
     return {"segment": name, "notebook": nb.name, **record}
 
 
@@ -987,7 +1009,7 @@ def run_reports(
     resume : str, optional
         A run id, or ``"latest"`` (the newest run without ``.complete``): finish that run with
         its recorded data, segments, notebooks and parameters, keeping every report whose HTML
-        exists.
+        and ``ok`` status file exist (a report's status is written before its HTML appears).
     log : callable, optional
         Where progress lines go; default: the ``analysis.reports`` logger at INFO. Worker
         processes (``workers > 1``) log through that logger.
@@ -1062,9 +1084,8 @@ def run_reports(
         for stale in out_dir.glob(".*.tmp-*"):  # left by a killed run
             stale.unlink()
         for nb in nbs:
-            if (out_dir / nb.name).with_suffix(".html").is_file():  # finished before (resume)
-                status = _status_path(out_dir, nb.name)
-                prev = json.loads(status.read_text(encoding="utf-8")) if status.is_file() else {}
+            prev = _finished_record(out_dir, nb.name)
+            if prev is not None:  # finished before (resume)
                 records[name][nb.name] = {**prev, "status": "ok", "resumed": True}
                 kept += 1
                 log(f"[{kept}/{total}] {name}: {nb.name} already done, kept")
