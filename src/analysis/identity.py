@@ -13,6 +13,34 @@ graph. Two things would wrongly merge people, and both are blocked from linking:
   records). Device-level identifiers (``device_id``, ``cookie_id``) churn, so a login may be seen
   with many of them; only more than ``max_device_links`` (default 50) is implausible.
 
+Direct links are not the whole story, so three *guards* look at the data as a whole:
+
+- *placeholder patterns*: a value that, lower-cased and stripped of spaces, punctuation and
+  symbols, is empty (``-``, ``?``, ``---``), only zeros or only x's (``0000``, ``xxx``), or a
+  word for "missing" in one of several languages (``(null)``, ``#NV``, ``N/A``, ``n.v.``,
+  ``k.A.``, ``sin dato``, ``nicht verfügbar``, ``inconnu``, ``(not set)``…; see
+  :data:`DEFAULT_PLACEHOLDER_PATTERNS`) is blocked ("placeholder pattern");
+- *data-driven placeholders*: an identifier seen with far more distinct device-level
+  identifiers of one type than the typical identifier of its own type is blocked ("links N
+  unrelated rows"). The limit for type T is ``max(placeholder_min_links, placeholder_factor ×
+  p99)``, p99 being the 99th percentile, over the identifiers of type T, of the number of
+  distinct identifier combinations they appear in (default ``max(20, 5 × p99)``). The 99th
+  percentile ignores a few odd values but follows the data (where cookies churn, logins are
+  seen with many, and the limit rises); the floor of 20 keeps a busy real user (hundreds of
+  rows on a few devices and a dozen cookies) linked. Rows alone never block: a busy user has
+  many rows but few partners. (Partners of a person-level type are ``max_links``' business.)
+- *chains*: a person (connected component) holding more than ``max_person_ids`` (default
+  ``max_links``, 3) identifiers of one person-level type is split at its bridges: the
+  identifiers of other types seen with two or more of those (a device shared by two logins,
+  an e-mail shared by two CRM records) are blocked ("bridges N persons (chain)"), and the
+  components are solved again, up to 50 rounds. Where no identifier is seen with two of them
+  directly (u1 - d1 - e1 - d2 - u2), the identifiers through which a group of other
+  identifiers touches them are blocked (d1 and d2; e1 stays, a person of its own). So 2,500
+  logins chained through devices each shared by two of them become 2,500 persons, while a
+  household — a family tablet shared by two or three logins — stays one person, as
+  ``max_links`` already lets it (``max_person_ids=1`` splits it; the tablet's rows without a
+  login then have no person). ``max_person_ids=None`` turns the guard off.
+
 Identifier values are compared exactly, as text (``analysis.load_events`` has trimmed them);
 an empty value is missing. Placeholders are matched case-insensitively.
 A blocked identifier still stays on its rows; it just does not link them. Rows whose only
@@ -64,6 +92,32 @@ DEFAULT_PLACEHOLDERS: frozenset[str] = frozenset(
     }
 )
 
+#: Words for "missing" (several languages), compared with a value lower-cased and stripped of
+#: whitespace, punctuation and symbols (so ``"n.v."`` is ``nv``, ``"(not set)"`` is ``notset``).
+_MISSING_WORDS = (
+    "null|nul|nil|none|nan|na|nv|nd|ka|sd|unk|unkn|unknown|unbekannt|inconnu|inconnue|"
+    "desconocido|desconocida|desconhecido|desconhecida|sconosciuto|sconosciuta|onbekend|nieznany|"
+    "okänd|okand|ukendt|ukjent|tuntematon|neznámý|neznamy|bilinmiyor|"
+    "notavailable|nichtverfügbar|nichtverfugbar|nichtvorhanden|nichtbekannt|keineangabe|"
+    "keineangaben|nondisponible|nodisponible|nondisponibile|nietbeschikbaar|nãodisponível|"
+    "naodisponivel|sindato|sindatos|sininformación|sininformacion|nonrenseigné|nonrenseigne|"
+    "notset|notprovided|notapplicable|nichtzutreffend|nodata|keinedaten|sansdonnée|sansdonnee|"
+    "empty|blank|missing|leer|vide|vacío|vacio|vuoto|default|dummy|placeholder|tbd|nothing|"
+    "keine|aucun|aucune|ninguno|nessuno|geen|nenhum|undefined|undef|unset|anonymous|anonym|"
+    "anonyme|anonimo|anónimo|guest|gast|invité|invite|invitado|ospite|test|noemail|nomail|nouser"
+)
+#: Regular expressions (matched against the whole normalised value) of placeholder values.
+DEFAULT_PLACEHOLDER_PATTERNS: tuple[str, ...] = (
+    "",  # nothing but spaces, punctuation and symbols: "-", "?", "---", "#", "<>"
+    "0+",  # zeros: "0000", "0.0", "00-00"
+    "x+",  # "xxx", "XXXX"
+    f"(?:{_MISSING_WORDS})",
+)
+#: Defaults of the data-driven placeholder limit ``max(min_links, factor × p99)``.
+PLACEHOLDER_MIN_LINKS: int = 20
+PLACEHOLDER_FACTOR: float = 5.0
+_CHAIN_ROUNDS = 50
+
 
 @dataclass
 class StitchResult:
@@ -99,8 +153,16 @@ class StitchResult:
         nodes["links"] = nodes["links"].fillna(0).astype("int64")
         nodes["rows"] = nodes["rows"].astype("int64")
         reason = pd.Series(None, index=nodes.index, dtype=object)
+        # python-side guards (codes are 0..m-1 and nodes are sorted by code)
+        for code, why in self._limits.get("unrelated", {}).items():
+            reason[code] = why
+        for code, n in self._limits.get("chain", {}).items():
+            reason[code] = f"bridges {n} persons (chain), > max_person_ids={self._limits['max_person_ids']}"
+        extra = reason.notna().to_numpy()
+        nodes["blocked"] = nodes["blocked"].to_numpy() | extra
         reason[nodes["placeholder"]] = "placeholder value"
-        sup = nodes["super"] & ~nodes["placeholder"]
+        reason[nodes["pattern"] & ~nodes["placeholder"]] = "placeholder pattern"
+        sup = nodes["super"] & ~nodes["placeholder"] & ~nodes["pattern"]
         if sup.any():
             dev = nodes.loc[sup, "links_type"].isin(self._limits["device_types"])
             limit_name = np.where(dev, "max_device_links=", "max_links=")
@@ -134,6 +196,17 @@ class StitchResult:
             ("rows without a person (only blocked identifiers)", s["rows_without_person"]),
             ("max_links (person-level) / max_device_links", f"{s['max_links']} / {s['max_device_links']}"),
         ]
+        by = s["blocked_by_reason"]
+        rows[7:7] = [
+            ("blocked: placeholder value (listed) / placeholder pattern",
+             f"{by['placeholder value']} / {by['placeholder pattern']}"),
+            ("blocked: super-node (> max_links) / links many unrelated rows (data-driven placeholder)",
+             f"{by['super-node']} / {by['unrelated rows']}"),
+            ("blocked: bridges persons in a chain (> max_person_ids)", by["chain bridge"]),
+        ]
+        rows.append(("max_person_ids (chain guard)", s["max_person_ids"]))
+        rows.append(("placeholder_min_links / placeholder_factor (data-driven placeholder)",
+                     f"{s['placeholder_min_links']} / {s['placeholder_factor']:g}"))
         return pd.DataFrame(rows, columns=["measure", "value"])
 
 
@@ -160,6 +233,10 @@ def stitch(
     max_device_links: int = config.MAX_DEVICE_LINKS,
     device_types: tuple[str, ...] = DEVICE_TYPES,
     placeholders: frozenset[str] | set[str] = DEFAULT_PLACEHOLDERS,
+    placeholder_patterns: tuple[str, ...] | list[str] | None = None,
+    placeholder_min_links: int | None = PLACEHOLDER_MIN_LINKS,
+    placeholder_factor: float = PLACEHOLDER_FACTOR,
+    max_person_ids: int | None | str = "max_links",
     engine: str = "duckdb",
 ) -> StitchResult:
     """Assign a ``person_id`` to every row by connecting identifiers that co-occur.
@@ -182,6 +259,22 @@ def stitch(
         Identifier types that name a device or browser rather than a person.
     placeholders : set of str, default :data:`DEFAULT_PLACEHOLDERS`
         Values that never link rows (matched case-insensitively).
+    placeholder_patterns : sequence of str, optional
+        Regular expressions; a value whose normalised form (lower-cased, without whitespace,
+        punctuation and symbols) matches one as a whole never links rows ("placeholder
+        pattern"). Default: :data:`DEFAULT_PLACEHOLDER_PATTERNS`, or none when
+        ``placeholders`` is empty (``placeholders=set()`` turns every placeholder list off).
+        ``()`` turns the patterns off.
+    placeholder_min_links, placeholder_factor : int or None, float, default 20, 5.0
+        An identifier seen with more than ``max(placeholder_min_links, placeholder_factor ×
+        p99)`` distinct identifiers of one device-level type, p99 being the 99th percentile of
+        the number of identifier combinations of the identifiers of its type, is a placeholder
+        ("links N unrelated rows"). ``placeholder_min_links=None`` turns this off.
+    max_person_ids : int or None, default ``max_links`` (3)
+        A person with more identifiers of one person-level type is a chain: the identifiers
+        bridging them are blocked ("bridges N persons (chain)") and the persons solved again.
+        The default follows ``max_links``: a device with up to ``max_links`` logins is not a
+        super-node, so a person may hold that many. ``None`` turns the guard off.
     engine : {"duckdb", "spark"}
         Query engine for the heavy steps.
 
@@ -193,6 +286,20 @@ def stitch(
     """
     if max_links < 1 or max_device_links < 1:
         raise ValueError(f"max_links and max_device_links must be >= 1, got {max_links}, {max_device_links}")
+    if isinstance(max_person_ids, str):
+        if max_person_ids != "max_links":
+            raise ValueError(f"max_person_ids must be an int, None or 'max_links', got {max_person_ids!r}")
+        max_person_ids = max_links
+    if placeholder_patterns is None:
+        placeholder_patterns = DEFAULT_PLACEHOLDER_PATTERNS if placeholders else ()
+    placeholder_patterns = tuple(placeholder_patterns)
+    if max_person_ids is not None and max_person_ids < 1:
+        raise ValueError(f"max_person_ids must be >= 1 or None, got {max_person_ids}")
+    if placeholder_min_links is not None and (placeholder_min_links < 1 or not placeholder_factor >= 0):
+        raise ValueError(
+            f"placeholder_min_links must be >= 1 or None and placeholder_factor >= 0, got "
+            f"{placeholder_min_links}, {placeholder_factor}"
+        )
     cols = _identifier_columns(events, identifiers)
     n = len(events)
     t_start = time.perf_counter()
@@ -259,11 +366,11 @@ def stitch(
         .select("id_type", "id_value", "code", "rows", "excess")
     )
 
-    # 4. block placeholders and super-nodes
-    placeholder = nodes.id_value.lower().isin(sorted({p.strip().lower() for p in placeholders}))
+    # 4. block placeholders (listed values and patterns) and super-nodes
+    placeholder, pattern = _placeholder_flags(nodes.id_value, placeholders, placeholder_patterns)
     super_node = nodes.excess.fill_null(0) > 0
-    nodes = nodes.mutate(placeholder=placeholder, super=super_node)
-    nodes = nodes.mutate(blocked=nodes.placeholder | nodes.super).cache()
+    nodes = nodes.mutate(placeholder=placeholder, pattern=pattern, super=super_node)
+    nodes = nodes.mutate(blocked=nodes.placeholder | nodes.pattern | nodes.super).cache()
     all_links = _link_counts(lc_all, None, device_idx, max_links, max_device_links)
     type_name = [(i, c) for c, i in type_idx.items()]
     identities_expr = (
@@ -273,29 +380,66 @@ def stitch(
     identities_expr = identities_expr.mutate(
         links_type=identities_expr.links_t.cases(*type_name)
     ).drop("links_t", "excess")
-    flags = con.to_pyarrow(nodes.select("code", "blocked", "placeholder"))
+    flags = con.to_pyarrow(nodes.select("code", "blocked", "placeholder", "pattern"))
     m = flags.num_rows
     order = np.argsort(flags["code"].to_numpy(), kind="stable")
     blocked = flags["blocked"].to_numpy(zero_copy_only=False)[order]
     is_placeholder = flags["placeholder"].to_numpy(zero_copy_only=False)[order]
+    is_pattern = flags["pattern"].to_numpy(zero_copy_only=False)[order]
+    is_super = blocked & ~is_placeholder & ~is_pattern
     by_type = to_pandas(con, nodes.group_by("id_type").aggregate(n=nodes.count()))
     by_type = by_type.sort_values("id_type")
+    # codes are numbered by (type name, value): the type of a code is its block of codes
+    node_type = np.repeat(np.arange(len(by_type)), by_type["n"].to_numpy().astype(np.int64))
+    type_names = list(by_type["id_type"])
 
-    # 5. edges: link each usable identifier of a combination to the combination's first one
-    usable = nodes.filter(~nodes.blocked).select(u_code="code")
-    lc = lc_all.join(usable, lc_all.code == usable.u_code).select("_combo", "code")
-    # a hash aggregate and an equi-join on _combo (`code != anchor` only filters after it): a
-    # window partitioned by 4M combinations sorts them all
-    anchor = lc.group_by("_combo").aggregate(anchor=lc.code.min()).cache()
-    e = lc.join(anchor, "_combo")
-    edges = con.to_pyarrow(e.filter(e.code != e.anchor).select("anchor", "code").distinct())
-    src = edges["anchor"].to_numpy()
-    dst = edges["code"].to_numpy()
-    graph = coo_matrix((np.ones(len(src), dtype=np.int8), (src, dst)), shape=(m, m))
-    _, label = connected_components(graph, directed=False)
+    # 4b. data-driven placeholders: far more device-level partners than the type's typical value
+    unrelated: dict[int, str] = {}
+    if placeholder_min_links is not None and device_idx:
+        ph, pat = _placeholder_flags(ident.id_value, placeholders, placeholder_patterns)
+        unrelated = _unrelated(con, ident, ~(ph | pat), lc_all, device_idx, name_rank, type_idx,
+                               placeholder_min_links, placeholder_factor)
+    is_unrelated = np.zeros(m, dtype=bool)
+    if unrelated:
+        is_unrelated[np.fromiter(unrelated, dtype=np.int64)] = True
+    blocked = blocked | is_unrelated
+
+    # 5. edges: link each usable identifier of a combination to the combination's first one;
+    #    then the chain guard, which may block bridges and solve again
+    def solve(extra: np.ndarray):
+        usable = nodes.filter(~nodes.blocked).select(u_code="code")
+        if len(extra):
+            ex = table(con, pd.DataFrame({"x_code": extra.astype(np.int64)}), materialize=True)
+            usable = usable.anti_join(ex, usable.u_code == ex.x_code)
+        lc = lc_all.join(usable, lc_all.code == usable.u_code).select("_combo", "code")
+        # a hash aggregate and an equi-join on _combo (`code != anchor` only filters after
+        # it): a window partitioned by 4M combinations sorts them all
+        anchor = lc.group_by("_combo").aggregate(anchor=lc.code.min()).cache()
+        e = lc.join(anchor, "_combo")
+        edges = con.to_pyarrow(e.filter(e.code != e.anchor).select("anchor", "code").distinct())
+        src = edges["anchor"].to_numpy()
+        dst = edges["code"].to_numpy()
+        graph = coo_matrix((np.ones(len(src), dtype=np.int8), (src, dst)), shape=(m, m))
+        return lc, anchor, connected_components(graph, directed=False)[1].astype(np.int64)
+
+    lc, anchor, label = solve(np.flatnonzero(is_unrelated))
+    person_types = [i for i, c in enumerate(type_names) if c not in device_types]
+    chain: dict[int, int] = {}
+    if max_person_ids is not None and m and person_types:
+        over = _oversized(label, node_type, ~blocked, person_types, max_person_ids)
+        if len(over):
+            sub = table(con, pd.DataFrame({"s_code": np.flatnonzero(np.isin(label, over) & ~blocked)}),
+                        materialize=True)
+            pairs = con.to_pyarrow(lc.join(sub, lc.code == sub.s_code).select("_combo", "code"))
+            chain = _chain_guard(pairs["_combo"].to_numpy(), pairs["code"].to_numpy(), node_type,
+                                 person_types, max_person_ids)
+    is_chain = np.zeros(m, dtype=bool)
+    if chain:
+        is_chain[np.fromiter(chain, dtype=np.int64)] = True
+        blocked = blocked | is_chain
+        lc, anchor, label = solve(np.flatnonzero(is_unrelated | is_chain))
 
     # person numbering: components ordered by their smallest code (= smallest type, value)
-    label = label.astype(np.int64)
     usable_codes = np.flatnonzero(~blocked)
     # usable codes ascend, so a component's first occurrence is its smallest code
     comps, first_idx = np.unique(label[usable_codes], return_index=True)
@@ -324,7 +468,8 @@ def stitch(
 
     n_persons = int(len(comps))
     per_person = np.bincount(node_person[~blocked], minlength=n_persons + 1)[1:]
-    n_super = int((blocked & ~is_placeholder).sum())
+    n_super = int(is_super.sum())
+    n_unrel = int((is_unrelated & ~is_placeholder & ~is_pattern & ~is_super).sum())
     summary = {
         "rows": n,
         "identifiers": int(m),
@@ -334,10 +479,20 @@ def stitch(
         "multi_identifier_persons": int((per_person > 1).sum()),
         "largest_person": int(per_person.max()) if n_persons else 0,
         "blocked": int(blocked.sum()),
-        "blocked_by_reason": {"placeholder value": int(is_placeholder.sum()), "super-node": n_super},
+        "blocked_by_reason": {
+            "placeholder value": int(is_placeholder.sum()),
+            "placeholder pattern": int(is_pattern.sum()),
+            "super-node": n_super,
+            "unrelated rows": n_unrel,
+            "chain bridge": int(is_chain.sum()),
+        },
         "rows_without_person": int((person == 0).sum()),
         "max_links": max_links,
         "max_device_links": max_device_links,
+        "max_person_ids": max_person_ids,
+        "placeholder_patterns": len(placeholder_patterns),
+        "placeholder_min_links": placeholder_min_links,
+        "placeholder_factor": placeholder_factor,
         "engine": engine,
     }
     log.info(
@@ -350,8 +505,140 @@ def stitch(
         _nodes=identities_expr,
         _node_person=node_person,
         _con=con,
-        _limits={"device_types": tuple(device_types)},
+        _limits={"device_types": tuple(device_types), "unrelated": unrelated, "chain": chain,
+                 "max_person_ids": max_person_ids},
     )
+
+
+def _placeholder_flags(value, placeholders, patterns):
+    """(listed placeholder, placeholder pattern and not listed) boolean expressions of ``value``."""
+    placeholder = value.lower().isin(sorted({p.strip().lower() for p in placeholders}))
+    if not patterns:
+        return placeholder, ibis.literal(False)
+    norm = value.lower().re_replace(r"[\s\p{P}\p{S}]+", "")
+    pattern = norm.re_search("^(?:" + "|".join(f"(?:{p})" for p in patterns) + ")$")
+    return placeholder, pattern & ~placeholder
+
+
+def _unrelated(con, ident, typical, lc_all, device_idx, name_rank, type_idx, min_links, factor) -> dict[int, str]:
+    """Data-driven placeholders: {code: reason} of identifiers seen with more distinct values of
+    one device-level type than ``max(min_links, factor × p99)`` of their own type, p99 being the
+    99th percentile of the number of identifier combinations of the identifiers of that type
+    (``typical``: those that are not placeholders by list or pattern)."""
+    h = ident.filter(typical)
+    hist = to_pandas(con, h.group_by(["o_idx", "n_combos"]).aggregate(k=h.count()))
+    limit: dict[int, tuple[int, int]] = {}
+    for o, g in hist.groupby("o_idx"):
+        g = g.sort_values("n_combos")
+        cum = g["k"].cumsum().to_numpy() / g["k"].sum()
+        p99 = int(g["n_combos"].to_numpy()[np.searchsorted(cum, 0.99 - 1e-12)])
+        limit[int(o)] = (max(int(min_links), int(np.floor(factor * p99))), p99)
+    cap = ident.o_idx.cases(*[(o, lim) for o, (lim, _) in limit.items()], else_=2**62)
+    cand = ident.filter(ident.n_combos > cap).select(c_code="code", c_o="o_idx", c_rows="rows")
+    a = lc_all.join(cand, lc_all.code == cand.c_code)
+    a = a.select(a_combo="_combo", a_code="code", a_t="t_idx", a_o="c_o", a_rows="c_rows")
+    b = lc_all.filter(lc_all.t_idx.isin(device_idx)).select(b_combo="_combo", b_code="code", b_t="t_idx")
+    pairs = (a.join(b, a.a_combo == b.b_combo).filter(lambda p: p.a_t != p.b_t)
+             .select("a_code", "a_o", "a_rows", "b_t", "b_code").distinct())
+    per = pairs.group_by(["a_code", "a_o", "a_rows", "b_t"]).aggregate(k=ibis._.count())
+    got = to_pandas(con, per)
+    if got.empty:
+        return {}
+    col_of_t = {i: c for c, i in type_idx.items()}
+    col_of_o = {r: c for c, r in name_rank.items()}
+    got = got.sort_values(["a_code", "k", "b_t"], ascending=[True, False, True]).drop_duplicates("a_code")
+    out: dict[int, str] = {}
+    for code, o, rows, t, k in got[["a_code", "a_o", "a_rows", "b_t", "k"]].itertuples(index=False):
+        lim, p99 = limit[int(o)]
+        if k > lim:
+            out[int(code)] = (
+                f"links {int(rows)} unrelated rows ({int(k)} distinct {col_of_t[int(t)]} values > "
+                f"{lim} = max(placeholder_min_links={int(min_links)}, {factor:g} x p99 {p99} of "
+                f"{col_of_o[int(o)]} combinations))"
+            )
+    return out
+
+
+def _oversized(label, node_type, usable, person_types, max_ids) -> np.ndarray:
+    """Components holding more than ``max_ids`` usable identifiers of one person-level type."""
+    over = np.zeros(label.max() + 1 if len(label) else 0, dtype=bool)
+    for t in person_types:
+        sel = usable & (node_type == t)
+        over |= np.bincount(label[sel], minlength=len(over)) > max_ids
+    return np.flatnonzero(over)
+
+
+def _chain_guard(combo, code, node_type, person_types, max_ids) -> dict[int, int]:
+    """Split components with more than ``max_ids`` identifiers of one person-level type.
+
+    ``combo``/``code``: the (combination, identifier) pairs of the oversized components.
+    Returns {code: number of those identifiers it bridged} for the identifiers to block. Each
+    round takes, per oversized component, the person-level type it holds most of (T) and
+    blocks the other identifiers seen with two or more T values; in a component without such
+    a direct bridge, the identifiers through which a group of non-T identifiers (connected
+    without T) touches two or more T values.
+    """
+    if not len(code):
+        return {}
+    nodes, loc = np.unique(code, return_inverse=True)
+    combos, cid = np.unique(combo, return_inverse=True)
+    nn, nc = len(nodes), len(combos)
+    ntype = node_type[nodes]
+    active = np.ones(nn, dtype=bool)
+    pt = np.array(person_types)
+    out: dict[int, int] = {}
+
+    def components(keep_pair):
+        g = coo_matrix((np.ones(int(keep_pair.sum()), np.int8), (loc[keep_pair], nn + cid[keep_pair])),
+                       shape=(nn + nc, nn + nc))
+        return connected_components(g, directed=False)[1][:nn]
+
+    for _ in range(_CHAIN_ROUNDS):
+        lab = components(active[loc])
+        nl = lab.max() + 1
+        counts = np.zeros((nl, len(pt)), dtype=np.int64)
+        for j, t in enumerate(pt):
+            counts[:, j] = np.bincount(lab[active & (ntype == t)], minlength=nl)
+        worst = pt[np.argmax(counts, axis=1)]  # ties: the first type by name
+        over = counts.max(axis=1) > max_ids
+        if not over.any():
+            break
+        T = worst[lab]  # per node: its component's T
+        in_over = over[lab] & active
+        is_t = in_over & (ntype == T)
+        # per pair: the combination's T identifier (at most one value per type and combination)
+        pair_ok = in_over[loc]
+        t_of_combo = np.full(nc, -1, dtype=np.int64)
+        tp = pair_ok & is_t[loc]
+        t_of_combo[cid[tp]] = loc[tp]
+        other = pair_ok & ~is_t[loc] & (t_of_combo[cid] >= 0)
+        seen = np.unique(np.stack([loc[other], t_of_combo[cid[other]]], axis=1), axis=0)
+        k = np.bincount(seen[:, 0], minlength=nn) if len(seen) else np.zeros(nn, np.int64)
+        direct = (k >= 2) & in_over & ~is_t
+        new = {int(i): int(k[i]) for i in np.flatnonzero(direct)}
+        # components over the limit without a direct bridge: block the attachment points
+        has_direct = np.zeros(nl, dtype=bool)
+        has_direct[lab[direct]] = True
+        rest = in_over & ~has_direct[lab]
+        if rest.any():
+            keep = rest[loc] & ~is_t[loc]
+            clab = components(keep)
+            att = rest & ~is_t & (k >= 1)  # non-T identifiers seen with a T value
+            if len(seen):
+                s_ok = att[seen[:, 0]]
+                cl_t = np.unique(np.stack([clab[seen[s_ok, 0]], seen[s_ok, 1]], axis=1), axis=0)
+                n_t = np.bincount(cl_t[:, 0], minlength=clab.max() + 1)
+                for i in np.flatnonzero(att & (n_t[clab] >= 2)):
+                    new[int(i)] = int(n_t[clab[i]])
+        if not new:
+            log.warning("chain guard: %d oversized persons without a bridge to block", int(over.sum()))
+            break
+        for i, n in new.items():
+            out[int(nodes[i])] = n
+            active[i] = False
+    else:
+        log.warning("chain guard: persons still oversized after %d rounds", _CHAIN_ROUNDS)
+    return out
 
 
 def _link_counts(lc_all, candidates, device_idx, max_links, max_device_links) -> ibis.Table:
