@@ -19,6 +19,8 @@ The column map (YAML; every key optional)::
     timestamp:
       format: "%d.%m.%Y %H:%M"   # strftime format; default: ISO 8601 (mixed offsets ok)
       timezone: Europe/Berlin    # zone of naive timestamps; default UTC. Aware ones are converted.
+      valid_from: 2020-01-01     # plausible window; rows outside are quarantined. Default: the
+      valid_to: 2025-12-31       #   data's 0.1-99.9% range widened by its span (>= 1 year), within 1990-2100
     sentiment:
       scale: [1, 5]              # linear map of numeric scores to [-1, 1]; default: none
       labels: {positive: 1, neutral: 0, negative: -1}   # case-insensitive; merged over these defaults
@@ -31,13 +33,20 @@ The column map (YAML; every key optional)::
       transitions: {Care: [Do, (dropoff)]}   # allowed moves per from-state; default: any other stage or outcome
     conversion_touchpoints: [purchase]     # default: schema.DEFAULT_CONVERSION_TOUCHPOINTS
     read: {delimiter: ",", encoding: utf-8, decimal: "."}    # CSV only
+                                 # decimal ",": "." groups thousands (1.249,50); "1.24" is quarantined
+
+Text values lose control characters (NUL, other C0 controls except tab, DEL) before any check.
 """
 
 from __future__ import annotations
 
 import codecs
+import csv
+import gzip
+import io
 import re
 import warnings
+import zipfile
 import zoneinfo
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -99,6 +108,8 @@ MISSING_SPELLINGS: frozenset[str] = frozenset({"na", "n/a", "nan", "nat", "null"
 #: Quarantine reason categories (keys of ``summary["reasons"]``).
 REASONS: dict[str, str] = {
     "unparseable timestamp": "the timestamp could not be read with the expected format",
+    "timestamp outside the plausible window": "the timestamp lies outside timestamp.valid_from/valid_to, or "
+    "(by default) far outside the bulk of the data's times or outside 1990-2100",
     "missing timestamp": "the row has no timestamp",
     "ambiguous local time": "a local time that happens twice when clocks go back (DST)",
     "nonexistent local time": "a local time skipped when clocks go forward (DST)",
@@ -112,6 +123,8 @@ REASONS: dict[str, str] = {
     "sentiment out of range": "sentiment outside [-1, 1] after scaling",
     "unparseable sentiment": "sentiment is neither a number nor a known label",
     "unparseable boolean": "online or conversion is not a yes/no value",
+    "too few fields": "a CSV row has fewer fields than the header (cut short, or a lost delimiter)",
+    "too many fields": "a CSV row has more fields than the header (a value with an unquoted delimiter?)",
     "duplicate event_id": "event_id already used by an earlier row with different content",
     "exact duplicate": "all source values equal an earlier row (the first is kept)",
 }
@@ -131,7 +144,7 @@ _ALLOWED_KEYS: dict[str, tuple[str, ...]] = {
         "conversion_touchpoints",
         "read",
     ),
-    "timestamp": ("format", "timezone"),
+    "timestamp": ("format", "timezone", "valid_from", "valid_to"),
     "sentiment": ("scale", "labels"),
     "booleans": ("true", "false"),
     "stage_map": ("stages", "touchpoints", "transitions"),
@@ -220,6 +233,10 @@ class ColumnMap:
         Touchpoints that are conversions when the source has no ``conversion`` column.
     delimiter, encoding, decimal : str
         CSV reading: ``","``, ``"utf-8"`` (a byte-order mark is accepted), ``"."``.
+    valid_from, valid_to : Timestamp (UTC) or None
+        The plausible window of timestamps (``timestamp: {valid_from: ..., valid_to: ...}``);
+        rows outside are quarantined. A date without a time as ``valid_to`` includes that day.
+        Default (``None``): derived from the data, see :func:`_plausible_window`.
     source : str or None
         The YAML file the map came from (named in error messages).
     """
@@ -240,6 +257,8 @@ class ColumnMap:
     decimal: str = "."
     source: str | None = None
     timezone_given: bool = False
+    valid_from: pd.Timestamp | None = None
+    valid_to: pd.Timestamp | None = None
 
     # ----------------------------------------------------------------------------------------
     @classmethod
@@ -381,6 +400,37 @@ class ColumnMap:
                         fix="use an IANA time zone name such as Europe/Berlin, America/New_York or UTC",
                     )
                 )
+
+        for key in ("valid_from", "valid_to"):
+            if ts.get(key) is None:
+                continue
+            raw = ts[key]
+            try:
+                t = pd.Timestamp(str(raw))
+                if pd.isna(t):
+                    raise ValueError
+                t = t.tz_localize("UTC") if t.tzinfo is None else t.tz_convert("UTC")
+                if key == "valid_to" and re.fullmatch(r"\s*\d{4}-\d{2}-\d{2}\s*", str(raw)):
+                    t = t + pd.Timedelta(days=1) - pd.Timedelta(microseconds=1)  # the whole day
+                kw[key] = t.as_unit("us")
+            except (ValueError, TypeError, OverflowError):
+                errors.append(
+                    DataError(
+                        f"timestamp.{key} {raw!r} is not a date",
+                        file=file,
+                        column="timestamp",
+                        fix=f"write an ISO 8601 date or time, e.g. timestamp: {{{key}: 2020-01-01}}",
+                    )
+                )
+        if kw.get("valid_from") is not None and kw.get("valid_to") is not None and kw["valid_from"] > kw["valid_to"]:
+            errors.append(
+                DataError(
+                    "timestamp.valid_from is after timestamp.valid_to",
+                    file=file,
+                    column="timestamp",
+                    fix="swap them: valid_from is the earliest plausible time, valid_to the latest",
+                )
+            )
 
         se = check_keys(top.get("sentiment"), "sentiment")
         if se.get("scale") is not None:
@@ -635,11 +685,81 @@ def _stem(source: str) -> str:
     return Path(name).stem
 
 
+def _sniff_compression(path: Path) -> tuple[str | None, str | None]:
+    """("gzip" / "zip" / None, a note when the name does not say so), from the magic bytes."""
+    with open(path, "rb") as fh:
+        head = fh.read(4)
+    name = path.name.lower()
+    if head[:2] == b"\x1f\x8b":
+        note = None if name.endswith(".gz") else (
+            "the file is gzip-compressed although its name ends in .csv: it was read unpacked "
+            "(name it .csv.gz to make that plain)")
+        return "gzip", note
+    if head == b"PK\x03\x04":
+        note = None if name.endswith(".zip") else (
+            "the file is a zip archive although its name ends in .csv: its one CSV file was read")
+        return "zip", note
+    return None, None
+
+
+def _open_text(path: Path, enc: str, compression: str | None) -> Any:
+    if compression == "gzip":
+        return gzip.open(path, "rt", encoding=enc, newline="")
+    if compression == "zip":
+        z = zipfile.ZipFile(path)
+        names = [n for n in z.namelist() if not n.endswith("/")]
+        return io.TextIOWrapper(z.open(names[0]), encoding=enc, newline="")
+    return open(path, encoding=enc, newline="")
+
+
+def _field_counts(path: Path, cmap: ColumnMap, enc: str, compression: str | None) -> np.ndarray | None:
+    """Fields per CSV record (header first; a blank line has 0), with the quoting pandas uses;
+    None when the csv module cannot read the file (pandas' reading then stands alone)."""
+    try:
+        csv.field_size_limit(2**31 - 1)
+        with _open_text(path, enc, compression) as fh:
+            return np.fromiter((len(r) for r in csv.reader(fh, delimiter=cmap.delimiter)), dtype="int64")
+    except (csv.Error, UnicodeDecodeError, OSError, ValueError, EOFError, zipfile.BadZipFile):
+        return None
+
+
 def _read_csv(path: Path, cmap: ColumnMap) -> tuple[pd.DataFrame, np.ndarray, list[int]]:
+    """A CSV file as text columns, its row numbers (header = 1) and the blank lines skipped.
+
+    File-level problems raise DataError: empty, not decodable, a header read as one column,
+    a duplicate column name (both positions named), most rows with another field count than
+    the header. Gzip or zip content is read whatever the name says (with a note). The reading
+    notes and the rows with the wrong number of fields (too few / too many, fewer than half of
+    the rows) are left in ``df.attrs["read_notes"]`` and ``df.attrs["ragged"]`` ({position:
+    (category, reason)}) for :func:`read_events`; a trailing delimiter on every data row
+    (one more, empty, field than the header) is dropped with a note.
+    """
     file = str(path)
     enc = cmap.encoding
     if codecs.lookup(enc).name == "utf-8":
         enc = "utf-8-sig"  # accept the byte-order mark spreadsheet programs write
+    compression, note = _sniff_compression(path)
+    notes = [note] if note else []
+    if compression == "zip":
+        try:
+            with zipfile.ZipFile(path) as z:
+                names = [n for n in z.namelist() if not n.endswith("/")]
+        except zipfile.BadZipFile:
+            names = []
+        if "[Content_Types].xml" in names:
+            raise DataError(
+                "this is an Excel workbook (.xlsx), not a CSV file",
+                file=file,
+                fix="open it in Excel or LibreOffice and save the sheet as CSV (UTF-8)",
+            )
+        if len(names) != 1:
+            raise DataError(
+                f"this is a zip archive with {len(names)} files, not a CSV file",
+                file=file,
+                fix="unpack it and pass the CSV file inside",
+            )
+    counts = _field_counts(path, cmap, enc, compression)
+    width = int(counts.max()) if counts is not None and len(counts) else None
     try:
         df = pd.read_csv(
             path,
@@ -649,6 +769,10 @@ def _read_csv(path: Path, cmap: ColumnMap) -> tuple[pd.DataFrame, np.ndarray, li
             sep=cmap.delimiter,
             encoding=enc,
             skip_blank_lines=False,
+            compression=compression,
+            header=None,
+            names=list(range(width)) if width else None,
+            index_col=False,
         )
     except pd.errors.EmptyDataError:
         raise DataError(
@@ -674,14 +798,63 @@ def _read_csv(path: Path, cmap: ColumnMap) -> tuple[pd.DataFrame, np.ndarray, li
                 'delimiter in the column map (read: {delimiter: ";"})',
             ) from None
         raise DataError(f"the file could not be read as CSV: {exc}", file=file, fix="check quoting and delimiter") from None
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
+        raise DataError(
+            f"the file could not be read{' as ' + compression if compression else ''}: {exc}",
+            file=file,
+            fix="check that the file is a complete CSV export (unpack it if it is compressed)",
+        ) from None
+    if len(df) == 0:
+        raise DataError(
+            "the file is empty: no header and no data rows",
+            file=file,
+            fix="export the data again; the first line must be the header (column names)",
+        )
+    if counts is not None and len(counts) != len(df):
+        counts = None  # the two parsers disagree on the records: trust pandas alone
+    header = [str(v) for v in df.iloc[0].tolist()]
+    df = df.iloc[1:].reset_index(drop=True)
+    n_head = int(counts[0]) if counts is not None else len(header)
+    header = header[:n_head]
+    data_counts = counts[1:] if counts is not None else np.full(len(df), n_head, dtype="int64")
 
-    df.columns = [str(c) for c in df.columns]
+    # a trailing delimiter on every data row: one more field than the header, always empty
+    filled = data_counts > 0
+    if (
+        width is not None
+        and filled.any()
+        and (data_counts[filled] == n_head + 1).all()
+        and (df.loc[filled, n_head] == "").all()
+    ):
+        notes.append(
+            f"every data row ends with an extra empty field (a trailing {cmap.delimiter!r} after the last "
+            f"column): the header has {n_head} fields, the rows {n_head + 1}; the empty last field was dropped"
+        )
+        data_counts = np.where(filled, n_head, data_counts)
+
+    names = []
+    seen: dict[str, int] = {}
+    for i, h in enumerate(header):
+        name = h if h != "" else f"Unnamed: {i}"
+        if name in seen and h != "":
+            first = seen[name]
+            raise DataError(
+                f"duplicate column name '{name}' in the header: columns {first + 1} and {i + 1}",
+                file=file,
+                column=name,
+                fix=f"rename one of the two '{name}' columns in the file (or drop the copy), so each "
+                "column name appears once",
+            )
+        seen.setdefault(name, i)
+        names.append(name)
+    df = df.iloc[:, :n_head]
+    df.columns = names
     # a header read as one column that holds another delimiter: wrong delimiter
     if len(df.columns) == 1:
         header = df.columns[0]
-        counts = {d: header.count(d) for d in (";", "\t", "|", ",") if d != cmap.delimiter}
-        best = max(counts, key=counts.get)
-        if counts[best] > 0:
+        counts_d = {d: header.count(d) for d in (";", "\t", "|", ",") if d != cmap.delimiter}
+        best = max(counts_d, key=counts_d.get)
+        if counts_d[best] > 0:
             shown = {";": '";"', "\t": '"\\t"', "|": '"|"', ",": '","'}[best]
             name = {";": "semicolon", "\t": "tab", "|": "pipe", ",": "comma"}[best]
             raise DataError(
@@ -694,17 +867,41 @@ def _read_csv(path: Path, cmap: ColumnMap) -> tuple[pd.DataFrame, np.ndarray, li
     rows = np.arange(2, len(df) + 2, dtype="int64")
     blank: list[int] = []
     if len(df) and len(df.columns):
-        is_blank = (df == "").all(axis=1).to_numpy()
+        is_blank = (df == "").all(axis=1).to_numpy() | (data_counts == 0)
         if is_blank.any():
             blank = rows[is_blank].tolist()
             df = df.loc[~is_blank].reset_index(drop=True)
             rows = rows[~is_blank]
+            data_counts = data_counts[~is_blank]
     if len(df) == 0:
         raise DataError(
             f"the file has a header ({', '.join(df.columns[:8])}) but no data rows",
             file=file,
             fix="check the export: it produced only the header line",
         )
+    ragged: dict[int, tuple[str, str]] = {}
+    wrong = np.flatnonzero(data_counts != n_head)
+    if len(wrong):
+        if 2 * len(wrong) >= len(df):  # most rows: the delimiter or the quoting, not a few rows
+            p = int(wrong[0])
+            raise DataError(
+                f"row {rows[p]} has {data_counts[p]} fields but the header has {n_head} "
+                f"({_count(len(wrong), 'row')} of {len(df):,} have another number of fields)",
+                file=file,
+                rows=[int(r) for r in rows[wrong[:20]]],
+                fix=f"quote values that contain the delimiter {cmap.delimiter!r}, or set the right "
+                'delimiter in the column map (read: {delimiter: ";"})',
+            )
+        for p in wrong:
+            c = int(data_counts[p])
+            if c < n_head:
+                ragged[int(p)] = ("too few fields", f"row {rows[p]} has {c} fields, the header has {n_head}: "
+                                  "the row was cut short or lost a delimiter")
+            else:
+                ragged[int(p)] = ("too many fields", f"row {rows[p]} has {c} fields, the header has {n_head}: "
+                                  f"a value holds an unquoted {cmap.delimiter!r}? quote it")
+    df.attrs["read_notes"] = notes
+    df.attrs["ragged"] = ragged
     return df, rows, blank
 
 
@@ -781,7 +978,9 @@ def read_events(path: str | Path, mapping: Any = None) -> LoadResult:
         raise DataError("the file is empty (0 bytes)", file=file, fix="export the data again")
     if kind == "csv":
         df, rows, blank = _read_csv(path, cmap)
-        return _validate(df, source=file, cmap=cmap, rows=rows, blank_rows=blank)
+        read_notes, ragged = df.attrs.pop("read_notes", []), df.attrs.pop("ragged", {})
+        return _validate(df, source=file, cmap=cmap, rows=rows, blank_rows=blank, read_notes=read_notes,
+                         ragged=ragged)
     df = _read_parquet(path)
     return _validate(df, source=file, cmap=cmap, rows=np.arange(1, len(df) + 1, dtype="int64"))
 
@@ -880,6 +1079,19 @@ def _is_text(s: pd.Series) -> bool:
     return s.dtype == object or isinstance(s.dtype, pd.StringDtype)
 
 
+#: C0 control characters except tab, and DEL: removed from text values (a NUL or an ANSI escape
+#: would otherwise make "email\x00" a channel of its own, or reach a terminal).
+_CONTROL_RE = r"[\x00-\x08\x0a-\x1f\x7f]"
+
+
+def _strip_controls(s: pd.Series) -> pd.Series:
+    """Text with C0 control characters (except tab) and DEL removed."""
+    has = s.str.contains(_CONTROL_RE, regex=True, na=False)
+    if not has.any():
+        return s
+    return s.mask(has, s[has].str.replace(_CONTROL_RE, "", regex=True))
+
+
 def _to_str(s: pd.Series, *, missing_words: bool = True) -> pd.Series:
     """Values as pandas "str", stripped; "", and (``missing_words``) NA spellings → NaN."""
     if _is_text(s):
@@ -890,7 +1102,7 @@ def _to_str(s: pd.Series, *, missing_words: bool = True) -> pd.Series:
         out = s.astype("Int64").astype("str") if np.all(fin == np.round(fin)) else s.astype("str")
     else:
         out = s.astype("str")
-    out = out.str.strip()
+    out = _strip_controls(out).str.strip()
     bad = out == ""
     if missing_words:
         bad = bad | out.str.lower().isin(MISSING_SPELLINGS)
@@ -1073,6 +1285,71 @@ def _parse_timestamps(
     return out, issues, file_error, n_naive
 
 
+#: The default plausible window never reaches beyond these (customer-journey data from before
+#: 1990 or after 2100 is a placeholder, an epoch-zero default or a typo).
+PLAUSIBLE_FROM = pd.Timestamp("1990-01-01", tz="UTC")
+PLAUSIBLE_TO = pd.Timestamp("2100-01-01", tz="UTC")
+
+
+def _plausible_window(ts: pd.Series, cmap: ColumnMap) -> tuple[pd.Timestamp, pd.Timestamp, str]:
+    """The window of plausible timestamps: (earliest, latest, how it was chosen).
+
+    ``timestamp.valid_from``/``valid_to`` of the map are used as given. A side not given comes
+    from the data's own bulk: among the times within 1990-01-01 .. 2100-01-01, the 0.1% and
+    99.9% quantiles (taken as data values inward, so on fewer than 1,000 rows the single most
+    extreme time at each end does not define the bulk; with one or two times, their range),
+    widened on each side by the bulk's length or one year, whichever is more, and never beyond
+    1990-01-01 .. 2100-01-01.
+    """
+    lo, hi = cmap.valid_from, cmap.valid_to
+    if lo is not None and hi is not None:
+        return lo, hi, "timestamp.valid_from/valid_to of the column map"
+    v = ts.dropna().to_numpy(dtype="datetime64[us]").astype("int64")
+    hard_lo, hard_hi = PLAUSIBLE_FROM.value // 1000, PLAUSIBLE_TO.value // 1000  # µs
+    v = v[(v >= hard_lo) & (v <= hard_hi)]
+    if len(v):
+        q_lo = int(np.quantile(v, 0.001, method="higher"))
+        q_hi = int(np.quantile(v, 0.999, method="lower"))
+        if q_lo > q_hi:
+            q_lo, q_hi = int(v.min()), int(v.max())
+        margin = max(q_hi - q_lo, 365 * 86_400 * 10**6)
+        d_lo = pd.Timestamp(max(q_lo - margin, hard_lo), unit="us", tz="UTC")
+        d_hi = pd.Timestamp(min(q_hi + margin, hard_hi), unit="us", tz="UTC")
+    else:
+        d_lo, d_hi = PLAUSIBLE_FROM, PLAUSIBLE_TO
+    how = ("derived from the bulk of the data's times" if cmap.valid_from is None and cmap.valid_to is None
+           else "one side from timestamp.valid_from/valid_to, the other from the bulk of the data's times")
+    return (lo if lo is not None else d_lo), (hi if hi is not None else d_hi), how
+
+
+def _window_issues(ts: pd.Series, cmap: ColumnMap) -> list[_Issue]:
+    """Quarantine the times outside :func:`_plausible_window`."""
+    if not ts.notna().any():
+        return []
+    lo, hi, how = _plausible_window(ts, cmap)
+    out = (ts.notna() & ((ts < lo) | (ts > hi))).to_numpy()
+    if not out.any():
+        return []
+    pos = np.flatnonzero(out)
+
+    def day(t: pd.Timestamp) -> str:
+        return t.strftime("%Y-%m-%d %H:%M") if (t.hour or t.minute) and t != hi else t.strftime("%Y-%m-%d")
+
+    window = f"{day(lo)} .. {day(hi)} UTC"
+    return [
+        _Issue(
+            "timestamp outside the plausible window",
+            "timestamp",
+            pos,
+            [
+                f"timestamp {t.isoformat()} is outside the plausible window {window} ({how}); "
+                "if it is real, widen it with timestamp: {valid_from: ..., valid_to: ...} in the column map"
+                for t in ts.iloc[pos]
+            ],
+        )
+    ]
+
+
 def _parse_bool(s: pd.Series, cmap: ColumnMap, column: str) -> tuple[pd.Series, np.ndarray, list[_Issue]]:
     """Values (bool, False where unknown), a mask of missing cells, issues."""
     if s.dtype == bool:
@@ -1110,10 +1387,33 @@ def _parse_number(s: pd.Series, decimal: str) -> tuple[pd.Series, np.ndarray, pd
     if pd.api.types.is_numeric_dtype(s.dtype) and not pd.api.types.is_bool_dtype(s.dtype):
         return s.astype("float64"), np.zeros(len(s), bool), None
     text = _to_str(s)
-    t = text.str.replace(",", ".", regex=False) if decimal == "," else text
+    num, bad = _text_to_number(text, decimal)
+    return num, bad, text
+
+
+def _grouped_re(decimal: str) -> re.Pattern[str]:
+    sep = "." if decimal == "," else ","
+    return re.compile(rf"^[+-]?\d{{1,3}}(?:{re.escape(sep)}\d{{3}})+(?:{re.escape(decimal)}\d+)?$")
+
+
+def _text_to_number(text: pd.Series, decimal: str) -> tuple[pd.Series, np.ndarray]:
+    """Numbers from text with ``decimal`` as the decimal separator and the other of "." and ","
+    as the thousands separator. A value holding the thousands separator must group digits by
+    three before the decimal separator (``1.249`` and ``1.249,50`` with decimal ","; ``1,249.50``
+    with decimal "."), otherwise it is not a number (``1.24`` with decimal "," could be 1.24 or
+    1240: quarantined rather than guessed)."""
+    sep = "." if decimal == "," else ","
+    has_sep = text.str.contains(sep, regex=False, na=False)
+    t = text
+    if has_sep.any():
+        grouped = text.str.match(_grouped_re(decimal).pattern, na=False)
+        t = t.mask(has_sep & grouped, text.str.replace(sep, "", regex=False))
+        t = t.mask(has_sep & ~grouped)  # malformed or ambiguous: not a number
+    if decimal == ",":
+        t = t.str.replace(",", ".", regex=False)
     num = pd.to_numeric(t, errors="coerce").astype("float64")
     bad = text.notna().to_numpy() & num.isna().to_numpy()
-    return num, bad, text
+    return num, bad
 
 
 _DECIMAL_COMMA = re.compile(r"^[+-]?\d*,\d+$")
@@ -1127,8 +1427,13 @@ def _parse_revenue(s: pd.Series, cmap: ColumnMap) -> tuple[pd.Series, list[_Issu
         reasons = []
         for v in text.iloc[pos]:
             r = f"revenue {_show(v)} is not a number"
+            sep = "." if cmap.decimal == "," else ","
             if cmap.decimal == "." and _DECIMAL_COMMA.match(v):
                 r += ' (if "," is the decimal separator, set read: {decimal: ","})'
+            elif sep in v:
+                r += (f" (with decimal {cmap.decimal!r}, {sep!r} is read as a thousands separator and must "
+                      f"group digits by three, as in {'1.249,50' if sep == '.' else '1,249.50'}; "
+                      "check read: {decimal: ...} or fix the value)")
             reasons.append(r)
         issues.append(_Issue("non-numeric revenue", "revenue", pos, reasons))
     return num, issues
@@ -1276,11 +1581,13 @@ def _validate(
     cmap: ColumnMap,
     rows: np.ndarray,
     blank_rows: list[int] | None = None,
+    read_notes: list[str] | None = None,
+    ragged: dict[int, tuple[str, str]] | None = None,
 ) -> LoadResult:
     import pandera.pandas as pa
 
     n = len(df)
-    notes: list[str] = []
+    notes: list[str] = list(read_notes or [])
     if blank_rows:
         notes.append(
             f"{_count(len(blank_rows), 'blank line')} skipped (rows {', '.join(map(str, blank_rows[:5]))}"
@@ -1335,6 +1642,8 @@ def _validate(
         issues += ts_issues
         if ts_error is not None:
             errors.append(ts_error)
+        else:
+            issues += _window_issues(ts, cmap)
     if errors:
         errors = [DataError(e.problem, file=source, column=e.column, rows=e.rows, fix=e.fix) for e in errors]
         raise combine_errors(errors, file=source)
@@ -1439,7 +1748,11 @@ def _validate(
         if name in cmap.identifiers:
             cols[name] = _to_str(s)
         elif _is_text(s):
-            cols[name] = s.mask(s == "") if s.dtype == "str" else s
+            if s.dtype == "str":
+                s = _strip_controls(s)
+                cols[name] = s.mask(s == "")
+            else:
+                cols[name] = s
         else:
             cols[name] = s
     work = pd.DataFrame(cols, index=idx)
@@ -1482,6 +1795,19 @@ def _validate(
         schema.validate(work, lazy=True)
     except pa.errors.SchemaErrors as exc:
         issues += _issues_from_failures(exc.failure_cases, work, target, rows, exact_dup, issues, cmap, sentiment_hint)
+
+    # ---- rows with the wrong number of fields: that is their one reason ---------------------
+    if ragged:
+        rpos = np.array(sorted(ragged), dtype="int64")
+        issues = [
+            _Issue(it.category, it.column, it.pos[keep], [r for r, k in zip(it.reason, keep, strict=True) if k])
+            for it in issues
+            for keep in [~np.isin(it.pos, rpos)]
+        ]
+        for cat in ("too few fields", "too many fields"):
+            ps = [p for p in rpos if ragged[int(p)][0] == cat]
+            if ps:
+                issues.append(_Issue(cat, None, np.array(ps, dtype="int64"), [ragged[int(p)][1] for p in ps]))
 
     # ---- combine reasons per row -----------------------------------------------------------
     col_order = {c: i for i, c in enumerate(work.columns)}
