@@ -56,7 +56,7 @@ import pandas as pd
 from analysis.schema import DEFAULT_CONVERSION_TOUCHPOINTS, DEFAULT_STAGE_MAP, DataError
 from analysis.sources.column_map import FALSE_SPELLINGS, TRUE_SPELLINGS, _guess_format, _suffix_kind
 
-__all__ = ["MEANINGS", "SCALES", "SYNONYMS", "WORDS", "guess_columns", "guess_scale", "normalise",
+__all__ = ["MEANINGS", "SCALES", "SYNONYMS", "WORDS", "epoch_unit", "guess_columns", "guess_scale", "normalise",
            "suggest_mapping", "visible"]
 
 #: Canonical column → whole header names that mean it (normalised: see :func:`normalise`), best
@@ -277,6 +277,30 @@ def guess_scale(values: Iterable[float]) -> tuple[tuple[float, float] | None, st
                   + ignored)
 
 
+# ------------------------------------------------------------------------------ epoch times
+_UNIT_NAMES = {"s": "seconds", "ms": "milliseconds", "us": "microseconds", "ns": "nanoseconds"}
+_UNIT_SECONDS = {"s": 1.0, "ms": 1e3, "us": 1e6, "ns": 1e9}
+_EPOCH_WINDOW = (315532800.0, 4102444800.0)  # 1980-01-01 to 2100-01-01 UTC, in seconds
+
+
+def epoch_unit(values: Iterable[object]) -> str | None:
+    """The unit (``"s"``, ``"ms"``, ``"us"`` or ``"ns"``) of Unix epoch times written as numbers, from
+    their magnitude: the one unit that puts their median between 1980 and 2100; ``None`` when the
+    values are not all whole or decimal numbers of 9 to 19 digits, or no unit fits.
+
+    >>> epoch_unit(["1709287200"]), epoch_unit(["1709287200000"]), epoch_unit(["1709287200000000000"])
+    ('s', 'ms', 'ns')
+    """
+    text = pd.Series([str(x).strip() for x in values], dtype="object")
+    if not len(text) or not text.str.fullmatch(r"\d{9,19}(\.\d+)?").all():
+        return None
+    median = float(pd.to_numeric(text, errors="coerce").median())
+    for unit, factor in _UNIT_SECONDS.items():
+        if _EPOCH_WINDOW[0] <= median / factor < _EPOCH_WINDOW[1]:
+            return unit
+    return None
+
+
 # ------------------------------------------------------------------------------------- rendering
 # Characters a terminal or an editor acts on instead of showing: C0/C1 controls (ESC starts ANSI
 # sequences), DEL, line and paragraph separators, and the bidirectional overrides and isolates.
@@ -461,6 +485,13 @@ def suggest_mapping(path: str | Path, *, sample_rows: int = 5000) -> str:
             if fmt:
                 note = "; check the order of day and month" if "%d" in fmt and "%m" in fmt else ""
                 out.add(f"  format: {_q(fmt)}", f"guessed from values such as '{_example(v)}'{note}")
+            elif (unit := epoch_unit(v)) is not None:
+                name = cols["timestamp"].replace("\\", "\\\\").replace("'", "\\'")
+                out.add(f"  format: {_q('TODO')}",
+                        f"REQUIRED: values such as '{_example(v)}' are Unix epoch times in {_UNIT_NAMES[unit]}, "
+                        "which the column map does not read: convert them to ISO 8601 first, e.g. "
+                        f"df['{name}'] = pd.to_datetime(df['{name}'], unit='{unit}', utc=True), "
+                        "then delete this line")
             else:
                 out.add(f"  format: {_q('TODO')}",
                         f"REQUIRED: values such as '{_example(v)}' are not ISO 8601: write their strftime "
