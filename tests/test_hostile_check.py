@@ -125,6 +125,20 @@ def test_suggested_sentiment_scale_in_the_map(tmp_path, values, expected):
         assert len(kept) and kept.between(-1, 1).all()
 
 
+@pytest.mark.xfail(strict=True, reason="the quarantine hint of a sentiment column without a scale is written by "
+                   "column_map._parse_sentiment (not this module): it still proposes [min, max] of the values, "
+                   "e.g. [-3, inf]; analysis.sources.suggest.guess_scale gives the common finite scale")
+def test_check_quarantine_hint_proposes_no_infinite_scale(tmp_path, capsys):
+    data = tmp_path / "export.csv"
+    data.write_text(_csv(["timestamp", "user_id", "channel", "touchpoint", "sentiment"],
+                         [(f"2024-01-01T1{i}:00:00Z", "u1", "email", "site_visit", x)
+                          for i, x in enumerate(["4", "inf", "-3", "5"])]))
+    assert main(["check", "--data", str(data)]) == 0
+    out = capsys.readouterr().out
+    assert "sentiment out of range" in out
+    assert "inf]" not in out and "[-3," not in out
+
+
 # ------------------------------------------ 4. epoch times: the unit follows the magnitude (suggest)
 # (the same hint in a loading error lives in column_map.py, fixed there)
 DATES = pd.to_datetime(["2024-03-01 09:00:00", "2024-03-02 10:00:00.250", "2024-03-03 11:00:00"], utc=True,
