@@ -98,10 +98,18 @@ def _zip_note(res: Any) -> None:
     assert len(res.events) == 30 and any("zip" in n for n in res.summary["notes"])
 
 
-def _zipped(data: bytes) -> bytes:
+def _zipped(data: bytes, member: str = "events.csv") -> bytes:
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as z:
-        z.writestr("events.csv", data)
+        z.writestr(member, data)
+    return buf.getvalue()
+
+
+def _zipped_two(data: bytes) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        z.writestr("a.csv", data)
+        z.writestr("b.csv", data)
     return buf.getvalue()
 
 
@@ -153,6 +161,12 @@ CASES: dict[str, tuple[bytes, str, dict | None, Err | Loads]] = {
     # 6. compressed files named .csv
     "gzip named .csv": (gzip.compress(text(rows()), mtime=0), "e.csv", None, Loads({}, _gzip_note)),
     "zip named .csv": (_zipped(text(rows())), "e.csv", None, Loads({}, _zip_note)),
+    "xlsx named .csv": (_zipped(b"<Types/>", "[Content_Types].xml"), "e.csv", None,
+                        Err(("Excel workbook", "save the sheet as CSV"))),
+    "zip of two files": (_zipped_two(text(rows())), "e.csv", None, Err(("zip archive with 2 files", "unpack"))),
+    "plain text named .csv.gz": (text(rows()), "e.csv.gz", None, Loads({})),
+    # 3. (continued) most rows with another field count: the delimiter or quoting, an error
+    "most rows long": (text([r + ",x" for r in rows()]), "e.csv", None, Err(("has 8 fields but the header has 7",))),
     # 8. control characters in values
     "NUL in a value": (text(replace(rows(), 4, "e2,2024-03-03T10:02:00Z,u2,email\x00,site_visit,,c2")), "e.csv",
                        None, Loads({}, _channels({"email"}))),
@@ -206,3 +220,15 @@ def test_epoch_hint_names_the_unit_that_works(tmp_path, unit, scale):
     df.to_csv(fixed, index=False)
     res = read_events(fixed, {"columns": {"timestamp": "time"}})
     assert res.events["timestamp"].tolist() == list(times)
+
+
+def test_an_outlying_time_no_longer_breaks_journeys(tmp_path):
+    """One row dated 2999 used to pass the loader and overflow build_journeys (as_of in ns)."""
+    from analysis import build_journeys, stitch_identities
+
+    data, name, mapping, _ = CASES["ts 2999"]
+    path = tmp_path / name
+    path.write_bytes(data)
+    res = read_events(path, mapping)
+    jr = build_journeys(stitch_identities(res.events))
+    assert jr is not None

@@ -745,7 +745,11 @@ def _read_csv(path: Path, cmap: ColumnMap) -> tuple[pd.DataFrame, np.ndarray, li
             with zipfile.ZipFile(path) as z:
                 names = [n for n in z.namelist() if not n.endswith("/")]
         except zipfile.BadZipFile:
-            names = []
+            raise DataError(
+                "the file starts like a zip archive but is damaged (cut short?)",
+                file=file,
+                fix="download or export it again; unpack it and pass the CSV file inside",
+            ) from None
         if "[Content_Types].xml" in names:
             raise DataError(
                 "this is an Excel workbook (.xlsx), not a CSV file",
