@@ -17,7 +17,8 @@ effect the data could have shown (DESIGN.md, "Diagnosis on real data": "A headli
   helpers (durations below a day in hours or minutes, "–" for no data, labels that stay distinct).
 
 Strings from data are escaped for HTML (:func:`analysis.reports.escape`) where this module
-writes HTML, and :func:`md_escape` makes any text safe for ``IPython.display.Markdown``. The
+writes HTML, and :func:`md_escape` (running text) and :func:`md_code` (a name shown as code) make
+any text safe for ``IPython.display.Markdown``. The
 notes in the returned dicts are plain text: the index page escapes them when it renders them.
 """
 
@@ -36,7 +37,7 @@ from analysis.reports import escape
 __all__ = [
     "attribution_identifiable", "attribution_plausible", "data_span_days", "dwell_display",
     "format_days", "format_interval_days", "friction_explanation", "friction_headline", "friction_question",
-    "funnel_losses", "mark_extrapolation", "md_escape", "ppc_misfits", "short_labels",
+    "funnel_losses", "mark_extrapolation", "md_code", "md_escape", "ppc_misfits", "short_labels",
     "time_headline", "time_unit", "top_channel_headline", "warning_html",
 ]
 
@@ -57,6 +58,18 @@ def md_escape(value: Any) -> str:
     '\\\\[click\\\\]\\\\(http://x\\\\) \\\\*now\\\\* &lt;b&gt;'
     """
     return _ENTITY_OR_MD.sub(lambda m: m.group(1) or "\\" + m.group(2), escape(value))
+
+
+def md_code(value: Any) -> str:
+    """``value`` shown as code (a column, channel or file name) in ``IPython.display.Markdown``,
+    safely: an HTML ``<code>`` element around :func:`md_escape`'d text. (A Markdown code span
+    would show md_escape's backslashes as they are, and without them a name could end the span
+    with a backtick and become markup.)
+
+    >>> md_code("[x](javascript:alert(1))")
+    '<code>\\\\[x\\\\]\\\\(javascript:alert\\\\(1\\\\)\\\\)</code>'
+    """
+    return f"<code>{md_escape(value)}</code>"
 
 
 def warning_html(text: str, *, title: str = "Warning") -> str:

@@ -77,6 +77,12 @@ def _resolve(path: str) -> Path:
     return p if p.is_absolute() else config.PROJECT_ROOT / p
 
 
+def _md_code(value: Any) -> str:
+    from analysis.headlines import md_code
+
+    return md_code(value)
+
+
 def model_groups(
     events: pd.DataFrame, segments: Mapping[str, Mapping[str, Any]] | None, segment_filter: Mapping[str, Any] | None
 ) -> tuple[pd.DataFrame, str, str]:
@@ -91,7 +97,7 @@ def model_groups(
 
     Returns ``(events, column, note)``: the events (with the derived column when there is one;
     missing values of the column read :data:`MISSING_GROUP`), the column, and a sentence for
-    the report saying how the groups were chosen.
+    the report saying how the groups were chosen (Markdown, names escaped: show it as it is).
     """
     import numpy as np
     import pandas as pd
@@ -100,7 +106,7 @@ def model_groups(
     columns = {tuple(sorted(f)) for f in filtered.values()}
     if filtered and len(columns) == 1 and len(next(iter(columns))) == 1:
         col = next(iter(columns))[0]
-        note = f"the values of `{col}`, the column the segments file filters on"
+        note = f"the values of {_md_code(col)}, the column the segments file filters on"
     elif filtered:
         col = SEGMENT_GROUP_COLUMN
         label = np.full(len(events), OTHER_GROUP, dtype=object)
@@ -117,13 +123,13 @@ def model_groups(
             taken |= mask
         events = events.assign(**{col: label})
         note = ("one group per segment of the segments file (its filters name several columns; a "
-                f"touchpoint in several segments counts in the first, one in none in `{OTHER_GROUP}`)")
+                f"touchpoint in several segments counts in the first, one in none in {_md_code(OTHER_GROUP)})")
     elif segment_filter and len(segment_filter) == 1:
         col = str(next(iter(segment_filter)))
-        note = f"the values of `{col}`, the column this segment filters on"
+        note = f"the values of {_md_code(col)}, the column this segment filters on"
     else:
         col = "segment"
-        note = "the values of the `segment` column"
+        note = f"the values of the {_md_code('segment')} column"
     if col not in events.columns:
         events = events.assign(**{col: "all"})
     if events[col].isna().any() or not pd.api.types.is_string_dtype(events[col]):
@@ -218,12 +224,14 @@ class ReportContext:
                 "on_fail": self.params["on_fail"]}
 
     def header(self, **extra: str) -> str:
-        """The first line of a report (Markdown; every value escaped)."""
-        from analysis.reports import escape
+        """The first line of a report (Markdown). Every name from the data, a path or the
+        segments file is escaped for Markdown and HTML (:func:`analysis.headlines.md_code`);
+        ``extra`` values are Markdown the notebook built (escaped the same way)."""
+        from analysis.headlines import md_code
 
-        parts = {"Segment": f"`{escape(self.params['segment'])}`", "Data": f"`{escape(self.data_file.name)}`",
-                 "Stages": ", ".join(f"`{escape(s)}`" for s in self.stage_map.stages),
-                 "Groups compared": f"`{escape(self.group_by)}`", **extra}
+        parts = {"Segment": md_code(self.params["segment"]), "Data": md_code(self.data_file.name),
+                 "Stages": ", ".join(md_code(s) for s in self.stage_map.stages),
+                 "Groups compared": md_code(self.group_by), **extra}
         return " &nbsp; ".join(f"**{k}:** {v}" for k, v in parts.items())
 
     def data_line(self) -> str:
