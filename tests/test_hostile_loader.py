@@ -84,6 +84,12 @@ def _channels(expected: set[str]) -> Callable[[Any], None]:
     return check
 
 
+def _campaign_at(pos: int, expected: str) -> Callable[[Any], None]:
+    def check(res: Any) -> None:
+        assert res.events["campaign"].iloc[pos] == expected, res.events["campaign"].iloc[pos]
+    return check
+
+
 def _trailing_comma(res: Any) -> None:
     assert list(res.events["user_id"].head(2)) == ["u0", "u1"]
     assert res.events["timestamp"].notna().all()
@@ -144,6 +150,10 @@ CASES: dict[str, tuple[bytes, str, dict | None, Err | Loads]] = {
     # 3. short and long rows mid-file
     "short row": (text(replace(rows(), 12, "e11,2024-03-12T10:00:00Z,u4,email")), "e.csv", None,
                   Loads({12: ("row 12 has 4 fields, the header has 7",)})),
+    "13 of 18 fields": (text(replace([r + ",x" * 11 for r in rows()], 20, ",".join(["e18", "2024-03-19T10:00:00Z",
+                                                                                 "u4", "email", "site_visit"] + ["x"] * 8)),
+                               header=HEADER + "".join(f",a{i}" for i in range(11))), "e.csv", None,
+                        Loads({20: ("row 20 has 13 fields, the header has 18",)})),
     "long row": (text(replace(rows(), 8, "e6,2024-03-07T10:00:00Z,u6,email,site_visit,,c0,extra,more")), "e.csv",
                  None, Loads({8: ("row 8 has 9 fields, the header has 7",)})),
     # 4. thousands separators
@@ -170,6 +180,8 @@ CASES: dict[str, tuple[bytes, str, dict | None, Err | Loads]] = {
     # 8. control characters in values
     "NUL in a value": (text(replace(rows(), 4, "e2,2024-03-03T10:02:00Z,u2,email\x00,site_visit,,c2")), "e.csv",
                        None, Loads({}, _channels({"email"}))),
+    "controls in a campaign": (text(replace(rows(), 4, 'e2,2024-03-03T10:02:00Z,u2,email,site_visit,,"spring\r\nsale\x1b[31m"')),
+                               "e.csv", None, Loads({}, _campaign_at(2, "spring sale[31m"))),
 }
 
 

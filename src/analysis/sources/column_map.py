@@ -1089,11 +1089,13 @@ _CONTROL_RE = r"[\x00-\x08\x0a-\x1f\x7f]"
 
 
 def _strip_controls(s: pd.Series) -> pd.Series:
-    """Text with C0 control characters (except tab) and DEL removed."""
+    """Text with C0 control characters (except tab) and DEL removed; a run of line breaks
+    (CR, LF, vertical tab, form feed) becomes one space, so words do not run together."""
     has = s.str.contains(_CONTROL_RE, regex=True, na=False)
     if not has.any():
         return s
-    return s.mask(has, s[has].str.replace(_CONTROL_RE, "", regex=True))
+    fixed = s[has].str.replace(r"[\n\r\x0b\x0c]+", " ", regex=True).str.replace(_CONTROL_RE, "", regex=True)
+    return s.mask(has, fixed)
 
 
 def _to_str(s: pd.Series, *, missing_words: bool = True) -> pd.Series:
