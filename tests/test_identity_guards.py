@@ -7,6 +7,7 @@ their reason (``{}`` = nothing of interest blocked). Add a case in one line.
 
 from __future__ import annotations
 
+import pandas as pd
 import pytest
 
 from analysis.identity import stitch, stitch_identities
@@ -155,3 +156,14 @@ def test_guards_do_not_change_synthetic_persons(synth_data):
     assert res.summary["persons"] == truth.persons["person"].nunique()
     by = res.summary["blocked_by_reason"]
     assert by["chain bridge"] == 0 and by["placeholder pattern"] == 0 and by["unrelated rows"] == 0
+
+
+@pytest.mark.spark
+def test_guards_on_spark_equal_duckdb(make_events, spark_available):
+    ev = make_events(chain(40) + placeholders_50() + unknown_placeholder_linking_rows()
+                     + indirect_chain() + placeholder_value("nicht verfügbar"))
+    a = stitch(ev, engine="duckdb")
+    b = stitch(ev, engine="spark")
+    pd.testing.assert_series_equal(a.events["person_id"], b.events["person_id"])
+    pd.testing.assert_frame_equal(a.blocked, b.blocked)
+    assert a.summary["blocked_by_reason"] == b.summary["blocked_by_reason"]
