@@ -244,3 +244,15 @@ def test_an_outlying_time_no_longer_breaks_journeys(tmp_path):
     res = read_events(path, mapping)
     jr = build_journeys(stitch_identities(res.events))
     assert jr is not None
+
+
+def test_adapters_reading_csv_still_stop_at_a_row_with_too_many_fields(tmp_path):
+    """The adapters read CSV through the same reader but do not quarantine long rows: for them a
+    long row stays an error (never silently cut to the header's width)."""
+    from analysis.sources import ColumnMap
+    from analysis.sources.column_map import _read_csv
+
+    path = tmp_path / "e.csv"
+    path.write_bytes(text(replace(rows(), 8, "e6,2024-03-07T10:00:00Z,u6,email,site_visit,,c0,extra")))
+    with pytest.raises(DataError, match="row 8 has 8 fields but the header has 7"):
+        _read_csv(path, ColumnMap())

@@ -723,7 +723,7 @@ def _field_counts(path: Path, cmap: ColumnMap, enc: str, compression: str | None
         return None
 
 
-def _read_csv(path: Path, cmap: ColumnMap) -> tuple[pd.DataFrame, np.ndarray, list[int]]:
+def _read_csv(path: Path, cmap: ColumnMap, *, ragged_ok: bool = False) -> tuple[pd.DataFrame, np.ndarray, list[int]]:
     """A CSV file as text columns, its row numbers (header = 1) and the blank lines skipped.
 
     File-level problems raise DataError: empty, not decodable, a header read as one column,
@@ -732,7 +732,8 @@ def _read_csv(path: Path, cmap: ColumnMap) -> tuple[pd.DataFrame, np.ndarray, li
     notes and the rows with the wrong number of fields (too few / too many, fewer than half of
     the rows) are left in ``df.attrs["read_notes"]`` and ``df.attrs["ragged"]`` ({position:
     (category, reason)}) for :func:`read_events`; a trailing delimiter on every data row
-    (one more, empty, field than the header) is dropped with a note.
+    (one more, empty, field than the header) is dropped with a note. Without ``ragged_ok``
+    (the adapters, which do not quarantine them) any row with too many fields is an error.
     """
     file = str(path)
     enc = cmap.encoding
@@ -886,11 +887,14 @@ def _read_csv(path: Path, cmap: ColumnMap) -> tuple[pd.DataFrame, np.ndarray, li
     ragged: dict[int, tuple[str, str]] = {}
     wrong = np.flatnonzero(data_counts != n_head)
     if len(wrong):
-        if 2 * len(wrong) >= len(df):  # most rows: the delimiter or the quoting, not a few rows
+        too_many = not ragged_ok and bool((data_counts > n_head).any())
+        if too_many or 2 * len(wrong) >= len(df):  # most rows: the delimiter or the quoting, not a few rows
+            if too_many:
+                wrong = np.flatnonzero(data_counts > n_head)
             p = int(wrong[0])
             raise DataError(
                 f"row {rows[p]} has {data_counts[p]} fields but the header has {n_head} "
-                f"({_count(len(wrong), 'row')} of {len(df):,} have another number of fields)",
+                f"({_count(len(wrong), 'row')} of {len(df):,} with another number of fields)",
                 file=file,
                 rows=[int(r) for r in rows[wrong[:20]]],
                 fix=f"quote values that contain the delimiter {cmap.delimiter!r}, or set the right "
@@ -981,7 +985,7 @@ def read_events(path: str | Path, mapping: Any = None) -> LoadResult:
     if path.stat().st_size == 0:
         raise DataError("the file is empty (0 bytes)", file=file, fix="export the data again")
     if kind == "csv":
-        df, rows, blank = _read_csv(path, cmap)
+        df, rows, blank = _read_csv(path, cmap, ragged_ok=True)
         read_notes, ragged = df.attrs.pop("read_notes", []), df.attrs.pop("ragged", {})
         return _validate(df, source=file, cmap=cmap, rows=rows, blank_rows=blank, read_notes=read_notes,
                          ragged=ragged)
