@@ -215,7 +215,9 @@ def test_check_escapes_control_characters_from_the_data(tmp_path, capsys, column
     out, err = capsys.readouterr()
     assert _no_control(out) and _no_control(err)
     if column != "extra":
-        assert shown in out or re.sub(r"\\(x[0-9a-f]{2}|u[0-9a-f]{4}|r)", "", shown) in out
+        # shown escaped, or the loader removed the character (or made a line break one space)
+        escape = r"\\(x[0-9a-f]{2}|u[0-9a-f]{4}|r)"
+        assert shown in out or re.sub(escape, "", shown) in out or re.sub(escape, " ", shown) in out
 
 
 @pytest.mark.parametrize(("column", "value", "shown"), HOSTILE_VALUES)
