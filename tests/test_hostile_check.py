@@ -125,10 +125,9 @@ def test_suggested_sentiment_scale_in_the_map(tmp_path, values, expected):
         assert len(kept) and kept.between(-1, 1).all()
 
 
-@pytest.mark.xfail(strict=True, reason="the quarantine hint of a sentiment column without a scale is written by "
-                   "column_map._parse_sentiment (not this module): it still proposes [min, max] of the values, "
-                   "e.g. [-3, inf]; analysis.sources.suggest.guess_scale gives the common finite scale")
 def test_check_quarantine_hint_proposes_no_infinite_scale(tmp_path, capsys):
+    """The quarantine hint of a sentiment column without a scale (column_map._parse_sentiment)
+    proposes the common finite scale of suggest.guess_scale, not [min, max] of the values."""
     data = tmp_path / "export.csv"
     data.write_text(_csv(["timestamp", "user_id", "channel", "touchpoint", "sentiment"],
                          [(f"2024-01-01T1{i}:00:00Z", "u1", "email", "site_visit", x)

@@ -50,7 +50,7 @@ log = logging.getLogger(__name__)
 __all__ = ["Prepared", "data_files", "is_sources_file", "load", "prepare", "prepare_key", "prepare_summary"]
 
 #: Bump when the pickled layout changes.
-_FORMAT = 2
+_FORMAT = 3
 
 
 @dataclass

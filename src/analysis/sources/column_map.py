@@ -1488,13 +1488,16 @@ def _parse_sentiment(s: pd.Series, cmap: ColumnMap) -> tuple[pd.Series, list[_Is
     else:
         out_of_range = num[(num < -1) | (num > 1)]
         if len(out_of_range):
-            lo, hi = float(np.nanmin(num)), float(np.nanmax(num))
-            if lo >= 0 and hi <= 5:
-                hint = "set sentiment.scale: [1, 5] in the column map if these are 1–5 scores"
-            elif lo >= 0 and hi <= 10:
-                hint = "set sentiment.scale: [0, 10] in the column map if these are 0–10 scores"
+            from analysis.sources.suggest import guess_scale  # here: suggest imports this module
+
+            # a common finite scale of the values out of range, never their [min, max] (e.g. [-3, inf])
+            scale, _ = guess_scale(out_of_range.to_numpy())
+            if scale is not None:
+                hint = (f"set sentiment.scale: [{scale[0]:g}, {scale[1]:g}] in the column map if these are "
+                        f"{scale[0]:g}–{scale[1]:g} scores")
             else:
-                hint = f"set sentiment.scale: [{lo:g}, {hi:g}] in the column map if these are scores on that scale"
+                hint = ("the numbers fit no common score scale (1–5, 0–10, …): state theirs with "
+                        "sentiment.scale in the column map, or fix the values")
     return lab.fillna(num).astype("float64"), issues, hint
 
 
