@@ -563,3 +563,21 @@ def test_maturity_by_hand(make_events):
         "All 6 stage visits are modelled")
     with pytest.raises(ValueError, match="quantile"):
         jr.maturity(quantile=95)
+
+
+def test_a_channel_named_with_the_path_separator_stays_one_channel_in_paths(make_events):
+    """'>' separates the channels of a path: a channel named '<b>x</b>' (hostile or not) is
+    written with '›' in journeys and paths, so a path still splits into its channels."""
+    from analysis.models.attribution.paths import explode_paths
+
+    ev = make_events([
+        {"user_id": "u1", "timestamp": "2024-01-01T10:00:00Z", "channel": "<b>x</b>", "touchpoint": "site_visit"},
+        {"user_id": "u1", "timestamp": "2024-01-02T10:00:00Z", "channel": "email", "touchpoint": "site_visit"},
+        {"user_id": "u1", "timestamp": "2024-01-03T10:00:00Z", "channel": "direct", "touchpoint": "purchase",
+         "conversion": True},
+    ])
+    jr = build_journeys(stitch_identities(ev))
+    assert jr.summary["channels_renamed"] == ["<b>x</b>"]
+    paths = jr.channel_paths(exposures_only=True)
+    assert list(paths["path"]) == ["<b›x</b› > email"]
+    assert sorted(explode_paths(paths)["channel"].astype(str)) == ["<b›x</b›", "email"]

@@ -78,9 +78,9 @@ def _check_dom(dom: str, where: str, must_show: list[str]) -> None:
 
 def _hostile_data(folder: Path, channel_tags: bool = True) -> Path:
     """Synthetic events with hostile channel, touchpoint, campaign and segment values, in a file
-    with a hostile name. ``channel_tags=False``: no channel holds ``>`` (the attribution models
-    read ``>`` in a channel name as a path separator and refuse the paths, a limitation of
-    their path format, not an injection)."""
+    with a hostile name. ``channel_tags=False``: no channel holds ``>`` (the separator of channel
+    paths; ``build_journeys`` writes it ``›`` in a channel name, so the attribution models see one
+    channel)."""
     from analysis import synth
 
     events, _ = synth.generate(n_persons=150, seed=2)
@@ -99,7 +99,7 @@ def _run_and_check(tmp_path: Path, monkeypatch, notebooks: list[str]) -> None:
     from tests.test_reports_browser import _open
 
     monkeypatch.setattr("analysis.config.CACHE_DIR", tmp_path / "cache")
-    data = _hostile_data(tmp_path, channel_tags="03_attribution.ipynb" not in notebooks)
+    data = _hostile_data(tmp_path)  # '>' in a channel name is written '›' in paths (build_journeys)
     segments = [Segment("all"), Segment("evil", {"segment": IMG})]
     res = run_reports(data, segments, notebooks=[config.NOTEBOOKS_DIR / n for n in notebooks],
                       reports_dir=tmp_path / "reports", parameters=LIGHT, heartbeat=0)

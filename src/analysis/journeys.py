@@ -876,6 +876,7 @@ def build_journeys(
         _feedback=(kept["sentiment"].notna().to_numpy() if "sentiment" in kept.columns
                    else np.zeros(len(kept), dtype=bool)),
     )
+    data, renamed = _no_separator_in_channels(data)
     if as_of is None:
         as_of_ts = pd.Timestamp(events["timestamp"].max())
     else:
@@ -932,6 +933,7 @@ def build_journeys(
         "as_of": as_of_ts,
         "inactivity_days": float(inactivity_days),
         "lookback_days": float(lookback_days),
+        "channels_renamed": renamed,  # names with '>' (the path separator), written with '›'
         "journey_by": journey_by,
         "engine": engine,
     }
@@ -1079,6 +1081,20 @@ def _settings_text(s: dict[str, Any]) -> str:
     lines.append(f"  suggested: journey_by={s['journey_by']}, inactivity_days={s['inactivity_days']:g}{default}")
     lines.append(f"  why: {s['reason']}")
     return "\n".join(lines)
+
+
+def _no_separator_in_channels(data: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
+    """Channel names with ``>`` (the separator of channel paths, ``"a > b"``) written with ``›``
+    instead, so a path still splits into its channels (a channel named ``<b>x</b>`` would
+    otherwise become three); the names changed, logged. The events outside the journeys keep
+    their names."""
+    names = pd.unique(data["channel"].dropna())
+    bad = [str(c) for c in names if ">" in str(c)]
+    if not bad:
+        return data, []
+    log.warning("%d channel name(s) contain '>', the path separator: written with '›' in journeys and "
+                "paths (e.g. %r)", len(bad), bad[0])
+    return data.assign(channel=data["channel"].str.replace(">", "›", regex=False)), bad
 
 
 # ------------------------------------------------------------------ journey map and paths
