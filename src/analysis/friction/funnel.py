@@ -127,7 +127,8 @@ def to_us(ts: pd.Series) -> np.ndarray:
     return ts.astype("datetime64[us, UTC]").astype("int64").to_numpy()
 
 
-def _check(steps: pd.DataFrame, by: list[str], need: Sequence[str] = STEP_COLUMNS) -> None:
+def check_steps(steps: pd.DataFrame, by: list[str], need: Sequence[str] = STEP_COLUMNS) -> None:
+    """Refuse a step table that lacks a column ``need`` or ``by`` names, saying how to build one."""
     missing = [c for c in [*need, *by] if c not in steps.columns]
     if missing:
         raise DataError(
@@ -255,7 +256,7 @@ def step_order(steps: pd.DataFrame, order: Sequence[str] | None = None) -> list[
         if dup:
             raise ValueError(f"the step order names {dup} more than once")
         return order
-    _check(steps, [], ["person_id", "journey_index", "pos", "touchpoint"])
+    check_steps(steps, [], ["person_id", "journey_index", "pos", "touchpoint"])
     c = _code(steps.assign(converted=False) if "converted" not in steps.columns else steps, [])
     first, _ = _first_and_last(c)
     return _learned_order(c, first)
@@ -351,7 +352,7 @@ def touchpoint_funnel(
     >>> touchpoint_funnel(steps, by="segment").head()              # doctest: +SKIP
     """
     by_cols = [by] if isinstance(by, str) else list(by or [])
-    _check(steps, by_cols)
+    check_steps(steps, by_cols)
     if not 0 < prob < 1:
         raise ValueError(f"prob must be in (0, 1), got {prob}")
     h_us = _horizon_us(horizon)

@@ -98,6 +98,7 @@ import pandas as pd
 from scipy.special import betaln, expit, log_ndtr, logsumexp
 
 from analysis.errors import DataError
+from analysis.friction.funnel import check_steps
 
 log = logging.getLogger(__name__)
 
@@ -217,16 +218,6 @@ def _by_list(by: str | Sequence[str] | None) -> list[str]:
     return [by] if isinstance(by, str) else list(by)
 
 
-def _check(steps: pd.DataFrame, by: list[str]) -> None:
-    missing = [c for c in [*REQUIRED, *by] if c not in steps.columns]
-    if missing:
-        raise DataError(
-            f"the step table lacks columns {missing}",
-            column=missing,
-            fix="build it with Journeys.touchpoint_steps(by=..., events=...)",
-        )
-
-
 def _journey_codes(steps: pd.DataFrame) -> tuple[np.ndarray | None, np.ndarray]:
     """Row order (person, journey, pos) — ``None`` when the rows already are in it, as
     ``touchpoint_steps`` gives them — and the journey code of every row in that order."""
@@ -313,7 +304,7 @@ def time_index(
     first row in the journey. The conversion row itself is the outcome, never a step.
     """
     by = _by_list(by)
-    _check(steps, by)
+    check_steps(steps, by, REQUIRED)
     bad = [lv for lv in levels if lv not in ("stage", "touchpoint")]
     if bad or not levels:
         raise ValueError(f"levels must be among 'stage', 'touchpoint', got {list(levels)}")

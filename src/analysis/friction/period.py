@@ -16,7 +16,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from analysis.friction.funnel import _check, _code, _first_and_last, beta_summary, pool_beta
+from analysis.friction.funnel import _code, _first_and_last, beta_summary, check_steps, pool_beta
 from analysis.schema import DataError
 
 JOURNEY_STEP = "(journey)"  # the step of every journey, from its first touch
@@ -118,7 +118,7 @@ def period_over_period(
         shift-share"), ``prob``.
     """
     by_cols = [by] if isinstance(by, str) else list(by or [])
-    _check(steps, by_cols, ["person_id", "journey_index", "pos", "touchpoint", "converted", "timestamp"])
+    check_steps(steps, by_cols, ["person_id", "journey_index", "pos", "touchpoint", "converted", "timestamp"])
     if not 0 < prob < 1:
         raise ValueError(f"prob must be in (0, 1), got {prob}")
     c = _code(steps, by_cols, need_time=True)
