@@ -57,7 +57,9 @@ def synth_paths(n_journeys: int, n_channels: int, seed: int = 0, max_len: int = 
     k = n_channels
     start = rng.dirichlet(np.full(k, 1.0)).cumsum()
     conv = rng.uniform(0.01, 0.08, k)
-    moves = np.column_stack([rng.dirichlet(np.full(k, 0.5), size=k) * 0.62, conv, 0.38 - conv]).cumsum(1)
+    moves = np.column_stack(
+        [rng.dirichlet(np.full(k, 0.5), size=k) * 0.62, conv, 0.38 - conv]
+    ).cumsum(1)
     touches = np.full((n_journeys, max_len), -1, dtype=np.int8)
     converted = np.zeros(n_journeys, dtype=bool)
     open_ = np.arange(n_journeys)
@@ -74,11 +76,15 @@ def synth_paths(n_journeys: int, n_channels: int, seed: int = 0, max_len: int = 
     inv = inv.ravel()
     names = np.array([f"c{i:02d}" for i in range(k)])
     paths = [" > ".join(names[r[r >= 0]]) for r in rows]
-    return pd.DataFrame({
-        "path": paths,
-        "total_conversions": np.bincount(inv, weights=converted, minlength=len(rows)).astype(int),
-        "total_null": np.bincount(inv, weights=~converted, minlength=len(rows)).astype(int),
-    })
+    return pd.DataFrame(
+        {
+            "path": paths,
+            "total_conversions": np.bincount(inv, weights=converted, minlength=len(rows)).astype(
+                int
+            ),
+            "total_null": np.bincount(inv, weights=~converted, minlength=len(rows)).astype(int),
+        }
+    )
 
 
 def input_file(name: str, journeys: int, seed: int = 0) -> Path:
@@ -90,7 +96,9 @@ def input_file(name: str, journeys: int, seed: int = 0) -> Path:
         src = Path(next(iter(spec.submodule_search_locations))) / "data" / "Data.csv"
         out = CACHE / "attribution_ca_data.csv"
         if not out.exists():
-            pd.read_csv(src, sep=";")[["path", "total_conversions", "total_null"]].to_csv(out, index=False)
+            pd.read_csv(src, sep=";")[["path", "total_conversions", "total_null"]].to_csv(
+                out, index=False
+            )
         return out
     k = int(name.removeprefix("synth"))
     out = CACHE / f"attribution_{journeys}_{k}ch_{seed}.csv"
@@ -108,11 +116,26 @@ def worker(name: str, path: str, repeat: int, draws: int) -> dict:
     if name.startswith("ca"):
         import ChannelAttribution as ca
 
-        extra = {"ca": {}, "ca-2core": {"ncore": 2}, "ca-1e7": {"nsim_start": 1e7, "conv_par": 0.01}}[name]
+        extra = {
+            "ca": {},
+            "ca-2core": {"ncore": 2},
+            "ca-1e7": {"nsim_start": 1e7, "conv_par": 0.01},
+        }[name]
 
         def call():
-            out = ca.markov_model(data, "path", "total_conversions", var_null="total_null", order=1,
-                                  max_step=None, out_more=False, sep=">", verbose=False, flg_pro=False, **extra)
+            out = ca.markov_model(
+                data,
+                "path",
+                "total_conversions",
+                var_null="total_null",
+                order=1,
+                max_step=None,
+                out_more=False,
+                sep=">",
+                verbose=False,
+                flg_pro=False,
+                **extra,
+            )
             return dict(zip(out["channel_name"], out["total_conversions"], strict=True))
     elif name == "mta":
         from mta import MTA
@@ -122,18 +145,28 @@ def worker(name: str, path: str, repeat: int, draws: int) -> dict:
             import io
 
             with contextlib.redirect_stdout(io.StringIO()):  # its @show_time prints
-                m = MTA(data=data[["path", "total_conversions", "total_null"]].copy(),
-                        allow_loops=False, add_timepoints=False, sep=" > ").shapley()
+                m = MTA(
+                    data=data[["path", "total_conversions", "total_null"]].copy(),
+                    allow_loops=False,
+                    add_timepoints=False,
+                    sep=" > ",
+                ).shapley()
             return {c: float(v) for c, v in m.attribution["shapley"].items()}
     else:
         from analysis.models.attribution import markov_attribution, shapley_attribution
 
         def call():
             if name == "ours-shapley":
-                out = shapley_attribution(data, conversions="total_conversions", nulls="total_null",
-                                          value_function="conversions")
+                out = shapley_attribution(
+                    data,
+                    conversions="total_conversions",
+                    nulls="total_null",
+                    value_function="conversions",
+                )
                 return dict(zip(out["channel"], out["share"], strict=True))
-            out = markov_attribution(data, order=1, draws=draws if name == "ours-draws" else 0, **kw)
+            out = markov_attribution(
+                data, order=1, draws=draws if name == "ours-draws" else 0, **kw
+            )
             return dict(zip(out["channel"], out["conversions"], strict=True))
 
     times = []
@@ -145,12 +178,18 @@ def worker(name: str, path: str, repeat: int, draws: int) -> dict:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--inputs", default=",".join(PLAN), help="comma-separated: " + ", ".join(PLAN))
-    ap.add_argument("--journeys", type=float, default=1e6, help="simulated journeys of synth12 / synth20")
+    ap.add_argument(
+        "--journeys", type=float, default=1e6, help="simulated journeys of synth12 / synth20"
+    )
     ap.add_argument("--draws", type=int, default=1000)
     ap.add_argument("--repeat", type=int, default=3)
-    ap.add_argument("--timeout", type=float, default=300, help="seconds per contender before giving up")
+    ap.add_argument(
+        "--timeout", type=float, default=300, help="seconds per contender before giving up"
+    )
     ap.add_argument("--only", default=None, help="comma-separated contenders (default: all)")
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     ap.add_argument("--path", help=argparse.SUPPRESS)
@@ -166,15 +205,27 @@ def main() -> None:
         path = input_file(inp, int(args.journeys))
         table = pd.read_csv(path)
         n_ch = len({c.strip() for p in table["path"] for c in p.split(">")})
-        print(f"\n{inp}: {len(table):,} distinct paths, {int(table.total_conversions.sum() + table.total_null.sum()):,} "
-              f"journeys, {int(table.total_conversions.sum()):,} conversions, {n_ch} channels")
+        print(
+            f"\n{inp}: {len(table):,} distinct paths, {int(table.total_conversions.sum() + table.total_null.sum()):,} "
+            f"journeys, {int(table.total_conversions.sum()):,} conversions, {n_ch} channels"
+        )
         print(f"{'contender':<14}{'best s':>9}{'first s':>9}{'calls':>6}")
         res: dict[str, dict] = {}
         for name in PLAN[inp]:
             if only and name not in only:
                 continue
-            cmd = [sys.executable, __file__, "--worker", name, "--path", str(path), "--repeat", str(args.repeat),
-                   "--draws", str(args.draws)]
+            cmd = [
+                sys.executable,
+                __file__,
+                "--worker",
+                name,
+                "--path",
+                str(path),
+                "--repeat",
+                str(args.repeat),
+                "--draws",
+                str(args.draws),
+            ]
             try:
                 proc = subprocess.run(cmd, capture_output=True, text=True, timeout=args.timeout)
             except subprocess.TimeoutExpired:
@@ -187,7 +238,12 @@ def main() -> None:
             r = res[name] = json.loads(proc.stdout.strip().splitlines()[-1])
             print(f"{name:<14}{r['wall_s']:>9.3f}{r['first_s']:>9.3f}{r['calls']:>6}", flush=True)
         # accuracy against the exact solutions, once both sides ran
-        for name, ref_name in (("ca", "ours"), ("ca-2core", "ours"), ("ca-1e7", "ours"), ("mta", "ours-shapley")):
+        for name, ref_name in (
+            ("ca", "ours"),
+            ("ca-2core", "ours"),
+            ("ca-1e7", "ours"),
+            ("mta", "ours-shapley"),
+        ):
             if name in res and ref_name in res:
                 mine = pd.Series(res[ref_name]["result"])
                 theirs = pd.Series(res[name]["result"]).reindex(mine.index)
@@ -195,9 +251,16 @@ def main() -> None:
                     theirs = theirs / theirs.sum()
                 big = mine[mine / mine.sum() >= 0.01].index
                 rel = ((theirs[big] - mine[big]).abs() / mine[big]).max()
-                print(f"  {name} vs {ref_name} (exact): max relative difference {rel:.2%} over {len(big)} channels")
-        for a, b, goal in (("ca", "ours-draws", 1), ("ca", "ours", 1), ("ca-2core", "ours-draws", 1),
-                           ("ca-1e7", "ours-draws", 1), ("mta", "ours-shapley", 10)):
+                print(
+                    f"  {name} vs {ref_name} (exact): max relative difference {rel:.2%} over {len(big)} channels"
+                )
+        for a, b, goal in (
+            ("ca", "ours-draws", 1),
+            ("ca", "ours", 1),
+            ("ca-2core", "ours-draws", 1),
+            ("ca-1e7", "ours-draws", 1),
+            ("mta", "ours-shapley", 10),
+        ):
             if a in res and b in res:
                 ratio = res[a]["wall_s"] / res[b]["wall_s"]
                 mark = "goal met" if ratio >= goal else f"goal (>= {goal}x) NOT met"

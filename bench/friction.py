@@ -106,16 +106,24 @@ def build_steps(n: int, seed: int = 0):
     us = (t0 + t * DAY * 1e6).astype("int64")
     keep = t < DAYS  # the data end: later rows are not seen
     cat = pd.Categorical.from_codes
-    df = pd.DataFrame({
-        "platform": cat(plat[jid], categories=list(PLATFORMS)),
-        "person_id": jid, "journey_index": np.zeros(len(jid), np.int64), "pos": pos,
-        "timestamp": pd.to_datetime(us, unit="us", utc=True),
-        "touchpoint": cat(tpc, categories=tp_names), "stage": cat(stc, categories=sts),
-        "conversion": cv, "converted": buy[jid],
-        "outcome": cat(outcome[jid], categories=["converted", "dropoff", "open"]),
-        "journey_start": pd.to_datetime(t0 + (start[jid] * DAY * 1e6).astype("int64"), unit="us", utc=True),
-        "n_touchpoints": n_tp[jid],
-    })
+    df = pd.DataFrame(
+        {
+            "platform": cat(plat[jid], categories=list(PLATFORMS)),
+            "person_id": jid,
+            "journey_index": np.zeros(len(jid), np.int64),
+            "pos": pos,
+            "timestamp": pd.to_datetime(us, unit="us", utc=True),
+            "touchpoint": cat(tpc, categories=tp_names),
+            "stage": cat(stc, categories=sts),
+            "conversion": cv,
+            "converted": buy[jid],
+            "outcome": cat(outcome[jid], categories=["converted", "dropoff", "open"]),
+            "journey_start": pd.to_datetime(
+                t0 + (start[jid] * DAY * 1e6).astype("int64"), unit="us", utc=True
+            ),
+            "n_touchpoints": n_tp[jid],
+        }
+    )
     return df[keep].reset_index(drop=True)
 
 
@@ -126,7 +134,10 @@ def steps_file(n: int, seed: int = 0) -> Path:
         t0 = time.perf_counter()
         df = build_steps(n, seed)
         df.to_parquet(path, index=False)
-        print(f"  built {len(df):,} step rows of {n:,} journeys in {time.perf_counter() - t0:.1f} s", flush=True)
+        print(
+            f"  built {len(df):,} step rows of {n:,} journeys in {time.perf_counter() - t0:.1f} s",
+            flush=True,
+        )
     return path
 
 
@@ -148,7 +159,9 @@ def pandas_counts(steps):
         by_p = rows.assign(day=d).groupby([col, "platform", "day"], observed=True).size()
         pooled = rows.assign(day=d).groupby([col, "day"], observed=True).size()
         by_p = by_p.rename("n").reset_index().rename(columns={col: "step"})
-        pooled = pooled.rename("n").reset_index().rename(columns={col: "step"}).assign(platform="all")
+        pooled = (
+            pooled.rename("n").reset_index().rename(columns={col: "step"}).assign(platform="all")
+        )
         out.append(pd.concat([by_p, pooled]).assign(level=level))
     return pd.concat(out, ignore_index=True)
 
@@ -158,10 +171,15 @@ def ours_counts(idx):
     import pandas as pd
 
     s_i, g_i, b_i = np.nonzero(idx.n)
-    return pd.DataFrame({
-        "level": idx.steps["level"].to_numpy()[s_i], "step": idx.steps["step"].to_numpy()[s_i],
-        "platform": np.array(idx.labels, dtype=object)[g_i], "day": idx.bins[b_i], "n": idx.n[s_i, g_i, b_i],
-    })
+    return pd.DataFrame(
+        {
+            "level": idx.steps["level"].to_numpy()[s_i],
+            "step": idx.steps["step"].to_numpy()[s_i],
+            "platform": np.array(idx.labels, dtype=object)[g_i],
+            "day": idx.bins[b_i],
+            "n": idx.n[s_i, g_i, b_i],
+        }
+    )
 
 
 def canonical(counts) -> list:
@@ -188,8 +206,15 @@ def worker(side: str, path: str) -> dict:
         found = incidents(idx)
         t3 = time.perf_counter()
         counts = ours_counts(idx)
-        res.update(funnel_s=t1 - t0, index_s=t2 - t1, scan_s=t3 - t2, total_s=t3 - t0, funnel_rows=len(funnel),
-                   incidents=[incident_headline(r) for _, r in found.iterrows()], grain=idx.grain)
+        res.update(
+            funnel_s=t1 - t0,
+            index_s=t2 - t1,
+            scan_s=t3 - t2,
+            total_s=t3 - t0,
+            funnel_rows=len(funnel),
+            incidents=[incident_headline(r) for _, r in found.iterrows()],
+            grain=idx.grain,
+        )
     else:
         counts = pandas_counts(steps)
         res.update(total_s=time.perf_counter() - t0)
@@ -201,7 +226,9 @@ def worker(side: str, path: str) -> dict:
 def run_side(side: str, path: Path) -> dict:
     out = subprocess.run(
         [sys.executable, __file__, "--worker", side, "--file", str(path)],
-        check=True, capture_output=True, text=True,
+        check=True,
+        capture_output=True,
+        text=True,
     )
     return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -217,7 +244,9 @@ def main() -> int:
         return 0
     import platform
 
-    print(f"bench/friction.py on {platform.node()} ({os.cpu_count()} cores), python {platform.python_version()}")
+    print(
+        f"bench/friction.py on {platform.node()} ({os.cpu_count()} cores), python {platform.python_version()}"
+    )
     rows = []
     for size in args.journeys:
         n = int(size)
@@ -226,24 +255,37 @@ def main() -> int:
         ours = run_side("ours", path)
         base = run_side("pandas", path)
         if ours["counts"] != base["counts"]:
-            print(f"  MISMATCH: step counts differ ({len(ours['counts'])} vs {len(base['counts'])} cells)")
+            print(
+                f"  MISMATCH: step counts differ ({len(ours['counts'])} vs {len(base['counts'])} cells)"
+            )
             return 1
         ratio = ours["total_s"] / base["total_s"]
         rows.append((ours, base, ratio))
-        print(f"  ours   {ours['total_s']:7.2f} s (funnel {ours['funnel_s']:.2f} + time index {ours['index_s']:.2f}"
-              f" + incident scan {ours['scan_s']:.2f}), peak +{ours['peak_mb_above_data']:.0f} MB")
-        print(f"  pandas {base['total_s']:7.2f} s (step counts only), peak +{base['peak_mb_above_data']:.0f} MB")
-        print(f"  ours/pandas = {ratio:.1f}x; step counts identical ({len(ours['counts']):,} cells); "
-              f"grain {ours['grain']}", flush=True)
+        print(
+            f"  ours   {ours['total_s']:7.2f} s (funnel {ours['funnel_s']:.2f} + time index {ours['index_s']:.2f}"
+            f" + incident scan {ours['scan_s']:.2f}), peak +{ours['peak_mb_above_data']:.0f} MB"
+        )
+        print(
+            f"  pandas {base['total_s']:7.2f} s (step counts only), peak +{base['peak_mb_above_data']:.0f} MB"
+        )
+        print(
+            f"  ours/pandas = {ratio:.1f}x; step counts identical ({len(ours['counts']):,} cells); "
+            f"grain {ours['grain']}",
+            flush=True,
+        )
         for h in ours["incidents"]:
             print(f"  found: {h}")
-    print("\n| journeys | step rows | ours (s) | funnel | index | scan | pandas counts (s) | ours/pandas "
-          "| ours peak MB | pandas peak MB |")
+    print(
+        "\n| journeys | step rows | ours (s) | funnel | index | scan | pandas counts (s) | ours/pandas "
+        "| ours peak MB | pandas peak MB |"
+    )
     print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for o, b, r in rows:
-        print(f"| {o['journeys']:,} | {o['rows']:,} | {o['total_s']:.1f} | {o['funnel_s']:.1f} | {o['index_s']:.1f} "
-              f"| {o['scan_s']:.1f} | {b['total_s']:.1f} | {r:.1f}x | {o['peak_mb_above_data']:.0f} "
-              f"| {b['peak_mb_above_data']:.0f} |")
+        print(
+            f"| {o['journeys']:,} | {o['rows']:,} | {o['total_s']:.1f} | {o['funnel_s']:.1f} | {o['index_s']:.1f} "
+            f"| {o['scan_s']:.1f} | {b['total_s']:.1f} | {r:.1f}x | {o['peak_mb_above_data']:.0f} "
+            f"| {b['peak_mb_above_data']:.0f} |"
+        )
     return 0
 
 

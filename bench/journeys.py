@@ -39,8 +39,10 @@ def events_file(n_events: int, seed: int = 0) -> Path:
     n_persons = int(round(n_events / per_person))
     t0 = time.perf_counter()
     ev, _ = synth.generate(n_persons=n_persons, seed=seed)
-    print(f"  generated {len(ev):,} events of {n_persons:,} persons in {time.perf_counter() - t0:.1f} s",
-          flush=True)
+    print(
+        f"  generated {len(ev):,} events of {n_persons:,} persons in {time.perf_counter() - t0:.1f} s",
+        flush=True,
+    )
     ev.to_parquet(path, index=False)
     return path
 
@@ -89,7 +91,9 @@ def worker(side: str, path: str) -> dict:
 def run_side(side: str, path: Path) -> dict:
     out = subprocess.run(
         [sys.executable, __file__, "--worker", side, "--file", str(path)],
-        check=True, capture_output=True, text=True,
+        check=True,
+        capture_output=True,
+        text=True,
     )
     return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -105,7 +109,9 @@ def main() -> int:
         return 0
     import platform
 
-    print(f"bench/journeys.py on {platform.node()} ({os.cpu_count()} cores), python {platform.python_version()}")
+    print(
+        f"bench/journeys.py on {platform.node()} ({os.cpu_count()} cores), python {platform.python_version()}"
+    )
     rows = []
     for size in args.sizes:
         n = int(size)
@@ -120,16 +126,27 @@ def main() -> int:
             return 1
         ratio = base["total_s"] / ours["total_s"]
         rows.append((ours["events"], ours["journeys"], ours, base, ratio))
-        print(f"  ours   {ours['total_s']:7.2f} s (stitch {ours['stitch_s']:.2f} + journeys {ours['journeys_s']:.2f}),"
-              f" peak +{ours['peak_mb_above_data']:.0f} MB")
-        print(f"  pandas {base['total_s']:7.2f} s (stitch {base['stitch_s']:.2f} + journeys {base['journeys_s']:.2f}),"
-              f" peak +{base['peak_mb_above_data']:.0f} MB")
-        print(f"  ratio pandas/ours = {ratio:.1f}x; outputs identical (transitions, paths)", flush=True)
-    print("\n| events | journeys | ours (s) | pandas (s) | pandas/ours | ours peak MB | pandas peak MB |")
+        print(
+            f"  ours   {ours['total_s']:7.2f} s (stitch {ours['stitch_s']:.2f} + journeys {ours['journeys_s']:.2f}),"
+            f" peak +{ours['peak_mb_above_data']:.0f} MB"
+        )
+        print(
+            f"  pandas {base['total_s']:7.2f} s (stitch {base['stitch_s']:.2f} + journeys {base['journeys_s']:.2f}),"
+            f" peak +{base['peak_mb_above_data']:.0f} MB"
+        )
+        print(
+            f"  ratio pandas/ours = {ratio:.1f}x; outputs identical (transitions, paths)",
+            flush=True,
+        )
+    print(
+        "\n| events | journeys | ours (s) | pandas (s) | pandas/ours | ours peak MB | pandas peak MB |"
+    )
     print("|---:|---:|---:|---:|---:|---:|---:|")
     for ev, nj, o, b, r in rows:
-        print(f"| {ev:,} | {nj:,} | {o['total_s']:.1f} | {b['total_s']:.1f} | {r:.1f}x | "
-              f"{o['peak_mb_above_data']:.0f} | {b['peak_mb_above_data']:.0f} |")
+        print(
+            f"| {ev:,} | {nj:,} | {o['total_s']:.1f} | {b['total_s']:.1f} | {r:.1f}x | "
+            f"{o['peak_mb_above_data']:.0f} | {b['peak_mb_above_data']:.0f} |"
+        )
     return 0
 
 

@@ -73,12 +73,25 @@ EVENT_STAGE: dict[str, str] = {
 PAGE_GRAPH: dict[str, dict[str, float]] = {
     "ad_click": {"landing_page_view": 1.0},
     "landing_page_view": {"product_view": 4, "category_view": 3, "search": 1, "exit": 2.5},
-    "home_view": {"category_view": 4, "search": 3, "product_view": 2, "view_cart": 0.5, "exit": 1.5},
+    "home_view": {
+        "category_view": 4,
+        "search": 3,
+        "product_view": 2,
+        "view_cart": 0.5,
+        "exit": 1.5,
+    },
     "search": {"product_view": 5, "product_list_filter": 2, "search": 1, "exit": 1.5},
     "category_view": {"product_view": 5, "product_list_filter": 2, "category_view": 1, "exit": 1.5},
     "product_list_filter": {"product_view": 5, "category_view": 1, "exit": 1.2},
-    "product_view": {"product_view": 3, "review_read": 1.5, "add_to_cart": 1.6, "add_to_wishlist": 0.6,
-                     "category_view": 1.2, "search": 0.8, "exit": 2.6},
+    "product_view": {
+        "product_view": 3,
+        "review_read": 1.5,
+        "add_to_cart": 1.6,
+        "add_to_wishlist": 0.6,
+        "category_view": 1.2,
+        "search": 0.8,
+        "exit": 2.6,
+    },
     "review_read": {"product_view": 2, "add_to_cart": 1.2, "add_to_wishlist": 0.5, "exit": 1.2},
     "add_to_wishlist": {"product_view": 2, "category_view": 1, "exit": 1.5},
     "add_to_cart": {"view_cart": 3, "product_view": 2, "begin_checkout": 1, "exit": 1.2},
@@ -88,8 +101,13 @@ PAGE_GRAPH: dict[str, dict[str, float]] = {
     "add_shipping_info": {"add_payment_info": 4, "view_cart": 0.5, "exit": 1},
     "add_payment_info": {"purchase": 4, "view_cart": 0.4, "exit": 1},
     "purchase": {"exit": 1.0},  # the order confirmation ends the shopping session
-    "order_status_view": {"order_status_view": 0.5, "review_submit": 0.5, "return_request": 0.25,
-                          "product_view": 0.5, "exit": 2},
+    "order_status_view": {
+        "order_status_view": 0.5,
+        "review_submit": 0.5,
+        "return_request": 0.25,
+        "product_view": 0.5,
+        "exit": 2,
+    },
     "review_submit": {"product_view": 0.5, "exit": 2},
     "return_request": {"order_status_view": 0.5, "exit": 2},
 }
@@ -129,7 +147,11 @@ def _next_weights(page: str, platform: str, intent: float) -> dict[str, float]:
     w = dict(PAGE_GRAPH[page])
     kind = "checkout" if page in CHECKOUT_PAGES else "browse"
     if "exit" in w:
-        w["exit"] *= EXIT_SCALE * PLATFORM_EXIT[platform][kind] / (intent if kind == "checkout" else intent ** 0.5)
+        w["exit"] *= (
+            EXIT_SCALE
+            * PLATFORM_EXIT[platform][kind]
+            / (intent if kind == "checkout" else intent**0.5)
+        )
     return w
 
 
@@ -147,7 +169,9 @@ def _session(rng, first_page: str, platform: str, intent: float, max_events: int
 
 def _session_start(rng, day: float) -> pd.Timedelta:
     """A start time on day ``day`` (days since START), with more sessions in the evening."""
-    hour = float(np.clip(rng.normal(19.5, 3.5) if rng.random() < 0.6 else rng.uniform(7, 23), 0, 23.9))
+    hour = float(
+        np.clip(rng.normal(19.5, 3.5) if rng.random() < 0.6 else rng.uniform(7, 23), 0, 23.9)
+    )
     return pd.Timedelta(days=int(day), hours=hour)
 
 
@@ -188,12 +212,20 @@ def generate(n_users: int = 600, seed: int = 0, months: int = 6) -> pd.DataFrame
             elif n_sessions == 1:
                 first = "ad_click" if channel in PAID_ENTRY else "landing_page_view"
             else:
-                first = "home_view" if rng.random() < 0.55 else ("landing_page_view" if rng.random() < 0.6 else "search")
+                first = (
+                    "home_view"
+                    if rng.random() < 0.55
+                    else ("landing_page_view" if rng.random() < 0.6 else "search")
+                )
             pages = _session(rng, first, platform, intent)
             for page in pages:
                 if t >= end:
                     break
-                value = float(np.round(rng.lognormal(np.log(55), 0.6), 2)) if page == "purchase" else np.nan
+                value = (
+                    float(np.round(rng.lognormal(np.log(55), 0.6), 2))
+                    if page == "purchase"
+                    else np.nan
+                )
                 rows.append((user, sid, page, t, platform, channel, value))
                 # seconds between clicks: minutes-long sessions; never a tie within a user
                 t = t + pd.Timedelta(milliseconds=int(1000 * (2 + rng.lognormal(np.log(35), 0.9))))
@@ -207,15 +239,29 @@ def generate(n_users: int = 600, seed: int = 0, months: int = 6) -> pd.DataFrame
                 stop = STOP / comeback * (1.6 if purchases else 1.0)
                 if rng.random() < stop:
                     break
-                gap = float(rng.lognormal(np.log(7 * comeback ** -0.5), 1.0))
+                gap = float(rng.lognormal(np.log(7 * comeback**-0.5), 1.0))
             day = (t - START) / pd.Timedelta(days=1) + max(gap, 0.05)
         user_rows.append((user, platform, channel, purchases))
 
-    df = pd.DataFrame(rows, columns=["user_id", "session_id", "event", "timestamp", "platform",
-                                     "acquisition_channel", "order_value"])
+    df = pd.DataFrame(
+        rows,
+        columns=[
+            "user_id",
+            "session_id",
+            "event",
+            "timestamp",
+            "platform",
+            "acquisition_channel",
+            "order_value",
+        ],
+    )
     df = df.sort_values(["timestamp", "user_id"], kind="stable").reset_index(drop=True)
-    users = pd.DataFrame(user_rows, columns=["user_id", "platform", "acquisition_channel", "purchases"])
-    users = users[users["user_id"].isin(df["user_id"])]  # a user whose first event fell after the end
+    users = pd.DataFrame(
+        user_rows, columns=["user_id", "platform", "acquisition_channel", "purchases"]
+    )
+    users = users[
+        users["user_id"].isin(df["user_id"])
+    ]  # a user whose first event fell after the end
 
     def realised(by: str) -> dict[str, dict[str, float]]:
         g = users.groupby(by)
@@ -225,13 +271,15 @@ def generate(n_users: int = 600, seed: int = 0, months: int = 6) -> pd.DataFrame
             u = g.get_group(key)
             e = ev.get_group(key)
             out[str(key)] = {
-                "users": int(len(u)),
+                "users": len(u),
                 "users_buying": int((u["purchases"] > 0).sum()),
                 "user_conversion_rate": float((u["purchases"] > 0).mean()),
                 "purchases": int((e["event"] == "purchase").sum()),
                 "sessions": int(e["session_id"].nunique()),
-                "events": int(len(e)),
-                "session_purchase_rate": float((e["event"] == "purchase").sum() / e["session_id"].nunique()),
+                "events": len(e),
+                "session_purchase_rate": float(
+                    (e["event"] == "purchase").sum() / e["session_id"].nunique()
+                ),
             }
         return out
 
@@ -239,7 +287,7 @@ def generate(n_users: int = 600, seed: int = 0, months: int = 6) -> pd.DataFrame
     df.attrs["truth"] = {
         "seed": seed,
         "n_users": int(users["user_id"].nunique()),
-        "events": int(len(df)),
+        "events": len(df),
         "start": START.isoformat(),
         "end": end.isoformat(),
         "platform_share": dict(PLATFORM_SHARE),
@@ -255,8 +303,11 @@ def generate(n_users: int = 600, seed: int = 0, months: int = 6) -> pd.DataFrame
 def _step_completion(platform: str, intent: float = 1.0) -> dict[str, float]:
     """P(the next page is the next checkout step) from each checkout page, for a user of average
     intent on ``platform`` (the parameter that makes purchase rates differ by platform)."""
-    steps = {"begin_checkout": "add_shipping_info", "add_shipping_info": "add_payment_info",
-             "add_payment_info": "purchase"}
+    steps = {
+        "begin_checkout": "add_shipping_info",
+        "add_shipping_info": "add_payment_info",
+        "add_payment_info": "purchase",
+    }
     out = {}
     for page, nxt in steps.items():
         w = _next_weights(page, platform, intent)
@@ -296,7 +347,9 @@ segments:
 """
 
 
-def write_project(folder: Path, n_users: int = 600, seed: int = 0, months: int = 6) -> dict[str, Path]:
+def write_project(
+    folder: Path, n_users: int = 600, seed: int = 0, months: int = 6
+) -> dict[str, Path]:
     """Write ``events.csv`` (the raw log), ``map.yml`` (its column map, five stages),
     ``segments.yml`` (all + one segment per platform) and ``truth.json`` (the ground truth)
     into ``folder``; returns their paths under the keys ``events``, ``mapping``, ``segments``,
@@ -304,8 +357,12 @@ def write_project(folder: Path, n_users: int = 600, seed: int = 0, months: int =
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     df = generate(n_users=n_users, seed=seed, months=months)
-    paths = {"events": folder / "events.csv", "mapping": folder / "map.yml",
-             "segments": folder / "segments.yml", "truth": folder / "truth.json"}
+    paths = {
+        "events": folder / "events.csv",
+        "mapping": folder / "map.yml",
+        "segments": folder / "segments.yml",
+        "truth": folder / "truth.json",
+    }
     df.to_csv(paths["events"], index=False)
     touchpoints = "\n".join(f"    {ev}: {stage}" for ev, stage in EVENT_STAGE.items())
     paths["mapping"].write_text(MAP_YML.format(touchpoints=touchpoints), encoding="utf-8")

@@ -35,10 +35,18 @@ def mapped(synth_small):
     return jr, seg, journey_map(jr, seg, peers=ev)
 
 
-HAND_CHAIN = [("a", "(start)", "See", 100), ("a", "See", "Do", 50), ("a", "See", "(dropoff)", 50),
-              ("a", "Do", "(conversion)", 20), ("a", "Do", "(dropoff)", 30),
-              ("b", "(start)", "See", 300), ("b", "See", "Do", 150), ("b", "See", "(dropoff)", 150),
-              ("b", "Do", "(conversion)", 120), ("b", "Do", "(dropoff)", 30)]
+HAND_CHAIN = [
+    ("a", "(start)", "See", 100),
+    ("a", "See", "Do", 50),
+    ("a", "See", "(dropoff)", 50),
+    ("a", "Do", "(conversion)", 20),
+    ("a", "Do", "(dropoff)", 30),
+    ("b", "(start)", "See", 300),
+    ("b", "See", "Do", 150),
+    ("b", "See", "(dropoff)", 150),
+    ("b", "Do", "(conversion)", 120),
+    ("b", "Do", "(dropoff)", 30),
+]
 
 
 @pytest.fixture
@@ -48,8 +56,10 @@ def hand_chain():
     from analysis.models.transitions import StageTransitionModel
 
     def fit(scale: int = 1) -> StageTransitionModel:
-        counts = pd.DataFrame([(g, f, t, n * scale) for g, f, t, n in HAND_CHAIN],
-                              columns=["segment", "from_stage", "to_stage", "n"])
+        counts = pd.DataFrame(
+            [(g, f, t, n * scale) for g, f, t, n in HAND_CHAIN],
+            columns=["segment", "from_stage", "to_stage", "n"],
+        )
         model = StageTransitionModel(counts, model_config={"pooling": "none"})
         model.fit(method="conjugate")
         return model
@@ -81,7 +91,9 @@ def _make_events(rows: list[dict]) -> pd.DataFrame:
             df[k] = v
     df["conversion"] = df["conversion"].fillna(False).astype(bool)
     df["revenue"] = df["revenue"].astype("float64")
-    df["timestamp"] = pd.to_datetime(df["timestamp"], utc=True, format="ISO8601").astype("datetime64[us, UTC]")
+    df["timestamp"] = pd.to_datetime(df["timestamp"], utc=True, format="ISO8601").astype(
+        "datetime64[us, UTC]"
+    )
     for c in df.columns:
         if df[c].dtype == object:
             df[c] = df[c].astype("str")

@@ -10,7 +10,9 @@ def _cache_dir(env_value: str | None) -> str:
     if env_value is not None:
         env["CJL_CACHE_DIR"] = env_value
     code = "from analysis import config; print(config.CACHE_DIR, config.PROJECT_ROOT, sep='\\n')"
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    )
     return out.stdout
 
 

@@ -91,18 +91,22 @@ def doc_steps(path: Path) -> list[tuple[str, str, str]]:
             continue
         while i < len(lines) and not lines[i].strip():
             i += 1
-        assert i < len(lines) and FENCE.match(lines[i]), f"{path.name}: no code block after <!-- test: {kind} -->"
+        assert i < len(lines) and FENCE.match(lines[i]), (
+            f"{path.name}: no code block after <!-- test: {kind} -->"
+        )
         j = i + 1
         while not FENCE.match(lines[j]):
             j += 1
-        steps.append((kind, arg, "\n".join(lines[i + 1:j]) + "\n"))
+        steps.append((kind, arg, "\n".join(lines[i + 1 : j]) + "\n"))
         i = j + 1
     return steps
 
 
 def yaml_blocks(path: Path) -> list[str]:
     """Every fenced ``yaml`` block of a Markdown file."""
-    return re.findall(r"^```ya?ml[^\n]*\n(.*?)^```", path.read_text(encoding="utf-8"), flags=re.M | re.S)
+    return re.findall(
+        r"^```ya?ml[^\n]*\n(.*?)^```", path.read_text(encoding="utf-8"), flags=re.M | re.S
+    )
 
 
 def commands(block: str) -> list[str]:
@@ -122,9 +126,15 @@ def make_reports_argv(cmd: str) -> list[str]:
     given = dict(w.split("=", 1) for w in words[2:])
     given.setdefault("WORKERS", re.search(r"^WORKERS \?= *(\d+)", makefile, flags=re.M).group(1))
     argv = ["report"]
-    for var, flag in (("DATA", "--data"), ("MAPPING", "--mapping"), ("SEGMENTS", "--segments"),
-                      ("WORKERS", "--workers")):
-        assert f"{flag} $({var})" in recipe, f"the Makefile's reports recipe no longer passes {flag} $({var})"
+    for var, flag in (
+        ("DATA", "--data"),
+        ("MAPPING", "--mapping"),
+        ("SEGMENTS", "--segments"),
+        ("WORKERS", "--workers"),
+    ):
+        assert f"{flag} $({var})" in recipe, (
+            f"the Makefile's reports recipe no longer passes {flag} $({var})"
+        )
         if var in given:
             argv += [flag, given[var]]
     assert set(given) <= {"DATA", "MAPPING", "SEGMENTS", "WORKERS"}, given
@@ -136,7 +146,9 @@ def analysis_argv(cmd: str) -> list[str]:
     if cmd.startswith("make "):
         return make_reports_argv(cmd)
     words = shlex.split(cmd.split(">")[0])
-    assert words[:3] == ["python", "-m", "analysis"], f"the walkthrough runs only python -m analysis: {cmd}"
+    assert words[:3] == ["python", "-m", "analysis"], (
+        f"the walkthrough runs only python -m analysis: {cmd}"
+    )
     return words[3:]
 
 
@@ -167,29 +179,57 @@ def build_export(path: Path, head: str, n_customers: int = 80, seed: int = 7) ->
     rows = []
     for k in range(n_customers):  # a fixture generator: a few hundred rows
         kunde, group = f"K-{2001 + k}", ("Gewerbe" if rng.random() < 0.4 else "Privat")
-        t = pd.Timestamp("2024-01-02") + pd.Timedelta(days=int(rng.integers(0, 60)), hours=int(rng.integers(8, 18)),
-                                                      minutes=int(rng.integers(0, 60)))
+        t = pd.Timestamp("2024-01-02") + pd.Timedelta(
+            days=int(rng.integers(0, 60)),
+            hours=int(rng.integers(8, 18)),
+            minutes=int(rng.integers(0, 60)),
+        )
         while t < pd.Timestamp("2024-06-28"):
             acts = (["Anzeige gesehen"] if rng.random() < 0.6 else []) + [
-                str(a) for a in rng.choice(["Website besucht", "Produkt verglichen"], size=int(rng.integers(1, 4)))]
+                str(a)
+                for a in rng.choice(
+                    ["Website besucht", "Produkt verglichen"], size=int(rng.integers(1, 4))
+                )
+            ]
             acts += ["Beratung"] if rng.random() < 0.3 else []
             if rng.random() < 0.45:
                 acts += ["Warenkorb", "Kauf"] + (["Reklamation"] if rng.random() < 0.2 else [])
             for a in acts:
                 m = str(rng.choice(MEDIA[a]))
-                camp = {"Google Ads": "Fruehjahr24", "Instagram": "Winter24" if t.month < 3 else "Fruehjahr24",
-                        "Newsletter": f"Newsletter-KW{t.isocalendar().week:02d}"}.get(m, "")
-                rows.append([t, kunde, m, a, camp,
-                             f"{rng.integers(20, 900)},{rng.integers(0, 100):02d}" if a == "Kauf" else "",
-                             "nein" if m in ("Filiale", "Telefon") else "ja", group,
-                             str(rng.choice(["Hamburg", "Berlin", "Köln"])) if m == "Filiale" else ""])
+                camp = {
+                    "Google Ads": "Fruehjahr24",
+                    "Instagram": "Winter24" if t.month < 3 else "Fruehjahr24",
+                    "Newsletter": f"Newsletter-KW{t.isocalendar().week:02d}",
+                }.get(m, "")
+                rows.append(
+                    [
+                        t,
+                        kunde,
+                        m,
+                        a,
+                        camp,
+                        f"{rng.integers(20, 900)},{rng.integers(0, 100):02d}"
+                        if a == "Kauf"
+                        else "",
+                        "nein" if m in ("Filiale", "Telefon") else "ja",
+                        group,
+                        str(rng.choice(["Hamburg", "Berlin", "Köln"])) if m == "Filiale" else "",
+                    ]
+                )
                 # strictly later each time (no ties within a customer), shop hours only (no DST gap)
-                gap = (pd.Timedelta(minutes=int(rng.integers(5, 600))) if rng.random() < 0.6
-                       else pd.Timedelta(days=int(rng.integers(1, 7))))
+                gap = (
+                    pd.Timedelta(minutes=int(rng.integers(5, 600)))
+                    if rng.random() < 0.6
+                    else pd.Timedelta(days=int(rng.integers(1, 7)))
+                )
                 t = t + gap
                 if t.hour < 8 or t.hour > 20:
-                    t = t.normalize() + pd.Timedelta(days=1, hours=9, minutes=int(rng.integers(0, 59)))
-            t = t + pd.Timedelta(days=int(rng.integers(35, 80)) if rng.random() < 0.7 else int(rng.integers(8, 25)))
+                    t = t.normalize() + pd.Timedelta(
+                        days=1, hours=9, minutes=int(rng.integers(0, 59))
+                    )
+            t = t + pd.Timedelta(
+                days=int(rng.integers(35, 80)) if rng.random() < 0.7 else int(rng.integers(8, 25))
+            )
     df = pd.DataFrame(rows).sort_values(0, kind="stable")
     df[0] = df[0].dt.strftime("%d.%m.%Y %H:%M")
     lines = df.astype(str).agg(";".join, axis=1).tolist()
@@ -220,7 +260,9 @@ def purchases_by_hand(csv: Path, segment_value: str) -> int:
     """Readable, distinct "Kauf" rows of one Kundengruppe (each ends a converted journey)."""
     df = pd.read_csv(csv, sep=";", dtype=str, keep_default_na=False).drop_duplicates()
     local = pd.to_datetime(df["Zeitpunkt"], format="%d.%m.%Y %H:%M", errors="coerce")
-    ok = local.dt.tz_localize("Europe/Berlin", nonexistent="NaT", ambiguous="NaT").notna() & (df["Kunde"] != "")
+    ok = local.dt.tz_localize("Europe/Berlin", nonexistent="NaT", ambiguous="NaT").notna() & (
+        df["Kunde"] != ""
+    )
     return int((ok & (df["Aktion"] == "Kauf") & (df["Kundengruppe"] == segment_value)).sum())
 
 
@@ -238,7 +280,9 @@ def project(tmp_path):
         **os.environ,
         "CJL_ROOT": str(root),
         "CJL_CACHE_DIR": str(tmp_path / "cache"),
-        "PYTHONPATH": os.pathsep.join([str(Path(analysis.__file__).parents[1]), os.environ.get("PYTHONPATH", "")]),
+        "PYTHONPATH": os.pathsep.join(
+            [str(Path(analysis.__file__).parents[1]), os.environ.get("PYTHONPATH", "")]
+        ),
         "MPLBACKEND": "Agg",
         "PYDEVD_DISABLE_FILE_VALIDATION": "1",
         "PYTENSOR_FLAGS": f"base_compiledir={tmp_path / 'pytensor'}",
@@ -249,13 +293,19 @@ def project(tmp_path):
 def _run(cmd: str, root: Path, env: dict[str, str]) -> subprocess.CompletedProcess:
     argv = analysis_argv(cmd)
     if argv[0] == "report":
-        segments = yaml.safe_load((root / argv[argv.index("--segments") + 1]).read_text())["segments"]
+        segments = yaml.safe_load((root / argv[argv.index("--segments") + 1]).read_text())[
+            "segments"
+        ]
         argv += ["--notebook", NOTEBOOK, "--segment", segments[-1]["name"]]
     shell = " ".join(shlex.quote(a) for a in [sys.executable, "-m", "analysis", *argv])
     if ">" in cmd:
         shell += " >" + cmd.split(">", 1)[1]
-    res = subprocess.run(shell, shell=True, cwd=root, env=env, capture_output=True, text=True, timeout=300)
-    assert res.returncode == 0, f"`{cmd}` exited {res.returncode}:\n{res.stdout[-3000:]}\n{res.stderr[-3000:]}"
+    res = subprocess.run(
+        shell, shell=True, cwd=root, env=env, capture_output=True, text=True, timeout=300
+    )
+    assert res.returncode == 0, (
+        f"`{cmd}` exited {res.returncode}:\n{res.stdout[-3000:]}\n{res.stderr[-3000:]}"
+    )
     return res
 
 
@@ -285,7 +335,9 @@ def test_bring_your_own_data_walkthrough_gives_a_report(project):
             ran += [(cmd, _run(cmd, root, env)) for cmd in last_block]
         elif kind == "stdout":
             out = ran[-1][1].stdout
-            diff = "".join(difflib.unified_diff(block.splitlines(True), out.splitlines(True), "doc", "stdout"))
+            diff = "".join(
+                difflib.unified_diff(block.splitlines(True), out.splitlines(True), "doc", "stdout")
+            )
             assert out == block, f"the output of `{ran[-1][0]}` differs from the doc:\n{diff}"
         elif kind == "same-command":
             (cmd,) = commands(block)
@@ -296,15 +348,24 @@ def test_bring_your_own_data_walkthrough_gives_a_report(project):
 
     # check: every row accounted for; the planted problems quarantined and written out
     n_lines = len(export.read_text(encoding="utf-8").splitlines()) - 1
-    checks = [(c, r) for c, r in ran if analysis_argv(c)[0] == "check" and "--suggest-mapping" not in c
-              and str(export.relative_to(root)) in c]
+    checks = [
+        (c, r)
+        for c, r in ran
+        if analysis_argv(c)[0] == "check"
+        and "--suggest-mapping" not in c
+        and str(export.relative_to(root)) in c
+    ]
     assert checks, "the walkthrough never checks the export"
     for _, res in checks:
         assert f"rows read {n_lines:,} = kept {n_lines - 4:,} + quarantined 4" in res.stdout
     qcmd = next(c for c, _ in checks if "--quarantine" in c)
-    q = pd.read_csv(root / analysis_argv(qcmd)[analysis_argv(qcmd).index("--quarantine") + 1], dtype=str)
+    q = pd.read_csv(
+        root / analysis_argv(qcmd)[analysis_argv(qcmd).index("--quarantine") + 1], dtype=str
+    )
     raw = pd.read_csv(export, sep=";", dtype=str, keep_default_na=False)
-    planted = [row.split(";")[0] for row in PLANTED] + raw.loc[raw.duplicated(), "Zeitpunkt"].tolist()
+    planted = [row.split(";")[0] for row in PLANTED] + raw.loc[
+        raw.duplicated(), "Zeitpunkt"
+    ].tolist()
     assert sorted(q["Zeitpunkt"]) == sorted(planted) and len(planted) == 4
 
     # the report: index, one HTML per notebook, a complete manifest, journeys as counted by hand
@@ -321,19 +382,35 @@ def test_bring_your_own_data_walkthrough_gives_a_report(project):
     assert manifest["segments"] == {seg["name"]: manifest["segments"][seg["name"]]}
     assert manifest["segments"][seg["name"]]["status"] == "ok"
     assert manifest["parameters"]["data_path"] == argv[argv.index("--data") + 1]
-    assert manifest["parameters"]["notebook_parameters"]["mapping_path"] == argv[argv.index("--mapping") + 1]
-    assert manifest["data_files"]["data"]["sha256"] == hashlib.sha256(export.read_bytes()).hexdigest()
-    (column, value), = seg["filter"].items()
+    assert (
+        manifest["parameters"]["notebook_parameters"]["mapping_path"]
+        == argv[argv.index("--mapping") + 1]
+    )
+    assert (
+        manifest["data_files"]["data"]["sha256"] == hashlib.sha256(export.read_bytes()).hexdigest()
+    )
+    ((column, value),) = seg["filter"].items()
     assert column == "segment"  # the map sends Kundengruppe to segment
     expected = journeys_by_hand(export, value)
     nb = json.loads((latest / seg["name"] / "01_journey_overview.ipynb").read_text())
-    shown = [t for c in nb["cells"] for o in c.get("outputs", []) for t in o.get("data", {}).get("text/markdown", [])]
-    found = [int(m.group(1).replace(",", "")) for t in shown for m in [re.search(r"form \*\*([\d,]+)\*\* journeys", t)]
-             if m]
+    shown = [
+        t
+        for c in nb["cells"]
+        for o in c.get("outputs", [])
+        for t in o.get("data", {}).get("text/markdown", [])
+    ]
+    found = [
+        int(m.group(1).replace(",", ""))
+        for t in shown
+        for m in [re.search(r"form \*\*([\d,]+)\*\* journeys", t)]
+        if m
+    ]
     assert found == [expected]
     headline = manifest["headline"][seg["name"]]
     assert headline["journeys"] == expected
-    assert headline["conversions"] == purchases_by_hand(export, value)  # every Kauf ends a converted journey
+    assert headline["conversions"] == purchases_by_hand(
+        export, value
+    )  # every Kauf ends a converted journey
 
 
 # ------------------------------------------------------------------------------ the reference pages
@@ -342,7 +419,9 @@ def test_column_map_reference_covers_every_key_and_its_examples_load(tmp_path):
     for level, keys in _ALLOWED_KEYS.items():
         for key in keys:
             name = f"{level}.{key}" if level else key
-            assert re.search(rf"^#+ .*`{re.escape(name)}`", text, flags=re.M), f"no section for {name}"
+            assert re.search(rf"^#+ .*`{re.escape(name)}`", text, flags=re.M), (
+                f"no section for {name}"
+            )
     blocks = yaml_blocks(DOCS / "column-map.md")
     assert len(blocks) >= 15
     for i, block in enumerate(blocks):
@@ -365,7 +444,9 @@ def test_touchpoint_schema_page_names_every_column_reason_and_stage():
 def test_sources_page_and_sources_examples_name_real_adapters_and_options():
     text = (DOCS / "sources.md").read_text(encoding="utf-8")
     for name in ADAPTERS:
-        assert re.search(rf"^#+ .*`{name}`", text, flags=re.M), f"docs/sources.md has no section for {name}"
+        assert re.search(rf"^#+ .*`{name}`", text, flags=re.M), (
+            f"docs/sources.md has no section for {name}"
+        )
     for doc in ("sources.md", "bring-your-own-data.md"):
         for block in yaml_blocks(DOCS / doc):
             d = yaml.safe_load(block)

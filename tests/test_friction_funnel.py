@@ -15,14 +15,40 @@ from analysis.schema import DataError
 def tiny(make_events):
     rows = [
         dict(person_id=1, timestamp="2024-01-01T00:00Z", touchpoint="ad", stage="See", segment="a"),
-        dict(person_id=1, timestamp="2024-01-02T00:00Z", touchpoint="visit", stage=None, segment="b"),
-        dict(person_id=1, timestamp="2024-01-03T00:00Z", touchpoint="buy", stage="Do", conversion=True,
-             segment="b"),
+        dict(
+            person_id=1, timestamp="2024-01-02T00:00Z", touchpoint="visit", stage=None, segment="b"
+        ),
+        dict(
+            person_id=1,
+            timestamp="2024-01-03T00:00Z",
+            touchpoint="buy",
+            stage="Do",
+            conversion=True,
+            segment="b",
+        ),
         dict(person_id=1, timestamp="2024-01-04T00:00Z", touchpoint="ad", stage="See", segment="b"),
-        dict(person_id=1, timestamp="2024-03-30T00:00Z", touchpoint="visit", stage="Think", segment="b"),
-        dict(person_id=2, timestamp="2024-01-05T00:00Z", touchpoint="cart", stage="Think", segment="c"),
+        dict(
+            person_id=1,
+            timestamp="2024-03-30T00:00Z",
+            touchpoint="visit",
+            stage="Think",
+            segment="b",
+        ),
+        dict(
+            person_id=2,
+            timestamp="2024-01-05T00:00Z",
+            touchpoint="cart",
+            stage="Think",
+            segment="c",
+        ),
         dict(person_id=2, timestamp="2024-01-05T01:00Z", touchpoint="pay", stage="Do", segment="c"),
-        dict(person_id=None, timestamp="2024-01-05T00:00Z", touchpoint="visit", stage="Think", segment="c"),
+        dict(
+            person_id=None,
+            timestamp="2024-01-05T00:00Z",
+            touchpoint="visit",
+            stage="Think",
+            segment="c",
+        ),
     ]
     ev = make_events(rows)
     ev["person_id"] = ev["person_id"].astype("Int64")
@@ -33,8 +59,18 @@ def test_touchpoint_steps_by_hand(tiny):
     ev, jr = tiny
     s = jr.touchpoint_steps(by="segment", events=ev)
     assert list(s.columns) == [
-        "segment", "person_id", "journey_index", "pos", "timestamp", "touchpoint", "stage",
-        "conversion", "converted", "outcome", "journey_start", "n_touchpoints",
+        "segment",
+        "person_id",
+        "journey_index",
+        "pos",
+        "timestamp",
+        "touchpoint",
+        "stage",
+        "conversion",
+        "converted",
+        "outcome",
+        "journey_start",
+        "n_touchpoints",
     ]
     assert s.attrs["touchpoint_from"] == "touchpoint"
     assert s["person_id"].tolist() == [1, 1, 1, 1, 1, 2, 2]
@@ -120,7 +156,16 @@ def checkout_steps(n: int = 3000, seed: int = 1, error_share: float = 0.3) -> pd
         seg = "web" if j % 2 else "app"
         for i, tp in enumerate(path, start=1):
             rows.append((seg, j, 0, i, tp, tp == "purchase", converted, outcome))
-    cols = ["segment", "person_id", "journey_index", "pos", "touchpoint", "conversion", "converted", "outcome"]
+    cols = [
+        "segment",
+        "person_id",
+        "journey_index",
+        "pos",
+        "touchpoint",
+        "conversion",
+        "converted",
+        "outcome",
+    ]
     return pd.DataFrame(rows, columns=cols)
 
 
@@ -128,8 +173,9 @@ def test_touchpoint_funnel_conditions_on_depth():
     steps = checkout_steps()
     # the naive comparison over all closed journeys: the error looks helpful
     closed = steps[steps["outcome"] != "open"]
-    j = closed.groupby("person_id").agg(converted=("converted", "first"),
-                                        err=("touchpoint", lambda s: (s == "payment_error").any()))
+    j = closed.groupby("person_id").agg(
+        converted=("converted", "first"), err=("touchpoint", lambda s: (s == "payment_error").any())
+    )
     naive_with, naive_without = j.loc[j.err, "converted"].mean(), j.loc[~j.err, "converted"].mean()
     assert naive_with > naive_without + 0.05, (naive_with, naive_without)
 
@@ -143,35 +189,51 @@ def test_touchpoint_funnel_conditions_on_depth():
     assert top["lost_low"] > 0 and top["p_harm"] > 0.99
     assert top["rate_with"] < 0.35 and top["rate_without"] > 0.7
     # the comparison is the closed journeys that reached payment and never met the error
-    exp = j[~j.err & closed.groupby("person_id")["touchpoint"].agg(lambda s: (s == "payment").any())]
+    exp = j[
+        ~j.err & closed.groupby("person_id")["touchpoint"].agg(lambda s: (s == "payment").any())
+    ]
     assert top["comparison"] == len(exp) and top["comparison_converted"] == exp["converted"].sum()
     assert top["exposed"] == j.err.sum()
     # lost = exposed × (rate_without − rate_with), near the plug-in value
-    plug = top["exposed"] * (top["comparison_converted"] / top["comparison"]
-                             - top["exposed_converted"] / top["exposed"])
+    plug = top["exposed"] * (
+        top["comparison_converted"] / top["comparison"] - top["exposed_converted"] / top["exposed"]
+    )
     assert abs(top["lost"] - plug) < 0.05 * abs(plug) + 1
     assert top["lost_low"] < top["lost"] < top["lost_high"]
     # steps every buyer passes go with more conversions, not fewer
     assert (f.set_index("touchpoint").loc[["product", "cart", "checkout"], "lost"] < 0).all()
     # the error is followed by leaving within a few events, even when it is not the last event
     err = f.set_index("touchpoint").loc["payment_error"]
-    assert err["hazard"] > 0.6 and err["hazard"] > f.set_index("touchpoint").loc["checkout", "hazard"]
-    assert f.set_index("touchpoint").loc["payment_error", "hazard"] > \
-        touchpoint_funnel(steps, horizon=0).set_index("touchpoint").loc["payment_error", "hazard"]
+    assert (
+        err["hazard"] > 0.6 and err["hazard"] > f.set_index("touchpoint").loc["checkout", "hazard"]
+    )
+    assert (
+        f.set_index("touchpoint").loc["payment_error", "hazard"]
+        > touchpoint_funnel(steps, horizon=0).set_index("touchpoint").loc["payment_error", "hazard"]
+    )
 
 
 def test_touchpoint_funnel_by_segment_and_given_order():
     steps = checkout_steps(n=4000, seed=3)
     f = touchpoint_funnel(steps, by="segment", order=[*FUNNEL, "payment_error"])
-    assert list(f.columns[:6]) == ["segment", "touchpoint", "depth", "compared_at", "reach", "exposed"]
+    assert list(f.columns[:6]) == [
+        "segment",
+        "touchpoint",
+        "depth",
+        "compared_at",
+        "reach",
+        "exposed",
+    ]
     firsts = f[f["rank"] == 1]
     assert set(firsts["segment"]) == {"app", "web"}
     assert (firsts["touchpoint"] == "payment_error").all()
     # touchpoints outside the given order have no depth but are still compared
     assert f.loc[f["touchpoint"] == "wishlist", "depth"].isna().all()
     assert f.loc[f["touchpoint"] == "payment_error", "depth"].eq(6).all()
-    assert f["reach"].sum() == steps[~steps["conversion"]].drop_duplicates(
-        ["person_id", "touchpoint"]).shape[0]
+    assert (
+        f["reach"].sum()
+        == steps[~steps["conversion"]].drop_duplicates(["person_id", "touchpoint"]).shape[0]
+    )
 
 
 def test_touchpoint_funnel_counts_by_hand():
@@ -182,8 +244,18 @@ def test_touchpoint_funnel_counts_by_hand():
         tps = path.split() + (["buy"] if conv else [])
         out = "open" if conv is None else ("converted" if conv else "dropoff")
         rows += [(j, 0, i, tp, tp == "buy", bool(conv), out) for i, tp in enumerate(tps, start=1)]
-    steps = pd.DataFrame(rows, columns=["person_id", "journey_index", "pos", "touchpoint", "conversion",
-                                        "converted", "outcome"])
+    steps = pd.DataFrame(
+        rows,
+        columns=[
+            "person_id",
+            "journey_index",
+            "pos",
+            "touchpoint",
+            "conversion",
+            "converted",
+            "outcome",
+        ],
+    )
     assert step_order(steps) == ["a", "b", "x", "c"]  # mean distinct ranks 1, 2, 2.67, 3
     assert step_order(steps, ["a", "b"]) == ["a", "b"]
     f = touchpoint_funnel(steps, min_journeys=1, horizon=0).set_index("touchpoint")
@@ -191,7 +263,11 @@ def test_touchpoint_funnel_counts_by_hand():
     # exposed: closed journeys that reached b before x: one (a b x c, no purchase);
     # comparison: closed journeys reaching b or deeper without x: a b c (bought), a b
     assert f.loc["x", "compared_at"] == "b"
-    assert (f.loc["x", "reach"], f.loc["x", "exposed"], f.loc["x", "exposed_converted"]) == (3, 1, 0)
+    assert (f.loc["x", "reach"], f.loc["x", "exposed"], f.loc["x", "exposed_converted"]) == (
+        3,
+        1,
+        0,
+    )
     assert (f.loc["x", "comparison"], f.loc["x", "comparison_converted"]) == (2, 1)
     # no segments: uniform priors, Beta(1 + k, 1 + n - k)
     assert f.loc["x", "rate_with"] == pytest.approx(1 / 3)
@@ -209,7 +285,9 @@ def test_pool_beta():
     assert (a[0], b[0]) == (1.0, 1.0)
     # groups that agree are pooled up to the cap (the median group size)
     a, b = pool_beta([[50, 50, 50, 50]], [[100, 100, 100, 100]])
-    assert a[0] + b[0] == pytest.approx(100) and a[0] / (a[0] + b[0]) == pytest.approx(0.5, abs=0.01)
+    assert a[0] + b[0] == pytest.approx(100) and a[0] / (a[0] + b[0]) == pytest.approx(
+        0.5, abs=0.01
+    )
     # groups that differ a lot are barely pooled
     a, b = pool_beta([[5, 50, 95, 10]], [[100, 100, 100, 100]])
     assert a[0] + b[0] < 5
@@ -229,6 +307,10 @@ def test_touchpoint_funnel_any_row_order_missing_values_and_two_columns():
     assert f["segment"].isna().any() and "(no touchpoint)" in set(f["touchpoint"])
     # every compared touchpoint × group is ranked, missing segments included
     assert f.loc[f["compared"], "rank"].notna().all()
-    assert f["reach"].sum() == steps[~steps["conversion"]].assign(
-        touchpoint=steps["touchpoint"].fillna("(no touchpoint)")).drop_duplicates(
-        ["person_id", "touchpoint"]).shape[0]
+    assert (
+        f["reach"].sum()
+        == steps[~steps["conversion"]]
+        .assign(touchpoint=steps["touchpoint"].fillna("(no touchpoint)"))
+        .drop_duplicates(["person_id", "touchpoint"])
+        .shape[0]
+    )

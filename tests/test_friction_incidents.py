@@ -31,7 +31,9 @@ T0 = pd.Timestamp("2024-01-01", tz="UTC")
 PLATFORMS = ("web", "ios", "android")
 
 
-def shop_steps(n=6000, days=120, seed=0, incident=None, p_cart=0.6, p_pay=0.7, p_buy=0.6, chat=False):
+def shop_steps(
+    n=6000, days=120, seed=0, incident=None, p_cart=0.6, p_pay=0.7, p_buy=0.6, chat=False
+):
     """A step table and the number of purchases the incident took (0 without one).
 
     ``incident``: dict(start=day, end=day, platforms=None or [names], p_error=..., buy_multiplier=...).
@@ -77,15 +79,22 @@ def shop_steps(n=6000, days=120, seed=0, incident=None, p_cart=0.6, p_pay=0.7, p
     jid, t, tp, st, cv = jid[order], t[order], tp[order], st[order], cv[order]
     pos = np.arange(len(jid)) - np.searchsorted(jid, jid) + 1
     n_tp = np.bincount(jid, minlength=n)
-    steps = pd.DataFrame({
-        "platform": np.array(PLATFORMS, object)[plat[jid]],
-        "person_id": jid, "journey_index": 0, "pos": pos,
-        "timestamp": T0 + pd.to_timedelta(t * 86400, unit="s"),
-        "touchpoint": tp, "stage": st, "conversion": cv, "converted": buy[jid],
-        "outcome": np.where(buy[jid], "converted", "dropoff"),
-        "journey_start": T0 + pd.to_timedelta(start[jid] * 86400, unit="s"),
-        "n_touchpoints": n_tp[jid],
-    })
+    steps = pd.DataFrame(
+        {
+            "platform": np.array(PLATFORMS, object)[plat[jid]],
+            "person_id": jid,
+            "journey_index": 0,
+            "pos": pos,
+            "timestamp": T0 + pd.to_timedelta(t * 86400, unit="s"),
+            "touchpoint": tp,
+            "stage": st,
+            "conversion": cv,
+            "converted": buy[jid],
+            "outcome": np.where(buy[jid], "converted", "dropoff"),
+            "journey_start": T0 + pd.to_timedelta(start[jid] * 86400, unit="s"),
+            "n_touchpoints": n_tp[jid],
+        }
+    )
     return steps, lost
 
 
@@ -117,8 +126,12 @@ def test_time_index_counts_reaches_per_bin():
 
 
 def test_row_order_does_not_matter():
-    steps, _ = shop_steps(n=800, days=30, seed=6, incident=dict(start=10, end=20, platforms=None, p_error=0.5,
-                                                                 buy_multiplier=0.2))
+    steps, _ = shop_steps(
+        n=800,
+        days=30,
+        seed=6,
+        incident=dict(start=10, end=20, platforms=None, p_error=0.5, buy_multiplier=0.2),
+    )
     a = time_index(steps, by="platform")
     b = time_index(steps.sample(frac=1, random_state=1), by="platform")
     for cube in ("n", "n_mature", "y", "k"):
@@ -129,11 +142,17 @@ def test_row_order_does_not_matter():
 def test_a_stage_is_reached_at_every_visit():
     """A journey that leaves payment and comes back is at the Do stage twice (two visits)."""
     rows = [("Think", "landing"), ("Do", "payment"), ("Think", "landing"), ("Do", "payment")]
-    steps = pd.DataFrame({
-        "person_id": 1, "journey_index": 0, "pos": [1, 2, 3, 4],
-        "timestamp": [T0 + pd.Timedelta(days=d) for d in (0, 1, 5, 9)],
-        "stage": [r[0] for r in rows], "touchpoint": [r[1] for r in rows], "conversion": False,
-    })
+    steps = pd.DataFrame(
+        {
+            "person_id": 1,
+            "journey_index": 0,
+            "pos": [1, 2, 3, 4],
+            "timestamp": [T0 + pd.Timedelta(days=d) for d in (0, 1, 5, 9)],
+            "stage": [r[0] for r in rows],
+            "touchpoint": [r[1] for r in rows],
+            "conversion": False,
+        }
+    )
     idx = time_index(steps, grain="D")
     do = int(np.flatnonzero((idx.steps.step == "Do").to_numpy())[0])
     pay = int(np.flatnonzero((idx.steps.step == "payment").to_numpy())[0])
@@ -179,7 +198,9 @@ def test_a_window_in_every_platform_is_found():
     assert top["conversions_lost_low"] <= lost <= top["conversions_lost_high"], (lost, top)
     assert top["rate_during"] < top["rate_before"]
     assert top["rate_with_touchpoint"] < top["rate_without_touchpoint"]
-    assert top["over_represented"][0][0] == "payment_error" and math.isinf(top["over_represented"][0][1])
+    assert top["over_represented"][0][0] == "payment_error" and math.isinf(
+        top["over_represented"][0][1]
+    )
     assert top["probability"] >= 0.9
     assert len(found) == 1, found[["step", "segment", "start", "end"]]
 
@@ -241,10 +262,20 @@ def test_step_series_marks_the_window_and_band():
 
 # ------------------------------------------------------------------------------------ words
 def _row(**kw):
-    row = dict(level="touchpoint", step="payment", touchpoint=None, by="platform", segment="all",
-               start=pd.Timestamp("2024-03-03", tz="UTC"), end=pd.Timestamp("2024-03-25", tz="UTC"),
-               rate_before=0.8, rate_during=0.15, conversions_lost=123.4, conversions_lost_low=101.0,
-               conversions_lost_high=139.0)
+    row = dict(
+        level="touchpoint",
+        step="payment",
+        touchpoint=None,
+        by="platform",
+        segment="all",
+        start=pd.Timestamp("2024-03-03", tz="UTC"),
+        end=pd.Timestamp("2024-03-25", tz="UTC"),
+        rate_before=0.8,
+        rate_during=0.15,
+        conversions_lost=123.4,
+        conversions_lost_low=101.0,
+        conversions_lost_high=139.0,
+    )
     row.update(kw)
     return pd.Series(row)
 
@@ -254,15 +285,28 @@ def test_headline_text():
         "payment step, every platform: conversion 80% → 15% from 3 Mar to 24 Mar 2024, "
         "about 120 purchases lost [100–140]"
     )
-    assert incident_headline(_row(level="stage", step="Do", touchpoint="payment_error", segment="ios",
-                                  rate_during=0.042, conversions_lost=1234.0, conversions_lost_low=-5.0,
-                                  conversions_lost_high=2468.0)) == (
+    assert incident_headline(
+        _row(
+            level="stage",
+            step="Do",
+            touchpoint="payment_error",
+            segment="ios",
+            rate_during=0.042,
+            conversions_lost=1234.0,
+            conversions_lost_low=-5.0,
+            conversions_lost_high=2468.0,
+        )
+    ) == (
         "Do stage (payment_error events), platform ios: conversion 80% → 4.2% from 3 Mar to 24 Mar 2024, "
         "about 1,200 conversions lost [0–2,500]"
     )
-    assert incident_headline(_row(by=None, start=pd.Timestamp("2023-12-30", tz="UTC"),
-                                  end=pd.Timestamp("2024-01-02", tz="UTC"))).startswith(
-        "payment step, all journeys: conversion 80% → 15% from 30 Dec 2023 to 1 Jan 2024")
+    assert incident_headline(
+        _row(
+            by=None,
+            start=pd.Timestamp("2023-12-30", tz="UTC"),
+            end=pd.Timestamp("2024-01-02", tz="UTC"),
+        )
+    ).startswith("payment step, all journeys: conversion 80% → 15% from 30 Dec 2023 to 1 Jan 2024")
     assert "on 3 Mar 2024" in incident_headline(_row(end=pd.Timestamp("2024-03-04", tz="UTC")))
 
 
@@ -271,8 +315,12 @@ def test_headline_of_a_found_incident_reads():
     steps, _ = shop_steps(seed=3, incident=inc)
     top = incidents(steps, by="platform").iloc[0]
     text = incident_headline(top, conversions="purchases")
-    assert text.startswith("Do stage (payment_error events), every platform: conversion 42% → 19% from ")
-    assert f"from {top['start'].day} Feb to " in text and " 2024, about 140 purchases lost [" in text
+    assert text.startswith(
+        "Do stage (payment_error events), every platform: conversion 42% → 19% from "
+    )
+    assert (
+        f"from {top['start'].day} Feb to " in text and " 2024, about 140 purchases lost [" in text
+    )
 
 
 def _drop_conversions(steps, step, start, end, share, seed=0):

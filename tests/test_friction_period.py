@@ -17,10 +17,33 @@ def _steps(spec):
         conv = outcome == "converted"
         events = events + ([(events[-1][0], "buy")] if conv else [])
         for i, (day, tp) in enumerate(events, start=1):
-            rows.append((seg, j, 0, i, pd.Timestamp(2024, 1, day, 12, tz="UTC"), tp, tp == "buy",
-                         conv, outcome))
-    return pd.DataFrame(rows, columns=["segment", "person_id", "journey_index", "pos", "timestamp",
-                                       "touchpoint", "conversion", "converted", "outcome"])
+            rows.append(
+                (
+                    seg,
+                    j,
+                    0,
+                    i,
+                    pd.Timestamp(2024, 1, day, 12, tz="UTC"),
+                    tp,
+                    tp == "buy",
+                    conv,
+                    outcome,
+                )
+            )
+    return pd.DataFrame(
+        rows,
+        columns=[
+            "segment",
+            "person_id",
+            "journey_index",
+            "pos",
+            "timestamp",
+            "touchpoint",
+            "conversion",
+            "converted",
+            "outcome",
+        ],
+    )
 
 
 # previous period (Jan 11, Jan 21], this period (Jan 21, Jan 31]
@@ -34,7 +57,11 @@ SPEC = [
     ("b", [(24, "home"), (24, "cart")], "converted"),
     ("b", [(25, "home"), (26, "cart")], "dropoff"),
     ("b", [(26, "home")], "dropoff"),
-    ("b", [(20, "home"), (27, "cart")], "dropoff"),  # started in the previous period, cart in this one
+    (
+        "b",
+        [(20, "home"), (27, "cart")],
+        "dropoff",
+    ),  # started in the previous period, cart in this one
     ("a", [(30, "home"), (30, "cart")], "open"),  # open: left out of the rates, counted apart
     ("a", [(5, "home"), (6, "cart")], "converted"),  # before both periods
 ]
@@ -65,7 +92,9 @@ def test_period_over_period_by_hand():
     assert tot["mix"] == pytest.approx(mix.sum()) and tot["within"] == pytest.approx(within.sum())
     assert tot["mix"] + tot["within"] == pytest.approx(change)
     # rates: two segments → uniform priors, Beta(1 + k, 1 + n - k); totals likewise
-    assert j.loc["a", "rate_prev"] == pytest.approx(3 / 6) and j.loc["b", "rate_this"] == pytest.approx(2 / 5)
+    assert j.loc["a", "rate_prev"] == pytest.approx(3 / 6) and j.loc[
+        "b", "rate_this"
+    ] == pytest.approx(2 / 5)
     assert tot["rate_prev"] == pytest.approx(3 / 8) and tot["rate_this"] == pytest.approx(3 / 6)
     assert tot["rate_prev_low"] < tot["rate_prev"] < tot["rate_prev_high"]
     assert tot["diff"] == pytest.approx(3 / 6 - 3 / 8, abs=0.02)
@@ -108,7 +137,9 @@ def test_period_over_period_pools_three_segments():
             day = int(rng.integers(12, 31))
             spec.append((seg, [(day, "home")], "converted" if rng.random() < p else "dropoff"))
     spec += [("tiny", [(25, "home")], "converted")] * 6  # six journeys, all bought
-    out = period_over_period(_steps(spec), by="segment", period_end="2024-01-31T23:59Z", period_days=10)
+    out = period_over_period(
+        _steps(spec), by="segment", period_end="2024-01-31T23:59Z", period_days=10
+    )
     this = out[out["step"] == "(journey)"].set_index("segment")
     pooled = this.loc["(all)", "conv_this"] / this.loc["(all)", "n_this"]
     tiny = this.loc["tiny"]

@@ -57,8 +57,15 @@ def worlds():
     for seed, (segments, day, length) in PLANTED.items():
         start = T0 + pd.Timedelta(days=day)
         end = start + pd.Timedelta(days=length)
-        inc = dict(touchpoint="payment_error", stage="Do", segments=segments, start=start, end=end,
-                   p_error=0.6, advance_multiplier=0.2)
+        inc = dict(
+            touchpoint="payment_error",
+            stage="Do",
+            segments=segments,
+            start=start,
+            end=end,
+            p_error=0.6,
+            advance_multiplier=0.2,
+        )
         steps, truth = _steps(seed, [inc])
         out[seed] = (steps, truth, "all" if segments is None else segments[0], start, end)
     return out
@@ -71,21 +78,35 @@ def _study(worlds, *, drop_error_rows: bool = False) -> list[dict]:
             steps = steps[steps["touchpoint"] != "payment_error"]
         found = incidents(steps, by="segment")
         t = truth.incidents[truth.incidents["segment"] == "all"].iloc[0]
-        row = {"seed": seed, "planted": f"Do/payment_error, {want_segment}, {start:%d %b}–{end:%d %b}",
-               "truth_lost": float(t["conversions_lost"]), "truth_lost_simulated": int(t["conversions_lost_simulated"]),
-               "found": len(found)}
+        row = {
+            "seed": seed,
+            "planted": f"Do/payment_error, {want_segment}, {start:%d %b}–{end:%d %b}",
+            "truth_lost": float(t["conversions_lost"]),
+            "truth_lost_simulated": int(t["conversions_lost_simulated"]),
+            "found": len(found),
+        }
         if len(found):
             top = found.iloc[0]
             row.update(
                 top=f"{top['level']} {top['step']} ({top['touchpoint']}), {top['segment']}",
-                same_step=bool(top["stage"] == "Do" and (top["touchpoint"] == "payment_error"
-                                                         or (top["level"], top["step"]) == ("stage", "Do"))),
+                same_step=bool(
+                    top["stage"] == "Do"
+                    and (
+                        top["touchpoint"] == "payment_error"
+                        or (top["level"], top["step"]) == ("stage", "Do")
+                    )
+                ),
                 same_segment=bool(top["segment"] == want_segment),
                 window=f"{top['start']:%d %b}–{top['end']:%d %b}",
                 iou=float(_iou(top["start"], top["end"], start, end)),
-                lost=float(top["conversions_lost"]), lost_low=float(top["conversions_lost_low"]),
+                lost=float(top["conversions_lost"]),
+                lost_low=float(top["conversions_lost_low"]),
                 lost_high=float(top["conversions_lost_high"]),
-                covers=bool(top["conversions_lost_low"] <= t["conversions_lost"] <= top["conversions_lost_high"]),
+                covers=bool(
+                    top["conversions_lost_low"]
+                    <= t["conversions_lost"]
+                    <= top["conversions_lost_high"]
+                ),
                 headline=incident_headline(top),
             )
         else:
@@ -121,8 +142,13 @@ def test_false_alarms_with_nothing_planted():
     for seed in NULL_SEEDS:
         steps, _ = _steps(seed, [])
         found = incidents(steps, by="segment")
-        rows.append({"seed": seed, "incidents": len(found),
-                     "what": "; ".join(incident_headline(r) for _, r in found.iterrows())})
+        rows.append(
+            {
+                "seed": seed,
+                "incidents": len(found),
+                "what": "; ".join(incident_headline(r) for _, r in found.iterrows()),
+            }
+        )
     RESULTS["null"] = rows
     print("\n" + pd.DataFrame(rows).to_string())
     assert sum(r["incidents"] for r in rows) <= 1, rows

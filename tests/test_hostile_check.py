@@ -31,7 +31,9 @@ ROWS = [
 
 def _csv(header: list[str], rows: list[tuple]) -> str:
     buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n", quoting=csv.QUOTE_ALL)  # "\r" in a name stays in its field
+    w = csv.writer(
+        buf, lineterminator="\n", quoting=csv.QUOTE_ALL
+    )  # "\r" in a name stays in its field
     w.writerow(header)
     w.writerows(rows)
     return buf.getvalue()
@@ -42,17 +44,23 @@ def _csv(header: list[str], rows: list[tuple]) -> str:
 # back from the YAML exactly
 HEADERS = [
     pytest.param(["Order Date", "Kunden Nr", "Marketing Channel", "Event"], id="spaces"),
-    pytest.param(["Order Date ", " Kunden Nr", "Marketing  Channel", "Event"], id="outer-and-double-spaces"),
+    pytest.param(
+        ["Order Date ", " Kunden Nr", "Marketing  Channel", "Event"], id="outer-and-double-spaces"
+    ),
     pytest.param(["Order Date: UTC", "Customer: ID", "Channel: name", "Event: type"], id="colons"),
     pytest.param(["Order Date #1", "Customer #", "Channel #a", "Event # x"], id="hash"),
     pytest.param(['Order "Date"', "Customer's ID", 'Channel "x"', "Event 'y'"], id="quotes"),
     pytest.param(["-Date", "*Customer", "&Channel", "!Event"], id="leading-indicators"),
-    pytest.param(["Datum der Bestellung", "Kunden-Nr.", "Kanal (Größe)", "Aktion ✓"], id="non-ascii"),
+    pytest.param(
+        ["Datum der Bestellung", "Kunden-Nr.", "Kanal (Größe)", "Aktion ✓"], id="non-ascii"
+    ),
     pytest.param(["[Date]", "{Customer}", "Channel, main", "Event | what"], id="flow-characters"),
     pytest.param(["Date\\raw", "Customer%", "@Channel", "Event`"], id="backslash-percent-at"),
-    pytest.param(["Date\x1b[31m", "Customer\tID", "Channel\u202e", "Event"], id="control-characters"),
+    pytest.param(
+        ["Date\x1b[31m", "Customer\tID", "Channel\u202e", "Event"], id="control-characters"
+    ),
     pytest.param(["Order\nDate", "Customer\rID", "Channel", "Event"], id="line-breaks"),
-    pytest.param(["Date", "Customer", "Channel", "yes"], id="yaml-word-as-touchpoint-column")
+    pytest.param(["Date", "Customer", "Channel", "yes"], id="yaml-word-as-touchpoint-column"),
 ]
 
 
@@ -106,8 +114,10 @@ def test_guess_scale_is_common_and_finite(values, expected):
 @pytest.mark.parametrize(("values", "expected"), SCALE_CASES)
 def test_suggested_sentiment_scale_in_the_map(tmp_path, values, expected):
     data = tmp_path / "export.csv"
-    rows = [(f"2024-03-01 {i // 60:02d}:{i % 60:02d}:00", f"u{i}", "email", "survey", str(x))
-            for i, x in enumerate(values)]
+    rows = [
+        (f"2024-03-01 {i // 60:02d}:{i % 60:02d}:00", f"u{i}", "email", "survey", str(x))
+        for i, x in enumerate(values)
+    ]
     data.write_text(_csv(["timestamp", "user_id", "channel", "touchpoint", "rating"], rows))
     text = suggest_mapping(data)
     assert "inf]" not in text and "nan]" not in text
@@ -129,9 +139,15 @@ def test_check_quarantine_hint_proposes_no_infinite_scale(tmp_path, capsys):
     """The quarantine hint of a sentiment column without a scale (column_map._parse_sentiment)
     proposes the common finite scale of suggest.guess_scale, not [min, max] of the values."""
     data = tmp_path / "export.csv"
-    data.write_text(_csv(["timestamp", "user_id", "channel", "touchpoint", "sentiment"],
-                         [(f"2024-01-01T1{i}:00:00Z", "u1", "email", "site_visit", x)
-                          for i, x in enumerate(["4", "inf", "-3", "5"])]))
+    data.write_text(
+        _csv(
+            ["timestamp", "user_id", "channel", "touchpoint", "sentiment"],
+            [
+                (f"2024-01-01T1{i}:00:00Z", "u1", "email", "site_visit", x)
+                for i, x in enumerate(["4", "inf", "-3", "5"])
+            ],
+        )
+    )
     assert main(["check", "--data", str(data)]) == 0
     out = capsys.readouterr().out
     assert "sentiment out of range" in out
@@ -140,8 +156,11 @@ def test_check_quarantine_hint_proposes_no_infinite_scale(tmp_path, capsys):
 
 # ------------------------------------------ 4. epoch times: the unit follows the magnitude (suggest)
 # (the same hint in a loading error lives in column_map.py, fixed there)
-DATES = pd.to_datetime(["2024-03-01 09:00:00", "2024-03-02 10:00:00.250", "2024-03-03 11:00:00"], utc=True,
-                       format="ISO8601")
+DATES = pd.to_datetime(
+    ["2024-03-01 09:00:00", "2024-03-02 10:00:00.250", "2024-03-03 11:00:00"],
+    utc=True,
+    format="ISO8601",
+)
 EPOCHS = [
     # unit, how the values are written
     pytest.param("s", [str(int(t.timestamp())) for t in DATES.floor("s")], id="seconds"),
@@ -155,8 +174,12 @@ EPOCHS = [
 @pytest.mark.parametrize(("unit", "values"), EPOCHS)
 def test_suggested_epoch_unit_follows_the_magnitude(tmp_path, unit, values):
     data = tmp_path / "export.csv"
-    data.write_text(_csv(["Event Time", "user_id", "channel", "touchpoint"],
-                         [(v, *r[1:]) for v, r in zip(values, ROWS, strict=True)]))
+    data.write_text(
+        _csv(
+            ["Event Time", "user_id", "channel", "touchpoint"],
+            [(v, *r[1:]) for v, r in zip(values, ROWS, strict=True)],
+        )
+    )
     text = suggest_mapping(data)
     units = re.findall(r"unit='(\w+)'", text)
     assert units == [unit], text
@@ -178,7 +201,9 @@ def test_suggested_epoch_unit_follows_the_magnitude(tmp_path, unit, values):
 ESC = "\x1b"
 HOSTILE_VALUES = [
     # (column the value goes into, value, how check must show it)
-    pytest.param("channel", f"{ESC}[31mred{ESC}[0m", "\\x1b[31mred\\x1b[0m", id="ansi-colour-channel"),
+    pytest.param(
+        "channel", f"{ESC}[31mred{ESC}[0m", "\\x1b[31mred\\x1b[0m", id="ansi-colour-channel"
+    ),
     pytest.param("touchpoint", f"visit{ESC}[2J", "visit\\x1b[2J", id="clear-screen-touchpoint"),
     pytest.param("segment", f"{ESC}]0;owned{chr(7)}", "\\x1b]0;owned\\x07", id="title-osc-segment"),
     pytest.param("channel", "mail\rfake", "mail\\rfake", id="carriage-return-channel"),
@@ -190,11 +215,21 @@ HOSTILE_VALUES = [
 
 
 def _hostile_export(tmp_path, column: str, value: str, name: str = "export.csv"):
-    header = ["timestamp", "user_id", "channel", "touchpoint", "segment", column] if column not in (
-        "channel", "touchpoint", "segment") else ["timestamp", "user_id", "channel", "touchpoint", "segment"]
+    header = (
+        ["timestamp", "user_id", "channel", "touchpoint", "segment", column]
+        if column not in ("channel", "touchpoint", "segment")
+        else ["timestamp", "user_id", "channel", "touchpoint", "segment"]
+    )
     rows = []
     for ts, user, channel, tp in ROWS:
-        row = {"timestamp": ts, "user_id": user, "channel": channel, "touchpoint": tp, "segment": "a", column: value}
+        row = {
+            "timestamp": ts,
+            "user_id": user,
+            "channel": channel,
+            "touchpoint": tp,
+            "segment": "a",
+            column: value,
+        }
         rows.append(tuple(row[c] for c in header))
     data = tmp_path / name
     data.write_text(_csv(header, rows), encoding="utf-8")
@@ -267,8 +302,12 @@ def test_check_escapes_the_file_name(tmp_path, capsys, name, shown):
 
 def test_check_escapes_control_characters_in_an_error(tmp_path, capsys, monkeypatch):
     data = tmp_path / "export.csv"
-    data.write_text(_csv(["timestamp", "user_id", "channel", "touchpoint"],
-                         [(f"{ESC}[31mnot a time", "u1", "email", "site_visit")]))
+    data.write_text(
+        _csv(
+            ["timestamp", "user_id", "channel", "touchpoint"],
+            [(f"{ESC}[31mnot a time", "u1", "email", "site_visit")],
+        )
+    )
     assert main(["check", "--data", str(data)]) == 2
     assert _no_control(capsys.readouterr().err)
 

@@ -68,6 +68,7 @@ def _max_ts_before(limit: str) -> Callable[[Any], None]:
     def check(res: Any) -> None:
         assert res.events["timestamp"].max() < pd.Timestamp(limit, tz="UTC")  # as_of is a real time
         assert "timestamp outside the plausible window" in res.summary["reasons"]
+
     return check
 
 
@@ -75,18 +76,21 @@ def _revenues(expected: list[float]) -> Callable[[Any], None]:
     def check(res: Any) -> None:
         got = res.events["revenue"].dropna().tolist()
         assert got == pytest.approx(expected), got
+
     return check
 
 
 def _channels(expected: set[str]) -> Callable[[Any], None]:
     def check(res: Any) -> None:
         assert set(res.events["channel"]) == expected, set(res.events["channel"])
+
     return check
 
 
 def _campaign_at(pos: int, expected: str) -> Callable[[Any], None]:
     def check(res: Any) -> None:
         assert res.events["campaign"].iloc[pos] == expected, res.events["campaign"].iloc[pos]
+
     return check
 
 
@@ -131,57 +135,151 @@ def rev(*values: str) -> list[str]:
 # id: (file bytes, file name, column map, outcome)
 CASES: dict[str, tuple[bytes, str, dict | None, Err | Loads]] = {
     # 1. timestamps outside a plausible window
-    "ts 2999": (text(replace(rows(), 5, with_ts("2999-01-01T00:00:00Z"))), "e.csv", None,
-                Loads({5: OUTSIDE}, _max_ts_before("2024-04-01"))),
-    "ts year 0001": (text(replace(rows(), 7, with_ts("0001-01-01T00:00:00Z"))), "e.csv", None, Loads({7: OUTSIDE})),
-    "ts year 9999": (text(replace(rows(), 7, with_ts("9999-12-31T00:00:00Z"))), "e.csv", None,
-                     Loads({7: OUTSIDE}, _max_ts_before("2024-04-01"))),
-    "ts 2099 and 1970": (text(replace(replace(rows(), 3, with_ts("2099-06-01T00:00:00Z")), 9,
-                                      with_ts("1970-01-01T00:00:00Z", 98))), "e.csv", None,
-                         Loads({3: OUTSIDE, 9: OUTSIDE}, _max_ts_before("2024-04-01"))),
-    "ts window from map": (text(rows()), "e.csv", {"timestamp": {"valid_from": "2024-03-10", "valid_to": "2024-03-20"}},
-                           Loads({r: OUTSIDE for r in range(2, 32)
-                                  if not 9 <= (r - 2) % 27 <= 19}, _max_ts_before("2024-03-21"))),
-    "ts bad window key": (text(rows()), "e.csv", {"timestamp": {"valid_from": "not a date"}},
-                          Err(("timestamp.valid_from", "not a date"))),
+    "ts 2999": (
+        text(replace(rows(), 5, with_ts("2999-01-01T00:00:00Z"))),
+        "e.csv",
+        None,
+        Loads({5: OUTSIDE}, _max_ts_before("2024-04-01")),
+    ),
+    "ts year 0001": (
+        text(replace(rows(), 7, with_ts("0001-01-01T00:00:00Z"))),
+        "e.csv",
+        None,
+        Loads({7: OUTSIDE}),
+    ),
+    "ts year 9999": (
+        text(replace(rows(), 7, with_ts("9999-12-31T00:00:00Z"))),
+        "e.csv",
+        None,
+        Loads({7: OUTSIDE}, _max_ts_before("2024-04-01")),
+    ),
+    "ts 2099 and 1970": (
+        text(
+            replace(
+                replace(rows(), 3, with_ts("2099-06-01T00:00:00Z")),
+                9,
+                with_ts("1970-01-01T00:00:00Z", 98),
+            )
+        ),
+        "e.csv",
+        None,
+        Loads({3: OUTSIDE, 9: OUTSIDE}, _max_ts_before("2024-04-01")),
+    ),
+    "ts window from map": (
+        text(rows()),
+        "e.csv",
+        {"timestamp": {"valid_from": "2024-03-10", "valid_to": "2024-03-20"}},
+        Loads(
+            {r: OUTSIDE for r in range(2, 32) if not 9 <= (r - 2) % 27 <= 19},
+            _max_ts_before("2024-03-21"),
+        ),
+    ),
+    "ts bad window key": (
+        text(rows()),
+        "e.csv",
+        {"timestamp": {"valid_from": "not a date"}},
+        Err(("timestamp.valid_from", "not a date")),
+    ),
     # 2. a duplicate header
-    "duplicate header": (text(rows(), header=HEADER.replace("campaign", "user_id")), "e.csv", None,
-                         Err(("duplicate column", "user_id", "3", "7", "rename"))),
+    "duplicate header": (
+        text(rows(), header=HEADER.replace("campaign", "user_id")),
+        "e.csv",
+        None,
+        Err(("duplicate column", "user_id", "3", "7", "rename")),
+    ),
     # 3. short and long rows mid-file
-    "short row": (text(replace(rows(), 12, "e11,2024-03-12T10:00:00Z,u4,email")), "e.csv", None,
-                  Loads({12: ("row 12 has 4 fields, the header has 7",)})),
-    "13 of 18 fields": (text(replace([r + ",x" * 11 for r in rows()], 20, ",".join(["e18", "2024-03-19T10:00:00Z",
-                                                                                 "u4", "email", "site_visit"] + ["x"] * 8)),
-                               header=HEADER + "".join(f",a{i}" for i in range(11))), "e.csv", None,
-                        Loads({20: ("row 20 has 13 fields, the header has 18",)})),
-    "long row": (text(replace(rows(), 8, "e6,2024-03-07T10:00:00Z,u6,email,site_visit,,c0,extra,more")), "e.csv",
-                 None, Loads({8: ("row 8 has 9 fields, the header has 7",)})),
+    "short row": (
+        text(replace(rows(), 12, "e11,2024-03-12T10:00:00Z,u4,email")),
+        "e.csv",
+        None,
+        Loads({12: ("row 12 has 4 fields, the header has 7",)}),
+    ),
+    "13 of 18 fields": (
+        text(
+            replace(
+                [r + ",x" * 11 for r in rows()],
+                20,
+                ",".join(["e18", "2024-03-19T10:00:00Z", "u4", "email", "site_visit"] + ["x"] * 8),
+            ),
+            header=HEADER + "".join(f",a{i}" for i in range(11)),
+        ),
+        "e.csv",
+        None,
+        Loads({20: ("row 20 has 13 fields, the header has 18",)}),
+    ),
+    "long row": (
+        text(replace(rows(), 8, "e6,2024-03-07T10:00:00Z,u6,email,site_visit,,c0,extra,more")),
+        "e.csv",
+        None,
+        Loads({8: ("row 8 has 9 fields, the header has 7",)}),
+    ),
     # 4. thousands separators
-    "decimal comma, dot thousands": (text(rev("1.249", "\"1.249,50\"", "\"12,5\"")), "e.csv", DEC_COMMA,
-                                     Loads({}, _revenues([1249.0, 1249.5, 12.5]))),
-    "decimal comma, ambiguous 1.24": (text(rev("1.24", "7", "\"1.2345,6\"")), "e.csv", DEC_COMMA,
-                                      Loads({2: ("revenue '1.24'", "thousands"), 4: ("revenue '1.2345,6'",)},
-                                            _revenues([7.0]))),
-    "decimal dot, comma thousands": (text(rev('"1,249.50"', '"12,345,678"', "3.5")), "e.csv", None,
-                                     Loads({}, _revenues([1249.5, 12345678.0, 3.5]))),
-    "decimal dot, malformed 1,24": (text(rev('"1,24.5"', "2", "3")), "e.csv", None,
-                                    Loads({2: ("revenue '1,24.5'",)}, _revenues([2.0, 3.0]))),
+    "decimal comma, dot thousands": (
+        text(rev("1.249", '"1.249,50"', '"12,5"')),
+        "e.csv",
+        DEC_COMMA,
+        Loads({}, _revenues([1249.0, 1249.5, 12.5])),
+    ),
+    "decimal comma, ambiguous 1.24": (
+        text(rev("1.24", "7", '"1.2345,6"')),
+        "e.csv",
+        DEC_COMMA,
+        Loads({2: ("revenue '1.24'", "thousands"), 4: ("revenue '1.2345,6'",)}, _revenues([7.0])),
+    ),
+    "decimal dot, comma thousands": (
+        text(rev('"1,249.50"', '"12,345,678"', "3.5")),
+        "e.csv",
+        None,
+        Loads({}, _revenues([1249.5, 12345678.0, 3.5])),
+    ),
+    "decimal dot, malformed 1,24": (
+        text(rev('"1,24.5"', "2", "3")),
+        "e.csv",
+        None,
+        Loads({2: ("revenue '1,24.5'",)}, _revenues([2.0, 3.0])),
+    ),
     # 5. a trailing comma on every row
     "trailing comma": (text([r + "," for r in rows()]), "e.csv", None, Loads({}, _trailing_comma)),
     # 6. compressed files named .csv
     "gzip named .csv": (gzip.compress(text(rows()), mtime=0), "e.csv", None, Loads({}, _gzip_note)),
     "zip named .csv": (_zipped(text(rows())), "e.csv", None, Loads({}, _zip_note)),
-    "xlsx named .csv": (_zipped(b"<Types/>", "[Content_Types].xml"), "e.csv", None,
-                        Err(("Excel workbook", "save the sheet as CSV"))),
-    "zip of two files": (_zipped_two(text(rows())), "e.csv", None, Err(("zip archive with 2 files", "unpack"))),
+    "xlsx named .csv": (
+        _zipped(b"<Types/>", "[Content_Types].xml"),
+        "e.csv",
+        None,
+        Err(("Excel workbook", "save the sheet as CSV")),
+    ),
+    "zip of two files": (
+        _zipped_two(text(rows())),
+        "e.csv",
+        None,
+        Err(("zip archive with 2 files", "unpack")),
+    ),
     "plain text named .csv.gz": (text(rows()), "e.csv.gz", None, Loads({})),
     # 3. (continued) most rows with another field count: the delimiter or quoting, an error
-    "most rows long": (text([r + ",x" for r in rows()]), "e.csv", None, Err(("has 8 fields but the header has 7",))),
+    "most rows long": (
+        text([r + ",x" for r in rows()]),
+        "e.csv",
+        None,
+        Err(("has 8 fields but the header has 7",)),
+    ),
     # 8. control characters in values
-    "NUL in a value": (text(replace(rows(), 4, "e2,2024-03-03T10:02:00Z,u2,email\x00,site_visit,,c2")), "e.csv",
-                       None, Loads({}, _channels({"email"}))),
-    "controls in a campaign": (text(replace(rows(), 4, 'e2,2024-03-03T10:02:00Z,u2,email,site_visit,,"spring\r\nsale\x1b[31m"')),
-                               "e.csv", None, Loads({}, _campaign_at(2, "spring sale[31m"))),
+    "NUL in a value": (
+        text(replace(rows(), 4, "e2,2024-03-03T10:02:00Z,u2,email\x00,site_visit,,c2")),
+        "e.csv",
+        None,
+        Loads({}, _channels({"email"})),
+    ),
+    "controls in a campaign": (
+        text(
+            replace(
+                rows(), 4, 'e2,2024-03-03T10:02:00Z,u2,email,site_visit,,"spring\r\nsale\x1b[31m"'
+            )
+        ),
+        "e.csv",
+        None,
+        Loads({}, _campaign_at(2, "spring sale[31m")),
+    ),
 }
 
 
@@ -217,8 +315,14 @@ def test_hostile_input(tmp_path, case):
 def test_epoch_hint_names_the_unit_that_works(tmp_path, unit, scale):
     times = pd.date_range("2024-03-01", periods=10, freq="h", tz="UTC")
     secs = (times - pd.Timestamp("1970-01-01", tz="UTC")) // pd.Timedelta(seconds=1)
-    df = pd.DataFrame({"time": [str(int(s) * scale) for s in secs], "user_id": "u1", "channel": "email",
-                       "touchpoint": "site_visit"})
+    df = pd.DataFrame(
+        {
+            "time": [str(int(s) * scale) for s in secs],
+            "user_id": "u1",
+            "channel": "email",
+            "touchpoint": "site_visit",
+        }
+    )
     path = tmp_path / "epoch.csv"
     df.to_csv(path, index=False)
     with pytest.raises(DataError) as exc:
@@ -250,9 +354,11 @@ def test_adapters_reading_csv_still_stop_at_a_row_with_too_many_fields(tmp_path)
     """The adapters read CSV through the same reader but do not quarantine long rows: for them a
     long row stays an error (never silently cut to the header's width)."""
     from analysis.sources import ColumnMap
-    from analysis.sources.column_map import _read_csv
+    from analysis.sources.column_map import read_csv
 
     path = tmp_path / "e.csv"
-    path.write_bytes(text(replace(rows(), 8, "e6,2024-03-07T10:00:00Z,u6,email,site_visit,,c0,extra")))
+    path.write_bytes(
+        text(replace(rows(), 8, "e6,2024-03-07T10:00:00Z,u6,email,site_visit,,c0,extra"))
+    )
     with pytest.raises(DataError, match="row 8 has 8 fields but the header has 7"):
-        _read_csv(path, ColumnMap())
+        read_csv(path, ColumnMap())

@@ -11,8 +11,11 @@ from analysis.schema import IDENTIFIER_COLUMNS, DataError
 def _identifier_persons(events: pd.DataFrame) -> pd.DataFrame:
     """(identifier_type, identifier, person_id) for every identifier on a row with a person."""
     cols = [c for c in IDENTIFIER_COLUMNS if c in events.columns]
-    long = events[cols + ["person_id"]].melt(id_vars="person_id", var_name="identifier_type",
-                                              value_name="identifier").dropna()
+    long = (
+        events[cols + ["person_id"]]
+        .melt(id_vars="person_id", var_name="identifier_type", value_name="identifier")
+        .dropna()
+    )
     return long.drop_duplicates()
 
 
@@ -59,13 +62,15 @@ def test_naive_stitching_would_merge_people(synth_data):
 
 
 def test_rows_with_only_blocked_identifiers_get_no_person_and_are_counted(make_events):
-    ev = make_events([
-        {"timestamp": "2024-01-01", "device_id": "d1", "user_id": "u1"},
-        {"timestamp": "2024-01-02", "device_id": "d2", "user_id": "u1"},
-        {"timestamp": "2024-01-03", "email_hash": "unknown"},
-        {"timestamp": "2024-01-04", "email_hash": "UNKNOWN", "crm_id": "c9"},
-        {"timestamp": "2024-01-05", "device_id": "d3"},
-    ])
+    ev = make_events(
+        [
+            {"timestamp": "2024-01-01", "device_id": "d1", "user_id": "u1"},
+            {"timestamp": "2024-01-02", "device_id": "d2", "user_id": "u1"},
+            {"timestamp": "2024-01-03", "email_hash": "unknown"},
+            {"timestamp": "2024-01-04", "email_hash": "UNKNOWN", "crm_id": "c9"},
+            {"timestamp": "2024-01-05", "device_id": "d3"},
+        ]
+    )
     res = stitch(ev)
     p = res.events["person_id"]
     assert p.iloc[0] == p.iloc[1]
@@ -78,7 +83,10 @@ def test_rows_with_only_blocked_identifiers_get_no_person_and_are_counted(make_e
 
 
 def test_super_node_threshold_is_configurable_and_reported(make_events):
-    rows = [{"timestamp": f"2024-01-{i + 1:02d}", "device_id": "kiosk", "user_id": f"u{i}"} for i in range(6)]
+    rows = [
+        {"timestamp": f"2024-01-{i + 1:02d}", "device_id": "kiosk", "user_id": f"u{i}"}
+        for i in range(6)
+    ]
     ev = make_events(rows)
     assert stitch(ev, max_links=10).summary["persons"] == 1  # below threshold: one (wrong) person
     res = stitch(ev, max_links=5)
@@ -116,10 +124,12 @@ def test_hash_of_an_empty_email_links_nobody(make_events):
 
     empty = hashlib.sha256(b"").hexdigest()
     assert empty in DEFAULT_PLACEHOLDERS
-    ev = make_events([
-        {"timestamp": "2024-01-01", "crm_id": "c1", "email_hash": empty},
-        {"timestamp": "2024-01-02", "crm_id": "c2", "email_hash": empty},
-    ])
+    ev = make_events(
+        [
+            {"timestamp": "2024-01-01", "crm_id": "c1", "email_hash": empty},
+            {"timestamp": "2024-01-02", "crm_id": "c2", "email_hash": empty},
+        ]
+    )
     res = stitch(ev)
     assert res.summary["persons"] == 2
     assert list(res.blocked["reason"]) == ["placeholder value"]
@@ -133,7 +143,8 @@ def test_spark_stitching_equals_duckdb(synth_small, spark_available):
     pd.testing.assert_series_equal(a.events["person_id"], b.events["person_id"])
     pd.testing.assert_frame_equal(a.identities, b.identities)
     assert {k: v for k, v in a.summary.items() if k != "engine"} == {
-        k: v for k, v in b.summary.items() if k != "engine"}
+        k: v for k, v in b.summary.items() if k != "engine"
+    }
     assert np.all(a.events["event_id"] == b.events["event_id"])
 
 

@@ -21,9 +21,16 @@ def built(synth_data):
 def assert_journeys_match_truth(ev, truth, jr):
     """Every stitched journey is a true journey: person, start, end, size, outcome, stages."""
     j = jr.journeys
-    true_of = (pd.DataFrame({"person_id": ev["person_id"].astype("int64"),
-                             "person": truth.event_person.reindex(ev["event_id"]).to_numpy()})
-               .drop_duplicates().set_index("person_id")["person"])
+    true_of = (
+        pd.DataFrame(
+            {
+                "person_id": ev["person_id"].astype("int64"),
+                "person": truth.event_person.reindex(ev["event_id"]).to_numpy(),
+            }
+        )
+        .drop_duplicates()
+        .set_index("person_id")["person"]
+    )
     got = j.assign(person=j["person_id"].map(true_of))
     cols = ["person", "start", "end", "n", "converted", "revenue", "outcome", "stages"]
     got = got.rename(columns={"n_touchpoints": "n"})[cols]
@@ -45,12 +52,19 @@ def test_journeys_match_the_true_journeys(built):
 def test_stage_transitions_match_truth_counts(built):
     _, truth, jr = built
     rows = []
-    for seg, stages, outcome in truth.journeys[["segment", "stages", "outcome"]].itertuples(index=False):
+    for seg, stages, outcome in truth.journeys[["segment", "stages", "outcome"]].itertuples(
+        index=False
+    ):
         seq = [START, *stages.split(" > "), STATE[outcome]]
         rows += [(seg, a, b) for a, b in zip(seq[:-1], seq[1:], strict=True)]
-    exp = (pd.DataFrame(rows, columns=["segment", "from_stage", "to_stage"])
-           .value_counts().rename("n").reset_index()
-           .sort_values(["segment", "from_stage", "to_stage"]).reset_index(drop=True))
+    exp = (
+        pd.DataFrame(rows, columns=["segment", "from_stage", "to_stage"])
+        .value_counts()
+        .rename("n")
+        .reset_index()
+        .sort_values(["segment", "from_stage", "to_stage"])
+        .reset_index(drop=True)
+    )
     got = jr.stage_transitions(by="segment")
     pd.testing.assert_frame_equal(got[exp.columns].reset_index(drop=True), exp, check_dtype=False)
     # every journey starts once and ends once
@@ -69,7 +83,9 @@ def test_channel_paths_account_for_every_closed_journey(built):
     p_open = jr.channel_paths(include_open=True)
     assert p_open["nulls"].sum() == s["dropoff"] + s["open"]
     assert list(p.columns) == ["path", "conversions", "nulls", "value"]
-    np.testing.assert_allclose(p["value"].sum(), jr.journeys["revenue"][jr.journeys.outcome != "open"].sum())
+    np.testing.assert_allclose(
+        p["value"].sum(), jr.journeys["revenue"][jr.journeys.outcome != "open"].sum()
+    )
     by = jr.channel_paths(by="segment")
     assert by["conversions"].sum() == s["converted"]
 
@@ -79,7 +95,9 @@ def test_stage_durations_censoring(built):
     d = jr.stage_durations(by="segment")
     assert (d["duration_days"] >= 0).all()
     assert (d["censored"] == d["exit"].isin([DROPOFF, OPEN])).all()
-    n_runs = jr.stage_transitions(by=None).query("from_stage == @START or to_stage not in [@CONVERSION, @DROPOFF, @OPEN]")
+    n_runs = jr.stage_transitions(by=None).query(
+        "from_stage == @START or to_stage not in [@CONVERSION, @DROPOFF, @OPEN]"
+    )
     assert len(d) == n_runs["n"].sum()
 
 
@@ -87,17 +105,39 @@ def test_time_to_conversion_by_hand(make_events):
     # person a: display 1 Jan, direct 3 Jan 12:00 (conversion) -> 2.5 days, not censored; then
     #           email 4 Jan alone (a drop-off by 1 Mar): censored at as_of, 57 days
     # person b: social 20 Feb, still open on 1 Mar (2024 is a leap year): censored at 10 days
-    ev = stitch_identities(make_events([
-        {"timestamp": "2024-01-01", "channel": "display", "user_id": "a", "region": "north"},
-        {"timestamp": "2024-01-03 12:00", "channel": "direct", "user_id": "a", "conversion": True,
-         "stage": "Do", "region": "south"},
-        {"timestamp": "2024-01-04", "channel": "email", "user_id": "a", "region": "east"},
-        {"timestamp": "2024-02-20", "channel": "social", "user_id": "b", "region": "west"},
-    ]))
+    ev = stitch_identities(
+        make_events(
+            [
+                {
+                    "timestamp": "2024-01-01",
+                    "channel": "display",
+                    "user_id": "a",
+                    "region": "north",
+                },
+                {
+                    "timestamp": "2024-01-03 12:00",
+                    "channel": "direct",
+                    "user_id": "a",
+                    "conversion": True,
+                    "stage": "Do",
+                    "region": "south",
+                },
+                {"timestamp": "2024-01-04", "channel": "email", "user_id": "a", "region": "east"},
+                {"timestamp": "2024-02-20", "channel": "social", "user_id": "b", "region": "west"},
+            ]
+        )
+    )
     jr = build_journeys(ev, inactivity_days=14, as_of="2024-03-01")
     t = jr.time_to_conversion(by=["first_channel", "region"])
-    assert list(t.columns) == ["first_channel", "region", "person_id", "journey_index", "outcome",
-                               "duration_days", "censored"]
+    assert list(t.columns) == [
+        "first_channel",
+        "region",
+        "person_id",
+        "journey_index",
+        "outcome",
+        "duration_days",
+        "censored",
+    ]
     t = t.sort_values("duration_days").reset_index(drop=True)
     assert t["first_channel"].tolist() == ["display", "social", "email"]
     assert t["region"].tolist() == ["north", "west", "east"]  # the first touchpoint's value
@@ -107,7 +147,9 @@ def test_time_to_conversion_by_hand(make_events):
     # as_of before a journey's last touch: censored at that touch, never a negative time
     early = build_journeys(ev, inactivity_days=14, as_of="2024-01-02").time_to_conversion()
     assert (early["duration_days"] >= 0).all()
-    assert early.loc[early["censored"], "duration_days"].sort_values().tolist() == pytest.approx([0.0, 0.0])
+    assert early.loc[early["censored"], "duration_days"].sort_values().tolist() == pytest.approx(
+        [0.0, 0.0]
+    )
     with pytest.raises(DataError, match="not an attribute"):
         jr.time_to_conversion(by="nope")
 
@@ -117,13 +159,26 @@ def _one_person(make_events, rows):
 
 
 def test_cut_at_conversion_and_inactivity(make_events):
-    ev = _one_person(make_events, [
-        {"timestamp": "2024-01-01", "stage": "See", "channel": "display"},
-        {"timestamp": "2024-01-02", "stage": "Do", "channel": "direct", "conversion": True, "revenue": 10.0},
-        {"timestamp": "2024-01-03", "stage": "Care", "channel": "email"},
-        {"timestamp": "2024-02-02", "stage": "Think", "channel": "social"},   # exactly 30 days later
-        {"timestamp": "2024-02-20", "stage": "Think", "channel": "email"},
-    ])
+    ev = _one_person(
+        make_events,
+        [
+            {"timestamp": "2024-01-01", "stage": "See", "channel": "display"},
+            {
+                "timestamp": "2024-01-02",
+                "stage": "Do",
+                "channel": "direct",
+                "conversion": True,
+                "revenue": 10.0,
+            },
+            {"timestamp": "2024-01-03", "stage": "Care", "channel": "email"},
+            {
+                "timestamp": "2024-02-02",
+                "stage": "Think",
+                "channel": "social",
+            },  # exactly 30 days later
+            {"timestamp": "2024-02-20", "stage": "Think", "channel": "email"},
+        ],
+    )
     jr = build_journeys(ev, inactivity_days=30, as_of="2024-03-01")
     j = jr.journeys
     assert list(j["n_touchpoints"]) == [2, 1, 2]
@@ -131,25 +186,41 @@ def test_cut_at_conversion_and_inactivity(make_events):
     assert list(j["stages"]) == ["See > Do", "Care", "Think"]
     assert list(j["revenue"]) == [10.0, 0.0, 0.0]
     # as_of far away: the last journey is a drop-off, not open
-    assert list(build_journeys(ev, as_of="2024-06-01").journeys["outcome"]) == ["converted", "dropoff", "dropoff"]
+    assert list(build_journeys(ev, as_of="2024-06-01").journeys["outcome"]) == [
+        "converted",
+        "dropoff",
+        "dropoff",
+    ]
     # 31-day inactivity keeps the 30-day gap inside one journey
-    assert list(build_journeys(ev, inactivity_days=31, as_of="2024-03-01").journeys["n_touchpoints"]) == [2, 3]
+    assert list(
+        build_journeys(ev, inactivity_days=31, as_of="2024-03-01").journeys["n_touchpoints"]
+    ) == [2, 3]
 
 
 def test_ties_are_broken_by_event_id_and_lookback_cuts_paths(make_events):
-    ev = _one_person(make_events, [
-        {"event_id": "b", "timestamp": "2024-01-01", "channel": "email"},
-        {"event_id": "a", "timestamp": "2024-01-01", "channel": "display"},
-        {"event_id": "c", "timestamp": "2024-01-25", "channel": "social"},
-        {"event_id": "d", "timestamp": "2024-02-15", "channel": "direct", "stage": "Do",
-         "conversion": True, "revenue": 5.0},
-    ])
+    ev = _one_person(
+        make_events,
+        [
+            {"event_id": "b", "timestamp": "2024-01-01", "channel": "email"},
+            {"event_id": "a", "timestamp": "2024-01-01", "channel": "display"},
+            {"event_id": "c", "timestamp": "2024-01-25", "channel": "social"},
+            {
+                "event_id": "d",
+                "timestamp": "2024-02-15",
+                "channel": "direct",
+                "stage": "Do",
+                "conversion": True,
+                "revenue": 5.0,
+            },
+        ],
+    )
     jr = build_journeys(ev, lookback_days=30)
     assert jr.journeys["channels"].iloc[0] == "display > email > social > direct"
     p = jr.channel_paths()
     assert list(p["path"]) == ["social > direct"]  # Jan 1 is 45 days before the conversion
     assert list(build_journeys(ev, lookback_days=60).channel_paths()["path"]) == [
-        "display > email > social > direct"]
+        "display > email > social > direct"
+    ]
 
 
 def test_missing_person_id_says_to_stitch_first(make_events):
@@ -184,7 +255,8 @@ def test_spark_gives_identical_results(synth_small, spark_available):
         pd.testing.assert_frame_equal(a.channel_paths(by=by), b.channel_paths(by=by))
     pd.testing.assert_frame_equal(a.stage_durations(), b.stage_durations())
     assert {k: v for k, v in a.summary.items() if k != "engine"} == {
-        k: v for k, v in b.summary.items() if k != "engine"}
+        k: v for k, v in b.summary.items() if k != "engine"
+    }
 
 
 def test_transition_table_is_in_funnel_order_and_sums_counts(built):
@@ -204,22 +276,36 @@ def test_stage_exposures_by_hand(make_events):
     """One journey See → Think → Do → conversion: levels by hand; survey and purchase rows are
     outcomes, not exposures."""
     nan = float("nan")
-    ev = make_events([
-        {"timestamp": "2024-01-01T00:00:00Z", "stage": "See", "channel": "display"},
-        {"timestamp": "2024-01-03T12:00:00Z", "stage": "See", "channel": "social"},
-        {"timestamp": "2024-01-05T00:00:00Z", "stage": "Think", "channel": "email"},
-        {"timestamp": "2024-01-06T00:00:00Z", "stage": "Think", "channel": "store", "sentiment": 0.5},
-        {"timestamp": "2024-01-08T00:00:00Z", "stage": "Do", "channel": "direct"},
-        {"timestamp": "2024-01-09T00:00:00Z", "stage": "Do", "channel": "store", "conversion": True,
-         "revenue": 10.0},
-    ])
+    ev = make_events(
+        [
+            {"timestamp": "2024-01-01T00:00:00Z", "stage": "See", "channel": "display"},
+            {"timestamp": "2024-01-03T12:00:00Z", "stage": "See", "channel": "social"},
+            {"timestamp": "2024-01-05T00:00:00Z", "stage": "Think", "channel": "email"},
+            {
+                "timestamp": "2024-01-06T00:00:00Z",
+                "stage": "Think",
+                "channel": "store",
+                "sentiment": 0.5,
+            },
+            {"timestamp": "2024-01-08T00:00:00Z", "stage": "Do", "channel": "direct"},
+            {
+                "timestamp": "2024-01-09T00:00:00Z",
+                "stage": "Do",
+                "channel": "store",
+                "conversion": True,
+                "revenue": 10.0,
+            },
+        ]
+    )
     ev["user_id"] = "u1"
     ev["sentiment"] = ev["sentiment"].astype(float) if "sentiment" in ev else nan
     jr = build_journeys(stitch_identities(ev))
     x = jr.stage_exposures(by=None)
     assert x.attrs["channels"] == ["direct", "display", "email", "social"]  # store: outcomes only
-    got = {(r.from_stage, r.to_stage): (r.direct, r.display, r.email, r.social, r.n)
-           for r in x.itertuples(index=False)}
+    got = {
+        (r.from_stage, r.to_stage): (r.direct, r.display, r.email, r.social, r.n)
+        for r in x.itertuples(index=False)
+    }
     # levels: 1 during the visit; 2 = 0-3 days, 3 = 3-7, 4 = 7-14 days before the visit began
     assert got == {
         (START, "See"): (0, 0, 0, 0, 1),
@@ -240,13 +326,25 @@ def test_stage_exposures_count_the_same_moves_as_stage_transitions(built):
 
 
 def test_channel_paths_exposures_only(make_events):
-    ev = make_events([
-        {"timestamp": "2024-01-01T00:00:00Z", "channel": "display"},
-        {"timestamp": "2024-01-02T00:00:00Z", "channel": "email", "sentiment": 0.2},
-        {"timestamp": "2024-01-03T00:00:00Z", "channel": "store", "conversion": True, "revenue": 5.0},
-        # a second person whose only touchpoint is the purchase
-        {"timestamp": "2024-01-04T00:00:00Z", "channel": "direct", "conversion": True, "revenue": 7.0},
-    ])
+    ev = make_events(
+        [
+            {"timestamp": "2024-01-01T00:00:00Z", "channel": "display"},
+            {"timestamp": "2024-01-02T00:00:00Z", "channel": "email", "sentiment": 0.2},
+            {
+                "timestamp": "2024-01-03T00:00:00Z",
+                "channel": "store",
+                "conversion": True,
+                "revenue": 5.0,
+            },
+            # a second person whose only touchpoint is the purchase
+            {
+                "timestamp": "2024-01-04T00:00:00Z",
+                "channel": "direct",
+                "conversion": True,
+                "revenue": 7.0,
+            },
+        ]
+    )
     ev["user_id"] = ["a", "a", "a", "b"]
     jr = build_journeys(stitch_identities(ev))
     full = jr.channel_paths().set_index("path")
@@ -271,11 +369,21 @@ def _map_events(make_events):
         ("u2", "2024-01-04", "Think", "email", "site_visit", nan, False),
         ("u3", "2024-02-25", "See", "paid_search", "ad_impression", nan, False),
     ]
-    ev = make_events([
-        {"user_id": u, "timestamp": f"{t}T00:00:00Z", "stage": s, "channel": c, "touchpoint": tp,
-         "sentiment": se, "conversion": conv, "revenue": 10.0 if conv else nan}
-        for u, t, s, c, tp, se, conv in rows
-    ])
+    ev = make_events(
+        [
+            {
+                "user_id": u,
+                "timestamp": f"{t}T00:00:00Z",
+                "stage": s,
+                "channel": c,
+                "touchpoint": tp,
+                "sentiment": se,
+                "conversion": conv,
+                "revenue": 10.0 if conv else nan,
+            }
+            for u, t, s, c, tp, se, conv in rows
+        ]
+    )
     return stitch_identities(ev)
 
 
@@ -291,11 +399,19 @@ def test_journey_map_by_hand(make_events):
     ev = _map_events(make_events)
     jr = build_journeys(ev, as_of="2024-03-01")
     assert list(jr.journeys["outcome"]) == ["converted", "dropoff", "open"]
-    peers = pd.concat([ev, make_events([
-        *[{"timestamp": "2024-01-01", "stage": "Do", "channel": "store"}] * 3,
-        {"timestamp": "2024-01-01", "stage": "See", "channel": "event"},
-        *[{"timestamp": "2024-01-01", "stage": "Care", "channel": "email"}] * 2,
-    ])], ignore_index=True)
+    peers = pd.concat(
+        [
+            ev,
+            make_events(
+                [
+                    *[{"timestamp": "2024-01-01", "stage": "Do", "channel": "store"}] * 3,
+                    {"timestamp": "2024-01-01", "stage": "See", "channel": "event"},
+                    *[{"timestamp": "2024-01-01", "stage": "Care", "channel": "email"}] * 2,
+                ]
+            ),
+        ],
+        ignore_index=True,
+    )
     m = journey_map(jr, ev, peers=peers)
     assert list(m["stage"].cat.categories) == ["See", "Think", "Do", "Care"]
     assert list(m.columns) == ["stage", "row", "rank", "label", "value", "n"]
@@ -327,8 +443,15 @@ def test_journey_map_by_hand(make_events):
     assert list(ch["label"]) == ["display", "paid_search", "social"]  # ties by name
     # absent: what peers use there and these journeys do not
     absent = m[m["row"] == "absent channels"]
-    got = {(s, lab): (v, n) for s, lab, v, n in absent[["stage", "label", "value", "n"]].itertuples(index=False)}
-    assert got == {("See", "event"): (0.2, 1), ("Do", "store"): (0.75, 3), ("Care", "email"): (1.0, 2)}
+    got = {
+        (s, lab): (v, n)
+        for s, lab, v, n in absent[["stage", "label", "value", "n"]].itertuples(index=False)
+    }
+    assert got == {
+        ("See", "event"): (0.2, 1),
+        ("Do", "store"): (0.75, 3),
+        ("Care", "email"): (1.0, 2),
+    }
     assert m.attrs["journeys"] == 3 and m.attrs["converted"] == 1
     # the same with the peers' count table instead of their events
     m2 = journey_map(jr, ev, peers=channel_stage_counts(peers))
@@ -404,7 +527,10 @@ def test_top_paths_table_ranks_and_shares(built):
     assert (t.groupby(["kind", "outcome"])["share"].sum() <= 1 + 1e-12).all()
     s = t[(t.kind == "stage") & (t.outcome == "converted")]
     assert s["journeys"].is_monotonic_decreasing
-    assert s["journeys"].iloc[0] == (jr.journeys.query("outcome == 'converted'")["stages"] == s["path"].iloc[0]).sum()
+    assert (
+        s["journeys"].iloc[0]
+        == (jr.journeys.query("outcome == 'converted'")["stages"] == s["path"].iloc[0]).sum()
+    )
 
 
 def test_stage_flow_counts_the_true_journeys_step_by_step(built):
@@ -425,17 +551,28 @@ def test_stage_flow_counts_the_true_journeys_step_by_step(built):
     walked = pd.concat([walked[["journey", "stage", "step"]], later], ignore_index=True)
     last = walked.groupby("journey")["step"].max()
     ends = ends.assign(stage=ends["outcome"].map(STATE), step=ends["journey"].map(last) + 1)
-    walked = pd.concat([walked, ends[["journey", "stage", "step"]]]).sort_values(["journey", "step"])
+    walked = pd.concat([walked, ends[["journey", "stage", "step"]]]).sort_values(
+        ["journey", "step"]
+    )
     nxt = walked.groupby("journey")[["stage", "step"]].shift(-1)
-    links = pd.DataFrame({"from_step": walked["step"], "from_stage": walked["stage"],
-                          "to_step": nxt["step"], "to_stage": nxt["stage"]}).dropna()
+    links = pd.DataFrame(
+        {
+            "from_step": walked["step"],
+            "from_stage": walked["stage"],
+            "to_step": nxt["step"],
+            "to_stage": nxt["stage"],
+        }
+    ).dropna()
     exp = links.value_counts().rename("n").reset_index()
     exp["to_step"] = exp["to_step"].astype(int)
 
     got = stage_flow(jr.journeys, max_steps=max_steps)
     key = ["from_step", "from_stage", "to_step", "to_stage"]
-    pd.testing.assert_frame_equal(got.sort_values(key, ignore_index=True),
-                                  exp[[*key, "n"]].sort_values(key, ignore_index=True), check_dtype=False)
+    pd.testing.assert_frame_equal(
+        got.sort_values(key, ignore_index=True),
+        exp[[*key, "n"]].sort_values(key, ignore_index=True),
+        check_dtype=False,
+    )
     n = len(jr.journeys)
     assert (got["to_step"] == got["from_step"] + 1).all()
     assert got.loc[got["from_step"] == 1, "n"].sum() == n
@@ -446,12 +583,21 @@ def test_stage_flow_counts_the_true_journeys_step_by_step(built):
 def test_stage_flow_by_hand_and_its_errors():
     from analysis.journeys import stage_flow
 
-    j = pd.DataFrame({"stages": ["See > Think > Do", "See > Think", "See > Think", "Do", None],
-                      "outcome": ["converted", "dropoff", "dropoff", "open", "dropoff"]})
+    j = pd.DataFrame(
+        {
+            "stages": ["See > Think > Do", "See > Think", "See > Think", "Do", None],
+            "outcome": ["converted", "dropoff", "dropoff", "open", "dropoff"],
+        }
+    )
     got = stage_flow(j, max_steps=2)
     assert set(map(tuple, got.to_numpy().tolist())) == {
-        (1, "See", 2, "Think", 3), (2, "Think", 3, "(later stages)", 1), (3, "(later stages)", 4, CONVERSION, 1),
-        (2, "Think", 3, DROPOFF, 2), (1, "Do", 2, OPEN, 1), (1, "(no stage)", 2, DROPOFF, 1)}
+        (1, "See", 2, "Think", 3),
+        (2, "Think", 3, "(later stages)", 1),
+        (3, "(later stages)", 4, CONVERSION, 1),
+        (2, "Think", 3, DROPOFF, 2),
+        (1, "Do", 2, OPEN, 1),
+        (1, "(no stage)", 2, DROPOFF, 1),
+    }
     with pytest.raises(DataError, match="outcome"):
         stage_flow(j.assign(outcome="won"))
     with pytest.raises(DataError, match="stages"):
@@ -464,15 +610,63 @@ def test_stage_flow_by_hand_and_its_errors():
 SESSION_ROWS = [
     # u1: session s1 (See, Think), s2 (Think, Do: a purchase), s3 (See), then a contact without
     # a session four days later; u2: one session of two contacts
-    {"event_id": "e1", "timestamp": "2024-01-01 09:00", "user_id": "u1", "session_id": "s1", "stage": "See"},
-    {"event_id": "e2", "timestamp": "2024-01-01 09:10", "user_id": "u1", "session_id": "s1", "stage": "Think"},
-    {"event_id": "e3", "timestamp": "2024-01-02 10:00", "user_id": "u1", "session_id": "s2", "stage": "Think"},
-    {"event_id": "e4", "timestamp": "2024-01-02 10:05", "user_id": "u1", "session_id": "s2", "stage": "Do",
-     "conversion": True},
-    {"event_id": "e5", "timestamp": "2024-01-05 12:00", "user_id": "u1", "session_id": "s3", "stage": "See"},
-    {"event_id": "e6", "timestamp": "2024-01-09 08:00", "user_id": "u1", "session_id": None, "stage": "Think"},
-    {"event_id": "f2", "timestamp": "2024-01-03 09:05", "user_id": "u2", "session_id": "s9", "stage": "Think"},
-    {"event_id": "f1", "timestamp": "2024-01-03 09:05", "user_id": "u2", "session_id": "s9", "stage": "See"},
+    {
+        "event_id": "e1",
+        "timestamp": "2024-01-01 09:00",
+        "user_id": "u1",
+        "session_id": "s1",
+        "stage": "See",
+    },
+    {
+        "event_id": "e2",
+        "timestamp": "2024-01-01 09:10",
+        "user_id": "u1",
+        "session_id": "s1",
+        "stage": "Think",
+    },
+    {
+        "event_id": "e3",
+        "timestamp": "2024-01-02 10:00",
+        "user_id": "u1",
+        "session_id": "s2",
+        "stage": "Think",
+    },
+    {
+        "event_id": "e4",
+        "timestamp": "2024-01-02 10:05",
+        "user_id": "u1",
+        "session_id": "s2",
+        "stage": "Do",
+        "conversion": True,
+    },
+    {
+        "event_id": "e5",
+        "timestamp": "2024-01-05 12:00",
+        "user_id": "u1",
+        "session_id": "s3",
+        "stage": "See",
+    },
+    {
+        "event_id": "e6",
+        "timestamp": "2024-01-09 08:00",
+        "user_id": "u1",
+        "session_id": None,
+        "stage": "Think",
+    },
+    {
+        "event_id": "f2",
+        "timestamp": "2024-01-03 09:05",
+        "user_id": "u2",
+        "session_id": "s9",
+        "stage": "Think",
+    },
+    {
+        "event_id": "f1",
+        "timestamp": "2024-01-03 09:05",
+        "user_id": "u2",
+        "session_id": "s9",
+        "stage": "See",
+    },
 ]
 
 
@@ -485,26 +679,49 @@ def test_journeys_by_session_by_hand(make_events):
     ev = stitch_identities(make_events(SESSION_ROWS))
     # by inactivity (30 days): u1's six contacts are one journey up to the purchase, then one open
     by_gap = build_journeys(ev, as_of="2024-01-10")
-    assert _cuts(by_gap) == [(1, 4, "converted", "See > Think > Do"), (1, 2, "open", "See > Think"),
-                             (2, 2, "open", "See > Think")]
+    assert _cuts(by_gap) == [
+        (1, 4, "converted", "See > Think > Do"),
+        (1, 2, "open", "See > Think"),
+        (2, 2, "open", "See > Think"),
+    ]
     assert by_gap.summary["journey_by"] == "inactivity"
     # by session: s1 is a journey of its own, closed (a drop-off) because s2 started; e6 has no
     # session, so the 30-day gap rule keeps it with s3; f1 before f2 (same time: by event_id)
     jr = build_journeys(ev, as_of="2024-01-10", journey_by="session")
-    assert _cuts(jr) == [(1, 2, "dropoff", "See > Think"), (1, 2, "converted", "Think > Do"),
-                         (1, 2, "open", "See > Think"), (2, 2, "open", "See > Think")]
+    assert _cuts(jr) == [
+        (1, 2, "dropoff", "See > Think"),
+        (1, 2, "converted", "Think > Do"),
+        (1, 2, "open", "See > Think"),
+        (2, 2, "open", "See > Think"),
+    ]
     assert jr.journeys["session_id"].tolist() == ["s1", "s2", "s3", "s9"]  # at the first touchpoint
     s = jr.summary
-    assert (s["journey_by"], s["journeys"], s["dropoff"], s["open"], s["events_without_session"]) == (
-        "session", 4, 1, 2, 1)
+    assert (
+        s["journey_by"],
+        s["journeys"],
+        s["dropoff"],
+        s["open"],
+        s["events_without_session"],
+    ) == ("session", 4, 1, 2, 1)
     # 2-day inactivity: e6 (no session) is 3.8 days after e5, so a journey of its own; u2's session
     # ended 7 days before as_of: a drop-off although it is u2's last
     short = build_journeys(ev, as_of="2024-01-10", journey_by="session", inactivity_days=2)
-    assert _cuts(short) == [(1, 2, "dropoff", "See > Think"), (1, 2, "converted", "Think > Do"),
-                            (1, 1, "dropoff", "See"), (1, 1, "open", "Think"), (2, 2, "dropoff", "See > Think")]
+    assert _cuts(short) == [
+        (1, 2, "dropoff", "See > Think"),
+        (1, 2, "converted", "Think > Do"),
+        (1, 1, "dropoff", "See"),
+        (1, 1, "open", "Think"),
+        (2, 2, "dropoff", "See > Think"),
+    ]
     # a session seen again after another one is a new journey: consecutive contacts decide
-    back = stitch_identities(make_events([{"timestamp": f"2024-01-01 09:0{i}", "user_id": "u", "session_id": s}
-                                          for i, s in enumerate(["a", "b", "a"])]))
+    back = stitch_identities(
+        make_events(
+            [
+                {"timestamp": f"2024-01-01 09:0{i}", "user_id": "u", "session_id": s}
+                for i, s in enumerate(["a", "b", "a"])
+            ]
+        )
+    )
     assert build_journeys(back, journey_by="session").summary["journeys"] == 3
 
 
@@ -521,7 +738,9 @@ def test_journeys_by_session_errors(make_events):
 def test_spark_journeys_by_session(make_events, spark_available):
     ev = stitch_identities(make_events(SESSION_ROWS))
     a = build_journeys(ev, as_of="2024-01-10", journey_by="session", inactivity_days=2)
-    b = build_journeys(ev, as_of="2024-01-10", journey_by="session", inactivity_days=2, engine="spark")
+    b = build_journeys(
+        ev, as_of="2024-01-10", journey_by="session", inactivity_days=2, engine="spark"
+    )
     pd.testing.assert_frame_equal(a.journeys, b.journeys)
     pd.testing.assert_frame_equal(a.stage_transitions(by=None), b.stage_transitions(by=None))
     assert a.maturity() == b.maturity()
@@ -532,23 +751,47 @@ def test_maturity_by_hand(make_events):
     # visits (stage runs) and the days from entry to their last contact:
     #   a: See 1 Jan → 17 Jan (16), Think 20 Jan → 21 Jan (1, the unstaged contact counts), Do 22 Jan (0)
     #   b: See 20 Feb → 22 Feb (2), Think 24 Feb (0; open on 1 Mar)       c: Think 15 Feb (0; dropoff)
-    rows = [("a", "2024-01-01", "See"), ("a", "2024-01-09", "See"), ("a", "2024-01-17", "See"),
-            ("a", "2024-01-20", "Think"), ("a", "2024-01-21", None), ("a", "2024-01-22", "Do"),
-            ("b", "2024-02-20", "See"), ("b", "2024-02-22", "See"), ("b", "2024-02-24", "Think"),
-            ("c", "2024-02-15", "Think")]
-    ev = stitch_identities(make_events([
-        {"user_id": u, "timestamp": t, "stage": s, "conversion": s == "Do"} for u, t, s in rows]))
+    rows = [
+        ("a", "2024-01-01", "See"),
+        ("a", "2024-01-09", "See"),
+        ("a", "2024-01-17", "See"),
+        ("a", "2024-01-20", "Think"),
+        ("a", "2024-01-21", None),
+        ("a", "2024-01-22", "Do"),
+        ("b", "2024-02-20", "See"),
+        ("b", "2024-02-22", "See"),
+        ("b", "2024-02-24", "Think"),
+        ("c", "2024-02-15", "Think"),
+    ]
+    ev = stitch_identities(
+        make_events(
+            [
+                {"user_id": u, "timestamp": t, "stage": s, "conversion": s == "Do"}
+                for u, t, s in rows
+            ]
+        )
+    )
     jr = build_journeys(ev, inactivity_days=10, as_of="2024-03-01")
     # the median span is 0.5 days: 10.5 days before 1 Mar is 19 Feb 12:00; b's two visits are newer
     m = jr.maturity(quantile=0.5)
-    assert (m.visit_days, m.mature_days, m.visits, m.excluded, m.excluded_open) == (0.5, 10.5, 6, 2, 1)
+    assert (m.visit_days, m.mature_days, m.visits, m.excluded, m.excluded_open) == (
+        0.5,
+        10.5,
+        6,
+        2,
+        1,
+    )
     assert m.cutoff == pd.Timestamp("2024-02-19 12:00", tz="UTC")
-    assert (m.first_excluded, m.last_excluded) == (pd.Timestamp("2024-02-20", tz="UTC"),
-                                                    pd.Timestamp("2024-02-24", tz="UTC"))
+    assert (m.first_excluded, m.last_excluded) == (
+        pd.Timestamp("2024-02-20", tz="UTC"),
+        pd.Timestamp("2024-02-24", tz="UTC"),
+    )
     assert m.share_excluded == pytest.approx(2 / 6)
-    assert m.text == ("Only visits entered by 2024-02-19 12:00 UTC (10.5 days before the end of the data) "
-                      "are modelled (their exit has had time to show): 2 of 6 visits (33%) entered from "
-                      "2024-02-20 to 2024-02-24 are left out; 1 of them still open.")
+    assert m.text == (
+        "Only visits entered by 2024-02-19 12:00 UTC (10.5 days before the end of the data) "
+        "are modelled (their exit has had time to show): 2 of 6 visits (33%) entered from "
+        "2024-02-20 to 2024-02-24 are left out; 1 of them still open."
+    )
     # the cut-off is the one stage_durations and stage_transitions apply
     assert len(jr.stage_durations(by=None, mature_days=m.mature_days)) == m.visits - m.excluded
     # every span (16 days) would make 26: capped at 2 * inactivity_days = 20 → 10 Feb; c is out too
@@ -559,8 +802,11 @@ def test_maturity_by_hand(make_events):
     m = jr.maturity(quantile=0.0)
     assert (m.mature_days, m.excluded) == (10.0, 1)
     assert "1 of 6 visits (17%) entered on 2024-02-24 are left out; 1 of them still open" in m.text
-    assert build_journeys(ev, inactivity_days=10, as_of="2024-09-01").maturity().text.startswith(
-        "All 6 stage visits are modelled")
+    assert (
+        build_journeys(ev, inactivity_days=10, as_of="2024-09-01")
+        .maturity()
+        .text.startswith("All 6 stage visits are modelled")
+    )
     with pytest.raises(ValueError, match="quantile"):
         jr.maturity(quantile=95)
 
@@ -570,12 +816,29 @@ def test_a_channel_named_with_the_path_separator_stays_one_channel_in_paths(make
     written with '›' in journeys and paths, so a path still splits into its channels."""
     from analysis.models.attribution.paths import explode_paths
 
-    ev = make_events([
-        {"user_id": "u1", "timestamp": "2024-01-01T10:00:00Z", "channel": "<b>x</b>", "touchpoint": "site_visit"},
-        {"user_id": "u1", "timestamp": "2024-01-02T10:00:00Z", "channel": "email", "touchpoint": "site_visit"},
-        {"user_id": "u1", "timestamp": "2024-01-03T10:00:00Z", "channel": "direct", "touchpoint": "purchase",
-         "conversion": True},
-    ])
+    ev = make_events(
+        [
+            {
+                "user_id": "u1",
+                "timestamp": "2024-01-01T10:00:00Z",
+                "channel": "<b>x</b>",
+                "touchpoint": "site_visit",
+            },
+            {
+                "user_id": "u1",
+                "timestamp": "2024-01-02T10:00:00Z",
+                "channel": "email",
+                "touchpoint": "site_visit",
+            },
+            {
+                "user_id": "u1",
+                "timestamp": "2024-01-03T10:00:00Z",
+                "channel": "direct",
+                "touchpoint": "purchase",
+                "conversion": True,
+            },
+        ]
+    )
     jr = build_journeys(stitch_identities(ev))
     assert jr.summary["channels_renamed"] == ["<b>x</b>"]
     paths = jr.channel_paths(exposures_only=True)

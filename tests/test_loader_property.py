@@ -29,13 +29,25 @@ ROWS = [
 ]
 MAPPING = {
     "read": {"delimiter": ";", "decimal": ","},
-    "columns": {"timestamp": "Zeitpunkt", "user_id": "Kunde", "cookie_id": "Cookie", "channel": "Medium",
-                "touchpoint": "Aktion", "revenue": "Umsatz", "sentiment": "Bewertung"},
+    "columns": {
+        "timestamp": "Zeitpunkt",
+        "user_id": "Kunde",
+        "cookie_id": "Cookie",
+        "channel": "Medium",
+        "touchpoint": "Aktion",
+        "revenue": "Umsatz",
+        "sentiment": "Bewertung",
+    },
     "timestamp": {"format": "%d.%m.%Y %H:%M", "timezone": "Europe/Berlin"},
     "sentiment": {"scale": [1, 5]},
 }
-SETTINGS = settings(max_examples=20, deadline=None, derandomize=True, database=None,
-                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+SETTINGS = settings(
+    max_examples=20,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 
 
 def _text(header: list[str], rows: list[list[str]]) -> str:
@@ -78,10 +90,38 @@ def test_the_valid_export_loads_every_row():
 
 # ------------------------------------------------------------------------------------ strategies
 # a corrupt cell: anything, with the characters that break CSVs and parsers over-represented
-_NASTY = st.sampled_from([";", ",", '"', "\n", "\r", "\x00", "\x1b[31m", "\t", "\ufeff", "inf", "-1e308", "NaN",
-                          "31.02.2024 11:00", "9999-12-31", "00.00.0000 00:00", "1.249", "1.249,00", "—", "null",
-                          "(null)", " ", "é", "😀", "'", "\\"])
-CELL = st.one_of(st.just(""), _NASTY, st.text(max_size=12), st.lists(_NASTY, max_size=4).map("".join))
+_NASTY = st.sampled_from(
+    [
+        ";",
+        ",",
+        '"',
+        "\n",
+        "\r",
+        "\x00",
+        "\x1b[31m",
+        "\t",
+        "\ufeff",
+        "inf",
+        "-1e308",
+        "NaN",
+        "31.02.2024 11:00",
+        "9999-12-31",
+        "00.00.0000 00:00",
+        "1.249",
+        "1.249,00",
+        "—",
+        "null",
+        "(null)",
+        " ",
+        "é",
+        "😀",
+        "'",
+        "\\",
+    ]
+)
+CELL = st.one_of(
+    st.just(""), _NASTY, st.text(max_size=12), st.lists(_NASTY, max_size=4).map("".join)
+)
 
 
 @st.composite
@@ -94,7 +134,9 @@ def shuffled_and_corrupted(draw) -> bytes:
         rows[i][j] = draw(CELL)
     header = [HEADER[k] for k in order]
     rows = [[r[k] for k in order] for r in rows]
-    return _text(header, rows).encode(draw(st.sampled_from(["utf-8", "utf-8-sig"])), errors="replace")
+    return _text(header, rows).encode(
+        draw(st.sampled_from(["utf-8", "utf-8-sig"])), errors="replace"
+    )
 
 
 @st.composite

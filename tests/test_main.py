@@ -30,7 +30,9 @@ def test_synth_cli_writes_sample_that_loads_without_loss(tmp_path):
 def test_report_cli_refuses_unknown_segment(tmp_path, capsys):
     seg = tmp_path / "segments.yml"
     seg.write_text("segments:\n  - name: a\n    filter: {segment: a}\n")
-    code = main(["report", "--segments", str(seg), "--segment", "nope", "--out", str(tmp_path / "r")])
+    code = main(
+        ["report", "--segments", str(seg), "--segment", "nope", "--out", str(tmp_path / "r")]
+    )
     assert code == 2
     assert "unknown segment" in capsys.readouterr().err
 
@@ -40,10 +42,10 @@ CHECK_CSV = (
     "when;who;cookie;medium;action;amount\n"
     "01.03.2024 09:00;u1;c1;email;site_visit;\n"
     "01.03.2024 09:05;u1;c2;email;purchase;12,50\n"
-    "02.03.2024 10:00;;c2;store;store_visit;\n"       # only the cookie: joins u1 through c2
+    "02.03.2024 10:00;;c2;store;store_visit;\n"  # only the cookie: joins u1 through c2
     "03.03.2024 11:00;u2;;paid_search;ad_impression;\n"
     "31.02.2024 11:00;u3;;paid_search;site_visit;\n"  # no 31 February: quarantined
-    "04.03.2024 12:00;u2;;direct;brochure;\n"         # not in the stage map: no stage
+    "04.03.2024 12:00;u2;;direct;brochure;\n"  # not in the stage map: no stage
 )
 CHECK_MAP = (
     "read: {delimiter: ';', decimal: ','}\n"
@@ -68,7 +70,9 @@ def test_check_reports_accounting_columns_and_persons(tmp_path, capsys):
     assert "rows read 6 = kept 5 + quarantined 1" in out
     assert re.search(r"unparseable timestamp\s+1\s+e\.g\. row 6 \(timestamp\)", out)
     assert re.search(r"timestamp\s+from your column 'when'", out)
-    assert re.search(r"stage\s+derived from the touchpoint by the stage map\s+4\n", out)  # brochure has none
+    assert re.search(
+        r"stage\s+derived from the touchpoint by the stage map\s+4\n", out
+    )  # brochure has none
     assert re.search(r"online\s+derived from the channel", out)
     assert re.search(r"user_id\s+from your column 'who'\s+4 rows\s+2 distinct", out)
     assert re.search(r"cookie_id\s+from your column 'cookie'\s+3 rows\s+2 distinct", out)
@@ -91,14 +95,17 @@ def test_check_suggests_how_to_cut_journeys(tmp_path, capsys):
         "  gaps between a person's consecutive events: 3, median 24.9 h, 33% under 1 hour\n"
         "  per person: 2.5 events (median); no session_id values\n"
         "  suggested: journey_by=inactivity, inactivity_days=30 (the default)\n"
-        "  why: events are hours to days apart (omnichannel-like): the default 30-day inactivity rule fits\n")
+        "  why: events are hours to days apart (omnichannel-like): the default 30-day inactivity rule fits\n"
+    )
     # a click log with a session_id column (kept as an attribute): by session
     clicks = tmp_path / "clicks.csv"
-    clicks.write_text("timestamp,user_id,session_id,channel,touchpoint\n"
-                      "2024-05-06T09:00:00Z,u1,s1,email,site_visit\n"
-                      "2024-05-06T09:04:00Z,u1,s1,email,purchase\n"
-                      "2024-05-08T18:00:00Z,u1,s2,direct,site_visit\n"
-                      "2024-05-08T18:02:00Z,u1,s2,direct,site_visit\n")
+    clicks.write_text(
+        "timestamp,user_id,session_id,channel,touchpoint\n"
+        "2024-05-06T09:00:00Z,u1,s1,email,site_visit\n"
+        "2024-05-06T09:04:00Z,u1,s1,email,purchase\n"
+        "2024-05-08T18:00:00Z,u1,s2,direct,site_visit\n"
+        "2024-05-08T18:02:00Z,u1,s2,direct,site_visit\n"
+    )
     assert main(["check", "--data", str(clicks)]) == 0
     out = capsys.readouterr().out
     assert "other columns, kept as attributes: session_id" in out
@@ -123,7 +130,10 @@ def test_check_a_sources_file(capsys):
     assert main(["check", "--data", str(spec)]) == 0
     out = capsys.readouterr().out
     s = read_sources(spec).summary
-    assert f"rows read {s['rows_read']:,} = kept {s['rows_kept']:,} + quarantined {s['rows_quarantined']:,}" in out
+    assert (
+        f"rows read {s['rows_read']:,} = kept {s['rows_kept']:,} + quarantined {s['rows_quarantined']:,}"
+        in out
+    )
     for name in ("web", "crm_contacts", "crm_deals", "tickets", "nps", "offline"):
         assert re.search(rf"^\s*{name}\s", out, flags=re.M), name
     assert re.search(r"email_hash\s+from the sources", out)
@@ -149,11 +159,18 @@ def test_import_analysis_is_light_and_its_public_names_load_on_use():
 
     from analysis import config
 
-    code = ("import sys, analysis\nlight = 'pandas' not in sys.modules\n"
-            "from analysis.journeys import build_journeys\nfrom analysis.schema import DataError\n"
-            "print(light, analysis.build_journeys is build_journeys, analysis.DataError is DataError,\n"
-            "      callable(analysis.synth.generate), 'load_events' in dir(analysis))\n"
-            "try:\n    analysis.no_such_name\nexcept AttributeError as e:\n    print('AttributeError')")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                         env={"PYTHONPATH": str(config.PROJECT_ROOT / "src"), "PATH": ""}).stdout.split()
+    code = (
+        "import sys, analysis\nlight = 'pandas' not in sys.modules\n"
+        "from analysis.journeys import build_journeys\nfrom analysis.schema import DataError\n"
+        "print(light, analysis.build_journeys is build_journeys, analysis.DataError is DataError,\n"
+        "      callable(analysis.synth.generate), 'load_events' in dir(analysis))\n"
+        "try:\n    analysis.no_such_name\nexcept AttributeError as e:\n    print('AttributeError')"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={"PYTHONPATH": str(config.PROJECT_ROOT / "src"), "PATH": ""},
+    ).stdout.split()
     assert out == ["True"] * 5 + ["AttributeError"]

@@ -18,7 +18,9 @@ def ca_data():
     """ChannelAttribution's bundled ``Data.csv``: 10,000 real-format paths."""
     spec = importlib.util.find_spec("cypack")
     if spec is None:
-        pytest.fail("channelattribution is not installed (it is in requirements.lock: run make venv)")
+        pytest.fail(
+            "channelattribution is not installed (it is in requirements.lock: run make venv)"
+        )
     path = Path(next(iter(spec.submodule_search_locations))) / "data" / "Data.csv"
     return pd.read_csv(path, sep=";")
 
@@ -26,34 +28,53 @@ def ca_data():
 def test_heuristics_identical_to_channelattribution(ca_data):
     import ChannelAttribution as ca
 
-    peer = ca.heuristic_models(ca_data, "path", "total_conversions", var_value="total_conversion_value")
+    peer = ca.heuristic_models(
+        ca_data, "path", "total_conversions", var_value="total_conversion_value"
+    )
     peer = peer.set_index("channel_name").sort_index()
-    ours = heuristic_attribution(ca_data, conversions="total_conversions", value="total_conversion_value")
+    ours = heuristic_attribution(
+        ca_data, conversions="total_conversions", value="total_conversion_value"
+    )
     ours = ours.set_index("channel")
     assert list(ours.index) == list(peer.index)
-    for theirs, mine in (("first_touch", "first_touch"), ("last_touch", "last_touch"), ("linear_touch", "linear")):
+    for theirs, mine in (
+        ("first_touch", "first_touch"),
+        ("last_touch", "last_touch"),
+        ("linear_touch", "linear"),
+    ):
         for kind in ("conversions", "value"):
-            np.testing.assert_allclose(ours[f"{mine}_{kind}"], peer[f"{theirs}_{kind}"], rtol=1e-12, atol=1e-9)
+            np.testing.assert_allclose(
+                ours[f"{mine}_{kind}"], peer[f"{theirs}_{kind}"], rtol=1e-12, atol=1e-9
+            )
 
 
 def test_every_model_hands_out_exactly_the_total(ca_data):
-    ours = heuristic_attribution(ca_data, conversions="total_conversions", value="total_conversion_value")
+    ours = heuristic_attribution(
+        ca_data, conversions="total_conversions", value="total_conversion_value"
+    )
     for m in HEURISTIC_MODELS:
         assert ours[f"{m}_conversions"].sum() == pytest.approx(ca_data["total_conversions"].sum())
         assert ours[f"{m}_value"].sum() == pytest.approx(ca_data["total_conversion_value"].sum())
 
 
 def test_rules_on_hand_computed_paths():
-    paths = pd.DataFrame({
-        "path": ["search > social > email > direct", "direct > direct", "display"],
-        "conversions": [4, 2, 1],
-        "nulls": [0, 0, 5],
-        "value": [40.0, 20.0, 10.0],
-    })
+    paths = pd.DataFrame(
+        {
+            "path": ["search > social > email > direct", "direct > direct", "display"],
+            "conversions": [4, 2, 1],
+            "nulls": [0, 0, 5],
+            "value": [40.0, 20.0, 10.0],
+        }
+    )
     out = heuristic_attribution(paths, half_life=1.0).set_index("channel")
     # last non-direct: path 1 -> email; path 2 is all direct -> direct; path 3 -> display
     assert out["last_non_direct_conversions"].to_dict() == {
-        "direct": 2.0, "display": 1.0, "email": 4.0, "search": 0.0, "social": 0.0}
+        "direct": 2.0,
+        "display": 1.0,
+        "email": 4.0,
+        "search": 0.0,
+        "social": 0.0,
+    }
     # U-shape on 4 touches: 40% first, 10% + 10% middle, 40% last; on 2 touches 50/50
     assert out.loc["search", "position_based_conversions"] == pytest.approx(0.4 * 4)
     assert out.loc["social", "position_based_conversions"] == pytest.approx(0.1 * 4)
@@ -65,7 +86,9 @@ def test_rules_on_hand_computed_paths():
 
 
 def test_spaces_around_separators_do_not_matter():
-    a = heuristic_attribution(pd.DataFrame({"path": ["a > b", "a>b"], "conversions": [1, 1]}), models=["linear"])
+    a = heuristic_attribution(
+        pd.DataFrame({"path": ["a > b", "a>b"], "conversions": [1, 1]}), models=["linear"]
+    )
     assert a.set_index("channel")["linear_conversions"].to_dict() == {"a": 1.0, "b": 1.0}
     t = explode_paths(pd.DataFrame({"path": ["x > y > x"]}))
     assert t["channel"].tolist() == ["x", "y", "x"] and t["length"].tolist() == [3, 3, 3]
@@ -82,7 +105,9 @@ def test_bad_path_tables_are_named():
     with pytest.raises(ValueError, match="unknown model"):
         heuristic_attribution(pd.DataFrame({"path": ["a"], "conversions": [1]}), models=["u_shape"])
     with pytest.raises(ValueError, match="position_weights"):
-        heuristic_attribution(pd.DataFrame({"path": ["a"], "conversions": [1]}), position_weights=(0.5, 0.5, 0.5))
+        heuristic_attribution(
+            pd.DataFrame({"path": ["a"], "conversions": [1]}), position_weights=(0.5, 0.5, 0.5)
+        )
 
 
 def test_attributes_journey_paths(synth_small):
@@ -105,10 +130,21 @@ def test_markov_matches_channelattribution(ca_data, order):
 
     from analysis.models.attribution import markov_attribution
 
-    peer = ca.markov_model(ca_data, "path", "total_conversions", var_null="total_null", order=order,
-                           nsim_start=1e7, conv_par=0.01, verbose=False, flg_pro=False)
+    peer = ca.markov_model(
+        ca_data,
+        "path",
+        "total_conversions",
+        var_null="total_null",
+        order=order,
+        nsim_start=1e7,
+        conv_par=0.01,
+        verbose=False,
+        flg_pro=False,
+    )
     peer = peer.set_index("channel_name")["total_conversions"]
-    ours = markov_attribution(ca_data, conversions="total_conversions", nulls="total_null", order=order)
+    ours = markov_attribution(
+        ca_data, conversions="total_conversions", nulls="total_null", order=order
+    )
     ours = ours.set_index("channel")["conversions"]
     assert ours.sum() == pytest.approx(ca_data["total_conversions"].sum())
     big = peer[peer / peer.sum() >= 0.01].index
@@ -126,7 +162,9 @@ def test_markov_removal_effects_by_hand():
     out = markov_attribution(paths).set_index("channel")
     assert out["removal_effect"].to_dict() == pytest.approx({"a": 0.5, "b": 1.0})
     assert out["conversions"].to_dict() == pytest.approx({"a": 1 / 3, "b": 2 / 3})
-    paths = pd.DataFrame({"path": ["a > b", "c > b", "a"], "conversions": [1, 1, 0], "nulls": [0, 0, 2]})
+    paths = pd.DataFrame(
+        {"path": ["a > b", "c > b", "a"], "conversions": [1, 1, 0], "nulls": [0, 0, 2]}
+    )
     out = markov_attribution(paths).set_index("channel")
     # start→a 3/4, start→c 1/4; a→b 1/3, a→null 2/3; c→b 1; b→conv 1: P = 3/4·1/3 + 1/4 = 1/2
     # without a: 1/4 → RE 1/2; without c: 1/4 → RE 1/2; without b: 0 → RE 1
@@ -140,14 +178,18 @@ def test_markov_order_2_states_by_hand():
     for these paths: start → (a,b) 1/2, (a,a) 1/4, (c) 1/4; (a,b) → (b,c) 2/3, → conversion 1/3."""
     from analysis.models.attribution import _transition_counts, markov_attribution
 
-    paths = pd.DataFrame({"path": ["a > b > c", "a > a > b", "c"], "conversions": [1, 1, 0], "nulls": [1, 0, 1]})
+    paths = pd.DataFrame(
+        {"path": ["a > b > c", "a > a > b", "c"], "conversions": [1, 1, 0], "nulls": [1, 0, 1]}
+    )
     states, _, _, counts = _transition_counts(paths, "path", "conversions", "nulls", ">", order=2)
     assert states == ["a > a", "a > b", "b > c", "c"]
     P = counts / counts.sum(1, keepdims=True)
     assert P[0, 1:5].tolist() == pytest.approx([0.25, 0.5, 0.0, 0.25])
     assert P[2, 3] == pytest.approx(2 / 3) and P[2, 5] == pytest.approx(1 / 3)
     out = markov_attribution(paths, order=2).set_index("channel")["conversions"]
-    assert out.to_dict() == pytest.approx({"a": 0.8, "b": 0.8, "c": 0.4})  # CA (simulated): .799, .799, .402
+    assert out.to_dict() == pytest.approx(
+        {"a": 0.8, "b": 0.8, "c": 0.4}
+    )  # CA (simulated): .799, .799, .402
 
 
 def test_shapley_identical_to_mta(ca_data):
@@ -157,15 +199,22 @@ def test_shapley_identical_to_mta(ca_data):
 
     from analysis.models.attribution import shapley_attribution
 
-    peer = MTA(data=ca_data[["path", "total_conversions", "total_null"]].copy(),
-               allow_loops=False, add_timepoints=False, sep=" > ").shapley()
+    peer = MTA(
+        data=ca_data[["path", "total_conversions", "total_null"]].copy(),
+        allow_loops=False,
+        add_timepoints=False,
+        sep=" > ",
+    ).shapley()
     peer = pd.Series(dict(peer.attribution["shapley"]))
-    ours = shapley_attribution(ca_data, conversions="total_conversions", nulls="total_null",
-                               value_function="conversions").set_index("channel")
+    ours = shapley_attribution(
+        ca_data, conversions="total_conversions", nulls="total_null", value_function="conversions"
+    ).set_index("channel")
     assert list(ours.index) == sorted(peer.index)
     np.testing.assert_allclose(ours["share"], peer[ours.index], atol=2e-6)
     # the two value functions differ: conversion rates credit channels differently
-    rate = shapley_attribution(ca_data, conversions="total_conversions", nulls="total_null").set_index("channel")
+    rate = shapley_attribution(
+        ca_data, conversions="total_conversions", nulls="total_null"
+    ).set_index("channel")
     assert not np.allclose(rate["share"], ours["share"], atol=1e-3)
 
 
@@ -173,7 +222,9 @@ def test_shapley_conversion_rate_by_hand():
     """v(a) = 1/2, v(b) = 0, v(ab) = 3/6: phi_a = 1/2·1/2 + 1/2·(1/2 - 0) = 1/2, phi_b = 0."""
     from analysis.models.attribution import shapley_attribution
 
-    paths = pd.DataFrame({"path": ["a", "b", "a > b"], "conversions": [1, 0, 2], "nulls": [1, 2, 0]})
+    paths = pd.DataFrame(
+        {"path": ["a", "b", "a > b"], "conversions": [1, 0, 2], "nulls": [1, 2, 0]}
+    )
     out = shapley_attribution(paths).set_index("channel")["shapley"]
     assert out.to_dict() == pytest.approx({"a": 0.5, "b": 0.0})
     with pytest.raises(ValueError, match="value_function"):
@@ -187,14 +238,23 @@ def test_markov_draws_give_intervals_that_shrink_with_data(ca_data):
 
     kw = {"conversions": "total_conversions", "nulls": "total_null", "draws": 400, "seed": 1}
     small = markov_attribution(ca_data, **kw).set_index("channel")
-    big = markov_attribution(ca_data.assign(total_conversions=ca_data.total_conversions * 100,
-                                            total_null=ca_data.total_null * 100), **kw).set_index("channel")
-    assert ((small.conversions_lower <= small.conversions) & (small.conversions <= small.conversions_upper)).all()
+    big = markov_attribution(
+        ca_data.assign(
+            total_conversions=ca_data.total_conversions * 100, total_null=ca_data.total_null * 100
+        ),
+        **kw,
+    ).set_index("channel")
+    assert (
+        (small.conversions_lower <= small.conversions)
+        & (small.conversions <= small.conversions_upper)
+    ).all()
     main = small.conversions >= 0.01 * small.conversions.sum()
     rel = (small.conversions_mean - small.conversions).abs() / small.conversions
     assert rel[main].max() < 0.02
-    width = {name: (d.conversions_upper - d.conversions_lower) / d.conversions for name, d in
-             (("small", small), ("big", big))}  # relative widths (big attributes 100x the conversions)
+    width = {
+        name: (d.conversions_upper - d.conversions_lower) / d.conversions
+        for name, d in (("small", small), ("big", big))
+    }  # relative widths (big attributes 100x the conversions)
     ratio = width["small"] / width["big"]
     assert ratio[main].between(5, 20).all(), ratio[main]
     with pytest.raises(ValueError, match="at most 400 states"):
@@ -212,8 +272,13 @@ def _attribute(name, paths, **kw):
 
 @pytest.mark.parametrize("fn", ALL_PATH_FUNCTIONS)
 def test_empty_channels_inside_paths_are_named(fn):
-    paths = pd.DataFrame({"path": ["a > b", "a >  > b", "b >", "> a"], "conversions": [1, 1, 0, 1],
-                          "nulls": [1, 0, 1, 1]})
+    paths = pd.DataFrame(
+        {
+            "path": ["a > b", "a >  > b", "b >", "> a"],
+            "conversions": [1, 1, 0, 1],
+            "nulls": [1, 0, 1, 1],
+        }
+    )
     with pytest.raises(DataError, match="empty channel") as e:
         _attribute(fn, paths)
     assert e.value.column == "path" and e.value.rows == [2, 3, 4]
@@ -223,11 +288,18 @@ def test_empty_channels_inside_paths_are_named(fn):
 @pytest.mark.parametrize("fn", ALL_PATH_FUNCTIONS)
 @pytest.mark.parametrize("other", ["|", ",", "/", ";", "→", "->"])
 def test_another_separator_is_recognised(fn, other):
-    paths = pd.DataFrame({"path": [f"a {other} b", "b", f"c {other} a {other} b"], "conversions": [1, 0, 2],
-                          "nulls": [0, 1, 1]})
+    paths = pd.DataFrame(
+        {
+            "path": [f"a {other} b", "b", f"c {other} a {other} b"],
+            "conversions": [1, 0, 2],
+            "nulls": [0, 1, 1],
+        }
+    )
     with pytest.raises(DataError, match="paths look separated by") as e:
         _attribute(fn, paths)
-    assert e.value.fix == f"pass sep={other!r}" and e.value.rows == [1, 3] and e.value.column == "path"
+    assert (
+        e.value.fix == f"pass sep={other!r}" and e.value.rows == [1, 3] and e.value.column == "path"
+    )
     out = _attribute(fn, paths, sep=other)  # the suggested fix works
     assert set(out["channel"]) == {"a", "b", "c"}
 
@@ -242,19 +314,32 @@ def test_arrow_separator_among_gt_paths_is_recognised():
 
 def test_separator_inside_channel_names_is_not_flagged():
     """A few channel names with '/' (source / medium) in a '>'-separated table are fine."""
-    paths = pd.DataFrame({"path": ["google / cpc > email", "email", "direct > email", "direct"],
-                          "conversions": [1, 1, 0, 1]})
+    paths = pd.DataFrame(
+        {
+            "path": ["google / cpc > email", "email", "direct > email", "direct"],
+            "conversions": [1, 1, 0, 1],
+        }
+    )
     assert "google / cpc" in set(heuristic_attribution(paths)["channel"])
 
 
 @pytest.mark.parametrize("fn", ALL_PATH_FUNCTIONS)
 def test_reserved_channel_names_are_refused(fn):
-    paths = pd.DataFrame({"path": ["a > (start)", "Null > b", "a", "b > (dropoff)"], "conversions": [1, 1, 1, 0],
-                          "nulls": [0, 1, 1, 1]})
+    paths = pd.DataFrame(
+        {
+            "path": ["a > (start)", "Null > b", "a", "b > (dropoff)"],
+            "conversions": [1, 1, 1, 0],
+            "nulls": [0, 1, 1, 1],
+        }
+    )
     with pytest.raises(DataError, match="reserved state name") as e:
         _attribute(fn, paths)
     assert "'(dropoff)', '(start)', 'Null'" in str(e.value)
-    assert e.value.rows == [1, 2, 4] and e.value.column == "path" and "rename the channel" in e.value.fix
+    assert (
+        e.value.rows == [1, 2, 4]
+        and e.value.column == "path"
+        and "rename the channel" in e.value.fix
+    )
 
 
 @pytest.mark.parametrize("fn", ALL_PATH_FUNCTIONS)
@@ -262,17 +347,30 @@ def test_no_conversions_is_an_error(fn):
     paths = pd.DataFrame({"path": ["a > b", "b"], "conversions": [0, 0], "nulls": [3, 1]})
     with pytest.raises(DataError, match="no conversions") as e:
         _attribute(fn, paths)
-    assert e.value.column == "conversions" and "nothing to attribute" in str(e.value) and e.value.fix
+    assert (
+        e.value.column == "conversions" and "nothing to attribute" in str(e.value) and e.value.fix
+    )
 
 
 def test_several_problems_are_listed_together():
-    paths = pd.DataFrame({"path": ["a > b", "", "a >  > null"], "conversions": [1, -1, 1], "nulls": [0, 1, 1]})
+    paths = pd.DataFrame(
+        {"path": ["a > b", "", "a >  > null"], "conversions": [1, -1, 1], "nulls": [0, 1, 1]}
+    )
     with pytest.raises(DataError, match="4 problems") as e:
         _attribute("markov_attribution", paths)
     found = [(p.problem, p.column, p.rows) for p in e.value.problems]
-    assert [(c, r) for _, c, r in found] == [("conversions", [2]), ("path", [2]), ("path", [3]), ("path", [3])]
-    assert ["negative" in found[0][0], "empty path" in found[1][0], "empty channel" in found[2][0],
-            "reserved" in found[3][0]] == [True] * 4
+    assert [(c, r) for _, c, r in found] == [
+        ("conversions", [2]),
+        ("path", [2]),
+        ("path", [3]),
+        ("path", [3]),
+    ]
+    assert [
+        "negative" in found[0][0],
+        "empty path" in found[1][0],
+        "empty channel" in found[2][0],
+        "reserved" in found[3][0],
+    ] == [True] * 4
 
 
 def test_ordered_shapley_by_hand():
@@ -280,12 +378,18 @@ def test_ordered_shapley_by_hand():
     positions 1 and 3. b > c converts 1: b and c get 1/2 at positions 1 and 2. c fails: nothing."""
     from analysis.models.attribution import shapley_attribution
 
-    paths = pd.DataFrame({"path": ["a > b > a", "b > c", "c"], "conversions": [2, 1, 0], "nulls": [0, 1, 4]})
+    paths = pd.DataFrame(
+        {"path": ["a > b > a", "b > c", "c"], "conversions": [2, 1, 0], "nulls": [0, 1, 4]}
+    )
     out, pos = shapley_attribution(paths, value_function="conversions", ordered=True)
     got = {(r.channel, r.position): r.shapley for r in pos.itertuples()}
-    assert got == pytest.approx({("a", 1): 0.5, ("a", 3): 0.5, ("b", 1): 0.5, ("b", 2): 1.0, ("c", 2): 0.5})
+    assert got == pytest.approx(
+        {("a", 1): 0.5, ("a", 3): 0.5, ("b", 1): 0.5, ("b", 2): 1.0, ("c", 2): 0.5}
+    )
     assert pos["share"].sum() == pytest.approx(1.0)
-    assert out.set_index("channel")["shapley"].to_dict() == pytest.approx({"a": 1.0, "b": 1.5, "c": 0.5})
+    assert out.set_index("channel")["shapley"].to_dict() == pytest.approx(
+        {"a": 1.0, "b": 1.5, "c": 0.5}
+    )
     with pytest.raises(ValueError, match="ordered=True needs value_function='conversions'"):
         shapley_attribution(paths, ordered=True)
 
@@ -293,7 +397,11 @@ def test_ordered_shapley_by_hand():
 def test_ordered_shapley_agrees_with_unordered(ca_data):
     from analysis.models.attribution import shapley_attribution
 
-    kw = {"conversions": "total_conversions", "nulls": "total_null", "value_function": "conversions"}
+    kw = {
+        "conversions": "total_conversions",
+        "nulls": "total_null",
+        "value_function": "conversions",
+    }
     plain = shapley_attribution(ca_data, **kw).set_index("channel")
     out, pos = shapley_attribution(ca_data, ordered=True, **kw)
     out = out.set_index("channel")

@@ -26,13 +26,17 @@ def _fit(n_persons: int, seed: int, **sampler):
 def _against_truth(model, truth) -> pd.DataFrame:
     out = model.attribution(weights=truth.segment_weights).set_index("channel")
     out["truth"] = truth.channel_effects.set_index("channel")["incremental_conversions_per_1000"]
-    out["covered"] = (out["per_1000_lower"] <= out["truth"]) & (out["truth"] <= out["per_1000_upper"])
+    out["covered"] = (out["per_1000_lower"] <= out["truth"]) & (
+        out["truth"] <= out["per_1000_upper"]
+    )
     return out
 
 
 def _last_touch_spearman(jr, out: pd.DataFrame) -> float:
     paths = jr.channel_paths(exposures_only=True)
-    lt = heuristic_attribution(paths[paths["path"] != "(none)"]).set_index("channel")["last_touch_conversions"]
+    lt = heuristic_attribution(paths[paths["path"] != "(none)"]).set_index("channel")[
+        "last_touch_conversions"
+    ]
     return spearmanr(lt.reindex(out.index).fillna(0), out["truth"]).statistic
 
 
@@ -69,7 +73,9 @@ def test_by_segment_and_shares(recovered):
     # conversions brought overall = the sum over segments (same draws, same seed)
     np.testing.assert_allclose(
         seg.groupby("channel")["conversions"].sum().reindex(overall["channel"]).to_numpy(),
-        overall["conversions"].to_numpy(), rtol=1e-9)
+        overall["conversions"].to_numpy(),
+        rtol=1e-9,
+    )
     assert model.check()["ok"].all()
 
 
@@ -93,8 +99,10 @@ def test_recovery_study_over_seeds():
         out = _against_truth(model, truth)
         rho = spearmanr(out["per_1000"], out["truth"]).statistic
         rho_lt = _last_touch_spearman(jr, out)
-        print(f"seed {seed}: Spearman {rho:.3f} (last touch {rho_lt:.3f}), "
-              f"covered {int(out['covered'].sum())}/{len(out)}")
+        print(
+            f"seed {seed}: Spearman {rho:.3f} (last touch {rho_lt:.3f}), "
+            f"covered {int(out['covered'].sum())}/{len(out)}"
+        )
         rhos.append(rho)
         covered += int(out["covered"].sum())
         total += len(out)
@@ -137,7 +145,9 @@ def test_bad_exposure_tables_are_named():
     with pytest.raises(DataError, match="no conversions"):
         BayesianAttributionModel(none, channels=["email", "store"])
     with pytest.raises(DataError, match="named like a state"):
-        BayesianAttributionModel(_table().rename(columns={"email": CONVERSION}), channels=[CONVERSION, "store"])
+        BayesianAttributionModel(
+            _table().rename(columns={"email": CONVERSION}), channels=[CONVERSION, "store"]
+        )
     with pytest.raises(TypeError, match="stage_exposures"):
         BayesianAttributionModel([1, 2, 3])
 
@@ -154,9 +164,13 @@ def test_segments_subset(recovered):
     seg = model.attribution(by_segment=True)
     one = model.attribution(segments=["enterprise"])
     ent = seg[seg["segment"] == "enterprise"].set_index("channel")
-    np.testing.assert_allclose(one.set_index("channel")["conversions"], ent["conversions"], rtol=1e-9)
+    np.testing.assert_allclose(
+        one.set_index("channel")["conversions"], ent["conversions"], rtol=1e-9
+    )
     np.testing.assert_allclose(one.set_index("channel")["per_1000"], ent["per_1000"], rtol=1e-9)
-    assert set(model.attribution(by_segment=True, segments=["enterprise"])["segment"]) == {"enterprise"}
+    assert set(model.attribution(by_segment=True, segments=["enterprise"])["segment"]) == {
+        "enterprise"
+    }
     with pytest.raises(ValueError, match="unknown"):
         model.attribution(segments=["nope"])
 
@@ -171,18 +185,34 @@ def test_likelihood_equals_a_direct_computation(effects):
     model = BayesianAttributionModel(jr, model_config={"segment_effects": effects})
     pm_model = model.build_model()
     rng = np.random.default_rng(1)
-    point = {v.name: rng.normal(0, 0.5, size=pm_model.initial_point()[v.name].shape) for v in pm_model.value_vars}
+    point = {
+        v.name: rng.normal(0, 0.5, size=pm_model.initial_point()[v.name].shape)
+        for v in pm_model.value_vars
+    }
     outputs = pm_model.replace_rvs_by_values(
-        [pm_model["loglik"], pm_model["alpha_centered"], pm_model["beta_segment"], pm_model["half_life"]])
+        [
+            pm_model["loglik"],
+            pm_model["alpha_centered"],
+            pm_model["beta_segment"],
+            pm_model["half_life"],
+        ]
+    )
     loglik, alpha_c, beta_g, half_life = pm_model.compile_fn(
-        outputs, inputs=pm_model.value_vars, on_unused_input="ignore")(point)
+        outputs, inputs=pm_model.value_vars, on_unused_input="ignore"
+    )(point)
 
     L, ps, pg, n, k = model._L, model._ps, model._pg, model._pn, model._pk
     x = (L == 1).astype(float)
     for i, age in enumerate(model.level_ages):
         x += np.where(L == 2 + i, 2.0 ** (-age / half_life), 0.0)
-    xbar = np.stack([np.average(x[ps == s], axis=0, weights=n[ps == s]) if (ps == s).any()
-                     else np.zeros(x.shape[1]) for s in range(len(model.stages))])
+    xbar = np.stack(
+        [
+            np.average(x[ps == s], axis=0, weights=n[ps == s])
+            if (ps == s).any()
+            else np.zeros(x.shape[1])
+            for s in range(len(model.stages))
+        ]
+    )
     eta = alpha_c[pg, ps] + ((x - xbar[ps]) * beta_g[pg]).sum(1)
     expected = (k * eta - n * np.logaddexp(0.0, eta)).sum()
     assert loglik == pytest.approx(expected, rel=1e-10)
@@ -226,7 +256,9 @@ def test_two_small_segments_converge_with_the_default_settings():
     failed, retried = [], 0
     for seed in (1, 2, 3, 7, 8):
         events, _ = synth.generate(n_persons=150, seed=seed)
-        events = analysis.stitch_identities(events[events["segment"].isin(["consumer", "small_business"])])
+        events = analysis.stitch_identities(
+            events[events["segment"].isin(["consumer", "small_business"])]
+        )
         jr = analysis.build_journeys(events, inactivity_days=30)
         model = BayesianAttributionModel(jr, group="segment", sampler_config={"progressbar": False})
         assert len(model.segments) == 2

@@ -21,25 +21,62 @@ from analysis.schema import DataError
 
 
 def _tables():
-    heur = pd.DataFrame({"channel": ["a", "b", "c"],
-                         "first_touch_conversions": [6.0, 4.0, 0.0], "first_touch_value": [60.0, 40.0, 0.0],
-                         "last_touch_conversions": [2.0, 3.0, 5.0], "last_touch_value": [20.0, 30.0, 50.0]})
-    markov = pd.DataFrame({"channel": ["a", "b", "c"], "removal_effect": [0.5, 0.3, 0.2],
-                           "conversions": [5.0, 3.0, 2.0], "conversions_mean": [5.1, 2.9, 2.0],
-                           "conversions_lower": [4.0, 2.0, 1.0], "conversions_upper": [6.0, 4.0, 3.0]})
-    shapley = pd.DataFrame({"channel": ["a", "b", "c"], "shapley": [0.2, 0.1, 0.1], "share": [0.5, 0.25, 0.25]})
-    bayes = pd.DataFrame({"channel": ["a", "b"], "conversions": [7.0, 3.0],  # no row for c
-                          "conversions_lower": [6.0, 2.0], "conversions_upper": [8.0, 4.0], "sd": [0.5, 0.5]})
+    heur = pd.DataFrame(
+        {
+            "channel": ["a", "b", "c"],
+            "first_touch_conversions": [6.0, 4.0, 0.0],
+            "first_touch_value": [60.0, 40.0, 0.0],
+            "last_touch_conversions": [2.0, 3.0, 5.0],
+            "last_touch_value": [20.0, 30.0, 50.0],
+        }
+    )
+    markov = pd.DataFrame(
+        {
+            "channel": ["a", "b", "c"],
+            "removal_effect": [0.5, 0.3, 0.2],
+            "conversions": [5.0, 3.0, 2.0],
+            "conversions_mean": [5.1, 2.9, 2.0],
+            "conversions_lower": [4.0, 2.0, 1.0],
+            "conversions_upper": [6.0, 4.0, 3.0],
+        }
+    )
+    shapley = pd.DataFrame(
+        {"channel": ["a", "b", "c"], "shapley": [0.2, 0.1, 0.1], "share": [0.5, 0.25, 0.25]}
+    )
+    bayes = pd.DataFrame(
+        {
+            "channel": ["a", "b"],
+            "conversions": [7.0, 3.0],  # no row for c
+            "conversions_lower": [6.0, 2.0],
+            "conversions_upper": [8.0, 4.0],
+            "sd": [0.5, 0.5],
+        }
+    )
     plain = pd.DataFrame({"channel": ["b", "a"], "conversions": [4.0, 6.0]})  # no c, no intervals
     return heur, markov, shapley, bayes, plain
 
 
 def test_compare_puts_every_model_side_by_side():
     heur, markov, shapley, bayes, plain = _tables()
-    out = compare_attribution({"heuristic": heur, "markov_1": markov, "shapley": shapley,
-                               "bayesian": bayes, "other": plain}, total_conversions=10)
+    out = compare_attribution(
+        {
+            "heuristic": heur,
+            "markov_1": markov,
+            "shapley": shapley,
+            "bayesian": bayes,
+            "other": plain,
+        },
+        total_conversions=10,
+    )
     assert list(out.columns) == ["channel", "model", "conversions", "lower", "upper", "share"]
-    assert list(dict.fromkeys(out["model"])) == ["first_touch", "last_touch", "markov_1", "shapley", "bayesian", "other"]
+    assert list(dict.fromkeys(out["model"])) == [
+        "first_touch",
+        "last_touch",
+        "markov_1",
+        "shapley",
+        "bayesian",
+        "other",
+    ]
     assert len(out) == 6 * 3  # every model × every channel
     t = out.set_index(["model", "channel"])
     assert t.loc[("last_touch", "c"), "conversions"] == 5.0
@@ -47,7 +84,12 @@ def test_compare_puts_every_model_side_by_side():
     assert t.loc[("markov_1", "a"), ["conversions", "lower", "upper"]].tolist() == [5.0, 4.0, 6.0]
     assert t.loc[("shapley", "a"), "conversions"] == pytest.approx(5.0)  # share × total
     # a channel a model does not list: no credit (0), intervals 0 where the model has intervals
-    assert t.loc[("bayesian", "c"), ["conversions", "lower", "upper", "share"]].tolist() == [0.0, 0.0, 0.0, 0.0]
+    assert t.loc[("bayesian", "c"), ["conversions", "lower", "upper", "share"]].tolist() == [
+        0.0,
+        0.0,
+        0.0,
+        0.0,
+    ]
     assert t.loc[("other", "c"), "conversions"] == 0.0 and np.isnan(t.loc[("other", "c"), "lower"])
     assert t.loc[("other", "a"), "share"] == pytest.approx(0.6)
     assert out.groupby("model")["share"].sum().to_numpy() == pytest.approx(np.ones(6))
@@ -55,7 +97,9 @@ def test_compare_puts_every_model_side_by_side():
 
 def test_compare_missing_as_nan_and_wide():
     heur, markov, _, bayes, _ = _tables()
-    out = compare_attribution({"markov_1": markov, "bayesian": bayes}, fill_missing=None).set_index(["model", "channel"])
+    out = compare_attribution({"markov_1": markov, "bayesian": bayes}, fill_missing=None).set_index(
+        ["model", "channel"]
+    )
     assert out.loc[("bayesian", "c")].isna().all()
     assert out.loc[("bayesian", "a"), "share"] == pytest.approx(0.7)
     w = compare_attribution({"heuristic": heur, "markov_1": markov, "bayesian": bayes}, wide=True)
@@ -67,8 +111,15 @@ def test_compare_missing_as_nan_and_wide():
 def test_compare_reports_every_problem_at_once():
     heur, markov, shapley, _, _ = _tables()
     with pytest.raises(DataError) as e:
-        compare_attribution({"shapley": shapley, "x": pd.DataFrame({"conversions": [1]}),
-                             "y": markov.drop(columns="conversions_upper"), "h1": heur, "h2": heur})
+        compare_attribution(
+            {
+                "shapley": shapley,
+                "x": pd.DataFrame({"conversions": [1]}),
+                "y": markov.drop(columns="conversions_upper"),
+                "h1": heur,
+                "h2": heur,
+            }
+        )
     msg = str(e.value)
     for part in ("needs total_conversions", "no 'channel' column", "only one of", "appear twice"):
         assert part in msg
@@ -77,10 +128,18 @@ def test_compare_reports_every_problem_at_once():
 
 
 def test_compare_accepts_the_real_model_outputs():
-    paths = pd.DataFrame({"path": ["a > b", "b", "c > a", "c"], "conversions": [3, 1, 2, 0], "nulls": [1, 4, 2, 5]})
+    paths = pd.DataFrame(
+        {"path": ["a > b", "b", "c > a", "c"], "conversions": [3, 1, 2, 0], "nulls": [1, 4, 2, 5]}
+    )
     total = paths["conversions"].sum()
-    out = compare_attribution({"heuristic": heuristic_attribution(paths), "markov_1": markov_attribution(paths, draws=50),
-                               "shapley": shapley_attribution(paths)}, total)
+    out = compare_attribution(
+        {
+            "heuristic": heuristic_attribution(paths),
+            "markov_1": markov_attribution(paths, draws=50),
+            "shapley": shapley_attribution(paths),
+        },
+        total,
+    )
     sums = out.groupby("model", sort=False)["conversions"].sum()
     assert sums.to_numpy() == pytest.approx(np.full(len(sums), total))
     assert out.loc[out.model == "markov_1", "lower"].notna().all()
@@ -137,10 +196,22 @@ def test_holdout_predictions_by_hand():
     and the unseen x; order 2 knows 'a > b' but not 'b > a'."""
     from analysis.models.attribution import _holdout_predictions
 
-    train = pd.DataFrame({"path": ["a", "b", "a > b"], "conversions": [3, 0, 1], "nulls": [1, 4, 1]})
-    test = pd.DataFrame({"path": ["c > a", "b", "x", "a > b", "b > a"], "conversions": [1] * 5, "nulls": [1] * 5})
-    p = _holdout_predictions(train, test, orders=(1, 2), sep=">", path="path", conversions="conversions",
-                             nulls="nulls", smoothing=2.0)
+    train = pd.DataFrame(
+        {"path": ["a", "b", "a > b"], "conversions": [3, 0, 1], "nulls": [1, 4, 1]}
+    )
+    test = pd.DataFrame(
+        {"path": ["c > a", "b", "x", "a > b", "b > a"], "conversions": [1] * 5, "nulls": [1] * 5}
+    )
+    p = _holdout_predictions(
+        train,
+        test,
+        orders=(1, 2),
+        sep=">",
+        path="path",
+        conversions="conversions",
+        nulls="nulls",
+        smoothing=2.0,
+    )
     rate = 0.4
     # order 1: exits of a = 3 conv / 1 null; of b = 1 conv / 5 null (b and a > b end in b)
     assert p["markov_1"] == pytest.approx([3 / 4, 1 / 6, rate, 1 / 6, 3 / 4])

@@ -9,17 +9,22 @@ from analysis.models.transitions import StageTransitionModel
 
 
 def _counts(n_convert: int) -> pd.DataFrame:
-    return pd.DataFrame({
-        "segment": ["a"] * 4,
-        "from_stage": ["(start)", "See", "See", "Do"],
-        "to_stage": ["See", "Do", "(dropoff)", "(conversion)"],
-        "n": [100, 60, 40, n_convert],
-    })
+    return pd.DataFrame(
+        {
+            "segment": ["a"] * 4,
+            "from_stage": ["(start)", "See", "See", "Do"],
+            "to_stage": ["See", "Do", "(dropoff)", "(conversion)"],
+            "n": [100, 60, 40, n_convert],
+        }
+    )
 
 
 def _model(n_convert: int = 30, seed: int = 0) -> StageTransitionModel:
-    return StageTransitionModel(_counts(n_convert), model_config={"pooling": "none"},
-                                sampler_config={"random_seed": seed, "draws": 50, "chains": 2})
+    return StageTransitionModel(
+        _counts(n_convert),
+        model_config={"pooling": "none"},
+        sampler_config={"random_seed": seed, "draws": 50, "chains": 2},
+    )
 
 
 def test_fit_cached_loads_the_same_fit_and_misses_on_any_change(tmp_path, monkeypatch):
@@ -28,8 +33,11 @@ def test_fit_cached_loads_the_same_fit_and_misses_on_any_change(tmp_path, monkey
     assert len(list(tmp_path.glob("*.nc"))) == 1
     calls = []
     real_fit = StageTransitionModel._fit_unchecked
-    monkeypatch.setattr(StageTransitionModel, "_fit_unchecked",
-                        lambda self, **kw: (calls.append(kw), real_fit(self, **kw))[1])
+    monkeypatch.setattr(
+        StageTransitionModel,
+        "_fit_unchecked",
+        lambda self, **kw: (calls.append(kw), real_fit(self, **kw))[1],
+    )
     again = _model()
     again.fit_cached(cache_dir=tmp_path, method="conjugate")
     assert calls == []  # loaded, not refitted
@@ -86,15 +94,29 @@ def _as_sampled(model: StageTransitionModel) -> StageTransitionModel:
     model.fit(method="conjugate")
     post = model.idata.posterior
     model.idata.fit_data.attrs["method"] = "nuts"
-    div = xr.Dataset({"diverging": (("chain", "draw"), np.zeros((post.sizes["chain"], post.sizes["draw"]), bool))},
-                     coords={"chain": post["chain"], "draw": post["draw"]})
+    div = xr.Dataset(
+        {
+            "diverging": (
+                ("chain", "draw"),
+                np.zeros((post.sizes["chain"], post.sizes["draw"]), bool),
+            )
+        },
+        coords={"chain": post["chain"], "draw": post["draw"]},
+    )
     model.idata.add_groups(sample_stats=div)
     return model
 
 
-def test_convergence_figures_are_saved_with_the_fit_and_recomputed_when_the_draws_change(tmp_path, monkeypatch):
-    model = _as_sampled(StageTransitionModel(_counts(30), model_config={"pooling": "none"},
-                                             sampler_config={"random_seed": 0, "draws": 500, "chains": 4}))
+def test_convergence_figures_are_saved_with_the_fit_and_recomputed_when_the_draws_change(
+    tmp_path, monkeypatch
+):
+    model = _as_sampled(
+        StageTransitionModel(
+            _counts(30),
+            model_config={"pooling": "none"},
+            sampler_config={"random_seed": 0, "draws": 500, "chains": 4},
+        )
+    )
     first = model.check()
     assert first["ok"].all()
     path = model.save(tmp_path / "m.nc")
@@ -117,8 +139,11 @@ def test_interval_table_equals_numpy_quantiles_with_and_without_missing_draws():
     import xarray as xr
 
     rng = np.random.default_rng(0)
-    da = xr.DataArray(rng.normal(size=(3, 200, 2, 5)), dims=("chain", "draw", "segment", "stage"),
-                      coords={"segment": ["a", "b"], "stage": list("vwxyz")})
+    da = xr.DataArray(
+        rng.normal(size=(3, 200, 2, 5)),
+        dims=("chain", "draw", "segment", "stage"),
+        coords={"segment": ["a", "b"], "stage": list("vwxyz")},
+    )
     for missing in (False, True):
         if missing:
             da = da.copy()
@@ -127,7 +152,9 @@ def test_interval_table_equals_numpy_quantiles_with_and_without_missing_draws():
         flat = da.transpose("chain", "draw", ...).to_numpy().reshape(600, 2, 5)
         np.testing.assert_allclose(t["mean"].to_numpy().reshape(2, 5), np.nanmean(flat, 0))
         for col, q in (("lower", 0.1), ("upper", 0.9)):
-            np.testing.assert_allclose(t[col].to_numpy().reshape(2, 5), np.nanquantile(flat, q, axis=0))
+            np.testing.assert_allclose(
+                t[col].to_numpy().reshape(2, 5), np.nanquantile(flat, q, axis=0)
+            )
 
 
 def test_a_failed_nuts_fit_is_sampled_again_with_smaller_steps_and_says_so(tmp_path, monkeypatch):
@@ -139,18 +166,29 @@ def test_a_failed_nuts_fit_is_sampled_again_with_smaller_steps_and_says_so(tmp_p
 
     seen = []
     real = pm.sample
-    monkeypatch.setattr(pm, "sample", lambda *a, **k: (seen.append(k["target_accept"]), real(*a, **k))[1])
+    monkeypatch.setattr(
+        pm, "sample", lambda *a, **k: (seen.append(k["target_accept"]), real(*a, **k))[1]
+    )
     # lenient checks: a short fit of a simple model passes; 4 chains, as every other test asks,
     # because the first NUTS fit of the process fixes JAX's CPU device count for the rest
-    sampler = {"random_seed": 0, "draws": 200, "tune": 200, "chains": 4, "progressbar": False,
-               "ess_min_per_chain": 25, "rhat_max": 1.05}
+    sampler = {
+        "random_seed": 0,
+        "draws": 200,
+        "tune": 200,
+        "chains": 4,
+        "progressbar": False,
+        "ess_min_per_chain": 25,
+        "rhat_max": 1.05,
+    }
 
     ok = StageTransitionModel(_counts(30), sampler_config=sampler)
     ok.fit()
     assert seen == [0.9] and ok.fit_note is None  # passed at the first try: sampled once
 
     seen.clear()  # a check no fit can pass (divergences <= -1): the retry runs, then the error
-    never = StageTransitionModel(_counts(30), sampler_config={**sampler, "max_divergences": -1, "on_fail": "warn"})
+    never = StageTransitionModel(
+        _counts(30), sampler_config={**sampler, "max_divergences": -1, "on_fail": "warn"}
+    )
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         never.fit()
@@ -158,13 +196,22 @@ def test_a_failed_nuts_fit_is_sampled_again_with_smaller_steps_and_says_so(tmp_p
     assert "(target_accept 0.9, 200 tuning steps) failed (divergences" in never.fit_note
     assert "again with target_accept 0.99" in never.fit_note
     assert never.idata.fit_data.attrs["fit_note"] == never.fit_note
-    assert any("did not converge" in str(w.message) and "sampled twice" in str(w.message) for w in caught)
+    assert any(
+        "did not converge" in str(w.message) and "sampled twice" in str(w.message) for w in caught
+    )
     assert StageTransitionModel.load(never.save(tmp_path / "m.nc")).fit_note == never.fit_note
 
     seen.clear()
-    off = StageTransitionModel(_counts(30), sampler_config={**sampler, "max_divergences": -1, "on_fail": "warn",
-                                                            "retry_target_accept": None,
-                                                            "retry_tune_factor": None})
+    off = StageTransitionModel(
+        _counts(30),
+        sampler_config={
+            **sampler,
+            "max_divergences": -1,
+            "on_fail": "warn",
+            "retry_target_accept": None,
+            "retry_tune_factor": None,
+        },
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         off.fit()

@@ -17,11 +17,13 @@ from analysis.schema import DataError
 
 # ----------------------------------------------------------------------------- counts
 def test_conversion_counts_by_hand():
-    t = pd.DataFrame({
-        "channels": ["email > direct", "email", "social", "social > email", None],
-        "page": ["a", "a", "b", None, "b"],
-        "converted": [True, False, True, False, False],
-    })
+    t = pd.DataFrame(
+        {
+            "channels": ["email > direct", "email", "social", "social > email", None],
+            "page": ["a", "a", "b", None, "b"],
+            "converted": [True, False, True, False, False],
+        }
+    )
     c = conversion_counts(t, ["first_channel", "page"])
     assert c.to_dict("records") == [
         {"first_channel": "(missing)", "page": "b", "n": 1, "conversions": 0},
@@ -61,10 +63,14 @@ def _hand_fit(model: ConversionModel, p: np.ndarray) -> None:
 
 
 def test_rates_weight_cells_by_trials():
-    counts = pd.DataFrame({
-        "channel": ["x", "x", "y"], "page": ["p1", "p2", "p1"],
-        "n": [10, 30, 20], "conversions": [1, 6, 10],
-    })
+    counts = pd.DataFrame(
+        {
+            "channel": ["x", "x", "y"],
+            "page": ["p1", "p2", "p1"],
+            "n": [10, 30, 20],
+            "conversions": [1, 6, 10],
+        }
+    )
     m = ConversionModel(counts, effects="channel", cells="page")
     p = np.broadcast_to(np.array([0.1, 0.2, 0.5]), (2, 3, 3)).copy()
     p[1] += 0.01  # a second chain a little higher: the mean moves by half of it
@@ -82,16 +88,22 @@ def test_rates_weight_cells_by_trials():
 
 def _headline_model():
     # channel x: pages p1 (10 trials), p2 (30); channel y: p1 (20); channel z: 5 trials (too few)
-    counts = pd.DataFrame({
-        "channel": ["x", "x", "y", "z"], "page": ["p1", "p2", "p1", "p3"],
-        "n": [10, 30, 20, 5], "conversions": [1, 6, 10, 5],
-    })
+    counts = pd.DataFrame(
+        {
+            "channel": ["x", "x", "y", "z"],
+            "page": ["p1", "p2", "p1", "p3"],
+            "n": [10, 30, 20, 5],
+            "conversions": [1, 6, 10, 5],
+        }
+    )
     m = ConversionModel(counts, effects="channel", cells="page")
     # 2 chains x 3 draws of the four cells' p (cells sorted by channel, page as above)
-    p = np.array([
-        [[0.10, 0.20, 0.50, 0.9], [0.12, 0.22, 0.40, 0.9], [0.08, 0.18, 0.45, 0.9]],
-        [[0.11, 0.40, 0.30, 0.9], [0.09, 0.21, 0.55, 0.9], [0.10, 0.19, 0.60, 0.9]],
-    ])
+    p = np.array(
+        [
+            [[0.10, 0.20, 0.50, 0.9], [0.12, 0.22, 0.40, 0.9], [0.08, 0.18, 0.45, 0.9]],
+            [[0.11, 0.40, 0.30, 0.9], [0.09, 0.21, 0.55, 0.9], [0.10, 0.19, 0.60, 0.9]],
+        ]
+    )
     _hand_fit(m, p)
     return m, p
 
@@ -100,8 +112,9 @@ def test_conversion_headline_by_hand():
     from analysis.models.conversion import conversion_headline
 
     m, p = _headline_model()
-    journeys = pd.DataFrame({"converted": [True, True, False, True],
-                             "duration_days": [2.0, 10.0, 99.0, 4.0]})
+    journeys = pd.DataFrame(
+        {"converted": [True, True, False, True], "duration_days": [2.0, 10.0, 99.0, 4.0]}
+    )
     h = conversion_headline(m, journeys, channel="channel", min_journeys=10, prob=0.5, p_min=0.8)
     # the segment's rate per draw: every cell's p weighted by its trials (65 in all)
     overall = (10 * p[..., 0] + 30 * p[..., 1] + 20 * p[..., 2] + 5 * p[..., 3]).ravel() / 65
@@ -110,19 +123,25 @@ def test_conversion_headline_by_hand():
     assert h["conversion_lower"] == pytest.approx(np.quantile(overall, 0.25))
     assert h["conversion_upper"] == pytest.approx(np.quantile(overall, 0.75))
     assert h["conversion_prob"] == 0.5
-    assert h["median_days_to_conversion"] == 4.0  # of 2, 10, 4: the unconverted 99 is not a time to conversion
+    assert (
+        h["median_days_to_conversion"] == 4.0
+    )  # of 2, 10, 4: the unconverted 99 is not a time to conversion
     # candidates x (40 trials) and y (20); z converts at 0.9 but has 5 < 10 trials
     x = ((10 * p[..., 0] + 30 * p[..., 1]) / 40).ravel()
     y = p[..., 2].ravel()
     assert y.mean() > x.mean()
     assert h["highest_rate_channel"] == "y" and h["highest_rate_channel_journeys"] == 20
     assert h["highest_rate_channel_rate"] == pytest.approx(y.mean())
-    assert h["highest_rate_channel_p_best"] == pytest.approx(np.mean(y > x)) == pytest.approx(5 / 6)  # x wins one draw
+    assert (
+        h["highest_rate_channel_p_best"] == pytest.approx(np.mean(y > x)) == pytest.approx(5 / 6)
+    )  # x wins one draw
     assert h["highest_rate_channel_lower"] == pytest.approx(np.quantile(y, 0.25))
     # y is best in 5 of 6 draws: named when 0.8 suffices, not at the default 0.9 (a note instead)
     strict = conversion_headline(m, channel="channel", min_journeys=10)
     assert "highest_rate_channel" not in strict and strict["highest_rate_channel_candidate"] == "y"
-    assert strict["highest_rate_channel_note"].startswith("no channel stands out: y has the highest rate in 83%")
+    assert strict["highest_rate_channel_note"].startswith(
+        "no channel stands out: y has the highest rate in 83%"
+    )
     # with z a candidate it is named; without a channel, no such keys
     assert conversion_headline(m, channel="channel", min_journeys=5)["highest_rate_channel"] == "z"
     bare = conversion_headline(m)
@@ -131,21 +150,32 @@ def test_conversion_headline_by_hand():
     assert "highest_rate_channel" not in conversion_headline(m, channel="channel", min_journeys=100)
     # one candidate (x alone has 40 trials) is best in every draw, trivially: not named
     alone = conversion_headline(m, channel="channel", min_journeys=30, p_min=0.5)
-    assert "highest_rate_channel" not in alone and alone["highest_rate_channel_note"].startswith("no channel to compare")
+    assert "highest_rate_channel" not in alone and alone["highest_rate_channel_note"].startswith(
+        "no channel to compare"
+    )
 
 
 def test_model_effects_drop_single_level_effects():
     from analysis.models.conversion import model_effects
 
-    c = pd.DataFrame({"ch": ["a", "a", "b"], "vt": ["new", "old", "new"], "one": ["k"] * 3,
-                      "n": [3, 4, 0], "conversions": [1, 0, 0]})
+    c = pd.DataFrame(
+        {
+            "ch": ["a", "a", "b"],
+            "vt": ["new", "old", "new"],
+            "one": ["k"] * 3,
+            "n": [3, 4, 0],
+            "conversions": [1, 0, 0],
+        }
+    )
     # "b" has no trials: ch has one level with trials
     assert model_effects(c, ["ch", "vt", "one"]) == ["vt"]
     assert model_effects(c, ["vt"], min_levels=3) == []
 
 
 def test_model_without_effects_pools_cells_towards_one_mean():
-    counts = pd.DataFrame({"page": ["p1", "p2", "p3"], "n": [10, 30, 20], "conversions": [1, 6, 10]})
+    counts = pd.DataFrame(
+        {"page": ["p1", "p2", "p3"], "n": [10, 30, 20], "conversions": [1, 6, 10]}
+    )
     m = ConversionModel(counts, effects=[], cells="page")
     assert m._check_vars == ["intercept", "kappa"]
     # the derived draws: one mean for every cell, p from its exact conditional
@@ -165,21 +195,37 @@ def test_model_without_effects_pools_cells_towards_one_mean():
 
 def test_one_effect_without_cells_has_no_cell_spread():
     """A cell is a level: kappa would duplicate sigma, so the model is binomial-logit (p = mu)."""
-    counts = pd.DataFrame({"channel": ["a", "a", "b"], "n": [10, 30, 20], "conversions": [1, 6, 10]})
+    counts = pd.DataFrame(
+        {"channel": ["a", "a", "b"], "n": [10, 30, 20], "conversions": [1, 6, 10]}
+    )
     m = ConversionModel(counts, effects="channel")
     assert not m.cell_spread and m.n.tolist() == [40, 20]  # rows of one level are one cell
     assert "kappa" not in m._check_vars
     model = m.build_model()
     assert "kappa" not in model.named_vars and "sigma_channel" in model.named_vars
     # the likelihood is the binomial's: at intercept 0, sigma 1, z = (0, log 3) -> p = 1/2, 3/4
-    point = {"intercept": 0.0, "sigma_channel_log__": 0.0, "z_channel": np.array([0.0, np.log(3.0)])}
-    got = model.compile_fn(model.potentiallogp, inputs=model.value_vars, on_unused_input="ignore")(point)
-    assert float(got) == pytest.approx(7 * np.log(0.5) + 33 * np.log(0.5) + 10 * np.log(0.75) + 10 * np.log(0.25))
-    post = {"intercept": np.zeros((1, 2)), "sigma_channel": np.ones((1, 2)), "z_channel": np.zeros((1, 2, 2))}
+    point = {
+        "intercept": 0.0,
+        "sigma_channel_log__": 0.0,
+        "z_channel": np.array([0.0, np.log(3.0)]),
+    }
+    got = model.compile_fn(model.potentiallogp, inputs=model.value_vars, on_unused_input="ignore")(
+        point
+    )
+    assert float(got) == pytest.approx(
+        7 * np.log(0.5) + 33 * np.log(0.5) + 10 * np.log(0.75) + 10 * np.log(0.25)
+    )
+    post = {
+        "intercept": np.zeros((1, 2)),
+        "sigma_channel": np.ones((1, 2)),
+        "z_channel": np.zeros((1, 2, 2)),
+    }
     idata = m._postprocess(az.from_dict(posterior=post, dims={"z_channel": ["level_channel"]}))
     assert np.array_equal(idata.posterior["p"].to_numpy(), idata.posterior["mu"].to_numpy())
     # with cells or two effects, the cells keep their spread
-    assert ConversionModel(counts.assign(page=["p", "q", "p"]), effects="channel", cells="page").cell_spread
+    assert ConversionModel(
+        counts.assign(page=["p", "q", "p"]), effects="channel", cells="page"
+    ).cell_spread
 
 
 # ------------------------------------------------------------------------ recovery (slow)
@@ -196,16 +242,28 @@ def simulate(seed: int = 3):
                 n = int(rng.integers(2, 100))
                 mu = expit(bc + bv)
                 p = rng.beta(kappa * mu, kappa * (1 - mu))
-                rows.append({"channel": c, "visitor": v, "page": f"{c}{k}", "n": n,
-                             "conversions": int(rng.binomial(n, p)), "p_true": p})
+                rows.append(
+                    {
+                        "channel": c,
+                        "visitor": v,
+                        "page": f"{c}{k}",
+                        "n": n,
+                        "conversions": int(rng.binomial(n, p)),
+                        "p_true": p,
+                    }
+                )
     return pd.DataFrame(rows), ch, vt, kappa
 
 
 @pytest.mark.slow
 def test_parameter_recovery():
     data, ch, vt, kappa = simulate()
-    m = ConversionModel(data, effects=["channel", "visitor"], cells="page",
-                        sampler_config={"draws": 1000, "tune": 1000, "chains": 4})
+    m = ConversionModel(
+        data,
+        effects=["channel", "visitor"],
+        cells="page",
+        sampler_config={"draws": 1000, "tune": 1000, "chains": 4},
+    )
     m.fit()
     assert m.check()["ok"].all()
     # the typical-cell rate per channel (visitor types at their mean) covers the truth
@@ -213,7 +271,11 @@ def test_parameter_recovery():
     mean_v = np.mean(list(vt.values()))
     for c, bc in ch.items():
         truth = expit(bc + mean_v)
-        assert lr.loc[c, "lower"] - 0.01 < truth < lr.loc[c, "upper"] + 0.01, (c, truth, lr.loc[c].to_dict())
+        assert lr.loc[c, "lower"] - 0.01 < truth < lr.loc[c, "upper"] + 0.01, (
+            c,
+            truth,
+            lr.loc[c].to_dict(),
+        )
     sp = m.spreads().set_index("parameter")
     # kappa (how alike the 320 cells are) is loosely identified: within a factor 1.5
     assert kappa / 1.5 < sp.loc["kappa: cells", "mean"] < kappa * 1.5
@@ -224,7 +286,9 @@ def test_parameter_recovery():
     # pooling beats the raw rate on small cells (mean squared error over the cells of < 30 trials)
     small = r[r["n_x"] < 30]
     assert len(small) >= 20
-    assert ((small["mean"] - small["p_true"]) ** 2).mean() < ((small["raw_rate"] - small["p_true"]) ** 2).mean()
+    assert ((small["mean"] - small["p_true"]) ** 2).mean() < (
+        (small["raw_rate"] - small["p_true"]) ** 2
+    ).mean()
 
 
 # ----------------------------------------------------------------------- real data (slow)
@@ -233,17 +297,29 @@ def test_olist_conversion_by_channel_and_landing_page():
     from analysis.sources import read_olist
     from analysis.sources.olist import JOURNEY_SETTINGS
 
-    leads = pd.read_csv(config.EXTERNAL_DIR / "olist_marketing_funnel/olist_marketing_qualified_leads_dataset.csv")
-    deals = pd.read_csv(config.EXTERNAL_DIR / "olist_marketing_funnel/olist_closed_deals_dataset.csv")
-    raw = leads.assign(converted=leads["mql_id"].isin(deals["mql_id"]),
-                       channel=leads["origin"].fillna("unknown").replace({"direct_traffic": "direct"}))
+    leads = pd.read_csv(
+        config.EXTERNAL_DIR / "olist_marketing_funnel/olist_marketing_qualified_leads_dataset.csv"
+    )
+    deals = pd.read_csv(
+        config.EXTERNAL_DIR / "olist_marketing_funnel/olist_closed_deals_dataset.csv"
+    )
+    raw = leads.assign(
+        converted=leads["mql_id"].isin(deals["mql_id"]),
+        channel=leads["origin"].fillna("unknown").replace({"direct_traffic": "direct"}),
+    )
     grand = raw["converted"].mean()
 
-    ev = analysis.stitch_identities(read_olist(config.EXTERNAL_DIR / "olist_marketing_funnel").events)
+    ev = analysis.stitch_identities(
+        read_olist(config.EXTERNAL_DIR / "olist_marketing_funnel").events
+    )
     jr = analysis.build_journeys(ev, **JOURNEY_SETTINGS)
     counts = conversion_counts(jr.journeys, ["first_channel", "landing_page_id"])
-    m = ConversionModel(counts, effects="first_channel", cells="landing_page_id",
-                        sampler_config={"draws": 1000, "tune": 1000, "chains": 4})
+    m = ConversionModel(
+        counts,
+        effects="first_channel",
+        cells="landing_page_id",
+        sampler_config={"draws": 1000, "tune": 1000, "chains": 4},
+    )
     m.fit()
     assert m.check()["ok"].all()
     # channels with plenty of leads: posterior mean near the raw rate
@@ -258,10 +334,13 @@ def test_olist_conversion_by_channel_and_landing_page():
     # tiny landing pages (a lead or two, one channel): pulled from their raw rate towards their
     # channel, and so between the raw rate and the grand mean when the channel is near it
     pages = m.rates(["first_channel", "landing_page_id"])
-    tiny = pages[(pages["n"] <= 2)].merge(raw_ch["mean"].rename("channel_rate"), left_on="first_channel",
-                                          right_index=True)
+    tiny = pages[(pages["n"] <= 2)].merge(
+        raw_ch["mean"].rename("channel_rate"), left_on="first_channel", right_index=True
+    )
     assert len(tiny) > 50
-    moved = (tiny["mean"] - tiny["channel_rate"]).abs() < (tiny["raw_rate"] - tiny["channel_rate"]).abs()
+    moved = (tiny["mean"] - tiny["channel_rate"]).abs() < (
+        tiny["raw_rate"] - tiny["channel_rate"]
+    ).abs()
     assert moved.all()
     near = tiny[(tiny["channel_rate"] - grand).abs() < 0.02]
     lo = np.minimum(near["raw_rate"], grand) - 0.02
@@ -275,11 +354,16 @@ def test_uci_conversion_by_traffic_and_visitor_type():
     from analysis.sources.uci import journey_settings
 
     raw = pd.read_csv(config.EXTERNAL_DIR / "uci_online_shoppers/online_shoppers_intention.csv")
-    ev = analysis.stitch_identities(read_uci_online_shoppers(config.EXTERNAL_DIR / "uci_online_shoppers").events)
+    ev = analysis.stitch_identities(
+        read_uci_online_shoppers(config.EXTERNAL_DIR / "uci_online_shoppers").events
+    )
     jr = analysis.build_journeys(ev, **journey_settings(ev))
     counts = conversion_counts(jr.journeys, ["first_channel", "segment"])
-    m = ConversionModel(counts, effects=["first_channel", "segment"],
-                        sampler_config={"draws": 1000, "tune": 1000, "chains": 4})
+    m = ConversionModel(
+        counts,
+        effects=["first_channel", "segment"],
+        sampler_config={"draws": 1000, "tune": 1000, "chains": 4},
+    )
     m.fit()
     assert m.check()["ok"].all()
     vis = m.rates("segment").set_index("segment")
@@ -301,11 +385,24 @@ def test_uci_conversion_by_traffic_and_visitor_type():
 def test_cure_model_inputs():
     from analysis.models.cure import CureTimeModel
 
-    d = pd.DataFrame({"g": ["a", "a", "b", "b"], "duration_days": [0.0, 3.0, 10.0, 40.0],
-                      "censored": [False, False, True, True]})
+    d = pd.DataFrame(
+        {
+            "g": ["a", "a", "b", "b"],
+            "duration_days": [0.0, 3.0, 10.0, 40.0],
+            "censored": [False, False, True, True],
+        }
+    )
     m = CureTimeModel(d, group="g")
-    assert m.counts.to_dict("list") == {"group": ["a", "b"], "subjects": [2, 2], "events": [2, 0], "censored": [0, 2]}
-    assert m._left.tolist() == [1.0, 0.0] and m._n.tolist() == [1.0, 0.0]  # the 0-day event is left-censored
+    assert m.counts.to_dict("list") == {
+        "group": ["a", "b"],
+        "subjects": [2, 2],
+        "events": [2, 0],
+        "censored": [0, 2],
+    }
+    assert m._left.tolist() == [1.0, 0.0] and m._n.tolist() == [
+        1.0,
+        0.0,
+    ]  # the 0-day event is left-censored
     assert CureTimeModel(d)._check_vars == ["a_pi", "a_mu", "sigma"]  # one group: no spreads
     with pytest.raises(DataError, match="no subject has the event"):
         CureTimeModel(d.assign(censored=True))
@@ -320,8 +417,12 @@ def test_olist_time_to_close_model_matches_kaplan_meier():
     from analysis.sources import read_olist
     from analysis.sources.olist import JOURNEY_SETTINGS
 
-    leads = pd.read_csv(config.EXTERNAL_DIR / "olist_marketing_funnel/olist_marketing_qualified_leads_dataset.csv")
-    deals = pd.read_csv(config.EXTERNAL_DIR / "olist_marketing_funnel/olist_closed_deals_dataset.csv")
+    leads = pd.read_csv(
+        config.EXTERNAL_DIR / "olist_marketing_funnel/olist_marketing_qualified_leads_dataset.csv"
+    )
+    deals = pd.read_csv(
+        config.EXTERNAL_DIR / "olist_marketing_funnel/olist_closed_deals_dataset.csv"
+    )
     first = pd.to_datetime(leads.set_index("mql_id")["first_contact_date"])
     won = pd.to_datetime(deals.set_index("mql_id")["won_date"]).reindex(first.index)
     end = max(first.max(), won.max())
@@ -335,10 +436,14 @@ def test_olist_time_to_close_model_matches_kaplan_meier():
             s *= 1 - (event & (days == u)).sum() / at_risk
         return 1 - s
 
-    ev = analysis.stitch_identities(read_olist(config.EXTERNAL_DIR / "olist_marketing_funnel").events)
+    ev = analysis.stitch_identities(
+        read_olist(config.EXTERNAL_DIR / "olist_marketing_funnel").events
+    )
     jr = analysis.build_journeys(ev, **JOURNEY_SETTINGS)
     dur = jr.stage_durations(by=None)
-    m = CureTimeModel(dur[dur["stage"] == "Think"], sampler_config={"draws": 500, "tune": 500, "chains": 4})
+    m = CureTimeModel(
+        dur[dur["stage"] == "Think"], sampler_config={"draws": 500, "tune": 500, "chains": 4}
+    )
     m.fit()
     assert m.check()["ok"].all()
     got = m.closed_by([7, 30, 90, 180, 365]).set_index("days")["mean"]

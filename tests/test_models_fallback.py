@@ -16,12 +16,14 @@ NEVER = {"max_divergences": -1}  # a check no fit can pass
 
 
 def _counts() -> pd.DataFrame:
-    return pd.DataFrame({
-        "segment": ["a"] * 4 + ["b"] * 4,
-        "from_stage": ["(start)", "See", "See", "Do"] * 2,
-        "to_stage": ["See", "Do", "(dropoff)", "(conversion)"] * 2,
-        "n": [100, 60, 40, 30, 50, 10, 40, 4],
-    })
+    return pd.DataFrame(
+        {
+            "segment": ["a"] * 4 + ["b"] * 4,
+            "from_stage": ["(start)", "See", "See", "Do"] * 2,
+            "to_stage": ["See", "Do", "(dropoff)", "(conversion)"] * 2,
+            "n": [100, 60, 40, 30, 50, 10, 40, 4],
+        }
+    )
 
 
 def _fake_nuts(model, cfg):
@@ -30,9 +32,17 @@ def _fake_nuts(model, cfg):
     idata = model._fallback_fit()
     post = idata.posterior
     idata.fit_data.attrs["method"] = "nuts"
-    idata.add_groups(sample_stats=xr.Dataset(
-        {"diverging": (("chain", "draw"), np.zeros((post.sizes["chain"], post.sizes["draw"]), bool))},
-        coords={"chain": post["chain"], "draw": post["draw"]}))
+    idata.add_groups(
+        sample_stats=xr.Dataset(
+            {
+                "diverging": (
+                    ("chain", "draw"),
+                    np.zeros((post.sizes["chain"], post.sizes["draw"]), bool),
+                )
+            },
+            coords={"chain": post["chain"], "draw": post["draw"]},
+        )
+    )
     model.fit_note, model.fit_seconds, model.idata = None, 0.1, idata
     return idata
 
@@ -86,7 +96,9 @@ def test_a_failed_fit_is_cached_and_falls_back_again_without_sampling(fake_nuts,
 
 
 def test_no_fallback_when_the_fit_passes(fake_nuts):
-    m = StageTransitionModel(_counts(), sampler_config={"draws": 400, "chains": 4, "on_fail": "fallback"})
+    m = StageTransitionModel(
+        _counts(), sampler_config={"draws": 400, "chains": 4, "on_fail": "fallback"}
+    )
     m.fit()
     assert m.fallback is None and m.failed_checks is None and m.fit_note is None
 
@@ -97,9 +109,15 @@ def test_dwell_fallback_recovers_lognormal_times_from_completed_visits(fake_nuts
     for seg, mu in (("a", 1.0), ("b", 2.0)):
         for stage in ("See", "Do"):
             d = np.exp(rng.normal(mu + (stage == "Do") * 0.5, 0.8, 400))
-            rows.append(pd.DataFrame({"segment": seg, "stage": stage, "duration_days": d, "censored": False}))
+            rows.append(
+                pd.DataFrame(
+                    {"segment": seg, "stage": stage, "duration_days": d, "censored": False}
+                )
+            )
     df = pd.concat(rows, ignore_index=True)
-    m = DwellTimeModel(df, sampler_config={"draws": 300, "chains": 2, "on_fail": "fallback", **NEVER})
+    m = DwellTimeModel(
+        df, sampler_config={"draws": 300, "chains": 2, "on_fail": "fallback", **NEVER}
+    )
     m.fit()
     assert m.fallback and "completed visits" in m.fallback
     med = m.summary().set_index(["segment", "stage"])["median_days"]
@@ -115,9 +133,14 @@ def test_dwell_fallback_recovers_lognormal_times_from_completed_visits(fake_nuts
 
 
 def test_conversion_fallback_gives_each_cell_its_own_beta_rate(fake_nuts):
-    counts = pd.DataFrame({"channel": ["a", "b", "c"], "n": [100, 10, 1], "conversions": [30, 1, 1]})
-    m = ConversionModel(counts, effects="channel",
-                        sampler_config={"draws": 2000, "chains": 2, "on_fail": "fallback", **NEVER})
+    counts = pd.DataFrame(
+        {"channel": ["a", "b", "c"], "n": [100, 10, 1], "conversions": [30, 1, 1]}
+    )
+    m = ConversionModel(
+        counts,
+        effects="channel",
+        sampler_config={"draws": 2000, "chains": 2, "on_fail": "fallback", **NEVER},
+    )
     m.fit()
     assert m.fallback and "Beta" in m.fallback
     r = m.rates("channel").set_index("channel")["mean"]
@@ -128,13 +151,43 @@ def test_conversion_fallback_gives_each_cell_its_own_beta_rate(fake_nuts):
 @pytest.mark.parametrize(
     ("cfg", "expected"),
     [
-        ({"target_accept": 0.9, "tune": 500, "retry_target_accept": 0.99, "retry_tune_factor": 2},
-         (0.99, 500)),
+        (
+            {
+                "target_accept": 0.9,
+                "tune": 500,
+                "retry_target_accept": 0.99,
+                "retry_tune_factor": 2,
+            },
+            (0.99, 500),
+        ),
         # 0.99 already in force (the dwell model's default): the retry must change something else
-        ({"target_accept": 0.99, "tune": 500, "retry_target_accept": 0.99, "retry_tune_factor": 2},
-         (0.99, 1000)),
-        ({"target_accept": 0.99, "tune": 500, "retry_target_accept": 0.99, "retry_tune_factor": None}, None),
-        ({"target_accept": 0.9, "tune": 500, "retry_target_accept": None, "retry_tune_factor": None}, None),
+        (
+            {
+                "target_accept": 0.99,
+                "tune": 500,
+                "retry_target_accept": 0.99,
+                "retry_tune_factor": 2,
+            },
+            (0.99, 1000),
+        ),
+        (
+            {
+                "target_accept": 0.99,
+                "tune": 500,
+                "retry_target_accept": 0.99,
+                "retry_tune_factor": None,
+            },
+            None,
+        ),
+        (
+            {
+                "target_accept": 0.9,
+                "tune": 500,
+                "retry_target_accept": None,
+                "retry_tune_factor": None,
+            },
+            None,
+        ),
     ],
 )
 def test_the_second_try_never_repeats_the_first(cfg, expected):

@@ -68,7 +68,9 @@ def censored(synth_data):
 @pytest.fixture(scope="module")
 def pooled_fit(uncensored):
     jr, truth = uncensored
-    model = StageTransitionModel(jr.stage_transitions(by="segment"), stage_map=truth_map(truth), sampler_config=FAST)
+    model = StageTransitionModel(
+        jr.stage_transitions(by="segment"), stage_map=truth_map(truth), sampler_config=FAST
+    )
     model.fit()
     return model, truth
 
@@ -81,12 +83,14 @@ def test_counts_missing_columns():
 
 
 def test_counts_bad_values_and_unknown_states_reported_together():
-    counts = pd.DataFrame({
-        "segment": ["a", "a", "a"],
-        "from_stage": ["(start)", "See", "Nowhere"],
-        "to_stage": ["See", "Thinking", "(dropoff)"],
-        "n": [10, -1, 2.5],
-    })
+    counts = pd.DataFrame(
+        {
+            "segment": ["a", "a", "a"],
+            "from_stage": ["(start)", "See", "Nowhere"],
+            "to_stage": ["See", "Thinking", "(dropoff)"],
+            "n": [10, -1, 2.5],
+        }
+    )
     with pytest.raises(DataError) as e:
         StageTransitionModel(counts)
     msg = str(e.value)
@@ -101,8 +105,11 @@ def _counts(rows):
 
 
 BASE = [
-    ("a", START, "See", 50), ("a", "See", "Do", 30), ("a", "See", DROPOFF, 20),
-    ("a", "Do", CONVERSION, 20), ("a", "Do", DROPOFF, 10),
+    ("a", START, "See", 50),
+    ("a", "See", "Do", 30),
+    ("a", "See", DROPOFF, 20),
+    ("a", "Do", CONVERSION, 20),
+    ("a", "Do", DROPOFF, 10),
 ]
 
 
@@ -123,7 +130,9 @@ def test_segment_without_journeys():
 
 def test_stage_entered_but_never_left():
     rows = [*BASE, ("a", "See", "Think", 5), ("a", "Think", OPEN, 5)]
-    with pytest.raises(DataError, match=r"stage\(s\) \['Think'\] were entered but no visit has a known exit"):
+    with pytest.raises(
+        DataError, match=r"stage\(s\) \['Think'\] were entered but no visit has a known exit"
+    ):
         StageTransitionModel(_counts(rows))
 
 
@@ -138,7 +147,9 @@ def test_no_segment_column_means_one_segment():
     assert m.segments == ["all"]
     with pytest.raises(DataError, match="pass group="):
         StageTransitionModel(_counts(BASE).rename(columns={"segment": "region"}))
-    assert StageTransitionModel(_counts(BASE).rename(columns={"segment": "region"}), group="region").segments == ["a"]
+    assert StageTransitionModel(
+        _counts(BASE).rename(columns={"segment": "region"}), group="region"
+    ).segments == ["a"]
 
 
 def test_config_errors():
@@ -148,7 +159,9 @@ def test_config_errors():
         StageTransitionModel(_counts(BASE), model_config={"concentration": 3})
     with pytest.raises(ModelConfigError, match="only without pooling"):
         StageTransitionModel(_counts(BASE)).fit(method="conjugate")
-    m = StageTransitionModel(_counts(BASE), model_config={"concentration": {"dist": "Gamma", "alpha": 2, "beta": 0.1}})
+    m = StageTransitionModel(
+        _counts(BASE), model_config={"concentration": {"dist": "Gamma", "alpha": 2, "beta": 0.1}}
+    )
     assert m.model_config["concentration"].dist == "Gamma"
 
 
@@ -158,7 +171,12 @@ def test_stage_map_transitions_from_yaml(tmp_path):
     cmap = analysis.sources.ColumnMap.from_yaml(path)
     allowed = cmap.stage_map.allowed()
     assert allowed.loc["Care"].to_dict() == {
-        "See": False, "Think": False, "Do": True, "Care": False, CONVERSION: False, DROPOFF: True
+        "See": False,
+        "Think": False,
+        "Do": True,
+        "Care": False,
+        CONVERSION: False,
+        DROPOFF: True,
     }
     assert allowed.loc["See", "Think"] and not allowed.loc["See", "See"]
     path.write_text("stage_map:\n  transitions: {Care: [Nowhere]}\n")
@@ -171,11 +189,16 @@ def test_absorbing_chain_algebra_matches_generator_truth(uncensored):
     """Conversion probabilities and stage gains computed on the true matrices equal the ones
     the generator recorded (computed there independently)."""
     jr, truth = uncensored
-    model = StageTransitionModel(jr.stage_transitions(by="segment"), stage_map=truth_map(truth),
-                                 model_config={"pooling": "none"})
+    model = StageTransitionModel(
+        jr.stage_transitions(by="segment"),
+        stage_map=truth_map(truth),
+        model_config={"pooling": "none"},
+    )
     inject(model, true_p(model, truth))
     conv = model.conversion_probability().sel(state=START).isel(chain=0, draw=0).to_series()
-    np.testing.assert_allclose(conv[truth.conversion_probability.index], truth.conversion_probability, rtol=1e-10)
+    np.testing.assert_allclose(
+        conv[truth.conversion_probability.index], truth.conversion_probability, rtol=1e-10
+    )
     gains = model.stage_gains(truth.friction["reduction_share"]).isel(chain=0, draw=0).to_series()
     want = truth.stage_gains.set_index(["segment", "stage"])["gain"]
     np.testing.assert_allclose(gains[want.index], want, rtol=1e-8, atol=1e-12)
@@ -192,8 +215,15 @@ def test_expected_steps_match_simulation():
     p[0, 2, [0, 2, 5]] = [0.2, 0.5, 0.3]
     p[0, 3, [1, 4, 5]] = [0.25, 0.5, 0.25]
     p[0, 4, [2, 5]] = [0.5, 0.5]
-    counts = _counts([("x", START, "See", 1), ("x", "See", DROPOFF, 1), ("x", "Think", DROPOFF, 1),
-                      ("x", "Do", DROPOFF, 1), ("x", "Care", DROPOFF, 1)])
+    counts = _counts(
+        [
+            ("x", START, "See", 1),
+            ("x", "See", DROPOFF, 1),
+            ("x", "Think", DROPOFF, 1),
+            ("x", "Do", DROPOFF, 1),
+            ("x", "Care", DROPOFF, 1),
+        ]
+    )
     model = inject(StageTransitionModel(counts, model_config={"pooling": "none"}), p)
     steps = model.expected_steps().isel(chain=0, draw=0, segment=0).to_series()
 
@@ -224,7 +254,9 @@ def test_expected_steps_match_simulation():
 # ----------------------------------------------------------------------- conjugate posterior
 def test_conjugate_posterior_is_the_exact_dirichlet(uncensored):
     jr, _ = uncensored
-    model = StageTransitionModel(jr.stage_transitions(by="segment"), model_config={"pooling": "none"})
+    model = StageTransitionModel(
+        jr.stage_transitions(by="segment"), model_config={"pooling": "none"}
+    )
     model.fit(method="conjugate", draws=2000)
     alpha = np.where(model.allowed[None], 1.0 + model.counts, 0.0)
     want = alpha / alpha.sum(-1, keepdims=True)
@@ -240,14 +272,20 @@ def test_mature_counts_remove_the_censoring_bias(censored):
     jr, truth = censored
     tr = truth.transitions[truth.transitions.allowed]
     err, cov = {}, {}
-    for name, counts in (("all", jr.stage_transitions(by="segment")),
-                         ("mature", jr.stage_transitions(by="segment", mature_days=2 * jr.inactivity_days))):
-        m = StageTransitionModel(counts, stage_map=truth_map(truth), model_config={"pooling": "none"})
+    for name, counts in (
+        ("all", jr.stage_transitions(by="segment")),
+        ("mature", jr.stage_transitions(by="segment", mature_days=2 * jr.inactivity_days)),
+    ):
+        m = StageTransitionModel(
+            counts, stage_map=truth_map(truth), model_config={"pooling": "none"}
+        )
         m.fit(method="conjugate")
         t = m.transition_probabilities().merge(tr, on=["segment", "from_stage", "to_stage"])
         drop = t[t.to_stage == DROPOFF]
         err[name] = float((drop["mean"] - drop["p"]).mean())
-        cov[name] = coverage(m.transition_probabilities(), tr, ["segment", "from_stage", "to_stage"])
+        cov[name] = coverage(
+            m.transition_probabilities(), tr, ["segment", "from_stage", "to_stage"]
+        )
     assert err["all"] < -0.02  # drop-off visibly understated
     assert abs(err["mature"]) < 0.015
     assert cov["mature"] >= 0.8 > cov["all"]
@@ -258,7 +296,9 @@ def test_mature_days_counts(censored):
     full = jr.stage_transitions(by=None)
     assert jr.stage_transitions(by=None, mature_days=0).equals(full)
     mature = jr.stage_transitions(by=None, mature_days=60)
-    merged = full.merge(mature, on=["from_stage", "to_stage"], how="left", suffixes=("", "_m")).fillna(0)
+    merged = full.merge(
+        mature, on=["from_stage", "to_stage"], how="left", suffixes=("", "_m")
+    ).fillna(0)
     assert (merged["n_m"] <= merged["n"]).all() and merged["n_m"].sum() < merged["n"].sum()
     assert jr.stage_transitions(by=None, mature_days=10_000).empty
     with pytest.raises(ValueError, match="mature_days"):
@@ -310,7 +350,9 @@ def test_pooled_fit_recovers_truth(pooled_fit):
     assert fp.loc[truth.friction["segment"], "stage"] == truth.friction["stage"]
     summ = model.summary().set_index("segment")
     conv = truth.conversion_probability
-    inside = (summ["conversion_lower"] <= conv[summ.index]) & (conv[summ.index] <= summ["conversion_upper"])
+    inside = (summ["conversion_lower"] <= conv[summ.index]) & (
+        conv[summ.index] <= summ["conversion_upper"]
+    )
     assert inside.mean() >= 0.75
     cmp = model.compare_segments("consumer", "small_business").set_index("state")
     assert cmp.loc[START, "p_a_better"] > 0.95  # truth: consumer converts clearly better
@@ -342,7 +384,9 @@ def test_conjugate_and_mcmc_agree_on_the_unpooled_model(uncensored):
     import arviz as az
 
     mcse = az.mcse(mcmc.idata, var_names=["p"])["p"].to_numpy()
-    diff = np.abs(mcmc.p.mean(("chain", "draw")).to_numpy() - exact.p.mean(("chain", "draw")).to_numpy())
+    diff = np.abs(
+        mcmc.p.mean(("chain", "draw")).to_numpy() - exact.p.mean(("chain", "draw")).to_numpy()
+    )
     sd_exact = exact.p.std(("chain", "draw")).to_numpy() / np.sqrt(16000)
     ok = diff <= 4 * np.sqrt(np.nan_to_num(mcse) ** 2 + sd_exact**2) + 1e-9
     assert ok[..., mcmc.allowed].all()
@@ -373,7 +417,9 @@ def test_dwell_time_recovery_and_time_to_conversion(uncensored, pooled_fit):
     cov = coverage(mu, truth.dwell[["segment", "stage", "mu"]], ["segment", "stage"], col="mu")
     assert cov >= 0.75
     summ = dwell.summary().merge(truth.dwell, on=["segment", "stage"], suffixes=("", "_true"))
-    inside = (summ["mean_lower"] <= summ["mean_days_true"]) & (summ["mean_days_true"] <= summ["mean_upper"])
+    inside = (summ["mean_lower"] <= summ["mean_days_true"]) & (
+        summ["mean_days_true"] <= summ["mean_upper"]
+    )
     assert inside.mean() >= 0.75
     days = expected_time_to_conversion(pooled_fit[0], dwell).mean("draw").to_pandas()
     assert (days["Do"] < days["Think"]).all() and (days["Think"] > 0).all()
@@ -383,7 +429,14 @@ def test_dwell_time_recovery_and_time_to_conversion(uncensored, pooled_fit):
 
 
 def test_dwell_input_errors():
-    ok = pd.DataFrame({"segment": "a", "stage": ["See", "Do"], "duration_days": [1.0, 2.0], "censored": [False, False]})
+    ok = pd.DataFrame(
+        {
+            "segment": "a",
+            "stage": ["See", "Do"],
+            "duration_days": [1.0, 2.0],
+            "censored": [False, False],
+        }
+    )
     DwellTimeModel(ok)
     with pytest.raises(DataError, match="missing, negative or not numbers") as e:
         DwellTimeModel(ok.assign(duration_days=[1.0, -2.0]))
@@ -404,18 +457,24 @@ def test_recovery_study_over_seeds():
     partial pooling than without."""
     hits, errs = [], {"partial": 0.0, "none": 0.0}
     for seed in (1, 2, 3):
-        ev, truth = synth.generate(8000, seed=seed, censor=False, segment_weights=(0.5, 0.3, 0.19, 0.01))
+        ev, truth = synth.generate(
+            8000, seed=seed, censor=False, segment_weights=(0.5, 0.3, 0.19, 0.01)
+        )
         jr = analysis.build_journeys(analysis.stitch_identities(ev))
         counts = jr.stage_transitions(by="segment")
         tr = truth.transitions[truth.transitions.allowed]
-        pooled = StageTransitionModel(counts, stage_map=truth_map(truth), sampler_config={"random_seed": seed})
+        pooled = StageTransitionModel(
+            counts, stage_map=truth_map(truth), sampler_config={"random_seed": seed}
+        )
         pooled.fit()
         assert pooled.check()["ok"].all()
         t = pooled.transition_probabilities().merge(tr, on=["segment", "from_stage", "to_stage"])
         hits += list((t["lower"] <= t["p"]) & (t["p"] <= t["upper"]))
         fp = pooled.friction_point(truth.friction["reduction_share"]).set_index("segment")
         assert fp.loc[truth.friction["segment"], "stage"] == truth.friction["stage"], seed
-        flat = StageTransitionModel(counts, stage_map=truth_map(truth), model_config={"pooling": "none"})
+        flat = StageTransitionModel(
+            counts, stage_map=truth_map(truth), model_config={"pooling": "none"}
+        )
         flat.fit(method="conjugate")
         small = truth.segment_weights.idxmin()
         for name, m in (("partial", pooled), ("none", flat)):
@@ -423,14 +482,23 @@ def test_recovery_study_over_seeds():
             est = est[est.segment == small]
             errs[name] += float(((est["mean"] - est["p"]) ** 2).sum())
     cov = float(np.mean(hits))
-    print(f"recovery study: 90% coverage {cov:.3f} over {len(hits)} cells; squared error of the small segment {errs}")
+    print(
+        f"recovery study: 90% coverage {cov:.3f} over {len(hits)} cells; squared error of the small segment {errs}"
+    )
     assert 0.80 <= cov <= 0.97, f"coverage {cov:.3f} over {len(hits)} cells"
     assert errs["partial"] < errs["none"], errs
 
 
 def test_kaplan_meier_without_censoring_is_one_minus_the_ecdf():
     rng = np.random.default_rng(3)
-    d = pd.DataFrame({"segment": "a", "stage": "See", "duration_days": rng.lognormal(1, 0.5, 200), "censored": False})
+    d = pd.DataFrame(
+        {
+            "segment": "a",
+            "stage": "See",
+            "duration_days": rng.lognormal(1, 0.5, 200),
+            "censored": False,
+        }
+    )
     km = DwellTimeModel(d).kaplan_meier().sort_values("days")
     ecdf = np.arange(1, 201) / 200
     np.testing.assert_allclose(km["survival"].to_numpy(), 1 - ecdf, atol=1e-12)

@@ -20,12 +20,14 @@ from analysis.models.transitions import (
 
 def durations(think_days, do_days, think_censored=None) -> pd.DataFrame:
     think_censored = think_censored or [False] * len(think_days)
-    return pd.DataFrame({
-        "segment": "all",
-        "stage": ["Think"] * len(think_days) + ["Do"] * len(do_days),
-        "duration_days": [*think_days, *do_days],
-        "censored": [*think_censored, *([False] * len(do_days))],
-    })
+    return pd.DataFrame(
+        {
+            "segment": "all",
+            "stage": ["Think"] * len(think_days) + ["Do"] * len(do_days),
+            "duration_days": [*think_days, *do_days],
+            "censored": [*think_censored, *([False] * len(do_days))],
+        }
+    )
 
 
 def test_zero_length_visits_are_left_censored_and_an_all_zero_stage_is_instant():
@@ -39,9 +41,24 @@ def test_zero_length_visits_are_left_censored_and_an_all_zero_stage_is_instant()
     assert m.n_visits.set_index("stage")["uncensored"].to_dict() == {"Think": 5, "Do": 3}
     assert m._check_vars == ["mu_stage", "tau", "sigma", "z"]
     # a stage with a censored visit is not instant (its time is unknown, not 0)
-    m2 = DwellTimeModel(durations([1.0, 3.0, 4.0], [0.0]).pipe(
-        lambda x: pd.concat([x, pd.DataFrame({"segment": ["all"], "stage": ["Do"], "duration_days": [2.0],
-                                              "censored": [True]})], ignore_index=True)))
+    m2 = DwellTimeModel(
+        durations([1.0, 3.0, 4.0], [0.0]).pipe(
+            lambda x: pd.concat(
+                [
+                    x,
+                    pd.DataFrame(
+                        {
+                            "segment": ["all"],
+                            "stage": ["Do"],
+                            "duration_days": [2.0],
+                            "censored": [True],
+                        }
+                    ),
+                ],
+                ignore_index=True,
+            )
+        )
+    )
     assert m2.instant_stages == []
 
 
@@ -57,11 +74,13 @@ def _with_mean_days(model: DwellTimeModel, days: dict[str, float], draws: int = 
 
 def test_expected_time_to_conversion_with_stages_nobody_entered():
     # See and Care are in the stage map but in no journey (as in Olist)
-    counts = pd.DataFrame({
-        "from_stage": ["(start)", "Think", "Think", "Do"],
-        "to_stage": ["Think", "Do", "(dropoff)", "(conversion)"],
-        "n": [2000, 800, 1200, 800],
-    })
+    counts = pd.DataFrame(
+        {
+            "from_stage": ["(start)", "Think", "Think", "Do"],
+            "to_stage": ["Think", "Do", "(dropoff)", "(conversion)"],
+            "n": [2000, 800, 1200, 800],
+        }
+    )
     tm = StageTransitionModel(counts, group=None, model_config={"pooling": "none"})
     tm.fit(method="conjugate", draws=50, chains=2)
     dm = DwellTimeModel(durations([1.0, 5.0, 9.0], [0.0, 0.0]), group=None)
@@ -84,7 +103,9 @@ def test_olist_notebook_02_path_converges():
     """What notebook 02 does with its defaults (inactivity 30 days, mature visits) on Olist."""
     from analysis.sources import read_olist
 
-    ev = analysis.stitch_identities(read_olist(config.EXTERNAL_DIR / "olist_marketing_funnel").events)
+    ev = analysis.stitch_identities(
+        read_olist(config.EXTERNAL_DIR / "olist_marketing_funnel").events
+    )
     jr = analysis.build_journeys(ev, inactivity_days=30)
     counts = jr.stage_transitions(by="segment", mature_days=60)
     dur = jr.stage_durations(by="segment", mature_days=60)

@@ -78,7 +78,11 @@ def test_prepare_summary_reads_only_the_counts_of_a_cached_entry(csv, tmp_path, 
 
     monkeypatch.setattr(pickle, "load", no_unpickling)
     warm = prepare_summary(csv, cache_dir=cache)
-    assert warm["from_cache"] and warm["loaded"] == cold["loaded"] and warm["stitched"] == cold["stitched"]
+    assert (
+        warm["from_cache"]
+        and warm["loaded"] == cold["loaded"]
+        and warm["stitched"] == cold["stitched"]
+    )
     monkeypatch.undo()
     (sidecar,) = cache.glob("*.json")
     sidecar.unlink()  # an entry written before the summaries existed

@@ -52,17 +52,31 @@ def _chromium() -> str:
 
 def _open(page: Path, tmp_path: Path, screenshot: Path | None = None) -> tuple[str, list[str]]:
     """The page's DOM after its scripts ran, and the console lines Chromium logged."""
-    base = [_chromium(), "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-            f"--user-data-dir={tmp_path / 'chromium-profile'}", "--enable-logging=stderr", "--v=0",
-            "--virtual-time-budget=5000"]
+    base = [
+        _chromium(),
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        f"--user-data-dir={tmp_path / 'chromium-profile'}",
+        "--enable-logging=stderr",
+        "--v=0",
+        "--virtual-time-budget=5000",
+    ]
     env = {**os.environ, "HOME": str(tmp_path)}
-    run = subprocess.run([*base, "--dump-dom", page.as_uri()], capture_output=True, text=True,
-                         timeout=120, env=env)
+    run = subprocess.run(
+        [*base, "--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=120, env=env
+    )
     assert run.returncode == 0, run.stderr[-2000:]
     console = [line for line in run.stderr.splitlines() if "CONSOLE" in line]
     if screenshot is not None:
-        shot = subprocess.run([*base, f"--screenshot={screenshot}", "--window-size=1280,1800", page.as_uri()],
-                              capture_output=True, text=True, timeout=120, env=env)
+        shot = subprocess.run(
+            [*base, f"--screenshot={screenshot}", "--window-size=1280,1800", page.as_uri()],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env=env,
+        )
         assert shot.returncode == 0 and screenshot.stat().st_size > 10_000, shot.stderr[-2000:]
     return run.stdout, console
 
@@ -74,18 +88,28 @@ def run(tmp_path_factory):
     _chromium()
     tmp = tmp_path_factory.mktemp("browser")
     nb = nbformat.v4.new_notebook()
-    params = nbformat.v4.new_code_cell('segment: str = "all"  # segment\nsegment_filter: dict = {}  # filter\n'
-                                       'data_path: str = ""  # data')
+    params = nbformat.v4.new_code_cell(
+        'segment: str = "all"  # segment\nsegment_filter: dict = {}  # filter\n'
+        'data_path: str = ""  # data'
+    )
     params.metadata["tags"] = ["parameters"]
     nb.cells = [params, nbformat.v4.new_code_cell(FIGURES)]
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
     nbformat.write(nb, tmp / "figures.ipynb")
     data = tmp / "events.csv"  # the runner reads and stitches it once before the notebooks
-    data.write_text("event_id,timestamp,user_id,channel,touchpoint\n"
-                    "e1,2024-01-01T10:00:00Z,u1,display,ad_impression\n")
+    data.write_text(
+        "event_id,timestamp,user_id,channel,touchpoint\n"
+        "e1,2024-01-01T10:00:00Z,u1,display,ad_impression\n"
+    )
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr("analysis.config.CACHE_DIR", tmp / "cache")
-        res = run_reports(data, [Segment("all")], notebooks=[tmp / "figures.ipynb"], reports_dir=tmp / "reports")
+        res = run_reports(
+            data, [Segment("all")], notebooks=[tmp / "figures.ipynb"], reports_dir=tmp / "reports"
+        )
     assert res.exit_code == 0, res.failed
     return res, tmp
 
@@ -98,8 +122,9 @@ def test_report_renders_figures_in_chromium(run):
     assert not [c for c in console if "Uncaught" in c or "Error" in c], console
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in dom and EVIL not in dom
     page = (res.run_dir / "all" / "figures.html").read_text()
-    assert 'alt="Figure: Conversions by &lt;script&gt;alert(1)&lt;/script&gt;"' in page, \
+    assert 'alt="Figure: Conversions by &lt;script&gt;alert(1)&lt;/script&gt;"' in page, (
         "the figure's alternative text is the heading above it, escaped"
+    )
     assert "No description has been provided" not in page
 
 
@@ -119,14 +144,22 @@ def test_real_overview_report_in_chromium(tmp_path):
     events, _ = synth.generate(n_persons=400, seed=2)
     data = tmp_path / "events.csv"
     events.to_csv(data, index=False)
-    res = run_reports(data, [Segment("all")], notebooks=[config.NOTEBOOKS_DIR / "01_journey_overview.ipynb"],
-                      reports_dir=tmp_path / "reports")
+    res = run_reports(
+        data,
+        [Segment("all")],
+        notebooks=[config.NOTEBOOKS_DIR / "01_journey_overview.ipynb"],
+        reports_dir=tmp_path / "reports",
+    )
     assert res.exit_code == 0, res.failed
     dom, console = _open(res.run_dir / "all" / "01_journey_overview.html", tmp_path)
     assert dom.count("data:image/png;base64") >= 6, "matplotlib figures embedded"
-    assert dom.count('class="sankey-node"') >= 4, "plotly drew the Sankey's nodes (stages, outcomes)"
+    assert dom.count('class="sankey-node"') >= 4, (
+        "plotly drew the Sankey's nodes (stages, outcomes)"
+    )
     assert "Journey map" in dom and "Traceback" not in dom
-    assert 'alt="Customer journey map: stages as columns' in dom, "figures carry their notebook's description"
+    assert 'alt="Customer journey map: stages as columns' in dom, (
+        "figures carry their notebook's description"
+    )
     assert "No description has been provided" not in dom, "every figure has an alternative text"
     page = (res.run_dir / "all" / "01_journey_overview.html").read_text()
     assert not re.findall(r"<script[^>]*\bsrc=[^>]*>", page), "self-contained: no script from a CDN"

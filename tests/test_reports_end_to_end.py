@@ -84,26 +84,49 @@ class Run:
         return json.loads(status.read_text(encoding="utf-8")).get("headline") or {}
 
 
-def report(tmp_path: Path, data: Path, segments: Path, mapping: Path | None = None,
-           timeout: float = 3600) -> Run:
+def report(
+    tmp_path: Path, data: Path, segments: Path, mapping: Path | None = None, timeout: float = 3600
+) -> Run:
     """``python -m analysis report`` as the README gives it, with default parameters, into
     ``tmp_path/reports``; the run folder and its manifest."""
     out = tmp_path / "reports"
-    argv = [sys.executable, "-m", "analysis", "report", "--data", str(data), "--segments", str(segments),
-            "--out", str(out), "--workers", "1", "--heartbeat", "0"]
+    argv = [
+        sys.executable,
+        "-m",
+        "analysis",
+        "report",
+        "--data",
+        str(data),
+        "--segments",
+        str(segments),
+        "--out",
+        str(out),
+        "--workers",
+        "1",
+        "--heartbeat",
+        "0",
+    ]
     if mapping is not None:
         argv += ["--mapping", str(mapping)]
     env = {
         **os.environ,
         "CJL_CACHE_DIR": str(tmp_path / "cache"),  # fits, prepared data: this test's own
-        "JAX_COMPILATION_CACHE_DIR": os.environ.get("JAX_COMPILATION_CACHE_DIR", str(ROOT / ".cache" / "jax")),
-        "PYTENSOR_FLAGS": os.environ.get("PYTENSOR_FLAGS", f"base_compiledir={ROOT / '.cache' / 'pytensor'}"),
+        "JAX_COMPILATION_CACHE_DIR": os.environ.get(
+            "JAX_COMPILATION_CACHE_DIR", str(ROOT / ".cache" / "jax")
+        ),
+        "PYTENSOR_FLAGS": os.environ.get(
+            "PYTENSOR_FLAGS", f"base_compiledir={ROOT / '.cache' / 'pytensor'}"
+        ),
         "MPLBACKEND": "Agg",
         "PYDEVD_DISABLE_FILE_VALIDATION": "1",
     }
     res = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
     output = res.stdout + res.stderr
-    runs = sorted(p for p in out.glob("*") if p.is_dir() and RUN_ID.match(p.name)) if out.is_dir() else []
+    runs = (
+        sorted(p for p in out.glob("*") if p.is_dir() and RUN_ID.match(p.name))
+        if out.is_dir()
+        else []
+    )
     assert runs, f"no run folder was written (exit {res.returncode}):\n{output[-4000:]}"
     run_dir = runs[-1]
     manifest = json.loads((run_dir / "manifest.json").read_text(encoding="utf-8"))
@@ -120,7 +143,9 @@ def check_all(*checks) -> None:
             check()
         except AssertionError as exc:
             problems.append(str(exc))
-    assert not problems, f"{len(problems)} of {len(checks)} checks failed:\n\n" + "\n\n".join(problems)
+    assert not problems, f"{len(problems)} of {len(checks)} checks failed:\n\n" + "\n\n".join(
+        problems
+    )
 
 
 def assert_every_report_finished(run: Run) -> None:
@@ -128,13 +153,23 @@ def assert_every_report_finished(run: Run) -> None:
     failures = run.failures()
     assert run.returncode == 0 and not failures and run.manifest["complete"], (
         f"`analysis report` exited {run.returncode}; {len(failures)} of "
-        f"{len(run.segments()) * len(run.notebooks())} report(s) failed:\n" + "\n".join(failures)
-        + f"\n--- last output:\n{run.output[-2000:]}")
-    missing = [f"{s}/{Path(nb).stem}.html" for s in run.segments() for nb in run.notebooks()
-               if not (run.run_dir / s / f"{Path(nb).stem}.html").is_file()]
+        f"{len(run.segments()) * len(run.notebooks())} report(s) failed:\n"
+        + "\n".join(failures)
+        + f"\n--- last output:\n{run.output[-2000:]}"
+    )
+    missing = [
+        f"{s}/{Path(nb).stem}.html"
+        for s in run.segments()
+        for nb in run.notebooks()
+        if not (run.run_dir / s / f"{Path(nb).stem}.html").is_file()
+    ]
     assert not missing, f"pages missing: {missing}"
-    small = [f"{s}/{Path(nb).stem}.html" for s in run.segments() for nb in run.notebooks()
-             if (run.run_dir / s / f"{Path(nb).stem}.html").stat().st_size < 10_000]
+    small = [
+        f"{s}/{Path(nb).stem}.html"
+        for s in run.segments()
+        for nb in run.notebooks()
+        if (run.run_dir / s / f"{Path(nb).stem}.html").stat().st_size < 10_000
+    ]
     assert not small, f"pages without content: {small}"
     assert (run.run_dir / "index.html").is_file()
 
@@ -143,15 +178,20 @@ def assert_journeys(run: Run, expected: dict[str, int]) -> None:
     """The journeys of each segment, on the index (merged headline) and as notebook 01 recorded
     them, equal the counts made by hand."""
     shown = {s: run.manifest["headline"].get(s, {}).get("journeys") for s in expected}
-    overview = {s: run.notebook_headline(s, "01_journey_overview.ipynb").get("journeys") for s in expected}
+    overview = {
+        s: run.notebook_headline(s, "01_journey_overview.ipynb").get("journeys") for s in expected
+    }
     assert overview == expected, f"notebook 01's journeys {overview} != counted by hand {expected}"
     assert shown == expected, f"the index's journeys {shown} != counted by hand {expected}"
 
 
 def _figures(headline: dict) -> dict:
     """The numbers and names of a headline (what the index shows for the segment)."""
-    return {k: (round(v, 6) if isinstance(v, float) else v) for k, v in headline.items()
-            if isinstance(v, (int, float, str)) and k != "attention"}
+    return {
+        k: (round(v, 6) if isinstance(v, float) else v)
+        for k, v in headline.items()
+        if isinstance(v, (int, float, str)) and k != "attention"
+    }
 
 
 def assert_own_figures(run: Run, segments: list[str], notebooks: list[str] | None = None) -> None:
@@ -166,13 +206,17 @@ def assert_own_figures(run: Run, segments: list[str], notebooks: list[str] | Non
         if empty:
             problems.append(f"{nb}: no headline figures recorded for {empty}")
         if same:
-            problems.append(f"{nb}: identical headline figures for segments {same}: "
-                            + json.dumps({s: figs[s] for s in segments}, default=str))
+            problems.append(
+                f"{nb}: identical headline figures for segments {same}: "
+                + json.dumps({s: figs[s] for s in segments}, default=str)
+            )
     assert not problems, "\n".join(problems)
 
 
 # ------------------------------------------------------------------------------ counts by hand
-def clickstream_by_hand(csv: Path, inactivity_days: float = 30) -> tuple[dict[str, int], dict[str, int]]:
+def clickstream_by_hand(
+    csv: Path, inactivity_days: float = 30
+) -> tuple[dict[str, int], dict[str, int]]:
     """Journeys and purchases of every platform (and ``all``) from the raw event log: per user, a
     new journey at the first event, after a purchase and after a gap of ``inactivity_days``."""
     df = pd.read_csv(csv, dtype={"user_id": str, "session_id": str})
@@ -182,11 +226,17 @@ def clickstream_by_hand(csv: Path, inactivity_days: float = 30) -> tuple[dict[st
         d = d.sort_values(["user_id", "t"])
         g = d.groupby("user_id")
         prev_t, prev_buy = g["t"].shift(), g["event"].shift().eq("purchase")
-        return int((prev_t.isna() | (d["t"] - prev_t >= pd.Timedelta(days=inactivity_days)) | prev_buy).sum())
+        return int(
+            (
+                prev_t.isna() | (d["t"] - prev_t >= pd.Timedelta(days=inactivity_days)) | prev_buy
+            ).sum()
+        )
 
     journeys = {"all": count(df), **{p: count(df[df["platform"] == p]) for p in PLATFORMS}}
-    purchases = {"all": int((df["event"] == "purchase").sum()),
-                 **{p: int(((df["platform"] == p) & (df["event"] == "purchase")).sum()) for p in PLATFORMS}}
+    purchases = {
+        "all": int((df["event"] == "purchase").sum()),
+        **{p: int(((df["platform"] == p) & (df["event"] == "purchase")).sum()) for p in PLATFORMS},
+    }
     return journeys, purchases
 
 
@@ -195,18 +245,22 @@ def _clickstream(tmp_path: Path, n_users: int, seed: int, timeout: float = 3600)
     journeys, purchases = clickstream_by_hand(paths["events"])
     assert len(set(journeys[p] for p in PLATFORMS)) == 3  # the test can tell the platforms apart
 
-    run = report(tmp_path, paths["events"], paths["segments"], mapping=paths["mapping"], timeout=timeout)
+    run = report(
+        tmp_path, paths["events"], paths["segments"], mapping=paths["mapping"], timeout=timeout
+    )
     assert run.segments() == ["all", *PLATFORMS]
 
     def conversions():
         shown = {s: run.manifest["headline"].get(s, {}).get("conversions") for s in journeys}
         assert shown == purchases, f"conversions {shown} != purchases in the log {purchases}"
 
-    check_all(lambda: assert_every_report_finished(run),
-              lambda: assert_journeys(run, journeys),
-              conversions,
-              # 01-03 of desktop, mobile and tablet: each its own figures (not the pooled `segment`)
-              lambda: assert_own_figures(run, list(PLATFORMS)))
+    check_all(
+        lambda: assert_every_report_finished(run),
+        lambda: assert_journeys(run, journeys),
+        conversions,
+        # 01-03 of desktop, mobile and tablet: each its own figures (not the pooled `segment`)
+        lambda: assert_own_figures(run, list(PLATFORMS)),
+    )
 
 
 # ------------------------------------------------------------------------------ the data sets
@@ -231,18 +285,44 @@ def test_sample_data_reports(tmp_path):
         n = re.search(r"^SAMPLE_PERSONS\s*\??=\s*(\d+)", makefile, flags=re.M).group(1)
         seed = re.search(r"^SEED\s*\??=\s*(\d+)", makefile, flags=re.M).group(1)
         events = tmp_path / "sample" / "events.csv"
-        subprocess.run([sys.executable, "-m", "analysis", "synth", "--n-persons", n, "--seed", seed,
-                        "--sample-incident", "--out", str(events)], cwd=ROOT, check=True, capture_output=True)
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "analysis",
+                "synth",
+                "--n-persons",
+                n,
+                "--seed",
+                seed,
+                "--sample-incident",
+                "--out",
+                str(events),
+            ],
+            cwd=ROOT,
+            check=True,
+            capture_output=True,
+        )
     segments_file = config.REPORTS_DIR / "segments.yml"
     run = report(tmp_path, events, segments_file)
-    segs = [s["name"] for s in yaml.safe_load(segments_file.read_text())["segments"] if s["name"] != "all"]
+    segs = [
+        s["name"]
+        for s in yaml.safe_load(segments_file.read_text())["segments"]
+        if s["name"] != "all"
+    ]
 
     def journeys_differ():
         journeys = {s: run.manifest["headline"].get(s, {}).get("journeys") for s in ["all", *segs]}
-        assert len(set(journeys.values())) == len(journeys), f"journeys shared between segments: {journeys}"
+        assert len(set(journeys.values())) == len(journeys), (
+            f"journeys shared between segments: {journeys}"
+        )
         assert all(journeys[s] < journeys["all"] for s in segs), journeys
 
-    check_all(lambda: assert_every_report_finished(run), journeys_differ, lambda: assert_own_figures(run, segs))
+    check_all(
+        lambda: assert_every_report_finished(run),
+        journeys_differ,
+        lambda: assert_own_figures(run, segs),
+    )
 
 
 @pytest.mark.slow
@@ -250,15 +330,28 @@ def test_olist_reports(tmp_path):
     segments_file = config.REPORTS_DIR / "segments-olist.yml"
     run = report(tmp_path, OLIST / "sources.yml", segments_file)
     leads = pd.read_csv(OLIST / "olist_marketing_qualified_leads_dataset.csv")
-    segs = {s["name"]: s.get("filter", {}) for s in yaml.safe_load(segments_file.read_text())["segments"]}
+    segs = {
+        s["name"]: s.get("filter", {})
+        for s in yaml.safe_load(segments_file.read_text())["segments"]
+    }
     # segments whose channel is the raw `origin` as it is (the adapter renames direct_traffic and
     # reads a blank origin as unknown: those are left out here)
-    by_hand = {"all": len(leads), **{name: int((leads["origin"] == f["channel"]).sum()) for name, f in segs.items()
-                                      if isinstance(f.get("channel"), str) and f["channel"] != "unknown"
-                                      and f["channel"] in set(leads["origin"])}}
+    by_hand = {
+        "all": len(leads),
+        **{
+            name: int((leads["origin"] == f["channel"]).sum())
+            for name, f in segs.items()
+            if isinstance(f.get("channel"), str)
+            and f["channel"] != "unknown"
+            and f["channel"] in set(leads["origin"])
+        },
+    }
     assert len(by_hand) >= 5, by_hand
-    check_all(lambda: assert_every_report_finished(run), lambda: assert_journeys(run, by_hand),
-              lambda: assert_own_figures(run, [s for s in segs if s != "all"]))
+    check_all(
+        lambda: assert_every_report_finished(run),
+        lambda: assert_journeys(run, by_hand),
+        lambda: assert_own_figures(run, [s for s in segs if s != "all"]),
+    )
 
 
 @pytest.mark.slow
@@ -266,14 +359,19 @@ def test_uci_reports(tmp_path):
     segments_file = config.REPORTS_DIR / "segments-uci.yml"
     run = report(tmp_path, UCI / "sources.yml", segments_file)
     raw = pd.read_csv(UCI / "online_shoppers_intention.csv")
-    by_hand = {"all": len(raw),
-               "returning_visitor": int((raw["VisitorType"] == "Returning_Visitor").sum()),
-               "new_visitor": int((raw["VisitorType"] == "New_Visitor").sum()),
-               "other_visitor": int((raw["VisitorType"] == "Other").sum()),
-               "traffic_type_2": int((raw["TrafficType"] == 2).sum())}
+    by_hand = {
+        "all": len(raw),
+        "returning_visitor": int((raw["VisitorType"] == "Returning_Visitor").sum()),
+        "new_visitor": int((raw["VisitorType"] == "New_Visitor").sum()),
+        "other_visitor": int((raw["VisitorType"] == "Other").sum()),
+        "traffic_type_2": int((raw["TrafficType"] == 2).sum()),
+    }
     assert set(run.segments()) == set(by_hand)
-    check_all(lambda: assert_every_report_finished(run), lambda: assert_journeys(run, by_hand),
-              lambda: assert_own_figures(run, [s for s in by_hand if s != "all"]))
+    check_all(
+        lambda: assert_every_report_finished(run),
+        lambda: assert_journeys(run, by_hand),
+        lambda: assert_own_figures(run, [s for s in by_hand if s != "all"]),
+    )
 
 
 @pytest.mark.slow
@@ -289,16 +387,28 @@ def test_docs_example_export_reports(tmp_path):
             build_export(export, block)
         elif kind == "write" and Path(arg).name in ("my_map.yml", "segments.yml"):
             (raw / Path(arg).name).write_text(block, encoding="utf-8")
-    assert export is not None and (raw / "my_map.yml").is_file() and (raw / "segments.yml").is_file()
+    assert (
+        export is not None and (raw / "my_map.yml").is_file() and (raw / "segments.yml").is_file()
+    )
     run = report(tmp_path, export, raw / "segments.yml", mapping=raw / "my_map.yml")
-    segs = {s["name"]: s.get("filter", {}) for s in yaml.safe_load((raw / "segments.yml").read_text())["segments"]}
+    segs = {
+        s["name"]: s.get("filter", {})
+        for s in yaml.safe_load((raw / "segments.yml").read_text())["segments"]
+    }
     values = {name: f["segment"] for name, f in segs.items() if "segment" in f}
 
     def conversions():
         shown = {name: run.manifest["headline"].get(name, {}).get("conversions") for name in values}
         expected = {name: purchases_by_hand(export, v) for name, v in values.items()}
-        assert shown == expected, f"conversions {shown} != purchases (Kauf) in the export {expected}"
+        assert shown == expected, (
+            f"conversions {shown} != purchases (Kauf) in the export {expected}"
+        )
 
-    check_all(lambda: assert_every_report_finished(run),
-              lambda: assert_journeys(run, {name: journeys_by_hand(export, v) for name, v in values.items()}),
-              conversions, lambda: assert_own_figures(run, list(values)))
+    check_all(
+        lambda: assert_every_report_finished(run),
+        lambda: assert_journeys(
+            run, {name: journeys_by_hand(export, v) for name, v in values.items()}
+        ),
+        conversions,
+        lambda: assert_own_figures(run, list(values)),
+    )

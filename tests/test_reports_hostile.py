@@ -27,8 +27,15 @@ SCRIPT = "<script>alert(1)</script>"
 FILE_NAME = f"{LINK} {IMG}.csv"  # no '/' in a file name: the script tag goes in the data only
 
 # light settings: a model that does not converge falls back (and says so), which is fine here
-LIGHT = {"models": ["heuristic", "markov"], "draws": 50, "tune": 50, "chains": 2, "horizons": [7, 30],
-         "target_accept": 0.9, "markov_order": 1}
+LIGHT = {
+    "models": ["heuristic", "markov"],
+    "draws": 50,
+    "tune": 50,
+    "chains": 2,
+    "horizons": [7, 30],
+    "target_accept": 0.9,
+    "markov_order": 1,
+}
 
 
 class _Dom(HTMLParser):
@@ -64,12 +71,16 @@ def _check_dom(dom: str, where: str, must_show: list[str]) -> None:
     page.feed(dom)
     for tag, attrs in page.tags:
         for name, value in attrs.items():
-            assert not (name.startswith("on") and tag != "body" and "alert" in (value or "")), \
+            assert not (name.startswith("on") and tag != "body" and "alert" in (value or "")), (
                 f"{where}: live event handler from the data: <{tag} {name}={value!r}>"
-            assert not re.match(r"\s*javascript:", value or "", re.IGNORECASE), \
+            )
+            assert not re.match(r"\s*javascript:", value or "", re.IGNORECASE), (
                 f"{where}: <{tag} {name}={value!r}>: a javascript: URL"
+            )
         assert not (tag == "img" and attrs.get("src") == "x"), f"{where}: an <img> from the data"
-    assert not [s for s in page.scripts if s.strip() == "alert(1)"], f"{where}: a live <script> from the data"
+    assert not [s for s in page.scripts if s.strip() == "alert(1)"], (
+        f"{where}: a live <script> from the data"
+    )
     text = re.sub(r"\s+", " ", "".join(page.text))
     for s in must_show:
         assert s in text, f"{where}: {s!r} is not shown as text"
@@ -84,9 +95,13 @@ def _hostile_data(folder: Path, channel_tags: bool = True) -> Path:
     from analysis import synth
 
     events, _ = synth.generate(n_persons=150, seed=2)
-    events["channel"] = events["channel"].replace({"referral": LINK, **({"event": SCRIPT} if channel_tags else {})})
+    events["channel"] = events["channel"].replace(
+        {"referral": LINK, **({"event": SCRIPT} if channel_tags else {})}
+    )
     unmapped = events["touchpoint"].isin(["comparison", "survey"])
-    events.loc[unmapped, "stage"] = None  # touchpoints not in the stage map: named in the load notes
+    events.loc[unmapped, "stage"] = (
+        None  # touchpoints not in the stage map: named in the load notes
+    )
     events["touchpoint"] = events["touchpoint"].replace({"comparison": CLICK, "survey": IMG})
     events["campaign"] = events["campaign"].replace({"retargeting": SCRIPT, "brand_2024": LINK})
     events["segment"] = events["segment"].replace({"enterprise": IMG})
@@ -101,8 +116,14 @@ def _run_and_check(tmp_path: Path, monkeypatch, notebooks: list[str]) -> None:
     monkeypatch.setattr("analysis.config.CACHE_DIR", tmp_path / "cache")
     data = _hostile_data(tmp_path)  # '>' in a channel name is written '›' in paths (build_journeys)
     segments = [Segment("all"), Segment("evil", {"segment": IMG})]
-    res = run_reports(data, segments, notebooks=[config.NOTEBOOKS_DIR / n for n in notebooks],
-                      reports_dir=tmp_path / "reports", parameters=LIGHT, heartbeat=0)
+    res = run_reports(
+        data,
+        segments,
+        notebooks=[config.NOTEBOOKS_DIR / n for n in notebooks],
+        reports_dir=tmp_path / "reports",
+        parameters=LIGHT,
+        heartbeat=0,
+    )
     assert not res.failed, res.failed
     for seg in ("all", "evil"):
         for nb in notebooks:
@@ -135,7 +156,12 @@ def test_md_code_and_md_escape_neutralise_markdown_and_html():
 
     for evil in (LINK, CLICK, IMG, SCRIPT, "`a` *b* _c_ !d ![i](x) <b>"):
         for out in (mistune.html(f"x {md_escape(evil)} y"), mistune.html(f"x {md_code(evil)} y")):
-            assert "<a " not in out and "<img" not in out and "<script" not in out and "<em>" not in out, out
+            assert (
+                "<a " not in out
+                and "<img" not in out
+                and "<script" not in out
+                and "<em>" not in out
+            ), out
             page = _Dom()
             page.feed(out)
             assert evil in "".join(page.text), (evil, out)

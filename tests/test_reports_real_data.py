@@ -24,7 +24,17 @@ def _run(tmp_path, monkeypatch, data, segments, names, *params) -> dict:
     monkeypatch.setenv("CJL_CACHE_DIR", str(tmp_path / "cache"))  # the kernels' caches
     monkeypatch.setattr(config, "CACHE_DIR", tmp_path / "cache")  # this process's
     out = tmp_path / "reports"
-    argv = ["report", "--data", str(data), "--segments", str(segments), "--notebook", OVERVIEW, "--out", str(out)]
+    argv = [
+        "report",
+        "--data",
+        str(data),
+        "--segments",
+        str(segments),
+        "--notebook",
+        OVERVIEW,
+        "--out",
+        str(out),
+    ]
     for n in names:
         argv += ["--segment", n]
     for p in params:
@@ -39,26 +49,41 @@ def test_olist_headline_matches_the_raw_files(tmp_path, monkeypatch):
     leads = pd.read_csv(OLIST / "olist_marketing_qualified_leads_dataset.csv")
     deals = pd.read_csv(OLIST / "olist_closed_deals_dataset.csv")
     won = deals.merge(leads, on="mql_id")
-    days = (pd.to_datetime(won["won_date"]) - pd.to_datetime(won["first_contact_date"])).dt.total_seconds() / 86400
+    days = (
+        pd.to_datetime(won["won_date"]) - pd.to_datetime(won["first_contact_date"])
+    ).dt.total_seconds() / 86400
     days = days.clip(lower=0)  # the one deal dated before its first contact closes at once
     paid = won["origin"] == "paid_search"
 
     # journeys long enough that every deal joins its lead (427 days at most)
-    headline = _run(tmp_path, monkeypatch, OLIST / "sources.yml", config.REPORTS_DIR / "segments-olist.yml",
-                    ["all", "paid_search"], "inactivity_days=600")
+    headline = _run(
+        tmp_path,
+        monkeypatch,
+        OLIST / "sources.yml",
+        config.REPORTS_DIR / "segments-olist.yml",
+        ["all", "paid_search"],
+        "inactivity_days=600",
+    )
     assert headline["all"]["journeys"] == len(leads) == 8000
     assert headline["all"]["conversions"] == len(deals) == 842
     assert headline["all"]["median_days_to_conversion"] == pytest.approx(days.median(), abs=0.01)
     assert headline["paid_search"]["journeys"] == int((leads["origin"] == "paid_search").sum())
     assert headline["paid_search"]["conversions"] == int(paid.sum())
-    assert headline["paid_search"]["median_days_to_conversion"] == pytest.approx(days[paid].median(), abs=0.01)
+    assert headline["paid_search"]["median_days_to_conversion"] == pytest.approx(
+        days[paid].median(), abs=0.01
+    )
 
 
 def test_uci_headline_matches_the_raw_file(tmp_path, monkeypatch):
     raw = pd.read_csv(UCI / "online_shoppers_intention.csv")
     new = raw["VisitorType"] == "New_Visitor"
-    headline = _run(tmp_path, monkeypatch, UCI / "sources.yml", config.REPORTS_DIR / "segments-uci.yml",
-                    ["all", "new_visitor"])
+    headline = _run(
+        tmp_path,
+        monkeypatch,
+        UCI / "sources.yml",
+        config.REPORTS_DIR / "segments-uci.yml",
+        ["all", "new_visitor"],
+    )
     assert headline["all"]["journeys"] == len(raw) == 12330
     assert headline["all"]["conversions"] == int(raw["Revenue"].sum()) == 1908
     assert headline["new_visitor"]["journeys"] == int(new.sum())

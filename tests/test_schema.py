@@ -141,7 +141,9 @@ def test_validate_canonical_reports_missing_columns_and_dtypes_together():
     msg = str(err)
     assert len(err.problems) == 2
     assert "missing columns stage, segment" in msg
-    assert "online is object, expected bool" in msg and "revenue is float32, expected float64" in msg
+    assert (
+        "online is object, expected bool" in msg and "revenue is float32, expected float64" in msg
+    )
     assert "df['online'] = df['online'].astype('bool')" in msg
     assert "synthetic events" in msg
     assert set(err.column) == {"stage", "segment", "online", "revenue"}
@@ -192,7 +194,9 @@ def test_validate_canonical_rejects_non_frames():
 
 def test_combine_errors_numbers_every_problem():
     a = DataError("first problem", column="timestamp", rows=[2, 3], fix="do A")
-    b = DataError("second problem\nwith detail", column=["channel", "touchpoint"], fix="do B\n  columns: x")
+    b = DataError(
+        "second problem\nwith detail", column=["channel", "touchpoint"], fix="do B\n  columns: x"
+    )
     err = combine_errors([a, b], file="events.csv")
     msg = str(err)
     assert msg.startswith("2 problems with the input")
@@ -208,7 +212,9 @@ def test_combine_errors_numbers_every_problem():
 
 
 def test_data_error_message_layout():
-    err = DataError("bad", file="f.csv", column=["a", "b"], rows=list(range(2, 10)), fix="line1\nline2")
+    err = DataError(
+        "bad", file="f.csv", column=["a", "b"], rows=list(range(2, 10)), fix="line1\nline2"
+    )
     assert str(err) == (
         "bad\n  file:   f.csv\n  column: a, b\n  rows:   2, 3, 4, 5, 6 (and 3 more)\n  fix:    line1\n          line2"
     )

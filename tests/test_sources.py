@@ -169,9 +169,9 @@ def test_column_map_yaml_rename_timezone_dst_sentiment(tmp_path):
 def test_parquet_typed_input(tmp_path):
     df = pd.DataFrame(
         {
-            "timestamp": pd.to_datetime(["2024-01-15 10:00", "2024-07-15 10:00", "2024-07-16 10:00"]).tz_localize(
-                "America/New_York"
-            ),
+            "timestamp": pd.to_datetime(
+                ["2024-01-15 10:00", "2024-07-15 10:00", "2024-07-16 10:00"]
+            ).tz_localize("America/New_York"),
             "crm_id": [1001, 1002, 1003],
             "channel": ["email", "store", "email"],
             "touchpoint": ["site_visit", "purchase", "support_ticket"],
@@ -211,7 +211,9 @@ def test_parquet_naive_timestamps_use_map_timezone(tmp_path):
     )
     path = tmp_path / "events.pq"
     df.to_parquet(path)
-    res = read_events(path, {"columns": {"timestamp": "ts"}, "timestamp": {"timezone": "Europe/Berlin"}})
+    res = read_events(
+        path, {"columns": {"timestamp": "ts"}, "timestamp": {"timezone": "Europe/Berlin"}}
+    )
     assert_accounting(res, 2, 1, 1)
     assert res.events["timestamp"].iloc[0] == pd.Timestamp("2024-01-15 09:00", tz="UTC")
     assert res.summary["reasons"] == {"nonexistent local time": 1}
@@ -227,7 +229,14 @@ def test_validate_events_dataframe_and_mapping_forms(tmp_path):
         },
         index=[10, 20],
     )
-    m = {"columns": {"timestamp": "when", "user_id": "who", "channel": "medium", "touchpoint": "what"}}
+    m = {
+        "columns": {
+            "timestamp": "when",
+            "user_id": "who",
+            "channel": "medium",
+            "touchpoint": "what",
+        }
+    }
     for mapping in (m, ColumnMap.from_dict(m)):
         res = validate_events(raw, source="frame", mapping=mapping)
         assert_accounting(res, 2, 1, 1)
@@ -275,7 +284,10 @@ def test_header_only_has_no_data_rows(tmp_path):
     assert "event_id, timestamp" in str(exc.value)
 
 
-@pytest.mark.parametrize(("sep", "word", "shown"), [(";", "semicolon", '";"'), ("\t", "tab", '"\\t"'), ("|", "pipe", '"|"')])
+@pytest.mark.parametrize(
+    ("sep", "word", "shown"),
+    [(";", "semicolon", '";"'), ("\t", "tab", '"\\t"'), ("|", "pipe", '"|"')],
+)
 def test_wrong_delimiter(tmp_path, sep, word, shown):
     path = csv(tmp_path, *(r.replace(",", sep) for r in GOOD_ROWS), header=HEADER.replace(",", sep))
     with pytest.raises(DataError) as exc:
@@ -316,7 +328,10 @@ def test_missing_identifier_and_mapped_column_absent(tmp_path):
         read_events(path, {"columns": {"timestamp": "event_tme"}})
     msg = str(exc.value)
     assert "missing required columns: timestamp, an identifier" in msg
-    assert "source column 'event_tme' to timestamp, but the file has no such column (did you mean 'event_time'?)" in msg
+    assert (
+        "source column 'event_tme' to timestamp, but the file has no such column (did you mean 'event_time'?)"
+        in msg
+    )
     assert "timestamp: event_time" in exc.value.fix
     assert "user_id: customer_no" in exc.value.fix
 
@@ -420,19 +435,84 @@ def test_ragged_row_names_line(tmp_path):
 
 ROW_CASES = {
     # name: (bad row, category, column, reason substring)
-    "timestamp": ("x1,not a date,u9,email,site_visit,,", "unparseable timestamp", "timestamp", "timestamp 'not a date' could not be read"),
-    "missing timestamp": ("x1,,u9,email,site_visit,,", "missing timestamp", "timestamp", "timestamp is missing"),
-    "identifier": ("x1,2024-03-05T10:00:00Z,,email,site_visit,,", "no identifier", None, "no identifier: device_id, cookie_id, user_id"),
-    "empty channel": ("x1,2024-03-05T10:00:00Z,u9,  ,site_visit,,", "empty channel", "channel", "channel is empty"),
-    "empty touchpoint": ("x1,2024-03-05T10:00:00Z,u9,email,,,", "empty touchpoint", "touchpoint", "touchpoint is empty"),
-    "reserved channel": ("x1,2024-03-05T10:00:00Z,u9,(start),site_visit,,", "reserved name", "channel", "channel '(start)' is a reserved name"),
-    "reserved touchpoint": ("x1,2024-03-05T10:00:00Z,u9,email,(conversion),,", "reserved name", "touchpoint", "touchpoint '(conversion)' is a reserved name"),
-    "negative revenue": ("x1,2024-03-05T10:00:00Z,u9,email,purchase,-5,", "negative revenue", "revenue", "revenue '-5' is negative"),
-    "non-numeric revenue": ("x1,2024-03-05T10:00:00Z,u9,email,purchase,12 EUR,", "non-numeric revenue", "revenue", "revenue '12 EUR' is not a number"),
-    "decimal comma": ("x1,2024-03-05T10:00:00Z,u9,email,purchase,\"12,50\",", "non-numeric revenue", "revenue", 'set read: {decimal: ","}'),
-    "sentiment range": ("x1,2024-03-05T10:00:00Z,u9,email,survey,,4", "sentiment out of range", "sentiment", "set sentiment.scale: [1, 5] in the column map if these are 1–5 scores"),
-    "sentiment text": ("x1,2024-03-05T10:00:00Z,u9,email,survey,,so-so", "unparseable sentiment", "sentiment", "sentiment 'so-so' is neither a number nor a known label"),
-    "duplicate event_id": ("e2,2024-03-05T10:00:00Z,u9,email,survey,,", "duplicate event_id", "event_id", "event_id 'e2' is also used by row 3 with different content"),
+    "timestamp": (
+        "x1,not a date,u9,email,site_visit,,",
+        "unparseable timestamp",
+        "timestamp",
+        "timestamp 'not a date' could not be read",
+    ),
+    "missing timestamp": (
+        "x1,,u9,email,site_visit,,",
+        "missing timestamp",
+        "timestamp",
+        "timestamp is missing",
+    ),
+    "identifier": (
+        "x1,2024-03-05T10:00:00Z,,email,site_visit,,",
+        "no identifier",
+        None,
+        "no identifier: device_id, cookie_id, user_id",
+    ),
+    "empty channel": (
+        "x1,2024-03-05T10:00:00Z,u9,  ,site_visit,,",
+        "empty channel",
+        "channel",
+        "channel is empty",
+    ),
+    "empty touchpoint": (
+        "x1,2024-03-05T10:00:00Z,u9,email,,,",
+        "empty touchpoint",
+        "touchpoint",
+        "touchpoint is empty",
+    ),
+    "reserved channel": (
+        "x1,2024-03-05T10:00:00Z,u9,(start),site_visit,,",
+        "reserved name",
+        "channel",
+        "channel '(start)' is a reserved name",
+    ),
+    "reserved touchpoint": (
+        "x1,2024-03-05T10:00:00Z,u9,email,(conversion),,",
+        "reserved name",
+        "touchpoint",
+        "touchpoint '(conversion)' is a reserved name",
+    ),
+    "negative revenue": (
+        "x1,2024-03-05T10:00:00Z,u9,email,purchase,-5,",
+        "negative revenue",
+        "revenue",
+        "revenue '-5' is negative",
+    ),
+    "non-numeric revenue": (
+        "x1,2024-03-05T10:00:00Z,u9,email,purchase,12 EUR,",
+        "non-numeric revenue",
+        "revenue",
+        "revenue '12 EUR' is not a number",
+    ),
+    "decimal comma": (
+        'x1,2024-03-05T10:00:00Z,u9,email,purchase,"12,50",',
+        "non-numeric revenue",
+        "revenue",
+        'set read: {decimal: ","}',
+    ),
+    "sentiment range": (
+        "x1,2024-03-05T10:00:00Z,u9,email,survey,,4",
+        "sentiment out of range",
+        "sentiment",
+        "set sentiment.scale: [1, 5] in the column map if these are 1–5 scores",
+    ),
+    "sentiment text": (
+        "x1,2024-03-05T10:00:00Z,u9,email,survey,,so-so",
+        "unparseable sentiment",
+        "sentiment",
+        "sentiment 'so-so' is neither a number nor a known label",
+    ),
+    "duplicate event_id": (
+        "e2,2024-03-05T10:00:00Z,u9,email,survey,,",
+        "duplicate event_id",
+        "event_id",
+        "event_id 'e2' is also used by row 3 with different content",
+    ),
 }
 
 
@@ -448,7 +528,11 @@ def test_row_problem_is_quarantined_with_reason(tmp_path, case):
     assert res.summary["reasons"] == {category: 1}
     assert res.events["event_id"].tolist() == ["e1", "e2", "e3"]
     rep = res.report()
-    assert rep.loc[0, "reason"] == category and rep.loc[0, "rows"] == 1 and rep.loc[0, "example_row"] == 5
+    assert (
+        rep.loc[0, "reason"] == category
+        and rep.loc[0, "rows"] == 1
+        and rep.loc[0, "example_row"] == 5
+    )
 
 
 @pytest.mark.parametrize("column", ["online", "conversion"])
@@ -502,14 +586,18 @@ def test_unmapped_touchpoints_get_no_stage_and_a_note(tmp_path):
     assert_accounting(res, 4, 4, 0)
     assert res.events["stage"].isna().tolist() == [False, True, True, False]
     assert res.events["conversion"].tolist() == [False, False, False, True]  # case-insensitive
-    assert "2 rows have no stage: touchpoints 'webinar_signup' are not in the stage map" in " ".join(
-        res.summary["notes"]
+    assert (
+        "2 rows have no stage: touchpoints 'webinar_signup' are not in the stage map"
+        in " ".join(res.summary["notes"])
     )
 
 
 def test_custom_stage_map_and_conversions(tmp_path):
     mapping = {
-        "stage_map": {"stages": ["Aware", "Buy"], "touchpoints": {"ad_impression": "Aware", "order": "Buy"}},
+        "stage_map": {
+            "stages": ["Aware", "Buy"],
+            "touchpoints": {"ad_impression": "Aware", "order": "Buy"},
+        },
         "conversion_touchpoints": ["order"],
     }
     res = read_events(
@@ -533,7 +621,11 @@ def test_exact_duplicates_removed_and_counted(tmp_path):
     assert res.summary["reasons"] == {"exact duplicate": 3}
     q = res.quarantine
     assert q["row"].tolist() == [5, 6, 7]
-    assert q["reason"].tolist() == ["exact duplicate of row 2", "exact duplicate of row 4", "exact duplicate of row 2"]
+    assert q["reason"].tolist() == [
+        "exact duplicate of row 2",
+        "exact duplicate of row 4",
+        "exact duplicate of row 2",
+    ]
     assert q["column"].isna().all()
     assert res.events["event_id"].tolist() == ["e1", "e2", "e3"]
 
@@ -583,7 +675,10 @@ def test_mixed_problems_accounting_and_report(tmp_path):
 
 
 def test_blank_lines_skipped_and_row_numbers_stay_true(tmp_path):
-    path = write(tmp_path, "\n".join([HEADER, GOOD_ROWS[0], "", GOOD_ROWS[1], "e9,bad,u1,email,site_visit,,"]) + "\n")
+    path = write(
+        tmp_path,
+        "\n".join([HEADER, GOOD_ROWS[0], "", GOOD_ROWS[1], "e9,bad,u1,email,site_visit,,"]) + "\n",
+    )
     res = read_events(path)
     assert_accounting(res, 3, 2, 1)
     assert res.quarantine["row"].tolist() == [5]
@@ -666,11 +761,14 @@ def test_large_file_is_vectorised(tmp_path):
     df = pd.DataFrame(
         {
             "timestamp": (
-                pd.Timestamp("2024-01-01", tz="UTC") + pd.to_timedelta(rng.integers(0, 10**7, n), unit="s")
+                pd.Timestamp("2024-01-01", tz="UTC")
+                + pd.to_timedelta(rng.integers(0, 10**7, n), unit="s")
             ).strftime("%Y-%m-%dT%H:%M:%SZ"),
             "user_id": pd.Series(rng.integers(0, 5000, n)).astype(str).radd("u"),
             "channel": np.array(["email", "store", "social"])[rng.integers(0, 3, n)],
-            "touchpoint": np.array(["site_visit", "purchase", "ad_impression"])[rng.integers(0, 3, n)],
+            "touchpoint": np.array(["site_visit", "purchase", "ad_impression"])[
+                rng.integers(0, 3, n)
+            ],
         }
     )
     df.loc[::1000, "timestamp"] = "bad"
@@ -708,7 +806,9 @@ def test_mapped_column_wins_over_a_same_named_source_column(tmp_path):
 
 def test_empty_timestamp_column_is_a_file_error(tmp_path):
     with pytest.raises(DataError, match="timestamp column has no values") as exc:
-        read_events(csv(tmp_path, ",u1,email,site_visit", header="timestamp,user_id,channel,touchpoint"))
+        read_events(
+            csv(tmp_path, ",u1,email,site_visit", header="timestamp,user_id,channel,touchpoint")
+        )
     assert exc.value.column == "timestamp"
 
 
@@ -728,13 +828,20 @@ def test_the_column_map_may_fill_session_id_from_another_column(tmp_path):
     import analysis
 
     csv = tmp_path / "clicks.csv"
-    csv.write_text("ts,uid,visit,action\n2024-01-01T10:00:00Z,u1,s1,site_visit\n"
-                   "2024-01-01T10:05:00Z,u1,s1,add_to_cart\n2024-01-01T12:00:00Z,u1,s2,site_visit\n"
-                   "2024-01-01T12:01:00Z,u1,s2,purchase\n")
+    csv.write_text(
+        "ts,uid,visit,action\n2024-01-01T10:00:00Z,u1,s1,site_visit\n"
+        "2024-01-01T10:05:00Z,u1,s1,add_to_cart\n2024-01-01T12:00:00Z,u1,s2,site_visit\n"
+        "2024-01-01T12:01:00Z,u1,s2,purchase\n"
+    )
     mp = tmp_path / "map.yml"
-    mp.write_text("columns: {timestamp: ts, user_id: uid, session_id: visit, touchpoint: action, channel: action}\n")
+    mp.write_text(
+        "columns: {timestamp: ts, user_id: uid, session_id: visit, touchpoint: action, channel: action}\n"
+    )
     res = analysis.read_events(csv, mapping=mp)
     assert list(res.events["session_id"]) == ["s1", "s1", "s2", "s2"] and "visit" not in res.events
     jr = analysis.build_journeys(analysis.stitch_identities(res.events), journey_by="session")
-    assert sorted(jr.journeys["outcome"]) == ["converted", "dropoff"]  # by inactivity: one converted journey
+    assert sorted(jr.journeys["outcome"]) == [
+        "converted",
+        "dropoff",
+    ]  # by inactivity: one converted journey
     assert analysis.build_journeys(analysis.stitch_identities(res.events)).summary["journeys"] == 1

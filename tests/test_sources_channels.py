@@ -67,8 +67,17 @@ def test_vectorised_keeps_every_row_and_the_index():
 def test_default_table_shape_and_vocabulary():
     assert list(DEFAULT_CHANNEL_GROUPS.columns) == list(RULE_COLUMNS)
     names = set(DEFAULT_CHANNEL_GROUPS["channel"])
-    assert {"paid_search", "organic_search", "social", "paid_social", "display", "email", "referral",
-            "direct", "affiliate"} <= names
+    assert {
+        "paid_search",
+        "organic_search",
+        "social",
+        "paid_social",
+        "display",
+        "email",
+        "referral",
+        "direct",
+        "affiliate",
+    } <= names
     assert all(n == n.lower() and " " not in n for n in names)  # lower_snake
 
 
@@ -78,8 +87,12 @@ def test_first_matching_rule_wins_and_exact_match():
         {"channel": "paid_search", "source": "google", "medium": "cpc"},
         {"channel": "dotted", "medium": "e.mail", "match": "exact"},
     ]
-    got = group_channels(["google", "google", "x", "x"], ["cpc", "cpc", "e.mail", "email"],
-                         ["brand_2024", "generic", None, None], rules=rules)
+    got = group_channels(
+        ["google", "google", "x", "x"],
+        ["cpc", "cpc", "e.mail", "email"],
+        ["brand_2024", "generic", None, None],
+        rules=rules,
+    )
     # "email" does not match the literal "e.mail"; nothing else matches it in these rules
     assert got.tolist() == ["brand_search", "paid_search", "dotted", "other"]
 
@@ -91,49 +104,72 @@ def write(tmp_path, name, text):
 
 
 def test_yaml_rules_with_defaults_and_unmatched(tmp_path):
-    p = write(tmp_path, "channels.yml", """
+    p = write(
+        tmp_path,
+        "channels.yml",
+        """
         rules:
           - {channel: partner, source: "partner\\\\.de"}
           - {channel: email, medium: [newsletter, mailing], match: exact}
         include_defaults: true
         unmatched: unassigned
-    """)
+    """,
+    )
     rules = load_channel_groups(p)
     assert rules["channel"].iloc[:2].tolist() == ["partner", "email"]
     assert len(rules) == 2 + len(DEFAULT_CHANNEL_GROUPS) + 1
-    got = group_channels(["partner.de", "x", "google", "nowhere"], ["cpc", "Mailing", "cpc", "none?"], rules=p)
+    got = group_channels(
+        ["partner.de", "x", "google", "nowhere"], ["cpc", "Mailing", "cpc", "none?"], rules=p
+    )
     assert got.tolist() == ["partner", "email", "paid_search", "unassigned"]
 
 
 def test_csv_rules(tmp_path):
-    p = write(tmp_path, "channels.csv", """
+    p = write(
+        tmp_path,
+        "channels.csv",
+        """
         channel,source,medium,campaign,match
         paid_search,google|bing,cpc,,
         email,,newsletter,,exact
-    """)
+    """,
+    )
     got = group_channels(["bing", "y", "google"], ["cpc", "newsletter", "organic"], rules=p)
     assert got.tolist() == ["paid_search", "email", "other"]  # the defaults are not included
 
 
 def test_invalid_regex_names_the_rule_and_file(tmp_path):
-    p = write(tmp_path, "channels.yml", """
+    p = write(
+        tmp_path,
+        "channels.yml",
+        """
         rules:
           - {channel: ok, medium: cpc}
           - {channel: broken, source: "google(", medium: cpc}
-    """)
+    """,
+    )
     with pytest.raises(DataError) as exc:
         load_channel_groups(p)
     msg = str(exc.value)
-    assert "rule 2" in msg and "google(" in msg and str(p) in msg and "not a valid regular expression" in msg
+    assert (
+        "rule 2" in msg
+        and "google(" in msg
+        and str(p) in msg
+        and "not a valid regular expression" in msg
+    )
     assert exc.value.rows == [2] and exc.value.column == "source"
 
 
 def test_invalid_regex_in_csv_names_the_line(tmp_path):
-    p = write(tmp_path, "channels.csv", """
+    p = write(
+        tmp_path,
+        "channels.csv",
+        """
         channel,source,medium
         a,x,y
         b,[unclosed,y
-    """)
+    """,
+    )
     with pytest.raises(DataError) as exc:
         load_channel_groups(p)
     assert exc.value.rows == [3]  # the header is line 1

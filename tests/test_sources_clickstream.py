@@ -18,9 +18,24 @@ from analysis.sources.registry import get_adapter
 
 CSV = Path(__file__).parent / "fixtures" / "sources" / "clickstream" / "clicks.csv"
 
-TOUCHPOINTS = Counter({"page_view": 5, "product_view": 3, "add_to_cart": 3, "search": 1, "click_banner": 1,
-                       "purchase": 2, "sign_up": 1})
-SESSION_CHANNELS = {"s1": "paid_search", "s2": "direct", "s3": "email", "s4": "social", "s5": "organic_search"}
+TOUCHPOINTS = Counter(
+    {
+        "page_view": 5,
+        "product_view": 3,
+        "add_to_cart": 3,
+        "search": 1,
+        "click_banner": 1,
+        "purchase": 2,
+        "sign_up": 1,
+    }
+)
+SESSION_CHANNELS = {
+    "s1": "paid_search",
+    "s2": "direct",
+    "s3": "email",
+    "s4": "social",
+    "s5": "organic_search",
+}
 
 
 def raw() -> pd.DataFrame:
@@ -46,7 +61,9 @@ def as_ndjson(tmp_path) -> Path:
     """The same log as NDJSON with epoch milliseconds and nested context, empty fields left out."""
     df = raw()
     epoch = pd.Timestamp("1970-01-01", tz="UTC")
-    ms = ((pd.to_datetime(df["timestamp"], utc=True) - epoch) // pd.Timedelta(milliseconds=1)).tolist()
+    ms = (
+        (pd.to_datetime(df["timestamp"], utc=True) - epoch) // pd.Timedelta(milliseconds=1)
+    ).tolist()
     recs = []
     for r, t in zip(df.to_dict("records"), ms, strict=True):
         rec = {k: v for k, v in r.items() if v != "" and k not in ("timestamp", "page")}
@@ -87,7 +104,12 @@ def test_channels_hold_for_the_session(res):
     got = ev.groupby("session_id")["channel"].agg(set).to_dict()
     assert got == {k: {v} for k, v in SESSION_CHANNELS.items()}
     assert ev.groupby("session_id")["source_from"].first().to_dict() == {
-        "s1": "event", "s2": "none", "s3": "event", "s4": "event", "s5": "event"}
+        "s1": "event",
+        "s2": "none",
+        "s3": "event",
+        "s4": "event",
+        "s5": "event",
+    }
     assert set(ev.loc[ev["session_id"] == "s1", "campaign"]) == {"brand_2024"}
 
 
@@ -110,8 +132,18 @@ def test_other_formats_give_the_same_touchpoints(tmp_path, res, fmt):
     p = as_parquet(tmp_path) if fmt == "parquet" else as_ndjson(tmp_path)
     other = read_clickstream(p)
     assert_accounting(other, 16, 16, 0)
-    cols = ["timestamp", "user_id", "email_hash", "channel", "touchpoint", "campaign", "conversion", "revenue",
-            "session_id", "stage"]
+    cols = [
+        "timestamp",
+        "user_id",
+        "email_hash",
+        "channel",
+        "touchpoint",
+        "campaign",
+        "conversion",
+        "revenue",
+        "session_id",
+        "stage",
+    ]
     pd.testing.assert_frame_equal(other.events[cols], res.events[cols])
     if fmt == "ndjson":
         assert other.events["context.page"].tolist() == raw()["page"].tolist()
@@ -119,12 +151,25 @@ def test_other_formats_give_the_same_touchpoints(tmp_path, res, fmt):
 
 
 def test_named_columns_identifier_and_event_map(tmp_path):
-    df = raw().rename(columns={"user_id": "visitor", "session_id": "visit", "event": "action_name",
-                               "timestamp": "when"})
+    df = raw().rename(
+        columns={
+            "user_id": "visitor",
+            "session_id": "visit",
+            "event": "action_name",
+            "timestamp": "when",
+        }
+    )
     p = tmp_path / "log.csv"
     df.to_csv(p, index=False)
-    ev = read_clickstream(p, user="visitor", session="visit", event="action_name", timestamp="when",
-                          identifier="cookie_id", event_map={"click_banner": "ad_click"}).events
+    ev = read_clickstream(
+        p,
+        user="visitor",
+        session="visit",
+        event="action_name",
+        timestamp="when",
+        identifier="cookie_id",
+        event_map={"click_banner": "ad_click"},
+    ).events
     assert ev["cookie_id"].tolist() == raw()["user_id"].tolist()
     assert ev["user_id"].isna().all()
     assert (ev["touchpoint"] == "ad_click").sum() == 1
@@ -146,7 +191,9 @@ def test_channel_column_and_default_channel(tmp_path):
 
 def test_epoch_units(tmp_path):
     df = raw()
-    seconds = (pd.to_datetime(df["timestamp"], utc=True) - pd.Timestamp("1970-01-01", tz="UTC")).dt.total_seconds()
+    seconds = (
+        pd.to_datetime(df["timestamp"], utc=True) - pd.Timestamp("1970-01-01", tz="UTC")
+    ).dt.total_seconds()
     df["timestamp"] = seconds.astype("int64").astype(str)
     p = tmp_path / "log.csv"
     df.to_csv(p, index=False)
@@ -193,7 +240,10 @@ def test_epoch_text_is_quarantined(tmp_path):
     p.write_text("\n".join(json.dumps(r) for r in recs) + "\n", encoding="utf-8")
     res = read_clickstream(p)
     assert_accounting(res, 16, 15, 1)
-    assert res.quarantine.loc[0, "row"] == 3 and "'abc' is not a number" in res.quarantine.loc[0, "reason"]
+    assert (
+        res.quarantine.loc[0, "row"] == 3
+        and "'abc' is not a number" in res.quarantine.loc[0, "reason"]
+    )
 
 
 def test_missing_field_in_a_record(tmp_path):

@@ -59,11 +59,19 @@ def test_combine_results_counts_add_up_per_source_and_in_total():
     # by hand: contacts 5 kept; deals 9 touchpoints kept; tickets 3 kept + 1 quarantined
     assert (s["rows_read"], s["rows_kept"], s["rows_quarantined"]) == (18, 17, 1)
     assert len(res.events) == 17 and len(res.quarantine) == 1
-    assert res.events["source"].value_counts().to_dict() == {"deals": 9, "contacts": 5, "tickets": 3}
-    assert res.quarantine["source"].tolist() == ["tickets"] and res.quarantine["row"].tolist() == [5]
+    assert res.events["source"].value_counts().to_dict() == {
+        "deals": 9,
+        "contacts": 5,
+        "tickets": 3,
+    }
+    assert res.quarantine["source"].tolist() == ["tickets"] and res.quarantine["row"].tolist() == [
+        5
+    ]
     assert s["reasons"] == {"no identifier": 1}
     assert list(res.events.columns[: len(CANONICAL_COLUMNS)]) == list(CANONICAL_COLUMNS)
-    assert "phone_hash" in s["identifiers"] and res.events["phone_hash"].notna().sum() == 2  # 2 contacts
+    assert (
+        "phone_hash" in s["identifiers"] and res.events["phone_hash"].notna().sum() == 2
+    )  # 2 contacts
     assert res.events.loc[res.events["source"] == "deals", "phone_hash"].isna().all()
     assert any(n.startswith("deals: ") for n in s["notes"])
     validate_canonical(res.events)
@@ -80,31 +88,52 @@ def test_colliding_event_ids_are_prefixed_with_the_source_name():
     assert ids.is_unique
     assert ids[res.events["source"] == "first"].str.startswith("first:hubspot_contacts:").all()
     assert ids[res.events["source"] == "second"].str.startswith("second:hubspot_contacts:").all()
-    assert ids[res.events["source"] == "tickets"].tolist() == t.events["event_id"].tolist()  # no collision
+    assert (
+        ids[res.events["source"] == "tickets"].tolist() == t.events["event_id"].tolist()
+    )  # no collision
     assert res.summary["sources"]["first"]["event_ids_prefixed"]
     assert not res.summary["sources"]["tickets"]["event_ids_prefixed"]
 
 
 def test_combine_specs_through_the_registry():
-    res = combine_sources([("crm_contacts", FIX / "hubspot_contacts.csv"),
-                           ("feedback", str(FIX / "delighted_nps.csv"), {"scale": [0, 10]})])
+    res = combine_sources(
+        [
+            ("crm_contacts", FIX / "hubspot_contacts.csv"),
+            ("feedback", str(FIX / "delighted_nps.csv"), {"scale": [0, 10]}),
+        ]
+    )
     assert res.summary["sources"]["crm_contacts"]["adapter"] == "crm_contacts"
     assert res.summary["sources"]["feedback"]["rows_quarantined"] == 1  # the NPS 11
     assert res.quarantine["source"].tolist() == ["feedback"]
 
 
 def test_a_source_column_of_the_data_is_kept_aside():
-    df = pd.DataFrame({"timestamp": ["2024-01-01"], "user_id": ["u"], "channel": ["email"],
-                       "touchpoint": ["site_visit"], "source": ["newsletter"]})
+    df = pd.DataFrame(
+        {
+            "timestamp": ["2024-01-01"],
+            "user_id": ["u"],
+            "channel": ["email"],
+            "touchpoint": ["site_visit"],
+            "source": ["newsletter"],
+        }
+    )
     res = combine_sources({"web": analysis.sources.validate_events(df)})
-    assert res.events["source"].tolist() == ["web"] and res.events["source_original"].tolist() == ["newsletter"]
+    assert res.events["source"].tolist() == ["web"] and res.events["source_original"].tolist() == [
+        "newsletter"
+    ]
 
 
 def test_combine_spec_problems_are_reported_together():
     with pytest.raises(DataError) as e:
-        combine_sources([("crm_contact", FIX / "hubspot_contacts.csv"), ("feedback", FIX / "nope.csv")])
+        combine_sources(
+            [("crm_contact", FIX / "hubspot_contacts.csv"), ("feedback", FIX / "nope.csv")]
+        )
     msg = str(e.value)
-    assert "did you mean 'crm_contacts'" in msg and "path not found" in msg and "delighted_nps.csv" not in msg
+    assert (
+        "did you mean 'crm_contacts'" in msg
+        and "path not found" in msg
+        and "delighted_nps.csv" not in msg
+    )
     assert len(e.value.problems) == 2
 
 
@@ -118,12 +147,19 @@ def test_sources_file_loads_every_source(combined):
     assert list(per) == ["web", "crm_contacts", "crm_deals", "tickets", "nps", "offline"]
     # by hand from the fixtures
     assert {k: (v["rows_kept"], v["rows_quarantined"]) for k, v in per.items()} == {
-        "web": (5, 0), "crm_contacts": (5, 0), "crm_deals": (9, 0), "tickets": (3, 1), "nps": (3, 1),
-        "offline": (5, 0)}
+        "web": (5, 0),
+        "crm_contacts": (5, 0),
+        "crm_deals": (9, 0),
+        "tickets": (3, 1),
+        "nps": (3, 1),
+        "offline": (5, 0),
+    }
     s = combined.summary
     assert s["rows_read"] == s["rows_kept"] + s["rows_quarantined"] == 32
     assert combined.events["conversion"].sum() == 2  # deal 9001 won, store purchase v2
-    assert combined.events.loc[combined.events["conversion"], "revenue"].sum() == pytest.approx(1289.90)
+    assert combined.events.loc[combined.events["conversion"], "revenue"].sum() == pytest.approx(
+        1289.90
+    )
 
 
 def test_sources_file_paths_are_relative_to_the_yaml(tmp_path, monkeypatch):
@@ -139,21 +175,34 @@ def test_one_person_across_web_crm_deals_tickets_feedback_and_offline(combined):
     ev = analysis.stitch_identities(combined.events)
     assert ev["person_id"].notna().all()
     jane_rows = (
-        (ev["cookie_id"] == "c-111")                       # web w1-w4 (anonymous, then logged in)
-        | (ev["email_hash"] == JANE_HASH)                  # contact, ticket 101, NPS r-1, store visit v1
-        | (ev["crm_id"] == "501")                          # deal 9001
-        | (ev["loyalty_id"] == "L-7788")                   # store visit v1 and purchase v2
+        (ev["cookie_id"] == "c-111")  # web w1-w4 (anonymous, then logged in)
+        | (ev["email_hash"] == JANE_HASH)  # contact, ticket 101, NPS r-1, store visit v1
+        | (ev["crm_id"] == "501")  # deal 9001
+        | (ev["loyalty_id"] == "L-7788")  # store visit v1 and purchase v2
     )
     jane = ev[jane_rows]
     assert jane["person_id"].nunique() == 1
     # by hand: web 4, contact 1, deal 9001 3, ticket 1, NPS 1, offline 2
     assert jane["source"].value_counts().to_dict() == {
-        "web": 4, "crm_deals": 3, "offline": 2, "crm_contacts": 1, "tickets": 1, "nps": 1}
+        "web": 4,
+        "crm_deals": 3,
+        "offline": 2,
+        "crm_contacts": 1,
+        "tickets": 1,
+        "nps": 1,
+    }
     assert (ev["person_id"] == jane["person_id"].iloc[0]).sum() == len(jane)
-    chen = ev[(ev["crm_id"] == "503") | (ev["email_hash"] == hashlib.sha256(b"chen.wei@example.net").hexdigest())
-              | (ev["phone_hash"] == hashlib.sha256(b"49407654321").hexdigest())]
-    assert chen["person_id"].nunique() == 1 and set(chen["source"]) == {"crm_contacts", "crm_deals", "tickets",
-                                                                         "offline"}
+    chen = ev[
+        (ev["crm_id"] == "503")
+        | (ev["email_hash"] == hashlib.sha256(b"chen.wei@example.net").hexdigest())
+        | (ev["phone_hash"] == hashlib.sha256(b"49407654321").hexdigest())
+    ]
+    assert chen["person_id"].nunique() == 1 and set(chen["source"]) == {
+        "crm_contacts",
+        "crm_deals",
+        "tickets",
+        "offline",
+    }
     # by hand: Jane, the anonymous c-222, Ali, Chen, Eva (504), Olu (505), the L-9999 card
     assert ev["person_id"].nunique() == 7
 
@@ -181,8 +230,12 @@ def test_sources_file_problems_are_all_reported_naming_the_entry(tmp_path):
             {"name": "crm", "adapter": "crm_contact", "path": str(FIX / "hubspot_contacts.csv")},
             {"name": "deals", "adapter": "crm_deals"},
             {"name": "tickets", "adapter": "support_tickets", "path": "missing_tickets.csv"},
-            {"name": "contacts", "adapter": "crm_contacts", "path": str(FIX / "hubspot_contacts.csv"),
-             "lead_source_channel": {"Podcast": "audio"}},
+            {
+                "name": "contacts",
+                "adapter": "crm_contacts",
+                "path": str(FIX / "hubspot_contacts.csv"),
+                "lead_source_channel": {"Podcast": "audio"},
+            },
         ],
     }
     with pytest.raises(DataError) as e:
@@ -198,16 +251,30 @@ def test_sources_file_problems_are_all_reported_naming_the_entry(tmp_path):
 
 
 def test_loading_problems_name_the_source(tmp_path):
-    spec = {"sources": [{"name": "nps", "adapter": "feedback", "path": str(FIX / "delighted_nps.csv")},
-                        {"name": "contacts", "adapter": "crm_contacts", "path": str(FIX / "hubspot_contacts.csv")}]}
+    spec = {
+        "sources": [
+            {"name": "nps", "adapter": "feedback", "path": str(FIX / "delighted_nps.csv")},
+            {
+                "name": "contacts",
+                "adapter": "crm_contacts",
+                "path": str(FIX / "hubspot_contacts.csv"),
+            },
+        ]
+    }
     with pytest.raises(DataError) as e:
         read_sources(spec)
-    assert str(e.value).startswith("source 'nps' (adapter 'feedback'): ") and "scale=" in str(e.value)
+    assert str(e.value).startswith("source 'nps' (adapter 'feedback'): ") and "scale=" in str(
+        e.value
+    )
 
 
 def test_duplicate_names_and_bad_yaml(tmp_path):
-    spec = {"sources": [{"name": "a", "path": str(FIX / "web.csv"), "mapping": str(FIX / "web_map.yml")},
-                        {"name": "a", "path": str(FIX / "web.csv"), "mapping": str(FIX / "web_map.yml")}]}
+    spec = {
+        "sources": [
+            {"name": "a", "path": str(FIX / "web.csv"), "mapping": str(FIX / "web_map.yml")},
+            {"name": "a", "path": str(FIX / "web.csv"), "mapping": str(FIX / "web_map.yml")},
+        ]
+    }
     with pytest.raises(DataError, match="both named 'a'"):
         read_sources(spec)
     bad = tmp_path / "s.yml"
@@ -217,8 +284,14 @@ def test_duplicate_names_and_bad_yaml(tmp_path):
 
 
 def test_events_adapter_through_a_sources_file_matches_read_events():
-    res = read_sources({"sources": [{"name": "web", "path": str(FIX / "web.csv"),
-                                     "mapping": str(FIX / "web_map.yml")}]})
+    res = read_sources(
+        {
+            "sources": [
+                {"name": "web", "path": str(FIX / "web.csv"), "mapping": str(FIX / "web_map.yml")}
+            ]
+        }
+    )
     direct = read_events(FIX / "web.csv", mapping=FIX / "web_map.yml")
-    pd.testing.assert_frame_equal(res.events.drop(columns="source"), direct.events, check_like=True,
-                                  check_dtype=False)
+    pd.testing.assert_frame_equal(
+        res.events.drop(columns="source"), direct.events, check_like=True, check_dtype=False
+    )

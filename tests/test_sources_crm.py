@@ -84,12 +84,25 @@ def test_contacts_fixture_loads_with_both_identifiers_and_no_raw_email():
     assert_canonical(res)
     ev = res.events.set_index("crm_id")
     # by hand from the fixture
-    assert ev.loc["501", "email_hash"] == sha("jane.doe@example.com")  # " Jane.Doe@Example.com " trimmed
+    assert ev.loc["501", "email_hash"] == sha(
+        "jane.doe@example.com"
+    )  # " Jane.Doe@Example.com " trimmed
     assert pd.isna(ev.loc["504", "email_hash"])  # no e-mail: crm id only, still kept
     assert ev.loc["501", "phone_hash"] == sha("49301234567")
     assert ev["channel"].to_dict() == {
-        "501": "organic_search", "502": "paid_search", "503": "crm", "504": "crm", "505": "unknown"}
-    assert ev["online"].to_dict() == {"501": True, "502": True, "503": False, "504": False, "505": True}
+        "501": "organic_search",
+        "502": "paid_search",
+        "503": "crm",
+        "504": "crm",
+        "505": "unknown",
+    }
+    assert ev["online"].to_dict() == {
+        "501": True,
+        "502": True,
+        "503": False,
+        "504": False,
+        "505": True,
+    }
     assert set(ev["touchpoint"]) == {"lead_created"} and set(ev["stage"]) == {"Think"}
     assert not ev["conversion"].any()
     assert ev.loc["505", "lead_source"] == "Podcast"  # the raw lead source stays as an attribute
@@ -102,13 +115,26 @@ def test_contacts_fixture_loads_with_both_identifiers_and_no_raw_email():
 
 
 def test_contacts_lead_source_table_and_columns_can_be_overridden():
-    df = pd.DataFrame({
-        "Kundennr": ["k1", "k2"], "Mail": ["a@x.de", "b@x.de"], "Angelegt": ["2024-01-01", "2024-01-02"],
-        "Quelle": ["Podcast", "Messe"], "Vorname": ["A", "B"],
-    })
+    df = pd.DataFrame(
+        {
+            "Kundennr": ["k1", "k2"],
+            "Mail": ["a@x.de", "b@x.de"],
+            "Angelegt": ["2024-01-01", "2024-01-02"],
+            "Quelle": ["Podcast", "Messe"],
+            "Vorname": ["A", "B"],
+        }
+    )
     res = read_contacts(
-        df, columns={"crm_id": "Kundennr", "email": "Mail", "created": "Angelegt", "lead_source": "Quelle"},
-        lead_source_channels={"Podcast": "audio", "Messe": "event"}, drop=["Vorname"])
+        df,
+        columns={
+            "crm_id": "Kundennr",
+            "email": "Mail",
+            "created": "Angelegt",
+            "lead_source": "Quelle",
+        },
+        lead_source_channels={"Podcast": "audio", "Messe": "event"},
+        drop=["Vorname"],
+    )
     assert res.events["channel"].tolist() == ["audio", "event"]
     assert res.events["online"].tolist() == [True, False]  # event is an offline channel
     assert "Vorname" not in res.events.columns
@@ -116,13 +142,17 @@ def test_contacts_lead_source_table_and_columns_can_be_overridden():
 
 
 def test_contacts_email_hash_passes_through():
-    df = pd.DataFrame({"crm_id": ["1"], "email_hash": [sha("x@y.z").upper()], "created": ["2024-01-01"]})
+    df = pd.DataFrame(
+        {"crm_id": ["1"], "email_hash": [sha("x@y.z").upper()], "created": ["2024-01-01"]}
+    )
     res = read_contacts(df)
     assert res.events["email_hash"].iloc[0] == sha("x@y.z")
 
 
 def test_contacts_value_without_at_is_not_hashed_but_row_kept():
-    df = pd.DataFrame({"crm_id": ["1", "2"], "email": ["none given", "ok@x.io"], "created": ["2024-01-01"] * 2})
+    df = pd.DataFrame(
+        {"crm_id": ["1", "2"], "email": ["none given", "ok@x.io"], "created": ["2024-01-01"] * 2}
+    )
     res = read_contacts(df)
     assert_accounting(res, 2, 2, 0)
     assert pd.isna(res.events["email_hash"].iloc[0])
@@ -132,7 +162,10 @@ def test_contacts_value_without_at_is_not_hashed_but_row_kept():
 def test_contacts_missing_column_is_a_clear_error(tmp_path):
     lines = text_of("hubspot_contacts.csv").splitlines()
     drop = lines[0].split(",").index("Create Date")
-    cut = "\n".join(",".join(v for i, v in enumerate(line.split(",")) if i != drop) for line in lines) + "\n"
+    cut = (
+        "\n".join(",".join(v for i, v in enumerate(line.split(",")) if i != drop) for line in lines)
+        + "\n"
+    )
     with pytest.raises(DataError) as e:
         read_contacts(write(tmp_path, "contacts.csv", cut))
     msg = str(e.value)
@@ -201,7 +234,9 @@ def test_hubspot_deals_snapshot_becomes_dated_stage_touchpoints():
     assert conv["deal_id"].tolist() == ["9001"] and conv["revenue"].tolist() == [1200.0]
     assert conv["timestamp"].iloc[0] == pd.Timestamp("2024-03-20", tz="UTC")
     assert ev.loc[ev["touchpoint"] == "deal_lost", "revenue"].isna().all()
-    assert ev.loc[ev["deal_id"] == "9004", "crm_id"].unique().tolist() == ["505"]  # first of "505;504"
+    assert ev.loc[ev["deal_id"] == "9004", "crm_id"].unique().tolist() == [
+        "505"
+    ]  # first of "505;504"
     q = ev[(ev["deal_id"] == "9001") & (ev["touchpoint"] == "deal_qualified")]
     assert q["timestamp"].iloc[0] == pd.Timestamp("2024-03-08 14:00", tz="UTC")
     assert set(ev["stage"]) == {"Think", "Do"} and not ev["online"].any()
@@ -222,23 +257,39 @@ def test_salesforce_opportunities_with_iswon_and_isclosed():
 
 
 def test_outcome_column_overrides_stage_names_and_isclosed_marks_lost():
-    df = pd.DataFrame({
-        "deal_id": ["d1", "d2", "d3"], "crm_id": ["c1", "c2", "c3"],
-        "stage": ["Signed", "Negotiation/Review", "Proposal"],
-        "amount": ["500", "200", "100"],
-        "created": ["2024-01-01"] * 3, "closed": ["2024-02-01"] * 3,
-        "IsWon": ["true", "false", "false"], "IsClosed": ["true", "true", "false"],
-    })
+    df = pd.DataFrame(
+        {
+            "deal_id": ["d1", "d2", "d3"],
+            "crm_id": ["c1", "c2", "c3"],
+            "stage": ["Signed", "Negotiation/Review", "Proposal"],
+            "amount": ["500", "200", "100"],
+            "created": ["2024-01-01"] * 3,
+            "closed": ["2024-02-01"] * 3,
+            "IsWon": ["true", "false", "false"],
+            "IsClosed": ["true", "true", "false"],
+        }
+    )
     res = read_deals(df)
     cur = res.events[res.events["deal_event"] == "current"].set_index("deal_id")
-    assert cur["touchpoint"].to_dict() == {"d1": "deal_won", "d2": "deal_lost"}  # d3 open: no dated stage
+    assert cur["touchpoint"].to_dict() == {
+        "d1": "deal_won",
+        "d2": "deal_lost",
+    }  # d3 open: no dated stage
     assert cur.loc["d1", "deal_stage"] == "Signed" and cur.loc["d1", "revenue"] == 500.0
     assert any("Signed" in n for n in res.summary["notes"])  # not in the stage table: noted
 
 
 def test_custom_stage_table():
-    df = pd.DataFrame({"deal_id": ["d1"], "crm_id": ["c1"], "stage": ["Unterschrieben"], "amount": ["9"],
-                       "created": ["2024-01-01"], "closed": ["2024-01-09"]})
+    df = pd.DataFrame(
+        {
+            "deal_id": ["d1"],
+            "crm_id": ["c1"],
+            "stage": ["Unterschrieben"],
+            "amount": ["9"],
+            "created": ["2024-01-01"],
+            "closed": ["2024-01-09"],
+        }
+    )
     res = read_deals(df, deal_stages={"Unterschrieben": "deal_won"})
     assert res.events["conversion"].tolist() == [False, True]
     assert res.events["revenue"].iloc[1] == 9.0
@@ -251,7 +302,13 @@ def test_deal_history_layout_quarantines_repeated_stages():
     assert res.quarantine["row"].tolist() == [4]
     assert res.summary["reasons"] == {"repeated stage": 1}
     ev = res.events
-    assert ev["touchpoint"].tolist() == ["deal_qualified", "deal_proposal", "deal_won", "deal_qualified", "deal_lost"]
+    assert ev["touchpoint"].tolist() == [
+        "deal_qualified",
+        "deal_proposal",
+        "deal_won",
+        "deal_qualified",
+        "deal_lost",
+    ]
     assert ev["deal_id"].nunique() == 2 and ev["conversion"].sum() == 1
     assert ev.loc[ev["conversion"], "revenue"].tolist() == [1200.0]
 
@@ -278,20 +335,30 @@ def test_deals_truncated_file_quarantines_the_cut_row(tmp_path):
     text = text_of("hubspot_deals.csv").rstrip("\n")
     cut = text[: text.rindex(",1200,") + 5]  # last row cut after the amount
     res = read_deals(write(tmp_path, "deals.csv", cut))
-    assert res.summary["reasons"] == {"truncated row": 1}  # one touchpoint (created) from the cut record
+    assert res.summary["reasons"] == {
+        "truncated row": 1
+    }  # one touchpoint (created) from the cut record
     assert res.quarantine["row"].tolist() == [5]
     assert res.summary["rows_read"] == res.summary["rows_kept"] + res.summary["rows_quarantined"]
 
 
 def test_deal_snapshot_with_repeated_ids_points_to_history_layout():
-    df = pd.DataFrame({"deal_id": ["d1", "d1"], "crm_id": ["c", "c"], "stage": ["Qualified", "Won"],
-                       "created": ["2024-01-01", "2024-01-02"]})
+    df = pd.DataFrame(
+        {
+            "deal_id": ["d1", "d1"],
+            "crm_id": ["c", "c"],
+            "stage": ["Qualified", "Won"],
+            "created": ["2024-01-01", "2024-01-02"],
+        }
+    )
     with pytest.raises(DataError, match="layout='history'"):
         read_deals(df)
 
 
 def test_closed_deals_without_a_close_date_column_are_an_error():
-    df = pd.DataFrame({"deal_id": ["d1"], "crm_id": ["c"], "stage": ["Closed Won"], "created": ["2024-01-01"]})
+    df = pd.DataFrame(
+        {"deal_id": ["d1"], "crm_id": ["c"], "stage": ["Closed Won"], "created": ["2024-01-01"]}
+    )
     with pytest.raises(DataError, match="close date"):
         read_deals(df)
 
@@ -305,24 +372,38 @@ def test_zendesk_tickets():
     res = read_support_tickets(FIX / "zendesk_tickets.csv")
     assert_accounting(res, 4, 3, 1)  # ticket 104 has no requester: quarantined, not dropped
     assert_canonical(res)
-    assert res.quarantine["row"].tolist() == [5] and "no identifier" in res.quarantine["reason"].iloc[0]
+    assert (
+        res.quarantine["row"].tolist() == [5]
+        and "no identifier" in res.quarantine["reason"].iloc[0]
+    )
     ev = res.events.set_index("ticket_id")
     assert ev["channel"].to_dict() == {"101": "email", "102": "call_center", "103": "chat"}
     assert ev["online"].to_dict() == {"101": True, "102": False, "103": True}
-    assert ev["sentiment"].iloc[:2].tolist() == [1.0, -1.0] and pd.isna(ev.loc["103", "sentiment"])  # offered
+    assert ev["sentiment"].iloc[:2].tolist() == [1.0, -1.0] and pd.isna(
+        ev.loc["103", "sentiment"]
+    )  # offered
     assert set(ev["stage"]) == {"Care"} and set(ev["touchpoint"]) == {"support_ticket"}
     assert ev.loc["101", "email_hash"] == sha("jane.doe@example.com")
 
 
 def test_ticket_csat_scores_map_linearly_and_out_of_scale_is_quarantined():
-    df = pd.DataFrame({"ticket_id": list("abcd"), "crm_id": list("wxyz"),
-                       "created": ["2024-01-01"] * 4, "channel": ["phone", "Email", "fax", None],
-                       "csat": ["1", "3", "5", "6"]})
+    df = pd.DataFrame(
+        {
+            "ticket_id": list("abcd"),
+            "crm_id": list("wxyz"),
+            "created": ["2024-01-01"] * 4,
+            "channel": ["phone", "Email", "fax", None],
+            "csat": ["1", "3", "5", "6"],
+        }
+    )
     res = read_support_tickets(df)
     assert_accounting(res, 4, 3, 1)
     assert res.events["sentiment"].tolist() == [-1.0, 0.0, 1.0]
     assert res.events["channel"].tolist() == ["call_center", "email", "unknown"]
-    assert res.quarantine["row"].tolist() == [4] and "outside the scale [1, 5]" in res.quarantine["reason"].iloc[0]
+    assert (
+        res.quarantine["row"].tolist() == [4]
+        and "outside the scale [1, 5]" in res.quarantine["reason"].iloc[0]
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -337,7 +418,11 @@ def test_nps_feedback_with_scale():
     # by hand: NPS 9 → 0.8, 3 → -0.4, 5 → 0.0; 11 is outside [0, 10]: quarantined, not clipped
     assert res.events["sentiment"].tolist() == pytest.approx([0.8, -0.4, 0.0])
     q = res.quarantine.iloc[0]
-    assert q["row"] == 4 and "'11' is outside the scale [0, 10]" in q["reason"] and "not clipped" in q["reason"]
+    assert (
+        q["row"] == 4
+        and "'11' is outside the scale [0, 10]" in q["reason"]
+        and "not clipped" in q["reason"]
+    )
     assert set(res.events["touchpoint"]) == {"survey"} and set(res.events["stage"]) == {"Care"}
 
 
@@ -347,14 +432,21 @@ def test_feedback_without_scale_asks_for_it():
 
 
 def test_feedback_labels_and_csat():
-    df = pd.DataFrame({"crm_id": list("abcde"), "date": ["2024-01-01"] * 5,
-                       "label": ["Positive", "neutral", "NEGATIVE", "meh", "delighted"]})
+    df = pd.DataFrame(
+        {
+            "crm_id": list("abcde"),
+            "date": ["2024-01-01"] * 5,
+            "label": ["Positive", "neutral", "NEGATIVE", "meh", "delighted"],
+        }
+    )
     res = read_feedback(df, labels={"delighted": 1.0})
     assert_accounting(res, 5, 4, 1)
     assert res.events["sentiment"].tolist() == [1.0, 0.0, -1.0, 1.0]
     assert res.quarantine["row"].tolist() == [4] and "'meh'" in res.quarantine["reason"].iloc[0]
-    csat = read_feedback(pd.DataFrame({"crm_id": ["a", "b"], "date": ["2024-01-01"] * 2, "csat": [1, 4]}),
-                         scale=(1, 5))
+    csat = read_feedback(
+        pd.DataFrame({"crm_id": ["a", "b"], "date": ["2024-01-01"] * 2, "csat": [1, 4]}),
+        scale=(1, 5),
+    )
     assert csat.events["sentiment"].tolist() == [-1.0, 0.5]
 
 
@@ -368,10 +460,20 @@ def test_offline_contacts():
     assert_accounting(res, 5, 5, 0)
     assert_canonical(res)
     ev = res.events.set_index("visit_id")
-    assert ev["touchpoint"].to_dict() == {"v1": "store_visit", "v2": "purchase", "v3": "call",
-                                          "v4": "event_attendance", "v5": "showroom"}
-    assert ev["channel"].to_dict() == {"v1": "store", "v2": "store", "v3": "call_center", "v4": "event",
-                                       "v5": "unknown"}
+    assert ev["touchpoint"].to_dict() == {
+        "v1": "store_visit",
+        "v2": "purchase",
+        "v3": "call",
+        "v4": "event_attendance",
+        "v5": "showroom",
+    }
+    assert ev["channel"].to_dict() == {
+        "v1": "store",
+        "v2": "store",
+        "v3": "call_center",
+        "v4": "event",
+        "v5": "unknown",
+    }
     assert not ev["online"].any()
     assert ev["conversion"].tolist() == [False, True, False, False, False]
     assert ev.loc["v2", "revenue"] == pytest.approx(89.90)
@@ -385,7 +487,9 @@ def test_offline_needs_a_kind():
     with pytest.raises(DataError, match="kind='store_visit'"):
         read_offline(df)
     res = read_offline(df, kind="store_visit")
-    assert res.events["touchpoint"].tolist() == ["store_visit"] and res.events["channel"].tolist() == ["store"]
+    assert res.events["touchpoint"].tolist() == ["store_visit"] and res.events[
+        "channel"
+    ].tolist() == ["store"]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -394,9 +498,13 @@ def test_offline_needs_a_kind():
 
 
 def test_adapters_are_registered():
-    for name, fn in [("crm_contacts", read_contacts), ("crm_deals", read_deals),
-                     ("support_tickets", read_support_tickets), ("feedback", read_feedback),
-                     ("offline", read_offline)]:
+    for name, fn in [
+        ("crm_contacts", read_contacts),
+        ("crm_deals", read_deals),
+        ("support_tickets", read_support_tickets),
+        ("feedback", read_feedback),
+        ("offline", read_offline),
+    ]:
         assert name in ADAPTERS and get_adapter(name) is fn
 
 
@@ -420,7 +528,10 @@ def test_truncation_check_lines_up_with_blank_lines_and_quoted_newlines(tmp_path
     res = read_contacts(write(tmp_path, "c.csv", text))
     assert_accounting(res, 3, 2, 1)
     assert res.events["crm_id"].tolist() == ["1", "2"]
-    assert res.quarantine["row"].tolist() == [5] and "3 of 4 fields" in res.quarantine["reason"].iloc[0]
+    assert (
+        res.quarantine["row"].tolist() == [5]
+        and "3 of 4 fields" in res.quarantine["reason"].iloc[0]
+    )
     assert res.summary["blank_rows"] == 1
 
 
@@ -448,4 +559,6 @@ def test_every_reader_quarantines_a_row_cut_short(tmp_path, reader, name, option
     assert set(truncated["row"]) == {len(lines)}  # the last line, as a spreadsheet numbers it
     # the rows of every other record come out as from the intact file
     from_last = full.events["event_id"].str.contains(rf":{len(lines)}(?::|$)", regex=True)
-    assert res.events["event_id"].tolist() == full.events.loc[~from_last, "event_id"].tolist()  # same file name
+    assert (
+        res.events["event_id"].tolist() == full.events.loc[~from_last, "event_id"].tolist()
+    )  # same file name

@@ -27,12 +27,25 @@ NDJSON = HERE / "events_20240301.ndjson"
 P1, P2, P3 = "1197596843.1709280000", "2034985721.1709290000", "3356029417.1709370000"
 
 # by hand from the fixture
-TOUCHPOINTS = Counter({
-    "first_visit": 3, "site_visit": 4, "page_view": 4, "product_view": 2, "add_to_cart": 1,
-    "login": 2, "checkout": 1, "purchase": 1, "scroll": 1, "add_to_wishlist": 1,
-})
+TOUCHPOINTS = Counter(
+    {
+        "first_visit": 3,
+        "site_visit": 4,
+        "page_view": 4,
+        "product_view": 2,
+        "add_to_cart": 1,
+        "login": 2,
+        "checkout": 1,
+        "purchase": 1,
+        "scroll": 1,
+        "add_to_wishlist": 1,
+    }
+)
 CHANNELS = {  # (cookie, session number) → channel
-    (P1, 1): "paid_search", (P1, 2): "direct", (P2, 1): "email", (P3, 1): "paid_social",
+    (P1, 1): "paid_search",
+    (P1, 2): "direct",
+    (P2, 1): "email",
+    (P3, 1): "paid_social",
 }
 
 
@@ -45,7 +58,9 @@ def records() -> list[dict]:
 
 
 def write_lines(path: Path, rows: list, end: str = "\n") -> Path:
-    path.write_text("\n".join(r if isinstance(r, str) else json.dumps(r) for r in rows) + end, encoding="utf-8")
+    path.write_text(
+        "\n".join(r if isinstance(r, str) else json.dumps(r) for r in rows) + end, encoding="utf-8"
+    )
     return path
 
 
@@ -88,7 +103,13 @@ def test_identifiers(loaded):
     assert Counter(ev["cookie_id"]) == {P1: 10, P2: 5, P3: 5}
     logged_in = ev[ev["user_id"].notna()]
     assert set(logged_in["user_id"]) == {"U-42"}
-    assert sorted(logged_in["event_name"]) == ["add_to_wishlist", "begin_checkout", "login", "login", "purchase"]
+    assert sorted(logged_in["event_name"]) == [
+        "add_to_wishlist",
+        "begin_checkout",
+        "login",
+        "login",
+        "purchase",
+    ]
     for c in ("device_id", "email_hash", "crm_id", "loyalty_id"):
         assert ev[c].isna().all()
 
@@ -101,7 +122,9 @@ def test_conversion_and_revenue(loaded):
     assert (row["touchpoint"], row["cookie_id"], row["user_id"]) == ("purchase", P1, "U-42")
     assert row["revenue"] == pytest.approx(59.9)
     assert row["transaction_id"] == "T-1001"
-    assert ev.loc[~ev["conversion"], "revenue"].isna().all()  # add_to_cart's value param is no revenue
+    assert (
+        ev.loc[~ev["conversion"], "revenue"].isna().all()
+    )  # add_to_cart's value param is no revenue
 
 
 def test_channels_by_session(loaded):
@@ -112,8 +135,14 @@ def test_channels_by_session(loaded):
     assert got == {k: {v} for k, v in CHANNELS.items()}
     # where the source came from
     src = ev.groupby("cookie_id")["source_from"].agg(lambda s: set(s))
-    assert src[P2] == {"first_user"}  # no collected source; the first-user traffic_source, first visit
-    assert ev.loc[(ev["cookie_id"] == P1) & (ev["channel"] == "direct"), "source_from"].eq("none").all()
+    assert src[P2] == {
+        "first_user"
+    }  # no collected source; the first-user traffic_source, first visit
+    assert (
+        ev.loc[(ev["cookie_id"] == P1) & (ev["channel"] == "direct"), "source_from"]
+        .eq("none")
+        .all()
+    )
     p3 = ev[ev["cookie_id"] == P3].set_index("event_name")["source_from"]
     assert p3["session_start"] == "event" and p3["page_view"] == "event"  # cts, then event params
     assert p3["login"] == "session" and p3["first_visit"] == "session"
@@ -123,10 +152,17 @@ def test_channels_by_session(loaded):
 def test_sessions_pages_devices(loaded):
     ev = loaded.events
     assert ev["session_id"].nunique() == 4
-    assert set(ev.loc[ev["cookie_id"] == P1, "session_id"]) == {f"{P1}-1709280000", f"{P1}-1709452800"}
+    assert set(ev.loc[ev["cookie_id"] == P1, "session_id"]) == {
+        f"{P1}-1709280000",
+        f"{P1}-1709452800",
+    }
     assert ev["ga_session_id"].notna().all()
     assert ev["page_location"].str.startswith("https://shop.example.com/").all()
-    assert dict(ev.groupby("cookie_id")["device_category"].first()) == {P1: "desktop", P2: "mobile", P3: "mobile"}
+    assert dict(ev.groupby("cookie_id")["device_category"].first()) == {
+        P1: "desktop",
+        P2: "mobile",
+        P3: "mobile",
+    }
     assert ev["event_date"].iloc[0] == "20240301"
 
 
@@ -134,7 +170,11 @@ def test_event_ids_unique_and_stable(both):
     a, b = both["parquet"].events, both["ndjson"].events
     assert a["event_id"].is_unique
     assert a["event_id"].str.fullmatch(r"ga4-[0-9a-f]{16}").all()
-    assert a["event_id"].tolist() == b["event_id"].tolist() == read_ga4(PARQUET).events["event_id"].tolist()
+    assert (
+        a["event_id"].tolist()
+        == b["event_id"].tolist()
+        == read_ga4(PARQUET).events["event_id"].tolist()
+    )
     # first_visit and session_start share P1's first timestamp: different ids
     assert a.loc[0, "event_id"] != a.loc[1, "event_id"]
 
@@ -152,10 +192,15 @@ def test_stitching_links_the_login_across_browsers(loaded):
 
 
 def test_options():
-    res = read_ga4(PARQUET, events={"page_view": "site_visit"},
-                   mapping={"columns": {"segment": "device_category"},
-                            "conversion_touchpoints": ["purchase", "sign_up"]},
-                   params=["percent_scrolled"])
+    res = read_ga4(
+        PARQUET,
+        events={"page_view": "site_visit"},
+        mapping={
+            "columns": {"segment": "device_category"},
+            "conversion_touchpoints": ["purchase", "sign_up"],
+        },
+        params=["percent_scrolled"],
+    )
     ev = res.events
     assert (ev["touchpoint"] == "site_visit").sum() == 8
     assert set(ev["segment"]) == {"desktop", "mobile"}
@@ -223,8 +268,10 @@ def test_parquet_element_key_null_or_absent(tmp_path):
     t = pq.read_table(PARQUET)
     ep = t.column("event_params").to_pylist()
     ep[5][0]["key"] = None
-    pq.write_table(t.set_column(3, "event_params", pa.array(ep, type=t.schema.field("event_params").type)),
-                   tmp_path / "null_key.parquet")
+    pq.write_table(
+        t.set_column(3, "event_params", pa.array(ep, type=t.schema.field("event_params").type)),
+        tmp_path / "null_key.parquet",
+    )
     res = read_ga4(tmp_path / "null_key.parquet")
     assert_accounting(res, 20, 19, 1)
     assert res.quarantine["row"].tolist() == [6]
@@ -236,10 +283,10 @@ def test_parquet_element_key_null_or_absent(tmp_path):
 
 def test_wrong_types_are_quarantined_with_reasons(tmp_path):
     recs = records()
-    recs[6]["event_timestamp"] = "yesterday"          # line 7
-    recs[7]["device"] = "mobile"                      # line 8: a RECORD as a plain value
-    recs[2]["event_params"].append("oops")           # line 3: an element that is not an object
-    recs[8]["event_timestamp"] = str(1_709_452_860)   # line 9: seconds, not microseconds
+    recs[6]["event_timestamp"] = "yesterday"  # line 7
+    recs[7]["device"] = "mobile"  # line 8: a RECORD as a plain value
+    recs[2]["event_params"].append("oops")  # line 3: an element that is not an object
+    recs[8]["event_timestamp"] = str(1_709_452_860)  # line 9: seconds, not microseconds
     recs[9]["ecommerce"]["purchase_revenue"] = "lots"  # line 10: the purchase's revenue
     res = read_ga4(write_lines(tmp_path / "events.ndjson", recs))
     assert_accounting(res, 20, 15, 5)
@@ -250,9 +297,13 @@ def test_wrong_types_are_quarantined_with_reasons(tmp_path):
     assert "element 4 is 'oops'" in q.loc[3, "reason"]
     assert "seconds or milliseconds" in q.loc[9, "reason"]
     assert "revenue" in q.loc[10, "reason"] and q.loc[10, "column"] == "revenue"
-    assert set(res.summary["reasons"]) == {"unreadable event_timestamp", "device not a record",
-                                          "bad event_params element", "implausible event_timestamp",
-                                          "non-numeric revenue"}
+    assert set(res.summary["reasons"]) == {
+        "unreadable event_timestamp",
+        "device not a record",
+        "bad event_params element",
+        "implausible event_timestamp",
+        "non-numeric revenue",
+    }
 
 
 def test_parquet_timestamp_as_text(tmp_path):
@@ -273,8 +324,8 @@ def test_no_usable_timestamp_is_an_error(tmp_path):
 
 def test_missing_identifier_and_duplicates_are_quarantined(tmp_path):
     recs = records()
-    del recs[12]["user_pseudo_id"]           # line 13: no identifier at all
-    rows = [*recs, recs[0]]                  # line 21 repeats line 1 exactly
+    del recs[12]["user_pseudo_id"]  # line 13: no identifier at all
+    rows = [*recs, recs[0]]  # line 21 repeats line 1 exactly
     res = read_ga4(write_lines(tmp_path / "e.ndjson", rows))
     assert_accounting(res, 21, 19, 2)
     q = res.quarantine.set_index("row")

@@ -14,21 +14,32 @@ from analysis.sources import read_paths
 CSV = Path(__file__).parent / "fixtures" / "sources" / "paths" / "paths.csv"
 
 # the fixture, typed in by hand
-BY_HAND = pd.DataFrame({
-    "path": ["paid_search > email > direct", "paid_search", "social > paid_search", "email",
-             "display > social > email", "organic_search > direct", "display",
-             "social > organic_search > paid_search > email", "direct"],
-    "conversions": [3, 1, 2, 4, 0, 2, 0, 1, 1],
-    "nulls": [5, 12, 8, 6, 9, 4, 15, 2, 10],
-    "value": [240.0, 60.0, 150.0, 310.5, 0, 95.0, 0, 80.0, 45.0],
-})
+BY_HAND = pd.DataFrame(
+    {
+        "path": [
+            "paid_search > email > direct",
+            "paid_search",
+            "social > paid_search",
+            "email",
+            "display > social > email",
+            "organic_search > direct",
+            "display",
+            "social > organic_search > paid_search > email",
+            "direct",
+        ],
+        "conversions": [3, 1, 2, 4, 0, 2, 0, 1, 1],
+        "nulls": [5, 12, 8, 6, 9, 4, 15, 2, 10],
+        "value": [240.0, 60.0, 150.0, 310.5, 0, 95.0, 0, 80.0, 45.0],
+    }
+)
 
 
 def test_reads_channelattribution_layout():
     got = read_paths(CSV)
     assert list(got.columns) == ["path", "conversions", "nulls", "value"]
-    pd.testing.assert_frame_equal(got, BY_HAND.astype({"conversions": float, "nulls": float}),
-                                  check_dtype=False)
+    pd.testing.assert_frame_equal(
+        got, BY_HAND.astype({"conversions": float, "nulls": float}), check_dtype=False
+    )
 
 
 def test_models_on_read_paths_equal_models_on_the_hand_built_table():
@@ -64,12 +75,15 @@ def test_missing_column(tmp_path):
 
 
 def test_bad_values_name_file_column_and_line(tmp_path):
-    p = write(tmp_path, "path,total_conversions,total_null\n"
-                        "a > b,1,2\n"
-                        "b,-1,3\n"          # line 3: negative
-                        "c,x,1\n"           # line 4: not a number
-                        ",1,1\n"            # line 5: empty path
-                        "a >  > b,1,1\n")   # line 6: empty channel
+    p = write(
+        tmp_path,
+        "path,total_conversions,total_null\n"
+        "a > b,1,2\n"
+        "b,-1,3\n"  # line 3: negative
+        "c,x,1\n"  # line 4: not a number
+        ",1,1\n"  # line 5: empty path
+        "a >  > b,1,1\n",
+    )  # line 6: empty channel
     with pytest.raises(DataError) as exc:
         read_paths(p)
     err = exc.value

@@ -66,21 +66,41 @@ def test_olist_fixture_rows_and_quirks():
     res = read_olist(FIXTURES / "olist")
     # 5 leads + 4 deals read; m4's lead (bad date) and the deals of m4 and m9 quarantined
     assert accounting(res) == (9, 6, 3)
-    assert res.summary["files"] == {"olist_marketing_qualified_leads_dataset.csv": 5,
-                                    "olist_closed_deals_dataset.csv": 4}
+    assert res.summary["files"] == {
+        "olist_marketing_qualified_leads_dataset.csv": 5,
+        "olist_closed_deals_dataset.csv": 4,
+    }
     ev = res.events.set_index("event_id")
     validate_canonical(res.events)
-    assert sorted(ev.index) == sorted(["olist:m1:1:lead", "olist:m2:1:lead", "olist:m3:1:lead",
-                                       "olist:m5:1:lead", "olist:m1:2:deal", "olist:m2:2:deal"])
+    assert sorted(ev.index) == sorted(
+        [
+            "olist:m1:1:lead",
+            "olist:m2:1:lead",
+            "olist:m3:1:lead",
+            "olist:m5:1:lead",
+            "olist:m1:2:deal",
+            "olist:m2:2:deal",
+        ]
+    )
     assert ev.loc["olist:m2:1:lead", "channel"] == "direct"  # direct_traffic in the vocabulary
-    assert ev.loc["olist:m3:1:lead", "channel"] == "unknown" and pd.isna(ev.loc["olist:m3:1:lead", "origin"])
-    assert ev.loc["olist:m1:2:deal", "channel"] == "paid_search"  # the deal keeps its lead's channel
+    assert ev.loc["olist:m3:1:lead", "channel"] == "unknown" and pd.isna(
+        ev.loc["olist:m3:1:lead", "origin"]
+    )
+    assert (
+        ev.loc["olist:m1:2:deal", "channel"] == "paid_search"
+    )  # the deal keeps its lead's channel
     assert ev.loc["olist:m1:2:deal", "timestamp"] == pd.Timestamp("2018-01-20 12:00", tz="UTC")
-    assert ev.loc["olist:m1:1:lead", "landing_page_id"] == ev.loc["olist:m1:2:deal", "landing_page_id"] == "lp1"
+    assert (
+        ev.loc["olist:m1:1:lead", "landing_page_id"]
+        == ev.loc["olist:m1:2:deal", "landing_page_id"]
+        == "lp1"
+    )
     # stages, conversions, online
     assert ev.loc[ev.touchpoint == "marketing_qualified_lead", "stage"].eq("Think").all()
     assert ev.loc[ev.touchpoint == "closed_deal", "stage"].eq("Do").all()
-    assert ev["conversion"].sum() == 2 and ev.loc[ev.conversion, "touchpoint"].eq("closed_deal").all()
+    assert (
+        ev["conversion"].sum() == 2 and ev.loc[ev.conversion, "touchpoint"].eq("closed_deal").all()
+    )
     # outcome-only columns exist on deal rows only
     leads = ev[ev.touchpoint == "marketing_qualified_lead"]
     assert leads[list(OUTCOME_COLUMNS)].isna().all().all()
@@ -93,7 +113,10 @@ def test_olist_fixture_rows_and_quirks():
     # quarantine: file, line and reason for each
     q = res.quarantine.set_index(["file", "row"])
     assert "timestamp" in q.loc[("olist_marketing_qualified_leads_dataset.csv", 5), "reason"]
-    assert "was quarantined (leads file row 5)" in q.loc[("olist_closed_deals_dataset.csv", 4), "reason"]
+    assert (
+        "was quarantined (leads file row 5)"
+        in q.loc[("olist_closed_deals_dataset.csv", 4), "reason"]
+    )
     assert "not in the leads file" in q.loc[("olist_closed_deals_dataset.csv", 5), "reason"]
     assert res.summary["reasons"]["deal without a lead"] == 2
 
@@ -136,25 +159,44 @@ def test_uci_fixture_rows():
     assert "Revenue 'maybe'" in q.loc[6, "reason"]
     assert "TrafficType 'x'" in q.loc[7, "reason"]
     ev = res.events.set_index("event_id")
-    assert list(ev.index) == ["uci-s00001:1:visit", "uci-s00002:1:visit", "uci-s00002:2:purchase",
-                              "uci-s00003:1:visit", "uci-s00007:1:visit", "uci-s00007:2:purchase"]
+    assert list(ev.index) == [
+        "uci-s00001:1:visit",
+        "uci-s00002:1:visit",
+        "uci-s00002:2:purchase",
+        "uci-s00003:1:visit",
+        "uci-s00007:1:visit",
+        "uci-s00007:2:purchase",
+    ]
     assert ev.loc["uci-s00002:1:visit", "channel"] == "traffic_type_2"
     assert ev.loc["uci-s00007:1:visit", "channel"] == "traffic_type_20"
     assert ev.loc["uci-s00002:1:visit", "segment"] == "New_Visitor"
     # June (spelled out) is month 6; the purchase follows after the session's page time (600 s)
     assert ev.loc["uci-s00002:1:visit", "timestamp"] == pd.Timestamp("2016-06-01", tz="UTC")
-    assert ev.loc["uci-s00002:2:purchase", "timestamp"] == pd.Timestamp("2016-06-01 00:10", tz="UTC")
+    assert ev.loc["uci-s00002:2:purchase", "timestamp"] == pd.Timestamp(
+        "2016-06-01 00:10", tz="UTC"
+    )
     # the second Feb session is one second after the first; the repeated row is its own session
-    assert ev.loc["uci-s00003:1:visit", "timestamp"] == pd.Timestamp("2016-02-01 00:00:01", tz="UTC")
+    assert ev.loc["uci-s00003:1:visit", "timestamp"] == pd.Timestamp(
+        "2016-02-01 00:00:01", tz="UTC"
+    )
     assert ev.loc["uci-s00003:1:visit", "cookie_id"] != ev.loc["uci-s00001:1:visit", "cookie_id"]
     assert ev["conversion"].sum() == 2 and ev.loc[ev.conversion, "stage"].eq("Do").all()
     assert "Revenue" not in ev.columns  # the outcome is the purchase row, not an attribute
-    assert read_uci_online_shoppers(FIXTURES / "uci", year=2020).events["timestamp"].dt.year.eq(2020).all()
+    assert (
+        read_uci_online_shoppers(FIXTURES / "uci", year=2020)
+        .events["timestamp"]
+        .dt.year.eq(2020)
+        .all()
+    )
 
 
 def test_uci_malformed(tmp_path):
     bad = tmp_path / "online_shoppers_intention.csv"
-    bad.write_text((FIXTURES / "uci" / "online_shoppers_intention.csv").read_text().replace("TrafficType", "Traffic"))
+    bad.write_text(
+        (FIXTURES / "uci" / "online_shoppers_intention.csv")
+        .read_text()
+        .replace("TrafficType", "Traffic")
+    )
     with pytest.raises(DataError, match="missing column"):
         read_uci_online_shoppers(tmp_path)
     with pytest.raises(DataError, match="file not found"):
@@ -202,15 +244,23 @@ def test_olist_converted_leads_per_origin(olist_raw, olist_journeys):
     assert accounting(res) == (8842, 8842, 0)
     # plain pandas: leads and won leads per origin, origin spelled as the adapter documents it
     origin = leads["origin"].fillna("unknown").replace({"direct_traffic": "direct"})
-    expected = pd.DataFrame({"first_channel": origin, "converted": leads["mql_id"].isin(deals["mql_id"])})
+    expected = pd.DataFrame(
+        {"first_channel": origin, "converted": leads["mql_id"].isin(deals["mql_id"])}
+    )
     expected = expected.groupby("first_channel")["converted"].agg(n="size", conversions="sum")
     assert expected["conversions"].sum() == 842 and expected["n"].sum() == 8000
     got = conversion_counts(jr.journeys, "first_channel").set_index("first_channel")
-    pd.testing.assert_frame_equal(got[["n", "conversions"]], expected.astype("int64"), check_names=False)
+    pd.testing.assert_frame_equal(
+        got[["n", "conversions"]], expected.astype("int64"), check_names=False
+    )
     assert jr.summary["journeys"] == 8000 and jr.summary["converted"] == 842
     # per landing page too (495 pages)
-    pages = pd.DataFrame({"landing_page_id": leads["landing_page_id"],
-                          "converted": leads["mql_id"].isin(deals["mql_id"])}).groupby("landing_page_id")
+    pages = pd.DataFrame(
+        {
+            "landing_page_id": leads["landing_page_id"],
+            "converted": leads["mql_id"].isin(deals["mql_id"]),
+        }
+    ).groupby("landing_page_id")
     got_pages = conversion_counts(jr.journeys, "landing_page_id").set_index("landing_page_id")
     assert len(got_pages) == 495
     assert (got_pages["conversions"] == pages["converted"].sum()).all()
@@ -221,10 +271,14 @@ def test_olist_median_days_to_close(olist_raw, olist_journeys):
     leads, deals = olist_raw
     _, jr = olist_journeys
     both = deals.merge(leads, on="mql_id")
-    days = (pd.to_datetime(both["won_date"]) - pd.to_datetime(both["first_contact_date"])) / pd.Timedelta(days=1)
+    days = (
+        pd.to_datetime(both["won_date"]) - pd.to_datetime(both["first_contact_date"])
+    ) / pd.Timedelta(days=1)
     expected_median = days.median()
     assert int(expected_median) == 14  # the data README's figure (whole days)
-    last = max(pd.to_datetime(leads["first_contact_date"]).max(), pd.to_datetime(deals["won_date"]).max())
+    last = max(
+        pd.to_datetime(leads["first_contact_date"]).max(), pd.to_datetime(deals["won_date"]).max()
+    )
     dur = jr.stage_durations(by=None)
     think = dur[dur["stage"] == "Think"]
     summary = time_to_event_summary(think, horizons=(30, 180)).iloc[0]
@@ -232,9 +286,12 @@ def test_olist_median_days_to_close(olist_raw, olist_journeys):
     # the deal dated 1.2 days before its first contact counts as 0 days: below the median either way
     assert summary["median_days_events"] == pytest.approx(expected_median, abs=1e-9)
     # leads without a deal are censored at the end of the data (the last date in either file)
-    open_days = (last - pd.to_datetime(leads.loc[~leads["mql_id"].isin(deals["mql_id"]), "first_contact_date"]))
+    open_days = last - pd.to_datetime(
+        leads.loc[~leads["mql_id"].isin(deals["mql_id"]), "first_contact_date"]
+    )
     assert np.sort(think.loc[think["censored"], "duration_days"].to_numpy()) == pytest.approx(
-        np.sort((open_days / pd.Timedelta(days=1)).to_numpy()))
+        np.sort((open_days / pd.Timedelta(days=1)).to_numpy())
+    )
     # Kaplan-Meier share closed by 30 days: every lead has >= 167 days of follow-up, so no lead is
     # censored before day 30 and the KM share equals the plain share
     assert summary["share_by_30d"] == pytest.approx((days.clip(lower=0) <= 30).sum() / len(leads))
@@ -251,7 +308,9 @@ def test_uci_conversions_by_visitor_and_traffic_type():
     assert raw["Revenue"].sum() == 1908
     by_visitor = conversion_counts(jr.journeys, "segment").set_index("segment")
     exp = raw.groupby("VisitorType")["Revenue"].agg(n="size", conversions="sum")
-    assert (by_visitor["n"] == exp["n"]).all() and (by_visitor["conversions"] == exp["conversions"]).all()
+    assert (by_visitor["n"] == exp["n"]).all() and (
+        by_visitor["conversions"] == exp["conversions"]
+    ).all()
     by_traffic = conversion_counts(jr.journeys, "first_channel").set_index("first_channel")
     exp = raw.groupby("TrafficType")["Revenue"].agg(n="size", conversions="sum")
     exp.index = "traffic_type_" + exp.index.astype(str)
@@ -260,5 +319,15 @@ def test_uci_conversions_by_visitor_and_traffic_type():
     assert (by_traffic.loc[exp.index, "conversions"] == exp["conversions"]).all()
     # the months as spelled in the file, each on the first of its month
     month_of = ev.loc[ev["touchpoint"] == "site_visit"].groupby("Month")["timestamp"].min().dt.month
-    assert month_of.to_dict() == {"Aug": 8, "Dec": 12, "Feb": 2, "Jul": 7, "June": 6, "Mar": 3, "May": 5,
-                                  "Nov": 11, "Oct": 10, "Sep": 9}
+    assert month_of.to_dict() == {
+        "Aug": 8,
+        "Dec": 12,
+        "Feb": 2,
+        "Jul": 7,
+        "June": 6,
+        "Mar": 3,
+        "May": 5,
+        "Nov": 11,
+        "Oct": 10,
+        "Sep": 9,
+    }

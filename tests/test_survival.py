@@ -13,11 +13,13 @@ from analysis.survival import kaplan_meier, share_by, time_to_event_summary
 def table():
     # group a: events at 2, 4 (tied with a censoring), 6; censored at 4 and 10
     # group b: one event at 1, three censored at 3
-    return pd.DataFrame({
-        "g": ["a"] * 5 + ["b"] * 4,
-        "duration_days": [2, 4, 4, 6, 10, 1, 3, 3, 3],
-        "censored": [False, False, True, False, True, False, True, True, True],
-    })
+    return pd.DataFrame(
+        {
+            "g": ["a"] * 5 + ["b"] * 4,
+            "duration_days": [2, 4, 4, 6, 10, 1, 3, 3, 3],
+            "censored": [False, False, True, False, True, False, True, True, True],
+        }
+    )
 
 
 def test_kaplan_meier_by_hand():
@@ -45,12 +47,16 @@ def test_share_by_reads_the_steps():
     km = kaplan_meier(table(), by="g")
     got = share_by(km, [6, 0.5, 4, 3.5, 100], by="g").set_index(["g", "days"])["share"]
     # a: S = 0.8 from day 2, 0.6 from 4, 0.3 from 6 on; b: 0.75 from day 1 (censorings do not step)
-    assert got.loc["a"].tolist() == pytest.approx([0.0, 0.2, 0.4, 0.7, 0.7])  # days sorted: 0.5, 3.5, 4, 6, 100
+    assert got.loc["a"].tolist() == pytest.approx(
+        [0.0, 0.2, 0.4, 0.7, 0.7]
+    )  # days sorted: 0.5, 3.5, 4, 6, 100
     assert got.loc["b"].tolist() == pytest.approx([0.0, 0.25, 0.25, 0.25, 0.25])
     # the same figures as the summary's share_by_<h>d columns
     s = time_to_event_summary(table(), by="g", horizons=(4, 100)).set_index("g")
     assert got.xs(4.0, level="days").tolist() == pytest.approx(s["share_by_4d"].tolist())
-    assert share_by(kaplan_meier(table()), 2)["share"].tolist() == pytest.approx([2 / 9])  # 1 - 8/9 * 7/8
+    assert share_by(kaplan_meier(table()), 2)["share"].tolist() == pytest.approx(
+        [2 / 9]
+    )  # 1 - 8/9 * 7/8
 
 
 def test_bad_input():

@@ -49,14 +49,20 @@ def _transitions(df: pd.DataFrame, truth) -> pd.DataFrame:
     j = truth.journeys.set_index("journey_id")
     runs["segment"] = j.loc[runs["journey_id"], "segment"].to_numpy()
     prev = runs.groupby("journey_id")["stage"].shift()
-    inner = pd.DataFrame({"segment": runs["segment"], "from_stage": prev.fillna(START), "to_stage": runs["stage"]})
+    inner = pd.DataFrame(
+        {"segment": runs["segment"], "from_stage": prev.fillna(START), "to_stage": runs["stage"]}
+    )
     last = runs.groupby("journey_id").tail(1)
     outcome = j.loc[last["journey_id"], "outcome"].to_numpy()
-    end = pd.DataFrame({
-        "segment": last["segment"].to_numpy(),
-        "from_stage": last["stage"].to_numpy(),
-        "to_stage": np.where(outcome == "converted", CONVERSION, np.where(outcome == "dropoff", DROPOFF, None)),
-    })
+    end = pd.DataFrame(
+        {
+            "segment": last["segment"].to_numpy(),
+            "from_stage": last["stage"].to_numpy(),
+            "to_stage": np.where(
+                outcome == "converted", CONVERSION, np.where(outcome == "dropoff", DROPOFF, None)
+            ),
+        }
+    )
     return pd.concat([inner, end[end["to_stage"].notna()]], ignore_index=True)
 
 
@@ -119,9 +125,9 @@ def test_schema(sample):
     assert set(events["channel"].unique()) <= set(synth.CHANNELS)
     assert (events["online"] == events["channel"].isin(synth.ONLINE_CHANNELS)).all()
     assert events["touchpoint"].isin(list(schema.DEFAULT_STAGE_MAP)).all()
-    paid = events["channel"].isin(["paid_search", "social", "display", "email"]) & ~events["touchpoint"].isin(
-        ["survey", "purchase"]
-    )
+    paid = events["channel"].isin(["paid_search", "social", "display", "email"]) & ~events[
+        "touchpoint"
+    ].isin(["survey", "purchase"])
     assert events.loc[paid, "campaign"].notna().all()
     assert events.loc[~paid, "campaign"].isna().all()
     # offline rows carry no personal device (only a kiosk)
@@ -137,7 +143,9 @@ def test_schema(sample):
 def test_touchpoints_belong_to_their_stage(sample):
     events, _ = sample
     touches = events[~events["touchpoint"].isin(["survey", "purchase"])]
-    expected = [synth.TOUCHPOINTS[s][c] for s, c in zip(touches["stage"], touches["channel"], strict=True)]
+    expected = [
+        synth.TOUCHPOINTS[s][c] for s, c in zip(touches["stage"], touches["channel"], strict=True)
+    ]
     assert (touches["touchpoint"].to_numpy() == np.array(expected)).all()
 
 
@@ -185,7 +193,9 @@ def test_journeys_are_recovered_by_the_cutting_rule(sample):
     cut = gap.isna() | (gap >= inact) | after_conv
     rebuilt = cut.cumsum()
     # the cut journeys are exactly the true journeys
-    pairs = pd.DataFrame({"rebuilt": rebuilt.to_numpy(), "true": df["journey_id"].to_numpy()}).drop_duplicates()
+    pairs = pd.DataFrame(
+        {"rebuilt": rebuilt.to_numpy(), "true": df["journey_id"].to_numpy()}
+    ).drop_duplicates()
     assert pairs["rebuilt"].is_unique and pairs["true"].is_unique
     assert len(pairs) == len(truth.journeys)
     # within journeys every gap is short; a new journey after a non-conversion comes >= inactivity later
@@ -226,7 +236,10 @@ def test_truth_journeys_match_events(sample):
     assert (df.groupby("person").size().reindex(p.index, fill_value=0) == p["n_events"]).all()
     assert (j.groupby("person").size().reindex(p.index, fill_value=0) == p["n_journeys"]).all()
     assert (df.groupby("person")["segment"].nunique() == 1).all()
-    assert (df.groupby("person")["segment"].first() == p.loc[df.groupby("person").size().index, "segment"]).all()
+    assert (
+        df.groupby("person")["segment"].first()
+        == p.loc[df.groupby("person").size().index, "segment"]
+    ).all()
     # journey_index counts each person's journeys in time order
     jj = truth.journeys.sort_values(["person", "start"])
     assert (jj.groupby("person").cumcount().to_numpy() == jj["journey_index"].to_numpy()).all()
@@ -291,7 +304,9 @@ def test_conversion_probability_and_channel_effects():
     # incremental conversions per 1,000 journeys when the strongest channel is switched off
     w = full.segment_weights
     diff = 1000 * ((r_full - r_off) * w).sum()
-    se = 1000 * np.sqrt((w**2 * (r_full * (1 - r_full) / n_full + r_off * (1 - r_off) / n_off)).sum())
+    se = 1000 * np.sqrt(
+        (w**2 * (r_full * (1 - r_full) / n_full + r_off * (1 - r_off) / n_off)).sum()
+    )
     assert abs(diff - top["incremental_conversions_per_1000"]) < 4 * se, (diff, top.to_dict(), se)
     assert top["incremental_conversions_per_1000"] > 6 * se  # the effect is clearly measurable
     eff = full.channel_effects.set_index("channel")
@@ -327,7 +342,11 @@ def test_dwell_times_are_truncated_and_close_to_the_truth(sample):
 
 
 def _identifier_graph(events: pd.DataFrame, *, block_shared: bool):
-    long = events[["event_id", *ID_COLS]].melt(id_vars="event_id", var_name="type", value_name="value").dropna()
+    long = (
+        events[["event_id", *ID_COLS]]
+        .melt(id_vars="event_id", var_name="type", value_name="value")
+        .dropna()
+    )
     if block_shared:
         long = long[~long["value"].str.startswith("kiosk-") & (long["value"] != "unknown")]
     node = pd.Index((long["type"] + ":" + long["value"]).unique())
@@ -396,7 +415,11 @@ def test_kiosks_are_shared_by_many_persons(sample):
     assert shared["person"].isna().all()
     # naive stitching (kiosks and "unknown" allowed to link) merges different persons
     _, _, row_lab = _identifier_graph(events, block_shared=False)
-    merged = pd.DataFrame({"c": row_lab, "person": df["person"].to_numpy()}).groupby("c")["person"].nunique()
+    merged = (
+        pd.DataFrame({"c": row_lab, "person": df["person"].to_numpy()})
+        .groupby("c")["person"]
+        .nunique()
+    )
     assert merged.max() >= 20
 
 
@@ -411,7 +434,9 @@ def test_planted_friction_is_the_worst_stage_and_has_low_sentiment(sample, compl
     assert f["segment"] == "small_business" and f["stage"] == "Think"
     worst = truth.worst_stage.set_index("segment")["stage"]
     assert worst[f["segment"]] == f["stage"]
-    gains = truth.stage_gains[truth.stage_gains["segment"] == f["segment"]].set_index("stage")["gain"]
+    gains = truth.stage_gains[truth.stage_gains["segment"] == f["segment"]].set_index("stage")[
+        "gain"
+    ]
     assert gains[f["stage"]] > 1.2 * gains.drop(f["stage"]).max()
     # the raised drop-off shows in the data: small_business drops at Think far more than others
     events, ctruth = complete
@@ -425,7 +450,10 @@ def test_planted_friction_is_the_worst_stage_and_has_low_sentiment(sample, compl
     assert cell.sum() > 100
     assert s.loc[cell, "sentiment"].mean() < 0
     assert s.loc[~cell, "sentiment"].mean() > 0.2
-    assert s.loc[~cell].groupby(["segment", "stage"])["sentiment"].mean().min() > s.loc[cell, "sentiment"].mean() + 0.4
+    assert (
+        s.loc[~cell].groupby(["segment", "stage"])["sentiment"].mean().min()
+        > s.loc[cell, "sentiment"].mean() + 0.4
+    )
 
 
 def test_worst_stage_is_robust_across_seeds():
@@ -466,7 +494,9 @@ def test_censored_sample_matches_p_for_visits_entered_early():
     runs = df.loc[new, ["journey_id", "stage", "timestamp", "segment"]].reset_index(drop=True)
     nxt = runs.groupby("journey_id")["stage"].shift(-1)
     outcome = truth.journeys.set_index("journey_id").loc[runs["journey_id"], "outcome"].to_numpy()
-    ends = np.where(outcome == "converted", CONVERSION, np.where(outcome == "dropoff", DROPOFF, None))
+    ends = np.where(
+        outcome == "converted", CONVERSION, np.where(outcome == "dropoff", DROPOFF, None)
+    )
     runs["to_stage"] = nxt.where(nxt.notna(), ends)
     early = runs[runs["timestamp"] < truth.end - pd.Timedelta(days=2 * truth.inactivity_days)]
     assert early["to_stage"].notna().all()

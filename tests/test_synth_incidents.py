@@ -28,13 +28,17 @@ def worlds():
     """The same seed without incidents, with a harmless one (multiplier 1) and with the incident."""
     return {
         "none": synth.generate(N, seed=SEED),
-        "harmless": synth.generate(N, seed=SEED, incidents=[dict(INCIDENT, advance_multiplier=1.0)]),
+        "harmless": synth.generate(
+            N, seed=SEED, incidents=[dict(INCIDENT, advance_multiplier=1.0)]
+        ),
         "incident": synth.generate(N, seed=SEED, incidents=[INCIDENT]),
     }
 
 
 def _rows(events: pd.DataFrame, truth) -> pd.DataFrame:
-    return events.assign(person=truth.event_person.to_numpy(), journey_id=truth.event_journey.to_numpy())
+    return events.assign(
+        person=truth.event_person.to_numpy(), journey_id=truth.event_journey.to_numpy()
+    )
 
 
 def _all(truth) -> pd.Series:
@@ -58,9 +62,14 @@ def test_default_output_is_unchanged_and_has_no_incidents():
     assert tr.incidents.empty and list(tr.incidents.columns) == list(synth._INCIDENT_COLUMNS)
     assert "incident" not in tr.summary()
     assert (len(ev), int(ev["conversion"].sum()), round(float(ev["revenue"].sum()), 2)) == (
-        8235, 266, 303129.39
+        8235,
+        266,
+        303129.39,
     )
-    assert ev["event_id"].iloc[-1] == "e00008235" and str(ev["timestamp"].iloc[0]) == "2024-01-01 00:43:37.160458+00:00"
+    assert (
+        ev["event_id"].iloc[-1] == "e00008235"
+        and str(ev["timestamp"].iloc[0]) == "2024-01-01 00:43:37.160458+00:00"
+    )
 
 
 def test_a_harmless_incident_only_adds_error_events(worlds):
@@ -68,7 +77,10 @@ def test_a_harmless_incident_only_adds_error_events(worlds):
     ev0, tr0 = worlds["none"]
     ev1, tr1 = worlds["harmless"]
     strip = [
-        _rows(e, t).query("touchpoint != 'payment_error'").drop(columns="event_id").reset_index(drop=True)
+        _rows(e, t)
+        .query("touchpoint != 'payment_error'")
+        .drop(columns="event_id")
+        .reset_index(drop=True)
         for e, t in ((ev0, tr0), (ev1, tr1))
     ]
     pd.testing.assert_frame_equal(*strip)
@@ -81,7 +93,11 @@ def test_only_persons_who_meet_the_error_change(worlds):
     ev, tr = worlds["incident"]
 
     def per_person(e, t):
-        d = _rows(e, t).query("touchpoint != 'payment_error'").drop(columns=["event_id", "journey_id"])
+        d = (
+            _rows(e, t)
+            .query("touchpoint != 'payment_error'")
+            .drop(columns=["event_id", "journey_id"])
+        )
         h = pd.util.hash_pandas_object(d.drop(columns="person"), index=False)
         return pd.Series(h.to_numpy(), index=d["person"].to_numpy()).groupby(level=0).agg(tuple)
 
@@ -89,7 +105,9 @@ def test_only_persons_who_meet_the_error_change(worlds):
     changed = set(a.index[a != b.reindex(a.index)])
     met = set(tr.event_person[(ev["touchpoint"] == "payment_error").to_numpy()])
     assert changed and changed <= met
-    assert len(changed) < len(met)  # an error visit that still advances (or drops anyway) changes nothing
+    assert len(changed) < len(
+        met
+    )  # an error visit that still advances (or drops anyway) changes nothing
 
 
 def test_error_events_fall_in_the_window_stage_and_segments():
@@ -100,12 +118,23 @@ def test_error_events_fall_in_the_window_stage_and_segments():
     assert err["timestamp"].between(START, END, inclusive="left").all()
     assert (err["stage"] == "Do").all() and err["online"].all()
     assert set(err["segment"]) == {"consumer", "enterprise"}
-    assert set(err["channel"]) <= {"paid_search", "organic_search", "social", "display", "referral", "direct"}
-    assert err["campaign"].isna().all() and err["revenue"].isna().all() and not err["conversion"].any()
+    assert set(err["channel"]) <= {
+        "paid_search",
+        "organic_search",
+        "social",
+        "display",
+        "referral",
+        "direct",
+    }
+    assert (
+        err["campaign"].isna().all() and err["revenue"].isna().all() and not err["conversion"].any()
+    )
     t = tr.incidents
     assert list(t["segment"]) == ["consumer", "enterprise", "all"]
     per_seg = t[t["segment"] != "all"][["visits_in_window", "errors", "conversions_lost"]].sum()
-    assert per_seg.to_dict() == pytest.approx(t[t["segment"] == "all"][per_seg.index].iloc[0].to_dict())
+    assert per_seg.to_dict() == pytest.approx(
+        t[t["segment"] == "all"][per_seg.index].iloc[0].to_dict()
+    )
     assert t.set_index("segment").loc["all", "errors"] == len(err)
     # every error visit is a Do visit entered in the window, so errors <= those visits
     assert (t["errors"] <= t["visits_in_window"]).all()
@@ -120,14 +149,24 @@ def test_error_is_usually_not_the_last_event(worlds):
     last_share = err["next_tp"].isna().mean()
     assert 0 < last_share < 0.3, last_share  # people retry, open other pages, then leave
     # what follows is an ordinary touch of the same visit (or its purchase), not only the next stage
-    assert err["next_tp"].isin(["add_to_cart", "demo_request", "quote_request", "store_visit", "purchase"]).mean() > 0.5
+    assert (
+        err["next_tp"]
+        .isin(["add_to_cart", "demo_request", "quote_request", "store_visit", "purchase"])
+        .mean()
+        > 0.5
+    )
 
 
 def test_journeys_that_met_the_error_convert_far_less(worlds):
     ev, tr = worlds["incident"]
     df = _rows(ev, tr)
     met = set(df.loc[df["touchpoint"] == "payment_error", "journey_id"])
-    reached = set(df.loc[(df["stage"] == "Do") & df["timestamp"].between(START, END, inclusive="left"), "journey_id"])
+    reached = set(
+        df.loc[
+            (df["stage"] == "Do") & df["timestamp"].between(START, END, inclusive="left"),
+            "journey_id",
+        ]
+    )
     conv = tr.journeys.set_index("journey_id")["converted"]
     with_err, without = conv.loc[sorted(met)], conv.loc[sorted(reached - met)]
     assert len(with_err) > 100 and len(without) > 60
@@ -152,17 +191,24 @@ def test_conversions_lost_matches_the_common_random_numbers_counterfactual(world
     row = _all(tr)
     assert harmless - incident == row["conversions_lost_simulated"]
     assert row["conversions_lost"] > 10
-    assert abs(row["conversions_lost_simulated"] - row["conversions_lost"]) <= 4 * np.sqrt(row["conversions_lost"])
+    assert abs(row["conversions_lost_simulated"] - row["conversions_lost"]) <= 4 * np.sqrt(
+        row["conversions_lost"]
+    )
     # the persons' conversions fall by about as much (their later journeys differ a little)
     drop = int(ev1["conversion"].sum() - ev["conversion"].sum())
-    assert abs(drop - row["conversions_lost"]) <= 4 * np.sqrt(row["conversions_lost"]) + 0.2 * row["conversions_lost"]
+    assert (
+        abs(drop - row["conversions_lost"])
+        <= 4 * np.sqrt(row["conversions_lost"]) + 0.2 * row["conversions_lost"]
+    )
 
 
 def test_conversions_lost_is_unbiased_over_seeds():
     """Pooled over seeds the simulated count and the exact expectation agree closely."""
     sim = exp = 0.0
     for seed in range(6):
-        _, tr = synth.generate(1500, seed=100 + seed, incidents=[dict(INCIDENT, p_error=0.9, advance_multiplier=0.1)])
+        _, tr = synth.generate(
+            1500, seed=100 + seed, incidents=[dict(INCIDENT, p_error=0.9, advance_multiplier=0.1)]
+        )
         sim += _all(tr)["conversions_lost_simulated"]
         exp += _all(tr)["conversions_lost"]
     assert exp > 40
@@ -180,12 +226,16 @@ def test_zero_multiplier_never_advances_and_long_windows_replant():
     assert not j["converted"].any()
     assert (j["true_exit"] == synth.DROPOFF).all()
     # some persons came back after the error stopped them and met it again (planted again)
-    assert (df[df["touchpoint"] == "payment_error"].groupby("person")["journey_id"].nunique() >= 2).sum() >= 5
+    assert (
+        df[df["touchpoint"] == "payment_error"].groupby("person")["journey_id"].nunique() >= 2
+    ).sum() >= 5
     # every Do visit entered in the window met the error
     row = _all(tr)
     assert row["error_visits"] == row["visits_in_window"]
     assert tr.journeys["converted"].sum() == ev["conversion"].sum()
-    assert abs(row["conversions_lost_simulated"] - row["conversions_lost"]) <= 4 * np.sqrt(row["conversions_lost"])
+    assert abs(row["conversions_lost_simulated"] - row["conversions_lost"]) <= 4 * np.sqrt(
+        row["conversions_lost"]
+    )
 
 
 @pytest.mark.parametrize(
@@ -208,7 +258,13 @@ def test_invalid_incidents_are_refused(bad, message):
 
 
 def test_overlapping_incidents_are_refused_and_separate_ones_accepted():
-    other = dict(INCIDENT, touchpoint="checkout_bug", segments=["consumer"], start="2024-03-20", end="2024-04-10")
+    other = dict(
+        INCIDENT,
+        touchpoint="checkout_bug",
+        segments=["consumer"],
+        start="2024-03-20",
+        end="2024-04-10",
+    )
     with pytest.raises(ValueError, match="overlap"):
         synth.generate(10, seed=0, incidents=[INCIDENT, other])
     ok = dict(other, start="2024-04-01", end="2024-04-21")
@@ -221,15 +277,27 @@ def test_overlapping_incidents_are_refused_and_separate_ones_accepted():
 
 def test_cli_plants_an_incident(tmp_path, capsys):
     out = tmp_path / "events.csv"
-    arg = "{touchpoint: payment_error, stage: Do, segments: null, start: 2024-03-03, end: 2024-03-24, " \
-          "p_error: 0.6, advance_multiplier: 0.2}"
-    assert main(["synth", "--n-persons", "600", "--seed", "2", "--out", str(out), "--incident", arg]) == 0
+    arg = (
+        "{touchpoint: payment_error, stage: Do, segments: null, start: 2024-03-03, end: 2024-03-24, "
+        "p_error: 0.6, advance_multiplier: 0.2}"
+    )
+    assert (
+        main(["synth", "--n-persons", "600", "--seed", "2", "--out", str(out), "--incident", arg])
+        == 0
+    )
     text = capsys.readouterr().out
     assert "planted incident 0: payment_error at Do (every segment)" in text
     written = pd.read_csv(out)
     expected, _ = synth.generate(600, seed=2, incidents=[INCIDENT])
-    assert (written["touchpoint"] == "payment_error").sum() == (expected["touchpoint"] == "payment_error").sum() > 0
-    assert main(["synth", "--n-persons", "10", "--out", str(out), "--incident", '{"stage": "Do"}']) == 2
+    assert (
+        (written["touchpoint"] == "payment_error").sum()
+        == (expected["touchpoint"] == "payment_error").sum()
+        > 0
+    )
+    assert (
+        main(["synth", "--n-persons", "10", "--out", str(out), "--incident", '{"stage": "Do"}'])
+        == 2
+    )
 
 
 def test_the_process_invariants_hold_with_incidents():

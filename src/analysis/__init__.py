@@ -35,8 +35,16 @@ _LAZY = {
     "stitch_identities": "analysis.identity",
 }
 
-__all__ = ["DataError", "Journeys", "build_journeys", "config", "load_events", "read_events",
-           "stitch_identities", "synth"]
+__all__ = [
+    "DataError",
+    "Journeys",
+    "build_journeys",
+    "config",
+    "load_events",
+    "read_events",
+    "stitch_identities",
+    "synth",
+]
 
 __version__ = "0.1.0"
 

@@ -39,13 +39,17 @@ def _synth(args) -> int:
     else:
         events.to_csv(tmp, index=False)
     os.replace(tmp, out)
-    print(f"wrote {len(events):,} touchpoints of {args.n_persons:,} persons (seed {args.seed}) to {out}")
+    print(
+        f"wrote {len(events):,} touchpoints of {args.n_persons:,} persons (seed {args.seed}) to {out}"
+    )
     for r in truth.incidents[truth.incidents["segment"] == "all"].itertuples():
         segs = list(truth.incidents.loc[truth.incidents["incident"] == r.incident, "segment"][:-1])
-        print(f"planted incident {r.incident}: {r.touchpoint} at {r.stage} "
-              f"({'every segment' if len(segs) == len(truth.segments) else ', '.join(segs)}), "
-              f"{r.start:%Y-%m-%d} to {r.end:%Y-%m-%d} (end exclusive): {r.errors:,} error events in "
-              f"{r.visits_in_window:,} visits, about {r.conversions_lost:.0f} conversions lost (expected)")
+        print(
+            f"planted incident {r.incident}: {r.touchpoint} at {r.stage} "
+            f"({'every segment' if len(segs) == len(truth.segments) else ', '.join(segs)}), "
+            f"{r.start:%Y-%m-%d} to {r.end:%Y-%m-%d} (end exclusive): {r.errors:,} error events in "
+            f"{r.visits_in_window:,} visits, about {r.conversions_lost:.0f} conversions lost (expected)"
+        )
     return 0
 
 
@@ -58,12 +62,16 @@ def _incident_arg(text: str) -> dict:
     except yaml.YAMLError as exc:
         raise argparse.ArgumentTypeError(f"not YAML/JSON: {exc}") from None
     if not isinstance(value, dict):
-        raise argparse.ArgumentTypeError(f"expected a mapping like '{_INCIDENT_EXAMPLE}', got {text!r}")
+        raise argparse.ArgumentTypeError(
+            f"expected a mapping like '{_INCIDENT_EXAMPLE}', got {text!r}"
+        )
     return value
 
 
-_INCIDENT_EXAMPLE = ('{touchpoint: payment_error, stage: Do, segments: null, start: 2024-03-03, '
-                     'end: 2024-03-24, p_error: 0.6, advance_multiplier: 0.2}')
+_INCIDENT_EXAMPLE = (
+    "{touchpoint: payment_error, stage: Do, segments: null, start: 2024-03-03, "
+    "end: 2024-03-24, p_error: 0.6, advance_multiplier: 0.2}"
+)
 
 
 def _report(args) -> int:
@@ -91,9 +99,15 @@ def _header(data: Path, cmap) -> list[str]:
             return [str(c) for c in pq.read_schema(data).names]
         import pandas as pd
 
-        enc = "utf-8-sig" if cmap.encoding.lower().replace("_", "-") in ("utf-8", "utf8") else cmap.encoding
-        return [str(c) for c in pd.read_csv(data, nrows=0, sep=cmap.delimiter, encoding=enc).columns]
-    except Exception:  # noqa: BLE001 - only used to say where a column came from
+        enc = (
+            "utf-8-sig"
+            if cmap.encoding.lower().replace("_", "-") in ("utf-8", "utf8")
+            else cmap.encoding
+        )
+        return [
+            str(c) for c in pd.read_csv(data, nrows=0, sep=cmap.delimiter, encoding=enc).columns
+        ]
+    except Exception:
         return []
 
 
@@ -109,7 +123,8 @@ def _counts(s, limit: int = 12) -> str:
 def _describe(data: Path, mapping: str | None, loaded, stitched) -> str:
     """The text ``check`` prints for a loaded data file: every name and value from the data or a
     path with its control characters escaped (:func:`analysis.sources.suggest.visible`), so that an
-    ANSI sequence or a carriage return in the data is shown, not obeyed by the terminal."""
+    ANSI sequence or a carriage return in the data is shown, not obeyed by the terminal.
+    """
     import pandas as pd
 
     from analysis.prepared import is_sources_file
@@ -120,7 +135,9 @@ def _describe(data: Path, mapping: str | None, loaded, stitched) -> str:
     s = loaded.summary
     ev = loaded.events
     lines = [v(data) + (f" with column map {v(mapping)}" if mapping else ""), ""]
-    lines.append(f"rows read {s['rows_read']:,} = kept {s['rows_kept']:,} + quarantined {s['rows_quarantined']:,}")
+    lines.append(
+        f"rows read {s['rows_read']:,} = kept {s['rows_kept']:,} + quarantined {s['rows_quarantined']:,}"
+    )
     if s.get("sources"):
         from analysis.sources.combine import source_counts
 
@@ -131,7 +148,9 @@ def _describe(data: Path, mapping: str | None, loaded, stitched) -> str:
         width = max(len(r) for r in rep["reason"])
         for r in rep.itertuples(index=False):  # one line per reason (a handful)
             where = f" ({v(r.column)})" if isinstance(r.column, str) and r.column else ""
-            lines.append(f"  {r.reason:<{width}} {r.rows:>7,}   e.g. row {r.example_row}{where}: {v(r.example)}")
+            lines.append(
+                f"  {r.reason:<{width}} {r.rows:>7,}   e.g. row {r.example_row}{where}: {v(r.example)}"
+            )
     if s.get("notes"):
         lines += ["", "notes:"] + [f"  - {v(n)}" for n in s["notes"]]
 
@@ -153,36 +172,57 @@ def _describe(data: Path, mapping: str | None, loaded, stitched) -> str:
         return _DERIVED.get(c, "absent (no such column)")
 
     ids = list(s.get("identifiers") or [])
-    lines += ["", "columns (canonical column, where it came from, rows with a value of the rows kept):"]
+    lines += [
+        "",
+        "columns (canonical column, where it came from, rows with a value of the rows kept):",
+    ]
     for c in [c for c in CANONICAL_COLUMNS if c not in ids]:
         filled = int(ev[c].notna().sum()) if c in ev.columns else 0
         lines.append(f"  {c:<11} {origin(c, filled):<62} {filled:>9,}")
     extra = [c for c in ev.columns if c not in CANONICAL_COLUMNS and c not in ids]
-    lines.append(f"  other columns, kept as attributes: {', '.join(v(c) for c in extra) if extra else '(none)'}")
+    lines.append(
+        f"  other columns, kept as attributes: {', '.join(v(c) for c in extra) if extra else '(none)'}"
+    )
 
     lines += ["", "identifiers (where from, rows with a value, distinct values):"]
     present = [c for c in ids if c in ev.columns and ev[c].notna().any()]
     for c in present:
-        lines.append(f"  {c:<11} {origin(c, 1):<40} {int(ev[c].notna().sum()):>9,} rows {int(ev[c].nunique()):>9,} distinct")
+        lines.append(
+            f"  {c:<11} {origin(c, 1):<40} {int(ev[c].notna().sum()):>9,} rows {int(ev[c].nunique()):>9,} distinct"
+        )
     absent = [c for c in ids if c not in present]
     if absent:
         lines.append(f"  not in the data: {', '.join(absent)}")
     if len(ev):
         n_conv = int(ev["conversion"].sum())
-        lines += ["", f"stages: {_counts(ev['stage'])}",
-                  f"channels: {_counts(ev['channel'])}",
-                  f"touchpoints: {_counts(ev['touchpoint'])}",
-                  f"segments: {_counts(ev['segment'])}",
-                  f"conversions: {n_conv:,}"
-                  + (f" (revenue {pd.to_numeric(ev['revenue']).sum():,.2f})" if ev["revenue"].notna().any() else "")
-                  + ("; none: name the touchpoints that are conversions under conversion_touchpoints in the column "
-                     "map (or map a conversion column)" if n_conv == 0 else ""),
-                  f"time span (UTC): {ev['timestamp'].min():%Y-%m-%d %H:%M} to {ev['timestamp'].max():%Y-%m-%d %H:%M}"]
+        lines += [
+            "",
+            f"stages: {_counts(ev['stage'])}",
+            f"channels: {_counts(ev['channel'])}",
+            f"touchpoints: {_counts(ev['touchpoint'])}",
+            f"segments: {_counts(ev['segment'])}",
+            f"conversions: {n_conv:,}"
+            + (
+                f" (revenue {pd.to_numeric(ev['revenue']).sum():,.2f})"
+                if ev["revenue"].notna().any()
+                else ""
+            )
+            + (
+                "; none: name the touchpoints that are conversions under conversion_touchpoints in the column "
+                "map (or map a conversion column)"
+                if n_conv == 0
+                else ""
+            ),
+            f"time span (UTC): {ev['timestamp'].min():%Y-%m-%d %H:%M} to {ev['timestamp'].max():%Y-%m-%d %H:%M}",
+        ]
     if stitched is not None:
         st = stitched.summary
-        lines += ["", f"persons after stitching: {st['persons']:,} (from {st['identifiers']:,} identifier values; "
-                      f"{st['blocked']:,} blocked as shared or placeholder; "
-                      f"{st['rows_without_person']:,} rows without a person)"]
+        lines += [
+            "",
+            f"persons after stitching: {st['persons']:,} (from {st['identifiers']:,} identifier values; "
+            f"{st['blocked']:,} blocked as shared or placeholder; "
+            f"{st['rows_without_person']:,} rows without a person)",
+        ]
         if st["persons"]:
             from analysis.journeys import suggest_journey_settings
 
@@ -205,12 +245,20 @@ def _check(args) -> int:
             from analysis.sources.suggest import suggest_mapping
 
             if args.mapping:
-                raise DataError("--suggest-mapping writes a new column map; it does not read one",
-                                column="mapping", fix="drop --mapping, or drop --suggest-mapping to check the map")
+                raise DataError(
+                    "--suggest-mapping writes a new column map; it does not read one",
+                    column="mapping",
+                    fix="drop --mapping, or drop --suggest-mapping to check the map",
+                )
             if is_sources_file(data):
-                raise DataError("--suggest-mapping reads one CSV or Parquet export, not a sources file",
-                                file=str(data), fix="run it on each export the sources file lists")
-            sys.stdout.write(visible(suggest_mapping(data), keep="\n"))  # the map escapes already; a guard
+                raise DataError(
+                    "--suggest-mapping reads one CSV or Parquet export, not a sources file",
+                    file=str(data),
+                    fix="run it on each export the sources file lists",
+                )
+            sys.stdout.write(
+                visible(suggest_mapping(data), keep="\n")
+            )  # the map escapes already; a guard
             return 0
         from analysis.identity import stitch
         from analysis.prepared import load
@@ -231,61 +279,113 @@ def _check(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m analysis", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="python -m analysis",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     sub = p.add_subparsers(dest="command", required=True)
 
     s = sub.add_parser("synth", help="write synthetic touchpoints (sample data)")
     s.add_argument("--n-persons", type=int, default=3000, help="persons to simulate (default 3000)")
     s.add_argument("--seed", type=int, default=config.DEFAULT_SEED, help="random seed (default 0)")
     s.add_argument("--out", default=str(config.SAMPLE_EVENTS), help="CSV or Parquet file to write")
-    s.add_argument("--incident", action="append", type=_incident_arg, metavar="YAML",
-                   help="plant an incident (repeatable): an error touchpoint in a stage, for some segments "
-                        f"(null: all) and a UTC window [start, end), e.g. '{_INCIDENT_EXAMPLE}'; "
-                        "its truth is in synth.generate(...)[1].incidents")
-    s.add_argument("--sample-incident", action="store_true",
-                   help="plant synth.SAMPLE_INCIDENT (a payment error at Do, every segment, three weeks of "
-                        "March 2024), as `make data` does for the sample data")
+    s.add_argument(
+        "--incident",
+        action="append",
+        type=_incident_arg,
+        metavar="YAML",
+        help="plant an incident (repeatable): an error touchpoint in a stage, for some segments "
+        f"(null: all) and a UTC window [start, end), e.g. '{_INCIDENT_EXAMPLE}'; "
+        "its truth is in synth.generate(...)[1].incidents",
+    )
+    s.add_argument(
+        "--sample-incident",
+        action="store_true",
+        help="plant synth.SAMPLE_INCIDENT (a payment error at Do, every segment, three weeks of "
+        "March 2024), as `make data` does for the sample data",
+    )
     s.set_defaults(func=_synth)
 
     r = sub.add_parser("report", help="run the report notebooks for every segment")
-    r.add_argument("--data", default=str(config.SAMPLE_EVENTS),
-                   help="touchpoint file (CSV/Parquet), or a sources file (YAML) listing several exports")
+    r.add_argument(
+        "--data",
+        default=str(config.SAMPLE_EVENTS),
+        help="touchpoint file (CSV/Parquet), or a sources file (YAML) listing several exports",
+    )
     r.add_argument("--mapping", default=None, help="YAML column map for the data file")
     r.add_argument("--segments", default=str(config.SEGMENTS_FILE), help="segments YAML")
     r.add_argument("--segment", action="append", help="run only this segment (repeatable)")
-    r.add_argument("--notebook", action="append", help="notebook to run (repeatable); default: the main job")
-    r.add_argument("--out", default=str(config.REPORTS_DIR), help="reports folder (default reports/)")
+    r.add_argument(
+        "--notebook", action="append", help="notebook to run (repeatable); default: the main job"
+    )
+    r.add_argument(
+        "--out", default=str(config.REPORTS_DIR), help="reports folder (default reports/)"
+    )
     r.add_argument("--seed", type=int, default=None, help="seed passed to the notebooks")
-    r.add_argument("--param", "-p", action="append", metavar="KEY=VALUE",
-                   help="notebook parameter (repeatable; the value is read as YAML: 180, true, [a, b]); "
-                        "wins over the segments file's `parameters:`")
-    r.add_argument("--workers", type=int, default=1,
-                   help="reports (segment x notebook) run at once, each worker its own process (default 1)")
-    r.add_argument("--heartbeat", type=float, default=config.REPORT_HEARTBEAT_SECONDS, metavar="SECONDS",
-                   help="while a report runs, a progress line this often: how long, which cell "
-                        f"(default {config.REPORT_HEARTBEAT_SECONDS:g}; 0: a line only when each report ends)")
-    r.add_argument("--resume", metavar="RUN_ID", default=None,
-                   help="finish an interrupted run (a run id, or 'latest': the newest incomplete run) "
-                        "with its recorded settings, keeping the reports already written")
-    r.add_argument("--list-params", action="store_true",
-                   help="list every parameter of the notebooks that would run (name, default, meaning, "
-                        "which notebooks) and exit")
+    r.add_argument(
+        "--param",
+        "-p",
+        action="append",
+        metavar="KEY=VALUE",
+        help="notebook parameter (repeatable; the value is read as YAML: 180, true, [a, b]); "
+        "wins over the segments file's `parameters:`",
+    )
+    r.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="reports (segment x notebook) run at once, each worker its own process (default 1)",
+    )
+    r.add_argument(
+        "--heartbeat",
+        type=float,
+        default=config.REPORT_HEARTBEAT_SECONDS,
+        metavar="SECONDS",
+        help="while a report runs, a progress line this often: how long, which cell "
+        f"(default {config.REPORT_HEARTBEAT_SECONDS:g}; 0: a line only when each report ends)",
+    )
+    r.add_argument(
+        "--resume",
+        metavar="RUN_ID",
+        default=None,
+        help="finish an interrupted run (a run id, or 'latest': the newest incomplete run) "
+        "with its recorded settings, keeping the reports already written",
+    )
+    r.add_argument(
+        "--list-params",
+        action="store_true",
+        help="list every parameter of the notebooks that would run (name, default, meaning, "
+        "which notebooks) and exit",
+    )
     r.set_defaults(func=_report)
 
-    c = sub.add_parser("check", help="load a data file and say what was found (or --suggest-mapping)",
-                       description="Load a data file as the reports would (not cached) and report rows read = "
-                                   "kept + quarantined, the reasons, the columns found or derived, identifiers, "
-                                   "stages, channels, persons after stitching, and a suggestion of how to cut "
-                                   "journeys (by session or by inactivity). Exit status 0 when the file "
-                                   "loads (even with quarantined rows), 2 when it cannot be used.")
-    c.add_argument("--data", required=True,
-                   help="touchpoint file (CSV/Parquet), or a sources file (YAML) listing several exports")
+    c = sub.add_parser(
+        "check",
+        help="load a data file and say what was found (or --suggest-mapping)",
+        description="Load a data file as the reports would (not cached) and report rows read = "
+        "kept + quarantined, the reasons, the columns found or derived, identifiers, "
+        "stages, channels, persons after stitching, and a suggestion of how to cut "
+        "journeys (by session or by inactivity). Exit status 0 when the file "
+        "loads (even with quarantined rows), 2 when it cannot be used.",
+    )
+    c.add_argument(
+        "--data",
+        required=True,
+        help="touchpoint file (CSV/Parquet), or a sources file (YAML) listing several exports",
+    )
     c.add_argument("--mapping", default=None, help="YAML column map for the data file")
-    c.add_argument("--quarantine", metavar="OUT.csv", default=None,
-                   help="write the quarantined rows (row, reason, column, source values) to this CSV")
-    c.add_argument("--suggest-mapping", action="store_true",
-                   help="print a starter column map (YAML) guessed from the file's columns and values")
+    c.add_argument(
+        "--quarantine",
+        metavar="OUT.csv",
+        default=None,
+        help="write the quarantined rows (row, reason, column, source values) to this CSV",
+    )
+    c.add_argument(
+        "--suggest-mapping",
+        action="store_true",
+        help="print a starter column map (YAML) guessed from the file's columns and values",
+    )
     c.set_defaults(func=_check)
     return p
 
@@ -293,7 +393,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     # plain timestamped lines on stderr: readable in a terminal and in a scheduler's log
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     return int(args.func(args) or 0)
 
 

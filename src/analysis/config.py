@@ -24,7 +24,9 @@ def _find_root() -> Path:
         return Path(env).resolve()
     for start in (Path.cwd(), Path(__file__).resolve().parent):
         for candidate in (start, *start.parents):
-            if (candidate / "pyproject.toml").is_file() and (candidate / "src" / "analysis").is_dir():
+            if (candidate / "pyproject.toml").is_file() and (
+                candidate / "src" / "analysis"
+            ).is_dir():
                 return candidate
     return Path.cwd().resolve()
 
@@ -38,7 +40,9 @@ REPORTS_DIR: Path = PROJECT_ROOT / "reports"
 NOTEBOOKS_DIR: Path = PROJECT_ROOT / "notebooks"
 # compiled-model caches (JAX), saved model fits (models/), DuckDB spill; CJL_CACHE_DIR overrides
 CACHE_DIR: Path = (
-    Path(os.environ["CJL_CACHE_DIR"]).resolve() if os.environ.get("CJL_CACHE_DIR") else PROJECT_ROOT / ".cache"
+    Path(os.environ["CJL_CACHE_DIR"]).resolve()
+    if os.environ.get("CJL_CACHE_DIR")
+    else PROJECT_ROOT / ".cache"
 )
 SEGMENTS_FILE: Path = REPORTS_DIR / "segments.yml"
 
@@ -50,8 +54,12 @@ INACTIVITY_DAYS: float = 30.0
 LOOKBACK_DAYS: float = 30.0
 
 # Identity stitching defaults (see analysis.identity.stitch)
-MAX_LINKS: int = 3  # distinct values of one person-level type (user, e-mail, CRM, loyalty) per identifier
-MAX_DEVICE_LINKS: int = 50  # distinct values of one device-level type (device, cookie) per identifier
+MAX_LINKS: int = (
+    3  # distinct values of one person-level type (user, e-mail, CRM, loyalty) per identifier
+)
+MAX_DEVICE_LINKS: int = (
+    50  # distinct values of one device-level type (device, cookie) per identifier
+)
 
 DEFAULT_SEED: int = 0
 

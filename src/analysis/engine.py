@@ -84,7 +84,9 @@ def table(con, data: Any, name: str | None = None, *, materialize: bool = False)
     if isinstance(data, pd.DataFrame):
         data = pa.Table.from_pandas(data, preserve_index=False)
     if not isinstance(data, pa.Table):
-        raise TypeError(f"expected a pandas DataFrame, an Arrow table or an ibis Table, got {type(data)}")
+        raise TypeError(
+            f"expected a pandas DataFrame, an Arrow table or an ibis Table, got {type(data)}"
+        )
     if con.name == "pyspark":
         sdf = con._session.createDataFrame(data)
         sdf.createOrReplaceTempView(name)

@@ -1,5 +1,6 @@
 """The error for input that cannot be used as it is: names the file, column and rows and says
-how to fix it. Kept free of pandas so that the command line can report one quickly."""
+how to fix it. Kept free of pandas so that the command line can report one quickly.
+"""
 
 from __future__ import annotations
 
@@ -80,7 +81,10 @@ def combine_errors(errors: list[DataError], *, file: str | None = None) -> DataE
         if err.fix:
             lines.append("   fix:    " + err.fix.replace("\n", "\n           "))
         blocks.append("\n".join(lines))
-    problem = f"{len(errors)} problems with the input (all are listed; nothing was loaded):\n" + "\n".join(blocks)
+    problem = (
+        f"{len(errors)} problems with the input (all are listed; nothing was loaded):\n"
+        + "\n".join(blocks)
+    )
     combined = DataError(problem, file=file or errors[0].file, column=columns or None)
     combined.problems = list(errors)
     return combined

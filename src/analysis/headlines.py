@@ -35,10 +35,25 @@ import pandas as pd
 from analysis.reports import escape
 
 __all__ = [
-    "attribution_identifiable", "attribution_plausible", "data_span_days", "dwell_display",
-    "format_days", "format_interval_days", "friction_explanation", "friction_headline", "friction_question",
-    "funnel_losses", "mark_extrapolation", "md_code", "md_escape", "ppc_misfits", "short_labels",
-    "time_headline", "time_unit", "top_channel_headline", "warning_html",
+    "attribution_identifiable",
+    "attribution_plausible",
+    "data_span_days",
+    "dwell_display",
+    "format_days",
+    "format_interval_days",
+    "friction_explanation",
+    "friction_headline",
+    "friction_question",
+    "funnel_losses",
+    "mark_extrapolation",
+    "md_code",
+    "md_escape",
+    "ppc_misfits",
+    "short_labels",
+    "time_headline",
+    "time_unit",
+    "top_channel_headline",
+    "warning_html",
 ]
 
 NO_DATA = "–"
@@ -74,10 +89,13 @@ def md_code(value: Any) -> str:
 
 def warning_html(text: str, *, title: str = "Warning") -> str:
     """A visible warning box (HTML) for ``IPython.display.HTML``; ``text`` and ``title`` are
-    escaped."""
-    return ('<div role="alert" style="border-left:5px solid #e76f51;background:#fff3ee;'
-            'padding:.6em 1em;margin:.6em 0">'
-            f"<b>{escape(title)}.</b> {escape(text)}</div>")
+    escaped.
+    """
+    return (
+        '<div role="alert" style="border-left:5px solid #e76f51;background:#fff3ee;'
+        'padding:.6em 1em;margin:.6em 0">'
+        f"<b>{escape(title)}.</b> {escape(text)}</div>"
+    )
 
 
 def _num(x: Any) -> float:
@@ -132,7 +150,8 @@ def format_days(days: Any) -> str:
 
 def format_interval_days(mean: Any, lower: Any = None, upper: Any = None) -> str:
     """``"mean [lower–upper] unit"`` in one unit chosen by the mean (see :func:`format_days`);
-    ``"–"`` when the mean is missing, the bare mean when the bounds are."""
+    ``"–"`` when the mean is missing, the bare mean when the bounds are.
+    """
     m, lo, hi = _num(mean), _num(lower), _num(upper)
     if not math.isfinite(m):
         return NO_DATA
@@ -144,7 +163,8 @@ def format_interval_days(mean: Any, lower: Any = None, upper: Any = None) -> str
 
 def data_span_days(timestamps: Any) -> float:
     """Days from the first to the last timestamp (a Series, an array, or a table with a
-    ``timestamp`` column); NaN when there are none."""
+    ``timestamp`` column); NaN when there are none.
+    """
     ts = timestamps["timestamp"] if isinstance(timestamps, pd.DataFrame) else timestamps
     ts = pd.to_datetime(pd.Series(ts), utc=True).dropna()
     if ts.empty:
@@ -152,8 +172,15 @@ def data_span_days(timestamps: Any) -> float:
     return float((ts.max() - ts.min()) / pd.Timedelta(days=1))
 
 
-def mark_extrapolation(table: pd.DataFrame, span_days: float, *, mean: str = "mean", lower: str = "lower",
-                       upper: str = "upper", display: str = "display") -> pd.DataFrame:
+def mark_extrapolation(
+    table: pd.DataFrame,
+    span_days: float,
+    *,
+    mean: str = "mean",
+    lower: str = "lower",
+    upper: str = "upper",
+    display: str = "display",
+) -> pd.DataFrame:
     """Flag times that lie beyond the data: a copy of ``table`` with ``extrapolated`` (the mean or
     the upper bound exceeds ``span_days``) and ``display`` text.
 
@@ -168,7 +195,11 @@ def mark_extrapolation(table: pd.DataFrame, span_days: float, *, mean: str = "me
     out = table.copy()
     m = pd.to_numeric(out[mean], errors="coerce")
     hi = pd.to_numeric(out[upper], errors="coerce") if upper in out else m
-    lo = pd.to_numeric(out[lower], errors="coerce") if lower in out else pd.Series(np.nan, index=out.index)
+    lo = (
+        pd.to_numeric(out[lower], errors="coerce")
+        if lower in out
+        else pd.Series(np.nan, index=out.index)
+    )
     if math.isfinite(span):
         beyond_mean = (m > span).to_numpy()
         beyond_hi = (hi > span).to_numpy()
@@ -185,7 +216,9 @@ def mark_extrapolation(table: pd.DataFrame, span_days: float, *, mean: str = "me
         elif bh:
             factor, unit = time_unit(abs(mv)) if mv else time_unit(span)
             lo_txt = _fmt_in(lv, factor, unit) if math.isfinite(_num(lv)) else "?"
-            texts.append(f"{_fmt_in(mv, factor, unit)} [{lo_txt}– > {span_txt}] (upper bound beyond the data)")
+            texts.append(
+                f"{_fmt_in(mv, factor, unit)} [{lo_txt}– > {span_txt}] (upper bound beyond the data)"
+            )
         else:
             texts.append(format_interval_days(mv, lv, hv))
     out[display] = texts
@@ -195,14 +228,19 @@ def mark_extrapolation(table: pd.DataFrame, span_days: float, *, mean: str = "me
 def time_headline(name: str, days: Any, span_days: float, *, upper: Any = None) -> dict[str, Any]:
     """A time as a headline figure only when it lies within the data: ``{name: days}``, or
     ``{name + "_note": why}`` when ``days`` (or its ``upper`` bound) exceeds ``span_days`` (an
-    extrapolation is never a headline), or ``{}`` when ``days`` is missing."""
+    extrapolation is never a headline), or ``{}`` when ``days`` is missing.
+    """
     v, hi, span = _num(days), _num(upper), _num(span_days)
     if not math.isfinite(v):
         return {}
     if math.isfinite(span) and (v > span or (math.isfinite(hi) and hi > span)):
-        what = f"{format_days(v)}" + (f" (upper bound {format_days(hi)})" if math.isfinite(hi) else "")
-        return {f"{name}_note": f"not shown: {what} is beyond the data's span of {format_days(span)} "
-                                f"(an extrapolation)"}
+        what = f"{format_days(v)}" + (
+            f" (upper bound {format_days(hi)})" if math.isfinite(hi) else ""
+        )
+        return {
+            f"{name}_note": f"not shown: {what} is beyond the data's span of {format_days(span)} "
+            f"(an extrapolation)"
+        }
     return {name: v}
 
 
@@ -211,17 +249,25 @@ def dwell_display(summary: pd.DataFrame, span_days: float | None = None) -> pd.D
     uncensored, censored``, durations in a readable unit (:func:`format_interval_days`: hours or
     minutes below a day) and ``"–"`` in a cell with no completed (uncensored) visit. With
     ``span_days``, a figure whose mean or upper bound lies beyond the data's span reads as an
-    extrapolation (a log-normal's mean runs far into its tail when visits mix minutes and weeks)."""
+    extrapolation (a log-normal's mean runs far into its tail when visits mix minutes and weeks).
+    """
     s = summary
-    none = (pd.to_numeric(s["uncensored"], errors="coerce").fillna(0) <= 0).to_numpy() if "uncensored" in s \
+    none = (
+        (pd.to_numeric(s["uncensored"], errors="coerce").fillna(0) <= 0).to_numpy()
+        if "uncensored" in s
         else np.zeros(len(s), dtype=bool)
+    )
     keys = [c for c in ("segment", "stage") if c in s]
     out = s[keys].copy()
-    for col, (m, lo, hi) in {"median": ("median_days", "median_lower", "median_upper"),
-                             "mean": ("mean_days", "mean_lower", "mean_upper")}.items():
+    for col, (m, lo, hi) in {
+        "median": ("median_days", "median_lower", "median_upper"),
+        "mean": ("mean_days", "mean_lower", "mean_upper"),
+    }.items():
         if m in s:
-            out[col] = [NO_DATA if n else _beyond(a, c, span_days) or format_interval_days(a, b, c)
-                        for n, a, b, c in zip(none, s[m], s.get(lo, s[m]), s.get(hi, s[m]), strict=True)]
+            out[col] = [
+                NO_DATA if n else _beyond(a, c, span_days) or format_interval_days(a, b, c)
+                for n, a, b, c in zip(none, s[m], s.get(lo, s[m]), s.get(hi, s[m]), strict=True)
+            ]
     for c in ("uncensored", "censored"):
         if c in s:
             out[c] = s[c].to_numpy()
@@ -229,7 +275,7 @@ def dwell_display(summary: pd.DataFrame, span_days: float | None = None) -> pd.D
 
 
 def _beyond(mean: Any, upper: Any, span_days: float | None) -> str:
-    """"" within the span (or without one), else the extrapolation text of :func:`dwell_display`."""
+    """ "" within the span (or without one), else the extrapolation text of :func:`dwell_display`."""
     if span_days is None or not math.isfinite(_num(span_days)):
         return ""
     m, hi = _num(mean), _num(upper)
@@ -276,7 +322,7 @@ def short_labels(labels: Iterable[Any], width: int = 60) -> list[str]:
             return t
         head = (width - 1) * 3 // 5
         tail = width - 1 - head
-        return t[:head] + "…" + t[len(t) - tail:]
+        return t[:head] + "…" + t[len(t) - tail :]
 
     owners: dict[str, list[str]] = {}  # shortened label -> the distinct originals, in order
     result = []
@@ -293,7 +339,8 @@ def short_labels(labels: Iterable[Any], width: int = 60) -> list[str]:
 # ------------------------------------------------------------------------------------ attribution
 def _cols(t: pd.DataFrame) -> tuple[str | None, str | None]:
     """The interval columns of an attribution table: ``conversions_lower/_upper`` (Bayesian,
-    Markov with draws) or ``lower/upper``."""
+    Markov with draws) or ``lower/upper``.
+    """
     for lo, hi in (("conversions_lower", "conversions_upper"), ("lower", "upper")):
         if lo in t and hi in t and pd.to_numeric(t[lo], errors="coerce").notna().any():
             return lo, hi
@@ -305,13 +352,21 @@ def _conv(x: float) -> str:
 
 
 def _no_channel(reason: str, effect: float | None, *, what: str = "an effect") -> dict[str, Any]:
-    tail = (f"; the data could have shown {what} of about {_conv(effect)} conversions"
-            if effect is not None and math.isfinite(effect) else "")
+    tail = (
+        f"; the data could have shown {what} of about {_conv(effect)} conversions"
+        if effect is not None and math.isfinite(effect)
+        else ""
+    )
     return {"top_channel_note": f"no channel stands out: {reason}{tail}"}
 
 
-def top_channel_headline(tables: Mapping[str, pd.DataFrame], converged: bool = True, *,
-                         prob: float = 0.9, bayesian_problem: str = "") -> dict[str, Any]:
+def top_channel_headline(
+    tables: Mapping[str, pd.DataFrame],
+    converged: bool = True,
+    *,
+    prob: float = 0.9,
+    bayesian_problem: str = "",
+) -> dict[str, Any]:
     """The channel credited with the most conversions, named only when the data say so.
 
     ``tables`` as in notebook 03: ``"bayesian"`` (``BayesianAttributionModel.attribution()``:
@@ -351,7 +406,10 @@ def top_channel_headline(tables: Mapping[str, pd.DataFrame], converged: bool = T
             out["top_channel_note"] += f" ({skip})"
         return out
     if skip:
-        return {"top_channel_model": "bayesian", "top_channel_note": f"no channel stands out: {skip}"}
+        return {
+            "top_channel_model": "bayesian",
+            "top_channel_note": f"no channel stands out: {skip}",
+        }
     return {}
 
 
@@ -365,13 +423,19 @@ def _bayes_top(t: pd.DataFrame, pct: str) -> dict[str, Any]:
     half = ((pd.to_numeric(t[hi_c]) - pd.to_numeric(t[lo_c])) / 2).median()
     m, lo, hi = float(row["conversions"]), float(row[lo_c]), float(row[hi_c])
     if lo > 0:
-        return base | {"top_channel": str(row["channel"]), "top_channel_conversions": m,
-                       "top_channel_lower": lo, "top_channel_upper": hi}
+        return base | {
+            "top_channel": str(row["channel"]),
+            "top_channel_conversions": m,
+            "top_channel_lower": lo,
+            "top_channel_upper": hi,
+        }
     if m <= 0:
         reason = f"no channel has a positive effect (the largest, {row['channel']}, is {_conv(m)} conversions)"
     else:
-        reason = (f"the largest effect, {row['channel']} {_conv(m)} conversions [{_conv(lo)} to {_conv(hi)}], "
-                  f"has a {pct} interval that includes zero")
+        reason = (
+            f"the largest effect, {row['channel']} {_conv(m)} conversions [{_conv(lo)} to {_conv(hi)}], "
+            f"has a {pct} interval that includes zero"
+        )
     return base | _no_channel(reason, float(half))
 
 
@@ -380,23 +444,43 @@ def _markov_top(t: pd.DataFrame, pct: str) -> dict[str, Any]:
     t = t.sort_values(["conversions", "channel"], ascending=[False, True])
     base = {"top_channel_model": "markov_1"}
     if len(t) < 2:
-        return base | _no_channel("the paths have a single channel: there is nothing to compare", None)
+        return base | _no_channel(
+            "the paths have a single channel: there is nothing to compare", None
+        )
     if lo_c is None:
-        return base | _no_channel(f"the Markov table has no {pct} intervals (point estimates only)", None)
+        return base | _no_channel(
+            f"the Markov table has no {pct} intervals (point estimates only)", None
+        )
     first, second = t.iloc[0], t.iloc[1]
-    lo1, hi1, lo2, hi2 = (float(first[lo_c]), float(first[hi_c]), float(second[lo_c]), float(second[hi_c]))
+    lo1, hi1, lo2, hi2 = (
+        float(first[lo_c]),
+        float(first[hi_c]),
+        float(second[lo_c]),
+        float(second[hi_c]),
+    )
     if lo1 > hi2:
-        return base | {"top_channel": str(first["channel"]), "top_channel_conversions": float(first["conversions"]),
-                       "top_channel_lower": lo1, "top_channel_upper": hi1}
+        return base | {
+            "top_channel": str(first["channel"]),
+            "top_channel_conversions": float(first["conversions"]),
+            "top_channel_lower": lo1,
+            "top_channel_upper": hi1,
+        }
     lead = (hi1 - lo1) / 2 + (hi2 - lo2) / 2
-    reason = (f"the {pct} intervals of {first['channel']} ({_conv(lo1)} to {_conv(hi1)} conversions) and of the "
-              f"runner-up {second['channel']} ({_conv(lo2)} to {_conv(hi2)}) overlap")
+    reason = (
+        f"the {pct} intervals of {first['channel']} ({_conv(lo1)} to {_conv(hi1)} conversions) and of the "
+        f"runner-up {second['channel']} ({_conv(lo2)} to {_conv(hi2)}) overlap"
+    )
     return base | _no_channel(reason, lead, what="a lead")
 
 
-def attribution_identifiable(paths: pd.DataFrame, events: pd.DataFrame | None = None, *,
-                             min_mixed_share: float = 0.01, min_mixed: int = 10,
-                             sep: str = ">") -> tuple[bool, str]:
+def attribution_identifiable(
+    paths: pd.DataFrame,
+    events: pd.DataFrame | None = None,
+    *,
+    min_mixed_share: float = 0.01,
+    min_mixed: int = 10,
+    sep: str = ">",
+) -> tuple[bool, str]:
     """Can these journeys separate one channel's effect from another's?
 
     ``paths`` is ``Journeys.channel_paths(exposures_only=True)`` (``path`` of channels joined by
@@ -417,9 +501,11 @@ def attribution_identifiable(paths: pd.DataFrame, events: pd.DataFrame | None = 
             ev = ev[ev["sentiment"].isna()]
         per = ev.groupby("person_id")["channel"].nunique()
         if len(per) and int((per > 1).sum()) == 0:
-            return False, (f"every person's touches share one channel ({len(per):,} persons, "
-                           f"{ev['channel'].nunique():,} channels): a channel's effect cannot be told "
-                           "from who the people it reaches are")
+            return False, (
+                f"every person's touches share one channel ({len(per):,} persons, "
+                f"{ev['channel'].nunique():,} channels): a channel's effect cannot be told "
+                "from who the people it reaches are"
+            )
     if paths is None or not len(paths):
         return False, "no channel paths"
     n = pd.to_numeric(paths["conversions"], errors="coerce").fillna(0)
@@ -433,15 +519,21 @@ def attribution_identifiable(paths: pd.DataFrame, events: pd.DataFrame | None = 
         return False, "no journey has a channel touch"
     if mixed < min_mixed or mixed < min_mixed_share * with_channel:
         n_channels = len(set().union(*chans))
-        what = ("every path is a repeat of one channel" if mixed == 0
-                else f"only {mixed:,.0f} of {with_channel:,.0f} journeys ({mixed / with_channel:.1%}) met more than one channel")
-        return False, (f"{what} ({n_channels:,} channels): the paths cannot separate a channel's effect from "
-                       "who the people it reaches are")
+        what = (
+            "every path is a repeat of one channel"
+            if mixed == 0
+            else f"only {mixed:,.0f} of {with_channel:,.0f} journeys ({mixed / with_channel:.1%}) met more than one channel"
+        )
+        return False, (
+            f"{what} ({n_channels:,} channels): the paths cannot separate a channel's effect from "
+            "who the people it reaches are"
+        )
     return True, ""
 
 
-def attribution_plausible(table: pd.DataFrame, observed_conversions: float, *,
-                          prob: float = 0.9) -> tuple[bool, str]:
+def attribution_plausible(
+    table: pd.DataFrame, observed_conversions: float, *, prob: float = 0.9
+) -> tuple[bool, str]:
     """A sanity check of a fitted attribution table (``BayesianAttributionModel.attribution()``).
 
     Implausible when the channels' incremental conversions add up to more, in magnitude, than
@@ -456,24 +548,33 @@ def attribution_plausible(table: pd.DataFrame, observed_conversions: float, *,
     conv = pd.to_numeric(table["conversions"], errors="coerce")
     total = float(conv.sum())
     if abs(total) > obs:
-        return False, (f"the channels' incremental effects add up to {_conv(total)} conversions against "
-                       f"{_conv(obs)} observed")
+        return False, (
+            f"the channels' incremental effects add up to {_conv(total)} conversions against "
+            f"{_conv(obs)} observed"
+        )
     worst = conv.abs().idxmax() if conv.notna().any() else None
     if worst is not None and abs(float(conv[worst])) > obs:
-        return False, (f"{table.loc[worst, 'channel']}'s effect, {_conv(float(conv[worst]))} conversions, is larger "
-                       f"than the {_conv(obs)} observed")
+        return False, (
+            f"{table.loc[worst, 'channel']}'s effect, {_conv(float(conv[worst]))} conversions, is larger "
+            f"than the {_conv(obs)} observed"
+        )
     _, hi_c = _cols(table)
     if hi_c is not None and (pd.to_numeric(table[hi_c], errors="coerce") < 0).all():
-        return False, (f"every channel's effect is negative with its {prob:.0%} interval below zero ({len(table):,} "
-                       "channels): removing any channel would raise conversions")
+        return False, (
+            f"every channel's effect is negative with its {prob:.0%} interval below zero ({len(table):,} "
+            "channels): removing any channel would raise conversions"
+        )
     return True, ""
 
 
 # ------------------------------------------------------------------------------------ model checks
-def ppc_misfits(ppc: pd.DataFrame, low: float = 0.05, high: float = 0.95) -> tuple[pd.DataFrame, str]:
+def ppc_misfits(
+    ppc: pd.DataFrame, low: float = 0.05, high: float = 0.95
+) -> tuple[pd.DataFrame, str]:
     """Rows of a posterior predictive check whose ``p_value`` lies below ``low`` or above ``high``
     (``StageTransitionModel.posterior_predictive()``), and a sentence for a warning box ("" when
-    none)."""
+    none).
+    """
     p = pd.to_numeric(ppc["p_value"], errors="coerce")
     bad = ppc[(p < low) | (p > high)].reset_index(drop=True)
     if bad.empty:
@@ -485,8 +586,10 @@ def ppc_misfits(ppc: pd.DataFrame, low: float = 0.05, high: float = 0.95) -> tup
         if {"predicted_lower", "predicted_upper"} <= set(bad.columns):
             pred = f" (predicted 90%: {r.predicted_lower:.3g} to {r.predicted_upper:.3g})"
         parts.append(f"{seg}{r.statistic}: observed {r.observed:.3g}{pred}, p = {r.p_value:.3f}")
-    return bad, (f"The model misses what it should reproduce (posterior predictive p below {low:g} or above "
-                 f"{high:g}): " + "; ".join(parts) + ". Read its figures for these with care.")
+    return bad, (
+        f"The model misses what it should reproduce (posterior predictive p below {low:g} or above "
+        f"{high:g}): " + "; ".join(parts) + ". Read its figures for these with care."
+    )
 
 
 # ------------------------------------------------------------------------------------ friction
@@ -498,19 +601,27 @@ def friction_question(reduction: float) -> str:
     return f"largest gain in conversion if its drop-off fell {_pct(reduction)}"
 
 
-def friction_headline(stage: str, gain: float, p_worst: float, *, reduction: float = 0.2,
-                      p_min: float = P_WORST_MIN) -> dict[str, Any]:
+def friction_headline(
+    stage: str, gain: float, p_worst: float, *, reduction: float = 0.2, p_min: float = P_WORST_MIN
+) -> dict[str, Any]:
     """The friction figures of a headline: ``friction_stage`` only when ``p_worst >= p_min``,
     else ``friction_note`` ("no stage stands out…", with the P); always ``friction_candidate``
     (the stage with the largest mean gain), ``friction_gain``, ``friction_p_worst`` and
-    ``friction_question`` (what the stage is the answer to)."""
-    out: dict[str, Any] = {"friction_candidate": str(stage), "friction_gain": float(gain),
-                           "friction_p_worst": float(p_worst), "friction_question": friction_question(reduction)}
+    ``friction_question`` (what the stage is the answer to).
+    """
+    out: dict[str, Any] = {
+        "friction_candidate": str(stage),
+        "friction_gain": float(gain),
+        "friction_p_worst": float(p_worst),
+        "friction_question": friction_question(reduction),
+    }
     if p_worst >= p_min:
         out["friction_stage"] = str(stage)
     else:
-        out["friction_note"] = (f"no stage stands out: {stage} has the {friction_question(reduction)} in "
-                                f"{_pct(p_worst)} of the posterior draws (P(worst) {p_worst:.2f} < {p_min:g})")
+        out["friction_note"] = (
+            f"no stage stands out: {stage} has the {friction_question(reduction)} in "
+            f"{_pct(p_worst)} of the posterior draws (P(worst) {p_worst:.2f} < {p_min:g})"
+        )
     return out
 
 
@@ -523,7 +634,11 @@ def funnel_losses(map_table: pd.DataFrame, *, conversion_after: str | None = "Do
     order) or a table ``stage, n`` in funnel order. ``conversion_after`` inserts a ``converted``
     step (``map_table.attrs["converted"]``) after that stage (at the end when absent).
     """
-    r = map_table[map_table["row"] == "reach"].sort_values("stage") if "row" in map_table else map_table
+    r = (
+        map_table[map_table["row"] == "reach"].sort_values("stage")
+        if "row" in map_table
+        else map_table
+    )
     steps = [str(s) for s in r["stage"]]
     counts = [int(n) for n in r["n"]]
     if conversion_after is not None and "converted" in map_table.attrs:
@@ -531,14 +646,26 @@ def funnel_losses(map_table: pd.DataFrame, *, conversion_after: str | None = "Do
         steps.insert(at, "converted")
         counts.insert(at, int(map_table.attrs["converted"]))
     nxt = [*steps[1:], None]
-    lost = [c - n for c, n in zip(counts, [*counts[1:], None], strict=True) if n is not None] + [np.nan]
-    share = [(c - n) / c if c else np.nan for c, n in zip(counts[:-1], counts[1:], strict=True)] + [np.nan]
-    return pd.DataFrame({"step": steps, "journeys": counts, "next_step": nxt, "lost": lost, "lost_share": share})
+    lost = [c - n for c, n in zip(counts, [*counts[1:], None], strict=True) if n is not None] + [
+        np.nan
+    ]
+    share = [(c - n) / c if c else np.nan for c, n in zip(counts[:-1], counts[1:], strict=True)] + [
+        np.nan
+    ]
+    return pd.DataFrame(
+        {"step": steps, "journeys": counts, "next_step": nxt, "lost": lost, "lost_share": share}
+    )
 
 
-def friction_explanation(friction_table: pd.DataFrame | Mapping[str, Any], funnel_table: pd.DataFrame, *,
-                         segment: str | None = None, reduction: float = 0.2, p_min: float = P_WORST_MIN,
-                         conversion_after: str | None = "Do") -> str:
+def friction_explanation(
+    friction_table: pd.DataFrame | Mapping[str, Any],
+    funnel_table: pd.DataFrame,
+    *,
+    segment: str | None = None,
+    reduction: float = 0.2,
+    p_min: float = P_WORST_MIN,
+    conversion_after: str | None = "Do",
+) -> str:
     """One or two sentences that set the model's friction stage beside the funnel's biggest loss.
 
     ``friction_table`` is ``StageTransitionModel.friction(reduction)`` (one segment, or pick it
@@ -563,27 +690,38 @@ def friction_explanation(friction_table: pd.DataFrame | Mapping[str, Any], funne
         stage, p_worst = top["stage"], float(top["p_worst"])
     named = p_worst >= p_min
     q = friction_question(reduction)
-    loss = funnel_losses(funnel_table, conversion_after=conversion_after).dropna(subset=["lost_share"])
+    loss = funnel_losses(funnel_table, conversion_after=conversion_after).dropna(
+        subset=["lost_share"]
+    )
     # journeys are cut at conversion (after-sales stages come in a later journey): what follows
     # the converted step is no loss
     loss = loss[(loss["lost_share"] > 0) & (loss["step"] != "converted")]
     if stage is None:
         return ""
     if loss.empty:
-        model = (f"The model names {stage} ({q}, P(worst) {p_worst:.2f})." if named else
-                 f"No stage stands out in the model ({stage} has the {q} in {_pct(p_worst)} of the draws).")
+        model = (
+            f"The model names {stage} ({q}, P(worst) {p_worst:.2f})."
+            if named
+            else f"No stage stands out in the model ({stage} has the {q} in {_pct(p_worst)} of the draws)."
+        )
         return model + " The funnel loses no journeys between its steps."
     big = loss.loc[loss["lost_share"].idxmax()]
-    funnel = (f"the funnel loses the largest share of journeys after {big['step']} "
-              f"({_pct(big['lost_share'])}: {int(big['lost']):,} of {int(big['journeys']):,} reached {big['step']} "
-              f"but not {big['next_step']})")
-    why = ("The two answer different questions: the funnel counts journeys lost between consecutive steps "
-           "(journeys may skip a stage or enter later), while the model asks where a cut in drop-off would "
-           "gain most conversions, which weighs each stage's drop-off by how many journeys pass through it "
-           "and how likely they are to convert afterwards.")
+    funnel = (
+        f"the funnel loses the largest share of journeys after {big['step']} "
+        f"({_pct(big['lost_share'])}: {int(big['lost']):,} of {int(big['journeys']):,} reached {big['step']} "
+        f"but not {big['next_step']})"
+    )
+    why = (
+        "The two answer different questions: the funnel counts journeys lost between consecutive steps "
+        "(journeys may skip a stage or enter later), while the model asks where a cut in drop-off would "
+        "gain most conversions, which weighs each stage's drop-off by how many journeys pass through it "
+        "and how likely they are to convert afterwards."
+    )
     if not named:
-        return (f"No stage stands out in the model ({stage} has the {q} in only {_pct(p_worst)} of the draws); "
-                f"{funnel}. {why}")
+        return (
+            f"No stage stands out in the model ({stage} has the {q} in only {_pct(p_worst)} of the draws); "
+            f"{funnel}. {why}"
+        )
     if str(big["step"]) == str(stage):
         return f"The funnel agrees with the model: {funnel}, and {stage} has the {q} (P(worst) {p_worst:.2f})."
     return f"The model names {stage} ({q}, P(worst) {p_worst:.2f}), while {funnel}. {why}"

@@ -85,8 +85,25 @@ _EMPTY_HASHES = {
 #: Identifier values that never link rows (compared after trimming and lower-casing).
 DEFAULT_PLACEHOLDERS: frozenset[str] = frozenset(
     {
-        "", "unknown", "null", "none", "nan", "n/a", "na", "nil", "undefined", "0", "-1", "-",
-        "anonymous", "anon", "guest", "test", "test@test.com", "noemail", "no-email",
+        "",
+        "unknown",
+        "null",
+        "none",
+        "nan",
+        "n/a",
+        "na",
+        "nil",
+        "undefined",
+        "0",
+        "-1",
+        "-",
+        "anonymous",
+        "anon",
+        "guest",
+        "test",
+        "test@test.com",
+        "noemail",
+        "no-email",
         "00000000-0000-0000-0000-000000000000",
         *_EMPTY_HASHES,
     }
@@ -157,7 +174,9 @@ class StitchResult:
         for code, why in self._limits.get("unrelated", {}).items():
             reason[code] = why
         for code, n in self._limits.get("chain", {}).items():
-            reason[code] = f"bridges {n} persons (chain), > max_person_ids={self._limits['max_person_ids']}"
+            reason[code] = (
+                f"bridges {n} persons (chain), > max_person_ids={self._limits['max_person_ids']}"
+            )
         extra = reason.notna().to_numpy()
         nodes["blocked"] = nodes["blocked"].to_numpy() | extra
         reason[nodes["placeholder"]] = "placeholder value"
@@ -167,14 +186,29 @@ class StitchResult:
             dev = nodes.loc[sup, "links_type"].isin(self._limits["device_types"])
             limit_name = np.where(dev, "max_device_links=", "max_links=")
             reason[sup] = (
-                "seen with " + nodes.loc[sup, "links"].astype(str) + " distinct "
-                + nodes.loc[sup, "links_type"].astype(str) + " values (> " + limit_name
-                + nodes.loc[sup, "cap"].astype("int64").astype(str) + ")"
+                "seen with "
+                + nodes.loc[sup, "links"].astype(str)
+                + " distinct "
+                + nodes.loc[sup, "links_type"].astype(str)
+                + " values (> "
+                + limit_name
+                + nodes.loc[sup, "cap"].astype("int64").astype(str)
+                + ")"
             )
         nodes["reason"] = reason
         out = nodes.rename(columns={"id_type": "identifier_type", "id_value": "identifier"})
-        return out[["identifier_type", "identifier", "person_id", "rows", "links", "links_type",
-                    "blocked", "reason"]]
+        return out[
+            [
+                "identifier_type",
+                "identifier",
+                "person_id",
+                "rows",
+                "links",
+                "links_type",
+                "blocked",
+                "reason",
+            ]
+        ]
 
     @property
     def blocked(self) -> pd.DataFrame:
@@ -194,25 +228,38 @@ class StitchResult:
             ("largest person (identifiers)", s["largest_person"]),
             ("blocked identifiers", s["blocked"]),
             ("rows without a person (only blocked identifiers)", s["rows_without_person"]),
-            ("max_links (person-level) / max_device_links", f"{s['max_links']} / {s['max_device_links']}"),
+            (
+                "max_links (person-level) / max_device_links",
+                f"{s['max_links']} / {s['max_device_links']}",
+            ),
         ]
         by = s["blocked_by_reason"]
         rows[7:7] = [
-            ("blocked: placeholder value (listed) / placeholder pattern",
-             f"{by['placeholder value']} / {by['placeholder pattern']}"),
-            ("blocked: super-node (> max_links) / links many unrelated rows (data-driven placeholder)",
-             f"{by['super-node']} / {by['unrelated rows']}"),
+            (
+                "blocked: placeholder value (listed) / placeholder pattern",
+                f"{by['placeholder value']} / {by['placeholder pattern']}",
+            ),
+            (
+                "blocked: super-node (> max_links) / links many unrelated rows (data-driven placeholder)",
+                f"{by['super-node']} / {by['unrelated rows']}",
+            ),
             ("blocked: bridges persons in a chain (> max_person_ids)", by["chain bridge"]),
         ]
         rows.append(("max_person_ids (chain guard)", s["max_person_ids"]))
-        rows.append(("placeholder_min_links / placeholder_factor (data-driven placeholder)",
-                     f"{s['placeholder_min_links']} / {s['placeholder_factor']:g}"))
+        rows.append(
+            (
+                "placeholder_min_links / placeholder_factor (data-driven placeholder)",
+                f"{s['placeholder_min_links']} / {s['placeholder_factor']:g}",
+            )
+        )
         return pd.DataFrame(rows, columns=["measure", "value"])
 
 
 def _identifier_columns(events: pd.DataFrame, identifiers: list[str] | None) -> list[str]:
     if identifiers is None:  # the loader's list (it includes extra identifiers such as phone_hash)
-        identifiers = (events.attrs.get("load_report") or {}).get("identifiers") or IDENTIFIER_COLUMNS
+        identifiers = (events.attrs.get("load_report") or {}).get(
+            "identifiers"
+        ) or IDENTIFIER_COLUMNS
     wanted = list(identifiers)
     cols = [c for c in wanted if c in events.columns]
     if not cols:
@@ -236,7 +283,7 @@ def stitch(
     placeholder_patterns: tuple[str, ...] | list[str] | None = None,
     placeholder_min_links: int | None = PLACEHOLDER_MIN_LINKS,
     placeholder_factor: float = PLACEHOLDER_FACTOR,
-    max_person_ids: int | None | str = "max_links",
+    max_person_ids: int | str | None = "max_links",
     engine: str = "duckdb",
 ) -> StitchResult:
     """Assign a ``person_id`` to every row by connecting identifiers that co-occur.
@@ -285,17 +332,23 @@ def stitch(
         identifier (type, then value), so they do not depend on row order or engine.
     """
     if max_links < 1 or max_device_links < 1:
-        raise ValueError(f"max_links and max_device_links must be >= 1, got {max_links}, {max_device_links}")
+        raise ValueError(
+            f"max_links and max_device_links must be >= 1, got {max_links}, {max_device_links}"
+        )
     if isinstance(max_person_ids, str):
         if max_person_ids != "max_links":
-            raise ValueError(f"max_person_ids must be an int, None or 'max_links', got {max_person_ids!r}")
+            raise ValueError(
+                f"max_person_ids must be an int, None or 'max_links', got {max_person_ids!r}"
+            )
         max_person_ids = max_links
     if placeholder_patterns is None:
         placeholder_patterns = DEFAULT_PLACEHOLDER_PATTERNS if placeholders else ()
     placeholder_patterns = tuple(placeholder_patterns)
     if max_person_ids is not None and max_person_ids < 1:
         raise ValueError(f"max_person_ids must be >= 1 or None, got {max_person_ids}")
-    if placeholder_min_links is not None and (placeholder_min_links < 1 or not placeholder_factor >= 0):
+    if placeholder_min_links is not None and (
+        placeholder_min_links < 1 or not placeholder_factor >= 0
+    ):
         raise ValueError(
             f"placeholder_min_links must be >= 1 or None and placeholder_factor >= 0, got "
             f"{placeholder_min_links}, {placeholder_factor}"
@@ -323,8 +376,11 @@ def stitch(
     counts = to_pandas(con, combos.aggregate(n=combos.count(), n_h=combos._h.nunique()))
     by_hash = _HASH_JOIN and int(counts["n"].iloc[0]) == int(counts["n_h"].iloc[0])
     # the hash is the combination's key when it is collision-free (no numbering pass needed)
-    combos = combos.mutate(_combo=combos._h) if by_hash else combos.mutate(
-        _combo=ibis.row_number()).cache()
+    combos = (
+        combos.mutate(_combo=combos._h)
+        if by_hash
+        else combos.mutate(_combo=ibis.row_number()).cache()
+    )
 
     # 2. unpivot to (combo, type, value); number the identifiers by (type, value) once, so
     #    the joins and counts below run on integers, not on long strings like e-mail hashes.
@@ -350,7 +406,8 @@ def stitch(
     ident = ident.cache()
     lc_all = long.join(ident, [long.o_idx == ident.o_idx, long.id_value == ident.id_value])
     lc_all = lc_all.select(
-        "_combo", "code",
+        "_combo",
+        "code",
         t_idx=lc_all.o_idx.cases(*[(name_rank[c], i) for c, i in type_idx.items()]).cast("int8"),
     ).cache()
 
@@ -361,9 +418,8 @@ def stitch(
     device_idx = [type_idx[c] for c in cols if c in device_types]
     cand = ident.filter(ident.n_combos > min(max_links, max_device_links)).select(c_code="code")
     links = _link_counts(lc_all, cand, device_idx, max_links, max_device_links)
-    nodes = (
-        ident.left_join(links, ident.code == links.a_code)
-        .select("id_type", "id_value", "code", "rows", "excess")
+    nodes = ident.left_join(links, ident.code == links.a_code).select(
+        "id_type", "id_value", "code", "rows", "excess"
     )
 
     # 4. block placeholders (listed values and patterns) and super-nodes
@@ -373,9 +429,8 @@ def stitch(
     nodes = nodes.mutate(blocked=nodes.placeholder | nodes.pattern | nodes.super).cache()
     all_links = _link_counts(lc_all, None, device_idx, max_links, max_device_links)
     type_name = [(i, c) for c, i in type_idx.items()]
-    identities_expr = (
-        nodes.left_join(all_links, nodes.code == all_links.a_code)
-        .select(nodes, all_links.links, all_links.cap, all_links.links_t)
+    identities_expr = nodes.left_join(all_links, nodes.code == all_links.a_code).select(
+        nodes, all_links.links, all_links.cap, all_links.links_t
     )
     identities_expr = identities_expr.mutate(
         links_type=identities_expr.links_t.cases(*type_name)
@@ -397,8 +452,17 @@ def stitch(
     unrelated: dict[int, str] = {}
     if placeholder_min_links is not None and device_idx:
         ph, pat = _placeholder_flags(ident.id_value, placeholders, placeholder_patterns)
-        unrelated = _unrelated(con, ident, ~(ph | pat), lc_all, device_idx, name_rank, type_idx,
-                               placeholder_min_links, placeholder_factor)
+        unrelated = _unrelated(
+            con,
+            ident,
+            ~(ph | pat),
+            lc_all,
+            device_idx,
+            name_rank,
+            type_idx,
+            placeholder_min_links,
+            placeholder_factor,
+        )
     is_unrelated = np.zeros(m, dtype=bool)
     if unrelated:
         is_unrelated[np.fromiter(unrelated, dtype=np.int64)] = True
@@ -428,11 +492,19 @@ def stitch(
     if max_person_ids is not None and m and person_types:
         over = _oversized(label, node_type, ~blocked, person_types, max_person_ids)
         if len(over):
-            sub = table(con, pd.DataFrame({"s_code": np.flatnonzero(np.isin(label, over) & ~blocked)}),
-                        materialize=True)
+            sub = table(
+                con,
+                pd.DataFrame({"s_code": np.flatnonzero(np.isin(label, over) & ~blocked)}),
+                materialize=True,
+            )
             pairs = con.to_pyarrow(lc.join(sub, lc.code == sub.s_code).select("_combo", "code"))
-            chain = _chain_guard(pairs["_combo"].to_numpy(), pairs["code"].to_numpy(), node_type,
-                                 person_types, max_person_ids)
+            chain = _chain_guard(
+                pairs["_combo"].to_numpy(),
+                pairs["code"].to_numpy(),
+                node_type,
+                person_types,
+                max_person_ids,
+            )
     is_chain = np.zeros(m, dtype=bool)
     if chain:
         is_chain[np.fromiter(chain, dtype=np.int64)] = True
@@ -453,9 +525,9 @@ def stitch(
         row_anchor = t.select("_row", "_h").join(anchor, t._h == anchor._combo)
         row_anchor = row_anchor.select("_row", "anchor")
     else:  # a hash collision (e.g. a 32-bit hash on Spark): the exact join on every column
-        row_anchor = t.left_join(
-            combos, [t[c].identical_to(combos[c]) for c in cols]
-        ).select(t._row, combos._combo)
+        row_anchor = t.left_join(combos, [t[c].identical_to(combos[c]) for c in cols]).select(
+            t._row, combos._combo
+        )
         row_anchor = row_anchor.left_join(anchor, "_combo").select("_row", "anchor")
     ra = con.to_pyarrow(row_anchor)
     rows_idx = ra["_row"].to_numpy()
@@ -466,7 +538,7 @@ def stitch(
 
     out = events.assign(person_id=pd.arrays.IntegerArray(person, person == 0))
 
-    n_persons = int(len(comps))
+    n_persons = len(comps)
     per_person = np.bincount(node_person[~blocked], minlength=n_persons + 1)[1:]
     n_super = int(is_super.sum())
     n_unrel = int((is_unrelated & ~is_placeholder & ~is_pattern & ~is_super).sum())
@@ -497,7 +569,10 @@ def stitch(
     }
     log.info(
         "stitched %s identifiers into %s persons (%s blocked) in %.1f s",
-        f"{m:,}", f"{n_persons:,}", summary["blocked"], time.perf_counter() - t_start,
+        f"{m:,}",
+        f"{n_persons:,}",
+        summary["blocked"],
+        time.perf_counter() - t_start,
     )
     return StitchResult(
         events=out,
@@ -505,8 +580,12 @@ def stitch(
         _nodes=identities_expr,
         _node_person=node_person,
         _con=con,
-        _limits={"device_types": tuple(device_types), "unrelated": unrelated, "chain": chain,
-                 "max_person_ids": max_person_ids},
+        _limits={
+            "device_types": tuple(device_types),
+            "unrelated": unrelated,
+            "chain": chain,
+            "max_person_ids": max_person_ids,
+        },
     )
 
 
@@ -520,11 +599,14 @@ def _placeholder_flags(value, placeholders, patterns):
     return placeholder, pattern & ~placeholder
 
 
-def _unrelated(con, ident, typical, lc_all, device_idx, name_rank, type_idx, min_links, factor) -> dict[int, str]:
+def _unrelated(
+    con, ident, typical, lc_all, device_idx, name_rank, type_idx, min_links, factor
+) -> dict[int, str]:
     """Data-driven placeholders: {code: reason} of identifiers seen with more distinct values of
     one device-level type than ``max(min_links, factor × p99)`` of their own type, p99 being the
     99th percentile of the number of identifier combinations of the identifiers of that type
-    (``typical``: those that are not placeholders by list or pattern)."""
+    (``typical``: those that are not placeholders by list or pattern).
+    """
     h = ident.filter(typical)
     hist = to_pandas(con, h.group_by(["o_idx", "n_combos"]).aggregate(k=h.count()))
     limit: dict[int, tuple[int, int]] = {}
@@ -537,16 +619,24 @@ def _unrelated(con, ident, typical, lc_all, device_idx, name_rank, type_idx, min
     cand = ident.filter(ident.n_combos > cap).select(c_code="code", c_o="o_idx", c_rows="rows")
     a = lc_all.join(cand, lc_all.code == cand.c_code)
     a = a.select(a_combo="_combo", a_code="code", a_t="t_idx", a_o="c_o", a_rows="c_rows")
-    b = lc_all.filter(lc_all.t_idx.isin(device_idx)).select(b_combo="_combo", b_code="code", b_t="t_idx")
-    pairs = (a.join(b, a.a_combo == b.b_combo).filter(lambda p: p.a_t != p.b_t)
-             .select("a_code", "a_o", "a_rows", "b_t", "b_code").distinct())
+    b = lc_all.filter(lc_all.t_idx.isin(device_idx)).select(
+        b_combo="_combo", b_code="code", b_t="t_idx"
+    )
+    pairs = (
+        a.join(b, a.a_combo == b.b_combo)
+        .filter(lambda p: p.a_t != p.b_t)
+        .select("a_code", "a_o", "a_rows", "b_t", "b_code")
+        .distinct()
+    )
     per = pairs.group_by(["a_code", "a_o", "a_rows", "b_t"]).aggregate(k=ibis._.count())
     got = to_pandas(con, per)
     if got.empty:
         return {}
     col_of_t = {i: c for c, i in type_idx.items()}
     col_of_o = {r: c for c, r in name_rank.items()}
-    got = got.sort_values(["a_code", "k", "b_t"], ascending=[True, False, True]).drop_duplicates("a_code")
+    got = got.sort_values(["a_code", "k", "b_t"], ascending=[True, False, True]).drop_duplicates(
+        "a_code"
+    )
     out: dict[int, str] = {}
     for code, o, rows, t, k in got[["a_code", "a_o", "a_rows", "b_t", "k"]].itertuples(index=False):
         lim, p99 = limit[int(o)]
@@ -589,8 +679,10 @@ def _chain_guard(combo, code, node_type, person_types, max_ids) -> dict[int, int
     out: dict[int, int] = {}
 
     def components(keep_pair):
-        g = coo_matrix((np.ones(int(keep_pair.sum()), np.int8), (loc[keep_pair], nn + cid[keep_pair])),
-                       shape=(nn + nc, nn + nc))
+        g = coo_matrix(
+            (np.ones(int(keep_pair.sum()), np.int8), (loc[keep_pair], nn + cid[keep_pair])),
+            shape=(nn + nc, nn + nc),
+        )
         return connected_components(g, directed=False)[1][:nn]
 
     for _ in range(_CHAIN_ROUNDS):
@@ -631,7 +723,9 @@ def _chain_guard(combo, code, node_type, person_types, max_ids) -> dict[int, int
                 for i in np.flatnonzero(att & (n_t[clab] >= 2)):
                     new[int(i)] = int(n_t[clab[i]])
         if not new:
-            log.warning("chain guard: %d oversized persons without a bridge to block", int(over.sum()))
+            log.warning(
+                "chain guard: %d oversized persons without a bridge to block", int(over.sum())
+            )
             break
         for i, n in new.items():
             out[int(nodes[i])] = n

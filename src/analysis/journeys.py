@@ -161,7 +161,9 @@ class Journeys:
         )
         still = (self._as_of_us - j._end_us) < self.inactivity_days * _DAY
         if self.journey_by == "session":  # a later session of the person closes a journey
-            still &= j.journey_index == j.journey_index.max().over(ibis.window(group_by="person_id"))
+            still &= j.journey_index == j.journey_index.max().over(
+                ibis.window(group_by="person_id")
+            )
         outcome = ibis.cases((j.converted, "converted"), (still, "open"), else_="dropoff")
         return j.mutate(outcome=outcome, revenue=j.revenue.fill_null(0.0)).cache()
 
@@ -205,7 +207,8 @@ class Journeys:
     @property
     def _exposure_events(self) -> ibis.Table:
         """The touchpoints that are marketing exposures: not the conversion itself, not feedback
-        (a row with a ``sentiment``); those are outcomes."""
+        (a row with a ``sentiment``); those are outcomes.
+        """
         ev = self.events
         fb = self.source.select("_row", "_feedback")
         return ev.filter(~ev.conversion).join(fb, "_row").filter(lambda x: ~x._feedback)
@@ -250,8 +253,18 @@ class Journeys:
         df = df.sort_values(KEYS, kind="stable").reset_index(drop=True)
         df["journey_id"] = df["person_id"].astype(str) + "-" + df["journey_index"].astype(str)
         cols = [
-            "journey_id", "person_id", "journey_index", "segment", "start", "end",
-            "duration_days", "n_touchpoints", "converted", "revenue", "outcome", "stages",
+            "journey_id",
+            "person_id",
+            "journey_index",
+            "segment",
+            "start",
+            "end",
+            "duration_days",
+            "n_touchpoints",
+            "converted",
+            "revenue",
+            "outcome",
+            "stages",
             "channels",
         ]
         cols = [c for c in cols if c in df.columns]
@@ -287,13 +300,17 @@ class Journeys:
         rw = ibis.window(group_by=KEYS, order_by=runs.pos)
         prev_us = runs._us.lag().over(rw)
         into = runs.select(
-            *KEYS, from_stage=runs.from_stage, to_stage=runs.stage,
+            *KEYS,
+            from_stage=runs.from_stage,
+            to_stage=runs.stage,
             _from_us=ibis.cases((prev_us.notnull(), prev_us), else_=runs._us),
         )
         last_run = runs.group_by(KEYS).aggregate(_from_us=runs._us.max())
         last = j.filter(j._last_stage.notnull()).join(last_run, KEYS)
         out = last.select(
-            *KEYS, from_stage=last._last_stage, to_stage=last.outcome.cases(*OUTCOME_STATE.items()),
+            *KEYS,
+            from_stage=last._last_stage,
+            to_stage=last.outcome.cases(*OUTCOME_STATE.items()),
             _from_us=last._from_us,
         )
         trans = ibis.union(into, out)
@@ -358,12 +375,21 @@ class Journeys:
     @cached_property
     def _visit_spans(self) -> pd.DataFrame:
         """One row per stage visit: ``_entry_us``, ``_last_us`` (its last contact, staged or not,
-        before the next visit) and ``_open`` (the last visit of an open journey)."""
+        before the next visit) and ``_open`` (the last visit of an open journey).
+        """
         starts = self._runs.select(*KEYS, "pos", _start=ibis.literal(1))
         t = self.events.select(*KEYS, "pos", "_us").left_join(starts, [*KEYS, "pos"])
         t = t.select(*KEYS, "pos", "_us", "_start")
-        t = t.mutate(_run=t._start.fill_null(0).sum().over(ibis.cumulative_window(group_by=KEYS, order_by=t.pos)))
-        v = t.filter(t._run > 0).group_by([*KEYS, "_run"]).aggregate(_entry_us=t._us.min(), _last_us=t._us.max())
+        t = t.mutate(
+            _run=t._start.fill_null(0)
+            .sum()
+            .over(ibis.cumulative_window(group_by=KEYS, order_by=t.pos))
+        )
+        v = (
+            t.filter(t._run > 0)
+            .group_by([*KEYS, "_run"])
+            .aggregate(_entry_us=t._us.min(), _last_us=t._us.max())
+        )
         v = v.mutate(_is_last=v._run == v._run.max().over(ibis.window(group_by=KEYS)))
         j = self._journeys_expr.select(*KEYS, "outcome")
         v = v.join(j, KEYS)
@@ -406,13 +432,26 @@ class Journeys:
         mature_days = min(self.inactivity_days + visit_days, 2 * self.inactivity_days)
         entered_by = self._entered_by(mature_days)
         out = v[v["_entry_us"] > entered_by]
-        first, last = (_from_us(out["_entry_us"].agg(["min", "max"])).tolist() if len(out) else (None, None))
-        fig = {"mature_days": mature_days, "cutoff": pd.Timestamp(entered_by, unit="us", tz="UTC"),
-               "visits": len(v), "excluded": len(out), "excluded_open": int(out["_open"].sum()),
-               "first_excluded": first, "last_excluded": last}
-        return Maturity(**fig, quantile=float(quantile), visit_days=visit_days,
-                        inactivity_days=self.inactivity_days,
-                        share_excluded=len(out) / len(v) if len(v) else 0.0, text=_maturity_text(fig))
+        first, last = (
+            _from_us(out["_entry_us"].agg(["min", "max"])).tolist() if len(out) else (None, None)
+        )
+        fig = {
+            "mature_days": mature_days,
+            "cutoff": pd.Timestamp(entered_by, unit="us", tz="UTC"),
+            "visits": len(v),
+            "excluded": len(out),
+            "excluded_open": int(out["_open"].sum()),
+            "first_excluded": first,
+            "last_excluded": last,
+        }
+        return Maturity(
+            **fig,
+            quantile=float(quantile),
+            visit_days=visit_days,
+            inactivity_days=self.inactivity_days,
+            share_excluded=len(out) / len(v) if len(v) else 0.0,
+            text=_maturity_text(fig),
+        )
 
     def time_to_conversion(self, by: str | list[str] | None = None) -> pd.DataFrame:
         """Days from each journey's first touchpoint to its conversion, right-censored.
@@ -445,8 +484,11 @@ class Journeys:
         j = self.journeys
         out = pd.DataFrame(index=j.index)
         for b in by:
-            out[b] = (j["channels"].str.split(PATH_SEP, n=1, regex=False).str[0]
-                      if b == "first_channel" else j[b])
+            out[b] = (
+                j["channels"].str.split(PATH_SEP, n=1, regex=False).str[0]
+                if b == "first_channel"
+                else j[b]
+            )
         follow_up = j["end"].where(j["end"] > self.as_of, self.as_of)
         conv = j["converted"].to_numpy(bool)
         stop = j["end"].where(conv, follow_up)
@@ -501,28 +543,38 @@ class Journeys:
 
         # every exposure touch gets the number of the visit it falls in (-1: before the first)
         starts = self._runs.select(*KEYS, "pos", _start=ibis.literal(1))
-        t = self._exposure_events.left_join(starts, [*KEYS, "pos"]).select(*KEYS, "pos", "_us", "channel", "_start")
+        t = self._exposure_events.left_join(starts, [*KEYS, "pos"]).select(
+            *KEYS, "pos", "_us", "channel", "_start"
+        )
         cw = ibis.cumulative_window(group_by=KEYS, order_by=t.pos)
         t = t.mutate(tr=t._start.fill_null(0).sum().over(cw) - 1)
         touch = t.group_by([*KEYS, "tr", "channel"]).aggregate(_last=t._us.max())
 
-        channels = sorted(to_pandas(self.con, touch.select("channel").distinct())["channel"].astype(str))
+        channels = sorted(
+            to_pandas(self.con, touch.select("channel").distinct())["channel"].astype(str)
+        )
         clash = sorted(set(channels) & {*by, "from_stage", "to_stage", "n"})
         if clash:
             raise DataError(
                 f"channel name(s) {clash} clash with column names of the exposure table",
-                column="channel", fix="rename those channels (the column map can map values)",
+                column="channel",
+                fix="rename those channels (the column map can map values)",
             )
         if n_levels ** len(channels) >= 2**62:
             raise DataError(
                 f"{len(channels)} channels with {n_levels} exposure levels do not fit one 64-bit "
-                "pattern code", column="channel",
+                "pattern code",
+                column="channel",
                 fix="group rare channels together, or pass fewer carryover_days",
             )
-        mult = ibis.memtable(pd.DataFrame({
-            "channel": channels,
-            "_mult": [n_levels**i for i in range(len(channels))],
-        }))
+        mult = ibis.memtable(
+            pd.DataFrame(
+                {
+                    "channel": channels,
+                    "_mult": [n_levels**i for i in range(len(channels))],
+                }
+            )
+        )
         v = visits.select(*KEYS, vr=visits.r, _vus=visits._us)
         x = v.join(touch, KEYS).filter(lambda e: e.tr <= e.vr)
         x = x.group_by([*KEYS, "vr", "channel"]).aggregate(
@@ -539,12 +591,18 @@ class Journeys:
         x = x.mutate(_level=level.cast("int64")).join(mult, "channel")
         code = x.group_by([*KEYS, "vr"]).aggregate(_code=(x._level * x._mult).sum())
         per = visits.left_join(code, [*KEYS, visits.r == code.vr]).select(
-            *KEYS, from_stage=visits.stage, to_stage=visits.exit,
+            *KEYS,
+            from_stage=visits.stage,
+            to_stage=visits.exit,
             _code=code._code.fill_null(0).cast("int64"),
         )
         first = visits.filter(visits.r == 0)  # row_number is 0-based
-        first = first.select(*KEYS, from_stage=ibis.literal(START), to_stage=first.stage,
-                             _code=ibis.literal(0, type="int64"))
+        first = first.select(
+            *KEYS,
+            from_stage=ibis.literal(START),
+            to_stage=first.stage,
+            _code=ibis.literal(0, type="int64"),
+        )
         rows = self._with_by(ibis.union(first, per), by)
         agg = rows.group_by([*by, "from_stage", "to_stage", "_code"]).aggregate(n=ibis._.count())
         df = to_pandas(self.con, agg)
@@ -552,19 +610,29 @@ class Journeys:
         for i, c in enumerate(channels):
             df[c] = ((code_values // n_levels**i) % n_levels).astype("int8")
         df = df[[*by, "from_stage", "to_stage", *channels, "n"]]
-        df = _normalise(df.sort_values([*by, "from_stage", "to_stage", *channels]).reset_index(drop=True))
+        df = _normalise(
+            df.sort_values([*by, "from_stage", "to_stage", *channels]).reset_index(drop=True)
+        )
         lo = [0.0, *edges[:-1]]
         df.attrs["channels"] = list(channels)
         df.attrs["levels"] = {
             0: {"label": f"not touched in the last {self.lookback_days:g} days", "age_days": None},
             1: {"label": "touched during the visit", "age_days": 0.0},
-            **{2 + i: {"label": f"last touched {a:g}-{b:g} days before the visit",
-                       "age_days": (a + b) / 2} for i, (a, b) in enumerate(zip(lo, edges, strict=True))},
+            **{
+                2 + i: {
+                    "label": f"last touched {a:g}-{b:g} days before the visit",
+                    "age_days": (a + b) / 2,
+                }
+                for i, (a, b) in enumerate(zip(lo, edges, strict=True))
+            },
         }
         return df
 
     def channel_paths(
-        self, by: str | list[str] | None = None, *, include_open: bool = False,
+        self,
+        by: str | list[str] | None = None,
+        *,
+        include_open: bool = False,
         exposures_only: bool = False,
     ) -> pd.DataFrame:
         """Channel paths in ChannelAttribution's layout: ``[*by], path, conversions, nulls, value``.
@@ -589,7 +657,9 @@ class Journeys:
             j = j.filter(j.outcome != "open")
         window = self.lookback_days * _DAY
         if exposures_only:  # every path is rebuilt from the exposure touchpoints
-            e = self._exposure_events.select(*KEYS, "channel", "pos", "_us").join(j.select(*KEYS, "_end_us"), KEYS)
+            e = self._exposure_events.select(*KEYS, "channel", "pos", "_us").join(
+                j.select(*KEYS, "_end_us"), KEYS
+            )
             e = e.filter(e._us >= e._end_us - window)
             cut = e.group_by(KEYS).aggregate(cut_path=_path(e.channel, e.pos))
             fallback = ibis.literal("(none)")
@@ -616,7 +686,9 @@ class Journeys:
         df = to_pandas(self.con, agg)
         df["nulls"] = df["total"] - df["conversions"]
         df = df[[*by, "path", "conversions", "nulls", "value"]]
-        df = df.sort_values([*by, "conversions", "nulls", "path"], ascending=[*[True] * len(by), False, False, True])
+        df = df.sort_values(
+            [*by, "conversions", "nulls", "path"], ascending=[*[True] * len(by), False, False, True]
+        )
         return _normalise(df.reset_index(drop=True))
 
     def touchpoint_steps(
@@ -660,17 +732,29 @@ class Journeys:
         # text columns are taken from the data in memory by row number (as Journeys._first
         # does): converting millions of strings out of the engine and back costs more
         in_memory = self.data is not None
-        e = ev.select(*KEYS, "_row", "_us", "conversion", *([] if in_memory else ["channel", "stage"]),
-                      pos=(ev.pos - first_pos + 1).cast("int64"))
+        e = ev.select(
+            *KEYS,
+            "_row",
+            "_us",
+            "conversion",
+            *([] if in_memory else ["channel", "stage"]),
+            pos=(ev.pos - first_pos + 1).cast("int64"),
+        )
         j = self._journeys_expr
-        j = j.select(*KEYS, "_start_us", "n_touchpoints", "converted",
-                     _outcome=j.outcome.cases(("converted", 0), ("dropoff", 1), else_=2).cast("int8"))
+        j = j.select(
+            *KEYS,
+            "_start_us",
+            "n_touchpoints",
+            "converted",
+            _outcome=j.outcome.cases(("converted", 0), ("dropoff", 1), else_=2).cast("int8"),
+        )
         e = e.join(j, KEYS)
         if not in_memory:
             e = self._with_by(e, by)
         df = to_pandas(self.con, e.order_by([*KEYS, "pos"]))
         rows = df["_row"].to_numpy("int64")
         if in_memory:
+
             def take(col: str, idx: np.ndarray) -> pd.Series:
                 return self.data[col].take(idx).reset_index(drop=True)
 
@@ -683,7 +767,11 @@ class Journeys:
             channel, stage = df["channel"], df["stage"]
         touchpoint, source = channel, "channel"
         if events is not None and "touchpoint" in events.columns:
-            kept = events.loc[events["person_id"].notna()] if events["person_id"].isna().any() else events
+            kept = (
+                events.loc[events["person_id"].notna()]
+                if events["person_id"].isna().any()
+                else events
+            )
             same = len(kept) == self.summary.get("events_used", len(kept)) and (
                 self.data is None
                 or np.array_equal(kept["event_id"].to_numpy(), self.data["event_id"].to_numpy())
@@ -695,21 +783,25 @@ class Journeys:
                     fix="pass the same frame that was given to build_journeys (e.g. ctx.events)",
                 )
             touchpoint, source = kept["touchpoint"].take(rows).reset_index(drop=True), "touchpoint"
-        outcome = np.array(["converted", "dropoff", "open"], dtype=object)[df["_outcome"].to_numpy("int64")]
-        out = pd.DataFrame({
-            **by_values,
-            "person_id": df["person_id"].astype("int64"),
-            "journey_index": df["journey_index"].astype("int64"),
-            "pos": df["pos"].astype("int64"),
-            "timestamp": _from_us(df["_us"]),
-            "touchpoint": touchpoint,
-            "stage": stage,
-            "conversion": df["conversion"].astype(bool),
-            "converted": df["converted"].astype(bool),
-            "outcome": pd.Series(outcome, dtype=str),
-            "journey_start": _from_us(df["_start_us"]),
-            "n_touchpoints": df["n_touchpoints"].astype("int64"),
-        })
+        outcome = np.array(["converted", "dropoff", "open"], dtype=object)[
+            df["_outcome"].to_numpy("int64")
+        ]
+        out = pd.DataFrame(
+            {
+                **by_values,
+                "person_id": df["person_id"].astype("int64"),
+                "journey_index": df["journey_index"].astype("int64"),
+                "pos": df["pos"].astype("int64"),
+                "timestamp": _from_us(df["_us"]),
+                "touchpoint": touchpoint,
+                "stage": stage,
+                "conversion": df["conversion"].astype(bool),
+                "converted": df["converted"].astype(bool),
+                "outcome": pd.Series(outcome, dtype=str),
+                "journey_start": _from_us(df["_start_us"]),
+                "n_touchpoints": df["n_touchpoints"].astype("int64"),
+            }
+        )
         if source == "channel":
             log.info("touchpoint_steps: no touchpoint column given, the channel stands for it")
         out.attrs["touchpoint_from"] = source
@@ -732,13 +824,17 @@ def _maturity_text(fig: dict[str, Any]) -> str:
     if n == 0:
         return "There are no stage visits to model."
     if k == 0:
-        return (f"All {n:,} stage visits are modelled: each was entered at least {days:.3g} days "
-                "before the end of the data, so its exit has had time to show.")
+        return (
+            f"All {n:,} stage visits are modelled: each was entered at least {days:.3g} days "
+            "before the end of the data, so its exit has had time to show."
+        )
     a, b = _when(fig["first_excluded"]), _when(fig["last_excluded"])
-    return (f"Only visits entered by {_when(fig['cutoff'])} ({days:.3g} days before the end of the "
-            f"data) are modelled (their exit has had time to show): {k:,} of {n:,} visits "
-            f"({k / n:.0%}) entered {f'from {a} to {b}' if a != b else f'on {a}'} are left out; "
-            f"{fig['excluded_open']:,} of them still open.")
+    return (
+        f"Only visits entered by {_when(fig['cutoff'])} ({days:.3g} days before the end of the "
+        f"data) are modelled (their exit has had time to show): {k:,} of {n:,} visits "
+        f"({k / n:.0%}) entered {f'from {a} to {b}' if a != b else f'on {a}'} are left out; "
+        f"{fig['excluded_open']:,} of them still open."
+    )
 
 
 def _normalise(df: pd.DataFrame) -> pd.DataFrame:
@@ -775,8 +871,9 @@ def transition_table(counts: pd.DataFrame, stages: list[str] | None = None) -> p
     ``counts`` is :meth:`Journeys.stage_transitions` output. Rows: ``(start)`` then the stages;
     columns: the stages then ``(conversion)``, ``(dropoff)``, ``(open)``. Integer counts.
     """
-    tab = counts.pivot_table(index="from_stage", columns="to_stage", values="n",
-                             aggfunc="sum", fill_value=0)
+    tab = counts.pivot_table(
+        index="from_stage", columns="to_stage", values="n", aggfunc="sum", fill_value=0
+    )
     order = list(stages or DEFAULT_STAGES)
     seen = set(tab.index) | set(tab.columns)
     extra = sorted(seen - {START, CONVERSION, DROPOFF, OPEN, *order})
@@ -855,10 +952,23 @@ def build_journeys(
     if "segment" not in events.columns:
         events = events.assign(segment="all")
     attributes = [
-        c for c in events.columns
-        if c not in {*IDENTIFIER_COLUMNS, "event_id", "person_id", "timestamp", "channel",
-                     "touchpoint", "online", "campaign", "stage", "conversion", "revenue",
-                     "sentiment"}
+        c
+        for c in events.columns
+        if c
+        not in {
+            *IDENTIFIER_COLUMNS,
+            "event_id",
+            "person_id",
+            "timestamp",
+            "channel",
+            "touchpoint",
+            "online",
+            "campaign",
+            "stage",
+            "conversion",
+            "revenue",
+            "sentiment",
+        }
     ]
     has_person = events["person_id"].notna()
     n_without = int((~has_person).sum())
@@ -873,15 +983,20 @@ def build_journeys(
         _us=kept["timestamp"].astype("datetime64[us, UTC]").astype("int64"),
         _row=np.arange(len(kept), dtype=np.int64),
         # feedback (a survey answer) is not a marketing exposure: Journeys.stage_exposures
-        _feedback=(kept["sentiment"].notna().to_numpy() if "sentiment" in kept.columns
-                   else np.zeros(len(kept), dtype=bool)),
+        _feedback=(
+            kept["sentiment"].notna().to_numpy()
+            if "sentiment" in kept.columns
+            else np.zeros(len(kept), dtype=bool)
+        ),
     )
     data, renamed = _no_separator_in_channels(data)
     if as_of is None:
         as_of_ts = pd.Timestamp(events["timestamp"].max())
     else:
         as_of_ts = pd.Timestamp(as_of)
-        as_of_ts = as_of_ts.tz_localize("UTC") if as_of_ts.tzinfo is None else as_of_ts.tz_convert("UTC")
+        as_of_ts = (
+            as_of_ts.tz_localize("UTC") if as_of_ts.tzinfo is None else as_of_ts.tz_convert("UTC")
+        )
 
     con = connect(engine)
     source = table(con, data)
@@ -892,9 +1007,12 @@ def build_journeys(
     t = t.mutate(person_id=t.person_id.cast("int64"), conversion=t.conversion.fill_null(False))
     # pass 1 (one sort): previous contact, and the position in the person's timeline
     w = ibis.window(group_by="person_id", order_by=[t._us, t.event_id])
-    t = t.mutate(_prev_us=t._us.lag().over(w), _prev_conv=t.conversion.lag().over(w),
-                 pos=ibis.row_number().over(w),
-                 **({"_prev_session": t[SESSION].lag().over(w)} if by_session else {}))
+    t = t.mutate(
+        _prev_us=t._us.lag().over(w),
+        _prev_conv=t.conversion.lag().over(w),
+        pos=ibis.row_number().over(w),
+        **({"_prev_session": t[SESSION].lag().over(w)} if by_session else {}),
+    )
     t = t.mutate(_new=_starts_journey(t, inactivity_days, by_session).cast("int64"))
     # pass 2: journey number = journeys started so far
     cw = ibis.cumulative_window(group_by="person_id", order_by=t.pos)
@@ -914,16 +1032,20 @@ def build_journeys(
         journey_by=journey_by,
     )
     j = jr._journeys_expr
-    counts = to_pandas(con, j.group_by("outcome").aggregate(
-        n=j.count(), unstaged=j._last_stage.isnull().cast("int64").sum()))
+    counts = to_pandas(
+        con,
+        j.group_by("outcome").aggregate(
+            n=j.count(), unstaged=j._last_stage.isnull().cast("int64").sum()
+        ),
+    )
     by_outcome = dict(zip(counts["outcome"], counts["n"].astype(int), strict=True))
     # every person with a touchpoint has a journey: count them on the (10x smaller) journeys
     n_persons = int(to_pandas(con, j.aggregate(n=j.person_id.nunique()))["n"].iloc[0])
     n_journeys = sum(by_outcome.values())
     jr.summary = {
-        "events": int(len(events)),
+        "events": len(events),
         "events_without_person": n_without,
-        "events_used": int(len(data)),
+        "events_used": len(data),
         "persons": n_persons,
         "journeys": n_journeys,
         "converted": by_outcome.get("converted", 0),
@@ -941,8 +1063,11 @@ def build_journeys(
         jr.summary["events_without_session"] = int(data[SESSION].isna().sum())
     log.info(
         "%s journeys (%s converted, %s dropped off, %s open) in %.1f s",
-        f"{n_journeys:,}", f"{jr.summary['converted']:,}", f"{jr.summary['dropoff']:,}",
-        f"{jr.summary['open']:,}", time.perf_counter() - t_start,
+        f"{n_journeys:,}",
+        f"{jr.summary['converted']:,}",
+        f"{jr.summary['dropoff']:,}",
+        f"{jr.summary['open']:,}",
+        time.perf_counter() - t_start,
     )
     return jr
 
@@ -964,7 +1089,8 @@ def _check_journey_by(journey_by: str, events: pd.DataFrame) -> None:
 def _starts_journey(t: ibis.Table, inactivity_days: float, by_session: bool) -> ibis.Column:
     """Whether a touchpoint starts a journey: the person's first, the one after a conversion,
     and the one after a gap of ``inactivity_days`` or, by session, the first of a new session
-    (the gap decides where either of the two has no session)."""
+    (the gap decides where either of the two has no session).
+    """
     cut = (t._us - t._prev_us) >= inactivity_days * _DAY
     if by_session:
         both = t[SESSION].notnull() & t._prev_session.notnull()
@@ -980,8 +1106,11 @@ LEAD_GAP_DAYS = 7.0  # median gap of this or more: lead-like (B2B)
 def _gaps(events: pd.DataFrame) -> tuple[np.ndarray, pd.Series]:
     """Hours between each person's consecutive events, and events per person."""
     if "person_id" not in events.columns or "timestamp" not in events.columns:
-        raise DataError("suggest_journey_settings needs person_id and timestamp columns",
-                        column=["person_id", "timestamp"], fix="run analysis.stitch_identities(events) first")
+        raise DataError(
+            "suggest_journey_settings needs person_id and timestamp columns",
+            column=["person_id", "timestamp"],
+            fix="run analysis.stitch_identities(events) first",
+        )
     ev = events.loc[events["person_id"].notna(), ["person_id", "timestamp"]]
     person = ev["person_id"].to_numpy("int64")
     us = ev["timestamp"].astype("datetime64[us, UTC]").astype("int64").to_numpy()
@@ -1006,28 +1135,50 @@ def _duration(hours: float) -> str:
     return f"{hours:.3g} h" if hours < 48 else f"{hours / 24:.3g} days"
 
 
-def _recommend(median_h: float | None, q90_days: float | None, sessions: float | None) -> dict[str, Any]:
+def _recommend(
+    median_h: float | None, q90_days: float | None, sessions: float | None
+) -> dict[str, Any]:
     """journey_by, inactivity_days, kind and reason from the measured gaps."""
     if median_h is None:
-        return {"journey_by": "inactivity", "inactivity_days": config.INACTIVITY_DAYS, "kind": "unknown",
-                "reason": "no person has two events, so there is no gap to measure: keep the default"}
+        return {
+            "journey_by": "inactivity",
+            "inactivity_days": config.INACTIVITY_DAYS,
+            "kind": "unknown",
+            "reason": "no person has two events, so there is no gap to measure: keep the default",
+        }
     if median_h < CLICKSTREAM_GAP_HOURS:
         if sessions is not None:
-            return {"journey_by": "session", "inactivity_days": 0.5, "kind": "clickstream",
-                    "reason": "most events are minutes apart and a session_id is present "
-                              "(clickstream-like): cut journeys by session, so that a session "
-                              "abandoned within the day is a drop-off and not merged with the next"}
-        return {"journey_by": "inactivity", "inactivity_days": 0.5, "kind": "clickstream",
-                "reason": "most events are minutes apart (clickstream-like): half a day without "
-                          "a contact ends a journey (a session_id column would allow journey_by=session)"}
+            return {
+                "journey_by": "session",
+                "inactivity_days": 0.5,
+                "kind": "clickstream",
+                "reason": "most events are minutes apart and a session_id is present "
+                "(clickstream-like): cut journeys by session, so that a session "
+                "abandoned within the day is a drop-off and not merged with the next",
+            }
+        return {
+            "journey_by": "inactivity",
+            "inactivity_days": 0.5,
+            "kind": "clickstream",
+            "reason": "most events are minutes apart (clickstream-like): half a day without "
+            "a contact ends a journey (a session_id column would allow journey_by=session)",
+        }
     if median_h >= LEAD_GAP_DAYS * 24:
         days = float(min(max(90.0, 30.0 * np.ceil(q90_days / 30.0)), 365.0))
-        return {"journey_by": "inactivity", "inactivity_days": days, "kind": "leads",
-                "reason": "events are weeks apart (lead-like, as B2B leads): a long inactivity "
-                          "rule, longer than 9 in 10 gaps, keeps a lead's contacts in one journey"}
-    return {"journey_by": "inactivity", "inactivity_days": config.INACTIVITY_DAYS, "kind": "omnichannel",
-            "reason": "events are hours to days apart (omnichannel-like): the default 30-day "
-                      "inactivity rule fits"}
+        return {
+            "journey_by": "inactivity",
+            "inactivity_days": days,
+            "kind": "leads",
+            "reason": "events are weeks apart (lead-like, as B2B leads): a long inactivity "
+            "rule, longer than 9 in 10 gaps, keeps a lead's contacts in one journey",
+        }
+    return {
+        "journey_by": "inactivity",
+        "inactivity_days": config.INACTIVITY_DAYS,
+        "kind": "omnichannel",
+        "reason": "events are hours to days apart (omnichannel-like): the default 30-day "
+        "inactivity rule fits",
+    }
 
 
 def suggest_journey_settings(events: pd.DataFrame) -> dict[str, Any]:
@@ -1055,15 +1206,18 @@ def suggest_journey_settings(events: pd.DataFrame) -> dict[str, Any]:
     """
     gaps, per_person = _gaps(events)
     fig = {
-        "persons": int(len(per_person)),
-        "gaps": int(len(gaps)),
+        "persons": len(per_person),
+        "gaps": len(gaps),
         "median_gap_hours": float(np.median(gaps)) if len(gaps) else None,
         "share_gaps_under_1h": float((gaps < 1).mean()) if len(gaps) else None,
         "gap_q90_days": float(np.quantile(gaps, 0.9) / 24) if len(gaps) else None,
         "events_per_person": float(per_person.median()) if len(per_person) else None,
         "sessions_per_person": _sessions_per_person(events),
     }
-    out = {**_recommend(fig["median_gap_hours"], fig["gap_q90_days"], fig["sessions_per_person"]), **fig}
+    out = {
+        **_recommend(fig["median_gap_hours"], fig["gap_q90_days"], fig["sessions_per_person"]),
+        **fig,
+    }
     out["text"] = _settings_text(out)
     return out
 
@@ -1072,13 +1226,27 @@ def _settings_text(s: dict[str, Any]) -> str:
     """The paragraph of :func:`suggest_journey_settings`."""
     lines = ["journeys (how to cut them):"]
     if s["gaps"]:
-        lines.append(f"  gaps between a person's consecutive events: {s['gaps']:,}, median "
-                     f"{_duration(s['median_gap_hours'])}, {s['share_gaps_under_1h']:.0%} under 1 hour")
-    per = f"  per person: {s['events_per_person']:.3g} events (median)" if s["persons"] else "  no persons"
+        lines.append(
+            f"  gaps between a person's consecutive events: {s['gaps']:,}, median "
+            f"{_duration(s['median_gap_hours'])}, {s['share_gaps_under_1h']:.0%} under 1 hour"
+        )
+    per = (
+        f"  per person: {s['events_per_person']:.3g} events (median)"
+        if s["persons"]
+        else "  no persons"
+    )
     sess = s["sessions_per_person"]
-    lines.append(per + (f", {sess:.3g} sessions (mean)" if sess is not None else "; no session_id values"))
-    default = " (the default)" if s["journey_by"] == "inactivity" and s["inactivity_days"] == config.INACTIVITY_DAYS else ""
-    lines.append(f"  suggested: journey_by={s['journey_by']}, inactivity_days={s['inactivity_days']:g}{default}")
+    lines.append(
+        per + (f", {sess:.3g} sessions (mean)" if sess is not None else "; no session_id values")
+    )
+    default = (
+        " (the default)"
+        if s["journey_by"] == "inactivity" and s["inactivity_days"] == config.INACTIVITY_DAYS
+        else ""
+    )
+    lines.append(
+        f"  suggested: journey_by={s['journey_by']}, inactivity_days={s['inactivity_days']:g}{default}"
+    )
     lines.append(f"  why: {s['reason']}")
     return "\n".join(lines)
 
@@ -1087,20 +1255,31 @@ def _no_separator_in_channels(data: pd.DataFrame) -> tuple[pd.DataFrame, list[st
     """Channel names with ``>`` (the separator of channel paths, ``"a > b"``) written with ``›``
     instead, so a path still splits into its channels (a channel named ``<b>x</b>`` would
     otherwise become three); the names changed, logged. The events outside the journeys keep
-    their names."""
+    their names.
+    """
     names = pd.unique(data["channel"].dropna())
     bad = [str(c) for c in names if ">" in str(c)]
     if not bad:
         return data, []
-    log.warning("%d channel name(s) contain '>', the path separator: written with '›' in journeys and "
-                "paths (e.g. %r)", len(bad), bad[0])
+    log.warning(
+        "%d channel name(s) contain '>', the path separator: written with '›' in journeys and "
+        "paths (e.g. %r)",
+        len(bad),
+        bad[0],
+    )
     return data.assign(channel=data["channel"].str.replace(">", "›", regex=False)), bad
 
 
 # ------------------------------------------------------------------ journey map and paths
 MAP_ROWS = (
-    "touchpoints", "channels", "absent channels", "reach", "advance rate", "drop-off rate",
-    "median days in stage", "sentiment",
+    "touchpoints",
+    "channels",
+    "absent channels",
+    "reach",
+    "advance rate",
+    "drop-off rate",
+    "median days in stage",
+    "sentiment",
 )
 _MAP_COLUMNS = ["stage", "row", "rank", "label", "value", "n"]
 
@@ -1112,7 +1291,8 @@ def _stage_order(seen, stages=None) -> list[str]:
 
 def _top_items(ev: pd.DataFrame, column: str, top: int) -> list[tuple]:
     """``(stage, row, rank, label, share of the stage's touchpoints, count)`` of the ``top``
-    most frequent values of ``column`` at each stage."""
+    most frequent values of ``column`` at each stage.
+    """
     if column not in ev.columns:
         return []
     counts = ev.groupby(["stage", column], observed=True).size().rename("n").reset_index()
@@ -1121,8 +1301,12 @@ def _top_items(ev: pd.DataFrame, column: str, top: int) -> list[tuple]:
     counts["rank"] = counts.groupby("stage").cumcount() + 1
     counts = counts[counts["rank"] <= top]
     row = {"touchpoint": "touchpoints", "channel": "channels"}[column]
-    return [(s, row, int(r), str(lab), float(sh), int(n))
-            for s, lab, n, sh, r in counts[["stage", column, "n", "share", "rank"]].itertuples(index=False)]
+    return [
+        (s, row, int(r), str(lab), float(sh), int(n))
+        for s, lab, n, sh, r in counts[["stage", column, "n", "share", "rank"]].itertuples(
+            index=False
+        )
+    ]
 
 
 def _peer_counts(peers: pd.DataFrame) -> pd.DataFrame:
@@ -1192,8 +1376,11 @@ def journey_map(
     by = _by_list(by)
     missing = [c for c in ("stage", "channel", *by) if c not in events.columns]
     if missing:
-        raise DataError(f"events lack columns {missing} for the journey map", column=missing,
-                        fix="pass the events the journeys were built from (canonical columns)")
+        raise DataError(
+            f"events lack columns {missing} for the journey map",
+            column=missing,
+            fix="pass the events the journeys were built from (canonical columns)",
+        )
     trans = jr.stage_transitions(by=by or None, mature_days=mature_days)
     dur = jr.stage_durations(by=by or None, mature_days=mature_days)
     journeys = jr.journeys
@@ -1234,7 +1421,9 @@ def journey_map(
         out = t[~t["from_stage"].isin([START])].groupby(["from_stage", "to_stage"])["n"].sum()
         for s in order:
             n_reach = int(reach.get(s, 0))
-            items.append((s, "reach", 1, "", n_reach / n_journeys if n_journeys else np.nan, n_reach))
+            items.append(
+                (s, "reach", 1, "", n_reach / n_journeys if n_journeys else np.nan, n_reach)
+            )
             o = out[s] if s in out.index.get_level_values(0) else pd.Series(dtype="int64")
             settled = int(o.drop(OPEN, errors="ignore").sum())
             dropped = int(o.get(DROPOFF, 0))
@@ -1242,11 +1431,21 @@ def journey_map(
             items.append((s, "advance rate", 1, "", adv, settled))
             items.append((s, "drop-off rate", 1, "", 1 - adv if settled else np.nan, settled))
             moved = d.loc[(d["stage"] == s) & ~d["censored"], "duration_days"]
-            items.append((s, "median days in stage", 1, "", float(moved.median()) if len(moved) else np.nan,
-                          int(len(moved))))
+            items.append(
+                (
+                    s,
+                    "median days in stage",
+                    1,
+                    "",
+                    float(moved.median()) if len(moved) else np.nan,
+                    len(moved),
+                )
+            )
             if "sentiment" in e.columns:
                 fb = e.loc[e["stage"] == s, "sentiment"].dropna()
-                items.append((s, "sentiment", 1, "", float(fb.mean()) if len(fb) else np.nan, int(len(fb))))
+                items.append(
+                    (s, "sentiment", 1, "", float(fb.mean()) if len(fb) else np.nan, len(fb))
+                )
         part = pd.DataFrame(items, columns=_MAP_COLUMNS)
         for c, v in key.items():
             part.insert(list(key).index(c), c, v)
@@ -1260,12 +1459,17 @@ def journey_map(
     df["n"] = df["n"].astype("int64")
     df["value"] = df["value"].astype("float64")
     df["label"] = df["label"].astype("str")
-    df.attrs = {"journeys": len(journeys), "converted": int(journeys["converted"].sum()),
-                "peers": peers is not None}
+    df.attrs = {
+        "journeys": len(journeys),
+        "converted": int(journeys["converted"].sum()),
+        "peers": peers is not None,
+    }
     return df
 
 
-def journey_map_grid(map_table: pd.DataFrame, *, max_items: int | None = None, sep: str = "\n") -> pd.DataFrame:
+def journey_map_grid(
+    map_table: pd.DataFrame, *, max_items: int | None = None, sep: str = "\n"
+) -> pd.DataFrame:
     """The journey map as text: rows (``MAP_ROWS`` present) × stages, one cell per stage.
 
     List cells hold ``name (share)`` items joined by ``sep`` (default one per line, as the
@@ -1273,13 +1477,16 @@ def journey_map_grid(map_table: pd.DataFrame, *, max_items: int | None = None, s
     number (``reach``: journeys and share; rates as percentages; days; sentiment with its n).
     ``map_table`` is :func:`journey_map` output for one group (filter ``by`` columns first).
     """
+
     def cell(g: pd.DataFrame) -> str:
         if g.empty:
             return ""
         row = g["row"].iloc[0]
         if row in ("touchpoints", "channels", "absent channels"):
             g = g.sort_values("rank").head(max_items) if max_items else g.sort_values("rank")
-            return sep.join(f"{lab} ({v:.0%})" for lab, v in zip(g["label"], g["value"], strict=True))
+            return sep.join(
+                f"{lab} ({v:.0%})" for lab, v in zip(g["label"], g["value"], strict=True)
+            )
         v, n = g["value"].iloc[0], int(g["n"].iloc[0])
         if pd.isna(v):
             return "–"
@@ -1294,9 +1501,13 @@ def journey_map_grid(map_table: pd.DataFrame, *, max_items: int | None = None, s
         return f"{v:+.2f} (n={n:,})"
 
     show = {"absent channels"} if map_table.attrs.get("peers") else set()
-    rows = [r for r in map_table["row"].cat.categories if r in show or (map_table["row"] == r).any()]
+    rows = [
+        r for r in map_table["row"].cat.categories if r in show or (map_table["row"] == r).any()
+    ]
     stages = list(map_table["stage"].cat.categories)
-    grid = pd.DataFrame("", index=pd.Index(rows, name="row"), columns=pd.Index(stages, name="stage"))
+    grid = pd.DataFrame(
+        "", index=pd.Index(rows, name="row"), columns=pd.Index(stages, name="stage")
+    )
     for (r, s), g in map_table.groupby(["row", "stage"], observed=True):
         grid.loc[r, s] = cell(g)
     if "absent channels" in grid.index:  # peers given: an empty cell means none is missing
@@ -1337,7 +1548,6 @@ def top_paths_table(jr: Journeys, n: int = 10, *, collapse: bool = True) -> pd.D
     return df.reset_index(drop=True)
 
 
-
 def stage_flow(journeys: pd.DataFrame, *, max_steps: int = 4) -> pd.DataFrame:
     """Journeys step by step: the links of a flow whose columns are a journey's 1st, 2nd, …
     stage (runs of one stage count once); a journey's outcome sits in the column after its
@@ -1372,11 +1582,22 @@ def stage_flow(journeys: pd.DataFrame, *, max_steps: int = 4) -> pd.DataFrame:
         raise DataError(f"stage_flow needs the columns {missing}", fix="pass Journeys.journeys")
     unknown = sorted(set(journeys["outcome"].dropna()) - set(OUTCOME_STATE))
     if unknown or journeys["outcome"].isna().any():
-        raise DataError(f"outcome values must be {sorted(OUTCOME_STATE)}; found {unknown or ['<missing>']}",
-                        column="outcome", fix="pass Journeys.journeys")
-    paths = (pd.DataFrame({"stages": journeys["stages"].fillna(NO_STAGE).astype(str),
-                           "outcome": journeys["outcome"].map(OUTCOME_STATE)})
-             .value_counts().rename("n").reset_index())  # distinct paths: few, however many journeys
+        raise DataError(
+            f"outcome values must be {sorted(OUTCOME_STATE)}; found {unknown or ['<missing>']}",
+            column="outcome",
+            fix="pass Journeys.journeys",
+        )
+    paths = (
+        pd.DataFrame(
+            {
+                "stages": journeys["stages"].fillna(NO_STAGE).astype(str),
+                "outcome": journeys["outcome"].map(OUTCOME_STATE),
+            }
+        )
+        .value_counts()
+        .rename("n")
+        .reset_index()
+    )  # distinct paths: few, however many journeys
     links: dict[tuple[int, str, int, str], int] = {}
     for stages, outcome, n in paths.itertuples(index=False):
         seq = stages.split(PATH_SEP)
@@ -1384,6 +1605,8 @@ def stage_flow(journeys: pd.DataFrame, *, max_steps: int = 4) -> pd.DataFrame:
         for step, (a, b) in enumerate(zip(seq, seq[1:], strict=False), start=1):
             key = (step, a, step + 1, b)
             links[key] = links.get(key, 0) + int(n)
-    out = pd.DataFrame([(*k, n) for k, n in links.items()],
-                       columns=["from_step", "from_stage", "to_step", "to_stage", "n"])
+    out = pd.DataFrame(
+        [(*k, n) for k, n in links.items()],
+        columns=["from_step", "from_stage", "to_step", "to_stage", "n"],
+    )
     return out.sort_values(["from_step", "n"], ascending=[True, False], ignore_index=True)

@@ -1,5 +1,6 @@
 """Figures only; no model or data code. Each ``plot_*`` takes a result table, draws on ``ax``
-(a new one when None) and returns the Axes."""
+(a new one when None) and returns the Axes.
+"""
 
 from __future__ import annotations
 
@@ -21,7 +22,9 @@ def plot_channel_stage(counts: pd.DataFrame, *, ax=None, cmap: str = "Blues", **
     ``counts`` is the wide table of :func:`analysis.journeys.channel_stage_counts`.
     """
     ax = _ax(ax, figsize=(1.4 * max(len(counts.columns), 3) + 3, 0.45 * len(counts) + 1.5))
-    sns.heatmap(counts, annot=True, fmt=",.0f", cmap=cmap, cbar=False, linewidths=0.5, ax=ax, **kwargs)
+    sns.heatmap(
+        counts, annot=True, fmt=",.0f", cmap=cmap, cbar=False, linewidths=0.5, ax=ax, **kwargs
+    )
     ax.set_xlabel("stage")
     ax.set_ylabel("channel")
     ax.set_title("Touchpoints by channel and stage")
@@ -41,7 +44,9 @@ def plot_top_paths(paths: pd.DataFrame, *, n: int = 10, ax=None, **kwargs) -> pl
     top = paths.assign(total=paths["conversions"] + paths["nulls"]).nlargest(n, "total")
     top = top.iloc[::-1]
     ax = _ax(ax, figsize=(9, 0.4 * len(top) + 1.5))
-    labels = short_labels([compact_path(p) for p in top["path"]], 60)  # "direct ×14", not 14 repeats
+    labels = short_labels(
+        [compact_path(p) for p in top["path"]], 60
+    )  # "direct ×14", not 14 repeats
     ys = np.arange(len(top))
     ax.barh(ys, top["conversions"], color="#2a9d8f", label="converted", **kwargs)
     ax.barh(ys, top["nulls"], left=top["conversions"], color="#e9c46a", label="not converted")
@@ -62,8 +67,9 @@ def plot_outcomes(journeys: pd.DataFrame, *, ax=None) -> plt.Axes:
 
 
 # ------------------------------------------------------------------ stage-transition model
-def plot_transition_heatmap(probs: pd.DataFrame, *, segment: str | None = None, ax=None,
-                            cmap: str = "Blues") -> plt.Axes:
+def plot_transition_heatmap(
+    probs: pd.DataFrame, *, segment: str | None = None, ax=None, cmap: str = "Blues"
+) -> plt.Axes:
     """Transition probabilities of one segment as a heatmap, each cell ``mean`` with its
     interval ``[lower, upper]`` below it; forbidden moves are blank.
 
@@ -74,19 +80,42 @@ def plot_transition_heatmap(probs: pd.DataFrame, *, segment: str | None = None, 
     t = probs[probs["segment"] == segment]
     rows = list(dict.fromkeys(t["from_stage"]))
     cols = list(dict.fromkeys(t["to_stage"]))
-    mean = t.pivot(index="from_stage", columns="to_stage", values="mean").reindex(index=rows, columns=cols)
-    lab = t.assign(label=[f"{m:.2f}\n[{lo:.2f}, {hi:.2f}]" for m, lo, hi in zip(t["mean"], t["lower"], t["upper"], strict=True)])
-    labels = lab.pivot(index="from_stage", columns="to_stage", values="label").reindex(index=rows, columns=cols).fillna("")
+    mean = t.pivot(index="from_stage", columns="to_stage", values="mean").reindex(
+        index=rows, columns=cols
+    )
+    lab = t.assign(
+        label=[
+            f"{m:.2f}\n[{lo:.2f}, {hi:.2f}]"
+            for m, lo, hi in zip(t["mean"], t["lower"], t["upper"], strict=True)
+        ]
+    )
+    labels = (
+        lab.pivot(index="from_stage", columns="to_stage", values="label")
+        .reindex(index=rows, columns=cols)
+        .fillna("")
+    )
     ax = _ax(ax, figsize=(1.5 * len(cols) + 2, 0.9 * len(rows) + 1.5))
-    sns.heatmap(mean, annot=labels.to_numpy(), fmt="", cmap=cmap, vmin=0, vmax=1, cbar=False,
-                linewidths=0.5, ax=ax, annot_kws={"fontsize": 8})
+    sns.heatmap(
+        mean,
+        annot=labels.to_numpy(),
+        fmt="",
+        cmap=cmap,
+        vmin=0,
+        vmax=1,
+        cbar=False,
+        linewidths=0.5,
+        ax=ax,
+        annot_kws={"fontsize": 8},
+    )
     ax.set_xlabel("to")
     ax.set_ylabel("from")
     ax.set_title(f"Transition probabilities, {segment} (mean and 90% interval)")
     return ax
 
 
-def plot_conversion_forest(conv: pd.DataFrame, *, highlight: list[str] | None = None, ax=None) -> plt.Axes:
+def plot_conversion_forest(
+    conv: pd.DataFrame, *, highlight: list[str] | None = None, ax=None
+) -> plt.Axes:
     """Forest plot: P(eventually convert) from each state (rows), one marker per segment with
     its 90% interval.
 
@@ -102,8 +131,16 @@ def plot_conversion_forest(conv: pd.DataFrame, *, highlight: list[str] | None = 
         d = conv[conv["segment"] == seg].set_index("state").reindex(states)
         y = pd.Series(range(len(states)), dtype=float) - 0.4 + step * (i + 0.5)
         bold = highlight is not None and seg in highlight
-        ax.errorbar(d["mean"], y, xerr=[d["mean"] - d["lower"], d["upper"] - d["mean"]], fmt="o",
-                    color=palette[i], label=seg, lw=2.5 if bold else 1.2, ms=7 if bold else 4)
+        ax.errorbar(
+            d["mean"],
+            y,
+            xerr=[d["mean"] - d["lower"], d["upper"] - d["mean"]],
+            fmt="o",
+            color=palette[i],
+            label=seg,
+            lw=2.5 if bold else 1.2,
+            ms=7 if bold else 4,
+        )
     ax.set_yticks(range(len(states)), states)
     ax.invert_yaxis()
     ax.set_xlim(0, 1)
@@ -124,7 +161,13 @@ def plot_friction(friction: pd.DataFrame, *, segment: str | None = None, ax=None
     f = friction[friction["segment"] == segment].sort_values("mean")
     ax = _ax(ax, figsize=(7, 0.5 * len(f) + 1.5))
     colors = ["#e76f51" if r == 1 else "#8d99ae" for r in f["rank"]]
-    ax.barh(f["stage"], f["mean"], xerr=[f["mean"] - f["lower"], f["upper"] - f["mean"]], color=colors, capsize=3)
+    ax.barh(
+        f["stage"],
+        f["mean"],
+        xerr=[f["mean"] - f["lower"], f["upper"] - f["mean"]],
+        color=colors,
+        capsize=3,
+    )
     for y, (m, pw) in enumerate(zip(f["upper"], f["p_worst"], strict=True)):
         ax.text(m, y, f"  P(worst) = {pw:.0%}", va="center", fontsize=8)
     ax.set_xlabel("gain in P(convert) if the stage's drop-off fell (90% interval)")
@@ -133,8 +176,13 @@ def plot_friction(friction: pd.DataFrame, *, segment: str | None = None, ax=None
     return ax
 
 
-def plot_dwell_curves(survival: pd.DataFrame, *, segment: str | None = None, empirical: pd.DataFrame | None = None,
-                      ax=None) -> plt.Axes:
+def plot_dwell_curves(
+    survival: pd.DataFrame,
+    *,
+    segment: str | None = None,
+    empirical: pd.DataFrame | None = None,
+    ax=None,
+) -> plt.Axes:
     """P(still in the stage after t days) per stage: model mean with its 90% band and, if given,
     the empirical Kaplan-Meier curve (dashed) as a check.
 
@@ -171,28 +219,43 @@ def plot_ppc(ppc: pd.DataFrame, *, ax=None) -> plt.Axes:
     """
     stats = list(dict.fromkeys(ppc["statistic"]))
     if ax is None:
-        _, axes = plt.subplots(1, len(stats), figsize=(5 * len(stats), 0.5 * ppc["segment"].nunique() + 1.8),
-                               sharey=True)
+        _, axes = plt.subplots(
+            1,
+            len(stats),
+            figsize=(5 * len(stats), 0.5 * ppc["segment"].nunique() + 1.8),
+            sharey=True,
+        )
     else:
         axes = [ax] if len(stats) == 1 else ax.figure.subplots(1, len(stats))
     axes = list(getattr(axes, "flat", axes))
     for a, stat in zip(axes, stats, strict=True):
         d = ppc[ppc["statistic"] == stat]
         y = range(len(d))
-        a.hlines(y, d["predicted_lower"], d["predicted_upper"], color="#457b9d", lw=6, alpha=0.5, label="predicted 90%")
+        a.hlines(
+            y,
+            d["predicted_lower"],
+            d["predicted_upper"],
+            color="#457b9d",
+            lw=6,
+            alpha=0.5,
+            label="predicted 90%",
+        )
         a.plot(d["observed"], y, "x", color="#e63946", ms=9, mew=2, label="observed")
         a.set_yticks(list(y), d["segment"])
         a.set_title(stat)
         a.margins(y=0.15)
-    axes[0].legend(loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=2, fontsize=8, frameon=False)
+    axes[0].legend(
+        loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=2, fontsize=8, frameon=False
+    )
     axes[0].figure.suptitle("Posterior predictive check: observed (x) vs predicted 90% interval")
     axes[0].figure.tight_layout()
     return axes[0]
 
 
 # ------------------------------------------------------------------ conversion and time to conversion
-def plot_conversion_rates(rates: pd.DataFrame, by: str, *, top: int | None = None, overall: float | None = None,
-                          ax=None) -> plt.Axes:
+def plot_conversion_rates(
+    rates: pd.DataFrame, by: str, *, top: int | None = None, overall: float | None = None, ax=None
+) -> plt.Axes:
     """Forest plot of conversion rates per group: the partially pooled posterior mean with its
     interval (dot and bar) beside the raw rate (open circle), groups sorted by posterior mean,
     highest on top, each labelled with its trials.
@@ -210,22 +273,46 @@ def plot_conversion_rates(rates: pd.DataFrame, by: str, *, top: int | None = Non
     ax = _ax(ax, figsize=(8, 0.4 * len(r) + 1.6))
     labels = [f"{g} ({n:,})" for g, n in zip(_unique_short(r[by], 40), r["n"], strict=True)]
     y = np.arange(len(r))
-    ax.errorbar(r["mean"], y, xerr=[r["mean"] - r["lower"], r["upper"] - r["mean"]], fmt="o", color="#1d3557",
-                capsize=3, label="posterior mean, 90% interval (partially pooled)")
-    ax.plot(r["raw_rate"], y, "o", mfc="none", mec="#e76f51", ms=7, label="raw rate (conversions / journeys)")
+    ax.errorbar(
+        r["mean"],
+        y,
+        xerr=[r["mean"] - r["lower"], r["upper"] - r["mean"]],
+        fmt="o",
+        color="#1d3557",
+        capsize=3,
+        label="posterior mean, 90% interval (partially pooled)",
+    )
+    ax.plot(
+        r["raw_rate"],
+        y,
+        "o",
+        mfc="none",
+        mec="#e76f51",
+        ms=7,
+        label="raw rate (conversions / journeys)",
+    )
     if overall is not None:
         ax.axvline(overall, color="grey", ls="--", lw=1, label="overall")
     ax.set_yticks(y, labels)
     ax.set_xlim(left=0)
     ax.set_xlabel("conversion rate")
     ax.set_ylabel(f"{by} (journeys)")
-    ax.set_title(f"Conversion rate by {by}" + (f" (the {len(r)} largest)" if len(r) < len(rates) else ""))
+    ax.set_title(
+        f"Conversion rate by {by}" + (f" (the {len(r)} largest)" if len(r) < len(rates) else "")
+    )
     ax.legend(loc="lower right", fontsize=8)
     return ax
 
 
-def plot_time_to_conversion(km: pd.DataFrame, *, by: str | None = None, model: pd.DataFrame | None = None,
-                            top: int = 8, max_days: float | None = None, ax=None) -> plt.Axes:
+def plot_time_to_conversion(
+    km: pd.DataFrame,
+    *,
+    by: str | None = None,
+    model: pd.DataFrame | None = None,
+    top: int = 8,
+    max_days: float | None = None,
+    ax=None,
+) -> plt.Axes:
     """Share of journeys converted by ``t`` days after their first touch: ``1 - S(t)`` of the
     Kaplan–Meier curve per group (steps; journeys not converted are censored, so the curve is
     not the share of the journeys seen), and, if given, a model's share at a few horizons (dots
@@ -242,12 +329,17 @@ def plot_time_to_conversion(km: pd.DataFrame, *, by: str | None = None, model: p
     """
     from analysis.headlines import time_unit
 
-    groups = (km.groupby(by, sort=False)["at_risk"].max().sort_values(ascending=False).head(top)
-              if by else pd.Series({"all": int(km["at_risk"].max()) if len(km) else 0}))
+    groups = (
+        km.groupby(by, sort=False)["at_risk"].max().sort_values(ascending=False).head(top)
+        if by
+        else pd.Series({"all": int(km["at_risk"].max()) if len(km) else 0})
+    )
     ax = _ax(ax, figsize=(8, 4.5))
     palette = sns.color_palette("tab10", max(len(groups), 1))
     # journeys that convert within hours (sessions): the axis in hours or minutes, not 0.0 days
-    k, unit = time_unit(max_days if max_days is not None else float(km["days"].max()) if len(km) else 1.0)
+    k, unit = time_unit(
+        max_days if max_days is not None else float(km["days"].max()) if len(km) else 1.0
+    )
     names = _unique_short(groups.index, 30)
     for i, ((g, n), name) in enumerate(zip(groups.items(), names, strict=True)):
         d = km[km[by] == g] if by else km
@@ -259,8 +351,15 @@ def plot_time_to_conversion(km: pd.DataFrame, *, by: str | None = None, model: p
             if max_days is not None:
                 m = m[m["days"] <= max_days]
             if len(m):
-                ax.errorbar(m["days"] * k, m["mean"], yerr=[m["mean"] - m["lower"], m["upper"] - m["mean"]], fmt="o",
-                            color=palette[i], ms=4, capsize=2)
+                ax.errorbar(
+                    m["days"] * k,
+                    m["mean"],
+                    yerr=[m["mean"] - m["lower"], m["upper"] - m["mean"]],
+                    fmt="o",
+                    color=palette[i],
+                    ms=4,
+                    capsize=2,
+                )
     if max_days is not None:
         ax.set_xlim(0, max_days * k)
     ax.set_ylim(bottom=0)
@@ -269,12 +368,19 @@ def plot_time_to_conversion(km: pd.DataFrame, *, by: str | None = None, model: p
     shown = f", the {len(groups)} largest" if by and km[by].nunique() > len(groups) else ""
     dots = "; dots: model, 90% interval" if model is not None else ""
     ax.set_title(f"Time to conversion (Kaplan–Meier{dots}{shown})")
-    ax.legend(fontsize=8, title=f"{by} (journeys)" if by else None, loc="upper left", bbox_to_anchor=(1.01, 1))
+    ax.legend(
+        fontsize=8,
+        title=f"{by} (journeys)" if by else None,
+        loc="upper left",
+        bbox_to_anchor=(1.01, 1),
+    )
     return ax
 
 
 # ------------------------------------------------------------------ attribution
-def plot_attribution_comparison(table: pd.DataFrame, *, ax=None, top: int | None = None) -> plt.Axes:
+def plot_attribution_comparison(
+    table: pd.DataFrame, *, ax=None, top: int | None = None
+) -> plt.Axes:
     """Attributed conversions per channel (rows), one colour per model, side by side; models
     with intervals (``lower/upper``) get error bars. Channels are sorted by their mean over the
     models, largest at the top.
@@ -296,7 +402,17 @@ def plot_attribution_comparison(table: pd.DataFrame, *, ax=None, top: int | None
             lo = d["lower"].fillna(d["conversions"])
             hi = d["upper"].fillna(d["conversions"])
             xerr = [(d["conversions"] - lo).clip(lower=0), (hi - d["conversions"]).clip(lower=0)]
-            ax.errorbar(d["conversions"], y, xerr=xerr, fmt="o", color=palette[i], label=f"{model} (90% interval)", ms=5, capsize=2, lw=1.2)
+            ax.errorbar(
+                d["conversions"],
+                y,
+                xerr=xerr,
+                fmt="o",
+                color=palette[i],
+                label=f"{model} (90% interval)",
+                ms=5,
+                capsize=2,
+                lw=1.2,
+            )
         else:
             ax.plot(d["conversions"], y, "o", color=palette[i], label=model, ms=5)
     ax.axvline(0, color="grey", lw=0.8)
@@ -305,14 +421,21 @@ def plot_attribution_comparison(table: pd.DataFrame, *, ax=None, top: int | None
     ax.set_yticks(range(len(channels)), channels)
     ax.set_ylim(len(channels) - 0.5, -0.5)
     ax.set_xlabel("attributed conversions")
-    ax.set_title("Attributed conversions by model" + (f" (top {len(channels)} channels)" if top else ""))
+    ax.set_title(
+        "Attributed conversions by model" + (f" (top {len(channels)} channels)" if top else "")
+    )
     ax.legend(loc="lower right", fontsize=8)
     return ax
 
 
 # ------------------------------------------------------------------ journey map, flows, paths
-_MAP_CMAPS = {"reach": "Blues", "advance rate": "Greens", "drop-off rate": "Reds",
-              "median days in stage": "Purples", "sentiment": "RdYlGn"}
+_MAP_CMAPS = {
+    "reach": "Blues",
+    "advance rate": "Greens",
+    "drop-off rate": "Reds",
+    "median days in stage": "Purples",
+    "sentiment": "RdYlGn",
+}
 _LIST_ROWS = ("touchpoints", "channels", "absent channels")
 _MAP_COLS = {"stage", "row", "rank", "label", "value", "n"}
 
@@ -321,8 +444,10 @@ def _one_group(map_table: pd.DataFrame) -> pd.DataFrame:
     """Refuse a map of several groups (``journey_map(by=…)``): the caller picks one."""
     by = [c for c in map_table.columns if c not in _MAP_COLS]
     if by and len(map_table[by].drop_duplicates()) > 1:
-        raise ValueError(f"the map has several groups ({by}); select one, e.g. "
-                         f"map_table[map_table[{by[0]!r}] == …]")
+        raise ValueError(
+            f"the map has several groups ({by}); select one, e.g. "
+            f"map_table[map_table[{by[0]!r}] == …]"
+        )
     return map_table
 
 
@@ -333,8 +458,13 @@ def _unique_short(labels, width: int = 60) -> list[str]:
     return short_labels([str(x) for x in labels], width)
 
 
-def plot_journey_map(map_table: pd.DataFrame, *, ax=None, max_items: int | None = None,
-                     title: str = "Customer journey map") -> plt.Axes:
+def plot_journey_map(
+    map_table: pd.DataFrame,
+    *,
+    ax=None,
+    max_items: int | None = None,
+    title: str = "Customer journey map",
+) -> plt.Axes:
     """The journey map as a grid: stages as columns; rows touchpoints, channels, absent channels
     (grey, italic), then the KPIs, their cells shaded by value (reach blue, advance green,
     drop-off red, days purple) and sentiment coloured from red (-1) to green (+1).
@@ -352,7 +482,8 @@ def plot_journey_map(map_table: pd.DataFrame, *, ax=None, max_items: int | None 
     total = sum(heights)
     ax = _ax(ax, figsize=(2.6 * max(len(stages), 2) + 2.2, 0.32 * total + 0.45 * len(rows) + 1.2))
     values = m[~m["row"].isin(_LIST_ROWS)].pivot_table(
-        index="row", columns="stage", values="value", observed=False, dropna=False, aggfunc="first")
+        index="row", columns="stage", values="value", observed=False, dropna=False, aggfunc="first"
+    )
     y = 0.0
     yticks = []
     for r, h in zip(rows, heights, strict=True):
@@ -372,9 +503,17 @@ def plot_journey_map(map_table: pd.DataFrame, *, ax=None, max_items: int | None 
                 shade = norm(vals[s])
                 face = cmap(0.1 + 0.8 * shade) if r == "sentiment" else cmap(0.08 + 0.5 * shade)
             ax.add_patch(plt.Rectangle((i, y), 1, hh, facecolor=face, edgecolor="#9a9a9a", lw=0.8))
-            ax.text(i + 0.5, y + hh / 2, grid.loc[r, s], ha="center", va="center", fontsize=9,
-                    color="#555555" if r == "absent channels" else "black",
-                    style="italic" if r == "absent channels" else "normal", linespacing=1.3)
+            ax.text(
+                i + 0.5,
+                y + hh / 2,
+                grid.loc[r, s],
+                ha="center",
+                va="center",
+                fontsize=9,
+                color="#555555" if r == "absent channels" else "black",
+                style="italic" if r == "absent channels" else "normal",
+                linespacing=1.3,
+            )
         y += hh
     ax.set_xlim(0, len(stages))
     ax.set_ylim(y, 0)
@@ -401,8 +540,14 @@ def _link_colors(targets) -> list[str]:
     """Sankey link colours by where the link goes: conversion, drop-off, anything else."""
     from analysis.schema import CONVERSION, DROPOFF
 
-    return ["rgba(42,157,143,0.35)" if s == CONVERSION else "rgba(231,111,81,0.3)" if s == DROPOFF
-            else "rgba(120,120,120,0.2)" for s in targets]
+    return [
+        "rgba(42,157,143,0.35)"
+        if s == CONVERSION
+        else "rgba(231,111,81,0.3)"
+        if s == DROPOFF
+        else "rgba(120,120,120,0.2)"
+        for s in targets
+    ]
 
 
 def plot_stage_sankey(transitions: pd.DataFrame, *, title: str = "Journeys between stages"):
@@ -425,15 +570,25 @@ def plot_stage_sankey(transitions: pd.DataFrame, *, title: str = "Journeys betwe
     special = {START: "#8d99ae", CONVERSION: "#2a9d8f", DROPOFF: "#e76f51", OPEN: "#bdbdbd"}
     colors = [special.get(s, "#457b9d") for s in nodes]
     labels = [escape(s) for s in nodes]
-    fig = go.Figure(go.Sankey(
-        arrangement="snap",
-        node={"label": labels, "color": colors, "pad": 18, "thickness": 16,
-              "hovertemplate": "%{label}: %{value:,} journeys<extra></extra>"},
-        link={"source": [idx[s] for s in t["from_stage"]], "target": [idx[s] for s in t["to_stage"]],
-              "value": t["n"].astype(int).tolist(),
-              "color": _link_colors(t["to_stage"]),
-              "hovertemplate": "%{source.label} → %{target.label}: %{value:,}<extra></extra>"},
-    ))
+    fig = go.Figure(
+        go.Sankey(
+            arrangement="snap",
+            node={
+                "label": labels,
+                "color": colors,
+                "pad": 18,
+                "thickness": 16,
+                "hovertemplate": "%{label}: %{value:,} journeys<extra></extra>",
+            },
+            link={
+                "source": [idx[s] for s in t["from_stage"]],
+                "target": [idx[s] for s in t["to_stage"]],
+                "value": t["n"].astype(int).tolist(),
+                "color": _link_colors(t["to_stage"]),
+                "hovertemplate": "%{source.label} → %{target.label}: %{value:,}<extra></extra>",
+            },
+        )
+    )
     fig.update_layout(title_text=escape(title), font_size=12, height=450)
     return fig
 
@@ -490,23 +645,48 @@ def plot_stage_flow(flow: pd.DataFrame, *, title: str = "Journeys step by step")
         return "later stages" if LATER_STAGES in col else f"{_ordinal(st)} stage"
 
     head = {st: heading(st) for st in steps}
-    fig = go.Figure(go.Sankey(
-        arrangement="snap",
-        node={"label": [escape(k[1]) for k in keys], "color": colors, "pad": 12, "thickness": 16,
-              "x": [x[k[0]] for k in keys], "y": [ys[k] for k in keys],
-              "customdata": [escape(f"ended after {k[0] - 1} stage{'s' if k[0] > 2 else ''}" if k[1] in special
-                                    else head[k[0]]) for k in keys],
-              "hovertemplate": "%{customdata}: %{label}, %{value:,} journeys<extra></extra>"},
-        link={"source": [idx[(a, s)] for a, s in zip(f["from_step"], f["from_stage"], strict=True)],
-              "target": [idx[(b, s)] for b, s in zip(f["to_step"], f["to_stage"], strict=True)],
-              "value": f["n"].astype(int).tolist(),
-              "color": _link_colors(f["to_stage"]),
-              "hovertemplate": "%{source.label} → %{target.label}: %{value:,} journeys<extra></extra>"},
-    ))
+    fig = go.Figure(
+        go.Sankey(
+            arrangement="snap",
+            node={
+                "label": [escape(k[1]) for k in keys],
+                "color": colors,
+                "pad": 12,
+                "thickness": 16,
+                "x": [x[k[0]] for k in keys],
+                "y": [ys[k] for k in keys],
+                "customdata": [
+                    escape(
+                        f"ended after {k[0] - 1} stage{'s' if k[0] > 2 else ''}"
+                        if k[1] in special
+                        else head[k[0]]
+                    )
+                    for k in keys
+                ],
+                "hovertemplate": "%{customdata}: %{label}, %{value:,} journeys<extra></extra>",
+            },
+            link={
+                "source": [
+                    idx[(a, s)] for a, s in zip(f["from_step"], f["from_stage"], strict=True)
+                ],
+                "target": [idx[(b, s)] for b, s in zip(f["to_step"], f["to_stage"], strict=True)],
+                "value": f["n"].astype(int).tolist(),
+                "color": _link_colors(f["to_stage"]),
+                "hovertemplate": "%{source.label} → %{target.label}: %{value:,} journeys<extra></extra>",
+            },
+        )
+    )
     for st in steps:
-        fig.add_annotation(x=x[st], y=1.06, xref="paper", yref="paper", showarrow=False,
-                           text=escape(head[st]), font={"size": 11, "color": "#555"},
-                           xanchor="left" if st == steps[0] else "right" if st == last else "center")
+        fig.add_annotation(
+            x=x[st],
+            y=1.06,
+            xref="paper",
+            yref="paper",
+            showarrow=False,
+            text=escape(head[st]),
+            font={"size": 11, "color": "#555"},
+            xanchor="left" if st == steps[0] else "right" if st == last else "center",
+        )
     fig.update_layout(title_text=escape(title), font_size=12, height=480, margin={"t": 90})
     return fig
 
@@ -521,18 +701,26 @@ def show_interactive(fig, *, embed_plotlyjs: bool | None = None) -> None:
     with the first figure of the kernel (``embed_plotlyjs=None``; True / False to force), and
     nothing is loaded from the network. plotly's own ``"notebook"`` renderer also fetches MathJax
     from a CDN with every figure, which stalls the page where a firewall drops the request and
-    tells a third party each time a report is opened."""
+    tells a third party each time a report is opened.
+    """
     global _PLOTLYJS_EMBEDDED
     from IPython.display import HTML, display
 
     embed = (not _PLOTLYJS_EMBEDDED) if embed_plotlyjs is None else embed_plotlyjs
-    html = fig.to_html(full_html=False, include_plotlyjs=bool(embed), include_mathjax=False,
-                       default_width="100%", config={"displaylogo": False})
+    html = fig.to_html(
+        full_html=False,
+        include_plotlyjs=bool(embed),
+        include_mathjax=False,
+        default_width="100%",
+        config={"displaylogo": False},
+    )
     _PLOTLYJS_EMBEDDED = _PLOTLYJS_EMBEDDED or bool(embed)
     display(HTML(html))
 
 
-def plot_funnel(map_table: pd.DataFrame, *, ax=None, conversion_after: str | None = "Do") -> plt.Axes:
+def plot_funnel(
+    map_table: pd.DataFrame, *, ax=None, conversion_after: str | None = "Do"
+) -> plt.Axes:
     """Funnel / fallout: journeys reaching each stage (bars, funnel order) with their share of
     all journeys, and between steps the share lost (or gained: journeys may enter at any stage).
 
@@ -560,8 +748,15 @@ def plot_funnel(map_table: pd.DataFrame, *, ax=None, conversion_after: str | Non
         if prev:
             lost = 1 - cur / prev
             txt = f"−{lost:.0%} lost" if lost >= 0 else f"+{-lost:.0%} (entered here)"
-            ax.text(-top * 0.02, y - 0.5, txt, va="center", ha="right", fontsize=8,
-                    color="#e76f51" if lost >= 0 else "#2a9d8f")
+            ax.text(
+                -top * 0.02,
+                y - 0.5,
+                txt,
+                va="center",
+                ha="right",
+                fontsize=8,
+                color="#e76f51" if lost >= 0 else "#2a9d8f",
+            )
     ax.set_yticks([])
     for y, s in zip(ys, steps, strict=True):  # step names left, the losses between them
         ax.text(-top * 0.35, y, s, va="center", ha="left", fontsize=10, fontweight="bold")
@@ -619,18 +814,23 @@ def plot_touchpoint_friction(funnel: pd.DataFrame, *, n: int = 12, ax=None) -> p
     ys = np.arange(len(t))
     sure = (t["lost_low"] > 0).to_numpy()
     ax.barh(ys, t["lost"], color=np.where(sure, "#e76f51", "#8d99ae"))
-    err = np.vstack([(t["lost"] - t["lost_low"]).clip(lower=0), (t["lost_high"] - t["lost"]).clip(lower=0)])
+    err = np.vstack(
+        [(t["lost"] - t["lost_low"]).clip(lower=0), (t["lost_high"] - t["lost"]).clip(lower=0)]
+    )
     ax.errorbar(t["lost"], ys, xerr=err, fmt="none", ecolor="black", capsize=3, lw=1)
     labels = [f"{tp}  (at {at})" for tp, at in zip(t["touchpoint"], t["compared_at"], strict=True)]
     ax.set_yticks(ys, short_labels(labels, 50), fontsize=8)
     ax.axvline(0, color="#555", lw=0.8)
-    ax.set_xlabel("conversions lost (vs journeys that reached the same step without it; 90% interval)")
+    ax.set_xlabel(
+        "conversions lost (vs journeys that reached the same step without it; 90% interval)"
+    )
     ax.set_title("Friction by touchpoint")
     return ax
 
 
-def plot_step_series(series: pd.DataFrame, *, step: str, segment: str = "all", level: str | None = None,
-                     ax=None) -> plt.Axes:
+def plot_step_series(
+    series: pd.DataFrame, *, step: str, segment: str = "all", level: str | None = None, ax=None
+) -> plt.Axes:
     """Conversion over time of the journeys that reached ``step`` (one segment): each bin's rate
     (dots), the baseline and its band (the range a bin of that size shows without an incident),
     incident bins shaded.
@@ -639,7 +839,9 @@ def plot_step_series(series: pd.DataFrame, *, step: str, segment: str = "all", l
     baseline, band_low, band_high, incident, mature``); ``level`` ("stage" or "touchpoint") tells a
     stage from a touchpoint of the same name.
     """
-    keep = (series["step"].astype(str) == str(step)) & (series["segment"].astype(str) == str(segment))
+    keep = (series["step"].astype(str) == str(step)) & (
+        series["segment"].astype(str) == str(segment)
+    )
     if level is not None and "level" in series:
         keep &= series["level"].astype(str) == str(level)
     s = series[keep]
@@ -649,13 +851,22 @@ def plot_step_series(series: pd.DataFrame, *, step: str, segment: str = "all", l
         ax.text(0.5, 0.5, "no scored bins", ha="center", va="center", transform=ax.transAxes)
         return ax
     x = pd.to_datetime(s["bin"])
-    ax.fill_between(x, s["band_low"], s["band_high"], color="#a8dadc", alpha=0.6, step="mid",
-                    label="expected range (90%)")
+    ax.fill_between(
+        x,
+        s["band_low"],
+        s["band_high"],
+        color="#a8dadc",
+        alpha=0.6,
+        step="mid",
+        label="expected range (90%)",
+    )
     ax.plot(x, s["baseline"], color="#457b9d", lw=1.2, label="baseline")
     inc = s["incident"].astype(bool).to_numpy()
     ax.scatter(x[~inc], s["rate"][~inc], color="#1d3557", s=14, label="conversion", zorder=3)
     if inc.any():
-        ax.scatter(x[inc], s["rate"][inc], color="#e63946", s=22, label="during the incident", zorder=4)
+        ax.scatter(
+            x[inc], s["rate"][inc], color="#e63946", s=22, label="during the incident", zorder=4
+        )
         width = (x.diff().median() or pd.Timedelta(days=1)) / 2
         for b in x[inc]:
             ax.axvspan(b - width, b + width, color="#e63946", alpha=0.08, lw=0)

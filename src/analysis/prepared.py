@@ -47,7 +47,15 @@ if TYPE_CHECKING:  # imported where used: prepare_summary on a cached entry need
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Prepared", "data_files", "is_sources_file", "load", "prepare", "prepare_key", "prepare_summary"]
+__all__ = [
+    "Prepared",
+    "data_files",
+    "is_sources_file",
+    "load",
+    "prepare",
+    "prepare_key",
+    "prepare_summary",
+]
 
 #: Bump when the pickled layout changes.
 _FORMAT = 3
@@ -56,7 +64,8 @@ _FORMAT = 3
 @dataclass
 class Prepared:
     """A data file read (``loaded``: events, quarantine, summary) and stitched (``stitched``:
-    events with ``person_id``, summary, identities); ``key`` names the cache entry."""
+    events with ``person_id``, summary, identities); ``key`` names the cache entry.
+    """
 
     loaded: LoadResult
     stitched: StitchResult
@@ -95,7 +104,8 @@ def is_sources_file(data: str | Path) -> bool:
 
 def data_files(data: str | Path) -> list[Path]:
     """The files ``data`` stands for: itself, and for a sources file every existing file (or
-    every file in a folder) that one of its values names, relative to the YAML's folder."""
+    every file in a folder) that one of its values names, relative to the YAML's folder.
+    """
     import yaml
 
     data = Path(data)
@@ -116,7 +126,9 @@ def data_files(data: str | Path) -> list[Path]:
             if p.is_file():
                 found.append(p)
             elif p.is_dir():  # an adapter reading a folder (e.g. Olist's two files)
-                found.extend(sorted(q for q in p.rglob("*") if q.is_file() and not q.name.startswith(".")))
+                found.extend(
+                    sorted(q for q in p.rglob("*") if q.is_file() and not q.name.startswith("."))
+                )
 
     try:
         walk(yaml.safe_load(data.read_text(encoding="utf-8")))
@@ -144,13 +156,16 @@ def prepare_key(data: str | Path, mapping: Any = None, **stitch_options: Any) ->
 
 def load(data: str | Path, mapping: Any = None) -> LoadResult:
     """:func:`analysis.read_events` for a touchpoint file, :func:`analysis.sources.read_sources`
-    for a sources file (which names each source's column map itself)."""
+    for a sources file (which names each source's column map itself).
+    """
     if is_sources_file(data):
         if mapping:
             raise DataError(
                 "a sources file names each source's column map itself; a separate mapping is not used",
-                file=str(data), column="mapping",
-                fix="drop the mapping (mapping_path / --mapping) or put `mapping: <file>` in the source's entry")
+                file=str(data),
+                column="mapping",
+                fix="drop the mapping (mapping_path / --mapping) or put `mapping: <file>` in the source's entry",
+            )
         from analysis.sources.combine import read_sources
 
         return read_sources(data)
@@ -236,6 +251,7 @@ def _summary_of(prep: Prepared) -> dict[str, Any]:
 
 def _write_summary(path: Path, summary: dict[str, Any]) -> None:
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+
     def plain(v: Any) -> Any:  # numpy scalars (counts) as numbers, anything else as text
         return v.item() if hasattr(v, "item") else str(v)
 

@@ -42,28 +42,67 @@ __all__ = ["REPORT_PARAMETERS", "ReportContext", "fit_box", "model_groups", "ope
 #: parameter cells must match: tests/test_report_context.py). Name -> (default, meaning).
 REPORT_PARAMETERS: dict[str, tuple[Any, str]] = {
     "segment": ("all", "segment slug (a name from reports/segments.yml)"),
-    "segment_filter": ({}, "column: value (or list of values) that the segment's events match; empty: every row"),
-    "segments": ({}, "every segment of the run, name: filter (the runner sets it); decides the groups "
-                     "the pooled models compare; empty: the groups of the filter's column, else of `segment`"),
-    "data_path": ("data/sample/events.csv", "touchpoint file (CSV or Parquet) or sources file, relative to the project root"),
+    "segment_filter": (
+        {},
+        "column: value (or list of values) that the segment's events match; empty: every row",
+    ),
+    "segments": (
+        {},
+        "every segment of the run, name: filter (the runner sets it); decides the groups "
+        "the pooled models compare; empty: the groups of the filter's column, else of `segment`",
+    ),
+    "data_path": (
+        "data/sample/events.csv",
+        "touchpoint file (CSV or Parquet) or sources file, relative to the project root",
+    ),
     "mapping_path": ("", "YAML column map for the file; empty: the columns are already canonical"),
     "start_date": ("", "first day to include (YYYY-MM-DD, UTC); empty: from the start of the data"),
     "end_date": ("", "last day to include (YYYY-MM-DD, UTC); empty: to the end of the data"),
-    "journey_by": ("inactivity", "how journeys are cut: inactivity (a gap of inactivity_days) or session (session_id)"),
-    "inactivity_days": (config.INACTIVITY_DAYS, "a gap this long (days) starts a new journey (and closes a session journey)"),
-    "as_of": ("", "end of the data for open journeys (YYYY-MM-DD, UTC); empty: the last touchpoint of the whole data"),
-    "lookback_days": (config.LOOKBACK_DAYS, "attribution window for channel paths (days before the journey's last touch)"),
-    "max_links": (config.MAX_LINKS, "an identifier seen with more logins/e-mails/CRM ids than this is shared (a kiosk)"),
-    "time_to_event": (True, "time figures (days to conversion, time in stage); False where timestamps are nominal (e.g. UCI)"),
-    "on_fail": ("fallback", "a model fit that fails its convergence checks: fallback (show the nearest exact model, "
-                            "say so), warn or raise (stop the report)"),
-    "sampler_checks": ({}, "convergence checks and retries of every model fit, e.g. {max_divergences: 0, "
-                           "rhat_max: 1.01, ess_min_per_chain: 100, retry_tune_factor: 2}; empty: the defaults"),
+    "journey_by": (
+        "inactivity",
+        "how journeys are cut: inactivity (a gap of inactivity_days) or session (session_id)",
+    ),
+    "inactivity_days": (
+        config.INACTIVITY_DAYS,
+        "a gap this long (days) starts a new journey (and closes a session journey)",
+    ),
+    "as_of": (
+        "",
+        "end of the data for open journeys (YYYY-MM-DD, UTC); empty: the last touchpoint of the whole data",
+    ),
+    "lookback_days": (
+        config.LOOKBACK_DAYS,
+        "attribution window for channel paths (days before the journey's last touch)",
+    ),
+    "max_links": (
+        config.MAX_LINKS,
+        "an identifier seen with more logins/e-mails/CRM ids than this is shared (a kiosk)",
+    ),
+    "time_to_event": (
+        True,
+        "time figures (days to conversion, time in stage); False where timestamps are nominal (e.g. UCI)",
+    ),
+    "on_fail": (
+        "fallback",
+        "a model fit that fails its convergence checks: fallback (show the nearest exact model, "
+        "say so), warn or raise (stop the report)",
+    ),
+    "sampler_checks": (
+        {},
+        "convergence checks and retries of every model fit, e.g. {max_divergences: 0, "
+        "rhat_max: 1.01, ess_min_per_chain: 100, retry_tune_factor: 2}; empty: the defaults",
+    ),
     "seed": (config.DEFAULT_SEED, "random seed (samplers, figures)"),
 }
 
 #: Keys ``sampler_checks`` may set (the rest of a sampler config belongs to each notebook).
-CHECK_KEYS = ("rhat_max", "ess_min_per_chain", "max_divergences", "retry_target_accept", "retry_tune_factor")
+CHECK_KEYS = (
+    "rhat_max",
+    "ess_min_per_chain",
+    "max_divergences",
+    "retry_target_accept",
+    "retry_tune_factor",
+)
 
 #: The column a segments file's filters become when they name several columns (one group per segment).
 SEGMENT_GROUP_COLUMN = "report_segment"
@@ -84,7 +123,9 @@ def _md_code(value: Any) -> str:
 
 
 def model_groups(
-    events: pd.DataFrame, segments: Mapping[str, Mapping[str, Any]] | None, segment_filter: Mapping[str, Any] | None
+    events: pd.DataFrame,
+    segments: Mapping[str, Mapping[str, Any]] | None,
+    segment_filter: Mapping[str, Any] | None,
 ) -> tuple[pd.DataFrame, str, str]:
     """The groups the pooled models compare, from the run's segments.
 
@@ -115,15 +156,20 @@ def model_groups(
             mask = np.ones(len(events), dtype=bool)
             for c, wanted in flt.items():
                 if c not in events.columns:
-                    raise DataError(f"segment {name!r} filters on column {c!r}, which the events lack",
-                                    column=c, fix=f"filter on one of {list(events.columns)}")
+                    raise DataError(
+                        f"segment {name!r} filters on column {c!r}, which the events lack",
+                        column=c,
+                        fix=f"filter on one of {list(events.columns)}",
+                    )
                 values = wanted if isinstance(wanted, list) else [wanted]
                 mask &= events[c].isin(values).to_numpy()
             label[mask & ~taken] = name
             taken |= mask
         events = events.assign(**{col: label})
-        note = ("one group per segment of the segments file (its filters name several columns; a "
-                f"touchpoint in several segments counts in the first, one in none in {_md_code(OTHER_GROUP)})")
+        note = (
+            "one group per segment of the segments file (its filters name several columns; a "
+            f"touchpoint in several segments counts in the first, one in none in {_md_code(OTHER_GROUP)})"
+        )
     elif segment_filter and len(segment_filter) == 1:
         col = str(next(iter(segment_filter)))
         note = f"the values of {_md_code(col)}, the column this segment filters on"
@@ -133,7 +179,9 @@ def model_groups(
     if col not in events.columns:
         events = events.assign(**{col: "all"})
     if events[col].isna().any() or not pd.api.types.is_string_dtype(events[col]):
-        events = events.assign(**{col: events[col].astype("string").fillna(MISSING_GROUP).astype(str)})
+        events = events.assign(
+            **{col: events[col].astype("string").fillna(MISSING_GROUP).astype(str)}
+        )
     return events, col, note
 
 
@@ -188,8 +236,11 @@ class ReportContext:
     @property
     def conversion_stage(self) -> str | None:
         """The stage most conversions are mapped to (``Do`` by default; ``Checkout`` in a map of
-        one's own), where a funnel puts its ``converted`` step; None without conversions."""
-        conv = self.events.loc[self.events["conversion"].fillna(False).astype(bool), "stage"].dropna()
+        one's own), where a funnel puts its ``converted`` step; None without conversions.
+        """
+        conv = self.events.loc[
+            self.events["conversion"].fillna(False).astype(bool), "stage"
+        ].dropna()
         return str(conv.mode().iloc[0]) if len(conv) else None
 
     @property
@@ -199,7 +250,8 @@ class ReportContext:
 
     def journeys(self, which: str = "mine", **kwargs: Any) -> Journeys:
         """Journeys of this segment (``"mine"``) or of every segment (``"all"``), built with the
-        shared journey parameters and followed to :attr:`data_end`; cached per call signature."""
+        shared journey parameters and followed to :attr:`data_end`; cached per call signature.
+        """
         import analysis
 
         if which not in ("mine", "all"):
@@ -208,10 +260,15 @@ class ReportContext:
         if key not in self._journeys:
             events = self.mine if which == "mine" else self.events
             if len(events) == 0:
-                raise DataError(f"segment {self.params['segment']!r} has no touchpoints",
-                                fix="check the segment's filter and the date range")
-            opts = {"inactivity_days": float(self.params["inactivity_days"]),
-                    "lookback_days": float(self.params["lookback_days"]), "as_of": self.data_end}
+                raise DataError(
+                    f"segment {self.params['segment']!r} has no touchpoints",
+                    fix="check the segment's filter and the date range",
+                )
+            opts = {
+                "inactivity_days": float(self.params["inactivity_days"]),
+                "lookback_days": float(self.params["lookback_days"]),
+                "as_of": self.data_end,
+            }
             if self.params["journey_by"] != "inactivity":
                 opts["journey_by"] = self.params["journey_by"]
             self._journeys[key] = analysis.build_journeys(events, **{**opts, **kwargs})
@@ -219,33 +276,47 @@ class ReportContext:
 
     def sampler(self, **settings: Any) -> dict[str, Any]:
         """A model's ``sampler_config``: ``settings`` plus the run's seed, ``on_fail`` and
-        ``sampler_checks``."""
-        return {**settings, **self.params["sampler_checks"], "random_seed": int(self.params["seed"]),
-                "on_fail": self.params["on_fail"]}
+        ``sampler_checks``.
+        """
+        return {
+            **settings,
+            **self.params["sampler_checks"],
+            "random_seed": int(self.params["seed"]),
+            "on_fail": self.params["on_fail"],
+        }
 
     def header(self, **extra: str) -> str:
         """The first line of a report (Markdown). Every name from the data, a path or the
         segments file is escaped for Markdown and HTML (:func:`analysis.headlines.md_code`);
-        ``extra`` values are Markdown the notebook built (escaped the same way)."""
+        ``extra`` values are Markdown the notebook built (escaped the same way).
+        """
         from analysis.headlines import md_code
 
-        parts = {"Segment": md_code(self.params["segment"]), "Data": md_code(self.data_file.name),
-                 "Stages": ", ".join(md_code(s) for s in self.stage_map.stages),
-                 "Groups compared": md_code(self.group_by), **extra}
+        parts = {
+            "Segment": md_code(self.params["segment"]),
+            "Data": md_code(self.data_file.name),
+            "Stages": ", ".join(md_code(s) for s in self.stage_map.stages),
+            "Groups compared": md_code(self.group_by),
+            **extra,
+        }
         return " &nbsp; ".join(f"**{k}:** {v}" for k, v in parts.items())
 
     def data_line(self) -> str:
         """Rows read = kept + quarantined, and this segment's touchpoints (Markdown)."""
         s = self.summary
-        return (f"{s['rows_read']:,} rows read = {s['rows_kept']:,} kept + {s['rows_quarantined']:,} "
-                f"quarantined. This segment: **{len(self.mine):,}** touchpoints.")
+        return (
+            f"{s['rows_read']:,} rows read = {s['rows_kept']:,} kept + {s['rows_quarantined']:,} "
+            f"quarantined. This segment: **{len(self.mine):,}** touchpoints."
+        )
 
     def note_fit(self, what: str, model: Any) -> str | None:
         """The box to show for a model fit (:func:`fit_box`), noting a fallback for the index."""
         if getattr(model, "fallback", None):  # the checks' figures are in the report's box
             tries = " twice" if "second" in (model.fit_note or "") else ""
-            self.attention.append(f"{what}: shown with a fallback model (the Bayesian fit failed its "
-                                  f"convergence checks{tries})")
+            self.attention.append(
+                f"{what}: shown with a fallback model (the Bayesian fit failed its "
+                f"convergence checks{tries})"
+            )
         return fit_box(what, model)
 
 
@@ -283,7 +354,8 @@ def _stage_map(summary: Mapping[str, Any]) -> StageMap:
 
 def open_report(params: Mapping[str, Any]) -> ReportContext:
     """The context of one report from its parameters (a notebook passes ``globals()``: the
-    names of :data:`REPORT_PARAMETERS` are read from it, defaults filled in for the rest)."""
+    names of :data:`REPORT_PARAMETERS` are read from it, defaults filled in for the rest).
+    """
     import pandas as pd
 
     from analysis.prepared import prepare
@@ -291,15 +363,24 @@ def open_report(params: Mapping[str, Any]) -> ReportContext:
 
     p = {k: params.get(k, default) for k, (default, _) in REPORT_PARAMETERS.items()}
     if p["journey_by"] not in ("inactivity", "session"):
-        raise DataError(f"journey_by must be 'inactivity' or 'session', got {p['journey_by']!r}",
-                        column="journey_by", fix="journey_by: session  (or inactivity)")
+        raise DataError(
+            f"journey_by must be 'inactivity' or 'session', got {p['journey_by']!r}",
+            column="journey_by",
+            fix="journey_by: session  (or inactivity)",
+        )
     if p["on_fail"] not in ("fallback", "warn", "raise"):
-        raise DataError(f"on_fail must be 'fallback', 'warn' or 'raise', got {p['on_fail']!r}",
-                        column="on_fail", fix="on_fail: fallback")
+        raise DataError(
+            f"on_fail must be 'fallback', 'warn' or 'raise', got {p['on_fail']!r}",
+            column="on_fail",
+            fix="on_fail: fallback",
+        )
     unknown = sorted(set(p["sampler_checks"]) - set(CHECK_KEYS))
     if unknown:
-        raise DataError(f"sampler_checks has unknown key(s) {unknown}", column="sampler_checks",
-                        fix=f"allowed: {', '.join(CHECK_KEYS)}")
+        raise DataError(
+            f"sampler_checks has unknown key(s) {unknown}",
+            column="sampler_checks",
+            fix=f"allowed: {', '.join(CHECK_KEYS)}",
+        )
     data_file = _resolve(p["data_path"])
     mapping = _resolve(p["mapping_path"]) if p["mapping_path"] else None
     prep = prepare(data_file, mapping, max_links=int(p["max_links"]))
@@ -317,13 +398,26 @@ def open_report(params: Mapping[str, Any]) -> ReportContext:
     mine = select_events(events, p["segment_filter"])
     if p["segment_filter"] and group_by in p["segment_filter"]:
         wanted = p["segment_filter"][group_by]
-        groups = sorted({str(v) for v in (wanted if isinstance(wanted, list) else [wanted])} & set(mine[group_by]))
+        groups = sorted(
+            {str(v) for v in (wanted if isinstance(wanted, list) else [wanted])}
+            & set(mine[group_by])
+        )
     elif p["segment_filter"] and group_by == SEGMENT_GROUP_COLUMN:
         groups = [str(p["segment"])]
     elif p["segment_filter"]:
         groups = sorted(set(mine[group_by].astype(str)))
     else:
         groups = sorted(set(events[group_by].astype(str)))
-    return ReportContext(params=p, data_file=data_file, mapping=mapping, prep=prep, events=events, mine=mine,
-                         stage_map=_stage_map(s), group_by=group_by, groups=groups, group_note=note,
-                         data_end=data_end)
+    return ReportContext(
+        params=p,
+        data_file=data_file,
+        mapping=mapping,
+        prep=prep,
+        events=events,
+        mine=mine,
+        stage_map=_stage_map(s),
+        group_by=group_by,
+        groups=groups,
+        group_note=note,
+        data_end=data_end,
+    )

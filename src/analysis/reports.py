@@ -45,9 +45,15 @@ if TYPE_CHECKING:  # pandas is imported where it is used: the runner starts its 
 
 _logger = logging.getLogger(__name__)
 
-SEGMENT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")  # whole name (fullmatch: no trailing newline)
-MAIN_NOTEBOOKS = ("01_journey_overview.ipynb", "02_stage_transitions.ipynb", "03_attribution.ipynb",
-                  "05_friction_over_time.ipynb")
+SEGMENT_NAME = re.compile(
+    r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}"
+)  # whole name (fullmatch: no trailing newline)
+MAIN_NOTEBOOKS = (
+    "01_journey_overview.ipynb",
+    "02_stage_transitions.ipynb",
+    "03_attribution.ipynb",
+    "05_friction_over_time.ipynb",
+)
 
 
 @dataclass(frozen=True)
@@ -78,31 +84,48 @@ def load_segments(path: str | Path = config.SEGMENTS_FILE) -> list[Segment]:
     """Read the segment definitions; ``all`` is always present (first)."""
     path = Path(path)
     if not path.is_file():
-        raise DataError("segments file not found", file=str(path),
-                        fix="create it (see reports/segments.yml in the repository) or pass --segments")
+        raise DataError(
+            "segments file not found",
+            file=str(path),
+            fix="create it (see reports/segments.yml in the repository) or pass --segments",
+        )
     raw = _read_yaml(path) or {}
     if isinstance(raw, dict):
         unknown_top = set(raw) - set(RUN_FILE_KEYS)
         if unknown_top:
-            raise DataError(f"unknown top-level keys {sorted(map(str, unknown_top))}", file=str(path),
-                            fix=f"allowed: {', '.join(RUN_FILE_KEYS)}")
+            raise DataError(
+                f"unknown top-level keys {sorted(map(str, unknown_top))}",
+                file=str(path),
+                fix=f"allowed: {', '.join(RUN_FILE_KEYS)}",
+            )
     items = raw.get("segments", []) if isinstance(raw, dict) else None
     if not isinstance(items, list):
-        raise DataError("segments file must have a list under `segments:`", file=str(path),
-                        fix="segments:\n  - name: all\n  - name: enterprise\n    filter: {segment: enterprise}")
+        raise DataError(
+            "segments file must have a list under `segments:`",
+            file=str(path),
+            fix="segments:\n  - name: all\n  - name: enterprise\n    filter: {segment: enterprise}",
+        )
     segs: list[Segment] = []
     seen: set[str] = set()
     for i, item in enumerate(items, start=1):
         if not isinstance(item, dict) or "name" not in item:
-            raise DataError(f"segment #{i} has no name", file=str(path), fix="write `- name: <slug>`")
+            raise DataError(
+                f"segment #{i} has no name", file=str(path), fix="write `- name: <slug>`"
+            )
         unknown = set(item) - {"name", "filter", "description"}
         if unknown:
-            raise DataError(f"segment {item['name']!r} has unknown keys {sorted(map(str, unknown))}",
-                            file=str(path), fix="allowed keys: name, filter, description")
+            raise DataError(
+                f"segment {item['name']!r} has unknown keys {sorted(map(str, unknown))}",
+                file=str(path),
+                fix="allowed keys: name, filter, description",
+            )
         flt = item.get("filter") or {}
         if not isinstance(flt, dict):
-            raise DataError(f"segment {item['name']!r}: `filter:` must be a mapping of column: value(s)",
-                            file=str(path), fix="filter: {channel: [email, search]}")
+            raise DataError(
+                f"segment {item['name']!r}: `filter:` must be a mapping of column: value(s)",
+                file=str(path),
+                fix="filter: {channel: [email, search]}",
+            )
         try:
             seg = Segment(name=str(item["name"]), filter={str(k): v for k, v in flt.items()})
         except ValueError as exc:
@@ -118,24 +141,33 @@ def load_segments(path: str | Path = config.SEGMENTS_FILE) -> list[Segment]:
 
 def _read_yaml(path: Path) -> Any:
     """The YAML document in ``path``; a file that cannot be read or parsed is a :class:`DataError`
-    naming the file and the line."""
+    naming the file and the line.
+    """
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError:
-        raise DataError("segments file is not UTF-8 text", file=str(path),
-                        fix="save it as UTF-8 YAML (see reports/segments.yml)") from None
+        raise DataError(
+            "segments file is not UTF-8 text",
+            file=str(path),
+            fix="save it as UTF-8 YAML (see reports/segments.yml)",
+        ) from None
     except OSError as exc:
-        raise DataError(f"segments file cannot be read: {exc.strerror or exc}", file=str(path),
-                        fix="check the path and its permissions, or pass --segments") from None
+        raise DataError(
+            f"segments file cannot be read: {exc.strerror or exc}",
+            file=str(path),
+            fix="check the path and its permissions, or pass --segments",
+        ) from None
     try:
         return yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise DataError(f"segments file is not valid YAML{where}: {problem}", file=str(path),
-                        fix="segments:\n  - name: all\n  - name: enterprise\n    filter: {segment: enterprise}"
-                        ) from None
+        raise DataError(
+            f"segments file is not valid YAML{where}: {problem}",
+            file=str(path),
+            fix="segments:\n  - name: all\n  - name: enterprise\n    filter: {segment: enterprise}",
+        ) from None
 
 
 #: Top-level keys of a segments file: the segments, and optionally notebook parameters and the
@@ -145,28 +177,40 @@ RUN_FILE_KEYS = ("segments", "parameters", "notebooks")
 
 def load_run_settings(path: str | Path = config.SEGMENTS_FILE) -> dict[str, Any]:
     """The optional ``parameters:`` (notebook parameters, a mapping) and ``notebooks:`` (paths,
-    relative to the project root) of a segments file; ``{}``/``[]`` when absent."""
+    relative to the project root) of a segments file; ``{}``/``[]`` when absent.
+    """
     path = Path(path)
     raw = _read_yaml(path) if path.is_file() else None
     raw = raw if isinstance(raw, dict) else {}
     params, nbs = raw.get("parameters") or {}, raw.get("notebooks") or []
     if not isinstance(params, dict):
-        raise DataError("`parameters:` must be a mapping of notebook parameter: value", file=str(path),
-                        fix="parameters:\n  inactivity_days: 180")
+        raise DataError(
+            "`parameters:` must be a mapping of notebook parameter: value",
+            file=str(path),
+            fix="parameters:\n  inactivity_days: 180",
+        )
     if not isinstance(nbs, list) or not all(isinstance(n, str) for n in nbs):
-        raise DataError("`notebooks:` must be a list of notebook paths", file=str(path),
-                        fix="notebooks:\n  - notebooks/01_journey_overview.ipynb")
+        raise DataError(
+            "`notebooks:` must be a list of notebook paths",
+            file=str(path),
+            fix="notebooks:\n  - notebooks/01_journey_overview.ipynb",
+        )
     nb_paths = [Path(n) if Path(n).is_absolute() else config.PROJECT_ROOT / n for n in nbs]
     missing = [str(n) for n in nb_paths if not n.is_file()]
     if missing:
-        raise DataError(f"notebook(s) not found: {missing}", file=str(path), column="notebooks",
-                        fix="paths are relative to the project root, e.g. notebooks/01_journey_overview.ipynb")
+        raise DataError(
+            f"notebook(s) not found: {missing}",
+            file=str(path),
+            column="notebooks",
+            fix="paths are relative to the project root, e.g. notebooks/01_journey_overview.ipynb",
+        )
     return {"parameters": {str(k): v for k, v in params.items()}, "notebooks": nb_paths}
 
 
 def check_parameters(parameters: dict[str, Any], notebooks: list[str | Path]) -> None:
     """Refuse a parameter that none of ``notebooks`` declares (a typo would otherwise be
-    ignored), naming the closest declared one."""
+    ignored), naming the closest declared one.
+    """
     import papermill as pm
 
     declared: set[str] = set()
@@ -174,10 +218,17 @@ def check_parameters(parameters: dict[str, Any], notebooks: list[str | Path]) ->
         declared |= set(pm.inspect_notebook(str(nb)))
     unknown = [k for k in parameters if k not in declared]
     if unknown:
-        hints = [f"{k!r} (did you mean {close[0]!r}?)" if (close := close_matches(k, sorted(declared)))
-                 else repr(k) for k in unknown]
-        raise DataError(f"unknown notebook parameter(s): {', '.join(hints)}", column="parameters",
-                        fix=f"the notebooks declare: {', '.join(sorted(declared))}")
+        hints = [
+            f"{k!r} (did you mean {close[0]!r}?)"
+            if (close := close_matches(k, sorted(declared)))
+            else repr(k)
+            for k in unknown
+        ]
+        raise DataError(
+            f"unknown notebook parameter(s): {', '.join(hints)}",
+            column="parameters",
+            fix=f"the notebooks declare: {', '.join(sorted(declared))}",
+        )
 
 
 def select_events(
@@ -197,8 +248,11 @@ def select_events(
     mask = pd.Series(True, index=events.index)
     for col, wanted in (segment_filter or {}).items():
         if col not in events.columns:
-            raise DataError(f"segment filter names column {col!r}, which the events lack",
-                            column=col, fix=f"filter on one of {list(events.columns)}")
+            raise DataError(
+                f"segment filter names column {col!r}, which the events lack",
+                column=col,
+                fix=f"filter on one of {list(events.columns)}",
+            )
         if "conversion" in events.columns and col != "conversion":
             conv = events["conversion"].fillna(False).astype(bool)
             has = events[col].notna()
@@ -255,7 +309,8 @@ def describe_images(nb: Any) -> int:
 
     The text is the cell's ``metadata["alt"]`` (written in the notebook for each figure cell),
     else "Figure: <the heading above it>"; a cell with several images numbers them ("… (2 of 3)").
-    An alt already in the output's metadata is kept. The report template escapes it."""
+    An alt already in the output's metadata is kept. The report template escapes it.
+    """
     heading = None
     described = 0
     for cell in nb.cells:
@@ -288,7 +343,8 @@ def describe_images(nb: Any) -> int:
 def render_html(nb: Path | Any) -> str:
     """The executed notebook (a path, or the notebook papermill returned) as a self-contained
     HTML page with the code hidden, every figure with its alternative text
-    (:func:`describe_images`)."""
+    (:func:`describe_images`).
+    """
     import nbformat
     from nbconvert import HTMLExporter
 
@@ -341,16 +397,27 @@ def record_headline(**figures: Any) -> dict[str, Any]:
         except ValueError:
             merged = {}
     new = json.loads(json.dumps(figures, default=_plain))
-    if merged.get("attention") and new.get("attention") and new["attention"] not in merged["attention"]:
-        new["attention"] = f"{merged['attention']}; {new['attention']}"  # every notebook's, not the last
+    if (
+        merged.get("attention")
+        and new.get("attention")
+        and new["attention"] not in merged["attention"]
+    ):
+        new["attention"] = (
+            f"{merged['attention']}; {new['attention']}"  # every notebook's, not the last
+        )
     merged.update(new)
     path.parent.mkdir(parents=True, exist_ok=True)
     _atomic_write(path, json.dumps(merged, indent=2, sort_keys=True))
     return merged
 
 
-def transition_headline(model, groups: list[str] | None = None, reduction: float = 0.2,
-                        prob: float = 0.9, p_min: float = 0.9) -> dict[str, Any]:
+def transition_headline(
+    model,
+    groups: list[str] | None = None,
+    reduction: float = 0.2,
+    prob: float = 0.9,
+    p_min: float = 0.9,
+) -> dict[str, Any]:
     """Headline figures of a fitted ``StageTransitionModel`` for a set of its groups.
 
     The groups' conversion probabilities from ``(start)`` (and friction gains) are averaged per
@@ -384,15 +451,26 @@ def transition_headline(model, groups: list[str] | None = None, reduction: float
         "conversion_lower": float(lo),
         "conversion_upper": float(hi),
         "conversion_prob": float(prob),
-        **friction_headline(str(gains["stage"].to_numpy()[worst]), float(mean_gain[worst]),
-                            float((best_per_draw == worst).mean()), reduction=reduction, p_min=p_min),
+        **friction_headline(
+            str(gains["stage"].to_numpy()[worst]),
+            float(mean_gain[worst]),
+            float((best_per_draw == worst).mean()),
+            reduction=reduction,
+            p_min=p_min,
+        ),
     }
 
 
-def top_channel_headline(tables: dict[str, pd.DataFrame], converged: bool = True, *, prob: float = 0.9,
-                         bayesian_problem: str = "") -> dict[str, Any]:
+def top_channel_headline(
+    tables: dict[str, pd.DataFrame],
+    converged: bool = True,
+    *,
+    prob: float = 0.9,
+    bayesian_problem: str = "",
+) -> dict[str, Any]:
     """The top channel, named only when its interval says so; else a ``top_channel_note``
-    (``tables`` as in notebook 03): see :func:`analysis.headlines.top_channel_headline`."""
+    (``tables`` as in notebook 03): see :func:`analysis.headlines.top_channel_headline`.
+    """
     from analysis.headlines import top_channel_headline as rule
 
     return rule(tables, converged, prob=prob, bayesian_problem=bayesian_problem)
@@ -401,8 +479,21 @@ def top_channel_headline(tables: dict[str, pd.DataFrame], converged: bool = True
 # ------------------------------------------------------------------------------------- run layout
 RUN_ID = re.compile(r"^\d{8}T\d{6}Z(?:-\d{1,4})?$")
 COMPLETE_MARKER = ".complete"
-KEY_PACKAGES = ("pandas", "numpy", "pymc", "arviz", "numpyro", "jax", "papermill", "nbconvert",
-                "ibis-framework", "duckdb", "seaborn", "matplotlib", "plotly")
+KEY_PACKAGES = (
+    "pandas",
+    "numpy",
+    "pymc",
+    "arviz",
+    "numpyro",
+    "jax",
+    "papermill",
+    "nbconvert",
+    "ibis-framework",
+    "duckdb",
+    "seaborn",
+    "matplotlib",
+    "plotly",
+)
 
 
 def new_run_dir(reports_dir: Path, now: datetime | None = None) -> Path:
@@ -428,7 +519,11 @@ def list_runs(reports_dir: Path) -> list[Path]:
     """Run folders under ``reports_dir``, oldest first."""
     if not reports_dir.is_dir():
         return []
-    runs = [p for p in reports_dir.iterdir() if p.is_dir() and not p.is_symlink() and RUN_ID.match(p.name)]
+    runs = [
+        p
+        for p in reports_dir.iterdir()
+        if p.is_dir() and not p.is_symlink() and RUN_ID.match(p.name)
+    ]
     return sorted(runs, key=lambda p: _run_sort_key(p.name))
 
 
@@ -438,17 +533,29 @@ def run_dir_for_resume(reports_dir: Path, run_id: str) -> Path:
     if run_id == "latest":
         pending = [p for p in list_runs(reports_dir) if not (p / COMPLETE_MARKER).exists()]
         if not pending:
-            raise DataError("no incomplete run to resume", file=str(reports_dir),
-                            fix="start a new run (without --resume)")
+            raise DataError(
+                "no incomplete run to resume",
+                file=str(reports_dir),
+                fix="start a new run (without --resume)",
+            )
         return pending[-1]
     if not RUN_ID.match(str(run_id)):
-        raise ValueError(f"run id {run_id!r} is not allowed: expected a UTC timestamp like 20261123T031500Z")
+        raise ValueError(
+            f"run id {run_id!r} is not allowed: expected a UTC timestamp like 20261123T031500Z"
+        )
     run_dir = reports_dir / run_id
     if not run_dir.is_dir():
-        raise DataError(f"run {run_id} not found", file=str(run_dir), fix="pick a folder of reports/ or 'latest'")
+        raise DataError(
+            f"run {run_id} not found",
+            file=str(run_dir),
+            fix="pick a folder of reports/ or 'latest'",
+        )
     if (run_dir / COMPLETE_MARKER).exists():
-        raise DataError(f"run {run_id} is already complete; a finished run is never redone",
-                        file=str(run_dir), fix="start a new run (without --resume)")
+        raise DataError(
+            f"run {run_id} is already complete; a finished run is never redone",
+            file=str(run_dir),
+            fix="start a new run (without --resume)",
+        )
     return run_dir
 
 
@@ -466,7 +573,8 @@ def latest_run(reports_dir: Path) -> Path | None:
 
 def _point_latest(reports_dir: Path, run_dir: Path) -> None:
     """Move ``reports/latest`` to ``run_dir`` atomically (temp symlink + rename); ``latest.txt`` if
-    symlinks are impossible here."""
+    symlinks are impossible here.
+    """
     link = reports_dir / "latest"
     tmp = reports_dir / f".latest.tmp-{os.getpid()}"
     try:
@@ -509,10 +617,20 @@ def package_versions(names: tuple[str, ...] = KEY_PACKAGES) -> dict[str, str]:
 def git_state(root: Path = config.PROJECT_ROOT) -> dict[str, Any] | None:
     """``{"commit", "dirty"}`` of the checkout at ``root``; None outside git (or without git)."""
     try:
-        commit = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True,
-                                text=True, timeout=20, check=True).stdout.strip()
-        status = subprocess.run(["git", "-C", str(root), "status", "--porcelain"], capture_output=True,
-                                text=True, timeout=60, check=True).stdout
+        commit = subprocess.run(
+            ["git", "-C", str(root), "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=20,
+            check=True,
+        ).stdout.strip()
+        status = subprocess.run(
+            ["git", "-C", str(root), "status", "--porcelain"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        ).stdout
     except (OSError, subprocess.SubprocessError):
         return None
     return {"commit": commit, "dirty": bool(status.strip())}
@@ -534,13 +652,16 @@ def _data_records(data: str | Path) -> dict[str, Any]:
     p = Path(data) if Path(data).is_absolute() else config.PROJECT_ROOT / data
     records = {"data": _file_record(data)}
     for f in data_files(p)[1:]:
-        records[f"source: {f.relative_to(p.parent) if f.is_relative_to(p.parent) else f}"] = _file_record(f)
+        records[f"source: {f.relative_to(p.parent) if f.is_relative_to(p.parent) else f}"] = (
+            _file_record(f)
+        )
     return records
 
 
 def _prepare_data(data: str, mapping: str | None, log) -> None:
     """Read, validate and stitch the data once before any notebook runs (notebooks then load it
-    from the cache): a problem with the file is one clear error now, not one per notebook."""
+    from the cache): a problem with the file is one clear error now, not one per notebook.
+    """
     from analysis.prepared import prepare_summary
 
     def resolve(p: str) -> Path:  # as the notebooks do: relative to the project root
@@ -549,9 +670,11 @@ def _prepare_data(data: str, mapping: str | None, log) -> None:
     t0 = time.perf_counter()
     summary = prepare_summary(resolve(data), resolve(mapping) if mapping else None)
     s = summary["loaded"]
-    log(f"data {data}: {s['rows_read']:,} rows read = {s['rows_kept']:,} kept + {s['rows_quarantined']:,} "
+    log(
+        f"data {data}: {s['rows_read']:,} rows read = {s['rows_kept']:,} kept + {s['rows_quarantined']:,} "
         f"quarantined; {summary['stitched']['persons']:,} persons"
-        f"{' (cached)' if summary['from_cache'] else ''} in {time.perf_counter() - t0:.1f} s")
+        f"{' (cached)' if summary['from_cache'] else ''} in {time.perf_counter() - t0:.1f} s"
+    )
 
 
 # ------------------------------------------------------------------------------------- the worker
@@ -559,7 +682,8 @@ def notebook_imports(nb_path: str | Path) -> list[str]:
     """The modules a notebook imports (``import x``, ``from x import y``; anywhere in its code
     cells, magics skipped), in order of appearance. For ``from x import y`` both ``x`` and
     ``x.y`` are listed: ``y`` may be a submodule (names that are not fail fast in
-    :func:`warm_imports`)."""
+    :func:`warm_imports`).
+    """
     nb = json.loads(Path(nb_path).read_text(encoding="utf-8"))
     mods: list[str] = []
     for cell in nb.get("cells", []):
@@ -577,7 +701,9 @@ def notebook_imports(nb_path: str | Path) -> list[str]:
                 mods += [a.name for a in node.names]
             elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
                 mods.append(node.module)  # and the names that may be its submodules
-                mods += [f"{node.module}.{a.name}" for a in node.names if a.name != "*"]  # (``from analysis import plotting``)
+                mods += [
+                    f"{node.module}.{a.name}" for a in node.names if a.name != "*"
+                ]  # (``from analysis import plotting``)
     return list(dict.fromkeys(mods))
 
 
@@ -604,7 +730,8 @@ IMPORTED_ON_FIRST_USE: dict[str, tuple[str, ...]] = {
 def warm_imports(modules: list[str] | tuple[str, ...]) -> None:
     """Import ``modules`` now (and what they import on first use, see
     :data:`IMPORTED_ON_FIRST_USE`), ignoring failures (the notebook raises its own import
-    errors). Run in a kernel started ahead of its notebook; binds no names in its namespace."""
+    errors). Run in a kernel started ahead of its notebook; binds no names in its namespace.
+    """
     import importlib
 
     skip_unused_iri_checker()
@@ -612,7 +739,7 @@ def warm_imports(modules: list[str] | tuple[str, ...]) -> None:
         for name in (m, *IMPORTED_ON_FIRST_USE.get(m, ())):
             try:
                 importlib.import_module(name)
-            except Exception:  # noqa: BLE001 - only a warm-up
+            except Exception:
                 pass
 
 
@@ -622,7 +749,8 @@ def _kernel_socket_dir() -> Path | None:
     or None where they cannot be used (then kernels listen on localhost TCP, as papermill's do).
 
     IPC keeps a report's data off the network stack, and ipykernel does not warn about
-    unencrypted TCP in every kernel's log. A socket path must fit in ~107 bytes."""
+    unencrypted TCP in every kernel's log. A socket path must fit in ~107 bytes.
+    """
     import atexit
     import shutil
     import tempfile
@@ -654,10 +782,13 @@ async def _start_kernel_async(modules: list[str], env: dict[str, str]):
         if sockets:
             km.ip = str(sockets / "kernel")
         warm = f"__import__('analysis.reports', fromlist=['_']).warm_imports({list(modules)!r})"
-        await km.start_kernel(cwd=str(config.PROJECT_ROOT), env=env,
-                              extra_arguments=[f"--IPKernelApp.exec_lines={warm}"])
+        await km.start_kernel(
+            cwd=str(config.PROJECT_ROOT),
+            env=env,
+            extra_arguments=[f"--IPKernelApp.exec_lines={warm}"],
+        )
         return km
-    except Exception as exc:  # noqa: BLE001 - papermill then starts a kernel of its own
+    except Exception as exc:
         _logger.warning("could not start a kernel ahead (%s); papermill will start one", exc)
         return None
 
@@ -677,35 +808,56 @@ def _stop_kernel(km) -> None:
     try:
         if run_sync(km.is_alive)():
             run_sync(km.shutdown_kernel)(now=True)
-    except Exception as exc:  # noqa: BLE001 - a kernel that will not stop must not fail the run
+    except Exception as exc:
         _logger.warning("could not shut down a kernel: %s", exc)
 
 
 @functools.cache
 def _register_engine() -> str:
-    """papermill's nbclient engine, on a kernel started by :func:`_start_kernel_async`; the kernel and
+    """Papermill's nbclient engine, on a kernel started by :func:`_start_kernel_async`; the kernel and
     its client are shut down after the notebook, as papermill does with its own. ``on_ready``
     (optional) is called when the kernel is ready, before the first cell; ``on_cell`` (optional)
-    with ``(cell, index, cells)`` as each cell starts. Registered once per process."""
+    with ``(cell, index, cells)`` as each cell starts. Registered once per process.
+    """
     from papermill.clientwrap import PapermillNotebookClient
     from papermill.engines import NBClientEngine, papermill_engines
 
     class PrestartedKernelEngine(NBClientEngine):
         @classmethod
-        def execute_managed_notebook(cls, nb_man, kernel_name, log_output=False, stdout_file=None,
-                                     stderr_file=None, start_timeout=60, execution_timeout=None,
-                                     km=None, on_ready=None, on_cell=None, **kwargs):
+        def execute_managed_notebook(
+            cls,
+            nb_man,
+            kernel_name,
+            log_output=False,
+            stdout_file=None,
+            stderr_file=None,
+            start_timeout=60,
+            execution_timeout=None,
+            km=None,
+            on_ready=None,
+            on_cell=None,
+            **kwargs,
+        ):
             hooks = {}
             if on_cell is not None:  # (cell, index, all cells) as each cell starts
                 cells = nb_man.nb.cells
-                hooks["on_cell_start"] = lambda cell, cell_index, **_: on_cell(cell, cell_index, cells)
+                hooks["on_cell_start"] = lambda cell, cell_index, **_: on_cell(
+                    cell, cell_index, cells
+                )
             client = PapermillNotebookClient(
-                nb_man, km=km, timeout=execution_timeout, startup_timeout=start_timeout,
-                kernel_name=kernel_name, log=logging.getLogger("papermill"), log_output=log_output,
-                stdout_file=stdout_file, stderr_file=stderr_file,
+                nb_man,
+                km=km,
+                timeout=execution_timeout,
+                startup_timeout=start_timeout,
+                kernel_name=kernel_name,
+                log=logging.getLogger("papermill"),
+                log_output=log_output,
+                stdout_file=stdout_file,
+                stderr_file=stderr_file,
                 on_notebook_start=on_ready,  # called once the kernel answers, before the first cell
                 shutdown_kernel="immediate",  # every output has arrived: nothing to wait for
-                **hooks)
+                **hooks,
+            )
             return client.execute(cleanup_kc=True)
 
     papermill_engines.register("cjl-prestarted", PrestartedKernelEngine)
@@ -713,8 +865,9 @@ def _register_engine() -> str:
 
 
 def quiet_papermill() -> None:
-    """papermill logs four INFO lines per notebook (input, output, working folder, kernel) that
-    say nothing the runner's own progress lines do not; its warnings and errors still show."""
+    """Papermill logs four INFO lines per notebook (input, output, working folder, kernel) that
+    say nothing the runner's own progress lines do not; its warnings and errors still show.
+    """
     logging.getLogger("papermill").setLevel(logging.WARNING)
 
 
@@ -753,7 +906,8 @@ def _status_path(out_dir: Path, nb_name: str) -> Path:
 def _finished_record(out_dir: Path, nb_name: str) -> dict[str, Any] | None:
     """The status record of a report finished before (``--resume``), or None when it is to be
     run: its HTML and an ``ok`` status file must both be there (an HTML without its status, e.g.
-    written by an older runner killed between the two, is redone: its headline figures are lost)."""
+    written by an older runner killed between the two, is redone: its headline figures are lost).
+    """
     if not (out_dir / nb_name).with_suffix(".html").is_file():
         return None
     status = _status_path(out_dir, nb_name)
@@ -768,7 +922,8 @@ class _Heartbeat:
     """While a report runs, a plain line every ``every`` seconds: how long it has run, which
     code cell runs now and for how long, and that cell's first line (a cold model fit takes
     a minute, and a scheduler's log should show the run is alive and where). ``every`` 0 or
-    None: silent. Fed by the engine's ``on_cell`` hook; a daemon thread writes the lines."""
+    None: silent. Fed by the engine's ``on_cell`` hook; a daemon thread writes the lines.
+    """
 
     def __init__(self, label: str, every: float | None, log) -> None:
         import threading
@@ -782,15 +937,29 @@ class _Heartbeat:
     def on_cell(self, cell, index: int, cells) -> None:
         if cell.get("cell_type") != "code" or not cell.get("source", "").strip():
             return
-        code = [i for i, c in enumerate(cells) if c.get("cell_type") == "code" and c.get("source", "").strip()]
+        code = [
+            i
+            for i, c in enumerate(cells)
+            if c.get("cell_type") == "code" and c.get("source", "").strip()
+        ]
         lines = [ln.strip() for ln in cell["source"].splitlines()]
         first = next((ln for ln in lines if ln and not ln.startswith("#")), lines[0])
         first = first if len(first) <= 70 else first[:69] + "…"
-        section = next((h for c in reversed(cells[:index]) if c.get("cell_type") == "markdown"
-                        for h in [_heading_text(c.get("source", ""))] if h), None)
+        section = next(
+            (
+                h
+                for c in reversed(cells[:index])
+                if c.get("cell_type") == "markdown"
+                for h in [_heading_text(c.get("source", ""))]
+                if h
+            ),
+            None,
+        )
         self.t_cell = time.monotonic()
-        self.where = (f"code cell {code.index(index) + 1} of {len(code)}"
-                      f"{f' in «{section}»' if section else ''} ({first})")
+        self.where = (
+            f"code cell {code.index(index) + 1} of {len(code)}"
+            f"{f' in «{section}»' if section else ''} ({first})"
+        )
 
     def line(self) -> str:
         now = time.monotonic()
@@ -812,12 +981,15 @@ class _Heartbeat:
             self._thread.join(timeout=5)  # no beat after the report's own line
 
 
-def _run_notebook(job: dict[str, Any], kernel: tuple[Any, Path] | None, log, on_ready=None) -> dict[str, Any]:
+def _run_notebook(
+    job: dict[str, Any], kernel: tuple[Any, Path] | None, log, on_ready=None
+) -> dict[str, Any]:
     """One report: papermill on ``kernel`` (manager, headline file), then the HTML. Never raises
     for a failing notebook: returns its record (status, seconds, error, headline), also written
     to ``<segment>/.status/<notebook>.json`` (kept by ``--resume``). ``on_ready`` (a function
     or coroutine function of keyword arguments) is called once the kernel is ready, before the
-    first cell runs."""
+    first cell runs.
+    """
     import papermill as pm
 
     name, nb = job["segment"], Path(job["notebook"])
@@ -826,8 +998,13 @@ def _run_notebook(job: dict[str, Any], kernel: tuple[Any, Path] | None, log, on_
     out_html = out_nb.with_suffix(".html")
     km, headline_file = kernel if kernel is not None else (None, None)
     # every segment's filter too: the pooled models compare the groups the segments file defines
-    params = {"segment": name, "segment_filter": job["filter"], "segments": job.get("segments", {}),
-              "data_path": job["data"], **job["parameters"]}
+    params = {
+        "segment": name,
+        "segment_filter": job["filter"],
+        "segments": job.get("segments", {}),
+        "data_path": job["data"],
+        **job["parameters"],
+    }
     tmp_nb = out_dir / f".{nb.stem}.tmp-{os.getpid()}.ipynb"
     tmp_html = out_dir / f".{nb.stem}.tmp-{os.getpid()}.html"
     t0 = time.perf_counter()
@@ -835,11 +1012,19 @@ def _run_notebook(job: dict[str, Any], kernel: tuple[Any, Path] | None, log, on_
         # saved once at the end (and on failure), not after every cell: the notebooks embed
         # plotly.js (~3.5 MB), and saving it after each cell cost seconds per report
         with _Heartbeat(f"{name}: {nb.name}", job.get("heartbeat"), log) as beat:
-            executed = pm.execute_notebook(str(nb), str(tmp_nb), parameters=params, kernel_name="python3",
-                                           progress_bar=False, cwd=str(config.PROJECT_ROOT),
-                                           request_save_on_cell_execute=False,
-                                           engine_name=_register_engine(), km=km,
-                                           on_ready=on_ready, on_cell=beat.on_cell)
+            executed = pm.execute_notebook(
+                str(nb),
+                str(tmp_nb),
+                parameters=params,
+                kernel_name="python3",
+                progress_bar=False,
+                cwd=str(config.PROJECT_ROOT),
+                request_save_on_cell_execute=False,
+                engine_name=_register_engine(),
+                km=km,
+                on_ready=on_ready,
+                on_cell=beat.on_cell,
+            )
         os.replace(tmp_nb, out_nb)
         # the HTML is written under a temporary name and becomes visible only after the status
         # file (see below): a report counts as done when both are there, so no kill leaves a
@@ -855,7 +1040,9 @@ def _run_notebook(job: dict[str, Any], kernel: tuple[Any, Path] | None, log, on_
         dt = time.perf_counter() - t0
         first = _error_lines(exc)
         record = {"status": "failed", "seconds": round(dt, 3), "error": first}
-        log(f"[{_next_k()}/{job['total']}] {name}: {nb.name} FAILED: {first.splitlines()[0] if first else exc!r}")
+        log(
+            f"[{_next_k()}/{job['total']}] {name}: {nb.name} FAILED: {first.splitlines()[0] if first else exc!r}"
+        )
         if tmp_nb.exists():
             os.replace(tmp_nb, out_dir / f"{nb.stem}.failed.ipynb")
     finally:
@@ -875,7 +1062,9 @@ def _run_notebook(job: dict[str, Any], kernel: tuple[Any, Path] | None, log, on_
 
 def _warm_modules(notebooks: list[Path]) -> list[str]:
     """The modules the notebooks import, for kernels started ahead."""
-    return list(dict.fromkeys(m for nb in notebooks if Path(nb).is_file() for m in notebook_imports(nb)))
+    return list(
+        dict.fromkeys(m for nb in notebooks if Path(nb).is_file() for m in notebook_imports(nb))
+    )
 
 
 def _headline_file() -> Path:
@@ -901,8 +1090,9 @@ async def _start_worker_kernel_async(warm: list[str]) -> tuple[Any, Path] | None
     return (km, headline) if km is not None else None
 
 
-def _drain(jobs, warm: dict[str, list[str]], log=None,
-           first_kernel: tuple[Any, Path] | None = None) -> list[dict[str, Any]]:
+def _drain(
+    jobs, warm: dict[str, list[str]], log=None, first_kernel: tuple[Any, Path] | None = None
+) -> list[dict[str, Any]]:
     """Run reports from the queue ``jobs`` until it is empty; return their records.
 
     ``warm`` maps a notebook (as in the jobs) to the modules its kernel imports at start-up.
@@ -1090,14 +1280,27 @@ def run_reports(
                 kept += 1
                 log(f"[{kept}/{total}] {name}: {nb.name} already done, kept")
                 continue
-            jobs.append({"segment": name, "filter": flt, "segments": run_params["segments"],
-                         "notebook": str(nb), "data": run_params["data_path"],
-                         "parameters": run_params["notebook_parameters"], "run_dir": str(run_dir),
-                         "total": total, "heartbeat": heartbeat})
-    warm = {str(nb): _warm_modules([nb]) for nb in nbs}  # a kernel imports its own notebook's modules
+            jobs.append(
+                {
+                    "segment": name,
+                    "filter": flt,
+                    "segments": run_params["segments"],
+                    "notebook": str(nb),
+                    "data": run_params["data_path"],
+                    "parameters": run_params["notebook_parameters"],
+                    "run_dir": str(run_dir),
+                    "total": total,
+                    "heartbeat": heartbeat,
+                }
+            )
+    warm = {
+        str(nb): _warm_modules([nb]) for nb in nbs
+    }  # a kernel imports its own notebook's modules
     workers = max(1, min(int(workers), len(jobs) or 1))
-    log(f"run {run_dir.name}: {len(run_params['segments'])} segment(s) × {len(nbs)} notebook(s), "
-        f"{len(jobs)} to run, {workers} worker(s)")
+    log(
+        f"run {run_dir.name}: {len(run_params['segments'])} segment(s) × {len(nbs)} notebook(s), "
+        f"{len(jobs)} to run, {workers} worker(s)"
+    )
     import multiprocessing as mp
 
     finished: list[dict[str, Any]] = []
@@ -1114,7 +1317,9 @@ def run_reports(
         finally:
             _init_worker(None, None)
     else:
-        ctx = mp.get_context("spawn")  # a clean interpreter per worker: no forked threads or sockets
+        ctx = mp.get_context(
+            "spawn"
+        )  # a clean interpreter per worker: no forked threads or sockets
         counter = ctx.Value("i", total - len(jobs))
         fmt = "%(asctime)s %(levelname)s %(name)s: %(message)s"
         with ctx.Manager() as manager:
@@ -1123,8 +1328,12 @@ def run_reports(
                 q.put(job)
             # this process is one of the workers, on the first kernel (started while the data was
             # checked); the others are spawned processes pulling from the same queue
-            with ProcessPoolExecutor(max_workers=workers - 1, mp_context=ctx, initializer=_init_worker,
-                                     initargs=(counter, fmt)) as pool:
+            with ProcessPoolExecutor(
+                max_workers=workers - 1,
+                mp_context=ctx,
+                initializer=_init_worker,
+                initargs=(counter, fmt),
+            ) as pool:
                 futures = [pool.submit(_drain, q, warm) for _ in range(workers - 1)]
                 _init_worker(counter, None)
                 try:
@@ -1141,12 +1350,18 @@ def run_reports(
     if early is not None:  # not used (nothing left to run)
         _stop_kernel(early[0])
     for rec in finished:
-        records[rec["segment"]][rec["notebook"]] = {k: v for k, v in rec.items() if k not in ("segment", "notebook")}
+        records[rec["segment"]][rec["notebook"]] = {
+            k: v for k, v in rec.items() if k not in ("segment", "notebook")
+        }
 
     result = RunResult(run_id=run_dir.name, run_dir=run_dir)
     for name in run_params["segments"]:
-        nb_recs = {n.name: records[name].get(n.name, {"status": "failed", "error": "not run (the worker died)"})
-                   for n in nbs}
+        nb_recs = {
+            n.name: records[name].get(
+                n.name, {"status": "failed", "error": "not run (the worker died)"}
+            )
+            for n in nbs
+        }
         headline: dict[str, Any] = {}
         for n in nbs:  # figures of the segment's notebooks, in notebook order
             r = nb_recs[n.name]
@@ -1166,8 +1381,10 @@ def run_reports(
     _atomic_write(run_dir / "manifest.json", json.dumps(manifest, indent=2, default=_plain))
     _atomic_write(run_dir / "index.html", render_index(manifest))
     if result.failed:
-        log(f"{len(result.failed)} of {total} report(s) failed (run {run_dir.name} left incomplete; "
-            f"finish it with --resume {run_dir.name}):")
+        log(
+            f"{len(result.failed)} of {total} report(s) failed (run {run_dir.name} left incomplete; "
+            f"finish it with --resume {run_dir.name}):"
+        )
         for seg, nb, msg in result.failed:
             log(f"  - {seg} / {nb}: {msg.splitlines()[0] if msg else ''}")
     else:
@@ -1196,8 +1413,10 @@ def _headline_cells(h: dict[str, Any]) -> list[str]:
         conv = _pct(h["conversion_rate"])
         if "conversion_lower" in h and "conversion_upper" in h:
             p = h.get("conversion_prob", 0.9)
-            conv += (f" <span class=small>[{_pct(h['conversion_lower'])} – {_pct(h['conversion_upper'])}, "
-                     f"{_pct(p).replace('.0%', '%')}]</span>")
+            conv += (
+                f" <span class=small>[{_pct(h['conversion_lower'])} – {_pct(h['conversion_upper'])}, "
+                f"{_pct(p).replace('.0%', '%')}]</span>"
+            )
     else:
         conv = "–"
     if "friction_stage" in h:
@@ -1208,51 +1427,110 @@ def _headline_cells(h: dict[str, Any]) -> list[str]:
         if why:
             friction += f" <span class=small>({'; '.join(why)})</span>"
     else:
-        friction = "–" + (f" <span class=small>{escape(h['friction_note'])}</span>" if h.get("friction_note") else "")
+        friction = "–" + (
+            f" <span class=small>{escape(h['friction_note'])}</span>"
+            if h.get("friction_note")
+            else ""
+        )
     if "top_channel" in h:
         top = escape(h["top_channel"])
         if "top_channel_model" in h:
-            iv = (f", {float(h['top_channel_conversions']):,.0f} [{float(h['top_channel_lower']):,.0f}–"
-                  f"{float(h['top_channel_upper']):,.0f}] conversions"
-                  if all(k in h for k in ("top_channel_conversions", "top_channel_lower", "top_channel_upper")) else "")
+            iv = (
+                f", {float(h['top_channel_conversions']):,.0f} [{float(h['top_channel_lower']):,.0f}–"
+                f"{float(h['top_channel_upper']):,.0f}] conversions"
+                if all(
+                    k in h
+                    for k in ("top_channel_conversions", "top_channel_lower", "top_channel_upper")
+                )
+                else ""
+            )
             top += f" <span class=small>({escape(h['top_channel_model'])}{iv})</span>"
     else:
-        top = "–" + (f" <span class=small>{escape(h['top_channel_note'])}"
-                     + (f" ({escape(h['top_channel_model'])})" if h.get("top_channel_model") else "")
-                     + "</span>" if h.get("top_channel_note") else "")
+        top = "–" + (
+            f" <span class=small>{escape(h['top_channel_note'])}"
+            + (f" ({escape(h['top_channel_model'])})" if h.get("top_channel_model") else "")
+            + "</span>"
+            if h.get("top_channel_note")
+            else ""
+        )
     rate = _rate_channel_cell(h)
     if rate:  # notebook 04's channel with the highest conversion rate, under the attribution's
         top = rate if top == "–" else f"{top}<br>{rate}"
     if h.get("top_incident"):  # notebook 05: the segment's top incident, in words
         incident = escape(h["top_incident"])
     else:
-        incident = "–" + (f" <span class=small>{escape(h['incident_note'])}</span>" if h.get("incident_note") else "")
+        incident = "–" + (
+            f" <span class=small>{escape(h['incident_note'])}</span>"
+            if h.get("incident_note")
+            else ""
+        )
     return [journeys, conv, friction, top, incident]
 
 
 def _rate_channel_cell(h: dict[str, Any]) -> str:
     """The highest-rate channel (notebook 04) as an index cell: named with its rate, interval and
-    P(best), or its note when none stands out; "" when the notebook did not record one."""
+    P(best), or its note when none stands out; "" when the notebook did not record one.
+    """
     if "highest_rate_channel" in h:
         iv = ""
-        if all(k in h for k in ("highest_rate_channel_rate", "highest_rate_channel_lower", "highest_rate_channel_upper")):
-            iv = (f", {_pct(h['highest_rate_channel_rate'])} [{_pct(h['highest_rate_channel_lower'])}–"
-                  f"{_pct(h['highest_rate_channel_upper'])}]")
-        p = f", P(best) {float(h['highest_rate_channel_p_best']):.2f}" if "highest_rate_channel_p_best" in h else ""
+        if all(
+            k in h
+            for k in (
+                "highest_rate_channel_rate",
+                "highest_rate_channel_lower",
+                "highest_rate_channel_upper",
+            )
+        ):
+            iv = (
+                f", {_pct(h['highest_rate_channel_rate'])} [{_pct(h['highest_rate_channel_lower'])}–"
+                f"{_pct(h['highest_rate_channel_upper'])}]"
+            )
+        p = (
+            f", P(best) {float(h['highest_rate_channel_p_best']):.2f}"
+            if "highest_rate_channel_p_best" in h
+            else ""
+        )
         return f"{escape(h['highest_rate_channel'])} <span class=small>(highest conversion rate{iv}{p})</span>"
     if h.get("highest_rate_channel_note"):
         return f"– <span class=small>{escape(h['highest_rate_channel_note'])}</span>"
     return ""
 
 
-_KNOWN = {"journeys", "conversion_rate", "conversion_lower", "conversion_upper", "conversion_prob",
-          "friction_stage", "friction_p_worst", "friction_gain", "friction_candidate", "friction_question",
-          "friction_note", "top_channel", "top_channel_model", "top_channel_conversions", "top_channel_lower",
-          "top_channel_upper", "top_channel_note", "attention", "highest_rate_channel",
-          "highest_rate_channel_candidate", "highest_rate_channel_note", "highest_rate_channel_rate",
-          "highest_rate_channel_lower", "highest_rate_channel_upper", "highest_rate_channel_journeys",
-          "highest_rate_channel_p_best", "top_incident", "incident_note", "incident_lost", "incident_lost_low",
-          "incident_lost_high", "incident_detectable_drop", "incident_journeys_in_window"}
+_KNOWN = {
+    "journeys",
+    "conversion_rate",
+    "conversion_lower",
+    "conversion_upper",
+    "conversion_prob",
+    "friction_stage",
+    "friction_p_worst",
+    "friction_gain",
+    "friction_candidate",
+    "friction_question",
+    "friction_note",
+    "top_channel",
+    "top_channel_model",
+    "top_channel_conversions",
+    "top_channel_lower",
+    "top_channel_upper",
+    "top_channel_note",
+    "attention",
+    "highest_rate_channel",
+    "highest_rate_channel_candidate",
+    "highest_rate_channel_note",
+    "highest_rate_channel_rate",
+    "highest_rate_channel_lower",
+    "highest_rate_channel_upper",
+    "highest_rate_channel_journeys",
+    "highest_rate_channel_p_best",
+    "top_incident",
+    "incident_note",
+    "incident_lost",
+    "incident_lost_low",
+    "incident_lost_high",
+    "incident_detectable_drop",
+    "incident_journeys_in_window",
+}
 
 _CSS = """body{font-family:system-ui,sans-serif;margin:2em;max-width:80em;color:#222}
 table{border-collapse:collapse;margin:.5em 0 1.5em}td,th{border:1px solid #ccc;padding:.3em .6em;
@@ -1263,7 +1541,8 @@ text-align:left;vertical-align:top}th{background:#f3f3f3}.ok{color:#176217;font-
 
 def render_index(manifest: dict[str, Any]) -> str:
     """The run's index page: every segment with headline figures, links, status, and the
-    manifest (parameters, data hashes, packages, git, timings). Every value is escaped."""
+    manifest (parameters, data hashes, packages, git, timings). Every value is escaped.
+    """
     m = manifest
     run_id = escape(m.get("run_id", ""))
     nb_names = [Path(n).name for n in m["parameters"]["notebooks"]]
@@ -1279,42 +1558,80 @@ def render_index(manifest: dict[str, Any]) -> str:
                 links.append(f'<a href="{escape(name)}/{escape(stem)}.html">{escape(stem)}</a>')
             else:
                 links.append(f"<span class=failed>{escape(stem)}</span>")
-                errors.append(f"<b>{escape(stem)}</b><pre>{escape(r.get('error', 'not run'))}</pre>")
-        other = "; ".join(f"{escape(k)}: {escape(v)}" for k, v in sorted(h.items()) if k not in _KNOWN)
-        attention = (f"<div class=failed>{escape(h['attention'])}</div>" if h.get("attention") else "")
-        cells = [f"<b>{escape(name)}</b>", f"<span class={'ok' if status == 'ok' else 'failed'}>{escape(status)}</span>"
-                 + "".join(errors) + attention, *_headline_cells(h), "<br>".join(links)]
+                errors.append(
+                    f"<b>{escape(stem)}</b><pre>{escape(r.get('error', 'not run'))}</pre>"
+                )
+        other = "; ".join(
+            f"{escape(k)}: {escape(v)}" for k, v in sorted(h.items()) if k not in _KNOWN
+        )
+        attention = (
+            f"<div class=failed>{escape(h['attention'])}</div>" if h.get("attention") else ""
+        )
+        cells = [
+            f"<b>{escape(name)}</b>",
+            f"<span class={'ok' if status == 'ok' else 'failed'}>{escape(status)}</span>"
+            + "".join(errors)
+            + attention,
+            *_headline_cells(h),
+            "<br>".join(links),
+        ]
         if other:
             cells[-1] += f"<div class=small>{other}</div>"
         rows.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
-    seg_table = ("<table><tr><th>segment</th><th>status</th><th>journeys</th><th>conversion rate</th>"
-                 "<th>worst friction point</th><th>top channel</th><th>top incident</th><th>reports</th></tr>" + "".join(rows) + "</table>")
+    seg_table = (
+        "<table><tr><th>segment</th><th>status</th><th>journeys</th><th>conversion rate</th>"
+        "<th>worst friction point</th><th>top channel</th><th>top incident</th><th>reports</th></tr>"
+        + "".join(rows)
+        + "</table>"
+    )
 
     def kv(d: dict[str, Any]) -> str:
-        return "<table>" + "".join(f"<tr><th>{escape(k)}</th><td><code>{escape(json.dumps(v, default=str) if isinstance(v, (dict, list)) else v)}</code></td></tr>"
-                                   for k, v in d.items()) + "</table>"
+        return (
+            "<table>"
+            + "".join(
+                f"<tr><th>{escape(k)}</th><td><code>{escape(json.dumps(v, default=str) if isinstance(v, (dict, list)) else v)}</code></td></tr>"
+                for k, v in d.items()
+            )
+            + "</table>"
+        )
 
     p = m["parameters"]
-    params = {"data_path": p["data_path"], "notebooks": ", ".join(nb_names),
-              **{f"segment {k}": v or "(every row)" for k, v in p["segments"].items()},
-              **{f"parameter {k}": v for k, v in p.get("notebook_parameters", {}).items()}}
-    files = {f"{k} ({v['path']})": (f"sha256 {v['sha256']}, {v['bytes']:,} bytes" if v.get("sha256") else "missing")
-             for k, v in {**m.get("data_files", {}), **m.get("notebook_files", {})}.items()}
+    params = {
+        "data_path": p["data_path"],
+        "notebooks": ", ".join(nb_names),
+        **{f"segment {k}": v or "(every row)" for k, v in p["segments"].items()},
+        **{f"parameter {k}": v for k, v in p.get("notebook_parameters", {}).items()},
+    }
+    files = {
+        f"{k} ({v['path']})": (
+            f"sha256 {v['sha256']}, {v['bytes']:,} bytes" if v.get("sha256") else "missing"
+        )
+        for k, v in {**m.get("data_files", {}), **m.get("notebook_files", {})}.items()
+    }
     git = m.get("git") or {}
-    run_info = {"run id": m.get("run_id"), "started": m.get("started"), "finished": m.get("finished"),
-                "complete": m.get("complete"), "workers": m.get("workers"),
-                "wall time (s)": m.get("wall_seconds"),
-                "git commit": (git.get("commit", "") + (" (dirty tree)" if git.get("dirty") else "")) if git else "not available",
-                "python": m.get("python")}
+    run_info = {
+        "run id": m.get("run_id"),
+        "started": m.get("started"),
+        "finished": m.get("finished"),
+        "complete": m.get("complete"),
+        "workers": m.get("workers"),
+        "wall time (s)": m.get("wall_seconds"),
+        "git commit": (git.get("commit", "") + (" (dirty tree)" if git.get("dirty") else ""))
+        if git
+        else "not available",
+        "python": m.get("python"),
+    }
     timing_rows = "".join(
         f"<tr><td>{escape(s)}</td><td>{escape(nb)}</td><td>{escape(r.get('status'))}</td>"
         f"<td>{escape(r['seconds']) if 'seconds' in r else '–'}{' (before resume)' if r.get('resumed') else ''}</td></tr>"
-        for s, seg in m.get("segments", {}).items() for nb, r in seg.get("notebooks", {}).items())
+        for s, seg in m.get("segments", {}).items()
+        for nb, r in seg.get("notebooks", {}).items()
+    )
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>Customer Journey Lab — run {run_id}</title>
 <style>{_CSS}</style></head><body>
 <h1>Customer Journey Lab — run {run_id}</h1>
-<p>{'All reports finished.' if m.get('complete') else '<span class=failed>Incomplete run: some reports failed (see below).</span>'}
+<p>{"All reports finished." if m.get("complete") else "<span class=failed>Incomplete run: some reports failed (see below).</span>"}
 Conversion rate: posterior mean with its interval; worst friction point: the stage whose drop-off,
 cut by the notebook's <code>friction_reduction</code>, would raise conversion most, named only when it
 is the worst stage in at least 90% of the posterior draws; top channel: named only when the model
@@ -1330,7 +1647,7 @@ conversions lost (90% interval). A "–" says nothing stands out, and why.</p>
 <h2>Input files</h2>
 {kv(files)}
 <h2>Packages</h2>
-{kv(m.get('packages', {}))}
+{kv(m.get("packages", {}))}
 <h2>Wall time per notebook</h2>
 <table><tr><th>segment</th><th>notebook</th><th>status</th><th>seconds</th></tr>{timing_rows}</table>
 <p class=small>manifest.json beside this page holds the same information.</p>
@@ -1340,7 +1657,8 @@ conversions lost (90% interval). A "–" says nothing stands out, and why.</p>
 
 def list_parameters(notebooks: list[str | Path]) -> str:
     """Every parameter of ``notebooks``: name, type, default, meaning and the notebooks that
-    declare it (the shared ones first, in ``REPORT_PARAMETERS`` order), as plain text."""
+    declare it (the shared ones first, in ``REPORT_PARAMETERS`` order), as plain text.
+    """
     import papermill as pm
 
     from analysis.report_context import REPORT_PARAMETERS
@@ -1350,10 +1668,15 @@ def list_parameters(notebooks: list[str | Path]) -> str:
         for name, info in pm.inspect_notebook(str(nb)).items():
             entry = found.setdefault(name, {**info, "notebooks": []})
             entry["notebooks"].append(Path(nb).stem)
-    order = [n for n in REPORT_PARAMETERS if n in found] + sorted(n for n in found if n not in REPORT_PARAMETERS)
+    order = [n for n in REPORT_PARAMETERS if n in found] + sorted(
+        n for n in found if n not in REPORT_PARAMETERS
+    )
     stems = [Path(nb).stem for nb in notebooks]
-    lines = ["Notebook parameters (set with --param KEY=VALUE, `make reports PARAMS=\"KEY=VALUE ...\"`, "
-             "or `parameters:` in the segments file):", ""]
+    lines = [
+        'Notebook parameters (set with --param KEY=VALUE, `make reports PARAMS="KEY=VALUE ..."`, '
+        "or `parameters:` in the segments file):",
+        "",
+    ]
     for name in order:
         e = found[name]
         where = "every notebook" if e["notebooks"] == stems else ", ".join(e["notebooks"])
@@ -1372,7 +1695,11 @@ def main_report(args) -> int:
         except DataError as exc:
             print(f"cannot read the segments file:\n{exc}", file=sys.stderr)
             return 2
-        nbs = args.notebook or settings["notebooks"] or [config.NOTEBOOKS_DIR / n for n in MAIN_NOTEBOOKS]
+        nbs = (
+            args.notebook
+            or settings["notebooks"]
+            or [config.NOTEBOOKS_DIR / n for n in MAIN_NOTEBOOKS]
+        )
         print(list_parameters(nbs))
         return 0
     if getattr(args, "resume", None):
@@ -1381,8 +1708,14 @@ def main_report(args) -> int:
         except (DataError, ValueError) as exc:
             print(f"cannot resume: {exc}", file=sys.stderr)
             return 2
-        res = run_reports(None, None, reports_dir=args.out, workers=args.workers, resume=args.resume,
-                          heartbeat=args.heartbeat)
+        res = run_reports(
+            None,
+            None,
+            reports_dir=args.out,
+            workers=args.workers,
+            resume=args.resume,
+            heartbeat=args.heartbeat,
+        )
         return res.exit_code
     try:  # before anything is written: a bad segments file is one clear message, exit 2
         segs = load_segments(args.segments)
@@ -1393,7 +1726,10 @@ def main_report(args) -> int:
         wanted = set(args.segment)
         unknown = wanted - {s.name for s in segs}
         if unknown:
-            print(f"unknown segment(s) {sorted(unknown)}; defined: {[s.name for s in segs]}", file=sys.stderr)
+            print(
+                f"unknown segment(s) {sorted(unknown)}; defined: {[s.name for s in segs]}",
+                file=sys.stderr,
+            )
             return 2
         segs = [s for s in segs if s.name in wanted]
     early: tuple[Any, Path] | None = None  # the first report's kernel, started before the checks
@@ -1401,7 +1737,9 @@ def main_report(args) -> int:
         settings = load_run_settings(args.segments)
         file_notebooks = settings["notebooks"] or [config.NOTEBOOKS_DIR / n for n in MAIN_NOTEBOOKS]
         notebooks = args.notebook or settings["notebooks"] or None
-        if not getattr(args, "resume", None):  # it starts (and imports) while the parameters and data are checked
+        if not getattr(
+            args, "resume", None
+        ):  # it starts (and imports) while the parameters and data are checked
             early = _start_worker_kernel(_warm_modules([Path((notebooks or file_notebooks)[0])]))
         # the file's parameters are checked against the notebooks it names, the command line's
         # against those that run (a notebook ignores a parameter it does not declare)
@@ -1410,9 +1748,13 @@ def main_report(args) -> int:
         for item in args.param or []:  # --param key=value (YAML value: 600, true, [a, b], text)
             key, sep, value = item.partition("=")
             if not sep or not key.strip():
-                raise DataError(f"--param {item!r} is not key=value", fix="e.g. --param inactivity_days=180")
+                raise DataError(
+                    f"--param {item!r} is not key=value", fix="e.g. --param inactivity_days=180"
+                )
             parsed = yaml.safe_load(value) if value.strip() else ""
-            if isinstance(parsed, (date, datetime)):  # YAML reads 2017-02-01 as a date: keep the text
+            if isinstance(
+                parsed, (date, datetime)
+            ):  # YAML reads 2017-02-01 as a date: keep the text
                 parsed = value.strip()
             cli[key.strip()] = parsed
         check_parameters(cli, notebooks or file_notebooks)
@@ -1431,8 +1773,16 @@ def main_report(args) -> int:
             _stop_kernel(early[0])
         raise
     try:
-        res = run_reports(args.data, segs, notebooks=notebooks, reports_dir=args.out, parameters=params,
-                          workers=args.workers, first_kernel=early, heartbeat=args.heartbeat)
+        res = run_reports(
+            args.data,
+            segs,
+            notebooks=notebooks,
+            reports_dir=args.out,
+            parameters=params,
+            workers=args.workers,
+            first_kernel=early,
+            heartbeat=args.heartbeat,
+        )
     except DataError as exc:  # the data cannot be read: say why once, run nothing
         print(f"cannot run the reports: the data has a problem\n{exc}", file=sys.stderr)
         return 2

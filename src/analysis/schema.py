@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from analysis.errors import DataError, combine_errors  # noqa: F401 - re-exported: the public names
+from analysis.errors import DataError, combine_errors
 
 if TYPE_CHECKING:
     import pandera.pandas as pa
@@ -35,15 +35,30 @@ IDENTIFIER_COLUMNS: tuple[str, ...] = (
 CANONICAL_COLUMNS: dict[str, tuple[str, str]] = {
     "event_id": ("str", "unique per row; generated from file and row number when absent"),
     "timestamp": ("datetime64[us, UTC]", "when the contact happened, UTC"),
-    **{c: ("str", "identifier (nullable); at least one identifier per row") for c in IDENTIFIER_COLUMNS},
-    "channel": ("str", "paid_search, organic_search, social, display, email, store, call_center, …"),
+    **{
+        c: ("str", "identifier (nullable); at least one identifier per row")
+        for c in IDENTIFIER_COLUMNS
+    },
+    "channel": (
+        "str",
+        "paid_search, organic_search, social, display, email, store, call_center, …",
+    ),
     "touchpoint": ("str", "what happened: ad_impression, site_visit, demo_request, purchase, …"),
-    "online": ("bool", "online (True) or offline (False) contact; derived from channel when absent"),
+    "online": (
+        "bool",
+        "online (True) or offline (False) contact; derived from channel when absent",
+    ),
     "campaign": ("str", "campaign or creative (nullable)"),
-    "stage": ("str", "See/Think/Do/Care by default; derived from the stage map when absent (nullable)"),
+    "stage": (
+        "str",
+        "See/Think/Do/Care by default; derived from the stage map when absent (nullable)",
+    ),
     "conversion": ("bool", "this contact is a conversion; derived from the touchpoint when absent"),
     "revenue": ("float64", "value of a conversion, >= 0 (nullable)"),
-    "sentiment": ("float64", "feedback in [-1, 1] (nullable); 1-5 scores and labels are normalised"),
+    "sentiment": (
+        "float64",
+        "feedback in [-1, 1] (nullable); 1-5 scores and labels are normalised",
+    ),
     "segment": ("str", "segment a report runs for; 'all' when absent"),
 }
 
@@ -92,7 +107,17 @@ DEFAULT_CONVERSION_TOUCHPOINTS: tuple[str, ...] = ("purchase",)
 
 #: Channels that are offline contacts when a source has no ``online`` column.
 OFFLINE_CHANNELS: frozenset[str] = frozenset(
-    {"store", "call_center", "event", "direct_mail", "print", "tv", "radio", "out_of_home", "sales_rep"}
+    {
+        "store",
+        "call_center",
+        "event",
+        "direct_mail",
+        "print",
+        "tv",
+        "radio",
+        "out_of_home",
+        "sales_rep",
+    }
 )
 
 #: Reserved state names used by journeys, transitions and paths. No stage or channel may use them.
@@ -142,15 +167,26 @@ class StageMap:
             )
         if self.transitions is not None:
             frm, to = self.from_states, self.to_states
-            problems = [f"from-state {k!r} is not (start) or a stage" for k in self.transitions if k not in frm]
+            problems = [
+                f"from-state {k!r} is not (start) or a stage"
+                for k in self.transitions
+                if k not in frm
+            ]
             for k, targets in self.transitions.items():
-                problems += [f"{k!r} → {t!r}: {t!r} is not a stage, (conversion) or (dropoff)"
-                             for t in targets if t not in to]
-                problems += [f"{k!r} → {k!r}: a stage cannot follow itself" for t in targets if t == k]
+                problems += [
+                    f"{k!r} → {t!r}: {t!r} is not a stage, (conversion) or (dropoff)"
+                    for t in targets
+                    if t not in to
+                ]
+                problems += [
+                    f"{k!r} → {k!r}: a stage cannot follow itself" for t in targets if t == k
+                ]
             if problems:
                 raise ValueError("invalid stage_map.transitions: " + "; ".join(problems))
             object.__setattr__(
-                self, "transitions", {str(k): tuple(str(t) for t in v) for k, v in self.transitions.items()}
+                self,
+                "transitions",
+                {str(k): tuple(str(t) for t in v) for k, v in self.transitions.items()},
             )
 
     @property
@@ -166,7 +202,9 @@ class StageMap:
     def allowed(self) -> pd.DataFrame:
         """Boolean from-state × to-state table of allowed moves (see ``transitions``)."""
         frm, to = self.from_states, self.to_states
-        out = pd.DataFrame(False, index=pd.Index(frm, name="from_stage"), columns=pd.Index(to, name="to_stage"))
+        out = pd.DataFrame(
+            False, index=pd.Index(frm, name="from_stage"), columns=pd.Index(to, name="to_stage")
+        )
         out.loc[START, list(self.stages)] = True
         for s in self.stages:
             out.loc[s, [t for t in to if t != s]] = True
@@ -215,7 +253,8 @@ def _str_dtype() -> pd.StringDtype:
 
 def identifier_columns(df: pd.DataFrame, identifiers: Any = None) -> list[str]:
     """The identifier columns of ``df``: ``identifiers`` (default: the ones recorded by
-    ``load_events`` in ``df.attrs``, else :data:`IDENTIFIER_COLUMNS`) that ``df`` has."""
+    ``load_events`` in ``df.attrs``, else :data:`IDENTIFIER_COLUMNS`) that ``df`` has.
+    """
     if identifiers is None:
         identifiers = (df.attrs.get("load_report") or {}).get("identifiers") or IDENTIFIER_COLUMNS
     return [c for c in identifiers if c in df.columns]
@@ -252,7 +291,9 @@ def events_schema(stage_map: StageMap | None = None, identifiers: Any = None) ->
         return pa.Check(lambda x: ~x.isin(list(RESERVED_STATES)), error=CHECK_NOT_RESERVED)
 
     cols: dict[str, Any] = {
-        "event_id": pa.Column(s, [not_empty()], nullable=False, unique=True, report_duplicates="exclude_first"),
+        "event_id": pa.Column(
+            s, [not_empty()], nullable=False, unique=True, report_duplicates="exclude_first"
+        ),
         "timestamp": pa.Column(TIMESTAMP_DTYPE, nullable=False),
     }
     for c in IDENTIFIER_COLUMNS:
@@ -268,11 +309,16 @@ def events_schema(stage_map: StageMap | None = None, identifiers: Any = None) ->
     cols["conversion"] = pa.Column("bool", nullable=False)
     cols["revenue"] = pa.Column(
         "float64",
-        [pa.Check(lambda x: x >= 0, error=CHECK_NON_NEGATIVE), pa.Check(lambda x: np.isfinite(x), error=CHECK_FINITE)],
+        [
+            pa.Check(lambda x: x >= 0, error=CHECK_NON_NEGATIVE),
+            pa.Check(lambda x: np.isfinite(x), error=CHECK_FINITE),
+        ],
         nullable=True,
     )
     cols["sentiment"] = pa.Column(
-        "float64", [pa.Check(lambda x: (x >= -1) & (x <= 1), error=CHECK_SENTIMENT_RANGE)], nullable=True
+        "float64",
+        [pa.Check(lambda x: (x >= -1) & (x <= 1), error=CHECK_SENTIMENT_RANGE)],
+        nullable=True,
     )
     cols["segment"] = pa.Column(s, [not_empty()], nullable=False)
     for c in ids:
@@ -301,7 +347,11 @@ def _dtype_ok(series: pd.Series, expected: str) -> bool:
 
 
 def validate_canonical(
-    df: pd.DataFrame, stage_map: StageMap | None = None, identifiers: Any = None, *, name: str = "events"
+    df: pd.DataFrame,
+    stage_map: StageMap | None = None,
+    identifiers: Any = None,
+    *,
+    name: str = "events",
 ) -> pd.DataFrame:
     """Check that ``df`` is a canonical touchpoint table; raise one :class:`DataError` if not.
 
@@ -330,7 +380,9 @@ def validate_canonical(
     import pandera.pandas as pa
 
     if not isinstance(df, pd.DataFrame):
-        raise DataError(f"expected a pandas DataFrame of touchpoints, got {type(df).__name__}", file=name)
+        raise DataError(
+            f"expected a pandas DataFrame of touchpoints, got {type(df).__name__}", file=name
+        )
     report = df.attrs.get("load_report") or {}
     if stage_map is None and report.get("stages"):
         stage_map = StageMap(stages=tuple(report["stages"]), touchpoints={})
@@ -359,7 +411,8 @@ def validate_canonical(
     if wrong:
         errors.append(
             DataError(
-                "wrong dtypes: " + ", ".join(f"{c} is {got}, expected {exp}" for c, got, exp in wrong),
+                "wrong dtypes: "
+                + ", ".join(f"{c} is {got}, expected {exp}" for c, got, exp in wrong),
                 column=[c for c, _, _ in wrong],
                 fix="; ".join(f"df[{c!r}] = df[{c!r}].astype({exp!r})" for c, _, exp in wrong),
             )
@@ -385,7 +438,12 @@ def validate_canonical(
             else:
                 problem = f"{len(rows) or 'some'} values of {what} fail: {check} (e.g. {examples})"
             errors.append(
-                DataError(problem, column=col, rows=rows or None, fix="drop or fix these rows; load_events quarantines them")
+                DataError(
+                    problem,
+                    column=col,
+                    rows=rows or None,
+                    fix="drop or fix these rows; load_events quarantines them",
+                )
             )
         # a DataFrame-level check reports one failure case per column: keep one error per check
         seen: set[str] = set()

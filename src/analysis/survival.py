@@ -33,15 +33,21 @@ __all__ = ["kaplan_meier", "share_by", "time_to_event_summary"]
 def _prepare(df: pd.DataFrame, duration: str, censored: str, by: list[str]) -> pd.DataFrame:
     missing = [c for c in [duration, censored, *by] if c not in df.columns]
     if missing:
-        raise DataError(f"time to event: column(s) {missing} not found", column=missing,
-                        fix="pass a table with a duration (days) and a censored flag per subject, "
-                        "e.g. Journeys.stage_durations()")
+        raise DataError(
+            f"time to event: column(s) {missing} not found",
+            column=missing,
+            fix="pass a table with a duration (days) and a censored flag per subject, "
+            "e.g. Journeys.stage_durations()",
+        )
     d = pd.to_numeric(df[duration], errors="coerce")
     bad = d.isna() | (d < 0)
     if bad.any():
-        raise DataError(f"time to event: {int(bad.sum())} duration(s) are missing or negative",
-                        column=duration, rows=[int(i) + 1 for i in np.flatnonzero(bad)][:10],
-                        fix="durations are days ≥ 0")
+        raise DataError(
+            f"time to event: {int(bad.sum())} duration(s) are missing or negative",
+            column=duration,
+            rows=[int(i) + 1 for i in np.flatnonzero(bad)][:10],
+            fix="durations are days ≥ 0",
+        )
     out = pd.DataFrame({c: df[c].astype("str").to_numpy() for c in by})
     out["days"] = d.to_numpy(float)
     out["event"] = ~df[censored].astype(bool).to_numpy()
@@ -49,7 +55,10 @@ def _prepare(df: pd.DataFrame, duration: str, censored: str, by: list[str]) -> p
 
 
 def kaplan_meier(
-    df: pd.DataFrame, *, duration: str = "duration_days", censored: str = "censored",
+    df: pd.DataFrame,
+    *,
+    duration: str = "duration_days",
+    censored: str = "censored",
     by: str | list[str] | None = None,
 ) -> pd.DataFrame:
     """Kaplan–Meier survival curve(s): ``[*by], days, at_risk, events, censored, survival``.
@@ -76,12 +85,17 @@ def kaplan_meier(
         step = pd.Series(np.log1p(-(g["events"] / g["at_risk"]).to_numpy(float)), index=g.index)
     g["survival"] = np.exp(step.groupby([g[c] for c in by]).cumsum() if by else step.cumsum())
     return g[[*keys, "at_risk", "events", "censored", "survival"]].astype(
-        {"at_risk": "int64", "events": "int64", "censored": "int64"})
+        {"at_risk": "int64", "events": "int64", "censored": "int64"}
+    )
 
 
 def time_to_event_summary(
-    df: pd.DataFrame, *, duration: str = "duration_days", censored: str = "censored",
-    by: str | list[str] | None = None, horizons: tuple[float, ...] = (7, 30, 90, 180),
+    df: pd.DataFrame,
+    *,
+    duration: str = "duration_days",
+    censored: str = "censored",
+    by: str | list[str] | None = None,
+    horizons: tuple[float, ...] = (7, 30, 90, 180),
 ) -> pd.DataFrame:
     """Per group: subjects, events, censored, the median days among subjects with the event,
     the Kaplan–Meier median (NaN when the curve never falls to one half: fewer than half ever
@@ -97,7 +111,11 @@ def time_to_event_summary(
     by = [] if by is None else [by] if isinstance(by, str) else list(by)
     t = _prepare(df, duration, censored, by)
     km = kaplan_meier(df, duration=duration, censored=censored, by=by or None)
-    groups = t[by].drop_duplicates().sort_values(by).reset_index(drop=True) if by else pd.DataFrame(index=[0])
+    groups = (
+        t[by].drop_duplicates().sort_values(by).reset_index(drop=True)
+        if by
+        else pd.DataFrame(index=[0])
+    )
     rows = []
     for i in range(len(groups)):
         key = groups.iloc[i].to_dict() if by else {}
@@ -108,10 +126,16 @@ def time_to_event_summary(
             mk &= (km[c] == v).to_numpy()
         sub, curve = t[m], km[mk]
         below = curve[curve["survival"] <= 0.5]
-        row = {**key, "subjects": int(len(sub)), "events": int(sub["event"].sum()),
-               "censored": int((~sub["event"]).sum()),
-               "median_days_events": float(sub.loc[sub["event"], "days"].median()) if sub["event"].any() else np.nan,
-               "km_median_days": float(below["days"].iloc[0]) if len(below) else np.nan}
+        row = {
+            **key,
+            "subjects": len(sub),
+            "events": int(sub["event"].sum()),
+            "censored": int((~sub["event"]).sum()),
+            "median_days_events": float(sub.loc[sub["event"], "days"].median())
+            if sub["event"].any()
+            else np.nan,
+            "km_median_days": float(below["days"].iloc[0]) if len(below) else np.nan,
+        }
         for h in horizons:
             before = curve[curve["days"] <= h]
             row[f"share_by_{h:g}d"] = float(1 - before["survival"].iloc[-1]) if len(before) else 0.0
@@ -138,6 +162,8 @@ def share_by(km: pd.DataFrame, days, *, by: str | list[str] | None = None) -> pd
     groups = km[by].drop_duplicates().reset_index(drop=True) if by else pd.DataFrame(index=[0])
     grid = groups.merge(pd.DataFrame({"days": t}), how="cross")
     curve = km[[*by, "days", "survival"]].astype({"days": float}).sort_values("days")
-    out = pd.merge_asof(grid.sort_values("days"), curve, on="days", by=by or None, direction="backward")
+    out = pd.merge_asof(
+        grid.sort_values("days"), curve, on="days", by=by or None, direction="backward"
+    )
     out["share"] = 1 - out.pop("survival").fillna(1.0)
     return out.sort_values([*by, "days"]).reset_index(drop=True)[[*by, "days", "share"]]

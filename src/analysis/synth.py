@@ -127,8 +127,8 @@ __all__ = [
     "DEFAULT_OPTIONS",
     "ONLINE_CHANNELS",
     "SAMPLE_INCIDENT",
-    "SynthTruth",
     "TOUCHPOINTS",
+    "SynthTruth",
     "generate",
 ]
 
@@ -233,7 +233,13 @@ _MEAN_CHANNEL_MIX: dict[str, dict[str, float]] = {
         "call_center": 0.10,
         "event": 0.05,
     },
-    "Care": {"organic_search": 0.10, "email": 0.30, "direct": 0.25, "store": 0.15, "call_center": 0.20},
+    "Care": {
+        "organic_search": 0.10,
+        "email": 0.30,
+        "direct": 0.25,
+        "store": 0.15,
+        "call_center": 0.20,
+    },
 }
 
 #: Every option of :func:`generate` with its default (see its docstring for meanings).
@@ -281,7 +287,12 @@ DEFAULT_OPTIONS: dict[str, Any] = {
     "p_return": 0.3,
     "return_gap_min_days": 1.0,
     "return_gap_mean_days": 30.0,
-    "revenue_mean": {"consumer": 80.0, "small_business": 450.0, "enterprise": 4000.0, "public_sector": 2500.0},
+    "revenue_mean": {
+        "consumer": 80.0,
+        "small_business": 450.0,
+        "enterprise": 4000.0,
+        "public_sector": 2500.0,
+    },
     "revenue_sigma": 0.6,
     "device_probs": (0.5, 0.35, 0.15),
     "user_prob": 0.3,
@@ -474,7 +485,9 @@ class SynthTruth:
     event_person: pd.Series
     event_journey: pd.Series
     options: dict[str, Any] = field(default_factory=dict)
-    incidents: pd.DataFrame = field(default_factory=lambda: _incident_table([], None, np.zeros(0), [], None, 0.0, True))
+    incidents: pd.DataFrame = field(
+        default_factory=lambda: _incident_table([], None, np.zeros(0), [], None, 0.0, True)
+    )
 
     def transition_matrix(self, segment: str, kind: str = "p") -> pd.DataFrame:
         """One segment's transition matrix (from-state × to-state).
@@ -526,7 +539,9 @@ class SynthTruth:
             f"(drop-off odds x{self.friction['dropoff_multiplier']:g}, "
             f"sentiment {self.friction['sentiment_mean']:+.2f} vs {self.friction['baseline_sentiment_mean']:+.2f})",
             "  worst stage: "
-            + ", ".join(f"{r.segment} {r.stage} (+{r.gain:.4f})" for r in self.worst_stage.itertuples()),
+            + ", ".join(
+                f"{r.segment} {r.stage} (+{r.gain:.4f})" for r in self.worst_stage.itertuples()
+            ),
             "  channel effects (conv. per 1,000 journeys): "
             + ", ".join(
                 f"{r.channel} {r.incremental_conversions_per_1000:.1f}"
@@ -577,7 +592,9 @@ def _resolve_options(options: Mapping[str, Any]) -> dict[str, Any]:
         problems.append("days and inactivity_days must be > 0")
     bad_ch = sorted(set(opts["channel_betas"]) - set(CHANNELS))
     if bad_ch:
-        problems.append(f"channel_betas has unknown channels {bad_ch}; channels are {list(CHANNELS)}")
+        problems.append(
+            f"channel_betas has unknown channels {bad_ch}; channels are {list(CHANNELS)}"
+        )
     for name in ("touch_rate", "dwell_median_days", "dwell_sigma"):
         bad = sorted(set(opts[name]) - set(STAGES))
         if bad:
@@ -690,7 +707,9 @@ def _draw_params(opts: dict[str, Any], rng: np.random.Generator) -> _Params:
 
     rev_sigma = float(opts["revenue_sigma"])
     rmean = opts["revenue_mean"]
-    rev_mean = np.array([float(rmean.get(s, 200.0)) if isinstance(rmean, Mapping) else float(rmean) for s in segs])
+    rev_mean = np.array(
+        [float(rmean.get(s, 200.0)) if isinstance(rmean, Mapping) else float(rmean) for s in segs]
+    )
     rev_mu = np.log(rev_mean) - rev_sigma**2 / 2
 
     seg_w = np.asarray(opts["segment_weights"], dtype=float)
@@ -830,7 +849,9 @@ def _from_fixed_width(buf: np.ndarray) -> pa.Array:
     """Arrow ``large_string`` array (pandas' own storage) from an (n, width) uint8 matrix."""
     n, w = buf.shape
     offsets = np.arange(0, (n + 1) * w, w, dtype=np.int64)[: n + 1]
-    return pa.Array.from_buffers(pa.large_string(), n, [None, pa.py_buffer(offsets), pa.py_buffer(buf)])
+    return pa.Array.from_buffers(
+        pa.large_string(), n, [None, pa.py_buffer(offsets), pa.py_buffer(buf)]
+    )
 
 
 def _str_series(values: pa.Array | pa.ChunkedArray, name: str) -> pd.Series:
@@ -851,7 +872,9 @@ def _take(categories: pa.Array, codes: np.ndarray, name: str) -> pd.Series:
 
 def _utc(us: np.ndarray, name: str) -> pd.Series:
     """A ``datetime64[us, UTC]`` Series from microseconds since the epoch."""
-    return pd.Series(np.asarray(us, dtype=np.int64).view("datetime64[us]"), name=name).dt.tz_localize("UTC")
+    return pd.Series(
+        np.asarray(us, dtype=np.int64).view("datetime64[us]"), name=name
+    ).dt.tz_localize("UTC")
 
 
 def _digits(n: int) -> int:
@@ -929,7 +952,9 @@ def _simulate(
     j_person = [person.copy()]
     j_index = [jidx.copy()]
 
-    rec: dict[str, list[np.ndarray]] = {k: [] for k in ("p", "j", "s", "t", "d", "fb", "fbo", "dest", "mask", "tv", "tc", "to")}
+    rec: dict[str, list[np.ndarray]] = {
+        k: [] for k in ("p", "j", "s", "t", "d", "fb", "fbo", "dest", "mask", "tv", "tc", "to")
+    }
     n_visits = 0
     while len(person):
         n = len(person)
@@ -957,9 +982,20 @@ def _simulate(
         x = rng.random(n) * cw[:, -1]
         dest = np.minimum((cw <= x[:, None]).sum(1), _N_TO - 1)
 
-        for key, val in (("p", person), ("j", journey), ("s", stage), ("t", t), ("d", d), ("fb", fb),
-                         ("fbo", fbo), ("dest", dest), ("mask", mask.astype(np.int16)),
-                         ("tv", vis + n_visits), ("tc", ch.astype(np.int8)), ("to", off)):
+        for key, val in (
+            ("p", person),
+            ("j", journey),
+            ("s", stage),
+            ("t", t),
+            ("d", d),
+            ("fb", fb),
+            ("fbo", fbo),
+            ("dest", dest),
+            ("mask", mask.astype(np.int16)),
+            ("tv", vis + n_visits),
+            ("tc", ch.astype(np.int8)),
+            ("to", off),
+        ):
             rec[key].append(val)
         n_visits += n
 
@@ -1048,8 +1084,12 @@ def _identities(
     n = len(person)
     if attrs is None:
         zeros = np.zeros(n_persons, np.int64)
-        n_dev = 1 + _draw(_cum_table(np.asarray(opts["device_probs"], float)[None, :]), zeros,
-                          rng.random(n_persons), 3)
+        n_dev = 1 + _draw(
+            _cum_table(np.asarray(opts["device_probs"], float)[None, :]),
+            zeros,
+            rng.random(n_persons),
+            3,
+        )
         has_user = (n_dev >= 2) | (rng.random(n_persons) < float(opts["user_prob"]))
         has_loy = rng.random(n_persons) < float(opts["loyalty_prob"])
     else:
@@ -1099,7 +1139,9 @@ def _identities(
     store_plain = is_store & ~kiosk_row
     email[store_plain & ~hl] = 1
     email[store_plain & hl & touch & (rng.random(n) < float(opts["store_email_prob"]))] = 1
-    email[is_call] = np.where(rng.random(int(is_call.sum())) < float(opts["unknown_email_share"]), 2, 1)
+    email[is_call] = np.where(
+        rng.random(int(is_call.sum())) < float(opts["unknown_email_share"]), 2, 1
+    )
     crm = is_call
     del hu, hl, store_plain, touch, conv, is_email, is_store, is_event
 
@@ -1218,23 +1260,48 @@ def _rows(
     ev = err["visit"] if err is not None else np.zeros(0, np.int64)
     n_t, n_f, n_c, n_e = len(tv), len(fbv), len(cvv), len(ev)
     visit = np.concatenate([tv, fbv, cvv, ev])
-    kind = np.concatenate([np.zeros(n_t, np.int8), np.ones(n_f, np.int8), np.full(n_c, 2, np.int8),
-                           np.full(n_e, 3, np.int8)])
+    kind = np.concatenate(
+        [
+            np.zeros(n_t, np.int8),
+            np.ones(n_f, np.int8),
+            np.full(n_c, 2, np.int8),
+            np.full(n_e, 3, np.int8),
+        ]
+    )
     e_off = err["offset"] if err is not None else np.zeros(0)
-    time = np.concatenate([sim.v_t[tv] + sim.t_off, sim.v_t[fbv] + sim.v_fboff[fbv], sim.v_t[cvv] + sim.v_d[cvv],
-                           sim.v_t[ev] + e_off])
+    time = np.concatenate(
+        [
+            sim.v_t[tv] + sim.t_off,
+            sim.v_t[fbv] + sim.v_fboff[fbv],
+            sim.v_t[cvv] + sim.v_d[cvv],
+            sim.v_t[ev] + e_off,
+        ]
+    )
     store_bit = 1 << _CH["store"]
     conv_ch = np.where(sim.v_mask[cvv] & store_bit, _CH["store"], _CH["direct"])
     e_ch = err["ch"] if err is not None else np.zeros(0, np.int8)
-    ch = np.concatenate([sim.t_ch, np.full(n_f, _CH["email"], np.int8), conv_ch.astype(np.int8), e_ch.astype(np.int8)])
+    ch = np.concatenate(
+        [
+            sim.t_ch,
+            np.full(n_f, _CH["email"], np.int8),
+            conv_ch.astype(np.int8),
+            e_ch.astype(np.int8),
+        ]
+    )
     key = inc = None
     if keys:
         n_t0, n_v0 = ref_sizes if ref_sizes is not None else (n_t, len(sim.v_t))
         t_org = sim.t_origin if sim.t_origin is not None else np.arange(n_t)
         v_org = sim.v_origin if sim.v_origin is not None else np.arange(len(sim.v_t))
         fo, co = v_org[fbv], v_org[cvv]
-        key = np.concatenate([t_org, np.where(fo >= 0, n_t0 + fo, -1), np.where(co >= 0, n_t0 + n_v0 + co, -1),
-                              np.full(n_e, -1)]).astype(np.int64)
+        key = np.concatenate(
+            [
+                t_org,
+                np.where(fo >= 0, n_t0 + fo, -1),
+                np.where(co >= 0, n_t0 + n_v0 + co, -1),
+                np.full(n_e, -1),
+            ]
+        ).astype(np.int64)
         e_inc = err["inc"] if err is not None else np.zeros(0, np.int64)
         inc = np.concatenate([np.full(n_t + n_f + n_c, -1), e_inc]).astype(np.int64)
     del tv, fbv, cvv, conv_ch
@@ -1251,21 +1318,36 @@ def _rows(
 
     # ordering: final (timestamp, person, sequence) and per person (person, timestamp)
     order = _time_order(ts, person)
-    pkey = person[order].astype(np.int32) if len(person) == 0 or person.max() < 2**31 else person[order]
+    pkey = (
+        person[order].astype(np.int32)
+        if len(person) == 0 or person.max() < 2**31
+        else person[order]
+    )
     op = order[np.argsort(pkey, kind="stable")]
     del pkey
     to_final = np.empty(n_rows, np.int64)  # position in person order of every final row
     to_final[op] = np.arange(n_rows)
     to_final = to_final[order]
     return _Rows(
-        visit=visit[op], kind=kind[op], ch=ch[op], ts=ts[op], person=person[op], to_final=to_final,
-        key=key[op] if keys else None, inc=inc[op] if keys else None,
+        visit=visit[op],
+        kind=kind[op],
+        ch=ch[op],
+        ts=ts[op],
+        person=person[op],
+        to_final=to_final,
+        key=key[op] if keys else None,
+        inc=inc[op] if keys else None,
     )
 
 
 def _row_draws(
-    stage: np.ndarray, pseg: np.ndarray, kind: np.ndarray, ch: np.ndarray, prm: _Params,
-    opts: dict[str, Any], rng: np.random.Generator,
+    stage: np.ndarray,
+    pseg: np.ndarray,
+    kind: np.ndarray,
+    ch: np.ndarray,
+    prm: _Params,
+    opts: dict[str, Any],
+    rng: np.random.Generator,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Sentiment (surveys), revenue (purchases) and campaign codes (touches) of rows in person order."""
     n_rows = len(kind)
@@ -1280,7 +1362,8 @@ def _row_draws(
     camp_n = _CAMP_N[ch]
     camp = np.where(
         (kind == 0) & (camp_n > 0),
-        _CAMP_OFF[ch] + np.minimum((rng.random(n_rows) * camp_n).astype(np.int64), np.maximum(camp_n - 1, 0)),
+        _CAMP_OFF[ch]
+        + np.minimum((rng.random(n_rows) * camp_n).astype(np.int64), np.maximum(camp_n - 1, 0)),
         -1,
     )
     return sent, rev, camp
@@ -1298,7 +1381,15 @@ def _merge_rows(ref: np.ndarray, pos: np.ndarray, new: np.ndarray, fresh: np.nda
 # Incidents
 # --------------------------------------------------------------------------------------------
 
-_INCIDENT_KEYS = ("touchpoint", "stage", "segments", "start", "end", "p_error", "advance_multiplier")
+_INCIDENT_KEYS = (
+    "touchpoint",
+    "stage",
+    "segments",
+    "start",
+    "end",
+    "p_error",
+    "advance_multiplier",
+)
 #: Channels an error event can carry (web channels); an error after another touch is "direct".
 _WEB = np.array([c in ONLINE_CHANNELS and c != "email" for c in CHANNELS])
 _INCIDENT_COLUMNS = {
@@ -1340,13 +1431,18 @@ def _as_utc(value: Any) -> pd.Timestamp:
     return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
 
 
-def _resolve_incidents(raw: Any, segs: list[str], start: pd.Timestamp, end: pd.Timestamp) -> list[_Incident]:
+def _resolve_incidents(
+    raw: Any, segs: list[str], start: pd.Timestamp, end: pd.Timestamp
+) -> list[_Incident]:
     """Validate the ``incidents`` option (a dict or a list of dicts) against the window and segments."""
     if raw is None:
         return []
     if isinstance(raw, Mapping):
         raw = [raw]
-    reserved = {tp for m in TOUCHPOINTS.values() for tp in m.values()} | {FEEDBACK_TOUCHPOINT, CONVERSION_TOUCHPOINT}
+    reserved = {tp for m in TOUCHPOINTS.values() for tp in m.values()} | {
+        FEEDBACK_TOUCHPOINT,
+        CONVERSION_TOUCHPOINT,
+    }
     out: list[_Incident] = []
     problems: list[str] = []
     for k, inc in enumerate(raw):
@@ -1357,22 +1453,28 @@ def _resolve_incidents(raw: Any, segs: list[str], start: pd.Timestamp, end: pd.T
         unknown = sorted(set(inc) - set(_INCIDENT_KEYS))
         missing = [key for key in _INCIDENT_KEYS if key != "segments" and key not in inc]
         if unknown or missing:
-            problems.append(f"{where}: unknown keys {unknown}, missing keys {missing}; keys are {list(_INCIDENT_KEYS)}"
-                            " (segments optional)")
+            problems.append(
+                f"{where}: unknown keys {unknown}, missing keys {missing}; keys are {list(_INCIDENT_KEYS)}"
+                " (segments optional)"
+            )
             continue
         before = len(problems)
         tp = inc["touchpoint"]
         if not isinstance(tp, str) or not tp.strip():
             problems.append(f"{where}: touchpoint must be a non-empty string, got {tp!r}")
         elif tp in reserved:
-            problems.append(f"{where}: touchpoint {tp!r} is an ordinary touchpoint; name the error (e.g. 'payment_error')")
+            problems.append(
+                f"{where}: touchpoint {tp!r} is an ordinary touchpoint; name the error (e.g. 'payment_error')"
+            )
         if inc["stage"] not in STAGES:
             problems.append(f"{where}: stage {inc['stage']!r} is not among {list(STAGES)}")
         sg = inc.get("segments")
         sg = tuple(segs) if sg is None else (sg,) if isinstance(sg, str) else tuple(sg)
         bad = sorted(set(sg) - set(segs))
         if bad or not sg:
-            problems.append(f"{where}: segments must be None or a non-empty list of {segs}; unknown {bad}")
+            problems.append(
+                f"{where}: segments must be None or a non-empty list of {segs}; unknown {bad}"
+            )
         try:
             t_s, t_e = _as_utc(inc["start"]), _as_utc(inc["end"])
         except (TypeError, ValueError) as exc:
@@ -1381,7 +1483,9 @@ def _resolve_incidents(raw: Any, segs: list[str], start: pd.Timestamp, end: pd.T
             if not t_s < t_e:
                 problems.append(f"{where}: start {t_s} must be before end {t_e} (end exclusive)")
             elif t_e <= start or t_s >= end:
-                problems.append(f"{where}: the window {t_s} .. {t_e} does not overlap the data window {start} .. {end}")
+                problems.append(
+                    f"{where}: the window {t_s} .. {t_e} does not overlap the data window {start} .. {end}"
+                )
         try:
             p, m = float(inc["p_error"]), float(inc["advance_multiplier"])
         except (TypeError, ValueError):
@@ -1390,20 +1494,38 @@ def _resolve_incidents(raw: Any, segs: list[str], start: pd.Timestamp, end: pd.T
             if not 0.0 <= p <= 1.0:
                 problems.append(f"{where}: p_error must be in [0, 1], got {p}")
             if not 0.0 <= m <= 1.0:
-                problems.append(f"{where}: advance_multiplier must be in [0, 1] (an incident lowers the odds), got {m}")
+                problems.append(
+                    f"{where}: advance_multiplier must be in [0, 1] (an incident lowers the odds), got {m}"
+                )
         if len(problems) > before:
             continue
         day = pd.Timedelta(days=1)
-        out.append(_Incident(
-            touchpoint=tp, stage=inc["stage"], segments=tuple(s for s in segs if s in sg),
-            seg_mask=np.array([s in sg for s in segs]), start=t_s, end=t_e,
-            t0=(t_s - start) / day, t1=(t_e - start) / day, p_error=p, multiplier=m,
-        ))
+        out.append(
+            _Incident(
+                touchpoint=tp,
+                stage=inc["stage"],
+                segments=tuple(s for s in segs if s in sg),
+                seg_mask=np.array([s in sg for s in segs]),
+                start=t_s,
+                end=t_e,
+                t0=(t_s - start) / day,
+                t1=(t_e - start) / day,
+                p_error=p,
+                multiplier=m,
+            )
+        )
     for a in range(len(out)):
         for b in range(a + 1, len(out)):
             x, y = out[a], out[b]
-            if x.stage == y.stage and (x.seg_mask & y.seg_mask).any() and x.start < y.end and y.start < x.end:
-                problems.append(f"incidents {a} and {b} overlap (same stage, segment and time); merge or split them")
+            if (
+                x.stage == y.stage
+                and (x.seg_mask & y.seg_mask).any()
+                and x.start < y.end
+                and y.start < x.end
+            ):
+                problems.append(
+                    f"incidents {a} and {b} overlap (same stage, segment and time); merge or split them"
+                )
     if problems:
         raise ValueError("invalid incidents for synth.generate:\n  " + "\n  ".join(problems))
     return out
@@ -1418,7 +1540,8 @@ def _visit_last(sim: _Sim) -> np.ndarray:
 
 def _error_channel(sim: _Sim, ev: np.ndarray, off: np.ndarray) -> np.ndarray:
     """Channel of an error event: that of the visit's latest touch at or before it if a web
-    channel, else ``direct``."""
+    channel, else ``direct``.
+    """
     which = np.full(len(sim.v_t), -1, np.int64)
     which[ev] = np.arange(len(ev))
     ti = np.flatnonzero(which[sim.t_visit] >= 0)
@@ -1436,7 +1559,9 @@ def _error_channel(sim: _Sim, ev: np.ndarray, off: np.ndarray) -> np.ndarray:
 
 @dataclass
 class _Planted:
-    err: dict[str, np.ndarray]  # one row per error visit: visit (final), offset, ch, inc, loss, lost
+    err: dict[
+        str, np.ndarray
+    ]  # one row per error visit: visit (final), offset, ch, inc, loss, lost
 
 
 def _plant_incidents(
@@ -1484,7 +1609,13 @@ def _plant_incidents(
         inc_of = np.full(n, -1, np.int64)
         for k, inc in enumerate(incs):
             u = rng.random(n)
-            hit = (st == stage_of[k]) & inc.seg_mask[sg] & (t >= inc.t0) & (t < inc.t1) & (u < inc.p_error)
+            hit = (
+                (st == stage_of[k])
+                & inc.seg_mask[sg]
+                & (t >= inc.t0)
+                & (t < inc.t1)
+                & (u < inc.p_error)
+            )
             inc_of[hit] = k
         u_pos, u_flip = rng.random(n), rng.random(n)
         ev = np.flatnonzero(inc_of >= 0)
@@ -1497,7 +1628,9 @@ def _plant_incidents(
         denom = m * a + 1.0 - a
         ratio = np.divide(m, denom, out=np.zeros_like(m), where=denom > 0)  # a' / a
         # P(journey converts | visit, no error) - P(... | error) = (1 - a'/a) sum_j w_j b_j
-        shrink = np.divide((1.0 - m) * (1.0 - a), denom, out=np.ones_like(m), where=denom > 0)  # 1 - a'/a
+        shrink = np.divide(
+            (1.0 - m) * (1.0 - a), denom, out=np.ones_like(m), where=denom > 0
+        )  # 1 - a'/a
         loss = shrink * (w[:, :_DROP] * b_to[sg[ev], :_DROP]).sum(1)
         flip = (cur.v_dest[ev] != _DROP) & (u_flip[ev] >= ratio)
         # the first flip of a person ends their journey; what came after it in ``cur`` goes
@@ -1519,8 +1652,21 @@ def _plant_incidents(
         off = u_pos[ev] * np.minimum(last[ev], t1 - t[ev])
         dest = cur.v_dest.copy()
         dest[fv] = _DROP
-        parts.append((cur, keep, dest, {"visit": ev, "offset": off, "ch": _error_channel(cur, ev, off),
-                                        "inc": inc_of[ev], "loss": loss, "lost": lost}))
+        parts.append(
+            (
+                cur,
+                keep,
+                dest,
+                {
+                    "visit": ev,
+                    "offset": off,
+                    "ch": _error_channel(cur, ev, off),
+                    "inc": inc_of[ev],
+                    "loss": loss,
+                    "lost": lost,
+                },
+            )
+        )
         if not len(fv):
             break
         # after the drop-off: a return journey with probability p_return, as in the process
@@ -1532,17 +1678,41 @@ def _plant_incidents(
         if not new.any():
             break
         all_j_index = np.concatenate(j_index)
-        init = (vp[fv[new]], t_new[new], s_new[new], all_j_index[cur.v_journey[fv[new]]] + 1, n_journeys)
+        init = (
+            vp[fv[new]],
+            t_new[new],
+            s_new[new],
+            all_j_index[cur.v_journey[fv[new]]] + 1,
+            n_journeys,
+        )
         cur = _simulate(prm, opts, seg, rng, end_days, init=init)
         j_person.append(cur.j_person)
         j_index.append(cur.j_index)
         n_journeys += len(cur.j_person)
 
     # ---- the final world: the kept visits of every phase, in phase order ---------------------
-    acc: dict[str, list[np.ndarray]] = {k: [] for k in (
-        "v_person", "v_journey", "v_stage", "v_t", "v_d", "v_fb", "v_fboff", "v_dest", "v_mask",
-        "t_visit", "t_ch", "t_off", "v_origin", "t_origin")}
-    errs: dict[str, list[np.ndarray]] = {k: [] for k in ("visit", "offset", "ch", "inc", "loss", "lost")}
+    acc: dict[str, list[np.ndarray]] = {
+        k: []
+        for k in (
+            "v_person",
+            "v_journey",
+            "v_stage",
+            "v_t",
+            "v_d",
+            "v_fb",
+            "v_fboff",
+            "v_dest",
+            "v_mask",
+            "t_visit",
+            "t_ch",
+            "t_off",
+            "v_origin",
+            "t_origin",
+        )
+    }
+    errs: dict[str, list[np.ndarray]] = {
+        k: [] for k in ("visit", "offset", "ch", "inc", "loss", "lost")
+    }
     base = 0
     for phase, (s, keep, dest, err) in enumerate(parts):
         vmap = np.cumsum(keep) - 1 + base
@@ -1559,14 +1729,22 @@ def _plant_incidents(
         for k in errs:
             errs[k].append(vmap[err[k]] if k == "visit" else err[k])
         base += n_kv
-    sim = _Sim(**{k: np.concatenate(v) for k, v in acc.items()},
-               j_person=np.concatenate(j_person), j_index=np.concatenate(j_index))
+    sim = _Sim(
+        **{k: np.concatenate(v) for k, v in acc.items()},
+        j_person=np.concatenate(j_person),
+        j_index=np.concatenate(j_index),
+    )
     return sim, _Planted(err={k: np.concatenate(v) for k, v in errs.items()})
 
 
 def _incident_table(
-    incs: list[_Incident], sim: _Sim | None, seg: np.ndarray, segs: list[str],
-    planted: _Planted | None, end_days: float, censor: bool,
+    incs: list[_Incident],
+    sim: _Sim | None,
+    seg: np.ndarray,
+    segs: list[str],
+    planted: _Planted | None,
+    end_days: float,
+    censor: bool,
 ) -> pd.DataFrame:
     """``SynthTruth.incidents``: one row per incident and affected segment, then its ``all`` row."""
     records = []
@@ -1579,19 +1757,28 @@ def _incident_table(
         for k, inc in enumerate(incs):
             in_w = (sim.v_stage == _ST[inc.stage]) & (sim.v_t >= inc.t0) & (sim.v_t < inc.t1)
             mine = err["inc"] == k
-            for name, gmask in [(g, vseg == segs.index(g)) for g in inc.segments] + [("all", inc.seg_mask[vseg])]:
+            for name, gmask in [(g, vseg == segs.index(g)) for g in inc.segments] + [
+                ("all", inc.seg_mask[vseg])
+            ]:
                 sel = mine & (gmask[err["visit"]] if name == "all" else eseg == segs.index(name))
-                records.append({
-                    "incident": k, "touchpoint": inc.touchpoint, "stage": inc.stage, "segment": name,
-                    "start": inc.start, "end": inc.end, "p_error": inc.p_error,
-                    "advance_multiplier": inc.multiplier,
-                    "visits_in_window": int((in_w & gmask).sum()),
-                    "error_visits": int(sel.sum()),
-                    "errors": int((sel & emitted).sum()),
-                    "error_journeys": int(len(np.unique(ejour[sel & emitted]))),
-                    "conversions_lost": float(err["loss"][sel].sum()),
-                    "conversions_lost_simulated": int(err["lost"][sel].sum()),
-                })
+                records.append(
+                    {
+                        "incident": k,
+                        "touchpoint": inc.touchpoint,
+                        "stage": inc.stage,
+                        "segment": name,
+                        "start": inc.start,
+                        "end": inc.end,
+                        "p_error": inc.p_error,
+                        "advance_multiplier": inc.multiplier,
+                        "visits_in_window": int((in_w & gmask).sum()),
+                        "error_visits": int(sel.sum()),
+                        "errors": int((sel & emitted).sum()),
+                        "error_journeys": len(np.unique(ejour[sel & emitted])),
+                        "conversions_lost": float(err["loss"][sel].sum()),
+                        "conversions_lost_simulated": int(err["lost"][sel].sum()),
+                    }
+                )
     df = pd.DataFrame.from_records(records, columns=list(_INCIDENT_COLUMNS))
     return df.astype(_INCIDENT_COLUMNS)
 
@@ -1601,7 +1788,9 @@ def _incident_table(
 # --------------------------------------------------------------------------------------------
 
 
-def generate(n_persons: int = 5000, seed: int = 0, **options: Any) -> tuple[pd.DataFrame, SynthTruth]:
+def generate(
+    n_persons: int = 5000, seed: int = 0, **options: Any
+) -> tuple[pd.DataFrame, SynthTruth]:
     """Simulate customer journeys and return the touchpoints with their ground truth.
 
     Deterministic for a seed: the same ``(n_persons, seed, options)`` give identical frames.
@@ -1770,14 +1959,25 @@ def generate(n_persons: int = 5000, seed: int = 0, **options: Any) -> tuple[pd.D
     for c in range(_N_CH):
         b0 = prm.beta.copy()
         b0[c] = 0.0
-        eff_seg[:, c] = 1000.0 * (conv_p - _conversion_probability(_marginal(prm.base, prm.mix, prm.lam, b0)))
+        eff_seg[:, c] = 1000.0 * (
+            conv_p - _conversion_probability(_marginal(prm.base, prm.mix, prm.lam, b0))
+        )
     eff = eff_seg.T @ prm.seg_w
 
     # ---- population and simulation --------------------------------------------------------
-    seg = _draw(_cum_table(prm.seg_w[None, :]), np.zeros(n_persons, np.int64), rng_pop.random(n_persons), n_seg)
+    seg = _draw(
+        _cum_table(prm.seg_w[None, :]),
+        np.zeros(n_persons, np.int64),
+        rng_pop.random(n_persons),
+        n_seg,
+    )
     rw = np.asarray(opts["region_weights"], float)
-    region = _draw(_cum_table((rw / rw.sum())[None, :]), np.zeros(n_persons, np.int64),
-                   rng_pop.random(n_persons), len(rw))
+    region = _draw(
+        _cum_table((rw / rw.sum())[None, :]),
+        np.zeros(n_persons, np.int64),
+        rng_pop.random(n_persons),
+        len(rw),
+    )
     sim = _simulate(prm, opts, seg, rng_sim, days)
 
     # ---- rows: touches, surveys, purchases (person order) ------------------------------------
@@ -1797,8 +1997,14 @@ def generate(n_persons: int = 5000, seed: int = 0, **options: Any) -> tuple[pd.D
         rng_inc, rng_inc_ev, rng_inc_id = (np.random.default_rng(s) for s in ss.spawn(3))
         sim0, rows0 = sim, rows
         sim, planted = _plant_incidents(prm, opts, seg, sim0, incs, p_marg, rng_inc, days)
-        rows = _rows(sim, days, censor, err=planted.err, keys=True,
-                     ref_sizes=(len(sim0.t_visit), len(sim0.v_t)))
+        rows = _rows(
+            sim,
+            days,
+            censor,
+            err=planted.err,
+            keys=True,
+            ref_sizes=(len(sim0.t_visit), len(sim0.v_t)),
+        )
         lookup = np.full(len(sim0.t_visit) + 2 * len(sim0.v_t), -1, np.int64)
         lookup[rows0.key] = np.arange(len(rows0.key))
         pos = np.full(len(rows.key), -1, np.int64)
@@ -1810,15 +2016,28 @@ def generate(n_persons: int = 5000, seed: int = 0, **options: Any) -> tuple[pd.D
         del rows0, lookup, known, sim0
         stage = sim.v_stage[rows.visit]
         pseg = seg[rows.person]
-        d_new = _row_draws(stage[new], pseg[new], rows.kind[new], rows.ch[new], prm, opts, rng_inc_ev)
+        d_new = _row_draws(
+            stage[new], pseg[new], rows.kind[new], rows.ch[new], prm, opts, rng_inc_ev
+        )
         kind_id = np.where(rows.kind == 3, 0, rows.kind)[new]  # an error event is an online touch
-        ids_new = _identities(rows.person[new], rows.ch[new], kind_id, n_persons, opts, rng_inc_id, attrs=ids)
-        sent, rev, camp = (_merge_rows(a, pos, new, b) for a, b in zip((sent, rev, camp), d_new, strict=True))
+        ids_new = _identities(
+            rows.person[new], rows.ch[new], kind_id, n_persons, opts, rng_inc_id, attrs=ids
+        )
+        sent, rev, camp = (
+            _merge_rows(a, pos, new, b) for a, b in zip((sent, rev, camp), d_new, strict=True)
+        )
         for key in ("dev", "user", "email", "crm", "loy"):
             ids_new[key] = _merge_rows(ids[key], pos, new, ids_new[key])
         ids = ids_new
         del pos, new, d_new, ids_new, kind_id
-    visit, kind, ch, ts, person, to_final = rows.visit, rows.kind, rows.ch, rows.ts, rows.person, rows.to_final
+    visit, kind, ch, ts, person, to_final = (
+        rows.visit,
+        rows.kind,
+        rows.ch,
+        rows.ts,
+        rows.person,
+        rows.to_final,
+    )
     row_inc = rows.inc
     n_rows = len(visit)
     cvr = kind == 2
@@ -1828,10 +2047,18 @@ def generate(n_persons: int = 5000, seed: int = 0, **options: Any) -> tuple[pd.D
     w = _digits(n_persons)
     pp = np.arange(n_persons)
     n_k = int(opts["n_kiosks"])
-    dev_cats = pa.concat_arrays([
-        _fixed_width(3 * n_persons, "dev-", (np.repeat(pp, 3), w), "-", (np.tile([1, 2, 3], n_persons), 1)),
-        _fixed_width(n_k, "kiosk-", (np.arange(1, n_k + 1), 2)),
-    ])  # large_string, like every category array below
+    dev_cats = pa.concat_arrays(
+        [
+            _fixed_width(
+                3 * n_persons,
+                "dev-",
+                (np.repeat(pp, 3), w),
+                "-",
+                (np.tile([1, 2, 3], n_persons), 1),
+            ),
+            _fixed_width(n_k, "kiosk-", (np.arange(1, n_k + 1), 2)),
+        ]
+    )  # large_string, like every category array below
     hashes = _email_hashes(pp)
     email_cats = pa.concat_arrays([hashes, pa.array(["unknown"], hashes.type)])
     user_cats = _fixed_width(n_persons, "u-", (pp, w))
@@ -1840,15 +2067,21 @@ def generate(n_persons: int = 5000, seed: int = 0, **options: Any) -> tuple[pd.D
     person_names = _fixed_width(n_persons, "p", (pp, w))
     stage_names = pa.array(list(STAGES), pa.large_string())
     seg_names = pa.array(segs)
-    tp_names = sorted({tp for m in TOUCHPOINTS.values() for tp in m.values()}
-                      | {FEEDBACK_TOUCHPOINT, CONVERSION_TOUCHPOINT} | {i.touchpoint for i in incs})
+    tp_names = sorted(
+        {tp for m in TOUCHPOINTS.values() for tp in m.values()}
+        | {FEEDBACK_TOUCHPOINT, CONVERSION_TOUCHPOINT}
+        | {i.touchpoint for i in incs}
+    )
     tp_index = {tp: i for i, tp in enumerate(tp_names)}
     tp_table = np.full((_N_ST, _N_CH), -1, np.int64)
     for s, m in TOUCHPOINTS.items():
         for c, tpn in m.items():
             tp_table[_ST[s], _CH[c]] = tp_index[tpn]
-    tp = np.where(kind == 0, tp_table[stage, ch],
-                  np.where(kind == 1, tp_index[FEEDBACK_TOUCHPOINT], tp_index[CONVERSION_TOUCHPOINT]))
+    tp = np.where(
+        kind == 0,
+        tp_table[stage, ch],
+        np.where(kind == 1, tp_index[FEEDBACK_TOUCHPOINT], tp_index[CONVERSION_TOUCHPOINT]),
+    )
     if incs:
         inc_tp = np.array([tp_index[i.touchpoint] for i in incs], np.int64)
         tp = np.where(kind == 3, inc_tp[np.maximum(row_inc, 0)], tp)
@@ -1896,7 +2129,9 @@ def generate(n_persons: int = 5000, seed: int = 0, **options: Any) -> tuple[pd.D
     b_first = np.flatnonzero(new_block)
     b_last = np.append(b_first[1:], n_rows) - 1
     jid = row_journey[b_first]
-    vo = np.argsort(sim.v_person.astype(np.int32) if n_persons < 2**31 else sim.v_person, kind="stable")
+    vo = np.argsort(
+        sim.v_person.astype(np.int32) if n_persons < 2**31 else sim.v_person, kind="stable"
+    )
     vj = sim.v_journey[vo]
     v_new = np.ones(len(vj), dtype=bool)
     v_new[1:] = vj[1:] != vj[:-1]
@@ -1905,7 +2140,8 @@ def generate(n_persons: int = 5000, seed: int = 0, **options: Any) -> tuple[pd.D
         raise AssertionError("journeys are not contiguous in time; please report this")
     v_off = np.append(v_first, len(vj))
     stage_lists = pa.ListArray.from_arrays(
-        pa.array(v_off.astype(np.int32)), stage_names.take(pa.array(sim.v_stage[vo].astype(np.int64)))
+        pa.array(v_off.astype(np.int32)),
+        stage_names.take(pa.array(sim.v_stage[vo].astype(np.int64))),
     )
     last_visit = vo[v_off[1:] - 1]
     last_dest = sim.v_dest[last_visit].astype(np.int64)
@@ -1917,21 +2153,25 @@ def generate(n_persons: int = 5000, seed: int = 0, **options: Any) -> tuple[pd.D
         dropped = last_dest == _DROP
     outcome = np.where(j_conv, 0, np.where(dropped, 1, 2))
     jp = sim.j_person[jid]
-    journeys = pd.DataFrame({
-        "journey_id": jid,
-        "person": _take(person_names, jp, "person"),
-        "journey_index": sim.j_index[jid],
-        "segment": _take(seg_names, seg[jp], "segment"),
-        "start": _utc(ts[b_first] + start_us, "start"),
-        "end": _utc(ts[b_last] + start_us, "end"),
-        "n_events": b_last - b_first + 1,
-        "n_visits": np.diff(v_off),
-        "converted": j_conv,
-        "revenue": np.where(j_conv, rev[b_last], 0.0),
-        "outcome": _take(pa.array(["converted", "dropoff", "open"]), outcome, "outcome"),
-        "stages": _str_series(pc.binary_join(stage_lists, pa.scalar(PATH_SEP, pa.large_string())), "stages"),
-        "true_exit": _take(pa.array(list(TO_STATES)), last_dest, "true_exit"),
-    })
+    journeys = pd.DataFrame(
+        {
+            "journey_id": jid,
+            "person": _take(person_names, jp, "person"),
+            "journey_index": sim.j_index[jid],
+            "segment": _take(seg_names, seg[jp], "segment"),
+            "start": _utc(ts[b_first] + start_us, "start"),
+            "end": _utc(ts[b_last] + start_us, "end"),
+            "n_events": b_last - b_first + 1,
+            "n_visits": np.diff(v_off),
+            "converted": j_conv,
+            "revenue": np.where(j_conv, rev[b_last], 0.0),
+            "outcome": _take(pa.array(["converted", "dropoff", "open"]), outcome, "outcome"),
+            "stages": _str_series(
+                pc.binary_join(stage_lists, pa.scalar(PATH_SEP, pa.large_string())), "stages"
+            ),
+            "true_exit": _take(pa.array(list(TO_STATES)), last_dest, "true_exit"),
+        }
+    )
     del vo, vj, stage_lists
 
     # ---- truth: identities and persons ------------------------------------------------------
@@ -1949,105 +2189,142 @@ def generate(n_persons: int = 5000, seed: int = 0, **options: Any) -> tuple[pd.D
             own = np.where(vals < 3 * n_persons, vals // 3, -1)
         else:
             own = np.where(vals < n_persons, vals, -1)
-        id_frames.append(pd.DataFrame({
-            "identifier_type": _take(pa.array([col]), np.zeros(len(vals), np.int64), "identifier_type"),
-            "identifier": _take(cats, vals, "identifier"),
-            "person": _take(person_names, own, "person"),
-            "shared": own < 0,
-            "n_events": counts[vals],
-        }))
+        id_frames.append(
+            pd.DataFrame(
+                {
+                    "identifier_type": _take(
+                        pa.array([col]), np.zeros(len(vals), np.int64), "identifier_type"
+                    ),
+                    "identifier": _take(cats, vals, "identifier"),
+                    "person": _take(person_names, own, "person"),
+                    "shared": own < 0,
+                    "n_events": counts[vals],
+                }
+            )
+        )
     identities = pd.concat(id_frames, ignore_index=True)
 
     pdev = ids["dev"][(ids["dev"] >= 0) & (ids["dev"] < 3 * n_persons)]
     n_seen = (np.bincount(pdev, minlength=3 * n_persons).reshape(n_persons, 3) > 0).sum(1)
     kiosk_names = _fixed_width(n_k, "kiosk-", (np.arange(1, n_k + 1), 2))
-    persons = pd.DataFrame({
-        "person": _str_series(person_names, "person"),
-        "segment": _take(seg_names, seg, "segment"),
-        "region": _take(pa.array(list(opts["regions"])), region, "region"),
-        "n_devices": ids["n_dev"],
-        "n_devices_seen": n_seen,
-        "has_user": ids["has_user"],
-        "has_loyalty": ids["has_loy"],
-        "kiosk": _take(kiosk_names, ids["kiosk"], "kiosk"),
-        "hub_type": _take(pa.array(list(_HUB_TYPES)), ids["hub"], "hub_type"),
-        "n_journeys": np.bincount(jp, minlength=n_persons),
-        "n_events": np.bincount(person, minlength=n_persons),
-        "n_conversions": np.bincount(person[cvr], minlength=n_persons),
-        "revenue": np.bincount(person[cvr], weights=rev[cvr], minlength=n_persons),
-    })
+    persons = pd.DataFrame(
+        {
+            "person": _str_series(person_names, "person"),
+            "segment": _take(seg_names, seg, "segment"),
+            "region": _take(pa.array(list(opts["regions"])), region, "region"),
+            "n_devices": ids["n_dev"],
+            "n_devices_seen": n_seen,
+            "has_user": ids["has_user"],
+            "has_loyalty": ids["has_loy"],
+            "kiosk": _take(kiosk_names, ids["kiosk"], "kiosk"),
+            "hub_type": _take(pa.array(list(_HUB_TYPES)), ids["hub"], "hub_type"),
+            "n_journeys": np.bincount(jp, minlength=n_persons),
+            "n_events": np.bincount(person, minlength=n_persons),
+            "n_conversions": np.bincount(person[cvr], minlength=n_persons),
+            "revenue": np.bincount(person[cvr], weights=rev[cvr], minlength=n_persons),
+        }
+    )
     del ids, person, visit, kind, ch, ts, rev, cvr, row_journey
 
     # ---- truth: tables --------------------------------------------------------------------------
     gi, fi, ti = np.meshgrid(np.arange(n_seg), np.arange(_N_FROM), np.arange(_N_TO), indexing="ij")
-    transitions = pd.DataFrame({
-        "segment": pd.Series(np.asarray(segs, dtype=object)[gi.ravel()], dtype=_STR_DTYPE),
-        "from_stage": pd.Series(np.asarray(FROM_STATES, dtype=object)[fi.ravel()], dtype=_STR_DTYPE),
-        "to_stage": pd.Series(np.asarray(TO_STATES, dtype=object)[ti.ravel()], dtype=_STR_DTYPE),
-        "allowed": prm.allowed[fi.ravel(), ti.ravel()],
-        "p_base": prm.base.ravel(),
-        "p": p_marg.ravel(),
-    })
+    transitions = pd.DataFrame(
+        {
+            "segment": pd.Series(np.asarray(segs, dtype=object)[gi.ravel()], dtype=_STR_DTYPE),
+            "from_stage": pd.Series(
+                np.asarray(FROM_STATES, dtype=object)[fi.ravel()], dtype=_STR_DTYPE
+            ),
+            "to_stage": pd.Series(
+                np.asarray(TO_STATES, dtype=object)[ti.ravel()], dtype=_STR_DTYPE
+            ),
+            "allowed": prm.allowed[fi.ravel(), ti.ravel()],
+            "p_base": prm.base.ravel(),
+            "p": p_marg.ravel(),
+        }
+    )
     gs_, ss_ = np.meshgrid(np.arange(n_seg), np.arange(_N_ST), indexing="ij")
     seg_col = pd.Series(np.asarray(segs, dtype=object)[gs_.ravel()], dtype=_STR_DTYPE)
     st_col = pd.Series(np.asarray(STAGES, dtype=object)[ss_.ravel()], dtype=_STR_DTYPE)
     a_ = (np.log(prm.trunc) - prm.mu) / prm.sigma[None, :]
     mean_trunc = np.exp(prm.mu + prm.sigma**2 / 2) * ndtr(a_ - prm.sigma[None, :]) / ndtr(a_)
-    dwell = pd.DataFrame({
-        "segment": seg_col,
-        "stage": st_col,
-        "dist": "lognormal",
-        "mu": prm.mu.ravel(),
-        "sigma": np.broadcast_to(prm.sigma, prm.mu.shape).ravel(),
-        "median_days": np.exp(prm.mu).ravel(),
-        "truncate_days": prm.trunc,
-        "truncated_share": (1.0 - ndtr(a_)).ravel(),
-        "mean_days": mean_trunc.ravel(),
-    })
+    dwell = pd.DataFrame(
+        {
+            "segment": seg_col,
+            "stage": st_col,
+            "dist": "lognormal",
+            "mu": prm.mu.ravel(),
+            "sigma": np.broadcast_to(prm.sigma, prm.mu.shape).ravel(),
+            "median_days": np.exp(prm.mu).ravel(),
+            "truncate_days": prm.trunc,
+            "truncated_share": (1.0 - ndtr(a_)).ravel(),
+            "mean_days": mean_trunc.ravel(),
+        }
+    )
     dwell["dist"] = dwell["dist"].astype(_STR_DTYPE)
     gm, sm, cm = np.nonzero(prm.mix > 0)
-    channel_mix = pd.DataFrame({
-        "segment": pd.Series(np.asarray(segs, dtype=object)[gm], dtype=_STR_DTYPE),
-        "stage": pd.Series(np.asarray(STAGES, dtype=object)[sm], dtype=_STR_DTYPE),
-        "channel": pd.Series(np.asarray(CHANNELS, dtype=object)[cm], dtype=_STR_DTYPE),
-        "prob": prm.mix[gm, sm, cm],
-    })
+    channel_mix = pd.DataFrame(
+        {
+            "segment": pd.Series(np.asarray(segs, dtype=object)[gm], dtype=_STR_DTYPE),
+            "stage": pd.Series(np.asarray(STAGES, dtype=object)[sm], dtype=_STR_DTYPE),
+            "channel": pd.Series(np.asarray(CHANNELS, dtype=object)[cm], dtype=_STR_DTYPE),
+            "prob": prm.mix[gm, sm, cm],
+        }
+    )
     online_flags = [c in ONLINE_CHANNELS for c in CHANNELS]
-    channels = pd.DataFrame({
-        "channel": pd.Series(CHANNELS, dtype=_STR_DTYPE),
-        "online": online_flags,
-        "beta": prm.beta,
-        "stages": pd.Series([PATH_SEP.join(s for s in STAGES if c in TOUCHPOINTS[s]) for c in CHANNELS], dtype=_STR_DTYPE),
-    })
+    channels = pd.DataFrame(
+        {
+            "channel": pd.Series(CHANNELS, dtype=_STR_DTYPE),
+            "online": online_flags,
+            "beta": prm.beta,
+            "stages": pd.Series(
+                [PATH_SEP.join(s for s in STAGES if c in TOUCHPOINTS[s]) for c in CHANNELS],
+                dtype=_STR_DTYPE,
+            ),
+        }
+    )
     ranks = pd.Series(eff).rank(ascending=False, method="first").astype("int64").to_numpy()
-    channel_effects = pd.DataFrame({
-        "channel": pd.Series(CHANNELS, dtype=_STR_DTYPE),
-        "online": online_flags,
-        "beta": prm.beta,
-        "incremental_conversions_per_1000": eff,
-        "rank": ranks,
-    })
+    channel_effects = pd.DataFrame(
+        {
+            "channel": pd.Series(CHANNELS, dtype=_STR_DTYPE),
+            "online": online_flags,
+            "beta": prm.beta,
+            "incremental_conversions_per_1000": eff,
+            "rank": ranks,
+        }
+    )
     ge, ce = np.meshgrid(np.arange(n_seg), np.arange(_N_CH), indexing="ij")
-    channel_effects_by_segment = pd.DataFrame({
-        "segment": pd.Series(np.asarray(segs, dtype=object)[ge.ravel()], dtype=_STR_DTYPE),
-        "channel": pd.Series(np.asarray(CHANNELS, dtype=object)[ce.ravel()], dtype=_STR_DTYPE),
-        "incremental_conversions_per_1000": eff_seg.ravel(),
-    })
-    sentiment = pd.DataFrame({"segment": seg_col, "stage": st_col, "mean": prm.sent_mu.ravel(),
-                              "sd": float(opts["sentiment_sd"])})
+    channel_effects_by_segment = pd.DataFrame(
+        {
+            "segment": pd.Series(np.asarray(segs, dtype=object)[ge.ravel()], dtype=_STR_DTYPE),
+            "channel": pd.Series(np.asarray(CHANNELS, dtype=object)[ce.ravel()], dtype=_STR_DTYPE),
+            "incremental_conversions_per_1000": eff_seg.ravel(),
+        }
+    )
+    sentiment = pd.DataFrame(
+        {
+            "segment": seg_col,
+            "stage": st_col,
+            "mean": prm.sent_mu.ravel(),
+            "sd": float(opts["sentiment_sd"]),
+        }
+    )
     stage_gains = pd.DataFrame({"segment": seg_col, "stage": st_col, "gain": gains.ravel()})
-    worst_stage = pd.DataFrame({
-        "segment": pd.Series(segs, dtype=_STR_DTYPE),
-        "stage": pd.Series(np.asarray(STAGES, dtype=object)[worst], dtype=_STR_DTYPE),
-        "gain": gains[np.arange(n_seg), worst],
-    })
-    revenue = pd.DataFrame({
-        "segment": pd.Series(segs, dtype=_STR_DTYPE),
-        "dist": pd.Series(["lognormal"] * n_seg, dtype=_STR_DTYPE),
-        "mu": prm.rev_mu,
-        "sigma": prm.rev_sigma,
-        "mean": np.exp(prm.rev_mu + prm.rev_sigma**2 / 2),
-    })
+    worst_stage = pd.DataFrame(
+        {
+            "segment": pd.Series(segs, dtype=_STR_DTYPE),
+            "stage": pd.Series(np.asarray(STAGES, dtype=object)[worst], dtype=_STR_DTYPE),
+            "gain": gains[np.arange(n_seg), worst],
+        }
+    )
+    revenue = pd.DataFrame(
+        {
+            "segment": pd.Series(segs, dtype=_STR_DTYPE),
+            "dist": pd.Series(["lognormal"] * n_seg, dtype=_STR_DTYPE),
+            "mu": prm.rev_mu,
+            "sigma": prm.rev_sigma,
+            "mean": np.exp(prm.rev_mu + prm.rev_sigma**2 / 2),
+        }
+    )
 
     def square(m: np.ndarray) -> pd.DataFrame:
         df = pd.DataFrame(m, index=list(FROM_STATES), columns=list(TO_STATES))

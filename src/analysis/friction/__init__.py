@@ -1,5 +1,6 @@
 """Friction where and when it happens: the touchpoint funnel, the period comparison (and
-incidents). Input is the step table of :meth:`analysis.journeys.Journeys.touchpoint_steps`."""
+incidents). Input is the step table of :meth:`analysis.journeys.Journeys.touchpoint_steps`.
+"""
 
 from analysis.friction.funnel import pool_beta, step_order, touchpoint_funnel
 from analysis.friction.period import period_over_period

@@ -95,7 +95,9 @@ def pool_beta(k: np.ndarray, n: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return alpha, beta
 
 
-def beta_summary(a: np.ndarray, b: np.ndarray, prob: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def beta_summary(
+    a: np.ndarray, b: np.ndarray, prob: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Posterior mean and equal-tailed ``prob`` interval of ``Beta(a, b)``."""
     lo = (1 - prob) / 2
     return a / (a + b), stats.beta.ppf(lo, a, b), stats.beta.ppf(1 - lo, a, b)
@@ -164,8 +166,11 @@ def _code(steps: pd.DataFrame, by: list[str], *, need_time: bool = False) -> _Co
     last = np.r_[first[1:] - 1, len(steps) - 1] if n_j else first
     pos_all = steps["pos"].to_numpy("int64")
     converted = steps["converted"].to_numpy(bool)[first]
-    closed = (steps["outcome"].astype(str).to_numpy()[first] != "open"
-              if "outcome" in steps.columns else np.ones(n_j, dtype=bool))
+    closed = (
+        steps["outcome"].astype(str).to_numpy()[first] != "open"
+        if "outcome" in steps.columns
+        else np.ones(n_j, dtype=bool)
+    )
     ts_all = None
     if "timestamp" in steps.columns and need_time:
         ts_all = to_us(steps["timestamp"])
@@ -173,30 +178,48 @@ def _code(steps: pd.DataFrame, by: list[str], *, need_time: bool = False) -> _Co
         gcodes, groups = _factorize_rows(steps.iloc[first][by])
     else:
         gcodes, groups = np.zeros(n_j, dtype=np.int64), pd.DataFrame(index=[0])
-    keep = ~steps["conversion"].to_numpy(bool) if "conversion" in steps.columns else np.ones(len(steps), bool)
+    keep = (
+        ~steps["conversion"].to_numpy(bool)
+        if "conversion" in steps.columns
+        else np.ones(len(steps), bool)
+    )
     tp = steps["touchpoint"].to_numpy(object)[keep]
     tp_codes, touchpoints = pd.factorize(np.where(pd.isna(tp), MISSING_TOUCHPOINT, tp))
     stage = steps["stage"].to_numpy(object)[keep] if "stage" in steps.columns else None
     return _Coded(
-        touchpoints=[str(t) for t in touchpoints], tp=tp_codes.astype(np.int64),
-        jid=jid_all[keep], pos=pos_all[keep], ts=None if ts_all is None else ts_all[keep],
-        stage=stage, converted=converted, closed=closed, last_pos=pos_all[last],
+        touchpoints=[str(t) for t in touchpoints],
+        tp=tp_codes.astype(np.int64),
+        jid=jid_all[keep],
+        pos=pos_all[keep],
+        ts=None if ts_all is None else ts_all[keep],
+        stage=stage,
+        converted=converted,
+        closed=closed,
+        last_pos=pos_all[last],
         end_ts=None if ts_all is None else ts_all[last],
-        start_ts=None if ts_all is None else ts_all[first], groups=groups, group=gcodes,
+        start_ts=None if ts_all is None else ts_all[first],
+        groups=groups,
+        group=gcodes,
     )
 
 
 def _factorize_rows(df: pd.DataFrame) -> tuple[np.ndarray, pd.DataFrame]:
     """Group code of each row and the distinct groups (sorted; missing values are a group of
-    their own), for one or several columns."""
-    codes, uniques = zip(*(pd.factorize(df[c], sort=True, use_na_sentinel=False) for c in df.columns),
-                         strict=True)
+    their own), for one or several columns.
+    """
+    codes, uniques = zip(
+        *(pd.factorize(df[c], sort=True, use_na_sentinel=False) for c in df.columns), strict=True
+    )
     dims = [max(len(u), 1) for u in uniques]
     combined = np.ravel_multi_index(codes, dims) if len(df) else np.zeros(0, dtype=np.int64)
     code, distinct = pd.factorize(combined, sort=True)
     parts = np.unravel_index(np.asarray(distinct, dtype=np.int64), dims)
-    groups = pd.DataFrame({c: np.asarray(u, dtype=object)[i]
-                           for c, u, i in zip(df.columns, uniques, parts, strict=True)})
+    groups = pd.DataFrame(
+        {
+            c: np.asarray(u, dtype=object)[i]
+            for c, u, i in zip(df.columns, uniques, parts, strict=True)
+        }
+    )
     return code.astype(np.int64), groups
 
 
@@ -271,7 +294,9 @@ def _horizon_us(horizon: int | str | pd.Timedelta) -> int | None:
     try:
         td = pd.Timedelta(horizon)
     except (TypeError, ValueError) as err:
-        raise ValueError(f"horizon must be a number of events or a time span, got {horizon!r}") from err
+        raise ValueError(
+            f"horizon must be a number of events or a time span, got {horizon!r}"
+        ) from err
     return int(td / pd.Timedelta(microseconds=1))
 
 
@@ -357,8 +382,11 @@ def touchpoint_funnel(
         raise ValueError(f"prob must be in (0, 1), got {prob}")
     h_us = _horizon_us(horizon)
     if h_us is not None and "timestamp" not in steps.columns:
-        raise DataError("a time horizon needs the step table's timestamp column", column="timestamp",
-                        fix="pass horizon as a number of events, or a step table with timestamps")
+        raise DataError(
+            "a time horizon needs the step table's timestamp column",
+            column="timestamp",
+            fix="pass horizon as a number of events, or a step table with timestamps",
+        )
     c = _code(steps, by_cols, need_time=h_us is not None)
     first, last = _first_and_last(c)
     learned = order is None
@@ -434,8 +462,12 @@ def touchpoint_funnel(
     if c.stage is not None and t:
         out.insert(len(by_cols) + 1, "stage", np.repeat(_modal_stage(c), g_n))
     out = out[out["reach"] > 0]
-    out = out.sort_values(["lost", *by_cols, "touchpoint"], ascending=[False, *[True] * len(by_cols), True],
-                          na_position="last", kind="stable")
+    out = out.sort_values(
+        ["lost", *by_cols, "touchpoint"],
+        ascending=[False, *[True] * len(by_cols), True],
+        na_position="last",
+        kind="stable",
+    )
     ranked = out["compared"].to_numpy()
     rank = pd.Series(np.nan, index=out.index)
     if by_cols:
@@ -444,8 +476,14 @@ def touchpoint_funnel(
         rank[ranked] = np.arange(1, ranked.sum() + 1)
     out["rank"] = rank.astype("Int64")
     out = out.reset_index(drop=True)
-    out.attrs = {"order": order_list, "order_learned": learned, "horizon": horizon, "prob": prob,
-                 "journeys": int(n_j), "closed": int(closed.sum())}
+    out.attrs = {
+        "order": order_list,
+        "order_learned": learned,
+        "horizon": horizon,
+        "prob": prob,
+        "journeys": int(n_j),
+        "closed": int(closed.sum()),
+    }
     return out
 
 
@@ -456,12 +494,16 @@ def _modal_stage(c: _Coded) -> list:
     ok = codes >= 0
     if not ok.any():
         return [None] * t
-    tab = np.bincount(c.tp[ok] * len(uniq) + codes[ok], minlength=t * len(uniq)).reshape(t, len(uniq))
+    tab = np.bincount(c.tp[ok] * len(uniq) + codes[ok], minlength=t * len(uniq)).reshape(
+        t, len(uniq)
+    )
     best = tab.argmax(1)
     return [uniq[b] if tab[i, b] > 0 else None for i, b in enumerate(best)]
 
 
-def _posterior_table(c, by_cols, n1, k1, n0, k0, hn, hk, prob, min_journeys, draws, seed) -> pd.DataFrame:
+def _posterior_table(
+    c, by_cols, n1, k1, n0, k0, hn, hk, prob, min_journeys, draws, seed
+) -> pd.DataFrame:
     t, g_n = n1.shape
     rows = t * g_n
     lo_q = (1 - prob) / 2
@@ -489,17 +531,30 @@ def _posterior_table(c, by_cols, n1, k1, n0, k0, hn, hk, prob, min_journeys, dra
         lost[idx] = ld.mean(1)
         lost_l[idx], lost_h[idx] = np.quantile(ld, [lo_q, 1 - lo_q], axis=1)
         p_harm[idx] = (w < wo).mean(1)
-    out = pd.DataFrame({
-        "touchpoint": np.repeat(np.array(c.touchpoints, dtype=object), g_n),
-        "exposed": n1.ravel(), "exposed_converted": k1.ravel(),
-        "comparison": n0.ravel(), "comparison_converted": k0.ravel(),
-        "rate_with": r1, "rate_with_low": r1l, "rate_with_high": r1h,
-        "rate_without": r0, "rate_without_low": r0l, "rate_without_high": r0h,
-        "p_harm": p_harm,
-        "hazard": hz, "hazard_low": hzl, "hazard_high": hzh, "hazard_n": hn.ravel(),
-        "lost": lost, "lost_low": lost_l, "lost_high": lost_h,
-        "compared": compared,
-    })
+    out = pd.DataFrame(
+        {
+            "touchpoint": np.repeat(np.array(c.touchpoints, dtype=object), g_n),
+            "exposed": n1.ravel(),
+            "exposed_converted": k1.ravel(),
+            "comparison": n0.ravel(),
+            "comparison_converted": k0.ravel(),
+            "rate_with": r1,
+            "rate_with_low": r1l,
+            "rate_with_high": r1h,
+            "rate_without": r0,
+            "rate_without_low": r0l,
+            "rate_without_high": r0h,
+            "p_harm": p_harm,
+            "hazard": hz,
+            "hazard_low": hzl,
+            "hazard_high": hzh,
+            "hazard_n": hn.ravel(),
+            "lost": lost,
+            "lost_low": lost_l,
+            "lost_high": lost_h,
+            "compared": compared,
+        }
+    )
     if by_cols:
         grp = c.groups.iloc[np.tile(np.arange(g_n), t)].reset_index(drop=True)
         for i, b in enumerate(by_cols):

@@ -103,8 +103,15 @@ from analysis.friction.funnel import check_steps
 log = logging.getLogger(__name__)
 
 __all__ = [
-    "INCIDENT_COLUMNS", "TimeIndex", "detectable_drop", "incident_headline", "incidents",
-    "no_incident_text", "step_series", "time_grain", "time_index",
+    "INCIDENT_COLUMNS",
+    "TimeIndex",
+    "detectable_drop",
+    "incident_headline",
+    "incidents",
+    "no_incident_text",
+    "step_series",
+    "time_grain",
+    "time_index",
 ]
 
 DAY_US = 86_400_000_000
@@ -118,12 +125,33 @@ MISSING = "(missing)"
 
 #: the columns of :func:`incidents`, in order
 INCIDENT_COLUMNS = [
-    "level", "step", "stage", "touchpoint", "by", "segment", "start", "end", "grain",
-    "journeys_before", "journeys_during", "rate_before", "rate_before_low", "rate_before_high",
-    "rate_during", "rate_during_low", "rate_during_high", "conversions_lost",
-    "conversions_lost_low", "conversions_lost_high", "rate_with_touchpoint",
-    "rate_without_touchpoint", "journeys_with_touchpoint", "over_represented", "also_at",
-    "probability", "horizon_days",
+    "level",
+    "step",
+    "stage",
+    "touchpoint",
+    "by",
+    "segment",
+    "start",
+    "end",
+    "grain",
+    "journeys_before",
+    "journeys_during",
+    "rate_before",
+    "rate_before_low",
+    "rate_before_high",
+    "rate_during",
+    "rate_during_low",
+    "rate_during_high",
+    "conversions_lost",
+    "conversions_lost_low",
+    "conversions_lost_high",
+    "rate_with_touchpoint",
+    "rate_without_touchpoint",
+    "journeys_with_touchpoint",
+    "over_represented",
+    "also_at",
+    "probability",
+    "horizon_days",
 ]
 
 
@@ -220,7 +248,8 @@ def _by_list(by: str | Sequence[str] | None) -> list[str]:
 
 def _journey_codes(steps: pd.DataFrame) -> tuple[np.ndarray | None, np.ndarray]:
     """Row order (person, journey, pos) — ``None`` when the rows already are in it, as
-    ``touchpoint_steps`` gives them — and the journey code of every row in that order."""
+    ``touchpoint_steps`` gives them — and the journey code of every row in that order.
+    """
     p = steps["person_id"].to_numpy()
     if not np.issubdtype(p.dtype, np.number):
         p = pd.factorize(steps["person_id"])[0]
@@ -233,7 +262,11 @@ def _journey_codes(steps: pd.DataFrame) -> tuple[np.ndarray | None, np.ndarray]:
         dp, dj, dq = p[1:] - p[:-1], j[1:] - j[:-1], q[1:] - q[:-1]
         same_p = dp == 0
         same_j = same_p & (dj == 0)
-        ordered = bool((dp >= 0).all()) and bool((dj[same_p] >= 0).all()) and bool((dq[same_j] >= 0).all())
+        ordered = (
+            bool((dp >= 0).all())
+            and bool((dj[same_p] >= 0).all())
+            and bool((dq[same_j] >= 0).all())
+        )
         if not ordered:
             order = np.lexsort((q, j, p))
             p, j = p[order], j[order]
@@ -257,7 +290,8 @@ def _first_rows(key: np.ndarray) -> np.ndarray:
 
 def _codes(values: pd.Series, take: np.ndarray) -> tuple[np.ndarray, list[str]]:
     """Integer codes (``-1``: missing) of ``values[take]`` and the names, sorted, of the values
-    that occur there."""
+    that occur there.
+    """
     code, uniq = pd.factorize(values)
     code = np.asarray(code, dtype=np.int64)[take]
     names = np.array([str(u) for u in uniq], dtype=object)
@@ -330,7 +364,9 @@ def time_index(
     if by:
         first_rows = steps[by].iloc[_take(np.arange(len(steps)), order)[jfirst]]
         vals = first_rows.astype(object).where(first_rows.notna(), MISSING)
-        labels = vals.astype(str).agg(" / ".join, axis=1) if len(by) > 1 else vals[by[0]].astype(str)
+        labels = (
+            vals.astype(str).agg(" / ".join, axis=1) if len(by) > 1 else vals[by[0]].astype(str)
+        )
         jgroup, uniq = pd.factorize(labels, sort=True)
         groups = [str(u) for u in uniq]
     else:
@@ -360,7 +396,9 @@ def time_index(
     has_st = (st_code >= 0) & (tp_code >= 0)
     tp_stage = np.full(n_tp, -1, dtype=np.int64)
     if n_st and n_tp and has_st.any():
-        cnt = np.bincount(tp_code[has_st] * n_st + st_code[has_st], minlength=n_tp * n_st).reshape(n_tp, n_st)
+        cnt = np.bincount(tp_code[has_st] * n_st + st_code[has_st], minlength=n_tp * n_st).reshape(
+            n_tp, n_st
+        )
         tp_stage = np.where(cnt.sum(1) > 0, cnt.argmax(1), -1)
 
     # stage entries (visits): a staged row starts one when the journey's previous staged row is
@@ -396,7 +434,12 @@ def time_index(
     tp_last = np.full(n_slots, np.iinfo(np.int64).min, dtype=np.int64)
     np.maximum.at(tp_last, slot, rows_t[ok])
     first_idx = ok[first_idx]
-    tp_j, tp_x, tp_t, tp_p = rows_j[first_idx], tp_code[first_idx], rows_t[first_idx], rows_pos[first_idx]
+    tp_j, tp_x, tp_t, tp_p = (
+        rows_j[first_idx],
+        tp_code[first_idx],
+        rows_t[first_idx],
+        rows_pos[first_idx],
+    )
     del slot, ok, first_idx
 
     # steps: stages then touchpoints
@@ -407,12 +450,16 @@ def time_index(
     off_tp = len(step_rows)
     if "touchpoint" in levels:
         for x, name in enumerate(tp_names):
-            step_rows.append(("touchpoint", name, st_names[tp_stage[x]] if tp_stage[x] >= 0 else None))
+            step_rows.append(
+                ("touchpoint", name, st_names[tp_stage[x]] if tp_stage[x] >= 0 else None)
+            )
         parts.append((tp_j, tp_x + off_tp, tp_t, tp_p))
     n_steps = len(step_rows)
     if n_steps == 0:
-        raise DataError("the step table has no stage or touchpoint values to index",
-                        column=["stage", "touchpoint"])
+        raise DataError(
+            "the step table has no stage or touchpoint values to index",
+            column=["stage", "touchpoint"],
+        )
     r_j = np.concatenate([p[0] for p in parts])
     r_s = np.concatenate([p[1] for p in parts]).astype(np.int64)
     r_t = np.concatenate([p[2] for p in parts])
@@ -432,7 +479,7 @@ def time_index(
     d_conv, s_conv = d_conv[srt], s_conv[srt]
     bounds = np.searchsorted(s_conv, np.arange(n_steps + 1))
     for s in range(n_steps):
-        d = d_conv[bounds[s]:bounds[s + 1]]
+        d = d_conv[bounds[s] : bounds[s + 1]]
         if horizon_days is not None:
             h = float(horizon_days)
         elif len(d):
@@ -442,14 +489,20 @@ def time_index(
         horizon[s] = h
         within[s] = float(np.mean(d <= h)) if len(d) else 1.0
     h_us = np.round(horizon * DAY_US).astype(np.int64)
-    mature_bins = np.clip((end_us - h_us[np.arange(n_steps)] - origin) // g_us, 0, n_bins).astype(np.int64)
+    mature_bins = np.clip((end_us - h_us[np.arange(n_steps)] - origin) // g_us, 0, n_bins).astype(
+        np.int64
+    )
     mature = r_b < mature_bins[r_s]
     conv_h = delay <= h_us[r_s]
 
     def cube(idx_s, idx_g, idx_b, weights=None, n_rows=n_steps):
         m = n_rows * (n_groups + 1) * n_bins
-        a = np.bincount((idx_s * (n_groups + 1) + idx_g) * n_bins + idx_b, weights=weights, minlength=m)
-        b = np.bincount((idx_s * (n_groups + 1) + n_groups) * n_bins + idx_b, weights=weights, minlength=m)
+        a = np.bincount(
+            (idx_s * (n_groups + 1) + idx_g) * n_bins + idx_b, weights=weights, minlength=m
+        )
+        b = np.bincount(
+            (idx_s * (n_groups + 1) + n_groups) * n_bins + idx_b, weights=weights, minlength=m
+        )
         out = (a + b) if n_groups else a
         return out.reshape(n_rows, n_groups + 1, n_bins).astype(np.int64)
 
@@ -465,7 +518,9 @@ def time_index(
     else:
         k = np.zeros((n_tp if "touchpoint" in levels else 0, n_groups + 1, n_bins), dtype=np.int64)
         tp_stage_step = np.full(k.shape[0], -1, dtype=np.int64)
-    tp_steps = off_tp + np.arange(k.shape[0]) if "touchpoint" in levels else np.zeros(0, dtype=np.int64)
+    tp_steps = (
+        off_tp + np.arange(k.shape[0]) if "touchpoint" in levels else np.zeros(0, dtype=np.int64)
+    )
 
     journeys = np.bincount(r_s, minlength=n_steps)
     depth = np.bincount(r_s, weights=r_p, minlength=n_steps) / np.maximum(journeys, 1)
@@ -477,11 +532,22 @@ def time_index(
     step_table["depth"] = depth
     bins = pd.DatetimeIndex(pd.to_datetime(origin + g_us * np.arange(n_bins), unit="us", utc=True))
     return TimeIndex(
-        grain=grain, bins=bins, as_of=pd.Timestamp(end_us, unit="us", tz="UTC"), by=by, groups=groups,
-        steps=step_table, n=n, n_mature=n_mature, y=y, k=k, tp_steps=tp_steps,
+        grain=grain,
+        bins=bins,
+        as_of=pd.Timestamp(end_us, unit="us", tz="UTC"),
+        by=by,
+        groups=groups,
+        steps=step_table,
+        n=n,
+        n_mature=n_mature,
+        y=y,
+        k=k,
+        tp_steps=tp_steps,
         tp_stage_step=tp_stage_step,
         _reach={"j": r_j, "s": r_s, "t": r_t, "b": r_b, "conv_h": conv_h, "mature": mature},
-        _tp={"j": tp_j, "x": tp_x, "last": tp_last}, _jgroup=jgroup, touchpoints=tp_names,
+        _tp={"j": tp_j, "x": tp_x, "last": tp_last},
+        _jgroup=jgroup,
+        touchpoints=tp_names,
     )
 
 
@@ -496,8 +562,9 @@ def _windows(n_bins: int) -> tuple[np.ndarray, np.ndarray]:
     return np.concatenate(a).astype(np.int64), np.concatenate(b).astype(np.int64)
 
 
-def overdispersion(n: np.ndarray, y: np.ndarray, *, min_var: float = 3.0, min_bins: int = 8,
-                   trim: float = 0.25) -> np.ndarray:
+def overdispersion(
+    n: np.ndarray, y: np.ndarray, *, min_var: float = 3.0, min_bins: int = 8, trim: float = 0.25
+) -> np.ndarray:
     """Robust overdispersion ``φ ≥ 1`` of binomial series (rows of ``n`` / ``y``).
 
     The mean of the squared Pearson residuals ``z²`` (against the series' overall rate) over the
@@ -527,7 +594,7 @@ def overdispersion(n: np.ndarray, y: np.ndarray, *, min_var: float = 3.0, min_bi
 
 
 def _onesided(ni, yi, no, yo, c: float, rise: bool) -> np.ndarray:
-    """log P(q_in < c q_out | data) (drop) or log P(q_out < c q_in | data) (rise), normal approx."""
+    """Log P(q_in < c q_out | data) (drop) or log P(q_out < c q_in | data) (rise), normal approx."""
     mi = (1.0 + yi) / (2.0 + ni)
     mo = (1.0 + yo) / (2.0 + no)
     vi = mi * (1 - mi) / (3.0 + ni)
@@ -540,9 +607,12 @@ def _onesided(ni, yi, no, yo, c: float, rise: bool) -> np.ndarray:
 
 
 def _log_bf(ni, yi, no, yo, c: float, rise: bool) -> np.ndarray:
-    """log Bayes factor of "a different rate in the window (one-sided, material)" vs one rate."""
-    lbf = (betaln(1 + yi, 1 + ni - yi) + betaln(1 + yo, 1 + no - yo)
-           - betaln(1 + yi + yo, 1 + ni + no - yi - yo))  # betaln(1, 1) = 0
+    """Log Bayes factor of "a different rate in the window (one-sided, material)" vs one rate."""
+    lbf = (
+        betaln(1 + yi, 1 + ni - yi)
+        + betaln(1 + yo, 1 + no - yo)
+        - betaln(1 + yi + yo, 1 + ni + no - yi - yo)
+    )  # betaln(1, 1) = 0
     return lbf + _onesided(ni, yi, no, yo, c, rise) - math.log(c / 2.0)
 
 
@@ -566,8 +636,17 @@ class _Finding:
     summary: dict = field(default_factory=dict)
 
 
-def _scan(n: np.ndarray, y: np.ndarray, limit: np.ndarray, *, c: float, rise: bool,
-          prior: float, mask: np.ndarray | None = None, chunk: int = 16):
+def _scan(
+    n: np.ndarray,
+    y: np.ndarray,
+    limit: np.ndarray,
+    *,
+    c: float,
+    rise: bool,
+    prior: float,
+    mask: np.ndarray | None = None,
+    chunk: int = 16,
+):
     """Scan rows of (deflated) counts for one window each.
 
     ``limit``: per row, the number of bins that count (later bins are not scored). Returns
@@ -590,12 +669,16 @@ def _scan(n: np.ndarray, y: np.ndarray, limit: np.ndarray, *, c: float, rise: bo
         ni = nc[:, b_all] - nc[:, a_all]
         yi = yc[:, b_all] - yc[:, a_all]
         no, yo = nt - ni, yt - yi
-        valid = (b_all[None, :] <= lim) & ((b_all - a_all)[None, :] <= lim // 2) & (ni > 0) & (no > 0)
+        valid = (
+            (b_all[None, :] <= lim) & ((b_all - a_all)[None, :] <= lim // 2) & (ni > 0) & (no > 0)
+        )
         if mask is not None:
             mc = np.concatenate([np.zeros((sl.stop - lo, 1)), np.cumsum(mask[sl], 1)], 1)
             valid &= (mc[:, b_all] - mc[:, a_all]) == 0
         with np.errstate(invalid="ignore", divide="ignore"):
-            lbf = np.where(valid, _log_bf(ni, np.minimum(yi, ni), no, np.minimum(yo, no), c, rise), -np.inf)
+            lbf = np.where(
+                valid, _log_bf(ni, np.minimum(yi, ni), no, np.minimum(yo, no), c, rise), -np.inf
+            )
         count = valid.sum(1)
         for r in range(sl.stop - lo):
             row = lo + r
@@ -621,12 +704,14 @@ def _scan_iter(n, y, limit, *, c, rise, prior, max_per_series: int, threshold: f
     for _ in range(max_per_series):
         if not len(rows):
             break
-        prob, mode, post = _scan(n[rows], y[rows], limit[rows], c=c, rise=rise, prior=prior, mask=mask[rows])
+        prob, mode, post = _scan(
+            n[rows], y[rows], limit[rows], c=c, rise=rise, prior=prior, mask=mask[rows]
+        )
         hit = prob >= threshold
         for i in np.flatnonzero(hit):
             r = rows[i]
             found.append((int(r), int(mode[i, 0]), int(mode[i, 1]), float(prob[i]), post[i]))
-            mask[r, mode[i, 0]:mode[i, 1]] = 1
+            mask[r, mode[i, 0] : mode[i, 1]] = 1
         rows = rows[hit]
     return found
 
@@ -661,7 +746,9 @@ def _overlap(a1, b1, a2, b2) -> bool:
 
 def _prob_less(y1, n1, y2, n2, c=1.0) -> float:
     """P(q1 < c q2) for Beta(1 + y, 1 + n − y) posteriors (normal approximation)."""
-    return float(np.exp(_onesided(np.float64(n1), np.float64(y1), np.float64(n2), np.float64(y2), c, False)))
+    return float(
+        np.exp(_onesided(np.float64(n1), np.float64(y1), np.float64(n2), np.float64(y2), c, False))
+    )
 
 
 def _as_index(steps_or_index, by, grain, horizon_days, as_of) -> TimeIndex:
@@ -788,26 +875,43 @@ def incidents(
     phi_rate = np.ones(len(n_m))
     rows = np.flatnonzero(rate_ok)
     if len(rows):
-        phi_rate[rows] = [overdispersion(n_m[r, :limit[r]], y_m[r, :limit[r]])[0] for r in rows]
+        phi_rate[rows] = [overdispersion(n_m[r, : limit[r]], y_m[r, : limit[r]])[0] for r in rows]
     phi_freq = np.ones(len(kk))
     frows = np.flatnonzero(freq_ok)
 
     findings: list[_Finding] = []
     c_drop = 1.0 - min_drop
     if len(rows):
-        res = _scan_iter(n_m[rows] / phi_rate[rows, None], y_m[rows] / phi_rate[rows, None], limit[rows],
-                         c=c_drop, rise=False, prior=prior, max_per_series=max_per_series, threshold=prob)
+        res = _scan_iter(
+            n_m[rows] / phi_rate[rows, None],
+            y_m[rows] / phi_rate[rows, None],
+            limit[rows],
+            c=c_drop,
+            rise=False,
+            prior=prior,
+            max_per_series=max_per_series,
+            threshold=prob,
+        )
         for i, a, b, p, post in res:
             r = rows[i]
             s, g = divmod(int(r), n_lab)
-            findings.append(_Finding(tab["level"].iat[s], s, g, a, b, p, "rate", post[2], post[0], post[1]))
+            findings.append(
+                _Finding(tab["level"].iat[s], s, g, a, b, p, "rate", post[2], post[0], post[1])
+            )
     if len(frows):
         n_bins = len(idx.bins)
         phi_freq[frows] = [overdispersion(nn[r], kk[r])[0] for r in frows]
         lim = np.full(len(frows), n_bins, dtype=np.int64)
-        res = _scan_iter(nn[frows] / phi_freq[frows, None], kk[frows] / phi_freq[frows, None], lim,
-                         c=1.0 / (1.0 + min_rise), rise=True, prior=prior, max_per_series=max_per_series,
-                         threshold=prob)
+        res = _scan_iter(
+            nn[frows] / phi_freq[frows, None],
+            kk[frows] / phi_freq[frows, None],
+            lim,
+            c=1.0 / (1.0 + min_rise),
+            rise=True,
+            prior=prior,
+            max_per_series=max_per_series,
+            threshold=prob,
+        )
         for i, a, b, p, post in res:
             r = frows[i]
             x, g = divmod(int(r), n_lab)
@@ -816,7 +920,11 @@ def incidents(
             lim_s = int(tab["mature_bins"].iat[s])
             bb = min(b, lim_s)
             if bb <= a:
-                log.info("incidents: %s rose from bin %d but its stage is not mature yet", idx.touchpoints[x], a)
+                log.info(
+                    "incidents: %s rose from bin %d but its stage is not mature yet",
+                    idx.touchpoints[x],
+                    a,
+                )
                 continue
             rr = s * n_lab + g
             ph = phi_rate[rr] if rate_ok[rr] else 1.0
@@ -853,15 +961,26 @@ def incidents(
     # that rose at once (an error and the support chats that follow it), the one with the
     # largest lift names the incident (an event absent outside the window first)
     rate_f = [f for f in findings if f.kind == "rate"]
-    freq_f = sorted((f for f in findings if f.kind == "frequency"), key=lambda f: (-f.lift, -f.prob))
+    freq_f = sorted(
+        (f for f in findings if f.kind == "frequency"), key=lambda f: (-f.lift, -f.prob)
+    )
     claimed: list[_Finding] = []  # frequency findings that name an incident
     alone: list[_Finding] = []  # … of those, the ones without a rate finding of their own
     for f in freq_f:
-        if any(k.step == f.step and k.group == f.group and _overlap(k.a, k.b, f.a, f.b) for k in claimed):
+        if any(
+            k.step == f.step and k.group == f.group and _overlap(k.a, k.b, f.a, f.b)
+            for k in claimed
+        ):
             continue  # a touchpoint with a larger lift already names this one
         claimed.append(f)
-        same = [r for r in rate_f if r.step == f.step and r.group == f.group and _overlap(r.a, r.b, f.a, f.b)
-                and r.touchpoint is None]
+        same = [
+            r
+            for r in rate_f
+            if r.step == f.step
+            and r.group == f.group
+            and _overlap(r.a, r.b, f.a, f.b)
+            and r.touchpoint is None
+        ]
         for r in same:
             r.touchpoint, r.lift = f.touchpoint, f.lift
             r.a, r.b = f.a, f.b  # the time the touchpoint was there
@@ -889,8 +1008,11 @@ def incidents(
                 f.every = True
                 out.append(f)
             else:
-                log.info("incidents: %s shows in segments %s only", tab["step"].iat[f.step],
-                         [labels[g] for g in np.flatnonzero(llr > 0)])
+                log.info(
+                    "incidents: %s shows in segments %s only",
+                    tab["step"].iat[f.step],
+                    [labels[g] for g in np.flatnonzero(llr > 0)],
+                )
         # segment findings absorbed by an every-segment finding of the same step
         for f in seg:
             if any(o.step == f.step and _overlap(o.a, o.b, f.a, f.b) for o in out):
@@ -907,9 +1029,22 @@ def incidents(
                 a = int(np.median([f.a for f in fs]))
                 b = int(np.median([f.b for f in fs]))
                 if all(_overlap(f.a, f.b, a, b) for f in fs) and b > a:
-                    nf = _Finding(fs[0].level, s, all_g, a, b, min(f.prob for f in fs), "rate",
-                                  np.array([1.0]), np.array([a]), np.array([b]), every=True)
-                    nf.touchpoint = next((f.touchpoint for f in fs if f.touchpoint is not None), None)
+                    nf = _Finding(
+                        fs[0].level,
+                        s,
+                        all_g,
+                        a,
+                        b,
+                        min(f.prob for f in fs),
+                        "rate",
+                        np.array([1.0]),
+                        np.array([a]),
+                        np.array([b]),
+                        every=True,
+                    )
+                    nf.touchpoint = next(
+                        (f.touchpoint for f in fs if f.touchpoint is not None), None
+                    )
                     _summarise(idx, nf, n_m, y_m, phi_rate, n_lab, draws, rng, interval)
                     out = [f for f in out if f not in fs] + [nf]
 
@@ -944,7 +1079,11 @@ def incidents(
             if m is rep:
                 continue
             rep.also.append(("step", m))
-            if rep.touchpoint is None and m.touchpoint is not None and _stage(idx, m) == _stage(idx, rep):
+            if (
+                rep.touchpoint is None
+                and m.touchpoint is not None
+                and _stage(idx, m) == _stage(idx, rep)
+            ):
                 rep.touchpoint = m.touchpoint
         final.append(rep)
 
@@ -957,14 +1096,15 @@ def incidents(
 
 def _segment_llr(f: _Finding, tab, n_m, y_m, phi_rate, rate_ok, n_groups: int) -> np.ndarray:
     """Per segment, log likelihood ratio of its window data under the pooled relative drop vs no
-    drop (binomial, at the segment's own rate outside the window; divided by its ``φ``)."""
+    drop (binomial, at the segment's own rate outside the window; divided by its ``φ``).
+    """
     n_lab = n_groups + 1
     lim = int(tab["mature_bins"].iat[f.step])
     b = min(f.b, lim)
 
     def counts(g):
         rr = f.step * n_lab + g
-        ni, yi = n_m[rr, f.a:b].sum(), y_m[rr, f.a:b].sum()
+        ni, yi = n_m[rr, f.a : b].sum(), y_m[rr, f.a : b].sum()
         return ni, yi, n_m[rr, :lim].sum() - ni, y_m[rr, :lim].sum() - yi, rr
 
     ni, yi, no, yo, _ = counts(n_groups)
@@ -997,7 +1137,9 @@ def _empty() -> pd.DataFrame:
     return df
 
 
-def _summarise(idx: TimeIndex, f: _Finding, n_m, y_m, phi_rate, n_lab, draws, rng, interval) -> None:
+def _summarise(
+    idx: TimeIndex, f: _Finding, n_m, y_m, phi_rate, n_lab, draws, rng, interval
+) -> None:
     rr = f.step * n_lab + f.group
     lim = int(idx.steps["mature_bins"].iat[f.step])
     within = float(idx.steps["within"].iat[f.step]) or 1.0
@@ -1036,7 +1178,8 @@ def _after(idx: TimeIndex, rj: np.ndarray, rt: np.ndarray) -> tuple[np.ndarray, 
 
 def _touchpoint_profile(idx: TimeIndex, step: int, group: int, a: int, b: int):
     """The reaches of ``step`` (in ``group``), which of them fall in bins ``[a, b)``, and the
-    pairs (reach, touchpoint at or after it)."""
+    pairs (reach, touchpoint at or after it).
+    """
     R = idx._reach
     sel = R["s"] == step
     if group != len(idx.groups):
@@ -1097,18 +1240,33 @@ def _row(idx: TimeIndex, f: _Finding, n_lab: int, interval: float) -> dict[str, 
     start = idx.bins[0] + pd.Timedelta(microseconds=g_us * f.a)
     end = idx.bins[0] + pd.Timedelta(microseconds=g_us * f.b)
     return {
-        "level": tab["level"].iat[f.step], "step": step_name, "stage": tab["stage"].iat[f.step],
+        "level": tab["level"].iat[f.step],
+        "step": step_name,
+        "stage": tab["stage"].iat[f.step],
         "touchpoint": idx.touchpoints[f.touchpoint] if f.touchpoint is not None else None,
-        "by": " / ".join(idx.by) if idx.by else None, "segment": seg,
-        "start": start, "end": end, "grain": idx.grain,
-        "journeys_before": s["n_before"], "journeys_during": s["n_during"],
-        "rate_before": s["before"][0], "rate_before_low": s["before"][1], "rate_before_high": s["before"][2],
-        "rate_during": s["during"][0], "rate_during_low": s["during"][1], "rate_during_high": s["during"][2],
-        "conversions_lost": s["lost"], "conversions_lost_low": s["lost_iv"][0],
+        "by": " / ".join(idx.by) if idx.by else None,
+        "segment": seg,
+        "start": start,
+        "end": end,
+        "grain": idx.grain,
+        "journeys_before": s["n_before"],
+        "journeys_during": s["n_during"],
+        "rate_before": s["before"][0],
+        "rate_before_low": s["before"][1],
+        "rate_before_high": s["before"][2],
+        "rate_during": s["during"][0],
+        "rate_during_low": s["during"][1],
+        "rate_during_high": s["during"][2],
+        "conversions_lost": s["lost"],
+        "conversions_lost_low": s["lost_iv"][0],
         "conversions_lost_high": s["lost_iv"][1],
-        "rate_with_touchpoint": r_with, "rate_without_touchpoint": r_without,
-        "journeys_with_touchpoint": n_with, "over_represented": over, "also_at": also,
-        "probability": f.prob, "horizon_days": float(tab["horizon_days"].iat[f.step]),
+        "rate_with_touchpoint": r_with,
+        "rate_without_touchpoint": r_without,
+        "journeys_with_touchpoint": n_with,
+        "over_represented": over,
+        "also_at": also,
+        "probability": f.prob,
+        "horizon_days": float(tab["horizon_days"].iat[f.step]),
     }
 
 
@@ -1154,8 +1312,11 @@ def step_series(
                 continue
             inc = np.zeros(n_bins, dtype=bool)
             if found is not None and len(found):
-                hit = found[(found["level"] == tab["level"].iat[s]) & (found["step"] == tab["step"].iat[s])
-                            & found["segment"].isin([labels[g], ALL])]
+                hit = found[
+                    (found["level"] == tab["level"].iat[s])
+                    & (found["step"] == tab["step"].iat[s])
+                    & found["segment"].isin([labels[g], ALL])
+                ]
                 for st, en in zip(hit["start"], hit["end"], strict=True):
                     inc |= (idx.bins >= st) & (idx.bins < en)
             base = ~inc & (np.arange(n_bins) < lim)
@@ -1163,18 +1324,51 @@ def step_series(
             p = (1 + Y) / (2 + N)
             phi = overdispersion(nm[:lim], ym[:lim])[0]
             with np.errstate(divide="ignore", invalid="ignore"):
-                sd = np.sqrt(phi * p * (1 - p) / np.where(na > 0, na, np.nan) + p * (1 - p) / (3 + N / phi))
-                rate = np.where((np.arange(n_bins) < lim) & (nm > 0), ym / np.where(nm > 0, nm, 1) / within, np.nan)
-            parts.append(pd.DataFrame({
-                "level": tab["level"].iat[s], "step": tab["step"].iat[s], "stage": tab["stage"].iat[s],
-                "segment": labels[g], "bin": idx.bins, "journeys": na, "mature": np.arange(n_bins) < lim,
-                "conversions": ym, "rate": np.minimum(rate, 1.0), "baseline": min(p / within, 1.0),
-                "band_low": np.clip((p - z * sd) / within, 0, 1), "band_high": np.clip((p + z * sd) / within, 0, 1),
-                "incident": inc,
-            }))
+                sd = np.sqrt(
+                    phi * p * (1 - p) / np.where(na > 0, na, np.nan) + p * (1 - p) / (3 + N / phi)
+                )
+                rate = np.where(
+                    (np.arange(n_bins) < lim) & (nm > 0),
+                    ym / np.where(nm > 0, nm, 1) / within,
+                    np.nan,
+                )
+            parts.append(
+                pd.DataFrame(
+                    {
+                        "level": tab["level"].iat[s],
+                        "step": tab["step"].iat[s],
+                        "stage": tab["stage"].iat[s],
+                        "segment": labels[g],
+                        "bin": idx.bins,
+                        "journeys": na,
+                        "mature": np.arange(n_bins) < lim,
+                        "conversions": ym,
+                        "rate": np.minimum(rate, 1.0),
+                        "baseline": min(p / within, 1.0),
+                        "band_low": np.clip((p - z * sd) / within, 0, 1),
+                        "band_high": np.clip((p + z * sd) / within, 0, 1),
+                        "incident": inc,
+                    }
+                )
+            )
     if not parts:
-        return pd.DataFrame(columns=["level", "step", "stage", "segment", "bin", "journeys", "mature",
-                                     "conversions", "rate", "baseline", "band_low", "band_high", "incident"])
+        return pd.DataFrame(
+            columns=[
+                "level",
+                "step",
+                "stage",
+                "segment",
+                "bin",
+                "journeys",
+                "mature",
+                "conversions",
+                "rate",
+                "baseline",
+                "band_low",
+                "band_high",
+                "incident",
+            ]
+        )
     return pd.concat(parts, ignore_index=True)
 
 
@@ -1210,10 +1404,22 @@ def detectable_drop(
     tot = idx.n_mature[:, g].sum(1) * (idx.y[:, g].sum(1) > 0)
     stage_rows = np.flatnonzero((tab["level"] == "stage").to_numpy() & (tot > 0))
     cand = stage_rows if len(stage_rows) else np.flatnonzero(tot > 0)
-    out: dict[str, Any] = {"segment": ALL, "grain": idx.grain, "window_days": float(window_days), "prob": prob}
+    out: dict[str, Any] = {
+        "segment": ALL,
+        "grain": idx.grain,
+        "window_days": float(window_days),
+        "prob": prob,
+    }
     if not len(cand):
-        out.update(level=None, step=None, rate=None, journeys_in_window=0, drop=None, rate_during=None,
-                   conversions_lost=None)
+        out.update(
+            level=None,
+            step=None,
+            rate=None,
+            journeys_in_window=0,
+            drop=None,
+            rate_during=None,
+            conversions_lost=None,
+        )
         out["text"] = no_incident_text(out)
         return out
     s = int(cand[np.argmax(tot[cand])])
@@ -1232,11 +1438,17 @@ def detectable_drop(
     def p_found(d: float) -> float:
         yy = n * p
         yy[a:b] *= 1 - d
-        pr, _, _ = _scan(n[None] / phi, yy[None] / phi, np.array([lim]), c=1 - min_drop, rise=False, prior=prior)
+        pr, _, _ = _scan(
+            n[None] / phi, yy[None] / phi, np.array([lim]), c=1 - min_drop, rise=False, prior=prior
+        )
         return float(pr[0])
 
-    out.update(level=tab["level"].iat[s], step=tab["step"].iat[s], rate=float(min(p / within, 1.0)),
-               journeys_in_window=int(n[a:b].sum()))
+    out.update(
+        level=tab["level"].iat[s],
+        step=tab["step"].iat[s],
+        rate=float(min(p / within, 1.0)),
+        journeys_in_window=int(n[a:b].sum()),
+    )
     if lim < 2 or p_found(1.0) < prob:
         out.update(drop=None, rate_during=None, conversions_lost=None)
     else:
@@ -1247,8 +1459,11 @@ def detectable_drop(
                 hi = mid
             else:
                 lo = mid
-        out.update(drop=hi, rate_during=out["rate"] * (1 - hi),
-                   conversions_lost=float(n[a:b].sum() * out["rate"] * hi))
+        out.update(
+            drop=hi,
+            rate_during=out["rate"] * (1 - hi),
+            conversions_lost=float(n[a:b].sum() * out["rate"] * hi),
+        )
     out["start"] = idx.bins[min(a, len(idx.bins) - 1)]
     out["text"] = no_incident_text(out)
     return out
@@ -1295,7 +1510,8 @@ def _who(by: Any, segment: Any) -> str:
 def incident_headline(row: pd.Series | dict, *, conversions: str = "conversions") -> str:
     """One incident in words a marketer reads, e.g. "Do stage (payment_error events), every
     platform: conversion 41% → 12% from 3 Mar to 24 Mar 2024, about 120 conversions lost
-    [100–140]". ``conversions`` names what is lost ("purchases", "sign-ups")."""
+    [100–140]". ``conversions`` names what is lost ("purchases", "sign-ups").
+    """
     r = row
     what = _step_words(r["level"], r["step"])
     tp = r.get("touchpoint")
@@ -1303,22 +1519,29 @@ def incident_headline(row: pd.Series | dict, *, conversions: str = "conversions"
         what += f" ({tp} events)"
     lo = max(float(r["conversions_lost_low"]), 0.0)
     hi = max(float(r["conversions_lost_high"]), 0.0)
-    return (f"{what}, {_who(r.get('by'), r['segment'])}: conversion {_pct(r['rate_before'])} → "
-            f"{_pct(r['rate_during'])} {_dates(pd.Timestamp(r['start']), pd.Timestamp(r['end']))}, "
-            f"about {_about(max(float(r['conversions_lost']), 0.0))} {conversions} lost "
-            f"[{_about(lo)}–{_about(hi)}]")
+    return (
+        f"{what}, {_who(r.get('by'), r['segment'])}: conversion {_pct(r['rate_before'])} → "
+        f"{_pct(r['rate_during'])} {_dates(pd.Timestamp(r['start']), pd.Timestamp(r['end']))}, "
+        f"about {_about(max(float(r['conversions_lost']), 0.0))} {conversions} lost "
+        f"[{_about(lo)}–{_about(hi)}]"
+    )
 
 
 def no_incident_text(d: dict[str, Any], *, conversions: str = "conversions") -> str:
     """The "nothing found" sentence with how large an incident could have been seen
-    (:func:`detectable_drop`)."""
+    (:func:`detectable_drop`).
+    """
     head = "No incident found: no step's conversion fell for a while, in any segment."
     if d.get("step") is None:
         return head + " There are too few scored journeys to see one."
     where = _step_words(d["level"], d["step"])
     if d.get("drop") is None:
-        return (head + f" Even a complete stop of conversion at the {where} (the busiest step) for "
-                f"{d['window_days']:g} days would not have shown: too few journeys.")
-    return (head + f" The data could have shown a fall at the {where} (the busiest step) from "
-            f"{_pct(d['rate'])} to {_pct(d['rate_during'])} (−{d['drop']:.0%}) lasting {d['window_days']:g} days, "
-            f"about {_about(d['conversions_lost'])} {conversions} lost; smaller ones would go unseen.")
+        return (
+            head + f" Even a complete stop of conversion at the {where} (the busiest step) for "
+            f"{d['window_days']:g} days would not have shown: too few journeys."
+        )
+    return (
+        head + f" The data could have shown a fall at the {where} (the busiest step) from "
+        f"{_pct(d['rate'])} to {_pct(d['rate_during'])} (−{d['drop']:.0%}) lasting {d['window_days']:g} days, "
+        f"about {_about(d['conversions_lost'])} {conversions} lost; smaller ones would go unseen."
+    )

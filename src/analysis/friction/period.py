@@ -118,7 +118,11 @@ def period_over_period(
         shift-share"), ``prob``.
     """
     by_cols = [by] if isinstance(by, str) else list(by or [])
-    check_steps(steps, by_cols, ["person_id", "journey_index", "pos", "touchpoint", "converted", "timestamp"])
+    check_steps(
+        steps,
+        by_cols,
+        ["person_id", "journey_index", "pos", "touchpoint", "converted", "timestamp"],
+    )
     if not 0 < prob < 1:
         raise ValueError(f"prob must be in (0, 1), got {prob}")
     c = _code(steps, by_cols, need_time=True)
@@ -132,8 +136,11 @@ def period_over_period(
         wanted = [step] if isinstance(step, str) else [str(s) for s in step]
         unknown = [s for s in wanted if s not in names]
         if unknown:
-            raise DataError(f"steps {unknown} are not touchpoints of the step table", column="touchpoint",
-                            fix=f"use {JOURNEY_STEP!r} or touchpoints such as {c.touchpoints[:5]}")
+            raise DataError(
+                f"steps {unknown} are not touchpoints of the step table",
+                column="touchpoint",
+                fix=f"use {JOURNEY_STEP!r} or touchpoints such as {c.touchpoints[:5]}",
+            )
     code_of = {s: i for i, s in enumerate(names)}
     sel = np.array([code_of[s] for s in wanted], dtype=np.int64)
 
@@ -153,7 +160,9 @@ def period_over_period(
     closed, conv = c.closed[jid], c.converted[jid]
 
     def count(mask):
-        return np.bincount(cell[mask], minlength=size).reshape(2, s_n, g_n)[:, sel, :].astype(np.int64)
+        return (
+            np.bincount(cell[mask], minlength=size).reshape(2, s_n, g_n)[:, sel, :].astype(np.int64)
+        )
 
     n, k, n_open = count(closed), count(closed & conv), count(~closed)
     out = _table(wanted, c.groups, by_cols, n, k, n_open, prob, draws, seed)
@@ -162,7 +171,9 @@ def period_over_period(
         "this_end": pd.Timestamp(end, unit="us", tz="UTC"),
         "prev_start": pd.Timestamp(end - 2 * length, unit="us", tz="UTC"),
         "prev_end": pd.Timestamp(end - length, unit="us", tz="UTC"),
-        "period_days": days, "decomposition": "symmetric shift-share", "prob": prob,
+        "period_days": days,
+        "decomposition": "symmetric shift-share",
+        "prob": prob,
     }
     return out
 
@@ -208,43 +219,83 @@ def _table(wanted, groups, by_cols, n, k, n_open, prob, draws, seed) -> pd.DataF
         rows = []
         if by_cols:
             for gi in range(g_n):
-                (m0, l0, h0), (m1, l1, h1) = (beta_summary(post[p][0][si, gi], post[p][1][si, gi], prob)
-                                              for p in (0, 1))
+                (m0, l0, h0), (m1, l1, h1) = (
+                    beta_summary(post[p][0][si, gi], post[p][1][si, gi], prob) for p in (0, 1)
+                )
                 diff = d1[si, gi] - d0[si, gi]
-                rows.append({
-                    "step": s, **{b: groups[b].iloc[gi] for b in by_cols},
-                    "n_prev": n[0, si, gi], "conv_prev": k[0, si, gi], "open_prev": n_open[0, si, gi],
-                    "n_this": n[1, si, gi], "conv_this": k[1, si, gi], "open_this": n_open[1, si, gi],
-                    "share_prev": w[0, si, gi], "share_this": w[1, si, gi],
-                    "rate_prev": m0, "rate_prev_low": l0, "rate_prev_high": h0,
-                    "rate_this": m1, "rate_this_low": l1, "rate_this_high": h1,
-                    "diff": diff.mean(), **dict(zip(("diff_low", "diff_high"), q(diff), strict=True)),
-                    "p_up": (diff > 0).mean(),
-                    "change": change_obs[si, gi],
-                    "mix": mix_obs[si, gi], **dict(zip(("mix_low", "mix_high"), q(mix_d[si, gi]), strict=True)),
-                    "within": within_obs[si, gi],
-                    **dict(zip(("within_low", "within_high"), q(within_d[si, gi]), strict=True)),
-                })
+                rows.append(
+                    {
+                        "step": s,
+                        **{b: groups[b].iloc[gi] for b in by_cols},
+                        "n_prev": n[0, si, gi],
+                        "conv_prev": k[0, si, gi],
+                        "open_prev": n_open[0, si, gi],
+                        "n_this": n[1, si, gi],
+                        "conv_this": k[1, si, gi],
+                        "open_this": n_open[1, si, gi],
+                        "share_prev": w[0, si, gi],
+                        "share_this": w[1, si, gi],
+                        "rate_prev": m0,
+                        "rate_prev_low": l0,
+                        "rate_prev_high": h0,
+                        "rate_this": m1,
+                        "rate_this_low": l1,
+                        "rate_this_high": h1,
+                        "diff": diff.mean(),
+                        **dict(zip(("diff_low", "diff_high"), q(diff), strict=True)),
+                        "p_up": (diff > 0).mean(),
+                        "change": change_obs[si, gi],
+                        "mix": mix_obs[si, gi],
+                        **dict(zip(("mix_low", "mix_high"), q(mix_d[si, gi]), strict=True)),
+                        "within": within_obs[si, gi],
+                        **dict(
+                            zip(("within_low", "within_high"), q(within_d[si, gi]), strict=True)
+                        ),
+                    }
+                )
         a0, b0, a1, b1 = tot_a[0, si], tot_b[0, si], tot_a[1, si], tot_b[1, si]
         diff = tot_draws[1, si] - tot_draws[0, si]
         mix_t, within_t = mix_d[si].sum(0), within_d[si].sum(0)
-        rows.append({
-            "step": s, **{b: ALL for b in by_cols},
-            "n_prev": big_n[0, si], "conv_prev": big_k[0, si], "open_prev": n_open[0, si].sum(),
-            "n_this": big_n[1, si], "conv_this": big_k[1, si], "open_this": n_open[1, si].sum(),
-            "share_prev": 1.0, "share_this": 1.0,
-            **dict(zip(("rate_prev", "rate_prev_low", "rate_prev_high"), beta_summary(a0, b0, prob), strict=True)),
-            **dict(zip(("rate_this", "rate_this_low", "rate_this_high"), beta_summary(a1, b1, prob), strict=True)),
-            "diff": diff.mean(), **dict(zip(("diff_low", "diff_high"), q(diff), strict=True)),
-            "p_up": (diff > 0).mean(),
-            "change": change_obs[si].sum(),
-            "mix": mix_obs[si].sum(), **dict(zip(("mix_low", "mix_high"), q(mix_t), strict=True)),
-            "within": within_obs[si].sum(), **dict(zip(("within_low", "within_high"), q(within_t), strict=True)),
-        })
+        rows.append(
+            {
+                "step": s,
+                **{b: ALL for b in by_cols},
+                "n_prev": big_n[0, si],
+                "conv_prev": big_k[0, si],
+                "open_prev": n_open[0, si].sum(),
+                "n_this": big_n[1, si],
+                "conv_this": big_k[1, si],
+                "open_this": n_open[1, si].sum(),
+                "share_prev": 1.0,
+                "share_this": 1.0,
+                **dict(
+                    zip(
+                        ("rate_prev", "rate_prev_low", "rate_prev_high"),
+                        beta_summary(a0, b0, prob),
+                        strict=True,
+                    )
+                ),
+                **dict(
+                    zip(
+                        ("rate_this", "rate_this_low", "rate_this_high"),
+                        beta_summary(a1, b1, prob),
+                        strict=True,
+                    )
+                ),
+                "diff": diff.mean(),
+                **dict(zip(("diff_low", "diff_high"), q(diff), strict=True)),
+                "p_up": (diff > 0).mean(),
+                "change": change_obs[si].sum(),
+                "mix": mix_obs[si].sum(),
+                **dict(zip(("mix_low", "mix_high"), q(mix_t), strict=True)),
+                "within": within_obs[si].sum(),
+                **dict(zip(("within_low", "within_high"), q(within_t), strict=True)),
+            }
+        )
         frames.append(pd.DataFrame(rows))
     out = pd.concat(frames, ignore_index=True)
     for col in ("n_prev", "conv_prev", "open_prev", "n_this", "conv_this", "open_this"):
         out[col] = out[col].astype("int64")
-    for col in out.columns[len(by_cols) + 7:]:
+    for col in out.columns[len(by_cols) + 7 :]:
         out[col] = out[col].astype("float64")
     return out

@@ -219,7 +219,8 @@ def _jax_setup(chains: int) -> None:
 
 def _code_hash(cls: type) -> str:
     """sha256 of the source files defining ``cls`` and this base module: a change to the model's
-    code (not only to its data or configs) makes saved fits miss, so none is served stale."""
+    code (not only to its data or configs) makes saved fits miss, so none is served stale.
+    """
     import inspect
 
     h = hashlib.sha256()
@@ -233,7 +234,8 @@ def _retry_settings(cfg: dict[str, Any]) -> tuple[float, int, str] | None:
 
     ``target_accept`` rises to ``retry_target_accept`` where that is higher; where it is not
     (the first fit already took small steps) the tuning grows by ``retry_tune_factor``, so the
-    second try never repeats the first."""
+    second try never repeats the first.
+    """
     first, tune = float(cfg["target_accept"]), int(cfg["tune"])
     retry = cfg.get("retry_target_accept")
     factor = cfg.get("retry_tune_factor")
@@ -362,7 +364,8 @@ class BayesianModel:
     ) -> list[dict[str, np.ndarray]] | None:
         """Dispersed starting points, one dict per chain (constrained values by variable name),
         or None for PyMC's jittered ones. Giving them spares the JAX back end an eager, op-by-op
-        (and so compile-heavy) evaluation of the log-density at every jittered point."""
+        (and so compile-heavy) evaluation of the log-density at every jittered point.
+        """
         return None
 
     def _extra_attrs(self) -> dict[str, str]:
@@ -372,7 +375,8 @@ class BayesianModel:
     def _fallback_fit(self) -> az.InferenceData:
         """Posterior draws of the fallback model (:attr:`fallback_name`), finished with
         :meth:`_finish` (``method="conjugate"``: exact draws, no MCMC). Models that have one
-        override this and set ``fallback_name``."""
+        override this and set ``fallback_name``.
+        """
         raise NotImplementedError
 
     # --------------------------------------------------------------------------------- fit
@@ -410,7 +414,8 @@ class BayesianModel:
 
     def _fit_unchecked(self, **fit_kwargs: Any) -> az.InferenceData:
         """What :meth:`fit_cached` runs on a cache miss: the fit, before ``on_fail`` applies
-        (a model with other fit methods, e.g. ``method="conjugate"``, overrides this)."""
+        (a model with other fit methods, e.g. ``method="conjugate"``, overrides this).
+        """
         return self._sample_with_retry(_merge(self.sampler_config, fit_kwargs, "sampler_config"))
 
     def _sample_with_retry(self, cfg: dict[str, Any]) -> az.InferenceData:
@@ -483,7 +488,11 @@ class BayesianModel:
         target2, tune2, how = second
         log.warning(
             "%s: the fit (target_accept %g, %d tuning steps) failed (%s); sampling again with %s",
-            self._model_type, first, tune, failed, how,
+            self._model_type,
+            first,
+            tune,
+            failed,
+            how,
         )
         idata = sample(target2, tune2)
         self.fit_seconds = time.perf_counter() - t0
@@ -497,7 +506,8 @@ class BayesianModel:
 
     def cache_key(self, **fit_kwargs: Any) -> str:
         """Hash of everything a fit depends on: model type, data, configs, constructor extras,
-        ``fit`` arguments, the package version and the model's source code."""
+        ``fit`` arguments, the package version and the model's source code.
+        """
         from analysis import __version__
 
         parts = [
@@ -505,8 +515,13 @@ class BayesianModel:
             self.data_hash,
             json.dumps(_jsonable(self.model_config), sort_keys=True),
             json.dumps(
-                _jsonable({k: v for k, v in {**self.sampler_config, **fit_kwargs}.items()
-                           if k not in _NOT_IN_KEY}),
+                _jsonable(
+                    {
+                        k: v
+                        for k, v in {**self.sampler_config, **fit_kwargs}.items()
+                        if k not in _NOT_IN_KEY
+                    }
+                ),
                 sort_keys=True,
                 default=str,
             ),
@@ -555,7 +570,11 @@ class BayesianModel:
                     self._enforce(cfg)
                     return self.idata
         loaded = type(self).load(path)
-        self.idata, self.fit_seconds, self.fit_note = loaded.idata, loaded.fit_seconds, loaded.fit_note
+        self.idata, self.fit_seconds, self.fit_note = (
+            loaded.idata,
+            loaded.fit_seconds,
+            loaded.fit_note,
+        )
         self.fallback = self.failed_checks = self.failed_diagnostics = None
         log.info("%s: loaded the cached fit %s", self._model_type, path.name)
         self._enforce(cfg)
@@ -585,7 +604,8 @@ class BayesianModel:
     # ------------------------------------------------------------------------------ checks
     def check(self) -> pd.DataFrame:
         """Convergence table: one row per check (r-hat, bulk/tail ESS, divergences) with its
-        value, threshold and ``ok``. Conjugate fits (exact independent draws) pass by design."""
+        value, threshold and ``ok``. Conjugate fits (exact independent draws) pass by design.
+        """
         idata = self._require_fit()
         cfg = self.sampler_config
         chains = idata.posterior.sizes["chain"]
@@ -595,7 +615,12 @@ class BayesianModel:
         else:
             v = self._diagnostic_values(idata)
             rows = [
-                ("max r-hat", v["max_rhat"], float(cfg["rhat_max"]), v["max_rhat"] <= cfg["rhat_max"]),
+                (
+                    "max r-hat",
+                    v["max_rhat"],
+                    float(cfg["rhat_max"]),
+                    v["max_rhat"] <= cfg["rhat_max"],
+                ),
                 ("min bulk ESS", v["min_ess_bulk"], ess_min, v["min_ess_bulk"] >= ess_min),
                 ("min tail ESS", v["min_ess_tail"], ess_min, v["min_ess_tail"] >= ess_min),
                 (
@@ -618,7 +643,9 @@ class BayesianModel:
         and a fingerprint of their draws match: a changed posterior is checked afresh.
         """
         var_names = [v for v in self._check_vars if v in idata.posterior]
-        var_names = var_names or [str(v) for v in idata.posterior.data_vars]  # none of them: check all
+        var_names = var_names or [
+            str(v) for v in idata.posterior.data_vars
+        ]  # none of them: check all
         h = hashlib.sha256()
         for v in var_names:
             arr = np.ascontiguousarray(idata.posterior[v].to_numpy())
@@ -668,11 +695,15 @@ class BayesianModel:
             return
         if self.fit_note:  # smaller steps did not do it: the model is too rich for the data
             lines += f" ({self.fit_note})"
-            fixes = ("more data, or a simpler model (fewer segments, e.g. group=None; merged "
-                     "stages); more tune/draws (sampler_config) only if the checks barely failed")
+            fixes = (
+                "more data, or a simpler model (fewer segments, e.g. group=None; merged "
+                "stages); more tune/draws (sampler_config) only if the checks barely failed"
+            )
         else:
-            fixes = ("more tune/draws (sampler_config), target_accept=0.95+, or a simpler model "
-                     "(fewer segments, merged stages)")
+            fixes = (
+                "more tune/draws (sampler_config), target_accept=0.95+, or a simpler model "
+                "(fewer segments, merged stages)"
+            )
         msg = (
             f"{self._model_type}: the sampler did not converge: {lines}. Do not use these results. "
             f"Fixes: {fixes}; model.check() shows the table."

@@ -86,20 +86,35 @@ def conversion_counts(
     t = table
     if "first_channel" in by and "first_channel" not in t.columns:
         if "channels" not in t.columns:
-            raise DataError("'first_channel' needs a 'channels' path column (Journeys.journeys)",
-                            column="channels", fix="pass jr.journeys, or group by a column of the table")
-        t = t.assign(first_channel=t["channels"].astype("str").str.split(PATH_SEP, regex=False).str[0])
+            raise DataError(
+                "'first_channel' needs a 'channels' path column (Journeys.journeys)",
+                column="channels",
+                fix="pass jr.journeys, or group by a column of the table",
+            )
+        t = t.assign(
+            first_channel=t["channels"].astype("str").str.split(PATH_SEP, regex=False).str[0]
+        )
     missing = [c for c in [*by, converted] if c not in t.columns]
     if missing:
-        raise DataError(f"conversion counts: column(s) {missing} not found", column=missing,
-                        fix=f"use columns of the table: {list(t.columns)[:20]}")
+        raise DataError(
+            f"conversion counts: column(s) {missing} not found",
+            column=missing,
+            fix=f"use columns of the table: {list(t.columns)[:20]}",
+        )
     conv = t[converted]
     if conv.isna().any() or not set(pd.unique(conv)) <= {True, False}:
-        raise DataError(f"conversion counts: {converted!r} must be true/false", column=converted,
-                        fix="one boolean outcome per trial")
+        raise DataError(
+            f"conversion counts: {converted!r} must be true/false",
+            column=converted,
+            fix="one boolean outcome per trial",
+        )
     keys = pd.DataFrame({c: t[c].astype("str").fillna(MISSING_LEVEL) for c in by})
     keys["_conv"] = conv.astype(bool).to_numpy()
-    out = keys.groupby(by, sort=True).agg(n=("_conv", "size"), conversions=("_conv", "sum")).reset_index()
+    out = (
+        keys.groupby(by, sort=True)
+        .agg(n=("_conv", "size"), conversions=("_conv", "sum"))
+        .reset_index()
+    )
     out["n"] = out["n"].astype("int64")
     out["conversions"] = out["conversions"].astype("int64")
     return out
@@ -173,10 +188,14 @@ class ConversionModel(BayesianModel):
     ) -> None:
         super().__init__(counts, model_config=model_config, sampler_config=sampler_config)
         self.effects = [effects] if isinstance(effects, str) else [str(e) for e in effects]
-        self.cell_columns = [] if cells is None else [cells] if isinstance(cells, str) else [str(c) for c in cells]
+        self.cell_columns = (
+            [] if cells is None else [cells] if isinstance(cells, str) else [str(c) for c in cells]
+        )
         overlap = set(self.effects) & set(self.cell_columns)
         if overlap:
-            raise ModelConfigError(f"{sorted(overlap)} named both as effect and as cells: name each column once")
+            raise ModelConfigError(
+                f"{sorted(overlap)} named both as effect and as cells: name each column once"
+            )
         self._prepare(counts)
         #: whether cells scatter around their mean (``kappa``): not when a cell is one effect level
         self.cell_spread = bool(self.cell_columns) or len(self.effects) >= 2
@@ -185,12 +204,17 @@ class ConversionModel(BayesianModel):
     def _prepare(self, counts: pd.DataFrame) -> None:
         what = "conversion counts"
         if not isinstance(counts, pd.DataFrame):
-            raise TypeError(f"{what}: expected a DataFrame (conversion_counts()), got {type(counts).__name__}")
+            raise TypeError(
+                f"{what}: expected a DataFrame (conversion_counts()), got {type(counts).__name__}"
+            )
         cols = list(dict.fromkeys([*self.effects, *self.cell_columns]))
         missing = [c for c in [*cols, "n", "conversions"] if c not in counts.columns]
         if missing:
-            raise DataError(f"{what}: missing column(s) {missing}", column=missing,
-                            fix="pass conversion_counts(table, by=[...]) with every effect and cells column in `by`")
+            raise DataError(
+                f"{what}: missing column(s) {missing}",
+                column=missing,
+                fix="pass conversion_counts(table, by=[...]) with every effect and cells column in `by`",
+            )
         if counts.empty:
             raise DataError(f"{what}: the table is empty", fix="check the filter that made it")
         errors = []
@@ -199,21 +223,33 @@ class ConversionModel(BayesianModel):
             v = pd.to_numeric(counts[c], errors="coerce")
             bad = v.isna() | (v < 0) | (v != np.round(v))
             if bad.any():
-                errors.append(DataError(f"{what}: {int(bad.sum())} value(s) of {c!r} are not whole numbers ≥ 0",
-                                        column=c, rows=[int(i) + 1 for i in np.flatnonzero(bad)][:10],
-                                        fix="counts are integers ≥ 0"))
+                errors.append(
+                    DataError(
+                        f"{what}: {int(bad.sum())} value(s) of {c!r} are not whole numbers ≥ 0",
+                        column=c,
+                        rows=[int(i) + 1 for i in np.flatnonzero(bad)][:10],
+                        fix="counts are integers ≥ 0",
+                    )
+                )
             vals[c] = v
         if not errors:
             over = vals["conversions"] > vals["n"]
             if over.any():
-                errors.append(DataError(f"{what}: {int(over.sum())} row(s) have more conversions than trials",
-                                        column=["n", "conversions"],
-                                        rows=[int(i) + 1 for i in np.flatnonzero(over)][:10],
-                                        fix="conversions count trials that converted: at most n"))
+                errors.append(
+                    DataError(
+                        f"{what}: {int(over.sum())} row(s) have more conversions than trials",
+                        column=["n", "conversions"],
+                        rows=[int(i) + 1 for i in np.flatnonzero(over)][:10],
+                        fix="conversions count trials that converted: at most n",
+                    )
+                )
         if errors:
             raise combine_errors(errors)
         keys = counts[cols].astype("str").fillna(MISSING_LEVEL)
-        t = keys.assign(n=vals["n"].astype("int64").to_numpy(), conversions=vals["conversions"].astype("int64").to_numpy())
+        t = keys.assign(
+            n=vals["n"].astype("int64").to_numpy(),
+            conversions=vals["conversions"].astype("int64").to_numpy(),
+        )
         if cols:
             t = t.groupby(cols, sort=True, as_index=False)[["n", "conversions"]].sum()
         else:  # no grouping at all: one cell of every trial
@@ -238,12 +274,21 @@ class ConversionModel(BayesianModel):
 
     @classmethod
     def _from_fit_data(cls, data: pd.DataFrame, attrs: dict[str, Any], **configs: Any):
-        return cls(data, effects=json.loads(attrs["effects"]), cells=json.loads(attrs["cells"]) or None, **configs)
+        return cls(
+            data,
+            effects=json.loads(attrs["effects"]),
+            cells=json.loads(attrs["cells"]) or None,
+            **configs,
+        )
 
     @property
     def _check_vars(self) -> list[str]:  # type: ignore[override]
-        return ["intercept", *(["kappa"] if self.cell_spread else []), *[f"sigma_{_var(e)}" for e in self.effects],
-                *[f"z_{_var(e)}" for e in self.effects]]
+        return [
+            "intercept",
+            *(["kappa"] if self.cell_spread else []),
+            *[f"sigma_{_var(e)}" for e in self.effects],
+            *[f"z_{_var(e)}" for e in self.effects],
+        ]
 
     # ----------------------------------------------------------------------------- model
     def _initial_points(self, chains: int, rng: np.random.Generator) -> list[dict[str, np.ndarray]]:
@@ -270,7 +315,8 @@ class ConversionModel(BayesianModel):
     def build_model(self):
         """The PyMC model (see the module docstring): one beta-binomial ``Potential`` over the
         cells — binomial without :attr:`cell_spread` — (the binomial coefficient is a constant
-        and left out)."""
+        and left out).
+        """
         import pymc as pm
         from pytensor.tensor.special import betaln
 
@@ -292,7 +338,9 @@ class ConversionModel(BayesianModel):
                 pm.Potential("loglik", (betaln(a + y, b + n - y) - betaln(a, b)).sum())
             else:  # a cell is a level: binomial on the logit
                 # log sigmoid(eta) = -log1pexp(-eta), log (1 - sigmoid(eta)) = -log1pexp(eta)
-                pm.Potential("loglik", -(y * pm.math.log1pexp(-eta) + (n - y) * pm.math.log1pexp(eta)).sum())
+                pm.Potential(
+                    "loglik", -(y * pm.math.log1pexp(-eta) + (n - y) * pm.math.log1pexp(eta)).sum()
+                )
         return model
 
     fallback_name = (
@@ -309,13 +357,18 @@ class ConversionModel(BayesianModel):
         shape = (int(cfg["chains"]), int(cfg["draws"]), len(self.n))
         p = rng.beta(1.0 + self.y, 1.0 + self.n - self.y, size=shape)
         dims = ("chain", "draw", "cell")
-        post = xr.Dataset({"mu": (dims, p), "p": (dims, p)}, coords={"cell": np.arange(len(self.n))})
-        idata = az.InferenceData(posterior=post.assign_coords(chain=np.arange(shape[0]), draw=np.arange(shape[1])))
+        post = xr.Dataset(
+            {"mu": (dims, p), "p": (dims, p)}, coords={"cell": np.arange(len(self.n))}
+        )
+        idata = az.InferenceData(
+            posterior=post.assign_coords(chain=np.arange(shape[0]), draw=np.arange(shape[1]))
+        )
         return self._finish(idata, sampler="none", method="conjugate")
 
     def _postprocess(self, idata: az.InferenceData) -> az.InferenceData:
         """Add every cell's mean (``mu``) and its exact conditional draw of ``p`` (chain, draw,
-        cell); ``p = mu`` without :attr:`cell_spread`."""
+        cell); ``p = mu`` without :attr:`cell_spread`.
+        """
         if "intercept" not in idata.posterior:  # the fallback's draws: p is there already
             return idata
         from analysis.models.base import _first_seed
@@ -326,7 +379,9 @@ class ConversionModel(BayesianModel):
             [post[f"sigma_{_var(e)}"].to_numpy()[..., None] for e in self.effects],
             [post[f"z_{_var(e)}"].to_numpy() for e in self.effects],
         )
-        mu = np.broadcast_to(expit(eta), (*eta.shape[:2], len(self.n))).copy()  # no effects: one mean
+        mu = np.broadcast_to(
+            expit(eta), (*eta.shape[:2], len(self.n))
+        ).copy()  # no effects: one mean
         if self.cell_spread:
             kappa = post["kappa"].to_numpy()[..., None]
             rng = np.random.default_rng(_first_seed(self.sampler_config["random_seed"]) + 1)
@@ -334,7 +389,9 @@ class ConversionModel(BayesianModel):
         else:
             p = mu.copy()
         dims = ("chain", "draw", "cell")
-        idata.posterior = post.assign(mu=(dims, mu), p=(dims, p)).assign_coords(cell=np.arange(len(self.n)))
+        idata.posterior = post.assign(mu=(dims, mu), p=(dims, p)).assign_coords(
+            cell=np.arange(len(self.n))
+        )
         return idata
 
     # ------------------------------------------------------------------- posterior quantities
@@ -354,7 +411,9 @@ class ConversionModel(BayesianModel):
             ``[*by], n, conversions, raw_rate, mean, lower, upper`` (``prob`` interval).
         """
         groups, draws = self.rate_draws(by)
-        da = xr.DataArray(draws, dims=("chain", "draw", "group"), coords={"group": np.arange(len(groups))})
+        da = xr.DataArray(
+            draws, dims=("chain", "draw", "group"), coords={"group": np.arange(len(groups))}
+        )
         out = interval_table(da, name="rate", prob=prob)
         return pd.concat([groups, out[["mean", "lower", "upper"]]], axis=1)
 
@@ -385,12 +444,15 @@ class ConversionModel(BayesianModel):
         n_g = W.sum(0)
         p = self._require_fit().posterior["p"].to_numpy()
         conv_g = np.bincount(codes, weights=self.y, minlength=G)
-        groups = groups.assign(n=n_g.astype("int64"), conversions=conv_g.astype("int64"), raw_rate=conv_g / n_g)
+        groups = groups.assign(
+            n=n_g.astype("int64"), conversions=conv_g.astype("int64"), raw_rate=conv_g / n_g
+        )
         return groups, (p @ W) / n_g
 
     def level_rates(self, effect: str, prob: float = 0.9) -> pd.DataFrame:
         """Mean rate of a *typical* cell at each level of one effect, the other effects at their
-        average (0): ``inv_logit(intercept + sigma * z[level])``. ``level, mean, lower, upper``."""
+        average (0): ``inv_logit(intercept + sigma * z[level])``. ``level, mean, lower, upper``.
+        """
         if effect not in self.effects:
             raise ValueError(f"unknown effect {effect!r}; effects: {self.effects}")
         post = self._require_fit().posterior
@@ -400,7 +462,8 @@ class ConversionModel(BayesianModel):
 
     def spreads(self, prob: float = 0.9) -> pd.DataFrame:
         """Each effect's ``sigma`` (log-odds spread of its levels) and ``kappa``: parameter,
-        levels, mean, lower, upper."""
+        levels, mean, lower, upper.
+        """
         post = self._require_fit().posterior
         if "intercept" not in post:  # the fallback (no pooling) has no spreads
             return pd.DataFrame(columns=["parameter", "levels", "mean", "lower", "upper"])
@@ -410,12 +473,15 @@ class ConversionModel(BayesianModel):
         rows = []
         for label, var, k in names:
             t = interval_table(post[var].expand_dims(parameter=[label]), name=var, prob=prob)
-            rows.append({"parameter": label, "levels": k, **t[["mean", "lower", "upper"]].iloc[0].to_dict()})
+            rows.append(
+                {"parameter": label, "levels": k, **t[["mean", "lower", "upper"]].iloc[0].to_dict()}
+            )
         return pd.DataFrame(rows, columns=["parameter", "levels", "mean", "lower", "upper"])
 
     def summary(self) -> pd.DataFrame:
         """The overall posterior rate (all trials) beside the raw rate, then each effect's spread
-        and ``kappa``: ``quantity, n, conversions, raw_rate, mean, lower, upper``."""
+        and ``kappa``: ``quantity, n, conversions, raw_rate, mean, lower, upper``.
+        """
         overall = self.rates().assign(quantity="conversion rate (all trials)")
         sp = self.spreads().rename(columns={"parameter": "quantity"}).drop(columns="levels")
         cols = ["quantity", "n", "conversions", "raw_rate", "mean", "lower", "upper"]
@@ -435,12 +501,20 @@ def model_effects(counts: pd.DataFrame, effects: list[str], *, min_levels: int =
     ['vt']
     """
     has = counts[pd.to_numeric(counts["n"], errors="coerce") > 0] if "n" in counts else counts
-    return [e for e in effects if has[e].astype("str").fillna(MISSING_LEVEL).nunique() >= min_levels]
+    return [
+        e for e in effects if has[e].astype("str").fillna(MISSING_LEVEL).nunique() >= min_levels
+    ]
 
 
 def conversion_headline(
-    model: ConversionModel, journeys: pd.DataFrame | None = None, *, channel: str | None = None,
-    min_journeys: int = 30, prob: float = 0.9, span_days: float | None = None, p_min: float = 0.9,
+    model: ConversionModel,
+    journeys: pd.DataFrame | None = None,
+    *,
+    channel: str | None = None,
+    min_journeys: int = 30,
+    prob: float = 0.9,
+    span_days: float | None = None,
+    p_min: float = 0.9,
 ) -> dict[str, Any]:
     """Headline figures of a fitted :class:`ConversionModel` for a report's index page.
 
@@ -501,8 +575,11 @@ def conversion_headline(
         if len(won):
             from analysis.headlines import time_headline
 
-            out |= time_headline("median_days_to_conversion", float(won.median()),
-                                 float("nan") if span_days is None else span_days)
+            out |= time_headline(
+                "median_days_to_conversion",
+                float(won.median()),
+                float("nan") if span_days is None else span_days,
+            )
     if channel is not None:
         groups, draws = model.rate_draws(channel)
         ok = np.flatnonzero(groups["n"].to_numpy() >= min_journeys)
@@ -514,13 +591,15 @@ def conversion_headline(
             p_best = float((cand.argmax(1) == best).mean())
             if len(ok) < 2:  # best of one is no finding
                 out["highest_rate_channel_note"] = (
-                    f"no channel to compare: only {name} has {min_journeys} journeys or more")
+                    f"no channel to compare: only {name} has {min_journeys} journeys or more"
+                )
             elif p_best >= p_min:
                 out["highest_rate_channel"] = name
             else:
                 out["highest_rate_channel_note"] = (
                     f"no channel stands out: {name} has the highest rate in {p_best:.0%} of the posterior "
-                    f"draws (< {p_min:.0%})")
+                    f"draws (< {p_min:.0%})"
+                )
             out |= {
                 "highest_rate_channel_candidate": name,
                 "highest_rate_channel_rate": float(g.mean()),

@@ -103,16 +103,27 @@ class CureTimeModel(BayesianModel):
         need = ["duration_days", "censored", *([self.group] if self.group else [])]
         missing = [c for c in need if c not in df.columns]
         if missing:
-            raise DataError(f"{what}: missing column(s) {missing}", column=missing,
-                            fix="one row per subject with duration_days and censored (and the group column)")
+            raise DataError(
+                f"{what}: missing column(s) {missing}",
+                column=missing,
+                fix="one row per subject with duration_days and censored (and the group column)",
+            )
         if df.empty:
             raise DataError(f"{what}: the table is empty", fix="check the filter that made it")
         d = pd.to_numeric(df["duration_days"], errors="coerce")
         bad = d.isna() | (d < 0)
         if bad.any():
-            raise DataError(f"{what}: {int(bad.sum())} duration(s) are missing or negative", column="duration_days",
-                            rows=[int(i) + 1 for i in np.flatnonzero(bad)][:10], fix="durations are days ≥ 0")
-        labels = df[self.group].astype("str").fillna("(missing)") if self.group else pd.Series("all", index=df.index)
+            raise DataError(
+                f"{what}: {int(bad.sum())} duration(s) are missing or negative",
+                column="duration_days",
+                rows=[int(i) + 1 for i in np.flatnonzero(bad)][:10],
+                fix="durations are days ≥ 0",
+            )
+        labels = (
+            df[self.group].astype("str").fillna("(missing)")
+            if self.group
+            else pd.Series("all", index=df.index)
+        )
         cat = pd.Categorical(labels)
         self.groups = [str(c) for c in cat.categories]
         g = cat.codes.astype(np.int64)
@@ -123,24 +134,35 @@ class CureTimeModel(BayesianModel):
         short = ~cens & (x <= lo)
         exact = ~cens & ~short
         if not (~cens).any():
-            raise DataError(f"{what}: no subject has the event: time to it cannot be estimated",
-                            column="censored", fix="use a longer data window")
+            raise DataError(
+                f"{what}: no subject has the event: time to it cannot be estimated",
+                column="censored",
+                fix="use a longer data window",
+            )
         self._n = np.bincount(g[exact], minlength=G).astype(float)
         self._s1 = np.bincount(g[exact], weights=x[exact], minlength=G)
         self._s2 = np.bincount(g[exact], weights=x[exact] ** 2, minlength=G)
         self._left = np.bincount(g[short], minlength=G).astype(float)
         w = float(self.model_config["bin_width"])
-        cb = pd.DataFrame({"g": g[cens], "x": np.round(x[cens] / w) * w}).value_counts().reset_index()
+        cb = (
+            pd.DataFrame({"g": g[cens], "x": np.round(x[cens] / w) * w})
+            .value_counts()
+            .reset_index()
+        )
         self._cg = cb["g"].to_numpy(np.int64)
         self._cx = cb["x"].to_numpy(float)
         self._cw = cb["count"].to_numpy(float)
-        self.counts = pd.DataFrame({
-            "group": self.groups,
-            "subjects": np.bincount(g, minlength=G),
-            "events": np.bincount(g[~cens], minlength=G),
-            "censored": np.bincount(g[cens], minlength=G),
-        })
-        self._table = pd.DataFrame({"group": labels.to_numpy(), "duration_days": d.to_numpy(float), "censored": cens})
+        self.counts = pd.DataFrame(
+            {
+                "group": self.groups,
+                "subjects": np.bincount(g, minlength=G),
+                "events": np.bincount(g[~cens], minlength=G),
+                "censored": np.bincount(g[cens], minlength=G),
+            }
+        )
+        self._table = pd.DataFrame(
+            {"group": labels.to_numpy(), "duration_days": d.to_numpy(float), "censored": cens}
+        )
 
     def _fit_data(self) -> pd.DataFrame:
         return self._table
@@ -165,8 +187,12 @@ class CureTimeModel(BayesianModel):
                 "sigma": np.asarray(rng.uniform(1.0, 2.0)),
             }
             if G > 1:
-                start |= {"s_pi": np.asarray(rng.uniform(0.2, 0.6)), "s_mu": np.asarray(rng.uniform(0.1, 0.3)),
-                          "u": rng.normal(0, 0.1, G), "w": rng.normal(0, 0.1, G)}
+                start |= {
+                    "s_pi": np.asarray(rng.uniform(0.2, 0.6)),
+                    "s_mu": np.asarray(rng.uniform(0.1, 0.3)),
+                    "u": rng.normal(0, 0.1, G),
+                    "w": rng.normal(0, 0.1, G),
+                }
             points.append(start)
         return points
 
@@ -191,7 +217,11 @@ class CureTimeModel(BayesianModel):
             log_pi = -pt.log1p(pt.exp(-logit_pi))
             log_1m_pi = -pt.log1p(pt.exp(logit_pi))
             n, s1, s2 = self._n, self._s1, self._s2
-            events = (n + self._left) * log_pi - n * pt.log(sigma) - (s2 - 2 * mu * s1 + n * mu**2) / (2 * sigma**2)
+            events = (
+                (n + self._left) * log_pi
+                - n * pt.log(sigma)
+                - (s2 - 2 * mu * s1 + n * mu**2) / (2 * sigma**2)
+            )
             lo = float(np.log(cfg["min_days"]))
             total = events.sum() + (self._left * _log_ndtr((lo - mu) / sigma)).sum()
             zc = (self._cx - mu[self._cg]) / sigma
@@ -213,7 +243,8 @@ class CureTimeModel(BayesianModel):
     # ------------------------------------------------------------------------------ results
     def closed_by(self, days: float | list[float]) -> pd.DataFrame:
         """P(converted within ``days``) per group: ``pi * F(days)`` — comparable with the
-        Kaplan–Meier share. ``group, days, mean, lower, upper``."""
+        Kaplan–Meier share. ``group, days, mean, lower, upper``.
+        """
         post = self._require_fit().posterior
         t = np.atleast_1d(np.asarray(days, float))
         tt = xr.DataArray(t, dims="days", coords={"days": t})
@@ -222,10 +253,13 @@ class CureTimeModel(BayesianModel):
 
     def summary(self) -> pd.DataFrame:
         """Per group: subjects, events, censored, P(ever converting) and the median days to
-        convert among those who do (mean and 90% interval)."""
+        convert among those who do (mean and 90% interval).
+        """
         post = self._require_fit().posterior
         pi = interval_table(post["pi"], name="pi").rename(
-            columns={"mean": "p_convert", "lower": "p_convert_lower", "upper": "p_convert_upper"})
+            columns={"mean": "p_convert", "lower": "p_convert_lower", "upper": "p_convert_upper"}
+        )
         med = interval_table(post["median_days"], name="median").rename(
-            columns={"mean": "median_days", "lower": "median_lower", "upper": "median_upper"})
+            columns={"mean": "median_days", "lower": "median_lower", "upper": "median_upper"}
+        )
         return self.counts.merge(pi, on="group").merge(med, on="group")

@@ -154,7 +154,8 @@ class StageTransitionModel(BayesianModel):
     def _check_vars(self) -> list[str]:  # type: ignore[override]
         """With partial pooling every ``p`` draw is an exact draw given ``mean`` and
         ``concentration``, so their convergence is what NUTS must show (and checking the
-        hundreds of ``p`` cells would cost seconds); without pooling NUTS samples ``p`` itself."""
+        hundreds of ``p`` cells would cost seconds); without pooling NUTS samples ``p`` itself.
+        """
         return ["mean", "concentration"] if self.model_config["pooling"] == "partial" else ["p"]
 
     def __init__(
@@ -355,13 +356,15 @@ class StageTransitionModel(BayesianModel):
 
     def _row_groups(self) -> dict[int, np.ndarray]:
         """From-states with at least two allowed targets, grouped by how many (K → rows), so that
-        each group is one batched Dirichlet."""
+        each group is one batched Dirichlet.
+        """
         k = self.allowed.sum(1)
         return {int(n): np.flatnonzero(k == n) for n in np.unique(k) if n >= 2}
 
     def _initial_points(self, chains: int, rng: np.random.Generator) -> list[dict[str, np.ndarray]]:
         """Dispersed starts: rows near the pooled data's proportions (Dirichlet-perturbed) and
-        concentrations spread over the prior's bulk; none are on a boundary."""
+        concentrations spread over the prior's bulk; none are on a boundary.
+        """
         pooled = self.counts.sum(0) + 1.0
         points = []
         for _ in range(chains):
@@ -436,7 +439,9 @@ class StageTransitionModel(BayesianModel):
         """Partial pooling: draw every segment's rows from their exact conditional."""
         post = idata.posterior
         post = post[[v for v in post.data_vars if not v.startswith(("mean_", "p_"))]]
-        if self.model_config["pooling"] == "partial" and "mean" in post:  # not in a fallback's draws
+        if (
+            self.model_config["pooling"] == "partial" and "mean" in post
+        ):  # not in a fallback's draws
             mean = post["mean"].to_numpy()  # (c, d, F, T)
             kappa = post["concentration"].to_numpy()  # (c, d, F)
             alpha = kappa[:, :, None, :, None] * mean[:, :, None] + self.counts[None, None]
@@ -554,7 +559,8 @@ class StageTransitionModel(BayesianModel):
 
     def conversion_probability(self) -> xr.DataArray:
         """P(a journey eventually converts) from ``(start)`` and from each stage (absorbing-chain
-        algebra on every draw). Dims: chain, draw, segment, state."""
+        algebra on every draw). Dims: chain, draw, segment, state.
+        """
         b, b0 = self._absorb(self.p.to_numpy())
         return self._da(
             np.concatenate([b0[..., None], b], -1),
@@ -571,7 +577,8 @@ class StageTransitionModel(BayesianModel):
 
     def dropoff_share(self) -> xr.DataArray:
         """Share of journeys that end by dropping off at each stage (expected visits from start ×
-        drop-off probability). Dims: chain, draw, segment, stage; sums with conversion to 1."""
+        drop-off probability). Dims: chain, draw, segment, stage; sums with conversion to 1.
+        """
         p0, Q, _, D = self._parts(self.p.to_numpy())
         eye = np.eye(Q.shape[-1])
         visits = np.linalg.solve(np.swapaxes(eye - Q, -1, -2), p0[..., None])[..., 0]  # p0 @ N
@@ -580,7 +587,8 @@ class StageTransitionModel(BayesianModel):
     def expected_steps(self) -> xr.DataArray:
         """Expected number of stage visits until conversion, given the journey converts, from
         ``(start)`` and from each stage (counting the current visit; the chain conditioned on
-        converting). NaN where conversion is impossible. Dims: chain, draw, segment, state."""
+        converting). NaN where conversion is impossible. Dims: chain, draw, segment, state.
+        """
         p0, Q, _, _ = self._parts(self.p.to_numpy())
         b, b0 = self._absorb(self.p.to_numpy())
         t = _conditional_times(Q, b, np.ones_like(b))
@@ -593,7 +601,8 @@ class StageTransitionModel(BayesianModel):
     def stage_gains(self, reduction: float = 0.2) -> xr.DataArray:
         """Gain in P(conversion from start) when a stage's drop-off probability is cut by
         ``reduction`` (the freed mass goes to the row's other cells in proportion). Dims: chain,
-        draw, segment, stage. The same definition as ``analysis.synth`` truth's ``stage_gains``."""
+        draw, segment, stage. The same definition as ``analysis.synth`` truth's ``stage_gains``.
+        """
         if not 0 < reduction <= 1:
             raise ValueError("reduction must be in (0, 1]")
         p = self.p.to_numpy()
@@ -633,7 +642,8 @@ class StageTransitionModel(BayesianModel):
 
     def compare_segments(self, a: str, b: str) -> pd.DataFrame:
         """Segment ``a`` against ``b``: per state, the difference in conversion probability
-        (mean, 90% interval) and P(a converts better than b)."""
+        (mean, 90% interval) and P(a converts better than b).
+        """
         for s in (a, b):
             if s not in self.segments:
                 raise ValueError(f"unknown segment {s!r}; segments: {self.segments}")
@@ -647,7 +657,8 @@ class StageTransitionModel(BayesianModel):
 
     def summary(self) -> pd.DataFrame:
         """Headline table per segment: journeys, P(convert from start) with interval, the friction
-        point and the probability that it is the worst stage."""
+        point and the probability that it is the worst stage.
+        """
         conv = interval_table(self.conversion_probability().sel(state=START), name="conversion")
         fp = self.friction_point()
         out = pd.DataFrame(
@@ -747,7 +758,7 @@ def _conditional_times(Q: np.ndarray, b: np.ndarray, cost: np.ndarray) -> np.nda
 
 
 def _log_ndtr(z):
-    """log Φ(z) in PyTensor ops that every back end (C, JAX, numba) implements.
+    """Log Φ(z) in PyTensor ops that every back end (C, JAX, numba) implements.
 
     ``erfc`` underflows for large arguments, so beyond ``x = 5`` (``x = -z/√2``) the asymptotic
     series ``log erfc(x) ≈ -x² - log(x √π) + log(1 - 1/(2x²) + 3/(4x⁴) - 15/(8x⁶))`` takes over
@@ -969,7 +980,9 @@ class DwellTimeModel(BayesianModel):
         w = float(cfg["bin_width"])
         xb = np.round(x[c] / w) * w
         cb = pd.DataFrame({"cell": cell[c], "x": xb}).value_counts().reset_index()
-        if n.sum() + left.sum() == 0 and cb.empty:  # every visit was a drop-off or beyond truncate_days
+        if (
+            n.sum() + left.sum() == 0 and cb.empty
+        ):  # every visit was a drop-off or beyond truncate_days
             raise DataError(f"{what}: no visits", fix="check the input")
         uncensored_by_stage = n.sum(0) + left.sum(0)
         no_exit = [
@@ -988,7 +1001,9 @@ class DwellTimeModel(BayesianModel):
         self._n, self._s1, self._s2 = n, s1, s2
         # a stage every visit of which ends below the resolution (e.g. entered by the conversion
         # itself) is instantaneous: no dwell to model; its days are 0 (see _postprocess)
-        cens_by_stage = np.bincount(self._cens_cell_of(cb) % S, weights=cb["count"].to_numpy(float), minlength=S)
+        cens_by_stage = np.bincount(
+            self._cens_cell_of(cb) % S, weights=cb["count"].to_numpy(float), minlength=S
+        )
         self._instant = (n.sum(0) == 0) & (left.sum(0) > 0) & (cens_by_stage == 0)
         self.instant_stages = [stages[s] for s in np.flatnonzero(self._instant)]
         self._left = left * ~self._instant[None, :]
@@ -1082,7 +1097,8 @@ class DwellTimeModel(BayesianModel):
         flat prior on ``mu``, ``sigma²`` scaled-inverse-χ²(1, 1) (one pseudo-visit of log-sd 1,
         so a stage with one visit per segment still has a proper posterior); visits below the
         resolution count as lasting ``min_days``; a cell without completed visits draws ``mu``
-        around its stage's mean with sd 1.5 (the default prior's)."""
+        around its stage's mean with sd 1.5 (the default prior's).
+        """
         cfg = self.sampler_config
         rng = np.random.default_rng(_first_seed(cfg["random_seed"]))
         chains, draws = int(cfg["chains"]), int(cfg["draws"])
@@ -1131,7 +1147,8 @@ class DwellTimeModel(BayesianModel):
 
     def survival(self, days: np.ndarray | None = None) -> pd.DataFrame:
         """P(still in stage after t days) per segment and stage: mean and 90% interval on a grid
-        (default: up to the 99th percentile of the durations)."""
+        (default: up to the 99th percentile of the durations).
+        """
         post = self._require_fit().posterior
         if days is None:
             top = max(float(np.quantile(self._used["days"], 0.99)), 1.0)
@@ -1150,7 +1167,8 @@ class DwellTimeModel(BayesianModel):
 
     def kaplan_meier(self) -> pd.DataFrame:
         """Empirical survival (Kaplan-Meier) of the visits the model uses, per segment and stage:
-        ``segment, stage, days, survival`` — the model-free check for :meth:`survival`."""
+        ``segment, stage, days, survival`` — the model-free check for :meth:`survival`.
+        """
         u = self._used.sort_values(["cell", "days", "censored"], kind="stable").reset_index(
             drop=True
         )
@@ -1196,15 +1214,22 @@ def expected_time_to_conversion(
     """
     extra = [s for s in dwell.stages if s not in transitions.stages]
     unvisited = [s for s in transitions.stages if s not in dwell.stages]
-    entered = {s: int(transitions.counts[..., transitions.to_states.index(s)].sum()) for s in unvisited}
+    entered = {
+        s: int(transitions.counts[..., transitions.to_states.index(s)].sum()) for s in unvisited
+    }
     if extra or any(entered.values()):
         raise ValueError(
             f"stages differ: transitions {transitions.stages} vs dwell {dwell.stages}"
-            + (f"; stages {[s for s, k in entered.items() if k]} were entered but have no dwell estimate"
-               if any(entered.values()) else "")
+            + (
+                f"; stages {[s for s, k in entered.items() if k]} were entered but have no dwell estimate"
+                if any(entered.values())
+                else ""
+            )
         )
     if unvisited:
-        log.info("stages %s were never entered: 0 days in them for the time to conversion", unvisited)
+        log.info(
+            "stages %s were never entered: 0 days in them for the time to conversion", unvisited
+        )
     missing = [s for s in transitions.segments if s not in dwell.segments]
     if missing:
         raise ValueError(f"segments {missing} are not in the dwell-time model")

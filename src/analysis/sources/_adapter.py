@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.schema import DataError, StageMap, combine_errors
-from analysis.sources.column_map import ColumnMap, LoadResult, _close, _validate
+from analysis.sources.column_map import ColumnMap, LoadResult, close_matches, validate_table
 
 #: Stages of web touchpoints that adapters produce beyond :data:`analysis.schema.DEFAULT_STAGE_MAP`
 #: (added to a column map's stage map when it lacks them and has the stage).
@@ -41,29 +41,35 @@ CSV_SUFFIXES = (".csv", ".csv.gz")
 
 def file_kind(path: Path, allowed: tuple[str, ...], what: str) -> str:
     """``"ndjson"``, ``"parquet"`` or ``"csv"`` from the name; a DataError for a missing file or
-    another type (``allowed`` lists the kinds the adapter reads)."""
+    another type (``allowed`` lists the kinds the adapter reads).
+    """
     file = str(path)
     if not path.exists():
         folder = path.parent if str(path.parent) else Path(".")
         hint = ""
         if folder.is_dir():
-            close = _close(path.name, sorted(p.name for p in folder.iterdir()), n=3)
+            close = close_matches(path.name, sorted(p.name for p in folder.iterdir()), n=3)
             if close:
                 hint = f"; did you mean {', '.join(repr(c) for c in close)}?"
         raise DataError("file not found", file=file, fix=f"check the path{hint}")
     if path.is_dir():
-        raise DataError("expected a file, got a folder", file=file, fix=f"pass the path of one {what} file")
+        raise DataError(
+            "expected a file, got a folder", file=file, fix=f"pass the path of one {what} file"
+        )
     name = path.name.lower()
     kinds = {"ndjson": NDJSON_SUFFIXES, "parquet": PARQUET_SUFFIXES, "csv": CSV_SUFFIXES}
     for kind in allowed:
         if name.endswith(kinds[kind]):
             if path.stat().st_size == 0:
-                raise DataError("the file is empty (0 bytes)", file=file, fix="export the data again")
+                raise DataError(
+                    "the file is empty (0 bytes)", file=file, fix="export the data again"
+                )
             return kind
     names = ", ".join(s for k in allowed for s in kinds[k])
     raise DataError(
         f"unsupported file type {''.join(path.suffixes) or '(no extension)'!r} for {what}",
-        file=file, fix=f"export as one of: {names}",
+        file=file,
+        fix=f"export as one of: {names}",
     )
 
 
@@ -72,7 +78,8 @@ def read_ndjson(path: Path, what: str) -> tuple[list[Any], np.ndarray, list[int]
 
     Returns the parsed records, their line numbers (1-based) and the blank lines. A line that
     is not valid JSON raises a DataError naming it; a last line cut short says the file is
-    truncated."""
+    truncated.
+    """
     file = str(path)
     try:
         if path.name.lower().endswith(".gz"):
@@ -80,14 +87,21 @@ def read_ndjson(path: Path, what: str) -> tuple[list[Any], np.ndarray, list[int]
                 text = fh.read()
         else:
             text = path.read_text(encoding="utf-8-sig")
-    except (OSError, EOFError) as exc:  # gzip: "Compressed file ended before the end-of-stream marker"
+    except (
+        OSError,
+        EOFError,
+    ) as exc:  # gzip: "Compressed file ended before the end-of-stream marker"
         raise DataError(
-            f"the file could not be read ({exc}); it looks truncated or damaged", file=file,
+            f"the file could not be read ({exc}); it looks truncated or damaged",
+            file=file,
             fix=f"export the {what} again and check that the download completed",
         ) from None
     except UnicodeDecodeError as exc:
-        raise DataError(f"the file is not UTF-8 text ({exc.reason} at byte {exc.start})", file=file,
-                        fix="NDJSON exports are UTF-8; export the data again") from None
+        raise DataError(
+            f"the file is not UTF-8 text ({exc.reason} at byte {exc.start})",
+            file=file,
+            fix="NDJSON exports are UTF-8; export the data again",
+        ) from None
     lines = text.split("\n")
     if lines and lines[-1] == "":
         lines.pop()  # the newline after the last record
@@ -104,24 +118,30 @@ def read_ndjson(path: Path, what: str) -> tuple[list[Any], np.ndarray, list[int]
         except json.JSONDecodeError as exc:
             last = i == len(lines)
             cut = last and not text.endswith("\n")
-            problem = (
-                f"line {i} is not valid JSON: {exc.msg} (column {exc.colno})"
-                + ("; it is the last line and has no line end: the file looks truncated" if cut else "")
+            problem = f"line {i} is not valid JSON: {exc.msg} (column {exc.colno})" + (
+                "; it is the last line and has no line end: the file looks truncated" if cut else ""
             )
             fix = (
                 f"the export was cut off: export the {what} again (or delete the incomplete last line)"
-                if cut else "each line must be one complete JSON object (newline-delimited JSON); "
+                if cut
+                else "each line must be one complete JSON object (newline-delimited JSON); "
                 "fix or remove this line, or export again"
             )
             raise DataError(problem, file=file, rows=[i], fix=fix) from None
         numbers.append(i)
     if not records:
-        raise DataError("the file has no records", file=file, fix=f"check the {what} export: it produced no rows")
+        raise DataError(
+            "the file has no records",
+            file=file,
+            fix=f"check the {what} export: it produced no rows",
+        )
     not_obj = [n for n, r in zip(numbers, records, strict=True) if not isinstance(r, dict)]
     if not_obj:
         raise DataError(
             f"{len(not_obj)} line(s) hold JSON that is not an object (one record per line expected)",
-            file=file, rows=not_obj, fix="each line must be one JSON object {...}; a JSON array file is not NDJSON",
+            file=file,
+            rows=not_obj,
+            fix="each line must be one JSON object {...}; a JSON array file is not NDJSON",
         )
     return records, np.asarray(numbers, dtype="int64"), blank
 
@@ -156,24 +176,38 @@ class Reject:
     reason: list[str]
 
 
-def quarantine_rows(parts: pd.DataFrame, source_rows: pd.DataFrame, rows: np.ndarray) -> pd.DataFrame:
+def quarantine_rows(
+    parts: pd.DataFrame, source_rows: pd.DataFrame, rows: np.ndarray
+) -> pd.DataFrame:
     """Quarantine table of the rows an adapter rejects itself: ``parts`` has one line per
     problem (``pos``: 0-based position in ``source_rows``, ``reason``, ``column``); a row's
     reasons and columns are joined by "; ". Columns: ``row`` (``rows[pos]``), ``reason``,
-    ``column``, then the source values as strings (as :class:`LoadResult` documents)."""
+    ``column``, then the source values as strings (as :class:`LoadResult` documents).
+    """
     grouped = parts.groupby("pos", sort=True)
     reason = grouped["reason"].agg("; ".join)
-    column = grouped["column"].agg(lambda x: "; ".join(dict.fromkeys(v for v in x if isinstance(v, str))) or None)
+    column = grouped["column"].agg(
+        lambda x: "; ".join(dict.fromkeys(v for v in x if isinstance(v, str))) or None
+    )
     qpos = reason.index.to_numpy()
     qsrc = source_rows.iloc[qpos].reset_index(drop=True)
     for c in qsrc.columns:
         if qsrc[c].dtype != "str":
             qsrc[c] = qsrc[c].astype("str")
-    qsrc.columns = [f"{c} (source)" if c in ("row", "reason", "column") else c for c in qsrc.columns]
+    qsrc.columns = [
+        f"{c} (source)" if c in ("row", "reason", "column") else c for c in qsrc.columns
+    ]
     return pd.concat(
-        [pd.DataFrame({"row": rows[qpos].astype("int64"),
-                       "reason": pd.Series(reason.to_numpy(), dtype="str"),
-                       "column": pd.Series(column.to_numpy(), dtype=object)}), qsrc],
+        [
+            pd.DataFrame(
+                {
+                    "row": rows[qpos].astype("int64"),
+                    "reason": pd.Series(reason.to_numpy(), dtype="str"),
+                    "column": pd.Series(column.to_numpy(), dtype=object),
+                }
+            ),
+            qsrc,
+        ],
         axis=1,
     )
 
@@ -191,7 +225,8 @@ def validate_with_rejects(
     """:func:`analysis.sources.validate_events` for rows an adapter has prepared, plus the rows
     it rejected itself (they join the quarantine with their reasons, counted as read).
 
-    When every row is rejected, a DataError lists the reasons (nothing could be loaded)."""
+    When every row is rejected, a DataError lists the reasons (nothing could be loaded).
+    """
     n = len(df)
     rejects = [r for r in rejects if len(r.pos)]
     bad = np.zeros(n, dtype=bool)
@@ -199,35 +234,61 @@ def validate_with_rejects(
         bad[r.pos] = True
     if n and bad.all():
         errors = [
-            DataError(f"{len(r.pos)} row(s): {r.reason[0]}", column=r.column,
-                      rows=[int(x) for x in rows[np.sort(r.pos)][:20]],
-                      fix="fix the export; no row could be used")
+            DataError(
+                f"{len(r.pos)} row(s): {r.reason[0]}",
+                column=r.column,
+                rows=[int(x) for x in rows[np.sort(r.pos)][:20]],
+                fix="fix the export; no row could be used",
+            )
             for r in rejects
         ]
         err = combine_errors(errors, file=source)
         if len(errors) == 1:
-            err = DataError(f"no row could be used: {errors[0].problem}", file=source, column=errors[0].column,
-                            rows=errors[0].rows, fix=errors[0].fix)
+            err = DataError(
+                f"no row could be used: {errors[0].problem}",
+                file=source,
+                column=errors[0].column,
+                rows=errors[0].rows,
+                fix=errors[0].fix,
+            )
         raise err
     good = ~bad
-    res = _validate(df.loc[good].reset_index(drop=True), source=source, cmap=cmap, rows=rows[good],
-                    blank_rows=blank_rows)
+    res = validate_table(
+        df.loc[good].reset_index(drop=True),
+        source=source,
+        cmap=cmap,
+        rows=rows[good],
+        blank_rows=blank_rows,
+    )
     summary = dict(res.summary)
     summary["notes"] = list(summary["notes"]) + list(notes or [])
     if not bad.any():
         summary["rows_read"] = int(n)
         res.events.attrs["load_report"] = dict(summary)
-        return LoadResult(events=res.events, quarantine=res.quarantine, summary=summary, examples=res.examples)
+        return LoadResult(
+            events=res.events, quarantine=res.quarantine, summary=summary, examples=res.examples
+        )
 
     parts = pd.concat(
-        [pd.DataFrame({"pos": r.pos.astype("int64"), "category": r.category, "column": r.column,
-                       "reason": r.reason}) for r in rejects],
+        [
+            pd.DataFrame(
+                {
+                    "pos": r.pos.astype("int64"),
+                    "category": r.category,
+                    "column": r.column,
+                    "reason": r.reason,
+                }
+            )
+            for r in rejects
+        ],
         ignore_index=True,
     ).sort_values("pos", kind="stable")
     mine = quarantine_rows(parts, df, rows)
     quarantine = pd.concat([res.quarantine, mine], ignore_index=True)
     quarantine = quarantine.sort_values("row", kind="stable").reset_index(drop=True)
-    quarantine["column"] = quarantine["column"].astype(object).where(quarantine["column"].notna(), None)
+    quarantine["column"] = (
+        quarantine["column"].astype(object).where(quarantine["column"].notna(), None)
+    )
 
     reasons = dict(summary["reasons"])
     counts = parts.drop_duplicates(["pos", "category"])["category"].value_counts(sort=True)
@@ -237,10 +298,12 @@ def validate_with_rejects(
     examples = dict(res.examples)
     for r in rejects:
         first = int(np.argmin(r.pos))
-        examples.setdefault(r.category, {"row": int(rows[r.pos[first]]), "column": r.column,
-                                         "reason": r.reason[first]})
+        examples.setdefault(
+            r.category,
+            {"row": int(rows[r.pos[first]]), "column": r.column, "reason": r.reason[first]},
+        )
     summary["rows_read"] = int(n)
-    summary["rows_quarantined"] = int(len(quarantine))
+    summary["rows_quarantined"] = len(quarantine)
     res.events.attrs["load_report"] = dict(summary)
     return LoadResult(events=res.events, quarantine=quarantine, summary=summary, examples=examples)
 
@@ -252,13 +315,16 @@ def validate_with_rejects(
 
 def with_stages(cmap: ColumnMap, extra: dict[str, str]) -> ColumnMap:
     """``cmap`` with ``extra`` touchpoint → stage entries added where its stage map lacks the
-    touchpoint and has the stage (a user's own stage map always wins)."""
+    touchpoint and has the stage (a user's own stage map always wins).
+    """
     sm = cmap.stage_map
     have = {t.lower() for t in sm.touchpoints}
     add = {t: s for t, s in extra.items() if t.lower() not in have and s in sm.stages}
     if not add:
         return cmap
-    new = StageMap(stages=sm.stages, touchpoints={**sm.touchpoints, **add}, transitions=sm.transitions)
+    new = StageMap(
+        stages=sm.stages, touchpoints={**sm.touchpoints, **add}, transitions=sm.transitions
+    )
     return dataclasses.replace(cmap, stage_map=new)
 
 
@@ -275,7 +341,8 @@ def hex_ids(hashes: np.ndarray, prefix: str) -> pd.Series:
 def occurrence(df: pd.DataFrame, keys: list[str]) -> np.ndarray:
     """For each row, how many rows with the same ``keys`` *and different content* came before
     it (0-based). Rows equal in every column share the number, so exact duplicates get the
-    same generated id and are found as duplicates by validation."""
+    same generated id and are found as duplicates by validation.
+    """
     content = pd.util.hash_pandas_object(df.astype("str"), index=False).to_numpy()
     frame = df[keys].astype("str").assign(_content=content)
     first = ~frame.duplicated(keep="first").to_numpy()
@@ -285,20 +352,31 @@ def occurrence(df: pd.DataFrame, keys: list[str]) -> np.ndarray:
     return frame.merge(firsts, on=[*keys, "_content"], how="left")["_rank"].to_numpy(dtype="int64")
 
 
-def pick_column(have: list[str], given: str | None, candidates: tuple[str, ...], what: str, argument: str,
-                file: str, *, required: bool = True) -> str | None:
+def pick_column(
+    have: list[str],
+    given: str | None,
+    candidates: tuple[str, ...],
+    what: str,
+    argument: str,
+    file: str,
+    *,
+    required: bool = True,
+) -> str | None:
     """The source column for ``what``: ``given`` (must exist) or the first of ``candidates``
-    present (case-insensitive); a DataError with close matches when there is none."""
+    present (case-insensitive); a DataError with close matches when there is none.
+    """
     lower = {c.lower(): c for c in have}
     if given is not None:
         if given in have:
             return given
         if given.lower() in lower:
             return lower[given.lower()]
-        close = _close(given, have)
+        close = close_matches(given, have)
         hint = f" (did you mean {close[0]!r}?)" if close else ""
         raise DataError(
-            f"{what}: the file has no column {given!r}{hint}", file=file, column=given,
+            f"{what}: the file has no column {given!r}{hint}",
+            file=file,
+            column=given,
             fix=f"pass {argument}=<column> naming one of: {', '.join(have[:30])}",
         )
     for c in candidates:
@@ -307,21 +385,29 @@ def pick_column(have: list[str], given: str | None, candidates: tuple[str, ...],
     if not required:
         return None
     raise DataError(
-        f"{what}: no column found (looked for {', '.join(candidates)})", file=file, column=argument,
+        f"{what}: no column found (looked for {', '.join(candidates)})",
+        file=file,
+        column=argument,
         fix=f"pass {argument}=<column> naming one of the file's columns: {', '.join(have[:30])}",
     )
 
 
-def fill_from_session(values: pd.DataFrame, has: np.ndarray, session: pd.Series,
-                      ts: pd.Series) -> tuple[pd.DataFrame, np.ndarray]:
+def fill_from_session(
+    values: pd.DataFrame, has: np.ndarray, session: pd.Series, ts: pd.Series
+) -> tuple[pd.DataFrame, np.ndarray]:
     """Rows without values of their own (``~has``) take those of the first row of their session
     (by time, then file order) that has them. Returns the filled frame and which rows took
-    them; rows without a session or whose session has none stay as they are."""
+    them; rows without a session or whose session has none stay as they are.
+    """
     n = len(values)
     out = values.copy()
     in_session = session.notna().to_numpy()
     order = pd.DataFrame({"sid": session.to_numpy(), "ts": ts.to_numpy(), "pos": np.arange(n)})
-    firsts = order[has & in_session].sort_values(["sid", "ts", "pos"], kind="stable").drop_duplicates("sid")
+    firsts = (
+        order[has & in_session]
+        .sort_values(["sid", "ts", "pos"], kind="stable")
+        .drop_duplicates("sid")
+    )
     sess = values.iloc[firsts["pos"].to_numpy()].set_axis(firsts["sid"].to_numpy())
     take = ~has & in_session & session.isin(sess.index).to_numpy()
     if take.any():

@@ -52,7 +52,9 @@ class Rejected:
 
     def table(self) -> pd.DataFrame:
         src = self.source.reset_index(drop=True).astype("str")
-        src.columns = [f"{c} (source)" if c in ("row", "reason", "column", "file") else c for c in src.columns]
+        src.columns = [
+            f"{c} (source)" if c in ("row", "reason", "column", "file") else c for c in src.columns
+        ]
         head = pd.DataFrame(
             {
                 "row": np.asarray(self.rows, dtype="int64"),
@@ -102,7 +104,9 @@ def combine(
             quarantine[c] = quarantine[c].astype("str")
     else:
         cols = ["row", "reason", "column", "file"]
-        quarantine = pd.DataFrame({c: pd.Series([], dtype="int64" if c == "row" else "str") for c in cols})
+        quarantine = pd.DataFrame(
+            {c: pd.Series([], dtype="int64" if c == "row" else "str") for c in cols}
+        )
 
     reasons: dict[str, int] = {}
     examples: dict[str, dict[str, Any]] = {}
@@ -117,16 +121,18 @@ def combine(
     for r in rejected:
         reasons[r.category] = reasons.get(r.category, 0) + len(r.source)
         examples.setdefault(
-            r.category, {"row": int(r.rows[0]), "column": r.column, "reason": r.reasons[0], "file": r.file}
+            r.category,
+            {"row": int(r.rows[0]), "column": r.column, "reason": r.reasons[0], "file": r.file},
         )
     all_notes += list(notes or [])
     first = parts[0][1].summary
     identifiers = list(dict.fromkeys(c for _, res in parts for c in res.summary["identifiers"]))
     summary: dict[str, Any] = {
         "file": file,
-        "rows_read": sum(res.summary["rows_read"] for _, res in parts) + sum(len(r.source) for r in rejected),
-        "rows_kept": int(len(ev)),
-        "rows_quarantined": int(len(quarantine)),
+        "rows_read": sum(res.summary["rows_read"] for _, res in parts)
+        + sum(len(r.source) for r in rejected),
+        "rows_kept": len(ev),
+        "rows_quarantined": len(quarantine),
         "duplicates": sum(res.summary["duplicates"] for _, res in parts),
         "blank_rows": sum(res.summary["blank_rows"] for _, res in parts),
         "reasons": dict(sorted(reasons.items(), key=lambda kv: -kv[1])),
@@ -141,5 +147,7 @@ def combine(
     try:
         validate_canonical(ev, identifiers=identifiers, name=file)
     except Exception as exc:  # pragma: no cover - a bug, not bad data
-        raise AssertionError(f"combined rows break the canonical schema (a bug in the adapter):\n{exc}") from None
+        raise AssertionError(
+            f"combined rows break the canonical schema (a bug in the adapter):\n{exc}"
+        ) from None
     return LoadResult(events=ev, quarantine=quarantine, summary=summary, examples=examples)

@@ -84,30 +84,82 @@ _MATCH_KINDS = ("regex", "exact")
 
 def _sites(*names: str) -> str:
     """A regex for a source that names one of the sites, bare (``google``) or as a host name
-    (``www.google.de``, ``l.facebook.com``)."""
+    (``www.google.de``, ``l.facebook.com``).
+    """
     return r"(.*\.)?(" + "|".join(names) + r")(\..*)?"
 
 
 #: Search engines (stand-in for GA4's internal list of search sites).
 SEARCH_SITES: str = _sites(
-    "google", "bing", "yahoo", "baidu", "yandex", "duckduckgo", "ecosia", "naver", "ask", "aol",
-    "seznam", "qwant", "startpage", "brave", "sogou", "so", "daum", "msn", "search",
+    "google",
+    "bing",
+    "yahoo",
+    "baidu",
+    "yandex",
+    "duckduckgo",
+    "ecosia",
+    "naver",
+    "ask",
+    "aol",
+    "seznam",
+    "qwant",
+    "startpage",
+    "brave",
+    "sogou",
+    "so",
+    "daum",
+    "msn",
+    "search",
 )
 #: Social networks (stand-in for GA4's internal list of social sites).
 SOCIAL_SITES: str = _sites(
-    "facebook", "fb", "instagram", "ig", "linkedin", "lnkd", "twitter", "t", "x", "pinterest",
-    "reddit", "tiktok", "snapchat", "threads", "tumblr", "quora", "vk", "weibo", "wechat",
-    "whatsapp", "telegram", "discord", "mastodon", "bsky", "xing", "meta",
+    "facebook",
+    "fb",
+    "instagram",
+    "ig",
+    "linkedin",
+    "lnkd",
+    "twitter",
+    "t",
+    "x",
+    "pinterest",
+    "reddit",
+    "tiktok",
+    "snapchat",
+    "threads",
+    "tumblr",
+    "quora",
+    "vk",
+    "weibo",
+    "wechat",
+    "whatsapp",
+    "telegram",
+    "discord",
+    "mastodon",
+    "bsky",
+    "xing",
+    "meta",
 )
 #: Video sites (stand-in for GA4's internal list of video sites).
 VIDEO_SITES: str = _sites("youtube", "youtu", "vimeo", "twitch", "dailymotion", "wistia")
 #: Shopping sites (stand-in for GA4's internal list of shopping sites).
 SHOPPING_SITES: str = _sites(
-    "amazon", "ebay", "etsy", "shopify", "walmart", "aliexpress", "alibaba", "zalando",
-    "rakuten", "shopping", "igshopping",
+    "amazon",
+    "ebay",
+    "etsy",
+    "shopify",
+    "walmart",
+    "aliexpress",
+    "alibaba",
+    "zalando",
+    "rakuten",
+    "shopping",
+    "igshopping",
 )
 
-_PAID = r".*cp.*|ppc|retargeting|paid.*"  # GA4: Medium matches regex ^(.*cp.*|ppc|retargeting|paid.*)$
+_PAID = (
+    r".*cp.*|ppc|retargeting|paid.*"  # GA4: Medium matches regex ^(.*cp.*|ppc|retargeting|paid.*)$
+)
 _SHOP_CAMPAIGN = r".*(([^a-df-z]|^)shop|shopping).*"
 _EMAIL = r"email|e-mail|e_mail|e mail"
 
@@ -157,33 +209,49 @@ DEFAULT_CHANNEL_GROUPS: pd.DataFrame = _rules([
 
 
 def _blank(v: Any) -> bool:
-    return v is None or (isinstance(v, float) and np.isnan(v)) or (isinstance(v, str) and not v.strip())
+    return (
+        v is None
+        or (isinstance(v, float) and np.isnan(v))
+        or (isinstance(v, str) and not v.strip())
+    )
 
 
 def _check_rules(df: pd.DataFrame, *, file: str | None, row_offset: int, what: str) -> pd.DataFrame:
     """Validate a rule table; return it normalised (all columns, strings, "" for empty).
 
     ``row_offset`` turns 0-based positions into the row numbers of messages (CSV: 2, the line
-    below the header; YAML and tables: 1, the rule number)."""
+    below the header; YAML and tables: 1, the rule number).
+    """
     errors: list[DataError] = []
     cols = [str(c).strip() for c in df.columns]
     df = df.set_axis(cols, axis=1)
     unknown = [c for c in cols if c not in RULE_COLUMNS]
     if unknown:
-        errors.append(DataError(
-            f"channel groups: unknown column(s) {unknown}", file=file, column=unknown,
-            fix=f"a rule has the columns {', '.join(RULE_COLUMNS)} (only channel is required)",
-        ))
+        errors.append(
+            DataError(
+                f"channel groups: unknown column(s) {unknown}",
+                file=file,
+                column=unknown,
+                fix=f"a rule has the columns {', '.join(RULE_COLUMNS)} (only channel is required)",
+            )
+        )
     if "channel" not in cols:
-        errors.append(DataError(
-            "channel groups: no 'channel' column: every rule needs the channel it assigns",
-            file=file, column="channel", fix="add a channel column, e.g. channel,source,medium",
-        ))
+        errors.append(
+            DataError(
+                "channel groups: no 'channel' column: every rule needs the channel it assigns",
+                file=file,
+                column="channel",
+                fix="add a channel column, e.g. channel,source,medium",
+            )
+        )
     if errors:
         raise combine_errors(errors, file=file)
     if len(df) == 0:
-        raise DataError(f"channel groups: no rules in {what}", file=file,
-                        fix="give at least one rule, e.g. {channel: email, medium: email}")
+        raise DataError(
+            f"channel groups: no rules in {what}",
+            file=file,
+            fix="give at least one rule, e.g. {channel: email, medium: email}",
+        )
 
     out = pd.DataFrame(index=pd.RangeIndex(len(df)))
     for c in RULE_COLUMNS:
@@ -199,24 +267,38 @@ def _check_rules(df: pd.DataFrame, *, file: str | None, row_offset: int, what: s
 
     no_channel = (out["channel"] == "").to_numpy()
     if no_channel.any():
-        errors.append(DataError(
-            f"channel groups: {int(no_channel.sum())} rule(s) without a channel", file=file,
-            column="channel", rows=rows_of(no_channel), fix="give every rule the channel it assigns",
-        ))
+        errors.append(
+            DataError(
+                f"channel groups: {int(no_channel.sum())} rule(s) without a channel",
+                file=file,
+                column="channel",
+                rows=rows_of(no_channel),
+                fix="give every rule the channel it assigns",
+            )
+        )
     reserved = out["channel"].isin(list(RESERVED_STATES)).to_numpy()
     if reserved.any():
-        errors.append(DataError(
-            f"channel groups: channel(s) {sorted(set(out['channel'][reserved]))} are reserved names",
-            file=file, column="channel", rows=rows_of(reserved),
-            fix=f"rename them ({', '.join(sorted(RESERVED_STATES))} are used by journeys)",
-        ))
+        errors.append(
+            DataError(
+                f"channel groups: channel(s) {sorted(set(out['channel'][reserved]))} are reserved names",
+                file=file,
+                column="channel",
+                rows=rows_of(reserved),
+                fix=f"rename them ({', '.join(sorted(RESERVED_STATES))} are used by journeys)",
+            )
+        )
     bad_match = ~out["match"].isin(_MATCH_KINDS).to_numpy()
     if bad_match.any():
-        errors.append(DataError(
-            f"channel groups: match must be one of {', '.join(_MATCH_KINDS)}, got "
-            f"{sorted(set(out['match'][bad_match]))}", file=file, column="match", rows=rows_of(bad_match),
-            fix="write match: regex (patterns) or match: exact (literal values, alternatives with |)",
-        ))
+        errors.append(
+            DataError(
+                f"channel groups: match must be one of {', '.join(_MATCH_KINDS)}, got "
+                f"{sorted(set(out['match'][bad_match]))}",
+                file=file,
+                column="match",
+                rows=rows_of(bad_match),
+                fix="write match: regex (patterns) or match: exact (literal values, alternatives with |)",
+            )
+        )
     is_regex = (out["match"] == "regex").to_numpy()
     for c in ("source", "medium", "campaign"):
         for pos in np.flatnonzero(is_regex & (out[c] != "").to_numpy()):
@@ -224,12 +306,17 @@ def _check_rules(df: pd.DataFrame, *, file: str | None, row_offset: int, what: s
             try:
                 re.compile(pattern)
             except re.error as exc:
-                errors.append(DataError(
-                    f"channel groups: rule {pos + row_offset}: {c} {pattern!r} is not a valid regular "
-                    f"expression ({exc})", file=file, column=c, rows=[int(pos) + row_offset],
-                    fix="fix the pattern (escape special characters such as ( ) . with a backslash), "
-                    "or set match: exact for literal values",
-                ))
+                errors.append(
+                    DataError(
+                        f"channel groups: rule {pos + row_offset}: {c} {pattern!r} is not a valid regular "
+                        f"expression ({exc})",
+                        file=file,
+                        column=c,
+                        rows=[int(pos) + row_offset],
+                        fix="fix the pattern (escape special characters such as ( ) . with a backslash), "
+                        "or set match: exact for literal values",
+                    )
+                )
     if errors:
         raise combine_errors(errors, file=file)
     return out
@@ -242,7 +329,8 @@ def _rules_from_yaml(path: Path) -> pd.DataFrame:
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         raise DataError(
-            f"channel groups: not valid YAML: {getattr(exc, 'problem', exc)}", file=file,
+            f"channel groups: not valid YAML: {getattr(exc, 'problem', exc)}",
+            file=file,
             rows=[mark.line + 1] if mark is not None else None,
             fix="fix the YAML syntax at that line (indentation, a missing ':' or quotes)",
         ) from None
@@ -251,22 +339,38 @@ def _rules_from_yaml(path: Path) -> pd.DataFrame:
         allowed = ("rules", "include_defaults", "unmatched")
         unknown = [str(k) for k in data if k not in allowed]
         if unknown:
-            raise DataError(f"channel groups: unknown key(s) {unknown}", file=file, column=unknown,
-                            fix=f"use the keys {', '.join(allowed)}")
+            raise DataError(
+                f"channel groups: unknown key(s) {unknown}",
+                file=file,
+                column=unknown,
+                fix=f"use the keys {', '.join(allowed)}",
+            )
         include_defaults = bool(data.get("include_defaults", False))
         unmatched = data.get("unmatched")
         data = data.get("rules") or []
     if not isinstance(data, list) or not all(isinstance(r, dict) for r in data):
         raise DataError(
             "channel groups: expected a list of rules (each a mapping such as "
-            "{channel: email, medium: email}) under `rules:`", file=file, column="rules",
+            "{channel: email, medium: email}) under `rules:`",
+            file=file,
+            column="rules",
             fix="write rules:\\n  - {channel: paid_search, source: google, medium: cpc}",
         )
     rows = []
     for r in data:  # exact values may be given as a YAML list
-        rows.append({str(k): ("|".join(map(str, v)) if isinstance(v, list) else v) for k, v in r.items()})
-    rules = _check_rules(_with_channel(pd.DataFrame(rows)), file=file, row_offset=1, what="the YAML file") if rows else None
-    parts = [p for p in (rules, DEFAULT_CHANNEL_GROUPS if include_defaults else None) if p is not None]
+        rows.append(
+            {str(k): ("|".join(map(str, v)) if isinstance(v, list) else v) for k, v in r.items()}
+        )
+    rules = (
+        _check_rules(
+            _with_channel(pd.DataFrame(rows)), file=file, row_offset=1, what="the YAML file"
+        )
+        if rows
+        else None
+    )
+    parts = [
+        p for p in (rules, DEFAULT_CHANNEL_GROUPS if include_defaults else None) if p is not None
+    ]
     if not parts:
         raise DataError("channel groups: no rules", file=file, fix="list rules under `rules:`")
     out = pd.concat(parts, ignore_index=True)
@@ -277,12 +381,15 @@ def _rules_from_yaml(path: Path) -> pd.DataFrame:
 
 def _with_channel(df: pd.DataFrame) -> pd.DataFrame:
     """Rules given one by one: a rule without ``channel`` is reported per rule, not as a
-    missing column."""
+    missing column.
+    """
     return df if "channel" in df.columns else df.assign(channel="")
 
 
 def _catch_all(channel: str, file: str | None) -> pd.DataFrame:
-    return _check_rules(pd.DataFrame({"channel": [channel]}), file=file, row_offset=1, what="unmatched")
+    return _check_rules(
+        pd.DataFrame({"channel": [channel]}), file=file, row_offset=1, what="unmatched"
+    )
 
 
 def load_channel_groups(path: str | Path) -> pd.DataFrame:
@@ -315,8 +422,11 @@ def load_channel_groups(path: str | Path) -> pd.DataFrame:
     path = Path(path)
     file = str(path)
     if not path.is_file():
-        raise DataError("channel groups file not found", file=file,
-                        fix="check the path of the rules file (YAML or CSV)")
+        raise DataError(
+            "channel groups file not found",
+            file=file,
+            fix="check the path of the rules file (YAML or CSV)",
+        )
     name = path.name.lower()
     if name.endswith((".yml", ".yaml")):
         return _rules_from_yaml(path)
@@ -324,16 +434,23 @@ def load_channel_groups(path: str | Path) -> pd.DataFrame:
         try:
             df = pd.read_csv(path, dtype=str, keep_default_na=False, na_filter=False)
         except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-            raise DataError(f"channel groups: the CSV could not be read ({exc})", file=file,
-                            fix="a header line channel,source,medium,campaign,match, then one rule per line") from None
+            raise DataError(
+                f"channel groups: the CSV could not be read ({exc})",
+                file=file,
+                fix="a header line channel,source,medium,campaign,match, then one rule per line",
+            ) from None
         return _check_rules(df, file=file, row_offset=2, what="the CSV file")
-    raise DataError(f"channel groups: unsupported file type {''.join(path.suffixes)!r}", file=file,
-                    fix="write the rules as YAML (.yml) or CSV (.csv)")
+    raise DataError(
+        f"channel groups: unsupported file type {''.join(path.suffixes)!r}",
+        file=file,
+        fix="write the rules as YAML (.yml) or CSV (.csv)",
+    )
 
 
 def channel_groups(rules: Any = None) -> pd.DataFrame:
     """A checked rule table from ``None`` (the default), a DataFrame, a list of dicts, or a
-    path to YAML/CSV (see :func:`load_channel_groups`)."""
+    path to YAML/CSV (see :func:`load_channel_groups`).
+    """
     if rules is None:
         return DEFAULT_CHANNEL_GROUPS
     if isinstance(rules, (str, Path)):
@@ -341,8 +458,12 @@ def channel_groups(rules: Any = None) -> pd.DataFrame:
     if isinstance(rules, pd.DataFrame):
         return _check_rules(rules, file=None, row_offset=1, what="the table")
     if isinstance(rules, Sequence) and all(isinstance(r, dict) for r in rules):
-        return _check_rules(_with_channel(pd.DataFrame(list(rules))), file=None, row_offset=1, what="the list")
-    raise TypeError(f"rules must be None, a DataFrame, a list of dicts or a path, not {type(rules).__name__}")
+        return _check_rules(
+            _with_channel(pd.DataFrame(list(rules))), file=None, row_offset=1, what="the list"
+        )
+    raise TypeError(
+        f"rules must be None, a DataFrame, a list of dicts or a path, not {type(rules).__name__}"
+    )
 
 
 # ============================================================================================
@@ -405,10 +526,18 @@ def group_channels(
     src = _as_text(source, None, "source")
     n = len(src)
     med = _as_text(medium, n, "medium")
-    camp = _as_text(campaign, n, "campaign") if campaign is not None else pd.Series("", index=src.index, dtype="str")
+    camp = (
+        _as_text(campaign, n, "campaign")
+        if campaign is not None
+        else pd.Series("", index=src.index, dtype="str")
+    )
     combos = pd.DataFrame({"source": src, "medium": med, "campaign": camp})
     codes, uniques = pd.MultiIndex.from_frame(combos).factorize()
-    u = pd.DataFrame(list(uniques), columns=list(combos.columns), dtype="str") if len(uniques) else combos.iloc[:0]
+    u = (
+        pd.DataFrame(list(uniques), columns=list(combos.columns), dtype="str")
+        if len(uniques)
+        else combos.iloc[:0]
+    )
     result = np.full(len(u), None, dtype=object)
     todo = np.ones(len(u), dtype=bool)
     for rule in table.itertuples(index=False):  # a loop over rules, not rows

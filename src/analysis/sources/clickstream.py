@@ -61,7 +61,7 @@ from analysis.sources._adapter import (
     with_stages,
 )
 from analysis.sources.channels import group_channels
-from analysis.sources.column_map import ColumnMap, LoadResult, _read_csv, _read_parquet, _to_str
+from analysis.sources.column_map import ColumnMap, LoadResult, read_csv, read_parquet, to_str
 
 __all__ = ["DEFAULT_CLICKSTREAM_EVENTS", "read_clickstream"]
 
@@ -70,7 +70,10 @@ __all__ = ["DEFAULT_CLICKSTREAM_EVENTS", "read_clickstream"]
 DEFAULT_CLICKSTREAM_EVENTS: dict[str, str] = {
     **{k: "page_view" for k in ("page_view", "pageview", "page", "view", "screen_view")},
     **{k: "site_visit" for k in ("session_start", "visit", "landing", "site_visit")},
-    **{k: "product_view" for k in ("view_item", "product_view", "item_view", "product_detail", "detail")},
+    **{
+        k: "product_view"
+        for k in ("view_item", "product_view", "item_view", "product_detail", "detail")
+    },
     **{k: "search" for k in ("search", "view_search_results")},
     **{k: "add_to_cart" for k in ("add_to_cart", "addtocart", "cart_add", "add")},
     **{k: "remove_from_cart" for k in ("remove_from_cart", "removefromcart")},
@@ -80,8 +83,18 @@ DEFAULT_CLICKSTREAM_EVENTS: dict[str, str] = {
     **{k: "lead" for k in ("lead", "generate_lead", "form_submit")},
 }
 
-_USER = ("user_id", "user", "userid", "visitor_id", "visitorid", "visitor", "customer_id",
-         "client_id", "uid", "anonymous_id")
+_USER = (
+    "user_id",
+    "user",
+    "userid",
+    "visitor_id",
+    "visitorid",
+    "visitor",
+    "customer_id",
+    "client_id",
+    "uid",
+    "anonymous_id",
+)
 _SESSION = ("session_id", "session", "sessionid", "visit_id", "visitid")
 _EVENT = ("event", "event_name", "event_type", "action", "type")
 _TIME = ("timestamp", "time", "event_time", "ts", "datetime", "date", "event_timestamp")
@@ -99,11 +112,11 @@ def _read(path: Path, cmap: ColumnMap) -> tuple[pd.DataFrame, np.ndarray, list[i
     kind = file_kind(path, ("csv", "parquet", "ndjson"), "clickstream log")
     rejects: list[Reject] = []
     if kind == "csv":
-        df, rows, blank = _read_csv(path, cmap)
+        df, rows, blank = read_csv(path, cmap)
         _check_csv_end(path, df, rows, rejects)
         return df, rows, blank, rejects
     if kind == "parquet":
-        df = _read_parquet(path)
+        df = read_parquet(path)
         return df, np.arange(1, len(df) + 1, dtype="int64"), [], rejects
     records, rows, blank = read_ndjson(path, "clickstream log")
     return pd.json_normalize(records, sep="."), rows, blank, rejects
@@ -119,18 +132,29 @@ def _check_csv_end(path: Path, df: pd.DataFrame, rows: np.ndarray, rejects: list
     last = data.rsplit(b"\n", 1)[-1].decode("utf-8", errors="replace")
     fields = next(csv.reader(io.StringIO(last)), [])
     if len(fields) < len(df.columns):
-        rejects.append(Reject(
-            "truncated row", None, np.array([len(df) - 1]),
-            [f"the last line has {len(fields)} of {len(df.columns)} fields and no line end: the file "
-             "looks cut off; export it again"],
-        ))
+        rejects.append(
+            Reject(
+                "truncated row",
+                None,
+                np.array([len(df) - 1]),
+                [
+                    f"the last line has {len(fields)} of {len(df.columns)} fields and no line end: the file "
+                    "looks cut off; export it again"
+                ],
+            )
+        )
 
 
-def _epoch(s: pd.Series, unit: str | None, name: str) -> tuple[pd.Series | None, Reject | None, str | None]:
+def _epoch(
+    s: pd.Series, unit: str | None, name: str
+) -> tuple[pd.Series | None, Reject | None, str | None]:
     """Unix epoch numbers → UTC timestamps, or ``None`` when the column is not numeric.
 
-    Returns the timestamps, the rows whose value is not a number, and a note on the unit."""
-    numeric_dtype = pd.api.types.is_numeric_dtype(s.dtype) and not pd.api.types.is_bool_dtype(s.dtype)
+    Returns the timestamps, the rows whose value is not a number, and a note on the unit.
+    """
+    numeric_dtype = pd.api.types.is_numeric_dtype(s.dtype) and not pd.api.types.is_bool_dtype(
+        s.dtype
+    )
     num = pd.to_numeric(s, errors="coerce")
     present = s.notna().to_numpy() & (s.astype("str").str.strip() != "").to_numpy()
     if unit is None and not numeric_dtype:
@@ -147,18 +171,25 @@ def _epoch(s: pd.Series, unit: str | None, name: str) -> tuple[pd.Series | None,
         raise ValueError(f"timestamp_unit must be one of {list(_UNITS)}, not {unit!r}")
     micros = np.zeros(len(s), dtype="int64")
     micros[ok] = np.rint(v[ok] * _UNITS[unit]).astype("int64")
-    ts = pd.Series(pd.to_datetime(micros, unit="us", utc=True), dtype=TIMESTAMP_DTYPE).where(ok, pd.NaT)
+    ts = pd.Series(pd.to_datetime(micros, unit="us", utc=True), dtype=TIMESTAMP_DTYPE).where(
+        ok, pd.NaT
+    )
     bad = np.flatnonzero(present & ~ok)
     reject = None
     if len(bad):
-        reject = Reject("unreadable timestamp", "timestamp", bad,
-                        [f"{name} {s.iloc[p]!r} is not a number (the column holds epoch {unit})" for p in bad])
+        reject = Reject(
+            "unreadable timestamp",
+            "timestamp",
+            bad,
+            [f"{name} {s.iloc[p]!r} is not a number (the column holds epoch {unit})" for p in bad],
+        )
     return ts.astype(TIMESTAMP_DTYPE), reject, note
 
 
 def _rough_times(s: pd.Series) -> pd.Series:
     """Text timestamps parsed leniently, only to order the events of a session (validation
-    parses them properly); unreadable ones sort last."""
+    parses them properly); unreadable ones sort last.
+    """
     try:
         return pd.to_datetime(s, utc=True, errors="coerce", format="ISO8601")
     except (ValueError, TypeError):
@@ -229,25 +260,45 @@ def read_clickstream(
     c_user = pick_column(have, user, _USER, "the user column", "user", file)
     c_event = pick_column(have, event, _EVENT, "the event column", "event", file)
     c_time = pick_column(have, timestamp, _TIME, "the timestamp column", "timestamp", file)
-    c_session = pick_column(have, session, _SESSION, "the session column", "session", file, required=False)
-    c_channel = pick_column(have, channel, (), "the channel column", "channel", file, required=False)
+    c_session = pick_column(
+        have, session, _SESSION, "the session column", "session", file, required=False
+    )
+    c_channel = pick_column(
+        have, channel, (), "the channel column", "channel", file, required=False
+    )
     if c_channel is None and channel is None and "channel" in have:
         c_channel = "channel"
-    c_source = pick_column(have, source, _SOURCE, "the source column", "source", file, required=False)
-    c_medium = pick_column(have, medium, _MEDIUM, "the medium column", "medium", file, required=False)
-    c_campaign = pick_column(have, campaign, _CAMPAIGN, "the campaign column", "campaign", file, required=False)
-    c_revenue = pick_column(have, revenue, ("revenue",), "the revenue column", "revenue", file, required=False)
-    if c_channel is None and c_source is None and c_medium is None and "channel" not in cmap.defaults:
+    c_source = pick_column(
+        have, source, _SOURCE, "the source column", "source", file, required=False
+    )
+    c_medium = pick_column(
+        have, medium, _MEDIUM, "the medium column", "medium", file, required=False
+    )
+    c_campaign = pick_column(
+        have, campaign, _CAMPAIGN, "the campaign column", "campaign", file, required=False
+    )
+    c_revenue = pick_column(
+        have, revenue, ("revenue",), "the revenue column", "revenue", file, required=False
+    )
+    if (
+        c_channel is None
+        and c_source is None
+        and c_medium is None
+        and "channel" not in cmap.defaults
+    ):
         raise DataError(
             "clickstream: no channel, source or medium column, so no channel can be assigned",
-            file=file, column="channel",
+            file=file,
+            column="channel",
             fix="pass channel=<column> or source=/medium=<columns>, or give a constant in the "
             "mapping: defaults: {channel: web}",
         )
 
-    name = _to_str(df[c_event], missing_words=False)
-    table = {str(k).strip().lower().replace(" ", "_").replace("-", "_"): v
-             for k, v in {**DEFAULT_CLICKSTREAM_EVENTS, **dict(event_map or {})}.items()}
+    name = to_str(df[c_event], missing_words=False)
+    table = {
+        str(k).strip().lower().replace(" ", "_").replace("-", "_"): v
+        for k, v in {**DEFAULT_CLICKSTREAM_EVENTS, **dict(event_map or {})}.items()
+    }
     touchpoint = _key(name).map(table).fillna(name).astype("str")
 
     notes: list[str] = []
@@ -258,19 +309,30 @@ def read_clickstream(
         notes.append(note)
     ts_col = ts if ts is not None else df[c_time]
 
-    sess = _to_str(df[c_session], missing_words=False) if c_session else pd.Series(np.nan, index=df.index, dtype="str")
-    out: dict[str, Any] = {"timestamp": ts_col, identifier: _to_str(df[c_user], missing_words=False),
-                           "touchpoint": touchpoint, "event_name": name}
+    sess = (
+        to_str(df[c_session], missing_words=False)
+        if c_session
+        else pd.Series(np.nan, index=df.index, dtype="str")
+    )
+    out: dict[str, Any] = {
+        "timestamp": ts_col,
+        identifier: to_str(df[c_user], missing_words=False),
+        "touchpoint": touchpoint,
+        "event_name": name,
+    }
     if c_session:
         out["session_id"] = sess
     if c_channel:
         out["channel"] = df[c_channel]
     if c_source or c_medium:
-        parts = pd.DataFrame({
-            "source": _to_str(df[c_source], missing_words=False) if c_source else np.nan,
-            "medium": _to_str(df[c_medium], missing_words=False) if c_medium else np.nan,
-            "campaign": _to_str(df[c_campaign], missing_words=False) if c_campaign else np.nan,
-        }, index=df.index).astype("str")
+        parts = pd.DataFrame(
+            {
+                "source": to_str(df[c_source], missing_words=False) if c_source else np.nan,
+                "medium": to_str(df[c_medium], missing_words=False) if c_medium else np.nan,
+                "campaign": to_str(df[c_campaign], missing_words=False) if c_campaign else np.nan,
+            },
+            index=df.index,
+        ).astype("str")
         has = (parts["source"].notna() | parts["medium"].notna()).to_numpy()
         parts.loc[~has, :] = np.nan
         order = ts if ts is not None else _rough_times(df[c_time])
@@ -279,21 +341,45 @@ def read_clickstream(
         filled.loc[none, "source"] = "(direct)"
         filled.loc[none, "medium"] = "(none)"
         if not c_channel:
-            out["channel"] = group_channels(filled["source"], filled["medium"], filled["campaign"],
-                                            rules=channel_groups).to_numpy()
+            out["channel"] = group_channels(
+                filled["source"], filled["medium"], filled["campaign"], rules=channel_groups
+            ).to_numpy()
         out["campaign"] = filled["campaign"]
         out["source"] = filled["source"]
         out["medium"] = filled["medium"]
-        out["source_from"] = pd.Series(np.where(has, "event", np.where(took, "session", "none")), dtype="str")
+        out["source_from"] = pd.Series(
+            np.where(has, "event", np.where(took, "session", "none")), dtype="str"
+        )
     elif c_campaign:
         out["campaign"] = df[c_campaign]
     if c_revenue:
         out["revenue"] = df[c_revenue]
-    used = {c for c in (c_user, c_event, c_time, c_session, c_channel, c_source, c_medium, c_campaign, c_revenue) if c}
+    used = {
+        c
+        for c in (
+            c_user,
+            c_event,
+            c_time,
+            c_session,
+            c_channel,
+            c_source,
+            c_medium,
+            c_campaign,
+            c_revenue,
+        )
+        if c
+    }
     frame = pd.DataFrame(out, index=df.index)
     for c in have:  # the other columns as attributes; a name taken above keeps "_source"
         if c in used:
             continue
         frame[f"{c}_source" if c in frame.columns else c] = df[c]
-    return validate_with_rejects(frame.reset_index(drop=True), source=file, cmap=cmap, rows=rows,
-                                 rejects=rejects, blank_rows=blank, notes=notes)
+    return validate_with_rejects(
+        frame.reset_index(drop=True),
+        source=file,
+        cmap=cmap,
+        rows=rows,
+        rejects=rejects,
+        blank_rows=blank,
+        notes=notes,
+    )

@@ -84,9 +84,9 @@ MAPPABLE_ATTRIBUTES = ("session_id",)
 
 __all__ = [
     "MAPPABLE_ATTRIBUTES",
+    "REASONS",
     "ColumnMap",
     "LoadResult",
-    "REASONS",
     "load_events",
     "read_events",
     "validate_events",
@@ -103,7 +103,9 @@ DEFAULT_SENTIMENT_LABELS: dict[str, float] = {"positive": 1.0, "neutral": 0.0, "
 
 #: Cell values read as missing in canonical columns (besides the empty string), case-insensitive.
 #: Extra attribute columns only treat "" as missing.
-MISSING_SPELLINGS: frozenset[str] = frozenset({"na", "n/a", "nan", "nat", "null", "none", "<na>", "#n/a"})
+MISSING_SPELLINGS: frozenset[str] = frozenset(
+    {"na", "n/a", "nan", "nat", "null", "none", "<na>", "#n/a"}
+)
 
 #: Quarantine reason categories (keys of ``summary["reasons"]``).
 REASONS: dict[str, str] = {
@@ -153,10 +155,46 @@ _ALLOWED_KEYS: dict[str, tuple[str, ...]] = {
 
 #: Words that often name a canonical column in exports; used only to suggest a column map.
 _SYNONYMS: dict[str, tuple[str, ...]] = {
-    "timestamp": ("time", "date", "datetime", "ts", "event_time", "event_date", "created_at", "occurred_at", "when"),
-    "channel": ("medium", "utm_medium", "source", "utm_source", "marketing_channel", "channel_name"),
-    "touchpoint": ("event", "event_type", "event_name", "action", "activity", "interaction", "type"),
-    "identifier": ("customer", "client", "visitor", "account", "member", "cookie", "device", "email", "user", "id"),
+    "timestamp": (
+        "time",
+        "date",
+        "datetime",
+        "ts",
+        "event_time",
+        "event_date",
+        "created_at",
+        "occurred_at",
+        "when",
+    ),
+    "channel": (
+        "medium",
+        "utm_medium",
+        "source",
+        "utm_source",
+        "marketing_channel",
+        "channel_name",
+    ),
+    "touchpoint": (
+        "event",
+        "event_type",
+        "event_name",
+        "action",
+        "activity",
+        "interaction",
+        "type",
+    ),
+    "identifier": (
+        "customer",
+        "client",
+        "visitor",
+        "account",
+        "member",
+        "cookie",
+        "device",
+        "email",
+        "user",
+        "id",
+    ),
 }
 
 # an offset or Z after the time part: "…T10:00:00+01:00", "… 10:00Z", "…T10:00:00-0500"
@@ -168,12 +206,9 @@ _ZONE_RE = r"[T ][^ ]*(?:[Zz]|[+-][0-9]{2}(?::?[0-9]{2})?)$"  # RE2-compatible: 
 # ============================================================================================
 
 
-_close = close_matches  # the "did you mean" helper, shared with the report runner
-
-
 def _unknown_key_error(key: Any, level: str, allowed: Any, file: str) -> DataError:
     where = f"{level}.{key}" if level else str(key)
-    close = _close(str(key), allowed)
+    close = close_matches(str(key), allowed)
     hint = f" (did you mean '{close[0]}'?)" if close else ""
     scope = f"under '{level}'" if level else "at the top level"
     return DataError(
@@ -200,7 +235,10 @@ def _yaml_key(key: Any) -> str:
 def _not_mapping_error(level: str, value: Any, file: str | None, fix: str) -> DataError:
     """A column-map section that should be a mapping (``key: value``) but is not."""
     return DataError(
-        f"'{level}' in the column map must be a mapping, got {value!r}", file=file, column=level, fix=fix
+        f"'{level}' in the column map must be a mapping, got {value!r}",
+        file=file,
+        column=level,
+        fix=fix,
     )
 
 
@@ -245,7 +283,9 @@ class ColumnMap:
     timestamp_format: str | None = None
     timezone: str = "UTC"
     sentiment_scale: tuple[float, float] | None = None
-    sentiment_labels: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_SENTIMENT_LABELS))
+    sentiment_labels: dict[str, float] = field(
+        default_factory=lambda: dict(DEFAULT_SENTIMENT_LABELS)
+    )
     true_values: tuple[str, ...] = TRUE_SPELLINGS
     false_values: tuple[str, ...] = FALSE_SPELLINGS
     defaults: dict[str, Any] = field(default_factory=dict)
@@ -303,10 +343,14 @@ class ColumnMap:
             if sub is None:
                 return {}
             if not isinstance(sub, dict):
-                errors.append(_not_mapping_error(
-                    level, sub, file,
-                    f"write it as `{level}: {{key: value}}`; allowed keys: {', '.join(_ALLOWED_KEYS[level])}",
-                ))
+                errors.append(
+                    _not_mapping_error(
+                        level,
+                        sub,
+                        file,
+                        f"write it as `{level}: {{key: value}}`; allowed keys: {', '.join(_ALLOWED_KEYS[level])}",
+                    )
+                )
                 return {}
             out = {}
             for k, v in sub.items():
@@ -335,8 +379,11 @@ class ColumnMap:
             else:
                 identifiers = tuple(dict.fromkeys(ids))
                 kw["identifiers"] = identifiers
-        known_names = (list(CANONICAL_COLUMNS) + [c for c in identifiers if c not in CANONICAL_COLUMNS]
-                       + [c for c in MAPPABLE_ATTRIBUTES if c not in CANONICAL_COLUMNS])
+        known_names = (
+            list(CANONICAL_COLUMNS)
+            + [c for c in identifiers if c not in CANONICAL_COLUMNS]
+            + [c for c in MAPPABLE_ATTRIBUTES if c not in CANONICAL_COLUMNS]
+        )
 
         for level in ("columns", "defaults"):
             if level not in top:
@@ -346,13 +393,15 @@ class ColumnMap:
                 continue
             if not isinstance(sub, dict):
                 example = "{timestamp: event_time}" if level == "columns" else "{segment: all}"
-                errors.append(_not_mapping_error(level, sub, file, f"write it as `{level}: {example}`"))
+                errors.append(
+                    _not_mapping_error(level, sub, file, f"write it as `{level}: {example}`")
+                )
                 continue
             out: dict[str, Any] = {}
             for k, v in sub.items():
                 key = str(k)
                 if key not in known_names:
-                    close = _close(key, known_names)
+                    close = close_matches(key, known_names)
                     hint = f" (did you mean '{close[0]}'?)" if close else ""
                     errors.append(
                         DataError(
@@ -390,7 +439,7 @@ class ColumnMap:
                 kw["timezone"] = tz
                 kw["timezone_given"] = True
             except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-                close = _close(tz, sorted(zoneinfo.available_timezones()), n=3)
+                close = close_matches(tz, sorted(zoneinfo.available_timezones()), n=3)
                 hint = f" (did you mean {', '.join(repr(c) for c in close)}?)" if close else ""
                 errors.append(
                     DataError(
@@ -422,7 +471,11 @@ class ColumnMap:
                         fix=f"write an ISO 8601 date or time, e.g. timestamp: {{{key}: 2020-01-01}}",
                     )
                 )
-        if kw.get("valid_from") is not None and kw.get("valid_to") is not None and kw["valid_from"] > kw["valid_to"]:
+        if (
+            kw.get("valid_from") is not None
+            and kw.get("valid_to") is not None
+            and kw["valid_from"] > kw["valid_to"]
+        ):
             errors.append(
                 DataError(
                     "timestamp.valid_from is after timestamp.valid_to",
@@ -435,7 +488,9 @@ class ColumnMap:
         se = check_keys(top.get("sentiment"), "sentiment")
         if se.get("scale") is not None:
             scale = _as_list(se["scale"])
-            ok = len(scale) == 2 and all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in scale)
+            ok = len(scale) == 2 and all(
+                isinstance(x, (int, float)) and not isinstance(x, bool) for x in scale
+            )
             if ok and float(scale[0]) < float(scale[1]):
                 kw["sentiment_scale"] = (float(scale[0]), float(scale[1]))
             else:
@@ -518,9 +573,13 @@ class ColumnMap:
                         cfg["touchpoints"] = {str(k): str(v) for k, v in sm["touchpoints"].items()}
                     if sm.get("transitions") is not None:
                         if not isinstance(sm["transitions"], dict):
-                            raise ValueError("stage_map.transitions must map from-state → list of to-states")
-                        cfg["transitions"] = {str(k): [str(t) for t in _as_list(v)]
-                                              for k, v in sm["transitions"].items()}
+                            raise ValueError(
+                                "stage_map.transitions must map from-state → list of to-states"
+                            )
+                        cfg["transitions"] = {
+                            str(k): [str(t) for t in _as_list(v)]
+                            for k, v in sm["transitions"].items()
+                        }
                     kw["stage_map"] = StageMap.from_config(cfg) if cfg else StageMap()
                 except ValueError as exc:
                     errors.append(
@@ -533,7 +592,9 @@ class ColumnMap:
                     )
 
         if "conversion_touchpoints" in top:
-            kw["conversion_touchpoints"] = tuple(str(x) for x in _as_list(top["conversion_touchpoints"]))
+            kw["conversion_touchpoints"] = tuple(
+                str(x) for x in _as_list(top["conversion_touchpoints"])
+            )
 
         rd = check_keys(top.get("read"), "read")
         if "delimiter" in rd:
@@ -567,7 +628,11 @@ class ColumnMap:
             dec = str(rd["decimal"])
             if dec not in (".", ","):
                 errors.append(
-                    DataError(f"read.decimal must be '.' or ',', got {dec!r}", file=file, fix='read: {decimal: ","}')
+                    DataError(
+                        f"read.decimal must be '.' or ',', got {dec!r}",
+                        file=file,
+                        fix='read: {decimal: ","}',
+                    )
                 )
             else:
                 kw["decimal"] = dec
@@ -587,7 +652,9 @@ class ColumnMap:
             return cls.from_dict(mapping)
         if isinstance(mapping, (str, Path)):
             return cls.from_yaml(mapping)
-        raise TypeError(f"mapping must be None, a dict, a YAML path or a ColumnMap, not {type(mapping).__name__}")
+        raise TypeError(
+            f"mapping must be None, a dict, a YAML path or a ColumnMap, not {type(mapping).__name__}"
+        )
 
 
 # ============================================================================================
@@ -666,7 +733,7 @@ class LoadResult:
 # ============================================================================================
 
 
-def _suffix_kind(path: Path) -> str | None:
+def suffix_kind(path: Path) -> str | None:
     name = path.name.lower()
     if name.endswith(_CSV_SUFFIXES):
         return "csv"
@@ -675,7 +742,7 @@ def _suffix_kind(path: Path) -> str | None:
     return None
 
 
-def _stem(source: str) -> str:
+def source_stem(source: str) -> str:
     name = Path(str(source)).name
     if not name or name.startswith("<"):
         return "row"
@@ -691,13 +758,23 @@ def _sniff_compression(path: Path) -> tuple[str | None, str | None]:
         head = fh.read(4)
     name = path.name.lower()
     if head[:2] == b"\x1f\x8b":
-        note = None if name.endswith(".gz") else (
-            "the file is gzip-compressed although its name ends in .csv: it was read unpacked "
-            "(name it .csv.gz to make that plain)")
+        note = (
+            None
+            if name.endswith(".gz")
+            else (
+                "the file is gzip-compressed although its name ends in .csv: it was read unpacked "
+                "(name it .csv.gz to make that plain)"
+            )
+        )
         return "gzip", note
     if head == b"PK\x03\x04":
-        note = None if name.endswith(".zip") else (
-            "the file is a zip archive although its name ends in .csv: its one CSV file was read")
+        note = (
+            None
+            if name.endswith(".zip")
+            else (
+                "the file is a zip archive although its name ends in .csv: its one CSV file was read"
+            )
+        )
         return "zip", note
     return None, None
 
@@ -712,18 +789,25 @@ def _open_text(path: Path, enc: str, compression: str | None) -> Any:
     return open(path, encoding=enc, newline="")
 
 
-def _field_counts(path: Path, cmap: ColumnMap, enc: str, compression: str | None) -> np.ndarray | None:
+def _field_counts(
+    path: Path, cmap: ColumnMap, enc: str, compression: str | None
+) -> np.ndarray | None:
     """Fields per CSV record (header first; a blank line has 0), with the quoting pandas uses;
-    None when the csv module cannot read the file (pandas' reading then stands alone)."""
+    None when the csv module cannot read the file (pandas' reading then stands alone).
+    """
     try:
         csv.field_size_limit(2**31 - 1)
         with _open_text(path, enc, compression) as fh:
-            return np.fromiter((len(r) for r in csv.reader(fh, delimiter=cmap.delimiter)), dtype="int64")
+            return np.fromiter(
+                (len(r) for r in csv.reader(fh, delimiter=cmap.delimiter)), dtype="int64"
+            )
     except (csv.Error, UnicodeDecodeError, OSError, ValueError, EOFError, zipfile.BadZipFile):
         return None
 
 
-def _read_csv(path: Path, cmap: ColumnMap, *, ragged_ok: bool = False) -> tuple[pd.DataFrame, np.ndarray, list[int]]:
+def read_csv(
+    path: Path, cmap: ColumnMap, *, ragged_ok: bool = False
+) -> tuple[pd.DataFrame, np.ndarray, list[int]]:
     """A CSV file as text columns, its row numbers (header = 1) and the blank lines skipped.
 
     File-level problems raise DataError: empty, not decodable, a header read as one column,
@@ -802,7 +886,11 @@ def _read_csv(path: Path, cmap: ColumnMap, *, ragged_ok: bool = False) -> tuple[
                 fix=f"quote values that contain the delimiter {cmap.delimiter!r}, or set the right "
                 'delimiter in the column map (read: {delimiter: ";"})',
             ) from None
-        raise DataError(f"the file could not be read as CSV: {exc}", file=file, fix="check quoting and delimiter") from None
+        raise DataError(
+            f"the file could not be read as CSV: {exc}",
+            file=file,
+            fix="check quoting and delimiter",
+        ) from None
     except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
         raise DataError(
             f"the file could not be read{' as ' + compression if compression else ''}: {exc}",
@@ -888,7 +976,9 @@ def _read_csv(path: Path, cmap: ColumnMap, *, ragged_ok: bool = False) -> tuple[
     wrong = np.flatnonzero(data_counts != n_head)
     if len(wrong):
         too_many = not ragged_ok and bool((data_counts > n_head).any())
-        if too_many or 2 * len(wrong) >= len(df):  # most rows: the delimiter or the quoting, not a few rows
+        if too_many or 2 * len(wrong) >= len(
+            df
+        ):  # most rows: the delimiter or the quoting, not a few rows
             if too_many:
                 wrong = np.flatnonzero(data_counts > n_head)
             p = int(wrong[0])
@@ -903,17 +993,23 @@ def _read_csv(path: Path, cmap: ColumnMap, *, ragged_ok: bool = False) -> tuple[
         for p in wrong:
             c = int(data_counts[p])
             if c < n_head:
-                ragged[int(p)] = ("too few fields", f"row {rows[p]} has {c} fields, the header has {n_head}: "
-                                  "the row was cut short or lost a delimiter")
+                ragged[int(p)] = (
+                    "too few fields",
+                    f"row {rows[p]} has {c} fields, the header has {n_head}: "
+                    "the row was cut short or lost a delimiter",
+                )
             else:
-                ragged[int(p)] = ("too many fields", f"row {rows[p]} has {c} fields, the header has {n_head}: "
-                                  f"a value holds an unquoted {cmap.delimiter!r}? quote it")
+                ragged[int(p)] = (
+                    "too many fields",
+                    f"row {rows[p]} has {c} fields, the header has {n_head}: "
+                    f"a value holds an unquoted {cmap.delimiter!r}? quote it",
+                )
     df.attrs["read_notes"] = notes
     df.attrs["ragged"] = ragged
     return df, rows, blank
 
 
-def _read_parquet(path: Path) -> pd.DataFrame:
+def read_parquet(path: Path) -> pd.DataFrame:
     file = str(path)
     try:
         df = pd.read_parquet(path)
@@ -964,8 +1060,8 @@ def read_events(path: str | Path, mapping: Any = None) -> LoadResult:
         folder = path.parent if str(path.parent) else Path(".")
         hint = ""
         if folder.is_dir():
-            names = sorted(p.name for p in folder.iterdir() if _suffix_kind(p))
-            close = _close(path.name, names, n=3)
+            names = sorted(p.name for p in folder.iterdir() if suffix_kind(p))
+            close = close_matches(path.name, names, n=3)
             if close:
                 hint = f"; did you mean {', '.join(repr(c) for c in close)}?"
             elif names:
@@ -974,8 +1070,12 @@ def read_events(path: str | Path, mapping: Any = None) -> LoadResult:
             hint = f"; the folder {str(folder)!r} does not exist either"
         raise DataError("file not found", file=file, fix=f"check the path{hint}")
     if path.is_dir():
-        raise DataError("expected a file, got a folder", file=file, fix="pass the path of one CSV or Parquet file")
-    kind = _suffix_kind(path)
+        raise DataError(
+            "expected a file, got a folder",
+            file=file,
+            fix="pass the path of one CSV or Parquet file",
+        )
+    kind = suffix_kind(path)
     if kind is None:
         raise DataError(
             f"unsupported file type {''.join(path.suffixes) or '(no extension)'!r}",
@@ -985,12 +1085,19 @@ def read_events(path: str | Path, mapping: Any = None) -> LoadResult:
     if path.stat().st_size == 0:
         raise DataError("the file is empty (0 bytes)", file=file, fix="export the data again")
     if kind == "csv":
-        df, rows, blank = _read_csv(path, cmap, ragged_ok=True)
+        df, rows, blank = read_csv(path, cmap, ragged_ok=True)
         read_notes, ragged = df.attrs.pop("read_notes", []), df.attrs.pop("ragged", {})
-        return _validate(df, source=file, cmap=cmap, rows=rows, blank_rows=blank, read_notes=read_notes,
-                         ragged=ragged)
-    df = _read_parquet(path)
-    return _validate(df, source=file, cmap=cmap, rows=np.arange(1, len(df) + 1, dtype="int64"))
+        return validate_table(
+            df,
+            source=file,
+            cmap=cmap,
+            rows=rows,
+            blank_rows=blank,
+            read_notes=read_notes,
+            ragged=ragged,
+        )
+    df = read_parquet(path)
+    return validate_table(df, source=file, cmap=cmap, rows=np.arange(1, len(df) + 1, dtype="int64"))
 
 
 def load_events(path: str | Path, mapping: Any = None) -> pd.DataFrame:
@@ -1057,10 +1164,12 @@ def validate_events(
     else:
         rows = np.asarray(rows, dtype="int64")
         if rows.shape != (len(df),):
-            raise ValueError(f"rows: expected {len(df)} row numbers (one per row), got shape {rows.shape}")
+            raise ValueError(
+                f"rows: expected {len(df)} row numbers (one per row), got shape {rows.shape}"
+            )
     df = df.reset_index(drop=True)
     df.columns = [str(c) for c in df.columns]
-    return _validate(df, source=source, cmap=cmap, rows=rows)
+    return validate_table(df, source=source, cmap=cmap, rows=rows)
 
 
 # ============================================================================================
@@ -1076,7 +1185,7 @@ class _Issue:
     reason: list[str]  # one reason per position
 
 
-def _show(value: Any, limit: int = 60) -> str:
+def show_value(value: Any, limit: int = 60) -> str:
     text = str(value)
     if len(text) > limit:
         text = text[: limit - 1] + "…"
@@ -1094,15 +1203,20 @@ _CONTROL_RE = r"[\x00-\x08\x0a-\x1f\x7f]"
 
 def _strip_controls(s: pd.Series) -> pd.Series:
     """Text with C0 control characters (except tab) and DEL removed; a run of line breaks
-    (CR, LF, vertical tab, form feed) becomes one space, so words do not run together."""
+    (CR, LF, vertical tab, form feed) becomes one space, so words do not run together.
+    """
     has = s.str.contains(_CONTROL_RE, regex=True, na=False)
     if not has.any():
         return s
-    fixed = s[has].str.replace(r"[\n\r\x0b\x0c]+", " ", regex=True).str.replace(_CONTROL_RE, "", regex=True)
+    fixed = (
+        s[has]
+        .str.replace(r"[\n\r\x0b\x0c]+", " ", regex=True)
+        .str.replace(_CONTROL_RE, "", regex=True)
+    )
     return s.mask(has, fixed)
 
 
-def _to_str(s: pd.Series, *, missing_words: bool = True) -> pd.Series:
+def to_str(s: pd.Series, *, missing_words: bool = True) -> pd.Series:
     """Values as pandas "str", stripped; "", and (``missing_words``) NA spellings → NaN."""
     if _is_text(s):
         out = s.astype("str")
@@ -1119,7 +1233,7 @@ def _to_str(s: pd.Series, *, missing_words: bool = True) -> pd.Series:
     return out.mask(bad.fillna(False))
 
 
-def _guess_format(values: pd.Series) -> str | None:
+def guess_format(values: pd.Series) -> str | None:
     """A strftime format that parses most of ``values`` (a small sample), or None."""
     from pandas.tseries.api import guess_datetime_format
 
@@ -1140,12 +1254,18 @@ def _guess_format(values: pd.Series) -> str | None:
     return best
 
 
-_EPOCH_UNIT_WORDS = {"s": "seconds", "ms": "milliseconds", "us": "microseconds", "ns": "nanoseconds"}
+_EPOCH_UNIT_WORDS = {
+    "s": "seconds",
+    "ms": "milliseconds",
+    "us": "microseconds",
+    "ns": "nanoseconds",
+}
 
 
 def _epoch_unit(text: pd.Series) -> str:
     """The unit of Unix epoch numbers from their size: times since 1973 in seconds have 9-10
-    digits (< 1e11 until year 5138), in ms < 1e14, in µs < 1e17, else ns."""
+    digits (< 1e11 until year 5138), in ms < 1e14, in µs < 1e17, else ns.
+    """
     mag = float(pd.to_numeric(text.dropna(), errors="coerce").abs().median())
     return "s" if mag < 1e11 else "ms" if mag < 1e14 else "us" if mag < 1e17 else "ns"
 
@@ -1158,7 +1278,9 @@ def _parse_timestamps(
     tz = cmap.timezone
     issues: list[_Issue] = []
     fmt = cmap.timestamp_format
-    expected = f"expected format {fmt!r}" if fmt else "expected ISO 8601, e.g. 2024-03-01T14:30:00+01:00"
+    expected = (
+        f"expected format {fmt!r}" if fmt else "expected ISO 8601, e.g. 2024-03-01T14:30:00+01:00"
+    )
     text: pd.Series | None = None
     naive: pd.Series | None = None  # naive datetimes, to be localised
     parts: list[pd.Series] = []
@@ -1170,22 +1292,32 @@ def _parse_timestamps(
         else:
             parts.append(s.dt.tz_convert("UTC").astype(TIMESTAMP_DTYPE))
     else:
-        text = _to_str(s)
+        text = to_str(s)
         present = text.notna()
         if fmt is None:
             zoned = text.str.contains(_ZONE_RE, regex=True, na=False)
             if zoned.any():
                 parts.append(
-                    pd.to_datetime(text[zoned], format="ISO8601", utc=True, errors="coerce").astype(TIMESTAMP_DTYPE)
+                    pd.to_datetime(text[zoned], format="ISO8601", utc=True, errors="coerce").astype(
+                        TIMESTAMP_DTYPE
+                    )
                 )
             rest = text[present & ~zoned]
             try:
                 naive = pd.to_datetime(rest, format="ISO8601", errors="coerce")
             except ValueError:  # zones our pattern missed: read those as given, others as UTC
                 naive = None
-                parts.append(pd.to_datetime(rest, format="ISO8601", utc=True, errors="coerce").astype(TIMESTAMP_DTYPE))
+                parts.append(
+                    pd.to_datetime(rest, format="ISO8601", utc=True, errors="coerce").astype(
+                        TIMESTAMP_DTYPE
+                    )
+                )
         elif "%z" in fmt or "%Z" in fmt:
-            parts.append(pd.to_datetime(text[present], format=fmt, utc=True, errors="coerce").astype(TIMESTAMP_DTYPE))
+            parts.append(
+                pd.to_datetime(text[present], format=fmt, utc=True, errors="coerce").astype(
+                    TIMESTAMP_DTYPE
+                )
+            )
         else:
             naive = pd.to_datetime(text[present], format=fmt, errors="coerce")
         if naive is not None and getattr(naive.dt, "tz", None) is not None:
@@ -1207,7 +1339,9 @@ def _parse_timestamps(
                 pos = bad_naive.index.to_numpy()
                 dst_bad[pos] = True
                 # ambiguous ones localise when told which of the two they are; nonexistent never
-                probe = bad_naive.dt.tz_localize(tz, ambiguous=np.ones(len(bad_naive), bool), nonexistent="NaT")
+                probe = bad_naive.dt.tz_localize(
+                    tz, ambiguous=np.ones(len(bad_naive), bool), nonexistent="NaT"
+                )
                 amb = probe.notna().to_numpy()
                 shown = (text[pos] if text is not None else bad_naive.astype(str)).to_numpy()
                 if amb.any():
@@ -1217,7 +1351,7 @@ def _parse_timestamps(
                             "timestamp",
                             pos[amb],
                             [
-                                f"timestamp {_show(v)} is ambiguous in {tz}: the clocks go back at the DST "
+                                f"timestamp {show_value(v)} is ambiguous in {tz}: the clocks go back at the DST "
                                 "change and this local time happens twice; give it with an offset (e.g. +01:00)"
                                 for v in shown[amb]
                             ],
@@ -1230,7 +1364,7 @@ def _parse_timestamps(
                             "timestamp",
                             pos[~amb],
                             [
-                                f"timestamp {_show(v)} does not exist in {tz}: the clocks jump forward at the "
+                                f"timestamp {show_value(v)} does not exist in {tz}: the clocks jump forward at the "
                                 "DST change; check the source or give it with an offset"
                                 for v in shown[~amb]
                             ],
@@ -1248,7 +1382,9 @@ def _parse_timestamps(
     present_np = present.to_numpy()
     unparsed = present_np & out.isna().to_numpy() & ~dst_bad
     file_error = None
-    named = "timestamp column" + ("" if source_name == "timestamp" else f" (source column '{source_name}')")
+    named = "timestamp column" + (
+        "" if source_name == "timestamp" else f" (source column '{source_name}')"
+    )
     if not present_np.any():
         file_error = DataError(
             f"the {named} has no values",
@@ -1258,7 +1394,9 @@ def _parse_timestamps(
     elif unparsed.sum() == present_np.sum():
         pos = np.flatnonzero(unparsed)[:5]
         shown_vals = text.iloc[pos] if text is not None else s.iloc[pos].astype(str)
-        examples = ", ".join(f"row {rows[p]}: {_show(v)}" for p, v in zip(pos, shown_vals, strict=True))
+        examples = ", ".join(
+            f"row {rows[p]}: {show_value(v)}" for p, v in zip(pos, shown_vals, strict=True)
+        )
         if text is not None and text.dropna().head(50).str.fullmatch(r"\d{9,19}(\.\d+)?").all():
             unit = _epoch_unit(text)
             col = source_name.replace("\\", "\\\\").replace("'", "\\'")
@@ -1268,7 +1406,7 @@ def _parse_timestamps(
                 f"df['{col}'] = pd.to_datetime(pd.to_numeric(df['{col}']), unit='{unit}', utc=True)"
             )
         else:
-            guess = _guess_format(text) if text is not None else None
+            guess = guess_format(text) if text is not None else None
             if guess:
                 fix = f'set the format in the column map: timestamp: {{format: "{guess}"}}'
                 if "%d" in guess and "%m" in guess:
@@ -1289,7 +1427,7 @@ def _parse_timestamps(
                 "unparseable timestamp",
                 "timestamp",
                 pos,
-                [f"timestamp {_show(v)} could not be read ({expected})" for v in shown],
+                [f"timestamp {show_value(v)} could not be read ({expected})" for v in shown],
             )
         )
     return out, issues, file_error, n_naive
@@ -1327,8 +1465,11 @@ def _plausible_window(ts: pd.Series, cmap: ColumnMap) -> tuple[pd.Timestamp, pd.
         d_hi = pd.Timestamp(min(q_hi + margin, hard_hi), unit="us", tz="UTC")
     else:
         d_lo, d_hi = PLAUSIBLE_FROM, PLAUSIBLE_TO
-    how = ("derived from the bulk of the data's times" if cmap.valid_from is None and cmap.valid_to is None
-           else "one side from timestamp.valid_from/valid_to, the other from the bulk of the data's times")
+    how = (
+        "derived from the bulk of the data's times"
+        if cmap.valid_from is None and cmap.valid_to is None
+        else "one side from timestamp.valid_from/valid_to, the other from the bulk of the data's times"
+    )
     return (lo if lo is not None else d_lo), (hi if hi is not None else d_hi), how
 
 
@@ -1343,7 +1484,11 @@ def _window_issues(ts: pd.Series, cmap: ColumnMap) -> list[_Issue]:
     pos = np.flatnonzero(out)
 
     def day(t: pd.Timestamp) -> str:
-        return t.strftime("%Y-%m-%d %H:%M") if (t.hour or t.minute) and t != hi else t.strftime("%Y-%m-%d")
+        return (
+            t.strftime("%Y-%m-%d %H:%M")
+            if (t.hour or t.minute) and t != hi
+            else t.strftime("%Y-%m-%d")
+        )
 
     window = f"{day(lo)} .. {day(hi)} UTC"
     return [
@@ -1360,14 +1505,16 @@ def _window_issues(ts: pd.Series, cmap: ColumnMap) -> list[_Issue]:
     ]
 
 
-def _parse_bool(s: pd.Series, cmap: ColumnMap, column: str) -> tuple[pd.Series, np.ndarray, list[_Issue]]:
+def _parse_bool(
+    s: pd.Series, cmap: ColumnMap, column: str
+) -> tuple[pd.Series, np.ndarray, list[_Issue]]:
     """Values (bool, False where unknown), a mask of missing cells, issues."""
     if s.dtype == bool:
         return s.astype(bool), np.zeros(len(s), bool), []
     if isinstance(s.dtype, pd.BooleanDtype):
         missing = s.isna().to_numpy()
         return s.fillna(False).astype(bool), missing, []
-    text = _to_str(s)
+    text = to_str(s)
     lookup = {v: 1.0 for v in cmap.true_values} | {v: 0.0 for v in cmap.false_values}
     mapped = _lower_lookup(text, lookup, "float64")
     missing = text.isna().to_numpy()
@@ -1382,7 +1529,7 @@ def _parse_bool(s: pd.Series, cmap: ColumnMap, column: str) -> tuple[pd.Series, 
                 column,
                 pos,
                 [
-                    f"{column} {_show(v)} is not a yes/no value (e.g. {accepted}); "
+                    f"{column} {show_value(v)} is not a yes/no value (e.g. {accepted}); "
                     "add the spelling under booleans: in the column map"
                     for v in s.iloc[pos].astype(str)
                 ],
@@ -1392,11 +1539,11 @@ def _parse_bool(s: pd.Series, cmap: ColumnMap, column: str) -> tuple[pd.Series, 
     return values, missing, issues
 
 
-def _parse_number(s: pd.Series, decimal: str) -> tuple[pd.Series, np.ndarray, pd.Series | None]:
+def parse_number(s: pd.Series, decimal: str) -> tuple[pd.Series, np.ndarray, pd.Series | None]:
     """float64 values, a mask of present-but-not-a-number, and the cleaned text (or None)."""
     if pd.api.types.is_numeric_dtype(s.dtype) and not pd.api.types.is_bool_dtype(s.dtype):
         return s.astype("float64"), np.zeros(len(s), bool), None
-    text = _to_str(s)
+    text = to_str(s)
     num, bad = _text_to_number(text, decimal)
     return num, bad, text
 
@@ -1411,7 +1558,8 @@ def _text_to_number(text: pd.Series, decimal: str) -> tuple[pd.Series, np.ndarra
     as the thousands separator. A value holding the thousands separator must group digits by
     three before the decimal separator (``1.249`` and ``1.249,50`` with decimal ","; ``1,249.50``
     with decimal "."), otherwise it is not a number (``1.24`` with decimal "," could be 1.24 or
-    1240: quarantined rather than guessed)."""
+    1240: quarantined rather than guessed).
+    """
     sep = "." if decimal == "," else ","
     has_sep = text.str.contains(sep, regex=False, na=False)
     t = text
@@ -1430,20 +1578,22 @@ _DECIMAL_COMMA = re.compile(r"^[+-]?\d*,\d+$")
 
 
 def _parse_revenue(s: pd.Series, cmap: ColumnMap) -> tuple[pd.Series, list[_Issue]]:
-    num, bad, text = _parse_number(s, cmap.decimal)
+    num, bad, text = parse_number(s, cmap.decimal)
     issues = []
     if bad.any():
         pos = np.flatnonzero(bad)
         reasons = []
         for v in text.iloc[pos]:
-            r = f"revenue {_show(v)} is not a number"
+            r = f"revenue {show_value(v)} is not a number"
             sep = "." if cmap.decimal == "," else ","
             if cmap.decimal == "." and _DECIMAL_COMMA.match(v):
                 r += ' (if "," is the decimal separator, set read: {decimal: ","})'
             elif sep in v:
-                r += (f" (with decimal {cmap.decimal!r}, {sep!r} is read as a thousands separator and must "
-                      f"group digits by three, as in {'1.249,50' if sep == '.' else '1,249.50'}; "
-                      "check read: {decimal: ...} or fix the value)")
+                r += (
+                    f" (with decimal {cmap.decimal!r}, {sep!r} is read as a thousands separator and must "
+                    f"group digits by three, as in {'1.249,50' if sep == '.' else '1,249.50'}; "
+                    "check read: {decimal: ...} or fix the value)"
+                )
             reasons.append(r)
         issues.append(_Issue("non-numeric revenue", "revenue", pos, reasons))
     return num, issues
@@ -1458,7 +1608,7 @@ def _parse_sentiment(s: pd.Series, cmap: ColumnMap) -> tuple[pd.Series, list[_Is
         lab = pd.Series(np.nan, index=s.index)
         bad = np.zeros(len(s), bool)
     else:
-        text = _to_str(s)
+        text = to_str(s)
         lab = _lower_lookup(text, labels, "float64")
         t = text.where(lab.isna())
         if cmap.decimal == ",":
@@ -1474,7 +1624,7 @@ def _parse_sentiment(s: pd.Series, cmap: ColumnMap) -> tuple[pd.Series, list[_Is
                     "sentiment",
                     pos,
                     [
-                        f"sentiment {_show(v)} is neither a number nor a known label ({known}); "
+                        f"sentiment {show_value(v)} is neither a number nor a known label ({known}); "
                         "add it under sentiment.labels in the column map"
                         for v in text.iloc[pos]
                     ],
@@ -1493,11 +1643,15 @@ def _parse_sentiment(s: pd.Series, cmap: ColumnMap) -> tuple[pd.Series, list[_Is
             # a common finite scale of the values out of range, never their [min, max] (e.g. [-3, inf])
             scale, _ = guess_scale(out_of_range.to_numpy())
             if scale is not None:
-                hint = (f"set sentiment.scale: [{scale[0]:g}, {scale[1]:g}] in the column map if these are "
-                        f"{scale[0]:g}–{scale[1]:g} scores")
+                hint = (
+                    f"set sentiment.scale: [{scale[0]:g}, {scale[1]:g}] in the column map if these are "
+                    f"{scale[0]:g}–{scale[1]:g} scores"
+                )
             else:
-                hint = ("the numbers fit no common score scale (1–5, 0–10, …): state theirs with "
-                        "sentiment.scale in the column map, or fix the values")
+                hint = (
+                    "the numbers fit no common score scale (1–5, 0–10, …): state theirs with "
+                    "sentiment.scale in the column map, or fix the values"
+                )
     return lab.fillna(num).astype("float64"), issues, hint
 
 
@@ -1520,7 +1674,7 @@ def _count(n: int, noun: str, plural: str | None = None) -> str:
 
 
 def _list_some(values: list[Any], k: int = 5) -> str:
-    shown = ", ".join(_show(v) for v in values[:k])
+    shown = ", ".join(show_value(v) for v in values[:k])
     return shown + (f" and {len(values) - k} more" if len(values) > k else "")
 
 
@@ -1541,21 +1695,25 @@ def _missing_columns_error(
     if labels:
         lines = [f"missing required columns: {', '.join(labels)}"]
     else:
-        lines = [f"the column map names source columns that the file lacks (for {', '.join(extra)})"]
+        lines = [
+            f"the column map names source columns that the file lacks (for {', '.join(extra)})"
+        ]
     for canon, src in mapped_absent.items():
-        close = _close(src, have)
+        close = close_matches(src, have)
         hint = f" (did you mean '{close[0]}'?)" if close else ""
-        lines.append(f"the column map sends source column '{src}' to {canon}, but the file has no such column{hint}")
+        lines.append(
+            f"the column map sends source column '{src}' to {canon}, but the file has no such column{hint}"
+        )
     lines.append(f"the file has columns: {', '.join(have[:30])}" + (" …" if len(have) > 30 else ""))
     used = set(cmap.columns.values())
     free = [h for h in have if h not in used and h not in CANONICAL_COLUMNS]
 
     def suggest(canon: str, key: str) -> str | None:
         if canon in mapped_absent:
-            c = _close(mapped_absent[canon], free)
+            c = close_matches(mapped_absent[canon], free)
             if c:
                 return c[0]
-        c = _close(canon, free)
+        c = close_matches(canon, free)
         if c:
             return c[0]
         words = _SYNONYMS.get(key, ())
@@ -1587,7 +1745,7 @@ def _missing_columns_error(
     return DataError("\n  ".join(lines), column=missing, fix=fix)
 
 
-def _validate(
+def validate_table(
     df: pd.DataFrame,
     *,
     source: str,
@@ -1626,7 +1784,9 @@ def _validate(
         name = c
         if c in cmap.columns:  # the map fills this canonical name from another column
             name = f"{c}_source"
-            notes.append(f"column '{c}' was kept as '{name}': the column map fills {c} from '{cmap.columns[c]}'")
+            notes.append(
+                f"column '{c}' was kept as '{name}': the column map fills {c} from '{cmap.columns[c]}'"
+            )
         target[name] = df[c]
         origin[name] = c
     defaulted = []
@@ -1645,7 +1805,9 @@ def _validate(
     req_missing = [c for c in REQUIRED_COLUMNS if c not in target]
     ids_present = [c for c in cmap.identifiers if c in target]
     if req_missing or not ids_present or mapped_absent:
-        errors.append(_missing_columns_error(req_missing, not ids_present, cmap, have, mapped_absent))
+        errors.append(
+            _missing_columns_error(req_missing, not ids_present, cmap, have, mapped_absent)
+        )
     issues: list[_Issue] = []
     n_naive = 0
     if "timestamp" in target:
@@ -1658,7 +1820,10 @@ def _validate(
         else:
             issues += _window_issues(ts, cmap)
     if errors:
-        errors = [DataError(e.problem, file=source, column=e.column, rows=e.rows, fix=e.fix) for e in errors]
+        errors = [
+            DataError(e.problem, file=source, column=e.column, rows=e.rows, fix=e.fix)
+            for e in errors
+        ]
         raise combine_errors(errors, file=source)
 
     # ---- parse every canonical column ------------------------------------------------------
@@ -1667,7 +1832,7 @@ def _validate(
     str_missing = pd.Series(np.nan, index=idx, dtype="str")
 
     def text_col(name: str) -> pd.Series:
-        return _to_str(target[name]) if name in target else str_missing.copy()
+        return to_str(target[name]) if name in target else str_missing.copy()
 
     channel = text_col("channel")
     touchpoint = text_col("touchpoint")
@@ -1678,11 +1843,17 @@ def _validate(
         need = event_id.isna()
         if need.any():
             generated_ids = int(need.sum())
-            gen = _stem(source) + ":" + pd.Series(rows[need.to_numpy()], index=event_id.index[need]).astype("str")
+            gen = (
+                source_stem(source)
+                + ":"
+                + pd.Series(rows[need.to_numpy()], index=event_id.index[need]).astype("str")
+            )
             event_id = event_id.mask(need, gen)
             notes.append(f"{_count(generated_ids, 'empty event_id')} generated as '<file>:<row>'")
     else:
-        event_id = (_stem(source) + ":" + pd.Series(rows, index=idx).astype("str")).astype("str")
+        event_id = (source_stem(source) + ":" + pd.Series(rows, index=idx).astype("str")).astype(
+            "str"
+        )
     cols["event_id"] = event_id
     cols["timestamp"] = ts
     if n_naive:
@@ -1692,7 +1863,9 @@ def _validate(
                 "(set timestamp.timezone in the column map if they are local times)"
             )
         else:
-            notes.append(f"{_count(n_naive, 'timestamp')} without a zone read as {cmap.timezone} and converted to UTC")
+            notes.append(
+                f"{_count(n_naive, 'timestamp')} without a zone read as {cmap.timezone} and converted to UTC"
+            )
     for c in IDENTIFIER_COLUMNS:
         cols[c] = text_col(c)
     cols["channel"] = channel
@@ -1700,6 +1873,7 @@ def _validate(
 
     offline = {c.lower() for c in OFFLINE_CHANNELS}
     derived_online = ~channel.str.lower().isin(offline).fillna(False).astype(bool)
+
     def bool_col(name: str, derived: pd.Series, source: str) -> pd.Series:
         """A boolean column as given, or derived (from ``source``) where it is absent or empty."""
         if name not in target:
@@ -1708,7 +1882,9 @@ def _validate(
         issues.extend(problems)
         if miss.any():
             values = values.mask(miss, derived)
-            notes.append(f"{_count(int(miss.sum()), f'empty {name} value')} derived from the {source}")
+            notes.append(
+                f"{_count(int(miss.sum()), f'empty {name} value')} derived from the {source}"
+            )
         return values.astype(bool)
 
     cols["online"] = bool_col("online", derived_online, "channel")
@@ -1749,7 +1925,9 @@ def _validate(
         seg = text_col("segment")
         miss = seg.isna()
         if miss.any() and "segment" not in defaulted:
-            notes.append(f"{_count(int(miss.sum()), 'empty segment value')} set to {default_segment!r}")
+            notes.append(
+                f"{_count(int(miss.sum()), 'empty segment value')} set to {default_segment!r}"
+            )
         cols["segment"] = seg.fillna(default_segment).astype("str")
     else:
         cols["segment"] = pd.Series(default_segment, index=idx, dtype="str")
@@ -1759,7 +1937,7 @@ def _validate(
         if name in CANONICAL_COLUMNS:
             continue
         if name in cmap.identifiers:
-            cols[name] = _to_str(s)
+            cols[name] = to_str(s)
         elif _is_text(s):
             if s.dtype == "str":
                 s = _strip_controls(s)
@@ -1807,20 +1985,29 @@ def _validate(
     try:
         schema.validate(work, lazy=True)
     except pa.errors.SchemaErrors as exc:
-        issues += _issues_from_failures(exc.failure_cases, work, target, rows, exact_dup, issues, cmap, sentiment_hint)
+        issues += _issues_from_failures(
+            exc.failure_cases, work, target, rows, exact_dup, issues, cmap, sentiment_hint
+        )
 
     # ---- rows with the wrong number of fields: that is their one reason ---------------------
     if ragged:
         rpos = np.array(sorted(ragged), dtype="int64")
         issues = [
-            _Issue(it.category, it.column, it.pos[keep], [r for r, k in zip(it.reason, keep, strict=True) if k])
+            _Issue(
+                it.category,
+                it.column,
+                it.pos[keep],
+                [r for r, k in zip(it.reason, keep, strict=True) if k],
+            )
             for it in issues
             for keep in [~np.isin(it.pos, rpos)]
         ]
         for cat in ("too few fields", "too many fields"):
             ps = [p for p in rpos if ragged[int(p)][0] == cat]
             if ps:
-                issues.append(_Issue(cat, None, np.array(ps, dtype="int64"), [ragged[int(p)][1] for p in ps]))
+                issues.append(
+                    _Issue(cat, None, np.array(ps, dtype="int64"), [ragged[int(p)][1] for p in ps])
+                )
 
     # ---- combine reasons per row -----------------------------------------------------------
     col_order = {c: i for i, c in enumerate(work.columns)}
@@ -1833,7 +2020,9 @@ def _validate(
                         "category": it.category,
                         "column": it.column,
                         "reason": it.reason,
-                        "order": col_order.get(it.column, len(col_order)) if it.column else len(col_order) + 1,
+                        "order": col_order.get(it.column, len(col_order))
+                        if it.column
+                        else len(col_order) + 1,
                     }
                 )
                 for it in issues
@@ -1857,7 +2046,12 @@ def _validate(
         g = parts.loc[multi].groupby("pos", sort=True)
         reason = pd.concat([reason, g["reason"].agg("; ".join)])
         column = pd.concat(
-            [column, g["column"].agg(lambda x: "; ".join(dict.fromkeys(v for v in x if v is not None)) or None)]
+            [
+                column,
+                g["column"].agg(
+                    lambda x: "; ".join(dict.fromkeys(v for v in x if v is not None)) or None
+                ),
+            ]
         )
     reason = reason.reindex(qpos)
     column = column.reindex(qpos).astype(object)
@@ -1869,7 +2063,9 @@ def _validate(
     for c in qsrc.columns:  # source values as strings (CSV cells exactly as read)
         if qsrc[c].dtype != "str":
             qsrc[c] = qsrc[c].astype("str")
-    qsrc.columns = [f"{c} (source)" if c in ("row", "reason", "column") else c for c in qsrc.columns]
+    qsrc.columns = [
+        f"{c} (source)" if c in ("row", "reason", "column") else c for c in qsrc.columns
+    ]
     quarantine = pd.concat(
         [
             pd.DataFrame(
@@ -1906,15 +2102,21 @@ def _validate(
             "stage map (add them under stage_map.touchpoints)"
         )
     if "online" not in target:
-        notes.append("online was derived from the channel (offline: " + ", ".join(sorted(OFFLINE_CHANNELS)) + ")")
+        notes.append(
+            "online was derived from the channel (offline: "
+            + ", ".join(sorted(OFFLINE_CHANNELS))
+            + ")"
+        )
     if "conversion" not in target:
-        notes.append(f"conversion was derived from the touchpoint ({', '.join(cmap.conversion_touchpoints)})")
+        notes.append(
+            f"conversion was derived from the touchpoint ({', '.join(cmap.conversion_touchpoints)})"
+        )
 
     summary: dict[str, Any] = {
         "file": source,
         "rows_read": int(n),
-        "rows_kept": int(len(events)),
-        "rows_quarantined": int(len(quarantine)),
+        "rows_kept": len(events),
+        "rows_quarantined": len(quarantine),
         "duplicates": int(exact_dup.sum()),
         "blank_rows": len(blank_rows or []),
         "reasons": reasons,
@@ -1922,7 +2124,9 @@ def _validate(
         "identifiers": ids_in_work,
         "stages": list(sm.stages),
         # the map's allowed moves (None: the default), so the models get the user's stage map
-        "stage_transitions": {k: list(v) for k, v in sm.transitions.items()} if sm.transitions else None,
+        "stage_transitions": {k: list(v) for k, v in sm.transitions.items()}
+        if sm.transitions
+        else None,
         "mapping": cmap.source,
     }
     events.attrs["load_report"] = dict(summary)
@@ -1932,7 +2136,9 @@ def _validate(
     try:
         validate_canonical(events, sm, ids_in_work, name=source)
     except DataError as exc:
-        raise AssertionError(f"kept rows break the canonical schema (a bug in analysis.sources):\n{exc}") from None
+        raise AssertionError(
+            f"kept rows break the canonical schema (a bug in analysis.sources):\n{exc}"
+        ) from None
     return result
 
 
@@ -1961,7 +2167,9 @@ def _issues_from_failures(
         col = None if column is None or column != column else str(column)
         pos = np.unique(grp["index"].to_numpy(dtype="int64"))
         if check.startswith("dtype("):
-            raise AssertionError(f"column {col} has the wrong dtype (a bug in analysis.sources): {check}")
+            raise AssertionError(
+                f"column {col} has the wrong dtype (a bug in analysis.sources): {check}"
+            )
         if check == CHECK_IDENTIFIER:
             continue  # handled once below (pandera reports it per column)
         if col in parsed_bad:
@@ -1971,7 +2179,11 @@ def _issues_from_failures(
         if col in target and col in work.columns:
             shown = target[col].iloc[pos].astype(str).to_numpy()
         else:
-            shown = work[col].iloc[pos].astype(str).to_numpy() if col in work.columns else [""] * len(pos)
+            shown = (
+                work[col].iloc[pos].astype(str).to_numpy()
+                if col in work.columns
+                else [""] * len(pos)
+            )
         if check in ("not_nullable", CHECK_NOT_EMPTY) and col in ("channel", "touchpoint"):
             out.append(_Issue(f"empty {col}", col, pos, [f"{col} is empty"] * len(pos)))
         elif check == "not_nullable" and col == "timestamp":
@@ -1984,7 +2196,7 @@ def _issues_from_failures(
                     col,
                     pos,
                     [
-                        f"{col} {_show(v)} is a reserved name ({reserved} are used by journeys); rename it in the source"
+                        f"{col} {show_value(v)} is a reserved name ({reserved} are used by journeys); rename it in the source"
                         for v in shown
                     ],
                 )
@@ -1996,14 +2208,29 @@ def _issues_from_failures(
                     "unknown stage",
                     col,
                     pos,
-                    [f"stage {_show(v)} is not one of {stages}; add it to stage_map.stages" for v in shown],
+                    [
+                        f"stage {show_value(v)} is not one of {stages}; add it to stage_map.stages"
+                        for v in shown
+                    ],
                 )
             )
         elif check == CHECK_NON_NEGATIVE and col == "revenue":
-            out.append(_Issue("negative revenue", col, pos, [f"revenue {_show(v)} is negative" for v in shown]))
+            out.append(
+                _Issue(
+                    "negative revenue",
+                    col,
+                    pos,
+                    [f"revenue {show_value(v)} is negative" for v in shown],
+                )
+            )
         elif check == CHECK_FINITE and col == "revenue":
             out.append(
-                _Issue("non-numeric revenue", col, pos, [f"revenue {_show(v)} is not a finite number" for v in shown])
+                _Issue(
+                    "non-numeric revenue",
+                    col,
+                    pos,
+                    [f"revenue {show_value(v)} is not a finite number" for v in shown],
+                )
             )
         elif check == CHECK_SENTIMENT_RANGE:
             hint = f" ({sentiment_hint})" if sentiment_hint else ""
@@ -2012,13 +2239,20 @@ def _issues_from_failures(
                     "sentiment out of range",
                     col,
                     pos,
-                    [f"sentiment {_show(v)} is outside [-1, 1]{hint}" for v in shown],
+                    [f"sentiment {show_value(v)} is outside [-1, 1]{hint}" for v in shown],
                 )
             )
         elif check == "field_uniqueness" and col == "event_id":
             dup_ids.append(pos)  # decided below, once the other problems are known
         else:
-            out.append(_Issue(f"invalid {col}", col, pos, [f"{col} {_show(v)} fails: {check}" for v in shown]))
+            out.append(
+                _Issue(
+                    f"invalid {col}",
+                    col,
+                    pos,
+                    [f"{col} {show_value(v)} fails: {check}" for v in shown],
+                )
+            )
 
     if dup_ids:
         # the first occurrence among rows without other problems is kept; the others go
@@ -2041,7 +2275,7 @@ def _issues_from_failures(
                     "event_id",
                     pos,
                     [
-                        f"event_id {_show(v)} is also used by row {rows[f]} with different content"
+                        f"event_id {show_value(v)} is also used by row {rows[f]} with different content"
                         for v, f in zip(ids.iloc[pos], firsts, strict=True)
                     ],
                 )

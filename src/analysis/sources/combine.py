@@ -48,13 +48,24 @@ from analysis.schema import (
     combine_errors,
     validate_canonical,
 )
-from analysis.sources.column_map import LoadResult, _close
+from analysis.sources.column_map import LoadResult, close_matches
 
 __all__ = ["combine_sources", "read_sources", "source_counts"]
 
 _SPEC_KEYS = ("name", "adapter", "path")
 _TOP_KEYS = ("sources",)
-_PATH_SUFFIXES = (".yml", ".yaml", ".csv", ".csv.gz", ".parquet", ".pq", ".json", ".jsonl", ".ndjson", ".gz")
+_PATH_SUFFIXES = (
+    ".yml",
+    ".yaml",
+    ".csv",
+    ".csv.gz",
+    ".parquet",
+    ".pq",
+    ".json",
+    ".jsonl",
+    ".ndjson",
+    ".gz",
+)
 
 
 # ============================================================================================
@@ -64,22 +75,30 @@ _PATH_SUFFIXES = (".yml", ".yaml", ".csv", ".csv.gz", ".parquet", ".pq", ".json"
 
 def _load_yaml(path: Path) -> Any:
     if not path.is_file():
-        raise DataError("sources file not found", file=str(path), fix="check the path of the sources YAML file")
+        raise DataError(
+            "sources file not found", file=str(path), fix="check the path of the sources YAML file"
+        )
     try:
         return yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
-        raise DataError(f"the sources file is not valid YAML: {getattr(exc, 'problem', exc)}", file=str(path),
-                        rows=[mark.line + 1] if mark is not None else None,
-                        fix="fix the YAML syntax at that line (indentation, a missing ':' or quotes)") from None
+        raise DataError(
+            f"the sources file is not valid YAML: {getattr(exc, 'problem', exc)}",
+            file=str(path),
+            rows=[mark.line + 1] if mark is not None else None,
+            fix="fix the YAML syntax at that line (indentation, a missing ':' or quotes)",
+        ) from None
 
 
 def _adapter_params(fn: Any) -> tuple[list[str], bool]:
     """Option names an adapter accepts (after its first, the path) and whether it takes **kw."""
     params = list(inspect.signature(fn).parameters.values())[1:]
     var_kw = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params)
-    names = [p.name for p in params if p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD,
-                                                   inspect.Parameter.KEYWORD_ONLY)]
+    names = [
+        p.name
+        for p in params
+        if p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    ]
     return names, var_kw
 
 
@@ -90,14 +109,21 @@ def _resolve_path(value: Any, base: Path) -> Any:
     return value
 
 
-def _check_spec(entry: Any, i: int, base: Path, file: str | None) -> tuple[dict[str, Any] | None, list[DataError]]:
+def _check_spec(
+    entry: Any, i: int, base: Path, file: str | None
+) -> tuple[dict[str, Any] | None, list[DataError]]:
     """One sources entry → {name, adapter, fn, path, options}, or the problems with it."""
     from analysis.sources.registry import get_adapter
 
     where = f"sources entry {i + 1}"
     if not isinstance(entry, Mapping):
-        return None, [DataError(f"{where} must be a mapping (name:, adapter:, path:, …), got {entry!r}", file=file,
-                                fix="write each entry as `- name: web\n  adapter: events\n  path: web.csv`")]
+        return None, [
+            DataError(
+                f"{where} must be a mapping (name:, adapter:, path:, …), got {entry!r}",
+                file=file,
+                fix="write each entry as `- name: web\n  adapter: events\n  path: web.csv`",
+            )
+        ]
     entry = {str(k): v for k, v in entry.items()}
     name = str(entry.get("name") or entry.get("adapter") or "events")
     where = f"{where} ({name!r})"
@@ -107,22 +133,35 @@ def _check_spec(entry: Any, i: int, base: Path, file: str | None) -> tuple[dict[
     try:
         fn = get_adapter(adapter)
     except DataError as exc:
-        errors.append(DataError(f"{where}: {exc.problem}", file=file, column="adapter", fix=exc.fix))
+        errors.append(
+            DataError(f"{where}: {exc.problem}", file=file, column="adapter", fix=exc.fix)
+        )
     options = {k: v for k, v in entry.items() if k not in _SPEC_KEYS}
     if fn is not None:
         accepted, var_kw = _adapter_params(fn)
         for k in options:
             if not var_kw and k not in accepted:
-                close = _close(k, accepted + list(_SPEC_KEYS))
+                close = close_matches(k, accepted + list(_SPEC_KEYS))
                 hint = f" (did you mean {close[0]!r}?)" if close else ""
-                errors.append(DataError(
-                    f"{where}: unknown key {k!r} for adapter {adapter!r}{hint}", file=file, column=k,
-                    fix=f"keys of an entry: {', '.join(_SPEC_KEYS)}; options of {adapter!r}: "
-                    f"{', '.join(accepted) or '(none)'}"))
+                errors.append(
+                    DataError(
+                        f"{where}: unknown key {k!r} for adapter {adapter!r}{hint}",
+                        file=file,
+                        column=k,
+                        fix=f"keys of an entry: {', '.join(_SPEC_KEYS)}; options of {adapter!r}: "
+                        f"{', '.join(accepted) or '(none)'}",
+                    )
+                )
     path = entry.get("path")
     if path is None or str(path).strip() == "":
-        errors.append(DataError(f"{where} has no path", file=file, column="path",
-                                fix="add `path: <file>` (relative paths are relative to the sources file)"))
+        errors.append(
+            DataError(
+                f"{where} has no path",
+                file=file,
+                column="path",
+                fix="add `path: <file>` (relative paths are relative to the sources file)",
+            )
+        )
         resolved = None
     else:
         p = Path(str(path)).expanduser()
@@ -130,30 +169,51 @@ def _check_spec(entry: Any, i: int, base: Path, file: str | None) -> tuple[dict[
         if not resolved.exists():
             folder = resolved.parent
             names = sorted(x.name for x in folder.iterdir()) if folder.is_dir() else []
-            close = _close(resolved.name, names, n=3)
-            hint = (f"did you mean {', '.join(repr(c) for c in close)}?" if close else
-                    f"the folder {str(folder)!r} does not exist" if not folder.is_dir() else
-                    f"files there: {', '.join(names[:8]) or '(none)'}")
-            errors.append(DataError(f"{where}: path not found: {resolved}", file=file, column="path",
-                                    fix=f"check the path (relative to {base}); {hint}"))
+            close = close_matches(resolved.name, names, n=3)
+            hint = (
+                f"did you mean {', '.join(repr(c) for c in close)}?"
+                if close
+                else f"the folder {str(folder)!r} does not exist"
+                if not folder.is_dir()
+                else f"files there: {', '.join(names[:8]) or '(none)'}"
+            )
+            errors.append(
+                DataError(
+                    f"{where}: path not found: {resolved}",
+                    file=file,
+                    column="path",
+                    fix=f"check the path (relative to {base}); {hint}",
+                )
+            )
     options = {k: _resolve_path(v, base) for k, v in options.items()}
     if errors:
         return None, errors
     return {"name": name, "adapter": adapter, "fn": fn, "path": resolved, "options": options}, []
 
 
-def _run_specs(specs: list[dict[str, Any]], file: str | None) -> list[tuple[str, LoadResult, str | None]]:
+def _run_specs(
+    specs: list[dict[str, Any]], file: str | None
+) -> list[tuple[str, LoadResult, str | None]]:
     """Load every checked spec; DataErrors of all sources are reported together, naming each."""
     out, errors = [], []
     for s in specs:
         try:
             res = s["fn"](str(s["path"]), **s["options"])
         except DataError as exc:
-            errors.append(DataError(f"source {s['name']!r} (adapter {s['adapter']!r}): {exc.problem}",
-                                    file=exc.file or str(s["path"]), column=exc.column, rows=exc.rows, fix=exc.fix))
+            errors.append(
+                DataError(
+                    f"source {s['name']!r} (adapter {s['adapter']!r}): {exc.problem}",
+                    file=exc.file or str(s["path"]),
+                    column=exc.column,
+                    rows=exc.rows,
+                    fix=exc.fix,
+                )
+            )
             continue
         if not isinstance(res, LoadResult):
-            raise TypeError(f"adapter {s['adapter']!r} returned {type(res).__name__}, not a LoadResult")
+            raise TypeError(
+                f"adapter {s['adapter']!r} returned {type(res).__name__}, not a LoadResult"
+            )
         out.append((s["name"], res, s["adapter"]))
     if errors:
         raise combine_errors(errors, file=file)
@@ -201,7 +261,8 @@ def _normalise_inputs(sources: Any, base: Path) -> list[tuple[str, LoadResult, s
         else:
             raise TypeError(
                 "combine_sources takes LoadResults, (name, LoadResult) pairs, (adapter, path[, options]) "
-                f"tuples or spec dicts, got {type(v).__name__}")
+                f"tuples or spec dicts, got {type(v).__name__}"
+            )
         if name is not None:
             entry.setdefault("name", name)
         spec, errs = _check_spec(entry, i, base, None)
@@ -217,8 +278,15 @@ def _normalise_inputs(sources: Any, base: Path) -> list[tuple[str, LoadResult, s
         if spec is not None:
             out.append(next(ran))
         else:
-            out.append((name or Path(str(res.summary.get("file") or "source")).name.split(".")[0] or "source",
-                        res, adapter))
+            out.append(
+                (
+                    name
+                    or Path(str(res.summary.get("file") or "source")).name.split(".")[0]
+                    or "source",
+                    res,
+                    adapter,
+                )
+            )
     names = _unique_names([n for n, _, _ in out])
     return [(n, r, a) for n, (_, r, a) in zip(names, out, strict=True)]
 
@@ -282,32 +350,49 @@ def _combine(parts: list[tuple[str, LoadResult, str | None]], *, source_column: 
     prefixed = set(shared.index.get_level_values(0))
     # a source whose own ids would still collide after prefixing the others is prefixed too
     for _ in range(len(parts)):
-        new = pd.concat([(n + ":" + r.events["event_id"]) if n in prefixed else r.events["event_id"]
-                         for n, r, _ in parts], keys=names, names=["_src", None])
+        new = pd.concat(
+            [
+                (n + ":" + r.events["event_id"]) if n in prefixed else r.events["event_id"]
+                for n, r, _ in parts
+            ],
+            keys=names,
+            names=["_src", None],
+        )
         dup = new[new.duplicated(keep=False)]
         if dup.empty:
             break
         prefixed |= set(dup.index.get_level_values(0))
     if prefixed:
-        notes.append(f"event ids of {', '.join(sorted(prefixed))} were prefixed with the source name "
-                     "(they share ids with another source)")
+        notes.append(
+            f"event ids of {', '.join(sorted(prefixed))} were prefixed with the source name "
+            "(they share ids with another source)"
+        )
 
     identifiers: list[str] = [c for c in IDENTIFIER_COLUMNS]
     for _, r, _ in parts:
         identifiers += [c for c in (r.summary.get("identifiers") or []) if c not in identifiers]
-    identifiers = [c for c in identifiers if c in IDENTIFIER_COLUMNS
-                   or any(c in r.events.columns for _, r, _ in parts)]
+    identifiers = [
+        c
+        for c in identifiers
+        if c in IDENTIFIER_COLUMNS or any(c in r.events.columns for _, r, _ in parts)
+    ]
     stages: list[str] = []
     stage_lists = []
     for _, r, _ in parts:
         st = list(r.summary.get("stages") or [])
         stage_lists.append(tuple(st))
         stages += [s for s in st if s not in stages]
-    moves = list({repr(r.summary.get("stage_transitions")): r.summary.get("stage_transitions")
-                  for _, r, _ in parts}.values())
+    moves = list(
+        {
+            repr(r.summary.get("stage_transitions")): r.summary.get("stage_transitions")
+            for _, r, _ in parts
+        }.values()
+    )
     if len(set(stage_lists)) > 1:
-        notes.append("the sources use different stage lists: " + "; ".join(
-            f"{n}: {', '.join(s)}" for n, s in zip(names, stage_lists, strict=True)))
+        notes.append(
+            "the sources use different stage lists: "
+            + "; ".join(f"{n}: {', '.join(s)}" for n, s in zip(names, stage_lists, strict=True))
+        )
 
     canon = list(CANONICAL_COLUMNS)
     extra_ids = [c for c in identifiers if c not in canon]
@@ -319,7 +404,9 @@ def _combine(parts: list[tuple[str, LoadResult, str | None]], *, source_column: 
             ev["event_id"] = (n + ":" + ev["event_id"]).astype("str")
         if source_column in ev.columns:
             ev = ev.rename(columns={source_column: f"{source_column}_original"})
-            notes.append(f"{n}: its column {source_column!r} is kept as {source_column + '_original'!r}")
+            notes.append(
+                f"{n}: its column {source_column!r} is kept as {source_column + '_original'!r}"
+            )
         for c in extra_ids:
             if c not in ev.columns:
                 ev[c] = pd.Series(np.nan, index=ev.index, dtype="str")
@@ -334,11 +421,17 @@ def _combine(parts: list[tuple[str, LoadResult, str | None]], *, source_column: 
         qframes.append(q)
     attrs: list[str] = []
     for ev in frames:
-        attrs += [c for c in ev.columns if c not in canon and c not in extra_ids and c != source_column
-                  and c not in attrs]
+        attrs += [
+            c
+            for c in ev.columns
+            if c not in canon and c not in extra_ids and c != source_column and c not in attrs
+        ]
     order = canon + extra_ids + [source_column] + attrs
-    events = pd.concat([f.reindex(columns=[c for c in order if c in f.columns]) for f in frames],
-                       ignore_index=True, sort=False).reindex(columns=order)
+    events = pd.concat(
+        [f.reindex(columns=[c for c in order if c in f.columns]) for f in frames],
+        ignore_index=True,
+        sort=False,
+    ).reindex(columns=order)
     for c in order:
         if c in canon:
             dtype = CANONICAL_COLUMNS[c][0]
@@ -354,19 +447,32 @@ def _combine(parts: list[tuple[str, LoadResult, str | None]], *, source_column: 
     all_notes: list[str] = list(notes)
     for n, r, adapter in parts:
         s = r.summary
-        per[n] = {"adapter": adapter, "file": s.get("file"), "rows_read": int(s["rows_read"]),
-                  "rows_kept": int(s["rows_kept"]), "rows_quarantined": int(s["rows_quarantined"]),
-                  "reasons": dict(s.get("reasons") or {}), "event_ids_prefixed": n in prefixed}
+        per[n] = {
+            "adapter": adapter,
+            "file": s.get("file"),
+            "rows_read": int(s["rows_read"]),
+            "rows_kept": int(s["rows_kept"]),
+            "rows_quarantined": int(s["rows_quarantined"]),
+            "reasons": dict(s.get("reasons") or {}),
+            "event_ids_prefixed": n in prefixed,
+        }
         for k, v in (s.get("reasons") or {}).items():
             reasons[k] = reasons.get(k, 0) + int(v)
         for k, ex in r.examples.items():
             examples.setdefault(k, {**ex, "source": n})
         all_notes += [f"{n}: {t}" for t in s.get("notes") or []]
-    totals = {k: sum(p[k] for p in per.values()) for k in ("rows_read", "rows_kept", "rows_quarantined")}
+    totals = {
+        k: sum(p[k] for p in per.values()) for k in ("rows_read", "rows_kept", "rows_quarantined")
+    }
     assert totals["rows_read"] == totals["rows_kept"] + totals["rows_quarantined"], totals
     assert totals["rows_kept"] == len(events) and totals["rows_quarantined"] == len(quarantine), (
-        totals, len(events), len(quarantine))
-    assert events["event_id"].is_unique, "combined event ids are not unique (a bug in combine_sources)"
+        totals,
+        len(events),
+        len(quarantine),
+    )
+    assert events["event_id"].is_unique, (
+        "combined event ids are not unique (a bug in combine_sources)"
+    )
     summary: dict[str, Any] = {
         "file": "; ".join(str(p["file"]) for p in per.values()),
         **totals,
@@ -382,8 +488,12 @@ def _combine(parts: list[tuple[str, LoadResult, str | None]], *, source_column: 
         "sources": per,
     }
     events.attrs = {"load_report": dict(summary)}
-    validate_canonical(events, StageMap(stages=tuple(stages), touchpoints={}) if stages else None,
-                       summary["identifiers"], name="combined sources")
+    validate_canonical(
+        events,
+        StageMap(stages=tuple(stages), touchpoints={}) if stages else None,
+        summary["identifiers"],
+        name="combined sources",
+    )
     return LoadResult(events=events, quarantine=quarantine, summary=summary, examples=examples)
 
 
@@ -400,10 +510,21 @@ def source_counts(result: LoadResult) -> pd.DataFrame:
     per = result.summary.get("sources")
     if not per:
         s = result.summary
-        per = {str(s.get("file")): {"adapter": None, "rows_read": s["rows_read"], "rows_kept": s["rows_kept"],
-                                    "rows_quarantined": s["rows_quarantined"]}}
+        per = {
+            str(s.get("file")): {
+                "adapter": None,
+                "rows_read": s["rows_read"],
+                "rows_kept": s["rows_kept"],
+                "rows_quarantined": s["rows_quarantined"],
+            }
+        }
     cols = ["rows_read", "rows_kept", "rows_quarantined"]
-    df = pd.DataFrame([{"source": n, "adapter": p.get("adapter"), **{c: p[c] for c in cols}} for n, p in per.items()])
+    df = pd.DataFrame(
+        [
+            {"source": n, "adapter": p.get("adapter"), **{c: p[c] for c in cols}}
+            for n, p in per.items()
+        ]
+    )
     total = {"source": "(total)", "adapter": None, **{c: int(df[c].sum()) for c in cols}}
     return pd.concat([df, pd.DataFrame([total])], ignore_index=True)
 
@@ -413,8 +534,12 @@ def source_counts(result: LoadResult) -> pd.DataFrame:
 # ============================================================================================
 
 
-def read_sources(spec: str | Path | Mapping[str, Any], *, base_dir: str | Path | None = None,
-                 source_column: str = "source") -> LoadResult:
+def read_sources(
+    spec: str | Path | Mapping[str, Any],
+    *,
+    base_dir: str | Path | None = None,
+    source_column: str = "source",
+) -> LoadResult:
     """Load and combine the sources listed in a sources file (YAML) or dict.
 
     Parameters
@@ -458,19 +583,34 @@ def read_sources(spec: str | Path | Mapping[str, Any], *, base_dir: str | Path |
     else:
         raise TypeError(f"spec must be a YAML path or a dict, not {type(spec).__name__}")
     if not isinstance(data, Mapping):
-        raise DataError("the sources file must be a mapping with a `sources:` list", file=file,
-                        fix="start it with `sources:` followed by `- name: … adapter: … path: …` entries")
+        raise DataError(
+            "the sources file must be a mapping with a `sources:` list",
+            file=file,
+            fix="start it with `sources:` followed by `- name: … adapter: … path: …` entries",
+        )
     errors: list[DataError] = []
     for k in data:
         if str(k) not in _TOP_KEYS:
-            close = _close(str(k), _TOP_KEYS)
+            close = close_matches(str(k), _TOP_KEYS)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
-            errors.append(DataError(f"unknown key {str(k)!r} at the top of the sources file{hint}", file=file,
-                                    column=str(k), fix="the top level has one key: sources"))
+            errors.append(
+                DataError(
+                    f"unknown key {str(k)!r} at the top of the sources file{hint}",
+                    file=file,
+                    column=str(k),
+                    fix="the top level has one key: sources",
+                )
+            )
     entries = data.get("sources")
     if not isinstance(entries, list) or not entries:
-        errors.append(DataError("`sources:` must be a non-empty list of entries", file=file, column="sources",
-                                fix="sources:\n  - name: web\n    adapter: events\n    path: web.csv"))
+        errors.append(
+            DataError(
+                "`sources:` must be a non-empty list of entries",
+                file=file,
+                column="sources",
+                fix="sources:\n  - name: web\n    adapter: events\n    path: web.csv",
+            )
+        )
         entries = []
     specs = []
     for i, entry in enumerate(entries):
@@ -483,8 +623,14 @@ def read_sources(spec: str | Path | Mapping[str, Any], *, base_dir: str | Path |
         if isinstance(entry, Mapping):
             n = str(entry.get("name") or entry.get("adapter") or "events")
             if n in seen:
-                errors.append(DataError(f"sources entries {seen[n] + 1} and {i + 1} are both named {n!r}", file=file,
-                                        column="name", fix="give each entry its own `name:`"))
+                errors.append(
+                    DataError(
+                        f"sources entries {seen[n] + 1} and {i + 1} are both named {n!r}",
+                        file=file,
+                        column="name",
+                        fix="give each entry its own `name:`",
+                    )
+                )
             seen.setdefault(n, i)
     if errors:
         raise combine_errors(errors, file=file)

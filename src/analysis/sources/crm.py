@@ -79,15 +79,15 @@ from analysis.sources.column_map import (
     CANONICAL_COLUMNS,
     ColumnMap,
     LoadResult,
-    _close,
-    _parse_number,
-    _read_csv,
-    _read_parquet,
-    _show,
-    _stem,
-    _suffix_kind,
-    _to_str,
-    _validate,
+    close_matches,
+    parse_number,
+    read_csv,
+    read_parquet,
+    show_value,
+    source_stem,
+    suffix_kind,
+    to_str,
+    validate_table,
 )
 
 __all__ = [
@@ -135,28 +135,64 @@ LOST_TOUCHPOINTS: frozenset[str] = frozenset({"deal_lost"})
 #: listed → ``unknown_channel`` ("unknown"), reported in the summary's notes.
 DEFAULT_LEAD_SOURCE_CHANNELS: dict[str, str] = {
     # HubSpot original source (label / internal value)
-    "Organic Search": "organic_search", "ORGANIC_SEARCH": "organic_search",
-    "Paid Search": "paid_search", "PAID_SEARCH": "paid_search",
-    "Email Marketing": "email", "EMAIL_MARKETING": "email",
-    "Social Media": "social", "SOCIAL_MEDIA": "social", "Organic Social": "social",
-    "Paid Social": "social", "PAID_SOCIAL": "social",
-    "Referrals": "referral", "REFERRALS": "referral",
-    "Direct Traffic": "direct", "DIRECT_TRAFFIC": "direct",
-    "Offline Sources": "crm", "OFFLINE": "crm",
-    "Other Campaigns": "other", "OTHER_CAMPAIGNS": "other",
+    "Organic Search": "organic_search",
+    "ORGANIC_SEARCH": "organic_search",
+    "Paid Search": "paid_search",
+    "PAID_SEARCH": "paid_search",
+    "Email Marketing": "email",
+    "EMAIL_MARKETING": "email",
+    "Social Media": "social",
+    "SOCIAL_MEDIA": "social",
+    "Organic Social": "social",
+    "Paid Social": "social",
+    "PAID_SOCIAL": "social",
+    "Referrals": "referral",
+    "REFERRALS": "referral",
+    "Direct Traffic": "direct",
+    "DIRECT_TRAFFIC": "direct",
+    "Offline Sources": "crm",
+    "OFFLINE": "crm",
+    "Other Campaigns": "other",
+    "OTHER_CAMPAIGNS": "other",
     # Salesforce LeadSource picklist
-    "Web": "direct", "Phone Inquiry": "call_center", "Partner Referral": "referral",
-    "Employee Referral": "referral", "External Referral": "referral", "Partner": "referral",
-    "Word of mouth": "referral", "Advertisement": "display", "Trade Show": "event",
-    "Seminar - Internal": "event", "Seminar - Partner": "event", "Purchased List": "purchased_list",
-    "Public Relations": "referral", "Other": "other",
+    "Web": "direct",
+    "Phone Inquiry": "call_center",
+    "Partner Referral": "referral",
+    "Employee Referral": "referral",
+    "External Referral": "referral",
+    "Partner": "referral",
+    "Word of mouth": "referral",
+    "Advertisement": "display",
+    "Trade Show": "event",
+    "Seminar - Internal": "event",
+    "Seminar - Partner": "event",
+    "Purchased List": "purchased_list",
+    "Public Relations": "referral",
+    "Other": "other",
     # common words
-    "email": "email", "newsletter": "email", "search": "organic_search", "seo": "organic_search",
-    "sea": "paid_search", "adwords": "paid_search", "google ads": "paid_search",
-    "social": "social", "facebook": "social", "linkedin": "social", "referral": "referral",
-    "direct": "direct", "website": "direct", "display": "display", "event": "event",
-    "fair": "event", "trade fair": "event", "webinar": "event", "phone": "call_center",
-    "store": "store", "crm": "crm", "import": "crm", "sales": "crm",
+    "email": "email",
+    "newsletter": "email",
+    "search": "organic_search",
+    "seo": "organic_search",
+    "sea": "paid_search",
+    "adwords": "paid_search",
+    "google ads": "paid_search",
+    "social": "social",
+    "facebook": "social",
+    "linkedin": "social",
+    "referral": "referral",
+    "direct": "direct",
+    "website": "direct",
+    "display": "display",
+    "event": "event",
+    "fair": "event",
+    "trade fair": "event",
+    "webinar": "event",
+    "phone": "call_center",
+    "store": "store",
+    "crm": "crm",
+    "import": "crm",
+    "sales": "crm",
 }
 
 #: CRM deal stage name → touchpoint (HubSpot's default sales pipeline, labels and internal
@@ -165,63 +201,119 @@ DEFAULT_LEAD_SOURCE_CHANNELS: dict[str, str] = {
 #: Override or extend with ``deal_stages={"Signed": "deal_won", …}``.
 DEFAULT_DEAL_STAGES: dict[str, str] = {
     # HubSpot default pipeline
-    "Appointment Scheduled": "deal_qualified", "appointmentscheduled": "deal_qualified",
-    "Qualified To Buy": "deal_qualified", "qualifiedtobuy": "deal_qualified",
-    "Presentation Scheduled": "deal_presentation", "presentationscheduled": "deal_presentation",
-    "Decision Maker Bought-In": "deal_proposal", "decisionmakerboughtin": "deal_proposal",
-    "Contract Sent": "deal_negotiation", "contractsent": "deal_negotiation",
-    "Closed Won": "deal_won", "closedwon": "deal_won",
-    "Closed Lost": "deal_lost", "closedlost": "deal_lost",
+    "Appointment Scheduled": "deal_qualified",
+    "appointmentscheduled": "deal_qualified",
+    "Qualified To Buy": "deal_qualified",
+    "qualifiedtobuy": "deal_qualified",
+    "Presentation Scheduled": "deal_presentation",
+    "presentationscheduled": "deal_presentation",
+    "Decision Maker Bought-In": "deal_proposal",
+    "decisionmakerboughtin": "deal_proposal",
+    "Contract Sent": "deal_negotiation",
+    "contractsent": "deal_negotiation",
+    "Closed Won": "deal_won",
+    "closedwon": "deal_won",
+    "Closed Lost": "deal_lost",
+    "closedlost": "deal_lost",
     # Salesforce default opportunity stages
-    "Prospecting": "deal_qualified", "Qualification": "deal_qualified",
-    "Needs Analysis": "deal_qualified", "Value Proposition": "deal_presentation",
-    "Id. Decision Makers": "deal_presentation", "Perception Analysis": "deal_presentation",
-    "Proposal/Price Quote": "deal_proposal", "Negotiation/Review": "deal_negotiation",
+    "Prospecting": "deal_qualified",
+    "Qualification": "deal_qualified",
+    "Needs Analysis": "deal_qualified",
+    "Value Proposition": "deal_presentation",
+    "Id. Decision Makers": "deal_presentation",
+    "Perception Analysis": "deal_presentation",
+    "Proposal/Price Quote": "deal_proposal",
+    "Negotiation/Review": "deal_negotiation",
     # common words
-    "Lead": "deal_qualified", "Qualified": "deal_qualified", "Discovery": "deal_qualified",
-    "Demo": "deal_presentation", "Presentation": "deal_presentation",
-    "Proposal": "deal_proposal", "Quote": "deal_proposal", "Negotiation": "deal_negotiation",
-    "Contract": "deal_negotiation", "Won": "deal_won", "Lost": "deal_lost",
+    "Lead": "deal_qualified",
+    "Qualified": "deal_qualified",
+    "Discovery": "deal_qualified",
+    "Demo": "deal_presentation",
+    "Presentation": "deal_presentation",
+    "Proposal": "deal_proposal",
+    "Quote": "deal_proposal",
+    "Negotiation": "deal_negotiation",
+    "Contract": "deal_negotiation",
+    "Won": "deal_won",
+    "Lost": "deal_lost",
 }
 
 #: Ticket source (HubSpot ``source_type``, Zendesk ``via.channel``, Salesforce Case ``Origin``)
 #: → channel. Missing → "support"; not listed → "unknown" (reported in the notes).
 DEFAULT_TICKET_CHANNELS: dict[str, str] = {
-    "email": "email", "e-mail": "email", "mail": "email",
-    "phone": "call_center", "call": "call_center", "voice": "call_center", "telephone": "call_center",
-    "chat": "chat", "live chat": "chat", "web chat": "chat", "messaging": "chat", "whatsapp": "chat",
-    "sms": "chat", "native messaging": "chat",
-    "form": "web_form", "web": "web_form", "web form": "web_form", "portal": "web_form",
-    "help center": "web_form", "api": "web_form",
-    "social": "social", "facebook": "social", "twitter": "social", "instagram": "social",
-    "store": "store", "in person": "store",
+    "email": "email",
+    "e-mail": "email",
+    "mail": "email",
+    "phone": "call_center",
+    "call": "call_center",
+    "voice": "call_center",
+    "telephone": "call_center",
+    "chat": "chat",
+    "live chat": "chat",
+    "web chat": "chat",
+    "messaging": "chat",
+    "whatsapp": "chat",
+    "sms": "chat",
+    "native messaging": "chat",
+    "form": "web_form",
+    "web": "web_form",
+    "web form": "web_form",
+    "portal": "web_form",
+    "help center": "web_form",
+    "api": "web_form",
+    "social": "social",
+    "facebook": "social",
+    "twitter": "social",
+    "instagram": "social",
+    "store": "store",
+    "in person": "store",
 }
 
 #: Satisfaction words → sentiment in [-1, 1] (Zendesk's good/bad ratings, Help Scout's
 #: Great/Okay/Bad, plain labels). "offered"/"unoffered" (asked, not answered) are missing.
 DEFAULT_SATISFACTION_LABELS: dict[str, float] = {
-    "positive": 1.0, "neutral": 0.0, "negative": -1.0,
-    "good": 1.0, "bad": -1.0, "great": 1.0, "okay": 0.0, "ok": 0.0,
-    "promoter": 1.0, "passive": 0.0, "detractor": -1.0,
+    "positive": 1.0,
+    "neutral": 0.0,
+    "negative": -1.0,
+    "good": 1.0,
+    "bad": -1.0,
+    "great": 1.0,
+    "okay": 0.0,
+    "ok": 0.0,
+    "promoter": 1.0,
+    "passive": 0.0,
+    "detractor": -1.0,
 }
 _NOT_ANSWERED = frozenset({"offered", "unoffered", "not rated", "no rating"})
 
 #: Offline contact kind → (touchpoint, channel). Rows of :func:`read_offline` are offline
 #: (``online = False``) unless a kind you add maps to a channel that is not offline.
 DEFAULT_OFFLINE_KINDS: dict[str, tuple[str, str]] = {
-    "store_visit": ("store_visit", "store"), "store visit": ("store_visit", "store"),
-    "visit": ("store_visit", "store"), "store": ("store_visit", "store"),
-    "shop visit": ("store_visit", "store"), "in store": ("store_visit", "store"),
-    "purchase": ("purchase", "store"), "store purchase": ("purchase", "store"),
+    "store_visit": ("store_visit", "store"),
+    "store visit": ("store_visit", "store"),
+    "visit": ("store_visit", "store"),
+    "store": ("store_visit", "store"),
+    "shop visit": ("store_visit", "store"),
+    "in store": ("store_visit", "store"),
+    "purchase": ("purchase", "store"),
+    "store purchase": ("purchase", "store"),
     "pos": ("purchase", "store"),
-    "call": ("call", "call_center"), "phone": ("call", "call_center"),
-    "phone call": ("call", "call_center"), "inbound call": ("call", "call_center"),
-    "outbound call": ("call", "call_center"), "call center": ("call", "call_center"),
-    "event": ("event_attendance", "event"), "event attendance": ("event_attendance", "event"),
-    "fair": ("event_attendance", "event"), "trade fair": ("event_attendance", "event"),
-    "trade show": ("event_attendance", "event"), "exhibition": ("event_attendance", "event"),
-    "conference": ("event_attendance", "event"), "expo": ("event_attendance", "event"),
-    "seminar": ("event_attendance", "event"), "webinar": ("webinar", "event"),
+    "call": ("call", "call_center"),
+    "phone": ("call", "call_center"),
+    "phone call": ("call", "call_center"),
+    "inbound call": ("call", "call_center"),
+    "outbound call": ("call", "call_center"),
+    "call center": ("call", "call_center"),
+    "event": ("event_attendance", "event"),
+    "event attendance": ("event_attendance", "event"),
+    "fair": ("event_attendance", "event"),
+    "trade fair": ("event_attendance", "event"),
+    "trade show": ("event_attendance", "event"),
+    "exhibition": ("event_attendance", "event"),
+    "conference": ("event_attendance", "event"),
+    "expo": ("event_attendance", "event"),
+    "seminar": ("event_attendance", "event"),
+    "webinar": ("webinar", "event"),
 }
 
 #: Reasons these readers quarantine rows for (categories of ``summary["reasons"]``), besides
@@ -245,7 +337,8 @@ def _sha256_unique(values: pd.Series) -> pd.Series:
     """SHA-256 hex of each value (NaN stays NaN); each distinct value is hashed once."""
     codes, uniques = pd.factorize(values)
     digests = np.array(
-        [hashlib.sha256(str(u).encode("utf-8")).hexdigest() for u in uniques] + [np.nan], dtype=object
+        [hashlib.sha256(str(u).encode("utf-8")).hexdigest() for u in uniques] + [np.nan],
+        dtype=object,
     )
     return pd.Series(digests[codes], index=values.index).astype("str")
 
@@ -273,7 +366,7 @@ def hash_email(values: Iterable[Any]) -> pd.Series:
     ['8c87b489ce35', nan]
     """
     s = values if isinstance(values, pd.Series) else pd.Series(list(values), dtype=object)
-    text = _to_str(s, missing_words=False).str.lower()
+    text = to_str(s, missing_words=False).str.lower()
     return _sha256_unique(text)
 
 
@@ -287,7 +380,7 @@ def hash_phone(values: Iterable[Any]) -> pd.Series:
     np.True_
     """
     s = values if isinstance(values, pd.Series) else pd.Series(list(values), dtype=object)
-    digits = _to_str(s, missing_words=False).str.replace(r"\D+", "", regex=True)
+    digits = to_str(s, missing_words=False).str.replace(r"\D+", "", regex=True)
     return _sha256_unique(digits.mask(digits == ""))
 
 
@@ -321,16 +414,45 @@ def _lookup(values: pd.Series, table: dict[str, Any]) -> pd.Series:
 
 #: identifier roles shared by every reader: role → (candidate column names, canonical column)
 _ID_ROLES: dict[str, tuple[str, ...]] = {
-    "email": ("email", "e-mail", "email address", "e-mail address", "SuppliedEmail",
-              "requester email", "respondent email", "customer email", "contact email"),
+    "email": (
+        "email",
+        "e-mail",
+        "email address",
+        "e-mail address",
+        "SuppliedEmail",
+        "requester email",
+        "respondent email",
+        "customer email",
+        "contact email",
+    ),
     "email_hash": ("email_hash", "hashed_email", "email_sha256"),
-    "crm_id": ("crm_id", "Contact ID", "ContactId", "contact_id", "Associated Contact IDs",
-               "Associated Contact ID"),
+    "crm_id": (
+        "crm_id",
+        "Contact ID",
+        "ContactId",
+        "contact_id",
+        "Associated Contact IDs",
+        "Associated Contact ID",
+    ),
     "user_id": ("user_id", "customer_id", "customer id"),
-    "loyalty_id": ("loyalty_id", "loyalty id", "loyalty card", "card_number", "member_id",
-                   "membership_id"),
-    "phone": ("phone", "phone number", "mobile phone number", "mobile", "phone_number",
-              "caller", "caller number", "SuppliedPhone"),
+    "loyalty_id": (
+        "loyalty_id",
+        "loyalty id",
+        "loyalty card",
+        "card_number",
+        "member_id",
+        "membership_id",
+    ),
+    "phone": (
+        "phone",
+        "phone number",
+        "mobile phone number",
+        "mobile",
+        "phone_number",
+        "caller",
+        "caller number",
+        "SuppliedPhone",
+    ),
     "cookie_id": ("cookie_id",),
     "device_id": ("device_id",),
 }
@@ -339,7 +461,8 @@ _ID_ROLES: dict[str, tuple[str, ...]] = {
 @dataclass
 class _Source:
     """One source read as text: the frame, row numbers (CSV lines, else record numbers),
-    blank lines skipped, its name in messages, and rows with too few fields (CSV)."""
+    blank lines skipped, its name in messages, and rows with too few fields (CSV).
+    """
 
     df: pd.DataFrame
     rows: np.ndarray
@@ -368,12 +491,22 @@ def _csv_short_rows(path: Path, cmap: ColumnMap, n_fields: int) -> dict[int, int
         with pa.input_stream(str(path), compression="detect") as stream:
             reader = pacsv.open_csv(
                 stream,
-                read_options=pacsv.ReadOptions(encoding=cmap.encoding, use_threads=False, skip_rows=1,
-                                               autogenerate_column_names=True),
-                parse_options=pacsv.ParseOptions(delimiter=cmap.delimiter, newlines_in_values=True,
-                                                 ignore_empty_lines=False, invalid_row_handler=handler),
+                read_options=pacsv.ReadOptions(
+                    encoding=cmap.encoding,
+                    use_threads=False,
+                    skip_rows=1,
+                    autogenerate_column_names=True,
+                ),
+                parse_options=pacsv.ParseOptions(
+                    delimiter=cmap.delimiter,
+                    newlines_in_values=True,
+                    ignore_empty_lines=False,
+                    invalid_row_handler=handler,
+                ),
                 convert_options=pacsv.ConvertOptions(
-                    column_types={f"f{i}": pa.string() for i in range(n_fields)}, strings_can_be_null=False),
+                    column_types={f"f{i}": pa.string() for i in range(n_fields)},
+                    strings_can_be_null=False,
+                ),
             )
             for _ in reader:  # the handler records the short rows
                 pass
@@ -386,39 +519,54 @@ def _read_source(source: Any, cmap: ColumnMap, what: str) -> _Source:
     """A file path or a DataFrame → :class:`_Source`; file-level problems raise DataError."""
     if isinstance(source, pd.DataFrame):
         if len(source) == 0:
-            raise DataError(f"the {what} table has no rows", file=f"<{what} DataFrame>",
-                            fix="pass a DataFrame with at least one row")
+            raise DataError(
+                f"the {what} table has no rows",
+                file=f"<{what} DataFrame>",
+                fix="pass a DataFrame with at least one row",
+            )
         df = source.reset_index(drop=True)
         df.columns = [str(c) for c in df.columns]
         return _Source(df, np.arange(1, len(df) + 1, dtype="int64"), [], f"<{what} DataFrame>", {})
     if not isinstance(source, (str, Path)):
-        raise DataError(f"expected a file path or a DataFrame of {what}, got {type(source).__name__}")
+        raise DataError(
+            f"expected a file path or a DataFrame of {what}, got {type(source).__name__}"
+        )
     path = Path(source)
     file = str(path)
     if not path.is_file():
         folder = path.parent if str(path.parent) else Path(".")
         hint = ""
         if path.is_dir():
-            raise DataError("expected a file, got a folder", file=file, fix=f"pass the path of the {what} export")
+            raise DataError(
+                "expected a file, got a folder",
+                file=file,
+                fix=f"pass the path of the {what} export",
+            )
         if folder.is_dir():
-            names = sorted(p.name for p in folder.iterdir() if _suffix_kind(p))
-            close = _close(path.name, names, n=3)
-            hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else (
-                f"; data files there: {', '.join(names[:8])}" if names else "")
+            names = sorted(p.name for p in folder.iterdir() if suffix_kind(p))
+            close = close_matches(path.name, names, n=3)
+            hint = (
+                f"; did you mean {', '.join(repr(c) for c in close)}?"
+                if close
+                else (f"; data files there: {', '.join(names[:8])}" if names else "")
+            )
         else:
             hint = f"; the folder {str(folder)!r} does not exist either"
         raise DataError("file not found", file=file, fix=f"check the path{hint}")
-    kind = _suffix_kind(path)
+    kind = suffix_kind(path)
     if kind is None:
-        raise DataError(f"unsupported file type {''.join(path.suffixes) or '(no extension)'!r}", file=file,
-                        fix="export the data as CSV (.csv, .csv.gz) or Parquet (.parquet, .pq)")
+        raise DataError(
+            f"unsupported file type {''.join(path.suffixes) or '(no extension)'!r}",
+            file=file,
+            fix="export the data as CSV (.csv, .csv.gz) or Parquet (.parquet, .pq)",
+        )
     if path.stat().st_size == 0:
         raise DataError("the file is empty (0 bytes)", file=file, fix="export the data again")
     if kind == "parquet":
-        df = _read_parquet(path)
+        df = read_parquet(path)
         return _Source(df, np.arange(1, len(df) + 1, dtype="int64"), [], file, {})
     try:
-        df, rows, blank = _read_csv(path, cmap)
+        df, rows, blank = read_csv(path, cmap)
     except DataError as exc:
         m = re.search(r"EOF inside string starting at row (\d+)", str(exc))
         if not m:
@@ -427,7 +575,8 @@ def _read_source(source: Any, cmap: ColumnMap, what: str) -> _Source:
         raise DataError(
             f"the file ends inside a quoted value that starts on row {line}: the file looks cut off "
             "(truncated) in the middle of that row",
-            file=file, rows=[line],
+            file=file,
+            rows=[line],
             fix="export the file again (check that the download or copy finished), or close the quote",
         ) from None
     by_line = _csv_short_rows(path, cmap, len(df.columns))
@@ -445,11 +594,14 @@ def _resolve_columns(
     file: str,
     what: str,
 ) -> dict[str, str]:
-    """role → source column: ``given`` first, then the first candidate present (normalised)."""
+    """Role → source column: ``given`` first, then the first candidate present (normalised)."""
     errors: list[DataError] = []
     if given is not None and not isinstance(given, dict):
-        raise DataError(f"columns must map roles to column names, got {given!r}", file=file,
-                        fix=f"e.g. columns={{'{next(iter(roles))}': 'your column'}}")
+        raise DataError(
+            f"columns must map roles to column names, got {given!r}",
+            file=file,
+            fix=f"e.g. columns={{'{next(iter(roles))}': 'your column'}}",
+        )
     given = dict(given or {})
     by_norm: dict[str, str] = {}
     for c in have:
@@ -457,19 +609,29 @@ def _resolve_columns(
     found: dict[str, str] = {}
     for role, col in given.items():
         if role not in roles:
-            close = _close(role, roles)
+            close = close_matches(role, roles)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
-            errors.append(DataError(
-                f"unknown role {role!r} in columns={{…}} for {what}{hint}", file=file, column=str(role),
-                fix=f"use one of: {', '.join(roles)}"))
+            errors.append(
+                DataError(
+                    f"unknown role {role!r} in columns={{…}} for {what}{hint}",
+                    file=file,
+                    column=str(role),
+                    fix=f"use one of: {', '.join(roles)}",
+                )
+            )
         elif col is None:
             found[role] = None  # explicitly switched off
         elif str(col) not in have:
-            close = _close(str(col), have)
+            close = close_matches(str(col), have)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
-            errors.append(DataError(
-                f"columns={{{role!r}: {str(col)!r}}}: the file has no column {str(col)!r}{hint}",
-                file=file, column=str(col), fix=f"the file has columns: {', '.join(have[:30])}"))
+            errors.append(
+                DataError(
+                    f"columns={{{role!r}: {str(col)!r}}}: the file has no column {str(col)!r}{hint}",
+                    file=file,
+                    column=str(col),
+                    fix=f"the file has columns: {', '.join(have[:30])}",
+                )
+            )
         else:
             found[role] = str(col)
     taken = {c for c in found.values() if c}
@@ -486,30 +648,47 @@ def _resolve_columns(
     missing = [r for r in required if r not in found]
     if missing:
         lines = "; ".join(f"{r} (looked for: {', '.join(roles[r][:6])})" for r in missing)
-        errors.append(DataError(
-            f"the {what} table lacks required columns: {lines}",
-            file=file, column=missing,
-            fix="name them: columns={" + ", ".join(f"'{r}': '<your column>'" for r in missing)
-            + f"}}; the file has columns: {', '.join(have[:30])}"))
+        errors.append(
+            DataError(
+                f"the {what} table lacks required columns: {lines}",
+                file=file,
+                column=missing,
+                fix="name them: columns={"
+                + ", ".join(f"'{r}': '<your column>'" for r in missing)
+                + f"}}; the file has columns: {', '.join(have[:30])}",
+            )
+        )
     id_roles = [r for r in _ID_ROLES if r in roles]
     if not any(r in found for r in id_roles):
-        errors.append(DataError(
-            f"the {what} table has no identifier column (one of: {', '.join(id_roles)})",
-            file=file, column=id_roles,
-            fix="name one: columns={'email': '<your column>'} or columns={'crm_id': '<your column>'}; "
-            f"the file has columns: {', '.join(have[:30])}"))
+        errors.append(
+            DataError(
+                f"the {what} table has no identifier column (one of: {', '.join(id_roles)})",
+                file=file,
+                column=id_roles,
+                fix="name one: columns={'email': '<your column>'} or columns={'crm_id': '<your column>'}; "
+                f"the file has columns: {', '.join(have[:30])}",
+            )
+        )
     if errors:
         raise combine_errors(errors, file=file)
     return found
 
 
 def _column_map(
-    *, timestamp_format: str | None, timezone: str | None, stage_map: Any, delimiter: str,
-    encoding: str, decimal: str, identifiers: tuple[str, ...] = IDENTIFIER_COLUMNS,
+    *,
+    timestamp_format: str | None,
+    timezone: str | None,
+    stage_map: Any,
+    delimiter: str,
+    encoding: str,
+    decimal: str,
+    identifiers: tuple[str, ...] = IDENTIFIER_COLUMNS,
 ) -> ColumnMap:
     """The ColumnMap the readers validate with (its checks give the option errors)."""
-    d: dict[str, Any] = {"read": {"delimiter": delimiter, "encoding": encoding, "decimal": decimal},
-                         "identifiers": list(identifiers)}
+    d: dict[str, Any] = {
+        "read": {"delimiter": delimiter, "encoding": encoding, "decimal": decimal},
+        "identifiers": list(identifiers),
+    }
     ts = {k: v for k, v in (("format", timestamp_format), ("timezone", timezone)) if v is not None}
     if ts:
         d["timestamp"] = ts
@@ -534,64 +713,88 @@ class _Pre:
     reasons: np.ndarray  # one reason per prepared row (used where mask)
 
 
-def _identifiers(df: pd.DataFrame, found: dict[str, str], notes: list[str], rows: np.ndarray) -> dict[str, pd.Series]:
+def _identifiers(
+    df: pd.DataFrame, found: dict[str, str], notes: list[str], rows: np.ndarray
+) -> dict[str, pd.Series]:
     """Canonical identifier columns from the found roles; e-mail and phone are hashed."""
     out: dict[str, pd.Series] = {}
     if "email" in found:
-        raw = _to_str(df[found["email"]])
+        raw = to_str(df[found["email"]])
         invalid = raw.notna() & ~raw.str.contains("@", regex=False).fillna(False)
         if invalid.any():
             shown = ", ".join(str(r) for r in rows[invalid.to_numpy()][:5])
-            notes.append(f"{int(invalid.sum())} value(s) of the e-mail column {found['email']!r} contain no '@' "
-                         f"and were left out of email_hash (rows {shown})")
+            notes.append(
+                f"{int(invalid.sum())} value(s) of the e-mail column {found['email']!r} contain no '@' "
+                f"and were left out of email_hash (rows {shown})"
+            )
         out["email_hash"] = hash_email(raw.mask(invalid))
     if "email_hash" in found:
-        given = _to_str(df[found["email_hash"]]).str.lower()
+        given = to_str(df[found["email_hash"]]).str.lower()
         out["email_hash"] = out["email_hash"].fillna(given) if "email_hash" in out else given
     if "phone" in found:
         out["phone_hash"] = hash_phone(df[found["phone"]])
     for role in ("crm_id", "user_id", "loyalty_id", "cookie_id", "device_id"):
         if role in found:
-            s = _to_str(df[found[role]])
+            s = to_str(df[found[role]])
             if role == "crm_id" and s.str.contains(";", regex=False).any():
                 many = int(s.str.contains(";", regex=False).sum())
-                notes.append(f"{many} value(s) of {found[role]!r} list several ids; the first is used")
+                notes.append(
+                    f"{many} value(s) of {found[role]!r} list several ids; the first is used"
+                )
                 s = s.str.split(";").str[0].str.strip()
             out[role] = s
     return out
 
 
-def _attributes(df: pd.DataFrame, used: Iterable[str], drop: Iterable[str], taken: set[str]) -> dict[str, pd.Series]:
+def _attributes(
+    df: pd.DataFrame, used: Iterable[str], drop: Iterable[str], taken: set[str]
+) -> dict[str, pd.Series]:
     """Source columns not used by a role, kept as attributes; names that clash with canonical
-    or generated columns get a ``_source`` suffix."""
+    or generated columns get a ``_source`` suffix.
+    """
     used, drop = set(used), set(drop or ())
     out: dict[str, pd.Series] = {}
     for c in df.columns:
         if c in used or c in drop:
             continue
-        name = f"{c}_source" if (c in taken or c in CANONICAL_COLUMNS or c in IDENTIFIER_COLUMNS) else c
+        name = (
+            f"{c}_source"
+            if (c in taken or c in CANONICAL_COLUMNS or c in IDENTIFIER_COLUMNS)
+            else c
+        )
         out[name] = df[c]
     return out
 
 
-def _map_channel(values: pd.Series | None, table: dict[str, str], n: int, *, missing: str, unknown: str,
-                 what: str, notes: list[str], option: str) -> pd.Series:
+def _map_channel(
+    values: pd.Series | None,
+    table: dict[str, str],
+    n: int,
+    *,
+    missing: str,
+    unknown: str,
+    what: str,
+    notes: list[str],
+    option: str,
+) -> pd.Series:
     """A channel per row from a source column through ``table``."""
     if values is None:
         return pd.Series(missing, index=pd.RangeIndex(n), dtype="str")
-    text = _to_str(values)
+    text = to_str(values)
     mapped = _lookup(text, table)
     unmapped = text.notna() & mapped.isna()
     if unmapped.any():
         vals = text[unmapped].value_counts().index.tolist()
-        notes.append(f"{int(unmapped.sum())} row(s) have a {what} not in the table ({_list(vals)}); channel "
-                     f"set to {unknown!r} (add them with {option}={{...}})")
+        notes.append(
+            f"{int(unmapped.sum())} row(s) have a {what} not in the table ({_list(vals)}); channel "
+            f"set to {unknown!r} (add them with {option}={{...}})"
+        )
     fill = pd.Series(np.where(unmapped.to_numpy(), unknown, missing), index=text.index)
     return mapped.fillna(fill).astype("str")
 
 
 def _list(values: list[Any], k: int = 5) -> str:
-    shown = ", ".join(_show(v) for v in values[:k])
+    shown = ", ".join(show_value(v) for v in values[:k])
     return shown + (f" and {len(values) - k} more" if len(values) > k else "")
 
 
@@ -607,8 +810,11 @@ def _truncation(src: _Source, n: int, expand: np.ndarray | None = None) -> list[
     mask = rec[idx]
     width = len(src.df.columns)
     reasons = np.full(len(idx), "", dtype=object)
-    reasons[mask] = [f"the row has {k} of {width} fields: the file looks cut off (truncated) here; "
-                     "export it again" for k in nfields[idx][mask]]  # only the short rows
+    reasons[mask] = [
+        f"the row has {k} of {width} fields: the file looks cut off (truncated) here; "
+        "export it again"
+        for k in nfields[idx][mask]
+    ]  # only the short rows
     return [_Pre(mask, "truncated row", None, reasons)]
 
 
@@ -631,15 +837,28 @@ def _finish(
         first = np.flatnonzero(pre[0].mask)[:5]
         raise DataError(
             f"every row was rejected, e.g. {'; '.join(f'row {rows[i]}: {pre[0].reasons[i]}' for i in first)}",
-            file=src.name, rows=[int(r) for r in rows[first]], fix="check the file and the reader's options")
+            file=src.name,
+            rows=[int(r) for r in rows[first]],
+            fix="check the file and the reader's options",
+        )
     good = prepared.loc[~bad].reset_index(drop=True)
-    res = _validate(good, source=src.name, cmap=cmap, rows=rows[~bad], blank_rows=src.blank)
+    res = validate_table(good, source=src.name, cmap=cmap, rows=rows[~bad], blank_rows=src.blank)
     summary = dict(res.summary)
     quarantine, examples = res.quarantine, dict(res.examples)
     if bad.any():
         parts = pd.concat(
-            [pd.DataFrame({"pos": np.flatnonzero(p.mask), "category": p.category, "column": p.column,
-                           "reason": p.reasons[p.mask]}) for p in pre if p.mask.any()],
+            [
+                pd.DataFrame(
+                    {
+                        "pos": np.flatnonzero(p.mask),
+                        "category": p.category,
+                        "column": p.column,
+                        "reason": p.reasons[p.mask],
+                    }
+                )
+                for p in pre
+                if p.mask.any()
+            ],
             ignore_index=True,
         )
         own = quarantine_rows(parts, prepared, rows)
@@ -650,8 +869,14 @@ def _finish(
             reasons[str(cat)] = reasons.get(str(cat), 0) + int(k)
         summary["reasons"] = dict(sorted(reasons.items(), key=lambda kv: -kv[1]))
         for cat, first in parts.drop_duplicates("category").set_index("category").iterrows():
-            examples.setdefault(str(cat), {"row": int(rows[int(first["pos"])]), "column": first["column"],
-                                           "reason": first["reason"]})
+            examples.setdefault(
+                str(cat),
+                {
+                    "row": int(rows[int(first["pos"])]),
+                    "column": first["column"],
+                    "reason": first["reason"],
+                },
+            )
     summary["rows_read"] = n
     summary["rows_kept"] = len(res.events)
     summary["rows_quarantined"] = len(quarantine)
@@ -688,13 +913,19 @@ def _ids_roles(extra_crm: tuple[str, ...] = ()) -> dict[str, tuple[str, ...]]:
 
 
 def _prepare(
-    source: Any, what: str, roles: dict[str, tuple[str, ...]], columns: dict[str, str] | None,
-    required: tuple[str, ...], cmap_kw: dict[str, Any],
+    source: Any,
+    what: str,
+    roles: dict[str, tuple[str, ...]],
+    columns: dict[str, str] | None,
+    required: tuple[str, ...],
+    cmap_kw: dict[str, Any],
 ) -> tuple[_Source, dict[str, str], ColumnMap]:
     """Read the source, find the roles, build the ColumnMap (with phone_hash when used)."""
     cmap = _column_map(**cmap_kw)
     src = _read_source(source, cmap, what)
-    found = _resolve_columns(list(src.df.columns), roles, columns, required=required, file=src.name, what=what)
+    found = _resolve_columns(
+        list(src.df.columns), roles, columns, required=required, file=src.name, what=what
+    )
     if "phone" in found:
         cmap = _column_map(**cmap_kw, identifiers=(*IDENTIFIER_COLUMNS, "phone_hash"))
     return src, found, cmap
@@ -709,41 +940,61 @@ def _base_columns(src: _Source, found: dict[str, str], notes: list[str]) -> dict
     return out
 
 
-def _amount_issue(values: pd.Series, cmap: ColumnMap, column: str, idx: np.ndarray) -> tuple[pd.Series, list[_Pre]]:
+def _amount_issue(
+    values: pd.Series, cmap: ColumnMap, column: str, idx: np.ndarray
+) -> tuple[pd.Series, list[_Pre]]:
     """Amounts as float64 per record; a pre-issue for the prepared rows ``idx`` of records whose
-    amount is present but not a number."""
-    num, bad, text = _parse_number(values, cmap.decimal)
+    amount is present but not a number.
+    """
+    num, bad, text = parse_number(values, cmap.decimal)
     if not bad.any():
         return num, []
     mask = bad[idx]
     reasons = np.full(len(idx), "", dtype=object)
     shown = text.to_numpy(dtype=object)[idx][mask]
-    reasons[mask] = ("amount " + pd.Series(shown, dtype="str").map(_show)
-                     + f" (column {column!r}) is not a number").to_numpy(dtype=object)
+    reasons[mask] = (
+        "amount "
+        + pd.Series(shown, dtype="str").map(show_value)
+        + f" (column {column!r}) is not a number"
+    ).to_numpy(dtype=object)
     return num, [_Pre(mask, "non-numeric amount", "revenue", reasons)]
 
 
 def _sentiment(
-    values: pd.Series, scale: tuple[float, float] | None, labels: dict[str, float], *, column: str,
-    option: str, decimal: str, file: str,
+    values: pd.Series,
+    scale: tuple[float, float] | None,
+    labels: dict[str, float],
+    *,
+    column: str,
+    option: str,
+    decimal: str,
+    file: str,
 ) -> tuple[pd.Series, list[_Pre]]:
     """Scores on ``scale`` (linear map to [-1, 1]) or labels → sentiment; out-of-scale scores and
-    unreadable values are pre-issues (never clipped)."""
-    text = _to_str(values)
+    unreadable values are pre-issues (never clipped).
+    """
+    text = to_str(values)
     norm = _norm_series(text)
     lab = _lookup(text, labels).astype("float64")
     unanswered = norm.isin({_norm(v) for v in _NOT_ANSWERED}).to_numpy()
     t = text.where(lab.isna() & ~unanswered)
-    num = pd.to_numeric(t.str.replace(",", ".", regex=False) if decimal == "," else t, errors="coerce")
+    num = pd.to_numeric(
+        t.str.replace(",", ".", regex=False) if decimal == "," else t, errors="coerce"
+    )
     num = num.astype("float64")
     issues: list[_Pre] = []
     n = len(text)
     bad = (text.notna() & lab.isna() & num.isna()).to_numpy() & ~unanswered
     if bad.any():
         reasons = np.full(n, "", dtype=object)
-        reasons[bad] = (f"{column} " + text[bad].map(_show) + " is neither a number nor a known label ("
-                        + ", ".join(sorted(labels)) + f"); add it with {option.replace('scale', 'labels')}"
-                        + "={...}").to_numpy(dtype=object)
+        reasons[bad] = (
+            f"{column} "
+            + text[bad].map(show_value)
+            + " is neither a number nor a known label ("
+            + ", ".join(sorted(labels))
+            + f"); add it with {option.replace('scale', 'labels')}"
+            + "={...}"
+        ).to_numpy(dtype=object)
         issues.append(_Pre(bad, "unparseable score", column, reasons))
     if num.notna().any():
         if scale is None:
@@ -752,17 +1003,27 @@ def _sentiment(
             first, second = (csat, nps) if hi <= 5 and lo >= 1 else (nps, csat)
             raise DataError(
                 f"the {column} column holds numeric scores (from {lo:g} to {hi:g}) but no scale was given",
-                file=file, column=column, fix=f"state the scale of the scores, e.g. {first} or {second}",
+                file=file,
+                column=column,
+                fix=f"state the scale of the scores, e.g. {first} or {second}",
             )
         lo, hi = (float(x) for x in scale)
         if not lo < hi:
-            raise DataError(f"{option} must be (low, high) with low < high, got {scale!r}", file=file, column=column,
-                            fix=f"e.g. {option}=(0, 10)")
+            raise DataError(
+                f"{option} must be (low, high) with low < high, got {scale!r}",
+                file=file,
+                column=column,
+                fix=f"e.g. {option}=(0, 10)",
+            )
         out = (num.notna() & ((num < lo) | (num > hi))).to_numpy()
         if out.any():
             reasons = np.full(n, "", dtype=object)
-            reasons[out] = (f"{column} " + text[out].map(_show) + f" is outside the scale [{lo:g}, {hi:g}] "
-                            f"({option}); it was not clipped: fix the value or the scale").to_numpy(dtype=object)
+            reasons[out] = (
+                f"{column} "
+                + text[out].map(show_value)
+                + f" is outside the scale [{lo:g}, {hi:g}] "
+                f"({option}); it was not clipped: fix the value or the scale"
+            ).to_numpy(dtype=object)
             issues.append(_Pre(out, "score out of scale", column, reasons))
         num = (2.0 * (num - lo) / (hi - lo) - 1.0).where(~pd.Series(out, index=num.index))
     return lab.fillna(num).astype("float64"), issues
@@ -778,10 +1039,24 @@ def _slug(values: pd.Series, prefix: str = "") -> pd.Series:
 
 _CONTACT_ROLES: dict[str, tuple[str, ...]] = {
     **_ids_roles(("crm_id", "Record ID", "Contact ID", "ContactId", "Id", "hs_object_id", "vid")),
-    "created": ("created", "Create Date", "CreatedDate", "createdate", "created_at", "Created",
-                "date_created", "Became a Lead Date"),
-    "lead_source": ("lead_source", "Original Source", "LeadSource", "Lead Source", "hs_analytics_source",
-                    "Original Traffic Source"),
+    "created": (
+        "created",
+        "Create Date",
+        "CreatedDate",
+        "createdate",
+        "created_at",
+        "Created",
+        "date_created",
+        "Became a Lead Date",
+    ),
+    "lead_source": (
+        "lead_source",
+        "Original Source",
+        "LeadSource",
+        "Lead Source",
+        "hs_analytics_source",
+        "Original Traffic Source",
+    ),
     "owner": ("owner", "Contact owner", "OwnerId", "hubspot_owner_id", "Owner"),
     "segment": ("segment",),
     "campaign": ("campaign", "utm_campaign", "CampaignId"),
@@ -804,7 +1079,8 @@ def read_contacts(
     encoding: str = "utf-8",
     decimal: str = ".",
 ) -> LoadResult:
-    """CRM contacts (leads) → one ``lead_created`` touchpoint per contact.
+    (
+        """CRM contacts (leads) → one ``lead_created`` touchpoint per contact.
 
     =================  ===========================================  =======================
     role               recognised columns                           touchpoint column
@@ -841,7 +1117,9 @@ def read_contacts(
     unknown_channel : str, default "unknown"
         Channel of contacts whose lead source is not in the table (listed in the notes).
     touchpoint : str, default "lead_created"
-    """ + _READ_OPTIONS_DOC + """
+    """
+        + _READ_OPTIONS_DOC
+        + """
     Returns
     -------
     LoadResult
@@ -851,15 +1129,26 @@ def read_contacts(
     >>> res = read_contacts("hubspot_contacts.csv")          # doctest: +SKIP
     >>> res.events[["timestamp", "crm_id", "email_hash", "channel"]]   # doctest: +SKIP
     """
-    cmap_kw = dict(timestamp_format=timestamp_format, timezone=timezone, stage_map=stage_map,
-                   delimiter=delimiter, encoding=encoding, decimal=decimal)
+    )
+    cmap_kw = dict(
+        timestamp_format=timestamp_format,
+        timezone=timezone,
+        stage_map=stage_map,
+        delimiter=delimiter,
+        encoding=encoding,
+        decimal=decimal,
+    )
     src, found, cmap = _prepare(source, "contacts", _CONTACT_ROLES, columns, ("created",), cmap_kw)
     df, n, notes = src.df, len(src.df), []
     cols = _base_columns(src, found, notes)
     channel = _map_channel(
         df[found["lead_source"]] if "lead_source" in found else None,
-        _table(DEFAULT_LEAD_SOURCE_CHANNELS, lead_source_channels), n,
-        missing=default_channel, unknown=unknown_channel, what="lead source", notes=notes,
+        _table(DEFAULT_LEAD_SOURCE_CHANNELS, lead_source_channels),
+        n,
+        missing=default_channel,
+        unknown=unknown_channel,
+        what="lead source",
+        notes=notes,
         option="lead_source_channels",
     )
     offline = OFFLINE_CHANNELS | {"crm"}
@@ -884,8 +1173,16 @@ def read_contacts(
 
 _DEAL_ROLES: dict[str, tuple[str, ...]] = {
     **_ids_roles(),
-    "deal_id": ("deal_id", "Record ID", "Deal ID", "Id", "OpportunityId", "Opportunity ID", "hs_object_id",
-                "dealId"),
+    "deal_id": (
+        "deal_id",
+        "Record ID",
+        "Deal ID",
+        "Id",
+        "OpportunityId",
+        "Opportunity ID",
+        "hs_object_id",
+        "dealId",
+    ),
     "stage": ("stage", "Deal Stage", "StageName", "dealstage", "Stage Name", "deal_stage", "Stage"),
     "amount": ("amount", "Amount", "deal amount", "deal_value"),
     "created": ("created", "Create Date", "CreatedDate", "createdate", "created_at", "Created"),
@@ -899,9 +1196,20 @@ _DEAL_ROLES: dict[str, tuple[str, ...]] = {
 _HISTORY_ROLES: dict[str, tuple[str, ...]] = {
     # OpportunityHistory's own "Id" is the history row's id: the deal is OpportunityId
     "deal_id": ("deal_id", "OpportunityId", "Opportunity ID", "Deal ID", "dealId", "Record ID"),
-    **{k: v for k, v in _DEAL_ROLES.items()
-       if k not in ("deal_id", "created", "closed", "stage_date", "outcome", "is_closed")},
-    "changed": ("changed", "changed_at", "CreatedDate", "Created Date", "timestamp", "date", "Stage Date"),
+    **{
+        k: v
+        for k, v in _DEAL_ROLES.items()
+        if k not in ("deal_id", "created", "closed", "stage_date", "outcome", "is_closed")
+    },
+    "changed": (
+        "changed",
+        "changed_at",
+        "CreatedDate",
+        "Created Date",
+        "timestamp",
+        "date",
+        "Stage Date",
+    ),
 }
 
 _DATE_ENTERED = re.compile(r"^\s*date entered\s*[\"'“]?(?P<stage>.+?)[\"'”]?\s*$", re.IGNORECASE)
@@ -921,8 +1229,10 @@ def _stage_touchpoints(stage: pd.Series, table: dict[str, str], notes: list[str]
     unknown = stage.notna() & tp.isna()
     if unknown.any():
         names = stage[unknown].value_counts().index.tolist()
-        notes.append(f"deal stages not in the stage table: {_list(names)}; their touchpoints are "
-                     "'deal_<stage>' with no stage unless you map them: deal_stages={'<name>': 'deal_proposal'}")
+        notes.append(
+            f"deal stages not in the stage table: {_list(names)}; their touchpoints are "
+            "'deal_<stage>' with no stage unless you map them: deal_stages={'<name>': 'deal_proposal'}"
+        )
         tp = tp.mask(unknown, _slug(stage[unknown], "deal_"))
     return tp.astype("str")
 
@@ -943,7 +1253,8 @@ def read_deals(
     encoding: str = "utf-8",
     decimal: str = ".",
 ) -> LoadResult:
-    """Deals / opportunities → one touchpoint per dated stage of each deal; a won deal is a
+    (
+        """Deals / opportunities → one touchpoint per dated stage of each deal; a won deal is a
     conversion with ``revenue`` = its amount, a lost deal a ``deal_lost`` touchpoint.
 
     Two layouts:
@@ -997,7 +1308,9 @@ def read_deals(
     stage_dates : dict, optional
         Snapshot layout: CRM stage name → column holding the date the deal entered it.
     channel : str, default "crm"
-    """ + _READ_OPTIONS_DOC + """
+    """
+        + _READ_OPTIONS_DOC
+        + """
     Returns
     -------
     LoadResult
@@ -1010,14 +1323,25 @@ def read_deals(
     >>> res.events.loc[res.events.conversion, ["crm_id", "revenue"]]   # doctest: +SKIP
     >>> read_deals("OpportunityHistory.csv", layout="history")    # doctest: +SKIP
     """
+    )
     if layout not in ("snapshot", "history"):
-        close = _close(str(layout), ["snapshot", "history"])
-        raise DataError(f"unknown layout {layout!r}" + (f" (did you mean {close[0]!r}?)" if close else ""),
-                        fix="layout='snapshot' (one row per deal) or layout='history' (one row per stage change)")
-    cmap_kw = dict(timestamp_format=timestamp_format, timezone=timezone, stage_map=stage_map,
-                   delimiter=delimiter, encoding=encoding, decimal=decimal)
+        close = close_matches(str(layout), ["snapshot", "history"])
+        raise DataError(
+            f"unknown layout {layout!r}" + (f" (did you mean {close[0]!r}?)" if close else ""),
+            fix="layout='snapshot' (one row per deal) or layout='history' (one row per stage change)",
+        )
+    cmap_kw = dict(
+        timestamp_format=timestamp_format,
+        timezone=timezone,
+        stage_map=stage_map,
+        delimiter=delimiter,
+        encoding=encoding,
+        decimal=decimal,
+    )
     roles = _DEAL_ROLES if layout == "snapshot" else _HISTORY_ROLES
-    required = ("deal_id", "stage", "created") if layout == "snapshot" else ("deal_id", "stage", "changed")
+    required = (
+        ("deal_id", "stage", "created") if layout == "snapshot" else ("deal_id", "stage", "changed")
+    )
     src, found, cmap = _prepare(source, "deals", roles, columns, required, cmap_kw)
     table = _table(DEFAULT_DEAL_STAGES, deal_stages)
     if layout == "history":
@@ -1027,23 +1351,33 @@ def read_deals(
 
 def _deal_common(src: _Source, found: dict[str, str], notes: list[str]) -> dict[str, pd.Series]:
     cols = _base_columns(src, found, notes)
-    cols["deal_id"] = _to_str(src.df[found["deal_id"]])
+    cols["deal_id"] = to_str(src.df[found["deal_id"]])
     return cols
 
 
-def _deal_snapshot(src: _Source, found: dict[str, str], cmap: ColumnMap, table: dict[str, str], channel: str,
-                   drop: Iterable[str], stage_dates: dict[str, str] | None) -> LoadResult:
+def _deal_snapshot(
+    src: _Source,
+    found: dict[str, str],
+    cmap: ColumnMap,
+    table: dict[str, str],
+    channel: str,
+    drop: Iterable[str],
+    stage_dates: dict[str, str] | None,
+) -> LoadResult:
     df, n, notes = src.df, len(src.df), []
-    deal_id = _to_str(df[found["deal_id"]])
+    deal_id = to_str(df[found["deal_id"]])
     dup = deal_id.notna() & deal_id.duplicated(keep=False)
     if dup.any():
         first = deal_id[dup].iloc[0]
         raise DataError(
             f"deal id {first!r} (and {int(deal_id[dup].nunique()) - 1} more) appears on several rows: a snapshot "
             "has one row per deal",
-            file=src.name, column=found["deal_id"], rows=[int(r) for r in src.rows[dup.to_numpy()][:20]],
+            file=src.name,
+            column=found["deal_id"],
+            rows=[int(r) for r in src.rows[dup.to_numpy()][:20]],
             fix="for a stage-history export (one row per stage change, e.g. Salesforce OpportunityHistory) "
-            "use layout='history'; otherwise remove the duplicate rows")
+            "use layout='history'; otherwise remove the duplicate rows",
+        )
 
     # stage-date columns: given, and HubSpot's 'Date entered "<stage> (<pipeline>)"'
     dated: dict[str, str] = {}
@@ -1053,102 +1387,159 @@ def _deal_snapshot(src: _Source, found: dict[str, str], cmap: ColumnMap, table: 
             dated[_PIPELINE_SUFFIX.sub("", m.group("stage")).strip(" \"'“”")] = c
     for stage_name, c in (stage_dates or {}).items():
         if c not in df.columns:
-            close = _close(str(c), list(df.columns))
-            raise DataError(f"stage_dates names column {c!r} (for stage {stage_name!r}), which the file lacks"
-                            + (f" (did you mean {close[0]!r}?)" if close else ""), file=src.name, column=str(c),
-                            fix=f"the file has columns: {', '.join(list(df.columns)[:30])}")
+            close = close_matches(str(c), list(df.columns))
+            raise DataError(
+                f"stage_dates names column {c!r} (for stage {stage_name!r}), which the file lacks"
+                + (f" (did you mean {close[0]!r}?)" if close else ""),
+                file=src.name,
+                column=str(c),
+                fix=f"the file has columns: {', '.join(list(df.columns)[:30])}",
+            )
         dated[str(stage_name)] = str(c)
 
-    stage = _to_str(df[found["stage"]])
+    stage = to_str(df[found["stage"]])
     tp = _stage_touchpoints(stage, table, notes)
     won = tp.isin(WON_TOUCHPOINTS).to_numpy()
     lost = tp.isin(LOST_TOUCHPOINTS).to_numpy()
     pre_rec: list[tuple[np.ndarray, str, str, np.ndarray]] = []
     if "outcome" in found:
-        text = _to_str(df[found["outcome"]])
+        text = to_str(df[found["outcome"]])
         word = _norm_series(text).map(_OUTCOME_WORDS)
         bad = (text.notna() & word.isna()).to_numpy()
         if bad.any():
             reasons = np.full(n, "", dtype=object)
-            reasons[bad] = (f"{found['outcome']} " + text[bad].map(_show)
-                            + " is not a won/lost/open or yes/no value").to_numpy(dtype=object)
+            reasons[bad] = (
+                f"{found['outcome']} "
+                + text[bad].map(show_value)
+                + " is not a won/lost/open or yes/no value"
+            ).to_numpy(dtype=object)
             pre_rec.append((bad, "unparseable outcome", found["outcome"], reasons))
         w = word.to_numpy(dtype=object)
         conflict = ((w == "won") & lost) | (np.isin(w, ["lost", "not_won", "open"]) & won)
         if conflict.any():
-            notes.append(f"{int(conflict.sum())} deal(s) have an outcome column that disagrees with their stage "
-                         f"name; the column {found['outcome']!r} wins")
+            notes.append(
+                f"{int(conflict.sum())} deal(s) have an outcome column that disagrees with their stage "
+                f"name; the column {found['outcome']!r} wins"
+            )
         won = np.where(pd.isna(w), won, w == "won")
         lost = np.where(pd.isna(w), lost, (w == "lost") | ((w == "not_won") & lost))
     if "is_closed" in found:  # Salesforce IsClosed: closed and not won = lost; open = neither
-        text = _to_str(df[found["is_closed"]])
-        flag = _norm_series(text).map({**{_norm(w): True for w in ("true", "yes", "y", "1")},
-                                       **{_norm(w): False for w in ("false", "no", "n", "0")}})
+        text = to_str(df[found["is_closed"]])
+        flag = _norm_series(text).map(
+            {
+                **{_norm(w): True for w in ("true", "yes", "y", "1")},
+                **{_norm(w): False for w in ("false", "no", "n", "0")},
+            }
+        )
         bad = (text.notna() & flag.isna()).to_numpy()
         if bad.any():
             reasons = np.full(n, "", dtype=object)
-            reasons[bad] = (f"{found['is_closed']} " + text[bad].map(_show)
-                            + " is not a yes/no value").to_numpy(dtype=object)
+            reasons[bad] = (
+                f"{found['is_closed']} " + text[bad].map(show_value) + " is not a yes/no value"
+            ).to_numpy(dtype=object)
             pre_rec.append((bad, "unparseable outcome", found["is_closed"], reasons))
         f = flag.to_numpy(dtype=object)
         is_true, is_false = (f == True), (f == False)  # noqa: E712 (object array with NaN)
         if ((won | lost) & is_false).any() or (~(won | lost) & is_true & ~won).any():
-            notes.append(f"the column {found['is_closed']!r} decides whether a deal is closed where it disagrees "
-                         "with the stage name")
+            notes.append(
+                f"the column {found['is_closed']!r} decides whether a deal is closed where it disagrees "
+                "with the stage name"
+            )
         lost = (lost & ~is_false) | (is_true & ~won)
         won = won & ~is_false
-    cur_tp = tp.mask(won & ~tp.isin(WON_TOUCHPOINTS), "deal_won").mask(lost & ~tp.isin(LOST_TOUCHPOINTS), "deal_lost")
+    cur_tp = tp.mask(won & ~tp.isin(WON_TOUCHPOINTS), "deal_won").mask(
+        lost & ~tp.isin(LOST_TOUCHPOINTS), "deal_lost"
+    )
     closed = won | lost
     if closed.any() and "closed" not in found and "stage_date" not in found:
         raise DataError(
             f"{int(closed.sum())} deals are won or lost, but the table has no close date to date that",
-            file=src.name, column="closed",
-            fix="name the close-date column: columns={'closed': '<your column>'} (or 'stage_date')")
+            file=src.name,
+            column="closed",
+            fix="name the close-date column: columns={'closed': '<your column>'} (or 'stage_date')",
+        )
 
     # the pieces of the long table: (records, kind, timestamp values, touchpoint, CRM stage, current?)
     pieces: list[tuple[np.ndarray, str, pd.Series, pd.Series, pd.Series, np.ndarray, str]] = []
     allrec = np.arange(n)
     nan_stage = pd.Series(np.nan, index=df.index, dtype="str")
-    pieces.append((allrec, "created", df[found["created"]], pd.Series("deal_created", index=df.index, dtype="str"),
-                   nan_stage, np.zeros(n, bool), found["created"]))
+    pieces.append(
+        (
+            allrec,
+            "created",
+            df[found["created"]],
+            pd.Series("deal_created", index=df.index, dtype="str"),
+            nan_stage,
+            np.zeros(n, bool),
+            found["created"],
+        )
+    )
     covered = np.zeros(n, dtype=bool)
     stage_norm = _norm_series(stage)
     for name, c in dated.items():
-        present = _to_str(df[c]).notna().to_numpy()
+        present = to_str(df[c]).notna().to_numpy()
         is_cur = present & (stage_norm == _norm(name)).to_numpy()
         covered |= is_cur
         name_tp = table.get(_norm(name))
         if name_tp is None:
             name_tp = "deal_" + _slug(pd.Series([name])).iloc[0]
-            notes.append(f"the stage-date column {c!r} names stage {name!r}, which is not in the stage table; "
-                         f"its touchpoint is {name_tp!r} (map it with deal_stages={{{name!r}: ...}})")
+            notes.append(
+                f"the stage-date column {c!r} names stage {name!r}, which is not in the stage table; "
+                f"its touchpoint is {name_tp!r} (map it with deal_stages={{{name!r}: ...}})"
+            )
         tp_here = pd.Series(name_tp, index=df.index, dtype="str").mask(is_cur, cur_tp)
         rec = np.flatnonzero(present)
-        pieces.append((rec, _slug(pd.Series([name])).iloc[0] or "stage", df[c].iloc[rec],
-                       tp_here.iloc[rec], pd.Series(name, index=rec, dtype="str"), is_cur[rec], c))
+        pieces.append(
+            (
+                rec,
+                _slug(pd.Series([name])).iloc[0] or "stage",
+                df[c].iloc[rec],
+                tp_here.iloc[rec],
+                pd.Series(name, index=rec, dtype="str"),
+                is_cur[rec],
+                c,
+            )
+        )
     # the current stage: won/lost deals at the close date (else the stage date), open deals at
     # the stage date when one is given; a stage-date column of the current stage covers it
     close_v = df[found["closed"]].where(closed) if "closed" in found else None
     sd = df[found["stage_date"]] if "stage_date" in found else None
     if close_v is not None or sd is not None:
-        has_close = _to_str(close_v).notna().to_numpy() if close_v is not None else np.zeros(n, bool)
+        has_close = to_str(close_v).notna().to_numpy() if close_v is not None else np.zeros(n, bool)
         if close_v is not None and sd is not None:
             when = close_v.where(has_close, sd)
         else:
             when = close_v if close_v is not None else sd
-        col_used = np.where(has_close, found.get("closed", ""), found.get("stage_date", found.get("closed", "")))
-        open_dated = _to_str(sd).notna().to_numpy() if sd is not None else np.zeros(n, bool)
+        col_used = np.where(
+            has_close, found.get("closed", ""), found.get("stage_date", found.get("closed", ""))
+        )
+        open_dated = to_str(sd).notna().to_numpy() if sd is not None else np.zeros(n, bool)
         cur = np.flatnonzero(~covered & (closed | open_dated))
-        pieces.append((cur, "current", when.iloc[cur], cur_tp.iloc[cur], stage.iloc[cur], np.ones(len(cur), bool),
-                       col_used[cur]))
+        pieces.append(
+            (
+                cur,
+                "current",
+                when.iloc[cur],
+                cur_tp.iloc[cur],
+                stage.iloc[cur],
+                np.ones(len(cur), bool),
+                col_used[cur],
+            )
+        )
 
     rec = np.concatenate([p[0] for p in pieces])
     kind = np.concatenate([np.full(len(p[0]), p[1], dtype=object) for p in pieces])
     ts = pd.concat([p[2].reset_index(drop=True).astype(object) for p in pieces], ignore_index=True)
-    touch = pd.concat([p[3].reset_index(drop=True) for p in pieces], ignore_index=True).astype("str")
-    crm_stage = pd.concat([p[4].reset_index(drop=True) for p in pieces], ignore_index=True).astype("str")
+    touch = pd.concat([p[3].reset_index(drop=True) for p in pieces], ignore_index=True).astype(
+        "str"
+    )
+    crm_stage = pd.concat([p[4].reset_index(drop=True) for p in pieces], ignore_index=True).astype(
+        "str"
+    )
     is_current = np.concatenate([p[5] for p in pieces])
-    date_col = np.concatenate([np.broadcast_to(np.asarray(p[6], dtype=object), (len(p[0]),)) for p in pieces])
+    date_col = np.concatenate(
+        [np.broadcast_to(np.asarray(p[6], dtype=object), (len(p[0]),)) for p in pieces]
+    )
     order = np.lexsort((np.arange(len(rec)), rec))  # by deal record, pieces in order
     rec, kind, is_current, date_col = rec[order], kind[order], is_current[order], date_col[order]
     ts, touch, crm_stage = (s.iloc[order].reset_index(drop=True) for s in (ts, touch, crm_stage))
@@ -1166,15 +1557,19 @@ def _deal_snapshot(src: _Source, found: dict[str, str], cmap: ColumnMap, table: 
         revenue = pd.Series(np.where(conversion, amount_attr, np.nan), dtype="float64")
 
     take = lambda s: s.iloc[rec].reset_index(drop=True)  # noqa: E731
-    stem = _stem(src.name)
+    stem = source_stem(src.name)
     prepared: dict[str, Any] = {
-        "event_id": pd.Series(stem + ":" + pd.Series(rows).astype("str") + ":" + pd.Series(kind, dtype="str"),
-                              dtype="str"),
+        "event_id": pd.Series(
+            stem + ":" + pd.Series(rows).astype("str") + ":" + pd.Series(kind, dtype="str"),
+            dtype="str",
+        ),
         "timestamp": ts,
         **{k: take(v) for k, v in _deal_common(src, found, notes).items()},
         "channel": pd.Series(channel, index=pd.RangeIndex(len(rec)), dtype="str"),
         "touchpoint": touch,
-        "online": pd.Series(channel not in (OFFLINE_CHANNELS | {"crm"}), index=pd.RangeIndex(len(rec))),
+        "online": pd.Series(
+            channel not in (OFFLINE_CHANNELS | {"crm"}), index=pd.RangeIndex(len(rec))
+        ),
         "conversion": pd.Series(conversion),
         "revenue": revenue,
         "deal_stage": crm_stage,
@@ -1187,23 +1582,33 @@ def _deal_snapshot(src: _Source, found: dict[str, str], cmap: ColumnMap, table: 
     used = list(found.values()) + list(dated.values())
     prepared.update({k: take(v) for k, v in _attributes(df, used, drop, set(prepared)).items()})
     frame = pd.DataFrame(prepared)
-    notes.insert(0, f"{n} deal record(s) → {len(rec)} touchpoint row(s) (created, dated stages, won/lost)")
+    notes.insert(
+        0, f"{n} deal record(s) → {len(rec)} touchpoint row(s) (created, dated stages, won/lost)"
+    )
     return _finish(frame, rows, src=src, cmap=cmap, pre=pre, notes=notes, extra={"deals": n})
 
 
-def _deal_history(src: _Source, found: dict[str, str], cmap: ColumnMap, table: dict[str, str], channel: str,
-                  drop: Iterable[str]) -> LoadResult:
+def _deal_history(
+    src: _Source,
+    found: dict[str, str],
+    cmap: ColumnMap,
+    table: dict[str, str],
+    channel: str,
+    drop: Iterable[str],
+) -> LoadResult:
     df, n, notes = src.df, len(src.df), []
-    deal_id = _to_str(df[found["deal_id"]])
-    stage = _to_str(df[found["stage"]])
+    deal_id = to_str(df[found["deal_id"]])
+    stage = to_str(df[found["stage"]])
     tp = _stage_touchpoints(stage, table, notes)
     when = df[found["changed"]]
     if pd.api.types.is_datetime64_any_dtype(when.dtype):
         t = when
     else:
         fmt = cmap.timestamp_format or "ISO8601"
-        t = pd.to_datetime(_to_str(when), format=fmt, utc=True, errors="coerce")
-    order = pd.DataFrame({"d": deal_id, "t": t, "p": np.arange(n)}).sort_values(["d", "t", "p"], kind="stable")
+        t = pd.to_datetime(to_str(when), format=fmt, utc=True, errors="coerce")
+    order = pd.DataFrame({"d": deal_id, "t": t, "p": np.arange(n)}).sort_values(
+        ["d", "t", "p"], kind="stable"
+    )
     same_deal = order["d"].eq(order["d"].shift()) & order["d"].notna()
     st = _norm_series(stage).reindex(order.index)
     repeated_sorted = (same_deal & st.eq(st.shift()) & st.notna()).to_numpy()
@@ -1212,8 +1617,10 @@ def _deal_history(src: _Source, found: dict[str, str], cmap: ColumnMap, table: d
     pre: list[_Pre] = _truncation(src, n)
     if repeated.any():
         reasons = np.full(n, "", dtype=object)
-        reasons[repeated] = ("stage " + stage[repeated].map(_show) + " repeats the deal's previous stage "
-                             "(an amount or close-date change, not a stage change)").to_numpy(dtype=object)
+        reasons[repeated] = (
+            "stage " + stage[repeated].map(show_value) + " repeats the deal's previous stage "
+            "(an amount or close-date change, not a stage change)"
+        ).to_numpy(dtype=object)
         pre.append(_Pre(repeated, "repeated stage", found["stage"], reasons))
     conversion = tp.isin(WON_TOUCHPOINTS).to_numpy()
     revenue = pd.Series(np.nan, index=df.index, dtype="float64")
@@ -1234,7 +1641,15 @@ def _deal_history(src: _Source, found: dict[str, str], cmap: ColumnMap, table: d
     prepared["revenue"] = revenue
     prepared.update(_attributes(df, found.values(), drop, set(prepared)))
     frame = pd.DataFrame(prepared)
-    return _finish(frame, src.rows, src=src, cmap=cmap, pre=pre, notes=notes, extra={"deals": int(deal_id.nunique())})
+    return _finish(
+        frame,
+        src.rows,
+        src=src,
+        cmap=cmap,
+        pre=pre,
+        notes=notes,
+        extra={"deals": int(deal_id.nunique())},
+    )
 
 
 # ============================================================================================
@@ -1243,11 +1658,34 @@ def _deal_history(src: _Source, found: dict[str, str], cmap: ColumnMap, table: d
 
 _TICKET_ROLES: dict[str, tuple[str, ...]] = {
     **_ids_roles(),
-    "ticket_id": ("ticket_id", "Ticket ID", "Record ID", "id", "hs_object_id", "CaseNumber", "Case Number"),
-    "created": ("created", "Create date", "created_at", "createdate", "CreatedDate", "Created", "Date Created"),
+    "ticket_id": (
+        "ticket_id",
+        "Ticket ID",
+        "Record ID",
+        "id",
+        "hs_object_id",
+        "CaseNumber",
+        "Case Number",
+    ),
+    "created": (
+        "created",
+        "Create date",
+        "created_at",
+        "createdate",
+        "CreatedDate",
+        "Created",
+        "Date Created",
+    ),
     "channel": ("channel", "Source", "source_type", "via", "via_channel", "Origin", "Case Origin"),
-    "satisfaction": ("satisfaction", "satisfaction_score", "satisfaction_rating", "satisfaction_rating_score",
-                     "csat", "CSAT score", "rating"),
+    "satisfaction": (
+        "satisfaction",
+        "satisfaction_score",
+        "satisfaction_rating",
+        "satisfaction_rating_score",
+        "csat",
+        "CSAT score",
+        "rating",
+    ),
     "segment": ("segment",),
     "campaign": ("campaign",),
 }
@@ -1271,7 +1709,8 @@ def read_support_tickets(
     encoding: str = "utf-8",
     decimal: str = ".",
 ) -> LoadResult:
-    """Support tickets (HubSpot tickets, Zendesk, Salesforce Case) → ``support_ticket``
+    (
+        """Support tickets (HubSpot tickets, Zendesk, Salesforce Case) → ``support_ticket``
     touchpoints, stage Care.
 
     ================  ============================================  ======================
@@ -1307,7 +1746,9 @@ def read_support_tickets(
     satisfaction_labels : dict, optional
         Word → sentiment, merged over :data:`DEFAULT_SATISFACTION_LABELS`.
     touchpoint : str, default "support_ticket"
-    """ + _READ_OPTIONS_DOC + """
+    """
+        + _READ_OPTIONS_DOC
+        + """
     Returns
     -------
     LoadResult
@@ -1316,13 +1757,28 @@ def read_support_tickets(
     --------
     >>> read_support_tickets("tickets.csv", satisfaction_scale=(1, 5))   # doctest: +SKIP
     """
-    cmap_kw = dict(timestamp_format=timestamp_format, timezone=timezone, stage_map=stage_map,
-                   delimiter=delimiter, encoding=encoding, decimal=decimal)
-    src, found, cmap = _prepare(source, "support tickets", _TICKET_ROLES, columns, ("created",), cmap_kw)
+    )
+    cmap_kw = dict(
+        timestamp_format=timestamp_format,
+        timezone=timezone,
+        stage_map=stage_map,
+        delimiter=delimiter,
+        encoding=encoding,
+        decimal=decimal,
+    )
+    src, found, cmap = _prepare(
+        source, "support tickets", _TICKET_ROLES, columns, ("created",), cmap_kw
+    )
     df, n, notes = src.df, len(src.df), []
     channel = _map_channel(
-        df[found["channel"]] if "channel" in found else None, _table(DEFAULT_TICKET_CHANNELS, ticket_channels), n,
-        missing=default_channel, unknown=unknown_channel, what="ticket source", notes=notes, option="ticket_channels",
+        df[found["channel"]] if "channel" in found else None,
+        _table(DEFAULT_TICKET_CHANNELS, ticket_channels),
+        n,
+        missing=default_channel,
+        unknown=unknown_channel,
+        what="ticket source",
+        notes=notes,
+        option="ticket_channels",
     )
     prepared: dict[str, Any] = {
         "timestamp": df[found["created"]],
@@ -1334,8 +1790,14 @@ def read_support_tickets(
     if "satisfaction" in found:
         labels = _table(DEFAULT_SATISFACTION_LABELS, satisfaction_labels)
         prepared["sentiment"], issues = _sentiment(
-            df[found["satisfaction"]], satisfaction_scale, labels, column=found["satisfaction"],
-            option="satisfaction_scale", decimal=cmap.decimal, file=src.name)
+            df[found["satisfaction"]],
+            satisfaction_scale,
+            labels,
+            column=found["satisfaction"],
+            option="satisfaction_scale",
+            decimal=cmap.decimal,
+            file=src.name,
+        )
         pre += issues
         prepared["satisfaction"] = df[found["satisfaction"]]
     if "ticket_id" in found:
@@ -1352,8 +1814,18 @@ def read_support_tickets(
 
 _FEEDBACK_ROLES: dict[str, tuple[str, ...]] = {
     **_ids_roles(),
-    "time": ("time", "timestamp", "created_at", "Created at", "submitted_at", "Date Submitted", "Response Date",
-             "RecordedDate", "EndDate", "date"),
+    "time": (
+        "time",
+        "timestamp",
+        "created_at",
+        "Created at",
+        "submitted_at",
+        "Date Submitted",
+        "Response Date",
+        "RecordedDate",
+        "EndDate",
+        "date",
+    ),
     "score": ("score", "nps", "NPS score", "csat", "CSAT score", "rating", "Score"),
     "label": ("label", "sentiment", "sentiment_label"),
     "response_id": ("response_id", "Response ID", "ResponseId", "id"),
@@ -1378,7 +1850,8 @@ def read_feedback(
     encoding: str = "utf-8",
     decimal: str = ".",
 ) -> LoadResult:
-    """Survey / feedback responses (NPS, CSAT, text labels) → ``survey`` touchpoints with a
+    (
+        """Survey / feedback responses (NPS, CSAT, text labels) → ``survey`` touchpoints with a
     sentiment in [-1, 1], stage Care.
 
     =================  ===========================================  =====================
@@ -1411,7 +1884,9 @@ def read_feedback(
     columns : dict, optional
         Role → source column for names not recognised.
     channel, touchpoint : str, default "survey"
-    """ + _READ_OPTIONS_DOC + """
+    """
+        + _READ_OPTIONS_DOC
+        + """
     Returns
     -------
     LoadResult
@@ -1420,38 +1895,70 @@ def read_feedback(
     --------
     >>> read_feedback("nps.csv", scale=(0, 10))          # doctest: +SKIP
     """
-    cmap_kw = dict(timestamp_format=timestamp_format, timezone=timezone, stage_map=stage_map,
-                   delimiter=delimiter, encoding=encoding, decimal=decimal)
+    )
+    cmap_kw = dict(
+        timestamp_format=timestamp_format,
+        timezone=timezone,
+        stage_map=stage_map,
+        delimiter=delimiter,
+        encoding=encoding,
+        decimal=decimal,
+    )
     src, found, cmap = _prepare(source, "feedback", _FEEDBACK_ROLES, columns, ("time",), cmap_kw)
     if "score" not in found and "label" not in found:
         raise DataError(
-            "the feedback table has neither a score nor a label column", file=src.name, column=["score", "label"],
+            "the feedback table has neither a score nor a label column",
+            file=src.name,
+            column=["score", "label"],
             fix="name one: columns={'score': '<your column>'} (with scale=(0, 10) for NPS) or "
-            f"columns={{'label': '<your column>'}}; the file has columns: {', '.join(list(src.df.columns)[:30])}")
-    bad_labels = {k: v for k, v in (labels or {}).items()
-                  if isinstance(v, bool) or not isinstance(v, (int, float)) or not -1 <= v <= 1}
+            f"columns={{'label': '<your column>'}}; the file has columns: {', '.join(list(src.df.columns)[:30])}",
+        )
+    bad_labels = {
+        k: v
+        for k, v in (labels or {}).items()
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not -1 <= v <= 1
+    }
     if bad_labels:
-        raise DataError(f"labels must map words to numbers in [-1, 1], got {bad_labels!r}", file=src.name,
-                        column="label", fix="e.g. labels={'happy': 1, 'unhappy': -1}")
+        raise DataError(
+            f"labels must map words to numbers in [-1, 1], got {bad_labels!r}",
+            file=src.name,
+            column="label",
+            fix="e.g. labels={'happy': 1, 'unhappy': -1}",
+        )
     df, n, notes = src.df, len(src.df), []
     table = _table(DEFAULT_SATISFACTION_LABELS, labels)
     pre = _truncation(src, n)
     sentiment = pd.Series(np.nan, index=df.index, dtype="float64")
     if "score" in found:
-        sentiment, issues = _sentiment(df[found["score"]], scale, table, column=found["score"], option="scale",
-                                       decimal=cmap.decimal, file=src.name)
+        sentiment, issues = _sentiment(
+            df[found["score"]],
+            scale,
+            table,
+            column=found["score"],
+            option="scale",
+            decimal=cmap.decimal,
+            file=src.name,
+        )
         pre += issues
     if "label" in found:
-        ltext = _to_str(df[found["label"]])
+        ltext = to_str(df[found["label"]])
         lab = _lookup(ltext, table).astype("float64")
-        has_score = (_to_str(df[found["score"]]).notna() if "score" in found
-                     else pd.Series(False, index=df.index)).to_numpy()
+        has_score = (
+            to_str(df[found["score"]]).notna()
+            if "score" in found
+            else pd.Series(False, index=df.index)
+        ).to_numpy()
         unanswered = _norm_series(ltext).isin({_norm(v) for v in _NOT_ANSWERED}).to_numpy()
         bad = ltext.notna().to_numpy() & lab.isna().to_numpy() & ~has_score & ~unanswered
         if bad.any():
             reasons = np.full(n, "", dtype=object)
-            reasons[bad] = (f"{found['label']} " + ltext[bad].map(_show) + " is not a known label ("
-                            + ", ".join(sorted(table)) + "); add it with labels={...}").to_numpy(dtype=object)
+            reasons[bad] = (
+                f"{found['label']} "
+                + ltext[bad].map(show_value)
+                + " is not a known label ("
+                + ", ".join(sorted(table))
+                + "); add it with labels={...}"
+            ).to_numpy(dtype=object)
             pre.append(_Pre(bad, "unparseable score", found["label"], reasons))
         sentiment = sentiment.where(pd.Series(has_score, index=df.index), lab)
     prepared: dict[str, Any] = {
@@ -1465,8 +1972,15 @@ def read_feedback(
         if role in found:
             prepared[role] = df[found[role]]
     prepared.update(_attributes(df, found.values(), drop, set(prepared)))
-    return _finish(pd.DataFrame(prepared), src.rows, src=src, cmap=cmap, pre=pre, notes=notes,
-                   extra={"scale": list(scale) if scale is not None else None})
+    return _finish(
+        pd.DataFrame(prepared),
+        src.rows,
+        src=src,
+        cmap=cmap,
+        pre=pre,
+        notes=notes,
+        extra={"scale": list(scale) if scale is not None else None},
+    )
 
 
 # ============================================================================================
@@ -1475,8 +1989,20 @@ def read_feedback(
 
 _OFFLINE_ROLES: dict[str, tuple[str, ...]] = {
     **_ids_roles(),
-    "time": ("time", "timestamp", "date", "datetime", "visited_at", "visit_date", "Visit Date", "call_start",
-             "Call Start", "start_time", "started_at", "created_at"),
+    "time": (
+        "time",
+        "timestamp",
+        "date",
+        "datetime",
+        "visited_at",
+        "visit_date",
+        "Visit Date",
+        "call_start",
+        "Call Start",
+        "start_time",
+        "started_at",
+        "created_at",
+    ),
     "kind": ("kind", "type", "contact_type", "activity", "interaction", "visit_type"),
     "amount": ("amount", "revenue", "value", "total"),
     "segment": ("segment",),
@@ -1498,7 +2024,8 @@ def read_offline(
     encoding: str = "utf-8",
     decimal: str = ".",
 ) -> LoadResult:
-    """Offline contacts (store visits, calls, fairs, events, webinars) → touchpoints with
+    (
+        """Offline contacts (store visits, calls, fairs, events, webinars) → touchpoints with
     ``online = False``.
 
     ==============  =========================================  =========================
@@ -1533,7 +2060,9 @@ def read_offline(
         :data:`DEFAULT_OFFLINE_KINDS`.
     columns : dict, optional
         Role → source column for names not recognised.
-    """ + _READ_OPTIONS_DOC + """
+    """
+        + _READ_OPTIONS_DOC
+        + """
     Returns
     -------
     LoadResult
@@ -1542,21 +2071,43 @@ def read_offline(
     --------
     >>> read_offline("store_visits.csv", kind="store_visit")     # doctest: +SKIP
     """
-    cmap_kw = dict(timestamp_format=timestamp_format, timezone=timezone, stage_map=stage_map,
-                   delimiter=delimiter, encoding=encoding, decimal=decimal)
-    src, found, cmap = _prepare(source, "offline contacts", _OFFLINE_ROLES, columns, ("time",), cmap_kw)
+    )
+    cmap_kw = dict(
+        timestamp_format=timestamp_format,
+        timezone=timezone,
+        stage_map=stage_map,
+        delimiter=delimiter,
+        encoding=encoding,
+        decimal=decimal,
+    )
+    src, found, cmap = _prepare(
+        source, "offline contacts", _OFFLINE_ROLES, columns, ("time",), cmap_kw
+    )
     df, n, notes = src.df, len(src.df), []
     if "kind" not in found and kind is None:
         raise DataError(
-            "the offline contacts have no kind column, and no kind was given", file=src.name, column="kind",
+            "the offline contacts have no kind column, and no kind was given",
+            file=src.name,
+            column="kind",
             fix="name the column: columns={'kind': '<your column>'}, or give one kind for all rows, e.g. "
-            "kind='store_visit'")
-    bad = {k: v for k, v in (kinds or {}).items() if not (isinstance(v, (list, tuple)) and len(v) == 2)}
+            "kind='store_visit'",
+        )
+    bad = {
+        k: v for k, v in (kinds or {}).items() if not (isinstance(v, (list, tuple)) and len(v) == 2)
+    }
     if bad:
-        raise DataError(f"kinds must map a kind to (touchpoint, channel), got {bad!r}", file=src.name, column="kind",
-                        fix="e.g. kinds={'showroom': ('store_visit', 'store')}")
+        raise DataError(
+            f"kinds must map a kind to (touchpoint, channel), got {bad!r}",
+            file=src.name,
+            column="kind",
+            fix="e.g. kinds={'showroom': ('store_visit', 'store')}",
+        )
     table = _table(DEFAULT_OFFLINE_KINDS, {k: tuple(v) for k, v in (kinds or {}).items()})
-    k_text = _to_str(df[found["kind"]]) if "kind" in found else pd.Series(np.nan, index=df.index, dtype="str")
+    k_text = (
+        to_str(df[found["kind"]])
+        if "kind" in found
+        else pd.Series(np.nan, index=df.index, dtype="str")
+    )
     if kind is not None:
         k_text = k_text.fillna(str(kind))
     pair = _lookup(k_text, table)
@@ -1565,11 +2116,15 @@ def read_offline(
     chan = pd.Series(pair.str[1], index=df.index, dtype="str")
     if unknown.any():
         names = k_text[unknown].value_counts().index.tolist()
-        notes.append(f"{int(unknown.sum())} row(s) have a kind not in the kinds table ({_list(names)}); their "
-                     "touchpoint is the kind itself and channel 'unknown' (map them with kinds={...})")
+        notes.append(
+            f"{int(unknown.sum())} row(s) have a kind not in the kinds table ({_list(names)}); their "
+            "touchpoint is the kind itself and channel 'unknown' (map them with kinds={...})"
+        )
         touch = touch.mask(unknown, _slug(k_text[unknown]))
         chan = chan.mask(unknown, "unknown")
-    online = ~unknown & chan.notna() & ~chan.isin(OFFLINE_CHANNELS)  # only kinds you map to an online channel
+    online = (
+        ~unknown & chan.notna() & ~chan.isin(OFFLINE_CHANNELS)
+    )  # only kinds you map to an online channel
     pre = _truncation(src, n)
     prepared: dict[str, Any] = {
         "timestamp": df[found["time"]],

@@ -83,7 +83,7 @@ from analysis.sources._adapter import (
     with_stages,
 )
 from analysis.sources.channels import group_channels
-from analysis.sources.column_map import ColumnMap, LoadResult, _to_str
+from analysis.sources.column_map import ColumnMap, LoadResult, to_str
 
 __all__ = ["DEFAULT_GA4_EVENTS", "read_ga4"]
 
@@ -114,7 +114,15 @@ DEFAULT_GA4_EVENTS: dict[str, str] = {
 }
 
 #: event_params keys read by default.
-_PARAMS = ("ga_session_id", "ga_session_number", "page_location", "source", "medium", "campaign", "value")
+_PARAMS = (
+    "ga_session_id",
+    "ga_session_number",
+    "page_location",
+    "source",
+    "medium",
+    "campaign",
+    "value",
+)
 
 #: Nested fields read (dotted path in the export).
 _FIELDS: dict[str, str] = {
@@ -148,7 +156,8 @@ _FALLBACKS = ("first_visit", "always", "never")
 class _Raw:
     """What a reader hands on: ``fields`` (one column per :data:`_FIELDS` key present),
     ``params`` (long: pos, key, string_value, int_value, float_value, double_value),
-    ``rows`` (row numbers for messages), ``rejects``, ``absent`` (nested fields missing)."""
+    ``rows`` (row numbers for messages), ``rejects``, ``absent`` (nested fields missing).
+    """
 
     def __init__(self, n: int, rows: np.ndarray, blank: list[int]) -> None:
         self.n = n
@@ -165,17 +174,29 @@ def _missing_columns(have: set[str], file: str) -> None:
     errors = []
     for col in ("event_timestamp", "event_name", "event_params"):
         if col not in have:
-            errors.append(DataError(
-                f"GA4 export: no {col!r} column", file=file, column=col,
-                fix="export the whole events_* table (SELECT *); GA4 exports always have "
-                f"{col}" + (" (the event parameters, needed for sessions and pages)" if col == "event_params" else ""),
-            ))
+            errors.append(
+                DataError(
+                    f"GA4 export: no {col!r} column",
+                    file=file,
+                    column=col,
+                    fix="export the whole events_* table (SELECT *); GA4 exports always have "
+                    f"{col}"
+                    + (
+                        " (the event parameters, needed for sessions and pages)"
+                        if col == "event_params"
+                        else ""
+                    ),
+                )
+            )
     if not {"user_pseudo_id", "user_id"} & have:
-        errors.append(DataError(
-            "GA4 export: neither 'user_pseudo_id' nor 'user_id': no identifier", file=file,
-            column="user_pseudo_id",
-            fix="export the whole events_* table (SELECT *), including user_pseudo_id",
-        ))
+        errors.append(
+            DataError(
+                "GA4 export: neither 'user_pseudo_id' nor 'user_id': no identifier",
+                file=file,
+                column="user_pseudo_id",
+                fix="export the whole events_* table (SELECT *), including user_pseudo_id",
+            )
+        )
     if errors:
         raise combine_errors(errors, file=file)
 
@@ -188,7 +209,9 @@ def _from_parquet(path: Path) -> _Raw:
     table = read_parquet_table(path, "GA4 events table")
     n = table.num_rows
     if n == 0:
-        raise DataError("the file has no rows", file=file, fix="check the export: it produced no events")
+        raise DataError(
+            "the file has no rows", file=file, fix="check the export: it produced no events"
+        )
     _missing_columns(set(table.column_names), file)
     raw = _Raw(n, np.arange(1, n + 1, dtype="int64"), [])
 
@@ -203,7 +226,9 @@ def _from_parquet(path: Path) -> _Raw:
             if not pa.types.is_struct(arr.type):
                 raise DataError(
                     f"GA4 export: column {walked!r} is {arr.type}, expected a RECORD with the field {part!r}",
-                    file=file, column=walked, fix="export the table as BigQuery writes it (nested RECORDs kept)",
+                    file=file,
+                    column=walked,
+                    fix="export the table as BigQuery writes it (nested RECORDs kept)",
                 )
             if arr.type.get_field_index(part) < 0:
                 return None
@@ -221,17 +246,23 @@ def _from_parquet(path: Path) -> _Raw:
             raw.fields[name] = s.reset_index(drop=True)
 
     ep = table.column("event_params").combine_chunks()
-    if not (pa.types.is_list(ep.type) or pa.types.is_large_list(ep.type)) or not pa.types.is_struct(ep.type.value_type):
+    if not (pa.types.is_list(ep.type) or pa.types.is_large_list(ep.type)) or not pa.types.is_struct(
+        ep.type.value_type
+    ):
         raise DataError(
             f"GA4 export: event_params is {ep.type}, expected a repeated RECORD (list of key/value)",
-            file=file, column="event_params", fix="export the table as BigQuery writes it (nested RECORDs kept)",
+            file=file,
+            column="event_params",
+            fix="export the table as BigQuery writes it (nested RECORDs kept)",
         )
     elem = ep.type.value_type
     missing = [f for f in ("key", "value") if elem.get_field_index(f) < 0]
     if missing:
         raise DataError(
             f"GA4 export: event_params elements have no {' or '.join(repr(m) for m in missing)} field "
-            f"(they have: {', '.join(f.name for f in elem)})", file=file, column="event_params",
+            f"(they have: {', '.join(f.name for f in elem)})",
+            file=file,
+            column="event_params",
             fix="export the full events_* table again; each event_params element is {key, value: "
             "{string_value, int_value, float_value, double_value}}",
         )
@@ -240,13 +271,19 @@ def _from_parquet(path: Path) -> _Raw:
     parent = pc.list_parent_indices(ep).to_numpy()
     vtype = elem.field("value").type
     if not pa.types.is_struct(vtype):
-        raise DataError(f"GA4 export: event_params.value is {vtype}, expected a RECORD of typed values",
-                        file=file, column="event_params.value",
-                        fix="export the full events_* table again")
+        raise DataError(
+            f"GA4 export: event_params.value is {vtype}, expected a RECORD of typed values",
+            file=file,
+            column="event_params.value",
+            fix="export the full events_* table again",
+        )
     value = flat.field("value")
-    long = {"pos": parent, "key": flat.field("key").to_pandas(),
-            "_elem_null": ~flat.is_valid().to_numpy(zero_copy_only=False),
-            "_value_null": ~value.is_valid().to_numpy(zero_copy_only=False)}
+    long = {
+        "pos": parent,
+        "key": flat.field("key").to_pandas(),
+        "_elem_null": ~flat.is_valid().to_numpy(zero_copy_only=False),
+        "_value_null": ~value.is_valid().to_numpy(zero_copy_only=False),
+    }
     for f in _VALUE_FIELDS:
         long[f] = value.field(f).to_pandas() if vtype.get_field_index(f) >= 0 else None
     raw.params = pd.DataFrame(long)
@@ -267,10 +304,17 @@ def _from_ndjson(path: Path) -> _Raw:
         if struct in df.columns:
             bad = np.flatnonzero(df[struct].notna().to_numpy())
             if len(bad):
-                raw.rejects.append(Reject(
-                    f"{struct} not a record", struct, bad,
-                    [f"{struct} is {df[struct].iloc[p]!r}, expected a JSON object (a RECORD)" for p in bad],
-                ))
+                raw.rejects.append(
+                    Reject(
+                        f"{struct} not a record",
+                        struct,
+                        bad,
+                        [
+                            f"{struct} is {df[struct].iloc[p]!r}, expected a JSON object (a RECORD)"
+                            for p in bad
+                        ],
+                    )
+                )
     for name, dotted in _FIELDS.items():
         if dotted in df.columns:
             raw.fields[name] = df[dotted].reset_index(drop=True)
@@ -281,10 +325,17 @@ def _from_ndjson(path: Path) -> _Raw:
     is_list = ep.map(lambda v: isinstance(v, list)).to_numpy(dtype=bool)
     not_list = np.flatnonzero(ep.notna().to_numpy() & ~is_list)
     if len(not_list):
-        raw.rejects.append(Reject(
-            "event_params not a list", "event_params", not_list,
-            [f"event_params is {ep.iloc[p]!r}, expected a list of {{key, value}} objects" for p in not_list],
-        ))
+        raw.rejects.append(
+            Reject(
+                "event_params not a list",
+                "event_params",
+                not_list,
+                [
+                    f"event_params is {ep.iloc[p]!r}, expected a list of {{key, value}} objects"
+                    for p in not_list
+                ],
+            )
+        )
     raw.has_event_params = True
     elems = ep[is_list].explode()
     elems = elems[elems.notna()]  # an empty list explodes to one NaN
@@ -295,16 +346,25 @@ def _from_ndjson(path: Path) -> _Raw:
         bad = np.unique(pos[~is_obj])
         first = pd.Series(elems[~is_obj].to_numpy(), index=pos[~is_obj]).groupby(level=0).first()
         idx = pd.Series(index[~is_obj], index=pos[~is_obj]).groupby(level=0).first()
-        raw.rejects.append(Reject(
-            "bad event_params element", "event_params", bad,
-            [f"event_params element {idx[p]} is {first[p]!r}, expected an object {{key, value}}" for p in bad],
-        ))
+        raw.rejects.append(
+            Reject(
+                "bad event_params element",
+                "event_params",
+                bad,
+                [
+                    f"event_params element {idx[p]} is {first[p]!r}, expected an object {{key, value}}"
+                    for p in bad
+                ],
+            )
+        )
     norm = pd.json_normalize(elems[is_obj].tolist(), sep=".") if is_obj.any() else pd.DataFrame()
     long = pd.DataFrame({"pos": pos[is_obj], "_index": index[is_obj]})
     long["key"] = norm["key"].to_numpy() if "key" in norm.columns else None
     long["_elem_null"] = False
     # value must be an object: {"value": "x"} leaves a plain "value" column
-    plain = norm["value"].notna().to_numpy() if "value" in norm.columns else np.zeros(len(long), bool)
+    plain = (
+        norm["value"].notna().to_numpy() if "value" in norm.columns else np.zeros(len(long), bool)
+    )
     has_value = np.zeros(len(long), dtype=bool)
     for f in _VALUE_FIELDS:
         col = f"value.{f}"
@@ -316,11 +376,18 @@ def _from_ndjson(path: Path) -> _Raw:
     if plain.any():
         p = long.loc[plain]
         bad = p.drop_duplicates("pos")
-        raw.rejects.append(Reject(
-            "bad event_params element", "event_params", bad["pos"].to_numpy(),
-            [f"event_params element {i} ({k!r}) has a plain value, expected an object "
-             "{string_value|int_value|float_value|double_value: …}" for i, k in zip(bad["_index"], bad["key"], strict=True)],
-        ))
+        raw.rejects.append(
+            Reject(
+                "bad event_params element",
+                "event_params",
+                bad["pos"].to_numpy(),
+                [
+                    f"event_params element {i} ({k!r}) has a plain value, expected an object "
+                    "{string_value|int_value|float_value|double_value: …}"
+                    for i, k in zip(bad["_index"], bad["key"], strict=True)
+                ],
+            )
+        )
     raw.params = long
     return raw
 
@@ -330,18 +397,30 @@ def _params_problems(raw: _Raw) -> None:
     p = raw.params
     if not len(p):
         return
-    keyless = (p["key"].isna() | (p["key"].astype("str").str.strip() == "")).to_numpy() & ~p["_elem_null"].to_numpy()
+    keyless = (p["key"].isna() | (p["key"].astype("str").str.strip() == "")).to_numpy() & ~p[
+        "_elem_null"
+    ].to_numpy()
     for mask, category, text in (
-        (p["_elem_null"].to_numpy(dtype=bool), "bad event_params element", "is null, expected {key, value}"),
+        (
+            p["_elem_null"].to_numpy(dtype=bool),
+            "bad event_params element",
+            "is null, expected {key, value}",
+        ),
         (keyless, "event_params element without key", "has no key"),
     ):
         if mask.any():
             first = p.loc[mask].drop_duplicates("pos")
-            raw.rejects.append(Reject(
-                category, "event_params", first["pos"].to_numpy(dtype="int64"),
-                [f"event_params element {i} {text} (each element needs a key such as 'ga_session_id')"
-                 for i in first["_index"]],
-            ))
+            raw.rejects.append(
+                Reject(
+                    category,
+                    "event_params",
+                    first["pos"].to_numpy(dtype="int64"),
+                    [
+                        f"event_params element {i} {text} (each element needs a key such as 'ga_session_id')"
+                        for i in first["_index"]
+                    ],
+                )
+            )
 
 
 def _pivot_params(raw: _Raw, keys: tuple[str, ...]) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -368,8 +447,12 @@ def _pivot_params(raw: _Raw, keys: tuple[str, ...]) -> tuple[pd.DataFrame, pd.Da
             text = text.mask(present & n_v.notna(), as_text)
             num = num.fillna(n_v.where(present))
     frame = p[["pos", "key"]].assign(text=text.to_numpy(), num=num.to_numpy())
-    wide_t = frame.pivot(index="pos", columns="key", values="text").reindex(index=idx, columns=list(keys))
-    wide_n = frame.pivot(index="pos", columns="key", values="num").reindex(index=idx, columns=list(keys))
+    wide_t = frame.pivot(index="pos", columns="key", values="text").reindex(
+        index=idx, columns=list(keys)
+    )
+    wide_n = frame.pivot(index="pos", columns="key", values="num").reindex(
+        index=idx, columns=list(keys)
+    )
     return wide_t, wide_n.astype("float64")
 
 
@@ -381,7 +464,7 @@ def _pivot_params(raw: _Raw, keys: tuple[str, ...]) -> tuple[pd.DataFrame, pd.Da
 def _text(s: pd.Series | None, n: int) -> pd.Series:
     if s is None:
         return pd.Series(np.nan, index=pd.RangeIndex(n), dtype="str")
-    return _to_str(s.reset_index(drop=True), missing_words=False)
+    return to_str(s.reset_index(drop=True), missing_words=False)
 
 
 def _timestamps(raw: _Raw) -> pd.Series:
@@ -394,18 +477,32 @@ def _timestamps(raw: _Raw) -> pd.Series:
     out_of_range = ~unreadable & present & ((v < _TS_RANGE[0]) | (v >= _TS_RANGE[1]))
     if unreadable.any():
         pos = np.flatnonzero(unreadable)
-        raw.rejects.append(Reject(
-            "unreadable event_timestamp", "event_timestamp", pos,
-            [f"event_timestamp {s.iloc[p]!r} is not a number (GA4 writes microseconds since "
-             "1970-01-01 UTC as an integer)" for p in pos],
-        ))
+        raw.rejects.append(
+            Reject(
+                "unreadable event_timestamp",
+                "event_timestamp",
+                pos,
+                [
+                    f"event_timestamp {s.iloc[p]!r} is not a number (GA4 writes microseconds since "
+                    "1970-01-01 UTC as an integer)"
+                    for p in pos
+                ],
+            )
+        )
     if out_of_range.any():
         pos = np.flatnonzero(out_of_range)
-        raw.rejects.append(Reject(
-            "implausible event_timestamp", "event_timestamp", pos,
-            [f"event_timestamp {s.iloc[p]!r} is not microseconds since 1970 between the years 2000 and 2100 "
-             "(seconds or milliseconds?)" for p in pos],
-        ))
+        raw.rejects.append(
+            Reject(
+                "implausible event_timestamp",
+                "event_timestamp",
+                pos,
+                [
+                    f"event_timestamp {s.iloc[p]!r} is not microseconds since 1970 between the years 2000 and 2100 "
+                    "(seconds or milliseconds?)"
+                    for p in pos
+                ],
+            )
+        )
     ok = present & ~unreadable & ~out_of_range
     micros = np.zeros(n, dtype="int64")
     micros[ok] = np.rint(v[ok]).astype("int64")
@@ -416,8 +513,15 @@ def _timestamps(raw: _Raw) -> pd.Series:
 _PLACEHOLDER = r"\(.*\)"  # GA4's (direct), (organic), (referral), (not set), (none), …
 
 
-def _traffic(raw: _Raw, params: pd.DataFrame, session_id: pd.Series, ts: pd.Series,
-             event_name: pd.Series, session_number: pd.Series, fallback: str) -> pd.DataFrame:
+def _traffic(
+    raw: _Raw,
+    params: pd.DataFrame,
+    session_id: pd.Series,
+    ts: pd.Series,
+    event_name: pd.Series,
+    session_number: pd.Series,
+    fallback: str,
+) -> pd.DataFrame:
     """source, medium, campaign and source_from of each event (see the module docstring)."""
     n = raw.n
     f = raw.fields
@@ -425,8 +529,13 @@ def _traffic(raw: _Raw, params: pd.DataFrame, session_id: pd.Series, ts: pd.Seri
     def pick(a: str, b: str) -> pd.Series:
         return _text(f.get(a), n).fillna(params[b].astype("str") if b in params else np.nan)
 
-    ev = pd.DataFrame({"source": pick("cts_source", "source"), "medium": pick("cts_medium", "medium"),
-                       "campaign": pick("cts_campaign", "campaign")})
+    ev = pd.DataFrame(
+        {
+            "source": pick("cts_source", "source"),
+            "medium": pick("cts_medium", "medium"),
+            "campaign": pick("cts_campaign", "campaign"),
+        }
+    )
     has = (ev["source"].notna() | ev["medium"].notna()).to_numpy()
     ev.loc[~has, :] = np.nan  # a campaign alone does not say where a visit came from
     source_from = np.where(has, "event", "none").astype(object)
@@ -440,7 +549,8 @@ def _traffic(raw: _Raw, params: pd.DataFrame, session_id: pd.Series, ts: pd.Seri
         user = user.to_numpy()
         if fallback == "first_visit":
             first = (event_name.str.lower() == "first_visit").fillna(False).to_numpy() | (
-                session_number == 1).to_numpy()
+                session_number == 1
+            ).to_numpy()
             first_sessions = set(session_id[first & in_session])
             eligible = first | session_id.isin(first_sessions).to_numpy()
         else:
@@ -454,7 +564,9 @@ def _traffic(raw: _Raw, params: pd.DataFrame, session_id: pd.Series, ts: pd.Seri
     none = source_from == "none"
     out.loc[none, "source"] = "(direct)"
     out.loc[none, "medium"] = "(none)"
-    out["campaign"] = out["campaign"].mask(out["campaign"].str.fullmatch(_PLACEHOLDER).fillna(False))
+    out["campaign"] = out["campaign"].mask(
+        out["campaign"].str.fullmatch(_PLACEHOLDER).fillna(False)
+    )
     out["source_from"] = pd.Series(source_from, dtype="str")
     return out.astype("str")
 
@@ -508,7 +620,9 @@ def read_ga4(
     >>> res.summary["rows_read"], res.summary["rows_quarantined"]   # doctest: +SKIP
     """
     if traffic_source_fallback not in _FALLBACKS:
-        raise ValueError(f"traffic_source_fallback must be one of {_FALLBACKS}, not {traffic_source_fallback!r}")
+        raise ValueError(
+            f"traffic_source_fallback must be one of {_FALLBACKS}, not {traffic_source_fallback!r}"
+        )
     path = Path(path)
     file = str(path)
     kind = file_kind(path, ("parquet", "ndjson"), "GA4 events table")
@@ -528,48 +642,72 @@ def read_ga4(
 
     ga_session = ptext["ga_session_id"].astype("str")
     session_id = (cookie.fillna("") + "-" + ga_session).where(ga_session.notna()).astype("str")
-    traffic = _traffic(raw, ptext, session_id, ts, name, pnum["ga_session_number"], traffic_source_fallback)
-    channel = group_channels(traffic["source"], traffic["medium"], traffic["campaign"], rules=channel_groups)
+    traffic = _traffic(
+        raw, ptext, session_id, ts, name, pnum["ga_session_number"], traffic_source_fallback
+    )
+    channel = group_channels(
+        traffic["source"], traffic["medium"], traffic["campaign"], rules=channel_groups
+    )
 
     conv = {t.lower() for t in cmap.conversion_touchpoints}
     is_conv = touchpoint.str.lower().isin(conv).to_numpy()
     pr = raw.fields.get("purchase_revenue")
-    revenue = pd.Series(pr.to_numpy(dtype=object) if pr is not None else np.nan, index=pd.RangeIndex(n), dtype=object)
+    revenue = pd.Series(
+        pr.to_numpy(dtype=object) if pr is not None else np.nan,
+        index=pd.RangeIndex(n),
+        dtype=object,
+    )
     revenue = revenue.where(revenue.notna(), pnum["value"].astype(object))
     revenue = revenue.where(is_conv, np.nan)
 
-    df = pd.DataFrame({
-        "timestamp": ts,
-        "cookie_id": cookie,
-        "user_id": user,
-        "channel": channel.to_numpy(),
-        "touchpoint": touchpoint,
-        "campaign": traffic["campaign"],
-        "revenue": revenue,
-        "event_name": name,
-        "event_date": _text(raw.fields.get("event_date"), n),
-        "session_id": session_id,
-        "ga_session_id": ga_session,
-        "page_location": ptext["page_location"].astype("str"),
-        "source": traffic["source"],
-        "medium": traffic["medium"],
-        "source_from": traffic["source_from"],
-        "device_category": _text(raw.fields.get("device_category"), n),
-        "transaction_id": _text(raw.fields.get("transaction_id"), n),
-    })
+    df = pd.DataFrame(
+        {
+            "timestamp": ts,
+            "cookie_id": cookie,
+            "user_id": user,
+            "channel": channel.to_numpy(),
+            "touchpoint": touchpoint,
+            "campaign": traffic["campaign"],
+            "revenue": revenue,
+            "event_name": name,
+            "event_date": _text(raw.fields.get("event_date"), n),
+            "session_id": session_id,
+            "ga_session_id": ga_session,
+            "page_location": ptext["page_location"].astype("str"),
+            "source": traffic["source"],
+            "medium": traffic["medium"],
+            "source_from": traffic["source_from"],
+            "device_category": _text(raw.fields.get("device_category"), n),
+            "transaction_id": _text(raw.fields.get("transaction_id"), n),
+        }
+    )
     for k in params:
         df[f"param_{k}"] = ptext[k].astype("str")
     stamp = _text(raw.fields.get("event_timestamp"), n)
     keyed = pd.DataFrame({"cookie_id": cookie, "event_timestamp": stamp, "event_name": name})
-    occ = occurrence(pd.concat([keyed, df.drop(columns=["cookie_id", "event_name"])], axis=1),
-                     ["cookie_id", "event_timestamp", "event_name"])
-    h = pd.util.hash_pandas_object(keyed.assign(occurrence=occ).astype("str"), index=False).to_numpy()
+    occ = occurrence(
+        pd.concat([keyed, df.drop(columns=["cookie_id", "event_name"])], axis=1),
+        ["cookie_id", "event_timestamp", "event_name"],
+    )
+    h = pd.util.hash_pandas_object(
+        keyed.assign(occurrence=occ).astype("str"), index=False
+    ).to_numpy()
     df.insert(0, "event_id", hex_ids(h, "ga4-"))
 
     counts = traffic["source_from"].value_counts()
-    notes = ["channels from " + ", ".join(f"{k} ({int(v)} rows)" for k, v in counts.items())
-             + " (see analysis.sources.ga4: event, session, first_user, none = direct)"]
+    notes = [
+        "channels from "
+        + ", ".join(f"{k} ({int(v)} rows)" for k, v in counts.items())
+        + " (see analysis.sources.ga4: event, session, first_user, none = direct)"
+    ]
     if raw.absent:
         notes.append("not in the export (left empty): " + ", ".join(raw.absent))
-    return validate_with_rejects(df, source=file, cmap=cmap, rows=raw.rows, rejects=raw.rejects,
-                                 blank_rows=raw.blank, notes=notes)
+    return validate_with_rejects(
+        df,
+        source=file,
+        cmap=cmap,
+        rows=raw.rows,
+        rejects=raw.rejects,
+        blank_rows=raw.blank,
+        notes=notes,
+    )

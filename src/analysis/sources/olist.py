@@ -82,7 +82,7 @@ import pandas as pd
 
 from analysis.schema import DataError
 from analysis.sources._results import Rejected, combine
-from analysis.sources.column_map import ColumnMap, LoadResult, _read_csv, validate_events
+from analysis.sources.column_map import ColumnMap, LoadResult, read_csv, validate_events
 
 __all__ = [
     "CHANNELS",
@@ -166,7 +166,8 @@ def _blank(s: pd.Series) -> pd.Series:
 
 def _parse(values: pd.Series, timezone: str) -> pd.Series:
     """Timestamps as UTC where they parse (naive ones in ``timezone``), NaT elsewhere; only for
-    comparing dates: the validator parses (and reports) them for the table."""
+    comparing dates: the validator parses (and reports) them for the table.
+    """
     text = values.astype("str").str.strip()
     try:
         out = pd.to_datetime(text, format="ISO8601", errors="coerce")
@@ -226,9 +227,16 @@ def read_olist(
     chan_map = {**CHANNELS, **(channels or {})}
     lead_file, deal_file = _files(path, leads, deals)
     cmap = ColumnMap.from_dict({"timestamp": {"timezone": timezone}})
-    ldf, lrows, lblank = _read_csv(lead_file, cmap)
-    ddf, drows, dblank = _read_csv(deal_file, cmap)
-    errors = [e for e in (_check_columns(ldf, LEAD_COLUMNS, lead_file), _check_columns(ddf, DEAL_COLUMNS, deal_file)) if e]
+    ldf, lrows, lblank = read_csv(lead_file, cmap)
+    ddf, drows, dblank = read_csv(deal_file, cmap)
+    errors = [
+        e
+        for e in (
+            _check_columns(ldf, LEAD_COLUMNS, lead_file),
+            _check_columns(ddf, DEAL_COLUMNS, deal_file),
+        )
+        if e
+    ]
     if errors:
         from analysis.schema import combine_errors
 
@@ -258,7 +266,7 @@ def read_olist(
     lead_res = validate_events(lead_tp, source=str(lead_file), mapping=cmap, rows=lrows)
 
     # ---- deals: their lead must be kept ------------------------------------------------------
-    n_deals = int(len(ddf))
+    n_deals = len(ddf)
     kept_leads = lead_res.events.set_index("crm_id")
     dmql = ddf["mql_id"].str.strip()
     has_lead = dmql.isin(kept_leads.index).to_numpy()
@@ -269,39 +277,71 @@ def read_olist(
         lead_row = pd.Series(lrows, index=mql).groupby(level=0).first()
         reasons = [
             f"its lead {m!r} was quarantined (leads file row {lead_row[m]}): a deal needs its lead's "
-            "first contact and channel" if m in quarantined else
-            f"mql_id {m!r} is not in the leads file: a deal needs its lead's first contact and channel"
+            "first contact and channel"
+            if m in quarantined
+            else f"mql_id {m!r} is not in the leads file: a deal needs its lead's first contact and channel"
             for m in dmql[~has_lead]
         ]
         rejected.append(
-            Rejected(deal_file.name, ddf.loc[~has_lead], drows[~has_lead], "deal without a lead", reasons, "mql_id")
+            Rejected(
+                deal_file.name,
+                ddf.loc[~has_lead],
+                drows[~has_lead],
+                "deal without a lead",
+                reasons,
+                "mql_id",
+            )
         )
-    ddf, drows, dmql = ddf.loc[has_lead].reset_index(drop=True), drows[has_lead], dmql[has_lead].reset_index(drop=True)
+    ddf, drows, dmql = (
+        ddf.loc[has_lead].reset_index(drop=True),
+        drows[has_lead],
+        dmql[has_lead].reset_index(drop=True),
+    )
 
     lead_of = kept_leads.groupby(level=0).first().reindex(dmql).reset_index(drop=True)
     won = ddf["won_date"].astype(object)
     adjustment = pd.Series([None] * len(ddf), dtype=object)
-    early = (_parse(ddf["won_date"], timezone) < lead_of["timestamp"]).fillna(False).to_numpy(dtype=bool)
+    early = (
+        (_parse(ddf["won_date"], timezone) < lead_of["timestamp"])
+        .fillna(False)
+        .to_numpy(dtype=bool)
+    )
     if early.any():
         first = lead_of.loc[early, "timestamp"].dt.tz_convert(timezone)
-        gap = (lead_of.loc[early, "timestamp"] - _parse(ddf["won_date"], timezone)[early]) / pd.Timedelta(days=1)
+        gap = (
+            lead_of.loc[early, "timestamp"] - _parse(ddf["won_date"], timezone)[early]
+        ) / pd.Timedelta(days=1)
         texts = [
             f"won_date {w!r} is {g:.1f} days before the lead's first contact {f:%Y-%m-%d %H:%M}"
             for w, g, f in zip(ddf.loc[early, "won_date"], gap, first, strict=True)
         ]
         if deal_before_contact == "quarantine":
             rejected.append(
-                Rejected(deal_file.name, ddf.loc[early], drows[early], "deal before first contact",
-                         [t + "; fix the date in the source, or read with deal_before_contact='adjust'"
-                          for t in texts], "won_date")
+                Rejected(
+                    deal_file.name,
+                    ddf.loc[early],
+                    drows[early],
+                    "deal before first contact",
+                    [
+                        t
+                        + "; fix the date in the source, or read with deal_before_contact='adjust'"
+                        for t in texts
+                    ],
+                    "won_date",
+                )
             )
             keep = ~early
             ddf, drows = ddf.loc[keep].reset_index(drop=True), drows[keep]
             dmql, won = dmql[keep].reset_index(drop=True), won[keep].reset_index(drop=True)
-            lead_of, adjustment = lead_of.loc[keep].reset_index(drop=True), adjustment[keep].reset_index(drop=True)
+            lead_of, adjustment = (
+                lead_of.loc[keep].reset_index(drop=True),
+                adjustment[keep].reset_index(drop=True),
+            )
         else:
             won[early] = [f.isoformat() for f in first]
-            adjustment[early] = [t + ": moved to the first contact (0 days to close)" for t in texts]
+            adjustment[early] = [
+                t + ": moved to the first contact (0 days to close)" for t in texts
+            ]
             notes.append(
                 f"{int(early.sum())} deal(s) dated before their lead's first contact were moved to the "
                 "first contact (0 days to close; see the column 'adjustment'; "
@@ -329,16 +369,28 @@ def read_olist(
         deal_tp[c] = deal_tp[c].astype("str")
     parts = [(lead_file.name, lead_res)]
     if nd:
-        parts.append((deal_file.name, validate_events(deal_tp, source=str(deal_file), mapping=cmap, rows=drows)))
+        parts.append(
+            (
+                deal_file.name,
+                validate_events(deal_tp, source=str(deal_file), mapping=cmap, rows=drows),
+            )
+        )
     if n_blank_origin:
-        notes.append(f"{n_blank_origin} lead(s) with a blank origin kept with channel {BLANK_ORIGIN!r} "
-                     "(attribute 'origin' is empty there)")
-    notes.append("deal attributes (" + ", ".join(OUTCOME_COLUMNS[:6]) + ", …) exist only for won leads: "
-                 "they are set on the deal rows only; do not segment or model conversion on them")
+        notes.append(
+            f"{n_blank_origin} lead(s) with a blank origin kept with channel {BLANK_ORIGIN!r} "
+            "(attribute 'origin' is empty there)"
+        )
+    notes.append(
+        "deal attributes (" + ", ".join(OUTCOME_COLUMNS[:6]) + ", …) exist only for won leads: "
+        "they are set on the deal rows only; do not segment or model conversion on them"
+    )
     return combine(
         parts,
         file=str(lead_file.parent),
         rejected=rejected,
         notes=notes,
-        extra={"files": {lead_file.name: n, deal_file.name: n_deals}, "blank_rows": len(lblank) + len(dblank)},
+        extra={
+            "files": {lead_file.name: n, deal_file.name: n_deals},
+            "blank_rows": len(lblank) + len(dblank),
+        },
     )

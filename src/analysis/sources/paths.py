@@ -34,7 +34,7 @@ import pandas as pd
 
 from analysis.schema import PATH_SEP, DataError, combine_errors
 from analysis.sources._adapter import file_kind
-from analysis.sources.column_map import _close
+from analysis.sources.column_map import close_matches
 
 __all__ = ["read_paths"]
 
@@ -51,7 +51,8 @@ def _read_table(p: Path) -> tuple[pd.DataFrame, int]:
         except Exception as exc:
             raise DataError(
                 f"the file could not be read as Parquet ({exc}); it is truncated, damaged or not Parquet",
-                file=file, fix="export the path table again",
+                file=file,
+                fix="export the path table again",
             ) from None
         return df.reset_index(drop=True), 1
     try:
@@ -61,7 +62,9 @@ def _read_table(p: Path) -> tuple[pd.DataFrame, int]:
     except pd.errors.ParserError as exc:
         m = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", str(exc))
         raise DataError(
-            f"the file could not be read as CSV ({exc})", file=file, rows=[int(m.group(2))] if m else None,
+            f"the file could not be read as CSV ({exc})",
+            file=file,
+            rows=[int(m.group(2))] if m else None,
             fix="quote paths that contain commas, or export the table again",
         ) from None
     return df, 2
@@ -121,8 +124,11 @@ def read_paths(
     df.columns = [str(c).strip() for c in df.columns]
     have = list(df.columns)
     if len(df) == 0:
-        raise DataError(f"the file has a header ({', '.join(have[:8])}) but no rows", file=file,
-                        fix="export the path table again")
+        raise DataError(
+            f"the file has a header ({', '.join(have[:8])}) but no rows",
+            file=file,
+            fix="export the path table again",
+        )
 
     def resolve(arg: str | None, default: str, own: str | None, required: bool) -> str | None:
         if arg is None:
@@ -145,11 +151,13 @@ def read_paths(
     if missing:
         lines = []
         for k, v in missing.items():
-            close = _close(v, have)
+            close = close_matches(v, have)
             lines.append(f"{k} from {v!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
         args = {"path": "path", "conversions": "conversions", "nulls": "nulls", "value": "value"}
         raise DataError(
-            "path table: missing column(s): " + "; ".join(lines), file=file, column=list(missing.values()),
+            "path table: missing column(s): " + "; ".join(lines),
+            file=file,
+            column=list(missing.values()),
             fix=f"the file has columns {', '.join(have[:20])}; name yours with "
             + ", ".join(f"{args[k]}=..." for k in missing),
         )
@@ -162,24 +170,43 @@ def read_paths(
     raw_path = df[cols["path"]].astype("str").str.strip()
     empty = (df[cols["path"]].isna() | (raw_path == "") | (raw_path == "nan")).to_numpy()
     if empty.any():
-        errors.append(DataError(f"{int(empty.sum())} empty path(s)", column=cols["path"], rows=rows_of(empty),
-                                fix="every row needs a path of channels, e.g. 'email > paid_search'"))
+        errors.append(
+            DataError(
+                f"{int(empty.sum())} empty path(s)",
+                column=cols["path"],
+                rows=rows_of(empty),
+                fix="every row needs a path of channels, e.g. 'email > paid_search'",
+            )
+        )
     s = re.escape(sep)
-    blank_channel = raw_path.str.contains(rf"^\s*{s}|{s}\s*$|{s}\s*{s}", regex=True).to_numpy(dtype=bool) & ~empty
+    blank_channel = (
+        raw_path.str.contains(rf"^\s*{s}|{s}\s*$|{s}\s*{s}", regex=True).to_numpy(dtype=bool)
+        & ~empty
+    )
     if blank_channel.any():
-        errors.append(DataError(
-            f"{int(blank_channel.sum())} path(s) with an empty channel (two separators in a row, or one at "
-            "the start or end)", column=cols["path"], rows=rows_of(blank_channel),
-            fix=f"every channel between {sep!r} separators needs a name",
-        ))
+        errors.append(
+            DataError(
+                f"{int(blank_channel.sum())} path(s) with an empty channel (two separators in a row, or one at "
+                "the start or end)",
+                column=cols["path"],
+                rows=rows_of(blank_channel),
+                fix=f"every channel between {sep!r} separators needs a name",
+            )
+        )
     if sep.strip() != ">":  # a ">" inside a channel would split it in the models
         inner = raw_path.str.replace(sep, "", regex=False).str.contains(">", regex=False).to_numpy()
         if inner.any():
-            errors.append(DataError(
-                f"{int(inner.sum())} path(s) have a channel containing '>', which the models use as separator",
-                column=cols["path"], rows=rows_of(inner), fix="rename those channels",
-            ))
-    out["path"] = raw_path.str.replace(rf"\s*{re.escape(sep)}\s*", PATH_SEP, regex=True).astype("str")
+            errors.append(
+                DataError(
+                    f"{int(inner.sum())} path(s) have a channel containing '>', which the models use as separator",
+                    column=cols["path"],
+                    rows=rows_of(inner),
+                    fix="rename those channels",
+                )
+            )
+    out["path"] = raw_path.str.replace(rf"\s*{re.escape(sep)}\s*", PATH_SEP, regex=True).astype(
+        "str"
+    )
     for k in ("conversions", "nulls", "value"):
         c = cols[k]
         if c is None:
@@ -190,31 +217,68 @@ def read_paths(
         bad_num = (num.isna() & ~blank).to_numpy()
         if bad_num.any():
             shown = ", ".join(repr(v) for v in text[bad_num].head(3))
-            errors.append(DataError(f"{int(bad_num.sum())} value(s) of {c!r} are not numbers (e.g. {shown})",
-                                    column=c, rows=rows_of(bad_num), fix="counts and values must be numbers >= 0"))
+            errors.append(
+                DataError(
+                    f"{int(bad_num.sum())} value(s) of {c!r} are not numbers (e.g. {shown})",
+                    column=c,
+                    rows=rows_of(bad_num),
+                    fix="counts and values must be numbers >= 0",
+                )
+            )
         if blank.any():
-            errors.append(DataError(f"{int(blank.sum())} empty value(s) of {c!r}", column=c,
-                                    rows=rows_of(blank.to_numpy()), fix="write 0 where a path has none"))
+            errors.append(
+                DataError(
+                    f"{int(blank.sum())} empty value(s) of {c!r}",
+                    column=c,
+                    rows=rows_of(blank.to_numpy()),
+                    fix="write 0 where a path has none",
+                )
+            )
         v = num.to_numpy(dtype="float64", na_value=np.nan)
         neg = (v < 0) | np.isinf(v)
         if neg.any():
-            errors.append(DataError(f"{int(neg.sum())} negative or infinite value(s) of {c!r}", column=c,
-                                    rows=rows_of(neg), fix="counts and values must be finite numbers >= 0"))
+            errors.append(
+                DataError(
+                    f"{int(neg.sum())} negative or infinite value(s) of {c!r}",
+                    column=c,
+                    rows=rows_of(neg),
+                    fix="counts and values must be finite numbers >= 0",
+                )
+            )
         out[k] = v
     if errors:
-        raise combine_errors([DataError(e.problem, file=file, column=e.column, rows=e.rows, fix=e.fix)
-                              for e in errors], file=file)
+        raise combine_errors(
+            [
+                DataError(e.problem, file=file, column=e.column, rows=e.rows, fix=e.fix)
+                for e in errors
+            ],
+            file=file,
+        )
     if out["conversions"].sum() > 0:  # the models' own checks: reserved names, other separators
         from analysis.models.attribution.paths import _check_paths
 
         try:
-            _check_paths(out, "path", "conversions", "value" if "value" in out else None,
-                         nulls="nulls" if "nulls" in out else None, sep=">")
+            _check_paths(
+                out,
+                "path",
+                "conversions",
+                "value" if "value" in out else None,
+                nulls="nulls" if "nulls" in out else None,
+                sep=">",
+            )
         except DataError as exc:
-            raise combine_errors([
-                DataError(e.problem, file=file, column=cols.get(str(e.column), e.column),
-                          rows=[r - 1 + first_row for r in e.rows] if e.rows else None, fix=e.fix)
-                for e in exc.problems
-            ], file=file) from None
+            raise combine_errors(
+                [
+                    DataError(
+                        e.problem,
+                        file=file,
+                        column=cols.get(str(e.column), e.column),
+                        rows=[r - 1 + first_row for r in e.rows] if e.rows else None,
+                        fix=e.fix,
+                    )
+                    for e in exc.problems
+                ],
+                file=file,
+            ) from None
     out.attrs["source"] = file
     return out

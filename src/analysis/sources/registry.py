@@ -16,7 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 from analysis.schema import DataError
-from analysis.sources.column_map import _close
+from analysis.sources.column_map import close_matches
 
 #: name → "module:function" of the adapter (see the module docstring for the contract).
 ADAPTERS: dict[str, str] = {
@@ -37,11 +37,12 @@ ADAPTERS: dict[str, str] = {
 
 def get_adapter(name: str) -> Callable[..., Any]:
     """The adapter function registered as ``name``; a :class:`DataError` naming the known ones
-    (and the closest) when there is none."""
+    (and the closest) when there is none.
+    """
     try:
         target = ADAPTERS[name]
     except (KeyError, TypeError):
-        close = _close(str(name), list(ADAPTERS))
+        close = close_matches(str(name), list(ADAPTERS))
         hint = f"did you mean {close[0]!r}? " if close else ""
         raise DataError(
             f"unknown adapter {name!r}",

@@ -54,32 +54,118 @@ import numpy as np
 import pandas as pd
 
 from analysis.schema import DEFAULT_CONVERSION_TOUCHPOINTS, DEFAULT_STAGE_MAP, DataError
-from analysis.sources.column_map import FALSE_SPELLINGS, TRUE_SPELLINGS, _guess_format, _suffix_kind
+from analysis.sources.column_map import FALSE_SPELLINGS, TRUE_SPELLINGS, guess_format, suffix_kind
 
-__all__ = ["MEANINGS", "SCALES", "SYNONYMS", "WORDS", "epoch_unit", "guess_columns", "guess_scale", "normalise",
-           "suggest_mapping", "visible"]
+__all__ = [
+    "MEANINGS",
+    "SCALES",
+    "SYNONYMS",
+    "WORDS",
+    "epoch_unit",
+    "guess_columns",
+    "guess_scale",
+    "normalise",
+    "suggest_mapping",
+    "visible",
+]
 
 #: Canonical column → whole header names that mean it (normalised: see :func:`normalise`), best
 #: first. Canonical columns are tried in this order and each header column is used once.
 SYNONYMS: dict[str, tuple[str, ...]] = {
     "event_id": ("event_id", "eventid", "event_uuid", "hit_id", "ereignis_id"),
-    "timestamp": ("timestamp", "event_time", "event_timestamp", "datetime", "date_time", "ts", "time", "date",
-                  "event_date", "created_at", "occurred_at", "created", "when", "zeitpunkt", "zeitstempel",
-                  "datum", "zeit"),
-    "cookie_id": ("cookie_id", "client_id", "cookie", "visitor_id", "anonymous_id", "user_pseudo_id", "cid"),
+    "timestamp": (
+        "timestamp",
+        "event_time",
+        "event_timestamp",
+        "datetime",
+        "date_time",
+        "ts",
+        "time",
+        "date",
+        "event_date",
+        "created_at",
+        "occurred_at",
+        "created",
+        "when",
+        "zeitpunkt",
+        "zeitstempel",
+        "datum",
+        "zeit",
+    ),
+    "cookie_id": (
+        "cookie_id",
+        "client_id",
+        "cookie",
+        "visitor_id",
+        "anonymous_id",
+        "user_pseudo_id",
+        "cid",
+    ),
     "device_id": ("device_id", "device", "geraet", "geraete_id"),
-    "email_hash": ("email_hash", "hashed_email", "email_sha256", "email", "e_mail", "email_address", "mail"),
+    "email_hash": (
+        "email_hash",
+        "hashed_email",
+        "email_sha256",
+        "email",
+        "e_mail",
+        "email_address",
+        "mail",
+    ),
     "crm_id": ("crm_id", "contact_id", "lead_id", "kontakt_id"),
     "loyalty_id": ("loyalty_id", "loyalty_card", "card_number", "member_card", "kartennummer"),
-    "user_id": ("user_id", "customer_id", "userid", "customerid", "customer", "user", "customer_no",
-                "customer_number", "client", "member_id", "account_id", "kunde", "kunden_id", "kundennummer",
-                "kunden_nr", "kundennr"),
-    "channel": ("channel", "marketing_channel", "channel_group", "utm_medium", "medium", "utm_source", "source",
-                "kanal"),
-    "touchpoint": ("touchpoint", "event_name", "event", "event_type", "action", "activity", "interaction",
-                   "type", "aktion", "ereignis", "aktivitaet"),
+    "user_id": (
+        "user_id",
+        "customer_id",
+        "userid",
+        "customerid",
+        "customer",
+        "user",
+        "customer_no",
+        "customer_number",
+        "client",
+        "member_id",
+        "account_id",
+        "kunde",
+        "kunden_id",
+        "kundennummer",
+        "kunden_nr",
+        "kundennr",
+    ),
+    "channel": (
+        "channel",
+        "marketing_channel",
+        "channel_group",
+        "utm_medium",
+        "medium",
+        "utm_source",
+        "source",
+        "kanal",
+    ),
+    "touchpoint": (
+        "touchpoint",
+        "event_name",
+        "event",
+        "event_type",
+        "action",
+        "activity",
+        "interaction",
+        "type",
+        "aktion",
+        "ereignis",
+        "aktivitaet",
+    ),
     "campaign": ("campaign", "utm_campaign", "campaign_name", "kampagne"),
-    "revenue": ("revenue", "amount", "value", "order_value", "sales", "price", "umsatz", "betrag", "wert"),
+    "revenue": (
+        "revenue",
+        "amount",
+        "value",
+        "order_value",
+        "sales",
+        "price",
+        "umsatz",
+        "betrag",
+        "wert",
+    ),
     "conversion": ("conversion", "converted", "is_conversion", "konversion"),
     "online": ("online", "is_online"),
     "stage": ("stage", "funnel_stage", "phase"),
@@ -127,8 +213,17 @@ _REQUIRED = ("timestamp", "channel", "touchpoint")
 _MAX_VALUES = 40  # touchpoint values listed for the stage map
 _IDENTIFIERS = ("user_id", "cookie_id", "device_id", "email_hash", "crm_id", "loyalty_id")
 # yes/no spellings of other languages the default spellings lack
-_EXTRA_BOOLEANS = {"ja": True, "nein": False, "wahr": True, "falsch": False, "oui": True, "non": False,
-                   "si": True, "sí": True, "x": True}
+_EXTRA_BOOLEANS = {
+    "ja": True,
+    "nein": False,
+    "wahr": True,
+    "falsch": False,
+    "oui": True,
+    "non": False,
+    "si": True,
+    "sí": True,
+    "x": True,
+}
 _UMLAUTS = str.maketrans({"ä": "ae", "ö": "oe", "ü": "ue", "ß": "ss"})
 
 
@@ -196,7 +291,9 @@ def _sniff(path: Path) -> tuple[str, str]:
     with opener(path, "rb") as f:
         head = f.read(1 << 20)
     try:
-        codecs.getincrementaldecoder("utf-8")().decode(head, final=False)  # a character cut at the end is fine
+        codecs.getincrementaldecoder("utf-8")().decode(
+            head, final=False
+        )  # a character cut at the end is fine
         encoding = "utf-8"
     except UnicodeDecodeError:
         encoding = "cp1252"
@@ -210,12 +307,18 @@ def _sample(path: Path, rows: int) -> tuple[pd.DataFrame, str, str]:
     """The first ``rows`` rows as text, the delimiter and the encoding (CSV) or ``""`` (Parquet)."""
     file = str(path)
     if not path.is_file():
-        raise DataError("file not found" if not path.exists() else "expected a file, got a folder", file=file,
-                        fix="pass the path of one CSV or Parquet export")
-    kind = _suffix_kind(path)
+        raise DataError(
+            "file not found" if not path.exists() else "expected a file, got a folder",
+            file=file,
+            fix="pass the path of one CSV or Parquet export",
+        )
+    kind = suffix_kind(path)
     if kind is None:
-        raise DataError(f"unsupported file type {''.join(path.suffixes) or '(no extension)'!r}", file=file,
-                        fix="--suggest-mapping reads one CSV (.csv, .csv.gz) or Parquet (.parquet, .pq) file")
+        raise DataError(
+            f"unsupported file type {''.join(path.suffixes) or '(no extension)'!r}",
+            file=file,
+            fix="--suggest-mapping reads one CSV (.csv, .csv.gz) or Parquet (.parquet, .pq) file",
+        )
     if kind == "parquet":
         import pyarrow.parquet as pq
 
@@ -223,17 +326,29 @@ def _sample(path: Path, rows: int) -> tuple[pd.DataFrame, str, str]:
             pf = pq.ParquetFile(path)
             batch = next(pf.iter_batches(batch_size=rows), None)
         except Exception as exc:  # pyarrow raises several types
-            raise DataError(f"the file could not be read as Parquet: {exc}", file=file,
-                            fix="check that the file is Parquet (not CSV renamed)") from None
+            raise DataError(
+                f"the file could not be read as Parquet: {exc}",
+                file=file,
+                fix="check that the file is Parquet (not CSV renamed)",
+            ) from None
         df = batch.to_pandas() if batch is not None else pf.schema_arrow.empty_table().to_pandas()
         return df, "", ""
     delimiter, encoding = _sniff(path)
     try:
-        df = pd.read_csv(path, sep=delimiter, encoding="utf-8-sig" if encoding == "utf-8" else encoding,
-                         dtype=str, keep_default_na=False, nrows=rows)
+        df = pd.read_csv(
+            path,
+            sep=delimiter,
+            encoding="utf-8-sig" if encoding == "utf-8" else encoding,
+            dtype=str,
+            keep_default_na=False,
+            nrows=rows,
+        )
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise DataError(f"the file could not be read as CSV: {exc}", file=file,
-                        fix="check that it is a CSV export with a header line") from None
+        raise DataError(
+            f"the file could not be read as CSV: {exc}",
+            file=file,
+            fix="check that it is a CSV export with a header line",
+        ) from None
     return df, delimiter, encoding
 
 
@@ -257,10 +372,14 @@ def guess_scale(values: Iterable[float]) -> tuple[tuple[float, float] | None, st
     >>> guess_scale([0.5, -0.2])
     (None, '')
     """
-    arr = pd.to_numeric(pd.Series(list(values), dtype="object"), errors="coerce").to_numpy(dtype="float64")
+    arr = pd.to_numeric(pd.Series(list(values), dtype="object"), errors="coerce").to_numpy(
+        dtype="float64"
+    )
     finite = arr[np.isfinite(arr)]
     n_bad = int(len(arr) - len(finite))
-    ignored = f"; {n_bad} value{'s' if n_bad != 1 else ''} not a finite number ignored" if n_bad else ""
+    ignored = (
+        f"; {n_bad} value{'s' if n_bad != 1 else ''} not a finite number ignored" if n_bad else ""
+    )
     if not len(finite) or (finite.min() >= -1 and finite.max() <= 1):
         return None, ""
     for lo, hi in SCALES:
@@ -268,13 +387,22 @@ def guess_scale(values: Iterable[float]) -> tuple[tuple[float, float] | None, st
         if inside.mean() >= _SCALE_SHARE:
             fit = finite[inside]
             n_out = int((~inside).sum())
-            outliers = (f"; {n_out} value{'s' if n_out != 1 else ''} outside it (e.g. {finite[~inside][0]:g}) "
-                        "will be quarantined: check them" if n_out else "")
-            return (lo, hi), f"guessed from values between {fit.min():g} and {fit.max():g}{outliers}{ignored}"
+            outliers = (
+                f"; {n_out} value{'s' if n_out != 1 else ''} outside it (e.g. {finite[~inside][0]:g}) "
+                "will be quarantined: check them"
+                if n_out
+                else ""
+            )
+            return (
+                lo,
+                hi,
+            ), f"guessed from values between {fit.min():g} and {fit.max():g}{outliers}{ignored}"
     lo_q, hi_q = (float(x) for x in pd.Series(finite).quantile([0.01, 0.99]))
-    return None, (f"values between {lo_q:g} and {hi_q:g} (1%–99%) fit no common scale (1–5, 1–7, 1–10, 0–10): "
-                  "set sentiment.scale: [low, high] to the scale of your scores, or leave them if they are in [-1, 1]"
-                  + ignored)
+    return None, (
+        f"values between {lo_q:g} and {hi_q:g} (1%–99%) fit no common scale (1–5, 1–7, 1–10, 0–10): "
+        "set sentiment.scale: [low, high] to the scale of your scores, or leave them if they are in [-1, 1]"
+        + ignored
+    )
 
 
 # ------------------------------------------------------------------------------ epoch times
@@ -304,7 +432,9 @@ def epoch_unit(values: Iterable[object]) -> str | None:
 # ------------------------------------------------------------------------------------- rendering
 # Characters a terminal or an editor acts on instead of showing: C0/C1 controls (ESC starts ANSI
 # sequences), DEL, line and paragraph separators, and the bidirectional overrides and isolates.
-_INVISIBLE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u200e\u200f\u061c\u202a-\u202e\u2066-\u2069\ufeff]")
+_INVISIBLE = re.compile(
+    "[\x00-\x1f\x7f-\x9f\u2028\u2029\u200e\u200f\u061c\u202a-\u202e\u2066-\u2069\ufeff]"
+)
 
 
 def _escape_char(ch: str) -> str:
@@ -321,7 +451,9 @@ def visible(text: object, keep: str = "") -> str:
     >>> visible("\x1b[31mred\x1b[0m"), visible("a\nb"), visible("a\nb", keep="\n") == "a\nb"
     ('\\x1b[31mred\\x1b[0m', 'a\\nb', True)
     """
-    return _INVISIBLE.sub(lambda m: m.group() if m.group() in keep else _escape_char(m.group()), str(text))
+    return _INVISIBLE.sub(
+        lambda m: m.group() if m.group() in keep else _escape_char(m.group()), str(text)
+    )
 
 
 _PLAIN = re.compile(r"[A-Za-z_][A-Za-z0-9_ .\-]*")
@@ -331,7 +463,8 @@ _YAML_WORDS = {"yes", "no", "true", "false", "on", "off", "null", "y", "n", "~"}
 def _q(value: object) -> str:
     """A YAML scalar on one line that loads back as exactly ``str(value)``: plain when that is safe
     (letters, digits, ``_``, ``.``, ``-`` and inner spaces, not a YAML word such as ``yes``), else
-    double-quoted with ``\\``, ``"`` and every control or non-printable character escaped."""
+    double-quoted with ``\\``, ``"`` and every control or non-printable character escaped.
+    """
     text = str(value)
     if _PLAIN.fullmatch(text) and text.lower() not in _YAML_WORDS and text == text.strip():
         return text
@@ -339,10 +472,23 @@ def _q(value: object) -> str:
     for ch in text:
         if ch in '\\"':
             out.append("\\" + ch)
-        elif _INVISIBLE.match(ch) or unicodedata.category(ch) in ("Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"):
+        elif _INVISIBLE.match(ch) or unicodedata.category(ch) in (
+            "Cc",
+            "Cf",
+            "Cs",
+            "Co",
+            "Cn",
+            "Zl",
+            "Zp",
+        ):
             code = ord(ch)
-            out.append(f"\\x{code:02x}" if code <= 0xFF else f"\\u{code:04x}" if code <= 0xFFFF
-                       else f"\\U{code:08x}")
+            out.append(
+                f"\\x{code:02x}"
+                if code <= 0xFF
+                else f"\\u{code:04x}"
+                if code <= 0xFFFF
+                else f"\\U{code:08x}"
+            )
         else:
             out.append(ch)
     return '"' + "".join(out) + '"'
@@ -417,14 +563,21 @@ def suggest_mapping(path: str | Path, *, sample_rows: int = 5000) -> str:
     cols = guess_columns(header)
     out = _Lines()
     out.add("", f"Column map for {path}, guessed by `python -m analysis check --suggest-mapping`.")
-    out.add("", "Check every line, then try it: python -m analysis check --data FILE --mapping THIS_FILE")
+    out.add(
+        "",
+        "Check every line, then try it: python -m analysis check --data FILE --mapping THIS_FILE",
+    )
     out.add("", "Every key is explained in docs/column-map.md; text after '#' is a comment.")
 
     # ---- how to read the file
     decimal = ""
     money = [c for c in ("revenue", "sentiment") if c in cols]
     for c in money:
-        v = _values(df[cols[c]]) if df[cols[c]].dtype == object or df[cols[c]].dtype == "str" else pd.Series([])
+        v = (
+            _values(df[cols[c]])
+            if df[cols[c]].dtype == object or df[cols[c]].dtype == "str"
+            else pd.Series([])
+        )
         if len(v) and v.str.fullmatch(r"[+-]?\d{1,3}(\.\d{3})*,\d+|[+-]?\d+,\d+").mean() > 0.5:
             decimal = ","
     if delimiter and (delimiter != "," or encoding != "utf-8" or decimal):
@@ -433,7 +586,10 @@ def suggest_mapping(path: str | Path, *, sample_rows: int = 5000) -> str:
             shown = {"\t": '"\\t"'}.get(delimiter, f'"{delimiter}"')
             out.add(f"  delimiter: {shown}", f"columns are separated by {shown}, not commas")
         if encoding != "utf-8":
-            out.add(f"  encoding: {encoding}", "the file is not UTF-8; cp1252 is what Excel on Windows writes")
+            out.add(
+                f"  encoding: {encoding}",
+                "the file is not UTF-8; cp1252 is what Excel on Windows writes",
+            )
         if decimal:
             out.add('  decimal: ","', "numbers are written with a decimal comma (12,50)")
 
@@ -441,71 +597,108 @@ def suggest_mapping(path: str | Path, *, sample_rows: int = 5000) -> str:
     out.add("columns:", "canonical name: the column of your file that holds it")
     for canon, src in cols.items():
         if canon == "email_hash" and _values(df[src]).astype(str).str.contains("@").any():
-            out.add(f"  # email_hash: {_q(src)}",
-                    f"WARNING: '{src}' holds e-mail addresses: hash them first (analysis.sources.crm.hash_email) "
-                    "or load the file with the crm_contacts adapter, which hashes; then uncomment this line")
+            out.add(
+                f"  # email_hash: {_q(src)}",
+                f"WARNING: '{src}' holds e-mail addresses: hash them first (analysis.sources.crm.hash_email) "
+                "or load the file with the crm_contacts adapter, which hashes; then uncomment this line",
+            )
             continue
         if canon == src:
-            out.add(f"  # {canon}: {_q(src)}", f"{MEANINGS[canon]}; already named so: no entry needed")
+            out.add(
+                f"  # {canon}: {_q(src)}", f"{MEANINGS[canon]}; already named so: no entry needed"
+            )
             continue
         out.add(f"  {canon}: {_q(src)}", MEANINGS[canon])
     for canon in _REQUIRED:
         if canon not in cols:
-            out.add(f"  {canon}: TODO", f"REQUIRED, {MEANINGS[canon].split(' (')[0]}: no column looked like it; "
-                    "name yours" + (", or delete this line and set defaults: {channel: <one value>}"
-                                    if canon == "channel" else ""))
+            out.add(
+                f"  {canon}: TODO",
+                f"REQUIRED, {MEANINGS[canon].split(' (')[0]}: no column looked like it; "
+                "name yours"
+                + (
+                    ", or delete this line and set defaults: {channel: <one value>}"
+                    if canon == "channel"
+                    else ""
+                ),
+            )
     has_id = any(c in cols for c in _IDENTIFIERS) and not (
         set(cols) & set(_IDENTIFIERS) == {"email_hash"}
-        and _values(df[cols["email_hash"]]).astype(str).str.contains("@").any())
+        and _values(df[cols["email_hash"]]).astype(str).str.contains("@").any()
+    )
     if not has_id:
-        out.add("  user_id: TODO", "REQUIRED: at least one identifier (user_id, cookie_id, email_hash, crm_id, …) "
-                "names the person; no column looked like one")
+        out.add(
+            "  user_id: TODO",
+            "REQUIRED: at least one identifier (user_id, cookie_id, email_hash, crm_id, …) "
+            "names the person; no column looked like one",
+        )
     for c in header:
         if c not in cols.values():
-            out.add("", f"'{c}' is not mapped: it is kept as an attribute column (segments can filter on it)")
+            out.add(
+                "",
+                f"'{c}' is not mapped: it is kept as an attribute column (segments can filter on it)",
+            )
 
     # ---- timestamps
-    if "timestamp" in cols and not pd.api.types.is_datetime64_any_dtype(df[cols["timestamp"]].dtype):
+    if "timestamp" in cols and not pd.api.types.is_datetime64_any_dtype(
+        df[cols["timestamp"]].dtype
+    ):
         v = _values(df[cols["timestamp"]]).astype(str)
         iso = pd.to_datetime(v, format="ISO8601", errors="coerce", utc=True)
         zoned = v.str.contains(r"(?:[Zz]|[+-]\d{2}:?\d{2})$", regex=True)
         if len(v) and iso.notna().mean() > 0.9:
             if zoned.mean() > 0.9:
-                out.add("", f"timestamp: values such as '{_example(v)}' are ISO 8601 with their UTC offset: "
-                        "no format or time zone needed")
+                out.add(
+                    "",
+                    f"timestamp: values such as '{_example(v)}' are ISO 8601 with their UTC offset: "
+                    "no format or time zone needed",
+                )
             else:
                 out.add("# timestamp:", "how to read the times")
-                out.add(f"#   format: {_q('%Y-%m-%d %H:%M:%S')}",
-                        f"not needed: values such as '{_example(v)}' are ISO 8601")
-                out.add("#   timezone: Europe/Berlin",
-                        "the zone of these local times (an IANA name); without it they are read as UTC")
+                out.add(
+                    f"#   format: {_q('%Y-%m-%d %H:%M:%S')}",
+                    f"not needed: values such as '{_example(v)}' are ISO 8601",
+                )
+                out.add(
+                    "#   timezone: Europe/Berlin",
+                    "the zone of these local times (an IANA name); without it they are read as UTC",
+                )
         else:
-            fmt = _guess_format(v) if len(v) else None
+            fmt = guess_format(v) if len(v) else None
             out.add("timestamp:", "how to read the times")
             if fmt:
                 note = "; check the order of day and month" if "%d" in fmt and "%m" in fmt else ""
-                out.add(f"  format: {_q(fmt)}", f"guessed from values such as '{_example(v)}'{note}")
+                out.add(
+                    f"  format: {_q(fmt)}", f"guessed from values such as '{_example(v)}'{note}"
+                )
             elif (unit := epoch_unit(v)) is not None:
                 name = cols["timestamp"].replace("\\", "\\\\").replace("'", "\\'")
-                out.add(f"  format: {_q('TODO')}",
-                        f"REQUIRED: values such as '{_example(v)}' are Unix epoch times in {_UNIT_NAMES[unit]}, "
-                        "which the column map does not read: convert them to ISO 8601 first, e.g. "
-                        f"df['{name}'] = pd.to_datetime(df['{name}'], unit='{unit}', utc=True), "
-                        "then delete this line")
+                out.add(
+                    f"  format: {_q('TODO')}",
+                    f"REQUIRED: values such as '{_example(v)}' are Unix epoch times in {_UNIT_NAMES[unit]}, "
+                    "which the column map does not read: convert them to ISO 8601 first, e.g. "
+                    f"df['{name}'] = pd.to_datetime(df['{name}'], unit='{unit}', utc=True), "
+                    "then delete this line",
+                )
             else:
-                out.add(f"  format: {_q('TODO')}",
-                        f"REQUIRED: values such as '{_example(v)}' are not ISO 8601: write their strftime "
-                        "format, e.g. \"%d.%m.%Y %H:%M\"")
+                out.add(
+                    f"  format: {_q('TODO')}",
+                    f"REQUIRED: values such as '{_example(v)}' are not ISO 8601: write their strftime "
+                    'format, e.g. "%d.%m.%Y %H:%M"',
+                )
             if fmt and ("%z" in fmt or "%Z" in fmt):
                 out.add("", "  timezone: not needed, the values carry their offset")
             else:
-                out.add("  # timezone: Europe/Berlin",
-                        "the zone of these local times (an IANA name); without it they are read as UTC")
+                out.add(
+                    "  # timezone: Europe/Berlin",
+                    "the zone of these local times (an IANA name); without it they are read as UTC",
+                )
 
     # ---- sentiment scale and yes/no spellings
     if "sentiment" in cols:
-        v = pd.to_numeric(_values(df[cols["sentiment"]]).astype(str).str.replace(",", ".", regex=False),
-                          errors="coerce").dropna()
+        v = pd.to_numeric(
+            _values(df[cols["sentiment"]]).astype(str).str.replace(",", ".", regex=False),
+            errors="coerce",
+        ).dropna()
         scale, note = guess_scale(v)
         if scale is not None:
             out.add("sentiment:", "feedback scores are mapped linearly to [-1, 1]")
@@ -527,30 +720,50 @@ def suggest_mapping(path: str | Path, *, sample_rows: int = 5000) -> str:
     if spell[True] or spell[False]:
         t = ", ".join(_q(x) for x in dict.fromkeys(spell[True]))
         f = ", ".join(_q(x) for x in dict.fromkeys(spell[False]))
-        out.add(f"booleans: {{true: [{t}], false: [{f}]}}", "how yes and no are spelled in online/conversion")
+        out.add(
+            f"booleans: {{true: [{t}], false: [{f}]}}",
+            "how yes and no are spelled in online/conversion",
+        )
     if unknown:
-        out.add("# booleans: {true: [TODO], false: [TODO]}",
-                f"values {', '.join(_q(u) for u in unknown[:5])} of online/conversion are not yes/no spellings: "
-                "list them")
+        out.add(
+            "# booleans: {true: [TODO], false: [TODO]}",
+            f"values {', '.join(_q(u) for u in unknown[:5])} of online/conversion are not yes/no spellings: "
+            "list them",
+        )
 
     # ---- touchpoints: the stage map and conversions
     if "touchpoint" in cols:
         tps = list(dict.fromkeys(_values(df[cols["touchpoint"]]).astype(str)))
         default = {k.lower(): v for k, v in DEFAULT_STAGE_MAP.items()}
         if "stage" not in cols and any(t.lower() not in default for t in tps):
-            out.add("# stage_map:", "the stage (See, Think, Do, Care) of each touchpoint value; uncomment and fill in")
-            out.add("#   touchpoints:", "listing touchpoints replaces the default map: list every value")
+            out.add(
+                "# stage_map:",
+                "the stage (See, Think, Do, Care) of each touchpoint value; uncomment and fill in",
+            )
+            out.add(
+                "#   touchpoints:", "listing touchpoints replaces the default map: list every value"
+            )
             for t in tps[:_MAX_VALUES]:
                 known_stage = default.get(t.lower())
-                out.add(f"#     {_q(t)}: {known_stage or 'TODO'}",
-                        "as in the default map" if known_stage else "not in the default map")
+                out.add(
+                    f"#     {_q(t)}: {known_stage or 'TODO'}",
+                    "as in the default map" if known_stage else "not in the default map",
+                )
             if len(tps) > _MAX_VALUES:
-                out.add("", f"… and {len(tps) - _MAX_VALUES} more touchpoint values in the first {len(df):,} rows")
+                out.add(
+                    "",
+                    f"… and {len(tps) - _MAX_VALUES} more touchpoint values in the first {len(df):,} rows",
+                )
         conv = {x.lower() for x in DEFAULT_CONVERSION_TOUCHPOINTS}
         if "conversion" not in cols and not any(t.lower() in conv for t in tps):
-            out.add("# conversion_touchpoints: [TODO]",
-                    f"the touchpoint value(s) that are a conversion (default: "
-                    f"{', '.join(DEFAULT_CONVERSION_TOUCHPOINTS)}, which this file does not have)")
+            out.add(
+                "# conversion_touchpoints: [TODO]",
+                f"the touchpoint value(s) that are a conversion (default: "
+                f"{', '.join(DEFAULT_CONVERSION_TOUCHPOINTS)}, which this file does not have)",
+            )
     if "segment" not in cols:
-        out.add("# defaults: {segment: all}", "a constant for a column the file lacks (here: the segment of every row)")
+        out.add(
+            "# defaults: {segment: all}",
+            "a constant for a column the file lacks (here: the segment of every row)",
+        )
     return out.text()

@@ -62,16 +62,37 @@ import pandas as pd
 
 from analysis.schema import DataError
 from analysis.sources._results import Rejected, combine
-from analysis.sources.column_map import ColumnMap, LoadResult, _read_csv, validate_events
+from analysis.sources.column_map import ColumnMap, LoadResult, read_csv, validate_events
 
 __all__ = ["FILE", "MONTHS", "journey_settings", "read_uci_online_shoppers"]
 
 FILE = "online_shoppers_intention.csv"
 #: Month spellings of the file (and the usual others) → month number.
 MONTHS: dict[str, int] = {
-    "jan": 1, "january": 1, "feb": 2, "february": 2, "mar": 3, "march": 3, "apr": 4, "april": 4,
-    "may": 5, "jun": 6, "june": 6, "jul": 7, "july": 7, "aug": 8, "august": 8, "sep": 9, "sept": 9,
-    "september": 9, "oct": 10, "october": 10, "nov": 11, "november": 11, "dec": 12, "december": 12,
+    "jan": 1,
+    "january": 1,
+    "feb": 2,
+    "february": 2,
+    "mar": 3,
+    "march": 3,
+    "apr": 4,
+    "april": 4,
+    "may": 5,
+    "jun": 6,
+    "june": 6,
+    "jul": 7,
+    "july": 7,
+    "aug": 8,
+    "august": 8,
+    "sep": 9,
+    "sept": 9,
+    "september": 9,
+    "oct": 10,
+    "october": 10,
+    "nov": 11,
+    "november": 11,
+    "dec": 12,
+    "december": 12,
 }
 DURATIONS = ("Administrative_Duration", "Informational_Duration", "ProductRelated_Duration")
 REQUIRED = ("Month", "TrafficType", "VisitorType", "Revenue", *DURATIONS)
@@ -80,9 +101,13 @@ DEFAULT_YEAR = 2016  # nominal: the source names no year (see the module docstri
 
 def journey_settings(events: pd.DataFrame, inactivity_days: float = 30.0) -> dict[str, object]:
     """``build_journeys`` keywords for these sessions: every session is complete, so ``as_of``
-    lies ``inactivity_days`` after the last (nominal) stamp and no journey is "open"."""
+    lies ``inactivity_days`` after the last (nominal) stamp and no journey is "open".
+    """
     last = pd.Timestamp(events["timestamp"].max())
-    return {"inactivity_days": float(inactivity_days), "as_of": last + pd.Timedelta(days=inactivity_days + 1)}
+    return {
+        "inactivity_days": float(inactivity_days),
+        "as_of": last + pd.Timedelta(days=inactivity_days + 1),
+    }
 
 
 def _file(path: str | Path, name: str) -> Path:
@@ -90,8 +115,11 @@ def _file(path: str | Path, name: str) -> Path:
     if path.is_dir():
         path = path / name
     if not path.is_file():
-        raise DataError("file not found", file=str(path),
-                        fix=f"pass the UCI CSV ({name}) or the folder that holds it")
+        raise DataError(
+            "file not found",
+            file=str(path),
+            fix=f"pass the UCI CSV ({name}) or the folder that holds it",
+        )
     return path
 
 
@@ -131,7 +159,7 @@ def read_uci_online_shoppers(
     """
     csv = _file(path, file)
     cmap = ColumnMap()
-    df, lines, blank = _read_csv(csv, cmap)
+    df, lines, blank = read_csv(csv, cmap)
     missing = [c for c in REQUIRED if c not in df.columns]
     if missing:
         raise DataError(
@@ -151,12 +179,28 @@ def read_uci_online_shoppers(
     traffic = pd.to_numeric(df["TrafficType"].str.strip(), errors="coerce")
     dur = pd.concat([pd.to_numeric(df[c].str.strip(), errors="coerce") for c in DURATIONS], axis=1)
     problems = [
-        ("unknown month", "Month", month.isna(),
-         lambda i: f"Month {month_txt[i]!r} is not a month name (the file spells them Feb, Mar, May, June, …)"),
-        ("unparseable outcome", "Revenue", ~revenue.isin(["TRUE", "FALSE"]),
-         lambda i: f"Revenue {df['Revenue'][i]!r} is not TRUE or FALSE: the session's outcome is unknown"),
-        ("unparseable traffic type", "TrafficType", traffic.isna() | (traffic != np.round(traffic)),
-         lambda i: f"TrafficType {df['TrafficType'][i]!r} is not an integer code"),
+        (
+            "unknown month",
+            "Month",
+            month.isna(),
+            lambda i: (
+                f"Month {month_txt[i]!r} is not a month name (the file spells them Feb, Mar, May, June, …)"
+            ),
+        ),
+        (
+            "unparseable outcome",
+            "Revenue",
+            ~revenue.isin(["TRUE", "FALSE"]),
+            lambda i: (
+                f"Revenue {df['Revenue'][i]!r} is not TRUE or FALSE: the session's outcome is unknown"
+            ),
+        ),
+        (
+            "unparseable traffic type",
+            "TrafficType",
+            traffic.isna() | (traffic != np.round(traffic)),
+            lambda i: f"TrafficType {df['TrafficType'][i]!r} is not an integer code",
+        ),
     ]
     bad = np.zeros(n, dtype=bool)
     rejected = []
@@ -164,14 +208,20 @@ def read_uci_online_shoppers(
         m = mask.to_numpy(dtype=bool) & ~bad
         if m.any():
             idx = np.flatnonzero(m)
-            rejected.append(Rejected(csv.name, df.iloc[idx], lines[idx], category, [text(i) for i in idx], column))
+            rejected.append(
+                Rejected(
+                    csv.name, df.iloc[idx], lines[idx], category, [text(i) for i in idx], column
+                )
+            )
             bad |= m
     good = ~bad
     g = df.loc[good].reset_index(drop=True)
     glines, gcookie = lines[good], cookie[good].reset_index(drop=True)
     gmonth = month[good].astype("int64").reset_index(drop=True)
     # nominal stamps: the 1st of the month + one second per earlier session of that month
-    start = pd.to_datetime(pd.DataFrame({"year": year, "month": gmonth, "day": 1})).dt.tz_localize("UTC")
+    start = pd.to_datetime(pd.DataFrame({"year": year, "month": gmonth, "day": 1})).dt.tz_localize(
+        "UTC"
+    )
     visit_ts = start + pd.to_timedelta(gmonth.groupby(gmonth).cumcount(), unit="s")
     seconds = dur[good].reset_index(drop=True).clip(lower=0).fillna(0).sum(axis=1)
     buy_ts = visit_ts + pd.to_timedelta(seconds.round(3), unit="s")
@@ -183,7 +233,8 @@ def read_uci_online_shoppers(
             "event_id": gcookie + ":1:visit",
             "timestamp": visit_ts.astype("datetime64[us, UTC]"),
             "cookie_id": gcookie,
-            "channel": "traffic_type_" + traffic[good].astype("int64").astype("str").reset_index(drop=True),
+            "channel": "traffic_type_"
+            + traffic[good].astype("int64").astype("str").reset_index(drop=True),
             "touchpoint": "site_visit",
             "online": np.ones(m, dtype=bool),
             "stage": "Think",
@@ -210,6 +261,13 @@ def read_uci_online_shoppers(
     ]
     n_dup = int(df.duplicated().sum())
     if n_dup:
-        notes.append(f"{n_dup} session(s) repeat an earlier row in every column; kept as sessions of their own")
-    return combine([(csv.name, res)], file=str(csv), rejected=rejected, notes=notes,
-                   extra={"sessions": int(n), "year": int(year), "blank_rows": len(blank)})
+        notes.append(
+            f"{n_dup} session(s) repeat an earlier row in every column; kept as sessions of their own"
+        )
+    return combine(
+        [(csv.name, res)],
+        file=str(csv),
+        rejected=rejected,
+        notes=notes,
+        extra={"sessions": int(n), "year": int(year), "blank_rows": len(blank)},
+    )

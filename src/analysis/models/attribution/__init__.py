@@ -33,8 +33,15 @@ from analysis.models.attribution.paths import (
 )
 
 __all__ = [
-    "BayesianAttributionModel", "COMPARISON_COLUMNS", "HEURISTIC_MODELS", "attribution_holdout",
-    "compare_attribution", "explode_paths", "heuristic_attribution", "holdout_split",
-    "markov_attribution", "shapley_attribution",
+    "COMPARISON_COLUMNS",
+    "HEURISTIC_MODELS",
+    "BayesianAttributionModel",
+    "attribution_holdout",
+    "compare_attribution",
+    "explode_paths",
+    "heuristic_attribution",
+    "holdout_split",
+    "markov_attribution",
+    "shapley_attribution",
 ]
 _private = (_holdout_predictions, _transition_counts)  # used by tests

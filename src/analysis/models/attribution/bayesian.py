@@ -116,7 +116,13 @@ class BayesianAttributionModel(BayesianModel):
     }
     default_sampler_config: ClassVar[dict[str, Any]] = {"draws": 500, "tune": 1000}
     _check_vars: ClassVar[list[str]] = [
-        "intercept_mu", "intercept_sigma", "alpha_centered", "beta", "beta_sigma", "beta_segment", "half_life",
+        "intercept_mu",
+        "intercept_sigma",
+        "alpha_centered",
+        "beta",
+        "beta_sigma",
+        "beta_segment",
+        "half_life",
     ]
     _DEFAULT_AGES: ClassVar[tuple[float, ...]] = (1.5, 5.0, 10.5, 22.0)
 
@@ -147,12 +153,17 @@ class BayesianAttributionModel(BayesianModel):
             channels = df.attrs.get("channels")
         if channels is None:
             known = {group, "from_stage", "to_stage", "n"}
-            channels = [c for c in df.columns if c not in known and pd.api.types.is_integer_dtype(df[c])]
+            channels = [
+                c for c in df.columns if c not in known and pd.api.types.is_integer_dtype(df[c])
+            ]
         if level_ages is None:
             levels = df.attrs.get("levels")
             if levels:
-                level_ages = [float(v["age_days"]) for k, v in sorted(
-                    ((int(k), v) for k, v in levels.items())) if k >= 2]
+                level_ages = [
+                    float(v["age_days"])
+                    for k, v in sorted(((int(k), v) for k, v in levels.items()))
+                    if k >= 2
+                ]
             else:
                 level_ages = list(self._DEFAULT_AGES)
         self.channels = list(channels)
@@ -168,7 +179,8 @@ class BayesianAttributionModel(BayesianModel):
         missing = [c for c in need if c not in df.columns]
         if missing:
             raise DataError(
-                f"{what}: missing column(s) {missing}", column=missing,
+                f"{what}: missing column(s) {missing}",
+                column=missing,
                 fix="pass Journeys.stage_exposures(by=...) output (or a Journeys object)",
             )
         errors: list[DataError] = []
@@ -177,25 +189,37 @@ class BayesianAttributionModel(BayesianModel):
         n = pd.to_numeric(df["n"], errors="coerce")
         bad = n.isna() | (n < 0) | (n != n.round())
         if bad.any():
-            errors.append(DataError(
-                f"{what}: {int(bad.sum())} count(s) in 'n' are not whole numbers >= 0", column="n",
-                rows=[int(i) + 1 for i in np.flatnonzero(bad.to_numpy())[:10]], fix="n counts visits",
-            ))
+            errors.append(
+                DataError(
+                    f"{what}: {int(bad.sum())} count(s) in 'n' are not whole numbers >= 0",
+                    column="n",
+                    rows=[int(i) + 1 for i in np.flatnonzero(bad.to_numpy())[:10]],
+                    fix="n counts visits",
+                )
+            )
         top = 1 + len(self.level_ages)
         for c in self.channels:
             v = pd.to_numeric(df[c], errors="coerce")
             badc = v.isna() | (v < 0) | (v > top) | (v != v.round())
             if badc.any():
-                errors.append(DataError(
-                    f"{what}: channel column {c!r} has {int(badc.sum())} value(s) that are not exposure "
-                    f"levels 0..{top}", column=c,
-                    rows=[int(i) + 1 for i in np.flatnonzero(badc.to_numpy())[:10]],
-                    fix="levels: 0 not touched, 1 during the visit, 2.. earlier (see Journeys.stage_exposures)",
-                ))
+                errors.append(
+                    DataError(
+                        f"{what}: channel column {c!r} has {int(badc.sum())} value(s) that are not exposure "
+                        f"levels 0..{top}",
+                        column=c,
+                        rows=[int(i) + 1 for i in np.flatnonzero(badc.to_numpy())[:10]],
+                        fix="levels: 0 not touched, 1 during the visit, 2.. earlier (see Journeys.stage_exposures)",
+                    )
+                )
         reserved = sorted({str(c) for c in self.channels} & {START, CONVERSION, DROPOFF, OPEN})
         if reserved:
-            errors.append(DataError(f"{what}: channel(s) named like a state: {reserved}", column="channel",
-                                    fix="rename those channels"))
+            errors.append(
+                DataError(
+                    f"{what}: channel(s) named like a state: {reserved}",
+                    column="channel",
+                    fix="rename those channels",
+                )
+            )
         if errors:
             raise combine_errors(errors)
         visits = df[(df["from_stage"] != START) & (df["to_stage"] != OPEN)]
@@ -204,19 +228,28 @@ class BayesianAttributionModel(BayesianModel):
             raise DataError(
                 f"{what}: the model needs settled visits that moved on and visits that dropped off; "
                 f"found {int(outcomes.get(False, 0))} and {int(outcomes.get(True, 0))}",
-                column="to_stage", fix="use more data, or a longer window (mature visits only)",
+                column="to_stage",
+                fix="use more data, or a longer window (mature visits only)",
             )
         if int(visits.loc[visits["to_stage"] == CONVERSION, "n"].sum()) == 0:
-            raise DataError(f"{what}: no conversions: nothing to attribute", column="to_stage",
-                            fix="check the conversion column of the touchpoints")
+            raise DataError(
+                f"{what}: no conversions: nothing to attribute",
+                column="to_stage",
+                fix="check the conversion column of the touchpoints",
+            )
         if int(df.loc[df["from_stage"] == START, "n"].sum()) == 0:
-            raise DataError(f"{what}: no (start) rows: journeys' first stages are needed", column="from_stage",
-                            fix="pass Journeys.stage_exposures() output unchanged")
+            raise DataError(
+                f"{what}: no (start) rows: journeys' first stages are needed",
+                column="from_stage",
+                fix="pass Journeys.stage_exposures() output unchanged",
+            )
 
     def _prepare(self, df: pd.DataFrame) -> None:
         labels = df[self.group].astype(str) if self.group else pd.Series("all", index=df.index)
         self.segments = list(dict.fromkeys(labels))
-        stages = [s for s in dict.fromkeys(df.loc[df["from_stage"] != START, "from_stage"].astype(str))]
+        stages = [
+            s for s in dict.fromkeys(df.loc[df["from_stage"] != START, "from_stage"].astype(str))
+        ]
         order = {s: i for i, s in enumerate(DEFAULT_STAGES)}
         self.stages = sorted(stages, key=lambda s: (order.get(s, len(order)), s))
         self.n_open = int(df.loc[df["to_stage"] == OPEN, "n"].sum())
@@ -248,26 +281,43 @@ class BayesianAttributionModel(BayesianModel):
         self._L = pat[self.channels].to_numpy(np.int64)
         self._pn = pat["n"].to_numpy(float)
         self._pk = pat["k"].to_numpy(float)
-        self._cell_visits = np.bincount(self._pg * S + self._ps, weights=self._pn,
-                                        minlength=G * S).reshape(G, S)
-        self.n_journeys = pd.Series(self._start.sum(1), index=pd.Index(self.segments, name="segment"))
+        self._cell_visits = np.bincount(
+            self._pg * S + self._ps, weights=self._pn, minlength=G * S
+        ).reshape(G, S)
+        self.n_journeys = pd.Series(
+            self._start.sum(1), index=pd.Index(self.segments, name="segment")
+        )
         self.n_visits = int(self._pn.sum())
         self.n_patterns = len(pat)
         self._table = df.reset_index(drop=True)
-        log.info("%s: %d visits in %d exposure patterns, %d segments, %d channels",
-                 self._model_type, self.n_visits, self.n_patterns, G, C)
+        log.info(
+            "%s: %d visits in %d exposure patterns, %d segments, %d channels",
+            self._model_type,
+            self.n_visits,
+            self.n_patterns,
+            G,
+            C,
+        )
 
     def _fit_data(self) -> pd.DataFrame:
         return self._table
 
     def _extra_attrs(self) -> dict[str, str]:
-        return {"group": json.dumps(self.group), "channels": json.dumps(self.channels),
-                "level_ages": json.dumps(self.level_ages)}
+        return {
+            "group": json.dumps(self.group),
+            "channels": json.dumps(self.channels),
+            "level_ages": json.dumps(self.level_ages),
+        }
 
     @classmethod
     def _from_fit_data(cls, data: pd.DataFrame, attrs: dict[str, Any], **configs: Any):
-        return cls(data, group=json.loads(attrs["group"]), channels=json.loads(attrs["channels"]),
-                   level_ages=json.loads(attrs["level_ages"]), **configs)
+        return cls(
+            data,
+            group=json.loads(attrs["group"]),
+            channels=json.loads(attrs["channels"]),
+            level_ages=json.loads(attrs["level_ages"]),
+            **configs,
+        )
 
     def _coords(self) -> dict[str, list[str]]:
         return {"segment": self.segments, "stage": self.stages, "channel": self.channels}
@@ -291,7 +341,9 @@ class BayesianAttributionModel(BayesianModel):
                 start["intercept_sigma"] = rng.uniform(0.2, 0.6)
                 big = self._cell_visits >= float(self.model_config["centering_threshold"])
                 if big.any():
-                    start["alpha_big"] = base[np.nonzero(big)[1]] + rng.normal(0, 0.3, int(big.sum()))
+                    start["alpha_big"] = base[np.nonzero(big)[1]] + rng.normal(
+                        0, 0.3, int(big.sum())
+                    )
                 if (~big).any():
                     start["alpha_z"] = rng.normal(0, 0.5, int((~big).sum()))
                 effects = self.model_config["segment_effects"]
@@ -337,14 +389,18 @@ class BayesianAttributionModel(BayesianModel):
             if effects == "noncentered":
                 b_sd = cfg["beta_sigma"].create("beta_sigma")
                 z_b = pm.Normal("z_beta", 0.0, 1.0, dims=("segment", "channel"))
-                beta_g = pm.Deterministic("beta_segment", beta[None, :] + b_sd * z_b,
-                                          dims=("segment", "channel"))
+                beta_g = pm.Deterministic(
+                    "beta_segment", beta[None, :] + b_sd * z_b, dims=("segment", "channel")
+                )
             elif effects == "centered":
                 b_sd = cfg["beta_sigma"].create("beta_sigma")
                 beta_g = pm.Normal("beta_segment", beta[None, :], b_sd, dims=("segment", "channel"))
             else:
-                beta_g = pm.Deterministic("beta_segment", pt.broadcast_to(beta[None, :], (G, len(self.channels))),
-                                          dims=("segment", "channel"))
+                beta_g = pm.Deterministic(
+                    "beta_segment",
+                    pt.broadcast_to(beta[None, :], (G, len(self.channels))),
+                    dims=("segment", "channel"),
+                )
             # x = 1[during the visit] + sum over carry-over levels of their decayed weight, and
             # exposures are centred on their mean per stage (visit-weighted), so that alpha is
             # the log-odds at the stage's usual exposure and is not correlated with every beta
@@ -369,14 +425,19 @@ class BayesianAttributionModel(BayesianModel):
             else:
                 in_segment = np.zeros((P, G))
                 in_segment[np.arange(P), self._pg] = 1.0
-                per_level = (pt.dot(pt.as_tensor(centred), beta_g.T).reshape((len(levels), P, G))
-                             * in_segment[None]).sum(-1)
+                per_level = (
+                    pt.dot(pt.as_tensor(centred), beta_g.T).reshape((len(levels), P, G))
+                    * in_segment[None]
+                ).sum(-1)
             in_cell = np.zeros((P, G * S))
             in_cell[np.arange(P), self._pg * S + self._ps] = 1.0
             eta = pt.dot(pt.as_tensor(in_cell), alpha.reshape((G * S,))) + pt.dot(w, per_level)
             # the intercept at no exposure (what the counterfactuals use)
-            pm.Deterministic("alpha", alpha - (xbar[None, :, :] * beta_g[:, None, :]).sum(-1),
-                             dims=("segment", "stage"))
+            pm.Deterministic(
+                "alpha",
+                alpha - (xbar[None, :, :] * beta_g[:, None, :]).sum(-1),
+                dims=("segment", "stage"),
+            )
             # binomial log-likelihood on logits: k * eta - n * log(1 + e^eta) (+ a constant)
             pm.Potential("loglik", (self._pk * eta - self._pn * pt.softplus(eta)).sum())
         return model
@@ -391,7 +452,9 @@ class BayesianAttributionModel(BayesianModel):
     def _draws(self, max_draws: int | None, seed: int):
         post = self._require_fit().posterior
         alpha = post["alpha"].stack(sample=("chain", "draw")).transpose("sample", ...).to_numpy()
-        beta = post["beta_segment"].stack(sample=("chain", "draw")).transpose("sample", ...).to_numpy()
+        beta = (
+            post["beta_segment"].stack(sample=("chain", "draw")).transpose("sample", ...).to_numpy()
+        )
         hl = post["half_life"].stack(sample=("chain", "draw")).to_numpy()
         D = len(hl)
         idx = np.arange(D)
@@ -400,8 +463,9 @@ class BayesianAttributionModel(BayesianModel):
             idx.sort()
         return alpha[idx], beta[idx], hl[idx], idx
 
-    def removal_effects(self, *, max_draws: int | None = 1000, seed: int = 0,
-                        chunk: int = 100) -> xr.DataArray:
+    def removal_effects(
+        self, *, max_draws: int | None = 1000, seed: int = 0, chunk: int = 100
+    ) -> xr.DataArray:
         """Incremental P(convert | journey) of every channel, per segment and posterior draw.
 
         Returns a DataArray (sample, segment, channel): P(convert) minus P(convert) with the
@@ -430,19 +494,37 @@ class BayesianAttributionModel(BayesianModel):
 
         post = self._require_fit().posterior
         h = hashlib.sha256(Path(inspect.getfile(type(self))).read_bytes())
-        for arr in (*(post[v].to_numpy() for v in ("alpha", "beta", "half_life")),
-                    self._moves, self._start, self._pn, self._pg, self._ps, self._L):
+        for arr in (
+            *(post[v].to_numpy() for v in ("alpha", "beta", "half_life")),
+            self._moves,
+            self._start,
+            self._pn,
+            self._pg,
+            self._ps,
+            self._L,
+        ):
             arr = np.ascontiguousarray(arr)
             h.update(f"{arr.shape}{arr.dtype}".encode())
             h.update(arr.tobytes())
-        h.update(json.dumps([self.segments, self.channels, list(self.level_ages), max_draws, seed, chunk]).encode())
+        h.update(
+            json.dumps(
+                [self.segments, self.channels, list(self.level_ages), max_draws, seed, chunk]
+            ).encode()
+        )
         path = Path(folder) / f"removal-effects-{h.hexdigest()[:20]}.npz"
         if path.is_file():
             try:
                 with np.load(path) as z:
-                    return xr.DataArray(z["effect"], dims=("sample", "segment", "channel"),
-                                        coords={"sample": z["sample"], "segment": self.segments,
-                                                "channel": self.channels}, name="removal_effect")
+                    return xr.DataArray(
+                        z["effect"],
+                        dims=("sample", "segment", "channel"),
+                        coords={
+                            "sample": z["sample"],
+                            "segment": self.segments,
+                            "channel": self.channels,
+                        },
+                        name="removal_effect",
+                    )
             except (OSError, ValueError, KeyError) as exc:  # torn or foreign: recompute
                 log.warning("ignoring the unreadable %s (%s)", path.name, exc)
         out = self._removal_effects(max_draws, seed, chunk)
@@ -467,7 +549,9 @@ class BayesianAttributionModel(BayesianModel):
         cell_o, pg, ps, lv = cell[order], self._pg[order], self._ps[order], self._L[order]
         cells, starts = np.unique(cell_o, return_index=True)  # the cells that have patterns
 
-        def per_cell(a: np.ndarray) -> np.ndarray:  # (d, P, ...) -> (d, G*S, ...); 0 where no pattern
+        def per_cell(
+            a: np.ndarray,
+        ) -> np.ndarray:  # (d, P, ...) -> (d, G*S, ...); 0 where no pattern
             full = np.zeros((a.shape[0], G * S, *a.shape[2:]))
             full[:, cells] = np.add.reduceat(a, starts, axis=1)
             return full
@@ -475,8 +559,10 @@ class BayesianAttributionModel(BayesianModel):
         for lo in range(0, D, chunk):
             sl = slice(lo, min(D, lo + chunk))
             d = sl.stop - sl.start
-            w_lv = np.concatenate([np.zeros((d, 1)), np.ones((d, 1)),
-                                   np.exp(-_LN2 * ages[None, :] / hl[sl, None])], axis=1)  # (d, levels)
+            w_lv = np.concatenate(
+                [np.zeros((d, 1)), np.ones((d, 1)), np.exp(-_LN2 * ages[None, :] / hl[sl, None])],
+                axis=1,
+            )  # (d, levels)
             contrib = w_lv[:, lv] * beta[sl][:, pg, :]  # (d, P, C): each pattern's exposure term
             eta = alpha[sl][:, pg, ps] + contrib.sum(-1)  # (d, P)
             # Bayesian bootstrap of each (segment, stage)'s exposure mix (drawn in the patterns'
@@ -487,13 +573,18 @@ class BayesianAttributionModel(BayesianModel):
             etas = np.concatenate([eta[..., None] - contrib, eta[..., None]], -1)  # (d, P, C+1)
             adv = per_cell(wgt[..., None] * special.expit(etas)).reshape(d, G, S, C + 1)
             # a stage with no settled visits in a segment: its pooled intercept, no exposures
-            empty = (tot.reshape(d, G, S) == 0)
+            empty = tot.reshape(d, G, S) == 0
             if empty.any():
                 base_adv = 1.0 / (1.0 + np.exp(-alpha[sl]))
                 adv = np.where(empty[..., None], base_adv[..., None], adv)
             a_mv = np.where(seen_moves, self._moves + 0.5, 0.0)
-            q = np.where(seen_moves, rng.standard_gamma(np.broadcast_to(np.where(seen_moves, a_mv, 1.0),
-                                                                        (d, G, S, S + 1))), 0.0)
+            q = np.where(
+                seen_moves,
+                rng.standard_gamma(
+                    np.broadcast_to(np.where(seen_moves, a_mv, 1.0), (d, G, S, S + 1))
+                ),
+                0.0,
+            )
             q /= np.where(q.sum(-1, keepdims=True) > 0, q.sum(-1, keepdims=True), 1.0)
             a_st = np.where(seen_start, self._start + 0.5, 1.0)
             pi = np.where(seen_start, rng.standard_gamma(np.broadcast_to(a_st, (d, G, S))), 0.0)
@@ -505,14 +596,22 @@ class BayesianAttributionModel(BayesianModel):
             out[sl] = (pi[:, :, None, :] * conv).sum(-1)
         effect = out[..., -1:] - out[..., :-1]
         return xr.DataArray(
-            effect, dims=("sample", "segment", "channel"),
+            effect,
+            dims=("sample", "segment", "channel"),
             coords={"sample": idx, "segment": self.segments, "channel": self.channels},
             name="removal_effect",
         )
 
-    def attribution(self, *, prob: float = 0.9, weights: dict[str, float] | pd.Series | None = None,
-                    by_segment: bool = False, segments: list[str] | None = None,
-                    max_draws: int | None = 1000, seed: int = 0) -> pd.DataFrame:
+    def attribution(
+        self,
+        *,
+        prob: float = 0.9,
+        weights: dict[str, float] | pd.Series | None = None,
+        by_segment: bool = False,
+        segments: list[str] | None = None,
+        max_draws: int | None = 1000,
+        seed: int = 0,
+    ) -> pd.DataFrame:
         """Attribution table, one row per channel (per segment and channel with ``by_segment``).
 
         Columns: ``channel`` (and ``segment``); ``conversions`` (posterior mean of the
@@ -543,30 +642,43 @@ class BayesianAttributionModel(BayesianModel):
             wts = wts.to_numpy() * (J > 0 if segments is not None else 1.0)
             wts = wts / wts.sum()
         lo, hi = (1 - prob) / 2, 1 - (1 - prob) / 2
-        beta = self._require_fit().posterior["beta"].stack(sample=("chain", "draw")).transpose("sample", ...).to_numpy()
+        beta = (
+            self._require_fit()
+            .posterior["beta"]
+            .stack(sample=("chain", "draw"))
+            .transpose("sample", ...)
+            .to_numpy()
+        )
         if by_segment:
             conv = eff * self.n_journeys.to_numpy(float)[None, :, None]
             rows = []
             for gi, g in enumerate(self.segments):
                 if segments is not None and g not in set(map(str, segments)):
                     continue
-                rows.append(pd.DataFrame({
-                    "segment": g, "channel": self.channels,
-                    **_interval("conversions", conv[:, gi], lo, hi),
-                    **_interval("per_1000", 1000 * eff[:, gi], lo, hi),
-                }))
+                rows.append(
+                    pd.DataFrame(
+                        {
+                            "segment": g,
+                            "channel": self.channels,
+                            **_interval("conversions", conv[:, gi], lo, hi),
+                            **_interval("per_1000", 1000 * eff[:, gi], lo, hi),
+                        }
+                    )
+                )
             out = pd.concat(rows, ignore_index=True)
             tot = out.groupby("segment")["conversions"].transform("sum")
             out["share"] = np.where(tot != 0, out["conversions"] / tot.where(tot != 0, 1.0), 0.0)
             return out
         conv = (eff * J[None, :, None]).sum(1)
         per = 1000 * (eff * wts[None, :, None]).sum(1)
-        out = pd.DataFrame({
-            "channel": self.channels,
-            **_interval("conversions", conv, lo, hi),
-            **_interval("per_1000", per, lo, hi),
-            **_interval("beta", beta, lo, hi),
-        })
+        out = pd.DataFrame(
+            {
+                "channel": self.channels,
+                **_interval("conversions", conv, lo, hi),
+                **_interval("per_1000", per, lo, hi),
+                **_interval("beta", beta, lo, hi),
+            }
+        )
         tot = out["conversions"].sum()
         out["share"] = out["conversions"] / tot if tot != 0 else 0.0
         return out
@@ -574,12 +686,18 @@ class BayesianAttributionModel(BayesianModel):
     def summary(self, prob: float = 0.9) -> pd.DataFrame:
         """The parameters: stage intercepts, channel effects, spreads and the half-life."""
         idata = self._require_fit()
-        names = [v for v in ("intercept_mu", "beta", "intercept_sigma", "beta_sigma", "half_life")
-                 if v in idata.posterior]
+        names = [
+            v
+            for v in ("intercept_mu", "beta", "intercept_sigma", "beta_sigma", "half_life")
+            if v in idata.posterior
+        ]
         return az.summary(idata, var_names=names, hdi_prob=prob, kind="stats")
 
 
 def _interval(name: str, draws: np.ndarray, lo: float, hi: float) -> dict[str, np.ndarray]:
     """``name`` (mean over axis 0), ``name_lower``, ``name_upper`` (quantiles)."""
-    return {name: draws.mean(0), f"{name}_lower": np.quantile(draws, lo, axis=0),
-            f"{name}_upper": np.quantile(draws, hi, axis=0)}
+    return {
+        name: draws.mean(0),
+        f"{name}_lower": np.quantile(draws, lo, axis=0),
+        f"{name}_upper": np.quantile(draws, hi, axis=0),
+    }

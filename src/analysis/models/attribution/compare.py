@@ -16,7 +16,9 @@ from analysis.schema import DataError
 COMPARISON_COLUMNS: tuple[str, ...] = ("channel", "model", "conversions", "lower", "upper", "share")
 
 
-def _comparison_rows(name: str, table, total_conversions: float | None) -> tuple[list[pd.DataFrame], list[str]]:
+def _comparison_rows(
+    name: str, table, total_conversions: float | None
+) -> tuple[list[pd.DataFrame], list[str]]:
     """The long rows of one input table of :func:`compare_attribution`, and its problems."""
     if not isinstance(table, pd.DataFrame):
         return [], [f"{name!r}: expected a DataFrame, got {type(table).__name__}"]
@@ -28,15 +30,24 @@ def _comparison_rows(name: str, table, total_conversions: float | None) -> tuple
 
     def rows(model: str, conv, lower=None, upper=None) -> pd.DataFrame:
         nan = np.full(len(channel), np.nan)
-        return pd.DataFrame({
-            "channel": channel, "model": model,
-            "conversions": pd.to_numeric(conv, errors="coerce").to_numpy(float),
-            "lower": nan if lower is None else pd.to_numeric(lower, errors="coerce").to_numpy(float),
-            "upper": nan if upper is None else pd.to_numeric(upper, errors="coerce").to_numpy(float),
-        })
+        return pd.DataFrame(
+            {
+                "channel": channel,
+                "model": model,
+                "conversions": pd.to_numeric(conv, errors="coerce").to_numpy(float),
+                "lower": nan
+                if lower is None
+                else pd.to_numeric(lower, errors="coerce").to_numpy(float),
+                "upper": nan
+                if upper is None
+                else pd.to_numeric(upper, errors="coerce").to_numpy(float),
+            }
+        )
 
     cols = set(table.columns)
-    if "conversions" in cols:  # markov_attribution, the Bayesian model, any channel/conversions table
+    if (
+        "conversions" in cols
+    ):  # markov_attribution, the Bayesian model, any channel/conversions table
         lo, hi = "conversions_lower", "conversions_upper"
         if (lo in cols) != (hi in cols):
             return [], [f"{name!r}: has only one of {lo!r} and {hi!r}; give both or neither"]
@@ -46,10 +57,14 @@ def _comparison_rows(name: str, table, total_conversions: float | None) -> tuple
         return [rows(c[: -len("_conversions")], table[c]) for c in heuristic], []
     if "share" in cols:  # shapley_attribution: shares of the total conversions
         if total_conversions is None:
-            return [], [f"{name!r}: a table of shares (shapley_attribution) needs total_conversions"]
+            return [], [
+                f"{name!r}: a table of shares (shapley_attribution) needs total_conversions"
+            ]
         return [rows(name, table["share"] * float(total_conversions))], []
-    return [], [f"{name!r}: found none of 'conversions', '<model>_conversions' or 'share' "
-                f"(columns: {list(table.columns)})"]
+    return [], [
+        f"{name!r}: found none of 'conversions', '<model>_conversions' or 'share' "
+        f"(columns: {list(table.columns)})"
+    ]
 
 
 def compare_attribution(
@@ -104,11 +119,16 @@ def compare_attribution(
     names = pd.Series([p["model"].iloc[0] for p in parts if len(p)], dtype=object)
     dup = sorted(set(names[names.duplicated()]))
     if dup:
-        problems.append(f"model name(s) {dup} appear twice (two heuristic tables?); rename the keys or columns")
+        problems.append(
+            f"model name(s) {dup} appear twice (two heuristic tables?); rename the keys or columns"
+        )
     if problems:
-        raise DataError("compare_attribution: " + "; ".join(problems), column="channel",
-                        fix="pass results of heuristic_attribution, markov_attribution, shapley_attribution "
-                            "or tables channel, conversions[, conversions_lower, conversions_upper]")
+        raise DataError(
+            "compare_attribution: " + "; ".join(problems),
+            column="channel",
+            fix="pass results of heuristic_attribution, markov_attribution, shapley_attribution "
+            "or tables channel, conversions[, conversions_lower, conversions_upper]",
+        )
     long = pd.concat(parts, ignore_index=True).assign(_listed=True)
     models = list(dict.fromkeys(long["model"]))
     channels = sorted(set(long["channel"]))
@@ -121,7 +141,9 @@ def compare_attribution(
         with_iv = missing & long["model"].map(has_interval).to_numpy(bool)
         long.loc[with_iv, ["lower", "upper"]] = fill_missing
     totals = long.groupby("model", sort=False)["conversions"].transform("sum")
-    long["share"] = np.divide(long["conversions"], totals, out=np.full(len(long), np.nan), where=totals.to_numpy() != 0)
+    long["share"] = np.divide(
+        long["conversions"], totals, out=np.full(len(long), np.nan), where=totals.to_numpy() != 0
+    )
     long = long[list(COMPARISON_COLUMNS)]
     if wide:
         return long.pivot(index="channel", columns="model", values="conversions")[models]
@@ -133,8 +155,11 @@ def _integer_counts(paths: pd.DataFrame, cols: list[str]) -> dict[str, np.ndarra
     for c in cols:
         v = pd.to_numeric(paths[c]).to_numpy(float)
         if not np.allclose(v, np.round(v)):
-            raise DataError(f"path table: {c!r} must count journeys (whole numbers) to split them", column=c,
-                            fix="pass journey counts, not rates or weights")
+            raise DataError(
+                f"path table: {c!r} must count journeys (whole numbers) to split them",
+                column=c,
+                fix="pass journey counts, not rates or weights",
+            )
         out[c] = np.round(v).astype(np.int64)
     return out
 
@@ -178,10 +203,20 @@ def _touches(paths: pd.DataFrame, path: str, sep: str) -> list[list[str]]:
     return [[c.strip() for c in p.split(sep)] for p in paths[path].astype(str)]
 
 
-def _holdout_predictions(train: pd.DataFrame, test: pd.DataFrame, *, orders, sep: str, path: str,
-                         conversions: str, nulls: str, smoothing: float) -> dict[str, np.ndarray]:
+def _holdout_predictions(
+    train: pd.DataFrame,
+    test: pd.DataFrame,
+    *,
+    orders,
+    sep: str,
+    path: str,
+    conversions: str,
+    nulls: str,
+    smoothing: float,
+) -> dict[str, np.ndarray]:
     """P(convert | path) for every row of ``test`` by each model of :func:`attribution_holdout`,
-    fitted on ``train``."""
+    fitted on ``train``.
+    """
     tc, tn = train[conversions].to_numpy(float), train[nulls].to_numpy(float)
     rate = tc.sum() / (tc.sum() + tn.sum())
     tr_touch, te_touch = _touches(train, path, sep), _touches(test, path, sep)
@@ -206,9 +241,16 @@ def _holdout_predictions(train: pd.DataFrame, test: pd.DataFrame, *, orders, sep
                 if out > 0:
                     p[r] = counts[i, conv_s] / out
         preds[f"markov_{k}"] = p
-    preds["last_touch"] = by_key([t[-1] for t in tr_touch], [t[-1] for t in te_touch], 0.5, 2.0, rate)
-    preds["channel_set"] = by_key([" > ".join(sorted(set(t))) for t in tr_touch],
-                                  [" > ".join(sorted(set(t))) for t in te_touch], rate, smoothing, rate)
+    preds["last_touch"] = by_key(
+        [t[-1] for t in tr_touch], [t[-1] for t in te_touch], 0.5, 2.0, rate
+    )
+    preds["channel_set"] = by_key(
+        [" > ".join(sorted(set(t))) for t in tr_touch],
+        [" > ".join(sorted(set(t))) for t in te_touch],
+        rate,
+        smoothing,
+        rate,
+    )
     preds["base_rate"] = np.full(len(test), rate)
     return preds
 
@@ -262,13 +304,26 @@ def attribution_holdout(
         raise ValueError("orders must be >= 1")
     _check_paths(paths, path, conversions, None)
     if nulls not in paths.columns:
-        raise DataError(f"path table: missing column(s) [{nulls!r}]", column=nulls,
-                        fix="holdout scores need the journeys that did not convert (nulls)")
-    train, test = holdout_split(paths, test_share=test_share, seed=seed, conversions=conversions, nulls=nulls)
+        raise DataError(
+            f"path table: missing column(s) [{nulls!r}]",
+            column=nulls,
+            fix="holdout scores need the journeys that did not convert (nulls)",
+        )
+    train, test = holdout_split(
+        paths, test_share=test_share, seed=seed, conversions=conversions, nulls=nulls
+    )
     if train.empty or test.empty:
         raise ValueError("too few journeys to split into train and test")
-    preds = _holdout_predictions(train, test, orders=orders, sep=sep, path=path, conversions=conversions,
-                                 nulls=nulls, smoothing=smoothing)
+    preds = _holdout_predictions(
+        train,
+        test,
+        orders=orders,
+        sep=sep,
+        path=path,
+        conversions=conversions,
+        nulls=nulls,
+        smoothing=smoothing,
+    )
 
     ec, en = test[conversions].to_numpy(float), test[nulls].to_numpy(float)
     y = np.concatenate([np.ones(len(test)), np.zeros(len(test))])
@@ -279,8 +334,14 @@ def attribution_holdout(
         q = np.clip(np.concatenate([p, p])[keep], 1e-6, 1 - 1e-6)
         yy, ww = y[keep], w[keep]
         auc = roc_auc_score(yy, q, sample_weight=ww) if len(set(yy)) == 2 else np.nan
-        rows.append({"model": name, "log_loss": log_loss(yy, q, sample_weight=ww, labels=[0, 1]),
-                     "auc": float(auc), "n_test_journeys": int(round(ww.sum()))})
+        rows.append(
+            {
+                "model": name,
+                "log_loss": log_loss(yy, q, sample_weight=ww, labels=[0, 1]),
+                "auc": float(auc),
+                "n_test_journeys": int(round(ww.sum())),
+            }
+        )
     return pd.DataFrame(rows)
 
 

@@ -13,7 +13,12 @@ from analysis.schema import DataError
 
 #: Rule-based models of :func:`heuristic_attribution`, in output order.
 HEURISTIC_MODELS: tuple[str, ...] = (
-    "first_touch", "last_touch", "last_non_direct", "linear", "time_decay", "position_based",
+    "first_touch",
+    "last_touch",
+    "last_non_direct",
+    "linear",
+    "time_decay",
+    "position_based",
 )
 
 
@@ -24,19 +29,30 @@ _RESERVED_WORDS = ("start", "conversion", "null")  # case-insensitive
 _OTHER_SEPS = ("->", "→", ">", "|", ",", ";", "/")
 
 
-def _check_paths(paths: pd.DataFrame, path: str, conversions: str, value: str | None, *,
-                 nulls: str | None = None, sep: str = ">") -> pd.DataFrame:
+def _check_paths(
+    paths: pd.DataFrame,
+    path: str,
+    conversions: str,
+    value: str | None,
+    *,
+    nulls: str | None = None,
+    sep: str = ">",
+) -> pd.DataFrame:
     """Check a path table; every problem found is reported in one :class:`DataError`.
 
     Returns the touches (:func:`explode_paths` of ``paths`` with a fresh 0-based index) so the
-    caller need not split the paths again."""
+    caller need not split the paths again.
+    """
     if not isinstance(paths, pd.DataFrame):
-        raise TypeError(f"paths: expected a DataFrame (Journeys.channel_paths()), got {type(paths).__name__}")
+        raise TypeError(
+            f"paths: expected a DataFrame (Journeys.channel_paths()), got {type(paths).__name__}"
+        )
     need = [c for c in (path, conversions, value, nulls) if c is not None]
     missing = [c for c in need if c not in paths.columns]
     if missing:
         raise DataError(
-            f"path table: missing column(s) {missing}", column=missing,
+            f"path table: missing column(s) {missing}",
+            column=missing,
             fix="pass jr.channel_paths() or name the columns: heuristic_attribution(df, path=..., conversions=..., value=...)",
         )
     from analysis.schema import combine_errors
@@ -51,17 +67,25 @@ def _check_paths(paths: pd.DataFrame, path: str, conversions: str, value: str | 
         bad = (v.isna() | (v < 0) | np.isinf(v)).to_numpy()
         if bad.any():
             conv_ok = conv_ok and c != conversions
-            errors.append(DataError(
-                f"path table: {int(bad.sum())} value(s) of {c!r} are missing or negative (or infinite)",
-                column=c, rows=rows_of(bad), fix="conversions, nulls and values are finite numbers >= 0",
-            ))
+            errors.append(
+                DataError(
+                    f"path table: {int(bad.sum())} value(s) of {c!r} are missing or negative (or infinite)",
+                    column=c,
+                    rows=rows_of(bad),
+                    fix="conversions, nulls and values are finite numbers >= 0",
+                )
+            )
     text = paths[path].astype(str).str.strip()
     empty = (paths[path].isna() | (text == "")).to_numpy()
     if empty.any():
-        errors.append(DataError(
-            f"path table: {int(empty.sum())} empty path(s)", column=path, rows=rows_of(empty),
-            fix="drop journeys without a channel touch, or give them a channel such as '(none)'",
-        ))
+        errors.append(
+            DataError(
+                f"path table: {int(empty.sum())} empty path(s)",
+                column=path,
+                rows=rows_of(empty),
+                fix="drop journeys without a channel touch, or give them a channel such as '(none)'",
+            )
+        )
     touches = explode_paths(paths.reset_index(drop=True), path, sep)
     ch = touches["channel"]
     code = ch.cat.codes.to_numpy()
@@ -71,11 +95,15 @@ def _check_paths(paths: pd.DataFrame, path: str, conversions: str, value: str | 
     in_path[touches["path_id"].to_numpy()[blank]] = True
     in_path &= ~empty
     if in_path.any():
-        errors.append(DataError(
-            f"path table: {int(in_path.sum())} path(s) with an empty channel (two separators in a row, "
-            f"or one at the start or end)", column=path, rows=rows_of(in_path),
-            fix=f"every channel between {sep!r} separators needs a name: 'a > b', not 'a >  > b' or 'a > b >'",
-        ))
+        errors.append(
+            DataError(
+                f"path table: {int(in_path.sum())} path(s) with an empty channel (two separators in a row, "
+                f"or one at the start or end)",
+                column=path,
+                rows=rows_of(in_path),
+                fix=f"every channel between {sep!r} separators needs a name: 'a > b', not 'a >  > b' or 'a > b >'",
+            )
+        )
     # a separator other than `sep`: no path contains `sep` (outside the other one), many the other
     filled = text[~empty]
     if len(filled):
@@ -94,11 +122,15 @@ def _check_paths(paths: pd.DataFrame, path: str, conversions: str, value: str | 
             if has_other.mean() >= 0.2 and not rest.str.contains(sep, regex=False).any():
                 rows = np.zeros(len(paths), dtype=bool)
                 rows[np.flatnonzero(~empty)[has_other.to_numpy()]] = True
-                errors.append(DataError(
-                    f"path table: paths look separated by {other!r}, not {sep!r} "
-                    f"({int(has_other.sum())} of {len(filled)} paths contain {other!r})",
-                    column=path, rows=rows_of(rows), fix=f"pass sep={other!r}",
-                ))
+                errors.append(
+                    DataError(
+                        f"path table: paths look separated by {other!r}, not {sep!r} "
+                        f"({int(has_other.sum())} of {len(filled)} paths contain {other!r})",
+                        column=path,
+                        rows=rows_of(rows),
+                        fix=f"pass sep={other!r}",
+                    )
+                )
                 break
         else:
             # "a->b" split on ">" leaves channels ending in "-"
@@ -108,26 +140,40 @@ def _check_paths(paths: pd.DataFrame, path: str, conversions: str, value: str | 
                 if dash.any():
                     rows = np.zeros(len(paths), dtype=bool)
                     rows[touches["path_id"].to_numpy()[dash]] = True
-                    errors.append(DataError(
-                        f"path table: {int(rows.sum())} path(s) look separated by '->', not {sep!r} "
-                        "(channels end in '-')", column=path, rows=rows_of(rows), fix="pass sep='->'",
-                    ))
+                    errors.append(
+                        DataError(
+                            f"path table: {int(rows.sum())} path(s) look separated by '->', not {sep!r} "
+                            "(channels end in '-')",
+                            column=path,
+                            rows=rows_of(rows),
+                            fix="pass sep='->'",
+                        )
+                    )
     # reserved state names as channels
-    reserved = [c for c in names if c != "" and (c in _RESERVED_STATES or c.lower() in _RESERVED_WORDS)]
+    reserved = [
+        c for c in names if c != "" and (c in _RESERVED_STATES or c.lower() in _RESERVED_WORDS)
+    ]
     if reserved:
         hit = np.zeros(len(paths), dtype=bool)
         hit[touches["path_id"].to_numpy()[ch.isin(reserved).to_numpy()]] = True
-        errors.append(DataError(
-            f"path table: channel(s) {sorted(reserved)} use a reserved state name (the chain's "
-            f"{', '.join(_RESERVED_STATES)}; start, conversion, null in any case)", column=path,
-            rows=rows_of(hit), fix="rename the channel(s), e.g. 'null' -> 'null_channel'",
-        ))
+        errors.append(
+            DataError(
+                f"path table: channel(s) {sorted(reserved)} use a reserved state name (the chain's "
+                f"{', '.join(_RESERVED_STATES)}; start, conversion, null in any case)",
+                column=path,
+                rows=rows_of(hit),
+                fix="rename the channel(s), e.g. 'null' -> 'null_channel'",
+            )
+        )
     if conv_ok and float(pd.to_numeric(paths[conversions]).sum()) == 0:
-        errors.append(DataError(
-            f"path table: no conversions ({conversions!r} sums to 0): nothing to attribute "
-            "(removal effects and Shapley shares are undefined)", column=conversions,
-            fix="pass paths that include converting journeys, or the right column: conversions=...",
-        ))
+        errors.append(
+            DataError(
+                f"path table: no conversions ({conversions!r} sums to 0): nothing to attribute "
+                "(removal effects and Shapley shares are undefined)",
+                column=conversions,
+                fix="pass paths that include converting journeys, or the right column: conversions=...",
+            )
+        )
     if errors:
         raise combine_errors(errors)
     return touches
@@ -135,7 +181,8 @@ def _check_paths(paths: pd.DataFrame, path: str, conversions: str, value: str | 
 
 def _path_text(col: pd.Series):
     """The path column as one Arrow string array (missing paths read ``"nan"``, other values as
-    ``str``), without a Python ``str`` per row when the column is already Arrow-backed."""
+    ``str``), without a Python ``str`` per row when the column is already Arrow-backed.
+    """
     import pyarrow as pa
 
     if isinstance(col.dtype, pd.StringDtype):
@@ -154,20 +201,27 @@ def _text_bytes(arr) -> bytes:
         return b""
     _, offsets, data = arr.buffers()
     width = 8 if pa.types.is_large_string(arr.type) else 4
-    off = np.frombuffer(offsets, dtype=np.int64 if width == 8 else np.int32, count=len(arr) + 1,
-                        offset=arr.offset * width)
-    return b"" if data is None else data.to_pybytes()[int(off[0]):int(off[-1])]
+    off = np.frombuffer(
+        offsets,
+        dtype=np.int64 if width == 8 else np.int32,
+        count=len(arr) + 1,
+        offset=arr.offset * width,
+    )
+    return b"" if data is None else data.to_pybytes()[int(off[0]) : int(off[-1])]
 
 
 def explode_paths(paths: pd.DataFrame, path: str = "path", sep: str = ">") -> pd.DataFrame:
     """One row per touch: ``path_id`` (the row of ``paths``), ``position`` (0-based),
     ``length`` (touches in the path) and ``channel``. Separators may carry spaces
-    (``"a > b"`` and ``"a>b"`` are the same path)."""
+    (``"a > b"`` and ``"a>b"`` are the same path).
+    """
     import pyarrow.compute as pc
 
     if not sep and len(paths):
         raise ValueError("empty separator")
-    if len(paths):  # split in Arrow; only the distinct raw pieces (a few per channel) become Python str
+    if len(
+        paths
+    ):  # split in Arrow; only the distinct raw pieces (a few per channel) become Python str
         pieces = pc.split_pattern(_path_text(paths[path]), sep)
         length = pc.list_value_length(pieces).to_numpy().astype(np.int64)
         enc = pc.list_flatten(pieces).dictionary_encode()
@@ -179,12 +233,14 @@ def explode_paths(paths: pd.DataFrame, path: str = "path", sep: str = ">") -> pd
     where = {c: i for i, c in enumerate(names)}
     codes = np.array([where[c] for c in stripped], dtype=np.int64)[raw_code]
     start = np.repeat(np.cumsum(length) - length, length)
-    return pd.DataFrame({
-        "path_id": np.repeat(paths.index.to_numpy(), length),
-        "channel": pd.Categorical.from_codes(codes, categories=pd.Index(names, dtype=object)),
-        "position": np.arange(len(codes), dtype=np.int64) - start,
-        "length": np.repeat(length, length),
-    })
+    return pd.DataFrame(
+        {
+            "path_id": np.repeat(paths.index.to_numpy(), length),
+            "channel": pd.Categorical.from_codes(codes, categories=pd.Index(names, dtype=object)),
+            "position": np.arange(len(codes), dtype=np.int64) - start,
+            "length": np.repeat(length, length),
+        }
+    )
 
 
 def heuristic_attribution(
@@ -237,8 +293,14 @@ def heuristic_attribution(
         raise ValueError(f"unknown model(s) {unknown}; choose from {list(HEURISTIC_MODELS)}")
     if half_life <= 0:
         raise ValueError("half_life must be > 0 (touches)")
-    if len(position_weights) != 3 or min(position_weights) < 0 or not np.isclose(sum(position_weights), 1.0):
-        raise ValueError("position_weights must be three shares >= 0 (first, middle, last) that sum to 1")
+    if (
+        len(position_weights) != 3
+        or min(position_weights) < 0
+        or not np.isclose(sum(position_weights), 1.0)
+    ):
+        raise ValueError(
+            "position_weights must be three shares >= 0 (first, middle, last) that sum to 1"
+        )
     if value is not None and value not in paths.columns and value == "value":
         value = None  # default column absent: conversions only
     t = _check_paths(paths, path, conversions, value, sep=sep)
@@ -250,17 +312,30 @@ def heuristic_attribution(
     weights["last_touch"] = last.astype(float)
     # last non-direct: the largest position whose channel is not direct (else the last touch)
     nd = ~t["channel"].isin(list(direct)).to_numpy()
-    nd_pos = pd.Series(np.where(nd, pos, -1)).groupby(t["path_id"].to_numpy()).transform("max").to_numpy()
+    nd_pos = (
+        pd.Series(np.where(nd, pos, -1))
+        .groupby(t["path_id"].to_numpy())
+        .transform("max")
+        .to_numpy()
+    )
     target = np.where(nd_pos >= 0, nd_pos, n - 1)
     weights["last_non_direct"] = (pos == target).astype(float)
     weights["linear"] = 1.0 / n
     decay = 2.0 ** (-(n - 1 - pos) / half_life)
-    weights["time_decay"] = decay / pd.Series(decay).groupby(t["path_id"].to_numpy()).transform("sum").to_numpy()
+    weights["time_decay"] = (
+        decay / pd.Series(decay).groupby(t["path_id"].to_numpy()).transform("sum").to_numpy()
+    )
     w_first, w_mid, w_last = position_weights
     middle = ~first & ~last
-    pb = np.where(n == 1, 1.0,
-         np.where(n == 2, np.where(first, w_first, w_last) / (w_first + w_last),
-         np.where(first, w_first, np.where(last, w_last, w_mid / np.maximum(n - 2, 1)))))
+    pb = np.where(
+        n == 1,
+        1.0,
+        np.where(
+            n == 2,
+            np.where(first, w_first, w_last) / (w_first + w_last),
+            np.where(first, w_first, np.where(last, w_last, w_mid / np.maximum(n - 2, 1))),
+        ),
+    )
     weights["position_based"] = np.where(middle | first | last, pb, 0.0)
 
     conv = pd.to_numeric(paths[conversions]).to_numpy(float)[t["path_id"].to_numpy()]
@@ -275,10 +350,15 @@ def heuristic_attribution(
     return credit.groupby("channel", sort=True).sum().reset_index()
 
 
-
-
-def _transition_counts(paths: pd.DataFrame, path: str, conversions: str, nulls: str | None, sep: str,
-                       order: int = 1, touches: pd.DataFrame | None = None):
+def _transition_counts(
+    paths: pd.DataFrame,
+    path: str,
+    conversions: str,
+    nulls: str | None,
+    sep: str,
+    order: int = 1,
+    touches: pd.DataFrame | None = None,
+):
     """Order-``k`` transition counts over states ``(start)``, channel states, ``(conversion)``,
     ``(null)`` — ChannelAttribution's conventions.
 
@@ -302,8 +382,16 @@ def _transition_counts(paths: pd.DataFrame, path: str, conversions: str, nulls: 
         same = np.zeros(len(code), dtype=bool)
         same[1:] = (pid[1:] == pid[:-1]) & (code[1:] == code[:-1])
         channels = [str(c) for c in ch.categories]
-        return _counts_from_states(paths, conversions, nulls, pid[~same], code[~same], channels,
-                                   np.eye(len(channels), dtype=bool), channels)
+        return _counts_from_states(
+            paths,
+            conversions,
+            nulls,
+            pid[~same],
+            code[~same],
+            channels,
+            np.eye(len(channels), dtype=bool),
+            channels,
+        )
     keep = (pos <= n - k) | ((n < k) & (pos == 0))  # window starts
     chan = t["channel"].astype(object)
     parts = [chan]
@@ -325,25 +413,30 @@ def _transition_counts(paths: pd.DataFrame, path: str, conversions: str, nulls: 
     for si, st in enumerate(states):  # distinct states only (at most a few thousand)
         for c in st.split(" > "):
             member[si, cidx[c]] = True
-    return _counts_from_states(paths, conversions, nulls, w["path_id"].to_numpy(), codes, list(states), member,
-                               channels)
+    return _counts_from_states(
+        paths, conversions, nulls, w["path_id"].to_numpy(), codes, list(states), member, channels
+    )
 
 
 def _counts_from_states(paths, conversions, nulls, pid, codes, states, member, channels):
     """The count matrix of :func:`_transition_counts` from each path's state sequence
-    (``pid``, ``codes``: rows in path order, self-transitions already dropped)."""
+    (``pid``, ``codes``: rows in path order, self-transitions already dropped).
+    """
     n_states = len(states) + 3  # start, states, conversion, null
     conv_s, null_s = n_states - 2, n_states - 1
     state = codes + 1
     w_conv = pd.to_numeric(paths[conversions]).to_numpy(float)
-    w_null = pd.to_numeric(paths[nulls]).to_numpy(float) if nulls is not None else np.zeros(len(paths))
+    w_null = (
+        pd.to_numeric(paths[nulls]).to_numpy(float) if nulls is not None else np.zeros(len(paths))
+    )
     new_path = pid[1:] != pid[:-1]
     last = np.append(new_path, True)
     prev = np.zeros_like(state)  # (start) at the first touch of every path
     prev[1:] = np.where(new_path, 0, state[:-1])
     # bincount adds in row order, as np.add.at did: the same sums, bit for bit
-    counts = np.bincount(prev * n_states + state, weights=(w_conv + w_null)[pid],
-                         minlength=n_states * n_states).reshape(n_states, n_states)
+    counts = np.bincount(
+        prev * n_states + state, weights=(w_conv + w_null)[pid], minlength=n_states * n_states
+    ).reshape(n_states, n_states)
     counts[:, conv_s] += np.bincount(state[last], weights=w_conv[pid[last]], minlength=n_states)
     counts[:, null_s] += np.bincount(state[last], weights=w_null[pid[last]], minlength=n_states)
     return states, member, channels, counts
@@ -351,7 +444,8 @@ def _counts_from_states(paths, conversions, nulls, pid, codes, states, member, c
 
 def _conversion_from_start(P: np.ndarray, removed: np.ndarray | None = None) -> np.ndarray:
     """P(absorbed in conversion from start) for transition matrices ``P`` (..., S, S); with
-    ``removed`` (a channel state index per leading batch), that channel becomes a dead end."""
+    ``removed`` (a channel state index per leading batch), that channel becomes a dead end.
+    """
     S = P.shape[-1]
     transient = S - 2
     Q = P[..., :transient, :transient].copy()
@@ -372,7 +466,8 @@ def _conversion_with_removals(P: np.ndarray, dead: np.ndarray) -> tuple[np.ndarr
     journey converts with the states ``D`` dead iff it converts before it first enters ``D``;
     the first entry is at ``d`` with probability ``h_d``, ``N[0, D] = h N[D, D]``, so
     ``P(convert | D removed) = b_0 - h . b_D`` (exact; equals :func:`_conversion_from_start`
-    with ``removed`` up to float rounding). Returns ``(base (...), removed (..., k))``."""
+    with ``removed`` up to float rounding). Returns ``(base (...), removed (..., k))``.
+    """
     S = P.shape[-1]
     transient = S - 2
     N = np.linalg.inv(np.eye(transient) - P[..., :transient, :transient])
@@ -459,7 +554,9 @@ def markov_attribution(
         nulls = None
     touches = _check_paths(paths, path, conversions, value, nulls=nulls, sep=sep)
     paths = paths.reset_index(drop=True)
-    _, member, channels, counts = _transition_counts(paths, path, conversions, nulls, sep, order, touches)
+    _, member, channels, counts = _transition_counts(
+        paths, path, conversions, nulls, sep, order, touches
+    )
     rows = counts.sum(1, keepdims=True)
     P = np.divide(counts, rows, out=np.zeros_like(counts), where=rows > 0)
     k = len(channels)
@@ -473,16 +570,20 @@ def markov_attribution(
         removed = np.array([_conversion_from_start_sparse(P, d) for d in dead])
     effect = 1.0 - removed / base if base > 0 else np.zeros(k)
     share = effect / effect.sum() if effect.sum() > 0 else np.zeros(k)
-    out = pd.DataFrame({
-        "channel": channels,
-        "removal_effect": effect,
-        "conversions": share * pd.to_numeric(paths[conversions]).sum(),
-    })
+    out = pd.DataFrame(
+        {
+            "channel": channels,
+            "removal_effect": effect,
+            "conversions": share * pd.to_numeric(paths[conversions]).sum(),
+        }
+    )
     if value is not None:
         out["value"] = share * pd.to_numeric(paths[value]).sum()
     if draws:
         if P.shape[0] > 400:
-            raise ValueError(f"draws need a chain of at most 400 states; order {order} has {P.shape[0]}")
+            raise ValueError(
+                f"draws need a chain of at most 400 states; order {order} has {P.shape[0]}"
+            )
         rng = np.random.default_rng(seed)
         seen = counts > 0
         alpha = np.where(seen, counts + prior_a, 1.0)
@@ -492,8 +593,10 @@ def markov_attribution(
         base_d, rem = _conversion_with_removals(Pd, dead)  # (draws,), (draws, k)
         eff = np.where(base_d[:, None] > 0, 1.0 - rem / base_d[:, None], 0.0)
         tot_eff = eff.sum(1, keepdims=True)
-        conv_d = np.divide(eff, tot_eff, out=np.zeros_like(eff), where=tot_eff > 0) * pd.to_numeric(
-            paths[conversions]).sum()
+        conv_d = (
+            np.divide(eff, tot_eff, out=np.zeros_like(eff), where=tot_eff > 0)
+            * pd.to_numeric(paths[conversions]).sum()
+        )
         lo, hi = (1 - prob) / 2, 1 - (1 - prob) / 2
         for name, d in (("removal_effect", eff), ("conversions", conv_d)):
             out[f"{name}_mean"] = d.mean(0)
@@ -510,15 +613,21 @@ def _ordered_shapley(t: pd.DataFrame, conv: np.ndarray, channels: list[str]) -> 
     ``R(T) / |T|`` from every ``T`` that holds it — per journey, its conversions split equally
     over its distinct channels. That share is then split equally over the channel's touches in
     the journey, each touch credited at its 1-based position. Returns ``channel, position,
-    shapley`` summed over journeys (one row per channel and position with credit)."""
+    shapley`` summed over journeys (one row per channel and position with credit).
+    """
     n = len(channels)
     code = pd.Categorical(t["channel"], categories=channels).codes.astype(np.int64)
     pid = t["path_id"].to_numpy()
     keys, inv, touches_of = np.unique(pid * n + code, return_inverse=True, return_counts=True)
     distinct = np.bincount(keys // n, minlength=len(conv))  # distinct channels per journey
     credit = conv[pid] / (distinct[pid] * touches_of[inv])
-    long = pd.DataFrame({"channel": t["channel"].to_numpy(), "position": t["position"].to_numpy() + 1,
-                         "shapley": credit})[credit > 0]
+    long = pd.DataFrame(
+        {
+            "channel": t["channel"].to_numpy(),
+            "position": t["position"].to_numpy() + 1,
+            "shapley": credit,
+        }
+    )[credit > 0]
     return long.groupby(["channel", "position"], sort=True, as_index=False)["shapley"].sum()
 
 
@@ -584,11 +693,16 @@ def shapley_attribution(
     if nulls is not None and nulls not in paths.columns and nulls == "nulls":
         nulls = None
     if value_function == "conversion_rate" and nulls is None:
-        raise DataError("shapley_attribution: conversion rates need the nulls column", column="nulls",
-                        fix="pass nulls=... or value_function='conversions'")
+        raise DataError(
+            "shapley_attribution: conversion rates need the nulls column",
+            column="nulls",
+            fix="pass nulls=... or value_function='conversions'",
+        )
     if ordered and value_function != "conversions":
-        raise ValueError("ordered=True needs value_function='conversions' (Zhao et al.'s per-journey game); "
-                         "conversion rates have no per-journey split over touch positions")
+        raise ValueError(
+            "ordered=True needs value_function='conversions' (Zhao et al.'s per-journey game); "
+            "conversion rates have no per-journey split over touch positions"
+        )
     t = _check_paths(paths, path, conversions, None, nulls=nulls, sep=sep)
     paths = paths.reset_index(drop=True)
     channels = sorted(set(t["channel"]))
@@ -602,15 +716,21 @@ def shapley_attribution(
         out["share"] = out["shapley"] / total if total != 0 else 0.0
         return out, long
     if n > max_channels:
-        raise ValueError(f"{n} channels: exact Shapley needs 2^{n} coalitions; group channels or raise max_channels")
+        raise ValueError(
+            f"{n} channels: exact Shapley needs 2^{n} coalitions; group channels or raise max_channels"
+        )
     bit = t["channel"].map({c: i for i, c in enumerate(channels)}).to_numpy()
     mask = np.zeros(len(paths), dtype=np.int64)
     np.bitwise_or.at(mask, t["path_id"].to_numpy(), np.left_shift(1, bit).astype(np.int64))
     size = 1 << n
-    conv = np.bincount(mask, weights=pd.to_numeric(paths[conversions]).to_numpy(float), minlength=size)
+    conv = np.bincount(
+        mask, weights=pd.to_numeric(paths[conversions]).to_numpy(float), minlength=size
+    )
     total = conv.copy()
     if nulls is not None:
-        total += np.bincount(mask, weights=pd.to_numeric(paths[nulls]).to_numpy(float), minlength=size)
+        total += np.bincount(
+            mask, weights=pd.to_numeric(paths[nulls]).to_numpy(float), minlength=size
+        )
     for i in range(n):  # zeta transform: f(S) = sum over subsets of S
         for f in (conv, total):
             view = f.reshape(-1, 2, 1 << i)
