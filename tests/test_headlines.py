@@ -9,6 +9,8 @@ import pandas as pd
 import pytest
 
 from analysis import headlines as hl
+from analysis import text
+from analysis.friction import funnel_losses
 from analysis.reports import _headline_cells, render_index
 
 EVIL = "<script>alert(1)</script>[x](http://e.vil) *b* _i_ `c`"
@@ -196,7 +198,7 @@ def test_times_beyond_the_data_span_are_marked_as_extrapolation():
             "upper": [3690.0, 30.0, 400.0, np.nan],
         }
     )
-    out = hl.mark_extrapolation(ttc, 182.0)
+    out = text.mark_extrapolation(ttc, 182.0)
     assert list(out["extrapolated"]) == [True, False, True, False]
     assert out["display"][0] == "> 182 d (the data's span): extrapolation"
     assert out["display"][1] == "12.0 [5.0–30.0] d"
@@ -217,26 +219,26 @@ def test_times_beyond_the_data_span_are_marked_as_extrapolation():
             "median_upper": [900.0, 4.0],
         }
     )
-    out = hl.mark_extrapolation(
+    out = text.mark_extrapolation(
         cure, 182.0, mean="median_days", lower="median_lower", upper="median_upper"
     )
     assert list(out["extrapolated"]) == [True, False]
 
 
 def test_a_time_beyond_the_span_is_never_a_headline():
-    assert hl.time_headline("median_days_to_conversion", 12.5, 182.0) == {
+    assert text.time_headline("median_days_to_conversion", 12.5, 182.0) == {
         "median_days_to_conversion": 12.5
     }
-    h = hl.time_headline("median_days_to_conversion", 750.0, 182.0)
+    h = text.time_headline("median_days_to_conversion", 750.0, 182.0)
     assert "median_days_to_conversion" not in h
     assert "beyond the data's span of 182 d" in h["median_days_to_conversion_note"]
-    assert "median_days_to_conversion" not in hl.time_headline(
+    assert "median_days_to_conversion" not in text.time_headline(
         "median_days_to_conversion", 20.0, 182.0, upper=900.0
     )
-    assert hl.time_headline("x", float("nan"), 10.0) == {}
+    assert text.time_headline("x", float("nan"), 10.0) == {}
     ts = pd.Series(pd.to_datetime(["2024-01-01", "2024-07-01", "2024-03-01"], utc=True))
-    assert hl.data_span_days(ts) == 182.0
-    assert hl.data_span_days(pd.DataFrame({"timestamp": ts})) == 182.0
+    assert text.data_span_days(ts) == 182.0
+    assert text.data_span_days(pd.DataFrame({"timestamp": ts})) == 182.0
 
 
 def test_conversion_headline_leaves_out_a_median_beyond_the_span():
@@ -256,13 +258,13 @@ def test_conversion_headline_leaves_out_a_median_beyond_the_span():
 
 
 def test_durations_below_a_day_and_cells_without_data():
-    assert hl.format_days(0.25) == "6.0 h" and hl.format_days(0.002) == "2.9 min"
+    assert text.format_days(0.25) == "6.0 h" and text.format_days(0.002) == "2.9 min"
     assert (
-        hl.format_days(3.04) == "3.0 d"
-        and hl.format_days(np.nan) == "–"
-        and hl.format_days(None) == "–"
+        text.format_days(3.04) == "3.0 d"
+        and text.format_days(np.nan) == "–"
+        and text.format_days(None) == "–"
     )
-    assert hl.format_interval_days(0.1, 0.05, 0.2) == "2.4 [1.2–4.8] h"
+    assert text.format_interval_days(0.1, 0.05, 0.2) == "2.4 [1.2–4.8] h"
     summary = pd.DataFrame(
         {
             "segment": "a",
@@ -277,7 +279,7 @@ def test_durations_below_a_day_and_cells_without_data():
             "censored": [3, 2, 7],
         }
     )
-    d = hl.dwell_display(summary)
+    d = text.dwell_display(summary)
     assert list(d.columns) == ["segment", "stage", "median", "mean", "uncensored", "censored"]
     assert d["median"].tolist() == [
         "14 [7.2–29] min",
@@ -288,7 +290,7 @@ def test_durations_below_a_day_and_cells_without_data():
     # a mean beyond the data's span is an extrapolation, an upper bound beyond it is said so
     summary.loc[1, ["mean_days", "mean_upper"]] = [400.0, 900.0]
     summary.loc[0, "mean_upper"] = 200.0
-    d = hl.dwell_display(summary, span_days=182)
+    d = text.dwell_display(summary, span_days=182)
     assert d["mean"].tolist()[:2] == [
         "29 min [upper bound beyond the data's span]",
         "> 182 d (the data's span): extrapolation",
@@ -313,31 +315,31 @@ def test_ppc_misfits_flags_p_values_near_0_or_1():
             "p_value": [0.5, 0.3, 0.04, 1.0],
         }
     )
-    bad, text = hl.ppc_misfits(ppc)
+    bad, msg = hl.ppc_misfits(ppc)
     assert list(zip(bad["segment"], bad["statistic"], strict=True)) == [
         ("b", "conversion rate"),
         ("b", "visits per journey"),
     ]
-    assert "b, visits per journey: observed 2, p = 1.000" in text.replace(
+    assert "b, visits per journey: observed 2, p = 1.000" in msg.replace(
         " (predicted 90%: 2.2 to 2.6)", ""
     )
-    bad, text = hl.ppc_misfits(ppc.iloc[:2])
-    assert bad.empty and text == ""
-    assert "&lt;script&gt;" in hl.warning_html(f"{EVIL}: misfit")
+    bad, msg = hl.ppc_misfits(ppc.iloc[:2])
+    assert bad.empty and msg == ""
+    assert "&lt;script&gt;" in text.warning_html(f"{EVIL}: misfit")
 
 
 # ------------------------------------------------------------------------------------ labels
 def test_short_labels_stay_distinct():
     prefix = "x" * 60
-    labels = hl.short_labels([f"{prefix} > {i}" for i in range(15)], 40)
+    labels = text.short_labels([f"{prefix} > {i}" for i in range(15)], 40)
     assert len(set(labels)) == 15 and all(len(x) <= 40 for x in labels)
-    assert hl.short_labels(["a > b", "a > b"], 40) == [
+    assert text.short_labels(["a > b", "a > b"], 40) == [
         "a > b",
         "a > b",
     ]  # equal paths keep one label
-    same_ends = hl.short_labels([prefix + m + prefix for m in "abc"], 20)
+    same_ends = text.short_labels([prefix + m + prefix for m in "abc"], 20)
     assert same_ends[1:] == [same_ends[0] + " (2)", same_ends[0] + " (3)"]
-    assert hl.short_labels(["short", "also short"]) == ["short", "also short"]  # not triggered
+    assert text.short_labels(["short", "also short"]) == ["short", "also short"]  # not triggered
 
 
 # ------------------------------------------------------------------------------------ friction
@@ -411,7 +413,7 @@ def test_friction_explanation_against_the_funnel():
 def test_friction_explanation_reads_the_model_and_the_plotted_funnel(mapped, hand_chain):
     """With the model's friction table and journey_map: the same steps as plot_funnel draws."""
     _, _, m = mapped
-    steps = hl.funnel_losses(m)
+    steps = funnel_losses(m)
     reach = m[m["row"] == "reach"].sort_values("stage")
     expected = [str(s) for s in reach["stage"]]
     expected.insert(expected.index("Do") + 1, "converted")
@@ -428,15 +430,15 @@ def test_friction_explanation_reads_the_model_and_the_plotted_funnel(mapped, han
 def test_md_escape_keeps_data_from_becoming_markup():
     import mistune
 
-    out = mistune.html(f"Top channel: {hl.md_escape(EVIL)} and {hl.md_escape('a_b_c')}")
+    out = mistune.html(f"Top channel: {text.md_escape(EVIL)} and {text.md_escape('a_b_c')}")
     for tag in ("<script", "<a ", "<em>", "<strong>", "<code>"):
         assert tag not in out
     assert "[x](http://e.vil)" in out and "a_b_c" in out and "*b*" in out
-    assert hl.md_escape("O'Brien & Co") == "O&#x27;Brien &amp; Co"  # entities left intact
+    assert text.md_escape("O'Brien & Co") == "O&#x27;Brien &amp; Co"  # entities left intact
     assert (
-        mistune.html(hl.md_escape("O'Brien & Co")).strip() == "<p>O'Brien &amp; Co</p>"
+        mistune.html(text.md_escape("O'Brien & Co")).strip() == "<p>O'Brien &amp; Co</p>"
     )  # shown as typed
-    assert hl.md_escape("plain words") == "plain words"  # not triggered
+    assert text.md_escape("plain words") == "plain words"  # not triggered
 
 
 def test_compact_path_writes_runs_once_with_their_count_and_keeps_paths_distinct():
@@ -445,9 +447,9 @@ def test_compact_path_writes_runs_once_with_their_count_and_keeps_paths_distinct
         "direct > " * 12 + "direct",
         "email > email > direct > email",
     ]
-    got = [hl.compact_path(p) for p in paths]
+    got = [text.compact_path(p) for p in paths]
     assert got == ["direct ×14", "direct ×13", "email ×2 > direct > email"]
-    assert hl.compact_path("search") == "search"
+    assert text.compact_path("search") == "search"
 
 
 def test_index_names_the_highest_rate_channel_only_with_its_figures_or_says_why_not():

@@ -26,7 +26,8 @@ import plotly.io as pio
 from IPython.display import Markdown, display
 
 from analysis import plotting
-from analysis.reports import escape, record_headline
+from analysis.reports import record_headline
+from analysis.text import escape
 
 %matplotlib inline
 pio.renderers.default = "notebook"  # plotly.js embedded: the page works offline

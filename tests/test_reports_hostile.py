@@ -4,7 +4,7 @@ no live ``<script>`` or ``<img onerror>`` from the data, and each hostile text s
 
 Markdown turns ``[x](javascript:alert(1))`` into a link although ``html.escape`` leaves it as
 it is, so every string from data or a path that lands in ``IPython.display.Markdown`` goes
-through ``analysis.headlines.md_escape`` / ``md_code``. The default suite runs the journey
+through ``analysis.text.md_escape`` / ``md_code``. The default suite runs the journey
 overview (where the load notes name the unmapped touchpoints); every notebook runs under
 ``slow``.
 """
@@ -152,7 +152,7 @@ def test_hostile_names_stay_text_in_every_notebook(tmp_path, monkeypatch):
 def test_md_code_and_md_escape_neutralise_markdown_and_html():
     import mistune
 
-    from analysis.headlines import md_code, md_escape
+    from analysis.text import md_code, md_escape
 
     for evil in (LINK, CLICK, IMG, SCRIPT, "`a` *b* _c_ !d ![i](x) <b>"):
         for out in (mistune.html(f"x {md_escape(evil)} y"), mistune.html(f"x {md_code(evil)} y")):

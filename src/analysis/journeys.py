@@ -1495,7 +1495,7 @@ def journey_map_grid(
         if row in ("advance rate", "drop-off rate"):
             return f"{v:.0%} of {n:,}"
         if row == "median days in stage":  # minutes or hours below a day, not "0.0 d"
-            from analysis.headlines import format_days
+            from analysis.text import format_days
 
             return f"{format_days(v) if n else '–'} (n={n:,})"
         return f"{v:+.2f} (n={n:,})"

@@ -35,11 +35,11 @@ def plot_top_paths(paths: pd.DataFrame, *, n: int = 10, ax=None, **kwargs) -> pl
     """Horizontal bars of the ``n`` most frequent paths, split into conversions and nulls.
 
     ``paths`` has the columns ``path, conversions, nulls`` (as :meth:`Journeys.channel_paths`).
-    One bar per row: repeats are written once with a count (:func:`analysis.headlines.compact_path`),
-    long labels keep their start and end (:func:`analysis.headlines.short_labels`) and stay
+    One bar per row: repeats are written once with a count (:func:`analysis.text.compact_path`),
+    long labels keep their start and end (:func:`analysis.text.short_labels`) and stay
     distinct, so paths that share a long prefix are never merged.
     """
-    from analysis.headlines import compact_path, short_labels
+    from analysis.text import compact_path, short_labels
 
     top = paths.assign(total=paths["conversions"] + paths["nulls"]).nlargest(n, "total")
     top = top.iloc[::-1]
@@ -189,7 +189,7 @@ def plot_dwell_curves(
     ``survival`` is :meth:`DwellTimeModel.survival`; ``empirical`` has ``segment, stage, days,
     survival`` (:func:`analysis.models.transitions.kaplan_meier`).
     """
-    from analysis.headlines import time_unit
+    from analysis.text import time_unit
 
     segment = segment if segment is not None else survival["segment"].iloc[0]
     s = survival[survival["segment"] == segment]
@@ -327,7 +327,7 @@ def plot_time_to_conversion(
     --------
     >>> plot_time_to_conversion(kaplan_meier(tt, by="first_channel"), by="first_channel")  # doctest: +SKIP
     """
-    from analysis.headlines import time_unit
+    from analysis.text import time_unit
 
     groups = (
         km.groupby(by, sort=False)["at_risk"].max().sort_values(ascending=False).head(top)
@@ -453,7 +453,7 @@ def _one_group(map_table: pd.DataFrame) -> pd.DataFrame:
 
 def _unique_short(labels, width: int = 60) -> list[str]:
     """Labels of at most ``width`` characters that stay distinct (start … end, then a counter)."""
-    from analysis.headlines import short_labels
+    from analysis.text import short_labels
 
     return short_labels([str(x) for x in labels], width)
 
@@ -560,8 +560,8 @@ def plot_stage_sankey(transitions: pd.DataFrame, *, title: str = "Journeys betwe
     """
     import plotly.graph_objects as go
 
-    from analysis.reports import escape
     from analysis.schema import CONVERSION, DROPOFF, OPEN, START
+    from analysis.text import escape
 
     t = transitions.groupby(["from_stage", "to_stage"], as_index=False)["n"].sum()
     t = t[t["n"] > 0]
@@ -609,8 +609,8 @@ def plot_stage_flow(flow: pd.DataFrame, *, title: str = "Journeys step by step")
     import plotly.graph_objects as go
 
     from analysis.journeys import LATER_STAGES
-    from analysis.reports import escape
     from analysis.schema import CONVERSION, DROPOFF, OPEN
+    from analysis.text import escape
 
     f = flow[flow["n"] > 0]
     # a node's size: journeys through it, in or out (step 1 has no inflow, outcomes no outflow)
@@ -728,7 +728,7 @@ def plot_funnel(
     ``conversion_after`` inserts a step counting converted journeys (``map_table.attrs``) after
     that stage (at the end when the stage is absent; None: no such step).
     """
-    from analysis.headlines import funnel_losses
+    from analysis.friction import funnel_losses
 
     m = _one_group(map_table)
     f = funnel_losses(m, conversion_after=conversion_after)  # the steps friction_explanation reads
@@ -807,7 +807,7 @@ def plot_touchpoint_friction(funnel: pd.DataFrame, *, n: int = 12, ax=None) -> p
     ``funnel`` is :func:`analysis.friction.touchpoint_funnel`: ``touchpoint, compared_at, lost,
     lost_low, lost_high, compared``. Red: the interval excludes zero (a loss the data support).
     """
-    from analysis.headlines import short_labels
+    from analysis.text import short_labels
 
     t = funnel[funnel["compared"].astype(bool)].nlargest(n, "lost").iloc[::-1]
     ax = _ax(ax, figsize=(8, 0.4 * max(len(t), 1) + 1.6))

@@ -117,7 +117,7 @@ def _resolve(path: str) -> Path:
 
 
 def _md_code(value: Any) -> str:
-    from analysis.headlines import md_code
+    from analysis.text import md_code
 
     return md_code(value)
 
@@ -287,10 +287,10 @@ class ReportContext:
 
     def header(self, **extra: str) -> str:
         """The first line of a report (Markdown). Every name from the data, a path or the
-        segments file is escaped for Markdown and HTML (:func:`analysis.headlines.md_code`);
+        segments file is escaped for Markdown and HTML (:func:`analysis.text.md_code`);
         ``extra`` values are Markdown the notebook built (escaped the same way).
         """
-        from analysis.headlines import md_code
+        from analysis.text import md_code
 
         parts = {
             "Segment": md_code(self.params["segment"]),
@@ -325,7 +325,7 @@ def fit_box(what: str, model: Any) -> str | None:
 
     Names the failed checks, the model shown instead and what to do; every text is escaped.
     """
-    from analysis.reports import escape
+    from analysis.text import escape
 
     fallback = getattr(model, "fallback", None)
     if fallback:

@@ -39,6 +39,7 @@ import yaml
 
 from analysis import config
 from analysis.errors import DataError, close_matches
+from analysis.text import escape
 
 if TYPE_CHECKING:  # pandas is imported where it is used: the runner starts its first kernel first
     import pandas as pd
@@ -1395,11 +1396,6 @@ def run_reports(
 
 
 # ------------------------------------------------------------------------------------ index page
-def escape(value: Any) -> str:
-    """HTML-escape a value that came from data (channel, campaign, segment names)."""
-    return html.escape(str(value), quote=True)
-
-
 def _pct(x: Any) -> str:
     try:
         return f"{100 * float(x):.1f}%"

@@ -2,7 +2,7 @@
 incidents). Input is the step table of :meth:`analysis.journeys.Journeys.touchpoint_steps`.
 """
 
-from analysis.friction.funnel import pool_beta, step_order, touchpoint_funnel
+from analysis.friction.funnel import funnel_losses, pool_beta, step_order, touchpoint_funnel
 from analysis.friction.period import period_over_period
 
-__all__ = ["period_over_period", "pool_beta", "step_order", "touchpoint_funnel"]
+__all__ = ["funnel_losses", "period_over_period", "pool_beta", "step_order", "touchpoint_funnel"]

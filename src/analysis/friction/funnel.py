@@ -560,3 +560,35 @@ def _posterior_table(
         for i, b in enumerate(by_cols):
             out.insert(i, b, grp[b].to_numpy())
     return out
+
+
+def funnel_losses(map_table: pd.DataFrame, *, conversion_after: str | None = "Do") -> pd.DataFrame:
+    """The funnel's steps as :func:`analysis.plotting.plot_funnel` draws them: ``step, journeys,
+    next_step, lost, lost_share`` (journeys reaching the step but not the next, and their share;
+    negative where journeys enter at the next step).
+
+    ``map_table`` is :func:`analysis.journeys.journey_map` (one group; its ``reach`` rows, funnel
+    order) or a table ``stage, n`` in funnel order. ``conversion_after`` inserts a ``converted``
+    step (``map_table.attrs["converted"]``) after that stage (at the end when absent).
+    """
+    r = (
+        map_table[map_table["row"] == "reach"].sort_values("stage")
+        if "row" in map_table
+        else map_table
+    )
+    steps = [str(s) for s in r["stage"]]
+    counts = [int(n) for n in r["n"]]
+    if conversion_after is not None and "converted" in map_table.attrs:
+        at = steps.index(conversion_after) + 1 if conversion_after in steps else len(steps)
+        steps.insert(at, "converted")
+        counts.insert(at, int(map_table.attrs["converted"]))
+    nxt = [*steps[1:], None]
+    lost = [c - n for c, n in zip(counts, [*counts[1:], None], strict=True) if n is not None] + [
+        np.nan
+    ]
+    share = [(c - n) / c if c else np.nan for c, n in zip(counts[:-1], counts[1:], strict=True)] + [
+        np.nan
+    ]
+    return pd.DataFrame(
+        {"step": steps, "journeys": counts, "next_step": nxt, "lost": lost, "lost_share": share}
+    )

@@ -533,9 +533,9 @@ def conversion_headline(
     prob : float, default 0.9
         Interval probability.
     span_days : float, optional
-        Days the data span (:func:`analysis.headlines.data_span_days`): a time to conversion
+        Days the data span (:func:`analysis.text.data_span_days`): a time to conversion
         beyond it is an extrapolation, never a headline (``median_days_to_conversion_note``
-        says so instead; :func:`analysis.headlines.time_headline`).
+        says so instead; :func:`analysis.text.time_headline`).
 
     Returns
     -------
@@ -573,7 +573,7 @@ def conversion_headline(
     if journeys is not None:
         won = journeys.loc[journeys["converted"].astype(bool), "duration_days"]
         if len(won):
-            from analysis.headlines import time_headline
+            from analysis.text import time_headline
 
             out |= time_headline(
                 "median_days_to_conversion",
