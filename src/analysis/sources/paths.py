@@ -255,10 +255,10 @@ def read_paths(
             file=file,
         )
     if out["conversions"].sum() > 0:  # the models' own checks: reserved names, other separators
-        from analysis.models.attribution.paths import _check_paths
+        from analysis.models.attribution import check_paths
 
         try:
-            _check_paths(
+            check_paths(
                 out,
                 "path",
                 "conversions",

@@ -26,6 +26,7 @@ from analysis.models.attribution.compare import (
 from analysis.models.attribution.paths import (
     HEURISTIC_MODELS,
     _transition_counts,
+    check_paths,
     explode_paths,
     heuristic_attribution,
     markov_attribution,
@@ -37,6 +38,7 @@ __all__ = [
     "HEURISTIC_MODELS",
     "BayesianAttributionModel",
     "attribution_holdout",
+    "check_paths",
     "compare_attribution",
     "explode_paths",
     "heuristic_attribution",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from analysis.models.attribution.paths import _check_paths, _transition_counts
+from analysis.models.attribution.paths import _transition_counts, check_paths
 from analysis.schema import DataError
 
 # ===================================================================== comparing attribution models
@@ -302,7 +302,7 @@ def attribution_holdout(
         raise ValueError("smoothing must be > 0 (pseudo-journeys)")
     if any(int(k) < 1 for k in orders):
         raise ValueError("orders must be >= 1")
-    _check_paths(paths, path, conversions, None)
+    check_paths(paths, path, conversions, None)
     if nulls not in paths.columns:
         raise DataError(
             f"path table: missing column(s) [{nulls!r}]",

@@ -29,7 +29,7 @@ _RESERVED_WORDS = ("start", "conversion", "null")  # case-insensitive
 _OTHER_SEPS = ("->", "→", ">", "|", ",", ";", "/")
 
 
-def _check_paths(
+def check_paths(
     paths: pd.DataFrame,
     path: str,
     conversions: str,
@@ -303,7 +303,7 @@ def heuristic_attribution(
         )
     if value is not None and value not in paths.columns and value == "value":
         value = None  # default column absent: conversions only
-    t = _check_paths(paths, path, conversions, value, sep=sep)
+    t = check_paths(paths, path, conversions, value, sep=sep)
     paths = paths.reset_index(drop=True)
     pos, n = t["position"].to_numpy(), t["length"].to_numpy()
     first, last = pos == 0, pos == n - 1
@@ -552,7 +552,7 @@ def markov_attribution(
         value = None
     if nulls is not None and nulls not in paths.columns and nulls == "nulls":
         nulls = None
-    touches = _check_paths(paths, path, conversions, value, nulls=nulls, sep=sep)
+    touches = check_paths(paths, path, conversions, value, nulls=nulls, sep=sep)
     paths = paths.reset_index(drop=True)
     _, member, channels, counts = _transition_counts(
         paths, path, conversions, nulls, sep, order, touches
@@ -703,7 +703,7 @@ def shapley_attribution(
             "ordered=True needs value_function='conversions' (Zhao et al.'s per-journey game); "
             "conversion rates have no per-journey split over touch positions"
         )
-    t = _check_paths(paths, path, conversions, None, nulls=nulls, sep=sep)
+    t = check_paths(paths, path, conversions, None, nulls=nulls, sep=sep)
     paths = paths.reset_index(drop=True)
     channels = sorted(set(t["channel"]))
     n = len(channels)
