@@ -68,8 +68,11 @@ reports: $(STAMP) $(SAMPLE) ## Run the report notebooks for every segment into r
 report-params: $(STAMP) ## List every notebook parameter with its default and meaning (SEGMENTS=)
 	@$(BIN)/python -m analysis report --segments $(SEGMENTS) --list-params
 
-lint: $(STAMP) ## ruff
-	$(BIN)/ruff check src tests bench
+lint: $(STAMP) ## ruff (rules and format), import layers (import-linter), types (mypy)
+	$(BIN)/ruff check src tests bench notebooks
+	$(BIN)/ruff format --check src tests bench
+	$(BIN)/lint-imports
+	$(BIN)/mypy
 
 bench: $(STAMP) system ## Benchmarks (bench/README.md); not tests
 	$(BIN)/python bench/journeys.py

@@ -46,7 +46,7 @@ __all__ = [
     "synth",
 ]
 
-__version__ = "0.1.0"
+__version__ = config.VERSION
 
 
 def __getattr__(name: str) -> Any:

@@ -17,6 +17,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+#: the package version (``analysis.__version__``); part of the fit and preparation cache keys
+VERSION = "0.1.0"
+
 
 def _find_root() -> Path:
     env = os.environ.get("CJL_ROOT")

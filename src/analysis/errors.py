@@ -9,8 +9,50 @@ from typing import Any
 
 
 def close_matches(name: str, options: Any, n: int = 1) -> list[str]:
-    """The ``n`` options closest to ``name`` (for "did you mean …?" hints), best first."""
+    """Return the ``n`` options closest to ``name`` (for "did you mean …?" hints), best first."""
     return difflib.get_close_matches(str(name), [str(o) for o in options], n=n, cutoff=0.6)
+
+
+def did_you_mean(name: Any, options: Any, n: int = 1) -> str:
+    """Return ``"; did you mean 'a', 'b'?"`` for the options closest to ``name``, or ``""``.
+
+    The one "did you mean" hint of the project: append it to a :class:`DataError`'s ``fix``.
+
+    >>> did_you_mean("emial", ["email", "phone"])
+    "; did you mean 'email'?"
+    """
+    close = close_matches(str(name), options, n=n)
+    return f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+
+
+def missing_file_error(path: Any, *, what: str = "file") -> DataError:
+    """Return the error for a path that is not an existing file, with the folder's closest names.
+
+    A missing path gets "file not found" and up to three close names from its folder; a folder
+    gets "expected a file, got a folder". Raise it: ``raise missing_file_error(path)``.
+    """
+    from pathlib import Path
+
+    p = Path(path)
+    if p.is_dir():
+        return DataError(
+            "expected a file, got a folder", file=str(p), fix=f"pass the path of one {what}"
+        )
+    folder = p.parent if str(p.parent) else Path(".")
+    names = sorted(q.name for q in folder.iterdir()) if folder.is_dir() else []
+    return DataError(
+        "file not found", file=str(p), fix="check the path" + did_you_mean(p.name, names, n=3)
+    )
+
+
+def example_rows(mask: Any, limit: int = 10) -> list[int]:
+    """Return the 1-based row numbers where ``mask`` is true, the first ``limit`` of them.
+
+    The rows a :class:`DataError` names (as a spreadsheet counts them, without the header).
+    """
+    import numpy as np
+
+    return [int(i) + 1 for i in np.flatnonzero(np.asarray(mask))[:limit]]
 
 
 class DataError(ValueError):

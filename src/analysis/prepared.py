@@ -141,7 +141,7 @@ def prepare_key(data: str | Path, mapping: Any = None, **stitch_options: Any) ->
     """The cache key of :func:`prepare` (hex, 20 characters)."""
     from importlib import metadata
 
-    from analysis import __version__
+    from analysis.config import VERSION as __version__
 
     data = Path(data)
     parts = {

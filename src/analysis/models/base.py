@@ -508,7 +508,7 @@ class BayesianModel:
         """Hash of everything a fit depends on: model type, data, configs, constructor extras,
         ``fit`` arguments, the package version and the model's source code.
         """
-        from analysis import __version__
+        from analysis.config import VERSION as __version__
 
         parts = [
             self._model_type,
