@@ -1,5 +1,7 @@
-"""The error for input that cannot be used as it is: names the file, column and rows and says
-how to fix it. Kept free of pandas so that the command line can report one quickly.
+"""The error for input that cannot be used as it is, and the hints it carries.
+
+A :class:`DataError` names the file, column and rows and says how to fix it. Kept free of pandas
+so that the command line can report one quickly.
 """
 
 from __future__ import annotations
@@ -84,7 +86,7 @@ class DataError(ValueError):
         if column:
             cols = column if isinstance(column, str) else ", ".join(column)
             parts.append(f"  column: {cols}")
-        if rows:
+        if self.rows:
             shown = ", ".join(str(r) for r in self.rows[:5])
             more = f" (and {len(self.rows) - 5} more)" if len(self.rows) > 5 else ""
             parts.append(f"  rows:   {shown}{more}")

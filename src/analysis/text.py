@@ -52,33 +52,33 @@ _ENTITY_OR_MD = re.compile(r"(&#?[0-9A-Za-z]+;)|([\\`*_{}\[\]()#+\-.!|~<>])")
 
 
 def md_escape(value: Any) -> str:
-    """``value`` as text that ``IPython.display.Markdown`` shows literally: HTML-escaped
-    (:func:`escape`), then every Markdown special (``\\ ` * _ { } [ ] ( ) # + -
+    r"""Return ``value`` as text that ``IPython.display.Markdown`` shows literally.
+
+    HTML-escaped (:func:`escape`), then every Markdown special (``\ ` * _ { } [ ] ( ) # + -
     . ! | ~``) backslash-escaped, the HTML entities left intact. For running text, not for the
     inside of a code span (backticks show backslashes as they are).
 
     >>> md_escape("[click](http://x) *now* <b>")
-    '\\\\[click\\\\]\\\\(http://x\\\\) \\\\*now\\\\* &lt;b&gt;'
+    '\\[click\\]\\(http://x\\) \\*now\\* &lt;b&gt;'
     """
     return _ENTITY_OR_MD.sub(lambda m: m.group(1) or "\\" + m.group(2), escape(value))
 
 
 def md_code(value: Any) -> str:
-    """``value`` shown as code (a column, channel or file name) in ``IPython.display.Markdown``,
-    safely: an HTML ``<code>`` element around :func:`md_escape`'d text. (A Markdown code span
-    would show md_escape's backslashes as they are, and without them a name could end the span
-    with a backtick and become markup.)
+    r"""Return ``value`` shown as code (a column, channel or file name) in Markdown, safely.
+
+    An HTML ``<code>`` element around :func:`md_escape`'d text, for ``IPython.display.Markdown``.
+    (A Markdown code span would show md_escape's backslashes as they are, and without them a
+    name could end the span with a backtick and become markup.)
 
     >>> md_code("[x](javascript:alert(1))")
-    '<code>\\\\[x\\\\]\\\\(javascript:alert\\\\(1\\\\)\\\\)</code>'
+    '<code>\\[x\\]\\(javascript:alert\\(1\\)\\)</code>'
     """
     return f"<code>{md_escape(value)}</code>"
 
 
 def warning_html(text: str, *, title: str = "Warning") -> str:
-    """A visible warning box (HTML) for ``IPython.display.HTML``; ``text`` and ``title`` are
-    escaped.
-    """
+    """Return a visible warning box (HTML) for ``IPython.display.HTML``; both texts escaped."""
     return (
         '<div role="alert" style="border-left:5px solid #e76f51;background:#fff3ee;'
         'padding:.6em 1em;margin:.6em 0">'
@@ -96,8 +96,9 @@ def _num(x: Any) -> float:
 
 # ------------------------------------------------------------------------------------ durations
 def time_unit(max_days: float) -> tuple[float, str]:
-    """``(factor, name)`` to show durations up to ``max_days``: minutes below an hour, hours below
-    a day, else days (multiply days by ``factor``).
+    """Return ``(factor, name)`` to show durations up to ``max_days`` (days times ``factor``).
+
+    Minutes below an hour, hours below a day, else days.
 
     >>> time_unit(0.01), time_unit(0.5), time_unit(3.0)
     ((1440.0, 'minutes'), (24.0, 'hours'), (1.0, 'days'))
@@ -121,8 +122,10 @@ def _fmt_in(v: float, factor: float, unit: str) -> str:
 
 
 def format_days(days: Any) -> str:
-    """A duration in days as text: ``"–"`` when missing, minutes below an hour, hours below a
-    day, else days; never ``"0.0 d"`` for a short non-zero time.
+    """Return a duration in days as text, in the unit that suits it.
+
+    ``"–"`` when missing, minutes below an hour, hours below a day, else days; never ``"0.0 d"``
+    for a short non-zero time.
 
     >>> [format_days(x) for x in (None, float("nan"), 0, 0.0004, 0.02, 0.25, 3.04, 2249.2)]
     ['–', '–', '0 min', '0.6 min', '29 min', '6.0 h', '3.0 d', '2,249 d']
@@ -137,8 +140,9 @@ def format_days(days: Any) -> str:
 
 
 def format_interval_days(mean: Any, lower: Any = None, upper: Any = None) -> str:
-    """``"mean [lower–upper] unit"`` in one unit chosen by the mean (see :func:`format_days`);
-    ``"–"`` when the mean is missing, the bare mean when the bounds are.
+    """Return ``"mean [lower–upper] unit"`` in one unit chosen by the mean.
+
+    See :func:`format_days`; ``"–"`` when the mean is missing, the bare mean when the bounds are.
     """
     m, lo, hi = _num(mean), _num(lower), _num(upper)
     if not math.isfinite(m):
@@ -150,8 +154,9 @@ def format_interval_days(mean: Any, lower: Any = None, upper: Any = None) -> str
 
 
 def data_span_days(timestamps: Any) -> float:
-    """Days from the first to the last timestamp (a Series, an array, or a table with a
-    ``timestamp`` column); NaN when there are none.
+    """Return the days from the first to the last timestamp; NaN when there are none.
+
+    ``timestamps``: a Series, an array, or a table with a ``timestamp`` column.
     """
     ts = timestamps["timestamp"] if isinstance(timestamps, pd.DataFrame) else timestamps
     ts = pd.to_datetime(pd.Series(ts), utc=True).dropna()
@@ -169,8 +174,10 @@ def mark_extrapolation(
     upper: str = "upper",
     display: str = "display",
 ) -> pd.DataFrame:
-    """Flag times that lie beyond the data: a copy of ``table`` with ``extrapolated`` (the mean or
-    the upper bound exceeds ``span_days``) and ``display`` text.
+    """Flag times that lie beyond the data.
+
+    Returns a copy of ``table`` with ``extrapolated`` (the mean or the upper bound exceeds
+    ``span_days``) and ``display`` text.
 
     ``table`` is e.g. ``interval_table(expected_time_to_conversion(model, dwell), name="days")``
     (``mean, lower, upper``) or ``CureTimeModel.summary()`` (``mean="median_days",
@@ -214,9 +221,10 @@ def mark_extrapolation(
 
 
 def time_headline(name: str, days: Any, span_days: float, *, upper: Any = None) -> dict[str, Any]:
-    """A time as a headline figure only when it lies within the data: ``{name: days}``, or
-    ``{name + "_note": why}`` when ``days`` (or its ``upper`` bound) exceeds ``span_days`` (an
-    extrapolation is never a headline), or ``{}`` when ``days`` is missing.
+    """Return a time as a headline figure only when it lies within the data.
+
+    ``{name: days}``, or ``{name + "_note": why}`` when ``days`` (or its ``upper`` bound) exceeds
+    ``span_days`` (an extrapolation is never a headline), or ``{}`` when ``days`` is missing.
     """
     v, hi, span = _num(days), _num(upper), _num(span_days)
     if not math.isfinite(v):
@@ -233,9 +241,11 @@ def time_headline(name: str, days: Any, span_days: float, *, upper: Any = None) 
 
 
 def dwell_display(summary: pd.DataFrame, span_days: float | None = None) -> pd.DataFrame:
-    """``DwellTimeModel.summary()`` as text for a report table: ``segment, stage, median, mean,
-    uncensored, censored``, durations in a readable unit (:func:`format_interval_days`: hours or
-    minutes below a day) and ``"–"`` in a cell with no completed (uncensored) visit. With
+    """Return ``DwellTimeModel.summary()`` as text for a report table.
+
+    Columns ``segment, stage, median, mean, uncensored, censored``, durations in a readable unit
+    (:func:`format_interval_days`: hours or minutes below a day) and ``"–"`` in a cell with no
+    completed (uncensored) visit. With
     ``span_days``, a figure whose mean or upper bound lies beyond the data's span reads as an
     extrapolation (a log-normal's mean runs far into its tail when visits mix minutes and weeks).
     """
@@ -263,7 +273,7 @@ def dwell_display(summary: pd.DataFrame, span_days: float | None = None) -> pd.D
 
 
 def _beyond(mean: Any, upper: Any, span_days: float | None) -> str:
-    """ "" within the span (or without one), else the extrapolation text of :func:`dwell_display`."""
+    """Return "" within the span (or without one), else :func:`dwell_display`'s extrapolation."""
     if span_days is None or not math.isfinite(_num(span_days)):
         return ""
     m, hi = _num(mean), _num(upper)
@@ -276,9 +286,10 @@ def _beyond(mean: Any, upper: Any, span_days: float | None) -> str:
 
 # ------------------------------------------------------------------------------------ labels
 def compact_path(path: Any, sep: str = " > ") -> str:
-    """A path label with each run of one step written once with its count: ``"email ×3 > direct"``
-    for ``"email > email > email > direct"`` (a clickstream path of one channel repeated 14 times
-    reads ``"direct ×14"``). Distinct paths stay distinct.
+    """Return a path label with each run of one step written once with its count.
+
+    ``"email ×3 > direct"`` for ``"email > email > email > direct"`` (a clickstream path of one
+    channel repeated 14 times reads ``"direct ×14"``). Distinct paths stay distinct.
 
     >>> compact_path("a > a > a > b > a")
     'a ×3 > b > a'
@@ -295,9 +306,11 @@ def compact_path(path: Any, sep: str = " > ") -> str:
 
 
 def short_labels(labels: Iterable[Any], width: int = 60) -> list[str]:
-    """Labels at most ``width`` characters that stay distinct: a long one keeps its start and its
-    end with "…" in the middle (paths differ at either end); labels that still collide, while
-    the originals differ, get a counter `` (2)``, `` (3)``… Equal originals stay equal.
+    """Return labels at most ``width`` characters long that stay distinct.
+
+    A long one keeps its start and its end with "…" in the middle (paths differ at either end);
+    labels that still collide, while the originals differ, get a counter `` (2)``, `` (3)``…
+    Equal originals stay equal.
 
     >>> short_labels(["a" * 10 + "x", "a" * 10 + "y"], width=6)
     ['aaa…ax', 'aaa…ay']
