@@ -814,7 +814,7 @@ def test_maturity_by_hand(make_events):
 def test_a_channel_named_with_the_path_separator_stays_one_channel_in_paths(make_events):
     """'>' separates the channels of a path: a channel named '<b>x</b>' (hostile or not) is
     written with '›' in journeys and paths, so a path still splits into its channels."""
-    from analysis.models.attribution.paths import explode_paths
+    from analysis.schema import explode_paths
 
     ev = make_events(
         [

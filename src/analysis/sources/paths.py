@@ -255,7 +255,7 @@ def read_paths(
             file=file,
         )
     if out["conversions"].sum() > 0:  # the models' own checks: reserved names, other separators
-        from analysis.models.attribution import check_paths
+        from analysis.schema import check_paths
 
         try:
             check_paths(

@@ -18,20 +18,14 @@ visits by channel exposure) and estimates incremental effects by counterfactual 
 from analysis.models.attribution.bayesian import BayesianAttributionModel
 from analysis.models.attribution.compare import (
     COMPARISON_COLUMNS,
-    _holdout_predictions,
     attribution_holdout,
     compare_attribution,
     holdout_split,
 )
-from analysis.models.attribution.paths import (
-    HEURISTIC_MODELS,
-    _transition_counts,
-    check_paths,
-    explode_paths,
-    heuristic_attribution,
-    markov_attribution,
-    shapley_attribution,
-)
+from analysis.models.attribution.heuristic import HEURISTIC_MODELS, heuristic_attribution
+from analysis.models.attribution.markov import markov_attribution
+from analysis.models.attribution.shapley import shapley_attribution
+from analysis.schema import check_paths, explode_paths
 
 __all__ = [
     "COMPARISON_COLUMNS",
@@ -46,4 +40,3 @@ __all__ = [
     "markov_attribution",
     "shapley_attribution",
 ]
-_private = (_holdout_predictions, _transition_counts)  # used by tests

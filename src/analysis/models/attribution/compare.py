@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from analysis.models.attribution.paths import _transition_counts, check_paths
-from analysis.schema import DataError
+from analysis.models.attribution.markov import transition_counts
+from analysis.schema import DataError, check_paths
 
 # ===================================================================== comparing attribution models
 # compare_attribution: every model's credit in one tidy table; holdout_split and
@@ -203,7 +203,7 @@ def _touches(paths: pd.DataFrame, path: str, sep: str) -> list[list[str]]:
     return [[c.strip() for c in p.split(sep)] for p in paths[path].astype(str)]
 
 
-def _holdout_predictions(
+def holdout_predictions(
     train: pd.DataFrame,
     test: pd.DataFrame,
     *,
@@ -230,7 +230,7 @@ def _holdout_predictions(
     preds: dict[str, np.ndarray] = {}
     for k in orders:
         k = int(k)
-        states, _, _, counts = _transition_counts(train, path, conversions, nulls, sep, order=k)
+        states, _, _, counts = transition_counts(train, path, conversions, nulls, sep, order=k)
         conv_s, null_s = counts.shape[0] - 2, counts.shape[0] - 1
         idx = {s: i + 1 for i, s in enumerate(states)}
         p = np.full(len(test), rate)
@@ -314,7 +314,7 @@ def attribution_holdout(
     )
     if train.empty or test.empty:
         raise ValueError("too few journeys to split into train and test")
-    preds = _holdout_predictions(
+    preds = holdout_predictions(
         train,
         test,
         orders=orders,
