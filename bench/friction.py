@@ -24,12 +24,13 @@ import argparse
 import json
 import os
 import resource
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
+
+from _harness import machine_line, run_worker
 
 ROOT = Path(__file__).resolve().parents[1]
 CACHE = ROOT / ".cache" / "bench"
@@ -224,13 +225,7 @@ def worker(side: str, path: str) -> dict:
 
 
 def run_side(side: str, path: Path) -> dict:
-    out = subprocess.run(
-        [sys.executable, __file__, "--worker", side, "--file", str(path)],
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    return run_worker(__file__, side, path)
 
 
 def main() -> int:
@@ -242,11 +237,7 @@ def main() -> int:
     if args.worker:
         print(json.dumps(worker(args.worker, args.file), default=str))
         return 0
-    import platform
-
-    print(
-        f"bench/friction.py on {platform.node()} ({os.cpu_count()} cores), python {platform.python_version()}"
-    )
+    print(machine_line(__file__))
     rows = []
     for size in args.journeys:
         n = int(size)

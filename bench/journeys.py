@@ -13,10 +13,11 @@ import argparse
 import json
 import os
 import resource
-import subprocess
 import sys
 import time
 from pathlib import Path
+
+from _harness import machine_line, run_worker
 
 ROOT = Path(__file__).resolve().parents[1]
 CACHE = ROOT / ".cache" / "bench"
@@ -36,7 +37,7 @@ def events_file(n_events: int, seed: int = 0) -> Path:
         return path
     sample, _ = synth.generate(n_persons=5000, seed=seed)
     per_person = len(sample) / 5000
-    n_persons = int(round(n_events / per_person))
+    n_persons = round(n_events / per_person)
     t0 = time.perf_counter()
     ev, _ = synth.generate(n_persons=n_persons, seed=seed)
     print(
@@ -89,13 +90,7 @@ def worker(side: str, path: str) -> dict:
 
 
 def run_side(side: str, path: Path) -> dict:
-    out = subprocess.run(
-        [sys.executable, __file__, "--worker", side, "--file", str(path)],
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    return run_worker(__file__, side, path)
 
 
 def main() -> int:
@@ -107,11 +102,7 @@ def main() -> int:
     if args.worker:
         print(json.dumps(worker(args.worker, args.file)))
         return 0
-    import platform
-
-    print(
-        f"bench/journeys.py on {platform.node()} ({os.cpu_count()} cores), python {platform.python_version()}"
-    )
+    print(machine_line(__file__))
     rows = []
     for size in args.sizes:
         n = int(size)
