@@ -227,7 +227,7 @@ class StageMap:
         return cls(stages=stages, touchpoints=tps, transitions=transitions)
 
     def stage_of(self, touchpoint: pd.Series) -> pd.Series:
-        """The stage of each touchpoint (NaN where the map has none)."""
+        """Return the stage of each touchpoint (NaN where the map has none)."""
         return touchpoint.map(self.touchpoints).astype("str")
 
 
@@ -252,8 +252,10 @@ def _str_dtype() -> pd.StringDtype:
 
 
 def identifier_columns(df: pd.DataFrame, identifiers: Any = None) -> list[str]:
-    """The identifier columns of ``df``: ``identifiers`` (default: the ones recorded by
-    ``load_events`` in ``df.attrs``, else :data:`IDENTIFIER_COLUMNS`) that ``df`` has.
+    """Return the identifier columns of ``df``.
+
+    Those of ``identifiers`` (default: the ones recorded by ``load_events`` in ``df.attrs``, else
+    :data:`IDENTIFIER_COLUMNS`) that ``df`` has.
     """
     if identifiers is None:
         identifiers = (df.attrs.get("load_report") or {}).get("identifiers") or IDENTIFIER_COLUMNS
@@ -261,7 +263,7 @@ def identifier_columns(df: pd.DataFrame, identifiers: Any = None) -> list[str]:
 
 
 def events_schema(stage_map: StageMap | None = None, identifiers: Any = None) -> pa.DataFrameSchema:
-    """The pandera schema of the canonical touchpoint table.
+    """Return the pandera schema of the canonical touchpoint table.
 
     Parameters
     ----------

@@ -19,7 +19,7 @@ COMPARISON_COLUMNS: tuple[str, ...] = ("channel", "model", "conversions", "lower
 def _comparison_rows(
     name: str, table, total_conversions: float | None
 ) -> tuple[list[pd.DataFrame], list[str]]:
-    """The long rows of one input table of :func:`compare_attribution`, and its problems."""
+    """Return the long rows of one input table of :func:`compare_attribution`, and its problems."""
     if not isinstance(table, pd.DataFrame):
         return [], [f"{name!r}: expected a DataFrame, got {type(table).__name__}"]
     if "channel" not in table.columns:
@@ -214,8 +214,9 @@ def holdout_predictions(
     nulls: str,
     smoothing: float,
 ) -> dict[str, np.ndarray]:
-    """P(convert | path) for every row of ``test`` by each model of :func:`attribution_holdout`,
-    fitted on ``train``.
+    """Predict P(convert | path) for every row of ``test`` by each model of the holdout.
+
+    The models of :func:`attribution_holdout`, fitted on ``train``; one array per model name.
     """
     tc, tn = train[conversions].to_numpy(float), train[nulls].to_numpy(float)
     rate = tc.sum() / (tc.sum() + tn.sum())
@@ -339,7 +340,7 @@ def attribution_holdout(
                 "model": name,
                 "log_loss": log_loss(yy, q, sample_weight=ww, labels=[0, 1]),
                 "auc": float(auc),
-                "n_test_journeys": int(round(ww.sum())),
+                "n_test_journeys": round(ww.sum()),
             }
         )
     return pd.DataFrame(rows)

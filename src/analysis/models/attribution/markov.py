@@ -21,8 +21,10 @@ def transition_counts(
     order: int = 1,
     touches: pd.DataFrame | None = None,
 ):
-    """Order-``k`` transition counts over states ``(start)``, channel states, ``(conversion)``,
-    ``(null)`` — ChannelAttribution's conventions.
+    """Count the order-``k`` transitions of a path table.
+
+    States ``(start)``, channel states, ``(conversion)``, ``(null)`` — ChannelAttribution's
+    conventions.
 
     A state is a window of ``k`` consecutive touches (the whole path when it is shorter). Every
     path is start → s1 → … → sm → conversion (weight: its conversions) and → null (its nulls);
@@ -81,8 +83,9 @@ def transition_counts(
 
 
 def _counts_from_states(paths, conversions, nulls, pid, codes, states, member, channels):
-    """The count matrix of :func:`transition_counts` from each path's state sequence
-    (``pid``, ``codes``: rows in path order, self-transitions already dropped).
+    """Return the count matrix of :func:`transition_counts` from each path's state sequence.
+
+    ``pid``, ``codes``: rows in path order, self-transitions already dropped.
     """
     n_states = len(states) + 3  # start, states, conversion, null
     conv_s, null_s = n_states - 2, n_states - 1
@@ -105,8 +108,9 @@ def _counts_from_states(paths, conversions, nulls, pid, codes, states, member, c
 
 
 def _conversion_from_start(P: np.ndarray, removed: np.ndarray | None = None) -> np.ndarray:
-    """P(absorbed in conversion from start) for transition matrices ``P`` (..., S, S); with
-    ``removed`` (a channel state index per leading batch), that channel becomes a dead end.
+    """Return P(absorbed in conversion from start) for transition matrices ``P`` (..., S, S).
+
+    With ``removed`` (a channel state index per leading batch), that channel becomes a dead end.
     """
     S = P.shape[-1]
     transient = S - 2
@@ -120,9 +124,10 @@ def _conversion_from_start(P: np.ndarray, removed: np.ndarray | None = None) -> 
 
 
 def _conversion_with_removals(P: np.ndarray, dead: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """P(conversion from start) for transition matrices ``P`` (..., S, S), as is and with each
-    row of ``dead`` (k, S - 2: transient states a removal kills) removed — from one inverse per
-    matrix instead of ``k + 1`` solves.
+    """Return P(conversion from start) for matrices ``P`` (..., S, S), as is and with removals.
+
+    Each row of ``dead`` (k, S - 2: transient states a removal kills) is removed in turn — from
+    one inverse per matrix instead of ``k + 1`` solves.
 
     With ``N = (I - Q)^-1`` (expected visits) and ``b = N R`` (conversion from each state), a
     journey converts with the states ``D`` dead iff it converts before it first enters ``D``;
