@@ -1,5 +1,6 @@
-"""Friction where and when it happens: the touchpoint funnel, the period comparison (and
-incidents). Input is the step table of :meth:`analysis.journeys.Journeys.touchpoint_steps`.
+"""Friction where and when it happens: the touchpoint funnel, period comparison, incidents.
+
+Input is the step table of :meth:`analysis.journeys.Journeys.touchpoint_steps`.
 """
 
 from analysis.friction.funnel import funnel_losses, pool_beta, step_order, touchpoint_funnel

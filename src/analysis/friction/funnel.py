@@ -24,18 +24,23 @@ seconds.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
-from analysis.schema import DataError
+from analysis.errors import DataError
+from analysis.friction._steps import (
+    CodedSteps,
+    check_steps,
+    code_steps,
+    first_and_last,
+    journey_starts,
+)
 
-MISSING_TOUCHPOINT = "(no touchpoint)"  # stands for a missing touchpoint value
 START_STEP = "(start)"  # compared_at of a touchpoint that happens before any step of the order
-STEP_COLUMNS = ["person_id", "journey_index", "pos", "touchpoint", "converted"]
 MIN_GROUPS_TO_POOL = 3  # fewer groups than this: no spread to estimate, a uniform prior
 
 
@@ -103,146 +108,14 @@ def beta_summary(
     return a / (a + b), stats.beta.ppf(lo, a, b), stats.beta.ppf(1 - lo, a, b)
 
 
-# ------------------------------------------------------------------------------ the table
-@dataclass
-class _Coded:
-    """A step table as integer codes: journeys ``0..J-1``, touchpoints ``0..T-1``."""
-
-    touchpoints: list[str]
-    tp: np.ndarray  # (rows,) touchpoint code of each non-conversion row, in journey, pos order
-    jid: np.ndarray  # (rows,) journey code
-    pos: np.ndarray  # (rows,)
-    ts: np.ndarray | None  # (rows,) int64 µs, or None
-    stage: np.ndarray | None  # (rows,) object: the row's stage
-    converted: np.ndarray  # (J,) bool
-    closed: np.ndarray  # (J,) bool: outcome known (not open)
-    last_pos: np.ndarray  # (J,) pos of the journey's last row (conversion included)
-    end_ts: np.ndarray | None  # (J,) µs of the journey's last row
-    start_ts: np.ndarray | None  # (J,) µs of the journey's first row
-    groups: pd.DataFrame  # (G, by) the group values
-    group: np.ndarray  # (J,) group code
-
-
-def to_us(ts: pd.Series) -> np.ndarray:
-    """Timestamps as int64 microseconds since the epoch (naive ones are taken as UTC)."""
-    ts = pd.to_datetime(ts, utc=True)
-    return ts.astype("datetime64[us, UTC]").astype("int64").to_numpy()
-
-
-def check_steps(steps: pd.DataFrame, by: list[str], need: Sequence[str] = STEP_COLUMNS) -> None:
-    """Refuse a step table that lacks a column ``need`` or ``by`` names, saying how to build one."""
-    missing = [c for c in [*need, *by] if c not in steps.columns]
-    if missing:
-        raise DataError(
-            f"the step table lacks columns {missing}",
-            column=missing,
-            fix="build it with Journeys.touchpoint_steps(by=..., events=...)",
-        )
-
-
-def _sorted(steps: pd.DataFrame) -> pd.DataFrame:
-    """The rows in journey order (person, journey, pos); a copy only when they are not."""
-    p = steps["person_id"].to_numpy()
-    if not np.issubdtype(p.dtype, np.number):
-        p = pd.factorize(steps["person_id"])[0]
-    j = steps["journey_index"].to_numpy()
-    q = steps["pos"].to_numpy()
-    if len(p) > 1:
-        dp, dj, dq = np.diff(p), np.diff(j), np.diff(q)
-        if ((dp > 0) | ((dp == 0) & ((dj > 0) | ((dj == 0) & (dq > 0))))).all():
-            return steps
-    return steps.iloc[np.lexsort((q, j, p))]
-
-
-def _code(steps: pd.DataFrame, by: list[str], *, need_time: bool = False) -> _Coded:
-    steps = _sorted(steps)
-    p = steps["person_id"].to_numpy()
-    j = steps["journey_index"].to_numpy()
-    new = np.ones(len(steps), dtype=bool)
-    new[1:] = (p[1:] != p[:-1]) | (j[1:] != j[:-1])
-    jid_all = np.cumsum(new) - 1
-    first = np.flatnonzero(new)
-    n_j = len(first)
-    last = np.r_[first[1:] - 1, len(steps) - 1] if n_j else first
-    pos_all = steps["pos"].to_numpy("int64")
-    converted = steps["converted"].to_numpy(bool)[first]
-    closed = (
-        steps["outcome"].astype(str).to_numpy()[first] != "open"
-        if "outcome" in steps.columns
-        else np.ones(n_j, dtype=bool)
-    )
-    ts_all = None
-    if "timestamp" in steps.columns and need_time:
-        ts_all = to_us(steps["timestamp"])
-    if by:
-        gcodes, groups = _factorize_rows(steps.iloc[first][by])
-    else:
-        gcodes, groups = np.zeros(n_j, dtype=np.int64), pd.DataFrame(index=[0])
-    keep = (
-        ~steps["conversion"].to_numpy(bool)
-        if "conversion" in steps.columns
-        else np.ones(len(steps), bool)
-    )
-    tp = steps["touchpoint"].to_numpy(object)[keep]
-    tp_codes, touchpoints = pd.factorize(np.where(pd.isna(tp), MISSING_TOUCHPOINT, tp))
-    stage = steps["stage"].to_numpy(object)[keep] if "stage" in steps.columns else None
-    return _Coded(
-        touchpoints=[str(t) for t in touchpoints],
-        tp=tp_codes.astype(np.int64),
-        jid=jid_all[keep],
-        pos=pos_all[keep],
-        ts=None if ts_all is None else ts_all[keep],
-        stage=stage,
-        converted=converted,
-        closed=closed,
-        last_pos=pos_all[last],
-        end_ts=None if ts_all is None else ts_all[last],
-        start_ts=None if ts_all is None else ts_all[first],
-        groups=groups,
-        group=gcodes,
-    )
-
-
-def _factorize_rows(df: pd.DataFrame) -> tuple[np.ndarray, pd.DataFrame]:
-    """Group code of each row and the distinct groups (sorted; missing values are a group of
-    their own), for one or several columns.
-    """
-    codes, uniques = zip(
-        *(pd.factorize(df[c], sort=True, use_na_sentinel=False) for c in df.columns), strict=True
-    )
-    dims = [max(len(u), 1) for u in uniques]
-    combined = np.ravel_multi_index(codes, dims) if len(df) else np.zeros(0, dtype=np.int64)
-    code, distinct = pd.factorize(combined, sort=True)
-    parts = np.unravel_index(np.asarray(distinct, dtype=np.int64), dims)
-    groups = pd.DataFrame(
-        {
-            c: np.asarray(u, dtype=object)[i]
-            for c, u, i in zip(df.columns, uniques, parts, strict=True)
-        }
-    )
-    return code.astype(np.int64), groups
-
-
-def _journey_starts(jid: np.ndarray) -> np.ndarray:
-    new = np.ones(len(jid), dtype=bool)
-    new[1:] = jid[1:] != jid[:-1]
-    return new
-
-
-def _first_and_last(c: _Coded) -> tuple[np.ndarray, np.ndarray]:
-    """Rows that are the first / last occurrence of their touchpoint in their journey."""
-    key = pd.Series(c.jid * max(len(c.touchpoints), 1) + c.tp)
-    return (~key.duplicated(keep="first")).to_numpy(), (~key.duplicated(keep="last")).to_numpy()
-
-
 # ------------------------------------------------------------------------------ order
-def _learned_order(c: _Coded, first: np.ndarray) -> list[str]:
+def _learned_order(c: CodedSteps, first: np.ndarray) -> list[str]:
     t = len(c.touchpoints)
     if t == 0:
         return []
     jf, tf = c.jid[first], c.tp[first]
     idx = np.arange(len(jf))
-    start = np.maximum.accumulate(np.where(_journey_starts(jf), idx, 0))
+    start = np.maximum.accumulate(np.where(journey_starts(jf), idx, 0))
     rank = (idx - start + 1).astype(float)
     cnt = np.bincount(tf, minlength=t)
     mean_rank = np.bincount(tf, weights=rank, minlength=t) / np.maximum(cnt, 1)
@@ -252,7 +125,7 @@ def _learned_order(c: _Coded, first: np.ndarray) -> list[str]:
 
 
 def step_order(steps: pd.DataFrame, order: Sequence[str] | None = None) -> list[str]:
-    """The ordered steps of the journeys at touchpoint level.
+    """Return the ordered steps of the journeys at touchpoint level.
 
     Parameters
     ----------
@@ -280,8 +153,8 @@ def step_order(steps: pd.DataFrame, order: Sequence[str] | None = None) -> list[
             raise ValueError(f"the step order names {dup} more than once")
         return order
     check_steps(steps, [], ["person_id", "journey_index", "pos", "touchpoint"])
-    c = _code(steps.assign(converted=False) if "converted" not in steps.columns else steps, [])
-    first, _ = _first_and_last(c)
+    c = code_steps(steps.assign(converted=False) if "converted" not in steps.columns else steps, [])
+    first, _ = first_and_last(c)
     return _learned_order(c, first)
 
 
@@ -311,8 +184,10 @@ def touchpoint_funnel(
     draws: int = 2000,
     seed: int = 0,
 ) -> pd.DataFrame:
-    """Friction per touchpoint: conversion with and without it among journeys that reached the
-    same step, abandonment after it and conversions lost, ranked by lost conversions.
+    """Measure friction per touchpoint, ranked by lost conversions.
+
+    Conversion with and without the touchpoint among journeys that reached the same step,
+    abandonment after it and conversions lost.
 
     Parameters
     ----------
@@ -387,28 +262,66 @@ def touchpoint_funnel(
             column="timestamp",
             fix="pass horizon as a number of events, or a step table with timestamps",
         )
-    c = _code(steps, by_cols, need_time=h_us is not None)
-    first, last = _first_and_last(c)
+    c = code_steps(steps, by_cols, need_time=h_us is not None)
+    first, last = first_and_last(c)
     learned = order is None
     order_list = _learned_order(c, first) if learned else step_order(steps, order)
     t, g_n = len(c.touchpoints), len(c.groups)
-    n_j = len(c.converted)
 
-    # depth of each touchpoint code (0: not in the order), of each journey, and before each row
+    # depth of each touchpoint code (0: not in the order)
     rank_of = {s: i + 1 for i, s in enumerate(order_list)}
     depth_tp = np.array([rank_of.get(s, 0) for s in c.touchpoints], dtype=np.int64)
-    d_row = depth_tp[c.tp] if t else np.zeros(0, dtype=np.int64)
-    n_depth = len(order_list) + 1
+    counts = _exposure_counts(c, first, depth_tp, len(order_list) + 1)
+    hn, hk = _abandonment_counts(c, last, horizon, h_us)
+    n1, k1, n0, k0 = counts["n1"], counts["k1"], counts["n0"], counts["k0"]
+    out = _posterior_table(c, by_cols, n1, k1, n0, k0, hn, hk, prob, min_journeys, draws, seed)
+    out.insert(len(by_cols) + 1, "depth", np.repeat(depth_tp, g_n).astype(float))
+    out["depth"] = out["depth"].where(out["depth"] > 0).astype("Int64")
+    names = [START_STEP, *order_list]
+    h = counts["compared_at"]
+    out.insert(len(by_cols) + 2, "compared_at", np.repeat([names[i] for i in h], g_n) if t else [])
+    out.insert(len(by_cols) + 3, "reach", counts["reach"].ravel())
+    if c.stage is not None and t:
+        out.insert(len(by_cols) + 1, "stage", np.repeat(_modal_stage(c), g_n))
+    out = _ranked(out[out["reach"] > 0], by_cols)
+    out.attrs = {
+        "order": order_list,
+        "order_learned": learned,
+        "horizon": horizon,
+        "prob": prob,
+        "journeys": len(c.converted),
+        "closed": int(c.closed.sum()),
+    }
+    return out
+
+
+def _journey_depths(
+    c: CodedSteps, d_row: np.ndarray, n_depth: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Depth reached before each row, and the depth each journey reached (its running maximum)."""
     off = c.jid * (n_depth + 1)
     run = np.maximum.accumulate(d_row + off) - off if len(d_row) else d_row
     before = np.zeros_like(run)
     before[1:] = run[:-1]
-    before[_journey_starts(c.jid)] = 0
-    j_depth = np.zeros(n_j, dtype=np.int64)
+    before[journey_starts(c.jid)] = 0
+    j_depth = np.zeros(len(c.converted), dtype=np.int64)
     ends = np.ones(len(c.jid), dtype=bool)
     ends[:-1] = c.jid[1:] != c.jid[:-1]
     j_depth[c.jid[ends]] = run[ends]  # the running maximum at the journey's last row
+    return before, j_depth
 
+
+def _exposure_counts(
+    c: CodedSteps, first: np.ndarray, depth_tp: np.ndarray, n_depth: int
+) -> dict[str, np.ndarray]:
+    """Count reach, exposed and comparison journeys per touchpoint × group.
+
+    ``reach``, the exposed (``n1``, ``k1``) and comparison journeys (``n0``, ``k0``) at the
+    touchpoint's ``compared_at`` depth (per touchpoint).
+    """
+    t, g_n = len(c.touchpoints), len(c.groups)
+    d_row = depth_tp[c.tp] if t else np.zeros(0, dtype=np.int64)
+    before, j_depth = _journey_depths(c, d_row, n_depth)
     jf, tf, bf = c.jid[first], c.tp[first], before[first]
     # compared_at: the lower median of the depth reached before the first exposure
     h = np.zeros(t, dtype=np.int64)
@@ -422,15 +335,12 @@ def touchpoint_funnel(
     gj = c.group
     closed, conv = c.closed, c.converted
     cell = tf * g_n + gj[jf]
-    size = t * g_n
 
-    def count(mask: np.ndarray, idx: np.ndarray = cell) -> np.ndarray:
-        return np.bincount(idx[mask], minlength=size).reshape(t, g_n).astype(np.int64)
+    def count(mask: np.ndarray) -> np.ndarray:
+        return np.bincount(cell[mask], minlength=t * g_n).reshape(t, g_n).astype(np.int64)
 
-    reach = count(np.ones(len(tf), dtype=bool))
     cf, vf = closed[jf], conv[jf]
     with_mask = cf & (bf >= h[tf])
-    n1, k1 = count(with_mask), count(with_mask & vf)
     deep = cf & (j_depth[jf] >= h[tf])
     e_n, e_k = count(deep), count(deep & vf)
     # closed journeys (and conversions) per group reaching at least each depth
@@ -440,28 +350,42 @@ def touchpoint_funnel(
     np.add.at(hist_k, (gj[closed & conv], j_depth[closed & conv]), 1)
     at_least_n = np.cumsum(hist_n[:, ::-1], axis=1)[:, ::-1]
     at_least_k = np.cumsum(hist_k[:, ::-1], axis=1)[:, ::-1]
-    n0 = at_least_n[:, h].T - e_n
-    k0 = at_least_k[:, h].T - e_k
+    return {
+        "compared_at": h,
+        "reach": count(np.ones(len(tf), dtype=bool)),
+        "n1": count(with_mask),
+        "k1": count(with_mask & vf),
+        "n0": at_least_n[:, h].T - e_n,
+        "k0": at_least_k[:, h].T - e_k,
+    }
 
-    # abandonment after the last occurrence
+
+def _abandonment_counts(
+    c: CodedSteps, last: np.ndarray, horizon: int | str | pd.Timedelta, h_us: int | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Count, per touchpoint × group, closed journeys that had it and those that abandoned.
+
+    Abandoned: ended unconverted within ``horizon`` after the touchpoint's last occurrence.
+    """
+    t, g_n = len(c.touchpoints), len(c.groups)
     jl, tl = c.jid[last], c.tp[last]
     if h_us is None:
-        soon = (c.last_pos[jl] - c.pos[last]) <= int(horizon)
-    else:
-        soon = (c.end_ts[jl] - c.ts[last]) <= h_us
-    lcell = tl * g_n + gj[jl]
-    hn = count(closed[jl], lcell)
-    hk = count(closed[jl] & ~conv[jl] & soon, lcell)
+        soon = (c.last_pos[jl] - c.pos[last]) <= int(horizon)  # a number of events
 
-    out = _posterior_table(c, by_cols, n1, k1, n0, k0, hn, hk, prob, min_journeys, draws, seed)
-    out.insert(len(by_cols) + 1, "depth", np.repeat(depth_tp, g_n).astype(float))
-    out["depth"] = out["depth"].where(out["depth"] > 0).astype("Int64")
-    names = [START_STEP, *order_list]
-    out.insert(len(by_cols) + 2, "compared_at", np.repeat([names[i] for i in h], g_n) if t else [])
-    out.insert(len(by_cols) + 3, "reach", reach.ravel())
-    if c.stage is not None and t:
-        out.insert(len(by_cols) + 1, "stage", np.repeat(_modal_stage(c), g_n))
-    out = out[out["reach"] > 0]
+    else:
+        assert c.end_ts is not None and c.ts is not None  # a time horizon codes the timestamps
+        soon = (c.end_ts[jl] - c.ts[last]) <= h_us
+    lcell = tl * g_n + c.group[jl]
+    closed, conv = c.closed[jl], c.converted[jl]
+
+    def count(mask: np.ndarray) -> np.ndarray:
+        return np.bincount(lcell[mask], minlength=t * g_n).reshape(t, g_n).astype(np.int64)
+
+    return count(closed), count(closed & ~conv & soon)
+
+
+def _ranked(out: pd.DataFrame, by_cols: list[str]) -> pd.DataFrame:
+    """Sort by conversions lost and number the compared rows within each segment."""
     out = out.sort_values(
         ["lost", *by_cols, "touchpoint"],
         ascending=[False, *[True] * len(by_cols), True],
@@ -475,19 +399,10 @@ def touchpoint_funnel(
     else:
         rank[ranked] = np.arange(1, ranked.sum() + 1)
     out["rank"] = rank.astype("Int64")
-    out = out.reset_index(drop=True)
-    out.attrs = {
-        "order": order_list,
-        "order_learned": learned,
-        "horizon": horizon,
-        "prob": prob,
-        "journeys": int(n_j),
-        "closed": int(closed.sum()),
-    }
-    return out
+    return out.reset_index(drop=True)
 
 
-def _modal_stage(c: _Coded) -> list:
+def _modal_stage(c: CodedSteps) -> list:
     st = pd.Series(c.stage)
     codes, uniq = pd.factorize(st)
     t = len(c.touchpoints)
@@ -563,9 +478,11 @@ def _posterior_table(
 
 
 def funnel_losses(map_table: pd.DataFrame, *, conversion_after: str | None = "Do") -> pd.DataFrame:
-    """The funnel's steps as :func:`analysis.plotting.plot_funnel` draws them: ``step, journeys,
-    next_step, lost, lost_share`` (journeys reaching the step but not the next, and their share;
-    negative where journeys enter at the next step).
+    """Return the funnel's steps as :func:`analysis.plotting.plot_funnel` draws them.
+
+    Columns ``step, journeys, next_step, lost, lost_share`` (journeys reaching the step but not
+    the next, and their share; negative where journeys enter at the next step).
+
 
     ``map_table`` is :func:`analysis.journeys.journey_map` (one group; its ``reach`` rows, funnel
     order) or a table ``stage, n`` in funnel order. ``conversion_after`` inserts a ``converted``
@@ -586,9 +503,7 @@ def funnel_losses(map_table: pd.DataFrame, *, conversion_after: str | None = "Do
     lost = [c - n for c, n in zip(counts, [*counts[1:], None], strict=True) if n is not None] + [
         np.nan
     ]
-    share = [(c - n) / c if c else np.nan for c, n in zip(counts[:-1], counts[1:], strict=True)] + [
-        np.nan
-    ]
+    share = [(c - n) / c if c else np.nan for c, n in itertools.pairwise(counts)] + [np.nan]
     return pd.DataFrame(
         {"step": steps, "journeys": counts, "next_step": nxt, "lost": lost, "lost_share": share}
     )

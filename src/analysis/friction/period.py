@@ -1,5 +1,6 @@
-"""This period against the previous one, per step and segment, with the change split into the
-segment-mix shift and the within-segment rate change.
+"""Period over period: this period against the previous one, per step and segment.
+
+The change is split into the segment-mix shift and the within-segment rate change.
 
 A *step* is a touchpoint reached: its rate is the share of the journeys that reached it which
 converted, and a journey counts in the period in which it first reached the step. The step
@@ -12,12 +13,14 @@ current period that ends at the end of the data has fewer settled journeys; read
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
-from analysis.friction.funnel import _code, _first_and_last, beta_summary, check_steps, pool_beta
-from analysis.schema import DataError
+from analysis.errors import DataError
+from analysis.friction._steps import check_steps, code_steps, first_and_last
+from analysis.friction.funnel import beta_summary, pool_beta
 
 JOURNEY_STEP = "(journey)"  # the step of every journey, from its first touch
 ALL = "(all)"  # the by value of a step's total row
@@ -43,7 +46,8 @@ def _periods(c, period_end, period_days) -> tuple[int, int, float]:
         if not period_days > 0:
             raise ValueError(f"period_days must be > 0, got {period_days}")
         days = float(period_days)
-        length = int(round(days * _DAY_US))
+        length = round(days * _DAY_US)
+
     return end, length, days
 
 
@@ -58,8 +62,10 @@ def period_over_period(
     draws: int = 2000,
     seed: int = 0,
 ) -> pd.DataFrame:
-    """Conversion of each step, this period against the previous one, as a posterior
-    difference, with the change split into segment mix and within-segment rates.
+    """Compare the conversion of each step, this period against the previous one.
+
+    The comparison is a posterior difference, with the change split into segment mix and
+    within-segment rates.
 
     Parameters
     ----------
@@ -125,9 +131,9 @@ def period_over_period(
     )
     if not 0 < prob < 1:
         raise ValueError(f"prob must be in (0, 1), got {prob}")
-    c = _code(steps, by_cols, need_time=True)
+    c = code_steps(steps, by_cols, need_time=True)
     end, length, days = _periods(c, period_end, period_days)
-    first, _ = _first_and_last(c)
+    first, _ = first_and_last(c)
 
     names = [JOURNEY_STEP, *c.touchpoints]
     if step is None:
@@ -146,7 +152,9 @@ def period_over_period(
 
     # units: (journey, step) with the time the journey first reached the step
     n_j = len(c.converted)
+    assert c.ts is not None  # coded with need_time=True
     jid = np.r_[np.arange(n_j), c.jid[first]]
+
     scode = np.r_[np.zeros(n_j, dtype=np.int64), c.tp[first] + 1]
     when = np.r_[c.start_ts, c.ts[first]]
     period = np.full(len(jid), -1)
@@ -178,10 +186,41 @@ def period_over_period(
     return out
 
 
-def _table(wanted, groups, by_cols, n, k, n_open, prob, draws, seed) -> pd.DataFrame:
-    """The rows of :func:`period_over_period` from counts of shape ``(2 periods, steps, groups)``."""
+@dataclass
+class _Split:
+    """Hold the counts, weights, posterior draws and shift-share split of a comparison.
+
+    Counts of ``(2 periods, steps, groups)``, the segments' weights and observed rates, the
+    posterior draws, and the shift-share split, observed and drawn.
+    """
+
+    n: np.ndarray
+    k: np.ndarray
+    n_open: np.ndarray
+    big_n: np.ndarray
+    big_k: np.ndarray
+    w: np.ndarray
+    post: list[tuple[np.ndarray, np.ndarray]]
+    seg_draws: list[np.ndarray]
+    tot_a: np.ndarray
+    tot_b: np.ndarray
+    tot_draws: np.ndarray
+    mix_d: np.ndarray
+    within_d: np.ndarray
+    mix_obs: np.ndarray
+    within_obs: np.ndarray
+    change_obs: np.ndarray
+    prob: float
+
+    def interval(self, x: np.ndarray, axis: int = -1) -> tuple[np.ndarray, np.ndarray]:
+        """Return the equal-tailed ``prob`` interval of draws ``x``."""
+        lo = (1 - self.prob) / 2
+        return np.quantile(x, lo, axis=axis), np.quantile(x, 1 - lo, axis=axis)
+
+
+def _split(n, k, n_open, prob, draws, seed) -> _Split:
+    """Weigh, draw and split the counts of shape ``(2 periods, steps, groups)``."""
     s_n, g_n = n.shape[1], n.shape[2]
-    lo = (1 - prob) / 2
     rng = np.random.default_rng(seed)
     big_n, big_k = n.sum(2), k.sum(2)  # (2, steps)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -205,93 +244,110 @@ def _table(wanted, groups, by_cols, n, k, n_open, prob, draws, seed) -> pd.DataF
         seg_draws[p][empty] = np.broadcast_to(tot_draws[p][:, None, :], seg_draws[p].shape)[empty]
     w0, w1 = w[0][..., None], w[1][..., None]
     d0, d1 = seg_draws
-    mix_d = (w1 - w0) * (d0 + d1) / 2
-    within_d = (w0 + w1) / 2 * (d1 - d0)
-    mix_obs = (w[1] - w[0]) * (r[0] + r[1]) / 2
-    within_obs = (w[0] + w[1]) / 2 * (r[1] - r[0])
-    change_obs = w[1] * r[1] - w[0] * r[0]
+    return _Split(
+        n=n,
+        k=k,
+        n_open=n_open,
+        big_n=big_n,
+        big_k=big_k,
+        w=w,
+        post=post,
+        seg_draws=seg_draws,
+        tot_a=tot_a,
+        tot_b=tot_b,
+        tot_draws=tot_draws,
+        mix_d=(w1 - w0) * (d0 + d1) / 2,
+        within_d=(w0 + w1) / 2 * (d1 - d0),
+        mix_obs=(w[1] - w[0]) * (r[0] + r[1]) / 2,
+        within_obs=(w[0] + w[1]) / 2 * (r[1] - r[0]),
+        change_obs=w[1] * r[1] - w[0] * r[0],
+        prob=prob,
+    )
 
-    def q(x, axis=-1):
-        return np.quantile(x, lo, axis=axis), np.quantile(x, 1 - lo, axis=axis)
 
+def _segment_row(sp: _Split, si: int, gi: int) -> dict:
+    """Return the columns of step ``si`` × segment ``gi`` from ``n_prev`` on."""
+    prob, post, n, k, w = sp.prob, sp.post, sp.n, sp.k, sp.w
+    (m0, l0, h0), (m1, l1, h1) = (
+        beta_summary(post[p][0][si, gi], post[p][1][si, gi], prob) for p in (0, 1)
+    )
+    diff = sp.seg_draws[1][si, gi] - sp.seg_draws[0][si, gi]
+    return {
+        "n_prev": n[0, si, gi],
+        "conv_prev": k[0, si, gi],
+        "open_prev": sp.n_open[0, si, gi],
+        "n_this": n[1, si, gi],
+        "conv_this": k[1, si, gi],
+        "open_this": sp.n_open[1, si, gi],
+        "share_prev": w[0, si, gi],
+        "share_this": w[1, si, gi],
+        "rate_prev": m0,
+        "rate_prev_low": l0,
+        "rate_prev_high": h0,
+        "rate_this": m1,
+        "rate_this_low": l1,
+        "rate_this_high": h1,
+        "diff": diff.mean(),
+        **dict(zip(("diff_low", "diff_high"), sp.interval(diff), strict=True)),
+        "p_up": (diff > 0).mean(),
+        "change": sp.change_obs[si, gi],
+        "mix": sp.mix_obs[si, gi],
+        **dict(zip(("mix_low", "mix_high"), sp.interval(sp.mix_d[si, gi]), strict=True)),
+        "within": sp.within_obs[si, gi],
+        **dict(zip(("within_low", "within_high"), sp.interval(sp.within_d[si, gi]), strict=True)),
+    }
+
+
+def _total_row(sp: _Split, si: int) -> dict:
+    """Return the columns of step ``si``'s total row from ``n_prev`` on."""
+    a0, b0, a1, b1 = sp.tot_a[0, si], sp.tot_b[0, si], sp.tot_a[1, si], sp.tot_b[1, si]
+    diff = sp.tot_draws[1, si] - sp.tot_draws[0, si]
+    mix_t, within_t = sp.mix_d[si].sum(0), sp.within_d[si].sum(0)
+    return {
+        "n_prev": sp.big_n[0, si],
+        "conv_prev": sp.big_k[0, si],
+        "open_prev": sp.n_open[0, si].sum(),
+        "n_this": sp.big_n[1, si],
+        "conv_this": sp.big_k[1, si],
+        "open_this": sp.n_open[1, si].sum(),
+        "share_prev": 1.0,
+        "share_this": 1.0,
+        **dict(
+            zip(
+                ("rate_prev", "rate_prev_low", "rate_prev_high"),
+                beta_summary(a0, b0, sp.prob),
+                strict=True,
+            )
+        ),
+        **dict(
+            zip(
+                ("rate_this", "rate_this_low", "rate_this_high"),
+                beta_summary(a1, b1, sp.prob),
+                strict=True,
+            )
+        ),
+        "diff": diff.mean(),
+        **dict(zip(("diff_low", "diff_high"), sp.interval(diff), strict=True)),
+        "p_up": (diff > 0).mean(),
+        "change": sp.change_obs[si].sum(),
+        "mix": sp.mix_obs[si].sum(),
+        **dict(zip(("mix_low", "mix_high"), sp.interval(mix_t), strict=True)),
+        "within": sp.within_obs[si].sum(),
+        **dict(zip(("within_low", "within_high"), sp.interval(within_t), strict=True)),
+    }
+
+
+def _table(wanted, groups, by_cols, n, k, n_open, prob, draws, seed) -> pd.DataFrame:
+    """Build the rows of :func:`period_over_period` from counts of shape ``(2 periods, steps, groups)``."""
+    sp = _split(n, k, n_open, prob, draws, seed)
     frames = []
     for si, s in enumerate(wanted):
         rows = []
         if by_cols:
-            for gi in range(g_n):
-                (m0, l0, h0), (m1, l1, h1) = (
-                    beta_summary(post[p][0][si, gi], post[p][1][si, gi], prob) for p in (0, 1)
-                )
-                diff = d1[si, gi] - d0[si, gi]
-                rows.append(
-                    {
-                        "step": s,
-                        **{b: groups[b].iloc[gi] for b in by_cols},
-                        "n_prev": n[0, si, gi],
-                        "conv_prev": k[0, si, gi],
-                        "open_prev": n_open[0, si, gi],
-                        "n_this": n[1, si, gi],
-                        "conv_this": k[1, si, gi],
-                        "open_this": n_open[1, si, gi],
-                        "share_prev": w[0, si, gi],
-                        "share_this": w[1, si, gi],
-                        "rate_prev": m0,
-                        "rate_prev_low": l0,
-                        "rate_prev_high": h0,
-                        "rate_this": m1,
-                        "rate_this_low": l1,
-                        "rate_this_high": h1,
-                        "diff": diff.mean(),
-                        **dict(zip(("diff_low", "diff_high"), q(diff), strict=True)),
-                        "p_up": (diff > 0).mean(),
-                        "change": change_obs[si, gi],
-                        "mix": mix_obs[si, gi],
-                        **dict(zip(("mix_low", "mix_high"), q(mix_d[si, gi]), strict=True)),
-                        "within": within_obs[si, gi],
-                        **dict(
-                            zip(("within_low", "within_high"), q(within_d[si, gi]), strict=True)
-                        ),
-                    }
-                )
-        a0, b0, a1, b1 = tot_a[0, si], tot_b[0, si], tot_a[1, si], tot_b[1, si]
-        diff = tot_draws[1, si] - tot_draws[0, si]
-        mix_t, within_t = mix_d[si].sum(0), within_d[si].sum(0)
-        rows.append(
-            {
-                "step": s,
-                **{b: ALL for b in by_cols},
-                "n_prev": big_n[0, si],
-                "conv_prev": big_k[0, si],
-                "open_prev": n_open[0, si].sum(),
-                "n_this": big_n[1, si],
-                "conv_this": big_k[1, si],
-                "open_this": n_open[1, si].sum(),
-                "share_prev": 1.0,
-                "share_this": 1.0,
-                **dict(
-                    zip(
-                        ("rate_prev", "rate_prev_low", "rate_prev_high"),
-                        beta_summary(a0, b0, prob),
-                        strict=True,
-                    )
-                ),
-                **dict(
-                    zip(
-                        ("rate_this", "rate_this_low", "rate_this_high"),
-                        beta_summary(a1, b1, prob),
-                        strict=True,
-                    )
-                ),
-                "diff": diff.mean(),
-                **dict(zip(("diff_low", "diff_high"), q(diff), strict=True)),
-                "p_up": (diff > 0).mean(),
-                "change": change_obs[si].sum(),
-                "mix": mix_obs[si].sum(),
-                **dict(zip(("mix_low", "mix_high"), q(mix_t), strict=True)),
-                "within": within_obs[si].sum(),
-                **dict(zip(("within_low", "within_high"), q(within_t), strict=True)),
-            }
-        )
+            for gi in range(n.shape[2]):
+                seg = {b: groups[b].iloc[gi] for b in by_cols}
+                rows.append({"step": s, **seg, **_segment_row(sp, si, gi)})
+        rows.append({"step": s, **{b: ALL for b in by_cols}, **_total_row(sp, si)})
         frames.append(pd.DataFrame(rows))
     out = pd.concat(frames, ignore_index=True)
     for col in ("n_prev", "conv_prev", "open_prev", "n_this", "conv_this", "open_this"):
