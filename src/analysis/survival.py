@@ -77,9 +77,11 @@ def kaplan_meier(
     keys = [*by, "days"]
     g = t.groupby(keys, sort=True).agg(events=("event", "sum"), n=("event", "size")).reset_index()
     g["censored"] = g["n"] - g["events"]
-    grp = g.groupby(by, sort=False) if by else None
-    total = grp["n"].transform("sum") if by else g["n"].sum()
-    before = (grp["n"].cumsum() if by else g["n"].cumsum()) - g["n"]
+    if by:
+        grp = g.groupby(by, sort=False)
+        total, before = grp["n"].transform("sum"), grp["n"].cumsum() - g["n"]
+    else:
+        total, before = g["n"].sum(), g["n"].cumsum() - g["n"]
     g["at_risk"] = total - before
     with np.errstate(divide="ignore"):  # every subject at risk has the event: S = 0 (log = -inf)
         step = pd.Series(np.log1p(-(g["events"] / g["at_risk"]).to_numpy(float)), index=g.index)

@@ -50,7 +50,7 @@ def test_fit_cached_loads_the_same_fit_and_misses_on_any_change(tmp_path, monkey
 def test_cache_key_follows_the_model_code(monkeypatch):
     m = _model()
     key = m.cache_key()
-    monkeypatch.setattr(base, "_code_hash", lambda cls: "edited")
+    monkeypatch.setattr(base, "code_hash", lambda cls, modules: "edited")
     assert m.cache_key() != key
 
 

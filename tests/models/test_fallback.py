@@ -8,7 +8,8 @@ import pandas as pd
 import pytest
 import xarray as xr
 
-from analysis.models.base import ConvergenceError, _retry_settings
+from analysis.models._fit import retry_settings
+from analysis.models.base import ConvergenceError
 from analysis.models.conversion import ConversionModel
 from analysis.models.transitions import DwellTimeModel, StageTransitionModel
 
@@ -191,5 +192,5 @@ def test_conversion_fallback_gives_each_cell_its_own_beta_rate(fake_nuts):
     ],
 )
 def test_the_second_try_never_repeats_the_first(cfg, expected):
-    got = _retry_settings(cfg)
+    got = retry_settings(cfg)
     assert (got[:2] if got else None) == expected

@@ -143,9 +143,7 @@ class Problems:
         )
         self.add(text, column=column, mask=bad, fix=fix)
 
-    def counts(
-        self, df: pd.DataFrame, column: str, *, problem: str, fix: str
-    ) -> np.ndarray | None:
+    def counts(self, df: pd.DataFrame, column: str, *, problem: str, fix: str) -> np.ndarray | None:
         """Check that ``column`` holds whole numbers ≥ 0; return them as int64 (None if not)."""
         vals = pd.to_numeric(df[column], errors="coerce")
         bad = vals.isna() | (vals < 0) | ~np.isfinite(vals) | (vals != np.round(vals))

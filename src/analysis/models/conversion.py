@@ -44,8 +44,10 @@ import pandas as pd
 import xarray as xr
 from scipy.special import expit
 
+from analysis.models._fit import first_seed
+from analysis.models._validate import Problems, require_table
 from analysis.models.base import BayesianModel, ModelConfigError, Prior, interval_table
-from analysis.schema import PATH_SEP, DataError, combine_errors
+from analysis.schema import PATH_SEP, DataError
 
 __all__ = ["ConversionModel", "conversion_counts", "conversion_headline", "model_effects"]
 
@@ -94,20 +96,19 @@ def conversion_counts(
         t = t.assign(
             first_channel=t["channels"].astype("str").str.split(PATH_SEP, regex=False).str[0]
         )
-    missing = [c for c in [*by, converted] if c not in t.columns]
-    if missing:
-        raise DataError(
-            f"conversion counts: column(s) {missing} not found",
-            column=missing,
-            fix=f"use columns of the table: {list(t.columns)[:20]}",
-        )
+    require_table(
+        t,
+        "conversion counts",
+        [*by, converted],
+        missing="column(s) {missing} not found",
+        fix=f"use columns of the table: {list(t.columns)[:20]}",
+    )
+    problems = Problems("conversion counts")
+    problems.flags(
+        t, converted, problem="{column!r} must be true/false", fix="one boolean outcome per trial"
+    )
+    problems.raise_if_any()
     conv = t[converted]
-    if conv.isna().any() or not set(pd.unique(conv)) <= {True, False}:
-        raise DataError(
-            f"conversion counts: {converted!r} must be true/false",
-            column=converted,
-            fix="one boolean outcome per trial",
-        )
     keys = pd.DataFrame({c: t[c].astype("str").fillna(MISSING_LEVEL) for c in by})
     keys["_conv"] = conv.astype(bool).to_numpy()
     out = (
@@ -170,6 +171,10 @@ class ConversionModel(BayesianModel):
     """
 
     _model_type: ClassVar[str] = "ConversionModel"
+    code_modules: ClassVar[tuple[str, ...]] = (
+        *BayesianModel.code_modules,
+        "analysis.text",
+    )
     default_model_config: ClassVar[dict[str, Any]] = {
         "intercept": Prior("Normal", mu=0.0, sigma=2.5),
         "sigma": Prior("HalfNormal", sigma=1.0),
@@ -202,54 +207,40 @@ class ConversionModel(BayesianModel):
 
     # ------------------------------------------------------------------------------ data
     def _prepare(self, counts: pd.DataFrame) -> None:
+        """Check the counts, sum repeated cells and index every effect's levels."""
         what = "conversion counts"
-        if not isinstance(counts, pd.DataFrame):
-            raise TypeError(
-                f"{what}: expected a DataFrame (conversion_counts()), got {type(counts).__name__}"
-            )
         cols = list(dict.fromkeys([*self.effects, *self.cell_columns]))
-        missing = [c for c in [*cols, "n", "conversions"] if c not in counts.columns]
-        if missing:
-            raise DataError(
-                f"{what}: missing column(s) {missing}",
-                column=missing,
-                fix="pass conversion_counts(table, by=[...]) with every effect and cells column in `by`",
-            )
-        if counts.empty:
-            raise DataError(f"{what}: the table is empty", fix="check the filter that made it")
-        errors = []
-        vals = {}
-        for c in ("n", "conversions"):
-            v = pd.to_numeric(counts[c], errors="coerce")
-            bad = v.isna() | (v < 0) | (v != np.round(v))
-            if bad.any():
-                errors.append(
-                    DataError(
-                        f"{what}: {int(bad.sum())} value(s) of {c!r} are not whole numbers ≥ 0",
-                        column=c,
-                        rows=[int(i) + 1 for i in np.flatnonzero(bad)][:10],
-                        fix="counts are integers ≥ 0",
-                    )
-                )
-            vals[c] = v
-        if not errors:
-            over = vals["conversions"] > vals["n"]
-            if over.any():
-                errors.append(
-                    DataError(
-                        f"{what}: {int(over.sum())} row(s) have more conversions than trials",
-                        column=["n", "conversions"],
-                        rows=[int(i) + 1 for i in np.flatnonzero(over)][:10],
-                        fix="conversions count trials that converted: at most n",
-                    )
-                )
-        if errors:
-            raise combine_errors(errors)
-        keys = counts[cols].astype("str").fillna(MISSING_LEVEL)
-        t = keys.assign(
-            n=vals["n"].astype("int64").to_numpy(),
-            conversions=vals["conversions"].astype("int64").to_numpy(),
+        require_table(
+            counts,
+            what,
+            [*cols, "n", "conversions"],
+            source="conversion_counts()",
+            fix="pass conversion_counts(table, by=[...]) with every effect and cells column in `by`",
+            empty_fix="check the filter that made it",
         )
+        problems = Problems(what)
+        vals = {
+            c: problems.counts(
+                counts,
+                c,
+                problem="{n} value(s) of {column!r} are not whole numbers ≥ 0",
+                fix="counts are integers ≥ 0",
+            )
+            for c in ("n", "conversions")
+        }
+        n, conversions = vals["n"], vals["conversions"]
+        if n is not None and conversions is not None and (conversions > n).any():
+            over = conversions > n
+            problems.add(
+                f"{int(over.sum())} row(s) have more conversions than trials",
+                column=["n", "conversions"],
+                mask=over,
+                fix="conversions count trials that converted: at most n",
+            )
+        problems.raise_if_any()
+        assert n is not None and conversions is not None  # raised above otherwise
+        keys = counts[cols].astype("str").fillna(MISSING_LEVEL)
+        t = keys.assign(n=n, conversions=conversions)
         if cols:
             t = t.groupby(cols, sort=True, as_index=False)[["n", "conversions"]].sum()
         else:  # no grouping at all: one cell of every trial
@@ -350,10 +341,8 @@ class ConversionModel(BayesianModel):
 
     def _fallback_fit(self) -> az.InferenceData:
         """Exact draws of every cell's rate without pooling: ``p ~ Beta(1 + y, 1 + n - y)``."""
-        from analysis.models.base import _first_seed
-
         cfg = self.sampler_config
-        rng = np.random.default_rng(_first_seed(cfg["random_seed"]))
+        rng = np.random.default_rng(first_seed(cfg["random_seed"]))
         shape = (int(cfg["chains"]), int(cfg["draws"]), len(self.n))
         p = rng.beta(1.0 + self.y, 1.0 + self.n - self.y, size=shape)
         dims = ("chain", "draw", "cell")
@@ -371,8 +360,6 @@ class ConversionModel(BayesianModel):
         """
         if "intercept" not in idata.posterior:  # the fallback's draws: p is there already
             return idata
-        from analysis.models.base import _first_seed
-
         post = idata.posterior
         eta = self._eta(
             post["intercept"].to_numpy()[..., None],
@@ -384,7 +371,7 @@ class ConversionModel(BayesianModel):
         ).copy()  # no effects: one mean
         if self.cell_spread:
             kappa = post["kappa"].to_numpy()[..., None]
-            rng = np.random.default_rng(_first_seed(self.sampler_config["random_seed"]) + 1)
+            rng = np.random.default_rng(first_seed(self.sampler_config["random_seed"]) + 1)
             p = rng.beta(kappa * mu + self.y, kappa * (1 - mu) + self.n - self.y)
         else:
             p = mu.copy()

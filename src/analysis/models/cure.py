@@ -37,8 +37,9 @@ import pandas as pd
 import xarray as xr
 from scipy.special import expit, ndtr
 
+from analysis.models._math import log_ndtr
+from analysis.models._validate import Problems, require_table
 from analysis.models.base import BayesianModel, Prior, interval_table
-from analysis.models.transitions import _log_ndtr
 from analysis.schema import DataError
 
 __all__ = ["CureTimeModel"]
@@ -70,6 +71,10 @@ class CureTimeModel(BayesianModel):
     """
 
     _model_type: ClassVar[str] = "CureTimeModel"
+    code_modules: ClassVar[tuple[str, ...]] = (
+        *BayesianModel.code_modules,
+        "analysis.models._math",
+    )
     default_model_config: ClassVar[dict[str, Any]] = {
         "a_pi": Prior("Normal", mu=-1.5, sigma=2.0),
         "s_pi": Prior("HalfNormal", sigma=1.0),
@@ -100,25 +105,22 @@ class CureTimeModel(BayesianModel):
 
     def _prepare(self, df: pd.DataFrame) -> None:
         what = "time to event"
-        need = ["duration_days", "censored", *([self.group] if self.group else [])]
-        missing = [c for c in need if c not in df.columns]
-        if missing:
-            raise DataError(
-                f"{what}: missing column(s) {missing}",
-                column=missing,
-                fix="one row per subject with duration_days and censored (and the group column)",
-            )
-        if df.empty:
-            raise DataError(f"{what}: the table is empty", fix="check the filter that made it")
-        d = pd.to_numeric(df["duration_days"], errors="coerce")
-        bad = d.isna() | (d < 0)
-        if bad.any():
-            raise DataError(
-                f"{what}: {int(bad.sum())} duration(s) are missing or negative",
-                column="duration_days",
-                rows=[int(i) + 1 for i in np.flatnonzero(bad)][:10],
-                fix="durations are days ≥ 0",
-            )
+        require_table(
+            df,
+            what,
+            ["duration_days", "censored", *([self.group] if self.group else [])],
+            fix="one row per subject with duration_days and censored (and the group column)",
+            empty_fix="check the filter that made it",
+        )
+        problems = Problems(what)
+        d = problems.numbers(
+            df,
+            "duration_days",
+            problem="{n} duration(s) are missing or negative",
+            fix="durations are days ≥ 0",
+            finite=False,
+        )
+        problems.raise_if_any()
         labels = (
             df[self.group].astype("str").fillna("(missing)")
             if self.group
@@ -223,9 +225,9 @@ class CureTimeModel(BayesianModel):
                 - (s2 - 2 * mu * s1 + n * mu**2) / (2 * sigma**2)
             )
             lo = float(np.log(cfg["min_days"]))
-            total = events.sum() + (self._left * _log_ndtr((lo - mu) / sigma)).sum()
+            total = events.sum() + (self._left * log_ndtr((lo - mu) / sigma)).sum()
             zc = (self._cx - mu[self._cg]) / sigma
-            cens = pt.logaddexp(log_1m_pi[self._cg], log_pi[self._cg] + _log_ndtr(-zc))
+            cens = pt.logaddexp(log_1m_pi[self._cg], log_pi[self._cg] + log_ndtr(-zc))
             pm.Potential("loglik", total + (self._cw * cens).sum())
         return model
 

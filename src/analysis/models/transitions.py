@@ -1,11 +1,10 @@
-"""Where journeys advance, stall and drop off: Bayesian stage-transition and dwell-time models.
+"""Where journeys advance, stall and drop off: a Bayesian stage-transition model.
 
 :class:`StageTransitionModel` takes the counts of :meth:`analysis.Journeys.stage_transitions`
-(``segment, from_stage, to_stage, n``) and :class:`DwellTimeModel` the visits of
-:meth:`analysis.Journeys.stage_durations` (``segment, stage, duration_days, censored``), so that
-tables from any source can be modelled. Neither loops over events: the transition likelihood is
-on the counts (sufficient statistics) and the dwell likelihood on per-cell sufficient statistics
-plus binned censored durations, so the cost does not grow with the data.
+(``segment, from_stage, to_stage, n``), so that tables from any source can be modelled. It does
+not loop over events: the likelihood is on the counts (sufficient statistics), so the cost does
+not grow with the data. The time spent in each stage is :mod:`analysis.models.dwell`'s
+(:class:`DwellTimeModel` and :func:`expected_time_to_conversion` are importable from here too).
 
 The chain
 ---------
@@ -46,67 +45,23 @@ import arviz as az
 import numpy as np
 import pandas as pd
 import xarray as xr
-from scipy.special import ndtr
 
-from analysis.models.base import BayesianModel, ModelConfigError, Prior, _first_seed, interval_table
-from analysis.schema import CONVERSION, DROPOFF, OPEN, START, DataError, StageMap, combine_errors
+from analysis.models._fit import first_seed
+from analysis.models._math import (
+    SAMPLE,
+    absorption,
+    chain_parts,
+    conditional_times,
+    simulate_journeys,
+)
+from analysis.models.base import BayesianModel, ModelConfigError, Prior, interval_table
+from analysis.models.dwell import DwellTimeModel, expected_time_to_conversion
+from analysis.models.transition_counts import tabulate_transitions, tidy_counts, warn_open
+from analysis.schema import CONVERSION, DROPOFF, OPEN, START, StageMap
 
 log = logging.getLogger(__name__)
 
 __all__ = ["DwellTimeModel", "StageTransitionModel", "expected_time_to_conversion"]
-
-_SAMPLE = ("chain", "draw")
-
-
-# ------------------------------------------------------------------------------ input checks
-def _group_labels(
-    df: pd.DataFrame, group: str | list[str] | None, known: set[str], what: str
-) -> pd.Series:
-    """The segment label of every row: the ``group`` column(s), or ``"all"``."""
-    cols = [] if group is None else [group] if isinstance(group, str) else list(group)
-    if isinstance(group, str) and group == "segment" and "segment" not in df.columns:
-        extra = [c for c in df.columns if c not in known]
-        if extra:
-            raise DataError(
-                f"{what}: no 'segment' column, and the extra columns {extra} are not used",
-                column=extra,
-                fix=f"pass group={extra[0]!r} (or a list of columns) to say which columns name the segment",
-            )
-        cols = []
-    missing = [c for c in cols if c not in df.columns]
-    if missing:
-        raise DataError(
-            f"{what}: group column(s) {missing} not found",
-            column=missing,
-            fix=f"use one of the columns {list(df.columns)} or group=None",
-        )
-    if not cols:
-        return pd.Series("all", index=df.index)
-    return df[cols].astype(str).agg(" / ".join, axis=1)
-
-
-def _rows(mask: np.ndarray | pd.Series) -> list[int]:
-    """1-based row numbers of a table (as a spreadsheet shows them after the header)."""
-    return [int(i) + 1 for i in np.flatnonzero(np.asarray(mask))][:10]
-
-
-def _check_counts_column(
-    df: pd.DataFrame, col: str, what: str, errors: list[DataError]
-) -> np.ndarray | None:
-    vals = pd.to_numeric(df[col], errors="coerce")
-    bad = vals.isna() | (vals < 0) | (vals != np.round(vals))
-    if bad.any():
-        errors.append(
-            DataError(
-                f"{what}: {int(bad.sum())} row(s) of {col!r} are not non-negative whole numbers "
-                f"(e.g. {df.loc[bad, col].head(3).tolist()})",
-                column=col,
-                rows=_rows(bad),
-                fix="counts must be integers ≥ 0; fix or drop those rows",
-            )
-        )
-        return None
-    return vals.to_numpy(dtype=np.int64)
 
 
 class StageTransitionModel(BayesianModel):
@@ -131,7 +86,7 @@ class StageTransitionModel(BayesianModel):
         - ``concentration`` : Prior, default ``LogNormal(mu=3.5, sigma=1.5)`` — per from-state.
         - ``prior_a`` : float, default 1.0 — Dirichlet parameter of every row (no pooling).
     sampler_config : dict, optional
-        See :attr:`BayesianModel.BASE_SAMPLER_CONFIG` (draws 1000, tune 1000, chains 4, seed 0,
+        See :attr:`BayesianModel.BASESAMPLER_CONFIG` (draws 1000, tune 1000, chains 4, seed 0,
         NUTS back end, convergence thresholds, ``on_fail``).
 
     Raises
@@ -143,6 +98,12 @@ class StageTransitionModel(BayesianModel):
     """
 
     _model_type: ClassVar[str] = "StageTransitionModel"
+    code_modules: ClassVar[tuple[str, ...]] = (
+        *BayesianModel.code_modules,
+        "analysis.models._math",
+        "analysis.models.dwell",
+        "analysis.models.transition_counts",
+    )
     default_model_config: ClassVar[dict[str, Any]] = {
         "pooling": "partial",
         "mean_prior_a": 1.0,
@@ -176,149 +137,16 @@ class StageTransitionModel(BayesianModel):
 
     # ------------------------------------------------------------------------------ data
     def _prepare(self, counts: pd.DataFrame) -> None:
-        what = "stage transition counts"
-        if not isinstance(counts, pd.DataFrame):
-            raise TypeError(
-                f"{what}: expected a DataFrame (Journeys.stage_transitions()), got {type(counts).__name__}"
-            )
-        need = ["from_stage", "to_stage", "n"]
-        missing = [c for c in need if c not in counts.columns]
-        if missing:
-            raise DataError(
-                f"{what}: missing column(s) {missing}",
-                column=missing,
-                fix="pass jr.stage_transitions(by='segment') or a table with columns [segment,] from_stage, to_stage, n",
-            )
-        if counts.empty:
-            raise DataError(
-                f"{what}: the table is empty (no journeys with a staged touchpoint)",
-                fix="check the segment filter and the stage map (summary['journeys_without_stage'])",
-            )
-        errors: list[DataError] = []
-        labels = _group_labels(counts, self.group, set(need), what)
-        n = _check_counts_column(counts, "n", what, errors)
-        frm, to = self.stage_map.from_states, self.stage_map.to_states
-        fs, ts = counts["from_stage"].astype(str), counts["to_stage"].astype(str)
-        bad_f = ~fs.isin(frm)
-        bad_t = ~ts.isin([*to, OPEN])
-        for bad, col, states in ((bad_f, "from_stage", frm), (bad_t, "to_stage", [*to, OPEN])):
-            if bad.any():
-                vals = sorted(set(counts.loc[bad, col].astype(str)))
-                errors.append(
-                    DataError(
-                        f"{what}: unknown {col} value(s) {vals[:8]}; expected one of {states}",
-                        column=col,
-                        rows=_rows(bad),
-                        fix="pass the stage map the journeys were built with (stage_map=StageMap(stages=[...]))",
-                    )
-                )
-        if errors:
-            raise combine_errors(errors)
-
-        segments = list(dict.fromkeys(labels))
-        g = pd.Categorical(labels, categories=segments).codes
-        fi = pd.Categorical(fs, categories=frm).codes
-        ti = pd.Categorical(ts, categories=[*to, OPEN]).codes
-        full = np.zeros((len(segments), len(frm), len(to) + 1), dtype=np.int64)
-        np.add.at(full, (g, fi, ti), n)
-        C, open_ = full[..., :-1], full[..., -1]
-        allowed = self.stage_map.allowed().loc[frm, to].to_numpy()
-
-        # structure: every stage must be able to leave and to reach an outcome
-        reach = allowed[1:, len(frm) - 1 :].any(1)  # stage -> an outcome directly
-        q = allowed[1:, : len(frm) - 1]
-        for _ in range(len(q)):
-            reach = reach | (q & reach[None, :]).any(1)
-        if not reach.all():
-            dead = [s for s, ok in zip(frm[1:], reach, strict=True) if not ok]
-            errors.append(
-                DataError(
-                    f"the stage map lets no journey leave stage(s) {dead} for an outcome "
-                    "(every stage needs a path to (conversion) or (dropoff))",
-                    column="to_stage",
-                    fix="allow (dropoff) (and any real moves) from those stages in stage_map.transitions",
-                )
-            )
-        forbidden = (C > 0) & ~allowed[None]
-        if forbidden.any():
-            cells = [
-                f"{segments[a]}: {frm[b]} → {to[c]} (n={C[a, b, c]})"
-                for a, b, c in np.argwhere(forbidden)
-            ]
-            errors.append(
-                DataError(
-                    f"{len(cells)} transition(s) the stage map forbids appear in the data: "
-                    + "; ".join(cells[:8]),
-                    column=["from_stage", "to_stage"],
-                    fix="if the move can really happen, allow it in stage_map.transitions; otherwise find "
-                    "why the data has it (a touchpoint mapped to the wrong stage?)",
-                )
-            )
-        no_journeys = [
-            s for s, k in zip(segments, (C[:, 0].sum(1) + open_[:, 0]), strict=True) if k == 0
-        ]
-        if no_journeys:
-            errors.append(
-                DataError(
-                    f"segment(s) {no_journeys} have no journeys (no (start) transitions)",
-                    column="segment" if self.group == "segment" else self.group,
-                    fix="drop them from the counts (or from reports/segments.yml), or check the segment filter",
-                )
-            )
-        entered = C[:, :, : len(frm) - 1].sum((0, 1)) + 0  # entries per stage
-        exits = C[:, 1:].sum((0, 2))
-        never_left = [
-            s for s, e, x in zip(frm[1:], entered, exits, strict=True) if e > 0 and x == 0
-        ]
-        if never_left:
-            errors.append(
-                DataError(
-                    f"stage(s) {never_left} were entered but no visit has a known exit (all are (open)): "
-                    "there is nothing to estimate where they lead",
-                    column="to_stage",
-                    fix="use a longer data window, or mature counts: jr.stage_transitions(by=..., mature_days=...)",
-                )
-            )
-        if errors:
-            raise combine_errors(errors)
-
+        """Check the counts and keep them as arrays (segment, from_state, to_state) and a table."""
+        segments, C, open_, allowed = tabulate_transitions(counts, self.stage_map, self.group)
         self.segments = segments
-        self.from_states, self.to_states = frm, to
+        self.from_states, self.to_states = self.stage_map.from_states, self.stage_map.to_states
         self.stages = list(self.stage_map.stages)
         self.allowed = allowed
         self.counts = C
         self.open = open_
-        exits_all = C[:, 1:].sum(2) + open_[:, 1:]
-        open_share = np.divide(
-            open_[:, 1:], exits_all, out=np.zeros(open_[:, 1:].shape), where=exits_all > 0
-        )
-        if (open_share > 0.10).any():
-            worst = np.unravel_index(open_share.argmax(), open_share.shape)
-            log.warning(
-                "%.0f%% of %s's visits to %s are still open (censored, not in the likelihood); recent "
-                "visits over-state advancing: consider jr.stage_transitions(mature_days=2 * inactivity_days)",
-                100 * open_share[worst],
-                segments[worst[0]],
-                self.stages[worst[1]],
-            )
-        self._table = pd.DataFrame(
-            {
-                "segment": np.repeat(segments, len(frm) * len(to)),
-                "from_stage": np.tile(np.repeat(frm, len(to)), len(segments)),
-                "to_stage": np.tile(to, len(segments) * len(frm)),
-                "n": C.ravel(),
-            }
-        )
-        opened = pd.DataFrame(
-            {
-                "segment": np.repeat(segments, len(frm)),
-                "from_stage": np.tile(frm, len(segments)),
-                "to_stage": OPEN,
-                "n": open_.ravel(),
-            }
-        )
-        self._table = pd.concat([self._table, opened], ignore_index=True)
-        self._table = self._table[self._table["n"] > 0].reset_index(drop=True)
+        warn_open(segments, self.stages, C, open_)
+        self._table = tidy_counts(segments, self.from_states, self.to_states, C, open_)
 
     def _fit_data(self) -> pd.DataFrame:
         return self._table
@@ -445,7 +273,7 @@ class StageTransitionModel(BayesianModel):
             mean = post["mean"].to_numpy()  # (c, d, F, T)
             kappa = post["concentration"].to_numpy()  # (c, d, F)
             alpha = kappa[:, :, None, :, None] * mean[:, :, None] + self.counts[None, None]
-            rng = np.random.default_rng(_first_seed(self.sampler_config["random_seed"]) + 1)
+            rng = np.random.default_rng(first_seed(self.sampler_config["random_seed"]) + 1)
             g = np.where(alpha > 0, rng.standard_gamma(np.where(alpha > 0, alpha, 1.0)), 0.0)
             p = g / g.sum(-1, keepdims=True)
             post = post.assign(p=(("chain", "draw", "segment", "from_state", "to_state"), p))
@@ -498,7 +326,7 @@ class StageTransitionModel(BayesianModel):
     def _conjugate_draws(self, cfg: dict[str, Any]) -> az.InferenceData:
         """Exact draws of ``p[g, r] ~ Dirichlet(prior_a + n[g, r])``, finished as a conjugate fit."""
         alpha = np.where(self.allowed[None], float(self.model_config["prior_a"]) + self.counts, 0.0)
-        rng = np.random.default_rng(_first_seed(cfg["random_seed"]))
+        rng = np.random.default_rng(first_seed(cfg["random_seed"]))
         shape = (int(cfg["chains"]), int(cfg["draws"]), *alpha.shape)
         g = np.where(
             alpha > 0,
@@ -531,17 +359,15 @@ class StageTransitionModel(BayesianModel):
             ["segment", "from_stage", "to_stage", "n", "mean", "lower", "upper"]
         ]
 
-    def _parts(self, p: np.ndarray):
-        S = len(self.stages)
+    def _parts(self, p: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Split ``p`` into start → stage, stage → stage, → conversion, → drop-off."""
         conv, drop = self.to_states.index(CONVERSION), self.to_states.index(DROPOFF)
-        return p[..., 0, :S], p[..., 1:, :S], p[..., 1:, conv], p[..., 1:, drop]
+        return chain_parts(p, len(self.stages), conv, drop)
 
     def _absorb(self, p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """P(conversion | in stage) (…, S) and from start (…)."""
         p0, Q, R, _ = self._parts(p)
-        eye = np.eye(Q.shape[-1])
-        b = np.linalg.solve(eye - Q, R[..., None])[..., 0]
-        return b, (p0 * b).sum(-1)
+        return absorption(p0, Q, R)
 
     def _da(self, values: np.ndarray, state_dim: str, states: list[str], name: str) -> xr.DataArray:
         post = self.p
@@ -591,7 +417,7 @@ class StageTransitionModel(BayesianModel):
         """
         p0, Q, _, _ = self._parts(self.p.to_numpy())
         b, b0 = self._absorb(self.p.to_numpy())
-        t = _conditional_times(Q, b, np.ones_like(b))
+        t = conditional_times(Q, b, np.ones_like(b))
         with np.errstate(invalid="ignore", divide="ignore"):
             t0 = (p0 * b * t).sum(-1) / b0
         return self._da(
@@ -630,7 +456,7 @@ class StageTransitionModel(BayesianModel):
         gains = self.stage_gains(reduction)
         t = interval_table(gains, name="gain")
         worst = gains.argmax("stage")
-        pw = np.stack([(worst == i).mean(_SAMPLE).to_numpy() for i in range(len(self.stages))], -1)
+        pw = np.stack([(worst == i).mean(SAMPLE).to_numpy() for i in range(len(self.stages))], -1)
         t["p_worst"] = pw.ravel()
         t["rank"] = t.groupby("segment")["mean"].rank(ascending=False, method="first").astype(int)
         return t.sort_values(["segment", "rank"]).reset_index(drop=True)
@@ -650,7 +476,7 @@ class StageTransitionModel(BayesianModel):
         conv = self.conversion_probability()
         diff = conv.sel(segment=a) - conv.sel(segment=b)
         t = interval_table(diff, name="difference")
-        t["p_a_better"] = (diff > 0).mean(_SAMPLE).to_numpy()
+        t["p_a_better"] = (diff > 0).mean(SAMPLE).to_numpy()
         t.insert(0, "b", b)
         t.insert(0, "a", a)
         return t
@@ -703,28 +529,7 @@ class StageTransitionModel(BayesianModel):
             ended = C[1:, conv_i].sum() + C[1:, drop_i].sum()
             obs_conv = C[1:, conv_i].sum() / ended if ended else np.nan
             obs_len = C[:, :S].sum() / n_j if n_j else np.nan
-            state = np.zeros(
-                (len(p), n_j), dtype=np.int64
-            )  # 0 = start; 1..S stages; S+1.. absorbed
-            visits = np.zeros((len(p), n_j), dtype=np.int64)
-            alive = np.ones((len(p), n_j), dtype=bool)
-            converted = np.zeros((len(p), n_j), dtype=bool)
-            d_idx = np.repeat(np.arange(len(p)), n_j).reshape(len(p), n_j)
-            for _ in range(200):
-                if not alive.any():
-                    break
-                u = rng.random(alive.sum())
-                cdf = cum[d_idx[alive], gi, state[alive]]
-                nxt = (u[:, None] > cdf).sum(-1)
-                moved_to_stage = nxt < S
-                sub_state = np.where(moved_to_stage, nxt + 1, state[alive])
-                sub_conv = nxt == conv_i
-                visits[alive] += moved_to_stage
-                converted[alive] |= sub_conv
-                state[alive] = sub_state
-                alive[alive] = moved_to_stage
-            pred_conv = converted.mean(1)
-            pred_len = visits.mean(1)
+            pred_conv, pred_len = simulate_journeys(cum[:, gi], n_j, S, conv_i, rng)
             for name, obs, pred in (
                 ("conversion rate", obs_conv, pred_conv),
                 ("visits per journey", obs_len, pred_len),
@@ -741,522 +546,3 @@ class StageTransitionModel(BayesianModel):
                     }
                 )
         return pd.DataFrame(rows)
-
-
-def _conditional_times(Q: np.ndarray, b: np.ndarray, cost: np.ndarray) -> np.ndarray:
-    """Expected total ``cost`` until conversion, given conversion, from each stage.
-
-    The chain conditioned on absorbing in conversion moves ``i → j`` with ``Q[i, j] b[j] / b[i]``
-    (Doob's h-transform); the expected cost solves ``t = cost + Q' t``. NaN where ``b == 0``.
-    """
-    with np.errstate(invalid="ignore", divide="ignore"):
-        ratio = np.where(b[..., :, None] > 0, b[..., None, :] / b[..., :, None], 0.0)
-    Qc = Q * ratio
-    eye = np.eye(Q.shape[-1])
-    t = np.linalg.solve(eye - Qc, cost[..., None])[..., 0]
-    return np.where(b > 0, t, np.nan)
-
-
-def _log_ndtr(z):
-    """Log Φ(z) in PyTensor ops that every back end (C, JAX, numba) implements.
-
-    ``erfc`` underflows for large arguments, so beyond ``x = 5`` (``x = -z/√2``) the asymptotic
-    series ``log erfc(x) ≈ -x² - log(x √π) + log(1 - 1/(2x²) + 3/(4x⁴) - 15/(8x⁶))`` takes over
-    (absolute error < 2e-5 there). Both branches see only arguments that are safe for them, so gradients stay finite.
-    """
-    import pytensor.tensor as pt
-
-    x = -z / np.sqrt(2.0)
-    small = x < 5.0
-    xs = pt.switch(small, x, 0.0)
-    xl = pt.switch(small, 5.0, x)
-    log_erfc = pt.switch(
-        small,
-        pt.log(pt.erfc(xs)),
-        -(xl**2)
-        - pt.log(xl)
-        - 0.5 * np.log(np.pi)
-        + pt.log1p(-0.5 / xl**2 + 0.75 / xl**4 - 1.875 / xl**6),
-    )
-    return log_erfc - np.log(2.0)
-
-
-# -------------------------------------------------------------------------------- dwell time
-class DwellTimeModel(BayesianModel):
-    """Time in stage per segment: hierarchical log-normal with right-censoring.
-
-    ``log D[g, s] ~ Normal(mu[g, s], sigma[s])`` days — the time until a visit moves on to another
-    stage or converts — with ``mu[g, s] ~ Normal(mu_stage[s], tau[s])`` (segments partially
-    pooled). Open visits (still going at ``as_of``) enter through the survival function;
-    drop-offs are left out by default (``dropoff`` below). Uncensored visits enter through per-cell sufficient statistics
-    (count, Σ log d, Σ log² d) and censored ones binned on log-duration (``bin_width``), so the
-    cost does not grow with the number of visits. With ``truncate_days`` (use the journeys'
-    ``inactivity_days`` when no visit can outlast it) the law is truncated there.
-
-    Parameters
-    ----------
-    durations : DataFrame
-        ``[segment,] stage, duration_days, censored`` — as
-        :meth:`analysis.Journeys.stage_durations` returns (other columns are ignored).
-    model_config : dict, optional
-        - ``mu_stage`` : Prior, default ``Normal(mu=1.0, sigma=1.5)`` (log-days; e^1 ≈ 2.7 days).
-        - ``tau`` : Prior, default ``Gamma(alpha=2, beta=8)`` — spread of segments around a stage
-          (log-days; mean 0.25, zero-avoiding: with a handful of segments a prior with mass at 0
-          makes a funnel).
-        - ``sigma`` : Prior, default ``HalfNormal(sigma=1.5)`` — per stage.
-        - ``truncate_days`` : float or None, default None.
-        - ``dropoff`` : ``"exclude"`` (default) or ``"censor"`` — what drop-off visits (``exit`` =
-          ``(dropoff)``) contribute. A drop-off's last contact falls *inside* its own dwell, so it
-          is informative censoring: treated as independent censoring it biased ``mu`` up by
-          0.1–0.6 log-days on ``analysis.synth`` data. Excluded, the model is the time until a
-          visit moves on (advance or conversion) — what time to conversion needs — with open
-          visits censored at ``as_of`` (administrative censoring). ``"censor"`` suits data where
-          the end of observation really is independent of the dwell.
-        - ``centered`` : bool, default False — non-centred ``mu = mu_stage + tau * z``. With few
-          segments ``tau`` is weakly identified; this form with ``target_accept=0.99`` (the
-          default here) gave 0 divergences on synthetic data where the centred one did not.
-        - ``min_days`` : float, default 1/1440 (one minute) — the resolution: a completed visit
-          shorter than this (ties; a stage whose run starts with the conversion itself lasts 0)
-          is left-censored, known only to be that short (``n_below_resolution`` counts them). A
-          stage all of whose visits are that short and none censored (``instant_stages``) has
-          no dwell to model: its days are 0 (``mu`` = -inf), its parameters stay at their priors.
-        - ``bin_width`` : float, default 0.01 — log-day bins of censored durations.
-    sampler_config : dict, optional
-        As :class:`StageTransitionModel`, but ``target_accept`` defaults to 0.99.
-    """
-
-    _model_type: ClassVar[str] = "DwellTimeModel"
-    default_model_config: ClassVar[dict[str, Any]] = {
-        "mu_stage": Prior("Normal", mu=1.0, sigma=1.5),
-        "tau": Prior("Gamma", alpha=2.0, beta=8.0),
-        "sigma": Prior("HalfNormal", sigma=1.5),
-        "truncate_days": None,
-        "centered": False,
-        "dropoff": "exclude",
-        "min_days": 1.0 / 1440.0,
-        "bin_width": 0.01,
-    }
-    default_sampler_config: ClassVar[dict[str, Any]] = {"target_accept": 0.99}
-
-    @property
-    def _check_vars(self) -> list[str]:  # type: ignore[override]
-        """With an instantaneous stage ``mu`` holds -inf there: check ``z`` (non-centred) instead."""
-        if self._instant.any() and not self.model_config["centered"]:
-            return ["mu_stage", "tau", "sigma", "z"]
-        return ["mu_stage", "tau", "sigma", "mu"]
-
-    def __init__(
-        self,
-        durations: pd.DataFrame,
-        *,
-        stages: list[str] | None = None,
-        group: str | list[str] | None = "segment",
-        model_config: dict[str, Any] | None = None,
-        sampler_config: dict[str, Any] | None = None,
-    ) -> None:
-        super().__init__(durations, model_config=model_config, sampler_config=sampler_config)
-        if self.model_config["dropoff"] not in ("exclude", "censor"):
-            raise ModelConfigError("model_config['dropoff'] must be 'exclude' or 'censor'")
-        self.group = group
-        self._prepare(durations, stages)
-
-    def _prepare(self, df: pd.DataFrame, stages: list[str] | None) -> None:
-        what = "stage durations"
-        need = ["stage", "duration_days", "censored"]
-        if not isinstance(df, pd.DataFrame):
-            raise TypeError(
-                f"{what}: expected a DataFrame (Journeys.stage_durations()), got {type(df).__name__}"
-            )
-        missing = [c for c in need if c not in df.columns]
-        if missing:
-            raise DataError(
-                f"{what}: missing column(s) {missing}",
-                column=missing,
-                fix="pass jr.stage_durations(by='segment') or a table with [segment,] stage, duration_days, censored",
-            )
-        if df.empty:
-            raise DataError(
-                f"{what}: the table is empty", fix="check the segment filter and the stage map"
-            )
-        known = {*need, "person_id", "journey_index", "exit", "run_index"}
-        labels = _group_labels(df, self.group, known, what)
-        errors = []
-        d = pd.to_numeric(df["duration_days"], errors="coerce")
-        bad = d.isna() | (d < 0) | ~np.isfinite(d)
-        if bad.any():
-            errors.append(
-                DataError(
-                    f"{what}: {int(bad.sum())} duration(s) are missing, negative or not numbers",
-                    column="duration_days",
-                    rows=_rows(bad),
-                    fix="durations are days ≥ 0",
-                )
-            )
-        cens = df["censored"]
-        if cens.isna().any() or not set(pd.unique(cens)) <= {True, False}:
-            bad_c = cens.isna() | ~cens.isin([True, False, 0, 1])
-            errors.append(
-                DataError(
-                    f"{what}: 'censored' must be true/false",
-                    column="censored",
-                    rows=_rows(bad_c),
-                    fix="True when the visit's end was not observed",
-                )
-            )
-        stages = (
-            list(stages)
-            if stages is not None
-            else list(
-                dict.fromkeys(
-                    [s for s in StageMap().stages if s in set(df["stage"])]
-                    + sorted(set(df["stage"].astype(str)) - set(StageMap().stages))
-                )
-            )
-        )
-        bad_s = ~df["stage"].astype(str).isin(stages)
-        if bad_s.any():
-            errors.append(
-                DataError(
-                    f"{what}: unknown stage(s) {sorted(set(df.loc[bad_s, 'stage'].astype(str)))[:8]}",
-                    column="stage",
-                    rows=_rows(bad_s),
-                    fix=f"stages are {stages}",
-                )
-            )
-        if errors:
-            raise combine_errors(errors)
-        cfg = self.model_config
-        segments = list(dict.fromkeys(labels))
-        gi = pd.Categorical(labels, categories=segments).codes
-        si = pd.Categorical(df["stage"].astype(str), categories=stages).codes
-        x = np.log(np.maximum(d.to_numpy(float), float(cfg["min_days"])))
-        c = cens.astype(bool).to_numpy()
-        self.n_floored = int((d.to_numpy(float) < float(cfg["min_days"])).sum())
-        G, S = len(segments), len(stages)
-        cell = gi * S + si
-        # drop-offs: their last contact depends on their own dwell (informative censoring)
-        self.n_dropoff_excluded = 0
-        if cfg["dropoff"] == "exclude" and "exit" in df.columns:
-            is_drop = (df["exit"].astype(str) == DROPOFF).to_numpy()
-            self.n_dropoff_excluded = int(is_drop.sum())
-            keep_rows = ~is_drop
-            x, c, cell = x[keep_rows], c[keep_rows], cell[keep_rows]
-            d_used = d.to_numpy(float)[keep_rows]
-        else:
-            d_used = d.to_numpy(float)
-        self.n_beyond_truncation = 0
-        if cfg["truncate_days"] is not None:
-            over = d_used >= float(cfg["truncate_days"])
-            if (over & ~c).any():
-                raise DataError(
-                    f"{what}: {int((over & ~c).sum())} completed visit(s) last truncate_days="
-                    f"{cfg['truncate_days']} or longer",
-                    column="duration_days",
-                    rows=_rows(over & ~c),
-                    fix="raise truncate_days or set it to None (no truncation)",
-                )
-            if over.any():  # censored beyond the truncation point: impossible under the model
-                self.n_beyond_truncation = int(over.sum())
-                log.warning(
-                    "%d censored visit(s) (open journeys) already last longer than truncate_days=%s; "
-                    "they contradict the truncation and are left out of the likelihood (truncate_days=None "
-                    "keeps them)",
-                    self.n_beyond_truncation,
-                    cfg["truncate_days"],
-                )
-                c = c & ~over
-                keep_rows = ~over
-                x, c, cell = x[keep_rows], c[keep_rows], cell[keep_rows]
-        # visits shorter than min_days (ties; a stage entered by the conversion itself lasts 0) are
-        # known only to be that short: left-censored, not a point at min_days (all-zero stages would
-        # otherwise pull sigma to 0, an unbounded likelihood no sampler survives)
-        short = ~c & (x <= np.log(float(cfg["min_days"])))
-        exact = ~c & ~short
-        left = np.bincount(cell[short], minlength=G * S).reshape(G, S)
-        n = np.bincount(cell[exact], minlength=G * S).reshape(G, S)
-        s1 = np.bincount(cell[exact], weights=x[exact], minlength=G * S).reshape(G, S)
-        s2 = np.bincount(cell[exact], weights=x[exact] ** 2, minlength=G * S).reshape(G, S)
-        # censored: bins of log duration per cell
-        w = float(cfg["bin_width"])
-        xb = np.round(x[c] / w) * w
-        cb = pd.DataFrame({"cell": cell[c], "x": xb}).value_counts().reset_index()
-        if (
-            n.sum() + left.sum() == 0 and cb.empty
-        ):  # every visit was a drop-off or beyond truncate_days
-            raise DataError(f"{what}: no visits", fix="check the input")
-        uncensored_by_stage = n.sum(0) + left.sum(0)
-        no_exit = [
-            stages[s]
-            for s in range(S)
-            if uncensored_by_stage[s] == 0 and (cb["cell"] % S == s).any()
-        ]
-        if no_exit:
-            raise DataError(
-                f"{what}: every visit to stage(s) {no_exit} is censored: their time in stage "
-                "cannot be estimated",
-                column="censored",
-                fix="use a longer data window or drop those stages",
-            )
-        self.segments, self.stages = segments, stages
-        self._n, self._s1, self._s2 = n, s1, s2
-        # a stage every visit of which ends below the resolution (e.g. entered by the conversion
-        # itself) is instantaneous: no dwell to model; its days are 0 (see _postprocess)
-        cens_by_stage = np.bincount(
-            self._cens_cell_of(cb) % S, weights=cb["count"].to_numpy(float), minlength=S
-        )
-        self._instant = (n.sum(0) == 0) & (left.sum(0) > 0) & (cens_by_stage == 0)
-        self.instant_stages = [stages[s] for s in np.flatnonzero(self._instant)]
-        self._left = left * ~self._instant[None, :]
-        self.n_below_resolution = int(left.sum())
-        self._used = pd.DataFrame({"cell": cell, "days": np.exp(x), "censored": c})
-        self._cens_cell = cb["cell"].to_numpy()
-        self._cens_x = cb["x"].to_numpy(float)
-        self._cens_w = cb["count"].to_numpy(float)
-        self.n_visits = pd.DataFrame(
-            {
-                "segment": np.repeat(segments, S),
-                "stage": np.tile(stages, G),
-                "uncensored": (n + left).ravel(),
-                "censored": np.bincount(cell[c], minlength=G * S),
-            }
-        )
-        self._table = pd.DataFrame(
-            {
-                "segment": labels.to_numpy(),
-                "stage": df["stage"].astype(str).to_numpy(),
-                "duration_days": d.to_numpy(float),
-                "censored": cens.astype(bool).to_numpy(),
-            }
-        )
-
-    @staticmethod
-    def _cens_cell_of(cb: pd.DataFrame) -> np.ndarray:
-        return cb["cell"].to_numpy(np.int64) if len(cb) else np.zeros(0, dtype=np.int64)
-
-    def _fit_data(self) -> pd.DataFrame:
-        return self._table
-
-    def _extra_attrs(self) -> dict[str, str]:
-        return {"stages": json.dumps(self.stages)}
-
-    @classmethod
-    def _from_fit_data(cls, data: pd.DataFrame, attrs: dict[str, Any], **configs: Any):
-        return cls(data, stages=json.loads(attrs["stages"]), **configs)
-
-    def build_model(self):
-        import pymc as pm
-        import pytensor.tensor as pt
-
-        cfg = self.model_config
-        G, S = self._n.shape
-        coords = {"segment": self.segments, "stage": self.stages}
-        with pm.Model(coords=coords) as model:
-            mu_stage = cfg["mu_stage"].create("mu_stage", dims="stage")
-            tau = cfg["tau"].create("tau", dims="stage")
-            sigma = cfg["sigma"].create("sigma", dims="stage")
-            if cfg["centered"]:
-                mu = pm.Normal("mu", mu_stage[None, :], tau[None, :], dims=("segment", "stage"))
-            else:
-                z = pm.Normal("z", 0.0, 1.0, dims=("segment", "stage"))
-                mu = pm.Deterministic(
-                    "mu", mu_stage[None, :] + tau[None, :] * z, dims=("segment", "stage")
-                )
-            sig = pt.broadcast_to(sigma[None, :], (G, S))
-            n, s1, s2 = self._n, self._s1, self._s2
-            # uncensored log-normal on log scale (the Jacobian Σ log d is a constant)
-            ll = -n * pt.log(sig) - (s2 - 2 * mu * s1 + n * mu**2) / (2 * sig**2)
-            total = ll.sum()
-            if self._left.any():  # shorter than min_days: P(D < min_days)
-                lo = np.log(float(cfg["min_days"]))
-                total = total + (self._left * _log_ndtr((lo - mu) / sig)).sum()
-            cm = mu.flatten()[self._cens_cell]
-            cs = sig.flatten()[self._cens_cell]
-            zc = (self._cens_x - cm) / cs
-            if cfg["truncate_days"] is None:
-                total = total + (self._cens_w * _log_ndtr(-zc)).sum()
-            else:
-                lt = np.log(float(cfg["truncate_days"]))
-                lcdf_t = _log_ndtr((lt - mu) / sig)  # (G, S)
-                lcdf_tc = _log_ndtr((lt - cm) / cs)
-                total = total - ((n + self._left) * lcdf_t).sum()
-                total = (
-                    total
-                    + (self._cens_w * (pm.math.logdiffexp(lcdf_tc, _log_ndtr(zc)) - lcdf_tc)).sum()
-                )
-            pm.Potential("loglik", total)
-        return model
-
-    fallback_name = (
-        "a log-normal per segment and stage fitted exactly to the completed visits (no pooling, "
-        "no MCMC; open visits are left out, so times may read short where many are open: compare "
-        "the Kaplan–Meier curves, which use every visit)"
-    )
-
-    def _fallback_fit(self) -> az.InferenceData:
-        """Exact draws of ``log D ~ Normal(mu[g, s], sigma[s])`` from the completed visits:
-        flat prior on ``mu``, ``sigma²`` scaled-inverse-χ²(1, 1) (one pseudo-visit of log-sd 1,
-        so a stage with one visit per segment still has a proper posterior); visits below the
-        resolution count as lasting ``min_days``; a cell without completed visits draws ``mu``
-        around its stage's mean with sd 1.5 (the default prior's).
-        """
-        cfg = self.sampler_config
-        rng = np.random.default_rng(_first_seed(cfg["random_seed"]))
-        chains, draws = int(cfg["chains"]), int(cfg["draws"])
-        lo = np.log(float(self.model_config["min_days"]))
-        n = self._n + self._left
-        s1 = self._s1 + self._left * lo
-        s2 = self._s2 + self._left * lo**2
-        has = n > 0
-        xbar = np.where(has, s1 / np.maximum(n, 1), 0.0)
-        ss = np.where(has, s2 - s1 * xbar, 0.0).clip(min=0).sum(0)  # (S,)
-        df = 1.0 + n.sum(0) - has.sum(0)
-        sigma = np.sqrt((1.0 + ss) / rng.chisquare(np.maximum(df, 1.0), (chains, draws, len(ss))))
-        stage_mean = np.where(n.sum(0) > 0, s1.sum(0) / np.maximum(n.sum(0), 1), 1.0)
-        centre = np.where(has, xbar, stage_mean[None, :])
-        spread = np.where(has, sigma[:, :, None, :] / np.sqrt(np.maximum(n, 1)), 1.5)
-        mu = centre + spread * rng.standard_normal((chains, draws, *n.shape))
-        idata = az.from_dict(
-            posterior={"mu": mu, "sigma": sigma},
-            coords={"segment": self.segments, "stage": self.stages},
-            dims={"mu": ["segment", "stage"], "sigma": ["stage"]},
-        )
-        return self._finish(idata, sampler="none", method="conjugate")
-
-    def _postprocess(self, idata: az.InferenceData) -> az.InferenceData:
-        post = idata.posterior
-        if self._instant.any():  # no dwell: log-days -inf, so median, mean and survival are 0
-            inst = xr.DataArray(self._instant, dims="stage", coords={"stage": post["stage"]})
-            post = post.assign(mu=post["mu"].where(~inst, -np.inf))
-        mu, sigma = post["mu"], post["sigma"]
-        median = np.exp(mu)
-        if self.model_config["truncate_days"] is None:
-            mean = np.exp(mu + sigma**2 / 2)
-        else:
-            a = (np.log(float(self.model_config["truncate_days"])) - mu) / sigma
-            mean = np.exp(mu + sigma**2 / 2) * ndtr(a - sigma) / ndtr(a)
-        idata.posterior = post.assign(median_days=median, mean_days=mean)
-        return idata
-
-    def mean_days(self) -> xr.DataArray:
-        """Expected days in stage (chain, draw, segment, stage)."""
-        return self._require_fit().posterior["mean_days"]
-
-    def median_days(self) -> xr.DataArray:
-        """Median days in stage (chain, draw, segment, stage)."""
-        return self._require_fit().posterior["median_days"]
-
-    def survival(self, days: np.ndarray | None = None) -> pd.DataFrame:
-        """P(still in stage after t days) per segment and stage: mean and 90% interval on a grid
-        (default: up to the 99th percentile of the durations).
-        """
-        post = self._require_fit().posterior
-        if days is None:
-            top = max(float(np.quantile(self._used["days"], 0.99)), 1.0)
-            days = np.linspace(top / 500, top, 80)
-        days = np.asarray(days, float)
-        t = xr.DataArray(days, dims="days", coords={"days": days})
-        z = (np.log(t) - post["mu"]) / post["sigma"]
-        surv = 1 - xr.apply_ufunc(ndtr, z)
-        if self.model_config["truncate_days"] is not None:
-            zt = (np.log(float(self.model_config["truncate_days"])) - post["mu"]) / post["sigma"]
-            ft = xr.apply_ufunc(ndtr, zt)
-            surv = ((ft - xr.apply_ufunc(ndtr, z)) / ft).clip(0, 1)
-        return interval_table(
-            surv.transpose("chain", "draw", "segment", "stage", "days"), name="survival"
-        )
-
-    def kaplan_meier(self) -> pd.DataFrame:
-        """Empirical survival (Kaplan-Meier) of the visits the model uses, per segment and stage:
-        ``segment, stage, days, survival`` — the model-free check for :meth:`survival`.
-        """
-        u = self._used.sort_values(["cell", "days", "censored"], kind="stable").reset_index(
-            drop=True
-        )
-        size = u.groupby("cell")["days"].transform("size")
-        at_risk = size - u.groupby("cell").cumcount()
-        with np.errstate(divide="ignore"):  # the last visit of a cell: log(0) = -inf, S = 0
-            step = pd.Series(np.log1p(-((~u["censored"]).astype(float) / at_risk).to_numpy()))
-        surv = np.exp(step.groupby(u["cell"]).cumsum())
-        S = len(self.stages)
-        return pd.DataFrame(
-            {
-                "segment": np.asarray(self.segments, dtype=object)[u["cell"] // S],
-                "stage": np.asarray(self.stages, dtype=object)[u["cell"] % S],
-                "days": u["days"].to_numpy(),
-                "survival": surv.to_numpy(),
-            }
-        )
-
-    def summary(self) -> pd.DataFrame:
-        """segment, stage, median and mean days (mean, 90% interval), visits (uncensored/censored)."""
-        med = interval_table(self.median_days(), name="median").rename(
-            columns={"mean": "median_days", "lower": "median_lower", "upper": "median_upper"}
-        )
-        mean = interval_table(self.mean_days(), name="mean").rename(
-            columns={"mean": "mean_days", "lower": "mean_lower", "upper": "mean_upper"}
-        )
-        return med.merge(mean, on=["segment", "stage"]).merge(
-            self.n_visits, on=["segment", "stage"]
-        )
-
-
-def expected_time_to_conversion(
-    transitions: StageTransitionModel, dwell: DwellTimeModel
-) -> xr.DataArray:
-    """Expected days until conversion, given the journey converts, from ``(start)`` (the first
-    stage entry) and from each stage: the conditioned chain's expected visits weighted by the
-    mean time in each stage, on paired posterior draws (the shorter posterior sets the number).
-
-    Assumes time in a stage does not depend on where the visit leads (as the models do).
-    A stage of the transition model that no journey entered (e.g. See where the data has no
-    impressions) has no dwell estimate: it gets 0 days, which changes the result only by its
-    posterior visit probability (prior mass alone). Dims: draw, segment, state.
-    """
-    extra = [s for s in dwell.stages if s not in transitions.stages]
-    unvisited = [s for s in transitions.stages if s not in dwell.stages]
-    entered = {
-        s: int(transitions.counts[..., transitions.to_states.index(s)].sum()) for s in unvisited
-    }
-    if extra or any(entered.values()):
-        raise ValueError(
-            f"stages differ: transitions {transitions.stages} vs dwell {dwell.stages}"
-            + (
-                f"; stages {[s for s, k in entered.items() if k]} were entered but have no dwell estimate"
-                if any(entered.values())
-                else ""
-            )
-        )
-    if unvisited:
-        log.info(
-            "stages %s were never entered: 0 days in them for the time to conversion", unvisited
-        )
-    missing = [s for s in transitions.segments if s not in dwell.segments]
-    if missing:
-        raise ValueError(f"segments {missing} are not in the dwell-time model")
-    p = transitions.p.stack(sample=_SAMPLE).transpose("sample", ...).to_numpy()
-    m = (
-        dwell.mean_days()
-        .sel(segment=transitions.segments)
-        .reindex(stage=transitions.stages, fill_value=0.0)
-        .stack(sample=_SAMPLE)
-        .transpose("sample", ...)
-        .to_numpy()
-    )
-    k = min(len(p), len(m))
-    p, m = p[:k], m[:k]
-    p0, Q, _, _ = transitions._parts(p)
-    b, b0 = transitions._absorb(p)
-    t = _conditional_times(Q, b, m)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        t0 = (p0 * b * t).sum(-1) / b0
-    vals = np.concatenate([t0[..., None], t], -1)
-    return xr.DataArray(
-        vals,
-        dims=("draw", "segment", "state"),
-        coords={
-            "draw": np.arange(k),
-            "segment": transitions.segments,
-            "state": transitions.from_states,
-        },
-        name="days_to_conversion",
-    )
