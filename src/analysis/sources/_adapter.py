@@ -1,5 +1,8 @@
-"""Shared pieces of the export adapters (GA4, clickstream): NDJSON reading, rows an adapter
-rejects before validation, extra touchpoint stages, generated ids.
+"""Shared pieces of the export adapters (GA4, clickstream): file kinds, NDJSON and Parquet
+reading, extra touchpoint stages, generated ids, column picking.
+
+Rows an adapter rejects itself are :class:`analysis.sources._results.Rejected` (re-exported
+here with :func:`validate_with_rejects` and :func:`quarantine_rows`, which merge them).
 
 Private: the public entry points are the ``read_<format>`` functions of the adapter modules.
 """
@@ -9,15 +12,34 @@ from __future__ import annotations
 import dataclasses
 import gzip
 import json
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from analysis.schema import DataError, StageMap, combine_errors
-from analysis.sources.column_map import ColumnMap, LoadResult, close_matches, validate_table
+from analysis.errors import close_matches, missing_file_error
+from analysis.schema import DataError, StageMap
+from analysis.sources._results import Rejected, quarantine_rows, validate_with_rejects
+from analysis.sources.column_map import ColumnMap
+
+__all__ = [
+    "CSV_SUFFIXES",
+    "EXTRA_STAGES",
+    "NDJSON_SUFFIXES",
+    "PARQUET_SUFFIXES",
+    "Rejected",
+    "file_kind",
+    "fill_from_session",
+    "hex_ids",
+    "occurrence",
+    "pick_column",
+    "quarantine_rows",
+    "read_ndjson",
+    "read_parquet_table",
+    "validate_with_rejects",
+    "with_stages",
+]
 
 #: Stages of web touchpoints that adapters produce beyond :data:`analysis.schema.DEFAULT_STAGE_MAP`
 #: (added to a column map's stage map when it lacks them and has the stage).
@@ -44,18 +66,8 @@ def file_kind(path: Path, allowed: tuple[str, ...], what: str) -> str:
     another type (``allowed`` lists the kinds the adapter reads).
     """
     file = str(path)
-    if not path.exists():
-        folder = path.parent if str(path.parent) else Path(".")
-        hint = ""
-        if folder.is_dir():
-            close = close_matches(path.name, sorted(p.name for p in folder.iterdir()), n=3)
-            if close:
-                hint = f"; did you mean {', '.join(repr(c) for c in close)}?"
-        raise DataError("file not found", file=file, fix=f"check the path{hint}")
-    if path.is_dir():
-        raise DataError(
-            "expected a file, got a folder", file=file, fix=f"pass the path of one {what} file"
-        )
+    if not path.is_file():
+        raise missing_file_error(path, what=f"{what} file")
     name = path.name.lower()
     kinds = {"ndjson": NDJSON_SUFFIXES, "parquet": PARQUET_SUFFIXES, "csv": CSV_SUFFIXES}
     for kind in allowed:
@@ -159,153 +171,6 @@ def read_parquet_table(path: Path, what: str):
             fix=f"export the {what} again (a Parquet file that was cut off during download cannot be "
             "read at all), or check that it is Parquet and not CSV/JSON renamed",
         ) from None
-
-
-# ============================================================================================
-# Rows an adapter rejects before validation
-# ============================================================================================
-
-
-@dataclass
-class Reject:
-    """Rows (0-based positions) an adapter cannot use, with one reason each."""
-
-    category: str
-    column: str | None
-    pos: np.ndarray
-    reason: list[str]
-
-
-def quarantine_rows(
-    parts: pd.DataFrame, source_rows: pd.DataFrame, rows: np.ndarray
-) -> pd.DataFrame:
-    """Quarantine table of the rows an adapter rejects itself: ``parts`` has one line per
-    problem (``pos``: 0-based position in ``source_rows``, ``reason``, ``column``); a row's
-    reasons and columns are joined by "; ". Columns: ``row`` (``rows[pos]``), ``reason``,
-    ``column``, then the source values as strings (as :class:`LoadResult` documents).
-    """
-    grouped = parts.groupby("pos", sort=True)
-    reason = grouped["reason"].agg("; ".join)
-    column = grouped["column"].agg(
-        lambda x: "; ".join(dict.fromkeys(v for v in x if isinstance(v, str))) or None
-    )
-    qpos = reason.index.to_numpy()
-    qsrc = source_rows.iloc[qpos].reset_index(drop=True)
-    for c in qsrc.columns:
-        if qsrc[c].dtype != "str":
-            qsrc[c] = qsrc[c].astype("str")
-    qsrc.columns = [
-        f"{c} (source)" if c in ("row", "reason", "column") else c for c in qsrc.columns
-    ]
-    return pd.concat(
-        [
-            pd.DataFrame(
-                {
-                    "row": rows[qpos].astype("int64"),
-                    "reason": pd.Series(reason.to_numpy(), dtype="str"),
-                    "column": pd.Series(column.to_numpy(), dtype=object),
-                }
-            ),
-            qsrc,
-        ],
-        axis=1,
-    )
-
-
-def validate_with_rejects(
-    df: pd.DataFrame,
-    *,
-    source: str,
-    cmap: ColumnMap,
-    rows: np.ndarray,
-    rejects: list[Reject],
-    blank_rows: list[int] | None = None,
-    notes: list[str] | None = None,
-) -> LoadResult:
-    """:func:`analysis.sources.validate_events` for rows an adapter has prepared, plus the rows
-    it rejected itself (they join the quarantine with their reasons, counted as read).
-
-    When every row is rejected, a DataError lists the reasons (nothing could be loaded).
-    """
-    n = len(df)
-    rejects = [r for r in rejects if len(r.pos)]
-    bad = np.zeros(n, dtype=bool)
-    for r in rejects:
-        bad[r.pos] = True
-    if n and bad.all():
-        errors = [
-            DataError(
-                f"{len(r.pos)} row(s): {r.reason[0]}",
-                column=r.column,
-                rows=[int(x) for x in rows[np.sort(r.pos)][:20]],
-                fix="fix the export; no row could be used",
-            )
-            for r in rejects
-        ]
-        err = combine_errors(errors, file=source)
-        if len(errors) == 1:
-            err = DataError(
-                f"no row could be used: {errors[0].problem}",
-                file=source,
-                column=errors[0].column,
-                rows=errors[0].rows,
-                fix=errors[0].fix,
-            )
-        raise err
-    good = ~bad
-    res = validate_table(
-        df.loc[good].reset_index(drop=True),
-        source=source,
-        cmap=cmap,
-        rows=rows[good],
-        blank_rows=blank_rows,
-    )
-    summary = dict(res.summary)
-    summary["notes"] = list(summary["notes"]) + list(notes or [])
-    if not bad.any():
-        summary["rows_read"] = int(n)
-        res.events.attrs["load_report"] = dict(summary)
-        return LoadResult(
-            events=res.events, quarantine=res.quarantine, summary=summary, examples=res.examples
-        )
-
-    parts = pd.concat(
-        [
-            pd.DataFrame(
-                {
-                    "pos": r.pos.astype("int64"),
-                    "category": r.category,
-                    "column": r.column,
-                    "reason": r.reason,
-                }
-            )
-            for r in rejects
-        ],
-        ignore_index=True,
-    ).sort_values("pos", kind="stable")
-    mine = quarantine_rows(parts, df, rows)
-    quarantine = pd.concat([res.quarantine, mine], ignore_index=True)
-    quarantine = quarantine.sort_values("row", kind="stable").reset_index(drop=True)
-    quarantine["column"] = (
-        quarantine["column"].astype(object).where(quarantine["column"].notna(), None)
-    )
-
-    reasons = dict(summary["reasons"])
-    counts = parts.drop_duplicates(["pos", "category"])["category"].value_counts(sort=True)
-    for cat, k in counts.items():
-        reasons[str(cat)] = reasons.get(str(cat), 0) + int(k)
-    summary["reasons"] = dict(sorted(reasons.items(), key=lambda kv: -kv[1]))
-    examples = dict(res.examples)
-    for r in rejects:
-        first = int(np.argmin(r.pos))
-        examples.setdefault(
-            r.category,
-            {"row": int(rows[r.pos[first]]), "column": r.column, "reason": r.reason[first]},
-        )
-    summary["rows_read"] = int(n)
-    summary["rows_quarantined"] = len(quarantine)
-    res.events.attrs["load_report"] = dict(summary)
-    return LoadResult(events=res.events, quarantine=quarantine, summary=summary, examples=examples)
 
 
 # ============================================================================================

@@ -1,10 +1,20 @@
-"""Helpers for adapters: rows an adapter rejects itself, and one LoadResult from several files.
+"""Rows an adapter rejects itself, and the ways its load results are merged.
 
 An adapter passes its touchpoint rows through :func:`analysis.sources.validate_events` (the
 schema's rules, quarantine reasons for free). Some problems only the adapter can see — a deal
-whose lead is not in the leads file, a session whose outcome is not TRUE/FALSE — so it turns those
-rows into :class:`Rejected` quarantine rows with a reason of its own, and :func:`combine` builds
-the one :class:`LoadResult` with ``rows_read == rows_kept + rows_quarantined`` over everything.
+whose lead is not in the leads file, a session whose outcome is not TRUE/FALSE, a GA4 record
+whose ``event_params`` is not a list — so it turns those rows into one :class:`Rejected` per
+problem, with a reason per row, and merges them into the :class:`LoadResult`:
+
+- rows of the table the adapter prepared (``Rejected(..., pos=...)``):
+  :func:`validate_with_rejects` validates the other rows and adds these to the quarantine
+  (:func:`add_rejected` when the adapter validates itself);
+- rows of a file that never reach a validated table (``Rejected(..., rows=, source=, file=)``):
+  :func:`combine` builds one :class:`LoadResult` from the validated parts (one per file) and
+  these, with ``rows_read == rows_kept + rows_quarantined`` over everything.
+
+:func:`analysis.sources.combine_sources` merges *sources* (several adapters, ids prefixed, a
+``source`` column) and shares :func:`sum_reasons` with these.
 
 >>> res = combine([("leads.csv", leads_res), ("deals.csv", deals_res)],      # doctest: +SKIP
 ...               file="olist/", rejected=[Rejected(...)], notes=["..."])
@@ -12,45 +22,83 @@ the one :class:`LoadResult` with ``rows_read == rows_kept + rows_quarantined`` o
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from analysis.schema import validate_canonical
-from analysis.sources.column_map import LoadResult
+from analysis.schema import DataError, combine_errors, validate_canonical
+from analysis.sources.column_map import ColumnMap, LoadResult, validate_table
+
+__all__ = [
+    "Rejected",
+    "add_rejected",
+    "combine",
+    "quarantine_rows",
+    "sum_reasons",
+    "validate_with_rejects",
+]
 
 
-@dataclass
+@dataclass(eq=False)
 class Rejected:
-    """Source rows an adapter quarantines itself.
+    """Source rows an adapter quarantines itself, for one reason category.
+
+    Say where the rows are in one of two ways: ``pos`` (0-based positions in the table the
+    adapter prepared, for :func:`validate_with_rejects` / :func:`add_rejected`, which take the
+    row numbers and source values from that table), or ``rows`` and ``source`` (and ``file``)
+    for rows that never reach a prepared table (for :func:`combine`).
 
     Attributes
     ----------
-    file : str
-        The file the rows came from (shown in the quarantine's ``file`` column).
-    source : DataFrame
-        The rows' source values (shown as strings, as the quarantine does).
-    rows : array of int
-        Their row numbers (CSV: the line, header = 1).
     category : str
         The reason category (a key of ``summary["reasons"]``).
     reasons : list of str
         One sentence per row: what is wrong and how to fix it.
     column : str, optional
         The offending source column.
+    pos : array of int, optional
+        The rows' 0-based positions in the adapter's prepared table.
+    rows : array of int, optional
+        Their row numbers (CSV: the line, header = 1).
+    source : DataFrame, optional
+        The rows' source values (shown as strings, as the quarantine does).
+    file : str, optional
+        The file the rows came from (shown in the quarantine's ``file`` column).
     """
 
-    file: str
-    source: pd.DataFrame
-    rows: np.ndarray
     category: str
     reasons: list[str]
     column: str | None = None
-    notes: list[str] = field(default_factory=list)
+    pos: np.ndarray | None = None
+    rows: np.ndarray | None = None
+    source: pd.DataFrame | None = None
+    file: str | None = None
+
+    @classmethod
+    def from_mask(
+        cls, mask: np.ndarray, category: str, column: str | None, reasons: Any
+    ) -> Rejected:
+        """Return the rows where ``mask`` is true; ``reasons`` holds one sentence per row of
+        the prepared table (those of the rejected rows are kept).
+        """
+        mask = np.asarray(mask, dtype=bool)
+        return cls(
+            category,
+            np.asarray(reasons, dtype=object)[mask].tolist(),
+            column,
+            pos=np.flatnonzero(mask),
+        )
+
+    def __len__(self) -> int:
+        """Return the number of rejected rows."""
+        return len(self.reasons)
 
     def table(self) -> pd.DataFrame:
+        """Return the quarantine rows: ``row``, ``reason``, ``column``, ``file``, then the source."""
+        assert self.source is not None and self.rows is not None, "needs rows and source"
         src = self.source.reset_index(drop=True).astype("str")
         src.columns = [
             f"{c} (source)" if c in ("row", "reason", "column", "file") else c for c in src.columns
@@ -66,30 +114,195 @@ class Rejected:
         return pd.concat([head, src], axis=1)
 
 
-def combine(
-    parts: list[tuple[str, LoadResult]],
-    *,
-    file: str,
-    rejected: list[Rejected] | None = None,
-    notes: list[str] | None = None,
-    extra: dict[str, Any] | None = None,
-) -> LoadResult:
-    """One :class:`LoadResult` from validated parts (one per file) and adapter rejects.
+def sum_reasons(*counts: Mapping[Any, int]) -> dict[str, int]:
+    """Return the reason counts added up, the most frequent first (ties in order of appearance)."""
+    total: dict[str, int] = {}
+    for c in counts:
+        for k, v in c.items():
+            total[str(k)] = total.get(str(k), 0) + int(v)
+    return dict(sorted(total.items(), key=lambda kv: -kv[1]))
 
-    Events are stacked (canonical columns first, then every part's attributes; an attribute a
-    part lacks is missing there); the quarantine gets a ``file`` column after ``column``; the
-    summary adds up the counts and reasons, keeps every note (prefixed by its file when there are
-    several parts) and records ``files`` (rows read per file). ``extra`` entries are added to the
-    summary as they are.
+
+# ============================================================================================
+# Rows of a prepared table: rejected before validation
+# ============================================================================================
+
+
+def quarantine_rows(
+    parts: pd.DataFrame, source_rows: pd.DataFrame, rows: np.ndarray
+) -> pd.DataFrame:
+    """Return the quarantine table of the rows an adapter rejects itself.
+
+    ``parts`` has one line per problem (``pos``: 0-based position in ``source_rows``,
+    ``reason``, ``column``); a row's reasons and columns are joined by "; ". Columns: ``row``
+    (``rows[pos]``), ``reason``, ``column``, then the source values as strings (as
+    :class:`LoadResult` documents).
     """
-    rejected = [r for r in (rejected or []) if len(r.source)]
+    grouped = parts.groupby("pos", sort=True)
+    reason = grouped["reason"].agg("; ".join)
+    column = grouped["column"].agg(
+        lambda x: "; ".join(dict.fromkeys(v for v in x if isinstance(v, str))) or None
+    )
+    qpos = reason.index.to_numpy()
+    qsrc = source_rows.iloc[qpos].reset_index(drop=True)
+    for c in qsrc.columns:
+        if qsrc[c].dtype != "str":
+            qsrc[c] = qsrc[c].astype("str")
+    qsrc.columns = [
+        f"{c} (source)" if c in ("row", "reason", "column") else c for c in qsrc.columns
+    ]
+    return pd.concat(
+        [
+            pd.DataFrame(
+                {
+                    "row": rows[qpos].astype("int64"),
+                    "reason": pd.Series(reason.to_numpy(), dtype="str"),
+                    "column": pd.Series(column.to_numpy(), dtype=object),
+                }
+            ),
+            qsrc,
+        ],
+        axis=1,
+    )
+
+
+def _positions(r: Rejected) -> np.ndarray:
+    assert r.pos is not None, f"Rejected({r.category!r}) needs pos for a prepared table"
+    return np.asarray(r.pos)
+
+
+def _refuse_all(rejects: list[Rejected], rows: np.ndarray, source: str) -> DataError:
+    """Return the error for a table whose every row an adapter rejected (the reasons listed)."""
+    errors = [
+        DataError(
+            f"{len(r)} row(s): {r.reasons[0]}",
+            column=r.column,
+            rows=[int(x) for x in rows[np.sort(_positions(r))][:20]],
+            fix="fix the export; no row could be used",
+        )
+        for r in rejects
+    ]
+    if len(errors) == 1:
+        return DataError(
+            f"no row could be used: {errors[0].problem}",
+            file=source,
+            column=errors[0].column,
+            rows=errors[0].rows,
+            fix=errors[0].fix,
+        )
+    return combine_errors(errors, file=source)
+
+
+def add_rejected(
+    res: LoadResult, table: pd.DataFrame, rows: np.ndarray, rejects: list[Rejected]
+) -> LoadResult:
+    """Return ``res`` (the validated rows of ``table`` the adapter kept) with ``rejects`` added.
+
+    The rejected rows of ``table`` join the quarantine (sorted by row, with their reasons and
+    source values), the reason counts and the examples; ``rows_read`` becomes ``len(table)``.
+    """
+    summary = dict(res.summary)
+    rejects = [r for r in rejects if len(_positions(r))]
+    if not rejects:
+        summary["rows_read"] = len(table)
+        res.events.attrs["load_report"] = dict(summary)
+        return LoadResult(
+            events=res.events, quarantine=res.quarantine, summary=summary, examples=res.examples
+        )
+    parts = pd.concat(
+        [
+            pd.DataFrame(
+                {
+                    "pos": _positions(r).astype("int64"),
+                    "category": r.category,
+                    "column": r.column,
+                    "reason": r.reasons,
+                }
+            )
+            for r in rejects
+        ],
+        ignore_index=True,
+    ).sort_values("pos", kind="stable")
+    mine = quarantine_rows(parts, table, rows)
+    quarantine = pd.concat([res.quarantine, mine], ignore_index=True)
+    quarantine = quarantine.sort_values("row", kind="stable").reset_index(drop=True)
+    quarantine["column"] = (
+        quarantine["column"].astype(object).where(quarantine["column"].notna(), None)
+    )
+    counts = parts.drop_duplicates(["pos", "category"])["category"].value_counts(sort=True)
+    summary["reasons"] = sum_reasons(summary["reasons"], counts.to_dict())
+    examples = dict(res.examples)
+    for r in rejects:
+        pos = _positions(r)
+        first = int(np.argmin(pos))
+        examples.setdefault(
+            r.category,
+            {"row": int(rows[pos[first]]), "column": r.column, "reason": r.reasons[first]},
+        )
+    summary["rows_read"] = len(table)
+    summary["rows_quarantined"] = len(quarantine)
+    res.events.attrs["load_report"] = dict(summary)
+    return LoadResult(events=res.events, quarantine=quarantine, summary=summary, examples=examples)
+
+
+def validate_with_rejects(
+    df: pd.DataFrame,
+    *,
+    source: str,
+    cmap: ColumnMap,
+    rows: np.ndarray,
+    rejects: list[Rejected],
+    blank_rows: list[int] | None = None,
+    notes: list[str] | None = None,
+) -> LoadResult:
+    """Validate the rows an adapter has prepared and add those it rejected itself.
+
+    :func:`analysis.sources.validate_events` for the rows of ``df`` no :class:`Rejected` names
+    (by ``pos``); the rejected ones join the quarantine with their reasons, counted as read.
+    When every row is rejected, a DataError lists the reasons (nothing could be loaded).
+    """
+    n = len(df)
+    rejects = [r for r in rejects if len(_positions(r))]
+    bad = np.zeros(n, dtype=bool)
+    for r in rejects:
+        bad[_positions(r)] = True
+    if n and bad.all():
+        raise _refuse_all(rejects, rows, source)
+    good = ~bad
+    res = validate_table(
+        df.loc[good].reset_index(drop=True),
+        source=source,
+        cmap=cmap,
+        rows=rows[good],
+        blank_rows=blank_rows,
+    )
+    summary = dict(res.summary)
+    summary["notes"] = list(summary["notes"]) + list(notes or [])
+    res = LoadResult(
+        events=res.events, quarantine=res.quarantine, summary=summary, examples=res.examples
+    )
+    return add_rejected(res, df, rows, rejects)
+
+
+# ============================================================================================
+# Several files of one export: one LoadResult
+# ============================================================================================
+
+
+def _stack_events(parts: list[tuple[str, LoadResult]]) -> pd.DataFrame:
     events = [res.events for _, res in parts]
     str_cols = {c for ev in events for c in ev.columns if ev[c].dtype == "str"}
     ev = pd.concat(events, ignore_index=True) if len(events) > 1 else events[0].copy()
     for c in str_cols:
         if ev[c].dtype != "str":
             ev[c] = ev[c].astype("str")
-    # quarantine: the validators' rows (with their file), then the adapter's
+    return ev
+
+
+def _stack_quarantine(
+    parts: list[tuple[str, LoadResult]], rejected: list[Rejected]
+) -> pd.DataFrame:
+    """Return the validators' quarantine rows (with their file), then the adapter's."""
     qparts = []
     for name, res in parts:
         q = res.quarantine
@@ -102,24 +315,39 @@ def combine(
         quarantine = pd.concat(qparts, ignore_index=True)
         for c in quarantine.columns[4:]:
             quarantine[c] = quarantine[c].astype("str")
-    else:
-        cols = ["row", "reason", "column", "file"]
-        quarantine = pd.DataFrame(
-            {c: pd.Series([], dtype="int64" if c == "row" else "str") for c in cols}
-        )
+        return quarantine
+    cols = ["row", "reason", "column", "file"]
+    return pd.DataFrame({c: pd.Series([], dtype="int64" if c == "row" else "str") for c in cols})
 
-    reasons: dict[str, int] = {}
+
+def combine(
+    parts: list[tuple[str, LoadResult]],
+    *,
+    file: str,
+    rejected: list[Rejected] | None = None,
+    notes: list[str] | None = None,
+    extra: dict[str, Any] | None = None,
+) -> LoadResult:
+    """Return one :class:`LoadResult` from validated parts (one per file) and adapter rejects.
+
+    Events are stacked (canonical columns first, then every part's attributes; an attribute a
+    part lacks is missing there); the quarantine gets a ``file`` column after ``column``; the
+    summary adds up the counts and reasons, keeps every note (prefixed by its file when there are
+    several parts) and records ``files`` (rows read per file). ``extra`` entries are added to the
+    summary as they are. Each :class:`Rejected` needs ``rows``, ``source`` and ``file``.
+    """
+    rejected = [r for r in (rejected or []) if len(r)]
+    ev = _stack_events(parts)
+    quarantine = _stack_quarantine(parts, rejected)
     examples: dict[str, dict[str, Any]] = {}
     all_notes: list[str] = []
     for name, res in parts:
-        for k, v in res.summary["reasons"].items():
-            reasons[k] = reasons.get(k, 0) + int(v)
         for k, v in res.examples.items():
             examples.setdefault(k, {**v, "file": name})
         prefix = f"{name}: " if len(parts) > 1 else ""
         all_notes += [prefix + n for n in res.summary["notes"]]
     for r in rejected:
-        reasons[r.category] = reasons.get(r.category, 0) + len(r.source)
+        assert r.rows is not None
         examples.setdefault(
             r.category,
             {"row": int(r.rows[0]), "column": r.column, "reason": r.reasons[0], "file": r.file},
@@ -130,12 +358,14 @@ def combine(
     summary: dict[str, Any] = {
         "file": file,
         "rows_read": sum(res.summary["rows_read"] for _, res in parts)
-        + sum(len(r.source) for r in rejected),
+        + sum(len(r) for r in rejected),
         "rows_kept": len(ev),
         "rows_quarantined": len(quarantine),
         "duplicates": sum(res.summary["duplicates"] for _, res in parts),
         "blank_rows": sum(res.summary["blank_rows"] for _, res in parts),
-        "reasons": dict(sorted(reasons.items(), key=lambda kv: -kv[1])),
+        "reasons": sum_reasons(
+            *(res.summary["reasons"] for _, res in parts), *({r.category: len(r)} for r in rejected)
+        ),
         "notes": all_notes,
         "identifiers": identifiers,
         "stages": first["stages"],

@@ -52,7 +52,7 @@ import pandas as pd
 from analysis.schema import TIMESTAMP_DTYPE, DataError
 from analysis.sources._adapter import (
     EXTRA_STAGES,
-    Reject,
+    Rejected,
     file_kind,
     fill_from_session,
     pick_column,
@@ -108,9 +108,11 @@ def _key(s: pd.Series) -> pd.Series:
     return s.str.strip().str.lower().str.replace(r"[\s\-]+", "_", regex=True)
 
 
-def _read(path: Path, cmap: ColumnMap) -> tuple[pd.DataFrame, np.ndarray, list[int], list[Reject]]:
+def _read(
+    path: Path, cmap: ColumnMap
+) -> tuple[pd.DataFrame, np.ndarray, list[int], list[Rejected]]:
     kind = file_kind(path, ("csv", "parquet", "ndjson"), "clickstream log")
-    rejects: list[Reject] = []
+    rejects: list[Rejected] = []
     if kind == "csv":
         df, rows, blank = read_csv(path, cmap)
         _check_csv_end(path, df, rows, rejects)
@@ -122,7 +124,7 @@ def _read(path: Path, cmap: ColumnMap) -> tuple[pd.DataFrame, np.ndarray, list[i
     return pd.json_normalize(records, sep="."), rows, blank, rejects
 
 
-def _check_csv_end(path: Path, df: pd.DataFrame, rows: np.ndarray, rejects: list[Reject]) -> None:
+def _check_csv_end(path: Path, df: pd.DataFrame, rows: np.ndarray, rejects: list[Rejected]) -> None:
     """A last line without a line end and with fewer fields than the header: cut off."""
     opener = gzip.open if path.name.lower().endswith(".gz") else open
     with opener(path, "rb") as fh:
@@ -133,21 +135,21 @@ def _check_csv_end(path: Path, df: pd.DataFrame, rows: np.ndarray, rejects: list
     fields = next(csv.reader(io.StringIO(last)), [])
     if len(fields) < len(df.columns):
         rejects.append(
-            Reject(
+            Rejected(
                 "truncated row",
-                None,
-                np.array([len(df) - 1]),
                 [
                     f"the last line has {len(fields)} of {len(df.columns)} fields and no line end: the file "
                     "looks cut off; export it again"
                 ],
+                None,
+                pos=np.array([len(df) - 1]),
             )
         )
 
 
 def _epoch(
     s: pd.Series, unit: str | None, name: str
-) -> tuple[pd.Series | None, Reject | None, str | None]:
+) -> tuple[pd.Series | None, Rejected | None, str | None]:
     """Unix epoch numbers → UTC timestamps, or ``None`` when the column is not numeric.
 
     Returns the timestamps, the rows whose value is not a number, and a note on the unit.
@@ -177,11 +179,11 @@ def _epoch(
     bad = np.flatnonzero(present & ~ok)
     reject = None
     if len(bad):
-        reject = Reject(
+        reject = Rejected(
             "unreadable timestamp",
-            "timestamp",
-            bad,
             [f"{name} {s.iloc[p]!r} is not a number (the column holds epoch {unit})" for p in bad],
+            "timestamp",
+            pos=bad,
         )
     return ts.astype(TIMESTAMP_DTYPE), reject, note
 

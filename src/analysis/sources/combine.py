@@ -40,6 +40,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from analysis.errors import did_you_mean
 from analysis.schema import (
     CANONICAL_COLUMNS,
     IDENTIFIER_COLUMNS,
@@ -48,6 +49,7 @@ from analysis.schema import (
     combine_errors,
     validate_canonical,
 )
+from analysis.sources._results import sum_reasons
 from analysis.sources.column_map import LoadResult, close_matches
 
 __all__ = ["combine_sources", "read_sources", "source_counts"]
@@ -169,20 +171,17 @@ def _check_spec(
         if not resolved.exists():
             folder = resolved.parent
             names = sorted(x.name for x in folder.iterdir()) if folder.is_dir() else []
-            close = close_matches(resolved.name, names, n=3)
-            hint = (
-                f"did you mean {', '.join(repr(c) for c in close)}?"
-                if close
-                else f"the folder {str(folder)!r} does not exist"
+            hint = did_you_mean(resolved.name, names, n=3) or (
+                f"; the folder {str(folder)!r} does not exist"
                 if not folder.is_dir()
-                else f"files there: {', '.join(names[:8]) or '(none)'}"
+                else f"; files there: {', '.join(names[:8]) or '(none)'}"
             )
             errors.append(
                 DataError(
                     f"{where}: path not found: {resolved}",
                     file=file,
                     column="path",
-                    fix=f"check the path (relative to {base}); {hint}",
+                    fix=f"check the path (relative to {base}){hint}",
                 )
             )
     options = {k: _resolve_path(v, base) for k, v in options.items()}
@@ -442,7 +441,6 @@ def _combine(parts: list[tuple[str, LoadResult, str | None]], *, source_column: 
     quarantine = pd.concat(qframes, ignore_index=True, sort=False)
 
     per: dict[str, dict[str, Any]] = {}
-    reasons: dict[str, int] = {}
     examples: dict[str, dict[str, Any]] = {}
     all_notes: list[str] = list(notes)
     for n, r, adapter in parts:
@@ -456,8 +454,6 @@ def _combine(parts: list[tuple[str, LoadResult, str | None]], *, source_column: 
             "reasons": dict(s.get("reasons") or {}),
             "event_ids_prefixed": n in prefixed,
         }
-        for k, v in (s.get("reasons") or {}).items():
-            reasons[k] = reasons.get(k, 0) + int(v)
         for k, ex in r.examples.items():
             examples.setdefault(k, {**ex, "source": n})
         all_notes += [f"{n}: {t}" for t in s.get("notes") or []]
@@ -478,7 +474,7 @@ def _combine(parts: list[tuple[str, LoadResult, str | None]], *, source_column: 
         **totals,
         "duplicates": sum(int(r.summary.get("duplicates", 0)) for _, r, _ in parts),
         "blank_rows": sum(int(r.summary.get("blank_rows", 0)) for _, r, _ in parts),
-        "reasons": dict(sorted(reasons.items(), key=lambda kv: -kv[1])),
+        "reasons": sum_reasons(*(r.summary.get("reasons") or {} for _, r, _ in parts)),
         "notes": all_notes,
         "identifiers": [c for c in identifiers if c in events.columns],
         "stages": stages,

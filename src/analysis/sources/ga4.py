@@ -72,7 +72,7 @@ import pandas as pd
 from analysis.schema import TIMESTAMP_DTYPE, DataError, combine_errors
 from analysis.sources._adapter import (
     EXTRA_STAGES,
-    Reject,
+    Rejected,
     file_kind,
     fill_from_session,
     hex_ids,
@@ -165,7 +165,7 @@ class _Raw:
         self.blank = blank
         self.fields: dict[str, pd.Series] = {}
         self.params = pd.DataFrame(columns=["pos", "key", *_VALUE_FIELDS])
-        self.rejects: list[Reject] = []
+        self.rejects: list[Rejected] = []
         self.absent: list[str] = []
         self.has_event_params = False
 
@@ -305,14 +305,14 @@ def _from_ndjson(path: Path) -> _Raw:
             bad = np.flatnonzero(df[struct].notna().to_numpy())
             if len(bad):
                 raw.rejects.append(
-                    Reject(
+                    Rejected(
                         f"{struct} not a record",
-                        struct,
-                        bad,
                         [
                             f"{struct} is {df[struct].iloc[p]!r}, expected a JSON object (a RECORD)"
                             for p in bad
                         ],
+                        struct,
+                        pos=bad,
                     )
                 )
     for name, dotted in _FIELDS.items():
@@ -326,14 +326,14 @@ def _from_ndjson(path: Path) -> _Raw:
     not_list = np.flatnonzero(ep.notna().to_numpy() & ~is_list)
     if len(not_list):
         raw.rejects.append(
-            Reject(
+            Rejected(
                 "event_params not a list",
-                "event_params",
-                not_list,
                 [
                     f"event_params is {ep.iloc[p]!r}, expected a list of {{key, value}} objects"
                     for p in not_list
                 ],
+                "event_params",
+                pos=not_list,
             )
         )
     raw.has_event_params = True
@@ -347,14 +347,14 @@ def _from_ndjson(path: Path) -> _Raw:
         first = pd.Series(elems[~is_obj].to_numpy(), index=pos[~is_obj]).groupby(level=0).first()
         idx = pd.Series(index[~is_obj], index=pos[~is_obj]).groupby(level=0).first()
         raw.rejects.append(
-            Reject(
+            Rejected(
                 "bad event_params element",
-                "event_params",
-                bad,
                 [
                     f"event_params element {idx[p]} is {first[p]!r}, expected an object {{key, value}}"
                     for p in bad
                 ],
+                "event_params",
+                pos=bad,
             )
         )
     norm = pd.json_normalize(elems[is_obj].tolist(), sep=".") if is_obj.any() else pd.DataFrame()
@@ -377,15 +377,15 @@ def _from_ndjson(path: Path) -> _Raw:
         p = long.loc[plain]
         bad = p.drop_duplicates("pos")
         raw.rejects.append(
-            Reject(
+            Rejected(
                 "bad event_params element",
-                "event_params",
-                bad["pos"].to_numpy(),
                 [
                     f"event_params element {i} ({k!r}) has a plain value, expected an object "
                     "{string_value|int_value|float_value|double_value: …}"
                     for i, k in zip(bad["_index"], bad["key"], strict=True)
                 ],
+                "event_params",
+                pos=bad["pos"].to_numpy(),
             )
         )
     raw.params = long
@@ -411,14 +411,14 @@ def _params_problems(raw: _Raw) -> None:
         if mask.any():
             first = p.loc[mask].drop_duplicates("pos")
             raw.rejects.append(
-                Reject(
+                Rejected(
                     category,
-                    "event_params",
-                    first["pos"].to_numpy(dtype="int64"),
                     [
                         f"event_params element {i} {text} (each element needs a key such as 'ga_session_id')"
                         for i in first["_index"]
                     ],
+                    "event_params",
+                    pos=first["pos"].to_numpy(dtype="int64"),
                 )
             )
 
@@ -478,29 +478,29 @@ def _timestamps(raw: _Raw) -> pd.Series:
     if unreadable.any():
         pos = np.flatnonzero(unreadable)
         raw.rejects.append(
-            Reject(
+            Rejected(
                 "unreadable event_timestamp",
-                "event_timestamp",
-                pos,
                 [
                     f"event_timestamp {s.iloc[p]!r} is not a number (GA4 writes microseconds since "
                     "1970-01-01 UTC as an integer)"
                     for p in pos
                 ],
+                "event_timestamp",
+                pos=pos,
             )
         )
     if out_of_range.any():
         pos = np.flatnonzero(out_of_range)
         raw.rejects.append(
-            Reject(
+            Rejected(
                 "implausible event_timestamp",
-                "event_timestamp",
-                pos,
                 [
                     f"event_timestamp {s.iloc[p]!r} is not microseconds since 1970 between the years 2000 and 2100 "
                     "(seconds or milliseconds?)"
                     for p in pos
                 ],
+                "event_timestamp",
+                pos=pos,
             )
         )
     ok = present & ~unreadable & ~out_of_range

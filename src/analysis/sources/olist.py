@@ -284,12 +284,12 @@ def read_olist(
         ]
         rejected.append(
             Rejected(
-                deal_file.name,
-                ddf.loc[~has_lead],
-                drows[~has_lead],
                 "deal without a lead",
                 reasons,
                 "mql_id",
+                rows=drows[~has_lead],
+                source=ddf.loc[~has_lead],
+                file=deal_file.name,
             )
         )
     ddf, drows, dmql = (
@@ -318,9 +318,6 @@ def read_olist(
         if deal_before_contact == "quarantine":
             rejected.append(
                 Rejected(
-                    deal_file.name,
-                    ddf.loc[early],
-                    drows[early],
                     "deal before first contact",
                     [
                         t
@@ -328,6 +325,9 @@ def read_olist(
                         for t in texts
                     ],
                     "won_date",
+                    rows=drows[early],
+                    source=ddf.loc[early],
+                    file=deal_file.name,
                 )
             )
             keep = ~early

@@ -53,6 +53,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from analysis.errors import missing_file_error
 from analysis.schema import DEFAULT_CONVERSION_TOUCHPOINTS, DEFAULT_STAGE_MAP, DataError
 from analysis.sources.column_map import FALSE_SPELLINGS, TRUE_SPELLINGS, guess_format, suffix_kind
 
@@ -307,11 +308,7 @@ def _sample(path: Path, rows: int) -> tuple[pd.DataFrame, str, str]:
     """The first ``rows`` rows as text, the delimiter and the encoding (CSV) or ``""`` (Parquet)."""
     file = str(path)
     if not path.is_file():
-        raise DataError(
-            "file not found" if not path.exists() else "expected a file, got a folder",
-            file=file,
-            fix="pass the path of one CSV or Parquet export",
-        )
+        raise missing_file_error(path, what="CSV or Parquet export")
     kind = suffix_kind(path)
     if kind is None:
         raise DataError(

@@ -210,7 +210,12 @@ def read_uci_online_shoppers(
             idx = np.flatnonzero(m)
             rejected.append(
                 Rejected(
-                    csv.name, df.iloc[idx], lines[idx], category, [text(i) for i in idx], column
+                    category,
+                    [text(i) for i in idx],
+                    column,
+                    rows=lines[idx],
+                    source=df.iloc[idx],
+                    file=csv.name,
                 )
             )
             bad |= m
