@@ -19,6 +19,7 @@ import sys
 from pathlib import Path
 
 from analysis import config
+from analysis.reports.cli import add_report_parser
 
 
 def _synth(args) -> int:
@@ -72,12 +73,6 @@ _INCIDENT_EXAMPLE = (
     "{touchpoint: payment_error, stage: Do, segments: null, start: 2024-03-03, "
     "end: 2024-03-24, p_error: 0.6, advance_multiplier: 0.2}"
 )
-
-
-def _report(args) -> int:
-    from analysis.reports import main_report
-
-    return main_report(args)
 
 
 # ------------------------------------------------------------------------------------------ check
@@ -307,58 +302,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     s.set_defaults(func=_synth)
 
-    r = sub.add_parser("report", help="run the report notebooks for every segment")
-    r.add_argument(
-        "--data",
-        default=str(config.SAMPLE_EVENTS),
-        help="touchpoint file (CSV/Parquet), or a sources file (YAML) listing several exports",
-    )
-    r.add_argument("--mapping", default=None, help="YAML column map for the data file")
-    r.add_argument("--segments", default=str(config.SEGMENTS_FILE), help="segments YAML")
-    r.add_argument("--segment", action="append", help="run only this segment (repeatable)")
-    r.add_argument(
-        "--notebook", action="append", help="notebook to run (repeatable); default: the main job"
-    )
-    r.add_argument(
-        "--out", default=str(config.REPORTS_DIR), help="reports folder (default reports/)"
-    )
-    r.add_argument("--seed", type=int, default=None, help="seed passed to the notebooks")
-    r.add_argument(
-        "--param",
-        "-p",
-        action="append",
-        metavar="KEY=VALUE",
-        help="notebook parameter (repeatable; the value is read as YAML: 180, true, [a, b]); "
-        "wins over the segments file's `parameters:`",
-    )
-    r.add_argument(
-        "--workers",
-        type=int,
-        default=1,
-        help="reports (segment x notebook) run at once, each worker its own process (default 1)",
-    )
-    r.add_argument(
-        "--heartbeat",
-        type=float,
-        default=config.REPORT_HEARTBEAT_SECONDS,
-        metavar="SECONDS",
-        help="while a report runs, a progress line this often: how long, which cell "
-        f"(default {config.REPORT_HEARTBEAT_SECONDS:g}; 0: a line only when each report ends)",
-    )
-    r.add_argument(
-        "--resume",
-        metavar="RUN_ID",
-        default=None,
-        help="finish an interrupted run (a run id, or 'latest': the newest incomplete run) "
-        "with its recorded settings, keeping the reports already written",
-    )
-    r.add_argument(
-        "--list-params",
-        action="store_true",
-        help="list every parameter of the notebooks that would run (name, default, meaning, "
-        "which notebooks) and exit",
-    )
-    r.set_defaults(func=_report)
+    add_report_parser(sub)
 
     c = sub.add_parser(
         "check",

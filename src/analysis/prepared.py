@@ -78,7 +78,12 @@ class Prepared:
         return self.stitched.events
 
 
-def _sha256(path: Path) -> str:
+def sha256_file(path: str | Path) -> str:
+    """Return the SHA-256 of a file's bytes (hex), read in 1 MiB blocks.
+
+    The one file-hash helper of the project: the preparation cache keys on it, and the report
+    runner's manifest records it for every input file (:mod:`analysis.reports.provenance`).
+    """
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
@@ -91,7 +96,7 @@ def _mapping_fingerprint(mapping: Any) -> Any:
         return None
     if isinstance(mapping, (str, Path)):
         p = Path(mapping)
-        return {"file": p.name, "sha256": _sha256(p)} if p.is_file() else {"missing": str(p)}
+        return {"file": p.name, "sha256": sha256_file(p)} if p.is_file() else {"missing": str(p)}
     if isinstance(mapping, dict):
         return json.loads(json.dumps(mapping, sort_keys=True, default=str))
     return repr(mapping)  # a ColumnMap: its repr lists its settings
@@ -146,7 +151,9 @@ def prepare_key(data: str | Path, mapping: Any = None, **stitch_options: Any) ->
     data = Path(data)
     parts = {
         "format": _FORMAT,
-        "data": [[p.name, _sha256(p)] for p in data_files(data)] if data.is_file() else str(data),
+        "data": [[p.name, sha256_file(p)] for p in data_files(data)]
+        if data.is_file()
+        else str(data),
         "mapping": _mapping_fingerprint(mapping),
         "stitch": {k: stitch_options[k] for k in sorted(stitch_options)},
         "versions": [__version__, metadata.version("pandas")],  # the pickle holds DataFrames

@@ -8,10 +8,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis import headlines as hl
 from analysis import text
 from analysis.friction import funnel_losses
-from analysis.reports import _headline_cells, render_index
+from analysis.reports import headline as hl
+from analysis.reports import render_index
+from analysis.reports.render import headline_cells
 
 EVIL = "<script>alert(1)</script>[x](http://e.vil) *b* _i_ `c`"
 
@@ -109,10 +110,10 @@ def test_index_shows_a_dash_and_the_note_when_no_channel_is_named():
     note = hl.top_channel_headline(
         {"bayesian": _bayes([40.0, 10.0], [-10.0, -10.0], [90.0, 30.0], [EVIL, "tv"])}
     )
-    cells = _headline_cells(note)
+    cells = headline_cells(note)
     assert cells[3].startswith("– <span class=small>no channel stands out")
     assert "<script" not in cells[3] and "&lt;script&gt;" in cells[3]
-    named = _headline_cells(
+    named = headline_cells(
         {
             "top_channel": "email",
             "top_channel_model": "bayesian",
@@ -243,7 +244,7 @@ def test_a_time_beyond_the_span_is_never_a_headline():
 
 def test_conversion_headline_leaves_out_a_median_beyond_the_span():
     from analysis.models.conversion import conversion_headline
-    from tests.test_models_conversion import _headline_model
+    from tests.models.test_conversion import _headline_model
 
     m, _ = _headline_model()
     journeys = pd.DataFrame(
@@ -363,12 +364,12 @@ def test_friction_stage_named_only_when_p_worst_is_high(hand_chain):
         b["friction_stage"] == "See" and b["friction_p_worst"] >= 0.9 and "friction_note" not in b
     )
     assert b["friction_question"] == "largest gain in conversion if its drop-off fell 20%"
-    cells = _headline_cells(b)
+    cells = headline_cells(b)
     assert cells[2] == (
         "See <span class=small>(largest gain in conversion if its drop-off fell 20%; "
         "P(worst) 1.00)</span>"
     )
-    assert _headline_cells(a)[2].startswith("– <span class=small>no stage stands out: Do")
+    assert headline_cells(a)[2].startswith("– <span class=small>no stage stands out: Do")
 
 
 def _funnel(reach, converted, journeys):
@@ -453,7 +454,7 @@ def test_compact_path_writes_runs_once_with_their_count_and_keeps_paths_distinct
 
 
 def test_index_names_the_highest_rate_channel_only_with_its_figures_or_says_why_not():
-    from analysis.reports import _headline_cells
+    from analysis.reports.render import headline_cells
 
     named = {
         "highest_rate_channel": "<b>web</b>",
@@ -462,33 +463,33 @@ def test_index_names_the_highest_rate_channel_only_with_its_figures_or_says_why_
         "highest_rate_channel_upper": 0.35,
         "highest_rate_channel_p_best": 0.95,
     }
-    cell = _headline_cells(named)[3]
+    cell = headline_cells(named)[3]
     assert (
         "&lt;b&gt;web&lt;/b&gt; <span class=small>(highest conversion rate, 30.0% [25.0%–35.0%], P(best) 0.95)"
         in cell
     )
-    note = _headline_cells(
+    note = headline_cells(
         {
             "highest_rate_channel_candidate": "web",
             "highest_rate_channel_note": "no channel stands out: web …",
         }
     )[3]
     assert note.startswith("– ") and "no channel stands out" in note and "candidate" not in note
-    assert _headline_cells({})[3] == "–"
+    assert headline_cells({})[3] == "–"
 
 
 def test_index_shows_the_top_incident_or_what_the_scan_could_have_seen():
-    from analysis.reports import _headline_cells
+    from analysis.reports.render import headline_cells
 
-    found = _headline_cells(
+    found = headline_cells(
         {
             "top_incident": "Do stage (<i>payment_error</i> events), every segment: "
             "conversion 51% → 29% from 3 Mar to 23 Mar 2024"
         }
     )[4]
     assert found.startswith("Do stage (&lt;i&gt;payment_error") and "<i>" not in found
-    none = _headline_cells(
-        {"incident_note": "No incident found: … could have shown a fall … −40%"}
-    )[4]
+    none = headline_cells({"incident_note": "No incident found: … could have shown a fall … −40%"})[
+        4
+    ]
     assert none.startswith("– <span class=small>No incident found")
-    assert _headline_cells({})[4] == "–"
+    assert headline_cells({})[4] == "–"

@@ -46,7 +46,7 @@ from analysis import config
 from tests.clickstream_sim import write_project
 from tests.test_docs import DOCS, build_export, doc_steps, journeys_by_hand, purchases_by_hand
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 OLIST = config.EXTERNAL_DIR / "olist_marketing_funnel"
 UCI = config.EXTERNAL_DIR / "uci_online_shoppers"
 PLATFORMS = ("desktop", "mobile", "tablet")

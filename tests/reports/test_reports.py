@@ -636,7 +636,7 @@ def test_a_long_report_logs_progress_lines_naming_its_cell(tiny, tmp_path):
 def test_progress_line_names_the_section_and_first_line_of_the_running_cell():
     import nbformat
 
-    from analysis.reports import _Heartbeat
+    from analysis.reports.runner import Heartbeat
 
     cells = [
         nbformat.v4.new_markdown_cell("# Report\n## Bayesian *model*"),
@@ -644,7 +644,7 @@ def test_progress_line_names_the_section_and_first_line_of_the_running_cell():
         nbformat.v4.new_markdown_cell("no heading here"),
         nbformat.v4.new_code_cell("x = 1"),
     ]
-    beat = _Heartbeat("seg: nb.ipynb", 0, None)
+    beat = Heartbeat("seg: nb.ipynb", 0, None)
     assert re.fullmatch(
         r"… seg: nb\.ipynb still running after \d+ s: starting its kernel", beat.line()
     )
@@ -879,19 +879,19 @@ def test_a_kill_as_a_report_finishes_never_leaves_it_done_without_its_status(
     """Killed when B's report writes its status file: B must not look finished (before the fix
     its HTML was already visible, so --resume kept it and the run completed with no headline for
     B), and --resume redoes B and records its headline."""
-    import analysis.reports as reports
+    import analysis.reports.runner as runner
 
     nb, data, out = tiny
     counts = tmp_path / "counts"
     counts.mkdir()
-    real = reports._atomic_write
+    real = runner.atomic_write
 
     def killing_write(path, text):
         if path.parent.name == ".status" and path.parent.parent.name == "B":
             raise _Killed()
         return real(path, text)
 
-    monkeypatch.setattr(reports, "_atomic_write", killing_write)
+    monkeypatch.setattr(runner, "atomic_write", killing_write)
     with pytest.raises(_Killed):
         run_reports(
             data,
@@ -901,7 +901,7 @@ def test_a_kill_as_a_report_finishes_never_leaves_it_done_without_its_status(
             parameters={"counter_dir": str(counts)},
             log=lambda m: None,
         )
-    monkeypatch.setattr(reports, "_atomic_write", real)
+    monkeypatch.setattr(runner, "atomic_write", real)
     [run] = [p for p in out.iterdir() if p.is_dir() and not p.is_symlink()]
     assert (run / "A" / "tiny.html").is_file()
     assert not (run / "B" / "tiny.html").exists(), "no HTML without its status"

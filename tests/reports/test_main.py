@@ -126,7 +126,7 @@ def test_check_exits_2_with_the_data_error(tmp_path, capsys):
 def test_check_a_sources_file(capsys):
     from analysis.sources.combine import read_sources
 
-    spec = Path(__file__).parent / "fixtures" / "sources" / "crm" / "sources.yml"
+    spec = Path(__file__).parents[1] / "fixtures" / "sources" / "crm" / "sources.yml"
     assert main(["check", "--data", str(spec)]) == 0
     out = capsys.readouterr().out
     s = read_sources(spec).summary

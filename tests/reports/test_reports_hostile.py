@@ -111,7 +111,7 @@ def _hostile_data(folder: Path, channel_tags: bool = True) -> Path:
 
 
 def _run_and_check(tmp_path: Path, monkeypatch, notebooks: list[str]) -> None:
-    from tests.test_reports_browser import _open
+    from tests.reports.test_reports_browser import _open
 
     monkeypatch.setattr("analysis.config.CACHE_DIR", tmp_path / "cache")
     data = _hostile_data(tmp_path)  # '>' in a channel name is written '›' in paths (build_journeys)

@@ -1,7 +1,7 @@
 """What every report notebook opens first: one context built from the shared parameters.
 
 The report notebooks (``notebooks/0*.ipynb``) declare the same data, segment and journey
-parameters (:data:`REPORT_PARAMETERS`, checked by ``tests/test_report_context.py``) and pass
+parameters (:data:`REPORT_PARAMETERS`, checked by ``tests/reports/test_context.py``) and pass
 them to :func:`open_report`, which
 
 - resolves the data and column-map paths (relative to the project root),
@@ -28,6 +28,8 @@ from typing import TYPE_CHECKING, Any
 
 from analysis import config
 from analysis.errors import DataError
+from analysis.reports.segments import select_events
+from analysis.text import escape, md_code
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -39,7 +41,7 @@ if TYPE_CHECKING:
 __all__ = ["REPORT_PARAMETERS", "ReportContext", "fit_box", "model_groups", "open_report"]
 
 #: Parameters every report notebook declares, with these defaults and meanings (the notebooks'
-#: parameter cells must match: tests/test_report_context.py). Name -> (default, meaning).
+#: parameter cells must match: tests/reports/test_context.py). Name -> (default, meaning).
 REPORT_PARAMETERS: dict[str, tuple[Any, str]] = {
     "segment": ("all", "segment slug (a name from reports/segments.yml)"),
     "segment_filter": (
@@ -116,12 +118,6 @@ def _resolve(path: str) -> Path:
     return p if p.is_absolute() else config.PROJECT_ROOT / p
 
 
-def _md_code(value: Any) -> str:
-    from analysis.text import md_code
-
-    return md_code(value)
-
-
 def model_groups(
     events: pd.DataFrame,
     segments: Mapping[str, Mapping[str, Any]] | None,
@@ -147,7 +143,7 @@ def model_groups(
     columns = {tuple(sorted(f)) for f in filtered.values()}
     if filtered and len(columns) == 1 and len(next(iter(columns))) == 1:
         col = next(iter(columns))[0]
-        note = f"the values of {_md_code(col)}, the column the segments file filters on"
+        note = f"the values of {md_code(col)}, the column the segments file filters on"
     elif filtered:
         col = SEGMENT_GROUP_COLUMN
         label = np.full(len(events), OTHER_GROUP, dtype=object)
@@ -168,14 +164,14 @@ def model_groups(
         events = events.assign(**{col: label})
         note = (
             "one group per segment of the segments file (its filters name several columns; a "
-            f"touchpoint in several segments counts in the first, one in none in {_md_code(OTHER_GROUP)})"
+            f"touchpoint in several segments counts in the first, one in none in {md_code(OTHER_GROUP)})"
         )
     elif segment_filter and len(segment_filter) == 1:
         col = str(next(iter(segment_filter)))
-        note = f"the values of {_md_code(col)}, the column this segment filters on"
+        note = f"the values of {md_code(col)}, the column this segment filters on"
     else:
         col = "segment"
-        note = f"the values of the {_md_code('segment')} column"
+        note = f"the values of the {md_code('segment')} column"
     if col not in events.columns:
         events = events.assign(**{col: "all"})
     if events[col].isna().any() or not pd.api.types.is_string_dtype(events[col]):
@@ -290,8 +286,6 @@ class ReportContext:
         segments file is escaped for Markdown and HTML (:func:`analysis.text.md_code`);
         ``extra`` values are Markdown the notebook built (escaped the same way).
         """
-        from analysis.text import md_code
-
         parts = {
             "Segment": md_code(self.params["segment"]),
             "Data": md_code(self.data_file.name),
@@ -325,8 +319,6 @@ def fit_box(what: str, model: Any) -> str | None:
 
     Names the failed checks, the model shown instead and what to do; every text is escaped.
     """
-    from analysis.text import escape
-
     fallback = getattr(model, "fallback", None)
     if fallback:
         return (
@@ -359,7 +351,6 @@ def open_report(params: Mapping[str, Any]) -> ReportContext:
     import pandas as pd
 
     from analysis.prepared import prepare
-    from analysis.reports import select_events
 
     p = {k: params.get(k, default) for k, (default, _) in REPORT_PARAMETERS.items()}
     if p["journey_by"] not in ("inactivity", "session"):

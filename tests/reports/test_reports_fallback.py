@@ -12,8 +12,7 @@ from analysis.reports import Segment, run_reports
 def test_a_failed_fit_shows_the_fallback_box_index_line_and_fallback_numbers(tmp_path, monkeypatch):
     from analysis import synth
     from analysis.models.transitions import StageTransitionModel
-    from analysis.report_context import open_report
-    from analysis.reports import transition_headline
+    from analysis.reports import open_report, transition_headline
 
     events, _ = synth.generate(n_persons=400, seed=3)
     data = tmp_path / "events.csv"

@@ -1,4 +1,4 @@
-"""analysis.report_context: every notebook declares the shared parameters with one default, and
+"""analysis.reports.context: every notebook declares the shared parameters with one default, and
 the groups the pooled models compare follow the segments file."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import papermill as pm
 import pytest
 
 from analysis import config
-from analysis.report_context import (
+from analysis.reports.context import (
     OTHER_GROUP,
     REPORT_PARAMETERS,
     SEGMENT_GROUP_COLUMN,
