@@ -99,8 +99,10 @@ def time_to_event_summary(
     by: str | list[str] | None = None,
     horizons: tuple[float, ...] = (7, 30, 90, 180),
 ) -> pd.DataFrame:
-    """Per group: subjects, events, censored, the median days among subjects with the event,
-    the Kaplan–Meier median (NaN when the curve never falls to one half: fewer than half ever
+    """Return the time-to-event summary per group.
+
+    Subjects, events, censored, the median days among subjects with the event, the Kaplan–Meier
+    median (NaN when the curve never falls to one half: fewer than half ever
     have the event in the data), and ``share_by_<h>d`` = 1 - S(h) for each horizon.
 
     Examples
@@ -146,8 +148,9 @@ def time_to_event_summary(
 
 
 def share_by(km: pd.DataFrame, days, *, by: str | list[str] | None = None) -> pd.DataFrame:
-    """``1 - S(t)`` of Kaplan–Meier curves at given days: the share with the event within ``t``
-    (a step function: the last step at or before ``t``; 0 before the first event).
+    """Return ``1 - S(t)`` of Kaplan–Meier curves at given days.
+
+    The share with the event within ``t`` (a step function: the last step at or before ``t``; 0 before the first event).
 
     ``km`` is :func:`kaplan_meier` output (grouped by ``by``). Returns ``[*by], days, share``,
     one row per group and day, to set beside a model's figure (e.g.

@@ -126,8 +126,9 @@ def _var(name: str) -> str:
 
 
 class ConversionModel(BayesianModel):
-    """Hierarchical beta-binomial-logit model of conversion: crossed, partially pooled effects
-    and partially pooled cells (see the module docstring).
+    """Hierarchical beta-binomial-logit model of conversion.
+
+    Crossed, partially pooled effects and partially pooled cells (see the module docstring).
 
     Parameters
     ----------
@@ -304,9 +305,10 @@ class ConversionModel(BayesianModel):
         return eta
 
     def build_model(self):
-        """The PyMC model (see the module docstring): one beta-binomial ``Potential`` over the
-        cells — binomial without :attr:`cell_spread` — (the binomial coefficient is a constant
-        and left out).
+        """Return the PyMC model (see the module docstring).
+
+        One beta-binomial ``Potential`` over the cells — binomial without :attr:`cell_spread` —
+        (the binomial coefficient is a constant and left out).
         """
         import pymc as pm
         from pytensor.tensor.special import betaln
@@ -355,8 +357,9 @@ class ConversionModel(BayesianModel):
         return self._finish(idata, sampler="none", method="conjugate")
 
     def _postprocess(self, idata: az.InferenceData) -> az.InferenceData:
-        """Add every cell's mean (``mu``) and its exact conditional draw of ``p`` (chain, draw,
-        cell); ``p = mu`` without :attr:`cell_spread`.
+        """Add every cell's mean (``mu``) and its exact conditional draw of ``p``.
+
+        Both have dims (chain, draw, cell); ``p = mu`` without :attr:`cell_spread`.
         """
         if "intercept" not in idata.posterior:  # the fallback's draws: p is there already
             return idata
@@ -383,9 +386,10 @@ class ConversionModel(BayesianModel):
 
     # ------------------------------------------------------------------- posterior quantities
     def rates(self, by: str | list[str] | None = None, prob: float = 0.9) -> pd.DataFrame:
-        """Posterior conversion rate of each group's trials: its cells' ``p`` weighted by trials
-        (the rate the model gives that group's leads or sessions, whatever their mix of the other
-        columns), beside the raw rate.
+        """Return the posterior conversion rate of each group's trials, beside the raw rate.
+
+        A group's rate is its cells' ``p`` weighted by trials (the rate the model gives that
+        group's leads or sessions, whatever their mix of the other columns).
 
         Parameters
         ----------
@@ -405,8 +409,9 @@ class ConversionModel(BayesianModel):
         return pd.concat([groups, out[["mean", "lower", "upper"]]], axis=1)
 
     def rate_draws(self, by: str | list[str] | None = None) -> tuple[pd.DataFrame, np.ndarray]:
-        """Posterior draws of each group's rate (its cells' ``p`` weighted by trials), for
-        figures :meth:`rates` does not summarise (e.g. the probability that a group is best).
+        """Return posterior draws of each group's rate (its cells' ``p`` weighted by trials).
+
+        For figures :meth:`rates` does not summarise (e.g. the probability that a group is best).
 
         Returns
         -------
@@ -437,8 +442,10 @@ class ConversionModel(BayesianModel):
         return groups, (p @ W) / n_g
 
     def level_rates(self, effect: str, prob: float = 0.9) -> pd.DataFrame:
-        """Mean rate of a *typical* cell at each level of one effect, the other effects at their
-        average (0): ``inv_logit(intercept + sigma * z[level])``. ``level, mean, lower, upper``.
+        """Return the mean rate of a *typical* cell at each level of one effect.
+
+        The other effects are at their average (0): ``inv_logit(intercept + sigma * z[level])``.
+        ``level, mean, lower, upper``.
         """
         if effect not in self.effects:
             raise ValueError(f"unknown effect {effect!r}; effects: {self.effects}")
@@ -448,8 +455,9 @@ class ConversionModel(BayesianModel):
         return interval_table(da.rename({f"level_{v}": "level"}), name="rate", prob=prob)
 
     def spreads(self, prob: float = 0.9) -> pd.DataFrame:
-        """Each effect's ``sigma`` (log-odds spread of its levels) and ``kappa``: parameter,
-        levels, mean, lower, upper.
+        """Return each effect's ``sigma`` (log-odds spread of its levels) and ``kappa``.
+
+        Columns: parameter, levels, mean, lower, upper.
         """
         post = self._require_fit().posterior
         if "intercept" not in post:  # the fallback (no pooling) has no spreads
@@ -466,8 +474,10 @@ class ConversionModel(BayesianModel):
         return pd.DataFrame(rows, columns=["parameter", "levels", "mean", "lower", "upper"])
 
     def summary(self) -> pd.DataFrame:
-        """The overall posterior rate (all trials) beside the raw rate, then each effect's spread
-        and ``kappa``: ``quantity, n, conversions, raw_rate, mean, lower, upper``.
+        """Return the overall posterior rate beside the raw rate, then the spreads.
+
+        The rate is that of all trials; the spreads are each effect's and ``kappa``:
+        ``quantity, n, conversions, raw_rate, mean, lower, upper``.
         """
         overall = self.rates().assign(quantity="conversion rate (all trials)")
         sp = self.spreads().rename(columns={"parameter": "quantity"}).drop(columns="levels")
@@ -476,8 +486,10 @@ class ConversionModel(BayesianModel):
 
 
 def model_effects(counts: pd.DataFrame, effects: list[str], *, min_levels: int = 2) -> list[str]:
-    """The effects worth modelling: those of ``effects`` with at least ``min_levels`` levels
-    among the groups of ``counts`` that have trials. A segment of one channel has one
+    """Return the effects worth modelling.
+
+    Those of ``effects`` with at least ``min_levels`` levels among the groups of ``counts`` that
+    have trials. A segment of one channel has one
     ``first_channel`` level, and a one-level effect only adds a ridge to the posterior
     (:class:`ConversionModel`).
 

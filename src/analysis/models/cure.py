@@ -46,8 +46,9 @@ __all__ = ["CureTimeModel"]
 
 
 class CureTimeModel(BayesianModel):
-    """Mixture cure model: P(ever converting) and log-normal time to convert, per group,
-    right-censored at the end of the data (see the module docstring).
+    """Mixture cure model: P(ever converting) and log-normal time to convert, per group.
+
+    Right-censored at the end of the data (see the module docstring).
 
     Parameters
     ----------
@@ -198,7 +199,8 @@ class CureTimeModel(BayesianModel):
             points.append(start)
         return points
 
-    def build_model(self):
+    def build_model(self) -> Any:
+        """Return the PyMC model (see the module docstring)."""
         import pymc as pm
         import pytensor.tensor as pt
 
@@ -244,8 +246,9 @@ class CureTimeModel(BayesianModel):
 
     # ------------------------------------------------------------------------------ results
     def closed_by(self, days: float | list[float]) -> pd.DataFrame:
-        """P(converted within ``days``) per group: ``pi * F(days)`` — comparable with the
-        Kaplan–Meier share. ``group, days, mean, lower, upper``.
+        """Return P(converted within ``days``) per group: ``pi * F(days)``.
+
+        Comparable with the Kaplan–Meier share. ``group, days, mean, lower, upper``.
         """
         post = self._require_fit().posterior
         t = np.atleast_1d(np.asarray(days, float))
@@ -254,8 +257,9 @@ class CureTimeModel(BayesianModel):
         return interval_table(share.transpose("chain", "draw", "group", "days"), name="closed_by")
 
     def summary(self) -> pd.DataFrame:
-        """Per group: subjects, events, censored, P(ever converting) and the median days to
-        convert among those who do (mean and 90% interval).
+        """Return per group subjects, events, censored, P(ever converting) and median days.
+
+        The median days to convert are among those who do (mean and 90% interval).
         """
         post = self._require_fit().posterior
         pi = interval_table(post["pi"], name="pi").rename(

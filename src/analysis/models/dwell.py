@@ -306,7 +306,8 @@ class DwellTimeModel(BayesianModel):
     def _from_fit_data(cls, data: pd.DataFrame, attrs: dict[str, Any], **configs: Any):
         return cls(data, stages=json.loads(attrs["stages"]), **configs)
 
-    def build_model(self):
+    def build_model(self) -> Any:
+        """Return the PyMC model (see the class docstring)."""
         import pymc as pm
         import pytensor.tensor as pt
 
@@ -356,8 +357,9 @@ class DwellTimeModel(BayesianModel):
     )
 
     def _fallback_fit(self) -> az.InferenceData:
-        """Exact draws of ``log D ~ Normal(mu[g, s], sigma[s])`` from the completed visits:
-        flat prior on ``mu``, ``sigma²`` scaled-inverse-χ²(1, 1) (one pseudo-visit of log-sd 1,
+        """Return exact draws of ``log D ~ Normal(mu[g, s], sigma[s])`` from completed visits.
+
+        Flat prior on ``mu``, ``sigma²`` scaled-inverse-χ²(1, 1) (one pseudo-visit of log-sd 1,
         so a stage with one visit per segment still has a proper posterior); visits below the
         resolution count as lasting ``min_days``; a cell without completed visits draws ``mu``
         around its stage's mean with sd 1.5 (the default prior's).
@@ -401,16 +403,18 @@ class DwellTimeModel(BayesianModel):
         return idata
 
     def mean_days(self) -> xr.DataArray:
-        """Expected days in stage (chain, draw, segment, stage)."""
+        """Return the expected days in stage (chain, draw, segment, stage)."""
         return self._require_fit().posterior["mean_days"]
 
     def median_days(self) -> xr.DataArray:
-        """Median days in stage (chain, draw, segment, stage)."""
+        """Return the median days in stage (chain, draw, segment, stage)."""
         return self._require_fit().posterior["median_days"]
 
     def survival(self, days: np.ndarray | None = None) -> pd.DataFrame:
-        """P(still in stage after t days) per segment and stage: mean and 90% interval on a grid
-        (default: up to the 99th percentile of the durations).
+        """Return P(still in stage after t days) per segment and stage.
+
+        Mean and 90% interval on a grid of ``days`` (default: up to the 99th percentile of the
+        durations).
         """
         post = self._require_fit().posterior
         if days is None:
@@ -429,8 +433,10 @@ class DwellTimeModel(BayesianModel):
         )
 
     def kaplan_meier(self) -> pd.DataFrame:
-        """Empirical survival (Kaplan-Meier) of the visits the model uses, per segment and stage:
-        ``segment, stage, days, survival`` — the model-free check for :meth:`survival`.
+        """Return the empirical survival (Kaplan-Meier) of the visits the model uses.
+
+        Per segment and stage: ``segment, stage, days, survival`` — the model-free check for
+        :meth:`survival`.
         """
         u = self._used.sort_values(["cell", "days", "censored"], kind="stable").reset_index(
             drop=True
@@ -466,8 +472,9 @@ class DwellTimeModel(BayesianModel):
 def expected_time_to_conversion(
     transitions: StageTransitionModel, dwell: DwellTimeModel
 ) -> xr.DataArray:
-    """Expected days until conversion, given the journey converts, from ``(start)`` (the first
-    stage entry) and from each stage: the conditioned chain's expected visits weighted by the
+    """Return the expected days until conversion, given the journey converts.
+
+    From ``(start)`` (the first stage entry) and from each stage: the conditioned chain's expected visits weighted by the
     mean time in each stage, on paired posterior draws (the shorter posterior sets the number).
 
     Assumes time in a stage does not depend on where the visit leads (as the models do).

@@ -57,7 +57,7 @@ from analysis.models._math import (
 from analysis.models.base import BayesianModel, ModelConfigError, Prior, interval_table
 from analysis.models.dwell import DwellTimeModel, expected_time_to_conversion
 from analysis.models.transition_counts import tabulate_transitions, tidy_counts, warn_open
-from analysis.schema import CONVERSION, DROPOFF, OPEN, START, StageMap
+from analysis.schema import CONVERSION, DROPOFF, START, StageMap
 
 log = logging.getLogger(__name__)
 
@@ -113,7 +113,9 @@ class StageTransitionModel(BayesianModel):
 
     @property
     def _check_vars(self) -> list[str]:  # type: ignore[override]
-        """With partial pooling every ``p`` draw is an exact draw given ``mean`` and
+        """Return the variables whose convergence NUTS must show.
+
+        With partial pooling every ``p`` draw is an exact draw given ``mean`` and
         ``concentration``, so their convergence is what NUTS must show (and checking the
         hundreds of ``p`` cells would cost seconds); without pooling NUTS samples ``p`` itself.
         """
@@ -183,15 +185,18 @@ class StageTransitionModel(BayesianModel):
         }
 
     def _row_groups(self) -> dict[int, np.ndarray]:
-        """From-states with at least two allowed targets, grouped by how many (K → rows), so that
-        each group is one batched Dirichlet.
+        """Return the from-states with at least two allowed targets, grouped by how many.
+
+        K → rows, so that each group is one batched Dirichlet.
         """
         k = self.allowed.sum(1)
         return {int(n): np.flatnonzero(k == n) for n in np.unique(k) if n >= 2}
 
     def _initial_points(self, chains: int, rng: np.random.Generator) -> list[dict[str, np.ndarray]]:
-        """Dispersed starts: rows near the pooled data's proportions (Dirichlet-perturbed) and
-        concentrations spread over the prior's bulk; none are on a boundary.
+        """Return dispersed starts, one per chain.
+
+        Rows near the pooled data's proportions (Dirichlet-perturbed) and concentrations spread
+        over the prior's bulk; none are on a boundary.
         """
         pooled = self.counts.sum(0) + 1.0
         points = []
@@ -214,7 +219,7 @@ class StageTransitionModel(BayesianModel):
         return points
 
     def build_model(self):
-        """The PyMC model (see the module docstring).
+        """Return the PyMC model (see the module docstring).
 
         The likelihood is one ``Potential`` over the cells with data (Dirichlet-multinomial with
         partial pooling, multinomial without): a handful of vectorised ops whatever the number
@@ -281,8 +286,9 @@ class StageTransitionModel(BayesianModel):
         return idata
 
     def fit(self, method: str = "nuts", **sampler_overrides: Any) -> az.InferenceData:
-        """Fit the model: ``method="nuts"`` (default, MCMC) or ``"conjugate"`` (exact draws;
-        only with ``pooling="none"``).
+        """Fit the model: ``method="nuts"`` (default, MCMC) or ``"conjugate"`` (exact draws).
+
+        The conjugate fit is exact only with ``pooling="none"``.
 
         Returns ArviZ InferenceData whose posterior holds ``p`` (chain, draw, segment,
         from_state, to_state) — and ``mean``, ``concentration`` with partial pooling.
@@ -384,8 +390,9 @@ class StageTransitionModel(BayesianModel):
         )
 
     def conversion_probability(self) -> xr.DataArray:
-        """P(a journey eventually converts) from ``(start)`` and from each stage (absorbing-chain
-        algebra on every draw). Dims: chain, draw, segment, state.
+        """Return P(a journey eventually converts) from ``(start)`` and from each stage.
+
+        Absorbing-chain algebra on every draw. Dims: chain, draw, segment, state.
         """
         b, b0 = self._absorb(self.p.to_numpy())
         return self._da(
@@ -402,8 +409,10 @@ class StageTransitionModel(BayesianModel):
         )
 
     def dropoff_share(self) -> xr.DataArray:
-        """Share of journeys that end by dropping off at each stage (expected visits from start ×
-        drop-off probability). Dims: chain, draw, segment, stage; sums with conversion to 1.
+        """Return the share of journeys that end by dropping off at each stage.
+
+        Expected visits from start × drop-off probability. Dims: chain, draw, segment, stage;
+        sums with conversion to 1.
         """
         p0, Q, _, D = self._parts(self.p.to_numpy())
         eye = np.eye(Q.shape[-1])
@@ -411,8 +420,9 @@ class StageTransitionModel(BayesianModel):
         return self._da(visits * D, "stage", self.stages, "dropoff_share")
 
     def expected_steps(self) -> xr.DataArray:
-        """Expected number of stage visits until conversion, given the journey converts, from
-        ``(start)`` and from each stage (counting the current visit; the chain conditioned on
+        """Return the expected number of stage visits until conversion, given conversion.
+
+        From ``(start)`` and from each stage (counting the current visit; the chain conditioned on
         converting). NaN where conversion is impossible. Dims: chain, draw, segment, state.
         """
         p0, Q, _, _ = self._parts(self.p.to_numpy())
@@ -425,8 +435,9 @@ class StageTransitionModel(BayesianModel):
         )
 
     def stage_gains(self, reduction: float = 0.2) -> xr.DataArray:
-        """Gain in P(conversion from start) when a stage's drop-off probability is cut by
-        ``reduction`` (the freed mass goes to the row's other cells in proportion). Dims: chain,
+        """Return the gain in P(conversion from start) when a stage's drop-off falls.
+
+        The drop-off probability is cut by ``reduction`` (the freed mass goes to the row's other cells in proportion). Dims: chain,
         draw, segment, stage. The same definition as ``analysis.synth`` truth's ``stage_gains``.
         """
         if not 0 < reduction <= 1:
@@ -462,13 +473,15 @@ class StageTransitionModel(BayesianModel):
         return t.sort_values(["segment", "rank"]).reset_index(drop=True)
 
     def friction_point(self, reduction: float = 0.2) -> pd.DataFrame:
-        """The friction point of each segment: its rank-1 row of :meth:`friction`."""
+        """Return the friction point of each segment: its rank-1 row of :meth:`friction`."""
         f = self.friction(reduction)
         return f[f["rank"] == 1].reset_index(drop=True)
 
     def compare_segments(self, a: str, b: str) -> pd.DataFrame:
-        """Segment ``a`` against ``b``: per state, the difference in conversion probability
-        (mean, 90% interval) and P(a converts better than b).
+        """Compare segment ``a`` with ``b``, per state.
+
+        The difference in conversion probability (mean, 90% interval) and P(a converts better
+        than b).
         """
         for s in (a, b):
             if s not in self.segments:
@@ -482,8 +495,10 @@ class StageTransitionModel(BayesianModel):
         return t
 
     def summary(self) -> pd.DataFrame:
-        """Headline table per segment: journeys, P(convert from start) with interval, the friction
-        point and the probability that it is the worst stage.
+        """Return the headline table per segment.
+
+        Journeys, P(convert from start) with interval, the friction point and the probability
+        that it is the worst stage.
         """
         conv = interval_table(self.conversion_probability().sel(state=START), name="conversion")
         fp = self.friction_point()
