@@ -432,7 +432,9 @@ def validate_canonical(
             idx = grp["index"].dropna().astype("int64").drop_duplicates().sort_values()
             rows = [int(i) + 1 for i in idx]
             examples = ", ".join(repr(v) for v in grp["failure_case"].head(3))
-            col = None if column is None or column != column else str(column)
+            col: str | list[str] | None = (
+                None if column is None or column != column else str(column)
+            )
             what = "rows" if check == CHECK_IDENTIFIER else col
             if check == CHECK_IDENTIFIER:
                 col = identifier_columns(frame, identifiers) or None

@@ -10,18 +10,18 @@ import arviz as az
 import numpy as np
 import pandas as pd
 import xarray as xr
-from scipy import special
 
-from analysis.models.base import BayesianModel, Prior
-from analysis.schema import (
-    CONVERSION,
-    DEFAULT_STAGES,
-    DROPOFF,
-    OPEN,
-    START,
-    DataError,
-    combine_errors,
+from analysis.models._validate import Problems, require_table
+from analysis.models.attribution import removal
+from analysis.models.attribution.removal import (
+    attribution_table,
+    effects_path,
+    load_effects,
+    removal_draws,
+    save_effects,
 )
+from analysis.models.base import BayesianModel, Prior
+from analysis.schema import CONVERSION, DEFAULT_STAGES, DROPOFF, OPEN, START, DataError
 
 log = logging.getLogger(__name__)
 
@@ -33,9 +33,11 @@ _LN2 = float(np.log(2.0))
 
 
 class BayesianAttributionModel(BayesianModel):
-    """Which channels move journeys on: a hierarchical logistic model of every stage visit's
-    exit, with carry-over that decays with time, segments partially pooled; attribution by
-    counterfactual removal on every posterior draw.
+    """Estimate which channels move journeys on, by counterfactual removal on every draw.
+
+    A hierarchical logistic model of every stage visit's exit, with carry-over that decays with
+    time, segments partially pooled; attribution by counterfactual removal on every posterior
+    draw.
 
     Why visits and not whole journeys
         A journey-level regression of "converted" on "touched channel c" credits whatever
@@ -175,53 +177,38 @@ class BayesianAttributionModel(BayesianModel):
     # ---------------------------------------------------------------------------- the data
     def _validate(self, df: pd.DataFrame) -> None:
         what = "stage exposures"
-        need = ["from_stage", "to_stage", "n", *self.channels]
-        missing = [c for c in need if c not in df.columns]
-        if missing:
-            raise DataError(
-                f"{what}: missing column(s) {missing}",
-                column=missing,
-                fix="pass Journeys.stage_exposures(by=...) output (or a Journeys object)",
-            )
-        errors: list[DataError] = []
+        require_table(
+            df,
+            what,
+            ["from_stage", "to_stage", "n", *self.channels],
+            fix="pass Journeys.stage_exposures(by=...) output (or a Journeys object)",
+        )
+        problems = Problems(what)
         if not self.channels:
-            errors.append(DataError(f"{what}: no channel columns", fix="pass channels=[...]"))
-        n = pd.to_numeric(df["n"], errors="coerce")
-        bad = n.isna() | (n < 0) | (n != n.round())
-        if bad.any():
-            errors.append(
-                DataError(
-                    f"{what}: {int(bad.sum())} count(s) in 'n' are not whole numbers >= 0",
-                    column="n",
-                    rows=[int(i) + 1 for i in np.flatnonzero(bad.to_numpy())[:10]],
-                    fix="n counts visits",
-                )
-            )
+            problems.add("no channel columns", fix="pass channels=[...]")
+        problems.counts(
+            df, "n", problem="{n} count(s) in 'n' are not whole numbers >= 0", fix="n counts visits"
+        )
         top = 1 + len(self.level_ages)
         for c in self.channels:
             v = pd.to_numeric(df[c], errors="coerce")
             badc = v.isna() | (v < 0) | (v > top) | (v != v.round())
             if badc.any():
-                errors.append(
-                    DataError(
-                        f"{what}: channel column {c!r} has {int(badc.sum())} value(s) that are not exposure "
-                        f"levels 0..{top}",
-                        column=c,
-                        rows=[int(i) + 1 for i in np.flatnonzero(badc.to_numpy())[:10]],
-                        fix="levels: 0 not touched, 1 during the visit, 2.. earlier (see Journeys.stage_exposures)",
-                    )
+                problems.add(
+                    f"channel column {c!r} has {int(badc.sum())} value(s) that are not exposure "
+                    f"levels 0..{top}",
+                    column=c,
+                    mask=badc,
+                    fix="levels: 0 not touched, 1 during the visit, 2.. earlier (see Journeys.stage_exposures)",
                 )
         reserved = sorted({str(c) for c in self.channels} & {START, CONVERSION, DROPOFF, OPEN})
         if reserved:
-            errors.append(
-                DataError(
-                    f"{what}: channel(s) named like a state: {reserved}",
-                    column="channel",
-                    fix="rename those channels",
-                )
+            problems.add(
+                f"channel(s) named like a state: {reserved}",
+                column="channel",
+                fix="rename those channels",
             )
-        if errors:
-            raise combine_errors(errors)
+        problems.raise_if_any()
         visits = df[(df["from_stage"] != START) & (df["to_stage"] != OPEN)]
         outcomes = visits.groupby(visits["to_stage"] == DROPOFF)["n"].sum()
         if visits.empty or outcomes.get(True, 0) == 0 or outcomes.get(False, 0) == 0:
@@ -356,7 +343,63 @@ class BayesianAttributionModel(BayesianModel):
             points.append(start)
         return points
 
-    def build_model(self):
+    def _segment_intercepts(self, mu: Any) -> Any:
+        """Create ``alpha_centered`` (segment, stage): the segments' intercepts around ``mu``.
+
+        Called inside the model's context, before :meth:`_segment_effects`.
+        """
+        import pymc as pm
+        import pytensor.tensor as pt
+
+        cfg = self.model_config
+        G = len(self.segments)
+        if G == 1:
+            return pm.Deterministic("alpha_centered", mu[None, :], dims=("segment", "stage"))
+        a_sd = cfg["intercept_sigma"].create("intercept_sigma")
+        # mixed centring: a cell with many visits pins its intercept down (centred is
+        # the good geometry), a cell with few leaves it to the prior (non-centred is);
+        # either alone makes NUTS take hundreds of steps per draw on typical data
+        big = self._cell_visits >= float(cfg["centering_threshold"])
+        alpha = pt.zeros((G, len(self.stages)))
+        if big.any():
+            gb, sb = np.nonzero(big)
+            a_big = pm.Normal("alpha_big", mu[sb], a_sd, shape=len(gb))
+            alpha = pt.set_subtensor(alpha[gb, sb], a_big)
+        if (~big).any():
+            gs, ss = np.nonzero(~big)
+            z = pm.Normal("alpha_z", 0.0, 1.0, shape=len(gs))
+            alpha = pt.set_subtensor(alpha[gs, ss], mu[ss] + a_sd * z)
+        return pm.Deterministic("alpha_centered", alpha, dims=("segment", "stage"))
+
+    def _segment_effects(self, beta: Any) -> Any:
+        """Create ``beta_segment`` (segment, channel): the channel effects in each segment.
+
+        ``segment_effects`` "none" (or one segment): ``beta`` itself; "centered" or
+        "noncentered": partially pooled around it. Called inside the model's context.
+        """
+        import pymc as pm
+        import pytensor.tensor as pt
+
+        cfg = self.model_config
+        G = len(self.segments)
+        effects = cfg["segment_effects"] if G > 1 else "none"
+        if effects == "noncentered":
+            b_sd = cfg["beta_sigma"].create("beta_sigma")
+            z_b = pm.Normal("z_beta", 0.0, 1.0, dims=("segment", "channel"))
+            return pm.Deterministic(
+                "beta_segment", beta[None, :] + b_sd * z_b, dims=("segment", "channel")
+            )
+        if effects == "centered":
+            b_sd = cfg["beta_sigma"].create("beta_sigma")
+            return pm.Normal("beta_segment", beta[None, :], b_sd, dims=("segment", "channel"))
+        return pm.Deterministic(
+            "beta_segment",
+            pt.broadcast_to(beta[None, :], (G, len(self.channels))),
+            dims=("segment", "channel"),
+        )
+
+    def build_model(self) -> Any:
+        """Return the PyMC model: stage intercepts, channel effects, carry-over, binomial visits."""
         import pymc as pm
         import pytensor.tensor as pt
 
@@ -367,40 +410,9 @@ class BayesianAttributionModel(BayesianModel):
             mu = cfg["intercept_mu"].create("intercept_mu", dims="stage")
             beta = cfg["beta"].create("beta", dims="channel")
             half_life = cfg["half_life"].create("half_life")
-            if G > 1:
-                a_sd = cfg["intercept_sigma"].create("intercept_sigma")
-                # mixed centring: a cell with many visits pins its intercept down (centred is
-                # the good geometry), a cell with few leaves it to the prior (non-centred is);
-                # either alone makes NUTS take hundreds of steps per draw on typical data
-                big = self._cell_visits >= float(cfg["centering_threshold"])
-                alpha = pt.zeros((G, len(self.stages)))
-                if big.any():
-                    gb, sb = np.nonzero(big)
-                    a_big = pm.Normal("alpha_big", mu[sb], a_sd, shape=len(gb))
-                    alpha = pt.set_subtensor(alpha[gb, sb], a_big)
-                if (~big).any():
-                    gs, ss = np.nonzero(~big)
-                    z = pm.Normal("alpha_z", 0.0, 1.0, shape=len(gs))
-                    alpha = pt.set_subtensor(alpha[gs, ss], mu[ss] + a_sd * z)
-                alpha = pm.Deterministic("alpha_centered", alpha, dims=("segment", "stage"))
-            else:
-                alpha = pm.Deterministic("alpha_centered", mu[None, :], dims=("segment", "stage"))
+            alpha = self._segment_intercepts(mu)
+            beta_g = self._segment_effects(beta)
             effects = cfg["segment_effects"] if G > 1 else "none"
-            if effects == "noncentered":
-                b_sd = cfg["beta_sigma"].create("beta_sigma")
-                z_b = pm.Normal("z_beta", 0.0, 1.0, dims=("segment", "channel"))
-                beta_g = pm.Deterministic(
-                    "beta_segment", beta[None, :] + b_sd * z_b, dims=("segment", "channel")
-                )
-            elif effects == "centered":
-                b_sd = cfg["beta_sigma"].create("beta_sigma")
-                beta_g = pm.Normal("beta_segment", beta[None, :], b_sd, dims=("segment", "channel"))
-            else:
-                beta_g = pm.Deterministic(
-                    "beta_segment",
-                    pt.broadcast_to(beta[None, :], (G, len(self.channels))),
-                    dims=("segment", "channel"),
-                )
             # x = 1[during the visit] + sum over carry-over levels of their decayed weight, and
             # exposures are centred on their mean per stage (visit-weighted), so that alpha is
             # the log-odds at the stage's usual exposure and is not correlated with every beta
@@ -473,8 +485,9 @@ class BayesianAttributionModel(BayesianModel):
         (a seeded random subset); ``chunk`` draws are processed at once (memory). The result is
         kept per fit and arguments: a report asking for the overall and the by-segment table
         computes it once. A model from :meth:`fit_cached` also keeps it on disk (in
-        ``derived_cache_dir``, keyed by the draws, the chain inputs, the arguments and this
-        module's code), so a re-rendered report loads it.
+        ``derived_cache_dir``, keyed by the draws, the chain inputs, the arguments and the code
+        of this module and :mod:`~analysis.models.attribution.removal`), so a re-rendered report
+        loads it.
         """
         idata, args = self._require_fit(), (max_draws, seed)
         memo = self.__dict__.get("_removal_memo")
@@ -487,114 +500,46 @@ class BayesianAttributionModel(BayesianModel):
         folder = getattr(self, "derived_cache_dir", None)
         if folder is None:
             return self._removal_effects(max_draws, seed, chunk)
-        import hashlib
         import inspect
-        import os
         from pathlib import Path
 
         post = self._require_fit().posterior
-        h = hashlib.sha256(Path(inspect.getfile(type(self))).read_bytes())
-        for arr in (
-            *(post[v].to_numpy() for v in ("alpha", "beta", "half_life")),
-            self._moves,
-            self._start,
-            self._pn,
-            self._pg,
-            self._ps,
-            self._L,
-        ):
-            arr = np.ascontiguousarray(arr)
-            h.update(f"{arr.shape}{arr.dtype}".encode())
-            h.update(arr.tobytes())
-        h.update(
-            json.dumps(
-                [self.segments, self.channels, list(self.level_ages), max_draws, seed, chunk]
-            ).encode()
+        path = effects_path(
+            Path(folder),
+            [Path(inspect.getfile(type(self))), Path(removal.__file__)],
+            [
+                *(post[v].to_numpy() for v in ("alpha", "beta", "half_life")),
+                self._moves,
+                self._start,
+                self._pn,
+                self._pg,
+                self._ps,
+                self._L,
+            ],
+            [self.segments, self.channels, list(self.level_ages), max_draws, seed, chunk],
         )
-        path = Path(folder) / f"removal-effects-{h.hexdigest()[:20]}.npz"
-        if path.is_file():
-            try:
-                with np.load(path) as z:
-                    return xr.DataArray(
-                        z["effect"],
-                        dims=("sample", "segment", "channel"),
-                        coords={
-                            "sample": z["sample"],
-                            "segment": self.segments,
-                            "channel": self.channels,
-                        },
-                        name="removal_effect",
-                    )
-            except (OSError, ValueError, KeyError) as exc:  # torn or foreign: recompute
-                log.warning("ignoring the unreadable %s (%s)", path.name, exc)
-        out = self._removal_effects(max_draws, seed, chunk)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.stem}.tmp-{os.getpid()}.npz")
-        np.savez(tmp, effect=out.to_numpy(), sample=out["sample"].to_numpy())
-        os.replace(tmp, path)  # atomic: another worker sees none or all of it
+        out = load_effects(path, self.segments, self.channels)
+        if out is None:
+            out = self._removal_effects(max_draws, seed, chunk)
+            save_effects(path, out)
         return out
 
     def _removal_effects(self, max_draws: int | None, seed: int, chunk: int) -> xr.DataArray:
         alpha, beta, hl, idx = self._draws(max_draws, seed)
-        D, G, S, C = len(hl), len(self.segments), len(self.stages), len(self.channels)
-        rng = np.random.default_rng(seed + 1)
-        ages = np.asarray(self.level_ages, dtype=float)
-        seen_moves = self._moves.sum(0) > 0  # (S, S+1): moves seen in any segment
-        seen_start = self._start.sum(0) > 0
-        out = np.empty((D, G, C + 1))  # P(convert): removed channel c, and the base (last)
-        # patterns ordered by their (segment, stage) cell, so that sums per cell are contiguous
-        # slices (np.add.reduceat) rather than a product with a dense membership matrix
-        cell = self._pg * S + self._ps
-        order = np.argsort(cell, kind="stable")
-        cell_o, pg, ps, lv = cell[order], self._pg[order], self._ps[order], self._L[order]
-        cells, starts = np.unique(cell_o, return_index=True)  # the cells that have patterns
-
-        def per_cell(
-            a: np.ndarray,
-        ) -> np.ndarray:  # (d, P, ...) -> (d, G*S, ...); 0 where no pattern
-            full = np.zeros((a.shape[0], G * S, *a.shape[2:]))
-            full[:, cells] = np.add.reduceat(a, starts, axis=1)
-            return full
-
-        for lo in range(0, D, chunk):
-            sl = slice(lo, min(D, lo + chunk))
-            d = sl.stop - sl.start
-            w_lv = np.concatenate(
-                [np.zeros((d, 1)), np.ones((d, 1)), np.exp(-_LN2 * ages[None, :] / hl[sl, None])],
-                axis=1,
-            )  # (d, levels)
-            contrib = w_lv[:, lv] * beta[sl][:, pg, :]  # (d, P, C): each pattern's exposure term
-            eta = alpha[sl][:, pg, ps] + contrib.sum(-1)  # (d, P)
-            # Bayesian bootstrap of each (segment, stage)'s exposure mix (drawn in the patterns'
-            # own order, then reordered: the same draws as before the reordering)
-            g = rng.standard_gamma(np.broadcast_to(self._pn, (d, len(self._pn))))[:, order]
-            tot = per_cell(g)  # (d, G*S)
-            wgt = g / np.where(tot[:, cell_o] > 0, tot[:, cell_o], 1.0)
-            etas = np.concatenate([eta[..., None] - contrib, eta[..., None]], -1)  # (d, P, C+1)
-            adv = per_cell(wgt[..., None] * special.expit(etas)).reshape(d, G, S, C + 1)
-            # a stage with no settled visits in a segment: its pooled intercept, no exposures
-            empty = tot.reshape(d, G, S) == 0
-            if empty.any():
-                base_adv = 1.0 / (1.0 + np.exp(-alpha[sl]))
-                adv = np.where(empty[..., None], base_adv[..., None], adv)
-            a_mv = np.where(seen_moves, self._moves + 0.5, 0.0)
-            q = np.where(
-                seen_moves,
-                rng.standard_gamma(
-                    np.broadcast_to(np.where(seen_moves, a_mv, 1.0), (d, G, S, S + 1))
-                ),
-                0.0,
-            )
-            q /= np.where(q.sum(-1, keepdims=True) > 0, q.sum(-1, keepdims=True), 1.0)
-            a_st = np.where(seen_start, self._start + 0.5, 1.0)
-            pi = np.where(seen_start, rng.standard_gamma(np.broadcast_to(a_st, (d, G, S))), 0.0)
-            pi /= pi.sum(-1, keepdims=True)
-            # chain per (draw, segment, scenario): Q = adv * q[:, :, :, :S], R = adv * q[..., S]
-            Q = adv.transpose(0, 1, 3, 2)[..., None] * q[:, :, None, :, :S]  # (d, G, C+1, S, S)
-            R = adv.transpose(0, 1, 3, 2) * q[:, :, None, :, S]  # (d, G, C+1, S)
-            conv = np.linalg.solve(np.eye(S) - Q, R[..., None])[..., 0]  # (d, G, C+1, S)
-            out[sl] = (pi[:, :, None, :] * conv).sum(-1)
-        effect = out[..., -1:] - out[..., :-1]
+        effect = removal_draws(
+            alpha,
+            beta,
+            hl,
+            level_ages=self.level_ages,
+            segment=self._pg,
+            stage=self._ps,
+            levels=self._L,
+            visits=self._pn,
+            moves=self._moves,
+            start=self._start,
+            rng=np.random.default_rng(seed + 1),
+            chunk=chunk,
+        )
         return xr.DataArray(
             effect,
             dims=("sample", "segment", "channel"),
@@ -624,24 +569,6 @@ class BayesianAttributionModel(BayesianModel):
         figures to some segments (the model is still fitted on all: partial pooling).
         """
         eff = self.removal_effects(max_draws=max_draws, seed=seed).to_numpy()  # (D, G, C)
-        J = self.n_journeys.to_numpy(float)
-        if segments is not None:
-            unknown = sorted(set(map(str, segments)) - set(self.segments))
-            if unknown:
-                raise ValueError(f"segments: unknown {unknown}; the model has {self.segments}")
-            keep = np.isin(self.segments, list(map(str, segments)))
-            J = np.where(keep, J, 0.0)
-            if weights is None and J.sum() == 0:
-                raise ValueError("segments: the chosen segments have no modelled journeys")
-        if weights is None:
-            wts = J / J.sum()
-        else:
-            wts = pd.Series(weights, dtype=float).reindex(self.segments)
-            if wts.isna().any():
-                raise ValueError(f"weights: missing segment(s) {list(wts.index[wts.isna()])}")
-            wts = wts.to_numpy() * (J > 0 if segments is not None else 1.0)
-            wts = wts / wts.sum()
-        lo, hi = (1 - prob) / 2, 1 - (1 - prob) / 2
         beta = (
             self._require_fit()
             .posterior["beta"]
@@ -649,42 +576,19 @@ class BayesianAttributionModel(BayesianModel):
             .transpose("sample", ...)
             .to_numpy()
         )
-        if by_segment:
-            conv = eff * self.n_journeys.to_numpy(float)[None, :, None]
-            rows = []
-            for gi, g in enumerate(self.segments):
-                if segments is not None and g not in set(map(str, segments)):
-                    continue
-                rows.append(
-                    pd.DataFrame(
-                        {
-                            "segment": g,
-                            "channel": self.channels,
-                            **_interval("conversions", conv[:, gi], lo, hi),
-                            **_interval("per_1000", 1000 * eff[:, gi], lo, hi),
-                        }
-                    )
-                )
-            out = pd.concat(rows, ignore_index=True)
-            tot = out.groupby("segment")["conversions"].transform("sum")
-            out["share"] = np.where(tot != 0, out["conversions"] / tot.where(tot != 0, 1.0), 0.0)
-            return out
-        conv = (eff * J[None, :, None]).sum(1)
-        per = 1000 * (eff * wts[None, :, None]).sum(1)
-        out = pd.DataFrame(
-            {
-                "channel": self.channels,
-                **_interval("conversions", conv, lo, hi),
-                **_interval("per_1000", per, lo, hi),
-                **_interval("beta", beta, lo, hi),
-            }
+        return attribution_table(
+            eff,
+            beta,
+            self.n_journeys,
+            self.channels,
+            prob=prob,
+            weights=weights,
+            by_segment=by_segment,
+            segments=segments,
         )
-        tot = out["conversions"].sum()
-        out["share"] = out["conversions"] / tot if tot != 0 else 0.0
-        return out
 
     def summary(self, prob: float = 0.9) -> pd.DataFrame:
-        """The parameters: stage intercepts, channel effects, spreads and the half-life."""
+        """Summarise the parameters: stage intercepts, channel effects, spreads, half-life."""
         idata = self._require_fit()
         names = [
             v
@@ -692,12 +596,3 @@ class BayesianAttributionModel(BayesianModel):
             if v in idata.posterior
         ]
         return az.summary(idata, var_names=names, hdi_prob=prob, kind="stats")
-
-
-def _interval(name: str, draws: np.ndarray, lo: float, hi: float) -> dict[str, np.ndarray]:
-    """``name`` (mean over axis 0), ``name_lower``, ``name_upper`` (quantiles)."""
-    return {
-        name: draws.mean(0),
-        f"{name}_lower": np.quantile(draws, lo, axis=0),
-        f"{name}_upper": np.quantile(draws, hi, axis=0),
-    }
