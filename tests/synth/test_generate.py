@@ -10,6 +10,9 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
 from analysis import schema, synth
+from analysis.synth.config import N_CHANNELS
+from analysis.synth.marginals import exposure_probs
+from analysis.synth.rows import time_order
 
 CONVERSION, DROPOFF, START = schema.CONVERSION, schema.DROPOFF, schema.START
 ID_COLS = list(schema.IDENTIFIER_COLUMNS)
@@ -246,7 +249,7 @@ def test_truth_journeys_match_events(sample):
 
 
 def test_uncensored_sample_has_complete_journeys(complete):
-    events, truth = complete
+    _, truth = complete
     assert set(truth.journeys["outcome"]) == {"converted", "dropoff"}
     assert (truth.journeys["start"] < truth.end).all()
     assert (truth.journeys["true_exit"].isin([CONVERSION, DROPOFF])).all()
@@ -316,9 +319,9 @@ def test_conversion_probability_and_channel_effects():
 
 
 def test_exposure_probabilities_are_exact():
-    mix = np.zeros((1, synth._N_CH))
+    mix = np.zeros((1, N_CHANNELS))
     mix[0, :3] = [0.5, 0.3, 0.2]
-    ps = synth._exposure_probs(mix, np.array([1.7]))[0]
+    ps = exposure_probs(mix, np.array([1.7]))[0]
     assert np.isclose(ps.sum(), 1) and ps[0] == 0 and (ps[8:] == 0).all()
     rng = np.random.default_rng(0)
     k = 1 + rng.poisson(1.7, 200000)
@@ -329,7 +332,7 @@ def test_exposure_probabilities_are_exact():
 
 
 def test_dwell_times_are_truncated_and_close_to_the_truth(sample):
-    events, truth = sample
+    _, truth = sample
     d = truth.dwell
     assert (d["truncate_days"] == truth.inactivity_days).all()
     assert (d["median_days"].between(1, 10)).all()
@@ -475,7 +478,7 @@ def test_summary_and_to_dict(sample):
 def test_time_order_breaks_ties_by_person_then_generation():
     ts = np.array([5, 3, 5, 3, 4, 5])
     person = np.array([2, 1, 0, 1, 7, 0])
-    assert synth._time_order(ts, person).tolist() == [1, 3, 4, 2, 5, 0]
+    assert time_order(ts, person).tolist() == [1, 3, 4, 2, 5, 0]
 
 
 def test_tiny_and_kiosk_free_samples():

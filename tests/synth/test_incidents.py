@@ -8,7 +8,9 @@ import pytest
 
 from analysis import synth
 from analysis.__main__ import main
-from tests import test_synth as base
+from analysis.schema import DROPOFF
+from analysis.synth.incidents import INCIDENT_COLUMNS
+from tests.synth import test_generate as base
 
 START, END = pd.Timestamp("2024-03-03", tz="UTC"), pd.Timestamp("2024-03-24", tz="UTC")
 INCIDENT = {
@@ -59,7 +61,7 @@ def test_default_output_is_unchanged_and_has_no_incidents():
         pd.testing.assert_frame_equal(ev, ev2)
         pd.testing.assert_frame_equal(tr.journeys, tr2.journeys)
         pd.testing.assert_frame_equal(tr.identities, tr2.identities)
-    assert tr.incidents.empty and list(tr.incidents.columns) == list(synth._INCIDENT_COLUMNS)
+    assert tr.incidents.empty and list(tr.incidents.columns) == list(INCIDENT_COLUMNS)
     assert "incident" not in tr.summary()
     assert (len(ev), int(ev["conversion"].sum()), round(float(ev["revenue"].sum()), 2)) == (
         8235,
@@ -224,7 +226,7 @@ def test_zero_multiplier_never_advances_and_long_windows_replant():
     met = set(df.loc[df["touchpoint"] == "payment_error", "journey_id"])
     j = tr.journeys.set_index("journey_id").loc[sorted(met)]
     assert not j["converted"].any()
-    assert (j["true_exit"] == synth.DROPOFF).all()
+    assert (j["true_exit"] == DROPOFF).all()
     # some persons came back after the error stopped them and met it again (planted again)
     assert (
         df[df["touchpoint"] == "payment_error"].groupby("person")["journey_id"].nunique() >= 2
@@ -319,7 +321,7 @@ def test_the_process_invariants_hold_with_incidents():
 
 
 def test_sample_incident_is_valid_and_visible():
-    ev, tr = synth.generate(3000, seed=0, incidents=[synth.SAMPLE_INCIDENT])
+    _, tr = synth.generate(3000, seed=0, incidents=[synth.SAMPLE_INCIDENT])
     row = _all(tr)
     assert 120 <= row["errors"] <= 220 and 35 <= row["conversions_lost"] <= 70
     assert synth.SAMPLE_INCIDENT["p_error"] == 0.8  # the module constant is not mutated by generate
