@@ -12,7 +12,7 @@ def _identifier_persons(events: pd.DataFrame) -> pd.DataFrame:
     """(identifier_type, identifier, person_id) for every identifier on a row with a person."""
     cols = [c for c in IDENTIFIER_COLUMNS if c in events.columns]
     long = (
-        events[cols + ["person_id"]]
+        events[[*cols, "person_id"]]
         .melt(id_vars="person_id", var_name="identifier_type", value_name="identifier")
         .dropna()
     )

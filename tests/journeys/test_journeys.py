@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -56,7 +58,7 @@ def test_stage_transitions_match_truth_counts(built):
         index=False
     ):
         seq = [START, *stages.split(" > "), STATE[outcome]]
-        rows += [(seg, a, b) for a, b in zip(seq[:-1], seq[1:], strict=True)]
+        rows += [(seg, a, b) for a, b in itertools.pairwise(seq)]
     exp = (
         pd.DataFrame(rows, columns=["segment", "from_stage", "to_stage"])
         .value_counts()

@@ -8,7 +8,7 @@ import pytest
 from analysis import synth
 from analysis.identity import stitch_identities
 from analysis.journeys import build_journeys
-from tests.test_journeys import assert_journeys_match_truth
+from tests.journeys.test_journeys import assert_journeys_match_truth
 
 pytestmark = pytest.mark.slow
 
