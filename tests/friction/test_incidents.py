@@ -115,7 +115,7 @@ def test_time_index_counts_reaches_per_bin():
     # journeys reaching the Do stage (cart) per day, all platforms, by hand
     first_do = steps[(steps.stage == "Do") & ~steps.conversion].groupby("person_id").timestamp.min()
     by_day = first_do.dt.floor("D").value_counts().sort_index()
-    s = list(idx.steps.index[(idx.steps.level == "stage") & (idx.steps.step == "Do")])[0]
+    s = next(iter(idx.steps.index[(idx.steps.level == "stage") & (idx.steps.step == "Do")]))
     got = pd.Series(idx.n[s, -1], index=idx.bins)
     assert got[got > 0].to_dict() == by_day.to_dict()
     # the purchase row is the outcome, never a step
@@ -330,7 +330,8 @@ def _drop_conversions(steps, step, start, end, share, seed=0):
     days = (first - T0).dt.total_seconds() / 86400
     hit = days[(days >= start) & (days < end)].index
     buyers = steps.loc[steps.conversion & steps.person_id.isin(hit), "person_id"].to_numpy()
-    drop = rng.choice(buyers, size=int(round(share * len(buyers))), replace=False)
+    drop = rng.choice(buyers, size=round(share * len(buyers)), replace=False)
+
     return steps[~(steps.conversion & steps.person_id.isin(drop))].copy(), len(drop)
 
 

@@ -72,6 +72,7 @@ class Finding:
 
 
 def empty_table() -> pd.DataFrame:
+    """Return the table of no incident: :data:`INCIDENT_COLUMNS` with their dtypes."""
     df = pd.DataFrame({c: pd.Series(dtype=object) for c in INCIDENT_COLUMNS})
     for c in ("start", "end"):
         df[c] = pd.Series(dtype="datetime64[us, UTC]")
@@ -84,6 +85,11 @@ def empty_table() -> pd.DataFrame:
 
 
 def summarise(idx: TimeIndex, f: Finding, n_m, y_m, phi_rate, n_lab, draws, rng, interval) -> None:
+    """Draw the rates before and during ``f``'s window and the conversions lost into ``f.summary``.
+
+    The windows are mixed by their posterior (those past the step's mature bins left out).
+    """
+    assert f.aw is not None and f.bw is not None and f.weights is not None  # set by every scan
     rr = f.step * n_lab + f.group
     lim = int(idx.steps["mature_bins"].iat[f.step])
     within = float(idx.steps["within"].iat[f.step]) or 1.0
@@ -94,7 +100,7 @@ def summarise(idx: TimeIndex, f: Finding, n_m, y_m, phi_rate, n_lab, draws, rng,
         aw, bw, w = fixed_post(f.a, min(f.b, lim))
     else:
         aw, bw, w = aw[keep], bw[keep], w[keep] / w[keep].sum()
-    r_out, r_in, ni, no = draw_rates(n_raw, y_raw, phi_rate[rr], (aw, bw, w), draws, rng)
+    r_out, r_in, ni, _ = draw_rates(n_raw, y_raw, phi_rate[rr], (aw, bw, w), draws, rng)
     r_out, r_in = np.minimum(r_out / within, 1.0), np.minimum(r_in / within, 1.0)
     lost = ni * (r_out - r_in)
     lo, hi = (1 - interval) / 2, 1 - (1 - interval) / 2
@@ -120,13 +126,18 @@ def _after(idx: TimeIndex, rj: np.ndarray, rt: np.ndarray) -> tuple[np.ndarray, 
     return rep[ok], T["x"][ti[ok]]
 
 
-def _touchpoint_profile(idx: TimeIndex, step: int, group: int, a: int, b: int):
-    """The reaches of ``step`` (in ``group``), which of them fall in bins ``[a, b)``, and the
-    pairs (reach, touchpoint at or after it).
+def _touchpoint_profile(
+    idx: TimeIndex, step: int, group: int, a: int, b: int
+) -> tuple[np.ndarray, ...]:
+    """Return the reaches of ``step`` (in ``group``) and which fall in bins ``[a, b)``.
+
+    Also the pairs (reach, touchpoint at or after it).
     """
     R = idx.reaches
     sel = R["s"] == step
     if group != len(idx.groups):
+        assert idx.journey_group is not None  # time_index sets it
+
         sel &= idx.journey_group[R["j"]] == group
     sel = np.flatnonzero(sel)
     inside = (R["b"][sel] >= a) & (R["b"][sel] < b)
@@ -187,8 +198,10 @@ def incident_row(idx: TimeIndex, f: Finding, n_lab: int, interval: float) -> dic
 def _over_represented(
     idx: TimeIndex, f: Finding, profile: tuple[np.ndarray, ...]
 ) -> list[tuple[str, float]]:
-    """Return the touchpoints more frequent after reaching the step inside the window than
-    outside it, with their lift, highest first (at most five).
+    """Return the touchpoints over-represented during the window, with their lift.
+
+    More frequent after reaching the step inside the window than outside it; highest lift
+    first, at most five.
     """
     tab = idx.steps
     _, inside, rep, xs = profile
@@ -214,13 +227,13 @@ def _over_represented(
 def _with_and_without(
     idx: TimeIndex, f: Finding, profile: tuple[np.ndarray, ...]
 ) -> tuple[float, float, int]:
-    """Return the conversion during the window of the journeys with the incident touchpoint (at
-    or after the reach) and of those without it, and the number with it.
+    """Return the conversion during the window with and without the incident touchpoint.
+
+    With it: the journeys that had it at or after the reach. Also the number with it.
     """
     tab = idx.steps
     sel, inside, rep, xs = profile
     r_with = r_without = np.nan
-
     n_with = 0
     if f.touchpoint is not None:
         R = idx.reaches

@@ -21,7 +21,7 @@ def _about(x: float) -> str:
         return "?"
     if abs(x) < 10:
         return f"{round(x):,.0f}"
-    digits = int(math.floor(math.log10(abs(x)))) - 1
+    digits = math.floor(math.log10(abs(x))) - 1
     return f"{round(x, -digits):,.0f}"
 
 
@@ -48,9 +48,11 @@ def _who(by: Any, segment: Any) -> str:
 
 
 def incident_headline(row: pd.Series | dict, *, conversions: str = "conversions") -> str:
-    """One incident in words a marketer reads, e.g. "Do stage (payment_error events), every
-    platform: conversion 41% → 12% from 3 Mar to 24 Mar 2024, about 120 conversions lost
-    [100–140]". ``conversions`` names what is lost ("purchases", "sign-ups").
+    """Write one incident in words a marketer reads.
+
+    For example "Do stage (payment_error events), every platform: conversion 41% → 12% from
+    3 Mar to 24 Mar 2024, about 120 conversions lost [100–140]". ``conversions`` names what is
+    lost ("purchases", "sign-ups").
     """
     r = row
     what = _step_words(r["level"], r["step"])
@@ -68,8 +70,9 @@ def incident_headline(row: pd.Series | dict, *, conversions: str = "conversions"
 
 
 def no_incident_text(d: dict[str, Any], *, conversions: str = "conversions") -> str:
-    """The "nothing found" sentence with how large an incident could have been seen
-    (:func:`detectable_drop`).
+    """Write the "nothing found" sentence, with how large an incident could have been seen.
+
+    ``d`` is :func:`~analysis.friction.series.detectable_drop`'s answer.
     """
     head = "No incident found: no step's conversion fell for a while, in any segment."
     if d.get("step") is None:

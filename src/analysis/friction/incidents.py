@@ -184,10 +184,13 @@ def incidents(
     if n_series == 0:
         return empty_table()
     sc = _Scan.of(idx, min_journeys, draws, seed, interval)
-    opts = {"prior": prior, "max_per_series": max_per_series, "threshold": prob}
-    findings = _rate_findings(sc, 1.0 - min_drop, **opts) + _frequency_findings(
-        sc, 1.0 - min_drop, min_rise, **opts
+    c_drop = 1.0 - min_drop
+    findings = _rate_findings(
+        sc, c_drop, prior=prior, max_per_series=max_per_series, threshold=prob
+    ) + _frequency_findings(
+        sc, c_drop, min_rise, prior=prior, max_per_series=max_per_series, threshold=prob
     )
+
     if not findings:
         return empty_table()
     for f in findings:  # rates, conversions lost, with draws
@@ -204,9 +207,11 @@ def incidents(
 
 @dataclass
 class _Scan:
-    """The series of one scan: conversion per step × group (+ all), rows ``step * n_lab +
-    group``, with their overdispersion; a touchpoint's frequency per touchpoint × group; and
-    what every summary of a finding needs (draws, their generator, the interval).
+    """Hold the series of one scan and what every summary of a finding needs.
+
+    Conversion per step × group (+ all), rows ``step * n_lab + group``, with their
+    overdispersion; a touchpoint's frequency per touchpoint × group; the draws, their generator
+    and the interval of the summaries.
     """
 
     idx: TimeIndex
@@ -296,8 +301,9 @@ def _frequency_findings(
     max_per_series: int,
     threshold: float,
 ) -> list[Finding]:
-    """Scan the touchpoints' frequencies for windows where one rose while the conversion at its
-    stage fell.
+    """Scan the touchpoints' frequencies for windows where one rose.
+
+    A window counts when the conversion at the touchpoint's stage fell during it too.
     """
     frows = np.flatnonzero(sc.freq_ok)
     if not len(frows):
@@ -396,7 +402,9 @@ def _named_by_touchpoints(sc: _Scan, findings: list[Finding]) -> list[Finding]:
 def _every_segment_or_some(
     sc: _Scan, findings: list[Finding], all_segments_odds: float
 ) -> list[Finding]:
-    """Keep the pooled findings that no segment contradicts (every segment), the segments' own
+    """Decide whether each incident holds in every segment or only in some.
+
+    Keep the pooled findings that no segment contradicts (every segment), the segments' own
     findings where the pooled one is contradicted or absent, and call the same step and window
     in every segment an every-segment finding.
     """
@@ -458,8 +466,10 @@ def _every_segment_or_some(
 
 
 def _without_echoes(sc: _Scan, out: list[Finding]) -> list[Finding]:
-    """Merge the overlapping findings of one segment into one incident, named at the incident
-    touchpoint's stage, else at the deepest step that holds the whole loss.
+    """Merge the overlapping findings of one segment into one incident.
+
+    It is named at the incident touchpoint's stage, else at the deepest step that holds the
+    whole loss; the others are its echoes (``also_at``).
     """
     idx = sc.idx
     out.sort(key=lambda f: -f.summary["lost"])
@@ -503,8 +513,10 @@ def _without_echoes(sc: _Scan, out: list[Finding]) -> list[Finding]:
 
 
 def _segment_llr(f: Finding, tab, n_m, y_m, phi_rate, rate_ok, n_groups: int) -> np.ndarray:
-    """Per segment, log likelihood ratio of its window data under the pooled relative drop vs no
-    drop (binomial, at the segment's own rate outside the window; divided by its ``φ``).
+    """Return per segment the log likelihood ratio of its window data, pooled drop vs none.
+
+    Under the pooled relative drop against no drop: binomial, at the segment's own rate outside
+    the window, divided by its ``φ``.
     """
     n_lab = n_groups + 1
     lim = int(tab["mature_bins"].iat[f.step])

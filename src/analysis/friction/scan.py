@@ -47,7 +47,6 @@ a year of days for a thousand series in seconds.
 from __future__ import annotations
 
 import math
-
 from collections.abc import Sequence
 from typing import Any
 
@@ -94,7 +93,7 @@ def overdispersion(
     ref = chi2(3).cdf(chi2(1).ppf(1 - trim)) / (1 - trim)
     for r in np.flatnonzero(use.sum(1) >= min_bins):
         v = np.sort(z2[r][use[r]])
-        k = max(int(math.floor(len(v) * (1 - trim))), 1)
+        k = max(math.floor(len(v) * (1 - trim)), 1)
         out[r] = float(np.clip(v[:k].mean() / ref, 1.0, 100.0))
     return out
 
@@ -217,10 +216,12 @@ def draw_rates(n_raw, y_raw, phi, post, draws: int, rng: np.random.Generator):
 
 
 def fixed_post(a: int, b: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Return the window posterior that is the one window ``[a, b)``."""
     return np.array([a]), np.array([b]), np.array([1.0])
 
 
 def overlap(a1, b1, a2, b2) -> bool:
+    """Return whether the windows ``[a1, b1)`` and ``[a2, b2)`` share a bin."""
     return min(b1, b2) > max(a1, a2)
 
 

@@ -132,11 +132,14 @@ def detectable_drop(
     horizon_days: float | None = None,
     as_of: Any = None,
 ) -> dict[str, Any]:
-    """How large an incident :func:`incidents` could have seen: the smallest relative drop in
-    conversion, lasting ``window_days`` in the middle of the data, at the busiest step (the
-    stage, else touchpoint, with the most scored journeys, all segments together), that the scan
-    would report at posterior probability ``prob`` — with the same prior and overdispersion as
-    :func:`incidents` (the counts are the step's own, the conversions their expectation).
+    """Return how large an incident :func:`~analysis.friction.incidents.incidents` could have seen.
+
+    The smallest relative drop in conversion, lasting ``window_days`` in the middle of the
+    data, at the busiest step (the stage, else touchpoint, with the most scored journeys, all
+    segments together), that the scan would report at posterior probability ``prob`` — with the
+    same prior and overdispersion as :func:`~analysis.friction.incidents.incidents` (the counts
+    are the step's own, the conversions their expectation).
+
 
     Returns a dict: ``level, step, segment`` ("all"), ``grain``, ``window_days``, ``rate`` (the
     step's conversion), ``journeys_in_window``, ``drop`` (relative, e.g. 0.3 for −30%; ``None``
@@ -183,7 +186,7 @@ def detectable_drop(
     y = idx.y[s, g, :lim].astype(float)
     p = y.sum() / n.sum()
     phi = overdispersion(n, y)[0]
-    L = max(1, int(round(window_days / idx.grain_days)))
+    L = max(1, round(window_days / idx.grain_days))
     L = min(L, max(lim // 2, 1))
     a = max((lim - L) // 2, 0)
     b = a + L

@@ -141,6 +141,7 @@ class TimeIndex:
 
     @property
     def grain_days(self) -> float:
+        """Return the width of a bin in days."""
         return GRAIN_US[self.grain] / DAY_US
 
     @property
@@ -150,14 +151,16 @@ class TimeIndex:
 
 
 def by_list(by: str | Sequence[str] | None) -> list[str]:
+    """Return the segment column(s) as a list (none: empty)."""
     if by is None:
         return []
     return [by] if isinstance(by, str) else list(by)
 
 
 def _journey_codes(steps: pd.DataFrame) -> tuple[np.ndarray | None, np.ndarray]:
-    """Row order (person, journey, pos) — ``None`` when the rows already are in it, as
-    ``touchpoint_steps`` gives them — and the journey code of every row in that order.
+    """Return the row order (person, journey, pos) and every row's journey code in that order.
+
+    The order is ``None`` when the rows already are in it, as ``touchpoint_steps`` gives them.
     """
     p = steps["person_id"].to_numpy()
     if not np.issubdtype(p.dtype, np.number):
@@ -198,8 +201,9 @@ def _first_rows(key: np.ndarray) -> np.ndarray:
 
 
 def _codes(values: pd.Series, take: np.ndarray) -> tuple[np.ndarray, list[str]]:
-    """Integer codes (``-1``: missing) of ``values[take]`` and the names, sorted, of the values
-    that occur there.
+    """Return integer codes (``-1``: missing) of ``values[take]`` and the names they code.
+
+    The names, sorted, are those of the values that occur there.
     """
     code, uniq = pd.factorize(values)
     code = np.asarray(code, dtype=np.int64)[take]
@@ -309,14 +313,11 @@ def time_index(
         off_tp + np.arange(k.shape[0]) if "touchpoint" in levels else np.zeros(0, dtype=np.int64)
     )
 
-    journeys = np.bincount(r_s, minlength=n_steps)
-    depth = np.bincount(r_s, weights=r_p, minlength=n_steps) / np.maximum(journeys, 1)
     step_table = pd.DataFrame(step_rows, columns=["level", "step", "stage"])
     step_table["horizon_days"] = horizon
     step_table["within"] = within
     step_table["mature_bins"] = mature_bins
-    step_table["journeys"] = journeys
-    step_table["depth"] = depth
+    _add_depth(step_table, r_s, r_p)
     bins = pd.DatetimeIndex(pd.to_datetime(origin + g_us * np.arange(n_bins), unit="us", utc=True))
     return TimeIndex(
         grain=grain,
@@ -336,6 +337,14 @@ def time_index(
         journey_group=jgroup,
         touchpoints=rows.tp_names,
     )
+
+
+def _add_depth(step_table: pd.DataFrame, r_s: np.ndarray, r_p: np.ndarray) -> None:
+    """Add the journeys that reached each step and their mean position at the reach."""
+    n_steps = len(step_table)
+    journeys = np.bincount(r_s, minlength=n_steps)
+    step_table["journeys"] = journeys
+    step_table["depth"] = np.bincount(r_s, weights=r_p, minlength=n_steps) / np.maximum(journeys, 1)
 
 
 def _check_request(
@@ -383,8 +392,10 @@ def _conversion_times(jid: np.ndarray, t: np.ndarray, conv: np.ndarray) -> np.nd
 
 @dataclass
 class _Rows:
-    """The non-conversion rows in journey order: journey, time, position, stage and touchpoint
-    codes (``-1``: missing), their names, and each touchpoint's modal stage (``-1``: none).
+    """Hold the non-conversion rows in journey order.
+
+    Journey, time, position, stage and touchpoint codes (``-1``: missing), their names, and
+    each touchpoint's modal stage (``-1``: none).
     """
 
     j: np.ndarray
@@ -470,8 +481,10 @@ def _first_touches(rows: _Rows) -> tuple[Reach, np.ndarray]:
 def _reaches(
     rows: _Rows, levels: Sequence[str], visits: Reach, touches: Reach
 ) -> tuple[list[tuple[str, str, str | None]], Reach, int]:
-    """Return the steps (stages, then touchpoints), every reach of one, and the first
-    touchpoint step's number.
+    """Return the steps (stages, then touchpoints), every reach of one, and the first touchpoint.
+
+    The last is the number of the first touchpoint step (after the stages).
+
     """
     step_rows: list[tuple[str, str, str | None]] = []
     parts = []
