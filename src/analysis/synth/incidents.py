@@ -258,7 +258,7 @@ class _PlantLaws:
 
 
 def _plant_laws(
-    params: Params, opts: dict[str, Any], incs: list[Incident], marginal_rows: np.ndarray
+    params: Params, opts: dict[str, Any], incidents: list[Incident], marginal_rows: np.ndarray
 ) -> _PlantLaws:
     conversion_from = np.zeros((len(params.segments), N_TO))
     conversion_from[:, :N_STAGES] = absorption(marginal_rows)
@@ -267,9 +267,9 @@ def _plant_laws(
         conversion_from=conversion_from,
         base_rows=params.base[:, 1:, :].reshape(-1, N_TO),
         eta_exp=np.exp(BITS @ params.beta),
-        multiplier=np.array([i.multiplier for i in incs]),
-        stage_of=np.array([STAGE_INDEX[i.stage] for i in incs]),
-        t1=np.array([i.t1 for i in incs]),
+        multiplier=np.array([i.multiplier for i in incidents]),
+        stage_of=np.array([STAGE_INDEX[i.stage] for i in incidents]),
+        t1=np.array([i.t1 for i in incidents]),
         censor=bool(opts["censor"]),
         inactivity_days=float(opts["inactivity_days"]),
         p_return=float(opts["p_return"]),
@@ -293,21 +293,21 @@ class _Phase:
 
 def _meet_errors(
     cur: Simulation,
-    seg: np.ndarray,
-    incs: list[Incident],
+    segment: np.ndarray,
+    incidents: list[Incident],
     laws: _PlantLaws,
     rng: np.random.Generator,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Draw, per visit, the incident it meets (-1: none) and the uniforms of its place and flip."""
     n = len(cur.v_t)
     st, t = cur.v_stage.astype(np.int64), cur.v_t
-    sg = seg[cur.v_person]
+    visit_segment = segment[cur.v_person]
     inc_of = np.full(n, -1, np.int64)
-    for k, inc in enumerate(incs):
+    for k, inc in enumerate(incidents):
         u = rng.random(n)
         hit = (
             (st == laws.stage_of[k])
-            & inc.seg_mask[sg]
+            & inc.seg_mask[visit_segment]
             & (t >= inc.t0)
             & (t < inc.t1)
             & (u < inc.p_error)
@@ -318,12 +318,12 @@ def _meet_errors(
 
 
 def _advance_change(
-    cur: Simulation, sg: np.ndarray, ev: np.ndarray, m: np.ndarray, laws: _PlantLaws
+    cur: Simulation, visit_segment: np.ndarray, ev: np.ndarray, m: np.ndarray, laws: _PlantLaws
 ) -> tuple[np.ndarray, np.ndarray]:
     """Return ``a'/a`` and the expected conversions lost of error visits ``ev`` (multipliers ``m``)."""
     st = cur.v_stage.astype(np.int64)
     # the visit's exit law without the error (channel-modulated base row), and with it
-    w = laws.base_rows[sg[ev] * N_STAGES + st[ev]]
+    w = laws.base_rows[visit_segment[ev] * N_STAGES + st[ev]]
     w[:, :DROP] *= laws.eta_exp[cur.v_mask[ev]][:, None]
     w /= w.sum(1, keepdims=True)
     a = 1.0 - w[:, DROP]
@@ -333,57 +333,61 @@ def _advance_change(
     shrink = np.divide(
         (1.0 - m) * (1.0 - a), denom, out=np.ones_like(m), where=denom > 0
     )  # 1 - a'/a
-    loss = shrink * (w[:, :DROP] * laws.conversion_from[sg[ev], :DROP]).sum(1)
+    loss = shrink * (w[:, :DROP] * laws.conversion_from[visit_segment[ev], :DROP]).sum(1)
     return ratio, loss
 
 
 def _plant_phase(
     cur: Simulation,
-    seg: np.ndarray,
-    incs: list[Incident],
+    segment: np.ndarray,
+    incidents: list[Incident],
     laws: _PlantLaws,
     rng: np.random.Generator,
     end_days: float,
 ) -> _Phase:
     """Plant the incidents in one simulation: error visits, flipped exits, what is kept."""
     n, vp = len(cur.v_t), cur.v_person
-    sg = seg[vp]
-    inc_of, u_pos, u_flip = _meet_errors(cur, seg, incs, laws, rng)
-    ev = np.flatnonzero(inc_of >= 0)
-    ratio, loss = _advance_change(cur, sg, ev, laws.multiplier[inc_of[ev]], laws)
-    flip = (cur.v_dest[ev] != DROP) & (u_flip[ev] >= ratio)
+    visit_segment = segment[vp]
+    inc_of, u_pos, u_flip = _meet_errors(cur, segment, incidents, laws, rng)
+    error_visits = np.flatnonzero(inc_of >= 0)
+    ratio, loss = _advance_change(
+        cur, visit_segment, error_visits, laws.multiplier[inc_of[error_visits]], laws
+    )
+    flip = (cur.v_dest[error_visits] != DROP) & (u_flip[error_visits] >= ratio)
     # the first flip of a person ends their journey; what came after it in ``cur`` goes
-    first = np.full(len(seg), n, np.int64)
-    np.minimum.at(first, vp[ev[flip]], ev[flip])
+    first = np.full(len(segment), n, np.int64)
+    np.minimum.at(first, vp[error_visits[flip]], error_visits[flip])
     keep = np.arange(n) <= first[vp]
-    ke = keep[ev]
-    ev, loss, flip = ev[ke], loss[ke], flip[ke]
+    ke = keep[error_visits]
+    error_visits, loss, flip = error_visits[ke], loss[ke], flip[ke]
     # counterfactual: the flipped visit's journey converts (and is seen) without the error
     conv_v = cur.v_dest == CONV
     if laws.censor:
         conv_v &= cur.v_t + cur.v_d < end_days
-    fv = ev[flip]
-    lost = np.zeros(len(ev), dtype=bool)
-    lost[flip] = np.isin(cur.v_journey[fv], cur.v_journey[conv_v])
+    flipped = error_visits[flip]
+    lost = np.zeros(len(error_visits), dtype=bool)
+    lost[flip] = np.isin(cur.v_journey[flipped], cur.v_journey[conv_v])
     last = _visit_last(cur)
     # uniform between the visit's first and last event, within the incident's window
-    off = u_pos[ev] * np.minimum(last[ev], laws.t1[inc_of[ev]] - cur.v_t[ev])
+    off = u_pos[error_visits] * np.minimum(
+        last[error_visits], laws.t1[inc_of[error_visits]] - cur.v_t[error_visits]
+    )
     dest = cur.v_dest.copy()
-    dest[fv] = DROP
+    dest[flipped] = DROP
     err = {
-        "visit": ev,
+        "visit": error_visits,
         "offset": off,
-        "ch": _error_channel(cur, ev, off),
-        "inc": inc_of[ev],
+        "ch": _error_channel(cur, error_visits, off),
+        "inc": inc_of[error_visits],
         "loss": loss,
         "lost": lost,
     }
-    return _Phase(cur, keep, dest, err, fv, last)
+    return _Phase(cur, keep, dest, err, flipped, last)
 
 
 def _return_journeys(
     phase: _Phase,
-    seg: np.ndarray,
+    segment: np.ndarray,
     laws: _PlantLaws,
     rng: np.random.Generator,
     end_days: float,
@@ -395,13 +399,13 @@ def _return_journeys(
     Returns the ``init`` of :func:`analysis.synth.simulation.simulate`, or ``None`` when no one
     returns.
     """
-    cur, fv = phase.sim, phase.flipped
-    nf = len(fv)
+    cur, flipped = phase.sim, phase.flipped
+    nf = len(flipped)
     u_new, gap = rng.random(nf), rng.exponential(1.0, nf)
-    s_new = draw(laws.start_cum, seg[cur.v_person][fv], rng.random(nf), N_STAGES)
+    s_new = draw(laws.start_cum, segment[cur.v_person][flipped], rng.random(nf), N_STAGES)
     t_new = (
-        cur.v_t[fv]
-        + phase.last[fv]
+        cur.v_t[flipped]
+        + phase.last[flipped]
         + laws.inactivity_days
         + laws.return_min
         + laws.return_mean * gap
@@ -411,10 +415,10 @@ def _return_journeys(
         return None
     all_j_index = np.concatenate(j_index)
     return (
-        cur.v_person[fv[new]],
+        cur.v_person[flipped[new]],
         t_new[new],
         s_new[new],
-        all_j_index[cur.v_journey[fv[new]]] + 1,
+        all_j_index[cur.v_journey[flipped[new]]] + 1,
         n_journeys,
     )
 
@@ -461,9 +465,9 @@ def _final_world(
 def plant_incidents(
     params: Params,
     opts: dict[str, Any],
-    seg: np.ndarray,
+    segment: np.ndarray,
     sim0: Simulation,
-    incs: list[Incident],
+    incidents: list[Incident],
     marginal_rows: np.ndarray,
     rng: np.random.Generator,
     end_days: float,
@@ -479,20 +483,20 @@ def plant_incidents(
     journey) is simulated anew from ``rng``; that continuation is planted the same way, until no
     visit flips. Everything else stays as in ``sim0``.
     """
-    laws = _plant_laws(params, opts, incs, marginal_rows)
+    laws = _plant_laws(params, opts, incidents, marginal_rows)
     phases: list[_Phase] = []
     j_person, j_index = [sim0.j_person], [sim0.j_index]
     n_journeys = len(sim0.j_person)
     cur = sim0
     while len(cur.v_t):
-        phase = _plant_phase(cur, seg, incs, laws, rng, end_days)
+        phase = _plant_phase(cur, segment, incidents, laws, rng, end_days)
         phases.append(phase)
         if not len(phase.flipped):
             break
-        init = _return_journeys(phase, seg, laws, rng, end_days, j_index, n_journeys)
+        init = _return_journeys(phase, segment, laws, rng, end_days, j_index, n_journeys)
         if init is None:
             break
-        cur = simulate(params, opts, seg, rng, end_days, init=init)
+        cur = simulate(params, opts, segment, rng, end_days, init=init)
         j_person.append(cur.j_person)
         j_index.append(cur.j_index)
         n_journeys += len(cur.j_person)
@@ -500,9 +504,9 @@ def plant_incidents(
 
 
 def incident_table(
-    incs: list[Incident],
+    incidents: list[Incident],
     sim: Simulation | None,
-    seg: np.ndarray,
+    segment: np.ndarray,
     segs: list[str],
     planted: Planted | None,
     end_days: float,
@@ -510,14 +514,14 @@ def incident_table(
 ) -> pd.DataFrame:
     """``SynthTruth.incidents``: one row per incident and affected segment, then its ``all`` row."""
     records = []
-    if incs:
+    if incidents:
         assert sim is not None and planted is not None, "incidents come with their simulation"
         err = planted.err
-        vseg = seg[sim.v_person]
+        vseg = segment[sim.v_person]
         eseg = vseg[err["visit"]]
         emitted = (sim.v_t[err["visit"]] + err["offset"] < end_days) | (not censor)
         ejour = sim.v_journey[err["visit"]]
-        for k, inc in enumerate(incs):
+        for k, inc in enumerate(incidents):
             in_w = (
                 (sim.v_stage == STAGE_INDEX[inc.stage]) & (sim.v_t >= inc.t0) & (sim.v_t < inc.t1)
             )
