@@ -194,3 +194,13 @@ def test_conversion_fallback_gives_each_cell_its_own_beta_rate(fake_nuts):
 def test_the_second_try_never_repeats_the_first(cfg, expected):
     got = retry_settings(cfg)
     assert (got[:2] if got else None) == expected
+
+
+def test_on_fail_warn_keeps_the_failed_draws_and_warns(fake_nuts):
+    """The fast twin of test_transitions' slow test_non_convergence_is_loud (warn path)."""
+    from analysis.models import ConvergenceWarning
+
+    m = StageTransitionModel(_counts(), sampler_config={**NEVER, "on_fail": "warn"})
+    with pytest.warns(ConvergenceWarning, match="did not converge"):
+        m.fit()
+    assert m.fallback is None and not m.check()["ok"].all()

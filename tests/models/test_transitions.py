@@ -374,6 +374,7 @@ def test_save_and_load_round_trip(pooled_fit, tmp_path, uncensored):
         DwellTimeModel.load(path)
 
 
+@pytest.mark.slow  # real NUTS fits (the smoke fits: pooled_fit, the dwell one below)
 def test_conjugate_and_mcmc_agree_on_the_unpooled_model(uncensored):
     jr, _ = uncensored
     counts = jr.stage_transitions(by="segment")
@@ -392,6 +393,7 @@ def test_conjugate_and_mcmc_agree_on_the_unpooled_model(uncensored):
     assert ok[..., mcmc.allowed].all()
 
 
+@pytest.mark.slow  # real NUTS fits (the smoke fits: pooled_fit, the dwell one below)
 def test_non_convergence_is_loud(uncensored):
     counts = uncensored[0].stage_transitions(by="segment")
     bad = {"draws": 15, "tune": 5, "chains": 2, "progressbar": False}
@@ -403,6 +405,35 @@ def test_non_convergence_is_loud(uncensored):
 
 
 # ------------------------------------------------------------------------------- dwell time
+def test_dwell_smoke_fit():
+    """The dwell family's NUTS smoke fit (the recovery study on synthetic journeys is slow):
+    log-normal visits of two segments and two stages, a quarter censored, recovered."""
+    rng = np.random.default_rng(0)
+    mu = {("a", "Think"): 1.0, ("a", "Do"): 0.0, ("b", "Think"): 1.5, ("b", "Do"): 0.3}
+    rows = []
+    for (seg, stage), m in mu.items():
+        d = np.exp(rng.normal(m, 0.8, 120))
+        cut = rng.random(120) < 0.25  # censored at a uniform share of their duration
+        rows += [
+            {
+                "segment": seg,
+                "stage": stage,
+                "duration_days": x * (rng.uniform(0.2, 1) if c else 1),
+                "censored": bool(c),
+            }
+            for x, c in zip(d, cut, strict=True)
+        ]
+    fast = {**FAST, "draws": 300, "tune": 300}
+    dwell = DwellTimeModel(pd.DataFrame(rows), stages=["Think", "Do"], sampler_config=fast)
+    dwell.fit()
+    assert dwell.check()["ok"].all()
+    got = dwell.idata.posterior["mu"].mean(("chain", "draw")).to_pandas()
+    for (seg, stage), m in mu.items():
+        assert abs(got.loc[seg, stage] - m) < 0.3
+    assert (dwell.summary()["median_days"] > 0).all()
+
+
+@pytest.mark.slow  # real NUTS fits (the smoke fits: pooled_fit, the dwell one below)
 def test_dwell_time_recovery_and_time_to_conversion(uncensored, pooled_fit):
     jr, truth = uncensored
     dwell = DwellTimeModel(
