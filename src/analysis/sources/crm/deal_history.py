@@ -9,11 +9,12 @@ import numpy as np
 import pandas as pd
 
 from analysis.schema import OFFLINE_CHANNELS
+from analysis.sources._results import Rejected
 from analysis.sources.column_map import ColumnMap, LoadResult, show_value, to_str
 from analysis.sources.crm.deal_stages import deal_columns, stage_touchpoints
 from analysis.sources.crm.reading import Source
 from analysis.sources.crm.roles import attributes, norm_series
-from analysis.sources.crm.rows import Pre, amount_issue, finish, truncation
+from analysis.sources.crm.rows import amount_issue, finish, truncation
 from analysis.sources.crm.tables import WON_TOUCHPOINTS
 
 __all__ = ["deal_history"]
@@ -37,7 +38,7 @@ def deal_history(
     stage = to_str(df[found["stage"]])
     tp = stage_touchpoints(stage, table, notes)
     when = df[found["changed"]]
-    pre: list[Pre] = truncation(src, n)
+    pre: list[Rejected] = truncation(src, n)
     repeated = _repeated_stages(deal_id, stage, when, cmap)
     if repeated.any():
         reasons = np.full(n, "", dtype=object)
@@ -45,7 +46,7 @@ def deal_history(
             "stage " + stage[repeated].map(show_value) + " repeats the deal's previous stage "
             "(an amount or close-date change, not a stage change)"
         ).to_numpy(dtype=object)
-        pre.append(Pre(repeated, "repeated stage", found["stage"], reasons))
+        pre.append(Rejected.from_mask(repeated, "repeated stage", found["stage"], reasons))
     conversion = tp.isin(WON_TOUCHPOINTS).to_numpy()
     revenue = pd.Series(np.nan, index=df.index, dtype="float64")
     prepared: dict[str, Any] = {

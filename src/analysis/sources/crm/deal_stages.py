@@ -8,10 +8,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from analysis.sources._results import Rejected
 from analysis.sources.column_map import show_value, to_str
 from analysis.sources.crm.reading import Source
 from analysis.sources.crm.roles import lookup, norm, norm_series
-from analysis.sources.crm.rows import Pre, base_columns, show_list, slug
+from analysis.sources.crm.rows import base_columns, show_list, slug
 from analysis.sources.crm.tables import LOST_TOUCHPOINTS, WON_TOUCHPOINTS
 
 __all__ = ["deal_columns", "deal_outcomes", "stage_touchpoints"]
@@ -53,14 +54,14 @@ def deal_columns(src: Source, found: dict[str, str], notes: list[str]) -> dict[s
 
 def deal_outcomes(
     df: pd.DataFrame, found: dict[str, str], tp: pd.Series, notes: list[str]
-) -> tuple[np.ndarray, np.ndarray, list[Pre]]:
+) -> tuple[np.ndarray, np.ndarray, list[Rejected]]:
     """Return won and lost per deal record (stage name, then outcome and IsClosed columns).
 
     Unreadable outcome values are pre-issues over the deal records.
     """
     won = tp.isin(WON_TOUCHPOINTS).to_numpy()
     lost = tp.isin(LOST_TOUCHPOINTS).to_numpy()
-    pre_rec: list[Pre] = []
+    pre_rec: list[Rejected] = []
     if "outcome" in found:
         won, lost = _outcome_column(df, found["outcome"], won, lost, notes, pre_rec)
     if "is_closed" in found:  # Salesforce IsClosed: closed and not won = lost; open = neither
@@ -69,7 +70,7 @@ def deal_outcomes(
 
 
 def _unreadable(
-    text: pd.Series, bad: np.ndarray, column: str, what: str, pre_rec: list[Pre]
+    text: pd.Series, bad: np.ndarray, column: str, what: str, pre_rec: list[Rejected]
 ) -> None:
     """Add a pre-issue "unparseable outcome" for the ``bad`` values of ``column``."""
     if bad.any():
@@ -77,7 +78,7 @@ def _unreadable(
         reasons[bad] = (f"{column} " + text[bad].map(show_value) + f" is not a {what}").to_numpy(
             dtype=object
         )
-        pre_rec.append(Pre(bad, "unparseable outcome", column, reasons))
+        pre_rec.append(Rejected.from_mask(bad, "unparseable outcome", column, reasons))
 
 
 def _outcome_column(
@@ -86,7 +87,7 @@ def _outcome_column(
     won: np.ndarray,
     lost: np.ndarray,
     notes: list[str],
-    pre_rec: list[Pre],
+    pre_rec: list[Rejected],
 ) -> tuple[np.ndarray, np.ndarray]:
     """Return won and lost with the outcome column (won/lost/open or yes/no) over the stage."""
     text = to_str(df[column])
@@ -111,7 +112,7 @@ def _is_closed_column(
     won: np.ndarray,
     lost: np.ndarray,
     notes: list[str],
-    pre_rec: list[Pre],
+    pre_rec: list[Rejected],
 ) -> tuple[np.ndarray, np.ndarray]:
     """Return won and lost with an IsClosed column: closed and not won = lost; open = neither."""
     text = to_str(df[column])

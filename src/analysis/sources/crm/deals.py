@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.schema import OFFLINE_CHANNELS, DataError
+from analysis.sources._results import Rejected
 from analysis.sources.column_map import ColumnMap, LoadResult, source_stem, to_str
 from analysis.sources.crm.deal_history import deal_history
 from analysis.sources.crm.deal_stages import deal_columns, deal_outcomes, stage_touchpoints
@@ -28,7 +29,7 @@ from analysis.sources.crm.roles import (
     norm_series,
     suggestion,
 )
-from analysis.sources.crm.rows import Pre, amount_issue, finish, slug, truncation
+from analysis.sources.crm.rows import amount_issue, by_record, finish, slug, truncation
 from analysis.sources.crm.tables import DEFAULT_DEAL_STAGES, LOST_TOUCHPOINTS, WON_TOUCHPOINTS
 
 __all__ = ["deal_snapshot", "read_deals"]
@@ -271,8 +272,8 @@ def deal_snapshot(
     rec = long.rec
     rows = src.rows[rec]
     conversion = long.is_current & won[rec]
-    pre: list[Pre] = truncation(src, len(rec), rec)
-    pre += [Pre(p.mask[rec], p.category, p.column, p.reasons[rec]) for p in pre_rec]
+    pre: list[Rejected] = truncation(src, len(rec), rec)
+    pre += [by_record(r, n, rec) for r in pre_rec]
     revenue = pd.Series(np.nan, index=pd.RangeIndex(len(rec)), dtype="float64")
     amount_attr = None
     if "amount" in found:

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.schema import DataError
+from analysis.sources._results import Rejected
 from analysis.sources.column_map import LoadResult, show_value, to_str
 from analysis.sources.crm.options import ReadOptions
 from analysis.sources.crm.reading import Source, prepare
@@ -20,7 +21,7 @@ from analysis.sources.crm.roles import (
     norm,
     norm_series,
 )
-from analysis.sources.crm.rows import Pre, base_columns, finish, sentiment, truncation
+from analysis.sources.crm.rows import base_columns, finish, sentiment, truncation
 from analysis.sources.crm.tables import DEFAULT_SATISFACTION_LABELS, NOT_ANSWERED
 
 __all__ = ["read_feedback"]
@@ -201,7 +202,7 @@ def _label_sentiment(
     found: dict[str, str],
     table: dict[str, float],
     values: pd.Series,
-    pre: list[Pre],
+    pre: list[Rejected],
 ) -> pd.Series:
     """Return the sentiment with the label column's where the score is missing.
 
@@ -224,5 +225,5 @@ def _label_sentiment(
             + ", ".join(sorted(table))
             + "); add it with labels={...}"
         ).to_numpy(dtype=object)
-        pre.append(Pre(bad, "unparseable score", found["label"], reasons))
+        pre.append(Rejected.from_mask(bad, "unparseable score", found["label"], reasons))
     return values.where(pd.Series(has_score, index=df.index), lab)

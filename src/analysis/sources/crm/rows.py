@@ -1,20 +1,20 @@
 """Building a CRM reader's touchpoint rows and finishing them through the validation pipeline.
 
 The readers prepare one row per touchpoint (canonical names plus attributes) and collect the
-rows they reject themselves (:class:`Pre`); :func:`finish` validates the rest with
-:func:`analysis.sources.column_map.validate_table` and merges both quarantines and summaries.
+rows they reject themselves (one :class:`~analysis.sources._results.Rejected` per problem,
+built from a mask over the prepared rows); :func:`finish` validates the rest with
+:func:`analysis.sources.column_map.validate_table` and adds the rejected rows.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from analysis.schema import DataError
-from analysis.sources._adapter import quarantine_rows
+from analysis.sources._results import Rejected, quarantine_rows, sum_reasons
 from analysis.sources.column_map import (
     ColumnMap,
     LoadResult,
@@ -28,9 +28,9 @@ from analysis.sources.crm.roles import identifiers, lookup, norm, norm_series
 from analysis.sources.crm.tables import NOT_ANSWERED
 
 __all__ = [
-    "Pre",
     "amount_issue",
     "base_columns",
+    "by_record",
     "finish",
     "map_channel",
     "sentiment",
@@ -38,16 +38,6 @@ __all__ = [
     "slug",
     "truncation",
 ]
-
-
-@dataclass
-class Pre:
-    """Rows the reader itself rejects: a mask over the prepared rows, a category and reasons."""
-
-    mask: np.ndarray
-    category: str
-    column: str | None
-    reasons: np.ndarray  # one reason per prepared row (used where mask)
 
 
 def base_columns(src: Source, found: dict[str, str], notes: list[str]) -> dict[str, pd.Series]:
@@ -97,7 +87,7 @@ def map_channel(
     return mapped.fillna(fill).astype("str")
 
 
-def truncation(src: Source, n: int, expand: np.ndarray | None = None) -> list[Pre]:
+def truncation(src: Source, n: int, expand: np.ndarray | None = None) -> list[Rejected]:
     """Return a pre-issue for CSV rows with too few fields (``expand``: prepared row → record)."""
     if not src.short:
         return []
@@ -114,12 +104,12 @@ def truncation(src: Source, n: int, expand: np.ndarray | None = None) -> list[Pr
         "export it again"
         for k in nfields[idx][mask]
     ]  # only the short rows
-    return [Pre(mask, "truncated row", None, reasons)]
+    return [Rejected.from_mask(mask, "truncated row", None, reasons)]
 
 
 def amount_issue(
     values: pd.Series, cmap: ColumnMap, column: str, idx: np.ndarray
-) -> tuple[pd.Series, list[Pre]]:
+) -> tuple[pd.Series, list[Rejected]]:
     """Return amounts as float64 per record, and a pre-issue for non-numeric amounts.
 
     The pre-issue covers the prepared rows ``idx`` of records whose amount is present but not
@@ -137,7 +127,7 @@ def amount_issue(
         + pd.Series(shown, dtype="str").map(show_value)
         + f" (column {column!r}) is not a number"
     ).to_numpy(dtype=object)
-    return num, [Pre(mask, "non-numeric amount", "revenue", reasons)]
+    return num, [Rejected.from_mask(mask, "non-numeric amount", "revenue", reasons)]
 
 
 def sentiment(
@@ -149,7 +139,7 @@ def sentiment(
     option: str,
     decimal: str,
     file: str,
-) -> tuple[pd.Series, list[Pre]]:
+) -> tuple[pd.Series, list[Rejected]]:
     """Return the sentiment of scores on ``scale`` (linear map to [-1, 1]) or of labels.
 
     Out-of-scale scores and unreadable values are pre-issues (never clipped); "asked, not
@@ -163,7 +153,7 @@ def sentiment(
         t.str.replace(",", ".", regex=False) if decimal == "," else t, errors="coerce"
     )
     num = num.astype("float64")
-    issues: list[Pre] = []
+    issues: list[Rejected] = []
     bad = (text.notna() & lab.isna() & num.isna()).to_numpy() & ~unanswered
     if bad.any():
         issues.append(_unparseable_score(text, bad, labels, column=column, option=option))
@@ -178,7 +168,7 @@ def sentiment(
 
 def _unparseable_score(
     text: pd.Series, bad: np.ndarray, labels: dict[str, float], *, column: str, option: str
-) -> Pre:
+) -> Rejected:
     """Return the pre-issue for values that are neither a number nor a known label."""
     reasons = np.full(len(text), "", dtype=object)
     reasons[bad] = (
@@ -189,7 +179,7 @@ def _unparseable_score(
         + f"); add it with {option.replace('scale', 'labels')}"
         + "={...}"
     ).to_numpy(dtype=object)
-    return Pre(bad, "unparseable score", column, reasons)
+    return Rejected.from_mask(bad, "unparseable score", column, reasons)
 
 
 def _score_scale(
@@ -224,7 +214,7 @@ def _score_scale(
 
 def _out_of_scale(
     text: pd.Series, out: np.ndarray, scale: tuple[float, float], *, column: str, option: str
-) -> Pre:
+) -> Rejected:
     """Return the pre-issue for scores outside the scale (not clipped)."""
     lo, hi = scale
     reasons = np.full(len(text), "", dtype=object)
@@ -232,7 +222,17 @@ def _out_of_scale(
         f"{column} " + text[out].map(show_value) + f" is outside the scale [{lo:g}, {hi:g}] "
         f"({option}); it was not clipped: fix the value or the scale"
     ).to_numpy(dtype=object)
-    return Pre(out, "score out of scale", column, reasons)
+    return Rejected.from_mask(out, "score out of scale", column, reasons)
+
+
+def by_record(reject: Rejected, n_records: int, rec: np.ndarray) -> Rejected:
+    """Return a reject over records as one over prepared rows (``rec``: row → its record)."""
+    assert reject.pos is not None  # built from a mask over the records
+    mask = np.zeros(n_records, dtype=bool)
+    mask[reject.pos] = True
+    reasons = np.full(n_records, "", dtype=object)
+    reasons[reject.pos] = reject.reasons
+    return Rejected.from_mask(mask[rec], reject.category, reject.column, reasons[rec])
 
 
 def finish(
@@ -241,19 +241,26 @@ def finish(
     *,
     src: Source,
     cmap: ColumnMap,
-    pre: list[Pre],
+    pre: list[Rejected],
     notes: list[str],
     extra: dict[str, Any] | None = None,
 ) -> LoadResult:
-    """Validate ``prepared`` (canonical names + attributes) and add the reader's own rejects."""
+    """Validate ``prepared`` (canonical names + attributes) and add the reader's own rejects.
+
+    Every row rejected raises DataError (with the first reject's reasons); the reader's
+    ``notes`` come before the validator's, ``extra`` is added to the summary.
+    """
     n = len(prepared)
     bad = np.zeros(n, dtype=bool)
-    for p in pre:
-        bad |= p.mask
+    for r in pre:
+        bad[_positions(r)] = True
     if n and bad.all():
-        first = np.flatnonzero(pre[0].mask)[:5]
+        first = _positions(pre[0])[:5]
+        shown = "; ".join(
+            f"row {rows[i]}: {why}" for i, why in zip(first, pre[0].reasons[:5], strict=True)
+        )
         raise DataError(
-            f"every row was rejected, e.g. {'; '.join(f'row {rows[i]}: {pre[0].reasons[i]}' for i in first)}",
+            f"every row was rejected, e.g. {shown}",
             file=src.name,
             rows=[int(r) for r in rows[first]],
             fix="check the file and the reader's options",
@@ -275,36 +282,39 @@ def finish(
 
 
 def _add_own_rejects(
-    pre: list[Pre],
+    pre: list[Rejected],
     prepared: pd.DataFrame,
     rows: np.ndarray,
     summary: dict[str, Any],
     quarantine: pd.DataFrame,
     examples: dict[str, Any],
 ) -> pd.DataFrame:
-    """Return the quarantine with the reader's own rejects; count them in ``summary``/``examples``."""
+    """Return the quarantine with the reader's own rejects; count them in ``summary``/``examples``.
+
+    Not :func:`~analysis.sources._results.add_rejected`, whose output differs in two details
+    (the quarantine's missing ``column`` is None rather than NaN; reasons with equal counts are
+    ordered by row rather than by reject): the CRM readers' results stay as they were.
+    """
     parts = pd.concat(
         [
             pd.DataFrame(
                 {
-                    "pos": np.flatnonzero(p.mask),
-                    "category": p.category,
-                    "column": p.column,
-                    "reason": p.reasons[p.mask],
+                    "pos": _positions(r),
+                    "category": r.category,
+                    "column": r.column,
+                    "reason": np.asarray(r.reasons, dtype=object),
                 }
             )
-            for p in pre
-            if p.mask.any()
+            for r in pre
+            if len(r)
         ],
         ignore_index=True,
     )
     own = quarantine_rows(parts, prepared, rows)
     quarantine = pd.concat([quarantine, own], ignore_index=True) if len(quarantine) else own
     quarantine = quarantine.sort_values("row", kind="stable").reset_index(drop=True)
-    reasons = dict(summary["reasons"])
-    for cat, k in parts.drop_duplicates(["pos", "category"])["category"].value_counts().items():
-        reasons[str(cat)] = reasons.get(str(cat), 0) + int(k)
-    summary["reasons"] = dict(sorted(reasons.items(), key=lambda kv: -kv[1]))
+    counts = parts.drop_duplicates(["pos", "category"])["category"].value_counts()
+    summary["reasons"] = sum_reasons(summary["reasons"], counts.to_dict())
     for cat, first in parts.drop_duplicates("category").set_index("category").iterrows():
         examples.setdefault(
             str(cat),
@@ -315,3 +325,9 @@ def _add_own_rejects(
             },
         )
     return quarantine
+
+
+def _positions(reject: Rejected) -> np.ndarray:
+    """Return the reject's positions in the prepared table (set by ``Rejected.from_mask``)."""
+    assert reject.pos is not None
+    return reject.pos
