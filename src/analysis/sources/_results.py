@@ -23,14 +23,13 @@ problem, with a reason per row, and merges them into the :class:`LoadResult`:
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from analysis.schema import DataError, combine_errors, validate_canonical
-from analysis.sources.column_map import ColumnMap, LoadResult, validate_table
+from analysis.sources.column_map import ColumnMap, LoadResult, Rejected, validate_table
 
 __all__ = [
     "Rejected",
@@ -40,78 +39,6 @@ __all__ = [
     "sum_reasons",
     "validate_with_rejects",
 ]
-
-
-@dataclass(eq=False)
-class Rejected:
-    """Source rows an adapter quarantines itself, for one reason category.
-
-    Say where the rows are in one of two ways: ``pos`` (0-based positions in the table the
-    adapter prepared, for :func:`validate_with_rejects` / :func:`add_rejected`, which take the
-    row numbers and source values from that table), or ``rows`` and ``source`` (and ``file``)
-    for rows that never reach a prepared table (for :func:`combine`).
-
-    Attributes
-    ----------
-    category : str
-        The reason category (a key of ``summary["reasons"]``).
-    reasons : list of str
-        One sentence per row: what is wrong and how to fix it.
-    column : str, optional
-        The offending source column.
-    pos : array of int, optional
-        The rows' 0-based positions in the adapter's prepared table.
-    rows : array of int, optional
-        Their row numbers (CSV: the line, header = 1).
-    source : DataFrame, optional
-        The rows' source values (shown as strings, as the quarantine does).
-    file : str, optional
-        The file the rows came from (shown in the quarantine's ``file`` column).
-    """
-
-    category: str
-    reasons: list[str]
-    column: str | None = None
-    pos: np.ndarray | None = None
-    rows: np.ndarray | None = None
-    source: pd.DataFrame | None = None
-    file: str | None = None
-
-    @classmethod
-    def from_mask(
-        cls, mask: np.ndarray, category: str, column: str | None, reasons: Any
-    ) -> Rejected:
-        """Return the rows where ``mask`` is true; ``reasons`` holds one sentence per row of
-        the prepared table (those of the rejected rows are kept).
-        """
-        mask = np.asarray(mask, dtype=bool)
-        return cls(
-            category,
-            np.asarray(reasons, dtype=object)[mask].tolist(),
-            column,
-            pos=np.flatnonzero(mask),
-        )
-
-    def __len__(self) -> int:
-        """Return the number of rejected rows."""
-        return len(self.reasons)
-
-    def table(self) -> pd.DataFrame:
-        """Return the quarantine rows: ``row``, ``reason``, ``column``, ``file``, then the source."""
-        assert self.source is not None and self.rows is not None, "needs rows and source"
-        src = self.source.reset_index(drop=True).astype("str")
-        src.columns = [
-            f"{c} (source)" if c in ("row", "reason", "column", "file") else c for c in src.columns
-        ]
-        head = pd.DataFrame(
-            {
-                "row": np.asarray(self.rows, dtype="int64"),
-                "reason": pd.Series(self.reasons, dtype="str"),
-                "column": pd.Series([self.column] * len(src), dtype=object),
-                "file": pd.Series([self.file] * len(src), dtype="str"),
-            }
-        )
-        return pd.concat([head, src], axis=1)
 
 
 def sum_reasons(*counts: Mapping[Any, int]) -> dict[str, int]:
@@ -167,7 +94,6 @@ def quarantine_rows(
 
 
 def _positions(r: Rejected) -> np.ndarray:
-    assert r.pos is not None, f"Rejected({r.category!r}) needs pos for a prepared table"
     return np.asarray(r.pos)
 
 
