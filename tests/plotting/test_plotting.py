@@ -410,7 +410,8 @@ def test_show_interactive_embeds_plotlyjs_once_and_loads_nothing_from_the_networ
 
     shown = []
     monkeypatch.setattr("IPython.display.display", lambda obj: shown.append(obj.data))
-    monkeypatch.setattr(plotting, "_PLOTLYJS_EMBEDDED", False)
+    monkeypatch.setattr(plotting.flows, "_PLOTLYJS_EMBEDDED", False)  # the kernel's first figure
+
     t = pd.DataFrame(
         {"from_stage": ["(start)", EVIL], "to_stage": [EVIL, "(conversion)"], "n": [3, 1]}
     )
