@@ -169,7 +169,8 @@ def test_plot_conversion_rates_sorts_by_posterior_and_shows_raw_rates():
     assert [t.get_text() for t in ax.get_yticklabels()] == ["a (100)", "d (10)", "b (3)", "c (50)"]
     bars = [c for c in ax.containers if isinstance(c, ErrorbarContainer)]
     assert len(bars) == 1
-    raw = [ln for ln in ax.lines if ln.get_label().startswith("raw rate")][0]
+    raw = next(ln for ln in ax.lines if ln.get_label().startswith("raw rate"))
+
     assert list(raw.get_xdata()) == [0.1, 0.1, 1.0, 0.4]  # in the rows' order, not pulled
     assert any(ln.get_label() == "overall" for ln in ax.lines)
     ax = plotting.plot_conversion_rates(rates, "channel", top=2)
