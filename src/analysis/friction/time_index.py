@@ -30,37 +30,6 @@ REQUIRED = ["person_id", "journey_index", "pos", "timestamp", "touchpoint", "sta
 ALL = "all"
 MISSING = "(missing)"
 
-#: the columns of :func:`incidents`, in order
-INCIDENT_COLUMNS = [
-    "level",
-    "step",
-    "stage",
-    "touchpoint",
-    "by",
-    "segment",
-    "start",
-    "end",
-    "grain",
-    "journeys_before",
-    "journeys_during",
-    "rate_before",
-    "rate_before_low",
-    "rate_before_high",
-    "rate_during",
-    "rate_during_low",
-    "rate_during_high",
-    "conversions_lost",
-    "conversions_lost_low",
-    "conversions_lost_high",
-    "rate_with_touchpoint",
-    "rate_without_touchpoint",
-    "journeys_with_touchpoint",
-    "over_represented",
-    "also_at",
-    "probability",
-    "horizon_days",
-]
-
 
 # ------------------------------------------------------------------------------------ the grain
 def time_grain(span_days: float) -> str:
