@@ -16,7 +16,7 @@ from analysis.schema import CANONICAL_COLUMNS, DataError, validate_canonical
 from analysis.sources import read_clickstream
 from analysis.sources.registry import get_adapter
 
-CSV = Path(__file__).parent / "fixtures" / "sources" / "clickstream" / "clicks.csv"
+CSV = Path(__file__).parents[1] / "fixtures" / "sources" / "clickstream" / "clicks.csv"
 
 TOUCHPOINTS = Counter(
     {

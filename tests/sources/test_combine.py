@@ -26,7 +26,7 @@ from analysis.sources import (
     source_counts,
 )
 
-FIX = Path(__file__).parent / "fixtures" / "sources" / "crm"
+FIX = Path(__file__).parents[1] / "fixtures" / "sources" / "crm"
 JANE_HASH = hashlib.sha256(b"jane.doe@example.com").hexdigest()
 
 

@@ -21,7 +21,7 @@ from analysis.sources import read_ga4
 from analysis.sources.ga4 import DEFAULT_GA4_EVENTS
 from analysis.sources.registry import get_adapter
 
-HERE = Path(__file__).parent / "fixtures" / "sources" / "ga4"
+HERE = Path(__file__).parents[1] / "fixtures" / "sources" / "ga4"
 PARQUET = HERE / "events_20240301.parquet"
 NDJSON = HERE / "events_20240301.ndjson"
 P1, P2, P3 = "1197596843.1709280000", "2034985721.1709290000", "3356029417.1709370000"

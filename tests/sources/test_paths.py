@@ -11,7 +11,7 @@ from analysis.models.attribution import heuristic_attribution, markov_attributio
 from analysis.schema import DataError
 from analysis.sources import read_paths
 
-CSV = Path(__file__).parent / "fixtures" / "sources" / "paths" / "paths.csv"
+CSV = Path(__file__).parents[1] / "fixtures" / "sources" / "paths" / "paths.csv"
 
 # the fixture, typed in by hand
 BY_HAND = pd.DataFrame(

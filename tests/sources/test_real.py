@@ -26,7 +26,7 @@ from analysis.sources.registry import get_adapter
 from analysis.sources.uci import journey_settings
 from analysis.survival import time_to_event_summary
 
-FIXTURES = Path(__file__).parent / "fixtures" / "sources"
+FIXTURES = Path(__file__).parents[1] / "fixtures" / "sources"
 OLIST = config.EXTERNAL_DIR / "olist_marketing_funnel"
 UCI = config.EXTERNAL_DIR / "uci_online_shoppers"
 LEADS_CSV = OLIST / "olist_marketing_qualified_leads_dataset.csv"
