@@ -116,23 +116,32 @@ def _counts(s, limit: int = 12) -> str:
 
 
 def _describe(data: Path, mapping: str | None, loaded, stitched) -> str:
-    """The text ``check`` prints for a loaded data file: every name and value from the data or a
-    path with its control characters escaped (:func:`analysis.sources.suggest.visible`), so that an
-    ANSI sequence or a carriage return in the data is shown, not obeyed by the terminal.
-    """
-    import pandas as pd
+    """Return the text ``check`` prints for a loaded data file.
 
-    from analysis.prepared import is_sources_file
-    from analysis.schema import CANONICAL_COLUMNS
-    from analysis.sources import ColumnMap
+    Every name and value from the data or a path has its control characters escaped
+    (:func:`analysis.sources.suggest.visible`), so that an ANSI sequence or a carriage return
+    in the data is shown, not obeyed by the terminal.
+    """
+    from analysis.sources.suggest import visible as v
+
+    lines = [v(data) + (f" with column map {v(mapping)}" if mapping else ""), ""]
+    lines += _load_lines(loaded)
+    origin = _origin(data, mapping, loaded.summary)
+    lines += _column_lines(loaded, origin)
+    lines += _value_lines(loaded.events)
+    lines += _person_lines(stitched)
+    # a last guard for text that quotes the data (notes, reasons, the journey suggestion)
+    return v("\n".join(lines), keep="\n")
+
+
+def _load_lines(loaded) -> list[str]:
+    """Return ``check``'s lines on rows read, kept and quarantined, per source, and notes."""
     from analysis.sources.suggest import visible as v
 
     s = loaded.summary
-    ev = loaded.events
-    lines = [v(data) + (f" with column map {v(mapping)}" if mapping else ""), ""]
-    lines.append(
+    lines = [
         f"rows read {s['rows_read']:,} = kept {s['rows_kept']:,} + quarantined {s['rows_quarantined']:,}"
-    )
+    ]
     if s.get("sources"):
         from analysis.sources.combine import source_counts
 
@@ -148,6 +157,14 @@ def _describe(data: Path, mapping: str | None, loaded, stitched) -> str:
             )
     if s.get("notes"):
         lines += ["", "notes:"] + [f"  - {v(n)}" for n in s["notes"]]
+    return lines
+
+
+def _origin(data: Path, mapping: str | None, summary: dict):
+    """Return ``origin(column, filled)``: where a canonical column came from, in words."""
+    from analysis.prepared import is_sources_file
+    from analysis.sources import ColumnMap
+    from analysis.sources.suggest import visible as v
 
     sources = is_sources_file(data)
     cmap = ColumnMap() if sources else ColumnMap.coerce(mapping)
@@ -166,8 +183,17 @@ def _describe(data: Path, mapping: str | None, loaded, stitched) -> str:
             return f"derived from the touchpoint ({v(', '.join(cmap.conversion_touchpoints))})"
         return _DERIVED.get(c, "absent (no such column)")
 
-    ids = list(s.get("identifiers") or [])
-    lines += [
+    return origin
+
+
+def _column_lines(loaded, origin) -> list[str]:
+    """Return ``check``'s lines on the canonical columns and the identifiers."""
+    from analysis.schema import CANONICAL_COLUMNS
+    from analysis.sources.suggest import visible as v
+
+    ev = loaded.events
+    ids = list(loaded.summary.get("identifiers") or [])
+    lines = [
         "",
         "columns (canonical column, where it came from, rows with a value of the rows kept):",
     ]
@@ -188,44 +214,54 @@ def _describe(data: Path, mapping: str | None, loaded, stitched) -> str:
     absent = [c for c in ids if c not in present]
     if absent:
         lines.append(f"  not in the data: {', '.join(absent)}")
-    if len(ev):
-        n_conv = int(ev["conversion"].sum())
-        lines += [
-            "",
-            f"stages: {_counts(ev['stage'])}",
-            f"channels: {_counts(ev['channel'])}",
-            f"touchpoints: {_counts(ev['touchpoint'])}",
-            f"segments: {_counts(ev['segment'])}",
-            f"conversions: {n_conv:,}"
-            + (
-                f" (revenue {pd.to_numeric(ev['revenue']).sum():,.2f})"
-                if ev["revenue"].notna().any()
-                else ""
-            )
-            + (
-                "; none: name the touchpoints that are conversions under conversion_touchpoints in the column "
-                "map (or map a conversion column)"
-                if n_conv == 0
-                else ""
-            ),
-            f"time span (UTC): {ev['timestamp'].min():%Y-%m-%d %H:%M} to {ev['timestamp'].max():%Y-%m-%d %H:%M}",
-        ]
-    if stitched is not None:
-        st = stitched.summary
-        lines += [
-            "",
-            f"persons after stitching: {st['persons']:,} (from {st['identifiers']:,} identifier values; "
-            f"{st['blocked']:,} blocked as shared or placeholder; "
-            f"{st['rows_without_person']:,} rows without a person)",
-        ]
-        if st["persons"]:
-            from analysis.journeys import suggest_journey_settings
+    return lines
 
-            lines += ["", suggest_journey_settings(stitched.events)["text"]]
-    else:
-        lines += ["", "persons after stitching: none (no row was kept)"]
-    # a last guard for text that quotes the data (notes, reasons, the journey suggestion)
-    return v("\n".join(lines), keep="\n")
+
+def _value_lines(ev) -> list[str]:
+    """Return ``check``'s lines on stages, channels, touchpoints, segments, conversions, time."""
+    import pandas as pd
+
+    if not len(ev):
+        return []
+    n_conv = int(ev["conversion"].sum())
+    return [
+        "",
+        f"stages: {_counts(ev['stage'])}",
+        f"channels: {_counts(ev['channel'])}",
+        f"touchpoints: {_counts(ev['touchpoint'])}",
+        f"segments: {_counts(ev['segment'])}",
+        f"conversions: {n_conv:,}"
+        + (
+            f" (revenue {pd.to_numeric(ev['revenue']).sum():,.2f})"
+            if ev["revenue"].notna().any()
+            else ""
+        )
+        + (
+            "; none: name the touchpoints that are conversions under conversion_touchpoints in the column "
+            "map (or map a conversion column)"
+            if n_conv == 0
+            else ""
+        ),
+        f"time span (UTC): {ev['timestamp'].min():%Y-%m-%d %H:%M} to {ev['timestamp'].max():%Y-%m-%d %H:%M}",
+    ]
+
+
+def _person_lines(stitched) -> list[str]:
+    """Return ``check``'s lines on persons after stitching and how to cut journeys."""
+    if stitched is None:
+        return ["", "persons after stitching: none (no row was kept)"]
+    st = stitched.summary
+    lines = [
+        "",
+        f"persons after stitching: {st['persons']:,} (from {st['identifiers']:,} identifier values; "
+        f"{st['blocked']:,} blocked as shared or placeholder; "
+        f"{st['rows_without_person']:,} rows without a person)",
+    ]
+    if st["persons"]:
+        from analysis.journeys import suggest_journey_settings
+
+        lines += ["", suggest_journey_settings(stitched.events)["text"]]
+    return lines
 
 
 def _check(args) -> int:

@@ -636,7 +636,7 @@ def test_a_long_report_logs_progress_lines_naming_its_cell(tiny, tmp_path):
 def test_progress_line_names_the_section_and_first_line_of_the_running_cell():
     import nbformat
 
-    from analysis.reports.runner import Heartbeat
+    from analysis.reports.kernels import Heartbeat
 
     cells = [
         nbformat.v4.new_markdown_cell("# Report\n## Bayesian *model*"),

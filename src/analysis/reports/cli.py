@@ -4,11 +4,8 @@ from __future__ import annotations
 
 import argparse
 import sys
-from datetime import date, datetime
 from pathlib import Path
 from typing import Any
-
-import yaml
 
 from analysis import config
 from analysis.errors import DataError
@@ -22,7 +19,12 @@ from analysis.reports.kernels import (
 )
 from analysis.reports.runner import MAIN_NOTEBOOKS, run_reports
 from analysis.reports.runs import run_dir_for_resume
-from analysis.reports.segments import check_parameters, load_run_settings, load_segments
+from analysis.reports.segments import (
+    check_parameters,
+    load_run_settings,
+    load_segments,
+    parse_params,
+)
 
 
 def add_report_parser(sub: Any) -> argparse.ArgumentParser:
@@ -110,38 +112,14 @@ def list_parameters(notebooks: list[str | Path]) -> str:
     return "\n".join(lines)
 
 
-def main_report(args) -> int:
+def main_report(args: argparse.Namespace) -> int:
+    """Run the ``report`` subcommand; return its exit status (2: the input cannot be used)."""
     skip_unused_iri_checker()
     quiet_papermill()
-    params: dict[str, Any] = {}
     if getattr(args, "list_params", False):
-        try:
-            settings = load_run_settings(args.segments)
-        except DataError as exc:
-            print(f"cannot read the segments file:\n{exc}", file=sys.stderr)
-            return 2
-        nbs = (
-            args.notebook
-            or settings["notebooks"]
-            or [config.NOTEBOOKS_DIR / n for n in MAIN_NOTEBOOKS]
-        )
-        print(list_parameters(nbs))
-        return 0
+        return _list_params(args)
     if getattr(args, "resume", None):
-        try:
-            run_dir_for_resume(Path(args.out), args.resume)
-        except (DataError, ValueError) as exc:
-            print(f"cannot resume: {exc}", file=sys.stderr)
-            return 2
-        res = run_reports(
-            None,
-            None,
-            reports_dir=args.out,
-            workers=args.workers,
-            resume=args.resume,
-            heartbeat=args.heartbeat,
-        )
-        return res.exit_code
+        return _resume(args)
     try:  # before anything is written: a bad segments file is one clear message, exit 2
         segs = load_segments(args.segments)
     except DataError as exc:
@@ -162,32 +140,9 @@ def main_report(args) -> int:
         settings = load_run_settings(args.segments)
         file_notebooks = settings["notebooks"] or [config.NOTEBOOKS_DIR / n for n in MAIN_NOTEBOOKS]
         notebooks = args.notebook or settings["notebooks"] or None
-        if not getattr(
-            args, "resume", None
-        ):  # it starts (and imports) while the parameters and data are checked
-            early = start_worker_kernel(warm_modules([Path((notebooks or file_notebooks)[0])]))
-        # the file's parameters are checked against the notebooks it names, the command line's
-        # against those that run (a notebook ignores a parameter it does not declare)
-        check_parameters(settings["parameters"], file_notebooks)
-        cli: dict[str, Any] = {}
-        for item in args.param or []:  # --param key=value (YAML value: 600, true, [a, b], text)
-            key, sep, value = item.partition("=")
-            if not sep or not key.strip():
-                raise DataError(
-                    f"--param {item!r} is not key=value", fix="e.g. --param inactivity_days=180"
-                )
-            parsed = yaml.safe_load(value) if value.strip() else ""
-            if isinstance(
-                parsed, (date, datetime)
-            ):  # YAML reads 2017-02-01 as a date: keep the text
-                parsed = value.strip()
-            cli[key.strip()] = parsed
-        check_parameters(cli, notebooks or file_notebooks)
-        params.update({**settings["parameters"], **cli})
-        if args.mapping:
-            params["mapping_path"] = str(args.mapping)
-        if args.seed is not None:
-            params["seed"] = int(args.seed)
+        # it starts (and imports) while the parameters and data are checked
+        early = start_worker_kernel(warm_modules([Path((notebooks or file_notebooks)[0])]))
+        params = _run_parameters(args, settings, notebooks or file_notebooks, file_notebooks)
     except DataError as exc:
         if early is not None:
             stop_kernel(early[0])
@@ -212,3 +167,57 @@ def main_report(args) -> int:
         print(f"cannot run the reports: the data has a problem\n{exc}", file=sys.stderr)
         return 2
     return res.exit_code
+
+
+def _list_params(args: argparse.Namespace) -> int:
+    """Print the parameters of the notebooks that would run (``--list-params``)."""
+    try:
+        settings = load_run_settings(args.segments)
+    except DataError as exc:
+        print(f"cannot read the segments file:\n{exc}", file=sys.stderr)
+        return 2
+    nbs = (
+        args.notebook or settings["notebooks"] or [config.NOTEBOOKS_DIR / n for n in MAIN_NOTEBOOKS]
+    )
+    print(list_parameters(nbs))
+    return 0
+
+
+def _resume(args: argparse.Namespace) -> int:
+    """Finish the interrupted run ``args.resume`` (``--resume``)."""
+    try:
+        run_dir_for_resume(Path(args.out), args.resume)
+    except (DataError, ValueError) as exc:
+        print(f"cannot resume: {exc}", file=sys.stderr)
+        return 2
+    res = run_reports(
+        None,
+        None,
+        reports_dir=args.out,
+        workers=args.workers,
+        resume=args.resume,
+        heartbeat=args.heartbeat,
+    )
+    return res.exit_code
+
+
+def _run_parameters(
+    args: argparse.Namespace,
+    settings: dict[str, Any],
+    notebooks: list[Any],
+    file_notebooks: list[Any],
+) -> dict[str, Any]:
+    """Return the notebook parameters of the run: the segments file's, then the command line's.
+
+    The file's parameters are checked against the notebooks it names, the command line's
+    against those that run (a notebook ignores a parameter it does not declare).
+    """
+    check_parameters(settings["parameters"], file_notebooks)
+    cli = parse_params(args.param or [])  # --param key=value (YAML value: 600, true, [a, b])
+    check_parameters(cli, notebooks)
+    params: dict[str, Any] = {**settings["parameters"], **cli}
+    if args.mapping:
+        params["mapping_path"] = str(args.mapping)
+    if args.seed is not None:
+        params["seed"] = int(args.seed)
+    return params

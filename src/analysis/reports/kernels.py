@@ -12,11 +12,13 @@ import json
 import logging
 import os
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
 from analysis import config
 from analysis.reports.figures import HEADLINE_ENV
+from analysis.reports.render import heading_text
 
 _logger = logging.getLogger("analysis.reports")
 
@@ -242,3 +244,66 @@ async def start_worker_kernel_async(warm: list[str]) -> tuple[Any, Path] | None:
     headline = _headline_file()
     km = await _start_kernel_async(warm, {**os.environ, HEADLINE_ENV: str(headline)})
     return (km, headline) if km is not None else None
+
+
+class Heartbeat:
+    """While a report runs, a plain line every ``every`` seconds: how long it has run, which
+    code cell runs now and for how long, and that cell's first line (a cold model fit takes
+    a minute, and a scheduler's log should show the run is alive and where). ``every`` 0 or
+    None: silent. Fed by the engine's ``on_cell`` hook; a daemon thread writes the lines.
+    """
+
+    def __init__(self, label: str, every: float | None, log) -> None:
+        import threading
+
+        self.label, self.every, self.log = label, float(every or 0), log
+        self.t0 = self.t_cell = time.monotonic()
+        self.where = "starting its kernel"
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, daemon=True, name=f"heartbeat {label}")
+
+    def on_cell(self, cell, index: int, cells) -> None:
+        if cell.get("cell_type") != "code" or not cell.get("source", "").strip():
+            return
+        code = [
+            i
+            for i, c in enumerate(cells)
+            if c.get("cell_type") == "code" and c.get("source", "").strip()
+        ]
+        lines = [ln.strip() for ln in cell["source"].splitlines()]
+        first = next((ln for ln in lines if ln and not ln.startswith("#")), lines[0])
+        first = first if len(first) <= 70 else first[:69] + "…"
+        section = next(
+            (
+                h
+                for c in reversed(cells[:index])
+                if c.get("cell_type") == "markdown"
+                for h in [heading_text(c.get("source", ""))]
+                if h
+            ),
+            None,
+        )
+        self.t_cell = time.monotonic()
+        self.where = (
+            f"code cell {code.index(index) + 1} of {len(code)}"
+            f"{f' in «{section}»' if section else ''} ({first})"
+        )
+
+    def line(self) -> str:
+        now = time.monotonic()
+        cell = f", {now - self.t_cell:.0f} s in it" if self.where.startswith("code cell") else ""
+        return f"… {self.label} still running after {now - self.t0:.0f} s: {self.where}{cell}"
+
+    def _beat(self) -> None:
+        while not self._stop.wait(self.every):
+            self.log(self.line())
+
+    def __enter__(self) -> Heartbeat:
+        if self.every > 0:
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=5)  # no beat after the report's own line

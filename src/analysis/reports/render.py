@@ -219,13 +219,8 @@ text-align:left;vertical-align:top}th{background:#f3f3f3}.ok{color:#176217;font-
 .small{color:#666;font-size:.85em}code{font-size:.9em}"""
 
 
-def render_index(manifest: dict[str, Any]) -> str:
-    """The run's index page: every segment with headline figures, links, status, and the
-    manifest (parameters, data hashes, packages, git, timings). Every value is escaped.
-    """
-    m = manifest
-    run_id = escape(m.get("run_id", ""))
-    nb_names = [Path(n).name for n in m["parameters"]["notebooks"]]
+def _segment_table(m: dict[str, Any], nb_names: list[str]) -> str:
+    """Return the index's table of segments: status, headline figures and report links."""
     rows = []
     for name, seg in m.get("segments", {}).items():
         h = m.get("headline", {}).get(name, {})
@@ -258,23 +253,30 @@ def render_index(manifest: dict[str, Any]) -> str:
         if other:
             cells[-1] += f"<div class=small>{other}</div>"
         rows.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
-    seg_table = (
+    return (
         "<table><tr><th>segment</th><th>status</th><th>journeys</th><th>conversion rate</th>"
         "<th>worst friction point</th><th>top channel</th><th>top incident</th><th>reports</th></tr>"
         + "".join(rows)
         + "</table>"
     )
 
-    def kv(d: dict[str, Any]) -> str:
-        return (
-            "<table>"
-            + "".join(
-                f"<tr><th>{escape(k)}</th><td><code>{escape(json.dumps(v, default=str) if isinstance(v, (dict, list)) else v)}</code></td></tr>"
-                for k, v in d.items()
-            )
-            + "</table>"
-        )
 
+def _kv_table(d: dict[str, Any]) -> str:
+    """Return a two-column HTML table of ``d`` (values as JSON where they are lists or dicts)."""
+    return (
+        "<table>"
+        + "".join(
+            f"<tr><th>{escape(k)}</th><td><code>{escape(json.dumps(v, default=str) if isinstance(v, (dict, list)) else v)}</code></td></tr>"
+            for k, v in d.items()
+        )
+        + "</table>"
+    )
+
+
+def _run_tables(
+    m: dict[str, Any], nb_names: list[str]
+) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any], str]:
+    """Return the index's parameters, input files, run facts and the rows of timings."""
     p = m["parameters"]
     params = {
         "data_path": p["data_path"],
@@ -307,6 +309,19 @@ def render_index(manifest: dict[str, Any]) -> str:
         for s, seg in m.get("segments", {}).items()
         for nb, r in seg.get("notebooks", {}).items()
     )
+    return params, files, run_info, timing_rows
+
+
+def render_index(manifest: dict[str, Any]) -> str:
+    """The run's index page: every segment with headline figures, links, status, and the
+    manifest (parameters, data hashes, packages, git, timings). Every value is escaped.
+    """
+    m = manifest
+    run_id = escape(m.get("run_id", ""))
+    nb_names = [Path(n).name for n in m["parameters"]["notebooks"]]
+    seg_table = _segment_table(m, nb_names)
+    kv = _kv_table
+    params, files, run_info, timing_rows = _run_tables(m, nb_names)
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>Customer Journey Lab — run {run_id}</title>
 <style>{_CSS}</style></head><body>

@@ -24,6 +24,7 @@ from typing import Any
 from analysis import config
 from analysis.reports._files import atomic_write, plain
 from analysis.reports.kernels import (
+    Heartbeat,
     quiet_papermill,
     register_engine,
     skip_unused_iri_checker,
@@ -33,7 +34,7 @@ from analysis.reports.kernels import (
     warm_modules,
 )
 from analysis.reports.provenance import data_records, file_record, git_state, package_versions
-from analysis.reports.render import heading_text, render_html, render_index
+from analysis.reports.render import render_html, render_index
 from analysis.reports.runs import (
     COMPLETE_MARKER,
     finished_record,
@@ -100,69 +101,6 @@ def _error_lines(exc: BaseException) -> str:
     else:
         first = "".join(traceback.format_exception_only(type(exc), exc)).strip()
     return "\n".join(first.splitlines()[:6])
-
-
-class Heartbeat:
-    """While a report runs, a plain line every ``every`` seconds: how long it has run, which
-    code cell runs now and for how long, and that cell's first line (a cold model fit takes
-    a minute, and a scheduler's log should show the run is alive and where). ``every`` 0 or
-    None: silent. Fed by the engine's ``on_cell`` hook; a daemon thread writes the lines.
-    """
-
-    def __init__(self, label: str, every: float | None, log) -> None:
-        import threading
-
-        self.label, self.every, self.log = label, float(every or 0), log
-        self.t0 = self.t_cell = time.monotonic()
-        self.where = "starting its kernel"
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._beat, daemon=True, name=f"heartbeat {label}")
-
-    def on_cell(self, cell, index: int, cells) -> None:
-        if cell.get("cell_type") != "code" or not cell.get("source", "").strip():
-            return
-        code = [
-            i
-            for i, c in enumerate(cells)
-            if c.get("cell_type") == "code" and c.get("source", "").strip()
-        ]
-        lines = [ln.strip() for ln in cell["source"].splitlines()]
-        first = next((ln for ln in lines if ln and not ln.startswith("#")), lines[0])
-        first = first if len(first) <= 70 else first[:69] + "…"
-        section = next(
-            (
-                h
-                for c in reversed(cells[:index])
-                if c.get("cell_type") == "markdown"
-                for h in [heading_text(c.get("source", ""))]
-                if h
-            ),
-            None,
-        )
-        self.t_cell = time.monotonic()
-        self.where = (
-            f"code cell {code.index(index) + 1} of {len(code)}"
-            f"{f' in «{section}»' if section else ''} ({first})"
-        )
-
-    def line(self) -> str:
-        now = time.monotonic()
-        cell = f", {now - self.t_cell:.0f} s in it" if self.where.startswith("code cell") else ""
-        return f"… {self.label} still running after {now - self.t0:.0f} s: {self.where}{cell}"
-
-    def _beat(self) -> None:
-        while not self._stop.wait(self.every):
-            self.log(self.line())
-
-    def __enter__(self) -> Heartbeat:
-        if self.every > 0:
-            self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout=5)  # no beat after the report's own line
 
 
 def _run_notebook(
@@ -369,35 +307,96 @@ def run_reports(
     log = log or _logger.info  # plain lines: readable in a terminal and in a scheduler's log
     reports_dir = Path(reports_dir)
     t_start = time.perf_counter()
+    run_dir, run_params, started, previous_wall, early = _open_run(
+        reports_dir, resume, data, segments, notebooks, parameters, first_kernel, log
+    )
+    for name in run_params["segments"]:
+        segment_dir(run_dir, name)  # refuse a bad name before anything runs
+    nbs = [Path(n) for n in run_params["notebooks"]]
+    manifest = _new_manifest(run_dir, run_params, nbs, started, workers)
+    total = len(nbs) * len(run_params["segments"])
+    records, jobs = _plan_jobs(run_dir, run_params, nbs, total, heartbeat, log)
+    warm = {
+        str(nb): warm_modules([nb]) for nb in nbs
+    }  # a kernel imports its own notebook's modules
+    workers = max(1, min(int(workers), len(jobs) or 1))
+    log(
+        f"run {run_dir.name}: {len(run_params['segments'])} segment(s) × {len(nbs)} notebook(s), "
+        f"{len(jobs)} to run, {workers} worker(s)"
+    )
+    finished, early = _run_jobs(jobs, warm, workers, total, early, log)
+    if early is not None:  # not used (nothing left to run)
+        stop_kernel(early[0])
+    for rec in finished:
+        records[rec["segment"]][rec["notebook"]] = {
+            k: v for k, v in rec.items() if k not in ("segment", "notebook")
+        }
+    result = _collect(run_dir, run_params, nbs, records, manifest)
+    manifest["complete"] = not result.failed
+    manifest["finished"] = datetime.now(UTC).isoformat(timespec="seconds")
+    manifest["wall_seconds"] = round(previous_wall + time.perf_counter() - t_start, 3)
+    result.manifest = manifest
+    atomic_write(run_dir / "manifest.json", json.dumps(manifest, indent=2, default=plain))
+    atomic_write(run_dir / "index.html", render_index(manifest))
+    _close_run(result, reports_dir, run_dir, total, manifest, log)
+    return result
+
+
+def _open_run(
+    reports_dir: Path,
+    resume: str | None,
+    data: str | Path | None,
+    segments: list[Segment] | None,
+    notebooks: list[str | Path] | None,
+    parameters: dict[str, Any] | None,
+    first_kernel: tuple[Any, Path] | None,
+    log: Any,
+) -> tuple[Path, dict[str, Any], str | None, float, tuple[Any, Path] | None]:
+    """Return the run folder, its settings, start time, earlier wall time and first kernel.
+
+    With ``resume``, the run recorded in its manifest; else a new run folder, after the data
+    was prepared once (the first kernel starts and imports meanwhile).
+    """
     early = first_kernel
     if resume:
         run_dir = run_dir_for_resume(reports_dir, resume)
         old = json.loads((run_dir / "manifest.json").read_text(encoding="utf-8"))
-        run_params = old["parameters"]
-        started, previous_wall = old.get("started"), float(old.get("wall_seconds") or 0.0)
         log(f"resuming run {run_dir.name}")
-    else:
-        nbs = [Path(n) for n in (notebooks or [config.NOTEBOOKS_DIR / n for n in MAIN_NOTEBOOKS])]
-        run_params = {
-            "data_path": str(data),
-            "notebooks": [str(n) for n in nbs],
-            "segments": {s.name: s.filter for s in segments or []},
-            "notebook_parameters": dict(parameters or {}),
-        }
-        if early is None:  # the first kernel starts and imports while the data is prepared;
-            # only the first notebook's modules: its report waits for this kernel
-            early = start_worker_kernel(warm_modules(nbs[:1]))
-        try:
-            _prepare_data(str(data), run_params["notebook_parameters"].get("mapping_path"), log)
-        except BaseException:
-            if early is not None:
-                stop_kernel(early[0])
-            raise
-        run_dir = new_run_dir(reports_dir)
-        started, previous_wall = datetime.now(UTC).isoformat(timespec="seconds"), 0.0
-    for name in run_params["segments"]:
-        segment_dir(run_dir, name)  # refuse a bad name before anything runs
-    nbs = [Path(n) for n in run_params["notebooks"]]
+        return (
+            run_dir,
+            old["parameters"],
+            old.get("started"),
+            float(old.get("wall_seconds") or 0.0),
+            early,
+        )
+    nbs = [Path(n) for n in (notebooks or [config.NOTEBOOKS_DIR / n for n in MAIN_NOTEBOOKS])]
+    run_params = {
+        "data_path": str(data),
+        "notebooks": [str(n) for n in nbs],
+        "segments": {s.name: s.filter for s in segments or []},
+        "notebook_parameters": dict(parameters or {}),
+    }
+    if early is None:  # the first kernel starts and imports while the data is prepared;
+        # only the first notebook's modules: its report waits for this kernel
+        early = start_worker_kernel(warm_modules(nbs[:1]))
+    try:
+        _prepare_data(str(data), run_params["notebook_parameters"].get("mapping_path"), log)
+    except BaseException:
+        if early is not None:
+            stop_kernel(early[0])
+        raise
+    run_dir = new_run_dir(reports_dir)
+    return run_dir, run_params, datetime.now(UTC).isoformat(timespec="seconds"), 0.0, early
+
+
+def _new_manifest(
+    run_dir: Path,
+    run_params: dict[str, Any],
+    nbs: list[Path],
+    started: str | None,
+    workers: int,
+) -> dict[str, Any]:
+    """Write and return the run's manifest as it starts (no segment finished yet)."""
     manifest: dict[str, Any] = {
         "run_id": run_dir.name,
         "started": started,
@@ -418,8 +417,18 @@ def run_reports(
     if mapping:
         manifest["data_files"]["mapping"] = file_record(mapping)
     atomic_write(run_dir / "manifest.json", json.dumps(manifest, indent=2, default=plain))
+    return manifest
 
-    total = len(nbs) * len(run_params["segments"])
+
+def _plan_jobs(
+    run_dir: Path,
+    run_params: dict[str, Any],
+    nbs: list[Path],
+    total: int,
+    heartbeat: float | None,
+    log: Any,
+) -> tuple[dict[str, dict[str, dict[str, Any]]], list[dict[str, Any]]]:
+    """Return the records of reports finished before (resume) and the jobs left to run."""
     records: dict[str, dict[str, dict[str, Any]]] = {name: {} for name in run_params["segments"]}
     jobs, kept = [], 0
     for name, flt in run_params["segments"].items():
@@ -447,14 +456,21 @@ def run_reports(
                     "heartbeat": heartbeat,
                 }
             )
-    warm = {
-        str(nb): warm_modules([nb]) for nb in nbs
-    }  # a kernel imports its own notebook's modules
-    workers = max(1, min(int(workers), len(jobs) or 1))
-    log(
-        f"run {run_dir.name}: {len(run_params['segments'])} segment(s) × {len(nbs)} notebook(s), "
-        f"{len(jobs)} to run, {workers} worker(s)"
-    )
+    return records, jobs
+
+
+def _run_jobs(
+    jobs: list[dict[str, Any]],
+    warm: dict[str, list[str]],
+    workers: int,
+    total: int,
+    early: tuple[Any, Path] | None,
+    log: Any,
+) -> tuple[list[dict[str, Any]], tuple[Any, Path] | None]:
+    """Run ``jobs`` on ``workers`` workers (this process one of them); return their records.
+
+    Also returns the first kernel when no job used it (None once a worker took it).
+    """
     import multiprocessing as mp
 
     finished: list[dict[str, Any]] = []
@@ -470,44 +486,46 @@ def run_reports(
             early = None
         finally:
             _init_worker(None, None)
-    else:
-        ctx = mp.get_context(
-            "spawn"
-        )  # a clean interpreter per worker: no forked threads or sockets
-        counter = ctx.Value("i", total - len(jobs))
-        fmt = "%(asctime)s %(levelname)s %(name)s: %(message)s"
-        with ctx.Manager() as manager:
-            q = manager.Queue()
-            for job in jobs:
-                q.put(job)
-            # this process is one of the workers, on the first kernel (started while the data was
-            # checked); the others are spawned processes pulling from the same queue
-            with ProcessPoolExecutor(
-                max_workers=workers - 1,
-                mp_context=ctx,
-                initializer=_init_worker,
-                initargs=(counter, fmt),
-            ) as pool:
-                futures = [pool.submit(_drain, q, warm) for _ in range(workers - 1)]
-                _init_worker(counter, None)
+        return finished, early
+    ctx = mp.get_context("spawn")  # a clean interpreter per worker: no forked threads or sockets
+    counter = ctx.Value("i", total - len(jobs))
+    fmt = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+    with ctx.Manager() as manager:
+        q = manager.Queue()
+        for job in jobs:
+            q.put(job)
+        # this process is one of the workers, on the first kernel (started while the data was
+        # checked); the others are spawned processes pulling from the same queue
+        with ProcessPoolExecutor(
+            max_workers=workers - 1,
+            mp_context=ctx,
+            initializer=_init_worker,
+            initargs=(counter, fmt),
+        ) as pool:
+            futures = [pool.submit(_drain, q, warm) for _ in range(workers - 1)]
+            _init_worker(counter, None)
+            try:
+                finished = _drain(q, warm, log, first_kernel=early)
+                early = None
+            finally:
+                _init_worker(None, None)
+            for fut in as_completed(futures):
                 try:
-                    finished = _drain(q, warm, log, first_kernel=early)
-                    early = None
-                finally:
-                    _init_worker(None, None)
-                for fut in as_completed(futures):
-                    try:
-                        finished += fut.result()
-                    except Exception as exc:  # the worker process itself died
-                        first = _error_lines(exc)
-                        log(f"a worker FAILED: {first.splitlines()[0] if first else exc!r}")
-    if early is not None:  # not used (nothing left to run)
-        stop_kernel(early[0])
-    for rec in finished:
-        records[rec["segment"]][rec["notebook"]] = {
-            k: v for k, v in rec.items() if k not in ("segment", "notebook")
-        }
+                    finished += fut.result()
+                except Exception as exc:  # the worker process itself died
+                    first = _error_lines(exc)
+                    log(f"a worker FAILED: {first.splitlines()[0] if first else exc!r}")
+    return finished, early
 
+
+def _collect(
+    run_dir: Path,
+    run_params: dict[str, Any],
+    nbs: list[Path],
+    records: dict[str, dict[str, dict[str, Any]]],
+    manifest: dict[str, Any],
+) -> RunResult:
+    """Put every segment's status and headline figures into ``manifest``; return the result."""
     result = RunResult(run_id=run_dir.name, run_dir=run_dir)
     for name in run_params["segments"]:
         nb_recs = {
@@ -528,12 +546,18 @@ def run_reports(
         manifest["segments"][name] = {"status": "failed" if failed else "ok", "notebooks": nb_recs}
         if headline:
             manifest["headline"][name] = headline
-    manifest["complete"] = not result.failed
-    manifest["finished"] = datetime.now(UTC).isoformat(timespec="seconds")
-    manifest["wall_seconds"] = round(previous_wall + time.perf_counter() - t_start, 3)
-    result.manifest = manifest
-    atomic_write(run_dir / "manifest.json", json.dumps(manifest, indent=2, default=plain))
-    atomic_write(run_dir / "index.html", render_index(manifest))
+    return result
+
+
+def _close_run(
+    result: RunResult,
+    reports_dir: Path,
+    run_dir: Path,
+    total: int,
+    manifest: dict[str, Any],
+    log: Any,
+) -> None:
+    """List the failures, or mark the run complete and point ``reports/latest`` to it."""
     if result.failed:
         log(
             f"{len(result.failed)} of {total} report(s) failed (run {run_dir.name} left incomplete; "
@@ -545,4 +569,3 @@ def run_reports(
         (run_dir / COMPLETE_MARKER).write_text(manifest["finished"] + "\n")
         point_latest(reports_dir, run_dir)
         log(f"all {total} report(s) ok in {run_dir}; index: {run_dir / 'index.html'}")
-    return result

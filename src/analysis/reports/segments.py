@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -257,3 +258,28 @@ def segment_dir(reports_dir: Path, name: str) -> Path:
     if target.parent != root:
         raise ValueError(f"segment {name!r} would write outside {root}")
     return target
+
+
+def parse_params(items: list[str], source: str = "--param") -> dict[str, Any]:
+    """Return the notebook parameters of ``KEY=VALUE`` texts, each value read as YAML.
+
+    ``180`` is a number, ``true`` a bool, ``[a, b]`` a list, other text a string; a date such
+    as ``2017-02-01`` stays text (YAML would read it as a date). An item that is not
+    ``KEY=VALUE`` is a :class:`DataError` naming ``source`` (``--param``, or the environment
+    variable the items came from).
+    """
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            example = (
+                "--param inactivity_days=180"
+                if source == "--param"
+                else f'{source}="draws=100 chains=2"'
+            )
+            raise DataError(f"{source} {item!r} is not key=value", fix=f"e.g. {example}")
+        parsed = yaml.safe_load(value) if value.strip() else ""
+        if isinstance(parsed, (date, datetime)):  # YAML reads 2017-02-01 as a date: keep the text
+            parsed = value.strip()
+        out[key.strip()] = parsed
+    return out
