@@ -1,8 +1,16 @@
 """BayesianAttributionModel: recovery of the synthetic truth's channel effects, input checks,
 save/load. The truth (``SynthTruth.channel_effects``) is exact absorbing-chain algebra on the
-generator's own parameters, independent of the model."""
+generator's own parameters, independent of the model.
+
+One real NUTS fit runs in the default suite (:func:`test_a_small_fit_converges`, the smoke fit);
+the recovery studies run with ``make test-slow``. The attribution tables, save/load and the
+removal-effects file are checked on prior draws (:func:`prior_fitted`): they are algebra on
+whatever draws the model holds.
+"""
 
 from __future__ import annotations
+
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -41,12 +49,84 @@ def _last_touch_spearman(jr, out: pd.DataFrame) -> float:
 
 
 @pytest.fixture(scope="module")
+def synth600():
+    """600 synthetic persons (four segments) and the generator's truth."""
+    return synth.generate(n_persons=600, seed=5)
+
+
+@pytest.fixture(scope="module")
+def journeys600(synth600):
+    """The journeys of :func:`synth600`."""
+    return analysis.build_journeys(analysis.stitch_identities(synth600[0]))
+
+
+def _prior_fit(model: BayesianAttributionModel, *, chains: int = 2, draws: int = 250, seed=0):
+    """Give ``model`` prior draws as its fit: the cheap stand-in for NUTS in API tests.
+
+    Independent exact draws (no divergences), so the convergence checks pass as they do for a
+    conjugate fit; the draws go through the model's own post-processing.
+    """
+    import arviz as az
+    import pymc as pm
+    import xarray as xr
+
+    with model.build_model(), warnings.catch_warnings():
+        # the likelihood is a Potential, which prior draws ignore: that is the point here
+        warnings.filterwarnings("ignore", message="The effect of Potentials")
+        prior = pm.sample_prior_predictive(draws=chains * draws, random_seed=seed).prior
+    prior = prior.isel(chain=0, drop=True)
+    post = xr.concat(
+        [
+            prior.isel(draw=slice(c * draws, (c + 1) * draws)).assign_coords(draw=np.arange(draws))
+            for c in range(chains)
+        ],
+        dim="chain",
+    ).assign_coords(chain=np.arange(chains))
+    stats = xr.Dataset(
+        {"diverging": (("chain", "draw"), np.zeros((chains, draws), dtype=bool))},
+        coords={"chain": np.arange(chains), "draw": np.arange(draws)},
+    )
+    model.fit_seconds = 0.0
+    model.idata = model._finish(
+        az.InferenceData(posterior=post, sample_stats=stats), sampler="prior", method="prior"
+    )
+    return model
+
+
+@pytest.fixture(scope="module")
+def prior_fitted(journeys600):
+    """A four-segment model whose "fit" is prior draws (no NUTS), and its journeys."""
+    return _prior_fit(BayesianAttributionModel(journeys600)), journeys600
+
+
+def test_a_small_fit_converges(journeys600):
+    """The smoke fit: one real NUTS fit (one segment, 600 persons) converges with the model's
+    default sampler settings and gives a full attribution table."""
+    model = BayesianAttributionModel(
+        journeys600, group=None, sampler_config={"random_seed": 5, "progressbar": False}
+    )
+    model.fit()
+    assert model.check()["ok"].all()
+    assert model.fit_note is None  # converged at the first try
+    out = model.attribution()
+    assert list(out["channel"]) == model.channels
+    assert out[["conversions", "per_1000", "beta"]].notna().all().all()
+    assert out["share"].sum() == pytest.approx(1.0)
+    assert (out["per_1000_lower"] <= out["per_1000_upper"]).all()
+
+
+@pytest.fixture(scope="module")
 def recovered():
     return _fit(5000, 3)
 
 
+@pytest.mark.slow
 def test_recovers_the_ranking_and_covers_the_true_effects(recovered):
+    """Recovery (a NUTS fit of 5,000 persons): the ranking, the intervals, better than last
+    touch; ``make test-slow``. The smoke fit in the default suite is
+    :func:`test_a_small_fit_converges`."""
     model, truth, jr = recovered
+    assert model.check()["ok"].all()
     out = _against_truth(model, truth)
     rho = spearmanr(out["per_1000"], out["truth"]).statistic
     print(out[["per_1000", "per_1000_lower", "per_1000_upper", "truth", "covered"]].round(2))
@@ -64,10 +144,10 @@ def test_recovers_the_ranking_and_covers_the_true_effects(recovered):
     assert rho_lt < rho - 0.3
 
 
-def test_by_segment_and_shares(recovered):
-    model, truth, _ = recovered
+def test_by_segment_and_shares(prior_fitted, synth600):
+    model, _ = prior_fitted
     seg = model.attribution(by_segment=True)
-    assert set(seg["segment"]) == set(truth.segments)
+    assert set(seg["segment"]) == set(synth600[1].segments)
     np.testing.assert_allclose(seg.groupby("segment")["share"].sum(), 1.0)
     overall = model.attribution()
     # conversions brought overall = the sum over segments (same draws, same seed)
@@ -76,11 +156,10 @@ def test_by_segment_and_shares(recovered):
         overall["conversions"].to_numpy(),
         rtol=1e-9,
     )
-    assert model.check()["ok"].all()
 
 
-def test_save_load_round_trip(recovered, tmp_path):
-    model, _, _ = recovered
+def test_save_load_round_trip(prior_fitted, tmp_path):
+    model, _ = prior_fitted
     path = model.save(tmp_path / "bam.nc")
     back = BayesianAttributionModel.load(path, data=model.data)
     assert back.channels == model.channels and back.level_ages == model.level_ages
@@ -133,7 +212,7 @@ def test_bad_exposure_tables_are_named():
         BayesianAttributionModel(_table().drop(columns="n"), channels=["email", "store"])
     bad = _table()
     bad.loc[2, "email"] = 9
-    with pytest.raises(DataError, match="'email'.*exposure levels") as e:
+    with pytest.raises(DataError, match=r"'email'.*exposure levels") as e:
         BayesianAttributionModel(bad, channels=["email", "store"])
     assert "row" in str(e.value)
     bad = _table()
@@ -159,8 +238,8 @@ def test_patterns_and_chain_inputs_are_counted():
     assert m.n_patterns == 4
 
 
-def test_segments_subset(recovered):
-    model, truth, _ = recovered
+def test_segments_subset(prior_fitted):
+    model, _ = prior_fitted
     seg = model.attribution(by_segment=True)
     one = model.attribution(segments=["enterprise"])
     ent = seg[seg["segment"] == "enterprise"].set_index("channel")
@@ -176,13 +255,11 @@ def test_segments_subset(recovered):
 
 
 @pytest.mark.parametrize("effects", ["none", "noncentered", "centered"])
-def test_likelihood_equals_a_direct_computation(effects):
+def test_likelihood_equals_a_direct_computation(journeys600, effects):
     """The model's likelihood term equals the binomial log-likelihood computed here in numpy,
     straight from the definition (x = 1 during the visit, 2^(-age / half_life) for earlier
     touches; exposures centred per stage, visit-weighted), at a random parameter point."""
-    events, _ = synth.generate(n_persons=600, seed=5)
-    jr = analysis.build_journeys(analysis.stitch_identities(events))
-    model = BayesianAttributionModel(jr, model_config={"segment_effects": effects})
+    model = BayesianAttributionModel(journeys600, model_config={"segment_effects": effects})
     pm_model = model.build_model()
     rng = np.random.default_rng(1)
     point = {
@@ -218,10 +295,10 @@ def test_likelihood_equals_a_direct_computation(effects):
     assert loglik == pytest.approx(expected, rel=1e-10)
 
 
-def test_a_cached_fit_keeps_its_removal_effects_on_disk(recovered, tmp_path, monkeypatch):
+def test_a_cached_fit_keeps_its_removal_effects_on_disk(prior_fitted, tmp_path, monkeypatch):
     """Loaded by fit_cached, the model saves its removal effects (keyed by the draws) and a later
     load reuses them, equal to the computed ones; a fit with other draws does not."""
-    model, _, jr = recovered
+    model, jr = prior_fitted
     fresh = model.removal_effects()  # computed in memory (fit(), no cache folder)
     assert model.derived_cache_dir is None
     first = BayesianAttributionModel(jr, sampler_config=dict(model.sampler_config))

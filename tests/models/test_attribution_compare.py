@@ -1,6 +1,6 @@
 """Comparing attribution models: the side-by-side table and held-out predictive scores.
 
-(Kept apart from test_models_attribution.py, whose model tests are being edited concurrently.)
+(Kept apart from test_attribution_paths.py, the path models' own tests.)
 """
 
 from __future__ import annotations
@@ -194,7 +194,7 @@ def test_holdout_scores_find_the_last_channel_signal():
 def test_holdout_predictions_by_hand():
     """Train: a converts 3 of 4, b 0 of 4, 'a > b' 1 of 2 (overall 4/10). Test paths end in a, b
     and the unseen x; order 2 knows 'a > b' but not 'b > a'."""
-    from analysis.models.attribution import _holdout_predictions
+    from analysis.models.attribution.compare import holdout_predictions
 
     train = pd.DataFrame(
         {"path": ["a", "b", "a > b"], "conversions": [3, 0, 1], "nulls": [1, 4, 1]}
@@ -202,7 +202,7 @@ def test_holdout_predictions_by_hand():
     test = pd.DataFrame(
         {"path": ["c > a", "b", "x", "a > b", "b > a"], "conversions": [1] * 5, "nulls": [1] * 5}
     )
-    p = _holdout_predictions(
+    p = holdout_predictions(
         train,
         test,
         orders=(1, 2),
