@@ -96,52 +96,37 @@ def _field_counts(
         return None
 
 
-def read_csv(
-    path: Path, cmap: ColumnMap, *, ragged_ok: bool = False
-) -> tuple[pd.DataFrame, np.ndarray, list[int]]:
-    """A CSV file as text columns, its row numbers (header = 1) and the blank lines skipped.
-
-    File-level problems raise DataError: empty, not decodable, a header read as one column,
-    a duplicate column name (both positions named), most rows with another field count than
-    the header. Gzip or zip content is read whatever the name says (with a note). The reading
-    notes and the rows with the wrong number of fields (too few / too many, fewer than half of
-    the rows) are left in ``df.attrs["read_notes"]`` and ``df.attrs["ragged"]`` ({position:
-    (category, reason)}) for :func:`read_events`; a trailing delimiter on every data row
-    (one more, empty, field than the header) is dropped with a note. Without ``ragged_ok``
-    (the adapters, which do not quarantine them) any row with too many fields is an error.
-    """
-    file = str(path)
-    enc = cmap.encoding
-    if codecs.lookup(enc).name == "utf-8":
-        enc = "utf-8-sig"  # accept the byte-order mark spreadsheet programs write
-    compression, note = _sniff_compression(path)
-    notes = [note] if note else []
-    if compression == "zip":
-        try:
-            with zipfile.ZipFile(path) as z:
-                names = [n for n in z.namelist() if not n.endswith("/")]
-        except zipfile.BadZipFile:
-            raise DataError(
-                "the file starts like a zip archive but is damaged (cut short?)",
-                file=file,
-                fix="download or export it again; unpack it and pass the CSV file inside",
-            ) from None
-        if "[Content_Types].xml" in names:
-            raise DataError(
-                "this is an Excel workbook (.xlsx), not a CSV file",
-                file=file,
-                fix="open it in Excel or LibreOffice and save the sheet as CSV (UTF-8)",
-            )
-        if len(names) != 1:
-            raise DataError(
-                f"this is a zip archive with {len(names)} files, not a CSV file",
-                file=file,
-                fix="unpack it and pass the CSV file inside",
-            )
-    counts = _field_counts(path, cmap, enc, compression)
-    width = int(counts.max()) if counts is not None and len(counts) else None
+def _check_zip(path: Path, file: str) -> None:
+    """Refuse a zip archive that is damaged, an Excel workbook, or holds several files."""
     try:
-        df = pd.read_csv(
+        with zipfile.ZipFile(path) as z:
+            names = [n for n in z.namelist() if not n.endswith("/")]
+    except zipfile.BadZipFile:
+        raise DataError(
+            "the file starts like a zip archive but is damaged (cut short?)",
+            file=file,
+            fix="download or export it again; unpack it and pass the CSV file inside",
+        ) from None
+    if "[Content_Types].xml" in names:
+        raise DataError(
+            "this is an Excel workbook (.xlsx), not a CSV file",
+            file=file,
+            fix="open it in Excel or LibreOffice and save the sheet as CSV (UTF-8)",
+        )
+    if len(names) != 1:
+        raise DataError(
+            f"this is a zip archive with {len(names)} files, not a CSV file",
+            file=file,
+            fix="unpack it and pass the CSV file inside",
+        )
+
+
+def _pandas_read(
+    path: Path, cmap: ColumnMap, enc: str, compression: str | None, width: int | None, file: str
+) -> pd.DataFrame:
+    """Read every record as text with pandas; a DataError for an empty or unreadable file."""
+    try:
+        return pd.read_csv(
             path,
             dtype=str,
             keep_default_na=False,
@@ -188,6 +173,118 @@ def read_csv(
             file=file,
             fix="check that the file is a complete CSV export (unpack it if it is compressed)",
         ) from None
+
+
+def _column_names(header: list[str], file: str) -> list[str]:
+    """Return the header's names ("Unnamed: <i>" for an empty one); a duplicate is an error."""
+    names = []
+    seen: dict[str, int] = {}
+    for i, h in enumerate(header):
+        name = h if h != "" else f"Unnamed: {i}"
+        if name in seen and h != "":
+            first = seen[name]
+            raise DataError(
+                f"duplicate column name '{name}' in the header: columns {first + 1} and {i + 1}",
+                file=file,
+                column=name,
+                fix=f"rename one of the two '{name}' columns in the file (or drop the copy), so each "
+                "column name appears once",
+            )
+        seen.setdefault(name, i)
+        names.append(name)
+    return names
+
+
+def _check_delimiter(df: pd.DataFrame, cmap: ColumnMap, file: str) -> None:
+    """Refuse a header read as one column that holds another delimiter (the wrong delimiter)."""
+    header = df.columns[0]
+    counts_d = {d: header.count(d) for d in (";", "\t", "|", ",") if d != cmap.delimiter}
+    best = max(counts_d, key=lambda d: counts_d[d])
+    if counts_d[best] > 0:
+        shown = {";": '";"', "\t": '"\\t"', "|": '"|"', ",": '","'}[best]
+        name = {";": "semicolon", "\t": "tab", "|": "pipe", ",": "comma"}[best]
+        raise DataError(
+            f"the header was read as a single column ({header[:80]!r}): the file looks "
+            f"{name}-delimited ({shown}), not {cmap.delimiter!r}-delimited",
+            file=file,
+            column=header[:80],
+            fix=f"set the delimiter in the column map: read: {{delimiter: {shown}}}",
+        )
+
+
+def _ragged_rows(
+    data_counts: np.ndarray,
+    n_head: int,
+    rows: np.ndarray,
+    cmap: ColumnMap,
+    file: str,
+    *,
+    ragged_ok: bool,
+) -> dict[int, tuple[str, str]]:
+    """Return the rows with another number of fields than the header ({position: (category,
+    reason)}); an error when most rows have (the delimiter or the quoting is wrong) or, without
+    ``ragged_ok``, when any row has too many.
+    """
+    n = len(rows)
+    ragged: dict[int, tuple[str, str]] = {}
+    wrong = np.flatnonzero(data_counts != n_head)
+    if len(wrong):
+        too_many = not ragged_ok and bool((data_counts > n_head).any())
+        # most rows: the delimiter or the quoting, not a few rows
+        if too_many or 2 * len(wrong) >= n:
+            if too_many:
+                wrong = np.flatnonzero(data_counts > n_head)
+            p = int(wrong[0])
+            raise DataError(
+                f"row {rows[p]} has {data_counts[p]} fields but the header has {n_head} "
+                f"({count_noun(len(wrong), 'row')} of {n:,} with another number of fields)",
+                file=file,
+                rows=[int(r) for r in rows[wrong[:20]]],
+                fix=f"quote values that contain the delimiter {cmap.delimiter!r}, or set the right "
+                'delimiter in the column map (read: {delimiter: ";"})',
+            )
+        for p in wrong:
+            c = int(data_counts[p])
+            if c < n_head:
+                ragged[int(p)] = (
+                    "too few fields",
+                    f"row {rows[p]} has {c} fields, the header has {n_head}: "
+                    "the row was cut short or lost a delimiter",
+                )
+            else:
+                ragged[int(p)] = (
+                    "too many fields",
+                    f"row {rows[p]} has {c} fields, the header has {n_head}: "
+                    f"a value holds an unquoted {cmap.delimiter!r}? quote it",
+                )
+    return ragged
+
+
+def read_csv(
+    path: Path, cmap: ColumnMap, *, ragged_ok: bool = False
+) -> tuple[pd.DataFrame, np.ndarray, list[int]]:
+    """A CSV file as text columns, its row numbers (header = 1) and the blank lines skipped.
+
+    File-level problems raise DataError: empty, not decodable, a header read as one column,
+    a duplicate column name (both positions named), most rows with another field count than
+    the header. Gzip or zip content is read whatever the name says (with a note). The reading
+    notes and the rows with the wrong number of fields (too few / too many, fewer than half of
+    the rows) are left in ``df.attrs["read_notes"]`` and ``df.attrs["ragged"]`` ({position:
+    (category, reason)}) for :func:`read_events`; a trailing delimiter on every data row
+    (one more, empty, field than the header) is dropped with a note. Without ``ragged_ok``
+    (the adapters, which do not quarantine them) any row with too many fields is an error.
+    """
+    file = str(path)
+    enc = cmap.encoding
+    if codecs.lookup(enc).name == "utf-8":
+        enc = "utf-8-sig"  # accept the byte-order mark spreadsheet programs write
+    compression, note = _sniff_compression(path)
+    notes = [note] if note else []
+    if compression == "zip":
+        _check_zip(path, file)
+    counts = _field_counts(path, cmap, enc, compression)
+    width = int(counts.max()) if counts is not None and len(counts) else None
+    df = _pandas_read(path, cmap, enc, compression, width, file)
     if len(df) == 0:
         raise DataError(
             "the file is empty: no header and no data rows",
@@ -216,38 +313,11 @@ def read_csv(
         )
         data_counts = np.where(filled, n_head, data_counts)
 
-    names = []
-    seen: dict[str, int] = {}
-    for i, h in enumerate(header):
-        name = h if h != "" else f"Unnamed: {i}"
-        if name in seen and h != "":
-            first = seen[name]
-            raise DataError(
-                f"duplicate column name '{name}' in the header: columns {first + 1} and {i + 1}",
-                file=file,
-                column=name,
-                fix=f"rename one of the two '{name}' columns in the file (or drop the copy), so each "
-                "column name appears once",
-            )
-        seen.setdefault(name, i)
-        names.append(name)
+    names = _column_names(header, file)
     df = df.iloc[:, :n_head]
     df.columns = names
-    # a header read as one column that holds another delimiter: wrong delimiter
-    if len(df.columns) == 1:
-        header = df.columns[0]
-        counts_d = {d: header.count(d) for d in (";", "\t", "|", ",") if d != cmap.delimiter}
-        best = max(counts_d, key=counts_d.get)
-        if counts_d[best] > 0:
-            shown = {";": '";"', "\t": '"\\t"', "|": '"|"', ",": '","'}[best]
-            name = {";": "semicolon", "\t": "tab", "|": "pipe", ",": "comma"}[best]
-            raise DataError(
-                f"the header was read as a single column ({header[:80]!r}): the file looks "
-                f"{name}-delimited ({shown}), not {cmap.delimiter!r}-delimited",
-                file=file,
-                column=header[:80],
-                fix=f"set the delimiter in the column map: read: {{delimiter: {shown}}}",
-            )
+    if len(df.columns) == 1:  # a header read as one column: the wrong delimiter?
+        _check_delimiter(df, cmap, file)
     rows = np.arange(2, len(df) + 2, dtype="int64")
     blank: list[int] = []
     if len(df) and len(df.columns):
@@ -263,38 +333,7 @@ def read_csv(
             file=file,
             fix="check the export: it produced only the header line",
         )
-    ragged: dict[int, tuple[str, str]] = {}
-    wrong = np.flatnonzero(data_counts != n_head)
-    if len(wrong):
-        too_many = not ragged_ok and bool((data_counts > n_head).any())
-        if too_many or 2 * len(wrong) >= len(
-            df
-        ):  # most rows: the delimiter or the quoting, not a few rows
-            if too_many:
-                wrong = np.flatnonzero(data_counts > n_head)
-            p = int(wrong[0])
-            raise DataError(
-                f"row {rows[p]} has {data_counts[p]} fields but the header has {n_head} "
-                f"({count_noun(len(wrong), 'row')} of {len(df):,} with another number of fields)",
-                file=file,
-                rows=[int(r) for r in rows[wrong[:20]]],
-                fix=f"quote values that contain the delimiter {cmap.delimiter!r}, or set the right "
-                'delimiter in the column map (read: {delimiter: ";"})',
-            )
-        for p in wrong:
-            c = int(data_counts[p])
-            if c < n_head:
-                ragged[int(p)] = (
-                    "too few fields",
-                    f"row {rows[p]} has {c} fields, the header has {n_head}: "
-                    "the row was cut short or lost a delimiter",
-                )
-            else:
-                ragged[int(p)] = (
-                    "too many fields",
-                    f"row {rows[p]} has {c} fields, the header has {n_head}: "
-                    f"a value holds an unquoted {cmap.delimiter!r}? quote it",
-                )
+    ragged = _ragged_rows(data_counts, n_head, rows, cmap, file, ragged_ok=ragged_ok)
     df.attrs["read_notes"] = notes
     df.attrs["ragged"] = ragged
     return df, rows, blank
