@@ -219,6 +219,8 @@ def _blank(v: Any) -> bool:
 def _check_rules(df: pd.DataFrame, *, file: str | None, row_offset: int, what: str) -> pd.DataFrame:
     """Validate a rule table; return it normalised (all columns, strings, "" for empty).
 
+    Long because each column of the rule table gets its own short check, all reported together.
+
     ``row_offset`` turns 0-based positions into the row numbers of messages (CSV: 2, the line
     below the header; YAML and tables: 1, the rule number).
     """

@@ -218,6 +218,9 @@ def read_clickstream(
 ) -> LoadResult:
     """Read a clickstream log (CSV, Parquet or NDJSON) into touchpoints.
 
+    Long because it is the adapter's one recipe (read, pick columns, times, sessions,
+    channels, touchpoints, validate), each step a few lines on the same table.
+
     Parameters
     ----------
     path : str or Path

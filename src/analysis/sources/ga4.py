@@ -248,6 +248,9 @@ def read_ga4(
 ) -> LoadResult:
     """Read a GA4 BigQuery ``events_*`` export (Parquet or NDJSON) into touchpoints.
 
+    Long because it is the adapter's one recipe (read, params, timestamps, ids, traffic,
+    touchpoints, validate), each step a call or a few lines on the same fields.
+
     Parameters
     ----------
     path : str or Path

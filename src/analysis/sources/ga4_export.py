@@ -106,6 +106,11 @@ def missing_columns(have: set[str], file: str) -> None:
 
 
 def from_parquet(path: Path) -> RawExport:
+    """Return the fields of a GA4 Parquet export, ``event_params`` as a long table.
+
+    Long because the nested RECORD columns are flattened with pyarrow in one pass whose
+    steps share the table.
+    """
     import pyarrow as pa
     import pyarrow.compute as pc
 
@@ -196,6 +201,11 @@ def from_parquet(path: Path) -> RawExport:
 
 
 def from_ndjson(path: Path) -> RawExport:
+    """Return the fields of a GA4 NDJSON export, rows whose records are malformed rejected.
+
+    Long because each nested part of a JSON record (structs, event_params) is checked and
+    flattened in turn on the same records.
+    """
     file = str(path)
     records, rows, blank = read_ndjson(path, "GA4 events table")
     n = len(records)

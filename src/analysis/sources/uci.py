@@ -131,6 +131,9 @@ def read_uci_online_shoppers(
 ) -> LoadResult:
     """Read the UCI online shoppers sessions into canonical touchpoints.
 
+    Long because the session table's checks, the nominal timestamps and the two touchpoints
+    per session share one set of rows and read best as one recipe.
+
     Parameters
     ----------
     path : str or Path

@@ -32,7 +32,11 @@ def issues_from_failures(
     cmap: ColumnMap,
     sentiment_hint: str,
 ) -> list[Rejected]:
-    """Map pandera's failure cases back to rows and readable reasons."""
+    """Map pandera's failure cases back to rows and readable reasons.
+
+    Long because it is one dispatch over the schema's checks, one short branch per check,
+    and reads best as the table of messages it is.
+    """
     n = len(work)
     parsed_bad: dict[str, np.ndarray] = {}
     for it in parse_issues:

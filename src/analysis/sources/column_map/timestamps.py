@@ -30,10 +30,36 @@ def _epoch_unit(text: pd.Series) -> str:
     return "s" if mag < 1e11 else "ms" if mag < 1e14 else "us" if mag < 1e17 else "ns"
 
 
+def _format_fix(text: pd.Series | None, source_name: str) -> str:
+    """Return how to read timestamps none of which parsed: epoch numbers, or a format to set."""
+    if text is not None and text.dropna().head(50).str.fullmatch(r"\d{9,19}(\.\d+)?").all():
+        unit = _epoch_unit(text)
+        col = source_name.replace("\\", "\\\\").replace("'", "\\'")
+        fix = (
+            f"these look like Unix epoch times in {_EPOCH_UNIT_WORDS[unit]} (from the size of the "
+            "numbers): convert them to ISO 8601 before loading, e.g. "
+            f"df['{col}'] = pd.to_datetime(pd.to_numeric(df['{col}']), unit='{unit}', utc=True)"
+        )
+    else:
+        guess = guess_format(text) if text is not None else None
+        if guess:
+            fix = f'set the format in the column map: timestamp: {{format: "{guess}"}}'
+            if "%d" in guess and "%m" in guess:
+                fix += " (check that day and month are in this order)"
+        else:
+            fix = 'set the format in the column map, e.g. timestamp: {format: "%d.%m.%Y %H:%M"}'
+    return fix
+
+
 def parse_timestamps(
     s: pd.Series, cmap: ColumnMap, rows: np.ndarray, source_name: str
 ) -> tuple[pd.Series, list[Rejected], DataError | None, int]:
-    """Parse to UTC (TIMESTAMP_DTYPE). Returns values, issues, a file-level error, #naive."""
+    """Parse to UTC (TIMESTAMP_DTYPE). Returns values, issues, a file-level error, #naive.
+
+    Long because the three sources of values (typed datetimes, zoned text, naive text localised
+    in the map's zone with DST problems as row issues) share one set of positions and read
+    best side by side.
+    """
     n = len(s)
     tz = cmap.timezone
     issues: list[Rejected] = []
@@ -157,22 +183,7 @@ def parse_timestamps(
         examples = ", ".join(
             f"row {rows[p]}: {show_value(v)}" for p, v in zip(pos, shown_vals, strict=True)
         )
-        if text is not None and text.dropna().head(50).str.fullmatch(r"\d{9,19}(\.\d+)?").all():
-            unit = _epoch_unit(text)
-            col = source_name.replace("\\", "\\\\").replace("'", "\\'")
-            fix = (
-                f"these look like Unix epoch times in {_EPOCH_UNIT_WORDS[unit]} (from the size of the "
-                "numbers): convert them to ISO 8601 before loading, e.g. "
-                f"df['{col}'] = pd.to_datetime(pd.to_numeric(df['{col}']), unit='{unit}', utc=True)"
-            )
-        else:
-            guess = guess_format(text) if text is not None else None
-            if guess:
-                fix = f'set the format in the column map: timestamp: {{format: "{guess}"}}'
-                if "%d" in guess and "%m" in guess:
-                    fix += " (check that day and month are in this order)"
-            else:
-                fix = 'set the format in the column map, e.g. timestamp: {format: "%d.%m.%Y %H:%M"}'
+        fix = _format_fix(text, source_name)
         file_error = DataError(
             f"no value in the {named} could be read as a timestamp ({expected}); e.g. {examples}",
             column="timestamp",
