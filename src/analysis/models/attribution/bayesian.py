@@ -12,15 +12,16 @@ import pandas as pd
 import xarray as xr
 
 from analysis.models._validate import Problems, require_table
-from analysis.models.attribution import removal
 from analysis.models.attribution.removal import (
     attribution_table,
     effects_path,
     load_effects,
     removal_draws,
     save_effects,
+    stacked_draws,
 )
 from analysis.models.base import BayesianModel, Prior
+from analysis.models.cache import code_files
 from analysis.schema import CONVERSION, DEFAULT_STAGES, DROPOFF, OPEN, START, DataError
 
 log = logging.getLogger(__name__)
@@ -127,6 +128,14 @@ class BayesianAttributionModel(BayesianModel):
         "half_life",
     ]
     _DEFAULT_AGES: ClassVar[tuple[float, ...]] = (1.5, 5.0, 10.5, 22.0)
+    #: Hashed into the fit cache key and the removal-effects file's name besides this module:
+    #: the chain solved per draw, and the stage names and order (the schema's package
+    #: ``__init__`` only re-exports them).
+    code_modules: ClassVar[tuple[str, ...]] = (
+        *BayesianModel.code_modules,
+        "analysis.models.attribution.removal",
+        "analysis.schema.events",
+    )
 
     def __init__(
         self,
@@ -463,11 +472,8 @@ class BayesianAttributionModel(BayesianModel):
     # ------------------------------------------------------------------------- attribution
     def _draws(self, max_draws: int | None, seed: int):
         post = self._require_fit().posterior
-        alpha = post["alpha"].stack(sample=("chain", "draw")).transpose("sample", ...).to_numpy()
-        beta = (
-            post["beta_segment"].stack(sample=("chain", "draw")).transpose("sample", ...).to_numpy()
-        )
-        hl = post["half_life"].stack(sample=("chain", "draw")).to_numpy()
+        alpha, beta = stacked_draws(post["alpha"]), stacked_draws(post["beta_segment"])
+        hl = stacked_draws(post["half_life"])
         D = len(hl)
         idx = np.arange(D)
         if max_draws is not None and D > max_draws:
@@ -486,8 +492,7 @@ class BayesianAttributionModel(BayesianModel):
         kept per fit and arguments: a report asking for the overall and the by-segment table
         computes it once. A model from :meth:`fit_cached` also keeps it on disk (in
         ``derived_cache_dir``, keyed by the draws, the chain inputs, the arguments and the code
-        of this module and :mod:`~analysis.models.attribution.removal`), so a re-rendered report
-        loads it.
+        of this module and its :attr:`code_modules`), so a re-rendered report loads it.
         """
         idata, args = self._require_fit(), (max_draws, seed)
         memo = self.__dict__.get("_removal_memo")
@@ -500,13 +505,12 @@ class BayesianAttributionModel(BayesianModel):
         folder = getattr(self, "derived_cache_dir", None)
         if folder is None:
             return self._removal_effects(max_draws, seed, chunk)
-        import inspect
         from pathlib import Path
 
         post = self._require_fit().posterior
         path = effects_path(
             Path(folder),
-            [Path(inspect.getfile(type(self))), Path(removal.__file__)],
+            code_files(type(self), self.code_modules),
             [
                 *(post[v].to_numpy() for v in ("alpha", "beta", "half_life")),
                 self._moves,
@@ -569,13 +573,7 @@ class BayesianAttributionModel(BayesianModel):
         figures to some segments (the model is still fitted on all: partial pooling).
         """
         eff = self.removal_effects(max_draws=max_draws, seed=seed).to_numpy()  # (D, G, C)
-        beta = (
-            self._require_fit()
-            .posterior["beta"]
-            .stack(sample=("chain", "draw"))
-            .transpose("sample", ...)
-            .to_numpy()
-        )
+        beta = stacked_draws(self._require_fit().posterior["beta"])
         return attribution_table(
             eff,
             beta,

@@ -183,6 +183,11 @@ def save_effects(path: Path, effects: xr.DataArray) -> None:
     os.replace(tmp, path)
 
 
+def stacked_draws(var: xr.DataArray) -> np.ndarray:
+    """Return a posterior variable's draws with chains and draws stacked first: (sample, ...)."""
+    return var.stack(sample=("chain", "draw")).transpose("sample", ...).to_numpy()
+
+
 def draw_interval(name: str, draws: np.ndarray, lo: float, hi: float) -> dict[str, np.ndarray]:
     """Return ``name`` (mean over axis 0), ``name_lower``, ``name_upper`` (quantiles)."""
     return {
