@@ -8,14 +8,18 @@ import papermill as pm
 import pytest
 
 from analysis import config
+from analysis.errors import DataError
 from analysis.reports.context import (
     OTHER_GROUP,
+    PARAMS_ENV,
     REPORT_PARAMETERS,
     SEGMENT_GROUP_COLUMN,
+    apply_env_params,
     fit_box,
     model_groups,
     open_report,
 )
+from analysis.text import md_code
 
 NOTEBOOKS = sorted(config.NOTEBOOKS_DIR.glob("0*.ipynb"))
 
@@ -62,7 +66,7 @@ def test_without_segments_the_filter_column_or_segment_is_used():
     assert model_groups(_events(), {"all": {}}, {})[1] == "segment"
 
 
-def test_open_report_highlights_the_segments_own_groups_and_takes_the_stage_map(tmp_path):
+def _three_platforms(tmp_path):
     csv = tmp_path / "ev.csv"
     rows = []
     for i, (plat, tp) in enumerate(
@@ -80,6 +84,11 @@ def test_open_report_highlights_the_segments_own_groups_and_takes_the_stage_map(
             }
         )
     pd.DataFrame(rows).to_csv(csv, index=False)
+    return csv
+
+
+def test_open_report_highlights_the_segments_own_groups_and_takes_the_stage_map(tmp_path):
+    csv = _three_platforms(tmp_path)
     segs = {
         "all": {},
         "desktop": {"platform": "desktop"},
@@ -138,3 +147,78 @@ def test_make_reports_passes_params_to_the_runner():
     ).stdout
     line = [ln for ln in out.splitlines() if "analysis report" in ln][-1]
     assert "--param 'inactivity_days=0.5' --param 'draws=1000'" in line
+
+
+# ------------------------------------------------------------------ CJL_NOTEBOOK_PARAMS (smoke runs)
+def _notebook_globals():
+    """A notebook's namespace after its parameter cell (annotated, as papermill leaves it)."""
+    return {
+        "__annotations__": {"draws": int, "chains": int, "models": list, "segment": str},
+        "draws": 500,
+        "chains": 4,
+        "models": ["markov", "bayesian"],
+        "segment": "all",
+        "np": object(),  # an import: not a parameter
+    }
+
+
+def test_env_params_override_a_notebooks_globals_with_their_declared_types():
+    ns = _notebook_globals()
+    env = {PARAMS_ENV: "draws=100 chains=2 models='[markov]' inactivity_days=7 segment=2024"}
+    got = apply_env_params(ns, env)
+    assert got == {
+        "draws": 100,
+        "chains": 2,
+        "models": ["markov"],
+        "inactivity_days": 7.0,  # a shared parameter: a float, as its default
+        "segment": "2024",  # declared text
+    }
+    assert isinstance(got["inactivity_days"], float)
+    assert ns["draws"] == 100 and ns["chains"] == 2 and ns["models"] == ["markov"]
+    assert ns["inactivity_days"] == 7.0 and ns["segment"] == "2024"
+
+
+@pytest.mark.parametrize("text", ["", "   "])
+def test_env_params_unset_or_empty_change_nothing(text):
+    ns = _notebook_globals()
+    before = dict(ns)
+    assert apply_env_params(ns, {PARAMS_ENV: text}) == {} and ns == before
+    assert apply_env_params(ns, {}) == {} and ns == before
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("drows=100", r"CJL_NOTEBOOK_PARAMS sets 'drows', which this notebook does not declare"),
+        ("draws=many", r"CJL_NOTEBOOK_PARAMS: draws='many' is not an integer"),
+        ("draws=1.5", r"CJL_NOTEBOOK_PARAMS: draws=1.5 is not an integer"),
+        ("time_to_event=maybe", r"CJL_NOTEBOOK_PARAMS: time_to_event='maybe' is not a bool"),
+        ("models=markov", r"CJL_NOTEBOOK_PARAMS: models='markov' is not a list"),
+        ("draws", r"CJL_NOTEBOOK_PARAMS 'draws' is not key=value"),
+        ("models='[markov", r"CJL_NOTEBOOK_PARAMS cannot be read"),
+    ],
+)
+def test_env_params_refuse_an_unknown_name_or_a_bad_value_naming_the_variable(text, message):
+    ns = _notebook_globals()
+    with pytest.raises(DataError, match=message) as err:
+        apply_env_params(ns, {PARAMS_ENV: text})
+    assert PARAMS_ENV in str(err.value)
+    assert ns["draws"] == 500, "nothing is applied when one item is bad"
+    if text.startswith("drows"):
+        assert "did you mean 'draws'" in str(err.value)
+
+
+def test_open_report_applies_the_env_params_before_preparing_and_says_so(tmp_path, monkeypatch):
+    csv = _three_platforms(tmp_path)
+    ns = {"segment": "all", "data_path": str(csv), "seed": 0, "__annotations__": {"seed": int}}
+    monkeypatch.setenv(PARAMS_ENV, "seed=3 inactivity_days=7")
+    ctx = open_report(ns)
+    assert ns["seed"] == 3 and ctx.params["seed"] == 3 and ctx.params["inactivity_days"] == 7.0
+    assert ctx.overridden == {"seed": 3, "inactivity_days": 7.0}
+    assert ctx.header().endswith(
+        f"**Overridden from the environment ({md_code(PARAMS_ENV)}):** "
+        f"{md_code('seed=3')}, {md_code('inactivity_days=7.0')}"
+    )
+    monkeypatch.delenv(PARAMS_ENV)
+    plain = open_report({"segment": "all", "data_path": str(csv)})
+    assert plain.overridden == {} and "Overridden" not in plain.header()

@@ -23,8 +23,10 @@ from __future__ import annotations
 from analysis.prepared import sha256_file
 from analysis.reports.cli import list_parameters, main_report
 from analysis.reports.context import (
+    PARAMS_ENV,
     REPORT_PARAMETERS,
     ReportContext,
+    apply_env_params,
     fit_box,
     model_groups,
     open_report,
@@ -58,10 +60,12 @@ from analysis.reports.segments import (
 __all__ = [
     "HEADLINE_ENV",
     "MAIN_NOTEBOOKS",
+    "PARAMS_ENV",
     "REPORT_PARAMETERS",
     "ReportContext",
     "RunResult",
     "Segment",
+    "apply_env_params",
     "check_parameters",
     "check_segment_name",
     "describe_images",

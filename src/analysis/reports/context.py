@@ -21,14 +21,15 @@ So the notebooks stitch, filter, cut journeys and group the same way; none copie
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import os
+from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from analysis import config
-from analysis.errors import DataError
-from analysis.reports.segments import select_events
+from analysis.errors import DataError, did_you_mean
+from analysis.reports.segments import parse_params, select_events
 from analysis.text import escape, md_code
 
 if TYPE_CHECKING:
@@ -38,7 +39,15 @@ if TYPE_CHECKING:
     from analysis.prepared import Prepared
     from analysis.schema import StageMap
 
-__all__ = ["REPORT_PARAMETERS", "ReportContext", "fit_box", "model_groups", "open_report"]
+__all__ = [
+    "PARAMS_ENV",
+    "REPORT_PARAMETERS",
+    "ReportContext",
+    "apply_env_params",
+    "fit_box",
+    "model_groups",
+    "open_report",
+]
 
 #: Parameters every report notebook declares, with these defaults and meanings (the notebooks'
 #: parameter cells must match: tests/reports/test_context.py). Name -> (default, meaning).
@@ -207,6 +216,8 @@ class ReportContext:
     attention : list of str
         Sentences for the run's index page: parts of the report shown with a fallback or left
         out, and why (the notebook records them with its headline).
+    overridden : dict
+        The parameters :data:`PARAMS_ENV` set (name: value), shown in :meth:`header`.
     """
 
     params: dict[str, Any]
@@ -221,6 +232,7 @@ class ReportContext:
     group_note: str
     data_end: Any
     attention: list[str] = field(default_factory=list)
+    overridden: dict[str, Any] = field(default_factory=dict)
     _journeys: dict[str, Journeys] = field(default_factory=dict, repr=False)
 
     def __getattr__(self, name: str) -> Any:  # ctx.inactivity_days etc.: the shared parameters
@@ -293,6 +305,10 @@ class ReportContext:
             "Groups compared": md_code(self.group_by),
             **extra,
         }
+        if self.overridden:  # a smoke run's cheap sampler, say: the report must say so
+            parts[f"Overridden from the environment ({md_code(PARAMS_ENV)})"] = ", ".join(
+                md_code(f"{k}={v}") for k, v in self.overridden.items()
+            )
         return " &nbsp; ".join(f"**{k}:** {v}" for k, v in parts.items())
 
     def data_line(self) -> str:
@@ -348,11 +364,15 @@ def open_report(params: Mapping[str, Any]) -> ReportContext:
     """The context of one report from its parameters (a notebook passes ``globals()``: the
     names of :data:`REPORT_PARAMETERS` are read from it, defaults filled in for the rest).
     """
+    import numpy as np
     import pandas as pd
 
     from analysis.prepared import prepare
 
+    overridden = apply_env_params(params) if isinstance(params, MutableMapping) else {}
     p = {k: params.get(k, default) for k, (default, _) in REPORT_PARAMETERS.items()}
+    np.random.seed(int(p["seed"]))  # noqa: NPY002 the legacy global seed the reports' figures were made with
+    pd.set_option("display.max_colwidth", 120)
     if p["journey_by"] not in ("inactivity", "session"):
         raise DataError(
             f"journey_by must be 'inactivity' or 'session', got {p['journey_by']!r}",
@@ -411,4 +431,84 @@ def open_report(params: Mapping[str, Any]) -> ReportContext:
         groups=groups,
         group_note=note,
         data_end=data_end,
+        overridden=overridden,
     )
+
+
+# ----------------------------------------------------------------------- environment override
+#: Notebook parameters for a smoke run, ``KEY=VALUE`` pairs separated by spaces (quote a value
+#: with spaces: ``models='[markov, bayesian]'``), read as ``--param`` reads them, e.g.
+#: ``CJL_NOTEBOOK_PARAMS="draws=100 chains=2"``: a cheap sampler without editing a notebook.
+PARAMS_ENV = "CJL_NOTEBOOK_PARAMS"
+
+_TYPES: dict[type, str] = {bool: "a bool", int: "an integer", float: "a number", str: "text"}
+
+
+def _declared_types(namespace: Mapping[str, Any]) -> dict[str, Any]:
+    """Return each parameter's type: the notebook's parameter cell, else REPORT_PARAMETERS'.
+
+    A notebook's annotated parameters (``draws: int = 500``) are in its namespace's
+    ``__annotations__``; the shared ones take the type of their default.
+    """
+    types: dict[str, Any] = {k: type(default) for k, (default, _) in REPORT_PARAMETERS.items()}
+    annotations = namespace.get("__annotations__")
+    if isinstance(annotations, Mapping):
+        types.update({str(k): v for k, v in annotations.items() if isinstance(v, type)})
+    return types
+
+
+def _typed(key: str, value: Any, kind: Any) -> Any:
+    """Return ``value`` as the parameter's type ``kind``, or raise a DataError naming the variable."""
+    if kind is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    if kind is str and isinstance(value, (int, float, bool)):  # e.g. segment=2024
+        return str(value)
+    if (
+        isinstance(kind, type)
+        and isinstance(value, kind)
+        and not (kind is int and isinstance(value, bool))
+    ):
+        return value
+    want = _TYPES.get(kind, f"a {getattr(kind, '__name__', kind)}")
+    raise DataError(
+        f"{PARAMS_ENV}: {key}={value!r} is not {want}",
+        column=key,
+        fix=f'e.g. {PARAMS_ENV}="draws=100 chains=2"',
+    )
+
+
+def apply_env_params(
+    namespace: MutableMapping[str, Any], environ: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    """Apply the parameters in :data:`PARAMS_ENV` to ``namespace``; return them (name: value).
+
+    ``namespace`` is a notebook's ``globals()`` (its parameter cell has run): each
+    ``KEY=VALUE`` is read as ``--param`` reads it (:func:`analysis.reports.segments.parse_params`)
+    and checked against the type its parameter declares. A name that is neither a shared
+    parameter nor one the notebook declares, or a value of the wrong type, is a
+    :class:`DataError` naming the variable. Unset or empty: nothing changes, ``{}``.
+    """
+    import shlex
+
+    text = (os.environ if environ is None else environ).get(PARAMS_ENV, "").strip()
+    if not text:
+        return {}
+    try:
+        items = shlex.split(text)
+    except ValueError as exc:
+        raise DataError(
+            f"{PARAMS_ENV} cannot be read: {exc}",
+            fix=f'KEY=VALUE pairs separated by spaces, e.g. {PARAMS_ENV}="draws=100 chains=2"',
+        ) from None
+    types = _declared_types(namespace)
+    values = parse_params(items, source=PARAMS_ENV)
+    for key in values:
+        if key not in types:
+            raise DataError(
+                f"{PARAMS_ENV} sets {key!r}, which this notebook does not declare",
+                column=key,
+                fix="set one of its parameters" + did_you_mean(key, sorted(types)),
+            )
+    typed = {k: _typed(k, v, types[k]) for k, v in values.items()}
+    namespace.update(typed)
+    return typed
