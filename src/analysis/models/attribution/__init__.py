@@ -13,6 +13,11 @@ so paths from any source can be attributed:
 
 :class:`BayesianAttributionModel` takes :meth:`analysis.Journeys.stage_exposures` instead (stage
 visits by channel exposure) and estimates incremental effects by counterfactual removal.
+
+Modules: ``heuristic``, ``markov``, ``shapley`` (the path models), ``compare`` (side by side,
+held-out scores), ``bayesian`` (the model) and ``removal`` (its counterfactual chain per draw).
+The path table's check and split (:func:`check_paths`, :func:`explode_paths`) live in
+:mod:`analysis.schema` and are re-exported here.
 """
 
 from analysis.models.attribution.bayesian import BayesianAttributionModel
