@@ -29,13 +29,14 @@ _SPARK = None
 
 
 def check_engine(engine: str) -> str:
+    """Return ``engine`` if it is one of :data:`ENGINES`; raise a ValueError otherwise."""
     if engine not in ENGINES:
         raise ValueError(f"engine={engine!r} is not supported; use one of {', '.join(ENGINES)}")
     return engine
 
 
 def spark_session():
-    """A local Spark session (``local[*]``, UTC, no UI), created once per process."""
+    """Return a local Spark session (``local[*]``, UTC, no UI), created once per process."""
     global _SPARK
     if _SPARK is None:
         try:
@@ -58,7 +59,7 @@ def spark_session():
 
 
 def connect(engine: str = "duckdb"):
-    """An ibis backend for ``engine``: a fresh in-memory DuckDB, or the shared local Spark."""
+    """Open an ibis backend for ``engine``: a fresh in-memory DuckDB, or the shared local Spark."""
     check_engine(engine)
     if engine == "duckdb":
         from analysis import config

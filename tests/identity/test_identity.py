@@ -150,11 +150,11 @@ def test_spark_stitching_equals_duckdb(synth_small, spark_available):
 
 def test_hash_mapping_equals_exact_join(synth_small, monkeypatch):
     """Rows reach their identifier combination by hash, or by the exact join after a collision."""
-    import analysis.identity as identity
+    import analysis.identity.stitching as stitching
 
     events, _ = synth_small
     fast = stitch(events)
-    monkeypatch.setattr(identity, "_HASH_JOIN", False)
+    monkeypatch.setattr(stitching, "_HASH_JOIN", False)
     exact = stitch(events)
     pd.testing.assert_series_equal(fast.events["person_id"], exact.events["person_id"])
     assert fast.summary == exact.summary
