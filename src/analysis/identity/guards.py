@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from typing import Any
 
 import ibis
 import numpy as np
@@ -96,7 +97,15 @@ def placeholder_flags(
 
 
 def unrelated_identifiers(
-    con, ident, typical, lc_all, device_idx, name_rank, type_idx, min_links, factor
+    con: Any,
+    ident: ibis.Table,
+    typical: ibis.BooleanValue,
+    lc_all: ibis.Table,
+    device_idx: list[int],
+    name_rank: dict[str, int],
+    type_idx: dict[str, int],
+    min_links: int,
+    factor: float,
 ) -> dict[int, str]:
     """Find data-driven placeholders: {code: reason}.
 
@@ -146,7 +155,13 @@ def unrelated_identifiers(
     return out
 
 
-def oversized_persons(label, node_type, usable, person_types, max_ids) -> np.ndarray:
+def oversized_persons(
+    label: np.ndarray,
+    node_type: np.ndarray,
+    usable: np.ndarray,
+    person_types: list[int],
+    max_ids: int,
+) -> np.ndarray:
     """Components holding more than ``max_ids`` usable identifiers of one person-level type."""
     over = np.zeros(label.max() + 1 if len(label) else 0, dtype=bool)
     for t in person_types:
@@ -155,7 +170,13 @@ def oversized_persons(label, node_type, usable, person_types, max_ids) -> np.nda
     return np.flatnonzero(over)
 
 
-def chain_guard(combo, code, node_type, person_types, max_ids) -> dict[int, int]:
+def chain_guard(
+    combo: np.ndarray,
+    code: np.ndarray,
+    node_type: np.ndarray,
+    person_types: list[int],
+    max_ids: int,
+) -> dict[int, int]:
     """Split components with more than ``max_ids`` identifiers of one person-level type.
 
     ``combo``/``code``: the (combination, identifier) pairs of the oversized components.
@@ -232,7 +253,13 @@ def chain_guard(combo, code, node_type, person_types, max_ids) -> dict[int, int]
     return out
 
 
-def link_counts(lc_all, candidates, device_idx, max_links, max_device_links) -> ibis.Table:
+def link_counts(
+    lc_all: ibis.Table,
+    candidates: ibis.Table | None,
+    device_idx: list[int],
+    max_links: int,
+    max_device_links: int,
+) -> ibis.Table:
     """Per identifier code: the other type furthest over its limit, with its count and limit.
 
     ``lc_all`` holds (_combo, code, t_idx); ``candidates`` (a table of ``c_code``) restricts the
