@@ -1,4 +1,6 @@
-"""Shared pieces of the export adapters (GA4, clickstream): file kinds, NDJSON and Parquet
+"""Shared pieces of the export adapters (GA4, clickstream).
+
+Shared pieces of the export adapters (GA4, clickstream): file kinds, NDJSON and Parquet
 reading, extra touchpoint stages, generated ids, column picking.
 
 Rows an adapter rejects itself are :class:`analysis.sources._results.Rejected` (re-exported
@@ -62,7 +64,9 @@ CSV_SUFFIXES = (".csv", ".csv.gz")
 
 
 def file_kind(path: Path, allowed: tuple[str, ...], what: str) -> str:
-    """``"ndjson"``, ``"parquet"`` or ``"csv"`` from the name; a DataError for a missing file or
+    """Return the kind of an export file from its name.
+
+    ``"ndjson"``, ``"parquet"`` or ``"csv"`` from the name; a DataError for a missing file or
     another type (``allowed`` lists the kinds the adapter reads).
     """
     file = str(path)
@@ -159,7 +163,7 @@ def read_ndjson(path: Path, what: str) -> tuple[list[Any], np.ndarray, list[int]
 
 
 def read_parquet_table(path: Path, what: str):
-    """A pyarrow Table; a DataError naming the file when it is not (complete) Parquet."""
+    """Return a pyarrow Table; a DataError naming the file when it is not (complete) Parquet."""
     import pyarrow.parquet as pq
 
     try:
@@ -179,7 +183,9 @@ def read_parquet_table(path: Path, what: str):
 
 
 def with_stages(cmap: ColumnMap, extra: dict[str, str]) -> ColumnMap:
-    """``cmap`` with ``extra`` touchpoint → stage entries added where its stage map lacks the
+    """Return a copy of the column map with extra touchpoint stages.
+
+    ``cmap`` with ``extra`` touchpoint → stage entries added where its stage map lacks the
     touchpoint and has the stage (a user's own stage map always wins).
     """
     sm = cmap.stage_map
@@ -204,7 +210,9 @@ def hex_ids(hashes: np.ndarray, prefix: str) -> pd.Series:
 
 
 def occurrence(df: pd.DataFrame, keys: list[str]) -> np.ndarray:
-    """For each row, how many rows with the same ``keys`` *and different content* came before
+    """Return the occurrence number of each row among rows with the same keys.
+
+    For each row, how many rows with the same ``keys`` *and different content* came before
     it (0-based). Rows equal in every column share the number, so exact duplicates get the
     same generated id and are found as duplicates by validation.
     """
@@ -227,7 +235,9 @@ def pick_column(
     *,
     required: bool = True,
 ) -> str | None:
-    """The source column for ``what``: ``given`` (must exist) or the first of ``candidates``
+    """Return the source column for ``what``.
+
+    The source column for ``what``: ``given`` (must exist) or the first of ``candidates``
     present (case-insensitive); a DataError with close matches when there is none.
     """
     lower = {c.lower(): c for c in have}
@@ -260,7 +270,9 @@ def pick_column(
 def fill_from_session(
     values: pd.DataFrame, has: np.ndarray, session: pd.Series, ts: pd.Series
 ) -> tuple[pd.DataFrame, np.ndarray]:
-    """Rows without values of their own (``~has``) take those of the first row of their session
+    """Fill rows without values from the first row of their session that has them.
+
+    Rows without values of their own (``~has``) take those of the first row of their session
     (by time, then file order) that has them. Returns the filled frame and which rows took
     them; rows without a session or whose session has none stay as they are.
     """

@@ -83,7 +83,9 @@ _MATCH_KINDS = ("regex", "exact")
 
 
 def _sites(*names: str) -> str:
-    """A regex for a source that names one of the sites, bare (``google``) or as a host name
+    """Return a regex for a source that names one of the sites.
+
+    A regex for a source that names one of the sites, bare (``google``) or as a host name
     (``www.google.de``, ``l.facebook.com``).
     """
     return r"(.*\.)?(" + "|".join(names) + r")(\..*)?"
@@ -382,7 +384,9 @@ def _rules_from_yaml(path: Path) -> pd.DataFrame:
 
 
 def _with_channel(df: pd.DataFrame) -> pd.DataFrame:
-    """Rules given one by one: a rule without ``channel`` is reported per rule, not as a
+    """Return the rules given one by one as a table.
+
+    Rules given one by one: a rule without ``channel`` is reported per rule, not as a
     missing column.
     """
     return df if "channel" in df.columns else df.assign(channel="")
@@ -450,7 +454,9 @@ def load_channel_groups(path: str | Path) -> pd.DataFrame:
 
 
 def channel_groups(rules: Any = None) -> pd.DataFrame:
-    """A checked rule table from ``None`` (the default), a DataFrame, a list of dicts, or a
+    """Return a checked channel rule table.
+
+    A checked rule table from ``None`` (the default), a DataFrame, a list of dicts, or a
     path to YAML/CSV (see :func:`load_channel_groups`).
     """
     if rules is None:
@@ -495,7 +501,7 @@ def _match(values: pd.Series, pattern: str, kind: str) -> np.ndarray:
 def group_channels(
     source: Any, medium: Any, campaign: Any = None, rules: Any = None, *, unmatched: str = UNMATCHED
 ) -> pd.Series:
-    """The channel group of each (source, medium, campaign), by the first matching rule.
+    """Return the channel group of each (source, medium, campaign), by the first matching rule.
 
     Parameters
     ----------

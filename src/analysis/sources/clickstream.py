@@ -125,7 +125,7 @@ def _read(
 
 
 def _check_csv_end(path: Path, df: pd.DataFrame, rows: np.ndarray, rejects: list[Rejected]) -> None:
-    """A last line without a line end and with fewer fields than the header: cut off."""
+    """Return a last line without a line end and with fewer fields than the header: cut off."""
     opener = gzip.open if path.name.lower().endswith(".gz") else open
     with opener(path, "rb") as fh:
         data = fh.read()
@@ -189,7 +189,9 @@ def _epoch(
 
 
 def _rough_times(s: pd.Series) -> pd.Series:
-    """Text timestamps parsed leniently, only to order the events of a session (validation
+    """Return text timestamps parsed leniently, only to order the events of a session.
+
+    Text timestamps parsed leniently, only to order the events of a session (validation
     parses them properly); unreadable ones sort last.
     """
     try:
@@ -307,6 +309,7 @@ def read_clickstream(
     touchpoint = _key(name).map(table).fillna(name).astype("str")
 
     notes: list[str] = []
+    assert c_time is not None  # required: pick_column raised otherwise
     ts, bad_ts, note = _epoch(df[c_time], timestamp_unit, c_time)
     if bad_ts is not None:
         rejects.append(bad_ts)

@@ -1,4 +1,6 @@
-"""Guessing what a column holds from its header name: the words exports use for each
+"""Guessing what a column holds from its header name.
+
+Guessing what a column holds from its header name: the words exports use for each
 canonical column (:data:`SYNONYMS`, :data:`WORDS`) and :func:`guess_columns`.
 """
 
@@ -153,7 +155,9 @@ _UMLAUTS = str.maketrans({"ä": "ae", "ö": "oe", "ü": "ue", "ß": "ss"})
 
 
 def normalise(name: str) -> str:
-    """A header name as :data:`SYNONYMS` spells it: lower case, umlauts spelled out, every run of
+    """Return a header name as :data:`SYNONYMS` spells it.
+
+    A header name as :data:`SYNONYMS` spells it: lower case, umlauts spelled out, every run of
     other characters one ``_``, camelCase split.
 
     >>> normalise("  Customer ID"), normalise("eventTime"), normalise("E-Mail"), normalise("Gerät")

@@ -31,16 +31,13 @@
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
-import yaml
 
-from analysis.errors import did_you_mean
 from analysis.schema import (
     CANONICAL_COLUMNS,
     IDENTIFIER_COLUMNS,
@@ -51,173 +48,9 @@ from analysis.schema import (
 )
 from analysis.sources._results import sum_reasons
 from analysis.sources.column_map import LoadResult, close_matches
+from analysis.sources.source_specs import TOP_KEYS, check_spec, load_yaml, run_specs
 
 __all__ = ["combine_sources", "read_sources", "source_counts"]
-
-_SPEC_KEYS = ("name", "adapter", "path")
-_TOP_KEYS = ("sources",)
-_PATH_SUFFIXES = (
-    ".yml",
-    ".yaml",
-    ".csv",
-    ".csv.gz",
-    ".parquet",
-    ".pq",
-    ".json",
-    ".jsonl",
-    ".ndjson",
-    ".gz",
-)
-
-
-# ============================================================================================
-# Specs: (adapter, path, options) → LoadResult
-# ============================================================================================
-
-
-def _load_yaml(path: Path) -> Any:
-    if not path.is_file():
-        raise DataError(
-            "sources file not found", file=str(path), fix="check the path of the sources YAML file"
-        )
-    try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        raise DataError(
-            f"the sources file is not valid YAML: {getattr(exc, 'problem', exc)}",
-            file=str(path),
-            rows=[mark.line + 1] if mark is not None else None,
-            fix="fix the YAML syntax at that line (indentation, a missing ':' or quotes)",
-        ) from None
-
-
-def _adapter_params(fn: Any) -> tuple[list[str], bool]:
-    """Option names an adapter accepts (after its first, the path) and whether it takes **kw."""
-    params = list(inspect.signature(fn).parameters.values())[1:]
-    var_kw = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params)
-    names = [
-        p.name
-        for p in params
-        if p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
-    ]
-    return names, var_kw
-
-
-def _resolve_path(value: Any, base: Path) -> Any:
-    if isinstance(value, str) and value.lower().endswith(_PATH_SUFFIXES):
-        p = Path(value).expanduser()
-        return str(p if p.is_absolute() else base / p)
-    return value
-
-
-def _check_spec(
-    entry: Any, i: int, base: Path, file: str | None
-) -> tuple[dict[str, Any] | None, list[DataError]]:
-    """One sources entry → {name, adapter, fn, path, options}, or the problems with it."""
-    from analysis.sources.registry import get_adapter
-
-    where = f"sources entry {i + 1}"
-    if not isinstance(entry, Mapping):
-        return None, [
-            DataError(
-                f"{where} must be a mapping (name:, adapter:, path:, …), got {entry!r}",
-                file=file,
-                fix="write each entry as `- name: web\n  adapter: events\n  path: web.csv`",
-            )
-        ]
-    entry = {str(k): v for k, v in entry.items()}
-    name = str(entry.get("name") or entry.get("adapter") or "events")
-    where = f"{where} ({name!r})"
-    errors: list[DataError] = []
-    adapter = str(entry.get("adapter") or "events")
-    fn = None
-    try:
-        fn = get_adapter(adapter)
-    except DataError as exc:
-        errors.append(
-            DataError(f"{where}: {exc.problem}", file=file, column="adapter", fix=exc.fix)
-        )
-    options = {k: v for k, v in entry.items() if k not in _SPEC_KEYS}
-    if fn is not None:
-        accepted, var_kw = _adapter_params(fn)
-        for k in options:
-            if not var_kw and k not in accepted:
-                close = close_matches(k, accepted + list(_SPEC_KEYS))
-                hint = f" (did you mean {close[0]!r}?)" if close else ""
-                errors.append(
-                    DataError(
-                        f"{where}: unknown key {k!r} for adapter {adapter!r}{hint}",
-                        file=file,
-                        column=k,
-                        fix=f"keys of an entry: {', '.join(_SPEC_KEYS)}; options of {adapter!r}: "
-                        f"{', '.join(accepted) or '(none)'}",
-                    )
-                )
-    path = entry.get("path")
-    if path is None or str(path).strip() == "":
-        errors.append(
-            DataError(
-                f"{where} has no path",
-                file=file,
-                column="path",
-                fix="add `path: <file>` (relative paths are relative to the sources file)",
-            )
-        )
-        resolved = None
-    else:
-        p = Path(str(path)).expanduser()
-        resolved = p if p.is_absolute() else base / p
-        if not resolved.exists():
-            folder = resolved.parent
-            names = sorted(x.name for x in folder.iterdir()) if folder.is_dir() else []
-            hint = did_you_mean(resolved.name, names, n=3) or (
-                f"; the folder {str(folder)!r} does not exist"
-                if not folder.is_dir()
-                else f"; files there: {', '.join(names[:8]) or '(none)'}"
-            )
-            errors.append(
-                DataError(
-                    f"{where}: path not found: {resolved}",
-                    file=file,
-                    column="path",
-                    fix=f"check the path (relative to {base}){hint}",
-                )
-            )
-    options = {k: _resolve_path(v, base) for k, v in options.items()}
-    if errors:
-        return None, errors
-    return {"name": name, "adapter": adapter, "fn": fn, "path": resolved, "options": options}, []
-
-
-def _run_specs(
-    specs: list[dict[str, Any]], file: str | None
-) -> list[tuple[str, LoadResult, str | None]]:
-    """Load every checked spec; DataErrors of all sources are reported together, naming each."""
-    out, errors = [], []
-    for s in specs:
-        try:
-            res = s["fn"](str(s["path"]), **s["options"])
-        except DataError as exc:
-            errors.append(
-                DataError(
-                    f"source {s['name']!r} (adapter {s['adapter']!r}): {exc.problem}",
-                    file=exc.file or str(s["path"]),
-                    column=exc.column,
-                    rows=exc.rows,
-                    fix=exc.fix,
-                )
-            )
-            continue
-        if not isinstance(res, LoadResult):
-            raise TypeError(
-                f"adapter {s['adapter']!r} returned {type(res).__name__}, not a LoadResult"
-            )
-        out.append((s["name"], res, s["adapter"]))
-    if errors:
-        raise combine_errors(errors, file=file)
-    return out
-
 
 # ============================================================================================
 # Combining
@@ -235,7 +68,7 @@ def _unique_names(names: list[str]) -> list[str]:
 
 
 def _normalise_inputs(sources: Any, base: Path) -> list[tuple[str, LoadResult, str | None]]:
-    """Accepted inputs → [(name, LoadResult, adapter or None)]."""
+    """Return the accepted inputs as [(name, LoadResult, adapter or None)]."""
     if isinstance(sources, LoadResult):
         sources = [sources]
     items: list[tuple[str | None, Any]] = []
@@ -264,19 +97,20 @@ def _normalise_inputs(sources: Any, base: Path) -> list[tuple[str, LoadResult, s
             )
         if name is not None:
             entry.setdefault("name", name)
-        spec, errs = _check_spec(entry, i, base, None)
+        spec, errs = check_spec(entry, i, base, None)
         errors += errs
         loaded.append((None, None, None, spec))
         if spec is not None:
             specs.append(spec)
     if errors:
         raise combine_errors(errors)
-    ran = iter(_run_specs(specs, None))
+    ran = iter(run_specs(specs, None))
     out = []
     for name, res, adapter, spec in loaded:
         if spec is not None:
             out.append(next(ran))
         else:
+            assert res is not None  # a LoadResult given as it is, not a spec
             out.append(
                 (
                     name
@@ -339,11 +173,11 @@ def combine_sources(
     return _combine(parts, source_column=source_column)
 
 
-def _combine(parts: list[tuple[str, LoadResult, str | None]], *, source_column: str) -> LoadResult:
+def _prefixed_sources(
+    parts: list[tuple[str, LoadResult, str | None]], notes: list[str]
+) -> set[str]:
+    """Return the sources whose event ids get their name as a prefix (shared with another)."""
     names = [n for n, _, _ in parts]
-    notes: list[str] = []
-
-    # event ids: prefix every id of the sources that share an id with another source
     ids = pd.concat([r.events["event_id"] for _, r, _ in parts], keys=names, names=["_src", None])
     shared = ids[ids.duplicated(keep=False)]
     prefixed = set(shared.index.get_level_values(0))
@@ -366,6 +200,19 @@ def _combine(parts: list[tuple[str, LoadResult, str | None]], *, source_column: 
             f"event ids of {', '.join(sorted(prefixed))} were prefixed with the source name "
             "(they share ids with another source)"
         )
+    return prefixed
+
+
+def _combine(parts: list[tuple[str, LoadResult, str | None]], *, source_column: str) -> LoadResult:
+    """Stack the sources' events and quarantines and add up their summaries.
+
+    Long because the union of identifiers, stages and attribute columns and the per-source
+    summary are built over the same parts in one pass, and read best in the order of the output.
+    """
+    names = [n for n, _, _ in parts]
+    notes: list[str] = []
+
+    prefixed = _prefixed_sources(parts, notes)
 
     identifiers: list[str] = [c for c in IDENTIFIER_COLUMNS]
     for _, r, _ in parts:
@@ -571,7 +418,7 @@ def read_sources(
     if isinstance(spec, (str, Path)):
         path = Path(spec).expanduser()
         file = str(path)
-        data = _load_yaml(path)
+        data = load_yaml(path)
         base = Path(base_dir) if base_dir is not None else path.resolve().parent
     elif isinstance(spec, Mapping):
         data = spec
@@ -586,8 +433,8 @@ def read_sources(
         )
     errors: list[DataError] = []
     for k in data:
-        if str(k) not in _TOP_KEYS:
-            close = close_matches(str(k), _TOP_KEYS)
+        if str(k) not in TOP_KEYS:
+            close = close_matches(str(k), TOP_KEYS)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
             errors.append(
                 DataError(
@@ -610,7 +457,7 @@ def read_sources(
         entries = []
     specs = []
     for i, entry in enumerate(entries):
-        s, errs = _check_spec(entry, i, base, file)
+        s, errs = check_spec(entry, i, base, file)
         errors += errs
         if s is not None:
             specs.append(s)
@@ -630,4 +477,4 @@ def read_sources(
             seen.setdefault(n, i)
     if errors:
         raise combine_errors(errors, file=file)
-    return _combine(_run_specs(specs, file), source_column=source_column)
+    return _combine(run_specs(specs, file), source_column=source_column)

@@ -1,4 +1,6 @@
-"""Reading a GA4 BigQuery export (``events_*``, Parquet or NDJSON) into flat fields, with
+"""Reading a GA4 BigQuery export (``events_*``, Parquet or NDJSON).
+
+Reading a GA4 BigQuery export (``events_*``, Parquet or NDJSON) into flat fields, with
 ``event_params`` as a long table and the rows whose records are malformed rejected.
 
 Used by :func:`analysis.sources.ga4.read_ga4`.
@@ -58,7 +60,9 @@ TS_RANGE = (946_684_800_000_000, 4_102_444_800_000_000)
 
 
 class RawExport:
-    """What a reader hands on: ``fields`` (one column per :data:`FIELDS` key present),
+    """What a reader hands on to the touchpoint rows.
+
+    What a reader hands on: ``fields`` (one column per :data:`FIELDS` key present),
     ``params`` (long: pos, key, string_value, int_value, float_value, double_value),
     ``rows`` (row numbers for messages), ``rejects``, ``absent`` (nested fields missing).
     """
@@ -75,6 +79,7 @@ class RawExport:
 
 
 def missing_columns(have: set[str], file: str) -> None:
+    """Refuse an export that lacks the columns every GA4 event has."""
     errors = []
     for col in ("event_timestamp", "event_name", "event_params"):
         if col not in have:

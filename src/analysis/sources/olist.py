@@ -165,7 +165,9 @@ def _blank(s: pd.Series) -> pd.Series:
 
 
 def _parse(values: pd.Series, timezone: str) -> pd.Series:
-    """Timestamps as UTC where they parse (naive ones in ``timezone``), NaT elsewhere; only for
+    """Return the timestamps as UTC where they parse, NaT elsewhere.
+
+    Timestamps as UTC where they parse (naive ones in ``timezone``), NaT elsewhere; only for
     comparing dates: the validator parses (and reports) them for the table.
     """
     text = values.astype("str").str.strip()

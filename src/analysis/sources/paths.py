@@ -42,7 +42,7 @@ _OWN = {"conversions": "conversions", "nulls": "nulls", "value": "value"}
 
 
 def _read_table(p: Path) -> tuple[pd.DataFrame, int]:
-    """The table and the row number of its first data row (CSV: 2, below the header)."""
+    """Return the table and the row number of its first data row (CSV: 2, below the header)."""
     file = str(p)
     kind = file_kind(p, ("csv", "parquet"), "path table")
     if kind == "parquet":

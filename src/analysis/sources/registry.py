@@ -36,7 +36,9 @@ ADAPTERS: dict[str, str] = {
 
 
 def get_adapter(name: str) -> Callable[..., Any]:
-    """The adapter function registered as ``name``; a :class:`DataError` naming the known ones
+    """Return the adapter function registered as ``name``.
+
+    The adapter function registered as ``name``; a :class:`DataError` naming the known ones
     (and the closest) when there is none.
     """
     try:

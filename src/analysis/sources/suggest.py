@@ -102,12 +102,12 @@ def _sniff(path: Path) -> tuple[str, str]:
         encoding = "cp1252"
     first = head.split(b"\n", 1)[0].decode(encoding, errors="replace")
     counts = {d: first.count(d) for d in (",", ";", "\t", "|")}
-    delimiter = max(counts, key=counts.get) if max(counts.values()) else ","
+    delimiter = max(counts, key=lambda d: counts[d]) if max(counts.values()) else ","
     return delimiter, encoding
 
 
 def _sample(path: Path, rows: int) -> tuple[pd.DataFrame, str, str]:
-    """The first ``rows`` rows as text, the delimiter and the encoding (CSV) or ``""`` (Parquet)."""
+    """Return the first ``rows`` rows as text, the delimiter and the encoding (CSV) or ``""`` (Parquet)."""
     file = str(path)
     if not path.is_file():
         raise missing_file_error(path, what="CSV or Parquet export")
@@ -159,7 +159,7 @@ _SCALE_SHARE = 0.98  # share of the finite values a scale must hold (the rest ar
 
 
 def guess_scale(values: Iterable[float]) -> tuple[tuple[float, float] | None, str]:
-    """The ``sentiment.scale`` of numeric scores, and a comment saying why (or why none).
+    """Return the ``sentiment.scale`` of numeric scores, and a comment saying why (or why none).
 
     Only finite values count (``inf`` and ``NaN`` are ignored), and a scale is one of the common
     :data:`SCALES` that holds at least 98% of them: a few absurd values (``-3``, ``1e9``) do not
@@ -211,7 +211,9 @@ _EPOCH_WINDOW = (315532800.0, 4102444800.0)  # 1980-01-01 to 2100-01-01 UTC, in 
 
 
 def epoch_unit(values: Iterable[object]) -> str | None:
-    """The unit (``"s"``, ``"ms"``, ``"us"`` or ``"ns"``) of Unix epoch times written as numbers, from
+    """Return the unit of Unix epoch times written as numbers.
+
+    The unit (``"s"``, ``"ms"``, ``"us"`` or ``"ns"``) of Unix epoch times written as numbers, from
     their magnitude: the one unit that puts their median between 1980 and 2100; ``None`` when the
     values are not all whole or decimal numbers of 9 to 19 digits, or no unit fits.
 
@@ -243,7 +245,9 @@ def _escape_char(ch: str) -> str:
 
 
 def visible(text: object, keep: str = "") -> str:
-    r"""``text`` with every control character written out as an escape (``\x1b``, ``\n``, ``\u202e``),
+    r"""Return ``text`` with every control character written out as an escape.
+
+    ``text`` with every control character written out as an escape (``\x1b``, ``\n``, ``\u202e``),
     so that printing it cannot move the cursor, colour or clear a terminal, or reorder a line;
     characters in ``keep`` (e.g. ``"\n"`` for a text of several lines) stay as they are.
 
@@ -260,7 +264,9 @@ _YAML_WORDS = {"yes", "no", "true", "false", "on", "off", "null", "y", "n", "~"}
 
 
 def _q(value: object) -> str:
-    """A YAML scalar on one line that loads back as exactly ``str(value)``: plain when that is safe
+    r"""Return a YAML scalar on one line that loads back as ``str(value)``.
+
+    A YAML scalar on one line that loads back as exactly ``str(value)``: plain when that is safe
     (letters, digits, ``_``, ``.``, ``-`` and inner spaces, not a YAML word such as ``yes``), else
     double-quoted with ``\\``, ``"`` and every control or non-printable character escaped.
     """
@@ -326,7 +332,7 @@ def _example(values: pd.Series) -> str:
 
 
 def suggest_mapping(path: str | Path, *, sample_rows: int = 5000) -> str:
-    """A starter column map (YAML text, every line commented) for a CSV or Parquet export.
+    """Return a starter column map (YAML text, every line commented) for a CSV or Parquet export.
 
     The columns come from :func:`guess_columns`; a sample of rows adds what the values show: the
     delimiter and encoding, a decimal comma, the timestamp format (the time zone cannot be seen in
@@ -370,7 +376,7 @@ def suggest_mapping(path: str | Path, *, sample_rows: int = 5000) -> str:
 
     # ---- how to read the file
     decimal = ""
-    money = [c for c in ("revenue", "sentiment") if c in cols]
+    money: list[str] = [c for c in ("revenue", "sentiment") if c in cols]
     for c in money:
         v = (
             _values(df[cols[c]])

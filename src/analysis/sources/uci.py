@@ -100,7 +100,9 @@ DEFAULT_YEAR = 2016  # nominal: the source names no year (see the module docstri
 
 
 def journey_settings(events: pd.DataFrame, inactivity_days: float = 30.0) -> dict[str, object]:
-    """``build_journeys`` keywords for these sessions: every session is complete, so ``as_of``
+    """Return the ``build_journeys`` keywords for these sessions.
+
+    ``build_journeys`` keywords for these sessions: every session is complete, so ``as_of``
     lies ``inactivity_days`` after the last (nominal) stamp and no journey is "open".
     """
     last = pd.Timestamp(events["timestamp"].max())

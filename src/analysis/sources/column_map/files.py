@@ -25,6 +25,7 @@ from analysis.sources.column_map.parse import count_noun
 
 
 def suffix_kind(path: Path) -> str | None:
+    """Return "csv" or "parquet" from the file name, or None for another kind."""
     name = path.name.lower()
     if name.endswith(CSV_SUFFIXES):
         return "csv"
@@ -34,6 +35,7 @@ def suffix_kind(path: Path) -> str | None:
 
 
 def source_stem(source: str) -> str:
+    """Return the stem of a source name, for generated event ids ("row" for a DataFrame)."""
     name = Path(str(source)).name
     if not name or name.startswith("<"):
         return "row"
@@ -83,7 +85,9 @@ def _open_text(path: Path, enc: str, compression: str | None) -> Any:
 def _field_counts(
     path: Path, cmap: ColumnMap, enc: str, compression: str | None
 ) -> np.ndarray | None:
-    """Fields per CSV record (header first; a blank line has 0), with the quoting pandas uses;
+    """Return the fields per CSV record, or None when the csv module cannot read it.
+
+    Fields per CSV record (header first; a blank line has 0), with the quoting pandas uses;
     None when the csv module cannot read the file (pandas' reading then stands alone).
     """
     try:
@@ -221,7 +225,9 @@ def _ragged_rows(
     *,
     ragged_ok: bool,
 ) -> dict[int, tuple[str, str]]:
-    """Return the rows with another number of fields than the header ({position: (category,
+    """Return the rows with another number of fields than the header.
+
+    Return the rows with another number of fields than the header ({position: (category,
     reason)}); an error when most rows have (the delimiter or the quoting is wrong) or, without
     ``ragged_ok``, when any row has too many.
     """
@@ -243,7 +249,7 @@ def _ragged_rows(
                 fix=f"quote values that contain the delimiter {cmap.delimiter!r}, or set the right "
                 'delimiter in the column map (read: {delimiter: ";"})',
             )
-        for p in wrong:
+        for p in wrong.tolist():
             c = int(data_counts[p])
             if c < n_head:
                 ragged[int(p)] = (
@@ -263,7 +269,7 @@ def _ragged_rows(
 def read_csv(
     path: Path, cmap: ColumnMap, *, ragged_ok: bool = False
 ) -> tuple[pd.DataFrame, np.ndarray, list[int]]:
-    """A CSV file as text columns, its row numbers (header = 1) and the blank lines skipped.
+    """Return a CSV file as text columns, its row numbers (header = 1) and the blank lines skipped.
 
     File-level problems raise DataError: empty, not decodable, a header read as one column,
     a duplicate column name (both positions named), most rows with another field count than
@@ -340,6 +346,7 @@ def read_csv(
 
 
 def read_parquet(path: Path) -> pd.DataFrame:
+    """Return a Parquet file as a DataFrame; a DataError when it cannot be read or is empty."""
     file = str(path)
     try:
         df = pd.read_parquet(path)

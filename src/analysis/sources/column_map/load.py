@@ -19,7 +19,9 @@ from analysis.sources.column_map.validate import validate_table
 
 
 def read_events(path: str | Path, mapping: Any = None) -> LoadResult:
-    """Read a CSV (``.csv``, ``.csv.gz``) or Parquet (``.parquet``, ``.pq``) export into the
+    """Read a CSV or Parquet export into the canonical table.
+
+    Read a CSV (``.csv``, ``.csv.gz``) or Parquet (``.parquet``, ``.pq``) export into the
     canonical table.
 
     CSV is read as text (every column a string, "" = missing) and each column is parsed
@@ -86,7 +88,9 @@ def read_events(path: str | Path, mapping: Any = None) -> LoadResult:
 
 
 def load_events(path: str | Path, mapping: Any = None) -> pd.DataFrame:
-    """The canonical, validated events of a file; ``events.attrs["load_report"]`` holds the
+    """Return the canonical, validated events of a file.
+
+    The canonical, validated events of a file; ``events.attrs["load_report"]`` holds the
     summary (counts and notes; see :class:`LoadResult`). Quarantined rows are reported in the
     summary; use :func:`read_events` to get them as a table.
 

@@ -28,7 +28,9 @@ from analysis.sources.column_map.map_keys import MapReader
 
 @dataclass
 class ColumnMap:
-    """How a source's columns become the canonical table. Build with :meth:`from_yaml` or
+    """How a source's columns become the canonical table.
+
+    How a source's columns become the canonical table. Build with :meth:`from_yaml` or
     :meth:`from_dict`; ``ColumnMap()`` means "the source already uses canonical names".
 
     Attributes

@@ -26,6 +26,7 @@ from analysis.sources.column_map.constants import (
 
 
 def unknown_key_error(key: Any, level: str, allowed: Any, file: str) -> DataError:
+    """Return the error for a key the column map does not know, with the closest one."""
     where = f"{level}.{key}" if level else str(key)
     close = close_matches(str(key), allowed)
     hint = f" (did you mean '{close[0]}'?)" if close else ""
@@ -39,6 +40,7 @@ def unknown_key_error(key: Any, level: str, allowed: Any, file: str) -> DataErro
 
 
 def as_list(value: Any) -> list[Any]:
+    """Return ``value`` as a list (None: empty; a scalar: one item)."""
     if value is None:
         return []
     if isinstance(value, (list, tuple, set, frozenset)):
@@ -47,12 +49,13 @@ def as_list(value: Any) -> list[Any]:
 
 
 def yaml_key(key: Any) -> str:
+    """Return a YAML key as text (``true:``/``yes:`` read as booleans become "true"/"yes")."""
     # YAML 1.1 reads `true:`/`yes:` as booleans
     return str(key).lower() if isinstance(key, bool) else str(key)
 
 
 def not_mapping_error(level: str, value: Any, file: str | None, fix: str) -> DataError:
-    """A column-map section that should be a mapping (``key: value``) but is not."""
+    """Return a column-map section that should be a mapping (``key: value``) but is not."""
     return DataError(
         f"'{level}' in the column map must be a mapping, got {value!r}",
         file=file,
@@ -316,7 +319,7 @@ class MapReader:
                 try:
                     if "touchpoints" in sm and not isinstance(sm["touchpoints"], dict):
                         raise ValueError("stage_map.touchpoints must map touchpoint → stage")
-                    cfg = {}
+                    cfg: dict[str, Any] = {}
                     if "stages" in sm:
                         cfg["stages"] = [str(s) for s in as_list(sm["stages"])]
                     if "touchpoints" in sm:

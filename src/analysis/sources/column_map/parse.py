@@ -20,6 +20,7 @@ from analysis.sources.column_map.result import Rejected
 
 
 def show_value(value: Any, limit: int = 60) -> str:
+    """Return ``value`` quoted for a message, cut to ``limit`` characters."""
     text = str(value)
     if len(text) > limit:
         text = text[: limit - 1] + "…"
@@ -27,6 +28,7 @@ def show_value(value: Any, limit: int = 60) -> str:
 
 
 def is_text(s: pd.Series) -> bool:
+    """Return whether ``s`` holds text (object or a pandas string dtype)."""
     return s.dtype == object or isinstance(s.dtype, pd.StringDtype)
 
 
@@ -36,7 +38,9 @@ _CONTROL_RE = r"[\x00-\x08\x0a-\x1f\x7f]"
 
 
 def strip_controls(s: pd.Series) -> pd.Series:
-    """Text with C0 control characters (except tab) and DEL removed; a run of line breaks
+    """Return text with C0 control characters (except tab) and DEL removed.
+
+    Text with C0 control characters (except tab) and DEL removed; a run of line breaks
     (CR, LF, vertical tab, form feed) becomes one space, so words do not run together.
     """
     has = s.str.contains(_CONTROL_RE, regex=True, na=False)
@@ -68,7 +72,7 @@ def to_str(s: pd.Series, *, missing_words: bool = True) -> pd.Series:
 
 
 def guess_format(values: pd.Series) -> str | None:
-    """A strftime format that parses most of ``values`` (a small sample), or None."""
+    """Return a strftime format that parses most of ``values`` (a small sample), or None."""
     from pandas.tseries.api import guess_datetime_format
 
     sample = values.dropna().head(200)
@@ -137,7 +141,9 @@ def _grouped_re(decimal: str) -> re.Pattern[str]:
 
 
 def _text_to_number(text: pd.Series, decimal: str) -> tuple[pd.Series, np.ndarray]:
-    """Numbers from text with ``decimal`` as the decimal separator and the other of "." and ","
+    """Return numbers from text with ``decimal`` as the decimal separator.
+
+    Numbers from text with ``decimal`` as the decimal separator and the other of "." and ","
     as the thousands separator. A value holding the thousands separator must group digits by
     three before the decimal separator (``1.249`` and ``1.249,50`` with decimal ","; ``1,249.50``
     with decimal "."), otherwise it is not a number (``1.24`` with decimal "," could be 1.24 or
@@ -161,11 +167,13 @@ _DECIMAL_COMMA = re.compile(r"^[+-]?\d*,\d+$")
 
 
 def parse_revenue(s: pd.Series, cmap: ColumnMap) -> tuple[pd.Series, list[Rejected]]:
+    """Return revenue as float64 and the rows that are not numbers."""
     num, bad, text = parse_number(s, cmap.decimal)
     issues = []
     if bad.any():
         pos = np.flatnonzero(bad)
         reasons = []
+        assert text is not None  # only text can fail to be a number
         for v in text.iloc[pos]:
             r = f"revenue {show_value(v)} is not a number"
             sep = "." if cmap.decimal == "," else ","
@@ -247,10 +255,11 @@ def lower_lookup(values: pd.Series, mapping: dict[str, Any], dtype: str = "str")
 
 
 def count_noun(n: int, noun: str, plural: str | None = None) -> str:
-    """ "1 row", "1,204 rows" """
+    """Return a count with its noun: "1 row", "1,204 rows"."""
     return f"{n:,} {noun if n == 1 else (plural or noun + 's')}"
 
 
 def list_some(values: list[Any], k: int = 5) -> str:
+    """Return the first ``k`` values quoted, and how many more there are."""
     shown = ", ".join(show_value(v) for v in values[:k])
     return shown + (f" and {len(values) - k} more" if len(values) > k else "")

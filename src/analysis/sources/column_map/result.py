@@ -116,7 +116,9 @@ class Rejected:
     def from_mask(
         cls, mask: np.ndarray, category: str, column: str | None, reasons: Any
     ) -> Rejected:
-        """Return the rows where ``mask`` is true; ``reasons`` holds one sentence per row of
+        """Return the rows where ``mask`` is true.
+
+        Return the rows where ``mask`` is true; ``reasons`` holds one sentence per row of
         the prepared table (those of the rejected rows are kept).
         """
         mask = np.asarray(mask, dtype=bool)

@@ -23,7 +23,9 @@ _EPOCH_UNIT_WORDS = {
 
 
 def _epoch_unit(text: pd.Series) -> str:
-    """The unit of Unix epoch numbers from their size: times since 1973 in seconds have 9-10
+    """Return the unit of Unix epoch numbers from their size.
+
+    The unit of Unix epoch numbers from their size: times since 1973 in seconds have 9-10
     digits (< 1e11 until year 5138), in ms < 1e14, in µs < 1e17, else ns.
     """
     mag = float(pd.to_numeric(text.dropna(), errors="coerce").abs().median())
@@ -211,7 +213,7 @@ PLAUSIBLE_TO = pd.Timestamp("2100-01-01", tz="UTC")
 
 
 def plausible_window(ts: pd.Series, cmap: ColumnMap) -> tuple[pd.Timestamp, pd.Timestamp, str]:
-    """The window of plausible timestamps: (earliest, latest, how it was chosen).
+    """Return the window of plausible timestamps: (earliest, latest, how it was chosen).
 
     ``timestamp.valid_from``/``valid_to`` of the map are used as given. A side not given comes
     from the data's own bulk: among the times within 1990-01-01 .. 2100-01-01, the 0.1% and
