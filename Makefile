@@ -47,7 +47,7 @@ system: ## Install system packages the tests need when missing: Java (Spark), Ch
 	  echo "Chromium not found: installing Debian's chromium (the reports are checked in a headless browser)"; \
 	  $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium >/dev/null; }
 
-$(SAMPLE): $(STAMP) $(wildcard src/analysis/synth.py src/analysis/synth/*.py) src/analysis/__main__.py
+$(SAMPLE): $(STAMP) $(wildcard src/analysis/synth/*.py) src/analysis/__main__.py
 	$(BIN)/python -m analysis synth --n-persons $(SAMPLE_PERSONS) --seed $(SEED) --sample-incident --out $(SAMPLE)
 
 data: $(SAMPLE) ## Build the synthetic sample data (data/sample/)

@@ -62,7 +62,7 @@ import yaml
 import analysis
 from analysis.schema import CANONICAL_COLUMNS, DEFAULT_STAGE_MAP
 from analysis.sources import ColumnMap
-from analysis.sources.column_map import _ALLOWED_KEYS, REASONS
+from analysis.sources.column_map import ALLOWED_KEYS, REASONS
 from analysis.sources.registry import ADAPTERS, get_adapter
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -416,7 +416,7 @@ def test_bring_your_own_data_walkthrough_gives_a_report(project):
 # ------------------------------------------------------------------------------ the reference pages
 def test_column_map_reference_covers_every_key_and_its_examples_load(tmp_path):
     text = (DOCS / "column-map.md").read_text(encoding="utf-8")
-    for level, keys in _ALLOWED_KEYS.items():
+    for level, keys in ALLOWED_KEYS.items():
         for key in keys:
             name = f"{level}.{key}" if level else key
             assert re.search(rf"^#+ .*`{re.escape(name)}`", text, flags=re.M), (
@@ -463,3 +463,30 @@ def test_readme_links_the_docs():
     for page in ("bring-your-own-data.md", "touchpoint-schema.md", "column-map.md", "sources.md"):
         assert f"docs/{page}" in readme
         assert (DOCS / page).is_file()
+
+
+# the files the docs name (tests, modules, notebooks, benchmarks): a move must update the docs
+_NAMED_PATH = re.compile(r"(?:tests|src/analysis|bench|notebooks)/[A-Za-z0-9_/.-]+\.(?:py|ipynb)")
+_DOC_FILES = ["README.md", "bench/README.md", "data/external/README.md", "pyproject.toml", "Makefile"]
+
+
+def named_paths(text: str) -> list[str]:
+    """Return the repository paths of tests, modules, notebooks and benchmarks ``text`` names."""
+    return _NAMED_PATH.findall(text)
+
+
+def test_every_path_the_docs_name_exists():
+    docs = [ROOT / f for f in _DOC_FILES] + sorted(DOCS.glob("*.md"))
+    docs += sorted((ROOT / "tests" / "fixtures").rglob("README.md"))
+    missing = [
+        f"{doc.relative_to(ROOT)}: {p}"
+        for doc in docs
+        for p in named_paths(doc.read_text(encoding="utf-8"))
+        if not (ROOT / p).exists()
+    ]
+    assert not missing, "update these references to moved files"
+    # the pattern finds what it should (so an empty result means something)
+    assert named_paths("see `tests/models/test_base.py` and src/analysis/text.py.") == [
+        "tests/models/test_base.py",
+        "src/analysis/text.py",
+    ]

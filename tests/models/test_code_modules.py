@@ -147,3 +147,12 @@ def test_editing_a_declared_module_changes_the_cache_key(monkeypatch):
 
     monkeypatch.setattr(cache.Path, "read_bytes", edited)
     assert CureTimeModel(df).cache_key() != before
+
+
+def test_a_package_in_code_modules_hashes_every_module_in_it():
+    """``analysis.schema`` is a package: the path-table rules in ``schema/paths.py`` key the fit."""
+    files = {
+        p.relative_to(Path(analysis.models.__file__).parents[1]).as_posix()
+        for p in code_files(BayesianModel, ["analysis.schema"])
+    }
+    assert {"schema/__init__.py", "schema/events.py", "schema/paths.py"} <= files

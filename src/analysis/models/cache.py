@@ -38,13 +38,22 @@ def frame_hash(df: pd.DataFrame) -> str:
 
 
 def code_files(cls: type, modules: Iterable[str]) -> list[Path]:
-    """Return the source files of ``cls``'s module and of ``modules`` (module names), sorted."""
+    """Return the source files of ``cls``'s module and of ``modules`` (module names), sorted.
+
+    A package stands for every module in it (``analysis.schema``: ``schema/__init__.py``,
+    ``events.py``, ``paths.py``…), so code that moves between a package's modules still keys
+    the fit.
+    """
     paths = {Path(inspect.getfile(cls))}
     for name in modules:
-        file = importlib.import_module(name).__file__
-        if file is None:  # a namespace package: no code of its own
+        module = importlib.import_module(name)
+        if module.__file__ is None:  # a namespace package: no code of its own
             continue
-        paths.add(Path(file))
+        file = Path(module.__file__)
+        if file.name == "__init__.py":
+            paths.update(file.parent.rglob("*.py"))
+        else:
+            paths.add(file)
     return sorted(paths)
 
 

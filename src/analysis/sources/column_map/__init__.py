@@ -67,9 +67,6 @@ from analysis.sources.column_map.timestamps import (
 )
 from analysis.sources.column_map.validate import validate_table
 
-#: The keys allowed at each level of the column map (the name tests/test_docs.py reads).
-_ALLOWED_KEYS = ALLOWED_KEYS
-
 __all__ = [
     "ALLOWED_KEYS",
     "DEFAULT_SENTIMENT_LABELS",
