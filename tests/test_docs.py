@@ -467,7 +467,13 @@ def test_readme_links_the_docs():
 
 # the files the docs name (tests, modules, notebooks, benchmarks): a move must update the docs
 _NAMED_PATH = re.compile(r"(?:tests|src/analysis|bench|notebooks)/[A-Za-z0-9_/.-]+\.(?:py|ipynb)")
-_DOC_FILES = ["README.md", "bench/README.md", "data/external/README.md", "pyproject.toml", "Makefile"]
+_DOC_FILES = [
+    "README.md",
+    "bench/README.md",
+    "data/external/README.md",
+    "pyproject.toml",
+    "Makefile",
+]
 
 
 def named_paths(text: str) -> list[str]:

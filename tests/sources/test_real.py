@@ -132,7 +132,7 @@ def test_olist_fixture_quarantine_option():
 
 
 def test_olist_malformed(tmp_path):
-    with pytest.raises(DataError, match="lacks olist_closed_deals_dataset.csv"):
+    with pytest.raises(DataError, match=r"lacks olist_closed_deals_dataset\.csv"):
         shutil.copy(FIXTURES / "olist" / "olist_marketing_qualified_leads_dataset.csv", tmp_path)
         read_olist(tmp_path)
     # a missing column (and a truncated deals file) are reported together

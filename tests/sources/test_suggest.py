@@ -206,7 +206,7 @@ def test_naive_iso_times_leave_format_and_zone_commented(tmp_path):
 
 
 def test_missing_required_columns_are_todo_and_loading_names_them(tmp_path):
-    text, d = _suggest(tmp_path, "when,what,amount\n2024-03-01,visit,3\n")
+    _text, d = _suggest(tmp_path, "when,what,amount\n2024-03-01,visit,3\n")
     assert d["columns"]["channel"] == "TODO" and d["columns"]["user_id"] == "TODO"
     with pytest.raises(DataError) as exc:
         read_events(tmp_path / "export.csv", d)
@@ -231,7 +231,7 @@ def test_raw_email_addresses_are_not_mapped_unhashed(tmp_path):
 
 
 def test_sentiment_scale_and_latin1_file(tmp_path):
-    text, d = _suggest(
+    _text, d = _suggest(
         tmp_path,
         "Datum;Kunde;Kanal;Ereignis;Bewertung\n"
         "01.03.2024 10:00;Müller;E-Mail;survey;5\n"
