@@ -86,7 +86,7 @@ _DERIVED = {
 
 
 def _header(data: Path, cmap) -> list[str]:
-    """The column names of a CSV/Parquet file (empty when they cannot be read)."""
+    """Return the column names of a CSV/Parquet file (empty when they cannot be read)."""
     try:
         if data.name.lower().endswith((".parquet", ".pq")):
             import pyarrow.parquet as pq
@@ -107,7 +107,7 @@ def _header(data: Path, cmap) -> list[str]:
 
 
 def _counts(s, limit: int = 12) -> str:
-    """``"a 120, b 80, … (3 more)"``; missing values counted as ``(none)``."""
+    """Return ``"a 120, b 80, … (3 more)"``; missing values counted as ``(none)``."""
     from analysis.sources.suggest import visible
 
     vc = s.astype("object").where(s.notna(), "(none)").value_counts(sort=True)
@@ -310,6 +310,7 @@ def _check(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """Return the parser of the command line (synth, report, check)."""
     p = argparse.ArgumentParser(
         prog="python -m analysis",
         description=__doc__,
@@ -371,6 +372,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the command line; return its exit status."""
     args = build_parser().parse_args(argv)
     # plain timestamped lines on stderr: readable in a terminal and in a scheduler's log
     logging.basicConfig(

@@ -63,7 +63,9 @@ _FORMAT = 3
 
 @dataclass
 class Prepared:
-    """A data file read (``loaded``: events, quarantine, summary) and stitched (``stitched``:
+    """A data file read and stitched, as the cache keeps it.
+
+    A data file read (``loaded``: events, quarantine, summary) and stitched (``stitched``:
     events with ``person_id``, summary, identities); ``key`` names the cache entry.
     """
 
@@ -108,7 +110,9 @@ def is_sources_file(data: str | Path) -> bool:
 
 
 def data_files(data: str | Path) -> list[Path]:
-    """The files ``data`` stands for: itself, and for a sources file every existing file (or
+    """Return the files ``data`` stands for.
+
+    The files ``data`` stands for: itself, and for a sources file every existing file (or
     every file in a folder) that one of its values names, relative to the YAML's folder.
     """
     import yaml
@@ -143,7 +147,7 @@ def data_files(data: str | Path) -> list[Path]:
 
 
 def prepare_key(data: str | Path, mapping: Any = None, **stitch_options: Any) -> str:
-    """The cache key of :func:`prepare` (hex, 20 characters)."""
+    """Return the cache key of :func:`prepare` (hex, 20 characters)."""
     from importlib import metadata
 
     from analysis.config import VERSION as __version__
@@ -162,7 +166,9 @@ def prepare_key(data: str | Path, mapping: Any = None, **stitch_options: Any) ->
 
 
 def load(data: str | Path, mapping: Any = None) -> LoadResult:
-    """:func:`analysis.read_events` for a touchpoint file, :func:`analysis.sources.read_sources`
+    """Read a touchpoint or sources file (never cached).
+
+    :func:`analysis.read_events` for a touchpoint file, :func:`analysis.sources.read_sources`
     for a sources file (which names each source's column map itself).
     """
     if is_sources_file(data):
@@ -273,7 +279,9 @@ def prepare_summary(
     max_links: int = config.MAX_LINKS,
     cache_dir: str | Path | None = None,
 ) -> dict[str, Any]:
-    """:func:`prepare` ``data`` (unless its cache entry exists) and return the counts only:
+    """Return the summaries of :func:`prepare` for a data file, cached on their own.
+
+    :func:`prepare` ``data`` (unless its cache entry exists) and return the counts only:
     ``{"loaded": <the load summary>, "stitched": <the stitch summary>, "from_cache": bool}``.
 
     When the entry exists, only its small JSON file is read (the report runner checks the data

@@ -164,7 +164,9 @@ def _notebook_globals():
 
 def test_env_params_override_a_notebooks_globals_with_their_declared_types():
     ns = _notebook_globals()
-    env = {PARAMS_ENV: "draws=100 chains=2 models='[markov]' inactivity_days=7 segment=2024"}
+    env = {
+        PARAMS_ENV: "draws=100 chains=2 models='[markov]' inactivity_days=7 segment=2024 tune=50"
+    }
     got = apply_env_params(ns, env)
     assert got == {
         "draws": 100,
@@ -174,6 +176,9 @@ def test_env_params_override_a_notebooks_globals_with_their_declared_types():
         "segment": "2024",  # declared text
     }
     assert isinstance(got["inactivity_days"], float)
+    assert "tune" not in ns and "chains" not in apply_env_params({}, {PARAMS_ENV: "chains=2"}), (
+        "a parameter of another notebook (02's chains) is left to it"
+    )
     assert ns["draws"] == 100 and ns["chains"] == 2 and ns["models"] == ["markov"]
     assert ns["inactivity_days"] == 7.0 and ns["segment"] == "2024"
 
@@ -189,7 +194,7 @@ def test_env_params_unset_or_empty_change_nothing(text):
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("drows=100", r"CJL_NOTEBOOK_PARAMS sets 'drows', which this notebook does not declare"),
+        ("drows=100", r"CJL_NOTEBOOK_PARAMS sets 'drows', which no report notebook declares"),
         ("draws=many", r"CJL_NOTEBOOK_PARAMS: draws='many' is not an integer"),
         ("draws=1.5", r"CJL_NOTEBOOK_PARAMS: draws=1.5 is not an integer"),
         ("time_to_event=maybe", r"CJL_NOTEBOOK_PARAMS: time_to_event='maybe' is not a bool"),

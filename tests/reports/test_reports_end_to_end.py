@@ -85,10 +85,16 @@ class Run:
 
 
 def report(
-    tmp_path: Path, data: Path, segments: Path, mapping: Path | None = None, timeout: float = 3600
+    tmp_path: Path,
+    data: Path,
+    segments: Path,
+    mapping: Path | None = None,
+    timeout: float = 3600,
+    notebook_params: str = "",
 ) -> Run:
     """``python -m analysis report`` as the README gives it, with default parameters, into
-    ``tmp_path/reports``; the run folder and its manifest."""
+    ``tmp_path/reports``; the run folder and its manifest. ``notebook_params``: the notebooks'
+    ``CJL_NOTEBOOK_PARAMS`` (e.g. a cheap sampler for the default suite)."""
     out = tmp_path / "reports"
     argv = [
         sys.executable,
@@ -119,6 +125,7 @@ def report(
         ),
         "MPLBACKEND": "Agg",
         "PYDEVD_DISABLE_FILE_VALIDATION": "1",
+        "CJL_NOTEBOOK_PARAMS": notebook_params,
     }
     res = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
     output = res.stdout + res.stderr
@@ -240,15 +247,29 @@ def clickstream_by_hand(
     return journeys, purchases
 
 
-def _clickstream(tmp_path: Path, n_users: int, seed: int, timeout: float = 3600) -> None:
+#: A cheap sampler for the default suite's report runs: the same pages and checks, fewer draws.
+CHEAP_SAMPLER = "draws=100 tune=100 chains=2"
+
+
+def _clickstream(
+    tmp_path: Path, n_users: int, seed: int, timeout: float = 3600, notebook_params: str = ""
+) -> None:
     paths = write_project(tmp_path / "shop", n_users=n_users, seed=seed)
     journeys, purchases = clickstream_by_hand(paths["events"])
     assert len(set(journeys[p] for p in PLATFORMS)) == 3  # the test can tell the platforms apart
 
     run = report(
-        tmp_path, paths["events"], paths["segments"], mapping=paths["mapping"], timeout=timeout
+        tmp_path,
+        paths["events"],
+        paths["segments"],
+        mapping=paths["mapping"],
+        timeout=timeout,
+        notebook_params=notebook_params,
     )
     assert run.segments() == ["all", *PLATFORMS]
+    if notebook_params:  # every page says its sampler was overridden
+        page = (run.run_dir / "all" / "02_stage_transitions.html").read_text(encoding="utf-8")
+        assert "Overridden from the environment" in page and "chains=2" in page
 
     def conversions():
         shown = {s: run.manifest["headline"].get(s, {}).get("conversions") for s in journeys}
@@ -266,9 +287,9 @@ def _clickstream(tmp_path: Path, n_users: int, seed: int, timeout: float = 3600)
 # ------------------------------------------------------------------------------ the data sets
 def test_clickstream_by_platform_with_default_parameters(tmp_path):
     """The light case (in ``make test``): 200 simulated users (~9k events), segments on
-    ``platform``, a five-stage map with its own names, default parameters, notebooks 01–03
-    (51 s on 2 shared cores at c06d5a8, where notebook 02 fails at once)."""
-    _clickstream(tmp_path, n_users=200, seed=1, timeout=900)
+    ``platform``, a five-stage map with its own names, default parameters but a cheap sampler
+    (``CJL_NOTEBOOK_PARAMS``), notebooks 01–03; default draws on 600 users are under ``slow``."""
+    _clickstream(tmp_path, n_users=200, seed=1, timeout=900, notebook_params=CHEAP_SAMPLER)
 
 
 @pytest.mark.slow

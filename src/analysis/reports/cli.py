@@ -85,7 +85,9 @@ def add_report_parser(sub: Any) -> argparse.ArgumentParser:
 
 
 def list_parameters(notebooks: list[str | Path]) -> str:
-    """Every parameter of ``notebooks``: name, type, default, meaning and the notebooks that
+    """Return every parameter of ``notebooks`` as plain text.
+
+    Every parameter of ``notebooks``: name, type, default, meaning and the notebooks that
     declare it (the shared ones first, in ``REPORT_PARAMETERS`` order), as plain text.
     """
     import papermill as pm

@@ -132,7 +132,7 @@ def model_groups(
     segments: Mapping[str, Mapping[str, Any]] | None,
     segment_filter: Mapping[str, Any] | None,
 ) -> tuple[pd.DataFrame, str, str]:
-    """The groups the pooled models compare, from the run's segments.
+    """Return the groups the pooled models compare, from the run's segments.
 
     - Every filtered segment names the same single column (e.g. ``platform``): the groups are
       that column's values, so desktop, mobile and tablet are compared with each other.
@@ -243,7 +243,9 @@ class ReportContext:
 
     @property
     def conversion_stage(self) -> str | None:
-        """The stage most conversions are mapped to (``Do`` by default; ``Checkout`` in a map of
+        """Return the stage most conversions are mapped to.
+
+        The stage most conversions are mapped to (``Do`` by default; ``Checkout`` in a map of
         one's own), where a funnel puts its ``converted`` step; None without conversions.
         """
         conv = self.events.loc[
@@ -257,7 +259,9 @@ class ReportContext:
         return self.prep.loaded.summary
 
     def journeys(self, which: str = "mine", **kwargs: Any) -> Journeys:
-        """Journeys of this segment (``"mine"``) or of every segment (``"all"``), built with the
+        """Return the journeys of this segment or of every segment.
+
+        Journeys of this segment (``"mine"``) or of every segment (``"all"``), built with the
         shared journey parameters and followed to :attr:`data_end`; cached per call signature.
         """
         import analysis
@@ -283,7 +287,9 @@ class ReportContext:
         return self._journeys[key]
 
     def sampler(self, **settings: Any) -> dict[str, Any]:
-        """A model's ``sampler_config``: ``settings`` plus the run's seed, ``on_fail`` and
+        """Return a model's ``sampler_config`` with the run's settings.
+
+        A model's ``sampler_config``: ``settings`` plus the run's seed, ``on_fail`` and
         ``sampler_checks``.
         """
         return {
@@ -294,7 +300,9 @@ class ReportContext:
         }
 
     def header(self, **extra: str) -> str:
-        """The first line of a report (Markdown). Every name from the data, a path or the
+        """Return the first line of a report (Markdown).
+
+        The first line of a report (Markdown). Every name from the data, a path or the
         segments file is escaped for Markdown and HTML (:func:`analysis.text.md_code`);
         ``extra`` values are Markdown the notebook built (escaped the same way).
         """
@@ -320,7 +328,7 @@ class ReportContext:
         )
 
     def note_fit(self, what: str, model: Any) -> str | None:
-        """The box to show for a model fit (:func:`fit_box`), noting a fallback for the index."""
+        """Return the box to show for a model fit (:func:`fit_box`), noting a fallback for the index."""
         if getattr(model, "fallback", None):  # the checks' figures are in the report's box
             tries = " twice" if "second" in (model.fit_note or "") else ""
             self.attention.append(
@@ -331,7 +339,7 @@ class ReportContext:
 
 
 def fit_box(what: str, model: Any) -> str | None:
-    """A visible HTML box when ``model`` shows a fallback (or was sampled twice), else None.
+    """Return a visible HTML box when ``model`` shows a fallback (or was sampled twice), else None.
 
     Names the failed checks, the model shown instead and what to do; every text is escaped.
     """
@@ -361,7 +369,9 @@ def _stage_map(summary: Mapping[str, Any]) -> StageMap:
 
 
 def open_report(params: Mapping[str, Any]) -> ReportContext:
-    """The context of one report from its parameters (a notebook passes ``globals()``: the
+    """Return the context of one report from its parameters.
+
+    The context of one report from its parameters (a notebook passes ``globals()``: the
     names of :data:`REPORT_PARAMETERS` are read from it, defaults filled in for the rest).
     """
     import numpy as np
@@ -457,6 +467,15 @@ def _declared_types(namespace: Mapping[str, Any]) -> dict[str, Any]:
     return types
 
 
+def _other_notebooks_parameters() -> set[str]:
+    """Return the parameters the report notebooks in ``notebooks/`` declare."""
+    import papermill as pm
+
+    return {
+        str(k) for nb in config.NOTEBOOKS_DIR.glob("*.ipynb") for k in pm.inspect_notebook(str(nb))
+    }
+
+
 def _typed(key: str, value: Any, kind: Any) -> Any:
     """Return ``value`` as the parameter's type ``kind``, or raise a DataError naming the variable."""
     if kind is float and isinstance(value, (int, float)) and not isinstance(value, bool):
@@ -484,9 +503,10 @@ def apply_env_params(
 
     ``namespace`` is a notebook's ``globals()`` (its parameter cell has run): each
     ``KEY=VALUE`` is read as ``--param`` reads it (:func:`analysis.reports.segments.parse_params`)
-    and checked against the type its parameter declares. A name that is neither a shared
-    parameter nor one the notebook declares, or a value of the wrong type, is a
-    :class:`DataError` naming the variable. Unset or empty: nothing changes, ``{}``.
+    and checked against the type its parameter declares. One variable serves every notebook of a
+    run: a parameter only another report notebook declares (``chains`` in 01) is left out; a
+    name no report notebook declares, or a value of the wrong type, is a :class:`DataError`
+    naming the variable. Unset or empty: nothing changes, ``{}``.
     """
     import shlex
 
@@ -502,13 +522,15 @@ def apply_env_params(
         ) from None
     types = _declared_types(namespace)
     values = parse_params(items, source=PARAMS_ENV)
+    others = _other_notebooks_parameters() if set(values) - set(types) else set()
     for key in values:
-        if key not in types:
+        if key not in types and key not in others:
             raise DataError(
-                f"{PARAMS_ENV} sets {key!r}, which this notebook does not declare",
+                f"{PARAMS_ENV} sets {key!r}, which no report notebook declares",
                 column=key,
-                fix="set one of its parameters" + did_you_mean(key, sorted(types)),
+                fix="set one of their parameters" + did_you_mean(key, sorted(set(types) | others)),
             )
-    typed = {k: _typed(k, v, types[k]) for k, v in values.items()}
+    # a parameter of another notebook (chains: 02's) is left to it, as papermill does
+    typed = {k: _typed(k, v, types[k]) for k, v in values.items() if k in types}
     namespace.update(typed)
     return typed

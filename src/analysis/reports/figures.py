@@ -63,7 +63,7 @@ def transition_headline(
     prob: float = 0.9,
     p_min: float = 0.9,
 ) -> dict[str, Any]:
-    """Headline figures of a fitted ``StageTransitionModel`` for a set of its groups.
+    """Return the headline figures of a fitted ``StageTransitionModel`` for a set of its groups.
 
     The groups' conversion probabilities from ``(start)`` (and friction gains) are averaged per
     posterior draw, weighted by their journeys, so a segment made of several groups gets one
@@ -113,7 +113,9 @@ def top_channel_headline(
     prob: float = 0.9,
     bayesian_problem: str = "",
 ) -> dict[str, Any]:
-    """The top channel, named only when its interval says so; else a ``top_channel_note``
+    """Return the top channel, named only when its interval says so.
+
+    The top channel, named only when its interval says so; else a ``top_channel_note``
     (``tables`` as in notebook 03): see :func:`analysis.reports.headline.top_channel_headline`.
     """
     from analysis.reports.headline import top_channel_headline as rule

@@ -41,7 +41,9 @@ P_WORST_MIN = 0.9  # a friction stage is named when it is the worst stage in thi
 
 # ------------------------------------------------------------------------------------ attribution
 def _cols(t: pd.DataFrame) -> tuple[str | None, str | None]:
-    """The interval columns of an attribution table: ``conversions_lower/_upper`` (Bayesian,
+    """Return the interval columns of an attribution table.
+
+    The interval columns of an attribution table: ``conversions_lower/_upper`` (Bayesian,
     Markov with draws) or ``lower/upper``.
     """
     for lo, hi in (("conversions_lower", "conversions_upper"), ("lower", "upper")):
@@ -70,7 +72,7 @@ def top_channel_headline(
     prob: float = 0.9,
     bayesian_problem: str = "",
 ) -> dict[str, Any]:
-    """The channel credited with the most conversions, named only when the data say so.
+    """Return the channel credited with the most conversions, named only when the data say so.
 
     ``tables`` as in notebook 03: ``"bayesian"`` (``BayesianAttributionModel.attribution()``:
     ``channel, conversions, conversions_lower, conversions_upper``…) is used when present and
@@ -184,7 +186,9 @@ def attribution_identifiable(
     min_mixed: int = 10,
     sep: str = ">",
 ) -> tuple[bool, str]:
-    """Can these journeys separate one channel's effect from another's?
+    """Return whether the paths can separate channels' effects, and why not.
+
+    Can these journeys separate one channel's effect from another's?
 
     ``paths`` is ``Journeys.channel_paths(exposures_only=True)`` (``path`` of channels joined by
     ``" > "``, ``conversions``, ``nulls``). Channel effects are identified only by journeys that
@@ -237,7 +241,7 @@ def attribution_identifiable(
 def attribution_plausible(
     table: pd.DataFrame, observed_conversions: float, *, prob: float = 0.9
 ) -> tuple[bool, str]:
-    """A sanity check of a fitted attribution table (``BayesianAttributionModel.attribution()``).
+    """Check a fitted attribution table (``BayesianAttributionModel.attribution()``) for sense.
 
     Implausible when the channels' incremental conversions add up to more, in magnitude, than
     the ``observed_conversions`` (or one channel's does), or when every channel's effect is
@@ -274,7 +278,9 @@ def attribution_plausible(
 def ppc_misfits(
     ppc: pd.DataFrame, low: float = 0.05, high: float = 0.95
 ) -> tuple[pd.DataFrame, str]:
-    """Rows of a posterior predictive check whose ``p_value`` lies below ``low`` or above ``high``
+    """Return the posterior predictive checks the model misses, and a sentence for the report.
+
+    Rows of a posterior predictive check whose ``p_value`` lies below ``low`` or above ``high``
     (``StageTransitionModel.posterior_predictive()``), and a sentence for a warning box ("" when
     none).
     """
@@ -301,13 +307,16 @@ def _pct(x: float) -> str:
 
 
 def friction_question(reduction: float) -> str:
+    """Return the question a friction stage answers, in words."""
     return f"largest gain in conversion if its drop-off fell {_pct(reduction)}"
 
 
 def friction_headline(
     stage: str, gain: float, p_worst: float, *, reduction: float = 0.2, p_min: float = P_WORST_MIN
 ) -> dict[str, Any]:
-    """The friction figures of a headline: ``friction_stage`` only when ``p_worst >= p_min``,
+    """Return the friction figures of a headline.
+
+    The friction figures of a headline: ``friction_stage`` only when ``p_worst >= p_min``,
     else ``friction_note`` ("no stage stands out…", with the P); always ``friction_candidate``
     (the stage with the largest mean gain), ``friction_gain``, ``friction_p_worst`` and
     ``friction_question`` (what the stage is the answer to).
@@ -337,7 +346,9 @@ def friction_explanation(
     p_min: float = P_WORST_MIN,
     conversion_after: str | None = "Do",
 ) -> str:
-    """One or two sentences that set the model's friction stage beside the funnel's biggest loss.
+    """Return a sentence setting the model's friction stage beside the funnel's biggest loss.
+
+    One or two sentences that set the model's friction stage beside the funnel's biggest loss.
 
     ``friction_table`` is ``StageTransitionModel.friction(reduction)`` (one segment, or pick it
     with ``segment``) or the dict of :func:`analysis.reports.transition_headline`;

@@ -1,7 +1,8 @@
 """Kernels for the report notebooks: started ahead with their notebook's modules imported.
 
 A worker's next kernel starts (and imports pandas, PyMC, plotly…) while its current report
-runs; papermill runs the notebook on it through the engine :func:`register_engine` registers.
+runs; papermill runs the notebook on it through the engine :func:`register_engine` registers,
+and :class:`Heartbeat` says, while it runs, which cell it is in.
 """
 
 from __future__ import annotations
@@ -24,7 +25,9 @@ _logger = logging.getLogger("analysis.reports")
 
 
 def notebook_imports(nb_path: str | Path) -> list[str]:
-    """The modules a notebook imports (``import x``, ``from x import y``; anywhere in its code
+    """Return the modules a notebook imports, in order of appearance.
+
+    The modules a notebook imports (``import x``, ``from x import y``; anywhere in its code
     cells, magics skipped), in order of appearance. For ``from x import y`` both ``x`` and
     ``x.y`` are listed: ``y`` may be a submodule (names that are not fail fast in
     :func:`warm_imports`).
@@ -73,7 +76,9 @@ IMPORTED_ON_FIRST_USE: dict[str, tuple[str, ...]] = {
 
 
 def warm_imports(modules: list[str] | tuple[str, ...]) -> None:
-    """Import ``modules`` now (and what they import on first use, see
+    """Import ``modules`` now, ignoring failures.
+
+    Import ``modules`` now (and what they import on first use, see
     :data:`IMPORTED_ON_FIRST_USE`), ignoring failures (the notebook raises its own import
     errors). Run in a kernel started ahead of its notebook; binds no names in its namespace.
     """
@@ -90,7 +95,9 @@ def warm_imports(modules: list[str] | tuple[str, ...]) -> None:
 
 @functools.cache
 def _kernel_socket_dir() -> Path | None:
-    """A private folder (mode 0700, removed at exit) for this process's kernels' Unix sockets,
+    """Return a private folder for this process's kernels' Unix sockets, or None.
+
+    A private folder (mode 0700, removed at exit) for this process's kernels' Unix sockets,
     or None where they cannot be used (then kernels listen on localhost TCP, as papermill's do).
 
     IPC keeps a report's data off the network stack, and ipykernel does not warn about
@@ -111,7 +118,9 @@ def _kernel_socket_dir() -> Path | None:
 
 
 async def _start_kernel_async(modules: list[str], env: dict[str, str]):
-    """Start a python3 kernel that imports ``modules`` at start-up; return its (async) kernel
+    """Start a python3 kernel that imports ``modules`` at start-up.
+
+    Start a python3 kernel that imports ``modules`` at start-up; return its (async) kernel
     manager at once (the kernel is not ready yet), or None when it cannot start (papermill then
     starts one itself).
 
@@ -139,13 +148,14 @@ async def _start_kernel_async(modules: list[str], env: dict[str, str]):
 
 
 def _start_kernel(modules: list[str], env: dict[str, str]):
-    """:func:`_start_kernel_async`, from code that is not running an event loop."""
+    """Start a kernel (:func:`_start_kernel_async`) from code that is not running an event loop."""
     from jupyter_core.utils import run_sync
 
     return run_sync(_start_kernel_async)(modules, env)
 
 
 def stop_kernel(km) -> None:
+    """Shut the kernel of ``km`` down now (nothing when it is None or gone)."""
     from jupyter_core.utils import run_sync
 
     if km is None:
@@ -159,7 +169,9 @@ def stop_kernel(km) -> None:
 
 @functools.cache
 def register_engine() -> str:
-    """Papermill's nbclient engine, on a kernel started by :func:`_start_kernel_async`; the kernel and
+    """Register papermill's engine for kernels started ahead; return its name.
+
+    Papermill's nbclient engine, on a kernel started by :func:`_start_kernel_async`; the kernel and
     its client are shut down after the notebook, as papermill does with its own. ``on_ready``
     (optional) is called when the kernel is ready, before the first cell; ``on_cell`` (optional)
     with ``(cell, index, cells)`` as each cell starts. Registered once per process.
@@ -210,14 +222,16 @@ def register_engine() -> str:
 
 
 def quiet_papermill() -> None:
-    """Papermill logs four INFO lines per notebook (input, output, working folder, kernel) that
+    """Keep papermill's INFO lines out of the runner's log.
+
+    Papermill logs four INFO lines per notebook (input, output, working folder, kernel) that
     say nothing the runner's own progress lines do not; its warnings and errors still show.
     """
     logging.getLogger("papermill").setLevel(logging.WARNING)
 
 
 def warm_modules(notebooks: list[Path]) -> list[str]:
-    """The modules the notebooks import, for kernels started ahead."""
+    """Return the modules the notebooks import, for kernels started ahead."""
     return list(
         dict.fromkeys(m for nb in notebooks if Path(nb).is_file() for m in notebook_imports(nb))
     )
@@ -233,21 +247,23 @@ def _headline_file() -> Path:
 
 
 def start_worker_kernel(warm: list[str]) -> tuple[Any, Path] | None:
-    """A kernel started ahead (see :func:`_start_kernel_async`) with its own headline file."""
+    """Start a kernel ahead (see :func:`_start_kernel_async`) with its own headline file."""
     headline = _headline_file()
     km = _start_kernel(warm, {**os.environ, HEADLINE_ENV: str(headline)})
     return (km, headline) if km is not None else None
 
 
 async def start_worker_kernel_async(warm: list[str]) -> tuple[Any, Path] | None:
-    """:func:`start_worker_kernel` inside a running event loop (papermill's, see :func:`_drain`)."""
+    """Start a kernel ahead (:func:`start_worker_kernel`) inside a running event loop."""
     headline = _headline_file()
     km = await _start_kernel_async(warm, {**os.environ, HEADLINE_ENV: str(headline)})
     return (km, headline) if km is not None else None
 
 
 class Heartbeat:
-    """While a report runs, a plain line every ``every`` seconds: how long it has run, which
+    """Progress lines while a report runs.
+
+    While a report runs, a plain line every ``every`` seconds: how long it has run, which
     code cell runs now and for how long, and that cell's first line (a cold model fit takes
     a minute, and a scheduler's log should show the run is alive and where). ``every`` 0 or
     None: silent. Fed by the engine's ``on_cell`` hook; a daemon thread writes the lines.
@@ -263,6 +279,7 @@ class Heartbeat:
         self._thread = threading.Thread(target=self._beat, daemon=True, name=f"heartbeat {label}")
 
     def on_cell(self, cell, index: int, cells) -> None:
+        """Note the code cell that starts now (the engine's ``on_cell`` hook)."""
         if cell.get("cell_type") != "code" or not cell.get("source", "").strip():
             return
         code = [
@@ -290,6 +307,7 @@ class Heartbeat:
         )
 
     def line(self) -> str:
+        """Return the progress line: how long the report and its current cell have run."""
         now = time.monotonic()
         cell = f", {now - self.t_cell:.0f} s in it" if self.where.startswith("code cell") else ""
         return f"… {self.label} still running after {now - self.t0:.0f} s: {self.where}{cell}"

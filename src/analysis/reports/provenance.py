@@ -29,7 +29,7 @@ KEY_PACKAGES = (
 
 
 def package_versions(names: tuple[str, ...] = KEY_PACKAGES) -> dict[str, str]:
-    """Installed versions of the key packages (missing ones left out)."""
+    """Return the installed versions of the key packages (missing ones left out)."""
     from importlib import metadata
 
     out = {}
@@ -42,7 +42,7 @@ def package_versions(names: tuple[str, ...] = KEY_PACKAGES) -> dict[str, str]:
 
 
 def git_state(root: Path = config.PROJECT_ROOT) -> dict[str, Any] | None:
-    """``{"commit", "dirty"}`` of the checkout at ``root``; None outside git (or without git)."""
+    """Return ``{"commit", "dirty"}`` of the checkout at ``root``; None outside git (or without git)."""
     try:
         commit = subprocess.run(
             ["git", "-C", str(root), "rev-parse", "HEAD"],
@@ -64,6 +64,7 @@ def git_state(root: Path = config.PROJECT_ROOT) -> dict[str, Any] | None:
 
 
 def file_record(path: str | Path) -> dict[str, Any]:
+    """Return a file's manifest record: path, sha256 and size (None when missing)."""
     p = Path(path)
     if not p.is_absolute():
         p = config.PROJECT_ROOT / p
@@ -73,7 +74,7 @@ def file_record(path: str | Path) -> dict[str, Any]:
 
 
 def data_records(data: str | Path) -> dict[str, Any]:
-    """Manifest records of the data: the file, and for a sources file every file it names."""
+    """Return the manifest records of the data: the file, and for a sources file every file it names."""
     from analysis.prepared import data_files
 
     p = Path(data) if Path(data).is_absolute() else config.PROJECT_ROOT / data

@@ -15,7 +15,7 @@ _HEADING = re.compile(r"^\s{0,3}#{1,6}\s+(.+?)\s*#*\s*$", re.MULTILINE)
 
 
 def heading_text(markdown: str) -> str | None:
-    """The text of the last heading in ``markdown`` (markup stripped), or None."""
+    """Return the text of the last heading in ``markdown`` (markup stripped), or None."""
     found = _HEADING.findall(markdown)
     if not found:
         return None
@@ -24,7 +24,9 @@ def heading_text(markdown: str) -> str | None:
 
 
 def describe_images(nb: Any) -> int:
-    """Give every image output of the notebook ``nb`` an alternative text, in place; returns
+    """Give every image output of the notebook ``nb`` an alternative text, in place.
+
+    Give every image output of the notebook ``nb`` an alternative text, in place; returns
     how many were given one.
 
     The text is the cell's ``metadata["alt"]`` (written in the notebook for each figure cell),
@@ -61,7 +63,9 @@ def describe_images(nb: Any) -> int:
 
 
 def render_html(nb: Path | Any) -> str:
-    """The executed notebook (a path, or the notebook papermill returned) as a self-contained
+    """Return the executed notebook as a self-contained HTML page.
+
+    The executed notebook (a path, or the notebook papermill returned) as a self-contained
     HTML page with the code hidden, every figure with its alternative text
     (:func:`describe_images`).
     """
@@ -88,6 +92,7 @@ def _pct(x: Any) -> str:
 
 
 def headline_cells(h: dict[str, Any]) -> list[str]:
+    """Return the index cells of a segment's headline figures: journeys, conversion, friction, channel, incident."""
     journeys = f"{int(h['journeys']):,}" if isinstance(h.get("journeys"), (int, float)) else "–"
     if "conversion_rate" in h:
         conv = _pct(h["conversion_rate"])
@@ -148,7 +153,9 @@ def headline_cells(h: dict[str, Any]) -> list[str]:
 
 
 def _rate_channel_cell(h: dict[str, Any]) -> str:
-    """The highest-rate channel (notebook 04) as an index cell: named with its rate, interval and
+    """Return the highest-rate channel (notebook 04) as an index cell.
+
+    The highest-rate channel (notebook 04) as an index cell: named with its rate, interval and
     P(best), or its note when none stands out; "" when the notebook did not record one.
     """
     if "highest_rate_channel" in h:
@@ -313,7 +320,9 @@ def _run_tables(
 
 
 def render_index(manifest: dict[str, Any]) -> str:
-    """The run's index page: every segment with headline figures, links, status, and the
+    """Return the run's index page.
+
+    The run's index page: every segment with headline figures, links, status, and the
     manifest (parameters, data hashes, packages, git, timings). Every value is escaped.
     """
     m = manifest

@@ -57,7 +57,9 @@ MAIN_NOTEBOOKS = (
 
 
 def _prepare_data(data: str, mapping: str | None, log) -> None:
-    """Read, validate and stitch the data once before any notebook runs (notebooks then load it
+    """Read, validate and stitch the data once before any notebook runs.
+
+    Read, validate and stitch the data once before any notebook runs (notebooks then load it
     from the cache): a problem with the file is one clear error now, not one per notebook.
     """
     from analysis.prepared import prepare_summary
@@ -106,7 +108,9 @@ def _error_lines(exc: BaseException) -> str:
 def _run_notebook(
     job: dict[str, Any], kernel: tuple[Any, Path] | None, log, on_ready=None
 ) -> dict[str, Any]:
-    """One report: papermill on ``kernel`` (manager, headline file), then the HTML. Never raises
+    """Run one report: papermill on ``kernel`` (manager, headline file), then the HTML.
+
+    One report: papermill on ``kernel`` (manager, headline file), then the HTML. Never raises
     for a failing notebook: returns its record (status, seconds, error, headline), also written
     to ``<segment>/.status/<notebook>.json`` (kept by ``--resume``). ``on_ready`` (a function
     or coroutine function of keyword arguments) is called once the kernel is ready, before the
@@ -240,6 +244,8 @@ def _drain(
 # ----------------------------------------------------------------------------------- the runner
 @dataclass
 class RunResult:
+    """The reports of a run that succeeded and failed, its folder and manifest."""
+
     ok: list[tuple[str, str, float]] = field(default_factory=list)
     failed: list[tuple[str, str, str]] = field(default_factory=list)
     run_id: str = ""
@@ -248,6 +254,7 @@ class RunResult:
 
     @property
     def exit_code(self) -> int:
+        """Return the command's exit status: 1 when a report failed, else 0."""
         return 1 if self.failed else 0
 
 
@@ -370,7 +377,7 @@ def _open_run(
             early,
         )
     nbs = [Path(n) for n in (notebooks or [config.NOTEBOOKS_DIR / n for n in MAIN_NOTEBOOKS])]
-    run_params = {
+    run_params: dict[str, Any] = {
         "data_path": str(data),
         "notebooks": [str(n) for n in nbs],
         "segments": {s.name: s.filter for s in segments or []},

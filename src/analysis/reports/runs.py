@@ -45,7 +45,7 @@ def _run_sort_key(run_id: str) -> tuple[str, int]:
 
 
 def list_runs(reports_dir: Path) -> list[Path]:
-    """Run folders under ``reports_dir``, oldest first."""
+    """Return the run folders under ``reports_dir``, oldest first."""
     if not reports_dir.is_dir():
         return []
     runs = [
@@ -57,7 +57,7 @@ def list_runs(reports_dir: Path) -> list[Path]:
 
 
 def run_dir_for_resume(reports_dir: Path, run_id: str) -> Path:
-    """The run folder to finish: ``run_id``, or for ``"latest"`` the newest run without ``.complete``."""
+    """Return the run folder to finish: ``run_id``, or for ``"latest"`` the newest run without ``.complete``."""
     reports_dir = Path(reports_dir)
     if run_id == "latest":
         pending = [p for p in list_runs(reports_dir) if not (p / COMPLETE_MARKER).exists()]
@@ -89,7 +89,7 @@ def run_dir_for_resume(reports_dir: Path, run_id: str) -> Path:
 
 
 def latest_run(reports_dir: Path) -> Path | None:
-    """The run ``reports/latest`` points to (symlink, or ``latest.txt`` where links fail)."""
+    """Return the run ``reports/latest`` points to (symlink, or ``latest.txt`` where links fail)."""
     reports_dir = Path(reports_dir)
     link = reports_dir / "latest"
     if link.is_symlink():
@@ -101,7 +101,9 @@ def latest_run(reports_dir: Path) -> Path | None:
 
 
 def point_latest(reports_dir: Path, run_dir: Path) -> None:
-    """Move ``reports/latest`` to ``run_dir`` atomically (temp symlink + rename); ``latest.txt`` if
+    """Move ``reports/latest`` to ``run_dir`` atomically.
+
+    Move ``reports/latest`` to ``run_dir`` atomically (temp symlink + rename); ``latest.txt`` if
     symlinks are impossible here.
     """
     link = reports_dir / "latest"
@@ -122,11 +124,14 @@ def point_latest(reports_dir: Path, run_dir: Path) -> None:
 
 
 def status_path(out_dir: Path, nb_name: str) -> Path:
+    """Return the path of a report's status record: ``<segment>/.status/<notebook>.json``."""
     return out_dir / ".status" / f"{Path(nb_name).stem}.json"
 
 
 def finished_record(out_dir: Path, nb_name: str) -> dict[str, Any] | None:
-    """The status record of a report finished before (``--resume``), or None when it is to be
+    """Return the status record of a report finished before (``--resume``), or None.
+
+    The status record of a report finished before (``--resume``), or None when it is to be
     run: its HTML and an ``ok`` status file must both be there (an HTML without its status, e.g.
     written by an older runner killed between the two, is redone: its headline figures are lost).
     """

@@ -118,7 +118,9 @@ def _yaml_names(folder: Path) -> list[str]:
 
 
 def _read_yaml(path: Path) -> Any:
-    """The YAML document in ``path``; a file that cannot be read or parsed is a :class:`DataError`
+    """Return the YAML document in ``path``.
+
+    The YAML document in ``path``; a file that cannot be read or parsed is a :class:`DataError`
     naming the file and the line.
     """
     try:
@@ -154,7 +156,9 @@ RUN_FILE_KEYS = ("segments", "parameters", "notebooks")
 
 
 def load_run_settings(path: str | Path = config.SEGMENTS_FILE) -> dict[str, Any]:
-    """The optional ``parameters:`` (notebook parameters, a mapping) and ``notebooks:`` (paths,
+    """Return the optional ``parameters:`` and ``notebooks:`` of a segments file.
+
+    The optional ``parameters:`` (notebook parameters, a mapping) and ``notebooks:`` (paths,
     relative to the project root) of a segments file; ``{}``/``[]`` when absent.
     """
     path = Path(path)
@@ -186,7 +190,9 @@ def load_run_settings(path: str | Path = config.SEGMENTS_FILE) -> dict[str, Any]
 
 
 def check_parameters(parameters: dict[str, Any], notebooks: list[str | Path]) -> None:
-    """Refuse a parameter that none of ``notebooks`` declares (a typo would otherwise be
+    """Refuse a parameter that none of ``notebooks`` declares.
+
+    Refuse a parameter that none of ``notebooks`` declares (a typo would otherwise be
     ignored), naming the closest declared one.
     """
     import papermill as pm
@@ -213,7 +219,7 @@ def select_events(
     start_date: str | None = None,
     end_date: str | None = None,
 ) -> pd.DataFrame:
-    """Rows of ``events`` in the segment and date range (``end_date`` inclusive, UTC days).
+    """Return the rows of ``events`` in the segment and date range (``end_date`` inclusive, UTC days).
 
     A filter on a column that only conversion rows carry (e.g. Olist's ``business_segment``,
     known only for won deals) is refused with a :class:`DataError`: it would keep the converting
