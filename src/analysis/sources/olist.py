@@ -231,6 +231,36 @@ def read_olist(
     cmap = ColumnMap.from_dict({"timestamp": {"timezone": timezone}})
     ldf, lrows, lblank = read_csv(lead_file, cmap)
     ddf, drows, dblank = read_csv(deal_file, cmap)
+    _check_both(ldf, ddf, lead_file, deal_file)
+    lead_tp = _lead_touchpoints(ldf, chan_map)
+    lead_res = validate_events(lead_tp, source=str(lead_file), mapping=cmap, rows=lrows)
+    kept_leads = lead_res.events.set_index("crm_id")
+    deal_rows = _Deals(ddf, drows, deal_file.name)
+    deal_rows.drop_without_lead(ldf["mql_id"].str.strip(), lrows, kept_leads)
+    deal_rows.before_contact(kept_leads, timezone, deal_before_contact)
+    deal_tp = deal_rows.touchpoints()
+    parts = [(lead_file.name, lead_res)]
+    if len(deal_rows.df):
+        parts.append(
+            (
+                deal_file.name,
+                validate_events(deal_tp, source=str(deal_file), mapping=cmap, rows=deal_rows.rows),
+            )
+        )
+    return combine(
+        parts,
+        file=str(lead_file.parent),
+        rejected=deal_rows.rejected,
+        notes=[*deal_rows.notes, *_lead_notes(ldf)],
+        extra={
+            "files": {lead_file.name: len(ldf), deal_file.name: len(ddf)},
+            "blank_rows": len(lblank) + len(dblank),
+        },
+    )
+
+
+def _check_both(ldf: pd.DataFrame, ddf: pd.DataFrame, lead_file: Path, deal_file: Path) -> None:
+    """Raise the missing columns of both files together."""
     errors = [
         e
         for e in (
@@ -244,13 +274,14 @@ def read_olist(
 
         raise combine_errors(errors, file=str(lead_file.parent))
 
-    # ---- leads ------------------------------------------------------------------------------
+
+def _lead_touchpoints(ldf: pd.DataFrame, chan_map: dict[str, str]) -> pd.DataFrame:
+    """Return one touchpoint per lead, at its first contact (before validation)."""
     mql = ldf["mql_id"].str.strip()
     origin = ldf["origin"].str.strip()
-    n_blank_origin = int(_blank(origin).sum())
     channel = origin.mask(origin.eq(""), BLANK_ORIGIN).replace(chan_map)
     n = len(ldf)
-    lead_tp = pd.DataFrame(
+    return pd.DataFrame(
         {
             "event_id": "olist:" + mql + ":1:lead",
             "timestamp": ldf["first_contact_date"],
@@ -265,118 +296,12 @@ def read_olist(
             "landing_page_id": ldf["landing_page_id"].str.strip(),
         }
     )
-    lead_res = validate_events(lead_tp, source=str(lead_file), mapping=cmap, rows=lrows)
 
-    # ---- deals: their lead must be kept ------------------------------------------------------
-    n_deals = len(ddf)
-    kept_leads = lead_res.events.set_index("crm_id")
-    dmql = ddf["mql_id"].str.strip()
-    has_lead = dmql.isin(kept_leads.index).to_numpy()
-    rejected: list[Rejected] = []
-    notes: list[str] = []
-    if (~has_lead).any():
-        quarantined = set(mql[~mql.isin(kept_leads.index)])
-        lead_row = pd.Series(lrows, index=mql).groupby(level=0).first()
-        reasons = [
-            f"its lead {m!r} was quarantined (leads file row {lead_row[m]}): a deal needs its lead's "
-            "first contact and channel"
-            if m in quarantined
-            else f"mql_id {m!r} is not in the leads file: a deal needs its lead's first contact and channel"
-            for m in dmql[~has_lead]
-        ]
-        rejected.append(
-            Rejected(
-                "deal without a lead",
-                reasons,
-                "mql_id",
-                rows=drows[~has_lead],
-                source=ddf.loc[~has_lead],
-                file=deal_file.name,
-            )
-        )
-    ddf, drows, dmql = (
-        ddf.loc[has_lead].reset_index(drop=True),
-        drows[has_lead],
-        dmql[has_lead].reset_index(drop=True),
-    )
 
-    lead_of = kept_leads.groupby(level=0).first().reindex(dmql).reset_index(drop=True)
-    won = ddf["won_date"].astype(object)
-    adjustment = pd.Series([None] * len(ddf), dtype=object)
-    early = (
-        (_parse(ddf["won_date"], timezone) < lead_of["timestamp"])
-        .fillna(False)
-        .to_numpy(dtype=bool)
-    )
-    if early.any():
-        first = lead_of.loc[early, "timestamp"].dt.tz_convert(timezone)
-        gap = (
-            lead_of.loc[early, "timestamp"] - _parse(ddf["won_date"], timezone)[early]
-        ) / pd.Timedelta(days=1)
-        texts = [
-            f"won_date {w!r} is {g:.1f} days before the lead's first contact {f:%Y-%m-%d %H:%M}"
-            for w, g, f in zip(ddf.loc[early, "won_date"], gap, first, strict=True)
-        ]
-        if deal_before_contact == "quarantine":
-            rejected.append(
-                Rejected(
-                    "deal before first contact",
-                    [
-                        t
-                        + "; fix the date in the source, or read with deal_before_contact='adjust'"
-                        for t in texts
-                    ],
-                    "won_date",
-                    rows=drows[early],
-                    source=ddf.loc[early],
-                    file=deal_file.name,
-                )
-            )
-            keep = ~early
-            ddf, drows = ddf.loc[keep].reset_index(drop=True), drows[keep]
-            dmql, won = dmql[keep].reset_index(drop=True), won[keep].reset_index(drop=True)
-            lead_of, adjustment = (
-                lead_of.loc[keep].reset_index(drop=True),
-                adjustment[keep].reset_index(drop=True),
-            )
-        else:
-            won[early] = [f.isoformat() for f in first]
-            adjustment[early] = [
-                t + ": moved to the first contact (0 days to close)" for t in texts
-            ]
-            notes.append(
-                f"{int(early.sum())} deal(s) dated before their lead's first contact were moved to the "
-                "first contact (0 days to close; see the column 'adjustment'; "
-                "deal_before_contact='quarantine' quarantines them instead)"
-            )
-    nd = len(ddf)
-    deal_tp = pd.DataFrame(
-        {
-            "event_id": "olist:" + dmql + ":2:deal",
-            "timestamp": pd.Series(won, dtype="str"),
-            "crm_id": dmql,
-            "channel": lead_of["channel"].to_numpy(),
-            "touchpoint": DEAL_TOUCHPOINT,
-            "online": np.zeros(nd, dtype=bool),
-            "stage": "Do",
-            "conversion": np.ones(nd, dtype=bool),
-            "segment": "all",
-            "origin": lead_of["origin"].to_numpy(),
-            "landing_page_id": lead_of["landing_page_id"].to_numpy(),
-            **{c: ddf[c].to_numpy() for c in OUTCOME_COLUMNS},
-            "adjustment": adjustment.to_numpy(),
-        }
-    )
-    for c in ("channel", "origin", "landing_page_id", "adjustment"):
-        deal_tp[c] = deal_tp[c].astype("str")
-    parts = [(lead_file.name, lead_res)]
-    if nd:
-        parts.append(
-            (
-                deal_file.name,
-                validate_events(deal_tp, source=str(deal_file), mapping=cmap, rows=drows),
-            )
-        )
+def _lead_notes(ldf: pd.DataFrame) -> list[str]:
+    """Return the notes on the leads: blank origins, and the deal attributes' outcome trap."""
+    notes = []
+    n_blank_origin = int(_blank(ldf["origin"].str.strip()).sum())
     if n_blank_origin:
         notes.append(
             f"{n_blank_origin} lead(s) with a blank origin kept with channel {BLANK_ORIGIN!r} "
@@ -386,13 +311,136 @@ def read_olist(
         "deal attributes (" + ", ".join(OUTCOME_COLUMNS[:6]) + ", …) exist only for won leads: "
         "they are set on the deal rows only; do not segment or model conversion on them"
     )
-    return combine(
-        parts,
-        file=str(lead_file.parent),
-        rejected=rejected,
-        notes=notes,
-        extra={
-            "files": {lead_file.name: n, deal_file.name: n_deals},
-            "blank_rows": len(lblank) + len(dblank),
-        },
-    )
+    return notes
+
+
+class _Deals:
+    """The deal rows on their way to touchpoints, one method per step.
+
+    A step that drops rows adds them to ``rejected``; one that changes rows says so in ``notes``.
+    """
+
+    lead_of: pd.DataFrame
+    won: pd.Series
+    adjustment: pd.Series
+
+    def __init__(self, ddf: pd.DataFrame, drows: np.ndarray, deal_file: str) -> None:
+        self.df = ddf
+        self.rows = drows
+        self.mql = ddf["mql_id"].str.strip()
+        self.file = deal_file
+        self.rejected: list[Rejected] = []
+        self.notes: list[str] = []
+
+    def drop_without_lead(
+        self, mql: pd.Series, lrows: np.ndarray, kept_leads: pd.DataFrame
+    ) -> None:
+        """Quarantine the deals whose lead is not among the kept leads (their lead's row named)."""
+        ddf, drows, dmql = self.df, self.rows, self.mql
+        has_lead = dmql.isin(kept_leads.index).to_numpy()
+        if (~has_lead).any():
+            quarantined = set(mql[~mql.isin(kept_leads.index)])
+            lead_row = pd.Series(lrows, index=mql).groupby(level=0).first()
+            reasons = [
+                f"its lead {m!r} was quarantined (leads file row {lead_row[m]}): a deal needs its lead's "
+                "first contact and channel"
+                if m in quarantined
+                else f"mql_id {m!r} is not in the leads file: a deal needs its lead's first contact and channel"
+                for m in dmql[~has_lead]
+            ]
+            self.rejected.append(
+                Rejected(
+                    "deal without a lead",
+                    reasons,
+                    "mql_id",
+                    rows=drows[~has_lead],
+                    source=ddf.loc[~has_lead],
+                    file=self.file,
+                )
+            )
+        self.df, self.rows, self.mql = (
+            ddf.loc[has_lead].reset_index(drop=True),
+            drows[has_lead],
+            dmql[has_lead].reset_index(drop=True),
+        )
+
+    def before_contact(
+        self, kept_leads: pd.DataFrame, timezone: str, deal_before_contact: str
+    ) -> None:
+        """Move (and flag) or quarantine the deals dated before their lead's first contact."""
+        ddf, drows, dmql = self.df, self.rows, self.mql
+        lead_of = kept_leads.groupby(level=0).first().reindex(dmql).reset_index(drop=True)
+        won = ddf["won_date"].astype(object)
+        adjustment = pd.Series([None] * len(ddf), dtype=object)
+        early = (
+            (_parse(ddf["won_date"], timezone) < lead_of["timestamp"])
+            .fillna(False)
+            .to_numpy(dtype=bool)
+        )
+        if early.any():
+            first = lead_of.loc[early, "timestamp"].dt.tz_convert(timezone)
+            gap = (
+                lead_of.loc[early, "timestamp"] - _parse(ddf["won_date"], timezone)[early]
+            ) / pd.Timedelta(days=1)
+            texts = [
+                f"won_date {w!r} is {g:.1f} days before the lead's first contact {f:%Y-%m-%d %H:%M}"
+                for w, g, f in zip(ddf.loc[early, "won_date"], gap, first, strict=True)
+            ]
+            if deal_before_contact == "quarantine":
+                self.rejected.append(
+                    Rejected(
+                        "deal before first contact",
+                        [
+                            t
+                            + "; fix the date in the source, or read with deal_before_contact='adjust'"
+                            for t in texts
+                        ],
+                        "won_date",
+                        rows=drows[early],
+                        source=ddf.loc[early],
+                        file=self.file,
+                    )
+                )
+                keep = ~early
+                ddf, drows = ddf.loc[keep].reset_index(drop=True), drows[keep]
+                dmql, won = dmql[keep].reset_index(drop=True), won[keep].reset_index(drop=True)
+                lead_of, adjustment = (
+                    lead_of.loc[keep].reset_index(drop=True),
+                    adjustment[keep].reset_index(drop=True),
+                )
+            else:
+                won[early] = [f.isoformat() for f in first]
+                adjustment[early] = [
+                    t + ": moved to the first contact (0 days to close)" for t in texts
+                ]
+                self.notes.append(
+                    f"{int(early.sum())} deal(s) dated before their lead's first contact were moved to the "
+                    "first contact (0 days to close; see the column 'adjustment'; "
+                    "deal_before_contact='quarantine' quarantines them instead)"
+                )
+        self.df, self.rows, self.mql = ddf, drows, dmql
+        self.lead_of, self.won, self.adjustment = lead_of, won, adjustment
+
+    def touchpoints(self) -> pd.DataFrame:
+        """Return one conversion touchpoint per deal left (before validation)."""
+        nd = len(self.df)
+        deal_tp = pd.DataFrame(
+            {
+                "event_id": "olist:" + self.mql + ":2:deal",
+                "timestamp": pd.Series(self.won, dtype="str"),
+                "crm_id": self.mql,
+                "channel": self.lead_of["channel"].to_numpy(),
+                "touchpoint": DEAL_TOUCHPOINT,
+                "online": np.zeros(nd, dtype=bool),
+                "stage": "Do",
+                "conversion": np.ones(nd, dtype=bool),
+                "segment": "all",
+                "origin": self.lead_of["origin"].to_numpy(),
+                "landing_page_id": self.lead_of["landing_page_id"].to_numpy(),
+                **{c: self.df[c].to_numpy() for c in OUTCOME_COLUMNS},
+                "adjustment": self.adjustment.to_numpy(),
+            }
+        )
+        for c in ("channel", "origin", "landing_page_id", "adjustment"):
+            deal_tp[c] = deal_tp[c].astype("str")
+        return deal_tp

@@ -120,15 +120,57 @@ def read_paths(
     """
     p = Path(file)
     file = str(p)
+    df, first_row = _read_rows(p)
+    cols = _resolve_columns(
+        list(df.columns), file, path=path, conversions=conversions, nulls=nulls, value=value
+    )
+    out = pd.DataFrame(index=pd.RangeIndex(len(df)))
+    path_col = cols["path"]
+    assert path_col is not None  # required: resolved or an error above
+    out["path"], errors = _paths(df[path_col], path_col, sep, first_row)
+    for k in ("conversions", "nulls", "value"):
+        c = cols[k]
+        if c is None:
+            continue
+        out[k], bad = _numbers(df[c], c, first_row)
+        errors += bad
+    if errors:
+        raise combine_errors(
+            [
+                DataError(e.problem, file=file, column=e.column, rows=e.rows, fix=e.fix)
+                for e in errors
+            ],
+            file=file,
+        )
+    if out["conversions"].sum() > 0:  # the models' own checks: reserved names, other separators
+        _check_for_models(out, cols, file, first_row)
+    out.attrs["source"] = file
+    return out
+
+
+def _read_rows(p: Path) -> tuple[pd.DataFrame, int]:
+    """Return the table with stripped column names (an error when it has no rows) and its first row."""
     df, first_row = _read_table(p)
     df.columns = [str(c).strip() for c in df.columns]
-    have = list(df.columns)
     if len(df) == 0:
         raise DataError(
-            f"the file has a header ({', '.join(have[:8])}) but no rows",
-            file=file,
+            f"the file has a header ({', '.join(list(df.columns)[:8])}) but no rows",
+            file=str(p),
             fix="export the path table again",
         )
+    return df, first_row
+
+
+def _resolve_columns(
+    have: list[str],
+    file: str,
+    *,
+    path: str,
+    conversions: str,
+    nulls: str | None,
+    value: str | None,
+) -> dict[str, str | None]:
+    """Return the file column of each path table column (``None``: not read); an error names the missing ones."""
 
     def resolve(arg: str | None, default: str, own: str | None, required: bool) -> str | None:
         if arg is None:
@@ -161,20 +203,27 @@ def read_paths(
             fix=f"the file has columns {', '.join(have[:20])}; name yours with "
             + ", ".join(f"{args[k]}=..." for k in missing),
         )
+    return cols
 
-    def rows_of(mask: np.ndarray) -> list[int]:
-        return [int(i) + first_row for i in np.flatnonzero(mask)]
 
+def _rows_of(mask: np.ndarray, first_row: int) -> list[int]:
+    """Return the file rows of the ``True`` entries of ``mask``."""
+    return [int(i) + first_row for i in np.flatnonzero(mask)]
+
+
+def _paths(
+    column: pd.Series, name: str, sep: str, first_row: int
+) -> tuple[pd.Series, list[DataError]]:
+    """Return the paths joined by ``" > "`` and the problems of the path column (empty paths and channels)."""
     errors: list[DataError] = []
-    out = pd.DataFrame(index=pd.RangeIndex(len(df)))
-    raw_path = df[cols["path"]].astype("str").str.strip()
-    empty = (df[cols["path"]].isna() | (raw_path == "") | (raw_path == "nan")).to_numpy()
+    raw_path = column.astype("str").str.strip()
+    empty = (column.isna() | (raw_path == "") | (raw_path == "nan")).to_numpy()
     if empty.any():
         errors.append(
             DataError(
                 f"{int(empty.sum())} empty path(s)",
-                column=cols["path"],
-                rows=rows_of(empty),
+                column=name,
+                rows=_rows_of(empty, first_row),
                 fix="every row needs a path of channels, e.g. 'email > paid_search'",
             )
         )
@@ -188,8 +237,8 @@ def read_paths(
             DataError(
                 f"{int(blank_channel.sum())} path(s) with an empty channel (two separators in a row, or one at "
                 "the start or end)",
-                column=cols["path"],
-                rows=rows_of(blank_channel),
+                column=name,
+                rows=_rows_of(blank_channel, first_row),
                 fix=f"every channel between {sep!r} separators needs a name",
             )
         )
@@ -199,86 +248,80 @@ def read_paths(
             errors.append(
                 DataError(
                     f"{int(inner.sum())} path(s) have a channel containing '>', which the models use as separator",
-                    column=cols["path"],
-                    rows=rows_of(inner),
+                    column=name,
+                    rows=_rows_of(inner, first_row),
                     fix="rename those channels",
                 )
             )
-    out["path"] = raw_path.str.replace(rf"\s*{re.escape(sep)}\s*", PATH_SEP, regex=True).astype(
-        "str"
-    )
-    for k in ("conversions", "nulls", "value"):
-        c = cols[k]
-        if c is None:
-            continue
-        text = df[c]
-        num = pd.to_numeric(text, errors="coerce")
-        blank = text.isna() | (text.astype("str").str.strip() == "")
-        bad_num = (num.isna() & ~blank).to_numpy()
-        if bad_num.any():
-            shown = ", ".join(repr(v) for v in text[bad_num].head(3))
-            errors.append(
-                DataError(
-                    f"{int(bad_num.sum())} value(s) of {c!r} are not numbers (e.g. {shown})",
-                    column=c,
-                    rows=rows_of(bad_num),
-                    fix="counts and values must be numbers >= 0",
-                )
+    joined = raw_path.str.replace(rf"\s*{re.escape(sep)}\s*", PATH_SEP, regex=True).astype("str")
+    return joined, errors
+
+
+def _numbers(text: pd.Series, c: str, first_row: int) -> tuple[np.ndarray, list[DataError]]:
+    """Return a count or value column as floats and its problems (not numbers, empty, negative)."""
+    errors: list[DataError] = []
+    num = pd.to_numeric(text, errors="coerce")
+    blank = text.isna() | (text.astype("str").str.strip() == "")
+    bad_num = (num.isna() & ~blank).to_numpy()
+    if bad_num.any():
+        shown = ", ".join(repr(v) for v in text[bad_num].head(3))
+        errors.append(
+            DataError(
+                f"{int(bad_num.sum())} value(s) of {c!r} are not numbers (e.g. {shown})",
+                column=c,
+                rows=_rows_of(bad_num, first_row),
+                fix="counts and values must be numbers >= 0",
             )
-        if blank.any():
-            errors.append(
-                DataError(
-                    f"{int(blank.sum())} empty value(s) of {c!r}",
-                    column=c,
-                    rows=rows_of(blank.to_numpy()),
-                    fix="write 0 where a path has none",
-                )
+        )
+    if blank.any():
+        errors.append(
+            DataError(
+                f"{int(blank.sum())} empty value(s) of {c!r}",
+                column=c,
+                rows=_rows_of(blank.to_numpy(), first_row),
+                fix="write 0 where a path has none",
             )
-        v = num.to_numpy(dtype="float64", na_value=np.nan)
-        neg = (v < 0) | np.isinf(v)
-        if neg.any():
-            errors.append(
-                DataError(
-                    f"{int(neg.sum())} negative or infinite value(s) of {c!r}",
-                    column=c,
-                    rows=rows_of(neg),
-                    fix="counts and values must be finite numbers >= 0",
-                )
+        )
+    v = num.to_numpy(dtype="float64", na_value=np.nan)
+    neg = (v < 0) | np.isinf(v)
+    if neg.any():
+        errors.append(
+            DataError(
+                f"{int(neg.sum())} negative or infinite value(s) of {c!r}",
+                column=c,
+                rows=_rows_of(neg, first_row),
+                fix="counts and values must be finite numbers >= 0",
             )
-        out[k] = v
-    if errors:
+        )
+    return v, errors
+
+
+def _check_for_models(
+    out: pd.DataFrame, cols: dict[str, str | None], file: str, first_row: int
+) -> None:
+    """Run the models' own checks on the path table; their problems name the file's columns and rows."""
+    from analysis.schema import check_paths
+
+    try:
+        check_paths(
+            out,
+            "path",
+            "conversions",
+            "value" if "value" in out else None,
+            nulls="nulls" if "nulls" in out else None,
+            sep=">",
+        )
+    except DataError as exc:
         raise combine_errors(
             [
-                DataError(e.problem, file=file, column=e.column, rows=e.rows, fix=e.fix)
-                for e in errors
+                DataError(
+                    e.problem,
+                    file=file,
+                    column=cols.get(str(e.column), e.column),
+                    rows=[r - 1 + first_row for r in e.rows] if e.rows else None,
+                    fix=e.fix,
+                )
+                for e in exc.problems
             ],
             file=file,
-        )
-    if out["conversions"].sum() > 0:  # the models' own checks: reserved names, other separators
-        from analysis.schema import check_paths
-
-        try:
-            check_paths(
-                out,
-                "path",
-                "conversions",
-                "value" if "value" in out else None,
-                nulls="nulls" if "nulls" in out else None,
-                sep=">",
-            )
-        except DataError as exc:
-            raise combine_errors(
-                [
-                    DataError(
-                        e.problem,
-                        file=file,
-                        column=cols.get(str(e.column), e.column),
-                        rows=[r - 1 + first_row for r in e.rows] if e.rows else None,
-                        fix=e.fix,
-                    )
-                    for e in exc.problems
-                ],
-                file=file,
-            ) from None
-    out.attrs["source"] = file
-    return out
+        ) from None

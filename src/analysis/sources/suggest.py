@@ -373,8 +373,19 @@ def suggest_mapping(path: str | Path, *, sample_rows: int = 5000) -> str:
         "Check every line, then try it: python -m analysis check --data FILE --mapping THIS_FILE",
     )
     out.add("", "Every key is explained in docs/column-map.md; text after '#' is a comment.")
+    _read_lines(out, df, cols, delimiter, encoding)
+    _column_lines(out, df, cols, header)
+    _timestamp_lines(out, df, cols)
+    _sentiment_lines(out, df, cols)
+    _boolean_lines(out, df, cols)
+    _touchpoint_lines(out, df, cols)
+    return out.text()
 
-    # ---- how to read the file
+
+def _read_lines(
+    out: _Lines, df: pd.DataFrame, cols: dict[str, str], delimiter: str, encoding: str
+) -> None:
+    """Add the ``read:`` block: a delimiter, encoding or decimal comma other than the defaults."""
     decimal = ""
     money: list[str] = [c for c in ("revenue", "sentiment") if c in cols]
     for c in money:
@@ -398,7 +409,9 @@ def suggest_mapping(path: str | Path, *, sample_rows: int = 5000) -> str:
         if decimal:
             out.add('  decimal: ","', "numbers are written with a decimal comma (12,50)")
 
-    # ---- columns
+
+def _column_lines(out: _Lines, df: pd.DataFrame, cols: dict[str, str], header: list[str]) -> None:
+    """Add the ``columns:`` block: each guess, a TODO per required column not found, the rest listed."""
     out.add("columns:", "canonical name: the column of your file that holds it")
     for canon, src in cols.items():
         if canon == "email_hash" and _values(df[src]).astype(str).str.contains("@").any():
@@ -443,7 +456,9 @@ def suggest_mapping(path: str | Path, *, sample_rows: int = 5000) -> str:
                 f"'{c}' is not mapped: it is kept as an attribute column (segments can filter on it)",
             )
 
-    # ---- timestamps
+
+def _timestamp_lines(out: _Lines, df: pd.DataFrame, cols: dict[str, str]) -> None:
+    """Add how to read the times: nothing for ISO 8601 with offsets, else a format and a time zone."""
     if "timestamp" in cols and not pd.api.types.is_datetime64_any_dtype(
         df[cols["timestamp"]].dtype
     ):
@@ -498,7 +513,9 @@ def suggest_mapping(path: str | Path, *, sample_rows: int = 5000) -> str:
                     "the zone of these local times (an IANA name); without it they are read as UTC",
                 )
 
-    # ---- sentiment scale and yes/no spellings
+
+def _sentiment_lines(out: _Lines, df: pd.DataFrame, cols: dict[str, str]) -> None:
+    """Add the ``sentiment.scale`` guessed from the scores, or a comment saying why there is none."""
     if "sentiment" in cols:
         v = pd.to_numeric(
             _values(df[cols["sentiment"]]).astype(str).str.replace(",", ".", regex=False),
@@ -510,6 +527,10 @@ def suggest_mapping(path: str | Path, *, sample_rows: int = 5000) -> str:
             out.add(f"  scale: [{scale[0]:g}, {scale[1]:g}]", note)
         elif note:
             out.add("# sentiment: {scale: [TODO, TODO]}", note)
+
+
+def _boolean_lines(out: _Lines, df: pd.DataFrame, cols: dict[str, str]) -> None:
+    """Add the yes/no spellings of online/conversion the defaults lack, and list unknown values."""
     known = {*TRUE_SPELLINGS, *FALSE_SPELLINGS}
     spell: dict[bool, list[str]] = {True: [], False: []}
     unknown: list[str] = []
@@ -536,7 +557,9 @@ def suggest_mapping(path: str | Path, *, sample_rows: int = 5000) -> str:
             "list them",
         )
 
-    # ---- touchpoints: the stage map and conversions
+
+def _touchpoint_lines(out: _Lines, df: pd.DataFrame, cols: dict[str, str]) -> None:
+    """Add the stage map of unknown touchpoint values, the conversions and the segment default."""
     if "touchpoint" in cols:
         tps = list(dict.fromkeys(_values(df[cols["touchpoint"]]).astype(str)))
         default = {k.lower(): v for k, v in DEFAULT_STAGE_MAP.items()}
@@ -571,4 +594,3 @@ def suggest_mapping(path: str | Path, *, sample_rows: int = 5000) -> str:
             "# defaults: {segment: all}",
             "a constant for a column the file lacks (here: the segment of every row)",
         )
-    return out.text()
