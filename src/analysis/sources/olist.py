@@ -220,7 +220,7 @@ def read_olist(
     Examples
     --------
     >>> res = read_olist("data/external/olist_marketing_funnel")      # doctest: +SKIP
-    >>> ev = res.events
+    >>> ev = res.events  # doctest: +SKIP
     >>> ev.loc[ev.conversion, "channel"].value_counts().sum()          # doctest: +SKIP
     842
     """
