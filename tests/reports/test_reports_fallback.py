@@ -4,11 +4,14 @@ in a visible box, with an attention line on the index, and the numbers are the f
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from analysis import config
 from analysis.reports import Segment, run_reports
 
 
+@pytest.mark.slow  # two real NUTS fits that must fail (~25 s); the default suite checks the box,
+# the attention line and the checks table with stand-ins (tests/reports/test_sections.py)
 def test_a_failed_fit_shows_the_fallback_box_index_line_and_fallback_numbers(tmp_path, monkeypatch):
     from analysis import synth
     from analysis.models.transitions import StageTransitionModel

@@ -1,4 +1,4 @@
-"""analysis.reports.sections: the notebooks' logic cells (03's Bayesian attribution, 04's time to
+"""analysis.reports.sections and .fit_sections: the notebooks' logic cells (03's Bayesian attribution, 04's time to
 conversion, the fallback of a fit that did not converge), with stand-ins for fitted models."""
 
 from __future__ import annotations
@@ -9,17 +9,23 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis.reports import open_report
-from analysis.reports.sections import (
+from analysis.reports import ReportContext, open_report
+from analysis.reports.fit_sections import (
     attribution_fallback_box,
-    attribution_identifiability,
     attribution_not_converged,
     cure_fallback_box,
     fit_or_fallback,
     show_bayesian_attribution,
-    show_incident_scan,
+    show_conversion_fit,
+    show_fit_checks,
     show_time_in_stage,
     show_time_to_conversion,
+)
+from analysis.reports.sections import (
+    attribution_identifiability,
+    show_incident_scan,
+    show_outcomes,
+    show_touchpoint_friction,
 )
 
 
@@ -40,7 +46,9 @@ class Model:
 def _ctx(**kw):
     ts = pd.to_datetime(["2024-01-01", "2024-03-01"], utc=True)
     base = {"attention": [], "group_by": "segment", "groups": ["a"], "events": {"timestamp": ts}}
-    return SimpleNamespace(**(base | kw))
+    ctx = SimpleNamespace(**(base | kw))
+    ctx.note_fit = lambda what, model: ReportContext.note_fit(ctx, what, model)
+    return ctx
 
 
 def _kinds(shown):
@@ -402,3 +410,115 @@ def test_the_incident_scan_names_a_planted_incident_and_says_what_it_could_see_w
     )
     assert not len(here) and nothing["text"].startswith("No incident found:")
     assert _kinds(shown)[0] == "Markdown" and shown[0].data.startswith("**No incident found:**")
+
+
+# ------------------------------------------------------------------------ 01: journey outcomes
+def test_outcomes_count_journeys_and_name_the_settings_the_data_suggest(tmp_path, monkeypatch):
+    from analysis import plotting, synth
+
+    drawn = []
+    monkeypatch.setattr(plotting, "plot_outcomes", lambda journeys: drawn.append(len(journeys)))
+    events, _ = synth.generate(n_persons=200, seed=4)
+    csv = tmp_path / "ev.csv"
+    events.to_csv(csv, index=False)
+    ctx = open_report({"segment": "all", "data_path": str(csv)})
+    jr = ctx.journeys()
+    sm = jr.summary
+    shown, plots = [], []
+    show_outcomes(
+        jr,
+        ctx,
+        journey_by="session",
+        inactivity_days=7,
+        show=shown.append,
+        plt_show=lambda: plots.append(1),
+    )
+    assert drawn == [sm["journeys"]] and plots == [1] and _kinds(shown) == ["Markdown"] * 2
+    assert shown[0].data.startswith(
+        f"**{len(ctx.mine):,}** touchpoints of **{sm['persons']:,}** persons form "
+        f"**{sm['journeys']:,}** journeys: **{sm['converted']:,}** converted"
+    )
+    assert shown[1].data.startswith(
+        "**How journeys are cut:** journey_by=session, inactivity_days=7. "
+    )
+    assert "(set with `--param journey_by=" in shown[1].data, "settings other than the suggested"
+
+
+# ---------------------------------------------------------------------------- 02: fit checks
+class Fit:
+    def __init__(self, fallback=None):
+        self.fallback = fallback
+        self.fit_note = "sampled twice" if fallback else None
+        self.failed_checks = "divergences = 3 (threshold 0)"
+        self.failed_diagnostics = pd.DataFrame({"check": ["divergences"], "ok": [False]})
+
+    def check(self):
+        return pd.DataFrame({"check": ["r_hat"], "ok": [True]})
+
+
+def test_fit_checks_show_a_fallbacks_box_and_every_fits_checks():
+    shown, ctx = [], _ctx()
+    checks = show_fit_checks(
+        {"stage transitions": Fit(), "time in stage": Fit("the exact model")}, ctx, shown.append
+    )
+    assert _kinds(shown) == ["HTML", "DataFrame"]
+    assert "Time in stage: fallback model shown." in shown[0].data
+    assert list(checks.index.get_level_values("model")) == ["stage transitions", "time in stage"]
+    assert checks["ok"].tolist() == [True, False], "the fallback's checks are the failed fit's"
+    assert ctx.attention == [
+        "Time in stage: shown with a fallback model (the Bayesian fit failed its convergence checks)"
+    ]
+
+
+# ------------------------------------------------------------------------ 04: conversion fit
+class Conversion:
+    n = np.ones(7)
+    fit_seconds, fit_note, fallback = 21.0, "target_accept raised", None
+
+    def rates(self):
+        return pd.DataFrame({"raw_rate": [0.2], "mean": [0.21], "lower": [0.18], "upper": [0.24]})
+
+    def check(self):
+        return pd.DataFrame({"ok": [True]})
+
+
+def test_conversion_fit_shows_the_overall_rate_and_what_was_left_out():
+    shown = []
+    counts = pd.DataFrame({"n": [100, 250]})
+    overall = show_conversion_fit(Conversion(), counts, ["device"], _ctx(), shown.append)
+    assert float(overall["mean"].iloc[0]) == 0.21
+    assert _kinds(shown) == ["HTML", "Markdown", "DataFrame"]
+    assert "Conversion by channel: target_accept raised." in shown[0].data, "the fit note's box"
+    assert shown[1].data == (
+        "350 journeys in 7 cells; left out (one level in this segment): <code>device</code>. "
+        "Overall: raw **20.0%**, posterior **21.0%** [18.0%, 24.0%]. Sampled in 21 s "
+        "(target\\_accept raised); convergence:"
+    )
+
+
+# ------------------------------------------------------------------ 05: touchpoint friction
+def test_touchpoint_friction_ranks_later_steps_and_lists_the_starting_ones(monkeypatch):
+    from analysis import plotting
+
+    drawn = []
+    monkeypatch.setattr(
+        plotting, "plot_touchpoint_friction", lambda ranked, n: drawn.append((len(ranked), n))
+    )
+    funnel = pd.DataFrame(
+        {
+            "touchpoint": ["ad", "cart_error", "slow_page", "faq"],
+            "compared_at": ["(start)", "cart", "checkout", "cart"],
+            "compared": [True, True, True, False],
+            "rate_with": [0.3, 0.1, 0.2, 0.25],
+            "rate_without": [0.2, 0.3, 0.25, 0.25],
+            "lost": [0.0, 40.0, 10.0, 0.0],
+        }
+    )
+    funnel.attrs = {"order": ["ad", "cart", "checkout"], "order_learned": True}
+    shown = []
+    ranked = show_touchpoint_friction(funnel, top_n=5, show=shown.append, plt_show=lambda: None)
+    assert list(ranked["touchpoint"]) == ["cart_error", "slow_page", "faq"] and drawn == [(3, 5)]
+    assert _kinds(shown) == ["Markdown", "DataFrame", "Markdown"]
+    assert shown[0].data.startswith("**Step order** (learned from the data; set `step_order`")
+    assert list(shown[1].index) == ["cart_error", "slow_page"], "only compared touchpoints"
+    assert shown[2].data == "Starting touchpoints (not ranked): <code>ad</code> 30% vs 20% without."

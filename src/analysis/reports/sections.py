@@ -1,8 +1,8 @@
 """Report sections the notebooks show: the logic of a cell, tested here, not copied there.
 
-A section takes what the notebook fitted (models are the notebook's business: this package
-never imports :mod:`analysis.models`) and shows its tables, figures and notes in order through
-``show`` (IPython's ``display`` by default; a test passes a list's ``append``).
+A section shows its tables, figures and notes in order through ``show`` (IPython's
+``display`` by default; a test passes a list's ``append``) and figures through ``plt_show``.
+The sections of fitted models are in :mod:`analysis.reports.fit_sections`.
 """
 
 from __future__ import annotations
@@ -10,84 +10,70 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from analysis.reports.headline import attribution_identifiable, attribution_plausible
-from analysis.text import (
-    data_span_days,
-    escape,
-    format_days,
-    mark_extrapolation,
-    md_code,
-    md_escape,
-    warning_html,
-)
+from analysis.reports._show import default_display, html, markdown, plt_show_default
+from analysis.reports.headline import attribution_identifiable
+from analysis.text import md_code, md_escape, warning_html
 
 if TYPE_CHECKING:
     import pandas as pd
 
     from analysis.reports.context import ReportContext
 
-#: The box a notebook shows when a model's draws must not be used (the fallback is named in it).
-FALLBACK_BOX = (
-    '<div style="border:2px solid #b36b00;background:#fff4e0;padding:.6em 1em;margin:.5em 0">'
-    "{text}</div>"
-)
 
-
-def _display() -> Callable[[Any], Any]:
-    from IPython.display import display
-
-    return display
-
-
-def _markdown(text: str) -> Any:
-    from IPython.display import Markdown
-
-    return Markdown(text)
-
-
-def _html(text: str) -> Any:
-    from IPython.display import HTML
-
-    return HTML(text)
-
-
-def _plt_show() -> None:
-    import matplotlib.pyplot as plt
-
-    plt.show()
-
-
-def fit_or_fallback(
-    model: Any,
-    error: type[BaseException],
-    *,
-    on_fail: str,
-    box: Callable[[BaseException], str],
-    attention: str,
+# ------------------------------------------------------------------------ 01: journey outcomes
+def show_outcomes(
+    jr: Any,
     ctx: ReportContext,
+    *,
+    journey_by: str,
+    inactivity_days: float,
     show: Callable[[Any], Any] | None = None,
-) -> BaseException | None:
-    """Fit ``model`` (``fit_cached``); on ``error`` show why and go on without its draws.
+    plt_show: Callable[[], None] | None = None,
+) -> None:
+    """Show how this segment's journeys ended, and how the data say journeys should be cut.
 
-    A fit that raises ``error`` (the models' ``ConvergenceError``, passed in: this package does
-    not import models) is re-raised with ``on_fail="raise"``; otherwise the notebook shows
-    ``box(exc)`` (HTML, in :data:`FALLBACK_BOX`), the failed diagnostics, and ``attention``
-    goes to the run's index page. Returns the error, or None when the fit converged.
+    ``jr`` are this segment's journeys (:meth:`ReportContext.journeys`); the suggestion
+    (:func:`analysis.journeys.suggest_journey_settings`) reads every segment's touchpoints, and
+    names the ``--param`` settings when they differ from the run's.
     """
-    show = show or _display()
-    try:
-        model.fit_cached()  # re-rendering the report with the same data and settings does not refit
-    except error as exc:  # these draws must not be used: say so, show why, go on without them
-        if on_fail == "raise":
-            raise
-        show(_html(FALLBACK_BOX.format(text=box(exc))))
-        show(getattr(exc, "diagnostics", None))
-        ctx.attention.append(attention)
-        return exc
-    return None
+    from analysis import plotting
+    from analysis.journeys import suggest_journey_settings
+
+    show, plt_show = show or default_display(), plt_show or plt_show_default
+    sm = jr.summary
+    closed = sm["journeys"] - sm["open"]
+    show(
+        markdown(
+            f"**{len(ctx.mine):,}** touchpoints of **{sm['persons']:,}** persons form **{sm['journeys']:,}** journeys: "
+            f"**{sm['converted']:,}** converted, **{sm['dropoff']:,}** dropped off, **{sm['open']:,}** still open (censored). "
+            f"Conversion rate of closed journeys: **{sm['converted'] / max(closed, 1):.1%}**. "
+            f"Touchpoints without a person (only blocked identifiers): {sm['events_without_person']:,}."
+        )
+    )
+    plotting.plot_outcomes(jr.journeys)
+    plt_show()
+    suggested = suggest_journey_settings(
+        ctx.events
+    )  # what the gaps between a person's contacts say
+    now = f"journey_by={journey_by}, inactivity_days={inactivity_days:g}"
+    same = (suggested["journey_by"], float(suggested["inactivity_days"])) == (
+        journey_by,
+        float(inactivity_days),
+    )
+    show(
+        markdown(
+            f"**How journeys are cut:** {now}. "
+            + md_escape(suggested["text"].replace("\n", " "))
+            + (
+                ""
+                if same
+                else f" (set with `--param journey_by={suggested['journey_by']} --param inactivity_days={suggested['inactivity_days']:g}`)"
+            )
+        )
+    )
 
 
-# ------------------------------------------------------------------------- 03: Bayesian attribution
+# ------------------------------------------------------------------------- 03: attribution
 def attribution_identifiability(
     ctx: ReportContext, show: Callable[[Any], Any] | None = None
 ) -> str:
@@ -96,7 +82,7 @@ def attribution_identifiability(
     Channel effects are confounded with people when every person meets one channel (or every
     path repeats one): then a warning is shown and noted for the index page.
     """
-    show = show or _display()
+    show = show or default_display()
     jr_all = ctx.journeys("all")
     identifiable, why = attribution_identifiable(
         jr_all.channel_paths(exposures_only=True), ctx.events
@@ -105,7 +91,7 @@ def attribution_identifiability(
         return ""
     problem = f"Bayesian attribution not run: channel effects are not identifiable ({why})"
     show(
-        _html(
+        html(
             warning_html(
                 problem + ". The path models below describe paths; they do not estimate "
                 "what a channel causes.",
@@ -117,277 +103,55 @@ def attribution_identifiability(
     return problem
 
 
-def attribution_not_converged(exc: BaseException) -> str:
-    """Return why the Bayesian attribution is not shown when its sampler did not converge."""
-    return f"Bayesian attribution not shown: the sampler did not converge ({exc})"
-
-
-def attribution_fallback_box(exc: BaseException) -> str:
-    """Return the text of the box shown when the Bayesian attribution did not converge."""
-    problem = attribution_not_converged(exc)
-    return (
-        f"<b>{escape(problem)}.</b> Shown instead: the path models (heuristics, Markov, Shapley), "
-        "which need no sampler. Usual causes: few journeys per group, or groups too few to pool "
-        "(try `models` without `bayesian`, or more data)."
-    )
-
-
-def show_bayesian_attribution(
-    bayes: Any,
-    ctx: ReportContext,
-    tables: dict[str, pd.DataFrame],
-    total: float,
+# ------------------------------------------------------------------ 05: touchpoint friction
+def show_touchpoint_friction(
+    funnel: pd.DataFrame,
     *,
-    seed: int,
-    show: Callable[[Any], Any] | None = None,
-) -> str:
-    """Show a fitted Bayesian attribution model's effects; return why it is not used, or ``""``.
-
-    ``bayes`` is a fitted ``BayesianAttributionModel``. Its table joins ``tables["bayesian"]``
-    (the comparison and the headline) only when plausible against ``total`` observed
-    conversions (:func:`analysis.reports.headline.attribution_plausible`).
-    """
-    show = show or _display()
-    show(
-        _markdown(
-            f"{bayes.n_visits:,} settled stage visits in {bayes.n_patterns:,} exposure patterns, "
-            f"{len(bayes.segments)} group(s) of {md_code(ctx.group_by)}"
-            + (f"; {bayes.n_open:,} open visits not modelled" if bayes.n_open else "")
-            + ". "
-            f"Sampled in {bayes.fit_seconds:.0f} s"
-            + (f" ({md_escape(bayes.fit_note)})" if bayes.fit_note else "")
-            + "; convergence:"
-        )
-    )
-    show(bayes.check())
-    highlight = [g for g in ctx.groups if g in bayes.segments] or bayes.segments
-    bayes_table = bayes.attribution(segments=highlight, seed=seed)
-    plausible, why = attribution_plausible(bayes_table, total)
-    problem = ""
-    if plausible:
-        tables["bayesian"] = bayes_table
-    else:  # e.g. effects larger than the conversions observed: not a figure to act on
-        problem = f"Bayesian attribution implausible: {why}"
-        show(
-            _html(
-                warning_html(
-                    problem
-                    + "; shown for diagnosis only, not used in the comparison or the headline.",
-                    title="Implausible",
-                )
-            )
-        )
-        ctx.attention.append("attribution: the Bayesian effects are implausible and not used")
-    show(
-        _markdown(
-            f"**Incremental effect per channel** (groups: {md_escape(', '.join(map(str, highlight)))}); "
-            "`per_1000`: conversions per 1,000 journeys lost without the channel; `beta`: log-odds per exposure."
-        )
-    )
-    show(bayes_table.set_index("channel").sort_values("conversions", ascending=False).round(3))
-    if len(bayes.segments) > 1:
-        by_seg = bayes.attribution(by_segment=True, seed=seed)
-        show(
-            _markdown(
-                f"**By group of {md_code(ctx.group_by)}** (incremental conversions per 1,000 journeys, posterior mean)"
-            )
-        )
-        show(by_seg.pivot(index="channel", columns="segment", values="per_1000").round(1))
-    show(
-        _markdown(
-            f"Carry-over half-life: {float(bayes.idata.posterior['half_life'].mean()):.2f} days "
-            "(posterior mean): how long an earlier touch keeps half its effect."
-        )
-    )
-    return problem
-
-
-# ----------------------------------------------------------------------- 04: time to conversion
-def cure_fallback_box(exc: BaseException) -> str:
-    """Return the text of the box shown when the cure model did not converge."""
-    return (
-        f"<b>Time to conversion: fallback shown.</b> The cure model did not converge ({escape(exc)}); "
-        "shown instead: the Kaplan–Meier estimate alone (model-free)."
-    )
-
-
-def show_time_to_conversion(
-    tt: pd.DataFrame,
-    groups: str | None,
-    cure: Any,
-    horizons: list[float],
-    ctx: ReportContext,
-    *,
-    by: str,
+    top_n: int,
     show: Callable[[Any], Any] | None = None,
     plt_show: Callable[[], None] | None = None,
-) -> None:
-    """Show the time to conversion: Kaplan–Meier, and the cure model beside it when fitted.
+) -> pd.DataFrame:
+    """Show the touchpoints that lose most conversions; return them ranked.
 
-    ``tt`` is ``Journeys.time_to_conversion(by=by)`` (one row per journey); ``groups`` the
-    column compared (``by``, or None for one curve); ``cure`` a fitted ``CureTimeModel`` or
-    None (it did not converge); ``horizons`` in days.
+    ``funnel`` is :func:`analysis.friction.touchpoint_funnel`'s table. Touchpoints compared at
+    ``(start)`` are listed apart, not ranked: friction proper is compared at a later step.
     """
-    import pandas as pd
-
     from analysis import plotting
-    from analysis.survival import kaplan_meier, time_to_event_summary
 
-    show, plt_show = show or _display(), plt_show or _plt_show
-    km = kaplan_meier(tt, by=groups)
-    days = [float(h) for h in horizons]
-    summ = pd.concat(
-        [
-            time_to_event_summary(tt, by=groups, horizons=tuple(days)),
-            time_to_event_summary(tt, horizons=tuple(days)).assign(**{by: "(all)"})
-            if groups
-            else None,
-        ]
+    show, plt_show = show or default_display(), plt_show or plt_show_default
+    order = funnel.attrs["order"]
+    show(
+        markdown(
+            f"**Step order** ({'learned from the data' if funnel.attrs['order_learned'] else 'given'}; "
+            "set `step_order` to fix it): " + " → ".join(md_code(s) for s in order)
+        )
     )
-    closed = cure.closed_by(days) if cure is not None else None
-    # the axis ends at the longest follow-up: beyond it the model's dots would be extrapolation
-    plotting.plot_time_to_conversion(
-        km, by=groups, model=closed, max_days=min(max(days), float(tt["duration_days"].max()))
-    )
+    ranked = funnel[funnel["compared_at"].astype(str) != "(start)"]
+    plotting.plot_touchpoint_friction(ranked, n=top_n)
     plt_show()
+    cols = ["touchpoint", "stage", "compared_at", "reach", "exposed", "rate_with"]
+    cols += ["rate_without", "p_harm", "hazard", "lost", "lost_low", "lost_high"]
     show(
-        _markdown(
-            "**Kaplan–Meier summary** (`median_days_events`: among converted journeys; `km_median_days`: "
-            "empty = not reached; `share_by_<h>d`: converted within h days):"
-        )
+        ranked[ranked["compared"]]
+        .head(top_n)[[c for c in cols if c in ranked]]
+        .set_index("touchpoint")
+        .round(3)
     )
-    show(summ.set_index(by).round(3) if groups else summ.round(3))
-    if cure is None:
-        return
-    show(
-        _markdown(
-            f"**Cure model** (sampled in {cure.fit_seconds:.0f} s"
-            + (f", {md_escape(cure.fit_note)}" if cure.fit_note else "")
-            + "; convergence "
-            f"{'ok' if cure.check()['ok'].all() else 'NOT ok'}):"
-        )
-    )
-    span = data_span_days(ctx.events["timestamp"])
-    cs = mark_extrapolation(
-        cure.summary(),
-        span,
-        mean="median_days",
-        lower="median_lower",
-        upper="median_upper",
-        display="median (90%)",
-    )
-    show(cs.set_index("group").round(3))
-    if cs["extrapolated"].any():
+    starts = funnel[(funnel["compared_at"].astype(str) == "(start)") & funnel["compared"]]
+    if len(starts):
         show(
-            _html(
-                warning_html(
-                    f"The median time to conversion of {', '.join(cs.loc[cs['extrapolated'], 'group'].astype(str))} "
-                    f"lies beyond the data's span of {format_days(span)}: an extrapolation of the model's tail, "
-                    "not an observed time.",
-                    title="Extrapolation",
+            markdown(
+                "Starting touchpoints (not ranked): "
+                + ", ".join(
+                    f"{md_code(t)} {w:.0%} vs {wo:.0%} without"
+                    for t, w, wo in starts[["touchpoint", "rate_with", "rate_without"]].itertuples(
+                        index=False
+                    )
                 )
+                + "."
             )
         )
-    show_shares_side_by_side(
-        km, closed, days, groups, longest=float(tt["duration_days"].max()), show=show
-    )
-
-
-def show_shares_side_by_side(
-    km: pd.DataFrame,
-    closed: pd.DataFrame,
-    days: list[float],
-    groups: str | None,
-    *,
-    longest: float,
-    show: Callable[[Any], Any] | None = None,
-) -> None:
-    """Show the share converted within each horizon: Kaplan–Meier | cure model (90% interval)."""
-    from analysis.survival import share_by
-
-    show = show or _display()
-    km_share = share_by(km, days, by=groups)
-    km_share["group"] = km_share.pop(groups) if groups else "all"  # the cure model's group names
-    side = closed.merge(km_share, on=["group", "days"])
-    side["cell"] = [
-        f"{k:.1%} | {m:.1%} [{lo:.1%}, {hi:.1%}]"
-        for k, m, lo, hi in side[["share", "mean", "lower", "upper"]].itertuples(index=False)
-    ]
-    show(
-        _markdown(
-            f"**Share converted within each horizon:** Kaplan–Meier | cure model (`closed_by`, 90% interval). "
-            f"The longest follow-up is {longest:,.0f} days: later horizons are the model's extrapolation "
-            "and the last Kaplan–Meier value carried forward."
-        )
-    )
-    show(
-        side.pivot(index="group", columns="days", values="cell").rename(
-            columns=lambda d: f"{d:g} days"
-        )
-    )
-
-
-# --------------------------------------------------------------------------- 02: time in stage
-def show_time_in_stage(
-    dwell: Any,
-    ttc: pd.DataFrame,
-    steps: pd.DataFrame,
-    highlight: list[str],
-    ctx: ReportContext,
-    *,
-    show: Callable[[Any], Any] | None = None,
-    plt_show: Callable[[], None] | None = None,
-) -> None:
-    """Show the time spent in each stage, and the expected time and visits to conversion.
-
-    ``dwell`` is a fitted ``DwellTimeModel``; ``ttc`` and ``steps`` the interval tables
-    (``interval_table``) of ``expected_time_to_conversion(model, dwell)`` (``name="days"``)
-    and of ``model.expected_steps()`` (``name="visits"``); ``highlight`` the groups shown.
-    """
-    from analysis import plotting
-    from analysis.text import dwell_display
-
-    show, plt_show = show or _display(), plt_show or _plt_show
-    surv = dwell.survival()
-    km = dwell.kaplan_meier()
-    for g in highlight:
-        plotting.plot_dwell_curves(surv, segment=g, empirical=km)
-        plt_show()
-    span = data_span_days(ctx.events["timestamp"])
-    ttc = mark_extrapolation(ttc, span)
-    show(
-        dwell_display(dwell.summary(), span_days=span)
-        .set_index(["segment", "stage"])
-        .loc[highlight]
-    )
-    show(
-        _markdown(
-            f"**Expected time and stage visits to conversion** (given the journey converts; the data span {format_days(span)}):"
-        )
-    )
-    show(
-        ttc[["segment", "state", "display", "extrapolated"]]
-        .rename(columns={"display": "time to conversion"})
-        .merge(
-            steps.rename(
-                columns={"mean": "visits", "lower": "visits_lower", "upper": "visits_upper"}
-            ),
-            on=["segment", "state"],
-        )
-        .set_index(["segment", "state"])
-        .loc[highlight]
-        .round(2)
-    )
-    if ttc.loc[ttc["segment"].isin(highlight), "extrapolated"].any():
-        show(
-            _html(
-                warning_html(
-                    f"Some expected times to conversion reach beyond the data's span of {format_days(span)}: "
-                    "they are the model's extrapolation, not observed times.",
-                    title="Extrapolation",
-                )
-            )
-        )
+    return ranked
 
 
 # ------------------------------------------------------------------------- 05: incident scan
@@ -419,10 +183,10 @@ def show_incident_scan(
         time_index,
     )
 
-    show, plt_show = show or _display(), plt_show or _plt_show
+    show, plt_show = show or default_display(), plt_show or plt_show_default
     if not time_to_event:  # nominal timestamps (e.g. UCI): no time index to scan
         show(
-            _markdown(
+            markdown(
                 "Skipped (`time_to_event = False`): the timestamps of this data are nominal, so nothing can be indexed over time."
             )
         )
@@ -432,7 +196,7 @@ def show_incident_scan(
     here = found[found["segment"].astype(str).isin([*ctx.groups, "all"])].reset_index(drop=True)
     if len(here):
         for row in here.head(3).itertuples(index=False):
-            show(_markdown("- **" + md_escape(incident_headline(row._asdict())) + "**"))
+            show(markdown("- **" + md_escape(incident_headline(row._asdict())) + "**"))
         cols = ["level", "step", "touchpoint", "segment", "start", "end", "rate_before"]
         cols += ["rate_during", "conversions_lost", "conversions_lost_low"]
         cols += ["conversions_lost_high", "probability"]
@@ -448,7 +212,7 @@ def show_incident_scan(
         return here, None
     nothing = detectable_drop(mine_steps, grain=grain or None)  # at this segment's busiest step
     show(
-        _markdown(
+        markdown(
             md_escape(nothing["text"]).replace("No incident found:", "**No incident found:**", 1)
         )
     )
