@@ -285,10 +285,13 @@ def _clickstream(
 
 
 # ------------------------------------------------------------------------------ the data sets
+@pytest.mark.slow  # 12 reports with NUTS fits (~85 s with the cheap sampler on 2 shared cores)
 def test_clickstream_by_platform_with_default_parameters(tmp_path):
-    """The light case (in ``make test``): 200 simulated users (~9k events), segments on
-    ``platform``, a five-stage map with its own names, default parameters but a cheap sampler
-    (``CJL_NOTEBOOK_PARAMS``), notebooks 01–03; default draws on 600 users are under ``slow``."""
+    """The light case: 200 simulated users (~9k events), segments on ``platform``, a five-stage
+    map with its own names, default parameters but a cheap sampler (``CJL_NOTEBOOK_PARAMS``),
+    notebooks 01–03; default draws on 600 users in the next case. The default suite runs
+    notebook 01 end to end (tests/reports/test_reports_hostile.py, test_reports_browser.py,
+    test_reports_real_data.py) and each notebook's logic cells (tests/reports/test_sections.py)."""
     _clickstream(tmp_path, n_users=200, seed=1, timeout=900, notebook_params=CHEAP_SAMPLER)
 
 
