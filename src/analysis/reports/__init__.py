@@ -12,7 +12,8 @@ The package's rooms (DESIGN.md, "The house"):
 - :mod:`~analysis.reports.figures`: the headline figures a notebook records;
 - :mod:`~analysis.reports.headline`: the claim rules (a figure becomes a headline only when the
   data support it; imported on its own, it needs SciPy);
-- :mod:`~analysis.reports.sections`: the report sections the notebooks show (tables, figures);
+- :mod:`~analysis.reports.sections` and :mod:`~analysis.reports.fit_sections`: the notebooks'
+  logic cells, as tested functions (fitted models come in as arguments);
 - :mod:`~analysis.reports.cli`: the ``report`` subcommand.
 
 The names below are the package's API (``from analysis.reports import run_reports``).
