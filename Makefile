@@ -52,9 +52,13 @@ $(SAMPLE): $(STAMP) $(wildcard src/analysis/synth/*.py) src/analysis/__main__.py
 
 data: $(SAMPLE) ## Build the synthetic sample data (data/sample/)
 
-test: $(STAMP) system $(SAMPLE) ## Run the test suite and the notebook tests (what CI runs)
+# the notebook smoke run samples cheaply (every cell runs; the figures are not the point here);
+# `make test-slow` runs the reports with their default parameters end to end
+SMOKE_PARAMS ?= draws=100 tune=100 chains=2
+
+test: $(STAMP) system $(SAMPLE) ## Run the test suite and the notebook smoke tests (what CI runs)
 	$(BIN)/python -m pytest -q tests
-	$(BIN)/python -m pytest -q --nbval-lax -p no:randomly notebooks/ --ignore=notebooks/exploratory
+	CJL_NOTEBOOK_PARAMS="$(SMOKE_PARAMS)" $(BIN)/python -m pytest -q --nbval-lax -p no:randomly notebooks/ --ignore=notebooks/exploratory
 
 test-fast: $(STAMP) $(SAMPLE) ## Unit tests only, without Spark
 	$(BIN)/python -m pytest -q tests -m "not slow and not spark"
