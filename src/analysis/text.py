@@ -17,10 +17,10 @@ import html
 import math
 import re
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-import pandas as pd
+if TYPE_CHECKING:  # pandas loads where a table is formatted: the command line stays light
+    import pandas as pd
 
 __all__ = [
     "NO_DATA",
@@ -158,6 +158,8 @@ def data_span_days(timestamps: Any) -> float:
 
     ``timestamps``: a Series, an array, or a table with a ``timestamp`` column.
     """
+    import pandas as pd
+
     ts = timestamps["timestamp"] if isinstance(timestamps, pd.DataFrame) else timestamps
     ts = pd.to_datetime(pd.Series(ts), utc=True).dropna()
     if ts.empty:
@@ -186,6 +188,9 @@ def mark_extrapolation(
     beyond the data)"`` when only the upper bound is, else ``"12.0 [5.0–30.1] d"``; ``"–"``
     where the mean is missing.
     """
+    import numpy as np
+    import pandas as pd
+
     span = _num(span_days)
     out = table.copy()
     m = pd.to_numeric(out[mean], errors="coerce")
@@ -249,6 +254,9 @@ def dwell_display(summary: pd.DataFrame, span_days: float | None = None) -> pd.D
     ``span_days``, a figure whose mean or upper bound lies beyond the data's span reads as an
     extrapolation (a log-normal's mean runs far into its tail when visits mix minutes and weeks).
     """
+    import numpy as np
+    import pandas as pd
+
     s = summary
     none = (
         (pd.to_numeric(s["uncensored"], errors="coerce").fillna(0) <= 0).to_numpy()

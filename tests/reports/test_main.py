@@ -174,3 +174,26 @@ def test_import_analysis_is_light_and_its_public_names_load_on_use():
         env={"PYTHONPATH": str(config.PROJECT_ROOT / "src"), "PATH": ""},
     ).stdout.split()
     assert out == ["True"] * 5 + ["AttributeError"]
+
+
+def test_the_command_line_parser_loads_no_pandas():
+    """``python -m analysis --help`` (and every subcommand's parser, ``report`` included) starts
+    without pandas or numpy: the ground floor (analysis.text) loads them only to format a table."""
+    import subprocess
+    import sys
+
+    from analysis import config
+
+    code = (
+        "import sys\nfrom analysis.__main__ import build_parser\nbuild_parser()\n"
+        "import analysis.text, analysis.reports\n"
+        "print('pandas' in sys.modules, 'numpy' in sys.modules)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={"PYTHONPATH": str(config.PROJECT_ROOT / "src"), "PATH": ""},
+    ).stdout.split()
+    assert out == ["False", "False"]
