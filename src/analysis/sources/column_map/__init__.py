@@ -53,6 +53,7 @@ from analysis.sources.column_map.constants import (
 from analysis.sources.column_map.files import (
     read_csv,
     read_parquet,
+    readable_kind,
     source_stem,
     suffix_kind,
 )
@@ -90,6 +91,7 @@ __all__ = [
     "read_csv",
     "read_events",
     "read_parquet",
+    "readable_kind",
     "show_value",
     "source_stem",
     "suffix_kind",

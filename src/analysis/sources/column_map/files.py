@@ -34,6 +34,20 @@ def suffix_kind(path: Path) -> str | None:
     return None
 
 
+def readable_kind(path: Path) -> str:
+    """Return "csv" or "parquet" for a table file to read; a DataError for another type or 0 bytes."""
+    kind = suffix_kind(path)
+    if kind is None:
+        raise DataError(
+            f"unsupported file type {''.join(path.suffixes) or '(no extension)'!r}",
+            file=str(path),
+            fix="export the data as CSV (.csv, .csv.gz) or Parquet (.parquet, .pq)",
+        )
+    if path.stat().st_size == 0:
+        raise DataError("the file is empty (0 bytes)", file=str(path), fix="export the data again")
+    return kind
+
+
 def source_stem(source: str) -> str:
     """Return the stem of a source name, for generated event ids ("row" for a DataFrame)."""
     name = Path(str(source)).name

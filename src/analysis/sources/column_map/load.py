@@ -12,7 +12,12 @@ from analysis.errors import did_you_mean
 from analysis.schema import (
     DataError,
 )
-from analysis.sources.column_map.files import read_csv, read_parquet, suffix_kind
+from analysis.sources.column_map.files import (
+    read_csv,
+    read_parquet,
+    readable_kind,
+    suffix_kind,
+)
 from analysis.sources.column_map.map import ColumnMap
 from analysis.sources.column_map.result import LoadResult
 from analysis.sources.column_map.validate import validate_table
@@ -62,15 +67,7 @@ def read_events(path: str | Path, mapping: Any = None) -> LoadResult:
             file=file,
             fix="pass the path of one CSV or Parquet file",
         )
-    kind = suffix_kind(path)
-    if kind is None:
-        raise DataError(
-            f"unsupported file type {''.join(path.suffixes) or '(no extension)'!r}",
-            file=file,
-            fix="export the data as CSV (.csv, .csv.gz) or Parquet (.parquet, .pq)",
-        )
-    if path.stat().st_size == 0:
-        raise DataError("the file is empty (0 bytes)", file=file, fix="export the data again")
+    kind = readable_kind(path)
     if kind == "csv":
         df, rows, blank = read_csv(path, cmap, ragged_ok=True)
         read_notes, ragged = df.attrs.pop("read_notes", []), df.attrs.pop("ragged", {})

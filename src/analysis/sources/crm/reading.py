@@ -12,7 +12,13 @@ import pandas as pd
 
 from analysis.errors import did_you_mean
 from analysis.schema import IDENTIFIER_COLUMNS, DataError
-from analysis.sources.column_map import ColumnMap, read_csv, read_parquet, suffix_kind
+from analysis.sources.column_map import (
+    ColumnMap,
+    read_csv,
+    read_parquet,
+    readable_kind,
+    suffix_kind,
+)
 from analysis.sources.crm.options import ReadOptions
 from analysis.sources.crm.roles import resolve_columns
 
@@ -98,15 +104,7 @@ def read_source(source: Any, cmap: ColumnMap, what: str) -> Source:
     file = str(path)
     if not path.is_file():
         raise _missing_file(path, what)
-    kind = suffix_kind(path)
-    if kind is None:
-        raise DataError(
-            f"unsupported file type {''.join(path.suffixes) or '(no extension)'!r}",
-            file=file,
-            fix="export the data as CSV (.csv, .csv.gz) or Parquet (.parquet, .pq)",
-        )
-    if path.stat().st_size == 0:
-        raise DataError("the file is empty (0 bytes)", file=file, fix="export the data again")
+    kind = readable_kind(path)
     if kind == "parquet":
         df = read_parquet(path)
         return Source(df, np.arange(1, len(df) + 1, dtype="int64"), [], file, {})
