@@ -30,6 +30,7 @@ import pandas as pd
 
 from analysis.schema import DataError, combine_errors, validate_canonical
 from analysis.sources.column_map import ColumnMap, LoadResult, Rejected, validate_table
+from analysis.sources.column_map.quarantine import quarantine_frame
 
 __all__ = [
     "Rejected",
@@ -71,25 +72,8 @@ def quarantine_rows(
         lambda x: "; ".join(dict.fromkeys(v for v in x if isinstance(v, str))) or None
     )
     qpos = reason.index.to_numpy()
-    qsrc = source_rows.iloc[qpos].reset_index(drop=True)
-    for c in qsrc.columns:
-        if qsrc[c].dtype != "str":
-            qsrc[c] = qsrc[c].astype("str")
-    qsrc.columns = [
-        f"{c} (source)" if c in ("row", "reason", "column") else c for c in qsrc.columns
-    ]
-    return pd.concat(
-        [
-            pd.DataFrame(
-                {
-                    "row": rows[qpos].astype("int64"),
-                    "reason": pd.Series(reason.to_numpy(), dtype="str"),
-                    "column": pd.Series(column.to_numpy(), dtype=object),
-                }
-            ),
-            qsrc,
-        ],
-        axis=1,
+    return quarantine_frame(
+        rows[qpos], reason.to_numpy(), column.to_numpy(), source_rows.iloc[qpos]
     )
 
 

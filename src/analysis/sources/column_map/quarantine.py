@@ -299,26 +299,7 @@ def quarantine_table(
     reason = reason.reindex(qpos)
     column = column.reindex(qpos).astype(object)
     column = column.where(column.notna(), None)
-    qsrc = df.iloc[qpos].reset_index(drop=True)
-    for c in qsrc.columns:  # source values as strings (CSV cells exactly as read)
-        if qsrc[c].dtype != "str":
-            qsrc[c] = qsrc[c].astype("str")
-    qsrc.columns = [
-        f"{c} (source)" if c in ("row", "reason", "column") else c for c in qsrc.columns
-    ]
-    quarantine = pd.concat(
-        [
-            pd.DataFrame(
-                {
-                    "row": rows[qpos].astype("int64"),
-                    "reason": pd.Series(reason.to_numpy(), dtype="str"),
-                    "column": pd.Series(column.to_numpy(), dtype=object),
-                }
-            ),
-            qsrc,
-        ],
-        axis=1,
-    )
+    quarantine = quarantine_frame(rows[qpos], reason.to_numpy(), column.to_numpy(), df.iloc[qpos])
     return parts, bad, quarantine
 
 
@@ -339,3 +320,29 @@ def reason_counts(
                 "reason": r["reason"],
             }
     return reasons, examples
+
+
+def quarantine_frame(
+    rows: np.ndarray, reason: Any, column: Any, source_rows: pd.DataFrame
+) -> pd.DataFrame:
+    """Return the quarantine table: ``row``, ``reason``, ``column``, then the source values.
+
+    One line per quarantined row: its row number in the file, its reasons and offending
+    columns ("; "-joined), and its source values as strings (CSV cells exactly as read); a
+    source column named like one of the first three is shown as ``"<name> (source)"``.
+    """
+    qsrc = source_rows.reset_index(drop=True)
+    for c in qsrc.columns:
+        if qsrc[c].dtype != "str":
+            qsrc[c] = qsrc[c].astype("str")
+    qsrc.columns = [
+        f"{c} (source)" if c in ("row", "reason", "column") else c for c in qsrc.columns
+    ]
+    head = pd.DataFrame(
+        {
+            "row": np.asarray(rows).astype("int64"),
+            "reason": pd.Series(np.asarray(reason), dtype="str"),
+            "column": pd.Series(np.asarray(column, dtype=object), dtype=object),
+        }
+    )
+    return pd.concat([head, qsrc], axis=1)
