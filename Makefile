@@ -55,13 +55,15 @@ data: $(SAMPLE) ## Build the synthetic sample data (data/sample/)
 # the notebook smoke run samples cheaply (every cell runs; the figures are not the point here);
 # `make test-slow` runs the reports with their default parameters end to end
 SMOKE_PARAMS ?= draws=100 tune=100 chains=2
+# test processes (pytest-xdist): a file's tests stay together, Spark tests share one worker
+TEST_WORKERS ?= 2
 
 test: $(STAMP) system $(SAMPLE) ## Run the test suite and the notebook smoke tests (what CI runs)
-	$(BIN)/python -m pytest -q tests
-	CJL_NOTEBOOK_PARAMS="$(SMOKE_PARAMS)" $(BIN)/python -m pytest -q --nbval-lax -p no:randomly notebooks/ --ignore=notebooks/exploratory
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadgroup tests
+	CJL_NOTEBOOK_PARAMS="$(SMOKE_PARAMS)" $(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile --nbval-lax -p no:randomly notebooks/ --ignore=notebooks/exploratory
 
 test-fast: $(STAMP) $(SAMPLE) ## Unit tests only, without Spark
-	$(BIN)/python -m pytest -q tests -m "not slow and not spark"
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadgroup tests -m "not slow and not spark"
 
 test-slow: $(STAMP) system $(SAMPLE) ## Heavy studies marked slow (parameter recovery, scale)
 	$(BIN)/python -m pytest -q tests -m slow

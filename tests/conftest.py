@@ -10,6 +10,17 @@ import pytest
 from analysis import synth
 
 
+def pytest_collection_modifyitems(config, items):
+    """Group the tests for ``pytest -n 2 --dist loadgroup`` (what ``make test`` runs).
+
+    A file's tests stay on one worker (its module fixtures, such as a fitted model, are built
+    once) and every Spark test goes to the same worker (one JVM, not one per worker).
+    """
+    for item in items:
+        group = "spark" if item.get_closest_marker("spark") else item.nodeid.split("::")[0]
+        item.add_marker(pytest.mark.xdist_group(group))
+
+
 @pytest.fixture(scope="session")
 def synth_data():
     """3,000 persons with recorded ground truth (about 40k touchpoints)."""
