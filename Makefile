@@ -21,7 +21,7 @@ export PYTENSOR_FLAGS ?= base_compiledir=$(CURDIR)/.cache/pytensor
 export MPLBACKEND ?= Agg
 export PYDEVD_DISABLE_FILE_VALIDATION = 1
 
-.PHONY: help venv system data test test-fast test-slow notebooks-test reports report-params lint bench lock clean
+.PHONY: help venv system data test test-fast test-spark test-slow notebooks-test reports report-params lint bench lock clean
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-14s %s\n", $$1, $$2}'
@@ -58,12 +58,15 @@ SMOKE_PARAMS ?= draws=100 tune=100 chains=2
 # test processes (pytest-xdist): a file's tests stay together, Spark tests share one worker
 TEST_WORKERS ?= 2
 
-test: $(STAMP) system $(SAMPLE) ## Run the test suite and the notebook smoke tests (what CI runs)
-	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadgroup tests
+test: $(STAMP) system $(SAMPLE) ## Run the test suite and the notebook smoke tests (CI runs it, then test-spark)
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadgroup tests -m "not slow and not spark"
 	CJL_NOTEBOOK_PARAMS="$(SMOKE_PARAMS)" $(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile --nbval-lax -p no:randomly notebooks/ --ignore=notebooks/exploratory
 
-test-fast: $(STAMP) $(SAMPLE) ## Unit tests only, without Spark
+test-fast: $(STAMP) $(SAMPLE) ## The tests without the notebooks and Spark
 	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadgroup tests -m "not slow and not spark"
+
+test-spark: $(STAMP) system $(SAMPLE) ## The Spark engine's parity tests (a local JVM; CI runs them after make test)
+	$(BIN)/python -m pytest -q tests -m "spark and not slow"
 
 test-slow: $(STAMP) system $(SAMPLE) ## Heavy studies marked slow (parameter recovery, scale)
 	$(BIN)/python -m pytest -q tests -m slow
