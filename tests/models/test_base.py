@@ -158,97 +158,15 @@ def test_interval_table_equals_numpy_quantiles_with_and_without_missing_draws():
             )
 
 
-@pytest.mark.slow  # three real NUTS fits; the fast twin below fakes the sampler
-def test_a_failed_nuts_fit_is_sampled_again_with_smaller_steps_and_says_so(tmp_path, monkeypatch):
-    """``retry_target_accept``: a fit that fails a check is sampled once more at that
-    target_accept; the kept fit carries a note (saved with it); the checks still apply."""
+def _check_retries(sampler: dict, seen: list, tmp_path) -> None:
+    """Fit three models and check what the retry did (``seen``: the target_accept of each try).
+
+    Passed at the first try: sampled once, no note. A check no fit can pass (divergences <= -1):
+    the retry runs at the higher target_accept, then the warning, and the note is saved with the
+    fit. Retries switched off: sampled once.
+    """
     import warnings
 
-    import pymc as pm
-
-    seen = []
-    real = pm.sample
-    monkeypatch.setattr(
-        pm, "sample", lambda *a, **k: (seen.append(k["target_accept"]), real(*a, **k))[1]
-    )
-    # lenient checks: a short fit of a simple model passes; 4 chains, as every other test asks,
-    # because the first NUTS fit of the process fixes JAX's CPU device count for the rest
-    sampler = {
-        "random_seed": 0,
-        "draws": 200,
-        "tune": 200,
-        "chains": 4,
-        "progressbar": False,
-        "ess_min_per_chain": 25,
-        "rhat_max": 1.05,
-    }
-
-    ok = StageTransitionModel(_counts(30), sampler_config=sampler)
-    ok.fit()
-    assert seen == [0.9] and ok.fit_note is None  # passed at the first try: sampled once
-
-    seen.clear()  # a check no fit can pass (divergences <= -1): the retry runs, then the error
-    never = StageTransitionModel(
-        _counts(30), sampler_config={**sampler, "max_divergences": -1, "on_fail": "warn"}
-    )
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        never.fit()
-    assert seen == [0.9, 0.99]
-    assert "(target_accept 0.9, 200 tuning steps) failed (divergences" in never.fit_note
-    assert "again with target_accept 0.99" in never.fit_note
-    assert never.idata.fit_data.attrs["fit_note"] == never.fit_note
-    assert any(
-        "did not converge" in str(w.message) and "sampled twice" in str(w.message) for w in caught
-    )
-    assert StageTransitionModel.load(never.save(tmp_path / "m.nc")).fit_note == never.fit_note
-
-    seen.clear()
-    off = StageTransitionModel(
-        _counts(30),
-        sampler_config={
-            **sampler,
-            "max_divergences": -1,
-            "on_fail": "warn",
-            "retry_target_accept": None,
-            "retry_tune_factor": None,
-        },
-    )
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        off.fit()
-    assert seen == [0.9] and off.fit_note is None
-
-
-def test_the_second_try_and_its_note_without_mcmc(tmp_path, monkeypatch):
-    """The retry logic of the test above, with ``pm.sample`` replaced by exact draws dressed as
-    NUTS ones (no divergences, so only the impossible check fails)."""
-    import warnings
-
-    import numpy as np
-    import xarray as xr
-
-    seen = []
-
-    def fake_sample(self, cfg, sampler, target_accept, tune, kwargs):
-        seen.append(target_accept)
-        idata = self._conjugate_draws(cfg)
-        shape = (idata.posterior.sizes["chain"], idata.posterior.sizes["draw"])
-        idata.add_groups(
-            sample_stats=xr.Dataset({"diverging": (("chain", "draw"), np.zeros(shape, bool))})
-        )
-        return idata
-
-    monkeypatch.setattr(base.BayesianModel, "_sample", fake_sample)
-    sampler = {
-        "random_seed": 0,
-        "draws": 200,
-        "tune": 200,
-        "chains": 4,
-        "progressbar": False,
-        "ess_min_per_chain": 25,
-        "rhat_max": 1.05,
-    }
     ok = StageTransitionModel(_counts(30), sampler_config=sampler)
     ok.fit()
     assert seen == [0.9] and ok.fit_note is None
@@ -284,3 +202,61 @@ def test_the_second_try_and_its_note_without_mcmc(tmp_path, monkeypatch):
         warnings.simplefilter("ignore")
         off.fit()
     assert seen == [0.9] and off.fit_note is None
+
+
+@pytest.mark.slow  # three real NUTS fits; the fast twin below fakes the sampler
+def test_a_failed_nuts_fit_is_sampled_again_with_smaller_steps_and_says_so(tmp_path, monkeypatch):
+    """``retry_target_accept``: a fit that fails a check is sampled once more at that
+    target_accept; the kept fit carries a note (saved with it); the checks still apply."""
+
+    import pymc as pm
+
+    seen = []
+    real = pm.sample
+    monkeypatch.setattr(
+        pm, "sample", lambda *a, **k: (seen.append(k["target_accept"]), real(*a, **k))[1]
+    )
+    # lenient checks: a short fit of a simple model passes; 4 chains, as every other test asks,
+    # because the first NUTS fit of the process fixes JAX's CPU device count for the rest
+    sampler = {
+        "random_seed": 0,
+        "draws": 200,
+        "tune": 200,
+        "chains": 4,
+        "progressbar": False,
+        "ess_min_per_chain": 25,
+        "rhat_max": 1.05,
+    }
+
+    _check_retries(sampler, seen, tmp_path)
+
+
+def test_the_second_try_and_its_note_without_mcmc(tmp_path, monkeypatch):
+    """The retry logic of the test above, with ``pm.sample`` replaced by exact draws dressed as
+    NUTS ones (no divergences, so only the impossible check fails)."""
+
+    import numpy as np
+    import xarray as xr
+
+    seen = []
+
+    def fake_sample(self, cfg, sampler, target_accept, tune, kwargs):
+        seen.append(target_accept)
+        idata = self._conjugate_draws(cfg)
+        shape = (idata.posterior.sizes["chain"], idata.posterior.sizes["draw"])
+        idata.add_groups(
+            sample_stats=xr.Dataset({"diverging": (("chain", "draw"), np.zeros(shape, bool))})
+        )
+        return idata
+
+    monkeypatch.setattr(base.BayesianModel, "_sample", fake_sample)
+    sampler = {
+        "random_seed": 0,
+        "draws": 200,
+        "tune": 200,
+        "chains": 4,
+        "progressbar": False,
+        "ess_min_per_chain": 25,
+        "rhat_max": 1.05,
+    }
+    _check_retries(sampler, seen, tmp_path)
