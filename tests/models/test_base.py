@@ -182,10 +182,12 @@ def _check_retries(sampler: dict, seen: list, tmp_path) -> None:
     assert "(target_accept 0.9, 200 tuning steps) failed (divergences" in never.fit_note
     assert "again with target_accept 0.99" in never.fit_note
     assert never.idata.fit_data.attrs["fit_note"] == never.fit_note
+    assert never.sampled_twice and not ok.sampled_twice
     assert any(
         "did not converge" in str(w.message) and "sampled twice" in str(w.message) for w in caught
     )
-    assert StageTransitionModel.load(never.save(tmp_path / "m.nc")).fit_note == never.fit_note
+    loaded = StageTransitionModel.load(never.save(tmp_path / "m.nc"))
+    assert loaded.fit_note == never.fit_note and loaded.sampled_twice
 
     seen.clear()
     off = StageTransitionModel(

@@ -124,6 +124,17 @@ def test_fit_box_names_the_failed_checks_and_escapes_them():
 
     assert fit_box("x", Fine()) is None
 
+    # "after a second try" follows the model's flag, not the wording of its note
+    class Twice(Fake):
+        sampled_twice = True
+        fit_note = "the note's wording may change"
+
+    class Once(Fake):
+        sampled_twice = False
+
+    assert "after a second try" in fit_box("x", Twice())
+    assert "after a second try" not in fit_box("x", Once())
+
 
 def test_list_params_names_every_parameter_with_its_default_and_notebooks():
     from analysis.reports import list_parameters

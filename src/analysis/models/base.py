@@ -241,6 +241,15 @@ class BayesianModel:
 
     # --------------------------------------------------------------------------------- fit
     @property
+    def sampled_twice(self) -> bool:
+        """Return whether the kept fit is the second try (the first failed its checks).
+
+        Only a second try writes :attr:`fit_note`, which is saved with the fit, so a fit loaded
+        from the cache answers the same.
+        """
+        return bool(self.fit_note)
+
+    @property
     def data_hash(self) -> str:
         """Content hash of the data the model is fitted to (:func:`~analysis.models.cache.frame_hash`)."""
         return frame_hash(self._fit_data())

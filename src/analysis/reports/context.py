@@ -345,10 +345,13 @@ def fit_box(what: str, model: Any) -> str | None:
     """
     fallback = getattr(model, "fallback", None)
     if fallback:
+        twice = getattr(model, "sampled_twice", None)  # a model's flag; a stand-in: its note
+        if twice is None:
+            twice = "second" in (getattr(model, "fit_note", None) or "")
         return (
             '<div style="border:2px solid #b36b00;background:#fff4e0;padding:.6em 1em;margin:.5em 0">'
             f"<b>{escape(what)}: fallback model shown.</b> The Bayesian fit failed its convergence checks "
-            f"({escape(model.failed_checks)}){' after a second try' if 'second' in (model.fit_note or '') else ''}, "
+            f"({escape(model.failed_checks)}){' after a second try' if twice else ''}, "
             f"so its draws are not used. Shown instead: {escape(fallback)}. "
             "For the full model: more data, fewer groups, or more tuning (`draws`, `tune`); "
             "`on_fail=raise` stops the report instead.</div>"
