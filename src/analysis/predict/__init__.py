@@ -1,11 +1,19 @@
 """Forecasts for open journeys, and how well they held in time (issue 19; being built).
 
-Today: :mod:`~analysis.predict.scores`, the scores every forecast and every baseline is judged
-by in a backtest (log-loss, Brier, AUC, expected calibration error and the reliability table,
-lift in the top decile, interval coverage). The forecasting models and the backtest in time
-come next.
+Today:
+
+- :mod:`~analysis.predict.backtest`: :func:`cutoff_split`, what was known at a cut-off (events,
+  persons and journeys built on them alone) and each open journey's outcome in the horizon after
+  it, the person followed through later identifiers;
+- :mod:`~analysis.predict.scores`: the scores every forecast and every baseline is judged by
+  (log-loss, Brier, AUC, expected calibration error and the reliability table, lift in the top
+  decile, interval coverage).
+
+The forecasting models (semi-Markov from the stage chain and dwell times; a feature model) and
+the backtest runner with its baselines come next.
 """
 
+from analysis.predict.backtest import CutoffSplit, cutoff_split
 from analysis.predict.scores import (
     calibration_table,
     expected_calibration_error,
@@ -15,7 +23,9 @@ from analysis.predict.scores import (
 )
 
 __all__ = [
+    "CutoffSplit",
     "calibration_table",
+    "cutoff_split",
     "expected_calibration_error",
     "forecast_scores",
     "interval_coverage",

@@ -1,0 +1,147 @@
+"""Backtests in time: what was known at a cut-off, and what happened in the horizon after it.
+
+A forecast made at a cut-off may only use the events up to it: :func:`cutoff_split` stitches
+identities and builds journeys on those events alone (stitching on later events could merge
+persons through identifiers nobody had seen yet), and scores the journeys still open then. Their
+outcome comes from later events: the person converted within ``horizon_days`` after the cut-off.
+To find "the person" among later events, the events up to the horizon's end are stitched too, and
+each person known at the cut-off is followed to the person its events belong to then (a later
+login can tie a cookie seen before the cut-off to a purchase after it).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from analysis.errors import DataError
+
+__all__ = ["CutoffSplit", "cutoff_split"]
+
+
+@dataclass
+class CutoffSplit:
+    """What was known at a cut-off, and the outcome of each journey open then.
+
+    Attributes
+    ----------
+    cutoff : pandas.Timestamp
+        The cut-off (UTC); events at it count as known.
+    horizon_days : float
+        The outcome window after the cut-off.
+    known : pandas.DataFrame
+        The events up to the cut-off, stitched on themselves alone (``person_id``).
+    journeys : analysis.journeys.Journeys
+        Journeys built on ``known`` with ``as_of=cutoff``.
+    open : pandas.DataFrame
+        The journeys open at the cut-off (``journeys.journeys`` rows) with ``converted_next``:
+        1 when the person converted within the horizon after the cut-off, else 0.
+    """
+
+    cutoff: pd.Timestamp
+    horizon_days: float
+    known: pd.DataFrame
+    journeys: Any
+    open: pd.DataFrame
+
+    @property
+    def base_rate(self) -> float:
+        """Return the share of open journeys whose person converted within the horizon."""
+        return float(self.open["converted_next"].mean()) if len(self.open) else float("nan")
+
+
+def _as_utc(value: Any, what: str) -> pd.Timestamp:
+    try:
+        ts = pd.Timestamp(value)
+    except (TypeError, ValueError) as e:
+        raise DataError(
+            f"{what}: {value!r} is not a date", fix="give a date, e.g. 2024-03-01"
+        ) from e
+    return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+
+
+def _next_converters(
+    events: pd.DataFrame,
+    ts: pd.Series,
+    cutoff: pd.Timestamp,
+    end: pd.Timestamp,
+    stitch_kwargs: dict,
+) -> pd.Series:
+    """Return, per event id up to the cut-off, whether its person converted in (cutoff, end]."""
+    from analysis.identity import stitch_identities
+
+    upto = events[(ts <= end).to_numpy()]
+    whole = stitch_identities(upto, **stitch_kwargs)
+    when = pd.to_datetime(whole["timestamp"], utc=True)
+    after = (when > cutoff) & whole["conversion"].astype(bool)
+    buyers = set(whole.loc[after, "person_id"])
+    return whole.set_index("event_id")["person_id"].isin(buyers)
+
+
+def cutoff_split(
+    events: pd.DataFrame,
+    cutoff: Any,
+    *,
+    horizon_days: float = 14.0,
+    inactivity_days: float = 30.0,
+    journey_by: str = "inactivity",
+    **stitch_kwargs: Any,
+) -> CutoffSplit:
+    """Split touchpoints at a cut-off into what was known then and what happened next.
+
+    Parameters
+    ----------
+    events : pandas.DataFrame
+        Canonical touchpoints (``analysis.load_events``), not yet stitched: every identifier
+        column is used, and ``event_id`` follows an event from the cut-off's persons to later ones.
+    cutoff : date
+        The moment of the forecast (a date is midnight UTC); events at it count as known.
+    horizon_days : float, default 14
+        The outcome window: did the person convert within this many days after the cut-off?
+    inactivity_days, journey_by : as :func:`analysis.build_journeys`.
+    **stitch_kwargs
+        Passed to :func:`analysis.stitch_identities` (``max_links`` …), for both stitchings.
+
+    Returns
+    -------
+    CutoffSplit
+        Nothing in ``known``, ``journeys`` or the rows of ``open`` depends on events after the
+        cut-off; only ``open["converted_next"]`` does.
+    """
+    from analysis.identity import stitch_identities
+    from analysis.journeys import build_journeys
+
+    if "event_id" not in events.columns or events["event_id"].duplicated().any():
+        raise DataError(
+            "cutoff_split: events need a unique event_id",
+            column="event_id",
+            fix="pass the events as analysis.load_events returns them",
+        )
+    cut = _as_utc(cutoff, "cutoff")
+    if not horizon_days > 0:
+        raise DataError(f"horizon_days={horizon_days!r}: give a positive number of days")
+    end = cut + pd.Timedelta(days=float(horizon_days))
+    ts = pd.to_datetime(events["timestamp"], utc=True)
+    if ts.max() < end:
+        raise DataError(
+            f"the data end on {ts.max():%Y-%m-%d %H:%M}, before the horizon after the cut-off "
+            f"({end:%Y-%m-%d %H:%M}): outcomes would be cut short",
+            column="timestamp",
+            fix="choose an earlier cut-off or a shorter horizon_days",
+        )
+    known = stitch_identities(events[(ts <= cut).to_numpy()], **stitch_kwargs)
+    jr = build_journeys(known, inactivity_days=inactivity_days, as_of=cut, journey_by=journey_by)
+    table = jr.journeys
+    open_ = table[table["outcome"] == "open"].reset_index(drop=True)
+    converts = _next_converters(events, ts, cut, end, stitch_kwargs)
+    by_person = (
+        pd.Series(converts.reindex(known["event_id"]).to_numpy(), index=known["person_id"])
+        .groupby(level=0)
+        .any()
+    )
+    label = by_person.reindex(open_["person_id"]).fillna(False).to_numpy(dtype=bool)
+    open_["converted_next"] = label.astype(np.int64)
+    return CutoffSplit(cut, float(horizon_days), known, jr, open_)
