@@ -9,11 +9,21 @@ Today:
   (log-loss, Brier, AUC, expected calibration error and the reliability table, lift in the top
   decile, interval coverage).
 
-The forecasting models (semi-Markov from the stage chain and dwell times; a feature model) and
-the backtest runner with its baselines come next.
+- :mod:`~analysis.predict.baselines`: the forecasts a model must beat (the base rate, the stage
+  chain's absorbing probability, a gradient-boosted classifier on :func:`journey_features`), and
+  :func:`run_backtest`, which scores them at each cut-off.
+
+The forecasting models (semi-Markov from the stage chain and dwell times; a Bayesian feature
+model with partial pooling) come next.
 """
 
-from analysis.predict.backtest import CutoffSplit, cutoff_split
+from analysis.predict.backtest import CutoffSplit, cutoff_split, run_backtest
+from analysis.predict.baselines import (
+    base_rate_forecast,
+    boosted_forecast,
+    journey_features,
+    markov_forecast,
+)
 from analysis.predict.scores import (
     calibration_table,
     expected_calibration_error,
@@ -24,10 +34,15 @@ from analysis.predict.scores import (
 
 __all__ = [
     "CutoffSplit",
+    "base_rate_forecast",
+    "boosted_forecast",
     "calibration_table",
     "cutoff_split",
     "expected_calibration_error",
     "forecast_scores",
     "interval_coverage",
+    "journey_features",
+    "markov_forecast",
+    "run_backtest",
     "top_decile_lift",
 ]

@@ -19,7 +19,7 @@ import pandas as pd
 
 from analysis.errors import DataError
 
-__all__ = ["CutoffSplit", "cutoff_split"]
+__all__ = ["CutoffSplit", "cutoff_split", "run_backtest"]
 
 
 @dataclass
@@ -88,6 +88,7 @@ def cutoff_split(
     horizon_days: float = 14.0,
     inactivity_days: float = 30.0,
     journey_by: str = "inactivity",
+    data_end: Any = None,
     **stitch_kwargs: Any,
 ) -> CutoffSplit:
     """Split touchpoints at a cut-off into what was known then and what happened next.
@@ -102,6 +103,9 @@ def cutoff_split(
     horizon_days : float, default 14
         The outcome window: did the person convert within this many days after the cut-off?
     inactivity_days, journey_by : as :func:`analysis.build_journeys`.
+    data_end : date, optional
+        Until when the data are complete (default: their last touchpoint); the horizon must end
+        by then, or outcomes would be cut short.
     **stitch_kwargs
         Passed to :func:`analysis.stitch_identities` (``max_links`` …), for both stitchings.
 
@@ -125,9 +129,10 @@ def cutoff_split(
         raise DataError(f"horizon_days={horizon_days!r}: give a positive number of days")
     end = cut + pd.Timedelta(days=float(horizon_days))
     ts = pd.to_datetime(events["timestamp"], utc=True)
-    if ts.max() < end:
+    complete = ts.max() if data_end is None else _as_utc(data_end, "data_end")
+    if complete < end:
         raise DataError(
-            f"the data end on {ts.max():%Y-%m-%d %H:%M}, before the horizon after the cut-off "
+            f"the data end on {complete:%Y-%m-%d %H:%M}, before the horizon after the cut-off "
             f"({end:%Y-%m-%d %H:%M}): outcomes would be cut short",
             column="timestamp",
             fix="choose an earlier cut-off or a shorter horizon_days",
@@ -145,3 +150,66 @@ def cutoff_split(
     label = by_person.reindex(open_["person_id"]).fillna(False).to_numpy(dtype=bool)
     open_["converted_next"] = label.astype(np.int64)
     return CutoffSplit(cut, float(horizon_days), known, jr, open_)
+
+
+def run_backtest(
+    events: pd.DataFrame,
+    cutoffs: Any,
+    *,
+    horizon_days: float = 14.0,
+    inactivity_days: float = 30.0,
+    methods: dict[str, Any] | None = None,
+    data_end: Any = None,
+    **stitch_kwargs: Any,
+) -> pd.DataFrame:
+    """Score forecasts made at each cut-off against what happened in the horizon after it.
+
+    At a cut-off ``c`` each method is fitted on the journeys open at ``c − horizon_days`` (their
+    outcomes were known by ``c``: only events up to ``c`` are used) and scores the journeys open
+    at ``c``.
+
+    Parameters
+    ----------
+    events : pandas.DataFrame
+        Canonical touchpoints, not yet stitched (see :func:`cutoff_split`).
+    cutoffs : list of dates
+        The moments of the forecasts; each needs ``horizon_days`` of data after it.
+    horizon_days, inactivity_days : float
+        The outcome window, and the gap that ends a journey.
+    methods : dict, optional
+        Name → ``f(train_split, test_split) -> probabilities``; default: the baselines
+        (``base rate``, ``markov``, ``boosted``) of :mod:`analysis.predict.baselines`.
+    data_end : date, optional
+        Until when the data are complete (default: their last touchpoint).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per cut-off × method: ``cutoff, method, train_journeys`` and
+        :func:`~analysis.predict.scores.forecast_scores` (``n, positives, base_rate, log_loss,
+        brier, auc, ece, top_decile_lift``).
+    """
+    from analysis.predict.baselines import base_rate_forecast, boosted_forecast, markov_forecast
+    from analysis.predict.scores import forecast_scores
+
+    methods = methods or {
+        "base rate": base_rate_forecast,
+        "markov": markov_forecast,
+        "boosted": boosted_forecast,
+    }
+    ts = pd.to_datetime(events["timestamp"], utc=True)
+    horizon = pd.Timedelta(days=float(horizon_days))
+    rows = []
+    for c in cutoffs:
+        cut = _as_utc(c, "cutoff")
+        known = events[(ts <= cut).to_numpy()]
+        opts = {"horizon_days": horizon_days, "inactivity_days": inactivity_days, **stitch_kwargs}
+        train = cutoff_split(known, cut - horizon, data_end=cut, **opts)
+        test = cutoff_split(events, cut, data_end=data_end, **opts)
+        y = test.open["converted_next"].to_numpy()
+        for name, forecast in methods.items():
+            scores = forecast_scores(forecast(train, test), y)
+            rows.append(
+                {"cutoff": cut, "method": name, "train_journeys": len(train.open), **scores}
+            )
+    return pd.DataFrame(rows)

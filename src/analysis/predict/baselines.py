@@ -1,0 +1,106 @@
+"""The forecasts a model must beat in a backtest, on the features known at the cut-off.
+
+Each baseline is fitted on a training split (journeys open at an earlier cut-off, whose outcome
+was known by the scoring cut-off) and scores the journeys of the scoring split:
+
+- :func:`base_rate_forecast`: every journey gets the training share that converted;
+- :func:`markov_forecast`: P(a journey eventually converts | the stage it is in), the absorbing
+  probability of the stage chain fitted exactly (conjugate, unpooled) to the training cut-off's
+  journeys, by segment (a journey with no stage yet starts at ``(start)``); it ignores the horizon,
+  which is the point of comparing with it;
+- :func:`boosted_forecast`: scikit-learn's ``HistGradientBoostingClassifier`` on
+  :func:`journey_features` (categorical features native), its documented defaults.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from analysis.schema import START
+
+if TYPE_CHECKING:
+    from analysis.predict.backtest import CutoffSplit
+
+__all__ = ["base_rate_forecast", "boosted_forecast", "journey_features", "markov_forecast"]
+
+_SEP = " > "
+
+
+def journey_features(split: CutoffSplit, channels: list[str] | None = None) -> pd.DataFrame:
+    """Return the features of the journeys open at the cut-off, one row per ``split.open`` row.
+
+    ``age_days`` (since the first touch), ``recency_days`` (since the last), ``touches``,
+    ``stages_seen``, ``last_stage`` and ``segment`` (categorical), and ``ch_<channel>`` touches
+    per channel (``channels``: the columns to make, e.g. the training split's; default: this
+    split's channels).
+    """
+    o = split.open
+    cut = split.cutoff
+    day = pd.Timedelta(days=1)
+    stages = o["stages"].fillna("").astype(str).str.split(_SEP)
+    chans = o["channels"].fillna("").astype(str).str.split(_SEP)
+    out = pd.DataFrame(
+        {
+            "age_days": (cut - pd.to_datetime(o["start"], utc=True)) / day,
+            "recency_days": (cut - pd.to_datetime(o["end"], utc=True)) / day,
+            "touches": o["n_touchpoints"].astype(float),
+            "stages_seen": stages.map(lambda s: len({x for x in s if x})).astype(float),
+            "last_stage": stages.map(lambda s: next((x for x in reversed(s) if x), START)),
+            "segment": o["segment"].astype(str) if "segment" in o else "all",
+        },
+        index=o.index,
+    )
+    counts = chans.explode().loc[lambda s: s != ""]
+    table = pd.crosstab(counts.index, counts).reindex(index=o.index, fill_value=0)
+    names = sorted(table.columns) if channels is None else list(channels)
+    for c in names:
+        out[f"ch_{c}"] = table[c].astype(float) if c in table else 0.0
+    for c in ("last_stage", "segment"):
+        out[c] = out[c].astype("category")
+    return out
+
+
+def base_rate_forecast(train: CutoffSplit, test: CutoffSplit) -> np.ndarray:
+    """Return the training base rate for every journey of ``test``."""
+    return np.full(len(test.open), train.base_rate)
+
+
+def markov_forecast(train: CutoffSplit, test: CutoffSplit) -> np.ndarray:
+    """Return each test journey's absorbing probability of conversion from its current stage."""
+    from analysis.models.transitions import StageTransitionModel
+
+    counts = train.journeys.stage_transitions()
+    if counts.empty:
+        return base_rate_forecast(train, test)
+    model = StageTransitionModel(counts, model_config={"pooling": "none"})
+    model.fit_conjugate(draws=200, chains=1, random_seed=0)
+    conv = model.conversion_probability().mean(("chain", "draw")).to_pandas()  # segment × state
+    feats = journey_features(test)
+    seg = feats["segment"].astype(str)
+    state = feats["last_stage"].astype(str)
+    overall = conv.mean(axis=0)
+    out = np.empty(len(feats))
+    for i, (g, s) in enumerate(zip(seg, state, strict=True)):
+        row = conv.loc[g] if g in conv.index else overall
+        out[i] = row[s] if s in row.index else row[START]
+    return out
+
+
+def boosted_forecast(train: CutoffSplit, test: CutoffSplit, *, seed: int = 0) -> np.ndarray:
+    """Return a gradient-boosted classifier's P(convert within the horizon) for ``test``."""
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    x_train = journey_features(train)
+    y = train.open["converted_next"].to_numpy()
+    if len(np.unique(y)) < 2:
+        return base_rate_forecast(train, test)
+    channels = [c[3:] for c in x_train.columns if c.startswith("ch_")]
+    x_test = journey_features(test, channels=channels)
+    for c in ("last_stage", "segment"):  # the test's categories in the training's order
+        x_test[c] = pd.Categorical(x_test[c].astype(str), categories=x_train[c].cat.categories)
+    clf = HistGradientBoostingClassifier(categorical_features="from_dtype", random_state=seed)
+    clf.fit(x_train, y)
+    return clf.predict_proba(x_test)[:, 1]
