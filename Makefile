@@ -52,9 +52,10 @@ $(SAMPLE): $(STAMP) $(wildcard src/analysis/synth/*.py) src/analysis/__main__.py
 
 data: $(SAMPLE) ## Build the synthetic sample data (data/sample/)
 
-# the notebook smoke run samples cheaply (every cell runs; the figures are not the point here);
-# `make test-slow` runs the reports with their default parameters end to end
-SMOKE_PARAMS ?= draws=100 tune=100 chains=2
+# the notebook smoke run samples cheaply (every cell runs; the figures are not the point here) and
+# leaves the Bayesian attribution to its smoke fit in tests/models (its notebook cells are tested
+# functions, reports.fit_sections); `make test-slow` runs the reports with default parameters
+SMOKE_PARAMS ?= draws=100 tune=100 chains=2 models=[heuristic,markov,shapley]
 # test processes (pytest-xdist): a file's tests stay together, Spark tests share one worker
 TEST_WORKERS ?= 2
 
