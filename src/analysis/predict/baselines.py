@@ -40,15 +40,20 @@ def journey_features(split: CutoffSplit, channels: list[str] | None = None) -> p
     o = split.open
     cut = split.cutoff
     day = pd.Timedelta(days=1)
-    stages = o["stages"].fillna("").astype(str).str.split(_SEP)
+    stage_text = o["stages"].fillna("").astype(str)
+    stages = stage_text.str.split(_SEP).explode().loc[lambda s: s != ""]
     chans = o["channels"].fillna("").astype(str).str.split(_SEP)
+    last = stage_text.str.rsplit(_SEP, n=1).str[-1]
     out = pd.DataFrame(
         {
             "age_days": (cut - pd.to_datetime(o["start"], utc=True)) / day,
             "recency_days": (cut - pd.to_datetime(o["end"], utc=True)) / day,
             "touches": o["n_touchpoints"].astype(float),
-            "stages_seen": stages.map(lambda s: len({x for x in s if x})).astype(float),
-            "last_stage": stages.map(lambda s: next((x for x in reversed(s) if x), START)),
+            "stages_seen": stages.groupby(level=0)
+            .nunique()
+            .reindex(o.index, fill_value=0)
+            .astype(float),
+            "last_stage": last.where(last != "", START),
             "segment": o["segment"].astype(str) if "segment" in o else "all",
         },
         index=o.index,
@@ -79,14 +84,12 @@ def markov_forecast(train: CutoffSplit, test: CutoffSplit) -> np.ndarray:
     model.fit_conjugate(draws=200, chains=1, random_seed=0)
     conv = model.conversion_probability().mean(("chain", "draw")).to_pandas()  # segment × state
     feats = journey_features(test)
-    seg = feats["segment"].astype(str)
-    state = feats["last_stage"].astype(str)
-    overall = conv.mean(axis=0)
-    out = np.empty(len(feats))
-    for i, (g, s) in enumerate(zip(seg, state, strict=True)):
-        row = conv.loc[g] if g in conv.index else overall
-        out[i] = row[s] if s in row.index else row[START]
-    return out
+    # a segment the training cut-off did not see gets the segments' mean; a stage it did not
+    # see (or none yet) starts at (start)
+    table = conv.reindex(feats["segment"].astype(str)).fillna(conv.mean(axis=0))
+    state = feats["last_stage"].astype(str).where(lambda s: s.isin(conv.columns), START)
+    cols = conv.columns.get_indexer(state)
+    return table.to_numpy()[np.arange(len(feats)), cols]
 
 
 def boosted_forecast(train: CutoffSplit, test: CutoffSplit, *, seed: int = 0) -> np.ndarray:
