@@ -25,6 +25,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from analysis.errors import example_rows
 from analysis.schema import DataError
 
 __all__ = ["kaplan_meier", "share_by", "time_to_event_summary"]
@@ -45,7 +46,7 @@ def _prepare(df: pd.DataFrame, duration: str, censored: str, by: list[str]) -> p
         raise DataError(
             f"time to event: {int(bad.sum())} duration(s) are missing or negative",
             column=duration,
-            rows=[int(i) + 1 for i in np.flatnonzero(bad)][:10],
+            rows=example_rows(bad),
             fix="durations are days ≥ 0",
         )
     out = pd.DataFrame({c: df[c].astype("str").to_numpy() for c in by})
