@@ -6,6 +6,8 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+# the lock is installed with uv (about twice as fast as pip here: bench/README.md), pip if uv fails
+UV_VERSION ?= 0.13.9
 SAMPLE := data/sample/events.csv
 SAMPLE_PERSONS ?= 3000
 SEED   ?= 0
@@ -30,9 +32,12 @@ $(STAMP): requirements.lock pyproject.toml
 	@test -n "$(PYTHON)" || { echo "Python 3.11 not found: install it, or run make PYTHON=/path/to/python3.11"; exit 1; }
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "Python 3.11 is required (found " + sys.version.split()[0] + "); run make PYTHON=/path/to/python3.11")'
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -r requirements.lock
-	$(BIN)/python -m pip install --quiet --no-deps -e .
+	$(BIN)/python -m pip install --quiet uv==$(UV_VERSION)
+	$(BIN)/uv pip install --quiet --python $(BIN)/python -r requirements.lock \
+	  || { echo "uv could not install the lock (see above); installing it with pip instead"; \
+	       $(BIN)/python -m pip install --quiet -r requirements.lock; }
+	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e . \
+	  || $(BIN)/python -m pip install --quiet --no-deps -e .
 	touch $(STAMP)
 
 venv: $(STAMP) ## Create .venv from the lock (only when missing or the lock changed)
