@@ -44,9 +44,8 @@ def test_scores_do_not_change_when_later_events_are_dropped(synthetic):
     ts = pd.to_datetime(synthetic["timestamp"], utc=True)
     cropped = synthetic[(ts <= cut + pd.Timedelta(days=horizon)).to_numpy()]
     end = cut + pd.Timedelta(days=horizon)  # the cropped data are complete until the horizon's end
-    pd.testing.assert_frame_equal(
-        full, run_backtest(cropped, [cut], horizon_days=horizon, data_end=end)
-    )
+    again = run_backtest(cropped, [cut], horizon_days=horizon, data_end=end)
+    pd.testing.assert_frame_equal(full.drop(columns="seconds"), again.drop(columns="seconds"))
 
 
 def test_baselines_rank_journeys_and_the_base_rate_does_not(synthetic):

@@ -13,19 +13,25 @@ Today:
   chain's absorbing probability, a gradient-boosted classifier on :func:`journey_features`), and
   :func:`run_backtest`, which scores them at each cut-off.
 
-The forecasting models (semi-Markov from the stage chain and dwell times; a Bayesian feature
-model with partial pooling) come next.
+- :mod:`~analysis.predict.model`: :class:`JourneyForecastModel`, the chosen forecast: a
+  hierarchical Bayesian logistic model of conversion within the horizon on the journey's
+  features (segments partially pooled; NUTS, or a Laplace approximation without MCMC);
+- :mod:`~analysis.predict.forecast`: it fitted at a cut-off (:func:`bayes_forecast`, the
+  backtest method).
 """
 
-from analysis.predict.backtest import CutoffSplit, cutoff_split, run_backtest
+from analysis.predict.backtest import CutoffSplit, cutoff_split, run_backtest, stack_splits
 from analysis.predict.baselines import (
     base_rate_forecast,
     boosted_forecast,
     journey_features,
     markov_forecast,
 )
+from analysis.predict.forecast import bayes_forecast, fit_forecast_model, training_table
+from analysis.predict.model import Design, JourneyForecastModel
 from analysis.predict.scores import (
     calibration_table,
+    decile_coverage,
     expected_calibration_error,
     forecast_scores,
     interval_coverage,
@@ -34,15 +40,22 @@ from analysis.predict.scores import (
 
 __all__ = [
     "CutoffSplit",
+    "Design",
+    "JourneyForecastModel",
     "base_rate_forecast",
+    "bayes_forecast",
     "boosted_forecast",
     "calibration_table",
     "cutoff_split",
+    "decile_coverage",
     "expected_calibration_error",
+    "fit_forecast_model",
     "forecast_scores",
     "interval_coverage",
     "journey_features",
     "markov_forecast",
     "run_backtest",
+    "stack_splits",
     "top_decile_lift",
+    "training_table",
 ]

@@ -19,7 +19,7 @@ import pandas as pd
 
 from analysis.errors import DataError
 
-__all__ = ["CutoffSplit", "cutoff_split", "run_backtest"]
+__all__ = ["CutoffSplit", "cutoff_split", "run_backtest", "stack_splits"]
 
 
 @dataclass
@@ -38,7 +38,8 @@ class CutoffSplit:
         Journeys built on ``known`` with ``as_of=cutoff``.
     open : pandas.DataFrame
         The journeys open at the cut-off (``journeys.journeys`` rows) with ``converted_next``:
-        1 when the person converted within the horizon after the cut-off, else 0.
+        1 when the person converted within the horizon after the cut-off, else 0, and
+        ``cutoff`` (the cut-off; rows of :func:`stack_splits` keep their own).
     """
 
     cutoff: pd.Timestamp
@@ -149,7 +150,23 @@ def cutoff_split(
     )
     label = by_person.reindex(open_["person_id"]).fillna(False).to_numpy(dtype=bool)
     open_["converted_next"] = label.astype(np.int64)
+    open_["cutoff"] = cut
     return CutoffSplit(cut, float(horizon_days), known, jr, open_)
+
+
+def stack_splits(splits: list[CutoffSplit]) -> CutoffSplit:
+    """Return one training split made of several cut-offs' open journeys (a rolling origin).
+
+    ``open`` holds every split's rows, each with its own ``cutoff`` (features are computed at
+    it); a journey open at two cut-offs appears twice, with what was known at each.
+    ``known``, ``journeys`` and ``cutoff`` are the latest split's (the stage chain is fitted on
+    the latest journeys).
+    """
+    if not splits:
+        raise DataError("stack_splits: no splits given", fix="pass at least one CutoffSplit")
+    latest = max(splits, key=lambda s: s.cutoff)
+    rows = pd.concat([s.open for s in splits], ignore_index=True)
+    return CutoffSplit(latest.cutoff, latest.horizon_days, latest.known, latest.journeys, rows)
 
 
 def run_backtest(
@@ -160,13 +177,16 @@ def run_backtest(
     inactivity_days: float = 30.0,
     methods: dict[str, Any] | None = None,
     data_end: Any = None,
+    train_origins: int = 1,
+    keep: dict[Any, Any] | None = None,
     **stitch_kwargs: Any,
 ) -> pd.DataFrame:
     """Score forecasts made at each cut-off against what happened in the horizon after it.
 
-    At a cut-off ``c`` each method is fitted on the journeys open at ``c − horizon_days`` (their
-    outcomes were known by ``c``: only events up to ``c`` are used) and scores the journeys open
-    at ``c``.
+    At a cut-off ``c`` each method is fitted on the journeys open at ``c − horizon_days`` (and,
+    with ``train_origins = k``, at ``c − 2·horizon_days`` … ``c − k·horizon_days``, stacked:
+    :func:`stack_splits`); their outcomes were known by ``c``: only events up to ``c`` are used.
+    It then scores the journeys open at ``c``.
 
     Parameters
     ----------
@@ -181,22 +201,36 @@ def run_backtest(
         (``base rate``, ``markov``, ``boosted``) of :mod:`analysis.predict.baselines`.
     data_end : date, optional
         Until when the data are complete (default: their last touchpoint).
+    train_origins : int, default 1
+        How many earlier cut-offs, one horizon apart, make the training rows.
+    keep : dict, optional
+        Filled with ``(cutoff, method) → (forecast, outcomes)`` for plots (a reliability curve).
+
+    A method returns one probability per test journey, or posterior draws (draws × journeys):
+    then ``p`` is their mean and ``decile_coverage`` the share of deciles of ``p`` whose observed
+    rate lies in its 90% predictive interval
+    (:func:`~analysis.predict.scores.decile_coverage`).
 
     Returns
     -------
     pandas.DataFrame
         One row per cut-off × method: ``cutoff, method, train_journeys`` and
         :func:`~analysis.predict.scores.forecast_scores` (``n, positives, base_rate, log_loss,
-        brier, auc, ece, top_decile_lift``).
+        brier, auc, ece, top_decile_lift``), ``decile_coverage`` and ``seconds`` (fit and
+        forecast).
     """
+    import time
+
     from analysis.predict.baselines import base_rate_forecast, boosted_forecast, markov_forecast
-    from analysis.predict.scores import forecast_scores
+    from analysis.predict.scores import decile_coverage, forecast_scores
 
     methods = methods or {
         "base rate": base_rate_forecast,
         "markov": markov_forecast,
         "boosted": boosted_forecast,
     }
+    if int(train_origins) < 1:
+        raise DataError(f"train_origins={train_origins!r}: give 1 or more")
     ts = pd.to_datetime(events["timestamp"], utc=True)
     horizon = pd.Timedelta(days=float(horizon_days))
     rows = []
@@ -204,12 +238,30 @@ def run_backtest(
         cut = _as_utc(c, "cutoff")
         known = events[(ts <= cut).to_numpy()]
         opts = {"horizon_days": horizon_days, "inactivity_days": inactivity_days, **stitch_kwargs}
-        train = cutoff_split(known, cut - horizon, data_end=cut, **opts)
+        train = stack_splits(
+            [
+                cutoff_split(known, cut - k * horizon, data_end=cut, **opts)
+                for k in range(int(train_origins), 0, -1)
+            ]
+        )
         test = cutoff_split(events, cut, data_end=data_end, **opts)
         y = test.open["converted_next"].to_numpy()
         for name, forecast in methods.items():
-            scores = forecast_scores(forecast(train, test), y)
+            t0 = time.perf_counter()
+            out = np.asarray(forecast(train, test), dtype=float)
+            seconds = time.perf_counter() - t0
+            p = out.mean(axis=0) if out.ndim == 2 else out
+            cover = decile_coverage(out, y)["covered"].mean() if out.ndim == 2 else np.nan
+            if keep is not None:
+                keep[(cut, name)] = (p, y)
             rows.append(
-                {"cutoff": cut, "method": name, "train_journeys": len(train.open), **scores}
+                {
+                    "cutoff": cut,
+                    "method": name,
+                    "train_journeys": len(train.open),
+                    **forecast_scores(p, y),
+                    "decile_coverage": float(cover),
+                    "seconds": seconds,
+                }
             )
     return pd.DataFrame(rows)

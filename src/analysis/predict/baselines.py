@@ -32,13 +32,15 @@ _SEP = " > "
 def journey_features(split: CutoffSplit, channels: list[str] | None = None) -> pd.DataFrame:
     """Return the features of the journeys open at the cut-off, one row per ``split.open`` row.
 
-    ``age_days`` (since the first touch), ``recency_days`` (since the last), ``touches``,
+    ``age_days`` (since the first touch to the row's cut-off), ``recency_days`` (since the last),
+    ``touches``,
     ``stages_seen``, ``last_stage`` and ``segment`` (categorical), and ``ch_<channel>`` touches
     per channel (``channels``: the columns to make, e.g. the training split's; default: this
     split's channels).
     """
     o = split.open
-    cut = split.cutoff
+    # stacked training rows (stack_splits) carry their own cut-off
+    cut = pd.to_datetime(o["cutoff"], utc=True) if "cutoff" in o else split.cutoff
     day = pd.Timedelta(days=1)
     stage_text = o["stages"].fillna("").astype(str)
     stages = stage_text.str.split(_SEP).explode().loc[lambda s: s != ""]

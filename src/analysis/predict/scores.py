@@ -13,6 +13,8 @@ what happened (``y``: 1 converted, 0 not). The standard scores come from scikit-
 - :func:`top_decile_lift`: the conversion rate of the 10% of journeys ranked highest, over the
   overall rate (what an audience built from the scores buys);
 - :func:`interval_coverage`: the share of observed values inside their forecast intervals;
+- :func:`decile_coverage`: per decile of a Bayesian forecast, whether the observed conversion
+  rate lies in its 90% predictive interval (the model's draws and the journeys' coin flips);
 - :func:`forecast_scores`: all of them in one dict, one row of a backtest table.
 """
 
@@ -29,6 +31,7 @@ from analysis.errors import DataError, example_rows
 
 __all__ = [
     "calibration_table",
+    "decile_coverage",
     "expected_calibration_error",
     "forecast_scores",
     "interval_coverage",
@@ -155,6 +158,55 @@ def interval_coverage(lower: Any, upper: Any, observed: Any) -> float:
     if len(obs) == 0:
         return math.nan
     return float(np.mean((obs >= lo) & (obs <= hi)))
+
+
+def decile_coverage(
+    draws: Any, y: Any, *, bins: int = 10, prob: float = 0.9, seed: int = 0
+) -> pd.DataFrame:
+    """Return, per decile of the mean forecast, the observed rate and its predictive interval.
+
+    ``draws`` are posterior draws of each journey's probability (draws × journeys). Journeys are
+    ranked by their mean and cut into ``bins`` groups of equal size; for each group, each draw
+    simulates the journeys' outcomes (a coin flip at the draw's probability), so the interval
+    holds both the model's uncertainty and the luck of a finite group: a calibrated model's
+    intervals cover the observed rate in about ``prob`` of the groups.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``decile, n, forecast`` (mean probability), ``observed``, ``lower``, ``upper``, ``covered``.
+    """
+    d = np.asarray(draws, dtype=float)
+    if d.ndim != 2:
+        raise DataError(
+            f"decile_coverage: draws must be draws × journeys, got shape {d.shape}",
+            fix="pass the model's posterior draws (JourneyForecastModel.predict_draws)",
+        )
+    p, outcome = _forecasts(d.mean(axis=0), y)
+    rng = np.random.default_rng(seed)
+    rank = np.argsort(np.argsort(p, kind="stable"), kind="stable")
+    ids = (rank * bins) // max(len(p), 1)
+    tail = (1 - prob) / 2
+    rows = []
+    for b in range(bins):
+        rows_b = np.flatnonzero(ids == b)
+        if len(rows_b) == 0:
+            continue
+        sims = (rng.random((d.shape[0], len(rows_b))) < d[:, rows_b]).mean(axis=1)
+        lo, hi = np.quantile(sims, [tail, 1 - tail])
+        obs = float(outcome[rows_b].mean())
+        rows.append(
+            {
+                "decile": b + 1,
+                "n": len(rows_b),
+                "forecast": float(p[rows_b].mean()),
+                "observed": obs,
+                "lower": float(lo),
+                "upper": float(hi),
+                "covered": bool(lo <= obs <= hi),
+            }
+        )
+    return pd.DataFrame(rows)
 
 
 def forecast_scores(p: Any, y: Any, *, bins: int = 10) -> dict[str, float]:

@@ -1,0 +1,409 @@
+"""P(an open journey converts within the horizon): a hierarchical Bayesian logistic model.
+
+The feature model of issue 19. One row per journey open at a cut-off, its features as
+:func:`~analysis.predict.baselines.journey_features` makes them (or any table of numbers and
+categories, e.g. UCI's session features), and whether it converted in the horizon after::
+
+    logit p[i] = a[g] + Σ_k x[i, k] · (b[k] + tau_b · z[g, k])      g = the journey's segment
+    a[g]       = a0 + tau_a · za[g]                                 segments partially pooled
+    b[k] ~ Normal(0, 1),  z, za ~ Normal(0, 1),  tau_a ~ HalfNormal(1),  tau_b ~ HalfNormal(0.3)
+    converted[i] ~ Bernoulli(p[i])
+
+``x`` is the design (:class:`Design`): numbers that cannot be negative are taken as
+``log1p``, the days since the last and the first touch (``recency_days``, ``age_days``) as a
+quadratic B-spline (scikit-learn's ``SplineTransformer``; how likely a journey is to go on falls
+with the days it has been quiet, not along a straight line), every column standardised on the
+training rows; a category becomes one column per level. A segment with few journeys borrows the
+others' coefficients (``tau_b`` small: segments alike), one with many can differ; with one
+segment the segment terms are left out.
+
+``fit()`` samples with NUTS (:class:`~analysis.models.base.BayesianModel`);
+``fit(method="laplace")`` (and the fallback after a failed NUTS fit) draws from the Laplace
+approximation at the posterior mode of the model without segment slopes (``tau_b = 0``),
+which needs no MCMC: seconds on a million rows. :meth:`JourneyForecastModel.predict` gives each
+journey's probability with a 90% interval from the posterior draws.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import arviz as az
+import numpy as np
+import pandas as pd
+from scipy.special import expit
+
+from analysis.models._fit import first_seed
+from analysis.models._validate import Problems, require_table
+from analysis.models.base import INTERVAL, BayesianModel, ModelConfigError, Prior
+from analysis.schema import DataError
+
+__all__ = ["Design", "JourneyForecastModel"]
+
+#: Columns that get a spline instead of a straight line (when present and numeric).
+SPLINE_COLUMNS = ("recency_days", "age_days")
+#: Rows per block when a forecast is computed from the draws (memory: rows × draws floats).
+BLOCK = 50_000
+
+
+@dataclass
+class Design:
+    """How a features table becomes the model's matrix, learnt on the training rows.
+
+    Built by :meth:`fit` and applied unchanged to the rows to forecast (:meth:`transform`), so a
+    forecast uses the training rows' scales, knots and category levels: a level the training rows
+    did not have gets zeros in that category's columns.
+    """
+
+    numeric: list[str] = field(default_factory=list)
+    logged: list[str] = field(default_factory=list)
+    splines: dict[str, list[float]] = field(default_factory=dict)
+    categories: dict[str, list[str]] = field(default_factory=dict)
+    names: list[str] = field(default_factory=list)
+    mean: list[float] = field(default_factory=list)
+    scale: list[float] = field(default_factory=list)
+
+    @classmethod
+    def fit(cls, features: pd.DataFrame, *, spline_knots: int = 4) -> Design:
+        """Learn the design from ``features`` (numbers and categories; no missing numbers)."""
+        d = cls()
+        for c in features.columns:
+            col = features[c]
+            if pd.api.types.is_bool_dtype(col) or pd.api.types.is_numeric_dtype(col):
+                d.numeric.append(c)
+                if col.min() >= 0 and col.max() > 1:
+                    d.logged.append(c)
+            else:
+                d.categories[c] = sorted(col.astype(str).unique().tolist())
+        for c in SPLINE_COLUMNS:
+            if c in d.numeric:
+                x = d._numbers(features, c)
+                knots = np.unique(np.quantile(x, np.linspace(0, 1, spline_knots)))
+                if len(knots) >= 3:
+                    d.splines[c] = knots.tolist()
+        raw, d.names = d._raw(features)
+        mean = raw.mean(axis=0)
+        scale = raw.std(axis=0)
+        d.mean = mean.tolist()
+        d.scale = np.where(scale > 0, scale, 1.0).tolist()
+        return d
+
+    def _numbers(self, features: pd.DataFrame, c: str) -> np.ndarray:
+        x = features[c].to_numpy(dtype=float)
+        return np.log1p(np.clip(x, 0, None)) if c in self.logged else x
+
+    def _raw(self, features: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
+        from sklearn.preprocessing import SplineTransformer
+
+        blocks, names = [], []
+        for c in self.numeric:
+            x = self._numbers(features, c)
+            if c in self.splines:
+                knots = np.asarray(self.splines[c])[:, None]
+                st = SplineTransformer(degree=2, knots=knots, extrapolation="constant")
+                basis = st.fit(knots).transform(x[:, None])[:, 1:]  # drop one: the intercept
+                blocks.append(basis)
+                names += [f"{c}[{i}]" for i in range(basis.shape[1])]
+            else:
+                blocks.append(x[:, None])
+                names.append(c)
+        for c, levels in self.categories.items():
+            codes = pd.Categorical(features[c].astype(str), categories=levels).codes
+            onehot = np.zeros((len(features), len(levels)))
+            seen = codes >= 0
+            onehot[np.flatnonzero(seen), codes[seen]] = 1.0
+            blocks.append(onehot)
+            names += [f"{c}={v}" for v in levels]
+        raw = np.hstack(blocks) if blocks else np.zeros((len(features), 0))
+        return raw, names
+
+    def transform(self, features: pd.DataFrame) -> np.ndarray:
+        """Return the standardised matrix (rows × :attr:`names`) of ``features``."""
+        need = [*self.numeric, *self.categories]
+        missing = [c for c in need if c not in features.columns]
+        if missing:
+            raise DataError(
+                f"forecast features: column(s) {missing} of the training rows not found",
+                fix="compute the features the model was fitted on (journey_features)",
+            )
+        raw, _ = self._raw(features)
+        return (raw - np.asarray(self.mean)) / np.asarray(self.scale)
+
+    def to_json(self) -> str:
+        """Return the design as JSON (saved with a fit)."""
+        return json.dumps(self.__dict__)
+
+    @classmethod
+    def from_json(cls, text: str) -> Design:
+        """Rebuild a design from :meth:`to_json`."""
+        return cls(**json.loads(text))
+
+
+class JourneyForecastModel(BayesianModel):
+    """Hierarchical Bayesian logistic model of conversion within a horizon (module docstring).
+
+    Parameters
+    ----------
+    data : DataFrame
+        One row per training journey: the feature columns, ``converted`` (0/1) and, optionally,
+        ``segment`` (the grouping whose intercepts and slopes are pooled).
+    model_config : dict, optional
+        - ``intercept`` : Prior, default ``Normal(mu=-2, sigma=2)`` — log-odds of a typical
+          journey (most open journeys do not convert within a couple of weeks).
+        - ``beta`` : Prior, default ``Normal(mu=0, sigma=1)`` — per standardised feature.
+        - ``tau_intercept`` : Prior, default ``HalfNormal(sigma=1)`` — spread of the segments'
+          intercepts.
+        - ``tau_beta`` : Prior, default ``HalfNormal(sigma=0.3)`` — spread of the segments'
+          slopes around the shared ones.
+        - ``spline_knots`` : int, default 4 — knots of the recency and age splines.
+    sampler_config : dict, optional
+        See :attr:`BayesianModel.BASE_SAMPLER_CONFIG`; 2 chains × 500 draws by default here (the
+        forecast needs means and 90% intervals, not tails).
+
+    Raises
+    ------
+    DataError
+        No ``converted`` column, outcomes other than 0/1, missing numbers, no rows.
+    """
+
+    _model_type: ClassVar[str] = "JourneyForecastModel"
+    default_model_config: ClassVar[dict[str, Any]] = {
+        "intercept": Prior("Normal", mu=-2.0, sigma=2.0),
+        "beta": Prior("Normal", mu=0.0, sigma=1.0),
+        "tau_intercept": Prior("HalfNormal", sigma=1.0),
+        "tau_beta": Prior("HalfNormal", sigma=0.3),
+        "spline_knots": 4,
+    }
+    default_sampler_config: ClassVar[dict[str, Any]] = {"draws": 500, "tune": 500, "chains": 2}
+    fallback_name: ClassVar[str | None] = (
+        "the Laplace approximation at the posterior mode, segments sharing their slopes (no MCMC)"
+    )
+
+    def __init__(
+        self,
+        data: pd.DataFrame,
+        *,
+        group: str | None = "segment",
+        model_config: dict[str, Any] | None = None,
+        sampler_config: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(data, model_config=model_config, sampler_config=sampler_config)
+        for k in ("intercept", "beta", "tau_intercept", "tau_beta"):
+            if not isinstance(self.model_config[k], Prior):
+                raise ModelConfigError(f"model_config[{k!r}] must be a prior")
+        self.group = group if group and group in data.columns else None
+        self._check(data)
+        features = data.drop(columns=[c for c in ("converted", self.group) if c])
+        self.design = Design.fit(features, spline_knots=int(self.model_config["spline_knots"]))
+        self.x = self.design.transform(features)
+        self.y = data["converted"].to_numpy(dtype=float)
+        labels = data[self.group].astype(str) if self.group else pd.Series("all", data.index)
+        self.segments = sorted(labels.unique().tolist())
+        self.g = pd.Categorical(labels, categories=self.segments).codes.astype(np.int64)
+
+    def _check(self, data: pd.DataFrame) -> None:
+        require_table(
+            data,
+            "forecast model",
+            ["converted"],
+            missing="column(s) {missing} not found",
+            fix="one row per training journey with converted = 1 or 0",
+        )
+        if data.empty:
+            raise DataError("forecast model: no training journeys", fix="choose an earlier cut-off")
+        problems = Problems("forecast model")
+        y = pd.to_numeric(data["converted"], errors="coerce")
+        bad = ~y.isin([0, 1])
+        if bad.any():
+            problems.add(
+                f"{int(bad.sum())} outcome(s) other than 0 or 1",
+                column="converted",
+                mask=bad.to_numpy(),
+                fix="converted is 1 when the journey converted within the horizon, else 0",
+            )
+        for c in data.columns:
+            if c != "converted" and pd.api.types.is_numeric_dtype(data[c]):
+                bad_x = ~np.isfinite(data[c].to_numpy(dtype=float))
+                if bad_x.any():
+                    problems.add(
+                        f"{int(bad_x.sum())} missing or infinite number(s)",
+                        column=c,
+                        mask=bad_x,
+                        fix="fill them (0 touches) or drop the column",
+                    )
+        problems.raise_if_any()
+
+    @property
+    def _check_vars(self) -> list[str]:  # type: ignore[override]
+        pooled = ["tau_intercept", "za"] if len(self.segments) > 1 else []
+        return ["intercept", "beta", *pooled]
+
+    def _extra_attrs(self) -> dict[str, str]:
+        return {"group": self.group or ""}
+
+    @classmethod
+    def _from_fit_data(cls, data: pd.DataFrame, attrs: dict[str, Any], **configs: Any):
+        return cls(data, group=attrs.get("group") or None, **configs)
+
+    def build_model(self) -> Any:
+        """Return the PyMC model (see the module docstring)."""
+        import pymc as pm
+
+        cfg = self.model_config
+        coords = {"feature": self.design.names, "segment": self.segments}
+        with pm.Model(coords=coords) as model:
+            a0 = cfg["intercept"].create("intercept")
+            b = cfg["beta"].create("beta", dims="feature")
+            x = pm.Data("x", self.x)
+            eta = a0 + pm.math.dot(x, b)
+            if len(self.segments) > 1:
+                tau_a = cfg["tau_intercept"].create("tau_intercept")
+                tau_b = cfg["tau_beta"].create("tau_beta")
+                za = pm.Normal("za", 0.0, 1.0, dims="segment")
+                z = pm.Normal("z", 0.0, 1.0, dims=("segment", "feature"))
+                eta = eta + tau_a * za[self.g] + tau_b * (x * z[self.g]).sum(axis=1)
+            pm.Bernoulli("converted", logit_p=eta, observed=self.y)
+        return model
+
+    # ----------------------------------------------------------------------------- Laplace
+    def _fit_unchecked(self, **fit_kwargs: Any) -> az.InferenceData:
+        if fit_kwargs.get("method") == "laplace":
+            rest = {k: v for k, v in fit_kwargs.items() if k != "method"}
+            self.sampler_config = {**self.sampler_config, **rest}
+            return self._fallback_fit()
+        return super()._fit_unchecked(**fit_kwargs)
+
+    def fit(self, method: str = "nuts", **sampler_overrides: Any) -> az.InferenceData:
+        """Sample with NUTS (default), or draw from the Laplace approximation (``"laplace"``)."""
+        if method == "laplace":
+            self.sampler_config = {**self.sampler_config, **sampler_overrides}
+            self.fallback = self.failed_checks = self.failed_diagnostics = None
+            self.idata = self._fallback_fit()
+            return self.idata
+        if method != "nuts":
+            raise ModelConfigError(f"method must be 'nuts' or 'laplace', got {method!r}")
+        return super().fit(**sampler_overrides)
+
+    def _fallback_fit(self) -> az.InferenceData:
+        """Return draws from the Laplace approximation at the mode (segment slopes shared).
+
+        Unknowns: the intercept, the features' slopes and one intercept offset per segment (prior
+        ``Normal(0, 1)`` in the place of ``tau_a · za``); the mode by Newton's method
+        (the log-posterior is concave), the covariance the inverse Hessian there.
+        """
+        cfg = self.sampler_config
+        rng = np.random.default_rng(first_seed(cfg["random_seed"]))
+        chains, draws = int(cfg["chains"]), int(cfg["draws"])
+        k = self.x.shape[1]
+        seg = len(self.segments) if len(self.segments) > 1 else 0
+        prior_a = self.model_config["intercept"].params
+        prior_b = self.model_config["beta"].params
+        mean0 = np.r_[
+            float(prior_a.get("mu", 0.0)), np.full(k, float(prior_b.get("mu", 0.0))), np.zeros(seg)
+        ]
+        prec = np.r_[
+            1 / float(prior_a.get("sigma", 2.0)) ** 2,
+            np.full(k, 1 / float(prior_b.get("sigma", 1.0)) ** 2),
+            np.ones(seg),
+        ]
+        theta, cov = _laplace(self._full_matrix(self.x, self.g), self.y, mean0, prec)
+        sample = rng.multivariate_normal(theta, cov, size=(chains, draws), method="cholesky")
+        post = {"intercept": sample[..., 0], "beta": sample[..., 1 : 1 + k]}
+        dims = {"beta": ["feature"]}
+        coords: dict[str, Any] = {"feature": self.design.names}
+        if seg:
+            post["a_segment"] = sample[..., 1 + k :]
+            dims["a_segment"] = ["segment"]
+            coords["segment"] = self.segments
+        idata = az.from_dict(posterior=post, coords=coords, dims=dims)
+        return self._finish(idata, sampler="none", method="laplace")
+
+    def _full_matrix(self, x: np.ndarray, g: np.ndarray) -> np.ndarray:
+        """Return ``[1, x, one-hot segment]`` (the Laplace fit's design)."""
+        cols = [np.ones((len(x), 1)), x]
+        if len(self.segments) > 1:
+            onehot = np.zeros((len(x), len(self.segments)))
+            onehot[np.arange(len(x)), g] = 1.0
+            cols.append(onehot)
+        return np.hstack(cols)
+
+    # ----------------------------------------------------------------------------- forecast
+    def _segment_codes(self, features: pd.DataFrame) -> np.ndarray:
+        if not self.group or self.group not in features.columns:
+            return np.zeros(len(features), dtype=np.int64)
+        return pd.Categorical(
+            features[self.group].astype(str), categories=self.segments
+        ).codes.astype(np.int64)  # -1: a segment the training rows did not have
+
+    def _coefficients(self, max_draws: int) -> dict[str, np.ndarray]:
+        """Return the draws as flat arrays, thinned to at most ``max_draws``."""
+        post = self._require_fit().posterior
+        out: dict[str, np.ndarray] = {}
+        for name in ("intercept", "beta", "a_segment", "za", "z", "tau_intercept", "tau_beta"):
+            if name in post:
+                arr = post[name].to_numpy()
+                out[name] = arr.reshape(-1, *arr.shape[2:])
+        total = len(out["intercept"])
+        keep = np.linspace(0, total - 1, min(max_draws, total)).round().astype(int)
+        return {k: v[keep] for k, v in out.items()}
+
+    def predict_draws(self, features: pd.DataFrame, *, max_draws: int = 200) -> np.ndarray:
+        """Return P(convert within the horizon) per draw and journey (draws × rows, float32).
+
+        A segment the training rows did not have gets the shared coefficients (its offsets at
+        their mean, zero).
+        """
+        x = self.design.transform(features)
+        g = self._segment_codes(features)
+        c = self._coefficients(max_draws)
+        eta = c["intercept"][:, None] + c["beta"] @ x.T
+        known = g >= 0
+        gi = np.where(known, g, 0)
+        if "a_segment" in c:
+            eta += np.where(known, c["a_segment"][:, gi], 0.0)
+        if "za" in c:
+            eta += np.where(known, c["tau_intercept"][:, None] * c["za"][:, gi], 0.0)
+            for k in np.unique(g[known]):  # each segment's own slopes, on its rows
+                rows = np.flatnonzero(g == k)
+                eta[:, rows] += c["tau_beta"][:, None] * (c["z"][:, k, :] @ x[rows].T)
+        return expit(eta).astype(np.float32)
+
+    def predict(
+        self, features: pd.DataFrame, *, prob: float = INTERVAL, max_draws: int = 200
+    ) -> pd.DataFrame:
+        """Return each journey's ``p`` (posterior mean), ``lower`` and ``upper`` (``prob`` interval).
+
+        Computed in blocks of :data:`BLOCK` rows, so a million journeys need ~40 MB at a time.
+        """
+        parts = []
+        tail = (1 - prob) / 2
+        for start in range(0, len(features), BLOCK):
+            draws = self.predict_draws(features.iloc[start : start + BLOCK], max_draws=max_draws)
+            lo, hi = np.quantile(draws, [tail, 1 - tail], axis=0)
+            parts.append(pd.DataFrame({"p": draws.mean(axis=0), "lower": lo, "upper": hi}))
+        if not parts:
+            return pd.DataFrame({"p": [], "lower": [], "upper": []}, dtype=float)
+        out = pd.concat(parts, ignore_index=True)
+        out.index = features.index
+        return out
+
+
+def _laplace(
+    x: np.ndarray, y: np.ndarray, mean0: np.ndarray, prec: np.ndarray, *, steps: int = 50
+) -> tuple[np.ndarray, np.ndarray]:
+    """Return the mode and inverse Hessian of a logistic log-posterior with a Normal prior."""
+    theta = mean0.copy()
+    for _ in range(steps):
+        p = expit(x @ theta)
+        grad = x.T @ (y - p) - prec * (theta - mean0)
+        hess = (x * (p * (1 - p))[:, None]).T @ x + np.diag(prec)
+        step = np.linalg.solve(hess, grad)
+        theta = theta + step
+        if np.max(np.abs(step)) < 1e-8:
+            break
+    p = expit(x @ theta)
+    hess = (x * (p * (1 - p))[:, None]).T @ x + np.diag(prec)
+    cov = np.linalg.inv(hess)
+    return theta, (cov + cov.T) / 2
