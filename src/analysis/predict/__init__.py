@@ -17,7 +17,9 @@ Today:
   hierarchical Bayesian logistic model of conversion within the horizon on the journey's
   features (segments partially pooled; NUTS, or a Laplace approximation without MCMC);
 - :mod:`~analysis.predict.forecast`: it fitted at a cut-off (:func:`bayes_forecast`, the
-  backtest method).
+  backtest method);
+- :mod:`~analysis.predict.score`: :func:`forecast_open_journeys`, the scored table of the
+  journeys open today (P(convert within the horizon), its interval, the top reasons).
 """
 
 from analysis.predict.backtest import CutoffSplit, cutoff_split, run_backtest, stack_splits
@@ -29,6 +31,7 @@ from analysis.predict.baselines import (
 )
 from analysis.predict.forecast import bayes_forecast, fit_forecast_model, training_table
 from analysis.predict.model import Design, JourneyForecastModel
+from analysis.predict.score import OpenForecast, forecast_open_journeys, top_reasons
 from analysis.predict.scores import (
     calibration_table,
     decile_coverage,
@@ -42,6 +45,7 @@ __all__ = [
     "CutoffSplit",
     "Design",
     "JourneyForecastModel",
+    "OpenForecast",
     "base_rate_forecast",
     "bayes_forecast",
     "boosted_forecast",
@@ -50,6 +54,7 @@ __all__ = [
     "decile_coverage",
     "expected_calibration_error",
     "fit_forecast_model",
+    "forecast_open_journeys",
     "forecast_scores",
     "interval_coverage",
     "journey_features",
@@ -57,5 +62,6 @@ __all__ = [
     "run_backtest",
     "stack_splits",
     "top_decile_lift",
+    "top_reasons",
     "training_table",
 ]

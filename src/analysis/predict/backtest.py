@@ -90,6 +90,7 @@ def cutoff_split(
     inactivity_days: float = 30.0,
     journey_by: str = "inactivity",
     data_end: Any = None,
+    outcomes: bool = True,
     **stitch_kwargs: Any,
 ) -> CutoffSplit:
     """Split touchpoints at a cut-off into what was known then and what happened next.
@@ -107,6 +108,9 @@ def cutoff_split(
     data_end : date, optional
         Until when the data are complete (default: their last touchpoint); the horizon must end
         by then, or outcomes would be cut short.
+    outcomes : bool, default True
+        False: the journeys open at the cut-off without their outcome (no ``converted_next``;
+        the horizon may run past the data): what a forecast made today scores.
     **stitch_kwargs
         Passed to :func:`analysis.stitch_identities` (``max_links`` …), for both stitchings.
 
@@ -131,7 +135,7 @@ def cutoff_split(
     end = cut + pd.Timedelta(days=float(horizon_days))
     ts = pd.to_datetime(events["timestamp"], utc=True)
     complete = ts.max() if data_end is None else _as_utc(data_end, "data_end")
-    if complete < end:
+    if outcomes and complete < end:
         raise DataError(
             f"the data end on {complete:%Y-%m-%d %H:%M}, before the horizon after the cut-off "
             f"({end:%Y-%m-%d %H:%M}): outcomes would be cut short",
@@ -142,6 +146,9 @@ def cutoff_split(
     jr = build_journeys(known, inactivity_days=inactivity_days, as_of=cut, journey_by=journey_by)
     table = jr.journeys
     open_ = table[table["outcome"] == "open"].reset_index(drop=True)
+    if not outcomes:
+        open_["cutoff"] = cut
+        return CutoffSplit(cut, float(horizon_days), known, jr, open_)
     converts = _next_converters(events, ts, cut, end, stitch_kwargs)
     by_person = (
         pd.Series(converts.reindex(known["event_id"]).to_numpy(), index=known["person_id"])
