@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pandas as pd
 import pytest
 
 import analysis
-from analysis.predict import cutoff_split, journey_features, run_backtest
+from analysis.predict import (
+    bayes_forecast,
+    boosted_forecast,
+    cutoff_split,
+    journey_features,
+    run_backtest,
+)
 from tests.predict.test_backtest import EVENTS
 
 
@@ -40,11 +48,16 @@ def test_scores_do_not_change_when_later_events_are_dropped(synthetic):
     """At each cut-off the runner sees only what was known then and the horizon's outcomes:
     the events after the last horizon change nothing."""
     cut, horizon = pd.Timestamp("2024-05-01", tz="UTC"), 14
-    full = run_backtest(synthetic, [cut], horizon_days=horizon)
+    methods = {
+        "boosted": boosted_forecast,
+        "bayes": functools.partial(bayes_forecast, method="laplace"),
+    }
+    opts = {"horizon_days": horizon, "methods": methods}
+    full = run_backtest(synthetic, [cut], **opts)
     ts = pd.to_datetime(synthetic["timestamp"], utc=True)
     cropped = synthetic[(ts <= cut + pd.Timedelta(days=horizon)).to_numpy()]
     end = cut + pd.Timedelta(days=horizon)  # the cropped data are complete until the horizon's end
-    again = run_backtest(cropped, [cut], horizon_days=horizon, data_end=end)
+    again = run_backtest(cropped, [cut], data_end=end, **opts)
     pd.testing.assert_frame_equal(full.drop(columns="seconds"), again.drop(columns="seconds"))
 
 

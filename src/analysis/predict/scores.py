@@ -15,6 +15,8 @@ what happened (``y``: 1 converted, 0 not). The standard scores come from scikit-
 - :func:`interval_coverage`: the share of observed values inside their forecast intervals;
 - :func:`decile_coverage`: per decile of a Bayesian forecast, whether the observed conversion
   rate lies in its 90% predictive interval (the model's draws and the journeys' coin flips);
+- :func:`log_loss_difference`: one forecast's log-loss minus another's on the same journeys,
+  with a 90% interval (paired: is the gap more than the luck of these journeys?);
 - :func:`forecast_scores`: all of them in one dict, one row of a backtest table.
 """
 
@@ -35,6 +37,7 @@ __all__ = [
     "expected_calibration_error",
     "forecast_scores",
     "interval_coverage",
+    "log_loss_difference",
     "top_decile_lift",
 ]
 
@@ -207,6 +210,35 @@ def decile_coverage(
             }
         )
     return pd.DataFrame(rows)
+
+
+def log_loss_difference(p: Any, q: Any, y: Any, *, prob: float = 0.9) -> dict[str, float]:
+    """Return the log-loss of ``p`` minus that of ``q`` on the same journeys, with an interval.
+
+    The journeys' differences ``d_i = loss(p_i, y_i) − loss(q_i, y_i)`` are paired, so their
+    mean's standard error is ``sd(d) / √n`` (central limit; thousands of journeys). Negative:
+    ``p`` forecast better. Keys: ``diff``, ``lower``, ``upper`` (``prob`` interval).
+    """
+    pa, outcome = _forecasts(p, y)
+    qa, _ = _forecasts(q, y)
+    eps = 1e-15
+    pa, qa = np.clip(pa, eps, 1 - eps), np.clip(qa, eps, 1 - eps)
+    la = -(outcome * np.log(pa) + (1 - outcome) * np.log1p(-pa))
+    lb = -(outcome * np.log(qa) + (1 - outcome) * np.log1p(-qa))
+    d = la - lb
+    if len(d) < 2:
+        return {
+            "diff": float(d.mean()) if len(d) else math.nan,
+            "lower": math.nan,
+            "upper": math.nan,
+        }
+    se = float(d.std(ddof=1) / math.sqrt(len(d)))
+    z = float(stats.norm.ppf(0.5 + prob / 2))
+    return {
+        "diff": float(d.mean()),
+        "lower": float(d.mean() - z * se),
+        "upper": float(d.mean() + z * se),
+    }
 
 
 def forecast_scores(p: Any, y: Any, *, bins: int = 10) -> dict[str, float]:

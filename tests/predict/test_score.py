@@ -1,0 +1,48 @@
+"""The scored table of the journeys open today: every open journey once, no future leak."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from analysis.predict import cutoff_split, forecast_open_journeys
+
+
+@pytest.fixture(scope="module")
+def events():
+    from analysis import synth
+
+    events, _ = synth.generate(1200, seed=7)
+    return events
+
+
+def test_every_open_journey_is_scored_once_with_its_interval(events):
+    ts = pd.to_datetime(events["timestamp"], utc=True)
+    f = forecast_open_journeys(events, horizon_days=14, train_origins=2)
+    t = f.table
+    assert f.note == "" and f.as_of == ts.max()
+    opened = cutoff_split(events, ts.max(), outcomes=False).open
+    assert sorted(t["journey_id"]) == sorted(opened["journey_id"])
+    assert t["journey_id"].is_unique
+    assert ((t["p_lower"] <= t["p_convert"]) & (t["p_convert"] <= t["p_upper"])).all()
+    assert t["p_convert"].is_monotonic_decreasing
+    # the journeys in the stage where people buy are the likeliest to buy next
+    by_stage = t.groupby("stage")["p_convert"].mean()
+    assert by_stage.idxmax() == "Do"
+    assert t["top_reasons"].str.len().gt(0).mean() > 0.5
+    assert f.settings == {"horizon_days": 14.0, "train_origins": 2, "method": "laplace"}
+
+
+def test_events_after_the_forecast_change_nothing(events):
+    ts = pd.to_datetime(events["timestamp"], utc=True)
+    as_of = pd.Timestamp("2024-05-20", tz="UTC")
+    before = forecast_open_journeys(events[(ts <= as_of).to_numpy()], as_of=as_of, train_origins=2)
+    after = forecast_open_journeys(events, as_of=as_of, train_origins=2)
+    pd.testing.assert_frame_equal(before.table, after.table)
+
+
+def test_too_little_to_forecast_is_said_not_guessed(events):
+    quiet = events.assign(conversion=False)
+    f = forecast_open_journeys(quiet, train_origins=1)
+    assert f.table.empty and f.model is None
+    assert "too little to forecast: 0 of" in f.note
