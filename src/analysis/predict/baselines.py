@@ -19,12 +19,18 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from analysis.schema import START
+from analysis.schema import DEFAULT_STAGES, START, StageMap
 
 if TYPE_CHECKING:
     from analysis.predict.backtest import CutoffSplit
 
-__all__ = ["base_rate_forecast", "boosted_forecast", "journey_features", "markov_forecast"]
+__all__ = [
+    "base_rate_forecast",
+    "boosted_forecast",
+    "journey_features",
+    "markov_forecast",
+    "stage_map_of",
+]
 
 _SEP = " > "
 
@@ -75,14 +81,39 @@ def base_rate_forecast(train: CutoffSplit, test: CutoffSplit) -> np.ndarray:
     return np.full(len(test.open), train.base_rate)
 
 
-def markov_forecast(train: CutoffSplit, test: CutoffSplit) -> np.ndarray:
-    """Return each test journey's absorbing probability of conversion from its current stage."""
+def stage_map_of(journeys: pd.DataFrame) -> StageMap:
+    """Return a stage map for the stages in ``journeys["stages"]`` paths.
+
+    The default See → Think → Do → Care when every stage is one of them; else the stages in the
+    order journeys reach them (mean position of each stage's first visit), as a map of one's own
+    would list them (e.g. Discover, Browse, Consider, Checkout, Retain).
+    """
+    paths = journeys["stages"].fillna("").astype(str).str.split(_SEP).explode()
+    paths = paths[paths != ""]
+    if paths.empty or paths.isin(DEFAULT_STAGES).all():
+        return StageMap()
+    pos = paths.groupby(level=0).cumcount()
+    first = pd.DataFrame({"stage": paths.to_numpy(), "pos": pos.to_numpy(), "j": paths.index})
+    first = first.drop_duplicates(["j", "stage"])
+    order = first.groupby("stage")["pos"].mean().sort_values(kind="stable")
+    return StageMap(stages=tuple(order.index), touchpoints={})
+
+
+def markov_forecast(
+    train: CutoffSplit, test: CutoffSplit, *, stage_map: StageMap | None = None
+) -> np.ndarray:
+    """Return each test journey's absorbing probability of conversion from its current stage.
+
+    ``stage_map``: the one the journeys were built with (default: :func:`stage_map_of` the
+    training journeys).
+    """
     from analysis.models.transitions import StageTransitionModel
 
     counts = train.journeys.stage_transitions()
     if counts.empty:
         return base_rate_forecast(train, test)
-    model = StageTransitionModel(counts, model_config={"pooling": "none"})
+    sm = stage_map or stage_map_of(train.journeys.journeys)
+    model = StageTransitionModel(counts, stage_map=sm, model_config={"pooling": "none"})
     model.fit_conjugate(draws=200, chains=1, random_seed=0)
     conv = model.conversion_probability().mean(("chain", "draw")).to_pandas()  # segment × state
     feats = journey_features(test)
