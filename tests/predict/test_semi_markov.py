@@ -207,7 +207,7 @@ def test_a_longer_horizon_converts_more(splits, table):
 
 def test_predictions_line_up_with_the_open_journeys(splits, table):
     test = splits[2]
-    pr = table.predictions(test, chunk=100)  # several chunks
+    pr = table.predictions(test)
     assert pr.index.equals(test.open.index)
     for name in ("p_convert", "p_dropoff", "expected_days"):
         ok = pr[name].notna()
@@ -218,6 +218,10 @@ def test_predictions_line_up_with_the_open_journeys(splits, table):
     draws = table.forecast_draws(test)
     assert draws.shape == (100, len(test.open))
     np.testing.assert_allclose(draws.mean(0), pr["p_convert"])
+    # intervals interpolated between grid points: close to the interpolated draws' quantiles
+    q = np.quantile(draws, [0.05, 0.95], 0)
+    np.testing.assert_allclose(pr["p_convert_lower"], q[0], atol=0.005)
+    np.testing.assert_allclose(pr["p_convert_upper"], q[1], atol=0.005)
 
 
 def test_an_unknown_segment_gets_the_segments_average(table):
