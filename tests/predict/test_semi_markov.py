@@ -286,3 +286,18 @@ def test_predictions_of_the_function_match_the_table(splits, table):
     train, test = splits[1], splits[2]
     pr = semi_markov_predictions(train, test, draws=100, steps=128)
     np.testing.assert_allclose(pr["p_convert"], table.predictions(test)["p_convert"])
+
+
+def test_a_stage_map_of_ones_own():
+    """Stages named otherwise (Discover … Retain) are the table's states, in journey order."""
+    from analysis import synth
+
+    events, _ = synth.generate(600, seed=7)
+    names = {"See": "Discover", "Think": "Consider", "Do": "Checkout", "Care": "Retain"}
+    events["stage"] = events["stage"].map(names)
+    split = cutoff_split(events, "2024-04-15")
+    tab = semi_markov_table(split, draws=20, steps=32, mature_days=None)
+    assert tab.states[0] == "(start)" and set(tab.states[1:]) == set(names.values())
+    assert tab.states.index("Discover") < tab.states.index("Checkout")
+    draws = semi_markov_forecast(split, split, draws=20, steps=32, mature_days=None)
+    assert draws.shape == (20, len(split.open)) and np.isfinite(draws).all()

@@ -71,6 +71,7 @@ if TYPE_CHECKING:
     from analysis.models.dwell import DwellTimeModel
     from analysis.models.transitions import StageTransitionModel
     from analysis.predict.backtest import CutoffSplit
+    from analysis.schema import StageMap
 
 __all__ = [
     "ELAPSED_GRID",
@@ -465,6 +466,7 @@ def semi_markov_table(
     seed: int = 0,
     elapsed_grid: Any = ELAPSED_GRID,
     mature_days: float | str | None = "auto",
+    stage_map: StageMap | None = None,
     **options: Any,
 ) -> SemiMarkovTable:
     """Fit the stage chain and the dwell law on a split's journeys, without MCMC, and tabulate.
@@ -488,6 +490,9 @@ def semi_markov_table(
         have ended (the dwell fit, which leaves open visits out, would read short). On
         ``analysis.synth`` backtests "auto" gave lower log-loss and calibration error than
         None on 7 of 8 cut-offs (seeds 1-4).
+    stage_map : StageMap, optional
+        The one the journeys were built with (default:
+        :func:`~analysis.predict.baselines.stage_map_of` the training journeys).
     **options
         ``dropoff``, ``truncate_days``, ``steps``: see :func:`chain_forecast`.
 
@@ -496,6 +501,7 @@ def semi_markov_table(
     SemiMarkovTable
     """
     from analysis.models.transitions import StageTransitionModel
+    from analysis.predict.baselines import stage_map_of
 
     jr = train.journeys
     if mature_days == "auto":
@@ -507,7 +513,8 @@ def semi_markov_table(
             "semi-Markov forecast: the training journeys have no stage transition",
             fix="choose a later cut-off, or a smaller mature_days",
         )
-    transitions = StageTransitionModel(counts, model_config={"pooling": "none"})
+    sm = stage_map or stage_map_of(jr.journeys)
+    transitions = StageTransitionModel(counts, stage_map=sm, model_config={"pooling": "none"})
     transitions.fit_conjugate(draws=int(draws), chains=1, random_seed=int(seed))
     dwell = exact_dwell_fit(jr.stage_durations(mature_days=md), draws=draws, seed=seed)
     return table_from_models(
