@@ -63,19 +63,24 @@ data: $(SAMPLE) ## Build the synthetic sample data (data/sample/)
 SMOKE_PARAMS ?= draws=100 tune=100 chains=2 models=[heuristic,markov,shapley]
 # test processes (pytest-xdist): a file's tests stay together, Spark tests share one worker
 TEST_WORKERS ?= 2
+# tests run PyTensor without its C back end (cxx=): the samplers are JAX's (numpyro), and the few
+# functions PyTensor compiles itself (initial points, deterministics) run as NumPy. On a fresh
+# clone the C compilation cost more than the tests: notebook 02's smoke run took 159 s with it,
+# 36 s without (same cells, same results)
+TEST_ENV := PYTENSOR_FLAGS="$(PYTENSOR_FLAGS),cxx="
 
 test: $(STAMP) system $(SAMPLE) ## Run the test suite and the notebook smoke tests (CI runs it, then test-spark)
-	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadgroup tests -m "not slow and not spark"
-	CJL_NOTEBOOK_PARAMS="$(SMOKE_PARAMS)" $(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile --nbval-lax -p no:randomly notebooks/ --ignore=notebooks/exploratory
+	$(TEST_ENV) $(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadgroup tests -m "not slow and not spark"
+	$(TEST_ENV) CJL_NOTEBOOK_PARAMS="$(SMOKE_PARAMS)" $(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile --nbval-lax -p no:randomly notebooks/ --ignore=notebooks/exploratory
 
 test-fast: $(STAMP) $(SAMPLE) ## The tests without the notebooks and Spark
-	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadgroup tests -m "not slow and not spark"
+	$(TEST_ENV) $(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadgroup tests -m "not slow and not spark"
 
 test-spark: $(STAMP) system $(SAMPLE) ## The Spark engine's parity tests (a local JVM; CI runs them after make test)
-	$(BIN)/python -m pytest -q tests -m "spark and not slow"
+	$(TEST_ENV) $(BIN)/python -m pytest -q tests -m "spark and not slow"
 
 test-slow: $(STAMP) system $(SAMPLE) ## Heavy studies marked slow (parameter recovery, scale)
-	$(BIN)/python -m pytest -q tests -m slow
+	$(TEST_ENV) $(BIN)/python -m pytest -q tests -m slow
 
 reports: $(STAMP) $(SAMPLE) ## Run the report notebooks for every segment into reports/<run-id>/ (DATA=, MAPPING=, SEGMENTS=, WORKERS=, PARAMS=)
 	$(BIN)/python -m analysis report --data $(DATA) $(if $(MAPPING),--mapping $(MAPPING)) --segments $(SEGMENTS) --workers $(WORKERS) $(foreach p,$(PARAMS),--param '$(p)')
