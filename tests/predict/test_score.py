@@ -30,6 +30,9 @@ def test_every_open_journey_is_scored_once_with_its_interval(events):
     by_stage = t.groupby("stage")["p_convert"].mean()
     assert by_stage.idxmax() == "Do"
     assert t["top_reasons"].str.len().gt(0).mean() > 0.5
+    # the chain's next steps: its probabilities add up, its next stage is a state it knows
+    assert (t["chain_p_convert"] + t["p_dropoff"] <= 1 + 1e-9).all()
+    assert set(t["next_stage"]) <= {"See", "Think", "Do", "Care", "(conversion)", "(dropoff)"}
     assert f.settings == {"horizon_days": 14.0, "train_origins": 2, "method": "laplace"}
 
 

@@ -356,6 +356,18 @@ class DwellTimeModel(BayesianModel):
         "the Kaplan–Meier curves, which use every visit)"
     )
 
+    def fit_conjugate(self, **sampler_overrides: Any) -> az.InferenceData:
+        """Return exact draws of the fallback model (:attr:`fallback_name`): no MCMC.
+
+        As :meth:`StageTransitionModel.fit_conjugate`: the log-normal per segment and stage
+        fitted to the completed visits alone (see :meth:`_fallback_fit`).
+        """
+        self.sampler_config = {**self.sampler_config, **sampler_overrides}
+        self.fallback = self.failed_checks = self.failed_diagnostics = None
+        self.fit_note = None
+        self.idata = self._fallback_fit()
+        return self.idata
+
     def _fallback_fit(self) -> az.InferenceData:
         """Return exact draws of ``log D ~ Normal(mu[g, s], sigma[s])`` from completed visits.
 

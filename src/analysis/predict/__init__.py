@@ -18,6 +18,10 @@ Today:
   features (segments partially pooled; NUTS, or a Laplace approximation without MCMC);
 - :mod:`~analysis.predict.forecast`: it fitted at a cut-off (:func:`bayes_forecast`, the
   backtest method);
+- :mod:`~analysis.predict.semi_markov`: the semi-Markov forecast from the stage chain and the
+  dwell times (the journey's current stage and its days in it): P(convert), P(drop off), the
+  next stage, expected days, with intervals; compared in the backtests, and the next-step
+  columns of the scored table;
 - :mod:`~analysis.predict.score`: :func:`forecast_open_journeys`, the scored table of the
   journeys open today (P(convert within the horizon), its interval, the top reasons).
 """
@@ -40,12 +44,19 @@ from analysis.predict.scores import (
     interval_coverage,
     top_decile_lift,
 )
+from analysis.predict.semi_markov import (
+    SemiMarkovTable,
+    semi_markov_forecast,
+    semi_markov_predictions,
+    semi_markov_table,
+)
 
 __all__ = [
     "CutoffSplit",
     "Design",
     "JourneyForecastModel",
     "OpenForecast",
+    "SemiMarkovTable",
     "base_rate_forecast",
     "bayes_forecast",
     "boosted_forecast",
@@ -60,6 +71,9 @@ __all__ = [
     "journey_features",
     "markov_forecast",
     "run_backtest",
+    "semi_markov_forecast",
+    "semi_markov_predictions",
+    "semi_markov_table",
     "stack_splits",
     "top_decile_lift",
     "top_reasons",

@@ -3,7 +3,8 @@
 :func:`forecast_open_journeys` fits the chosen model (:class:`JourneyForecastModel`) on the
 journeys that were open one horizon ago, and earlier (``train_origins``), whose outcomes are known
 by now, and scores every journey open at the end of the data: P(convert within the horizon)
-with its 90% interval, and the features that raise it most (``top_reasons``).
+with its 90% interval, and the features that raise it most (``top_reasons``); the semi-Markov
+chain adds P(drop off), the likeliest next stage and the expected days to conversion.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from analysis.predict.backtest import CutoffSplit, cutoff_split, stack_splits
 from analysis.predict.baselines import journey_features
 from analysis.predict.forecast import fit_forecast_model
 from analysis.predict.model import JourneyForecastModel
+from analysis.predict.semi_markov import semi_markov_predictions
 
 __all__ = ["MIN_POSITIVES", "OpenForecast", "forecast_open_journeys", "top_reasons"]
 
@@ -35,7 +37,12 @@ class OpenForecast:
     table : pandas.DataFrame
         One row per open journey: ``person_id, journey_id, segment, stage`` (the last stage
         reached), ``days_quiet`` (since its last touch), ``touches``, ``p_convert``, ``p_lower``,
-        ``p_upper`` (90% interval), ``top_reasons``; sorted by ``p_convert``, highest first.
+        ``p_upper`` (90% interval), ``top_reasons``, and from the semi-Markov chain
+        (:func:`~analysis.predict.semi_markov.semi_markov_predictions`) ``chain_p_convert``
+        (its own P(convert), which knows the stage and the days in it but not the days quiet
+        or the channels: it can disagree with ``p_convert``), ``p_dropoff`` (drops off within
+        the horizon), ``next_stage`` with ``next_stage_p`` and ``expected_days`` (to a
+        conversion within the horizon); sorted by ``p_convert``, highest first.
     model : JourneyForecastModel or None
         The fitted model (None when there was too little to fit).
     train : CutoffSplit
@@ -43,7 +50,8 @@ class OpenForecast:
     split : CutoffSplit
         What is known at ``as_of`` (the open journeys, without outcomes).
     note : str
-        Empty, or why there is too little to forecast.
+        Empty, or why there is too little to forecast (``table`` empty), or why the next-step
+        columns are missing.
     """
 
     table: pd.DataFrame
@@ -210,5 +218,13 @@ def forecast_open_journeys(
             "top_reasons": top_reasons(model, feats).to_numpy(),
         }
     )
+    note = ""
+    try:  # where the journey goes next, from the stage chain and the days it has been in it
+        chain = semi_markov_predictions(train, split)
+        table["chain_p_convert"] = chain["p_convert"].to_numpy()
+        for c in ("p_dropoff", "next_stage", "next_stage_p", "expected_days"):
+            table[c] = chain[c].to_numpy()
+    except DataError as e:  # e.g. a stage entered but never left yet: say so, keep P(convert)
+        note = f"next steps not forecast: {e.args[0] if e.args else e}"
     table = table.sort_values("p_convert", ascending=False, kind="stable").reset_index(drop=True)
-    return OpenForecast(table, model, train, split, float(horizon_days), "", settings)
+    return OpenForecast(table, model, train, split, float(horizon_days), note, settings)

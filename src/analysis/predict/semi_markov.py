@@ -454,7 +454,7 @@ def exact_dwell_fit(
         )
     cfg = {"draws": int(draws), "chains": 1, "random_seed": int(seed), "progressbar": False}
     dwell = DwellTimeModel(durations, sampler_config=cfg, **kwargs)
-    dwell.idata = dwell._fallback_fit()
+    dwell.fit_conjugate()
     return dwell
 
 
