@@ -92,7 +92,10 @@ def _pct(x: Any) -> str:
 
 
 def headline_cells(h: dict[str, Any]) -> list[str]:
-    """Return the index cells of a segment's headline figures: journeys, conversion, friction, channel, incident."""
+    """Return the index cells of a segment's headline figures.
+
+    Journeys, conversion, friction, channel, incident and the open journeys' forecast.
+    """
     journeys = f"{int(h['journeys']):,}" if isinstance(h.get("journeys"), (int, float)) else "–"
     if "conversion_rate" in h:
         conv = _pct(h["conversion_rate"])
@@ -149,7 +152,28 @@ def headline_cells(h: dict[str, Any]) -> list[str]:
             if h.get("incident_note")
             else ""
         )
-    return [journeys, conv, friction, top, incident]
+    return [journeys, conv, friction, top, incident, forecast_cell(h)]
+
+
+def forecast_cell(h: dict[str, Any]) -> str:
+    """Return notebook 06's forecast as an index cell.
+
+    "312 of 1,040 open journeys ≥ 50% likely to convert within 14 days; 95 at risk", or "–"
+    with the reason there is no forecast (``forecast_note``), or "–" when 06 did not run.
+    """
+    if h.get("forecast_note"):
+        return f"– <span class=small>{escape(h['forecast_note'])}</span>"
+    if not isinstance(h.get("forecast_open"), (int, float)):
+        return "–"
+    days = h.get("forecast_horizon")
+    within = f" within {float(days):g} days" if isinstance(days, (int, float)) else ""
+    text = (
+        f"{int(h.get('forecast_likely') or 0):,} of {int(h['forecast_open']):,} open journeys "
+        f"≥ 50% likely to convert{within}"
+    )
+    if isinstance(h.get("forecast_at_risk"), (int, float)):
+        text += f"; {int(h['forecast_at_risk']):,} at risk"
+    return text
 
 
 def _rate_channel_cell(h: dict[str, Any]) -> str:
@@ -217,6 +241,11 @@ _KNOWN = {
     "incident_lost_high",
     "incident_detectable_drop",
     "incident_journeys_in_window",
+    "forecast_likely",
+    "forecast_at_risk",
+    "forecast_horizon",
+    "forecast_open",
+    "forecast_note",
 }
 
 _CSS = """body{font-family:system-ui,sans-serif;margin:2em;max-width:80em;color:#222}
@@ -262,9 +291,8 @@ def _segment_table(m: dict[str, Any], nb_names: list[str]) -> str:
         rows.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
     return (
         "<table><tr><th>segment</th><th>status</th><th>journeys</th><th>conversion rate</th>"
-        "<th>worst friction point</th><th>top channel</th><th>top incident</th><th>reports</th></tr>"
-        + "".join(rows)
-        + "</table>"
+        "<th>worst friction point</th><th>top channel</th><th>top incident</th>"
+        "<th>open journeys forecast</th><th>reports</th></tr>" + "".join(rows) + "</table>"
     )
 
 
@@ -341,7 +369,11 @@ cut by the notebook's <code>friction_reduction</code>, would raise conversion mo
 is the worst stage in at least 90% of the posterior draws; top channel: named only when the model
 converged and its 90% interval excludes zero (Markov: lies above the runner-up's); top incident: a
 window in which conversion after a step fell, at posterior probability 0.9 or more, with the
-conversions lost (90% interval). A "–" says nothing stands out, and why.</p>
+conversions lost (90% interval); open journeys forecast: of the journeys open at the end of the
+data, those at least 50% likely to convert within the horizon, and those at risk (they got as far as
+the stage conversions happen in, but the 90% interval of their forecast lies below the usual rate
+of such journeys, or they are likely to drop off).
+A "–" says nothing stands out, and why.</p>
 <h2>Segments</h2>
 {seg_table}
 <h2>Run</h2>

@@ -53,7 +53,19 @@ MAIN_NOTEBOOKS = (
     "02_stage_transitions.ipynb",
     "03_attribution.ipynb",
     "05_friction_over_time.ipynb",
+    "06_forecast.ipynb",
 )
+
+#: A notebook parameter the runner sets to the segment's report folder (where a notebook that
+#: declares it writes files beside its report: 06's scored table).
+OUTPUT_DIR_PARAM = "output_dir"
+
+
+def _declares(nb: Path, name: str) -> bool:
+    """Return whether the notebook ``nb`` declares the parameter ``name`` (its parameters cell)."""
+    import papermill as pm
+
+    return name in pm.inspect_notebook(str(nb))
 
 
 def _prepare_data(data: str, mapping: str | None, log) -> None:
@@ -131,6 +143,9 @@ def _run_notebook(
         "data_path": job["data"],
         **job["parameters"],
     }
+    # each segment's files in its own folder, whatever --param says
+    if _declares(nb, OUTPUT_DIR_PARAM):
+        params[OUTPUT_DIR_PARAM] = str(out_dir)
     tmp_nb = out_dir / f".{nb.stem}.tmp-{os.getpid()}.ipynb"
     tmp_html = out_dir / f".{nb.stem}.tmp-{os.getpid()}.html"
     t0 = time.perf_counter()
@@ -285,7 +300,8 @@ def run_reports(
     segments : list of Segment
         Ignored with ``resume``.
     notebooks : list of paths, optional
-        Default: ``MAIN_NOTEBOOKS`` of ``notebooks/`` (01, 02, 03 and 05).
+        Default: ``MAIN_NOTEBOOKS`` of ``notebooks/`` (01, 02, 03, 05 and 06). A notebook that
+        declares ``output_dir`` gets the segment's report folder there (files beside its report).
     reports_dir : path, default ``reports/``
     parameters : dict, optional
         Extra papermill parameters for every run (e.g. ``seed``).
