@@ -27,9 +27,12 @@ def record_headline(**figures: Any) -> dict[str, Any]:
     ``CJL_HEADLINE_PATH`` (set by :func:`run_reports` for each segment); does nothing when it is
     unset (a notebook run by hand). Returns the merged figures (``figures`` when unset).
     Recognised keys: ``journeys``, ``conversion_rate`` / ``conversion_lower`` /
-    ``conversion_upper``, ``friction_stage``, ``top_channel``, ``attention`` (a sentence shown in
-    red under the segment's status: a part of the report that could not be shown, and why);
-    others are shown as they are.
+    ``conversion_upper``, ``friction_stage``, ``top_channel``, ``top_incident``, notebook 06's
+    ``forecast_open`` / ``forecast_likely`` / ``forecast_at_risk`` / ``forecast_horizon`` (open
+    journeys, those ≥ 50% likely to convert within the horizon, those at risk) or
+    ``forecast_note`` (why there is no forecast), ``attention`` (a sentence shown in red under
+    the segment's status: a part of the report that could not be shown, and why); others are
+    shown as they are (the index's cells: :func:`analysis.reports.render.headline_cells`).
     """
     target = os.environ.get(HEADLINE_ENV)
     if not target:
