@@ -337,7 +337,7 @@ def test_the_chains_columns_join_the_tables_when_present():
     sf = fs.segment_forecast(_fc(t), _ctx(), SimpleNamespace(horizon_days=14.0))
     likely, _ = fs.show_top_journeys(sf, show=lambda x: None)
     row = likely.iloc[0]
-    assert row["P(drop off)"] == "30%" and row["likely next step"] == "(conversion) (61%)"
+    assert row["P(drop off)"] == "30%" and row["likely next step"] == "convert 61%"
     assert row["expected days to convert"] == 4.3
 
 
@@ -366,6 +366,15 @@ def test_the_score_distribution_has_one_box_per_group_with_its_counts():
     for g, n in t["segment"].value_counts().items():
         share = (t.loc[t["segment"] == g, "p_convert"] >= 0.5).mean()
         assert f"{g} ({n:,}; {share:.0%} ≥ 50%)" in labels
+    plt.close("all")
+
+
+def test_rare_conversions_get_a_log_axis_in_the_score_distribution():
+    t = _table()
+    assert plot_score_distribution(t).get_xscale() == "linear"
+    rare = t.assign(p_convert=t["p_convert"] / 50)
+    ax = plot_score_distribution(rare)
+    assert ax.get_xscale() == "log" and ax.get_xlim()[0] <= rare["p_convert"].min()
     plt.close("all")
 
 

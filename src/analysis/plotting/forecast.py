@@ -118,7 +118,8 @@ def plot_score_distribution(
 
     ``table`` has one row per open journey (``by``, ``score``); each group's label gives its
     journeys and the share at or above ``threshold`` (a dotted line). Groups sorted by their
-    median forecast, highest on top.
+    median forecast, highest on top. When nine in ten forecasts are under 0.1 (rare
+    conversions), the axis is logarithmic.
     """
     t = table[[by, score]].dropna()
     groups = t.groupby(by, observed=True)[score]
@@ -142,7 +143,15 @@ def plot_score_distribution(
     ]
     ax.set_yticks(np.arange(1, len(order) + 1), labels, fontsize=8)
     ax.axvline(threshold, color="#555", lw=0.8, ls=":")
-    ax.set_xlim(0, 1)
-    ax.set_xlabel("forecast P(convert within the horizon)")
+    low = t[score].to_numpy(float)
+    low = low[low > 0]
+    if len(low) and np.quantile(low, 0.9) < 0.1:  # rare conversions: a log axis shows them apart
+        ax.set_xscale("log")
+        ax.set_xlim(max(float(low.min()) * 0.8, 1e-5), 1)
+        xlabel = "forecast P(convert within the horizon), log scale"
+    else:
+        ax.set_xlim(0, 1)
+        xlabel = "forecast P(convert within the horizon)"
+    ax.set_xlabel(xlabel)
     ax.set_title("Open journeys' forecasts per group")
     return ax

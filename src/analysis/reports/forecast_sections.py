@@ -536,8 +536,10 @@ def _journey_table(rows: pd.DataFrame, group_by: str) -> pd.DataFrame:
         if c in t:
             t[c] = t[c].astype(float).map(_pct)
     if {"next_stage", "next_stage_p"} <= set(t.columns):
+        words = {"(dropoff)": "drop off", "(conversion)": "convert"}
         t["next_stage"] = [
-            f"{n} ({_pct(q)})" for n, q in zip(t["next_stage"], t["next_stage_p"], strict=True)
+            f"{words.get(str(n), n)} {_pct(q)}"
+            for n, q in zip(t["next_stage"], t["next_stage_p"], strict=True)
         ]
     cols = ["journey_id", group_by, *[c for c in _SHOWN if c in t.columns]]
     t = t[cols].rename(columns={**_SHOWN, "journey_id": "journey"})
