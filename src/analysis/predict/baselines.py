@@ -45,35 +45,59 @@ def journey_features(split: CutoffSplit, channels: list[str] | None = None) -> p
     split's channels).
     """
     o = split.open
+    n = len(o)
     # stacked training rows (stack_splits) carry their own cut-off
     cut = pd.to_datetime(o["cutoff"], utc=True) if "cutoff" in o else split.cutoff
     day = pd.Timedelta(days=1)
-    stage_text = o["stages"].fillna("").astype(str)
-    stages = stage_text.str.split(_SEP).explode().loc[lambda s: s != ""]
-    chans = o["channels"].fillna("").astype(str).str.split(_SEP)
-    last = stage_text.str.rsplit(_SEP, n=1).str[-1]
+    s_rows, s_codes, s_names, s_last = _tokens(o["stages"])
+    seen = _token_counts(s_rows, s_codes, n, len(s_names)) > 0
+    seen[:, s_names == ""] = False
+    last_names = np.where(s_names == "", START, s_names)
     out = pd.DataFrame(
         {
             "age_days": (cut - pd.to_datetime(o["start"], utc=True)) / day,
             "recency_days": (cut - pd.to_datetime(o["end"], utc=True)) / day,
             "touches": o["n_touchpoints"].astype(float),
-            "stages_seen": stages.groupby(level=0)
-            .nunique()
-            .reindex(o.index, fill_value=0)
-            .astype(float),
-            "last_stage": last.where(last != "", START),
+            "stages_seen": seen.sum(axis=1).astype(float),
+            "last_stage": last_names[s_last].astype(str),
             "segment": o["segment"].astype(str) if "segment" in o else "all",
         },
         index=o.index,
     )
-    counts = chans.explode().loc[lambda s: s != ""]
-    table = pd.crosstab(counts.index, counts).reindex(index=o.index, fill_value=0)
-    names = sorted(table.columns) if channels is None else list(channels)
+    c_rows, c_codes, c_names, _ = _tokens(o["channels"])
+    table = _token_counts(c_rows, c_codes, n, len(c_names))
+    present = {name: i for i, name in enumerate(c_names) if name != ""}
+    names = sorted(present) if channels is None else list(channels)
     for c in names:
-        out[f"ch_{c}"] = table[c].astype(float) if c in table else 0.0
+        out[f"ch_{c}"] = table[:, present[c]].astype(float) if c in present else 0.0
     for c in ("last_stage", "segment"):
         out[c] = out[c].astype("category")
     return out
+
+
+def _tokens(paths: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Split ``" > "``-joined paths with Arrow, without Python lists.
+
+    Returns each token's row and code, the codes' names, and each row's last token's code (an
+    empty path is one token ``""``).
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    arr = pa.array(paths.fillna("").astype(str))
+    if isinstance(arr, pa.ChunkedArray):  # e.g. read from Parquet in row groups
+        arr = arr.cast(pa.large_string()).combine_chunks()
+    lists = pc.split_pattern(arr, pattern=_SEP)
+    enc = pc.list_flatten(lists).dictionary_encode()
+    codes = enc.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+    rows = pc.list_parent_indices(lists).to_numpy(zero_copy_only=False).astype(np.int64)
+    last = codes[lists.offsets.to_numpy()[1:] - 1]
+    return rows, codes, np.asarray(enc.dictionary.to_pylist(), dtype=object), last
+
+
+def _token_counts(rows: np.ndarray, codes: np.ndarray, n: int, k: int) -> np.ndarray:
+    """Return the rows × codes table of token counts."""
+    return np.bincount(rows * k + codes, minlength=n * k).reshape(n, k)
 
 
 def base_rate_forecast(train: CutoffSplit, test: CutoffSplit) -> np.ndarray:

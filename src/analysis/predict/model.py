@@ -408,21 +408,26 @@ class JourneyForecastModel(BayesianModel):
         A segment the training rows did not have gets the shared coefficients (its offsets at
         their mean, zero).
         """
-        x = self.design.transform(features)
+        x = self.design.transform(features).astype(np.float32)
         g = self._segment_codes(features)
         c = self._coefficients(max_draws)
-        eta = c["intercept"][:, None] + c["beta"] @ x.T
         known = g >= 0
-        gi = np.where(known, g, 0)
-        if "a_segment" in c:
-            eta += np.where(known, c["a_segment"][:, gi], 0.0)
-        if "za" in c:
-            eta += np.where(known, c["tau_intercept"][:, None] * c["za"][:, gi], 0.0)
+        coef, cols = [c["intercept"][:, None], c["beta"]], [np.ones((len(x), 1), np.float32), x]
+        offsets = c.get("a_segment")
+        if offsets is None and "za" in c:
+            offsets = c["tau_intercept"][:, None] * c["za"]
+        if offsets is not None:  # one column per segment: 1 on its rows (0 for an unknown one)
+            onehot = np.zeros((len(x), offsets.shape[1]), np.float32)
+            onehot[np.flatnonzero(known), g[known]] = 1.0
+            coef.append(offsets)
+            cols.append(onehot)
+        eta = np.hstack(coef).astype(np.float32) @ np.hstack(cols).T  # one product, float32
         if "z" in c:
             for k in np.unique(g[known]):  # each segment's own slopes, on its rows
                 rows = np.flatnonzero(g == k)
-                eta[:, rows] += c["tau_beta"][:, None] * (c["z"][:, k, :] @ x[rows].T)
-        return expit(eta).astype(np.float32)
+                slopes = (c["tau_beta"][:, None] * c["z"][:, k, :]).astype(np.float32)
+                eta[:, rows] += slopes @ x[rows].T
+        return expit(eta, out=eta)
 
     def predict(
         self, features: pd.DataFrame, *, prob: float = INTERVAL, max_draws: int = 200
@@ -435,13 +440,28 @@ class JourneyForecastModel(BayesianModel):
         tail = (1 - prob) / 2
         for start in range(0, len(features), BLOCK):
             draws = self.predict_draws(features.iloc[start : start + BLOCK], max_draws=max_draws)
-            lo, hi = np.quantile(draws, [tail, 1 - tail], axis=0)
+            lo, hi = _quantiles(draws, [tail, 1 - tail])
             parts.append(pd.DataFrame({"p": draws.mean(axis=0), "lower": lo, "upper": hi}))
         if not parts:
             return pd.DataFrame({"p": [], "lower": [], "upper": []}, dtype=float)
         out = pd.concat(parts, ignore_index=True)
         out.index = features.index
         return out
+
+
+def _quantiles(draws: np.ndarray, probs: list[float]) -> list[np.ndarray]:
+    """Return ``np.quantile(draws, probs, axis=0)`` (linear) from a full sort.
+
+    NumPy sorts short columns with SIMD; its partition (``np.quantile``) is ~10x slower here.
+    """
+    s = np.sort(draws, axis=0)
+    out = []
+    for q in probs:
+        pos = q * (len(s) - 1)
+        lo = int(np.floor(pos))
+        hi = min(lo + 1, len(s) - 1)
+        out.append(s[lo] + np.float32(pos - lo) * (s[hi] - s[lo]))
+    return out
 
 
 @dataclass
