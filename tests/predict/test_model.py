@@ -119,3 +119,24 @@ def test_save_and_load_give_the_same_forecasts(fitted, tmp_path):
     back = JourneyForecastModel.load(tmp_path / "fit.nc")
     rows = train.head(50).drop(columns=["converted", "p_true"])
     pd.testing.assert_frame_equal(model.predict(rows), back.predict(rows))
+
+
+def test_top_reasons_name_features_whatever_their_channel_names():
+    """A channel name may hold "[" or "=" (names come from the data): reasons still name it."""
+    from analysis.predict import top_reasons
+
+    rng = np.random.default_rng(5)
+    hostile = "ch_[x](javascript:alert(1))=y"
+    data = _simulate(3000, "a", rng).drop(columns=["p_true", "converted"])
+    data[hostile] = rng.poisson(1.0, len(data)).astype(float)
+    data["converted"] = (rng.random(len(data)) < expit(-2 + data[hostile])).astype(int)
+    model = JourneyForecastModel(data)
+    model.fit(method="laplace")
+    assert model.design.owners.count(hostile) == 1
+    rows = data.drop(columns="converted").head(200)
+    reasons = top_reasons(model, rows)
+    assert (
+        reasons[rows[hostile] >= 3]
+        .str.contains("[x](javascript:alert(1))=y touch", regex=False)
+        .all()
+    )

@@ -49,3 +49,20 @@ def test_too_little_to_forecast_is_said_not_guessed(events):
     f = forecast_open_journeys(quiet, train_origins=1)
     assert f.table.empty and f.model is None
     assert "too little to forecast: 0 of" in f.note
+
+
+def test_a_split_cache_shared_with_the_backtest_changes_no_figure(events):
+    from analysis.predict import run_backtest
+
+    ts = pd.to_datetime(events["timestamp"], utc=True)
+    as_of = ts.max()
+    cut = (as_of - pd.Timedelta(days=14)).normalize()
+    plain = forecast_open_journeys(events, train_origins=2)
+    cache: dict = {}
+    bt = run_backtest(events, [cut], train_origins=2, splits=cache, data_end=as_of)
+    n_before = len(cache)
+    shared = forecast_open_journeys(events, train_origins=2, splits=cache)
+    pd.testing.assert_frame_equal(plain.table, shared.table)
+    assert len(cache) > n_before > 0  # the forecast added its own splits to the backtest's
+    again = run_backtest(events, [cut], train_origins=2, data_end=as_of)
+    pd.testing.assert_frame_equal(bt.drop(columns="seconds"), again.drop(columns="seconds"))

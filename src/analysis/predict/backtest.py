@@ -19,7 +19,7 @@ import pandas as pd
 
 from analysis.errors import DataError
 
-__all__ = ["CutoffSplit", "cutoff_split", "run_backtest", "stack_splits"]
+__all__ = ["CutoffSplit", "cached_split", "cutoff_split", "run_backtest", "stack_splits"]
 
 
 @dataclass
@@ -161,6 +161,27 @@ def cutoff_split(
     return CutoffSplit(cut, float(horizon_days), known, jr, open_)
 
 
+def cached_split(cache: dict | None, events: pd.DataFrame, cutoff: Any, **opts: Any) -> CutoffSplit:
+    """Return :func:`cutoff_split` ``(events, cutoff, **opts)``, kept in ``cache`` when given.
+
+    A backtest and a forecast on the same data build many of the same splits (each stitches
+    the events twice). A split depends on the events up to its horizon's end only, so one
+    ``cache`` dict may serve every call on one events table, cropped or not; ``data_end`` (a
+    check, not an input) is not part of the key. Never share a cache between two tables.
+    """
+    if cache is None:
+        return cutoff_split(events, cutoff, **opts)
+    defaults = {"horizon_days": 14.0, "inactivity_days": 30.0, "journey_by": "inactivity"}
+    settings = {**defaults, "outcomes": True, **opts}
+    for k in ("horizon_days", "inactivity_days"):
+        settings[k] = float(settings[k])
+    settings.pop("data_end", None)
+    key = (_as_utc(cutoff, "cutoff"), *((k, repr(v)) for k, v in sorted(settings.items())))
+    if key not in cache:
+        cache[key] = cutoff_split(events, cutoff, **opts)
+    return cache[key]
+
+
 def stack_splits(splits: list[CutoffSplit]) -> CutoffSplit:
     """Return one training split made of several cut-offs' open journeys (a rolling origin).
 
@@ -182,10 +203,12 @@ def run_backtest(
     *,
     horizon_days: float = 14.0,
     inactivity_days: float = 30.0,
+    journey_by: str = "inactivity",
     methods: dict[str, Any] | None = None,
     data_end: Any = None,
     train_origins: int = 1,
     keep: dict[Any, Any] | None = None,
+    splits: dict | None = None,
     **stitch_kwargs: Any,
 ) -> pd.DataFrame:
     """Score forecasts made at each cut-off against what happened in the horizon after it.
@@ -203,6 +226,8 @@ def run_backtest(
         The moments of the forecasts; each needs ``horizon_days`` of data after it.
     horizon_days, inactivity_days : float
         The outcome window, and the gap that ends a journey.
+    journey_by : str, default "inactivity"
+        As :func:`analysis.build_journeys` (``"session"``: one journey per session).
     methods : dict, optional
         Name → ``f(train_split, test_split) -> probabilities``; default: the baselines
         (``base rate``, ``markov``, ``boosted``) of :mod:`analysis.predict.baselines`.
@@ -212,6 +237,9 @@ def run_backtest(
         How many earlier cut-offs, one horizon apart, make the training rows.
     keep : dict, optional
         Filled with ``(cutoff, method) → (forecast, outcomes)`` for plots (a reliability curve).
+    splits : dict, optional
+        A cache of the cut-off splits (:func:`cached_split`), e.g. shared with
+        :func:`~analysis.predict.score.forecast_open_journeys` on the same events.
 
     A method returns one probability per test journey, or posterior draws (draws × journeys):
     then ``p`` is their mean and ``decile_coverage`` the share of deciles of ``p`` whose observed
@@ -244,14 +272,19 @@ def run_backtest(
     for c in cutoffs:
         cut = _as_utc(c, "cutoff")
         known = events[(ts <= cut).to_numpy()]
-        opts = {"horizon_days": horizon_days, "inactivity_days": inactivity_days, **stitch_kwargs}
+        opts = {
+            "horizon_days": horizon_days,
+            "inactivity_days": inactivity_days,
+            "journey_by": journey_by,
+            **stitch_kwargs,
+        }
         train = stack_splits(
             [
-                cutoff_split(known, cut - k * horizon, data_end=cut, **opts)
+                cached_split(splits, known, cut - k * horizon, data_end=cut, **opts)
                 for k in range(int(train_origins), 0, -1)
             ]
         )
-        test = cutoff_split(events, cut, data_end=data_end, **opts)
+        test = cached_split(splits, events, cut, data_end=data_end, **opts)
         y = test.open["converted_next"].to_numpy()
         for name, forecast in methods.items():
             t0 = time.perf_counter()

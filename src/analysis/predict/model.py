@@ -63,6 +63,8 @@ class Design:
     splines: dict[str, list[float]] = field(default_factory=dict)
     categories: dict[str, list[str]] = field(default_factory=dict)
     names: list[str] = field(default_factory=list)
+    #: the features column of each design column (a spline's or a category's several columns)
+    owners: list[str] = field(default_factory=list)
     mean: list[float] = field(default_factory=list)
     scale: list[float] = field(default_factory=list)
 
@@ -85,6 +87,9 @@ class Design:
                 if len(knots) >= 3:
                     d.splines[c] = knots.tolist()
         raw, d.names = d._raw(features)
+        d.owners = d._owners()
+        if len(d.owners) != len(d.names):  # pragma: no cover - a bug, not bad data
+            raise RuntimeError(f"design: {len(d.names)} columns but {len(d.owners)} owners")
         mean = raw.mean(axis=0)
         scale = raw.std(axis=0)
         d.mean = mean.tolist()
@@ -119,6 +124,15 @@ class Design:
             names += [f"{c}={v}" for v in levels]
         raw = np.hstack(blocks) if blocks else np.zeros((len(features), 0))
         return raw, names
+
+    def _owners(self) -> list[str]:
+        """Return the feature of each design column, in the order :meth:`_raw` makes them."""
+        out: list[str] = []
+        for c in self.numeric:
+            out += [c] * (len(self.splines[c]) if c in self.splines else 1)
+        for c, levels in self.categories.items():
+            out += [c] * len(levels)
+        return out
 
     def transform(self, features: pd.DataFrame) -> np.ndarray:
         """Return the standardised matrix (rows × :attr:`names`) of ``features``."""

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.errors import DataError
-from analysis.predict.backtest import CutoffSplit, cutoff_split, stack_splits
+from analysis.predict.backtest import CutoffSplit, cached_split, stack_splits
 from analysis.predict.baselines import journey_features
 from analysis.predict.forecast import fit_forecast_model
 from analysis.predict.model import JourneyForecastModel
@@ -95,7 +95,7 @@ def top_reasons(model: JourneyForecastModel, features: pd.DataFrame, *, top: int
     if model.idata is None:
         raise DataError("top_reasons: the model is not fitted", fix="call model.fit() first")
     beta = model.idata.posterior["beta"].mean(("chain", "draw")).to_numpy()
-    owner = [n.split("[")[0].split("=")[0] for n in model.design.names]
+    owner = model.design.owners  # not parsed from the names: a channel may hold "[" or "="
     names = list(dict.fromkeys(owner))
     contrib = np.zeros((len(features), len(names)))
     for j, o in enumerate(owner):
@@ -130,6 +130,7 @@ def forecast_open_journeys(
     train_origins: int = 4,
     method: str = "laplace",
     sampler_config: dict[str, Any] | None = None,
+    splits: dict | None = None,
     **stitch_kwargs: Any,
 ) -> OpenForecast:
     """Forecast every journey open at ``as_of``: P(convert within ``horizon_days``).
@@ -153,6 +154,9 @@ def forecast_open_journeys(
         integrated over a grid) needs no MCMC and scored as well as NUTS in the backtests.
     sampler_config : dict, optional
         Passed to the model (``random_seed``, ``draws`` …).
+    splits : dict, optional
+        A cache of cut-off splits shared with :func:`~analysis.predict.backtest.run_backtest`
+        on the same events (:func:`~analysis.predict.backtest.cached_split`).
     **stitch_kwargs
         Passed to :func:`analysis.stitch_identities`.
 
@@ -185,8 +189,8 @@ def forecast_open_journeys(
             column="timestamp",
             fix="give a shorter horizon_days, or more history",
         )
-    train = stack_splits([cutoff_split(known, c, data_end=now, **opts) for c in origins])
-    split = cutoff_split(known, now, outcomes=False, **opts)
+    train = stack_splits([cached_split(splits, known, c, data_end=now, **opts) for c in origins])
+    split = cached_split(splits, known, now, outcomes=False, **opts)
     settings = {
         "horizon_days": float(horizon_days),
         "train_origins": len(origins),
