@@ -32,7 +32,7 @@ def training_table(split: CutoffSplit, channels: list[str] | None = None) -> pd.
 def fit_forecast_model(
     train: CutoffSplit,
     *,
-    method: str = "nuts",
+    method: str = "laplace",
     sampler_config: dict[str, Any] | None = None,
     model_config: dict[str, Any] | None = None,
 ) -> JourneyForecastModel:
@@ -49,7 +49,7 @@ def bayes_forecast(
     train: CutoffSplit,
     test: CutoffSplit,
     *,
-    method: str = "nuts",
+    method: str = "laplace",
     sampler_config: dict[str, Any] | None = None,
     max_draws: int = 200,
 ) -> np.ndarray:
