@@ -59,10 +59,10 @@ def test_a_split_cache_shared_with_the_backtest_changes_no_figure(events):
     cut = (as_of - pd.Timedelta(days=14)).normalize()
     plain = forecast_open_journeys(events, train_origins=2)
     cache: dict = {}
-    bt = run_backtest(events, [cut], train_origins=2, splits=cache, data_end=as_of)
+    bt = run_backtest(events, [cut], splits=cache, data_end=as_of)
     n_before = len(cache)
     shared = forecast_open_journeys(events, train_origins=2, splits=cache)
     pd.testing.assert_frame_equal(plain.table, shared.table)
     assert len(cache) > n_before > 0  # the forecast added its own splits to the backtest's
-    again = run_backtest(events, [cut], train_origins=2, data_end=as_of)
+    again = run_backtest(events, [cut], data_end=as_of)
     pd.testing.assert_frame_equal(bt.drop(columns="seconds"), again.drop(columns="seconds"))
