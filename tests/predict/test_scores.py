@@ -102,3 +102,18 @@ def test_bad_forecasts_are_named(p, y, says):
     assert says in str(e.value)
     if "outside" in says:
         assert e.value.rows == [2, 3]
+
+
+def test_quantile_bins_hold_equal_shares_and_agree_with_scikit_learn():
+    from sklearn.calibration import calibration_curve
+
+    rng = np.random.default_rng(11)
+    p = rng.beta(0.5, 12, 5000)  # rare conversions: nearly every forecast below 0.1
+    y = (rng.random(5000) < p).astype(int)
+    uniform = calibration_table(p, y)
+    assert uniform["n"].iloc[0] > 0.8 * len(p)
+    t = calibration_table(p, y, strategy="quantile")
+    assert len(t) == 10 and t["n"].between(490, 510).all()
+    observed, forecast = calibration_curve(y, p, n_bins=10, strategy="quantile")
+    np.testing.assert_allclose(t["observed"], observed)
+    np.testing.assert_allclose(t["forecast"], forecast)

@@ -191,7 +191,7 @@ def test_reliability_and_gains_figures_draw_the_tables_they_are_given():
     shown, drawn = [], []
     tables = fs.show_reliability(kept, show=shown.append, plt_show=lambda: drawn.append(plt.gca()))
     p, y = fs.pooled(kept, fs.BAYES)
-    pd.testing.assert_frame_equal(tables[fs.BAYES], calibration_table(p, y))
+    pd.testing.assert_frame_equal(tables[fs.BAYES], calibration_table(p, y, strategy="quantile"))
     ax = drawn[0]
     dots = [c for c in ax.collections if isinstance(c, PathCollection)]
     np.testing.assert_allclose(

@@ -70,13 +70,9 @@ def _forecasts(p: Any, y: Any) -> tuple[np.ndarray, np.ndarray]:
     return prob, outcome.astype(int)
 
 
-def _bin_ids(prob: np.ndarray, bins: int) -> np.ndarray:
-    """Return each forecast's bin (0..bins-1) of equal width, as scikit-learn's binning does."""
-    edges = np.linspace(0.0, 1.0, bins + 1)
-    return np.searchsorted(edges[1:-1], prob)
-
-
-def calibration_table(p: Any, y: Any, *, bins: int = 10, prob: float = 0.9) -> pd.DataFrame:
+def calibration_table(
+    p: Any, y: Any, *, bins: int = 10, prob: float = 0.9, strategy: str = "uniform"
+) -> pd.DataFrame:
     """Return the reliability table: per bin of forecasts, the forecast and the observed rate.
 
     Parameters
@@ -88,6 +84,10 @@ def calibration_table(p: Any, y: Any, *, bins: int = 10, prob: float = 0.9) -> p
         as in :func:`sklearn.calibration.calibration_curve`).
     prob : float, default 0.9
         Mass of the interval of each bin's observed rate (Jeffreys: Beta(k + ½, n − k + ½)).
+    strategy : ``"uniform"`` (default) or ``"quantile"``
+        As :func:`sklearn.calibration.calibration_curve`: ``"quantile"`` puts the edges at the
+        forecasts' quantiles, so each bin holds about as many journeys (where conversions are
+        rare, equal-width bins put nearly every journey in the first).
 
     Returns
     -------
@@ -97,7 +97,15 @@ def calibration_table(p: Any, y: Any, *, bins: int = 10, prob: float = 0.9) -> p
         forecast lies in the observed rate's interval).
     """
     probs, outcome = _forecasts(p, y)
-    ids = _bin_ids(probs, bins)
+    if strategy == "uniform":
+        edges = np.linspace(0.0, 1.0, bins + 1)
+    elif strategy == "quantile":
+        edges = np.quantile(probs, np.linspace(0.0, 1.0, bins + 1)) if len(probs) else np.r_[0, 1]
+        edges[0], edges[-1] = 0.0, 1.0
+    else:
+        raise DataError(f"strategy={strategy!r}: give 'uniform' or 'quantile'")
+    bins = len(edges) - 1
+    ids = np.searchsorted(edges[1:-1], probs)
     n = np.bincount(ids, minlength=bins)
     hits = np.bincount(ids, weights=outcome, minlength=bins)
     total = np.bincount(ids, weights=probs, minlength=bins)
@@ -107,7 +115,6 @@ def calibration_table(p: Any, y: Any, *, bins: int = 10, prob: float = 0.9) -> p
     low = stats.beta.ppf(tail, k + 0.5, m - k + 0.5)
     high = stats.beta.ppf(1 - tail, k + 0.5, m - k + 0.5)
     forecast = total[keep] / m
-    edges = np.linspace(0.0, 1.0, bins + 1)
     return pd.DataFrame(
         {
             "bin": np.flatnonzero(keep),

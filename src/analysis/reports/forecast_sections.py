@@ -154,34 +154,25 @@ def pooled(kept: dict[Any, tuple[Any, Any]], method: str) -> tuple[np.ndarray, n
     return p, y
 
 
-def _log_losses(p: np.ndarray, y: np.ndarray) -> np.ndarray:
-    eps = np.finfo(float).eps
-    q = np.clip(p, eps, 1 - eps)
-    return -(y * np.log(q) + (1 - y) * np.log1p(-q))
-
-
 def log_loss_difference(
     kept: dict[Any, tuple[Any, Any]], a: str, b: str, *, prob: float = 0.9
 ) -> dict[str, float]:
-    """Return ``a``'s log-loss minus ``b``'s on the same journeys, with a ``prob`` interval.
+    """Return ``a``'s log-loss minus ``b``'s over every cut-off's journeys, with an interval.
 
-    Per journey (every cut-off's), the difference of the two forecasts' log-losses; its mean
-    (the difference of the two log-losses) and a normal interval from its standard error (the
-    journeys as a sample). ``within_noise``: the interval holds 0.
+    :func:`analysis.predict.scores.log_loss_difference` on the pooled forecasts (paired by
+    journey), as ``difference, lower, upper, n`` and ``within_noise`` (the interval holds 0).
     """
-    from scipy import stats
+    from analysis.predict.scores import log_loss_difference as paired
 
     pa, ya = pooled(kept, a)
     pb, yb = pooled(kept, b)
     if len(pa) != len(pb) or not np.array_equal(ya, yb):
         raise ValueError(f"{a!r} and {b!r} were not scored on the same journeys")
-    d = _log_losses(pa, ya) - _log_losses(pb, yb)
-    n = len(d)
-    mean = float(d.mean()) if n else math.nan
-    se = float(d.std(ddof=1) / math.sqrt(n)) if n > 1 else math.nan
-    z = float(stats.norm.ppf(0.5 + prob / 2))
-    out = {"difference": mean, "lower": mean - z * se, "upper": mean + z * se, "n": float(n)}
-    return out | {"within_noise": bool(out["lower"] <= 0 <= out["upper"]) or not se > 0}
+    gap = paired(pa, pb, ya, prob=prob)
+    out = {"difference": gap["diff"], "lower": gap["lower"], "upper": gap["upper"]}
+    out["n"] = float(len(pa))
+    se_known = np.isfinite(gap["lower"]) and gap["upper"] > gap["lower"]
+    return out | {"within_noise": bool(gap["lower"] <= 0 <= gap["upper"]) or not se_known}
 
 
 _SCORE_NAMES = {"log_loss": "log-loss", "brier": "Brier", "auc": "AUC"}
@@ -299,14 +290,20 @@ def show_reliability(
 ) -> dict[str, pd.DataFrame]:
     """Draw the reliability curves of ``methods`` over every cut-off; return their tables.
 
-    The tables are :func:`analysis.predict.calibration_table` (bins of 0.1, 90% intervals of
-    each bin's observed rate); nothing is drawn without backtest forecasts.
+    The tables are :func:`analysis.predict.calibration_table` (ten groups of equal size by
+    forecast: where conversions are rare, bins of 0.1 would put nearly every journey in the
+    first; 90% intervals of each group's observed rate); nothing is drawn without backtest
+    forecasts.
     """
     from analysis.plotting.forecast import plot_reliability
     from analysis.predict.scores import calibration_table
 
     show, plt_show = show or default_display(), plt_show or plt_show_default
-    tables = {m: calibration_table(*pooled(kept, m)) for m in methods if pooled(kept, m)[0].size}
+    tables = {
+        m: calibration_table(*pooled(kept, m), strategy="quantile")
+        for m in methods
+        if pooled(kept, m)[0].size
+    }
     if not tables:
         show(markdown("Not drawn: no backtest (see above)."))
         return {}
