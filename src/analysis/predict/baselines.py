@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from analysis.errors import DataError
 from analysis.schema import DEFAULT_STAGES, START, StageMap
 
 if TYPE_CHECKING:
@@ -137,7 +138,10 @@ def markov_forecast(
     if counts.empty:
         return base_rate_forecast(train, test)
     sm = stage_map or stage_map_of(train.journeys.journeys)
-    model = StageTransitionModel(counts, stage_map=sm, model_config={"pooling": "none"})
+    try:
+        model = StageTransitionModel(counts, stage_map=sm, model_config={"pooling": "none"})
+    except DataError:  # no visit has ended yet (e.g. Olist's leads before any deal): no chain
+        return base_rate_forecast(train, test)
     model.fit_conjugate(draws=200, chains=1, random_seed=0)
     conv = model.conversion_probability().mean(("chain", "draw")).to_pandas()  # segment × state
     feats = journey_features(test)
