@@ -19,7 +19,14 @@ import pandas as pd
 
 from analysis.errors import DataError
 
-__all__ = ["CutoffSplit", "cached_split", "cutoff_split", "run_backtest", "stack_splits"]
+__all__ = [
+    "CutoffSplit",
+    "cached_split",
+    "cutoff_split",
+    "run_backtest",
+    "score_methods",
+    "stack_splits",
+]
 
 
 @dataclass
@@ -254,10 +261,7 @@ def run_backtest(
         brier, auc, ece, top_decile_lift``), ``decile_coverage`` and ``seconds`` (fit and
         forecast).
     """
-    import time
-
     from analysis.predict.baselines import base_rate_forecast, boosted_forecast, markov_forecast
-    from analysis.predict.scores import decile_coverage, forecast_scores
 
     methods = methods or {
         "base rate": base_rate_forecast,
@@ -286,22 +290,49 @@ def run_backtest(
         )
         test = cached_split(splits, events, cut, data_end=data_end, **opts)
         y = test.open["converted_next"].to_numpy()
-        for name, forecast in methods.items():
-            t0 = time.perf_counter()
-            out = np.asarray(forecast(train, test), dtype=float)
-            seconds = time.perf_counter() - t0
-            p = out.mean(axis=0) if out.ndim == 2 else out
-            cover = decile_coverage(out, y)["covered"].mean() if out.ndim == 2 else np.nan
-            if keep is not None:
-                keep[(cut, name)] = (p, y)
-            rows.append(
-                {
-                    "cutoff": cut,
-                    "method": name,
-                    "train_journeys": len(train.open),
-                    **forecast_scores(p, y),
-                    "decile_coverage": float(cover),
-                    "seconds": seconds,
-                }
-            )
-    return pd.DataFrame(rows)
+        rows += score_methods(methods, train, test, y, keep=keep, key=cut)
+        for row in rows[-len(methods) :]:
+            row.update({"cutoff": cut, "train_journeys": len(train.open)})
+    cols = ["cutoff", "method", "train_journeys"]
+    out = pd.DataFrame(rows)
+    return out[[*cols, *(c for c in out.columns if c not in cols)]] if rows else out
+
+
+def score_methods(
+    methods: dict[str, Any],
+    train: Any,
+    test: Any,
+    y: np.ndarray,
+    *,
+    keep: dict[Any, Any] | None = None,
+    key: Any = None,
+) -> list[dict[str, Any]]:
+    """Fit and score each method on one train/test pair: one backtest row per method.
+
+    ``method(train, test)`` returns one probability per test row, or draws × rows; ``y`` holds
+    the test rows' outcomes. Rows: ``method``, :func:`~analysis.predict.scores.forecast_scores`,
+    ``decile_coverage`` (draws only, else NaN) and ``seconds``; ``keep[(key, method)]`` gets
+    ``(p, y)``.
+    """
+    import time
+
+    from analysis.predict.scores import decile_coverage, forecast_scores
+
+    rows = []
+    for name, forecast in methods.items():
+        t0 = time.perf_counter()
+        out = np.asarray(forecast(train, test), dtype=float)
+        seconds = time.perf_counter() - t0
+        p = out.mean(axis=0) if out.ndim == 2 else out
+        cover = decile_coverage(out, y)["covered"].mean() if out.ndim == 2 else np.nan
+        if keep is not None:
+            keep[(key, name)] = (p, y)
+        rows.append(
+            {
+                "method": name,
+                **forecast_scores(p, y),
+                "decile_coverage": float(cover),
+                "seconds": seconds,
+            }
+        )
+    return rows

@@ -413,33 +413,19 @@ def uci_backtest(
         One row per month × method, as :func:`~analysis.predict.backtest.run_backtest`'s
         (``month`` in the place of ``cutoff``, ``train_sessions`` of ``train_journeys``).
     """
-    from analysis.predict.scores import decile_coverage, forecast_scores
+    from analysis.predict.backtest import score_methods
 
     methods = methods or uci_methods()
-    rows = []
+    rows: list[dict[str, Any]] = []
     for month in months:
         train, test = uci_month_split(data, month)
         y = test.rows["converted"].to_numpy()
         unseen = test.rows.drop(columns=["converted"])  # no method sees the outcome
-        for name, forecast in methods.items():
-            t0 = time.perf_counter()
-            out = np.asarray(forecast(train, unseen), dtype=float)
-            seconds = time.perf_counter() - t0
-            p = out.mean(axis=0) if out.ndim == 2 else out
-            cover = decile_coverage(out, y)["covered"].mean() if out.ndim == 2 else np.nan
-            if keep is not None:
-                keep[(month, name)] = (p, y)
-            rows.append(
-                {
-                    "month": month,
-                    "method": name,
-                    "train_sessions": len(train.rows),
-                    **forecast_scores(p, y),
-                    "decile_coverage": float(cover),
-                    "seconds": seconds,
-                }
-            )
-    return pd.DataFrame(rows)
+        for row in score_methods(methods, train, unseen, y, keep=keep, key=month):
+            rows.append({"month": month, "train_sessions": len(train.rows), **row})
+    cols = ["month", "method", "train_sessions"]
+    out = pd.DataFrame(rows)
+    return out[[*cols, *(c for c in out.columns if c not in cols)]] if rows else out
 
 
 # ------------------------------------------------------------------------------------- Olist
