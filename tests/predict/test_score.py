@@ -16,9 +16,14 @@ def events():
     return events
 
 
-def test_every_open_journey_is_scored_once_with_its_interval(events):
+@pytest.fixture(scope="module")
+def forecast(events):
+    return forecast_open_journeys(events, horizon_days=14, train_origins=2)
+
+
+def test_every_open_journey_is_scored_once_with_its_interval(events, forecast):
     ts = pd.to_datetime(events["timestamp"], utc=True)
-    f = forecast_open_journeys(events, horizon_days=14, train_origins=2)
+    f = forecast
     t = f.table
     assert f.note == "" and f.as_of == ts.max()
     opened = cutoff_split(events, ts.max(), outcomes=False).open
@@ -51,13 +56,13 @@ def test_too_little_to_forecast_is_said_not_guessed(events):
     assert "too little to forecast: 0 of" in f.note
 
 
-def test_a_split_cache_shared_with_the_backtest_changes_no_figure(events):
+def test_a_split_cache_shared_with_the_backtest_changes_no_figure(events, forecast):
     from analysis.predict import run_backtest
 
     ts = pd.to_datetime(events["timestamp"], utc=True)
     as_of = ts.max()
     cut = (as_of - pd.Timedelta(days=14)).normalize()
-    plain = forecast_open_journeys(events, train_origins=2)
+    plain = forecast
     cache: dict = {}
     bt = run_backtest(events, [cut], splits=cache, data_end=as_of)
     n_before = len(cache)
