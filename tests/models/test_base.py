@@ -158,6 +158,18 @@ def test_interval_table_equals_numpy_quantiles_with_and_without_missing_draws():
             )
 
 
+#: Lenient checks: a short fit of a simple model passes them (4 chains, as every other test asks).
+LENIENT = {
+    "random_seed": 0,
+    "draws": 200,
+    "tune": 200,
+    "chains": 4,
+    "progressbar": False,
+    "ess_min_per_chain": 25,
+    "rhat_max": 1.05,
+}
+
+
 def _check_retries(sampler: dict, seen: list, tmp_path) -> None:
     """Fit three models and check what the retry did (``seen``: the target_accept of each try).
 
@@ -220,17 +232,7 @@ def test_a_failed_nuts_fit_is_sampled_again_with_smaller_steps_and_says_so(tmp_p
     )
     # lenient checks: a short fit of a simple model passes; 4 chains, as every other test asks,
     # because the first NUTS fit of the process fixes JAX's CPU device count for the rest
-    sampler = {
-        "random_seed": 0,
-        "draws": 200,
-        "tune": 200,
-        "chains": 4,
-        "progressbar": False,
-        "ess_min_per_chain": 25,
-        "rhat_max": 1.05,
-    }
-
-    _check_retries(sampler, seen, tmp_path)
+    _check_retries(LENIENT, seen, tmp_path)
 
 
 def test_the_second_try_and_its_note_without_mcmc(tmp_path, monkeypatch):
@@ -252,13 +254,4 @@ def test_the_second_try_and_its_note_without_mcmc(tmp_path, monkeypatch):
         return idata
 
     monkeypatch.setattr(base.BayesianModel, "_sample", fake_sample)
-    sampler = {
-        "random_seed": 0,
-        "draws": 200,
-        "tune": 200,
-        "chains": 4,
-        "progressbar": False,
-        "ess_min_per_chain": 25,
-        "rhat_max": 1.05,
-    }
-    _check_retries(sampler, seen, tmp_path)
+    _check_retries(LENIENT, seen, tmp_path)

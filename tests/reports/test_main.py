@@ -151,14 +151,25 @@ def test_check_suggest_mapping_prints_a_map_that_loads(tmp_path, capsys):
     assert main(["check", "--data", str(data), "--suggest-mapping", "--mapping", "m.yml"]) == 2
 
 
-def test_import_analysis_is_light_and_its_public_names_load_on_use():
-    """``import analysis`` (and so ``python -m analysis``) loads no pandas; each public name loads
-    its module when first used, and is the object that module defines."""
+def _fresh_python(code: str) -> list[str]:
+    """Run ``code`` in a fresh interpreter that sees only ``src`` (nothing pre-imported)."""
     import subprocess
     import sys
 
     from analysis import config
 
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={"PYTHONPATH": str(config.PROJECT_ROOT / "src"), "PATH": ""},
+    ).stdout.split()
+
+
+def test_import_analysis_is_light_and_its_public_names_load_on_use():
+    """``import analysis`` (and so ``python -m analysis``) loads no pandas; each public name loads
+    its module when first used, and is the object that module defines."""
     code = (
         "import sys, analysis\nlight = 'pandas' not in sys.modules\n"
         "from analysis.journeys import build_journeys\nfrom analysis.schema import DataError\n"
@@ -166,34 +177,17 @@ def test_import_analysis_is_light_and_its_public_names_load_on_use():
         "      callable(analysis.synth.generate), 'load_events' in dir(analysis))\n"
         "try:\n    analysis.no_such_name\nexcept AttributeError as e:\n    print('AttributeError')"
     )
-    out = subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        check=True,
-        env={"PYTHONPATH": str(config.PROJECT_ROOT / "src"), "PATH": ""},
-    ).stdout.split()
+    out = _fresh_python(code)
     assert out == ["True"] * 5 + ["AttributeError"]
 
 
 def test_the_command_line_parser_loads_no_pandas():
     """``python -m analysis --help`` (and every subcommand's parser, ``report`` included) starts
     without pandas or numpy: the ground floor (analysis.text) loads them only to format a table."""
-    import subprocess
-    import sys
-
-    from analysis import config
-
     code = (
         "import sys\nfrom analysis.__main__ import build_parser\nbuild_parser()\n"
         "import analysis.text, analysis.reports\n"
         "print('pandas' in sys.modules, 'numpy' in sys.modules)"
     )
-    out = subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        check=True,
-        env={"PYTHONPATH": str(config.PROJECT_ROOT / "src"), "PATH": ""},
-    ).stdout.split()
+    out = _fresh_python(code)
     assert out == ["False", "False"]

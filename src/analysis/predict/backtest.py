@@ -61,7 +61,11 @@ class CutoffSplit:
         return float(self.open["converted_next"].mean()) if len(self.open) else float("nan")
 
 
-def _as_utc(value: Any, what: str) -> pd.Timestamp:
+def as_utc(value: Any, what: str) -> pd.Timestamp:
+    """Return ``value`` as a UTC timestamp (a naive one is taken as UTC).
+
+    ``what`` names the value in the DataError raised when it is not a date.
+    """
     try:
         ts = pd.Timestamp(value)
     except (TypeError, ValueError) as e:
@@ -136,12 +140,12 @@ def cutoff_split(
             column="event_id",
             fix="pass the events as analysis.load_events returns them",
         )
-    cut = _as_utc(cutoff, "cutoff")
+    cut = as_utc(cutoff, "cutoff")
     if not horizon_days > 0:
         raise DataError(f"horizon_days={horizon_days!r}: give a positive number of days")
     end = cut + pd.Timedelta(days=float(horizon_days))
     ts = pd.to_datetime(events["timestamp"], utc=True)
-    complete = ts.max() if data_end is None else _as_utc(data_end, "data_end")
+    complete = ts.max() if data_end is None else as_utc(data_end, "data_end")
     if outcomes and complete < end:
         raise DataError(
             f"the data end on {complete:%Y-%m-%d %H:%M}, before the horizon after the cut-off "
@@ -183,7 +187,7 @@ def cached_split(cache: dict | None, events: pd.DataFrame, cutoff: Any, **opts: 
     for k in ("horizon_days", "inactivity_days"):
         settings[k] = float(settings[k])
     settings.pop("data_end", None)
-    key = (_as_utc(cutoff, "cutoff"), *((k, repr(v)) for k, v in sorted(settings.items())))
+    key = (as_utc(cutoff, "cutoff"), *((k, repr(v)) for k, v in sorted(settings.items())))
     if key not in cache:
         cache[key] = cutoff_split(events, cutoff, **opts)
     return cache[key]
@@ -274,7 +278,7 @@ def run_backtest(
     horizon = pd.Timedelta(days=float(horizon_days))
     rows = []
     for c in cutoffs:
-        cut = _as_utc(c, "cutoff")
+        cut = as_utc(c, "cutoff")
         known = events[(ts <= cut).to_numpy()]
         opts = {
             "horizon_days": horizon_days,
@@ -290,12 +294,12 @@ def run_backtest(
         )
         test = cached_split(splits, events, cut, data_end=data_end, **opts)
         y = test.open["converted_next"].to_numpy()
-        rows += score_methods(methods, train, test, y, keep=keep, key=cut)
-        for row in rows[-len(methods) :]:
-            row.update({"cutoff": cut, "train_journeys": len(train.open)})
-    cols = ["cutoff", "method", "train_journeys"]
-    out = pd.DataFrame(rows)
-    return out[[*cols, *(c for c in out.columns if c not in cols)]] if rows else out
+        scored = score_methods(methods, train, test, y, keep=keep, key=cut)
+        # "method" placed second: a key keeps its first place when ``**r`` sets its value
+        rows += [
+            {"cutoff": cut, "method": "", "train_journeys": len(train.open), **r} for r in scored
+        ]
+    return pd.DataFrame(rows)
 
 
 def score_methods(

@@ -59,5 +59,5 @@ def bayes_forecast(
     checks their intervals decile by decile.
     """
     model = fit_forecast_model(train, method=method, sampler_config=sampler_config)
-    channels = [n[3:] for n in model.design.numeric if n.startswith("ch_")]
-    return model.predict_draws(journey_features(test, channels=channels), max_draws=max_draws)
+    features = journey_features(test, channels=model.design.channels)
+    return model.predict_draws(features, max_draws=max_draws)

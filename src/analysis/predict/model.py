@@ -125,6 +125,11 @@ class Design:
         raw = np.hstack(blocks) if blocks else np.zeros((len(features), 0))
         return raw, names
 
+    @property
+    def channels(self) -> list[str]:
+        """Return the channels of the ``ch_<channel>`` touch counts, for ``journey_features``."""
+        return [n[3:] for n in self.numeric if n.startswith("ch_")]
+
     def _owners(self) -> list[str]:
         """Return the feature of each design column, in the order :meth:`_raw` makes them."""
         out: list[str] = []
@@ -297,20 +302,22 @@ class JourneyForecastModel(BayesianModel):
         return model
 
     # ----------------------------------------------------------------------------- Laplace
+    def _fit_laplace(self, **sampler_overrides: Any) -> az.InferenceData:
+        """Draw from the Laplace approximation (:meth:`_fallback_fit`) as the kept fit."""
+        self.sampler_config = {**self.sampler_config, **sampler_overrides}
+        self.fallback = self.failed_checks = self.failed_diagnostics = None
+        self.idata = self._fallback_fit()
+        return self.idata
+
     def _fit_unchecked(self, **fit_kwargs: Any) -> az.InferenceData:
         if fit_kwargs.get("method") == "laplace":
-            rest = {k: v for k, v in fit_kwargs.items() if k != "method"}
-            self.sampler_config = {**self.sampler_config, **rest}
-            return self._fallback_fit()
+            return self._fit_laplace(**{k: v for k, v in fit_kwargs.items() if k != "method"})
         return super()._fit_unchecked(**fit_kwargs)
 
     def fit(self, method: str = "nuts", **sampler_overrides: Any) -> az.InferenceData:
         """Sample with NUTS (default), or draw from the Laplace approximation (``"laplace"``)."""
         if method == "laplace":
-            self.sampler_config = {**self.sampler_config, **sampler_overrides}
-            self.fallback = self.failed_checks = self.failed_diagnostics = None
-            self.idata = self._fallback_fit()
-            return self.idata
+            return self._fit_laplace(**sampler_overrides)
         if method != "nuts":
             raise ModelConfigError(f"method must be 'nuts' or 'laplace', got {method!r}")
         return super().fit(**sampler_overrides)

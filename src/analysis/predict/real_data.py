@@ -356,8 +356,7 @@ class BayesMethod:
         from analysis.predict.forecast import training_table
 
         model = self._model(training_table(train), "segment")
-        channels = [n[3:] for n in model.design.numeric if n.startswith("ch_")]
-        x = journey_features(test, channels=channels)
+        x = journey_features(test, channels=model.design.channels)
         return model.predict_draws(x, max_draws=self.max_draws)
 
 
@@ -421,11 +420,12 @@ def uci_backtest(
         train, test = uci_month_split(data, month)
         y = test.rows["converted"].to_numpy()
         unseen = test.rows.drop(columns=["converted"])  # no method sees the outcome
-        for row in score_methods(methods, train, unseen, y, keep=keep, key=month):
-            rows.append({"month": month, "train_sessions": len(train.rows), **row})
-    cols = ["month", "method", "train_sessions"]
-    out = pd.DataFrame(rows)
-    return out[[*cols, *(c for c in out.columns if c not in cols)]] if rows else out
+        scored = score_methods(methods, train, unseen, y, keep=keep, key=month)
+        # "method" placed second: a key keeps its first place when ``**r`` sets its value
+        rows += [
+            {"month": month, "method": "", "train_sessions": len(train.rows), **r} for r in scored
+        ]
+    return pd.DataFrame(rows)
 
 
 # ------------------------------------------------------------------------------------- Olist

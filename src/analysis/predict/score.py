@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.errors import DataError
-from analysis.predict.backtest import CutoffSplit, cached_split, stack_splits
+from analysis.predict.backtest import CutoffSplit, as_utc, cached_split, stack_splits
 from analysis.predict.baselines import journey_features
 from analysis.predict.forecast import fit_forecast_model
 from analysis.predict.model import JourneyForecastModel
@@ -169,8 +169,7 @@ def forecast_open_journeys(
     ts = pd.to_datetime(events["timestamp"], utc=True)
     if len(ts) == 0:
         raise DataError("forecast: no touchpoints", fix="check the data and the date range")
-    now = ts.max() if as_of is None else pd.Timestamp(as_of)
-    now = now.tz_localize("UTC") if now.tzinfo is None else now.tz_convert("UTC")
+    now = ts.max() if as_of is None else as_utc(as_of, "as_of")
     horizon = pd.Timedelta(days=float(horizon_days))
     opts = {
         "horizon_days": horizon_days,
@@ -204,8 +203,7 @@ def forecast_open_journeys(
         )
         return OpenForecast(pd.DataFrame(), None, train, split, float(horizon_days), note, settings)
     model = fit_forecast_model(train, method=method, sampler_config=sampler_config)
-    channels = [n[3:] for n in model.design.numeric if n.startswith("ch_")]
-    feats = journey_features(split, channels=channels)
+    feats = journey_features(split, channels=model.design.channels)
     pred = model.predict(feats)
     o = split.open
     table = pd.DataFrame(
