@@ -312,6 +312,8 @@ def test_segment_forecast_keeps_this_segments_groups_and_counts_them():
     likely, risk = fs.show_top_journeys(sf, n=10, show=shown.append)
     assert list(likely.index) == list(mine["journey_id"].head(10))
     assert list(risk.index) == list(sf.risk["journey_id"].head(10))
+    heading = shown[-2].data  # the at-risk list's heading: it says when none meets the rule
+    assert ("none meets that rule" in heading) == (sf.at_risk_count == 0)
     assert "90% interval" in likely.columns and "P(drop off)" not in likely.columns
     top = mine.iloc[0]
     assert likely["P(convert)"].iloc[0] == f"{top['p_convert']:.0%}"

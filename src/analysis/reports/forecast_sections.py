@@ -556,7 +556,9 @@ def show_top_journeys(
     show(markdown(f"**Most likely to convert within {h}** (highest P(convert)):"))
     show(likely)
     risk = _journey_table(sf.risk.head(n), sf.group_by)
-    show(markdown(f"**Most at risk** ({sf.risk_rule}; most at risk first):"))
+    # the list ranks every journey of that stage: say when none of them meets the rule
+    nearest = "" if sf.at_risk_count else " — none meets that rule: the nearest are listed"
+    show(markdown(f"**Most at risk** ({sf.risk_rule}{nearest}; most at risk first):"))
     show(risk if len(risk) else markdown("None."))
     return likely, risk
 
