@@ -187,6 +187,8 @@ DEFAULT_OPTIONS: dict[str, Any] = {
     "kiosk_share": 0.03,
     "kiosk_row_prob": 0.5,
     "incidents": (),
+    "archetypes": None,
+    "archetype_shares": None,
 }
 
 #: An incident for sample data (not planted by default: pass ``incidents=[SAMPLE_INCIDENT]``):

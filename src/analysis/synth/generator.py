@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from analysis.synth.archetypes import resolve_archetypes
 from analysis.synth.events import build_events
 from analysis.synth.identities import draw_identities, identifier_categories
 from analysis.synth.incidents import (
@@ -142,6 +143,16 @@ def generate(
           ``p_error`` and ``advance_multiplier`` in [0, 1]. Incidents may not overlap (same
           stage, a shared segment and overlapping windows). The truth is ``truth.incidents``.
 
+        Journey archetypes (:mod:`analysis.synth.archetypes`)
+
+        - ``archetypes`` : None, True or a list of dicts, default None (off) — each journey
+          draws an archetype from its segment's shares; the archetype gives its START and
+          exit rows, channel mix and dwell medians. True: four default archetypes (browser,
+          researcher, impulse, returning). Not combinable with ``incidents``.
+        - ``archetype_shares`` : dict segment → shares, default per segment for the default
+          archetypes and segments (else equal). The truth is ``truth.archetypes`` and the
+          column ``archetype`` of ``truth.journeys``.
+
     Returns
     -------
     events : DataFrame
@@ -187,7 +198,12 @@ def generate(
     window = resolve_window(opts)
     exact = exact_truth(params, opts)
     segment, region = draw_population(params, opts, n_persons, rng_population)
-    sim = simulate(params, opts, segment, rng_simulation, window.days)
+    arche = resolve_archetypes(opts, params, int(seed))
+    if arche is None:
+        sim = simulate(params, opts, segment, rng_simulation, window.days)
+    else:
+        group_of = arche.group_of(segment)
+        sim = simulate(arche.laws, opts, segment, rng_simulation, window.days, group_of=group_of)
 
     segs = list(params.segments)
     incidents = resolve_incidents(opts["incidents"], segs, window.start, window.end)
@@ -207,6 +223,8 @@ def generate(
     journeys, journey_person = journeys_table(
         values, sim, segment, segs, categories, window, n_persons
     )
+    if arche is not None:
+        journeys = arche.label_journeys(journeys, sim.j_person, segment)
     truth = SynthTruth(
         **setting_fields(seed, n_persons, window, opts, params),
         **parameter_tables(params, exact, opts),
@@ -217,6 +235,7 @@ def generate(
         incidents=incident_table(
             incidents, sim, segment, segs, planted, window.days, window.censor
         ),
+        archetypes=None if arche is None else arche.truth(segs),
     )
     return events, truth
 

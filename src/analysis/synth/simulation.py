@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,6 +13,9 @@ from analysis.synth._arrays import cum_table, draw
 from analysis.synth.config import CONV, DROP, N_CHANNELS, N_STAGES, N_TO
 from analysis.synth.marginals import BITS
 from analysis.synth.params import Params
+
+#: ``f(journey ids, persons) -> law rows``: the journey archetype hook of :func:`simulate`.
+GroupOf = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
 
 @dataclass
@@ -204,13 +208,15 @@ def _first_walkers(
     rng: np.random.Generator,
     end_days: float,
     init: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int] | None,
+    group_of: GroupOf | None = None,
 ) -> tuple[_Walkers, int]:
     """Return the journeys to start (every person's first, or ``init``'s) and the first id."""
     if init is None:
         n_persons = len(segment)
         person = np.arange(n_persons, dtype=np.int64)
         t = rng.uniform(0.0, end_days, n_persons)
-        stage = draw(laws.start_cum, segment, rng.random(n_persons), N_STAGES)
+        group = segment if group_of is None else group_of(person, person)  # journey id = person
+        stage = draw(laws.start_cum, group, rng.random(n_persons), N_STAGES)
         journey_index = np.zeros(n_persons, dtype=np.int64)
         first_journey = 0
     else:
@@ -264,6 +270,7 @@ def _next_walkers(
     rng: np.random.Generator,
     end_days: float,
     recorder: _Recorder,
+    group_of: GroupOf | None = None,
 ) -> _Walkers:
     """Move every walker on: to its next stage, a new journey (repeat or return), or out."""
     n = len(walkers.person)
@@ -273,7 +280,7 @@ def _next_walkers(
     cont = adv & (t_next < end_days) if laws.censor else adv
     u_new = rng.random(n)
     gap = rng.exponential(1.0, n)
-    s_new = draw(laws.start_cum, walker_segment, rng.random(n), N_STAGES)
+    u_start = rng.random(n)
     conv_start = t_next + laws.repeat_min + laws.repeat_mean * gap
     drop_start = t + visits.last + laws.inactivity_days + laws.return_min + laws.return_mean * gap
     new = ((dest == CONV) & (u_new < laws.p_repeat) & (conv_start < end_days)) | (
@@ -283,6 +290,12 @@ def _next_walkers(
     index_next = np.where(new, walkers.journey_index + 1, walkers.journey_index)
     new_ids = np.full(n, -1, dtype=np.int64)
     new_ids[new] = recorder.new_journeys(walkers.person[new], index_next[new])
+    start_group = (
+        walker_segment
+        if group_of is None
+        else group_of(np.where(new, new_ids, walkers.journey), walkers.person)
+    )
+    s_new = draw(laws.start_cum, start_group, u_start, N_STAGES)
     return _Walkers(
         person=walkers.person[keep],
         journey=np.where(new, new_ids, walkers.journey)[keep],
@@ -299,18 +312,29 @@ def simulate(
     rng: np.random.Generator,
     end_days: float,
     init: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int] | None = None,
+    group_of: GroupOf | None = None,
 ) -> Simulation:
     """Simulate stage visits until every journey has ended.
 
     ``init``: ``(person, t, stage, journey_index, first_journey)`` — start these persons' new
     journeys (ids ``first_journey, first_journey + 1, …``) instead of every person's first one.
+    ``group_of`` (journey archetypes, :mod:`analysis.synth.archetypes`): ``f(journey ids,
+    persons)`` → the row of ``params``' laws (start row, exit rows, channel mix, dwell) each
+    journey uses; None: the person's segment. It changes which rows the draws index, not the
+    draws.
     """
     laws = _laws(params, opts)
-    walkers, first_journey = _first_walkers(segment, laws, rng, end_days, init)
+    walkers, first_journey = _first_walkers(segment, laws, rng, end_days, init, group_of)
     recorder = _Recorder(walkers, first_journey)
     while len(walkers.person):
-        walker_segment = segment[walkers.person]
+        walker_segment = (
+            segment[walkers.person]
+            if group_of is None
+            else group_of(walkers.journey, walkers.person)
+        )
         visits = _draw_visits(walkers, walker_segment, params, laws, rng)
         recorder.add(walkers, visits)
-        walkers = _next_walkers(walkers, visits, walker_segment, laws, rng, end_days, recorder)
+        walkers = _next_walkers(
+            walkers, visits, walker_segment, laws, rng, end_days, recorder, group_of
+        )
     return recorder.result()

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from analysis.synth.archetypes import ArchetypeTruth
 from analysis.synth.incidents import incident_table
 
 
@@ -119,6 +120,10 @@ class SynthTruth:
         conversions_lost_simulated: the common-random-numbers count of the same thing, error
         visits that the error turned into a drop-off whose journey converts (and is seen) in the
         incident-free world; its sd around conversions_lost is at most its square root.
+    archetypes : ArchetypeTruth or None
+        The planted journey archetypes with the option ``archetypes`` (else None): shares per
+        segment, exact start/transition rows, channel mixes, conversion per archetype; see
+        :class:`analysis.synth.archetypes.ArchetypeTruth`.
     """
 
     seed: int
@@ -162,6 +167,7 @@ class SynthTruth:
     incidents: pd.DataFrame = field(
         default_factory=lambda: incident_table([], None, np.zeros(0), [], None, 0.0, True)
     )
+    archetypes: ArchetypeTruth | None = None
 
     def transition_matrix(self, segment: str, kind: str = "p") -> pd.DataFrame:
         """Return one segment's transition matrix (from-state × to-state).
