@@ -39,12 +39,16 @@ from scipy.special import expit
 from analysis.models._fit import first_seed
 from analysis.models._validate import Problems, require_table
 from analysis.models.base import INTERVAL, BayesianModel, ModelConfigError, Prior
+from analysis.predict.laplace import laplace_mode
+from analysis.predict.periods import PeriodSpread, between_period_spread
 from analysis.schema import DataError
 
 __all__ = ["Design", "JourneyForecastModel"]
 
 #: Columns that get a spline instead of a straight line (when present and numeric).
 SPLINE_COLUMNS = ("recency_days", "age_days")
+#: A logged number zero in at least this share of the rows gets a ``>0`` flag (``zero_flags``).
+ZERO_SHARE = 0.2
 #: Rows per block when a forecast is computed from the draws (memory: rows × draws floats).
 BLOCK = 50_000
 
@@ -61,6 +65,8 @@ class Design:
     numeric: list[str] = field(default_factory=list)
     logged: list[str] = field(default_factory=list)
     splines: dict[str, list[float]] = field(default_factory=dict)
+    flags: list[str] = field(default_factory=list)
+    interactions: list[list[str]] = field(default_factory=list)
     categories: dict[str, list[str]] = field(default_factory=dict)
     names: list[str] = field(default_factory=list)
     #: the features column of each design column (a spline's or a category's several columns)
@@ -69,8 +75,23 @@ class Design:
     scale: list[float] = field(default_factory=list)
 
     @classmethod
-    def fit(cls, features: pd.DataFrame, *, spline_knots: int = 4) -> Design:
-        """Learn the design from ``features`` (numbers and categories; no missing numbers)."""
+    def fit(
+        cls,
+        features: pd.DataFrame,
+        *,
+        spline_knots: int = 4,
+        spline_columns: tuple[str, ...] | str = SPLINE_COLUMNS,
+        zero_flags: bool = False,
+        interactions: list[tuple[str, str]] | tuple[()] | str = (),
+    ) -> Design:
+        """Learn the design from ``features`` (numbers and categories; no missing numbers).
+
+        ``spline_columns="all"`` gives every number with enough distinct values a spline;
+        ``zero_flags`` adds a ``<column>>0`` indicator to each logged number that is zero in
+        at least :data:`ZERO_SHARE` of the rows (and then puts its spline's knots on its
+        positive values); ``interactions`` are pairs of numbers (or ``<column>>0`` flags)
+        whose product becomes a column (``"all"``: every pair of numbers).
+        """
         d = cls()
         for c in features.columns:
             col = features[c]
@@ -80,12 +101,34 @@ class Design:
                     d.logged.append(c)
             else:
                 d.categories[c] = sorted(col.astype(str).unique().tolist())
-        for c in SPLINE_COLUMNS:
+        for c in d.logged if zero_flags else ():
+            zero = float((d._numbers(features, c) == 0).mean())
+            if ZERO_SHARE <= zero < 1.0:
+                d.flags.append(c)
+        wanted = d.numeric if spline_columns == "all" else list(spline_columns)
+        for c in wanted:
             if c in d.numeric:
                 x = d._numbers(features, c)
+                if c in d.flags:
+                    x = x[x > 0]
                 knots = np.unique(np.quantile(x, np.linspace(0, 1, spline_knots)))
                 if len(knots) >= 3:
                     d.splines[c] = knots.tolist()
+        pairs = (
+            [(a, b) for i, a in enumerate(d.numeric) for b in d.numeric[i + 1 :]]
+            if isinstance(interactions, str)  # "all"
+            else list(interactions)
+        )
+        for a, b in pairs:
+            for name in (a, b):
+                base = name.removesuffix(">0")
+                if base not in d.numeric or (name.endswith(">0") and base not in d.flags):
+                    raise DataError(
+                        f"forecast design: interaction term {name!r} is not a number of the "
+                        "features (or, with '>0', not a zero-flagged one)",
+                        fix=f"use the feature columns {d.numeric}",
+                    )
+            d.interactions.append([a, b])
         raw, d.names = d._raw(features)
         d.owners = d._owners()
         if len(d.owners) != len(d.names):  # pragma: no cover - a bug, not bad data
@@ -106,6 +149,9 @@ class Design:
         blocks, names = [], []
         for c in self.numeric:
             x = self._numbers(features, c)
+            if c in self.flags:
+                blocks.append((x > 0).astype(float)[:, None])
+                names.append(f"{c}>0")
             if c in self.splines:
                 knots = np.asarray(self.splines[c])[:, None]
                 st = SplineTransformer(degree=2, knots=knots, extrapolation="constant")
@@ -115,6 +161,9 @@ class Design:
             else:
                 blocks.append(x[:, None])
                 names.append(c)
+        for a, b in self.interactions:
+            blocks.append((self._term(features, a) * self._term(features, b))[:, None])
+            names.append(f"{a}×{b}")
         for c, levels in self.categories.items():
             codes = pd.Categorical(features[c].astype(str), categories=levels).codes
             onehot = np.zeros((len(features), len(levels)))
@@ -125,6 +174,12 @@ class Design:
         raw = np.hstack(blocks) if blocks else np.zeros((len(features), 0))
         return raw, names
 
+    def _term(self, features: pd.DataFrame, name: str) -> np.ndarray:
+        """Return an interaction's factor: a number as the design takes it, or its ``>0`` flag."""
+        if name.endswith(">0"):
+            return (self._numbers(features, name.removesuffix(">0")) > 0).astype(float)
+        return self._numbers(features, name)
+
     @property
     def channels(self) -> list[str]:
         """Return the channels of the ``ch_<channel>`` touch counts, for ``journey_features``."""
@@ -134,7 +189,9 @@ class Design:
         """Return the feature of each design column, in the order :meth:`_raw` makes them."""
         out: list[str] = []
         for c in self.numeric:
-            out += [c] * (len(self.splines[c]) if c in self.splines else 1)
+            out += [c] * ((c in self.flags) + (len(self.splines[c]) if c in self.splines else 1))
+        for a, b in self.interactions:
+            out.append(f"{a.removesuffix('>0')}×{b.removesuffix('>0')}")
         for c, levels in self.categories.items():
             out += [c] * len(levels)
         return out
@@ -181,7 +238,12 @@ class JourneyForecastModel(BayesianModel):
           shared ones (``tau_b · z``). Off by default: on the synthetic data the segments'
           slopes were alike (``tau_b`` ≈ 0.08) and the extra segments × features parameters
           made NUTS ~5x slower, for log-loss within 0.001.
-        - ``spline_knots`` : int, default 4 — knots of the recency and age splines.
+        - ``spline_knots`` : int, default 4 — knots of each spline.
+        - ``spline_columns`` : tuple of str or "all", default the recency and age — the
+          numbers that get a spline (:meth:`Design.fit`).
+        - ``zero_flags`` : bool, default False — a ``>0`` indicator for numbers mostly zero.
+        - ``interactions`` : list of (str, str), default none — products of two numbers (or
+          ``>0`` flags) as columns.
     sampler_config : dict, optional
         See :attr:`BayesianModel.BASE_SAMPLER_CONFIG`; 2 chains × 500 draws by default here (the
         forecast needs means and 90% intervals, not tails), ``target_accept`` 0.99 (with four
@@ -202,6 +264,10 @@ class JourneyForecastModel(BayesianModel):
         "tau_beta": Prior("HalfNormal", sigma=0.3),
         "segment_slopes": False,
         "spline_knots": 4,
+        "spline_columns": SPLINE_COLUMNS,
+        "zero_flags": False,
+        "interactions": (),
+        "interaction_sigma": 0.25,
     }
     default_sampler_config: ClassVar[dict[str, Any]] = {
         "draws": 500,
@@ -218,6 +284,7 @@ class JourneyForecastModel(BayesianModel):
         data: pd.DataFrame,
         *,
         group: str | None = "segment",
+        period: str | None = None,
         model_config: dict[str, Any] | None = None,
         sampler_config: dict[str, Any] | None = None,
     ) -> None:
@@ -226,9 +293,23 @@ class JourneyForecastModel(BayesianModel):
             if not isinstance(self.model_config[k], Prior):
                 raise ModelConfigError(f"model_config[{k!r}] must be a prior")
         self.group = group if group and group in data.columns else None
+        self.period = period if period and period in data.columns else None
         self._check(data)
-        features = data.drop(columns=[c for c in ("converted", self.group) if c])
-        self.design = Design.fit(features, spline_knots=int(self.model_config["spline_knots"]))
+        features = data.drop(columns=[c for c in ("converted", self.group, self.period) if c])
+        self.periods = data[self.period].astype(str).to_numpy() if self.period else None
+        self._spread: tuple[int, PeriodSpread] | None = None
+        cfg = self.model_config
+        self.design = Design.fit(
+            features,
+            spline_knots=int(cfg["spline_knots"]),
+            spline_columns=cfg["spline_columns"],
+            zero_flags=bool(cfg["zero_flags"]),
+            interactions=(
+                "all"
+                if cfg["interactions"] == "all"
+                else [(str(a), str(b)) for a, b in cfg["interactions"]]
+            ),
+        )
         self.x = self.design.transform(features)
         self.y = data["converted"].to_numpy(dtype=float)
         labels = data[self.group].astype(str) if self.group else pd.Series("all", data.index)
@@ -273,11 +354,21 @@ class JourneyForecastModel(BayesianModel):
         return ["intercept", "beta", *pooled]
 
     def _extra_attrs(self) -> dict[str, str]:
-        return {"group": self.group or ""}
+        return {"group": self.group or "", "period": self.period or ""}
 
     @classmethod
     def _from_fit_data(cls, data: pd.DataFrame, attrs: dict[str, Any], **configs: Any):
-        return cls(data, group=attrs.get("group") or None, **configs)
+        group, period = attrs.get("group") or None, attrs.get("period") or None
+        return cls(data, group=group, period=period, **configs)
+
+    def _beta_sigma(self) -> np.ndarray:
+        """Return each design column's prior sd: ``beta``'s, ``interaction_sigma`` for products."""
+        sigma = float(self.model_config["beta"].params.get("sigma", 1.0))
+        inter = float(self.model_config["interaction_sigma"])
+        return np.array([inter if "×" in n else sigma for n in self.design.names])
+
+    def _beta_precision(self) -> np.ndarray:
+        return 1 / self._beta_sigma() ** 2
 
     def build_model(self) -> Any:
         """Return the PyMC model (see the module docstring)."""
@@ -287,7 +378,11 @@ class JourneyForecastModel(BayesianModel):
         coords = {"feature": self.design.names, "segment": self.segments}
         with pm.Model(coords=coords) as model:
             a0 = cfg["intercept"].create("intercept")
-            b = cfg["beta"].create("beta", dims="feature")
+            if self.design.interactions:  # the products get their own (smaller) prior sd
+                mu = float(cfg["beta"].params.get("mu", 0.0))
+                b = pm.Normal("beta", mu, self._beta_sigma(), dims="feature")
+            else:
+                b = cfg["beta"].create("beta", dims="feature")
             x = pm.Data("x", self.x)
             eta = a0 + pm.math.dot(x, b)
             if len(self.segments) > 1:
@@ -346,9 +441,7 @@ class JourneyForecastModel(BayesianModel):
             float(prior_a.get("mu", 0.0)), np.full(k, float(prior_b.get("mu", 0.0))), np.zeros(seg)
         ]
         prec = np.r_[
-            1 / float(prior_a.get("sigma", 2.0)) ** 2,
-            np.full(k, 1 / float(prior_b.get("sigma", 1.0)) ** 2),
-            np.ones(seg),
+            1 / float(prior_a.get("sigma", 2.0)) ** 2, self._beta_precision(), np.ones(seg)
         ]
         x = self._full_matrix(self.x, self.g)
         grid = np.exp(np.linspace(np.log(0.02), np.log(3.0), 16)) if seg else np.ones(1)
@@ -359,7 +452,7 @@ class JourneyForecastModel(BayesianModel):
         for tau in grid:
             if seg:
                 prec[1 + k :] = 1 / tau**2
-            fit = _laplace(x, self.y, mean0, prec, start=start)
+            fit = laplace_mode(x, self.y, mean0, prec, start=start)
             start = fit.mode
             fits.append(fit)
             a = fit.mode[1 + k :]
@@ -430,8 +523,27 @@ class JourneyForecastModel(BayesianModel):
         their mean, zero).
         """
         x = self.design.transform(features).astype(np.float32)
-        g = self._segment_codes(features)
-        c = self._coefficients(max_draws)
+        eta = self._eta(x, self._segment_codes(features), self._coefficients(max_draws))
+        spread = self.period_spread.spread if self.period_spread else 0.0
+        if spread > 0:  # the forecast period's own offset, one per draw (periods.py)
+            rng = np.random.default_rng(first_seed(self.sampler_config["random_seed"]))
+            eta += rng.normal(0.0, spread, (len(eta), 1)).astype(np.float32)
+        return expit(eta, out=eta)
+
+    @property
+    def period_spread(self) -> PeriodSpread | None:
+        """Return the training periods' spread beyond the features (``period=``; else None)."""
+        if self.periods is None:
+            return None
+        idata = self._require_fit()
+        if self._spread is None or self._spread[0] != id(idata):
+            eta = self._eta(self.x.astype(np.float32), self.g, self._coefficients(50))
+            spread = between_period_spread(eta.mean(axis=0), self.y, self.periods)
+            self._spread = (id(idata), spread)
+        return self._spread[1]
+
+    def _eta(self, x: np.ndarray, g: np.ndarray, c: dict[str, np.ndarray]) -> np.ndarray:
+        """Return the linear predictor per draw and row (float32; segment -1: shared terms)."""
         known = g >= 0
         coef, cols = [c["intercept"][:, None], c["beta"]], [np.ones((len(x), 1), np.float32), x]
         offsets = c.get("a_segment")
@@ -448,7 +560,7 @@ class JourneyForecastModel(BayesianModel):
                 rows = np.flatnonzero(g == k)
                 slopes = (c["tau_beta"][:, None] * c["z"][:, k, :]).astype(np.float32)
                 eta[:, rows] += slopes @ x[rows].T
-        return expit(eta, out=eta)
+        return eta
 
     def predict(
         self, features: pd.DataFrame, *, prob: float = INTERVAL, max_draws: int = 200
@@ -483,65 +595,3 @@ def _quantiles(draws: np.ndarray, probs: list[float]) -> list[np.ndarray]:
         hi = min(lo + 1, len(s) - 1)
         out.append(s[lo] + np.float32(pos - lo) * (s[hi] - s[lo]))
     return out
-
-
-@dataclass
-class _Mode:
-    """A Laplace approximation: the mode, its covariance, log|Hessian| and the log-likelihood."""
-
-    mode: np.ndarray
-    cov: np.ndarray
-    logdet: float
-    loglik: float
-
-
-def _laplace(
-    x: np.ndarray,
-    y: np.ndarray,
-    mean0: np.ndarray,
-    prec: np.ndarray,
-    *,
-    start: np.ndarray | None = None,
-    steps: int = 50,
-) -> _Mode:
-    """Return the Laplace approximation of a logistic log-posterior with a Normal prior.
-
-    The mode by Newton's method with step halving (a full Newton step can overshoot where a
-    column nearly separates the outcomes, and diverge without a sign): each step must not lower
-    the log-posterior. A mode whose gradient is not ~0 after ``steps`` raises.
-    """
-    theta = mean0.copy() if start is None else start.copy()
-
-    def logpost(t: np.ndarray) -> float:
-        e = x @ t
-        return float(np.sum(y * e - np.logaddexp(0.0, e)) - 0.5 * prec @ (t - mean0) ** 2)
-
-    current = logpost(theta)
-    for _ in range(steps):
-        p = expit(x @ theta)
-        grad = x.T @ (y - p) - prec * (theta - mean0)
-        hess = (x * (p * (1 - p))[:, None]).T @ x + np.diag(prec)
-        step = np.linalg.solve(hess, grad)
-        size = 1.0
-        while size > 1e-10:
-            trial = logpost(theta + size * step)
-            if trial >= current - 1e-12:
-                break
-            size /= 2
-        theta, current = theta + size * step, trial
-        if np.max(np.abs(size * step)) < 1e-8:
-            break
-    p = expit(x @ theta)
-    grad = x.T @ (y - p) - prec * (theta - mean0)
-    if np.max(np.abs(grad)) > 1e-4 * max(1.0, len(y) ** 0.5):
-        raise RuntimeError(
-            f"the Laplace fit did not reach the mode in {steps} Newton steps (largest gradient "
-            f"{np.max(np.abs(grad)):.3g}); fit with NUTS (method='nuts')"
-        )
-    eta = x @ theta
-    p = expit(eta)
-    hess = (x * (p * (1 - p))[:, None]).T @ x + np.diag(prec)
-    cov = np.linalg.inv(hess)
-    loglik = float(np.sum(y * eta - np.logaddexp(0.0, eta)))
-    logdet = float(np.linalg.slogdet(hess)[1])
-    return _Mode(theta, (cov + cov.T) / 2, logdet, loglik)
