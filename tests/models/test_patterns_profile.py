@@ -151,3 +151,14 @@ def test_default_attributes_skip_ids_and_wide_columns():
     rng = np.random.default_rng(0)
     j = _journeys(50, rng, segment=["a", "b"] * 25, region="x", email=[f"e{i}" for i in range(50)])
     assert default_attributes(j) == ["segment", "first_channel"]
+
+
+def test_journeys_without_a_pattern_are_left_out_and_counted():
+    rng = np.random.default_rng(1)
+    j = _journeys(20, rng, segment=["a", "b"] * 10)
+    labels = pd.DataFrame(
+        {"journey_id": j["journey_id"], "cluster": pd.array([1, 2, None, 1] * 5, dtype="Int64")}
+    )
+    prof = pattern_profile(j, labels, pattern="cluster")
+    assert prof.outcomes["journeys"].sum() == 15 and list(prof.outcomes["pattern"]) == [1, 2]
+    assert prof.notes == ["5 journey(s) without a pattern left out"]

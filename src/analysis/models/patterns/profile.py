@@ -92,6 +92,8 @@ class PatternProfile:
         Whether membership probabilities were used (else hard labels).
     draws : int
         Assignments drawn (1 with hard labels).
+    notes : list of str
+        What was left out, and why (journeys without a pattern, days without time stamps).
     """
 
     outcomes: pd.DataFrame
@@ -406,7 +408,8 @@ def pattern_profile(
         where the fit gives them, ``p_<id>`` for every pattern id (membership probabilities,
         summing to 1): then every figure carries the uncertainty of membership (module
         docstring). ``JourneyPatterns.membership`` (``pattern="archetype"``) or
-        ``Typology.labels`` (``pattern="cluster"``).
+        ``Typology.labels`` (``pattern="cluster"``). Journeys whose pattern is missing (the
+        typology's journeys without a sequence) are left out, and ``notes`` says how many.
     pattern : str, default "archetype"
         The membership table's pattern column.
     attributes : list of str, optional
@@ -437,6 +440,21 @@ def pattern_profile(
     if journeys.empty:
         raise DataError("pattern profile: no journeys", fix="pass at least one journey")
     journeys = journeys.reset_index(drop=True)
+    notes = []
+    if pattern in membership.columns and membership[pattern].isna().any():
+        # the typology leaves journeys without a sequence out of its clusters (<NA>)
+        none = set(membership.loc[membership[pattern].isna(), "journey_id"].astype(str))
+        left = journeys["journey_id"].astype(str).isin(none)
+        if left.all():
+            raise DataError(
+                "pattern profile: no journey has a pattern",
+                column=pattern,
+                fix="fit the patterns first",
+            )
+        journeys = journeys[~left].reset_index(drop=True)
+        membership = membership[membership[pattern].notna()]
+        if left.any():
+            notes.append(f"{int(left.sum()):,} journey(s) without a pattern left out")
     ids, p, soft = _membership_matrix(journeys, membership, pattern)
     rng = np.random.default_rng(seed)
     n_draws = int(draws) if soft else 1
@@ -447,7 +465,6 @@ def pattern_profile(
     names = {i: (labels or {}).get(i, str(i)) for i in ids}
     outcomes.insert(1, "label", [names[i] for i in outcomes["pattern"]])
     over.insert(3, "label", [names[i] for i in over["pattern"]])
-    notes = []
     if not time_to_event:
         notes.append("no days to conversion: the timestamps are nominal")
     return PatternProfile(outcomes, over, prob=prob, soft=soft, draws=n_draws, notes=notes)
