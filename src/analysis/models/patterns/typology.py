@@ -164,7 +164,8 @@ def cluster_quality(dist: np.ndarray, labels: np.ndarray, weights: np.ndarray) -
     """Return the average silhouette width and R² of a partition of weighted rows.
 
     Row ``i`` stands for ``weights[i]`` identical journeys (distance 0 between them), so the
-    figures are those of the partition of the journeys (WeightedCluster's ``ASWw`` and ``R2``):
+    figures are those of the partition of the journeys (WeightedCluster's ``ASW`` and ``R2``,
+    equal to Sequenzo's ``compute_partition_quality`` in tests/models/test_patterns_sequenzo.py):
     ``a_i`` is the mean distance to the other journeys of its cluster, ``b_i`` the smallest mean
     distance to another cluster, ``s_i = (b_i - a_i) / max(a_i, b_i)`` (0 in a one-journey
     cluster); ``R2`` is the share of the discrepancy ``Σ w_i w_j d_ij / 2W`` between clusters.
