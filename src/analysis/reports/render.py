@@ -94,7 +94,8 @@ def _pct(x: Any) -> str:
 def headline_cells(h: dict[str, Any]) -> list[str]:
     """Return the index cells of a segment's headline figures.
 
-    Journeys, conversion, friction, channel, incident and the open journeys' forecast.
+    Journeys, conversion, friction, channel, incident, the open journeys' forecast and the
+    prevalent journey pattern.
     """
     journeys = f"{int(h['journeys']):,}" if isinstance(h.get("journeys"), (int, float)) else "–"
     if "conversion_rate" in h:
@@ -152,7 +153,9 @@ def headline_cells(h: dict[str, Any]) -> list[str]:
             if h.get("incident_note")
             else ""
         )
-    return [journeys, conv, friction, top, incident, forecast_cell(h)]
+    from analysis.reports.pattern_sections import pattern_cell
+
+    return [journeys, conv, friction, top, incident, forecast_cell(h), pattern_cell(h)]
 
 
 def forecast_cell(h: dict[str, Any]) -> str:
@@ -246,6 +249,13 @@ _KNOWN = {
     "forecast_horizon",
     "forecast_open",
     "forecast_note",
+    "pattern_prevalent",
+    "pattern_share",
+    "pattern_lower",
+    "pattern_upper",
+    "pattern_count",
+    "pattern_prob",
+    "pattern_note",
 }
 
 _CSS = """body{font-family:system-ui,sans-serif;margin:2em;max-width:80em;color:#222}
@@ -292,7 +302,9 @@ def _segment_table(m: dict[str, Any], nb_names: list[str]) -> str:
     return (
         "<table><tr><th>segment</th><th>status</th><th>journeys</th><th>conversion rate</th>"
         "<th>worst friction point</th><th>top channel</th><th>top incident</th>"
-        "<th>open journeys forecast</th><th>reports</th></tr>" + "".join(rows) + "</table>"
+        "<th>open journeys forecast</th><th>prevalent pattern</th><th>reports</th></tr>"
+        + "".join(rows)
+        + "</table>"
     )
 
 
@@ -372,7 +384,9 @@ window in which conversion after a step fell, at posterior probability 0.9 or mo
 conversions lost (90% interval); open journeys forecast: of the journeys open at the end of the
 data, those at least 50% likely to convert within the horizon, and those at risk (they got as far as
 the stage conversions happen in, but the 90% interval of their forecast lies below the usual rate
-of such journeys, or they are likely to drop off).
+of such journeys, or they are likely to drop off); prevalent pattern: the journey pattern
+(notebook 07) most of the segment's journeys follow, named only when the 90% interval of its share
+lies above every other pattern's.
 A "–" says nothing stands out, and why.</p>
 <h2>Segments</h2>
 {seg_table}
