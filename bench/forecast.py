@@ -170,7 +170,7 @@ def worker(side: str, train_path: str, open_path: str) -> dict:
         x_train = training_table(_split(train))
         res["train_features_s"] = time.perf_counter() - t0
         cfg = {"progressbar": False, "random_seed": 0}
-        model = JourneyForecastModel(x_train, sampler_config=cfg)
+        model = JourneyForecastModel(x_train, period="period", sampler_config=cfg)
         t1 = time.perf_counter()
         model.fit(method="laplace" if side == "ours" else "nuts")
         res["fit_s"] = time.perf_counter() - t1

@@ -23,9 +23,15 @@ __all__ = ["bayes_forecast", "fit_forecast_model", "training_table"]
 
 
 def training_table(split: CutoffSplit, channels: list[str] | None = None) -> pd.DataFrame:
-    """Return the features of ``split``'s open journeys with ``converted`` (their outcome)."""
+    """Return the features of ``split``'s open journeys with ``converted`` (their outcome).
+
+    And ``period``, the cut-off each row was open at (several with a rolling origin,
+    :func:`~analysis.predict.backtest.stack_splits`): the model measures how much conversion
+    moves from one cut-off to the next (:mod:`~analysis.predict.periods`).
+    """
     table = journey_features(split, channels=channels)
     table["converted"] = split.open["converted_next"].to_numpy()
+    table["period"] = split.open["cutoff"].astype(str).to_numpy()
     return table
 
 
@@ -39,7 +45,7 @@ def fit_forecast_model(
     """Return the :class:`JourneyForecastModel` fitted on a training split's journeys."""
     cfg = {"progressbar": False, "on_fail": "fallback", **(sampler_config or {})}
     model = JourneyForecastModel(
-        training_table(train), model_config=model_config, sampler_config=cfg
+        training_table(train), period="period", model_config=model_config, sampler_config=cfg
     )
     model.fit(method=method)
     return model
