@@ -22,6 +22,7 @@ Issue 20's bar: k right on >= 4 of 5 seeds, ARI >= 0.8, coverage >= 80% of cells
 from __future__ import annotations
 
 import argparse
+import itertools
 import time
 
 import numpy as np
@@ -75,7 +76,7 @@ def ceiling_assignment(journeys: pd.DataFrame, truth) -> np.ndarray:
             seq = [START, *stages.split(PATH_SEP)] + (["end"] if key[2] else [])
             scores = [
                 np.log(share[(segment, a)])
-                + sum(np.log(p.get((a, x, y), 1e-300)) for x, y in zip(seq, seq[1:], strict=False))
+                + sum(np.log(p.get((a, x, y), 1e-300)) for x, y in itertools.pairwise(seq))
                 for a in arche.names
             ]
             cache[key] = int(np.argmax(scores))
