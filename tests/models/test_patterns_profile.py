@@ -162,3 +162,13 @@ def test_journeys_without_a_pattern_are_left_out_and_counted():
     prof = pattern_profile(j, labels, pattern="cluster")
     assert prof.outcomes["journeys"].sum() == 15 and list(prof.outcomes["pattern"]) == [1, 2]
     assert prof.notes == ["5 journey(s) without a pattern left out"]
+
+
+def test_a_pattern_no_journey_is_most_likely_to_follow_keeps_its_share():
+    """A segment's journeys all lean to pattern 0; pattern 1 still gets its probability mass."""
+    rng = np.random.default_rng(2)
+    j = _journeys(100, rng)
+    p = np.tile([0.8, 0.2], (100, 1))
+    out = pattern_profile(j, _membership(j, np.zeros(100, int), p), attributes=[]).outcomes
+    assert list(out["pattern"]) == [0, 1]
+    assert out["journeys"].to_numpy() == pytest.approx([80.0, 20.0])

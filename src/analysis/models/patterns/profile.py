@@ -34,6 +34,7 @@ each draw. Intervals are central and 90% by default (``prob``).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -168,8 +169,12 @@ def _membership_matrix(
             rows=example_rows(pos < 0),
             fix="pass the membership of these journeys (JourneyPatterns.assign(journeys))",
         )
+    # every p_<j> of the fit, also for a pattern no journey here is most likely to follow
+    listed = sorted(int(c[2:]) for c in m.columns if re.fullmatch(r"p_\d+", str(c)))
+    soft = bool(listed) and set(ids.tolist()) <= set(listed)
+    if soft:
+        ids = np.asarray(listed)
     p_cols = [f"p_{i}" for i in ids]
-    soft = all(c in m.columns for c in p_cols)
     if soft:
         p = m[p_cols].to_numpy(float)[pos]
         bad = ~np.isfinite(p).all(1) | (p < 0).any(1) | (np.abs(p.sum(1) - 1) > 1e-6)
