@@ -93,8 +93,8 @@ def test_the_index_cell_names_the_pattern_escaped():
 def test_outcome_table_and_sentence_write_each_interval():
     o = _outcomes([0.6, 0.4], [0.55, 0.35], [0.65, 0.45], ["a", "b"])
     t = ps.outcome_table(o)
+    assert t.index.tolist() == ["a", "b"]
     assert t.iloc[0].tolist() == [
-        "a",
         100,
         "60% [55%–65%]",
         "33.3% [25.0%–42.0%]",
@@ -126,7 +126,11 @@ def test_profile_table_keeps_flagged_rows_and_the_sentence_escapes_values():
         }
     )
     t = ps.profile_table(over)
-    assert t["value"].tolist() == [IMG, "b"] and t[""].tolist() == ["more often", "less often"]
+    assert (
+        t.index.tolist() == ["x", "x"]
+        and t["value"].tolist() == [IMG, "b"]
+        and t[""].tolist() == ["more often", "less often"]
+    )
     text = ps.followers_sentence(over, 0)
     assert IMG not in text and "1.4× [1.2–1.6]" in text
     assert ps.followers_sentence(over, 1).startswith("No segment or attribute value")
@@ -175,3 +179,25 @@ def test_pattern_paths_count_each_patterns_closed_journeys_and_conversions(tmp_p
         paths, lambda p, **kw: calls.append(kw) or p.assign(channel="x"), k=1
     )
     assert set(tables) == {"0", "1", "2"} and calls == [{"k": 1}] * 3
+
+
+def test_selection_says_the_runner_up_and_its_gap_in_standard_errors():
+    sel = pd.DataFrame(
+        {
+            "k": [1, 2, 3],
+            "heldout_loglik": [-2.7, -2.6, -2.62],
+            "se": [0.01, 0.0, 0.004],
+            "chosen": [False, True, False],
+        }
+    )
+    shown = []
+    text = ps.show_selection(sel, 2, 3, show=shown.append)
+    assert (
+        "**2 patterns**" in text
+        and "runner-up is **3**, 0.02 lower per journey (5 standard errors)" in text
+    )
+    assert shown[1].index.tolist() == [1, 2, 3]
+    assert ps.cluster_labels(pd.DataFrame({"cluster": [1, 2], "sequence": ["See", "Do"]})) == {
+        1: "cluster 1: See",
+        2: "cluster 2: Do",
+    }

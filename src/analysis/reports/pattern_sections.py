@@ -69,8 +69,9 @@ def show_selection(
         )
         se = sel.at[int(runner_up), "se"] if "se" in sel.columns else np.nan
         text += (
-            f"; the runner-up is **{int(runner_up)}**, {abs(gap):,.1f} lower"
-            + (f" ({abs(gap) / float(se):.1f} standard errors)" if pd.notna(se) and se > 0 else "")
+            f"; the runner-up is **{int(runner_up)}**, {abs(gap):.2g} "
+            f"{'lower' if gap >= 0 else 'higher'} per journey"
+            + (f" ({abs(gap) / float(se):.2g} standard errors)" if pd.notna(se) and se > 0 else "")
             + "."
         )
     elif runner_up is not None:
@@ -78,7 +79,7 @@ def show_selection(
     else:
         text += " (the number of patterns was set, not chosen)."
     show(markdown(text))
-    show(selection.reset_index(drop=True))
+    show(selection.set_index("k") if "k" in selection.columns else selection)
     return text
 
 
@@ -166,7 +167,7 @@ def outcome_table(
             _interval(m, lo, hi, _days)
             for m, lo, hi in outcomes[["days_to_convert", "days_lower", "days_upper"]].to_numpy()
         ]
-    return out
+    return out.set_index("pattern")
 
 
 def outcome_sentence(row: Mapping[str, Any], *, time_to_event: bool = True) -> str:
@@ -208,7 +209,7 @@ def profile_table(over: pd.DataFrame, *, prob: float = 0.9) -> pd.DataFrame:
             ],
             "journeys of the value": f["value_journeys"].round().astype(int),
         }
-    ).reset_index(drop=True)
+    ).set_index("pattern")
 
 
 def followers_sentence(over: pd.DataFrame, pattern: Any, n: int = 3) -> str:
@@ -223,7 +224,7 @@ def followers_sentence(over: pd.DataFrame, pattern: Any, n: int = 3) -> str:
         return "No segment or attribute value follows it more often than the others (no interval lies above 1)."
     parts = [
         f"{md_code(r.attribute)} = {md_code(r.value)} ({r.share_in_value:.0%} of its journeys, "
-        f"{r.ratio:.1f}× [{r.lower:.1f}–{r.upper:.1f}] the {r.share_overall:.0%} overall)"
+        f"{r.ratio:.1f}× [{r.lower:.1f}–{r.upper:.1f}] its {r.share_overall:.0%} overall)"
         for r in mine.itertuples()
     ]
     return "Followed more often by " + "; ".join(parts) + "."
@@ -353,6 +354,13 @@ def cross_table(
     tab.index = [_name(labels, p) for p in tab.index]
     tab.columns = [f"cluster {c}" for c in tab.columns]
     return tab.map(_pct)
+
+
+def cluster_labels(medoids: pd.DataFrame) -> dict[Any, str]:
+    """Return the typology's cluster names: "cluster 1: See > Think" (its medoid)."""
+    return {
+        c: f"cluster {c}: {s}" for c, s in zip(medoids["cluster"], medoids["sequence"], strict=True)
+    }
 
 
 # --------------------------------------------------------------------------- the headline
