@@ -7,6 +7,8 @@ against planted shares, and every data string against hostile names.
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -194,10 +196,43 @@ def test_selection_says_the_runner_up_and_its_gap_in_standard_errors():
     text = ps.show_selection(sel, 2, 3, show=shown.append)
     assert (
         "**2 patterns**" in text
-        and "runner-up is **3**, 0.02 lower per journey (5 standard errors)" in text
+        and "runner-up is **3**, 0.0200 lower per journey (5 standard errors)" in text
     )
     assert shown[1].index.tolist() == [1, 2, 3]
     assert ps.cluster_labels(pd.DataFrame({"cluster": [1, 2], "sequence": ["See", "Do"]})) == {
         1: "cluster 1: See",
         2: "cluster 2: Do",
     }
+
+
+def test_sampler_sentence_flags_a_sampler_that_did_not_converge():
+    text, ok = ps.sampler_sentence({"r_hat_max": 1.004, "ess_bulk_min": 450.0, "chains": 2})
+    assert ok and "Not converged" not in text
+    text, ok = ps.sampler_sentence({"r_hat_max": 1.08, "ess_bulk_min": 24.0, "chains": 2})
+    assert not ok and "**Not converged**" in text and "bulk ESS ≥ 200" in text
+
+
+def test_show_typology_formats_its_tables():
+    typ = SimpleNamespace(
+        k=2,
+        n_distinct=5,
+        sample=5,
+        excluded=1,
+        quality=pd.DataFrame(
+            {
+                "k": [2, 3],
+                "asw": [0.61234, 0.5],
+                "r2": [0.5, 0.6],
+                "cost": [3.0, 2.0],
+                "chosen": [True, False],
+            }
+        ),
+        medoids=pd.DataFrame(
+            {"cluster": [1, 2], "sequence": [IMG, "Do"], "journeys": [6, 4], "share": [0.6, 0.4]}
+        ),
+    )
+    shown = []
+    ps.show_typology(typ, show=shown.append)
+    assert "**2 clusters**" in shown[0].data and "1 journeys without a sequence" in shown[0].data
+    assert shown[1].loc[2, "ASW"] == 0.612
+    assert shown[2]["share"].tolist() == ["60%", "40%"] and shown[2].index.tolist() == [1, 2]

@@ -69,7 +69,7 @@ def show_selection(
         )
         se = sel.at[int(runner_up), "se"] if "se" in sel.columns else np.nan
         text += (
-            f"; the runner-up is **{int(runner_up)}**, {abs(gap):.2g} "
+            f"; the runner-up is **{int(runner_up)}**, {abs(gap):.4f} "
             f"{'lower' if gap >= 0 else 'higher'} per journey"
             + (f" ({abs(gap) / float(se):.2g} standard errors)" if pd.notna(se) and se > 0 else "")
             + "."
@@ -81,6 +81,29 @@ def show_selection(
     show(markdown(text))
     show(selection.set_index("k") if "k" in selection.columns else selection)
     return text
+
+
+def sampler_sentence(
+    diagnostics: Mapping[str, Any], *, rhat_max: float = 1.01, ess_min: float = 100.0
+) -> tuple[str, bool]:
+    """Return the sampler's checks in words and whether they pass.
+
+    ``diagnostics``: ``JourneyPatterns.diagnostics`` (``r_hat_max``, ``ess_bulk_min``,
+    ``chains``). The thresholds are the project's sampler defaults (r-hat at most 1.01, bulk
+    ESS at least 100 per chain); where they fail the intervals are rough, and the sentence says
+    so.
+    """
+    rhat = float(diagnostics.get("r_hat_max", np.nan))
+    ess = float(diagnostics.get("ess_bulk_min", np.nan))
+    need = ess_min * float(diagnostics.get("chains", 1) or 1)
+    ok = bool(rhat <= rhat_max and ess >= need)
+    text = f"Sampler: r-hat at most {rhat:.3f}, bulk ESS at least {ess:,.0f}."
+    if not ok:
+        text += (
+            f" **Not converged** by the project's checks (r-hat ≤ {rhat_max:g}, bulk ESS ≥ "
+            f"{need:,.0f}): the intervals below are rough; more `draws` help."
+        )
+    return text, ok
 
 
 # ----------------------------------------------------------------- sequences and their plots
@@ -361,6 +384,29 @@ def cluster_labels(medoids: pd.DataFrame) -> dict[Any, str]:
     return {
         c: f"cluster {c}: {s}" for c, s in zip(medoids["cluster"], medoids["sequence"], strict=True)
     }
+
+
+def show_typology(typology: Any, *, show: Callable[[Any], Any] | None = None) -> None:
+    """Show the typology's choice of k (ASW, R²) and its medoids, formatted to read.
+
+    ``typology``: ``analysis.models.patterns.typology.Typology`` (``k``, ``quality``,
+    ``medoids``, ``n_distinct``, ``sample``, ``excluded``).
+    """
+    show = show or default_display()
+    text = (
+        f"**{int(typology.k)} clusters** (the largest average silhouette width); "
+        f"{int(typology.n_distinct):,} distinct sequences, {int(typology.sample):,} of them in "
+        "the k-medoids"
+    )
+    if getattr(typology, "excluded", 0):
+        text += f"; {int(typology.excluded):,} journeys without a sequence left out"
+    show(markdown(text + "."))
+    q = typology.quality.set_index("k").rename(
+        columns={"asw": "ASW", "r2": "R² (share of discrepancy between clusters)"}
+    )
+    show(q.round(3))
+    m = typology.medoids.set_index("cluster").rename(columns={"sequence": "medoid"})
+    show(m.assign(share=m["share"].map(_pct)))
 
 
 # --------------------------------------------------------------------------- the headline
