@@ -230,3 +230,48 @@ def test_typology_errors_name_the_column():
     assert "stages" in str(e.value)
     with pytest.raises(DataError, match="empty"):
         sequence_typology(jr.assign(stages=""))
+
+
+def test_representatives_are_the_densest_non_redundant_sequences():
+    jr, _ = planted_journeys(1500, seed=6, noise=0.4)
+    typ = sequence_typology(jr, k=3)
+    assert typ.sample == typ.n_distinct  # every distinct sequence in PAM: densities are exact
+    reps = typ.representatives
+    assert set(reps.columns) >= {"cluster", "rank", "sequence", "journeys", "coverage"}
+    seqs = jr["stages"].to_numpy()
+    lab = typ.labels["cluster"].to_numpy()
+    uniq = pd.unique(seqs)
+    radius = 0.1 * om_distances(list(uniq)).max()
+    for c, g in reps.groupby("cluster"):
+        members = seqs[lab == c]
+        d = om_distances(list(g["sequence"]), list(members))
+        # density: the cluster's journeys within the radius; the first is the densest sequence
+        np.testing.assert_allclose(g["density"], (d <= radius).sum(axis=1))
+        cand = pd.unique(members)
+        dens = (om_distances(list(cand), list(members)) <= radius).sum(axis=1)
+        assert g["density"].iloc[0] == dens.max()
+        # no representative within the radius of an earlier one; coverage grows to at most 1
+        if len(g) > 1:
+            between = om_distances(list(g["sequence"]))
+            assert between[np.triu_indices(len(g), 1)].min() > radius
+        assert g["coverage"].is_monotonic_increasing and g["coverage"].iloc[-1] <= 1
+        covered = (d <= radius).any(axis=0).mean()
+        assert g["coverage"].iloc[-1] == pytest.approx(covered)
+
+
+def test_collapse_removes_repeated_states_before_the_distances():
+    jr, _ = planted_journeys(800, seed=8)
+    repeated = jr.assign(
+        stages=[
+            PATH_SEP.join(x for s in p.split(PATH_SEP) for x in [s] * (1 + len(s) % 3))
+            for p in jr["stages"]
+        ]
+    )
+    plain = sequence_typology(jr, k=3, collapse=True)  # the generator's edits can repeat a state
+    collapsed = sequence_typology(repeated, k=3, collapse=True)
+    pd.testing.assert_frame_equal(plain.labels, collapsed.labels)
+    pd.testing.assert_frame_equal(plain.medoids, collapsed.medoids)
+    assert (
+        sequence_typology(repeated, k=3).medoids["sequence"].str.len().max()
+        > plain.medoids["sequence"].str.len().max()
+    )

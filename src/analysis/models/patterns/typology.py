@@ -35,8 +35,10 @@ from analysis.models.patterns.distances import (
     alphabet,
     lcs_distances,
     om_distances,
+    split_sequence,
     substitution_costs,
 )
+from analysis.schema import PATH_SEP
 
 #: How many representative sequences :func:`sequence_typology` lists per cluster.
 N_REPRESENTATIVES = 5
@@ -212,8 +214,10 @@ class Typology:
         One row per journey: ``journey_id``, ``cluster`` (``<NA>`` for a journey with no
         sequence), ``distance`` to its medoid.
     representatives : pandas.DataFrame
-        Per cluster its most frequent distinct sequences: ``cluster``, ``rank``, ``sequence``,
-        ``journeys``, ``share`` (of the cluster's journeys), ``distance`` (to the medoid).
+        Per cluster its representative sequences, densest first (TraMineR's ``seqrep``):
+        ``cluster``, ``rank``, ``sequence``, ``journeys`` (with exactly that sequence),
+        ``density`` and ``coverage`` (sampled journeys within 10% of the largest distance: of
+        this one, and the share of the cluster's covered so far), ``distance`` (to the medoid).
     sequence : str
         The column the sequences came from.
     excluded : int
@@ -280,23 +284,63 @@ def _choose_k(
 
 
 def _representatives(
-    cluster: np.ndarray, seqs: np.ndarray, weights: np.ndarray, distance: np.ndarray
+    dist: np.ndarray,
+    weights: np.ndarray,
+    cluster: np.ndarray,
+    seqs: np.ndarray,
+    journeys: np.ndarray,
+    distance: np.ndarray,
 ) -> pd.DataFrame:
-    """Return each cluster's most frequent distinct sequences (TraMineR's seqrep by "freq")."""
-    reps = pd.DataFrame(
-        {
-            "cluster": cluster,
-            "sequence": seqs.astype(str),
-            "journeys": weights,
-            "distance": distance,
-        }
-    )
-    reps = reps.sort_values(["cluster", "journeys", "distance", "sequence"], ascending=[1, 0, 1, 1])
-    reps["share"] = reps["journeys"] / reps.groupby("cluster")["journeys"].transform("sum")
-    reps["rank"] = reps.groupby("cluster").cumcount() + 1
-    reps = reps[reps["rank"] <= N_REPRESENTATIVES]
-    cols = ["cluster", "rank", "sequence", "journeys", "share", "distance"]
-    return reps[cols].reset_index(drop=True)
+    """Return each cluster's representative sequences (TraMineR's ``seqrep``, "density").
+
+    On the sample (``dist`` between its distinct sequences, ``weights`` their counts,
+    ``cluster`` their clusters): the neighbourhood radius is 10% of the largest distance
+    (``pradius=0.1``); a sequence's density is the number of its cluster's sampled journeys
+    within the radius; the densest is the first representative, then the densest not within the
+    radius of one already chosen, up to :data:`N_REPRESENTATIVES`. ``coverage`` is the share of
+    the cluster's sampled journeys within the radius of the representatives so far.
+    ``journeys`` and ``distance`` (to the medoid) describe each sequence among all journeys.
+    """
+    radius = 0.1 * float(dist.max()) if dist.size else 0.0
+    near = dist <= radius
+    rows = []
+    for c in np.unique(cluster):
+        idx = np.flatnonzero(cluster == c)
+        sub = near[np.ix_(idx, idx)]
+        w = weights[idx]
+        density = sub.astype(np.float64) @ w
+        covered = np.zeros(len(idx), dtype=bool)
+        free = np.ones(len(idx), dtype=bool)
+        for r in range(1, N_REPRESENTATIVES + 1):
+            if not free.any():
+                break
+            cand = np.flatnonzero(free)
+            best = cand[np.lexsort((seqs[idx[cand]], -journeys[idx[cand]], -density[cand]))[0]]
+            covered |= sub[best]
+            free &= ~sub[best]
+            free[best] = False
+            i = idx[best]
+            rows.append(
+                {
+                    "cluster": int(c),
+                    "rank": r,
+                    "sequence": str(seqs[i]),
+                    "journeys": int(journeys[i]),
+                    "density": float(density[best]),
+                    "coverage": float(w[covered].sum() / w.sum()),
+                    "distance": float(distance[i]),
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def _dss(uniq: pd.Series) -> pd.Series:
+    """Return each sequence with repeated successive states collapsed (TraMineR's ``seqdss``)."""
+    out = []
+    for s in uniq:
+        parts = split_sequence(s)
+        out.append(PATH_SEP.join(p for i, p in enumerate(parts) if i == 0 or p != parts[i - 1]))
+    return pd.Series(out, dtype="string")
 
 
 def sequence_typology(
@@ -309,6 +353,7 @@ def sequence_typology(
     sm: str | np.ndarray = "CONSTANT",
     indel: float = 1.0,
     seed: int = 0,
+    collapse: bool = False,
 ) -> Typology:
     """Return the OM / k-medoids typology of the journeys' sequences (TraMineR-style).
 
@@ -332,10 +377,19 @@ def sequence_typology(
         TRATE's rates come from all journeys.
     seed : int
         Seed of the sample.
+    collapse : bool
+        Collapse repeated successive states first (TraMineR's ``seqdss``: ``"email > email >
+        social"`` is ``"email > social"``). Stages are runs already; a channel sequence has one
+        state per touchpoint, and without collapsing, optimal matching mostly measures length.
     """
     if "journey_id" not in journeys.columns:
         raise DataError("no column 'journey_id' in the journeys", column="journey_id")
     uniq, codes, counts = _distinct(journeys, sequence)
+    if collapse:
+        codes_c, uniq_c = pd.factorize(_dss(uniq), sort=False)
+        codes = codes_c[codes]
+        uniq = pd.Series(uniq_c, dtype="string")
+        counts = np.bincount(codes, minlength=len(uniq)).astype(np.int64)
     empty = (uniq == "").to_numpy()
     keep = np.flatnonzero(~empty)
     if len(keep) == 0:
@@ -351,7 +405,8 @@ def sequence_typology(
     dist = om_distances(seqs[s_idx], sm=sub, indel=indel, states=states)
     quality, fit = _choose_k(dist, s_w, k, k_max)
     chosen = fit.medoids.shape[0]
-    med_seqs = seqs[s_idx[fit.medoids]]
+    # medoids in sequence order: a journey equally far from two goes to the first (any input order)
+    med_seqs = np.sort(seqs[s_idx[fit.medoids]])
     to_med = om_distances(seqs, med_seqs, sm=sub, indel=indel, states=states)
     near = np.argmin(to_med, axis=1)
     near_d = to_med[np.arange(len(seqs)), near]
@@ -360,6 +415,7 @@ def sequence_typology(
     order = np.argsort(-size, kind="stable")
     rank = np.empty(chosen, dtype=np.int64)
     rank[order] = np.arange(1, chosen + 1)
+    reps = _representatives(dist, s_w, rank[near[s_idx]], seqs[s_idx], w_all[s_idx], near_d[s_idx])
     n_total = int(w_all.sum())
     medoids = pd.DataFrame(
         {
@@ -382,7 +438,6 @@ def sequence_typology(
             "distance": d_distinct[codes],
         }
     )
-    reps = _representatives(rank[near], seqs, w_all, near_d)
     return Typology(
         k=chosen,
         quality=quality,
