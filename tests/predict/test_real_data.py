@@ -138,17 +138,23 @@ def test_uci_bayes_beats_the_baselines_on_the_scored_months(uci):
     # issue 19's bar against the boosted baseline holds in Sep, Oct and Nov (not in Dec: below)
     for month in ("Sep", "Oct", "Nov"):
         assert ll.loc[month, "bayes laplace"] <= ll.loc[month, "boosted"], month
+    # the months' own offsets are drawn into the intervals (predict.periods): the deciles'
+    # observed rates are covered in Sep, Oct and Dec; November converts at 25% against the
+    # training months' 2-21%, a shift past anything the spread of earlier months suggests
+    covered = table.pivot(index="month", columns="method", values="decile_coverage")
+    assert (covered.loc[["Sep", "Oct", "Dec"], "bayes laplace"] >= 0.8).all(), covered
 
 
 @pytest.mark.slow
 @pytest.mark.xfail(
     strict=True,
-    reason="December: the boosted classifier's log-loss is lower (about 0.223 vs 0.247); "
-    "interactions between the session's numbers (PageValues × ExitRates …) it learns and the "
-    "additive model cannot",
+    reason="December: the boosted classifier's log-loss is lower (0.2233 vs 0.2377 with every "
+    "pair of numbers as an interaction, 0.2466 without); its trees' thresholds and higher-order "
+    "interactions are not in the model",
 )
 def test_uci_bayes_is_no_worse_than_boosted_in_december(uci):
-    methods = {"boosted": rd.uci_boosted, "bayes laplace": rd.BayesMethod("laplace")}
+    model = rd.BayesMethod("laplace", model_config=rd.UCI_MODEL_CONFIG)
+    methods = {"boosted": rd.uci_boosted, "bayes laplace": model}
     table = rd.uci_backtest(uci, ("Dec",), methods=methods).set_index("method")
     assert table.loc["bayes laplace", "log_loss"] <= table.loc["boosted", "log_loss"]
 
