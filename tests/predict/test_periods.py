@@ -53,7 +53,7 @@ def test_too_few_periods_give_no_spread_and_say_so():
     res = between_period_spread(np.full(len(data), -2.0), data["converted"], data["period"])
     assert res.spread == 0.0
     assert len(res.offsets) == MIN_PERIODS - 1
-    assert "not estimated" in res.note
+    assert "not estimated" in res.note and res.note.startswith(f"{MIN_PERIODS - 1} training")
 
 
 def test_a_new_periods_rate_is_covered_only_when_the_spread_is_drawn():

@@ -20,6 +20,7 @@ from analysis.plotting.forecast import (
     plot_reliability,
     plot_score_distribution,
 )
+from analysis.predict.periods import PeriodSpread
 from analysis.predict.scores import calibration_table, forecast_scores
 from analysis.reports import forecast_sections as fs
 from analysis.reports.render import forecast_cell, headline_cells, render_index
@@ -233,6 +234,11 @@ def _table(seed=1, n=60):
     )
 
 
+def _ctx_without_fit_box(ctx):
+    ctx.note_fit = lambda *a, **k: ""
+    return ctx
+
+
 def _fc(table, note=""):
     opened = table[["segment"]].copy()
     train_open = pd.DataFrame(
@@ -309,6 +315,14 @@ def test_segment_forecast_keeps_this_segments_groups_and_counts_them():
     shown = []
     fs.show_open_forecast(sf, ctx, show=shown.append)
     assert f"**{len(mine):,}** journeys" in shown[0].data and "30 Jun 2024" in shown[0].data
+    assert "Between those moments" not in shown[0].data  # no model: nothing said of periods
+    # with a model, what the spread between the training moments says is said
+    spread = PeriodSpread(0.45, pd.DataFrame({"period": ["1", "2", "3", "4"]}))
+    model = SimpleNamespace(period_spread=spread)
+    fc = SimpleNamespace(model=model)
+    said = []
+    fs.show_open_forecast(sf, _ctx_without_fit_box(ctx), fc, show=said.append)
+    assert "Between those moments, conversion moved by ±0.45" in said[-1].data
     likely, risk = fs.show_top_journeys(sf, n=10, show=shown.append)
     assert list(likely.index) == list(mine["journey_id"].head(10))
     assert list(risk.index) == list(sf.risk["journey_id"].head(10))

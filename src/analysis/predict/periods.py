@@ -36,18 +36,24 @@ class PeriodSpread:
     offsets: pd.DataFrame  # period, rows, offset, se
 
     @property
-    def note(self) -> str:
-        """Return one line for a report."""
-        n = len(self.offsets)
-        if n < MIN_PERIODS:
+    def finding(self) -> str:
+        """Return what the spread says, in words (no period count)."""
+        if len(self.offsets) < MIN_PERIODS:
             return (
-                f"{n} training period(s): the period-to-period spread is not estimated (needs "
-                f"{MIN_PERIODS}); intervals hold the coefficients' uncertainty only"
+                f"the spread of conversion from period to period is not estimated (it needs "
+                f"{MIN_PERIODS} periods): the intervals hold the coefficients' uncertainty only"
             )
+        if self.spread == 0:
+            return "conversion moved no more than chance explains, given the features"
         return (
-            f"{n} training periods: conversion moves by ±{self.spread:.2f} on the log-odds scale "
-            "from period to period beyond the features; the intervals include it"
+            f"conversion moved by ±{self.spread:.2f} on the log-odds scale beyond what the "
+            "features explain; the intervals include a move like that"
         )
+
+    @property
+    def note(self) -> str:
+        """Return one line for a report: the periods and :attr:`finding`."""
+        return f"{len(self.offsets)} training period(s): {self.finding}"
 
 
 def _offset(eta: np.ndarray, y: np.ndarray, steps: int = 50) -> tuple[float, float]:

@@ -478,6 +478,7 @@ def show_open_forecast(
     n = sf.open_journeys
     when = f" at {sf.as_of:%d %b %Y %H:%M} UTC" if sf.as_of is not None else ""
     t = sf.train
+    spread = getattr(fc.model, "period_spread", None) if fc is not None else None
     show(
         markdown(
             f"**{n:,}** journeys of this segment are open{when} (the end of the data). "
@@ -486,6 +487,7 @@ def show_open_forecast(
             f"The model learned from {t.get('journeys', 0):,} journeys open at "
             f"{t.get('origins', 0)} earlier moments one horizon apart, "
             f"{t.get('converted', 0):,} of which converted within {h}; every segment pooled."
+            + (f" Between those moments, {spread.finding}." if spread else "")
             + (
                 f" *Not shown:* {md_escape(sf.caveat.splitlines()[0].rstrip('.'))}."
                 if sf.caveat
