@@ -54,6 +54,7 @@ MAIN_NOTEBOOKS = (
     "03_attribution.ipynb",
     "05_friction_over_time.ipynb",
     "06_forecast.ipynb",
+    "07_journey_patterns.ipynb",
 )
 
 #: A notebook parameter the runner sets to the segment's report folder (where a notebook that
@@ -300,7 +301,7 @@ def run_reports(
     segments : list of Segment
         Ignored with ``resume``.
     notebooks : list of paths, optional
-        Default: ``MAIN_NOTEBOOKS`` of ``notebooks/`` (01, 02, 03, 05 and 06). A notebook that
+        Default: ``MAIN_NOTEBOOKS`` of ``notebooks/`` (01, 02, 03, 05, 06 and 07). A notebook that
         declares ``output_dir`` gets the segment's report folder there (files beside its report).
     reports_dir : path, default ``reports/``
     parameters : dict, optional
