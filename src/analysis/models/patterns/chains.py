@@ -30,9 +30,9 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 from scipy.optimize import linear_sum_assignment
-from scipy.special import gammaln, logsumexp, softmax
+from scipy.special import gammaln, softmax
 
-__all__ = ["Design", "EMFit", "GibbsDraws", "em", "gibbs", "pattern_loglik", "responsibilities"]
+__all__ = ["Design", "Draws", "EMFit", "em", "gibbs", "pattern_loglik", "responsibilities"]
 
 
 @dataclass
@@ -50,6 +50,18 @@ class Design:
     group: np.ndarray
     n_groups: int
 
+    def __post_init__(self) -> None:
+        self.counts = sp.csr_matrix(self.counts)
+        self.counts_t = sp.csr_matrix(self.counts.T)
+        n = len(self.group)
+        self.group_matrix = sp.csr_matrix(
+            (np.ones(n), (self.group, np.arange(n))), shape=(self.n_groups, n)
+        )
+        self.blocks = [
+            sp.csr_matrix(self.counts[:, a : a + b])
+            for a, b in zip(self.starts, self.sizes, strict=True)
+        ]
+
     @property
     def n_cells(self) -> int:
         """Number of cells."""
@@ -59,6 +71,12 @@ class Design:
         """Return ``x`` (…, cells) divided by its block sums."""
         sums = np.add.reduceat(x, self.starts, axis=-1)
         return x / np.repeat(sums, self.sizes, axis=-1)
+
+
+def _lse(x: np.ndarray) -> np.ndarray:
+    """Row-wise log-sum-exp of a 2-D array (no checks; rows have a finite maximum)."""
+    mx = x.max(1)
+    return mx + np.log(np.exp(x - mx[:, None]).sum(1))
 
 
 @dataclass
@@ -73,7 +91,7 @@ class EMFit:
 
 
 @dataclass
-class GibbsDraws:
+class Draws:
     """Posterior draws relabelled to the reference, and mean responsibilities.
 
     theta (C, D, A, cells), w (C, D, G, A), m (C, D, A), alpha (C, D); ``resp`` (patterns, A)
@@ -101,8 +119,7 @@ def responsibilities(design: Design, log_theta: np.ndarray, log_w: np.ndarray) -
 
 def mixture_loglik(design: Design, log_theta: np.ndarray, log_w: np.ndarray) -> np.ndarray:
     """Return log p(pattern) of one journey of every pattern, (patterns,)."""
-    joint = pattern_loglik(design, log_theta) + log_w[design.group]
-    return np.asarray(logsumexp(joint, axis=1))
+    return _lse(pattern_loglik(design, log_theta) + log_w[design.group])
 
 
 def _safe_log(x: np.ndarray) -> np.ndarray:
@@ -114,10 +131,9 @@ def _m_step(
     design: Design, weights: np.ndarray, resp: np.ndarray, support: np.ndarray, smooth: float
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     wr = resp * weights[:, None]
-    cell_counts = np.asarray(design.counts.T @ wr).T  # (A, cells)
+    cell_counts = np.asarray(design.counts_t @ wr).T  # (A, cells)
     theta = design.normalise((cell_counts + smooth) * support)
-    n_g = np.zeros((design.n_groups, resp.shape[1]))
-    np.add.at(n_g, design.group, wr)
+    n_g = np.asarray(design.group_matrix @ wr)
     w = (n_g + 1.0) / (n_g + 1.0).sum(1, keepdims=True)
     m = (n_g.sum(0) + 1.0) / (n_g.sum() + resp.shape[1])
     return _safe_log(theta), np.log(w), np.log(m)
@@ -133,7 +149,7 @@ def em(
     smooth: float = 0.5,
     n_init: int = 5,
     max_iter: int = 500,
-    tol: float = 1e-8,
+    tol: float = 1e-7,
 ) -> EMFit:
     """Return the best of ``n_init`` EM runs for ``k`` archetypes.
 
@@ -152,7 +168,7 @@ def em(
             it += 1
             log_theta, log_w, log_m = _m_step(design, weights, resp, support, smooth)
             joint = pattern_loglik(design, log_theta) + log_w[design.group]
-            norm = logsumexp(joint, axis=1)
+            norm = _lse(joint)
             resp = np.exp(joint - norm[:, None])
             ll = float(weights @ norm) / total
             if ll - previous < tol:
@@ -180,14 +196,6 @@ def _hyper_logpost(w: np.ndarray, log_alpha: float, zeta: np.ndarray) -> float:
     return _log_dirichlet(w, alpha * m) + prior
 
 
-def _dirichlet_blocks(
-    design: Design, conc: np.ndarray, rng: np.random.Generator, support: np.ndarray
-) -> np.ndarray:
-    g = rng.standard_gamma(np.where(support, conc, 1.0)) * support
-    g = np.maximum(g, 1e-300 * support)
-    return design.normalise(g)
-
-
 def _relabel(theta: np.ndarray, ref_sqrt: np.ndarray) -> np.ndarray:
     """Return the permutation ``perm`` with ``theta[perm]`` closest to the reference."""
     d = ((np.sqrt(theta)[:, None, :] - ref_sqrt[None, :, :]) ** 2).sum(-1)  # (A draw, A ref)
@@ -195,6 +203,140 @@ def _relabel(theta: np.ndarray, ref_sqrt: np.ndarray) -> np.ndarray:
     perm = np.empty_like(rows)
     perm[cols] = rows
     return perm
+
+
+def _log_dir_q(x: np.ndarray, beta: np.ndarray) -> np.ndarray:
+    """Row-wise log Dirichlet(x | beta) over the last axis (array per row)."""
+    return gammaln(beta.sum(-1)) - gammaln(beta).sum(-1) + ((beta - 1) * np.log(x)).sum(-1)
+
+
+class _Chain:
+    """One chain's state and its moves (see :func:`gibbs`)."""
+
+    def __init__(
+        self,
+        design: Design,
+        weights: np.ndarray,
+        start: EMFit,
+        rng: np.random.Generator,
+        support: np.ndarray,
+        prior: float,
+    ) -> None:
+        self.d, self.n, self.rng, self.support, self.prior = design, weights, rng, support, prior
+        self.theta = np.exp(start.log_theta)
+        self.w = np.exp(start.log_w)
+        self.zeta = start.log_m - start.log_m.mean()
+        self.log_alpha = float(np.log(10.0))
+        k = self.theta.shape[0]
+        expected = np.asarray(design.counts_t @ (weights[:, None] * self._resp())).T
+        block_n = np.add.reduceat(expected, design.starts, axis=1)  # (A, blocks)
+        group_n = np.asarray(design.group_matrix @ weights)
+        # Dirichlet proposal concentrations ~ the data behind each block, adapted in warm-up
+        self.log_kappa_theta = np.log(np.maximum(block_n, 1.0) * 2.0 + 10.0)
+        self.log_kappa_w = np.log(np.maximum(group_n, 1.0) * 2.0 + 10.0)
+        self.accept = np.zeros(2)  # accepted, proposed (block and share moves)
+        self.k = k
+
+    def _loglik_matrix(self) -> np.ndarray:
+        return pattern_loglik(self.d, _safe_log(self.theta))
+
+    def _resp(self) -> np.ndarray:
+        return softmax(self._loglik_matrix() + np.log(self.w)[self.d.group], axis=1)
+
+    def augment(self) -> np.ndarray:
+        """Split every pattern's journeys over the archetypes; draw theta, w given the split."""
+        d, rng = self.d, self.rng
+        resp = self._resp()
+        split = rng.multinomial(self.n.astype(np.int64), resp / resp.sum(1, keepdims=True))
+        cell_counts = np.asarray(d.counts_t @ split).T
+        g = rng.standard_gamma(np.where(self.support, cell_counts + self.prior, 1.0))
+        g = np.maximum(g * self.support, 1e-300 * self.support)
+        self.theta = d.normalise(g)
+        beta = np.exp(self.log_alpha) * softmax(self.zeta)
+        gw = np.maximum(rng.standard_gamma(beta[None, :] + d.group_matrix @ split), 1e-300)
+        self.w = gw / gw.sum(1, keepdims=True)
+        return resp
+
+    def marginal_moves(self, adapt: float) -> None:
+        """Metropolis-Hastings on w and on every (archetype, row) block, assignments summed out.
+
+        The groups' shares move in parallel; proposals are Dirichlet around the current values.
+        """
+        d, rng = self.d, self.rng
+        ll = self._loglik_matrix()
+        log_w = np.log(self.w)
+        per = self.n * _lse(ll + log_w[d.group])
+        beta = np.exp(self.log_alpha) * softmax(self.zeta)
+        # shares: every group at once (independent given theta and the hyper-parameters)
+        kappa = np.exp(self.log_kappa_w)[:, None]
+        q_fwd = kappa * self.w + 1.0
+        prop = np.maximum(rng.standard_gamma(q_fwd), 1e-300)
+        prop /= prop.sum(1, keepdims=True)
+        per_new = self.n * _lse(ll + np.log(prop)[d.group])
+        gain = np.asarray(d.group_matrix @ (per_new - per))
+        log_r = (
+            gain
+            + ((beta - 1) * (np.log(prop) - log_w)).sum(1)
+            + _log_dir_q(self.w, kappa * prop + 1.0)
+            - _log_dir_q(prop, q_fwd)
+        )
+        ok = np.log(rng.random(len(self.w))) < log_r
+        self.w[ok] = prop[ok]
+        self.accept += (ok.sum(), ok.size)
+        if adapt:
+            self.log_kappa_w -= adapt * (ok - 0.3)
+        log_w = np.log(self.w)
+        joint = ll + log_w[d.group]
+        total = float(self.n @ _lse(joint))
+        for b, (s0, size) in enumerate(zip(d.starts, d.sizes, strict=True)):
+            sup = self.support[s0 : s0 + size]
+            if sup.sum() < 2:
+                continue
+            for a in range(self.k):
+                cur = self.theta[a, s0 : s0 + size][sup]
+                kap = np.exp(self.log_kappa_theta[a, b])
+                new = np.maximum(rng.standard_gamma(kap * cur + 1.0), 1e-300)
+                new /= new.sum()
+                delta = np.zeros(size)
+                delta[sup] = np.log(new) - np.log(cur)
+                change = d.blocks[b] @ delta
+                joint[:, a] += change
+                total_new = float(self.n @ _lse(joint))
+                log_r = (
+                    total_new
+                    - total
+                    + (self.prior - 1) * (np.log(new) - np.log(cur)).sum()
+                    + _log_dir_q(cur[None], kap * new[None] + 1.0)[0]
+                    - _log_dir_q(new[None], kap * cur[None] + 1.0)[0]
+                )
+                if np.log(rng.random()) < log_r:
+                    row = self.theta[a, s0 : s0 + size]
+                    row[sup] = new
+                    total = total_new
+                    self.accept[0] += 1
+                    if adapt:
+                        self.log_kappa_theta[a, b] -= adapt * 0.7
+                else:
+                    joint[:, a] -= change
+                    if adapt:
+                        self.log_kappa_theta[a, b] += adapt * 0.3
+                self.accept[1] += 1
+
+    def hyper(self, steps: int) -> None:
+        """Random-walk Metropolis on (log alpha, zeta) given the shares."""
+        rng = self.rng
+        current = _hyper_logpost(self.w, self.log_alpha, self.zeta)
+        for _ in range(steps):
+            la_new = self.log_alpha + 0.3 * rng.standard_normal()
+            z_new = self.zeta + 0.2 * rng.standard_normal(self.k)
+            proposal = _hyper_logpost(self.w, la_new, z_new)
+            if np.log(rng.random()) < proposal - current:
+                self.log_alpha, self.zeta, current = la_new, z_new, proposal
+
+    def permute(self, perm: np.ndarray) -> None:
+        """Relabel the state (the prior is symmetric in the labels)."""
+        self.theta, self.w, self.zeta = self.theta[perm], self.w[:, perm], self.zeta[perm]
+        self.log_kappa_theta = self.log_kappa_theta[perm]
 
 
 def gibbs(
@@ -210,65 +352,152 @@ def gibbs(
     chains: int = 2,
     thin: int = 1,
     mh_steps: int = 5,
-) -> GibbsDraws:
+) -> Draws:
     """Sample the posterior from the EM mode ``start``; every draw relabelled to it.
 
-    Keeps every ``thin``-th of ``draws * thin`` iterations after ``warmup`` (the split of
-    journeys and the shares move together, so successive draws are correlated); the
+    One iteration: the data-augmentation step (split of each pattern's journeys, then theta and
+    w given the split, conjugate), Metropolis-Hastings moves on w and on every (archetype, row)
+    block of theta with the assignments summed out (the split of a pattern with many journeys
+    is nearly determined by the parameters, so augmentation alone crawls), the pooling
+    hyper-parameters, and the Hungarian relabelling. Proposal widths adapt during ``warmup``
+    only. Keeps every ``thin``-th of ``draws * thin`` iterations after ``warmup``; the
     responsibilities are averaged over every iteration after warm-up.
-
-    Long because the sampler is one loop of five conditional updates (split, theta, shares,
-    hyper-parameters, relabelling) kept together so the state cannot be half-permuted.
     """
     k = start.log_theta.shape[0]
-    n_g_groups = design.n_groups
     ref_sqrt = np.sqrt(np.exp(start.log_theta))
-    n = np.asarray(weights, np.int64)
     out_theta = np.zeros((chains, draws, k, design.n_cells))
-    out_w = np.zeros((chains, draws, n_g_groups, k))
+    out_w = np.zeros((chains, draws, design.n_groups, k))
     out_m = np.zeros((chains, draws, k))
     out_alpha = np.zeros((chains, draws))
-    resp_sum = np.zeros((len(n), k))
-    accepted = 0
-    proposed = 0
+    resp_sum = np.zeros((len(weights), k))
+    accepted = np.zeros(2)
     for c in range(chains):
-        theta = np.exp(start.log_theta)
-        w = np.exp(start.log_w)
-        zeta = start.log_m - start.log_m.mean()
-        log_alpha = np.log(10.0)
+        chain = _Chain(design, weights, start, rng, support, prior)
         for it in range(warmup + draws * thin):
-            joint = pattern_loglik(design, _safe_log(theta)) + np.log(w)[design.group]
-            resp = softmax(joint, axis=1)
-            split = rng.multinomial(n, resp / resp.sum(1, keepdims=True))
-            cell_counts = np.asarray(design.counts.T @ split).T  # (A, cells)
-            theta = _dirichlet_blocks(design, cell_counts + prior, rng, support)
-            n_g = np.zeros((n_g_groups, k))
-            np.add.at(n_g, design.group, split)
-            beta = np.exp(log_alpha) * softmax(zeta)
-            g = rng.standard_gamma(beta[None, :] + n_g)
-            w = np.maximum(g, 1e-300) / np.maximum(g, 1e-300).sum(1, keepdims=True)
-            current = _hyper_logpost(w, log_alpha, zeta)
-            for _ in range(mh_steps):
-                la_new = log_alpha + 0.3 * rng.standard_normal()
-                z_new = zeta + 0.2 * rng.standard_normal(k)
-                proposal = _hyper_logpost(w, la_new, z_new)
-                proposed += 1
-                if np.log(rng.random()) < proposal - current:
-                    log_alpha, zeta, current = la_new, z_new, proposal
-                    accepted += 1
-            perm = _relabel(theta, ref_sqrt)
-            theta, w, zeta = theta[perm], w[:, perm], zeta[perm]
+            resp = chain.augment()
+            chain.marginal_moves(adapt=0.5 / np.sqrt(1 + it) if it < warmup else 0.0)
+            chain.hyper(mh_steps)
+            chain.permute(_relabel(chain.theta, ref_sqrt))
             if it >= warmup:
                 resp_sum += resp  # of the previous state, already in the reference's labels
                 d, keep = divmod(it - warmup, thin)
                 if keep == 0:
-                    out_theta[c, d], out_w[c, d] = theta, w
-                    out_m[c, d], out_alpha[c, d] = softmax(zeta), np.exp(log_alpha)
-    return GibbsDraws(
+                    out_theta[c, d], out_w[c, d] = chain.theta, chain.w
+                    out_m[c, d] = softmax(chain.zeta)
+                    out_alpha[c, d] = np.exp(chain.log_alpha)
+        accepted += chain.accept
+    return Draws(
         theta=out_theta,
         w=out_w,
         m=out_m,
         alpha=out_alpha,
         resp=resp_sum / (chains * draws * thin),
-        accept=accepted / max(proposed, 1),
+        accept=float(accepted[0] / max(accepted[1], 1)),
     )
+
+
+def _relabelled(
+    design: Design,
+    weights: np.ndarray,
+    start: EMFit,
+    theta: np.ndarray,
+    w: np.ndarray,
+    m: np.ndarray,
+) -> np.ndarray:
+    """Permute every draw (C, D, …) to the EM mode in place; return the mean responsibilities."""
+    ref_sqrt = np.sqrt(np.exp(start.log_theta))
+    resp = np.zeros((len(weights), theta.shape[2]))
+    for c in range(theta.shape[0]):
+        for d in range(theta.shape[1]):
+            perm = _relabel(theta[c, d], ref_sqrt)
+            theta[c, d], w[c, d], m[c, d] = theta[c, d][perm], w[c, d][:, perm], m[c, d][perm]
+            resp += responsibilities(design, _safe_log(theta[c, d]), np.log(w[c, d]))
+    return resp / (theta.shape[0] * theta.shape[1])
+
+
+def nuts(
+    design: Design,
+    weights: np.ndarray,
+    start: EMFit,
+    *,
+    support: np.ndarray,
+    prior: float = 1.0,
+    draws: int = 1000,
+    tune: int = 500,
+    chains: int = 2,
+    seed: int = 0,
+    target_accept: float = 0.9,
+    progress: bool = False,
+) -> tuple[Draws, dict[str, float]]:
+    """Sample the same posterior with NUTS (PyMC; numpyro when installed), assignments summed out.
+
+    Every chain starts at the EM mode ``start``; draws are relabelled to it (Hungarian) in case
+    a chain switched labels. Returns the draws and ``{"divergences": …}``.
+    """
+    import pymc as pm
+    import pytensor.tensor as pt
+
+    from analysis.models._fit import choose_sampler, sampler_kwargs
+
+    k = start.log_theta.shape[0]
+    theta0 = np.exp(start.log_theta)
+    blocks = []
+    for s0, size in zip(design.starts, design.sizes, strict=True):
+        blocks.append(np.flatnonzero(support[s0 : s0 + size]) + s0)
+    cells = np.concatenate(blocks)
+    counts = design.counts[:, cells].toarray()
+    init: dict[str, np.ndarray] = {}
+    with pm.Model():
+        logs = []
+        for b, idx in enumerate(blocks):
+            if len(idx) < 2:
+                logs.append(pt.zeros((k, len(idx))))
+                continue
+            row = pm.Dirichlet(f"theta_{b}", a=np.full((k, len(idx)), prior))
+            x = theta0[:, idx]
+            init[f"theta_{b}"] = x / x.sum(1, keepdims=True)
+            logs.append(pt.log(row))
+        log_theta = pt.concatenate(logs, axis=1)
+        zeta = pm.Normal("zeta", 0.0, 1.5, shape=k)
+        alpha = pm.Gamma("alpha", 2.0, 0.2)
+        w = pm.Dirichlet("w", a=alpha * pt.special.softmax(zeta), shape=(design.n_groups, k))
+        joint = pt.dot(counts, log_theta.T) + pt.log(w)[design.group]
+        pm.Potential("loglik", pt.dot(weights, pm.math.logsumexp(joint, axis=1).ravel()))
+        init.update(w=np.exp(start.log_w), zeta=start.log_m - start.log_m.mean())
+        init["alpha"] = np.asarray(10.0)
+        sampler = choose_sampler("auto")
+        cfg = {"dense_mass": True, "chains": chains, "chain_method": "parallel"}
+        idata = pm.sample(
+            draws=draws,
+            tune=tune,
+            chains=chains,
+            target_accept=target_accept,
+            random_seed=seed,
+            nuts_sampler=sampler,
+            progressbar=progress,
+            compute_convergence_checks=False,
+            **sampler_kwargs(sampler, cfg, [init] * chains),
+        )
+    post = idata.posterior
+    theta = np.zeros((chains, draws, k, design.n_cells))
+    for b, idx in enumerate(blocks):
+        if len(idx) == 1:
+            theta[..., idx] = 1.0
+        elif len(idx) > 1:
+            theta[..., idx] = post[f"theta_{b}"].to_numpy()
+    w_draws = post["w"].to_numpy().copy()
+    zeta_d = post["zeta"].to_numpy()
+    m = np.exp(zeta_d - zeta_d.max(-1, keepdims=True))
+    m /= m.sum(-1, keepdims=True)
+    resp = _relabelled(design, weights, start, theta, w_draws, m)
+    out = Draws(
+        theta=theta,
+        w=w_draws,
+        m=m,
+        alpha=post["alpha"].to_numpy(),
+        resp=resp,
+        accept=float(idata.sample_stats["acceptance_rate"].mean())
+        if "acceptance_rate" in idata.sample_stats
+        else float("nan"),
+    )
+    return out, {"divergences": int(idata.sample_stats["diverging"].sum())}
