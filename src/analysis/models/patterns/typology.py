@@ -405,8 +405,8 @@ def sequence_typology(
     dist = om_distances(seqs[s_idx], sm=sub, indel=indel, states=states)
     quality, fit = _choose_k(dist, s_w, k, k_max)
     chosen = fit.medoids.shape[0]
-    # medoids in sequence order: a journey equally far from two goes to the first (any input order)
-    med_seqs = np.sort(seqs[s_idx[fit.medoids]])
+    # a journey equally far from two medoids goes to the one PAM chose first (as WeightedCluster)
+    med_seqs = seqs[s_idx[fit.medoids]]
     to_med = om_distances(seqs, med_seqs, sm=sub, indel=indel, states=states)
     near = np.argmin(to_med, axis=1)
     near_d = to_med[np.arange(len(seqs)), near]
