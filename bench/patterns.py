@@ -31,6 +31,7 @@ import io
 import json
 import os
 import resource
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -241,12 +242,22 @@ def worker_mixture(path: Path, sequence: str, rows: int | None) -> dict:
     }
 
 
+def run_worker_limited(spec: str, path: Path, limit: float | None) -> dict:
+    """``_harness.run_worker``, with a time limit (the mixture side can take long)."""
+    if limit is None:
+        return run_worker(__file__, spec, path)
+    cmd = [sys.executable, __file__, "--worker", spec, "--file", str(path)]
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True, timeout=limit)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--journeys", type=float, default=1e6)
     ap.add_argument("--sample", type=int, default=5000, help="journeys Sequenzo runs on")
     ap.add_argument("--sequence", default="stages", choices=["stages", "channels"])
     ap.add_argument("--mixture", action="store_true", help="also time fit_journey_patterns")
+    ap.add_argument("--limit", type=float, default=600, help="seconds the mixture side may take")
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     ap.add_argument("--file", help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -270,7 +281,12 @@ def main() -> None:
     ]
     if args.mixture:
         sides.append(("mixture", f"mixture:{args.sequence}:all"))
-    res = {name: run_worker(__file__, spec, path) for name, spec in sides}
+    res = {}
+    for name, spec in sides:
+        try:
+            res[name] = run_worker_limited(spec, path, args.limit if name == "mixture" else None)
+        except subprocess.TimeoutExpired:
+            print(f"{name}: did not finish in {args.limit:.0f} s")
     ref = res["sequenzo"]["seconds"] / res["sequenzo"]["journeys"]
     print(f"sequence={args.sequence}")
     print(
