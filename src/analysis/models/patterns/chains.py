@@ -210,6 +210,11 @@ def _log_dir_q(x: np.ndarray, beta: np.ndarray) -> np.ndarray:
     return gammaln(beta.sum(-1)) - gammaln(beta).sum(-1) + ((beta - 1) * np.log(x)).sum(-1)
 
 
+def _log_dir_1(x: np.ndarray, beta: np.ndarray) -> float:
+    """Log Dirichlet(x | beta) of one vector."""
+    return float(gammaln(beta.sum()) - gammaln(beta).sum() + ((beta - 1) * np.log(x)).sum())
+
+
 class _Chain:
     """One chain's state and its moves (see :func:`gibbs`)."""
 
@@ -285,9 +290,12 @@ class _Chain:
         self.accept += (ok.sum(), ok.size)
         if adapt:
             self.log_kappa_w -= adapt * (ok - 0.3)
-        log_w = np.log(self.w)
-        joint = ll + log_w[d.group]
-        total = float(self.n @ _lse(joint))
+        joint = ll + np.log(self.w)[d.group]
+        # exp-space with a fixed shift per pattern: a proposal changes one column only
+        shift = joint.max(1)
+        expo = np.exp(joint - shift[:, None])
+        others = [np.delete(np.arange(self.k), a) for a in range(self.k)]
+        total = float(self.n @ np.log(expo.sum(1)))
         for b, (s0, size) in enumerate(zip(d.starts, d.sizes, strict=True)):
             sup = self.support[s0 : s0 + size]
             if sup.sum() < 2:
@@ -299,27 +307,26 @@ class _Chain:
                 new /= new.sum()
                 delta = np.zeros(size)
                 delta[sup] = np.log(new) - np.log(cur)
-                change = d.blocks[b] @ delta
-                joint[:, a] += change
-                total_new = float(self.n @ _lse(joint))
+                col = expo[:, a] * np.exp(d.blocks[b] @ delta)
+                with np.errstate(divide="ignore"):
+                    total_new = float(self.n @ np.log(expo[:, others[a]].sum(1) + col))
                 log_r = (
                     total_new
                     - total
                     + (self.prior - 1) * (np.log(new) - np.log(cur)).sum()
-                    + _log_dir_q(cur[None], kap * new[None] + 1.0)[0]
-                    - _log_dir_q(new[None], kap * cur[None] + 1.0)[0]
+                    + _log_dir_1(cur, kap * new + 1.0)
+                    - _log_dir_1(new, kap * cur + 1.0)
                 )
                 if np.log(rng.random()) < log_r:
                     row = self.theta[a, s0 : s0 + size]
                     row[sup] = new
+                    expo[:, a] = col
                     total = total_new
                     self.accept[0] += 1
                     if adapt:
                         self.log_kappa_theta[a, b] -= adapt * 0.7
-                else:
-                    joint[:, a] -= change
-                    if adapt:
-                        self.log_kappa_theta[a, b] += adapt * 0.3
+                elif adapt:
+                    self.log_kappa_theta[a, b] += adapt * 0.3
                 self.accept[1] += 1
 
     def hyper(self, steps: int) -> None:
