@@ -230,6 +230,11 @@ def test_typology_errors_name_the_column():
     assert "stages" in str(e.value)
     with pytest.raises(DataError, match="empty"):
         sequence_typology(jr.assign(stages=""))
+    few = pd.DataFrame({"journey_id": list("abcd"), "stages": ["See > Do", "See", "Care", None]})
+    with pytest.raises(DataError, match="k=5 clusters of 3 distinct"):
+        sequence_typology(few, k=5)
+    one = sequence_typology(few.assign(stages=["See > Do"] * 3 + [None]))
+    assert one.k == 1 and one.excluded == 1 and one.medoids["journeys"].tolist() == [3]
 
 
 def test_representatives_are_the_densest_non_redundant_sequences():

@@ -268,8 +268,13 @@ def _choose_k(
     dist: np.ndarray, weights: np.ndarray, k: int | None, k_max: int
 ) -> tuple[pd.DataFrame, KMedoids]:
     """Return (quality per k tried, the chosen partition): ``k`` or the best ASW in 2..k_max."""
+    if k is not None and not 1 <= k <= len(dist):
+        raise DataError(
+            f"k={k} clusters of {len(dist)} distinct sequences (in the sample)",
+            fix="choose a k between 1 and the number of distinct sequences, or a larger sample_size",
+        )
     ks = [k] if k is not None else list(range(2, max(2, k_max) + 1))
-    ks = [c for c in ks if c <= len(dist)] or [len(dist)]
+    ks = [c for c in ks if c <= len(dist)] or [len(dist)]  # k_max: at most one per sequence
     rows, fits = [], {}
     for c in ks:
         fit = kmedoids(dist, c, weights=weights)
