@@ -84,7 +84,7 @@ def test_sequence_index_draws_one_sorted_row_per_journey_and_samples_at_scale(ta
             ax.get_title().split("\n")[0], ax.get_title().split("\n")[0]
         )
         n = int((table["pattern"] == name).sum())
-        assert grid.shape == (min(n, 150), 10)
+        assert grid.shape == (min(n, 150), 5)  # the longest journey has 3 steps: 5 at least
         rows = [tuple(r) for r in np.asarray(grid)]
         assert rows == sorted(rows)  # sorted from the first position on
         if n > 150:
@@ -136,3 +136,16 @@ def test_state_colours_are_stable_and_distinct():
     assert state_colours([*STATES, "Extra"])["Do"] == c["Do"]
     many = state_colours([f"s{i}" for i in range(15)])
     assert len(set(many.values())) == 15
+
+
+def test_positions_drawn_follow_the_journeys_lengths():
+    """19 journeys of 12 steps and one of 40: 12 positions (90% are no longer), not 40 nor 10."""
+    seqs = [" > ".join(["See", "Think"] * 6)] * 19 + [" > ".join(["Do"] * 40)]
+    t = pd.DataFrame({"pattern": "a", "sequence": seqs})
+    fig = plot_state_distribution(t, states=STATES)
+    assert len(fig.axes[0].containers[0].patches) == 12
+    fig = plot_sequence_index(t, states=STATES)
+    assert fig.axes[0].images[0].get_array().shape == (20, 12)
+    fig = plot_state_distribution(t, states=STATES, max_positions=40)
+    assert len(fig.axes[0].containers[0].patches) == 40
+    plt.close("all")

@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.colors import ListedColormap
 from matplotlib.patches import Patch
+from matplotlib.ticker import MaxNLocator
 
 from analysis.plotting._axes import new_ax
 from analysis.schema import PATH_SEP
@@ -116,6 +117,23 @@ def _prepare(
     return t, order
 
 
+def _positions(t: pd.DataFrame, given: int | None, *, quantile: float = 0.9) -> int:
+    """Return the positions to draw: ``given``, else the ``quantile`` of the journeys' lengths.
+
+    Between 5 and 30 positions (weighted by journeys): long tails do not squeeze the figure.
+    """
+    if given is not None:
+        return max(int(given), 1)
+    lengths = np.array([len(x) for x in t["tokens"]], dtype=float)
+    w = t["weight"].to_numpy(float) * np.ones(len(t))
+    if not len(lengths) or w.sum() <= 0:
+        return 5
+    order = np.argsort(lengths)
+    cum = np.cumsum(w[order]) / w.sum()
+    at = lengths[order][min(int(np.searchsorted(cum, quantile - 1e-12)), len(order) - 1)]
+    return int(min(max(at, 5), 30))
+
+
 def _panels(
     patterns: Sequence[Any], ncols: int, height: float, *, sharey: bool = False
 ) -> tuple[Figure, list[Axes]]:
@@ -161,7 +179,7 @@ def plot_state_distribution(
     weight: str | None = None,
     states: Sequence[Any] | None = None,
     labels: Mapping[Any, str] | None = None,
-    max_positions: int = 10,
+    max_positions: int | None = None,
     ncols: int = 3,
     position_label: str = "position in the journey (stage runs)",
 ) -> Figure:
@@ -169,12 +187,13 @@ def plot_state_distribution(
 
     ``sequences``: one row per journey (or per distinct sequence with its count in ``weight``):
     the ``pattern`` and the ``sequence`` (states joined by " > "). At each position 1 …
-    ``max_positions`` a bar stacks the share of the pattern's journeys in each state, and the
+    ``max_positions`` (default: 90% of the journeys are no longer; 5 to 30) a bar stacks the share of the pattern's journeys in each state, and the
     share that has ended before it (grey, :data:`ENDED`). Panel titles: the pattern's label
     (``labels``), its journeys and their share of all. ``states`` fixes the order and colours
     (:func:`state_colours`; states not listed follow in order of appearance).
     """
     t, order = _prepare(sequences, pattern, sequence, weight, states)
+    max_positions = _positions(t, max_positions)
     colours = state_colours(order)
     pats = sorted(pd.unique(t["pattern"]), key=str) if labels is None else _ordered(t, labels)
     fig, axes = _panels(pats, ncols, 3.0, sharey=True)
@@ -202,7 +221,7 @@ def plot_state_distribution(
         )  # fmt: skip
         ax.set_xlim(0.5, max_positions + 0.5)
         ax.set_ylim(0, 1)
-        ax.set_xticks(x)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True, nbins=10))
         ax.set_title(_title(_label(labels, p), n, total), fontsize=10)
         ax.set_xlabel(position_label, fontsize=8)
     axes[0].set_ylabel("share of the pattern's journeys")
@@ -229,7 +248,7 @@ def plot_sequence_index(
     weight: str | None = None,
     states: Sequence[Any] | None = None,
     labels: Mapping[Any, str] | None = None,
-    max_positions: int = 10,
+    max_positions: int | None = None,
     max_rows: int = 300,
     ncols: int = 3,
     seed: int = 0,
@@ -237,12 +256,14 @@ def plot_sequence_index(
 ) -> Figure:
     """Draw each pattern's journeys one row each (TraMineR's ``seqIplot``), one panel per pattern.
 
-    A row's cells are its states at positions 1 … ``max_positions`` (blank after it ends); rows
+    A row's cells are its states at positions 1 … ``max_positions`` (blank after it ends; default
+    as :func:`plot_state_distribution`); rows
     are sorted by their states from the first position on. A pattern with more than
     ``max_rows`` journeys shows a random sample of ``max_rows`` (drawn in proportion to
     ``weight``), and its y label says so.
     """
     t, order = _prepare(sequences, pattern, sequence, weight, states)
+    max_positions = _positions(t, max_positions)
     colours = state_colours(order)
     pats = sorted(pd.unique(t["pattern"]), key=str) if labels is None else _ordered(t, labels)
     fig, axes = _panels(pats, ncols, 3.2)
@@ -275,7 +296,7 @@ def plot_sequence_index(
             vmax=len(order) + 0.5,
             extent=(0.5, max_positions + 0.5, len(grid), 0),
         )
-        ax.set_xticks(np.arange(1, max_positions + 1))
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True, nbins=10))
         ax.set_title(_title(_label(labels, p), n, total), fontsize=10)
         ax.set_xlabel(position_label, fontsize=8)
         ax.set_ylabel(
@@ -295,7 +316,7 @@ def plot_representatives(
     totals: Mapping[Any, float] | None = None,
     states: Sequence[Any] | None = None,
     labels: Mapping[Any, str] | None = None,
-    max_positions: int = 10,
+    max_positions: int | None = None,
     ncols: int = 3,
     position_label: str = "position in the journey (stage runs)",
 ) -> Figure:
@@ -307,6 +328,7 @@ def plot_representatives(
     what share the representatives cover).
     """
     t, order = _prepare(representatives, pattern, sequence, journeys, states)
+    max_positions = _positions(t, max_positions, quantile=1.0)
     colours = state_colours(order)
     pats = list(pd.unique(t["pattern"])) if labels is None else _ordered(t, labels)
     fig, axes = _panels(pats, ncols, 2.6)
@@ -331,7 +353,7 @@ def plot_representatives(
         ax.set_title(title, fontsize=10)
         ax.set_xlim(0.5, max_positions + 0.5)
         ax.set_ylim(max(top, 1.0), 0)
-        ax.set_xticks(np.arange(1, max_positions + 1))
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True, nbins=10))
         ax.set_xlabel(position_label, fontsize=8)
     axes[0].set_ylabel("journeys represented")
     _legend(fig, colours)
