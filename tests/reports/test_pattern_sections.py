@@ -236,3 +236,37 @@ def test_show_typology_formats_its_tables():
     assert "**2 clusters**" in shown[0].data and "1 journeys without a sequence" in shown[0].data
     assert shown[1].loc[2, "ASW"] == 0.612
     assert shown[2]["share"].tolist() == ["60%", "40%"] and shown[2].index.tolist() == [1, 2]
+
+
+def test_show_pattern_escapes_the_label_sequences_and_values():
+    import mistune
+
+    o = _outcomes([0.7, 0.3], [0.6, 0.2], [0.8, 0.4], [IMG, "b"])
+    reps = pd.DataFrame(
+        {"pattern": [0], "rank": [1], "sequence": [f"{IMG} > Do"], "journeys": [70], "share": [0.7]}
+    )
+    over = pd.DataFrame(
+        {
+            "attribute": [IMG],
+            "value": [IMG],
+            "pattern": [0],
+            "ratio": [2.0],
+            "lower": [1.5],
+            "upper": [2.5],
+            "share_in_value": [0.9],
+            "share_overall": [0.45],
+            "flag": ["over"],
+        }
+    )
+    shown = []
+    ps.show_pattern(
+        0,
+        label=IMG,
+        outcomes_row=o.iloc[0].to_dict(),
+        representatives=reps,
+        over=over,
+        show=shown.append,
+    )
+    page = "".join(mistune.html(m.data) for m in shown)
+    assert "<img" not in page and page.count("&lt;img") == 4
+    assert "70 journeys (70%)" in page and "2.0× [1.5–2.5]" in page
