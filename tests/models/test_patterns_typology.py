@@ -213,6 +213,10 @@ def test_a_sample_finds_the_same_medoids_as_all_journeys():
     sampled = sequence_typology(jr, k=3, sample_size=1500, seed=7)
     assert full.sample == full.n_distinct and sampled.sample < full.n_distinct
     assert set(sampled.medoids["sequence"]) == set(full.medoids["sequence"])
+    # densities are in journeys (the sample's counts scaled up), at most the cluster's journeys
+    top = sampled.representatives.groupby("cluster")["density"].first()
+    size = sampled.medoids.set_index("cluster")["journeys"]
+    assert top[1] > 1500 and (top <= size * 1.05).all()
     assert sampled.medoids["journeys"].tolist() == full.medoids["journeys"].tolist()
 
 

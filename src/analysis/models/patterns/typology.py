@@ -216,8 +216,10 @@ class Typology:
     representatives : pandas.DataFrame
         Per cluster its representative sequences, densest first (TraMineR's ``seqrep``):
         ``cluster``, ``rank``, ``sequence``, ``journeys`` (with exactly that sequence),
-        ``density`` and ``coverage`` (sampled journeys within 10% of the largest distance: of
-        this one, and the share of the cluster's covered so far), ``distance`` (to the medoid).
+        ``density`` (the cluster's journeys within 10% of the largest distance of it: TraMineR's
+        neighbourhood, the bar height of ``seqrplot``; estimated from the sample when there is
+        one), ``coverage`` (the share of the cluster's journeys within the neighbourhoods of the
+        representatives so far), ``distance`` (to the medoid).
     sequence : str
         The column the sequences came from.
     excluded : int
@@ -421,6 +423,7 @@ def sequence_typology(
     rank = np.empty(chosen, dtype=np.int64)
     rank[order] = np.arange(1, chosen + 1)
     reps = _representatives(dist, s_w, rank[near[s_idx]], seqs[s_idx], w_all[s_idx], near_d[s_idx])
+    reps["density"] *= w_all.sum() / s_w.sum()  # in journeys (an estimate when sampled)
     n_total = int(w_all.sum())
     medoids = pd.DataFrame(
         {
