@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from analysis.predict import cutoff_split, forecast_open_journeys
+from analysis.predict.score import coherent_dropoff
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +40,11 @@ def test_every_open_journey_is_scored_once_with_its_interval(events, forecast):
     assert by_stage.idxmax() == "Do"
     assert t["top_reasons"].str.len().gt(0).mean() > 0.5
     # the chain's next steps: its probabilities add up, its next stage is a state it knows
-    assert (t["chain_p_convert"] + t["p_dropoff"] <= 1 + 1e-9).all()
+    assert (t["chain_p_convert"] + t["chain_p_dropoff"] <= 1 + 1e-9).all()
+    # and the P(drop off) shown beside the model's P(convert) adds up with it
+    assert (t["p_convert"] + t["p_dropoff"] <= 1 + 1e-6).all()
+    agree = (t["p_convert"] - t["chain_p_convert"]).abs() < 1e-3
+    assert np.allclose(t.loc[agree, "p_dropoff"], t.loc[agree, "chain_p_dropoff"], atol=2e-3)
     assert set(t["next_stage"]) <= {"See", "Think", "Do", "Care", "(conversion)", "(dropoff)"}
     assert f.settings == {"horizon_days": 14.0, "train_origins": 2, "method": "laplace"}
 
@@ -71,3 +79,17 @@ def test_a_split_cache_shared_with_the_backtest_changes_no_figure(events, foreca
     assert len(cache) > n_before > 0  # the forecast added its own splits to the backtest's
     again = run_backtest(events, [cut], data_end=as_of)
     pd.testing.assert_frame_equal(bt.drop(columns="seconds"), again.drop(columns="seconds"))
+
+
+unit = st.floats(0.0, 1.0)
+
+
+@given(p=unit, chain_convert=unit, share=unit)
+def test_the_coherent_dropoff_adds_up_and_keeps_the_chains_split(p, chain_convert, share):
+    chain_dropoff = (1 - chain_convert) * share  # a chain whose three outcomes add up
+    d = float(coherent_dropoff([p], [chain_convert], [chain_dropoff])[0])
+    assert 0.0 <= d <= 1.0 - p + 1e-12
+    if chain_convert < 1 - 1e-9:  # the chain's P(drop off | no conversion) is kept
+        assert abs(d - (1 - p) * share) < 1e-9
+    if abs(p - chain_convert) < 1e-12:  # where the two agree, it is the chain's own
+        assert abs(d - chain_dropoff) < 1e-9

@@ -40,7 +40,9 @@ class OpenForecast:
         ``p_upper`` (90% interval), ``top_reasons``, and from the semi-Markov chain
         (:func:`~analysis.predict.semi_markov.semi_markov_predictions`) ``chain_p_convert``
         (its own P(convert), which knows the stage and the days in it but not the days quiet
-        or the channels: it can disagree with ``p_convert``), ``p_dropoff`` (drops off within
+        or the channels: it can disagree with ``p_convert``), ``chain_p_dropoff`` (the chain's
+        P(drops off within the horizon)), ``p_dropoff`` (the same, made coherent with
+        ``p_convert``: :func:`coherent_dropoff`; drops off within
         the horizon), ``next_stage`` with ``next_stage_p`` and ``expected_days`` (to a
         conversion within the horizon); sorted by ``p_convert``, highest first.
     model : JourneyForecastModel or None
@@ -118,6 +120,26 @@ def top_reasons(model: JourneyForecastModel, features: pd.DataFrame, *, top: int
         ]
         out.append("; ".join(parts))
     return pd.Series(out, index=features.index, dtype=object)
+
+
+def coherent_dropoff(p_convert: Any, chain_convert: Any, chain_dropoff: Any) -> np.ndarray:
+    """Return P(drops off within the horizon) that adds up with ``p_convert``.
+
+    Within the horizon a journey converts, drops off or stays open. The feature model gives
+    P(convert); the stage chain gives all three, and its P(convert) can differ (it does not know
+    the days quiet or the channels), so its P(drop off) alone could make the two exceed 1. The
+    chain is kept for how the rest divides: ``(1 - p_convert) × chain_dropoff /
+    (1 - chain_convert)``, the chain's P(drop off | no conversion) times the model's P(no
+    conversion). Where the chain is sure of a conversion (``chain_convert`` = 1) the chain's
+    ratio is undefined: 0 when ``p_convert`` = 1, else ``1 - p_convert`` (nothing left to stay
+    open, by the chain).
+    """
+    p = np.asarray(p_convert, dtype=float)
+    cc = np.asarray(chain_convert, dtype=float)
+    cd = np.asarray(chain_dropoff, dtype=float)
+    rest = 1.0 - cc
+    share = np.divide(cd, rest, out=np.ones_like(cd), where=rest > 1e-12)
+    return np.clip((1.0 - p) * np.clip(share, 0.0, 1.0), 0.0, 1.0)
 
 
 def forecast_open_journeys(
@@ -226,6 +248,10 @@ def forecast_open_journeys(
         table["chain_p_convert"] = chain["p_convert"].to_numpy()
         for c in ("p_dropoff", "next_stage", "next_stage_p", "expected_days"):
             table[c] = chain[c].to_numpy()
+        table["chain_p_dropoff"] = table["p_dropoff"]
+        table["p_dropoff"] = coherent_dropoff(
+            table["p_convert"], table["chain_p_convert"], table["chain_p_dropoff"]
+        )
     except DataError as e:  # e.g. a stage entered but never left yet: say so, keep P(convert)
         note = f"next steps not forecast: {e.args[0] if e.args else e}"
     table = table.sort_values("p_convert", ascending=False, kind="stable").reset_index(drop=True)
