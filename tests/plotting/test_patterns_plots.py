@@ -149,3 +149,28 @@ def test_positions_drawn_follow_the_journeys_lengths():
     fig = plot_state_distribution(t, states=STATES, max_positions=40)
     assert len(fig.axes[0].containers[0].patches) == 40
     plt.close("all")
+
+
+def test_long_pattern_names_are_wrapped_and_shortened_in_titles_and_ticks():
+    long = " > ".join(["Discover", "Browse", "Consider"] * 8)
+    t = pd.DataFrame({"pattern": [0, 0, 1], "sequence": ["See", "See > Do", "Do"]})
+    fig = plot_state_distribution(t, labels={0: long, 1: "short"})
+    name_lines = fig.axes[0].get_title().split("\n")[:-1]
+    assert (
+        len(name_lines) == 2
+        and all(len(x) <= 38 for x in name_lines)
+        and "…" in "".join(name_lines)
+    )
+    shares = pd.DataFrame(
+        {
+            "segment": ["a", "a"],
+            "archetype": [0, 1],
+            "mean": [0.5, 0.5],
+            "lower": [0.4, 0.4],
+            "upper": [0.6, 0.6],
+        }
+    )
+    ax = plot_pattern_shares(shares, labels={0: long, 1: "short"})
+    first = ax.get_xticklabels()[0].get_text().split("\n")
+    assert len(first) == 2 and all(len(x) <= 22 for x in first)
+    plt.close("all")

@@ -32,7 +32,7 @@ from matplotlib.colors import ListedColormap
 from matplotlib.patches import Patch
 from matplotlib.ticker import MaxNLocator
 
-from analysis.plotting._axes import new_ax
+from analysis.plotting._axes import new_ax, unique_short
 from analysis.schema import PATH_SEP
 
 if TYPE_CHECKING:
@@ -149,8 +149,16 @@ def _panels(
     return fig, flat[:k]
 
 
+def _wrap(label: str, width: int = 38) -> str:
+    """Return ``label`` on at most two lines of ``width`` characters (start … end beyond)."""
+    import textwrap
+
+    text = unique_short([label], 2 * width - 6)[0]  # slack: words rarely fill a line
+    return _text("\n".join(textwrap.wrap(text, width, break_on_hyphens=False)[:2]))
+
+
 def _title(label: str, n: float, total: float) -> str:
-    return f"{_text(label)}\nn={n:,.0f} ({n / max(total, 1e-12):.0%})"
+    return f"{_wrap(label)}\nn={n:,.0f} ({n / max(total, 1e-12):.0%})"
 
 
 def _legend(
@@ -343,11 +351,11 @@ def plot_representatives(
             top += w
         covered = float(mine["weight"].sum())
         title = (
-            f"{_text(_label(labels, p))}\n{len(mine)} representative(s) of {covered:,.0f} journeys"
+            f"{_wrap(_label(labels, p))}\n{len(mine)} representative(s) of {covered:,.0f} journeys"
         )
         if totals is not None and totals.get(p):
             title = (
-                f"{_text(_label(labels, p))}\n{len(mine)} representative(s): "
+                f"{_wrap(_label(labels, p))}\n{len(mine)} representative(s): "
                 f"{covered / float(totals[p]):.0%} of n={float(totals[p]):,.0f}"
             )
         ax.set_title(title, fontsize=10)
@@ -397,7 +405,7 @@ def plot_pattern_shares(
                 color="white" if m > 0.55 else "#222",
             )
     ax.set_xticks(range(mean.shape[1]))
-    ax.set_xticklabels([_text(_label(labels, c)) for c in mean.columns], rotation=20, ha="right")
+    ax.set_xticklabels([_wrap(_label(labels, c), 22) for c in mean.columns], fontsize=8)
     ax.set_yticks(range(mean.shape[0]))
     ax.set_yticklabels([_text(r) for r in mean.index])
     ax.set_xlabel("pattern")
