@@ -131,7 +131,7 @@ def test_profile_table_keeps_flagged_rows_and_the_sentence_escapes_values():
     assert (
         t.index.tolist() == ["x", "x"]
         and t["value"].tolist() == [IMG, "b"]
-        and t[""].tolist() == ["more often", "less often"]
+        and t["follows it"].tolist() == ["more often", "less often"]
     )
     text = ps.followers_sentence(over, 0)
     assert IMG not in text and "1.4× [1.2–1.6]" in text
@@ -148,15 +148,16 @@ def test_attribution_table_gives_each_channels_share_with_its_interval():
         }
     )
     t = ps.attribution_table(
-        {"0": m, "1": m.assign(conversions=[5.0, 15.0])}, labels={0: "quick", 1: "slow"}
+        {"0": m, "1": m.assign(conversions=[5.0, 15.0]), "2": pd.DataFrame()},
+        labels={0: "quick", 1: "slow", 2: "never"},
     )
-    assert list(t.columns) == ["quick", "slow"]
+    assert list(t.columns) == ["quick", "slow", "never"]
+    assert t.loc["(conversions)"].tolist() == ["40", "20", "0"]
+    assert t["never"].tolist()[1:] == ["–", "–"]
     assert t.loc["email", "quick"] == "75% [62%–88%]"
     assert t.loc["social", "slow"] == "75% [40%–60%]"
-    assert list(t.index) == [
-        "email",
-        "social",
-    ]  # 0.75 + 0.25 = 1.0 each: a tie keeps the order seen
+    # 0.75 + 0.25 = 1.0 each: a tie keeps the order seen
+    assert list(t.index) == ["(conversions)", "email", "social"]
 
 
 def test_pattern_paths_count_each_patterns_closed_journeys_and_conversions(tmp_path):
@@ -180,7 +181,9 @@ def test_pattern_paths_count_each_patterns_closed_journeys_and_conversions(tmp_p
     tables = ps.attribution_by_pattern(
         paths, lambda p, **kw: calls.append(kw) or p.assign(channel="x"), k=1
     )
-    assert set(tables) == {"0", "1", "2"} and calls == [{"k": 1}] * 3
+    converting = {str(a) for a, row in truth.iterrows() if row["sum"] > 0}
+    assert {p for p, t in tables.items() if len(t)} == converting
+    assert set(tables) == {"0", "1", "2"} and calls == [{"k": 1}] * len(converting)
 
 
 def test_selection_says_the_runner_up_and_its_gap_in_standard_errors():

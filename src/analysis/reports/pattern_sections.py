@@ -223,7 +223,7 @@ def profile_table(over: pd.DataFrame, *, prob: float = 0.9) -> pd.DataFrame:
             "pattern": f["label"].astype(str),
             "attribute": f["attribute"].astype(str),
             "value": f["value"].astype(str),
-            "": f["flag"].map({"over": "more often", "under": "less often"}),
+            "follows it": f["flag"].map({"over": "more often", "under": "less often"}),
             "share of the value's journeys": f["share_in_value"].map(_pct),
             "share of all journeys": f["share_overall"].map(_pct),
             f"ratio ({prob:.0%} interval)": [
@@ -293,14 +293,18 @@ def pattern_paths(
 def attribution_by_pattern(
     paths: pd.DataFrame, attribute: Callable[..., pd.DataFrame], **options: Any
 ) -> dict[str, pd.DataFrame]:
-    """Return ``attribute(paths of the pattern, **options)`` per pattern with a conversion.
+    """Return ``attribute(paths of the pattern, **options)`` per pattern.
 
     ``attribute``: an attribution of :mod:`analysis.models.attribution` (e.g.
-    ``markov_attribution``), passed in by the notebook (reports never import models).
+    ``markov_attribution``), passed in by the notebook (reports never import models). A pattern
+    whose journeys here never converted gets an empty table (nothing to attribute).
     """
     out = {}
     for p, g in paths.groupby(PATTERN_COLUMN, sort=True):
-        if p == NO_PATTERN or g["conversions"].sum() <= 0:
+        if p == NO_PATTERN:
+            continue
+        if g["conversions"].sum() <= 0:
+            out[str(p)] = pd.DataFrame()
             continue
         out[str(p)] = attribute(g.drop(columns=[PATTERN_COLUMN]).reset_index(drop=True), **options)
     return out
@@ -317,13 +321,18 @@ def attribution_table(
 
     ``tables``: :func:`attribution_by_pattern` of ``markov_attribution`` (with draws: the
     interval is written beside the share). Channels ordered by their share over all patterns;
-    the ``top`` first kept.
+    the ``top`` first kept. The first row, ``(conversions)``, gives the conversions each share
+    is of; a pattern without any reads "–".
     """
     cols: dict[str, pd.Series] = {}
     weight: dict[str, float] = {}
+    totals: dict[str, str] = {}
     for p, t in tables.items():
-        total = float(t[column].sum())
+        name = _name(labels, _key(p, labels))
+        total = float(t[column].sum()) if column in t.columns else 0.0
+        totals[name] = f"{total:,.0f}"
         if total <= 0:
+            cols[name] = pd.Series(dtype=object)
             continue
         share = t.set_index("channel")[column] / total
         lo, hi = f"{column}_lower", f"{column}_upper"
@@ -336,14 +345,16 @@ def attribution_table(
             )
         else:
             text = share.map(_pct)
-        name = _name(labels, _key(p, labels))
         cols[name] = text
         for ch, s in share.items():
             weight[str(ch)] = weight.get(str(ch), 0.0) + float(s)
-    if not cols:
+    if not weight:
         return pd.DataFrame()
     order = sorted(weight, key=lambda c: -weight[c])[:top]
-    out = pd.DataFrame(cols).reindex(order).fillna("0%")
+    out = pd.DataFrame(cols).reindex(order)
+    for name, col in cols.items():  # a channel a pattern does not credit: 0%; no conversions: –
+        out[name] = out[name].fillna("0%" if len(col) else "–")
+    out = pd.concat([pd.DataFrame([totals], index=["(conversions)"]), out])
     out.index.name = "channel"
     return out
 
