@@ -109,6 +109,8 @@ def test_representatives_heights_are_their_journeys():
     heights = sorted({round(p.get_paths()[0].get_extents().height, 6) for p in ax1.collections})
     assert heights == [10.0, 30.0]
     assert "50% of n=80" in ax1.get_title() and "100% of n=5" in ax2.get_title()
+    fig = plot_representatives(reps, pattern="cluster", totals={1: 20_000, 2: 5}, states=STATES)
+    assert "<1% of n=20,000" in fig.axes[0].get_title()
     assert len(ax1.collections) == 3 and len(ax2.collections) == 2  # one cell per state drawn
     plt.close("all")
 

@@ -246,7 +246,13 @@ def test_show_pattern_escapes_the_label_sequences_and_values():
 
     o = _outcomes([0.7, 0.3], [0.6, 0.2], [0.8, 0.4], [IMG, "b"])
     reps = pd.DataFrame(
-        {"pattern": [0], "rank": [1], "sequence": [f"{IMG} > Do"], "journeys": [70], "share": [0.7]}
+        {
+            "pattern": [0, 0],
+            "rank": [1, 2],
+            "sequence": [f"{IMG} > Do", "Do"],
+            "journeys": [70, 1],
+            "share": [0.7, 0.01],
+        }
     )
     over = pd.DataFrame(
         {
@@ -272,4 +278,4 @@ def test_show_pattern_escapes_the_label_sequences_and_values():
     )
     page = "".join(mistune.html(m.data) for m in shown)
     assert "<img" not in page and page.count("&lt;img") == 4
-    assert "70 journeys (70%)" in page and "2.0× [1.5–2.5]" in page
+    assert "70 journeys (70%)" in page and "1 journey (1%)" in page and "2.0× [1.5–2.5]" in page

@@ -157,8 +157,13 @@ def _wrap(label: str, width: int = 38) -> str:
     return _text("\n".join(textwrap.wrap(text, width, break_on_hyphens=False)[:2]))
 
 
+def _share(x: float) -> str:
+    """Return a share as a percentage; "<1%" rather than a misleading "0%"."""
+    return "<1%" if 0 < x < 0.005 else f"{x:.0%}"
+
+
 def _title(label: str, n: float, total: float) -> str:
-    return f"{_wrap(label)}\nn={n:,.0f} ({n / max(total, 1e-12):.0%})"
+    return f"{_wrap(label)}\nn={n:,.0f} ({_share(n / max(total, 1e-12))})"
 
 
 def _legend(
@@ -356,7 +361,7 @@ def plot_representatives(
         if totals is not None and totals.get(p):
             title = (
                 f"{_wrap(_label(labels, p))}\n{len(mine)} representative(s): "
-                f"{covered / float(totals[p]):.0%} of n={float(totals[p]):,.0f}"
+                f"{_share(covered / float(totals[p]))} of n={float(totals[p]):,.0f}"
             )
         ax.set_title(title, fontsize=10)
         ax.set_xlim(0.5, max_positions + 0.5)

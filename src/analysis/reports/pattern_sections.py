@@ -498,7 +498,8 @@ def show_pattern(
     reps = representatives[representatives["pattern"] == pattern]
     if len(reps):
         lines = [
-            f"{int(r.rank)}. {md_code(r.sequence)} — {int(r.journeys):,} journeys ({r.share:.0%})"
+            f"{int(r.rank)}. {md_code(r.sequence)} — {int(r.journeys):,} "
+            f"journey{'s' if int(r.journeys) != 1 else ''} ({r.share:.0%})"
             for r in reps.itertuples()
         ]
         show(markdown("Its most frequent journeys:\n\n" + "\n".join(lines)))
