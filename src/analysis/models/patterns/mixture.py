@@ -75,7 +75,7 @@ OPTIONS: dict[str, Any] = {
     "chains": 2,  # Gibbs chains
     "warmup": 300,  # Gibbs warm-up iterations per chain
     "thin": 2,  # Gibbs iterations per kept draw
-    "n_init": 5,  # EM starts per fit
+    "n_init": 3,  # EM starts per fit
     "prior": 1.0,  # Dirichlet concentration of every supported cell of a row
     "smooth": 0.5,  # EM: pseudo-count per supported cell
     "outcome": False,  # end in conversion / drop-off instead of the generic end state
@@ -408,7 +408,7 @@ def fit_journey_patterns(
         Print the held-out likelihood of every k and the sampler's time to standard error.
     **options
         See :data:`OPTIONS`: method ("gibbs"; "nuts"), folds (3), chains (2), tune (500),
-        target_accept (0.9), warmup (300, Gibbs), thin (2, Gibbs), n_init (5), prior (1.0),
+        target_accept (0.9), warmup (300, Gibbs), thin (2, Gibbs), n_init (3), prior (1.0),
         smooth (0.5), outcome (False), max_iter (500), keep_draws (200).
 
     Returns
