@@ -6,8 +6,9 @@ the plotly figures (:func:`plot_stage_sankey`, :func:`plot_stage_flow`) return a
 stage, outcomes, the journey map, the funnel, paths), :mod:`~analysis.plotting.flows` (the
 interactive flows), :mod:`~analysis.plotting.attribution` (top paths, credit by model),
 :mod:`~analysis.plotting.transitions` (the stage-transition and dwell-time models),
-:mod:`~analysis.plotting.conversion` (rates and time to conversion) and
-:mod:`~analysis.plotting.friction` (friction by touchpoint, a step over time). Every figure is
+:mod:`~analysis.plotting.conversion` (rates and time to conversion),
+:mod:`~analysis.plotting.friction` (friction by touchpoint, a step over time) and
+:mod:`~analysis.plotting.patterns` (journey patterns as TraMineR draws sequences). Every figure is
 importable from here: ``from analysis import plotting; plotting.plot_funnel(...)``.
 """
 
@@ -21,6 +22,12 @@ from analysis.plotting.journeys import (
     plot_journey_map,
     plot_outcome_paths,
     plot_outcomes,
+)
+from analysis.plotting.patterns import (
+    plot_pattern_shares,
+    plot_representatives,
+    plot_sequence_index,
+    plot_state_distribution,
 )
 from analysis.plotting.transitions import (
     plot_conversion_forest,
@@ -41,9 +48,13 @@ __all__ = [
     "plot_journey_map",
     "plot_outcome_paths",
     "plot_outcomes",
+    "plot_pattern_shares",
     "plot_ppc",
+    "plot_representatives",
+    "plot_sequence_index",
     "plot_stage_flow",
     "plot_stage_sankey",
+    "plot_state_distribution",
     "plot_step_series",
     "plot_time_to_conversion",
     "plot_top_paths",
