@@ -176,3 +176,12 @@ def test_long_pattern_names_are_wrapped_and_shortened_in_titles_and_ticks():
     first = ax.get_xticklabels()[0].get_text().split("\n")
     assert len(first) == 2 and all(len(x) <= 22 for x in first)
     plt.close("all")
+
+
+def test_no_sequence_draws_a_figure_that_says_so():
+    empty = pd.DataFrame({"pattern": [], "sequence": []})
+    for plot in (plot_state_distribution, plot_sequence_index, plot_representatives):
+        kw = {"journeys": "n"} if plot is plot_representatives else {}
+        fig = plot(empty.assign(n=[]), **kw)
+        assert "no journey has a sequence" in fig.axes[0].texts[0].get_text()
+    plt.close("all")

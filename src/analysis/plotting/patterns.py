@@ -134,6 +134,14 @@ def _positions(t: pd.DataFrame, given: int | None, *, quantile: float = 0.9) -> 
     return int(min(max(at, 5), 30))
 
 
+def _empty(what: str) -> Figure:
+    """Return a figure that says there is nothing to draw (no journey has a sequence)."""
+    fig, ax = plt.subplots(figsize=(6, 1.2))
+    ax.text(0.5, 0.5, f"No {what}: no journey has a sequence.", ha="center", va="center")
+    ax.axis("off")
+    return fig
+
+
 def _panels(
     patterns: Sequence[Any], ncols: int, height: float, *, sharey: bool = False
 ) -> tuple[Figure, list[Axes]]:
@@ -209,6 +217,8 @@ def plot_state_distribution(
     max_positions = _positions(t, max_positions)
     colours = state_colours(order)
     pats = sorted(pd.unique(t["pattern"]), key=str) if labels is None else _ordered(t, labels)
+    if not pats:
+        return _empty("sequences to draw")
     fig, axes = _panels(pats, ncols, 3.0, sharey=True)
     total = float(t["weight"].sum())
     x = np.arange(1, max_positions + 1)
@@ -279,6 +289,8 @@ def plot_sequence_index(
     max_positions = _positions(t, max_positions)
     colours = state_colours(order)
     pats = sorted(pd.unique(t["pattern"]), key=str) if labels is None else _ordered(t, labels)
+    if not pats:
+        return _empty("sequences to draw")
     fig, axes = _panels(pats, ncols, 3.2)
     total = float(t["weight"].sum())
     code = {s: i for i, s in enumerate(order)}
@@ -344,6 +356,8 @@ def plot_representatives(
     max_positions = _positions(t, max_positions, quantile=1.0)
     colours = state_colours(order)
     pats = list(pd.unique(t["pattern"])) if labels is None else _ordered(t, labels)
+    if not pats:
+        return _empty("sequences to draw")
     fig, axes = _panels(pats, ncols, 2.6)
     for ax, p in zip(axes, pats, strict=True):
         mine = t[t["pattern"] == p]
