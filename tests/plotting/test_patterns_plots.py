@@ -108,9 +108,16 @@ def test_representatives_heights_are_their_journeys():
     ax1, ax2 = fig.axes[:2]
     heights = sorted({round(p.get_paths()[0].get_extents().height, 6) for p in ax1.collections})
     assert heights == [10.0, 30.0]
-    assert "50% of n=80" in ax1.get_title() and "100% of n=5" in ax2.get_title()
+    assert "representative(s) 50% of n=80" in ax1.get_title() and "100% of n=5" in ax2.get_title()
     fig = plot_representatives(reps, pattern="cluster", totals={1: 20_000, 2: 5}, states=STATES)
     assert "<1% of n=20,000" in fig.axes[0].get_title()
+    # TraMineR's seqrep: bars as tall as the neighbourhood (density), the title its coverage
+    dense = reps.assign(density=[60.0, 50.0, 5.0], coverage=[0.6, 0.9, 1.0])
+    fig = plot_representatives(
+        dense, pattern="cluster", journeys="density", coverage="coverage", totals={1: 80, 2: 5}
+    )
+    assert "2 representative(s) cover 90% of n=80" in fig.axes[0].get_title()
+    assert fig.axes[0].get_ylim() == (110.0, 0.0) and "neighbourhood" in fig.axes[0].get_ylabel()
     assert len(ax1.collections) == 3 and len(ax2.collections) == 2  # one cell per state drawn
     plt.close("all")
 

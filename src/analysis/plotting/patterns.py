@@ -338,6 +338,7 @@ def plot_representatives(
     pattern: str = "pattern",
     sequence: str = "sequence",
     journeys: str = "journeys",
+    coverage: str | None = None,
     totals: Mapping[Any, float] | None = None,
     states: Sequence[Any] | None = None,
     labels: Mapping[Any, str] | None = None,
@@ -348,11 +349,18 @@ def plot_representatives(
     """Draw each pattern's representative sequences (TraMineR's ``seqrplot``).
 
     ``representatives``: one row per representative sequence: its ``pattern``, ``sequence`` and
-    the ``journeys`` it stands for; rows are drawn in the table's order (most representative on
-    top), each as tall as its journeys. ``totals``: the pattern's journeys (the title then says
-    what share the representatives cover).
+    the journeys it stands for (column ``journeys``: e.g. the typology's ``density``, the
+    journeys in its neighbourhood, as TraMineR's bar heights); rows are drawn in the table's
+    order (most representative on top), each as tall as its journeys. ``coverage``: a column of
+    the cumulative share of the pattern's journeys the representatives so far cover (the
+    typology's ``coverage``; the title gives the last); else, with ``totals`` (the pattern's
+    journeys), the title gives the representatives' journeys as a share of them.
     """
     t, order = _prepare(representatives, pattern, sequence, journeys, states)
+    if coverage is not None:
+        if coverage not in representatives.columns:
+            raise ValueError(f"plot_representatives: no column {coverage!r}")
+        t["coverage"] = representatives[coverage].to_numpy(float)
     max_positions = _positions(t, max_positions, quantile=1.0)
     colours = state_colours(order)
     pats = list(pd.unique(t["pattern"])) if labels is None else _ordered(t, labels)
@@ -368,21 +376,24 @@ def plot_representatives(
                     [(pos + 0.5, 1.0)], (top, w), facecolors=colours[tok], edgecolor="#555", lw=0.4
                 )
             top += w
-        covered = float(mine["weight"].sum())
-        title = (
-            f"{_wrap(_label(labels, p))}\n{len(mine)} representative(s) of {covered:,.0f} journeys"
+        n = float(totals[p]) if totals is not None and totals.get(p) else None
+        of_n = f" of n={n:,.0f}" if n else ""
+        if coverage is not None:
+            said = f"cover {_share(float(mine['coverage'].iloc[-1]))}{of_n}"
+        elif n:
+            said = f"{_share(float(mine['weight'].sum()) / n)}{of_n}"
+        else:
+            said = f"of {float(mine['weight'].sum()):,.0f} journeys"
+        ax.set_title(
+            f"{_wrap(_label(labels, p))}\n{len(mine)} representative(s) {said}", fontsize=10
         )
-        if totals is not None and totals.get(p):
-            title = (
-                f"{_wrap(_label(labels, p))}\n{len(mine)} representative(s): "
-                f"{_share(covered / float(totals[p]))} of n={float(totals[p]):,.0f}"
-            )
-        ax.set_title(title, fontsize=10)
         ax.set_xlim(0.5, max_positions + 0.5)
         ax.set_ylim(max(top, 1.0), 0)
         ax.xaxis.set_major_locator(MaxNLocator(integer=True, nbins=10))
         ax.set_xlabel(position_label, fontsize=8)
-    axes[0].set_ylabel("journeys represented")
+    axes[0].set_ylabel(
+        "journeys in each one's neighbourhood" if coverage is not None else "journeys represented"
+    )
     _legend(fig, colours)
     return fig
 
