@@ -286,21 +286,30 @@ def _membership(journeys: pd.DataFrame, patterns: _Patterns, resp: np.ndarray) -
 
 
 def _person_folds(journeys: pd.DataFrame, folds: int, seed: int) -> np.ndarray:
+    """Return a fold per journey: by person (by journey without person_id or persons)."""
     person = journeys["person_id"] if "person_id" in journeys.columns else journeys["journey_id"]
     codes, uniques = pd.factorize(person.astype("string").fillna("(missing)"))
+    if len(uniques) < 2 * folds:  # too few persons to hold any out: hold out journeys
+        codes, uniques = np.arange(len(journeys)), np.arange(len(journeys))
     order = np.random.default_rng(seed).permutation(len(uniques))
     return (order % folds)[codes]
 
 
 def _select_k(
     design: Design,
-    fold_weight: np.ndarray,
+    code: np.ndarray,
+    fold: np.ndarray,
     ks: list[int],
     fit_opts: dict[str, Any],
     seed: int,
     progress: bool,
 ) -> pd.DataFrame:
-    """Return k, heldout_loglik, se, chosen: cross-validated by person folds."""
+    """Return k, heldout_loglik, se, chosen: cross-validated by person folds.
+
+    ``code``/``fold``: the pattern and the fold of every modelled journey.
+    """
+    fold_weight = np.zeros((design.counts.shape[0], int(fold.max()) + 1))
+    np.add.at(fold_weight, (code, fold), 1.0)
     n = fold_weight.sum()
     values = np.zeros((len(ks), *fold_weight.shape))
     total = fold_weight.sum(1)
@@ -449,31 +458,15 @@ def fit_journey_patterns(
     n_patterns = len(patterns.weight)
     ks = [int(k)] if k is not None else list(range(1, max(1, min(k_max, n_patterns)) + 1))
     modelled = patterns.code >= 0
-    folds = max(2, int(opts["folds"]))
-    fold = _person_folds(journeys[modelled], folds, seed)
-    fold_weight = np.zeros((n_patterns, folds))
-    np.add.at(fold_weight, (patterns.code[modelled], fold), 1.0)
-    selection = _select_k(design, fold_weight, ks, fit_opts, seed, progress)
+    fold = _person_folds(journeys[modelled], max(2, int(opts["folds"])), seed)
+    selection = _select_k(design, patterns.code[modelled], fold, ks, fit_opts, seed, progress)
     chosen = int(selection.loc[selection["chosen"], "k"].iloc[0])
     others = selection[~selection["chosen"]]
     runner_up = int(others.loc[others["heldout_loglik"].idxmax(), "k"]) if len(others) else None
 
     mode = em(design, patterns.weight, chosen, np.random.default_rng([seed, chosen]), **fit_opts)
-    t1 = time.perf_counter()
     post, method, extra = _sample(design, patterns.weight, mode, enc, opts, draws, seed, progress)
-    if progress:
-        print(
-            f"journey patterns: sampled k={chosen} ({method}) in {time.perf_counter() - t1:.1f}s",
-            file=sys.stderr,
-        )
     diagnostics = {**_diagnostics(post, enc, time.perf_counter() - t0), "method": method, **extra}
-    if diagnostics["r_hat_max"] > 1.05:
-        warnings.warn(
-            f"journey patterns: r-hat {diagnostics['r_hat_max']:.3f} > 1.05 (chains disagree; "
-            "intervals may be too narrow): pass a larger thin= or draws=",
-            RuntimeWarning,
-            stacklevel=2,
-        )
     expected = post.resp * patterns.weight[:, None]
     order = np.argsort(-expected.sum(0), kind="stable")
     resp = post.resp[:, order]
@@ -519,6 +512,36 @@ def _sample(
     progress: bool,
 ) -> tuple[Draws, str, dict[str, Any]]:
     """Return posterior draws by the method asked for; NUTS falls back to Gibbs on failure."""
+    t1 = time.perf_counter()
+    post, method, extra = _draw(design, weights, mode, enc, opts, draws, seed, progress)
+    if progress:
+        print(
+            f"journey patterns: sampled k={mode.log_theta.shape[0]} ({method}) in "
+            f"{time.perf_counter() - t1:.1f}s",
+            file=sys.stderr,
+        )
+    rhat = _diagnostics(post, enc, 0.0)["r_hat_max"]
+    if rhat > 1.05:
+        warnings.warn(
+            f"journey patterns: r-hat {rhat:.3f} > 1.05 (chains disagree; intervals may be too "
+            "narrow): pass a larger thin= or draws=",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+    return post, method, extra
+
+
+def _draw(
+    design: Design,
+    weights: np.ndarray,
+    mode: EMFit,
+    enc: _Encoding,
+    opts: dict[str, Any],
+    draws: int,
+    seed: int,
+    progress: bool,
+) -> tuple[Draws, str, dict[str, Any]]:
+    """Sample with NUTS or Gibbs (see :func:`_sample`)."""
     common: dict[str, Any] = {
         "support": enc.support,
         "prior": float(opts["prior"]),
@@ -546,7 +569,7 @@ def _sample(
                 f"journey patterns: NUTS failed ({type(exc).__name__}: {exc}); "
                 "sampled with the Gibbs sampler instead",
                 RuntimeWarning,
-                stacklevel=3,
+                stacklevel=4,
             )
             extra: dict[str, Any] = {"fallback": f"{type(exc).__name__}: {exc}"}
     else:
