@@ -143,6 +143,12 @@ def test_the_summary_pools_cutoffs_as_sklearn_scores_all_their_journeys():
         assert summary.loc[name, "log_loss"] == pytest.approx(log_loss(y, p), rel=1e-9)
     assert summary.loc[fs.BAYES, "seconds"] == 2.0
     assert list(summary.index) == [fs.BASE_RATE, fs.BOOSTED, fs.BAYES]
+    # deciles: each cut-off has ten whatever its journeys (9 of 10 and 10 of 10: 95%)
+    uneven = scores.copy()
+    bayes = uneven.index[uneven["method"] == fs.BAYES]
+    uneven.loc[bayes, "decile_coverage"] = [0.9, 1.0]
+    uneven.loc[bayes[0], "n"] = 100
+    assert fs.backtest_summary(uneven).loc[fs.BAYES, "decile_coverage"] == pytest.approx(0.95)
 
 
 def test_the_verdict_names_the_lowest_log_loss_and_whether_the_gap_is_noise():

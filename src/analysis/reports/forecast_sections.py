@@ -185,8 +185,9 @@ def backtest_summary(scores: pd.DataFrame) -> pd.DataFrame:
     """Return one row per method: its scores over every cut-off (weighted by the journeys scored).
 
     Log-loss and Brier are means over journeys, so the cut-offs' values weighted by their
-    journeys are the scores of all of them; AUC, ECE and lift are the cut-offs' weighted means.
-    ``seconds`` is the sum. Rows in the order of ``scores``' methods.
+    journeys are the scores of all of them; AUC, ECE and lift are the cut-offs' weighted means;
+    ``decile_coverage`` is the share of all the cut-offs' deciles covered (each cut-off has ten,
+    whatever its journeys). ``seconds`` is the sum. Rows in the order of ``scores``' methods.
     """
     rows = []
     for method, g in scores.groupby("method", sort=False):
@@ -195,7 +196,8 @@ def backtest_summary(scores: pd.DataFrame) -> pd.DataFrame:
         for col in ("log_loss", "brier", "auc", "ece", "top_decile_lift", "decile_coverage"):
             v = g[col].to_numpy(float) if col in g else np.full(len(g), np.nan)
             ok = np.isfinite(v) & (w > 0)
-            row[col] = float(np.average(v[ok], weights=w[ok])) if ok.any() else math.nan
+            weights = w[ok] if col != "decile_coverage" else None
+            row[col] = float(np.average(v[ok], weights=weights)) if ok.any() else math.nan
         row["seconds"] = float(g["seconds"].sum())
         rows.append(row)
     return pd.DataFrame(rows).set_index("method")
@@ -264,7 +266,10 @@ def show_backtest(
         )
     )
     summary = backtest_summary(scores)
-    shown = summary.rename(columns=_SCORE_NAMES).round(4).astype(object)
+    shown = summary.round(4).astype(object)
+    covered = summary["decile_coverage"]
+    shown["decile_coverage"] = [f"{v:.0%}" if np.isfinite(v) else v for v in covered]
+    shown = shown.rename(columns=_SCORE_NAMES)
     show(shown.where(summary.rename(columns=_SCORE_NAMES).notna(), "–"))  # no interval: "–"
     if summary["log_loss"].notna().any():
         text, verdict = _verdict(summary, kept)
