@@ -49,3 +49,19 @@ def test_planted_archetypes_are_recovered_on_five_seeds():
     assert sum(k == 4 for k in ks) >= 4, ks
     assert aris.mean() >= 0.8 and aris.min() >= 0.75, aris
     assert np.mean(cells) >= 0.8, np.mean(cells)
+
+
+def test_nuts_and_gibbs_sample_the_same_posterior():
+    """method="nuts" (PyMC, assignments summed out) agrees with the default Gibbs sampler."""
+    _, truth = generate(1500, seed=2, archetypes=True)
+    journeys = truth.journeys.rename(columns={"person": "person_id"})
+    gibbs = fit_journey_patterns(journeys, k=4, seed=0)
+    nuts = fit_journey_patterns(journeys, k=4, seed=0, method="nuts", draws=500)
+    assert nuts.diagnostics["method"] == "nuts" and "fallback" not in nuts.diagnostics
+    a = gibbs.shares.set_index(["segment", "archetype"])
+    b = nuts.shares.set_index(["segment", "archetype"])
+    width = (a["upper"] - a["lower"]).to_numpy()
+    # posterior means within a third of the interval width; widths within a factor 1.5
+    assert (np.abs(a["mean"] - b["mean"]).to_numpy() < width / 3 + 0.01).all()
+    ratio = width / (b["upper"] - b["lower"]).to_numpy()
+    assert ((ratio > 1 / 1.5) & (ratio < 1.5)).mean() >= 0.9
