@@ -267,8 +267,7 @@ def show_backtest(
     )
     summary = backtest_summary(scores)
     shown = summary.round(4).astype(object)
-    covered = summary["decile_coverage"]
-    shown["decile_coverage"] = [f"{v:.0%}" if np.isfinite(v) else v for v in covered]
+    shown["decile_coverage"] = [f"{v:.0%}" if v == v else v for v in summary["decile_coverage"]]
     shown = shown.rename(columns=_SCORE_NAMES)
     show(shown.where(summary.rename(columns=_SCORE_NAMES).notna(), "–"))  # no interval: "–"
     if summary["log_loss"].notna().any():
@@ -466,11 +465,8 @@ def show_open_forecast(
     *,
     show: Callable[[Any], Any] | None = None,
 ) -> None:
-    """Show, in words, how many of this segment's open journeys are likely to convert and at risk.
-
-    Or why there is no forecast (too little to learn from, nominal timestamps). A fit that
-    fell back (NUTS) shows its box (``ctx.note_fit``).
-    """
+    """Say how many of this segment's open journeys are likely to convert and at risk, or why
+    there is no forecast; a fit that fell back (NUTS) shows its box (``ctx.note_fit``)."""
     show = show or default_display()
     h = _say_days(sf.horizon_days)
     if sf.note:
