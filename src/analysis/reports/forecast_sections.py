@@ -465,8 +465,7 @@ def show_open_forecast(
     *,
     show: Callable[[Any], Any] | None = None,
 ) -> None:
-    """Say how many of this segment's open journeys are likely to convert and at risk, or why
-    there is no forecast; a fit that fell back (NUTS) shows its box (``ctx.note_fit``)."""
+    """Say how many open journeys are likely to convert and at risk, or why none is forecast."""
     show = show or default_display()
     h = _say_days(sf.horizon_days)
     if sf.note:
