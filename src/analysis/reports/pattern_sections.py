@@ -469,18 +469,6 @@ def pattern_cell(h: Mapping[str, Any]) -> str:
     return text
 
 
-#: The headline keys notebook 07 records (the index knows them).
-HEADLINE_KEYS = (
-    "pattern_prevalent",
-    "pattern_share",
-    "pattern_lower",
-    "pattern_upper",
-    "pattern_count",
-    "pattern_prob",
-    "pattern_note",
-)
-
-
 def show_pattern(
     pattern: Any,
     *,
