@@ -27,7 +27,9 @@ def _synth(args) -> int:
 
     out = Path(args.out)
     planted = list(args.incident or []) + ([synth.SAMPLE_INCIDENT] if args.sample_incident else [])
-    options = {"incidents": planted} if planted else {}
+    options: dict = {"incidents": planted} if planted else {}
+    if args.archetypes:
+        options["archetypes"] = True
     try:
         events, truth = synth.generate(n_persons=args.n_persons, seed=args.seed, **options)
     except ValueError as exc:
@@ -51,6 +53,15 @@ def _synth(args) -> int:
             f"{r.start:%Y-%m-%d} to {r.end:%Y-%m-%d} (end exclusive): {r.errors:,} error events in "
             f"{r.visits_in_window:,} visits, about {r.conversions_lost:.0f} conversions lost (expected)"
         )
+    if truth.archetypes is not None:
+        a = truth.archetypes
+        for name in a.names:
+            shares = a.shares[a.shares["archetype"] == name]
+            print(
+                f"planted archetype {name} ({a.descriptions[name]}): "
+                + ", ".join(f"{r.segment} {r.share:.0%}" for r in shares.itertuples())
+                + f"; converts {a.conversion_probability[name]:.0%}"
+            )
     return 0
 
 
@@ -336,6 +347,13 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="plant synth.SAMPLE_INCIDENT (a payment error at Do, every segment, three weeks of "
         "March 2024), as `make data` does for the sample data",
+    )
+    s.add_argument(
+        "--archetypes",
+        action="store_true",
+        help="draw each journey from one of four planted archetypes (browser, researcher, impulse, "
+        "returning) with shares per segment; their truth is in synth.generate(...)[1].archetypes "
+        "(notebook 07 should find them)",
     )
     s.set_defaults(func=_synth)
 

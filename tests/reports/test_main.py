@@ -27,6 +27,20 @@ def test_synth_cli_writes_sample_that_loads_without_loss(tmp_path):
     assert (ev["conversion"] == expected["conversion"]).all()
 
 
+def test_synth_cli_plants_archetypes_and_says_which(tmp_path, capsys):
+    out = tmp_path / "events.csv"
+    args = ["synth", "--n-persons", "150", "--seed", "4", "--archetypes", "--out", str(out)]
+    assert main(args) == 0
+    expected, truth = synth.generate(n_persons=150, seed=4, archetypes=True)
+    loaded = read_events(out).events
+    assert list(loaded["event_id"]) == list(expected["event_id"])
+    said = capsys.readouterr().out
+    for name in truth.archetypes.names:
+        assert f"planted archetype {name} " in said
+    plain, _ = synth.generate(n_persons=150, seed=4)
+    assert len(plain) != len(expected) or not plain["stage"].equals(expected["stage"])
+
+
 def test_report_cli_refuses_unknown_segment(tmp_path, capsys):
     seg = tmp_path / "segments.yml"
     seg.write_text("segments:\n  - name: a\n    filter: {segment: a}\n")
