@@ -189,6 +189,7 @@ DEFAULT_OPTIONS: dict[str, Any] = {
     "incidents": (),
     "archetypes": None,
     "archetype_shares": None,
+    "care": None,
 }
 
 #: An incident for sample data (not planted by default: pass ``incidents=[SAMPLE_INCIDENT]``):

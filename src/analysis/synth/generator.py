@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.synth.archetypes import resolve_archetypes
+from analysis.synth.care import add_care, resolve_care
 from analysis.synth.events import build_events
 from analysis.synth.identities import draw_identities, identifier_categories
 from analysis.synth.incidents import (
@@ -153,6 +154,15 @@ def generate(
           archetypes and segments (else equal). The truth is ``truth.archetypes`` and the
           column ``archetype`` of ``truth.journeys``.
 
+        The Care stage (:mod:`analysis.synth.care`)
+
+        - ``care`` : None, True or a dict, default None (off) — after their first conversion,
+          customers buy again (BG/NBD per segment, in weeks), spend (Gamma-Gamma), get
+          onboarding contacts, support tickets (resolved within a day or later) and feedback at
+          ``Care`` with known effects on the purchase rate and dropout, and upsell at a known
+          rate. A dict merges over :data:`analysis.synth.care.DEFAULT_CARE`. ``p_repeat``
+          defaults to 0 with it. The truth is ``truth.care``.
+
     Returns
     -------
     events : DataFrame
@@ -190,6 +200,9 @@ def generate(
     if n_persons < 1:
         raise ValueError(f"n_persons must be >= 1, got {n_persons}")
     opts = resolve_options(options)
+    care = resolve_care(opts["care"])
+    if care is not None and "p_repeat" not in options:
+        opts["p_repeat"] = 0.0  # every later purchase is a BG/NBD one (analysis.synth.care)
     seeds = np.random.SeedSequence(int(seed))
     rng_params, rng_population, rng_simulation, rng_rows, rng_identities = (
         np.random.default_rng(s) for s in seeds.spawn(5)
@@ -237,6 +250,8 @@ def generate(
         ),
         archetypes=None if arche is None else arche.truth(segs),
     )
+    if care is not None:
+        events = add_care(events, truth, care, int(seed))
     return events, truth
 
 

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.synth.archetypes import ArchetypeTruth
+from analysis.synth.care import CareTruth
 from analysis.synth.incidents import incident_table
 
 
@@ -124,6 +125,10 @@ class SynthTruth:
         The planted journey archetypes with the option ``archetypes`` (else None): shares per
         segment, exact start/transition rows, channel mixes, conversion per archetype; see
         :class:`analysis.synth.archetypes.ArchetypeTruth`.
+    care : CareTruth or None
+        The planted Care stage with the option ``care`` (else None): per-segment BG/NBD and
+        Gamma-Gamma parameters, the Care effects, each customer's rate, dropout probability,
+        repeat purchases and spend, the upsell rates; see :class:`analysis.synth.care.CareTruth`.
     """
 
     seed: int
@@ -168,6 +173,7 @@ class SynthTruth:
         default_factory=lambda: incident_table([], None, np.zeros(0), [], None, 0.0, True)
     )
     archetypes: ArchetypeTruth | None = None
+    care: CareTruth | None = None
 
     def transition_matrix(self, segment: str, kind: str = "p") -> pd.DataFrame:
         """Return one segment's transition matrix (from-state × to-state).
