@@ -408,6 +408,8 @@ def plant_care(
     ts = events["timestamp"].dt.tz_localize(None).to_numpy().astype("datetime64[us]")
     ts_us = ts.astype(np.int64) - start_us
     t0 = ts_us[first_row] / US_PER_DAY
+    inside = t0 < days  # with censor=False a first purchase may fall after the window end
+    person, first_row, t0 = person[inside], first_row[inside], t0[inside]
     seg_index = {g: i for i, g in enumerate(segs)}
     group = np.array([seg_index[g] for g in persons["segment"].to_numpy()[person]], np.int64)
     cust = _draw_customers(care, person, group, t0, days, segs, rng)
@@ -442,18 +444,25 @@ def plant_care(
     return out, all_person[order], truth, order
 
 
-def _truth(
-    care: Mapping[str, Any],
-    segs: Sequence[str],
-    persons: pd.DataFrame,
-    c: _Customers,
-    buys: pd.DataFrame,
-    death: np.ndarray,
-    start: pd.Timestamp,
-    out: pd.DataFrame,
-    buy_pos: np.ndarray,
-) -> CareTruth:
-    """Return the :class:`CareTruth` of the draws."""
+_EFFECTS = (
+    (
+        "fast_ticket",
+        "lambda",
+        "fast_ticket_rate_multiplier",
+        "a support ticket resolved within a day",
+    ),
+    (
+        "slow_ticket",
+        "lambda",
+        "slow_ticket_rate_multiplier",
+        "a support ticket resolved after a day",
+    ),
+    ("onboarding", "b", "onboarding_b_multiplier", "an onboarding contact (b up: dropout down)"),
+)
+
+
+def _parameter_tables(care: Mapping[str, Any], segs: Sequence[str]) -> dict[str, pd.DataFrame]:
+    """Return the truth's parameter tables: bgnbd, gamma_gamma, effects and rates."""
     bg = pd.DataFrame(_per_segment(care, "bgnbd", segs), dtype=float).assign(segment=list(segs))
     bg = bg[["segment", "r", "alpha", "a", "b"]].assign(
         mean_lambda=lambda d: d["r"] / d["alpha"], mean_p=lambda d: d["a"] / (d["a"] + d["b"])
@@ -466,26 +475,7 @@ def _truth(
     )
     eff = care["effects"]
     effects = pd.DataFrame(
-        [
-            (
-                "fast_ticket",
-                "lambda",
-                eff["fast_ticket_rate_multiplier"],
-                "a support ticket resolved within a day",
-            ),
-            (
-                "slow_ticket",
-                "lambda",
-                eff["slow_ticket_rate_multiplier"],
-                "a support ticket resolved after a day or more",
-            ),
-            (
-                "onboarding",
-                "b",
-                eff["onboarding_b_multiplier"],
-                "an onboarding contact (b up: dropout down)",
-            ),
-        ],
+        [(name, par, float(eff[key]), text) for name, par, key, text in _EFFECTS],
         columns=["effect", "parameter", "multiplier", "description"],
     )
     effects.insert(3, "coefficient", np.log(effects["multiplier"].astype(float)))
@@ -499,6 +489,21 @@ def _truth(
             "upsell_rate": np.array(_per_segment(care, "upsell_rate", segs), float),
         }
     )
+    return {"bgnbd": bg, "gamma_gamma": gg, "effects": effects, "rates": rates}
+
+
+def _truth(
+    care: Mapping[str, Any],
+    segs: Sequence[str],
+    persons: pd.DataFrame,
+    c: _Customers,
+    buys: pd.DataFrame,
+    death: np.ndarray,
+    start: pd.Timestamp,
+    out: pd.DataFrame,
+    buy_pos: np.ndarray,
+) -> CareTruth:
+    """Return the :class:`CareTruth` of the draws."""
     n = len(c.person)
     k = buys["k"].to_numpy()
     customers = pd.DataFrame(
@@ -528,10 +533,7 @@ def _truth(
     purchases = purchases.sort_values(["person", "timestamp"], kind="stable").reset_index(drop=True)
     return CareTruth(
         time_unit_days=float(care["time_unit_days"]),
-        bgnbd=bg,
-        gamma_gamma=gg,
-        effects=effects,
-        rates=rates,
+        **_parameter_tables(care, segs),
         sentiment={**dict(care["sentiment_mean"]), "sd": float(care["sentiment_sd"])},
         customers=customers,
         purchases=purchases,
