@@ -294,12 +294,12 @@ class _Chain:
         # exp-space with a fixed shift per pattern: a proposal changes one column only
         shift = joint.max(1)
         expo = np.exp(joint - shift[:, None])
-        others = [np.delete(np.arange(self.k), a) for a in range(self.k)]
         total = float(self.n @ np.log(expo.sum(1)))
         for b, (s0, size) in enumerate(zip(d.starts, d.sizes, strict=True)):
             sup = self.support[s0 : s0 + size]
             if sup.sum() < 2:
                 continue
+            rowsum = expo.sum(1)  # exact once per block; each move below is then O(patterns)
             for a in range(self.k):
                 cur = self.theta[a, s0 : s0 + size][sup]
                 kap = np.exp(self.log_kappa_theta[a, b])
@@ -308,8 +308,9 @@ class _Chain:
                 delta = np.zeros(size)
                 delta[sup] = np.log(new) - np.log(cur)
                 col = expo[:, a] * np.exp(d.blocks[b] @ delta)
+                rest = np.maximum(rowsum - expo[:, a], 0.0)  # the other archetypes' sum
                 with np.errstate(divide="ignore"):
-                    total_new = float(self.n @ np.log(expo[:, others[a]].sum(1) + col))
+                    total_new = float(self.n @ np.log(rest + col))
                 log_r = (
                     total_new
                     - total
@@ -321,6 +322,7 @@ class _Chain:
                     row = self.theta[a, s0 : s0 + size]
                     row[sup] = new
                     expo[:, a] = col
+                    rowsum = rest + col
                     total = total_new
                     self.accept[0] += 1
                     if adapt:
