@@ -71,6 +71,10 @@ def test_repeat_counts_match_the_bgnbd_expectation(plain):
     _, truth = plain
     c = truth.care.customers
     assert len(c) > 1500
+    laws = truth.care.bgnbd.set_index("segment").loc[c["segment"]]
+    expected_each = bgnbd_expected(c["T"], *(laws[k].to_numpy() for k in ("r", "alpha", "a", "b")))
+    diff = c["n_repeat"] - expected_each
+    assert abs(diff.mean()) < 4 * diff.std() / np.sqrt(len(c))  # every segment together
     for g, law in truth.care.bgnbd.set_index("segment").iterrows():
         seg = c[c["segment"] == g]
         if len(seg) < 100:
