@@ -30,6 +30,8 @@ def _synth(args) -> int:
     options: dict = {"incidents": planted} if planted else {}
     if args.archetypes:
         options["archetypes"] = True
+    if args.care:
+        options["care"] = True
     try:
         events, truth = synth.generate(n_persons=args.n_persons, seed=args.seed, **options)
     except ValueError as exc:
@@ -61,6 +63,13 @@ def _synth(args) -> int:
                 f"planted archetype {name} ({a.descriptions[name]}): "
                 + ", ".join(f"{r.segment} {r.share:.0%}" for r in shares.itertuples())
                 + f"; converts {a.conversion_probability[name]:.0%}"
+            )
+    if truth.care is not None:
+        c = truth.care.customers
+        for g, seg in c.groupby("segment", sort=False):
+            print(
+                f"planted Care for {g}: {len(seg):,} customers, {int(seg['n_repeat'].sum()):,} "
+                f"repeat purchases, {seg['alive_at_end'].mean():.0%} alive at the end"
             )
     return 0
 
@@ -354,6 +363,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="draw each journey from one of four planted archetypes (browser, researcher, impulse, "
         "returning) with shares per segment; their truth is in synth.generate(...)[1].archetypes "
         "(notebook 07 should find them)",
+    )
+    s.add_argument(
+        "--care",
+        action="store_true",
+        help="after the first purchase, plant repeat purchases (BG/NBD per segment), their spend "
+        "(Gamma-Gamma), support tickets, onboarding, feedback and upsell at Care with known effects; "
+        "their truth is in synth.generate(...)[1].care",
     )
     s.set_defaults(func=_synth)
 
