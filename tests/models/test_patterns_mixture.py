@@ -176,3 +176,19 @@ def test_short_chains_are_flagged(two_kinds):
     with pytest.warns(RuntimeWarning, match="r-hat"):
         fit = fit_journey_patterns(journeys, k=2, seed=0, draws=20, **{**FAST, "warmup": 5})
     assert fit.diagnostics["r_hat_max"] > 1.05 and fit.diagnostics["method"] == "gibbs"
+
+
+def test_two_archetypes_whose_commonest_journey_is_the_same_get_different_names():
+    # both kinds most often see once and leave; A also goes on to Think, B to Do and Care
+    rows = []
+    for kind, other, seg, n in (("A", "See > Think", "x", 500), ("B", "See > Do > Care", "y", 500)):
+        for i in range(n):
+            seq = "See" if i % 10 < 6 else other
+            rows.append((f"{kind}{i}", f"p{kind}{i}", seg, seq, "dropoff"))
+    journeys = pd.DataFrame(
+        rows, columns=["journey_id", "person_id", "segment", "stages", "outcome"]
+    )
+    fit = fit_journey_patterns(journeys, k=2, draws=50, seed=0, **FAST)
+    names = sorted(fit.labels.values())
+    assert len(set(names)) == 2 and not any("(" in n for n in names), names
+    assert "See" in names and ({"See > Think", "See > Do > Care"} & set(names)), names

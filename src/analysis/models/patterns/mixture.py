@@ -155,7 +155,8 @@ class JourneyPatterns:
         journey_id, archetype (most probable; <NA> for journeys without a sequence),
         p_archetype (its probability), p_0 … p_{k-1}.
     labels : dict
-        archetype → its most common sequence (a readable name).
+        archetype → its most common sequence, or where a larger archetype has that name its
+        most characteristic one (a readable name).
     descriptions : DataFrame
         archetype, label, share (of journeys, posterior mean), journeys (expected count),
         mean_length (expected stage runs).
@@ -588,12 +589,22 @@ def _draw(
 
 
 def _describe(patterns: _Patterns, resp: np.ndarray) -> tuple[dict[int, str], pd.DataFrame]:
-    """Return a label per archetype (its most common sequence) and a description table."""
+    """Return a label per archetype and a description table.
+
+    The label is the archetype's most common sequence; where a larger archetype already has
+    that name, its most characteristic sequence not yet taken (journeys × the share of that
+    sequence's journeys that are this archetype's), and only then the name with a number.
+    """
     expected = resp * patterns.weight[:, None]
     by_seq = pd.DataFrame(expected).groupby(np.asarray(patterns.sequences)).sum()
+    purity = by_seq.div(by_seq.sum(axis=1).clip(lower=1e-12), axis=0)
     labels: dict[int, str] = {}
     for a in range(resp.shape[1]):
         label = str(by_seq[a].idxmax())
+        if label in labels.values():
+            score = (by_seq[a] * purity[a]).drop(list(labels.values()), errors="ignore")
+            if len(score) and score.max() > 0.5:  # at least a journey's worth of its own
+                label = str(score.idxmax())
         labels[a] = label if label not in labels.values() else f"{label} ({a})"
     length = np.array([len(t) for t in patterns.tokens], float)
     total = expected.sum(0)
