@@ -180,6 +180,15 @@ def test_truth_counts_agree_with_the_events(planted):
     assert (rows["touchpoint"] == "purchase").all() and (rows["stage"] == "Do").all()
     assert np.allclose(rows["revenue"], buys["revenue"])
     assert (rows["timestamp"] < truth.end).all()
+    # distinct purchase days after the first purchase's day: what a daily RFM summary counts
+    conv = events["conversion"].to_numpy()
+    ev = events[conv].assign(person=truth.event_person.to_numpy()[conv])
+    day = ev["timestamp"].dt.floor("D")
+    first_day = day.groupby(ev["person"]).transform("min")
+    days = ev[day != first_day].assign(day=day).drop_duplicates(["person", "day"])
+    per_person = days.groupby("person").size().reindex(c.index, fill_value=0)
+    assert (per_person == c["n_repeat_days"]).all()
+    assert (c["n_repeat_days"] <= c["n_repeat"]).all()
     # resolution times: within a day exactly for the fast tickets
     t = c[c["ticket"]]
     assert ((t["resolution_days"] < 1) == t["ticket_fast"]).all()

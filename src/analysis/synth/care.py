@@ -140,7 +140,9 @@ class CareTruth:
         (weeks from the first purchase to the window end), lam (the rate, effects included),
         p (the dropout probability, effects included), nu (Gamma-Gamma), onboarding, ticket,
         ticket_fast (bool), resolution_days (NaN without ticket), feedback_sentiment (NaN
-        without feedback), n_repeat (repeat purchases in the window), spend (their revenue),
+        without feedback), n_repeat (repeat purchases in the window), n_repeat_days (the distinct
+        UTC days with a repeat purchase, other than the first purchase's: the ``frequency`` of an
+        RFM summary at daily granularity), spend (their revenue),
         n_upsells, alive_at_end (not dropped out by the window end), dropout_week (NaN when
         alive).
     purchases : DataFrame
@@ -492,6 +494,17 @@ def _parameter_tables(care: Mapping[str, Any], segs: Sequence[str]) -> dict[str,
     return {"bgnbd": bg, "gamma_gamma": gg, "effects": effects, "rates": rates}
 
 
+def _repeat_days(
+    k: np.ndarray, ts: pd.Series, start: pd.Timestamp, t0: np.ndarray, n: int
+) -> np.ndarray:
+    """Return per customer the distinct UTC days of repeat purchases, the first purchase's day out."""
+    day = ts.dt.floor("D").to_numpy()
+    first = (start + pd.to_timedelta(t0, unit="D")).floor("D").to_numpy()
+    pairs = pd.DataFrame({"k": k, "day": day})
+    pairs = pairs[pairs["day"].to_numpy() != first[k]].drop_duplicates()
+    return np.bincount(pairs["k"].to_numpy(), minlength=n)
+
+
 def _truth(
     care: Mapping[str, Any],
     segs: Sequence[str],
@@ -521,6 +534,7 @@ def _truth(
             "resolution_days": c.times["ticket_resolved"] - c.times["support_ticket"],
             "feedback_sentiment": c.sentiment,
             "n_repeat": np.bincount(k, minlength=n),
+            "n_repeat_days": _repeat_days(k, out.iloc[buy_pos]["timestamp"], start, c.t0, n),
             "spend": np.bincount(k, weights=buys["revenue"].to_numpy(), minlength=n),
             "n_upsells": np.bincount(k[buys["upsell"].to_numpy()], minlength=n),
             "alive_at_end": np.isnan(death),
