@@ -156,7 +156,9 @@ def test_care_effects_show_in_the_events_in_the_planted_direction(planted):
     assert by_onboarding[True] > by_onboarding[False]
     # the recorded rates carry the planted multipliers (up to sampling error of lambda0)
     c = truth.care.customers
-    eff = truth.care.effects.set_index("effect")["multiplier"]
+    effects = truth.care.effects.set_index(["effect", "parameter"])
+    # alpha_i = alpha * exp(-coefficient): E[lambda] scales by exp(coefficient)
+    eff = np.exp(effects["coefficient"]).xs("lambda", level="parameter")
     none = c[~c["ticket"]]["lam"]
     for kind, mask in (
         ("fast_ticket", c["ticket_fast"]),
@@ -165,7 +167,17 @@ def test_care_effects_show_in_the_events_in_the_planted_direction(planted):
         ratio = c.loc[mask, "lam"].mean() / none.mean()
         assert abs(np.log(ratio) - np.log(eff[kind])) < 0.25, (kind, ratio)
     # the effects table is the option's
-    assert eff["fast_ticket"] == DEFAULT_CARE["effects"]["fast_ticket_rate_multiplier"]
+    assert np.isclose(eff["fast_ticket"], DEFAULT_CARE["effects"]["fast_ticket_rate_multiplier"])
+    b_mult = effects.loc[("onboarding", "b"), "multiplier"]
+    assert b_mult == DEFAULT_CARE["effects"]["onboarding_b_multiplier"]
+    assert effects.loc[("onboarding", "a"), "coefficient"] == 0
+    # the onboarded draw p from Beta(a, b * multiplier): their mean p is a / (a + b * multiplier)
+    laws = truth.care.bgnbd.set_index("segment").loc[c["segment"]]
+    a, b = laws["a"].to_numpy(), laws["b"].to_numpy() * np.where(c["onboarding"], b_mult, 1.0)
+    diff = c["p"].to_numpy() - a / (a + b)
+    assert abs(diff.mean()) < 4 * diff.std() / np.sqrt(len(c))
+    on = c["onboarding"].to_numpy()
+    assert c["p"][on].mean() < c["p"][~on].mean()
 
 
 def test_truth_counts_agree_with_the_events(planted):

@@ -126,10 +126,16 @@ class CareTruth:
     gamma_gamma : DataFrame
         segment, p, q, gamma, mean_spend (``p * gamma / (q - 1)``, the mean spend per purchase).
     effects : DataFrame
-        effect (fast_ticket, slow_ticket, onboarding), parameter (``lambda`` or ``b``),
+        effect (fast_ticket, slow_ticket, onboarding), parameter (``lambda``, ``b`` or ``a``),
         multiplier, coefficient (``log(multiplier)``: the covariate coefficient of the
         Fader-Hardie form, ``alpha_i = alpha * exp(-coef x)`` for ``lambda``, ``b_i = b * exp(coef
-        x)`` for ``b``) and description.
+        x)`` for ``b``, ``a_i = a * exp(coef x)`` for ``a``: 0, onboarding leaves ``a`` alone),
+        description and pymc_marketing: the name of the same coefficient in pymc-marketing's
+        ``BetaGeoModel`` with ``purchase_covariate_cols=["fast_ticket", "slow_ticket"]`` and
+        ``dropout_covariate_cols=["onboarding"]`` (0/1 indicators). The data show a ticket as
+        ``support_ticket`` and ``ticket_resolved`` rows (fast: less than 24 hours apart) and an
+        onboarding contact as an ``onboarding`` row, unless the window end cut them off (then
+        ``customers`` still has them: a covariate read from the events can differ).
     rates : DataFrame
         segment, onboarding_prob, ticket_prob, fast_ticket_share, feedback_prob, upsell_rate
         (P(a repeat purchase is an upsell)).
@@ -446,20 +452,36 @@ def plant_care(
     return out, all_person[order], truth, order
 
 
+#: (effect, parameter, option key (None: no effect), description, pymc-marketing's coefficient).
 _EFFECTS = (
     (
         "fast_ticket",
         "lambda",
         "fast_ticket_rate_multiplier",
         "a support ticket resolved within a day",
+        "purchase_coefficient_alpha[fast_ticket]",
     ),
     (
         "slow_ticket",
         "lambda",
         "slow_ticket_rate_multiplier",
         "a support ticket resolved after a day",
+        "purchase_coefficient_alpha[slow_ticket]",
     ),
-    ("onboarding", "b", "onboarding_b_multiplier", "an onboarding contact (b up: dropout down)"),
+    (
+        "onboarding",
+        "b",
+        "onboarding_b_multiplier",
+        "an onboarding contact (b up: dropout down)",
+        "dropout_coefficient_b[onboarding]",
+    ),
+    (
+        "onboarding",
+        "a",
+        None,
+        "no effect of onboarding on a",
+        "dropout_coefficient_a[onboarding]",
+    ),
 )
 
 
@@ -477,8 +499,11 @@ def _parameter_tables(care: Mapping[str, Any], segs: Sequence[str]) -> dict[str,
     )
     eff = care["effects"]
     effects = pd.DataFrame(
-        [(name, par, float(eff[key]), text) for name, par, key, text in _EFFECTS],
-        columns=["effect", "parameter", "multiplier", "description"],
+        [
+            (name, par, float(eff[key]) if key else 1.0, text, pm_name)
+            for name, par, key, text, pm_name in _EFFECTS
+        ],
+        columns=["effect", "parameter", "multiplier", "description", "pymc_marketing"],
     )
     effects.insert(3, "coefficient", np.log(effects["multiplier"].astype(float)))
     rates = pd.DataFrame(
