@@ -66,6 +66,11 @@ The generative process, per person and journey
     error keeps every event and attribute they have without the option (only ``event_id``
     numbers shift), and ``advance_multiplier=1`` gives the incident-free events plus the error
     events. The truth is :attr:`SynthTruth.incidents`.
+11. The Care stage (option ``care``, default off; :mod:`analysis.synth.care`): after their first
+    conversion, customers buy again (BG/NBD per segment), spend (Gamma-Gamma), get onboarding
+    contacts, support tickets and feedback at ``Care`` with known effects on the purchase rate
+    and dropout, and upsell (Care → Do) at a known rate, from their own random stream; the rows
+    are merged into the events last. The truth is :attr:`SynthTruth.care`.
 
 Exact marginal transition probabilities
 ---------------------------------------
@@ -103,8 +108,8 @@ The package
 ``config`` (vocabulary, :data:`DEFAULT_OPTIONS`, :data:`SAMPLE_INCIDENT`), ``params`` (options
 checked, parameters drawn), ``marginals`` (the exact truth), ``simulation`` (persons and their
 stage visits), ``rows`` (events and their draws), ``identities``, ``incidents``, ``events`` (the
-events frame), ``tables`` and ``truth`` (:class:`SynthTruth`), and ``generator``
-(:func:`generate`), which runs them in that order.
+events frame), ``tables`` and ``truth`` (:class:`SynthTruth`), ``care`` (the Care stage), and
+``generator`` (:func:`generate`), which runs them in that order.
 """
 
 from __future__ import annotations
