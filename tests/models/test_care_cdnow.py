@@ -124,13 +124,18 @@ def test_gamma_gamma_map_reproduces_fader_hardie(rfm):
 
 @pytest.mark.slow
 def test_bgnbd_mcmc_posterior_means_beside_the_published_values(rfm):
-    fit = fit_repeat_purchases(rfm, method="mcmc", draws=500, tune=500, chains=2, seed=1)
+    """NUTS with flat priors: the published MLE inside every 90% interval; r and α's posterior
+    means near it. a and b have right-skewed posteriors (their means lie 20–30% above the MLE
+    on this sample), so only their intervals are checked."""
+    fit = fit_repeat_purchases(rfm, method="mcmc", draws=1000, tune=1000, chains=2, seed=1)
     params = fit.params.set_index("parameter")
-    for name, published in PUBLISHED_BGNBD_CDNOW.items():
+    published = {**PUBLISHED_BGNBD_CDNOW, **PUBLISHED_GAMMA_GAMMA}
+    for name, value in published.items():
         row = params.loc[name]
-        assert row["lo"] < published < row["hi"], name
-        assert row["estimate"] == pytest.approx(published, rel=0.1), name
-        assert row["r_hat"] < 1.02
+        assert row["lo"] < value < row["hi"], name
+        assert row["r_hat"] < 1.02, name
+    for name in ("r", "alpha"):
+        assert params.loc[name, "estimate"] == pytest.approx(published[name], rel=0.05), name
     c = fit.customers
     for col in ("p_alive", "expected_purchases", "expected_value"):
         assert (c[col + "_lo"] <= c[col] + 1e-9).all() and (c[col] <= c[col + "_hi"] + 1e-9).all()

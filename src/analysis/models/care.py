@@ -325,7 +325,7 @@ def _param_rows(
         if method == "mcmc" and post.sizes["chain"] > 1:
             import arviz as az
 
-            r_hat = float(az.rhat(post[n]).values)
+            r_hat = float(az.rhat(post, var_names=[n])[n].values)
         rows.append(
             {
                 "model": label,
@@ -506,7 +506,8 @@ def tracking_curve(
     start : date-like, optional
         Day 1 of week 1; default the first purchase date.
     prob : float
-        Interval probability of the expected curve (MCMC; NaN for MAP).
+        Interval probability of the expected curve over the posterior draws (MCMC; NaN for
+        MAP): parameter uncertainty only, not the Poisson-like noise of the actual count.
 
     Returns
     -------
