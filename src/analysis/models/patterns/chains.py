@@ -25,8 +25,10 @@ permuted too, which the label-symmetric prior allows), so summaries are per arch
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
+import numba
 import numpy as np
 import scipy.sparse as sp
 from scipy.optimize import linear_sum_assignment
@@ -61,6 +63,11 @@ class Design:
             sp.csr_matrix(self.counts[:, a : a + b])
             for a, b in zip(self.starts, self.sizes, strict=True)
         ]
+        # the blocks' CSR arrays end to end, for the compiled block moves (block_sweep)
+        self.block_indptr = np.stack([m.indptr.astype(np.int64) for m in self.blocks])
+        self.block_nnz = np.cumsum([0] + [m.nnz for m in self.blocks]).astype(np.int64)
+        self.block_indices = np.concatenate([m.indices for m in self.blocks]).astype(np.int64)
+        self.block_data = np.concatenate([m.data for m in self.blocks]).astype(np.float64)
 
     @property
     def n_cells(self) -> int:
@@ -210,11 +217,6 @@ def _log_dir_q(x: np.ndarray, beta: np.ndarray) -> np.ndarray:
     return gammaln(beta.sum(-1)) - gammaln(beta).sum(-1) + ((beta - 1) * np.log(x)).sum(-1)
 
 
-def _log_dir_1(x: np.ndarray, beta: np.ndarray) -> float:
-    """Log Dirichlet(x | beta) of one vector."""
-    return float(gammaln(beta.sum()) - gammaln(beta).sum() + ((beta - 1) * np.log(x)).sum())
-
-
 class _Chain:
     """One chain's state and its moves (see :func:`gibbs`)."""
 
@@ -292,44 +294,32 @@ class _Chain:
             self.log_kappa_w -= adapt * (ok - 0.3)
         joint = ll + np.log(self.w)[d.group]
         # exp-space with a fixed shift per pattern: a proposal changes one column only
-        shift = joint.max(1)
-        expo = np.exp(joint - shift[:, None])
-        total = float(self.n @ np.log(expo.sum(1)))
-        for b, (s0, size) in enumerate(zip(d.starts, d.sizes, strict=True)):
-            sup = self.support[s0 : s0 + size]
-            if sup.sum() < 2:
-                continue
-            rowsum = expo.sum(1)  # exact once per block; each move below is then O(patterns)
-            for a in range(self.k):
-                cur = self.theta[a, s0 : s0 + size][sup]
-                kap = np.exp(self.log_kappa_theta[a, b])
-                new = np.maximum(rng.standard_gamma(kap * cur + 1.0), 1e-300)
-                new /= new.sum()
-                delta = np.zeros(size)
-                delta[sup] = np.log(new) - np.log(cur)
-                col = expo[:, a] * np.exp(d.blocks[b] @ delta)
-                rest = np.maximum(rowsum - expo[:, a], 0.0)  # the other archetypes' sum
-                with np.errstate(divide="ignore"):
-                    total_new = float(self.n @ np.log(rest + col))
-                log_r = (
-                    total_new
-                    - total
-                    + (self.prior - 1) * (np.log(new) - np.log(cur)).sum()
-                    + _log_dir_1(cur, kap * new + 1.0)
-                    - _log_dir_1(new, kap * cur + 1.0)
-                )
-                if np.log(rng.random()) < log_r:
-                    row = self.theta[a, s0 : s0 + size]
-                    row[sup] = new
-                    expo[:, a] = col
-                    rowsum = rest + col
-                    total = total_new
-                    self.accept[0] += 1
-                    if adapt:
-                        self.log_kappa_theta[a, b] -= adapt * 0.7
-                elif adapt:
-                    self.log_kappa_theta[a, b] += adapt * 0.3
-                self.accept[1] += 1
+        expo = np.exp(joint - joint.max(1)[:, None])
+        kappa = np.exp(self.log_kappa_theta)  # (A, blocks)
+        # every move's proposal drawn up front (its shape is known: a move changes only its own
+        # (archetype, row) block, and each block moves once a sweep), then the compiled sweep
+        shape = np.repeat(kappa, d.sizes, axis=1) * self.theta + 1.0
+        gam = np.maximum(rng.standard_gamma(shape), 1e-300)
+        unif = rng.random(kappa.shape)
+        accepted, proposed = block_sweep(
+            expo,
+            self.n,
+            self.theta,
+            self.support,
+            gam,
+            unif,
+            kappa,
+            d.starts.astype(np.int64),
+            d.sizes.astype(np.int64),
+            d.block_indptr,
+            d.block_nnz,
+            d.block_indices,
+            d.block_data,
+            float(self.prior),
+        )
+        self.accept += (accepted.sum(), proposed.sum())
+        if adapt:
+            self.log_kappa_theta -= adapt * np.where(accepted, 0.7, -0.3) * proposed
 
     def hyper(self, steps: int) -> None:
         """Random-walk Metropolis on (log alpha, zeta) given the shares."""
@@ -346,6 +336,110 @@ class _Chain:
         """Relabel the state (the prior is symmetric in the labels)."""
         self.theta, self.w, self.zeta = self.theta[perm], self.w[:, perm], self.zeta[perm]
         self.log_kappa_theta = self.log_kappa_theta[perm]
+
+
+@numba.njit(cache=True, nogil=True)
+def _log_dir(x: np.ndarray, beta: np.ndarray) -> float:
+    total, lg = 0.0, 0.0
+    for i in range(len(x)):
+        total += beta[i]
+        lg += math.lgamma(beta[i]) - (beta[i] - 1.0) * math.log(x[i])
+    return math.lgamma(total) - lg
+
+
+@numba.njit(cache=True, nogil=True)
+def block_sweep(
+    expo: np.ndarray,
+    n: np.ndarray,
+    theta: np.ndarray,
+    support: np.ndarray,
+    gam: np.ndarray,
+    unif: np.ndarray,
+    kappa: np.ndarray,
+    starts: np.ndarray,
+    sizes: np.ndarray,
+    indptr: np.ndarray,
+    nnz: np.ndarray,
+    indices: np.ndarray,
+    data: np.ndarray,
+    prior: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """One Metropolis-Hastings move per (archetype, row) block, the assignments summed out.
+
+    ``expo`` (patterns, A): exp of each pattern's joint log-probability per archetype, shifted
+    per pattern; ``theta`` (A, cells) and ``expo`` are updated in place on acceptance. The
+    proposal of block (a, b) is Dirichlet(kappa[a, b] · current + 1), from the gamma variates
+    ``gam`` drawn beforehand; ``unif`` (A, blocks) decides. Returns (accepted, proposed) per
+    (a, b). Each move costs O(patterns): the other archetypes enter through the row sums.
+    """
+    n_pat, k = expo.shape
+    n_blocks = len(starts)
+    accepted = np.zeros((k, n_blocks), dtype=np.bool_)
+    proposed = np.zeros((k, n_blocks), dtype=np.bool_)
+    total = 0.0
+    rowsum = np.empty(n_pat)
+    for p in range(n_pat):
+        r = 0.0
+        for a in range(k):
+            r += expo[p, a]
+        rowsum[p] = r
+        total += n[p] * math.log(r)
+    col = np.empty(n_pat)
+    for b in range(n_blocks):
+        s0, size = starts[b], sizes[b]
+        idx = np.empty(size, dtype=np.int64)
+        m = 0
+        for j in range(size):
+            if support[s0 + j]:
+                idx[m] = s0 + j
+                m += 1
+        if m < 2:
+            continue
+        idx = idx[:m]
+        for a in range(k):
+            cur = np.empty(m)
+            new = np.empty(m)
+            gsum = 0.0
+            for j in range(m):
+                cur[j] = theta[a, idx[j]]
+                new[j] = gam[a, idx[j]]
+                gsum += new[j]
+            delta = np.zeros(size)
+            prior_term = 0.0
+            for j in range(m):
+                new[j] = max(new[j] / gsum, 1e-300)
+                d = math.log(new[j]) - math.log(cur[j])
+                delta[idx[j] - s0] = d
+                prior_term += (prior - 1.0) * d
+            total_new = 0.0
+            base = nnz[b]
+            for p in range(n_pat):
+                e = 0.0
+                for q in range(indptr[b, p], indptr[b, p + 1]):
+                    e += data[base + q] * delta[indices[base + q]]
+                c = expo[p, a] * math.exp(e)
+                col[p] = c
+                rest = max(rowsum[p] - expo[p, a], 0.0)
+                v = rest + c
+                total_new += n[p] * (math.log(v) if v > 0 else -np.inf)
+            kap = kappa[a, b]
+            log_r = (
+                total_new
+                - total
+                + prior_term
+                + _log_dir(cur, kap * new + 1.0)
+                - _log_dir(new, kap * cur + 1.0)
+            )
+            proposed[a, b] = True
+            if math.log(unif[a, b]) < log_r:
+                accepted[a, b] = True
+                for j in range(m):
+                    theta[a, idx[j]] = new[j]
+                for p in range(n_pat):
+                    rowsum[p] = max(rowsum[p] - expo[p, a], 0.0) + col[p]
+                    expo[p, a] = col[p]
+                total = total_new
+    return accepted, proposed
 
 
 def gibbs(
