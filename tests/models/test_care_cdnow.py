@@ -2,7 +2,8 @@
 
 Truth: Fader, Hardie & Lee (2005), "Counting your customers the easy way", BG/NBD on the
 2,357-customer sample with a 39-week calibration period (1997-01-01 .. 1997-09-30):
-r = 0.243, α = 4.414, a = 0.793, b = 2.426; Fader & Hardie (2013), "The Gamma-Gamma model of
+r = 0.243, α = 4.414, a = 0.793, b = 2.426 (Pareto/NBD: r = 0.553, α = 10.578, s = 0.606,
+β = 11.669); Fader & Hardie (2013), "The Gamma-Gamma model of
 monetary value", on the same calibration data: p = 6.25, q = 3.74, γ = 15.44; the files'
 README (6,919 / 69,659 purchases, 2,357 / 23,570 customers); equation (9) of the 2005 paper
 evaluated with scipy for the tracking curve.
@@ -27,6 +28,7 @@ from analysis.models.care import (
 )
 
 PUBLISHED_GAMMA_GAMMA = {"p": 6.25, "q": 3.74, "v": 15.44}
+PUBLISHED_PNBD = {"r": 0.553, "alpha": 10.578, "s": 0.606, "beta": 11.669}
 
 
 @pytest.fixture(scope="module")
@@ -139,3 +141,14 @@ def test_bgnbd_mcmc_posterior_means_beside_the_published_values(rfm):
     c = fit.customers
     for col in ("p_alive", "expected_purchases", "expected_value"):
         assert (c[col + "_lo"] <= c[col] + 1e-9).all() and (c[col] <= c[col + "_hi"] + 1e-9).all()
+
+
+@pytest.mark.slow
+def test_pareto_nbd_map_reproduces_fader_hardie_lee(sample, rfm):
+    fit = fit_repeat_purchases(rfm, model="pnbd", method="map", value=False)
+    est = fit.params.set_index("parameter")["estimate"]
+    for name, published in PUBLISHED_PNBD.items():
+        assert est[name] == pytest.approx(published, rel=0.02), name
+    curve = tracking_curve(sample, fit, CDNOW_CALIBRATION_END, CDNOW_HOLDOUT_END)
+    week78 = curve.set_index("week").loc[78]
+    assert week78["expected"] == pytest.approx(week78["actual"], rel=0.1)
