@@ -159,3 +159,45 @@ def test_plots_draw_tables():
     ax2 = plot_p_alive_matrix(grid)
     assert ax2.images[0].get_array().shape == (4, 3)
     assert "T = 10.0" in ax2.get_title()
+
+
+class _LinearModel:
+    """A stand-in transaction model: a new customer makes exactly t purchases in t weeks."""
+
+    def expected_purchases_new_customer(self, data: pd.DataFrame):
+        import xarray as xr
+
+        return xr.DataArray(
+            data["t"].to_numpy()[None, None, :], dims=("chain", "draw", "customer_id")
+        )
+
+
+def test_tracking_curve_counts_the_cohort_by_hand():
+    from analysis.models.care import CareFit, tracking_curve
+
+    fit = CareFit("bgnbd", "map", 1.0, "W", pd.DataFrame(), pd.DataFrame(), _LinearModel())
+    tx = pd.DataFrame(
+        {
+            "customer_id": ["A", "A", "A", "B", "B", "L", "L"],
+            "date": pd.to_datetime(
+                [
+                    "2024-01-01",  # A first (week 1)
+                    "2024-01-10",  # A repeat in week 2
+                    "2024-01-10",  # same day: one purchase day
+                    "2024-01-08",  # B first (week 2, day 8)
+                    "2024-01-30",  # B repeat in week 5 (holdout)
+                    "2024-01-20",  # L starts after the calibration end: not in the cohort
+                    "2024-01-22",
+                ]
+            ),
+        }
+    )
+    curve = tracking_curve(tx, fit, "2024-01-14", "2024-02-04").set_index("week")
+    assert curve.index.tolist() == [1, 2, 3, 4, 5]
+    assert curve["period"].tolist() == ["calibration"] * 2 + ["holdout"] * 3
+    assert curve["actual"].tolist() == [0, 1, 1, 1, 2]
+    # week w ends on day 7w - 1 after 01-01; A is aged (7w - 1) / 7, B (7w - 8) / 7 once started
+    for w in range(1, 6):
+        a_age, b_age = (7 * w - 1) / 7, max(0, 7 * w - 8) / 7
+        assert curve.loc[w, "expected"] == pytest.approx(a_age + b_age)
+    assert curve["expected_lo"].isna().all()  # one draw: no interval

@@ -522,10 +522,10 @@ def tracking_curve(
     n_weeks = int(np.ceil(((hold_end - day0).days + 1) / 7))
     ends = day0 + pd.to_timedelta(7 * np.arange(1, n_weeks + 1) - 1, unit="D")
     tx = tx[tx["date"] <= hold_end].drop_duplicates(["customer_id", "date"])
+    # the cohort: customers whose first purchase is on or before the calibration end (as the RFM)
     first = tx.groupby("customer_id")["date"].transform("min")
-    repeats = tx.loc[tx["date"] > first, "date"]
+    repeats = tx.loc[(tx["date"] > first) & (first <= cal_end), "date"]
     actual = np.searchsorted(np.sort(repeats.to_numpy()), ends.to_numpy(), side="right")
-    # cohort by first purchase day (only those who start by the calibration end, as in the RFM)
     firsts = tx.groupby("customer_id")["date"].min()
     firsts = firsts[firsts <= cal_end].value_counts().sort_index()
     days = _DAYS[fit.time_unit]
