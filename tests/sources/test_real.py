@@ -35,6 +35,8 @@ UCI_CSV = UCI / "online_shoppers_intention.csv"
 
 #: sha256 of the files as released (../shared/data/SHA256SUMS), recorded in the LICENSE.md files.
 SHA256 = {
+    "cdnow/CDNOW_master.txt": "eff6889ed364c5199d6eacbbeb7a6d559971df4406ac876f322c373f00a072ef",
+    "cdnow/CDNOW_sample.txt": "6fae10155c0b0ba363c2c386e30f77990d22328220efd862a5edd1443420d94a",
     "olist_marketing_funnel/olist_closed_deals_dataset.csv": "1433f402d8fff00ca167579de641d9525f6e846368958c166f699ef1b0c31f3d",
     "olist_marketing_funnel/olist_marketing_qualified_leads_dataset.csv": "5537753b7549ce4068e52e2402c29f2773c5375fc0575520ae8f3f301f666573",
     "uci_online_shoppers/online_shoppers_intention.csv": "b3055ee355f59134d851d32641183cb4a8b45def7124d2f50442a042f358e0d9",
