@@ -53,6 +53,17 @@ def test_rfm_summary_hand_computed():
     assert rfm.loc["C", "T"] == pytest.approx(26 / 7)
 
 
+def test_rfm_summary_takes_time_zone_aware_ends_and_times_as_utc():
+    naive = rfm_summary(tiny(), customer="who", time="when", observation_end="2024-01-29")
+    # the same instant written in Berlin time (UTC+1 in January), and the purchases in UTC
+    aware = tiny()
+    aware["when"] = pd.to_datetime(aware["when"], format="mixed").dt.tz_localize("UTC")
+    end = pd.Timestamp("2024-01-29 01:00", tz="Europe/Berlin")
+    pd.testing.assert_frame_equal(
+        rfm_summary(aware, customer="who", time="when", observation_end=end), naive
+    )
+
+
 def test_rfm_summary_calibration_and_holdout_hand_computed():
     rfm = by_customer(
         rfm_summary(

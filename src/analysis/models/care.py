@@ -89,8 +89,8 @@ def _checked(
         )
     raw = transactions[time]
     dates = pd.to_datetime(raw, errors="coerce", format="mixed")
-    if getattr(dates.dt, "tz", None) is not None:
-        dates = dates.dt.tz_localize(None)
+    if getattr(dates.dt, "tz", None) is not None:  # compared in UTC, as naive timestamps
+        dates = dates.dt.tz_convert("UTC").dt.tz_localize(None)
     bad = dates.isna()
     if bad.any():
         shown = ", ".join(repr(v) for v in raw[bad].head(3))
@@ -115,6 +115,12 @@ def _checked(
             )
         out["value"] = amounts.to_numpy(dtype=float)
     return out
+
+
+def naive_utc(when: Any) -> pd.Timestamp:
+    """Return ``when`` as a naive timestamp in UTC (a time-zone-aware one is converted first)."""
+    ts = pd.Timestamp(when)
+    return ts.tz_convert("UTC").tz_localize(None) if ts.tzinfo is not None else ts
 
 
 def rfm_summary(
@@ -165,8 +171,8 @@ def rfm_summary(
     days = _days_per_unit(time_unit)
     tx = _checked(transactions, customer, time, value)
     tx["date"] = tx["date"].dt.normalize()
-    obs_end = tx["date"].max() if observation_end is None else pd.Timestamp(observation_end)
-    cal_end = obs_end if calibration_end is None else pd.Timestamp(calibration_end)
+    obs_end = tx["date"].max() if observation_end is None else naive_utc(observation_end)
+    cal_end = obs_end if calibration_end is None else naive_utc(calibration_end)
     if cal_end > obs_end:
         raise DataError(
             f"calibration_end {cal_end.date()} is after observation_end {obs_end.date()}",
@@ -518,7 +524,7 @@ def tracking_curve(
     tx = _checked(transactions, customer, time, None)
     tx["date"] = tx["date"].dt.normalize()
     day0 = tx["date"].min() if start is None else pd.Timestamp(start)
-    cal_end, hold_end = pd.Timestamp(calibration_end), pd.Timestamp(holdout_end)
+    cal_end, hold_end = naive_utc(calibration_end), naive_utc(holdout_end)
     n_weeks = int(np.ceil(((hold_end - day0).days + 1) / 7))
     ends = day0 + pd.to_timedelta(7 * np.arange(1, n_weeks + 1) - 1, unit="D")
     tx = tx[tx["date"] <= hold_end].drop_duplicates(["customer_id", "date"])
