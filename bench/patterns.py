@@ -39,24 +39,12 @@ from pathlib import Path
 import numpy as np
 
 from _harness import machine_line, run_worker
+from analysis.synth import config as synth_config
 
 ROOT = Path(__file__).resolve().parents[1]
 CACHE = ROOT / ".cache" / "bench"
-STAGES = np.array(["See", "Think", "Do", "Care"])
-CHANNELS = np.array(
-    [
-        "paid_search",
-        "organic_search",
-        "social",
-        "display",
-        "email",
-        "referral",
-        "direct",
-        "store",
-        "call_center",
-        "event",
-    ]
-)
+STAGES = np.array(synth_config.STAGES)  # See, Think, Do, Care
+CHANNELS = np.array(synth_config.CHANNELS)  # the synthetic generator's ten channels
 SEGMENTS = np.array(["new", "returning", "b2b"])
 # archetype: stage transition matrix over See, Think, Do, Care (rows need not sum to 1: the rest
 # is the probability of ending the journey after that run), start distribution, channel weights
