@@ -68,6 +68,11 @@ def _utc(values: Any) -> pd.Series:
     return pd.to_datetime(pd.Series(values), utc=True)
 
 
+def _utc_time(when: Any) -> pd.Timestamp:
+    ts = pd.Timestamp(when)
+    return ts.tz_convert("UTC") if ts.tzinfo is not None else ts.tz_localize("UTC")
+
+
 def care_covariates(
     events: pd.DataFrame,
     *,
@@ -131,7 +136,7 @@ def care_covariates(
     ev = events[events[customer].notna()].copy()
     ev["_t"] = _utc(ev["timestamp"]).to_numpy()
     if until is not None:
-        ev = ev[ev["_t"] <= pd.Timestamp(until, tz="UTC")]
+        ev = ev[ev["_t"] <= _utc_time(until)]
     if first_purchase is None:
         first = ev[ev["conversion"].astype(bool)].groupby(customer)["_t"].min()
     else:
@@ -144,7 +149,7 @@ def care_covariates(
     care = ev[(ev["_t"] >= t0) & ev["touchpoint"].isin(CARE_TOUCHPOINTS)]
     onb = care.loc[care["touchpoint"] == "onboarding", customer].unique()
     out["onboarding"] = out.index.isin(onb).astype(float)
-    end = ev["_t"].max() if until is None else pd.Timestamp(until, tz="UTC")
+    end = ev["_t"].max() if until is None else _utc_time(until)
     fast, slow, opened, count = _tickets(care, customer, fast_hours, end)
     out["fast_ticket"] = out.index.isin(fast).astype(float)
     out["slow_ticket"] = out.index.isin(slow).astype(float)
@@ -231,7 +236,7 @@ class CovariateFit:
         ``dropout_b``), name (pymc-marketing's, e.g. ``purchase_coefficient_alpha[fast_ticket]``),
         coefficient, lo, hi (equal-tailed ``prob`` interval; NaN for MAP), multiplier
         (``exp(coefficient)``: of the purchase rate, of ``a`` or of ``b``), multiplier_lo,
-        multiplier_hi, sentence.
+        multiplier_hi, sentence, r_hat (NaN for MAP).
     params : DataFrame
         The population parameters (r, alpha or alpha_scale, a/b scales): name, estimate, lo, hi.
     customers : DataFrame
@@ -288,6 +293,15 @@ def _sentence(cov: str, process: str, m: float, lo: float, hi: float) -> str:
     return f"{cov}: ×{m:.2f} {what}{band}"
 
 
+def _r_hat(draws: Any, n: int) -> np.ndarray:
+    """Rank-normalised r-hat per coefficient (NaN with one chain or one draw)."""
+    if draws.sizes.get("chain", 1) < 2 or draws.sizes.get("draw", 1) < 4:
+        return np.full(n, np.nan)
+    import arviz as az
+
+    return np.asarray(az.rhat(draws.to_dataset(name="x"))["x"].values, dtype=float).reshape(n)
+
+
 def _effects(tm: Any, purchase: list[str], dropout: list[str], prob: float) -> pd.DataFrame:
     post = tm.fit_result
     rows = []
@@ -298,6 +312,7 @@ def _effects(tm: Any, purchase: list[str], dropout: list[str], prob: float) -> p
         if not cols:
             continue
         arr = np.asarray(post[var].transpose("chain", "draw", ...).values, dtype=float)
+        r_hat = _r_hat(post[var], len(cols))
         arr = arr.reshape(-1, len(cols))
         for k, cov in enumerate(cols):
             est, lo, hi = _interval(arr[:, k], prob)
@@ -314,10 +329,11 @@ def _effects(tm: Any, purchase: list[str], dropout: list[str], prob: float) -> p
                     "multiplier_lo": mult[1],
                     "multiplier_hi": mult[2],
                     "sentence": _sentence(cov, process, *np.exp([est, lo, hi])),
+                    "r_hat": r_hat[k],
                 }
             )
     cols = ["covariate", "process", "name", "coefficient", "lo", "hi", "multiplier"]
-    cols += ["multiplier_lo", "multiplier_hi", "sentence"]
+    cols += ["multiplier_lo", "multiplier_hi", "sentence", "r_hat"]
     return pd.DataFrame(rows, columns=cols)
 
 
