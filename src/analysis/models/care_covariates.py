@@ -125,7 +125,8 @@ def care_covariates(
     -------
     DataFrame
         ``customer_id, onboarding, fast_ticket, slow_ticket, open_ticket, n_tickets, feedback,
-        sentiment_mean, first_channel, journey_touches[, segment]``, one row per customer, sorted by id.
+        sentiment_mean, first_channel, journey_touches[, segment]``, one row per customer,
+        sorted by id.
     """
     _need(
         events,
@@ -235,8 +236,8 @@ class CovariateFit:
         One row per coefficient: covariate, process (``purchase`` or ``dropout_a`` /
         ``dropout_b``), name (pymc-marketing's, e.g. ``purchase_coefficient_alpha[fast_ticket]``),
         coefficient, lo, hi (equal-tailed ``prob`` interval; NaN for MAP), multiplier
-        (``exp(coefficient)``: of the purchase rate, of ``a`` or of ``b``), multiplier_lo,
-        multiplier_hi, sentence, r_hat (NaN for MAP).
+        (``exp`` of the coefficient's estimate: of the purchase rate, of ``a`` or of ``b``),
+        multiplier_lo, multiplier_hi, sentence, r_hat (NaN for MAP).
     params : DataFrame
         The population parameters (r, alpha or alpha_scale, a/b scales): name, estimate, lo, hi.
     customers : DataFrame
@@ -325,7 +326,7 @@ def _effects(tm: Any, purchase: list[str], dropout: list[str], prob: float) -> p
                     "coefficient": est,
                     "lo": lo,
                     "hi": hi,
-                    "multiplier": float(np.exp(arr[:, k]).mean()) if arr.shape[0] > 1 else mult[0],
+                    "multiplier": mult[0],
                     "multiplier_lo": mult[1],
                     "multiplier_hi": mult[2],
                     "sentence": _sentence(cov, process, *np.exp([est, lo, hi])),
@@ -461,7 +462,7 @@ def bgnbd_log_likelihood(
 ) -> np.ndarray:
     """BG/NBD log-likelihood of purchase histories (Fader, Hardie & Lee 2005, eq. 6).
 
-    ``L = B(a, b+x)/B(a, b) · Γ(r+x) α^r / (Γ(r) (α+T)^(r+x)) + [x > 0] B(a+1, b+x-1)/B(a, b) ·
+    ``L = B(a, b+x)/B(a, b) · Γ(r+x) α^r / (Γ(r) (α+T)^(r+x)) + [x > 0] B(a+1, b+x-1)/B(a,b) ·
     Γ(r+x) α^r / (Γ(r) (α+t_x)^(r+x))``, elementwise with numpy broadcasting (parameters may be
     per customer, or per draw × customer).
     """
