@@ -20,7 +20,8 @@ Printed: per seed and effect the true coefficient (``truth.care.effects``, pymc-
 names), the posterior mean and 90% interval, whether it covers; then per seed the holdout log
 score of both models (log predictive density of each customer's holdout purchase history given
 the calibration history, summed; nats) and the calibration error of expected holdout purchases
-(mean |observed - expected| over deciles of the expectation, customer-weighted).
+(mean |observed - expected| over deciles of the expectation, customer-weighted) beside its
+noise floor (what a perfectly calibrated model would show from the counts' noise alone).
 
 Issue 21's bar: the true effects in their 90% intervals in >= 80% of cases; the model with
 covariates has the better holdout log-likelihood.
@@ -92,6 +93,7 @@ def one_seed(seed: int, persons: int, method: str, draws: int) -> tuple[pd.DataF
         )
         comp[f"log score {label}"] = float(holdout_log_score(fit, full_cal).sum())
         comp[f"calib. error {label}"] = table.attrs["calibration_error"]
+        comp[f"noise floor {label}"] = table.attrs["noise_floor"]
         comp[f"total error {label}"] = table.attrs["total_error"]
         comp[f"seconds {label}"] = fit.seconds
     return eff, comp

@@ -109,6 +109,9 @@ def test_calibration_table_counts_the_gap() -> None:
     e = rng.gamma(2.0, 1.0, 2000)
     exact = calibration_table(e, e)
     assert exact.attrs["calibration_error"] == 0 and len(exact) == 10
+    # a calibrated model's error on Poisson counts is of the order of the noise floor
+    noisy = calibration_table(e, rng.poisson(e))
+    assert 0.3 < noisy.attrs["calibration_error"] / noisy.attrs["noise_floor"] < 3
     assert exact["n"].sum() == 2000
     off = calibration_table(e, 1.2 * e)
     assert off.attrs["calibration_error"] == pytest.approx(0.2 * e.mean(), rel=1e-9)

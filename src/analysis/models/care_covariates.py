@@ -527,8 +527,10 @@ def calibration_table(expected: Any, observed: Any, *, bins: int = 10) -> pd.Dat
     Returns
     -------
     DataFrame
-        bin, n, expected (mean), observed (mean), error (observed - expected); ``attrs``
-        ``calibration_error`` (the customer-weighted mean absolute error over bins) and
+        bin, n, expected (mean), observed (mean), error (observed - expected), se (standard
+        error of the observed mean); ``attrs`` ``calibration_error`` (the customer-weighted mean
+        absolute error over bins), ``noise_floor`` (the same mean of ``se · sqrt(2/pi)``: what
+        a perfectly calibrated model would show from the noise of the counts alone) and
         ``total_error`` ((sum observed - sum expected) / sum observed).
     """
     e = np.asarray(expected, dtype=float)
@@ -540,10 +542,19 @@ def calibration_table(expected: Any, observed: Any, *, bins: int = 10) -> pd.Dat
     table = (
         pd.DataFrame({"bin": k, "expected": e, "observed": o})
         .groupby("bin")
-        .agg(n=("expected", "size"), expected=("expected", "mean"), observed=("observed", "mean"))
+        .agg(
+            n=("expected", "size"),
+            expected=("expected", "mean"),
+            observed=("observed", "mean"),
+            sd=("observed", "std"),
+        )
         .reset_index()
     )
     table["error"] = table["observed"] - table["expected"]
+    table["se"] = table.pop("sd").fillna(0.0) / np.sqrt(table["n"])
     table.attrs["calibration_error"] = float(np.average(table["error"].abs(), weights=table["n"]))
+    # E|error| of a perfectly calibrated model from the counts' noise alone: se * sqrt(2 / pi)
+    noise = table["se"] * np.sqrt(2 / np.pi)
+    table.attrs["noise_floor"] = float(np.average(noise, weights=table["n"]))
     table.attrs["total_error"] = float((o.sum() - e.sum()) / max(o.sum(), 1e-12))
     return table
