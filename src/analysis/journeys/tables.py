@@ -23,7 +23,15 @@ from analysis.journeys._common import (
     normalise,
     ordered_path,
 )
-from analysis.schema import CONVERSION, DEFAULT_STAGES, DROPOFF, OPEN, PATH_SEP, START
+from analysis.schema import (
+    CONVERSION,
+    DEFAULT_STAGES,
+    DROPOFF,
+    JOURNEY_COLUMNS,
+    OPEN,
+    PATH_SEP,
+    START,
+)
 
 if TYPE_CHECKING:
     from analysis.journeys.model import Journeys
@@ -45,22 +53,7 @@ def journey_table(jr: Journeys) -> pd.DataFrame:
     df["end"] = from_us(df.pop("_end_us"))
     df = df.sort_values(KEYS, kind="stable").reset_index(drop=True)
     df["journey_id"] = df["person_id"].astype(str) + "-" + df["journey_index"].astype(str)
-    cols = [
-        "journey_id",
-        "person_id",
-        "journey_index",
-        "segment",
-        "start",
-        "end",
-        "duration_days",
-        "n_touchpoints",
-        "converted",
-        "revenue",
-        "outcome",
-        "stages",
-        "channels",
-    ]
-    cols = [c for c in cols if c in df.columns]
+    cols = [c for c in JOURNEY_COLUMNS if c in df.columns]
     extra = [c for c in jr.attributes if c not in cols]
     df = df[cols + extra]
     return normalise(df)

@@ -131,6 +131,23 @@ RESERVED_STATES: frozenset[str] = frozenset({START, CONVERSION, DROPOFF, OPEN, N
 #: Separator of channel and stage paths (ChannelAttribution's layout).
 PATH_SEP = " > "
 
+#: The columns of the journeys table (``Journeys.journeys``), in order; attribute columns follow.
+JOURNEY_COLUMNS: tuple[str, ...] = (
+    "journey_id",
+    "person_id",
+    "journey_index",
+    "segment",
+    "start",
+    "end",
+    "duration_days",
+    "n_touchpoints",
+    "converted",
+    "revenue",
+    "outcome",
+    "stages",
+    "channels",
+)
+
 
 @dataclass(frozen=True)
 class StageMap:

@@ -43,25 +43,12 @@ import pandas as pd
 from scipy import special
 
 from analysis.errors import DataError, example_rows
-from analysis.schema import PATH_SEP
+from analysis.schema import JOURNEY_COLUMNS, PATH_SEP
 
 __all__ = ["CORE_COLUMNS", "PatternProfile", "default_attributes", "pattern_profile"]
 
 #: Columns of the journeys table that are not attributes of a journey's person or context.
-CORE_COLUMNS = (
-    "journey_id",
-    "person_id",
-    "journey_index",
-    "start",
-    "end",
-    "duration_days",
-    "n_touchpoints",
-    "converted",
-    "revenue",
-    "outcome",
-    "stages",
-    "channels",
-)
+CORE_COLUMNS = tuple(c for c in JOURNEY_COLUMNS if c != "segment")
 #: The attribute derived from ``channels``: the journey's first channel.
 FIRST_CHANNEL = "first_channel"
 MISSING = "(missing)"
