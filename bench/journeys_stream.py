@@ -1,0 +1,247 @@
+"""Benchmark: the streaming journey pipeline at 10M and 100M events (issue 22, item 2).
+
+Run (each heavy step under the machine's memory lock)::
+
+    flock /tmp/cjl_bigmem.lock .venv/bin/python bench/journeys_stream.py generate --events 100M
+    flock /tmp/cjl_bigmem.lock .venv/bin/python bench/journeys_stream.py run --events 100M
+    flock /tmp/cjl_bigmem.lock .venv/bin/python bench/journeys_stream.py compare --events 10M
+
+``generate`` writes synthetic events once into ``.cache/bench/stream_<N>/`` as Parquet
+partitioned by month (``month=2024-01/batch-007.parquet``), batch by batch, never holding all
+events: each batch is ``analysis.synth.generate(n_persons=..., seed=batch)`` with its identifiers
+and event ids prefixed by the batch number (``b007-``), so persons of different batches never
+share an identifier (placeholder values such as ``unknown`` are left as they are, so they stay
+placeholders). A person's events fall in several month files: stitching must join them.
+
+``run`` runs :func:`analysis.journeys.streaming.build_journeys_streaming` in a fresh process and
+prints its wall time, the time split (validation, stitching, partitioning, per-bucket journeys)
+and the peak RSS of that process tree (sampled from /proc every 0.2 s, and the kernel's
+``ru_maxrss`` of the child).
+
+``compare`` runs the streaming mode and the in-memory pipeline (``validate_events`` on all rows,
+``stitch_identities``, ``build_journeys``) on the same data and checks that transition counts,
+path counts and values, stage durations, journey counts and the quarantine are equal.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+CACHE = ROOT / ".cache" / "bench"
+IDS = ("device_id", "cookie_id", "user_id", "email_hash", "crm_id", "loyalty_id")
+PERSONS_PER_BATCH = 250_000  # about 2.8 M events: a few GB while generating
+
+
+def parse_size(text: str) -> int:
+    """``"100M"`` → 100_000_000, ``"1e6"`` → 1_000_000."""
+    t = text.strip().upper()
+    mult = {"K": 1_000, "M": 1_000_000, "G": 1_000_000_000}.get(t[-1:], 1)
+    return int(float(t[:-1] if mult > 1 else t) * mult)
+
+
+def data_dir(n_events: int) -> Path:
+    """The folder of the partitioned events of about ``n_events`` rows."""
+    label = f"{n_events // 1_000_000}M" if n_events >= 1_000_000 else str(n_events)
+    return CACHE / f"stream_{label}"
+
+
+def generate(n_events: int) -> Path:
+    """Write about ``n_events`` synthetic events as month-partitioned Parquet, batch by batch."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from analysis import synth
+    from analysis.identity import DEFAULT_PLACEHOLDERS
+
+    out = data_dir(n_events)
+    done = out / "_DONE.json"
+    if done.exists():
+        print(f"already there: {out} ({json.loads(done.read_text())})")
+        return out
+    sample, _ = synth.generate(n_persons=5000, seed=0)
+    per_person = len(sample) / 5000
+    n_persons = round(n_events / per_person)
+    n_batches = max(1, -(-n_persons // PERSONS_PER_BATCH))
+    print(f"{per_person:.2f} events per person: {n_persons:,} persons in {n_batches} batches")
+    placeholders = {p.lower() for p in DEFAULT_PLACEHOLDERS}
+    total, t0 = 0, time.perf_counter()
+    for b in range(n_batches):
+        k = min(PERSONS_PER_BATCH, n_persons - b * PERSONS_PER_BATCH)
+        ev, _ = synth.generate(n_persons=k, seed=b)
+        pre = f"b{b:03d}-"
+        ev["event_id"] = pre + ev["event_id"]
+        for c in IDS:
+            s = ev[c]
+            keep = s.isna() | s.str.lower().isin(placeholders)
+            ev[c] = s.where(keep, pre + s)
+        month = ev["timestamp"].dt.strftime("%Y-%m").to_numpy()
+        for m in np.unique(month):
+            part = out / f"month={m}"
+            part.mkdir(parents=True, exist_ok=True)
+            tbl = pa.Table.from_pandas(ev.loc[month == m], preserve_index=False)
+            pq.write_table(tbl, part / f"batch-{b:03d}.parquet")
+        total += len(ev)
+        print(f"batch {b + 1}/{n_batches}: {len(ev):,} events, {time.perf_counter() - t0:.0f} s")
+        del ev
+    done.write_text(json.dumps({"events": total, "persons": n_persons, "batches": n_batches}))
+    print(f"{total:,} events in {out} ({time.perf_counter() - t0:.0f} s)")
+    return out
+
+
+def tree_rss(pid: int) -> int:
+    """Resident bytes of process ``pid`` and its descendants (from /proc)."""
+    import psutil
+
+    try:
+        p = psutil.Process(pid)
+        procs = [p, *p.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return 0
+    total = 0
+    for q in procs:
+        try:
+            total += q.memory_info().rss
+        except psutil.NoSuchProcess:
+            pass
+    return total
+
+
+def run_measured(args: list[str]) -> tuple[dict, float, float, float]:
+    """Run this script with ``args`` in a child; return its JSON, wall s, peak tree RSS and maxrss GB."""
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(
+        [sys.executable, __file__, *args], stdout=subprocess.PIPE, text=True, env=os.environ
+    )
+    peak = [0]
+
+    def sample() -> None:
+        while proc.poll() is None:
+            peak[0] = max(peak[0], tree_rss(proc.pid))
+            time.sleep(0.2)
+
+    th = threading.Thread(target=sample, daemon=True)
+    th.start()
+    out, _ = proc.communicate()
+    wall = time.perf_counter() - t0
+    th.join()
+    if proc.returncode:
+        raise SystemExit(f"worker failed ({proc.returncode}): {' '.join(args)}")
+    maxrss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024 / 1e9
+    return json.loads(out.strip().splitlines()[-1]), wall, peak[0] / 1e9, maxrss
+
+
+def worker_stream(path: Path, memory_limit: str, bucket_rows: int) -> None:
+    """Run the streaming pipeline; print its timings and counts as one JSON line."""
+    import logging
+
+    from analysis.journeys.streaming import build_journeys_streaming
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
+    t0 = time.perf_counter()
+    sj = build_journeys_streaming(path, memory_limit=memory_limit, bucket_rows=bucket_rows)
+    tr = sj.stage_transitions(by=None)
+    paths = sj.channel_paths()
+    wall = time.perf_counter() - t0
+    print(
+        json.dumps(
+            {
+                "wall_s": wall,
+                "timings": sj.timings,
+                "summary": {k: v for k, v in sj.summary.items() if isinstance(v, int | float)},
+                "transitions": int(tr["n"].sum()),
+                "paths": len(paths),
+            }
+        )
+    )
+
+
+def worker_compare(path: Path, memory_limit: str, bucket_rows: int) -> None:
+    """Streaming and in-memory on the same data; print the comparison as one JSON line."""
+    import numpy as np
+    import pandas as pd
+    import pyarrow.dataset as ds
+
+    import analysis
+    from analysis.journeys.streaming import build_journeys_streaming
+    from analysis.sources import validate_events
+
+    t0 = time.perf_counter()
+    sj = build_journeys_streaming(path, memory_limit=memory_limit, bucket_rows=bucket_rows)
+    s_tables = (sj.stage_transitions(), sj.channel_paths(), sj.stage_durations())
+    t_stream = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    raw = ds.dataset(path, format="parquet", partitioning="hive").to_table()
+    raw = raw.drop_columns([c for c in raw.column_names if c == "month"]).to_pandas()
+    res = validate_events(raw, source=str(path))
+    del raw
+    ev = analysis.stitch_identities(res.events)
+    jr = analysis.build_journeys(ev)
+    m_tables = (jr.stage_transitions(), jr.channel_paths(), jr.stage_durations())
+    t_mem = time.perf_counter() - t0
+
+    checks = {}
+    for name, a, b in zip(("transitions", "paths", "durations"), s_tables, m_tables, strict=True):
+        num = [c for c in a.columns if c in ("value", "duration_days")]
+        exact = [c for c in a.columns if c not in num]
+        same = a.shape == b.shape and a[exact].equals(b[exact])
+        same = same and all(np.allclose(a[c], b[c], rtol=1e-9, atol=1e-6) for c in num)
+        checks[name] = bool(same)
+    for k in ("persons", "journeys", "converted", "dropoff", "open"):
+        checks[f"summary.{k}"] = sj.summary[k] == jr.summary[k]
+    checks["quarantined"] = sj.summary["rows_quarantined"] == res.summary["rows_quarantined"]
+    checks["persons_stitched"] = sj.summary["persons"] == ev.attrs["stitching"]["persons"]
+    print(
+        json.dumps(
+            {
+                "stream_s": t_stream,
+                "memory_s": t_mem,
+                "rows": len(ev),
+                "transitions": int(pd.Series(s_tables[0]["n"]).sum()),
+                "checks": checks,
+            }
+        )
+    )
+
+
+def main() -> None:
+    """Command line: generate | run | compare (see the module docstring)."""
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("step", choices=["generate", "run", "compare"])
+    ap.add_argument("--events", default="100M", help="about this many events (e.g. 10M, 100M)")
+    ap.add_argument("--memory-limit", default="8GB", help="DuckDB's memory_limit")
+    ap.add_argument("--bucket-rows", type=int, default=3_000_000, help="events per bucket")
+    ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    a = ap.parse_args()
+    n = parse_size(a.events)
+    if a.step == "generate":
+        generate(n)
+        return
+    path = data_dir(n)
+    if not (path / "_DONE.json").exists():
+        raise SystemExit(f"no data at {path}: run `generate --events {a.events}` first")
+    if a.worker:
+        fn = worker_stream if a.step == "run" else worker_compare
+        fn(path, a.memory_limit, a.bucket_rows)
+        return
+    print(f"bench/journeys_stream.py {a.step} on {path} ({os.cpu_count()} cores)")
+    args = [a.step, "--events", a.events, "--memory-limit", a.memory_limit]
+    args += ["--bucket-rows", str(a.bucket_rows), "--worker"]
+    res, wall, peak, maxrss = run_measured(args)
+    print(json.dumps(res, indent=1, default=str))
+    print(f"wall {wall:.1f} s (process included), peak RSS of the process tree {peak:.2f} GB")
+    print(f"ru_maxrss of the child {maxrss:.2f} GB")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,545 @@
+"""Journeys past memory: a streaming pipeline from partitioned Parquet to sufficient statistics.
+
+:func:`build_journeys_streaming` never holds all events in memory:
+
+1. **validate**: the source files are read in batches (Parquet row groups); each batch goes
+   through :func:`analysis.sources.validate_events` (the column map and the schema's rules),
+   its kept rows are written to a work folder and its quarantined rows counted (and written),
+   so ``rows_read == rows_kept + rows_quarantined`` over the whole source. Batches run in
+   parallel worker processes.
+2. **stitch** on integer identifier codes, out of core: DuckDB (with ``memory_limit`` and a
+   spill folder) builds the identifier graph over the validated Parquet, scipy solves its
+   components (:func:`analysis.identity.streaming.stitch_table`, same rules and guards as
+   :func:`analysis.stitch_identities`).
+3. **partition**: DuckDB gives every row its person and writes the rows partitioned by a person
+   bucket (``person_id % buckets``; ``COPY ... PARTITION_BY``), so every person's events are in
+   one bucket.
+4. **journeys per bucket**: each bucket goes through the in-memory pipeline
+   (:func:`analysis.build_journeys`, with the ``as_of`` of the whole data) and its tables are
+   added up: stage transitions and channel paths as counts, stage durations as rows (written
+   to the work folder), journey counts in the summary.
+
+Rules that look at the data as a whole are applied per batch in step 1: the plausible
+timestamp window (unless the column map states ``valid_from``/``valid_to``), duplicate
+``event_id`` values and exact duplicate rows are checked within a batch, not across batches.
+Everything after step 1 sees the whole data: on data where no such row crosses a batch, the
+results equal the in-memory pipeline's (``tests/journeys/test_streaming.py``).
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import gc
+import glob
+import logging
+import math
+import multiprocessing as mp
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from analysis import config
+from analysis.identity.streaming import stitch_table
+from analysis.schema import IDENTIFIER_COLUMNS, DataError
+
+log = logging.getLogger(__name__)
+
+#: Tables a bucket contributes, and the key columns they are summed over.
+_KEYS = ["person_id", "journey_index"]
+_SUMMED = ("events_used", "persons", "journeys", "converted", "dropoff", "open")
+
+
+# -------------------------------------------------------------------------------- the result
+@dataclass
+class StreamingJourneys:
+    """The sufficient statistics of journeys built by :func:`build_journeys_streaming`.
+
+    Its table methods take the arguments of :class:`analysis.journeys.Journeys`' methods and
+    return the same columns, dtypes and row order. ``by`` may be any subset of the columns
+    collected (``collect_by``, default ``["segment"]``).
+
+    Attributes
+    ----------
+    summary : dict
+        rows_read, rows_kept, rows_quarantined, reasons (rows per quarantine reason), events,
+        events_without_person, events_used, persons, journeys, converted, dropoff, open,
+        journeys_without_stage, buckets, as_of, inactivity_days, lookback_days, stitching.
+    timings : dict
+        Seconds per step: validate, stitch, partition, journeys (all buckets), total.
+    work_dir : Path
+        Where the validated rows, the person buckets, the quarantine and the stage durations
+        were written (removed with :meth:`cleanup`).
+    """
+
+    summary: dict[str, Any]
+    timings: dict[str, float]
+    work_dir: Path
+    collect_by: list[str]
+    transitions: pd.DataFrame = field(repr=False)
+    paths: pd.DataFrame = field(repr=False)
+
+    def _by(self, by: str | list[str] | None) -> list[str]:
+        by = [] if by is None else [by] if isinstance(by, str) else list(by)
+        bad = [b for b in by if b not in self.collect_by]
+        if bad:
+            raise DataError(
+                f"cannot group by {bad}: the streaming run collected only {self.collect_by}",
+                column=bad,
+                fix=f"run build_journeys_streaming(..., by={[*self.collect_by, *bad]})",
+            )
+        return by
+
+    @staticmethod
+    def _no_option(name: str, value: Any) -> None:
+        if value:
+            raise NotImplementedError(
+                f"{name}= is not available in the streaming mode (only the defaults are summed "
+                "per bucket); use analysis.build_journeys on the data or a sample of it"
+            )
+
+    def stage_transitions(
+        self, by: str | list[str] | None = "segment", *, mature_days: float | None = None
+    ) -> pd.DataFrame:
+        """Stage-run transition counts: ``[*by], from_stage, to_stage, n`` (summed over buckets).
+
+        As :meth:`analysis.journeys.Journeys.stage_transitions`; ``mature_days`` is not
+        supported.
+        """
+        self._no_option("mature_days", mature_days is not None)
+        by = self._by(by)
+        keys = [*by, "from_stage", "to_stage"]
+        df = self.transitions.groupby(keys, sort=False, dropna=False)["n"].sum().reset_index()
+        df = df.sort_values(keys).reset_index(drop=True)
+        return _normalise(df)
+
+    def channel_paths(
+        self,
+        by: str | list[str] | None = None,
+        *,
+        include_open: bool = False,
+        exposures_only: bool = False,
+    ) -> pd.DataFrame:
+        """Channel path counts: ``[*by], path, conversions, nulls, value`` (summed over buckets).
+
+        As :meth:`analysis.journeys.Journeys.channel_paths` with its defaults (closed journeys,
+        every touchpoint within ``lookback_days``).
+        """
+        self._no_option("include_open", include_open)
+        self._no_option("exposures_only", exposures_only)
+        by = self._by(by)
+        df = (
+            self.paths.groupby([*by, "path"], sort=False, dropna=False)[
+                ["conversions", "nulls", "value"]
+            ]
+            .sum()
+            .reset_index()
+        )
+        df = df.sort_values(
+            [*by, "conversions", "nulls", "path"],
+            ascending=[*[True] * len(by), False, False, True],
+        )
+        return _normalise(df.reset_index(drop=True))
+
+    def stage_durations(
+        self, by: str | list[str] | None = "segment", *, mature_days: float | None = None
+    ) -> pd.DataFrame:
+        """Time in each stage visit: ``[*by], person_id, journey_index, stage, exit, duration_days, censored``.
+
+        As :meth:`analysis.journeys.Journeys.stage_durations`: one row per stage run, read back
+        from the work folder (this table has a row per stage visit; at scale, read
+        ``work_dir / "durations"`` with DuckDB instead).
+        """
+        self._no_option("mature_days", mature_days is not None)
+        by = self._by(by)
+        files = sorted((self.work_dir / "durations").glob("*.parquet"))
+        cols = [*by, *_KEYS, "stage", "exit", "duration_days", "censored"]
+        if not files:
+            return pd.DataFrame({c: [] for c in cols})
+        df = pa.concat_tables([pq.read_table(f, columns=cols) for f in files]).to_pandas()
+        # each journey lies in one bucket, its runs in order: a stable sort keeps that order
+        df = df.sort_values([*by, *_KEYS], kind="stable").reset_index(drop=True)
+        return _normalise(df[cols])
+
+    def cleanup(self) -> None:
+        """Remove the work folder (validated rows, buckets, quarantine, durations)."""
+        shutil.rmtree(self.work_dir, ignore_errors=True)
+
+
+def _normalise(df: pd.DataFrame) -> pd.DataFrame:
+    """Give the in-memory tables' dtypes: int64 counts, float64 values, bool flags, str text."""
+    for c in df.columns:
+        s = df[c]
+        if c in ("n", "conversions", "nulls", "journey_index", "person_id"):
+            df[c] = s.astype("int64")
+        elif c in ("value", "duration_days"):
+            df[c] = s.astype("float64")
+        elif c == "censored":
+            df[c] = s.astype(bool)
+        elif s.dtype == object or pd.api.types.is_string_dtype(s.dtype):
+            df[c] = s.astype("str")
+    return df
+
+
+# -------------------------------------------------------------------------- the entry point
+def build_journeys_streaming(
+    source: str | Path | list[str | Path],
+    *,
+    mapping: Any = None,
+    inactivity_days: float = config.INACTIVITY_DAYS,
+    lookback_days: float = config.LOOKBACK_DAYS,
+    identifiers: list[str] | None = None,
+    by: str | list[str] = "segment",
+    partitions: int | None = None,
+    bucket_rows: int = 3_000_000,
+    batch_rows: int = 1_000_000,
+    memory_limit: str = "8GB",
+    workers: int | None = None,
+    work_dir: str | Path | None = None,
+    progress: bool = True,
+    stitch_options: dict[str, Any] | None = None,
+) -> StreamingJourneys:
+    """Build journeys from Parquet files that need not fit in memory; return their statistics.
+
+    Parameters
+    ----------
+    source : path, glob or list of them
+        Parquet files: a file, a folder (every ``*.parquet`` below it, e.g. partitioned by date
+        or by an identifier hash: ``month=2024-01/part-0.parquet``), or a glob pattern. Hive
+        partition folders are not read as columns.
+    mapping : None, dict, YAML path or ColumnMap
+        The column map (see :mod:`analysis.sources.column_map`), applied to every batch.
+    inactivity_days, lookback_days : float, default 30, 30
+        As in :func:`analysis.build_journeys`.
+    identifiers : list of str, optional
+        Identifier columns to stitch on. Default: those the column map validates (``load_events``'
+        list), present in the data.
+    by : str or list of str, default "segment"
+        Attribute columns to collect the tables by; the result's methods accept any subset.
+    partitions : int, optional
+        Person buckets. Default: ``ceil(rows_kept / bucket_rows)``.
+    bucket_rows : int, default 3,000,000
+        Events per bucket aimed at (the in-memory pipeline needs about 0.5 GB per million).
+    batch_rows : int, default 1,000,000
+        Rows validated at once (Parquet row groups are grouped up to this many).
+    memory_limit : str, default "8GB"
+        DuckDB's memory limit for stitching and partitioning; it spills to ``work_dir`` above it.
+    workers : int, optional
+        Processes that validate batches. Default: the CPU count, at most 4.
+    work_dir : path, optional
+        Folder for the intermediate Parquet files. Default: a new folder under
+        ``config.CACHE_DIR / "streaming"``. It is kept (see :meth:`StreamingJourneys.cleanup`).
+    progress : bool, default True
+        Log one line per bucket (rows, seconds) at INFO level, and one per step.
+    stitch_options : dict, optional
+        Options of :func:`analysis.identity.stitch` (``max_links``, ``max_person_ids``, …).
+
+    Returns
+    -------
+    StreamingJourneys
+
+    Raises
+    ------
+    DataError
+        No Parquet file at ``source``, a file-level problem of a batch (as ``read_events``
+        raises it), or no rows kept.
+    """
+    t_all = time.perf_counter()
+    files = _source_files(source)
+    work = Path(work_dir) if work_dir else _new_work_dir()
+    for sub in ("valid", "quarantine", "buckets", "durations", "spill"):
+        shutil.rmtree(work / sub, ignore_errors=True)
+        (work / sub).mkdir(parents=True)
+    say = log.info if progress else log.debug
+    timings: dict[str, float] = {}
+
+    t0 = time.perf_counter()
+    val = _validate_all(files, work, mapping, batch_rows, workers)
+    timings["validate"] = time.perf_counter() - t0
+    say(
+        "validated %s rows from %d files: %s kept, %s quarantined (%.1f s)",
+        f"{val['rows_read']:,}",
+        len(files),
+        f"{val['rows_kept']:,}",
+        f"{val['rows_quarantined']:,}",
+        timings["validate"],
+    )
+    if not val["rows_kept"]:
+        raise DataError("no rows left after validation", file=str(source), fix="see the quarantine")
+    cols = [c for c in (identifiers or val["identifiers"] or IDENTIFIER_COLUMNS)]
+    cols = [c for c in cols if c in val["columns"]]
+    if not cols:
+        raise DataError("no identifier column to stitch on", column=identifiers, file=str(source))
+    collect_by = [by] if isinstance(by, str) else list(by)
+
+    con = _duckdb(work, memory_limit)
+    t0 = time.perf_counter()
+    t = con.read_parquet(str(work / "valid" / "*.parquet"), union_by_name=True)
+    st = stitch_table(con, t, cols, **(stitch_options or {}))
+    timings["stitch"] = time.perf_counter() - t0
+    say("stitched into %s persons (%.1f s)", f"{st.summary['persons']:,}", timings["stitch"])
+
+    t0 = time.perf_counter()
+    n_buckets = partitions or max(1, math.ceil(val["rows_kept"] / bucket_rows))
+    rows_per_bucket = _partition(con, st, work / "buckets", n_buckets, val["columns"])
+    stitching = st.summary
+    del t, st  # the engine's cached tables go with their expressions, then the engine
+    gc.collect()
+    con.disconnect()
+    del con
+    timings["partition"] = time.perf_counter() - t0
+    say("wrote %d person buckets (%.1f s)", n_buckets, timings["partition"])
+
+    t0 = time.perf_counter()
+    acc = _per_bucket(
+        work, n_buckets, rows_per_bucket, val["as_of"], inactivity_days, lookback_days,
+        collect_by, say,
+    )  # fmt: skip
+    timings["journeys"] = time.perf_counter() - t0
+    timings["total"] = time.perf_counter() - t_all
+    timings = {k: round(v, 2) for k, v in timings.items()}
+    without = rows_per_bucket.get(-1, 0)
+    summary = {
+        "rows_read": val["rows_read"],
+        "rows_kept": val["rows_kept"],
+        "rows_quarantined": val["rows_quarantined"],
+        "reasons": val["reasons"],
+        "events": val["rows_kept"],
+        "events_without_person": int(without),
+        **acc["counts"],
+        "buckets": n_buckets,
+        "as_of": val["as_of"],
+        "inactivity_days": float(inactivity_days),
+        "lookback_days": float(lookback_days),
+        "stitching": stitching,
+    }
+    return StreamingJourneys(
+        summary=summary,
+        timings=timings,
+        work_dir=work,
+        collect_by=collect_by,
+        transitions=acc["transitions"],
+        paths=acc["paths"],
+    )
+
+
+# ------------------------------------------------------------------------------ the steps
+def _source_files(source: str | Path | list[str | Path]) -> list[Path]:
+    """Return the Parquet files of ``source`` (a file, a folder, a glob, or a list of these), sorted."""
+    items = source if isinstance(source, list | tuple) else [source]
+    files: list[Path] = []
+    for item in items:
+        p = Path(item)
+        if p.is_dir():
+            found = sorted(q for q in p.rglob("*") if q.suffix in (".parquet", ".pq"))
+        elif p.is_file():
+            found = [p]
+        else:
+            found = sorted(Path(f) for f in glob.glob(str(item), recursive=True))
+        files += [f for f in found if f.is_file() and not f.name.startswith(("_", "."))]
+    if not files:
+        raise DataError(
+            "no Parquet file found",
+            file=str(source),
+            fix="pass a Parquet file, a folder of them (partitioned by date or identifier hash) "
+            "or a glob such as 'events/**/*.parquet'",
+        )
+    return files
+
+
+def _new_work_dir() -> Path:
+    """Make a fresh folder under ``config.CACHE_DIR / "streaming"``."""
+    base = config.CACHE_DIR / "streaming"
+    base.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix="run-", dir=base))
+
+
+def _tasks(files: list[Path], batch_rows: int) -> list[tuple[Path, list[int], int]]:
+    """Batches to validate: (file, row groups, number of the first row), about ``batch_rows`` each."""
+    tasks = []
+    for f in files:
+        meta = pq.ParquetFile(f).metadata
+        groups: list[int] = []
+        first, rows = 1, 0
+        for g in range(meta.num_row_groups):
+            if groups and rows + meta.row_group(g).num_rows > batch_rows:
+                tasks.append((f, groups, first))
+                first, groups, rows = first + rows, [], 0
+            groups.append(g)
+            rows += meta.row_group(g).num_rows
+        if groups:
+            tasks.append((f, groups, first))
+    return tasks
+
+
+def validate_batch(
+    file: Path, row_groups: list[int], first_row: int, out: Path, mapping: Any
+) -> dict[str, Any]:
+    """Validate one batch of a Parquet file; write its kept and quarantined rows.
+
+    The kept rows go to ``out / "valid" / <name>.parquet``, the quarantine (values as text) to
+    ``out / "quarantine"``. Returns the counts, the reasons, the identifier columns, the
+    columns kept and the last timestamp. Public so that worker processes can run it.
+    """
+    from analysis.sources import validate_events
+
+    df = pq.ParquetFile(file).read_row_groups(row_groups).to_pandas()
+    name = f"{abs(hash((str(file), first_row))):020d}-{first_row}"
+    res = validate_events(df, source=str(file), mapping=mapping, first_row=first_row)
+    del df
+    ev = res.events
+    if len(ev):
+        pq.write_table(
+            pa.Table.from_pandas(ev, preserve_index=False), out / "valid" / f"{name}.parquet"
+        )
+    q = res.quarantine
+    if len(q):
+        q = q.astype({c: "str" for c in q.columns if q[c].dtype == object})
+        try:
+            pq.write_table(
+                pa.Table.from_pandas(q, preserve_index=False),
+                out / "quarantine" / f"{name}.parquet",
+            )
+        except (pa.ArrowException, TypeError, ValueError):
+            q.to_csv(out / "quarantine" / f"{name}.csv", index=False)
+    return {
+        "rows_read": int(res.summary["rows_read"]),
+        "rows_kept": int(res.summary["rows_kept"]),
+        "rows_quarantined": int(res.summary["rows_quarantined"]),
+        "reasons": dict(res.summary["reasons"]),
+        "identifiers": list(res.summary["identifiers"]),
+        "columns": list(ev.columns),
+        "as_of": ev["timestamp"].max() if len(ev) else None,
+    }
+
+
+def _validate_all(
+    files: list[Path], work: Path, mapping: Any, batch_rows: int, workers: int | None
+) -> dict[str, Any]:
+    """Validate every batch (in worker processes); add up their counts."""
+    tasks = _tasks(files, batch_rows)
+    n_workers = min(workers or min(os.cpu_count() or 1, 4), len(tasks))
+    args = [(f, g, first, work, mapping) for f, g, first in tasks]
+    if n_workers > 1:
+        ctx = mp.get_context("spawn")  # no inherited engine threads
+        with cf.ProcessPoolExecutor(n_workers, mp_context=ctx) as ex:
+            parts = list(ex.map(validate_batch, *zip(*args, strict=True)))
+    else:
+        parts = [validate_batch(*a) for a in args]
+    reasons: dict[str, int] = {}
+    for p in parts:
+        for k, v in p["reasons"].items():
+            reasons[k] = reasons.get(k, 0) + v
+    kept = [p for p in parts if p["rows_kept"]]
+    return {
+        "rows_read": sum(p["rows_read"] for p in parts),
+        "rows_kept": sum(p["rows_kept"] for p in parts),
+        "rows_quarantined": sum(p["rows_quarantined"] for p in parts),
+        "reasons": reasons,
+        "identifiers": kept[0]["identifiers"] if kept else [],
+        "columns": kept[0]["columns"] if kept else [],
+        "as_of": max(p["as_of"] for p in kept) if kept else None,
+    }
+
+
+def _duckdb(work: Path, memory_limit: str) -> Any:
+    """Open an ibis DuckDB connection that spills to ``work / "spill"`` above ``memory_limit``."""
+    import ibis
+
+    return ibis.duckdb.connect(
+        temp_directory=str(work / "spill"),
+        memory_limit=memory_limit,
+        preserve_insertion_order=False,
+    )
+
+
+def _partition(con: Any, st: Any, out: Path, n_buckets: int, columns: list[str]) -> dict[int, int]:
+    """Write every row with its ``person_id``, partitioned by person bucket; rows per bucket.
+
+    Rows without a person go to bucket -1.
+    """
+    rk, cp = st.row_key, st.combo_person
+    j = rk.left_join(cp, rk._combo == cp._combo)
+    keep = [c for c in columns if c != "person_id"]
+    expr = j.select(
+        *[j[c] for c in keep],
+        person_id=cp.person_id,
+        _bucket=(cp.person_id % n_buckets).fill_null(-1),
+    )
+    sql = con.compile(expr)
+    con.raw_sql(
+        f"COPY ({sql}) TO '{out}' (FORMAT parquet, PARTITION_BY (_bucket), OVERWRITE_OR_IGNORE)"
+    )
+    counts = con.raw_sql(
+        f"SELECT _bucket, count(*) FROM read_parquet('{out}/*/*.parquet', "
+        "hive_partitioning=true) GROUP BY 1"
+    ).fetchall()
+    return {int(b): int(n) for b, n in counts}
+
+
+def _add(total: pd.DataFrame | None, part: pd.DataFrame, keys: list[str], vals: list[str]):
+    """``total + part``, summed by ``keys``."""
+    both = part if total is None else pd.concat([total, part], ignore_index=True)
+    return both.groupby(keys, sort=False, dropna=False)[vals].sum().reset_index()
+
+
+def _per_bucket(
+    work: Path,
+    n_buckets: int,
+    rows_per_bucket: dict[int, int],
+    as_of: pd.Timestamp,
+    inactivity_days: float,
+    lookback_days: float,
+    by: list[str],
+    say: Any,
+) -> dict[str, Any]:
+    """Run :func:`analysis.build_journeys` on each bucket; add up its tables and counts."""
+    from analysis.journeys import build_journeys
+
+    trans = paths = None
+    counts = dict.fromkeys((*_SUMMED, "journeys_without_stage"), 0)
+    t_start = time.perf_counter()
+    for k in range(n_buckets):
+        folder = work / "buckets" / f"_bucket={k}"
+        if not rows_per_bucket.get(k):
+            continue
+        t0 = time.perf_counter()
+        ev = pq.read_table(folder).to_pandas()
+        jr = build_journeys(
+            ev, inactivity_days=inactivity_days, lookback_days=lookback_days, as_of=as_of
+        )
+        trans = _add(trans, jr.stage_transitions(by=by), [*by, "from_stage", "to_stage"], ["n"])
+        cp = jr.channel_paths(by=by)
+        paths = _add(paths, cp, [*by, "path"], ["conversions", "nulls", "value"])
+        du = jr.stage_durations(by=by)
+        pq.write_table(
+            pa.Table.from_pandas(du, preserve_index=False),
+            work / "durations" / f"bucket-{k:06d}.parquet",
+        )
+        for key in counts:
+            counts[key] += int(jr.summary[key])
+        n = len(ev)
+        del ev, jr, du, cp
+        gc.collect()
+        say(
+            "bucket %d/%d: %s rows in %.1f s (%.0f s so far)",
+            k + 1,
+            n_buckets,
+            f"{n:,}",
+            time.perf_counter() - t0,
+            time.perf_counter() - t_start,
+        )
+    empty = pd.DataFrame(columns=[*by, "from_stage", "to_stage", "n"])
+    empty_p = pd.DataFrame(columns=[*by, "path", "conversions", "nulls", "value"])
+    return {
+        "transitions": trans if trans is not None else empty,
+        "paths": paths if paths is not None else empty_p,
+        "counts": counts,
+    }
