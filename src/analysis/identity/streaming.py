@@ -102,6 +102,12 @@ placeholder_min_links, placeholder_factor, max_person_ids
     Returns
     -------
     TableStitch
+
+    Notes
+    -----
+    Long because it runs stitch's steps in order on shared engine tables (combinations,
+    identifiers, links, guards, components, persons), each a commented block, so that it can
+    be read beside :func:`analysis.identity.stitch` step by step.
     """
     if isinstance(max_person_ids, str):
         if max_person_ids != "max_links":

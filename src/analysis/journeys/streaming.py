@@ -232,7 +232,8 @@ def build_journeys_streaming(
     memory_limit : str, default "8GB"
         DuckDB's memory limit for stitching and partitioning; it spills to ``work_dir`` above it.
     workers : int, optional
-        Processes that validate batches. Default: the CPU count, at most 4.
+        Processes that validate batches and build the buckets' journeys (each holds one bucket
+        in memory). Default: the CPU count, at most 4, for a million rows or more; else 1.
     work_dir : path, optional
         Folder for the intermediate Parquet files. Default: a new folder under
         ``config.CACHE_DIR / "streaming"``. It is kept (see :meth:`StreamingJourneys.cleanup`).
@@ -244,6 +245,12 @@ def build_journeys_streaming(
     Returns
     -------
     StreamingJourneys
+
+    Notes
+    -----
+    With ``workers > 1`` batches and buckets run in worker processes started with ``spawn``:
+    a script that calls this needs the usual ``if __name__ == "__main__":`` guard (notebooks
+    need nothing).
 
     Raises
     ------
@@ -261,7 +268,11 @@ def build_journeys_streaming(
     timings: dict[str, float] = {}
 
     t0 = time.perf_counter()
-    val = _validate_all(files, work, mapping, batch_rows, workers)
+    if workers is None:  # processes pay off from about a million rows (each imports the stack)
+        total = sum(pq.ParquetFile(f).metadata.num_rows for f in files)
+        workers = min(os.cpu_count() or 1, 4) if total >= 1_000_000 else 1
+    n_workers = workers
+    val = _validate_all(files, work, mapping, batch_rows, n_workers)
     timings["validate"] = time.perf_counter() - t0
     say(
         "validated %s rows from %d files: %s kept, %s quarantined (%.1f s)",
@@ -300,7 +311,7 @@ def build_journeys_streaming(
     t0 = time.perf_counter()
     acc = _per_bucket(
         work, n_buckets, rows_per_bucket, val["as_of"], inactivity_days, lookback_days,
-        collect_by, say,
+        collect_by, n_workers, say,
     )  # fmt: skip
     timings["journeys"] = time.perf_counter() - t0
     timings["total"] = time.perf_counter() - t_all
@@ -421,11 +432,11 @@ def validate_batch(
 
 
 def _validate_all(
-    files: list[Path], work: Path, mapping: Any, batch_rows: int, workers: int | None
+    files: list[Path], work: Path, mapping: Any, batch_rows: int, workers: int
 ) -> dict[str, Any]:
-    """Validate every batch (in worker processes); add up their counts."""
+    """Validate every batch (in ``workers`` processes); add up their counts."""
     tasks = _tasks(files, batch_rows)
-    n_workers = min(workers or min(os.cpu_count() or 1, 4), len(tasks))
+    n_workers = min(workers, len(tasks))
     args = [(f, g, first, work, mapping) for f, g, first in tasks]
     if n_workers > 1:
         ctx = mp.get_context("spawn")  # no inherited engine threads
@@ -490,6 +501,38 @@ def _add(total: pd.DataFrame | None, part: pd.DataFrame, keys: list[str], vals: 
     return both.groupby(keys, sort=False, dropna=False)[vals].sum().reset_index()
 
 
+def bucket_tables(
+    folder: Path,
+    durations: Path,
+    as_of: pd.Timestamp,
+    inactivity_days: float,
+    lookback_days: float,
+    by: list[str],
+) -> dict[str, Any]:
+    """Run :func:`analysis.build_journeys` on one person bucket; return its small tables.
+
+    Writes the bucket's stage durations to ``durations``; returns its stage transitions and
+    channel paths (by ``by``), its journey counts, rows and seconds. Public so that worker
+    processes can run it.
+    """
+    from analysis.journeys import build_journeys
+
+    t0 = time.perf_counter()
+    ev = pq.read_table(folder).to_pandas()
+    jr = build_journeys(
+        ev, inactivity_days=inactivity_days, lookback_days=lookback_days, as_of=as_of
+    )
+    du = jr.stage_durations(by=by)
+    pq.write_table(pa.Table.from_pandas(du, preserve_index=False), durations)
+    return {
+        "transitions": jr.stage_transitions(by=by),
+        "paths": jr.channel_paths(by=by),
+        "counts": {k: int(jr.summary[k]) for k in (*_SUMMED, "journeys_without_stage")},
+        "rows": len(ev),
+        "seconds": time.perf_counter() - t0,
+    }
+
+
 def _per_bucket(
     work: Path,
     n_buckets: int,
@@ -498,44 +541,52 @@ def _per_bucket(
     inactivity_days: float,
     lookback_days: float,
     by: list[str],
+    workers: int,
     say: Any,
 ) -> dict[str, Any]:
-    """Run :func:`analysis.build_journeys` on each bucket; add up its tables and counts."""
-    from analysis.journeys import build_journeys
-
+    """Run :func:`bucket_tables` on every bucket (in ``workers`` processes); add up the tables."""
+    todo = [k for k in range(n_buckets) if rows_per_bucket.get(k)]
+    args = [
+        (
+            work / "buckets" / f"_bucket={k}",
+            work / "durations" / f"bucket-{k:06d}.parquet",
+            as_of,
+            inactivity_days,
+            lookback_days,
+            by,
+        )
+        for k in todo
+    ]
     trans = paths = None
     counts = dict.fromkeys((*_SUMMED, "journeys_without_stage"), 0)
     t_start = time.perf_counter()
-    for k in range(n_buckets):
-        folder = work / "buckets" / f"_bucket={k}"
-        if not rows_per_bucket.get(k):
-            continue
-        t0 = time.perf_counter()
-        ev = pq.read_table(folder).to_pandas()
-        jr = build_journeys(
-            ev, inactivity_days=inactivity_days, lookback_days=lookback_days, as_of=as_of
-        )
-        trans = _add(trans, jr.stage_transitions(by=by), [*by, "from_stage", "to_stage"], ["n"])
-        cp = jr.channel_paths(by=by)
-        paths = _add(paths, cp, [*by, "path"], ["conversions", "nulls", "value"])
-        du = jr.stage_durations(by=by)
-        pq.write_table(
-            pa.Table.from_pandas(du, preserve_index=False),
-            work / "durations" / f"bucket-{k:06d}.parquet",
-        )
+
+    def add(k: int, part: dict[str, Any]) -> None:
+        nonlocal trans, paths
+        trans = _add(trans, part["transitions"], [*by, "from_stage", "to_stage"], ["n"])
+        paths = _add(paths, part["paths"], [*by, "path"], ["conversions", "nulls", "value"])
         for key in counts:
-            counts[key] += int(jr.summary[key])
-        n = len(ev)
-        del ev, jr, du, cp
-        gc.collect()
+            counts[key] += part["counts"][key]
         say(
             "bucket %d/%d: %s rows in %.1f s (%.0f s so far)",
             k + 1,
             n_buckets,
-            f"{n:,}",
-            time.perf_counter() - t0,
+            f"{part['rows']:,}",
+            part["seconds"],
             time.perf_counter() - t_start,
         )
+
+    n_workers = min(workers, len(todo))
+    if n_workers > 1:
+        ctx = mp.get_context("spawn")
+        with cf.ProcessPoolExecutor(n_workers, mp_context=ctx) as ex:
+            futures = {ex.submit(bucket_tables, *a): k for k, a in zip(todo, args, strict=True)}
+            for fut in cf.as_completed(futures):
+                add(futures[fut], fut.result())
+    else:
+        for k, a in zip(todo, args, strict=True):
+            add(k, bucket_tables(*a))
+            gc.collect()
     empty = pd.DataFrame(columns=[*by, "from_stage", "to_stage", "n"])
     empty_p = pd.DataFrame(columns=[*by, "path", "conversions", "nulls", "value"])
     return {
