@@ -68,15 +68,11 @@ def generate(n_events: int) -> Path:
     if done.exists():
         print(f"already there: {out} ({json.loads(done.read_text())})")
         return out
-    sample, _ = synth.generate(n_persons=5000, seed=0)
-    per_person = len(sample) / 5000
-    n_persons = round(n_events / per_person)
-    n_batches = max(1, -(-n_persons // PERSONS_PER_BATCH))
-    print(f"{per_person:.2f} events per person: {n_persons:,} persons in {n_batches} batches")
     placeholders = {p.lower() for p in DEFAULT_PLACEHOLDERS}
-    total, t0 = 0, time.perf_counter()
-    for b in range(n_batches):
-        k = min(PERSONS_PER_BATCH, n_persons - b * PERSONS_PER_BATCH)
+    total, n_persons, b, t0 = 0, 0, 0, time.perf_counter()
+    while total < n_events:  # batches until the target (synth gives about 11 events a person)
+        per_person = total / n_persons if n_persons else 11.0
+        k = min(PERSONS_PER_BATCH, max(1000, round((n_events - total) / per_person)))
         ev, _ = synth.generate(n_persons=k, seed=b)
         pre = f"b{b:03d}-"
         ev["event_id"] = pre + ev["event_id"]
@@ -91,8 +87,14 @@ def generate(n_events: int) -> Path:
             tbl = pa.Table.from_pandas(ev.loc[month == m], preserve_index=False)
             pq.write_table(tbl, part / f"batch-{b:03d}.parquet")
         total += len(ev)
-        print(f"batch {b + 1}/{n_batches}: {len(ev):,} events, {time.perf_counter() - t0:.0f} s")
+        n_persons += k
+        b += 1
+        print(
+            f"batch {b}: {k:,} persons, {len(ev):,} events, total {total:,}, "
+            f"{time.perf_counter() - t0:.0f} s"
+        )
         del ev
+    n_batches = b
     done.write_text(json.dumps({"events": total, "persons": n_persons, "batches": n_batches}))
     print(f"{total:,} events in {out} ({time.perf_counter() - t0:.0f} s)")
     return out
