@@ -67,7 +67,12 @@ def runs(tmp_path_factory):
     bad.iloc[2:4, bad.columns.get_loc("channel")] = ""  # empty channel
     for c in ("device_id", "cookie_id", "user_id", "email_hash", "crm_id", "loyalty_id"):
         bad.iloc[4:6, bad.columns.get_loc(c)] = None  # no identifier
-    ev = pd.concat([ev, bad], ignore_index=True)
+    lonely = ev.sample(2, random_state=1).copy()  # valid rows whose only identifier is blocked
+    lonely["event_id"] = ["lonely0", "lonely1"]
+    for c in ("device_id", "cookie_id", "user_id", "crm_id", "loyalty_id"):
+        lonely[c] = pd.array([None, None], dtype="str")
+    lonely["email_hash"] = "unknown"
+    ev = pd.concat([ev, bad, lonely], ignore_index=True)
     folder = tmp_path_factory.mktemp("stream") / "events"
     files = _write_by_quarter(ev, folder)
     sj = build_journeys_streaming(
@@ -88,6 +93,7 @@ def test_tables_equal_in_memory(runs):
         assert sj.summary[k] == jr.summary[k], k
     assert sj.summary["open"] == jr.summary["open"]
     assert sj.summary["buckets"] == 2
+    assert sj.summary["events_without_person"] == 2
 
 
 def test_quarantine_and_stitching_counts_equal(runs):
