@@ -251,3 +251,48 @@ def test_bad_care_options_are_refused():
         synth.generate(50, seed=0, care={"bgnbd_typo": 1})
     with pytest.raises(ValueError, match="q > 1"):
         synth.generate(50, seed=0, care={"gamma_gamma": {"consumer": {"p": 1, "q": 1, "gamma": 1}}})
+
+
+ACQUISITION = {
+    "first_channel_rate": {"paid_search": 1.4, "social": 0.7},
+    "touchpoints_rate_per_10": 0.8,
+    "touchpoints_b_per_10": 1.5,
+}
+
+
+def test_acquisition_effects_scale_lambda_exactly_and_are_in_the_truth():
+    """The same seed with and without the option: the same Gamma draws, lambda times the effect."""
+    _, base = synth.generate(2500, seed=5, days=DAYS, care=True)
+    _, acq = synth.generate(2500, seed=5, days=DAYS, care={"acquisition": ACQUISITION})
+    c0, c1 = base.care.customers, acq.care.customers
+    assert (c0["person"] == c1["person"]).all()
+    assert (c0["first_channel"] == c1["first_channel"]).all()
+    rate = ACQUISITION["first_channel_rate"]
+    m = c1["first_channel"].map(rate).fillna(1.0) * 0.8 ** (c1["journey_touchpoints"] / 10)
+    np.testing.assert_allclose(c1["lam"] / c0["lam"], m, rtol=1e-12)
+    eff = acq.care.effects.set_index("pymc_marketing")
+    assert eff.loc["purchase_coefficient_alpha[first_channel_paid_search]", "coefficient"] == (
+        pytest.approx(np.log(1.4))
+    )
+    assert eff.loc["dropout_coefficient_b[journey_touchpoints]", "coefficient"] == (
+        pytest.approx(np.log(1.5))
+    )
+    assert eff.loc["dropout_coefficient_a[journey_touchpoints]", "coefficient"] == 0
+    assert len(base.care.effects) == 4  # the default truth is unchanged
+    # the touchpoints are the true journey's: its events before (and with) the first purchase
+    first_conv = acq.journeys[acq.journeys["converted"]].drop_duplicates("person")
+    n = first_conv.set_index("person")["n_events"]
+    assert (c1["journey_touchpoints"] == c1["person"].map(n)).all()
+    with pytest.raises(ValueError, match="first_channel_rate"):
+        synth.generate(50, seed=0, care={"acquisition": {"first_channel_rate": {"email": 0}}})
+
+
+def test_p_upsell_matches_the_share_of_upsold_customers(planted):
+    """The recorded P(an upsell by the window end) against the simulated upsells, per segment."""
+    c = planted[1].care.customers
+    for g, d in c.groupby("segment"):
+        if len(d) < 300:
+            continue
+        share = (d["n_upsells"] > 0).mean()
+        se = np.sqrt((d["p_upsell"] * (1 - d["p_upsell"])).sum()) / len(d)
+        assert abs(share - d["p_upsell"].mean()) < 4 * se, g

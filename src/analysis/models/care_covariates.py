@@ -363,6 +363,7 @@ def fit_repeat_purchases_with_covariates(
     chains: int = 2,
     seed: int = 0,
     prob: float = 0.9,
+    model_config: dict[str, Any] | None = None,
 ) -> CovariateFit:
     """Fit pymc-marketing's ``BetaGeoModel`` with time-invariant covariates.
 
@@ -383,11 +384,17 @@ def fit_repeat_purchases_with_covariates(
         NUTS settings.
     prob : float
         Interval probability (0.9).
+    model_config : dict, optional
+        Merged over pymc-marketing's ``BetaGeoModel`` defaults (``r``, ``alpha``,
+        ``phi_dropout``, ``kappa_dropout``, ``purchase_coefficient``, ``dropout_coefficient``
+        as ``pymc_extras.prior.Prior``; ``a`` and ``b`` replace the ``phi``/``kappa`` pair);
+        the covariate columns come from the arguments above.
 
     Returns
     -------
     CovariateFit
-        Priors are pymc-marketing's defaults (coefficients ``Normal(0, 1)``).
+        Priors are pymc-marketing's defaults (coefficients ``Normal(0, 1)``) unless
+        ``model_config`` says otherwise.
     """
     from pymc_marketing.clv import BetaGeoModel
 
@@ -413,7 +420,8 @@ def fit_repeat_purchases_with_covariates(
             rows=example_rows(bad),
         )
     frame = data[need].reset_index(drop=True).astype({c: float for c in need[1:]})
-    config = {"purchase_covariate_cols": purchase, "dropout_covariate_cols": dropout}
+    config = {**dict(model_config or {}), "purchase_covariate_cols": purchase}
+    config["dropout_covariate_cols"] = dropout
     tm = BetaGeoModel(model_config=config)
     start = _time.perf_counter()
     with warnings.catch_warnings():

@@ -32,6 +32,9 @@ from their first purchase ``t0`` to the window end, drawn from known processes i
    probability ``upsell_rate[g]``: the purchase is preceded by a Care ``"repeat_visit"`` and a Do
    ``"add_to_cart"`` (both direct, ``campaign="upsell"``, within a day before it): a Care → Do move.
    Plain repeat purchases are a lone ``"purchase"``.
+5. **Acquisition-journey effects** (``acquisition``, off by default): the first channel and the
+   length of the journey that ended in the first purchase scale ``lambda`` and ``b``
+   (:mod:`analysis.synth.care_acquisition`).
 
 A repeat purchase is an ordinary purchase row: touchpoint ``"purchase"``, stage ``Do``,
 ``conversion`` True, ``revenue`` the spend, channel ``"direct"``. Every Care row carries the
@@ -56,6 +59,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from analysis.synth.care_acquisition import (
+    DEFAULT_ACQUISITION,
+    acquisition_effect_rows,
+    acquisition_multipliers,
+    acquisition_of_customers,
+    check_acquisition,
+    p_upsell,
+)
 from analysis.synth.config import ONLINE_CHANNELS, STR_DTYPE, US_PER_DAY
 
 _STREAM_TAG = 21  # the Care stream is seeded by (seed, 21): issue 21
@@ -104,6 +115,7 @@ DEFAULT_CARE: dict[str, Any] = {
     },
     "sentiment_mean": {"fast": 0.5, "slow": -0.5, "none": 0.2},
     "sentiment_sd": 0.3,
+    "acquisition": DEFAULT_ACQUISITION,
 }
 
 _PER_SEGMENT = ("bgnbd", "gamma_gamma", "onboarding_prob", "ticket_prob", "upsell_rate")
@@ -135,7 +147,10 @@ class CareTruth:
         ``dropout_covariate_cols=["onboarding"]`` (0/1 indicators). The data show a ticket as
         ``support_ticket`` and ``ticket_resolved`` rows (fast: less than 24 hours apart) and an
         onboarding contact as an ``onboarding`` row, unless the window end cut them off (then
-        ``customers`` still has them: a covariate read from the events can differ).
+        ``customers`` still has them: a covariate read from the events can differ). With the
+        option ``acquisition`` it has a row per planted acquisition effect
+        (``first_channel_<channel>`` and ``journey_touchpoints``; see
+        :mod:`analysis.synth.care_acquisition`).
     rates : DataFrame
         segment, onboarding_prob, ticket_prob, fast_ticket_share, feedback_prob, upsell_rate
         (P(a repeat purchase is an upsell)).
@@ -150,7 +165,10 @@ class CareTruth:
         UTC days with a repeat purchase, other than the first purchase's: the ``frequency`` of an
         RFM summary at daily granularity), spend (their revenue),
         n_upsells, alive_at_end (not dropped out by the window end), dropout_week (NaN when
-        alive).
+        alive), first_channel and journey_touchpoints (the first channel and the touchpoints of
+        the true journey that ended in the first purchase), p_upsell (P(at least one upsell by
+        the window end) given lam, p and T: the expected share of upsold customers,
+        :func:`~analysis.synth.care_acquisition.p_upsell`).
     purchases : DataFrame
         One row per repeat purchase: event_id, person, timestamp, revenue, upsell.
     """
@@ -212,6 +230,7 @@ def _check(care: Mapping[str, Any], segs: Sequence[str]) -> None:
             problems.append(f"{key} must be in [0, 1]")
     if any(float(x) <= 0 for x in care["effects"].values()):
         problems.append("effects (multipliers) must be > 0")
+    problems += check_acquisition(care["acquisition"])
     if problems:
         raise ValueError("invalid care option:\n  " + "\n  ".join(problems))
 
@@ -243,6 +262,7 @@ def _draw_customers(
     days: float,
     segs: Sequence[str],
     rng: np.random.Generator,
+    acq: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
 ) -> _Customers:
     """Draw the Care touchpoints and the BG/NBD and Gamma-Gamma parameters of every customer."""
     n = len(person)
@@ -267,8 +287,8 @@ def _draw_customers(
         np.where(fast, eff["fast_ticket_rate_multiplier"], eff["slow_ticket_rate_multiplier"]),
         1.0,
     )
-    lam = rng.gamma(bg[group, 0], 1.0 / bg[group, 1]) * mult
-    b_i = bg[group, 3] * np.where(onboard, eff["onboarding_b_multiplier"], 1.0)
+    lam = rng.gamma(bg[group, 0], 1.0 / bg[group, 1]) * mult * acq[2]
+    b_i = bg[group, 3] * np.where(onboard, eff["onboarding_b_multiplier"], 1.0) * acq[3]
     p = rng.beta(bg[group, 2], b_i)
     nu = rng.gamma(gg[group, 1], 1.0 / gg[group, 2])
     u = rng.random((n, 6))
@@ -397,6 +417,7 @@ def plant_care(
     start: pd.Timestamp,
     days: float,
     seed: int,
+    event_journey: pd.Series | None = None,
 ) -> tuple[pd.DataFrame, np.ndarray, CareTruth, np.ndarray]:
     """Add every converted person's Care rows to the events.
 
@@ -405,6 +426,8 @@ def plant_care(
 
     ``events`` and ``event_person`` are the generator's (same order); the result has the new rows
     merged in time order (ties: person, then old rows first) with ``event_id`` renumbered.
+    ``event_journey`` (the true journey of every row, same order) gives each customer's
+    acquisition journey; the option ``acquisition``'s length effects need it.
     """
     _check(care, segs)
     rng = np.random.default_rng([int(seed), _STREAM_TAG])
@@ -420,7 +443,9 @@ def plant_care(
     person, first_row, t0 = person[inside], first_row[inside], t0[inside]
     seg_index = {g: i for i, g in enumerate(segs)}
     group = np.array([seg_index[g] for g in persons["segment"].to_numpy()[person]], np.int64)
-    cust = _draw_customers(care, person, group, t0, days, segs, rng)
+    channel, touches = acquisition_of_customers(events, event_journey, first_row)
+    acq = (channel, touches, *acquisition_multipliers(care["acquisition"], channel, touches))
+    cust = _draw_customers(care, person, group, t0, days, segs, rng, acq)
     buys, death = _purchases(cust, care, segs, rng)
     rows = _rows(cust, buys, care, days)
     src = first_row[rows["k"].to_numpy()]
@@ -449,6 +474,10 @@ def plant_care(
     is_buy = (rows["touchpoint"] == "purchase").to_numpy()
     buy_pos = position[len(events) + np.flatnonzero(is_buy)]
     truth = _truth(care, segs, persons, cust, buys, death, start, out, buy_pos)
+    truth.customers["first_channel"] = channel
+    truth.customers["journey_touchpoints"] = touches
+    up = np.array(_per_segment(care, "upsell_rate", segs), float)[group]
+    truth.customers["p_upsell"] = p_upsell(cust.lam, cust.p, cust.T, up)
     return out, all_person[order], truth, order
 
 
@@ -502,7 +531,8 @@ def _parameter_tables(care: Mapping[str, Any], segs: Sequence[str]) -> dict[str,
         [
             (name, par, float(eff[key]) if key else 1.0, text, pm_name)
             for name, par, key, text, pm_name in _EFFECTS
-        ],
+        ]
+        + acquisition_effect_rows(care["acquisition"]),
         columns=["effect", "parameter", "multiplier", "description", "pymc_marketing"],
     )
     effects.insert(3, "coefficient", np.log(effects["multiplier"].astype(float)))
@@ -596,6 +626,7 @@ def add_care(events: pd.DataFrame, truth: Any, care: Mapping[str, Any], seed: in
         truth.start,
         truth.days,
         seed,
+        event_journey=truth.event_journey,
     )
     index = pd.Index(out["event_id"], name="event_id")
     names = truth.persons["person"].to_numpy()
