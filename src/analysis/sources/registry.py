@@ -32,6 +32,7 @@ ADAPTERS: dict[str, str] = {
     # real public data (data/external/): Olist's lead → deal funnel, UCI online shopper sessions
     "olist": "analysis.sources.olist:read_olist",
     "uci_online_shoppers": "analysis.sources.uci:read_uci_online_shoppers",
+    "cdnow": "analysis.sources.cdnow:read_cdnow_events",  # CDNOW purchases (Fader & Hardie)
 }
 
 
