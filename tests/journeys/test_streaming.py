@@ -196,7 +196,7 @@ _RSS_SCRIPT = textwrap.dedent(
         del ev
     base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     sj = build_journeys_streaming(folder, bucket_rows=250_000, batch_rows=250_000, workers=1,
-                                  memory_limit="1GB", work_dir=folder.parent / "work")
+                                  memory_limit="512MB", work_dir=folder.parent / "work")
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     print(json.dumps({"rows": sj.summary["rows_kept"], "base_kb": base, "peak_kb": peak}))
     """
@@ -205,7 +205,7 @@ _RSS_SCRIPT = textwrap.dedent(
 
 @pytest.mark.slow
 def test_peak_memory_bounded_when_data_grows_tenfold(tmp_path):
-    """1 batch (about 0.23 M events) vs 10 batches: the peak grows far less than the data."""
+    """1 batch (about 0.23 M events) vs 10 batches: the peak is bounded, not the data's size."""
     out = {}
     for n in (1, 10):
         folder = tmp_path / f"n{n}" / "src"
@@ -218,6 +218,9 @@ def test_peak_memory_bounded_when_data_grows_tenfold(tmp_path):
         )
         out[n] = json.loads(proc.stdout.strip().splitlines()[-1])
     assert out[10]["rows"] > 9 * out[1]["rows"]
-    # the generator's own peak (one batch) is the floor of both; above it, the pipeline's
-    peak1, peak10 = out[1]["peak_kb"], out[10]["peak_kb"]
-    assert peak10 < 2.0 * peak1, out
+    # What may grow with the data is DuckDB's share, capped by memory_limit (512 MB); the rest
+    # is one bucket and one batch at a time, as in the small run (x2 for noise). An in-memory
+    # run grows with the rows (about 0.5 GB per million events: +1 GB here).
+    grow1 = out[1]["peak_kb"] - out[1]["base_kb"]
+    grow10 = out[10]["peak_kb"] - out[10]["base_kb"]
+    assert grow10 < 512 * 1024 + 2 * grow1, out
