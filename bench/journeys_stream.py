@@ -100,6 +100,59 @@ def generate(n_events: int) -> Path:
     return out
 
 
+def replicate(n_events: int, base_events: int) -> Path:
+    """Write about ``n_events`` events as copies of the generated ``base_events`` data.
+
+    Copy ``c`` of batch ``b`` is the batch's files with every identifier and event id prefixed
+    by ``c<c>-`` (placeholder values left as they are), so its persons are new persons with the
+    same journeys. Copies are added batch by batch until the target is reached. File by file:
+    never more than one file in memory. Much faster than simulating again (``generate``).
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    from analysis.identity import DEFAULT_PLACEHOLDERS
+
+    base, out = data_dir(base_events), data_dir(n_events)
+    done = out / "_DONE.json"
+    if done.exists():
+        print(f"already there: {out} ({json.loads(done.read_text())})")
+        return out
+    if not (base / "_DONE.json").exists():
+        generate(base_events)
+    meta = json.loads((base / "_DONE.json").read_text())
+    files = sorted(base.rglob("batch-*.parquet"))
+    batches = sorted({f.stem for f in files})
+    placeholders = pa.array(sorted(p.lower() for p in DEFAULT_PLACEHOLDERS))
+    total, c, t0 = 0, 0, time.perf_counter()
+    while total < n_events:
+        for stem in batches:
+            if total >= n_events:
+                break
+            for f in (f for f in files if f.stem == stem):
+                tbl = pq.read_table(f)
+                for name in ("event_id", *IDS):
+                    col = tbl[name]
+                    pre = pa.scalar(f"c{c:02d}-", type=col.type)
+                    new = pc.binary_join_element_wise(pre, col, pa.scalar("", type=col.type))
+                    if name != "event_id":
+                        low = pc.utf8_lower(col)
+                        keep = pc.is_in(low, value_set=placeholders.cast(low.type))
+                        new = pc.if_else(pc.fill_null(keep, False), col, new)
+                    tbl = tbl.set_column(tbl.schema.get_field_index(name), name, new)
+                dest = out / f.parent.name / f"{stem}-c{c:02d}.parquet"
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                pq.write_table(tbl, dest)
+                total += tbl.num_rows
+            print(f"copy {c} of {stem}: total {total:,} ({time.perf_counter() - t0:.0f} s)")
+        c += 1
+    persons = "about " + f"{round(total / meta['events'] * meta['persons']):,}"
+    done.write_text(json.dumps({"events": total, "persons": persons, "copies_of": str(base)}))
+    print(f"{total:,} events in {out} ({time.perf_counter() - t0:.0f} s)")
+    return out
+
+
 def tree_rss(pid: int) -> int:
     """Resident bytes of process ``pid`` and its descendants (from /proc)."""
     import psutil
@@ -219,15 +272,19 @@ def worker_compare(path: Path, memory_limit: str, bucket_rows: int) -> None:
 def main() -> None:
     """Command line: generate | run | compare (see the module docstring)."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("step", choices=["generate", "run", "compare"])
+    ap.add_argument("step", choices=["generate", "replicate", "run", "compare"])
     ap.add_argument("--events", default="100M", help="about this many events (e.g. 10M, 100M)")
     ap.add_argument("--memory-limit", default="8GB", help="DuckDB's memory_limit")
     ap.add_argument("--bucket-rows", type=int, default=3_000_000, help="events per bucket")
+    ap.add_argument("--base", default="10M", help="replicate: the generated data to copy")
     ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     a = ap.parse_args()
     n = parse_size(a.events)
     if a.step == "generate":
         generate(n)
+        return
+    if a.step == "replicate":
+        replicate(n, parse_size(a.base))
         return
     path = data_dir(n)
     if not (path / "_DONE.json").exists():
