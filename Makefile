@@ -60,8 +60,9 @@ data: $(SAMPLE) ## Build the synthetic sample data (data/sample/)
 # the notebook smoke run samples cheaply (every cell runs; the figures are not the point here) and
 # leaves the Bayesian attribution to its smoke fit in tests/models (its notebook cells are tested
 # functions, reports.fit_sections); notebook 07 tries at most two archetypes (patterns_k_max), thinning its sampler by 5;
-# `make test-slow` runs the reports with default parameters
-SMOKE_PARAMS ?= draws=100 tune=100 chains=2 models=[heuristic,markov,shapley] train_origins=1 backtest_cutoffs=1 patterns_k_max=2 patterns_thin=5
+# notebook 08 fits its Care models by MAP (care_method=map: PyMC's own NUTS without the C back end
+# is too slow for a smoke run); `make test-slow` runs the reports with default parameters
+SMOKE_PARAMS ?= draws=100 tune=100 chains=2 models=[heuristic,markov,shapley] train_origins=1 backtest_cutoffs=1 patterns_k_max=2 patterns_thin=5 care_method=map
 # test processes (pytest-xdist): a file's tests stay together, Spark tests share one worker
 TEST_WORKERS ?= 2
 # tests run PyTensor without its C back end (cxx=): the samplers are JAX's (numpyro), and the few

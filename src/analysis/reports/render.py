@@ -94,8 +94,8 @@ def _pct(x: Any) -> str:
 def headline_cells(h: dict[str, Any]) -> list[str]:
     """Return the index cells of a segment's headline figures.
 
-    Journeys, conversion, friction, channel, incident, the open journeys' forecast and the
-    prevalent journey pattern.
+    Journeys, conversion, friction, channel, incident, the open journeys' forecast, the
+    expected repeat purchases (Care) and the prevalent journey pattern.
     """
     journeys = f"{int(h['journeys']):,}" if isinstance(h.get("journeys"), (int, float)) else "–"
     if "conversion_rate" in h:
@@ -153,9 +153,19 @@ def headline_cells(h: dict[str, Any]) -> list[str]:
             if h.get("incident_note")
             else ""
         )
+    from analysis.reports.care_sections import care_cell
     from analysis.reports.pattern_sections import pattern_cell
 
-    return [journeys, conv, friction, top, incident, forecast_cell(h), pattern_cell(h)]
+    return [
+        journeys,
+        conv,
+        friction,
+        top,
+        incident,
+        forecast_cell(h),
+        care_cell(h),
+        pattern_cell(h),
+    ]
 
 
 def forecast_cell(h: dict[str, Any]) -> str:
@@ -256,6 +266,13 @@ _KNOWN = {
     "pattern_count",
     "pattern_prob",
     "pattern_note",
+    "care_purchases",
+    "care_lower",
+    "care_upper",
+    "care_customers",
+    "care_horizon_weeks",
+    "care_prob",
+    "care_note",
 }
 
 _CSS = """body{font-family:system-ui,sans-serif;margin:2em;max-width:80em;color:#222}
@@ -302,9 +319,8 @@ def _segment_table(m: dict[str, Any], nb_names: list[str]) -> str:
     return (
         "<table><tr><th>segment</th><th>status</th><th>journeys</th><th>conversion rate</th>"
         "<th>worst friction point</th><th>top channel</th><th>top incident</th>"
-        "<th>open journeys forecast</th><th>prevalent pattern</th><th>reports</th></tr>"
-        + "".join(rows)
-        + "</table>"
+        "<th>open journeys forecast</th><th>repeat purchases (Care)</th>"
+        "<th>prevalent pattern</th><th>reports</th></tr>" + "".join(rows) + "</table>"
     )
 
 
@@ -384,7 +400,9 @@ window in which conversion after a step fell, at posterior probability 0.9 or mo
 conversions lost (90% interval); open journeys forecast: of the journeys open at the end of the
 data, those at least 50% likely to convert within the horizon, and those at risk (they got as far as
 the stage conversions happen in, but the 90% interval of their forecast lies below the usual rate
-of such journeys, or they are likely to drop off); prevalent pattern: the journey pattern
+of such journeys, or they are likely to drop off); repeat purchases (Care): the repeat purchase
+days expected per customer over the horizon (notebook 08's BG/NBD fit on the segment's
+customers), with its 90% interval over the posterior draws; prevalent pattern: the journey pattern
 (notebook 07) most of the segment's journeys follow, named only when the 90% interval of its share
 lies above every other pattern's.
 A "–" says nothing stands out, and why.</p>

@@ -55,6 +55,7 @@ MAIN_NOTEBOOKS = (
     "05_friction_over_time.ipynb",
     "06_forecast.ipynb",
     "07_journey_patterns.ipynb",
+    "08_care.ipynb",
 )
 
 #: A notebook parameter the runner sets to the segment's report folder (where a notebook that

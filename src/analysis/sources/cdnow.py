@@ -97,36 +97,18 @@ def _fields(p: Path) -> tuple[list[list[str]], np.ndarray, bool]:
     return split, np.asarray(numbers, dtype="int64"), header
 
 
-def read_cdnow_events(path: str | Path) -> LoadResult:
-    """Read a CDNOW file (master or sample) into canonical purchase touchpoints.
-
-    Parameters
-    ----------
-    path : str or Path
-        ``CDNOW_master.txt`` or ``CDNOW_sample.txt``, or the folder (then the master file).
-
-    Returns
-    -------
-    LoadResult
-        One ``purchase`` row per readable line (see the module docstring); ``row`` in the
-        quarantine is the file's line number. ``summary["customers"]`` counts the customers kept.
-
-    Raises
-    ------
-    DataError
-        File not found, or no purchase line.
-    """
-    p = _file(path)
-    split, lines, header = _fields(p)
-    width = 4 if header else 5  # the sample has the customer's sample index second
+def _rejects(
+    table: pd.DataFrame,
+    split: list[list[str]],
+    lines: np.ndarray,
+    width: int,
+    date: pd.Series,
+    cds: pd.Series,
+    value: pd.Series,
+    file: str,
+) -> tuple[np.ndarray, list[Rejected]]:
+    """Return the lines that cannot be read (a mask) and one :class:`Rejected` per problem."""
     n_fields = np.array([len(f) for f in split])
-    table = pd.DataFrame(
-        [f if len(f) == width else [""] * width for f in split],
-        columns=list(HEADER) if width == 4 else ["customer_id", "sample_index", *HEADER[1:]],
-    )
-    date = pd.to_datetime(table["date"], format="%Y%m%d", errors="coerce")
-    cds = pd.to_numeric(table["number_of_cds"], errors="coerce")
-    value = pd.to_numeric(table["dollar_value"], errors="coerce")
     problems = [
         (
             "wrong number of fields",
@@ -167,10 +149,43 @@ def read_cdnow_events(path: str | Path) -> LoadResult:
                     column,
                     rows=lines[idx],
                     source=raw,
-                    file=p.name,
+                    file=file,
                 )
             )
             bad |= m
+    return bad, rejected
+
+
+def read_cdnow_events(path: str | Path) -> LoadResult:
+    """Read a CDNOW file (master or sample) into canonical purchase touchpoints.
+
+    Parameters
+    ----------
+    path : str or Path
+        ``CDNOW_master.txt`` or ``CDNOW_sample.txt``, or the folder (then the master file).
+
+    Returns
+    -------
+    LoadResult
+        One ``purchase`` row per readable line (see the module docstring); ``row`` in the
+        quarantine is the file's line number. ``summary["customers"]`` counts the customers kept.
+
+    Raises
+    ------
+    DataError
+        File not found, or no purchase line.
+    """
+    p = _file(path)
+    split, lines, header = _fields(p)
+    width = 4 if header else 5  # the sample has the customer's sample index second
+    table = pd.DataFrame(
+        [f if len(f) == width else [""] * width for f in split],
+        columns=list(HEADER) if width == 4 else ["customer_id", "sample_index", *HEADER[1:]],
+    )
+    date = pd.to_datetime(table["date"], format="%Y%m%d", errors="coerce")
+    cds = pd.to_numeric(table["number_of_cds"], errors="coerce")
+    value = pd.to_numeric(table["dollar_value"], errors="coerce")
+    bad, rejected = _rejects(table, split, lines, width, date, cds, value, p.name)
     good = ~bad
     if not good.any():
         raise DataError(
