@@ -134,8 +134,17 @@ def test_one_hot_and_data_errors() -> None:
         fit_repeat_purchases_with_covariates(rfm, dropout_covariates=["nope"])
 
 
-def _synthetic(seed: int, persons: int) -> tuple[pd.DataFrame, pd.DataFrame, list[str], object]:
-    events, truth = generate(persons, seed=seed, days=540.0, care=True)
+#: Planted acquisition effects for the slow study (as bench/care_recovery.py's ACQUISITION).
+ACQUISITION = {
+    "first_channel_rate": {"paid_search": 1.4, "social": 0.7},
+    "touchpoints_b_per_10": 1.5,
+}
+
+
+def _synthetic(
+    seed: int, persons: int, care: object = True
+) -> tuple[pd.DataFrame, pd.DataFrame, list[str], object]:
+    events, truth = generate(persons, seed=seed, days=540.0, care=care)
     events = events.assign(customer_id=events["event_id"].map(truth.event_person))
     tx = events[events["conversion"]].assign(
         date=lambda d: d["timestamp"].dt.tz_convert("UTC").dt.tz_localize(None)
@@ -146,6 +155,14 @@ def _synthetic(seed: int, persons: int) -> tuple[pd.DataFrame, pd.DataFrame, lis
     days = truth.care.customers.set_index("person")["n_repeat_days"]
     assert (full["frequency"].to_numpy() == full["customer_id"].map(days).to_numpy()).all()
     cov = one_hot(care_covariates(events), "segment", reference="consumer")
+    if care is not True:  # the acquisition journeys, as the journeys layer reads them
+        from analysis.journeys import build_journeys
+        from analysis.journeys.acquisition import acquisition_covariates, acquisition_journeys
+
+        ev = events.assign(person_id=events["customer_id"])
+        jr = build_journeys(ev, as_of=truth.end, inactivity_days=truth.inactivity_days)
+        acq = acquisition_covariates(acquisition_journeys(jr), channels=["paid_search", "social"])
+        cov = cov.merge(acq, on="customer_id", how="left", validate="one_to_one")
     rfm = rfm_summary(tx, observation_end=end, calibration_end=cal_end)
     data = rfm.merge(cov, on="customer_id", how="left", validate="one_to_one")
     return data, full, cov.attrs["one_hot"]["segment"], truth
@@ -194,6 +211,61 @@ def test_recovery_nuts_three_seeds() -> None:
         plain = fit_repeat_purchases_with_covariates(data, **kw)
         eff = fit.effects.set_index("name")
         for _, row in truth.care.effects.iterrows():
+            lo, hi = eff.loc[row["pymc_marketing"], ["lo", "hi"]]
+            covered += int(lo <= row["coefficient"] <= hi)
+            cases += 1
+        full_cal = full[full["customer_id"].isin(data["customer_id"])]
+        gains.append(
+            holdout_log_score(fit, full_cal).sum() - holdout_log_score(plain, full_cal).sum()
+        )
+    assert covered >= 0.8 * cases
+    assert all(g > 0 for g in gains)
+
+
+def test_dropout_on_b_fixes_the_a_coefficients_at_zero() -> None:
+    """dropout_on="b": one coefficient per dropout covariate (b), a's held at exactly 0."""
+    rng = np.random.default_rng(0)
+    n = 300
+    data = pd.DataFrame({"customer_id": np.arange(n), "T": 30.0, "z": rng.integers(0, 2, n) * 1.0})
+    data["frequency"] = rng.poisson(2, n).astype(float)
+    data["recency"] = np.where(data["frequency"] > 0, rng.uniform(0, 30, n), 0.0)
+    fit = fit_repeat_purchases_with_covariates(data, dropout_covariates=["z"], dropout_on="b")
+    assert fit.effects["name"].tolist() == ["dropout_coefficient_b[z]"]
+    assert (fit.model.fit_result["dropout_coefficient_a"].values == 0).all()
+    b = fit.draws()["b"][0]
+    ratio = b[data["z"].to_numpy() == 1][0] / b[data["z"].to_numpy() == 0][0]
+    assert ratio == pytest.approx(np.exp(fit.effects["coefficient"].iloc[0]))
+    assert np.ptp(fit.draws()["a"][0]) == 0  # one a for everyone
+    with pytest.raises(DataError, match="dropout_on"):
+        fit_repeat_purchases_with_covariates(data, dropout_on="a")
+
+
+@pytest.mark.slow
+def test_recovery_with_acquisition_effects_nuts_three_seeds() -> None:
+    """Care and acquisition effects (first channel, journey length) in their 90% intervals."""
+    covered, cases, gains = 0, 0, []
+    for seed in (0, 1, 2):
+        data, full, seg, truth = _synthetic(seed, 12000, care={"acquisition": ACQUISITION})
+        kw = {"method": "mcmc", "draws": 300, "tune": 300, "chains": 2, "seed": seed}
+        fit = fit_repeat_purchases_with_covariates(
+            data,
+            purchase_covariates=[
+                "fast_ticket",
+                "slow_ticket",
+                "first_channel_paid_search",
+                "first_channel_social",
+                *seg,
+            ],
+            dropout_covariates=["onboarding", "journey_touchpoints", *seg],
+            dropout_on="b",
+            **kw,
+        )
+        plain = fit_repeat_purchases_with_covariates(data, **kw)
+        eff = fit.effects.set_index("name")
+        true = truth.care.effects
+        true = true[true["pymc_marketing"].isin(eff.index)]  # a's are fixed at 0: not estimated
+        assert len(true) == 6
+        for _, row in true.iterrows():
             lo, hi = eff.loc[row["pymc_marketing"], ["lo", "hi"]]
             covered += int(lo <= row["coefficient"] <= hi)
             cases += 1

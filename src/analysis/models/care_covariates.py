@@ -276,6 +276,31 @@ class CovariateFit:
         return out
 
 
+def _only_b_class() -> Any:
+    from pymc_extras.prior import Prior
+
+    class OnlyB(Prior):
+        """The dropout coefficient prior, with ``dropout_coefficient_a`` fixed at 0."""
+
+        @classmethod
+        def like(cls, base: Any) -> Any:
+            if base is None:
+                return cls("Normal", mu=0, sigma=1)
+            return cls(base.distribution, **base.parameters)
+
+        def create_variable(self, name: str, xdist: bool = False) -> Any:
+            if name != "dropout_coefficient_a":
+                return super().create_variable(name, xdist)
+            import pymc as pm
+            import pytensor.tensor as pt
+
+            dims = (self.dims,) if isinstance(self.dims, str) else tuple(self.dims)
+            size = len(pm.modelcontext(None).coords[dims[0]])
+            return pm.Deterministic(name, pt.zeros(size), dims=dims)
+
+    return OnlyB
+
+
 def _interval(x: np.ndarray, prob: float) -> tuple[float, float, float]:
     if x.size < 2:
         return float(x.mean()), np.nan, np.nan
@@ -303,11 +328,13 @@ def _r_hat(draws: Any, n: int) -> np.ndarray:
     return np.asarray(az.rhat(draws.to_dataset(name="x"))["x"].values, dtype=float).reshape(n)
 
 
-def _effects(tm: Any, purchase: list[str], dropout: list[str], prob: float) -> pd.DataFrame:
+def _effects(
+    tm: Any, purchase: list[str], dropout: list[str], prob: float, with_a: bool = True
+) -> pd.DataFrame:
     post = tm.fit_result
     rows = []
     spec = [("purchase", "purchase_coefficient_alpha", purchase)]
-    spec += [("dropout_a", "dropout_coefficient_a", dropout)]
+    spec += [("dropout_a", "dropout_coefficient_a", dropout if with_a else [])]
     spec += [("dropout_b", "dropout_coefficient_b", dropout)]
     for process, var, cols in spec:
         if not cols:
@@ -364,6 +391,7 @@ def fit_repeat_purchases_with_covariates(
     seed: int = 0,
     prob: float = 0.9,
     model_config: dict[str, Any] | None = None,
+    dropout_on: str = "ab",
 ) -> CovariateFit:
     """Fit pymc-marketing's ``BetaGeoModel`` with time-invariant covariates.
 
@@ -389,6 +417,11 @@ def fit_repeat_purchases_with_covariates(
         ``phi_dropout``, ``kappa_dropout``, ``purchase_coefficient``, ``dropout_coefficient``
         as ``pymc_extras.prior.Prior``; ``a`` and ``b`` replace the ``phi``/``kappa`` pair);
         the covariate columns come from the arguments above.
+    dropout_on : {"ab", "b"}
+        ``"ab"`` (pymc-marketing's form): each dropout covariate scales both ``a`` and ``b``
+        of the dropout Beta. ``"b"``: only ``b`` (``dropout_coefficient_a`` fixed at 0 and left
+        out of ``effects``): one coefficient per covariate instead of two, which a and b's weak
+        joint identification makes worth it (bench/README.md, Care).
 
     Returns
     -------
@@ -420,7 +453,12 @@ def fit_repeat_purchases_with_covariates(
             rows=example_rows(bad),
         )
     frame = data[need].reset_index(drop=True).astype({c: float for c in need[1:]})
+    if dropout_on not in ("ab", "b"):
+        raise DataError(f"unknown dropout_on {dropout_on!r}", fix="use 'ab' or 'b'")
     config = {**dict(model_config or {}), "purchase_covariate_cols": purchase}
+    if dropout_on == "b" and dropout:
+        base = config.get("dropout_coefficient")
+        config["dropout_coefficient"] = _only_b_class().like(base)
     config["dropout_covariate_cols"] = dropout
     tm = BetaGeoModel(model_config=config)
     start = _time.perf_counter()
@@ -455,7 +493,7 @@ def fit_repeat_purchases_with_covariates(
             out[name + "_lo"] = out[name + "_hi"] = np.nan
     return CovariateFit(
         method=method,
-        effects=_effects(tm, purchase, dropout, prob),
+        effects=_effects(tm, purchase, dropout, prob, with_a=dropout_on == "ab"),
         params=_params(tm, prob),
         customers=out,
         model=tm,
