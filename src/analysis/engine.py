@@ -36,7 +36,11 @@ def check_engine(engine: str) -> str:
 
 
 def spark_session():
-    """Return a local Spark session (``local[*]``, UTC, no UI), created once per process."""
+    """Return a local Spark session (``local[*]``, UTC, no UI), created once per process.
+
+    Environment: ``CJL_SPARK_MASTER``, ``CJL_SPARK_PARTITIONS``, ``CJL_SPARK_DRIVER_MEMORY``,
+    and ``CJL_SPARK_CONF`` (``"key=value;key=value"``, any other Spark setting).
+    """
     global _SPARK
     if _SPARK is None:
         try:
@@ -53,6 +57,11 @@ def spark_session():
             .config("spark.sql.execution.arrow.pyspark.enabled", "true")
             .config("spark.driver.memory", os.environ.get("CJL_SPARK_DRIVER_MEMORY", "4g"))
         )
+        # extra settings, "key=value;key=value" (e.g. spark.driver.maxResultSize=8m in the
+        # driver-memory test of the Spark path)
+        for item in filter(None, os.environ.get("CJL_SPARK_CONF", "").split(";")):
+            key, _, value = item.partition("=")
+            builder = builder.config(key.strip(), value.strip())
         _SPARK = builder.getOrCreate()
         _SPARK.sparkContext.setLogLevel("ERROR")
     return _SPARK
