@@ -218,6 +218,7 @@ def worker_stream(path: Path, memory_limit: str, bucket_rows: int) -> None:
             }
         )
     )
+    sj.cleanup()  # the work folder holds two copies of the events
 
 
 def worker_compare(path: Path, memory_limit: str, bucket_rows: int) -> None:
@@ -234,6 +235,7 @@ def worker_compare(path: Path, memory_limit: str, bucket_rows: int) -> None:
     sj = build_journeys_streaming(path, memory_limit=memory_limit, bucket_rows=bucket_rows)
     s_tables = (sj.stage_transitions(), sj.channel_paths(), sj.stage_durations())
     t_stream = time.perf_counter() - t0
+    sj.cleanup()
 
     t0 = time.perf_counter()
     raw = ds.dataset(path, format="parquet", partitioning="hive").to_table()
@@ -261,6 +263,7 @@ def worker_compare(path: Path, memory_limit: str, bucket_rows: int) -> None:
             {
                 "stream_s": t_stream,
                 "memory_s": t_mem,
+                "stream_timings": sj.timings,
                 "rows": len(ev),
                 "transitions": int(pd.Series(s_tables[0]["n"]).sum()),
                 "checks": checks,
