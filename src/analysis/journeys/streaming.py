@@ -75,8 +75,9 @@ class StreamingJourneys:
     timings : dict
         Seconds per step: validate, stitch, partition, journeys (all buckets), total.
     work_dir : Path
-        Where the validated rows, the person buckets, the quarantine and the stage durations
-        were written (removed with :meth:`cleanup`).
+        Where the quarantine (``quarantine/``) and the stage durations (``durations/``) were
+        written, and the validated rows and person buckets with ``keep_intermediate=True``
+        (all removed with :meth:`cleanup`).
     """
 
     summary: dict[str, Any]
@@ -205,6 +206,7 @@ def build_journeys_streaming(
     work_dir: str | Path | None = None,
     progress: bool = True,
     stitch_options: dict[str, Any] | None = None,
+    keep_intermediate: bool = False,
 ) -> StreamingJourneys:
     """Build journeys from Parquet files that need not fit in memory; return their statistics.
 
@@ -241,6 +243,9 @@ def build_journeys_streaming(
         Log one line per bucket (rows, seconds) at INFO level, and one per step.
     stitch_options : dict, optional
         Options of :func:`analysis.identity.stitch` (``max_links``, ``max_person_ids``, …).
+    keep_intermediate : bool, default False
+        Keep the validated rows (``valid/``) and the person buckets (``buckets/``, the events
+        with their ``person_id``) in ``work_dir``; by default they are removed at the end.
 
     Returns
     -------
@@ -314,6 +319,9 @@ def build_journeys_streaming(
         collect_by, n_workers, say,
     )  # fmt: skip
     timings["journeys"] = time.perf_counter() - t0
+    if not keep_intermediate:  # two copies of the events; the durations and quarantine stay
+        for sub in ("valid", "buckets", "spill"):
+            shutil.rmtree(work / sub, ignore_errors=True)
     timings["total"] = time.perf_counter() - t_all
     timings = {k: round(v, 2) for k, v in timings.items()}
     without = rows_per_bucket.get(-1, 0)
