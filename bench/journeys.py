@@ -20,6 +20,9 @@ relative), and between the project and the anchor the journeys table and stage d
 identical. Prints wall time, the ratios pandas / project and anchor / project, and peak RSS
 (the whole process, and above the loaded data).
 
+``--before-src DIR`` adds the side ``before``: the project's code in DIR (e.g. an older
+commit, ``git archive COMMIT | tar -x -C DIR``), run as ``project``, its outputs compared too.
+
 ``--stream`` hands over to the streaming benchmark, bench/journeys_stream.py (100M events).
 """
 
@@ -40,7 +43,7 @@ from _harness import machine_line, run_worker
 ROOT = Path(__file__).resolve().parents[1]
 CACHE = ROOT / ".cache" / "bench"
 OUT = CACHE / "out"
-SIDES = ("project", "pandas", "anchor")
+SIDES = ("project", "pandas", "anchor", "before")
 
 
 def rss_mb() -> float:
@@ -89,7 +92,7 @@ def worker(side: str, path: str) -> dict:
     n_events = len(ev)
     base_rss = rss_mb()
     t0 = time.perf_counter()
-    if side == "project":
+    if side in ("project", "before"):
         st = analysis.stitch_identities(ev)
         t1 = time.perf_counter()
         jr = analysis.build_journeys(st)
@@ -170,7 +173,7 @@ def compare(results: dict[str, dict]) -> list[str]:
             continue
         pair = f"{side} vs {ref}"
         p_ref, p_side = person(ref), person(side)
-        if {side, ref} == {"project", "anchor"}:
+        if "pandas" not in (side, ref):
             if not np.array_equal(p_ref, p_side):
                 bad.append(f"{pair}: person_id differs on {int((p_ref != p_side).sum())} rows")
         elif not _same_partition(p_ref, p_side):
@@ -184,7 +187,7 @@ def compare(results: dict[str, dict]) -> list[str]:
         err = same(a, b, check_exact=False, rel_tol=1e-9, abs_tol=1e-6)
         if err:
             bad.append(f"{pair}: paths: {err}")
-        if side != "pandas" and ref != "pandas":
+        if "pandas" not in (side, ref):
             for name in ("journeys", "durations"):
                 err = same(load(side, name), load(ref, name), check_exact=True)
                 if err:
@@ -197,8 +200,9 @@ def main() -> int:
     ap.add_argument(
         "--sizes", nargs="+", type=float, default=[1e6, 1e7, 3e7], help="numbers of events"
     )
-    ap.add_argument("--sides", nargs="+", choices=SIDES, default=list(SIDES))
+    ap.add_argument("--sides", nargs="+", choices=SIDES[:3], default=list(SIDES[:3]))
     ap.add_argument("--stream", action="store_true", help="run bench/journeys_stream.py instead")
+    ap.add_argument("--before-src", help="a checkout of older project code: adds the side 'before'")
     ap.add_argument("--worker", choices=SIDES, help=argparse.SUPPRESS)
     ap.add_argument("--file", help=argparse.SUPPRESS)
     args, rest = ap.parse_known_args()
@@ -218,8 +222,18 @@ def main() -> int:
         print(f"- {n:,} events: preparing data", flush=True)
         path = events_file(n)
         res = {}
-        for side in args.sides:
-            res[side] = run_worker(__file__, side, path)
+        sides = [*args.sides, *(["before"] if args.before_src else [])]
+        for side in sides:
+            env = os.environ.get("PYTHONPATH")
+            if side == "before":  # the worker imports the older code
+                os.environ["PYTHONPATH"] = str(Path(args.before_src).resolve() / "src")
+            try:
+                res[side] = run_worker(__file__, side, path)
+            finally:
+                if env is None:
+                    os.environ.pop("PYTHONPATH", None)
+                else:
+                    os.environ["PYTHONPATH"] = env
             r = res[side]
             print(
                 f"  {side:8s} {r['total_s']:7.2f} s (stitch {r['stitch_s']:.2f} + journeys "
@@ -236,10 +250,10 @@ def main() -> int:
         )
         rows.append(res)
     print(
-        "\n| events | journeys | project (s) | pandas (s) | anchor (s) | pandas/project "
-        "| anchor/project | peak MB project / pandas / anchor |"
+        "\n| events | journeys | project before (s) | project (s) | pandas (s) | anchor (s) "
+        "| pandas/project | anchor/project | peak MB before / project / pandas / anchor |"
     )
-    print("|---:|---:|---:|---:|---:|---:|---:|---|")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---|")
     for res in rows:
         any_side = next(iter(res.values()))
 
@@ -251,9 +265,12 @@ def main() -> int:
                 return f"{res[side]['total_s'] / res['project']['total_s']:.2f}x"
             return "-"
 
-        peaks = " / ".join(cell(s, "peak_mb", "{:.0f}") for s in SIDES)
+        peaks = " / ".join(
+            cell(s, "peak_mb", "{:.0f}") for s in ("before", "project", "pandas", "anchor")
+        )
         print(
-            f"| {any_side['events']:,} | {any_side['journeys']:,} | {cell('project')} | "
+            f"| {any_side['events']:,} | {any_side['journeys']:,} | {cell('before')} | "
+            f"{cell('project')} | "
             f"{cell('pandas')} | {cell('anchor')} | {ratio('pandas')} | {ratio('anchor')} | {peaks} |"
         )
     return 0

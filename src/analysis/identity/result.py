@@ -36,12 +36,14 @@ class StitchResult:
     _node_person: np.ndarray | None = field(default=None, repr=False)
     _con: Any = field(default=None, repr=False)
     _limits: dict[str, Any] = field(default_factory=dict, repr=False)
+    _nodes_fn: Any = field(default=None, repr=False)  # the fast path: builds ``_nodes`` (pandas)
 
     @cached_property
     def identities(self) -> pd.DataFrame:
         """One row per identifier, with its person, links and why it is blocked (see above)."""
         assert self._node_person is not None  # set by stitch
-        nodes = to_pandas(self._con, self._nodes).sort_values("code").reset_index(drop=True)
+        raw = self._nodes_fn() if self._nodes_fn is not None else to_pandas(self._con, self._nodes)
+        nodes = raw.sort_values("code").reset_index(drop=True)
         person = self._node_person[nodes["code"].to_numpy()]
         nodes["person_id"] = pd.array(np.where(person > 0, person, 0), dtype="Int64")
         nodes.loc[person <= 0, "person_id"] = pd.NA

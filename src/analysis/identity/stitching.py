@@ -21,6 +21,7 @@ from scipy.sparse.csgraph import connected_components
 
 from analysis import config
 from analysis.engine import connect, table, to_pandas
+from analysis.identity import fast
 from analysis.identity.guards import (
     DEFAULT_PLACEHOLDER_PATTERNS,
     DEFAULT_PLACEHOLDERS,
@@ -72,7 +73,7 @@ def stitch(
     placeholder_min_links: int | None = PLACEHOLDER_MIN_LINKS,
     placeholder_factor: float = PLACEHOLDER_FACTOR,
     max_person_ids: int | str | None = "max_links",
-    engine: str = "duckdb",
+    engine: str = "polars",
 ) -> StitchResult:
     """Assign a ``person_id`` to every row by connecting identifiers that co-occur.
 
@@ -110,8 +111,10 @@ def stitch(
         bridging them are blocked ("bridges N persons (chain)") and the persons solved again.
         The default follows ``max_links``: a device with up to ``max_links`` logins is not a
         super-node, so a person may hold that many. ``None`` turns the guard off.
-    engine : {"duckdb", "spark"}
-        Query engine for the heavy steps.
+    engine : {"polars", "duckdb", "spark"}, default "polars"
+        Where the heavy steps run. ``"polars"``: on one machine, on integer codes in polars,
+        numpy and scipy (:mod:`.fast`; the fastest here); ``"duckdb"`` and ``"spark"``: ibis
+        expressions on that engine. All give the same result.
 
     Returns
     -------
@@ -132,6 +135,18 @@ def stitch(
     n = len(events)
     t_start = time.perf_counter()
     log.info("stitching %s rows on %s (%s)", f"{n:,}", ", ".join(cols), engine)
+    limits = {
+        "max_links": max_links,
+        "max_device_links": max_device_links,
+        "max_person_ids": max_person_ids,
+        "placeholder_patterns": len(placeholder_patterns),
+        "placeholder_min_links": placeholder_min_links,
+        "placeholder_factor": placeholder_factor,
+        "engine": engine,
+    }
+    if engine == "polars":
+        patterns = (placeholders, placeholder_patterns)
+        return _fast_result(events, cols, limits, device_types, patterns, t_start)
     con = connect(engine)
     t, combos, by_hash = _combinations(con, events, cols)
     g = _identifiers(combos, cols, device_types, max_links, max_device_links)
@@ -158,13 +173,7 @@ def stitch(
 
     summary = {
         **_counts(n, f, blocked, is_unrelated, is_chain, node_person, n_persons, person),
-        "max_links": max_links,
-        "max_device_links": max_device_links,
-        "max_person_ids": max_person_ids,
-        "placeholder_patterns": len(placeholder_patterns),
-        "placeholder_min_links": placeholder_min_links,
-        "placeholder_factor": placeholder_factor,
-        "engine": engine,
+        **limits,
     }
     log.info(
         "stitched %s identifiers into %s persons (%s blocked) in %.1f s",
@@ -470,6 +479,74 @@ def _chains(
         f.node_type,
         person_types,
         max_person_ids,
+    )
+
+
+def _fast_result(
+    events: pd.DataFrame,
+    cols: list[str],
+    limits: dict[str, Any],
+    device_types: tuple[str, ...],
+    patterns: tuple[frozenset[str] | set[str], tuple[str, ...]],
+    t_start: float,
+) -> StitchResult:
+    """Stitch on the fast path (:mod:`.fast`) and return what :func:`stitch` returns.
+
+    ``patterns``: the listed placeholders and the placeholder patterns.
+    """
+    fs = fast.solve(
+        events,
+        cols,
+        max_links=limits["max_links"],
+        max_device_links=limits["max_device_links"],
+        device_types=device_types,
+        placeholders=patterns[0],
+        placeholder_patterns=patterns[1],
+        placeholder_min_links=limits["placeholder_min_links"],
+        placeholder_factor=limits["placeholder_factor"],
+        max_person_ids=limits["max_person_ids"],
+    )
+    m = fs.ci.m
+    by_type = pd.DataFrame(
+        {"id_type": fs.type_names, "n": np.bincount(fs.node_type, minlength=len(fs.type_names))}
+    )
+    f = _Flags(
+        m=m,
+        blocked=fs.is_placeholder | fs.is_pattern | fs.over_limit,
+        is_placeholder=fs.is_placeholder,
+        is_pattern=fs.is_pattern,
+        is_super=fs.over_limit & ~fs.is_placeholder & ~fs.is_pattern,
+        by_type=by_type,
+        node_type=fs.node_type,
+        type_names=fs.type_names,
+    )
+    is_unrelated, is_chain = _mask(m, fs.unrelated), _mask(m, fs.chain)
+    blocked = ~fs.usable
+    node_person, n_persons = _number_persons(fs.label, blocked, m)
+    person = fast.row_persons(fs, node_person)
+    out = events.assign(person_id=pd.arrays.IntegerArray(person, person == 0))
+    summary = {
+        **_counts(len(events), f, blocked, is_unrelated, is_chain, node_person, n_persons, person),
+        **limits,
+    }
+    log.info(
+        "stitched %s identifiers into %s persons (%s blocked) in %.1f s",
+        f"{m:,}",
+        f"{n_persons:,}",
+        summary["blocked"],
+        time.perf_counter() - t_start,
+    )
+    return StitchResult(
+        events=out,
+        summary=summary,
+        _node_person=node_person,
+        _limits={
+            "device_types": tuple(device_types),
+            "unrelated": fs.unrelated,
+            "chain": fs.chain,
+            "max_person_ids": limits["max_person_ids"],
+        },
+        _nodes_fn=lambda: fast.identities_nodes(fs),
     )
 
 

@@ -1,0 +1,461 @@
+"""Journeys on one machine, fast: the rules of :func:`build_journeys` on Arrow data and numpy.
+
+The engine path annotates the events with two window passes in SQL. Here (``engine="polars"``,
+the default) one narrow sort by (person, time, event_id) in polars orders the touchpoints, and
+the rest is array arithmetic on the sorted columns: journey starts, journey and stage-run
+boundaries, and the paths joined once per journey from Arrow list offsets (no group-by).
+
+:class:`FastJourneys` is a :class:`~analysis.journeys.model.Journeys`: ``journeys``,
+``stage_transitions``, ``stage_durations`` and ``channel_paths`` are computed here
+(:mod:`.fast_tables`); every other table, and options the fast tables do not cover, run on the
+engine path's ibis expressions over the same annotated events, handed to DuckDB only when
+first asked for. The tables are the engine path's (tests/journeys/test_fast_parity.py).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
+
+import ibis
+import numpy as np
+import pandas as pd
+import polars as pl
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from analysis.engine import connect, table
+from analysis.journeys import fast_tables
+from analysis.journeys._common import DAY_US, by_list
+from analysis.journeys.fast_tables import path_join
+from analysis.journeys.model import Journeys
+from analysis.schema import START
+
+#: The engine path's columns of the annotated events (``Journeys.events``).
+EVENT_COLUMNS = ["event_id", "person_id", "channel", "stage", "conversion", "revenue"]
+
+
+def arrow_column(s: pd.Series) -> pa.ChunkedArray | pa.Array:
+    """Return a pandas column as Arrow without copying where pandas already holds Arrow."""
+    arr = getattr(s.array, "_pa_array", None)
+    if arr is not None:
+        return arr
+    return pa.array(s, from_pandas=True)
+
+
+@dataclass
+class Sorted:
+    """The stitched touchpoints in journey order, as arrays (the fast path's ``events``)."""
+
+    order: np.ndarray  # the source row (``_row``) of every sorted touchpoint
+    person: np.ndarray
+    us: np.ndarray
+    conversion: np.ndarray
+    revenue: np.ndarray  # NaN where missing
+    channel: pa.Array
+    stage_code: np.ndarray  # -1 where missing
+    stages: pa.Array  # the stage of each code
+    pos: np.ndarray
+    new: np.ndarray
+    journey: np.ndarray  # the journey of every touchpoint, 0..J-1
+    journey_index: np.ndarray
+
+
+@dataclass
+class JourneyArrays:
+    """One entry per journey, in (person, journey_index) order."""
+
+    start: np.ndarray  # the first touchpoint's position in :class:`Sorted`
+    end: np.ndarray  # one past the last
+    person: np.ndarray
+    journey_index: np.ndarray
+    start_us: np.ndarray
+    end_us: np.ndarray
+    converted: np.ndarray
+    revenue: np.ndarray
+    last_stage: np.ndarray  # stage code of the last staged touchpoint, -1 when none
+    outcome: np.ndarray  # 0 converted, 1 dropoff, 2 open
+
+
+@dataclass
+class RunArrays:
+    """One entry per stage run (visit), in journey order."""
+
+    at: np.ndarray  # position of the run's first touchpoint in :class:`Sorted`
+    journey: np.ndarray
+    stage: np.ndarray  # stage code
+    from_stage: np.ndarray  # stage code, -1 for (start)
+    us: np.ndarray
+
+
+OUTCOMES = pa.array(["converted", "dropoff", "open"], pa.string())
+
+
+def _ties_by_event_id(order: np.ndarray, rows: Rows) -> np.ndarray:
+    """Put the touchpoints of one person at the same microsecond in ``event_id`` order."""
+    p, u = rows.person[order], rows.us[order]
+    dup = (p[1:] == p[:-1]) & (u[1:] == u[:-1])
+    if not dup.any():
+        return order
+    tie = np.zeros(len(order), bool)
+    tie[1:] |= dup
+    tie[:-1] |= dup
+    at = np.flatnonzero(tie)
+    group = np.cumsum(np.concatenate([[True], ~dup]))[at]
+    eid = rows.table.column("event_id").take(pa.array(order[at]))
+    sub = pl.DataFrame({"g": group, "e": pl.from_arrow(eid), "o": order[at]})
+    order = order.copy()
+    order[at] = sub.sort(["g", "e"], nulls_last=True, maintain_order=True)["o"].to_numpy()
+    return order
+
+
+def sort_events(rows: Rows, inactivity_days: float) -> Sorted:
+    """Order the touchpoints by (person, time, event_id) and cut the journeys."""
+    keys = pl.DataFrame({"p": rows.person, "u": rows.us})
+    order = keys.select(pl.arg_sort_by(["p", "u"], maintain_order=True)).to_series().to_numpy()
+    order = _ties_by_event_id(order.astype(np.int64), rows)
+    person = rows.person[order]
+    us = rows.us[order]
+    conv = rows.conversion[order]
+    n = len(order)
+    first = np.ones(n, bool)
+    first[1:] = person[1:] != person[:-1]
+    new = first.copy()
+    new[1:] |= (np.diff(us) >= inactivity_days * DAY_US) | conv[:-1]
+    journey = np.cumsum(new) - 1
+    first_at = np.maximum.accumulate(np.where(first, np.arange(n), 0))
+    return Sorted(
+        order=order,
+        person=person,
+        us=us,
+        conversion=conv,
+        revenue=rows.revenue[order],
+        channel=rows.channels.take(pa.array(rows.channel[order])),
+        stage_code=rows.stage[order],
+        stages=rows.stages,
+        pos=np.arange(n) - first_at,
+        new=new,
+        journey=journey,
+        journey_index=journey - journey[first_at],
+    )
+
+
+def journey_arrays(ev: Sorted, as_of_us: int, inactivity_days: float) -> JourneyArrays:
+    """Aggregate the sorted touchpoints to one entry per journey."""
+    n = len(ev.person)
+    start = np.flatnonzero(ev.new)
+    end = np.append(start[1:], n)
+    conv = ev.conversion
+    converted = np.logical_or.reduceat(conv, start) if n else np.zeros(0, bool)
+    paid = np.where(conv & ~np.isnan(ev.revenue), ev.revenue, 0.0)
+    revenue = np.add.reduceat(paid, start) if n else np.zeros(0)
+    staged_at = np.maximum.accumulate(np.where(ev.stage_code >= 0, np.arange(n), -1))
+    last = staged_at[end - 1] if n else np.zeros(0, np.int64)
+    last_stage = np.where(last >= start, ev.stage_code[np.maximum(last, 0)], -1)
+    end_us = ev.us[end - 1]
+    still = (as_of_us - end_us) < inactivity_days * DAY_US
+    outcome = np.where(converted, 0, np.where(still, 2, 1))
+    return JourneyArrays(
+        start=start,
+        end=end,
+        person=ev.person[start],
+        journey_index=ev.journey_index[start],
+        start_us=ev.us[start],
+        end_us=end_us,
+        converted=converted,
+        revenue=revenue,
+        last_stage=last_stage,
+        outcome=outcome,
+    )
+
+
+def run_arrays(ev: Sorted) -> RunArrays:
+    """Stage runs: the first staged touchpoint of each visit, and the stage it came from."""
+    at = np.flatnonzero(ev.stage_code >= 0)
+    j = ev.journey[at]
+    code = ev.stage_code[at]
+    same_j = np.zeros(len(at), bool)
+    same_j[1:] = j[1:] == j[:-1]
+    prev = np.full(len(at), -1, np.int64)
+    prev[1:] = code[:-1]
+    run = ~same_j | (prev != code)
+    return RunArrays(
+        at=at[run],
+        journey=j[run],
+        stage=code[run],
+        from_stage=np.where(same_j[run], prev[run], -1),
+        us=ev.us[at[run]],
+    )
+
+
+def _encode(col: pa.ChunkedArray | pa.Array) -> tuple[np.ndarray, pa.Array]:
+    """Dictionary-encode text: the code of every row (-1: missing) and the distinct values."""
+    if isinstance(col, pa.ChunkedArray):
+        col = col.combine_chunks()
+    if not (pa.types.is_string(col.type) or pa.types.is_large_string(col.type)):
+        col = col.cast(pa.large_string())
+    enc = pc.dictionary_encode(col)
+    idx = pc.fill_null(enc.indices, -1).to_numpy(zero_copy_only=False).astype(np.int64)
+    return idx, enc.dictionary.cast(pa.large_string())
+
+
+@dataclass
+class Rows:
+    """The stitched rows as the engine gets them: Arrow columns and the arrays to sort on."""
+
+    table: pa.Table  # the core columns and the attributes, in row (``_row``) order
+    person: np.ndarray
+    us: np.ndarray  # exact integer microseconds since the epoch
+    conversion: np.ndarray  # missing: False
+    revenue: np.ndarray  # missing: NaN
+    channel: np.ndarray  # code in ``channels``
+    channels: pa.Array  # channel names, ``>`` written ``›``
+    stage: np.ndarray  # code in ``stages``, -1: missing
+    stages: pa.Array
+    feedback: np.ndarray  # a row with a sentiment: feedback, not an exposure
+
+    def __len__(self) -> int:
+        return len(self.person)
+
+
+def fast_rows(
+    events: pd.DataFrame, has_person: pd.Series, n_without: int, columns: list[str]
+) -> tuple[Rows, list[str]]:
+    """Return the stitched rows for the fast path, and the channel names renamed.
+
+    ``columns`` (the core ones and the attributes) stay Arrow (no copy where pandas holds
+    Arrow); ``_us`` is computed as the engine path computes it. Channel names with ``>`` are
+    written with ``›`` (see ``build._no_separator_in_channels``).
+    """
+    keep = has_person.to_numpy(dtype=bool) if n_without else None
+    tbl = pa.table({c: arrow_column(events[c]) for c in columns})
+    us = events["timestamp"].astype("datetime64[us, UTC]").astype("int64").to_numpy()
+    feedback = (
+        events["sentiment"].notna().to_numpy()
+        if "sentiment" in events.columns
+        else np.zeros(len(events), dtype=bool)
+    )
+    if keep is not None:
+        tbl, us, feedback = tbl.filter(pa.array(keep)), us[keep], feedback[keep]
+    person = pc.fill_null(tbl.column("person_id"), 0).to_numpy().astype(np.int64)
+    conv = pc.fill_null(tbl.column("conversion").cast(pa.bool_()), False).to_numpy()
+    revenue = tbl.column("revenue").cast(pa.float64()).to_numpy()
+    channel, channels = _encode(tbl.column("channel"))
+    # in the order of first appearance (the dictionary's), as the engine path lists them
+    bad = [str(c) for c in channels.to_pylist() if c is not None and ">" in c]
+    if bad:
+        channels = pc.replace_substring(channels, ">", "›")
+    stage, stages = _encode(tbl.column("stage"))
+    rows = Rows(
+        table=tbl,
+        person=person,
+        us=np.asarray(us, dtype=np.int64),
+        conversion=np.asarray(conv, dtype=bool),
+        revenue=np.where(np.isnan(revenue), np.nan, revenue),
+        channel=channel,
+        channels=channels,
+        stage=stage,
+        stages=stages,
+        feedback=feedback,
+    )
+    return rows, bad
+
+
+def _is_text(t: pa.DataType) -> bool:
+    return bool(pa.types.is_string(t) or pa.types.is_large_string(t))
+
+
+class FastJourneys(Journeys):
+    """Journeys built on the fast path; the engine path's building blocks come on demand.
+
+    Parameters
+    ----------
+    rows : Rows
+        The stitched rows as the engine gets them (:func:`fast_rows`).
+    pandas_data : callable
+        Returns the same rows as pandas (``Journeys.data``), for the engine path's tables.
+    inactivity_days, lookback_days, as_of, attributes, journey_by
+        As :class:`Journeys`.
+    """
+
+    def __init__(
+        self,
+        rows: Rows,
+        pandas_data: Any,
+        *,
+        inactivity_days: float,
+        lookback_days: float,
+        as_of: pd.Timestamp,
+        attributes: list[str],
+    ) -> None:
+        self.rows = rows
+        self._pandas_data = pandas_data
+        self.inactivity_days = inactivity_days
+        self.lookback_days = lookback_days
+        self.as_of = as_of
+        self.engine = "polars"
+        self.attributes = attributes
+        self.summary: dict[str, Any] = {}
+        self.journey_by = "inactivity"
+        self.ev = sort_events(rows, inactivity_days)
+        self.j = journey_arrays(self.ev, self.as_of_us, inactivity_days)
+        self.runs = run_arrays(self.ev)
+
+    def __repr__(self) -> str:
+        return f"FastJourneys({self.summary.get('journeys', len(self.j.start)):,} journeys)"
+
+    # ------------------------------------------------- the engine path's blocks, on demand
+    @cached_property
+    def data(self) -> pd.DataFrame:  # type: ignore[override]
+        """The stitched rows in pandas, as the engine path holds them."""
+        return self._pandas_data()
+
+    @cached_property
+    def con(self) -> Any:
+        """A DuckDB connection for the engine path's tables."""
+        return connect("duckdb")
+
+    @cached_property
+    def source(self) -> ibis.Table:
+        """The stitched rows in DuckDB (attributes included), by ``_row``."""
+        return table(self.con, self.data)
+
+    @cached_property
+    def events(self) -> ibis.Table:
+        """The annotated events in DuckDB (``pos``, ``_new``, ``journey_index``)."""
+        ev = self.ev
+        src = self.rows.table.select(EVENT_COLUMNS).take(pa.array(ev.order))
+        src = src.set_column(src.schema.get_field_index("channel"), "channel", ev.channel)
+        tbl = src.append_column("_us", pa.array(ev.us)).append_column("_row", pa.array(ev.order))
+        tbl = tbl.set_column(
+            tbl.schema.get_field_index("conversion"), "conversion", pa.array(ev.conversion)
+        )
+        for name, values in (
+            ("pos", ev.pos),
+            ("_new", ev.new.astype(np.int64)),
+            ("journey_index", ev.journey_index),
+        ):
+            tbl = tbl.append_column(name, pa.array(values.astype(np.int64)))
+        return table(self.con, tbl, materialize=True)
+
+    @cached_property
+    def journey_rows(self) -> ibis.Table:
+        """One row per journey, in DuckDB (as the engine path's)."""
+        j = self.j
+        tbl = pa.table(
+            {
+                "person_id": j.person,
+                "journey_index": j.journey_index,
+                "_start_us": j.start_us,
+                "_end_us": j.end_us,
+                "n_touchpoints": (j.end - j.start).astype(np.int64),
+                "converted": j.converted,
+                "revenue": j.revenue,
+                "channels": self.channel_strings,
+                "_last_stage": self.stage_names(j.last_stage),
+                "outcome": self.outcome_names(),
+            }
+        )
+        return table(self.con, tbl, materialize=True)
+
+    @cached_property
+    def stage_runs(self) -> ibis.Table:
+        """Stage runs in DuckDB (as the engine path's)."""
+        r = self.runs
+        tbl = pa.table(
+            {
+                "person_id": self.j.person[r.journey],
+                "journey_index": self.j.journey_index[r.journey],
+                "stage": self.stage_names(r.stage),
+                "_us": r.us,
+                "pos": self.ev.pos[r.at],
+                "from_stage": self.stage_names(r.from_stage, START),
+            }
+        )
+        return table(self.con, tbl, materialize=True)
+
+    @cached_property
+    def first_touch(self) -> ibis.Table:
+        """Attribute values at each journey's first touchpoint, in DuckDB."""
+        tbl = pa.table({"person_id": self.j.person, "journey_index": self.j.journey_index})
+        for a, col in zip(self.attributes, self.first_attributes.columns, strict=True):
+            tbl = tbl.append_column(a, col)
+        return table(self.con, tbl, materialize=True)
+
+    # ------------------------------------------------------------------ fast building blocks
+    @cached_property
+    def first_attributes(self) -> pa.Table:
+        """The attributes at each journey's first touchpoint (Arrow, in journey order)."""
+        rows = self.ev.order[self.j.start]
+        return self.rows.table.select(self.attributes).take(pa.array(rows))
+
+    @cached_property
+    def channel_strings(self) -> pa.Array:
+        """Each journey's channels joined by " > " (every touchpoint, in order)."""
+        return path_join(self.ev.channel, np.append(self.j.start, len(self.ev.person)))
+
+    def stage_names(self, codes: np.ndarray, missing: str | None = None) -> pa.Array:
+        """Stage names of stage codes (-1: ``missing``)."""
+        names = pa.concat_arrays(
+            [self.ev.stages.cast(pa.string()), pa.array([missing], pa.string())]
+        )
+        return names.take(pa.array(np.where(codes >= 0, codes, len(self.ev.stages))))
+
+    def outcome_names(self) -> pa.Array:
+        """Each journey's outcome: converted, dropoff or open."""
+        return OUTCOMES.take(pa.array(self.j.outcome))
+
+    def fast_by(self, by: str | list[str] | None) -> list[str] | None:
+        """``by`` as a list when the fast tables cover it (text attributes); None otherwise."""
+        cols = by_list(by)
+        self.check_by(cols)
+        if all(_is_text(self.rows.table.schema.field(c).type) for c in cols):
+            return cols
+        return None
+
+    @property
+    def fast_journeys(self) -> bool:
+        """Whether the fast journeys table covers the attributes (all text)."""
+        return all(_is_text(self.rows.table.schema.field(c).type) for c in self.attributes)
+
+    # ----------------------------------------------------------------------- public tables
+    @cached_property
+    def journeys(self) -> pd.DataFrame:
+        """One row per journey (see :attr:`Journeys.journeys`)."""
+        if self.fast_journeys:
+            return fast_tables.journey_table(self)
+        return Journeys.journeys.func(self)  # type: ignore[attr-defined]
+
+    def stage_transitions(
+        self, by: str | list[str] | None = "segment", *, mature_days: float | None = None
+    ) -> pd.DataFrame:
+        """Count stage-run transitions (see :meth:`Journeys.stage_transitions`)."""
+        cols = self.fast_by(by)
+        if cols is None:
+            return super().stage_transitions(by, mature_days=mature_days)
+        return fast_tables.stage_transitions(self, cols, mature_days)
+
+    def stage_durations(
+        self, by: str | list[str] | None = "segment", *, mature_days: float | None = None
+    ) -> pd.DataFrame:
+        """Time in each stage visit (see :meth:`Journeys.stage_durations`)."""
+        cols = self.fast_by(by)
+        if cols is None:
+            return super().stage_durations(by, mature_days=mature_days)
+        return fast_tables.stage_durations(self, cols, mature_days)
+
+    def channel_paths(
+        self,
+        by: str | list[str] | None = None,
+        *,
+        include_open: bool = False,
+        exposures_only: bool = False,
+    ) -> pd.DataFrame:
+        """Count channel paths (see :meth:`Journeys.channel_paths`)."""
+        cols = self.fast_by(by)
+        if cols is None or exposures_only:
+            return super().channel_paths(
+                by, include_open=include_open, exposures_only=exposures_only
+            )
+        return fast_tables.channel_paths(self, cols, include_open)

@@ -1,0 +1,191 @@
+"""The tables of :class:`~analysis.journeys.fast.FastJourneys`, from its sorted arrays.
+
+Each function returns what the engine path's function of :mod:`.tables` returns, to the
+dtype and the row order: journeys, stage transitions, stage durations and channel paths.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+import polars as pl
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from analysis.journeys._common import DAY_US, KEYS, OUTCOME_STATE, from_us, normalise
+from analysis.schema import JOURNEY_COLUMNS, PATH_SEP, START
+
+if TYPE_CHECKING:
+    from analysis.journeys.fast import FastJourneys
+
+#: Outcome codes of :class:`~analysis.journeys.fast.JourneyArrays` → their states.
+STATES = np.array([OUTCOME_STATE[o] for o in ("converted", "dropoff", "open")], dtype=object)
+
+
+def path_join(values: pa.Array, offsets: np.ndarray) -> pa.Array:
+    """Join ``values[offsets[i]:offsets[i+1]]`` by " > " for every i (Arrow's list join)."""
+    values = values.cast(pa.large_string())
+    lists = pa.LargeListArray.from_arrays(pa.array(offsets.astype(np.int64)), values)
+    return pc.binary_join(lists, pa.scalar(PATH_SEP, pa.large_string()))
+
+
+def journey_table(jr: FastJourneys) -> pd.DataFrame:
+    """One row per journey: :attr:`Journeys.journeys`."""
+    j, r = jr.j, jr.runs
+    n_j = len(j.start)
+    offsets = np.searchsorted(r.journey, np.arange(n_j + 1))
+    stages = path_join(jr.stage_names(r.stage), offsets)
+    stages = pc.if_else(pa.array(np.diff(offsets) > 0), stages, pa.scalar(None, pa.large_string()))
+    cols: dict[str, pa.Array | np.ndarray] = {
+        "person_id": j.person,
+        "journey_index": j.journey_index,
+        "n_touchpoints": (j.end - j.start).astype(np.int64),
+        "converted": j.converted,
+        "revenue": j.revenue,
+        "channels": jr.channel_strings,
+        "outcome": jr.outcome_names(),
+        "stages": stages,
+        "duration_days": (j.end_us - j.start_us) / DAY_US,
+    }
+    first = jr.first_attributes
+    for a in jr.attributes:
+        cols[a] = first.column(a)
+    df = pa.table(cols).to_pandas()
+    df["start"] = from_us(pd.Series(j.start_us))
+    df["end"] = from_us(pd.Series(j.end_us))
+    df["journey_id"] = df["person_id"].astype(str) + "-" + df["journey_index"].astype(str)
+    keep = [c for c in JOURNEY_COLUMNS if c in df.columns]
+    extra = [c for c in jr.attributes if c not in keep]
+    return normalise(df[keep + extra])
+
+
+def _by_frame(jr: FastJourneys, journeys: np.ndarray, by: list[str]) -> pl.DataFrame:
+    """Return the ``by`` values (first touchpoint) of the given journeys."""
+    if not by:
+        return pl.DataFrame()
+    first = jr.first_attributes.select(by).take(pa.array(journeys))
+    return pl.from_arrow(first)  # type: ignore[return-value]
+
+
+def _grouped(df: pl.DataFrame, keys: list[str], aggs: list[pl.Expr]) -> pd.DataFrame:
+    """Group ``df`` by ``keys`` (missing values one group, as SQL) and return pandas."""
+    return df.group_by(keys).agg(aggs).to_arrow().to_pandas()
+
+
+def _names(jr: FastJourneys) -> pa.Array:
+    """State names by code: the stages (0..S-1), ``(start)`` (S), the outcome states (S+1+o)."""
+    return pa.concat_arrays(
+        [jr.ev.stages.cast(pa.string()), pa.array([START, *STATES.tolist()], pa.string())]
+    )
+
+
+def stage_transitions(jr: FastJourneys, by: list[str], mature_days: float | None) -> pd.DataFrame:
+    """Count stage-run transitions: :meth:`Journeys.stage_transitions`."""
+    j, r = jr.j, jr.runs
+    n_stages = len(jr.ev.stages)
+    same = np.zeros(len(r.journey), bool)
+    same[1:] = r.journey[1:] == r.journey[:-1]
+    prev_us = np.where(same, np.roll(r.us, 1), r.us)
+    last = np.ones(len(r.journey), bool)
+    last[:-1] = ~same[1:]
+    journeys = np.concatenate([r.journey, r.journey[last]])
+    frm = np.concatenate([np.where(r.from_stage >= 0, r.from_stage, n_stages), r.stage[last]])
+    to = np.concatenate([r.stage, n_stages + 1 + j.outcome[r.journey[last]]])
+    keep = np.ones(len(journeys), bool)
+    if mature_days is not None:
+        keep = np.concatenate([prev_us, r.us[last]]) <= jr.entered_by(mature_days)
+    df = pl.DataFrame({"_from": frm[keep], "_to": to[keep]})
+    df = pl.concat([_by_frame(jr, journeys[keep], by), df], how="horizontal")
+    out = _grouped(df, [*by, "_from", "_to"], [pl.len().cast(pl.Int64).alias("n")])
+    names = _names(jr)
+    out.insert(len(by), "from_stage", names.take(pa.array(out.pop("_from"))).to_pandas())
+    out.insert(len(by) + 1, "to_stage", names.take(pa.array(out.pop("_to"))).to_pandas())
+    out = out.sort_values([*by, "from_stage", "to_stage"]).reset_index(drop=True)
+    return normalise(out)
+
+
+def stage_durations(jr: FastJourneys, by: list[str], mature_days: float | None) -> pd.DataFrame:
+    """Time in each stage visit: :meth:`Journeys.stage_durations`."""
+    j, r = jr.j, jr.runs
+    n_stages = len(jr.ev.stages)
+    keep = np.ones(len(r.journey), bool)
+    if mature_days is not None:
+        keep = r.us <= jr.entered_by(mature_days)
+    rj, rs, rus = r.journey[keep], r.stage[keep], r.us[keep]
+    n = len(rj)
+    has_next = np.zeros(n, bool)
+    has_next[:-1] = rj[1:] == rj[:-1]
+    next_us = np.append(rus[1:], 0)[:n]
+    next_stage = np.append(rs[1:], 0)[:n]
+    outcome = j.outcome[rj]
+    end_us = np.where(has_next, next_us, np.where(outcome == 2, jr.as_of_us, j.end_us[rj]))
+    first_run = np.ones(n, bool)
+    first_run[1:] = ~has_next[:-1]
+    run_index = np.arange(n) - np.maximum.accumulate(np.where(first_run, np.arange(n), 0))
+    names = _names(jr)
+    exit_code = np.where(has_next, next_stage, n_stages + 1 + outcome)
+    tbl = pa.table(
+        {
+            "person_id": j.person[rj],
+            "journey_index": j.journey_index[rj],
+            "stage": names.take(pa.array(rs)),
+            "run_index": run_index,
+            "exit": names.take(pa.array(exit_code)),
+            "duration_days": (end_us - rus) / DAY_US,
+            "censored": ~has_next & (outcome != 0),
+        }
+    )
+    df = pl.from_arrow(tbl)
+    assert isinstance(df, pl.DataFrame)
+    if by:  # the runs are in (person, journey, run) order: a stable sort by ``by`` is enough
+        df = pl.concat([_by_frame(jr, rj, by), df], how="horizontal")
+        df = df.sort(by, nulls_last=True, maintain_order=True)
+    out = df.select(*by, *KEYS, "stage", "exit", "duration_days", "censored").to_pandas()
+    return normalise(out)
+
+
+def channel_paths(jr: FastJourneys, by: list[str], include_open: bool) -> pd.DataFrame:
+    """Count channel paths: :meth:`Journeys.channel_paths` (``exposures_only=False``)."""
+    j, ev = jr.j, jr.ev
+    window = jr.lookback_days * DAY_US
+    sel = np.ones(len(j.start), bool) if include_open else j.outcome != 2
+    long = sel & ((j.end_us - j.start_us) > window)
+    n_j = len(j.start)
+    paths = jr.channel_strings
+    take = np.arange(n_j)
+    if long.any():
+        thr = (j.end_us - window)[ev.journey]
+        keep = long[ev.journey] & (ev.us >= thr)
+        counts = np.bincount(ev.journey[keep], minlength=n_j)[long]
+        offsets = np.concatenate([[0], np.cumsum(counts)])
+        cut = path_join(ev.channel.filter(pa.array(keep)), offsets)
+        paths = pa.concat_arrays([paths, cut])
+        take[long] = n_j + np.arange(int(long.sum()))
+    chosen = np.flatnonzero(sel)
+    df = pl.DataFrame(
+        {
+            "path": pl.from_arrow(paths.take(pa.array(take[chosen]))),
+            "converted": j.converted[chosen],
+            "revenue": j.revenue[chosen],
+        }
+    )
+    df = pl.concat([_by_frame(jr, chosen, by), df], how="horizontal")
+    grouped = (
+        df.group_by([*by, "path"])
+        .agg(
+            conversions=pl.col("converted").sum().cast(pl.Int64),
+            nulls=(~pl.col("converted")).sum().cast(pl.Int64),
+            value=pl.col("revenue").sum(),
+        )
+        .select(*by, "path", "conversions", "nulls", "value")
+    )
+    if not by:  # the engine path's order (conversions, nulls descending, then path), in polars
+        grouped = grouped.sort(["conversions", "nulls", "path"], descending=[True, True, False])
+    out = grouped.to_arrow().to_pandas()
+    if by:
+        out = out.sort_values(
+            [*by, "conversions", "nulls", "path"], ascending=[*[True] * len(by), False, False, True]
+        )
+    return normalise(out.reset_index(drop=True))

@@ -1,0 +1,167 @@
+"""The fast path (engine="polars", the default) gives the engine path's (ibis on DuckDB) results.
+
+Property tests on random event tables: shared and placeholder identifiers, missing values,
+ties in timestamps, hostile channel names (the path separator, quotes, unicode), missing stages
+and segments. Stitching: the person of every row, the summary and the identities table.
+Journeys: the summary, the journeys table, stage transitions and durations (with ``by`` and
+``mature_days``), channel paths (with ``by`` and open journeys), and the tables the fast path
+hands to the engine (stage exposures, touchpoint steps, time to conversion, maturity).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import analysis
+from analysis.identity import stitch
+
+CHANNELS = ["email", "paid>search", "<b>social</b>", 'say "hi"', "café ☕", "直接", "a > b", "x"]
+STAGES = ["See", "Think", "Do", "Care", None]
+IDS = {
+    "device_id": ["d1", "d2", "d3", "kiosk", "unknown", "", "N/A", "dév-ü"],
+    "user_id": ["u1", "u2", "u3", "u4", "0", "ユーザー"],
+    "email_hash": ["e1", "e2", "e3", "e4", "#NV"],
+    "crm_id": ["c1", "c2", None],
+}
+
+
+@st.composite
+def event_tables(draw: st.DrawFn) -> pd.DataFrame:
+    """A small event table with the traps of real data."""
+    n = draw(st.integers(1, 60))
+    rows = []
+    base = pd.Timestamp("2024-03-01", tz="UTC")
+    for i in range(n):
+        ids = {c: draw(st.sampled_from([None, None, *vals])) for c, vals in IDS.items()}
+        if all(v is None for v in ids.values()):
+            ids["device_id"] = draw(st.sampled_from(IDS["device_id"]))
+        # few distinct seconds: ties in time, within and across persons
+        t = base + pd.Timedelta(days=draw(st.integers(0, 90)) * draw(st.sampled_from([0, 1])))
+        t += pd.Timedelta(microseconds=draw(st.sampled_from([0, 0, 1, 999_999])))
+        conv = draw(st.booleans())
+        rows.append(
+            {
+                "event_id": draw(st.sampled_from(["e", "é", "E", "z"])) + f"{i:03d}",
+                "timestamp": t,
+                **ids,
+                "channel": draw(st.sampled_from(CHANNELS)),
+                "stage": draw(st.sampled_from(STAGES)),
+                "conversion": conv,
+                "revenue": draw(st.sampled_from([None, 0.0, 10.5, 99.99])) if conv else None,
+                "sentiment": draw(st.sampled_from([None, None, 0.5])),
+                "segment": draw(st.sampled_from(["a", "b", "ü", None])),
+                "region": draw(st.sampled_from(["north", "south"])),
+            }
+        )
+    ev = pd.DataFrame(rows)
+    ev["timestamp"] = ev["timestamp"].astype("datetime64[us, UTC]")
+    for c in ["event_id", *IDS, "channel", "stage", "segment", "region"]:
+        ev[c] = ev[c].astype("str").where(ev[c].notna(), None).astype("str")
+    ev["revenue"] = ev["revenue"].astype("float64")
+    ev["sentiment"] = ev["sentiment"].astype("float64")
+    return ev
+
+
+def _same_stitch(ev: pd.DataFrame, **kw) -> pd.DataFrame:
+    a = stitch(ev, engine="duckdb", **kw)
+    b = stitch(ev, engine="polars", **kw)
+    pd.testing.assert_series_equal(a.events["person_id"], b.events["person_id"])
+    drop = {"engine"}
+    assert {k: v for k, v in a.summary.items() if k not in drop} == {
+        k: v for k, v in b.summary.items() if k not in drop
+    }
+    pd.testing.assert_frame_equal(a.identities, b.identities)
+    return b.events
+
+
+def _same_journeys(st_ev: pd.DataFrame, inactivity_days: float = 30.0) -> None:
+    a = analysis.build_journeys(st_ev, engine="duckdb", inactivity_days=inactivity_days)
+    b = analysis.build_journeys(st_ev, engine="polars", inactivity_days=inactivity_days)
+    assert b.summary.pop("engine") == "polars"
+    a.summary.pop("engine")
+    assert a.summary == b.summary
+    pd.testing.assert_frame_equal(a.journeys, b.journeys)
+    for by in ("segment", None, ["segment", "region"]):
+        for mature in (None, 20.0):
+            pd.testing.assert_frame_equal(
+                a.stage_transitions(by=by, mature_days=mature),
+                b.stage_transitions(by=by, mature_days=mature),
+            )
+            pd.testing.assert_frame_equal(
+                a.stage_durations(by=by, mature_days=mature),
+                b.stage_durations(by=by, mature_days=mature),
+            )
+        for include_open in (False, True):
+            pd.testing.assert_frame_equal(
+                a.channel_paths(by=by, include_open=include_open),
+                b.channel_paths(by=by, include_open=include_open),
+                check_exact=False,
+                rtol=1e-12,
+            )
+
+
+@settings(max_examples=4, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(ev=event_tables())
+def test_fast_path_equals_engine_path(ev):
+    st_ev = _same_stitch(ev)
+    if st_ev["person_id"].notna().any():
+        _same_journeys(st_ev)
+
+
+@pytest.mark.slow
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(ev=event_tables(), days=st.sampled_from([1.0, 30.0]), max_links=st.sampled_from([1, 3]))
+def test_fast_path_equals_engine_path_many(ev, days, max_links):
+    st_ev = _same_stitch(ev, max_links=max_links)
+    if st_ev["person_id"].notna().any():
+        _same_journeys(st_ev, inactivity_days=days)
+
+
+def test_fast_path_equals_engine_path_on_synthetic_data(synth_small):
+    """300 synthetic persons: every table, the ones the fast path hands to DuckDB too."""
+    ev, _ = synth_small
+    st_ev = _same_stitch(ev)
+    _same_journeys(st_ev)
+    a = analysis.build_journeys(st_ev, engine="duckdb")
+    b = analysis.build_journeys(st_ev)
+    pd.testing.assert_frame_equal(a.stage_exposures(), b.stage_exposures())
+    pd.testing.assert_frame_equal(
+        a.channel_paths(exposures_only=True), b.channel_paths(exposures_only=True)
+    )
+    pd.testing.assert_frame_equal(
+        a.time_to_conversion(by="first_channel"), b.time_to_conversion(by="first_channel")
+    )
+    pd.testing.assert_frame_equal(
+        a.touchpoint_steps(by="segment", events=st_ev),
+        b.touchpoint_steps(by="segment", events=st_ev),
+    )
+    assert a.maturity().mature_days == b.maturity().mature_days
+
+
+def test_fast_path_keeps_rows_without_person_out():
+    """Rows whose only identifiers are placeholders have no person and no journey."""
+    ev = pd.DataFrame(
+        {
+            "event_id": ["a", "b", "c", "d"],
+            "timestamp": pd.to_datetime(
+                ["2024-01-01", "2024-01-02", "2024-01-02", "2024-03-01"], utc=True
+            ).astype("datetime64[us, UTC]"),
+            "device_id": ["d1", "unknown", "d1", "d2"],
+            "channel": ["email", "x", "y>z", "email"],
+            "stage": ["See", None, "Do", "Think"],
+            "conversion": [False, False, True, False],
+            "revenue": [np.nan, np.nan, 5.0, np.nan],
+            "region": ["n", "n", "s", "s"],
+        }
+    )
+    st_ev = _same_stitch(ev)
+    assert st_ev["person_id"].isna().sum() == 1
+    b = analysis.build_journeys(st_ev)
+    assert b.summary["events_without_person"] == 1
+    assert b.summary["channels_renamed"] == ["y>z"]
+    assert b.journeys["channels"].tolist() == ["email > y›z", "email"]
+    _same_journeys(st_ev)
