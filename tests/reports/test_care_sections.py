@@ -211,6 +211,10 @@ def test_tracking_sentence_calibration_display_and_spend_warning():
             "expected_weekly": [1.0, 2.5, 4.0, 5.0],
         }
     )
+    assert cs.tracking_warning(curve) == ""  # 12.5% off: within 20%
+    assert "over-predicts the holdout's repeat purchases by 12%" in cs.tracking_warning(
+        curve, limit=0.1
+    )
     text = cs.tracking_sentence(curve)
     # holdout: 8 made (11 - 3), 9 expected (12.5 - 3.5): 12.5% above; weekly gaps 1 and 0
     assert "**8**" in text and "**9**" in text and "12.5% above" in text and "0.5." in text

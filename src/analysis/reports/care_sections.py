@@ -47,6 +47,7 @@ __all__ = [
     "show_expectations",
     "spend_warning",
     "tracking_sentence",
+    "tracking_warning",
 ]
 
 #: What each Care covariate of :func:`analysis.models.care_covariates.care_covariates` means.
@@ -374,6 +375,29 @@ def tracking_sentence(curve: pd.DataFrame) -> str:
         f"customer's own history (the curve is the cohort's expectation from each first "
         f"purchase), expected **{expected:,.0f}**{rel}{band}. Mean absolute gap per holdout "
         f"week: {gap:,.1f}."
+    )
+
+
+def tracking_warning(curve: pd.DataFrame, *, limit: float = 0.2) -> str:
+    """Return a plain-text warning when the holdout's expected repeat purchases miss by > ``limit``.
+
+    The gap is that of :func:`tracking_sentence` (the holdout weeks' expected against actual
+    repeat purchase days, relative to the actual); "" when within ``limit`` or not computable.
+    """
+    hold = curve[curve["period"] == "holdout"]
+    cal = curve[curve["period"] == "calibration"]
+    if hold.empty:
+        return ""
+    actual = float(curve["actual"].iloc[-1]) - (float(cal["actual"].iloc[-1]) if len(cal) else 0)
+    expected = float(curve["expected"].iloc[-1]) - (
+        float(cal["expected"].iloc[-1]) if len(cal) else 0
+    )
+    if actual <= 0 or abs(expected - actual) / actual <= limit:
+        return ""
+    off = (expected - actual) / actual
+    return (
+        f"Care: the model {'over' if off > 0 else 'under'}-predicts the holdout's repeat "
+        f"purchases by {abs(off):.0%}; read its expected purchases and value with care"
     )
 
 
