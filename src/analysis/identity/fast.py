@@ -20,6 +20,8 @@ them); :func:`stitch` picks this path for ``engine="polars"`` (the default).
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import duckdb
@@ -104,8 +106,11 @@ def code_identifiers(events: pd.DataFrame, cols: list[str]) -> CodedIdentifiers:
     row_codes: list[np.ndarray] = [np.empty(0, np.int64)] * len(cols)
     values, types = [], []
     offset = 0
-    for t in sorted(range(len(cols)), key=lambda i: cols[i]):
-        code, uniq = _codes(events, cols[t])
+    by_name = sorted(range(len(cols)), key=lambda i: cols[i])
+    # Arrow's hash kernels are single-threaded and release the GIL: a column per thread
+    with ThreadPoolExecutor(max_workers=min(len(cols), os.cpu_count() or 1) or 1) as pool:
+        coded = list(pool.map(lambda t: _codes(events, cols[t]), by_name))
+    for t, (code, uniq) in zip(by_name, coded, strict=True):
         row_codes[t] = np.where(code >= 0, code + offset, -1)
         values.append(uniq)
         types.append(np.full(len(uniq), t, np.int8))
@@ -252,10 +257,13 @@ def anchors(codes: list[np.ndarray], usable: np.ndarray) -> np.ndarray:
     """Return the smallest usable code of each row or combination (``m``: none)."""
     m = len(usable)
     padded = np.append(usable, False)
-    return np.minimum.reduce(
-        [np.where(padded[np.where(c >= 0, c, m)], c, m) for c in codes],
-        initial=m,
-    )
+    out = np.full(len(codes[0]) if codes else 0, m, np.int64)
+    for c in codes:
+        present = c >= 0
+        if not present.any():
+            continue
+        np.minimum(out, np.where(padded[np.where(present, c, m)], c, m), out=out)
+    return out
 
 
 def components(ci: CodedIdentifiers, usable: np.ndarray) -> np.ndarray:

@@ -14,6 +14,7 @@ first asked for. The tables are the engine path's (tests/journeys/test_fast_pari
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
@@ -110,10 +111,23 @@ def _ties_by_event_id(order: np.ndarray, rows: Rows) -> np.ndarray:
     return order
 
 
+def _order(person: np.ndarray, us: np.ndarray) -> np.ndarray:
+    """Return the stable order by (person, us): one packed integer key when it fits in 63 bits."""
+    if not len(person):
+        return np.zeros(0, np.int64)
+    u0 = int(us.min())
+    p_bits = int(person.max()).bit_length()
+    u_bits = (int(us.max()) - u0).bit_length()
+    if int(person.min()) >= 0 and p_bits + u_bits <= 63:
+        key = pl.DataFrame({"k": (person << u_bits) | (us - u0)})
+        return key.select(pl.arg_sort_by("k", maintain_order=True)).to_series().to_numpy()
+    keys = pl.DataFrame({"p": person, "u": us})
+    return keys.select(pl.arg_sort_by(["p", "u"], maintain_order=True)).to_series().to_numpy()
+
+
 def sort_events(rows: Rows, inactivity_days: float) -> Sorted:
     """Order the touchpoints by (person, time, event_id) and cut the journeys."""
-    keys = pl.DataFrame({"p": rows.person, "u": rows.us})
-    order = keys.select(pl.arg_sort_by(["p", "u"], maintain_order=True)).to_series().to_numpy()
+    order = _order(rows.person, rows.us)
     order = _ties_by_event_id(order.astype(np.int64), rows)
     person = rows.person[order]
     us = rows.us[order]
@@ -241,12 +255,15 @@ def fast_rows(
     person = pc.fill_null(tbl.column("person_id"), 0).to_numpy().astype(np.int64)
     conv = pc.fill_null(tbl.column("conversion").cast(pa.bool_()), False).to_numpy()
     revenue = tbl.column("revenue").cast(pa.float64()).to_numpy()
-    channel, channels = _encode(tbl.column("channel"))
+    with ThreadPoolExecutor(max_workers=2) as pool:  # Arrow's hash kernels: one thread each
+        enc_channel = pool.submit(_encode, tbl.column("channel"))
+        enc_stage = pool.submit(_encode, tbl.column("stage"))
+        channel, channels = enc_channel.result()
+        stage, stages = enc_stage.result()
     # in the order of first appearance (the dictionary's), as the engine path lists them
     bad = [str(c) for c in channels.to_pylist() if c is not None and ">" in c]
     if bad:
         channels = pc.replace_substring(channels, ">", "›")
-    stage, stages = _encode(tbl.column("stage"))
     rows = Rows(
         table=tbl,
         person=person,
