@@ -296,6 +296,16 @@ class FastJourneys(Journeys):
         As :class:`Journeys`.
     """
 
+    def __new__(cls, *args: Any, **kwargs: Any) -> Any:
+        """``dataclasses.replace(jr, ...)`` makes a :class:`Journeys` on the engine path.
+
+        It passes :class:`Journeys`' fields (``events``, ``source``, ``data``…): those of this
+        object, built in DuckDB on demand, with the changes asked for.
+        """
+        if "events" in kwargs:
+            return Journeys(**kwargs)
+        return super().__new__(cls)
+
     def __init__(
         self,
         rows: Rows,
