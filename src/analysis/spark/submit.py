@@ -20,7 +20,7 @@ from typing import Any
 from analysis import config
 
 #: The small tables written under ``--out`` (name → method and arguments).
-TABLES = {
+TABLES: dict[str, tuple[str, dict[str, Any]]] = {
     "stage_transitions": ("stage_transitions", {"by": "segment"}),
     "channel_paths": ("channel_paths", {"by": None}),
     "channel_paths_by_segment": ("channel_paths", {"by": "segment"}),
