@@ -11,6 +11,16 @@ module uses it rather than a model of the project's own:
   ``b_i = b * exp(g_b . z_i)`` (``dropout_coefficient_a[k]``, ``dropout_coefficient_b[k]``); a
   larger ``b`` means a lower dropout probability.
 
+Both processes take covariates there, so the Care touchpoints *and* the acquisition journey
+(:mod:`analysis.journeys.acquisition`: first channel, journey length, archetype) enter as
+columns of the RFM table; the project writes no BG/NBD of its own: pymc-marketing's model is
+tested against Fader, Hardie & Lee (bench/care.py), keeps its predictive methods (P(alive),
+expected purchases) consistent with the covariates, and saves and loads like the other CLV
+models. One departure, ``dropout_on="b"``: a covariate then scales only ``b`` (pymc-marketing's
+``dropout_coefficient_a`` held at 0 through a prior that creates it as a constant): with both,
+a and b move together on the data of a few thousand customers and the fit over-predicts its
+heaviest buyers (bench/README.md, Care: the calibration study).
+
 Functions:
 
 - :func:`care_covariates` reads per customer the Care touchpoints of the touchpoint table (rule
