@@ -235,7 +235,7 @@ def parameter_table(params: pd.DataFrame) -> pd.DataFrame:
         }
     )
     if "r_hat" in params and params["r_hat"].notna().any():
-        out["r-hat"] = params["r_hat"].round(3).to_numpy()
+        out["r-hat"] = [f"{x:.3f}" if pd.notna(x) else "–" for x in params["r_hat"]]
     return out.set_index("model")
 
 
