@@ -46,9 +46,10 @@ an empty value is missing. Placeholders are matched case-insensitively.
 A blocked identifier still stays on its rows; it just does not link them. Rows whose only
 identifiers are blocked get no ``person_id`` (NA), and the summary counts them.
 
-The heavy part (unpivoting identifiers, distinct identifier combinations, link counts) runs in
-the query engine; only the compact graph of distinct identifier pairs is solved in memory with
-``scipy.sparse.csgraph.connected_components``.
+The heavy part (numbering identifiers, distinct identifier combinations, link counts) runs on
+integer codes in Arrow, polars and numpy by default (``engine="polars"``, :mod:`.fast`), or in
+the query engine (``engine="duckdb"`` or ``"spark"``, ibis); only the compact graph of distinct
+identifier pairs is solved in memory with ``scipy.sparse.csgraph.connected_components``.
 
 The package: :mod:`.stitching` (:func:`stitch`, :func:`stitch_identities`), :mod:`.guards`
 (placeholders, super-node link counts, data-driven placeholders, the chain guard) and

@@ -17,8 +17,10 @@ Stage transitions use *stage runs*: consecutive touchpoints in the same stage fo
 (rows without a stage are skipped), so the counts are those of the jump chain
 ``(start) → stage → … → (conversion) | (dropoff) | (open)``.
 
-All steps are ibis expressions; ``engine="duckdb"`` (default) or ``engine="spark"`` run the same
-code and give the same tables.
+``engine="polars"`` (default) builds on one machine from one narrow sort in polars and array
+arithmetic (:mod:`.fast`, :mod:`.fast_tables`), the fastest here (bench/journeys.py); the
+steps are also ibis expressions, which ``engine="duckdb"`` and ``engine="spark"`` run. Every
+engine gives the same tables (tests/journeys/test_fast_parity.py).
 
 The package: :mod:`.build` cuts the journeys (:func:`build_journeys`) and :mod:`.settings`
 suggests how (:func:`suggest_journey_settings`); :mod:`.model` holds the built
