@@ -179,7 +179,7 @@ def test_effects_are_named_only_when_their_interval_excludes_none():
     hostile = cs.effect_sentences(_effects([0.3], [0.5], covariates=(IMG,)))
     assert IMG not in hostile[0]
     shown = cs.show_effects(_effects([0.3, -0.5], [0.5, 0.9]))
-    assert shown["multiplier [90%]"][0] == "1.49 [1.35–1.65]"
+    assert shown["multiplier [90%]"].iloc[0] == "1.49 [1.35–1.65]"
 
 
 def test_choose_covariates_keeps_what_enough_customers_have():

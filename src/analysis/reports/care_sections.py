@@ -505,7 +505,7 @@ def show_effects(effects: pd.DataFrame) -> pd.DataFrame:
                 )
             ],
         }
-    )
+    ).set_index("Care touchpoint")
 
 
 def effect_sentences(effects: pd.DataFrame, *, prob: float = 0.9) -> list[str]:
@@ -539,13 +539,16 @@ def effect_sentences(effects: pd.DataFrame, *, prob: float = 0.9) -> list[str]:
             quiet.append(float(r.hi) - float(r.lo))
     out = []
     if named:
-        out.append(f"Effects whose {pct} interval excludes none:\n\n" + "\n".join(named))
+        out.append(
+            f"Effects whose {pct} interval lies clear of no effect (×1):\n\n" + "\n".join(named)
+        )
     if quiet:
         seen = float(np.exp(np.median(quiet) / 2))
         lead = "The other" if named else "No Care touchpoint stands out: every"
         out.append(
-            f"{lead} {len(quiet)} effect{'s' if len(quiet) != 1 else ''}' {pct} interval "
-            f"include{'s' if len(quiet) == 1 else ''} no effect; with these customers an effect "
+            f"{lead} {len(quiet)} effect{'s' if len(quiet) != 1 else ''}' {pct} "
+            f"interval{'s' if len(quiet) != 1 else ''} include no effect (×1); with these "
+            "customers an effect "
             f"smaller than about ×{seen:.2f} (or ÷{seen:.2f}) could not have been told from none."
         )
     return out
