@@ -116,9 +116,14 @@ def code_identifiers(events: pd.DataFrame, cols: list[str]) -> CodedIdentifiers:
         types.append(np.full(len(uniq), t, np.int8))
         offset += len(uniq)
     m = offset
-    frame = pl.DataFrame({f"c{t}": row_codes[t] for t in range(len(cols))})
-    uniq_combos = frame.unique()
-    combos = [uniq_combos[f"c{t}"].to_numpy() for t in range(len(cols))]
+    # the distinct combinations: a hash unique on the code columns (an empty column is all -1)
+    used = [t for t in range(len(cols)) if (row_codes[t] >= 0).any()]
+    uniq_combos = pl.DataFrame({f"c{t}": row_codes[t] for t in used}).unique()
+    n_combos_rows = uniq_combos.height if used else 0
+    combos = [
+        uniq_combos[f"c{t}"].to_numpy() if t in used else np.full(n_combos_rows, -1, np.int64)
+        for t in range(len(cols))
+    ]
     rows = np.zeros(m, np.int64)
     n_combos = np.zeros(m, np.int64)
     for t in range(len(cols)):
