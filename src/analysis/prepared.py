@@ -182,6 +182,10 @@ def load(data: str | Path, mapping: Any = None) -> LoadResult:
         from analysis.sources.combine import read_sources
 
         return read_sources(data)
+    from analysis.sources.cdnow import is_cdnow_file, read_cdnow_events
+
+    if not mapping and is_cdnow_file(data):  # the raw CDNOW files have no header to map
+        return read_cdnow_events(data)
     from analysis.sources import read_events
 
     return read_events(data, mapping)

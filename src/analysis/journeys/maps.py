@@ -276,5 +276,7 @@ def journey_map_grid(
     for (r, s), g in map_table.groupby(["row", "stage"], observed=True):
         grid.loc[r, s] = cell(g)
     if "absent channels" in grid.index:  # peers given: an empty cell means none is missing
-        grid.loc["absent channels"] = grid.loc["absent channels"].replace("", "none")
+        for s in grid.columns:  # cell by cell: a row-wise .loc assignment fails with one stage
+            if grid.at["absent channels", s] == "":
+                grid.at["absent channels", s] = "none"
     return grid
