@@ -192,3 +192,12 @@ def test_two_archetypes_whose_commonest_journey_is_the_same_get_different_names(
     names = sorted(fit.labels.values())
     assert len(set(names)) == 2 and not any("(" in n for n in names), names
     assert "See" in names and ({"See > Think", "See > Do > Care"} & set(names)), names
+
+
+def test_one_pattern_shared_by_every_journey_fits_and_has_nothing_to_diagnose():
+    """Purchase-only data (CDNOW): every journey is the one stage "Do"; the diagnostics took the
+    maximum of an empty array and raised."""
+    journeys = pd.DataFrame({"journey_id": range(40), "stages": "Do", "segment": ["a", "b"] * 20})
+    fit = fit_journey_patterns(journeys, k_max=2, seed=0, draws=50, **FAST)
+    assert np.isnan(fit.diagnostics["r_hat_max"]) and np.isnan(fit.diagnostics["ess_bulk_min"])
+    assert len(fit.membership) == 40

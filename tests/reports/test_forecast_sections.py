@@ -534,3 +534,21 @@ def test_the_runner_gives_a_notebook_that_declares_output_dir_its_segment_folder
     assert not res.failed, res.failed
     assert (res.run_dir / "b" / "here.txt").read_text() == "b"
     assert not (Path(tmp_path) / "here.txt").exists()
+
+
+def test_purchase_only_data_gets_no_backtest_and_no_forecast_with_the_reason():
+    """CDNOW-like data: every touchpoint a conversion, so no journey is ever open to learn from
+    (the model raised "no training journeys" before)."""
+    ts = pd.date_range("2024-01-01", "2024-06-30", periods=50, tz="UTC")
+    ev = pd.DataFrame({"timestamp": ts, "segment": "a", "conversion": True})
+    plan = fs.forecast_plan(
+        _ctx(events=ev), horizon_days=14, backtest_cutoffs=2, train_origins=1, time_to_event=True
+    )
+    assert plan.cutoffs == [] and "every touchpoint" in plan.forecast_note
+    assert plan.backtest_note.startswith("No backtest")
+    # one touchpoint that is not a conversion is enough to plan a backtest
+    ev.loc[3, "conversion"] = False
+    plan = fs.forecast_plan(
+        _ctx(events=ev), horizon_days=14, backtest_cutoffs=2, train_origins=1, time_to_event=True
+    )
+    assert plan.cutoffs and not plan.forecast_note

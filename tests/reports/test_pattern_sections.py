@@ -208,6 +208,14 @@ def test_selection_says_the_runner_up_and_its_gap_in_standard_errors():
     }
 
 
+def test_sampler_sentence_has_nothing_to_check_when_nothing_varied():
+    """One pattern shared by every journey (CDNOW: one purchase each): no r-hat, no ESS."""
+    text, ok = ps.sampler_sentence({"r_hat_max": np.nan, "ess_bulk_min": np.nan, "chains": 2})
+    assert ok and "nothing to check" in text and "nan" not in text
+    text, ok = ps.sampler_sentence({"r_hat_max": np.nan, "ess_bulk_min": 450.0, "chains": 2})
+    assert not ok  # one of the two missing is not "nothing varied"
+
+
 def test_sampler_sentence_flags_a_sampler_that_did_not_converge():
     text, ok = ps.sampler_sentence({"r_hat_max": 1.004, "ess_bulk_min": 450.0, "chains": 2})
     assert ok and "Not converged" not in text

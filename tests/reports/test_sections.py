@@ -365,6 +365,28 @@ def test_the_incident_scan_is_skipped_for_nominal_timestamps():
     assert shown[0].data.startswith("Skipped (`time_to_event = False`)")
 
 
+def test_the_incident_scan_says_there_is_nothing_to_scan_when_every_touchpoint_converts():
+    """Purchase-only data (CDNOW): no step comes before a conversion; time_index raised."""
+    steps = pd.DataFrame(
+        {
+            "person_id": ["p1", "p2"],
+            "journey_index": [0, 0],
+            "pos": [0, 0],
+            "timestamp": pd.to_datetime(["2024-01-01", "2024-02-01"], utc=True),
+            "touchpoint": ["purchase", "purchase"],
+            "stage": ["Do", "Do"],
+            "conversion": [True, True],
+            "segment": ["all", "all"],
+        }
+    )
+    shown = []
+    here, nothing = show_incident_scan(
+        steps, steps, _ctx(), grain="", seed=0, time_to_event=True, show=shown.append
+    )
+    assert here.empty and nothing["text"].startswith("Nothing to scan")
+    assert _kinds(shown) == ["Markdown"]
+
+
 def test_the_incident_scan_names_a_planted_incident_and_says_what_it_could_see_without_one(
     tmp_path, monkeypatch
 ):

@@ -129,6 +129,14 @@ def forecast_plan(
         return plan
     if not horizon_days > 0:
         raise ValueError(f"horizon_days must be positive, got {horizon_days!r}")
+    conv = ctx.events["conversion"] if "conversion" in ctx.events else pd.Series(dtype=bool)
+    if len(conv) == 0 or conv.fillna(False).astype(bool).all():
+        plan.forecast_note = (
+            "every touchpoint in this data is a conversion, so no journey is ever open before "
+            "it converts: there is nothing to learn a forecast from, nor an open journey to score"
+        )
+        plan.backtest_note = f"No backtest: {plan.forecast_note}."
+        return plan
     ts = pd.to_datetime(ctx.events["timestamp"], utc=True)
     start = ts.min() if len(ts) else end
     span = (end - start) / pd.Timedelta(days=1)

@@ -96,6 +96,11 @@ def sampler_sentence(
     rhat = float(diagnostics.get("r_hat_max", np.nan))
     ess = float(diagnostics.get("ess_bulk_min", np.nan))
     need = ess_min * float(diagnostics.get("chains", 1) or 1)
+    if np.isnan(rhat) and np.isnan(ess):  # every sampled cell fixed: one pattern, one step
+        return (
+            "Sampler: nothing varied in the fit (every journey's pattern is fixed), so there is nothing to check.",
+            True,
+        )
     ok = bool(rhat <= rhat_max and ess >= need)
     text = f"Sampler: r-hat at most {rhat:.3f}, bulk ESS at least {ess:,.0f}."
     if not ok:

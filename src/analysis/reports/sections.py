@@ -191,6 +191,13 @@ def show_incident_scan(
             )
         )
         return None, None
+    if steps.empty or steps["conversion"].astype(bool).all():  # only conversions: no step
+        text = (
+            "Nothing to scan: every touchpoint in this data is a conversion, so there is no step "
+            "before one whose conversion rate could drop."
+        )
+        show(markdown(text))
+        return steps.iloc[:0], {"text": text}
     idx = time_index(steps, by=ctx.group_by, grain=grain or None)  # every step x group x bin, once
     found = incidents(idx, seed=seed)
     here = found[found["segment"].astype(str).isin([*ctx.groups, "all"])].reset_index(drop=True)

@@ -627,8 +627,11 @@ def _diagnostics(post: Draws, enc: _Encoding, seconds: float) -> dict[str, Any]:
     if post.theta.shape[0] > 1 and post.theta.shape[1] > 3:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
-            rhat = float(np.nanmax(az.rhat(ds).to_array().to_numpy()))
-            ess = float(np.nanmin(az.ess(ds, method="bulk").to_array().to_numpy()))
+            r = az.rhat(ds).to_array().to_numpy()
+            e = az.ess(ds, method="bulk").to_array().to_numpy()
+        # every cell constant (e.g. one pattern shared by every journey): nothing to diagnose
+        rhat = float(np.nanmax(r)) if np.isfinite(r).any() else float("nan")
+        ess = float(np.nanmin(e)) if np.isfinite(e).any() else float("nan")
     else:
         rhat, ess = float("nan"), float("nan")
     return {
