@@ -163,6 +163,8 @@ def _synthetic(
         jr = build_journeys(ev, as_of=truth.end, inactivity_days=truth.inactivity_days)
         acq = acquisition_covariates(acquisition_journeys(jr), channels=["paid_search", "social"])
         cov = cov.merge(acq, on="customer_id", how="left", validate="one_to_one")
+        # centred (coefficient unchanged): uncentred, it slows NUTS to its tree-depth limit
+        cov["journey_touchpoints"] -= cov["journey_touchpoints"].mean()
     rfm = rfm_summary(tx, observation_end=end, calibration_end=cal_end)
     data = rfm.merge(cov, on="customer_id", how="left", validate="one_to_one")
     return data, full, cov.attrs["one_hot"]["segment"], truth
