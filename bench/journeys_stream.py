@@ -212,6 +212,7 @@ def worker_stream(path: Path, memory_limit: str, bucket_rows: int) -> None:
             {
                 "wall_s": wall,
                 "timings": sj.timings,
+                "stitch_seconds": sj.summary["stitching"]["seconds"],
                 "summary": {k: v for k, v in sj.summary.items() if isinstance(v, int | float)},
                 "transitions": int(tr["n"].sum()),
                 "paths": len(paths),
