@@ -257,6 +257,9 @@ def build_journeys_streaming(
     a script that calls this needs the usual ``if __name__ == "__main__":`` guard (notebooks
     need nothing).
 
+    Long because it runs the four steps in order, timing and logging each, with their shared
+    counts; each step is a function of its own.
+
     Raises
     ------
     DataError
