@@ -168,3 +168,30 @@ def test_fast_path_keeps_rows_without_person_out():
     assert b.summary["channels_renamed"] == ["y>z"]
     assert b.journeys["channels"].tolist() == ["email > y›z", "email"]
     _same_journeys(st_ev)
+
+
+def test_fast_path_orders_by_time_when_the_sort_key_needs_a_shift():
+    """Times over three centuries and 2,000 persons do not fit one 63-bit key with every µs."""
+    rng = np.random.default_rng(1)
+    n = 4000
+    base = pd.Timestamp("1900-01-01", tz="UTC").value // 1000
+    us = base + rng.integers(0, 300 * 365 * 86_400 * 10**6, n)
+    us[: n - 1 : 7] = us[1::7]  # exact ties
+    us[3::11] = us[3::11] // 4 * 4  # times a few µs apart
+    ev = pd.DataFrame(
+        {
+            "event_id": [f"e{i:07d}" for i in rng.integers(0, 10**6, n)],
+            "timestamp": pd.to_datetime(us, unit="us", utc=True).astype("datetime64[us, UTC]"),
+            "device_id": [f"d{i}" for i in rng.integers(0, 2000, n)],
+            "channel": rng.choice(["a", "b", "c"], n),
+            "stage": rng.choice(np.array(["See", "Think", "Do", None], dtype=object), n),
+            "conversion": rng.random(n) < 0.1,
+        }
+    )
+    st_ev = analysis.stitch_identities(ev)
+    bits = int(st_ev["person_id"].max()).bit_length() + int(us.max() - us.min()).bit_length()
+    assert bits > 63
+    a = analysis.build_journeys(st_ev, engine="duckdb", inactivity_days=3000)
+    b = analysis.build_journeys(st_ev, inactivity_days=3000)
+    pd.testing.assert_frame_equal(a.journeys, b.journeys)
+    pd.testing.assert_frame_equal(a.stage_durations(), b.stage_durations())

@@ -93,10 +93,35 @@ class RunArrays:
 OUTCOMES = pa.array(["converted", "dropoff", "open"], pa.string())
 
 
-def _ties_by_event_id(order: np.ndarray, rows: Rows) -> np.ndarray:
-    """Put the touchpoints of one person at the same microsecond in ``event_id`` order."""
-    p, u = rows.person[order], rows.us[order]
-    dup = (p[1:] == p[:-1]) & (u[1:] == u[:-1])
+def _order(rows: Rows) -> np.ndarray:
+    """Return the order by (person, time, event_id): one sort on a packed integer key.
+
+    The key is ``person << bits | (us - min) >> shift``, ``shift`` the bits of time that do not
+    fit in 63; touchpoints with equal keys (the same person within ``2**shift`` µs: rare) are
+    then put in (time, event_id) order.
+    """
+    person, us = rows.person, rows.us
+    if not len(person):
+        return np.zeros(0, np.int64)
+    u0 = int(us.min())
+    p_bits = int(person.max()).bit_length()
+    u_bits = (int(us.max()) - u0).bit_length()
+    if int(person.min()) < 0 or p_bits > 40:  # no room: sort on both columns
+        keys = pl.DataFrame({"p": person, "u": us})
+        order = keys.select(pl.arg_sort_by(["p", "u"])).to_series().to_numpy()
+        return _ties(order.astype(np.int64), rows, us, us, person)
+    shift = max(0, p_bits + u_bits - 63)
+    key = (person << (u_bits - shift)) | ((us - u0) >> shift)
+    order = pl.Series(key).arg_sort().to_numpy().astype(np.int64)
+    return _ties(order, rows, key, us, person)
+
+
+def _ties(
+    order: np.ndarray, rows: Rows, key: np.ndarray, us: np.ndarray, person: np.ndarray
+) -> np.ndarray:
+    """Put runs of one person with equal ``key`` (after ``order``) in (time, event_id) order."""
+    k, p = key[order], person[order]
+    dup = (k[1:] == k[:-1]) & (p[1:] == p[:-1])
     if not dup.any():
         return order
     tie = np.zeros(len(order), bool)
@@ -105,30 +130,15 @@ def _ties_by_event_id(order: np.ndarray, rows: Rows) -> np.ndarray:
     at = np.flatnonzero(tie)
     group = np.cumsum(np.concatenate([[True], ~dup]))[at]
     eid = rows.table.column("event_id").take(pa.array(order[at]))
-    sub = pl.DataFrame({"g": group, "e": pl.from_arrow(eid), "o": order[at]})
+    sub = pl.DataFrame({"g": group, "u": us[order[at]], "e": pl.from_arrow(eid), "o": order[at]})
     order = order.copy()
-    order[at] = sub.sort(["g", "e"], nulls_last=True, maintain_order=True)["o"].to_numpy()
+    order[at] = sub.sort(["g", "u", "e"], nulls_last=True, maintain_order=True)["o"].to_numpy()
     return order
-
-
-def _order(person: np.ndarray, us: np.ndarray) -> np.ndarray:
-    """Return the stable order by (person, us): one packed integer key when it fits in 63 bits."""
-    if not len(person):
-        return np.zeros(0, np.int64)
-    u0 = int(us.min())
-    p_bits = int(person.max()).bit_length()
-    u_bits = (int(us.max()) - u0).bit_length()
-    if int(person.min()) >= 0 and p_bits + u_bits <= 63:
-        key = pl.DataFrame({"k": (person << u_bits) | (us - u0)})
-        return key.select(pl.arg_sort_by("k", maintain_order=True)).to_series().to_numpy()
-    keys = pl.DataFrame({"p": person, "u": us})
-    return keys.select(pl.arg_sort_by(["p", "u"], maintain_order=True)).to_series().to_numpy()
 
 
 def sort_events(rows: Rows, inactivity_days: float) -> Sorted:
     """Order the touchpoints by (person, time, event_id) and cut the journeys."""
-    order = _order(rows.person, rows.us)
-    order = _ties_by_event_id(order.astype(np.int64), rows)
+    order = _order(rows)
     person = rows.person[order]
     us = rows.us[order]
     conv = rows.conversion[order]
