@@ -99,7 +99,10 @@ def _run(script: str, path, out, as_of, limit: int, timeout: int = 600):
         **os.environ,
         "CJL_SPARK_DRIVER_MEMORY": "1g",
         "CJL_SPARK_PARTITIONS": "2",
-        "CJL_SPARK_CONF": f"spark.driver.maxResultSize={CAP};spark.ui.showConsoleProgress=false",
+        # broadcast joins collect their small side on the driver (up to 10 MiB by default, under
+        # a cluster's 1 GiB result cap); with the cap at 1 MiB here they are turned off
+        "CJL_SPARK_CONF": f"spark.driver.maxResultSize={CAP};spark.ui.showConsoleProgress=false;"
+        "spark.sql.autoBroadcastJoinThreshold=-1;spark.sql.adaptive.autoBroadcastJoinThreshold=-1",
     }
     return subprocess.run(
         [sys.executable, "-c", GUARD + script, str(path), str(out), str(as_of), str(limit)],

@@ -42,6 +42,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def run(args: argparse.Namespace, spark: Any = None) -> dict[str, Any]:
     """Build journeys for ``args`` and write every result under ``args.out``; return the summary."""
+    import pyarrow as pa
     from pyspark.sql import SparkSession
     from pyspark.sql import functions as F
 
@@ -63,7 +64,10 @@ def run(args: argparse.Namespace, spark: Any = None) -> dict[str, Any]:
     out = args.out.rstrip("/")
     for name, (method, kwargs) in TABLES.items():
         small = getattr(jr, method)(**kwargs)
-        spark.createDataFrame(small).coalesce(1).write.mode("overwrite").parquet(f"{out}/{name}")
+        small_arrow = pa.Table.from_pandas(small, preserve_index=False)
+        spark.createDataFrame(small_arrow).coalesce(1).write.mode("overwrite").parquet(
+            f"{out}/{name}"
+        )
     jr.stage_durations_spark(by="segment").write.mode("overwrite").parquet(f"{out}/stage_durations")
     jr.journeys.write.mode("overwrite").parquet(f"{out}/journeys")
     if jr.quarantine is not None:
