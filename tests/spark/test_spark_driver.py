@@ -97,7 +97,7 @@ def _run(script: str, path, out, as_of, limit: int, timeout: int = 600):
     """Run ``script`` after the guard in a fresh process with the driver's results capped."""
     env = {
         **os.environ,
-        "CJL_SPARK_DRIVER_MEMORY": "1g",
+        "CJL_SPARK_DRIVER_MEMORY": "2g",
         "CJL_SPARK_PARTITIONS": "2",
         # broadcast joins collect their small side on the driver (up to 10 MiB by default, under
         # a cluster's 1 GiB result cap); with the cap at 1 MiB here they are turned off
