@@ -65,6 +65,7 @@ from analysis.identity.guards import (
 )
 from analysis.identity.result import StitchResult
 from analysis.identity.stitching import stitch, stitch_identities
+from analysis.identity.streaming import TableStitch, stitch_table
 
 __all__ = [
     "DEFAULT_PLACEHOLDERS",
@@ -73,6 +74,8 @@ __all__ = [
     "PLACEHOLDER_FACTOR",
     "PLACEHOLDER_MIN_LINKS",
     "StitchResult",
+    "TableStitch",
     "stitch",
     "stitch_identities",
+    "stitch_table",
 ]

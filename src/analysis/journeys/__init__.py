@@ -27,7 +27,9 @@ suggests how (:func:`suggest_journey_settings`); :mod:`.model` holds the built
 :class:`Journeys`, whose tables come from :mod:`.tables` (journeys, stage transitions and
 durations, time to conversion, channel paths), :mod:`.exposures` (stage exposures),
 :mod:`.touchpoints` (touchpoint steps) and :mod:`.maturity`; :mod:`.maps` (the journey map) and
-:mod:`.flows` (top paths, stage flow) work on built journeys.
+:mod:`.flows` (top paths, stage flow) work on built journeys. :mod:`.streaming` builds the same
+tables from Parquet past memory (person-aligned buckets; ``analysis.build_journeys_streaming``); :mod:`.acquisition` (each customer's
+converting journey) and :mod:`.upsell` (Care → Do moves) serve the Care report.
 """
 
 from analysis.journeys._common import (
@@ -39,6 +41,7 @@ from analysis.journeys._common import (
     REQUIRED,
     SESSION,
 )
+from analysis.journeys.acquisition import acquisition_covariates, acquisition_journeys
 from analysis.journeys.build import build_journeys
 from analysis.journeys.flows import stage_flow, top_paths_table
 from analysis.journeys.maps import MAP_ROWS, journey_map, journey_map_grid
@@ -50,6 +53,7 @@ from analysis.journeys.settings import (
     suggest_journey_settings,
 )
 from analysis.journeys.tables import channel_stage_counts, transition_table
+from analysis.journeys.upsell import upsell_customers, upsell_precursors, upsell_rates
 
 __all__ = [
     "CLICKSTREAM_GAP_HOURS",
@@ -64,6 +68,8 @@ __all__ = [
     "SESSION",
     "Journeys",
     "Maturity",
+    "acquisition_covariates",
+    "acquisition_journeys",
     "build_journeys",
     "channel_stage_counts",
     "journey_map",
@@ -72,4 +78,7 @@ __all__ = [
     "suggest_journey_settings",
     "top_paths_table",
     "transition_table",
+    "upsell_customers",
+    "upsell_precursors",
+    "upsell_rates",
 ]

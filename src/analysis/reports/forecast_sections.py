@@ -129,8 +129,8 @@ def forecast_plan(
         return plan
     if not horizon_days > 0:
         raise ValueError(f"horizon_days must be positive, got {horizon_days!r}")
-    conv = ctx.events["conversion"] if "conversion" in ctx.events else pd.Series(dtype=bool)
-    if len(conv) == 0 or conv.fillna(False).astype(bool).all():
+    conv = ctx.events["conversion"] if "conversion" in ctx.events else None
+    if conv is not None and len(conv) and conv.fillna(False).astype(bool).all():
         plan.forecast_note = (
             "every touchpoint in this data is a conversion, so no journey is ever open before "
             "it converts: there is nothing to learn a forecast from, nor an open journey to score"
