@@ -54,7 +54,9 @@ def upsell_sentences(rates: pd.DataFrame, by: str, *, prob: float = 0.9) -> list
             "plan (an upsell: Care → Do) in this data."
         ]
     pct = f"{prob:.0%}"
-    out = [f"{upsold:,} of {total:,} customers ({_pct(upsold / total)}) upsold by the end of the data."]
+    out = [
+        f"{upsold:,} of {total:,} customers ({_pct(upsold / total)}) upsold by the end of the data."
+    ]
     if len(rates) < 2:
         return out
     named = []
