@@ -107,9 +107,11 @@ def table(con, data: Any, name: str | None = None, *, materialize: bool = False)
     return con.table(name)
 
 
-def to_pandas(con, expr: ibis.Expr) -> pd.DataFrame:
-    """Execute ``expr`` and return pandas with UTC-aware timestamps on every engine."""
-    df = con.to_pyarrow(expr).to_pandas()
+def utc_timestamps(df: pd.DataFrame) -> pd.DataFrame:
+    """Make every timestamp column of ``df`` UTC-aware with µs resolution (in place; returned).
+
+    Naive timestamps are read as UTC (Spark returns them in its session time zone, UTC here).
+    """
     for col in df.columns:
         s = df[col]
         if isinstance(s.dtype, pd.DatetimeTZDtype):
@@ -117,3 +119,8 @@ def to_pandas(con, expr: ibis.Expr) -> pd.DataFrame:
         elif pd.api.types.is_datetime64_dtype(s.dtype):
             df[col] = s.dt.tz_localize("UTC").astype("datetime64[us, UTC]")
     return df
+
+
+def to_pandas(con, expr: ibis.Expr) -> pd.DataFrame:
+    """Execute ``expr`` and return pandas with UTC-aware timestamps on every engine."""
+    return utc_timestamps(con.to_pyarrow(expr).to_pandas())

@@ -30,31 +30,14 @@ from pyspark import StorageLevel
 from pyspark.sql import functions as F
 
 from analysis import config
-from analysis.schema import IDENTIFIER_COLUMNS, DataError
+from analysis.journeys.build import NOT_ATTRIBUTES  # the attributes are those of build_journeys
+from analysis.schema import DataError
 from analysis.spark.components import connected_components, dense_index
 from analysis.spark.journeys import SparkJourneys, annotate, to_pandas
 from analysis.spark.source import Validated, canonical, read_source, validate
 from analysis.spark.stitch import Stitched, stitch_spark
 
 log = logging.getLogger(__name__)
-
-#: Columns of the touchpoints that are not attributes (as :func:`analysis.build_journeys`).
-NOT_ATTRIBUTES = frozenset(
-    {
-        *IDENTIFIER_COLUMNS,
-        "event_id",
-        "person_id",
-        "timestamp",
-        "channel",
-        "touchpoint",
-        "online",
-        "campaign",
-        "stage",
-        "conversion",
-        "revenue",
-        "sentiment",
-    }
-)
 
 
 def build_journeys_spark(

@@ -21,6 +21,8 @@ from pyspark import StorageLevel
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
+from analysis.engine import utc_timestamps
+from analysis.journeys._common import DAY_US, KEYS, OUTCOME_STATE, by_list, normalise
 from analysis.schema import (
     CONVERSION,
     DROPOFF,
@@ -31,18 +33,6 @@ from analysis.schema import (
     DataError,
 )
 
-KEYS = ["person_id", "journey_index"]
-DAY_US = 86_400_000_000  # microseconds: time arithmetic on exact integer µs, as in memory
-OUTCOME_STATE = {"converted": CONVERSION, "dropoff": DROPOFF, "open": OPEN}
-CORE = ["event_id", "person_id", "channel", "stage", "conversion", "revenue"]
-
-
-def by_list(by: str | list[str] | None) -> list[str]:
-    """Return the grouping column(s) ``by`` as a list (empty for None)."""
-    if by is None:
-        return []
-    return [by] if isinstance(by, str) else list(by)
-
 
 def ordered_path(values: str, order: str) -> Column:
     """Aggregate: ``values`` joined by " > " in ``order`` (within each group)."""
@@ -52,29 +42,7 @@ def ordered_path(values: str, order: str) -> Column:
 
 def to_pandas(df: DataFrame) -> pd.DataFrame:
     """Collect a (small) Spark table through Arrow; timestamps become UTC-aware (µs)."""
-    out = df.toArrow().to_pandas()
-    for c in out.columns:
-        s = out[c]
-        if isinstance(s.dtype, pd.DatetimeTZDtype):
-            out[c] = s.dt.tz_convert("UTC").astype("datetime64[us, UTC]")
-        elif pd.api.types.is_datetime64_dtype(s.dtype):
-            out[c] = s.dt.tz_localize("UTC").astype("datetime64[us, UTC]")
-    return out
-
-
-def normalise(df: pd.DataFrame) -> pd.DataFrame:
-    """Give a table the dtypes of the in-memory path: int64 counts, float64 values, bool, str."""
-    for c in df.columns:
-        s = df[c]
-        if c in ("n", "conversions", "nulls", "n_touchpoints", "journey_index", "person_id"):
-            df[c] = s.astype("int64")
-        elif c in ("value", "revenue", "duration_days"):
-            df[c] = s.astype("float64")
-        elif c in ("converted", "censored"):
-            df[c] = s.astype(bool)
-        elif s.dtype == object:
-            df[c] = s.astype("str")
-    return df
+    return utc_timestamps(df.toArrow().to_pandas())
 
 
 def annotate(events: DataFrame, attributes: list[str], inactivity_days: float) -> DataFrame:
