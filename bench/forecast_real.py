@@ -85,6 +85,38 @@ def show(title: str, table: pd.DataFrame, by: str, extra: list[str]) -> None:
     print(verdict(t, by).to_string(index=False, float_format="%.4f"))
 
 
+def paired(keep: dict, by: str) -> None:
+    """Print each Bayes method's log-loss minus the boosted trees', per period and pooled.
+
+    Paired over the same sessions or leads (``log_loss_difference``: 90% interval of the mean
+    difference; negative: the Bayes forecast is better). "all" pools every scored period's rows,
+    each forecast made at its own period: the whole backtest as one score.
+    """
+    import numpy as np
+
+    from analysis.predict.scores import log_loss_difference
+
+    def mean(forecast) -> np.ndarray:
+        f = np.asarray(forecast, dtype=float)
+        return f.mean(axis=0) if f.ndim == 2 else f
+
+    periods = list(dict.fromkeys(k for k, _ in keep))
+    bayes = [m for m in dict.fromkeys(m for _, m in keep) if m.startswith("bayes")]
+    rows = []
+    for m in bayes:
+        pooled: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        for key in periods:
+            (p, y), (q, _) = keep[(key, m)], keep[(key, "boosted")]
+            pooled.append((mean(p), mean(q), np.asarray(y)))
+            rows.append(
+                {by: str(key)[:10], "method": m, **log_loss_difference(mean(p), mean(q), y)}
+            )
+        p, q, y = (np.concatenate(parts) for parts in zip(*pooled, strict=True))
+        rows.append({by: "all", "method": m, **log_loss_difference(p, q, y)})
+    print(f"\nlog-loss minus the boosted trees' (paired, 90% interval), per {by} and pooled:\n")
+    print(pd.DataFrame(rows).to_string(index=False, float_format="%+.4f"))
+
+
 def notes(methods: dict) -> None:
     """Print what each Bayes fit said (rows, columns, seconds, NUTS diagnostics)."""
     for name, m in methods.items():
@@ -121,7 +153,8 @@ def main(argv: list[str] | None = None) -> int:
             methods["bayes laplace, one segment"] = rd.BayesMethod("laplace", segment=False)
             if nuts:
                 methods["bayes nuts, one segment"] = rd.BayesMethod("nuts", segment=False)
-        t = rd.uci_backtest(data, months, methods=methods)
+        keep: dict = {}
+        t = rd.uci_backtest(data, months, methods=methods, keep=keep)
         tables["uci"] = t
         show(
             f"UCI online shoppers: Revenue of each session of {', '.join(months)}, fitted on "
@@ -130,13 +163,15 @@ def main(argv: list[str] | None = None) -> int:
             "month",
             ["train_sessions"],
         )
+        paired(keep, "month")
         notes(methods)
     if args.only in (None, "olist"):
         events = rd.read_olist_events()
         cutoffs = rd.OLIST_VALIDATION_CUTOFFS if args.validation else rd.OLIST_CUTOFFS
         for k in (1, 2, 3) if args.validation else (rd.OLIST_TRAIN_ORIGINS,):
             methods = rd.olist_methods(nuts=nuts)
-            t = rd.olist_backtest(events, cutoffs, train_origins=k, methods=methods)
+            keep = {}
+            t = rd.olist_backtest(events, cutoffs, train_origins=k, methods=methods, keep=keep)
             tables[f"olist_origins{k}"] = t
             show(
                 f"Olist: leads open at each cut-off, closed within {rd.OLIST_HORIZON_DAYS:g} "
@@ -145,6 +180,7 @@ def main(argv: list[str] | None = None) -> int:
                 "cutoff",
                 ["train_journeys"],
             )
+            paired(keep, "cutoff")
             notes(methods)
     print(f"\n{time.perf_counter() - t0:.0f} s in all")
     if args.csv:
