@@ -2,11 +2,13 @@
 
 :func:`build_journeys_streaming` never holds all events in memory:
 
-1. **validate**: the source files are read in batches (Parquet row groups); each batch goes
-   through :func:`analysis.sources.validate_events` (the column map and the schema's rules),
-   its kept rows are written to a work folder and its quarantined rows counted (and written),
-   so ``rows_read == rows_kept + rows_quarantined`` over the whole source. Batches run in
-   parallel worker processes.
+1. **validate** (:mod:`analysis.journeys.stream_validate`): on typed Parquet, one vectorised
+   pass marks the rows that are certainly clean, and only the others go through
+   :func:`analysis.sources.validate_events` (the column map and the schema's rules), so the
+   quarantine and its reasons are the in-memory ones; the clean rows are read from the source
+   files in the later steps, not copied. Other input goes batch by batch (Parquet row groups)
+   through ``validate_events`` in worker processes, kept rows written to a work folder.
+   Either way ``rows_read == rows_kept + rows_quarantined`` over the whole source.
 2. **stitch** on integer identifier codes, out of core: DuckDB (with ``memory_limit`` and a
    spill folder) builds the identifier graph over the validated Parquet, scipy solves its
    components (:func:`analysis.identity.streaming.stitch_table`, same rules and guards as
@@ -19,11 +21,11 @@
    added up: stage transitions and channel paths as counts, stage durations as rows (written
    to the work folder), journey counts in the summary.
 
-Rules that look at the data as a whole are applied per batch in step 1: the plausible
-timestamp window (unless the column map states ``valid_from``/``valid_to``), duplicate
-``event_id`` values and exact duplicate rows are checked within a batch, not across batches.
-Everything after step 1 sees the whole data: on data where no such row crosses a batch, the
-results equal the in-memory pipeline's (``tests/journeys/test_streaming.py``).
+Rules that look at several rows at once: on the fast path the plausible timestamp window is
+the whole data's (as in memory), duplicate ``event_id`` values and exact duplicate rows are
+checked within a file; on the fallback all three are a batch's. Everything after step 1 sees
+the whole data: on data where no duplicate crosses a file (batch), the results equal the
+in-memory pipeline's (``tests/journeys/test_streaming.py``).
 """
 
 from __future__ import annotations
@@ -48,6 +50,7 @@ import pyarrow.parquet as pq
 
 from analysis import config
 from analysis.identity.streaming import stitch_table
+from analysis.journeys.stream_validate import validate_batches, validate_fast
 from analysis.schema import IDENTIFIER_COLUMNS, DataError
 
 log = logging.getLogger(__name__)
@@ -69,7 +72,8 @@ class StreamingJourneys:
     Attributes
     ----------
     summary : dict
-        rows_read, rows_kept, rows_quarantined, reasons (rows per quarantine reason), events,
+        rows_read, rows_kept, rows_quarantined, reasons (rows per quarantine reason),
+        validation ("fast" or "batches": which path of :mod:`~analysis.journeys.stream_validate`), events,
         events_without_person, events_used, persons, journeys, converted, dropoff, open,
         journeys_without_stage, buckets, as_of, inactivity_days, lookback_days, stitching.
     timings : dict
@@ -207,6 +211,7 @@ def build_journeys_streaming(
     progress: bool = True,
     stitch_options: dict[str, Any] | None = None,
     keep_intermediate: bool = False,
+    fast: bool = True,
 ) -> StreamingJourneys:
     """Build journeys from Parquet files that need not fit in memory; return their statistics.
 
@@ -244,8 +249,12 @@ def build_journeys_streaming(
     stitch_options : dict, optional
         Options of :func:`analysis.identity.stitch` (``max_links``, ``max_person_ids``, …).
     keep_intermediate : bool, default False
-        Keep the validated rows (``valid/``) and the person buckets (``buckets/``, the events
-        with their ``person_id``) in ``work_dir``; by default they are removed at the end.
+        Keep the validated rows (``valid/``: all kept rows on the fallback, the kept suspect
+        rows on the fast path) and the person buckets (``buckets/``, the events with their
+        ``person_id``) in ``work_dir``; by default they are removed at the end.
+    fast : bool, default True
+        Validate on the fast path where it applies (:mod:`analysis.journeys.stream_validate`);
+        False: every batch through ``validate_events`` (the fallback).
 
     Returns
     -------
@@ -269,7 +278,7 @@ def build_journeys_streaming(
     t_all = time.perf_counter()
     files = _source_files(source)
     work = Path(work_dir) if work_dir else _new_work_dir()
-    for sub in ("valid", "quarantine", "buckets", "durations", "spill"):
+    for sub in ("valid", "suspects", "quarantine", "buckets", "durations", "spill"):
         shutil.rmtree(work / sub, ignore_errors=True)
         (work / sub).mkdir(parents=True)
     say = log.info if progress else log.debug
@@ -280,7 +289,9 @@ def build_journeys_streaming(
         total = sum(pq.ParquetFile(f).metadata.num_rows for f in files)
         workers = min(os.cpu_count() or 1, 4) if total >= 1_000_000 else 1
     n_workers = workers
-    val = _validate_all(files, work, mapping, batch_rows, n_workers)
+    val = validate_fast(files, work, mapping) if fast else None
+    if val is None:
+        val = validate_batches(files, work, mapping, batch_rows, n_workers)
     timings["validate"] = time.perf_counter() - t0
     say(
         "validated %s rows from %d files: %s kept, %s quarantined (%.1f s)",
@@ -300,7 +311,7 @@ def build_journeys_streaming(
 
     con = _duckdb(work, memory_limit)
     t0 = time.perf_counter()
-    t = con.read_parquet(str(work / "valid" / "*.parquet"), union_by_name=True)
+    t = con.sql(val["kept_sql"])
     st = stitch_table(con, t, cols, **(stitch_options or {}))
     timings["stitch"] = time.perf_counter() - t0
     say("stitched into %s persons (%.1f s)", f"{st.summary['persons']:,}", timings["stitch"])
@@ -323,7 +334,7 @@ def build_journeys_streaming(
     )  # fmt: skip
     timings["journeys"] = time.perf_counter() - t0
     if not keep_intermediate:  # two copies of the events; the durations and quarantine stay
-        for sub in ("valid", "buckets", "spill"):
+        for sub in ("valid", "suspects", "buckets", "spill"):
             shutil.rmtree(work / sub, ignore_errors=True)
     timings["total"] = time.perf_counter() - t_all
     timings = {k: round(v, 2) for k, v in timings.items()}
@@ -333,6 +344,7 @@ def build_journeys_streaming(
         "rows_kept": val["rows_kept"],
         "rows_quarantined": val["rows_quarantined"],
         "reasons": val["reasons"],
+        "validation": "fast" if val["fast"] else "batches",
         "events": val["rows_kept"],
         "events_without_person": int(without),
         **acc["counts"],
@@ -381,94 +393,6 @@ def _new_work_dir() -> Path:
     base = config.CACHE_DIR / "streaming"
     base.mkdir(parents=True, exist_ok=True)
     return Path(tempfile.mkdtemp(prefix="run-", dir=base))
-
-
-def _tasks(files: list[Path], batch_rows: int) -> list[tuple[Path, list[int], int]]:
-    """Batches to validate: (file, row groups, number of the first row), about ``batch_rows`` each."""
-    tasks = []
-    for f in files:
-        meta = pq.ParquetFile(f).metadata
-        groups: list[int] = []
-        first, rows = 1, 0
-        for g in range(meta.num_row_groups):
-            if groups and rows + meta.row_group(g).num_rows > batch_rows:
-                tasks.append((f, groups, first))
-                first, groups, rows = first + rows, [], 0
-            groups.append(g)
-            rows += meta.row_group(g).num_rows
-        if groups:
-            tasks.append((f, groups, first))
-    return tasks
-
-
-def validate_batch(
-    file: Path, row_groups: list[int], first_row: int, out: Path, mapping: Any
-) -> dict[str, Any]:
-    """Validate one batch of a Parquet file; write its kept and quarantined rows.
-
-    The kept rows go to ``out / "valid" / <name>.parquet``, the quarantine (values as text) to
-    ``out / "quarantine"``. Returns the counts, the reasons, the identifier columns, the
-    columns kept and the last timestamp. Public so that worker processes can run it.
-    """
-    from analysis.sources import validate_events
-
-    df = pq.ParquetFile(file).read_row_groups(row_groups).to_pandas()
-    name = f"{abs(hash((str(file), first_row))):020d}-{first_row}"
-    res = validate_events(df, source=str(file), mapping=mapping, first_row=first_row)
-    del df
-    ev = res.events
-    if len(ev):
-        pq.write_table(
-            pa.Table.from_pandas(ev, preserve_index=False), out / "valid" / f"{name}.parquet"
-        )
-    q = res.quarantine
-    if len(q):
-        q = q.astype({c: "str" for c in q.columns if q[c].dtype == object})
-        try:
-            pq.write_table(
-                pa.Table.from_pandas(q, preserve_index=False),
-                out / "quarantine" / f"{name}.parquet",
-            )
-        except (pa.ArrowException, TypeError, ValueError):
-            q.to_csv(out / "quarantine" / f"{name}.csv", index=False)
-    return {
-        "rows_read": int(res.summary["rows_read"]),
-        "rows_kept": int(res.summary["rows_kept"]),
-        "rows_quarantined": int(res.summary["rows_quarantined"]),
-        "reasons": dict(res.summary["reasons"]),
-        "identifiers": list(res.summary["identifiers"]),
-        "columns": list(ev.columns),
-        "as_of": ev["timestamp"].max() if len(ev) else None,
-    }
-
-
-def _validate_all(
-    files: list[Path], work: Path, mapping: Any, batch_rows: int, workers: int
-) -> dict[str, Any]:
-    """Validate every batch (in ``workers`` processes); add up their counts."""
-    tasks = _tasks(files, batch_rows)
-    n_workers = min(workers, len(tasks))
-    args = [(f, g, first, work, mapping) for f, g, first in tasks]
-    if n_workers > 1:
-        ctx = mp.get_context("spawn")  # no inherited engine threads
-        with cf.ProcessPoolExecutor(n_workers, mp_context=ctx) as ex:
-            parts = list(ex.map(validate_batch, *zip(*args, strict=True)))
-    else:
-        parts = [validate_batch(*a) for a in args]
-    reasons: dict[str, int] = {}
-    for p in parts:
-        for k, v in p["reasons"].items():
-            reasons[k] = reasons.get(k, 0) + v
-    kept = [p for p in parts if p["rows_kept"]]
-    return {
-        "rows_read": sum(p["rows_read"] for p in parts),
-        "rows_kept": sum(p["rows_kept"] for p in parts),
-        "rows_quarantined": sum(p["rows_quarantined"] for p in parts),
-        "reasons": reasons,
-        "identifiers": kept[0]["identifiers"] if kept else [],
-        "columns": kept[0]["columns"] if kept else [],
-        "as_of": max(p["as_of"] for p in kept) if kept else None,
-    }
 
 
 def _duckdb(work: Path, memory_limit: str) -> Any:

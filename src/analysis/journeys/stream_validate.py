@@ -1,0 +1,467 @@
+"""Validation for the streaming pipeline: one vectorised pass, the exact rules where in doubt.
+
+:func:`validate_sources` checks every row of the source Parquet files and says which rows the
+later steps read, without writing a second copy of the clean rows:
+
+* **fast path** (typed Parquet: text columns as strings, ``timestamp`` a zoned timestamp,
+  ``online``/``conversion`` booleans, ``revenue``/``sentiment`` floats; a column map that
+  renames nothing and sets no defaults or sentiment scale). One polars pass per file marks
+  every row that is *certainly clean*: every value is what :func:`analysis.sources.validate_events`
+  would keep unchanged (text without surrounding white space, control characters or a missing
+  spelling such as ``"NA"``; a stage of the map; revenue finite and ≥ 0; sentiment in [-1, 1];
+  a timestamp inside the plausible window; at least one identifier) and its ``event_id`` occurs
+  once in its file, also after the normalisation ``validate_events`` applies. Every other row
+  (*suspect*) goes through ``validate_events`` itself, file by file with its own row numbers,
+  so its quarantine reasons are exactly the in-memory ones; the suspects are usually a
+  handful. Clean rows stay where they are: the later steps read the source files minus the
+  suspect rows (an anti-join on file and row number), plus the suspects that were kept.
+  At the start, ``validate_events`` runs on the first rows of the first file, which checks the
+  file as a whole (required columns), gives the output columns, and checks that the rows the
+  fast path calls clean come out of ``validate_events`` unchanged (an ``AssertionError`` if
+  not: a bug here).
+* **fallback** (any other input): every batch of row groups goes through ``validate_events``
+  in worker processes and its kept rows are written to ``work / "valid"``
+  (:func:`validate_batch`), as before this module existed.
+
+Rules that look at several rows: on the fast path the plausible timestamp window is the
+whole data's (as in the in-memory pipeline, unless the column map states it), and duplicate
+``event_id`` values and exact duplicate rows are found within a file. On the fallback all three
+are a batch's.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import dataclasses
+import logging
+import multiprocessing as mp
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from analysis.schema import CANONICAL_COLUMNS, IDENTIFIER_COLUMNS, RESERVED_STATES
+
+log = logging.getLogger(__name__)
+
+#: Files with more rows than this go to the fallback (the fast path holds one file at a time).
+MAX_FILE_ROWS = 8_000_000
+#: Rows of the first file that ``validate_events`` checks against the fast path.
+PROBE_ROWS = 2_000
+#: C0 control characters except tab, and DEL (``analysis.sources`` removes them from text).
+_CONTROL = r"[\x00-\x08\x0a-\x1f\x7f]"
+_TEXT = (pa.string(), pa.large_string(), pa.string_view())
+_FLOAT = (pa.float64(),)
+_WINDOW_FROM_MAP = "(timestamp.valid_from/valid_to of the column map)"
+
+
+# ------------------------------------------------------------------------------ the result
+def _kept_sql(
+    files: list[str], suspects: Path | None, extra: Path, columns: dict[str, str], present: set
+) -> str:
+    """Return SQL for the kept rows: the source files minus the suspect rows, plus the kept suspects."""
+    quoted = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
+    src = [f'"{c}"' if c in present else f'CAST(NULL AS {t}) AS "{c}"' for c, t in columns.items()]
+    sql = (
+        f"SELECT {', '.join('s.' + x if not x.startswith('CAST') else x for x in src)} "
+        f"FROM read_parquet([{quoted}], filename=true, file_row_number=true, "
+        "hive_partitioning=false) s"
+    )
+    if suspects is not None:
+        sql += (
+            f" ANTI JOIN read_parquet('{suspects}/*.parquet') k "
+            "ON s.filename = k.filename AND s.file_row_number = k._row"
+        )
+    if any(extra.glob("*.parquet")):
+        cast = ", ".join(f'CAST("{c}" AS {t}) AS "{c}"' for c, t in columns.items())
+        sql += f" UNION ALL SELECT {cast} FROM read_parquet('{extra}/*.parquet')"
+    return sql
+
+
+def _duck_types(file: Path, columns: list[str]) -> dict[str, str]:
+    """DuckDB types of the output ``columns``: the file's, or the canonical type where absent."""
+    import duckdb
+
+    con = duckdb.connect()
+    try:
+        path = str(file).replace("'", "''")
+        rows = con.sql(f"DESCRIBE SELECT * FROM read_parquet('{path}')").fetchall()
+        have = {r[0]: r[1] for r in rows}
+    finally:
+        con.close()
+    canonical = {"str": "VARCHAR", "float64": "DOUBLE", "bool": "BOOLEAN"}
+    return {c: str(have[c]) if c in have else canonical[CANONICAL_COLUMNS[c][0]] for c in columns}
+
+
+def _write_quarantine(q: pd.DataFrame, stem: Path) -> None:
+    """Write quarantined rows (values as text) to ``stem.parquet``, or ``stem.csv`` if Arrow fails."""
+    q = q.astype({c: "str" for c in q.columns if q[c].dtype == object})
+    try:
+        pq.write_table(pa.Table.from_pandas(q, preserve_index=False), f"{stem}.parquet")
+    except (pa.ArrowException, TypeError, ValueError):
+        q.to_csv(f"{stem}.csv", index=False)
+
+
+# ------------------------------------------------------------------------------ the fast path
+def _fast_plan(files: list[Path], cmap: Any) -> tuple[pa.Schema | None, str]:
+    """Return the common schema of ``files`` if the fast path applies, else None and why not."""
+    if any(k != v for k, v in cmap.columns.items()):
+        return None, "the column map renames columns"
+    if cmap.defaults:
+        return None, "the column map sets defaults"
+    if cmap.sentiment_scale is not None:
+        return None, "the column map rescales sentiment"
+    first = pq.ParquetFile(files[0]).schema_arrow.remove_metadata()
+    for f in files:
+        pf = pq.ParquetFile(f)
+        if pf.metadata.num_rows > MAX_FILE_ROWS:
+            return None, f"{f} has more than {MAX_FILE_ROWS:,} rows"
+        if not pf.schema_arrow.remove_metadata().equals(first):
+            return None, f"{f} has other columns or types than {files[0]}"
+    names = set(first.names)
+    need = {"event_id", "timestamp", "channel", "touchpoint", "online", "stage", "conversion"}
+    if not need <= names or "segment" not in names:
+        return None, "a derived column (event_id, online, stage, conversion, segment) is absent"
+    if not any(c in names for c in cmap.identifiers):
+        return None, "no identifier column"
+    for field in first:
+        c, t = field.name, field.type
+        if c == "timestamp":
+            ok = pa.types.is_timestamp(t) and t.unit == "us" and t.tz is not None
+        elif c in ("online", "conversion"):
+            ok = pa.types.is_boolean(t)
+        elif c in ("revenue", "sentiment"):
+            ok = t in _FLOAT
+        elif c in CANONICAL_COLUMNS or c in cmap.identifiers:
+            ok = t in _TEXT
+        else:  # extra attributes: text is cleaned, numbers, flags and times pass as they are
+            ok = (
+                t in _TEXT
+                or pa.types.is_integer(t)
+                or pa.types.is_floating(t)
+                or pa.types.is_boolean(t)
+            )
+        if not ok:
+            return None, f"column {c} has type {t}"
+    return first, ""
+
+
+def _plain(c: str) -> Any:
+    """Return True where text column ``c`` is kept as it is by ``to_str`` (present, not missing)."""
+    import polars as pl
+
+    from analysis.sources.column_map.constants import MISSING_SPELLINGS
+
+    e = pl.col(c)
+    spellings = sorted({s for m in MISSING_SPELLINGS for s in _casings(m)})
+    return (
+        e.is_not_null()
+        & (e != "")
+        & (e == e.str.strip_chars())
+        & ~e.str.contains(_CONTROL)
+        & ~e.is_in(spellings)
+    )
+
+
+def _casings(word: str) -> list[str]:
+    """Every upper/lower-case spelling of ``word`` (missing spellings are at most 4 letters)."""
+    out = [""]
+    for ch in word:
+        out = [o + x for o in out for x in {ch.lower(), ch.upper()}]
+    return out
+
+
+def _clean_expr(schema: pa.Schema, cmap: Any, lo: pd.Timestamp, hi: pd.Timestamp) -> Any:
+    """Return the polars expression that is True where a row is certainly kept unchanged."""
+    import polars as pl
+
+    names = schema.names
+    ids = [c for c in dict.fromkeys([*IDENTIFIER_COLUMNS, *cmap.identifiers]) if c in names]
+    reserved = sorted(RESERVED_STATES)
+    ts = pl.col("timestamp")
+    ok = _plain("event_id") & ts.is_not_null()
+    ok &= (ts >= lo.to_pydatetime()) & (ts <= hi.to_pydatetime())
+    for c in ("channel", "touchpoint"):
+        ok &= _plain(c) & ~pl.col(c).is_in(reserved)
+    ok &= pl.col("online").is_not_null() & pl.col("conversion").is_not_null()
+    ok &= pl.col("stage").is_in(list(cmap.stage_map.stages))
+    ok &= _plain("segment")
+    for c in ids:
+        ok &= pl.col(c).is_null() | _plain(c)
+    ok &= pl.any_horizontal([pl.col(c).is_not_null() for c in ids if c in cmap.identifiers])
+    if "campaign" in names:
+        ok &= pl.col("campaign").is_null() | _plain("campaign")
+    if "revenue" in names:
+        r = pl.col("revenue")
+        ok &= r.is_null() | r.is_nan() | (r.is_finite() & (r >= 0))
+    if "sentiment" in names:
+        s = pl.col("sentiment")
+        ok &= s.is_null() | s.is_nan() | ((s >= -1) & (s <= 1))
+    for f in schema:
+        c = f.name
+        if c not in CANONICAL_COLUMNS and c not in ids and f.type in _TEXT:
+            e = pl.col(c)
+            ok &= e.is_null() | ((e != "") & ~e.str.contains(_CONTROL))
+    return ok
+
+
+def _window(files: list[Path], cmap: Any) -> tuple[pd.Timestamp, pd.Timestamp, str]:
+    """Return the whole data's plausible window (:func:`plausible_window` on every timestamp)."""
+    from analysis.sources.column_map.timestamps import plausible_window
+
+    if cmap.valid_from is not None and cmap.valid_to is not None:
+        return plausible_window(pd.Series([], dtype="datetime64[us, UTC]"), cmap)
+    parts = []
+    for f in files:
+        col = pq.read_table(f, columns=["timestamp"])["timestamp"]
+        v = col.cast(pa.int64()).to_numpy(zero_copy_only=False)
+        parts.append(v[col.is_valid().to_numpy(zero_copy_only=False)])
+    v = np.concatenate(parts) if parts else np.zeros(0, np.int64)
+    del parts
+    ts = pd.Series(v.view("datetime64[us]")).dt.tz_localize("UTC")
+    return plausible_window(ts, cmap)
+
+
+def _run_exact(
+    file: Path, rows: np.ndarray, cmap: Any, how: str | None, table: pa.Table | None = None
+) -> Any:
+    """``validate_events`` on rows ``rows`` (0-based) of ``file``, numbered as in the file.
+
+    ``how``: the window's origin to name in the quarantine (the window is passed to
+    ``validate_events`` as if the column map stated it).
+    """
+    from analysis.sources import validate_events
+
+    t = table if table is not None else pq.read_table(file)
+    df = t.take(pa.array(rows)).to_pandas()
+    res = validate_events(df, source=str(file), mapping=cmap, rows=rows + 1)
+    if how and len(res.quarantine):
+        res.quarantine["reason"] = (
+            res.quarantine["reason"].astype("str").str.replace(_WINDOW_FROM_MAP, f"({how})")
+        )
+    return res
+
+
+def _kept_positions(res: Any, rows: np.ndarray) -> np.ndarray:
+    """Which of ``rows`` (0-based) ``validate_events`` kept (its quarantine holds row numbers)."""
+    gone = res.quarantine["row"].to_numpy(dtype="int64") if len(res.quarantine) else []
+    return rows[~np.isin(rows + 1, gone)]
+
+
+def _probe(file: Path, schema: pa.Schema, cmap: Any, clean: Any) -> list[str]:
+    """Check the fast path against ``validate_events`` on the first rows of ``file``.
+
+    Returns the output columns. Raises ``AssertionError`` if a row the fast path keeps is
+    quarantined or changed by ``validate_events``.
+    """
+    import polars as pl
+
+    head = pq.ParquetFile(file).iter_batches(batch_size=PROBE_ROWS)
+    table = pa.Table.from_batches([next(head)], schema=schema)
+    rows = np.arange(table.num_rows, dtype=np.int64)
+    res = _run_exact(file, rows, cmap, None, table)
+    ok = _clean_rows(pl.from_arrow(table), clean).to_numpy()
+    kept = set(_kept_positions(res, rows).tolist())
+    lost = [int(r) + 1 for r in rows[ok] if r not in kept]
+    assert not lost, f"rows {lost[:5]} of {file}: clean by the fast path, quarantined by rules"
+    ev = res.events.reset_index(drop=True)
+    pos = np.array(sorted(kept), dtype=np.int64)
+    mine = table.take(pa.array(pos)).to_pandas()
+    sel = np.isin(pos, rows[ok])
+    for c in ev.columns:
+        a = ev[c][sel].reset_index(drop=True)
+        b = mine[c][sel].reset_index(drop=True) if c in mine else None
+        same = a.isna().all() if b is None else a.equals(b.astype(a.dtype))
+        assert same, f"column {c} of {file}: the fast path keeps values that rules change"
+    return list(ev.columns)
+
+
+def _clean_rows(d: Any, clean: Any) -> Any:
+    """Rows of polars frame ``d`` that are clean and whose ``event_id`` is unique in ``d``.
+
+    Unique also after ``validate_events``' normalisation: an ``event_id`` that is not clean
+    (e.g. ``" e1"``) may become a clean row's (``"e1"``), and then both are suspects.
+    """
+    import polars as pl
+
+    from analysis.sources.column_map.parse import to_str
+
+    ok = d.select(clean.alias("ok"))["ok"]
+    ok = ok & (d.select(pl.len().over("event_id").alias("k"))["k"] == 1)
+    if not ok.all():
+        odd = d.filter(~ok)["event_id"].drop_nulls().to_pandas()
+        norm = to_str(odd.astype("str")).dropna().unique().tolist()
+        if norm:
+            ok = ok & ~d["event_id"].is_in(norm)
+    return ok
+
+
+def _file_pass(
+    i: int, file: Path, clean: Any, work: Path, cmap: Any, how: str | None
+) -> dict[str, Any]:
+    """Mark one file's clean rows; send its suspect rows through ``validate_events``."""
+    import polars as pl
+
+    d = pl.read_parquet(file, hive_partitioning=False, use_pyarrow=False)
+    n = d.height
+    ok = _clean_rows(d, clean)
+    sus = ~ok
+    n_ok = int(ok.sum())
+    t_max = d.filter(ok)["timestamp"].max() if n_ok else None
+    out: dict[str, Any] = {"rows_read": n, "rows_kept": n_ok, "rows_quarantined": 0}
+    out["reasons"] = {}
+    out["as_of"] = pd.Timestamp(t_max) if t_max is not None else None
+    if n_ok == n:
+        return out
+    rows = np.flatnonzero(sus.to_numpy()).astype(np.int64)
+    pl.DataFrame({"filename": [str(file)] * len(rows), "_row": rows}).write_parquet(
+        work / "suspects" / f"{i:06d}.parquet"
+    )
+    first_ok = np.flatnonzero(ok.to_numpy())[:1]  # rides along: file-level checks judge the file
+    del d
+    res = _run_exact(file, np.concatenate([first_ok, rows]), cmap, how)
+    ev = res.events
+    if len(first_ok):
+        assert res.quarantine.empty or int(first_ok[0]) + 1 not in set(res.quarantine["row"])
+        ev = ev.iloc[1:]
+    if len(ev):
+        pq.write_table(
+            pa.Table.from_pandas(ev, preserve_index=False), work / "valid" / f"{i:06d}.parquet"
+        )
+        ts = ev["timestamp"].max()
+        out["as_of"] = ts if out["as_of"] is None else max(out["as_of"], ts)
+    q = res.quarantine
+    if len(q):
+        _write_quarantine(q, work / "quarantine" / f"{i:06d}")
+    out["rows_kept"] += len(ev)
+    out["rows_quarantined"] = len(q)
+    out["reasons"] = dict(res.summary["reasons"])
+    return out
+
+
+def validate_fast(files: list[Path], work: Path, mapping: Any) -> dict[str, Any] | None:
+    """Validate ``files`` on the fast path (see the module docstring); None where it does not apply."""
+    from analysis.sources.column_map.map import ColumnMap
+
+    cmap = ColumnMap.coerce(mapping)
+    schema, why = _fast_plan(files, cmap)
+    if schema is None:
+        log.info("validation per batch: %s", why)
+        return None
+    lo, hi, how = _window(files, cmap)
+    stated = cmap.valid_from is not None and cmap.valid_to is not None
+    wmap = dataclasses.replace(cmap, valid_from=lo, valid_to=hi)
+    clean = _clean_expr(schema, cmap, lo, hi)
+    columns = _probe(files[0], schema, wmap, clean)
+    (work / "suspects").mkdir(exist_ok=True)
+    parts = [
+        _file_pass(i, f, clean, work, wmap, None if stated else how) for i, f in enumerate(files)
+    ]
+    reasons: dict[str, int] = {}
+    for p in parts:
+        for k, v in p["reasons"].items():
+            reasons[k] = reasons.get(k, 0) + v
+    stamps = [p["as_of"] for p in parts if p["as_of"] is not None]
+    duck = _duck_types(files[0], columns)
+    suspects = work / "suspects" if any((work / "suspects").glob("*.parquet")) else None
+    return {
+        "rows_read": sum(p["rows_read"] for p in parts),
+        "rows_kept": sum(p["rows_kept"] for p in parts),
+        "rows_quarantined": sum(p["rows_quarantined"] for p in parts),
+        "reasons": reasons,
+        "identifiers": [c for c in cmap.identifiers if c in schema.names],
+        "columns": columns,
+        "as_of": max(stamps) if stamps else None,
+        "kept_sql": _kept_sql(
+            [str(f) for f in files], suspects, work / "valid", duck, set(schema.names)
+        ),
+        "fast": True,
+    }
+
+
+# ------------------------------------------------------------------------------ the fallback
+def batch_tasks(files: list[Path], batch_rows: int) -> list[tuple[Path, list[int], int]]:
+    """Batches to validate: (file, row groups, number of the first row), about ``batch_rows`` each."""
+    tasks = []
+    for f in files:
+        meta = pq.ParquetFile(f).metadata
+        groups: list[int] = []
+        first, rows = 1, 0
+        for g in range(meta.num_row_groups):
+            if groups and rows + meta.row_group(g).num_rows > batch_rows:
+                tasks.append((f, groups, first))
+                first, groups, rows = first + rows, [], 0
+            groups.append(g)
+            rows += meta.row_group(g).num_rows
+        if groups:
+            tasks.append((f, groups, first))
+    return tasks
+
+
+def validate_batch(
+    file: Path, row_groups: list[int], first_row: int, out: Path, mapping: Any
+) -> dict[str, Any]:
+    """Validate one batch of a Parquet file; write its kept and quarantined rows.
+
+    The kept rows go to ``out / "valid" / <name>.parquet``, the quarantine (values as text) to
+    ``out / "quarantine"``. Returns the counts, the reasons, the identifier columns, the
+    columns kept and the last timestamp. Public so that worker processes can run it.
+    """
+    from analysis.sources import validate_events
+
+    df = pq.ParquetFile(file).read_row_groups(row_groups).to_pandas()
+    name = f"{abs(hash((str(file), first_row))):020d}-{first_row}"
+    res = validate_events(df, source=str(file), mapping=mapping, first_row=first_row)
+    del df
+    ev = res.events
+    if len(ev):
+        pq.write_table(
+            pa.Table.from_pandas(ev, preserve_index=False), out / "valid" / f"{name}.parquet"
+        )
+    q = res.quarantine
+    if len(q):
+        _write_quarantine(q, out / "quarantine" / name)
+    return {
+        "rows_read": int(res.summary["rows_read"]),
+        "rows_kept": int(res.summary["rows_kept"]),
+        "rows_quarantined": int(res.summary["rows_quarantined"]),
+        "reasons": dict(res.summary["reasons"]),
+        "identifiers": list(res.summary["identifiers"]),
+        "columns": list(ev.columns),
+        "as_of": ev["timestamp"].max() if len(ev) else None,
+    }
+
+
+def validate_batches(
+    files: list[Path], work: Path, mapping: Any, batch_rows: int, workers: int
+) -> dict[str, Any]:
+    """Validate every batch (in ``workers`` processes); add up their counts (the fallback)."""
+    tasks = batch_tasks(files, batch_rows)
+    n_workers = min(workers, len(tasks))
+    args = [(f, g, first, work, mapping) for f, g, first in tasks]
+    if n_workers > 1:
+        ctx = mp.get_context("spawn")  # no inherited engine threads
+        with cf.ProcessPoolExecutor(n_workers, mp_context=ctx) as ex:
+            parts = list(ex.map(validate_batch, *zip(*args, strict=True)))
+    else:
+        parts = [validate_batch(*a) for a in args]
+    reasons: dict[str, int] = {}
+    for p in parts:
+        for k, v in p["reasons"].items():
+            reasons[k] = reasons.get(k, 0) + v
+    kept = [p for p in parts if p["rows_kept"]]
+    columns = kept[0]["columns"] if kept else []
+    return {
+        "rows_read": sum(p["rows_read"] for p in parts),
+        "rows_kept": sum(p["rows_kept"] for p in parts),
+        "rows_quarantined": sum(p["rows_quarantined"] for p in parts),
+        "reasons": reasons,
+        "identifiers": kept[0]["identifiers"] if kept else [],
+        "columns": columns,
+        "as_of": max(p["as_of"] for p in kept) if kept else None,
+        "kept_sql": f"SELECT * FROM read_parquet('{work / 'valid'}/*.parquet', union_by_name=true)",
+        "fast": False,
+    }
