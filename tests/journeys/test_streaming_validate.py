@@ -67,7 +67,7 @@ def both(tmp_path_factory):
 def _quarantine(sj) -> pd.DataFrame:
     files = sorted((sj.work_dir / "quarantine").glob("*.parquet"))
     q = pd.concat([pq.read_table(f).to_pandas() for f in files], ignore_index=True)
-    return q.sort_values(["event_id", "row"]).reset_index(drop=True)
+    return q.sort_values(list(q.columns)).reset_index(drop=True)
 
 
 def test_fast_path_is_taken_and_counts_match_the_fallback(both):

@@ -35,6 +35,7 @@ import concurrent.futures as cf
 import dataclasses
 import logging
 import multiprocessing as mp
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +54,8 @@ MAX_FILE_ROWS = 8_000_000
 PROBE_ROWS = 2_000
 #: C0 control characters except tab, and DEL (``analysis.sources`` removes them from text).
 _CONTROL = r"[\x00-\x08\x0a-\x1f\x7f]"
+#: Text that ``to_str`` changes: white space around it, or a control character in it.
+_ODD = r"^\s|\s$|[\x00-\x08\x0a-\x1f\x7f]"
 _TEXT = (pa.string(), pa.large_string(), pa.string_view())
 _FLOAT = (pa.float64(),)
 _WINDOW_FROM_MAP = "(timestamp.valid_from/valid_to of the column map)"
@@ -149,86 +152,125 @@ def _fast_plan(files: list[Path], cmap: Any) -> tuple[pa.Schema | None, str]:
     return first, ""
 
 
-def _plain(c: str) -> Any:
-    """Return True where text column ``c`` is kept as it is by ``to_str`` (present, not missing)."""
-    import polars as pl
-
-    from analysis.sources.column_map.constants import MISSING_SPELLINGS
-
-    e = pl.col(c)
-    spellings = sorted({s for m in MISSING_SPELLINGS for s in _casings(m)})
-    return (
-        e.is_not_null()
-        & (e != "")
-        & (e == e.str.strip_chars())
-        & ~e.str.contains(_CONTROL)
-        & ~e.is_in(spellings)
-    )
-
-
 def _casings(word: str) -> list[str]:
-    """Every upper/lower-case spelling of ``word`` (missing spellings are at most 4 letters)."""
+    """Return every upper/lower-case spelling of ``word`` (missing spellings are short)."""
     out = [""]
     for ch in word:
         out = [o + x for o in out for x in {ch.lower(), ch.upper()}]
     return out
 
 
-def _clean_expr(schema: pa.Schema, cmap: Any, lo: pd.Timestamp, hi: pd.Timestamp) -> Any:
-    """Return the polars expression that is True where a row is certainly kept unchanged."""
+def _plain(e: Any) -> Any:
+    r"""Return True where text ``e`` is kept as it is by ``to_str`` (present, not a missing word).
+
+    ``\s`` is Unicode white space, which holds every character ``str.strip`` removes but the
+    controls \x1c-\x1f, and those are in the control class.
+    """
+    from analysis.sources.column_map.constants import MISSING_SPELLINGS
+
+    missing = sorted({s for m in MISSING_SPELLINGS for s in _casings(m)})
+    return e.is_not_null() & (e != "") & ~e.str.contains(_ODD) & ~e.is_in(missing)
+
+
+@dataclass
+class _Rules:
+    """What makes a row certainly clean, for a schema and a column map (see the module docstring).
+
+    ``many``: text columns checked value by value (event ids and identifiers: most values are
+    distinct); ``few``: text columns checked on their distinct values, with what they must be
+    (``"required"``, ``"optional"``, ``"extra"``: an attribute, only control characters and
+    ``""`` are changed).
+    """
+
+    ids: list[str]
+    few: dict[str, str]
+    stages: list[str]
+    names: list[str]
+    floats: list[str]
+    lo: pd.Timestamp | None = None
+    hi: pd.Timestamp | None = None
+
+    @classmethod
+    def of(cls, schema: pa.Schema, cmap: Any) -> _Rules:
+        """Return the rules of ``schema`` (a file's) under ``cmap``."""
+        names = schema.names
+        ids = [c for c in dict.fromkeys([*IDENTIFIER_COLUMNS, *cmap.identifiers]) if c in names]
+        few = {"channel": "required", "touchpoint": "required", "segment": "required"}
+        if "campaign" in names:
+            few["campaign"] = "optional"
+        for f in schema:
+            if f.name not in CANONICAL_COLUMNS and f.name not in ids and f.type in _TEXT:
+                few[f.name] = "extra"
+        stages = list(cmap.stage_map.stages)
+        keep = [c for c in ids if c in cmap.identifiers]
+        floats = [c for c in ("revenue", "sentiment") if c in names]
+        return cls(ids=ids, few=few, stages=stages, names=keep, floats=floats)
+
+    def row_checks(self) -> Any:
+        """Return the checks made value by value, as one polars expression."""
+        import polars as pl
+
+        ts = pl.col("timestamp")
+        ok = _plain(pl.col("event_id")) & ts.is_not_null()
+        if self.lo is not None and self.hi is not None:
+            ok &= (ts >= self.lo.to_pydatetime()) & (ts <= self.hi.to_pydatetime())
+        ok &= pl.col("online").is_not_null() & pl.col("conversion").is_not_null()
+        ok &= pl.col("stage").is_in(self.stages).fill_null(False)
+        for c in self.ids:
+            ok &= pl.col(c).is_null() | _plain(pl.col(c))
+        ok &= pl.any_horizontal([pl.col(c).is_not_null() for c in self.names])
+        for c in self.floats:
+            e = pl.col(c)
+            fine = (e >= 0) & e.is_finite() if c == "revenue" else (e >= -1) & (e <= 1)
+            ok &= e.is_null() | e.is_nan() | fine
+        return ok
+
+    def few_checks(self, d: Any) -> Any:
+        """Return the checks of the ``few`` columns of frame ``d``, made on their distinct values."""
+        import polars as pl
+
+        reserved = sorted(RESERVED_STATES)
+        ok = pl.lit(True)
+        for c, kind in self.few.items():
+            e = pl.col(c)
+            if kind == "extra":
+                good = (e != "") & ~e.str.contains(_CONTROL)
+            else:
+                good = _plain(e) & ~e.is_in(reserved)
+            values = pl.DataFrame({c: d[c].unique().drop_nulls()})
+            bad = values.filter(~good.fill_null(False))[c]
+            if kind == "required":
+                ok &= e.is_not_null()
+            if len(bad):
+                ok &= ~(e.is_not_null() & e.is_in(bad))
+        return ok
+
+
+def _clean_rows(d: Any, rules: _Rules) -> Any:
+    """Return the rows of polars frame ``d`` that are clean and whose ``event_id`` is unique in ``d``.
+
+    Unique also after ``validate_events``' normalisation: an ``event_id`` that is not clean
+    (e.g. ``" e1"``) may become a clean row's (``"e1"``), and then both are suspects.
+    """
     import polars as pl
 
-    names = schema.names
-    ids = [c for c in dict.fromkeys([*IDENTIFIER_COLUMNS, *cmap.identifiers]) if c in names]
-    reserved = sorted(RESERVED_STATES)
-    ts = pl.col("timestamp")
-    ok = _plain("event_id") & ts.is_not_null()
-    ok &= (ts >= lo.to_pydatetime()) & (ts <= hi.to_pydatetime())
-    for c in ("channel", "touchpoint"):
-        ok &= _plain(c) & ~pl.col(c).is_in(reserved)
-    ok &= pl.col("online").is_not_null() & pl.col("conversion").is_not_null()
-    ok &= pl.col("stage").is_in(list(cmap.stage_map.stages))
-    ok &= _plain("segment")
-    for c in ids:
-        ok &= pl.col(c).is_null() | _plain(c)
-    ok &= pl.any_horizontal([pl.col(c).is_not_null() for c in ids if c in cmap.identifiers])
-    if "campaign" in names:
-        ok &= pl.col("campaign").is_null() | _plain("campaign")
-    if "revenue" in names:
-        r = pl.col("revenue")
-        ok &= r.is_null() | r.is_nan() | (r.is_finite() & (r >= 0))
-    if "sentiment" in names:
-        s = pl.col("sentiment")
-        ok &= s.is_null() | s.is_nan() | ((s >= -1) & (s <= 1))
-    for f in schema:
-        c = f.name
-        if c not in CANONICAL_COLUMNS and c not in ids and f.type in _TEXT:
-            e = pl.col(c)
-            ok &= e.is_null() | ((e != "") & ~e.str.contains(_CONTROL))
+    from analysis.sources.column_map.parse import to_str
+
+    unique = pl.len().over("event_id") == 1
+    expr = (rules.row_checks() & rules.few_checks(d) & unique).fill_null(False)
+    ok = d.select(expr.alias("ok"))["ok"]
+    if not ok.all():
+        odd = d.filter(~ok)["event_id"].drop_nulls().to_pandas()
+        norm = to_str(odd.astype("str")).dropna().unique().tolist()
+        if norm:
+            ok = ok & ~d["event_id"].is_in(norm).fill_null(False)
     return ok
-
-
-def _window(files: list[Path], cmap: Any) -> tuple[pd.Timestamp, pd.Timestamp, str]:
-    """Return the whole data's plausible window (:func:`plausible_window` on every timestamp)."""
-    from analysis.sources.column_map.timestamps import plausible_window
-
-    if cmap.valid_from is not None and cmap.valid_to is not None:
-        return plausible_window(pd.Series([], dtype="datetime64[us, UTC]"), cmap)
-    parts = []
-    for f in files:
-        col = pq.read_table(f, columns=["timestamp"])["timestamp"]
-        v = col.cast(pa.int64()).to_numpy(zero_copy_only=False)
-        parts.append(v[col.is_valid().to_numpy(zero_copy_only=False)])
-    v = np.concatenate(parts) if parts else np.zeros(0, np.int64)
-    del parts
-    ts = pd.Series(v.view("datetime64[us]")).dt.tz_localize("UTC")
-    return plausible_window(ts, cmap)
 
 
 def _run_exact(
     file: Path, rows: np.ndarray, cmap: Any, how: str | None, table: pa.Table | None = None
 ) -> Any:
-    """``validate_events`` on rows ``rows`` (0-based) of ``file``, numbered as in the file.
+    """Run ``validate_events`` on rows ``rows`` (0-based) of ``file``, numbered as in the file.
 
     ``how``: the window's origin to name in the quarantine (the window is passed to
     ``validate_events`` as if the column map stated it).
@@ -246,12 +288,12 @@ def _run_exact(
 
 
 def _kept_positions(res: Any, rows: np.ndarray) -> np.ndarray:
-    """Which of ``rows`` (0-based) ``validate_events`` kept (its quarantine holds row numbers)."""
+    """Return which of ``rows`` (0-based) ``validate_events`` kept (by the quarantine's rows)."""
     gone = res.quarantine["row"].to_numpy(dtype="int64") if len(res.quarantine) else []
     return rows[~np.isin(rows + 1, gone)]
 
 
-def _probe(file: Path, schema: pa.Schema, cmap: Any, clean: Any) -> list[str]:
+def _probe(file: Path, schema: pa.Schema, cmap: Any, rules: _Rules) -> list[str]:
     """Check the fast path against ``validate_events`` on the first rows of ``file``.
 
     Returns the output columns. Raises ``AssertionError`` if a row the fast path keeps is
@@ -263,7 +305,7 @@ def _probe(file: Path, schema: pa.Schema, cmap: Any, clean: Any) -> list[str]:
     table = pa.Table.from_batches([next(head)], schema=schema)
     rows = np.arange(table.num_rows, dtype=np.int64)
     res = _run_exact(file, rows, cmap, None, table)
-    ok = _clean_rows(pl.from_arrow(table), clean).to_numpy()
+    ok = _clean_rows(pl.from_arrow(table), rules).to_numpy()
     kept = set(_kept_positions(res, rows).tolist())
     lost = [int(r) + 1 for r in rows[ok] if r not in kept]
     assert not lost, f"rows {lost[:5]} of {file}: clean by the fast path, quarantined by rules"
@@ -279,49 +321,53 @@ def _probe(file: Path, schema: pa.Schema, cmap: Any, clean: Any) -> list[str]:
     return list(ev.columns)
 
 
-def _clean_rows(d: Any, clean: Any) -> Any:
-    """Rows of polars frame ``d`` that are clean and whose ``event_id`` is unique in ``d``.
+def _scan(file: Path, rules: _Rules) -> dict[str, Any]:
+    """Read one file, mark its clean rows (no window yet); return what the second pass needs.
 
-    Unique also after ``validate_events``' normalisation: an ``event_id`` that is not clean
-    (e.g. ``" e1"``) may become a clean row's (``"e1"``), and then both are suspects.
+    Returns the rows, the suspect positions, the first clean position, the clean rows'
+    first and last timestamps (µs) and every timestamp (µs, for the window).
     """
     import polars as pl
 
-    from analysis.sources.column_map.parse import to_str
+    d = pl.read_parquet(file, hive_partitioning=False)
+    ok = _clean_rows(d, rules)
+    ts = d["timestamp"].dt.epoch("us")
+    good = ts.filter(ok)
+    return {
+        "rows": d.height,
+        "suspects": np.flatnonzero(~ok.to_numpy()).astype(np.int64),
+        "first_ok": np.flatnonzero(ok.to_numpy())[:1].astype(np.int64),
+        "span": (good.min(), good.max()) if len(good) else None,
+        "ts": ts.drop_nulls().to_numpy(),
+    }
 
-    ok = d.select(clean.alias("ok"))["ok"]
-    ok = ok & (d.select(pl.len().over("event_id").alias("k"))["k"] == 1)
-    if not ok.all():
-        odd = d.filter(~ok)["event_id"].drop_nulls().to_pandas()
-        norm = to_str(odd.astype("str")).dropna().unique().tolist()
-        if norm:
-            ok = ok & ~d["event_id"].is_in(norm)
-    return ok
 
-
-def _file_pass(
-    i: int, file: Path, clean: Any, work: Path, cmap: Any, how: str | None
+def _settle(
+    i: int, file: Path, scan: dict[str, Any], rules: _Rules, work: Path, cmap: Any, how: Any
 ) -> dict[str, Any]:
-    """Mark one file's clean rows; send its suspect rows through ``validate_events``."""
+    """Second pass over one file: the window, then its suspect rows through ``validate_events``."""
     import polars as pl
 
-    d = pl.read_parquet(file, hive_partitioning=False, use_pyarrow=False)
-    n = d.height
-    ok = _clean_rows(d, clean)
-    sus = ~ok
-    n_ok = int(ok.sum())
-    t_max = d.filter(ok)["timestamp"].max() if n_ok else None
-    out: dict[str, Any] = {"rows_read": n, "rows_kept": n_ok, "rows_quarantined": 0}
-    out["reasons"] = {}
-    out["as_of"] = pd.Timestamp(t_max) if t_max is not None else None
-    if n_ok == n:
+    lo, hi = rules.lo, rules.hi
+    assert lo is not None and hi is not None
+    span = scan["span"]
+    lo_us, hi_us = lo.value // 1000, hi.value // 1000
+    if span is not None and (span[0] < lo_us or span[1] > hi_us):  # clean rows out of window
+        d = pl.read_parquet(file, hive_partitioning=False)
+        ok = _clean_rows(d, rules).to_numpy()
+        scan = {**scan, "suspects": np.flatnonzero(~ok), "first_ok": np.flatnonzero(ok)[:1]}
+        good = d["timestamp"].dt.epoch("us").filter(pl.Series(ok))
+        span = (good.min(), good.max()) if len(good) else None
+    rows = scan["suspects"].astype(np.int64)
+    out: dict[str, Any] = {"rows_read": scan["rows"], "rows_kept": scan["rows"] - len(rows)}
+    out["as_of"] = pd.Timestamp(span[1], unit="us", tz="UTC") if span is not None else None
+    out["rows_quarantined"], out["reasons"] = 0, {}
+    if not len(rows):
         return out
-    rows = np.flatnonzero(sus.to_numpy()).astype(np.int64)
     pl.DataFrame({"filename": [str(file)] * len(rows), "_row": rows}).write_parquet(
         work / "suspects" / f"{i:06d}.parquet"
     )
-    first_ok = np.flatnonzero(ok.to_numpy())[:1]  # rides along: file-level checks judge the file
-    del d
+    first_ok = scan["first_ok"].astype(np.int64)  # rides along: file-level checks see the file
     res = _run_exact(file, np.concatenate([first_ok, rows]), cmap, how)
     ev = res.events
     if len(first_ok):
@@ -343,30 +389,43 @@ def _file_pass(
 
 
 def validate_fast(files: list[Path], work: Path, mapping: Any) -> dict[str, Any] | None:
-    """Validate ``files`` on the fast path (see the module docstring); None where it does not apply."""
+    """Validate ``files`` on the fast path (see the module docstring); None where it does not apply.
+
+    First pass: every file read once, its clean rows marked, its timestamps collected for the
+    whole data's plausible window. Second pass: files whose clean rows leave the window are
+    marked again, and every file's suspect rows go through ``validate_events``.
+    """
     from analysis.sources.column_map.map import ColumnMap
+    from analysis.sources.column_map.timestamps import plausible_window
 
     cmap = ColumnMap.coerce(mapping)
     schema, why = _fast_plan(files, cmap)
     if schema is None:
         log.info("validation per batch: %s", why)
         return None
-    lo, hi, how = _window(files, cmap)
+    rules = _Rules.of(schema, cmap)
+    scans = [_scan(f, rules) for f in files]
+    stamps = np.concatenate([s.pop("ts") for s in scans])
     stated = cmap.valid_from is not None and cmap.valid_to is not None
+    ts = pd.Series(stamps.view("datetime64[us]")).dt.tz_localize("UTC")
+    lo, hi, how = plausible_window(ts if not stated else ts.iloc[:0], cmap)
+    del ts, stamps
+    rules.lo, rules.hi = lo, hi
     wmap = dataclasses.replace(cmap, valid_from=lo, valid_to=hi)
-    clean = _clean_expr(schema, cmap, lo, hi)
-    columns = _probe(files[0], schema, wmap, clean)
+    columns = _probe(files[0], schema, wmap, rules)
     (work / "suspects").mkdir(exist_ok=True)
+    how_named = None if stated else how
     parts = [
-        _file_pass(i, f, clean, work, wmap, None if stated else how) for i, f in enumerate(files)
+        _settle(i, f, sc, rules, work, wmap, how_named)
+        for i, (f, sc) in enumerate(zip(files, scans, strict=True))
     ]
     reasons: dict[str, int] = {}
     for p in parts:
         for k, v in p["reasons"].items():
             reasons[k] = reasons.get(k, 0) + v
-    stamps = [p["as_of"] for p in parts if p["as_of"] is not None]
-    duck = _duck_types(files[0], columns)
+    last = [p["as_of"] for p in parts if p["as_of"] is not None]
     suspects = work / "suspects" if any((work / "suspects").glob("*.parquet")) else None
+    duck = _duck_types(files[0], columns)
     return {
         "rows_read": sum(p["rows_read"] for p in parts),
         "rows_kept": sum(p["rows_kept"] for p in parts),
@@ -374,7 +433,7 @@ def validate_fast(files: list[Path], work: Path, mapping: Any) -> dict[str, Any]
         "reasons": reasons,
         "identifiers": [c for c in cmap.identifiers if c in schema.names],
         "columns": columns,
-        "as_of": max(stamps) if stamps else None,
+        "as_of": max(last) if last else None,
         "kept_sql": _kept_sql(
             [str(f) for f in files], suspects, work / "valid", duck, set(schema.names)
         ),
