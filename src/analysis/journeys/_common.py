@@ -17,6 +17,23 @@ LATER_STAGES = "(later stages)"  # stage_flow: the steps after max_steps
 DAY_US = 86_400_000_000  # microseconds: time arithmetic is done on exact integer µs
 
 
+class AsOf:
+    """The data's end (``as_of``) in the units journeys are cut in; shared by every engine's table."""
+
+    as_of: pd.Timestamp
+
+    @property
+    def as_of_us(self) -> int:
+        """``as_of`` in microseconds since the epoch (the unit of ``_us``)."""
+        return int(self.as_of.value // 1000)
+
+    def entered_by(self, mature_days: float) -> int:
+        """Return the latest entry time (µs) of a visit that is ``mature_days`` old at ``as_of``."""
+        if not mature_days >= 0:
+            raise ValueError(f"mature_days must be >= 0, got {mature_days}")
+        return self.as_of_us - int(mature_days * DAY_US)
+
+
 def ordered_path(values: ibis.Column, order: ibis.Column) -> ibis.Scalar:
     """Join values by " > " in ``order`` (engine-neutral: ordered group_concat is DuckDB-only)."""
     s = ibis.struct({"o": order, "v": values})

@@ -17,13 +17,13 @@ import pyarrow as pa
 
 from analysis.engine import table
 from analysis.journeys import exposures, maturity, tables, touchpoints
-from analysis.journeys._common import DAY_US, KEYS, ordered_path
+from analysis.journeys._common import DAY_US, KEYS, AsOf, ordered_path
 from analysis.journeys.maturity import Maturity
 from analysis.schema import START, DataError
 
 
 @dataclass
-class Journeys:
+class Journeys(AsOf):
     """Journeys built by :func:`build_journeys`; tables come back as pandas DataFrames.
 
     Attributes
@@ -53,17 +53,6 @@ class Journeys:
     journey_by: str = "inactivity"
 
     # ---------------------------------------------------------------- building blocks (ibis)
-    @property
-    def as_of_us(self) -> int:
-        """``as_of`` in microseconds since the epoch (the unit of ``_us``)."""
-        return int(self.as_of.value // 1000)
-
-    def entered_by(self, mature_days: float) -> int:
-        """Return the latest entry time (µs) of a visit that is ``mature_days`` old at ``as_of``."""
-        if not mature_days >= 0:
-            raise ValueError(f"mature_days must be >= 0, got {mature_days}")
-        return self.as_of_us - int(mature_days * DAY_US)
-
     @cached_property
     def journey_rows(self) -> ibis.Table:
         """One row per journey (cached in the engine)."""

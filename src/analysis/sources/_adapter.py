@@ -31,6 +31,7 @@ __all__ = [
     "NDJSON_SUFFIXES",
     "PARQUET_SUFFIXES",
     "Rejected",
+    "dataset_file",
     "file_kind",
     "fill_from_session",
     "hex_ids",
@@ -61,6 +62,19 @@ EXTRA_STAGES: dict[str, str] = {
 NDJSON_SUFFIXES = (".json", ".jsonl", ".ndjson", ".json.gz", ".jsonl.gz", ".ndjson.gz")
 PARQUET_SUFFIXES = (".parquet", ".pq")
 CSV_SUFFIXES = (".csv", ".csv.gz")
+
+
+def dataset_file(path: str | Path, name: str, fix: str) -> Path:
+    """Return ``path``, or ``path / name`` when ``path`` is a folder; a clear error if absent.
+
+    For the readers of one public dataset's file (UCI, CDNOW): ``fix`` says what to pass.
+    """
+    p = Path(path)
+    if p.is_dir():
+        p = p / name
+    if not p.is_file():
+        raise DataError("file not found", file=str(p), fix=fix)
+    return p
 
 
 def file_kind(path: Path, allowed: tuple[str, ...], what: str) -> str:

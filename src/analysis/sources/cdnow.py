@@ -49,6 +49,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.schema import DataError
+from analysis.sources._adapter import dataset_file
 from analysis.sources._results import Rejected, combine
 from analysis.sources.column_map import ColumnMap, LoadResult, validate_events
 
@@ -68,19 +69,6 @@ def is_cdnow_file(path: str | Path) -> bool:
         return True
     with open(p, encoding="utf-8", errors="replace") as fh:
         return tuple(fh.readline().split()) == HEADER
-
-
-def _file(path: str | Path) -> Path:
-    p = Path(path)
-    if p.is_dir():
-        p = p / _MASTER
-    if not p.is_file():
-        raise DataError(
-            "file not found",
-            file=str(p),
-            fix=f"pass {_MASTER} or {_SAMPLE}, or the folder that holds them (data/external/cdnow)",
-        )
-    return p
 
 
 def _fields(p: Path) -> tuple[list[list[str]], np.ndarray, bool]:
@@ -175,7 +163,11 @@ def read_cdnow_events(path: str | Path) -> LoadResult:
     DataError
         File not found, or no purchase line.
     """
-    p = _file(path)
+    p = dataset_file(
+        path,
+        _MASTER,
+        fix=f"pass {_MASTER} or {_SAMPLE}, or the folder that holds them (data/external/cdnow)",
+    )
     split, lines, header = _fields(p)
     width = 4 if header else 5  # the sample has the customer's sample index second
     table = pd.DataFrame(

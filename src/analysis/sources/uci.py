@@ -61,6 +61,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.schema import DataError
+from analysis.sources._adapter import dataset_file
 from analysis.sources._results import Rejected, combine
 from analysis.sources.column_map import ColumnMap, LoadResult, read_csv, validate_events
 
@@ -112,19 +113,6 @@ def journey_settings(events: pd.DataFrame, inactivity_days: float = 30.0) -> dic
     }
 
 
-def _file(path: str | Path, name: str) -> Path:
-    path = Path(path)
-    if path.is_dir():
-        path = path / name
-    if not path.is_file():
-        raise DataError(
-            "file not found",
-            file=str(path),
-            fix=f"pass the UCI CSV ({name}) or the folder that holds it",
-        )
-    return path
-
-
 def read_uci_online_shoppers(
     path: str | Path,
     *,
@@ -162,7 +150,7 @@ def read_uci_online_shoppers(
     >>> res = read_uci_online_shoppers("data/external/uci_online_shoppers")   # doctest: +SKIP
     >>> res.events.groupby("segment")["conversion"].sum()                      # doctest: +SKIP
     """
-    csv = _file(path, file)
+    csv = dataset_file(path, file, fix=f"pass the UCI CSV ({file}) or the folder that holds it")
     cmap = ColumnMap()
     df, lines, blank = read_csv(csv, cmap)
     missing = [c for c in REQUIRED if c not in df.columns]

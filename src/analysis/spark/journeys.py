@@ -22,7 +22,7 @@ from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
 from analysis.engine import utc_timestamps
-from analysis.journeys._common import DAY_US, KEYS, OUTCOME_STATE, by_list, normalise
+from analysis.journeys._common import DAY_US, KEYS, OUTCOME_STATE, AsOf, by_list, normalise
 from analysis.schema import (
     CONVERSION,
     DROPOFF,
@@ -84,7 +84,7 @@ def annotate(events: DataFrame, attributes: list[str], inactivity_days: float) -
 
 
 @dataclass
-class SparkJourneys:
+class SparkJourneys(AsOf):
     """Journeys built on Spark by :func:`analysis.spark.build_journeys_spark`.
 
     The table methods have the names, arguments, columns, dtypes and row order of
@@ -115,17 +115,6 @@ class SparkJourneys:
     engine: str = "spark"
 
     # ---------------------------------------------------------------- building blocks
-    @property
-    def as_of_us(self) -> int:
-        """``as_of`` in microseconds since the epoch."""
-        return int(self.as_of.value // 1000)
-
-    def entered_by(self, mature_days: float) -> int:
-        """Return the latest entry time (µs) of a visit that is ``mature_days`` old at ``as_of``."""
-        if not mature_days >= 0:
-            raise ValueError(f"mature_days must be >= 0, got {mature_days}")
-        return self.as_of_us - int(mature_days * DAY_US)
-
     @cached_property
     def journey_rows(self) -> DataFrame:
         """One row per journey, with ``_start_us``, ``_end_us``, ``_last_stage`` (persisted)."""
