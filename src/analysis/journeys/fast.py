@@ -1,9 +1,11 @@
 """Journeys on one machine, fast: the rules of :func:`build_journeys` on Arrow data and numpy.
 
 The engine path annotates the events with two window passes in SQL. Here (``engine="polars"``,
-the default) one narrow sort by (person, time, event_id) in polars orders the touchpoints, and
-the rest is array arithmetic on the sorted columns: journey starts, journey and stage-run
-boundaries, and the paths joined once per journey from Arrow list offsets (no group-by).
+the default) the touchpoints are put in (person, time, event_id) order (a counting sort by
+person and a time check per person, :mod:`.fast_kernels`; a polars sort on a packed key where
+the persons are not numbered densely), and the rest is a few compiled passes over the sorted
+columns: journey starts, journey aggregates and stage runs. Paths are integer code ranges; each
+distinct path's text is joined once (:mod:`.fast_paths`).
 
 :class:`FastJourneys` is a :class:`~analysis.journeys.model.Journeys`: ``journeys``,
 ``stage_transitions``, ``stage_durations`` and ``channel_paths`` are computed here
@@ -27,9 +29,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from analysis.engine import connect, table
-from analysis.journeys import fast_tables
+from analysis.journeys import fast_kernels, fast_tables
 from analysis.journeys._common import DAY_US, by_list
-from analysis.journeys.fast_tables import path_join
+from analysis.journeys.fast_paths import join_paths
 from analysis.journeys.model import Journeys
 from analysis.schema import START
 
@@ -54,7 +56,8 @@ class Sorted:
     us: np.ndarray
     conversion: np.ndarray
     revenue: np.ndarray  # NaN where missing
-    channel: pa.Array
+    channel_code: np.ndarray  # code in ``channels``, -1 where missing
+    channels: pa.Array  # the channel of each code
     stage_code: np.ndarray  # -1 where missing
     stages: pa.Array  # the stage of each code
     pos: np.ndarray
@@ -94,6 +97,27 @@ OUTCOMES = pa.array(["converted", "dropoff", "open"], pa.string())
 
 
 def _order(rows: Rows) -> np.ndarray:
+    """Return the order by (person, time, event_id).
+
+    Persons numbered densely (stitching numbers them 1..P): a counting sort by person, then
+    each person's rows put in time order (:mod:`.fast_kernels`; rows arrive mostly in time
+    order, and then there is nothing to move). Otherwise one polars sort on a packed key
+    (:func:`_packed_order`). Rows of one person with the same time are then put in
+    ``event_id`` order (:func:`_ties`).
+    """
+    person, us = rows.person, rows.us
+    if not len(person):
+        return np.zeros(0, np.int64)
+    lo, hi = int(person.min()), int(person.max())
+    if hi - lo >= 2 * len(person) + 1_000_000:  # sparse numbers: the counts would not fit
+        return _packed_order(rows)
+    order = fast_kernels.person_order(person, lo, hi - lo + 1)
+    if fast_kernels.time_order(order, person, us):
+        return _ties(order, rows, us, us, person)
+    return order
+
+
+def _packed_order(rows: Rows) -> np.ndarray:
     """Return the order by (person, time, event_id): one sort on a packed integer key.
 
     The key is ``person << bits | (us - min) >> shift``, ``shift`` the bits of time that do not
@@ -101,8 +125,6 @@ def _order(rows: Rows) -> np.ndarray:
     then put in (time, event_id) order.
     """
     person, us = rows.person, rows.us
-    if not len(person):
-        return np.zeros(0, np.int64)
     u0 = int(us.min())
     p_bits = int(person.max()).bit_length()
     u_bits = (int(us.max()) - u0).bit_length()
@@ -142,26 +164,23 @@ def sort_events(rows: Rows, inactivity_days: float) -> Sorted:
     person = rows.person[order]
     us = rows.us[order]
     conv = rows.conversion[order]
-    n = len(order)
-    first = np.ones(n, bool)
-    first[1:] = person[1:] != person[:-1]
-    new = first.copy()
-    new[1:] |= (np.diff(us) >= inactivity_days * DAY_US) | conv[:-1]
-    journey = np.cumsum(new) - 1
-    first_at = np.maximum.accumulate(np.where(first, np.arange(n), 0))
+    new, journey, pos, journey_index = fast_kernels.cut_journeys(
+        person, us, conv, float(inactivity_days * DAY_US)
+    )
     return Sorted(
         order=order,
         person=person,
         us=us,
         conversion=conv,
         revenue=rows.revenue[order],
-        channel=rows.channels.take(pa.array(rows.channel[order])),
+        channel_code=rows.channel[order],
+        channels=rows.channels,
         stage_code=rows.stage[order],
         stages=rows.stages,
-        pos=np.arange(n) - first_at,
+        pos=pos,
         new=new,
         journey=journey,
-        journey_index=journey - journey[first_at],
+        journey_index=journey_index,
     )
 
 
@@ -169,14 +188,10 @@ def journey_arrays(ev: Sorted, as_of_us: int, inactivity_days: float) -> Journey
     """Aggregate the sorted touchpoints to one entry per journey."""
     n = len(ev.person)
     start = np.flatnonzero(ev.new)
-    end = np.append(start[1:], n)
-    conv = ev.conversion
-    converted = np.logical_or.reduceat(conv, start) if n else np.zeros(0, bool)
-    paid = np.where(conv & ~np.isnan(ev.revenue), ev.revenue, 0.0)
-    revenue = np.add.reduceat(paid, start) if n else np.zeros(0)
-    staged_at = np.maximum.accumulate(np.where(ev.stage_code >= 0, np.arange(n), -1))
-    last = staged_at[end - 1] if n else np.zeros(0, np.int64)
-    last_stage = np.where(last >= start, ev.stage_code[np.maximum(last, 0)], -1)
+    end = np.append(start[1:], n).astype(np.int64)
+    converted, revenue, last_stage = fast_kernels.journey_totals(
+        start, end, ev.conversion, ev.revenue, ev.stage_code
+    )
     end_us = ev.us[end - 1]
     still = (as_of_us - end_us) < inactivity_days * DAY_US
     outcome = np.where(converted, 0, np.where(still, 2, 1))
@@ -196,32 +211,37 @@ def journey_arrays(ev: Sorted, as_of_us: int, inactivity_days: float) -> Journey
 
 def run_arrays(ev: Sorted) -> RunArrays:
     """Stage runs: the first staged touchpoint of each visit, and the stage it came from."""
-    at = np.flatnonzero(ev.stage_code >= 0)
-    j = ev.journey[at]
-    code = ev.stage_code[at]
-    same_j = np.zeros(len(at), bool)
-    same_j[1:] = j[1:] == j[:-1]
-    prev = np.full(len(at), -1, np.int64)
-    prev[1:] = code[:-1]
-    run = ~same_j | (prev != code)
+    at, from_stage = fast_kernels.stage_runs(ev.stage_code, ev.journey)
     return RunArrays(
-        at=at[run],
-        journey=j[run],
-        stage=code[run],
-        from_stage=np.where(same_j[run], prev[run], -1),
-        us=ev.us[at[run]],
+        at=at,
+        journey=ev.journey[at],
+        stage=ev.stage_code[at],
+        from_stage=from_stage,
+        us=ev.us[at],
     )
 
 
 def _encode(col: pa.ChunkedArray | pa.Array) -> tuple[np.ndarray, pa.Array]:
-    """Dictionary-encode text: the code of every row (-1: missing) and the distinct values."""
-    if isinstance(col, pa.ChunkedArray):
-        col = col.combine_chunks()
+    """Dictionary-encode text: the code of every row (-1: missing) and the distinct values.
+
+    The values are numbered in the order of first appearance.
+    """
     if not (pa.types.is_string(col.type) or pa.types.is_large_string(col.type)):
         col = col.cast(pa.large_string())
-    enc = pc.dictionary_encode(col)
-    idx = pc.fill_null(enc.indices, -1).to_numpy(zero_copy_only=False).astype(np.int64)
-    return idx, enc.dictionary.cast(pa.large_string())
+    if isinstance(col, pa.ChunkedArray) and col.num_chunks == 0:
+        col = pa.array([], col.type)
+    enc = pc.dictionary_encode(col)  # chunk by chunk: no copy of the text into one array
+    if isinstance(enc, pa.ChunkedArray):
+        last = enc.chunks[-1].dictionary
+        if not all(c.dictionary.equals(last) for c in enc.chunks):
+            enc = pa.table({"c": enc}).unify_dictionaries().column("c")
+            last = enc.chunks[-1].dictionary
+        indices = pa.chunked_array([c.indices for c in enc.chunks], enc.type.index_type)
+        dictionary = last
+    else:
+        indices, dictionary = enc.indices, enc.dictionary
+    idx = pc.fill_null(indices, -1).to_numpy().astype(np.int64)
+    return idx, dictionary.cast(pa.large_string())
 
 
 @dataclass
@@ -287,6 +307,15 @@ def fast_rows(
         feedback=feedback,
     )
     return rows, bad
+
+
+def take_names(
+    names: pa.Array, codes: np.ndarray, missing: str | None = None, kind: pa.DataType | None = None
+) -> pa.Array:
+    """Return the name of each code (a code below 0: ``missing``), as text (default: string)."""
+    kind = pa.string() if kind is None else kind
+    labels = pa.concat_arrays([names.cast(kind), pa.array([missing], kind)])
+    return labels.take(pa.array(np.where(codes >= 0, codes, len(names))))
 
 
 def _is_text(t: pa.DataType) -> bool:
@@ -363,7 +392,8 @@ class FastJourneys(Journeys):
         """The annotated events in DuckDB (``pos``, ``_new``, ``journey_index``)."""
         ev = self.ev
         src = self.rows.table.select(EVENT_COLUMNS).take(pa.array(ev.order))
-        src = src.set_column(src.schema.get_field_index("channel"), "channel", ev.channel)
+        channel = take_names(ev.channels, ev.channel_code, kind=pa.large_string())
+        src = src.set_column(src.schema.get_field_index("channel"), "channel", channel)
         tbl = src.append_column("_us", pa.array(ev.us)).append_column("_row", pa.array(ev.order))
         tbl = tbl.set_column(
             tbl.schema.get_field_index("conversion"), "conversion", pa.array(ev.conversion)
@@ -430,14 +460,11 @@ class FastJourneys(Journeys):
     @cached_property
     def channel_strings(self) -> pa.Array:
         """Each journey's channels joined by " > " (every touchpoint, in order)."""
-        return path_join(self.ev.channel, np.append(self.j.start, len(self.ev.person)))
+        return join_paths(self.ev.channel_code, self.j.start, self.j.end, self.ev.channels)
 
     def stage_names(self, codes: np.ndarray, missing: str | None = None) -> pa.Array:
         """Stage names of stage codes (-1: ``missing``)."""
-        names = pa.concat_arrays(
-            [self.ev.stages.cast(pa.string()), pa.array([missing], pa.string())]
-        )
-        return names.take(pa.array(np.where(codes >= 0, codes, len(self.ev.stages))))
+        return take_names(self.ev.stages, codes, missing)
 
     def outcome_names(self) -> pa.Array:
         """Each journey's outcome: converted, dropoff or open."""

@@ -12,10 +12,11 @@ import numpy as np
 import pandas as pd
 import polars as pl
 import pyarrow as pa
-import pyarrow.compute as pc
 
+from analysis.journeys import fast_kernels
 from analysis.journeys._common import DAY_US, KEYS, OUTCOME_STATE, from_us, normalise
-from analysis.schema import JOURNEY_COLUMNS, PATH_SEP, START
+from analysis.journeys.fast_paths import distinct_paths, join_paths
+from analysis.schema import JOURNEY_COLUMNS, START
 
 if TYPE_CHECKING:
     from analysis.journeys.fast import FastJourneys
@@ -24,20 +25,11 @@ if TYPE_CHECKING:
 STATES = np.array([OUTCOME_STATE[o] for o in ("converted", "dropoff", "open")], dtype=object)
 
 
-def path_join(values: pa.Array, offsets: np.ndarray) -> pa.Array:
-    """Join ``values[offsets[i]:offsets[i+1]]`` by " > " for every i (Arrow's list join)."""
-    values = values.cast(pa.large_string())
-    lists = pa.LargeListArray.from_arrays(pa.array(offsets.astype(np.int64)), values)
-    return pc.binary_join(lists, pa.scalar(PATH_SEP, pa.large_string()))
-
-
 def journey_table(jr: FastJourneys) -> pd.DataFrame:
     """One row per journey: :attr:`Journeys.journeys`."""
     j, r = jr.j, jr.runs
-    n_j = len(j.start)
-    offsets = np.searchsorted(r.journey, np.arange(n_j + 1))
-    stages = path_join(jr.stage_names(r.stage), offsets)
-    stages = pc.if_else(pa.array(np.diff(offsets) > 0), stages, pa.scalar(None, pa.large_string()))
+    offsets = np.searchsorted(r.journey, np.arange(len(j.start) + 1))
+    stages = join_paths(r.stage, offsets[:-1], offsets[1:], jr.ev.stages, empty_missing=True)
     cols: dict[str, pa.Array | np.ndarray] = {
         "person_id": j.person,
         "journey_index": j.journey_index,
@@ -147,45 +139,47 @@ def stage_durations(jr: FastJourneys, by: list[str], mature_days: float | None) 
 
 
 def channel_paths(jr: FastJourneys, by: list[str], include_open: bool) -> pd.DataFrame:
-    """Count channel paths: :meth:`Journeys.channel_paths` (``exposures_only=False``)."""
+    """Count channel paths: :meth:`Journeys.channel_paths` (``exposures_only=False``).
+
+    A journey's path is its channels within ``lookback_days`` of its end: a range of its
+    touchpoints (:func:`.fast_kernels.window_starts`); the paths are counted by distinct path
+    (:mod:`.fast_paths`), and only the distinct paths are joined into text.
+    """
     j, ev = jr.j, jr.ev
     window = jr.lookback_days * DAY_US
-    sel = np.ones(len(j.start), bool) if include_open else j.outcome != 2
-    long = sel & ((j.end_us - j.start_us) > window)
-    n_j = len(j.start)
-    paths = jr.channel_strings
-    take = np.arange(n_j)
+    chosen = np.arange(len(j.start)) if include_open else np.flatnonzero(j.outcome != 2)
+    start, end = j.start[chosen], j.end[chosen]
+    long = (j.end_us[chosen] - j.start_us[chosen]) > window
     if long.any():
-        thr = (j.end_us - window)[ev.journey]
-        keep = long[ev.journey] & (ev.us >= thr)
-        counts = np.bincount(ev.journey[keep], minlength=n_j)[long]
-        offsets = np.concatenate([[0], np.cumsum(counts)])
-        cut = path_join(ev.channel.filter(pa.array(keep)), offsets)
-        paths = pa.concat_arrays([paths, cut])
-        take[long] = n_j + np.arange(int(long.sum()))
-    chosen = np.flatnonzero(sel)
-    df = pl.DataFrame(
-        {
-            "path": pl.from_arrow(paths.take(pa.array(take[chosen]))),
-            "converted": j.converted[chosen],
-            "revenue": j.revenue[chosen],
-        }
-    )
-    df = pl.concat([_by_frame(jr, chosen, by), df], how="horizontal")
-    grouped = (
-        df.group_by([*by, "path"])
-        .agg(
-            conversions=pl.col("converted").sum().cast(pl.Int64),
-            nulls=(~pl.col("converted")).sum().cast(pl.Int64),
-            value=pl.col("revenue").sum(),
+        start = start.copy()
+        first_us = (j.end_us[chosen][long] - window).astype(np.float64)
+        start[long] = fast_kernels.window_starts(ev.us, start[long], end[long], first_us)
+    paths = distinct_paths(ev.channel_code, start, end, ev.channels)
+    converted, revenue = j.converted[chosen], j.revenue[chosen]
+    if not by:  # group on the distinct path numbers
+        k = len(paths.text)
+        conversions = np.bincount(paths.ids[converted], minlength=k).astype(np.int64)
+        grouped = pl.DataFrame(
+            {
+                "path": pl.from_arrow(paths.text),
+                "conversions": conversions,
+                "nulls": np.bincount(paths.ids, minlength=k).astype(np.int64) - conversions,
+                "value": np.bincount(paths.ids, weights=revenue, minlength=k),
+            }
         )
-        .select(*by, "path", "conversions", "nulls", "value")
-    )
-    if not by:  # the engine path's order (conversions, nulls descending, then path), in polars
+        # the engine path's order (conversions, nulls descending, then path), in polars
         grouped = grouped.sort(["conversions", "nulls", "path"], descending=[True, True, False])
+        return normalise(grouped.to_arrow().to_pandas())
+    df = pl.DataFrame({"_path": paths.ids, "converted": converted, "revenue": revenue})
+    df = pl.concat([_by_frame(jr, chosen, by), df], how="horizontal")
+    grouped = df.group_by([*by, "_path"]).agg(
+        conversions=pl.col("converted").sum().cast(pl.Int64),
+        nulls=(~pl.col("converted")).sum().cast(pl.Int64),
+        value=pl.col("revenue").sum(),
+    )
     out = grouped.to_arrow().to_pandas()
-    if by:
-        out = out.sort_values(
-            [*by, "conversions", "nulls", "path"], ascending=[*[True] * len(by), False, False, True]
-        )
+    out.insert(len(by), "path", paths.text.take(pa.array(out.pop("_path"))).to_pandas())
+    out = out.sort_values(
+        [*by, "conversions", "nulls", "path"], ascending=[*[True] * len(by), False, False, True]
+    )
     return normalise(out.reset_index(drop=True))

@@ -1,0 +1,255 @@
+"""The loops of the fast journeys path (:mod:`.fast`), compiled with numba.
+
+Each function is one or two passes over the touchpoints in journey order, where numpy would
+need a pass (and a temporary array) per step: ordering the rows by person (a counting sort;
+persons from stitching are numbered 1..P), putting each person's rows in time order, cutting
+the journeys, aggregating each journey, finding the stage runs, and copying the channel codes
+of the journeys' path windows into one buffer.
+
+The functions are compiled with ``cache=True``: the compiled code is kept beside this module,
+so only the first run on a machine pays the compile (a few seconds).
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+#: Segments of one person up to this many rows are put in time order by insertion sort.
+INSERTION_MAX = 32
+
+
+@numba.njit(cache=True, nogil=True)
+def person_order(person: np.ndarray, lo: int, n_keys: int) -> np.ndarray:
+    """Return the rows ordered by ``person`` (stable: row order within a person).
+
+    A counting sort: ``person - lo`` lies in ``0..n_keys-1``.
+    """
+    n = len(person)
+    start = np.zeros(n_keys + 1, np.int64)
+    for i in range(n):
+        start[person[i] - lo + 1] += 1
+    for k in range(n_keys):
+        start[k + 1] += start[k]
+    order = np.empty(n, np.int64)
+    for i in range(n):
+        k = person[i] - lo
+        order[start[k]] = i
+        start[k] += 1
+    return order
+
+
+@numba.njit(cache=True, nogil=True)
+def time_order(order: np.ndarray, person: np.ndarray, us: np.ndarray) -> bool:
+    """Put each person's rows of ``order`` (grouped by person) in time order, in place.
+
+    The sort is stable (rows with equal times keep their order). Returns whether two rows of
+    one person have the same time (their order is then settled by ``event_id``).
+    """
+    n = len(order)
+    ties = False
+    s = 0
+    while s < n:
+        p = person[order[s]]
+        e = s + 1
+        in_order = True
+        while e < n and person[order[e]] == p:
+            d = us[order[e]] - us[order[e - 1]]
+            if d < 0:
+                in_order = False
+            elif d == 0:
+                ties = True
+            e += 1
+        if not in_order:
+            if e - s <= INSERTION_MAX:
+                for i in range(s + 1, e):
+                    row = order[i]
+                    t = us[row]
+                    k = i - 1
+                    while k >= s and us[order[k]] > t:
+                        order[k + 1] = order[k]
+                        k -= 1
+                    order[k + 1] = row
+            else:
+                seg = order[s:e].copy()
+                order[s:e] = seg[np.argsort(us[seg], kind="mergesort")]
+            for i in range(s + 1, e):
+                if us[order[i]] == us[order[i - 1]]:
+                    ties = True
+        s = e
+    return ties
+
+
+@numba.njit(cache=True, nogil=True)
+def cut_journeys(
+    person: np.ndarray, us: np.ndarray, conversion: np.ndarray, gap: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Cut the sorted touchpoints into journeys.
+
+    A journey starts at a person's first touchpoint, after a conversion, and after a silence
+    of ``gap`` µs or more. Returns, per touchpoint: whether it starts a journey, its journey
+    (0..J-1), its position in the person's timeline and its journey's number for the person.
+    """
+    n = len(person)
+    new = np.empty(n, np.bool_)
+    journey = np.empty(n, np.int64)
+    pos = np.empty(n, np.int64)
+    journey_index = np.empty(n, np.int64)
+    j = -1
+    ji = -1
+    at = 0
+    for i in range(n):
+        first = i == 0 or person[i] != person[i - 1]
+        if first:
+            at = 0
+            ji = -1
+        else:
+            at += 1
+        starts = first or (us[i] - us[i - 1]) >= gap or conversion[i - 1]
+        if starts:
+            j += 1
+            ji += 1
+        new[i] = starts
+        journey[i] = j
+        pos[i] = at
+        journey_index[i] = ji
+    return new, journey, pos, journey_index
+
+
+@numba.njit(cache=True, nogil=True)
+def journey_totals(
+    start: np.ndarray,
+    end: np.ndarray,
+    conversion: np.ndarray,
+    revenue: np.ndarray,
+    stage: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per journey (touchpoints ``start[j]:end[j]``): converted, revenue, last stage.
+
+    Revenue sums the converting touchpoints' revenue (missing: none); the last stage is the
+    code of the last touchpoint with a stage (-1: none).
+    """
+    n_j = len(start)
+    converted = np.zeros(n_j, np.bool_)
+    paid = np.zeros(n_j, np.float64)
+    last_stage = np.full(n_j, -1, np.int64)
+    for j in range(n_j):
+        total = 0.0
+        for i in range(start[j], end[j]):
+            if conversion[i]:
+                converted[j] = True
+                if not np.isnan(revenue[i]):
+                    total += revenue[i]
+            if stage[i] >= 0:
+                last_stage[j] = stage[i]
+        paid[j] = total
+    return converted, paid, last_stage
+
+
+@numba.njit(cache=True, nogil=True)
+def stage_runs(stage: np.ndarray, journey: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Stage runs (visits): the first staged touchpoint of each, and the stage it came from.
+
+    A run starts at a staged touchpoint whose journey or stage differs from the previous
+    staged touchpoint's. Returns the runs' touchpoints and their from-stage codes (-1: the
+    journey's first run).
+    """
+    n = len(stage)
+    at = np.empty(n, np.int64)
+    from_stage = np.empty(n, np.int64)
+    k = 0
+    prev = -1  # the previous staged touchpoint
+    for i in range(n):
+        code = stage[i]
+        if code < 0:
+            continue
+        if prev < 0 or journey[prev] != journey[i]:
+            at[k] = i
+            from_stage[k] = -1
+            k += 1
+        elif stage[prev] != code:
+            at[k] = i
+            from_stage[k] = stage[prev]
+            k += 1
+        prev = i
+    return at[:k].copy(), from_stage[:k].copy()
+
+
+@numba.njit(cache=True, nogil=True)
+def window_starts(
+    us: np.ndarray, start: np.ndarray, end: np.ndarray, first_us: np.ndarray
+) -> np.ndarray:
+    """Per range ``start[k]:end[k]`` of time-ordered touchpoints: the first at ``first_us[k]`` or later."""
+    out = np.empty(len(start), np.int64)
+    for k in range(len(start)):
+        i = start[k]
+        e = end[k]
+        while i < e and us[i] < first_us[k]:
+            i += 1
+        out[k] = i
+    return out
+
+
+@numba.njit(cache=True, nogil=True)
+def gather_ranges(values: np.ndarray, start: np.ndarray, end: np.ndarray) -> np.ndarray:
+    """Concatenate ``values[start[k]:end[k]]`` for every k."""
+    total = 0
+    for k in range(len(start)):
+        total += end[k] - start[k]
+    out = np.empty(total, values.dtype)
+    at = 0
+    for k in range(len(start)):
+        for i in range(start[k], end[k]):
+            out[at] = values[i]
+            at += 1
+    return out
+
+
+@numba.njit(cache=True, nogil=True)
+def join_ranges(
+    codes: np.ndarray,
+    start: np.ndarray,
+    end: np.ndarray,
+    label_offsets: np.ndarray,
+    label_bytes: np.ndarray,
+    sep: np.ndarray,
+    empty_missing: bool,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Write the labels of ``codes[start[k]:end[k]]`` joined by ``sep``, for every k, as UTF-8.
+
+    Label ``c`` is ``label_bytes[label_offsets[c]:label_offsets[c + 1]]``. A range with a code
+    below 0 (missing), or an empty range when ``empty_missing``, is missing (zero bytes).
+    Returns the offsets of the joined texts (Arrow's), their bytes and whether each is present.
+    """
+    n = len(start)
+    offsets = np.zeros(n + 1, np.int64)
+    valid = np.ones(n, np.bool_)
+    total = 0
+    for k in range(n):
+        length = 0
+        if empty_missing and end[k] == start[k]:
+            valid[k] = False
+        for i in range(start[k], end[k]):
+            c = codes[i]
+            if c < 0:
+                valid[k] = False
+                break
+            length += label_offsets[c + 1] - label_offsets[c]
+        if valid[k] and end[k] > start[k]:
+            total += length + len(sep) * (end[k] - start[k] - 1)
+        offsets[k + 1] = total
+    out = np.empty(total, np.uint8)
+    for k in range(n):
+        if not valid[k]:
+            continue
+        at = offsets[k]
+        for i in range(start[k], end[k]):
+            if i > start[k]:
+                for b in range(len(sep)):
+                    out[at] = sep[b]
+                    at += 1
+            c = codes[i]
+            for b in range(label_offsets[c], label_offsets[c + 1]):
+                out[at] = label_bytes[b]
+                at += 1
+    return offsets, out, valid

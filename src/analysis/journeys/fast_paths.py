@@ -1,0 +1,117 @@
+"""Paths of the fast journeys path (:mod:`.fast`), written from integer codes.
+
+A path (the channels of a journey, or its stages) is a range of integer codes in journey
+order. :func:`join_paths` writes the joined text (" > ") of every path straight into Arrow's
+buffers in one compiled pass (:func:`.fast_kernels.join_ranges`): no array of one string per
+touchpoint, no list array. :func:`distinct_paths` numbers the distinct paths for counting:
+the codes of every path laid end to end as bytes, one Arrow binary value per path (no copy),
+numbered by Arrow's hash kernel; only the distinct paths are joined into text.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from analysis.journeys.fast_kernels import gather_ranges, join_ranges
+from analysis.schema import PATH_SEP
+
+
+@dataclass
+class Paths:
+    """Paths numbered by their distinct code sequences."""
+
+    ids: np.ndarray  # the distinct path of every path, 0..K-1
+    text: pa.Array  # the text of each distinct path (large_string)
+
+    def strings(self) -> pa.Array:
+        """Return the text of every path."""
+        return self.text.take(pa.array(self.ids))
+
+
+def _width(n_symbols: int) -> np.dtype:
+    """Return the narrowest unsigned integer type that holds codes ``0..n_symbols-1``."""
+    for t in (np.uint8, np.uint16, np.uint32):
+        if n_symbols <= np.iinfo(t).max + 1:
+            return np.dtype(t)
+    return np.dtype(np.uint64)
+
+
+def join_paths(
+    codes: np.ndarray,
+    start: np.ndarray,
+    end: np.ndarray,
+    names: pa.Array,
+    *,
+    empty_missing: bool = False,
+) -> pa.Array:
+    """Return the names of ``codes[start[k]:end[k]]`` joined by " > ", for every k.
+
+    Parameters
+    ----------
+    codes : numpy.ndarray
+        Integer codes in ``0..len(names)-1``; -1 stands for a missing value (its paths are
+        missing, as Arrow's list join makes them).
+    start, end : numpy.ndarray
+        Each path's range in ``codes``.
+    names : pyarrow.Array
+        The text of each code (no missing values).
+    empty_missing : bool, default False
+        Whether an empty path is missing (otherwise ``""``).
+
+    Returns
+    -------
+    pyarrow.Array
+        large_string, one per path: written straight into Arrow's buffers by
+        :func:`.fast_kernels.join_ranges`.
+    """
+    names = names.cast(pa.large_string())
+    if names.offset or names.null_count:
+        names = pa.array([v or "" for v in names.to_pylist()], pa.large_string())
+    bufs = names.buffers()
+    label_offsets = np.frombuffer(bufs[1], np.int64)[: len(names) + 1]
+    label_bytes = np.frombuffer(bufs[2], np.uint8) if bufs[2] is not None else np.zeros(0, np.uint8)
+    sep = np.frombuffer(PATH_SEP.encode(), np.uint8)
+    offsets, data, valid = join_ranges(
+        codes,
+        np.asarray(start, np.int64),
+        np.asarray(end, np.int64),
+        label_offsets,
+        label_bytes,
+        sep,
+        empty_missing,
+    )
+    validity = None if valid.all() else pa.py_buffer(np.packbits(valid, bitorder="little"))
+    return pa.Array.from_buffers(
+        pa.large_string(), len(valid), [validity, pa.py_buffer(offsets), pa.py_buffer(data)]
+    )
+
+
+def distinct_paths(codes: np.ndarray, start: np.ndarray, end: np.ndarray, names: pa.Array) -> Paths:
+    """Return the paths ``codes[start[k]:end[k]]`` numbered, each distinct one joined once.
+
+    Parameters
+    ----------
+    codes, start, end, names
+        As :func:`join_paths`.
+
+    Returns
+    -------
+    Paths
+    """
+    dtype = _width(len(names) + 1)
+    contiguous = len(start) and np.array_equal(start[1:], end[:-1])
+    part = codes[start[0] : end[-1]] if contiguous else gather_ranges(codes, start, end)
+    part = np.where(part < 0, len(names), part).astype(dtype)  # missing: the code after the last
+    offsets = np.zeros(len(start) + 1, np.int64)
+    np.cumsum((end - start) * dtype.itemsize, out=offsets[1:])
+    blobs = pa.Array.from_buffers(
+        pa.large_binary(), len(start), [None, pa.py_buffer(offsets), pa.py_buffer(part)]
+    )
+    ids = pc.dictionary_encode(blobs).indices.to_numpy(zero_copy_only=False).astype(np.int64)
+    first = np.empty(ids.max(initial=-1) + 1, np.int64)
+    first[ids[::-1]] = np.arange(len(ids) - 1, -1, -1)  # each distinct path's first journey
+    return Paths(ids=ids, text=join_paths(codes, start[first], end[first], names))
