@@ -38,11 +38,11 @@ from analysis.identity.guards import (
     PLACEHOLDER_FACTOR,
     PLACEHOLDER_MIN_LINKS,
     chain_guard,
-    link_counts,
     oversized_persons,
     placeholder_flags,
     unrelated_identifiers,
 )
+from analysis.identity.stitching import identifier_graph
 
 log = logging.getLogger(__name__)
 
@@ -130,10 +130,11 @@ placeholder_min_links, placeholder_factor, max_person_ids
     # 1. distinct identifier combinations, keyed by a hash of the combination when the hash
     #    is collision-free (as stitch does), else by a number and a null-safe join
     # identifiers compared as text, an empty value missing; the rows keep their own values
+    # the hash is taken once per combination, not per row: it is a function of the values
     norm = {c: t[c].cast("string").nullif("") for c in cols}
     keyed = t.mutate(_h=ibis.struct(norm).hash())
-    ids = t.select(**norm, _h=ibis.struct(norm).hash())
-    combos = ids.group_by(cols).aggregate(n_rows=ibis._.count(), _h=ids._h.min()).cache()
+    combos = t.select(**norm).group_by(cols).aggregate(n_rows=ibis._.count())
+    combos = combos.mutate(_h=ibis.struct({c: combos[c] for c in cols}).hash()).cache()
     counts = con.to_pyarrow(combos.aggregate(n=combos.count(), n_h=combos._h.nunique()))
     n_combos = int(counts["n"][0].as_py())
     by_hash = n_combos == int(counts["n_h"][0].as_py())
@@ -149,37 +150,16 @@ placeholder_min_links, placeholder_factor, max_person_ids
     lap("combinations")
 
     # 2. identifiers numbered by (type name, value); 3. link counts of the candidates
-    name_rank = {c: r for r, c in enumerate(sorted(cols))}
-    type_idx = {c: i for i, c in enumerate(cols)}
-    long = ibis.union(
-        *[
-            combos.filter(combos[c].notnull()).select(
-                "_combo", "n_rows", o_idx=ibis.literal(name_rank[c], "int8"), id_value=combos[c]
-            )
-            for c in cols
-        ]
-    ).cache()
-    ident = long.group_by(["o_idx", "id_value"]).aggregate(
-        rows=long.n_rows.sum(), n_combos=long.count()
-    )
-    ident = ident.mutate(code=ibis.row_number().over(order_by=[ident.o_idx, ident.id_value]))
-    ident = ident.mutate(id_type=ident.o_idx.cases(*[(r, c) for c, r in name_rank.items()]))
-    ident = ident.cache()
-    lc_all = long.join(ident, [long.o_idx == ident.o_idx, long.id_value == ident.id_value])
-    lc_all = lc_all.select(
-        "_combo",
-        "code",
-        t_idx=lc_all.o_idx.cases(*[(name_rank[c], i) for c, i in type_idx.items()]).cast("int8"),
-    ).cache()
-    device_idx = [type_idx[c] for c in cols if c in device_types]
-    cand = ident.filter(ident.n_combos > min(max_links, max_device_links)).select(c_code="code")
-    links = link_counts(lc_all, cand, device_idx, max_links, max_device_links)
+    g = identifier_graph(combos, cols, device_types, max_links, max_device_links)
+    ident, lc_all, device_idx = g.ident, g.lc_all, g.device_idx
+    name_rank, type_idx = g.name_rank, g.type_idx
     lap("identifiers")
 
     # 4. placeholders (listed, patterns) and super-nodes; data-driven placeholders
-    ph, pat = placeholder_flags(ident.id_value, placeholders, patterns)
-    flags_expr = ident.left_join(links, ident.code == links.a_code).select(
-        "code", "o_idx", placeholder=ph, pattern=pat, super=links.excess.fill_null(0) > 0
+    nodes = g.nodes
+    ph_n, pat_n = placeholder_flags(nodes.id_value, placeholders, patterns)
+    flags_expr = nodes.select(
+        "code", placeholder=ph_n, pattern=pat_n, super=nodes.excess.fill_null(0) > 0
     )
     flags = con.to_pyarrow(flags_expr).sort_by("code")
     m = flags.num_rows
@@ -189,7 +169,12 @@ placeholder_min_links, placeholder_factor, max_person_ids
         is_placeholder | is_pattern
     )
     type_names = sorted(cols)
-    node_type = flags["o_idx"].to_numpy(zero_copy_only=False).astype(np.int64)
+    # codes are numbered by (type name, value): the type of a code is its block of codes
+    per_type = con.to_pyarrow(ident.group_by("o_idx").aggregate(n=ident.count()))
+    n_of_type = np.zeros(len(cols), dtype=np.int64)
+    n_of_type[per_type["o_idx"].to_numpy().astype(np.int64)] = per_type["n"].to_numpy()
+    node_type = np.repeat(np.arange(len(cols), dtype=np.int64), n_of_type)
+    ph, pat = placeholder_flags(ident.id_value, placeholders, patterns)
     blocked = is_placeholder | is_pattern | is_super
     unrelated: dict[int, str] = {}
     if placeholder_min_links is not None and device_idx:
