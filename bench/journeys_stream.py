@@ -14,8 +14,10 @@ share an identifier (placeholder values such as ``unknown`` are left as they are
 placeholders). A person's events fall in several month files: stitching must join them.
 
 ``run`` runs :func:`analysis.journeys.streaming.build_journeys_streaming` in a fresh process and
-prints its wall time, the time split (validation, stitching, partitioning, per-bucket journeys)
-and the peak RSS of that process tree (sampled from /proc every 0.2 s, and the kernel's
+prints its wall time, the time split (validation, stitching, partitioning, per-bucket journeys),
+which validation path ran (``fast`` or ``batches``, see ``analysis.journeys.stream_validate``),
+the load average at its start and end (the machine is shared: note it with every figure) and
+the peak RSS of that process tree (sampled from /proc every 0.2 s, and the kernel's
 ``ru_maxrss`` of the child).
 
 ``compare`` runs the streaming mode and the in-memory pipeline (``validate_events`` on all rows,
@@ -202,6 +204,7 @@ def worker_stream(path: Path, memory_limit: str, bucket_rows: int) -> None:
     from analysis.journeys.streaming import build_journeys_streaming
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
+    load_start = os.getloadavg()
     t0 = time.perf_counter()
     sj = build_journeys_streaming(path, memory_limit=memory_limit, bucket_rows=bucket_rows)
     tr = sj.stage_transitions(by=None)
@@ -213,6 +216,8 @@ def worker_stream(path: Path, memory_limit: str, bucket_rows: int) -> None:
                 "wall_s": wall,
                 "timings": sj.timings,
                 "stitch_seconds": sj.summary["stitching"]["seconds"],
+                "validation": sj.summary["validation"],
+                "load_average_start_end": [load_start, os.getloadavg()],
                 "summary": {k: v for k, v in sj.summary.items() if isinstance(v, int | float)},
                 "transitions": int(tr["n"].sum()),
                 "paths": len(paths),
