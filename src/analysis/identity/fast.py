@@ -4,15 +4,17 @@ The engine path (ibis) numbers the identifiers and counts their links in SQL. He
 steps run on integer codes in polars and numpy, with no pandas frame in the middle:
 
 1. each identifier column gets integer codes: its distinct values sorted, the columns in the
-   order of their names, so a code orders as (type, value) does in the engine;
-2. the distinct identifier combinations (a hash unique on the code columns), the rows and
-   combinations of every identifier;
-3. link counts on packed integer pairs (``a * m + b``, distinct by hash) per pair of columns;
-   placeholders (listed values and patterns, judged by DuckDB on the distinct values with the
-   very expressions of the engine path, so a regular expression means the same), super-nodes,
-   data-driven placeholders and the chain guard (:mod:`.guards`, the same functions);
-4. each combination's anchor is the column-wise minimum of its usable codes; persons are
-   scipy's connected components of (anchor, code) edges; the person of a row is a lookup.
+   order of their names, so a code orders as (type, value) does in the engine
+   (:mod:`.fast_codes`);
+2. the distinct identifier combinations (a hash unique on one 64-bit key per row), the rows
+   and combinations of every identifier, the distinct pairs of identifiers seen together;
+3. link counts from those pairs; placeholders (listed values and patterns: printable ASCII
+   values against simple patterns in polars, where lower-casing, the normalisation and the
+   regular expression provably mean what they mean in the engine; every other value judged by
+   DuckDB with the very expressions of the engine path), super-nodes, data-driven
+   placeholders and the chain guard (:mod:`.guards`, the same functions);
+4. persons are scipy's connected components of the pairs of usable identifiers; the person
+   of a row is a lookup (all the usable identifiers of a row are in one person).
 
 The result is the engine path's, to the row and to the identifier (tests/identity compare
 them); :func:`stitch` picks this path for ``engine="polars"`` (the default).
@@ -20,8 +22,7 @@ them); :func:`stitch` picks this path for ``engine="polars"`` (the default).
 
 from __future__ import annotations
 
-import os
-from concurrent.futures import ThreadPoolExecutor
+import re
 from dataclasses import dataclass
 
 import duckdb
@@ -30,127 +31,45 @@ import numpy as np
 import pandas as pd
 import polars as pl
 import pyarrow as pa
-import pyarrow.compute as pc
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
+from analysis.identity.fast_codes import CodedIdentifiers, code_identifiers
 from analysis.identity.guards import chain_guard, oversized_persons, placeholder_flags
 
+#: Patterns that RE2 (DuckDB) and Rust's regex (polars) read alike: literals, groups ``(…)``
+#: and ``(?:…)``, alternation, ``+ * ?`` and ``.`` (no classes, escapes, flags or anchors).
+_SIMPLE_PATTERN = re.compile(r"(?:\(\?:|\((?!\?)|[)|+*?.]|\w)*")
 
-@dataclass
-class CodedIdentifiers:
-    """The identifiers of the rows as integer codes (see the module's steps 1 and 2).
 
-    Attributes
-    ----------
-    cols : list of str
-        The identifier columns, in the caller's order (``t_idx`` is a position in it).
-    row_codes : list of numpy.ndarray
-        Per column (in ``cols`` order), every row's code, -1 where missing.
-    combos : list of numpy.ndarray
-        Per column, the code of every distinct combination (-1 where missing).
-    values : pyarrow.Array
-        The identifier value of every code.
-    type_of_code : numpy.ndarray
-        Per code, the position of its column in ``cols``.
-    rows, n_combos : numpy.ndarray
-        Per code, the rows and the distinct combinations it appears in.
+def _placeholder_values_ascii(
+    values: pl.Series, placeholders: list[str], patterns: tuple[str, ...]
+) -> tuple[np.ndarray, np.ndarray]:
+    r"""Return the listed placeholders and patterns among printable ASCII ``values`` (polars).
+
+    On printable ASCII, DuckDB's ``lower`` maps A-Z to a-z, and removing ``[\s\p{P}\p{S}]``
+    (RE2's ``\s`` is ``[\t\n\f\r ]``; every ASCII punctuation mark is a P or S
+    character) leaves ``[0-9a-z]``, on which a simple pattern matches alike in both engines.
     """
-
-    cols: list[str]
-    row_codes: list[np.ndarray]
-    combos: list[np.ndarray]
-    values: pa.Array
-    type_of_code: np.ndarray
-    rows: np.ndarray
-    n_combos: np.ndarray
-
-    @property
-    def m(self) -> int:
-        """The number of identifiers."""
-        return len(self.values)
+    low = values.str.to_lowercase()
+    listed = low.is_in(placeholders)
+    if not patterns:
+        return listed.to_numpy(), np.zeros(len(values), bool)
+    norm = low.str.replace_all("[^0-9a-z]", "")
+    whole = "^(?:" + "|".join(f"(?:{p})" for p in patterns) + ")$"
+    hit = norm.str.contains(whole)
+    return listed.to_numpy(), (hit & ~listed).to_numpy()
 
 
-def _codes(events: pd.DataFrame, c: str) -> tuple[np.ndarray, pa.Array]:
-    """Return each row's rank among the distinct values of column ``c`` (-1: missing), and them.
-
-    Values are text (a numeric CRM id becomes its text, as on the engine path); an empty value
-    is missing. Arrow dictionary-encodes the column (one hash pass); only the distinct values
-    are sorted.
-    """
-    s = events[c]
-    if not (pd.api.types.is_string_dtype(s) or s.dtype == object):
-        s = s.astype("str")
-    arr = getattr(s.array, "_pa_array", None)
-    if arr is None:
-        try:
-            arr = pa.array(s, from_pandas=True)
-        except (pa.ArrowInvalid, pa.ArrowTypeError):  # mixed objects: their text
-            arr = pa.array(s.astype("str"), from_pandas=True)
-    if isinstance(arr, pa.ChunkedArray):
-        arr = arr.combine_chunks()
-    if not pa.types.is_large_string(arr.type):
-        arr = arr.cast(pa.large_string())
-    enc = pc.dictionary_encode(arr)
-    dictionary = enc.dictionary
-    order = np.asarray(pc.sort_indices(dictionary), dtype=np.int64)
-    order = order[np.asarray(pc.not_equal(dictionary.take(pa.array(order)), ""), dtype=bool)]
-    rank = np.full(len(dictionary) + 1, -1, np.int64)
-    rank[order] = np.arange(len(order))
-    idx = pc.fill_null(enc.indices, len(dictionary)).to_numpy(zero_copy_only=False)
-    return rank[idx.astype(np.int64)], dictionary.take(pa.array(order)).cast(pa.string())
-
-
-def code_identifiers(events: pd.DataFrame, cols: list[str]) -> CodedIdentifiers:
-    """Return the identifiers numbered by (type name, value) and the distinct combinations."""
-    row_codes: list[np.ndarray] = [np.empty(0, np.int64)] * len(cols)
-    values, types = [], []
-    offset = 0
-    by_name = sorted(range(len(cols)), key=lambda i: cols[i])
-    # Arrow's hash kernels are single-threaded and release the GIL: a column per thread
-    with ThreadPoolExecutor(max_workers=min(len(cols), os.cpu_count() or 1) or 1) as pool:
-        coded = list(pool.map(lambda t: _codes(events, cols[t]), by_name))
-    for t, (code, uniq) in zip(by_name, coded, strict=True):
-        row_codes[t] = np.where(code >= 0, code + offset, -1)
-        values.append(uniq)
-        types.append(np.full(len(uniq), t, np.int8))
-        offset += len(uniq)
-    m = offset
-    # the distinct combinations: a hash unique on the code columns (an empty column is all -1)
-    used = [t for t in range(len(cols)) if (row_codes[t] >= 0).any()]
-    uniq_combos = pl.DataFrame({f"c{t}": row_codes[t] for t in used}).unique()
-    n_combos_rows = uniq_combos.height if used else 0
-    combos = [
-        uniq_combos[f"c{t}"].to_numpy() if t in used else np.full(n_combos_rows, -1, np.int64)
-        for t in range(len(cols))
-    ]
-    rows = np.zeros(m, np.int64)
-    n_combos = np.zeros(m, np.int64)
-    for t in range(len(cols)):
-        rc, cc = row_codes[t], combos[t]
-        rows += np.bincount(rc[rc >= 0], minlength=m)
-        n_combos += np.bincount(cc[cc >= 0], minlength=m)
-    return CodedIdentifiers(
-        cols=cols,
-        row_codes=row_codes,
-        combos=combos,
-        values=pa.concat_arrays(values) if values else pa.array([], pa.string()),
-        type_of_code=np.concatenate(types) if types else np.zeros(0, np.int8),
-        rows=rows,
-        n_combos=n_combos,
-    )
-
-
-def _flags(
+def placeholder_values_engine(
     values: pa.Array, placeholders: frozenset[str] | set[str], patterns: tuple[str, ...]
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Return which distinct values are listed placeholders and placeholder patterns.
+    """Return which ``values`` are listed placeholders and placeholder patterns (DuckDB).
 
     DuckDB judges them with :func:`.guards.placeholder_flags`, the expressions of the engine
-    path, so lower-casing and the regular expressions (RE2) mean the same on both paths.
+    path, so lower-casing and the regular expressions (RE2) mean the same on both paths. It
+    runs on no values too: an invalid pattern fails here as it fails there.
     """
-    if not len(values):
-        return np.zeros(0, bool), np.zeros(0, bool)
     t = ibis.table({"i": "int64", "v": "string"}, name="cjl_identifier_values")
     ph, pat = placeholder_flags(t.v, placeholders, patterns)
     # the engine path's SQL, run on a bare DuckDB connection (no ibis backend to set up)
@@ -158,7 +77,7 @@ def _flags(
     con = duckdb.connect()
     try:
         con.register("cjl_identifier_values", pa.table({"i": np.arange(len(values)), "v": values}))
-        got = con.execute(str(sql)).fetch_arrow_table()
+        got = con.execute(str(sql)).to_arrow_table()
     finally:
         con.close()
     order = np.argsort(got["i"].to_numpy(), kind="stable")
@@ -168,28 +87,49 @@ def _flags(
     )
 
 
-def _unique_pairs(a: np.ndarray, b: np.ndarray, m: int) -> np.ndarray:
-    """Distinct (a, b) pairs packed as ``a * m + b`` (by hash, not by sort)."""
-    if not len(a):
-        return np.zeros(0, np.int64)
-    return pl.Series(a * m + b).unique().to_numpy()
+def placeholder_values(
+    values: pa.Array, placeholders: frozenset[str] | set[str], patterns: tuple[str, ...]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Return which distinct values are listed placeholders and placeholder patterns.
+
+    Printable ASCII values are judged in polars when every pattern is simple (see
+    :func:`_placeholder_values_ascii`); the others by DuckDB
+    (:func:`placeholder_values_engine`).
+    """
+    n = len(values)
+    ph, pat = np.zeros(n, bool), np.zeros(n, bool)
+    if not n:
+        return ph, pat
+    quick = np.zeros(n, bool)
+    if all(_SIMPLE_PATTERN.fullmatch(p) for p in patterns):
+        s = pl.Series(values)
+        ascii_ = s.str.contains("^[ -~]*$")
+        try:
+            ph_q, pat_q = _placeholder_values_ascii(
+                s.filter(ascii_), sorted({p.strip().lower() for p in placeholders}), patterns
+            )
+        except pl.exceptions.ComputeError:  # a pattern Rust's regex refuses: DuckDB judges
+            pass
+        else:
+            quick = ascii_.to_numpy()
+            ph[quick], pat[quick] = ph_q, pat_q
+    if not quick.all() or patterns:  # patterns: DuckDB checks them, as on the engine path
+        rest = np.flatnonzero(~quick)
+        ph[rest], pat[rest] = placeholder_values_engine(
+            values.take(pa.array(rest)), placeholders, patterns
+        )
+    return ph, pat
 
 
 def link_counts(ci: CodedIdentifiers) -> dict[int, np.ndarray]:
     """Per other type (position in ``cols``): the distinct values of it seen with each code."""
-    m, k = ci.m, len(ci.cols)
+    m = ci.m
+    ta, tb = ci.type_of_code[ci.pair_a], ci.type_of_code[ci.pair_b]
     out: dict[int, np.ndarray] = {}
-    for i in range(k):
-        for j in range(i + 1, k):
-            a, b = ci.combos[i], ci.combos[j]
-            both = (a >= 0) & (b >= 0)
-            if not both.any():
-                continue
-            pairs = _unique_pairs(a[both], b[both], m)
-            out.setdefault(j, np.zeros(m, np.int64))
-            out.setdefault(i, np.zeros(m, np.int64))
-            out[j] += np.bincount(pairs // m, minlength=m)
-            out[i] += np.bincount(pairs % m, minlength=m)
+    for t in np.flatnonzero(np.bincount(np.concatenate([ta, tb]), minlength=len(ci.cols))):
+        out[int(t)] = np.bincount(ci.pair_a[tb == t], minlength=m) + np.bincount(
+            ci.pair_b[ta == t], minlength=m
+        )
     return out
 
 
@@ -258,30 +198,13 @@ def unrelated(
     return out
 
 
-def anchors(codes: list[np.ndarray], usable: np.ndarray) -> np.ndarray:
-    """Return the smallest usable code of each row or combination (``m``: none)."""
-    m = len(usable)
-    padded = np.append(usable, False)
-    out = np.full(len(codes[0]) if codes else 0, m, np.int64)
-    for c in codes:
-        present = c >= 0
-        if not present.any():
-            continue
-        np.minimum(out, np.where(padded[np.where(present, c, m)], c, m), out=out)
-    return out
-
-
 def components(ci: CodedIdentifiers, usable: np.ndarray) -> np.ndarray:
-    """Return the connected component of every code (edges: each combination's anchor)."""
+    """Return the connected component of every code (edges: the pairs of usable codes)."""
     m = ci.m
-    anchor = anchors(ci.combos, usable)
-    padded = np.append(usable, False)
-    edges = []
-    for c in ci.combos:
-        sel = padded[np.where(c >= 0, c, m)] & (c != anchor)
-        edges.append(_unique_pairs(anchor[sel], c[sel], m))
-    e = np.concatenate(edges) if edges else np.zeros(0, np.int64)
-    graph = coo_matrix((np.ones(len(e), np.int8), (e // max(m, 1), e % max(m, 1))), shape=(m, m))
+    ok = usable[ci.pair_a] & usable[ci.pair_b]
+    graph = coo_matrix(
+        (np.ones(int(ok.sum()), np.int8), (ci.pair_a[ok], ci.pair_b[ok])), shape=(m, m)
+    )
     return connected_components(graph, directed=False)[1].astype(np.int64)
 
 
@@ -289,14 +212,9 @@ def chain_pairs(
     ci: CodedIdentifiers, in_sub: np.ndarray, usable: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
     """Return the (combination, code) pairs of the usable codes in ``in_sub`` (chain guard input)."""
-    m = ci.m
-    ok = np.append(in_sub & usable, False)
-    combo, code = [], []
-    for c in ci.combos:
-        sel = ok[np.where(c >= 0, c, m)]
-        combo.append(np.flatnonzero(sel))
-        code.append(c[sel])
-    return np.concatenate(combo), np.concatenate(code)
+    combo, code = ci.combo_codes()
+    sel = (in_sub & usable)[code]
+    return combo[sel], code[sel]
 
 
 @dataclass
@@ -337,7 +255,7 @@ def solve(
     limit = _limits(len(cols), device_idx, max_links, max_device_links)
     links = link_counts(ci)
     _, _, excess, _ = worst_links(ci, links, limit)
-    is_ph, is_pat = _flags(ci.values, placeholders, placeholder_patterns)
+    is_ph, is_pat = placeholder_values(ci.values, placeholders, placeholder_patterns)
     flagged = is_ph | is_pat | (excess > 0)
     found: dict[int, str] = {}
     if placeholder_min_links is not None and device_idx:
@@ -348,7 +266,9 @@ def solve(
     if found:
         usable[np.fromiter(found, np.int64)] = False
     label = components(ci, usable)
-    present = sorted({cols[t] for t in np.unique(ci.type_of_code)})
+    present = sorted(
+        cols[t] for t in np.flatnonzero(np.bincount(ci.type_of_code, minlength=len(cols)))
+    )
     pos = {c: i for i, c in enumerate(present)}
     node_type = np.array([pos.get(c, -1) for c in cols], np.int64)[ci.type_of_code]
     person_types = [i for i, c in enumerate(present) if c not in device_types]
@@ -378,9 +298,16 @@ def solve(
 
 
 def row_persons(fs: FastStitch, node_person: np.ndarray) -> np.ndarray:
-    """Return the person of every row (0: none): the person of its smallest usable code."""
-    anchor = anchors(fs.ci.row_codes, fs.usable)
-    return np.append(node_person, 0)[anchor]
+    """Return the person of every row (0: none): the person of its usable codes.
+
+    The usable codes of a row are linked, so they share one person; a blocked code's person
+    is 0, so the largest over the row's codes is that person (or 0).
+    """
+    person = np.zeros(fs.ci.n_rows, np.int64)
+    by_code = np.append(node_person, 0)  # code -1 (missing): the appended 0
+    for c in fs.ci.row_codes.values():
+        np.maximum(person, by_code[c], out=person)
+    return person
 
 
 def identities_nodes(fs: FastStitch) -> pd.DataFrame:
@@ -388,10 +315,10 @@ def identities_nodes(fs: FastStitch) -> pd.DataFrame:
     ci = fs.ci
     n_links, links_t, _, cap = worst_links(ci, fs.links, fs.limit)
     has = links_t >= 0
-    type_name = np.array(ci.cols, dtype=object)
+    type_name = pa.array(ci.cols, pa.string())
     tbl = pa.table(
         {
-            "id_type": pa.array(type_name[ci.type_of_code].tolist(), pa.string()),
+            "id_type": type_name.take(pa.array(ci.type_of_code)),
             "id_value": ci.values,
             "code": pa.array(np.arange(ci.m, dtype=np.int64)),
             "rows": pa.array(ci.rows),
@@ -401,10 +328,7 @@ def identities_nodes(fs: FastStitch) -> pd.DataFrame:
             "blocked": pa.array(fs.is_placeholder | fs.is_pattern | fs.over_limit),
             "links": pa.array(n_links, mask=~has),
             "cap": pa.array(cap, mask=~has),
-            "links_type": pa.array(
-                np.asarray(np.where(has, type_name[np.maximum(links_t, 0)], None)).tolist(),
-                pa.string(),
-            ),
+            "links_type": type_name.take(pa.array(np.maximum(links_t, 0), mask=~has)),
         }
     )
     return tbl.to_pandas()

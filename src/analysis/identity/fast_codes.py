@@ -1,0 +1,308 @@
+"""Integer codes of the identifiers and their distinct combinations (steps 1 and 2 of :mod:`.fast`).
+
+Each identifier column is dictionary-encoded by Arrow (one hash pass over the rows); only the
+distinct values are sorted, and a row's code is a lookup of its dictionary index. The columns
+take consecutive code ranges in the order of their names, so a code orders as (type, value)
+does on the engine path.
+
+The distinct identifier combinations come from one hash unique on a 64-bit key: a row with
+one or two identifiers is the pair (smallest code, largest code) packed as ``lo * (m + 1) +
+hi``, which names its combination exactly because a row holds at most one value per column.
+Rows with three or more identifiers (few) are made distinct on their code columns. From the
+combinations come the number of combinations of each identifier and the distinct pairs of
+identifiers seen together, from which link counts and components follow.
+"""
+
+from __future__ import annotations
+
+import os
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import polars as pl
+import pyarrow as pa
+import pyarrow.compute as pc
+
+
+@dataclass
+class CodedIdentifiers:
+    """The identifiers of the rows as integer codes, and their distinct combinations.
+
+    Attributes
+    ----------
+    cols : list of str
+        The identifier columns, in the caller's order (a type is a position in it).
+    n_rows : int
+        The number of rows.
+    row_codes : dict of int to numpy.ndarray
+        Per column with values (by position in ``cols``): every row's code, -1 where missing.
+    values : pyarrow.Array
+        The identifier value of every code.
+    type_of_code : numpy.ndarray
+        Per code, the position of its column in ``cols``.
+    rows, n_combos : numpy.ndarray
+        Per code, the rows and the distinct combinations it appears in.
+    pair_a, pair_b : numpy.ndarray
+        The distinct pairs of identifiers seen on one row (``pair_a < pair_b``).
+    combo_lo, combo_hi : numpy.ndarray
+        The distinct combinations of one or two identifiers: their smallest and largest code
+        (equal for one identifier).
+    multi : dict of int to numpy.ndarray
+        The distinct combinations of three or more identifiers: per column with values, the
+        code of each (-1 where missing).
+    """
+
+    cols: list[str]
+    n_rows: int
+    row_codes: dict[int, np.ndarray]
+    values: pa.Array
+    type_of_code: np.ndarray
+    rows: np.ndarray
+    n_combos: np.ndarray
+    pair_a: np.ndarray
+    pair_b: np.ndarray
+    combo_lo: np.ndarray
+    combo_hi: np.ndarray
+    multi: dict[int, np.ndarray] = field(default_factory=dict)
+
+    @property
+    def m(self) -> int:
+        """The number of identifiers."""
+        return len(self.values)
+
+    def combo_codes(self) -> tuple[np.ndarray, np.ndarray]:
+        """Return the (combination, code) pairs of every distinct combination."""
+        n2 = len(self.combo_lo)
+        two = self.combo_hi != self.combo_lo
+        combo = [np.arange(n2), np.flatnonzero(two)]
+        code = [self.combo_lo, self.combo_hi[two]]
+        for c in self.multi.values():
+            combo.append(n2 + np.flatnonzero(c >= 0))
+            code.append(c[c >= 0])
+        return np.concatenate(combo), np.concatenate(code).astype(np.int64)
+
+
+def _text(events: pd.DataFrame, c: str) -> pa.ChunkedArray:
+    """Return column ``c`` as Arrow text (a numeric CRM id becomes its text), not copied."""
+    s = events[c]
+    if not (pd.api.types.is_string_dtype(s) or s.dtype == object):
+        s = s.astype("str")
+    arr = getattr(s.array, "_pa_array", None)
+    if arr is None:
+        try:
+            arr = pa.array(s, from_pandas=True)
+        except (pa.ArrowInvalid, pa.ArrowTypeError):  # mixed objects: their text
+            arr = pa.array(s.astype("str"), from_pandas=True)
+    if not isinstance(arr, pa.ChunkedArray):
+        arr = pa.chunked_array([arr])
+    if not (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)):
+        arr = arr.cast(pa.large_string())
+    return arr
+
+
+@dataclass
+class _Encoded:
+    """One column dictionary-encoded: the row indices, the dictionary, its sort order."""
+
+    indices: np.ndarray  # per row, the dictionary index (len(dictionary): missing)
+    dictionary: pa.Array
+    order: np.ndarray  # the dictionary's non-empty values, by value
+
+
+def _encode(arr: pa.ChunkedArray) -> _Encoded:
+    """Dictionary-encode ``arr`` (one hash pass) and sort its distinct values (not the rows).
+
+    An empty value is missing, as on the engine path.
+    """
+    enc = pc.dictionary_encode(arr)
+    chunks = enc.chunks
+    if not chunks:
+        return _Encoded(np.zeros(0, np.int32), pa.array([], pa.string()), np.zeros(0, np.int64))
+    dictionary = chunks[-1].dictionary
+    if any(len(c.dictionary) != len(dictionary) for c in chunks):
+        # one memo table serves every chunk, so the dictionaries agree; if not, unify them
+        enc = pc.dictionary_encode(arr.combine_chunks())
+        chunks, dictionary = [enc], enc.dictionary
+    indices = np.concatenate(
+        [pc.fill_null(c.indices, len(dictionary)).to_numpy(zero_copy_only=False) for c in chunks]
+    )
+    order = sort_order(dictionary)
+    empty = pc.index(dictionary, "").as_py()
+    if empty >= 0:
+        order = order[order != empty]
+    return _Encoded(indices, dictionary, order)
+
+
+#: Per number of bytes left in a string (0 to 8): the mask keeping them in a big-endian key.
+_KEEP = np.array(
+    [0] + [((1 << (8 * v)) - 1) << (8 * (8 - v)) for v in range(1, 9)], dtype=np.uint64
+)
+
+
+def _prefix_keys(
+    windows: np.ndarray, start: np.ndarray, length: np.ndarray, level: int
+) -> np.ndarray:
+    """Bytes ``8 * level`` to ``8 * level + 7`` of each string as a big-endian number (0-padded).
+
+    ``windows[i]``: the 8 bytes of the (padded) data from byte ``i``.
+    """
+    left = np.clip(length - 8 * level, 0, 8)
+    at = np.minimum(start + 8 * level, len(windows) - 1)  # past the end: masked to 0 anyway
+    return windows[at].astype(np.uint64) & _KEEP[left]
+
+
+def sort_order(values: pa.Array) -> np.ndarray:
+    """Return the permutation that sorts the distinct strings ``values`` byte-wise.
+
+    The order of ``pyarrow.compute.sort_indices`` (and of the engine's), found by sorting
+    numbers: the first 8 bytes of each string; only the strings still tied take the next 8
+    bytes, sorted within their ties, and so on; strings equal up to the padding go by length.
+    """
+    n = len(values)
+    if n < 2:
+        return np.arange(n, dtype=np.int64)
+    bufs = values.buffers()
+    off_type = np.int64 if pa.types.is_large_string(values.type) else np.int32
+    offsets = np.frombuffer(bufs[1], off_type)[values.offset : values.offset + n + 1]
+    data = np.frombuffer(bufs[2], np.uint8) if bufs[2] is not None else np.zeros(0, np.uint8)
+    padded = np.concatenate([data, np.zeros(8, np.uint8)])
+    # every 8-byte window of the data as one big-endian number (unaligned reads, no copy)
+    windows = np.ndarray(shape=(len(padded) - 7,), dtype=">u8", buffer=padded, strides=(1,))
+    start = offsets[:-1].astype(np.int64)
+    length = np.diff(offsets).astype(np.int64)
+    key = _prefix_keys(windows, start, length, 0)
+    order = np.argsort(key, kind="stable")
+    key = key[order]
+    change = np.ones(n, bool)
+    change[1:] = key[1:] != key[:-1]
+    level, longest = 0, int(length.max())
+    while True:
+        cls = np.cumsum(change) - 1
+        tied = np.flatnonzero(np.bincount(cls)[cls] > 1)  # positions still tied
+        if not len(tied):
+            return order
+        level += 1
+        if 8 * level >= longest:  # equal up to the padding: the shorter first
+            nxt = length[order[tied]]
+        elif 4 * len(tied) < n:  # few ties: read their bytes only
+            nxt = _prefix_keys(windows, start[order[tied]], length[order[tied]], level)
+        else:  # many: read every string's bytes in storage order (fast), then pick
+            nxt = _prefix_keys(windows, start, length, level)[order[tied]]
+        o = np.lexsort((nxt, cls[tied]))  # ties are runs of positions: sorted within them
+        order[tied] = order[tied][o]
+        nxt = nxt[o]
+        change[tied[1:]] |= nxt[1:] != nxt[:-1]
+        if 8 * level >= longest:
+            return order
+
+
+def _row_codes(e: _Encoded, offset: int, dtype: type) -> tuple[np.ndarray, np.ndarray]:
+    """Return each row's code (the value's rank plus ``offset``; -1: missing), rows per code."""
+    rank: np.ndarray = np.full(len(e.dictionary) + 1, -1, dtype)
+    rank[e.order] = np.arange(offset, offset + len(e.order), dtype=dtype)
+    rows = np.bincount(e.indices, minlength=len(e.dictionary) + 1)[e.order]
+    return rank[e.indices], rows
+
+
+def code_identifiers(events: pd.DataFrame, cols: list[str]) -> CodedIdentifiers:
+    """Return the identifiers numbered by (type name, value) and their distinct combinations."""
+    by_name = sorted(range(len(cols)), key=lambda i: cols[i])
+    # Arrow's hash and sort kernels and numpy's gathers release the GIL: a column per thread
+    with ThreadPoolExecutor(max_workers=min(len(cols), os.cpu_count() or 1) or 1) as pool:
+        encoded = list(pool.map(lambda t: _encode(_text(events, cols[t])), by_name))
+        sizes = [len(e.order) for e in encoded]
+        offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+        m = int(offsets[-1])
+        dtype = np.int32 if m < 2**31 - 1 else np.int64
+        with_values = [i for i, n in enumerate(sizes) if n]
+        coded = list(
+            pool.map(lambda i: _row_codes(encoded[i], int(offsets[i]), dtype), with_values)
+        )
+    row_codes = {by_name[i]: code for i, (code, _) in zip(with_values, coded, strict=True)}
+    values = [encoded[i].dictionary.take(pa.array(encoded[i].order)) for i in with_values]
+    type_of_code = np.repeat(np.array(by_name, np.int8), sizes)
+    rows = np.concatenate([r for _, r in coded]) if coded else np.zeros(0, np.int64)
+    in_order = [row_codes[by_name[i]] for i in with_values]  # by name: codes ascend
+    lo, hi, multi_rows = _combination_keys(in_order, m)
+    multi = _distinct_rows(
+        {by_name[i]: c[multi_rows] for i, c in zip(with_values, in_order, strict=True)}
+    )
+    n_combos = np.bincount(lo, minlength=m) + np.bincount(hi[hi != lo], minlength=m)
+    for c in multi.values():
+        n_combos += np.bincount(c[c >= 0], minlength=m)
+    pair_a, pair_b = _pairs(lo, hi, [multi[by_name[i]] for i in with_values if multi], m)
+    return CodedIdentifiers(
+        cols=cols,
+        n_rows=len(events),
+        row_codes=row_codes,
+        values=(
+            pa.concat_arrays([v.cast(pa.string()) for v in values])
+            if values
+            else pa.array([], pa.string())
+        ),
+        type_of_code=type_of_code,
+        rows=rows.astype(np.int64),
+        n_combos=n_combos.astype(np.int64),
+        pair_a=pair_a,
+        pair_b=pair_b,
+        combo_lo=lo,
+        combo_hi=hi,
+        multi=multi,
+    )
+
+
+def _combination_keys(codes: list[np.ndarray], m: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Return the distinct combinations of one or two identifiers, and the rows with more.
+
+    ``codes``: per column by name (codes ascend from column to column), the rows' codes.
+    Returns the smallest and largest code of each distinct combination of one or two
+    identifiers (a hash unique on ``lo * (m + 1) + hi``), and the rows with three or more.
+    """
+    if not codes:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.int64)
+    unsigned = np.uint32 if codes[0].dtype == np.int32 else np.uint64
+    # -1 (missing) is the largest unsigned value: the smallest code ignores it
+    lo = np.minimum.reduce([c.view(unsigned) for c in codes])
+    hi = np.maximum.reduce(codes)
+    n_ids = np.zeros(len(codes[0]), np.int8)
+    for c in codes:
+        n_ids += c >= 0
+    if m >= 2**32 - 1:  # the key would not fit: every row takes the general way
+        return np.zeros(0, np.int64), np.zeros(0, np.int64), np.flatnonzero(n_ids > 0)
+    few = (n_ids >= 1) & (n_ids <= 2)
+    key = lo[few].astype(np.uint64) * np.uint64(m + 1) + hi[few].astype(np.uint64)
+    uniq = pl.Series(key).unique().to_numpy()
+    return (
+        (uniq // np.uint64(m + 1)).astype(np.int64),
+        (uniq % np.uint64(m + 1)).astype(np.int64),
+        np.flatnonzero(n_ids > 2),
+    )
+
+
+def _distinct_rows(cols: dict[int, np.ndarray]) -> dict[int, np.ndarray]:
+    """Return the distinct rows of the code columns ``cols`` (a hash unique)."""
+    if not cols or not len(next(iter(cols.values()))):
+        return {}
+    uniq = pl.DataFrame({str(t): c for t, c in cols.items()}).unique()
+    return {t: uniq[str(t)].to_numpy().astype(np.int64) for t in cols}
+
+
+def _pairs(
+    lo: np.ndarray, hi: np.ndarray, multi: list[np.ndarray], m: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Return the distinct pairs (a < b) of identifiers in one combination.
+
+    ``multi``: the combinations of three or more identifiers, per column by name.
+    """
+    two = hi != lo
+    packed = [lo[two] * m + hi[two]]
+    for i, a in enumerate(multi):
+        for b in multi[i + 1 :]:
+            both = (a >= 0) & (b >= 0)
+            packed.append(a[both] * m + b[both])
+    keys = np.concatenate(packed)
+    if len(packed) > 1:  # the pairs of the larger combinations may repeat
+        keys = pl.Series(keys).unique().to_numpy()
+    return keys // max(m, 1), keys % max(m, 1)
