@@ -122,7 +122,7 @@ def stitch(
         ``person_id`` values are 1..n, numbered in the order of each person's smallest
         identifier (type, then value), so they do not depend on row order or engine.
     """
-    max_person_ids, placeholder_patterns = _check_options(
+    max_person_ids, placeholder_patterns = check_options(
         max_links,
         max_device_links,
         max_person_ids,
@@ -224,7 +224,7 @@ class _Flags:
     type_names: list[str]
 
 
-def _check_options(
+def check_options(
     max_links: int,
     max_device_links: int,
     max_person_ids: int | str | None,
@@ -233,7 +233,11 @@ def _check_options(
     placeholder_min_links: int | None,
     placeholder_factor: float,
 ) -> tuple[int | None, tuple[str, ...]]:
-    """Raise on invalid limits; return ``max_person_ids`` and the placeholder patterns resolved."""
+    """Raise on invalid limits; return ``max_person_ids`` and the placeholder patterns resolved.
+
+    Shared by every engine's stitching (:func:`stitch`, ``analysis.spark.stitch``), so the
+    same options fail with the same message everywhere.
+    """
     if max_links < 1 or max_device_links < 1:
         raise ValueError(
             f"max_links and max_device_links must be >= 1, got {max_links}, {max_device_links}"

@@ -24,13 +24,13 @@ from pyspark.sql import functions as F
 
 from analysis import config
 from analysis.identity import (
-    DEFAULT_PLACEHOLDER_PATTERNS,
     DEFAULT_PLACEHOLDERS,
     DEVICE_TYPES,
     PLACEHOLDER_FACTOR,
     PLACEHOLDER_MIN_LINKS,
 )
 from analysis.identity.guards import chain_guard
+from analysis.identity.stitching import check_options
 from analysis.spark.components import connected_components, dense_index
 from analysis.spark.journeys import to_pandas
 
@@ -99,14 +99,15 @@ def stitch_spark(
     Long because it is the stitching recipe step by step (each step a few lines of Spark),
     and reads best top to bottom as :func:`analysis.identity.stitch` does.
     """
-    if isinstance(max_person_ids, str):
-        if max_person_ids != "max_links":
-            raise ValueError(
-                f"max_person_ids must be an int, None or 'max_links', got {max_person_ids!r}"
-            )
-        max_person_ids = max_links
-    if placeholder_patterns is None:
-        placeholder_patterns = DEFAULT_PLACEHOLDER_PATTERNS if placeholders else ()
+    max_person_ids, placeholder_patterns = check_options(
+        max_links,
+        max_device_links,
+        max_person_ids,
+        placeholders,
+        placeholder_patterns,
+        placeholder_min_links,
+        placeholder_factor,
+    )
     cols = list(identifiers)
     rank = {c: r for r, c in enumerate(sorted(cols))}
     device_t = [rank[c] for c in cols if c in device_types]
