@@ -55,7 +55,7 @@ class Sorted:
     person: np.ndarray
     us: np.ndarray
     conversion: np.ndarray
-    revenue: np.ndarray  # NaN where missing
+    revenue: np.ndarray  # NaN where missing; in row order (``revenue[order]``: sorted)
     channel_code: np.ndarray  # code in ``channels``, -1 where missing
     channels: pa.Array  # the channel of each code
     stage_code: np.ndarray  # -1 where missing
@@ -96,8 +96,8 @@ class RunArrays:
 OUTCOMES = pa.array(["converted", "dropoff", "open"], pa.string())
 
 
-def _order(rows: Rows) -> np.ndarray:
-    """Return the order by (person, time, event_id).
+def _order(rows: Rows) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Return the order by (person, time, event_id), and person and time in that order.
 
     Persons numbered densely (stitching numbers them 1..P): a counting sort by person, then
     each person's rows put in time order (:mod:`.fast_kernels`; rows arrive mostly in time
@@ -107,14 +107,17 @@ def _order(rows: Rows) -> np.ndarray:
     """
     person, us = rows.person, rows.us
     if not len(person):
-        return np.zeros(0, np.int64)
+        return np.zeros(0, np.int64), person, us
     lo, hi = int(person.min()), int(person.max())
     if hi - lo >= 2 * len(person) + 1_000_000:  # sparse numbers: the counts would not fit
-        return _packed_order(rows)
-    order = fast_kernels.person_order(person, lo, hi - lo + 1)
-    if fast_kernels.time_order(order, person, us):
-        return _ties(order, rows, us, us, person)
-    return order
+        order = _packed_order(rows)
+        return order, person[order], us[order]
+    order, sorted_person = fast_kernels.person_order(person, lo, hi - lo + 1)
+    sorted_us, ties = fast_kernels.time_order(order, sorted_person, us)
+    if ties:
+        order = _ties(order, rows, us, us, person)
+        sorted_us = us[order]
+    return order, sorted_person, sorted_us
 
 
 def _packed_order(rows: Rows) -> np.ndarray:
@@ -160,10 +163,8 @@ def _ties(
 
 def sort_events(rows: Rows, inactivity_days: float) -> Sorted:
     """Order the touchpoints by (person, time, event_id) and cut the journeys."""
-    order = _order(rows)
-    person = rows.person[order]
-    us = rows.us[order]
-    conv = rows.conversion[order]
+    order, person, us = _order(rows)
+    conv, channel, stage = fast_kernels.take3(order, rows.conversion, rows.channel, rows.stage)
     new, journey, pos, journey_index = fast_kernels.cut_journeys(
         person, us, conv, float(inactivity_days * DAY_US)
     )
@@ -172,10 +173,10 @@ def sort_events(rows: Rows, inactivity_days: float) -> Sorted:
         person=person,
         us=us,
         conversion=conv,
-        revenue=rows.revenue[order],
-        channel_code=rows.channel[order],
+        revenue=rows.revenue,
+        channel_code=channel,
         channels=rows.channels,
-        stage_code=rows.stage[order],
+        stage_code=stage,
         stages=rows.stages,
         pos=pos,
         new=new,
@@ -190,7 +191,7 @@ def journey_arrays(ev: Sorted, as_of_us: int, inactivity_days: float) -> Journey
     start = np.flatnonzero(ev.new)
     end = np.append(start[1:], n).astype(np.int64)
     converted, revenue, last_stage = fast_kernels.journey_totals(
-        start, end, ev.conversion, ev.revenue, ev.stage_code
+        start, end, ev.conversion, ev.revenue, ev.order, ev.stage_code
     )
     end_us = ev.us[end - 1]
     still = (as_of_us - end_us) < inactivity_days * DAY_US
@@ -240,7 +241,7 @@ def _encode(col: pa.ChunkedArray | pa.Array) -> tuple[np.ndarray, pa.Array]:
         dictionary = last
     else:
         indices, dictionary = enc.indices, enc.dictionary
-    idx = pc.fill_null(indices, -1).to_numpy().astype(np.int64)
+    idx = pc.fill_null(indices, -1).to_numpy().astype(np.int32)
     return idx, dictionary.cast(pa.large_string())
 
 
@@ -307,6 +308,31 @@ def fast_rows(
         feedback=feedback,
     )
     return rows, bad
+
+
+def take_rows(tbl: pa.Table, rows: np.ndarray) -> pa.Table:
+    """Return ``tbl.take(rows)``, taken chunk by chunk.
+
+    Arrow's take from a column in many chunks first copies the chunks into one (every string
+    of the column); here the rows are sorted, taken from each chunk and put back in order.
+    """
+    columns = [tbl.column(i) for i in range(tbl.num_columns)]
+    if not columns or not len(rows) or all(c.num_chunks <= 1 for c in columns):
+        return tbl.take(pa.array(rows))
+    by_row = np.argsort(rows, kind="stable")
+    back = pa.array(np.argsort(by_row))  # where each row went
+    wanted = rows[by_row]
+    out = []
+    for col in columns:
+        bounds = np.cumsum([0, *(len(c) for c in col.chunks)])
+        cut = np.searchsorted(wanted, bounds)
+        parts = [
+            c.take(pa.array(wanted[cut[i] : cut[i + 1]] - bounds[i]))
+            for i, c in enumerate(col.chunks)
+            if cut[i + 1] > cut[i]
+        ]
+        out.append(pa.concat_arrays(parts).take(back))
+    return pa.table(out, names=tbl.column_names)
 
 
 def take_names(
@@ -454,8 +480,7 @@ class FastJourneys(Journeys):
     @cached_property
     def first_attributes(self) -> pa.Table:
         """The attributes at each journey's first touchpoint (Arrow, in journey order)."""
-        rows = self.ev.order[self.j.start]
-        return self.rows.table.select(self.attributes).take(pa.array(rows))
+        return take_rows(self.rows.table.select(self.attributes), self.ev.order[self.j.start])
 
     @cached_property
     def channel_strings(self) -> pa.Array:

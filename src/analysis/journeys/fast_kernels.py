@@ -20,10 +20,10 @@ INSERTION_MAX = 32
 
 
 @numba.njit(cache=True, nogil=True)
-def person_order(person: np.ndarray, lo: int, n_keys: int) -> np.ndarray:
-    """Return the rows ordered by ``person`` (stable: row order within a person).
+def person_order(person: np.ndarray, lo: int, n_keys: int) -> tuple[np.ndarray, np.ndarray]:
+    """Return the rows ordered by ``person`` (stable), and the person of each in that order.
 
-    A counting sort: ``person - lo`` lies in ``0..n_keys-1``.
+    Rows of one person keep their order. A counting sort: ``person - lo`` lies in ``0..n_keys-1``.
     """
     n = len(person)
     start = np.zeros(n_keys + 1, np.int64)
@@ -31,53 +31,77 @@ def person_order(person: np.ndarray, lo: int, n_keys: int) -> np.ndarray:
         start[person[i] - lo + 1] += 1
     for k in range(n_keys):
         start[k + 1] += start[k]
+    sorted_person = np.empty(n, np.int64)
+    for k in range(n_keys):
+        sorted_person[start[k] : start[k + 1]] = lo + k
     order = np.empty(n, np.int64)
     for i in range(n):
         k = person[i] - lo
         order[start[k]] = i
         start[k] += 1
-    return order
+    return order, sorted_person
 
 
 @numba.njit(cache=True, nogil=True)
-def time_order(order: np.ndarray, person: np.ndarray, us: np.ndarray) -> bool:
+def time_order(
+    order: np.ndarray, sorted_person: np.ndarray, us: np.ndarray
+) -> tuple[np.ndarray, bool]:
     """Put each person's rows of ``order`` (grouped by person) in time order, in place.
 
-    The sort is stable (rows with equal times keep their order). Returns whether two rows of
-    one person have the same time (their order is then settled by ``event_id``).
+    The sort is stable (rows with equal times keep their order). Returns the time of each row
+    in the new order, and whether two rows of one person have the same time (their order is
+    then settled by ``event_id``).
     """
     n = len(order)
+    sorted_us = np.empty(n, np.int64)
     ties = False
     s = 0
     while s < n:
-        p = person[order[s]]
-        e = s + 1
+        e = s
         in_order = True
-        while e < n and person[order[e]] == p:
-            d = us[order[e]] - us[order[e - 1]]
-            if d < 0:
-                in_order = False
-            elif d == 0:
-                ties = True
+        while e < n and sorted_person[e] == sorted_person[s]:
+            sorted_us[e] = us[order[e]]
+            if e > s:
+                if sorted_us[e] < sorted_us[e - 1]:
+                    in_order = False
+                elif sorted_us[e] == sorted_us[e - 1]:
+                    ties = True
             e += 1
         if not in_order:
-            if e - s <= INSERTION_MAX:
+            if e - s <= INSERTION_MAX:  # stable insertion sort of both arrays
                 for i in range(s + 1, e):
-                    row = order[i]
-                    t = us[row]
+                    row, t = order[i], sorted_us[i]
                     k = i - 1
-                    while k >= s and us[order[k]] > t:
-                        order[k + 1] = order[k]
+                    while k >= s and sorted_us[k] > t:
+                        order[k + 1], sorted_us[k + 1] = order[k], sorted_us[k]
                         k -= 1
-                    order[k + 1] = row
+                    order[k + 1], sorted_us[k + 1] = row, t
             else:
-                seg = order[s:e].copy()
-                order[s:e] = seg[np.argsort(us[seg], kind="mergesort")]
+                by_time = np.argsort(sorted_us[s:e], kind="mergesort")
+                order[s:e] = order[s:e][by_time]
+                sorted_us[s:e] = sorted_us[s:e][by_time]
             for i in range(s + 1, e):
-                if us[order[i]] == us[order[i - 1]]:
+                if sorted_us[i] == sorted_us[i - 1]:
                     ties = True
         s = e
-    return ties
+    return sorted_us, ties
+
+
+@numba.njit(cache=True, nogil=True)
+def take3(
+    order: np.ndarray, a: np.ndarray, b: np.ndarray, c: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Return ``a[order], b[order], c[order]`` in one pass."""
+    n = len(order)
+    out_a = np.empty(n, a.dtype)
+    out_b = np.empty(n, b.dtype)
+    out_c = np.empty(n, c.dtype)
+    for i in range(n):
+        row = order[i]
+        out_a[i] = a[row]
+        out_b[i] = b[row]
+        out_c[i] = c[row]
+    return out_a, out_b, out_c
 
 
 @numba.njit(cache=True, nogil=True)
@@ -122,12 +146,14 @@ def journey_totals(
     end: np.ndarray,
     conversion: np.ndarray,
     revenue: np.ndarray,
+    order: np.ndarray,
     stage: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per journey (touchpoints ``start[j]:end[j]``): converted, revenue, last stage.
 
-    Revenue sums the converting touchpoints' revenue (missing: none); the last stage is the
-    code of the last touchpoint with a stage (-1: none).
+    Revenue sums the converting touchpoints' revenue (``revenue[order[i]]``, in row order:
+    only the converting rows are read; missing: none); the last stage is the code of the last
+    touchpoint with a stage (-1: none).
     """
     n_j = len(start)
     converted = np.zeros(n_j, np.bool_)
@@ -138,8 +164,9 @@ def journey_totals(
         for i in range(start[j], end[j]):
             if conversion[i]:
                 converted[j] = True
-                if not np.isnan(revenue[i]):
-                    total += revenue[i]
+                value = revenue[order[i]]
+                if not np.isnan(value):
+                    total += value
             if stage[i] >= 0:
                 last_stage[j] = stage[i]
         paid[j] = total

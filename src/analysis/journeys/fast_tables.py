@@ -47,7 +47,8 @@ def journey_table(jr: FastJourneys) -> pd.DataFrame:
     df = pa.table(cols).to_pandas()
     df["start"] = from_us(pd.Series(j.start_us))
     df["end"] = from_us(pd.Series(j.end_us))
-    df["journey_id"] = df["person_id"].astype(str) + "-" + df["journey_index"].astype(str)
+    journey_id = pl.format("{}-{}", pl.Series(j.person), pl.Series(j.journey_index))
+    df["journey_id"] = pl.select(journey_id).to_series().to_arrow().to_pandas()
     keep = [c for c in JOURNEY_COLUMNS if c in df.columns]
     extra = [c for c in jr.attributes if c not in keep]
     return normalise(df[keep + extra])
@@ -159,17 +160,20 @@ def channel_paths(jr: FastJourneys, by: list[str], include_open: bool) -> pd.Dat
     if not by:  # group on the distinct path numbers
         k = len(paths.text)
         conversions = np.bincount(paths.ids[converted], minlength=k).astype(np.int64)
-        grouped = pl.DataFrame(
+        nulls = np.bincount(paths.ids, minlength=k).astype(np.int64) - conversions
+        # the engine path's order (conversions, nulls descending, then path): the paths sorted
+        # by text in polars (nulls first), then a stable sort by the counts
+        by_path = pl.Series(pl.from_arrow(paths.text)).arg_sort().to_numpy()
+        order = by_path[np.lexsort((-nulls[by_path], -conversions[by_path]))]
+        out = pd.DataFrame(
             {
-                "path": pl.from_arrow(paths.text),
-                "conversions": conversions,
-                "nulls": np.bincount(paths.ids, minlength=k).astype(np.int64) - conversions,
-                "value": np.bincount(paths.ids, weights=revenue, minlength=k),
+                "path": paths.text.take(pa.array(order)).to_pandas(),
+                "conversions": conversions[order],
+                "nulls": nulls[order],
+                "value": np.bincount(paths.ids, weights=revenue, minlength=k)[order],
             }
         )
-        # the engine path's order (conversions, nulls descending, then path), in polars
-        grouped = grouped.sort(["conversions", "nulls", "path"], descending=[True, True, False])
-        return normalise(grouped.to_arrow().to_pandas())
+        return normalise(out)
     df = pl.DataFrame({"_path": paths.ids, "converted": converted, "revenue": revenue})
     df = pl.concat([_by_frame(jr, chosen, by), df], how="horizontal")
     grouped = df.group_by([*by, "_path"]).agg(

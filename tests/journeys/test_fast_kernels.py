@@ -1,0 +1,101 @@
+"""The pieces of the fast journeys path against independent truth (numpy, Arrow, Python).
+
+The parity tests (test_fast_parity.py) compare whole tables on small event tables, where every
+column is one Arrow chunk and every person has a few rows; here the pieces meet what those
+cannot: persons with many rows out of time order, columns in many chunks, missing codes in
+paths, and more than 255 distinct values.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+import pytest
+
+from analysis.journeys import fast_kernels
+from analysis.journeys.fast import take_rows
+from analysis.journeys.fast_paths import distinct_paths, join_paths
+from analysis.schema import PATH_SEP
+
+
+@pytest.mark.parametrize("n_persons", [3, 400])
+def test_order_by_person_then_time_matches_numpy(n_persons):
+    rng = np.random.default_rng(7)
+    n = 5_000
+    person = rng.integers(10, 10 + n_persons, n)  # 3 persons: segments far over INSERTION_MAX
+    us = rng.integers(0, 50, n) * 1_000  # many equal times
+    order, sorted_person = fast_kernels.person_order(person, 10, n_persons)
+    sorted_us, ties = fast_kernels.time_order(order, sorted_person, us)
+    expected = np.lexsort((np.arange(n), us, person))  # stable: row order breaks ties
+    np.testing.assert_array_equal(order, expected)
+    np.testing.assert_array_equal(sorted_person, person[expected])
+    np.testing.assert_array_equal(sorted_us, us[expected])
+    assert ties
+
+
+def test_time_order_reports_no_ties_when_times_differ():
+    person = np.array([1, 2, 1, 2, 1])
+    us = np.array([50, 10, 20, 30, 40])
+    order, sorted_person = fast_kernels.person_order(person, 1, 2)
+    sorted_us, ties = fast_kernels.time_order(order, sorted_person, us)
+    np.testing.assert_array_equal(order, [2, 4, 0, 1, 3])
+    np.testing.assert_array_equal(sorted_us, [20, 40, 50, 10, 30])
+    assert not ties
+
+
+def _python_paths(codes, start, end, names):
+    out = []
+    for s, e in zip(start, end, strict=True):
+        part = codes[s:e]
+        out.append(None if (part < 0).any() else PATH_SEP.join(names[c] for c in part))
+    return out
+
+
+def test_join_paths_matches_python_join():
+    rng = np.random.default_rng(3)
+    names = ["email", "paid>search", "café ☕", "直接", "", 'say "hi"']
+    codes = rng.integers(-1, len(names), 2_000)
+    codes[codes < 0] = np.where(rng.random(int((codes < 0).sum())) < 0.9, 0, -1)
+    cuts = np.sort(rng.choice(np.arange(1, len(codes)), 300, replace=False))
+    start, end = np.r_[0, cuts], np.r_[cuts, len(codes)]
+    got = join_paths(codes, start, end, pa.array(names))
+    assert got.to_pylist() == _python_paths(codes, start, end, names)
+    # empty paths: "" or missing
+    empty = join_paths(codes, np.array([0, 5]), np.array([0, 6]), pa.array(names))
+    assert empty.to_pylist() == ["", names[codes[5]] if codes[5] >= 0 else None]
+    gone = join_paths(
+        codes, np.array([0, 5]), np.array([0, 6]), pa.array(names), empty_missing=True
+    )
+    assert gone.to_pylist()[0] is None
+
+
+@pytest.mark.parametrize("n_names", [4, 300])  # one byte per code, and two
+def test_distinct_paths_number_equal_paths_alike(n_names):
+    rng = np.random.default_rng(11)
+    names = [f"c{i}" for i in range(n_names)]
+    pool = [rng.integers(0, n_names, rng.integers(0, 4)) for _ in range(30)]
+    chosen = [pool[i] for i in rng.integers(0, len(pool), 500)]
+    codes = np.concatenate(chosen).astype(np.int64)
+    lengths = np.array([len(c) for c in chosen])
+    end = np.cumsum(lengths)
+    start = end - lengths
+    # non-contiguous ranges: every other path's first code left out
+    start2 = np.where(np.arange(len(start)) % 2 == 0, np.minimum(start + 1, end), start)
+    for s in (start, start2):
+        paths = distinct_paths(codes, s, end, pa.array(names))
+        text = paths.text.take(pa.array(paths.ids)).to_pylist()
+        assert text == _python_paths(codes, s, end, names)
+        assert len(paths.text) == len(set(text))  # equal paths share a number
+
+
+def test_take_rows_from_many_chunks_matches_arrow_take():
+    rng = np.random.default_rng(5)
+    values = [f"v{i}" if i % 7 else None for i in range(1_000)]
+    chunks = np.split(np.arange(1_000), [100, 101, 450, 900])
+    col = pa.chunked_array([pa.array([values[i] for i in c], pa.large_string()) for c in chunks])
+    tbl = pa.table({"a": col, "b": pa.chunked_array([c.astype(np.int64) for c in chunks])})
+    rows = rng.integers(0, 1_000, 700)
+    got = take_rows(tbl, rows)
+    assert got.column("a").to_pylist() == [values[i] for i in rows]
+    assert got.column("b").to_pylist() == rows.tolist()
+    assert take_rows(tbl, rows[:0]).num_rows == 0
