@@ -6,12 +6,14 @@ dtype and the row order: journeys, stage transitions, stage durations and channe
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 import polars as pl
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from analysis.journeys import fast_kernels
 from analysis.journeys._common import DAY_US, KEYS, OUTCOME_STATE, from_us, normalise
@@ -62,6 +64,54 @@ def _by_frame(jr: FastJourneys, journeys: np.ndarray, by: list[str]) -> pl.DataF
     return pl.from_arrow(first)  # type: ignore[return-value]
 
 
+@dataclass
+class ByCodes:
+    """The ``by`` values of every journey as integer codes (one column per attribute)."""
+
+    n: int  # journeys
+    codes: list[np.ndarray]  # per attribute: the code of each journey; missing: len(values)
+    values: list[pa.Array]  # per attribute: the value of each code, then a missing value
+    rank: list[np.ndarray]  # per attribute: each code's place in sorted order, missing last
+
+    def key(self) -> tuple[np.ndarray, int]:
+        """Return one code per journey for the whole ``by`` (mixed radix), and how many."""
+        key = np.zeros(self.n, np.int64)
+        size = 1
+        for c, v in zip(self.codes, self.values, strict=True):
+            key = key * len(v) + c
+            size *= len(v)
+        return key, size
+
+    @property
+    def size(self) -> int:
+        """How many keys :meth:`key` can make."""
+        return int(np.prod([len(v) for v in self.values], dtype=object))
+
+    def columns(self, key: np.ndarray) -> list[pa.Array]:
+        """Return the ``by`` values of keys made by :meth:`key`."""
+        out = []
+        for v in reversed(self.values):
+            out.append(v.take(pa.array(key % len(v))))
+            key = key // len(v)
+        return out[::-1]
+
+
+def _by_codes(jr: FastJourneys, by: list[str]) -> ByCodes:
+    """Encode the ``by`` attributes at each journey's first touchpoint."""
+    codes, values, rank = [], [], []
+    for a in by:
+        enc = pc.dictionary_encode(jr.first_attributes.column(a).combine_chunks())
+        n = len(enc.dictionary)
+        codes.append(pc.fill_null(enc.indices, n).to_numpy(zero_copy_only=False).astype(np.int64))
+        text = enc.dictionary.cast(pa.large_string())
+        values.append(pa.concat_arrays([text, pa.array([None], pa.large_string())]))
+        order = pl.Series(pl.from_arrow(text)).arg_sort().to_numpy()  # polars' string order
+        r = np.empty(n + 1, np.int64)
+        r[order], r[n] = np.arange(n), n
+        rank.append(r)
+    return ByCodes(len(jr.j.start), codes, values, rank)
+
+
 def _grouped(df: pl.DataFrame, keys: list[str], aggs: list[pl.Expr]) -> pd.DataFrame:
     """Group ``df`` by ``keys`` (missing values one group, as SQL) and return pandas."""
     return df.group_by(keys).agg(aggs).to_arrow().to_pandas()
@@ -89,9 +139,32 @@ def stage_transitions(jr: FastJourneys, by: list[str], mature_days: float | None
     keep = np.ones(len(journeys), bool)
     if mature_days is not None:
         keep = np.concatenate([prev_us, r.us[last]]) <= jr.entered_by(mature_days)
-    df = pl.DataFrame({"_from": frm[keep], "_to": to[keep]})
-    df = pl.concat([_by_frame(jr, journeys[keep], by), df], how="horizontal")
-    out = _grouped(df, [*by, "_from", "_to"], [pl.len().cast(pl.Int64).alias("n")])
+    n_states = n_stages + 4  # the stages, (start), the three outcome states
+    bc = _by_codes(jr, by)
+    if bc.size * n_states * n_states >= 2**62:  # too many combinations for one integer key
+        df = pl.DataFrame({"_from": frm[keep], "_to": to[keep]})
+        df = pl.concat([_by_frame(jr, journeys[keep], by), df], how="horizontal")
+        out = _grouped(df, [*by, "_from", "_to"], [pl.len().cast(pl.Int64).alias("n")])
+        return _named_transitions(jr, out, by)
+    pair = frm[keep].astype(np.int64) * n_states + to[keep]
+    by_key, by_size = bc.key()
+    key = by_key[journeys[keep]] * n_states * n_states + pair
+    if by_size * n_states * n_states <= 4 * len(key) + 1_000_000:
+        counts = np.bincount(key, minlength=by_size * n_states * n_states)
+        groups = np.flatnonzero(counts)
+        n = counts[groups]
+    else:
+        groups, n = np.unique(key, return_counts=True)
+    cols = bc.columns(groups // (n_states * n_states))
+    out = pd.DataFrame({a: c.to_pandas() for a, c in zip(by, cols, strict=True)})
+    out["_from"] = groups // n_states % n_states
+    out["_to"] = groups % n_states
+    out["n"] = n.astype(np.int64)
+    return _named_transitions(jr, out, by)
+
+
+def _named_transitions(jr: FastJourneys, out: pd.DataFrame, by: list[str]) -> pd.DataFrame:
+    """Name the state codes ``_from`` and ``_to`` of counted transitions, and sort them."""
     names = _names(jr)
     out.insert(len(by), "from_stage", names.take(pa.array(out.pop("_from"))).to_pandas())
     out.insert(len(by) + 1, "to_stage", names.take(pa.array(out.pop("_to"))).to_pandas())
@@ -130,13 +203,17 @@ def stage_durations(jr: FastJourneys, by: list[str], mature_days: float | None) 
             "censored": ~has_next & (outcome != 0),
         }
     )
-    df = pl.from_arrow(tbl)
-    assert isinstance(df, pl.DataFrame)
+    cols: dict[str, pa.Array] = {}
     if by:  # the runs are in (person, journey, run) order: a stable sort by ``by`` is enough
-        df = pl.concat([_by_frame(jr, rj, by), df], how="horizontal")
-        df = df.sort(by, nulls_last=True, maintain_order=True)
-    out = df.select(*by, *KEYS, "stage", "exit", "duration_days", "censored").to_pandas()
-    return normalise(out)
+        bc = _by_codes(jr, by)
+        ranks = [r[c[rj]] for r, c in zip(bc.rank, bc.codes, strict=True)]
+        order = np.lexsort(ranks[::-1]) if len(by) > 1 else np.argsort(ranks[0], kind="stable")
+        for a, c, v in zip(by, bc.codes, bc.values, strict=True):
+            cols[a] = v.take(pa.array(c[rj][order]))
+        tbl = tbl.take(pa.array(order))
+    for c in [*KEYS, "stage", "exit", "duration_days", "censored"]:
+        cols[c] = tbl.column(c)
+    return normalise(pa.table(cols).to_pandas())
 
 
 def channel_paths(jr: FastJourneys, by: list[str], include_open: bool) -> pd.DataFrame:
