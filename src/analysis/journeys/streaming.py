@@ -10,7 +10,7 @@
    through ``validate_events`` in worker processes, kept rows written to a work folder.
    Either way ``rows_read == rows_kept + rows_quarantined`` over the whole source.
 2. **stitch** on integer identifier codes, out of core: DuckDB (with ``memory_limit`` and a
-   spill folder) builds the identifier graph over the validated Parquet, scipy solves its
+   spill folder) builds the identifier graph over the kept rows, scipy solves its
    components (:func:`analysis.identity.streaming.stitch_table`, same rules and guards as
    :func:`analysis.stitch_identities`).
 3. **partition**: DuckDB gives every row its person and writes the rows partitioned by a person
@@ -73,9 +73,10 @@ class StreamingJourneys:
     ----------
     summary : dict
         rows_read, rows_kept, rows_quarantined, reasons (rows per quarantine reason),
-        validation ("fast" or "batches": which path of :mod:`~analysis.journeys.stream_validate`), events,
-        events_without_person, events_used, persons, journeys, converted, dropoff, open,
-        journeys_without_stage, buckets, as_of, inactivity_days, lookback_days, stitching.
+        validation ("fast" or "batches": the path of :mod:`~analysis.journeys.stream_validate`
+        that ran), events, events_without_person, events_used, persons, journeys, converted,
+        dropoff, open, journeys_without_stage, buckets, as_of, inactivity_days, lookback_days,
+        stitching.
     timings : dict
         Seconds per step: validate, stitch, partition, journeys (all buckets), total.
     work_dir : Path
@@ -235,12 +236,13 @@ def build_journeys_streaming(
     bucket_rows : int, default 3,000,000
         Events per bucket aimed at (the in-memory pipeline needs about 0.5 GB per million).
     batch_rows : int, default 1,000,000
-        Rows validated at once (Parquet row groups are grouped up to this many).
+        Rows validated at once on the per-batch fallback (Parquet row groups are grouped up to
+        this many); the fast path reads one file at a time.
     memory_limit : str, default "8GB"
         DuckDB's memory limit for stitching and partitioning; it spills to ``work_dir`` above it.
     workers : int, optional
-        Processes that validate batches and build the buckets' journeys (each holds one bucket
-        in memory). Default: the CPU count, at most 4, for a million rows or more; else 1.
+        Processes that build the buckets' journeys (each holds one bucket in memory) and, on
+        the fallback, validate batches. Default: the CPU count, at most 4, for a million rows or more; else 1.
     work_dir : path, optional
         Folder for the intermediate Parquet files. Default: a new folder under
         ``config.CACHE_DIR / "streaming"``. It is kept (see :meth:`StreamingJourneys.cleanup`).
