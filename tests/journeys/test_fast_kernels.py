@@ -14,7 +14,7 @@ import pytest
 
 from analysis.journeys import fast_kernels
 from analysis.journeys.fast import take_rows
-from analysis.journeys.fast_paths import distinct_paths, join_paths
+from analysis.journeys.fast_paths import distinct_paths, join_paths, text_order
 from analysis.schema import PATH_SEP
 
 
@@ -99,3 +99,23 @@ def test_take_rows_from_many_chunks_matches_arrow_take():
     assert got.column("a").to_pylist() == [values[i] for i in rows]
     assert got.column("b").to_pylist() == rows.tolist()
     assert take_rows(tbl, rows[:0]).num_rows == 0
+
+
+@pytest.mark.parametrize(
+    "names",
+    [
+        ["social", "social_paid", "email", "Email", "直接", "café", "", "x"],  # safe prefixes
+        ["a", "a b", "ab", "a\tb", "b"],  # "a" before " " and "\t": the texts are sorted
+        [f"n{i:03d}" for i in range(300)],  # two bytes per rank
+    ],
+)
+def test_text_order_is_the_order_of_the_texts(names):
+    rng = np.random.default_rng(13)
+    chosen = [rng.integers(0, len(names), rng.integers(0, 6)) for _ in range(800)]
+    codes = np.concatenate(chosen).astype(np.int64)
+    lengths = np.array([len(c) for c in chosen])
+    end = np.cumsum(lengths)
+    paths = distinct_paths(codes, end - lengths, end, pa.array(names))
+    text = paths.text.to_pylist()
+    got = [text[i] for i in text_order(paths, pa.array(names))]
+    assert got == sorted(text, key=str.encode)  # by bytes, as polars sorts strings

@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -26,6 +27,8 @@ class Paths:
 
     ids: np.ndarray  # the distinct path of every path, 0..K-1
     text: pa.Array  # the text of each distinct path (large_string)
+    codes: np.ndarray  # the codes of the distinct paths, end to end (-1: missing)
+    offsets: np.ndarray  # distinct path k: ``codes[offsets[k]:offsets[k + 1]]``
 
     def strings(self) -> pa.Array:
         """Return the text of every path."""
@@ -114,4 +117,44 @@ def distinct_paths(codes: np.ndarray, start: np.ndarray, end: np.ndarray, names:
     ids = pc.dictionary_encode(blobs).indices.to_numpy(zero_copy_only=False).astype(np.int64)
     first = np.empty(ids.max(initial=-1) + 1, np.int64)
     first[ids[::-1]] = np.arange(len(ids) - 1, -1, -1)  # each distinct path's first journey
-    return Paths(ids=ids, text=join_paths(codes, start[first], end[first], names))
+    d_start, d_end = start[first], end[first]
+    d_offsets = np.zeros(len(first) + 1, np.int64)
+    np.cumsum(d_end - d_start, out=d_offsets[1:])
+    return Paths(
+        ids=ids,
+        text=join_paths(codes, d_start, d_end, names),
+        codes=gather_ranges(codes, d_start, d_end),
+        offsets=d_offsets,
+    )
+
+
+def text_order(paths: Paths, names: pa.Array) -> np.ndarray:
+    """Return the order of the distinct paths' texts (polars' order of strings: by bytes).
+
+    Sorting a few hundred thousand long texts is slow; their code sequences, each code written
+    as its name's rank, sort the same way and are short. That holds unless a name is a prefix
+    of another followed by a byte at or below " " (the separator's first), or a path has a
+    missing value: then the texts are sorted.
+    """
+    if len(names) > 1000 or (paths.codes < 0).any():  # many names: the check below is O(n²)
+        return pl.Series(pl.from_arrow(paths.text)).arg_sort().to_numpy()
+    text = pl.Series(pl.from_arrow(names.cast(pa.large_string())))
+    by_name = text.arg_sort().to_numpy()
+    rank = np.empty(len(names), np.int64)
+    rank[by_name] = np.arange(len(names))
+    sorted_names = [v.encode() for v in text.gather(by_name).to_list()]
+    unsafe = any(
+        b.startswith(a) and len(b) > len(a) and b[len(a)] <= 0x20
+        for i, a in enumerate(sorted_names)
+        for b in sorted_names[i + 1 :]
+    )
+    if unsafe:
+        return pl.Series(pl.from_arrow(paths.text)).arg_sort().to_numpy()
+    dtype = np.dtype("u1") if len(names) <= 256 else np.dtype(">u2")  # big-endian: bytes in order
+    data = rank[paths.codes].astype(dtype)
+    keys = pa.Array.from_buffers(
+        pa.large_binary(),
+        len(paths.offsets) - 1,
+        [None, pa.py_buffer(paths.offsets * dtype.itemsize), pa.py_buffer(data)],
+    )
+    return pl.Series(pl.from_arrow(keys)).arg_sort().to_numpy()

@@ -17,7 +17,7 @@ import pyarrow.compute as pc
 
 from analysis.journeys import fast_kernels
 from analysis.journeys._common import DAY_US, KEYS, OUTCOME_STATE, from_us, normalise
-from analysis.journeys.fast_paths import distinct_paths, join_paths
+from analysis.journeys.fast_paths import distinct_paths, join_paths, text_order
 from analysis.schema import JOURNEY_COLUMNS, START
 
 if TYPE_CHECKING:
@@ -240,7 +240,7 @@ def channel_paths(jr: FastJourneys, by: list[str], include_open: bool) -> pd.Dat
         nulls = np.bincount(paths.ids, minlength=k).astype(np.int64) - conversions
         # the engine path's order (conversions, nulls descending, then path): the paths sorted
         # by text in polars (nulls first), then a stable sort by the counts
-        by_path = pl.Series(pl.from_arrow(paths.text)).arg_sort().to_numpy()
+        by_path = text_order(paths, ev.channels)
         order = by_path[np.lexsort((-nulls[by_path], -conversions[by_path]))]
         out = pd.DataFrame(
             {
