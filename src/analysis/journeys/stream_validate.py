@@ -1,11 +1,13 @@
 """Validation for the streaming pipeline: one vectorised pass, the exact rules where in doubt.
 
-:func:`validate_sources` checks every row of the source Parquet files and says which rows the
-later steps read, without writing a second copy of the clean rows:
+Both entry points check every row of the source Parquet files, count rows read, kept and
+quarantined, write the quarantine, and return the SQL of the rows the later steps read
+(``kept_sql``):
 
-* **fast path** (typed Parquet: text columns as strings, ``timestamp`` a zoned timestamp,
-  ``online``/``conversion`` booleans, ``revenue``/``sentiment`` floats; a column map that
-  renames nothing and sets no defaults or sentiment scale). One polars pass per file marks
+* **fast path**, :func:`validate_fast` (typed Parquet: text columns as strings, ``timestamp``
+  a zoned timestamp in µs, ``online``/``conversion`` booleans, ``revenue``/``sentiment``
+  floats, the same schema in every file, at most :data:`MAX_FILE_ROWS` rows a file; a column
+  map that renames nothing and sets no defaults or sentiment scale). One polars pass per file marks
   every row that is *certainly clean*: every value is what :func:`analysis.sources.validate_events`
   would keep unchanged (text without surrounding white space, control characters or a missing
   spelling such as ``"NA"``; a stage of the map; revenue finite and ≥ 0; sentiment in [-1, 1];
@@ -19,9 +21,9 @@ later steps read, without writing a second copy of the clean rows:
   file as a whole (required columns), gives the output columns, and checks that the rows the
   fast path calls clean come out of ``validate_events`` unchanged (an ``AssertionError`` if
   not: a bug here).
-* **fallback** (any other input): every batch of row groups goes through ``validate_events``
-  in worker processes and its kept rows are written to ``work / "valid"``
-  (:func:`validate_batch`), as before this module existed.
+* **fallback**, :func:`validate_batches` (any other input, or ``fast=False``): every batch of
+  row groups goes through ``validate_events`` in worker processes and its kept rows are
+  written to ``work / "valid"`` (:func:`validate_batch`), as before this module existed.
 
 Rules that look at several rows: on the fast path the plausible timestamp window is the
 whole data's (as in the in-memory pipeline, unless the column map states it), and duplicate
@@ -67,9 +69,11 @@ def _kept_sql(
 ) -> str:
     """Return SQL for the kept rows: the source files minus the suspect rows, plus the kept suspects."""
     quoted = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
-    src = [f'"{c}"' if c in present else f'CAST(NULL AS {t}) AS "{c}"' for c, t in columns.items()]
+    src = [
+        f's."{c}"' if c in present else f'CAST(NULL AS {t}) AS "{c}"' for c, t in columns.items()
+    ]
     sql = (
-        f"SELECT {', '.join('s.' + x if not x.startswith('CAST') else x for x in src)} "
+        f"SELECT {', '.join(src)} "
         f"FROM read_parquet([{quoted}], filename=true, file_row_number=true, "
         "hive_partitioning=false) s"
     )
