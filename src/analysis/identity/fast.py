@@ -40,25 +40,51 @@ from analysis.identity.guards import chain_guard, oversized_persons, placeholder
 #: Patterns that RE2 (DuckDB) and Rust's regex (polars) read alike: literals, groups ``(…)``
 #: and ``(?:…)``, alternation, ``+ * ?`` and ``.`` (no classes, escapes, flags or anchors).
 _SIMPLE_PATTERN = re.compile(r"(?:\(\?:|\((?!\?)|[)|+*?.]|\w)*")
+_NORMALISED = "0123456789abcdefghijklmnopqrstuvwxyz"  # what normalised printable ASCII is made of
+
+
+def _cannot_match(patterns: tuple[str, ...]) -> str | None:
+    """Return a class of the ASCII characters that no match of the simple ``patterns`` holds.
+
+    A match of a simple pattern without ``.`` is made of the pattern's literal characters, so
+    a value holding another of ``[0-9a-z]`` (or its capital) cannot match after normalisation.
+    None where every character may.
+    """
+    if any("." in p for p in patterns):
+        return None
+    literal = set("".join(patterns))
+    out = "".join(c + c.upper() * c.isalpha() for c in _NORMALISED if c not in literal)
+    return f"[{out}]" if out else None
 
 
 def _placeholder_values_ascii(
     values: pl.Series, placeholders: list[str], patterns: tuple[str, ...]
-) -> tuple[np.ndarray, np.ndarray]:
-    r"""Return the listed placeholders and patterns among printable ASCII ``values`` (polars).
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    r"""Judge the ASCII ``values`` in polars where that means what it means in DuckDB.
 
-    On printable ASCII, DuckDB's ``lower`` maps A-Z to a-z, and removing ``[\s\p{P}\p{S}]``
-    (RE2's ``\s`` is ``[\t\n\f\r ]``; every ASCII punctuation mark is a P or S
-    character) leaves ``[0-9a-z]``, on which a simple pattern matches alike in both engines.
+    Returns the listed placeholders, the pattern matches and which values DuckDB must still
+    judge for patterns. DuckDB's ``lower`` maps A-Z to a-z on ASCII, as polars does. On
+    printable ASCII, removing ``[\s\p{P}\p{S}]`` (RE2's ``\s`` is ``[\t\n\f\r ]``; every
+    ASCII punctuation mark is a P or S character) leaves ``[0-9a-z]``, on which a simple
+    pattern matches alike in both engines; a value with a control character goes to DuckDB
+    unless it holds a character no match can hold (:func:`_cannot_match`).
     """
-    low = values.str.to_lowercase()
-    listed = low.is_in(placeholders)
+    listed = values.str.to_lowercase().is_in(placeholders).to_numpy()
+    pattern = np.zeros(len(values), bool)
     if not patterns:
-        return listed.to_numpy(), np.zeros(len(values), bool)
-    norm = low.str.replace_all("[^0-9a-z]", "")
+        return listed, pattern, np.zeros(len(values), bool)
+    no_match = _cannot_match(patterns)
+    maybe = np.flatnonzero(
+        ~values.str.contains(no_match).to_numpy() if no_match else np.ones(len(values), bool)
+    )
+    cand = values.gather(maybe)
+    printable = cand.str.contains("^[ -~]*$").to_numpy()
+    norm = cand.filter(printable).str.to_lowercase().str.replace_all("[^0-9a-z]", "")
     whole = "^(?:" + "|".join(f"(?:{p})" for p in patterns) + ")$"
-    hit = norm.str.contains(whole)
-    return listed.to_numpy(), (hit & ~listed).to_numpy()
+    pattern[maybe[printable]] = norm.str.contains(whole).to_numpy()
+    engine = np.zeros(len(values), bool)
+    engine[maybe[~printable]] = True
+    return listed, pattern & ~listed, engine
 
 
 def placeholder_values_engine(
@@ -92,7 +118,7 @@ def placeholder_values(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Return which distinct values are listed placeholders and placeholder patterns.
 
-    Printable ASCII values are judged in polars when every pattern is simple (see
+    ASCII values are judged in polars when every pattern is simple (see
     :func:`_placeholder_values_ascii`); the others by DuckDB
     (:func:`placeholder_values_engine`).
     """
@@ -100,21 +126,22 @@ def placeholder_values(
     ph, pat = np.zeros(n, bool), np.zeros(n, bool)
     if not n:
         return ph, pat
-    quick = np.zeros(n, bool)
+    engine = np.ones(n, bool)
     if all(_SIMPLE_PATTERN.fullmatch(p) for p in patterns):
         s = pl.Series(values)
-        ascii_ = s.str.contains("^[ -~]*$")
+        ascii_ = (s.str.len_bytes() == s.str.len_chars()).to_numpy()
+        quick = np.flatnonzero(ascii_)
         try:
-            ph_q, pat_q = _placeholder_values_ascii(
-                s.filter(ascii_), sorted({p.strip().lower() for p in placeholders}), patterns
+            ph_q, pat_q, engine_q = _placeholder_values_ascii(
+                s.gather(quick), sorted({p.strip().lower() for p in placeholders}), patterns
             )
         except pl.exceptions.ComputeError:  # a pattern Rust's regex refuses: DuckDB judges
             pass
         else:
-            quick = ascii_.to_numpy()
             ph[quick], pat[quick] = ph_q, pat_q
-    if not quick.all() or patterns:  # patterns: DuckDB checks them, as on the engine path
-        rest = np.flatnonzero(~quick)
+            engine[quick] = engine_q
+    if engine.any() or patterns:  # patterns: DuckDB checks them, as on the engine path
+        rest = np.flatnonzero(engine)
         ph[rest], pat[rest] = placeholder_values_engine(
             values.take(pa.array(rest)), placeholders, patterns
         )
@@ -254,9 +281,11 @@ def solve(
     device_idx = [i for i, c in enumerate(cols) if c in device_types]
     limit = _limits(len(cols), device_idx, max_links, max_device_links)
     links = link_counts(ci)
-    _, _, excess, _ = worst_links(ci, links, limit)
+    over_limit = np.zeros(m, bool)
+    for t, k in links.items():
+        over_limit |= k > max(int(limit[t]), 0)  # seen, and with more than the limit
     is_ph, is_pat = placeholder_values(ci.values, placeholders, placeholder_patterns)
-    flagged = is_ph | is_pat | (excess > 0)
+    flagged = is_ph | is_pat | over_limit
     found: dict[int, str] = {}
     if placeholder_min_links is not None and device_idx:
         found = unrelated(
@@ -276,7 +305,9 @@ def solve(
     if max_person_ids is not None and m and person_types:
         over = oversized_persons(label, node_type, usable, person_types, max_person_ids)
         if len(over):
-            combo, code = chain_pairs(ci, np.isin(label, over), usable)
+            in_over = np.zeros(int(label.max()) + 1, bool)
+            in_over[over] = True
+            combo, code = chain_pairs(ci, in_over[label], usable)
             chain = chain_guard(combo, code, node_type, person_types, max_person_ids)
     if chain:
         usable[np.fromiter(chain, np.int64)] = False
@@ -285,7 +316,7 @@ def solve(
         ci,
         is_ph,
         is_pat & ~is_ph,
-        excess > 0,
+        over_limit,
         found,
         chain,
         label,
@@ -303,11 +334,12 @@ def row_persons(fs: FastStitch, node_person: np.ndarray) -> np.ndarray:
     The usable codes of a row are linked, so they share one person; a blocked code's person
     is 0, so the largest over the row's codes is that person (or 0).
     """
-    person = np.zeros(fs.ci.n_rows, np.int64)
-    by_code = np.append(node_person, 0)  # code -1 (missing): the appended 0
+    small = np.int32 if len(node_person) < 2**31 - 1 else np.int64  # persons <= codes
+    person = np.zeros(fs.ci.n_rows, small)
+    by_code = np.append(node_person, 0).astype(small)  # code -1 (missing): the appended 0
     for c in fs.ci.row_codes.values():
         np.maximum(person, by_code[c], out=person)
-    return person
+    return person.astype(np.int64)
 
 
 def identities_nodes(fs: FastStitch) -> pd.DataFrame:

@@ -258,7 +258,8 @@ def _combination_keys(codes: list[np.ndarray], m: int) -> tuple[np.ndarray, np.n
 
     ``codes``: per column by name (codes ascend from column to column), the rows' codes.
     Returns the smallest and largest code of each distinct combination of one or two
-    identifiers (a hash unique on ``lo * (m + 1) + hi``), and the rows with three or more.
+    identifiers (one: a mark per code; two: a hash unique on ``lo * (m + 1) + hi``), and the
+    rows with three or more.
     """
     if not codes:
         return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.int64)
@@ -271,12 +272,15 @@ def _combination_keys(codes: list[np.ndarray], m: int) -> tuple[np.ndarray, np.n
         n_ids += c >= 0
     if m >= 2**32 - 1:  # the key would not fit: every row takes the general way
         return np.zeros(0, np.int64), np.zeros(0, np.int64), np.flatnonzero(n_ids > 0)
-    few = (n_ids >= 1) & (n_ids <= 2)
-    key = lo[few].astype(np.uint64) * np.uint64(m + 1) + hi[few].astype(np.uint64)
+    alone = np.zeros(m, bool)  # the identifiers seen alone on a row
+    alone[lo[n_ids == 1]] = True
+    two = n_ids == 2
+    key = lo[two].astype(np.uint64) * np.uint64(m + 1) + hi[two].astype(np.uint64)
     uniq = pl.Series(key).unique().to_numpy()
+    single = np.flatnonzero(alone)
     return (
-        (uniq // np.uint64(m + 1)).astype(np.int64),
-        (uniq % np.uint64(m + 1)).astype(np.int64),
+        np.concatenate([single, (uniq // np.uint64(m + 1)).astype(np.int64)]),
+        np.concatenate([single, (uniq % np.uint64(m + 1)).astype(np.int64)]),
         np.flatnonzero(n_ids > 2),
     )
 
