@@ -19,6 +19,7 @@ link counts) is not built: it is a report on every identifier, not needed for jo
 
 from __future__ import annotations
 
+import gc
 import logging
 import time
 from dataclasses import dataclass, field
@@ -26,11 +27,12 @@ from typing import Any
 
 import ibis
 import numpy as np
+import polars as pl
 import pyarrow as pa
-from scipy.sparse import coo_matrix
-from scipy.sparse.csgraph import connected_components
 
 from analysis import config
+from analysis.identity import fast
+from analysis.identity.fast_codes import CodedIdentifiers, sort_order
 from analysis.identity.guards import (
     DEFAULT_PLACEHOLDER_PATTERNS,
     DEFAULT_PLACEHOLDERS,
@@ -39,10 +41,7 @@ from analysis.identity.guards import (
     PLACEHOLDER_MIN_LINKS,
     chain_guard,
     oversized_persons,
-    placeholder_flags,
-    unrelated_identifiers,
 )
-from analysis.identity.stitching import identifier_graph
 
 log = logging.getLogger(__name__)
 
@@ -149,84 +148,78 @@ placeholder_min_links, placeholder_factor, max_person_ids
         )
     lap("combinations")
 
-    # 2. identifiers numbered by (type name, value); 3. link counts of the candidates
-    g = identifier_graph(combos, cols, device_types, max_links, max_device_links)
-    ident, lc_all, device_idx = g.ident, g.lc_all, g.device_idx
-    name_rank, type_idx = g.name_rank, g.type_idx
+    # 2. identifiers numbered by (type name, value): per column, its distinct values sorted
+    #    in memory; every combination's codes by a join on those dictionaries (engine), then
+    #    the combinations come into memory as integer codes only
+    name_order = sorted(range(len(cols)), key=lambda i: cols[i])
+    values, type_of_code, key, n_rows, codes = _code_combinations(con, combos, cols, name_order)
+    m = len(values)
+    ci = _coded(cols, values, type_of_code, n_rows, codes, name_order)
+    del n_rows, type_of_code
+    if by_hash:  # the rows' keys do not read the combinations: the engine may drop them
+        del combos
+        gc.collect()
     lap("identifiers")
 
-    # 4. placeholders (listed, patterns) and super-nodes; data-driven placeholders
-    nodes = g.nodes
-    ph_n, pat_n = placeholder_flags(nodes.id_value, placeholders, patterns)
-    flags_expr = nodes.select(
-        "code", placeholder=ph_n, pattern=pat_n, super=nodes.excess.fill_null(0) > 0
-    )
-    flags = con.to_pyarrow(flags_expr).sort_by("code")
-    m = flags.num_rows
-    is_placeholder = flags["placeholder"].to_numpy(zero_copy_only=False).astype(bool)
-    is_pattern = flags["pattern"].to_numpy(zero_copy_only=False).astype(bool)
-    is_super = flags["super"].to_numpy(zero_copy_only=False).astype(bool) & ~(
-        is_placeholder | is_pattern
-    )
+    # 3. link counts; 4. placeholders (listed, patterns), super-nodes, data-driven ones
+    device_idx = [i for i, c in enumerate(cols) if c in device_types]
+    limit = np.array([max_device_links if i in device_idx else max_links for i in range(len(cols))])
+    links = fast.link_counts(ci)
+    excess = fast.worst_links(ci, links, limit)[2]
+    is_placeholder, is_pattern = fast.placeholder_values(ci.values, placeholders, patterns)
+    is_pattern &= ~is_placeholder
+    is_super = (excess > 0) & ~(is_placeholder | is_pattern)
+    del excess
     type_names = sorted(cols)
-    # codes are numbered by (type name, value): the type of a code is its block of codes
-    per_type = con.to_pyarrow(ident.group_by("o_idx").aggregate(n=ident.count()))
-    n_of_type = np.zeros(len(cols), dtype=np.int64)
-    n_of_type[per_type["o_idx"].to_numpy().astype(np.int64)] = per_type["n"].to_numpy()
-    node_type = np.repeat(np.arange(len(cols), dtype=np.int64), n_of_type)
-    ph, pat = placeholder_flags(ident.id_value, placeholders, patterns)
+    rank = np.zeros(len(cols), np.int64)
+    rank[name_order] = np.arange(len(cols))
+    node_type = rank[ci.type_of_code]  # per code: its type's position in type_names
     blocked = is_placeholder | is_pattern | is_super
     unrelated: dict[int, str] = {}
     if placeholder_min_links is not None and device_idx:
-        unrelated = unrelated_identifiers(
-            con,
-            ident,
-            ~(ph | pat),
-            lc_all,
+        unrelated = fast.unrelated(
+            ci,
+            links,
+            ~(is_placeholder | is_pattern),
             device_idx,
-            name_rank,
-            type_idx,
             placeholder_min_links,
             placeholder_factor,
         )
+    del links
     is_unrelated = _mask(m, unrelated)
     lap("guards")
 
-    # 5. components on the usable (combination, code) pairs; the chain guard; solve again
-    usable_tbl = _codes_table(con, np.flatnonzero(~(blocked | is_unrelated)), "u_code")
-    lc, anchor, label = _solve(con, lc_all, usable_tbl, m)
+    # 5. components of the pairs of usable identifiers; the chain guard; solve again
     blocked = blocked | is_unrelated
+    label = fast.components(ci, ~blocked)
     chain: dict[int, int] = {}
     person_types = [i for i, c in enumerate(type_names) if c not in device_types]
     if max_person_ids is not None and m and person_types:
         over = oversized_persons(label, node_type, ~blocked, person_types, max_person_ids)
         if len(over):
-            sub = _codes_table(con, np.flatnonzero(np.isin(label, over) & ~blocked), "s_code")
-            pairs = con.to_pyarrow(lc.join(sub, lc.code == sub.s_code).select("_combo", "code"))
-            chain = chain_guard(
-                pairs["_combo"].to_numpy(),
-                pairs["code"].to_numpy(),
-                node_type,
-                person_types,
-                max_person_ids,
-            )
+            combo, code = _combo_codes(codes, np.isin(label, over) & ~blocked)
+            chain = chain_guard(combo, code, node_type, person_types, max_person_ids)
     is_chain = _mask(m, chain)
     if chain:
         blocked = blocked | is_chain
-        usable_tbl = _codes_table(con, np.flatnonzero(~blocked), "u_code")
-        lc, anchor, label = _solve(con, lc_all, usable_tbl, m)
+        label = fast.components(ci, ~blocked)
+    del ci
     lap("components")
 
-    # 6. persons numbered by their smallest code; each combination's person via its anchor
+    # 6. persons numbered by their smallest code; a combination's person: the largest of its
+    #    codes' persons (its usable codes share one; a blocked code's is 0)
     node_person, n_persons = _number_persons(label, blocked, m)
-    np_tbl = con.create_table(
-        f"cjl_node_person_{time.perf_counter_ns()}",
-        pa.table({"anchor": np.arange(m, dtype=np.int64), "person_id": node_person}),
+    by_code = np.append(node_person, 0)  # code -1 (missing): the appended 0
+    person = np.zeros(len(key), np.int64)
+    for c in codes.values():
+        np.maximum(person, by_code[c], out=person)
+    del codes, by_code
+    cp = con.create_table(
+        f"cjl_combo_person_{time.perf_counter_ns()}",
+        pa.table({"_combo": key, "person_id": pa.array(person, mask=person == 0)}),
         temp=True,
     )
-    cp = combos.select("_combo").left_join(anchor, "_combo").select("_combo", "anchor")
-    cp = cp.left_join(np_tbl, "anchor").select("_combo", person_id=np_tbl.person_id)
-    cp = cp.mutate(person_id=cp.person_id.nullif(0)).cache()
+    del person, key
     lap("persons")
 
     per_person = np.bincount(node_person[~blocked], minlength=n_persons + 1)[1:]
@@ -275,29 +268,111 @@ def _mask(m: int, codes: dict[int, Any]) -> np.ndarray:
     return out
 
 
-def _codes_table(con: Any, codes: np.ndarray, name: str) -> ibis.Table:
-    """Make a one-column temporary table of integer codes (materialised: DuckDB needs statistics)."""
-    data = pa.table({name: codes.astype(np.int64)})
-    return con.create_table(f"cjl_{name}_{time.perf_counter_ns()}", data, temp=True)
+def _code_combinations(
+    con: Any, combos: ibis.Table, cols: list[str], name_order: list[int]
+) -> tuple[pa.Array, np.ndarray, np.ndarray, np.ndarray, dict[int, np.ndarray]]:
+    """Return the identifiers numbered by (type name, value) and every combination's codes.
 
-
-def _solve(
-    con: Any, lc_all: ibis.Table, usable: ibis.Table, m: int
-) -> tuple[ibis.Table, ibis.Table, np.ndarray]:
-    """Usable (combination, code) pairs, each combination's anchor, and the components.
-
-    As stitch's step 5: each usable identifier of a combination is linked to the
-    combination's smallest usable one (its anchor); only the distinct (anchor, code) pairs,
-    as integers, come into memory.
+    Per column (in the order of the names): its distinct values, sorted byte-wise in memory
+    (:func:`.fast_codes.sort_order`, the engine's order), take the next block of codes; a
+    temporary dictionary table (value, code) in the engine gives every combination its codes
+    by one join per column. Returns the values and the column (position in ``cols``) by code,
+    and per combination its key (``_combo``), its rows and, per column with values (position
+    in ``cols``), its code (-1 where missing).
     """
-    lc = lc_all.join(usable, lc_all.code == usable.u_code).select("_combo", "code").cache()
-    anchor = lc.group_by("_combo").aggregate(anchor=lc.code.min()).cache()
-    e = lc.join(anchor, "_combo")
-    edges = con.to_pyarrow(e.filter(e.code != e.anchor).select("anchor", "code").distinct())
-    src = edges["anchor"].to_numpy()
-    dst = edges["code"].to_numpy()
-    graph = coo_matrix((np.ones(len(src), dtype=np.int8), (src, dst)), shape=(m, m))
-    return lc, anchor, connected_components(graph, directed=False)[1].astype(np.int64)
+    dicts: list[tuple[int, str]] = []
+    values: list[pa.Array] = []
+    types: list[np.ndarray] = []
+    offset = 0
+    try:
+        for i in name_order:
+            c = cols[i]
+            got = con.to_pyarrow(combos.filter(combos[c].notnull()).select(v=combos[c]).distinct())
+            v = got["v"].combine_chunks().cast(pa.large_string())
+            if not len(v):
+                continue
+            v = v.take(pa.array(sort_order(v)))
+            name = f"cjl_dict_{i}_{time.perf_counter_ns()}"
+            code = np.arange(offset, offset + len(v), dtype=np.int64)
+            con.create_table(name, pa.table({"v": v, "k": code}), temp=True)
+            dicts.append((i, name))
+            values.append(v)
+            types.append(np.full(len(v), i, np.int8))
+            offset += len(v)
+        base = con.compile(combos.select("_combo", "n_rows", *cols))
+        dtype = "INTEGER" if offset < 2**31 - 1 else "BIGINT"
+        sel = ", ".join(f"coalesce(d{i}.k, -1)::{dtype} AS k{i}" for i, _ in dicts)
+        joins = " ".join(f'LEFT JOIN {n} d{i} ON b."{cols[i]}" = d{i}.v' for i, n in dicts)
+        sql = f"SELECT b._combo, b.n_rows{', ' if sel else ''}{sel} FROM ({base}) b {joins}"
+        tbl = con.raw_sql(sql).to_arrow_table()
+    finally:
+        for _, name in dicts:
+            con.drop_table(name, force=True)
+    key = tbl["_combo"].to_numpy()
+    n_rows = tbl["n_rows"].to_numpy()
+    codes = {i: tbl[f"k{i}"].to_numpy() for i, _ in dicts}
+    del tbl
+    all_values = pa.concat_arrays(values).cast(pa.string()) if values else pa.array([], pa.string())
+    type_of_code = np.concatenate(types) if types else np.zeros(0, np.int8)
+    return all_values, type_of_code, key, n_rows, codes
+
+
+def _coded(
+    cols: list[str],
+    values: pa.Array,
+    type_of_code: np.ndarray,
+    n_rows: np.ndarray,
+    codes: dict[int, np.ndarray],
+    name_order: list[int],
+) -> CodedIdentifiers:
+    """Return the graph of the distinct combinations as :mod:`.fast` reads it.
+
+    Rows and combinations per code, the distinct pairs of codes seen together (per pair of
+    columns a hash unique on ``a * m + b``; pairs of different columns never coincide). The
+    per-row fields of :class:`.fast_codes.CodedIdentifiers` stay empty: the rows stay in the
+    engine.
+    """
+    m = len(values)
+    n_combos = np.zeros(m, np.int64)
+    rows = np.zeros(m, np.int64)
+    for c in codes.values():
+        have = c >= 0
+        n_combos += np.bincount(c[have], minlength=m)
+        rows += np.bincount(c[have], weights=n_rows[have], minlength=m).astype(np.int64)
+    present = [i for i in name_order if i in codes]  # codes ascend from column to column
+    packed = []
+    for p, i in enumerate(present):
+        for j in present[p + 1 :]:
+            a, b = codes[i], codes[j]
+            both = (a >= 0) & (b >= 0)
+            k = a[both].astype(np.int64) * m + b[both]
+            packed.append(pl.Series(k).unique().to_numpy())
+    keys = np.concatenate(packed) if packed else np.zeros(0, np.int64)
+    empty = np.zeros(0, np.int64)
+    return CodedIdentifiers(
+        cols=cols,
+        n_rows=int(n_rows.sum()),
+        row_codes={},
+        values=values,
+        type_of_code=type_of_code,
+        rows=rows,
+        n_combos=n_combos,
+        pair_a=keys // max(m, 1),
+        pair_b=keys % max(m, 1),
+        combo_lo=empty,
+        combo_hi=empty,
+    )
+
+
+def _combo_codes(codes: dict[int, np.ndarray], sub: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Return the (combination, code) pairs of the codes in ``sub`` (chain guard input)."""
+    in_sub = np.append(sub, False)  # code -1 (missing): the appended False
+    combo, code = [], []
+    for c in codes.values():
+        rows = np.flatnonzero(in_sub[c])
+        combo.append(rows)
+        code.append(c[rows].astype(np.int64))
+    return np.concatenate(combo), np.concatenate(code)
 
 
 def _number_persons(label: np.ndarray, blocked: np.ndarray, m: int) -> tuple[np.ndarray, int]:
