@@ -165,11 +165,13 @@ placeholder_min_links, placeholder_factor, max_person_ids
     device_idx = [i for i, c in enumerate(cols) if c in device_types]
     limit = np.array([max_device_links if i in device_idx else max_links for i in range(len(cols))])
     links = fast.link_counts(ci)
-    excess = fast.worst_links(ci, links, limit)[2]
+    over_limit = np.zeros(m, bool)
+    for i, k in links.items():  # seen with more values of a type than its limit
+        over_limit |= k > max(int(limit[i]), 0)
     is_placeholder, is_pattern = fast.placeholder_values(ci.values, placeholders, patterns)
     is_pattern &= ~is_placeholder
-    is_super = (excess > 0) & ~(is_placeholder | is_pattern)
-    del excess
+    is_super = over_limit & ~(is_placeholder | is_pattern)
+    del over_limit
     type_names = sorted(cols)
     rank = np.zeros(len(cols), np.int64)
     rank[name_order] = np.arange(len(cols))
