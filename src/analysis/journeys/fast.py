@@ -96,28 +96,35 @@ class RunArrays:
 OUTCOMES = pa.array(["converted", "dropoff", "open"], pa.string())
 
 
-def _order(rows: Rows) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Return the order by (person, time, event_id), and person and time in that order.
+def _order(rows: Rows) -> tuple[np.ndarray, ...]:
+    """Return the order by (person, time, event_id), and the columns to cut journeys on in it.
 
-    Persons numbered densely (stitching numbers them 1..P): a counting sort by person, then
-    each person's rows put in time order (:mod:`.fast_kernels`; rows arrive mostly in time
-    order, and then there is nothing to move). Otherwise one polars sort on a packed key
-    (:func:`_packed_order`). Rows of one person with the same time are then put in
-    ``event_id`` order (:func:`_ties`).
+    Returns ``order`` (the row of every place), then person, time, conversion, channel code
+    and stage code in that order. Persons numbered densely (stitching numbers them 1..P): a
+    counting sort by person, then each person's rows put in time order (:mod:`.fast_kernels`;
+    rows arrive mostly in time order, and then there is nothing to move). Otherwise one polars
+    sort on a packed key (:func:`_packed_order`). Rows of one person with the same time are
+    then put in ``event_id`` order (:func:`_ties`).
     """
     person, us = rows.person, rows.us
     if not len(person):
-        return np.zeros(0, np.int64), person, us
+        return _gather(rows, np.zeros(0, np.int64))
     lo, hi = int(person.min()), int(person.max())
     if hi - lo >= 2 * len(person) + 1_000_000:  # sparse numbers: the counts would not fit
-        order = _packed_order(rows)
-        return order, person[order], us[order]
-    order, sorted_person = fast_kernels.person_order(person, lo, hi - lo + 1)
-    sorted_us, ties = fast_kernels.time_order(order, sorted_person, us)
-    if ties:
-        order = _ties(order, rows, us, us, person)
-        sorted_us = us[order]
-    return order, sorted_person, sorted_us
+        return _gather(rows, _packed_order(rows))
+    columns = fast_kernels.person_order(
+        person, lo, hi - lo + 1, us, rows.conversion, rows.channel, rows.stage
+    )
+    order, s_person, s_us, s_conv, s_channel, s_stage = columns
+    if fast_kernels.time_order(s_person, s_us, order, s_conv, s_channel, s_stage):
+        return _gather(rows, _ties(order, rows, us, us, person))
+    return columns
+
+
+def _gather(rows: Rows, order: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Return ``order`` and person, time, conversion, channel and stage codes in that order."""
+    conv, channel, stage = fast_kernels.take3(order, rows.conversion, rows.channel, rows.stage)
+    return order, rows.person[order], rows.us[order], conv, channel, stage
 
 
 def _packed_order(rows: Rows) -> np.ndarray:
@@ -163,8 +170,7 @@ def _ties(
 
 def sort_events(rows: Rows, inactivity_days: float) -> Sorted:
     """Order the touchpoints by (person, time, event_id) and cut the journeys."""
-    order, person, us = _order(rows)
-    conv, channel, stage = fast_kernels.take3(order, rows.conversion, rows.channel, rows.stage)
+    order, person, us, conv, channel, stage = _order(rows)
     new, journey, pos, journey_index = fast_kernels.cut_journeys(
         person, us, conv, float(inactivity_days * DAY_US)
     )

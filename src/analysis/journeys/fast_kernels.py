@@ -15,15 +15,22 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-#: Segments of one person up to this many rows are put in time order by insertion sort.
-INSERTION_MAX = 32
-
 
 @numba.njit(cache=True, nogil=True)
-def person_order(person: np.ndarray, lo: int, n_keys: int) -> tuple[np.ndarray, np.ndarray]:
-    """Return the rows ordered by ``person`` (stable), and the person of each in that order.
+def person_order(
+    person: np.ndarray,
+    lo: int,
+    n_keys: int,
+    us: np.ndarray,
+    conversion: np.ndarray,
+    channel: np.ndarray,
+    stage: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Order the rows by ``person`` (stable: a person's rows keep their order).
 
-    Rows of one person keep their order. A counting sort: ``person - lo`` lies in ``0..n_keys-1``.
+    A counting sort (``person - lo`` lies in ``0..n_keys-1``) that reads the rows once, in
+    order, and writes each row's values to its place. Returns the order (the row of every
+    place) and person, time, conversion, channel and stage in that order.
     """
     n = len(person)
     start = np.zeros(n_keys + 1, np.int64)
@@ -35,56 +42,62 @@ def person_order(person: np.ndarray, lo: int, n_keys: int) -> tuple[np.ndarray, 
     for k in range(n_keys):
         sorted_person[start[k] : start[k + 1]] = lo + k
     order = np.empty(n, np.int64)
+    s_us = np.empty(n, us.dtype)
+    s_conv = np.empty(n, conversion.dtype)
+    s_channel = np.empty(n, channel.dtype)
+    s_stage = np.empty(n, stage.dtype)
     for i in range(n):
         k = person[i] - lo
-        order[start[k]] = i
-        start[k] += 1
-    return order, sorted_person
+        at = start[k]
+        order[at] = i
+        s_us[at] = us[i]
+        s_conv[at] = conversion[i]
+        s_channel[at] = channel[i]
+        s_stage[at] = stage[i]
+        start[k] = at + 1
+    return order, sorted_person, s_us, s_conv, s_channel, s_stage
 
 
 @numba.njit(cache=True, nogil=True)
 def time_order(
-    order: np.ndarray, sorted_person: np.ndarray, us: np.ndarray
-) -> tuple[np.ndarray, bool]:
-    """Put each person's rows of ``order`` (grouped by person) in time order, in place.
+    person: np.ndarray,
+    us: np.ndarray,
+    order: np.ndarray,
+    conversion: np.ndarray,
+    channel: np.ndarray,
+    stage: np.ndarray,
+) -> bool:
+    """Put each person's places (grouped by person) in time order, in place.
 
-    The sort is stable (rows with equal times keep their order). Returns the time of each row
-    in the new order, and whether two rows of one person have the same time (their order is
-    then settled by ``event_id``).
+    ``us`` is checked person by person (rows mostly arrive in time order: nothing to move);
+    where it is not in order, the person's places are sorted by time (stable), and ``order``,
+    ``conversion``, ``channel`` and ``stage`` moved alike. Returns whether two rows of one
+    person have the same time (their order is then settled by ``event_id``).
     """
-    n = len(order)
-    sorted_us = np.empty(n, np.int64)
+    n = len(person)
     ties = False
     s = 0
     while s < n:
-        e = s
+        e = s + 1
         in_order = True
-        while e < n and sorted_person[e] == sorted_person[s]:
-            sorted_us[e] = us[order[e]]
-            if e > s:
-                if sorted_us[e] < sorted_us[e - 1]:
-                    in_order = False
-                elif sorted_us[e] == sorted_us[e - 1]:
-                    ties = True
+        while e < n and person[e] == person[s]:
+            if us[e] < us[e - 1]:
+                in_order = False
+            elif us[e] == us[e - 1]:
+                ties = True
             e += 1
         if not in_order:
-            if e - s <= INSERTION_MAX:  # stable insertion sort of both arrays
-                for i in range(s + 1, e):
-                    row, t = order[i], sorted_us[i]
-                    k = i - 1
-                    while k >= s and sorted_us[k] > t:
-                        order[k + 1], sorted_us[k + 1] = order[k], sorted_us[k]
-                        k -= 1
-                    order[k + 1], sorted_us[k + 1] = row, t
-            else:
-                by_time = np.argsort(sorted_us[s:e], kind="mergesort")
-                order[s:e] = order[s:e][by_time]
-                sorted_us[s:e] = sorted_us[s:e][by_time]
+            by_time = np.argsort(us[s:e], kind="mergesort")  # stable
+            us[s:e] = us[s:e][by_time]
+            order[s:e] = order[s:e][by_time]
+            conversion[s:e] = conversion[s:e][by_time]
+            channel[s:e] = channel[s:e][by_time]
+            stage[s:e] = stage[s:e][by_time]
             for i in range(s + 1, e):
-                if sorted_us[i] == sorted_us[i - 1]:
+                if us[i] == us[i - 1]:
                     ties = True
         s = e
-    return sorted_us, ties
+    return ties
 
 
 @numba.njit(cache=True, nogil=True)
