@@ -208,11 +208,11 @@ def stage_durations(jr: FastJourneys, by: list[str], mature_days: float | None) 
         bc = _by_codes(jr, by)
         ranks = [r[c[rj]] for r, c in zip(bc.rank, bc.codes, strict=True)]
         order = np.lexsort(ranks[::-1]) if len(by) > 1 else np.argsort(ranks[0], kind="stable")
-        for a, c, v in zip(by, bc.codes, bc.values, strict=True):
-            cols[a] = v.take(pa.array(c[rj][order]))
+        for a, code, v in zip(by, bc.codes, bc.values, strict=True):
+            cols[a] = v.take(pa.array(code[rj][order]))
         tbl = tbl.take(pa.array(order))
-    for c in [*KEYS, "stage", "exit", "duration_days", "censored"]:
-        cols[c] = tbl.column(c)
+    for name in [*KEYS, "stage", "exit", "duration_days", "censored"]:
+        cols[name] = tbl.column(name)
     return normalise(pa.table(cols).to_pandas())
 
 
