@@ -277,8 +277,8 @@ def _code_combinations(
 
     Per column (in the order of the names): its distinct values, sorted byte-wise in memory
     (:func:`.fast_codes.sort_order`, the engine's order), take the next block of codes; a
-    temporary dictionary table (value, code) in the engine gives every combination its codes
-    by one join per column. Returns the values and the column (position in ``cols``) by code,
+    dictionary (value, code), which the engine scans in place (an Arrow view, not a copy), gives
+    every combination its codes by one join per column. Returns the values and the column (position in ``cols``) by code,
     and per combination its key (``_combo``), its rows and, per column with values (position
     in ``cols``), its code (-1 where missing).
     """
@@ -289,14 +289,14 @@ def _code_combinations(
     try:
         for i in name_order:
             c = cols[i]
-            got = con.to_pyarrow(combos.filter(combos[c].notnull()).select(v=combos[c]).distinct())
+            got = con.to_pyarrow(combos.select(v=combos[c]).filter(ibis._.v.notnull()).distinct())
             v = got["v"].combine_chunks().cast(pa.large_string())
             if not len(v):
                 continue
             v = v.take(pa.array(sort_order(v)))
             name = f"cjl_dict_{i}_{time.perf_counter_ns()}"
             code = np.arange(offset, offset + len(v), dtype=np.int64)
-            con.create_table(name, pa.table({"v": v, "k": code}), temp=True)
+            con.con.register(name, pa.table({"v": v, "k": code}))
             dicts.append((i, name))
             values.append(v)
             types.append(np.full(len(v), i, np.int8))
@@ -309,12 +309,12 @@ def _code_combinations(
         tbl = con.raw_sql(sql).to_arrow_table()
     finally:
         for _, name in dicts:
-            con.drop_table(name, force=True)
+            con.con.unregister(name)
     key = tbl["_combo"].to_numpy()
     n_rows = tbl["n_rows"].to_numpy()
     codes = {i: tbl[f"k{i}"].to_numpy() for i, _ in dicts}
     del tbl
-    all_values = pa.concat_arrays(values).cast(pa.string()) if values else pa.array([], pa.string())
+    all_values = pa.concat_arrays(values) if values else pa.array([], pa.large_string())
     type_of_code = np.concatenate(types) if types else np.zeros(0, np.int8)
     return all_values, type_of_code, key, n_rows, codes
 
