@@ -154,11 +154,11 @@ placeholder_min_links, placeholder_factor, max_person_ids
     name_order = sorted(range(len(cols)), key=lambda i: cols[i])
     values, type_of_code, key, n_rows, codes = _code_combinations(con, combos, cols, name_order)
     m = len(values)
-    ci = _coded(cols, values, type_of_code, n_rows, codes, name_order)
-    del n_rows, type_of_code
     if by_hash:  # the rows' keys do not read the combinations: the engine may drop them
         del combos
         gc.collect()
+    ci = _coded(cols, values, type_of_code, n_rows, codes, name_order)
+    del n_rows, type_of_code
     lap("identifiers")
 
     # 3. link counts; 4. placeholders (listed, patterns), super-nodes, data-driven ones
