@@ -1,13 +1,16 @@
 """Stitching out of core: identifiers → persons over a table the engine scans (e.g. Parquet).
 
 :func:`stitch_table` applies the rules of :func:`analysis.identity.stitch` to an ibis table on
-DuckDB that need not fit in memory (``read_parquet`` over many files): the engine builds the
-identifier graph (distinct identifier combinations, identifiers numbered by (type, value) as
-integer codes, link counts on the integer pairs), and only that graph, which is much smaller
-than the events, comes into memory for the connected components (scipy). The guards are those
-of :mod:`analysis.identity.guards`, called the same way, so the persons are the ones
-:func:`~analysis.identity.stitch` finds on the same rows, numbered the same way (in the order
-of each person's smallest identifier, by type name then value).
+DuckDB that need not fit in memory (``read_parquet`` over many files). The engine finds the
+distinct identifier combinations (the one pass over the rows); per identifier column its
+distinct values come into memory and are sorted there (:func:`.fast_codes.sort_order`, the
+engine's byte order), the columns in the order of their names, so a code orders as (type,
+value) does on the other paths; one join per column on those dictionaries gives every
+combination its integer codes. Only that graph, integers much smaller than the events, comes
+into memory: link counts, placeholders, super-nodes, data-driven placeholders, components and
+the chain guard run on it with the functions of :mod:`.fast` and :mod:`.guards`, so the persons
+are the ones :func:`~analysis.identity.stitch` finds on the same rows, numbered the same way (in
+the order of each person's smallest identifier, by type name then value).
 
 It returns a table of the distinct identifier combinations with their person, and the
 expression that gives each row its combination key: joining the two (in the engine) gives every
@@ -104,9 +107,9 @@ placeholder_min_links, placeholder_factor, max_person_ids
 
     Notes
     -----
-    Long because it runs stitch's steps in order on shared engine tables (combinations,
-    identifiers, links, guards, components, persons), each a commented block, so that it can
-    be read beside :func:`analysis.identity.stitch` step by step.
+    Long because it runs stitch's steps in order (combinations, identifiers, links, guards,
+    components, persons), each a commented block timed in the summary, so that it can be read
+    beside :func:`analysis.identity.stitch` and :func:`.fast.solve` step by step.
     """
     if isinstance(max_person_ids, str):
         if max_person_ids != "max_links":
