@@ -43,6 +43,11 @@ _SIMPLE_PATTERN = re.compile(r"(?:\(\?:|\((?!\?)|[)|+*?.]|\w)*")
 _NORMALISED = "0123456789abcdefghijklmnopqrstuvwxyz"  # what normalised printable ASCII is made of
 
 
+def _whole(patterns: tuple[str, ...]) -> str:
+    """Return the one expression of :func:`.guards.placeholder_flags`: any pattern, whole."""
+    return "^(?:" + "|".join(f"(?:{p})" for p in patterns) + ")$"
+
+
 def _cannot_match(patterns: tuple[str, ...]) -> str | None:
     """Return a class of the ASCII characters that no match of the simple ``patterns`` holds.
 
@@ -80,8 +85,7 @@ def _placeholder_values_ascii(
     cand = values.gather(maybe)
     printable = cand.str.contains("^[ -~]*$").to_numpy()
     norm = cand.filter(printable).str.to_lowercase().str.replace_all("[^0-9a-z]", "")
-    whole = "^(?:" + "|".join(f"(?:{p})" for p in patterns) + ")$"
-    pattern[maybe[printable]] = norm.str.contains(whole).to_numpy()
+    pattern[maybe[printable]] = norm.str.contains(_whole(patterns)).to_numpy()
     engine = np.zeros(len(values), bool)
     engine[maybe[~printable]] = True
     return listed, pattern & ~listed, engine
@@ -140,11 +144,17 @@ def placeholder_values(
         else:
             ph[quick], pat[quick] = ph_q, pat_q
             engine[quick] = engine_q
-    if engine.any() or patterns:  # patterns: DuckDB checks them, as on the engine path
+    if engine.any():
         rest = np.flatnonzero(engine)
         ph[rest], pat[rest] = placeholder_values_engine(
             values.take(pa.array(rest)), placeholders, patterns
         )
+    elif patterns:  # RE2 compiles the patterns: an invalid one fails as on the engine path
+        con = duckdb.connect()
+        try:
+            con.execute("SELECT regexp_matches('', $1)", [_whole(patterns)]).fetchall()
+        finally:
+            con.close()
     return ph, pat
 
 
