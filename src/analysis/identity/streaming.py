@@ -155,12 +155,18 @@ placeholder_min_links, placeholder_factor, max_person_ids
     #    in memory; every combination's codes by a join on those dictionaries (engine), then
     #    the combinations come into memory as integer codes only
     name_order = sorted(range(len(cols)), key=lambda i: cols[i])
-    values, type_of_code, key, n_rows, codes = _code_combinations(con, combos, cols, name_order)
-    m = len(values)
+
+    def flag(v: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+        return fast.placeholder_values(v, placeholders, patterns)
+
+    flags, type_of_code, key, n_rows, codes = _code_combinations(
+        con, combos, cols, name_order, flag
+    )
+    m = len(type_of_code)
     if by_hash:  # the rows' keys do not read the combinations: the engine may drop them
         del combos
         gc.collect()
-    ci = _coded(cols, values, type_of_code, n_rows, codes, name_order)
+    ci = _coded(cols, type_of_code, n_rows, codes, name_order)
     del n_rows, type_of_code
     lap("identifiers")
 
@@ -171,7 +177,8 @@ placeholder_min_links, placeholder_factor, max_person_ids
     over_limit = np.zeros(m, bool)
     for i, k in links.items():  # seen with more values of a type than its limit
         over_limit |= k > max(int(limit[i]), 0)
-    is_placeholder, is_pattern = fast.placeholder_values(ci.values, placeholders, patterns)
+    is_placeholder, is_pattern = flags
+    del flags
     is_pattern &= ~is_placeholder
     is_super = over_limit & ~(is_placeholder | is_pattern)
     del over_limit
@@ -274,19 +281,23 @@ def _mask(m: int, codes: dict[int, Any]) -> np.ndarray:
 
 
 def _code_combinations(
-    con: Any, combos: ibis.Table, cols: list[str], name_order: list[int]
-) -> tuple[pa.Array, np.ndarray, np.ndarray, np.ndarray, dict[int, np.ndarray]]:
+    con: Any, combos: ibis.Table, cols: list[str], name_order: list[int], flag: Any
+) -> tuple[
+    tuple[np.ndarray, np.ndarray], np.ndarray, np.ndarray, np.ndarray, dict[int, np.ndarray]
+]:
     """Return the identifiers numbered by (type name, value) and every combination's codes.
 
     Per column (in the order of the names): its distinct values, sorted byte-wise in memory
     (:func:`.fast_codes.sort_order`, the engine's order), take the next block of codes; a
     dictionary (value, code), which the engine scans in place (an Arrow view, not a copy), gives
-    every combination its codes by one join per column. Returns the values and the column (position in ``cols``) by code,
-    and per combination its key (``_combo``), its rows and, per column with values (position
-    in ``cols``), its code (-1 where missing).
+    every combination its codes by one join per column. ``flag`` judges each column's sorted
+    values (placeholder, pattern), so the strings need not outlive the join. Returns those
+    flags and the column (position in ``cols``) by code, and per combination its key
+    (``_combo``), its rows and, per column with values (position in ``cols``), its code (-1
+    where missing).
     """
     dicts: list[tuple[int, str]] = []
-    values: list[pa.Array] = []
+    flags: list[tuple[np.ndarray, np.ndarray]] = []
     types: list[np.ndarray] = []
     offset = 0
     try:
@@ -301,7 +312,7 @@ def _code_combinations(
             code = np.arange(offset, offset + len(v), dtype=np.int64)
             con.con.register(name, pa.table({"v": v, "k": code}))
             dicts.append((i, name))
-            values.append(v)
+            flags.append(flag(v))  # placeholders judged here: the strings go after the join
             types.append(np.full(len(v), i, np.int8))
             offset += len(v)
         base = con.compile(combos.select("_combo", "n_rows", *cols))
@@ -317,14 +328,16 @@ def _code_combinations(
     n_rows = tbl["n_rows"].to_numpy()
     codes = {i: tbl[f"k{i}"].to_numpy() for i, _ in dicts}
     del tbl
-    all_values = pa.concat_arrays(values) if values else pa.array([], pa.large_string())
+    if not flags:  # no values: the patterns are still checked (an invalid one fails)
+        flags.append(flag(pa.array([], pa.large_string())))
     type_of_code = np.concatenate(types) if types else np.zeros(0, np.int8)
-    return all_values, type_of_code, key, n_rows, codes
+    ph = np.concatenate([f[0] for f in flags])
+    pat = np.concatenate([f[1] for f in flags])
+    return (ph, pat), type_of_code, key, n_rows, codes
 
 
 def _coded(
     cols: list[str],
-    values: pa.Array,
     type_of_code: np.ndarray,
     n_rows: np.ndarray,
     codes: dict[int, np.ndarray],
@@ -337,7 +350,7 @@ def _coded(
     per-row fields of :class:`.fast_codes.CodedIdentifiers` stay empty: the rows stay in the
     engine.
     """
-    m = len(values)
+    m = len(type_of_code)
     n_combos = np.zeros(m, np.int64)
     rows = np.zeros(m, np.int64)
     for c in codes.values():
@@ -358,7 +371,7 @@ def _coded(
         cols=cols,
         n_rows=int(n_rows.sum()),
         row_codes={},
-        values=values,
+        values=pa.nulls(m),  # not kept (placeholders were judged per column); m is its length
         type_of_code=type_of_code,
         rows=rows,
         n_combos=n_combos,
