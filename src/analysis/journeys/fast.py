@@ -4,8 +4,9 @@ The engine path annotates the events with two window passes in SQL. Here (``engi
 the default) the touchpoints are put in (person, time, event_id) order (a counting sort by
 person and a time check per person, :mod:`.fast_kernels`; a polars sort on a packed key where
 the persons are not numbered densely), and the rest is a few compiled passes over the sorted
-columns: journey starts, journey aggregates and stage runs. Paths are integer code ranges; each
-distinct path's text is joined once (:mod:`.fast_paths`).
+columns: journey starts, journey aggregates and stage runs. Paths are ranges of integer codes:
+their text is written straight into Arrow buffers, and channel paths are counted by distinct
+code sequence, each distinct one joined once (:mod:`.fast_paths`).
 
 :class:`FastJourneys` is a :class:`~analysis.journeys.model.Journeys`: ``journeys``,
 ``stage_transitions``, ``stage_durations`` and ``channel_paths`` are computed here
