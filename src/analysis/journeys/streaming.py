@@ -9,10 +9,11 @@
    files in the later steps, not copied. Other input goes batch by batch (Parquet row groups)
    through ``validate_events`` in worker processes, kept rows written to a work folder.
    Either way ``rows_read == rows_kept + rows_quarantined`` over the whole source.
-2. **stitch** on integer identifier codes, out of core: DuckDB (with ``memory_limit`` and a
-   spill folder) builds the identifier graph over the kept rows, scipy solves its
-   components (:func:`analysis.identity.streaming.stitch_table`, same rules and guards as
-   :func:`analysis.stitch_identities`).
+2. **stitch** on integer identifier codes (:func:`analysis.identity.streaming.stitch_table`,
+   same rules and guards as :func:`analysis.stitch_identities`): DuckDB (with ``memory_limit``
+   and a spill folder) finds the distinct identifier combinations of the kept rows; per column
+   the distinct values are sorted in memory and joined back as integer codes; the guards and
+   the components run in numpy/scipy on those codes.
 3. **partition**: DuckDB gives every row its person and writes the rows partitioned by a person
    bucket (``person_id % buckets``; ``COPY ... PARTITION_BY``), so every person's events are in
    one bucket.
