@@ -87,7 +87,7 @@ def test_distinct_paths_number_equal_paths_alike(n_names):
     start2 = np.where(np.arange(len(start)) % 2 == 0, np.minimum(start + 1, end), start)
     for s in (start, start2):
         paths = distinct_paths(codes, s, end, pa.array(names))
-        text = paths.text.take(pa.array(paths.ids)).to_pylist()
+        text = paths.strings().to_pylist()
         assert text == _python_paths(codes, s, end, names)
         assert len(paths.text) == len(set(text))  # equal paths share a number
 

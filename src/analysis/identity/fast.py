@@ -170,8 +170,20 @@ def link_counts(ci: CodedIdentifiers) -> dict[int, np.ndarray]:
     return out
 
 
-def _limits(k: int, device_idx: list[int], max_links: int, max_device_links: int) -> np.ndarray:
+def type_limits(k: int, device_idx: list[int], max_links: int, max_device_links: int) -> np.ndarray:
+    """Return the link limit of each of ``k`` types: ``max_device_links`` for device-level ones."""
     return np.array([max_device_links if t in device_idx else max_links for t in range(k)])
+
+
+def over_limit(links: dict[int, np.ndarray], limit: np.ndarray, m: int) -> np.ndarray:
+    """Return, per code, whether it is seen with more values of some type than that type allows.
+
+    ``links``: :func:`link_counts`; ``limit``: :func:`type_limits`.
+    """
+    out = np.zeros(m, bool)
+    for t, k in links.items():
+        out |= k > max(int(limit[t]), 0)
+    return out
 
 
 def worst_links(
@@ -289,13 +301,11 @@ def solve(
     ci = code_identifiers(events, cols)
     m = ci.m
     device_idx = [i for i, c in enumerate(cols) if c in device_types]
-    limit = _limits(len(cols), device_idx, max_links, max_device_links)
+    limit = type_limits(len(cols), device_idx, max_links, max_device_links)
     links = link_counts(ci)
-    over_limit = np.zeros(m, bool)
-    for t, k in links.items():
-        over_limit |= k > max(int(limit[t]), 0)  # seen, and with more than the limit
+    is_over = over_limit(links, limit, m)
     is_ph, is_pat = placeholder_values(ci.values, placeholders, placeholder_patterns)
-    flagged = is_ph | is_pat | over_limit
+    flagged = is_ph | is_pat | is_over
     found: dict[int, str] = {}
     if placeholder_min_links is not None and device_idx:
         found = unrelated(
@@ -326,7 +336,7 @@ def solve(
         ci,
         is_ph,
         is_pat & ~is_ph,
-        over_limit,
+        is_over,
         found,
         chain,
         label,

@@ -149,7 +149,7 @@ def stitch(
         return _fast_result(events, cols, limits, device_types, patterns, t_start)
     con = connect(engine)
     t, combos, by_hash = _combinations(con, events, cols)
-    g = identifier_graph(combos, cols, device_types, max_links, max_device_links)
+    g = _identifiers(combos, cols, device_types, max_links, max_device_links)
     f = _block(con, g, placeholders, placeholder_patterns, max_links, max_device_links)
 
     unrelated = _unrelated(
@@ -294,7 +294,7 @@ def _combinations(
     return t, combos, by_hash
 
 
-def identifier_graph(
+def _identifiers(
     combos: ibis.Table,
     cols: list[str],
     device_types: tuple[str, ...],
@@ -303,8 +303,8 @@ def identifier_graph(
 ) -> _Graph:
     """Give each identifier a number; count the links of those that may be over a limit.
 
-    ``combos``: the distinct identifier combinations (``cols``, ``n_rows``, ``_combo``). Shared
-    with :func:`analysis.identity.streaming.stitch_table`. Returns the graph: ``lc_all``
+    ``combos``: the distinct identifier combinations (``cols``, ``n_rows``, ``_combo``). Returns
+    the graph: ``lc_all``
     (``_combo``, ``code``, ``t_idx``), ``ident`` (``o_idx``, ``id_value``, ``rows``,
     ``n_combos``, ``code``, ``id_type``), ``nodes`` (with ``excess`` links), the type indices.
 

@@ -172,11 +172,9 @@ placeholder_min_links, placeholder_factor, max_person_ids
 
     # 3. link counts; 4. placeholders (listed, patterns), super-nodes, data-driven ones
     device_idx = [i for i, c in enumerate(cols) if c in device_types]
-    limit = np.array([max_device_links if i in device_idx else max_links for i in range(len(cols))])
+    limit = fast.type_limits(len(cols), device_idx, max_links, max_device_links)
     links = fast.link_counts(ci)
-    over_limit = np.zeros(m, bool)
-    for i, k in links.items():  # seen with more values of a type than its limit
-        over_limit |= k > max(int(limit[i]), 0)
+    over_limit = fast.over_limit(links, limit, m)
     is_placeholder, is_pattern = flags
     del flags
     is_pattern &= ~is_placeholder
@@ -328,8 +326,8 @@ def _code_combinations(
     n_rows = tbl["n_rows"].to_numpy()
     codes = {i: tbl[f"k{i}"].to_numpy() for i, _ in dicts}
     del tbl
-    if not flags:  # no values: the patterns are still checked (an invalid one fails)
-        flags.append(flag(pa.array([], pa.large_string())))
+    if not flags:  # no identifier values at all: nothing to flag
+        flags.append((np.zeros(0, bool), np.zeros(0, bool)))
     type_of_code = np.concatenate(types) if types else np.zeros(0, np.int8)
     ph = np.concatenate([f[0] for f in flags])
     pat = np.concatenate([f[1] for f in flags])
