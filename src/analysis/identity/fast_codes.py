@@ -25,6 +25,8 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from analysis.identity import kernels
+
 
 @dataclass
 class CodedIdentifiers:
@@ -102,39 +104,6 @@ def _text(events: pd.DataFrame, c: str) -> pa.ChunkedArray:
     return arr
 
 
-@dataclass
-class _Encoded:
-    """One column dictionary-encoded: the row indices, the dictionary, its sort order."""
-
-    indices: np.ndarray  # per row, the dictionary index (len(dictionary): missing)
-    dictionary: pa.Array
-    order: np.ndarray  # the dictionary's non-empty values, by value
-
-
-def _encode(arr: pa.ChunkedArray) -> _Encoded:
-    """Dictionary-encode ``arr`` (one hash pass) and sort its distinct values (not the rows).
-
-    An empty value is missing, as on the engine path.
-    """
-    enc = pc.dictionary_encode(arr)
-    chunks = enc.chunks
-    if not chunks:
-        return _Encoded(np.zeros(0, np.int32), pa.array([], pa.string()), np.zeros(0, np.int64))
-    dictionary = chunks[-1].dictionary
-    if any(len(c.dictionary) != len(dictionary) for c in chunks):
-        # one memo table serves every chunk, so the dictionaries agree; if not, unify them
-        enc = pc.dictionary_encode(arr.combine_chunks())
-        chunks, dictionary = [enc], enc.dictionary
-    indices = np.concatenate(
-        [pc.fill_null(c.indices, len(dictionary)).to_numpy(zero_copy_only=False) for c in chunks]
-    )
-    order = sort_order(dictionary)
-    empty = pc.index(dictionary, "").as_py()
-    if empty >= 0:
-        order = order[order != empty]
-    return _Encoded(indices, dictionary, order)
-
-
 #: Per number of bytes left in a string (0 to 8): the mask keeping them in a big-endian key.
 _KEEP = np.array(
     [0] + [((1 << (8 * v)) - 1) << (8 * (8 - v)) for v in range(1, 9)], dtype=np.uint64
@@ -198,58 +167,114 @@ def sort_order(values: pa.Array) -> np.ndarray:
             return order
 
 
-def _row_codes(e: _Encoded, offset: int, dtype: type) -> tuple[np.ndarray, np.ndarray]:
-    """Return each row's code (the value's rank plus ``offset``; -1: missing), rows per code."""
-    rank: np.ndarray = np.full(len(e.dictionary) + 1, -1, dtype)
-    rank[e.order] = np.arange(offset, offset + len(e.order), dtype=dtype)
-    rows = np.bincount(e.indices, minlength=len(e.dictionary) + 1)[e.order]
-    return rank[e.indices], rows
+def _code_column(
+    arr: pa.ChunkedArray, out: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Write each row's rank in its column to ``out`` (-1: missing or empty).
+
+    One hash pass (Arrow's dictionary encoding), the distinct values sorted, then one pass
+    over the rows (:func:`.kernels.local_codes`). Returns the rows of each rank and the values
+    in rank order (offsets from 0 without the last, and their bytes).
+    """
+    enc = pc.dictionary_encode(arr)
+    chunks = enc.chunks
+    dictionary = chunks[-1].dictionary if chunks else pa.array([], pa.large_string())
+    if any(len(c.dictionary) != len(dictionary) for c in chunks):
+        # one memo table serves every chunk, so the dictionaries agree; if not, unify them
+        chunks = [pc.dictionary_encode(arr.combine_chunks())]
+        dictionary = chunks[0].dictionary
+    order = sort_order(dictionary)
+    if len(order):
+        empty = pc.index(dictionary, "").as_py()
+        if empty >= 0:
+            order = order[order != empty]
+    rank = np.full(len(dictionary), -1, out.dtype)
+    rank[order] = np.arange(len(order), dtype=out.dtype)
+    rows = np.zeros(len(order), np.int64)
+    at = 0
+    for c in chunks:
+        idx = c.indices
+        bufs = idx.buffers()
+        valid = np.frombuffer(bufs[0], np.uint8) if bufs[0] is not None else _NO_BITS
+        indices = np.frombuffer(bufs[1], np.int32)[idx.offset : idx.offset + len(idx)]
+        kernels.local_codes(indices, valid, idx.offset, rank, out[at : at + len(idx)], rows)
+        at += len(idx)
+    out[at:] = -1  # no chunk: no rows
+    starts, data = _string_buffers(dictionary)
+    offsets, values = kernels.gather_strings(starts, data, order, 0)
+    return rows, offsets, values
+
+
+_NO_BITS = np.zeros(0, np.uint8)
+
+
+def _string_buffers(values: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """Return the offsets (``len(values) + 1``, as int64) and the data bytes of strings."""
+    bufs = values.buffers()
+    off_type = np.int64 if pa.types.is_large_string(values.type) else np.int32
+    n = len(values)
+    offsets = np.frombuffer(bufs[1], off_type)[values.offset : values.offset + n + 1]
+    data = np.frombuffer(bufs[2], np.uint8) if bufs[2] is not None else _NO_BITS
+    return offsets.astype(np.int64), data
 
 
 def code_identifiers(events: pd.DataFrame, cols: list[str]) -> CodedIdentifiers:
     """Return the identifiers numbered by (type name, value) and their distinct combinations."""
     by_name = sorted(range(len(cols)), key=lambda i: cols[i])
-    # Arrow's hash and sort kernels and numpy's gathers release the GIL: a column per thread
+    n = len(events)
+    dtype = np.int32 if max(len(cols), 1) * n < 2**31 - 1 else np.int64
+    codes = np.empty((len(cols), n), dtype)  # per column by name, then per row
+    # Arrow's hash and sort kernels and the compiled loops release the GIL: a column per thread
     with ThreadPoolExecutor(max_workers=min(len(cols), os.cpu_count() or 1) or 1) as pool:
-        encoded = list(pool.map(lambda t: _encode(_text(events, cols[t])), by_name))
-        sizes = [len(e.order) for e in encoded]
-        offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
-        m = int(offsets[-1])
-        dtype = np.int32 if m < 2**31 - 1 else np.int64
-        with_values = [i for i, n in enumerate(sizes) if n]
         coded = list(
-            pool.map(lambda i: _row_codes(encoded[i], int(offsets[i]), dtype), with_values)
+            pool.map(
+                lambda j: _code_column(_text(events, cols[by_name[j]]), codes[j]), range(len(cols))
+            )
         )
-    row_codes = {by_name[i]: code for i, (code, _) in zip(with_values, coded, strict=True)}
-    values = [encoded[i].dictionary.take(pa.array(encoded[i].order)) for i in with_values]
-    type_of_code = np.repeat(np.array(by_name, np.int8), sizes)
-    rows = np.concatenate([r for _, r in coded]) if coded else np.zeros(0, np.int64)
-    in_order = [row_codes[by_name[i]] for i in with_values]  # by name: codes ascend
-    lo, hi, multi_rows = _combination_keys(in_order, m)
-    multi = _distinct_rows(
-        {by_name[i]: c[multi_rows] for i, c in zip(with_values, in_order, strict=True)}
-    )
+    sizes = [len(rows) for rows, _, _ in coded]
+    offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+    m = int(offsets[-1])
+    alone, key, multi_rows = kernels.row_pass(codes, offsets[:-1], m)
+    with_values = [j for j, size in enumerate(sizes) if size]
+    row_codes = {by_name[j]: codes[j] for j in with_values}
+    if m >= 2**32 - 1:  # the key would not fit: every row takes the general way
+        lo, hi, multi_rows = _combination_keys([codes[j] for j in with_values], m)
+    else:
+        lo, hi = _key_codes(alone, key, m)
+    multi = _distinct_rows({by_name[j]: codes[j][multi_rows] for j in with_values})
     n_combos = np.bincount(lo, minlength=m) + np.bincount(hi[hi != lo], minlength=m)
     for c in multi.values():
         n_combos += np.bincount(c[c >= 0], minlength=m)
-    pair_a, pair_b = _pairs(lo, hi, [multi[by_name[i]] for i in with_values if multi], m)
+    pair_a, pair_b = _pairs(lo, hi, [multi[by_name[j]] for j in with_values if multi], m)
+    at = np.cumsum([0] + [len(v) for _, _, v in coded], dtype=np.int64)
+    starts = np.concatenate([o + a for (_, o, _), a in zip(coded, at, strict=False)] + [at[-1:]])
+    data = np.concatenate([v for _, _, v in coded])
+    values = pa.Array.from_buffers(
+        pa.large_string(), m, [None, pa.py_buffer(starts), pa.py_buffer(data)]
+    )
     return CodedIdentifiers(
         cols=cols,
-        n_rows=len(events),
+        n_rows=n,
         row_codes=row_codes,
-        values=(
-            pa.concat_arrays([v.cast(pa.string()) for v in values])
-            if values
-            else pa.array([], pa.string())
-        ),
-        type_of_code=type_of_code,
-        rows=rows.astype(np.int64),
+        values=values.cast(pa.string()),
+        type_of_code=np.repeat(np.array(by_name, np.int8), sizes),
+        rows=np.concatenate([rows for rows, _, _ in coded]),
         n_combos=n_combos.astype(np.int64),
         pair_a=pair_a,
         pair_b=pair_b,
         combo_lo=lo,
         combo_hi=hi,
         multi=multi,
+    )
+
+
+def _key_codes(alone: np.ndarray, key: np.ndarray, m: int) -> tuple[np.ndarray, np.ndarray]:
+    """Return (lo, hi) of the distinct combinations: the identifiers seen alone, the keys'."""
+    uniq = pl.Series(key).unique().to_numpy()
+    single = np.flatnonzero(alone)
+    return (
+        np.concatenate([single, (uniq // np.uint64(m + 1)).astype(np.int64)]),
+        np.concatenate([single, (uniq % np.uint64(m + 1)).astype(np.int64)]),
     )
 
 
