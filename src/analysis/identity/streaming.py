@@ -111,23 +111,18 @@ placeholder_min_links, placeholder_factor, max_person_ids
     components, persons), each a commented block timed in the summary, so that it can be read
     beside :func:`analysis.identity.stitch` and :func:`.fast.solve` step by step.
     """
-    if isinstance(max_person_ids, str):
-        if max_person_ids != "max_links":
-            raise ValueError(
-                f"max_person_ids must be an int, None or 'max_links', got {max_person_ids!r}"
-            )
-        max_person_ids = max_links
-    if placeholder_patterns is None:
-        placeholder_patterns = DEFAULT_PLACEHOLDER_PATTERNS if placeholders else ()
-    patterns = tuple(placeholder_patterns)
+    rules = StitchRules.of(
+        max_links=max_links,
+        max_device_links=max_device_links,
+        device_types=device_types,
+        placeholders=placeholders,
+        placeholder_patterns=placeholder_patterns,
+        placeholder_min_links=placeholder_min_links,
+        placeholder_factor=placeholder_factor,
+        max_person_ids=max_person_ids,
+    )
     seconds: dict[str, float] = {}
-    clock = time.perf_counter()
-
-    def lap(name: str) -> None:
-        nonlocal clock
-        now = time.perf_counter()
-        seconds[name] = round(now - clock, 3)
-        clock = now
+    lap = Lap(seconds)
 
     # 1. distinct identifier combinations, keyed by a hash of the combination when the hash
     #    is collision-free (as stitch does), else by a number and a null-safe join
@@ -155,29 +150,159 @@ placeholder_min_links, placeholder_factor, max_person_ids
     #    in memory; every combination's codes by a join on those dictionaries (engine), then
     #    the combinations come into memory as integer codes only
     name_order = sorted(range(len(cols)), key=lambda i: cols[i])
-
-    def flag(v: pa.Array) -> tuple[np.ndarray, np.ndarray]:
-        return fast.placeholder_values(v, placeholders, patterns)
-
     flags, type_of_code, key, n_rows, codes = _code_combinations(
-        con, combos, cols, name_order, flag
+        con, combos, cols, name_order, rules.flag
     )
-    m = len(type_of_code)
     if by_hash:  # the rows' keys do not read the combinations: the engine may drop them
         del combos
         gc.collect()
-    ci = _coded(cols, type_of_code, n_rows, codes, name_order)
-    del n_rows, type_of_code
     lap("identifiers")
+    person, summary = solve_codes(cols, rules, flags, type_of_code, n_rows, codes, lap)
+    del n_rows, type_of_code, codes
+    cp = con.create_table(
+        f"cjl_combo_person_{time.perf_counter_ns()}",
+        pa.table({"_combo": key, "person_id": pa.array(person, mask=person == 0)}),
+        temp=True,
+    )
+    del person, key
+    lap("persons")
+
+    summary = {
+        "combinations": n_combos,
+        "combinations_by_hash": bool(by_hash),
+        **summary,
+        "seconds": seconds,
+    }
+    log.info(
+        "stitched %s identifiers (%s combinations) into %s persons (%s blocked) in %.1f s",
+        f"{summary['identifiers']:,}",
+        f"{n_combos:,}",
+        f"{summary['persons']:,}",
+        summary["blocked"],
+        sum(seconds.values()),
+    )
+    return TableStitch(combo_person=cp, row_key=row_key, summary=summary)
+
+
+@dataclass
+class StitchRules:
+    """The options of :func:`analysis.identity.stitch`, resolved (defaults, ``"max_links"``)."""
+
+    max_links: int = config.MAX_LINKS
+    max_device_links: int = config.MAX_DEVICE_LINKS
+    device_types: tuple[str, ...] = DEVICE_TYPES
+    placeholders: frozenset[str] | set[str] = DEFAULT_PLACEHOLDERS
+    patterns: tuple[str, ...] = ()
+    placeholder_min_links: int | None = PLACEHOLDER_MIN_LINKS
+    placeholder_factor: float = PLACEHOLDER_FACTOR
+    max_person_ids: int | None = None
+
+    @classmethod
+    def of(
+        cls,
+        *,
+        max_links: int = config.MAX_LINKS,
+        max_device_links: int = config.MAX_DEVICE_LINKS,
+        device_types: tuple[str, ...] = DEVICE_TYPES,
+        placeholders: frozenset[str] | set[str] = DEFAULT_PLACEHOLDERS,
+        placeholder_patterns: tuple[str, ...] | list[str] | None = None,
+        placeholder_min_links: int | None = PLACEHOLDER_MIN_LINKS,
+        placeholder_factor: float = PLACEHOLDER_FACTOR,
+        max_person_ids: int | str | None = "max_links",
+    ) -> StitchRules:
+        """Return the rules of stitch's keyword arguments, with its defaults."""
+        if isinstance(max_person_ids, str):
+            if max_person_ids != "max_links":
+                raise ValueError(
+                    f"max_person_ids must be an int, None or 'max_links', got {max_person_ids!r}"
+                )
+            max_person_ids = max_links
+        if placeholder_patterns is None:
+            placeholder_patterns = DEFAULT_PLACEHOLDER_PATTERNS if placeholders else ()
+        return cls(
+            max_links=max_links,
+            max_device_links=max_device_links,
+            device_types=tuple(device_types),
+            placeholders=placeholders,
+            patterns=tuple(placeholder_patterns),
+            placeholder_min_links=placeholder_min_links,
+            placeholder_factor=placeholder_factor,
+            max_person_ids=max_person_ids,
+        )
+
+    def flag(self, v: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+        """Return which of the values ``v`` are listed placeholders, and which match a pattern."""
+        return fast.placeholder_values(v, self.placeholders, self.patterns)
+
+
+class Lap:
+    """Seconds per step: ``lap(name)`` records the time since the previous lap in ``seconds``."""
+
+    def __init__(self, seconds: dict[str, float]) -> None:
+        self.seconds = seconds
+        self.clock = time.perf_counter()
+
+    def __call__(self, name: str) -> None:
+        """Record the seconds since the last call (or the start) as step ``name``."""
+        now = time.perf_counter()
+        self.seconds[name] = round(now - self.clock, 3)
+        self.clock = now
+
+
+def solve_codes(
+    cols: list[str],
+    rules: StitchRules,
+    flags: tuple[np.ndarray, np.ndarray],
+    type_of_code: np.ndarray,
+    n_rows: np.ndarray,
+    codes: dict[int, np.ndarray],
+    lap: Lap,
+) -> tuple[np.ndarray, dict[str, Any]]:
+    """Stitch's steps 3 to 6 on the distinct combinations as integer codes; return their persons.
+
+    Parameters
+    ----------
+    cols : list of str
+        The identifier columns (a type is a position in it).
+    rules : StitchRules
+        The options.
+    flags : tuple of numpy.ndarray
+        Per code: a listed placeholder, a pattern's (judged on the values).
+    type_of_code : numpy.ndarray
+        Per code, the position of its column in ``cols``; codes ascend with (type name, value).
+    n_rows : numpy.ndarray
+        Per combination, its rows.
+    codes : dict of int to numpy.ndarray
+        Per column with values (position in ``cols``), every combination's code (-1: missing).
+    lap : Lap
+        Records the seconds of ``guards`` and ``components``.
+
+    Returns
+    -------
+    person : numpy.ndarray
+        Per combination its person (int64, numbered from 1 as stitch numbers them; 0 where
+        every identifier of the combination is blocked or missing).
+    summary : dict
+        identifiers (also by type), persons, merges, multi_identifier_persons,
+        largest_person, blocked (also by reason) and the limits used.
+
+    Notes
+    -----
+    Long because it runs stitch's steps 3 to 6 in order (link counts, the guards, components
+    and the chain guard, persons), each a commented block, to be read beside
+    :func:`analysis.identity.stitch` and :func:`.fast.solve`.
+    """
+    m = len(type_of_code)
+    name_order = sorted(range(len(cols)), key=lambda i: cols[i])
+    ci = _coded(cols, type_of_code, n_rows, codes, name_order)
 
     # 3. link counts; 4. placeholders (listed, patterns), super-nodes, data-driven ones
-    device_idx = [i for i, c in enumerate(cols) if c in device_types]
-    limit = fast.type_limits(len(cols), device_idx, max_links, max_device_links)
+    device_idx = [i for i, c in enumerate(cols) if c in rules.device_types]
+    limit = fast.type_limits(len(cols), device_idx, rules.max_links, rules.max_device_links)
     links = fast.link_counts(ci)
     over_limit = fast.over_limit(links, limit, m)
     is_placeholder, is_pattern = flags
-    del flags
-    is_pattern &= ~is_placeholder
+    is_pattern = is_pattern & ~is_placeholder
     is_super = over_limit & ~(is_placeholder | is_pattern)
     del over_limit
     type_names = sorted(cols)
@@ -186,14 +311,14 @@ placeholder_min_links, placeholder_factor, max_person_ids
     node_type = rank[ci.type_of_code]  # per code: its type's position in type_names
     blocked = is_placeholder | is_pattern | is_super
     unrelated: dict[int, str] = {}
-    if placeholder_min_links is not None and device_idx:
+    if rules.placeholder_min_links is not None and device_idx:
         unrelated = fast.unrelated(
             ci,
             links,
             ~(is_placeholder | is_pattern),
             device_idx,
-            placeholder_min_links,
-            placeholder_factor,
+            rules.placeholder_min_links,
+            rules.placeholder_factor,
         )
     del links
     is_unrelated = _mask(m, unrelated)
@@ -203,12 +328,12 @@ placeholder_min_links, placeholder_factor, max_person_ids
     blocked = blocked | is_unrelated
     label = fast.components(ci, ~blocked)
     chain: dict[int, int] = {}
-    person_types = [i for i, c in enumerate(type_names) if c not in device_types]
-    if max_person_ids is not None and m and person_types:
-        over = oversized_persons(label, node_type, ~blocked, person_types, max_person_ids)
+    person_types = [i for i, c in enumerate(type_names) if c not in rules.device_types]
+    if rules.max_person_ids is not None and m and person_types:
+        over = oversized_persons(label, node_type, ~blocked, person_types, rules.max_person_ids)
         if len(over):
-            combo, code = _combo_codes(codes, np.isin(label, over) & ~blocked)
-            chain = chain_guard(combo, code, node_type, person_types, max_person_ids)
+            combo, code = fast.chain_pairs(ci, np.isin(label, over), ~blocked)
+            chain = chain_guard(combo, code, node_type, person_types, rules.max_person_ids)
     is_chain = _mask(m, chain)
     if chain:
         blocked = blocked | is_chain
@@ -220,18 +345,10 @@ placeholder_min_links, placeholder_factor, max_person_ids
     #    codes' persons (its usable codes share one; a blocked code's is 0)
     node_person, n_persons = _number_persons(label, blocked, m)
     by_code = np.append(node_person, 0)  # code -1 (missing): the appended 0
-    person = np.zeros(len(key), np.int64)
+    person = np.zeros(len(n_rows), np.int64)
     for c in codes.values():
         np.maximum(person, by_code[c], out=person)
-    del codes, by_code
-    cp = con.create_table(
-        f"cjl_combo_person_{time.perf_counter_ns()}",
-        pa.table({"_combo": key, "person_id": pa.array(person, mask=person == 0)}),
-        temp=True,
-    )
-    del person, key
-    lap("persons")
-
+    del by_code
     per_person = np.bincount(node_person[~blocked], minlength=n_persons + 1)[1:]
     summary = {
         "identifiers": int(m),
@@ -240,8 +357,6 @@ placeholder_min_links, placeholder_factor, max_person_ids
             for i, c in enumerate(type_names)
             if (node_type == i).any()
         },
-        "combinations": n_combos,
-        "combinations_by_hash": bool(by_hash),
         "persons": int(n_persons),
         "merges": int((~blocked).sum()) - int(n_persons),
         "multi_identifier_persons": int((per_person > 1).sum()),
@@ -254,20 +369,11 @@ placeholder_min_links, placeholder_factor, max_person_ids
             "unrelated rows": int((is_unrelated & ~is_placeholder & ~is_pattern & ~is_super).sum()),
             "chain bridge": int(is_chain.sum()),
         },
-        "max_links": max_links,
-        "max_device_links": max_device_links,
-        "max_person_ids": max_person_ids,
-        "seconds": seconds,
+        "max_links": rules.max_links,
+        "max_device_links": rules.max_device_links,
+        "max_person_ids": rules.max_person_ids,
     }
-    log.info(
-        "stitched %s identifiers (%s combinations) into %s persons (%s blocked) in %.1f s",
-        f"{m:,}",
-        f"{n_combos:,}",
-        f"{n_persons:,}",
-        summary["blocked"],
-        sum(seconds.values()),
-    )
-    return TableStitch(combo_person=cp, row_key=row_key, summary=summary)
+    return person, summary
 
 
 def _mask(m: int, codes: dict[int, Any]) -> np.ndarray:
@@ -377,18 +483,8 @@ def _coded(
         pair_b=keys % max(m, 1),
         combo_lo=empty,
         combo_hi=empty,
+        multi=codes,  # every combination as a "multi" one: combo_codes() lists them all
     )
-
-
-def _combo_codes(codes: dict[int, np.ndarray], sub: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Return the (combination, code) pairs of the codes in ``sub`` (chain guard input)."""
-    in_sub = np.append(sub, False)  # code -1 (missing): the appended False
-    combo, code = [], []
-    for c in codes.values():
-        rows = np.flatnonzero(in_sub[c])
-        combo.append(rows)
-        code.append(c[rows].astype(np.int64))
-    return np.concatenate(combo), np.concatenate(code)
 
 
 def _number_persons(label: np.ndarray, blocked: np.ndarray, m: int) -> tuple[np.ndarray, int]:

@@ -365,7 +365,7 @@ def _settle(
     rows = scan["suspects"].astype(np.int64)
     out: dict[str, Any] = {"rows_read": scan["rows"], "rows_kept": scan["rows"] - len(rows)}
     out["as_of"] = pd.Timestamp(span[1], unit="us", tz="UTC") if span is not None else None
-    out["rows_quarantined"], out["reasons"] = 0, {}
+    out["rows_quarantined"], out["reasons"], out["drop"] = 0, {}, rows
     if not len(rows):
         return out
     pl.DataFrame({"filename": [str(file)] * len(rows), "_row": rows}).write_parquet(
@@ -434,6 +434,8 @@ def validate_fast(
     suspects = work / "suspects" if any((work / "suspects").glob("*.parquet")) else None
     duck = _duck_types(files[0], columns)
     return {
+        "drops": [p["drop"] for p in parts],
+        "types": duck,
         "rows_read": sum(p["rows_read"] for p in parts),
         "rows_kept": sum(p["rows_kept"] for p in parts),
         "rows_quarantined": sum(p["rows_quarantined"] for p in parts),

@@ -9,14 +9,19 @@
    files in the later steps, not copied. Other input goes batch by batch (Parquet row groups)
    through ``validate_events`` in worker processes, kept rows written to a work folder.
    Either way ``rows_read == rows_kept + rows_quarantined`` over the whole source.
-2. **stitch** on integer identifier codes (:func:`analysis.identity.streaming.stitch_table`,
-   same rules and guards as :func:`analysis.stitch_identities`): DuckDB (with ``memory_limit``
-   and a spill folder) finds the distinct identifier combinations of the kept rows; per column
-   the distinct values are sorted in memory and joined back as integer codes; the guards and
-   the components run in numpy/scipy on those codes.
-3. **partition**: DuckDB gives every row its person and writes the rows partitioned by a person
-   bucket (``person_id % buckets``; ``COPY ... PARTITION_BY``), so every person's events are in
-   one bucket.
+2. **stitch** on integer identifier codes, same rules and guards as
+   :func:`analysis.stitch_identities`. On the fast path's files,
+   :func:`analysis.identity.stream_files.stitch_files`: one polars read of the identifier
+   columns a file, the distinct combinations and values found by 64-bit hashes (collisions
+   checked exactly), each column's values sorted in memory and numbered, the guards and the
+   components in numpy/scipy. Otherwise (or on a hash collision)
+   :func:`analysis.identity.streaming.stitch_table`: DuckDB (with ``memory_limit`` and a
+   spill folder) finds the combinations, the same steps follow on their codes.
+3. **partition**: every row's person is a lookup of its combination's key; each file is read
+   again and written split by person bucket (``person_id % buckets``,
+   :mod:`analysis.journeys.stream_partition`; the identifier columns, used up, are left out),
+   so every person's events are in one bucket. On the engine path, DuckDB joins every row to
+   its person and writes ``COPY ... PARTITION_BY``.
 4. **journeys per bucket**: each bucket goes through the in-memory pipeline
    (:func:`analysis.build_journeys`, with the ``as_of`` of the whole data) and its tables are
    added up: stage transitions and channel paths as counts, stage durations as rows (written
@@ -50,7 +55,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from analysis import config
+from analysis.identity.stream_files import RowSource, stitch_files
 from analysis.identity.streaming import stitch_table
+from analysis.journeys.stream_partition import bucket_schema, partition_files
 from analysis.journeys.stream_validate import validate_batches, validate_fast
 from analysis.schema import IDENTIFIER_COLUMNS, DataError
 
@@ -254,7 +261,8 @@ def build_journeys_streaming(
     keep_intermediate : bool, default False
         Keep the validated rows (``valid/``: all kept rows on the fallback, the kept suspect
         rows on the fast path) and the person buckets (``buckets/``, the events with their
-        ``person_id``) in ``work_dir``; by default they are removed at the end.
+        ``person_id``; on the fast path without the identifier columns) in ``work_dir``; by
+        default they are removed at the end.
     fast : bool, default True
         Validate on the fast path where it applies (:mod:`analysis.journeys.stream_validate`);
         False: every batch through ``validate_events`` (the fallback).
@@ -312,22 +320,16 @@ def build_journeys_streaming(
         raise DataError("no identifier column to stitch on", column=identifiers, file=str(source))
     collect_by = [by] if isinstance(by, str) else list(by)
 
-    con = _duckdb(work, memory_limit)
-    t0 = time.perf_counter()
-    t = con.sql(val["kept_sql"])
-    st = stitch_table(con, t, cols, **(stitch_options or {}))
-    timings["stitch"] = time.perf_counter() - t0
-    say("stitched into %s persons (%.1f s)", f"{st.summary['persons']:,}", timings["stitch"])
-
     t0 = time.perf_counter()
     n_buckets = partitions or max(1, math.ceil(val["rows_kept"] / bucket_rows))
-    rows_per_bucket = _partition(con, st, work / "buckets", n_buckets, val["columns"])
-    stitching = st.summary
-    del t, st  # the engine's cached tables go with their expressions, then the engine
-    gc.collect()
-    con.disconnect()
-    del con
-    timings["partition"] = time.perf_counter() - t0
+    done = _files_path(files, work, val, cols, n_buckets, stitch_options, timings, t0)
+    if done is not None:
+        rows_per_bucket, stitching = done
+    else:
+        rows_per_bucket, stitching = _engine_path(
+            work, memory_limit, val, cols, n_buckets, stitch_options, timings, t0
+        )
+    say("stitched into %s persons (%.1f s)", f"{stitching['persons']:,}", timings["stitch"])
     say("wrote %d person buckets (%.1f s)", n_buckets, timings["partition"])
 
     t0 = time.perf_counter()
@@ -407,6 +409,65 @@ def _duckdb(work: Path, memory_limit: str) -> Any:
         memory_limit=memory_limit,
         preserve_insertion_order=False,
     )
+
+
+def _files_path(
+    files: list[Path],
+    work: Path,
+    val: dict[str, Any],
+    cols: list[str],
+    n_buckets: int,
+    stitch_options: dict[str, Any] | None,
+    timings: dict[str, float],
+    t0: float,
+) -> tuple[dict[int, int], dict[str, Any]] | None:
+    """Run steps 2 and 3 in polars on the fast path's files; return rows per bucket, stitching.
+
+    None where they do not apply (validation per batch, a bucket column of unknown type, a
+    64-bit hash collision): then the engine stitches and partitions.
+    """
+    if not val["fast"]:
+        return None
+    keep = [c for c in val["columns"] if c not in cols]  # identifiers: used up by stitching
+    schema = bucket_schema(files[0], keep, val["types"])
+    if schema is None:
+        return None
+    sources = [RowSource(f, d) for f, d in zip(files, val["drops"], strict=True)]
+    sources += [RowSource(p) for p in sorted((work / "valid").glob("*.parquet"))]
+    fs = stitch_files(sources, cols, **(stitch_options or {}))
+    if fs is None:
+        return None
+    timings["stitch"] = time.perf_counter() - t0
+    t1 = time.perf_counter()
+    rows_per_bucket = partition_files(sources, fs, work / "buckets", n_buckets, schema)
+    timings["partition"] = time.perf_counter() - t1
+    return rows_per_bucket, fs.summary
+
+
+def _engine_path(
+    work: Path,
+    memory_limit: str,
+    val: dict[str, Any],
+    cols: list[str],
+    n_buckets: int,
+    stitch_options: dict[str, Any] | None,
+    timings: dict[str, float],
+    t0: float,
+) -> tuple[dict[int, int], dict[str, Any]]:
+    """Run steps 2 and 3 on DuckDB (spilling); return rows per bucket and the stitching."""
+    con = _duckdb(work, memory_limit)
+    t = con.sql(val["kept_sql"])
+    st = stitch_table(con, t, cols, **(stitch_options or {}))
+    timings["stitch"] = time.perf_counter() - t0
+    t1 = time.perf_counter()
+    rows_per_bucket = _partition(con, st, work / "buckets", n_buckets, val["columns"])
+    stitching = st.summary
+    del t, st  # the engine's cached tables go with their expressions, then the engine
+    gc.collect()
+    con.disconnect()
+    del con
+    timings["partition"] = time.perf_counter() - t1
+    return rows_per_bucket, stitching
 
 
 def _partition(con: Any, st: Any, out: Path, n_buckets: int, columns: list[str]) -> dict[int, int]:

@@ -1,0 +1,286 @@
+"""Stitching out of core on Parquet files, in polars: one read of the identifier columns a file.
+
+:func:`stitch_files` applies the rules of :func:`analysis.identity.stitch` to rows that lie in
+Parquet files (each file minus some rows, e.g. the suspects of the streaming validation) without
+an engine and without holding the rows:
+
+1. each file's identifier columns are read (a few files at a time, in threads); every value
+   gets a 64-bit hash (0: missing, an empty value is missing), every row the hash of its
+   values' hashes (its combination's key), kept per row (8 bytes); the file's distinct
+   combinations (their value hashes, key and rows) and each column's distinct values are kept;
+2. the combinations of all files are grouped on their value hashes; per column the distinct
+   values are sorted byte-wise in memory (:func:`.fast_codes.sort_order`, as the engine path
+   does) and numbered in the order of the columns' names, so a code orders as (type, value);
+   each combination's codes are a sorted lookup of its value hashes;
+3. the guards, components and persons are :func:`.streaming.solve_codes`' (the functions of
+   :mod:`.fast` and :mod:`.guards`): the persons are :func:`~analysis.identity.stitch`'s, numbered
+   the same way.
+
+Hash collisions are checked exactly, never assumed away: within a column, the distinct values
+must have distinct hashes (none 0); over all files, distinct combinations (tuples of value
+hashes) must have distinct keys. If either fails, :func:`stitch_files` returns None and the
+caller stitches on the engine (:func:`.streaming.stitch_table`).
+
+A row's person (:meth:`FileStitch.persons`) is a lookup of its key among the combinations' keys
+(sorted), file by file.
+"""
+
+from __future__ import annotations
+
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+import pyarrow as pa
+
+from analysis.identity.fast_codes import sort_order
+from analysis.identity.streaming import Lap, StitchRules, solve_codes
+
+log = logging.getLogger(__name__)
+
+#: Seeds of the value hash and of the combination key (any fixed pair).
+VALUE_SEED, KEY_SEED = 0x5EED_CAFE, 0xC0FF_EE17
+
+
+@dataclass
+class RowSource:
+    """Rows of one Parquet file: every row but those at the 0-based positions ``drop``."""
+
+    path: Path
+    drop: np.ndarray | None = None
+
+    def read(self, columns: list[str] | None = None) -> pl.DataFrame:
+        """Return the rows (``columns`` of them, default all) as a polars frame."""
+        d = pl.read_parquet(self.path, columns=columns, hive_partitioning=False)
+        if self.drop is not None and len(self.drop):
+            keep = np.ones(d.height, bool)
+            keep[self.drop] = False
+            d = d.filter(pl.Series(keep))
+        return d
+
+
+@dataclass
+class FileStitch:
+    """What :func:`stitch_files` found.
+
+    Attributes
+    ----------
+    keys : numpy.ndarray
+        The distinct combinations' keys (uint64, sorted).
+    person : numpy.ndarray
+        Per combination, its person (int64; 0: none, every identifier blocked or missing).
+    row_keys : list of numpy.ndarray
+        Per source, every row's combination key.
+    summary : dict
+        As :class:`.streaming.TableStitch`'s.
+    """
+
+    keys: np.ndarray
+    person: np.ndarray
+    row_keys: list[np.ndarray] = field(repr=False)
+    summary: dict[str, Any] = field(default_factory=dict)
+
+    def persons(self, i: int) -> np.ndarray:
+        """Return every row's person (int64; 0: none) of source ``i``: a sorted lookup."""
+        q = self.row_keys[i]
+        if not len(q):
+            return np.zeros(0, np.int64)
+        order = np.argsort(q)
+        pos = np.empty(len(q), np.int64)
+        pos[order] = np.searchsorted(self.keys, q[order])  # sorted needles: cache-friendly
+        return self.person[np.minimum(pos, len(self.keys) - 1)]
+
+
+def _runs(frame: dict[str, np.ndarray], hcols: list[str]) -> dict[str, np.ndarray] | None:
+    """Return the distinct combinations of ``frame`` (key ``k``, ``len``, value hashes) by key.
+
+    One sort on the key, then its runs: every row of a run must hold the run's first row's
+    value hashes (else two combinations share a key: None). Consumes ``frame`` column by
+    column (the copies sorted one at a time).
+    """
+    k = frame.pop("k")
+    order = pl.Series(k).arg_sort().to_numpy()
+    k = k[order]
+    first = np.ones(len(k), bool)
+    first[1:] = k[1:] != k[:-1]
+    at = np.flatnonzero(first)
+    out = {"k": k[at]}
+    del k
+    run = np.cumsum(first) - 1
+    del first
+    n = frame.pop("len")[order]
+    out["len"] = np.add.reduceat(n, at) if len(n) else n
+    for h in hcols:
+        x = frame.pop(h)[order]
+        out[h] = x[at]
+        if not np.array_equal(x, out[h][run]):
+            return None
+    return out
+
+
+def _scan(
+    src: RowSource, cols: list[str]
+) -> tuple[np.ndarray, dict[str, np.ndarray] | None, list[pl.Series]]:
+    """Read one source's identifiers: its rows' keys, distinct combinations and values."""
+    d = src.read(cols)
+    d = d.select([pl.col(c).cast(pl.String) for c in cols])
+    d = d.select([pl.when(pl.col(c) != "").then(pl.col(c)).alias(c) for c in cols])
+    hcols = [f"h{i}" for i in range(len(cols))]
+    hv = d.select(
+        [
+            pl.when(pl.col(c).is_not_null()).then(pl.col(c).hash(VALUE_SEED)).otherwise(0)
+            .cast(pl.UInt64).alias(h)
+            for c, h in zip(cols, hcols, strict=True)
+        ]
+    )  # fmt: skip
+    key = hv.select(pl.struct(hcols).hash(KEY_SEED))[:, 0].to_numpy()
+    frame = {"k": key, "len": np.ones(len(key), np.int64)}
+    frame.update({h: hv[h].to_numpy() for h in hcols})
+    del hv
+    values = [d[c].drop_nulls().unique() for c in cols]
+    return key, _runs(frame, hcols), values
+
+
+def value_hashes(v: pa.Array) -> np.ndarray:
+    """Return the 64-bit hash of every value of ``v`` (as :func:`_scan` hashes them)."""
+    return pl.Series(v).hash(VALUE_SEED).to_numpy()
+
+
+def _dictionary(values: list[pl.Series]) -> tuple[pa.Array, np.ndarray] | None:
+    """Return a column's distinct values sorted byte-wise and their hashes; None on a collision."""
+    v = pl.concat(values).unique().to_arrow().cast(pa.large_string())
+    v = v.take(pa.array(sort_order(v)))
+    h = value_hashes(v)
+    if len(h) and (pl.Series(h).n_unique() != len(h) or not h.all()):
+        return None
+    return v, h
+
+
+def _number(
+    combos: dict[str, np.ndarray], values: list[list[pl.Series]], cols: list[str], rules: Any
+) -> tuple[tuple[np.ndarray, np.ndarray], np.ndarray, dict[int, np.ndarray]] | None:
+    """Give the identifiers codes by (type name, value); return their flags, types, and codes.
+
+    Per column in the order of the names: its distinct values sorted byte-wise take the next
+    block of codes, judged as placeholders (``rules.flag``); every combination's code is a
+    join of its value hash on the values' hashes (-1: missing). None on a hash collision.
+    """
+    n_combos = len(combos["k"])
+    name_order = sorted(range(len(cols)), key=lambda i: cols[i])
+    flags: list[tuple[np.ndarray, np.ndarray]] = []
+    types: list[np.ndarray] = []
+    codes: dict[int, np.ndarray] = {}
+    offset = 0
+    sizes = [sum(len(s) for s in values[i]) for i in range(len(cols))]
+    dtype = np.int32 if sum(sizes) < 2**31 - 1 else np.int64
+    for i in name_order:
+        if not sizes[i]:
+            continue
+        got = _dictionary(values[i])
+        values[i] = []
+        if got is None:
+            log.info("two values of %s share a 64-bit hash: stitching on the engine", cols[i])
+            return None
+        v, h = got
+        flags.append(rules.flag(v))  # placeholders judged here: the strings go now
+        types.append(np.full(len(v), i, np.int8))
+        x = combos[f"h{i}"]
+        have = np.flatnonzero(x)
+        code = pl.DataFrame({"x": x[have]}).join(
+            pl.DataFrame({"x": h, "c": np.arange(offset, offset + len(h), dtype=dtype)}),
+            on="x",
+            how="left",
+            maintain_order="left",
+        )["c"]
+        if code.null_count():  # a value hashed otherwise than in the files
+            log.info("value hashes of %s do not match: stitching on the engine", cols[i])
+            return None
+        col = np.full(n_combos, -1, dtype)
+        col[have] = code.to_numpy()
+        codes[i] = col
+        offset += len(v)
+    if not flags:  # no identifier values at all: nothing to flag
+        flags.append((np.zeros(0, bool), np.zeros(0, bool)))
+    type_of_code = np.concatenate(types) if types else np.zeros(0, np.int8)
+    ph = np.concatenate([f[0] for f in flags])
+    pat = np.concatenate([f[1] for f in flags])
+    return (ph, pat), type_of_code, codes
+
+
+def stitch_files(
+    sources: list[RowSource], cols: list[str], *, threads: int = 2, **options: Any
+) -> FileStitch | None:
+    """Stitch the rows of ``sources`` into persons, out of core, in polars and numpy.
+
+    Parameters
+    ----------
+    sources : list of RowSource
+        The rows: Parquet files (each minus some rows).
+    cols : list of str
+        Identifier columns (read as text; an empty value is missing).
+    threads : int, default 2
+        Files read at a time.
+    **options
+        As :func:`analysis.identity.stitch`'s (``max_links``, ``max_person_ids``, …).
+
+    Returns
+    -------
+    FileStitch or None
+        None where a 64-bit hash collides (see the module docstring): stitch on the engine.
+    """
+    rules = StitchRules.of(**options)
+    seconds: dict[str, float] = {}
+    lap = Lap(seconds)
+
+    # 1. every file's rows' keys, distinct combinations and values
+    with ThreadPoolExecutor(max(1, threads)) as ex:
+        scans = list(ex.map(lambda s: _scan(s, cols), sources))
+    row_keys = [s[0] for s in scans]
+    hcols = [f"h{i}" for i in range(len(cols))]
+    parts = [s[1] for s in scans]
+    values = [[s[2][i] for s in scans] for i in range(len(cols))]
+    del scans
+    got: dict[str, np.ndarray] | None = None
+    if all(p is not None for p in parts):
+        frame = {}
+        for c in ["k", "len", *hcols]:  # one column at a time: the parts go as they are copied
+            frame[c] = np.concatenate([p.pop(c) for p in parts if p is not None])
+        del parts
+        got = _runs(frame, hcols)
+        del frame
+    if got is None:
+        log.info("two combinations share a 64-bit key: stitching on the engine")
+        return None
+    combos = got
+    n_combos = len(combos["k"])
+    lap("combinations")
+
+    # 2. identifiers numbered by (type name, value); every combination's codes
+    numbered = _number(combos, values, cols, rules)
+    if numbered is None:
+        return None
+    (ph, pat), type_of_code, codes = numbered
+    n_rows = combos["len"].astype(np.int64)
+    keys = combos["k"]
+    del combos
+    lap("identifiers")
+
+    # 3. to 6. guards, components, persons
+    person, summary = solve_codes(cols, rules, (ph, pat), type_of_code, n_rows, codes, lap)
+    del codes, n_rows
+    lap("persons")
+    summary = {"combinations": n_combos, "combinations_by_hash": True, **summary}
+    summary["seconds"] = seconds
+    log.info(
+        "stitched %s identifiers (%s combinations) into %s persons (%s blocked) in %.1f s",
+        f"{summary['identifiers']:,}",
+        f"{n_combos:,}",
+        f"{summary['persons']:,}",
+        summary["blocked"],
+        sum(seconds.values()),
+    )
+    return FileStitch(keys=keys, person=person, row_keys=row_keys, summary=summary)
