@@ -147,3 +147,29 @@ def test_local_codes_reads_the_validity_bitmap_from_an_offset():
     kernels.local_codes(indices, np.frombuffer(bufs[0], np.uint8), idx.offset, rank, out, count)
     np.testing.assert_array_equal(out, [-1, 0, 1, -1, -1, 0])
     np.testing.assert_array_equal(count, [2, 1])
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_number_components_and_row_persons_equal_numpy(seed):
+    rng = np.random.default_rng(seed)
+    m = [0, 1, 5, 50, 400, 3000][seed]
+    label = rng.integers(0, max(m // 3, 1), m)
+    blocked = rng.random(m) < 0.3
+    person, n = kernels.number_components(label, blocked)
+    # numpy: components numbered by their first (smallest) usable code
+    usable = np.flatnonzero(~blocked)
+    comps, first = np.unique(label[usable], return_index=True)
+    comps = comps[np.argsort(usable[first], kind="stable")]
+    of_label = np.zeros(max(int(label.max(initial=0)) + 1, 1), np.int64)
+    of_label[comps] = np.arange(1, len(comps) + 1)
+    np.testing.assert_array_equal(person, np.where(blocked, 0, of_label[label]))
+    assert n == len(comps)
+    codes = (
+        rng.integers(-1, max(m, 1), (4, 200)).astype(np.int32)
+        if m
+        else np.full((4, 200), -1, np.int32)
+    )
+    want = np.zeros(200, np.int64)
+    for c in codes:
+        want = np.maximum(want, np.append(person, 0)[c])
+    np.testing.assert_array_equal(kernels.row_persons(codes, person), want)

@@ -34,6 +34,7 @@ import pyarrow as pa
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
+from analysis.identity import kernels
 from analysis.identity.fast_codes import CodedIdentifiers, code_identifiers
 from analysis.identity.guards import chain_guard, oversized_persons, placeholder_flags
 
@@ -354,6 +355,8 @@ def row_persons(fs: FastStitch, node_person: np.ndarray) -> np.ndarray:
     The usable codes of a row are linked, so they share one person; a blocked code's person
     is 0, so the largest over the row's codes is that person (or 0).
     """
+    if fs.ci.code_matrix is not None:  # one compiled pass over the rows
+        return kernels.row_persons(fs.ci.code_matrix, node_person)
     small = np.int32 if len(node_person) < 2**31 - 1 else np.int64  # persons <= codes
     person = np.zeros(fs.ci.n_rows, small)
     by_code = np.append(node_person, 0).astype(small)  # code -1 (missing): the appended 0

@@ -54,6 +54,8 @@ class CodedIdentifiers:
     multi : dict of int to numpy.ndarray
         The distinct combinations of three or more identifiers: per column with values, the
         code of each (-1 where missing).
+    code_matrix : numpy.ndarray, optional
+        Every row's code per column (by name; -1 where missing): ``row_codes`` are its rows.
     """
 
     cols: list[str]
@@ -68,6 +70,7 @@ class CodedIdentifiers:
     combo_lo: np.ndarray
     combo_hi: np.ndarray
     multi: dict[int, np.ndarray] = field(default_factory=dict)
+    code_matrix: np.ndarray | None = None
 
     @property
     def m(self) -> int:
@@ -265,6 +268,7 @@ def code_identifiers(events: pd.DataFrame, cols: list[str]) -> CodedIdentifiers:
         combo_lo=lo,
         combo_hi=hi,
         multi=multi,
+        code_matrix=codes,
     )
 
 

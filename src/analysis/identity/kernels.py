@@ -102,8 +102,46 @@ def gather_strings(
     at = 0
     for j in range(n):
         d = order[j]
-        s = dict_start[d]
-        e = dict_start[d + 1]
-        out[at : at + e - s] = dict_data[s:e]
-        at += e - s
+        for b in range(dict_start[d], dict_start[d + 1]):
+            out[at] = dict_data[b]
+            at += 1
     return offsets, out
+
+
+@numba.njit(cache=True, nogil=True)
+def number_components(label: np.ndarray, blocked: np.ndarray) -> tuple[np.ndarray, int]:
+    """Return the components of the usable codes numbered 1, 2, … by their smallest code.
+
+    Returns the number of each code's component (0: blocked) and the number of components.
+    """
+    m = len(label)
+    top = 0
+    for code in range(m):
+        top = max(top, label[code])
+    of_label = np.zeros(top + 1, np.int64)
+    person = np.zeros(m, np.int64)
+    n = 0
+    for code in range(m):
+        if blocked[code]:
+            continue
+        lab = label[code]
+        if of_label[lab] == 0:
+            n += 1
+            of_label[lab] = n
+        person[code] = of_label[lab]
+    return person, n
+
+
+@numba.njit(cache=True, nogil=True)
+def row_persons(codes: np.ndarray, node_person: np.ndarray) -> np.ndarray:
+    """Return the largest ``node_person`` over each row's codes (``codes[c, i]``; -1: none; 0)."""
+    k, n = codes.shape
+    out = np.zeros(n, np.int64)
+    for i in range(n):
+        p = 0
+        for c in range(k):
+            code = codes[c, i]
+            if code >= 0:
+                p = max(p, node_person[code])
+        out[i] = p
+    return out

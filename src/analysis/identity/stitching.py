@@ -21,7 +21,7 @@ from scipy.sparse.csgraph import connected_components
 
 from analysis import config
 from analysis.engine import connect, table, to_pandas
-from analysis.identity import fast
+from analysis.identity import fast, kernels
 from analysis.identity.guards import (
     DEFAULT_PLACEHOLDER_PATTERNS,
     DEFAULT_PLACEHOLDERS,
@@ -564,14 +564,8 @@ def _number_persons(label: np.ndarray, blocked: np.ndarray, m: int) -> tuple[np.
 
     Components are numbered in the order of their smallest code (= smallest type, value).
     """
-    usable_codes = np.flatnonzero(~blocked)
-    # usable codes ascend, so a component's first occurrence is its smallest code
-    comps, first_idx = np.unique(label[usable_codes], return_index=True)
-    comps = comps[np.argsort(usable_codes[first_idx], kind="stable")]
-    person_of_label = np.zeros(label.max() + 1 if m else 0, dtype=np.int64)
-    person_of_label[comps] = np.arange(1, len(comps) + 1)
-    node_person = np.where(blocked, 0, person_of_label[label]) if m else np.zeros(0, np.int64)
-    return node_person, len(comps)
+    node_person, n_persons = kernels.number_components(label[:m], blocked[:m])
+    return node_person, int(n_persons)
 
 
 def _row_persons(
