@@ -103,6 +103,18 @@ def _duck_types(file: Path, columns: list[str]) -> dict[str, str]:
     return {c: str(have[c]) if c in have else canonical[CANONICAL_COLUMNS[c][0]] for c in columns}
 
 
+def _counts(parts: list[dict[str, Any]]) -> dict[str, Any]:
+    """Rows read, kept and quarantined, and rows per quarantine reason, summed over ``parts``."""
+    reasons: dict[str, int] = {}
+    for p in parts:
+        for k, v in p["reasons"].items():
+            reasons[k] = reasons.get(k, 0) + v
+    out: dict[str, Any] = {
+        k: sum(p[k] for p in parts) for k in ("rows_read", "rows_kept", "rows_quarantined")
+    }
+    return {**out, "reasons": reasons}
+
+
 def _write_quarantine(q: pd.DataFrame, stem: Path) -> None:
     """Write quarantined rows (values as text) to ``stem.parquet``, or ``stem.csv`` if Arrow fails."""
     q = q.astype({c: "str" for c in q.columns if q[c].dtype == object})
@@ -357,11 +369,15 @@ def _settle(
     span = scan["span"]
     lo_us, hi_us = lo.value // 1000, hi.value // 1000
     if span is not None and (span[0] < lo_us or span[1] > hi_us):  # clean rows out of window
-        d = pl.read_parquet(file, hive_partitioning=False)
-        ok = _clean_rows(d, rules).to_numpy()
+        # only the window changed: the clean rows outside it become suspects (their event ids
+        # are plain and unique in the file, so no other row's id normalises to theirs)
+        ts = pl.read_parquet(file, columns=["timestamp"], hive_partitioning=False)["timestamp"]
+        us = ts.dt.epoch("us").fill_null(0).to_numpy()  # a null one is a suspect already
+        ok = np.ones(len(us), bool)
+        ok[scan["suspects"]] = False
+        ok &= (us >= lo_us) & (us <= hi_us)
         scan = {**scan, "suspects": np.flatnonzero(~ok), "first_ok": np.flatnonzero(ok)[:1]}
-        good = d["timestamp"].dt.epoch("us").filter(pl.Series(ok))
-        span = (good.min(), good.max()) if len(good) else None
+        span = (int(us[ok].min()), int(us[ok].max())) if ok.any() else None
     rows = scan["suspects"].astype(np.int64)
     out: dict[str, Any] = {"rows_read": scan["rows"], "rows_kept": scan["rows"] - len(rows)}
     out["as_of"] = pd.Timestamp(span[1], unit="us", tz="UTC") if span is not None else None
@@ -426,20 +442,13 @@ def validate_fast(
         _settle(i, f, sc, rules, work, wmap, how_named)
         for i, (f, sc) in enumerate(zip(files, scans, strict=True))
     ]
-    reasons: dict[str, int] = {}
-    for p in parts:
-        for k, v in p["reasons"].items():
-            reasons[k] = reasons.get(k, 0) + v
     last = [p["as_of"] for p in parts if p["as_of"] is not None]
     suspects = work / "suspects" if any((work / "suspects").glob("*.parquet")) else None
     duck = _duck_types(files[0], columns)
     return {
         "drops": [p["drop"] for p in parts],
         "types": duck,
-        "rows_read": sum(p["rows_read"] for p in parts),
-        "rows_kept": sum(p["rows_kept"] for p in parts),
-        "rows_quarantined": sum(p["rows_quarantined"] for p in parts),
-        "reasons": reasons,
+        **_counts(parts),
         "identifiers": [c for c in cmap.identifiers if c in schema.names],
         "columns": columns,
         "as_of": max(last) if last else None,
@@ -516,17 +525,10 @@ def validate_batches(
             parts = list(ex.map(validate_batch, *zip(*args, strict=True)))
     else:
         parts = [validate_batch(*a) for a in args]
-    reasons: dict[str, int] = {}
-    for p in parts:
-        for k, v in p["reasons"].items():
-            reasons[k] = reasons.get(k, 0) + v
     kept = [p for p in parts if p["rows_kept"]]
     columns = kept[0]["columns"] if kept else []
     return {
-        "rows_read": sum(p["rows_read"] for p in parts),
-        "rows_kept": sum(p["rows_kept"] for p in parts),
-        "rows_quarantined": sum(p["rows_quarantined"] for p in parts),
-        "reasons": reasons,
+        **_counts(parts),
         "identifiers": kept[0]["identifiers"] if kept else [],
         "columns": columns,
         "as_of": max(p["as_of"] for p in kept) if kept else None,
