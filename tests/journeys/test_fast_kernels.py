@@ -13,7 +13,7 @@ import pyarrow as pa
 import pytest
 
 from analysis.journeys import fast_kernels
-from analysis.journeys.fast import take_rows
+from analysis.journeys.fast import sorted_rows, take_rows
 from analysis.journeys.fast_paths import distinct_paths, join_paths, text_order
 from analysis.schema import PATH_SEP
 
@@ -103,6 +103,19 @@ def test_take_rows_from_many_chunks_matches_arrow_take():
     assert got.column("a").to_pylist() == [values[i] for i in rows]
     assert got.column("b").to_pylist() == rows.tolist()
     assert take_rows(tbl, rows[:0]).num_rows == 0
+    distinct = rng.permutation(1_000)[:600]  # one row per journey: sorted without a sort
+    got = take_rows(tbl, distinct)
+    assert got.column("a").to_pylist() == [values[i] for i in distinct]
+    assert got.column("b").to_pylist() == distinct.tolist()
+
+
+@pytest.mark.parametrize("distinct", [True, False])
+def test_sorted_rows_sorts_and_puts_back(distinct):
+    rng = np.random.default_rng(6)
+    rows = rng.permutation(500)[:300] if distinct else rng.integers(0, 500, 300)
+    wanted, back = sorted_rows(rows, 500)
+    np.testing.assert_array_equal(wanted, np.sort(rows))
+    np.testing.assert_array_equal(wanted[back.to_numpy()], rows)
 
 
 @pytest.mark.parametrize(

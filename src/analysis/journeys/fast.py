@@ -326,9 +326,7 @@ def take_rows(tbl: pa.Table, rows: np.ndarray) -> pa.Table:
     columns = [tbl.column(i) for i in range(tbl.num_columns)]
     if not columns or not len(rows) or all(c.num_chunks <= 1 for c in columns):
         return tbl.take(pa.array(rows))
-    by_row = np.argsort(rows, kind="stable")
-    back = pa.array(np.argsort(by_row))  # where each row went
-    wanted = rows[by_row]
+    wanted, back = sorted_rows(rows, tbl.num_rows)
     out = []
     for col in columns:
         bounds = np.cumsum([0, *(len(c) for c in col.chunks)])
@@ -340,6 +338,23 @@ def take_rows(tbl: pa.Table, rows: np.ndarray) -> pa.Table:
         ]
         out.append(pa.concat_arrays(parts).take(back))
     return pa.table(out, names=tbl.column_names)
+
+
+def sorted_rows(rows: np.ndarray, n_rows: int) -> tuple[np.ndarray, pa.Array]:
+    """Return ``rows`` sorted, and where each of ``rows`` is in it (``rows == wanted[back]``).
+
+    Distinct rows (the usual case: one row per journey) are sorted by marking them in a mask of
+    the ``n_rows`` rows (no sort); otherwise by a stable argsort.
+    """
+    mask = np.zeros(n_rows, bool)
+    mask[rows] = True
+    wanted = np.flatnonzero(mask)
+    if len(wanted) == len(rows):  # distinct
+        place = np.empty(n_rows, np.int64)
+        place[wanted] = np.arange(len(wanted))
+        return wanted, pa.array(place[rows])
+    by_row = np.argsort(rows, kind="stable")
+    return rows[by_row], pa.array(np.argsort(by_row))
 
 
 def take_names(

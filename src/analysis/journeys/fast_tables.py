@@ -16,7 +16,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from analysis.journeys import fast_kernels
-from analysis.journeys._common import DAY_US, KEYS, OUTCOME_STATE, from_us, normalise
+from analysis.journeys._common import DAY_US, OUTCOME_STATE, from_us, normalise
 from analysis.journeys.fast_paths import distinct_paths, join_paths, text_order
 from analysis.schema import JOURNEY_COLUMNS, START
 
@@ -187,33 +187,36 @@ def stage_durations(jr: FastJourneys, by: list[str], mature_days: float | None) 
     next_stage = np.append(rs[1:], 0)[:n]
     outcome = j.outcome[rj]
     end_us = np.where(has_next, next_us, np.where(outcome == 2, jr.as_of_us, j.end_us[rj]))
-    first_run = np.ones(n, bool)
-    first_run[1:] = ~has_next[:-1]
-    run_index = np.arange(n) - np.maximum.accumulate(np.where(first_run, np.arange(n), 0))
-    names = _names(jr)
     exit_code = np.where(has_next, next_stage, n_stages + 1 + outcome)
-    tbl = pa.table(
-        {
-            "person_id": j.person[rj],
-            "journey_index": j.journey_index[rj],
-            "stage": names.take(pa.array(rs)),
-            "run_index": run_index,
-            "exit": names.take(pa.array(exit_code)),
-            "duration_days": (end_us - rus) / DAY_US,
-            "censored": ~has_next & (outcome != 0),
-        }
-    )
-    cols: dict[str, pa.Array] = {}
+    cols: dict[str, pa.Array | np.ndarray] = {}
+    order = None
     if by:  # the runs are in (person, journey, run) order: a stable sort by ``by`` is enough
         bc = _by_codes(jr, by)
-        ranks = [r[c[rj]] for r, c in zip(bc.rank, bc.codes, strict=True)]
+        ranks = [_narrow(r)[c[rj]] for r, c in zip(bc.rank, bc.codes, strict=True)]
         order = np.lexsort(ranks[::-1]) if len(by) > 1 else np.argsort(ranks[0], kind="stable")
+        rj = rj[order]
         for a, code, v in zip(by, bc.codes, bc.values, strict=True):
-            cols[a] = v.take(pa.array(code[rj][order]))
-        tbl = tbl.take(pa.array(order))
-    for name in [*KEYS, "stage", "exit", "duration_days", "censored"]:
-        cols[name] = tbl.column(name)
+            cols[a] = v.take(pa.array(code[rj]))
+
+    def put(a: np.ndarray) -> np.ndarray:
+        return a if order is None else a[order]
+
+    names = _names(jr).cast(pa.large_string())
+    cols["person_id"] = j.person[rj]
+    cols["journey_index"] = j.journey_index[rj]
+    cols["stage"] = names.take(pa.array(put(rs)))
+    cols["exit"] = names.take(pa.array(put(exit_code)))
+    cols["duration_days"] = put((end_us - rus) / DAY_US)
+    cols["censored"] = put(~has_next & (outcome != 0))
     return normalise(pa.table(cols).to_pandas())
+
+
+def _narrow(rank: np.ndarray) -> np.ndarray:
+    """Return ranks in the narrowest integer type (numpy sorts 8- and 16-bit ones by radix)."""
+    for t in (np.uint8, np.uint16):
+        if len(rank) <= np.iinfo(t).max + 1:
+            return rank.astype(t)
+    return rank
 
 
 def channel_paths(jr: FastJourneys, by: list[str], include_open: bool) -> pd.DataFrame:
