@@ -30,7 +30,7 @@ def _order(person, lo, n_keys, us):
     return order, ties
 
 
-@pytest.mark.parametrize("n_persons", [3, 400])
+@pytest.mark.parametrize("n_persons", [3, 400, 70_000])  # blocks: 3, 200, 137
 def test_order_by_person_then_time_matches_numpy(n_persons):
     rng = np.random.default_rng(7)
     n = 5_000
