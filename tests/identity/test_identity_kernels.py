@@ -173,3 +173,23 @@ def test_number_components_and_row_persons_equal_numpy(seed):
     for c in codes:
         want = np.maximum(want, np.append(person, 0)[c])
     np.testing.assert_array_equal(kernels.row_persons(codes, person), want)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_sort_strings_equals_arrow_on_long_shared_prefixes(seed):
+    """Runs tied on 8, 16, 24 bytes (large and small runs), NUL bytes, prefixes of others."""
+    rng = np.random.default_rng(seed)
+    stems = ["", "dev-", "customer-000000-", "x" * 23, "a\x00"]
+    values = {
+        f"{rng.choice(stems)}{rng.integers(0, 10 ** rng.integers(1, 7))}"
+        + "\x00" * int(rng.integers(0, 3))
+        for _ in range(int(rng.integers(2, 3000)))
+    }
+    values |= {"dev-", "dev-1", "dev-1\x00"}
+    arr = pa.array(sorted(values), pa.large_string() if seed % 2 else pa.string())
+    arr = arr.take(pa.array(rng.permutation(len(arr))))
+    offsets = np.frombuffer(arr.buffers()[1], np.int64 if seed % 2 else np.int32)
+    got = kernels.sort_strings(
+        offsets[: len(arr) + 1].astype(np.int64), np.frombuffer(arr.buffers()[2], np.uint8)
+    )
+    np.testing.assert_array_equal(got, pc.sort_indices(arr).to_numpy())

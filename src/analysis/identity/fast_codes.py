@@ -107,67 +107,18 @@ def _text(events: pd.DataFrame, c: str) -> pa.ChunkedArray:
     return arr
 
 
-#: Per number of bytes left in a string (0 to 8): the mask keeping them in a big-endian key.
-_KEEP = np.array(
-    [0] + [((1 << (8 * v)) - 1) << (8 * (8 - v)) for v in range(1, 9)], dtype=np.uint64
-)
-
-
-def _prefix_keys(
-    windows: np.ndarray, start: np.ndarray, length: np.ndarray, level: int
-) -> np.ndarray:
-    """Bytes ``8 * level`` to ``8 * level + 7`` of each string as a big-endian number (0-padded).
-
-    ``windows[i]``: the 8 bytes of the (padded) data from byte ``i``.
-    """
-    left = np.clip(length - 8 * level, 0, 8)
-    at = np.minimum(start + 8 * level, len(windows) - 1)  # past the end: masked to 0 anyway
-    return windows[at].astype(np.uint64) & _KEEP[left]
-
-
 def sort_order(values: pa.Array) -> np.ndarray:
     """Return the permutation that sorts the distinct strings ``values`` byte-wise.
 
     The order of ``pyarrow.compute.sort_indices`` (and of the engine's), found by sorting
-    numbers: the first 8 bytes of each string; only the strings still tied take the next 8
-    bytes, sorted within their ties, and so on; strings equal up to the padding go by length.
+    numbers (:func:`.kernels.sort_strings`): the first 8 bytes of each string; only the
+    strings still tied take the next 8 bytes, sorted within their ties, and so on; strings
+    equal up to the padding go by length.
     """
-    n = len(values)
-    if n < 2:
-        return np.arange(n, dtype=np.int64)
-    bufs = values.buffers()
-    off_type = np.int64 if pa.types.is_large_string(values.type) else np.int32
-    offsets = np.frombuffer(bufs[1], off_type)[values.offset : values.offset + n + 1]
-    data = np.frombuffer(bufs[2], np.uint8) if bufs[2] is not None else np.zeros(0, np.uint8)
-    padded = np.concatenate([data, np.zeros(8, np.uint8)])
-    # every 8-byte window of the data as one big-endian number (unaligned reads, no copy)
-    windows = np.ndarray(shape=(len(padded) - 7,), dtype=">u8", buffer=padded, strides=(1,))
-    start = offsets[:-1].astype(np.int64)
-    length = np.diff(offsets).astype(np.int64)
-    key = _prefix_keys(windows, start, length, 0)
-    order = np.argsort(key, kind="stable")
-    key = key[order]
-    change = np.ones(n, bool)
-    change[1:] = key[1:] != key[:-1]
-    level, longest = 0, int(length.max())
-    while True:
-        cls = np.cumsum(change) - 1
-        tied = np.flatnonzero(np.bincount(cls)[cls] > 1)  # positions still tied
-        if not len(tied):
-            return order
-        level += 1
-        if 8 * level >= longest:  # equal up to the padding: the shorter first
-            nxt = length[order[tied]]
-        elif 4 * len(tied) < n:  # few ties: read their bytes only
-            nxt = _prefix_keys(windows, start[order[tied]], length[order[tied]], level)
-        else:  # many: read every string's bytes in storage order (fast), then pick
-            nxt = _prefix_keys(windows, start, length, level)[order[tied]]
-        o = np.lexsort((nxt, cls[tied]))  # ties are runs of positions: sorted within them
-        order[tied] = order[tied][o]
-        nxt = nxt[o]
-        change[tied[1:]] |= nxt[1:] != nxt[:-1]
-        if 8 * level >= longest:
-            return order
+    if len(values) < 2:
+        return np.arange(len(values), dtype=np.int64)
+    offsets, data = _string_buffers(values)
+    return kernels.sort_strings(offsets, data)
 
 
 def _code_column(

@@ -145,3 +145,131 @@ def row_persons(codes: np.ndarray, node_person: np.ndarray) -> np.ndarray:
                 p = max(p, node_person[code])
         out[i] = p
     return out
+
+
+@numba.njit(cache=True, inline="always")
+def _key_at(data: np.ndarray, start: int, length: int, at: int) -> np.uint64:
+    """Bytes ``at`` to ``at + 7`` of a string as a big-endian number (0 past its end)."""
+    key = np.uint64(0)
+    for b in range(at, at + 8):
+        key <<= np.uint64(8)
+        if b < length:
+            key |= np.uint64(data[start + b])
+    return key
+
+
+@numba.njit(cache=True, nogil=True)
+def _radix_argsort(keys: np.ndarray) -> np.ndarray:
+    """Return the stable permutation that sorts ``keys`` (uint64).
+
+    LSD radix, 8 bits a pass; a byte that is the same in every key takes no pass.
+    """
+    n = len(keys)
+    idx = np.arange(n)
+    k = keys.copy()
+    idx2 = np.empty(n, np.int64)
+    k2 = np.empty(n, np.uint64)
+    differ = np.uint64(0)
+    for i in range(n):
+        differ |= k[i] ^ k[0]
+    count = np.empty(257, np.int64)
+    for d in range(8):
+        shift = np.uint64(8 * d)
+        if (differ >> shift) & np.uint64(0xFF) == 0:
+            continue
+        count[:] = 0
+        for i in range(n):
+            count[((k[i] >> shift) & np.uint64(0xFF)) + 1] += 1
+        for b in range(256):
+            count[b + 1] += count[b]
+        for i in range(n):
+            digit = (k[i] >> shift) & np.uint64(0xFF)
+            at = count[digit]
+            count[digit] = at + 1
+            k2[at] = k[i]
+            idx2[at] = idx[i]
+        k, k2 = k2, k
+        idx, idx2 = idx2, idx
+    return idx
+
+
+@numba.njit(cache=True, nogil=True)
+def _sort_run(order: np.ndarray, sub: np.ndarray, lo: int, hi: int) -> None:
+    """Sort ``order[lo:hi]`` by ``sub[lo:hi]`` (stable), moving both."""
+    if hi - lo <= 24:  # insertion sort
+        for j in range(lo + 1, hi):
+            kj = sub[j]
+            oj = order[j]
+            i = j - 1
+            while i >= lo and sub[i] > kj:
+                sub[i + 1] = sub[i]
+                order[i + 1] = order[i]
+                i -= 1
+            sub[i + 1] = kj
+            order[i + 1] = oj
+        return
+    p = np.argsort(sub[lo:hi], kind="mergesort")
+    order[lo:hi] = order[lo:hi][p]
+    sub[lo:hi] = sub[lo:hi][p]
+
+
+@numba.njit(cache=True, nogil=True)
+def sort_strings(offsets: np.ndarray, data: np.ndarray) -> np.ndarray:
+    """Return the permutation that sorts distinct strings byte-wise (a prefix first).
+
+    ``offsets``: the ``n + 1`` offsets of the strings into ``data``. The first 8 bytes of
+    every string as a number, radix-sorted; then each run of strings still tied is sorted on
+    its next 8 bytes, and so on; a run tied up to its longest string goes by length.
+    """
+    n = len(offsets) - 1
+    start = offsets[:-1]
+    length = offsets[1:] - start
+    key = np.empty(n, np.uint64)
+    for i in range(n):
+        key[i] = _key_at(data, start[i], length[i], 0)
+    order = _radix_argsort(key)
+    key = key[order]
+    # runs of equal keys (lo, hi, the byte their keys in ``sub`` start at), as a stack
+    stack = [(0, 0, 0)]
+    stack.pop()
+    lo = 0
+    n_tied = 0
+    for j in range(1, n + 1):
+        if j == n or key[j] != key[lo]:
+            if j - lo > 1:
+                stack.append((lo, j, 8))
+                n_tied += j - lo
+            lo = j
+    sub = key  # reused: bytes 8 to 15 of the tied strings
+    if 4 * n_tied > n:  # many ties: read every string's next bytes in storage order
+        nxt = np.empty(n, np.uint64)
+        for i in range(n):
+            nxt[i] = _key_at(data, start[i], length[i], 8)
+        for lo, hi, _ in stack:
+            for j in range(lo, hi):
+                sub[j] = nxt[order[j]]
+    else:
+        for lo, hi, _ in stack:
+            for j in range(lo, hi):
+                sub[j] = _key_at(data, start[order[j]], length[order[j]], 8)
+    while stack:
+        lo, hi, at = stack.pop()
+        longest = 0
+        for j in range(lo, hi):
+            longest = max(longest, length[order[j]])
+        if at >= longest:  # equal up to the padding: the shorter first
+            for j in range(lo, hi):
+                sub[j] = length[order[j]]
+            _sort_run(order, sub, lo, hi)
+            continue
+        if at > 8:  # the bytes from ``at`` (those from 8 are in ``sub`` already)
+            for j in range(lo, hi):
+                sub[j] = _key_at(data, start[order[j]], length[order[j]], at)
+        _sort_run(order, sub, lo, hi)
+        s = lo
+        for j in range(lo + 1, hi + 1):
+            if j == hi or sub[j] != sub[s]:
+                if j - s > 1:
+                    stack.append((s, j, at + 8))
+                s = j
+    return order
