@@ -8,10 +8,11 @@ an engine and without holding the rows:
    gets a 64-bit hash (0: missing, an empty value is missing), every row the hash of its
    values' hashes (its combination's key), kept per row (8 bytes); the file's distinct
    combinations (their value hashes, key and rows) and each column's distinct values are kept;
-2. the combinations of all files are grouped on their value hashes; per column the distinct
-   values are sorted byte-wise in memory (:func:`.fast_codes.sort_order`, as the engine path
-   does) and numbered in the order of the columns' names, so a code orders as (type, value);
-   each combination's codes are a sorted lookup of its value hashes;
+2. the combinations of all files are grouped on their keys (every row of a key must hold
+   the same value hashes); per column the distinct values are sorted byte-wise in memory
+   (polars' string sort: the order of :func:`.fast_codes.sort_order` and of the engine path)
+   and numbered in the order of the columns' names, so a code orders as (type, value); each
+   combination's codes are a join of its value hashes on the values' hashes;
 3. the guards, components and persons are :func:`.streaming.solve_codes`' (the functions of
    :mod:`.fast` and :mod:`.guards`): the persons are :func:`~analysis.identity.stitch`'s, numbered
    the same way.
@@ -37,7 +38,6 @@ import numpy as np
 import polars as pl
 import pyarrow as pa
 
-from analysis.identity.fast_codes import sort_order
 from analysis.identity.streaming import Lap, StitchRules, solve_codes
 
 log = logging.getLogger(__name__)
@@ -110,10 +110,10 @@ def _runs(frame: dict[str, np.ndarray], hcols: list[str]) -> dict[str, np.ndarra
     at = np.flatnonzero(first)
     out = {"k": k[at]}
     del k
-    run = np.cumsum(first) - 1
+    run = np.cumsum(first, dtype=np.int32 if len(first) < 2**31 else np.int64) - 1
     del first
     n = frame.pop("len")[order]
-    out["len"] = np.add.reduceat(n, at) if len(n) else n
+    out["len"] = np.add.reduceat(n, at, dtype=np.int64) if len(n) else n.astype(np.int64)
     for h in hcols:
         x = frame.pop(h)[order]
         out[h] = x[at]
@@ -138,7 +138,7 @@ def _scan(
         ]
     )  # fmt: skip
     key = hv.select(pl.struct(hcols).hash(KEY_SEED))[:, 0].to_numpy()
-    frame = {"k": key, "len": np.ones(len(key), np.int64)}
+    frame = {"k": key, "len": np.ones(len(key), np.int32)}
     frame.update({h: hv[h].to_numpy() for h in hcols})
     del hv
     values = [d[c].drop_nulls().unique() for c in cols]
@@ -152,8 +152,8 @@ def value_hashes(v: pa.Array) -> np.ndarray:
 
 def _dictionary(values: list[pl.Series]) -> tuple[pa.Array, np.ndarray] | None:
     """Return a column's distinct values sorted byte-wise and their hashes; None on a collision."""
-    v = pl.concat(values).unique().to_arrow().cast(pa.large_string())
-    v = v.take(pa.array(sort_order(v)))
+    # polars sorts text byte-wise (Rust's order of str), as .fast_codes.sort_order does
+    v = pl.concat(values).unique().sort().to_arrow().cast(pa.large_string())
     h = value_hashes(v)
     if len(h) and (pl.Series(h).n_unique() != len(h) or not h.all()):
         return None
@@ -188,7 +188,7 @@ def _number(
         v, h = got
         flags.append(rules.flag(v))  # placeholders judged here: the strings go now
         types.append(np.full(len(v), i, np.int8))
-        x = combos[f"h{i}"]
+        x = combos.pop(f"h{i}")  # the hashes go once coded
         have = np.flatnonzero(x)
         code = pl.DataFrame({"x": x[have]}).join(
             pl.DataFrame({"x": h, "c": np.arange(offset, offset + len(h), dtype=dtype)}),

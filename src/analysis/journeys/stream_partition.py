@@ -6,10 +6,10 @@ threads), its rows get their person, and its rows are written split by person bu
 (``person_id % buckets``) as one Parquet file per (bucket, source) under ``_bucket=<k>/``:
 no join of all rows, no spill. Rows without a person are counted (bucket -1), not written.
 
-The buckets hold the columns and types that the engine's ``COPY ... PARTITION_BY`` wrote
-(the validated columns in their order, then ``person_id``): text as Arrow ``string``, the
-other columns as in the source files; the kept suspect rows (written by ``validate_events``)
-are cast to those types.
+The buckets hold the validated columns but the identifiers (used up by stitching) in their
+order, then ``person_id``, with the source files' types (read back they give the pandas
+dtypes the engine's ``COPY ... PARTITION_BY`` files gave); the kept suspect rows (written by
+``validate_events``) are cast to those types.
 """
 
 from __future__ import annotations
@@ -20,8 +20,6 @@ from typing import Any
 
 import numpy as np
 import polars as pl
-import pyarrow as pa
-import pyarrow.parquet as pq
 
 #: Polars types of the DuckDB types a column absent from the files is given (``_duck_types``).
 _OF_DUCK = {"VARCHAR": pl.String, "DOUBLE": pl.Float64, "BOOLEAN": pl.Boolean}
@@ -47,13 +45,6 @@ def bucket_schema(
         else:
             return None
     return out
-
-
-def _arrow_type(t: pa.DataType) -> pa.DataType:
-    """Text as ``string`` (what the engine writes); other types as they are."""
-    if t in (pa.large_string(), pa.string_view()):
-        return pa.string()
-    return t
 
 
 def partition_files(
@@ -103,9 +94,9 @@ def partition_files(
         d = d.with_columns(pl.Series("person_id", person), pl.Series("_b", bucket))
         d = d.filter(pl.col("_b") >= 0)
         for (k,), part in d.partition_by("_b", as_dict=True, include_key=False).items():
-            tbl = part.to_arrow()
-            target = pa.schema([f.with_type(_arrow_type(f.type)) for f in tbl.schema])
-            pq.write_table(tbl.cast(target), out / f"_bucket={k}" / f"s{i:06d}.parquet")
+            part.write_parquet(
+                out / f"_bucket={k}" / f"s{i:06d}.parquet", compression="lz4", statistics=False
+            )
         return counts
 
     total = np.zeros(n_buckets + 1, np.int64)
