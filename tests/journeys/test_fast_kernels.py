@@ -8,6 +8,9 @@ paths, and more than 255 distinct values.
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import numpy as np
 import pyarrow as pa
 import pytest
@@ -136,3 +139,27 @@ def test_text_order_is_the_order_of_the_texts(names):
     text = paths.text.to_pylist()
     got = [text[i] for i in text_order(paths, pa.array(names))]
     assert got == sorted(text, key=str.encode)  # by bytes, as polars sorts strings
+
+
+WARM_CHECK = """
+import analysis
+from analysis import synth
+from analysis.journeys import fast_kernels as K
+
+K.warm_up()
+kernels = {n: f for n, f in vars(K).items() if hasattr(f, "signatures")}
+before = {n: list(f.signatures) for n, f in kernels.items()}
+ev, _ = synth.generate(n_persons=300, seed=5)
+jr = analysis.build_journeys(analysis.stitch_identities(ev))
+jr.journeys, jr.stage_transitions(by="segment"), jr.stage_durations(by="segment")
+jr.channel_paths()
+new = {n: [str(s) for s in f.signatures if s not in before[n]] for n, f in kernels.items()}
+assert not any(new.values()), f"types warm_up does not load: {new}"
+assert all(before[n] for n in ("person_order", "cut_journeys", "join_ranges")), before
+"""
+
+
+def test_warm_up_loads_the_kernels_for_the_types_the_tables_pass():
+    """In a fresh process: after warm_up, the tables call no kernel with other argument types."""
+    done = subprocess.run([sys.executable, "-c", WARM_CHECK], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-3000:]

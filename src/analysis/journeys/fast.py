@@ -293,11 +293,13 @@ def fast_rows(
     person = pc.fill_null(tbl.column("person_id"), 0).to_numpy().astype(np.int64)
     conv = pc.fill_null(tbl.column("conversion").cast(pa.bool_()), False).to_numpy()
     revenue = tbl.column("revenue").cast(pa.float64()).to_numpy()
-    with ThreadPoolExecutor(max_workers=2) as pool:  # Arrow's hash kernels: one thread each
+    with ThreadPoolExecutor(max_workers=3) as pool:  # Arrow's hash kernels: one thread each
+        warm = pool.submit(fast_kernels.warm_up)  # numba loads its cache meanwhile
         enc_channel = pool.submit(_encode, tbl.column("channel"))
         enc_stage = pool.submit(_encode, tbl.column("stage"))
         channel, channels = enc_channel.result()
         stage, stages = enc_stage.result()
+        warm.result()
     # in the order of first appearance (the dictionary's), as the engine path lists them
     bad = [str(c) for c in channels.to_pylist() if c is not None and ">" in c]
     if bad:

@@ -320,3 +320,30 @@ def join_ranges(
                 out[at] = label_bytes[b]
                 at += 1
     return offsets, out, valid
+
+
+def warm_up() -> None:
+    """Load the kernels the fast path calls, for the argument types it passes, on tiny arrays.
+
+    A fresh process loads each compiled kernel from numba's cache on its first call (about
+    0.3 s for all, most of it once); :func:`.fast.fast_rows` runs this in a thread while Arrow
+    encodes the rows, so that the load does not wait for a free core later. The types are those
+    of the fast path's calls (tests/journeys/test_fast_kernels.py checks that its tables load
+    nothing more); one it does not pass is compiled for the call that passes it, as without this.
+    """
+    i64 = np.zeros(1, np.int64)
+    ro_i64 = np.zeros(1, np.int64)
+    ro_i64.flags.writeable = False  # pandas hands the times over read-only
+    i32 = np.zeros(1, np.int32)
+    flag = np.zeros(1, np.bool_)
+    f64 = np.zeros(1, np.float64)
+    one = np.ones(1, np.int64)
+    person_order(i64, 0, 1, ro_i64, flag, i32, i32)
+    time_order(i64, i64.copy(), i64.copy(), flag, i32, i32)
+    cut_journeys(i64, i64, flag, 1.0)
+    journey_totals(i64, one, flag, f64, i64, i32)
+    stage_runs(i32, i64)
+    window_starts(i64, i64, one, f64)
+    gather_ranges(i32, i64, one)
+    sep = np.frombuffer(b" > ", np.uint8)  # read-only, as the separator's bytes
+    join_ranges(i32, i64, one, np.zeros(2, np.int64), np.zeros(0, np.uint8), sep, False)
