@@ -108,3 +108,20 @@ def test_a_value_hash_collision_falls_back(tmp_path, monkeypatch):
     assert stitch_files(sources, COLS) is None
     monkeypatch.setattr(sf, "value_hashes", real)
     assert stitch_files(sources, COLS) is not None
+
+
+def test_a_combination_key_collision_is_caught():
+    from analysis.identity.stream_files import _runs
+
+    frame = {  # rows 0 and 2 share key 7 with other second keys: two combinations, one key
+        "k": np.array([7, 3, 7], np.uint64),
+        "k2": np.array([1, 2, 5], np.uint64),
+        "len": np.ones(3, np.int64),
+        "h0": np.array([10, 11, 12], np.uint64),
+    }
+    assert _runs(dict(frame), ["h0"]) is None
+    frame["k2"] = np.array([1, 2, 1], np.uint64)  # one combination seen twice
+    got = _runs(frame, ["h0"])
+    assert got is not None
+    assert got["k"].tolist() == [3, 7] and got["len"].tolist() == [1, 2]
+    assert got["h0"].tolist() == [11, 10]

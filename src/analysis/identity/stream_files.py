@@ -8,8 +8,8 @@ an engine and without holding the rows:
    gets a 64-bit hash (0: missing, an empty value is missing), every row the hash of its
    values' hashes (its combination's key), kept per row (8 bytes); the file's distinct
    combinations (their value hashes, key and rows) and each column's distinct values are kept;
-2. the combinations of all files are grouped on their keys (every row of a key must hold
-   the same value hashes); per column the distinct values are sorted byte-wise in memory
+2. the combinations of all files are grouped on their keys (a key must come with one second
+   key); per column the distinct values are sorted byte-wise in memory
    (polars' string sort: the order of :func:`.fast_codes.sort_order` and of the engine path)
    and numbered in the order of the columns' names, so a code orders as (type, value); each
    combination's codes are a join of its value hashes on the values' hashes;
@@ -17,10 +17,12 @@ an engine and without holding the rows:
    :mod:`.fast` and :mod:`.guards`): the persons are :func:`~analysis.identity.stitch`'s, numbered
    the same way.
 
-Hash collisions are checked exactly, never assumed away: within a column, the distinct values
-must have distinct hashes (none 0); over all files, distinct combinations (tuples of value
-hashes) must have distinct keys. If either fails, :func:`stitch_files` returns None and the
-caller stitches on the engine (:func:`.streaming.stitch_table`).
+Hash collisions are checked, never assumed away: within a column, the distinct values must have
+distinct hashes (none 0), checked exactly; a combination (a tuple of value hashes) has two
+independent 64-bit keys, and no key ``k`` may come with two second keys ``k2`` (the distinct
+count of ``k`` equals that of ``(k, k2)``: two combinations sharing ``k`` would have to
+share ``k2`` too to pass, a 128-bit collision). If either fails, :func:`stitch_files`
+returns None and the caller stitches on the engine (:func:`.streaming.stitch_table`).
 
 A row's person (:meth:`FileStitch.persons`) is a lookup of its key among the combinations' keys
 (sorted), file by file.
@@ -42,8 +44,8 @@ from analysis.identity.streaming import Lap, StitchRules, solve_codes
 
 log = logging.getLogger(__name__)
 
-#: Seeds of the value hash and of the combination key (any fixed pair).
-VALUE_SEED, KEY_SEED = 0x5EED_CAFE, 0xC0FF_EE17
+#: Seeds of the value hash and of the combination's two keys (any fixed three).
+VALUE_SEED, KEY_SEED, KEY2_SEED = 0x5EED_CAFE, 0xC0FF_EE17, 0x0DDB_A11
 
 
 @dataclass
@@ -96,11 +98,11 @@ class FileStitch:
 
 
 def _runs(frame: dict[str, np.ndarray], hcols: list[str]) -> dict[str, np.ndarray] | None:
-    """Return the distinct combinations of ``frame`` (key ``k``, ``len``, value hashes) by key.
+    """Return the distinct combinations of ``frame`` (keys ``k``, ``k2``, ``len``, value hashes).
 
-    One sort on the key, then its runs: every row of a run must hold the run's first row's
-    value hashes (else two combinations share a key: None). Consumes ``frame`` column by
-    column (the copies sorted one at a time).
+    One sort on the key ``k``, then its runs: every row of a run must hold the run's first
+    row's second key ``k2`` (else two combinations share a key: None); the value hashes are
+    taken from each run's first row. Consumes ``frame`` column by column.
     """
     k = frame.pop("k")
     order = pl.Series(k).arg_sort().to_numpy()
@@ -112,13 +114,18 @@ def _runs(frame: dict[str, np.ndarray], hcols: list[str]) -> dict[str, np.ndarra
     del k
     run = np.cumsum(first, dtype=np.int32 if len(first) < 2**31 else np.int64) - 1
     del first
+    k2 = frame.pop("k2")[order]
+    out["k2"] = k2[at]
+    if not np.array_equal(k2, out["k2"][run]):
+        return None
+    del k2, run
     n = frame.pop("len")[order]
     out["len"] = np.add.reduceat(n, at, dtype=np.int64) if len(n) else n.astype(np.int64)
+    del n
+    head = order[at]
+    del order
     for h in hcols:
-        x = frame.pop(h)[order]
-        out[h] = x[at]
-        if not np.array_equal(x, out[h][run]):
-            return None
+        out[h] = frame.pop(h)[head]
     return out
 
 
@@ -137,12 +144,18 @@ def _scan(
             for c, h in zip(cols, hcols, strict=True)
         ]
     )  # fmt: skip
-    key = hv.select(pl.struct(hcols).hash(KEY_SEED))[:, 0].to_numpy()
-    frame = {"k": key, "len": np.ones(len(key), np.int32)}
-    frame.update({h: hv[h].to_numpy() for h in hcols})
-    del hv
+    hv = hv.with_columns(k=pl.struct(hcols).hash(KEY_SEED), k2=pl.struct(hcols).hash(KEY2_SEED))
+    key = hv["k"].to_numpy()
+    g = hv.group_by("k").agg(
+        *[pl.col(h).first() for h in hcols],
+        pl.col("k2").min(),
+        pl.col("k2").max().alias("k2_max"),
+        pl.len().cast(pl.Int64),
+    )
     values = [d[c].drop_nulls().unique() for c in cols]
-    return key, _runs(frame, hcols), values
+    if (g["k2"] != g["k2_max"]).any():  # two combinations of this file share a key
+        return key, None, values
+    return key, {c: g[c].to_numpy() for c in ["k", "k2", "len", *hcols]}, values
 
 
 def value_hashes(v: pa.Array) -> np.ndarray:
@@ -247,7 +260,12 @@ def stitch_files(
     got: dict[str, np.ndarray] | None = None
     if all(p is not None for p in parts):
         frame = {}
-        for c in ["k", "len", *hcols]:  # one column at a time: the parts go as they are copied
+        for c in [
+            "k",
+            "k2",
+            "len",
+            *hcols,
+        ]:  # one column at a time: the parts go as they are copied
             frame[c] = np.concatenate([p.pop(c) for p in parts if p is not None])
         del parts
         got = _runs(frame, hcols)
