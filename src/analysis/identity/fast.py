@@ -23,6 +23,7 @@ them); :func:`stitch` picks this path for ``engine="polars"`` (the default).
 from __future__ import annotations
 
 import re
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import duckdb
@@ -35,7 +36,7 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
 from analysis.identity import kernels
-from analysis.identity.fast_codes import CodedIdentifiers, code_identifiers
+from analysis.identity.fast_codes import CodedIdentifiers, code_columns, combinations
 from analysis.identity.guards import chain_guard, oversized_persons, placeholder_flags
 
 #: Patterns that RE2 (DuckDB) and Rust's regex (polars) read alike: literals, groups ``(…)``
@@ -299,13 +300,17 @@ def solve(
     max_person_ids: int | None,
 ) -> FastStitch:
     """Run stitching's steps 1 to 5 on integer codes (see the module); options as ``stitch``."""
-    ci = code_identifiers(events, cols)
+    cc = code_columns(events, cols)
+    # the values are judged while the combinations are found (both release the GIL)
+    with ThreadPoolExecutor(max_workers=1) as judge:
+        judged = judge.submit(placeholder_values, cc.values, placeholders, placeholder_patterns)
+        ci = combinations(cc)
+        is_ph, is_pat = judged.result()
     m = ci.m
     device_idx = [i for i, c in enumerate(cols) if c in device_types]
     limit = type_limits(len(cols), device_idx, max_links, max_device_links)
     links = link_counts(ci)
     is_over = over_limit(links, limit, m)
-    is_ph, is_pat = placeholder_values(ci.values, placeholders, placeholder_patterns)
     flagged = is_ph | is_pat | is_over
     found: dict[int, str] = {}
     if placeholder_min_links is not None and device_idx:
@@ -355,9 +360,9 @@ def row_persons(fs: FastStitch, node_person: np.ndarray) -> np.ndarray:
     The usable codes of a row are linked, so they share one person; a blocked code's person
     is 0, so the largest over the row's codes is that person (or 0).
     """
-    if fs.ci.code_matrix is not None:  # one compiled pass over the rows
-        return kernels.row_persons(fs.ci.code_matrix, node_person)
     small = np.int32 if len(node_person) < 2**31 - 1 else np.int64  # persons <= codes
+    if fs.ci.code_matrix is not None:  # one compiled pass over the rows
+        return kernels.row_persons(fs.ci.code_matrix, node_person.astype(small))
     person = np.zeros(fs.ci.n_rows, small)
     by_code = np.append(node_person, 0).astype(small)  # code -1 (missing): the appended 0
     for c in fs.ci.row_codes.values():

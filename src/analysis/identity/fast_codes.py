@@ -172,25 +172,76 @@ def _string_buffers(values: pa.Array) -> tuple[np.ndarray, np.ndarray]:
     return offsets.astype(np.int64), data
 
 
-def code_identifiers(events: pd.DataFrame, cols: list[str]) -> CodedIdentifiers:
-    """Return the identifiers numbered by (type name, value) and their distinct combinations."""
+@dataclass
+class CodedColumns:
+    """Step 1 of :func:`code_identifiers`: the values of every column, ranked.
+
+    Attributes
+    ----------
+    cols : list of str
+        The identifier columns, in the caller's order.
+    by_name : list of int
+        The positions in ``cols`` in the order of the column names (the order of the codes).
+    ranks : numpy.ndarray
+        Per column by name, every row's rank in its column (-1: missing); :func:`combinations`
+        turns them into codes in place.
+    sizes : list of int
+        Per column by name, its number of distinct values.
+    values : pyarrow.Array
+        The value of every code (the columns' sorted values, one after the other).
+    rows : numpy.ndarray
+        Per code, the rows it appears in.
+    """
+
+    cols: list[str]
+    by_name: list[int]
+    ranks: np.ndarray
+    sizes: list[int]
+    values: pa.Array
+    rows: np.ndarray
+
+
+def code_columns(events: pd.DataFrame, cols: list[str]) -> CodedColumns:
+    """Rank the values of every identifier column (a column per thread); see :class:`CodedColumns`."""
     by_name = sorted(range(len(cols)), key=lambda i: cols[i])
     n = len(events)
     dtype = np.int32 if max(len(cols), 1) * n < 2**31 - 1 else np.int64
-    codes = np.empty((len(cols), n), dtype)  # per column by name, then per row
-    # Arrow's hash and sort kernels and the compiled loops release the GIL: a column per thread
+    ranks = np.empty((len(cols), n), dtype)  # per column by name, then per row
+    # Arrow's hash kernel and the compiled loops release the GIL: a column per thread
     with ThreadPoolExecutor(max_workers=min(len(cols), os.cpu_count() or 1) or 1) as pool:
         coded = list(
             pool.map(
-                lambda j: _code_column(_text(events, cols[by_name[j]]), codes[j]), range(len(cols))
+                lambda j: _code_column(_text(events, cols[by_name[j]]), ranks[j]), range(len(cols))
             )
         )
     sizes = [len(rows) for rows, _, _ in coded]
+    at = np.cumsum([0] + [len(v) for _, _, v in coded], dtype=np.int64)
+    starts = np.concatenate([o + a for (_, o, _), a in zip(coded, at, strict=False)] + [at[-1:]])
+    values = pa.Array.from_buffers(
+        pa.large_string(),
+        sum(sizes),
+        [None, pa.py_buffer(starts), pa.py_buffer(np.concatenate([v for _, _, v in coded]))],
+    )
+    return CodedColumns(
+        cols=cols,
+        by_name=by_name,
+        ranks=ranks,
+        sizes=sizes,
+        values=values.cast(pa.string()),
+        rows=np.concatenate([rows for rows, _, _ in coded]),
+    )
+
+
+def combinations(cc: CodedColumns) -> CodedIdentifiers:
+    """Return the codes of the rows and their distinct combinations (step 2 of :mod:`.fast`).
+
+    Turns ``cc.ranks`` into codes in place (they become ``row_codes`` and ``code_matrix``).
+    """
+    by_name, codes, sizes = cc.by_name, cc.ranks, cc.sizes
     offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
     m = int(offsets[-1])
     alone, key, multi_rows = kernels.row_pass(codes, offsets[:-1], m)
     with_values = [j for j, size in enumerate(sizes) if size]
-    row_codes = {by_name[j]: codes[j] for j in with_values}
     if m >= 2**32 - 1:  # the key would not fit: every row takes the general way
         lo, hi, multi_rows = _combination_keys([codes[j] for j in with_values], m)
     else:
@@ -200,19 +251,13 @@ def code_identifiers(events: pd.DataFrame, cols: list[str]) -> CodedIdentifiers:
     for c in multi.values():
         n_combos += np.bincount(c[c >= 0], minlength=m)
     pair_a, pair_b = _pairs(lo, hi, [multi[by_name[j]] for j in with_values if multi], m)
-    at = np.cumsum([0] + [len(v) for _, _, v in coded], dtype=np.int64)
-    starts = np.concatenate([o + a for (_, o, _), a in zip(coded, at, strict=False)] + [at[-1:]])
-    data = np.concatenate([v for _, _, v in coded])
-    values = pa.Array.from_buffers(
-        pa.large_string(), m, [None, pa.py_buffer(starts), pa.py_buffer(data)]
-    )
     return CodedIdentifiers(
-        cols=cols,
-        n_rows=n,
-        row_codes=row_codes,
-        values=values.cast(pa.string()),
+        cols=cc.cols,
+        n_rows=codes.shape[1],
+        row_codes={by_name[j]: codes[j] for j in with_values},
+        values=cc.values,
         type_of_code=np.repeat(np.array(by_name, np.int8), sizes),
-        rows=np.concatenate([rows for rows, _, _ in coded]),
+        rows=cc.rows,
         n_combos=n_combos.astype(np.int64),
         pair_a=pair_a,
         pair_b=pair_b,
@@ -221,6 +266,11 @@ def code_identifiers(events: pd.DataFrame, cols: list[str]) -> CodedIdentifiers:
         multi=multi,
         code_matrix=codes,
     )
+
+
+def code_identifiers(events: pd.DataFrame, cols: list[str]) -> CodedIdentifiers:
+    """Return the identifiers numbered by (type name, value) and their distinct combinations."""
+    return combinations(code_columns(events, cols))
 
 
 def _key_codes(alone: np.ndarray, key: np.ndarray, m: int) -> tuple[np.ndarray, np.ndarray]:

@@ -136,13 +136,13 @@ def number_components(label: np.ndarray, blocked: np.ndarray) -> tuple[np.ndarra
 def row_persons(codes: np.ndarray, node_person: np.ndarray) -> np.ndarray:
     """Return the largest ``node_person`` over each row's codes (``codes[c, i]``; -1: none; 0)."""
     k, n = codes.shape
-    out = np.zeros(n, np.int64)
+    out = np.empty(n, np.int64)
     for i in range(n):
         p = 0
         for c in range(k):
             code = codes[c, i]
             if code >= 0:
-                p = max(p, node_person[code])
+                p = max(p, np.int64(node_person[code]))
         out[i] = p
     return out
 
