@@ -138,11 +138,11 @@ def row_persons(codes: np.ndarray, node_person: np.ndarray) -> np.ndarray:
     k, n = codes.shape
     out = np.empty(n, np.int64)
     for i in range(n):
-        p = 0
+        p = np.int64(0)
         for c in range(k):
             code = codes[c, i]
-            if code >= 0:
-                p = max(p, np.int64(node_person[code]))
+            if code >= 0 and node_person[code] > p:
+                p = np.int64(node_person[code])
         out[i] = p
     return out
 
