@@ -462,13 +462,20 @@ def _coded(
         n_combos += np.bincount(c[have], minlength=m)
         rows += np.bincount(c[have], weights=n_rows[have], minlength=m).astype(np.int64)
     present = [i for i in name_order if i in codes]  # codes ascend from column to column
+    n_ids = np.zeros(len(n_rows), np.int8)
+    for i in present:
+        n_ids += codes[i] >= 0
+    several = np.flatnonzero(n_ids >= 2)  # only these combinations hold pairs
+    del n_ids
+    sub = {i: codes[i][several] for i in present}
     packed = []
     for p, i in enumerate(present):
         for j in present[p + 1 :]:
-            a, b = codes[i], codes[j]
+            a, b = sub[i], sub[j]
             both = (a >= 0) & (b >= 0)
             k = a[both].astype(np.int64) * m + b[both]
             packed.append(pl.Series(k).unique().to_numpy())
+    del sub
     keys = np.concatenate(packed) if packed else np.zeros(0, np.int64)
     empty = np.zeros(0, np.int64)
     return CodedIdentifiers(
