@@ -121,14 +121,12 @@ def sort_order(values: pa.Array) -> np.ndarray:
     return kernels.sort_strings(offsets, data)
 
 
-def _code_column(
-    arr: pa.ChunkedArray, out: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _code_column(arr: pa.ChunkedArray, out: np.ndarray) -> tuple[np.ndarray, pa.Array]:
     """Write each row's rank in its column to ``out`` (-1: missing or empty).
 
     One hash pass (Arrow's dictionary encoding), the distinct values sorted, then one pass
     over the rows (:func:`.kernels.local_codes`). Returns the rows of each rank and the values
-    in rank order (offsets from 0 without the last, and their bytes).
+    in rank order.
     """
     enc = pc.dictionary_encode(arr)
     chunks = enc.chunks
@@ -142,21 +140,20 @@ def _code_column(
         empty = pc.index(dictionary, "").as_py()
         if empty >= 0:
             order = order[order != empty]
-    rank = np.full(len(dictionary), -1, out.dtype)
-    rank[order] = np.arange(len(order), dtype=out.dtype)
-    rows = np.zeros(len(order), np.int64)
+    table = np.zeros((len(dictionary), 2), out.dtype)  # per value: rank, rows
+    table[:, 0] = -1
+    table[order, 0] = np.arange(len(order), dtype=out.dtype)
     at = 0
     for c in chunks:
         idx = c.indices
         bufs = idx.buffers()
         valid = np.frombuffer(bufs[0], np.uint8) if bufs[0] is not None else _NO_BITS
         indices = np.frombuffer(bufs[1], np.int32)[idx.offset : idx.offset + len(idx)]
-        kernels.local_codes(indices, valid, idx.offset, rank, out[at : at + len(idx)], rows)
+        kernels.local_codes(indices, valid, idx.offset, table, out[at : at + len(idx)])
         at += len(idx)
     out[at:] = -1  # no chunk: no rows
-    starts, data = _string_buffers(dictionary)
-    offsets, values = kernels.gather_strings(starts, data, order, 0)
-    return rows, offsets, values
+    rows = table[order, 1].astype(np.int64)
+    return rows, dictionary.take(pa.array(order)).cast(pa.string())
 
 
 _NO_BITS = np.zeros(0, np.uint8)
@@ -214,21 +211,14 @@ def code_columns(events: pd.DataFrame, cols: list[str]) -> CodedColumns:
                 lambda j: _code_column(_text(events, cols[by_name[j]]), ranks[j]), range(len(cols))
             )
         )
-    sizes = [len(rows) for rows, _, _ in coded]
-    at = np.cumsum([0] + [len(v) for _, _, v in coded], dtype=np.int64)
-    starts = np.concatenate([o + a for (_, o, _), a in zip(coded, at, strict=False)] + [at[-1:]])
-    values = pa.Array.from_buffers(
-        pa.large_string(),
-        sum(sizes),
-        [None, pa.py_buffer(starts), pa.py_buffer(np.concatenate([v for _, _, v in coded]))],
-    )
+    sizes = [len(rows) for rows, _ in coded]
     return CodedColumns(
         cols=cols,
         by_name=by_name,
         ranks=ranks,
         sizes=sizes,
-        values=values.cast(pa.string()),
-        rows=np.concatenate([rows for rows, _, _ in coded]),
+        values=pa.concat_arrays([v for _, v in coded]) if coded else pa.array([], pa.string()),
+        rows=np.concatenate([rows for rows, _ in coded]) if coded else np.zeros(0, np.int64),
     )
 
 
