@@ -129,9 +129,14 @@ def test_sorted_rows_sorts_and_puts_back(distinct):
         [f"n{i:03d}" for i in range(300)],  # two bytes per rank
     ],
 )
-def test_text_order_is_the_order_of_the_texts(names):
+@pytest.mark.parametrize("max_len", [6, 40])  # packed: one word a path, or three
+def test_text_order_is_the_order_of_the_texts(names, max_len):
     rng = np.random.default_rng(13)
-    chosen = [rng.integers(0, len(names), rng.integers(0, 6)) for _ in range(800)]
+    chosen = [rng.integers(0, len(names), rng.integers(0, max_len)) for _ in range(800)]
+    if max_len > 16:  # long paths that share their first 16 codes (ties on the first word)
+        head = rng.integers(0, len(names), 16)
+        chosen += [np.r_[head, rng.integers(0, len(names), rng.integers(0, 20))] for _ in range(50)]
+        chosen += [head[:16], head[:15]]
     codes = np.concatenate(chosen).astype(np.int64)
     lengths = np.array([len(c) for c in chosen])
     end = np.cumsum(lengths)

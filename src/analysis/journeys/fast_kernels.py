@@ -322,6 +322,27 @@ def join_ranges(
     return offsets, out, valid
 
 
+@numba.njit(cache=True, nogil=True)
+def pack_ranks(
+    codes: np.ndarray, offsets: np.ndarray, rank: np.ndarray, n_words: int
+) -> np.ndarray:
+    """Pack ``rank[codes] + 1`` of each range ``offsets[k]:offsets[k + 1]`` into 64-bit words.
+
+    Four bits a code (ranks below 15), 16 codes a word, the first code in the highest bits;
+    ``n_words`` words a range (enough for the longest), 0 past its end. Returns one row of
+    words per range.
+    """
+    n = len(offsets) - 1
+    out = np.zeros((n, n_words), np.uint64)
+    for k in range(n):
+        s = offsets[k]
+        for i in range(s, offsets[k + 1]):
+            p = i - s
+            value = np.uint64(rank[codes[i]] + 1) << np.uint64(60 - 4 * (p & 15))
+            out[k, p >> 4] |= value
+    return out
+
+
 def warm_up() -> None:
     """Load the kernels the fast path calls, for the argument types it passes, on tiny arrays.
 
@@ -347,3 +368,4 @@ def warm_up() -> None:
     gather_ranges(i32, i64, one)
     sep = np.frombuffer(b" > ", np.uint8)  # read-only, as the separator's bytes
     join_ranges(i32, i64, one, np.zeros(2, np.int64), np.zeros(0, np.uint8), sep, False)
+    pack_ranks(i32, np.zeros(2, np.int64), i64, 1)

@@ -17,7 +17,7 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from analysis.journeys.fast_kernels import gather_ranges, join_ranges
+from analysis.journeys.fast_kernels import gather_ranges, join_ranges, pack_ranks
 from analysis.schema import PATH_SEP
 
 
@@ -150,6 +150,8 @@ def text_order(paths: Paths, names: pa.Array) -> np.ndarray:
     )
     if unsafe:
         return pl.Series(pl.from_arrow(paths.text)).arg_sort().to_numpy()
+    if len(names) < 16:  # four bits a code
+        return packed_order(paths, rank)
     dtype = np.dtype("u1") if len(names) <= 256 else np.dtype(">u2")  # big-endian: bytes in order
     data = rank[paths.codes].astype(dtype)
     keys = pa.Array.from_buffers(
@@ -158,3 +160,31 @@ def text_order(paths: Paths, names: pa.Array) -> np.ndarray:
         [None, pa.py_buffer(paths.offsets * dtype.itemsize), pa.py_buffer(data)],
     )
     return pl.Series(pl.from_arrow(keys)).arg_sort().to_numpy()
+
+
+def packed_order(paths: Paths, rank: np.ndarray) -> np.ndarray:
+    """Return the order of the distinct paths by their codes' ranks (fewer than 16 codes).
+
+    Each path's ranks + 1 are packed four bits each into 64-bit words, the first in the highest
+    bits (:func:`.fast_kernels.pack_ranks`; 0 past the end, so a path sorts before the paths it
+    begins): the paths' order is that of their words. They are sorted by the first word, then
+    the paths that share it (longer than 16 codes) by the others.
+    """
+    lengths = np.diff(paths.offsets)
+    n_words = max(1, -(-int(lengths.max(initial=0)) // 16))
+    words = pack_ranks(paths.codes, paths.offsets, rank, n_words)
+    order = np.argsort(words[:, 0], kind="stable")
+    if n_words == 1:
+        return order
+    first = words[order, 0]
+    same = first[1:] == first[:-1]
+    tie = np.zeros(len(order), bool)
+    tie[1:] |= same
+    tie[:-1] |= same
+    at = np.flatnonzero(tie)
+    if len(at):
+        group = np.cumsum(np.concatenate([[True], ~same]))[at]
+        sub = order[at]
+        keys = [words[sub, w] for w in range(n_words - 1, 0, -1)]
+        order[at] = sub[np.lexsort([*keys, group])]
+    return order
