@@ -48,6 +48,11 @@ log = logging.getLogger(__name__)
 VALUE_SEED, KEY_SEED, KEY2_SEED = 0x5EED_CAFE, 0xC0FF_EE17, 0x0DDB_A11
 
 
+#: What :func:`scan_frame` returns: the rows' keys, the distinct combinations (None: two share
+#: a key), each column's distinct values.
+Scan = tuple[np.ndarray, dict[str, np.ndarray] | None, list[pl.Series]]
+
+
 @dataclass
 class RowSource:
     """Rows of one Parquet file: every row but those at the 0-based positions ``drop``."""
@@ -129,11 +134,17 @@ def _runs(frame: dict[str, np.ndarray], hcols: list[str]) -> dict[str, np.ndarra
     return out
 
 
-def _scan(
-    src: RowSource, cols: list[str]
-) -> tuple[np.ndarray, dict[str, np.ndarray] | None, list[pl.Series]]:
-    """Read one source's identifiers: its rows' keys, distinct combinations and values."""
-    d = src.read(cols)
+def _scan(src: RowSource, cols: list[str]) -> Scan:
+    """Read one source's identifiers and scan them (:func:`scan_frame`)."""
+    return scan_frame(src.read(cols), cols)
+
+
+def scan_frame(d: pl.DataFrame, cols: list[str]) -> Scan:
+    """Return a frame's rows' keys, distinct combinations and each column's distinct values.
+
+    Public so that a pass that reads the rows anyway (the streaming validation) can scan them
+    for :func:`stitch_files` (its ``scans``).
+    """
     d = d.select([pl.col(c).cast(pl.String) for c in cols])
     d = d.select([pl.when(pl.col(c) != "").then(pl.col(c)).alias(c) for c in cols])
     hcols = [f"h{i}" for i in range(len(cols))]
@@ -225,7 +236,12 @@ def _number(
 
 
 def stitch_files(
-    sources: list[RowSource], cols: list[str], *, threads: int = 2, **options: Any
+    sources: list[RowSource],
+    cols: list[str],
+    *,
+    threads: int = 2,
+    scans: list[Scan | None] | None = None,
+    **options: Any,
 ) -> FileStitch | None:
     """Stitch the rows of ``sources`` into persons, out of core, in polars and numpy.
 
@@ -237,6 +253,9 @@ def stitch_files(
         Identifier columns (read as text; an empty value is missing).
     threads : int, default 2
         Files read at a time.
+    scans : list, optional
+        Per source (by position), its :func:`scan_frame` of the rows ``cols`` already made,
+        or None: those sources are not read again.
     **options
         As :func:`analysis.identity.stitch`'s (``max_links``, ``max_person_ids``, …).
 
@@ -250,13 +269,22 @@ def stitch_files(
     lap = Lap(seconds)
 
     # 1. every file's rows' keys, distinct combinations and values
+    pre: list[Scan | None] = list(scans or [])
+    pre += [None] * (len(sources) - len(pre))
+    log.info("%d of %d sources scanned already", sum(p is not None for p in pre), len(sources))
+    del scans  # the caller's list goes with it (pass it, keep no other reference)
+
+    def scan(i: int) -> Scan:
+        got, pre[i] = pre[i], None
+        return got if got is not None else _scan(sources[i], cols)
+
     with ThreadPoolExecutor(max(1, threads)) as ex:
-        scans = list(ex.map(lambda s: _scan(s, cols), sources))
-    row_keys = [s[0] for s in scans]
+        done = list(ex.map(scan, range(len(sources))))
+    row_keys = [s[0] for s in done]
     hcols = [f"h{i}" for i in range(len(cols))]
-    parts = [s[1] for s in scans]
-    values = [[s[2][i] for s in scans] for i in range(len(cols))]
-    del scans
+    parts = [s[1] for s in done]
+    values = [[s[2][i] for s in done] for i in range(len(cols))]
+    del done
     got: dict[str, np.ndarray] | None = None
     if all(p is not None for p in parts):
         frame = {}

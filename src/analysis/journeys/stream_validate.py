@@ -337,19 +337,24 @@ def _probe(file: Path, schema: pa.Schema, cmap: Any, rules: _Rules) -> list[str]
     return list(ev.columns)
 
 
-def _scan(file: Path, rules: _Rules) -> dict[str, Any]:
+def _scan(file: Path, rules: _Rules, ids: list[str]) -> dict[str, Any]:
     """Read one file, mark its clean rows (no window yet); return what the second pass needs.
 
     Returns the rows, the suspect positions, the first clean position, the clean rows'
-    first and last timestamps (µs) and every timestamp (µs, for the window).
+    first and last timestamps (µs), every timestamp (µs, for the window) and, with ``ids``,
+    the clean rows' identifiers scanned for stitching
+    (:func:`analysis.identity.stream_files.scan_frame`: the file is not read again for it).
     """
     import polars as pl
+
+    from analysis.identity.stream_files import scan_frame
 
     d = pl.read_parquet(file, hive_partitioning=False)
     ok = _clean_rows(d, rules)
     ts = d["timestamp"].dt.epoch("us")
     good = ts.filter(ok)
     return {
+        "ids": scan_frame(d.select(ids).filter(ok), ids) if ids else None,
         "rows": d.height,
         "suspects": np.flatnonzero(~ok.to_numpy()).astype(np.int64),
         "first_ok": np.flatnonzero(ok.to_numpy())[:1].astype(np.int64),
@@ -377,11 +382,13 @@ def _settle(
         ok[scan["suspects"]] = False
         ok &= (us >= lo_us) & (us <= hi_us)
         scan = {**scan, "suspects": np.flatnonzero(~ok), "first_ok": np.flatnonzero(ok)[:1]}
+        scan["ids"] = None  # other rows now: stitching reads them itself
         span = (int(us[ok].min()), int(us[ok].max())) if ok.any() else None
     rows = scan["suspects"].astype(np.int64)
     out: dict[str, Any] = {"rows_read": scan["rows"], "rows_kept": scan["rows"] - len(rows)}
     out["as_of"] = pd.Timestamp(span[1], unit="us", tz="UTC") if span is not None else None
     out["rows_quarantined"], out["reasons"], out["drop"] = 0, {}, rows
+    out["ids"] = scan.pop("ids")
     if not len(rows):
         return out
     pl.DataFrame({"filename": [str(file)] * len(rows), "_row": rows}).write_parquet(
@@ -409,13 +416,20 @@ def _settle(
 
 
 def validate_fast(
-    files: list[Path], work: Path, mapping: Any, threads: int = 2
+    files: list[Path],
+    work: Path,
+    mapping: Any,
+    threads: int = 2,
+    identifiers: list[str] | None = None,
 ) -> dict[str, Any] | None:
     """Validate ``files`` on the fast path (see the module docstring); None where it does not apply.
 
     First pass: every file read once (``threads`` files at a time), its clean rows marked, its
     timestamps collected for the whole data's plausible window. Second pass: files whose clean rows leave the window are
-    marked again, and every file's suspect rows go through ``validate_events``.
+    marked again, and every file's suspect rows go through ``validate_events``. The first
+    pass also scans the clean rows' identifiers for stitching (``identifiers``, default the
+    column map's, present in the files): ``id_scans`` (per file, None where the window moved)
+    and ``scanned_ids`` in the result.
     """
     from analysis.sources.column_map.map import ColumnMap
     from analysis.sources.column_map.timestamps import plausible_window
@@ -426,8 +440,11 @@ def validate_fast(
         log.info("validation per batch: %s", why)
         return None
     rules = _Rules.of(schema, cmap)
+    names = schema.names
+    ids = identifiers or [c for c in cmap.identifiers if c in names] or list(IDENTIFIER_COLUMNS)
+    ids = [c for c in ids if c in names]
     with cf.ThreadPoolExecutor(threads) as ex:  # polars releases the GIL: files side by side
-        scans = list(ex.map(lambda f: _scan(f, rules), files))
+        scans = list(ex.map(lambda f: _scan(f, rules, ids), files))
     stamps = np.concatenate([s.pop("ts") for s in scans])
     stated = cmap.valid_from is not None and cmap.valid_to is not None
     ts = pd.Series(stamps.view("datetime64[us]")).dt.tz_localize("UTC")
@@ -447,6 +464,8 @@ def validate_fast(
     duck = _duck_types(files[0], columns)
     return {
         "drops": [p["drop"] for p in parts],
+        "id_scans": [p.pop("ids") for p in parts],
+        "scanned_ids": ids,
         "types": duck,
         **_counts(parts),
         "identifiers": [c for c in cmap.identifiers if c in schema.names],

@@ -300,7 +300,7 @@ def build_journeys_streaming(
         total = sum(pq.ParquetFile(f).metadata.num_rows for f in files)
         workers = min(os.cpu_count() or 1, 4) if total >= 1_000_000 else 1
     n_workers = workers
-    val = validate_fast(files, work, mapping) if fast else None
+    val = validate_fast(files, work, mapping, identifiers=identifiers) if fast else None
     if val is None:
         val = validate_batches(files, work, mapping, batch_rows, n_workers)
     timings["validate"] = time.perf_counter() - t0
@@ -434,7 +434,7 @@ def _files_path(
         return None
     sources = [RowSource(f, d) for f, d in zip(files, val["drops"], strict=True)]
     sources += [RowSource(p) for p in sorted((work / "valid").glob("*.parquet"))]
-    fs = stitch_files(sources, cols, **(stitch_options or {}))
+    fs = stitch_files(sources, cols, scans=_id_scans(val, cols), **(stitch_options or {}))
     if fs is None:
         return None
     timings["stitch"] = time.perf_counter() - t0
@@ -442,6 +442,12 @@ def _files_path(
     rows_per_bucket = partition_files(sources, fs, work / "buckets", n_buckets, schema)
     timings["partition"] = time.perf_counter() - t1
     return rows_per_bucket, fs.summary
+
+
+def _id_scans(val: dict[str, Any], cols: list[str]) -> list[Any] | None:
+    """Take the validation's scans of the identifiers out of ``val`` if they are of ``cols``."""
+    scans = val.pop("id_scans", None)
+    return scans if val.get("scanned_ids") == cols else None
 
 
 def _engine_path(
