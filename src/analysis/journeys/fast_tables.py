@@ -6,6 +6,7 @@ dtype and the row order: journeys, stage transitions, stage durations and channe
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -28,29 +29,37 @@ STATES = np.array([OUTCOME_STATE[o] for o in ("converted", "dropoff", "open")], 
 
 
 def journey_table(jr: FastJourneys) -> pd.DataFrame:
-    """One row per journey: :attr:`Journeys.journeys`."""
+    """One row per journey: :attr:`Journeys.journeys`.
+
+    The channel paths and the attributes at the first touchpoints (compiled code and Arrow,
+    which let go of the interpreter) are built in threads while the stage paths are.
+    """
     j, r = jr.j, jr.runs
-    offsets = np.searchsorted(r.journey, np.arange(len(j.start) + 1))
-    stages = join_paths(r.stage, offsets[:-1], offsets[1:], jr.ev.stages, empty_missing=True)
-    cols: dict[str, pa.Array | np.ndarray] = {
-        "person_id": j.person,
-        "journey_index": j.journey_index,
-        "n_touchpoints": (j.end - j.start).astype(np.int64),
-        "converted": j.converted,
-        "revenue": j.revenue,
-        "channels": jr.channel_strings,
-        "outcome": jr.outcome_names(),
-        "stages": stages,
-        "duration_days": (j.end_us - j.start_us) / DAY_US,
-    }
-    first = jr.first_attributes
-    for a in jr.attributes:
-        cols[a] = first.column(a)
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        channels = pool.submit(lambda: jr.channel_strings)
+        first = pool.submit(lambda: jr.first_attributes)
+        offsets = np.zeros(len(j.start) + 1, np.int64)  # the runs are in journey order
+        np.cumsum(np.bincount(r.journey, minlength=len(j.start)), out=offsets[1:])
+        stages = join_paths(r.stage, offsets[:-1], offsets[1:], jr.ev.stages, empty_missing=True)
+        journey_id = pl.format("{}-{}", pl.Series(j.person), pl.Series(j.journey_index))
+        ids = pl.select(journey_id).to_series().to_arrow()
+        cols: dict[str, pa.Array | np.ndarray] = {
+            "person_id": j.person,
+            "journey_index": j.journey_index,
+            "n_touchpoints": (j.end - j.start).astype(np.int64),
+            "converted": j.converted,
+            "revenue": j.revenue,
+            "channels": channels.result(),
+            "outcome": jr.outcome_names(),
+            "stages": stages,
+            "duration_days": (j.end_us - j.start_us) / DAY_US,
+        }
+        for a in jr.attributes:
+            cols[a] = first.result().column(a)
     df = pa.table(cols).to_pandas()
     df["start"] = from_us(pd.Series(j.start_us))
     df["end"] = from_us(pd.Series(j.end_us))
-    journey_id = pl.format("{}-{}", pl.Series(j.person), pl.Series(j.journey_index))
-    df["journey_id"] = pl.select(journey_id).to_series().to_arrow().to_pandas()
+    df["journey_id"] = ids.to_pandas()
     keep = [c for c in JOURNEY_COLUMNS if c in df.columns]
     extra = [c for c in jr.attributes if c not in keep]
     return normalise(df[keep + extra])
