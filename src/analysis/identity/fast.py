@@ -361,13 +361,11 @@ def row_persons(fs: FastStitch, node_person: np.ndarray) -> np.ndarray:
     is 0, so the largest over the row's codes is that person (or 0).
     """
     small = np.int32 if len(node_person) < 2**31 - 1 else np.int64  # persons <= codes
-    if fs.ci.code_matrix is not None:  # one compiled pass over the rows
-        return kernels.row_persons(fs.ci.code_matrix, node_person.astype(small))
-    person = np.zeros(fs.ci.n_rows, small)
-    by_code = np.append(node_person, 0).astype(small)  # code -1 (missing): the appended 0
-    for c in fs.ci.row_codes.values():
-        np.maximum(person, by_code[c], out=person)
-    return person.astype(np.int64)
+    table = node_person.astype(small)
+    person = np.zeros(fs.ci.n_rows, np.int64)
+    for c in fs.ci.row_codes.values():  # a compiled pass per column
+        kernels.raise_persons(person, c, table)
+    return person
 
 
 def identities_nodes(fs: FastStitch) -> pd.DataFrame:

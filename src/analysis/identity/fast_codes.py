@@ -54,8 +54,6 @@ class CodedIdentifiers:
     multi : dict of int to numpy.ndarray
         The distinct combinations of three or more identifiers: per column with values, the
         code of each (-1 where missing).
-    code_matrix : numpy.ndarray, optional
-        Every row's code per column (by name; -1 where missing): ``row_codes`` are its rows.
     """
 
     cols: list[str]
@@ -70,7 +68,6 @@ class CodedIdentifiers:
     combo_lo: np.ndarray
     combo_hi: np.ndarray
     multi: dict[int, np.ndarray] = field(default_factory=dict)
-    code_matrix: np.ndarray | None = None
 
     @property
     def m(self) -> int:
@@ -225,7 +222,7 @@ def code_columns(events: pd.DataFrame, cols: list[str]) -> CodedColumns:
 def combinations(cc: CodedColumns) -> CodedIdentifiers:
     """Return the codes of the rows and their distinct combinations (step 2 of :mod:`.fast`).
 
-    Turns ``cc.ranks`` into codes in place (they become ``row_codes`` and ``code_matrix``).
+    Turns ``cc.ranks`` into codes in place (they become ``row_codes``).
     """
     by_name, codes, sizes = cc.by_name, cc.ranks, cc.sizes
     offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
@@ -254,7 +251,6 @@ def combinations(cc: CodedColumns) -> CodedIdentifiers:
         combo_lo=lo,
         combo_hi=hi,
         multi=multi,
-        code_matrix=codes,
     )
 
 

@@ -7,7 +7,7 @@
   combinations of one or two identifiers and the rows with three or more;
 - :func:`sort_strings`: the byte-wise order of distinct strings (radix sort on 8 bytes, then
   the ties);
-- :func:`number_components` and :func:`row_persons`: the persons of the codes and rows.
+- :func:`number_components` and :func:`raise_persons`: the persons of the codes and rows.
 
 Compiled with ``cache=True`` (the compiled code is kept beside this module) and ``nogil=True``
 (the columns are coded in threads).
@@ -107,18 +107,14 @@ def number_components(label: np.ndarray, blocked: np.ndarray) -> tuple[np.ndarra
 
 
 @numba.njit(cache=True, nogil=True)
-def row_persons(codes: np.ndarray, node_person: np.ndarray) -> np.ndarray:
-    """Return the largest ``node_person`` over each row's codes (``codes[c, i]``; -1: none; 0)."""
-    k, n = codes.shape
-    out = np.empty(n, np.int64)
-    for i in range(n):
-        p = np.int64(0)
-        for c in range(k):
-            code = codes[c, i]
-            if code >= 0 and node_person[code] > p:
-                p = np.int64(node_person[code])
-        out[i] = p
-    return out
+def raise_persons(person: np.ndarray, codes: np.ndarray, node_person: np.ndarray) -> None:
+    """Raise ``person[i]`` to ``node_person[codes[i]]`` where that is larger (code -1: none)."""
+    for i in range(len(person)):
+        code = codes[i]
+        if code >= 0:
+            p = node_person[code]
+            if p > person[i]:
+                person[i] = p
 
 
 @numba.njit(cache=True, inline="always")
