@@ -13,6 +13,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
 
 from analysis.identity import kernels
 from analysis.identity.fast_codes import code_identifiers
@@ -195,3 +197,38 @@ def test_sort_strings_equals_arrow_on_long_shared_prefixes(seed):
         offsets[: len(arr) + 1].astype(np.int64), np.frombuffer(arr.buffers()[2], np.uint8)
     )
     np.testing.assert_array_equal(got, pc.sort_indices(arr).to_numpy())
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_components_equal_scipy(seed):
+    rng = np.random.default_rng(seed)
+    m = [1, 2, 10, 100, 1000, 5000, 20000, 300][seed]
+    n_pairs = int(rng.integers(0, 2 * m))
+    a = rng.integers(0, m, n_pairs)
+    b = rng.integers(0, m, n_pairs)
+    keep = a < b
+    a, b = a[keep], b[keep]
+    usable = rng.random(m) < 0.8
+    ok = usable[a] & usable[b]
+    graph = coo_matrix((np.ones(int(ok.sum()), np.int8), (a[ok], b[ok])), shape=(m, m))
+    want = connected_components(graph, directed=False)[1]
+    np.testing.assert_array_equal(kernels.components(m, a, b, usable), want)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_link_counts_equal_numpy(seed):
+    rng = np.random.default_rng(seed)
+    m, k = [1, 30, 500, 4000][seed], 6
+    type_of_code = np.sort(rng.integers(0, k - 1, m)).astype(np.int8)  # type k - 1 unseen
+    keys = np.unique(rng.integers(0, m * m, 3 * m))
+    a, b = keys // m, keys % m
+    a, b = a[a < b], b[a < b]
+    counts, seen = kernels.link_counts(k, type_of_code, a, b)
+    ta, tb = type_of_code[a], type_of_code[b]
+    want = np.flatnonzero(np.bincount(np.concatenate([ta, tb]), minlength=k))
+    np.testing.assert_array_equal(np.flatnonzero(seen), want)
+    for t in want:
+        np.testing.assert_array_equal(
+            counts[t],
+            np.bincount(a[tb == t], minlength=m) + np.bincount(b[ta == t], minlength=m),
+        )

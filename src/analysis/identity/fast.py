@@ -13,8 +13,8 @@ steps run on integer codes in polars and numpy, with no pandas frame in the midd
    regular expression provably mean what they mean in the engine; every other value judged by
    DuckDB with the very expressions of the engine path), super-nodes, data-driven
    placeholders and the chain guard (:mod:`.guards`, the same functions);
-4. persons are scipy's connected components of the pairs of usable identifiers; the person
-   of a row is a lookup (all the usable identifiers of a row are in one person).
+4. persons are the connected components of the pairs of usable identifiers (a union-find);
+   the person of a row is a lookup (all the usable identifiers of a row are in one person).
 
 The result is the engine path's, to the row and to the identifier (tests/identity compare
 them); :func:`stitch` picks this path for ``engine="polars"`` (the default).
@@ -32,8 +32,6 @@ import numpy as np
 import pandas as pd
 import polars as pl
 import pyarrow as pa
-from scipy.sparse import coo_matrix
-from scipy.sparse.csgraph import connected_components
 
 from analysis.identity import kernels
 from analysis.identity.fast_codes import CodedIdentifiers, code_columns, combinations
@@ -162,14 +160,8 @@ def placeholder_values(
 
 def link_counts(ci: CodedIdentifiers) -> dict[int, np.ndarray]:
     """Per other type (position in ``cols``): the distinct values of it seen with each code."""
-    m = ci.m
-    ta, tb = ci.type_of_code[ci.pair_a], ci.type_of_code[ci.pair_b]
-    out: dict[int, np.ndarray] = {}
-    for t in np.flatnonzero(np.bincount(np.concatenate([ta, tb]), minlength=len(ci.cols))):
-        out[int(t)] = np.bincount(ci.pair_a[tb == t], minlength=m) + np.bincount(
-            ci.pair_b[ta == t], minlength=m
-        )
-    return out
+    counts, seen = kernels.link_counts(len(ci.cols), ci.type_of_code, ci.pair_a, ci.pair_b)
+    return {int(t): counts[t] for t in np.flatnonzero(seen)}
 
 
 def type_limits(k: int, device_idx: list[int], max_links: int, max_device_links: int) -> np.ndarray:
@@ -250,13 +242,12 @@ def unrelated(
 
 
 def components(ci: CodedIdentifiers, usable: np.ndarray) -> np.ndarray:
-    """Return the connected component of every code (edges: the pairs of usable codes)."""
-    m = ci.m
-    ok = usable[ci.pair_a] & usable[ci.pair_b]
-    graph = coo_matrix(
-        (np.ones(int(ok.sum()), np.int8), (ci.pair_a[ok], ci.pair_b[ok])), shape=(m, m)
-    )
-    return connected_components(graph, directed=False)[1].astype(np.int64)
+    """Return the connected component of every code (edges: the pairs of usable codes).
+
+    Numbered as scipy's ``connected_components`` numbers them (by smallest code), by a
+    compiled union-find (:func:`.kernels.components`).
+    """
+    return kernels.components(ci.m, ci.pair_a, ci.pair_b, usable)
 
 
 def chain_pairs(

@@ -243,3 +243,62 @@ def sort_strings(offsets: np.ndarray, data: np.ndarray) -> np.ndarray:
                     stack.append((s, j, at + 8))
                 s = j
     return order
+
+
+@numba.njit(cache=True, inline="always")
+def _root(parent: np.ndarray, a: int) -> int:
+    """Return the root of ``a``, halving the path on the way."""
+    while parent[a] != a:
+        parent[a] = parent[parent[a]]
+        a = parent[a]
+    return a
+
+
+@numba.njit(cache=True, nogil=True)
+def components(m: int, pair_a: np.ndarray, pair_b: np.ndarray, usable: np.ndarray) -> np.ndarray:
+    """Return the connected component of every node 0..m-1 (edges: pairs of usable nodes).
+
+    Union-find; components are numbered 0, 1, … in the order of their smallest node, as
+    scipy's ``connected_components`` numbers them.
+    """
+    parent = np.arange(m)
+    for e in range(len(pair_a)):
+        a = pair_a[e]
+        b = pair_b[e]
+        if usable[a] and usable[b]:
+            ra = _root(parent, a)
+            rb = _root(parent, b)
+            if ra < rb:
+                parent[rb] = ra
+            elif rb < ra:
+                parent[ra] = rb
+    label = np.empty(m, np.int64)
+    n = 0
+    for i in range(m):
+        r = _root(parent, i)
+        if r == i:
+            label[i] = n
+            n += 1
+        else:
+            label[i] = label[r]
+    return label
+
+
+@numba.njit(cache=True, nogil=True)
+def link_counts(
+    n_types: int, type_of_code: np.ndarray, pair_a: np.ndarray, pair_b: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Count, per type and code, the codes of that type paired with it; flag the types seen."""
+    m = len(type_of_code)
+    counts = np.zeros((n_types, m), np.int64)
+    seen = np.zeros(n_types, np.bool_)
+    for e in range(len(pair_a)):
+        a = pair_a[e]
+        b = pair_b[e]
+        ta = type_of_code[a]
+        tb = type_of_code[b]
+        counts[tb, a] += 1
+        counts[ta, b] += 1
+        seen[ta] = True
+        seen[tb] = True
+    return counts, seen
