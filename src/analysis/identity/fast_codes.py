@@ -1,9 +1,11 @@
 """Integer codes of the identifiers and their distinct combinations (steps 1 and 2 of :mod:`.fast`).
 
-Each identifier column is dictionary-encoded by Arrow (one hash pass over the rows); only the
-distinct values are sorted, and a row's code is a lookup of its dictionary index. The columns
-take consecutive code ranges in the order of their names, so a code orders as (type, value)
-does on the engine path.
+Each identifier column is dictionary-encoded by Arrow (one hash pass over the rows; a column
+per thread); only the distinct values are sorted (:func:`sort_order`), and a row's rank is a
+lookup of its dictionary index (:func:`.kernels.local_codes`). The columns take consecutive
+code ranges in the order of their names, so a code orders as (type, value) does on the
+engine path; one compiled pass over the rows (:func:`.kernels.row_pass`) adds the ranges
+and finds each row's combination key.
 
 The distinct identifier combinations come from one hash unique on a 64-bit key: a row with
 one or two identifiers is the pair (smallest code, largest code) packed as ``lo * (m + 1) +

@@ -7,6 +7,7 @@
   combinations of one or two identifiers and the rows with three or more;
 - :func:`sort_strings`: the byte-wise order of distinct strings (radix sort on 8 bytes, then
   the ties);
+- :func:`link_counts` and :func:`components` (a union-find): the graph of the pairs;
 - :func:`number_components` and :func:`raise_persons`: the persons of the codes and rows.
 
 Compiled with ``cache=True`` (the compiled code is kept beside this module) and ``nogil=True``
