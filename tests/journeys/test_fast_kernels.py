@@ -50,6 +50,42 @@ def test_time_order_reports_no_ties_when_times_differ():
     assert not ties
 
 
+@pytest.mark.parametrize("seed", [0, 1])
+def test_journeys_and_runs_match_numpy(seed):
+    """One pass against cut_journeys and numpy: journey totals and stage runs."""
+    rng = np.random.default_rng(seed)
+    n = 4_000
+    person = np.sort(rng.integers(1, 200, n))
+    us = np.sort(rng.integers(0, 10**9, n))  # in time order within every person
+    conv = rng.random(n) < 0.1
+    stage = rng.integers(-1, 4, n).astype(np.int32)
+    order = rng.permutation(n)
+    revenue = np.where(rng.random(n) < 0.3, np.nan, rng.random(n) * 100)
+    gap = 5e7
+    got = fast_kernels.journeys_and_runs(person, us, conv, stage, order, revenue, gap)
+    start, journey_index, converted, paid, last_stage, at, journey, run_stage, frm = got
+    new, jour, _, ji = fast_kernels.cut_journeys(person, us, conv, gap)
+    want_start = np.flatnonzero(new)
+    np.testing.assert_array_equal(start, want_start)
+    np.testing.assert_array_equal(journey_index, ji[want_start])
+    np.testing.assert_array_equal(converted, np.logical_or.reduceat(conv, want_start))
+    value = revenue[order]
+    paid_rows = np.where(conv & ~np.isnan(value), value, 0.0)
+    np.testing.assert_allclose(paid, np.add.reduceat(paid_rows, want_start), rtol=1e-12)
+    staged = np.flatnonzero(stage >= 0)
+    last = np.full(len(want_start), -1)
+    np.maximum.at(last, jour[staged], staged)
+    np.testing.assert_array_equal(last_stage, np.where(last >= 0, stage[last], -1))
+    s, j = stage[staged], jour[staged]
+    first = np.r_[True, j[1:] != j[:-1]]
+    runs = first | np.r_[True, s[1:] != s[:-1]]
+    np.testing.assert_array_equal(at, staged[runs])
+    np.testing.assert_array_equal(journey, j[runs])
+    np.testing.assert_array_equal(run_stage, s[runs])
+    np.testing.assert_array_equal(frm, np.where(first, -1, np.r_[-1, s[:-1]])[runs])
+    assert run_stage.dtype == np.int32 and len(start) > 100 and len(at) > len(start)
+
+
 def _python_paths(codes, start, end, names):
     out = []
     for s, e in zip(start, end, strict=True):
@@ -160,7 +196,7 @@ jr.journeys, jr.stage_transitions(by="segment"), jr.stage_durations(by="segment"
 jr.channel_paths()
 new = {n: [str(s) for s in f.signatures if s not in before[n]] for n, f in kernels.items()}
 assert not any(new.values()), f"types warm_up does not load: {new}"
-assert all(before[n] for n in ("person_order", "cut_journeys", "join_ranges")), before
+assert all(before[n] for n in ("person_order", "journeys_and_runs", "join_ranges")), before
 """
 
 

@@ -61,10 +61,6 @@ class Sorted:
     channels: pa.Array  # the channel of each code
     stage_code: np.ndarray  # -1 where missing
     stages: pa.Array  # the stage of each code
-    pos: np.ndarray
-    new: np.ndarray
-    journey: np.ndarray  # the journey of every touchpoint, 0..J-1
-    journey_index: np.ndarray
 
 
 @dataclass
@@ -169,12 +165,9 @@ def _ties(
     return order
 
 
-def sort_events(rows: Rows, inactivity_days: float) -> Sorted:
-    """Order the touchpoints by (person, time, event_id) and cut the journeys."""
+def sort_events(rows: Rows) -> Sorted:
+    """Order the touchpoints by (person, time, event_id)."""
     order, person, us, conv, channel, stage = _order(rows)
-    new, journey, pos, journey_index = fast_kernels.cut_journeys(
-        person, us, conv, float(inactivity_days * DAY_US)
-    )
     return Sorted(
         order=order,
         person=person,
@@ -185,29 +178,34 @@ def sort_events(rows: Rows, inactivity_days: float) -> Sorted:
         channels=rows.channels,
         stage_code=stage,
         stages=rows.stages,
-        pos=pos,
-        new=new,
-        journey=journey,
-        journey_index=journey_index,
     )
 
 
-def journey_arrays(ev: Sorted, as_of_us: int, inactivity_days: float) -> JourneyArrays:
-    """Aggregate the sorted touchpoints to one entry per journey."""
+def journey_and_run_arrays(
+    ev: Sorted, as_of_us: int, inactivity_days: float
+) -> tuple[JourneyArrays, RunArrays]:
+    """Cut the sorted touchpoints into journeys and stage runs (one compiled pass)."""
     n = len(ev.person)
-    start = np.flatnonzero(ev.new)
-    end = np.append(start[1:], n).astype(np.int64)
-    converted, revenue, last_stage = fast_kernels.journey_totals(
-        start, end, ev.conversion, ev.revenue, ev.order, ev.stage_code
+    start, journey_index, converted, revenue, last_stage, at, journey, stage, from_stage = (
+        fast_kernels.journeys_and_runs(
+            ev.person,
+            ev.us,
+            ev.conversion,
+            ev.stage_code,
+            ev.order,
+            ev.revenue,
+            float(inactivity_days * DAY_US),
+        )
     )
+    end = np.append(start[1:], n).astype(np.int64)
     end_us = ev.us[end - 1]
     still = (as_of_us - end_us) < inactivity_days * DAY_US
     outcome = np.where(converted, 0, np.where(still, 2, 1))
-    return JourneyArrays(
+    j = JourneyArrays(
         start=start,
         end=end,
         person=ev.person[start],
-        journey_index=ev.journey_index[start],
+        journey_index=journey_index,
         start_us=ev.us[start],
         end_us=end_us,
         converted=converted,
@@ -215,18 +213,8 @@ def journey_arrays(ev: Sorted, as_of_us: int, inactivity_days: float) -> Journey
         last_stage=last_stage,
         outcome=outcome,
     )
-
-
-def run_arrays(ev: Sorted) -> RunArrays:
-    """Stage runs: the first staged touchpoint of each visit, and the stage it came from."""
-    at, from_stage = fast_kernels.stage_runs(ev.stage_code, ev.journey)
-    return RunArrays(
-        at=at,
-        journey=ev.journey[at],
-        stage=ev.stage_code[at],
-        from_stage=from_stage,
-        us=ev.us[at],
-    )
+    runs = RunArrays(at=at, journey=journey, stage=stage, from_stage=from_stage, us=ev.us[at])
+    return j, runs
 
 
 def _encode(col: pa.ChunkedArray | pa.Array) -> tuple[np.ndarray, pa.Array]:
@@ -414,9 +402,8 @@ class FastJourneys(Journeys):
         self.attributes = attributes
         self.summary: dict[str, Any] = {}
         self.journey_by = "inactivity"
-        self.ev = sort_events(rows, inactivity_days)
-        self.j = journey_arrays(self.ev, self.as_of_us, inactivity_days)
-        self.runs = run_arrays(self.ev)
+        self.ev = sort_events(rows)
+        self.j, self.runs = journey_and_run_arrays(self.ev, self.as_of_us, inactivity_days)
 
     def __repr__(self) -> str:
         return f"FastJourneys({self.summary.get('journeys', len(self.j.start)):,} journeys)"
@@ -438,9 +425,17 @@ class FastJourneys(Journeys):
         return table(self.con, self.data)
 
     @cached_property
+    def cuts(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Per sorted touchpoint: starts a journey, its journey, ``pos``, ``journey_index``."""
+        ev = self.ev
+        gap = float(self.inactivity_days * DAY_US)
+        return fast_kernels.cut_journeys(ev.person, ev.us, ev.conversion, gap)
+
+    @cached_property
     def events(self) -> ibis.Table:
         """The annotated events in DuckDB (``pos``, ``_new``, ``journey_index``)."""
         ev = self.ev
+        new, _, pos, journey_index = self.cuts
         src = self.rows.table.select(EVENT_COLUMNS).take(pa.array(ev.order))
         channel = take_names(ev.channels, ev.channel_code, kind=pa.large_string())
         src = src.set_column(src.schema.get_field_index("channel"), "channel", channel)
@@ -449,9 +444,9 @@ class FastJourneys(Journeys):
             tbl.schema.get_field_index("conversion"), "conversion", pa.array(ev.conversion)
         )
         for name, values in (
-            ("pos", ev.pos),
-            ("_new", ev.new.astype(np.int64)),
-            ("journey_index", ev.journey_index),
+            ("pos", pos),
+            ("_new", new.astype(np.int64)),
+            ("journey_index", journey_index),
         ):
             tbl = tbl.append_column(name, pa.array(values.astype(np.int64)))
         return table(self.con, tbl, materialize=True)
@@ -486,7 +481,7 @@ class FastJourneys(Journeys):
                 "journey_index": self.j.journey_index[r.journey],
                 "stage": self.stage_names(r.stage),
                 "_us": r.us,
-                "pos": self.ev.pos[r.at],
+                "pos": self.cuts[2][r.at],
                 "from_stage": self.stage_names(r.from_stage, START),
             }
         )

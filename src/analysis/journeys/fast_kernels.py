@@ -3,8 +3,8 @@
 Each function is one or two passes over the touchpoints in journey order, where numpy would
 need a pass (and a temporary array) per step: ordering the rows by person (a counting sort;
 persons from stitching are numbered 1..P), putting each person's rows in time order, cutting
-the journeys, aggregating each journey, finding the stage runs, and copying the channel codes
-of the journeys' path windows into one buffer.
+the journeys while aggregating each and finding the stage runs (one pass), copying the channel
+codes of the journeys' path windows into one buffer, and writing paths as text.
 
 The functions are compiled with ``cache=True``: the compiled code is kept beside this module,
 so only the first run on a machine pays the compile (a few seconds).
@@ -181,65 +181,84 @@ def cut_journeys(
 
 
 @numba.njit(cache=True, nogil=True)
-def journey_totals(
-    start: np.ndarray,
-    end: np.ndarray,
+def journeys_and_runs(
+    person: np.ndarray,
+    us: np.ndarray,
     conversion: np.ndarray,
-    revenue: np.ndarray,
-    order: np.ndarray,
     stage: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per journey (touchpoints ``start[j]:end[j]``): converted, revenue, last stage.
+    order: np.ndarray,
+    revenue: np.ndarray,
+    gap: float,
+) -> tuple[np.ndarray, ...]:
+    """Cut the sorted touchpoints into journeys and stage runs, and total the journeys: one pass.
 
-    Revenue sums the converting touchpoints' revenue (``revenue[order[i]]``, in row order:
-    only the converting rows are read; missing: none); the last stage is the code of the last
-    touchpoint with a stage (-1: none).
+    Journeys are cut as :func:`cut_journeys` cuts them. Per journey: its first touchpoint, its
+    number for the person, whether it converted, its revenue (the converting touchpoints'
+    ``revenue[order[i]]``, in row order; missing: none) and the code of its last staged
+    touchpoint (-1: none). A stage run (visit) starts at a staged touchpoint whose stage differs
+    from the journey's previous staged touchpoint's, or that has none before it. Returns the
+    journeys' ``start``, ``journey_index``, ``converted``, ``revenue``, ``last_stage``, then the
+    runs' touchpoint, journey, stage and from-stage (-1: the journey's first run).
     """
-    n_j = len(start)
-    converted = np.zeros(n_j, np.bool_)
-    paid = np.zeros(n_j, np.float64)
-    last_stage = np.full(n_j, -1, np.int64)
-    for j in range(n_j):
-        total = 0.0
-        for i in range(start[j], end[j]):
-            if conversion[i]:
-                converted[j] = True
-                value = revenue[order[i]]
-                if not np.isnan(value):
-                    total += value
-            if stage[i] >= 0:
-                last_stage[j] = stage[i]
-        paid[j] = total
-    return converted, paid, last_stage
-
-
-@numba.njit(cache=True, nogil=True)
-def stage_runs(stage: np.ndarray, journey: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Stage runs (visits): the first staged touchpoint of each, and the stage it came from.
-
-    A run starts at a staged touchpoint whose journey or stage differs from the previous
-    staged touchpoint's. Returns the runs' touchpoints and their from-stage codes (-1: the
-    journey's first run).
-    """
-    n = len(stage)
+    n = len(person)
+    start = np.empty(n, np.int64)  # at most one journey, and one run, per touchpoint
+    journey_index = np.empty(n, np.int64)
+    converted = np.empty(n, np.bool_)
+    paid = np.empty(n, np.float64)
+    last_stage = np.empty(n, np.int64)
     at = np.empty(n, np.int64)
+    run_journey = np.empty(n, np.int64)
+    run_stage = np.empty(n, stage.dtype)
     from_stage = np.empty(n, np.int64)
+    j = -1
+    ji = -1
     k = 0
-    prev = -1  # the previous staged touchpoint
+    current = -1  # the stage of the journey's last staged touchpoint so far
+    total = 0.0
     for i in range(n):
+        first = i == 0 or person[i] != person[i - 1]
+        if first:
+            ji = -1
+        if first or (us[i] - us[i - 1]) >= gap or conversion[i - 1]:
+            if j >= 0:
+                paid[j] = total
+            j += 1
+            ji += 1
+            start[j] = i
+            journey_index[j] = ji
+            converted[j] = False
+            last_stage[j] = -1
+            total = 0.0
+            current = -1
+        if conversion[i]:
+            converted[j] = True
+            value = revenue[order[i]]
+            if not np.isnan(value):
+                total += value
         code = stage[i]
-        if code < 0:
-            continue
-        if prev < 0 or journey[prev] != journey[i]:
-            at[k] = i
-            from_stage[k] = -1
-            k += 1
-        elif stage[prev] != code:
-            at[k] = i
-            from_stage[k] = stage[prev]
-            k += 1
-        prev = i
-    return at[:k].copy(), from_stage[:k].copy()
+        if code >= 0:
+            if code != current:
+                at[k] = i
+                run_journey[k] = j
+                run_stage[k] = code
+                from_stage[k] = current
+                k += 1
+            current = code
+            last_stage[j] = code
+    if j >= 0:
+        paid[j] = total
+    n_j = j + 1
+    return (
+        start[:n_j].copy(),
+        journey_index[:n_j].copy(),
+        converted[:n_j].copy(),
+        paid[:n_j].copy(),
+        last_stage[:n_j].copy(),
+        at[:k].copy(),
+        run_journey[:k].copy(),
+        run_stage[:k].copy(),
+        from_stage[:k].copy(),
+    )
 
 
 @numba.njit(cache=True, nogil=True)
@@ -361,9 +380,7 @@ def warm_up() -> None:
     one = np.ones(1, np.int64)
     person_order(i64, 0, 1, ro_i64, flag, i32, i32)
     time_order(i64, i64.copy(), i64.copy(), flag, i32, i32)
-    cut_journeys(i64, i64, flag, 1.0)
-    journey_totals(i64, one, flag, f64, i64, i32)
-    stage_runs(i32, i64)
+    journeys_and_runs(i64, i64, flag, i32, i64, f64, 1.0)
     window_starts(i64, i64, one, f64)
     gather_ranges(i32, i64, one)
     sep = np.frombuffer(b" > ", np.uint8)  # read-only, as the separator's bytes
