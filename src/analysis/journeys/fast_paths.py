@@ -10,6 +10,7 @@ numbered by Arrow's hash kernel; only the distinct paths are joined into text.
 
 from __future__ import annotations
 
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -26,9 +27,16 @@ class Paths:
     """Paths numbered by their distinct code sequences."""
 
     ids: np.ndarray  # the distinct path of every path, 0..K-1
-    text: pa.Array  # the text of each distinct path (large_string)
+    joined: pa.Array | Future[pa.Array]  # the text of each distinct path, or its joining
     codes: np.ndarray  # the codes of the distinct paths, end to end (-1: missing)
     offsets: np.ndarray  # distinct path k: ``codes[offsets[k]:offsets[k + 1]]``
+
+    @property
+    def text(self) -> pa.Array:
+        """The text of each distinct path (large_string), once joined."""
+        if isinstance(self.joined, Future):
+            self.joined = self.joined.result()
+        return self.joined
 
     def strings(self) -> pa.Array:
         """Return the text of every path."""
@@ -104,6 +112,8 @@ def distinct_paths(codes: np.ndarray, start: np.ndarray, end: np.ndarray, names:
     Returns
     -------
     Paths
+        Its text is joined in a thread (compiled code, which lets go of the interpreter) while
+        the caller goes on: :attr:`Paths.text` waits for it.
     """
     dtype = _width(len(names) + 1)
     contiguous = len(start) and np.array_equal(start[1:], end[:-1])
@@ -120,11 +130,11 @@ def distinct_paths(codes: np.ndarray, start: np.ndarray, end: np.ndarray, names:
     d_start, d_end = start[first], end[first]
     d_offsets = np.zeros(len(first) + 1, np.int64)
     np.cumsum(d_end - d_start, out=d_offsets[1:])
+    pool = ThreadPoolExecutor(max_workers=1)  # the text is joined while the caller counts
+    text = pool.submit(join_paths, codes, d_start, d_end, names)
+    pool.shutdown(wait=False)
     return Paths(
-        ids=ids,
-        text=join_paths(codes, d_start, d_end, names),
-        codes=gather_ranges(codes, d_start, d_end),
-        offsets=d_offsets,
+        ids=ids, joined=text, codes=gather_ranges(codes, d_start, d_end), offsets=d_offsets
     )
 
 

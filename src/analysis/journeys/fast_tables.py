@@ -247,7 +247,7 @@ def channel_paths(jr: FastJourneys, by: list[str], include_open: bool) -> pd.Dat
     paths = distinct_paths(ev.channel_code, start, end, ev.channels)
     converted, revenue = j.converted[chosen], j.revenue[chosen]
     if not by:  # group on the distinct path numbers
-        k = len(paths.text)
+        k = len(paths.offsets) - 1
         conversions = np.bincount(paths.ids[converted], minlength=k).astype(np.int64)
         nulls = np.bincount(paths.ids, minlength=k).astype(np.int64) - conversions
         # the engine path's order (conversions, nulls descending, then path): the paths sorted
