@@ -270,21 +270,24 @@ def fast_rows(
     """
     keep = has_person.to_numpy(dtype=bool) if n_without else None
     tbl = pa.table({c: arrow_column(events[c]) for c in columns})
-    us = events["timestamp"].astype("datetime64[us, UTC]").astype("int64").to_numpy()
-    feedback = (
-        events["sentiment"].notna().to_numpy()
-        if "sentiment" in events.columns
-        else np.zeros(len(events), dtype=bool)
-    )
     if keep is not None:
-        tbl, us, feedback = tbl.filter(pa.array(keep)), us[keep], feedback[keep]
-    person = pc.fill_null(tbl.column("person_id"), 0).to_numpy().astype(np.int64)
-    conv = pc.fill_null(tbl.column("conversion").cast(pa.bool_()), False).to_numpy()
-    revenue = tbl.column("revenue").cast(pa.float64()).to_numpy()
+        tbl = tbl.filter(pa.array(keep))
     with ThreadPoolExecutor(max_workers=3) as pool:  # Arrow's hash kernels: one thread each
         warm = pool.submit(fast_kernels.warm_up)  # numba loads its cache meanwhile
         enc_channel = pool.submit(_encode, tbl.column("channel"))
         enc_stage = pool.submit(_encode, tbl.column("stage"))
+        us = events["timestamp"].astype("datetime64[us, UTC]").astype("int64").to_numpy()
+        feedback = (
+            events["sentiment"].notna().to_numpy()
+            if "sentiment" in events.columns
+            else np.zeros(len(events), dtype=bool)
+        )
+        if keep is not None:
+            us, feedback = us[keep], feedback[keep]
+        person = pc.fill_null(tbl.column("person_id"), 0).to_numpy().astype(np.int64)
+        conv = pc.fill_null(tbl.column("conversion").cast(pa.bool_()), False).to_numpy()
+        revenue = tbl.column("revenue").cast(pa.float64()).to_numpy()
+        revenue = np.where(np.isnan(revenue), np.nan, revenue)
         channel, channels = enc_channel.result()
         stage, stages = enc_stage.result()
         warm.result()
@@ -297,7 +300,7 @@ def fast_rows(
         person=person,
         us=np.asarray(us, dtype=np.int64),
         conversion=np.asarray(conv, dtype=bool),
-        revenue=np.where(np.isnan(revenue), np.nan, revenue),
+        revenue=revenue,
         channel=channel,
         channels=channels,
         stage=stage,
