@@ -170,7 +170,7 @@ def scan_frame(d: pl.DataFrame, cols: list[str]) -> Scan:
 
 
 def value_hashes(v: pa.Array) -> np.ndarray:
-    """Return the 64-bit hash of every value of ``v`` (as :func:`_scan` hashes them)."""
+    """Return the 64-bit hash of every value of ``v`` (as :func:`scan_frame` hashes them)."""
     return pl.Series(v).hash(VALUE_SEED).to_numpy()
 
 
@@ -201,32 +201,42 @@ def _number(
     offset = 0
     sizes = [sum(len(s) for s in values[i]) for i in range(len(cols))]
     dtype = np.int32 if sum(sizes) < 2**31 - 1 else np.int64
-    for i in name_order:
-        if not sizes[i]:
-            continue
-        got = _dictionary(values[i])
-        values[i] = []
-        if got is None:
-            log.info("two values of %s share a 64-bit hash: stitching on the engine", cols[i])
-            return None
-        v, h = got
-        flags.append(rules.flag(v))  # placeholders judged here: the strings go now
-        types.append(np.full(len(v), i, np.int8))
-        x = combos.pop(f"h{i}")  # the hashes go once coded
-        have = np.flatnonzero(x)
-        code = pl.DataFrame({"x": x[have]}).join(
-            pl.DataFrame({"x": h, "c": np.arange(offset, offset + len(h), dtype=dtype)}),
-            on="x",
-            how="left",
-            maintain_order="left",
-        )["c"]
-        if code.null_count():  # a value hashed otherwise than in the files
-            log.info("value hashes of %s do not match: stitching on the engine", cols[i])
-            return None
-        col = np.full(n_combos, -1, dtype)
-        col[have] = code.to_numpy()
-        codes[i] = col
-        offset += len(v)
+    todo = [i for i in name_order if sizes[i]]
+    ready: dict[int, tuple[pa.Array, np.ndarray] | None] = {}
+    pool = ThreadPoolExecutor(2)  # two columns' values sorted side by side (polars: no GIL)
+    try:
+        for n, i in enumerate(todo):
+            if i not in ready:  # this column and the next, at most two dictionaries held
+                pair = todo[n : n + 2]
+                ready.update(
+                    zip(pair, pool.map(lambda j: _dictionary(values[j]), pair), strict=True)
+                )
+                for j in pair:
+                    values[j] = []
+            got = ready.pop(i)
+            if got is None:
+                log.info("two values of %s share a 64-bit hash: stitching on the engine", cols[i])
+                return None
+            v, h = got
+            flags.append(rules.flag(v))  # placeholders judged here: the strings go now
+            types.append(np.full(len(v), i, np.int8))
+            x = combos.pop(f"h{i}")  # the hashes go once coded
+            have = np.flatnonzero(x)
+            code = pl.DataFrame({"x": x[have]}).join(
+                pl.DataFrame({"x": h, "c": np.arange(offset, offset + len(h), dtype=dtype)}),
+                on="x",
+                how="left",
+                maintain_order="left",
+            )["c"]
+            if code.null_count():  # a value hashed otherwise than in the files
+                log.info("value hashes of %s do not match: stitching on the engine", cols[i])
+                return None
+            col = np.full(n_combos, -1, dtype)
+            col[have] = code.to_numpy()
+            codes[i] = col
+            offset += len(v)
+    finally:
+        pool.shutdown()
     if not flags:  # no identifier values at all: nothing to flag
         flags.append((np.zeros(0, bool), np.zeros(0, bool)))
     type_of_code = np.concatenate(types) if types else np.zeros(0, np.int8)

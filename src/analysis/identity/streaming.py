@@ -449,8 +449,9 @@ def _coded(
 ) -> CodedIdentifiers:
     """Return the graph of the distinct combinations as :mod:`.fast` reads it.
 
-    Rows and combinations per code, the distinct pairs of codes seen together (per pair of
-    columns a hash unique on ``a * m + b``; pairs of different columns never coincide). The
+    Rows and combinations per code, the distinct pairs of codes seen together (a hash unique
+    on ``a * m + b``; a combination of two identifiers gives its smallest and largest code in
+    one pass per column, one of more every pair of its columns). The
     per-row fields of :class:`.fast_codes.CodedIdentifiers` stay empty: the rows stay in the
     engine.
     """
@@ -465,17 +466,25 @@ def _coded(
     n_ids = np.zeros(len(n_rows), np.int8)
     for i in present:
         n_ids += codes[i] >= 0
-    several = np.flatnonzero(n_ids >= 2)  # only these combinations hold pairs
+    packed = []
+    if present:  # two identifiers: the pair (smallest, largest), one pass per column
+        unsigned = np.uint32 if codes[present[0]].dtype == np.int32 else np.uint64
+        two = n_ids == 2
+        lo = np.minimum.reduce([codes[i].view(unsigned) for i in present])[two]  # -1: the top
+        hi = np.maximum.reduce([codes[i] for i in present])[two]
+        packed.append(lo.astype(np.int64) * m + hi)
+        del lo, hi, two
+    several = np.flatnonzero(n_ids > 2)  # three or more: every pair of their columns
     del n_ids
     sub = {i: codes[i][several] for i in present}
-    packed = []
     for p, i in enumerate(present):
         for j in present[p + 1 :]:
             a, b = sub[i], sub[j]
             both = (a >= 0) & (b >= 0)
-            k = a[both].astype(np.int64) * m + b[both]
-            packed.append(pl.Series(k).unique().to_numpy())
+            packed.append(a[both].astype(np.int64) * m + b[both])
     del sub
+    if packed:  # a pair may be seen in combinations of two and of more identifiers
+        packed = [pl.Series(np.concatenate(packed)).unique().to_numpy()]
     keys = np.concatenate(packed) if packed else np.zeros(0, np.int64)
     empty = np.zeros(0, np.int64)
     return CodedIdentifiers(
