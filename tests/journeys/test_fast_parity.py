@@ -21,7 +21,7 @@ from analysis.identity import stitch
 
 CHANNELS = ["email", "paid>search", "<b>social</b>", 'say "hi"', "café ☕", "直接", "a > b", "x"]
 STAGES = ["See", "Think", "Do", "Care", None]
-IDS = {
+IDS: dict[str, list[str | None]] = {
     "device_id": ["d1", "d2", "d3", "kiosk", "unknown", "", "N/A", "dév-ü"],
     "user_id": ["u1", "u2", "u3", "u4", "0", "ユーザー"],
     "email_hash": ["e1", "e2", "e3", "e4", "#NV"],
@@ -197,3 +197,32 @@ def test_fast_path_orders_by_time_when_the_sort_key_needs_a_shift():
     b = analysis.build_journeys(st_ev, inactivity_days=3000)
     pd.testing.assert_frame_equal(a.journeys, b.journeys)
     pd.testing.assert_frame_equal(a.stage_durations(), b.stage_durations())
+
+
+def _events(**cols) -> pd.DataFrame:
+    """A small event table: one row per value of ``cols``, a day apart, no conversion."""
+    n = len(next(iter(cols.values())))
+    base = {
+        "event_id": [f"e{i}" for i in range(n)],
+        "timestamp": pd.date_range("2024-01-01", periods=n, freq="D", tz="UTC").astype(
+            "datetime64[us, UTC]"
+        ),
+        "stage": ["See"] * n,
+        "conversion": [False] * n,
+        "revenue": [np.nan] * n,
+        "segment": ["a"] * n,
+        "region": ["n"] * n,
+    }
+    return pd.DataFrame({**base, **cols})
+
+
+def test_fast_path_with_no_person_at_all_gives_empty_tables():
+    """Every identifier a placeholder: no person, no journey; the engine path's empty tables."""
+    ev = _events(device_id=["unknown", "N/A", "unknown"], channel=["email", "x", "a>b"])
+    ev.loc[1, ["conversion", "revenue"]] = [True, 3.0]
+    st_ev = analysis.stitch_identities(ev)  # engine="duckdb" stitching fails here (guards)
+    assert st_ev["person_id"].isna().all()
+    a = analysis.build_journeys(st_ev, engine="duckdb")
+    assert a.journeys.empty and a.stage_durations().shape == (0, 7)
+    assert a.channel_paths().shape == (0, 4)
+    _same_journeys(st_ev)

@@ -197,7 +197,9 @@ def journey_and_run_arrays(
             float(inactivity_days * DAY_US),
         )
     )
-    end = np.append(start[1:], n).astype(np.int64)
+    end = np.empty_like(start)  # no journey (no touchpoint): empty, as ``start``
+    end[:-1] = start[1:]
+    end[-1:] = n
     end_us = ev.us[end - 1]
     still = (as_of_us - end_us) < inactivity_days * DAY_US
     outcome = np.where(converted, 0, np.where(still, 2, 1))
