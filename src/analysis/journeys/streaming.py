@@ -432,9 +432,15 @@ def _files_path(
     schema = bucket_schema(files[0], keep, val["types"])
     if schema is None:
         return None
+    # an identifier named but absent from the files (validate_events adds it, all missing to
+    # the kept suspects) has no value to stitch on: stitch on those the files hold
+    have = pq.ParquetFile(files[0]).schema_arrow.names
+    ids = [c for c in cols if c in have]
+    if not ids:
+        return None
     sources = [RowSource(f, d) for f, d in zip(files, val["drops"], strict=True)]
     sources += [RowSource(p) for p in sorted((work / "valid").glob("*.parquet"))]
-    fs = stitch_files(sources, cols, scans=_id_scans(val, cols), **(stitch_options or {}))
+    fs = stitch_files(sources, ids, scans=_id_scans(val, ids), **(stitch_options or {}))
     if fs is None:
         return None
     timings["stitch"] = time.perf_counter() - t0
