@@ -19,7 +19,17 @@ from hypothesis import strategies as st
 import analysis
 from analysis.identity import stitch
 
-CHANNELS = ["email", "paid>search", "<b>social</b>", 'say "hi"', "café ☕", "直接", "a > b", "x"]
+CHANNELS = [
+    "email",
+    "paid>search",
+    "paid›search",
+    "<b>social</b>",
+    'say "hi"',
+    "café ☕",
+    "直接",
+    "a > b",
+    "x",
+]
 STAGES = ["See", "Think", "Do", "Care", None]
 IDS: dict[str, list[str | None]] = {
     "device_id": ["d1", "d2", "d3", "kiosk", "unknown", "", "N/A", "dév-ü"],
@@ -225,4 +235,16 @@ def test_fast_path_with_no_person_at_all_gives_empty_tables():
     a = analysis.build_journeys(st_ev, engine="duckdb")
     assert a.journeys.empty and a.stage_durations().shape == (0, 7)
     assert a.channel_paths().shape == (0, 4)
+    _same_journeys(st_ev)
+
+
+def test_fast_path_counts_a_renamed_channel_and_its_twin_as_one():
+    """ "a>b" is renamed "a›b": where "a›b" is there too, the two are one channel in paths."""
+    channels = ["a>b", "a›b", "x", "a›b", "a>b", "x", "a>b", "a›b"]
+    ev = _events(device_id=["d1", "d1", "d2", "d2", "d3", "d3", "d4", "d5"], channel=channels)
+    st_ev = _same_stitch(ev)
+    b = analysis.build_journeys(st_ev)
+    assert b.summary["channels_renamed"] == ["a>b"]
+    paths = b.channel_paths(include_open=True)["path"].tolist()
+    assert len(paths) == len(set(paths)) == 4, paths  # a›b > a›b, x > a›b, a›b > x, a›b
     _same_journeys(st_ev)

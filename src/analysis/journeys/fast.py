@@ -297,6 +297,7 @@ def fast_rows(
     bad = [str(c) for c in channels.to_pylist() if c is not None and ">" in c]
     if bad:
         channels = pc.replace_substring(channels, ">", "›")
+        channel, channels = merge_names(channel, channels)  # "a>b" and "a›b": one channel
     rows = Rows(
         table=tbl,
         person=person,
@@ -310,6 +311,30 @@ def fast_rows(
         feedback=feedback,
     )
     return rows, bad
+
+
+def merge_names(codes: np.ndarray, names: pa.Array) -> tuple[np.ndarray, pa.Array]:
+    """Give names that are equal one code: the first one's (keeps the order of appearance).
+
+    Parameters
+    ----------
+    codes : numpy.ndarray
+        int32 codes in ``names``; -1 (missing) stays -1.
+    names : pyarrow.Array
+        The name of each code (no missing value), possibly with repeats.
+
+    Returns
+    -------
+    tuple
+        The codes (int32) and the distinct names, in the order of their first code.
+    """
+    values = names.to_pylist()
+    first: dict[str, int] = {}
+    remap = np.array([first.setdefault(v, len(first)) for v in values], np.int32)
+    if len(first) == len(values):
+        return codes, names
+    merged = np.where(codes >= 0, remap[codes], codes).astype(np.int32)
+    return merged, pa.array(list(first), names.type)
 
 
 def take_rows(tbl: pa.Table, rows: np.ndarray) -> pa.Table:
