@@ -259,3 +259,79 @@ def test_identifiers_naming_a_column_absent_from_the_files(tmp_path):
         assert fast.summary["stitching"][k] == slow.summary["stitching"][k], k
     pd.testing.assert_series_equal(_bucket_persons(fast), _bucket_persons(slow))
     _assert_same(fast.channel_paths(), slow.channel_paths())
+
+
+def _bucket_rows(sj) -> int:
+    """Rows in the buckets (``keep_intermediate``), rows without a person included."""
+    files = (sj.work_dir / "buckets").glob("_bucket=*/*.parquet")
+    return sum(pq.ParquetFile(f).metadata.num_rows for f in files)
+
+
+@pytest.fixture(scope="module")
+def three_paths(tmp_path_factory):
+    """Synthetic quarter files through the polars path, the DuckDB fallback forced by 2-bit
+    hashes (fast validation still), and ``fast=False``; buckets kept."""
+    import analysis.identity.stream_files as sf
+
+    base = tmp_path_factory.mktemp("paths")
+    folder = _synth_files(base / "src")
+    kw = dict(partitions=3, workers=1, keep_intermediate=True)
+    import analysis.journeys.streaming as st
+
+    engine_calls = []
+    with pytest.MonkeyPatch.context() as mp:
+        real = st.stitch_table
+
+        def spy(*args, **kwargs):
+            engine_calls.append(1)
+            return real(*args, **kwargs)
+
+        mp.setattr(st, "stitch_table", spy)
+        polars_run = build_journeys_streaming(folder, work_dir=base / "w1", **kw)
+        polars_run.engine_calls = len(engine_calls)
+        mp.setattr(sf, "hash64", lambda e, seed: e.hash(seed) % 4)
+        collided = build_journeys_streaming(folder, work_dir=base / "w2", **kw)
+        collided.engine_calls = len(engine_calls) - polars_run.engine_calls
+    engine = build_journeys_streaming(folder, work_dir=base / "w3", fast=False, **kw)
+    return polars_run, collided, engine
+
+
+def test_a_hash_collision_falls_back_to_duckdb_with_the_same_result(three_paths):
+    polars_run, collided, _ = three_paths
+    assert polars_run.engine_calls == 0  # stitched in polars
+    assert collided.summary["validation"] == "fast"
+    assert collided.engine_calls == 1  # the collision was caught: the engine stitched
+    pd.testing.assert_series_equal(_bucket_persons(polars_run), _bucket_persons(collided))
+    for k in ("persons", "journeys", "events_without_person", "converted"):
+        assert polars_run.summary[k] == collided.summary[k], k
+    _assert_same(polars_run.stage_transitions(), collided.stage_transitions())
+
+
+def test_every_row_has_the_same_person_on_polars_and_duckdb(three_paths):
+    polars_run, _, engine = three_paths
+    assert engine.summary["validation"] == "batches"
+    got, want = _bucket_persons(polars_run), _bucket_persons(engine)
+    assert len(got) == polars_run.summary["rows_kept"] - polars_run.summary["events_without_person"]
+    pd.testing.assert_series_equal(got, want)
+
+
+def test_rows_in_buckets_add_up_to_rows_kept(three_paths, tmp_path, monkeypatch):
+    polars_run, collided, engine = three_paths
+    without = polars_run.summary["events_without_person"]
+    assert _bucket_rows(polars_run) == polars_run.summary["rows_kept"] - without  # not written
+    assert _bucket_rows(collided) == collided.summary["rows_kept"]  # bucket -1 written
+    assert _bucket_rows(engine) == engine.summary["rows_kept"]
+    import analysis.journeys.streaming as st
+
+    real = st.partition_files
+
+    def lossy(*args, **kwargs):
+        got = real(*args, **kwargs)
+        got[0] -= 1  # a row lost on the way
+        return got
+
+    monkeypatch.setattr(st, "partition_files", lossy)
+    with pytest.raises(RuntimeError, match="written to person buckets"):
+        build_journeys_streaming(
+            _synth_files(tmp_path / "src"), partitions=3, workers=1, work_dir=tmp_path / "w"
+        )

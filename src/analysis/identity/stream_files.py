@@ -48,6 +48,14 @@ log = logging.getLogger(__name__)
 VALUE_SEED, KEY_SEED, KEY2_SEED = 0x5EED_CAFE, 0xC0FF_EE17, 0x0DDB_A11
 
 
+def hash64(e: pl.Expr, seed: int) -> pl.Expr:
+    """Return the 64-bit hash (UInt64) of expression ``e`` with ``seed``: values and keys alike.
+
+    The one hash of this module (tests replace it by a few-bit one to force collisions).
+    """
+    return e.hash(seed)
+
+
 #: What :func:`scan_frame` returns: the rows' keys, the distinct combinations (None: two share
 #: a key), each column's distinct values.
 Scan = tuple[np.ndarray, dict[str, np.ndarray] | None, list[pl.Series]]
@@ -150,12 +158,14 @@ def scan_frame(d: pl.DataFrame, cols: list[str]) -> Scan:
     hcols = [f"h{i}" for i in range(len(cols))]
     hv = d.select(
         [
-            pl.when(pl.col(c).is_not_null()).then(pl.col(c).hash(VALUE_SEED)).otherwise(0)
+            pl.when(pl.col(c).is_not_null()).then(_value_hash(pl.col(c))).otherwise(0)
             .cast(pl.UInt64).alias(h)
             for c, h in zip(cols, hcols, strict=True)
         ]
     )  # fmt: skip
-    hv = hv.with_columns(k=pl.struct(hcols).hash(KEY_SEED), k2=pl.struct(hcols).hash(KEY2_SEED))
+    hv = hv.with_columns(
+        k=hash64(pl.struct(hcols), KEY_SEED), k2=hash64(pl.struct(hcols), KEY2_SEED)
+    )
     key = hv["k"].to_numpy()
     g = hv.group_by("k").agg(
         *[pl.col(h).first() for h in hcols],
@@ -169,9 +179,14 @@ def scan_frame(d: pl.DataFrame, cols: list[str]) -> Scan:
     return key, {c: g[c].to_numpy() for c in ["k", "k2", "len", *hcols]}, values
 
 
+def _value_hash(e: pl.Expr) -> pl.Expr:
+    """Return a value's hash: :func:`hash64` with :data:`VALUE_SEED`, as UInt64."""
+    return hash64(e, VALUE_SEED).cast(pl.UInt64)
+
+
 def value_hashes(v: pa.Array) -> np.ndarray:
     """Return the 64-bit hash of every value of ``v`` (as :func:`scan_frame` hashes them)."""
-    return pl.Series(v).hash(VALUE_SEED).to_numpy()
+    return pl.DataFrame({"v": pl.Series(v)}).select(_value_hash(pl.col("v")))["v"].to_numpy()
 
 
 def _dictionary(values: list[pl.Series]) -> tuple[pa.Array, np.ndarray] | None:

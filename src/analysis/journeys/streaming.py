@@ -329,6 +329,12 @@ def build_journeys_streaming(
         rows_per_bucket, stitching = _engine_path(
             work, memory_limit, val, cols, n_buckets, stitch_options, timings, t0
         )
+    written = sum(rows_per_bucket.values())  # bucket -1: rows without a person, counted
+    if written != val["rows_kept"]:
+        raise RuntimeError(
+            f"{written:,} rows were written to person buckets, but validation kept "
+            f"{val['rows_kept']:,}: a source file changed during the run, or a bug"
+        )
     say("stitched into %s persons (%.1f s)", f"{stitching['persons']:,}", timings["stitch"])
     say("wrote %d person buckets (%.1f s)", n_buckets, timings["partition"])
 
