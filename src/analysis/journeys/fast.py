@@ -298,10 +298,14 @@ def fast_rows(
     if bad:
         channels = pc.replace_substring(channels, ">", "›")
         channel, channels = merge_names(channel, channels)  # "a>b" and "a›b": one channel
+    us = np.asarray(us, dtype=np.int64)
+    # read-only whether pandas handed it over (all rows) or ``us[keep]`` copied it: the
+    # signature fast_kernels.warm_up loads for person_order
+    us.flags.writeable = False
     rows = Rows(
         table=tbl,
         person=person,
-        us=np.asarray(us, dtype=np.int64),
+        us=us,
         conversion=np.asarray(conv, dtype=bool),
         revenue=revenue,
         channel=channel,
