@@ -171,3 +171,26 @@ def test_a_column_without_values_and_rows_without_identifiers():
     pd.testing.assert_series_equal(a.events["person_id"], b.events["person_id"])
     pd.testing.assert_frame_equal(a.identities, b.identities)
     assert b.events["person_id"].isna().sum() >= len(ev) // 7
+
+
+@pytest.mark.parametrize("rows", [slice(0, 0), slice(None)], ids=["no rows", "no identifier"])
+def test_no_identifier_value_at_all_gives_no_person_on_both_engines(rows):
+    ev = _traps(3)
+    for c in ("device_id", "cookie_id", "user_id", "email_hash", "crm_id", "loyalty_id"):
+        ev[c] = pd.array([None] * len(ev), dtype="str")
+    ev = ev.iloc[rows]
+    a = stitch(ev, engine="duckdb")  # this engine used to fail here (an empty CASE)
+    b = stitch(ev, engine="polars")
+    pd.testing.assert_series_equal(a.events["person_id"], b.events["person_id"])
+    assert b.events["person_id"].isna().all() and b.summary["persons"] == 0
+
+
+def test_a_numeric_crm_id_with_missing_values_stitches_as_on_the_engine_path():
+    ev = _traps(4)
+    crm = pd.to_numeric(ev["crm_id"].where(ev["crm_id"] != "None"), errors="coerce")
+    ev["crm_id"] = crm.astype("Int64")
+    assert ev["crm_id"].isna().any() and ev["crm_id"].notna().sum() > 100
+    a = stitch(ev, engine="duckdb")
+    b = stitch(ev, engine="polars")
+    pd.testing.assert_series_equal(a.events["person_id"], b.events["person_id"])
+    pd.testing.assert_frame_equal(a.identities, b.identities)

@@ -121,6 +121,8 @@ def unrelated_identifiers(
         cum = g["k"].cumsum().to_numpy() / g["k"].sum()
         p99 = int(g["n_combos"].to_numpy()[np.searchsorted(cum, 0.99 - 1e-12)])
         limit[int(o)] = (max(int(min_links), int(np.floor(factor * p99))), p99)
+    if not limit:  # no typical identifier to take a percentile of: nothing is a placeholder
+        return {}
     cap = ident.o_idx.cases(*[(o, lim) for o, (lim, _) in limit.items()], else_=2**62)
     cand = ident.filter(ident.n_combos > cap).select(c_code="code", c_o="o_idx", c_rows="rows")
     a = lc_all.join(cand, lc_all.code == cand.c_code)
