@@ -127,3 +127,30 @@ def test_a_data_driven_placeholder():
     assert summary["blocked_by_reason"] == mem.summary["blocked_by_reason"]
     assert summary["blocked_by_reason"]["unrelated rows"] == 1
     assert summary["persons"] == n
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_chain_pairs_filters_part_by_part(seed, monkeypatch):
+    """fast.chain_pairs equals every (combination, code) pair filtered, without building them."""
+    from analysis.identity import fast
+    from analysis.identity.fast_codes import CodedIdentifiers
+
+    rng = np.random.default_rng(seed)
+    m, n2, n3 = 50, 40, 30
+    lo = rng.integers(0, m, n2)
+    hi = np.where(rng.random(n2) < 0.5, lo, np.maximum(lo, rng.integers(0, m, n2)))
+    multi = {i: np.where(rng.random(n3) < 0.3, -1, rng.integers(0, m, n3)) for i in range(3)}
+    none = np.zeros(0, np.int64)
+    ci = CodedIdentifiers(
+        cols=["a", "b", "c"], n_rows=n2 + n3, row_codes={}, values=pa.array([str(i) for i in range(m)]),
+        type_of_code=np.zeros(m, np.int8), rows=none, n_combos=none, pair_a=none, pair_b=none,
+        combo_lo=lo, combo_hi=hi, multi=multi,
+    )  # fmt: skip
+    in_sub, usable = rng.random(m) < 0.6, rng.random(m) < 0.7
+    combo, code = ci.combo_codes()
+    sel = (in_sub & usable)[code]
+    monkeypatch.setattr(CodedIdentifiers, "combo_codes", lambda self: pytest.fail("all pairs"))
+    got = fast.chain_pairs(ci, in_sub, usable)
+    np.testing.assert_array_equal(got[0], combo[sel])
+    np.testing.assert_array_equal(got[1], code[sel])
+    assert got[0].dtype == got[1].dtype == np.int64

@@ -253,10 +253,23 @@ def components(ci: CodedIdentifiers, usable: np.ndarray) -> np.ndarray:
 def chain_pairs(
     ci: CodedIdentifiers, in_sub: np.ndarray, usable: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Return the (combination, code) pairs of the usable codes in ``in_sub`` (chain guard input)."""
-    combo, code = ci.combo_codes()
-    sel = (in_sub & usable)[code]
-    return combo[sel], code[sel]
+    """Return the (combination, code) pairs of the usable codes in ``in_sub`` (chain guard input).
+
+    The pairs of :meth:`.CodedIdentifiers.combo_codes` that pass, in its order, filtered part
+    by part (never every pair at once).
+    """
+    keep = in_sub & usable
+    lo, hi = ci.combo_lo, ci.combo_hi
+    lo_ok = keep[lo]
+    hi_ok = (hi != lo) & keep[hi]
+    combo = [np.flatnonzero(lo_ok), np.flatnonzero(hi_ok)]
+    code = [lo[lo_ok].astype(np.int64), hi[hi_ok].astype(np.int64)]
+    keep_or_missing = np.append(keep, False)  # code -1 (missing): the appended False
+    for c in ci.multi.values():
+        at = np.flatnonzero(keep_or_missing[c])
+        combo.append(len(lo) + at)
+        code.append(c[at].astype(np.int64))
+    return np.concatenate(combo), np.concatenate(code)
 
 
 @dataclass
