@@ -125,3 +125,18 @@ def test_a_combination_key_collision_is_caught():
     assert got is not None
     assert got["k"].tolist() == [3, 7] and got["len"].tolist() == [1, 2]
     assert got["h0"].tolist() == [11, 10]
+
+
+def test_a_row_key_stitching_did_not_see_raises():
+    """A row whose key is not among the combinations' (a file changed): an error, no neighbour."""
+    fs = FileStitch(
+        keys=np.array([10, 20, 30], np.uint64),
+        person=np.array([1, 2, 3], np.int64),
+        row_keys=[np.array([30, 10], np.uint64), np.array([20, 25], np.uint64)],
+    )
+    assert fs.persons(0).tolist() == [3, 1]
+    with pytest.raises(RuntimeError, match="changed between reads"):
+        fs.persons(1)
+    fs.row_keys = [np.array([40], np.uint64)]  # past the last key
+    with pytest.raises(RuntimeError, match="changed between reads"):
+        fs.persons(0)

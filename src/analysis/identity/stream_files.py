@@ -100,14 +100,28 @@ class FileStitch:
     summary: dict[str, Any] = field(default_factory=dict)
 
     def persons(self, i: int) -> np.ndarray:
-        """Return every row's person (int64; 0: none) of source ``i``: a sorted lookup."""
+        """Return every row's person (int64; 0: none) of source ``i``: a sorted lookup.
+
+        Raises
+        ------
+        RuntimeError
+            A row's key is not among the combinations' (the file changed between reads).
+        """
         q = self.row_keys[i]
         if not len(q):
             return np.zeros(0, np.int64)
         order = np.argsort(q)
         pos = np.empty(len(q), np.int64)
         pos[order] = np.searchsorted(self.keys, q[order])  # sorted needles: cache-friendly
-        return self.person[np.minimum(pos, len(self.keys) - 1)]
+        pos = np.minimum(pos, len(self.keys) - 1)
+        missing = np.flatnonzero(self.keys[pos] != q)
+        if len(missing):
+            raise RuntimeError(
+                f"{len(missing):,} rows of source {i} (first: row {int(missing[0])}) have a "
+                "combination of identifiers that stitching did not see: the file changed "
+                "between reads"
+            )
+        return self.person[pos]
 
 
 def _runs(frame: dict[str, np.ndarray], hcols: list[str]) -> dict[str, np.ndarray] | None:
