@@ -15,9 +15,9 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from analysis.journeys import fast_kernels
+from analysis.journeys import fast_kernels, fast_paths
 from analysis.journeys.fast import sorted_rows, take_rows
-from analysis.journeys.fast_paths import distinct_paths, join_paths, text_order
+from analysis.journeys.fast_paths import distinct_paths, join_paths, packs, text_order
 from analysis.schema import PATH_SEP
 
 
@@ -223,3 +223,25 @@ def test_warm_up_loads_the_kernels_for_the_types_the_tables_pass(without_person)
     argv = [sys.executable, "-c", WARM_CHECK, str(int(without_person))]
     done = subprocess.run(argv, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-3000:]
+
+
+def test_text_order_of_a_long_path_among_short_ones_takes_the_byte_keys(monkeypatch):
+    """A 5,000-code path among short ones: ordered right, without packing (words per path)."""
+    rng = np.random.default_rng(17)
+    names = pa.array(["a", "b", "c", "email", "x"])
+    chosen = [rng.integers(0, len(names), rng.integers(1, 8)) for _ in range(600)]
+    chosen += [rng.integers(0, len(names), 5_000), np.r_[chosen[0], chosen[1]]]
+    codes = np.concatenate(chosen).astype(np.int64)
+    lengths = np.array([len(c) for c in chosen])
+    end = np.cumsum(lengths)
+    paths = distinct_paths(codes, end - lengths, end, names)
+    short = distinct_paths(codes, (end - lengths)[:600], end[:600], names)
+    assert packs(short) and not packs(paths)
+
+    def no_packing(*args):
+        raise AssertionError("packed_order for a long path")
+
+    monkeypatch.setattr(fast_paths, "packed_order", no_packing)
+    text = paths.text.to_pylist()
+    got = [text[i] for i in text_order(paths, names)]
+    assert got == sorted(text, key=str.encode)

@@ -160,7 +160,7 @@ def text_order(paths: Paths, names: pa.Array) -> np.ndarray:
     )
     if unsafe:
         return pl.Series(pl.from_arrow(paths.text)).arg_sort().to_numpy()
-    if len(names) < 16:  # four bits a code
+    if len(names) < 16 and packs(paths):  # fewer than 16 names: four bits a code
         return packed_order(paths, rank)
     dtype = np.dtype("u1") if len(names) <= 256 else np.dtype(">u2")  # big-endian: bytes in order
     data = rank[paths.codes].astype(dtype)
@@ -172,8 +172,21 @@ def text_order(paths: Paths, names: pa.Array) -> np.ndarray:
     return pl.Series(pl.from_arrow(keys)).arg_sort().to_numpy()
 
 
+def packs(paths: Paths) -> bool:
+    """Whether :func:`packed_order` is cheap: the longest path is short, or not much longer.
+
+    :func:`packed_order` holds as many words per path as the longest path needs (16 codes a
+    word, 8 bytes): one long path (a bot's thousands of touchpoints) among many makes that
+    far more than the byte keys (a byte a code). Packed: the longest path fits 4 words (64
+    codes), or the words are at most half a word per code laid end to end.
+    """
+    n_paths = len(paths.offsets) - 1
+    n_words = -(-int(np.diff(paths.offsets).max(initial=0)) // 16)
+    return n_words <= 4 or n_words * n_paths <= len(paths.codes) // 2
+
+
 def packed_order(paths: Paths, rank: np.ndarray) -> np.ndarray:
-    """Return the order of the distinct paths by their codes' ranks (fewer than 16 codes).
+    """Return the order of the distinct paths by their codes' ranks (fewer than 16 names).
 
     Each path's ranks + 1 are packed four bits each into 64-bit words, the first in the highest
     bits (:func:`.fast_kernels.pack_ranks`; 0 past the end, so a path sorts before the paths it
