@@ -247,7 +247,10 @@ def build_journeys_streaming(
         Rows validated at once on the per-batch fallback (Parquet row groups are grouped up to
         this many); the fast path reads one file at a time.
     memory_limit : str, default "8GB"
-        DuckDB's memory limit for stitching and partitioning; it spills to ``work_dir`` above it.
+        DuckDB's memory limit for stitching and partitioning on the engine path (the fallback:
+        validation per batch, or a hash collision); it spills to ``work_dir`` above it. The
+        polars path (the default on typed Parquet) does not honour it: it holds 8 bytes per
+        kept row (its combination key) plus the distinct combinations and identifier values.
     workers : int, optional
         Processes that build the buckets' journeys (each holds one bucket in memory) and, on
         the fallback, validate batches. Default: the CPU count, at most 4, for a million rows or more; else 1.
