@@ -47,9 +47,10 @@ A blocked identifier still stays on its rows; it just does not link them. Rows w
 identifiers are blocked get no ``person_id`` (NA), and the summary counts them.
 
 The heavy part (numbering identifiers, distinct identifier combinations, link counts) runs on
-integer codes in Arrow, polars and numpy by default (``engine="polars"``, :mod:`.fast`), or in
-the query engine (``engine="duckdb"`` or ``"spark"``, ibis); only the compact graph of distinct
-identifier pairs is solved in memory with ``scipy.sparse.csgraph.connected_components``.
+integer codes in Arrow, polars and compiled loops (numba) by default (``engine="polars"``,
+:mod:`.fast`, :mod:`.kernels`), or in the query engine (``engine="duckdb"`` or ``"spark"``, ibis);
+only the compact graph of distinct identifier pairs is solved in memory: by a compiled
+union-find on the default path, by ``scipy.sparse.csgraph.connected_components`` on the engines'.
 
 The package: :mod:`.stitching` (:func:`stitch`, :func:`stitch_identities`), :mod:`.guards`
 (placeholders, super-node link counts, data-driven placeholders, the chain guard) and

@@ -27,6 +27,7 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from analysis.errors import DataError
 from analysis.identity import kernels
 
 
@@ -229,12 +230,15 @@ def combinations(cc: CodedColumns) -> CodedIdentifiers:
     by_name, codes, sizes = cc.by_name, cc.ranks, cc.sizes
     offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
     m = int(offsets[-1])
+    if m >= 2**31 - 1:  # the packed keys and pairs below would overflow
+        raise DataError(
+            f"{m:,} distinct identifier values are more than one machine's stitching takes",
+            column=", ".join(cc.cols),
+            fix="build the journeys with analysis.build_journeys_streaming or on Spark",
+        )
     alone, key, multi_rows = kernels.row_pass(codes, offsets[:-1], m)
     with_values = [j for j, size in enumerate(sizes) if size]
-    if m >= 2**32 - 1:  # the key would not fit: every row takes the general way
-        lo, hi, multi_rows = _combination_keys([codes[j] for j in with_values], m)
-    else:
-        lo, hi = _key_codes(alone, key, m)
+    lo, hi = _key_codes(alone, key, m)
     multi = _distinct_rows({by_name[j]: codes[j][multi_rows] for j in with_values})
     n_combos = np.bincount(lo, minlength=m) + np.bincount(hi[hi != lo], minlength=m)
     for c in multi.values():
@@ -268,38 +272,6 @@ def _key_codes(alone: np.ndarray, key: np.ndarray, m: int) -> tuple[np.ndarray, 
     return (
         np.concatenate([single, (uniq // np.uint64(m + 1)).astype(np.int64)]),
         np.concatenate([single, (uniq % np.uint64(m + 1)).astype(np.int64)]),
-    )
-
-
-def _combination_keys(codes: list[np.ndarray], m: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Return the distinct combinations of one or two identifiers, and the rows with more.
-
-    ``codes``: per column by name (codes ascend from column to column), the rows' codes.
-    Returns the smallest and largest code of each distinct combination of one or two
-    identifiers (one: a mark per code; two: a hash unique on ``lo * (m + 1) + hi``), and the
-    rows with three or more.
-    """
-    if not codes:
-        return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.int64)
-    unsigned = np.uint32 if codes[0].dtype == np.int32 else np.uint64
-    # -1 (missing) is the largest unsigned value: the smallest code ignores it
-    lo = np.minimum.reduce([c.view(unsigned) for c in codes])
-    hi = np.maximum.reduce(codes)
-    n_ids = np.zeros(len(codes[0]), np.int8)
-    for c in codes:
-        n_ids += c >= 0
-    if m >= 2**32 - 1:  # the key would not fit: every row takes the general way
-        return np.zeros(0, np.int64), np.zeros(0, np.int64), np.flatnonzero(n_ids > 0)
-    alone = np.zeros(m, bool)  # the identifiers seen alone on a row
-    alone[lo[n_ids == 1]] = True
-    two = n_ids == 2
-    key = lo[two].astype(np.uint64) * np.uint64(m + 1) + hi[two].astype(np.uint64)
-    uniq = pl.Series(key).unique().to_numpy()
-    single = np.flatnonzero(alone)
-    return (
-        np.concatenate([single, (uniq // np.uint64(m + 1)).astype(np.int64)]),
-        np.concatenate([single, (uniq % np.uint64(m + 1)).astype(np.int64)]),
-        np.flatnonzero(n_ids > 2),
     )
 
 

@@ -112,8 +112,8 @@ def stitch(
         The default follows ``max_links``: a device with up to ``max_links`` logins is not a
         super-node, so a person may hold that many. ``None`` turns the guard off.
     engine : {"polars", "duckdb", "spark"}, default "polars"
-        Where the heavy steps run. ``"polars"``: on one machine, on integer codes in polars,
-        numpy and scipy (:mod:`.fast`; the fastest here); ``"duckdb"`` and ``"spark"``: ibis
+        Where the heavy steps run. ``"polars"``: on one machine, on integer codes in Arrow,
+        polars and compiled loops (:mod:`.fast`; the fastest here); ``"duckdb"``, ``"spark"``: ibis
         expressions on that engine. All give the same result.
 
     Returns
@@ -167,7 +167,7 @@ def stitch(
         blocked = blocked | is_chain
         lc, anchor, label = _solve(con, g, f.m, np.flatnonzero(is_unrelated | is_chain))
 
-    node_person, n_persons = _number_persons(label, blocked, f.m)
+    node_person, n_persons = number_persons(label, blocked, f.m)
     person = _row_persons(con, t, combos, anchor, by_hash, cols, node_person, n)
     out = events.assign(person_id=pd.arrays.IntegerArray(person, person == 0))
 
@@ -531,7 +531,7 @@ def _fast_result(
     )
     is_unrelated, is_chain = _mask(m, fs.unrelated), _mask(m, fs.chain)
     blocked = ~fs.usable
-    node_person, n_persons = _number_persons(fs.label, blocked, m)
+    node_person, n_persons = kernels.number_components(fs.label[:m], blocked[:m])
     person = fast.row_persons(fs, node_person)
     out = events.assign(person_id=pd.arrays.IntegerArray(person, person == 0))
     summary = {
@@ -559,13 +559,18 @@ def _fast_result(
     )
 
 
-def _number_persons(label: np.ndarray, blocked: np.ndarray, m: int) -> tuple[np.ndarray, int]:
-    """Return the person of each code (0: blocked) and the number of persons.
+def number_persons(label: np.ndarray, blocked: np.ndarray, m: int) -> tuple[np.ndarray, int]:
+    """Return each code's person (0: blocked), numbered by smallest usable code, and their count.
 
-    Components are numbered in the order of their smallest code (= smallest type, value).
+    Plain numpy, apart from the fast path's compiled ``kernels.number_components`` (parity).
     """
-    node_person, n_persons = kernels.number_components(label[:m], blocked[:m])
-    return node_person, int(n_persons)
+    label, blocked = label[:m], blocked[:m]
+    usable_codes = np.flatnonzero(~blocked)
+    comps, first_idx = np.unique(label[usable_codes], return_index=True)
+    comps = comps[np.argsort(usable_codes[first_idx], kind="stable")]
+    person_of_label = np.zeros(label.max() + 1 if m else 0, dtype=np.int64)
+    person_of_label[comps] = np.arange(1, len(comps) + 1)
+    return np.where(blocked, 0, person_of_label[label]) if m else np.zeros(0, np.int64), len(comps)
 
 
 def _row_persons(
