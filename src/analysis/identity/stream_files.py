@@ -40,7 +40,7 @@ import numpy as np
 import polars as pl
 import pyarrow as pa
 
-from analysis.identity.streaming import Lap, StitchRules, solve_codes
+from analysis.identity.streaming import Lap, StitchRules, flag_arrays, solve_codes, stitch_summary
 
 log = logging.getLogger(__name__)
 
@@ -266,12 +266,8 @@ def _number(
             offset += len(v)
     finally:
         pool.shutdown()
-    if not flags:  # no identifier values at all: nothing to flag
-        flags.append((np.zeros(0, bool), np.zeros(0, bool)))
-    type_of_code = np.concatenate(types) if types else np.zeros(0, np.int8)
-    ph = np.concatenate([f[0] for f in flags])
-    pat = np.concatenate([f[1] for f in flags])
-    return (ph, pat), type_of_code, codes
+    flagged, type_of_code = flag_arrays(flags, types)
+    return flagged, type_of_code, codes
 
 
 def stitch_files(
@@ -327,12 +323,7 @@ def stitch_files(
     got: dict[str, np.ndarray] | None = None
     if all(p is not None for p in parts):
         frame = {}
-        for c in [
-            "k",
-            "k2",
-            "len",
-            *hcols,
-        ]:  # one column at a time: the parts go as they are copied
+        for c in ["k", "k2", "len", *hcols]:  # one at a time: the parts go as they are copied
             frame[c] = np.concatenate([p.pop(c) for p in parts if p is not None])
         del parts
         got = _runs(frame, hcols)
@@ -358,14 +349,5 @@ def stitch_files(
     person, summary = solve_codes(cols, rules, (ph, pat), type_of_code, n_rows, codes, lap)
     del codes, n_rows
     lap("persons")
-    summary = {"combinations": n_combos, "combinations_by_hash": True, **summary}
-    summary["seconds"] = seconds
-    log.info(
-        "stitched %s identifiers (%s combinations) into %s persons (%s blocked) in %.1f s",
-        f"{summary['identifiers']:,}",
-        f"{n_combos:,}",
-        f"{summary['persons']:,}",
-        summary["blocked"],
-        sum(seconds.values()),
-    )
+    summary = stitch_summary(summary, n_combos, True, seconds)
     return FileStitch(keys=keys, person=person, row_keys=row_keys, summary=summary)

@@ -167,21 +167,67 @@ placeholder_min_links, placeholder_factor, max_person_ids
     del person, key
     lap("persons")
 
-    summary = {
-        "combinations": n_combos,
-        "combinations_by_hash": bool(by_hash),
-        **summary,
-        "seconds": seconds,
-    }
+    summary = stitch_summary(summary, n_combos, bool(by_hash), seconds)
+    return TableStitch(combo_person=cp, row_key=row_key, summary=summary)
+
+
+def stitch_summary(
+    summary: dict[str, Any], n_combos: int, by_hash: bool, seconds: dict[str, float]
+) -> dict[str, Any]:
+    """Return the stitching summary (:func:`solve_codes`' with the combinations and seconds); log it.
+
+    Parameters
+    ----------
+    summary : dict
+        :func:`solve_codes`' summary.
+    n_combos : int
+        Distinct combinations.
+    by_hash : bool
+        Whether the combinations were found by hashes.
+    seconds : dict
+        Seconds per step.
+
+    Returns
+    -------
+    dict
+        ``combinations``, ``combinations_by_hash``, ``summary``'s keys, ``seconds``.
+    """
+    out = {"combinations": n_combos, "combinations_by_hash": by_hash, **summary}
+    out["seconds"] = seconds
     log.info(
         "stitched %s identifiers (%s combinations) into %s persons (%s blocked) in %.1f s",
-        f"{summary['identifiers']:,}",
+        f"{out['identifiers']:,}",
         f"{n_combos:,}",
-        f"{summary['persons']:,}",
-        summary["blocked"],
+        f"{out['persons']:,}",
+        out["blocked"],
         sum(seconds.values()),
     )
-    return TableStitch(combo_person=cp, row_key=row_key, summary=summary)
+    return out
+
+
+def flag_arrays(
+    flags: list[tuple[np.ndarray, np.ndarray]], types: list[np.ndarray]
+) -> tuple[tuple[np.ndarray, np.ndarray], np.ndarray]:
+    """Join the per-column placeholder flags and types into arrays by code.
+
+    Parameters
+    ----------
+    flags : list of (numpy.ndarray, numpy.ndarray)
+        Per column with values, in code order, ``rules.flag``'s (placeholder, pattern) flags.
+    types : list of numpy.ndarray
+        Per column with values, its values' column position (int8).
+
+    Returns
+    -------
+    tuple
+        ``(is_placeholder, is_pattern)`` and the type of every code (empty where no values).
+    """
+    if not flags:  # no identifier values at all: nothing to flag
+        flags = [(np.zeros(0, bool), np.zeros(0, bool))]
+    type_of_code = np.concatenate(types) if types else np.zeros(0, np.int8)
+    ph = np.concatenate([f[0] for f in flags])
+    pat = np.concatenate([f[1] for f in flags])
+    return (ph, pat), type_of_code
 
 
 @dataclass
@@ -432,11 +478,7 @@ def _code_combinations(
     n_rows = tbl["n_rows"].to_numpy()
     codes = {i: tbl[f"k{i}"].to_numpy() for i, _ in dicts}
     del tbl
-    if not flags:  # no identifier values at all: nothing to flag
-        flags.append((np.zeros(0, bool), np.zeros(0, bool)))
-    type_of_code = np.concatenate(types) if types else np.zeros(0, np.int8)
-    ph = np.concatenate([f[0] for f in flags])
-    pat = np.concatenate([f[1] for f in flags])
+    (ph, pat), type_of_code = flag_arrays(flags, types)
     return (ph, pat), type_of_code, key, n_rows, codes
 
 

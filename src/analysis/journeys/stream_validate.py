@@ -337,7 +337,7 @@ def _probe(file: Path, schema: pa.Schema, cmap: Any, rules: _Rules) -> list[str]
     return list(ev.columns)
 
 
-def _scan(file: Path, rules: _Rules, ids: list[str]) -> dict[str, Any]:
+def _first_pass(file: Path, rules: _Rules, ids: list[str]) -> dict[str, Any]:
     """Read one file, mark its clean rows (no window yet); return what the second pass needs.
 
     Returns the rows, the suspect positions, the first clean position, the clean rows'
@@ -430,6 +430,10 @@ def validate_fast(
     pass also scans the clean rows' identifiers for stitching (``identifiers``, default the
     column map's, present in the files): ``id_scans`` (per file, None where the window moved)
     and ``scanned_ids`` in the result.
+
+    Besides :func:`validate_batches`' keys, the result holds ``drops`` (per file, the 0-based
+    positions of its suspect rows: the later steps read the file without them) and ``types``
+    (the DuckDB type of every output column: the file's, or the canonical one where absent).
     """
     from analysis.sources.column_map.map import ColumnMap
     from analysis.sources.column_map.timestamps import plausible_window
@@ -444,7 +448,7 @@ def validate_fast(
     ids = identifiers or [c for c in cmap.identifiers if c in names] or list(IDENTIFIER_COLUMNS)
     ids = [c for c in ids if c in names]
     with cf.ThreadPoolExecutor(threads) as ex:  # polars releases the GIL: files side by side
-        scans = list(ex.map(lambda f: _scan(f, rules, ids), files))
+        scans = list(ex.map(lambda f: _first_pass(f, rules, ids), files))
     stamps = np.concatenate([s.pop("ts") for s in scans])
     stated = cmap.valid_from is not None and cmap.valid_to is not None
     ts = pd.Series(stamps.view("datetime64[us]")).dt.tz_localize("UTC")

@@ -13,8 +13,8 @@
    :func:`analysis.stitch_identities`. On the fast path's files,
    :func:`analysis.identity.stream_files.stitch_files`: one polars read of the identifier
    columns a file, the distinct combinations and values found by 64-bit hashes (collisions
-   checked exactly), each column's values sorted in memory and numbered, the guards and the
-   components in numpy/scipy. Otherwise (or on a hash collision)
+   checked exactly), each column's values sorted in memory and numbered, the guards in numpy,
+   the components by a compiled union-find. Otherwise (or on a hash collision)
    :func:`analysis.identity.streaming.stitch_table`: DuckDB (with ``memory_limit`` and a
    spill folder) finds the combinations, the same steps follow on their codes.
 3. **partition**: every row's person is a lookup of its combination's key; each file is read
@@ -264,8 +264,9 @@ def build_journeys_streaming(
     keep_intermediate : bool, default False
         Keep the validated rows (``valid/``: all kept rows on the fallback, the kept suspect
         rows on the fast path) and the person buckets (``buckets/``, the events with their
-        ``person_id``; on the fast path without the identifier columns) in ``work_dir``; by
-        default they are removed at the end.
+        ``person_id``) in ``work_dir``; by default they are removed at the end. On the polars
+        path the buckets lack the identifier columns and the rows without a person (counted
+        only); on the engine path those rows are in ``_bucket=-1``.
     fast : bool, default True
         Validate on the fast path where it applies (:mod:`analysis.journeys.stream_validate`);
         False: every batch through ``validate_events`` (the fallback).
