@@ -248,3 +248,18 @@ def test_fast_path_counts_a_renamed_channel_and_its_twin_as_one():
     paths = b.channel_paths(include_open=True)["path"].tolist()
     assert len(paths) == len(set(paths)) == 4, paths  # a›b > a›b, x > a›b, a›b > x, a›b
     _same_journeys(st_ev)
+
+
+def test_fast_journeys_without_attributes_skip_the_first_attributes(monkeypatch):
+    """No attribute: the journeys table takes no first attributes (nor hides their failure)."""
+    from analysis.journeys import fast_tables
+    from analysis.journeys.fast import FastJourneys
+
+    ev = _events(device_id=["d1", "d1", "d2"], channel=["email", "x", "x"])
+    b = analysis.build_journeys(_same_stitch(ev))
+    want = b.journeys.drop(columns=["segment", "region"])
+    calls = []
+    monkeypatch.setattr(FastJourneys, "first_attributes", property(calls.append))
+    b.attributes = []  # build_journeys always has one (segment): a FastJourneys made without
+    pd.testing.assert_frame_equal(fast_tables.journey_table(b), want)
+    assert calls == []

@@ -32,12 +32,13 @@ def journey_table(jr: FastJourneys) -> pd.DataFrame:
     """One row per journey: :attr:`Journeys.journeys`.
 
     The channel paths and the attributes at the first touchpoints (compiled code and Arrow,
-    which let go of the interpreter) are built in threads while the stage paths are.
+    which let go of the interpreter) are built in threads while the stage paths are; the
+    attributes only where there are some.
     """
     j, r = jr.j, jr.runs
     with ThreadPoolExecutor(max_workers=2) as pool:
         channels = pool.submit(lambda: jr.channel_strings)
-        first = pool.submit(lambda: jr.first_attributes)
+        first = pool.submit(lambda: jr.first_attributes) if jr.attributes else None
         offsets = np.zeros(len(j.start) + 1, np.int64)  # the runs are in journey order
         np.cumsum(np.bincount(r.journey, minlength=len(j.start)), out=offsets[1:])
         stages = join_paths(r.stage, offsets[:-1], offsets[1:], jr.ev.stages, empty_missing=True)
@@ -54,8 +55,10 @@ def journey_table(jr: FastJourneys) -> pd.DataFrame:
             "stages": stages,
             "duration_days": (j.end_us - j.start_us) / DAY_US,
         }
-        for a in jr.attributes:
-            cols[a] = first.result().column(a)
+        if first is not None:
+            attrs = first.result()
+            for a in jr.attributes:
+                cols[a] = attrs.column(a)
     df = pa.table(cols).to_pandas()
     df["start"] = from_us(pd.Series(j.start_us))
     df["end"] = from_us(pd.Series(j.end_us))
