@@ -107,3 +107,25 @@ def test_kept_rows_give_the_same_journeys(both):
     pd.testing.assert_frame_equal(fast.stage_durations(), slow.stage_durations())
     pd.testing.assert_frame_equal(fast.channel_paths(), slow.channel_paths())
     pd.testing.assert_frame_equal(fast.stage_transitions(), slow.stage_transitions())
+
+
+def test_timestamps_in_another_time_zone(tmp_path):
+    """Typed Parquet with America/New_York timestamps: the fast path, as the fallback."""
+    folder = tmp_path / "src"
+    for k in range(2):
+        ev = _tricky(seed=20 + k)
+        ev["timestamp"] = ev["timestamp"].dt.tz_convert("America/New_York")
+        (folder / f"part={k}").mkdir(parents=True)
+        pq.write_table(
+            pa.Table.from_pandas(ev, preserve_index=False), folder / f"part={k}" / "p.parquet"
+        )
+    kw = dict(partitions=2, workers=1, batch_rows=10**6)
+    fast = build_journeys_streaming(folder, work_dir=tmp_path / "w1", **kw)
+    slow = build_journeys_streaming(folder, work_dir=tmp_path / "w2", fast=False, **kw)
+    assert fast.summary["validation"] == "fast"
+    for k in ("rows_read", "rows_kept", "rows_quarantined", "reasons", "persons", "as_of"):
+        assert fast.summary[k] == slow.summary[k], k
+    assert "plausible window" in " ".join(fast.summary["reasons"])
+    pd.testing.assert_frame_equal(fast.stage_durations(), slow.stage_durations())
+    pd.testing.assert_frame_equal(fast.channel_paths(), slow.channel_paths())
+    pd.testing.assert_frame_equal(fast.stage_transitions(), slow.stage_transitions())

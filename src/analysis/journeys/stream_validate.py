@@ -226,7 +226,7 @@ class _Rules:
         """Return the checks made value by value, as one polars expression."""
         import polars as pl
 
-        ts = pl.col("timestamp")
+        ts = pl.col("timestamp").dt.convert_time_zone("UTC")  # the window's zone (as in memory)
         ok = _plain(pl.col("event_id")) & ts.is_not_null()
         if self.lo is not None and self.hi is not None:
             ok &= (ts >= self.lo.to_pydatetime()) & (ts <= self.hi.to_pydatetime())
