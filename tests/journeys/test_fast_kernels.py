@@ -21,27 +21,35 @@ from analysis.journeys.fast_paths import distinct_paths, join_paths, packs, text
 from analysis.schema import PATH_SEP
 
 
-def _order(person, lo, n_keys, us):
+def _order(person, lo, n_keys, us, index=np.int64):
     rng = np.random.default_rng(1)
     conv = rng.random(len(person)) < 0.3
     channel = rng.integers(-1, 9, len(person)).astype(np.int32)
     stage = rng.integers(-1, 4, len(person)).astype(np.int32)
-    order, *cols = fast_kernels.person_order(person, lo, n_keys, us, conv, channel, stage)
+    index = np.empty(0, index)
+    order, *cols = fast_kernels.person_order(person, lo, n_keys, us, conv, channel, stage, index)
     ties = fast_kernels.time_order(*cols[:2], order, *cols[2:])
     for got, values in zip(cols, [person, us, conv, channel, stage], strict=True):
         np.testing.assert_array_equal(got, values[order])  # moved with the order
     return order, ties
 
 
+@pytest.mark.parametrize("index", [np.int32, np.int64])  # the blocks' persons and rows
 @pytest.mark.parametrize("n_persons", [3, 400, 70_000])  # blocks: 3, 200, 137
-def test_order_by_person_then_time_matches_numpy(n_persons):
+def test_order_by_person_then_time_matches_numpy(n_persons, index):
     rng = np.random.default_rng(7)
     n = 5_000
     person = rng.integers(10, 10 + n_persons, n)  # 3 persons: long segments
     us = rng.integers(0, 50, n) * 1_000  # many equal times
-    order, ties = _order(person, 10, n_persons, us)
+    order, ties = _order(person, 10, n_persons, us, index)
     np.testing.assert_array_equal(order, np.lexsort((np.arange(n), us, person)))  # stable
     assert ties
+
+
+def test_index_like_is_int32_while_rows_and_persons_fit():
+    assert fast_kernels.index_like(5_000, 2**31 - 1).dtype == np.int32
+    assert fast_kernels.index_like(2**31, 10).dtype == np.int64
+    assert fast_kernels.index_like(10, 2**31).dtype == np.int64
 
 
 def test_time_order_reports_no_ties_when_times_differ():

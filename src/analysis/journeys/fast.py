@@ -109,8 +109,10 @@ def _order(rows: Rows) -> tuple[np.ndarray, ...]:
     lo, hi = int(person.min()), int(person.max())
     if hi - lo >= 2 * len(person) + 1_000_000:  # sparse numbers: the counts would not fit
         return _gather(rows, _packed_order(rows))
+    n_keys = hi - lo + 1
+    index = fast_kernels.index_like(len(person), n_keys)
     columns = fast_kernels.person_order(
-        person, lo, hi - lo + 1, us, rows.conversion, rows.channel, rows.stage
+        person, lo, n_keys, us, rows.conversion, rows.channel, rows.stage, index
     )
     order, s_person, s_us, s_conv, s_channel, s_stage = columns
     if fast_kernels.time_order(s_person, s_us, order, s_conv, s_channel, s_stage):

@@ -25,6 +25,7 @@ def person_order(
     conversion: np.ndarray,
     channel: np.ndarray,
     stage: np.ndarray,
+    index: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Order the rows by ``person`` (stable: a person's rows keep their order).
 
@@ -33,7 +34,9 @@ def person_order(
     blocks of consecutive persons, then each block's rows to their places, which lie in the
     block's part of the output. (One step writing every row straight to its place writes to
     a place far from the last one each time: a cache miss per column.) Returns the order (the
-    row of every place) and person, time, conversion, channel and stage in that order.
+    row of every place) and person, time, conversion, channel and stage in that order. The
+    blocks' persons and rows are held in ``index``'s integer type (an empty array: int32
+    where the rows and persons fit, see :func:`index_like`), the other columns in theirs.
     """
     n = len(person)
     start = np.zeros(n_keys + 1, np.int64)
@@ -51,8 +54,8 @@ def person_order(
     block_at = np.empty(n_blocks, np.int64)
     for b in range(n_blocks):
         block_at[b] = start[b << shift]
-    t_key = np.empty(n, np.int64)
-    t_row = np.empty(n, np.int64)
+    t_key = np.empty(n, index.dtype)
+    t_row = np.empty(n, index.dtype)
     t_us = np.empty(n, us.dtype)
     t_conv = np.empty(n, conversion.dtype)
     t_channel = np.empty(n, channel.dtype)
@@ -83,6 +86,12 @@ def person_order(
         s_stage[at] = t_stage[i]
         start[k] = at + 1
     return order, sorted_person, s_us, s_conv, s_channel, s_stage
+
+
+def index_like(n_rows: int, n_keys: int) -> np.ndarray:
+    """Return the ``index`` of :func:`person_order`: int32 where rows and keys fit, else int64."""
+    fits = max(n_rows, n_keys) <= np.iinfo(np.int32).max
+    return np.empty(0, np.int32 if fits else np.int64)
 
 
 @numba.njit(cache=True, nogil=True)
@@ -378,7 +387,7 @@ def warm_up() -> None:
     flag = np.zeros(1, np.bool_)
     f64 = np.zeros(1, np.float64)
     one = np.ones(1, np.int64)
-    person_order(i64, 0, 1, ro_i64, flag, i32, i32)
+    person_order(i64, 0, 1, ro_i64, flag, i32, i32, index_like(1, 1))
     time_order(i64, i64.copy(), i64.copy(), flag, i32, i32)
     journeys_and_runs(i64, i64, flag, i32, i64, f64, 1.0)
     window_starts(i64, i64, one, f64)
