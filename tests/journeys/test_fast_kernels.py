@@ -16,7 +16,7 @@ import pyarrow as pa
 import pytest
 
 from analysis.journeys import fast_kernels, fast_paths
-from analysis.journeys.fast import sorted_rows, take_rows
+from analysis.journeys.fast import sorted_rows, take_rows, touchpoint_cuts
 from analysis.journeys.fast_paths import distinct_paths, join_paths, packs, text_order
 from analysis.schema import PATH_SEP
 
@@ -58,9 +58,40 @@ def test_time_order_reports_no_ties_when_times_differ():
     assert not ties
 
 
+def _numpy_cuts(person, us, conv, gap):
+    """The journey cut rule in numpy: starts a journey, journey, pos, journey_index."""
+    n = len(person)
+    first = np.r_[True, person[1:] != person[:-1]]
+    new = first | np.r_[True, np.diff(us) >= gap] | np.r_[True, conv[:-1]]
+    journey = np.cumsum(new) - 1
+    person_start = np.maximum.accumulate(np.where(first, np.arange(n), 0))
+    pos = np.arange(n) - person_start
+    journey_index = journey - journey[person_start]
+    return new, journey, pos, journey_index
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_touchpoint_cuts_match_numpy(seed):
+    """The cuts per touchpoint (from the journeys' starts) against the rule in numpy."""
+    rng = np.random.default_rng(seed)
+    n = 4_000
+    person = np.sort(rng.integers(1, 200, n))
+    us = np.sort(rng.integers(0, 10**9, n))
+    conv = rng.random(n) < 0.1
+    stage = np.zeros(n, np.int32)
+    gap = 5e7
+    got = fast_kernels.journeys_and_runs(person, us, conv, stage, np.arange(n), us * 0.0, gap)
+    cuts = touchpoint_cuts(got[0], got[1], n)
+    for c, want in zip(cuts, _numpy_cuts(person, us, conv, gap), strict=True):
+        np.testing.assert_array_equal(c, want)
+    assert cuts[1][-1] > 200 and cuts[3].max() > 0
+    empty = touchpoint_cuts(np.zeros(0, np.int64), np.zeros(0, np.int64), 0)
+    assert all(len(c) == 0 for c in empty)
+
+
 @pytest.mark.parametrize("seed", [0, 1])
 def test_journeys_and_runs_match_numpy(seed):
-    """One pass against cut_journeys and numpy: journey totals and stage runs."""
+    """One pass against the cut rule and the totals in numpy: journey totals and stage runs."""
     rng = np.random.default_rng(seed)
     n = 4_000
     person = np.sort(rng.integers(1, 200, n))
@@ -72,7 +103,7 @@ def test_journeys_and_runs_match_numpy(seed):
     gap = 5e7
     got = fast_kernels.journeys_and_runs(person, us, conv, stage, order, revenue, gap)
     start, journey_index, converted, paid, last_stage, at, journey, run_stage, frm = got
-    new, jour, _, ji = fast_kernels.cut_journeys(person, us, conv, gap)
+    new, jour, _, ji = _numpy_cuts(person, us, conv, gap)
     want_start = np.flatnonzero(new)
     np.testing.assert_array_equal(start, want_start)
     np.testing.assert_array_equal(journey_index, ji[want_start])

@@ -221,6 +221,35 @@ def journey_and_run_arrays(
     return j, runs
 
 
+def touchpoint_cuts(
+    start: np.ndarray, journey_index: np.ndarray, n: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Return the journeys' cuts per sorted touchpoint, from the journeys' starts.
+
+    Parameters
+    ----------
+    start : numpy.ndarray
+        Each journey's first touchpoint (increasing; the first is 0 when ``n``).
+    journey_index : numpy.ndarray
+        Each journey's number for its person (0: the person's first journey).
+    n : int
+        The touchpoints.
+
+    Returns
+    -------
+    tuple
+        Per touchpoint: whether it starts a journey, its journey (0..J-1), its position in the
+        person's timeline and its journey's ``journey_index``.
+    """
+    new = np.zeros(n, bool)
+    new[start] = True
+    journey = np.cumsum(new) - 1
+    at = np.arange(len(start))
+    person_first = np.maximum.accumulate(np.where(journey_index == 0, at, 0))
+    pos = np.arange(n) - start[person_first][journey]
+    return new, journey, pos, journey_index[journey]
+
+
 def _encode(col: pa.ChunkedArray | pa.Array) -> tuple[np.ndarray, pa.Array]:
     """Dictionary-encode text: the code of every row (-1: missing) and the distinct values.
 
@@ -463,9 +492,7 @@ class FastJourneys(Journeys):
     @cached_property
     def cuts(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Per sorted touchpoint: starts a journey, its journey, ``pos``, ``journey_index``."""
-        ev = self.ev
-        gap = float(self.inactivity_days * DAY_US)
-        return fast_kernels.cut_journeys(ev.person, ev.us, ev.conversion, gap)
+        return touchpoint_cuts(self.j.start, self.j.journey_index, len(self.ev.person))
 
     @cached_property
     def events(self) -> ibis.Table:

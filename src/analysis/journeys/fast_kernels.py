@@ -154,42 +154,6 @@ def take3(
 
 
 @numba.njit(cache=True, nogil=True)
-def cut_journeys(
-    person: np.ndarray, us: np.ndarray, conversion: np.ndarray, gap: float
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Cut the sorted touchpoints into journeys.
-
-    A journey starts at a person's first touchpoint, after a conversion, and after a silence
-    of ``gap`` µs or more. Returns, per touchpoint: whether it starts a journey, its journey
-    (0..J-1), its position in the person's timeline and its journey's number for the person.
-    """
-    n = len(person)
-    new = np.empty(n, np.bool_)
-    journey = np.empty(n, np.int64)
-    pos = np.empty(n, np.int64)
-    journey_index = np.empty(n, np.int64)
-    j = -1
-    ji = -1
-    at = 0
-    for i in range(n):
-        first = i == 0 or person[i] != person[i - 1]
-        if first:
-            at = 0
-            ji = -1
-        else:
-            at += 1
-        starts = first or (us[i] - us[i - 1]) >= gap or conversion[i - 1]
-        if starts:
-            j += 1
-            ji += 1
-        new[i] = starts
-        journey[i] = j
-        pos[i] = at
-        journey_index[i] = ji
-    return new, journey, pos, journey_index
-
-
-@numba.njit(cache=True, nogil=True)
 def journeys_and_runs(
     person: np.ndarray,
     us: np.ndarray,
@@ -201,7 +165,8 @@ def journeys_and_runs(
 ) -> tuple[np.ndarray, ...]:
     """Cut the sorted touchpoints into journeys and stage runs, and total the journeys: one pass.
 
-    Journeys are cut as :func:`cut_journeys` cuts them. Per journey: its first touchpoint, its
+    A journey starts at a person's first touchpoint, after a conversion, and after a silence
+    of ``gap`` µs or more (the per-touchpoint cuts: :func:`.fast.touchpoint_cuts`). Per journey: its first touchpoint, its
     number for the person, whether it converted, its revenue (the converting touchpoints'
     ``revenue[order[i]]``, in row order; missing: none) and the code of its last staged
     touchpoint (-1: none). A stage run (visit) starts at a staged touchpoint whose stage differs
