@@ -3,7 +3,7 @@
 The engine path annotates the events with two window passes in SQL. Here (``engine="polars"``,
 the default) the touchpoints are put in (person, time, event_id) order (a counting sort by
 person and a time check per person, :mod:`.fast_kernels`; a polars sort on a packed key where
-the persons are not numbered densely), and the rest is a few compiled passes over the sorted
+the persons are not numbered densely), and the rest is one compiled pass over the sorted
 columns: journey starts, journey aggregates and stage runs. Paths are ranges of integer codes:
 their text is written straight into Arrow buffers, and channel paths are counted by distinct
 code sequence, each distinct one joined once (:mod:`.fast_paths`).
@@ -305,8 +305,10 @@ def fast_rows(
     tbl = pa.table({c: arrow_column(events[c]) for c in columns})
     if keep is not None:
         tbl = tbl.filter(pa.array(keep))
-    with ThreadPoolExecutor(max_workers=3) as pool:  # Arrow's hash kernels: one thread each
-        warm = pool.submit(fast_kernels.warm_up)  # numba loads its cache meanwhile
+    # three workers: numba loads its cache (warm_up) while Arrow's hash kernels encode the
+    # channels and the stages, one thread each
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        warm = pool.submit(fast_kernels.warm_up)
         enc_channel = pool.submit(_encode, tbl.column("channel"))
         enc_stage = pool.submit(_encode, tbl.column("stage"))
         us = events["timestamp"].astype("datetime64[us, UTC]").astype("int64").to_numpy()
@@ -320,6 +322,8 @@ def fast_rows(
         person = pc.fill_null(tbl.column("person_id"), 0).to_numpy().astype(np.int64)
         conv = pc.fill_null(tbl.column("conversion").cast(pa.bool_()), False).to_numpy()
         revenue = tbl.column("revenue").cast(pa.float64()).to_numpy()
+        # a writable copy whatever Arrow hands over (a zero-copy view is read-only): the f64
+        # signature fast_kernels.warm_up loads for journeys_and_runs
         revenue = np.where(np.isnan(revenue), np.nan, revenue)
         channel, channels = enc_channel.result()
         stage, stages = enc_stage.result()
