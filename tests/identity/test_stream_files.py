@@ -38,8 +38,8 @@ def _files(ev: pd.DataFrame, folder, parts: int = 3, drop_every: int = 0):
     return sources, np.concatenate(kept)
 
 
-def _persons(fs: FileStitch, n_sources: int) -> pd.Series:
-    got = np.concatenate([fs.persons(i) for i in range(n_sources)])
+def _persons(fs: FileStitch, sources: list[RowSource]) -> pd.Series:
+    got = np.concatenate([fs.persons(s.read()) for s in sources])
     return pd.Series(got, dtype="Int64", name="person_id").where(got > 0)
 
 
@@ -59,7 +59,7 @@ def test_file_stitch_equals_in_memory(tmp_path, seed, kwargs):
     sources, kept = _files(ev, tmp_path, drop_every=5 if seed else 0)
     fs = stitch_files(sources, COLS, **kwargs)
     assert fs is not None
-    person = _persons(fs, len(sources))
+    person = _persons(fs, sources)
     rows = ev.iloc[kept].reset_index(drop=True)
     for engine in ("duckdb", "polars"):
         mem = stitch(rows, identifiers=COLS, engine=engine, **kwargs)
@@ -76,7 +76,7 @@ def test_a_column_without_values_and_rows_without_identifiers(tmp_path):
     sources, _ = _files(ev, tmp_path)
     fs = stitch_files(sources, COLS)
     assert fs is not None
-    person = _persons(fs, len(sources))
+    person = _persons(fs, sources)
     mem = stitch(ev, identifiers=COLS, engine="duckdb")
     pd.testing.assert_series_equal(person, mem.events["person_id"].reset_index(drop=True))
     assert fs.summary["identifiers_by_type"] == mem.summary["identifiers_by_type"]
@@ -88,7 +88,7 @@ def test_no_identifier_at_all(tmp_path):
     sources, _ = _files(ev, tmp_path, parts=2)
     fs = stitch_files(sources, ["user_id"])
     assert fs is not None
-    assert (_persons(fs, 2).isna()).all() and fs.summary["persons"] == 0
+    assert (_persons(fs, sources).isna()).all() and fs.summary["persons"] == 0
     assert fs.summary["identifiers"] == 0
 
 
@@ -129,14 +129,17 @@ def test_a_combination_key_collision_is_caught():
 
 def test_a_row_key_stitching_did_not_see_raises():
     """A row whose key is not among the combinations' (a file changed): an error, no neighbour."""
-    fs = FileStitch(
-        keys=np.array([10, 20, 30], np.uint64),
-        person=np.array([1, 2, 3], np.int64),
-        row_keys=[np.array([30, 10], np.uint64), np.array([20, 25], np.uint64)],
-    )
-    assert fs.persons(0).tolist() == [3, 1]
-    with pytest.raises(RuntimeError, match="changed between reads"):
-        fs.persons(1)
-    fs.row_keys = [np.array([40], np.uint64)]  # past the last key
-    with pytest.raises(RuntimeError, match="changed between reads"):
-        fs.persons(0)
+    import polars as pl
+
+    from analysis.identity.stream_files import row_keys
+
+    d = pl.DataFrame({"user_id": ["a", "b", "c", "d"]})
+    k = row_keys(d, ["user_id"])
+    order = np.argsort(k)
+    keys, person = k[order], np.arange(1, 5, dtype=np.int64)[np.argsort(order)]
+    seen = FileStitch(keys=keys[1:3], person=person[1:3], cols=["user_id"])
+    rows = d[order[1:3].tolist()]  # the two middle keys: found
+    assert seen.persons(rows).tolist() == person[1:3].tolist()
+    for unseen in (order[0], order[3]):  # before the first key, past the last
+        with pytest.raises(RuntimeError, match="changed between reads"):
+            seen.persons(d[[int(unseen)]])

@@ -6,8 +6,8 @@ an engine and without holding the rows:
 
 1. each file's identifier columns are read (a few files at a time, in threads); every value
    gets a 64-bit hash (0: missing, an empty value is missing), every row the hash of its
-   values' hashes (its combination's key), kept per row (8 bytes); the file's distinct
-   combinations (their value hashes, key and rows) and each column's distinct values are kept;
+   values' hashes (its combination's key); the file's distinct combinations (their value
+   hashes, key and rows) and each column's distinct values are kept (not the rows' keys);
 2. the combinations of all files are grouped on their keys (a key must come with one second
    key); per column the distinct values are sorted byte-wise in memory
    (polars' string sort: the order of :func:`.fast_codes.sort_order` and of the engine path)
@@ -24,8 +24,8 @@ count of ``k`` equals that of ``(k, k2)``: two combinations sharing ``k`` would 
 share ``k2`` too to pass, a 128-bit collision). If either fails, :func:`stitch_files`
 returns None and the caller stitches on the engine (:func:`.streaming.stitch_table`).
 
-A row's person (:meth:`FileStitch.persons`) is a lookup of its key among the combinations' keys
-(sorted), file by file.
+A row's person (:meth:`FileStitch.persons`) is a lookup of its key (:func:`row_keys`, hashed
+again where the file is read again to be partitioned) among the combinations' keys (sorted).
 """
 
 from __future__ import annotations
@@ -56,9 +56,9 @@ def hash64(e: pl.Expr, seed: int) -> pl.Expr:
     return e.hash(seed)
 
 
-#: What :func:`scan_frame` returns: the rows' keys, the distinct combinations (None: two share
-#: a key), each column's distinct values.
-Scan = tuple[np.ndarray, dict[str, np.ndarray] | None, list[pl.Series]]
+#: What :func:`scan_frame` returns: the distinct combinations (None: two share a key), each
+#: column's distinct values.
+Scan = tuple[dict[str, np.ndarray] | None, list[pl.Series]]
 
 
 @dataclass
@@ -88,26 +88,26 @@ class FileStitch:
         The distinct combinations' keys (uint64, sorted).
     person : numpy.ndarray
         Per combination, its person (int64; 0: none, every identifier blocked or missing).
-    row_keys : list of numpy.ndarray
-        Per source, every row's combination key.
+    cols : list of str
+        The identifier columns stitched on (a row's key: :func:`row_keys` of them).
     summary : dict
         As :class:`.streaming.TableStitch`'s.
     """
 
     keys: np.ndarray
     person: np.ndarray
-    row_keys: list[np.ndarray] = field(repr=False)
+    cols: list[str]
     summary: dict[str, Any] = field(default_factory=dict)
 
-    def persons(self, i: int) -> np.ndarray:
-        """Return every row's person (int64; 0: none) of source ``i``: a sorted lookup.
+    def persons(self, d: pl.DataFrame) -> np.ndarray:
+        """Return the person (int64; 0: none) of every row of ``d``: its key, a sorted lookup.
 
         Raises
         ------
         RuntimeError
             A row's key is not among the combinations' (the file changed between reads).
         """
-        q = self.row_keys[i]
+        q = row_keys(d, self.cols)
         if not len(q):
             return np.zeros(0, np.int64)
         order = np.argsort(q)
@@ -117,7 +117,7 @@ class FileStitch:
         missing = np.flatnonzero(self.keys[pos] != q)
         if len(missing):
             raise RuntimeError(
-                f"{len(missing):,} rows of source {i} (first: row {int(missing[0])}) have a "
+                f"{len(missing):,} rows (first: row {int(missing[0])}) have a "
                 "combination of identifiers that stitching did not see: the file changed "
                 "between reads"
             )
@@ -161,12 +161,8 @@ def _scan(src: RowSource, cols: list[str]) -> Scan:
     return scan_frame(src.read(cols), cols)
 
 
-def scan_frame(d: pl.DataFrame, cols: list[str]) -> Scan:
-    """Return a frame's rows' keys, distinct combinations and each column's distinct values.
-
-    Public so that a pass that reads the rows anyway (the streaming validation) can scan them
-    for :func:`stitch_files` (its ``scans``).
-    """
+def _hashed(d: pl.DataFrame, cols: list[str]) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Return ``d``'s identifiers as text (empty: missing), and their hashes and rows' keys."""
     d = d.select([pl.col(c).cast(pl.String) for c in cols])
     d = d.select([pl.when(pl.col(c) != "").then(pl.col(c)).alias(c) for c in cols])
     hcols = [f"h{i}" for i in range(len(cols))]
@@ -180,7 +176,22 @@ def scan_frame(d: pl.DataFrame, cols: list[str]) -> Scan:
     hv = hv.with_columns(
         k=hash64(pl.struct(hcols), KEY_SEED), k2=hash64(pl.struct(hcols), KEY2_SEED)
     )
-    key = hv["k"].to_numpy()
+    return d, hv
+
+
+def row_keys(d: pl.DataFrame, cols: list[str]) -> np.ndarray:
+    """Return every row's combination key (uint64) of the identifiers ``cols`` of ``d``."""
+    return _hashed(d, cols)[1]["k"].to_numpy()
+
+
+def scan_frame(d: pl.DataFrame, cols: list[str]) -> Scan:
+    """Return a frame's distinct combinations and each column's distinct values.
+
+    Public so that a pass that reads the rows anyway (the streaming validation) can scan them
+    for :func:`stitch_files` (its ``scans``).
+    """
+    d, hv = _hashed(d, cols)
+    hcols = [f"h{i}" for i in range(len(cols))]
     g = hv.group_by("k").agg(
         *[pl.col(h).first() for h in hcols],
         pl.col("k2").min(),
@@ -189,8 +200,8 @@ def scan_frame(d: pl.DataFrame, cols: list[str]) -> Scan:
     )
     values = [d[c].drop_nulls().unique() for c in cols]
     if (g["k2"] != g["k2_max"]).any():  # two combinations of this file share a key
-        return key, None, values
-    return key, {c: g[c].to_numpy() for c in ["k", "k2", "len", *hcols]}, values
+        return None, values
+    return {c: g[c].to_numpy() for c in ["k", "k2", "len", *hcols]}, values
 
 
 def _value_hash(e: pl.Expr) -> pl.Expr:
@@ -315,10 +326,9 @@ def stitch_files(
 
     with ThreadPoolExecutor(max(1, threads)) as ex:
         done = list(ex.map(scan, range(len(sources))))
-    row_keys = [s[0] for s in done]
     hcols = [f"h{i}" for i in range(len(cols))]
-    parts = [s[1] for s in done]
-    values = [[s[2][i] for s in done] for i in range(len(cols))]
+    parts = [s[0] for s in done]
+    values = [[s[1][i] for s in done] for i in range(len(cols))]
     del done
     got: dict[str, np.ndarray] | None = None
     if all(p is not None for p in parts):
@@ -350,4 +360,4 @@ def stitch_files(
     del codes, n_rows
     lap("persons")
     summary = stitch_summary(summary, n_combos, True, seconds)
-    return FileStitch(keys=keys, person=person, row_keys=row_keys, summary=summary)
+    return FileStitch(keys=keys, person=person, cols=list(cols), summary=summary)

@@ -1,8 +1,8 @@
 """Person buckets file by file (step 3 of :mod:`analysis.journeys.streaming`), without an engine.
 
 After :func:`analysis.identity.stream_files.stitch_files`, every row's person is a lookup of its
-combination key (kept per row). Each source file is read once more (a few at a time, in
-threads), its rows get their person, and its rows are written split by person bucket
+combination key. Each source file is read once more (a few at a time, in threads), its rows'
+keys are hashed again and get their person, and its rows are written split by person bucket
 (``person_id % buckets``) as one Parquet file per (bucket, source) under ``_bucket=<k>/``:
 no join of all rows, no spill. Rows without a person are counted (bucket -1), not written.
 
@@ -82,13 +82,13 @@ def partition_files(
 
     def one(i: int) -> np.ndarray:
         d = sources[i].read()
+        person = fs.persons(d)
         d = d.select(
             [
                 pl.col(c).cast(t) if c in d.columns else pl.lit(None, dtype=t).alias(c)
                 for c, t in schema.items()
             ]
         )
-        person = fs.persons(i)
         bucket = np.where(person > 0, person % n_buckets, -1)
         counts = np.bincount(bucket + 1, minlength=n_buckets + 1)
         d = d.with_columns(pl.Series("person_id", person), pl.Series("_b", bucket))

@@ -249,8 +249,8 @@ def build_journeys_streaming(
     memory_limit : str, default "8GB"
         DuckDB's memory limit for stitching and partitioning on the engine path (the fallback:
         validation per batch, or a hash collision); it spills to ``work_dir`` above it. The
-        polars path (the default on typed Parquet) does not honour it: it holds 8 bytes per
-        kept row (its combination key) plus the distinct combinations and identifier values.
+        polars path (the default on typed Parquet) does not honour it: it holds the distinct
+        combinations and identifier values, and a few files' rows at a time.
     workers : int, optional
         Processes that build the buckets' journeys (each holds one bucket in memory) and, on
         the fallback, validate batches. Default: the CPU count, at most 4, for a million rows or more; else 1.
