@@ -34,7 +34,7 @@ import polars as pl
 import pyarrow as pa
 
 from analysis import config
-from analysis.identity import fast
+from analysis.identity import fast, kernels
 from analysis.identity.fast_codes import CodedIdentifiers, sort_order
 from analysis.identity.guards import (
     DEFAULT_PLACEHOLDER_PATTERNS,
@@ -389,7 +389,7 @@ def solve_codes(
 
     # 6. persons numbered by their smallest code; a combination's person: the largest of its
     #    codes' persons (its usable codes share one; a blocked code's is 0)
-    node_person, n_persons = _number_persons(label, blocked, m)
+    node_person, n_persons = kernels.number_components(label[:m], blocked[:m])
     by_code = np.append(node_person, 0)  # code -1 (missing): the appended 0
     person = np.zeros(len(n_rows), np.int64)
     for c in codes.values():
@@ -543,17 +543,3 @@ def _coded(
         combo_hi=empty,
         multi=codes,  # every combination as a "multi" one: combo_codes() lists them all
     )
-
-
-def _number_persons(label: np.ndarray, blocked: np.ndarray, m: int) -> tuple[np.ndarray, int]:
-    """Return the person of each code (0: blocked) and the number of persons.
-
-    Components are numbered in the order of their smallest usable code, as stitch numbers them.
-    """
-    usable_codes = np.flatnonzero(~blocked)
-    comps, first_idx = np.unique(label[usable_codes], return_index=True)
-    comps = comps[np.argsort(usable_codes[first_idx], kind="stable")]
-    person_of_label = np.zeros(label.max() + 1 if m else 0, dtype=np.int64)
-    person_of_label[comps] = np.arange(1, len(comps) + 1)
-    node_person = np.where(blocked, 0, person_of_label[label]) if m else np.zeros(0, np.int64)
-    return node_person, len(comps)
