@@ -76,15 +76,7 @@ def stitch_table(
     con: Any,
     t: ibis.Table,
     cols: list[str],
-    *,
-    max_links: int = config.MAX_LINKS,
-    max_device_links: int = config.MAX_DEVICE_LINKS,
-    device_types: tuple[str, ...] = DEVICE_TYPES,
-    placeholders: frozenset[str] | set[str] = DEFAULT_PLACEHOLDERS,
-    placeholder_patterns: tuple[str, ...] | list[str] | None = None,
-    placeholder_min_links: int | None = PLACEHOLDER_MIN_LINKS,
-    placeholder_factor: float = PLACEHOLDER_FACTOR,
-    max_person_ids: int | str | None = "max_links",
+    **options: Any,
 ) -> TableStitch:
     """Stitch the rows of ``t`` (an ibis table on DuckDB) into persons, out of core.
 
@@ -97,9 +89,11 @@ def stitch_table(
         The rows (e.g. ``con.read_parquet(...)``); only ``cols`` are read.
     cols : list of str
         Identifier columns (strings; an empty value is missing).
-    max_links, max_device_links, device_types, placeholders, placeholder_patterns, \
-placeholder_min_links, placeholder_factor, max_person_ids
-        As in :func:`analysis.identity.stitch`, with the same defaults.
+    **options
+        ``max_links``, ``max_device_links``, ``device_types``, ``placeholders``,
+        ``placeholder_patterns``, ``placeholder_min_links``, ``placeholder_factor``,
+        ``max_person_ids``: as in :func:`analysis.identity.stitch`, with the same defaults
+        (:meth:`StitchRules.of`).
 
     Returns
     -------
@@ -111,16 +105,7 @@ placeholder_min_links, placeholder_factor, max_person_ids
     components, persons), each a commented block timed in the summary, so that it can be read
     beside :func:`analysis.identity.stitch` and :func:`.fast.solve` step by step.
     """
-    rules = StitchRules.of(
-        max_links=max_links,
-        max_device_links=max_device_links,
-        device_types=device_types,
-        placeholders=placeholders,
-        placeholder_patterns=placeholder_patterns,
-        placeholder_min_links=placeholder_min_links,
-        placeholder_factor=placeholder_factor,
-        max_person_ids=max_person_ids,
-    )
+    rules = StitchRules.of(**options)
     seconds: dict[str, float] = {}
     lap = Lap(seconds)
 
