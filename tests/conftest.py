@@ -10,6 +10,17 @@ import pytest
 from analysis import synth
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Import ArviZ once in the controlling process, before the xdist workers start.
+
+    ArviZ writes a once-a-day stamp file when it is first imported; two workers importing it
+    at the same moment on a new day race on its temporary file (FileNotFoundError while
+    collecting). With the stamp written here first, the workers only read it.
+    """
+    if not hasattr(config, "workerinput"):
+        import arviz  # noqa: F401
+
+
 def pytest_collection_modifyitems(config, items):
     """Group the tests for ``pytest -n 2 --dist loadgroup`` (what ``make test`` runs).
 
