@@ -143,3 +143,17 @@ def test_a_row_key_stitching_did_not_see_raises():
     for unseen in (order[0], order[3]):  # before the first key, past the last
         with pytest.raises(RuntimeError, match="changed between reads"):
             seen.persons(d[[int(unseen)]])
+
+
+@pytest.mark.parametrize("drop_every", [0, 4])
+def test_source_persons_equal_persons_of_the_rows(tmp_path, drop_every):
+    """source_persons(i, src): every row of source i (minus its drops), as persons() of its rows."""
+    ev = _rows(1)
+    sources, _ = _files(ev, tmp_path, drop_every=drop_every)
+    fs = stitch_files(sources, COLS)
+    assert fs is not None
+    for i, s in enumerate(sources):
+        want = fs.persons(s.read())
+        got = fs.source_persons(i, s)
+        assert got.dtype == np.int64 and len(got) == s.read().height
+        np.testing.assert_array_equal(got, want)

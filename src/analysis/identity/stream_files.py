@@ -123,6 +123,13 @@ class FileStitch:
             )
         return self.person[pos]
 
+    def source_persons(self, i: int, src: RowSource) -> np.ndarray:
+        """Return the person (int64; 0: none) of every row of source ``i`` (``src``).
+
+        In ``src.read()``'s row order; reads only the identifier columns of ``src``.
+        """
+        return self.persons(src.read(self.cols))
+
 
 def _runs(frame: dict[str, np.ndarray], hcols: list[str]) -> dict[str, np.ndarray] | None:
     """Return the distinct combinations of ``frame`` (keys ``k``, ``k2``, ``len``, value hashes).
