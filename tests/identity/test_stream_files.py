@@ -123,8 +123,10 @@ def test_a_combination_key_collision_is_caught():
     frame["k2"] = np.array([1, 2, 1], np.uint64)  # one combination seen twice
     got = _runs(frame, ["h0"])
     assert got is not None
-    assert got["k"].tolist() == [3, 7] and got["len"].tolist() == [1, 2]
-    assert got["h0"].tolist() == [11, 10]
+    combos, of_row = got
+    assert combos["k"].tolist() == [3, 7] and combos["len"].tolist() == [1, 2]
+    assert combos["h0"].tolist() == [11, 10]
+    assert of_row.tolist() == [1, 0, 1]  # every row's combination
 
 
 def test_a_row_key_stitching_did_not_see_raises():
@@ -157,3 +159,56 @@ def test_source_persons_equal_persons_of_the_rows(tmp_path, drop_every):
         got = fs.source_persons(i, s)
         assert got.dtype == np.int64 and len(got) == s.read().height
         np.testing.assert_array_equal(got, want)
+
+
+def test_source_persons_from_the_callers_scans_need_no_read(tmp_path, monkeypatch):
+    """Scans made by the caller (as the validation makes them): a take, no read; then a read."""
+    from analysis.identity.stream_files import scan_frame
+
+    ev = _rows(0)
+    sources, _ = _files(ev, tmp_path, drop_every=3)
+    scans = [scan_frame(s.read(COLS), COLS) for s in sources]
+    scans[1] = None  # this one read by stitch_files itself
+    fs = stitch_files(sources, COLS, scans=scans)
+    assert fs is not None
+    want = [fs.persons(s.read()) for s in sources]
+    reads = []
+    real = RowSource.read
+    monkeypatch.setattr(RowSource, "read", lambda s, c=None: reads.append(c) or real(s, c))
+    for i, s in enumerate(sources):
+        np.testing.assert_array_equal(fs.source_persons(i, s), want[i])
+    assert reads == []  # every source's rows' combinations kept, its own read included
+    np.testing.assert_array_equal(fs.source_persons(0, sources[0]), want[0])  # again: a read
+    assert reads == [COLS]
+
+
+def test_source_persons_of_a_changed_file_raises(tmp_path):
+    ev = _rows(0)
+    sources, _ = _files(ev, tmp_path)
+    fs = stitch_files(sources, COLS)
+    assert fs is not None
+    src = RowSource(sources[0].path, np.array([0, 1]))  # two rows fewer than stitched
+    with pytest.raises(RuntimeError, match="changed between reads"):
+        fs.source_persons(0, src)
+
+
+@pytest.mark.parametrize("n", [0, 1, 1000])
+def test_group_keys_groups_on_the_key_and_checks_the_second(n):
+    from analysis.identity import kernels
+
+    rng = np.random.default_rng(n)
+    k = rng.integers(0, 2**63, max(n // 3, 1), dtype=np.int64).astype(np.uint64)
+    k = k[rng.integers(0, len(k), n)]
+    k[: n // 2] &= np.uint64(0xF)  # many keys alike in their low bits: long probes
+    k2 = k * np.uint64(3)
+    group, first, count, ok = kernels.group_keys(k, k2)
+    assert ok and group.dtype == np.int32
+    uniq, first_seen = np.unique(k, return_index=True)
+    assert len(first) == len(uniq) and np.array_equal(np.sort(first), np.sort(first_seen))
+    assert np.array_equal(first, np.sort(first))  # numbered by their first row
+    np.testing.assert_array_equal(k[first][group], k)
+    np.testing.assert_array_equal(count, np.bincount(group, minlength=len(first)))
+    if n:
+        k2[-1] += np.uint64(1)  # one row with another second key than its group's first
+        alone = bool(np.sum(k == k[-1]) == 1)  # its own first row: nothing to disagree with
+        assert kernels.group_keys(k, k2)[3] == alone

@@ -303,3 +303,46 @@ def link_counts(
         seen[ta] = True
         seen[tb] = True
     return counts, seen
+
+
+@numba.njit(cache=True, nogil=True)
+def group_keys(k: np.ndarray, k2: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, bool]:
+    """Group rows on their key ``k`` (uint64) in one pass: a hash table, open addressing.
+
+    Returns every row's group (int32; groups numbered in the order of their first row), each
+    group's first row and rows (int64), and whether every row of a group holds its first
+    row's second key ``k2`` (False: two combinations share a key ``k``).
+    """
+    n = len(k)
+    bits = 4
+    while (1 << bits) < 2 * n:
+        bits += 1
+    mask = np.uint64((1 << bits) - 1)
+    shift = np.uint64(64 - bits)
+    one = np.uint64(1)
+    table = np.full(1 << bits, -1, np.int32)
+    group = np.empty(n, np.int32)
+    first = np.empty(n, np.int64)
+    count = np.zeros(n, np.int64)
+    ok = True
+    g = 0
+    for i in range(n):
+        key = k[i]
+        slot = (key * np.uint64(0x9E3779B97F4A7C15)) >> shift
+        while True:
+            at = table[slot]
+            if at < 0:
+                table[slot] = g
+                first[g] = i
+                count[g] = 1
+                group[i] = g
+                g += 1
+                break
+            if k[first[at]] == key:
+                count[at] += 1
+                group[i] = at
+                if k2[i] != k2[first[at]]:
+                    ok = False
+                break
+            slot = (slot + one) & mask
+    return group, first[:g].copy(), count[:g].copy(), ok

@@ -39,7 +39,9 @@ from typing import Any
 import numpy as np
 import polars as pl
 import pyarrow as pa
+import pyarrow.parquet as pq
 
+from analysis.identity import kernels
 from analysis.identity.streaming import Lap, StitchRules, flag_arrays, solve_codes, stitch_summary
 
 log = logging.getLogger(__name__)
@@ -56,9 +58,24 @@ def hash64(e: pl.Expr, seed: int) -> pl.Expr:
     return e.hash(seed)
 
 
-#: What :func:`scan_frame` returns: the distinct combinations (None: two share a key), each
-#: column's distinct values.
-Scan = tuple[dict[str, np.ndarray] | None, list[pl.Series]]
+@dataclass
+class Scan:
+    """What :func:`scan_frame` found in the rows of one source.
+
+    Attributes
+    ----------
+    combos : dict of str to numpy.ndarray, or None
+        The distinct combinations: keys ``k`` and ``k2``, rows ``len``, value hashes ``h0``,
+        ``h1``, … (None: two combinations share a key ``k``).
+    values : list of polars.Series
+        Per column, its distinct values (text, no missing one).
+    row : numpy.ndarray or None
+        Per row, its combination's position in ``combos`` (int32; None with ``combos``).
+    """
+
+    combos: dict[str, np.ndarray] | None
+    values: list[pl.Series]
+    row: np.ndarray | None = None
 
 
 @dataclass
@@ -98,6 +115,10 @@ class FileStitch:
     person: np.ndarray
     cols: list[str]
     summary: dict[str, Any] = field(default_factory=dict)
+    #: Per source, its rows' combinations (:attr:`Scan.row`) and the positions of those in
+    #: ``keys`` (None where not kept: :meth:`source_persons` reads the rows again).
+    rows: list[np.ndarray | None] = field(default_factory=list, repr=False)
+    combos: list[np.ndarray | None] = field(default_factory=list, repr=False)
 
     def persons(self, d: pl.DataFrame) -> np.ndarray:
         """Return the person (int64; 0: none) of every row of ``d``: its key, a sorted lookup.
@@ -126,17 +147,39 @@ class FileStitch:
     def source_persons(self, i: int, src: RowSource) -> np.ndarray:
         """Return the person (int64; 0: none) of every row of source ``i`` (``src``).
 
-        In ``src.read()``'s row order; reads only the identifier columns of ``src``.
+        In ``src.read()``'s row order. Where :func:`stitch_files` kept the source's rows'
+        combinations (its scan), a take: no read, no hash; they go with the first call (a
+        second one reads the identifiers again). Else the rows' identifiers are read and
+        looked up (:meth:`persons`).
+
+        Raises
+        ------
+        RuntimeError
+            The source holds another number of rows than it did (the file changed).
         """
-        return self.persons(src.read(self.cols))
+        row = self.rows[i] if i < len(self.rows) else None
+        at = self.combos[i] if i < len(self.combos) else None
+        if row is None or at is None:
+            return self.persons(src.read(self.cols))
+        self.rows[i] = None
+        n = pq.read_metadata(src.path).num_rows - (0 if src.drop is None else len(src.drop))
+        if n != len(row):
+            raise RuntimeError(
+                f"{src.path} holds {n:,} rows to read, stitching saw {len(row):,}: the file "
+                "changed between reads"
+            )
+        return self.person[at][row]
 
 
-def _runs(frame: dict[str, np.ndarray], hcols: list[str]) -> dict[str, np.ndarray] | None:
+def _runs(
+    frame: dict[str, np.ndarray], hcols: list[str]
+) -> tuple[dict[str, np.ndarray], np.ndarray] | None:
     """Return the distinct combinations of ``frame`` (keys ``k``, ``k2``, ``len``, value hashes).
 
     One sort on the key ``k``, then its runs: every row of a run must hold the run's first
     row's second key ``k2`` (else two combinations share a key: None); the value hashes are
-    taken from each run's first row. Consumes ``frame`` column by column.
+    taken from each run's first row. Also returns every row's combination (its position
+    among the distinct ones). Consumes ``frame`` column by column.
     """
     k = frame.pop("k")
     order = pl.Series(k).arg_sort().to_numpy()
@@ -152,6 +195,8 @@ def _runs(frame: dict[str, np.ndarray], hcols: list[str]) -> dict[str, np.ndarra
     out["k2"] = k2[at]
     if not np.array_equal(k2, out["k2"][run]):
         return None
+    of_row = np.empty(len(run), run.dtype)
+    of_row[order] = run
     del k2, run
     n = frame.pop("len")[order]
     out["len"] = np.add.reduceat(n, at, dtype=np.int64) if len(n) else n.astype(np.int64)
@@ -160,7 +205,7 @@ def _runs(frame: dict[str, np.ndarray], hcols: list[str]) -> dict[str, np.ndarra
     del order
     for h in hcols:
         out[h] = frame.pop(h)[head]
-    return out
+    return out, of_row
 
 
 def _scan(src: RowSource, cols: list[str]) -> Scan:
@@ -192,23 +237,22 @@ def row_keys(d: pl.DataFrame, cols: list[str]) -> np.ndarray:
 
 
 def scan_frame(d: pl.DataFrame, cols: list[str]) -> Scan:
-    """Return a frame's distinct combinations and each column's distinct values.
+    """Return a frame's distinct combinations, each row's, and each column's distinct values.
 
     Public so that a pass that reads the rows anyway (the streaming validation) can scan them
-    for :func:`stitch_files` (its ``scans``).
+    for :func:`stitch_files` (its ``scans``). The rows are grouped on their keys by
+    :func:`.kernels.group_keys` (combinations in the order of their first row).
     """
     d, hv = _hashed(d, cols)
-    hcols = [f"h{i}" for i in range(len(cols))]
-    g = hv.group_by("k").agg(
-        *[pl.col(h).first() for h in hcols],
-        pl.col("k2").min(),
-        pl.col("k2").max().alias("k2_max"),
-        pl.len().cast(pl.Int64),
-    )
     values = [d[c].drop_nulls().unique() for c in cols]
-    if (g["k2"] != g["k2_max"]).any():  # two combinations of this file share a key
-        return None, values
-    return {c: g[c].to_numpy() for c in ["k", "k2", "len", *hcols]}, values
+    k, k2 = hv["k"].to_numpy(), hv["k2"].to_numpy()
+    row, first, count, ok = kernels.group_keys(k, k2)
+    if not ok:  # two combinations of this file share a key
+        return Scan(None, values)
+    combos = {"k": k[first], "k2": k2[first], "len": count}
+    for i in range(len(cols)):
+        combos[f"h{i}"] = hv[f"h{i}"].to_numpy()[first]
+    return Scan(combos, values, row)
 
 
 def _value_hash(e: pl.Expr) -> pl.Expr:
@@ -334,11 +378,13 @@ def stitch_files(
     with ThreadPoolExecutor(max(1, threads)) as ex:
         done = list(ex.map(scan, range(len(sources))))
     hcols = [f"h{i}" for i in range(len(cols))]
-    parts = [s[0] for s in done]
-    values = [[s[1][i] for s in done] for i in range(len(cols))]
+    parts = [s.combos for s in done]
+    values = [[s.values[i] for s in done] for i in range(len(cols))]
+    rows = [s.row for s in done]
     del done
-    got: dict[str, np.ndarray] | None = None
+    got = None
     if all(p is not None for p in parts):
+        sizes = [len(p["k"]) for p in parts if p is not None]
         frame = {}
         for c in ["k", "k2", "len", *hcols]:  # one at a time: the parts go as they are copied
             frame[c] = np.concatenate([p.pop(c) for p in parts if p is not None])
@@ -348,7 +394,10 @@ def stitch_files(
     if got is None:
         log.info("two combinations share a 64-bit key: stitching on the engine")
         return None
-    combos = got
+    combos, of_row = got
+    # per source, the positions of its combinations among all (views of one array)
+    at = np.split(of_row, np.cumsum(sizes)[:-1]) if sizes else []
+    del of_row
     n_combos = len(combos["k"])
     lap("combinations")
 
@@ -367,4 +416,6 @@ def stitch_files(
     del codes, n_rows
     lap("persons")
     summary = stitch_summary(summary, n_combos, True, seconds)
-    return FileStitch(keys=keys, person=person, cols=list(cols), summary=summary)
+    return FileStitch(
+        keys=keys, person=person, cols=list(cols), summary=summary, rows=rows, combos=list(at)
+    )
