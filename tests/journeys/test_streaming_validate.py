@@ -7,14 +7,21 @@ that break a rule, and duplicates that a naive check would miss.
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
+import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import analysis
+from analysis.journeys import stream_checks, stream_validate
 from analysis.journeys.streaming import build_journeys_streaming
 from analysis.sources import validate_events
+from analysis.sources.column_map.map import ColumnMap
+from analysis.sources.column_map.parse import to_str
 
 
 def _tricky(seed: int) -> pd.DataFrame:
@@ -129,3 +136,144 @@ def test_timestamps_in_another_time_zone(tmp_path):
     pd.testing.assert_frame_equal(fast.stage_durations(), slow.stage_durations())
     pd.testing.assert_frame_equal(fast.channel_paths(), slow.channel_paths())
     pd.testing.assert_frame_equal(fast.stage_transitions(), slow.stage_transitions())
+
+
+# ------------------------------------------------------------------ the compiled text checks
+SETTINGS = settings(
+    max_examples=150,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+#: Unicode white space, the control characters, tab, DEL and characters of 2, 3 and 4 bytes
+_ODD_CHARS = (
+    "\t\n\x0b\x0c\r \x85\xa0\u1680\u2000\u2005\u200a\u2028\u2029\u202f\u205f\u3000"
+    "\x00\x01\x1c\x1f\x7f\u180e\u200b\ufeff\xe9\u0100\u20ac\u3001\U0001f600"
+)
+_CHARS = st.sampled_from(list(_ODD_CHARS) + list("aZ0-/#<>"))
+_VALUES = st.one_of(
+    st.none(),
+    st.sampled_from(["", "NA", "nA", "null", "NULL", "None", "#N/A", "<na>", "NaT", "nan", "n/a"]),
+    st.text(_CHARS, max_size=4),
+    st.text(_CHARS, max_size=30),
+    st.text(max_size=20),  # any code point
+    st.builds(
+        lambda a, b, c: a + b + c,
+        st.text(_CHARS, max_size=2),
+        st.text(),
+        st.text(_CHARS, max_size=2),
+    ),
+)
+
+
+def _old_plain(values: pl.Series, null_ok: bool) -> np.ndarray:
+    """The regex check the compiled one replaces."""
+    e = pl.col("v")
+    expr = e.is_null() | stream_validate._plain(e) if null_ok else stream_validate._plain(e)
+    return pl.DataFrame({"v": values}).select(expr.alias("x"))["x"].to_numpy()
+
+
+def _series(values: list, chunks: int, cut: int) -> pl.Series:
+    """``values`` as a polars text series in ``chunks`` chunks, sliced from ``cut`` rows on."""
+    pieces = np.array_split(np.arange(len(values)), max(chunks, 1))
+    parts = [pl.Series("v", [values[i] for i in p], dtype=pl.String) for p in pieces]
+    s = parts[0]
+    for p in parts[1:]:
+        s = s.append(p)
+    return s.slice(min(cut, len(s)))
+
+
+@SETTINGS
+@given(st.lists(_VALUES, max_size=60), st.integers(1, 3), st.integers(0, 3), st.booleans())
+def test_plain_text_equals_the_regex_check(values, chunks, cut, null_ok):
+    s = _series(values, chunks, cut)
+    got = stream_checks.plain_text(s, stream_validate._missing(), null_ok)
+    np.testing.assert_array_equal(got, _old_plain(s, null_ok))
+    # Arrow text as it comes: views or offsets, sliced (an offset), in chunks
+    want = _old_plain(s, null_ok)
+    for t in (pa.string_view(), pa.large_string(), pa.string()):
+        whole = pa.array([None, "x", *s.to_list()], t)
+        for arr in (whole.slice(2), pa.chunked_array([whole.slice(2, 5), whole.slice(7)], t)):
+            got = stream_checks.plain_text(arr, stream_validate._missing(), null_ok)
+            np.testing.assert_array_equal(got, want)
+
+
+def test_plain_text_knows_every_white_space_character():
+    """Every code point alone, first and last (long text too): as Rust's ``\\s`` says."""
+    chars = [chr(c) for c in range(0x110000) if not 0xD800 <= c <= 0xDFFF]
+    for fmt in ("{}", "{}abc", "abc{}", "{}abcdefghijklmnop", "abcdefghijklmnop{}", "ab{}cd"):
+        s = pl.Series("v", [fmt.format(c) for c in chars], dtype=pl.String)
+        got = stream_checks.plain_text(s, [], null_ok=False)
+        want = _old_plain(s, null_ok=False) | s.is_in(stream_validate._missing()).to_numpy()
+        bad = np.flatnonzero(got != want)
+        assert not len(bad), [hex(ord(chars[i])) for i in bad[:5]]
+    assert not stream_checks.plain_text(pl.Series(["\u2000x", "x\u3000"]), [], True).any()
+
+
+@SETTINGS
+@given(
+    st.lists(
+        st.sampled_from(["a", "b", "c", "e1", "e2", "a-very-long-event-id-0001", None]), max_size=40
+    )
+)
+def test_unique_values_equals_counting_rows(values):
+    s = pl.Series("event_id", values, dtype=pl.String)
+    among = s.is_not_null().to_numpy()
+    want = (
+        pl.DataFrame({"event_id": s}).select(pl.len().over("event_id") == 1).to_series().to_numpy()
+    )
+    np.testing.assert_array_equal(stream_checks.unique_values(s, among), want & among)
+
+
+def test_unique_values_checks_colliding_hashes_exactly(monkeypatch):
+    """Where every hash collided, the strings themselves decide: equal ids both suspects."""
+    s = pl.Series("event_id", ["e1", "e2", "e1", "e3", "e22"], dtype=pl.String)
+    among = np.ones(len(s), bool)
+    want = np.array([False, True, False, True, True])
+    np.testing.assert_array_equal(stream_checks.unique_values(s, among), want)
+    monkeypatch.setattr(stream_checks, "repeated", lambda h, skip: ~skip)
+    np.testing.assert_array_equal(stream_checks.unique_values(s, among), want)
+
+
+def test_repeated_marks_every_row_of_a_repeated_hash():
+    h = np.array([5, 7, 5, 9, 5, 7, 11], np.uint64)
+    skip = np.array([False, False, False, False, False, True, False])
+    got = stream_checks.repeated(h, skip)
+    np.testing.assert_array_equal(got, [True, False, True, False, True, False, False])
+
+
+def _old_clean_rows(d: pl.DataFrame, rules) -> np.ndarray:
+    """``_clean_rows`` as it was: the regex checks and ``pl.len().over("event_id")``."""
+    ok = stream_validate._plain(pl.col("event_id")) & rules.row_checks()
+    for c in rules.ids:
+        ok &= pl.col(c).is_null() | stream_validate._plain(pl.col(c))
+    unique = pl.len().over("event_id") == 1
+    expr = (ok & rules.few_checks(d) & unique).fill_null(False)
+    ok = d.select(expr.alias("ok"))["ok"]
+    odd = d.filter(~ok)["event_id"].drop_nulls().to_pandas()
+    norm = to_str(odd.astype("str")).dropna().unique().tolist()
+    if norm:
+        ok = ok & ~d["event_id"].is_in(norm).fill_null(False)
+    return ok.to_numpy()
+
+
+@pytest.mark.parametrize("seed", [10, 11])
+def test_clean_rows_are_the_same_as_before(seed):
+    ev = _tricky(seed)
+    n = len(ev)
+    ev.loc[30, "event_id"] = ev.loc[31, "event_id"]  # two equal event ids: both suspects
+    ev.loc[40, "user_id"] = "\u3000" + str(ev.loc[40, "user_id"])  # ideographic space first
+    ev.loc[41, "device_id"] = "dev\u2029"  # paragraph separator last
+    ev.loc[42, "event_id"] = "ev\x7f42"  # DEL inside
+    ev.loc[43, "email_hash"] = "mail\u00e9"  # a 2-byte character last: clean
+    ev.loc[44, "crm_id"] = "\t" + "crm"  # tab first
+    ev.loc[45, "loyalty_id"] = "l\toyal"  # tab inside: clean
+    table = pa.Table.from_pandas(ev, preserve_index=False)
+    cmap = ColumnMap.coerce(None)
+    rules = stream_validate._Rules.of(table.schema, cmap)
+    d = pl.from_arrow(table)
+    got = stream_validate._clean_rows(d, rules).to_numpy()
+    np.testing.assert_array_equal(got, _old_clean_rows(d, rules))
+    assert not got[[0, 1, 20, 21, 30, 31, 40, 41, 42, 44, n - 2, n - 1]].any()
+    assert got[[43, 45]].all() and got.sum() > n // 2

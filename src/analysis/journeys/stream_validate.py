@@ -7,8 +7,9 @@ quarantined, write the quarantine, and return the SQL of the rows the later step
 * **fast path**, :func:`validate_fast` (typed Parquet: text columns as strings, ``timestamp``
   a zoned timestamp in µs, ``online``/``conversion`` booleans, ``revenue``/``sentiment``
   floats, the same schema in every file, at most :data:`MAX_FILE_ROWS` rows a file; a column
-  map that renames nothing and sets no defaults or sentiment scale). One polars pass per file marks
-  every row that is *certainly clean*: every value is what :func:`analysis.sources.validate_events`
+  map that renames nothing and sets no defaults or sentiment scale). One pass per file (polars,
+  and compiled checks of the event ids and identifiers: :mod:`.stream_checks`) marks every row
+  that is *certainly clean*: every value is what :func:`analysis.sources.validate_events`
   would keep unchanged (text without surrounding white space, control characters or a missing
   spelling such as ``"NA"``; a stage of the map; revenue finite and ≥ 0; sentiment in [-1, 1];
   a timestamp inside the plausible window; at least one identifier) and its ``event_id`` occurs
@@ -176,16 +177,21 @@ def _casings(word: str) -> list[str]:
     return out
 
 
+def _missing() -> list[str]:
+    """Every spelling of a missing value (``MISSING_SPELLINGS`` in every upper/lower case)."""
+    from analysis.sources.column_map.constants import MISSING_SPELLINGS
+
+    return sorted({s for m in MISSING_SPELLINGS for s in _casings(m)})
+
+
 def _plain(e: Any) -> Any:
     r"""Return True where text ``e`` is kept as it is by ``to_str`` (present, not a missing word).
 
     ``\s`` is Unicode white space, which holds every character ``str.strip`` removes but the
-    controls \x1c-\x1f, and those are in the control class.
+    controls \x1c-\x1f, and those are in the control class. The event ids and identifiers
+    are checked by :func:`.stream_checks.plain_text` instead (the same, compiled).
     """
-    from analysis.sources.column_map.constants import MISSING_SPELLINGS
-
-    missing = sorted({s for m in MISSING_SPELLINGS for s in _casings(m)})
-    return e.is_not_null() & (e != "") & ~e.str.contains(_ODD) & ~e.is_in(missing)
+    return e.is_not_null() & (e != "") & ~e.str.contains(_ODD) & ~e.is_in(_missing())
 
 
 @dataclass
@@ -223,23 +229,40 @@ class _Rules:
         return cls(ids=ids, few=few, stages=stages, names=keep, floats=floats)
 
     def row_checks(self) -> Any:
-        """Return the checks made value by value, as one polars expression."""
+        """Return the checks made value by value but the text ones, as one polars expression.
+
+        The text of ``event_id`` and of the identifiers (:meth:`text_checks`) is checked apart.
+        """
         import polars as pl
 
         ts = pl.col("timestamp").dt.convert_time_zone("UTC")  # the window's zone (as in memory)
-        ok = _plain(pl.col("event_id")) & ts.is_not_null()
+        ok = ts.is_not_null()
         if self.lo is not None and self.hi is not None:
             ok &= (ts >= self.lo.to_pydatetime()) & (ts <= self.hi.to_pydatetime())
         ok &= pl.col("online").is_not_null() & pl.col("conversion").is_not_null()
         ok &= pl.col("stage").is_in(self.stages).fill_null(False)
-        for c in self.ids:
-            ok &= pl.col(c).is_null() | _plain(pl.col(c))
         ok &= pl.any_horizontal([pl.col(c).is_not_null() for c in self.names])
         for c in self.floats:
             e = pl.col(c)
             fine = (e >= 0) & e.is_finite() if c == "revenue" else (e >= -1) & (e <= 1)
             ok &= e.is_null() | e.is_nan() | fine
         return ok
+
+    def text_checks(self, d: Any) -> tuple[np.ndarray, np.ndarray]:
+        """Return the checks of the text of ``event_id`` and of the identifiers of frame ``d``.
+
+        As ``_plain(event_id)`` and ``id.is_null() | _plain(id)`` for each identifier (a
+        compiled pass over each column, :func:`.stream_checks.plain_text`), and apart the
+        check of ``event_id`` alone.
+        """
+        from analysis.journeys.stream_checks import plain_text
+
+        missing = _missing()
+        eid = plain_text(d["event_id"], missing, null_ok=False)
+        ok = eid.copy()
+        for c in self.ids:
+            ok &= plain_text(d[c], missing, null_ok=True)
+        return ok, eid
 
     def few_checks(self, d: Any) -> Any:
         """Return the checks of the ``few`` columns of frame ``d``, made on their distinct values."""
@@ -270,11 +293,14 @@ def _clean_rows(d: Any, rules: _Rules) -> Any:
     """
     import polars as pl
 
+    from analysis.journeys.stream_checks import unique_values
     from analysis.sources.column_map.parse import to_str
 
-    unique = pl.len().over("event_id") == 1
-    expr = (rules.row_checks() & rules.few_checks(d) & unique).fill_null(False)
-    ok = d.select(expr.alias("ok"))["ok"]
+    text, eid = rules.text_checks(d)
+    # a plain event_id is never equal to one that is not: the plain ones are all that count
+    text &= unique_values(d["event_id"], eid)
+    expr = (rules.row_checks() & rules.few_checks(d)).fill_null(False)
+    ok = d.select(expr.alias("ok"))["ok"] & pl.Series("ok", text)
     if not ok.all():
         odd = d.filter(~ok)["event_id"].drop_nulls().to_pandas()
         norm = to_str(odd.astype("str")).dropna().unique().tolist()
