@@ -335,3 +335,79 @@ def test_rows_in_buckets_add_up_to_rows_kept(three_paths, tmp_path, monkeypatch)
         build_journeys_streaming(
             _synth_files(tmp_path / "src"), partitions=3, workers=1, work_dir=tmp_path / "w"
         )
+
+
+# ------------------------------------------------------------- partition and sums, in parts
+def test_split_frame_counts_and_parts_in_row_order():
+    import polars as pl
+
+    from analysis.journeys.stream_partition import split_frame
+
+    d = pl.DataFrame({"event_id": ["a", "b", "c", "d", "e"], "x": [1, 2, 3, 4, 5]})
+    schema = {"event_id": pl.String, "x": pl.Float64, "absent": pl.String}
+    person = np.array([3, 0, 5, 1, 4], np.int64)
+    counts, parts = split_frame(d, person, 2, schema)
+    assert counts.tolist() == [1, 1, 3]  # without a person, bucket 0, bucket 1
+    assert parts[1]["event_id"].to_list() == ["a", "c", "d"]
+    assert parts[1]["person_id"].to_list() == [3, 5, 1]
+    assert parts[0]["event_id"].to_list() == ["e"]
+    assert parts[1].columns == ["event_id", "x", "absent", "person_id"]
+    assert parts[1]["x"].dtype == pl.Float64 and parts[1]["absent"].null_count() == 3
+    with pytest.raises(RuntimeError, match="a bug"):
+        split_frame(d, person[:4], 2, schema)
+
+
+class _Persons:
+    """A stand-in for FileStitch: every row's person is its ``x``."""
+
+    def source_persons(self, i, src):
+        return pq.read_table(src.path, columns=["x"]).column("x").to_numpy().astype(np.int64)
+
+
+@pytest.mark.parametrize("flush_rows", [1, 7, 10**9])
+def test_partition_files_flushes_hold_the_rows_in_source_order(tmp_path, flush_rows):
+    import polars as pl
+
+    from analysis.identity.stream_files import RowSource
+    from analysis.journeys.stream_partition import partition_files
+
+    rng = np.random.default_rng(0)
+    sources = []
+    for i in range(5):
+        n = 6 + i
+        f = tmp_path / f"s{i}.parquet"
+        x = rng.integers(0, 4, n)  # 0: no person
+        pq.write_table(pa.table({"event_id": [f"{i}-{j}" for j in range(n)], "x": x}), f)
+        sources.append(RowSource(f))
+    schema = {"event_id": pl.String()}
+    out = tmp_path / "b"
+    got = partition_files(sources, _Persons(), out, 3, schema, flush_rows=flush_rows)
+    allx = pl.concat([pl.read_parquet(s.path) for s in sources])
+    want = allx.with_columns(b=pl.when(pl.col("x") > 0).then(pl.col("x") % 3).otherwise(-1))
+    keys, n = np.unique(want["b"].to_numpy(), return_counts=True)
+    assert got == {int(k): int(c) for k, c in zip(keys, n, strict=True)}
+    for k in range(3):
+        files = sorted((out / f"_bucket={k}").glob("*.parquet"))
+        back = pq.read_table(out / f"_bucket={k}").to_pandas() if files else None
+        mine = want.filter(pl.col("b") == k)["event_id"].to_list()
+        assert (back["event_id"].tolist() if files else []) == mine
+        if flush_rows == 10**9:
+            assert len(files) <= 1
+    if flush_rows == 1:  # a file per source and bucket that has rows
+        assert len(list(out.glob("*/*.parquet"))) > 5
+
+
+def test_table_sum_adds_parts_by_keys_with_missing_keys():
+    from analysis.journeys.stream_buckets import TableSum
+
+    s = TableSum(["seg", "path"], ["n", "value"], limit=3)
+    s.add(pd.DataFrame({"seg": ["a", None], "path": ["x", "x"], "n": [1, 2], "value": [0.5, 1.0]}))
+    s.add(pd.DataFrame({"seg": [None, None], "path": ["x", "y"], "n": [3, 4], "value": [2.0, 0.0]}))
+    s.add(pa.table({"seg": ["a"], "path": ["x"], "n": [10], "value": [1.5]}))
+    got = s.frame()
+    got = got.assign(seg=got["seg"].fillna("-")).sort_values(["seg", "path"])
+    assert got["seg"].tolist() == ["-", "-", "a"]
+    assert got["path"].tolist() == ["x", "y", "x"]
+    assert got["n"].tolist() == [5, 4, 11]
+    assert got["value"].tolist() == [3.0, 0.0, 2.0]
+    assert list(TableSum(["k"], ["n"]).frame().columns) == ["k", "n"]

@@ -17,14 +17,15 @@
    the components by a compiled union-find. Otherwise (or on a hash collision)
    :func:`analysis.identity.streaming.stitch_table`: DuckDB (with ``memory_limit`` and a
    spill folder) finds the combinations, the same steps follow on their codes.
-3. **partition**: every row's person is a lookup of its combination's key; each file is read
-   again and written split by person bucket (``person_id % buckets``,
+3. **partition**: every row's person is known from stitching; each file's bucket columns are
+   read again and split by person bucket (``person_id % buckets``,
    :mod:`analysis.journeys.stream_partition`; the identifier columns, used up, are left out),
-   so every person's events are in one bucket. On the engine path, DuckDB joins every row to
+   the parts held until a few million rows and written as one file per bucket, so every
+   person's events are in one bucket. On the engine path, DuckDB joins every row to
    its person and writes ``COPY ... PARTITION_BY``.
 4. **journeys per bucket**: each bucket goes through the in-memory pipeline
-   (:func:`analysis.build_journeys`, with the ``as_of`` of the whole data) and its tables are
-   added up: stage transitions and channel paths as counts, stage durations as rows (written
+   (:func:`analysis.build_journeys`, with the ``as_of`` of the whole data;
+   :mod:`analysis.journeys.stream_buckets`) and its tables are added up: stage transitions and channel paths as counts, stage durations as rows (written
    to the work folder), journey counts in the summary.
 
 Rules that look at several rows at once: on the fast path the plausible timestamp window is
@@ -36,12 +37,10 @@ in-memory pipeline's (``tests/journeys/test_streaming.py``).
 
 from __future__ import annotations
 
-import concurrent.futures as cf
 import gc
 import glob
 import logging
 import math
-import multiprocessing as mp
 import os
 import shutil
 import tempfile
@@ -57,15 +56,15 @@ import pyarrow.parquet as pq
 from analysis import config
 from analysis.identity.stream_files import RowSource, stitch_files
 from analysis.identity.streaming import stitch_table
+from analysis.journeys.stream_buckets import per_bucket
 from analysis.journeys.stream_partition import bucket_schema, partition_files
 from analysis.journeys.stream_validate import validate_batches, validate_fast
 from analysis.schema import IDENTIFIER_COLUMNS, DataError
 
 log = logging.getLogger(__name__)
 
-#: Tables a bucket contributes, and the key columns they are summed over.
+#: A journey's key columns in the stage durations.
 _KEYS = ["person_id", "journey_index"]
-_SUMMED = ("events_used", "persons", "journeys", "converted", "dropoff", "open")
 
 
 # -------------------------------------------------------------------------------- the result
@@ -265,8 +264,9 @@ def build_journeys_streaming(
         Keep the validated rows (``valid/``: all kept rows on the fallback, the kept suspect
         rows on the fast path) and the person buckets (``buckets/``, the events with their
         ``person_id``) in ``work_dir``; by default they are removed at the end. On the polars
-        path the buckets lack the identifier columns and the rows without a person (counted
-        only); on the engine path those rows are in ``_bucket=-1``.
+        path the buckets (``_bucket=<k>/part-<n>.parquet``, in the sources' row order by
+        file name) lack the identifier columns and the rows without a person (counted only);
+        on the engine path (``COPY ... PARTITION_BY``) those rows are in ``_bucket=-1``.
     fast : bool, default True
         Validate on the fast path where it applies (:mod:`analysis.journeys.stream_validate`);
         False: every batch through ``validate_events`` (the fallback).
@@ -343,7 +343,7 @@ def build_journeys_streaming(
     say("wrote %d person buckets (%.1f s)", n_buckets, timings["partition"])
 
     t0 = time.perf_counter()
-    acc = _per_bucket(
+    acc = per_bucket(
         work, n_buckets, rows_per_bucket, val["as_of"], inactivity_days, lookback_days,
         collect_by, n_workers, say,
     )  # fmt: skip
@@ -514,104 +514,3 @@ def _partition(con: Any, st: Any, out: Path, n_buckets: int, columns: list[str])
         "hive_partitioning=true) GROUP BY 1"
     ).fetchall()
     return {int(b): int(n) for b, n in counts}
-
-
-def _add(total: pd.DataFrame | None, part: pd.DataFrame, keys: list[str], vals: list[str]):
-    """``total + part``, summed by ``keys``."""
-    both = part if total is None else pd.concat([total, part], ignore_index=True)
-    return both.groupby(keys, sort=False, dropna=False)[vals].sum().reset_index()
-
-
-def bucket_tables(
-    folder: Path,
-    durations: Path,
-    as_of: pd.Timestamp,
-    inactivity_days: float,
-    lookback_days: float,
-    by: list[str],
-) -> dict[str, Any]:
-    """Run :func:`analysis.build_journeys` on one person bucket; return its small tables.
-
-    Writes the bucket's stage durations to ``durations``; returns its stage transitions and
-    channel paths (by ``by``), its journey counts, rows and seconds. Public so that worker
-    processes can run it.
-    """
-    from analysis.journeys import build_journeys
-
-    t0 = time.perf_counter()
-    ev = pq.read_table(folder).to_pandas()
-    jr = build_journeys(
-        ev, inactivity_days=inactivity_days, lookback_days=lookback_days, as_of=as_of
-    )
-    du = jr.stage_durations(by=by)
-    pq.write_table(pa.Table.from_pandas(du, preserve_index=False), durations)
-    return {
-        "transitions": jr.stage_transitions(by=by),
-        "paths": jr.channel_paths(by=by),
-        "counts": {k: int(jr.summary[k]) for k in (*_SUMMED, "journeys_without_stage")},
-        "rows": len(ev),
-        "seconds": time.perf_counter() - t0,
-    }
-
-
-def _per_bucket(
-    work: Path,
-    n_buckets: int,
-    rows_per_bucket: dict[int, int],
-    as_of: pd.Timestamp,
-    inactivity_days: float,
-    lookback_days: float,
-    by: list[str],
-    workers: int,
-    say: Any,
-) -> dict[str, Any]:
-    """Run :func:`bucket_tables` on every bucket (in ``workers`` processes); add up the tables."""
-    todo = [k for k in range(n_buckets) if rows_per_bucket.get(k)]
-    args = [
-        (
-            work / "buckets" / f"_bucket={k}",
-            work / "durations" / f"bucket-{k:06d}.parquet",
-            as_of,
-            inactivity_days,
-            lookback_days,
-            by,
-        )
-        for k in todo
-    ]
-    trans = paths = None
-    counts = dict.fromkeys((*_SUMMED, "journeys_without_stage"), 0)
-    t_start = time.perf_counter()
-
-    def add(k: int, part: dict[str, Any]) -> None:
-        nonlocal trans, paths
-        trans = _add(trans, part["transitions"], [*by, "from_stage", "to_stage"], ["n"])
-        paths = _add(paths, part["paths"], [*by, "path"], ["conversions", "nulls", "value"])
-        for key in counts:
-            counts[key] += part["counts"][key]
-        say(
-            "bucket %d/%d: %s rows in %.1f s (%.0f s so far)",
-            k + 1,
-            n_buckets,
-            f"{part['rows']:,}",
-            part["seconds"],
-            time.perf_counter() - t_start,
-        )
-
-    n_workers = min(workers, len(todo))
-    if n_workers > 1:
-        ctx = mp.get_context("spawn")
-        with cf.ProcessPoolExecutor(n_workers, mp_context=ctx) as ex:
-            futures = {ex.submit(bucket_tables, *a): k for k, a in zip(todo, args, strict=True)}
-            for fut in cf.as_completed(futures):
-                add(futures[fut], fut.result())
-    else:
-        for k, a in zip(todo, args, strict=True):
-            add(k, bucket_tables(*a))
-            gc.collect()
-    empty = pd.DataFrame(columns=[*by, "from_stage", "to_stage", "n"])
-    empty_p = pd.DataFrame(columns=[*by, "path", "conversions", "nulls", "value"])
-    return {
-        "transitions": trans if trans is not None else empty,
-        "paths": paths if paths is not None else empty_p,
-        "counts": counts,
-    }
