@@ -212,3 +212,29 @@ def test_group_keys_groups_on_the_key_and_checks_the_second(n):
         k2[-1] += np.uint64(1)  # one row with another second key than its group's first
         alone = bool(np.sum(k == k[-1]) == 1)  # its own first row: nothing to disagree with
         assert kernels.group_keys(k, k2)[3] == alone
+
+
+def test_dictionary_sorts_the_distinct_values_and_catches_collisions():
+    """Values told apart by hash, checked exactly: a shared hash or a hash 0 gives None."""
+    import polars as pl
+
+    from analysis.identity.stream_files import _dictionary, value_hashes
+
+    a, b = pl.Series(["b", "a", "ü", "ab"]), pl.Series(["a", "c", "ab", "B"])
+    ha, hb = value_hashes(a), value_hashes(b)
+    got = _dictionary([a, b], [ha, hb])
+    assert got is not None
+    v, h = got
+    assert v.to_pylist() == ["B", "a", "ab", "b", "c", "ü"]  # byte-wise
+    np.testing.assert_array_equal(h, value_hashes(v))
+    other = hb.copy()
+    other[1] = ha[0]  # "c" with the hash of "b" (another source)
+    assert _dictionary([a, b], [ha, other]) is None
+    same = ha.copy()
+    same[1] = same[0]  # "a" with the hash of "b" (one source)
+    assert _dictionary([a], [same]) is None
+    zero = ha.copy()
+    zero[2] = 0  # a value hashed as missing
+    assert _dictionary([a, b], [zero, hb]) is None
+    v0, h0 = _dictionary([], [])
+    assert len(v0) == 0 and len(h0) == 0

@@ -7,25 +7,30 @@ an engine and without holding the rows:
 1. each file's identifier columns are read (a few files at a time, in threads); every value
    gets a 64-bit hash (0: missing, an empty value is missing), every row the hash of its
    values' hashes (its combination's key); the file's distinct combinations (their value
-   hashes, key and rows) and each column's distinct values are kept (not the rows' keys);
+   hashes, key and rows), every row's combination (a position among those) and each
+   column's distinct values with their hashes are kept (not the rows' keys);
 2. the combinations of all files are grouped on their keys (a key must come with one second
-   key); per column the distinct values are sorted byte-wise in memory
-   (polars' string sort: the order of :func:`.fast_codes.sort_order` and of the engine path)
-   and numbered in the order of the columns' names, so a code orders as (type, value); each
-   combination's codes are a join of its value hashes on the values' hashes;
+   key); per column the files' distinct values are told apart by their hashes, then the
+   distinct ones sorted byte-wise in memory (polars' string sort: the order of
+   :func:`.fast_codes.sort_order` and of the engine path) and numbered in the order of the
+   columns' names, so a code orders as (type, value); each combination's codes are a join
+   of its value hashes on the values' hashes;
 3. the guards, components and persons are :func:`.streaming.solve_codes`' (the functions of
    :mod:`.fast` and :mod:`.guards`): the persons are :func:`~analysis.identity.stitch`'s, numbered
    the same way.
 
 Hash collisions are checked, never assumed away: within a column, the distinct values must have
-distinct hashes (none 0), checked exactly; a combination (a tuple of value hashes) has two
+distinct hashes (none 0), checked exactly (every value seen equals the first value seen with
+its hash); a combination (a tuple of value hashes) has two
 independent 64-bit keys, and no key ``k`` may come with two second keys ``k2`` (the distinct
 count of ``k`` equals that of ``(k, k2)``: two combinations sharing ``k`` would have to
 share ``k2`` too to pass, a 128-bit collision). If either fails, :func:`stitch_files`
 returns None and the caller stitches on the engine (:func:`.streaming.stitch_table`).
 
-A row's person (:meth:`FileStitch.persons`) is a lookup of its key (:func:`row_keys`, hashed
-again where the file is read again to be partitioned) among the combinations' keys (sorted).
+A row's person is a take where its source was scanned (:meth:`FileStitch.source_persons`:
+its row's combination, that combination's position among all, its person), else a lookup of
+its key (:meth:`FileStitch.persons`: :func:`row_keys`, hashed again on a second read) among the
+combinations' keys (sorted).
 """
 
 from __future__ import annotations
@@ -69,12 +74,15 @@ class Scan:
         ``h1``, … (None: two combinations share a key ``k``).
     values : list of polars.Series
         Per column, its distinct values (text, no missing one).
+    hashes : list of numpy.ndarray
+        Per column, the hashes of ``values`` (uint64).
     row : numpy.ndarray or None
         Per row, its combination's position in ``combos`` (int32; None with ``combos``).
     """
 
     combos: dict[str, np.ndarray] | None
     values: list[pl.Series]
+    hashes: list[np.ndarray]
     row: np.ndarray | None = None
 
 
@@ -245,14 +253,15 @@ def scan_frame(d: pl.DataFrame, cols: list[str]) -> Scan:
     """
     d, hv = _hashed(d, cols)
     values = [d[c].drop_nulls().unique() for c in cols]
+    hashes = [value_hashes(v) for v in values]
     k, k2 = hv["k"].to_numpy(), hv["k2"].to_numpy()
     row, first, count, ok = kernels.group_keys(k, k2)
     if not ok:  # two combinations of this file share a key
-        return Scan(None, values)
+        return Scan(None, values, hashes)
     combos = {"k": k[first], "k2": k2[first], "len": count}
     for i in range(len(cols)):
         combos[f"h{i}"] = hv[f"h{i}"].to_numpy()[first]
-    return Scan(combos, values, row)
+    return Scan(combos, values, hashes, row)
 
 
 def _value_hash(e: pl.Expr) -> pl.Expr:
@@ -260,23 +269,48 @@ def _value_hash(e: pl.Expr) -> pl.Expr:
     return hash64(e, VALUE_SEED).cast(pl.UInt64)
 
 
-def value_hashes(v: pa.Array) -> np.ndarray:
+def value_hashes(v: pa.Array | pl.Series) -> np.ndarray:
     """Return the 64-bit hash of every value of ``v`` (as :func:`scan_frame` hashes them)."""
-    return pl.DataFrame({"v": pl.Series(v)}).select(_value_hash(pl.col("v")))["v"].to_numpy()
+    return pl.DataFrame({"v": v}).select(_value_hash(pl.col("v")))["v"].to_numpy()
 
 
-def _dictionary(values: list[pl.Series]) -> tuple[pa.Array, np.ndarray] | None:
-    """Return a column's distinct values sorted byte-wise and their hashes; None on a collision."""
-    # polars sorts text byte-wise (Rust's order of str), as .fast_codes.sort_order does
-    v = pl.concat(values).unique().sort().to_arrow().cast(pa.large_string())
-    h = value_hashes(v)
-    if len(h) and (pl.Series(h).n_unique() != len(h) or not h.all()):
+def _dictionary(
+    values: list[pl.Series], hashes: list[np.ndarray]
+) -> tuple[pa.Array, np.ndarray] | None:
+    """Return a column's distinct values sorted byte-wise and their hashes; None on a collision.
+
+    ``values``: every source's distinct values, ``hashes`` their hashes. The values are told
+    apart by their hashes (:func:`.kernels.group_keys`); then, exactly, every value must equal
+    the first of its hash (else two values share a hash) and no hash may be 0 (missing). Only
+    the distinct values are sorted (polars sorts text byte-wise, Rust's order of ``str``, as
+    :func:`.fast_codes.sort_order` does).
+    """
+    if not values:
+        return pa.array([], pa.large_string()), np.zeros(0, np.uint64)
+    h_all = np.concatenate(hashes)
+    v_all = pl.concat(values, rechunk=True)
+    group, first, _, _ = kernels.group_keys(h_all, h_all)
+    h = h_all[first]
+    del h_all
+    if not h.all():
         return None
-    return v, h
+    at = first[group]  # every value's first of its hash
+    del group
+    again = np.flatnonzero(at != np.arange(len(at)))
+    if len(again) and not (v_all.gather(again) == v_all.gather(at[again])).all():
+        return None
+    del at, again
+    v = v_all.gather(first).sort().to_arrow().cast(pa.large_string())
+    del v_all
+    return v, value_hashes(v)  # hashed again: cheaper than an arg_sort of text
 
 
 def _number(
-    combos: dict[str, np.ndarray], values: list[list[pl.Series]], cols: list[str], rules: Any
+    combos: dict[str, np.ndarray],
+    values: list[list[pl.Series]],
+    hashes: list[list[np.ndarray]],
+    cols: list[str],
+    rules: Any,
 ) -> tuple[tuple[np.ndarray, np.ndarray], np.ndarray, dict[int, np.ndarray]] | None:
     """Give the identifiers codes by (type name, value); return their flags, types, and codes.
 
@@ -300,10 +334,14 @@ def _number(
             if i not in ready:  # this column and the next, at most two dictionaries held
                 pair = todo[n : n + 2]
                 ready.update(
-                    zip(pair, pool.map(lambda j: _dictionary(values[j]), pair), strict=True)
+                    zip(
+                        pair,
+                        pool.map(lambda j: _dictionary(values[j], hashes[j]), pair),
+                        strict=True,
+                    )
                 )
                 for j in pair:
-                    values[j] = []
+                    values[j], hashes[j] = [], []
             got = ready.pop(i)
             if got is None:
                 log.info("two values of %s share a 64-bit hash: stitching on the engine", cols[i])
@@ -380,6 +418,7 @@ def stitch_files(
     hcols = [f"h{i}" for i in range(len(cols))]
     parts = [s.combos for s in done]
     values = [[s.values[i] for s in done] for i in range(len(cols))]
+    hashes = [[s.hashes[i] for s in done] for i in range(len(cols))]
     rows = [s.row for s in done]
     del done
     got = None
@@ -402,7 +441,7 @@ def stitch_files(
     lap("combinations")
 
     # 2. identifiers numbered by (type name, value); every combination's codes
-    numbered = _number(combos, values, cols, rules)
+    numbered = _number(combos, values, hashes, cols, rules)
     if numbered is None:
         return None
     (ph, pat), type_of_code, codes = numbered
