@@ -411,3 +411,15 @@ def test_table_sum_adds_parts_by_keys_with_missing_keys():
     assert got["n"].tolist() == [5, 4, 11]
     assert got["value"].tolist() == [3.0, 0.0, 2.0]
     assert list(TableSum(["k"], ["n"]).frame().columns) == ["k", "n"]
+
+
+def test_buckets_in_threads_equal_one_at_a_time(tmp_path):
+    folder = _synth_files(tmp_path / "src")
+    one = build_journeys_streaming(folder, partitions=3, workers=1, work_dir=tmp_path / "w1")
+    two = build_journeys_streaming(folder, partitions=3, workers=2, work_dir=tmp_path / "w2")
+    for by in ("segment", None):
+        _assert_same(two.stage_transitions(by=by), one.stage_transitions(by=by))
+        _assert_same(two.channel_paths(by=by), one.channel_paths(by=by))
+    _assert_same(two.stage_durations(), one.stage_durations())
+    for k in ("persons", "journeys", "converted", "dropoff", "open", "journeys_without_stage"):
+        assert two.summary[k] == one.summary[k], k

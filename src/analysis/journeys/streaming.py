@@ -251,8 +251,9 @@ def build_journeys_streaming(
         polars path (the default on typed Parquet) does not honour it: it holds the distinct
         combinations and identifier values, and a few files' rows at a time.
     workers : int, optional
-        Processes that build the buckets' journeys (each holds one bucket in memory) and, on
-        the fallback, validate batches. Default: the CPU count, at most 4, for a million rows or more; else 1.
+        Threads that build the buckets' journeys (each holds one bucket in memory) and, on
+        the fallback, processes that validate batches. Default: the CPU count, at most 4, for
+        a million rows or more; else 1.
     work_dir : path, optional
         Folder for the intermediate Parquet files. Default: a new folder under
         ``config.CACHE_DIR / "streaming"``. It is kept (see :meth:`StreamingJourneys.cleanup`).
@@ -277,7 +278,7 @@ def build_journeys_streaming(
 
     Notes
     -----
-    With ``workers > 1`` batches and buckets run in worker processes started with ``spawn``:
+    With ``workers > 1`` the fallback's batches run in worker processes started with ``spawn``:
     a script that calls this needs the usual ``if __name__ == "__main__":`` guard (notebooks
     need nothing).
 
