@@ -7,6 +7,8 @@ that break a rule, and duplicates that a naive check would miss.
 
 from __future__ import annotations
 
+import io
+
 import numpy as np
 import pandas as pd
 import polars as pl
@@ -243,13 +245,33 @@ def test_repeated_marks_every_row_of_a_repeated_hash():
     np.testing.assert_array_equal(got, [True, False, True, False, True, False, False])
 
 
+def _old_few_checks(d: pl.DataFrame, rules) -> pl.Expr:
+    """``few_checks`` as it was: ``unique`` of each column."""
+    reserved = sorted(stream_validate.RESERVED_STATES)
+    ok = pl.lit(True)
+    for c, kind in rules.few.items():
+        e = pl.col(c)
+        if kind == "extra":
+            good = (e != "") & ~e.str.contains(stream_validate._CONTROL)
+        else:
+            good = stream_validate._plain(e) & ~e.is_in(reserved)
+        values = pl.DataFrame({c: d[c].unique().drop_nulls()})
+        bad = values.filter(~good.fill_null(False))[c].to_list()
+        if kind == "required":
+            ok &= e.is_not_null()
+        if len(bad):
+            ok &= ~(e.is_not_null() & e.is_in(bad))
+    return ok
+
+
 def _old_clean_rows(d: pl.DataFrame, rules) -> np.ndarray:
-    """``_clean_rows`` as it was: the regex checks and ``pl.len().over("event_id")``."""
+    """``_clean_rows`` as it was: regex checks, ``pl.len().over("event_id")``, ``unique``."""
     ok = stream_validate._plain(pl.col("event_id")) & rules.row_checks()
+    ok &= pl.col("stage").is_in(rules.stages).fill_null(False)
     for c in rules.ids:
         ok &= pl.col(c).is_null() | stream_validate._plain(pl.col(c))
     unique = pl.len().over("event_id") == 1
-    expr = (ok & rules.few_checks(d) & unique).fill_null(False)
+    expr = (ok & _old_few_checks(d, rules) & unique).fill_null(False)
     ok = d.select(expr.alias("ok"))["ok"]
     odd = d.filter(~ok)["event_id"].drop_nulls().to_pandas()
     norm = to_str(odd.astype("str")).dropna().unique().tolist()
@@ -269,11 +291,53 @@ def test_clean_rows_are_the_same_as_before(seed):
     ev.loc[43, "email_hash"] = "mail\u00e9"  # a 2-byte character last: clean
     ev.loc[44, "crm_id"] = "\t" + "crm"  # tab first
     ev.loc[45, "loyalty_id"] = "l\toyal"  # tab inside: clean
+    ev.loc[46, "stage"] = None  # no stage
+    ev.loc[47, "channel"] = "NULL"  # a missing spelling
+    ev.loc[48, "touchpoint"] = "a touchpoint longer than twelve bytes\u2028"  # white space last
+    ev.loc[49, "region"] = "re\x1fgion"  # a control character in an attribute
     table = pa.Table.from_pandas(ev, preserve_index=False)
     cmap = ColumnMap.coerce(None)
     rules = stream_validate._Rules.of(table.schema, cmap)
     d = pl.from_arrow(table)
     got = stream_validate._clean_rows(d, rules).to_numpy()
     np.testing.assert_array_equal(got, _old_clean_rows(d, rules))
-    assert not got[[0, 1, 20, 21, 30, 31, 40, 41, 42, 44, n - 2, n - 1]].any()
+    assert not got[[0, 1, 20, 21, 30, 31, 40, 41, 42, 44, 46, 47, 48, 49, n - 2, n - 1]].any()
     assert got[[43, 45]].all() and got.sum() > n // 2
+
+
+@SETTINGS
+@given(
+    st.lists(
+        st.one_of(_VALUES, st.sampled_from(["email", "small_business", "x" * 13])), max_size=60
+    ),
+    st.integers(1, 3),
+    st.integers(0, 3),
+)
+def test_distinct_values_are_those_of_unique(values, chunks, cut):
+    s = _series(values, chunks, cut)
+    want = set(s.unique().drop_nulls().to_list())
+    assert set(stream_checks.distinct_values(s).to_list()) == want
+    assert set(stream_checks.distinct_values(s, cap=2).to_list()) == want  # polars' unique
+    buf = io.BytesIO()
+    pl.DataFrame({"v": s}).write_parquet(buf)
+    buf.seek(0)
+    t = pl.read_parquet(buf)["v"]  # as read: one place per distinct text
+    assert set(stream_checks.distinct_values(t).to_list()) == want
+    # the bytes of a view past a short text are not the text's: garbage there changes nothing
+    arr = s.to_arrow(compat_level=pl.CompatLevel.newest())
+    arr = arr.chunks[0] if isinstance(arr, pa.ChunkedArray) else arr
+    if len(arr):
+        views = np.frombuffer(arr.buffers()[1], np.uint8).reshape(-1, 16).copy()
+        length = views[:, :4].copy().view(np.int32)[:, 0]
+        rng = np.random.default_rng(len(arr))
+        for i in np.flatnonzero(length <= 12):
+            views[i, 4 + length[i] :] = rng.integers(0, 256, 12 - length[i])
+        valid = arr.buffers()[0]
+        valid = np.frombuffer(valid, np.uint8) if valid is not None else np.zeros(0, np.uint8)
+        rows = stream_checks.view_distinct(
+            views.reshape(-1).view(np.uint64), valid, arr.offset, len(arr), 4096
+        )
+        got = s.gather(pl.Series(rows))
+        assert set(got.to_list()) == want - {None}
+        short = got.filter(got.str.len_bytes() <= 12)  # inline: once each, garbage or not
+        assert short.n_unique() == len(short)

@@ -154,6 +154,59 @@ def repeated(hashes: np.ndarray, skip: np.ndarray) -> np.ndarray:
     return out
 
 
+@numba.njit(cache=True, nogil=True)
+def view_distinct(
+    views: np.ndarray, valid: np.ndarray, offset: int, n: int, cap: int
+) -> np.ndarray:
+    """Return a row of each distinct view of a string-view array: each value at least once.
+
+    ``views``: its views buffer as uint64, two a view: the length and up to 12 bytes of text
+    (the bytes past the length not looked at), or for longer text the length, a prefix, the
+    number of the data buffer and the offset in it (equal texts at two places: two views;
+    text read from a Parquet dictionary is in one place). ``valid``: its validity bitmap
+    (empty: no nulls); ``offset``: its first view and bit. Returns the rows (from 0, nulls
+    left out), or ``[-1]`` if there are more than ``cap`` distinct views.
+    """
+    size = 16
+    while size < 2 * cap:
+        size *= 2
+    mask = size - 1
+    table = np.full(size, -1, np.int64)
+    keys = np.empty((cap, 2), np.uint64)
+    rows = np.empty(cap, np.int64)
+    m = 0
+    has_valid = len(valid) > 0
+    for i in range(n):
+        j = offset + i
+        if has_valid and not (valid[j >> 3] >> (j & 7)) & 1:
+            continue
+        w0 = views[2 * j]
+        length = np.int64(w0 & np.uint64(0xFFFFFFFF))
+        w1 = views[2 * j + 1]  # > 12 bytes: the buffer and offset of the text (and its prefix)
+        if length < 4:  # bytes 4 + length to 7 of the first word are not the value's
+            w0 &= (np.uint64(1) << np.uint64(8 * (4 + length))) - np.uint64(1)
+            w1 = np.uint64(0)
+        elif length < 12:
+            w1 &= (np.uint64(1) << np.uint64(8 * (length - 4))) - np.uint64(1)
+        h = (w0 * np.uint64(0x9E3779B97F4A7C15)) ^ (w1 * np.uint64(0xBF58476D1CE4E5B9))
+        slot = np.int64((h >> np.uint64(40)) & np.uint64(size - 1))
+        while True:
+            k = table[slot]
+            if k < 0:
+                if m == cap:
+                    return np.full(1, -1, np.int64)
+                table[slot] = m
+                keys[m, 0] = w0
+                keys[m, 1] = w1
+                rows[m] = i
+                m += 1
+                break
+            if keys[k, 0] == w0 and keys[k, 1] == w1:
+                break
+            slot = (slot + 1) & mask
+    return rows[:m].copy()
+
+
 def _spellings(missing: list[str]) -> tuple[np.ndarray, np.ndarray]:
     """Return the missing spellings as one UTF-8 byte array, and the start of each (and the end)."""
     coded = [m.encode() for m in missing]
@@ -237,3 +290,35 @@ def unique_values(values: Any, among: np.ndarray) -> np.ndarray:
         same = values.gather(pl.Series(rows)).is_duplicated().to_numpy()
         out[rows[~same]] = True
     return out
+
+
+def distinct_values(values: Any, cap: int = 4096) -> Any:
+    """Return every distinct value of polars text series ``values``, nulls left out.
+
+    The same set as ``values.unique().drop_nulls()``, but a value may come more than once:
+    one per place where its text lies (:func:`view_distinct`, where there are at most ``cap``
+    of those; else polars' ``unique``).
+    """
+    import sys
+
+    import polars as pl
+
+    arr = values.to_arrow(compat_level=pl.CompatLevel.newest())
+    chunks = arr.chunks if isinstance(arr, pa.ChunkedArray) else [arr]
+    if sys.byteorder != "little" or len(chunks) != 1 or chunks[0].type != pa.string_view():
+        return values.unique().drop_nulls()
+    c = chunks[0]
+    if not len(c) or c.null_count == len(c):
+        return values.unique().drop_nulls()
+    bufs = c.buffers()
+    valid = bufs[0] if bufs[0] is not None and c.null_count else None
+    rows = view_distinct(
+        np.frombuffer(bufs[1], np.uint64),
+        np.frombuffer(valid, np.uint8) if valid is not None else np.zeros(0, np.uint8),
+        c.offset,
+        len(c),
+        cap,
+    )
+    if len(rows) == 1 and rows[0] < 0:
+        return values.unique().drop_nulls()
+    return values.gather(pl.Series(rows))

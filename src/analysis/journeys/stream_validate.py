@@ -231,7 +231,8 @@ class _Rules:
     def row_checks(self) -> Any:
         """Return the checks made value by value but the text ones, as one polars expression.
 
-        The text of ``event_id`` and of the identifiers (:meth:`text_checks`) is checked apart.
+        The text of ``event_id`` and of the identifiers (:meth:`text_checks`) and the stage
+        (:meth:`few_checks`) are checked apart.
         """
         import polars as pl
 
@@ -240,7 +241,6 @@ class _Rules:
         if self.lo is not None and self.hi is not None:
             ok &= (ts >= self.lo.to_pydatetime()) & (ts <= self.hi.to_pydatetime())
         ok &= pl.col("online").is_not_null() & pl.col("conversion").is_not_null()
-        ok &= pl.col("stage").is_in(self.stages).fill_null(False)
         ok &= pl.any_horizontal([pl.col(c).is_not_null() for c in self.names])
         for c in self.floats:
             e = pl.col(c)
@@ -265,8 +265,14 @@ class _Rules:
         return ok, eid
 
     def few_checks(self, d: Any) -> Any:
-        """Return the checks of the ``few`` columns of frame ``d``, made on their distinct values."""
+        """Return the checks of the ``few`` columns and the stage of frame ``d``.
+
+        Made on their distinct values (:func:`.stream_checks.distinct_values`); the stage must
+        be one of the map's (``stage.is_in(stages)``, null: no).
+        """
         import polars as pl
+
+        from analysis.journeys.stream_checks import distinct_values
 
         reserved = sorted(RESERVED_STATES)
         ok = pl.lit(True)
@@ -276,12 +282,17 @@ class _Rules:
                 good = (e != "") & ~e.str.contains(_CONTROL)
             else:
                 good = _plain(e) & ~e.is_in(reserved)
-            values = pl.DataFrame({c: d[c].unique().drop_nulls()})
+            values = pl.DataFrame({c: distinct_values(d[c])})
             bad = values.filter(~good.fill_null(False))[c]
             if kind == "required":
                 ok &= e.is_not_null()
             if len(bad):
-                ok &= ~(e.is_not_null() & e.is_in(bad))
+                ok &= ~(e.is_not_null() & e.is_in(bad.to_list()))
+        stage = distinct_values(d["stage"])
+        bad = stage.filter(~stage.is_in(self.stages))
+        ok &= pl.col("stage").is_not_null()
+        if len(bad):
+            ok &= ~pl.col("stage").is_in(bad.to_list())
         return ok
 
 
