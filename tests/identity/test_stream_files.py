@@ -238,3 +238,20 @@ def test_dictionary_sorts_the_distinct_values_and_catches_collisions():
     assert _dictionary([a, b], [zero, hb]) is None
     v0, h0 = _dictionary([], [])
     assert len(v0) == 0 and len(h0) == 0
+
+
+@pytest.mark.parametrize("n", [0, 1, 500])
+def test_find_keys_finds_every_key_and_tells_missing_from_unknown(n):
+    from analysis.identity import kernels
+
+    rng = np.random.default_rng(n)
+    keys = np.unique(rng.integers(1, 2**63, n, dtype=np.int64)).astype(np.uint64)
+    keys[: len(keys) // 2] &= np.uint64(0xFFFF_0000_0000_0000)  # alike in their low bits
+    keys[: len(keys) // 2] |= np.uint64(1)
+    keys = np.unique(keys)
+    x = keys[rng.integers(0, max(len(keys), 1), 3 * n)] if len(keys) else keys[:0]
+    x = np.concatenate([x, np.array([0, 2, 2**64 - 1], np.uint64)])  # missing, unknown ones
+    out = np.empty(len(x), np.int32)
+    kernels.find_keys(keys, x, out)
+    np.testing.assert_array_equal(keys[out[: 3 * n]], x[: 3 * n])
+    assert out[-3:].tolist() == [-1, -2, -2]

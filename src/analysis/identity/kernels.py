@@ -346,3 +346,43 @@ def group_keys(k: np.ndarray, k2: np.ndarray) -> tuple[np.ndarray, np.ndarray, n
                 break
             slot = (slot + one) & mask
     return group, first[:g].copy(), count[:g].copy(), ok
+
+
+@numba.njit(cache=True, nogil=True)
+def find_keys(keys: np.ndarray, x: np.ndarray, out: np.ndarray) -> None:
+    """Write the position of every ``x`` among ``keys`` in ``out``: a hash table.
+
+    ``keys``: distinct, none 0 (uint64). ``out``: -1 where ``x`` is 0 (missing), -2 where it
+    is not among ``keys``. A slot holds a key and its position side by side (one cache line).
+    """
+    n = len(keys)
+    bits = 4
+    while (1 << bits) < 2 * n:
+        bits += 1
+    mask = np.uint64((1 << bits) - 1)
+    shift = np.uint64(64 - bits)
+    one = np.uint64(1)
+    zero = np.uint64(0)
+    mult = np.uint64(0x9E3779B97F4A7C15)
+    table = np.zeros((1 << bits, 2), np.uint64)  # (key, position); key 0: empty
+    for j in range(n):
+        slot = (keys[j] * mult) >> shift
+        while table[slot, 0] != zero:
+            slot = (slot + one) & mask
+        table[slot, 0] = keys[j]
+        table[slot, 1] = j
+    for i in range(len(x)):
+        key = x[i]
+        if key == zero:
+            out[i] = -1
+            continue
+        slot = (key * mult) >> shift
+        while True:
+            got = table[slot, 0]
+            if got == key:
+                out[i] = table[slot, 1]
+                break
+            if got == zero:
+                out[i] = -2
+                break
+            slot = (slot + one) & mask

@@ -305,6 +305,28 @@ def _dictionary(
     return v, value_hashes(v)  # hashed again: cheaper than an arg_sort of text
 
 
+def _column(
+    x: np.ndarray, values: list[pl.Series], hashes: list[np.ndarray], rules: Any, dtype: Any
+) -> tuple[tuple[np.ndarray, np.ndarray], int, np.ndarray] | str:
+    """Return one column's placeholder flags, its distinct values and its combinations' codes.
+
+    ``x``: every combination's value hash (0: missing). The codes count from 0 (-1: missing).
+    A string (the reason) where a hash collides or a value hash is not among the values'.
+    """
+    got = _dictionary(values, hashes)
+    del values, hashes
+    if got is None:
+        return "two values share a 64-bit hash"
+    v, h = got
+    flags = rules.flag(v)  # placeholders judged here: the strings go now
+    del v
+    code = np.empty(len(x), dtype)
+    kernels.find_keys(h, x, code)
+    if (code == -2).any():  # a value hashed otherwise than in the files
+        return "value hashes do not match"
+    return flags, len(h), code
+
+
 def _number(
     combos: dict[str, np.ndarray],
     values: list[list[pl.Series]],
@@ -316,56 +338,37 @@ def _number(
 
     Per column in the order of the names: its distinct values sorted byte-wise take the next
     block of codes, judged as placeholders (``rules.flag``); every combination's code is a
-    join of its value hash on the values' hashes (-1: missing). None on a hash collision.
+    lookup of its value hash among the values' hashes (:func:`.kernels.find_keys`; -1:
+    missing). Two columns at a time in threads (polars and the kernels release the GIL).
+    None on a hash collision.
     """
-    n_combos = len(combos["k"])
     name_order = sorted(range(len(cols)), key=lambda i: cols[i])
+    sizes = [sum(len(s) for s in values[i]) for i in range(len(cols))]
+    dtype = np.int32 if sum(sizes) < 2**31 - 1 else np.int64
+    todo = [i for i in name_order if sizes[i]]
+
+    def one(i: int) -> tuple[tuple[np.ndarray, np.ndarray], int, np.ndarray] | str:
+        vals, hs = values[i], hashes[i]
+        values[i], hashes[i] = [], []
+        return _column(combos.pop(f"h{i}"), vals, hs, rules, dtype)  # the hashes go once coded
+
     flags: list[tuple[np.ndarray, np.ndarray]] = []
     types: list[np.ndarray] = []
     codes: dict[int, np.ndarray] = {}
     offset = 0
-    sizes = [sum(len(s) for s in values[i]) for i in range(len(cols))]
-    dtype = np.int32 if sum(sizes) < 2**31 - 1 else np.int64
-    todo = [i for i in name_order if sizes[i]]
-    ready: dict[int, tuple[pa.Array, np.ndarray] | None] = {}
-    pool = ThreadPoolExecutor(2)  # two columns' values sorted side by side (polars: no GIL)
-    try:
-        for n, i in enumerate(todo):
-            if i not in ready:  # this column and the next, at most two dictionaries held
-                pair = todo[n : n + 2]
-                ready.update(
-                    zip(
-                        pair,
-                        pool.map(lambda j: _dictionary(values[j], hashes[j]), pair),
-                        strict=True,
-                    )
-                )
-                for j in pair:
-                    values[j], hashes[j] = [], []
-            got = ready.pop(i)
-            if got is None:
-                log.info("two values of %s share a 64-bit hash: stitching on the engine", cols[i])
+    with ThreadPoolExecutor(2) as pool:  # at most two columns in the making and one done
+        for i, got in zip(todo, pool.map(one, todo), strict=True):
+            if isinstance(got, str):
+                log.info("%s (%s): stitching on the engine", got, cols[i])
+                pool.shutdown(cancel_futures=True)
                 return None
-            v, h = got
-            flags.append(rules.flag(v))  # placeholders judged here: the strings go now
-            types.append(np.full(len(v), i, np.int8))
-            x = combos.pop(f"h{i}")  # the hashes go once coded
-            have = np.flatnonzero(x)
-            code = pl.DataFrame({"x": x[have]}).join(
-                pl.DataFrame({"x": h, "c": np.arange(offset, offset + len(h), dtype=dtype)}),
-                on="x",
-                how="left",
-                maintain_order="left",
-            )["c"]
-            if code.null_count():  # a value hashed otherwise than in the files
-                log.info("value hashes of %s do not match: stitching on the engine", cols[i])
-                return None
-            col = np.full(n_combos, -1, dtype)
-            col[have] = code.to_numpy()
-            codes[i] = col
-            offset += len(v)
-    finally:
-        pool.shutdown()
+            flag, n, code = got
+            flags.append(flag)
+            types.append(np.full(n, i, np.int8))
+            if offset:
+                code[code >= 0] += offset
+            codes[i] = code
+            offset += n
     flagged, type_of_code = flag_arrays(flags, types)
     return flagged, type_of_code, codes
 
