@@ -390,11 +390,13 @@ def _first_pass(file: Path, rules: _Rules, ids: list[str]) -> dict[str, Any]:
     ok = _clean_rows(d, rules)
     ts = d["timestamp"].dt.epoch("us")
     good = ts.filter(ok)
+    mask = ok.to_numpy()
+    first = int(mask.argmax()) if len(mask) else 0
     return {
         "ids": scan_frame(d.select(ids).filter(ok), ids) if ids else None,
         "rows": d.height,
-        "suspects": np.flatnonzero(~ok.to_numpy()).astype(np.int64),
-        "first_ok": np.flatnonzero(ok.to_numpy())[:1].astype(np.int64),
+        "suspects": np.flatnonzero(~mask).astype(np.int64),
+        "first_ok": np.array([first] if len(mask) and mask[first] else [], np.int64),
         "span": (good.min(), good.max()) if len(good) else None,
         "ts": ts.drop_nulls().to_numpy(),
     }
