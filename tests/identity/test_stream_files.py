@@ -255,3 +255,30 @@ def test_find_keys_finds_every_key_and_tells_missing_from_unknown(n):
     kernels.find_keys(keys, x, out)
     np.testing.assert_array_equal(keys[out[: 3 * n]], x[: 3 * n])
     assert out[-3:].tolist() == [-1, -2, -2]
+
+
+@pytest.mark.parametrize("dtype", [np.int32, np.int64])
+def test_combo_pairs_counts_codes_and_lists_every_pair(dtype):
+    from analysis.identity import kernels
+
+    rng = np.random.default_rng(3)
+    m, n = 40, 300
+    cols = []
+    for lo, hi in [(0, 10), (10, 25), (25, 40)]:  # codes ascend from column to column
+        c = rng.integers(lo, hi, n).astype(dtype)
+        c[rng.random(n) < 0.4] = -1
+        cols.append(c)
+    n_rows = rng.integers(1, 9, n).astype(np.int64)
+    n_combos, rows, packed = kernels.combo_pairs(tuple(cols), n_rows, m)
+    want_pairs = []
+    for i in range(n):
+        have = [int(c[i]) for c in cols if c[i] >= 0]
+        for p, a in enumerate(have):
+            want_pairs += [a * m + b for b in have[p + 1 :]]
+        for a in have:
+            assert a < m
+    flat = np.concatenate(cols)
+    w = np.tile(n_rows, len(cols))
+    np.testing.assert_array_equal(n_combos, np.bincount(flat[flat >= 0], minlength=m))
+    np.testing.assert_array_equal(rows, np.bincount(flat[flat >= 0], w[flat >= 0], m))
+    assert packed.tolist() == want_pairs

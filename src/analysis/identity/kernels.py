@@ -386,3 +386,43 @@ def find_keys(keys: np.ndarray, x: np.ndarray, out: np.ndarray) -> None:
                 out[i] = -2
                 break
             slot = (slot + one) & mask
+
+
+@numba.njit(cache=True, nogil=True)
+def combo_pairs(
+    codes: tuple, n_rows: np.ndarray, m: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Count the combinations and rows of every code and list the pairs seen together.
+
+    ``codes``: per column (codes ascending from column to column), every combination's code
+    (-1: missing); ``n_rows``: every combination's rows. Returns per code its combinations
+    and rows (int64), and every combination's pairs of codes ``a * m + b`` (``a < b``; a
+    pair may repeat), in two passes over the combinations.
+    """
+    k = len(codes)
+    n = len(n_rows)
+    n_combos = np.zeros(m, np.int64)
+    rows = np.zeros(m, np.int64)
+    total = 0
+    for i in range(n):
+        have = 0
+        for c in range(k):
+            code = codes[c][i]
+            if code >= 0:
+                have += 1
+                n_combos[code] += 1
+                rows[code] += n_rows[i]
+        total += have * (have - 1) // 2
+    packed = np.empty(total, np.int64)
+    at = 0
+    for i in range(n):
+        for c in range(k):
+            a = codes[c][i]
+            if a < 0:
+                continue
+            for d in range(c + 1, k):
+                b = codes[d][i]
+                if b >= 0:
+                    packed[at] = np.int64(a) * m + b
+                    at += 1
+    return n_combos, rows, packed

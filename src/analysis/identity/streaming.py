@@ -476,42 +476,26 @@ def _coded(
 ) -> CodedIdentifiers:
     """Return the graph of the distinct combinations as :mod:`.fast` reads it.
 
-    Rows and combinations per code, the distinct pairs of codes seen together (a hash unique
-    on ``a * m + b``; a combination of two identifiers gives its smallest and largest code in
-    one pass per column, one of more every pair of its columns). The
-    per-row fields of :class:`.fast_codes.CodedIdentifiers` stay empty: the rows stay in the
-    engine.
+    Rows and combinations per code and every combination's pairs of codes, in two compiled
+    passes over the combinations (:func:`.kernels.combo_pairs`), then the distinct pairs (a
+    hash unique on ``a * m + b``). The per-row fields of
+    :class:`.fast_codes.CodedIdentifiers` stay empty: the rows stay in the engine.
     """
     m = len(type_of_code)
-    n_combos = np.zeros(m, np.int64)
-    rows = np.zeros(m, np.int64)
-    for c in codes.values():
-        have = c >= 0
-        n_combos += np.bincount(c[have], minlength=m)
-        rows += np.bincount(c[have], weights=n_rows[have], minlength=m).astype(np.int64)
     present = [i for i in name_order if i in codes]  # codes ascend from column to column
-    n_ids = np.zeros(len(n_rows), np.int8)
-    for i in present:
-        n_ids += codes[i] >= 0
     packed = []
-    if present:  # two identifiers: the pair (smallest, largest), one pass per column
-        unsigned = np.uint32 if codes[present[0]].dtype == np.int32 else np.uint64
-        two = n_ids == 2
-        lo = np.minimum.reduce([codes[i].view(unsigned) for i in present])[two]  # -1: the top
-        hi = np.maximum.reduce([codes[i] for i in present])[two]
-        packed.append(lo.astype(np.int64) * m + hi)
-        del lo, hi, two
-    several = np.flatnonzero(n_ids > 2)  # three or more: every pair of their columns
-    del n_ids
-    sub = {i: codes[i][several] for i in present}
-    for p, i in enumerate(present):
-        for j in present[p + 1 :]:
-            a, b = sub[i], sub[j]
-            both = (a >= 0) & (b >= 0)
-            packed.append(a[both].astype(np.int64) * m + b[both])
-    del sub
-    if packed:  # a pair may be seen in combinations of two and of more identifiers
-        packed = [pl.Series(np.concatenate(packed)).unique().to_numpy()]
+    if present:
+        dtype = np.result_type(*[codes[i].dtype for i in present])
+        cols_codes = tuple(np.ascontiguousarray(codes[i], dtype=dtype) for i in present)
+        n_combos, rows, pairs = kernels.combo_pairs(
+            cols_codes, np.ascontiguousarray(n_rows, dtype=np.int64), m
+        )
+        del cols_codes
+        # a pair may be seen in several combinations
+        packed = [pl.Series(pairs).unique().to_numpy()]
+        del pairs
+    else:
+        n_combos, rows = np.zeros(m, np.int64), np.zeros(m, np.int64)
     keys = np.concatenate(packed) if packed else np.zeros(0, np.int64)
     empty = np.zeros(0, np.int64)
     return CodedIdentifiers(
