@@ -423,3 +423,16 @@ def test_buckets_in_threads_equal_one_at_a_time(tmp_path):
     _assert_same(two.stage_durations(), one.stage_durations())
     for k in ("persons", "journeys", "converted", "dropoff", "open", "journeys_without_stage"):
         assert two.summary[k] == one.summary[k], k
+
+
+def test_tables_by_another_attribute_equal_in_memory(tmp_path):
+    """The buckets are read for the columns the tables need and ``by``: region is read."""
+    folder = _synth_files(tmp_path / "src")
+    sj = build_journeys_streaming(
+        folder, by=["segment", "region"], partitions=2, workers=1, work_dir=tmp_path / "w"
+    )
+    _, _, jr = _in_memory(sorted(folder.rglob("*.parquet")))
+    for by in ("region", ["region", "segment"]):
+        _assert_same(sj.stage_transitions(by=by), jr.stage_transitions(by=by))
+        _assert_same(sj.channel_paths(by=by), jr.channel_paths(by=by))
+        _assert_same(sj.stage_durations(by=by), jr.stage_durations(by=by))

@@ -26,6 +26,20 @@ import pyarrow.parquet as pq
 SUMMED = ("events_used", "persons", "journeys", "converted", "dropoff", "open")
 #: Rows of parts held by a :class:`TableSum` before they are summed.
 SUM_ROWS = 2_000_000
+#: The bucket columns :func:`bucket_tables` reads besides the ``by`` ones: those
+#: :func:`analysis.build_journeys` reads for the stage transitions, channel paths and stage
+#: durations (``build.CORE``, the time, and the sentiment that marks feedback). The others
+#: (identifiers, touchpoint, online, campaign, attributes not in ``by``) change none of them.
+READ = (
+    "event_id",
+    "person_id",
+    "timestamp",
+    "channel",
+    "stage",
+    "conversion",
+    "revenue",
+    "sentiment",
+)
 
 
 class TableSum:
@@ -80,13 +94,17 @@ def bucket_tables(
 ) -> dict[str, Any]:
     """Run :func:`analysis.build_journeys` on one person bucket; return its small tables.
 
-    Writes the bucket's stage durations to ``durations``; returns its stage transitions and
-    channel paths (by ``by``, as Arrow tables), its journey counts, rows and seconds.
+    Reads the columns :data:`READ` and ``by``. Writes the bucket's stage durations to
+    ``durations``; returns its stage transitions and channel paths (by ``by``, as Arrow
+    tables), its journey counts, rows and seconds.
     """
     from analysis.journeys import build_journeys
 
     t0 = time.perf_counter()
-    ev = pq.read_table(folder).to_pandas()
+    first = next(iter(sorted(folder.glob("*.parquet"))), None)
+    have = pq.read_schema(first).names if first is not None else None
+    cols = None if have is None else [c for c in have if c in READ or c in by]
+    ev = pq.read_table(folder, columns=cols).to_pandas()
     jr = build_journeys(
         ev, inactivity_days=inactivity_days, lookback_days=lookback_days, as_of=as_of
     )
