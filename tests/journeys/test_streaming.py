@@ -436,3 +436,18 @@ def test_tables_by_another_attribute_equal_in_memory(tmp_path):
         _assert_same(sj.stage_transitions(by=by), jr.stage_transitions(by=by))
         _assert_same(sj.channel_paths(by=by), jr.channel_paths(by=by))
         _assert_same(sj.stage_durations(by=by), jr.stage_durations(by=by))
+
+
+def test_polars_buckets_hold_the_columns_the_journeys_read(three_paths):
+    from analysis.journeys.stream_buckets import READ
+
+    polars_run, _, engine = three_paths
+    names = {
+        tuple(pq.read_schema(f).names)
+        for f in (polars_run.work_dir / "buckets").glob("_bucket=*/*.parquet")
+    }
+    want = [*[c for c in READ if c != "person_id"], "segment", "person_id"]
+    assert names == {tuple(want)}
+    assert all(f.name.startswith("part-") for f in (polars_run.work_dir / "buckets").rglob("*.*"))
+    engine_cols = pq.read_schema(next((engine.work_dir / "buckets").rglob("*.parquet"))).names
+    assert "device_id" in engine_cols  # the engine path writes every column

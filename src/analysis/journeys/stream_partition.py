@@ -10,8 +10,9 @@ no join of all rows, no spill, and a few dozen files a bucket rather than one pe
 (at 100M rows, 252 sources, one file per source and bucket meant 8,568 small files written
 and read back). Rows without a person are counted (bucket -1), not written.
 
-The buckets hold the validated columns but the identifiers (used up by stitching) in their
-order, then ``person_id``, with the source files' types (read back they give the pandas
+The buckets hold the validated columns the caller names (:func:`bucket_schema`'s; the
+streaming pipeline names those the journeys read, not the identifiers, used up by
+stitching) in their order, then ``person_id``, with the source files' types (read back they give the pandas
 dtypes the engine's ``COPY ... PARTITION_BY`` files gave); the kept suspect rows (written by
 ``validate_events``) are cast to those types.
 """

@@ -19,7 +19,8 @@
    spill folder) finds the combinations, the same steps follow on their codes.
 3. **partition**: every row's person is known from stitching; each file's bucket columns are
    read again and split by person bucket (``person_id % buckets``,
-   :mod:`analysis.journeys.stream_partition`; the identifier columns, used up, are left out),
+   :mod:`analysis.journeys.stream_partition`; only the columns step 4 reads: the identifiers,
+   used up, and the columns the tables do not need are left out),
    the parts held until a few million rows and written as one file per bucket, so every
    person's events are in one bucket. On the engine path, DuckDB joins every row to
    its person and writes ``COPY ... PARTITION_BY``.
@@ -56,7 +57,7 @@ import pyarrow.parquet as pq
 from analysis import config
 from analysis.identity.stream_files import RowSource, stitch_files
 from analysis.identity.streaming import stitch_table
-from analysis.journeys.stream_buckets import per_bucket
+from analysis.journeys.stream_buckets import READ, per_bucket
 from analysis.journeys.stream_partition import bucket_schema, partition_files
 from analysis.journeys.stream_validate import validate_batches, validate_fast
 from analysis.schema import IDENTIFIER_COLUMNS, DataError
@@ -266,8 +267,10 @@ def build_journeys_streaming(
         rows on the fast path) and the person buckets (``buckets/``, the events with their
         ``person_id``) in ``work_dir``; by default they are removed at the end. On the polars
         path the buckets (``_bucket=<k>/part-<n>.parquet``, in the sources' row order by
-        file name) lack the identifier columns and the rows without a person (counted only);
-        on the engine path (``COPY ... PARTITION_BY``) those rows are in ``_bucket=-1``.
+        file name) hold only the columns the journeys read
+        (:data:`analysis.journeys.stream_buckets.READ` and ``by``), not the rows without a
+        person (counted only); on the engine path (``COPY ... PARTITION_BY``) they hold every
+        column, those rows in ``_bucket=-1``.
     fast : bool, default True
         Validate on the fast path where it applies (:mod:`analysis.journeys.stream_validate`);
         False: every batch through ``validate_events`` (the fallback).
@@ -327,7 +330,8 @@ def build_journeys_streaming(
 
     t0 = time.perf_counter()
     n_buckets = partitions or max(1, math.ceil(val["rows_kept"] / bucket_rows))
-    done = _files_path(files, work, val, cols, n_buckets, stitch_options, timings, t0)
+    read = {*READ, *collect_by}  # the buckets' columns that step 4 reads
+    done = _files_path(files, work, val, cols, read, n_buckets, stitch_options, timings, t0)
     if done is not None:
         rows_per_bucket, stitching = done
     else:
@@ -427,6 +431,7 @@ def _files_path(
     work: Path,
     val: dict[str, Any],
     cols: list[str],
+    read: set[str],
     n_buckets: int,
     stitch_options: dict[str, Any] | None,
     timings: dict[str, float],
@@ -434,12 +439,15 @@ def _files_path(
 ) -> tuple[dict[int, int], dict[str, Any]] | None:
     """Run steps 2 and 3 in polars on the fast path's files; return rows per bucket, stitching.
 
+    The buckets hold the columns of ``read`` (step 4's) the files have, and ``person_id``.
+
     None where they do not apply (validation per batch, a bucket column of unknown type, a
     64-bit hash collision): then the engine stitches and partitions.
     """
     if not val["fast"]:
         return None
-    keep = [c for c in val["columns"] if c not in cols]  # identifiers: used up by stitching
+    # identifiers: used up by stitching; columns step 4 does not read: never read
+    keep = [c for c in val["columns"] if c not in cols and c in read]
     schema = bucket_schema(files[0], keep, val["types"])
     if schema is None:
         return None
