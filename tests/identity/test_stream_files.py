@@ -123,10 +123,10 @@ def test_a_combination_key_collision_is_caught():
     frame["k2"] = np.array([1, 2, 1], np.uint64)  # one combination seen twice
     got = _runs(frame, ["h0"])
     assert got is not None
-    combos, of_row = got
-    assert combos["k"].tolist() == [3, 7] and combos["len"].tolist() == [1, 2]
-    assert combos["h0"].tolist() == [11, 10]
-    assert of_row.tolist() == [1, 0, 1]  # every row's combination
+    combos, of_row = got  # in the order of their first row
+    assert combos["k"].tolist() == [7, 3] and combos["len"].tolist() == [2, 1]
+    assert combos["h0"].tolist() == [10, 11]
+    assert of_row.tolist() == [0, 1, 0]  # every row's combination
 
 
 def test_a_row_key_stitching_did_not_see_raises():
@@ -142,6 +142,8 @@ def test_a_row_key_stitching_did_not_see_raises():
     seen = FileStitch(keys=keys[1:3], person=person[1:3], cols=["user_id"])
     rows = d[order[1:3].tolist()]  # the two middle keys: found
     assert seen.persons(rows).tolist() == person[1:3].tolist()
+    backwards = FileStitch(keys=keys[1:3][::-1], person=person[1:3][::-1], cols=["user_id"])
+    assert backwards.persons(rows).tolist() == person[1:3].tolist()  # keys in any order
     for unseen in (order[0], order[3]):  # before the first key, past the last
         with pytest.raises(RuntimeError, match="changed between reads"):
             seen.persons(d[[int(unseen)]])
@@ -201,17 +203,20 @@ def test_group_keys_groups_on_the_key_and_checks_the_second(n):
     k = k[rng.integers(0, len(k), n)]
     k[: n // 2] &= np.uint64(0xF)  # many keys alike in their low bits: long probes
     k2 = k * np.uint64(3)
-    group, first, count, ok = kernels.group_keys(k, k2)
+    group, first, count, ok = kernels.group_keys(k, k2, np.zeros(0, np.int64))
     assert ok and group.dtype == np.int32
     uniq, first_seen = np.unique(k, return_index=True)
     assert len(first) == len(uniq) and np.array_equal(np.sort(first), np.sort(first_seen))
     assert np.array_equal(first, np.sort(first))  # numbered by their first row
     np.testing.assert_array_equal(k[first][group], k)
     np.testing.assert_array_equal(count, np.bincount(group, minlength=len(first)))
+    w = np.arange(n, dtype=np.int64) * 3
+    summed = kernels.group_keys(k, k2, w)[2]  # weighed: the sum of each group's weights
+    np.testing.assert_array_equal(summed, np.bincount(group, w, len(first)).astype(np.int64))
     if n:
         k2[-1] += np.uint64(1)  # one row with another second key than its group's first
         alone = bool(np.sum(k == k[-1]) == 1)  # its own first row: nothing to disagree with
-        assert kernels.group_keys(k, k2)[3] == alone
+        assert kernels.group_keys(k, k2, np.zeros(0, np.int64))[3] == alone
 
 
 def test_dictionary_sorts_the_distinct_values_and_catches_collisions():

@@ -306,13 +306,17 @@ def link_counts(
 
 
 @numba.njit(cache=True, nogil=True)
-def group_keys(k: np.ndarray, k2: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, bool]:
+def group_keys(
+    k: np.ndarray, k2: np.ndarray, w: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, bool]:
     """Group rows on their key ``k`` (uint64) in one pass: a hash table, open addressing.
 
     Returns every row's group (int32; groups numbered in the order of their first row), each
-    group's first row and rows (int64), and whether every row of a group holds its first
-    row's second key ``k2`` (False: two combinations share a key ``k``).
+    group's first row and sum of its rows' weights ``w`` (int64; an empty ``w``: 1 a row),
+    and whether every row of a group holds its first row's second key ``k2`` (False: two
+    combinations share a key ``k``).
     """
+    weighed = len(w) > 0
     n = len(k)
     bits = 4
     while (1 << bits) < 2 * n:
@@ -334,12 +338,12 @@ def group_keys(k: np.ndarray, k2: np.ndarray) -> tuple[np.ndarray, np.ndarray, n
             if at < 0:
                 table[slot] = g
                 first[g] = i
-                count[g] = 1
+                count[g] = w[i] if weighed else 1
                 group[i] = g
                 g += 1
                 break
             if k[first[at]] == key:
-                count[at] += 1
+                count[at] += w[i] if weighed else 1
                 group[i] = at
                 if k2[i] != k2[first[at]]:
                     ok = False

@@ -55,6 +55,10 @@ log = logging.getLogger(__name__)
 VALUE_SEED, KEY_SEED, KEY2_SEED = 0x5EED_CAFE, 0xC0FF_EE17, 0x0DDB_A11
 
 
+#: No weights for :func:`.kernels.group_keys`: a row counts 1.
+_NO_WEIGHTS = np.zeros(0, np.int64)
+
+
 def hash64(e: pl.Expr, seed: int) -> pl.Expr:
     """Return the 64-bit hash (UInt64) of expression ``e`` with ``seed``: values and keys alike.
 
@@ -110,7 +114,7 @@ class FileStitch:
     Attributes
     ----------
     keys : numpy.ndarray
-        The distinct combinations' keys (uint64, sorted).
+        The distinct combinations' keys (uint64).
     person : numpy.ndarray
         Per combination, its person (int64; 0: none, every identifier blocked or missing).
     cols : list of str
@@ -127,6 +131,7 @@ class FileStitch:
     #: ``keys`` (None where not kept: :meth:`source_persons` reads the rows again).
     rows: list[np.ndarray | None] = field(default_factory=list, repr=False)
     combos: list[np.ndarray | None] = field(default_factory=list, repr=False)
+    _sorted: tuple[np.ndarray, np.ndarray] | None = field(default=None, repr=False)
 
     def persons(self, d: pl.DataFrame) -> np.ndarray:
         """Return the person (int64; 0: none) of every row of ``d``: its key, a sorted lookup.
@@ -139,18 +144,22 @@ class FileStitch:
         q = row_keys(d, self.cols)
         if not len(q):
             return np.zeros(0, np.int64)
+        if self._sorted is None:  # the first lookup sorts the keys (and persons) once
+            by_key = pl.Series(self.keys).arg_sort().to_numpy()
+            self._sorted = (self.keys[by_key], self.person[by_key])
+        keys, person = self._sorted
         order = np.argsort(q)
         pos = np.empty(len(q), np.int64)
-        pos[order] = np.searchsorted(self.keys, q[order])  # sorted needles: cache-friendly
-        pos = np.minimum(pos, len(self.keys) - 1)
-        missing = np.flatnonzero(self.keys[pos] != q)
+        pos[order] = np.searchsorted(keys, q[order])  # sorted needles: cache-friendly
+        pos = np.minimum(pos, len(keys) - 1)
+        missing = np.flatnonzero(keys[pos] != q)
         if len(missing):
             raise RuntimeError(
                 f"{len(missing):,} rows (first: row {int(missing[0])}) have a "
                 "combination of identifiers that stitching did not see: the file changed "
                 "between reads"
             )
-        return self.person[pos]
+        return person[pos]
 
     def source_persons(self, i: int, src: RowSource) -> np.ndarray:
         """Return the person (int64; 0: none) of every row of source ``i`` (``src``).
@@ -182,37 +191,25 @@ class FileStitch:
 def _runs(
     frame: dict[str, np.ndarray], hcols: list[str]
 ) -> tuple[dict[str, np.ndarray], np.ndarray] | None:
-    """Return the distinct combinations of ``frame`` (keys ``k``, ``k2``, ``len``, value hashes).
+    """Return the distinct combinations of ``frame`` (keys ``k``, ``len``, value hashes).
 
-    One sort on the key ``k``, then its runs: every row of a run must hold the run's first
-    row's second key ``k2`` (else two combinations share a key: None); the value hashes are
-    taken from each run's first row. Also returns every row's combination (its position
+    One pass of a hash table on the key ``k`` (:func:`.kernels.group_keys`; combinations in
+    the order of their first row, whose value hashes they take, so the reads go forward):
+    every row of a combination must hold its first row's second key ``k2`` (else two
+    combinations share a key: None). Also returns every row's combination (its position
     among the distinct ones). Consumes ``frame`` column by column.
     """
-    k = frame.pop("k")
-    order = pl.Series(k).arg_sort().to_numpy()
-    k = k[order]
-    first = np.ones(len(k), bool)
-    first[1:] = k[1:] != k[:-1]
-    at = np.flatnonzero(first)
-    out = {"k": k[at]}
-    del k
-    run = np.cumsum(first, dtype=np.int32 if len(first) < 2**31 else np.int64) - 1
-    del first
-    k2 = frame.pop("k2")[order]
-    out["k2"] = k2[at]
-    if not np.array_equal(k2, out["k2"][run]):
+    k, k2, n = frame.pop("k"), frame.pop("k2"), frame.pop("len")
+    if len(k) >= 2**31:  # the kernel numbers them in int32
+        raise ValueError(f"{len(k):,} combinations of files: more than stitch_files can group")
+    of_row, first, total, ok = kernels.group_keys(k, k2, n.astype(np.int64, copy=False))
+    del k2, n
+    if not ok:
         return None
-    of_row = np.empty(len(run), run.dtype)
-    of_row[order] = run
-    del k2, run
-    n = frame.pop("len")[order]
-    out["len"] = np.add.reduceat(n, at, dtype=np.int64) if len(n) else n.astype(np.int64)
-    del n
-    head = order[at]
-    del order
+    out = {"k": k[first], "len": total}
+    del k, total
     for h in hcols:
-        out[h] = frame.pop(h)[head]
+        out[h] = frame.pop(h)[first]
     return out, of_row
 
 
@@ -255,7 +252,7 @@ def scan_frame(d: pl.DataFrame, cols: list[str]) -> Scan:
     values = [d[c].drop_nulls().unique() for c in cols]
     hashes = [value_hashes(v) for v in values]
     k, k2 = hv["k"].to_numpy(), hv["k2"].to_numpy()
-    row, first, count, ok = kernels.group_keys(k, k2)
+    row, first, count, ok = kernels.group_keys(k, k2, _NO_WEIGHTS)
     if not ok:  # two combinations of this file share a key
         return Scan(None, values, hashes)
     combos = {"k": k[first], "k2": k2[first], "len": count}
@@ -289,7 +286,7 @@ def _dictionary(
         return pa.array([], pa.large_string()), np.zeros(0, np.uint64)
     h_all = np.concatenate(hashes)
     v_all = pl.concat(values, rechunk=True)
-    group, first, _, _ = kernels.group_keys(h_all, h_all)
+    group, first, _, _ = kernels.group_keys(h_all, h_all, _NO_WEIGHTS)
     h = h_all[first]
     del h_all
     if not h.all():
