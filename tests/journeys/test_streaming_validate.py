@@ -341,3 +341,15 @@ def test_distinct_values_are_those_of_unique(values, chunks, cut):
         assert set(got.to_list()) == want - {None}
         short = got.filter(got.str.len_bytes() <= 12)  # inline: once each, garbage or not
         assert short.n_unique() == len(short)
+
+
+@pytest.mark.parametrize("pos", [0, 4095, 4096, 9999])
+@pytest.mark.parametrize(
+    ("byte", "control"),
+    [(0, True), (9, False), (0x0A, True), (0x1F, True), (0x20, False), (0x7F, True), (0x80, False)],
+)
+def test_has_control_finds_a_control_byte_anywhere(pos, byte, control):
+    data = np.full(10_000, ord("a"), np.uint8)
+    data[pos] = byte
+    assert stream_checks.has_control(data) == control
+    assert not stream_checks.has_control(data[:0])

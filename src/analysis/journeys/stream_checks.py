@@ -5,7 +5,12 @@ r"""Compiled text checks of the streaming validation's fast path (:mod:`.stream_
   not a missing spelling; the same as the regex check it replaces (``^\s|\s$|[...]``), in
   one pass over the column's Arrow buffers;
 - :func:`unique_values`: per value, whether it occurs once in the column: a 64-bit hash of
-  each value (polars'), the values whose hash repeats (:func:`repeated`) compared exactly.
+  each value (polars'), the values whose hash repeats (:func:`repeated`) compared exactly;
+- :func:`distinct_values`: the distinct values of a column of few of them, from its Arrow
+  views (:func:`view_distinct`: text read from a Parquet dictionary lies in one place).
+
+Each must give what the polars expression it replaces gives (``tests/journeys/
+test_streaming_validate.py`` compares them on random text).
 
 The loops are compiled with numba (``cache=True``: kept beside this module; ``nogil=True``).
 """
@@ -48,12 +53,19 @@ def _space_at(a: np.ndarray, p: int, end: int) -> bool:
 
 @numba.njit(cache=True, nogil=True)
 def has_control(data: np.ndarray) -> bool:
-    """Whether bytes ``data`` hold a control byte (C0 but tab, or DEL)."""
-    bad = 0
-    for i in range(len(data)):
-        b = data[i]
-        bad += ((b < 0x20) & (b != 0x09)) | (b == 0x7F)
-    return bad > 0
+    """Whether bytes ``data`` hold a control byte (C0 but tab, or DEL).
+
+    By blocks, so that it stops soon where there is one (a Parquet page's length prefixes).
+    """
+    for start in range(0, len(data), 4096):
+        block = data[start : start + 4096]
+        bad = 0
+        for i in range(len(block)):  # a loop the compiler vectorises
+            b = block[i]
+            bad += ((b < 0x20) & (b != 0x09)) | (b == 0x7F)
+        if bad:
+            return True
+    return False
 
 
 @numba.njit(cache=True, nogil=True)
@@ -282,6 +294,8 @@ def unique_values(values: Any, among: np.ndarray) -> np.ndarray:
     """
     import polars as pl
 
+    if len(values) >= 2**31 - 1:  # rows are numbered in int32 by repeated
+        raise ValueError("unique_values: too many rows")
     hashes = values.hash().to_numpy()
     twice = repeated(hashes, ~among)
     out = among & ~twice
