@@ -264,18 +264,20 @@ def plain_text(values: Any, missing: list[str], null_ok: bool) -> np.ndarray:
             continue
         bufs = c.buffers()
         valid = bufs[0] if bufs[0] is not None and c.null_count else None
-        views = bufs[1]
-        parts = [np.frombuffer(b, np.uint8) for b in bufs[2:] if b is not None]
+        views32 = np.frombuffer(bufs[1], np.int32)
+        bits = np.frombuffer(valid, np.uint8) if valid is not None else np.zeros(0, np.uint8)
+        parts = [np.frombuffer(b or b"", np.uint8) for b in bufs[2:]]  # buffer k: parts[k]
         data = parts[0] if len(parts) == 1 else np.concatenate([np.zeros(0, np.uint8), *parts])
         base = np.zeros(len(parts) + 1, np.int64)
         base[1:] = np.cumsum([len(p) for p in parts])
+        dirty = has_control(data)  # (polars' buffers may hold Parquet pages: then all are)
         plain_views(
-            np.frombuffer(views, np.uint8),
-            np.frombuffer(views, np.int32),
+            np.frombuffer(bufs[1], np.uint8),
+            views32,
             data,
             base,
-            has_control(data),
-            np.frombuffer(valid, np.uint8) if valid is not None else np.zeros(0, np.uint8),
+            dirty,
+            bits,
             c.offset,
             null_ok,
             spell,
