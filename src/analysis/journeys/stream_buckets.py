@@ -1,12 +1,13 @@
 """Journeys per person bucket (step 4 of :mod:`analysis.journeys.streaming`) and their sums.
 
 Every bucket (a folder of Parquet files, each person's events in one bucket) goes through the
-in-memory pipeline (:func:`analysis.build_journeys`), two or so at a time in threads; its stage durations
-are written to the work folder, its stage transitions and channel paths come back as Arrow
-tables and are added up by :class:`TableSum`: the parts are held and summed by their keys in
-one polars ``group_by`` once they hold :data:`SUM_ROWS` rows, and at the end (not a pandas
-``concat`` and ``groupby`` of the growing total per bucket, which at 100M rows cost about
-half a second a bucket, on the cores the buckets need).
+in-memory pipeline (:func:`analysis.build_journeys`), a few at a time in threads
+(:func:`per_bucket`); its stage durations are written to the work folder, its stage
+transitions and channel paths come back as Arrow tables and are added up by
+:class:`TableSum`: the parts are held and summed by their keys in one polars ``group_by``
+once they hold :data:`SUM_ROWS` rows, and at the end (not a pandas ``concat`` and
+``groupby`` of the growing total per bucket, which at 100M rows cost about half a second a
+bucket, on the cores the buckets need).
 """
 
 from __future__ import annotations

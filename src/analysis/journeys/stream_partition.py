@@ -12,9 +12,9 @@ and read back). Rows without a person are counted (bucket -1), not written.
 
 The buckets hold the validated columns the caller names (:func:`bucket_schema`'s; the
 streaming pipeline names those the journeys read, not the identifiers, used up by
-stitching) in their order, then ``person_id``, with the source files' types (read back they give the pandas
-dtypes the engine's ``COPY ... PARTITION_BY`` files gave); the kept suspect rows (written by
-``validate_events``) are cast to those types.
+stitching) in their order, then ``person_id``, with the source files' types (read back they
+give the pandas dtypes the engine's ``COPY ... PARTITION_BY`` files gave); the kept suspect
+rows (written by ``validate_events``) are cast to those types.
 """
 
 from __future__ import annotations
@@ -29,8 +29,9 @@ import polars as pl
 
 #: Polars types of the DuckDB types a column absent from the files is given (``_duck_types``).
 _OF_DUCK = {"VARCHAR": pl.String, "DOUBLE": pl.Float64, "BOOLEAN": pl.Boolean}
-#: Rows split into buckets before they are written (about 0.1 GB a million rows of the
-#: synthetic data's bucket columns); two such batches at most are held.
+#: Rows split into buckets before they are written (at most about 0.1 GB a million rows of
+#: the synthetic data's bucket columns: 91 bytes a row with all twelve non-identifier ones);
+#: two such batches at most are held, one filling, one being written.
 FLUSH_ROWS = 4_000_000
 
 

@@ -25,9 +25,10 @@
    person's events are in one bucket. On the engine path, DuckDB joins every row to
    its person and writes ``COPY ... PARTITION_BY``.
 4. **journeys per bucket**: each bucket goes through the in-memory pipeline
-   (:func:`analysis.build_journeys`, with the ``as_of`` of the whole data;
-   :mod:`analysis.journeys.stream_buckets`) and its tables are added up: stage transitions and channel paths as counts, stage durations as rows (written
-   to the work folder), journey counts in the summary.
+   (:func:`analysis.build_journeys`, with the ``as_of`` of the whole data, a few buckets at
+   a time in threads; :mod:`analysis.journeys.stream_buckets`) and its tables are added up:
+   stage transitions and channel paths as counts, stage durations as rows (written to the
+   work folder), journey counts in the summary.
 
 Rules that look at several rows at once: on the fast path the plausible timestamp window is
 the whole data's (as in memory), duplicate ``event_id`` values and exact duplicate rows are
