@@ -263,3 +263,19 @@ def test_fast_journeys_without_attributes_skip_the_first_attributes(monkeypatch)
     b.attributes = []  # build_journeys always has one (segment): a FastJourneys made without
     pd.testing.assert_frame_equal(fast_tables.journey_table(b), want)
     assert calls == []
+
+
+@pytest.mark.parametrize("by", [[], ["segment"], ["segment", "region"]])
+def test_unsorted_path_counts_are_the_engine_paths_rows(synth_small, by):
+    """``fast_tables.path_counts`` (the streaming buckets' table) holds channel_paths' rows."""
+    from analysis.journeys import fast_tables
+
+    st_ev = _same_stitch(synth_small[0])
+    want = analysis.build_journeys(st_ev, engine="duckdb").channel_paths(by=by or None)
+    got = fast_tables.path_counts(analysis.build_journeys(st_ev), by).to_pandas()
+    assert list(got.columns) == [*by, "path", "conversions", "nulls", "value"]
+    keys = [*by, "path"]
+    got = got.sort_values(keys).reset_index(drop=True)
+    want = want.sort_values(keys).reset_index(drop=True)
+    assert len(want) > 10
+    pd.testing.assert_frame_equal(got, want, check_dtype=False, check_exact=False, rtol=1e-12)

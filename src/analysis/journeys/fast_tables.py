@@ -18,7 +18,7 @@ import pyarrow.compute as pc
 
 from analysis.journeys import fast_kernels
 from analysis.journeys._common import DAY_US, OUTCOME_STATE, from_us, normalise
-from analysis.journeys.fast_paths import distinct_paths, join_paths, text_order
+from analysis.journeys.fast_paths import Paths, distinct_paths, join_paths, text_order
 from analysis.schema import JOURNEY_COLUMNS, START
 
 if TYPE_CHECKING:
@@ -239,14 +239,8 @@ def channel_paths(jr: FastJourneys, by: list[str], include_open: bool) -> pd.Dat
     (:mod:`.fast_paths`), and only the distinct paths are joined into text.
     """
     j, ev = jr.j, jr.ev
-    window = jr.lookback_days * DAY_US
     chosen = np.arange(len(j.start)) if include_open else np.flatnonzero(j.outcome != 2)
-    start, end = j.start[chosen], j.end[chosen]
-    long = (j.end_us[chosen] - j.start_us[chosen]) > window
-    if long.any():
-        start = start.copy()
-        first_us = (j.end_us[chosen][long] - window).astype(np.float64)
-        start[long] = fast_kernels.window_starts(ev.us, start[long], end[long], first_us)
+    start, end = _window(jr, chosen)
     paths = distinct_paths(ev.channel_code, start, end, ev.channels)
     converted, revenue = j.converted[chosen], j.revenue[chosen]
     if not by:  # group on the distinct path numbers
@@ -266,6 +260,49 @@ def channel_paths(jr: FastJourneys, by: list[str], include_open: bool) -> pd.Dat
             }
         )
         return normalise(out)
+    out = _grouped_paths(jr, by, chosen, paths, converted, revenue).to_pandas()
+    out = out.sort_values(
+        [*by, "conversions", "nulls", "path"], ascending=[*[True] * len(by), False, False, True]
+    )
+    return normalise(out.reset_index(drop=True))
+
+
+def path_counts(jr: FastJourneys, by: list[str]) -> pa.Table:
+    """Return :func:`channel_paths`' counts (closed journeys) by ``by`` as Arrow, in no order.
+
+    The same rows as ``channel_paths(jr, by, False)`` (columns ``[*by], path, conversions,
+    nulls, value``), neither sorted nor normalised to pandas: for callers that add up
+    several tables before they sort (the streaming pipeline's buckets).
+    """
+    j, ev = jr.j, jr.ev
+    chosen = np.flatnonzero(j.outcome != 2)
+    start, end = _window(jr, chosen)
+    paths = distinct_paths(ev.channel_code, start, end, ev.channels)
+    return _grouped_paths(jr, by, chosen, paths, j.converted[chosen], j.revenue[chosen])
+
+
+def _window(jr: FastJourneys, chosen: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Return the chosen journeys' touchpoint ranges within ``lookback_days`` of their end."""
+    j, ev = jr.j, jr.ev
+    window = jr.lookback_days * DAY_US
+    start, end = j.start[chosen], j.end[chosen]
+    long = (j.end_us[chosen] - j.start_us[chosen]) > window
+    if long.any():
+        start = start.copy()
+        first_us = (j.end_us[chosen][long] - window).astype(np.float64)
+        start[long] = fast_kernels.window_starts(ev.us, start[long], end[long], first_us)
+    return start, end
+
+
+def _grouped_paths(
+    jr: FastJourneys,
+    by: list[str],
+    chosen: np.ndarray,
+    paths: Paths,
+    converted: np.ndarray,
+    revenue: np.ndarray,
+) -> pa.Table:
+    """Group the chosen journeys on ``[*by]`` and their distinct path: ``[*by], path, counts``."""
     df = pl.DataFrame({"_path": paths.ids, "converted": converted, "revenue": revenue})
     df = pl.concat([_by_frame(jr, chosen, by), df], how="horizontal")
     grouped = df.group_by([*by, "_path"]).agg(
@@ -273,9 +310,7 @@ def channel_paths(jr: FastJourneys, by: list[str], include_open: bool) -> pd.Dat
         nulls=(~pl.col("converted")).sum().cast(pl.Int64),
         value=pl.col("revenue").sum(),
     )
-    out = grouped.to_arrow().to_pandas()
-    out.insert(len(by), "path", paths.text.take(pa.array(out.pop("_path"))).to_pandas())
-    out = out.sort_values(
-        [*by, "conversions", "nulls", "path"], ascending=[*[True] * len(by), False, False, True]
-    )
-    return normalise(out.reset_index(drop=True))
+    out = grouped.to_arrow()
+    text = paths.text.take(out.column("_path"))
+    out = out.drop_columns(["_path"])
+    return out.add_column(len(by), "path", text)
