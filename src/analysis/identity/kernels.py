@@ -312,7 +312,8 @@ def group_keys(
     """Group rows on their key ``k`` (uint64) in one pass: a hash table, open addressing.
 
     Returns every row's group (int32; groups numbered in the order of their first row), each
-    group's first row and sum of its rows' weights ``w`` (int64; an empty ``w``: 1 a row),
+    group's first row and sum of its rows' weights ``w`` (int64 views of arrays as long as
+    ``k``: copy what is kept; an empty ``w``: 1 a row),
     and whether every row of a group holds its first row's second key ``k2`` (False: two
     combinations share a key ``k``).
     """
@@ -349,7 +350,7 @@ def group_keys(
                     ok = False
                 break
             slot = (slot + one) & mask
-    return group, first[:g].copy(), count[:g].copy(), ok
+    return group, first[:g], count[:g], ok  # views: their arrays are ``len(k)`` long
 
 
 @numba.njit(cache=True, nogil=True)

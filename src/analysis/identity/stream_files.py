@@ -206,10 +206,12 @@ def _runs(
     del k2, n
     if not ok:
         return None
-    out = {"k": k[first], "len": total}
-    del k, total
+    out = {"k": k[first]}
+    del k
     for h in hcols:
         out[h] = frame.pop(h)[first]
+    del first
+    out["len"] = total.copy()
     return out, of_row
 
 
@@ -255,7 +257,7 @@ def scan_frame(d: pl.DataFrame, cols: list[str]) -> Scan:
     row, first, count, ok = kernels.group_keys(k, k2, _NO_WEIGHTS)
     if not ok:  # two combinations of this file share a key
         return Scan(None, values, hashes)
-    combos = {"k": k[first], "k2": k2[first], "len": count}
+    combos = {"k": k[first], "k2": k2[first], "len": count.copy()}
     for i in range(len(cols)):
         combos[f"h{i}"] = hv[f"h{i}"].to_numpy()[first]
     return Scan(combos, values, hashes, row)
@@ -276,7 +278,8 @@ def _dictionary(
 ) -> tuple[pa.Array, np.ndarray] | None:
     """Return a column's distinct values sorted byte-wise and their hashes; None on a collision.
 
-    ``values``: every source's distinct values, ``hashes`` their hashes. The values are told
+    ``values``: every source's distinct values, ``hashes`` their hashes (both lists are
+    emptied once read). The values are told
     apart by their hashes (:func:`.kernels.group_keys`); then, exactly, every value must equal
     the first of its hash (else two values share a hash) and no hash may be 0 (missing). Only
     the distinct values are sorted (polars sorts text byte-wise, Rust's order of ``str``, as
@@ -286,6 +289,8 @@ def _dictionary(
         return pa.array([], pa.large_string()), np.zeros(0, np.uint64)
     h_all = np.concatenate(hashes)
     v_all = pl.concat(values, rechunk=True)
+    values.clear()  # the caller's lists: the files' values go now
+    hashes.clear()
     group, first, _, _ = kernels.group_keys(h_all, h_all, _NO_WEIGHTS)
     h = h_all[first]
     del h_all
