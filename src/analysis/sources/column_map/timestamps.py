@@ -225,12 +225,30 @@ def plausible_window(ts: pd.Series, cmap: ColumnMap) -> tuple[pd.Timestamp, pd.T
     lo, hi = cmap.valid_from, cmap.valid_to
     if lo is not None and hi is not None:
         return lo, hi, "timestamp.valid_from/valid_to of the column map"
-    v = ts.dropna().to_numpy(dtype="datetime64[us]").astype("int64")
+    return plausible_bounds(ts.dropna().to_numpy(dtype="datetime64[us]").astype("int64"), cmap)
+
+
+def plausible_bounds(us: np.ndarray, cmap: ColumnMap) -> tuple[pd.Timestamp, pd.Timestamp, str]:
+    """Return :func:`plausible_window` of the times ``us``: int64 µs since the epoch, none missing.
+
+    For callers that hold the times as an array (the streaming validation: 100M of them), with
+    no pandas copy: ``us`` is reordered in place (the quantiles partition it), and it is
+    copied only if some times lie outside 1990-01-01 .. 2100-01-01. The quantiles are
+    ``numpy.quantile``'s (``method="higher"`` and ``"lower"``), found by one partition.
+    """
+    lo, hi = cmap.valid_from, cmap.valid_to
+    if lo is not None and hi is not None:
+        return lo, hi, "timestamp.valid_from/valid_to of the column map"
+    v = us
     hard_lo, hard_hi = PLAUSIBLE_FROM.value // 1000, PLAUSIBLE_TO.value // 1000  # µs
-    v = v[(v >= hard_lo) & (v <= hard_hi)]
+    if len(v) and (v.min() < hard_lo or v.max() > hard_hi):
+        v = v[(v >= hard_lo) & (v <= hard_hi)]
     if len(v):
-        q_lo = int(np.quantile(v, 0.001, method="higher"))
-        q_hi = int(np.quantile(v, 0.999, method="lower"))
+        # numpy.quantile's indices for method="higher" / "lower"
+        k_lo = min(int(np.ceil((len(v) - 1) * 0.001)), len(v) - 1)
+        k_hi = int(np.floor((len(v) - 1) * 0.999))
+        v.partition([k_lo, k_hi] if k_lo != k_hi else [k_lo])
+        q_lo, q_hi = int(v[k_lo]), int(v[k_hi])
         if q_lo > q_hi:
             q_lo, q_hi = int(v.min()), int(v.max())
         margin = max(q_hi - q_lo, 365 * 86_400 * 10**6)
