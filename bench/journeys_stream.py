@@ -183,8 +183,13 @@ def run_measured(args: list[str]) -> tuple[dict, float, float, float]:
 
     def sample() -> None:
         while proc.poll() is None:
-            peak[0] = max(peak[0], tree_rss(proc.pid))
+            rss = tree_rss(proc.pid)
+            if rss > peak[0]:  # when: the log's times tell the step
+                peak[0] = rss
+                stamp = time.strftime("%H:%M:%S")
             time.sleep(0.2)
+        if peak[0]:
+            print(f"peak RSS {peak[0] / 1e9:.2f} GB at {stamp}", file=sys.stderr)
 
     th = threading.Thread(target=sample, daemon=True)
     th.start()

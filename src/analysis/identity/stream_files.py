@@ -35,6 +35,8 @@ combinations' keys (sorted).
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import logging
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -186,6 +188,20 @@ class FileStitch:
                 "changed between reads"
             )
         return self.person[at][row]
+
+
+def trim_heap() -> None:
+    """Hand the C heap's free pages back to the system (glibc's ``malloc_trim``; else nothing).
+
+    Once glibc has raised its mmap threshold, numpy arrays of a few MB (a file's combinations)
+    come from the heap, and freeing them leaves them resident: concatenating 252 files' parts
+    then held both copies, 3.6 GB at 100M events, the run's peak.
+    """
+    name = ctypes.util.find_library("c")
+    try:
+        ctypes.CDLL(name).malloc_trim(0)
+    except (OSError, AttributeError, TypeError):  # not glibc: its allocator decides
+        pass
 
 
 def _runs(
@@ -432,6 +448,7 @@ def stitch_files(
         frame = {}
         for c in ["k", "k2", "len", *hcols]:  # one at a time: the parts go as they are copied
             frame[c] = np.concatenate([p.pop(c) for p in parts if p is not None])
+            trim_heap()  # the parts' pages go too (see trim_heap)
         del parts
         got = _runs(frame, hcols)
         del frame
@@ -453,6 +470,7 @@ def stitch_files(
     n_rows = combos["len"].astype(np.int64)
     keys = combos["k"]
     del combos
+    trim_heap()
     lap("identifiers")
 
     # 3. to 6. guards, components, persons
