@@ -306,6 +306,15 @@ def link_counts(
 
 
 @numba.njit(cache=True, nogil=True)
+def table_bits(n: int) -> int:
+    """Return the bits of an open-addressing table for ``n`` keys: at least 2n slots, 16 at least."""
+    bits = 4
+    while (1 << bits) < 2 * n:
+        bits += 1
+    return bits
+
+
+@numba.njit(cache=True, nogil=True)
 def group_keys(
     k: np.ndarray, k2: np.ndarray, w: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, bool]:
@@ -319,9 +328,7 @@ def group_keys(
     """
     weighed = len(w) > 0
     n = len(k)
-    bits = 4
-    while (1 << bits) < 2 * n:
-        bits += 1
+    bits = table_bits(n)
     mask = np.uint64((1 << bits) - 1)
     shift = np.uint64(64 - bits)
     one = np.uint64(1)
@@ -361,9 +368,7 @@ def find_keys(keys: np.ndarray, x: np.ndarray, out: np.ndarray) -> None:
     is not among ``keys``. A slot holds a key and its position side by side (one cache line).
     """
     n = len(keys)
-    bits = 4
-    while (1 << bits) < 2 * n:
-        bits += 1
+    bits = table_bits(n)
     mask = np.uint64((1 << bits) - 1)
     shift = np.uint64(64 - bits)
     one = np.uint64(1)
