@@ -165,11 +165,13 @@ def test_source_persons_equal_persons_of_the_rows(tmp_path, drop_every):
 
 def test_source_persons_from_the_callers_scans_need_no_read(tmp_path, monkeypatch):
     """Scans made by the caller (as the validation makes them): a take, no read; then a read."""
-    from analysis.identity.stream_files import scan_frame
+    from analysis.identity.stream_files import file_stamp, scan_frame
 
     ev = _rows(0)
     sources, _ = _files(ev, tmp_path, drop_every=3)
     scans = [scan_frame(s.read(COLS), COLS) for s in sources]
+    for scan, s in zip(scans, sources, strict=True):
+        scan.stamp = file_stamp(s.path)  # as the validation stamps them
     scans[1] = None  # this one read by stitch_files itself
     fs = stitch_files(sources, COLS, scans=scans)
     assert fs is not None
@@ -190,6 +192,32 @@ def test_source_persons_of_a_changed_file_raises(tmp_path):
     fs = stitch_files(sources, COLS)
     assert fs is not None
     src = RowSource(sources[0].path, np.array([0, 1]))  # two rows fewer than stitched
+    with pytest.raises(RuntimeError, match="changed between reads"):
+        fs.source_persons(0, src)
+
+
+def test_source_persons_look_up_a_file_rewritten_with_as_many_rows(tmp_path):
+    """Same row count, other identifiers: the stamp differs, so the rows are looked up (and
+    their combinations were never seen); a scan with no stamp is looked up too."""
+    import os
+
+    from analysis.identity.stream_files import file_stamp, scan_frame
+
+    path = tmp_path / "a.parquet"
+    pq.write_table(pa.table({"user_id": ["a", "b", "c"], "email": ["x", "x", None]}), path)
+    src, cols = RowSource(path), ["user_id", "email"]
+    scan = scan_frame(src.read(cols), cols)
+    scan.stamp = file_stamp(path)
+    fs = stitch_files([src], cols, scans=[scan])
+    assert fs is not None
+    pq.write_table(pa.table({"user_id": ["zz", "yy", "c"], "email": ["q", "r", None]}), path)
+    os.utime(path, ns=(scan.stamp[1] + 10**9, scan.stamp[1] + 10**9))  # a coarse clock
+    with pytest.raises(RuntimeError, match="changed between reads"):
+        fs.source_persons(0, src)
+    unstamped = scan_frame(src.read(cols), cols)  # of the new file, no stamp
+    fs = stitch_files([src], cols, scans=[unstamped])
+    assert fs is not None
+    pq.write_table(pa.table({"user_id": ["a", "b", "c"], "email": ["x", "x", None]}), path)
     with pytest.raises(RuntimeError, match="changed between reads"):
         fs.source_persons(0, src)
 

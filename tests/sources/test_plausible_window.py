@@ -68,3 +68,12 @@ def test_bounds_keep_the_sides_a_map_states():
     lo, hi, how = plausible_bounds(v.copy(), cmap)
     assert lo == start and hi == _by_definition(v)[1]
     assert how.startswith("one side")
+
+
+def test_bounds_of_a_read_only_array_leave_it_as_it_is():
+    v = 1_600_000_000_000_000 + np.arange(5000, dtype=np.int64)[::-1] * 10**9
+    v.flags.writeable = False
+    before = v.copy()
+    lo, hi, _ = plausible_bounds(v, ColumnMap.coerce(None))
+    assert (lo, hi) == _by_definition(before)
+    np.testing.assert_array_equal(v, before)

@@ -84,12 +84,23 @@ class Scan:
         Per column, the hashes of ``values`` (uint64).
     row : numpy.ndarray or None
         Per row, its combination's position in ``combos`` (int32; None with ``combos``).
+    stamp : tuple of int, optional
+        The file's size and modification time (ns) before it was read (:func:`file_stamp`):
+        :meth:`FileStitch.source_persons` takes the rows' persons from ``row`` only if the
+        file still has them.
     """
 
     combos: dict[str, np.ndarray] | None
     values: list[pl.Series]
     hashes: list[np.ndarray]
     row: np.ndarray | None = None
+    stamp: tuple[int, int] | None = None
+
+
+def file_stamp(path: Path) -> tuple[int, int]:
+    """Return a file's size and modification time in ns: whether it changed between reads."""
+    st = Path(path).stat()
+    return st.st_size, st.st_mtime_ns
 
 
 @dataclass
@@ -133,6 +144,7 @@ class FileStitch:
     #: ``keys`` (None where not kept: :meth:`source_persons` reads the rows again).
     rows: list[np.ndarray | None] = field(default_factory=list, repr=False)
     combos: list[np.ndarray | None] = field(default_factory=list, repr=False)
+    stamps: list[tuple[int, int] | None] = field(default_factory=list, repr=False)
     _sorted: tuple[np.ndarray, np.ndarray] | None = field(default=None, repr=False)
 
     def persons(self, d: pl.DataFrame) -> np.ndarray:
@@ -174,13 +186,17 @@ class FileStitch:
         Raises
         ------
         RuntimeError
-            The source holds another number of rows than it did (the file changed).
+            The file changed since its scan (its size or modification time, or its number of
+            rows), or a row's combination was not seen (:meth:`persons`).
         """
         row = self.rows[i] if i < len(self.rows) else None
         at = self.combos[i] if i < len(self.combos) else None
         if row is None or at is None:
             return self.persons(src.read(self.cols))
         self.rows[i] = None
+        stamp = self.stamps[i] if i < len(self.stamps) else None
+        if stamp is None or stamp != file_stamp(src.path):  # unknown or changed: look up
+            return self.persons(src.read(self.cols))
         n = pq.read_metadata(src.path).num_rows - (0 if src.drop is None else len(src.drop))
         if n != len(row):
             raise RuntimeError(
@@ -216,8 +232,9 @@ def _runs(
     among the distinct ones). Consumes ``frame`` column by column.
     """
     k, k2, n = frame.pop("k"), frame.pop("k2"), frame.pop("len")
-    if len(k) >= 2**31:  # the kernel numbers them in int32
-        raise ValueError(f"{len(k):,} combinations of files: more than stitch_files can group")
+    if len(k) >= 2**31:  # the kernel numbers them in int32: the engine groups them
+        log.info("%s combinations of files: more than the kernel numbers", f"{len(k):,}")
+        return None
     of_row, first, total, ok = kernels.group_keys(k, k2, n.astype(np.int64, copy=False))
     del k2, n
     if not ok:
@@ -232,8 +249,11 @@ def _runs(
 
 
 def _scan(src: RowSource, cols: list[str]) -> Scan:
-    """Read one source's identifiers and scan them (:func:`scan_frame`)."""
-    return scan_frame(src.read(cols), cols)
+    """Read one source's identifiers and scan them (:func:`scan_frame`), stamped."""
+    stamp = file_stamp(src.path)
+    scan = scan_frame(src.read(cols), cols)
+    scan.stamp = stamp
+    return scan
 
 
 def _hashed(d: pl.DataFrame, cols: list[str]) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -303,6 +323,8 @@ def _dictionary(
     """
     if not values:
         return pa.array([], pa.large_string()), np.zeros(0, np.uint64)
+    if sum(len(h) for h in hashes) >= 2**31:  # the kernel numbers them in int32
+        return None
     h_all = np.concatenate(hashes)
     v_all = pl.concat(values, rechunk=True)
     values.clear()  # the caller's lists: the files' values go now
@@ -411,7 +433,8 @@ def stitch_files(
         Files read at a time.
     scans : list, optional
         Per source (by position), its :func:`scan_frame` of the rows ``cols`` already made,
-        or None: those sources are not read again.
+        or None: those sources are not read again. Used up: the scans' arrays are moved
+        out (pass the list once and keep no other reference to it).
     **options
         As :func:`analysis.identity.stitch`'s (``max_links``, ``max_person_ids``, …).
 
@@ -441,6 +464,7 @@ def stitch_files(
     values = [[s.values[i] for s in done] for i in range(len(cols))]
     hashes = [[s.hashes[i] for s in done] for i in range(len(cols))]
     rows = [s.row for s in done]
+    stamps = [s.stamp for s in done]
     del done
     got = None
     if all(p is not None for p in parts):
@@ -479,5 +503,11 @@ def stitch_files(
     lap("persons")
     summary = stitch_summary(summary, n_combos, True, seconds)
     return FileStitch(
-        keys=keys, person=person, cols=list(cols), summary=summary, rows=rows, combos=list(at)
+        keys=keys,
+        person=person,
+        cols=list(cols),
+        summary=summary,
+        rows=rows,
+        combos=list(at),
+        stamps=stamps,
     )

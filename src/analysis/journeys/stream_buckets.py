@@ -76,6 +76,7 @@ class TableSum:
         both = pl.concat(self.parts, how="vertical_relaxed")  # a key all missing in a part
         self.parts = [both.group_by(self.keys).agg(pl.col(v).sum() for v in self.values)]
         self.rows = self.parts[0].height
+        self.limit = max(self.limit, 2 * self.rows)  # many keys: not summed again every part
 
     def frame(self) -> pd.DataFrame:
         """Return the sums as pandas (one row per key, in no particular order)."""

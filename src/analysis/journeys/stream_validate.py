@@ -384,8 +384,9 @@ def _first_pass(file: Path, rules: _Rules, ids: list[str]) -> dict[str, Any]:
     """
     import polars as pl
 
-    from analysis.identity.stream_files import scan_frame
+    from analysis.identity.stream_files import file_stamp, scan_frame
 
+    stamp = file_stamp(file)  # before the read: a later change is seen by the partition
     d = pl.read_parquet(file, hive_partitioning=False)
     ok = _clean_rows(d, rules)
     ts = d["timestamp"].dt.epoch("us")
@@ -393,13 +394,19 @@ def _first_pass(file: Path, rules: _Rules, ids: list[str]) -> dict[str, Any]:
     mask = ok.to_numpy()
     first = int(mask.argmax()) if len(mask) else 0
     return {
-        "ids": scan_frame(d.select(ids).filter(ok), ids) if ids else None,
+        "ids": _stamped(scan_frame(d.select(ids).filter(ok), ids), stamp) if ids else None,
         "rows": d.height,
         "suspects": np.flatnonzero(~mask).astype(np.int64),
         "first_ok": np.array([first] if len(mask) and mask[first] else [], np.int64),
         "span": (good.min(), good.max()) if len(good) else None,
         "ts": ts.drop_nulls().to_numpy(),
     }
+
+
+def _stamped(scan: Any, stamp: tuple[int, int]) -> Any:
+    """Return ``scan`` (a :class:`~analysis.identity.stream_files.Scan`) with its file's stamp."""
+    scan.stamp = stamp
+    return scan
 
 
 def _settle(

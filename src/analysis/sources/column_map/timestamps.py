@@ -239,7 +239,7 @@ def plausible_bounds(us: np.ndarray, cmap: ColumnMap) -> tuple[pd.Timestamp, pd.
     lo, hi = cmap.valid_from, cmap.valid_to
     if lo is not None and hi is not None:
         return lo, hi, "timestamp.valid_from/valid_to of the column map"
-    v = us
+    v = us if us.flags.writeable else us.copy()  # partitioned in place
     hard_lo, hard_hi = PLAUSIBLE_FROM.value // 1000, PLAUSIBLE_TO.value // 1000  # µs
     if len(v) and (v.min() < hard_lo or v.max() > hard_hi):
         v = v[(v >= hard_lo) & (v <= hard_hi)]
