@@ -36,7 +36,6 @@ combinations' keys (sorted).
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import logging
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -213,9 +212,8 @@ def trim_heap() -> None:
     come from the heap, and freeing them leaves them resident: concatenating 252 files' parts
     then held both copies, 3.6 GB at 100M events, the run's peak.
     """
-    name = ctypes.util.find_library("c")
-    try:
-        ctypes.CDLL(name).malloc_trim(0)
+    try:  # the process's own symbols: libc's, with no ldconfig run to find it
+        ctypes.CDLL(None).malloc_trim(0)
     except (OSError, AttributeError, TypeError):  # not glibc: its allocator decides
         pass
 
